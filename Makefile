@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Top-level GNU Makefile for wbrep. Each component directory owns a
+# `module.mk` fragment that appends to the variables below; this file only
+# holds the common flags, the pattern rules and the top-level targets.
+#
+#   make            build libraries, wbrepd, wbctl, wbengine, tests
+#   make test       install missing packages, build, run every test
+#   make bench      run the benchmarks (tables + JSON in tests/bench/results)
+#   make demo       start a local wbrep setup and run a real workload
+#   make kmod       build dm-wbrep.ko against the installed kernel headers
+#   make fuzz       build the libFuzzer targets (clang)
+#   make style      clang-format check (userspace), checkpatch (kmod)
+#   make SAN=1 ...  ASan + UBSan build (into build-san/)
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SAN     ?= 0
+
+ifeq ($(SAN),1)
+B        := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B        := build
+SANFLAGS :=
+endif
+
+WARN     := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) $(SANFLAGS) -pthread -fPIC
+CPPFLAGS += -D_GNU_SOURCE -I. -Ikmod/uapi -I$(B)/gen -MMD -MP
+LDFLAGS  += $(SANFLAGS) -pthread -rdynamic
+SYSLIBS  := -luring -levent -levent_openssl -levent_pthreads -lprotobuf-c -lssl -lcrypto \
+            -lnl-genl-3 -lnl-3 -lcpg -lvotequorum -lquorum -lcmap -lcorosync_common -ldl -lm
+CPPFLAGS += -I/usr/include/libnl3
+
+# Filled in by the module.mk fragments. Libraries: each fragment sets its
+# LIB_<NAME> (a static archive under $(B)/); LIBS is the link order.
+BINS      :=   # programs to build and install
+TEST_BINS :=   # test programs (unit tests, torture, ringsim ...)
+GEN       :=   # generated files that must exist before compiling
+
+all: bins tests
+
+include $(sort $(wildcard */module.mk))
+LIBS := $(strip $(LIB_DAEMON) $(LIB_PROTO) $(LIB_CONF) $(LIB_ENGINE))
+
+bins: $(BINS)
+tests: $(TEST_BINS)
+
+$(B)/%.o: %.c | $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Unit tests: tests/unit/test_X.c -> $(B)/tests/unit/test_X, linked with all libs.
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(patsubst %.c,$(B)/%,$(UNIT_SRCS))
+TEST_BINS += $(UNIT_BINS)
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) -lcmocka $(SYSLIBS)
+
+deps:
+	@bash scripts/deps.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) SAN=1 tests
+	@bash tests/run.sh
+
+test-unit: all
+	@WB_ONLY=unit bash tests/run.sh
+
+bench: deps
+	$(MAKE) all
+	@bash tests/bench/run.sh
+
+demo: deps
+	$(MAKE) bins
+	@bash deploy/demo.sh
+
+kmod:
+	@bash kmod/build.sh
+
+style:
+	@bash scripts/style.sh
+
+install: bins
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/wbrep/plugins
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/sbin/
+	[ ! -f deploy/systemd/wbrepd.service ] || install -D -m 0644 deploy/systemd/wbrepd.service \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/wbrepd.service
+	[ ! -f deploy/ocf/wbrep ] || install -D -m 0755 deploy/ocf/wbrep \
+		$(DESTDIR)$(PREFIX)/lib/ocf/resource.d/wbrep/wbrep
+
+clean:
+	rm -rf build build-san
+	[ ! -d kmod ] || $(MAKE) -s -C kmod clean-local 2>/dev/null || true
+
+.PHONY: all bins tests deps test test-unit bench demo kmod style install clean
+.SECONDARY:
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

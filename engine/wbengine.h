@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * wbengine.h - the one public header of the wbrep cache-engine library.
+ *
+ * An engine instance turns block requests (read, write, flush, FUA, discard,
+ * write-zeroes) into I/O on a log device and a backing device. Engines are
+ * pluggable: each is a const struct wb_engine_ops (version first, fields only
+ * ever appended), registered built in ("wblog", "passthrough", "ram") or
+ * loaded from a shared object that exports `wb_engine_plugin_ops`.
+ *
+ * Execution model (like liburing / Redis ae): single-threaded and
+ * event-driven. wb_engine_submit() never blocks and never calls done()
+ * itself; completions are delivered only from wb_engine_run(), which the
+ * owner calls when wb_engine_fd() is readable, or after
+ * wb_engine_timeout_ms() expires. done() may submit new requests.
+ *
+ * Block semantics (what frontends rely on; see docs/engine.md):
+ *   - offsets and lengths are multiples of WB_BLOCK_SIZE (4096);
+ *   - a completed write is visible to later reads, but only durable after a
+ *     later flush completed (like a disk with a volatile cache);
+ *   - WB_REQ_FLUSH completes only when every write that completed before
+ *     the flush was submitted is durable;
+ *   - a write with WB_REQ_F_FUA completes only when it is durable;
+ *     WB_REQ_F_PREFLUSH = a flush before the write.
+ *
+ * Functions return 0 or -errno.
+ */
+#ifndef WB_ENGINE_H
+#define WB_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/io.h"
+
+#define WB_ENGINE_ABI_VERSION 1
+#define WB_BLOCK_SIZE	      4096u
+#define WB_BLOCK_SHIFT	      12
+
+enum wb_req_op {
+	WB_REQ_READ = 1,
+	WB_REQ_WRITE = 2,
+	WB_REQ_FLUSH = 3,
+	WB_REQ_DISCARD = 4,
+	WB_REQ_WRITE_ZEROES = 5,
+};
+
+#define WB_REQ_F_FUA	  (1u << 0)
+#define WB_REQ_F_PREFLUSH (1u << 1)
+
+struct wb_req {
+	uint8_t op;	/* enum wb_req_op */
+	uint8_t rsvd;
+	uint16_t flags; /* WB_REQ_F_* */
+	uint32_t len;	/* bytes (0 for flush) */
+	uint64_t off;	/* bytes */
+	/* read: destination; write: source, copied into the engine's RAM buffer
+	 * during submit, so the caller may reuse it as soon as submit returns. */
+	void *buf;
+	/* Called exactly once from wb_engine_run(); err = 0 or -errno. */
+	void (*done)(struct wb_req *r, int err);
+	void *priv;
+	/* engine private: do not touch while the request is in flight */
+	uint64_t ep[6];
+};
+
+enum wb_mode {
+	WB_MODE_WRITEBACK = 0,	  /* ack when in the log (and peers, daemon side) */
+	WB_MODE_WRITETHROUGH = 1, /* drain, then ack only what is durable on backing */
+};
+
+enum wb_msg_level { WB_LOG_ERR = 3, WB_LOG_WARN = 4, WB_LOG_INFO = 6, WB_LOG_DEBUG = 7 };
+
+struct wb_engine_params {
+	const char *name;	  /* resource name, used in every message */
+	struct wb_io *log_io;	  /* log device (wblog); not owned by the engine */
+	struct wb_io *backing_io; /* backing device; not owned by the engine */
+	uint64_t size;		  /* exported size in bytes; 0 = backing size */
+	uint32_t ram_pages;	  /* RAM buffer in 4 KiB pages; 0 = default (16384) */
+	uint32_t gen_max_interval_ms;	/* close a generation at least this often; 0 = never */
+	uint32_t destage_low_pct;	/* destage runs down to this log use (default 10) */
+	uint32_t destage_high_pct;	/* throttle writers above this (default 90) */
+	uint64_t destage_min_rate;	/* bytes/s destage always makes (default 4 MiB/s) */
+	uint32_t log_segment_size;	/* format only; 0 = default (1 MiB) */
+	const char *options;		/* engine specific, "k=v,k=v"; NULL = none */
+};
+
+/* One log record as it travels between nodes (apply_record) or tools. */
+struct wb_extent {
+	uint64_t lba;	  /* in 4 KiB blocks */
+	uint32_t nblocks; /* 0 in a record = discard of that range is NOT encoded here */
+	uint32_t crc;	  /* crc32c of the extent's data */
+};
+
+struct wb_record {
+	uint64_t seq;
+	uint64_t gen;
+	uint32_t nextents;
+	uint32_t flags; /* WB_REC_F_* */
+	const struct wb_extent *ext;
+	const void *data; /* sum(nblocks) * 4096 bytes, extents in order */
+};
+#define WB_REC_F_GEN_END (1u << 0) /* this record closes its generation (flush) */
+#define WB_REC_F_ZERO	 (1u << 1) /* extents are zeroed/discarded, no data follows */
+
+struct wb_engine_stats {
+	uint64_t size;			   /* exported bytes */
+	uint64_t log_size, log_used;	   /* bytes */
+	uint64_t dirty_bytes;		   /* in log, not yet destaged */
+	uint64_t gen_head;		   /* generation being filled */
+	uint64_t gen_durable;		   /* newest generation fully durable */
+	uint64_t gen_oldest;		   /* oldest generation still readable from the log */
+	uint64_t seq_head, seq_tail;	   /* next seq to write, oldest seq in the log */
+	uint64_t destage_rate;		   /* bytes/s, recent average */
+	uint64_t destage_eta_ms;	   /* time to destage dirty_bytes at that rate */
+	uint64_t destaged_bytes;	   /* total */
+	uint64_t reads, writes, flushes, discards;
+	uint64_t bytes_read, bytes_written;
+	uint64_t ram_pages_total, ram_pages_used;
+	uint64_t throttle_events;	   /* writers held back (RAM or log full) */
+	uint64_t extents, extent_mem_bytes; /* extent map size */
+	uint32_t mode;			   /* enum wb_mode */
+	uint32_t state;			   /* 0 = ok, else WB_STATE_* */
+};
+#define WB_STATE_OK	 0
+#define WB_STATE_FAILED	 1 /* an I/O error made the engine refuse further writes */
+
+struct wb_engine;
+
+struct wb_engine_ops {
+	uint32_t abi_version; /* WB_ENGINE_ABI_VERSION; first field, always */
+	const char *name;
+	const char *description;
+	/* Create the on-disk state (log format). NULL: nothing to format. */
+	int (*format)(const struct wb_engine_params *p);
+	/* Open, recovering what is on disk. Writes nothing if it refuses. */
+	int (*open)(const struct wb_engine_params *p, struct wb_engine **out);
+	/* Complete everything in flight, make it durable in the log, close. */
+	void (*close)(struct wb_engine *e);
+	int (*submit)(struct wb_engine *e, struct wb_req *r);
+	int (*fd)(struct wb_engine *e);			 /* pollable, or -1 */
+	int (*run)(struct wb_engine *e, int wait);	 /* deliver completions */
+	int (*timeout_ms)(struct wb_engine *e);		 /* next timer, -1 = none */
+	/* Replica side: append a record received from a peer with the same seq
+	 * and generation. done(arg, err) when it is durable in the local log. */
+	int (*apply_record)(struct wb_engine *e, const struct wb_record *rec,
+			    void (*done)(void *arg, int err), void *arg);
+	int (*stats)(struct wb_engine *e, struct wb_engine_stats *st);
+	int (*set_mode)(struct wb_engine *e, enum wb_mode mode);
+	/* fields are only ever appended below this line */
+};
+
+/* Every engine instance starts with this. */
+struct wb_engine {
+	const struct wb_engine_ops *ops;
+	char name[64];
+};
+
+/* Registry. Built-ins are registered on first use. */
+int wb_engine_register(const struct wb_engine_ops *ops);
+const struct wb_engine_ops *wb_engine_find(const char *name);
+/* Load a plugin .so exporting `const struct wb_engine_ops wb_engine_plugin_ops`.
+ * A wrong ABI version is refused; err gets a message for the user. */
+int wb_engine_load_plugin(const char *path, char *err, size_t errlen);
+/* Names of all registered engines, for listings. Returns count. */
+int wb_engine_list(const char **names, int max);
+
+int wb_engine_format(const char *engine, const struct wb_engine_params *p);
+int wb_engine_open(const char *engine, const struct wb_engine_params *p, struct wb_engine **out);
+
+static inline void wb_engine_close(struct wb_engine *e)
+{
+	if (e)
+		e->ops->close(e);
+}
+static inline int wb_engine_submit(struct wb_engine *e, struct wb_req *r)
+{
+	return e->ops->submit(e, r);
+}
+static inline int wb_engine_fd(struct wb_engine *e)
+{
+	return e->ops->fd ? e->ops->fd(e) : -1;
+}
+static inline int wb_engine_run(struct wb_engine *e, int wait)
+{
+	return e->ops->run(e, wait);
+}
+static inline int wb_engine_timeout_ms(struct wb_engine *e)
+{
+	return e->ops->timeout_ms ? e->ops->timeout_ms(e) : -1;
+}
+static inline int wb_engine_stats(struct wb_engine *e, struct wb_engine_stats *st)
+{
+	return e->ops->stats(e, st);
+}
+
+/* Synchronous wrappers for tools and tests: submit and run until done. */
+int wb_engine_sync(struct wb_engine *e, struct wb_req *r);
+int wb_engine_read(struct wb_engine *e, void *buf, uint32_t len, uint64_t off);
+int wb_engine_write(struct wb_engine *e, const void *buf, uint32_t len, uint64_t off,
+		    unsigned flags);
+int wb_engine_flush(struct wb_engine *e);
+
+/* Messages: the library logs through this sink (default: stderr). */
+typedef void (*wb_msg_fn)(int level, const char *msg, void *ctx);
+void wb_msg_set_sink(wb_msg_fn fn, void *ctx, int max_level);
+void wb_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* crc32c (Castagnoli); SSE4.2 when the CPU has it, else portable. */
+uint32_t wb_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t wb_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+int wb_crc32c_hw_available(void);
+
+#endif /* WB_ENGINE_H */
