@@ -17,8 +17,15 @@ CC      ?= gcc
 PREFIX  ?= /usr/local
 DESTDIR ?=
 SAN     ?= 0
+FUZZ    ?= 0
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# libFuzzer build: everything instrumented for coverage, targets linked with
+# -fsanitize=fuzzer. tests/fuzz/fuzz_<name>.c -> build-fuzz/fuzz_<name>.
+CC       := clang
+B        := build-fuzz
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+else ifeq ($(SAN),1)
 B        := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -60,6 +67,15 @@ TEST_BINS += $(UNIT_BINS)
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) -lcmocka $(SYSLIBS)
 
+# Fuzz targets: tests/fuzz/fuzz_X.c defines LLVMFuzzerTestOneInput.
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/%,$(FUZZ_SRCS))
+$(B)/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(LIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBS) $(SYSLIBS)
+fuzz-bins: $(FUZZ_BINS)
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-bins
+
 deps:
 	@bash scripts/deps.sh
 
@@ -97,7 +113,7 @@ clean:
 	rm -rf build build-san
 	[ ! -d kmod ] || $(MAKE) -s -C kmod clean-local 2>/dev/null || true
 
-.PHONY: all bins tests deps test test-unit bench demo kmod style install clean
+.PHONY: all bins tests fuzz fuzz-bins deps test test-unit bench demo kmod style install clean
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Build every libFuzzer target (make fuzz) and run each briefly from its seed
+# corpus (tests/fuzz/corpus/<name>/ if present). A crash, leak or sanitizer
+# report fails the case. WB_FUZZ_SECONDS sets the time per target (default 20).
+set -u
+cd "$(dirname "$0")/../.."
+secs=${WB_FUZZ_SECONDS:-20}
+if ! command -v clang >/dev/null; then echo "SKIP fuzz: clang not installed"; exit 0; fi
+srcs=$(ls tests/fuzz/fuzz_*.c 2>/dev/null)
+if [ -z "$srcs" ]; then echo "SKIP fuzz: no fuzz targets yet"; exit 0; fi
+if ! make -s fuzz >build-fuzz.log 2>&1; then
+	echo "FAIL fuzz-build: make fuzz failed"; tail -20 build-fuzz.log; exit 1
+fi
+rc=0
+for s in $srcs; do
+	n=$(basename "$s" .c)
+	corpus=$(mktemp -d)
+	[ -d "tests/fuzz/corpus/${n#fuzz_}" ] && cp -r "tests/fuzz/corpus/${n#fuzz_}/." "$corpus/"
+	if "build-fuzz/$n" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
+		"$corpus" >"build-fuzz/$n.log" 2>&1; then
+		echo "PASS $n ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-fuzz/$n.log" | tail -1 | awk '{print $2}') runs, ${secs}s)"
+	else
+		echo "FAIL $n: see build-fuzz/$n.log"; grep -m5 -E 'ERROR|SUMMARY' "build-fuzz/$n.log"; rc=1
+	fi
+	rm -rf "$corpus"
+done
+exit $rc
