@@ -48,6 +48,7 @@ BINS      :=   # programs to build and install
 TEST_BINS :=   # test programs (unit tests, torture, ringsim ...)
 GEN       :=   # generated files that must exist before compiling
 
+.SECONDEXPANSION:
 all: bins tests
 
 include $(sort $(wildcard */module.mk))
