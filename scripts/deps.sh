@@ -16,7 +16,7 @@ PKGS=(
 	libnl-3-dev libnl-genl-3-dev
 	corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
 	libcorosync-common-dev
-	libnbd-bin nbdkit nbdfuse qemu-utils fuse3
+	libnbd-bin nbdkit qemu-utils fuse3
 	iproute2 nftables e2fsprogs util-linux kmod procps psmisc
 	clang llvm
 	qemu-system-x86 busybox-static cpio dmsetup
