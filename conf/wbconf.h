@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * wbconf.h - the wbrep configuration file: parser, typed key table and
+ * validation, shared by wbrepd and wbctl (public header of libwbconf.a).
+ *
+ * One INI-style file (default WBCONF_DEFAULT_PATH) with the sections
+ *   [global]                 daemon-wide settings
+ *   [resource NAME]          one replicated block device
+ *   [resource NAME on NODE]  per-node overrides of a resource (paths ...)
+ *   [node NAME]              a cluster member (address, node-id)
+ * Comments start with '#' or ';'; settings are `key = value`. Every key is
+ * documented in docs/configuration.md. Values are typed: sizes (4K, 64M, 1G,
+ * 1024-based), durations (500ms, 5s, 2m), percentages (90%), booleans,
+ * enums, host:port, paths, integers with ranges.
+ *
+ * The parser collects ALL errors (unknown keys/sections, duplicates, bad or
+ * out-of-range values, missing required keys, cross-key conflicts), each
+ * naming file:line, section and key. On any error no struct wbconf is
+ * returned.
+ *
+ * Ownership: a struct wbconf owns every string it points to; wbconf_free()
+ * releases everything. struct wbconf_errors owns its entries;
+ * wbconf_errors_free() releases them (the struct itself is the caller's,
+ * usually on the stack, zero-initialised).
+ *
+ * Functions return 0 or -errno.
+ */
+#ifndef WB_CONF_H
+#define WB_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define WBCONF_DEFAULT_PATH	  "/etc/wbrep/wbrep.conf"
+#define WBCONF_DEFAULT_CTL_SOCKET "/run/wbrep/wbrepd.sock"
+#define WBCONF_DEFAULT_PID_FILE	  "/run/wbrep/wbrepd.pid"
+#define WBCONF_DEFAULT_PLUGIN_DIR "/usr/local/lib/wbrep/plugins"
+#define WBCONF_DEFAULT_REPL_PORT  7790
+#define WBCONF_NAME_MAX		  63  /* resource / node / ring names */
+#define WBCONF_MAX_ERRORS	  200 /* further errors are counted, not kept */
+
+/* log-level values are syslog levels (same numbers as enum wb_msg_level). */
+enum wbconf_log_level {
+	WBCONF_LOG_ERR = 3,
+	WBCONF_LOG_WARN = 4,
+	WBCONF_LOG_INFO = 6,
+	WBCONF_LOG_DEBUG = 7,
+};
+enum wbconf_log_target { WBCONF_LOG_STDERR = 0, WBCONF_LOG_SYSLOG = 1 };
+enum wbconf_transport { WBCONF_TRANSPORT_TLS = 0, WBCONF_TRANSPORT_PLAIN = 1 };
+enum wbconf_ack { WBCONF_ACK_LOG = 0, WBCONF_ACK_MEMORY = 1 };
+enum wbconf_no_quorum { WBCONF_NOQ_SUSPEND_IO = 0, WBCONF_NOQ_IO_ERROR = 1 };
+
+/* A host:port value. host == NULL: not set (e.g. metrics off). host "*"
+ * means any address; IPv6 is written [addr]:port and stored without []. */
+struct wbconf_addr {
+	char *host;
+	uint16_t port;
+};
+
+static inline bool wbconf_addr_set(const struct wbconf_addr *a)
+{
+	return a->host != NULL;
+}
+
+struct wbconf_global {
+	char *control_socket;		   /* default WBCONF_DEFAULT_CTL_SOCKET */
+	char *pid_file;			   /* default WBCONF_DEFAULT_PID_FILE */
+	int log_level;			   /* enum wbconf_log_level, default INFO */
+	int log_target;			   /* enum wbconf_log_target, default stderr */
+	struct wbconf_addr metrics_listen; /* default unset = off */
+	char *plugin_dir;		   /* default WBCONF_DEFAULT_PLUGIN_DIR */
+	char *node_name;		   /* this node; default: hostname (or override) */
+	char *tls_cert, *tls_key, *tls_ca; /* NULL when not set */
+	int transport;			   /* enum wbconf_transport, default tls */
+};
+
+/* A resource as it applies to THIS node (node_name): the [resource NAME]
+ * section with the matching [resource NAME on NODE] section applied on top. */
+struct wbconf_resource {
+	char *name;
+	char *engine;		       /* "wblog" (default), "passthrough", "ram", plugin name */
+	char *engine_options;	       /* "k=v,k=v" passed to the engine, NULL = none */
+	char *backing;		       /* path, required */
+	char *log;		       /* path, required for wblog, NULL otherwise if unset */
+	uint64_t size;		       /* bytes, 0 = backing size */
+	uint64_t ram_buffer;	       /* bytes, default 64 MiB */
+	uint32_t gen_max_interval_ms;  /* default 5000 */
+	uint32_t destage_low_pct;      /* default 10 */
+	uint32_t destage_high_pct;     /* default 90 */
+	uint64_t destage_min_rate;     /* bytes/s, default 4 MiB */
+	uint32_t log_segment;	       /* bytes, default 1 MiB */
+	struct wbconf_addr nbd_listen; /* optional TCP NBD listener */
+	char *nbd_socket;	       /* optional unix NBD listener, NULL = none */
+	char *ring;		       /* dm ring name, NULL = none */
+	char protocol;		       /* 'A', 'B' or 'C' (default) */
+	int ack;		       /* enum wbconf_ack, default log */
+	uint32_t log_commit_ms;	       /* ack = memory: RAM -> log bound, default 10 */
+	uint32_t wb_min_peers;	       /* default 1 */
+	int on_no_quorum;	       /* enum wbconf_no_quorum, default suspend-io */
+	uint16_t replication_port;     /* default WBCONF_DEFAULT_REPL_PORT */
+	bool auto_up;		       /* default true */
+	unsigned line;		       /* line of the [resource NAME] header */
+};
+
+struct wbconf_node {
+	char *name;
+	struct wbconf_addr address; /* required */
+	uint32_t node_id;	    /* 1..255, 0 = not set */
+	unsigned line;
+};
+
+struct wbconf {
+	char *path; /* file name used in messages */
+	struct wbconf_global global;
+	struct wbconf_resource *res; /* nres entries, in file order */
+	size_t nres;
+	struct wbconf_node *nodes; /* nnodes entries, in file order */
+	size_t nnodes;
+};
+
+struct wbconf_error {
+	char *file;
+	unsigned line; /* 0 = no line (e.g. file cannot be opened) */
+	char *section; /* e.g. "resource r0", NULL = outside any section */
+	char *key;     /* NULL = about the section or the file */
+	char *msg;
+};
+
+struct wbconf_errors {
+	struct wbconf_error *v;
+	size_t n, cap;
+	size_t dropped; /* errors beyond WBCONF_MAX_ERRORS, counted only */
+};
+
+/*
+ * Parse and validate a file. node_name selects which [resource X on NODE]
+ * overrides apply; NULL = [global] node-name, else the hostname.
+ * Returns 0 and *out (free with wbconf_free), or -EINVAL with every problem
+ * in errs (*out = NULL), or -errno when the file cannot be read (also
+ * recorded in errs). errs may be NULL when the caller does not want them.
+ */
+int wbconf_load(const char *path, const char *node_name, struct wbconf **out,
+		struct wbconf_errors *errs);
+/* Same on a memory buffer (need not be NUL-terminated); fname is used in
+ * messages. */
+int wbconf_parse_buf(const char *buf, size_t len, const char *fname, const char *node_name,
+		     struct wbconf **out, struct wbconf_errors *errs);
+void wbconf_free(struct wbconf *c);
+
+const struct wbconf_resource *wbconf_resource_find(const struct wbconf *c, const char *name);
+const struct wbconf_node *wbconf_node_find(const struct wbconf *c, const char *name);
+
+/* SIGHUP support: 0 if `nw` differs from `old` only in keys that can change
+ * at run time (destage-*, gen-max-interval, wb-min-peers, on-no-quorum,
+ * log-commit-ms, auto-up); else -EBUSY and err names the first key that
+ * needs a restart (down + up) of the resource. */
+int wbconf_resource_reload_check(const struct wbconf_resource *old,
+				 const struct wbconf_resource *nw, char *err, size_t errlen);
+
+/* "FILE:LINE: [section] key: message" (parts omitted when unknown).
+ * Returns the length snprintf would have written. */
+int wbconf_error_format(const struct wbconf_error *e, char *buf, size_t len);
+/* All errors, one per line (plus a "... N more" line if some were dropped). */
+void wbconf_errors_print(const struct wbconf_errors *errs, FILE *f);
+void wbconf_errors_free(struct wbconf_errors *errs);
+
+/* Value parsers, exposed for wbctl and tests. 0 or -EINVAL/-ERANGE.
+ * Sizes: "512", "4K", "64M", "1G", "2T" (1024-based, optional "iB"/"B").
+ * Durations: "500ms", "5s", "2m", "1h"; a bare number uses def_unit_ms as
+ * multiplier (0 = a unit is required, except for "0"). */
+int wbconf_parse_size(const char *s, uint64_t *out);
+int wbconf_parse_duration_ms(const char *s, uint32_t def_unit_ms, uint64_t *out);
+int wbconf_parse_addr(const char *s, struct wbconf_addr *out); /* out->host malloc'd */
+
+#endif /* WB_CONF_H */
