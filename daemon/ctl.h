@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * ctl.h - the wbrepd control-socket server (unix socket, protobuf frames from
+ * proto/wbproto.h; the protocol is in docs/control-protocol.md).
+ *
+ * The server listens on a unix socket (mode 0600, a stale socket file is
+ * removed at start), accepts several clients, decodes and validates every
+ * request frame (known type, resource name well formed and existing, fields
+ * in range) and dispatches it to a handler table the daemon provides. The
+ * table uses plain C structs, so the daemon does not see protobuf. Bad input
+ * (garbage, unknown type, oversize frame) gets an error reply or a clean
+ * disconnect, never a crash.
+ *
+ * Asynchronous actions: up/down/flush/mode/reload handlers receive a
+ * struct wb_ctl_req *. They return 0 (done, success), a negative errno (done,
+ * failed; err holds a message for the user) or -EINPROGRESS: the daemon then
+ * calls wb_ctl_complete(req, ...) exactly once later, even if the client has
+ * gone or wb_ctl_stop() ran meanwhile (the request then only gets freed).
+ *
+ * Ownership: wb_ctl_start() copies the handler table; ctx stays the
+ * caller's. Status arrays returned by the status handler are malloc'd by the
+ * daemon and freed by ctl with free().
+ */
+#ifndef WB_DAEMON_CTL_H
+#define WB_DAEMON_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/wbengine.h"
+
+struct event_base;
+struct wb_ctl;
+struct wb_ctl_req;
+
+/* Per-resource status; strings are NUL-terminated (truncated if longer). */
+struct wb_ctl_res_status {
+	char name[64];
+	char engine[32];
+	char state[16]; /* "up", "down", "failed", "starting", ... */
+	char role[16];	/* "primary", "secondary", "standalone" */
+	char mode[16];	/* "writeback", "writethrough", "suspended" */
+	struct wb_engine_stats st;
+	uint32_t nbd_clients;	  /* connected NBD clients */
+	uint32_t peers_connected; /* healthy replication links */
+	uint32_t peers_total;	  /* configured peers */
+};
+
+struct wb_ctl_handlers {
+	/* res == NULL: all resources. The daemon mallocs *out (n entries, may
+	 * be 0 with *out == NULL); ctl frees it. -ENOENT: no such resource. */
+	int (*status)(void *ctx, const char *res, struct wb_ctl_res_status **out, size_t *n);
+	/* Optional: 1 if the resource is configured, else 0. When set, ctl
+	 * answers ENOENT itself before calling an action handler. */
+	int (*exists)(void *ctx, const char *res);
+	/* Actions (each optional: NULL = ENOTSUP reply). arg: mode name for
+	 * mode ("writeback"|"writethrough", validated by ctl), else NULL.
+	 * reload gets res == NULL. */
+	int (*up)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		  size_t errlen);
+	int (*down)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		    size_t errlen);
+	int (*flush)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		     size_t errlen);
+	int (*mode)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		    size_t errlen);
+	int (*reload)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+		      char *err, size_t errlen);
+};
+
+/* Listen on `path`. 0 and *out, or -errno (logged). */
+int wb_ctl_start(struct event_base *base, const char *path, const struct wb_ctl_handlers *h,
+		 void *ctx, struct wb_ctl **out);
+/* Close the listener and every connection, unlink the socket file. */
+void wb_ctl_stop(struct wb_ctl *c);
+/* Finish a request whose handler returned -EINPROGRESS. err = 0 or -errno;
+ * msg = text for the user (NULL = strerror). Frees req. */
+void wb_ctl_complete(struct wb_ctl_req *req, int err, const char *msg);
+/* Number of connected clients (tests, status). */
+size_t wb_ctl_nclients(const struct wb_ctl *c);
+
+#endif /* WB_DAEMON_CTL_H */
