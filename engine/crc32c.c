@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * crc32c.c - CRC-32C (Castagnoli, polynomial 0x1EDC6F41, reflected 0x82F63B78).
+ *
+ * Two implementations with the same result: a portable slice-by-8 table
+ * version and an SSE4.2 version (the crc32 instruction), chosen at run time
+ * with cpuid. Convention: wb_crc32c(0, buf, len) is the standard CRC-32C
+ * (initial value ~0 and final xor are applied inside), and passing a previous
+ * result as `crc` continues it: crc(a || b) = wb_crc32c(wb_crc32c(0, a), b).
+ *
+ * Owns: the lookup tables (built once, on first use) and the dispatch choice.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/wbengine.h"
+
+#define CRC32C_POLY 0x82F63B78u
+
+static uint32_t crc_table[8][256];
+static int crc_table_ready;
+
+static void crc32c_init_table(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (CRC32C_POLY & (0u - (c & 1)));
+		crc_table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
+					  crc_table[0][crc_table[t - 1][i] & 0xff];
+	crc_table_ready = 1;
+}
+
+uint32_t wb_crc32c_sw(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint32_t c = ~crc;
+
+	if (!crc_table_ready)
+		crc32c_init_table();
+	while (len && ((uintptr_t)p & 7)) {
+		c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xff];
+		len--;
+	}
+	while (len >= 8) {
+		uint64_t w;
+
+		memcpy(&w, p, 8);
+		w ^= c; /* little-endian hosts only; see the #error below */
+		c = crc_table[7][w & 0xff] ^ crc_table[6][(w >> 8) & 0xff] ^
+		    crc_table[5][(w >> 16) & 0xff] ^ crc_table[4][(w >> 24) & 0xff] ^
+		    crc_table[3][(w >> 32) & 0xff] ^ crc_table[2][(w >> 40) & 0xff] ^
+		    crc_table[1][(w >> 48) & 0xff] ^ crc_table[0][w >> 56];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xff];
+	return ~c;
+}
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "crc32c.c: the slice-by-8 loop assumes a little-endian host"
+#endif
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const void *buf,
+							    size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t c = (uint32_t)~crc;
+
+	while (len && ((uintptr_t)p & 7)) {
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+		len--;
+	}
+	while (len >= 8) {
+		uint64_t w;
+
+		memcpy(&w, p, 8);
+		c = __builtin_ia32_crc32di(c, w);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return ~(uint32_t)c;
+}
+
+int wb_crc32c_hw_available(void)
+{
+	static int have = -1;
+
+	if (have < 0) {
+		__builtin_cpu_init();
+		have = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+	}
+	return have;
+}
+
+uint32_t wb_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	if (wb_crc32c_hw_available())
+		return crc32c_hw(crc, buf, len);
+	return wb_crc32c_sw(crc, buf, len);
+}
+#else
+int wb_crc32c_hw_available(void)
+{
+	return 0;
+}
+
+uint32_t wb_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	return wb_crc32c_sw(crc, buf, len);
+}
+#endif

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * eng_passthrough.c - the "passthrough" engine: every request goes straight
+ * to the backing device, nothing is cached, no log is used.
+ *
+ *   read          -> WB_IO_READ (into the caller's buffer if 4096-aligned,
+ *                    else through a bounce buffer)
+ *   write         -> WB_IO_WRITE of a copy made at submit
+ *   write + FUA   -> WB_IO_WRITE with WB_IO_FUA
+ *   PREFLUSH      -> WB_IO_FLUSH first, the write when it completed
+ *   flush         -> WB_IO_FLUSH
+ *   discard,
+ *   write-zeroes  -> WB_IO_WRITE of zeroes, in chunks of up to 1 MiB
+ *
+ * Flush ordering: an engine write completes exactly when its backing write
+ * completed, so every write that completed before a flush was submitted has
+ * completed on the backing device before the WB_IO_FLUSH is submitted; the
+ * wb_io contract then makes them durable when that flush completes.
+ *
+ * Completions are delivered from the backing device's reap(), which only
+ * wb_engine_run() calls, so done() is never called from submit.
+ * Owns: one struct pt_req (plus bounce buffer) per request in flight, the
+ * shared zero buffer, and the counters. The backing wb_io is the caller's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/wbengine.h"
+
+#define PT_ZERO_CHUNK (1u << 20)
+
+extern const struct wb_engine_ops wb_passthrough_ops;
+
+struct pt_engine {
+	struct wb_engine e;
+	struct wb_io *io;
+	uint64_t size;
+	void *zero; /* PT_ZERO_CHUNK zero bytes, shared read-only */
+	unsigned inflight;
+	struct wb_engine_stats st;
+};
+
+struct pt_req {
+	struct pt_engine *pe;
+	struct wb_req *r;
+	void *bounce;
+	unsigned left; /* io requests still in flight */
+	int err;
+	unsigned nio;
+	struct wb_io_req io[]; /* nio entries */
+};
+
+static struct pt_engine *pt_of(struct wb_engine *e)
+{
+	return (struct pt_engine *)e;
+}
+
+static void pt_finish(struct pt_req *q)
+{
+	struct pt_engine *pe = q->pe;
+	struct wb_req *r = q->r;
+	int err = q->err;
+
+	if (!err && r->op == WB_REQ_READ && q->bounce)
+		memcpy(r->buf, q->bounce, r->len);
+	if (err)
+		wb_msg(WB_LOG_ERR, "%s: request op %u off %llu len %u failed: %s", pe->e.name,
+		       r->op, (unsigned long long)r->off, r->len, strerror(-err));
+	wb_io_free(q->bounce);
+	free(q);
+	pe->inflight--;
+	r->done(r, err);
+}
+
+static void pt_io_done(struct wb_io_req *ior, int res)
+{
+	struct pt_req *q = ior->priv;
+
+	if (res < 0 && !q->err)
+		q->err = res;
+	else if (res >= 0 && ior->op != WB_IO_FLUSH && (uint32_t)res != ior->len && !q->err)
+		q->err = -EIO; /* short transfer */
+	if (--q->left)
+		return;
+	if (q->r->op == WB_REQ_WRITE && ior->op == WB_IO_FLUSH && !q->err) {
+		/* PREFLUSH done: now the write itself (q->io[1]) */
+		int ret;
+
+		q->left = 1;
+		ret = wb_io_submit(q->pe->io, &q->io[1]);
+		if (!ret)
+			return;
+		q->err = ret;
+	}
+	pt_finish(q);
+}
+
+static int pt_check(struct pt_engine *pe, const struct wb_req *r)
+{
+	if (r->op == WB_REQ_FLUSH)
+		return 0;
+	if (r->op < WB_REQ_READ || r->op > WB_REQ_WRITE_ZEROES)
+		return -EINVAL;
+	if ((r->off | r->len) & (WB_BLOCK_SIZE - 1) || !r->len || r->off > pe->size ||
+	    r->len > pe->size - r->off)
+		return -EINVAL;
+	return 0;
+}
+
+static int pt_submit(struct wb_engine *e, struct wb_req *r)
+{
+	struct pt_engine *pe = pt_of(e);
+	unsigned nio = 1;
+	struct pt_req *q;
+	int ret = pt_check(pe, r);
+
+	if (ret < 0) {
+		wb_msg(WB_LOG_ERR, "%s: invalid request op %u off %llu len %u", e->name, r->op,
+		       (unsigned long long)r->off, r->len);
+		return ret;
+	}
+	if (r->op == WB_REQ_DISCARD || r->op == WB_REQ_WRITE_ZEROES)
+		nio = (r->len + PT_ZERO_CHUNK - 1) / PT_ZERO_CHUNK;
+	else if (r->op == WB_REQ_WRITE && (r->flags & WB_REQ_F_PREFLUSH))
+		nio = 2;
+	q = calloc(1, sizeof(*q) + nio * sizeof(q->io[0]));
+	if (!q)
+		goto out_nomem;
+	q->pe = pe;
+	q->r = r;
+	q->nio = nio;
+	for (unsigned i = 0; i < nio; i++) {
+		q->io[i].done = pt_io_done;
+		q->io[i].priv = q;
+	}
+	switch (r->op) {
+	case WB_REQ_FLUSH:
+		q->io[0].op = WB_IO_FLUSH;
+		pe->st.flushes++;
+		break;
+	case WB_REQ_READ:
+		q->io[0].op = WB_IO_READ;
+		q->io[0].len = r->len;
+		q->io[0].off = r->off;
+		q->io[0].buf = r->buf;
+		if ((uintptr_t)r->buf & (WB_BLOCK_SIZE - 1)) {
+			q->bounce = wb_io_alloc(r->len);
+			if (!q->bounce)
+				goto out_free;
+			q->io[0].buf = q->bounce;
+		}
+		pe->st.reads++;
+		pe->st.bytes_read += r->len;
+		break;
+	case WB_REQ_WRITE:
+		q->bounce = wb_io_alloc(r->len);
+		if (!q->bounce)
+			goto out_free;
+		memcpy(q->bounce, r->buf, r->len);
+		if (nio == 2) {
+			q->io[0].op = WB_IO_FLUSH;
+			pe->st.flushes++;
+		}
+		q->io[nio - 1].op = WB_IO_WRITE;
+		q->io[nio - 1].flags = (r->flags & WB_REQ_F_FUA) ? WB_IO_FUA : 0;
+		q->io[nio - 1].len = r->len;
+		q->io[nio - 1].off = r->off;
+		q->io[nio - 1].buf = q->bounce;
+		nio = 1; /* submit only the first now */
+		pe->st.writes++;
+		pe->st.bytes_written += r->len;
+		break;
+	default: /* discard, write-zeroes */
+		for (unsigned i = 0; i < nio; i++) {
+			uint64_t done = (uint64_t)i * PT_ZERO_CHUNK;
+
+			q->io[i].op = WB_IO_WRITE;
+			q->io[i].off = r->off + done;
+			q->io[i].len = r->len - done < PT_ZERO_CHUNK ? r->len - done
+								     : PT_ZERO_CHUNK;
+			q->io[i].buf = pe->zero;
+			if (r->flags & WB_REQ_F_FUA)
+				q->io[i].flags = WB_IO_FUA;
+		}
+		pe->st.discards++;
+		break;
+	}
+	pe->inflight++;
+	q->left = nio;
+	for (unsigned i = 0; i < nio; i++) {
+		ret = wb_io_submit(pe->io, &q->io[i]);
+		if (ret < 0) {
+			/* The ones already submitted complete later; account for
+			 * the rest here and finish when the last one is back. */
+			q->err = ret;
+			q->left -= nio - i;
+			if (!q->left) {
+				pe->inflight--;
+				wb_io_free(q->bounce);
+				free(q);
+				return ret;
+			}
+			break;
+		}
+	}
+	return 0;
+out_free:
+	free(q);
+out_nomem:
+	wb_msg(WB_LOG_ERR, "%s: out of memory for a request of %u bytes", e->name, r->len);
+	return -ENOMEM;
+}
+
+static int pt_fd(struct wb_engine *e)
+{
+	return wb_io_fd(pt_of(e)->io);
+}
+
+static int pt_run(struct wb_engine *e, int wait)
+{
+	struct pt_engine *pe = pt_of(e);
+
+	if (!pe->inflight)
+		return 0;
+	return wb_io_reap(pe->io, wait);
+}
+
+static int pt_stats(struct wb_engine *e, struct wb_engine_stats *st)
+{
+	struct pt_engine *pe = pt_of(e);
+
+	*st = pe->st;
+	st->size = pe->size;
+	return 0;
+}
+
+static int pt_set_mode(struct wb_engine *e, enum wb_mode mode)
+{
+	/* Nothing is cached: both modes behave the same. */
+	pt_of(e)->st.mode = mode;
+	return 0;
+}
+
+static void pt_close(struct wb_engine *e)
+{
+	struct pt_engine *pe = pt_of(e);
+	unsigned rounds = 0;
+	int ret;
+
+	while (pe->inflight && rounds++ < 1000000)
+		wb_io_reap(pe->io, 1);
+	if (pe->inflight)
+		wb_msg(WB_LOG_ERR, "%s: closing with %u requests still in flight", e->name,
+		       pe->inflight);
+	ret = wb_io_flush(pe->io);
+	if (ret < 0)
+		wb_msg(WB_LOG_WARN, "%s: flush at close: %s", e->name, strerror(-ret));
+	wb_io_free(pe->zero);
+	free(pe);
+}
+
+static int pt_open(const struct wb_engine_params *p, struct wb_engine **out)
+{
+	struct pt_engine *pe;
+	const char *name = p->name ? p->name : "passthrough";
+
+	if (!p->backing_io) {
+		wb_msg(WB_LOG_ERR, "%s: the passthrough engine needs a backing device", name);
+		return -EINVAL;
+	}
+	if (p->size > p->backing_io->size || (p->size & (WB_BLOCK_SIZE - 1))) {
+		wb_msg(WB_LOG_ERR, "%s: size %llu does not fit backing device %s (%llu bytes)",
+		       name, (unsigned long long)p->size, p->backing_io->name,
+		       (unsigned long long)p->backing_io->size);
+		return -EINVAL;
+	}
+	pe = calloc(1, sizeof(*pe));
+	if (!pe)
+		goto out_nomem;
+	pe->zero = wb_io_alloc(PT_ZERO_CHUNK);
+	if (!pe->zero)
+		goto out_free;
+	memset(pe->zero, 0, PT_ZERO_CHUNK);
+	pe->e.ops = &wb_passthrough_ops;
+	snprintf(pe->e.name, sizeof(pe->e.name), "%s", name);
+	pe->io = p->backing_io;
+	pe->size = p->size ? p->size : p->backing_io->size & ~(uint64_t)(WB_BLOCK_SIZE - 1);
+	pe->st.mode = WB_MODE_WRITETHROUGH;
+	*out = &pe->e;
+	return 0;
+out_free:
+	free(pe);
+out_nomem:
+	wb_msg(WB_LOG_ERR, "%s: out of memory opening the passthrough engine", name);
+	return -ENOMEM;
+}
+
+const struct wb_engine_ops wb_passthrough_ops = {
+	.abi_version = WB_ENGINE_ABI_VERSION,
+	.name = "passthrough",
+	.description = "no cache: every request goes straight to the backing device",
+	.open = pt_open,
+	.close = pt_close,
+	.submit = pt_submit,
+	.fd = pt_fd,
+	.run = pt_run,
+	.stats = pt_stats,
+	.set_mode = pt_set_mode,
+};

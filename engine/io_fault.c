@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * io_fault.c - the fault-injection storage backend ("fault").
+ *
+ * An in-memory device that behaves like a disk with a volatile write cache,
+ * for the crash torture test and unit tests:
+ *
+ *   - two images: `cur` (what reads see: every completed write applied in
+ *     completion order) and `dur` (the durable media);
+ *   - a list of volatile writes (completed, not yet covered by a flush), in
+ *     completion order, each with a copy of its data and a per-512-byte-sector
+ *     "live" flag (cleared where a later FUA write already made newer data of
+ *     that sector durable, so an old version can never land over it);
+ *   - requests are queued at submit and executed + completed only in reap()
+ *     (at most cfg.complete_batch per call; in random order with
+ *     cfg.reorder), an eventfd is readable while completions are pending;
+ *   - a WB_IO_FLUSH records, at submit, the completion counter; when it
+ *     completes, every volatile write that completed before the flush was
+ *     submitted is applied to `dur` (in completion order) and forgotten;
+ *   - a FUA write is applied to `dur` when it completes;
+ *   - wb_io_fault_power_cut(): each volatile write is dropped, torn (each
+ *     live sector lands with probability 1/2) or applied, per the cfg
+ *     probabilities; with cfg.reorder the writes land in a shuffled order.
+ *     Queued requests fail with -EIO, the device is off (every request
+ *     completes with -EIO) until wb_io_fault_power_on(), which makes
+ *     `cur` = `dur` again;
+ *   - wb_io_fault_fail_nth(): the n-th next request of a kind completes with
+ *     a given error and has no effect.
+ * Every random choice comes from one PRNG seeded with cfg.seed: a run is
+ * reproducible from the seed.
+ *
+ * Errors are always reported through done(), never from submit() (submit
+ * returns 0 except -ENOMEM), so an engine has one error path.
+ * Owns: both images, the queue, the volatile list; all freed by close.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "engine/io.h"
+#include "engine/wbengine.h"
+
+#define FAULT_SECT	512u
+#define FAULT_MAX_ARMED 8
+
+struct fault_op {
+	struct fault_op *next;
+	struct wb_io_req *r;
+	int err;	 /* preset result (fail_nth, device off), 0 = execute */
+	uint64_t barrier; /* flush: completion count at submit */
+};
+
+struct fault_vw {
+	struct fault_vw *next;
+	uint64_t off;
+	uint32_t len;
+	uint64_t comp; /* completion number */
+	uint8_t *data;
+	uint8_t *live; /* one byte per sector */
+};
+
+struct fault_armed {
+	unsigned op, n;
+	int err;
+};
+
+struct fault_dev {
+	struct wb_io io;
+	struct wb_fault_cfg cfg;
+	uint64_t rng;
+	uint8_t *cur, *dur;
+	struct fault_op *qhead, *qtail;
+	unsigned qlen;
+	struct fault_vw *vhead, *vtail;
+	uint64_t ncomp;	  /* writes completed so far */
+	uint64_t nsubmit; /* requests submitted so far */
+	int off;	  /* power is off */
+	int efd;
+	struct fault_armed armed[FAULT_MAX_ARMED];
+	unsigned narmed;
+};
+
+static struct fault_dev *fault_of(struct wb_io *io)
+{
+	return (struct fault_dev *)io;
+}
+
+static uint64_t fault_rand(struct fault_dev *d)
+{
+	/* splitmix64 */
+	uint64_t z = (d->rng += 0x9E3779B97F4A7C15ull);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static void fault_signal(struct fault_dev *d)
+{
+	uint64_t one = 1;
+
+	if (d->qlen && write(d->efd, &one, sizeof(one)) < 0) {
+		/* counter overflow is impossible here; nothing to do */
+	}
+}
+
+static uint32_t fault_req_len(const struct wb_io_req *r)
+{
+	uint64_t len = 0;
+
+	if (!r->niov)
+		return r->len;
+	for (unsigned i = 0; i < r->niov; i++)
+		len += r->iov[i].iov_len;
+	return len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+}
+
+/* Copy between a request's buffer(s) and `img` at r->off; dir 0 = img->req. */
+static void fault_copy(const struct wb_io_req *r, uint8_t *img, int to_img)
+{
+	uint64_t pos = r->off;
+
+	if (!r->niov) {
+		if (to_img)
+			memcpy(img + pos, r->buf, r->len);
+		else
+			memcpy(r->buf, img + pos, r->len);
+		return;
+	}
+	for (unsigned i = 0; i < r->niov; i++) {
+		if (to_img)
+			memcpy(img + pos, r->iov[i].iov_base, r->iov[i].iov_len);
+		else
+			memcpy(r->iov[i].iov_base, img + pos, r->iov[i].iov_len);
+		pos += r->iov[i].iov_len;
+	}
+}
+
+static void fault_vw_free(struct fault_vw *v)
+{
+	free(v->data);
+	free(v->live);
+	free(v);
+}
+
+/* Land the live sectors of a volatile write on the durable image;
+ * torn: each live sector with probability 1/2. */
+static void fault_vw_land(struct fault_dev *d, struct fault_vw *v, int torn)
+{
+	for (uint32_t s = 0; s < v->len / FAULT_SECT; s++) {
+		if (!v->live[s])
+			continue;
+		if (torn && (fault_rand(d) & 1))
+			continue;
+		memcpy(d->dur + v->off + (uint64_t)s * FAULT_SECT, v->data + s * FAULT_SECT,
+		       FAULT_SECT);
+	}
+}
+
+/* A newer durable write covers [off, off+len): older volatile data of those
+ * sectors must never land over it. */
+static void fault_vw_supersede(struct fault_dev *d, uint64_t off, uint32_t len)
+{
+	for (struct fault_vw *v = d->vhead; v; v = v->next) {
+		uint64_t a = v->off > off ? v->off : off;
+		uint64_t b = v->off + v->len < off + len ? v->off + v->len : off + len;
+
+		for (; a < b; a += FAULT_SECT)
+			v->live[(a - v->off) / FAULT_SECT] = 0;
+	}
+}
+
+static int fault_exec_write(struct fault_dev *d, struct wb_io_req *r, uint32_t len)
+{
+	struct fault_vw *v;
+
+	fault_copy(r, d->cur, 1);
+	d->ncomp++;
+	if (r->flags & WB_IO_FUA) {
+		fault_vw_supersede(d, r->off, len);
+		fault_copy(r, d->dur, 1);
+		return len;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->data = malloc(len ? len : 1);
+	v->live = malloc(len / FAULT_SECT + 1);
+	if (!v->data || !v->live) {
+		fault_vw_free(v);
+		return -ENOMEM;
+	}
+	memcpy(v->data, d->cur + r->off, len);
+	memset(v->live, 1, len / FAULT_SECT + 1);
+	v->off = r->off;
+	v->len = len;
+	v->comp = d->ncomp;
+	if (d->vtail)
+		d->vtail->next = v;
+	else
+		d->vhead = v;
+	d->vtail = v;
+	return len;
+}
+
+static void fault_exec_flush(struct fault_dev *d, uint64_t barrier)
+{
+	while (d->vhead && d->vhead->comp <= barrier) {
+		struct fault_vw *v = d->vhead;
+
+		d->vhead = v->next;
+		if (!d->vhead)
+			d->vtail = NULL;
+		fault_vw_land(d, v, 0);
+		fault_vw_free(v);
+	}
+}
+
+static int fault_exec(struct fault_dev *d, struct fault_op *o)
+{
+	struct wb_io_req *r = o->r;
+	uint32_t len;
+
+	if (o->err)
+		return o->err;
+	if (d->off)
+		return -EIO;
+	if (r->op == WB_IO_FLUSH) {
+		fault_exec_flush(d, o->barrier);
+		return 0;
+	}
+	len = fault_req_len(r);
+	if (r->op != WB_IO_READ && r->op != WB_IO_WRITE)
+		return -EINVAL;
+	if ((r->off | len) % FAULT_SECT || r->off > d->io.size || len > d->io.size - r->off)
+		return -EINVAL;
+	if (r->op == WB_IO_READ) {
+		fault_copy(r, d->cur, 0);
+		return len;
+	}
+	return fault_exec_write(d, r, len);
+}
+
+static int fault_submit(struct wb_io *io, struct wb_io_req *r)
+{
+	struct fault_dev *d = fault_of(io);
+	struct fault_op *o = calloc(1, sizeof(*o));
+
+	if (!o) {
+		wb_msg(WB_LOG_ERR, "%s: out of memory queueing a request", io->name);
+		return -ENOMEM;
+	}
+	o->r = r;
+	o->barrier = d->ncomp;
+	if (d->off)
+		o->err = -EIO;
+	for (unsigned i = 0; i < d->narmed && !o->err; i++) {
+		struct fault_armed *a = &d->armed[i];
+
+		if (a->op && a->op != r->op)
+			continue;
+		if (a->n--)
+			continue;
+		o->err = a->err;
+		d->armed[i] = d->armed[--d->narmed];
+	}
+	d->nsubmit++;
+	if (d->qtail)
+		d->qtail->next = o;
+	else
+		d->qhead = o;
+	d->qtail = o;
+	d->qlen++;
+	io->inflight++;
+	fault_signal(d);
+	return 0;
+}
+
+static struct fault_op *fault_pick(struct fault_dev *d)
+{
+	struct fault_op *o = d->qhead, *prev = NULL;
+
+	if (d->cfg.reorder && d->qlen > 1) {
+		uint64_t k = fault_rand(d) % d->qlen;
+
+		while (k--) {
+			prev = o;
+			o = o->next;
+		}
+	}
+	if (prev)
+		prev->next = o->next;
+	else
+		d->qhead = o->next;
+	if (d->qtail == o)
+		d->qtail = prev;
+	d->qlen--;
+	o->next = NULL;
+	return o;
+}
+
+static int fault_reap(struct wb_io *io, int wait)
+{
+	struct fault_dev *d = fault_of(io);
+	unsigned n = d->qlen, done = 0;
+	uint64_t cnt;
+
+	(void)wait; /* everything queued can complete right now */
+	if (read(d->efd, &cnt, sizeof(cnt)) < 0) {
+		/* EAGAIN: nothing signalled; we look at the queue anyway */
+	}
+	if (d->cfg.complete_batch && n > d->cfg.complete_batch)
+		n = d->cfg.complete_batch;
+	while (done < n && d->qhead) {
+		struct fault_op *o = fault_pick(d);
+		struct wb_io_req *r = o->r;
+		int res = fault_exec(d, o);
+
+		free(o);
+		io->inflight--;
+		done++;
+		r->done(r, res);
+	}
+	fault_signal(d);
+	return (int)done;
+}
+
+static int fault_fd(struct wb_io *io)
+{
+	return fault_of(io)->efd;
+}
+
+static void fault_close(struct wb_io *io)
+{
+	struct fault_dev *d = fault_of(io);
+
+	while (d->qhead) {
+		struct fault_op *o = d->qhead;
+
+		d->qhead = o->next;
+		free(o);
+	}
+	while (d->vhead) {
+		struct fault_vw *v = d->vhead;
+
+		d->vhead = v->next;
+		fault_vw_free(v);
+	}
+	close(d->efd);
+	free(d->cur);
+	free(d->dur);
+	free(d);
+}
+
+static const struct wb_io_ops fault_ops = {
+	.version = WB_IO_OPS_VERSION,
+	.name = "fault",
+	.submit = fault_submit,
+	.reap = fault_reap,
+	.fd = fault_fd,
+	.close = fault_close,
+};
+
+int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg *cfg,
+		     struct wb_io **out)
+{
+	struct fault_dev *d;
+
+	if (!size || size % FAULT_SECT) {
+		wb_msg(WB_LOG_ERR, "fault device %s: size %llu is not a multiple of 512",
+		       label, (unsigned long long)size);
+		return -EINVAL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		goto out_nomem;
+	d->cur = calloc(1, size);
+	d->dur = calloc(1, size);
+	if (!d->cur || !d->dur)
+		goto out_free;
+	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->efd < 0) {
+		int err = -errno;
+
+		wb_msg(WB_LOG_ERR, "fault device %s: eventfd: %s", label, strerror(errno));
+		free(d->cur);
+		free(d->dur);
+		free(d);
+		return err;
+	}
+	if (cfg)
+		d->cfg = *cfg;
+	d->rng = d->cfg.seed ^ 0x5DEECE66Dull;
+	d->io.ops = &fault_ops;
+	d->io.size = size;
+	snprintf(d->io.name, sizeof(d->io.name), "%s", label ? label : "fault");
+	*out = &d->io;
+	return 0;
+out_free:
+	free(d->cur);
+	free(d->dur);
+	free(d);
+out_nomem:
+	wb_msg(WB_LOG_ERR, "fault device %s: out of memory for %llu bytes", label,
+	       (unsigned long long)size);
+	return -ENOMEM;
+}
+
+void wb_io_fault_power_cut(struct wb_io *io)
+{
+	struct fault_dev *d = fault_of(io);
+	struct fault_vw **arr = NULL;
+	size_t n = 0, i;
+
+	for (struct fault_vw *v = d->vhead; v; v = v->next)
+		n++;
+	if (n)
+		arr = malloc(n * sizeof(*arr));
+	i = 0;
+	for (struct fault_vw *v = d->vhead; v; v = v->next)
+		if (arr)
+			arr[i++] = v;
+	if (arr && d->cfg.reorder) {
+		for (i = n; i > 1; i--) {
+			size_t j = fault_rand(d) % i;
+			struct fault_vw *t = arr[i - 1];
+
+			arr[i - 1] = arr[j];
+			arr[j] = t;
+		}
+	}
+	for (i = 0; arr && i < n; i++) {
+		unsigned p = fault_rand(d) % 1000;
+
+		if (p < d->cfg.drop_permille)
+			continue;
+		fault_vw_land(d, arr[i], p < d->cfg.drop_permille + d->cfg.tear_permille);
+	}
+	if (n && !arr)
+		wb_msg(WB_LOG_WARN, "%s: power cut: out of memory, %zu volatile writes lost",
+		       io->name, n);
+	free(arr);
+	while (d->vhead) {
+		struct fault_vw *v = d->vhead;
+
+		d->vhead = v->next;
+		fault_vw_free(v);
+	}
+	d->vtail = NULL;
+	for (struct fault_op *o = d->qhead; o; o = o->next)
+		if (!o->err)
+			o->err = -EIO;
+	d->off = 1;
+	fault_signal(d);
+}
+
+void wb_io_fault_power_on(struct wb_io *io)
+{
+	struct fault_dev *d = fault_of(io);
+
+	memcpy(d->cur, d->dur, io->size);
+	d->off = 0;
+}
+
+void wb_io_fault_fail_nth(struct wb_io *io, unsigned op, unsigned n, int err)
+{
+	struct fault_dev *d = fault_of(io);
+
+	if (d->narmed == FAULT_MAX_ARMED) {
+		wb_msg(WB_LOG_WARN, "%s: fail_nth: %u faults already armed, ignored", io->name,
+		       FAULT_MAX_ARMED);
+		return;
+	}
+	d->armed[d->narmed++] = (struct fault_armed){ .op = op, .n = n, .err = err };
+}
+
+uint64_t wb_io_fault_nsubmitted(struct wb_io *io)
+{
+	return fault_of(io)->nsubmit;
+}
+
+int wb_io_fault_peek(struct wb_io *io, uint64_t off, void *buf, size_t len)
+{
+	struct fault_dev *d = fault_of(io);
+
+	if (off > io->size || len > io->size - off)
+		return -EINVAL;
+	memcpy(buf, d->dur + off, len);
+	return 0;
+}

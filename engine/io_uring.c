@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * io_uring.c - the io_uring storage backend ("uring"), via liburing.
+ *
+ * Opens a file or block device with O_DIRECT (falling back to buffered I/O,
+ * with one warning, where the filesystem refuses O_DIRECT, e.g. tmpfs), and
+ * maps wb_io requests onto io_uring:
+ *   WB_IO_READ/WRITE  -> IORING_OP_READ/WRITE (READV/WRITEV with an iovec)
+ *   WB_IO_FUA         -> the write with RWF_DSYNC (durable on completion)
+ *   WB_IO_FLUSH       -> IORING_OP_FSYNC with IORING_FSYNC_DATASYNC
+ * An fsync submitted after a write completed covers that write, which is
+ * exactly the wb_io flush contract; no drain/link flags are needed.
+ *
+ * Short reads/writes are resubmitted for the rest; a read hitting end of
+ * file completes with the bytes transferred. When the submission queue is
+ * full (or the kernel already holds as many requests as the completion queue
+ * has room for), requests wait on a pending list and are pushed from reap().
+ * An eventfd registered with the ring is wb_io_fd(): readable when
+ * completions are waiting.
+ *
+ * Owns: the ring, the file descriptor, the eventfd, and one small tracking
+ * struct per request in flight (recycled through a free list, freed at close).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/io.h"
+#include "engine/wbengine.h"
+
+#define URING_DEFAULT_QD 128
+
+struct uring_op {
+	struct uring_op *next;
+	struct wb_io_req *r;
+	uint64_t total; /* bytes asked */
+	uint64_t done;	/* bytes transferred so far */
+	struct iovec *iov; /* rest of r->iov after a short transfer, or NULL */
+	unsigned niov;
+};
+
+struct uring_dev {
+	struct wb_io io;
+	struct io_uring ring;
+	int fd, efd;
+	unsigned cq_entries;
+	unsigned kinflight; /* in the kernel */
+	struct uring_op *phead, *ptail; /* waiting for SQ room */
+	struct uring_op *free_ops;
+};
+
+static struct uring_dev *uring_of(struct wb_io *io)
+{
+	return (struct uring_dev *)io;
+}
+
+static struct uring_op *uring_op_get(struct uring_dev *d)
+{
+	struct uring_op *o = d->free_ops;
+
+	if (o)
+		d->free_ops = o->next;
+	else
+		o = malloc(sizeof(*o));
+	if (o)
+		memset(o, 0, sizeof(*o));
+	return o;
+}
+
+static void uring_op_put(struct uring_dev *d, struct uring_op *o)
+{
+	free(o->iov);
+	o->iov = NULL;
+	o->next = d->free_ops;
+	d->free_ops = o;
+}
+
+/* After a short transfer of an iovec request, build the iovec of the rest. */
+static int uring_op_advance(struct uring_op *o)
+{
+	const struct wb_io_req *r = o->r;
+	uint64_t skip = o->done;
+	unsigned i = 0, n;
+
+	free(o->iov);
+	o->iov = NULL;
+	while (i < r->niov && skip >= r->iov[i].iov_len)
+		skip -= r->iov[i++].iov_len;
+	n = r->niov - i;
+	o->iov = malloc(n * sizeof(*o->iov));
+	if (!o->iov)
+		return -ENOMEM;
+	memcpy(o->iov, r->iov + i, n * sizeof(*o->iov));
+	o->iov[0].iov_base = (char *)o->iov[0].iov_base + skip;
+	o->iov[0].iov_len -= skip;
+	o->niov = n;
+	return 0;
+}
+
+static void uring_prep(struct uring_dev *d, struct io_uring_sqe *sqe, struct uring_op *o)
+{
+	struct wb_io_req *r = o->r;
+	uint64_t off = r->off + o->done;
+	const struct iovec *iov = o->iov ? o->iov : r->iov;
+	unsigned niov = o->iov ? o->niov : r->niov;
+
+	switch (r->op) {
+	case WB_IO_READ:
+		if (niov)
+			io_uring_prep_readv(sqe, d->fd, iov, niov, off);
+		else
+			io_uring_prep_read(sqe, d->fd, (char *)r->buf + o->done,
+					   (unsigned)(o->total - o->done), off);
+		break;
+	case WB_IO_WRITE:
+		if (niov)
+			io_uring_prep_writev(sqe, d->fd, iov, niov, off);
+		else
+			io_uring_prep_write(sqe, d->fd, (char *)r->buf + o->done,
+					    (unsigned)(o->total - o->done), off);
+		if (r->flags & WB_IO_FUA)
+			sqe->rw_flags = RWF_DSYNC;
+		break;
+	default: /* WB_IO_FLUSH, checked at submit */
+		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, o);
+}
+
+/* Put o into the SQ, or on the pending list when there is no room. */
+static void uring_queue(struct uring_dev *d, struct uring_op *o)
+{
+	struct io_uring_sqe *sqe = NULL;
+
+	if (!d->phead && d->kinflight < d->cq_entries)
+		sqe = io_uring_get_sqe(&d->ring);
+	if (!sqe) {
+		o->next = NULL;
+		if (d->ptail)
+			d->ptail->next = o;
+		else
+			d->phead = o;
+		d->ptail = o;
+		return;
+	}
+	uring_prep(d, sqe, o);
+	d->kinflight++;
+}
+
+static void uring_push_pending(struct uring_dev *d)
+{
+	while (d->phead && d->kinflight < d->cq_entries) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+		struct uring_op *o = d->phead;
+
+		if (!sqe)
+			break;
+		d->phead = o->next;
+		if (!d->phead)
+			d->ptail = NULL;
+		uring_prep(d, sqe, o);
+		d->kinflight++;
+	}
+}
+
+static void uring_kick(struct uring_dev *d)
+{
+	int ret = io_uring_submit(&d->ring);
+
+	/* -EBUSY/-EAGAIN: the kernel is short of room; the SQEs stay in the
+	 * ring and go with the next io_uring_submit() (from reap). */
+	if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
+		wb_msg(WB_LOG_ERR, "%s: io_uring_submit: %s", d->io.name, strerror(-ret));
+}
+
+static int uring_submit(struct wb_io *io, struct wb_io_req *r)
+{
+	struct uring_dev *d = uring_of(io);
+	struct uring_op *o;
+
+	if (r->op != WB_IO_READ && r->op != WB_IO_WRITE && r->op != WB_IO_FLUSH)
+		return -EINVAL;
+	o = uring_op_get(d);
+	if (!o) {
+		wb_msg(WB_LOG_ERR, "%s: out of memory submitting a request", io->name);
+		return -ENOMEM;
+	}
+	o->r = r;
+	if (r->niov)
+		for (unsigned i = 0; i < r->niov; i++)
+			o->total += r->iov[i].iov_len;
+	else
+		o->total = r->op == WB_IO_FLUSH ? 0 : r->len;
+	io->inflight++;
+	uring_queue(d, o);
+	uring_kick(d);
+	return 0;
+}
+
+/* One CQE: finish, or resubmit the rest of a short transfer. */
+static void uring_complete(struct uring_dev *d, struct uring_op *o, int res)
+{
+	struct wb_io_req *r = o->r;
+
+	if (res == -EAGAIN || res == -EINTR) {
+		uring_queue(d, o);
+		return;
+	}
+	if (res > 0 && r->op != WB_IO_FLUSH) {
+		o->done += (unsigned)res;
+		if (o->done < o->total) {
+			if (r->niov && uring_op_advance(o) < 0) {
+				res = -ENOMEM;
+				goto out_done;
+			}
+			uring_queue(d, o);
+			return;
+		}
+	}
+	if (res >= 0)
+		res = r->op == WB_IO_FLUSH ? 0 : (int)o->done;
+out_done:
+	if (res < 0)
+		wb_msg(WB_LOG_DEBUG, "%s: op %u off %llu len %llu: %s", d->io.name, r->op,
+		       (unsigned long long)r->off, (unsigned long long)o->total, strerror(-res));
+	uring_op_put(d, o);
+	d->io.inflight--;
+	r->done(r, res);
+}
+
+static int uring_reap(struct wb_io *io, int wait)
+{
+	struct uring_dev *d = uring_of(io);
+	struct io_uring_cqe *cqe;
+	uint64_t cnt;
+	int n = 0, ret;
+
+	if (read(d->efd, &cnt, sizeof(cnt)) < 0) {
+		/* EAGAIN: no event pending; peek anyway */
+	}
+	for (;;) {
+		ret = io_uring_peek_cqe(&d->ring, &cqe);
+		if (ret == -EAGAIN && wait && !n && d->kinflight) {
+			uring_kick(d);
+			ret = io_uring_wait_cqe(&d->ring, &cqe);
+		}
+		if (ret < 0)
+			break;
+		struct uring_op *o = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&d->ring, cqe);
+		d->kinflight--;
+		uring_complete(d, o, res);
+		n++;
+	}
+	uring_push_pending(d);
+	uring_kick(d);
+	if (ret < 0 && ret != -EAGAIN && ret != -EINTR && !n) {
+		wb_msg(WB_LOG_ERR, "%s: io_uring wait: %s", io->name, strerror(-ret));
+		return ret;
+	}
+	return n;
+}
+
+static int uring_fd(struct wb_io *io)
+{
+	return uring_of(io)->efd;
+}
+
+static void uring_close(struct wb_io *io)
+{
+	struct uring_dev *d = uring_of(io);
+
+	if (io->inflight)
+		wb_msg(WB_LOG_WARN, "%s: closed with %u requests in flight", io->name,
+		       io->inflight);
+	io_uring_queue_exit(&d->ring);
+	close(d->efd);
+	close(d->fd);
+	while (d->phead) {
+		struct uring_op *o = d->phead;
+
+		d->phead = o->next;
+		free(o->iov);
+		free(o);
+	}
+	while (d->free_ops) {
+		struct uring_op *o = d->free_ops;
+
+		d->free_ops = o->next;
+		free(o);
+	}
+	free(d);
+}
+
+static const struct wb_io_ops uring_ops = {
+	.version = WB_IO_OPS_VERSION,
+	.name = "uring",
+	.submit = uring_submit,
+	.reap = uring_reap,
+	.fd = uring_fd,
+	.close = uring_close,
+};
+
+static int uring_open_file(const char *path, unsigned flags)
+{
+	int oflags = O_RDWR | O_CLOEXEC | ((flags & WB_IO_OPEN_CREATE) ? O_CREAT : 0);
+	int fd = -1;
+
+	if (!(flags & WB_IO_OPEN_BUFFERED)) {
+		fd = open(path, oflags | O_DIRECT, 0644);
+		if (fd >= 0 || errno != EINVAL)
+			return fd >= 0 ? fd : -errno;
+		wb_msg(WB_LOG_WARN, "%s: O_DIRECT refused by the filesystem, using buffered I/O",
+		       path);
+	}
+	fd = open(path, oflags, 0644);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Size of the file or device; create/extend a regular file to `size`. */
+static int uring_size(int fd, const char *path, uint64_t size, unsigned flags, uint64_t *out)
+{
+	struct stat st;
+	uint64_t have;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, &have) < 0)
+			return -errno;
+	} else {
+		have = st.st_size;
+		if ((flags & WB_IO_OPEN_CREATE) && size > have) {
+			if (ftruncate(fd, size) < 0)
+				return -errno;
+			have = size;
+		}
+	}
+	if (size > have) {
+		wb_msg(WB_LOG_ERR, "%s: is %llu bytes, %llu needed", path,
+		       (unsigned long long)have, (unsigned long long)size);
+		return -ENOSPC;
+	}
+	*out = size ? size : have;
+	return 0;
+}
+
+int wb_io_uring_open(const char *path, uint64_t size, unsigned flags, unsigned qd,
+		     struct wb_io **out)
+{
+	struct uring_dev *d;
+	int ret;
+
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		wb_msg(WB_LOG_ERR, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	d->fd = d->efd = -1;
+	ret = uring_open_file(path, flags);
+	if (ret < 0) {
+		wb_msg(WB_LOG_ERR, "%s: open: %s", path, strerror(-ret));
+		goto out_free;
+	}
+	d->fd = ret;
+	ret = uring_size(d->fd, path, size, flags, &d->io.size);
+	if (ret < 0) {
+		if (ret != -ENOSPC)
+			wb_msg(WB_LOG_ERR, "%s: size: %s", path, strerror(-ret));
+		goto out_close;
+	}
+	ret = io_uring_queue_init(qd ? qd : URING_DEFAULT_QD, &d->ring, 0);
+	if (ret < 0) {
+		wb_msg(WB_LOG_ERR, "%s: io_uring_queue_init: %s", path, strerror(-ret));
+		goto out_close;
+	}
+	d->cq_entries = d->ring.cq.ring_entries;
+	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->efd < 0) {
+		ret = -errno;
+		wb_msg(WB_LOG_ERR, "%s: eventfd: %s", path, strerror(errno));
+		goto out_ring;
+	}
+	ret = io_uring_register_eventfd(&d->ring, d->efd);
+	if (ret < 0) {
+		wb_msg(WB_LOG_ERR, "%s: io_uring_register_eventfd: %s", path, strerror(-ret));
+		goto out_efd;
+	}
+	d->io.ops = &uring_ops;
+	snprintf(d->io.name, sizeof(d->io.name), "%s", path);
+	*out = &d->io;
+	return 0;
+out_efd:
+	close(d->efd);
+out_ring:
+	io_uring_queue_exit(&d->ring);
+out_close:
+	close(d->fd);
+out_free:
+	free(d);
+	return ret;
+}
