@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * pagebuf.c - the engine's bounded RAM buffer of reference-counted 4 KiB
+ * pages, with a FIFO of waiters for throttled writers (see pagebuf.h).
+ *
+ * Owns the slab (one aligned allocation), the page descriptors, the free
+ * stack and the waiter queue links while a waiter is queued.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/pagebuf.h"
+#include "engine/wbengine.h"
+
+struct wb_pagebuf {
+	uint8_t *slab;
+	struct wb_page *pages;
+	uint32_t *free_stack; /* indices of free pages */
+	uint32_t nfree, total;
+	struct wb_page_waiter *head, *tail;
+	uint32_t nwaiters;
+	int serving; /* inside serve(): waiter fns may allocate past the queue */
+};
+
+int wb_pagebuf_create(uint32_t npages, struct wb_pagebuf **out)
+{
+	struct wb_pagebuf *pb;
+	void *slab = NULL;
+	int ret;
+
+	if (!npages) {
+		wb_msg(WB_LOG_ERR, "pagebuf: 0 pages requested");
+		return -EINVAL;
+	}
+	pb = calloc(1, sizeof(*pb));
+	if (!pb)
+		goto out_nomem;
+	ret = posix_memalign(&slab, WB_PAGE_SIZE, (size_t)npages * WB_PAGE_SIZE);
+	if (ret)
+		goto out_nomem;
+	pb->slab = slab;
+	pb->pages = calloc(npages, sizeof(*pb->pages));
+	pb->free_stack = calloc(npages, sizeof(*pb->free_stack));
+	if (!pb->pages || !pb->free_stack)
+		goto out_nomem;
+	pb->total = npages;
+	for (uint32_t i = 0; i < npages; i++) {
+		pb->pages[i].data = pb->slab + (size_t)i * WB_PAGE_SIZE;
+		pb->pages[i].idx = i;
+		/* hand out low indices first */
+		pb->free_stack[i] = npages - 1 - i;
+	}
+	pb->nfree = npages;
+	*out = pb;
+	return 0;
+
+out_nomem:
+	wb_msg(WB_LOG_ERR, "pagebuf: cannot allocate %u pages (%zu MiB)", npages,
+	       ((size_t)npages * WB_PAGE_SIZE) >> 20);
+	if (pb) {
+		free(pb->pages);
+		free(pb->free_stack);
+		free(pb->slab);
+		free(pb);
+	}
+	return -ENOMEM;
+}
+
+void wb_pagebuf_destroy(struct wb_pagebuf *pb)
+{
+	if (!pb)
+		return;
+	assert(pb->nfree == pb->total); /* a page is still held */
+	assert(!pb->head);		/* a waiter is still queued */
+	free(pb->pages);
+	free(pb->free_stack);
+	free(pb->slab);
+	free(pb);
+}
+
+static struct wb_page *take(struct wb_pagebuf *pb)
+{
+	struct wb_page *p = &pb->pages[pb->free_stack[--pb->nfree]];
+
+	assert(p->refs == 0);
+	p->refs = 1;
+	p->owner_priv = NULL;
+	return p;
+}
+
+struct wb_page *wb_page_alloc(struct wb_pagebuf *pb)
+{
+	if (!pb->nfree || (pb->head && !pb->serving))
+		return NULL;
+	return take(pb);
+}
+
+void wb_page_get(struct wb_page *p)
+{
+	assert(p->refs > 0 && p->refs < UINT32_MAX);
+	p->refs++;
+}
+
+/* Serve waiters in FIFO order while the head one can get its pages. Re-entry (a
+ * fn that puts pages) is absorbed by the loop of the outer call. */
+static void serve(struct wb_pagebuf *pb)
+{
+	if (pb->serving)
+		return;
+	pb->serving = 1;
+	while (pb->head && pb->nfree >= pb->head->n) {
+		struct wb_page_waiter *w = pb->head;
+
+		pb->head = w->next;
+		if (!pb->head)
+			pb->tail = NULL;
+		pb->nwaiters--;
+		w->next = NULL;
+		w->fn(w);
+	}
+	pb->serving = 0;
+}
+
+void wb_page_put(struct wb_pagebuf *pb, struct wb_page *p)
+{
+	assert(p >= pb->pages && p < pb->pages + pb->total);
+	assert(p->refs > 0); /* put of a free page */
+	if (--p->refs)
+		return;
+	p->owner_priv = NULL;
+	pb->free_stack[pb->nfree++] = p->idx;
+	serve(pb);
+}
+
+uint32_t wb_pagebuf_free(const struct wb_pagebuf *pb)
+{
+	return pb->nfree;
+}
+
+uint32_t wb_pagebuf_total(const struct wb_pagebuf *pb)
+{
+	return pb->total;
+}
+
+uint32_t wb_pagebuf_nwaiters(const struct wb_pagebuf *pb)
+{
+	return pb->nwaiters;
+}
+
+struct wb_page *wb_pagebuf_page_of(struct wb_pagebuf *pb, const void *ptr)
+{
+	const uint8_t *c = ptr;
+
+	if (c < pb->slab || c >= pb->slab + (size_t)pb->total * WB_PAGE_SIZE)
+		return NULL;
+	return &pb->pages[(size_t)(c - pb->slab) / WB_PAGE_SIZE];
+}
+
+void wb_pagebuf_wait(struct wb_pagebuf *pb, struct wb_page_waiter *w)
+{
+	assert(w->fn && w->n >= 1 && w->n <= pb->total);
+	w->next = NULL;
+	if (pb->tail)
+		pb->tail->next = w;
+	else
+		pb->head = w;
+	pb->tail = w;
+	pb->nwaiters++;
+}
+
+int wb_pagebuf_cancel(struct wb_pagebuf *pb, struct wb_page_waiter *w)
+{
+	struct wb_page_waiter **pp, *prev = NULL;
+
+	for (pp = &pb->head; *pp; prev = *pp, pp = &(*pp)->next) {
+		if (*pp != w)
+			continue;
+		*pp = w->next;
+		if (pb->tail == w)
+			pb->tail = prev;
+		pb->nwaiters--;
+		w->next = NULL;
+		/* the new head may fit now, and no later put may come to serve it */
+		if (!prev)
+			serve(pb);
+		return 0;
+	}
+	return -ENOENT;
+}
