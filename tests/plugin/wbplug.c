@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wbplug.c - a tiny engine plugin for tests/unit/test_registry.c.
+ *
+ * Built by the test itself (cc -shared) in several variants selected by
+ * macros: PLUG_NAME (engine name), PLUG_ABI (ABI version it claims),
+ * PLUG_NO_SUBMIT (leave a mandatory op NULL), PLUG_NO_SYMBOL (do not export
+ * wb_engine_plugin_ops). The engine itself is a 1 MiB RAM disk that completes
+ * requests synchronously inside run() — just enough to prove that a loaded
+ * plugin is callable through the registry.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/wbengine.h"
+
+#ifndef PLUG_NAME
+#define PLUG_NAME "testplug"
+#endif
+#ifndef PLUG_ABI
+#define PLUG_ABI WB_ENGINE_ABI_VERSION
+#endif
+
+struct plug {
+	struct wb_engine e;
+	struct wb_req *q[64];
+	int nq;
+	char data[1 << 20];
+};
+
+static int plug_open(const struct wb_engine_params *p, struct wb_engine **out)
+{
+	struct plug *pl = calloc(1, sizeof(*pl));
+
+	(void)p;
+	if (!pl)
+		return -ENOMEM;
+	*out = &pl->e;
+	return 0;
+}
+
+static void plug_close(struct wb_engine *e)
+{
+	free(e);
+}
+
+static int plug_submit(struct wb_engine *e, struct wb_req *r)
+{
+	struct plug *pl = (struct plug *)e;
+
+	if (pl->nq == 64 || (r->op != WB_REQ_FLUSH && r->off + r->len > sizeof(pl->data)))
+		return -EINVAL;
+	if (r->op == WB_REQ_WRITE)
+		memcpy(pl->data + r->off, r->buf, r->len);
+	else if (r->op == WB_REQ_READ)
+		memcpy(r->buf, pl->data + r->off, r->len);
+	pl->q[pl->nq++] = r;
+	return 0;
+}
+
+static int plug_run(struct wb_engine *e, int wait)
+{
+	struct plug *pl = (struct plug *)e;
+	int n = pl->nq;
+
+	(void)wait;
+	for (int i = 0; i < n; i++)
+		pl->q[i]->done(pl->q[i], 0);
+	pl->nq = 0;
+	return n;
+}
+
+static int plug_stats(struct wb_engine *e, struct wb_engine_stats *st)
+{
+	(void)e;
+	memset(st, 0, sizeof(*st));
+	st->size = 1 << 20;
+	return 0;
+}
+
+#ifdef PLUG_NO_SYMBOL
+#define PLUG_SYM wb_engine_other_ops
+#else
+#define PLUG_SYM wb_engine_plugin_ops
+#endif
+
+extern const struct wb_engine_ops PLUG_SYM;
+const struct wb_engine_ops PLUG_SYM = {
+	.abi_version = PLUG_ABI,
+	.name = PLUG_NAME,
+	.description = "test plugin",
+	.open = plug_open,
+	.close = plug_close,
+#ifndef PLUG_NO_SUBMIT
+	.submit = plug_submit,
+#endif
+	.run = plug_run,
+	.stats = plug_stats,
+};
