@@ -100,7 +100,7 @@ struct wbconf_resource {
 	uint32_t log_commit_ms;	       /* ack = memory: RAM -> log bound, default 10 */
 	uint32_t wb_min_peers;	       /* default 1 */
 	int on_no_quorum;	       /* enum wbconf_no_quorum, default suspend-io */
-	uint16_t replication_port;     /* default WBCONF_DEFAULT_REPL_PORT */
+	uint16_t replication_port;     /* default WBCONF_DEFAULT_REPL_PORT + index */
 	bool auto_up;		       /* default true */
 	unsigned line;		       /* line of the [resource NAME] header */
 };

@@ -1,0 +1,828 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wbconf.c - parser and validator of the wbrep configuration file.
+ *
+ * Three steps: lex() splits the text into sections and `key = value`
+ * entries (syntax errors, unknown section kinds, duplicate sections and
+ * keys); build_*() apply the typed key table (wbconf_keys.c) on top of the
+ * defaults, section by section, with [resource X on NODE] applied on top of
+ * [resource X] for this node; cross_check() looks at relations between keys
+ * and sections. Every problem is appended to the error list and parsing goes
+ * on, so the user sees all of them at once. Owns the lexer, the struct wbconf
+ * life cycle and the public API of conf/wbconf.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/wbconf_int.h"
+
+struct lx_entry {
+	char *key, *val;
+	unsigned line;
+};
+
+struct lx_sect {
+	int kind;    /* S_GLOBAL, S_RES, S_NODE */
+	char *name;  /* NULL for global */
+	char *node;  /* [resource NAME on NODE], else NULL */
+	char *label; /* "resource r0 on alpha", used in messages */
+	unsigned line;
+	bool used; /* an override section matched a resource */
+	struct lx_entry *e;
+	size_t n, cap;
+};
+
+struct lx {
+	const char *file;
+	struct lx_sect *s;
+	size_t n, cap;
+	struct wbconf_errors *errs;
+	bool oom;
+};
+
+/* Where each key of a resource was set, for cross-check messages. */
+struct rinfo {
+	unsigned line[WBCONF_MAX_KEYS];
+	const char *label[WBCONF_MAX_KEYS];
+	unsigned sect_line;
+	const char *sect_label;
+};
+
+#define ERR(lx, line, sect, key, ...)                                                              \
+	wbconf_err_add((lx)->errs, (lx)->file, line, sect, key, __VA_ARGS__)
+
+static void *grow(void *v, size_t *cap, size_t n, size_t sz)
+{
+	void *nv;
+	size_t nc;
+
+	if (n < *cap)
+		return v;
+	nc = *cap ? *cap * 2 : 8;
+	nv = realloc(v, nc * sz);
+	if (nv)
+		*cap = nc;
+	return nv;
+}
+
+static void lx_free(struct lx *lx)
+{
+	for (size_t i = 0; i < lx->n; i++) {
+		struct lx_sect *s = &lx->s[i];
+
+		for (size_t j = 0; j < s->n; j++) {
+			free(s->e[j].key);
+			free(s->e[j].val);
+		}
+		free(s->e);
+		free(s->name);
+		free(s->node);
+		free(s->label);
+	}
+	free(lx->s);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		*--e = 0;
+	return s;
+}
+
+static struct lx_sect *sect_lookup(struct lx *lx, int kind, const char *name, const char *node)
+{
+	for (size_t i = 0; i < lx->n; i++) {
+		struct lx_sect *s = &lx->s[i];
+
+		if (s->kind == kind && !strcmp(s->name ? s->name : "", name ? name : "") &&
+		    !strcmp(s->node ? s->node : "", node ? node : ""))
+			return s;
+	}
+	return NULL;
+}
+
+/* Parse "[...]". Returns the new section, or NULL (error recorded; the keys
+ * that follow are skipped until the next header). */
+static struct lx_sect *lex_header(struct lx *lx, char *p, unsigned line)
+{
+	char *end = strchr(p, ']'), *tok[5], *save = NULL, *t;
+	int ntok = 0, kind;
+	struct lx_sect *s, *dup;
+	char *name = NULL, *node = NULL, *label;
+
+	if (!end) {
+		ERR(lx, line, NULL, NULL, "section header without closing ']'");
+		return NULL;
+	}
+	*end = 0;
+	t = trim(end + 1);
+	if (*t && *t != '#' && *t != ';') {
+		ERR(lx, line, NULL, NULL, "unexpected text '%s' after section header", t);
+		return NULL;
+	}
+	for (t = strtok_r(p + 1, " \t", &save); t && ntok < 5; t = strtok_r(NULL, " \t", &save))
+		tok[ntok++] = t;
+	if (ntok == 1 && !strcmp(tok[0], "global")) {
+		kind = S_GLOBAL;
+	} else if (ntok == 2 && !strcmp(tok[0], "resource")) {
+		kind = S_RES;
+		name = tok[1];
+	} else if (ntok == 4 && !strcmp(tok[0], "resource") && !strcmp(tok[2], "on")) {
+		kind = S_RES;
+		name = tok[1];
+		node = tok[3];
+	} else if (ntok == 2 && !strcmp(tok[0], "node")) {
+		kind = S_NODE;
+		name = tok[1];
+	} else {
+		ERR(lx, line, NULL, NULL,
+		    "unknown section '[%.64s]': expected [global], [resource NAME], "
+		    "[resource NAME on NODE] or [node NAME]",
+		    p + 1);
+		return NULL;
+	}
+	if ((name && !wbconf_name_ok(name)) || (node && !wbconf_name_ok(node))) {
+		ERR(lx, line, NULL, NULL,
+		    "invalid name '%.64s' in section header: expected 1-63 letters, digits, '_', "
+		    "'-', '.' (starting with a letter or digit)",
+		    name && !wbconf_name_ok(name) ? name : node);
+		return NULL;
+	}
+	if (asprintf(&label, "%s%s%s%s%s",
+		     kind == S_GLOBAL ? "global"
+		     : kind == S_RES  ? "resource"
+				      : "node",
+		     name ? " " : "", name ? name : "", node ? " on " : "", node ? node : "") < 0) {
+		lx->oom = true;
+		return NULL;
+	}
+	dup = sect_lookup(lx, kind, name, node);
+	if (dup) {
+		ERR(lx, line, label, NULL, "duplicate section, first defined at line %u",
+		    dup->line);
+		free(label);
+		return NULL;
+	}
+	s = grow(lx->s, &lx->cap, lx->n, sizeof(*s));
+	if (!s) {
+		free(label);
+		lx->oom = true;
+		return NULL;
+	}
+	lx->s = s;
+	s = &lx->s[lx->n++];
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
+	s->line = line;
+	s->label = label;
+	s->name = name ? strdup(name) : NULL;
+	s->node = node ? strdup(node) : NULL;
+	if ((name && !s->name) || (node && !s->node))
+		lx->oom = true;
+	return s;
+}
+
+/* Cut the value at an inline comment (# or ; after blank) and unquote. */
+static int lex_value(char *v, char **out)
+{
+	char *p;
+
+	v = trim(v);
+	if (*v == '"') {
+		p = strchr(v + 1, '"');
+		if (!p)
+			return -EINVAL;
+		*p = 0;
+		p = trim(p + 1);
+		if (*p && *p != '#' && *p != ';')
+			return -EINVAL;
+		*out = v + 1;
+		return 0;
+	}
+	for (p = v; *p; p++)
+		if ((*p == '#' || *p == ';') && p > v && (p[-1] == ' ' || p[-1] == '\t')) {
+			*p = 0;
+			break;
+		}
+	*out = trim(v);
+	return 0;
+}
+
+static void lex_line(struct lx *lx, struct lx_sect **cur, bool *skip, char *p, unsigned line)
+{
+	char *eq, *key, *val;
+	struct lx_entry *e;
+
+	p = trim(p);
+	if (!*p || *p == '#' || *p == ';')
+		return;
+	if (*p == '[') {
+		*cur = lex_header(lx, p, line);
+		*skip = !*cur;
+		return;
+	}
+	if (*skip)
+		return;
+	eq = strchr(p, '=');
+	if (!eq) {
+		ERR(lx, line, *cur ? (*cur)->label : NULL, NULL,
+		    "expected 'key = value' or a [section] header, got '%.40s'", p);
+		return;
+	}
+	*eq = 0;
+	key = trim(p);
+	if (!*key || strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(key)) {
+		ERR(lx, line, *cur ? (*cur)->label : NULL, NULL,
+		    "invalid key name '%.40s': expected lower-case letters, digits and '-'", key);
+		return;
+	}
+	if (lex_value(eq + 1, &val)) {
+		ERR(lx, line, *cur ? (*cur)->label : NULL, key,
+		    "unterminated quote or text after the closing quote");
+		return;
+	}
+	if (!*cur) {
+		ERR(lx, line, NULL, key, "setting outside of any section (add [global] above it)");
+		return;
+	}
+	if (!*val) {
+		ERR(lx, line, (*cur)->label, key, "missing value");
+		return;
+	}
+	for (size_t i = 0; i < (*cur)->n; i++) {
+		if (!strcmp((*cur)->e[i].key, key)) {
+			ERR(lx, line, (*cur)->label, key, "duplicate key, first set at line %u",
+			    (*cur)->e[i].line);
+			return;
+		}
+	}
+	e = grow((*cur)->e, &(*cur)->cap, (*cur)->n, sizeof(*e));
+	if (!e) {
+		lx->oom = true;
+		return;
+	}
+	(*cur)->e = e;
+	e = &e[(*cur)->n];
+	e->key = strdup(key);
+	e->val = strdup(val);
+	e->line = line;
+	if (!e->key || !e->val) {
+		free(e->key);
+		free(e->val);
+		lx->oom = true;
+		return;
+	}
+	(*cur)->n++;
+}
+
+static void lex(struct lx *lx, const char *buf, size_t len)
+{
+	struct lx_sect *cur = NULL;
+	bool skip = false;
+	unsigned line = 0;
+	size_t pos = 0;
+	char tmp[WBCONF_MAX_LINE + 1];
+
+	while (pos < len && !lx->oom) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
+		bool bad = false;
+
+		line++;
+		if (n > WBCONF_MAX_LINE) {
+			ERR(lx, line, cur ? cur->label : NULL, NULL,
+			    "line too long (%zu bytes, at most %u)", n, WBCONF_MAX_LINE);
+			pos += n + 1;
+			continue;
+		}
+		memcpy(tmp, buf + pos, n);
+		pos += n + 1;
+		if (n && tmp[n - 1] == '\r')
+			n--;
+		tmp[n] = 0;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)tmp[i] < 0x20 && tmp[i] != '\t')
+				bad = true;
+		if (bad) {
+			ERR(lx, line, cur ? cur->label : NULL, NULL, "invalid control character");
+			continue;
+		}
+		lex_line(lx, &cur, &skip, tmp, line);
+	}
+}
+
+/* Apply the entries of one section to the struct at base. */
+static void apply(struct lx *lx, struct lx_sect *s, int kind, void *base, struct rinfo *ri)
+{
+	char msg[512];
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct lx_entry *e = &s->e[i];
+		const struct wbconf_key *k = wbconf_key_find(kind, e->key);
+		int rc;
+
+		if (!k) {
+			const char *sug = wbconf_key_suggest(kind, e->key);
+			const struct wbconf_key *other =
+			    wbconf_key_find(S_GLOBAL | S_RES | S_NODE, e->key);
+
+			if (sug)
+				ERR(lx, e->line, s->label, e->key,
+				    "unknown key (did you mean '%s'?)", sug);
+			else if (other)
+				ERR(lx, e->line, s->label, e->key,
+				    "unknown key here: it belongs in a [%s] section",
+				    other->sect == S_GLOBAL ? "global"
+				    : other->sect == S_RES  ? "resource NAME"
+							    : "node NAME");
+			else
+				ERR(lx, e->line, s->label, e->key, "unknown key");
+			continue;
+		}
+		rc = wbconf_key_set(k, base, e->val, msg, sizeof(msg));
+		if (rc == -ENOMEM)
+			lx->oom = true;
+		else if (rc)
+			ERR(lx, e->line, s->label, e->key, "%s", msg);
+		else if (ri) {
+			ri->line[k - wbconf_keys] = e->line;
+			ri->label[k - wbconf_keys] = s->label;
+		}
+	}
+}
+
+static void check_required(struct lx *lx, struct lx_sect *s, int kind, const void *base)
+{
+	for (size_t i = 0; i < wbconf_nkeys; i++) {
+		const struct wbconf_key *k = &wbconf_keys[i];
+		const void *f = (const char *)base + k->off;
+		bool set;
+
+		bool tried = false;
+
+		if (k->sect != kind || !(k->flags & F_REQUIRED))
+			continue;
+		for (size_t j = 0; j < s->n; j++)
+			tried = tried || !strcmp(s->e[j].key, k->name);
+		if (tried)
+			continue; /* set to a bad value: that error is enough */
+		set = k->type == T_ADDR ? ((const struct wbconf_addr *)f)->host != NULL
+					: *(char *const *)f != NULL;
+		if (!set)
+			ERR(lx, s->line, s->label, k->name, "missing required key%s",
+			    k->type == T_ADDR	? " (host:port)"
+			    : k->type == T_PATH ? " (a path)"
+						: "");
+	}
+}
+
+void wbconf_free(struct wbconf *c)
+{
+	if (!c)
+		return;
+	wbconf_sect_free(S_GLOBAL, &c->global);
+	for (size_t i = 0; i < c->nres; i++) {
+		wbconf_sect_free(S_RES, &c->res[i]);
+		free(c->res[i].name);
+	}
+	for (size_t i = 0; i < c->nnodes; i++) {
+		wbconf_sect_free(S_NODE, &c->nodes[i]);
+		free(c->nodes[i].name);
+	}
+	free(c->res);
+	free(c->nodes);
+	free(c->path);
+	free(c);
+}
+
+static bool hosts_overlap(const char *a, const char *b)
+{
+	static const char *const any[] = {"*", "0.0.0.0", "::"};
+
+	for (size_t i = 0; i < 3; i++)
+		if (!strcmp(a, any[i]) || !strcmp(b, any[i]))
+			return true;
+	return !strcmp(a, b);
+}
+
+static bool addr_clash(const struct wbconf_addr *a, const struct wbconf_addr *b)
+{
+	return a->host && b->host && a->port == b->port && hosts_overlap(a->host, b->host);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a && b && !strcmp(a, b);
+}
+
+#define KI(name) ((size_t)(wbconf_key_find(S_RES, name) - wbconf_keys))
+
+/* Line and section label where key `name` of resource i was set (or its
+ * section header when it has its default). */
+static unsigned rline(const struct rinfo *ri, const char *name, const char **label)
+{
+	size_t k = KI(name);
+
+	*label = ri->label[k] ? ri->label[k] : ri->sect_label;
+	return ri->line[k] ? ri->line[k] : ri->sect_line;
+}
+
+static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const struct rinfo *ri)
+{
+	struct wbconf_resource *r = &c->res[i];
+	const char *lb;
+	unsigned ln;
+
+	if (r->destage_low_pct >= r->destage_high_pct) {
+		ln = rline(&ri[i], ri[i].line[KI("destage-low")] ? "destage-low" : "destage-high",
+			   &lb);
+		ERR(lx, ln, lb, "destage-low",
+		    "destage-low (%u%%) must be below destage-high (%u%%)", r->destage_low_pct,
+		    r->destage_high_pct);
+	}
+	if (r->engine && !strcmp(r->engine, "wblog") && !r->log)
+		ERR(lx, ri[i].sect_line, ri[i].sect_label, "log",
+		    "missing required key (a path): engine wblog needs a log device");
+	if (str_eq(r->backing, r->log)) {
+		ln = rline(&ri[i], "log", &lb);
+		ERR(lx, ln, lb, "log", "log and backing are the same path '%s'", r->log);
+	}
+	if (c->nnodes && r->wb_min_peers > c->nnodes - 1) {
+		ln = rline(&ri[i], "wb-min-peers", &lb);
+		ERR(lx, ln, lb, "wb-min-peers",
+		    "%u peers can never be reached with %zu [node] sections (at most %zu); the "
+		    "resource would never run in write-back",
+		    r->wb_min_peers, c->nnodes, c->nnodes - 1);
+	}
+	if (wbconf_addr_set(&r->nbd_listen) &&
+	    addr_clash(&r->nbd_listen, &c->global.metrics_listen)) {
+		ln = rline(&ri[i], "nbd-listen", &lb);
+		ERR(lx, ln, lb, "nbd-listen", "port %u is also [global] metrics-listen",
+		    r->nbd_listen.port);
+	}
+	for (size_t j = 0; j < i; j++) {
+		struct wbconf_resource *o = &c->res[j];
+		const char *paths_i[2] = {r->backing, r->log}, *keys_i[2] = {"backing", "log"};
+		const char *paths_j[2] = {o->backing, o->log};
+
+		if (addr_clash(&r->nbd_listen, &o->nbd_listen)) {
+			ln = rline(&ri[i], "nbd-listen", &lb);
+			ERR(lx, ln, lb, "nbd-listen",
+			    "%s:%u is already used by resource %s (line %u)", r->nbd_listen.host,
+			    r->nbd_listen.port, o->name, ri[j].line[KI("nbd-listen")]);
+		}
+		if (str_eq(r->nbd_socket, o->nbd_socket)) {
+			ln = rline(&ri[i], "nbd-socket", &lb);
+			ERR(lx, ln, lb, "nbd-socket",
+			    "'%s' is already used by resource %s (line %u)", r->nbd_socket, o->name,
+			    ri[j].line[KI("nbd-socket")]);
+		}
+		if (str_eq(r->ring, o->ring)) {
+			ln = rline(&ri[i], "ring", &lb);
+			ERR(lx, ln, lb, "ring",
+			    "ring '%s' is already used by resource %s (line %u)", r->ring, o->name,
+			    ri[j].line[KI("ring")]);
+		}
+		if (r->replication_port && r->replication_port == o->replication_port) {
+			ln = rline(&ri[i], "replication-port", &lb);
+			ERR(lx, ln, lb, "replication-port",
+			    "port %u is already used by resource %s", r->replication_port, o->name);
+		}
+		for (int a = 0; a < 2; a++)
+			for (int b = 0; b < 2; b++)
+				if (str_eq(paths_i[a], paths_j[b])) {
+					ln = rline(&ri[i], keys_i[a], &lb);
+					ERR(lx, ln, lb, keys_i[a],
+					    "'%s' is already the %s of resource %s", paths_i[a],
+					    b ? "log" : "backing", o->name);
+				}
+	}
+}
+
+static void check_nodes(struct lx *lx, struct wbconf *c, bool explicit_node, unsigned global_line)
+{
+	struct wbconf_global *g = &c->global;
+
+	for (size_t i = 0; i < c->nnodes; i++) {
+		struct wbconf_node *n = &c->nodes[i];
+		char label[80];
+
+		snprintf(label, sizeof(label), "node %s", n->name);
+		for (size_t j = 0; j < i; j++) {
+			struct wbconf_node *o = &c->nodes[j];
+
+			if (n->node_id && n->node_id == o->node_id)
+				ERR(lx, n->line, label, "node-id",
+				    "node-id %u is already used by node %s", n->node_id, o->name);
+			if (n->address.host && o->address.host &&
+			    n->address.port == o->address.port &&
+			    !strcmp(n->address.host, o->address.host))
+				ERR(lx, n->line, label, "address",
+				    "address is already used by node %s", o->name);
+		}
+	}
+	if (c->nnodes && explicit_node && !wbconf_node_find(c, g->node_name))
+		ERR(lx, global_line, "global", "node-name",
+		    "this node '%s' has no [node %s] section", g->node_name, g->node_name);
+	if (c->nnodes >= 2 && g->transport == WBCONF_TRANSPORT_TLS) {
+		const char *k[3] = {"tls-cert", "tls-key", "tls-ca"};
+		const char *v[3] = {g->tls_cert, g->tls_key, g->tls_ca};
+
+		for (int i = 0; i < 3; i++)
+			if (!v[i])
+				ERR(lx, global_line, "global", k[i],
+				    "missing: transport tls (the default) between %zu nodes needs "
+				    "tls-cert, tls-key and tls-ca (or transport = plain)",
+				    c->nnodes);
+	}
+}
+
+static int count_kind(struct lx *lx, int kind, bool overrides)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < lx->n; i++)
+		if (lx->s[i].kind == kind && (!!lx->s[i].node == overrides))
+			n++;
+	return n;
+}
+
+static void build(struct lx *lx, struct wbconf *c, const char *node_name)
+{
+	struct lx_sect *gs = sect_lookup(lx, S_GLOBAL, NULL, NULL);
+	bool explicit_node = node_name != NULL;
+	struct rinfo *ri = NULL;
+	int nres = count_kind(lx, S_RES, false), nnodes = count_kind(lx, S_NODE, false);
+
+	if (wbconf_sect_defaults(S_GLOBAL, &c->global))
+		goto out_oom;
+	if (gs)
+		apply(lx, gs, S_GLOBAL, &c->global, NULL);
+	if (c->global.node_name)
+		explicit_node = true;
+	if (node_name || !c->global.node_name) {
+		char host[256] = "localhost";
+
+		if (!node_name) {
+			if (gethostname(host, sizeof(host) - 1) || !wbconf_name_ok(host))
+				strcpy(host, "localhost");
+			node_name = host;
+		}
+		free(c->global.node_name);
+		c->global.node_name = strdup(node_name);
+		if (!c->global.node_name)
+			goto out_oom;
+	}
+
+	c->nodes = calloc((size_t)nnodes + 1, sizeof(*c->nodes));
+	c->res = calloc((size_t)nres + 1, sizeof(*c->res));
+	ri = calloc((size_t)nres + 1, sizeof(*ri));
+	if (!c->nodes || !c->res || !ri)
+		goto out_oom;
+	for (size_t i = 0; i < lx->n; i++) {
+		struct lx_sect *s = &lx->s[i];
+		struct wbconf_node *n;
+
+		if (s->kind != S_NODE)
+			continue;
+		n = &c->nodes[c->nnodes++];
+		n->name = strdup(s->name);
+		n->line = s->line;
+		if (!n->name || wbconf_sect_defaults(S_NODE, n))
+			goto out_oom;
+		apply(lx, s, S_NODE, n, NULL);
+		check_required(lx, s, S_NODE, n);
+	}
+	for (size_t i = 0; i < lx->n; i++) {
+		struct lx_sect *s = &lx->s[i];
+		struct wbconf_resource *r;
+		struct rinfo *rr;
+
+		if (s->kind != S_RES || s->node)
+			continue;
+		rr = &ri[c->nres];
+		r = &c->res[c->nres++];
+		r->name = strdup(s->name);
+		r->line = s->line;
+		rr->sect_line = s->line;
+		rr->sect_label = s->label;
+		if (!r->name || wbconf_sect_defaults(S_RES, r))
+			goto out_oom;
+		apply(lx, s, S_RES, r, rr);
+		/* per-node overrides: applied for this node, validated for others */
+		for (size_t j = 0; j < lx->n; j++) {
+			struct lx_sect *o = &lx->s[j];
+
+			if (o->kind != S_RES || !o->node || strcmp(o->name, s->name))
+				continue;
+			o->used = true;
+			if (!strcmp(o->node, c->global.node_name)) {
+				apply(lx, o, S_RES, r, rr);
+			} else {
+				struct wbconf_resource scratch = {0};
+
+				apply(lx, o, S_RES, &scratch, NULL);
+				wbconf_sect_free(S_RES, &scratch);
+			}
+		}
+		check_required(lx, s, S_RES, r);
+		if (!r->replication_port)
+			r->replication_port = (uint16_t)(WBCONF_DEFAULT_REPL_PORT + c->nres - 1);
+	}
+	for (size_t i = 0; i < lx->n; i++) {
+		struct lx_sect *s = &lx->s[i];
+
+		if (s->kind != S_RES || !s->node)
+			continue;
+		if (!s->used)
+			ERR(lx, s->line, s->label, NULL,
+			    "overrides resource '%s', which has no "
+			    "[resource %s] section",
+			    s->name, s->name);
+		if (!wbconf_node_find(c, s->node))
+			ERR(lx, s->line, s->label, NULL, "node '%s' has no [node %s] section",
+			    s->node, s->node);
+	}
+	for (size_t i = 0; i < c->nres; i++)
+		check_resource(lx, c, i, ri);
+	check_nodes(lx, c, explicit_node, gs ? gs->line : 0);
+	free(ri);
+	return;
+out_oom:
+	free(ri);
+	lx->oom = true;
+}
+
+/* Stable sort of the errors of this parse by line (insertion sort, the
+ * list is bounded by WBCONF_MAX_ERRORS); line 0 (file-level) stays first. */
+static void sort_errors(struct wbconf_errors *e, size_t from)
+{
+	for (size_t i = from + 1; i < e->n; i++) {
+		struct wbconf_error t = e->v[i];
+		size_t j = i;
+
+		while (j > from && e->v[j - 1].line > t.line) {
+			e->v[j] = e->v[j - 1];
+			j--;
+		}
+		e->v[j] = t;
+	}
+}
+
+int wbconf_parse_buf(const char *buf, size_t len, const char *fname, const char *node_name,
+		     struct wbconf **out, struct wbconf_errors *errs)
+{
+	struct wbconf_errors local = {0};
+	struct lx lx = {.file = fname ? fname : "<config>", .errs = errs ? errs : &local};
+	size_t nerr0 = lx.errs->n + lx.errs->dropped;
+	struct wbconf *c;
+	int rc = 0;
+
+	*out = NULL;
+	if (node_name && !wbconf_name_ok(node_name)) {
+		ERR(&lx, 0, NULL, "node-name", "invalid node name '%.64s'", node_name);
+		rc = -EINVAL;
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = strdup(lx.file))) {
+		free(c);
+		rc = -ENOMEM;
+		goto out;
+	}
+	lex(&lx, buf, len);
+	if (!lx.oom)
+		build(&lx, c, node_name);
+	if (lx.oom) {
+		ERR(&lx, 0, NULL, NULL, "out of memory");
+		rc = -ENOMEM;
+	} else if (lx.errs->n + lx.errs->dropped != nerr0) {
+		rc = -EINVAL;
+	}
+	if (rc)
+		wbconf_free(c);
+	else
+		*out = c;
+	sort_errors(lx.errs, nerr0);
+out:
+	lx_free(&lx);
+	wbconf_errors_free(&local);
+	return rc;
+}
+
+int wbconf_load(const char *path, const char *node_name, struct wbconf **out,
+		struct wbconf_errors *errs)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	ssize_t n;
+	int fd, rc;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		wbconf_err_add(errs, path, 0, NULL, NULL, "cannot open: %s", strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, &st)) {
+		rc = -errno;
+		wbconf_err_add(errs, path, 0, NULL, NULL, "cannot stat: %s", strerror(-rc));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > WBCONF_MAX_FILE) {
+		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EFBIG;
+		wbconf_err_add(errs, path, 0, NULL, NULL, "not a regular file of at most %u bytes",
+			       WBCONF_MAX_FILE);
+		goto out_close;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out_close;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	rc = wbconf_parse_buf(buf, got, path, node_name, out, errs);
+out_close:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+const struct wbconf_resource *wbconf_resource_find(const struct wbconf *c, const char *name)
+{
+	for (size_t i = 0; c && name && i < c->nres; i++)
+		if (!strcmp(c->res[i].name, name))
+			return &c->res[i];
+	return NULL;
+}
+
+const struct wbconf_node *wbconf_node_find(const struct wbconf *c, const char *name)
+{
+	for (size_t i = 0; c && name && i < c->nnodes; i++)
+		if (!strcmp(c->nodes[i].name, name))
+			return &c->nodes[i];
+	return NULL;
+}
+
+int wbconf_resource_reload_check(const struct wbconf_resource *old,
+				 const struct wbconf_resource *nw, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < wbconf_nkeys; i++) {
+		const struct wbconf_key *k = &wbconf_keys[i];
+		const void *a = (const char *)old + k->off, *b = (const char *)nw + k->off;
+		bool same;
+
+		if (k->sect != S_RES || (k->flags & F_RELOAD))
+			continue;
+		switch (k->type) {
+		case T_STR:
+		case T_PATH:
+		case T_NAME:
+			same =
+			    !*(char *const *)a == !*(char *const *)b &&
+			    (!*(char *const *)a || !strcmp(*(char *const *)a, *(char *const *)b));
+			break;
+		case T_ADDR: {
+			const struct wbconf_addr *x = a, *y = b;
+
+			same = !x->host == !y->host && x->port == y->port &&
+			       (!x->host || !strcmp(x->host, y->host));
+			break;
+		}
+		case T_ENUM:
+			same = k->width == sizeof(int)
+				   ? *(const int *)a == *(const int *)b
+				   : wbconf_get_uint(a, k->width) == wbconf_get_uint(b, k->width);
+			break;
+		default:
+			same = wbconf_get_uint(a, k->width) == wbconf_get_uint(b, k->width);
+		}
+		if (!same) {
+			snprintf(err, errlen,
+				 "resource %s: '%s' changed; it only takes effect after "
+				 "'wbctl down %s' and 'wbctl up %s'",
+				 old->name, k->name, old->name, old->name);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}

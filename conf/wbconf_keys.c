@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wbconf_keys.c - the typed key table of the wbrep configuration file.
+ *
+ * Every key of every section kind is one row of wbconf_keys[]: its type,
+ * range, default (written as text and parsed like a user value) and flags
+ * (required, reloadable at run time, 4K aligned). wbconf_key_set() turns a
+ * value into the field of the section struct and explains bad values. Also
+ * owns the error list and its formatting, and the public value parsers
+ * (sizes, durations, host:port). Every key is documented in
+ * docs/configuration.md; test_conf checks the two agree.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/wbconf_int.h"
+
+static const struct wbconf_enum ev_level[] = {{"err", WBCONF_LOG_ERR},
+					      {"warn", WBCONF_LOG_WARN},
+					      {"info", WBCONF_LOG_INFO},
+					      {"debug", WBCONF_LOG_DEBUG},
+					      {NULL, 0}};
+static const struct wbconf_enum ev_target[] = {
+    {"stderr", WBCONF_LOG_STDERR}, {"syslog", WBCONF_LOG_SYSLOG}, {NULL, 0}};
+static const struct wbconf_enum ev_transport[] = {
+    {"tls", WBCONF_TRANSPORT_TLS}, {"plain", WBCONF_TRANSPORT_PLAIN}, {NULL, 0}};
+static const struct wbconf_enum ev_protocol[] = {{"A", 'A'}, {"B", 'B'}, {"C", 'C'}, {NULL, 0}};
+static const struct wbconf_enum ev_ack[] = {
+    {"log", WBCONF_ACK_LOG}, {"memory", WBCONF_ACK_MEMORY}, {NULL, 0}};
+static const struct wbconf_enum ev_noq[] = {
+    {"suspend-io", WBCONF_NOQ_SUSPEND_IO}, {"io-error", WBCONF_NOQ_IO_ERROR}, {NULL, 0}};
+
+const struct wbconf_key wbconf_keys[] = {
+    /* [global] */
+    {"control-socket", S_GLOBAL, T_PATH, 0, 0, offsetof(struct wbconf_global, control_socket), 0, 0,
+     NULL, WBCONF_DEFAULT_CTL_SOCKET, NULL},
+    {"pid-file", S_GLOBAL, T_PATH, 0, 0, offsetof(struct wbconf_global, pid_file), 0, 0, NULL,
+     WBCONF_DEFAULT_PID_FILE, NULL},
+    {"log-level", S_GLOBAL, T_ENUM, F_RELOAD, sizeof(int),
+     offsetof(struct wbconf_global, log_level), 0, 0, ev_level, "info", NULL},
+    {"log-target", S_GLOBAL, T_ENUM, 0, sizeof(int), offsetof(struct wbconf_global, log_target), 0,
+     0, ev_target, "stderr", NULL},
+    {"metrics-listen", S_GLOBAL, T_ADDR, 0, 0, offsetof(struct wbconf_global, metrics_listen), 0, 0,
+     NULL, NULL, NULL},
+    {"plugin-dir", S_GLOBAL, T_PATH, 0, 0, offsetof(struct wbconf_global, plugin_dir), 0, 0, NULL,
+     WBCONF_DEFAULT_PLUGIN_DIR, NULL},
+    {"node-name", S_GLOBAL, T_NAME, 0, 0, offsetof(struct wbconf_global, node_name), 0, 0, NULL,
+     NULL, NULL},
+    {"tls-cert", S_GLOBAL, T_PATH, 0, 0, offsetof(struct wbconf_global, tls_cert), 0, 0, NULL, NULL,
+     NULL},
+    {"tls-key", S_GLOBAL, T_PATH, 0, 0, offsetof(struct wbconf_global, tls_key), 0, 0, NULL, NULL,
+     NULL},
+    {"tls-ca", S_GLOBAL, T_PATH, 0, 0, offsetof(struct wbconf_global, tls_ca), 0, 0, NULL, NULL,
+     NULL},
+    {"transport", S_GLOBAL, T_ENUM, 0, sizeof(int), offsetof(struct wbconf_global, transport), 0, 0,
+     ev_transport, "tls", NULL},
+    /* [resource NAME] */
+    {"engine", S_RES, T_NAME, 0, 0, offsetof(struct wbconf_resource, engine), 0, 0, NULL, "wblog",
+     "an engine name: wblog, passthrough, ram or a plugin name"},
+    {"engine-options", S_RES, T_STR, 0, 0, offsetof(struct wbconf_resource, engine_options), 0, 0,
+     NULL, NULL, "k=v,k=v"},
+    {"backing", S_RES, T_PATH, F_REQUIRED, 0, offsetof(struct wbconf_resource, backing), 0, 0, NULL,
+     NULL, NULL},
+    {"log", S_RES, T_PATH, 0, 0, offsetof(struct wbconf_resource, log), 0, 0, NULL, NULL, NULL},
+    {"size", S_RES, T_SIZE, F_ALIGN4K, 8, offsetof(struct wbconf_resource, size), 0, 1024 * TiB,
+     NULL, "0", NULL},
+    {"ram-buffer", S_RES, T_SIZE, F_ALIGN4K, 8, offsetof(struct wbconf_resource, ram_buffer),
+     1 * MiB, 64 * GiB, NULL, "64M", NULL},
+    {"gen-max-interval", S_RES, T_DUR, F_RELOAD, 4,
+     offsetof(struct wbconf_resource, gen_max_interval_ms), 0, 3600000, NULL, "5s", NULL},
+    {"destage-low", S_RES, T_PCT, F_RELOAD, 4, offsetof(struct wbconf_resource, destage_low_pct), 0,
+     100, NULL, "10%", NULL},
+    {"destage-high", S_RES, T_PCT, F_RELOAD, 4, offsetof(struct wbconf_resource, destage_high_pct),
+     1, 100, NULL, "90%", NULL},
+    {"destage-min-rate", S_RES, T_RATE, F_RELOAD, 8,
+     offsetof(struct wbconf_resource, destage_min_rate), 0, 1 * TiB, NULL, "4M", NULL},
+    {"log-segment", S_RES, T_SIZE, F_ALIGN4K, 4, offsetof(struct wbconf_resource, log_segment),
+     64 * KiB, 1 * GiB, NULL, "1M", NULL},
+    {"nbd-listen", S_RES, T_ADDR, 0, 0, offsetof(struct wbconf_resource, nbd_listen), 0, 0, NULL,
+     NULL, NULL},
+    {"nbd-socket", S_RES, T_PATH, 0, 0, offsetof(struct wbconf_resource, nbd_socket), 0, 0, NULL,
+     NULL, NULL},
+    {"ring", S_RES, T_NAME, 0, 0, offsetof(struct wbconf_resource, ring), 0, 0, NULL, NULL,
+     "a ring name of letters, digits, '_', '-', '.'"},
+    {"protocol", S_RES, T_ENUM, 0, 1, offsetof(struct wbconf_resource, protocol), 0, 0, ev_protocol,
+     "C", NULL},
+    {"ack", S_RES, T_ENUM, 0, sizeof(int), offsetof(struct wbconf_resource, ack), 0, 0, ev_ack,
+     "log", NULL},
+    {"log-commit-ms", S_RES, T_DUR, F_RELOAD, 4, offsetof(struct wbconf_resource, log_commit_ms), 1,
+     60000, NULL, "10", NULL},
+    {"wb-min-peers", S_RES, T_INT, F_RELOAD, 4, offsetof(struct wbconf_resource, wb_min_peers), 0,
+     31, NULL, "1", NULL},
+    {"on-no-quorum", S_RES, T_ENUM, F_RELOAD, sizeof(int),
+     offsetof(struct wbconf_resource, on_no_quorum), 0, 0, ev_noq, "suspend-io", NULL},
+    {"replication-port", S_RES, T_INT, 0, 2, offsetof(struct wbconf_resource, replication_port), 1,
+     65535, NULL, NULL, NULL},
+    {"auto-up", S_RES, T_BOOL, F_RELOAD, 1, offsetof(struct wbconf_resource, auto_up), 0, 1, NULL,
+     "yes", NULL},
+    /* [node NAME] */
+    {"address", S_NODE, T_ADDR, F_REQUIRED, 0, offsetof(struct wbconf_node, address), 0, 0, NULL,
+     NULL, NULL},
+    {"node-id", S_NODE, T_INT, 0, 4, offsetof(struct wbconf_node, node_id), 1, 255, NULL, NULL,
+     NULL},
+};
+const size_t wbconf_nkeys = sizeof(wbconf_keys) / sizeof(wbconf_keys[0]);
+_Static_assert(sizeof(wbconf_keys) / sizeof(wbconf_keys[0]) <= WBCONF_MAX_KEYS, "WBCONF_MAX_KEYS");
+#define keys  wbconf_keys
+#define NKEYS wbconf_nkeys
+
+/* ---- errors ------------------------------------------------------------ */
+
+void wbconf_err_add(struct wbconf_errors *errs, const char *file, unsigned line, const char *sect,
+		    const char *key, const char *fmt, ...)
+{
+	struct wbconf_error *e;
+	va_list ap;
+	char *msg = NULL;
+
+	if (!errs)
+		return;
+	if (errs->n >= WBCONF_MAX_ERRORS) {
+		errs->dropped++;
+		return;
+	}
+	if (errs->n == errs->cap) {
+		size_t nc = errs->cap ? errs->cap * 2 : 16;
+		struct wbconf_error *nv = realloc(errs->v, nc * sizeof(*nv));
+
+		if (!nv) {
+			errs->dropped++;
+			return;
+		}
+		errs->v = nv;
+		errs->cap = nc;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	e = &errs->v[errs->n++];
+	e->file = strdup(file ? file : "?");
+	e->line = line;
+	e->section = sect ? strdup(sect) : NULL;
+	e->key = key ? strdup(key) : NULL;
+	e->msg = msg ? msg : strdup("out of memory");
+}
+
+int wbconf_error_format(const struct wbconf_error *e, char *buf, size_t len)
+{
+	char where[32] = "";
+
+	if (e->line)
+		snprintf(where, sizeof(where), ":%u", e->line);
+	if (e->section && e->key)
+		return snprintf(buf, len, "%s%s: [%s] %s: %s", e->file, where, e->section, e->key,
+				e->msg);
+	if (e->section)
+		return snprintf(buf, len, "%s%s: [%s]: %s", e->file, where, e->section, e->msg);
+	if (e->key)
+		return snprintf(buf, len, "%s%s: %s: %s", e->file, where, e->key, e->msg);
+	return snprintf(buf, len, "%s%s: %s", e->file, where, e->msg);
+}
+
+void wbconf_errors_print(const struct wbconf_errors *errs, FILE *f)
+{
+	char buf[1024];
+
+	for (size_t i = 0; i < errs->n; i++) {
+		wbconf_error_format(&errs->v[i], buf, sizeof(buf));
+		fprintf(f, "%s\n", buf);
+	}
+	if (errs->dropped)
+		fprintf(f, "... and %zu more errors\n", errs->dropped);
+}
+
+void wbconf_errors_free(struct wbconf_errors *errs)
+{
+	if (!errs)
+		return;
+	for (size_t i = 0; i < errs->n; i++) {
+		free(errs->v[i].file);
+		free(errs->v[i].section);
+		free(errs->v[i].key);
+		free(errs->v[i].msg);
+	}
+	free(errs->v);
+	memset(errs, 0, sizeof(*errs));
+}
+
+/* ---- value parsers ----------------------------------------------------- */
+
+static int parse_u64(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	while (isdigit((unsigned char)*s)) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+		s++;
+	}
+	*end = s;
+	*out = v;
+	return 0;
+}
+
+int wbconf_parse_size(const char *s, uint64_t *out)
+{
+	const char *p;
+	uint64_t v, mul = 1;
+	int rc = parse_u64(s, &p, &v);
+
+	if (rc)
+		return rc;
+	switch (toupper((unsigned char)*p)) {
+	case 'K':
+		mul = KiB;
+		break;
+	case 'M':
+		mul = MiB;
+		break;
+	case 'G':
+		mul = GiB;
+		break;
+	case 'T':
+		mul = TiB;
+		break;
+	case 'B':
+	case '\0':
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (mul != 1) {
+		p++;
+		if (p[0] == 'i' && p[1] == 'B')
+			p += 2;
+		else if (p[0] == 'B')
+			p++;
+	} else if (*p == 'B') {
+		p++;
+	}
+	if (*p)
+		return -EINVAL;
+	if (v > UINT64_MAX / mul)
+		return -ERANGE;
+	*out = v * mul;
+	return 0;
+}
+
+int wbconf_parse_duration_ms(const char *s, uint32_t def_unit_ms, uint64_t *out)
+{
+	const char *p;
+	uint64_t v, mul;
+	int rc = parse_u64(s, &p, &v);
+
+	if (rc)
+		return rc;
+	if (!strcmp(p, "ms"))
+		mul = 1;
+	else if (!strcmp(p, "s"))
+		mul = 1000;
+	else if (!strcmp(p, "m") || !strcmp(p, "min"))
+		mul = 60000;
+	else if (!strcmp(p, "h"))
+		mul = 3600000;
+	else if (!*p && (def_unit_ms || v == 0))
+		mul = def_unit_ms ? def_unit_ms : 1;
+	else
+		return -EINVAL;
+	if (v > UINT64_MAX / mul)
+		return -ERANGE;
+	*out = v * mul;
+	return 0;
+}
+
+int wbconf_parse_addr(const char *s, struct wbconf_addr *out)
+{
+	const char *colon, *hs = s, *he;
+	uint64_t port;
+	const char *p;
+
+	if (*s == '[') {
+		he = strchr(s, ']');
+		if (!he || he[1] != ':')
+			return -EINVAL;
+		hs = s + 1;
+		colon = he + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		he = colon;
+		if (memchr(s, ':', (size_t)(colon - s)))
+			return -EINVAL; /* bare IPv6 needs [] */
+	}
+	if (he == hs)
+		return -EINVAL;
+	for (p = hs; p < he; p++)
+		if (!isalnum((unsigned char)*p) && !strchr(".-_:*%", *p))
+			return -EINVAL;
+	if (parse_u64(colon + 1, &p, &port) || *p)
+		return -EINVAL;
+	if (port > 65535)
+		return -ERANGE;
+	out->host = strndup(hs, (size_t)(he - hs));
+	if (!out->host)
+		return -ENOMEM;
+	out->port = (uint16_t)port;
+	return 0;
+}
+
+bool wbconf_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > WBCONF_NAME_MAX || !isalnum((unsigned char)s[0]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_-.", s[i]))
+			return false;
+	return true;
+}
+
+static void set_uint(void *p, unsigned width, uint64_t v)
+{
+	switch (width) {
+	case 1:
+		*(uint8_t *)p = (uint8_t)v;
+		break;
+	case 2:
+		*(uint16_t *)p = (uint16_t)v;
+		break;
+	case 4:
+		*(uint32_t *)p = (uint32_t)v;
+		break;
+	default:
+		*(uint64_t *)p = v;
+	}
+}
+
+uint64_t wbconf_get_uint(const void *p, unsigned width)
+{
+	switch (width) {
+	case 1:
+		return *(const uint8_t *)p;
+	case 2:
+		return *(const uint16_t *)p;
+	case 4:
+		return *(const uint32_t *)p;
+	default:
+		return *(const uint64_t *)p;
+	}
+}
+
+static void fmt_size(uint64_t v, char *buf, size_t len)
+{
+	static const char *const u[] = {"", "K", "M", "G", "T"};
+	int i = 0;
+
+	while (i < 4 && v && v % 1024 == 0) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, "%llu%s", (unsigned long long)v, u[i]);
+}
+
+static void fmt_enum(const struct wbconf_enum *ev, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (; ev->name && o < len; ev++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "", ev->name);
+}
+
+/*
+ * Parse `val` for key `k` into the struct at `base`. On error returns
+ * -EINVAL and writes the user message (what is wrong and what is expected).
+ */
+int wbconf_key_set(const struct wbconf_key *k, void *base, const char *val, char *msg, size_t mlen)
+{
+	void *f = (char *)base + k->off;
+	char a[32], b[32];
+	uint64_t v = 0;
+	int rc;
+
+	switch (k->type) {
+	case T_STR:
+	case T_PATH:
+	case T_NAME: {
+		char *dup;
+
+		if (k->type == T_PATH && (val[0] != '/' || strlen(val) >= PATH_MAX)) {
+			snprintf(msg, mlen, "'%s' is not an absolute path", val);
+			return -EINVAL;
+		}
+		if (k->type == T_NAME && !wbconf_name_ok(val)) {
+			snprintf(msg, mlen, "invalid name '%s': expected %s", val,
+				 k->expect ? k->expect
+					   : "1-63 letters, digits, '_', '-', '.' (starting with a "
+					     "letter or digit)");
+			return -EINVAL;
+		}
+		dup = strdup(val);
+		if (!dup) {
+			snprintf(msg, mlen, "out of memory");
+			return -ENOMEM;
+		}
+		free(*(char **)f);
+		*(char **)f = dup;
+		return 0;
+	}
+	case T_ADDR: {
+		struct wbconf_addr ad = {0};
+
+		rc = wbconf_parse_addr(val, &ad);
+		if (rc || ad.port == 0) {
+			free(ad.host);
+			snprintf(msg, mlen,
+				 "invalid address '%s': expected host:port with port 1-65535 "
+				 "(e.g. 127.0.0.1:10809, [::1]:10809, *:10809)",
+				 val);
+			return -EINVAL;
+		}
+		free(((struct wbconf_addr *)f)->host);
+		*(struct wbconf_addr *)f = ad;
+		return 0;
+	}
+	case T_BOOL:
+		if (!strcmp(val, "yes") || !strcmp(val, "true") || !strcmp(val, "on") ||
+		    !strcmp(val, "1"))
+			v = 1;
+		else if (!strcmp(val, "no") || !strcmp(val, "false") || !strcmp(val, "off") ||
+			 !strcmp(val, "0"))
+			v = 0;
+		else {
+			snprintf(msg, mlen, "invalid boolean '%s': expected yes or no", val);
+			return -EINVAL;
+		}
+		set_uint(f, k->width, v);
+		return 0;
+	case T_ENUM: {
+		const struct wbconf_enum *e;
+
+		for (e = k->ev; e->name; e++) {
+			if (!strcmp(e->name, val)) {
+				if (k->width == sizeof(int))
+					*(int *)f = e->val;
+				else
+					set_uint(f, k->width, (uint64_t)e->val);
+				return 0;
+			}
+		}
+		char list[128];
+
+		fmt_enum(k->ev, list, sizeof(list));
+		snprintf(msg, mlen, "invalid value '%s': expected one of %s", val, list);
+		return -EINVAL;
+	}
+	case T_SIZE:
+	case T_RATE: {
+		char tmp[64];
+		size_t n = strlen(val);
+
+		if (k->type == T_RATE && n > 2 && n < sizeof(tmp) && !strcmp(val + n - 2, "/s")) {
+			memcpy(tmp, val, n - 2);
+			tmp[n - 2] = 0;
+			rc = wbconf_parse_size(tmp, &v);
+		} else {
+			rc = wbconf_parse_size(val, &v);
+		}
+		if (rc == -EINVAL) {
+			snprintf(msg, mlen,
+				 "invalid size '%s': expected a number with an optional unit K, M, "
+				 "G, T (1024-based)%s, e.g. 64M",
+				 val, k->type == T_RATE ? " per second" : "");
+			return -EINVAL;
+		}
+		if ((k->flags & F_ALIGN4K) && !rc && v % 4096) {
+			snprintf(msg, mlen, "size '%s' is not a multiple of 4K", val);
+			return -EINVAL;
+		}
+		break;
+	}
+	case T_DUR:
+		rc = wbconf_parse_duration_ms(val, !strcmp(k->name, "log-commit-ms") ? 1 : 0, &v);
+		if (rc == -EINVAL) {
+			snprintf(
+			    msg, mlen,
+			    "invalid duration '%s': expected a number with a unit ms, s, m or h, "
+			    "e.g. 500ms, 5s",
+			    val);
+			return -EINVAL;
+		}
+		break;
+	case T_PCT: {
+		const char *p;
+
+		rc = parse_u64(val, &p, &v);
+		if (!rc && *p == '%')
+			p++;
+		if (rc == -EINVAL || (!rc && *p)) {
+			snprintf(msg, mlen,
+				 "invalid percentage '%s': expected 0%%..100%%, e.g. 90%%", val);
+			return -EINVAL;
+		}
+		break;
+	}
+	case T_INT: {
+		const char *p;
+
+		rc = parse_u64(val, &p, &v);
+		if (rc == -EINVAL || (!rc && *p)) {
+			snprintf(msg, mlen, "invalid number '%s': expected an integer %llu..%llu",
+				 val, (unsigned long long)k->min, (unsigned long long)k->max);
+			return -EINVAL;
+		}
+		break;
+	}
+	default:
+		snprintf(msg, mlen, "internal: bad key type");
+		return -EINVAL;
+	}
+	/* numeric types: range check */
+	if (rc == -ERANGE || v < k->min || v > k->max) {
+		if (k->type == T_SIZE || k->type == T_RATE) {
+			fmt_size(k->min, a, sizeof(a));
+			fmt_size(k->max, b, sizeof(b));
+		} else if (k->type == T_DUR) {
+			snprintf(a, sizeof(a), "%llums", (unsigned long long)k->min);
+			snprintf(b, sizeof(b), "%llums", (unsigned long long)k->max);
+		} else {
+			snprintf(a, sizeof(a), "%llu%s", (unsigned long long)k->min,
+				 k->type == T_PCT ? "%" : "");
+			snprintf(b, sizeof(b), "%llu%s", (unsigned long long)k->max,
+				 k->type == T_PCT ? "%" : "");
+		}
+		snprintf(msg, mlen, "value '%s' is out of range: expected %s..%s", val, a, b);
+		return -EINVAL;
+	}
+	set_uint(f, k->width, v);
+	return 0;
+}
+
+void wbconf_key_free(const struct wbconf_key *k, void *base)
+{
+	void *f = (char *)base + k->off;
+
+	if (k->type == T_STR || k->type == T_PATH || k->type == T_NAME) {
+		free(*(char **)f);
+		*(char **)f = NULL;
+	} else if (k->type == T_ADDR) {
+		free(((struct wbconf_addr *)f)->host);
+		((struct wbconf_addr *)f)->host = NULL;
+	}
+}
+
+void wbconf_sect_free(int sect, void *base)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].sect == sect)
+			wbconf_key_free(&keys[i], base);
+}
+
+/* Apply every default of a section kind. Defaults are valid by construction
+ * (test_conf checks that parsing an empty file succeeds). */
+int wbconf_sect_defaults(int sect, void *base)
+{
+	char msg[256];
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].sect == sect && keys[i].def &&
+		    wbconf_key_set(&keys[i], base, keys[i].def, msg, sizeof(msg)) == -ENOMEM)
+			return -ENOMEM;
+	return 0;
+}
+
+const struct wbconf_key *wbconf_key_find(int sect, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if ((keys[i].sect & sect) && !strcmp(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+/* Edit distance (bounded) for "did you mean" hints. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	unsigned d[40][40];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= 40 || lb >= 40)
+		return 99;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (unsigned)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			d[i][j] = c;
+		}
+	return d[la][lb];
+}
+
+const char *wbconf_key_suggest(int sect, const char *name)
+{
+	const char *best = NULL;
+	unsigned bd = 3;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		unsigned dd;
+
+		if (!(keys[i].sect & sect))
+			continue;
+		dd = edit_distance(name, keys[i].name);
+		if (dd < bd) {
+			bd = dd;
+			best = keys[i].name;
+		}
+	}
+	return best;
+}
