@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wbproto.c - frame encoding/decoding for wbrep wires (see proto/wbproto.h
+ * and docs/control-protocol.md). Owns the frame-type table (type number ->
+ * protobuf-c descriptor), header validation, the incremental decoder and
+ * the stream buffer used by blocking readers.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/wbproto.h"
+
+struct type_ent {
+	uint16_t type;
+	const char *name;
+	const ProtobufCMessageDescriptor *desc; /* NULL: raw payload */
+};
+
+static const struct type_ent types[] = {
+    {WBPROTO_T_CTL_REQUEST, "ctl-request", &wbrep__ctl_request__descriptor},
+    {WBPROTO_T_CTL_RESPONSE, "ctl-response", &wbrep__ctl_response__descriptor},
+    {WBPROTO_T_CTL_EVENT, "ctl-event", &wbrep__ctl_event__descriptor},
+    {WBPROTO_T_HELLO, "hello", &wbrep__hello__descriptor},
+    {WBPROTO_T_RECORD, "record", &wbrep__record_header__descriptor},
+    {WBPROTO_T_RECORD_DATA, "record-data", NULL},
+    {WBPROTO_T_ACK, "ack", &wbrep__ack__descriptor},
+    {WBPROTO_T_PING, "ping", &wbrep__ping__descriptor},
+    {WBPROTO_T_PONG, "pong", &wbrep__ping__descriptor},
+};
+
+static const struct type_ent *type_find(uint16_t type)
+{
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (types[i].type == type)
+			return &types[i];
+	return NULL;
+}
+
+const ProtobufCMessageDescriptor *wbproto_type_desc(uint16_t type)
+{
+	const struct type_ent *t = type_find(type);
+
+	return t ? t->desc : NULL;
+}
+
+const char *wbproto_type_name(uint16_t type)
+{
+	const struct type_ent *t = type_find(type);
+
+	return t ? t->name : "unknown";
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+void wbproto_hdr_encode(uint8_t out[WBPROTO_HDR_SIZE], const struct wbproto_hdr *h)
+{
+	put_le32(out, h->len);
+	put_le16(out + 4, h->type);
+	put_le16(out + 6, h->flags);
+}
+
+int wbproto_hdr_decode(const uint8_t *buf, size_t len, size_t max_payload, struct wbproto_hdr *h)
+{
+	const struct type_ent *t;
+
+	if (len < WBPROTO_HDR_SIZE)
+		return -EAGAIN;
+	if (max_payload > WBPROTO_MAX_PAYLOAD)
+		max_payload = WBPROTO_MAX_PAYLOAD;
+	h->len = get_le32(buf);
+	h->type = get_le16(buf + 4);
+	h->flags = get_le16(buf + 6);
+	if (h->len > max_payload)
+		return -EMSGSIZE;
+	t = type_find(h->type);
+	if (!t || (h->flags & ~WBPROTO_F_KNOWN))
+		return -EPROTO;
+	/* raw flag exactly on the raw types */
+	if (!!(h->flags & WBPROTO_F_RAW) != !t->desc)
+		return -EPROTO;
+	return 0;
+}
+
+ssize_t wbproto_next(const uint8_t *buf, size_t len, size_t max_payload, struct wbproto_frame *f)
+{
+	const ProtobufCMessageDescriptor *desc;
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	rc = wbproto_hdr_decode(buf, len, max_payload, &f->hdr);
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc)
+		return rc;
+	if (len - WBPROTO_HDR_SIZE < f->hdr.len)
+		return 0;
+	f->payload = buf + WBPROTO_HDR_SIZE;
+	desc = wbproto_type_desc(f->hdr.type);
+	if (desc) {
+		/* protobuf-c checks required fields and lengths; NULL = invalid */
+		f->msg = protobuf_c_message_unpack(desc, NULL, f->hdr.len, f->payload);
+		if (!f->msg)
+			return -EBADMSG;
+	}
+	return (ssize_t)(WBPROTO_HDR_SIZE + f->hdr.len);
+}
+
+void wbproto_frame_free(struct wbproto_frame *f)
+{
+	if (f && f->msg) {
+		protobuf_c_message_free_unpacked(f->msg, NULL);
+		f->msg = NULL;
+	}
+}
+
+int wbproto_pack(uint16_t type, uint16_t flags, const ProtobufCMessage *msg, uint8_t **out,
+		 size_t *outlen)
+{
+	const ProtobufCMessageDescriptor *desc = wbproto_type_desc(type);
+	struct wbproto_hdr h = {.type = type, .flags = flags};
+	size_t plen = 0;
+	uint8_t *buf;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!type_find(type) || (flags & ~WBPROTO_F_KNOWN) || (msg && msg->descriptor != desc) ||
+	    (!!(flags & WBPROTO_F_RAW) != !desc) || (desc && !msg))
+		return -EINVAL;
+	if (msg)
+		plen = protobuf_c_message_get_packed_size(msg);
+	if (plen > WBPROTO_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	buf = malloc(WBPROTO_HDR_SIZE + plen);
+	if (!buf)
+		return -ENOMEM;
+	h.len = (uint32_t)plen;
+	wbproto_hdr_encode(buf, &h);
+	if (msg)
+		protobuf_c_message_pack(msg, buf + WBPROTO_HDR_SIZE);
+	*out = buf;
+	*outlen = WBPROTO_HDR_SIZE + plen;
+	return 0;
+}
+
+void wbproto_dec_init(struct wbproto_dec *d, size_t max_payload)
+{
+	memset(d, 0, sizeof(*d));
+	d->max_payload = max_payload;
+}
+
+static void dec_drop_skip(struct wbproto_dec *d)
+{
+	if (!d->skip)
+		return;
+	memmove(d->buf, d->buf + d->skip, d->len - d->skip);
+	d->len -= d->skip;
+	d->skip = 0;
+}
+
+int wbproto_dec_feed(struct wbproto_dec *d, const void *data, size_t n)
+{
+	dec_drop_skip(d);
+	if (d->len + n > d->cap) {
+		size_t nc = d->cap ? d->cap : 4096;
+		uint8_t *nb;
+
+		while (nc < d->len + n)
+			nc *= 2;
+		nb = realloc(d->buf, nc);
+		if (!nb)
+			return -ENOMEM;
+		d->buf = nb;
+		d->cap = nc;
+	}
+	memcpy(d->buf + d->len, data, n);
+	d->len += n;
+	return 0;
+}
+
+int wbproto_dec_next(struct wbproto_dec *d, struct wbproto_frame *f)
+{
+	ssize_t n;
+
+	dec_drop_skip(d);
+	n = wbproto_next(d->buf, d->len, d->max_payload, f);
+	if (n <= 0)
+		return (int)n;
+	d->skip = (size_t)n;
+	return 1;
+}
+
+void wbproto_dec_free(struct wbproto_dec *d)
+{
+	free(d->buf);
+	memset(d, 0, sizeof(*d));
+}
+
+const char *wbproto_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "ok";
+	case -EAGAIN:
+		return "incomplete frame";
+	case -EMSGSIZE:
+		return "frame too large";
+	case -EPROTO:
+		return "unknown frame type or flags";
+	case -EBADMSG:
+		return "undecodable message payload";
+	case -EINVAL:
+		return "invalid arguments";
+	case -ENOMEM:
+		return "out of memory";
+	default:
+		return "frame error";
+	}
+}
