@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * main.c - wbrepd: command line, configuration, pid-file lock, daemonizing,
+ * signals (SIGTERM/SIGINT clean shutdown, SIGHUP reload) and the libevent
+ * main loop that serves every configured resource (daemon/resource.h) and
+ * the control socket (daemon/ctl.h, handlers in daemon/wbd_ctl.c).
+ * Behaviour is described in docs/daemon.md.
+ *
+ * Owns: the struct wbd (configuration, resources, event base, pid file).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf/wbconf.h"
+#include "daemon/resource.h"
+#include "daemon/wbd.h"
+#include "daemon/wbd_log.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: wbrepd [-c FILE] [-f] [-v]...   run the daemon\n"
+		"       wbrepd [-c FILE] --create-md RES [--force]   format the log of RES\n"
+		"       wbrepd [-c FILE] --check        check the configuration and exit\n"
+		"       wbrepd --list-engines           list the available engines\n"
+		"  -c, --config FILE  configuration file (default %s)\n"
+		"  -f, --foreground   do not daemonize; log to stderr\n"
+		"  -v, --verbose      more logging (repeat for debug)\n"
+		"  -n, --node NAME    this node's name (default: [global] node-name, hostname)\n",
+		WBCONF_DEFAULT_PATH);
+}
+
+static int list_engines(void)
+{
+	const char *names[32];
+	int n = wb_engine_list(names, 32);
+
+	for (int i = 0; i < n && i < 32; i++) {
+		const struct wb_engine_ops *o = wb_engine_find(names[i]);
+
+		printf("%-12s %s\n", names[i], o && o->description ? o->description : "");
+	}
+	return 0;
+}
+
+static int load_conf(const char *path, const char *node, struct wbconf **out)
+{
+	struct wbconf_errors errs = { 0 };
+	int ret = wbconf_load(path, node, out, &errs);
+
+	if (ret) {
+		wbconf_errors_print(&errs, stderr);
+		fprintf(stderr, "wbrepd: configuration %s is not valid\n", path);
+	}
+	wbconf_errors_free(&errs);
+	return ret;
+}
+
+static int mkdir_parent(const char *path)
+{
+	char d[4096];
+	char *s;
+
+	snprintf(d, sizeof(d), "%s", path);
+	s = strrchr(d, '/');
+	if (!s || s == d)
+		return 0;
+	*s = 0;
+	if (mkdir(d, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Lock the pid file (flock) so two daemons cannot drive the same resources. */
+static int pidfile_lock(const char *path)
+{
+	char buf[32] = "";
+	int fd;
+
+	mkdir_parent(path);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "wbrepd: cannot open pid file %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = errno;
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+		buf[n > 0 ? n : 0] = 0;
+		buf[strcspn(buf, "\n")] = 0;
+		if (err == EWOULDBLOCK)
+			fprintf(stderr,
+				"wbrepd: another wbrepd (pid %s) holds %s; refusing to drive the "
+				"same resources twice\n",
+				buf[0] ? buf : "?", path);
+		else
+			fprintf(stderr, "wbrepd: cannot lock %s: %s\n", path, strerror(err));
+		close(fd);
+		return -EBUSY;
+	}
+	return fd;
+}
+
+static void pidfile_write(int fd)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+
+	if (ftruncate(fd, 0) || pwrite(fd, buf, (size_t)n, 0) != n)
+		wbd_warn("cannot write the pid file: %s", strerror(errno));
+}
+
+/* Fork into the background; the parent exits when the child reports that
+ * startup finished (status byte on a pipe). Returns the pipe's write end in
+ * the child. */
+static int daemonize(void)
+{
+	int p[2];
+	pid_t pid;
+	char st = 1;
+
+	if (pipe(p)) {
+		perror("wbrepd: pipe");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("wbrepd: fork");
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &st, 1) != 1)
+			st = 1;
+		_exit(st);
+	}
+	close(p[0]);
+	setsid();
+	if (chdir("/"))
+		return -1;
+	return p[1];
+}
+
+static void ready(int fd, int ok)
+{
+	char st = ok ? 0 : 1;
+	int nul;
+
+	if (fd < 0)
+		return;
+	if (write(fd, &st, 1) != 1)
+		wbd_warn("cannot report readiness to the parent");
+	close(fd);
+	nul = open("/dev/null", O_RDWR);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (nul > 2)
+			close(nul);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "list-engines", no_argument, NULL, 'L' },
+		{ "create-md", required_argument, NULL, 'M' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *path = WBCONF_DEFAULT_PATH, *node = NULL, *create_md = NULL;
+	bool fg = false, force = false, check = false;
+	int verbose = 0, c, ret, pidfd, readyfd = -1, level;
+	struct wbd d = { 0 };
+
+	while ((c = getopt_long(argc, argv, "c:fvn:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'f': fg = true; break;
+		case 'v': verbose++; break;
+		case 'n': node = optarg; break;
+		case 'L': return list_engines();
+		case 'M': create_md = optarg; break;
+		case 'F': force = true; break;
+		case 'C': check = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	wbd_log_setup(WBD_LOG_STDERR, verbose ? WB_LOG_DEBUG : WB_LOG_INFO);
+	if (load_conf(path, node, &d.conf))
+		return 1;
+	if (check) {
+		printf("%s: OK (%zu resources)\n", path, d.conf->nres);
+		wbconf_free(d.conf);
+		return 0;
+	}
+	if (create_md) {
+		const struct wbconf_resource *r = wbconf_resource_find(d.conf, create_md);
+
+		if (!r) {
+			fprintf(stderr, "wbrepd: no resource %s in %s\n", create_md, path);
+			wbconf_free(d.conf);
+			return 1;
+		}
+		pidfd = pidfile_lock(d.conf->global.pid_file);
+		if (pidfd < 0) {
+			wbconf_free(d.conf);
+			return 1;
+		}
+		ret = wbd_resource_create_md(r, force);
+		close(pidfd);
+		wbconf_free(d.conf);
+		return ret ? 1 : 0;
+	}
+	d.conf_path = path;
+	d.node = node;
+	d.verbose = verbose;
+	level = d.conf->global.log_level;
+	if (verbose)
+		level = verbose > 1 ? WB_LOG_DEBUG : (level < WB_LOG_INFO ? WB_LOG_INFO : WB_LOG_DEBUG);
+	pidfd = pidfile_lock(d.conf->global.pid_file);
+	if (pidfd < 0) {
+		wbconf_free(d.conf);
+		return 1;
+	}
+	if (!fg) {
+		readyfd = daemonize();
+		if (readyfd < 0)
+			return 1;
+	}
+	wbd_log_setup(fg ? d.conf->global.log_target : WBD_LOG_SYSLOG, level);
+	pidfile_write(pidfd);
+	signal(SIGPIPE, SIG_IGN);
+	ret = wbd_start(&d);
+	ready(readyfd, ret == 0);
+	if (!ret)
+		ret = wbd_run(&d);
+	wbd_stop(&d);
+	unlink(d.conf->global.pid_file);
+	close(pidfd);
+	wbconf_free(d.conf);
+	wbd_info("exiting (%s)", ret ? "error" : "clean");
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,840 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * nbd.c - NBD server: listeners, per-connection handshake and transmission
+ * state machine on libevent bufferevents, requests submitted to the engine
+ * asynchronously (see nbd.h for ownership, docs/nbd.md for the decisions).
+ *
+ * Owns: listeners, connections (refcounted), in-flight request structs and
+ * their data buffers (read data is handed to the output evbuffer by
+ * reference and freed by libevent once sent).
+ */
+#include "daemon/nbd.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "daemon/nbd_proto.h"
+#include "daemon/wbd_log.h"
+
+#define NBD_OUT_HIGH (64u << 20) /* stop reading while this much output is queued */
+#define NBD_TFLAGS                                                                       \
+	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM | \
+	 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN)
+
+enum conn_state { CS_FLAGS, CS_OPTS, CS_XMIT, CS_CLOSING };
+
+struct nbd_conn {
+	struct bufferevent *bev; /* NULL once closed */
+	int refs;
+	enum conn_state state;
+	bool no_zeroes;
+	bool have_hdr;	/* hdr/verdict parsed, waiting for the payload */
+	bool throttled; /* reading disabled for backpressure */
+	bool processing;
+	struct nbd_request hdr;
+	struct nbd_verdict verdict;
+	struct nbd_export *ex;
+	struct nbd_conn *ex_next, **ex_pprev; /* on ex->conns */
+	struct nbd_conn *all_next, **all_pprev; /* on conn_all */
+	struct nbd_lookup lk;
+	char def[64];
+	char peer[80];
+	unsigned inflight;
+	uint8_t *wbuf; /* write payload scratch (the engine copies at submit) */
+	size_t wbuf_cap;
+};
+
+struct nbd_ioreq {
+	struct wb_req wr;
+	struct nbd_conn *c;
+	struct nbd_export *ex;
+	uint64_t handle;
+	uint16_t type;
+	void *buf; /* read data */
+};
+
+struct nbd_listener {
+	struct evconnlistener *l;
+	struct nbd_lookup lk;
+	char def[64];
+	char path[108]; /* unix socket path, "" for TCP */
+	uint16_t port;
+};
+
+static struct nbd_conn *conn_all;
+
+static void conn_process(struct nbd_conn *c);
+static void conn_close(struct nbd_conn *c);
+
+static void conn_put(struct nbd_conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	free(c->wbuf);
+	free(c);
+}
+
+static void conn_unlink_export(struct nbd_conn *c)
+{
+	if (!c->ex)
+		return;
+	*c->ex_pprev = c->ex_next;
+	if (c->ex_next)
+		c->ex_next->ex_pprev = c->ex_pprev;
+	c->ex->nconns--;
+	c->ex = NULL;
+}
+
+static void conn_attach(struct nbd_conn *c, struct nbd_export *ex)
+{
+	c->ex = ex;
+	c->ex_next = ex->conns;
+	if (ex->conns)
+		ex->conns->ex_pprev = &c->ex_next;
+	ex->conns = c;
+	c->ex_pprev = &ex->conns;
+	ex->nconns++;
+	wbd_debug("nbd: %s attached to export %s (%u clients)", c->peer, ex->name, ex->nconns);
+}
+
+/* Drop the socket now; in-flight requests keep the struct alive. */
+static void conn_close(struct nbd_conn *c)
+{
+	if (!c->bev)
+		return;
+	wbd_debug("nbd: %s closed (%u requests in flight)", c->peer, c->inflight);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	c->state = CS_CLOSING;
+	conn_unlink_export(c);
+	*c->all_pprev = c->all_next;
+	if (c->all_next)
+		c->all_next->all_pprev = c->all_pprev;
+	conn_put(c);
+}
+
+/* Close once the output is sent and nothing is in flight. */
+static void conn_close_soon(struct nbd_conn *c)
+{
+	if (!c->bev)
+		return;
+	c->state = CS_CLOSING;
+	bufferevent_disable(c->bev, EV_READ);
+	if (!c->inflight && !evbuffer_get_length(bufferevent_get_output(c->bev)))
+		conn_close(c);
+}
+
+static void conn_send(struct nbd_conn *c, const void *p, size_t len)
+{
+	if (c->bev)
+		bufferevent_write(c->bev, p, len);
+}
+
+static void opt_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
+		      uint32_t len)
+{
+	uint8_t h[NBD_OPT_REPLY_HDR_LEN];
+
+	nbd_encode_opt_reply(h, opt, type, len);
+	conn_send(c, h, sizeof(h));
+	if (len)
+		conn_send(c, data, len);
+}
+
+static void opt_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *msg)
+{
+	wbd_debug("nbd: %s option %s(%u): error 0x%x: %s", c->peer, nbd_opt_name(opt), opt,
+		  type, msg);
+	opt_reply(c, opt, type, msg, (uint32_t)strlen(msg));
+}
+
+static struct nbd_export *conn_find(struct nbd_conn *c, const char *name)
+{
+	struct nbd_export *ex = c->lk.find(c->lk.ctx, name, c->def);
+
+	if (ex && (ex->closing || !ex->engine))
+		return NULL;
+	return ex;
+}
+
+static void opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
+{
+	char name[NBD_NAME_MAX + 1];
+	uint16_t infos[NBD_INFO_REQ_MAX];
+	unsigned ninfo;
+	struct nbd_export *ex;
+	uint8_t b[32];
+	int ret;
+
+	ret = nbd_parse_info_req(data, len, name, sizeof(name), infos, NBD_INFO_REQ_MAX, &ninfo);
+	if (ret) {
+		opt_error(c, opt, NBD_REP_ERR_INVALID, "malformed INFO/GO request");
+		return;
+	}
+	ex = conn_find(c, name);
+	if (!ex) {
+		opt_error(c, opt, NBD_REP_ERR_UNKNOWN, "no such export (or it is down)");
+		return;
+	}
+	opt_reply(c, opt, NBD_REP_INFO, b, (uint32_t)nbd_encode_info_export(b, ex->size, NBD_TFLAGS));
+	opt_reply(c, opt, NBD_REP_INFO, b,
+		  (uint32_t)nbd_encode_info_block_size(b, WB_BLOCK_SIZE, WB_BLOCK_SIZE,
+						       NBD_SRV_MAX_LEN));
+	for (unsigned i = 0; i < ninfo && i < NBD_INFO_REQ_MAX; i++) {
+		if (infos[i] == NBD_INFO_NAME) {
+			uint8_t nb[2 + sizeof(ex->name)];
+			size_t n = strlen(ex->name);
+
+			nb[0] = 0;
+			nb[1] = NBD_INFO_NAME;
+			memcpy(nb + 2, ex->name, n);
+			opt_reply(c, opt, NBD_REP_INFO, nb, (uint32_t)(2 + n));
+		}
+	}
+	opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
+	if (opt == NBD_OPT_GO) {
+		conn_attach(c, ex);
+		c->state = CS_XMIT;
+	}
+}
+
+static void opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len)
+{
+	char name[NBD_NAME_MAX + 1];
+	uint8_t b[NBD_EXPORT_NAME_REPLY_LEN];
+	struct nbd_export *ex = NULL;
+
+	if (!nbd_parse_export_name(data, len, name, sizeof(name)))
+		ex = conn_find(c, name);
+	if (!ex) {
+		/* the protocol has no error reply for EXPORT_NAME: close */
+		wbd_info("nbd: %s asked for an unknown export, closing", c->peer);
+		conn_close(c);
+		return;
+	}
+	conn_send(c, b, nbd_encode_export_name_reply(b, ex->size, NBD_TFLAGS, c->no_zeroes));
+	conn_attach(c, ex);
+	c->state = CS_XMIT;
+}
+
+static void opt_list(struct nbd_conn *c, uint32_t len)
+{
+	const char *names[64];
+	uint8_t b[4 + 64];
+	size_t n;
+
+	if (len) {
+		opt_error(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID, "LIST takes no data");
+		return;
+	}
+	n = c->lk.list(c->lk.ctx, names, 64);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = nbd_encode_server_entry(b, sizeof(b), names[i]);
+
+		if (l)
+			opt_reply(c, NBD_OPT_LIST, NBD_REP_SERVER, b, (uint32_t)l);
+	}
+	opt_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+}
+
+/* One option with its data already removed from the input. */
+static void handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
+{
+	wbd_debug("nbd: %s option %s(%u) len %u", c->peer, nbd_opt_name(opt), opt, len);
+	switch (opt) {
+	case NBD_OPT_EXPORT_NAME:
+		opt_export_name(c, data, len);
+		break;
+	case NBD_OPT_ABORT:
+		opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
+		conn_close_soon(c);
+		break;
+	case NBD_OPT_LIST:
+		opt_list(c, len);
+		break;
+	case NBD_OPT_INFO:
+	case NBD_OPT_GO:
+		opt_info_go(c, opt, data, len);
+		break;
+	default:
+		/* STARTTLS, STRUCTURED_REPLY, meta contexts, unknown */
+		opt_error(c, opt, NBD_REP_ERR_UNSUP, "option not supported");
+		break;
+	}
+}
+
+static uint32_t errno_to_nbd(int err)
+{
+	switch (err) {
+	case 0: return 0;
+	case -EPERM:
+	case -EROFS: return NBD_EPERM;
+	case -ENOMEM: return NBD_ENOMEM;
+	case -EINVAL: return NBD_EINVAL;
+	case -ENOSPC: return NBD_ENOSPC;
+	case -EOVERFLOW: return NBD_EOVERFLOW;
+	case -ENOTSUP: return NBD_ENOTSUP;
+	case -ESHUTDOWN: return NBD_ESHUTDOWN;
+	default: return NBD_EIO;
+	}
+}
+
+static void simple_reply(struct nbd_conn *c, uint32_t err, uint64_t handle)
+{
+	uint8_t b[NBD_SIMPLE_REPLY_LEN];
+
+	nbd_encode_simple_reply(b, err, handle);
+	conn_send(c, b, sizeof(b));
+}
+
+static void free_ref(const void *data, size_t len, void *extra)
+{
+	free((void *)data);
+}
+
+static bool conn_congested(struct nbd_conn *c)
+{
+	return c->inflight >= NBD_SRV_MAX_INFLIGHT ||
+	       evbuffer_get_length(bufferevent_get_output(c->bev)) >= NBD_OUT_HIGH;
+}
+
+static void conn_unthrottle(struct nbd_conn *c)
+{
+	if (!c->bev || !c->throttled || c->state != CS_XMIT || conn_congested(c))
+		return;
+	c->throttled = false;
+	bufferevent_enable(c->bev, EV_READ);
+	conn_process(c); /* input that arrived meanwhile is already buffered */
+}
+
+static void ioreq_done(struct wb_req *wr, int err)
+{
+	struct nbd_ioreq *q = (struct nbd_ioreq *)wr;
+	struct nbd_conn *c = q->c;
+	uint32_t nerr = errno_to_nbd(err);
+
+	if (err)
+		wbd_log(err == -ESHUTDOWN ? WB_LOG_DEBUG : WB_LOG_WARN,
+			"nbd: %s %s off %llu len %u failed: %s", c->peer, nbd_cmd_name(q->type),
+			(unsigned long long)wr->off, wr->len, strerror(-err));
+	if (q->ex) {
+		q->ex->inflight--;
+		if (err)
+			q->ex->nerr++;
+	}
+	c->inflight--;
+	if (c->bev) {
+		simple_reply(c, nerr, q->handle);
+		if (q->type == NBD_CMD_READ && !err) {
+			evbuffer_add_reference(bufferevent_get_output(c->bev), q->buf, wr->len,
+					       free_ref, NULL);
+			q->buf = NULL;
+		}
+		if (c->state == CS_CLOSING)
+			conn_close_soon(c);
+		else
+			conn_unthrottle(c);
+	}
+	free(q->buf);
+	free(q);
+	conn_put(c);
+}
+
+static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *payload)
+{
+	struct nbd_export *ex = c->ex;
+	struct nbd_ioreq *q;
+	int ret;
+
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->c = c;
+	q->ex = ex;
+	q->handle = h->handle;
+	q->type = h->type;
+	q->wr.off = h->off;
+	q->wr.len = h->len;
+	q->wr.done = ioreq_done;
+	switch (h->type) {
+	case NBD_CMD_READ:
+		q->wr.op = WB_REQ_READ;
+		if (posix_memalign(&q->buf, WB_BLOCK_SIZE, h->len)) {
+			free(q);
+			return -ENOMEM;
+		}
+		q->wr.buf = q->buf;
+		break;
+	case NBD_CMD_WRITE:
+		q->wr.op = WB_REQ_WRITE;
+		q->wr.buf = (void *)payload;
+		break;
+	case NBD_CMD_FLUSH:
+		q->wr.op = WB_REQ_FLUSH;
+		break;
+	case NBD_CMD_TRIM:
+		q->wr.op = WB_REQ_DISCARD;
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		q->wr.op = WB_REQ_WRITE_ZEROES;
+		break;
+	}
+	if (h->flags & NBD_CMD_FLAG_FUA)
+		q->wr.flags |= WB_REQ_F_FUA;
+	ret = wb_engine_submit(ex->engine, &q->wr);
+	if (ret) {
+		free(q->buf);
+		free(q);
+		return ret;
+	}
+	c->refs++;
+	c->inflight++;
+	ex->inflight++;
+	ex->nreq++;
+	return 0;
+}
+
+/* Execute a complete request (header + payload). Returns true if the
+ * engine got something to do. */
+static bool exec_request(struct nbd_conn *c, const struct nbd_request *h,
+			 const struct nbd_verdict *v, const void *payload)
+{
+	int ret;
+
+	if (v->err) {
+		wbd_debug("nbd: %s %s off %llu len %u flags 0x%x rejected: error %u", c->peer,
+			  nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, h->flags,
+			  v->err);
+		simple_reply(c, v->err, h->handle);
+		if (v->disconnect)
+			conn_close_soon(c);
+		return false;
+	}
+	if (v->disconnect) { /* NBD_CMD_DISC: finish what is in flight, close */
+		wbd_debug("nbd: %s sent disconnect", c->peer);
+		conn_close_soon(c);
+		return false;
+	}
+	if (!c->ex || c->ex->closing || !c->ex->engine) {
+		simple_reply(c, NBD_ESHUTDOWN, h->handle);
+		return false;
+	}
+	if (!h->len && h->type != NBD_CMD_FLUSH) {
+		simple_reply(c, 0, h->handle);
+		return false;
+	}
+	ret = submit(c, h, payload);
+	if (ret) {
+		wbd_warn("nbd: %s %s off %llu len %u: submit failed: %s", c->peer,
+			 nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, strerror(-ret));
+		simple_reply(c, errno_to_nbd(ret), h->handle);
+		return false;
+	}
+	return true;
+}
+
+static int ensure_wbuf(struct nbd_conn *c, size_t len)
+{
+	void *p;
+
+	if (c->wbuf_cap >= len)
+		return 0;
+	if (posix_memalign(&p, WB_BLOCK_SIZE, len))
+		return -ENOMEM;
+	free(c->wbuf);
+	c->wbuf = p;
+	c->wbuf_cap = len;
+	return 0;
+}
+
+/* Handshake step; false = wait for more input (or closed). */
+static bool step_handshake(struct nbd_conn *c, struct evbuffer *in)
+{
+	uint8_t h[NBD_OPT_HDR_LEN];
+	uint32_t flags, opt, len;
+	uint8_t *data;
+
+	if (c->state == CS_FLAGS) {
+		if (evbuffer_get_length(in) < 4)
+			return false;
+		evbuffer_remove(in, h, 4);
+		if (nbd_parse_client_flags(h, &flags)) {
+			wbd_info("nbd: %s: unsupported client flags 0x%x, closing", c->peer, flags);
+			conn_close(c);
+			return false;
+		}
+		c->no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;
+		c->state = CS_OPTS;
+		return true;
+	}
+	if (evbuffer_get_length(in) < NBD_OPT_HDR_LEN)
+		return false;
+	evbuffer_copyout(in, h, sizeof(h));
+	switch (nbd_parse_opt_hdr(h, &opt, &len)) {
+	case 0:
+		break;
+	case -EBADMSG:
+		wbd_info("nbd: %s: bad option magic, closing", c->peer);
+		conn_close(c);
+		return false;
+	default:
+		wbd_info("nbd: %s: option %u with %u bytes of data is too long, closing", c->peer,
+			 opt, len);
+		conn_close(c);
+		return false;
+	}
+	if (evbuffer_get_length(in) < NBD_OPT_HDR_LEN + (size_t)len)
+		return false;
+	evbuffer_drain(in, NBD_OPT_HDR_LEN);
+	data = len ? evbuffer_pullup(in, len) : (uint8_t *)h;
+	if (!data) {
+		conn_close(c);
+		return false;
+	}
+	handle_option(c, opt, data, len);
+	if (c->bev)
+		evbuffer_drain(in, len);
+	return c->bev != NULL;
+}
+
+/* Transmission step; false = wait for more input. *submitted set when the
+ * engine got a request. */
+static bool step_xmit(struct nbd_conn *c, struct evbuffer *in, bool *submitted)
+{
+	uint8_t b[NBD_REQUEST_LEN];
+	struct nbd_export_geom g;
+	const void *payload = NULL;
+
+	if (!c->have_hdr) {
+		if (evbuffer_get_length(in) < NBD_REQUEST_LEN)
+			return false;
+		evbuffer_remove(in, b, sizeof(b));
+		if (nbd_parse_request(b, &c->hdr)) {
+			wbd_info("nbd: %s: bad request magic, closing", c->peer);
+			conn_close(c);
+			return false;
+		}
+		g.size = c->ex ? c->ex->size : 0;
+		g.align = WB_BLOCK_SIZE;
+		g.max_len = NBD_SRV_MAX_LEN;
+		g.tflags = NBD_TFLAGS;
+		nbd_classify_request(&c->hdr, &g, &c->verdict);
+		c->have_hdr = true;
+	}
+	if (c->verdict.payload) {
+		if (evbuffer_get_length(in) < c->verdict.payload)
+			return false;
+		if (ensure_wbuf(c, c->verdict.payload)) {
+			wbd_err("nbd: %s: out of memory for a %u byte write", c->peer,
+				c->verdict.payload);
+			conn_close(c);
+			return false;
+		}
+		evbuffer_remove(in, c->wbuf, c->verdict.payload);
+		payload = c->wbuf;
+	}
+	c->have_hdr = false;
+	if (exec_request(c, &c->hdr, &c->verdict, payload))
+		*submitted = true;
+	return c->bev && c->state == CS_XMIT;
+}
+
+static void conn_process(struct nbd_conn *c)
+{
+	struct nbd_export *ex = NULL;
+	bool submitted = false;
+
+	if (c->processing || !c->bev)
+		return;
+	c->processing = true;
+	c->refs++;
+	for (;;) {
+		struct evbuffer *in;
+
+		if (!c->bev || c->state == CS_CLOSING)
+			break;
+		in = bufferevent_get_input(c->bev);
+		if (c->state == CS_XMIT) {
+			if (conn_congested(c)) {
+				c->throttled = true;
+				bufferevent_disable(c->bev, EV_READ);
+				break;
+			}
+			ex = c->ex;
+			if (!step_xmit(c, in, &submitted))
+				break;
+		} else if (!step_handshake(c, in)) {
+			break;
+		}
+	}
+	c->processing = false;
+	if (submitted && ex && ex->kick)
+		ex->kick(ex->ctx);
+	conn_put(c);
+}
+
+static void conn_readcb(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void conn_writecb(struct bufferevent *bev, void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	if (c->state == CS_CLOSING)
+		conn_close_soon(c);
+	else
+		conn_unthrottle(c);
+}
+
+static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		wbd_debug("nbd: %s disconnected%s", c->peer,
+			  (what & BEV_EVENT_ERROR) ? " (error)" : "");
+		conn_close(c);
+	}
+}
+
+static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	struct nbd_listener *l = arg;
+	struct nbd_conn *c;
+	uint8_t g[NBD_GREETING_LEN];
+	int one = 1;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		wbd_err("nbd: out of memory accepting a client");
+		close(fd);
+		return;
+	}
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+		char host[64] = "?", port[8] = "?";
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		getnameinfo(sa, (socklen_t)salen, host, sizeof(host), port, sizeof(port),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+		snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
+	} else {
+		static unsigned long nunix;
+
+		snprintf(c->peer, sizeof(c->peer), "unix#%lu", ++nunix);
+	}
+	c->bev = bufferevent_socket_new(evconnlistener_get_base(el), fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		wbd_err("nbd: %s: cannot create a bufferevent", c->peer);
+		close(fd);
+		free(c);
+		return;
+	}
+	c->refs = 1;
+	c->lk = l->lk;
+	memcpy(c->def, l->def, sizeof(c->def));
+	c->all_next = conn_all;
+	if (conn_all)
+		conn_all->all_pprev = &c->all_next;
+	conn_all = c;
+	c->all_pprev = &conn_all;
+	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_send(c, g, nbd_encode_greeting(g));
+	wbd_debug("nbd: %s connected", c->peer);
+}
+
+static void listener_errcb(struct evconnlistener *el, void *arg)
+{
+	wbd_warn("nbd: accept failed: %s", strerror(errno));
+}
+
+static int listener_new(struct event_base *base, int fd, const char *def,
+			const struct nbd_lookup *lk, struct nbd_listener **out)
+{
+	struct nbd_listener *l = calloc(1, sizeof(*l));
+
+	if (!l) {
+		close(fd);
+		return -ENOMEM;
+	}
+	l->lk = *lk;
+	snprintf(l->def, sizeof(l->def), "%s", def ? def : "");
+	evutil_make_socket_nonblocking(fd);
+	l->l = evconnlistener_new(base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+				  128, fd);
+	if (!l->l) {
+		close(fd);
+		free(l);
+		return -ENOMEM;
+	}
+	evconnlistener_set_error_cb(l->l, listener_errcb);
+	*out = l;
+	return 0;
+}
+
+int nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
+		   const struct nbd_lookup *lk, struct nbd_listener **out)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ps[8];
+	int fd = -1, one = 1, ret;
+
+	if (host && (!strcmp(host, "*") || !host[0]))
+		host = NULL;
+	snprintf(ps, sizeof(ps), "%u", port);
+	ret = getaddrinfo(host, ps, &hints, &ai);
+	if (ret) {
+		wbd_err("nbd: cannot resolve %s:%u: %s", host ? host : "*", port, gai_strerror(ret));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		goto out_err;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+		ret = -errno;
+		goto out_err;
+	}
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	freeaddrinfo(ai);
+	ai = NULL;
+	ret = listener_new(base, fd, def, lk, out);
+	if (ret)
+		return ret;
+	(*out)->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						      : ((struct sockaddr_in *)&ss)->sin_port);
+	wbd_info("nbd: listening on %s:%u (default export %s)", host ? host : "*", (*out)->port,
+		 def ? def : "-");
+	return 0;
+out_err:
+	wbd_err("nbd: cannot listen on %s:%u: %s", host ? host : "*", port, strerror(-ret));
+	if (fd >= 0)
+		close(fd);
+	if (ai)
+		freeaddrinfo(ai);
+	return ret;
+}
+
+int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
+		    const struct nbd_lookup *lk, struct nbd_listener **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		wbd_err("nbd: unix socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	if (!lstat(path, &st)) {
+		if (!S_ISSOCK(st.st_mode)) {
+			wbd_err("nbd: %s exists and is not a socket, refusing to replace it", path);
+			return -EEXIST;
+		}
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
+		ret = -errno;
+		wbd_err("nbd: cannot listen on %s: %s", path, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	chmod(path, 0660);
+	ret = listener_new(base, fd, def, lk, out);
+	if (ret) {
+		unlink(path);
+		return ret;
+	}
+	snprintf((*out)->path, sizeof((*out)->path), "%s", path);
+	wbd_info("nbd: listening on unix:%s (default export %s)", path, def ? def : "-");
+	return 0;
+}
+
+uint16_t nbd_listener_port(const struct nbd_listener *l)
+{
+	return l->port;
+}
+
+void nbd_listener_free(struct nbd_listener *l)
+{
+	if (!l)
+		return;
+	evconnlistener_free(l->l);
+	if (l->path[0])
+		unlink(l->path);
+	free(l);
+}
+
+void nbd_export_init(struct nbd_export *ex, const char *name, uint64_t size,
+		     struct wb_engine *engine, void (*kick)(void *), void *ctx)
+{
+	memset(ex, 0, sizeof(*ex));
+	snprintf(ex->name, sizeof(ex->name), "%s", name);
+	ex->size = size;
+	ex->engine = engine;
+	ex->kick = kick;
+	ex->ctx = ctx;
+}
+
+void nbd_export_quiesce(struct nbd_export *ex)
+{
+	ex->closing = 1;
+	for (struct nbd_conn *c = ex->conns; c; c = c->ex_next)
+		if (c->bev)
+			bufferevent_disable(c->bev, EV_READ);
+}
+
+void nbd_export_detach(struct nbd_export *ex)
+{
+	ex->closing = 1;
+	while (ex->conns) {
+		struct nbd_conn *c = ex->conns;
+
+		/* send what is queued (replies of drained requests), best effort */
+		if (c->bev) {
+			int fd = bufferevent_getfd(c->bev);
+			struct evbuffer *o = bufferevent_get_output(c->bev);
+
+			evutil_make_socket_nonblocking(fd);
+			for (int i = 0; i < 64 && evbuffer_get_length(o); i++)
+				if (evbuffer_write(o, fd) <= 0)
+					break;
+		}
+		conn_close(c);
+		conn_unlink_export(c);
+	}
+}
+
+void nbd_close_all(void)
+{
+	while (conn_all)
+		conn_close(conn_all);
+}

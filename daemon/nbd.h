@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * nbd.h - the NBD server frontend of wbrepd (libevent, single-threaded).
+ *
+ * Listeners (TCP and unix sockets) accept clients, run the newstyle fixed
+ * handshake (daemon/nbd_proto.h) and then move each connection onto an
+ * export: a struct nbd_export embedded in a resource (daemon/resource.h),
+ * which names the engine requests go to. Requests are pipelined: each one is
+ * submitted to the engine at once and replied to when the engine completes
+ * it, in completion order. Details and decisions: docs/nbd.md.
+ *
+ * Ownership:
+ *   - struct nbd_export belongs to its owner (the resource). The owner calls
+ *     nbd_export_init() before publishing it through the lookup callback and
+ *     nbd_export_detach() before freeing it or closing its engine; detach
+ *     closes every connection on it. The owner must drain the engine (run
+ *     it until nbd_export_inflight() == 0) before closing it: in-flight
+ *     requests point at their connection, not at the export.
+ *   - connections are reference counted: one reference for the socket, one
+ *     per request in flight; a request completing after the client vanished
+ *     just drops its data and its reference.
+ *   - struct nbd_listener belongs to whoever created it (nbd_listener_free).
+ */
+#ifndef WB_DAEMON_NBD_H
+#define WB_DAEMON_NBD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/wbengine.h"
+
+struct event_base;
+struct nbd_conn;
+
+#define NBD_SRV_MAX_LEN	    (32u << 20) /* largest read/write accepted */
+#define NBD_SRV_MAX_INFLIGHT 256	/* per connection, then stop reading */
+
+struct nbd_export {
+	char name[64];
+	uint64_t size;
+	struct wb_engine *engine;
+	/* called after requests were submitted, so the owner runs the engine
+	 * (it may complete without its fd becoming readable first) */
+	void (*kick)(void *ctx);
+	void *ctx;
+	/* state, maintained by nbd.c */
+	struct nbd_conn *conns; /* attached connections */
+	unsigned nconns;
+	unsigned inflight;
+	int closing; /* stop: new requests get ESHUTDOWN */
+	uint64_t nreq, nerr;
+};
+
+/* Export lookup for the handshake: name "" = the listener's default
+ * resource (def). NULL = no such export (or not up). list() fills at most
+ * max names of exports that are up and returns how many it wrote. */
+struct nbd_lookup {
+	struct nbd_export *(*find)(void *ctx, const char *name, const char *def);
+	size_t (*list)(void *ctx, const char **names, size_t max);
+	void *ctx;
+};
+
+void nbd_export_init(struct nbd_export *ex, const char *name, uint64_t size,
+		     struct wb_engine *engine, void (*kick)(void *), void *ctx);
+/* Refuse new requests (ESHUTDOWN) and stop reading from its clients. */
+void nbd_export_quiesce(struct nbd_export *ex);
+/* Close every connection of the export and forget it. In-flight requests
+ * stay valid (they hold their connection). */
+void nbd_export_detach(struct nbd_export *ex);
+static inline unsigned nbd_export_inflight(const struct nbd_export *ex)
+{
+	return ex->inflight;
+}
+
+struct nbd_listener;
+
+/* host "*" or NULL = any address. port 0 = ephemeral (nbd_listener_port).
+ * def = the export served for an empty export name (copied). */
+int nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
+		   const struct nbd_lookup *lk, struct nbd_listener **out);
+/* Unix socket, mode 0660; a stale socket file is replaced. */
+int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
+		    const struct nbd_lookup *lk, struct nbd_listener **out);
+uint16_t nbd_listener_port(const struct nbd_listener *l);
+/* Stop accepting; connections already accepted are not affected. Removes
+ * the unix socket file. */
+void nbd_listener_free(struct nbd_listener *l);
+
+/* Close every connection still in the handshake or attached (shutdown). */
+void nbd_close_all(void);
+
+#endif /* WB_DAEMON_NBD_H */

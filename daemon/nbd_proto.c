@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * nbd_proto.c - NBD wire encoding and parsing (see nbd_proto.h). Pure
+ * functions over caller-provided buffers: every length is checked before a
+ * byte is read, so arbitrary input (fuzz_nbd) cannot read out of bounds.
+ */
+#include "daemon/nbd_proto.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	v = htobe16(v);
+	memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htobe32(v);
+	memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	v = htobe64(v);
+	memcpy(p, &v, 8);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return be16toh(v);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return be64toh(v);
+}
+
+size_t nbd_encode_greeting(uint8_t *out)
+{
+	put64(out, NBD_MAGIC);
+	put64(out + 8, NBD_IHAVEOPT);
+	put16(out + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	return NBD_GREETING_LEN;
+}
+
+int nbd_parse_client_flags(const uint8_t *in, uint32_t *flags)
+{
+	uint32_t f = get32(in);
+
+	*flags = f;
+	if (f & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
+		return -EPROTO;
+	if (!(f & NBD_FLAG_C_FIXED_NEWSTYLE))
+		return -EPROTO;
+	return 0;
+}
+
+int nbd_parse_opt_hdr(const uint8_t *in, uint32_t *opt, uint32_t *len)
+{
+	if (get64(in) != NBD_IHAVEOPT)
+		return -EBADMSG;
+	*opt = get32(in + 8);
+	*len = get32(in + 12);
+	if (*len > NBD_OPT_MAX_LEN)
+		return -EMSGSIZE;
+	return 0;
+}
+
+size_t nbd_encode_opt_reply(uint8_t *out, uint32_t opt, uint32_t type, uint32_t len)
+{
+	put64(out, NBD_REP_MAGIC);
+	put32(out + 8, opt);
+	put32(out + 12, type);
+	put32(out + 16, len);
+	return NBD_OPT_REPLY_HDR_LEN;
+}
+
+static int copy_name(const uint8_t *in, uint32_t len, char *name, size_t namecap)
+{
+	if (len > NBD_NAME_MAX || (size_t)len + 1 > namecap)
+		return -ENAMETOOLONG;
+	if (len && memchr(in, 0, len))
+		return -EINVAL;
+	memcpy(name, in, len);
+	name[len] = 0;
+	return 0;
+}
+
+int nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namecap,
+		       uint16_t *infos, unsigned max, unsigned *ninfo)
+{
+	uint32_t nlen;
+	uint16_t n;
+	int ret;
+
+	*ninfo = 0;
+	if (len < 6)
+		return -EINVAL;
+	nlen = get32(in);
+	if (nlen > len - 6)
+		return -EINVAL;
+	n = get16(in + 4 + nlen);
+	if ((uint64_t)len != 6ull + nlen + 2ull * n)
+		return -EINVAL;
+	ret = copy_name(in + 4, nlen, name, namecap);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < n; i++) {
+		if (i < max)
+			infos[i] = get16(in + 6 + nlen + 2 * i);
+	}
+	*ninfo = n;
+	return 0;
+}
+
+int nbd_parse_export_name(const uint8_t *in, uint32_t len, char *name, size_t namecap)
+{
+	return copy_name(in, len, name, namecap);
+}
+
+size_t nbd_encode_info_export(uint8_t *out, uint64_t size, uint16_t tflags)
+{
+	put16(out, NBD_INFO_EXPORT);
+	put64(out + 2, size);
+	put16(out + 10, tflags);
+	return 12;
+}
+
+size_t nbd_encode_info_block_size(uint8_t *out, uint32_t min, uint32_t pref, uint32_t max)
+{
+	put16(out, NBD_INFO_BLOCK_SIZE);
+	put32(out + 2, min);
+	put32(out + 6, pref);
+	put32(out + 10, max);
+	return 14;
+}
+
+size_t nbd_encode_server_entry(uint8_t *out, size_t cap, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (cap < 4 + n)
+		return 0;
+	put32(out, (uint32_t)n);
+	memcpy(out + 4, name, n);
+	return 4 + n;
+}
+
+size_t nbd_encode_export_name_reply(uint8_t *out, uint64_t size, uint16_t tflags, bool no_zeroes)
+{
+	put64(out, size);
+	put16(out + 8, tflags);
+	if (no_zeroes)
+		return 10;
+	memset(out + 10, 0, 124);
+	return NBD_EXPORT_NAME_REPLY_LEN;
+}
+
+int nbd_parse_request(const uint8_t *in, struct nbd_request *r)
+{
+	if (get32(in) != NBD_REQUEST_MAGIC)
+		return -EBADMSG;
+	r->flags = get16(in + 4);
+	r->type = get16(in + 6);
+	r->handle = get64(in + 8);
+	r->off = get64(in + 16);
+	r->len = get32(in + 24);
+	return 0;
+}
+
+size_t nbd_encode_simple_reply(uint8_t *out, uint32_t err, uint64_t handle)
+{
+	put32(out, NBD_SIMPLE_REPLY_MAGIC);
+	put32(out + 4, err);
+	put64(out + 8, handle);
+	return NBD_SIMPLE_REPLY_LEN;
+}
+
+static bool beyond_end(const struct nbd_request *r, uint64_t size)
+{
+	return r->off > size || r->len > size - r->off;
+}
+
+static bool unaligned(const struct nbd_request *r, uint32_t align)
+{
+	return align > 1 && ((r->off % align) || (r->len % align));
+}
+
+void nbd_classify_request(const struct nbd_request *r, const struct nbd_export_geom *g,
+			  struct nbd_verdict *v)
+{
+	uint16_t allowed = 0;
+
+	v->err = 0;
+	v->payload = 0;
+	v->disconnect = false;
+
+	switch (r->type) {
+	case NBD_CMD_WRITE:
+		if (r->len > g->max_len) {
+			/* The payload follows and may be huge: reply, then
+			 * close rather than trying to skip it. */
+			v->err = NBD_EINVAL;
+			v->disconnect = true;
+			return;
+		}
+		v->payload = r->len;
+		allowed = NBD_CMD_FLAG_FUA;
+		break;
+	case NBD_CMD_READ:
+		allowed = 0;
+		break;
+	case NBD_CMD_DISC:
+		v->disconnect = true;
+		return;
+	case NBD_CMD_FLUSH:
+		if (r->off || r->len || r->flags)
+			v->err = NBD_EINVAL;
+		return;
+	case NBD_CMD_TRIM:
+		allowed = NBD_CMD_FLAG_FUA;
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		allowed = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE;
+		break;
+	default:
+		v->err = NBD_EINVAL;
+		return;
+	}
+	if (!(g->tflags & NBD_FLAG_SEND_FUA))
+		allowed &= (uint16_t)~NBD_CMD_FLAG_FUA;
+	if (r->flags & ~allowed) {
+		v->err = NBD_EINVAL;
+		return;
+	}
+	if (r->type == NBD_CMD_READ && r->len > g->max_len) {
+		v->err = NBD_EINVAL;
+		return;
+	}
+	if (beyond_end(r, g->size)) {
+		v->err = (r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES) ?
+				 NBD_ENOSPC : NBD_EINVAL;
+		return;
+	}
+	if (unaligned(r, g->align)) {
+		v->err = NBD_EINVAL;
+		return;
+	}
+	/* zero-length requests are allowed by the spec but are no-ops */
+}
+
+const char *nbd_cmd_name(uint16_t type)
+{
+	switch (type) {
+	case NBD_CMD_READ: return "read";
+	case NBD_CMD_WRITE: return "write";
+	case NBD_CMD_DISC: return "disc";
+	case NBD_CMD_FLUSH: return "flush";
+	case NBD_CMD_TRIM: return "trim";
+	case NBD_CMD_CACHE: return "cache";
+	case NBD_CMD_WRITE_ZEROES: return "write-zeroes";
+	default: return "unknown";
+	}
+}
+
+const char *nbd_opt_name(uint32_t opt)
+{
+	switch (opt) {
+	case NBD_OPT_EXPORT_NAME: return "EXPORT_NAME";
+	case NBD_OPT_ABORT: return "ABORT";
+	case NBD_OPT_LIST: return "LIST";
+	case NBD_OPT_STARTTLS: return "STARTTLS";
+	case NBD_OPT_INFO: return "INFO";
+	case NBD_OPT_GO: return "GO";
+	case NBD_OPT_STRUCTURED_REPLY: return "STRUCTURED_REPLY";
+	default: return "unknown";
+	}
+}

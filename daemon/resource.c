@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * resource.c - a resource in wbrepd (see resource.h): up/down, the engine in
+ * the event loop, log formatting policy, flush and status.
+ *
+ * Engine in the loop: wb_engine_run() is called when the engine fd is
+ * readable, when the engine's own timer (wb_engine_timeout_ms) expires, and
+ * once after every batch of submissions (the "kick", an active-only event),
+ * so engines that complete without signalling their fd still make progress.
+ *
+ * Log policy (docs/daemon.md): a log whose first MiB is all zeroes is new
+ * and formatted at up; a log with content is only ever opened; if the
+ * engine refuses it, up fails with a message that names `wbrepd
+ * --create-md`, which refuses non-empty logs unless --force is given.
+ */
+#include "daemon/resource.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "daemon/wbd_log.h"
+
+#define RES_IO_QD      256
+#define RES_PROBE_LEN  (1u << 20)
+
+static void res_rearm_timer(struct wbd_resource *r)
+{
+	int ms;
+
+	if (!r->engine || !r->ev_timer)
+		return;
+	ms = wb_engine_timeout_ms(r->engine);
+	if (ms < 0) {
+		evtimer_del(r->ev_timer);
+	} else {
+		struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+		evtimer_add(r->ev_timer, &tv);
+	}
+}
+
+static void res_run(struct wbd_resource *r)
+{
+	int ret;
+
+	if (!r->engine)
+		return;
+	ret = wb_engine_run(r->engine, 0);
+	if (ret < 0)
+		wbd_log(WB_LOG_DEBUG, "%s: engine run: %s", r->name, strerror(-ret));
+	res_rearm_timer(r);
+}
+
+static void res_engine_cb(evutil_socket_t fd, short what, void *arg)
+{
+	res_run(arg);
+}
+
+static void res_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wbd_resource *r = arg;
+
+	r->kick_pending = false;
+	res_run(r);
+}
+
+static void res_kick(void *arg)
+{
+	struct wbd_resource *r = arg;
+
+	if (r->kick_pending || !r->ev_kick)
+		return;
+	r->kick_pending = true;
+	event_active(r->ev_kick, EV_TIMEOUT, 0);
+}
+
+struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,
+				      const struct nbd_lookup *lk)
+{
+	struct wbd_resource *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	snprintf(r->name, sizeof(r->name), "%s", conf->name);
+	r->conf = conf;
+	r->base = base;
+	r->lk = lk;
+	return r;
+}
+
+void wbd_resource_set_conf(struct wbd_resource *r, const struct wbconf_resource *conf)
+{
+	r->conf = conf;
+}
+
+void wbd_resource_free(struct wbd_resource *r)
+{
+	if (!r)
+		return;
+	wbd_resource_down(r);
+	free(r);
+}
+
+void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->name = conf->name;
+	p->size = conf->size;
+	p->ram_pages = (uint32_t)(conf->ram_buffer / WB_BLOCK_SIZE);
+	p->gen_max_interval_ms = conf->gen_max_interval_ms;
+	p->destage_low_pct = conf->destage_low_pct;
+	p->destage_high_pct = conf->destage_high_pct;
+	p->destage_min_rate = conf->destage_min_rate;
+	p->log_segment_size = conf->log_segment;
+	p->options = conf->engine_options;
+}
+
+/* 1 if the first MiB (or the whole device, if smaller) is zero, 0 if not,
+ * -errno on a read error. */
+static int log_is_blank(struct wb_io *io)
+{
+	uint64_t len = io->size < RES_PROBE_LEN ? io->size : RES_PROBE_LEN;
+	uint64_t *buf;
+	int ret = 1;
+
+	len &= ~(uint64_t)(WB_BLOCK_SIZE - 1);
+	if (!len)
+		return 1;
+	buf = wb_io_alloc(len);
+	if (!buf)
+		return -ENOMEM;
+	ret = wb_io_pread(io, buf, len, 0);
+	if (ret >= 0) {
+		ret = 1;
+		for (size_t i = 0; i < len / 8; i++)
+			if (buf[i]) {
+				ret = 0;
+				break;
+			}
+	}
+	wb_io_free(buf);
+	return ret;
+}
+
+static int open_devices(const struct wbconf_resource *c, struct wb_io **backing, struct wb_io **log,
+			char *err, size_t errlen)
+{
+	int ret;
+
+	*backing = *log = NULL;
+	if (c->backing) {
+		ret = wb_io_uring_open(c->backing, 0, 0, RES_IO_QD, backing);
+		if (ret) {
+			snprintf(err, errlen, "cannot open backing device %s: %s", c->backing,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	if (c->log) {
+		ret = wb_io_uring_open(c->log, 0, 0, RES_IO_QD, log);
+		if (ret) {
+			snprintf(err, errlen, "cannot open log device %s: %s", c->log,
+				 strerror(-ret));
+			wb_io_close(*backing);
+			*backing = NULL;
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static const char *engine_name(const struct wbconf_resource *c)
+{
+	return c->engine && c->engine[0] ? c->engine : "wblog";
+}
+
+int wbd_resource_create_md(const struct wbconf_resource *c, bool force)
+{
+	struct wb_engine_params p;
+	struct wb_io *backing, *log;
+	char err[256];
+	int ret;
+
+	if (!wb_engine_find(engine_name(c))) {
+		wbd_err("%s: engine \"%s\" is not available", c->name, engine_name(c));
+		return -ENOENT;
+	}
+	ret = open_devices(c, &backing, &log, err, sizeof(err));
+	if (ret) {
+		wbd_err("%s: %s", c->name, err);
+		return ret;
+	}
+	if (log && !force) {
+		ret = log_is_blank(log);
+		if (ret == 0) {
+			wbd_err("%s: log %s has content; refusing to overwrite it (use --force to "
+				"destroy it)", c->name, c->log);
+			ret = -EEXIST;
+			goto out;
+		}
+		if (ret < 0) {
+			wbd_err("%s: cannot read log %s: %s", c->name, c->log, strerror(-ret));
+			goto out;
+		}
+	}
+	wbd_resource_params(c, &p);
+	p.log_io = log;
+	p.backing_io = backing;
+	ret = wb_engine_format(engine_name(c), &p);
+	if (ret)
+		wbd_err("%s: formatting the log with engine %s failed: %s", c->name,
+			engine_name(c), strerror(-ret));
+	else
+		wbd_info("%s: metadata created (engine %s, log %s)", c->name, engine_name(c),
+			 c->log ? c->log : "-");
+out:
+	wb_io_close(log);
+	wb_io_close(backing);
+	return ret;
+}
+
+static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
+{
+	const struct wbconf_resource *c = r->conf;
+	int ret;
+
+	if (wbconf_addr_set(&c->nbd_listen)) {
+		ret = nbd_listen_tcp(r->base, c->nbd_listen.host, c->nbd_listen.port, r->name, r->lk,
+				     &r->nbd_tcp);
+		if (ret) {
+			snprintf(err, errlen, "cannot listen for NBD on %s:%u: %s",
+				 c->nbd_listen.host, c->nbd_listen.port, strerror(-ret));
+			return ret;
+		}
+	}
+	if (c->nbd_socket) {
+		ret = nbd_listen_unix(r->base, c->nbd_socket, r->name, r->lk, &r->nbd_unix);
+		if (ret) {
+			snprintf(err, errlen, "cannot listen for NBD on %s: %s", c->nbd_socket,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void stop_frontends(struct wbd_resource *r)
+{
+	nbd_listener_free(r->nbd_tcp);
+	nbd_listener_free(r->nbd_unix);
+	r->nbd_tcp = r->nbd_unix = NULL;
+}
+
+static void free_events(struct wbd_resource *r)
+{
+	if (r->ev_fd)
+		event_free(r->ev_fd);
+	if (r->ev_timer)
+		event_free(r->ev_timer);
+	if (r->ev_kick)
+		event_free(r->ev_kick);
+	r->ev_fd = r->ev_timer = r->ev_kick = NULL;
+	r->kick_pending = false;
+}
+
+int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
+{
+	const struct wbconf_resource *c = r->conf;
+	const char *eng = engine_name(c);
+	struct wb_engine_params p;
+	struct wb_engine_stats st;
+	int ret, fd;
+
+	if (r->state == WBD_RES_UP)
+		return 0;
+	err[0] = 0;
+	if (!wb_engine_find(eng)) {
+		snprintf(err, errlen, "engine \"%s\" is not available (wbrepd --list-engines)", eng);
+		ret = -ENOENT;
+		goto out_fail;
+	}
+	ret = open_devices(c, &r->backing, &r->log, err, errlen);
+	if (ret)
+		goto out_fail;
+	wbd_resource_params(c, &p);
+	p.log_io = r->log;
+	p.backing_io = r->backing;
+	if (r->log) {
+		ret = log_is_blank(r->log);
+		if (ret < 0) {
+			snprintf(err, errlen, "cannot read log %s: %s", c->log, strerror(-ret));
+			goto out_close;
+		}
+		if (ret == 1) {
+			wbd_info("%s: log %s is empty, formatting it", r->name, c->log);
+			ret = wb_engine_format(eng, &p);
+			if (ret) {
+				snprintf(err, errlen, "formatting log %s failed: %s", c->log,
+					 strerror(-ret));
+				goto out_close;
+			}
+		}
+	}
+	ret = wb_engine_open(eng, &p, &r->engine);
+	if (ret) {
+		snprintf(err, errlen,
+			 "engine %s refused to open%s%s: %s (if the log is meant to be "
+			 "re-initialised, run wbrepd --create-md %s --force: this destroys it)",
+			 eng, c->log ? " log " : "", c->log ? c->log : "", strerror(-ret), r->name);
+		goto out_close;
+	}
+	ret = wb_engine_stats(r->engine, &st);
+	if (ret) {
+		snprintf(err, errlen, "engine stats: %s", strerror(-ret));
+		goto out_engine;
+	}
+	nbd_export_init(&r->ex, r->name, st.size, r->engine, res_kick, r);
+	fd = wb_engine_fd(r->engine);
+	r->ev_kick = event_new(r->base, -1, 0, res_kick_cb, r);
+	r->ev_timer = evtimer_new(r->base, res_engine_cb, r);
+	if (fd >= 0)
+		r->ev_fd = event_new(r->base, fd, EV_READ | EV_PERSIST, res_engine_cb, r);
+	if (!r->ev_kick || !r->ev_timer || (fd >= 0 && !r->ev_fd)) {
+		snprintf(err, errlen, "out of memory for events");
+		ret = -ENOMEM;
+		goto out_events;
+	}
+	if (r->ev_fd)
+		event_add(r->ev_fd, NULL);
+	res_rearm_timer(r);
+	r->state = WBD_RES_UP; /* before the listeners: lookups see it up */
+	ret = start_frontends(r, err, errlen);
+	if (ret) {
+		wbd_resource_down(r);
+		goto out_fail;
+	}
+	wbd_info("%s: up (engine %s, %llu bytes, backing %s, log %s)", r->name, eng,
+		 (unsigned long long)st.size, c->backing ? c->backing : "-", c->log ? c->log : "-");
+	r->last_error[0] = 0;
+	return 0;
+out_events:
+	free_events(r);
+out_engine:
+	wb_engine_close(r->engine);
+	r->engine = NULL;
+out_close:
+	wb_io_close(r->log);
+	wb_io_close(r->backing);
+	r->log = r->backing = NULL;
+out_fail:
+	r->state = WBD_RES_FAILED;
+	snprintf(r->last_error, sizeof(r->last_error), "%s", err);
+	wbd_err("%s: up failed: %s", r->name, err);
+	return ret;
+}
+
+void wbd_resource_down(struct wbd_resource *r)
+{
+	int ret;
+
+	if (!r->engine) {
+		if (r->state == WBD_RES_UP)
+			r->state = WBD_RES_DOWN;
+		stop_frontends(r);
+		return;
+	}
+	wbd_info("%s: going down (%u NBD clients, %u requests in flight)", r->name, r->ex.nconns,
+		 r->ex.inflight);
+	stop_frontends(r);
+	nbd_export_quiesce(&r->ex);
+	/* complete in flight: bounded by the requests already submitted */
+	for (unsigned i = 0; (r->ex.inflight || r->ctl_inflight) && i < 1000000; i++) {
+		ret = wb_engine_run(r->engine, 1);
+		if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
+			wbd_err("%s: engine run while draining: %s", r->name, strerror(-ret));
+			break;
+		}
+	}
+	nbd_export_detach(&r->ex);
+	ret = wb_engine_flush(r->engine);
+	if (ret)
+		wbd_err("%s: final flush failed: %s", r->name, strerror(-ret));
+	free_events(r);
+	wb_engine_close(r->engine);
+	r->engine = NULL;
+	wb_io_close(r->log);
+	wb_io_close(r->backing);
+	r->log = r->backing = NULL;
+	r->state = WBD_RES_DOWN;
+	wbd_info("%s: down", r->name);
+}
+
+struct res_flush {
+	struct wb_req wr;
+	struct wbd_resource *r;
+	void (*done)(void *arg, int err);
+	void *arg;
+};
+
+static void res_flush_done(struct wb_req *wr, int err)
+{
+	struct res_flush *f = (struct res_flush *)wr;
+
+	f->r->ctl_inflight--;
+	if (err)
+		wbd_err("%s: flush failed: %s", f->r->name, strerror(-err));
+	f->done(f->arg, err);
+	free(f);
+}
+
+int wbd_resource_flush(struct wbd_resource *r, void (*done)(void *arg, int err), void *arg)
+{
+	struct res_flush *f;
+	int ret;
+
+	if (r->state != WBD_RES_UP || !r->engine)
+		return -ENODEV;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->wr.op = WB_REQ_FLUSH;
+	f->wr.done = res_flush_done;
+	f->r = r;
+	f->done = done;
+	f->arg = arg;
+	ret = wb_engine_submit(r->engine, &f->wr);
+	if (ret) {
+		wbd_err("%s: cannot submit a flush: %s", r->name, strerror(-ret));
+		free(f);
+		return ret;
+	}
+	r->ctl_inflight++;
+	res_kick(r);
+	return 0;
+}
+
+int wbd_resource_set_mode(struct wbd_resource *r, enum wb_mode mode)
+{
+	int ret;
+
+	if (r->state != WBD_RES_UP || !r->engine)
+		return -ENODEV;
+	if (!r->engine->ops->set_mode)
+		return -ENOTSUP;
+	ret = r->engine->ops->set_mode(r->engine, mode);
+	if (ret)
+		wbd_err("%s: set mode %s: %s", r->name,
+			mode == WB_MODE_WRITEBACK ? "writeback" : "writethrough", strerror(-ret));
+	res_kick(r);
+	return ret;
+}
+
+int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (r->state != WBD_RES_UP || !r->engine)
+		return -ENODEV;
+	return wb_engine_stats(r->engine, st);
+}

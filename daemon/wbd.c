@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wbd.c - the wbrepd process (see wbd.h): event loop setup, signals,
+ * resources, reload, NBD export lookup. One process, one event loop, many
+ * resources; nothing blocks the loop except resource up/down.
+ */
+#include "daemon/wbd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "daemon/resource.h"
+#include "daemon/wbd_log.h"
+
+struct wbd_resource *wbd_find(struct wbd *d, const char *name)
+{
+	for (size_t i = 0; name && i < d->nres; i++)
+		if (!strcmp(d->res[i]->name, name))
+			return d->res[i];
+	return NULL;
+}
+
+static struct nbd_export *lk_find(void *ctx, const char *name, const char *def)
+{
+	struct wbd *d = ctx;
+	struct wbd_resource *r;
+
+	if (!name[0])
+		name = def;
+	if (!name || !name[0])
+		r = d->nres == 1 ? d->res[0] : NULL;
+	else
+		r = wbd_find(d, name);
+	return r && wbd_resource_is_up(r) ? &r->ex : NULL;
+}
+
+static size_t lk_list(void *ctx, const char **names, size_t max)
+{
+	struct wbd *d = ctx;
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nres && n < max; i++)
+		if (wbd_resource_is_up(d->res[i]))
+			names[n++] = d->res[i]->name;
+	return n;
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct wbd *d = arg;
+
+	wbd_info("signal %d: shutting down", (int)sig);
+	event_base_loopbreak(d->base);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	wbd_info("SIGHUP: reloading the configuration");
+	wbd_reload(arg);
+}
+
+int wbd_start(struct wbd *d)
+{
+	char err[512];
+	int nup = 0;
+
+	d->base = event_base_new();
+	if (!d->base) {
+		wbd_err("cannot create the event base");
+		return -ENOMEM;
+	}
+	d->lk.find = lk_find;
+	d->lk.list = lk_list;
+	d->lk.ctx = d;
+	d->ev_term = evsignal_new(d->base, SIGTERM, on_term, d);
+	d->ev_int = evsignal_new(d->base, SIGINT, on_term, d);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, on_hup, d);
+	if (!d->ev_term || !d->ev_int || !d->ev_hup) {
+		wbd_err("cannot create signal events");
+		return -ENOMEM;
+	}
+	event_add(d->ev_term, NULL);
+	event_add(d->ev_int, NULL);
+	event_add(d->ev_hup, NULL);
+	d->res = calloc(d->conf->nres ? d->conf->nres : 1, sizeof(*d->res));
+	if (!d->res)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->conf->nres; i++) {
+		d->res[i] = wbd_resource_new(d->base, &d->conf->res[i], &d->lk);
+		if (!d->res[i])
+			return -ENOMEM;
+		d->nres++;
+	}
+	for (size_t i = 0; i < d->nres; i++) {
+		if (!d->res[i]->conf->auto_up)
+			continue;
+		if (!wbd_resource_up(d->res[i], err, sizeof(err)))
+			nup++;
+	}
+	if (wbd_ctl_start(d))
+		return -EIO;
+	wbd_info("started: %zu resources configured, %d up", d->nres, nup);
+	return 0;
+}
+
+int wbd_run(struct wbd *d)
+{
+	int ret = event_base_dispatch(d->base);
+
+	if (ret < 0) {
+		wbd_err("event loop failed");
+		return -EIO;
+	}
+	return d->exit_code;
+}
+
+void wbd_stop(struct wbd *d)
+{
+	wbd_ctl_stop(d);
+	for (size_t i = 0; i < d->nres; i++)
+		wbd_resource_free(d->res[i]);
+	free(d->res);
+	d->res = NULL;
+	d->nres = 0;
+	nbd_close_all();
+	if (d->ev_term)
+		event_free(d->ev_term);
+	if (d->ev_int)
+		event_free(d->ev_int);
+	if (d->ev_hup)
+		event_free(d->ev_hup);
+	d->ev_term = d->ev_int = d->ev_hup = NULL;
+	if (d->base)
+		event_base_free(d->base);
+	d->base = NULL;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static bool addr_eq(const struct wbconf_addr *a, const struct wbconf_addr *b)
+{
+	return str_eq(a->host, b->host) && a->port == b->port;
+}
+
+/* Name of the first [global] key that changed and cannot change at run
+ * time, or NULL. */
+static const char *global_fixed_change(const struct wbconf_global *o, const struct wbconf_global *n)
+{
+	if (!str_eq(o->control_socket, n->control_socket))
+		return "control-socket";
+	if (!str_eq(o->pid_file, n->pid_file))
+		return "pid-file";
+	if (o->log_target != n->log_target)
+		return "log-target";
+	if (!addr_eq(&o->metrics_listen, &n->metrics_listen))
+		return "metrics-listen";
+	if (!str_eq(o->plugin_dir, n->plugin_dir))
+		return "plugin-dir";
+	if (!str_eq(o->node_name, n->node_name))
+		return "node-name";
+	if (!str_eq(o->tls_cert, n->tls_cert))
+		return "tls-cert";
+	if (!str_eq(o->tls_key, n->tls_key))
+		return "tls-key";
+	if (!str_eq(o->tls_ca, n->tls_ca))
+		return "tls-ca";
+	if (o->transport != n->transport)
+		return "transport";
+	return NULL;
+}
+
+/*
+ * All or nothing: if any change needs a restart (a [global] key other than
+ * log-level, a resource added or removed, a resource key that needs down +
+ * up), nothing is applied and the message names the key.
+ */
+int wbd_reload(struct wbd *d)
+{
+	struct wbconf_errors errs = { 0 };
+	struct wbconf *nw = NULL;
+	const char *key;
+	char err[512];
+	int ret, level;
+
+	ret = wbconf_load(d->conf_path, d->node, &nw, &errs);
+	if (ret) {
+		for (size_t i = 0; i < errs.n; i++) {
+			wbconf_error_format(&errs.v[i], err, sizeof(err));
+			wbd_err("reload: %s", err);
+		}
+		wbconf_errors_free(&errs);
+		wbd_err("reload: %s is not valid, keeping the running configuration",
+			d->conf_path);
+		return ret;
+	}
+	wbconf_errors_free(&errs);
+	key = global_fixed_change(&d->conf->global, &nw->global);
+	if (key) {
+		wbd_err("reload refused: [global] %s changed; it only takes effect after a restart "
+			"of wbrepd (nothing was applied)", key);
+		ret = -EBUSY;
+		goto out_free;
+	}
+	if (nw->nres != d->nres) {
+		wbd_err("reload refused: resources were added or removed; that needs a restart "
+			"of wbrepd (nothing was applied)");
+		ret = -EBUSY;
+		goto out_free;
+	}
+	for (size_t i = 0; i < d->nres; i++) {
+		const struct wbconf_resource *o = d->res[i]->conf;
+		const struct wbconf_resource *n = wbconf_resource_find(nw, o->name);
+
+		if (!n) {
+			wbd_err("reload refused: resource %s was removed or renamed; that needs a "
+				"restart of wbrepd (nothing was applied)", o->name);
+			ret = -EBUSY;
+			goto out_free;
+		}
+		if (wbconf_resource_reload_check(o, n, err, sizeof(err))) {
+			wbd_err("reload refused: %s (nothing was applied)", err);
+			ret = -EBUSY;
+			goto out_free;
+		}
+	}
+	for (size_t i = 0; i < d->nres; i++)
+		wbd_resource_set_conf(d->res[i], wbconf_resource_find(nw, d->res[i]->name));
+	level = nw->global.log_level;
+	if (d->verbose)
+		level = WB_LOG_DEBUG;
+	wbd_log_setup(-1, level);
+	wbconf_free(d->conf);
+	d->conf = nw;
+	wbd_info("reload: configuration applied (log-level %d; engine tunables take effect at "
+		 "the next up)", level);
+	return 0;
+out_free:
+	wbconf_free(nw);
+	return ret;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * wbd.h - the wbrepd process: event base, configuration, the resource
+ * table, signal handling, reload, the NBD export lookup and the control
+ * socket wiring. main.c parses the command line and calls wbd_start(),
+ * wbd_run(), wbd_stop(); tests can drive the same functions.
+ *
+ * Ownership: struct wbd is the caller's (zeroed, conf loaded into d->conf);
+ * wbd_start() creates the event base, resources and control socket, which
+ * wbd_stop() releases. d->conf stays the caller's, but a successful reload
+ * replaces it (the old one is freed here).
+ */
+#ifndef WB_DAEMON_WBD_H
+#define WB_DAEMON_WBD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf/wbconf.h"
+#include "daemon/nbd.h"
+
+struct event_base;
+struct event;
+struct wbd_resource;
+struct wb_ctl;
+struct wb_metrics;
+
+struct wbd {
+	struct wbconf *conf;
+	const char *conf_path, *node;
+	int verbose;
+	struct event_base *base;
+	struct wbd_resource **res; /* conf->nres entries, same order */
+	size_t nres;
+	struct nbd_lookup lk;
+	struct event *ev_term, *ev_int, *ev_hup;
+	struct wb_ctl *ctl;
+	struct wb_metrics *metrics;
+	int exit_code;
+};
+
+int wbd_start(struct wbd *d);
+int wbd_run(struct wbd *d); /* until SIGTERM/SIGINT; returns exit status */
+void wbd_stop(struct wbd *d);
+/* SIGHUP: re-read the file; returns 0 or -errno (reason logged). */
+int wbd_reload(struct wbd *d);
+struct wbd_resource *wbd_find(struct wbd *d, const char *name);
+
+/* Control socket (wbd_ctl.c). */
+int wbd_ctl_start(struct wbd *d);
+void wbd_ctl_stop(struct wbd *d);
+
+#endif /* WB_DAEMON_WBD_H */

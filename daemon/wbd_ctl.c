@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wbd_ctl.c - wbrepd's handlers for the control socket (daemon/ctl.h):
+ * status, up, down, flush, mode, reload; and the metrics endpoint wiring.
+ * Flush is asynchronous (completed with wb_ctl_complete from the engine
+ * completion); up and down are synchronous (they return when done).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/ctl.h"
+#include "daemon/resource.h"
+#include "daemon/wbd.h"
+#include "daemon/wbd_log.h"
+
+#ifndef WBD_WITH_CTL
+#define WBD_WITH_CTL 0 /* 1 once daemon/ctl.c is in the tree */
+#endif
+
+#if WBD_WITH_CTL
+static const char *state_name(const struct wbd_resource *r)
+{
+	switch (r->state) {
+	case WBD_RES_UP: return "up";
+	case WBD_RES_FAILED: return "failed";
+	default: return "down";
+	}
+}
+
+static void fill_status(struct wbd_resource *r, struct wb_ctl_res_status *s)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", r->name);
+	snprintf(s->engine, sizeof(s->engine), "%s",
+		 r->conf->engine && r->conf->engine[0] ? r->conf->engine : "wblog");
+	snprintf(s->state, sizeof(s->state), "%s", state_name(r));
+	snprintf(s->role, sizeof(s->role), "standalone");
+	if (wbd_resource_is_up(r)) {
+		wbd_resource_stats(r, &s->st);
+		snprintf(s->mode, sizeof(s->mode), "%s",
+			 s->st.mode == WB_MODE_WRITETHROUGH ? "writethrough" : "writeback");
+		s->nbd_clients = r->ex.nconns;
+	} else {
+		snprintf(s->mode, sizeof(s->mode), "-");
+	}
+}
+
+static int h_status(void *ctx, const char *res, struct wb_ctl_res_status **out, size_t *n)
+{
+	struct wbd *d = ctx;
+	struct wb_ctl_res_status *v;
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (res && !wbd_find(d, res))
+		return -ENOENT;
+	if (!d->nres)
+		return 0;
+	v = calloc(d->nres, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->nres; i++)
+		if (!res || !strcmp(res, d->res[i]->name))
+			fill_status(d->res[i], &v[k++]);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int h_exists(void *ctx, const char *res)
+{
+	return wbd_find(ctx, res) != NULL;
+}
+
+static int h_up(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+
+	if (!r)
+		return -ENOENT;
+	return wbd_resource_up(r, err, errlen);
+}
+
+static int h_down(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		  size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+
+	if (!r)
+		return -ENOENT;
+	wbd_resource_down(r);
+	return 0;
+}
+
+static void flush_done(void *arg, int err)
+{
+	wb_ctl_complete(arg, err, err ? "flush failed" : NULL);
+}
+
+static int h_flush(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+		   char *err, size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+	int ret;
+
+	if (!r)
+		return -ENOENT;
+	ret = wbd_resource_flush(r, flush_done, req);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", res,
+			 ret == -ENODEV ? "resource is not up" : strerror(-ret));
+		return ret;
+	}
+	return -EINPROGRESS;
+}
+
+static int h_mode(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		  size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+	int ret;
+
+	if (!r)
+		return -ENOENT;
+	ret = wbd_resource_set_mode(r, arg && !strcmp(arg, "writethrough") ? WB_MODE_WRITETHROUGH
+									 : WB_MODE_WRITEBACK);
+	if (ret)
+		snprintf(err, errlen, "%s: %s", res,
+			 ret == -ENODEV ? "resource is not up" : strerror(-ret));
+	return ret;
+}
+
+static int h_reload(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+		    char *err, size_t errlen)
+{
+	int ret = wbd_reload(ctx);
+
+	if (ret)
+		snprintf(err, errlen, "reload refused or failed; see the wbrepd log");
+	return ret;
+}
+
+int wbd_ctl_start(struct wbd *d)
+{
+	static const struct wb_ctl_handlers h = {
+		.status = h_status,
+		.exists = h_exists,
+		.up = h_up,
+		.down = h_down,
+		.flush = h_flush,
+		.mode = h_mode,
+		.reload = h_reload,
+	};
+	const char *path = d->conf->global.control_socket;
+	char *dir, *s;
+	int ret;
+
+	dir = strdup(path);
+	if (dir && (s = strrchr(dir, '/')) && s != dir) {
+		*s = 0;
+		mkdir(dir, 0755);
+	}
+	free(dir);
+	ret = wb_ctl_start(d->base, path, &h, d, &d->ctl);
+	if (ret) {
+		wbd_err("cannot start the control socket %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+void wbd_ctl_stop(struct wbd *d)
+{
+	if (d->ctl)
+		wb_ctl_stop(d->ctl);
+	d->ctl = NULL;
+}
+#else
+int wbd_ctl_start(struct wbd *d)
+{
+	wbd_info("control socket not built in yet (daemon/ctl.c missing)");
+	return 0;
+}
+
+void wbd_ctl_stop(struct wbd *d)
+{
+}
+#endif

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wbd_log.c - wbrepd logging (see wbd_log.h): stderr lines
+ * "2026-01-01T12:00:00.123 wbrepd[PID] LEVEL: message" or syslog(3).
+ */
+#include "daemon/wbd_log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static int log_target = WBD_LOG_STDERR;
+static int log_max = WB_LOG_INFO;
+static int log_syslog_open;
+
+static const char *level_name(int level)
+{
+	switch (level) {
+	case WB_LOG_ERR: return "error";
+	case WB_LOG_WARN: return "warning";
+	case WB_LOG_INFO: return "info";
+	case WB_LOG_DEBUG: return "debug";
+	default: return level < WB_LOG_ERR ? "error" : "debug";
+	}
+}
+
+static void log_emit(int level, const char *msg)
+{
+	struct timeval tv;
+	struct tm tm;
+	char ts[32];
+
+	if (level > log_max)
+		return;
+	if (log_target == WBD_LOG_SYSLOG) {
+		syslog(level < LOG_EMERG ? LOG_ERR : level, "%s", msg);
+		return;
+	}
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld wbrepd[%d] %s: %s\n", ts, (long)(tv.tv_usec / 1000), getpid(),
+		level_name(level), msg);
+}
+
+static void log_engine_sink(int level, const char *msg, void *ctx)
+{
+	log_emit(level, msg);
+}
+
+void wbd_log_setup(int target, int max_level)
+{
+	if (target >= 0)
+		log_target = target;
+	log_max = max_level;
+	if (log_target == WBD_LOG_SYSLOG && !log_syslog_open) {
+		openlog("wbrepd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_syslog_open = 1;
+	}
+	wb_msg_set_sink(log_engine_sink, NULL, max_level);
+}
+
+int wbd_log_level(void)
+{
+	return log_max;
+}
+
+void wbd_log(int level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	if (level > log_max)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_emit(level, buf);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * wbd_log.h - logging of wbrepd: levels (syslog numbers, enum wb_msg_level),
+ * to stderr (with a timestamp) or to syslog. The engine library's wb_msg()
+ * is routed here too (wb_msg_set_sink), so every message of the process
+ * goes through one filter. Owns only static state (target, level).
+ */
+#ifndef WB_DAEMON_WBD_LOG_H
+#define WB_DAEMON_WBD_LOG_H
+
+#include "engine/wbengine.h"
+
+enum wbd_log_target { WBD_LOG_STDERR = 0, WBD_LOG_SYSLOG = 1 };
+
+/* (Re)configure; may be called again at SIGHUP. target < 0: keep. */
+void wbd_log_setup(int target, int max_level);
+int wbd_log_level(void);
+void wbd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define wbd_err(...)   wbd_log(WB_LOG_ERR, __VA_ARGS__)
+#define wbd_warn(...)  wbd_log(WB_LOG_WARN, __VA_ARGS__)
+#define wbd_info(...)  wbd_log(WB_LOG_INFO, __VA_ARGS__)
+#define wbd_debug(...) wbd_log(WB_LOG_DEBUG, __VA_ARGS__)
+
+#endif /* WB_DAEMON_WBD_LOG_H */
