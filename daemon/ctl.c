@@ -1,0 +1,539 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * ctl.c - control-socket server of wbrepd (see daemon/ctl.h and
+ * docs/control-protocol.md).
+ *
+ * Owns the unix listener, the client connections (struct ctl_conn, one
+ * bufferevent each) and the requests in flight (struct wb_ctl_req). A
+ * connection handles one request at a time: while an asynchronous action is
+ * pending its reading is paused, which keeps replies in order and bounds the
+ * memory a client can make us hold. Frame errors that break the framing
+ * (oversize length, unknown type or flags) get an error reply and the
+ * connection is closed once the reply is written; a well-framed but bad
+ * request only gets an error reply.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "daemon/ctl.h"
+#include "proto/wbproto.h"
+
+#define CTL_MAX_CLIENTS 64
+
+struct ctl_conn {
+	struct wb_ctl *c;
+	struct bufferevent *bev;
+	struct ctl_conn *prev, *next;
+	struct wb_ctl_req *pending; /* async request in flight, reading paused */
+	bool closing;		    /* free once the output is written */
+};
+
+struct wb_ctl_req {
+	struct ctl_conn *conn; /* NULL once the client or the server is gone */
+	uint64_t id;
+	int op;
+	bool in_handler, done;
+	int err;
+	char msg[256];
+};
+
+struct wb_ctl {
+	struct event_base *base;
+	struct evconnlistener *lis;
+	char *path;
+	struct wb_ctl_handlers h;
+	void *ctx;
+	struct ctl_conn *conns;
+	size_t nconns;
+};
+
+static void conn_read(struct bufferevent *bev, void *arg);
+
+static void conn_free(struct ctl_conn *cc)
+{
+	struct wb_ctl *c = cc->c;
+
+	if (cc->pending)
+		cc->pending->conn = NULL; /* the daemon still completes it */
+	if (cc->prev)
+		cc->prev->next = cc->next;
+	else
+		c->conns = cc->next;
+	if (cc->next)
+		cc->next->prev = cc->prev;
+	c->nconns--;
+	bufferevent_free(cc->bev);
+	free(cc);
+}
+
+static void send_response(struct ctl_conn *cc, uint64_t id, int err, const char *msg,
+			  Wbrep__StatusReply *st)
+{
+	Wbrep__CtlResponse r = WBREP__CTL_RESPONSE__INIT;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	r.id = id;
+	r.code = err < 0 ? -err : err;
+	if (err && !msg)
+		msg = strerror(r.code);
+	r.message = (char *)msg;
+	r.status = st;
+	rc = wbproto_pack(WBPROTO_T_CTL_RESPONSE, 0, &r.base, &buf, &len);
+	if (rc) {
+		wb_msg(WB_LOG_ERR, "ctl: cannot pack a response: %s", wbproto_strerror(rc));
+		cc->closing = true;
+		return;
+	}
+	if (bufferevent_write(cc->bev, buf, len)) {
+		wb_msg(WB_LOG_ERR, "ctl: cannot queue a response, dropping the client");
+		cc->closing = true;
+	}
+	free(buf);
+}
+
+static void fill_status(Wbrep__ResourceStatus *p, const struct wb_ctl_res_status *s)
+{
+#define U(f, v)                                                                                    \
+	do {                                                                                       \
+		p->has_##f = 1;                                                                    \
+		p->f = (v);                                                                        \
+	} while (0)
+	p->name = (char *)s->name;
+	p->engine = (char *)s->engine;
+	p->state = (char *)s->state;
+	p->role = (char *)s->role;
+	p->mode = (char *)s->mode;
+	U(size, s->st.size);
+	U(log_size, s->st.log_size);
+	U(log_used, s->st.log_used);
+	U(dirty_bytes, s->st.dirty_bytes);
+	U(gen_head, s->st.gen_head);
+	U(gen_durable, s->st.gen_durable);
+	U(gen_oldest, s->st.gen_oldest);
+	U(seq_head, s->st.seq_head);
+	U(seq_tail, s->st.seq_tail);
+	U(destage_rate, s->st.destage_rate);
+	U(destage_eta_ms, s->st.destage_eta_ms);
+	U(destaged_bytes, s->st.destaged_bytes);
+	U(reads, s->st.reads);
+	U(writes, s->st.writes);
+	U(flushes, s->st.flushes);
+	U(discards, s->st.discards);
+	U(bytes_read, s->st.bytes_read);
+	U(bytes_written, s->st.bytes_written);
+	U(ram_pages_total, s->st.ram_pages_total);
+	U(ram_pages_used, s->st.ram_pages_used);
+	U(throttle_events, s->st.throttle_events);
+	U(extents, s->st.extents);
+	U(extent_mem_bytes, s->st.extent_mem_bytes);
+	U(nbd_clients, s->nbd_clients);
+	U(peers_connected, s->peers_connected);
+	U(peers_total, s->peers_total);
+	U(engine_state, s->st.state);
+#undef U
+}
+
+static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
+{
+	struct wb_ctl *c = cc->c;
+	struct wb_ctl_res_status *s = NULL;
+	Wbrep__StatusReply sr = WBREP__STATUS_REPLY__INIT;
+	Wbrep__ResourceStatus *rs = NULL, **rp = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!c->h.status) {
+		send_response(cc, id, -ENOTSUP, "status is not supported", NULL);
+		return;
+	}
+	rc = c->h.status(c->ctx, res, &s, &n);
+	if (rc) {
+		send_response(cc, id, rc, rc == -ENOENT && res ? "no such resource" : NULL, NULL);
+		goto out;
+	}
+	rs = calloc(n + 1, sizeof(*rs));
+	rp = calloc(n + 1, sizeof(*rp));
+	if (!rs || !rp) {
+		send_response(cc, id, -ENOMEM, NULL, NULL);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* NUL-terminate what the daemon gave us before it goes on the wire */
+		s[i].name[sizeof(s[i].name) - 1] = 0;
+		s[i].engine[sizeof(s[i].engine) - 1] = 0;
+		s[i].state[sizeof(s[i].state) - 1] = 0;
+		s[i].role[sizeof(s[i].role) - 1] = 0;
+		s[i].mode[sizeof(s[i].mode) - 1] = 0;
+		wbrep__resource_status__init(&rs[i]);
+		fill_status(&rs[i], &s[i]);
+		rp[i] = &rs[i];
+	}
+	sr.n_resources = n;
+	sr.resources = rp;
+	send_response(cc, id, 0, NULL, &sr);
+out:
+	free(rs);
+	free(rp);
+	free(s);
+}
+
+static bool res_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || (i && (ch == '_' || ch == '-' || ch == '.'))))
+			return false;
+	}
+	return true;
+}
+
+static void req_finish(struct wb_ctl_req *req)
+{
+	struct ctl_conn *cc = req->conn;
+
+	if (cc) {
+		send_response(cc, req->id, req->err, req->err ? req->msg : NULL, NULL);
+		cc->pending = NULL;
+		if (!cc->closing)
+			bufferevent_enable(cc->bev, EV_READ);
+	}
+	free(req);
+	/* requests queued behind this one are picked up by the write callback
+	 * once the response has been flushed (see conn_write) */
+}
+
+void wb_ctl_complete(struct wb_ctl_req *req, int err, const char *msg)
+{
+	if (!req)
+		return;
+	req->done = true;
+	req->err = err > 0 ? -err : err;
+	if (msg)
+		snprintf(req->msg, sizeof(req->msg), "%s", msg);
+	else if (err)
+		snprintf(req->msg, sizeof(req->msg), "%s", strerror(-req->err));
+	if (req->in_handler)
+		return; /* completed from inside the handler: finished on return */
+	req_finish(req);
+}
+
+static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
+{
+	struct wb_ctl *c = cc->c;
+	int (*fn)(void *, const char *, const char *, struct wb_ctl_req *, char *, size_t);
+	struct wb_ctl_req *req;
+	int rc;
+
+	switch (rq->op) {
+	case WBREP__CTL_OP__CTL_UP:
+		fn = c->h.up;
+		break;
+	case WBREP__CTL_OP__CTL_DOWN:
+		fn = c->h.down;
+		break;
+	case WBREP__CTL_OP__CTL_FLUSH:
+		fn = c->h.flush;
+		break;
+	case WBREP__CTL_OP__CTL_MODE:
+		fn = c->h.mode;
+		break;
+	default:
+		fn = c->h.reload;
+	}
+	if (!fn) {
+		send_response(cc, rq->id, -ENOTSUP, "operation not supported by this daemon", NULL);
+		return;
+	}
+	req = calloc(1, sizeof(*req));
+	if (!req) {
+		send_response(cc, rq->id, -ENOMEM, NULL, NULL);
+		return;
+	}
+	req->conn = cc;
+	req->id = rq->id;
+	req->op = rq->op;
+	req->in_handler = true;
+	rc = fn(c->ctx, rq->op == WBREP__CTL_OP__CTL_RELOAD ? NULL : rq->resource,
+		rq->op == WBREP__CTL_OP__CTL_MODE ? rq->mode : NULL, req, req->msg,
+		sizeof(req->msg));
+	req->in_handler = false;
+	if (rc == -EINPROGRESS && !req->done) {
+		cc->pending = req;
+		bufferevent_disable(cc->bev, EV_READ);
+		return;
+	}
+	if (rc != -EINPROGRESS) {
+		req->err = rc;
+		if (rc && !req->msg[0])
+			snprintf(req->msg, sizeof(req->msg), "%s", strerror(-rc));
+	}
+	req_finish(req);
+}
+
+/* Validate and dispatch one request. */
+static void handle_request(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
+{
+	struct wb_ctl *c = cc->c;
+	bool need_res;
+
+	if (rq->version != WBPROTO_CTL_VERSION) {
+		send_response(cc, rq->id, -EPROTONOSUPPORT, "unsupported control protocol version",
+			      NULL);
+		return;
+	}
+	switch (rq->op) {
+	case WBREP__CTL_OP__CTL_STATUS:
+	case WBREP__CTL_OP__CTL_RELOAD:
+		need_res = false;
+		break;
+	case WBREP__CTL_OP__CTL_UP:
+	case WBREP__CTL_OP__CTL_DOWN:
+	case WBREP__CTL_OP__CTL_FLUSH:
+	case WBREP__CTL_OP__CTL_MODE:
+		need_res = true;
+		break;
+	default:
+		send_response(cc, rq->id, -EOPNOTSUPP, "unknown operation", NULL);
+		return;
+	}
+	if (need_res && !rq->resource) {
+		send_response(cc, rq->id, -EINVAL, "this operation needs a resource name", NULL);
+		return;
+	}
+	if (rq->resource && !res_name_ok(rq->resource)) {
+		send_response(cc, rq->id, -EINVAL, "invalid resource name", NULL);
+		return;
+	}
+	if (rq->resource && c->h.exists && !c->h.exists(c->ctx, rq->resource)) {
+		send_response(cc, rq->id, -ENOENT, "no such resource", NULL);
+		return;
+	}
+	if (rq->op == WBREP__CTL_OP__CTL_MODE &&
+	    (!rq->mode || (strcmp(rq->mode, "writeback") && strcmp(rq->mode, "writethrough")))) {
+		send_response(cc, rq->id, -EINVAL, "mode must be writeback or writethrough", NULL);
+		return;
+	}
+	if (rq->op == WBREP__CTL_OP__CTL_STATUS)
+		do_status(cc, rq->id, rq->resource);
+	else
+		do_action(cc, rq);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn *cc = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	/* bounded: each round consumes one frame or stops */
+	while (!cc->closing && !cc->pending) {
+		size_t avail = evbuffer_get_length(in);
+		uint8_t hb[WBPROTO_HDR_SIZE];
+		struct wbproto_hdr h;
+		struct wbproto_frame f;
+		unsigned char *p;
+		ssize_t n;
+		int rc;
+
+		if (avail < WBPROTO_HDR_SIZE)
+			break;
+		evbuffer_copyout(in, hb, sizeof(hb));
+		rc = wbproto_hdr_decode(hb, sizeof(hb), WBPROTO_CTL_MAX, &h);
+		if (rc) {
+			wb_msg(WB_LOG_WARN, "ctl: dropping client: %s", wbproto_strerror(rc));
+			send_response(cc, 0, rc, wbproto_strerror(rc), NULL);
+			cc->closing = true;
+			break;
+		}
+		if (avail < WBPROTO_HDR_SIZE + (size_t)h.len)
+			break;
+		p = evbuffer_pullup(in, (ssize_t)(WBPROTO_HDR_SIZE + h.len));
+		n = p ? wbproto_next(p, WBPROTO_HDR_SIZE + h.len, WBPROTO_CTL_MAX, &f) : -ENOMEM;
+		if (n <= 0) {
+			/* payload undecodable; the framing is intact, keep the client */
+			send_response(cc, 0, n ? (int)n : -EBADMSG, wbproto_strerror((int)n), NULL);
+			evbuffer_drain(in, WBPROTO_HDR_SIZE + h.len);
+			continue;
+		}
+		if (h.type != WBPROTO_T_CTL_REQUEST) {
+			send_response(cc, 0, -EPROTO, "expected a control request frame", NULL);
+		} else {
+			handle_request(cc, (Wbrep__CtlRequest *)f.msg);
+		}
+		wbproto_frame_free(&f);
+		evbuffer_drain(in, (size_t)n);
+	}
+	if (cc->closing) {
+		bufferevent_disable(bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_free(cc);
+	}
+}
+
+static void conn_write(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn *cc = arg;
+
+	if (cc->closing) {
+		conn_free(cc);
+		return;
+	}
+	/* a request may have been queued while the previous one was pending */
+	if (!cc->pending && evbuffer_get_length(bufferevent_get_input(bev)) >= WBPROTO_HDR_SIZE)
+		conn_read(bev, cc);
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct ctl_conn *cc = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		conn_free(cc);
+}
+
+static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	struct wb_ctl *c = arg;
+	struct ctl_conn *cc;
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0 && cr.uid != 0 &&
+	    cr.uid != geteuid()) {
+		wb_msg(WB_LOG_WARN, "ctl: refusing client uid %u (only root)", (unsigned)cr.uid);
+		close(fd);
+		return;
+	}
+	if (c->nconns >= CTL_MAX_CLIENTS) {
+		wb_msg(WB_LOG_WARN, "ctl: too many clients (%d), refusing one", CTL_MAX_CLIENTS);
+		close(fd);
+		return;
+	}
+	cc = calloc(1, sizeof(*cc));
+	if (!cc) {
+		close(fd);
+		return;
+	}
+	cc->c = c;
+	cc->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!cc->bev) {
+		wb_msg(WB_LOG_ERR, "ctl: bufferevent_socket_new failed");
+		close(fd);
+		free(cc);
+		return;
+	}
+	cc->next = c->conns;
+	if (c->conns)
+		c->conns->prev = cc;
+	c->conns = cc;
+	c->nconns++;
+	bufferevent_setcb(cc->bev, conn_read, conn_write, conn_event, cc);
+	bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
+}
+
+/* Remove a socket file nobody listens on; refuse to touch anything else. */
+static int clear_stale(const char *path, const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		wb_msg(WB_LOG_ERR, "ctl: %s exists and is not a socket; not removing it", path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	close(fd);
+	if (rc == 0) {
+		wb_msg(WB_LOG_ERR, "ctl: another daemon is listening on %s", path);
+		return -EADDRINUSE;
+	}
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int wb_ctl_start(struct event_base *base, const char *path, const struct wb_ctl_handlers *h,
+		 void *ctx, struct wb_ctl **out)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct wb_ctl *c;
+	mode_t old;
+	int rc;
+
+	*out = NULL;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		wb_msg(WB_LOG_ERR, "ctl: socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, path);
+	rc = clear_stale(path, &sun);
+	if (rc) {
+		wb_msg(WB_LOG_ERR, "ctl: cannot use %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = strdup(path))) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->base = base;
+	c->h = *h;
+	c->ctx = ctx;
+	old = umask(0177); /* the socket is created 0600: root-only */
+	c->lis = evconnlistener_new_bind(base, on_accept, c,
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+					 (struct sockaddr *)&sun, sizeof(sun));
+	rc = -errno;
+	umask(old);
+	if (!c->lis) {
+		wb_msg(WB_LOG_ERR, "ctl: cannot listen on %s: %s", path, strerror(-rc));
+		free(c->path);
+		free(c);
+		return rc ? rc : -EIO;
+	}
+	chmod(path, 0600);
+	*out = c;
+	return 0;
+}
+
+void wb_ctl_stop(struct wb_ctl *c)
+{
+	if (!c)
+		return;
+	evconnlistener_free(c->lis);
+	while (c->conns)
+		conn_free(c->conns);
+	unlink(c->path);
+	free(c->path);
+	free(c);
+}
+
+size_t wb_ctl_nclients(const struct wb_ctl *c)
+{
+	return c->nconns;
+}
