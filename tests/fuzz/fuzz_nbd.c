@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * fuzz_nbd.c - libFuzzer target for the NBD wire parser (daemon/nbd_proto.c).
+ * The input is consumed like the server consumes a connection: 4 bytes of
+ * client flags, then options (header + data) until GO/EXPORT_NAME/ABORT,
+ * then request headers (+ write payload) classified against a small export.
+ * Any out-of-bounds read or undefined behaviour is a bug; invariants of the
+ * classifier are asserted with __builtin_trap().
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "daemon/nbd_proto.h"
+
+#define CHECK(x)                          \
+	do {                              \
+		if (!(x))                 \
+			__builtin_trap(); \
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct nbd_export_geom g = {
+		.size = 16 << 20, .align = 4096, .max_len = 1 << 20,
+		.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+			  NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES,
+	};
+	char name[NBD_NAME_MAX + 1];
+	uint16_t infos[NBD_INFO_REQ_MAX];
+	size_t pos = 0;
+	uint32_t flags, opt, len;
+	unsigned ninfo;
+	int xmit = 0;
+
+	if (size < 4 || nbd_parse_client_flags(data, &flags))
+		return 0;
+	pos = 4;
+	while (!xmit && size - pos >= NBD_OPT_HDR_LEN) {
+		if (nbd_parse_opt_hdr(data + pos, &opt, &len))
+			return 0;
+		CHECK(len <= NBD_OPT_MAX_LEN);
+		pos += NBD_OPT_HDR_LEN;
+		if (size - pos < len)
+			return 0;
+		switch (opt) {
+		case NBD_OPT_INFO:
+		case NBD_OPT_GO:
+			if (!nbd_parse_info_req(data + pos, len, name, sizeof(name), infos,
+						NBD_INFO_REQ_MAX, &ninfo)) {
+				CHECK(strlen(name) <= len);
+				xmit = opt == NBD_OPT_GO;
+			}
+			break;
+		case NBD_OPT_EXPORT_NAME:
+			if (!nbd_parse_export_name(data + pos, len, name, sizeof(name)))
+				CHECK(strlen(name) == len);
+			xmit = 1;
+			break;
+		case NBD_OPT_ABORT:
+			return 0;
+		}
+		pos += len;
+	}
+	while (xmit && size - pos >= NBD_REQUEST_LEN) {
+		struct nbd_request r;
+		struct nbd_verdict v;
+
+		if (nbd_parse_request(data + pos, &r))
+			return 0;
+		pos += NBD_REQUEST_LEN;
+		nbd_classify_request(&r, &g, &v);
+		if (!v.err && !v.disconnect && r.type != NBD_CMD_FLUSH) {
+			/* an accepted request is inside the device and aligned */
+			CHECK(r.off <= g.size && r.len <= g.size - r.off);
+			CHECK(r.off % g.align == 0 && r.len % g.align == 0);
+			if (r.type == NBD_CMD_READ || r.type == NBD_CMD_WRITE)
+				CHECK(r.len <= g.max_len);
+		}
+		if (v.payload) {
+			CHECK(r.type == NBD_CMD_WRITE && v.payload == r.len && r.len <= g.max_len);
+			if (size - pos < v.payload)
+				return 0;
+			pos += v.payload;
+		}
+		if (v.disconnect)
+			return 0;
+	}
+	return 0;
+}

@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_nbd_proto.c - unit tests of daemon/nbd_proto.c: handshake encoding,
+ * option and request parsing, and the request classifier, including every
+ * malformed case the server must reject (bad magic, unknown flags, short or
+ * inconsistent option payloads, unknown commands, beyond-the-end, oversize,
+ * unaligned, undeclared command flags).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <errno.h>
+#include <endian.h>
+
+#include <cmocka.h>
+
+#include "daemon/nbd_proto.h"
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htobe32(v);
+	memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	v = htobe64(v);
+	memcpy(p, &v, 8);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	v = htobe16(v);
+	memcpy(p, &v, 2);
+}
+
+static void test_greeting(void **state)
+{
+	uint8_t b[NBD_GREETING_LEN];
+
+	assert_int_equal(nbd_encode_greeting(b), 18);
+	assert_memory_equal(b, "NBDMAGICIHAVEOPT", 16);
+	assert_int_equal(b[16], 0);
+	assert_int_equal(b[17], NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+}
+
+static void test_client_flags(void **state)
+{
+	uint8_t b[4];
+	uint32_t f;
+
+	put32(b, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	assert_int_equal(nbd_parse_client_flags(b, &f), 0);
+	assert_int_equal(f, 3);
+	put32(b, NBD_FLAG_C_FIXED_NEWSTYLE);
+	assert_int_equal(nbd_parse_client_flags(b, &f), 0);
+	put32(b, 0); /* old newstyle without FIXED: refused */
+	assert_int_equal(nbd_parse_client_flags(b, &f), -EPROTO);
+	put32(b, 1u | (1u << 7)); /* unknown bit */
+	assert_int_equal(nbd_parse_client_flags(b, &f), -EPROTO);
+}
+
+static void test_opt_hdr(void **state)
+{
+	uint8_t b[16];
+	uint32_t opt, len;
+
+	put64(b, NBD_IHAVEOPT);
+	put32(b + 8, NBD_OPT_GO);
+	put32(b + 12, 10);
+	assert_int_equal(nbd_parse_opt_hdr(b, &opt, &len), 0);
+	assert_int_equal(opt, NBD_OPT_GO);
+	assert_int_equal(len, 10);
+	put32(b + 12, NBD_OPT_MAX_LEN + 1);
+	assert_int_equal(nbd_parse_opt_hdr(b, &opt, &len), -EMSGSIZE);
+	put32(b + 12, 0xffffffffu);
+	assert_int_equal(nbd_parse_opt_hdr(b, &opt, &len), -EMSGSIZE);
+	put64(b, NBD_MAGIC); /* wrong magic */
+	put32(b + 12, 0);
+	assert_int_equal(nbd_parse_opt_hdr(b, &opt, &len), -EBADMSG);
+}
+
+static void test_opt_reply(void **state)
+{
+	uint8_t b[20];
+
+	assert_int_equal(nbd_encode_opt_reply(b, NBD_OPT_GO, NBD_REP_ERR_UNKNOWN, 7), 20);
+	assert_int_equal(be64toh(*(uint64_t *)b), NBD_REP_MAGIC);
+	assert_int_equal(be32toh(*(uint32_t *)(b + 8)), NBD_OPT_GO);
+	assert_int_equal(be32toh(*(uint32_t *)(b + 12)), 0x80000006u);
+	assert_int_equal(be32toh(*(uint32_t *)(b + 16)), 7);
+}
+
+/* u32 namelen, name, u16 n, n x u16 */
+static uint32_t mk_info(uint8_t *b, const char *name, unsigned n)
+{
+	uint32_t l = (uint32_t)strlen(name);
+
+	put32(b, l);
+	memcpy(b + 4, name, l);
+	put16(b + 4 + l, (uint16_t)n);
+	for (unsigned i = 0; i < n; i++)
+		put16(b + 6 + l + 2 * i, (uint16_t)(i == 0 ? NBD_INFO_BLOCK_SIZE : NBD_INFO_NAME));
+	return 6 + l + 2 * n;
+}
+
+static void test_info_req(void **state)
+{
+	uint8_t b[256];
+	char name[64];
+	uint16_t infos[4];
+	unsigned n;
+	uint32_t len;
+
+	len = mk_info(b, "r0", 2);
+	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), 0);
+	assert_string_equal(name, "r0");
+	assert_int_equal(n, 2);
+	assert_int_equal(infos[0], NBD_INFO_BLOCK_SIZE);
+	assert_int_equal(infos[1], NBD_INFO_NAME);
+	/* empty name = default export */
+	len = mk_info(b, "", 0);
+	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), 0);
+	assert_string_equal(name, "");
+	/* more infos than we keep: counted, not stored past max */
+	len = mk_info(b, "x", 6);
+	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), 0);
+	assert_int_equal(n, 6);
+}
+
+static void test_info_req_malformed(void **state)
+{
+	uint8_t b[256];
+	char name[8];
+	uint16_t infos[4];
+	unsigned n;
+	uint32_t len;
+
+	memset(b, 0, sizeof(b));
+	/* too short for the fixed fields */
+	assert_int_equal(nbd_parse_info_req(b, 5, name, sizeof(name), infos, 4, &n), -EINVAL);
+	assert_int_equal(nbd_parse_info_req(b, 0, name, sizeof(name), infos, 4, &n), -EINVAL);
+	/* name length beyond the payload */
+	len = mk_info(b, "r0", 1);
+	put32(b, 1000);
+	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
+	put32(b, 0xffffffffu);
+	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
+	/* info count does not match the length */
+	len = mk_info(b, "r0", 1);
+	assert_int_equal(nbd_parse_info_req(b, len - 1, name, sizeof(name), infos, 4, &n),
+			 -EINVAL);
+	assert_int_equal(nbd_parse_info_req(b, len + 1, name, sizeof(name), infos, 4, &n),
+			 -EINVAL);
+	put16(b + 6, 0xffff);
+	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
+	/* NUL inside the name */
+	len = mk_info(b, "a\0b", 0);
+	put32(b, 3);
+	b[4] = 'a', b[5] = 0, b[6] = 'b';
+	put16(b + 7, 0);
+	assert_int_equal(nbd_parse_info_req(b, 9, name, sizeof(name), infos, 4, &n), -EINVAL);
+	/* name does not fit the caller's buffer */
+	len = mk_info(b, "longername", 0);
+	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n),
+			 -ENAMETOOLONG);
+}
+
+static void test_export_name(void **state)
+{
+	char name[16];
+
+	assert_int_equal(nbd_parse_export_name((const uint8_t *)"r1", 2, name, sizeof(name)), 0);
+	assert_string_equal(name, "r1");
+	assert_int_equal(nbd_parse_export_name((const uint8_t *)"", 0, name, sizeof(name)), 0);
+	assert_string_equal(name, "");
+	assert_int_equal(nbd_parse_export_name((const uint8_t *)"a\0", 2, name, sizeof(name)),
+			 -EINVAL);
+	assert_int_equal(nbd_parse_export_name((const uint8_t *)"0123456789abcdefg", 17, name,
+					       sizeof(name)),
+			 -ENAMETOOLONG);
+}
+
+static void test_info_encoders(void **state)
+{
+	uint8_t b[NBD_EXPORT_NAME_REPLY_LEN];
+
+	assert_int_equal(nbd_encode_info_export(b, 1ull << 30, 0x16d), 12);
+	assert_int_equal(be16toh(*(uint16_t *)b), NBD_INFO_EXPORT);
+	assert_int_equal(be64toh(*(uint64_t *)(b + 2)), 1ull << 30);
+	assert_int_equal(be16toh(*(uint16_t *)(b + 10)), 0x16d);
+	assert_int_equal(nbd_encode_info_block_size(b, 4096, 4096, 32u << 20), 14);
+	assert_int_equal(be16toh(*(uint16_t *)b), NBD_INFO_BLOCK_SIZE);
+	assert_int_equal(be32toh(*(uint32_t *)(b + 2)), 4096);
+	assert_int_equal(be32toh(*(uint32_t *)(b + 10)), 32u << 20);
+	assert_int_equal(nbd_encode_server_entry(b, sizeof(b), "r0"), 6);
+	assert_int_equal(be32toh(*(uint32_t *)b), 2);
+	assert_memory_equal(b + 4, "r0", 2);
+	assert_int_equal(nbd_encode_server_entry(b, 5, "r0"), 0); /* does not fit */
+	assert_int_equal(nbd_encode_export_name_reply(b, 4096, 1, true), 10);
+	memset(b, 0xee, sizeof(b));
+	assert_int_equal(nbd_encode_export_name_reply(b, 4096, 1, false), 134);
+	for (int i = 10; i < 134; i++)
+		assert_int_equal(b[i], 0);
+}
+
+static void mk_req(uint8_t *b, uint32_t magic, uint16_t flags, uint16_t type, uint64_t h,
+		   uint64_t off, uint32_t len)
+{
+	put32(b, magic);
+	put16(b + 4, flags);
+	put16(b + 6, type);
+	put64(b + 8, h);
+	put64(b + 16, off);
+	put32(b + 24, len);
+}
+
+static void test_request_parse(void **state)
+{
+	uint8_t b[NBD_REQUEST_LEN], rb[NBD_SIMPLE_REPLY_LEN];
+	struct nbd_request r;
+
+	mk_req(b, NBD_REQUEST_MAGIC, NBD_CMD_FLAG_FUA, NBD_CMD_WRITE, 0x1122334455667788ull, 8192,
+	       4096);
+	assert_int_equal(nbd_parse_request(b, &r), 0);
+	assert_int_equal(r.flags, NBD_CMD_FLAG_FUA);
+	assert_int_equal(r.type, NBD_CMD_WRITE);
+	assert_true(r.handle == 0x1122334455667788ull);
+	assert_int_equal(r.off, 8192);
+	assert_int_equal(r.len, 4096);
+	mk_req(b, NBD_SIMPLE_REPLY_MAGIC, 0, 0, 0, 0, 0);
+	assert_int_equal(nbd_parse_request(b, &r), -EBADMSG);
+	memset(b, 0, sizeof(b));
+	assert_int_equal(nbd_parse_request(b, &r), -EBADMSG);
+	assert_int_equal(nbd_encode_simple_reply(rb, NBD_EINVAL, 0xabcdull), 16);
+	assert_int_equal(be32toh(*(uint32_t *)rb), NBD_SIMPLE_REPLY_MAGIC);
+	assert_int_equal(be32toh(*(uint32_t *)(rb + 4)), NBD_EINVAL);
+	assert_true(be64toh(*(uint64_t *)(rb + 8)) == 0xabcdull);
+}
+
+static const struct nbd_export_geom geom = {
+	.size = 1 << 20,
+	.align = 4096,
+	.max_len = 64 * 1024,
+	.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+		  NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES,
+};
+
+static struct nbd_verdict classify(uint16_t type, uint16_t flags, uint64_t off, uint32_t len)
+{
+	struct nbd_request r = { .flags = flags, .type = type, .off = off, .len = len };
+	struct nbd_verdict v;
+
+	memset(&v, 0xa5, sizeof(v));
+	nbd_classify_request(&r, &geom, &v);
+	return v;
+}
+
+static void test_classify_ok(void **state)
+{
+	struct nbd_verdict v;
+
+	v = classify(NBD_CMD_READ, 0, 0, 4096);
+	assert_int_equal(v.err, 0);
+	assert_int_equal(v.payload, 0);
+	assert_false(v.disconnect);
+	v = classify(NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, (1 << 20) - 8192, 8192);
+	assert_int_equal(v.err, 0);
+	assert_int_equal(v.payload, 8192);
+	v = classify(NBD_CMD_FLUSH, 0, 0, 0);
+	assert_int_equal(v.err, 0);
+	v = classify(NBD_CMD_TRIM, 0, 0, 1 << 20); /* trim may exceed max_len */
+	assert_int_equal(v.err, 0);
+	v = classify(NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FUA, 4096, 4096);
+	assert_int_equal(v.err, 0);
+	v = classify(NBD_CMD_READ, 0, 1 << 20, 0); /* zero length at the end */
+	assert_int_equal(v.err, 0);
+	v = classify(NBD_CMD_DISC, 0, 0, 0);
+	assert_int_equal(v.err, 0);
+	assert_true(v.disconnect);
+}
+
+static void test_classify_bad(void **state)
+{
+	struct nbd_verdict v;
+
+	/* unknown commands (CACHE not advertised, BLOCK_STATUS, garbage) */
+	for (uint16_t t = NBD_CMD_CACHE; t < 40; t++) {
+		if (t == NBD_CMD_WRITE_ZEROES)
+			continue;
+		v = classify(t, 0, 0, 4096);
+		assert_int_equal(v.err, NBD_EINVAL);
+		assert_int_equal(v.payload, 0);
+	}
+	v = classify(0xffff, 0, 0, 0);
+	assert_int_equal(v.err, NBD_EINVAL);
+	/* beyond the end: reads EINVAL, writes ENOSPC (payload still consumed) */
+	v = classify(NBD_CMD_READ, 0, 1 << 20, 4096);
+	assert_int_equal(v.err, NBD_EINVAL);
+	v = classify(NBD_CMD_READ, 0, 0xfffffffffffff000ull, 8192); /* off + len wraps */
+	assert_int_equal(v.err, NBD_EINVAL);
+	v = classify(NBD_CMD_WRITE, 0, (1 << 20) - 4096, 8192);
+	assert_int_equal(v.err, NBD_ENOSPC);
+	assert_int_equal(v.payload, 8192);
+	assert_false(v.disconnect);
+	v = classify(NBD_CMD_WRITE_ZEROES, 0, 2 << 20, 4096);
+	assert_int_equal(v.err, NBD_ENOSPC);
+	v = classify(NBD_CMD_TRIM, 0, 0, (1 << 20) + 4096);
+	assert_int_equal(v.err, NBD_EINVAL);
+	/* oversize */
+	v = classify(NBD_CMD_READ, 0, 0, 128 * 1024);
+	assert_int_equal(v.err, NBD_EINVAL);
+	assert_false(v.disconnect);
+	v = classify(NBD_CMD_WRITE, 0, 0, 128 * 1024);
+	assert_int_equal(v.err, NBD_EINVAL);
+	assert_true(v.disconnect);
+	v = classify(NBD_CMD_WRITE, 0, 0, 0xffffffffu);
+	assert_true(v.disconnect);
+	/* unaligned */
+	v = classify(NBD_CMD_READ, 0, 512, 4096);
+	assert_int_equal(v.err, NBD_EINVAL);
+	v = classify(NBD_CMD_WRITE, 0, 0, 1000);
+	assert_int_equal(v.err, NBD_EINVAL);
+	assert_int_equal(v.payload, 1000); /* consumed, then rejected */
+	/* flags not valid for the command */
+	v = classify(NBD_CMD_READ, NBD_CMD_FLAG_FUA, 0, 4096);
+	assert_int_equal(v.err, NBD_EINVAL);
+	v = classify(NBD_CMD_WRITE, NBD_CMD_FLAG_NO_HOLE, 0, 4096);
+	assert_int_equal(v.err, NBD_EINVAL);
+	v = classify(NBD_CMD_WRITE, 1u << 9, 0, 4096);
+	assert_int_equal(v.err, NBD_EINVAL);
+	/* flush with fields set */
+	v = classify(NBD_CMD_FLUSH, 0, 4096, 0);
+	assert_int_equal(v.err, NBD_EINVAL);
+	v = classify(NBD_CMD_FLUSH, NBD_CMD_FLAG_FUA, 0, 0);
+	assert_int_equal(v.err, NBD_EINVAL);
+}
+
+static void test_classify_fua_not_advertised(void **state)
+{
+	struct nbd_export_geom g = geom;
+	struct nbd_request r = { .flags = NBD_CMD_FLAG_FUA, .type = NBD_CMD_WRITE, .len = 4096 };
+	struct nbd_verdict v;
+
+	g.tflags &= (uint16_t)~NBD_FLAG_SEND_FUA;
+	nbd_classify_request(&r, &g, &v);
+	assert_int_equal(v.err, NBD_EINVAL);
+}
+
+static void test_names(void **state)
+{
+	assert_string_equal(nbd_cmd_name(NBD_CMD_WRITE), "write");
+	assert_string_equal(nbd_cmd_name(999), "unknown");
+	assert_string_equal(nbd_opt_name(NBD_OPT_GO), "GO");
+	assert_string_equal(nbd_opt_name(12345), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_greeting),
+		cmocka_unit_test(test_client_flags),
+		cmocka_unit_test(test_opt_hdr),
+		cmocka_unit_test(test_opt_reply),
+		cmocka_unit_test(test_info_req),
+		cmocka_unit_test(test_info_req_malformed),
+		cmocka_unit_test(test_export_name),
+		cmocka_unit_test(test_info_encoders),
+		cmocka_unit_test(test_request_parse),
+		cmocka_unit_test(test_classify_ok),
+		cmocka_unit_test(test_classify_bad),
+		cmocka_unit_test(test_classify_fua_not_advertised),
+		cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
