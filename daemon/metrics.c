@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * metrics.c - Prometheus endpoint of wbrepd (see daemon/metrics.h).
+ *
+ * Owns the evhttp server and the metric table (name, type, help, where the
+ * value lives in struct wb_ctl_res_status). Every scrape calls the daemon's
+ * status callback and renders the text format; nothing is cached.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "conf/wbconf.h"
+#include "daemon/metrics.h"
+
+struct wb_metrics {
+	struct evhttp *http;
+	struct evhttp_bound_socket *sock;
+	wb_metrics_status_fn fn;
+	void *ctx;
+	uint16_t port;
+};
+
+enum { M_U64, M_U32, M_MS_AS_S, M_STR_EQ };
+
+struct metric {
+	const char *name;
+	const char *type; /* gauge | counter */
+	const char *help;
+	int kind;
+	size_t off;
+	const char *eq; /* M_STR_EQ: 1 when the string field equals this */
+};
+
+#define ST(f) offsetof(struct wb_ctl_res_status, st.f)
+#define RS(f) offsetof(struct wb_ctl_res_status, f)
+
+static const struct metric metrics[] = {
+    {"wbrep_up", "gauge", "1 if the resource is up", M_STR_EQ, RS(state), "up"},
+    {"wbrep_writeback", "gauge", "1 if the resource runs in write-back mode", M_STR_EQ, RS(mode),
+     "writeback"},
+    {"wbrep_engine_failed", "gauge", "1 if an I/O error made the engine refuse writes", M_U32,
+     ST(state), NULL},
+    {"wbrep_size_bytes", "gauge", "Exported size", M_U64, ST(size), NULL},
+    {"wbrep_log_size_bytes", "gauge", "Size of the write-back log", M_U64, ST(log_size), NULL},
+    {"wbrep_log_used_bytes", "gauge", "Bytes of the log in use", M_U64, ST(log_used), NULL},
+    {"wbrep_dirty_bytes", "gauge", "Bytes in the log not yet destaged to backing", M_U64,
+     ST(dirty_bytes), NULL},
+    {"wbrep_generation_head", "gauge", "Generation being filled", M_U64, ST(gen_head), NULL},
+    {"wbrep_generation_durable", "gauge", "Newest generation fully durable", M_U64, ST(gen_durable),
+     NULL},
+    {"wbrep_generation_oldest", "gauge", "Oldest generation still readable from the log", M_U64,
+     ST(gen_oldest), NULL},
+    {"wbrep_seq_head", "gauge", "Next log sequence number", M_U64, ST(seq_head), NULL},
+    {"wbrep_seq_tail", "gauge", "Oldest log sequence number still in the log", M_U64, ST(seq_tail),
+     NULL},
+    {"wbrep_destage_rate_bytes_per_second", "gauge", "Recent destage rate", M_U64, ST(destage_rate),
+     NULL},
+    {"wbrep_destage_eta_seconds", "gauge", "Time to destage the dirty bytes at that rate",
+     M_MS_AS_S, ST(destage_eta_ms), NULL},
+    {"wbrep_destaged_bytes_total", "counter", "Bytes destaged to backing", M_U64,
+     ST(destaged_bytes), NULL},
+    {"wbrep_reads_total", "counter", "Read requests", M_U64, ST(reads), NULL},
+    {"wbrep_writes_total", "counter", "Write requests", M_U64, ST(writes), NULL},
+    {"wbrep_flushes_total", "counter", "Flush requests", M_U64, ST(flushes), NULL},
+    {"wbrep_discards_total", "counter", "Discard requests", M_U64, ST(discards), NULL},
+    {"wbrep_read_bytes_total", "counter", "Bytes read", M_U64, ST(bytes_read), NULL},
+    {"wbrep_written_bytes_total", "counter", "Bytes written", M_U64, ST(bytes_written), NULL},
+    {"wbrep_throttle_events_total", "counter", "Writers held back (RAM or log full)", M_U64,
+     ST(throttle_events), NULL},
+    {"wbrep_ram_pages", "gauge", "RAM buffer size in 4 KiB pages", M_U64, ST(ram_pages_total),
+     NULL},
+    {"wbrep_ram_pages_used", "gauge", "RAM buffer pages in use", M_U64, ST(ram_pages_used), NULL},
+    {"wbrep_extents", "gauge", "Entries in the extent map", M_U64, ST(extents), NULL},
+    {"wbrep_extent_mem_bytes", "gauge", "Memory used by the extent map", M_U64,
+     ST(extent_mem_bytes), NULL},
+    {"wbrep_nbd_clients", "gauge", "Connected NBD clients", M_U32, RS(nbd_clients), NULL},
+    {"wbrep_peers_connected", "gauge", "Healthy replication links", M_U32, RS(peers_connected),
+     NULL},
+    {"wbrep_peers", "gauge", "Configured peers", M_U32, RS(peers_total), NULL},
+};
+
+static uint64_t metric_value(const struct metric *m, const struct wb_ctl_res_status *s)
+{
+	const char *p = (const char *)s + m->off;
+
+	switch (m->kind) {
+	case M_U32:
+		return *(const uint32_t *)p;
+	case M_MS_AS_S:
+		return (*(const uint64_t *)p + 999) / 1000;
+	case M_STR_EQ:
+		return strncmp(p, m->eq, 16) == 0;
+	default:
+		return *(const uint64_t *)p;
+	}
+}
+
+int wb_metrics_render(const struct wb_ctl_res_status *s, size_t n, char **out, size_t *len)
+{
+	char *buf = NULL;
+	size_t sz = 0;
+	FILE *f = open_memstream(&buf, &sz);
+
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
+		const struct metric *m = &metrics[i];
+
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, m->type);
+		for (size_t j = 0; j < n; j++) {
+			char name[sizeof(s[j].name) * 2 + 1], *q = name;
+
+			/* label value escaping: backslash, quote, newline */
+			for (size_t k = 0; k < sizeof(s[j].name) && s[j].name[k]; k++) {
+				char ch = s[j].name[k];
+
+				if (ch == '\\' || ch == '"' || ch == '\n')
+					*q++ = '\\';
+				*q++ = ch == '\n' ? 'n' : ch;
+			}
+			*q = 0;
+			fprintf(f, "%s{resource=\"%s\"} %llu\n", m->name, name,
+				(unsigned long long)metric_value(m, &s[j]));
+		}
+	}
+	if (fclose(f)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	*len = sz;
+	return 0;
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+	struct wb_metrics *m = arg;
+	struct wb_ctl_res_status *s = NULL;
+	struct evbuffer *body;
+	size_t n = 0, len;
+	char *text;
+	int rc;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		evhttp_send_error(req, 405, "Method Not Allowed");
+		return;
+	}
+	rc = m->fn(m->ctx, NULL, &s, &n);
+	if (rc == 0)
+		rc = wb_metrics_render(s, n, &text, &len);
+	free(s);
+	if (rc) {
+		wb_msg(WB_LOG_WARN, "metrics: cannot collect status: %s", strerror(-rc));
+		evhttp_send_error(req, 500, "status unavailable");
+		return;
+	}
+	body = evbuffer_new();
+	if (!body) {
+		free(text);
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	evbuffer_add(body, text, len);
+	free(text);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, 200, "OK", body);
+	evbuffer_free(body);
+}
+
+static void on_other(struct evhttp_request *req, void *arg)
+{
+	evhttp_send_error(req, 404, "only /metrics is served here");
+}
+
+int wb_metrics_start(struct event_base *base, const char *listen, wb_metrics_status_fn fn,
+		     void *ctx, struct wb_metrics **out)
+{
+	struct wbconf_addr a = {0};
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct wb_metrics *m;
+	const char *host;
+	int rc;
+
+	*out = NULL;
+	rc = wbconf_parse_addr(listen, &a);
+	if (rc) {
+		wb_msg(WB_LOG_ERR, "metrics: bad listen address '%s' (expected host:port)", listen);
+		return -EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		rc = -ENOMEM;
+		goto out_addr;
+	}
+	m->fn = fn;
+	m->ctx = ctx;
+	m->http = evhttp_new(base);
+	if (!m->http) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_cb(m->http, "/metrics", on_metrics, m);
+	evhttp_set_gencb(m->http, on_other, m);
+	host = strcmp(a.host, "*") ? a.host : "0.0.0.0";
+	m->sock = evhttp_bind_socket_with_handle(m->http, host, a.port);
+	if (!m->sock) {
+		rc = errno ? -errno : -EADDRNOTAVAIL;
+		wb_msg(WB_LOG_ERR, "metrics: cannot listen on %s: %s", listen, strerror(-rc));
+		goto out_http;
+	}
+	if (getsockname(evhttp_bound_socket_get_fd(m->sock), (struct sockaddr *)&ss, &sl) == 0)
+		m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							 : ((struct sockaddr_in *)&ss)->sin_port);
+	free(a.host);
+	*out = m;
+	return 0;
+out_http:
+	evhttp_free(m->http);
+out_free:
+	free(m);
+out_addr:
+	free(a.host);
+	return rc;
+}
+
+void wb_metrics_stop(struct wb_metrics *m)
+{
+	if (!m)
+		return;
+	evhttp_free(m->http);
+	free(m);
+}
+
+uint16_t wb_metrics_port(const struct wb_metrics *m)
+{
+	return m->port;
+}
