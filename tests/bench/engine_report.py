@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# engine_report.py - turns the engine section's raw results into table rows
+# and tests/bench/results/engine.json.
+#
+#   engine_report.py ENGINE_JSONL FIO_DIR OUT_JSON
+# ENGINE_JSONL: the lines printed by wbbench_engine (one JSON object each);
+# FIO_DIR: fio-<case>.json files (fio --output-format=json) of the raw peer.
+# Prints one row per case on stdout: case|engine|raw|ratio|target|status
+# (status: met, missed, info = no target, n/a = not measurable with this
+# engine). Exit 1 if an expected input is missing or unreadable.
+import json
+import os
+import platform
+import sys
+import time
+
+
+def load_engine(path):
+    res = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            o = json.loads(line)
+            key = o["case"]
+            if key in ("randwrite", "seqwrite", "randread"):
+                key = "%s_qd%d" % (key, o["qd"])
+            res[key] = o
+    return res
+
+
+def load_fio(d, name):
+    path = os.path.join(d, "fio-%s.json" % name)
+    with open(path) as f:
+        text = f.read()
+    # fio may print warnings before the JSON document
+    o = json.loads(text[text.index("{"):])
+    job = o["jobs"][0]
+    rw = job["write"] if job["write"]["io_bytes"] else job["read"]
+    return {
+        "iops": rw["iops"],
+        "mbps": rw["bw_bytes"] / 1048576.0,
+        "lat_us": rw["lat_ns"]["mean"] / 1000.0,
+        "bytes": rw["io_bytes"],
+        "secs": job["job_runtime"] / 1000.0,
+    }
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit("usage: engine_report.py ENGINE_JSONL FIO_DIR OUT_JSON")
+    eng = load_engine(sys.argv[1])
+    fio_dir, out_json = sys.argv[2], sys.argv[3]
+    raw = {n: load_fio(fio_dir, n)
+           for n in ("randwrite_qd1", "randwrite_qd32", "seqwrite", "randread", "seqread")}
+    engine_name = next((v["engine"] for v in eng.values() if "engine" in v), "?")
+    cases = []
+
+    def add(name, unit, e, r, target=None, higher=True, note=""):
+        c = {"case": name, "unit": unit, "engine": e, "raw": r, "ratio": None,
+             "target": target, "status": "info", "note": note}
+        if e is None:
+            c["status"] = "n/a"
+        elif r:
+            c["ratio"] = e / r
+        if e is not None and target is not None:
+            v = c["ratio"] if r is not None else e
+            if v is None:
+                c["status"] = "n/a"
+            else:
+                c["status"] = "met" if (v >= target if higher else v <= target) else "missed"
+        cases.append(c)
+
+    e = eng["randwrite_qd1"]
+    add("4K randwrite QD1", "IOPS", e["iops"], raw["randwrite_qd1"]["iops"])
+    e = eng["randwrite_qd32"]
+    add("4K randwrite QD32", "IOPS", e["iops"], raw["randwrite_qd32"]["iops"], 1.5)
+    e = eng["seqwrite_qd8"]
+    add("1M seq write QD8", "MiB/s", e["mbps"], raw["seqwrite"]["mbps"], 0.8)
+    e = eng["randread_qd32"]
+    add("4K randread cached QD32", "IOPS", e["iops"], raw["randread"]["iops"])
+
+    rp, ds = eng.get("replay"), eng.get("destage")
+    if rp and rp["log_used"] > 0 and ds and ds["bytes"] > 0:
+        add("destage vs raw seq write", "MiB/s", ds["mbps"], raw["seqwrite"]["mbps"], 0.8,
+            note="%d MiB dirty after reopen drained in %.2f s" %
+            (ds["bytes"] >> 20, ds["secs"]))
+    else:
+        add("destage vs raw seq write", "MiB/s", None, raw["seqwrite"]["mbps"], 0.8,
+            note="engine %s has no log to destage" % engine_name)
+    if rp and rp["log_used"] > 0:
+        gib = rp["log_used"] / float(1 << 30)
+        add("replay vs raw seq read", "MiB/s", rp["mbps"], raw["seqread"]["mbps"], 0.5,
+            note="%.2f s for %.2f GiB of log = %.2f s/GiB (raw read: %.2f s/GiB)" %
+            (rp["secs"], gib, rp["secs"] / gib, 1024.0 / raw["seqread"]["mbps"]))
+    else:
+        add("replay vs raw seq read", "MiB/s", None, raw["seqread"]["mbps"], 0.5,
+            note="engine %s has no log to replay" % engine_name)
+    x = eng["extmap"]
+    add("bytes/extent (1M random extents)", "B", x["bytes_per_extent"], None, 32.0,
+        higher=False, note="%d extents, %d bytes" % (x["extents"], x["mem_bytes"]))
+    em = eng.get("engine_extmap")
+    if em and em["extents"]:
+        add("bytes/extent (engine stats after QD32)", "B",
+            em["mem_bytes"] / float(em["extents"]), None, 32.0, higher=False,
+            note="%d extents" % em["extents"])
+
+    doc = {
+        "section": "engine",
+        "engine": engine_name,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": {"node": platform.node(), "kernel": platform.release(),
+                 "cpus": os.cpu_count()},
+        "cases": cases,
+        "engine_raw": eng,
+        "fio_raw": raw,
+    }
+    with open(out_json, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+    def fmt(v):
+        if v is None:
+            return "-"
+        return "%.0f" % v if v >= 100 else "%.2f" % v
+
+    for c in cases:
+        tgt = "-" if c["target"] is None else ("%s %g%s" % (
+            ">=" if c["unit"] != "B" else "<=", c["target"], "x" if c["raw"] else ""))
+        ratio = "-" if c["ratio"] is None else "%.2fx" % c["ratio"]
+        print("%s|%s %s|%s|%s|%s|%s%s" % (
+            c["case"], fmt(c["engine"]), c["unit"] if c["engine"] is not None else "",
+            "-" if c["raw"] is None else "%s %s" % (fmt(c["raw"]), c["unit"]),
+            ratio, tgt, c["status"], (" (" + c["note"] + ")") if c["note"] else ""))
+
+
+if __name__ == "__main__":
+    main()
