@@ -1,0 +1,458 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * destage.c - destage state machine of the wblog engine (see destage.h).
+ *
+ * Owns: struct wbl_destage (batch buffer, temporary extent map, piece list,
+ * the zero buffer and the rate/ETA counters). The records themselves stay
+ * owned by the engine; this module only reads them and, once the batch is
+ * durable on backing and the tail persisted, asks the engine to release
+ * them (wbl_release_records).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/destage.h"
+#include "engine/wblog_int.h"
+
+#define DS_BATCH_BLOCKS 2048u	   /* 8 MiB of data per batch */
+#define DS_MAX_RECORDS	4096u
+#define DS_IO_BYTES	(1u << 20) /* max bytes per backing write */
+#define DS_QD		32u
+
+enum { DS_IDLE, DS_READ, DS_WRITE, DS_FLUSH, DS_SB };
+
+struct ds_io {
+	struct wb_io_req io;
+	struct wbl_destage *ds;
+};
+
+struct wbl_destage {
+	struct wblog *e;
+	int state, drain, err;
+	uint64_t from, upto, batch_bytes, t_start_ms;
+	struct wb_extmap *tmp;
+	struct wb_destage_piece *pc;
+	uint64_t npc, cap_pc;
+	uint8_t *buf, *zero;
+	uint32_t buf_blocks, pending;
+	uint64_t cur, cur_off; /* write cursor: piece index, blocks done in it */
+	int64_t tokens;
+	uint64_t last_tick_ms;
+	uint64_t rate, total;
+};
+
+int wb_destage_create(struct wblog *e)
+{
+	struct wbl_destage *ds = calloc(1, sizeof(*ds));
+
+	if (!ds)
+		return -ENOMEM;
+	ds->e = e;
+	ds->buf_blocks = DS_BATCH_BLOCKS > e->max_rec_blocks ? DS_BATCH_BLOCKS : e->max_rec_blocks;
+	ds->buf = wb_io_alloc((size_t)ds->buf_blocks * WB_DISK_BLOCK);
+	ds->zero = wb_io_alloc(DS_IO_BYTES);
+	if (!ds->buf || !ds->zero || wb_extmap_create(&ds->tmp)) {
+		wb_io_free(ds->buf);
+		wb_io_free(ds->zero);
+		free(ds);
+		return -ENOMEM;
+	}
+	memset(ds->zero, 0, DS_IO_BYTES);
+	ds->last_tick_ms = wbl_now_ms();
+	e->ds = ds;
+	return 0;
+}
+
+void wb_destage_destroy(struct wblog *e)
+{
+	struct wbl_destage *ds = e->ds;
+
+	if (!ds)
+		return;
+	wb_extmap_destroy(ds->tmp);
+	wb_io_free(ds->buf);
+	wb_io_free(ds->zero);
+	free(ds->pc);
+	free(ds);
+	e->ds = NULL;
+}
+
+int wb_destage_idle(struct wblog *e)
+{
+	return e->ds->state == DS_IDLE;
+}
+
+void wb_destage_set_drain(struct wblog *e, int on)
+{
+	e->ds->drain = on;
+	wbl_kick(e);
+}
+
+static void ds_tokens(struct wbl_destage *ds)
+{
+	uint64_t now = wbl_now_ms(), rate = ds->e->p.destage_min_rate;
+
+	ds->tokens += (int64_t)(rate * (now - ds->last_tick_ms) / 1000);
+	if (ds->tokens > (int64_t)rate)
+		ds->tokens = (int64_t)rate;
+	ds->last_tick_ms = now;
+}
+
+static int ds_should_run(struct wbl_destage *ds)
+{
+	struct wblog *e = ds->e;
+
+	if (ds->state != DS_IDLE || e->state == WB_STATE_FAILED ||
+	    e->destaged_seq > e->completed_seq || e->destaged_seq >= e->rec_end)
+		return 0;
+	if (ds->drain || e->closing || e->mode == WB_MODE_WRITETHROUGH)
+		return 1;
+	if (e->sp.used * 100 >= (uint64_t)e->p.destage_low_pct * (e->sp.end - e->sp.start))
+		return 1;
+	ds_tokens(ds);
+	return ds->tokens >= 0;
+}
+
+int wb_destage_timeout(struct wblog *e)
+{
+	struct wbl_destage *ds = e->ds;
+	uint64_t rate = e->p.destage_min_rate ? e->p.destage_min_rate : 1;
+
+	if (ds->state != DS_IDLE || e->destaged_seq > e->completed_seq ||
+	    e->destaged_seq >= e->rec_end || e->state == WB_STATE_FAILED)
+		return -1;
+	ds_tokens(ds);
+	if (ds->tokens >= 0)
+		return 0;
+	return (int)((uint64_t)(-ds->tokens) * 1000 / rate + 1);
+}
+
+static int ds_piece_cb(const struct wb_extmap_ent *x, void *arg)
+{
+	struct wbl_destage *ds = arg;
+	struct wb_destage_piece *p;
+
+	if (ds->npc == ds->cap_pc) {
+		uint64_t ncap = ds->cap_pc ? ds->cap_pc * 2 : 256;
+		void *n = realloc(ds->pc, ncap * sizeof(*ds->pc));
+
+		if (!n)
+			return -ENOMEM;
+		ds->pc = n;
+		ds->cap_pc = ncap;
+	}
+	p = &ds->pc[ds->npc++];
+	p->lba = x->lba;
+	p->nblocks = x->nblocks;
+	p->log_blk = x->log_blk;
+	p->seq = x->seq;
+	p->buf_off = 0;
+	return 0;
+}
+
+static void ds_fail(struct wbl_destage *ds, int err, const char *what)
+{
+	struct wblog *e = ds->e;
+
+	wb_msg(WB_LOG_ERR, "%s: destage of seq %llu..%llu: %s: %s", e->eng.name,
+	       (unsigned long long)ds->from, (unsigned long long)ds->upto, what, strerror(-err));
+	ds->state = DS_IDLE;
+	wbl_fail(e, err, NULL);
+}
+
+static void ds_write_more(struct wbl_destage *ds);
+
+static void ds_sb_done(struct wblog *e, int err)
+{
+	struct wbl_destage *ds = e->ds;
+	uint64_t dur;
+
+	if (err) {
+		ds_fail(ds, err, "superblock write");
+		return;
+	}
+	/* The tail is persisted past upto: the space may now be overwritten. */
+	e->release_upto = ds->upto + 1;
+	wbl_release_records(e);
+	dur = wbl_now_ms() - ds->t_start_ms;
+	if (ds->batch_bytes) {
+		uint64_t inst = ds->batch_bytes * 1000 / (dur ? dur : 1);
+
+		ds->rate = ds->rate ? (ds->rate * 7 + inst * 3) / 10 : inst;
+	}
+	ds->state = DS_IDLE;
+	wbl_kick(e);
+}
+
+static void ds_flush_done(struct wb_io_req *io, int res)
+{
+	struct ds_io *d = io->priv;
+	struct wbl_destage *ds = d->ds;
+	struct wblog *e = ds->e;
+	struct wbl_rec *last, *next;
+	uint64_t i, s;
+	int ret;
+
+	free(d);
+	if (res < 0) {
+		ds_fail(ds, res, "backing flush");
+		return;
+	}
+	/* Durable on backing: reads of these blocks may go to backing now. */
+	for (i = 0; i < ds->npc; i++) {
+		ret = wb_extmap_drop_upto(e->map, ds->pc[i].lba, ds->pc[i].nblocks, ds->upto);
+		if (ret) {
+			ds_fail(ds, ret, "extent map drop");
+			return;
+		}
+	}
+	for (s = ds->from; s <= ds->upto; s++) {
+		struct wbl_rec *rec = wbl_rec_by_seq(e, s);
+
+		if (!(rec->flags & WB_REC_F_ZERO))
+			e->dirty_bytes -= (uint64_t)rec->data_blocks * WB_DISK_BLOCK;
+		wbl_rec_put_pages(e, rec);
+	}
+	e->destaged_seq = ds->upto + 1;
+	e->st.destaged_bytes += ds->batch_bytes;
+	ds->total += ds->batch_bytes;
+	last = wbl_rec_by_seq(e, ds->upto);
+	next = wbl_rec_by_seq(e, ds->upto + 1);
+	e->sb.tail_seq = ds->upto + 1;
+	e->sb.tail_off = next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head;
+	e->sb.tail_min_epoch = last->epoch;
+	e->sb.tail_gen = next ? next->gen : e->gen;
+	e->sb.destaged_seq = ds->upto + 1;
+	e->sb.destaged_gen = (last->flags & WB_REC_F_GEN_END) || (next && next->gen > last->gen) ||
+					     (!next && e->gen > last->gen)
+				     ? last->gen
+				     : last->gen - 1;
+	ds->state = DS_SB;
+	ret = wbl_sb_write(e, ds_sb_done);
+	if (ret)
+		ds_fail(ds, ret, "superblock write submit");
+	else
+		wbl_kick(e);
+}
+
+static void ds_io_done(struct wb_io_req *io, int res)
+{
+	struct ds_io *d = io->priv;
+	struct wbl_destage *ds = d->ds;
+
+	if (res < 0 || (uint32_t)res != io->len) {
+		if (!ds->err) {
+			ds->err = res < 0 ? res : -EIO;
+			wb_msg(WB_LOG_ERR, "%s: destage %s at 0x%llx failed: %s", ds->e->eng.name,
+			       io->op == WB_IO_READ ? "log read" : "backing write",
+			       (unsigned long long)io->off, strerror(-ds->err));
+		}
+	}
+	free(d);
+	ds->pending--;
+	if (ds->state == DS_READ && !ds->pending) {
+		if (ds->err) {
+			ds_fail(ds, ds->err, "log read");
+			return;
+		}
+		ds->state = DS_WRITE;
+		ds->cur = 0;
+		ds->cur_off = 0;
+	}
+	if (ds->state == DS_WRITE)
+		ds_write_more(ds);
+}
+
+static int ds_submit(struct wbl_destage *ds, struct wb_io *io, int op, void *buf, uint32_t len,
+		     uint64_t off)
+{
+	struct ds_io *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	d->ds = ds;
+	d->io.op = (uint8_t)op;
+	d->io.buf = buf;
+	d->io.len = len;
+	d->io.off = off;
+	d->io.done = op == WB_IO_FLUSH ? ds_flush_done : ds_io_done;
+	d->io.priv = d;
+	ds->pending++;
+	ret = wb_io_submit(io, &d->io);
+	if (ret) {
+		ds->pending--;
+		free(d);
+	}
+	return ret;
+}
+
+/* Issue backing writes in LBA order, at most DS_QD in flight. */
+static void ds_write_more(struct wbl_destage *ds)
+{
+	struct wblog *e = ds->e;
+	int ret;
+
+	if (ds->err) {
+		if (!ds->pending)
+			ds_fail(ds, ds->err, "backing write");
+		return;
+	}
+	while (ds->pending < DS_QD && ds->cur < ds->npc) {
+		struct wb_destage_piece *p = &ds->pc[ds->cur];
+		uint64_t lba = p->lba + ds->cur_off;
+		uint64_t left = p->nblocks - ds->cur_off, n;
+
+		if (wbl_is_zero_logblk(p->log_blk)) {
+			n = left < DS_IO_BYTES / WB_DISK_BLOCK ? left : DS_IO_BYTES / WB_DISK_BLOCK;
+			ret = ds_submit(ds, e->bak, WB_IO_WRITE, ds->zero, (uint32_t)n * WB_DISK_BLOCK,
+					lba * WB_DISK_BLOCK);
+			ds->cur_off += n;
+		} else {
+			/* merge LBA-contiguous data pieces (contiguous in the buffer too) */
+			uint64_t boff = p->buf_off + ds->cur_off * WB_DISK_BLOCK;
+
+			n = left;
+			ds->cur_off = p->nblocks;
+			while (ds->cur + 1 < ds->npc && n < DS_IO_BYTES / WB_DISK_BLOCK) {
+				struct wb_destage_piece *q = &ds->pc[ds->cur + 1];
+
+				if (wbl_is_zero_logblk(q->log_blk) || q->lba != lba + n ||
+				    q->buf_off != boff + n * WB_DISK_BLOCK)
+					break;
+				n += q->nblocks;
+				ds->cur++;
+			}
+			ret = ds_submit(ds, e->bak, WB_IO_WRITE, ds->buf + boff,
+					(uint32_t)n * WB_DISK_BLOCK, lba * WB_DISK_BLOCK);
+		}
+		if (ret) {
+			ds->err = ret;
+			break;
+		}
+		if (ds->cur_off >= ds->pc[ds->cur].nblocks) {
+			ds->cur++;
+			ds->cur_off = 0;
+		}
+	}
+	if (ds->pending)
+		return;
+	if (ds->err) {
+		ds_fail(ds, ds->err, "backing write");
+		return;
+	}
+	/* all written: flush the backing device before anything else moves */
+	ds->state = DS_FLUSH;
+	ret = ds_submit(ds, e->bak, WB_IO_FLUSH, NULL, 0, 0);
+	if (ret)
+		ds_fail(ds, ret, "backing flush submit");
+}
+
+void wb_destage_step(struct wblog *e)
+{
+	struct wbl_destage *ds = e->ds;
+	uint64_t s, blocks = 0, last_gen_end = 0, boff = 0, i;
+	int ret;
+
+	if (!ds_should_run(ds))
+		return;
+	ds->from = e->destaged_seq;
+	ds->upto = 0;
+	for (s = ds->from; s <= e->completed_seq && s < e->rec_end; s++) {
+		struct wbl_rec *rec = wbl_rec_by_seq(e, s);
+		uint32_t nb = rec->flags & WB_REC_F_ZERO ? 0 : rec->data_blocks;
+
+		if (rec->state != WBL_REC_DONE)
+			break;
+		if (ds->upto && (blocks + nb > ds->buf_blocks || s - ds->from >= DS_MAX_RECORDS))
+			break;
+		blocks += nb;
+		ds->upto = s;
+		if (rec->flags & WB_REC_F_GEN_END)
+			last_gen_end = s;
+	}
+	if (!ds->upto)
+		return;
+	/* prefer ending the batch where a generation ends */
+	if (last_gen_end && ds->upto != last_gen_end && s <= e->completed_seq)
+		ds->upto = last_gen_end;
+	/* resolve: newest version inside the batch per block, LBA-sorted */
+	wb_extmap_clear(ds->tmp);
+	for (s = ds->from; s <= ds->upto; s++) {
+		ret = wbl_map_insert(ds->tmp, wbl_rec_by_seq(e, s));
+		if (ret) {
+			ds_fail(ds, ret, "batch map");
+			return;
+		}
+	}
+	ds->npc = 0;
+	ret = wb_extmap_iterate(ds->tmp, ds_piece_cb, ds);
+	if (ret) {
+		ds_fail(ds, ret, "batch pieces");
+		return;
+	}
+	ds->err = 0;
+	ds->batch_bytes = 0;
+	ds->t_start_ms = wbl_now_ms();
+	ds->state = DS_READ;
+	ds->pending = 1; /* held while reads are issued */
+	for (i = 0; i < ds->npc; i++) {
+		struct wb_destage_piece *p = &ds->pc[i];
+		struct wbl_rec *rec;
+		uint64_t first;
+
+		if (wbl_is_zero_logblk(p->log_blk))
+			continue;
+		p->buf_off = boff;
+		boff += (uint64_t)p->nblocks * WB_DISK_BLOCK;
+		ds->batch_bytes += (uint64_t)p->nblocks * WB_DISK_BLOCK;
+		rec = wbl_rec_by_seq(e, p->seq);
+		first = p->log_blk - (rec->off / WB_DISK_BLOCK + 1);
+		if (rec->pages) {
+			uint32_t k;
+
+			for (k = 0; k < p->nblocks; k++)
+				memcpy(ds->buf + p->buf_off + (uint64_t)k * WB_DISK_BLOCK,
+				       rec->pages[first + k]->data, WB_DISK_BLOCK);
+			continue;
+		}
+		ret = ds_submit(ds, e->log, WB_IO_READ, ds->buf + p->buf_off,
+				p->nblocks * WB_DISK_BLOCK, p->log_blk * WB_DISK_BLOCK);
+		if (ret) {
+			ds->err = ret;
+			break;
+		}
+	}
+	ds->tokens -= (int64_t)ds->batch_bytes;
+	/* drop the hold (as if a read completed) */
+	ds->pending--;
+	if (!ds->pending) {
+		if (ds->err) {
+			ds_fail(ds, ds->err, "log read submit");
+			return;
+		}
+		ds->state = DS_WRITE;
+		ds->cur = 0;
+		ds->cur_off = 0;
+		ds_write_more(ds);
+	}
+}
+
+void wb_destage_stats(struct wblog *e, struct wb_engine_stats *st)
+{
+	struct wbl_destage *ds = e->ds;
+
+	st->destage_rate = ds->rate;
+	st->destage_eta_ms = ds->rate ? e->dirty_bytes * 1000 / ds->rate
+			     : (e->p.destage_min_rate ? e->dirty_bytes * 1000 / e->p.destage_min_rate : 0);
+}
+
+int wb_destage_last_batch(struct wblog *e, const struct wb_destage_piece **p, uint64_t *from,
+			  uint64_t *upto)
+{
+	*p = e->ds->pc;
+	*from = e->ds->from;
+	*upto = e->ds->upto;
+	return (int)e->ds->npc;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * destage.h - destage of the wblog engine: copy log records to the backing
+ * device and free their log space.
+ *
+ * One batch at a time: a seq range [from, upto] of completed records, ended
+ * at a generation boundary when one fits, resolved through a temporary
+ * extent map (newest version inside the batch wins, nothing newer than upto
+ * is ever written: the backing device only ever moves from one seq boundary
+ * to a later one), written LBA-sorted, then the backing device is flushed,
+ * then the extent map drops what is now on backing, then the superblock
+ * tail is persisted (FUA), and only then the log space is released.
+ * Runs while log use is above destage_low_pct, else at destage_min_rate
+ * (token bucket), always in write-through mode, at drain and close.
+ */
+#ifndef WB_DESTAGE_H
+#define WB_DESTAGE_H
+
+#include <stdint.h>
+
+struct wblog;
+struct wb_engine_stats;
+
+int wb_destage_create(struct wblog *e);
+void wb_destage_destroy(struct wblog *e);
+/* Start a batch if the policy says so; called from run(). */
+void wb_destage_step(struct wblog *e);
+/* ms until the rate timer wants a batch, -1 = none. */
+int wb_destage_timeout(struct wblog *e);
+int wb_destage_idle(struct wblog *e);
+/* Destage everything regardless of watermarks (drain) while on != 0. */
+void wb_destage_set_drain(struct wblog *e, int on);
+void wb_destage_stats(struct wblog *e, struct wb_engine_stats *st);
+
+/* For tests: the pieces of the last batch in write order (lba, nblocks, seq). */
+struct wb_destage_piece {
+	uint64_t lba;
+	uint32_t nblocks;
+	uint64_t log_blk; /* wbl_is_zero_logblk() for zero pieces */
+	uint64_t seq;
+	uint64_t buf_off; /* byte offset in the batch buffer (data pieces) */
+};
+int wb_destage_last_batch(struct wblog *e, const struct wb_destage_piece **p, uint64_t *from,
+			  uint64_t *upto);
+
+#endif /* WB_DESTAGE_H */

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * ondisk.h - every on-disk structure of the wblog log device.
+ *
+ * Owns the byte layout (documented byte by byte in docs/ondisk-format.md):
+ *   - the superblock ring: WB_SB_SLOTS 4 KiB slots at the start of the log
+ *     device, each written with FUA, the newest valid one wins;
+ *   - the circular data area (whole segments) holding records: a 4 KiB
+ *     record header followed by the data blocks of its extents.
+ * All integers are little-endian (__le* typedefs are documentation; use the
+ * wb_le*() helpers to read and write them). Every size is asserted.
+ */
+#ifndef WB_ONDISK_H
+#define WB_ONDISK_H
+
+#include <endian.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint16_t wb_le16;
+typedef uint32_t wb_le32;
+typedef uint64_t wb_le64;
+
+static inline uint32_t wb_le32_get(wb_le32 v)
+{
+	return le32toh(v);
+}
+static inline uint64_t wb_le64_get(wb_le64 v)
+{
+	return le64toh(v);
+}
+static inline wb_le32 wb_le32_put(uint32_t v)
+{
+	return htole32(v);
+}
+static inline wb_le64 wb_le64_put(uint64_t v)
+{
+	return htole64(v);
+}
+
+#define WB_DISK_BLOCK	  4096u
+#define WB_SB_SLOTS	  4u			/* superblock ring slots, >= 4 */
+#define WB_SB_MAGIC	  0x31425347304c4257ull /* "WBL0GSB1" */
+#define WB_REC_MAGIC	  0x3143455230424c57ull /* "WLB0REC1" */
+#define WB_FORMAT_VERSION 1u
+#define WB_UUID_LEN	  16
+
+/* Superblock slot i lives at byte i * 4096 of the log device. */
+struct wb_sb_disk {
+	wb_le64 magic;		/* WB_SB_MAGIC */
+	wb_le32 version;	/* WB_FORMAT_VERSION */
+	wb_le32 crc;		/* crc32c of the 4096-byte slot with this field 0 */
+	uint8_t uuid[WB_UUID_LEN]; /* log UUID, in every record header too */
+	wb_le64 sb_seq;		/* write counter; slot = sb_seq % nslots */
+	wb_le64 log_size;	/* bytes of the log device in use */
+	wb_le64 dev_size;	/* exported (backing) size in bytes */
+	wb_le64 data_off;	/* byte offset of the circular data area */
+	wb_le64 data_size;	/* bytes, a multiple of seg_size */
+	wb_le32 seg_size;	/* segment size in bytes */
+	wb_le32 nslots;		/* WB_SB_SLOTS */
+	wb_le32 max_rec_blocks; /* max data blocks per record */
+	wb_le32 flags;		/* WB_SB_F_* */
+	wb_le64 epoch;		/* open epoch, bumped (FUA) by every open */
+	wb_le64 tail_off;	/* byte offset of the oldest needed record */
+	wb_le64 tail_seq;	/* its seq (= next seq if the log is empty) */
+	wb_le64 tail_min_epoch; /* epoch of the record before the tail (0: none) */
+	wb_le64 tail_gen;	/* generation of the record at the tail */
+	wb_le64 destaged_seq;	/* every record < tail_seq is durable on backing */
+	wb_le64 destaged_gen;	/* newest generation fully durable on backing */
+	wb_le64 create_time;	/* seconds since the epoch, at format */
+	wb_le64 update_time;	/* seconds since the epoch, at this slot write */
+	wb_le64 head_hint_off;	/* clean close: where the head was (0: unknown) */
+	wb_le64 head_hint_seq;
+	uint8_t pad[4096 - 176];
+};
+_Static_assert(sizeof(struct wb_sb_disk) == 4096, "superblock slot is 4 KiB");
+_Static_assert(offsetof(struct wb_sb_disk, uuid) == 16, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, epoch) == 88, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, head_hint_seq) == 168, "sb layout");
+
+#define WB_SB_F_CLEAN (1u << 0) /* closed cleanly (head hint valid) */
+
+/* One extent in a record header: the data of [lba, lba+nblocks) follows the
+ * header in extent order; crc = wb_crc32c(0, data, nblocks * 4096), 0 for
+ * WB_REC_F_ZERO records. */
+struct wb_ext_disk {
+	wb_le64 lba;
+	wb_le32 nblocks;
+	wb_le32 crc;
+};
+_Static_assert(sizeof(struct wb_ext_disk) == 16, "extent is 16 bytes");
+
+#define WB_REC_HDR_FIXED 128u
+#define WB_REC_MAX_EXT	 ((4096u - WB_REC_HDR_FIXED) / 16u) /* 248 */
+
+/* A record header: 4 KiB, followed by sum(nblocks) data blocks (none with
+ * WB_REC_F_ZERO). The flags are the WB_REC_F_* of engine/wbengine.h. */
+struct wb_rec_disk {
+	wb_le64 magic;		/* WB_REC_MAGIC */
+	wb_le32 version;	/* WB_FORMAT_VERSION */
+	wb_le32 hdr_crc;	/* crc32c of the 4096 bytes with this field 0 */
+	uint8_t uuid[WB_UUID_LEN]; /* must equal the superblock's */
+	wb_le64 seq;		/* consecutive, never reused */
+	wb_le64 gen;		/* generation (flush epoch) */
+	wb_le64 epoch;		/* open epoch of the writer */
+	wb_le64 self_off;	/* byte offset of this header on the log device */
+	wb_le32 flags;		/* WB_REC_F_* */
+	wb_le32 nextents;	/* <= WB_REC_MAX_EXT */
+	wb_le32 data_blocks;	/* sum of nblocks unless WB_REC_F_ZERO, else 0 */
+	wb_le32 rsvd0;
+	wb_le64 time_ns;	/* CLOCK_REALTIME at seal, for generation listings */
+	uint8_t rsvd[WB_REC_HDR_FIXED - 88];
+	struct wb_ext_disk ext[WB_REC_MAX_EXT];
+};
+_Static_assert(sizeof(struct wb_rec_disk) == 4096, "record header is 4 KiB");
+_Static_assert(offsetof(struct wb_rec_disk, ext) == WB_REC_HDR_FIXED, "rec layout");
+_Static_assert(offsetof(struct wb_rec_disk, time_ns) == 80, "rec layout");
+
+#endif /* WB_ONDISK_H */

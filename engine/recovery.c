@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * recovery.c - the log scan that finds the longest valid consecutive run of
+ * records after a crash or a clean close (see recovery.h and the stale
+ * record argument in docs/ondisk-format.md).
+ *
+ * Owns: the read window (freed before returning). The placement rule it
+ * mirrors is in wlog.c: a record follows the previous one directly, or sits
+ * at data_off when it did not fit before the end of the data area.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/recovery.h"
+
+#define RCV_WINDOW (8u << 20)
+
+struct rcv {
+	struct wb_io *io;
+	const struct wb_sb *sb;
+	uint64_t dev_blocks, end;
+	uint8_t *win;
+	uint64_t win_off, win_len;
+	struct wb_rec_info ri;
+};
+
+/* Pointer to [off, off+len) of the log device, via the window. */
+static int rcv_read(struct rcv *c, uint64_t off, uint64_t len, const uint8_t **out)
+{
+	uint64_t n;
+	int ret;
+
+	if (off >= c->win_off && off + len <= c->win_off + c->win_len) {
+		*out = c->win + (off - c->win_off);
+		return 0;
+	}
+	n = RCV_WINDOW;
+	if (off + n > c->end)
+		n = c->end - off;
+	if (n < len)
+		return -EINVAL;
+	c->win_len = 0;
+	ret = wb_io_pread(c->io, c->win, n, off);
+	if (ret < 0)
+		return ret;
+	c->win_off = off;
+	c->win_len = n;
+	*out = c->win;
+	return 0;
+}
+
+/* Is there a valid record `seq` at off? 0 yes (c->ri filled), 1 no (why), <0 I/O. */
+static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch,
+		   uint64_t room, const uint8_t **data, char *why, size_t whylen)
+{
+	struct wb_rec_expect x = {
+		.uuid = c->sb->uuid,
+		.self_off = off,
+		.max_data_blocks = c->sb->max_rec_blocks,
+		.dev_blocks = c->dev_blocks,
+	};
+	const uint8_t *p;
+	uint64_t bytes;
+	uint32_t bad;
+	int ret;
+
+	if (off + WB_DISK_BLOCK > c->end) {
+		snprintf(why, whylen, "no room for a header at 0x%llx", (unsigned long long)off);
+		return 1;
+	}
+	ret = rcv_read(c, off, WB_DISK_BLOCK, &p);
+	if (ret)
+		return ret;
+	ret = wb_record_decode(p, WB_DISK_BLOCK, &x, &c->ri);
+	if (ret) {
+		snprintf(why, whylen, "at 0x%llx: %s", (unsigned long long)off,
+			 wb_record_strerror(ret));
+		return 1;
+	}
+	if (c->ri.seq != seq) {
+		snprintf(why, whylen, "at 0x%llx: seq %llu, expected %llu (end of the log)",
+			 (unsigned long long)off, (unsigned long long)c->ri.seq,
+			 (unsigned long long)seq);
+		return 1;
+	}
+	if (c->ri.epoch < min_epoch || c->ri.epoch > c->sb->epoch) {
+		snprintf(why, whylen, "at 0x%llx: seq %llu has stale epoch %llu (allowed %llu..%llu)",
+			 (unsigned long long)off, (unsigned long long)seq,
+			 (unsigned long long)c->ri.epoch, (unsigned long long)min_epoch,
+			 (unsigned long long)c->sb->epoch);
+		return 1;
+	}
+	bytes = wb_record_bytes(&c->ri);
+	if (off + bytes > c->end || bytes > room) {
+		snprintf(why, whylen, "at 0x%llx: seq %llu does not fit in the log",
+			 (unsigned long long)off, (unsigned long long)seq);
+		return 1;
+	}
+	ret = rcv_read(c, off + WB_DISK_BLOCK, bytes - WB_DISK_BLOCK, &p);
+	if (ret)
+		return ret;
+	if (wb_record_check_data(&c->ri, p, &bad)) {
+		snprintf(why, whylen, "at 0x%llx: seq %llu extent %u data checksum mismatch "
+			 "(torn record)", (unsigned long long)off, (unsigned long long)seq, bad);
+		return 1;
+	}
+	*data = p;
+	return 0;
+}
+
+int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_blocks,
+		     wb_recovery_fn fn, void *arg, struct wb_recovery *out)
+{
+	struct rcv c = { .io = io, .sb = sb, .dev_blocks = dev_blocks };
+	uint64_t start = sb->data_off, pos = sb->tail_off, seq = sb->tail_seq;
+	uint64_t min_epoch = sb->tail_min_epoch, i, max_iter;
+	char why1[200], why2[200];
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	c.end = sb->data_off + sb->data_size;
+	c.win = wb_io_alloc(RCV_WINDOW);
+	if (!c.win)
+		return -ENOMEM;
+	max_iter = sb->data_size / WB_DISK_BLOCK + 1;
+	for (i = 0; i < max_iter; i++) {
+		const uint8_t *data = NULL;
+		uint64_t off, waste, span, room;
+		int r1, r2 = 1;
+
+		if (pos >= c.end)
+			pos = start;
+		room = sb->data_size - out->used;
+		off = pos;
+		waste = 0;
+		r1 = rcv_try(&c, pos, seq, min_epoch, room, &data, why1, sizeof(why1));
+		if (r1 < 0) {
+			ret = r1;
+			break;
+		}
+		if (r1 && pos != start) {
+			/* the record may have wrapped to the start of the data area */
+			waste = out->nrecs ? c.end - pos : 0;
+			off = start;
+			r2 = room >= waste ? rcv_try(&c, start, seq, min_epoch, room - waste, &data,
+						     why2, sizeof(why2)) : 1;
+			if (r2 < 0) {
+				ret = r2;
+				break;
+			}
+		}
+		if (r1 && r2) {
+			out->end_off = pos;
+			snprintf(out->end_why, sizeof(out->end_why), "%s", why1);
+			break;
+		}
+		span = waste + wb_record_bytes(&c.ri);
+		if (fn) {
+			ret = fn(arg, &c.ri, span, data);
+			if (ret)
+				break;
+		}
+		if (!out->nrecs) {
+			out->first_off = off;
+			out->first_gen = c.ri.gen;
+		}
+		out->nrecs++;
+		out->used += span;
+		if (!(c.ri.flags & WB_REC_F_ZERO))
+			out->data_bytes += (uint64_t)c.ri.data_blocks * WB_DISK_BLOCK;
+		out->last_gen = c.ri.gen;
+		out->last_epoch = c.ri.epoch;
+		out->last_flags = c.ri.flags;
+		min_epoch = c.ri.epoch;
+		pos = off + wb_record_bytes(&c.ri);
+		seq++;
+	}
+	if (pos >= c.end)
+		pos = start;
+	out->head_off = pos;
+	out->next_seq = seq;
+	if (!out->nrecs)
+		out->first_off = sb->tail_off;
+	wb_io_free(c.win);
+	return ret;
+}

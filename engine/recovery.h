@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * recovery.h - follow the run of valid records from the superblock's tail.
+ *
+ * The scan reads the log device (synchronously, through a large sliding
+ * window) from sb->tail_off, expecting sb->tail_seq, and accepts the next
+ * record only if it is a valid header (magic, version, UUID, crc, self
+ * offset, bounds), its seq is the expected one, its epoch is >= the previous
+ * record's epoch (>= sb->tail_min_epoch for the first) and <= sb->epoch, it
+ * fits in the data area without overrunning the tail, and every extent's
+ * data crc matches. The first record that fails ends the run; nothing after
+ * it is looked at. Used by open (wblog.c) and by `wbengine info/dump/check`.
+ * Writes nothing.
+ */
+#ifndef WB_RECOVERY_H
+#define WB_RECOVERY_H
+
+#include <stdint.h>
+
+#include "engine/io.h"
+#include "engine/record.h"
+#include "engine/wlog.h"
+
+struct wb_recovery {
+	uint64_t nrecs;		 /* records in the run */
+	uint64_t first_off;	 /* offset of the first record (tail), if any */
+	uint64_t head_off;	 /* where the next record goes */
+	uint64_t next_seq;	 /* seq of the next record */
+	uint64_t used;		 /* log bytes of the run incl. wrap waste */
+	uint64_t data_bytes;	 /* data bytes in the run (not zero records) */
+	uint64_t last_gen, last_epoch, first_gen;
+	uint32_t last_flags;
+	uint64_t end_off;	 /* where the run ended */
+	char end_why[200];	 /* why the run ended ("" = nothing more) */
+};
+
+/* Called for every record of the run, in order; data = its data blocks
+ * (valid only during the call). Non-zero return stops the scan and is
+ * returned by wb_recovery_scan. */
+typedef int (*wb_recovery_fn)(void *arg, const struct wb_rec_info *ri, uint64_t span,
+			      const void *data);
+
+/* 0 (the run was found; out describes it) or -errno on a read error. */
+int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_blocks,
+		     wb_recovery_fn fn, void *arg, struct wb_recovery *out);
+
+#endif /* WB_RECOVERY_H */

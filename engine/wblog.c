@@ -1,0 +1,653 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wblog.c - the "wblog" write-back log engine: ops table (wb_wblog_ops),
+ * format, open (recovery), close, the run loop, timers, stats and modes.
+ *
+ * Split: wblog_write.c (writes, records, acks, flushes, apply_record),
+ * wblog_read.c (reads), destage.c (destage), recovery.c (log scan),
+ * wlog.c (superblock ring, space), record.c (record headers).
+ *
+ * Owns struct wblog (engine state, see wblog_int.h): allocated by open,
+ * freed by close. The log and backing wb_io belong to the caller.
+ * Event model: one epoll fd holding our eventfd (kicked whenever internal
+ * work is pending) and the eventfds of both wb_io; run() reaps both
+ * devices, advances every state machine and then delivers completions.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/destage.h"
+#include "engine/recovery.h"
+#include "engine/wblog_int.h"
+
+uint64_t wbl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void wbl_kick(struct wblog *e)
+{
+	uint64_t one = 1;
+
+	if (e->efd >= 0 && write(e->efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is already non-zero, run() will come */
+	}
+}
+
+void wbl_reqq_push(struct wbl_reqq *q, struct wb_req *r)
+{
+	WBL_NEXT(r) = 0;
+	if (q->tail)
+		WBL_NEXT(q->tail) = (uint64_t)(uintptr_t)r;
+	else
+		q->head = r;
+	q->tail = r;
+}
+
+struct wb_req *wbl_reqq_pop(struct wbl_reqq *q)
+{
+	struct wb_req *r = q->head;
+
+	if (!r)
+		return NULL;
+	q->head = (struct wb_req *)(uintptr_t)WBL_NEXT(r);
+	if (!q->head)
+		q->tail = NULL;
+	return r;
+}
+
+void wbl_complete(struct wblog *e, struct wb_req *r, int err)
+{
+	WBL_ERR(r) = (uint64_t)(int64_t)err;
+	wbl_reqq_push(&e->doneq, r);
+	wbl_kick(e);
+}
+
+void wbl_rec_put_pages(struct wblog *e, struct wbl_rec *rec)
+{
+	uint32_t i;
+
+	if (!rec->pages)
+		return;
+	for (i = 0; i < rec->data_blocks; i++)
+		if (rec->pages[i])
+			wb_page_put(e->pb, rec->pages[i]);
+	free(rec->pages);
+	rec->pages = NULL;
+}
+
+void wbl_rec_free(struct wblog *e, struct wbl_rec *rec)
+{
+	wbl_rec_put_pages(e, rec);
+	free(rec->ext);
+	free(rec->hdr);
+	free(rec->iov);
+	free(rec);
+}
+
+int wbl_ring_push(struct wblog *e, struct wbl_rec *rec)
+{
+	uint64_t n = e->rec_end - e->rec_first;
+
+	if (n + 1 > e->ring_cap) {
+		uint64_t ncap = e->ring_cap ? e->ring_cap * 2 : 1024, s;
+		struct wbl_rec **nr = calloc(ncap, sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		for (s = e->rec_first; s < e->rec_end; s++)
+			nr[s % ncap] = e->ring[s % e->ring_cap];
+		free(e->ring);
+		e->ring = nr;
+		e->ring_cap = ncap;
+	}
+	e->ring[e->rec_end % e->ring_cap] = rec;
+	e->rec_end++;
+	return 0;
+}
+
+/* Log bytes writers may fill: the high watermark; replica records may use
+ * the reserve above it so a replica is never stuck behind local throttling. */
+uint64_t wbl_space_limit(struct wblog *e, int reserve)
+{
+	uint64_t size = e->sp.end - e->sp.start, lim;
+
+	if (reserve)
+		return size;
+	lim = size / 100 * e->p.destage_high_pct;
+	if (lim < (uint64_t)(e->max_rec_blocks + 1) * WB_DISK_BLOCK * 2)
+		lim = size;
+	return lim;
+}
+
+void wbl_fail(struct wblog *e, int err, const char *what)
+{
+	struct wb_req *r;
+	uint64_t s;
+
+	if (e->state == WB_STATE_FAILED)
+		return;
+	if (what)
+		wb_msg(WB_LOG_ERR, "%s: %s: %s; refusing further writes", e->eng.name, what,
+		       strerror(-err));
+	else
+		wb_msg(WB_LOG_ERR, "%s: I/O error, refusing further writes", e->eng.name);
+	e->state = WB_STATE_FAILED;
+	/* nothing that is not durable as promised is acked from now on */
+	while ((r = wbl_reqq_pop(&e->admitq))) {
+		free((void *)(uintptr_t)WBL_AUX(r));
+		WBL_AUX(r) = 0;
+		wbl_complete(e, r, -EIO);
+	}
+	if (e->batch) {
+		while ((r = wbl_reqq_pop(&e->batch->reqs)))
+			wbl_complete(e, r, -EIO);
+	}
+	for (s = e->ack_seq; s < e->rec_end; s++) {
+		struct wbl_rec *rec = wbl_rec_by_seq(e, s);
+
+		while ((r = wbl_reqq_pop(&rec->reqs)))
+			wbl_complete(e, r, -EIO);
+		if (rec->apply_done) {
+			void (*fn)(void *, int) = rec->apply_done;
+
+			rec->apply_done = NULL;
+			fn(rec->apply_arg, -EIO);
+		}
+	}
+	e->ack_seq = e->rec_end;
+	while ((r = wbl_reqq_pop(&e->flushq)))
+		wbl_complete(e, r, -EIO);
+}
+
+/* Release records < release_upto (their tail is persisted). Deferred while
+ * a log read is in flight: it may be reading that space. */
+void wbl_release_records(struct wblog *e)
+{
+	struct wbl_rec *rec, *next;
+
+	if (e->log_reads_inflight)
+		return;
+	while (e->rec_first < e->release_upto && e->rec_first < e->destaged_seq) {
+		rec = wbl_rec_by_seq(e, e->rec_first);
+		next = wbl_rec_by_seq(e, e->rec_first + 1);
+		wb_wlog_space_release(&e->sp,
+				      next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head,
+				      rec->span);
+		e->ring[e->rec_first % e->ring_cap] = NULL;
+		wbl_rec_free(e, rec);
+		e->rec_first++;
+	}
+	wbl_kick(e);
+}
+
+static void wbl_sb_io_done(struct wb_io_req *io, int res)
+{
+	struct wblog *e = io->priv;
+
+	e->sb_inflight = 0;
+	if (res < 0)
+		wb_msg(WB_LOG_ERR, "%s: log %s: superblock slot write failed: %s", e->eng.name,
+		       e->log->name, strerror(-res));
+	if (e->sb_done)
+		e->sb_done(e, res < 0 ? res : 0);
+}
+
+int wbl_sb_write(struct wblog *e, void (*done)(struct wblog *e, int err))
+{
+	if (e->sb_inflight)
+		return -EBUSY;
+	e->sb.sb_seq++;
+	e->sb.update_time = (uint64_t)time(NULL);
+	wb_wlog_sb_encode(&e->sb, e->sb_buf);
+	memset(&e->sb_io, 0, sizeof(e->sb_io));
+	e->sb_io.op = WB_IO_WRITE;
+	e->sb_io.flags = WB_IO_FUA;
+	e->sb_io.buf = e->sb_buf;
+	e->sb_io.len = WB_DISK_BLOCK;
+	e->sb_io.off = wb_wlog_slot_off(&e->sb, e->sb.sb_seq);
+	e->sb_io.done = wbl_sb_io_done;
+	e->sb_io.priv = e;
+	e->sb_done = done;
+	e->sb_inflight = 1;
+	return wb_io_submit(e->log, &e->sb_io);
+}
+
+static void wbl_params_defaults(struct wb_engine_params *p)
+{
+	if (!p->ram_pages)
+		p->ram_pages = 16384;
+	if (!p->destage_low_pct)
+		p->destage_low_pct = 10;
+	if (!p->destage_high_pct)
+		p->destage_high_pct = 90;
+	if (p->destage_high_pct > 100)
+		p->destage_high_pct = 100;
+	if (p->destage_low_pct > p->destage_high_pct)
+		p->destage_low_pct = p->destage_high_pct;
+	if (!p->destage_min_rate)
+		p->destage_min_rate = 4u << 20;
+}
+
+static int wbl_format(const struct wb_engine_params *p)
+{
+	uint64_t dev;
+
+	if (!p->log_io || !p->backing_io) {
+		wb_msg(WB_LOG_ERR, "%s: wblog format needs a log and a backing device",
+		       p->name ? p->name : "wblog");
+		return -EINVAL;
+	}
+	dev = p->size ? p->size : p->backing_io->size;
+	dev &= ~(uint64_t)(WB_DISK_BLOCK - 1);
+	if (dev > p->backing_io->size) {
+		wb_msg(WB_LOG_ERR, "%s: size %llu is larger than backing %s (%llu bytes)",
+		       p->name ? p->name : "wblog", (unsigned long long)dev, p->backing_io->name,
+		       (unsigned long long)p->backing_io->size);
+		return -EINVAL;
+	}
+	return wb_wlog_format(p->log_io, dev, p->log_segment_size, NULL);
+}
+
+static int wbl_recover_cb(void *arg, const struct wb_rec_info *ri, uint64_t span,
+			  const void *data)
+{
+	struct wblog *e = arg;
+	struct wbl_rec *rec = calloc(1, sizeof(*rec));
+
+	(void)data;
+	if (!rec)
+		return -ENOMEM;
+	rec->e = e;
+	rec->seq = ri->seq;
+	rec->gen = ri->gen;
+	rec->epoch = ri->epoch;
+	rec->time_ns = ri->time_ns;
+	rec->flags = ri->flags;
+	rec->nextents = ri->nextents;
+	rec->data_blocks = ri->data_blocks;
+	rec->off = ri->self_off;
+	rec->span = span;
+	rec->state = WBL_REC_DONE;
+	rec->acked = 1;
+	rec->ext = malloc(ri->nextents * sizeof(*rec->ext));
+	if (!rec->ext || wbl_ring_push(e, rec)) {
+		free(rec->ext);
+		free(rec);
+		return -ENOMEM;
+	}
+	if (!(ri->flags & WB_REC_F_ZERO))
+		e->dirty_bytes += (uint64_t)ri->data_blocks * WB_DISK_BLOCK;
+	memcpy(rec->ext, ri->ext, ri->nextents * sizeof(*rec->ext));
+	return wbl_map_insert(e->map, rec);
+}
+
+static void wbl_free(struct wblog *e)
+{
+	uint64_t s;
+	uint32_t i;
+
+	if (e->batch)
+		wbl_rec_free(e, e->batch);
+	for (s = e->rec_first; s < e->rec_end; s++)
+		if (e->ring[s % e->ring_cap])
+			wbl_rec_free(e, e->ring[s % e->ring_cap]);
+	for (i = 0; i < e->stash_n; i++)
+		wb_page_put(e->pb, e->stash[i]);
+	if (e->pw_queued)
+		wb_pagebuf_cancel(e->pb, &e->pw);
+	wb_destage_destroy(e);
+	free(e->ring);
+	if (e->pb)
+		wb_pagebuf_destroy(e->pb);
+	if (e->map)
+		wb_extmap_destroy(e->map);
+	wb_io_free(e->sb_buf);
+	if (e->epfd >= 0)
+		close(e->epfd);
+	if (e->efd >= 0)
+		close(e->efd);
+	free(e);
+}
+
+static int wbl_epoll_add(struct wblog *e, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (fd < 0)
+		return 0;
+	ev.data.fd = fd;
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
+{
+	struct wb_engine_params p = *pin;
+	struct wb_recovery rc;
+	struct wblog *e;
+	char err[320];
+	uint64_t t0;
+	int ret;
+
+	if (!p.log_io || !p.backing_io) {
+		wb_msg(WB_LOG_ERR, "%s: wblog needs a log and a backing device",
+		       p.name ? p.name : "wblog");
+		return -EINVAL;
+	}
+	wbl_params_defaults(&p);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->efd = e->epfd = -1;
+	e->p = p;
+	e->log = p.log_io;
+	e->bak = p.backing_io;
+	snprintf(e->eng.name, sizeof(e->eng.name), "%s", p.name ? p.name : "wblog");
+	e->eng.ops = &wb_wblog_ops;
+	e->p.name = e->eng.name;
+
+	/* 1. read-only checks: superblock, geometry, sizes */
+	ret = wb_wlog_load(e->log, &e->sb, err, sizeof(err));
+	if (ret) {
+		wb_msg(WB_LOG_ERR, "%s: refusing to open: %s", e->eng.name, err);
+		goto out_free;
+	}
+	e->dev_size = e->sb.dev_size;
+	if ((p.size && p.size != e->dev_size) || e->bak->size < e->dev_size) {
+		wb_msg(WB_LOG_ERR, "%s: refusing to open: log %s belongs to a %llu-byte device, "
+		       "but backing %s has %llu bytes%s", e->eng.name, e->log->name,
+		       (unsigned long long)e->dev_size, e->bak->name,
+		       (unsigned long long)e->bak->size, p.size ? " (or size= differs)" : "");
+		ret = -EINVAL;
+		goto out_free;
+	}
+	e->dev_blocks = e->dev_size / WB_DISK_BLOCK;
+	e->max_rec_blocks = e->sb.max_rec_blocks;
+	ret = wb_extmap_create(&e->map);
+	if (!ret)
+		ret = wb_pagebuf_create(p.ram_pages, &e->pb);
+	if (!ret)
+		ret = wb_destage_create(e);
+	e->sb_buf = wb_io_alloc(WB_DISK_BLOCK);
+	if (ret || !e->sb_buf) {
+		ret = ret ? ret : -ENOMEM;
+		wb_msg(WB_LOG_ERR, "%s: open: out of memory", e->eng.name);
+		goto out_free;
+	}
+
+	/* 2. replay the longest valid run from the tail (reads only) */
+	e->rec_first = e->rec_end = e->sb.tail_seq;
+	t0 = wbl_now_ms();
+	ret = wb_recovery_scan(e->log, &e->sb, e->dev_blocks, wbl_recover_cb, e, &rc);
+	if (ret) {
+		wb_msg(WB_LOG_ERR, "%s: refusing to open: log %s: recovery: %s", e->eng.name,
+		       e->log->name, strerror(-ret));
+		goto out_free;
+	}
+	wb_msg(WB_LOG_INFO, "%s: log %s: recovered %llu records (seq %llu..%llu, %llu bytes "
+	       "dirty) in %llu ms; run ended: %s", e->eng.name, e->log->name,
+	       (unsigned long long)rc.nrecs, (unsigned long long)e->sb.tail_seq,
+	       (unsigned long long)rc.next_seq - 1, (unsigned long long)e->dirty_bytes,
+	       (unsigned long long)(wbl_now_ms() - t0), rc.end_why[0] ? rc.end_why : "-");
+	e->sb.tail_off = rc.first_off;
+	wb_wlog_space_init(&e->sp, &e->sb, rc.head_off, rc.used);
+	e->next_seq = e->place_seq = e->ack_seq = rc.next_seq;
+	e->completed_seq = e->durable_seq = e->want_durable = rc.next_seq - 1;
+	e->destaged_seq = e->evict_seq = e->sb.tail_seq;
+	e->gen = rc.nrecs ? rc.last_gen + 1 : e->sb.tail_gen;
+	if (e->gen <= e->sb.destaged_gen)
+		e->gen = e->sb.destaged_gen + 1;
+	e->closed_gen = e->gen_durable = e->gen - 1;
+	e->closed_gen_seq = rc.next_seq - 1;
+	e->gen_start_ms = wbl_now_ms();
+
+	/* 3. the first write: bump the open epoch (FUA) before any record */
+	e->sb.epoch++;
+	e->sb.flags &= ~WB_SB_F_CLEAN;
+	e->sb.sb_seq++;
+	e->sb.update_time = (uint64_t)time(NULL);
+	wb_wlog_sb_encode(&e->sb, e->sb_buf);
+	ret = wb_io_pwrite(e->log, e->sb_buf, WB_DISK_BLOCK, wb_wlog_slot_off(&e->sb, e->sb.sb_seq),
+			   WB_IO_FUA);
+	if (ret < 0) {
+		wb_msg(WB_LOG_ERR, "%s: log %s: writing the superblock: %s", e->eng.name,
+		       e->log->name, strerror(-ret));
+		goto out_free;
+	}
+
+	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (e->efd < 0 || e->epfd < 0 || wbl_epoll_add(e, e->efd) ||
+	    wbl_epoll_add(e, wb_io_fd(e->log)) || wbl_epoll_add(e, wb_io_fd(e->bak))) {
+		ret = -errno ? -errno : -EIO;
+		wb_msg(WB_LOG_ERR, "%s: eventfd/epoll setup: %s", e->eng.name, strerror(-ret));
+		goto out_free;
+	}
+	wbl_kick(e); /* resume destage */
+	*out = &e->eng;
+	return 0;
+out_free:
+	wbl_free(e);
+	return ret;
+}
+
+static void wbl_deliver(struct wblog *e, int *n)
+{
+	struct wb_req *r;
+
+	while ((r = wbl_reqq_pop(&e->doneq))) {
+		int err = (int)(int64_t)WBL_ERR(r);
+
+		(*n)++;
+		r->done(r, err);
+	}
+}
+
+static void wbl_timers(struct wblog *e)
+{
+	if (e->p.gen_max_interval_ms && e->gen_has_data &&
+	    wbl_now_ms() - e->gen_start_ms >= e->p.gen_max_interval_ms)
+		wbl_close_gen(e);
+}
+
+static int wbl_timeout(struct wb_engine *eng)
+{
+	struct wblog *e = (struct wblog *)eng;
+	int t = wb_destage_timeout(e);
+
+	if (e->p.gen_max_interval_ms && e->gen_has_data) {
+		uint64_t el = wbl_now_ms() - e->gen_start_ms;
+		int g = el >= e->p.gen_max_interval_ms ? 0 : (int)(e->p.gen_max_interval_ms - el);
+
+		if (t < 0 || g < t)
+			t = g;
+	}
+	if (e->doneq.head)
+		t = 0;
+	return t;
+}
+
+static int wbl_run(struct wb_engine *eng, int wait)
+{
+	struct wblog *e = (struct wblog *)eng;
+	int n = 0, loops;
+	uint64_t cnt;
+
+	for (loops = 0; loops < 1000000; loops++) {
+		int ret;
+
+		if (read(e->efd, &cnt, sizeof(cnt)) < 0) {
+			/* EAGAIN: not kicked */
+		}
+		ret = wb_io_reap(e->log, 0);
+		if (ret >= 0)
+			ret = wb_io_reap(e->bak, 0);
+		if (ret < 0 && ret != -EAGAIN && ret != -EINTR)
+			wb_msg(WB_LOG_WARN, "%s: reap: %s", eng->name, strerror(-ret));
+		wbl_timers(e);
+		wbl_progress(e);
+		if (e->release_upto > e->rec_first)
+			wbl_release_records(e);
+		wb_destage_step(e);
+		wbl_progress(e);
+		wbl_deliver(e, &n);
+		if (n || !wait)
+			return n;
+		{
+			struct epoll_event evs[4];
+			int t = wbl_timeout(eng);
+
+			if (e->log->inflight + e->bak->inflight == 0 && t < 0 && !e->doneq.head) {
+				/* nothing can happen by itself: do not sleep forever */
+				uint64_t v;
+
+				if (read(e->efd, &v, sizeof(v)) > 0)
+					continue;
+				return 0;
+			}
+			if (epoll_wait(e->epfd, evs, 4, t) < 0 && errno != EINTR)
+				return -errno;
+		}
+	}
+	return n;
+}
+
+static int wbl_fd(struct wb_engine *eng)
+{
+	return ((struct wblog *)eng)->epfd;
+}
+
+static int wbl_submit(struct wb_engine *eng, struct wb_req *r)
+{
+	struct wblog *e = (struct wblog *)eng;
+
+	if (e->closing)
+		return -ESHUTDOWN;
+	switch (r->op) {
+	case WB_REQ_READ:
+		return wbl_submit_read(e, r);
+	case WB_REQ_WRITE:
+		return wbl_submit_write(e, r);
+	case WB_REQ_FLUSH:
+		return wbl_submit_flush(e, r);
+	case WB_REQ_DISCARD:
+	case WB_REQ_WRITE_ZEROES:
+		return wbl_submit_zero(e, r);
+	default:
+		wb_msg(WB_LOG_ERR, "%s: unknown request op %u", eng->name, r->op);
+		return -EINVAL;
+	}
+}
+
+static int wbl_busy(struct wblog *e)
+{
+	return e->admitq.head || e->batch || e->ack_seq < e->next_seq || e->flushq.head ||
+	       e->doneq.head || e->flush_inflight || e->log_reads_inflight ||
+	       !wb_destage_idle(e) || e->records_inflight || e->sb_inflight;
+}
+
+static void wbl_close(struct wb_engine *eng)
+{
+	struct wblog *e = (struct wblog *)eng;
+	long i;
+
+	/* finish everything in flight and make the log durable */
+	wbl_seal(e);
+	wbl_kick(e);
+	for (i = 0; i < 10000000 && wbl_busy(e); i++) {
+		if (e->state != WB_STATE_FAILED && e->want_durable < e->next_seq - 1)
+			e->want_durable = e->next_seq - 1;
+		if (wbl_run(eng, 1) < 0)
+			break;
+		if (e->state == WB_STATE_FAILED && !e->log->inflight && !e->bak->inflight &&
+		    !e->doneq.head)
+			break;
+	}
+	e->closing = 1;
+	if (e->state != WB_STATE_FAILED && e->durable_seq + 1 < e->next_seq) {
+		e->want_durable = e->next_seq - 1;
+		for (i = 0; i < 1000000 && e->durable_seq + 1 < e->next_seq &&
+			    e->state != WB_STATE_FAILED; i++)
+			wbl_run(eng, 1);
+	}
+	if (e->state != WB_STATE_FAILED && !e->log->inflight) {
+		e->sb.flags |= WB_SB_F_CLEAN;
+		e->sb.head_hint_off = e->sp.head;
+		e->sb.head_hint_seq = e->next_seq;
+		e->sb.sb_seq++;
+		wb_wlog_sb_encode(&e->sb, e->sb_buf);
+		if (wb_io_pwrite(e->log, e->sb_buf, WB_DISK_BLOCK,
+				 wb_wlog_slot_off(&e->sb, e->sb.sb_seq), WB_IO_FUA) < 0)
+			wb_msg(WB_LOG_WARN, "%s: clean-close superblock write failed", eng->name);
+	}
+	wbl_free(e);
+}
+
+static int wbl_stats(struct wb_engine *eng, struct wb_engine_stats *st)
+{
+	struct wblog *e = (struct wblog *)eng;
+	struct wbl_rec *first = wbl_rec_by_seq(e, e->rec_first);
+
+	*st = e->st;
+	st->size = e->dev_size;
+	st->log_size = e->sp.end - e->sp.start;
+	st->log_used = e->sp.used;
+	st->dirty_bytes = e->dirty_bytes;
+	st->gen_head = e->gen;
+	st->gen_durable = e->gen_durable;
+	st->gen_oldest = first ? first->gen : e->gen;
+	st->seq_head = e->next_seq;
+	st->seq_tail = e->rec_first;
+	wb_destage_stats(e, st);
+	st->ram_pages_total = wb_pagebuf_total(e->pb);
+	st->ram_pages_used = st->ram_pages_total - wb_pagebuf_free(e->pb);
+	st->extents = wb_extmap_count(e->map);
+	st->extent_mem_bytes = wb_extmap_mem_bytes(e->map);
+	st->mode = (uint32_t)e->mode;
+	st->state = (uint32_t)e->state;
+	return 0;
+}
+
+static int wbl_set_mode(struct wb_engine *eng, enum wb_mode mode)
+{
+	struct wblog *e = (struct wblog *)eng;
+
+	if (mode != WB_MODE_WRITEBACK && mode != WB_MODE_WRITETHROUGH)
+		return -EINVAL;
+	/* Write-through: destage runs without watermarks (drain) and every ack
+	 * waits until its record is durable on backing (see wbl_progress); as
+	 * destage goes in seq order, the first write-through ack implies the
+	 * whole log before it was drained. */
+	e->mode = mode;
+	wb_destage_set_drain(e, mode == WB_MODE_WRITETHROUGH);
+	wb_msg(WB_LOG_INFO, "%s: mode %s", eng->name,
+	       mode == WB_MODE_WRITETHROUGH ? "write-through" : "write-back");
+	return 0;
+}
+
+const struct wb_engine_ops wb_wblog_ops = {
+	.abi_version = WB_ENGINE_ABI_VERSION,
+	.name = "wblog",
+	.description = "crash-safe write-back log (log device + backing device)",
+	.format = wbl_format,
+	.open = wbl_open,
+	.close = wbl_close,
+	.submit = wbl_submit,
+	.fd = wbl_fd,
+	.run = wbl_run,
+	.timeout_ms = wbl_timeout,
+	.apply_record = wbl_apply_record,
+	.stats = wbl_stats,
+	.set_mode = wbl_set_mode,
+};

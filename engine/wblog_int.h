@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * wblog_int.h - internals of the wblog engine shared by wblog.c (ops, open,
+ * run loop), wblog_write.c (admission, records, acks, durability),
+ * wblog_read.c, destage.c and recovery.c. Not a public header.
+ *
+ * Ownership:
+ *   - struct wblog owns the records (e->recs ring, seq order, from the oldest
+ *     not yet released record to the newest sealed one), the open batch, the
+ *     extent map, the page buffer and the epoll/eventfd;
+ *   - a record owns its extent array, header buffer, and (until evicted or
+ *     destaged) one page reference per data block;
+ *   - user requests are borrowed from the caller until done() is called;
+ *     their engine-private state lives in r->ep[] (see WBL_REQ_*).
+ */
+#ifndef WB_WBLOG_INT_H
+#define WB_WBLOG_INT_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "engine/extmap.h"
+#include "engine/ondisk.h"
+#include "engine/pagebuf.h"
+#include "engine/record.h"
+#include "engine/wbengine.h"
+#include "engine/wlog.h"
+
+/* r->ep[] use while a user request is inside the engine */
+#define WBL_NEXT(r)   ((r)->ep[0]) /* struct wb_req * link */
+#define WBL_ERR(r)    ((r)->ep[1]) /* int error, stored as int64 */
+#define WBL_AUX(r)    ((r)->ep[2]) /* read: bounce buffer; write: temp copy */
+#define WBL_CNT(r)    ((r)->ep[3]) /* read: ios pending; write: blocks admitted */
+#define WBL_TARGET(r) ((r)->ep[4]) /* flush: seq that must be durable */
+#define WBL_FLAGS(r)  ((r)->ep[5]) /* WBL_RF_* */
+#define WBL_RF_DURABLE (1u << 0)   /* ack only when durable in the log (FUA, PREFLUSH) */
+
+struct wbl_reqq {
+	struct wb_req *head, *tail;
+};
+
+enum wbl_rec_state {
+	WBL_REC_OPEN = 0, /* batch being filled */
+	WBL_REC_SEALED,	  /* seq assigned, waiting for log space */
+	WBL_REC_WRITING,  /* record write in flight */
+	WBL_REC_DONE,	  /* written (completed); acked once ack conditions hold */
+};
+
+struct wblog;
+
+struct wbl_rec {
+	struct wblog *e;
+	uint64_t seq, gen, epoch, time_ns;
+	uint64_t off;  /* absolute byte offset of the header on the log device */
+	uint64_t span; /* log bytes charged: record + wrap waste before it */
+	uint32_t flags, nextents, data_blocks, cap_ext;
+	int state, acked, durable_ack, err;
+	struct wb_extent *ext;	 /* nextents */
+	struct wb_page **pages;	 /* data_blocks page refs, NULL once released */
+	void *hdr;		 /* 4 KiB header image while writing */
+	struct iovec *iov;
+	struct wb_io_req io;
+	struct wbl_reqq reqs;	 /* user writes acked with this record */
+	void (*apply_done)(void *arg, int err); /* apply_record */
+	void *apply_arg;
+};
+
+struct wbl_read_io {
+	struct wb_io_req io;
+	struct wb_req *r;
+	int from_log;
+};
+
+struct wblog {
+	struct wb_engine eng;
+	struct wb_engine_params p;
+	struct wb_io *log, *bak;
+	struct wb_sb sb;	 /* last superblock persisted */
+	struct wb_wlog_space sp;
+	uint64_t dev_size, dev_blocks;
+	uint32_t max_rec_blocks;
+	int efd, epfd, state, mode, closing;
+
+	struct wb_extmap *map;
+	struct wb_pagebuf *pb;
+
+	/* records: ring indexed by seq - rec_first */
+	struct wbl_rec **ring;
+	uint64_t ring_cap, rec_first, rec_end; /* live seqs [rec_first, rec_end) */
+	uint64_t next_seq;	/* next seq to assign (= rec_end) */
+	uint64_t place_seq;	/* first sealed record not yet placed in the log */
+	uint64_t ack_seq;	/* first record not yet acked */
+	uint64_t evict_seq;	/* oldest record that may still hold pages */
+	uint64_t completed_seq; /* every record <= this completed its write */
+	uint64_t durable_seq;	/* every record <= this durable in the log */
+	uint64_t want_durable;	/* highest seq someone waits to be durable */
+	uint64_t flush_target;	/* seq covered by the log flush in flight */
+	int flush_inflight, records_inflight;
+	struct wb_io_req flush_io;
+	struct wbl_rec *batch;	/* open batch or NULL */
+
+	/* generations */
+	uint64_t gen;		/* generation being filled */
+	uint64_t gen_has_data;	/* records of e->gen sealed */
+	uint64_t gen_start_ms;
+	uint64_t closed_gen, closed_gen_seq; /* last closed generation, its last seq */
+	uint64_t gen_durable;
+
+	/* admission (RAM throttling) */
+	struct wbl_reqq admitq;	/* writes not yet fully copied into pages */
+	struct wb_page_waiter pw;
+	int pw_queued;
+	struct wb_page *stash[WB_REC_MAX_DATA_BLOCKS];
+	uint32_t stash_n;
+
+	/* completions to deliver from run(), and flushes waiting */
+	struct wbl_reqq doneq, flushq;
+	unsigned log_reads_inflight;
+
+	/* destage */
+	struct wbl_destage *ds;
+	uint64_t destaged_seq;	/* every record < this is durable on backing */
+	uint64_t dirty_bytes;
+	uint64_t release_upto;	/* records < this may be released (sb persisted) */
+	int sb_inflight;
+	void (*sb_done)(struct wblog *e, int err);
+	struct wb_io_req sb_io;
+	void *sb_buf;
+
+	struct wb_engine_stats st;
+};
+
+static inline struct wbl_rec *wbl_rec_by_seq(struct wblog *e, uint64_t seq)
+{
+	if (seq < e->rec_first || seq >= e->rec_end)
+		return NULL;
+	return e->ring[seq % e->ring_cap];
+}
+
+uint64_t wbl_now_ms(void);
+void wbl_kick(struct wblog *e);
+void wbl_reqq_push(struct wbl_reqq *q, struct wb_req *r);
+struct wb_req *wbl_reqq_pop(struct wbl_reqq *q);
+void wbl_complete(struct wblog *e, struct wb_req *r, int err);
+void wbl_fail(struct wblog *e, int err, const char *what);
+int wbl_ring_push(struct wblog *e, struct wbl_rec *rec);
+void wbl_rec_free(struct wblog *e, struct wbl_rec *rec);
+void wbl_rec_put_pages(struct wblog *e, struct wbl_rec *rec);
+uint64_t wbl_space_limit(struct wblog *e, int reserve);
+int wbl_sb_write(struct wblog *e, void (*done)(struct wblog *e, int err));
+
+/* wblog_write.c */
+int wbl_submit_write(struct wblog *e, struct wb_req *r);
+int wbl_submit_zero(struct wblog *e, struct wb_req *r);
+int wbl_submit_flush(struct wblog *e, struct wb_req *r);
+int wbl_apply_record(struct wb_engine *eng, const struct wb_record *rec,
+		     void (*done)(void *arg, int err), void *arg);
+void wbl_close_gen(struct wblog *e);
+void wbl_seal(struct wblog *e);
+void wbl_progress(struct wblog *e);
+void wbl_admit(struct wblog *e);
+void wbl_release_records(struct wblog *e);
+uint64_t wbl_zero_logblk(uint64_t lba);
+int wbl_is_zero_logblk(uint64_t log_blk);
+int wbl_map_insert(struct wb_extmap *m, const struct wbl_rec *rec);
+
+/* wblog_read.c */
+int wbl_submit_read(struct wblog *e, struct wb_req *r);
+
+#define WBL_MAX_INFLIGHT_RECORDS 4
+
+extern const struct wb_engine_ops wb_wblog_ops;
+
+#endif /* WB_WBLOG_INT_H */

@@ -1,0 +1,700 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wblog_write.c - the write side of the wblog engine: admission of writes
+ * into RAM pages (with throttling), coalescing into records, placement in
+ * the log, acknowledgement in seq order, flush/FUA durability, generations,
+ * and apply_record for replicas.
+ *
+ * Life of a write: submit copies the data into pagebuf pages (or, when the
+ * RAM buffer is full, into a temporary copy queued on e->admitq until pages
+ * free) and appends the blocks to the open batch; the batch is sealed (seq
+ * assigned) when full, when a flush/zero needs it, or from run() when fewer
+ * than WBL_MAX_INFLIGHT_RECORDS records are in flight; sealed records are
+ * placed at the log head in seq order when space allows and written as one
+ * sequential write (header + data, iovecs over the pages); completions are
+ * acknowledged strictly in seq order.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/wblog_int.h"
+
+/* Zero/discard extents live in the extent map with a log_blk above the log:
+ * ZBASE + (lba mod ZMOD), so a zero piece is recognised by its log_blk and
+ * pieces stay "contiguous" for the map's merging. */
+#define WBL_ZBASE (1ull << 39)
+#define WBL_ZMOD  (1ull << 38)
+
+uint64_t wbl_zero_logblk(uint64_t lba)
+{
+	return WBL_ZBASE + (lba % WBL_ZMOD);
+}
+
+int wbl_is_zero_logblk(uint64_t log_blk)
+{
+	return log_blk >= WBL_ZBASE;
+}
+
+static struct wbl_rec *wbl_rec_new(struct wblog *e, uint32_t flags)
+{
+	struct wbl_rec *rec = calloc(1, sizeof(*rec));
+
+	if (!rec)
+		return NULL;
+	rec->e = e;
+	rec->flags = flags;
+	rec->cap_ext = WB_REC_MAX_EXT;
+	rec->ext = calloc(WB_REC_MAX_EXT, sizeof(*rec->ext));
+	rec->pages = calloc(e->max_rec_blocks, sizeof(*rec->pages));
+	if (!rec->ext || !rec->pages) {
+		free(rec->ext);
+		free(rec->pages);
+		free(rec);
+		return NULL;
+	}
+	return rec;
+}
+
+int wbl_map_insert(struct wb_extmap *m, const struct wbl_rec *rec)
+{
+	uint64_t blk = rec->off / WB_DISK_BLOCK + 1;
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < rec->nextents; i++) {
+		const struct wb_extent *x = &rec->ext[i];
+
+		if (rec->flags & WB_REC_F_ZERO) {
+			uint64_t lba = x->lba, left = x->nblocks;
+
+			while (left) { /* split where lba mod ZMOD wraps */
+				uint64_t n = WBL_ZMOD - lba % WBL_ZMOD;
+
+				if (n > left)
+					n = left;
+				ret = wb_extmap_insert(m, lba, (uint32_t)n,
+						       wbl_zero_logblk(lba), rec->seq);
+				if (ret)
+					return ret;
+				lba += n;
+				left -= n;
+			}
+			continue;
+		}
+		ret = wb_extmap_insert(m, x->lba, x->nblocks, blk, rec->seq);
+		if (ret)
+			return ret;
+		blk += x->nblocks;
+	}
+	return 0;
+}
+
+/* Assign the next seq to rec and queue it for placement. */
+static void wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
+{
+	struct timespec ts;
+	uint32_t i, b = 0;
+
+	if (!(rec->flags & WB_REC_F_ZERO) && !rec->apply_done) {
+		for (i = 0; i < rec->nextents; i++) {
+			uint32_t crc = 0, k;
+
+			for (k = 0; k < rec->ext[i].nblocks; k++, b++)
+				crc = wb_crc32c(crc, rec->pages[b]->data, WB_DISK_BLOCK);
+			rec->ext[i].crc = crc;
+		}
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rec->time_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	rec->seq = e->next_seq;
+	if (!rec->apply_done)
+		rec->gen = e->gen;
+	rec->epoch = e->sb.epoch;
+	rec->state = WBL_REC_SEALED;
+	if (wbl_ring_push(e, rec)) {
+		wbl_fail(e, -ENOMEM, "record ring");
+		return;
+	}
+	e->next_seq++;
+	if (!e->gen_has_data)
+		e->gen_start_ms = wbl_now_ms();
+	e->gen_has_data = 1;
+}
+
+void wbl_seal(struct wblog *e)
+{
+	struct wbl_rec *rec = e->batch;
+
+	if (!rec)
+		return;
+	e->batch = NULL;
+	if (!rec->nextents) {
+		wbl_rec_free(e, rec);
+		return;
+	}
+	wbl_seal_rec(e, rec);
+	wbl_kick(e);
+}
+
+void wbl_close_gen(struct wblog *e)
+{
+	struct wbl_rec *last;
+
+	if (e->batch && e->batch->nextents)
+		e->batch->flags |= WB_REC_F_GEN_END;
+	wbl_seal(e);
+	if (!e->gen_has_data)
+		return;
+	/* the generation's last record is not encoded yet: mark it */
+	last = wbl_rec_by_seq(e, e->next_seq - 1);
+	if (last && last->state == WBL_REC_SEALED && last->gen == e->gen)
+		last->flags |= WB_REC_F_GEN_END;
+	e->closed_gen = e->gen;
+	e->closed_gen_seq = e->next_seq - 1;
+	e->gen++;
+	e->gen_has_data = 0;
+	e->gen_start_ms = wbl_now_ms();
+}
+
+/* Evict the pages of the oldest written record that still holds some.
+ * Returns 1 if pages were released. */
+static int wbl_evict_one(struct wblog *e)
+{
+	uint64_t s;
+
+	for (s = e->evict_seq > e->rec_first ? e->evict_seq : e->rec_first; s < e->rec_end; s++) {
+		struct wbl_rec *rec = wbl_rec_by_seq(e, s);
+
+		if (rec->state != WBL_REC_DONE)
+			return 0;
+		e->evict_seq = s + 1;
+		if (rec->pages && rec->data_blocks) {
+			wbl_rec_put_pages(e, rec);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void wbl_pw_fn(struct wb_page_waiter *w)
+{
+	struct wblog *e = (struct wblog *)((char *)w - offsetof(struct wblog, pw));
+	uint32_t i;
+
+	e->pw_queued = 0;
+	for (i = 0; i < w->n; i++) {
+		struct wb_page *p = wb_page_alloc(e->pb);
+
+		if (!p)
+			break;
+		e->stash[e->stash_n++] = p;
+	}
+	wbl_kick(e);
+}
+
+static struct wb_page *wbl_get_page(struct wblog *e)
+{
+	struct wb_page *p;
+
+	if (e->stash_n)
+		return e->stash[--e->stash_n];
+	if (e->pw_queued) {
+		while (!e->stash_n && e->pw_queued && wbl_evict_one(e))
+			;
+		return e->stash_n ? e->stash[--e->stash_n] : NULL;
+	}
+	for (;;) {
+		p = wb_page_alloc(e->pb);
+		if (p || !wbl_evict_one(e))
+			return p;
+	}
+}
+
+/* Append one block to the open batch; attach r when it is its last block. */
+static int wbl_add_block(struct wblog *e, uint64_t lba, struct wb_page *pg, struct wb_req *r,
+			 int last)
+{
+	struct wbl_rec *b = e->batch;
+	struct wb_extent *x;
+
+	if (b && ((b->flags & WB_REC_F_ZERO) || b->data_blocks == e->max_rec_blocks ||
+		  (b->nextents == WB_REC_MAX_EXT &&
+		   b->ext[b->nextents - 1].lba + b->ext[b->nextents - 1].nblocks != lba))) {
+		wbl_seal(e);
+		b = NULL;
+	}
+	if (!b) {
+		b = e->batch = wbl_rec_new(e, 0);
+		if (!b)
+			return -ENOMEM;
+	}
+	x = b->nextents ? &b->ext[b->nextents - 1] : NULL;
+	if (x && x->lba + x->nblocks == lba) {
+		x->nblocks++;
+	} else {
+		x = &b->ext[b->nextents++];
+		x->lba = lba;
+		x->nblocks = 1;
+	}
+	b->pages[b->data_blocks++] = pg;
+	if (last) {
+		wbl_reqq_push(&b->reqs, r);
+		if (WBL_FLAGS(r) & WBL_RF_DURABLE)
+			b->durable_ack = 1;
+	}
+	return 0;
+}
+
+static int wbl_add_zero(struct wblog *e, struct wb_req *r)
+{
+	struct wbl_rec *b = e->batch;
+
+	if (b && (!(b->flags & WB_REC_F_ZERO) || b->nextents == WB_REC_MAX_EXT)) {
+		wbl_seal(e);
+		b = NULL;
+	}
+	if (!b) {
+		b = e->batch = wbl_rec_new(e, WB_REC_F_ZERO);
+		if (!b)
+			return -ENOMEM;
+	}
+	b->ext[b->nextents].lba = r->off / WB_BLOCK_SIZE;
+	b->ext[b->nextents].nblocks = r->len / WB_BLOCK_SIZE;
+	b->ext[b->nextents].crc = 0;
+	b->nextents++;
+	wbl_reqq_push(&b->reqs, r);
+	if (WBL_FLAGS(r) & WBL_RF_DURABLE)
+		b->durable_ack = 1;
+	return 0;
+}
+
+/* Move queued writes into pages and the batch, in submission order. */
+void wbl_admit(struct wblog *e)
+{
+	struct wb_req *r;
+
+	while ((r = e->admitq.head)) {
+		uint32_t nblk = r->len / WB_BLOCK_SIZE;
+		const uint8_t *src = WBL_AUX(r) ? (const uint8_t *)(uintptr_t)WBL_AUX(r) : r->buf;
+
+		if (r->op != WB_REQ_WRITE) {
+			if (wbl_add_zero(e, r))
+				goto out_nomem;
+			wbl_reqq_pop(&e->admitq);
+			continue;
+		}
+		while (WBL_CNT(r) < nblk) {
+			uint64_t i = WBL_CNT(r);
+			struct wb_page *pg = wbl_get_page(e);
+
+			if (!pg)
+				goto wait;
+			memcpy(pg->data, src + i * WB_BLOCK_SIZE, WB_BLOCK_SIZE);
+			if (wbl_add_block(e, r->off / WB_BLOCK_SIZE + i, pg, r, i + 1 == nblk)) {
+				wb_page_put(e->pb, pg);
+				goto out_nomem;
+			}
+			WBL_CNT(r) = i + 1;
+		}
+		wbl_reqq_pop(&e->admitq);
+		free((void *)(uintptr_t)WBL_AUX(r));
+		WBL_AUX(r) = 0;
+	}
+	return;
+wait:
+	/* RAM buffer full. The open batch holds pages too: seal it so it gets
+	 * written and its pages become evictable; then wait (FIFO) for pages. */
+	wbl_seal(e);
+	if (!e->pw_queued) {
+		uint32_t want = r->len / WB_BLOCK_SIZE - (uint32_t)WBL_CNT(r);
+		uint32_t cap = WB_REC_MAX_DATA_BLOCKS - e->stash_n;
+
+		if (want > e->max_rec_blocks)
+			want = e->max_rec_blocks;
+		if (want > cap)
+			want = cap;
+		if (want > wb_pagebuf_total(e->pb) / 2)
+			want = wb_pagebuf_total(e->pb) / 2 ? wb_pagebuf_total(e->pb) / 2 : 1;
+		e->pw.fn = wbl_pw_fn;
+		e->pw.n = want;
+		e->pw_queued = 1;
+		e->st.throttle_events++;
+		wb_pagebuf_wait(e->pb, &e->pw);
+	}
+	return;
+out_nomem:
+	wbl_fail(e, -ENOMEM, "out of memory building a record");
+}
+
+static int wbl_check_range(struct wblog *e, struct wb_req *r)
+{
+	if ((r->off | r->len) & (WB_BLOCK_SIZE - 1) || !r->len || r->off > e->dev_size ||
+	    r->len > e->dev_size - r->off) {
+		wb_msg(WB_LOG_ERR, "%s: invalid request op %u off %llu len %u", e->eng.name,
+		       r->op, (unsigned long long)r->off, r->len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int wbl_queue_write(struct wblog *e, struct wb_req *r)
+{
+	int ret = wbl_check_range(e, r);
+
+	if (ret)
+		return ret;
+	WBL_NEXT(r) = 0;
+	WBL_CNT(r) = 0;
+	WBL_AUX(r) = 0;
+	WBL_FLAGS(r) = (r->flags & (WB_REQ_F_FUA | WB_REQ_F_PREFLUSH)) ? WBL_RF_DURABLE : 0;
+	if (e->state == WB_STATE_FAILED) {
+		wbl_complete(e, r, -EIO);
+		return 0;
+	}
+	if (r->flags & WB_REQ_F_PREFLUSH)
+		wbl_close_gen(e);
+	wbl_reqq_push(&e->admitq, r);
+	wbl_admit(e);
+	if (r->op == WB_REQ_WRITE && WBL_CNT(r) < r->len / WB_BLOCK_SIZE && !WBL_AUX(r) &&
+	    e->state != WB_STATE_FAILED) {
+		/* Throttled: the caller may reuse its buffer when submit returns. */
+		void *tmp = malloc(r->len);
+
+		if (!tmp) {
+			wbl_fail(e, -ENOMEM, "copy of a throttled write");
+			return 0;
+		}
+		memcpy(tmp, r->buf, r->len);
+		WBL_AUX(r) = (uint64_t)(uintptr_t)tmp;
+	}
+	wbl_kick(e);
+	return 0;
+}
+
+int wbl_submit_write(struct wblog *e, struct wb_req *r)
+{
+	e->st.writes++;
+	e->st.bytes_written += r->len;
+	return wbl_queue_write(e, r);
+}
+
+int wbl_submit_zero(struct wblog *e, struct wb_req *r)
+{
+	e->st.discards++;
+	return wbl_queue_write(e, r);
+}
+
+int wbl_submit_flush(struct wblog *e, struct wb_req *r)
+{
+	e->st.flushes++;
+	WBL_NEXT(r) = 0;
+	if (e->state == WB_STATE_FAILED) {
+		wbl_complete(e, r, -EIO);
+		return 0;
+	}
+	/* Every write completed before now is in a record <= next_seq - 1. */
+	wbl_close_gen(e);
+	WBL_TARGET(r) = e->next_seq - 1;
+	if (WBL_TARGET(r) > e->want_durable)
+		e->want_durable = WBL_TARGET(r);
+	wbl_reqq_push(&e->flushq, r);
+	wbl_kick(e);
+	return 0;
+}
+
+static void wbl_rec_io_done(struct wb_io_req *io, int res)
+{
+	struct wbl_rec *rec = io->priv;
+	struct wblog *e = rec->e;
+
+	e->records_inflight--;
+	free(rec->hdr);
+	rec->hdr = NULL;
+	free(rec->iov);
+	rec->iov = NULL;
+	if (res < 0 || (uint64_t)res != wb_record_bytes(&(struct wb_rec_info){
+						.data_blocks = rec->data_blocks })) {
+		rec->err = res < 0 ? res : -EIO;
+		wb_msg(WB_LOG_ERR, "%s: log %s: record seq %llu write at 0x%llx failed: %s",
+		       e->eng.name, e->log->name, (unsigned long long)rec->seq,
+		       (unsigned long long)rec->off, strerror(-rec->err));
+		wbl_fail(e, rec->err, NULL);
+		return;
+	}
+	rec->state = WBL_REC_DONE;
+	while (e->completed_seq + 1 < e->place_seq) {
+		struct wbl_rec *n = wbl_rec_by_seq(e, e->completed_seq + 1);
+
+		if (!n || n->state != WBL_REC_DONE)
+			break;
+		e->completed_seq++;
+	}
+	wbl_kick(e);
+}
+
+static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
+{
+	struct wb_rec_info *ri;
+	uint64_t bytes = (uint64_t)(1 + (rec->flags & WB_REC_F_ZERO ? 0 : rec->data_blocks)) *
+			 WB_DISK_BLOCK;
+	uint64_t off, span;
+	uint32_t i;
+	int ret;
+
+	if (wb_wlog_space_peek(&e->sp, bytes, &off, &span) ||
+	    e->sp.used + span > wbl_space_limit(e, rec->apply_done != NULL))
+		return -ENOSPC;
+	ri = malloc(sizeof(*ri));
+	rec->hdr = wb_io_alloc(WB_DISK_BLOCK);
+	rec->iov = calloc(1 + rec->data_blocks, sizeof(*rec->iov));
+	if (!ri || !rec->hdr || !rec->iov) {
+		free(ri);
+		return -ENOMEM;
+	}
+	rec->off = off;
+	rec->span = span;
+	memset(ri, 0, sizeof(*ri));
+	ri->seq = rec->seq;
+	ri->gen = rec->gen;
+	ri->epoch = rec->epoch;
+	ri->self_off = off;
+	ri->time_ns = rec->time_ns;
+	ri->flags = rec->flags;
+	ri->nextents = rec->nextents;
+	memcpy(ri->ext, rec->ext, rec->nextents * sizeof(*rec->ext));
+	ret = wb_record_encode(rec->hdr, e->sb.uuid, ri);
+	free(ri);
+	if (ret)
+		return ret;
+	wb_wlog_space_take(&e->sp, off, bytes, span);
+	rec->iov[0].iov_base = rec->hdr;
+	rec->iov[0].iov_len = WB_DISK_BLOCK;
+	for (i = 0; i < rec->data_blocks; i++) {
+		rec->iov[1 + i].iov_base = rec->pages[i]->data;
+		rec->iov[1 + i].iov_len = WB_DISK_BLOCK;
+	}
+	memset(&rec->io, 0, sizeof(rec->io));
+	rec->io.op = WB_IO_WRITE;
+	rec->io.niov = (uint16_t)(1 + rec->data_blocks);
+	rec->io.iov = rec->iov;
+	rec->io.off = off;
+	rec->io.done = wbl_rec_io_done;
+	rec->io.priv = rec;
+	rec->state = WBL_REC_WRITING;
+	if (!(rec->flags & WB_REC_F_ZERO))
+		e->dirty_bytes += (uint64_t)rec->data_blocks * WB_DISK_BLOCK;
+	ret = wbl_map_insert(e->map, rec);
+	if (ret) {
+		wbl_fail(e, ret, "extent map insert");
+		return ret;
+	}
+	e->records_inflight++;
+	ret = wb_io_submit(e->log, &rec->io);
+	if (ret) {
+		e->records_inflight--;
+		wbl_fail(e, ret, "record write submit");
+		return ret;
+	}
+	return 0;
+}
+
+static void wbl_flush_done(struct wb_io_req *io, int res)
+{
+	struct wblog *e = io->priv;
+
+	e->flush_inflight = 0;
+	if (res < 0) {
+		wb_msg(WB_LOG_ERR, "%s: log %s: flush failed: %s", e->eng.name, e->log->name,
+		       strerror(-res));
+		wbl_fail(e, res, NULL);
+		return;
+	}
+	if (e->flush_target > e->durable_seq)
+		e->durable_seq = e->flush_target;
+	if (e->closed_gen_seq <= e->durable_seq && e->closed_gen > e->gen_durable)
+		e->gen_durable = e->closed_gen;
+	wbl_kick(e);
+}
+
+/* Everything that moves records forward; called from run() only (acks). */
+void wbl_progress(struct wblog *e)
+{
+	struct wb_req *r;
+
+	if (e->state == WB_STATE_FAILED)
+		goto flushes;
+	/* admission waiting for pages: evict written records' pages */
+	if (e->pw_queued)
+		while (e->pw_queued && wbl_evict_one(e))
+			;
+	if (e->admitq.head)
+		wbl_admit(e);
+	if (e->batch && (e->records_inflight < WBL_MAX_INFLIGHT_RECORDS - 1 ||
+			 e->place_seq == e->next_seq))
+		wbl_seal(e);
+	/* place sealed records in seq order */
+	while (e->state != WB_STATE_FAILED && e->place_seq < e->next_seq &&
+	       e->records_inflight < WBL_MAX_INFLIGHT_RECORDS) {
+		struct wbl_rec *rec = wbl_rec_by_seq(e, e->place_seq);
+		int ret = wbl_place_one(e, rec);
+
+		if (ret == -ENOSPC) {
+			if (!rec->err) {
+				rec->err = 1; /* counted once */
+				e->st.throttle_events++;
+			}
+			break;
+		}
+		if (ret)
+			return;
+		rec->err = 0;
+		e->place_seq++;
+	}
+	/* acknowledge in seq order */
+	while (e->state != WB_STATE_FAILED && e->ack_seq < e->place_seq) {
+		struct wbl_rec *rec = wbl_rec_by_seq(e, e->ack_seq);
+		void (*adone)(void *, int);
+		void *aarg;
+
+		if (rec->state != WBL_REC_DONE)
+			break;
+		if (rec->durable_ack || rec->apply_done) {
+			if (e->want_durable < rec->seq)
+				e->want_durable = rec->seq;
+			if (e->durable_seq < rec->seq)
+				break;
+		}
+		if (e->mode == WB_MODE_WRITETHROUGH && e->destaged_seq <= rec->seq)
+			break;
+		/*
+		 * Ordering argument for the ack (write-back mode): the record holding
+		 * this write completed its log write (state DONE), and every record
+		 * with a lower seq was acked before, so a read sees it (extent map ->
+		 * RAM page or the log) and recovery replays it once a flush made it
+		 * durable; FUA/PREFLUSH writes and replica records additionally waited
+		 * for a log flush submitted after every record <= seq completed
+		 * (durable_seq), so the consecutive run recovery follows reaches them.
+		 * Write-through: destaged_seq > seq means a backing flush covering it
+		 * completed before the tail moved.
+		 */
+		while ((r = wbl_reqq_pop(&rec->reqs)))
+			wbl_complete(e, r, 0);
+		adone = rec->apply_done;
+		aarg = rec->apply_arg;
+		rec->apply_done = NULL;
+		rec->acked = 1;
+		e->ack_seq++;
+		if (adone)
+			adone(aarg, 0);
+	}
+	/* durability: one log flush at a time, covering every completed record */
+	if (!e->flush_inflight && e->want_durable > e->durable_seq &&
+	    e->completed_seq > e->durable_seq && e->state != WB_STATE_FAILED) {
+		memset(&e->flush_io, 0, sizeof(e->flush_io));
+		e->flush_io.op = WB_IO_FLUSH;
+		e->flush_io.done = wbl_flush_done;
+		e->flush_io.priv = e;
+		e->flush_target = e->completed_seq;
+		e->flush_inflight = 1;
+		if (wb_io_submit(e->log, &e->flush_io)) {
+			e->flush_inflight = 0;
+			wbl_fail(e, -EIO, "log flush submit");
+		}
+	}
+flushes:
+	while ((r = e->flushq.head) && (WBL_TARGET(r) <= e->durable_seq ||
+					e->state == WB_STATE_FAILED)) {
+		wbl_reqq_pop(&e->flushq);
+		wbl_complete(e, r, e->state == WB_STATE_FAILED ? -EIO : 0);
+	}
+}
+
+int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
+		     void (*done)(void *arg, int err), void *arg)
+{
+	struct wblog *e = (struct wblog *)eng;
+	struct wbl_rec *rec;
+	uint64_t sum = 0;
+	uint32_t i, b;
+	const uint8_t *src = in->data;
+
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (in->seq != e->next_seq) {
+		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu, but the log head is at seq %llu",
+		       eng->name, (unsigned long long)in->seq, (unsigned long long)e->next_seq);
+		return in->seq < e->next_seq ? -EINVAL : -ERANGE;
+	}
+	if (e->batch || e->admitq.head) {
+		wb_msg(WB_LOG_ERR, "%s: apply_record while local writes are pending", eng->name);
+		return -EBUSY;
+	}
+	if (in->gen < e->gen || in->nextents > WB_REC_MAX_EXT ||
+	    (in->flags & ~(WB_REC_F_GEN_END | WB_REC_F_ZERO)) || !in->nextents) {
+		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: bad gen %llu (head gen %llu), "
+		       "%u extents or flags 0x%x", eng->name, (unsigned long long)in->seq,
+		       (unsigned long long)in->gen, (unsigned long long)e->gen, in->nextents,
+		       in->flags);
+		return -EINVAL;
+	}
+	for (i = 0; i < in->nextents; i++) {
+		const struct wb_extent *x = &in->ext[i];
+
+		if (!x->nblocks || x->lba + x->nblocks > e->dev_blocks ||
+		    x->lba + x->nblocks < x->lba)
+			return -EINVAL;
+		if (!(in->flags & WB_REC_F_ZERO)) {
+			if (wb_crc32c(0, src + sum * WB_DISK_BLOCK,
+				      (size_t)x->nblocks * WB_DISK_BLOCK) != x->crc) {
+				wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: extent %u crc "
+				       "mismatch", eng->name, (unsigned long long)in->seq, i);
+				return -EBADMSG;
+			}
+			sum += x->nblocks;
+		}
+	}
+	if (sum > e->max_rec_blocks)
+		return -E2BIG;
+	rec = wbl_rec_new(e, in->flags);
+	if (!rec)
+		return -ENOMEM;
+	for (b = 0; b < sum; b++) {
+		struct wb_page *pg = wbl_get_page(e);
+
+		if (!pg) {
+			rec->data_blocks = b;
+			wbl_rec_free(e, rec);
+			return -EAGAIN;
+		}
+		memcpy(pg->data, src + (uint64_t)b * WB_DISK_BLOCK, WB_DISK_BLOCK);
+		rec->pages[b] = pg;
+	}
+	rec->data_blocks = (uint32_t)sum;
+	rec->nextents = in->nextents;
+	memcpy(rec->ext, in->ext, in->nextents * sizeof(*in->ext));
+	if (in->gen > e->gen) {
+		if (e->gen_has_data) {
+			e->closed_gen = e->gen;
+			e->closed_gen_seq = e->next_seq - 1;
+		}
+		e->gen = in->gen;
+		e->gen_has_data = 0;
+	}
+	rec->gen = in->gen;
+	rec->apply_done = done;
+	rec->apply_arg = arg;
+	rec->durable_ack = 1;
+	wbl_seal_rec(e, rec);
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (in->flags & WB_REC_F_GEN_END) {
+		e->closed_gen = e->gen;
+		e->closed_gen_seq = rec->seq;
+		e->gen++;
+		e->gen_has_data = 0;
+	}
+	wbl_kick(e);
+	return 0;
+}

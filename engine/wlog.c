@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wlog.c - wblog log device: superblock ring encode/decode/load, format and
+ * the circular data-area allocator (see wlog.h).
+ *
+ * Owns the superblock validation rules and the placement rule of records
+ * ("at the head if it fits before the end, else at data_off") that
+ * recovery (recovery.c) mirrors when it follows the run.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "engine/wbengine.h"
+#include "engine/wlog.h"
+
+static uint32_t sb_crc(const struct wb_sb_disk *d)
+{
+	struct wb_sb_disk tmp;
+
+	memcpy(&tmp, d, sizeof(tmp));
+	tmp.crc = 0;
+	return wb_crc32c(0, &tmp, sizeof(tmp));
+}
+
+void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot)
+{
+	struct wb_sb_disk *d = slot;
+
+	memset(d, 0, sizeof(*d));
+	d->magic = wb_le64_put(WB_SB_MAGIC);
+	d->version = wb_le32_put(WB_FORMAT_VERSION);
+	memcpy(d->uuid, sb->uuid, WB_UUID_LEN);
+	d->sb_seq = wb_le64_put(sb->sb_seq);
+	d->log_size = wb_le64_put(sb->log_size);
+	d->dev_size = wb_le64_put(sb->dev_size);
+	d->data_off = wb_le64_put(sb->data_off);
+	d->data_size = wb_le64_put(sb->data_size);
+	d->seg_size = wb_le32_put(sb->seg_size);
+	d->nslots = wb_le32_put(sb->nslots);
+	d->max_rec_blocks = wb_le32_put(sb->max_rec_blocks);
+	d->flags = wb_le32_put(sb->flags);
+	d->epoch = wb_le64_put(sb->epoch);
+	d->tail_off = wb_le64_put(sb->tail_off);
+	d->tail_seq = wb_le64_put(sb->tail_seq);
+	d->tail_min_epoch = wb_le64_put(sb->tail_min_epoch);
+	d->tail_gen = wb_le64_put(sb->tail_gen);
+	d->destaged_seq = wb_le64_put(sb->destaged_seq);
+	d->destaged_gen = wb_le64_put(sb->destaged_gen);
+	d->create_time = wb_le64_put(sb->create_time);
+	d->update_time = wb_le64_put(sb->update_time);
+	d->head_hint_off = wb_le64_put(sb->head_hint_off);
+	d->head_hint_seq = wb_le64_put(sb->head_hint_seq);
+	d->crc = wb_le32_put(sb_crc(d));
+}
+
+int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, char *why,
+		      size_t whylen)
+{
+	const struct wb_sb_disk *d = slot;
+
+	if (wb_le64_get(d->magic) != WB_SB_MAGIC) {
+		snprintf(why, whylen, "bad magic");
+		return -EPROTO;
+	}
+	if (wb_le32_get(d->crc) != sb_crc(d)) {
+		snprintf(why, whylen, "checksum mismatch");
+		return -EINVAL;
+	}
+	if (wb_le32_get(d->version) != WB_FORMAT_VERSION) {
+		snprintf(why, whylen, "unsupported format version %u (this build: %u)",
+			 wb_le32_get(d->version), WB_FORMAT_VERSION);
+		return -EINVAL;
+	}
+	memcpy(sb->uuid, d->uuid, WB_UUID_LEN);
+	sb->sb_seq = wb_le64_get(d->sb_seq);
+	sb->log_size = wb_le64_get(d->log_size);
+	sb->dev_size = wb_le64_get(d->dev_size);
+	sb->data_off = wb_le64_get(d->data_off);
+	sb->data_size = wb_le64_get(d->data_size);
+	sb->seg_size = wb_le32_get(d->seg_size);
+	sb->nslots = wb_le32_get(d->nslots);
+	sb->max_rec_blocks = wb_le32_get(d->max_rec_blocks);
+	sb->flags = wb_le32_get(d->flags);
+	sb->epoch = wb_le64_get(d->epoch);
+	sb->tail_off = wb_le64_get(d->tail_off);
+	sb->tail_seq = wb_le64_get(d->tail_seq);
+	sb->tail_min_epoch = wb_le64_get(d->tail_min_epoch);
+	sb->tail_gen = wb_le64_get(d->tail_gen);
+	sb->destaged_seq = wb_le64_get(d->destaged_seq);
+	sb->destaged_gen = wb_le64_get(d->destaged_gen);
+	sb->create_time = wb_le64_get(d->create_time);
+	sb->update_time = wb_le64_get(d->update_time);
+	sb->head_hint_off = wb_le64_get(d->head_hint_off);
+	sb->head_hint_seq = wb_le64_get(d->head_hint_seq);
+
+	if (sb->nslots < 4 || sb->nslots > 64 || sb->seg_size < 2 * WB_DISK_BLOCK ||
+	    sb->seg_size % WB_DISK_BLOCK || sb->data_off < sb->nslots * (uint64_t)WB_DISK_BLOCK ||
+	    sb->data_off % WB_DISK_BLOCK || sb->data_size % sb->seg_size ||
+	    sb->data_size < 2ull * sb->seg_size || sb->data_off + sb->data_size < sb->data_off ||
+	    sb->data_off + sb->data_size > sb->log_size || sb->max_rec_blocks == 0 ||
+	    sb->max_rec_blocks > WB_REC_MAX_DATA_BLOCKS ||
+	    (sb->max_rec_blocks + 1ull) * WB_DISK_BLOCK > sb->seg_size ||
+	    sb->dev_size % WB_DISK_BLOCK || sb->dev_size == 0) {
+		snprintf(why, whylen, "inconsistent geometry");
+		return -EINVAL;
+	}
+	if (sb->tail_off < sb->data_off || sb->tail_off >= sb->data_off + sb->data_size ||
+	    sb->tail_off % WB_DISK_BLOCK || sb->tail_seq == 0) {
+		snprintf(why, whylen, "tail 0x%llx outside the data area",
+			 (unsigned long long)sb->tail_off);
+		return -EINVAL;
+	}
+	if (dev_bytes && sb->log_size > dev_bytes) {
+		snprintf(why, whylen, "superblock says the log is %llu bytes, device has %llu",
+			 (unsigned long long)sb->log_size, (unsigned long long)dev_bytes);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct wb_sb *out)
+{
+	struct wb_sb sb;
+	uint64_t size = io->size & ~(uint64_t)(WB_DISK_BLOCK - 1);
+	uint8_t *buf;
+	uint32_t i;
+	int ret;
+
+	if (!seg_size)
+		seg_size = 1u << 20;
+	if (seg_size % WB_DISK_BLOCK || seg_size < 2 * WB_DISK_BLOCK) {
+		wb_msg(WB_LOG_ERR, "log %s: segment size %u is not a multiple of 4096 >= 8192",
+		       io->name, seg_size);
+		return -EINVAL;
+	}
+	if (!dev_size || dev_size % WB_DISK_BLOCK) {
+		wb_msg(WB_LOG_ERR, "log %s: device size %llu is not a non-zero multiple of 4096",
+		       io->name, (unsigned long long)dev_size);
+		return -EINVAL;
+	}
+	memset(&sb, 0, sizeof(sb));
+	sb.nslots = WB_SB_SLOTS;
+	sb.seg_size = seg_size;
+	sb.log_size = size;
+	sb.dev_size = dev_size;
+	sb.data_off = ((uint64_t)WB_SB_SLOTS * WB_DISK_BLOCK + seg_size - 1) / seg_size * seg_size;
+	if (size < sb.data_off + 2ull * seg_size) {
+		wb_msg(WB_LOG_ERR, "log %s: %llu bytes is too small (need >= %llu for 2 segments)",
+		       io->name, (unsigned long long)size,
+		       (unsigned long long)(sb.data_off + 2ull * seg_size));
+		return -ENOSPC;
+	}
+	sb.data_size = (size - sb.data_off) / seg_size * seg_size;
+	sb.max_rec_blocks = seg_size / WB_DISK_BLOCK - 1;
+	if (sb.max_rec_blocks > WB_REC_MAX_DATA_BLOCKS)
+		sb.max_rec_blocks = WB_REC_MAX_DATA_BLOCKS;
+	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != (ssize_t)sizeof(sb.uuid)) {
+		wb_msg(WB_LOG_ERR, "log %s: getrandom for the log UUID failed", io->name);
+		return -EIO;
+	}
+	sb.epoch = 0;
+	sb.tail_off = sb.data_off;
+	sb.tail_seq = 1;
+	sb.tail_gen = 1;
+	sb.create_time = sb.update_time = (uint64_t)time(NULL);
+
+	buf = wb_io_alloc(WB_DISK_BLOCK);
+	if (!buf)
+		return -ENOMEM;
+	/* Clear the first record position: nothing of a previous log there. */
+	memset(buf, 0, WB_DISK_BLOCK);
+	ret = wb_io_pwrite(io, buf, WB_DISK_BLOCK, sb.data_off, 0);
+	if (ret < 0)
+		goto out_io;
+	ret = wb_io_flush(io);
+	if (ret < 0)
+		goto out_io;
+	for (i = 0; i < WB_SB_SLOTS; i++) {
+		sb.sb_seq = WB_SB_SLOTS + i; /* slot i, all valid, newest = last */
+		wb_wlog_sb_encode(&sb, buf);
+		ret = wb_io_pwrite(io, buf, WB_DISK_BLOCK, wb_wlog_slot_off(&sb, sb.sb_seq),
+				   WB_IO_FUA);
+		if (ret < 0)
+			goto out_io;
+	}
+	ret = wb_io_flush(io);
+	if (ret < 0)
+		goto out_io;
+	if (out)
+		*out = sb;
+	wb_io_free(buf);
+	return 0;
+out_io:
+	wb_msg(WB_LOG_ERR, "log %s: format failed: %s", io->name, strerror(-ret));
+	wb_io_free(buf);
+	return ret;
+}
+
+int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
+{
+	struct wb_sb sb, best;
+	char why[160], first_why[200] = "";
+	uint8_t *buf;
+	int ret, have = 0, nmagic = 0;
+	uint32_t i;
+
+	if (io->size < WB_SB_SLOTS * (uint64_t)WB_DISK_BLOCK) {
+		snprintf(err, errlen, "log %s: device too small (%llu bytes) to hold a wblog log",
+			 io->name, (unsigned long long)io->size);
+		return -EPROTO;
+	}
+	buf = wb_io_alloc(WB_DISK_BLOCK);
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < WB_SB_SLOTS; i++) {
+		ret = wb_io_pread(io, buf, WB_DISK_BLOCK, (uint64_t)i * WB_DISK_BLOCK);
+		if (ret < 0) {
+			snprintf(err, errlen, "log %s: reading superblock slot %u: %s", io->name,
+				 i, strerror(-ret));
+			wb_io_free(buf);
+			return ret;
+		}
+		ret = wb_wlog_sb_decode(buf, io->size, &sb, why, sizeof(why));
+		if (ret != -EPROTO)
+			nmagic++;
+		if (ret) {
+			if (!first_why[0] && ret != -EPROTO)
+				snprintf(first_why, sizeof(first_why), "slot %u: %s", i, why);
+			continue;
+		}
+		if (sb.sb_seq % sb.nslots != i) {
+			if (!first_why[0])
+				snprintf(first_why, sizeof(first_why),
+					 "slot %u: holds sb_seq %llu of another slot", i,
+					 (unsigned long long)sb.sb_seq);
+			continue;
+		}
+		if (!have || sb.sb_seq > best.sb_seq) {
+			if (have && memcmp(sb.uuid, best.uuid, WB_UUID_LEN))
+				wb_msg(WB_LOG_WARN, "log %s: superblock slots of two logs",
+				       io->name);
+			best = sb;
+			have = 1;
+		}
+	}
+	wb_io_free(buf);
+	if (!nmagic) {
+		snprintf(err, errlen, "log %s: not a wblog log (no superblock magic in %u slots)",
+			 io->name, WB_SB_SLOTS);
+		return -EPROTO;
+	}
+	if (!have) {
+		snprintf(err, errlen, "log %s: no valid superblock (%s)", io->name, first_why);
+		return -EUCLEAN;
+	}
+	*out = best;
+	return 0;
+}
+
+void wb_wlog_space_init(struct wb_wlog_space *sp, const struct wb_sb *sb, uint64_t head,
+			uint64_t used)
+{
+	sp->start = sb->data_off;
+	sp->end = sb->data_off + sb->data_size;
+	sp->tail = sb->tail_off;
+	sp->head = head >= sp->end ? sp->start : head;
+	sp->used = used;
+}
+
+int wb_wlog_space_peek(const struct wb_wlog_space *sp, uint64_t bytes, uint64_t *off,
+		       uint64_t *span)
+{
+	uint64_t free_bytes = (sp->end - sp->start) - sp->used;
+
+	if (bytes > sp->end - sp->start)
+		return -ENOSPC;
+	if (!sp->used) { /* empty: no waste to charge, the record starts the run */
+		*off = sp->head + bytes <= sp->end ? sp->head : sp->start;
+		*span = bytes;
+		return 0;
+	}
+	if (sp->head + bytes <= sp->end) {
+		/* fits before the end; when head < tail it must also end before the tail */
+		if (sp->used && sp->head < sp->tail && sp->head + bytes > sp->tail)
+			return -ENOSPC;
+		if (bytes > free_bytes)
+			return -ENOSPC;
+		*off = sp->head;
+		*span = bytes;
+		return 0;
+	}
+	/* wrap to the start: the gap up to the end is wasted */
+	if (sp->used && sp->head < sp->tail)
+		return -ENOSPC;
+	if (sp->used && sp->start + bytes > sp->tail)
+		return -ENOSPC;
+	if (bytes + (sp->end - sp->head) > free_bytes)
+		return -ENOSPC;
+	*off = sp->start;
+	*span = bytes + (sp->end - sp->head);
+	return 0;
+}
+
+void wb_wlog_space_take(struct wb_wlog_space *sp, uint64_t off, uint64_t bytes, uint64_t span)
+{
+	if (!sp->used)
+		sp->tail = off;
+	sp->head = off + bytes;
+	if (sp->head >= sp->end)
+		sp->head = sp->start;
+	sp->used += span;
+}
+
+void wb_wlog_space_release(struct wb_wlog_space *sp, uint64_t new_tail, uint64_t span)
+{
+	sp->used -= span;
+	sp->tail = new_tail;
+}
+
+uint64_t wb_wlog_next_pos(const struct wb_wlog_space *sp, uint64_t end_off)
+{
+	return end_off + WB_DISK_BLOCK <= sp->end ? end_off : sp->start;
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * wlog.h - the wblog log device: geometry, superblock ring, format and the
+ * circular space allocator of the data area.
+ *
+ * Layout (docs/ondisk-format.md): superblock slots 0..nslots-1 at the start
+ * of the device (4 KiB each, written with FUA, newest valid sb_seq wins),
+ * then the data area [data_off, data_off + data_size) in whole segments.
+ * Records never cross the end of the data area: a record that does not fit
+ * before the end is placed at data_off, the gap is "waste" charged to it.
+ *
+ * Owns: struct wb_sb (host copy of a slot) and the space bookkeeping. The
+ * engine (wblog.c) owns the wb_io and issues the asynchronous slot writes;
+ * format and load are synchronous (used by open and the tool).
+ */
+#ifndef WB_WLOG_H
+#define WB_WLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/io.h"
+#include "engine/ondisk.h"
+
+struct wb_sb {
+	uint8_t uuid[WB_UUID_LEN];
+	uint64_t sb_seq, log_size, dev_size, data_off, data_size;
+	uint32_t seg_size, nslots, max_rec_blocks, flags;
+	uint64_t epoch, tail_off, tail_seq, tail_min_epoch, tail_gen;
+	uint64_t destaged_seq, destaged_gen, create_time, update_time;
+	uint64_t head_hint_off, head_hint_seq;
+};
+
+#define WB_REC_MAX_DATA_BLOCKS 256u /* 1 MiB of data per record at most */
+
+/* Encode sb into a 4096-byte slot image (crc included). */
+void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot);
+/* Decode and validate one slot image against a device of dev_bytes bytes
+ * (0 = do not check). Returns 0, or -EINVAL / -EPROTO (bad magic) with a
+ * reason in why. */
+int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, char *why,
+		      size_t whylen);
+/* Byte offset of the slot that sb_seq goes to. */
+static inline uint64_t wb_wlog_slot_off(const struct wb_sb *sb, uint64_t sb_seq)
+{
+	return (sb_seq % sb->nslots) * (uint64_t)WB_DISK_BLOCK;
+}
+
+/* Create a fresh log on io: new random UUID, every slot written (FUA), the
+ * first record position cleared, then a device flush. seg_size 0 = 1 MiB.
+ * dev_size = the exported size the log belongs to. Synchronous. */
+int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct wb_sb *out);
+/* Read every slot and return the newest valid one. Writes nothing. On
+ * failure err says, naming the device, what is wrong (-EPROTO: not a wblog
+ * log, -EUCLEAN: no valid superblock, -EINVAL: geometry mismatch). */
+int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen);
+
+/* Circular space of the data area. All offsets are absolute device bytes. */
+struct wb_wlog_space {
+	uint64_t start, end; /* data area */
+	uint64_t head;	     /* next record goes here (or to start on wrap) */
+	uint64_t tail;	     /* oldest live record */
+	uint64_t used;	     /* bytes between tail and head incl. wrap waste */
+};
+void wb_wlog_space_init(struct wb_wlog_space *sp, const struct wb_sb *sb, uint64_t head,
+			uint64_t used);
+/* Where would a record of `bytes` go and what would it cost (bytes + waste)?
+ * Returns 0 or -ENOSPC (does not fit now). Does not change anything. */
+int wb_wlog_space_peek(const struct wb_wlog_space *sp, uint64_t bytes, uint64_t *off,
+		       uint64_t *span);
+/* Take the space peeked before (off, span). */
+void wb_wlog_space_take(struct wb_wlog_space *sp, uint64_t off, uint64_t bytes, uint64_t span);
+/* Release `span` bytes at the tail; new_tail = offset of the oldest live
+ * record, or the head if none is left. */
+void wb_wlog_space_release(struct wb_wlog_space *sp, uint64_t new_tail, uint64_t span);
+/* Where the record after one ending at `end_off` can be: first candidate is
+ * end_off itself (if a header fits before the end), the second data_off. */
+uint64_t wb_wlog_next_pos(const struct wb_wlog_space *sp, uint64_t end_off);
+
+#endif /* WB_WLOG_H */
