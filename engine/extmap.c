@@ -503,8 +503,7 @@ static void del_entry(struct wb_extmap *m, struct xpath *p)
 	if (l->n == 0) {
 		node_free(m, l);
 		remove_child(m, p, 1);
-	} else if (pi + 1 < (int)par->n &&
-		   l->n + ((struct leaf *)par->child[pi + 1])->n <= fit) {
+	} else if (pi + 1 < (int)par->n && l->n + ((struct leaf *)par->child[pi + 1])->n <= fit) {
 		s = par->child[pi + 1]; /* absorb the right sibling */
 		memcpy(l->e[l->n], s->e[0], s->n * XE_SIZE);
 		l->n += s->n;
@@ -541,15 +540,14 @@ static void ins_range(struct wb_extmap *m, uint64_t lba, uint64_t n, uint64_t lo
 }
 
 /* Remove the part of entry *x (at *p) inside [a, b). Needs one reserved insertion. */
-static void cut_entry(struct wb_extmap *m, struct xpath *p, struct xent *x, uint64_t a,
-		      uint64_t b)
+static void cut_entry(struct wb_extmap *m, struct xpath *p, struct xent *x, uint64_t a, uint64_t b)
 {
 	uint64_t xs = x->lba, xe = x->lba + x->n;
 	struct xent t;
 
 	if (xs < a && xe > b) { /* split: keep head in place, insert the tail */
-		t = (struct xent){.lba = b, .n = (uint32_t)(xe - b), .log = x->log + (b - xs),
-				  .seq = x->seq};
+		t = (struct xent){
+		    .lba = b, .n = (uint32_t)(xe - b), .log = x->log + (b - xs), .seq = x->seq};
 		x->n = (uint32_t)(a - xs);
 		set_entry(p, x);
 		ins_entry(m, &t);
@@ -557,8 +555,8 @@ static void cut_entry(struct wb_extmap *m, struct xpath *p, struct xent *x, uint
 		x->n = (uint32_t)(a - xs);
 		set_entry(p, x);
 	} else if (xe > b) { /* trim the head: start moves, so delete + insert */
-		t = (struct xent){.lba = b, .n = (uint32_t)(xe - b), .log = x->log + (b - xs),
-				  .seq = x->seq};
+		t = (struct xent){
+		    .lba = b, .n = (uint32_t)(xe - b), .log = x->log + (b - xs), .seq = x->seq};
 		del_entry(m, p);
 		ins_entry(m, &t);
 	} else {
@@ -657,8 +655,7 @@ static int check_range(uint64_t lba, uint32_t n)
 	return 0;
 }
 
-int wb_extmap_insert(struct wb_extmap *m, uint64_t lba, uint32_t n, uint64_t log_blk,
-		     uint64_t seq)
+int wb_extmap_insert(struct wb_extmap *m, uint64_t lba, uint32_t n, uint64_t log_blk, uint64_t seq)
 {
 	uint64_t b = lba + n, len = n;
 	struct xpath p;
@@ -730,8 +727,8 @@ int wb_extmap_drop_upto(struct wb_extmap *m, uint64_t lba, uint32_t n, uint64_t 
 	return 0;
 }
 
-int wb_extmap_lookup(const struct wb_extmap *m, uint64_t lba, uint32_t n,
-		     struct wb_extmap_ent *out, int max)
+int wb_extmap_lookup(const struct wb_extmap *m, uint64_t lba, uint32_t n, struct wb_extmap_ent *out,
+		     int max)
 {
 	uint64_t b = lba + n;
 	struct xpath p;
@@ -773,8 +770,8 @@ int wb_extmap_iterate(const struct wb_extmap *m,
 		struct wb_extmap_ent e;
 
 		path_get(&p, &x);
-		e = (struct wb_extmap_ent){.lba = x.lba, .nblocks = x.n, .log_blk = x.log,
-					   .seq = x.seq};
+		e = (struct wb_extmap_ent){
+		    .lba = x.lba, .nblocks = x.n, .log_blk = x.log, .seq = x.seq};
 		ret = fn(&e, arg);
 		if (ret)
 			return ret;

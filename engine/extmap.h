@@ -30,11 +30,11 @@
 struct wb_extmap;
 
 struct wb_extmap_ent {
-	uint64_t lba;	   /* first 4 KiB block */
+	uint64_t lba; /* first 4 KiB block */
 	uint32_t nblocks;
-	uint64_t log_blk;  /* log location (4 KiB blocks from the start of the log device) of
-			    * block `lba`; block lba+i is at log_blk+i */
-	uint64_t seq;	   /* record seq that wrote it */
+	uint64_t log_blk; /* log location (4 KiB blocks from the start of the log device) of
+			   * block `lba`; block lba+i is at log_blk+i */
+	uint64_t seq;	  /* record seq that wrote it */
 };
 
 /* 0 or -ENOMEM. */
@@ -44,8 +44,7 @@ void wb_extmap_destroy(struct wb_extmap *m);
 /* Map [lba, lba+n) to log_blk.. with seq, replacing (splitting/trimming) whatever
  * overlaps. Adjacent pieces contiguous in LBA and in the log with the same seq are
  * merged. 0, -ENOMEM (the map is then unchanged) or -ERANGE (limits above). */
-int wb_extmap_insert(struct wb_extmap *m, uint64_t lba, uint32_t n, uint64_t log_blk,
-		     uint64_t seq);
+int wb_extmap_insert(struct wb_extmap *m, uint64_t lba, uint32_t n, uint64_t log_blk, uint64_t seq);
 /* Unmap [lba, lba+n). 0 or -ENOMEM (splitting an extent needs a node; map unchanged). */
 int wb_extmap_punch(struct wb_extmap *m, uint64_t lba, uint32_t n);
 /* After destage: unmap the parts of [lba, lba+n) whose seq <= max_seq; newer data stays
@@ -54,8 +53,8 @@ int wb_extmap_drop_upto(struct wb_extmap *m, uint64_t lba, uint32_t n, uint64_t 
 /* Fill out[0..max) with the mapped pieces inside [lba, lba+n), clipped to the range,
  * sorted by lba. Returns the total number of pieces in the range (may be > max: then
  * call again from the end of out[max-1]). */
-int wb_extmap_lookup(const struct wb_extmap *m, uint64_t lba, uint32_t n,
-		     struct wb_extmap_ent *out, int max);
+int wb_extmap_lookup(const struct wb_extmap *m, uint64_t lba, uint32_t n, struct wb_extmap_ent *out,
+		     int max);
 /* Visit every extent in lba order; stop when fn returns non-zero (that value is
  * returned, else 0). fn must not modify the map. */
 int wb_extmap_iterate(const struct wb_extmap *m,

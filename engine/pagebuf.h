@@ -37,8 +37,8 @@ struct wb_pagebuf;
 
 struct wb_page_waiter {
 	void (*fn)(struct wb_page_waiter *w);
-	uint32_t n;			/* pages wanted, 1..total */
-	struct wb_page_waiter *next;	/* queue link, owned by the pagebuf while queued */
+	uint32_t n;		     /* pages wanted, 1..total */
+	struct wb_page_waiter *next; /* queue link, owned by the pagebuf while queued */
 };
 
 /* 0, -EINVAL (npages == 0) or -ENOMEM. */

@@ -273,12 +273,12 @@ static int open_ios(struct bench *b)
 static int engine_open(struct bench *b, int format, int hold)
 {
 	struct wb_engine_params p = {
-		.name = "bench",
-		.log_io = b->log_io,
-		.backing_io = b->back_io,
-		.size = b->o.size,
-		.destage_low_pct = hold ? 99 : 1,
-		.destage_high_pct = hold ? 100 : 90,
+	    .name = "bench",
+	    .log_io = b->log_io,
+	    .backing_io = b->back_io,
+	    .size = b->o.size,
+	    .destage_low_pct = hold ? 99 : 1,
+	    .destage_high_pct = hold ? 100 : 90,
 	};
 	int ret;
 
@@ -340,8 +340,7 @@ static int case_write(struct bench *b, int random)
 	ret = engine_open(b, 1, 0);
 	if (ret)
 		return ret;
-	load_init(&ld, b->e, WB_REQ_WRITE, random, b->o.bs, b->o.qd, b->o.size, b->o.runtime,
-		  maxb);
+	load_init(&ld, b->e, WB_REQ_WRITE, random, b->o.bs, b->o.qd, b->o.size, b->o.runtime, maxb);
 	ret = load_run(&ld);
 	if (!ret) {
 		print_load(b, random ? "randwrite" : "seqwrite", &ld);
@@ -390,7 +389,8 @@ static int wait_drained(struct bench *b, double timeout_s, struct wb_engine_stat
 		if (!st->dirty_bytes)
 			return 0;
 		if (now_ns() > deadline) {
-			fprintf(stderr, "wbbench: destage did not finish in %.0f s (%llu bytes dirty)\n",
+			fprintf(stderr,
+				"wbbench: destage did not finish in %.0f s (%llu bytes dirty)\n",
 				timeout_s, (unsigned long long)st->dirty_bytes);
 			return -ETIMEDOUT;
 		}
@@ -491,10 +491,20 @@ static uint64_t parse_size(const char *s)
 	uint64_t v = strtoull(s, &end, 0);
 
 	switch (*end) {
-	case 'g': case 'G': v <<= 30; break;
-	case 'm': case 'M': v <<= 20; break;
-	case 'k': case 'K': v <<= 10; break;
-	default: break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		break;
+	default:
+		break;
 	}
 	return v;
 }
@@ -510,28 +520,60 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"case", 1, 0, 'c'},	  {"dir", 1, 0, 'd'},	  {"engine", 1, 0, 'e'},
-		{"size", 1, 0, 's'},	  {"log-size", 1, 0, 'l'}, {"bs", 1, 0, 'b'},
-		{"qd", 1, 0, 'q'},	  {"runtime", 1, 0, 't'}, {"span", 1, 0, 'p'},
-		{"max-bytes", 1, 0, 'm'}, {0, 0, 0, 0},
+	    {"case", 1, 0, 'c'},
+	    {"dir", 1, 0, 'd'},
+	    {"engine", 1, 0, 'e'},
+	    {"size", 1, 0, 's'},
+	    {"log-size", 1, 0, 'l'},
+	    {"bs", 1, 0, 'b'},
+	    {"qd", 1, 0, 'q'},
+	    {"runtime", 1, 0, 't'},
+	    {"span", 1, 0, 'p'},
+	    {"max-bytes", 1, 0, 'm'},
+	    {0, 0, 0, 0},
 	};
-	struct bench b = {.o = {.engine = "auto", .size = 1ull << 30, .log_size = 512ull << 20,
-				.bs = 4096, .qd = 1, .runtime = 10}};
+	struct bench b = {.o = {.engine = "auto",
+				.size = 1ull << 30,
+				.log_size = 512ull << 20,
+				.bs = 4096,
+				.qd = 1,
+				.runtime = 10}};
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'c': b.o.kase = optarg; break;
-		case 'd': b.o.dir = optarg; break;
-		case 'e': b.o.engine = optarg; break;
-		case 's': b.o.size = parse_size(optarg); break;
-		case 'l': b.o.log_size = parse_size(optarg); break;
-		case 'b': b.o.bs = (uint32_t)parse_size(optarg); break;
-		case 'q': b.o.qd = (unsigned)atoi(optarg); break;
-		case 't': b.o.runtime = atof(optarg); break;
-		case 'p': b.o.span = parse_size(optarg); break;
-		case 'm': b.o.max_bytes = parse_size(optarg); break;
-		default: usage();
+		case 'c':
+			b.o.kase = optarg;
+			break;
+		case 'd':
+			b.o.dir = optarg;
+			break;
+		case 'e':
+			b.o.engine = optarg;
+			break;
+		case 's':
+			b.o.size = parse_size(optarg);
+			break;
+		case 'l':
+			b.o.log_size = parse_size(optarg);
+			break;
+		case 'b':
+			b.o.bs = (uint32_t)parse_size(optarg);
+			break;
+		case 'q':
+			b.o.qd = (unsigned)atoi(optarg);
+			break;
+		case 't':
+			b.o.runtime = atof(optarg);
+			break;
+		case 'p':
+			b.o.span = parse_size(optarg);
+			break;
+		case 'm':
+			b.o.max_bytes = parse_size(optarg);
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!b.o.kase || b.o.qd < 1 || b.o.qd > MAX_QD || !b.o.bs || b.o.bs % WB_BLOCK_SIZE ||

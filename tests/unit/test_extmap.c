@@ -47,13 +47,13 @@ static int expect_cb(const struct wb_extmap_ent *e, void *arg)
 	return 0;
 }
 
-#define EXPECT(m, ...)                                                                          \
-	do {                                                                                    \
-		static const uint64_t v_[] = {__VA_ARGS__};                                     \
-		struct expect x_ = {v_, (int)(sizeof(v_) / sizeof(v_[0]) / 4), 0};             \
-		assert_int_equal(wb_extmap_iterate(m, expect_cb, &x_), 0);                      \
-		assert_int_equal(x_.i, x_.n);                                                   \
-		assert_int_equal(wb_extmap_count(m), x_.n);                                     \
+#define EXPECT(m, ...)                                                                             \
+	do {                                                                                       \
+		static const uint64_t v_[] = {__VA_ARGS__};                                        \
+		struct expect x_ = {v_, (int)(sizeof(v_) / sizeof(v_[0]) / 4), 0};                 \
+		assert_int_equal(wb_extmap_iterate(m, expect_cb, &x_), 0);                         \
+		assert_int_equal(x_.i, x_.n);                                                      \
+		assert_int_equal(wb_extmap_count(m), x_.n);                                        \
 	} while (0)
 
 static void test_empty(void **state)
@@ -326,7 +326,8 @@ static void run_model(int leaf_cap, int inode_cap, int ops, uint64_t seed)
 			for (uint32_t i = 0; i < n; i++)
 				md->seq[a + i] = 0;
 		} else {
-			uint64_t maxs = seq > 1 ? seq - 1 - rnd() % (seq < 2000 ? seq - 1 : 2000) : 0;
+			uint64_t maxs =
+			    seq > 1 ? seq - 1 - rnd() % (seq < 2000 ? seq - 1 : 2000) : 0;
 
 			assert_int_equal(wb_extmap_drop_upto(m, a, n, maxs), 0);
 			for (uint32_t i = 0; i < n; i++)
@@ -409,12 +410,17 @@ static void test_bytes_per_extent(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),	    cmocka_unit_test(test_overlaps),
-		cmocka_unit_test(test_punch),	    cmocka_unit_test(test_drop_upto),
-		cmocka_unit_test(test_lookup_clip), cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_limits),	    cmocka_unit_test(test_random_vs_model),
-		cmocka_unit_test(test_random_vs_model_deep),
-		cmocka_unit_test(test_grow_shrink), cmocka_unit_test(test_bytes_per_extent),
+	    cmocka_unit_test(test_empty),
+	    cmocka_unit_test(test_overlaps),
+	    cmocka_unit_test(test_punch),
+	    cmocka_unit_test(test_drop_upto),
+	    cmocka_unit_test(test_lookup_clip),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_random_vs_model),
+	    cmocka_unit_test(test_random_vs_model_deep),
+	    cmocka_unit_test(test_grow_shrink),
+	    cmocka_unit_test(test_bytes_per_extent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

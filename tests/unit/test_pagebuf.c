@@ -315,9 +315,9 @@ static void test_no_starvation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create),	      cmocka_unit_test(test_refcount),
-		cmocka_unit_test(test_exhaustion),    cmocka_unit_test(test_waiters_fifo),
-		cmocka_unit_test(test_cancel),	      cmocka_unit_test(test_no_starvation),
+	    cmocka_unit_test(test_create),     cmocka_unit_test(test_refcount),
+	    cmocka_unit_test(test_exhaustion), cmocka_unit_test(test_waiters_fifo),
+	    cmocka_unit_test(test_cancel),     cmocka_unit_test(test_no_starvation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
