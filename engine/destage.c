@@ -106,6 +106,17 @@ static int ds_should_run(struct wbl_destage *ds)
 	if (ds->state != DS_IDLE || e->state == WB_STATE_FAILED ||
 	    e->destaged_seq > e->completed_seq || e->destaged_seq >= e->rec_end)
 		return 0;
+	/*
+	 * Only records durable in the log are destaged: a backing write torn by
+	 * a power cut is then repaired by replay. (A record that is only
+	 * completed could be lost from the log while its torn copy stays on
+	 * backing.) Ask for a log flush and come back when it is done.
+	 */
+	if (e->destaged_seq > e->durable_seq) {
+		if (e->want_durable < e->completed_seq)
+			e->want_durable = e->completed_seq;
+		return 0;
+	}
 	if (ds->drain || e->closing || e->mode == WB_MODE_WRITETHROUGH)
 		return 1;
 	if (e->sp.used * 100 >= (uint64_t)e->p.destage_low_pct * (e->sp.end - e->sp.start))
@@ -119,7 +130,7 @@ int wb_destage_timeout(struct wblog *e)
 	struct wbl_destage *ds = e->ds;
 	uint64_t rate = e->p.destage_min_rate ? e->p.destage_min_rate : 1;
 
-	if (ds->state != DS_IDLE || e->destaged_seq > e->completed_seq ||
+	if (ds->state != DS_IDLE || e->destaged_seq > e->durable_seq ||
 	    e->destaged_seq >= e->rec_end || e->state == WB_STATE_FAILED)
 		return -1;
 	ds_tokens(ds);
@@ -359,7 +370,7 @@ void wb_destage_step(struct wblog *e)
 		return;
 	ds->from = e->destaged_seq;
 	ds->upto = 0;
-	for (s = ds->from; s <= e->completed_seq && s < e->rec_end; s++) {
+	for (s = ds->from; s <= e->durable_seq && s < e->rec_end; s++) {
 		struct wbl_rec *rec = wbl_rec_by_seq(e, s);
 		uint32_t nb = rec->flags & WB_REC_F_ZERO ? 0 : rec->data_blocks;
 
@@ -375,7 +386,7 @@ void wb_destage_step(struct wblog *e)
 	if (!ds->upto)
 		return;
 	/* prefer ending the batch where a generation ends */
-	if (last_gen_end && ds->upto != last_gen_end && s <= e->completed_seq)
+	if (last_gen_end && ds->upto != last_gen_end && s <= e->durable_seq)
 		ds->upto = last_gen_end;
 	/* resolve: newest version inside the batch per block, LBA-sorted */
 	wb_extmap_clear(ds->tmp);
