@@ -457,7 +457,9 @@ static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const stru
 		ln = rline(&ri[i], "log", &lb);
 		ERR(lx, ln, lb, "log", "log and backing are the same path '%s'", r->log);
 	}
-	if (c->nnodes && r->wb_min_peers > c->nnodes - 1) {
+	/* only when set explicitly: the default (1) on a one-node setup just
+	 * means write-through, which is what a single node should do */
+	if (c->nnodes && r->wb_min_peers > c->nnodes - 1 && ri[i].line[KI("wb-min-peers")]) {
 		ln = rline(&ri[i], "wb-min-peers", &lb);
 		ERR(lx, ln, lb, "wb-min-peers",
 		    "%u peers can never be reached with %zu [node] sections (at most %zu); the "

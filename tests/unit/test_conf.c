@@ -1,0 +1,573 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_conf.c - CMocka tests of the configuration parser (conf/wbconf.h):
+ * defaults, every value type, per-node overrides, every kind of error with
+ * its exact file:line message, collection of all errors, value parsers,
+ * reload checks, malformed bytes (NUL, CR, overlong lines).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conf/wbconf.h"
+
+static int parse(const char *text, const char *node, struct wbconf **c, struct wbconf_errors *e)
+{
+	return wbconf_parse_buf(text, strlen(text), "t.conf", node, c, e);
+}
+
+/* Parse text that must fail; returns the formatted errors joined by '\n'. */
+static char *errors_of(const char *text, const char *node, size_t *n)
+{
+	struct wbconf_errors e = {0};
+	struct wbconf *c = (struct wbconf *)1;
+	static char out[8192];
+	size_t o = 0;
+
+	assert_int_equal(parse(text, node, &c, &e), -EINVAL);
+	assert_null(c);
+	for (size_t i = 0; i < e.n; i++) {
+		char line[1024];
+
+		wbconf_error_format(&e.v[i], line, sizeof(line));
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s\n", line);
+	}
+	*n = e.n;
+	wbconf_errors_free(&e);
+	return out;
+}
+
+/* One bad config -> exactly one error, equal to want. */
+static void expect_one(const char *text, const char *want)
+{
+	size_t n;
+	char *got = errors_of(text, NULL, &n);
+
+	if (n != 1 || strncmp(got, want, strlen(want)) || got[strlen(want)] != '\n')
+		fail_msg("config:\n%s\nwant 1 error: %s\ngot %zu:\n%s", text, want, n, got);
+}
+
+static const char *const minimal = "[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n";
+
+static void test_empty_file_defaults(void **state)
+{
+	struct wbconf_errors e = {0};
+	struct wbconf *c;
+
+	assert_int_equal(parse("", "n1", &c, &e), 0);
+	assert_int_equal(e.n, 0);
+	assert_string_equal(c->global.control_socket, WBCONF_DEFAULT_CTL_SOCKET);
+	assert_string_equal(c->global.pid_file, WBCONF_DEFAULT_PID_FILE);
+	assert_int_equal(c->global.log_level, WBCONF_LOG_INFO);
+	assert_int_equal(c->global.log_target, WBCONF_LOG_STDERR);
+	assert_int_equal(c->global.transport, WBCONF_TRANSPORT_TLS);
+	assert_false(wbconf_addr_set(&c->global.metrics_listen));
+	assert_string_equal(c->global.node_name, "n1");
+	assert_int_equal(c->nres, 0);
+	assert_int_equal(c->nnodes, 0);
+	wbconf_free(c);
+}
+
+static void test_resource_defaults(void **state)
+{
+	struct wbconf *c;
+	const struct wbconf_resource *r;
+
+	assert_int_equal(parse(minimal, NULL, &c, NULL), 0);
+	r = wbconf_resource_find(c, "r0");
+	assert_non_null(r);
+	assert_null(wbconf_resource_find(c, "r1"));
+	assert_string_equal(r->engine, "wblog");
+	assert_string_equal(r->backing, "/dev/b0");
+	assert_string_equal(r->log, "/dev/l0");
+	assert_int_equal(r->size, 0);
+	assert_int_equal(r->ram_buffer, 64ull << 20);
+	assert_int_equal(r->gen_max_interval_ms, 5000);
+	assert_int_equal(r->destage_low_pct, 10);
+	assert_int_equal(r->destage_high_pct, 90);
+	assert_int_equal(r->destage_min_rate, 4ull << 20);
+	assert_int_equal(r->log_segment, 1u << 20);
+	assert_false(wbconf_addr_set(&r->nbd_listen));
+	assert_null(r->nbd_socket);
+	assert_null(r->ring);
+	assert_int_equal(r->protocol, 'C');
+	assert_int_equal(r->ack, WBCONF_ACK_LOG);
+	assert_int_equal(r->log_commit_ms, 10);
+	assert_int_equal(r->wb_min_peers, 1);
+	assert_int_equal(r->on_no_quorum, WBCONF_NOQ_SUSPEND_IO);
+	assert_int_equal(r->replication_port, WBCONF_DEFAULT_REPL_PORT);
+	assert_true(r->auto_up);
+	assert_int_equal(r->line, 1);
+	wbconf_free(c);
+}
+
+static const char *const full = "# full example\r\n"
+				"[global]\n"
+				"  control-socket = /tmp/x.sock   # inline comment\n"
+				"log-level=debug\n"
+				"log-target = syslog\n"
+				"metrics-listen = [::1]:9790\n"
+				"transport = plain\n"
+				"node-name = alpha\n"
+				"; another comment\n"
+				"[resource r0]\n"
+				"engine = wblog\n"
+				"backing = /dev/b0\n"
+				"log = /dev/l0\n"
+				"size = 1G\n"
+				"ram-buffer = 128MiB\n"
+				"gen-max-interval = 2m\n"
+				"destage-low = 5%\n"
+				"destage-high = 80\n"
+				"destage-min-rate = 8M/s\n"
+				"log-segment = 256K\n"
+				"nbd-listen = *:10809\n"
+				"nbd-socket = \"/run/wbrep/r0 nbd.sock\"\n"
+				"ring = r0.ring\n"
+				"protocol = A\n"
+				"ack = memory\n"
+				"log-commit-ms = 3\n"
+				"wb-min-peers = 2\n"
+				"on-no-quorum = io-error\n"
+				"replication-port = 7000\n"
+				"auto-up = no\n"
+				"[resource r0 on alpha]\n"
+				"backing = /dev/alpha-b0\n"
+				"[resource r0 on beta]\n"
+				"backing = /dev/beta-b0\n"
+				"[resource r1]\n"
+				"engine = ram\n"
+				"backing = /dev/b1\n"
+				"gen-max-interval = 500ms\n"
+				"[node alpha]\naddress = 10.0.0.1:7788\nnode-id = 1\n"
+				"[node beta]\naddress = 10.0.0.2:7788\nnode-id = 2\n"
+				"[node gamma]\naddress = host-c.example:7788\n";
+
+static void test_full_config(void **state)
+{
+	struct wbconf_errors e = {0};
+	struct wbconf *c;
+	const struct wbconf_resource *r;
+
+	if (parse(full, NULL, &c, &e)) {
+		wbconf_errors_print(&e, stderr);
+		fail();
+	}
+	assert_string_equal(c->global.control_socket, "/tmp/x.sock");
+	assert_int_equal(c->global.log_level, WBCONF_LOG_DEBUG);
+	assert_int_equal(c->global.log_target, WBCONF_LOG_SYSLOG);
+	assert_string_equal(c->global.metrics_listen.host, "::1");
+	assert_int_equal(c->global.metrics_listen.port, 9790);
+	assert_int_equal(c->global.transport, WBCONF_TRANSPORT_PLAIN);
+	assert_string_equal(c->global.node_name, "alpha");
+	assert_int_equal(c->nres, 2);
+	r = &c->res[0];
+	assert_string_equal(r->backing, "/dev/alpha-b0"); /* override for alpha */
+	assert_int_equal(r->size, 1ull << 30);
+	assert_int_equal(r->ram_buffer, 128ull << 20);
+	assert_int_equal(r->gen_max_interval_ms, 120000);
+	assert_int_equal(r->destage_low_pct, 5);
+	assert_int_equal(r->destage_high_pct, 80);
+	assert_int_equal(r->destage_min_rate, 8ull << 20);
+	assert_int_equal(r->log_segment, 256u << 10);
+	assert_string_equal(r->nbd_listen.host, "*");
+	assert_int_equal(r->nbd_listen.port, 10809);
+	assert_string_equal(r->nbd_socket, "/run/wbrep/r0 nbd.sock");
+	assert_string_equal(r->ring, "r0.ring");
+	assert_int_equal(r->protocol, 'A');
+	assert_int_equal(r->ack, WBCONF_ACK_MEMORY);
+	assert_int_equal(r->log_commit_ms, 3);
+	assert_int_equal(r->wb_min_peers, 2);
+	assert_int_equal(r->on_no_quorum, WBCONF_NOQ_IO_ERROR);
+	assert_int_equal(r->replication_port, 7000);
+	assert_false(r->auto_up);
+	r = wbconf_resource_find(c, "r1");
+	assert_string_equal(r->engine, "ram");
+	assert_null(r->log);
+	assert_int_equal(r->gen_max_interval_ms, 500);
+	assert_int_equal(r->replication_port, WBCONF_DEFAULT_REPL_PORT + 1);
+	assert_int_equal(c->nnodes, 3);
+	assert_string_equal(wbconf_node_find(c, "gamma")->address.host, "host-c.example");
+	assert_int_equal(wbconf_node_find(c, "beta")->node_id, 2);
+	assert_int_equal(wbconf_node_find(c, "gamma")->node_id, 0);
+	wbconf_free(c);
+
+	/* the same file seen from node beta */
+	assert_int_equal(parse(full, "beta", &c, NULL), 0);
+	assert_string_equal(c->res[0].backing, "/dev/beta-b0");
+	wbconf_free(c);
+	/* and from gamma: no override */
+	assert_int_equal(parse(full, "gamma", &c, NULL), 0);
+	assert_string_equal(c->res[0].backing, "/dev/b0");
+	wbconf_free(c);
+}
+
+static void test_syntax_errors(void **state)
+{
+	expect_one("[global]\nlog-level\n",
+		   "t.conf:2: [global]: expected 'key = value' or a [section] header, got "
+		   "'log-level'");
+	expect_one("log-level = info\n",
+		   "t.conf:1: log-level: setting outside of any section (add [global] above it)");
+	expect_one("[global\n", "t.conf:1: section header without closing ']'");
+	expect_one("[global] x\n", "t.conf:1: unexpected text 'x' after section header");
+	expect_one("[globl]\nfoo = 1\n",
+		   "t.conf:1: unknown section '[globl]': expected [global], [resource NAME], "
+		   "[resource NAME on NODE] or [node NAME]");
+	expect_one("[resource a/b]\n",
+		   "t.conf:1: invalid name 'a/b' in section header: expected 1-63 letters, "
+		   "digits, '_', '-', '.' (starting with a letter or digit)");
+	expect_one("[global]\nLog-Level = info\n",
+		   "t.conf:2: [global]: invalid key name 'Log-Level': expected lower-case "
+		   "letters, digits and '-'");
+	expect_one("[global]\npid-file =\n", "t.conf:2: [global] pid-file: missing value");
+	expect_one("[global]\npid-file = \"/x\n",
+		   "t.conf:2: [global] pid-file: unterminated quote or text after the closing "
+		   "quote");
+	expect_one("[global]\n[global]\n",
+		   "t.conf:2: [global]: duplicate section, first defined at line 1");
+	expect_one("[global]\npid-file = /a\npid-file = /b\n",
+		   "t.conf:3: [global] pid-file: duplicate key, first set at line 2");
+}
+
+static void test_key_errors(void **state)
+{
+	expect_one("[global]\nlog-levle = info\n",
+		   "t.conf:2: [global] log-levle: unknown key (did you mean 'log-level'?)");
+	expect_one("[global]\nbacking = /x\n",
+		   "t.conf:2: [global] backing: unknown key here: it belongs in a [resource NAME] "
+		   "section");
+	expect_one("[global]\nfrobnicate = 1\n", "t.conf:2: [global] frobnicate: unknown key");
+	expect_one("[global]\nlog-level = loud\n",
+		   "t.conf:2: [global] log-level: invalid value 'loud': expected one of err, "
+		   "warn, info, debug");
+	expect_one("[global]\npid-file = run/x.pid\n",
+		   "t.conf:2: [global] pid-file: 'run/x.pid' is not an absolute path");
+	expect_one("[global]\nmetrics-listen = 9790\n",
+		   "t.conf:2: [global] metrics-listen: invalid address '9790': expected host:port "
+		   "with port 1-65535 (e.g. 127.0.0.1:10809, [::1]:10809, *:10809)");
+	expect_one("[global]\nmetrics-listen = h:70000\n",
+		   "t.conf:2: [global] metrics-listen: invalid address 'h:70000': expected "
+		   "host:port with port 1-65535 (e.g. 127.0.0.1:10809, [::1]:10809, *:10809)");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nram-buffer = 12Q\n",
+		   "t.conf:4: [resource r0] ram-buffer: invalid size '12Q': expected a number "
+		   "with an optional unit K, M, G, T (1024-based), e.g. 64M");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nram-buffer = 4K\n",
+		   "t.conf:4: [resource r0] ram-buffer: value '4K' is out of range: expected "
+		   "1M..64G");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nsize = 1000\n",
+		   "t.conf:4: [resource r0] size: size '1000' is not a multiple of 4K");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\ngen-max-interval = 5\n",
+		   "t.conf:4: [resource r0] gen-max-interval: invalid duration '5': expected a "
+		   "number with a unit ms, s, m or h, e.g. 500ms, 5s");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\ngen-max-interval = 2h\n",
+		   "t.conf:4: [resource r0] gen-max-interval: value '2h' is out of range: "
+		   "expected 0ms..3600000ms");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\ndestage-high = 101%\n",
+		   "t.conf:4: [resource r0] destage-high: value '101%' is out of range: expected "
+		   "1%..100%");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\ndestage-low = ten\n",
+		   "t.conf:4: [resource r0] destage-low: invalid percentage 'ten': expected "
+		   "0%..100%, e.g. 90%");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nauto-up = maybe\n",
+		   "t.conf:4: [resource r0] auto-up: invalid boolean 'maybe': expected yes or no");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nwb-min-peers = -1\n",
+		   "t.conf:4: [resource r0] wb-min-peers: invalid number '-1': expected an "
+		   "integer 0..31");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nengine = ../evil\n",
+		   "t.conf:4: [resource r0] engine: invalid name '../evil': expected an engine "
+		   "name: wblog, passthrough, ram or a plugin name");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nreplication-port = 0\n",
+		   "t.conf:4: [resource r0] replication-port: value '0' is out of range: expected "
+		   "1..65535");
+	expect_one("[node n1]\naddress = 1.2.3.4:5\nnode-id = 256\n",
+		   "t.conf:3: [node n1] node-id: value '256' is out of range: expected 1..255");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nsize = 99999999999999999999999\n",
+		   "t.conf:4: [resource r0] size: value '99999999999999999999999' is out of "
+		   "range: expected 0..1024T");
+}
+
+static void test_missing_and_cross(void **state)
+{
+	expect_one("[resource r0]\nlog = /l\n",
+		   "t.conf:1: [resource r0] backing: missing required key (a path)");
+	expect_one("[resource r0]\nbacking = /b\n",
+		   "t.conf:1: [resource r0] log: missing required key (a path): engine wblog "
+		   "needs a log device");
+	expect_one("[node n1]\nnode-id = 1\n",
+		   "t.conf:1: [node n1] address: missing required key (host:port)");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\ndestage-low = 90%\ndestage-high = 50%\n",
+		   "t.conf:4: [resource r0] destage-low: destage-low (90%) must be below "
+		   "destage-high (50%)");
+	expect_one("[resource r0]\nbacking = /b\nlog = /b\n",
+		   "t.conf:3: [resource r0] log: log and backing are the same path '/b'");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nnbd-listen = 127.0.0.1:10809\n"
+		   "[resource r1]\nbacking = /b1\nlog = /l1\nnbd-listen = *:10809\n",
+		   "t.conf:8: [resource r1] nbd-listen: *:10809 is already used by resource r0 "
+		   "(line 4)");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nring = rr\n"
+		   "[resource r1]\nbacking = /b1\nlog = /l1\nring = rr\n",
+		   "t.conf:8: [resource r1] ring: ring 'rr' is already used by resource r0 (line "
+		   "4)");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nnbd-socket = /s\n"
+		   "[resource r1]\nbacking = /b1\nlog = /l1\nnbd-socket = /s\n",
+		   "t.conf:8: [resource r1] nbd-socket: '/s' is already used by resource r0 (line "
+		   "4)");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\n"
+		   "[resource r1]\nbacking = /l0\nlog = /l1\n",
+		   "t.conf:5: [resource r1] backing: '/l0' is already the log of resource r0");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nreplication-port = 7791\n"
+		   "[resource r1]\nbacking = /b1\nlog = /l1\n",
+		   "t.conf:5: [resource r1] replication-port: port 7791 is already used by "
+		   "resource r0");
+	expect_one("[global]\nmetrics-listen = *:9000\ntransport = plain\n"
+		   "[resource r0]\nbacking = /b0\nlog = /l0\nnbd-listen = 127.0.0.1:9000\n",
+		   "t.conf:7: [resource r0] nbd-listen: port 9000 is also [global] metrics-listen");
+	expect_one("[global]\ntransport = plain\n[resource r0]\nbacking = /b0\nlog = /l0\n"
+		   "wb-min-peers = 2\n[node alpha]\naddress = a:1\n[node beta]\naddress = b:1\n",
+		   "t.conf:6: [resource r0] wb-min-peers: 2 peers can never be reached with 2 "
+		   "[node] sections (at most 1); the resource would never run in write-back");
+	expect_one("[global]\ntransport = plain\n[node alpha]\naddress = a:1\nnode-id = 1\n"
+		   "[node beta]\naddress = b:1\nnode-id = 1\n",
+		   "t.conf:6: [node beta] node-id: node-id 1 is already used by node alpha");
+	expect_one("[global]\nnode-name = zeta\n[node alpha]\naddress = a:1\n",
+		   "t.conf:1: [global] node-name: this node 'zeta' has no [node zeta] section");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\n[resource r9 on alpha]\nlog = /x\n"
+		   "[node alpha]\naddress = a:1\n",
+		   "t.conf:4: [resource r9 on alpha]: overrides resource 'r9', which has no "
+		   "[resource r9] section");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\n[resource r0 on zeta]\nlog = /x\n",
+		   "t.conf:4: [resource r0 on zeta]: node 'zeta' has no [node zeta] section");
+	/* an override for another node is validated too */
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\n[resource r0 on beta]\nlog = x\n"
+		   "[node alpha]\naddress = a:1\n[node beta]\naddress = b:1\n[global]\n"
+		   "transport = plain\n",
+		   "t.conf:5: [resource r0 on beta] log: 'x' is not an absolute path");
+}
+
+static void test_tls_needs_certs(void **state)
+{
+	size_t n;
+	char *got =
+	    errors_of("[node alpha]\naddress = a:1\n[node beta]\naddress = b:1\n", "alpha", &n);
+
+	assert_int_equal(n, 3);
+	assert_non_null(strstr(got, "t.conf: [global] tls-cert: missing: transport tls"));
+	assert_non_null(strstr(got, "[global] tls-key:"));
+	assert_non_null(strstr(got, "[global] tls-ca:"));
+}
+
+static void test_collects_all_errors_sorted(void **state)
+{
+	const char *text = "[global]\n"
+			   "log-level = loud\n" /* 2 */
+			   "bogus = 1\n"	/* 3 */
+			   "[resource r0]\n"	/* 4: log missing */
+			   "backing = /b\n"
+			   "ram-buffer = 1X\n"	 /* 6 */
+			   "destage-low = 95%\n" /* 7: >= high */
+			   "[what]\n"		 /* 8 */
+			   "x = y\n"		 /* skipped */
+			   "[node n1]\n"	 /* 10: no address */
+			   "garbage\n";		 /* 11 */
+	unsigned want[] = {2, 3, 4, 6, 7, 8, 10, 11};
+	struct wbconf_errors e = {0};
+	struct wbconf *c;
+
+	assert_int_equal(parse(text, "n1", &c, &e), -EINVAL);
+	assert_int_equal(e.n, 8);
+	for (size_t i = 0; i < e.n; i++)
+		assert_int_equal(e.v[i].line, want[i]);
+	wbconf_errors_free(&e);
+	assert_int_equal(e.n, 0);
+}
+
+static void test_too_many_errors(void **state)
+{
+	size_t len = 0, cap = 64 * 1024;
+	char *text = malloc(cap);
+	struct wbconf_errors e = {0};
+	struct wbconf *c;
+
+	len += (size_t)sprintf(text, "[global]\n");
+	for (int i = 0; i < 300; i++)
+		len += (size_t)sprintf(text + len, "k%d = 1\n", i);
+	assert_int_equal(wbconf_parse_buf(text, len, "t.conf", "n", &c, &e), -EINVAL);
+	assert_int_equal(e.n, WBCONF_MAX_ERRORS);
+	assert_int_equal(e.dropped, 300 - WBCONF_MAX_ERRORS);
+	wbconf_errors_free(&e);
+	free(text);
+}
+
+static void test_malformed_bytes(void **state)
+{
+	static const char nul[] = "[global]\npid-file = /a\0b\n";
+	struct wbconf_errors e = {0};
+	struct wbconf *c;
+	char *big;
+	char buf[256];
+
+	assert_int_equal(wbconf_parse_buf(nul, sizeof(nul) - 1, "t.conf", "n", &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	wbconf_error_format(&e.v[0], buf, sizeof(buf));
+	assert_string_equal(buf, "t.conf:2: [global]: invalid control character");
+	wbconf_errors_free(&e);
+
+	big = malloc(10000);
+	memset(big, 'a', 9999);
+	memcpy(big, "[global]\n", 9);
+	big[9999] = 0;
+	assert_int_equal(wbconf_parse_buf(big, 9999, "t.conf", "n", &c, &e), -EINVAL);
+	assert_int_equal(e.n, 1);
+	wbconf_error_format(&e.v[0], buf, sizeof(buf));
+	assert_string_equal(buf, "t.conf:2: [global]: line too long (9990 bytes, at most 4096)");
+	wbconf_errors_free(&e);
+	free(big);
+
+	/* CRLF and no trailing newline are fine */
+	assert_int_equal(parse("[global]\r\nlog-level = warn", "n", &c, NULL), 0);
+	assert_int_equal(c->global.log_level, WBCONF_LOG_WARN);
+	wbconf_free(c);
+	/* errs == NULL is allowed on failure too */
+	assert_int_equal(parse("[x]", "n", &c, NULL), -EINVAL);
+	assert_int_equal(parse("", "bad/name", &c, NULL), -EINVAL);
+}
+
+static void test_value_parsers(void **state)
+{
+	struct wbconf_addr a = {0};
+	uint64_t v;
+
+	assert_int_equal(wbconf_parse_size("512", &v), 0);
+	assert_int_equal(v, 512);
+	assert_int_equal(wbconf_parse_size("4K", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(wbconf_parse_size("4k", &v), 0);
+	assert_int_equal(wbconf_parse_size("64MiB", &v), 0);
+	assert_int_equal(v, 64ull << 20);
+	assert_int_equal(wbconf_parse_size("2TB", &v), 0);
+	assert_int_equal(v, 2ull << 40);
+	assert_int_equal(wbconf_parse_size("100B", &v), 0);
+	assert_int_equal(v, 100);
+	assert_int_equal(wbconf_parse_size("", &v), -EINVAL);
+	assert_int_equal(wbconf_parse_size("K", &v), -EINVAL);
+	assert_int_equal(wbconf_parse_size("-1", &v), -EINVAL);
+	assert_int_equal(wbconf_parse_size("1.5G", &v), -EINVAL);
+	assert_int_equal(wbconf_parse_size("4 K", &v), -EINVAL);
+	assert_int_equal(wbconf_parse_size("16777216T", &v), -ERANGE);
+	assert_int_equal(wbconf_parse_size("18446744073709551616", &v), -ERANGE);
+
+	assert_int_equal(wbconf_parse_duration_ms("500ms", 0, &v), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(wbconf_parse_duration_ms("5s", 0, &v), 0);
+	assert_int_equal(v, 5000);
+	assert_int_equal(wbconf_parse_duration_ms("2m", 0, &v), 0);
+	assert_int_equal(v, 120000);
+	assert_int_equal(wbconf_parse_duration_ms("1h", 0, &v), 0);
+	assert_int_equal(v, 3600000);
+	assert_int_equal(wbconf_parse_duration_ms("0", 0, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(wbconf_parse_duration_ms("7", 0, &v), -EINVAL);
+	assert_int_equal(wbconf_parse_duration_ms("7", 1, &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(wbconf_parse_duration_ms("5d", 0, &v), -EINVAL);
+
+	assert_int_equal(wbconf_parse_addr("127.0.0.1:80", &a), 0);
+	assert_string_equal(a.host, "127.0.0.1");
+	assert_int_equal(a.port, 80);
+	free(a.host);
+	assert_int_equal(wbconf_parse_addr("[fe80::1%eth0]:7788", &a), 0);
+	assert_string_equal(a.host, "fe80::1%eth0");
+	free(a.host);
+	assert_int_equal(wbconf_parse_addr("::1:80", &a), -EINVAL);
+	assert_int_equal(wbconf_parse_addr(":80", &a), -EINVAL);
+	assert_int_equal(wbconf_parse_addr("h:", &a), -EINVAL);
+	assert_int_equal(wbconf_parse_addr("h:80x", &a), -EINVAL);
+	assert_int_equal(wbconf_parse_addr("[::1]80", &a), -EINVAL);
+	assert_int_equal(wbconf_parse_addr("h o:80", &a), -EINVAL);
+	assert_int_equal(wbconf_parse_addr("h:65536", &a), -ERANGE);
+}
+
+static void test_reload_check(void **state)
+{
+	struct wbconf *a, *b;
+	char err[256];
+
+	assert_int_equal(parse(minimal, "n", &a, NULL), 0);
+	assert_int_equal(parse("[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n"
+			       "destage-low = 20%\nwb-min-peers = 0\nauto-up = no\n",
+			       "n", &b, NULL),
+			 0);
+	assert_int_equal(wbconf_resource_reload_check(&a->res[0], &b->res[0], err, sizeof(err)), 0);
+	wbconf_free(b);
+	assert_int_equal(parse("[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n"
+			       "nbd-listen = 127.0.0.1:1\n",
+			       "n", &b, NULL),
+			 0);
+	assert_int_equal(wbconf_resource_reload_check(&a->res[0], &b->res[0], err, sizeof(err)),
+			 -EBUSY);
+	assert_non_null(strstr(err, "'nbd-listen' changed"));
+	wbconf_free(b);
+	assert_int_equal(
+	    parse("[resource r0]\nbacking = /dev/other\nlog = /dev/l0\n", "n", &b, NULL), 0);
+	assert_int_equal(wbconf_resource_reload_check(&a->res[0], &b->res[0], err, sizeof(err)),
+			 -EBUSY);
+	assert_non_null(strstr(err, "'backing' changed"));
+	wbconf_free(b);
+	wbconf_free(a);
+}
+
+static void test_load_file(void **state)
+{
+	char path[] = "/tmp/test_conf_XXXXXX";
+	struct wbconf_errors e = {0};
+	struct wbconf *c;
+	char buf[512];
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, minimal, strlen(minimal)), (ssize_t)strlen(minimal));
+	close(fd);
+	assert_int_equal(wbconf_load(path, "n", &c, &e), 0);
+	assert_string_equal(c->path, path);
+	assert_string_equal(c->res[0].backing, "/dev/b0");
+	wbconf_free(c);
+	unlink(path);
+	assert_int_equal(wbconf_load(path, "n", &c, &e), -ENOENT);
+	assert_null(c);
+	assert_int_equal(e.n, 1);
+	wbconf_error_format(&e.v[0], buf, sizeof(buf));
+	assert_non_null(strstr(buf, ": cannot open: No such file or directory"));
+	wbconf_errors_free(&e);
+	assert_int_equal(wbconf_load("/tmp", "n", &c, &e), -EISDIR);
+	wbconf_errors_free(&e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_empty_file_defaults),
+	    cmocka_unit_test(test_resource_defaults),
+	    cmocka_unit_test(test_full_config),
+	    cmocka_unit_test(test_syntax_errors),
+	    cmocka_unit_test(test_key_errors),
+	    cmocka_unit_test(test_missing_and_cross),
+	    cmocka_unit_test(test_tls_needs_certs),
+	    cmocka_unit_test(test_collects_all_errors_sorted),
+	    cmocka_unit_test(test_too_many_errors),
+	    cmocka_unit_test(test_malformed_bytes),
+	    cmocka_unit_test(test_value_parsers),
+	    cmocka_unit_test(test_reload_check),
+	    cmocka_unit_test(test_load_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
