@@ -54,8 +54,8 @@ all: bins tests
 include $(sort $(wildcard */module.mk))
 LIBS := $(strip $(LIB_DAEMON) $(LIB_PROTO) $(LIB_CONF) $(LIB_ENGINE))
 
-bins: $(BINS)
-tests: $(TEST_BINS)
+bins: $$(BINS)
+tests: $$(TEST_BINS)
 
 $(B)/%.o: %.c | $(GEN)
 	@mkdir -p $(dir $@)

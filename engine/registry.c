@@ -3,9 +3,8 @@
  * registry.c - the engine registry, plugin loading and the generic entry
  * points (wb_engine_format/open) plus the synchronous request wrappers.
  *
- * Built-in engines ("passthrough", "ram", and "wblog" when its object is
- * linked: referenced through a weak symbol) are registered on first use of
- * any registry function. Plugins are shared objects exporting
+ * Built-in engines ("wblog", "passthrough", "ram") are registered on first
+ * use of any registry function. Plugins are shared objects exporting
  * `const struct wb_engine_ops wb_engine_plugin_ops`; a plugin whose ABI
  * version differs from WB_ENGINE_ABI_VERSION, which lacks a mandatory op, or
  * whose name is already taken is refused with a message for the user.
@@ -27,7 +26,7 @@
 
 extern const struct wb_engine_ops wb_passthrough_ops;
 extern const struct wb_engine_ops wb_ram_ops;
-extern const struct wb_engine_ops wb_wblog_ops __attribute__((weak));
+extern const struct wb_engine_ops wb_wblog_ops;
 
 static const struct wb_engine_ops *reg_ops[REG_MAX];
 static int reg_n;
@@ -76,7 +75,7 @@ static void reg_init(void)
 	if (reg_ready)
 		return;
 	reg_ready = 1;
-	if (&wb_wblog_ops && reg_add(&wb_wblog_ops, err, sizeof(err), "built-in engine") < 0)
+	if (reg_add(&wb_wblog_ops, err, sizeof(err), "built-in engine") < 0)
 		wb_msg(WB_LOG_ERR, "%s", err);
 	if (reg_add(&wb_passthrough_ops, err, sizeof(err), "built-in engine") < 0)
 		wb_msg(WB_LOG_ERR, "%s", err);

@@ -18,6 +18,11 @@
 
 #include "daemon/nbd_proto.h"
 
+/* Unaligned big-endian loads (the wire buffers are byte arrays). */
+static uint16_t ldbe16(const void *p) { uint16_t v; memcpy(&v, p, 2); return be16toh(v); }
+static uint32_t ldbe32(const void *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
+static uint64_t ldbe64(const void *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
+
 static void put32(uint8_t *p, uint32_t v)
 {
 	v = htobe32(v);
@@ -87,10 +92,10 @@ static void test_opt_reply(void **state)
 	uint8_t b[20];
 
 	assert_int_equal(nbd_encode_opt_reply(b, NBD_OPT_GO, NBD_REP_ERR_UNKNOWN, 7), 20);
-	assert_int_equal(be64toh(*(uint64_t *)b), NBD_REP_MAGIC);
-	assert_int_equal(be32toh(*(uint32_t *)(b + 8)), NBD_OPT_GO);
-	assert_int_equal(be32toh(*(uint32_t *)(b + 12)), 0x80000006u);
-	assert_int_equal(be32toh(*(uint32_t *)(b + 16)), 7);
+	assert_int_equal(ldbe64(b), NBD_REP_MAGIC);
+	assert_int_equal(ldbe32(b + 8), NBD_OPT_GO);
+	assert_int_equal(ldbe32(b + 12), 0x80000006u);
+	assert_int_equal(ldbe32(b + 16), 7);
 }
 
 /* u32 namelen, name, u16 n, n x u16 */
@@ -188,15 +193,15 @@ static void test_info_encoders(void **state)
 	uint8_t b[NBD_EXPORT_NAME_REPLY_LEN];
 
 	assert_int_equal(nbd_encode_info_export(b, 1ull << 30, 0x16d), 12);
-	assert_int_equal(be16toh(*(uint16_t *)b), NBD_INFO_EXPORT);
-	assert_int_equal(be64toh(*(uint64_t *)(b + 2)), 1ull << 30);
-	assert_int_equal(be16toh(*(uint16_t *)(b + 10)), 0x16d);
+	assert_int_equal(ldbe16(b), NBD_INFO_EXPORT);
+	assert_int_equal(ldbe64(b + 2), 1ull << 30);
+	assert_int_equal(ldbe16(b + 10), 0x16d);
 	assert_int_equal(nbd_encode_info_block_size(b, 4096, 4096, 32u << 20), 14);
-	assert_int_equal(be16toh(*(uint16_t *)b), NBD_INFO_BLOCK_SIZE);
-	assert_int_equal(be32toh(*(uint32_t *)(b + 2)), 4096);
-	assert_int_equal(be32toh(*(uint32_t *)(b + 10)), 32u << 20);
+	assert_int_equal(ldbe16(b), NBD_INFO_BLOCK_SIZE);
+	assert_int_equal(ldbe32(b + 2), 4096);
+	assert_int_equal(ldbe32(b + 10), 32u << 20);
 	assert_int_equal(nbd_encode_server_entry(b, sizeof(b), "r0"), 6);
-	assert_int_equal(be32toh(*(uint32_t *)b), 2);
+	assert_int_equal(ldbe32(b), 2);
 	assert_memory_equal(b + 4, "r0", 2);
 	assert_int_equal(nbd_encode_server_entry(b, 5, "r0"), 0); /* does not fit */
 	assert_int_equal(nbd_encode_export_name_reply(b, 4096, 1, true), 10);
@@ -235,9 +240,9 @@ static void test_request_parse(void **state)
 	memset(b, 0, sizeof(b));
 	assert_int_equal(nbd_parse_request(b, &r), -EBADMSG);
 	assert_int_equal(nbd_encode_simple_reply(rb, NBD_EINVAL, 0xabcdull), 16);
-	assert_int_equal(be32toh(*(uint32_t *)rb), NBD_SIMPLE_REPLY_MAGIC);
-	assert_int_equal(be32toh(*(uint32_t *)(rb + 4)), NBD_EINVAL);
-	assert_true(be64toh(*(uint64_t *)(rb + 8)) == 0xabcdull);
+	assert_int_equal(ldbe32(rb), NBD_SIMPLE_REPLY_MAGIC);
+	assert_int_equal(ldbe32(rb + 4), NBD_EINVAL);
+	assert_true(ldbe64(rb + 8) == 0xabcdull);
 }
 
 static const struct nbd_export_geom geom = {
