@@ -51,7 +51,7 @@ GEN       :=   # generated files that must exist before compiling
 .SECONDEXPANSION:
 all: bins tests
 
-include $(sort $(wildcard */module.mk))
+include $(sort $(wildcard */module.mk tests/*/module.mk))
 LIBS := $(strip $(LIB_DAEMON) $(LIB_PROTO) $(LIB_CONF) $(LIB_ENGINE))
 
 bins: $$(BINS)

@@ -591,6 +591,16 @@ static void wbl_close(struct wb_engine *eng)
 				 wb_wlog_slot_off(&e->sb, e->sb.sb_seq), WB_IO_FUA) < 0)
 			wb_msg(WB_LOG_WARN, "%s: clean-close superblock write failed", eng->name);
 	}
+	/* Nothing may complete into freed memory: reap every I/O still queued
+	 * on either device (backing reads are not counted by wbl_busy; after a
+	 * failure the loops above stop early). Their requests complete with the
+	 * I/O's result. */
+	for (i = 0; i < 1000000 && (e->log->inflight || e->bak->inflight || e->doneq.head); i++)
+		if (wbl_run(eng, 1) < 0)
+			break;
+	if (e->log->inflight || e->bak->inflight)
+		wb_msg(WB_LOG_ERR, "%s: closing with %u log and %u backing I/Os still in flight",
+		       eng->name, e->log->inflight, e->bak->inflight);
 	wbl_free(e);
 }
 

@@ -279,26 +279,37 @@ void wbl_admit(struct wblog *e)
 		uint32_t nblk = r->len / WB_BLOCK_SIZE;
 		const uint8_t *src = WBL_AUX(r) ? (const uint8_t *)(uintptr_t)WBL_AUX(r) : r->buf;
 
+		/*
+		 * A request links through WBL_NEXT into one queue at a time: it
+		 * leaves the admission queue before it joins its record's reqs
+		 * (pushing it first would cut the rest of admitq off).
+		 */
 		if (r->op != WB_REQ_WRITE) {
-			if (wbl_add_zero(e, r))
-				goto out_nomem;
 			wbl_reqq_pop(&e->admitq);
+			if (wbl_add_zero(e, r)) {
+				wbl_complete(e, r, -ENOMEM);
+				goto out_nomem;
+			}
 			continue;
 		}
 		while (WBL_CNT(r) < nblk) {
 			uint64_t i = WBL_CNT(r);
 			struct wb_page *pg = wbl_get_page(e);
+			int last = i + 1 == nblk;
 
 			if (!pg)
 				goto wait;
 			memcpy(pg->data, src + i * WB_BLOCK_SIZE, WB_BLOCK_SIZE);
-			if (wbl_add_block(e, r->off / WB_BLOCK_SIZE + i, pg, r, i + 1 == nblk)) {
+			if (last)
+				wbl_reqq_pop(&e->admitq);
+			if (wbl_add_block(e, r->off / WB_BLOCK_SIZE + i, pg, r, last)) {
 				wb_page_put(e->pb, pg);
+				if (last)
+					wbl_complete(e, r, -ENOMEM);
 				goto out_nomem;
 			}
 			WBL_CNT(r) = i + 1;
 		}
-		wbl_reqq_pop(&e->admitq);
 		free((void *)(uintptr_t)WBL_AUX(r));
 		WBL_AUX(r) = 0;
 	}

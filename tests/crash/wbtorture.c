@@ -335,9 +335,13 @@ static void engine_close(struct tt *t)
 	wb_engine_close(t->e);
 	t->e = NULL;
 	if (t->inflight) {
-		if (!t->cut)
+		if (!t->cut) {
 			violation(t, "engine closed with %u requests never completed",
 				  t->inflight);
+			for (struct top *o = t->inflight_list; o; o = o->next)
+				fprintf(stderr, "  never completed: kind %d lba %llu blocks %u flags 0x%x\n",
+					o->kind, (unsigned long long)o->lba, o->n, o->r.flags);
+		}
 		/* the engine is gone: nobody will touch them any more */
 		while (t->inflight_list) {
 			struct top *o = t->inflight_list;

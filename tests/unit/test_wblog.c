@@ -462,6 +462,64 @@ static void test_io_error_fails(void **state)
 }
 
 /* Write-through: an acked write is already on the (durable) backing device. */
+/*
+ * Many writes queued at once with a RAM buffer far smaller than them: the
+ * writers are throttled (admission waits for pages), and every request must
+ * still complete exactly once, in any order, with the data readable after.
+ * Regression: a request joined its record's queue while still linked in the
+ * admission queue, which cut off every request queued behind it.
+ */
+struct qw {
+	struct wb_req r;
+	int *done;
+	int err;
+};
+
+static void qw_done(struct wb_req *r, int err)
+{
+	struct qw *q = (struct qw *)r;
+
+	q->err = err;
+	(*q->done)++;
+}
+
+static void test_throttled_queue(void **state)
+{
+	struct env v;
+	enum { NQ = 48, QB = 6 };
+	struct qw q[NQ];
+	uint8_t *bufs = malloc((size_t)NQ * QB * BS);
+	int done = 0, i, spins = 0;
+
+	env_init(&v, 8u << 20, 256 << 10, 8); /* 8 RAM pages, requests of 6 blocks */
+	for (i = 0; i < NQ; i++) {
+		uint64_t lba = (uint64_t)(i * 7 % (NBLK / QB)) * QB;
+		uint32_t k;
+
+		for (k = 0; k < QB; k++) {
+			v.ver[lba + k]++;
+			fill(bufs + ((size_t)i * QB + k) * BS, lba + k, v.ver[lba + k]);
+		}
+		memset(&q[i], 0, sizeof(q[i]));
+		q[i].done = &done;
+		q[i].err = 1;
+		q[i].r.op = WB_REQ_WRITE;
+		q[i].r.off = lba * BS;
+		q[i].r.len = QB * BS;
+		q[i].r.buf = bufs + (size_t)i * QB * BS;
+		q[i].r.done = qw_done;
+		assert_int_equal(wb_engine_submit(v.e, &q[i].r), 0);
+	}
+	while (done < NQ && spins++ < 100000)
+		assert_true(wb_engine_run(v.e, 1) >= 0);
+	assert_int_equal(done, NQ);
+	for (i = 0; i < NQ; i++)
+		assert_int_equal(q[i].err, 0);
+	check_all(&v);
+	free(bufs);
+	env_fini(&v);
+}
+
 static void test_writethrough(void **state)
 {
 	struct env v;
@@ -489,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_apply_record),
 		cmocka_unit_test(test_io_error_fails),
 		cmocka_unit_test(test_writethrough),
+		cmocka_unit_test(test_throttled_queue),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
