@@ -64,16 +64,7 @@ bench_fio() {
 ENGINE_BIN=$ROOT/$B/tests/bench/wbbench_engine
 
 build_engine_bench() {
-	# tests/bench/module.mk builds it; if the top Makefile does not include
-	# that fragment (it includes */module.mk), add it on the command line.
-	local have
-	have=$(make -s --no-print-directory --eval 'wbb-print: ; @echo $(BENCH_ENGINE)' wbb-print \
-		2>/dev/null)
-	if [ -n "$have" ]; then
-		make -s "$B/tests/bench/wbbench_engine"
-	else
-		make -s -f Makefile -f tests/bench/module.mk "$B/tests/bench/wbbench_engine"
-	fi
+	make -s "$B/tests/bench/wbbench_engine"
 }
 
 section_engine() {

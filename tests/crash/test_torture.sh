@@ -18,13 +18,9 @@ bin=$B/wbtorture
 log=$B/test-logs
 mkdir -p "$log"
 
-# tests/crash/module.mk may not be included by the top Makefile (it includes
-# */module.mk only): then build with it explicitly.
-if ! make -s "$bin" >/dev/null 2>&1; then
-	if ! make -s -f Makefile -f tests/crash/module.mk "$bin" >"$log/wbtorture-build.log" 2>&1; then
-		echo "FAIL torture-build: cannot build $bin (see $log/wbtorture-build.log)"
-		exit 1
-	fi
+if ! make -s "$bin" >"$log/wbtorture-build.log" 2>&1; then
+	echo "FAIL torture-build: cannot build $bin (see $log/wbtorture-build.log)"
+	exit 1
 fi
 rc=0
 
