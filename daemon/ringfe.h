@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * ringfe.h - the ring frontend of wbrepd: consumes requests that the dm-wbrep
+ * kernel target (or tests/ringsim) posts on a shared submission ring, hands
+ * them to an engine (wb_engine_submit) and posts the completions on the
+ * completion ring. ABI: kmod/uapi/wbrep_ring.h, docs/ring-abi.md.
+ *
+ * Single-threaded, libevent driven, like the NBD frontend. The frontend does
+ * not run the engine: after it submitted requests it calls the owner's
+ * kick(ctx) so the owner runs wb_engine_run() (the engine may complete
+ * without its fd becoming readable first). wb_ringfe_drive_engine() is a
+ * minimal owner for programs that have nothing else (tests, wbringd).
+ *
+ * Every SQE is untrusted input: wb_ringfe_parse_sqe() validates it against
+ * the geometry before anything is touched; a bad entry with a usable tag is
+ * completed with -EINVAL, one without is dropped (and counted).
+ *
+ * Ownership: the caller owns the engine and must keep it open until
+ * wb_ringfe_close() returned; close drains requests in flight by running the
+ * engine. The frontend owns the transport (fd + mappings) from a successful
+ * open/attach on and releases it in close.
+ */
+#ifndef WB_DAEMON_RINGFE_H
+#define WB_DAEMON_RINGFE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/wbengine.h"
+#include "wbrep_ring.h"
+
+struct event_base;
+struct event;
+struct wb_ringfe;
+
+/* Where the shared memory comes from: the kernel (wb_ringfe_attach) or a
+ * simulator (tests/ringsim). */
+struct wb_ringfe_transport {
+	struct wbrep_attach geo; /* geometry and region sizes */
+	void *sq, *cq, *data;	 /* mapped regions (sq read-only) */
+	int fd;			 /* POLLIN: SQEs may wait; POLLERR/HUP: gone */
+	/* CQEs were published; < 0 (-ESHUTDOWN) when the session is gone */
+	int (*kick)(void *ctx);
+	void (*drain)(void *ctx); /* clear fd readiness (eventfd), may be NULL */
+	void (*release)(void *ctx); /* unmap/close, at wb_ringfe_close */
+	void *ctx;
+};
+
+struct wb_ringfe_stats {
+	uint64_t submitted, completed, errors; /* errors: CQEs with result < 0 */
+	uint64_t bad_sqes, reissued, kicks;
+	uint64_t reads, writes, flushes, discards, write_zeroes, fua, preflush;
+	uint32_t inflight;
+	uint32_t gone; /* session fenced / detached / ring removed */
+};
+
+/* Attach to kernel ring `ring_name` through /dev/wbrep-ctl. */
+int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
+		     struct wb_ringfe **out);
+/* Same, over an already set-up transport (copied; its release() is called
+ * by wb_ringfe_close, or right here on failure). */
+int wb_ringfe_open(struct event_base *base, const struct wb_ringfe_transport *t,
+		   struct wb_engine *e, struct wb_ringfe **out);
+void wb_ringfe_close(struct wb_ringfe *fe);
+
+/* Owner hooks: kick = "run the engine", gone = the session ended (the owner
+ * usually closes this frontend and attaches again). */
+void wb_ringfe_set_kick(struct wb_ringfe *fe, void (*kick)(void *ctx), void *ctx);
+void wb_ringfe_set_gone(struct wb_ringfe *fe, void (*gone)(struct wb_ringfe *fe, void *ctx),
+			void *ctx);
+
+/* Consume every visible SQE now (also called from the fd event). Returns the
+ * number submitted or -errno (-ESHUTDOWN once gone). */
+int wb_ringfe_process(struct wb_ringfe *fe);
+/* Publish completions now (normally deferred to one kick per loop turn). */
+int wb_ringfe_flush(struct wb_ringfe *fe);
+void wb_ringfe_get_stats(const struct wb_ringfe *fe, struct wb_ringfe_stats *st);
+
+/* Validate one SQE against a geometry and fill in an engine request
+ * (op, flags, off, len, buf = data + slot offset). Returns the slot index
+ * (>= 0) or -EINVAL; *slot_ok says whether the tag names a valid slot. */
+int wb_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo,
+			void *data, struct wb_req *r, int *slot_ok);
+
+/* A minimal engine owner: runs wb_engine_run() when its fd is readable, on
+ * its timer, and when kicked (wb_ringfe_engine_kick is a kick callback taking
+ * the returned handle). Free with wb_ringfe_engine_driver_free. */
+struct wb_ringfe_engdrv;
+int wb_ringfe_engine_driver(struct event_base *base, struct wb_engine *e,
+			    struct wb_ringfe_engdrv **out);
+void wb_ringfe_engine_kick(void *drv);
+void wb_ringfe_engine_driver_free(struct wb_ringfe_engdrv *d);
+
+#endif /* WB_DAEMON_RINGFE_H */

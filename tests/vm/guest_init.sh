@@ -1,0 +1,129 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# guest_init.sh - /init of the VM test's initramfs (tests/vm/test_vm.sh).
+# Loads the modules, runs every check against dm-wbrep with wbringd serving
+# the ring, prints "WBVM PASS|FAIL <check>" per check and "WBVM RESULT PASS"
+# only when all passed, then leaves qemu through isa-debug-exit (port 0xf4,
+# value 0x2a -> qemu exit code 85). Anything else is a failure on the host.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+mkdir -p /dev/mapper
+export DM_DISABLE_UDEV=1
+FAILED=0
+pass() { echo "WBVM PASS $1"; }
+fail() { echo "WBVM FAIL $1: $2"; FAILED=1; }
+check() { # name cmd...
+	n=$1; shift
+	if "$@" >/tmp/out 2>&1; then pass "$n"; else fail "$n" "$(tail -3 /tmp/out | tr '\n' ' ')"; fi
+}
+wait_ready() { # log file
+	i=0
+	while [ $i -lt 100 ]; do
+		grep -q '^ready' "$1" 2>/dev/null && return 0
+		usleep 100000; i=$((i + 1))
+	done
+	return 1
+}
+stat_of() { # device key -> value from dmsetup status
+	dmsetup status "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+finish() {
+	dmesg >/tmp/dmesg.txt
+	if grep -E 'BUG:|WARNING:|Oops|general protection|Call Trace|list_del corruption' \
+		/tmp/dmesg.txt >/tmp/bad; then
+		fail dmesg-clean "$(head -3 /tmp/bad | tr '\n' ' ')"
+		tail -40 /tmp/dmesg.txt
+	else
+		pass dmesg-clean
+	fi
+	if [ $FAILED -eq 0 ]; then
+		echo "WBVM RESULT PASS"
+		printf '\052' | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
+	else
+		echo "WBVM RESULT FAIL"
+		printf '\001' | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
+	fi
+	poweroff -f
+}
+
+for m in $(cat /modules.load); do insmod /lib/modules/$m || fail insmod "$m"; done
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do usleep 100000; i=$((i + 1)); done
+check load-module insmod /lib/modules/dm-wbrep.ko
+[ -c /dev/wbrep-ctl ] || fail ctl-device "/dev/wbrep-ctl missing"
+DEV=/dev/vda
+SZ=$(blockdev --getsz $DEV)
+check create dmsetup create wb0 --table "0 $SZ wbrep $DEV r0 queue_timeout_ms=20000"
+check bad-table sh -c "! dmsetup create bad --table '0 $SZ wbrep $DEV r0' 2>/dev/null"
+check bad-option sh -c "! dmsetup create bad --table '0 $SZ wbrep $DEV r9 nslots=3' 2>/dev/null"
+wbringd -r r0 -e passthrough -b $DEV >/tmp/d1.log 2>&1 &
+D1=$!
+check daemon-start wait_ready /tmp/d1.log
+check attach-busy wbvmtool busy r0
+M=/dev/mapper/wb0
+check write wbvmtool write $M 0 256 1
+check flush wbvmtool flush $M
+check write-fua wbvmtool write $M 256 16 2 fua
+check verify wbvmtool verify $M 0 256 1
+check verify-fua wbvmtool verify $M 256 16 2
+check verify-lower wbvmtool verify $DEV 0 256 1
+check discard sh -c "wbvmtool write $M 300 16 3 && wbvmtool discard $M 300 8 && wbvmtool verify $M 308 8 3"
+check zeroout sh -c "wbvmtool zeroout $M 308 8 && wbvmtool zero $M 308 8 && wbvmtool verify $M 0 256 1"
+check suspend-resume sh -c "dmsetup suspend wb0 && dmsetup resume wb0 && wbvmtool verify $M 0 16 1"
+check status-table sh -c "dmsetup table wb0 | grep -q 'wbrep .* r0 queue_timeout_ms=20000'"
+
+# daemon restart during writes: no application error, data intact
+wbvmtool write $M 1024 1200 4 >/tmp/w.log 2>&1 &
+W=$!
+usleep 700000
+kill -9 $D1
+wait $D1 2>/dev/null
+usleep 500000
+wbringd -r r0 -e passthrough -b $DEV >/tmp/d2.log 2>&1 &
+D2=$!
+check daemon-restart wait_ready /tmp/d2.log
+if wait $W; then pass restart-no-app-error; else fail restart-no-app-error "$(cat /tmp/w.log)"; fi
+check restart-data-intact wbvmtool verify $M 1024 1200 4
+R=$(stat_of wb0 reissued)
+if [ "${R:-0}" -ge 1 ]; then pass restart-reissued; else fail restart-reissued "reissued=$R"; fi
+
+# hostile clients on a scratch target: each is fenced, the kernel survives,
+# the held read goes to the next session
+check create-scratch dmsetup create hx --table "0 4096 wbrep $DEV hx"
+for mode in badslot free toofar backwards sqwrite; do
+	check hostile-$mode wbvmtool hostile hx $mode
+done
+wbvmtool zero /dev/mapper/hx 0 1 >/tmp/z.log 2>&1 &
+Z=$!
+check hostile-stale wbvmtool hostile hx stale
+check hostile-rsvd wbvmtool hostile hx rsvd reissue
+check hostile-reuse wbvmtool hostile hx reuse reissue
+if wait $Z; then pass hostile-app-ok; else fail hostile-app-ok "$(cat /tmp/z.log)"; fi
+F=$(stat_of hx fences)
+if [ "${F:-0}" -eq 7 ]; then pass hostile-fence-count; else fail hostile-fence-count "fences=$F"; fi
+N=$(dmesg | grep -c 'fenced')
+if [ "$N" -ge 1 ]; then pass fence-logged; else fail fence-logged "no fence message"; fi
+check hostile-then-good sh -c "wbringd -r hx -e ram -s 2097152 >/tmp/d3.log 2>&1 & P=\$!; \
+	wbvmtool write /dev/mapper/hx 0 8 5 && wbvmtool verify /dev/mapper/hx 0 8 5; r=\$?; \
+	kill \$P; wait \$P; exit \$r"
+
+# no daemon: I/O fails after queue_timeout_ms
+check create-timeout dmsetup create to --table "0 4096 wbrep $DEV t0 queue_timeout_ms=300"
+check timeout-eio sh -c "! wbvmtool zero /dev/mapper/to 0 1"
+T=$(stat_of to timeouts)
+if [ "${T:-0}" -ge 1 ]; then pass timeout-count; else fail timeout-count "timeouts=$T"; fi
+
+# removal with and without a daemon attached, then unload
+check remove-attached dmsetup remove wb0
+wait $D2
+RC=$?
+if [ $RC -eq 3 ]; then pass daemon-saw-removal; else fail daemon-saw-removal "exit $RC"; fi
+check remove-scratch dmsetup remove hx
+check remove-timeout dmsetup remove to
+check unload rmmod dm_wbrep
+finish

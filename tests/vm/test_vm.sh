@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# test_vm.sh - boot the installed Debian kernel under qemu TCG with
+# dm-wbrep.ko and run tests/vm/guest_init.sh inside: dm target create/remove,
+# stamped writes + reads (flush, FUA, discard, write-zeroes), daemon killed
+# and restarted during writes, hostile ring clients, queue timeout, unload.
+# Prints one PASS/FAIL line per guest check (from the guest's "WBVM" lines)
+# plus "vm-boot". The guest must exit through isa-debug-exit with code 85
+# and print "WBVM RESULT PASS"; a panic, a timeout or a missing line fails.
+# SKIP (exit 0) when qemu, the kernel image or the headers are missing.
+# WB_VM_TIMEOUT (seconds, default 240) bounds the qemu run.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+qemu=$(command -v qemu-system-x86_64 || true)
+[ -n "$qemu" ] || { echo "SKIP vm: qemu-system-x86_64 not installed"; exit 0; }
+command -v busybox >/dev/null || { echo "SKIP vm: busybox-static not installed"; exit 0; }
+command -v dmsetup >/dev/null || { echo "SKIP vm: dmsetup not installed"; exit 0; }
+command -v cpio >/dev/null || { echo "SKIP vm: cpio not installed"; exit 0; }
+KVER=${KVER:-$(ls -d /lib/modules/*/build 2>/dev/null | sort -V | tail -1 | cut -d/ -f4)}
+[ -n "$KVER" ] || { echo "SKIP vm: no kernel headers (linux-headers-amd64)"; exit 0; }
+KIMG=/boot/vmlinuz-$KVER
+[ -r "$KIMG" ] || { echo "SKIP vm: $KIMG missing (linux-image-amd64)"; exit 0; }
+[ -f /lib/modules/$KVER/modules.dep ] || { echo "SKIP vm: no modules for $KVER"; exit 0; }
+
+W=$ROOT/build/vm
+mkdir -p "$W"
+if ! KVER=$KVER bash kmod/build.sh >"$W/kmod.log" 2>&1; then
+	echo "FAIL vm-kmod-build: see $W/kmod.log"; tail -20 "$W/kmod.log"; exit 1
+fi
+echo "PASS vm-kmod-build"
+if ! make -s -j2 build/tests/vm/wbringd build/tests/vm/wbvmtool \
+	>"$W/make.log" 2>&1; then
+	echo "FAIL vm-progs-build: see $W/make.log"; tail -20 "$W/make.log"; exit 1
+fi
+if ! bash tests/vm/mkinitramfs.sh "$W/initramfs.cpio.gz" "$KVER" kmod/dm-wbrep.ko \
+	build/tests/vm/wbringd build/tests/vm/wbvmtool >"$W/initramfs.log" 2>&1; then
+	echo "FAIL vm-initramfs: see $W/initramfs.log"; tail -20 "$W/initramfs.log"; exit 1
+fi
+rm -f "$W/data.img"
+truncate -s 64M "$W/data.img"
+
+timeout --kill-after=10 "${WB_VM_TIMEOUT:-240}" "$qemu" -accel tcg -cpu max -smp 2 -m 256 \
+	-nographic -no-reboot -nodefaults -serial stdio -kernel "$KIMG" \
+	-initrd "$W/initramfs.cpio.gz" -append "console=ttyS0 panic=-1 quiet oops=panic" \
+	-drive file="$W/data.img",format=raw,if=none,id=d0,cache=unsafe \
+	-device virtio-blk-pci,drive=d0,serial=data \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$W/console.log" 2>&1
+rc=$?
+tr -d '\r' <"$W/console.log" | sed -n 's/^WBVM \(PASS\|FAIL\) /\1 vm-/p'
+if [ "$rc" -eq 85 ] && grep -q '^WBVM RESULT PASS' <(tr -d '\r' <"$W/console.log"); then
+	echo "PASS vm-boot (guest reported PASS)"
+	exit 0
+fi
+case $rc in
+124|137) why="qemu timed out" ;;
+85) why="exit code PASS but no result line" ;;
+*) why="qemu exit $rc" ;;
+esac
+echo "FAIL vm-boot: $why, no explicit guest PASS (console: $W/console.log)"
+tail -30 "$W/console.log" | tr -d '\r'
+exit 1

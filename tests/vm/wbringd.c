@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wbringd.c - a tiny standalone ring daemon for the VM test: one engine
+ * (registry: "passthrough" on a device/file, or "ram") served to one
+ * dm-wbrep ring through daemon/ringfe.c. No config, no replication.
+ *
+ *   wbringd -r RING -e passthrough -b /dev/vda [-s BYTES] [-R]
+ *   wbringd -r RING -e ram -s BYTES
+ *
+ * -R: when the session ends (fenced, target removed), attach again until
+ * SIGTERM. SIGTERM/SIGINT: detach cleanly (in-flight requests finish first)
+ * and exit 0. Exit 3 when the session ended without -R. Writes "ready" to
+ * stdout once attached, so scripts can wait for it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon/ringfe.h"
+#include "engine/wbengine.h"
+
+struct wbringd {
+	struct event_base *base;
+	struct wb_engine *e;
+	struct wb_ringfe *fe;
+	struct wb_ringfe_engdrv *drv;
+	const char *ring;
+	int reattach, ended;
+	struct event *retry_ev;
+};
+
+static void on_gone(struct wb_ringfe *fe, void *ctx);
+
+static int do_attach(struct wbringd *d)
+{
+	int ret = wb_ringfe_attach(d->base, d->ring, d->e, &d->fe);
+
+	if (ret)
+		return ret;
+	wb_ringfe_set_kick(d->fe, wb_ringfe_engine_kick, d->drv);
+	wb_ringfe_set_gone(d->fe, on_gone, d);
+	printf("ready\n");
+	fflush(stdout);
+	return 0;
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wbringd *d = arg;
+	struct timeval tv = { 0, 200000 };
+
+	if (d->fe) {
+		wb_ringfe_close(d->fe);
+		d->fe = NULL;
+	}
+	if (do_attach(d))
+		evtimer_add(d->retry_ev, &tv);
+}
+
+static void on_gone(struct wb_ringfe *fe, void *ctx)
+{
+	struct wbringd *d = ctx;
+	struct timeval tv = { 0, 0 };
+
+	if (!d->reattach) {
+		d->ended = 1;
+		event_base_loopbreak(d->base);
+		return;
+	}
+	evtimer_add(d->retry_ev, &tv);	/* close + attach outside the callback */
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct wbringd *d = arg;
+
+	event_base_loopbreak(d->base);
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: wbringd -r RING -e ENGINE [-b BACKING] [-s BYTES] [-R]\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct wb_engine_params p = { .name = "wbringd" };
+	const char *engine = "passthrough", *backing = NULL;
+	struct event *sigterm, *sigint;
+	struct wbringd d = { 0 };
+	struct wb_io *io = NULL;
+	int c, ret, rc = 1;
+
+	while ((c = getopt(argc, argv, "r:e:b:s:R")) != -1) {
+		switch (c) {
+		case 'r':
+			d.ring = optarg;
+			break;
+		case 'e':
+			engine = optarg;
+			break;
+		case 'b':
+			backing = optarg;
+			break;
+		case 's':
+			p.size = strtoull(optarg, NULL, 0);
+			break;
+		case 'R':
+			d.reattach = 1;
+			break;
+		default:
+			return usage();
+		}
+	}
+	if (!d.ring)
+		return usage();
+	signal(SIGPIPE, SIG_IGN);
+	if (backing) {
+		ret = wb_io_uring_open(backing, 0, 0, 64, &io);
+		if (ret) {
+			fprintf(stderr, "wbringd: %s: %s\n", backing, strerror(-ret));
+			return 1;
+		}
+		p.backing_io = io;
+	}
+	ret = wb_engine_open(engine, &p, &d.e);
+	if (ret) {
+		fprintf(stderr, "wbringd: engine %s: %s\n", engine, strerror(-ret));
+		goto out_io;
+	}
+	d.base = event_base_new();
+	if (!d.base || wb_ringfe_engine_driver(d.base, d.e, &d.drv))
+		goto out_engine;
+	d.retry_ev = evtimer_new(d.base, retry_cb, &d);
+	sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+	ret = do_attach(&d);
+	if (ret) {
+		fprintf(stderr, "wbringd: attach %s: %s\n", d.ring, strerror(-ret));
+		goto out_loop;
+	}
+	event_base_dispatch(d.base);
+	rc = d.ended ? 3 : 0;
+out_loop:
+	wb_ringfe_close(d.fe);
+	event_free(sigterm);
+	event_free(sigint);
+	event_free(d.retry_ev);
+	wb_ringfe_engine_driver_free(d.drv);
+out_engine:
+	if (d.base)
+		event_base_free(d.base);
+	wb_engine_close(d.e);
+out_io:
+	wb_io_close(io);
+	return rc;
+}
