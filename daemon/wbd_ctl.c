@@ -9,17 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon/ctl.h"
 #include "daemon/resource.h"
 #include "daemon/wbd.h"
 #include "daemon/wbd_log.h"
 
-#ifndef WBD_WITH_CTL
-#define WBD_WITH_CTL 0 /* 1 once daemon/ctl.c is in the tree */
-#endif
-
-#if WBD_WITH_CTL
 static const char *state_name(const struct wbd_resource *r)
 {
 	switch (r->state) {
@@ -179,14 +175,3 @@ void wbd_ctl_stop(struct wbd *d)
 		wb_ctl_stop(d->ctl);
 	d->ctl = NULL;
 }
-#else
-int wbd_ctl_start(struct wbd *d)
-{
-	wbd_info("control socket not built in yet (daemon/ctl.c missing)");
-	return 0;
-}
-
-void wbd_ctl_stop(struct wbd *d)
-{
-}
-#endif
