@@ -256,6 +256,10 @@ static void print_human(const Wbrep__ResourceStatus *r)
 
 	printf("%s: %s, %s, %s (engine %s%s)\n", r->name, s_or(r->state, "?"), s_or(r->role, "?"),
 	       s_or(r->mode, "?"), s_or(r->engine, "?"), r->engine_state ? ", FAILED" : "");
+	if (!r->state || strcmp(r->state, "up")) {
+		printf("  (engine not open: no statistics; 'wbctl up %s' starts it)\n", r->name);
+		return;
+	}
 	human_bytes(r->size, a, sizeof(a));
 	printf("  size       %s\n", a);
 	if (r->log_size) {

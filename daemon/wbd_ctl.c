@@ -4,6 +4,8 @@
  * status, up, down, flush, mode, reload; and the metrics endpoint wiring.
  * Flush is asynchronous (completed with wb_ctl_complete from the engine
  * completion); up and down are synchronous (they return when done).
+ * The metrics endpoint (daemon/metrics.h) is started and stopped with the
+ * control socket and serves the same status handler.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "daemon/ctl.h"
+#include "daemon/metrics.h"
 #include "daemon/resource.h"
 #include "daemon/wbd.h"
 #include "daemon/wbd_log.h"
@@ -140,6 +143,27 @@ static int h_reload(void *ctx, const char *res, const char *arg, struct wb_ctl_r
 	return ret;
 }
 
+/* Prometheus endpoint, only when [global] metrics-listen is set. A metrics
+ * port that cannot be bound fails the start: the operator asked for it. */
+static int wbd_metrics_start(struct wbd *d)
+{
+	const struct wbconf_addr *a = &d->conf->global.metrics_listen;
+	char listen[300];
+	int ret;
+
+	if (!wbconf_addr_set(a))
+		return 0;
+	snprintf(listen, sizeof(listen), strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host,
+		 (unsigned)a->port);
+	ret = wb_metrics_start(d->base, listen, h_status, d, &d->metrics);
+	if (ret) {
+		wbd_err("cannot start the metrics endpoint on %s: %s", listen, strerror(-ret));
+		return ret;
+	}
+	wbd_info("metrics: http://%s/metrics", listen);
+	return 0;
+}
+
 int wbd_ctl_start(struct wbd *d)
 {
 	static const struct wb_ctl_handlers h = {
@@ -166,11 +190,14 @@ int wbd_ctl_start(struct wbd *d)
 		wbd_err("cannot start the control socket %s: %s", path, strerror(-ret));
 		return ret;
 	}
-	return 0;
+	return wbd_metrics_start(d);
 }
 
 void wbd_ctl_stop(struct wbd *d)
 {
+	if (d->metrics)
+		wb_metrics_stop(d->metrics);
+	d->metrics = NULL;
 	if (d->ctl)
 		wb_ctl_stop(d->ctl);
 	d->ctl = NULL;
