@@ -567,8 +567,9 @@ static const struct cmd cmds[] = {
      "Force the cache mode (writethrough drains the log first).", cmd_mode},
     {"reload", "", "Re-read the configuration file (like SIGHUP).", cmd_reload},
     {"config", "check [FILE]",
-     "Check a configuration file (default: -c FILE or " WBCONF_DEFAULT_PATH ") and print\n"
-     "  every error as FILE:LINE: [section] key: message. Needs no daemon.",
+     "Check a configuration file; print every error as FILE:LINE: [section] key: message.\n"
+     "  FILE defaults to -c FILE, else " WBCONF_DEFAULT_PATH ". Needs no daemon; exit 4 on\n"
+     "  errors.",
      cmd_config},
     {"help", "[COMMAND]", "Show help for all commands or one.", cmd_help},
     {NULL, NULL, NULL, NULL},
@@ -578,14 +579,20 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: %s [-s SOCKET] [-c CONFIG] COMMAND [ARGS]\n"
-		"  -s SOCKET  control socket (default: control-socket from the config, else %s)\n"
-		"  -c CONFIG  configuration file (default %s)\n\ncommands:\n",
+		"  -s, --socket SOCKET  control socket (default: control-socket from the config,\n"
+		"                       else %s)\n"
+		"  -c, --config CONFIG  configuration file (default %s)\n"
+		"  -h, --help           this help\n\ncommands:\n",
 		prog, WBCONF_DEFAULT_CTL_SOCKET, WBCONF_DEFAULT_PATH);
-	for (const struct cmd *c = cmds; c->name; c++)
-		fprintf(f, "  %-7s %s\n", c->name, c->args);
+	for (const struct cmd *c = cmds; c->name; c++) {
+		int n = (int)strcspn(c->help, "\n");
+
+		fprintf(f, "  %s%s%s\n      %.*s\n", c->name, c->args[0] ? " " : "", c->args, n,
+			c->help);
+	}
 	fprintf(f,
-		"\n'%s COMMAND --help' describes one command. Exit codes: 0 ok, 1 failed, "
-		"2 usage, 3 no daemon, 4 config errors.\n",
+		"\n'%s COMMAND --help' describes one command.\n"
+		"Exit codes: 0 ok, 1 failed, 2 usage, 3 no daemon, 4 config errors.\n",
 		prog);
 }
 
@@ -621,11 +628,15 @@ static int cmd_help(struct gopts *g, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static const struct option lo[] = {{"socket", required_argument, NULL, 's'},
+					   {"config", required_argument, NULL, 'c'},
+					   {"help", no_argument, NULL, 'h'},
+					   {NULL, 0, NULL, 0}};
 	struct gopts g = {.fd = -1};
 	const struct cmd *c;
 	int o, ex;
 
-	while ((o = getopt(argc, argv, "+s:c:h")) != -1) {
+	while ((o = getopt_long(argc, argv, "+s:c:h", lo, NULL)) != -1) {
 		switch (o) {
 		case 's':
 			g.socket = optarg;
@@ -644,10 +655,6 @@ int main(int argc, char **argv)
 	if (optind >= argc) {
 		usage(stderr);
 		return EX_USAGE;
-	}
-	if (!strcmp(argv[optind], "--help")) {
-		usage(stdout);
-		return EX_OK;
 	}
 	c = cmd_find(argv[optind]);
 	if (!c) {

@@ -191,22 +191,6 @@ out:
 	free(s);
 }
 
-static bool res_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || (i && (ch == '_' || ch == '-' || ch == '.'))))
-			return false;
-	}
-	return true;
-}
-
 static void req_finish(struct wb_ctl_req *req)
 {
 	struct ctl_conn *cc = req->conn;
@@ -294,43 +278,15 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 static void handle_request(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 {
 	struct wb_ctl *c = cc->c;
-	bool need_res;
+	const char *why;
+	int rc = wbproto_ctl_check(rq, &why);
 
-	if (rq->version != WBPROTO_CTL_VERSION) {
-		send_response(cc, rq->id, -EPROTONOSUPPORT, "unsupported control protocol version",
-			      NULL);
-		return;
-	}
-	switch (rq->op) {
-	case WBREP__CTL_OP__CTL_STATUS:
-	case WBREP__CTL_OP__CTL_RELOAD:
-		need_res = false;
-		break;
-	case WBREP__CTL_OP__CTL_UP:
-	case WBREP__CTL_OP__CTL_DOWN:
-	case WBREP__CTL_OP__CTL_FLUSH:
-	case WBREP__CTL_OP__CTL_MODE:
-		need_res = true;
-		break;
-	default:
-		send_response(cc, rq->id, -EOPNOTSUPP, "unknown operation", NULL);
-		return;
-	}
-	if (need_res && !rq->resource) {
-		send_response(cc, rq->id, -EINVAL, "this operation needs a resource name", NULL);
-		return;
-	}
-	if (rq->resource && !res_name_ok(rq->resource)) {
-		send_response(cc, rq->id, -EINVAL, "invalid resource name", NULL);
+	if (rc) {
+		send_response(cc, rq->id, rc, why, NULL);
 		return;
 	}
 	if (rq->resource && c->h.exists && !c->h.exists(c->ctx, rq->resource)) {
 		send_response(cc, rq->id, -ENOENT, "no such resource", NULL);
-		return;
-	}
-	if (rq->op == WBREP__CTL_OP__CTL_MODE &&
-	    (!rq->mode || (strcmp(rq->mode, "writeback") && strcmp(rq->mode, "writethrough")))) {
-		send_response(cc, rq->id, -EINVAL, "mode must be writeback or writethrough", NULL);
 		return;
 	}
 	if (rq->op == WBREP__CTL_OP__CTL_STATUS)

@@ -218,6 +218,62 @@ void wbproto_dec_free(struct wbproto_dec *d)
 	memset(d, 0, sizeof(*d));
 }
 
+int wbproto_res_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 63)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || (i && (ch == '_' || ch == '-' || ch == '.'))))
+			return 0;
+	}
+	return 1;
+}
+
+int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
+{
+	int need_res;
+
+	*why = NULL;
+	if (rq->version != WBPROTO_CTL_VERSION) {
+		*why = "unsupported control protocol version";
+		return -EPROTONOSUPPORT;
+	}
+	switch ((int)rq->op) {
+	case WBREP__CTL_OP__CTL_STATUS:
+	case WBREP__CTL_OP__CTL_RELOAD:
+		need_res = 0;
+		break;
+	case WBREP__CTL_OP__CTL_UP:
+	case WBREP__CTL_OP__CTL_DOWN:
+	case WBREP__CTL_OP__CTL_FLUSH:
+	case WBREP__CTL_OP__CTL_MODE:
+		need_res = 1;
+		break;
+	default:
+		*why = "unknown operation";
+		return -EOPNOTSUPP;
+	}
+	if (need_res && !rq->resource) {
+		*why = "this operation needs a resource name";
+		return -EINVAL;
+	}
+	if (rq->resource && !wbproto_res_name_ok(rq->resource)) {
+		*why = "invalid resource name";
+		return -EINVAL;
+	}
+	if (rq->op == WBREP__CTL_OP__CTL_MODE &&
+	    (!rq->mode || (strcmp(rq->mode, "writeback") && strcmp(rq->mode, "writethrough")))) {
+		*why = "mode must be writeback or writethrough";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 const char *wbproto_strerror(int err)
 {
 	switch (err) {

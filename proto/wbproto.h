@@ -110,6 +110,18 @@ int wbproto_dec_feed(struct wbproto_dec *d, const void *data, size_t n);
 int wbproto_dec_next(struct wbproto_dec *d, struct wbproto_frame *f);
 void wbproto_dec_free(struct wbproto_dec *d);
 
+/*
+ * Validate a decoded control request without any daemon state: protocol
+ * version, known op, resource present when the op needs one, resource name
+ * well formed (1..63 chars of [A-Za-z0-9_.-], not starting with '_.-'),
+ * mode "writeback"|"writethrough" for CTL_MODE. Returns 0, or -errno with
+ * *why set to a message for the user (static string):
+ * -EPROTONOSUPPORT (version), -EOPNOTSUPP (op), -EINVAL (arguments).
+ */
+int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why);
+/* 1 if s is a valid resource name for the control protocol, else 0. */
+int wbproto_res_name_ok(const char *s);
+
 /* Short description of an error code from the functions above. */
 const char *wbproto_strerror(int err);
 
