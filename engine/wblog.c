@@ -478,9 +478,14 @@ static int wbl_timeout(struct wb_engine *eng)
 	return t;
 }
 
-static int wbl_run(struct wb_engine *eng, int wait)
+/*
+ * The run loop. Returns after delivering completions, at once when !wait,
+ * or (close) as soon as stop(e) holds: close must not sleep on the destage
+ * rate timer once nothing it waits for is left.
+ */
+static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e))
 {
-	struct wblog *e = (struct wblog *)eng;
+	struct wb_engine *eng = &e->eng;
 	int n = 0, loops;
 	uint64_t cnt;
 
@@ -502,7 +507,7 @@ static int wbl_run(struct wb_engine *eng, int wait)
 		wb_destage_step(e);
 		wbl_progress(e);
 		wbl_deliver(e, &n);
-		if (n || !wait)
+		if (n || !wait || (stop && stop(e)))
 			return n;
 		{
 			struct epoll_event evs[4];
@@ -521,6 +526,11 @@ static int wbl_run(struct wb_engine *eng, int wait)
 		}
 	}
 	return n;
+}
+
+static int wbl_run(struct wb_engine *eng, int wait)
+{
+	return wbl_run_until((struct wblog *)eng, wait, NULL);
 }
 
 static int wbl_fd(struct wb_engine *eng)
@@ -557,6 +567,21 @@ static int wbl_busy(struct wblog *e)
 	       !wb_destage_idle(e) || e->records_inflight || e->sb_inflight;
 }
 
+static int wbl_idle(struct wblog *e)
+{
+	return !wbl_busy(e);
+}
+
+static int wbl_durable_all(struct wblog *e)
+{
+	return e->durable_seq + 1 >= e->next_seq || e->state == WB_STATE_FAILED;
+}
+
+static int wbl_no_io(struct wblog *e)
+{
+	return !e->log->inflight && !e->bak->inflight && !e->doneq.head;
+}
+
 static void wbl_close(struct wb_engine *eng)
 {
 	struct wblog *e = (struct wblog *)eng;
@@ -568,7 +593,7 @@ static void wbl_close(struct wb_engine *eng)
 	for (i = 0; i < 10000000 && wbl_busy(e); i++) {
 		if (e->state != WB_STATE_FAILED && e->want_durable < e->next_seq - 1)
 			e->want_durable = e->next_seq - 1;
-		if (wbl_run(eng, 1) < 0)
+		if (wbl_run_until(e, 1, wbl_idle) < 0)
 			break;
 		if (e->state == WB_STATE_FAILED && !e->log->inflight && !e->bak->inflight &&
 		    !e->doneq.head)
@@ -579,7 +604,7 @@ static void wbl_close(struct wb_engine *eng)
 		e->want_durable = e->next_seq - 1;
 		for (i = 0; i < 1000000 && e->durable_seq + 1 < e->next_seq &&
 			    e->state != WB_STATE_FAILED; i++)
-			wbl_run(eng, 1);
+			wbl_run_until(e, 1, wbl_durable_all);
 	}
 	if (e->state != WB_STATE_FAILED && !e->log->inflight) {
 		e->sb.flags |= WB_SB_F_CLEAN;
@@ -596,7 +621,7 @@ static void wbl_close(struct wb_engine *eng)
 	 * failure the loops above stop early). Their requests complete with the
 	 * I/O's result. */
 	for (i = 0; i < 1000000 && (e->log->inflight || e->bak->inflight || e->doneq.head); i++)
-		if (wbl_run(eng, 1) < 0)
+		if (wbl_run_until(e, 1, wbl_no_io) < 0)
 			break;
 	if (e->log->inflight || e->bak->inflight)
 		wb_msg(WB_LOG_ERR, "%s: closing with %u log and %u backing I/Os still in flight",
