@@ -3,7 +3,8 @@
  * test_conf.c - CMocka tests of the configuration parser (conf/wbconf.h):
  * defaults, every value type, per-node overrides, every kind of error with
  * its exact file:line message, collection of all errors, value parsers,
- * reload checks, malformed bytes (NUL, CR, overlong lines).
+ * reload checks, malformed bytes (NUL, CR, overlong lines), and that
+ * docs/configuration.md documents every key of the key table as it is.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "conf/wbconf.h"
+#include "conf/wbconf_int.h"
 
 static int parse(const char *text, const char *node, struct wbconf **c, struct wbconf_errors *e)
 {
@@ -551,6 +553,110 @@ static void test_load_file(void **state)
 	wbconf_errors_free(&e);
 }
 
+/* ---- docs/configuration.md agrees with the key table -------------------- */
+
+static const char *type_word(int t)
+{
+	static const char *const w[] = {[T_STR] = "string", [T_PATH] = "path",
+					[T_NAME] = "name",   [T_SIZE] = "size",
+					[T_RATE] = "rate",   [T_DUR] = "duration",
+					[T_PCT] = "percent", [T_BOOL] = "bool",
+					[T_ENUM] = "enum",   [T_ADDR] = "addr",
+					[T_INT] = "int"};
+	return w[t];
+}
+
+/* Split "| a | b | c |" into trimmed cells (in place). */
+static int split_row(char *line, char **cell, int max)
+{
+	int n = 0;
+	char *p = line + 1, *bar;
+
+	while (n < max && (bar = strstr(p, " |")) != NULL) {
+		*bar = 0;
+		while (*p == ' ')
+			p++;
+		cell[n++] = p;
+		p = bar + 2;
+	}
+	return n;
+}
+
+static void test_doc_lists_every_key(void **state)
+{
+	const char *paths[] = {"docs/configuration.md", "../docs/configuration.md",
+			       "../../docs/configuration.md"};
+	unsigned seen[WBCONF_MAX_KEYS] = {0};
+	char line[2048], want[160];
+	int sect = 0, rows = 0;
+	FILE *f = NULL;
+
+	for (size_t i = 0; !f && i < sizeof(paths) / sizeof(paths[0]); i++)
+		f = fopen(paths[i], "r");
+	if (!f) {
+		print_message("docs/configuration.md not found from %s\n", getcwd(line, 512));
+		skip();
+	}
+	while (fgets(line, sizeof(line), f)) {
+		const struct wbconf_key *k;
+		char *cell[8], name[64];
+		int n;
+
+		if (!strncmp(line, "## `[global]`", 13))
+			sect = S_GLOBAL;
+		else if (!strncmp(line, "## `[resource NAME]`", 20))
+			sect = S_RES;
+		else if (!strncmp(line, "## `[node NAME]`", 16))
+			sect = S_NODE;
+		else if (!strncmp(line, "## ", 3))
+			sect = 0;
+		if (!sect || strncmp(line, "| `", 3))
+			continue;
+		n = split_row(line, cell, 8);
+		assert_int_equal(n, 6);
+		assert_true(strlen(cell[0]) > 2 && strlen(cell[0]) < sizeof(name) + 2);
+		snprintf(name, sizeof(name), "%.*s", (int)strlen(cell[0]) - 2, cell[0] + 1);
+		k = wbconf_key_find(sect, name);
+		if (!k)
+			fail_msg("docs/configuration.md documents '%s' (section kind %d), which is not "
+				 "in conf/wbconf_keys.c",
+				 name, sect);
+		seen[k - wbconf_keys]++;
+		rows++;
+		/* type, 4K alignment, reload flag, default, enum values */
+		if (strncmp(cell[1], type_word(k->type), strlen(type_word(k->type))))
+			fail_msg("%s: doc type '%s', table type '%s'", name, cell[1],
+				 type_word(k->type));
+		if (!!(k->flags & F_ALIGN4K) != !!strstr(cell[1], "(4K)"))
+			fail_msg("%s: doc type '%s' and the table disagree on 4K alignment", name,
+				 cell[1]);
+		if (strcmp(cell[4], k->flags & F_RELOAD ? "yes" : "no"))
+			fail_msg("%s: doc says reload '%s', the table %s", name, cell[4],
+				 k->flags & F_RELOAD ? "yes" : "no");
+		if (k->flags & F_REQUIRED) {
+			if (strcmp(cell[3], "required"))
+				fail_msg("%s: required, the doc says default '%s'", name, cell[3]);
+		} else if (k->def) {
+			snprintf(want, sizeof(want), "`%s`", k->def);
+			if (!strstr(cell[3], want))
+				fail_msg("%s: doc default '%s', table default '%s'", name, cell[3],
+					 k->def);
+		}
+		for (const struct wbconf_enum *e = k->ev; e && e->name; e++) {
+			snprintf(want, sizeof(want), "`%s`", e->name);
+			if (!strstr(cell[2], want))
+				fail_msg("%s: doc does not list the value '%s'", name, e->name);
+		}
+		assert_true(strlen(cell[5]) > 10); /* a meaning */
+	}
+	fclose(f);
+	for (size_t i = 0; i < wbconf_nkeys; i++)
+		if (seen[i] != 1)
+			fail_msg("key '%s' appears %u times in docs/configuration.md (want 1)",
+				 wbconf_keys[i].name, seen[i]);
+	assert_int_equal((size_t)rows, wbconf_nkeys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +673,7 @@ int main(void)
 	    cmocka_unit_test(test_value_parsers),
 	    cmocka_unit_test(test_reload_check),
 	    cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_doc_lists_every_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
