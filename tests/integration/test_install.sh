@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# test_install.sh - `make install DESTDIR=... PREFIX=/usr` puts wbrepd,
+# wbctl, wbengine and the systemd unit where they belong, executable; the
+# unit has the expected ExecStart/ExecReload/Type; `systemd-analyze verify`
+# accepts it (on a copy whose paths point into DESTDIR) when available; the
+# installed wbctl and wbrepd run (--help, --list-engines).
+set -u
+cd "$(dirname "$0")/../.."
+D=$(mktemp -d /tmp/wbrep-install.XXXXXX)
+trap 'rm -rf "$D"' EXIT
+fails=0
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+
+if ! make -s install DESTDIR="$D" PREFIX=/usr >"$D.log" 2>&1; then
+	fail "install-make: make install failed: $(tail -3 "$D.log" | tr '\n' ' ')"
+	rm -f "$D.log"
+	exit 1
+fi
+rm -f "$D.log"
+pass "install-make"
+for b in wbrepd wbctl wbengine; do
+	[ -x "$D/usr/sbin/$b" ] && pass "install-bin-$b" || fail "install-bin-$b: $D/usr/sbin/$b missing"
+done
+U=$D/usr/lib/systemd/system/wbrepd.service
+if [ -f "$U" ]; then
+	pass "install-unit"
+	grep -qx 'Type=simple' "$U" &&
+		grep -qx 'ExecStart=/usr/local/sbin/wbrepd -c /etc/wbrep/wbrep.conf -f' "$U" &&
+		grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$U" && pass "install-unit-content" ||
+		fail "install-unit-content: Type/ExecStart/ExecReload lines not as documented"
+	if command -v systemd-analyze >/dev/null; then
+		sed "s|/usr/local/sbin/|$D/usr/sbin/|g" "$U" >"$D/wbrepd.service"
+		if out=$(systemd-analyze verify "$D/wbrepd.service" 2>&1); then
+			pass "install-unit-verify"
+		else
+			fail "install-unit-verify: $out"
+		fi
+	else
+		echo "SKIP install-unit-verify: systemd-analyze not installed"
+	fi
+else
+	fail "install-unit: $U missing"
+fi
+"$D/usr/sbin/wbctl" --help | grep -q '^usage: wbctl' && pass "install-wbctl-runs" ||
+	fail "install-wbctl-runs"
+"$D/usr/sbin/wbrepd" --list-engines | grep -q '^passthrough' && pass "install-wbrepd-runs" ||
+	fail "install-wbrepd-runs"
+exit $((fails > 0))
