@@ -1,0 +1,203 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# test_wbengine.sh - the wbengine tool on real files: format (and its
+# refusal to overwrite), a fill through the engine (wbefill), info --json
+# parsed and cross-checked against dump, dump, check on a good log, check
+# after one corrupted data byte and one corrupted header byte (must fail
+# naming the record), a foreign file and usage errors (exit codes 1 / 2).
+# Prints PASS/FAIL/SKIP lines; exits non-zero if any case failed.
+set -u
+cd "$(dirname "$0")/../.."
+B=${B:-build}
+W=$B/wbengine
+F=$B/wbefill
+fails=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
+
+if [ ! -x "$W" ] || [ ! -x "$F" ]; then
+	echo "SKIP wbengine: $W or $F not built (make all tests)"
+	exit 0
+fi
+if ! command -v python3 >/dev/null; then
+	echo "SKIP wbengine: python3 missing"
+	exit 0
+fi
+T=$(mktemp -d /tmp/wbengine-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+truncate -s 16M "$T/log"
+truncate -s 8M "$T/back"
+
+# format, then refuse a second format without --force
+if out=$("$W" format --log "$T/log" --backing "$T/back" --segment-size 256K 2>&1) &&
+	grep -q '^formatted ' <<<"$out"; then
+	pass format
+else
+	fail format "$out"
+fi
+out=$("$W" format --log "$T/log" --backing "$T/back" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && grep -q 'without --force' <<<"$out"; then
+	pass format_refuses_existing
+else
+	fail format_refuses_existing "rc $rc: $out"
+fi
+if "$W" format --log "$T/log" --backing "$T/back" --segment-size 256K --force >/dev/null 2>&1; then
+	pass format_force
+else
+	fail format_force "rc $?"
+fi
+
+# fill through the engine, reopen: same content
+c1=$("$F" --log "$T/log" --backing "$T/back" --writes 400 --seed 3 2>/dev/null | awk '/device-crc32c/{print $2}')
+# (on copies: the reopen resumes destage, which empties the log we inspect below)
+cp "$T/log" "$T/log2"
+cp "$T/back" "$T/back2"
+c2=$("$F" --log "$T/log2" --backing "$T/back2" --writes 0 2>/dev/null | awk '/device-crc32c/{print $2}')
+if [ -n "$c1" ] && [ "$c1" = "$c2" ]; then
+	pass fill_reopen_same_content
+else
+	fail fill_reopen_same_content "crc '$c1' then '$c2'"
+fi
+
+# info --json: fields present and consistent with each other and with dump
+"$W" info --log "$T/log" --backing "$T/back" --json >"$T/info.json" 2>"$T/info.err"
+rc=$?
+"$W" dump --log "$T/log" >"$T/dump.txt" 2>"$T/dump.err"
+drc=$?
+if [ $rc -ne 0 ] || [ $drc -ne 0 ]; then
+	fail info_json "info rc $rc, dump rc $drc: $(cat "$T/info.err" "$T/dump.err")"
+elif msg=$(python3 - "$T/info.json" "$T/dump.txt" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+need = ["uuid", "format_version", "dev_size", "data_off", "data_size", "seg_size",
+        "log_used", "dirty_bytes", "records", "gen_head", "gen_durable", "gen_oldest",
+        "gen_destaged", "seq_head", "seq_tail", "destage_min_rate", "destage_eta_ms",
+        "epoch", "clean", "superblocks"]
+miss = [k for k in need if k not in j]
+if miss:
+    sys.exit("missing fields %s" % miss)
+recs = [l.split() for l in open(sys.argv[2]) if l.startswith("seq ")]
+blocks = sum(int(r[r.index("blocks") + 1]) for r in recs if "ZERO" not in r[r.index("flags") + 1])
+span = sum(int(r[r.index("span") + 1]) for r in recs)
+gens = [int(r[r.index("gen") + 1]) for r in recs]
+seqs = [int(r[1]) for r in recs]
+err = []
+if j["dev_size"] != 8 << 20: err.append("dev_size %d" % j["dev_size"])
+if j["seg_size"] != 256 << 10: err.append("seg_size %d" % j["seg_size"])
+if j["records"] != len(recs) or j["seq_head"] - j["seq_tail"] != j["records"]:
+    err.append("records %d, dump %d, seq %d..%d" % (j["records"], len(recs), j["seq_tail"], j["seq_head"]))
+if len(recs) < 2: err.append("too few records in the log (%d)" % len(recs))
+if seqs != list(range(j["seq_tail"], j["seq_head"])): err.append("dump seqs not consecutive")
+if j["dirty_bytes"] != blocks * 4096: err.append("dirty %d != dump %d" % (j["dirty_bytes"], blocks * 4096))
+if j["log_used"] != span or not 0 < j["log_used"] <= j["data_size"]: err.append("log_used %d, dump span %d" % (j["log_used"], span))
+if gens != sorted(gens) or (gens and (gens[0] != j["gen_oldest"] or gens[-1] > j["gen_durable"])):
+    err.append("generations %s vs oldest %d durable %d" % (gens[:3], j["gen_oldest"], j["gen_durable"]))
+if not j["gen_oldest"] <= j["gen_durable"] < j["gen_head"]: err.append("gen order")
+if j["destage_eta_ms"] != j["dirty_bytes"] * 1000 // j["destage_min_rate"]: err.append("eta")
+if not j["clean"]: err.append("not clean after a clean close")
+sbs = j["superblocks"]
+if len(sbs) != 4 or sum(1 for s in sbs if s.get("newest")) != 1 or not all(s["valid"] for s in sbs):
+    err.append("superblocks %s" % sbs)
+if err: sys.exit("; ".join(err))
+EOF
+); then
+	pass info_json
+else
+	fail info_json "$msg"
+fi
+
+# dump --from/--count
+n=$(grep -c '^seq ' "$T/dump.txt")
+first=$(awk '/^seq /{print $2; exit}' "$T/dump.txt")
+sel=$("$W" dump --log "$T/log" --from $((first + 1)) --count 2 | awk '/^seq /{print $2}' | tr '\n' ' ')
+if [ "$n" -ge 3 ] && [ "$sel" = "$((first + 1)) $((first + 2)) " ] &&
+	grep -q '^  ext 0 lba [0-9]* nblocks [0-9]* crc 0x' "$T/dump.txt"; then
+	pass dump
+else
+	fail dump "$n records, --from $((first + 1)) --count 2 gave '$sel'"
+fi
+
+# check passes on the good log
+if out=$("$W" check --log "$T/log" --backing "$T/back" 2>&1) && grep -q '^ok: ' <<<"$out"; then
+	pass check_ok
+else
+	fail check_ok "$out"
+fi
+
+# one data byte flipped in a record of the middle: check names that record
+cp "$T/log" "$T/log.good"
+mid=$(awk '/^seq / && $12 > 0 {print $2, $10}' "$T/dump.txt" | sed -n "$(( (n + 1) / 2 ))p")
+mseq=${mid% *}
+moff=${mid#* }
+printf '\x5a' | dd of="$T/log" bs=1 seek=$((moff + 4096 + 123)) conv=notrunc status=none
+out=$("$W" check --log "$T/log" --backing "$T/back" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^BAD record seq $mseq .*data checksum mismatch" <<<"$out"; then
+	pass check_detects_data_corruption
+else
+	fail check_detects_data_corruption "rc $rc (record $mseq at $moff): $out"
+fi
+
+# one header byte (the gen field) changed: header crc mismatch, named
+cp "$T/log.good" "$T/log"
+printf '\x7f' | dd of="$T/log" bs=1 seek=$((moff + 40)) conv=notrunc status=none
+out=$("$W" check --log "$T/log" --backing "$T/back" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && grep -q "^BAD record seq $mseq at .*header checksum mismatch" <<<"$out"; then
+	pass check_detects_header_corruption
+else
+	fail check_detects_header_corruption "rc $rc (record $mseq): $out"
+fi
+cp "$T/log.good" "$T/log"
+
+# a foreign file: refused with a message naming it, nothing written
+head -c 1M /dev/urandom >"$T/foreign"
+truncate -s 16M "$T/foreign"
+sum1=$(md5sum <"$T/foreign")
+ok=1
+why=""
+for cmd in info check; do
+	out=$("$W" $cmd --log "$T/foreign" --backing "$T/back" 2>&1)
+	rc=$?
+	if [ $rc -ne 1 ] || ! grep -q "foreign.*not a wblog log" <<<"$out"; then
+		ok=0
+		why="$why $cmd rc $rc: $out;"
+	fi
+done
+out=$("$W" dump --log "$T/foreign" 2>&1)
+rc=$?
+[ $rc -eq 1 ] || { ok=0; why="$why dump rc $rc;"; }
+[ "$sum1" = "$(md5sum <"$T/foreign")" ] || { ok=0; why="$why foreign file modified;"; }
+if [ $ok -eq 1 ]; then pass foreign_refused; else fail foreign_refused "$why"; fi
+
+# usage errors: exit 2; missing file: exit 1
+ok=1
+why=""
+for args in "" "bogus" "info --log $T/log" "format --log $T/log --backing $T/back --segment-size 12x" \
+	"dump --log $T/log --count 0" "info --log $T/log --backing $T/back --count 3" \
+	"check --log $T/log --backing $T/back extra"; do
+	"$W" $args >/dev/null 2>&1
+	rc=$?
+	[ $rc -eq 2 ] || { ok=0; why="$why '$args' rc $rc;"; }
+done
+out=$("$W" info --log "$T/nonexistent" --backing "$T/back" 2>&1)
+rc=$?
+if [ $rc -ne 1 ] || ! grep -q "nonexistent" <<<"$out"; then
+	ok=0
+	why="$why missing file rc $rc: $out"
+fi
+if [ $ok -eq 1 ]; then pass usage_errors; else fail usage_errors "$why"; fi
+
+# a log belonging to a larger backing device is refused
+truncate -s 4M "$T/small"
+out=$("$W" check --log "$T/log" --backing "$T/small" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && grep -q "belongs to a 8388608-byte device" <<<"$out"; then
+	pass wrong_backing_refused
+else
+	fail wrong_backing_refused "rc $rc: $out"
+fi
+
+exit $((fails > 0))
