@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_proto.c - CMocka tests of proto/wbproto.[ch]: frame header encoding
+ * and every header error (short, oversize, unknown type, unknown flags, raw
+ * flag on the wrong type), pack/next round trips, undecodable payloads,
+ * the stream decoder fed byte by byte and with several frames at once, and
+ * wbproto_ctl_check on every kind of bad control request.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/wbproto.h"
+
+static void hdr(uint8_t *b, uint32_t len, uint16_t type, uint16_t flags)
+{
+	struct wbproto_hdr h = {.len = len, .type = type, .flags = flags};
+
+	wbproto_hdr_encode(b, &h);
+}
+
+static void test_hdr_errors(void **state)
+{
+	struct wbproto_hdr h;
+	uint8_t b[8];
+
+	hdr(b, 5, WBPROTO_T_CTL_REQUEST, 0);
+	assert_int_equal(b[0], 5);
+	assert_int_equal(b[4], 1);
+	assert_int_equal(wbproto_hdr_decode(b, 7, WBPROTO_CTL_MAX, &h), -EAGAIN);
+	assert_int_equal(wbproto_hdr_decode(b, 8, WBPROTO_CTL_MAX, &h), 0);
+	assert_int_equal(h.len, 5);
+	hdr(b, WBPROTO_CTL_MAX + 1, WBPROTO_T_CTL_REQUEST, 0);
+	assert_int_equal(wbproto_hdr_decode(b, 8, WBPROTO_CTL_MAX, &h), -EMSGSIZE);
+	hdr(b, 0xffffffffu, WBPROTO_T_CTL_REQUEST, 0);
+	assert_int_equal(wbproto_hdr_decode(b, 8, ~(size_t)0, &h), -EMSGSIZE); /* clamped */
+	hdr(b, 0, 9, 0);
+	assert_int_equal(wbproto_hdr_decode(b, 8, WBPROTO_CTL_MAX, &h), -EPROTO);
+	hdr(b, 0, WBPROTO_T_CTL_REQUEST, 0x80);
+	assert_int_equal(wbproto_hdr_decode(b, 8, WBPROTO_CTL_MAX, &h), -EPROTO);
+	hdr(b, 0, WBPROTO_T_CTL_REQUEST, WBPROTO_F_RAW);
+	assert_int_equal(wbproto_hdr_decode(b, 8, WBPROTO_CTL_MAX, &h), -EPROTO);
+	hdr(b, 0, WBPROTO_T_RECORD_DATA, 0);
+	assert_int_equal(wbproto_hdr_decode(b, 8, WBPROTO_CTL_MAX, &h), -EPROTO);
+	hdr(b, 0, WBPROTO_T_RECORD_DATA, WBPROTO_F_RAW | WBPROTO_F_LAST);
+	assert_int_equal(wbproto_hdr_decode(b, 8, WBPROTO_CTL_MAX, &h), 0);
+	assert_string_equal(wbproto_type_name(WBPROTO_T_ACK), "ack");
+	assert_string_equal(wbproto_type_name(1234), "unknown");
+}
+
+static uint8_t *pack_req(Wbrep__CtlOp op, const char *res, const char *mode, size_t *len)
+{
+	Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
+	uint8_t *buf;
+
+	rq.version = WBPROTO_CTL_VERSION;
+	rq.op = op;
+	rq.has_id = 1;
+	rq.id = 42;
+	rq.resource = (char *)res;
+	rq.mode = (char *)mode;
+	assert_int_equal(wbproto_pack(WBPROTO_T_CTL_REQUEST, 0, &rq.base, &buf, len), 0);
+	return buf;
+}
+
+static void test_pack_next_roundtrip(void **state)
+{
+	struct wbproto_frame f;
+	Wbrep__CtlRequest *rq;
+	uint8_t *buf, *out;
+	size_t len, olen;
+
+	buf = pack_req(WBREP__CTL_OP__CTL_MODE, "r0", "writethrough", &len);
+	for (size_t i = 0; i < len; i++) /* every prefix is "need more" */
+		assert_int_equal(wbproto_next(buf, i, WBPROTO_CTL_MAX, &f), 0);
+	assert_int_equal(wbproto_next(buf, len, WBPROTO_CTL_MAX, &f), (ssize_t)len);
+	rq = (Wbrep__CtlRequest *)f.msg;
+	assert_int_equal(rq->op, WBREP__CTL_OP__CTL_MODE);
+	assert_int_equal(rq->id, 42);
+	assert_string_equal(rq->resource, "r0");
+	assert_string_equal(rq->mode, "writethrough");
+	wbproto_frame_free(&f);
+	assert_null(f.msg);
+	free(buf);
+	/* wrong message for the type, raw flag on a protobuf type, missing msg */
+	assert_int_equal(wbproto_pack(WBPROTO_T_ACK, 0, NULL, &out, &olen), -EINVAL);
+	assert_int_equal(wbproto_pack(WBPROTO_T_RECORD_DATA, WBPROTO_F_RAW, NULL, &out, &olen), 0);
+	assert_int_equal(olen, WBPROTO_HDR_SIZE);
+	free(out);
+}
+
+static void test_undecodable(void **state)
+{
+	static const uint8_t junk[] = {0xff, 0xff, 0xff, 0x07, 'j', 'u', 'n', 'k'};
+	static const uint8_t noreq[] = {0x08, 0x01}; /* version only, op missing */
+	struct wbproto_frame f;
+	uint8_t b[64];
+
+	hdr(b, sizeof(junk), WBPROTO_T_CTL_REQUEST, 0);
+	memcpy(b + 8, junk, sizeof(junk));
+	assert_int_equal(wbproto_next(b, 8 + sizeof(junk), WBPROTO_CTL_MAX, &f), -EBADMSG);
+	hdr(b, sizeof(noreq), WBPROTO_T_CTL_REQUEST, 0);
+	memcpy(b + 8, noreq, sizeof(noreq));
+	assert_int_equal(wbproto_next(b, 8 + sizeof(noreq), WBPROTO_CTL_MAX, &f), -EBADMSG);
+	assert_string_equal(wbproto_strerror(-EBADMSG), "undecodable message payload");
+	assert_string_equal(wbproto_strerror(-EMSGSIZE), "frame too large");
+}
+
+static void test_stream_decoder(void **state)
+{
+	struct wbproto_dec d;
+	struct wbproto_frame f;
+	uint8_t *a, *b, two[512];
+	size_t la, lb, got = 0;
+
+	a = pack_req(WBREP__CTL_OP__CTL_STATUS, NULL, NULL, &la);
+	b = pack_req(WBREP__CTL_OP__CTL_FLUSH, "r1", NULL, &lb);
+	assert_true(la + lb <= sizeof(two));
+	memcpy(two, a, la);
+	memcpy(two + la, b, lb);
+	wbproto_dec_init(&d, WBPROTO_CTL_MAX);
+	for (size_t i = 0; i < la + lb; i++) { /* one byte at a time */
+		assert_int_equal(wbproto_dec_feed(&d, two + i, 1), 0);
+		while (wbproto_dec_next(&d, &f) == 1) {
+			Wbrep__CtlRequest *rq = (Wbrep__CtlRequest *)f.msg;
+
+			assert_int_equal(rq->op, got ? WBREP__CTL_OP__CTL_FLUSH
+						     : WBREP__CTL_OP__CTL_STATUS);
+			wbproto_frame_free(&f);
+			got++;
+		}
+	}
+	assert_int_equal(got, 2);
+	/* both at once, then garbage: frames first, then the error */
+	assert_int_equal(wbproto_dec_feed(&d, two, la + lb), 0);
+	assert_int_equal(wbproto_dec_feed(&d, "GET / HTTP/1.0\r\n", 16), 0);
+	assert_int_equal(wbproto_dec_next(&d, &f), 1);
+	wbproto_frame_free(&f);
+	assert_int_equal(wbproto_dec_next(&d, &f), 1);
+	wbproto_frame_free(&f);
+	assert_int_equal(wbproto_dec_next(&d, &f), -EMSGSIZE);
+	wbproto_dec_free(&d);
+	free(a);
+	free(b);
+}
+
+static int check(uint32_t version, int op, const char *res, const char *mode, const char **why)
+{
+	Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
+
+	rq.version = version;
+	rq.op = (Wbrep__CtlOp)op;
+	rq.resource = (char *)res;
+	rq.mode = (char *)mode;
+	return wbproto_ctl_check(&rq, why);
+}
+
+static void test_ctl_check(void **state)
+{
+	const char *why;
+
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_STATUS, NULL, NULL, &why), 0);
+	assert_null(why);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_STATUS, "r0", NULL, &why), 0);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_RELOAD, NULL, NULL, &why), 0);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_UP, "db.vol-1_a", NULL, &why), 0);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", "writeback", &why), 0);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", "writethrough", &why), 0);
+
+	assert_int_equal(check(2, WBREP__CTL_OP__CTL_STATUS, NULL, NULL, &why), -EPROTONOSUPPORT);
+	assert_string_equal(why, "unsupported control protocol version");
+	assert_int_equal(check(1, 0, NULL, NULL, &why), -EOPNOTSUPP);
+	assert_int_equal(check(1, 42, "r0", NULL, &why), -EOPNOTSUPP);
+	assert_string_equal(why, "unknown operation");
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_FLUSH, NULL, NULL, &why), -EINVAL);
+	assert_string_equal(why, "this operation needs a resource name");
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_DOWN, "", NULL, &why), -EINVAL);
+	assert_string_equal(why, "invalid resource name");
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_DOWN, "../etc", NULL, &why), -EINVAL);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_DOWN, "-r0", NULL, &why), -EINVAL);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_DOWN, "r 0", NULL, &why), -EINVAL);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_STATUS,
+			       "r123456789012345678901234567890123456789012345678901234567890123",
+			       NULL, &why),
+			 -EINVAL);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", NULL, &why), -EINVAL);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", "fast", &why), -EINVAL);
+	assert_string_equal(why, "mode must be writeback or writethrough");
+	assert_true(wbproto_res_name_ok("r" "123456789012345678901234567890123456789012345678901234567890"
+					"12"));
+	assert_false(wbproto_res_name_ok(NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hdr_errors),	   cmocka_unit_test(test_pack_next_roundtrip),
+	    cmocka_unit_test(test_undecodable),	   cmocka_unit_test(test_stream_decoder),
+	    cmocka_unit_test(test_ctl_check),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
