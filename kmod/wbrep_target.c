@@ -31,13 +31,18 @@ struct wbrep_target {
 static int wbrep_parse_opt(struct dm_target *ti, const char *arg, u32 *tmo, u32 *nslots,
 			   u32 *slot_size)
 {
+	const char *eq = strchr(arg, '=');
 	char key[24];
+	size_t klen;
 	u32 v;
 
-	if (sscanf(arg, "%23[a-z_]=%u", key, &v) != 2) {
+	klen = eq ? eq - arg : 0;
+	if (!klen || klen >= sizeof(key) || kstrtou32(eq + 1, 10, &v)) {
 		ti->error = "Bad option, expected key=value";
 		return -EINVAL;
 	}
+	memcpy(key, arg, klen);
+	key[klen] = '\0';
 	if (!strcmp(key, "queue_timeout_ms")) {
 		*tmo = v;
 	} else if (!strcmp(key, "nslots")) {

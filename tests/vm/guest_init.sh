@@ -29,6 +29,20 @@ wait_ready() { # log file
 	done
 	return 1
 }
+alive() { # pid: running and not a zombie
+	[ -r /proc/$1/status ] && ! grep -q '^State:.*Z' /proc/$1/status
+}
+wait_pid() { # pid [tenths of a second, default 300]: bounded wait, status of pid
+	i=0
+	while alive $1 && [ $i -lt ${2:-300} ]; do usleep 100000; i=$((i + 1)); done
+	if alive $1; then
+		echo "pid $1 still running, killing it" >&2
+		kill -9 $1
+		wait $1 2>/dev/null
+		return 124
+	fi
+	wait $1
+}
 stat_of() { # device key -> value from dmsetup status
 	dmsetup status "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
@@ -87,7 +101,7 @@ usleep 500000
 wbringd -r r0 -e passthrough -b $DEV >/tmp/d2.log 2>&1 &
 D2=$!
 check daemon-restart wait_ready /tmp/d2.log
-if wait $W; then pass restart-no-app-error; else fail restart-no-app-error "$(cat /tmp/w.log)"; fi
+if wait_pid $W; then pass restart-no-app-error; else fail restart-no-app-error "$(cat /tmp/w.log)"; fi
 check restart-data-intact wbvmtool verify $M 1024 1200 4
 R=$(stat_of wb0 reissued)
 if [ "${R:-0}" -ge 1 ]; then pass restart-reissued; else fail restart-reissued "reissued=$R"; fi
@@ -103,7 +117,7 @@ Z=$!
 check hostile-stale wbvmtool hostile hx stale
 check hostile-rsvd wbvmtool hostile hx rsvd reissue
 check hostile-reuse wbvmtool hostile hx reuse reissue
-if wait $Z; then pass hostile-app-ok; else fail hostile-app-ok "$(cat /tmp/z.log)"; fi
+if wait_pid $Z; then pass hostile-app-ok; else fail hostile-app-ok "$(cat /tmp/z.log)"; fi
 F=$(stat_of hx fences)
 if [ "${F:-0}" -eq 7 ]; then pass hostile-fence-count; else fail hostile-fence-count "fences=$F"; fi
 N=$(dmesg | grep -c 'fenced')
@@ -120,7 +134,7 @@ if [ "${T:-0}" -ge 1 ]; then pass timeout-count; else fail timeout-count "timeou
 
 # removal with and without a daemon attached, then unload
 check remove-attached dmsetup remove wb0
-wait $D2
+wait_pid $D2 100
 RC=$?
 if [ $RC -eq 3 ]; then pass daemon-saw-removal; else fail daemon-saw-removal "exit $RC"; fi
 check remove-scratch dmsetup remove hx
