@@ -335,6 +335,8 @@ static void ds_write_more(struct wbl_destage *ds)
 				n += q->nblocks;
 				ds->cur++;
 			}
+			/* the whole of the last merged piece is written too */
+			ds->cur_off = ds->pc[ds->cur].nblocks;
 			ret = ds_submit(ds, e->bak, WB_IO_WRITE, ds->buf + boff,
 					(uint32_t)n * WB_DISK_BLOCK, lba * WB_DISK_BLOCK);
 		}
