@@ -16,11 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "engine/io.h"
 #include "engine/ondisk.h"
+#include "engine/recovery.h"
 #include "engine/wbengine.h"
+#include "engine/wlog.h"
 
 extern const struct wb_engine_ops wb_wblog_ops;
 
@@ -535,6 +538,89 @@ static void test_writethrough(void **state)
 	env_fini(&v);
 }
 
+struct gen_seen {
+	uint64_t gen[64], lba[64];
+	uint32_t flags[64];
+	unsigned n;
+};
+
+static int gen_cb(void *arg, const struct wb_rec_info *ri, uint64_t span, const void *data)
+{
+	struct gen_seen *g = arg;
+
+	(void)span;
+	(void)data;
+	if (g->n < 64) {
+		g->gen[g->n] = ri->gen;
+		g->lba[g->n] = ri->ext[0].lba;
+		g->flags[g->n] = ri->flags;
+		g->n++;
+	}
+	return 0;
+}
+
+/* gen_max_interval_ms closes a generation without any flush; an idle engine
+ * (no data in the open generation) does not open empty ones. */
+static void test_gen_interval(void **state)
+{
+	struct env v;
+	struct wb_engine_stats st;
+	struct wb_recovery rc;
+	struct gen_seen g = { .n = 0 };
+	struct wb_sb sb;
+	uint64_t g0;
+	char err[256];
+	int t, i;
+
+	(void)state;
+	env_init(&v, 8u << 20, 0, 256);
+	wb_engine_close(v.e);
+	v.e = NULL;
+	v.p.gen_max_interval_ms = 20;
+	v.p.destage_min_rate = 1; /* keep the records in the log to look at them */
+	v.p.destage_low_pct = 90;
+	env_reopen(&v);
+	/* spend destage's initial rate allowance on a first record */
+	wr(&v, 0, 1, 0);
+	flush(&v);
+	for (i = 0; i < 1000; i++)
+		assert_true(wb_engine_run(v.e, 0) >= 0);
+	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(st.dirty_bytes, 0);
+	g0 = st.gen_head;
+	assert_int_equal(wb_engine_timeout_ms(v.e) < 0 || wb_engine_timeout_ms(v.e) > 20, 1);
+	wr(&v, 1, 1, 0);
+	t = wb_engine_timeout_ms(v.e);
+	assert_true(t >= 0 && t <= 20); /* the run loop is asked to come back */
+	usleep(30 * 1000);
+	for (i = 0; i < 10; i++)
+		assert_true(wb_engine_run(v.e, 0) >= 0);
+	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(st.gen_head, g0 + 1); /* closed by the timer, no flush */
+	assert_int_equal(st.flushes, 1);
+	wr(&v, 2, 1, 0);
+	flush(&v); /* closes g0 + 1 */
+	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(st.gen_head, g0 + 2);
+	usleep(30 * 1000); /* nothing written: no empty generation */
+	for (i = 0; i < 10; i++)
+		assert_true(wb_engine_run(v.e, 0) >= 0);
+	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(st.gen_head, g0 + 2);
+	assert_int_equal(st.gen_durable, g0 + 1);
+	wb_engine_close(v.e);
+	v.e = NULL;
+	/* on disk: the two records carry the two generations */
+	assert_int_equal(wb_wlog_load(v.log, &sb, err, sizeof(err)), 0);
+	assert_int_equal(wb_recovery_scan(v.log, &sb, NBLK, gen_cb, &g, &rc), 0);
+	assert_int_equal(g.n, 2);
+	assert_true(g.lba[0] == 1 && g.gen[0] == g0);
+	assert_true(g.lba[1] == 2 && g.gen[1] == g0 + 1);
+	env_reopen(&v);
+	check_all(&v);
+	env_fini(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +634,7 @@ int main(void)
 		cmocka_unit_test(test_io_error_fails),
 		cmocka_unit_test(test_writethrough),
 		cmocka_unit_test(test_throttled_queue),
+		cmocka_unit_test(test_gen_interval),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
