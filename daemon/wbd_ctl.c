@@ -22,9 +22,12 @@
 static const char *state_name(const struct wbd_resource *r)
 {
 	switch (r->state) {
-	case WBD_RES_UP: return "up";
-	case WBD_RES_FAILED: return "failed";
-	default: return "down";
+	case WBD_RES_UP:
+		return "up";
+	case WBD_RES_FAILED:
+		return "failed";
+	default:
+		return "down";
 	}
 }
 
@@ -100,8 +103,8 @@ static void flush_done(void *arg, int err)
 	wb_ctl_complete(arg, err, err ? "flush failed" : NULL);
 }
 
-static int h_flush(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
-		   char *err, size_t errlen)
+static int h_flush(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		   size_t errlen)
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
 	int ret;
@@ -126,15 +129,15 @@ static int h_mode(void *ctx, const char *res, const char *arg, struct wb_ctl_req
 	if (!r)
 		return -ENOENT;
 	ret = wbd_resource_set_mode(r, arg && !strcmp(arg, "writethrough") ? WB_MODE_WRITETHROUGH
-									 : WB_MODE_WRITEBACK);
+									   : WB_MODE_WRITEBACK);
 	if (ret)
 		snprintf(err, errlen, "%s: %s", res,
 			 ret == -ENODEV ? "resource is not up" : strerror(-ret));
 	return ret;
 }
 
-static int h_reload(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
-		    char *err, size_t errlen)
+static int h_reload(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		    size_t errlen)
 {
 	int ret = wbd_reload(ctx);
 
@@ -167,13 +170,13 @@ static int wbd_metrics_start(struct wbd *d)
 int wbd_ctl_start(struct wbd *d)
 {
 	static const struct wb_ctl_handlers h = {
-		.status = h_status,
-		.exists = h_exists,
-		.up = h_up,
-		.down = h_down,
-		.flush = h_flush,
-		.mode = h_mode,
-		.reload = h_reload,
+	    .status = h_status,
+	    .exists = h_exists,
+	    .up = h_up,
+	    .down = h_down,
+	    .flush = h_flush,
+	    .mode = h_mode,
+	    .reload = h_reload,
 	};
 	const char *path = d->conf->global.control_socket;
 	char *dir, *s;

@@ -23,10 +23,10 @@
 
 #include "proto/wbproto.h"
 
-#define CHECK(x)                          \
-	do {                              \
-		if (!(x))                 \
-			__builtin_trap(); \
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		if (!(x))                                                                          \
+			__builtin_trap();                                                          \
 	} while (0)
 
 #define MAX_FRAMES 64
@@ -53,8 +53,8 @@ static void check_request(const Wbrep__CtlRequest *rq)
 	if (rq->resource)
 		CHECK(wbproto_res_name_ok(rq->resource) && strlen(rq->resource) <= 63);
 	if (rq->op == WBREP__CTL_OP__CTL_MODE)
-		CHECK(rq->mode && (!strcmp(rq->mode, "writeback") ||
-				   !strcmp(rq->mode, "writethrough")));
+		CHECK(rq->mode &&
+		      (!strcmp(rq->mode, "writeback") || !strcmp(rq->mode, "writethrough")));
 	/* round trip */
 	CHECK(wbproto_pack(WBPROTO_T_CTL_REQUEST, 0, &rq->base, &buf, &len) == 0);
 	n = wbproto_next(buf, len, WBPROTO_CTL_MAX, &f2);

@@ -557,12 +557,10 @@ static void test_load_file(void **state)
 
 static const char *type_word(int t)
 {
-	static const char *const w[] = {[T_STR] = "string", [T_PATH] = "path",
-					[T_NAME] = "name",   [T_SIZE] = "size",
-					[T_RATE] = "rate",   [T_DUR] = "duration",
-					[T_PCT] = "percent", [T_BOOL] = "bool",
-					[T_ENUM] = "enum",   [T_ADDR] = "addr",
-					[T_INT] = "int"};
+	static const char *const w[] = {
+	    [T_STR] = "string", [T_PATH] = "path",    [T_NAME] = "name",   [T_SIZE] = "size",
+	    [T_RATE] = "rate",	[T_DUR] = "duration", [T_PCT] = "percent", [T_BOOL] = "bool",
+	    [T_ENUM] = "enum",	[T_ADDR] = "addr",    [T_INT] = "int"};
 	return w[t];
 }
 
@@ -618,9 +616,10 @@ static void test_doc_lists_every_key(void **state)
 		snprintf(name, sizeof(name), "%.*s", (int)strlen(cell[0]) - 2, cell[0] + 1);
 		k = wbconf_key_find(sect, name);
 		if (!k)
-			fail_msg("docs/configuration.md documents '%s' (section kind %d), which is not "
-				 "in conf/wbconf_keys.c",
-				 name, sect);
+			fail_msg(
+			    "docs/configuration.md documents '%s' (section kind %d), which is not "
+			    "in conf/wbconf_keys.c",
+			    name, sect);
 		seen[k - wbconf_keys]++;
 		rows++;
 		/* type, 4K alignment, reload flag, default, enum values */

@@ -192,16 +192,18 @@ static void test_ctl_check(void **state)
 	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", NULL, &why), -EINVAL);
 	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", "fast", &why), -EINVAL);
 	assert_string_equal(why, "mode must be writeback or writethrough");
-	assert_true(wbproto_res_name_ok("r" "123456789012345678901234567890123456789012345678901234567890"
-					"12"));
+	assert_true(
+	    wbproto_res_name_ok("r"
+				"123456789012345678901234567890123456789012345678901234567890"
+				"12"));
 	assert_false(wbproto_res_name_ok(NULL));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hdr_errors),	   cmocka_unit_test(test_pack_next_roundtrip),
-	    cmocka_unit_test(test_undecodable),	   cmocka_unit_test(test_stream_decoder),
+	    cmocka_unit_test(test_hdr_errors),	cmocka_unit_test(test_pack_next_roundtrip),
+	    cmocka_unit_test(test_undecodable), cmocka_unit_test(test_stream_decoder),
 	    cmocka_unit_test(test_ctl_check),
 	};
 
