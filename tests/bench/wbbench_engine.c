@@ -47,6 +47,7 @@ struct opts {
 	uint32_t bs;
 	unsigned qd;
 	double runtime;
+	int wm; /* enum wm for the write cases */
 };
 
 struct bench {
@@ -269,19 +270,37 @@ static int open_ios(struct bench *b)
 	return 0;
 }
 
-/* hold: keep destage from running (watermarks at the top); else drain fully. */
-static int engine_open(struct bench *b, int format, int hold)
+/*
+ * Destage settings per case. WM_DEFAULT: the engine's defaults (what a
+ * resource without destage keys in its config gets). WM_HOLD: nothing is
+ * destaged (watermarks at the top, minimum rate 1 byte/s), so the log keeps
+ * what was written. WM_DRAIN: destage at full speed down to an empty log (a
+ * minimum rate far above any device, so the rate limiter never holds it back
+ * below the low watermark).
+ */
+enum wm { WM_DEFAULT, WM_HOLD, WM_DRAIN };
+static const char *const wm_name[] = {"default", "hold", "drain"};
+
+static int engine_open(struct bench *b, int format, enum wm wm)
 {
 	struct wb_engine_params p = {
 	    .name = "bench",
 	    .log_io = b->log_io,
 	    .backing_io = b->back_io,
 	    .size = b->o.size,
-	    .destage_low_pct = hold ? 99 : 1,
-	    .destage_high_pct = hold ? 100 : 90,
 	};
+	uint64_t tf = now_ns(), t0;
 	int ret;
 
+	if (wm == WM_HOLD) {
+		p.destage_low_pct = 99;
+		p.destage_high_pct = 100;
+		p.destage_min_rate = 1;
+	} else if (wm == WM_DRAIN) {
+		p.destage_low_pct = 1;
+		p.destage_high_pct = 90;
+		p.destage_min_rate = 64ull << 30;
+	}
 	if (format) {
 		ret = wb_engine_format(b->engine, &p);
 		if (ret && ret != -EOPNOTSUPP) {
@@ -289,7 +308,11 @@ static int engine_open(struct bench *b, int format, int hold)
 			return ret;
 		}
 	}
+	t0 = now_ns();
 	ret = wb_engine_open(b->engine, &p, &b->e);
+	if (getenv("WBBENCH_DEBUG"))
+		fprintf(stderr, "format+open: %.3f s + %.3f s\n", (double)(t0 - tf) / 1e9,
+			(double)(now_ns() - t0) / 1e9);
 	if (ret)
 		fprintf(stderr, "wbbench: open (%s): %s\n", b->engine, strerror(-ret));
 	return ret;
@@ -297,7 +320,11 @@ static int engine_open(struct bench *b, int format, int hold)
 
 static void engine_close(struct bench *b)
 {
+	uint64_t t0 = now_ns();
+
 	wb_engine_close(b->e);
+	if (getenv("WBBENCH_DEBUG"))
+		fprintf(stderr, "close: %.3f s\n", (double)(now_ns() - t0) / 1e9);
 	b->e = NULL;
 }
 
@@ -337,19 +364,34 @@ static int case_write(struct bench *b, int random)
 	uint64_t maxb = b->o.max_bytes ? b->o.max_bytes : b->o.log_size * 3 / 4;
 	int ret;
 
-	ret = engine_open(b, 1, 0);
+	ret = engine_open(b, 1, (enum wm)b->o.wm);
 	if (ret)
 		return ret;
 	load_init(&ld, b->e, WB_REQ_WRITE, random, b->o.bs, b->o.qd, b->o.size, b->o.runtime, maxb);
 	ret = load_run(&ld);
+	if (!ret)
+		ret = stats(b, &st);
 	if (!ret) {
 		print_load(b, random ? "randwrite" : "seqwrite", &ld);
-		if (!stats(b, &st) && st.extents)
-			printf("{\"case\":\"engine_extmap\",\"engine\":\"%s\",\"extents\":%llu,"
-			       "\"mem_bytes\":%llu}\n",
-			       b->engine, (unsigned long long)st.extents,
-			       (unsigned long long)st.extent_mem_bytes);
+		/* what the engine did meanwhile: destage, throttling, map size */
+		printf("{\"case\":\"%s_stats\",\"engine\":\"%s\",\"qd\":%u,\"wm\":\"%s\","
+		       "\"destaged_bytes\":%llu,\"throttle_events\":%llu,\"log_used\":%llu,"
+		       "\"dirty_bytes\":%llu,\"seq_head\":%llu,\"extents\":%llu,"
+		       "\"extent_mem_bytes\":%llu}\n",
+		       random ? "randwrite" : "seqwrite", b->engine, b->o.qd, wm_name[b->o.wm],
+		       (unsigned long long)st.destaged_bytes,
+		       (unsigned long long)st.throttle_events, (unsigned long long)st.log_used,
+		       (unsigned long long)st.dirty_bytes, (unsigned long long)st.seq_head,
+		       (unsigned long long)st.extents, (unsigned long long)st.extent_mem_bytes);
+		fflush(stdout);
 	}
+	/*
+	 * Make the log durable before close (not timed): wblog's close would
+	 * otherwise destage the whole log while it waits for its final flush,
+	 * which costs wall time and says nothing about this case.
+	 */
+	if (!ret)
+		ret = wb_engine_flush(b->e);
 	engine_close(b);
 	return ret;
 }
@@ -362,7 +404,7 @@ static int case_randread(struct bench *b)
 
 	if (span > b->o.size)
 		span = b->o.size;
-	ret = engine_open(b, 1, 1);
+	ret = engine_open(b, 1, WM_HOLD);
 	if (ret)
 		return ret;
 	ret = prefill(b, span);
@@ -379,7 +421,7 @@ static int case_randread(struct bench *b)
 
 static int wait_drained(struct bench *b, double timeout_s, struct wb_engine_stats *st)
 {
-	uint64_t deadline = now_ns() + (uint64_t)(timeout_s * 1e9);
+	uint64_t deadline = now_ns() + (uint64_t)(timeout_s * 1e9), last = 0;
 	int ret;
 
 	for (;;) {
@@ -388,6 +430,13 @@ static int wait_drained(struct bench *b, double timeout_s, struct wb_engine_stat
 			return ret;
 		if (!st->dirty_bytes)
 			return 0;
+		if (getenv("WBBENCH_DEBUG") && now_ns() - last > 1000000000ull) {
+			last = now_ns();
+			fprintf(stderr, "dirty %llu log_used %llu seq %llu..%llu destaged %llu tmo %d\n",
+				(unsigned long long)st->dirty_bytes, (unsigned long long)st->log_used,
+				(unsigned long long)st->seq_tail, (unsigned long long)st->seq_head,
+				(unsigned long long)st->destaged_bytes, wb_engine_timeout_ms(b->e));
+		}
 		if (now_ns() > deadline) {
 			fprintf(stderr,
 				"wbbench: destage did not finish in %.0f s (%llu bytes dirty)\n",
@@ -420,7 +469,7 @@ static int case_replay(struct bench *b)
 
 	if (span > b->o.size)
 		span = b->o.size;
-	ret = engine_open(b, 1, 1);
+	ret = engine_open(b, 1, WM_HOLD);
 	if (ret)
 		return ret;
 	ret = prefill(b, span);
@@ -429,7 +478,7 @@ static int case_replay(struct bench *b)
 		return ret;
 
 	t0 = now_ns();
-	ret = engine_open(b, 0, 0);
+	ret = engine_open(b, 0, WM_DRAIN);
 	t1 = now_ns();
 	if (ret)
 		return ret;
@@ -513,7 +562,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: wbbench_engine --case randwrite|seqwrite|randread|replay|extmap"
 			" --dir DIR [--engine NAME|auto] [--size B] [--log-size B] [--bs B]"
-			" [--qd N] [--runtime S] [--span B] [--max-bytes B]\n");
+			" [--qd N] [--runtime S] [--span B] [--max-bytes B]"
+			" [--destage default|hold|drain]\n");
 	exit(2);
 }
 
@@ -530,6 +580,7 @@ int main(int argc, char **argv)
 	    {"runtime", 1, 0, 't'},
 	    {"span", 1, 0, 'p'},
 	    {"max-bytes", 1, 0, 'm'},
+	    {"destage", 1, 0, 'w'},
 	    {0, 0, 0, 0},
 	};
 	struct bench b = {.o = {.engine = "auto",
@@ -571,6 +622,12 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			b.o.max_bytes = parse_size(optarg);
+			break;
+		case 'w':
+			for (b.o.wm = 0; b.o.wm < 3 && strcmp(optarg, wm_name[b.o.wm]); b.o.wm++)
+				;
+			if (b.o.wm == 3)
+				usage();
 			break;
 		default:
 			usage();
