@@ -105,8 +105,9 @@ style:
 install: bins
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/wbrep/plugins
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/sbin/
-	[ ! -f deploy/systemd/wbrepd.service ] || install -D -m 0644 deploy/systemd/wbrepd.service \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/wbrepd.service
+	[ ! -f deploy/systemd/wbrepd.service ] || { install -d $(DESTDIR)$(PREFIX)/lib/systemd/system && \
+		sed 's|/usr/local|$(PREFIX)|g' deploy/systemd/wbrepd.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/wbrepd.service; }
 	[ ! -f deploy/ocf/wbrep ] || install -D -m 0755 deploy/ocf/wbrep \
 		$(DESTDIR)$(PREFIX)/lib/ocf/resource.d/wbrep/wbrep
 

@@ -17,7 +17,7 @@ for s in $srcs; do
 	n=$(basename "$s" .c)
 	corpus=$(mktemp -d)
 	[ -d "tests/fuzz/corpus/${n#fuzz_}" ] && cp -r "tests/fuzz/corpus/${n#fuzz_}/." "$corpus/"
-	if "build-fuzz/$n" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
+	if "build-fuzz/$n" -max_total_time="$secs" -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ -print_final_stats=1 \
 		"$corpus" >"build-fuzz/$n.log" 2>&1; then
 		echo "PASS $n ($(grep -o 'stat::number_of_executed_units: [0-9]*' "build-fuzz/$n.log" | tail -1 | awk '{print $2}') runs, ${secs}s)"
 	else
