@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * fuzz_record.c - libFuzzer target for the on-disk parsers of the wblog log
+ * (untrusted input on open and in `wbengine`): wb_record_decode() and
+ * wb_record_check_data() on a raw header + data, wb_wlog_sb_decode() on a
+ * superblock slot, and wb_recovery_scan() over a small log image made of
+ * the input. Invariants: nothing crashes or reads out of bounds (ASan);
+ * a decoded header re-encodes to a header that decodes to the same record;
+ * a scanned run never claims more bytes than the data area.
+ *
+ * Meant for tests/fuzz/ (as fuzz_record.c, built by `make fuzz`); it only
+ * needs libwbengine.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/recovery.h"
+#include "engine/record.h"
+#include "engine/wbengine.h"
+#include "engine/wlog.h"
+
+#define FZ_SEG	 8192u
+#define FZ_SLOTS (4u * 4096)
+
+static void fz_record(const uint8_t *data, size_t size)
+{
+	static uint8_t hdr[4096], again[4096];
+	struct wb_rec_expect x = { .uuid = NULL, .self_off = UINT64_MAX, .dev_blocks = 1u << 20 };
+	struct wb_rec_info *ri = malloc(sizeof(*ri)), *r2 = malloc(sizeof(*r2));
+	uint8_t uuid[WB_UUID_LEN];
+
+	if (!ri || !r2)
+		goto out;
+	if (wb_record_decode(data, size, &x, ri) == 0) {
+		/* the data that follows, if the input has it */
+		if (size >= 4096 + (uint64_t)ri->data_blocks * 4096 && ri->data_blocks <= 64)
+			(void)wb_record_check_data(ri, data + 4096, NULL);
+		memcpy(uuid, ((const struct wb_rec_disk *)data)->uuid, WB_UUID_LEN);
+		if (wb_record_encode(hdr, uuid, ri) == 0) {
+			x.uuid = uuid;
+			if (wb_record_decode(hdr, sizeof(hdr), &x, r2) != 0)
+				abort();
+			if (r2->seq != ri->seq || r2->gen != ri->gen || r2->nextents != ri->nextents ||
+			    r2->data_blocks != ri->data_blocks ||
+			    memcmp(r2->ext, ri->ext, ri->nextents * sizeof(ri->ext[0])))
+				abort();
+			memcpy(again, hdr, sizeof(again));
+			if (wb_record_encode(hdr, uuid, r2) || memcmp(hdr, again, sizeof(hdr)))
+				abort();
+		}
+	}
+out:
+	free(ri);
+	free(r2);
+}
+
+static void fz_sb(const uint8_t *data, size_t size)
+{
+	static uint8_t slot[4096];
+	struct wb_sb sb;
+	char why[160];
+
+	memset(slot, 0, sizeof(slot));
+	memcpy(slot, data, size < sizeof(slot) ? size : sizeof(slot));
+	(void)wb_wlog_sb_decode(slot, 1u << 20, &sb, why, sizeof(why));
+	(void)wb_wlog_sb_decode(slot, 0, &sb, why, sizeof(why));
+}
+
+/* The input (after 16 bytes of parameters) becomes the data area of a log. */
+static void fz_scan(const uint8_t *data, size_t size)
+{
+	struct wb_fault_cfg cfg = { 0 };
+	struct wb_io *io = NULL;
+	struct wb_recovery rc;
+	struct wb_sb sb;
+	uint64_t area;
+	uint8_t *img;
+
+	if (size < 16)
+		return;
+	area = (((size - 16) + FZ_SEG - 1) / FZ_SEG) * FZ_SEG;
+	if (area < 2 * FZ_SEG)
+		area = 2 * FZ_SEG;
+	if (area > 32 * FZ_SEG)
+		return;
+	if (wb_io_fault_open("fuzz", FZ_SLOTS + area, &cfg, &io))
+		return;
+	img = wb_io_alloc(area);
+	if (!img)
+		goto out;
+	memset(img, 0, area);
+	memcpy(img, data + 16, size - 16);
+	if (wb_io_pwrite(io, img, area, FZ_SLOTS, 0))
+		goto out_img;
+	memset(&sb, 0, sizeof(sb));
+	sb.nslots = 4;
+	sb.seg_size = FZ_SEG;
+	sb.data_off = FZ_SLOTS;
+	sb.data_size = area;
+	sb.log_size = FZ_SLOTS + area;
+	sb.dev_size = 1u << 20;
+	sb.max_rec_blocks = FZ_SEG / 4096 - 1;
+	/* uuid: the one in the first header, so chains can be found */
+	if (size >= 16 + 32)
+		memcpy(sb.uuid, data + 16 + 16, WB_UUID_LEN);
+	sb.tail_off = FZ_SLOTS + (data[0] % (area / 4096)) * 4096;
+	sb.tail_seq = 1 + data[1];
+	sb.epoch = data[2];
+	sb.tail_min_epoch = data[3] % 4;
+	if (wb_recovery_scan(io, &sb, 256, NULL, NULL, &rc) == 0 && rc.used > area)
+		abort();
+out_img:
+	wb_io_free(img);
+out:
+	wb_io_close(io);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int quiet;
+
+	if (!quiet) {
+		wb_msg_set_sink(NULL, NULL, -1); /* no messages */
+		quiet = 1;
+	}
+	fz_record(data, size);
+	fz_sb(data, size);
+	fz_scan(data, size);
+	return 0;
+}
