@@ -1,0 +1,531 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_ringfe.c - unit tests of daemon/ringfe.c (the ring frontend of
+ * wbrepd) against tests/ringsim (the kernel side of the ring in userspace)
+ * with the "ram" engine: read/write/flush/FUA/discard/write-zeroes round
+ * trips through the shared slots, REISSUE after the daemon went away and a
+ * new session attached, malformed SQEs (bad op, length over the slot, sector
+ * beyond the device, unaligned, bad flags, wrong data offset, bad tag,
+ * duplicate tag), a runaway SQ tail, the kernel fencing a session on a
+ * garbage CQE, and a bad geometry. Also the parser wb_ringfe_parse_sqe().
+ *
+ * No event loop: the test drives ringfe by hand (process, engine run,
+ * flush = kick = reap) in bounded loops. Linked with libwbringsim.a by
+ * tests/ringsim/module.mk.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/ringfe.h"
+#include "engine/wbengine.h"
+#include "tests/ringsim/ringsim.h"
+
+#define NSLOTS	  8u
+#define SLOT_SIZE (16u * 1024u)
+#define DEV_BYTES (1024u * 1024u)
+#define BS	  4096u
+
+struct fx {
+	struct ringsim *rs;
+	struct wb_engine *e;
+	struct wb_ringfe *fe;
+};
+
+static void quiet(int level, const char *msg, void *ctx)
+{
+	(void)level;
+	(void)msg;
+	(void)ctx;
+}
+
+static int setup(void **state)
+{
+	struct ringsim_params p = { NSLOTS, SLOT_SIZE, DEV_BYTES / 512 };
+	struct wb_engine_params ep = { .name = "t", .size = DEV_BYTES };
+	struct wb_ringfe_transport t;
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	wb_msg_set_sink(quiet, NULL, WB_LOG_DEBUG);
+	assert_int_equal(ringsim_create(&p, &f->rs), 0);
+	assert_int_equal(wb_engine_open("ram", &ep, &f->e), 0);
+	assert_int_equal(ringsim_attach(f->rs, &t), 0);
+	assert_int_equal(wb_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	wb_ringfe_close(f->fe);
+	ringsim_destroy(f->rs);
+	wb_engine_close(f->e);
+	wb_msg_set_sink(NULL, NULL, WB_LOG_INFO);
+	free(f);
+	return 0;
+}
+
+/* Run frontend + engine + reap until nothing moves (bounded). */
+static void pump(struct fx *f)
+{
+	for (int i = 0; i < 50; i++) {
+		int a = wb_ringfe_process(f->fe);
+		int b = wb_engine_run(f->e, 0);
+
+		wb_ringfe_flush(f->fe);
+		if (a <= 0 && b <= 0 && i > 2)
+			break;
+	}
+}
+
+static void fill(uint8_t *p, uint32_t len, uint64_t off, uint8_t stamp)
+{
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)((off + i) * 131u + stamp);
+}
+
+static void io_init(struct ringsim_io *io, uint8_t op, uint16_t flags, uint64_t off,
+		    uint32_t len, void *buf)
+{
+	memset(io, 0, sizeof(*io));
+	io->op = op;
+	io->flags = flags;
+	io->sector = off / 512;
+	io->len = len;
+	io->buf = buf;
+}
+
+static void do_io(struct fx *f, uint8_t op, uint16_t flags, uint64_t off, uint32_t len,
+		  void *buf, int want)
+{
+	struct ringsim_io io;
+
+	io_init(&io, op, flags, off, len, buf);
+	ringsim_queue(f->rs, &io);
+	pump(f);
+	assert_true(io.done);
+	assert_int_equal(io.result, want);
+}
+
+static void test_read_write(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[3 * BS], r[3 * BS];
+	struct wb_ringfe_stats st;
+
+	fill(w, sizeof(w), 8192, 7);
+	do_io(f, WBREP_OP_WRITE, 0, 8192, sizeof(w), w, 0);
+	memset(r, 0xee, sizeof(r));
+	do_io(f, WBREP_OP_READ, 0, 8192, sizeof(r), r, 0);
+	assert_memory_equal(r, w, sizeof(w));
+	/* a full slot, last blocks of the device */
+	{
+		static uint8_t big[SLOT_SIZE], back[SLOT_SIZE];
+
+		fill(big, sizeof(big), DEV_BYTES - SLOT_SIZE, 9);
+		do_io(f, WBREP_OP_WRITE, 0, DEV_BYTES - SLOT_SIZE, SLOT_SIZE, big, 0);
+		do_io(f, WBREP_OP_READ, 0, DEV_BYTES - SLOT_SIZE, SLOT_SIZE, back, 0);
+		assert_memory_equal(back, big, SLOT_SIZE);
+	}
+	wb_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(st.writes, 2);
+	assert_int_equal(st.reads, 2);
+	assert_int_equal(st.completed, 4);
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.inflight, 0);
+}
+
+static void test_flush_fua_discard(void **state)
+{
+	struct fx *f = *state;
+	uint8_t w[2 * BS], r[2 * BS], z[2 * BS] = { 0 };
+	struct wb_ringfe_stats st;
+
+	fill(w, sizeof(w), 0, 3);
+	do_io(f, WBREP_OP_WRITE, WBREP_F_FUA, 0, sizeof(w), w, 0);
+	do_io(f, WBREP_OP_FLUSH, 0, 0, 0, NULL, 0);
+	do_io(f, WBREP_OP_WRITE, WBREP_F_PREFLUSH | WBREP_F_FUA, 2 * BS, sizeof(w), w, 0);
+	do_io(f, WBREP_OP_READ, 0, 2 * BS, sizeof(r), r, 0);
+	assert_memory_equal(r, w, sizeof(w));
+	do_io(f, WBREP_OP_DISCARD, 0, 0, sizeof(w), NULL, 0);
+	do_io(f, WBREP_OP_READ, 0, 0, sizeof(r), r, 0);
+	assert_memory_equal(r, z, sizeof(z));
+	do_io(f, WBREP_OP_WRITE_ZEROES, 0, 2 * BS, BS, NULL, 0);
+	do_io(f, WBREP_OP_READ, 0, 2 * BS, sizeof(r), r, 0);
+	assert_memory_equal(r, z, BS);
+	assert_memory_equal(r + BS, w + BS, BS);
+	wb_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(st.flushes, 1);
+	assert_int_equal(st.fua, 2);
+	assert_int_equal(st.preflush, 1);
+	assert_int_equal(st.discards, 1);
+	assert_int_equal(st.write_zeroes, 1);
+	assert_int_equal(st.errors, 0);
+}
+
+/* More requests than slots: the ring recycles slots and generations. */
+static void test_queue_deeper_than_ring(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 3 * NSLOTS };
+	static uint8_t bufs[N][BS], back[BS];
+	struct ringsim_io io[N];
+	struct ringsim_stats st;
+
+	for (int i = 0; i < N; i++) {
+		fill(bufs[i], BS, (uint64_t)i * BS, 11);
+		io_init(&io[i], WBREP_OP_WRITE, 0, (uint64_t)i * BS, BS, bufs[i]);
+		ringsim_queue(f->rs, &io[i]);
+	}
+	ringsim_get_stats(f->rs, &st);
+	assert_int_equal(st.inflight, NSLOTS);
+	assert_int_equal(st.pending, N - NSLOTS);
+	pump(f);
+	for (int i = 0; i < N; i++) {
+		assert_true(io[i].done);
+		assert_int_equal(io[i].result, 0);
+		assert_int_equal(io[i].posts, 1);
+	}
+	for (int i = 0; i < N; i++) {
+		do_io(f, WBREP_OP_READ, 0, (uint64_t)i * BS, BS, back, 0);
+		assert_memory_equal(back, bufs[i], BS);
+	}
+}
+
+/* Daemon dies with requests in its hands; the next session gets them again
+ * with REISSUE and the application sees success. */
+static void test_reissue_after_reattach(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 5 };
+	static uint8_t bufs[N][BS], back[BS];
+	struct wb_ringfe_transport t;
+	struct ringsim_io io[N];
+	struct wb_ringfe_stats fst;
+	struct ringsim_stats st;
+
+	for (int i = 0; i < N; i++) {
+		fill(bufs[i], BS, (uint64_t)i * BS, 21);
+		io_init(&io[i], WBREP_OP_WRITE, WBREP_F_FUA, (uint64_t)(i + 40) * BS, BS, bufs[i]);
+		ringsim_queue(f->rs, &io[i]);
+	}
+	/* the daemon took the SQEs but crashed before completing them */
+	assert_int_equal(wb_ringfe_process(f->fe), N);
+	ringsim_detach(f->rs);
+	wb_ringfe_close(f->fe); /* its late CQEs go to a dead session */
+	f->fe = NULL;
+	for (int i = 0; i < N; i++)
+		assert_false(io[i].done);
+	ringsim_get_stats(f->rs, &st);
+	assert_int_equal(st.pending, N);
+	assert_int_equal(st.session, 0);
+
+	assert_int_equal(ringsim_attach(f->rs, &t), 0);
+	assert_int_equal(t.geo.reissued, N);
+	assert_int_equal(t.geo.session, 2);
+	assert_int_equal(wb_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	pump(f);
+	for (int i = 0; i < N; i++) {
+		assert_true(io[i].done);
+		assert_int_equal(io[i].result, 0);
+		assert_int_equal(io[i].posts, 2);
+	}
+	wb_ringfe_get_stats(f->fe, &fst);
+	assert_int_equal(fst.reissued, N);
+	ringsim_get_stats(f->rs, &st);
+	assert_int_equal(st.reissued, N);
+	assert_int_equal(st.fences, 0);
+	for (int i = 0; i < N; i++) {
+		do_io(f, WBREP_OP_READ, 0, (uint64_t)(i + 40) * BS, BS, back, 0);
+		assert_memory_equal(back, bufs[i], BS);
+	}
+}
+
+struct mangle {
+	int kind;
+	uint64_t tag;
+};
+
+enum {
+	M_OP, M_LEN_OVER_SLOT, M_SECTOR_BEYOND, M_LEN_BEYOND, M_UNALIGNED, M_FLAGS,
+	M_DATA_OFF, M_FLUSH_LEN, M_ZERO_LEN, M_SECTOR_HUGE, M_BAD_TAG, M_DUP_TAG,
+};
+
+static void mangle_fn(struct wbrep_sqe *sqe, void *arg)
+{
+	struct mangle *m = arg;
+
+	switch (m->kind) {
+	case M_OP:
+		sqe->op = 9;
+		break;
+	case M_LEN_OVER_SLOT:
+		sqe->len = SLOT_SIZE + BS;
+		break;
+	case M_SECTOR_BEYOND:
+		sqe->sector = DEV_BYTES / 512;
+		break;
+	case M_LEN_BEYOND:
+		sqe->sector = (DEV_BYTES - BS) / 512;
+		sqe->len = 2 * BS;
+		break;
+	case M_UNALIGNED:
+		sqe->sector = 3;
+		break;
+	case M_FLAGS:
+		sqe->flags |= 0x80;
+		break;
+	case M_DATA_OFF:
+		sqe->data_off += SLOT_SIZE;
+		break;
+	case M_FLUSH_LEN:
+		sqe->op = WBREP_OP_FLUSH;
+		sqe->len = BS;
+		break;
+	case M_ZERO_LEN:
+		sqe->len = 0;
+		break;
+	case M_SECTOR_HUGE:
+		sqe->sector = UINT64_MAX - 7;
+		break;
+	case M_BAD_TAG:
+		sqe->tag = wbrep_tag(NSLOTS + 5, 1);
+		break;
+	case M_DUP_TAG:
+		sqe->tag = m->tag;
+		break;
+	}
+}
+
+/* Each malformed SQE with a valid tag is completed with -EINVAL and the
+ * session keeps working; nothing reaches the engine. */
+static void test_malformed_sqe_einval(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[BS] = { 1 };
+	struct wb_ringfe_stats st;
+	struct ringsim_stats rst;
+	struct wb_engine_stats est;
+	int kinds[] = { M_OP, M_LEN_OVER_SLOT, M_SECTOR_BEYOND, M_LEN_BEYOND, M_UNALIGNED,
+			M_FLAGS, M_DATA_OFF, M_FLUSH_LEN, M_ZERO_LEN, M_SECTOR_HUGE };
+	int n = (int)(sizeof(kinds) / sizeof(kinds[0]));
+
+	for (int i = 0; i < n; i++) {
+		struct mangle m = { .kind = kinds[i] };
+		struct ringsim_io io;
+
+		io_init(&io, WBREP_OP_WRITE, 0, 0, BS, buf);
+		assert_int_equal(ringsim_queue_mangled(f->rs, &io, mangle_fn, &m), 0);
+		pump(f);
+		assert_true(io.done);
+		assert_int_equal(io.result, -EINVAL);
+	}
+	wb_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(st.bad_sqes, n);
+	assert_int_equal(st.errors, n);
+	assert_int_equal(st.submitted, 0);
+	assert_int_equal(wb_engine_stats(f->e, &est), 0);
+	assert_int_equal(est.writes, 0);
+	ringsim_get_stats(f->rs, &rst);
+	assert_int_equal(rst.fences, 0);
+	do_io(f, WBREP_OP_WRITE, 0, 0, BS, buf, 0);
+}
+
+/* A tag naming no slot is dropped (it cannot be answered); a tag that is
+ * already in flight is never completed twice. The kernel keeps those
+ * requests; a new session gets them again. */
+static void test_bad_and_dup_tag(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[BS], b[BS], c[BS], back[BS];
+	struct ringsim_io ioa, iob, ioc;
+	struct mangle bad = { .kind = M_BAD_TAG }, dup = { .kind = M_DUP_TAG };
+	struct wb_ringfe_transport t;
+	struct wb_ringfe_stats st;
+	struct ringsim_stats rst;
+
+	fill(a, BS, 0, 1);
+	fill(b, BS, BS, 2);
+	fill(c, BS, 2 * BS, 3);
+	io_init(&ioa, WBREP_OP_WRITE, 0, 0, BS, a);
+	assert_int_equal(ringsim_queue_mangled(f->rs, &ioa, mangle_fn, &bad), 0);
+	/* iob is held by the engine (not run) when ioc arrives with its tag */
+	io_init(&iob, WBREP_OP_WRITE, 0, BS, BS, b);
+	ringsim_queue(f->rs, &iob);
+	assert_int_equal(wb_ringfe_process(f->fe), 1);
+	dup.tag = iob.tag;
+	io_init(&ioc, WBREP_OP_WRITE, 0, 2 * BS, BS, c);
+	assert_int_equal(ringsim_queue_mangled(f->rs, &ioc, mangle_fn, &dup), 0);
+	pump(f);
+	assert_false(ioa.done);
+	assert_true(iob.done);
+	assert_int_equal(iob.result, 0);
+	assert_false(ioc.done);
+	wb_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(st.bad_sqes, 2);
+	assert_int_equal(st.completed, 1);
+	ringsim_get_stats(f->rs, &rst);
+	assert_int_equal(rst.fences, 0);
+	assert_int_equal(rst.inflight, 2);
+
+	/* the daemon restarts: the two stuck requests are re-posted intact */
+	ringsim_detach(f->rs);
+	wb_ringfe_close(f->fe);
+	assert_int_equal(ringsim_attach(f->rs, &t), 0);
+	assert_int_equal(t.geo.reissued, 2);
+	assert_int_equal(wb_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	pump(f);
+	assert_true(ioa.done);
+	assert_int_equal(ioa.result, 0);
+	assert_true(ioc.done);
+	assert_int_equal(ioc.result, 0);
+	do_io(f, WBREP_OP_READ, 0, 0, BS, back, 0);
+	assert_memory_equal(back, a, BS);
+	do_io(f, WBREP_OP_READ, 0, 2 * BS, BS, back, 0);
+	assert_memory_equal(back, c, BS);
+}
+
+static void test_sq_tail_runaway(void **state)
+{
+	struct fx *f = *state;
+	struct wb_ringfe_stats st;
+
+	assert_int_equal(ringsim_bump_sq_tail(f->rs, NSLOTS + 1), 0);
+	assert_int_equal(wb_ringfe_process(f->fe), -EPROTO);
+	assert_int_equal(wb_ringfe_process(f->fe), -ESHUTDOWN);
+	wb_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(st.gone, 1);
+	assert_int_equal(st.submitted, 0);
+}
+
+/* A garbage CQE (here written behind ringfe's back) fences the session in
+ * the kernel model; ringfe notices and stops; the request goes to the next
+ * session with REISSUE. */
+static void test_kernel_fences_garbage_cqe(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[BS], back[BS];
+	struct ringsim_io io;
+	struct ringsim_stats rst;
+	struct wb_ringfe_transport t;
+	struct wbrep_cq_ctl *cqc = ringsim_cq_region(f->rs);
+	struct wbrep_cqe *cqes = (struct wbrep_cqe *)((char *)cqc + WBREP_CQE_OFF);
+	uint32_t tail = cqc->cq_tail;
+
+	fill(buf, BS, 0, 5);
+	io_init(&io, WBREP_OP_WRITE, 0, 0, BS, buf);
+	ringsim_queue(f->rs, &io);
+	cqes[tail & (NSLOTS - 1)].tag = io.tag ^ (1ull << 32); /* stale generation */
+	cqes[tail & (NSLOTS - 1)].result = 0;
+	cqes[tail & (NSLOTS - 1)].rsvd = 0;
+	__atomic_store_n(&cqc->cq_tail, tail + 1, __ATOMIC_RELEASE);
+	assert_int_equal(ringsim_reap(f->rs), -ESHUTDOWN);
+	ringsim_get_stats(f->rs, &rst);
+	assert_int_equal(rst.fences, 1);
+	assert_non_null(strstr(ringsim_fence_reason(f->rs), "stale tag"));
+	assert_int_equal(wb_ringfe_process(f->fe), -ESHUTDOWN);
+	assert_false(io.done);
+	wb_ringfe_close(f->fe);
+	assert_int_equal(ringsim_attach(f->rs, &t), 0);
+	assert_int_equal(wb_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	pump(f);
+	assert_true(io.done);
+	assert_int_equal(io.result, 0);
+	assert_int_equal(io.posts, 2);
+	do_io(f, WBREP_OP_READ, 0, 0, BS, back, 0);
+	assert_memory_equal(back, buf, BS);
+}
+
+static void test_attach_busy_and_bad_geometry(void **state)
+{
+	struct fx *f = *state;
+	struct wb_ringfe_transport t, t2;
+	struct wb_ringfe *fe2 = NULL;
+	struct ringsim_params p = { NSLOTS, SLOT_SIZE, DEV_BYTES / 512 };
+	struct ringsim *rs2;
+
+	assert_int_equal(ringsim_attach(f->rs, &t), -EBUSY);
+	assert_int_equal(ringsim_create(&p, &rs2), 0);
+	assert_int_equal(ringsim_attach(rs2, &t2), 0);
+	t2.geo.nslots = 6; /* not a power of two */
+	assert_int_equal(wb_ringfe_open(NULL, &t2, f->e, &fe2), -EPROTO);
+	assert_null(fe2);
+	assert_int_equal(ringsim_attach(rs2, &t2), 0); /* release() detached it */
+	t2.geo.slot_size = 1000;
+	assert_int_equal(wb_ringfe_open(NULL, &t2, f->e, &fe2), -EPROTO);
+	ringsim_destroy(rs2);
+	p.nslots = 3;
+	assert_int_equal(ringsim_create(&p, &rs2), -EINVAL);
+}
+
+static void test_parse_sqe(void **state)
+{
+	struct wbrep_attach geo = { .nslots = NSLOTS, .slot_size = SLOT_SIZE,
+				    .dev_sectors = DEV_BYTES / 512 };
+	static char data[NSLOTS * SLOT_SIZE];
+	struct wbrep_sqe sqe = { 0 };
+	struct wb_req r;
+	int ok;
+
+	(void)state;
+	sqe.tag = wbrep_tag(3, 77);
+	sqe.op = WBREP_OP_READ;
+	sqe.sector = 16;
+	sqe.len = 2 * BS;
+	sqe.data_off = 3ull * SLOT_SIZE;
+	sqe.flags = WBREP_F_FUA | WBREP_F_REISSUE;
+	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), 3);
+	assert_true(ok);
+	assert_int_equal(r.op, WB_REQ_READ);
+	assert_int_equal(r.off, 8192);
+	assert_int_equal(r.len, 2 * BS);
+	assert_int_equal(r.flags, WB_REQ_F_FUA);
+	assert_ptr_equal(r.buf, data + 3 * SLOT_SIZE);
+	sqe.op = 0;
+	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), -EINVAL);
+	assert_true(ok);
+	sqe.op = WBREP_OP_READ;
+	sqe.tag = wbrep_tag(NSLOTS, 1);
+	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), -EINVAL);
+	assert_false(ok);
+	sqe.tag = wbrep_tag(0xffffffffu, 1);
+	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), -EINVAL);
+	assert_false(ok);
+	/* flush: len 0, offset ignored but sector still sane */
+	sqe.tag = wbrep_tag(0, 1);
+	sqe.data_off = 0;
+	sqe.op = WBREP_OP_FLUSH;
+	sqe.len = 0;
+	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), 0);
+	assert_int_equal(r.op, WB_REQ_FLUSH);
+	assert_int_equal(r.len, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_fua_discard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_deeper_than_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reissue_after_reattach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_sqe_einval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_and_dup_tag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sq_tail_runaway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_fences_garbage_cqe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_busy_and_bad_geometry, setup,
+						teardown),
+		cmocka_unit_test(test_parse_sqe),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
