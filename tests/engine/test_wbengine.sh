@@ -190,6 +190,23 @@ if [ $rc -ne 1 ] || ! grep -q "nonexistent" <<<"$out"; then
 fi
 if [ $ok -eq 1 ]; then pass usage_errors; else fail usage_errors "$why"; fi
 
+# a writer that exits without closing (like kill -9 after its last flush):
+# the log is not clean, check passes, a reopen sees the same content
+truncate -s 16M "$T/klog"
+truncate -s 8M "$T/kback"
+"$W" format --log "$T/klog" --backing "$T/kback" --segment-size 256K >/dev/null 2>&1
+k1=$("$F" --log "$T/klog" --backing "$T/kback" --writes 200 --seed 9 --no-close 2>/dev/null | awk '/device-crc32c/{print $2}')
+out=$("$W" check --log "$T/klog" --backing "$T/kback" 2>&1)
+rc=$?
+clean=$("$W" info --log "$T/klog" --backing "$T/kback" --json 2>/dev/null |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["clean"])' 2>&1)
+k2=$("$F" --log "$T/klog" --backing "$T/kback" --writes 0 2>/dev/null | awk '/device-crc32c/{print $2}')
+if [ $rc -eq 0 ] && [ "$clean" = False ] && [ -n "$k1" ] && [ "$k1" = "$k2" ]; then
+	pass unclean_log_checks_and_recovers
+else
+	fail unclean_log_checks_and_recovers "check rc $rc, clean '$clean', crc '$k1' then '$k2': $out"
+fi
+
 # a log belonging to a larger backing device is refused
 truncate -s 4M "$T/small"
 out=$("$W" check --log "$T/log" --backing "$T/small" 2>&1)
