@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=bash
+#
+# section_ring.sh - `make bench` section "ring" (sourced by tests/bench/run.sh):
+# round trips per second through the dm-wbrep ring ABI without a kernel.
+# Program: build/tests/ringsim/ringbench (tests/ringsim/ringbench.c):
+# tests/ringsim plays the kernel target (a write's 4 KiB copied into its slot
+# at posting, a read's copied out at completion), daemon/ringfe.c runs in its
+# own thread on a libevent loop as in wbrepd, the engine is a null engine
+# (completes at once, touches no data), the "application" thread keeps QD
+# requests in flight. Cases: 4K write and 4K read at QD1 and QD32.
+# There is no peer for this measurement (nothing else speaks this ABI): the
+# peer column says "-" and the ratio is to the target (>= 300K ops/s at
+# QD32, issue 5). Numbers from inside a qemu TCG guest mean nothing and are
+# never taken here. WB_BENCH_RING_SECS: seconds per case (default 3).
+# Results: $RESULTS/ring.json.
+
+SECTIONS+=(ring)
+
+section_ring() {
+	local bin=$ROOT/$B/tests/ringsim/ringbench secs=${WB_BENCH_RING_SECS:-3}
+	local op qd out v ratio status json="" target=300000 tgt
+	make -s "$B/tests/ringsim/ringbench" || { bench_log "cannot build ringbench"; return 1; }
+	for op in write read; do
+		for qd in 1 32; do
+			out=$("$bin" -o "$op" -q "$qd" -t "$secs" 2>"$BENCH_TMP/ringbench.err") || {
+				bench_log "ringbench -o $op -q $qd failed: $(cat "$BENCH_TMP/ringbench.err")"
+				return 1
+			}
+			v=$(sed -n 's/.*ops_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
+			[ -n "$v" ] || { bench_log "ringbench: no result in '$out'"; return 1; }
+			if [ "$qd" -eq 32 ]; then
+				ratio=$(awk -v a="$v" -v b="$target" 'BEGIN { printf "%.2fx target", a / b }')
+				tgt=">= 300K ops/s"
+				if [ "$v" -ge "$target" ]; then status=met; else status=missed; fi
+			else
+				ratio="-" tgt="-" status=info
+			fi
+			bench_row "ring|4K $op QD$qd round trips (ringsim+ringfe+null engine)|$v ops/s|- (no peer)|$ratio|$tgt|$status"
+			json+="${json:+,}
+    {\"case\": \"4k_${op}_qd${qd}\", \"op\": \"$op\", \"qd\": $qd, \"ops_per_sec\": $v, \"seconds\": $secs, \"target_ops_per_sec\": $([ "$qd" -eq 32 ] && echo $target || echo null), \"status\": \"$status\"}"
+		done
+	done
+	cat >"$RESULTS/ring.json" <<JSON
+{
+  "section": "ring",
+  "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+  "cpus": $(nproc),
+  "kernel": "$(uname -r)",
+  "program": "build/tests/ringsim/ringbench",
+  "peer": null,
+  "note": "ringsim (kernel side in userspace) + daemon/ringfe.c thread + null engine; 4 KiB data copied into/out of the slots; no peer exists for this ABI",
+  "cases": [$json
+  ]
+}
+JSON
+	return 0
+}
