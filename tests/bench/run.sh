@@ -11,6 +11,8 @@
 # when something failed (an error, not a slow number: targets are reported,
 # never enforced). Sections live in this file or in tests/bench/section_*.sh
 # (sourced below; such a file defines section_<name> and does SECTIONS+=(<name>)).
+# A section that starts background processes appends their PIDs to
+# BENCH_PIDS (killed by PID at exit) and stops them itself when it is done.
 #
 # Environment: WB_BENCH_SECTIONS="engine ..." runs only those sections;
 # WB_BENCH_TMP (default $TMPDIR or /tmp) is where the temporary directory
@@ -26,7 +28,16 @@ RESULTS=$ROOT/tests/bench/results
 mkdir -p "$RESULTS"
 
 BENCH_TMP=$(mktemp -d "${WB_BENCH_TMP:-${TMPDIR:-/tmp}}/wbbench.XXXXXX") || exit 1
-cleanup() { rm -rf "$BENCH_TMP"; }
+# Sections append the PID of every background process they start to
+# BENCH_PIDS; whatever is still running at exit is killed by PID.
+BENCH_PIDS=()
+cleanup() {
+	local p
+	for p in "${BENCH_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	rm -rf "$BENCH_TMP"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -91,12 +102,17 @@ section_engine() {
 			--size="${size}M" "$@"
 	}
 	: >"$jl"
+	# Write cases: "hold" = a burst the log absorbs (destage held back, at
+	# most 3/4 of the log), "default" = the engine's default watermarks
+	# (destage starts at 10 % log use and competes with the writers).
 	e --case extmap &&
-		e --case randwrite --bs 4096 --qd 1 --runtime "$rt" &&
+		e --case randwrite --bs 4096 --qd 1 --runtime "$rt" --destage hold &&
 		f randwrite_qd1 --rw=randwrite --bs=4k --iodepth=1 --time_based --runtime="$rt" &&
-		e --case randwrite --bs 4096 --qd 32 --runtime "$rt" &&
+		e --case randwrite --bs 4096 --qd 32 --runtime "$rt" --destage hold &&
+		e --case randwrite --bs 4096 --qd 32 --runtime "$rt" --destage default &&
 		f randwrite_qd32 --rw=randwrite --bs=4k --iodepth=32 --time_based --runtime="$rt" &&
-		e --case seqwrite --bs 1M --qd 8 --runtime "$rt" &&
+		e --case seqwrite --bs 1M --qd 8 --runtime "$rt" --destage hold &&
+		e --case seqwrite --bs 1M --qd 8 --runtime "$rt" --destage default &&
 		f seqwrite --rw=write --bs=1M --iodepth=8 --time_based --runtime="$rt" &&
 		e --case randread --bs 4096 --qd 32 --span 128M --runtime "$rt" &&
 		f randread --rw=randread --bs=4k --iodepth=32 --io_size=128M --size=128M \

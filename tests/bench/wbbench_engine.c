@@ -9,20 +9,22 @@
  *
  *   wbbench_engine --case C --dir DIR [--engine NAME|auto] [--size BYTES]
  *                  [--log-size BYTES] [--bs BYTES] [--qd N] [--runtime SEC]
- *                  [--span BYTES] [--max-bytes BYTES]
+ *                  [--span BYTES] [--max-bytes BYTES] [--destage default|hold|drain]
  * Cases:
  *   randwrite  random writes of bs over the device, qd deep, for runtime
  *              seconds or max-bytes (default: 3/4 of the log, so the case
  *              measures what the log absorbs, not a full log waiting for
- *              destage)
+ *              destage); --destage picks the destage setting (see enum wm);
+ *              a second line reports the engine's stats after the load
  *   seqwrite   the same, sequential (wrapping)
- *   randread   prefill span bytes (1 MiB writes, flush), then random reads of
- *              bs, every block checked against its stamp
+ *   randread   prefill span bytes (1 MiB writes, flush, destage held), then
+ *              random reads of bs, every block checked against its stamp
  *   replay     fill span bytes of the log (1 MiB writes, flush, close with
- *              destage held back by the watermarks), reopen: the open time is
- *              the recovery time; then wait until everything is destaged:
- *              destage rate (engines without a log report 0 bytes)
+ *              destage held), reopen: the open time is the recovery time; then
+ *              destage at full speed until dirty_bytes is 0: destage rate
+ *              (engines without a log report 0 bytes)
  *   extmap     1M random extents in a wb_extmap: bytes per extent
+ * WBBENCH_DEBUG=1 prints open/close times and drain progress on stderr.
  * --engine auto = "wblog" when it is registered, else "passthrough".
  * Files DIR/backing.img (size) and DIR/log.img (log-size) are created if
  * missing; run.sh pre-writes them so that no case pays for block allocation.
@@ -41,13 +43,24 @@
 
 #define MAX_QD 256
 
+/*
+ * Destage settings per case. WM_DEFAULT: the engine's defaults (what a
+ * resource without destage keys in its config gets). WM_HOLD: nothing is
+ * destaged (watermarks at the top, minimum rate 1 byte/s), so the log keeps
+ * what was written. WM_DRAIN: destage at full speed down to an empty log (a
+ * minimum rate far above any device, so the rate limiter never holds it back
+ * below the low watermark).
+ */
+enum wm { WM_DEFAULT, WM_HOLD, WM_DRAIN };
+static const char *const wm_name[] = {"default", "hold", "drain"};
+
 struct opts {
 	const char *kase, *dir, *engine;
 	uint64_t size, log_size, span, max_bytes;
 	uint32_t bs;
 	unsigned qd;
 	double runtime;
-	int wm; /* enum wm for the write cases */
+	enum wm wm; /* destage setting of the write cases */
 };
 
 struct bench {
@@ -233,15 +246,16 @@ static void load_init(struct load *ld, struct wb_engine *e, uint8_t op, int rand
 	ld->max_bytes = max_bytes;
 }
 
-static void print_load(const struct bench *b, const char *kase, const struct load *ld)
+static void print_load(const struct bench *b, const char *kase, const char *wm,
+		       const struct load *ld)
 {
 	double secs = (double)(ld->t_end - ld->t_start) / 1e9;
 
 	if (secs <= 0)
 		secs = 1e-9;
-	printf("{\"case\":\"%s\",\"engine\":\"%s\",\"bs\":%u,\"qd\":%u,\"ops\":%llu,"
+	printf("{\"case\":\"%s\",\"engine\":\"%s\",\"destage\":\"%s\",\"bs\":%u,\"qd\":%u,\"ops\":%llu,"
 	       "\"bytes\":%llu,\"secs\":%.3f,\"iops\":%.0f,\"mbps\":%.1f,\"lat_us\":%.1f}\n",
-	       kase, b->engine, ld->bs, ld->qd, (unsigned long long)ld->ops,
+	       kase, b->engine, wm, ld->bs, ld->qd, (unsigned long long)ld->ops,
 	       (unsigned long long)ld->bytes, secs, (double)ld->ops / secs,
 	       (double)ld->bytes / secs / 1048576.0,
 	       ld->ops ? (double)ld->lat_sum / (double)ld->ops / 1000.0 : 0.0);
@@ -269,17 +283,6 @@ static int open_ios(struct bench *b)
 	}
 	return 0;
 }
-
-/*
- * Destage settings per case. WM_DEFAULT: the engine's defaults (what a
- * resource without destage keys in its config gets). WM_HOLD: nothing is
- * destaged (watermarks at the top, minimum rate 1 byte/s), so the log keeps
- * what was written. WM_DRAIN: destage at full speed down to an empty log (a
- * minimum rate far above any device, so the rate limiter never holds it back
- * below the low watermark).
- */
-enum wm { WM_DEFAULT, WM_HOLD, WM_DRAIN };
-static const char *const wm_name[] = {"default", "hold", "drain"};
 
 static int engine_open(struct bench *b, int format, enum wm wm)
 {
@@ -364,7 +367,7 @@ static int case_write(struct bench *b, int random)
 	uint64_t maxb = b->o.max_bytes ? b->o.max_bytes : b->o.log_size * 3 / 4;
 	int ret;
 
-	ret = engine_open(b, 1, (enum wm)b->o.wm);
+	ret = engine_open(b, 1, b->o.wm);
 	if (ret)
 		return ret;
 	load_init(&ld, b->e, WB_REQ_WRITE, random, b->o.bs, b->o.qd, b->o.size, b->o.runtime, maxb);
@@ -372,9 +375,9 @@ static int case_write(struct bench *b, int random)
 	if (!ret)
 		ret = stats(b, &st);
 	if (!ret) {
-		print_load(b, random ? "randwrite" : "seqwrite", &ld);
+		print_load(b, random ? "randwrite" : "seqwrite", wm_name[b->o.wm], &ld);
 		/* what the engine did meanwhile: destage, throttling, map size */
-		printf("{\"case\":\"%s_stats\",\"engine\":\"%s\",\"qd\":%u,\"wm\":\"%s\","
+		printf("{\"case\":\"%s_stats\",\"engine\":\"%s\",\"qd\":%u,\"destage\":\"%s\","
 		       "\"destaged_bytes\":%llu,\"throttle_events\":%llu,\"log_used\":%llu,"
 		       "\"dirty_bytes\":%llu,\"seq_head\":%llu,\"extents\":%llu,"
 		       "\"extent_mem_bytes\":%llu}\n",
@@ -413,7 +416,7 @@ static int case_randread(struct bench *b)
 		ld.verify = 1;
 		ret = load_run(&ld);
 		if (!ret)
-			print_load(b, "randread", &ld);
+			print_load(b, "randread", wm_name[WM_HOLD], &ld);
 	}
 	engine_close(b);
 	return ret;
@@ -624,10 +627,11 @@ int main(int argc, char **argv)
 			b.o.max_bytes = parse_size(optarg);
 			break;
 		case 'w':
-			for (b.o.wm = 0; b.o.wm < 3 && strcmp(optarg, wm_name[b.o.wm]); b.o.wm++)
+			for (c = 0; c < 3 && strcmp(optarg, wm_name[c]); c++)
 				;
-			if (b.o.wm == 3)
+			if (c == 3)
 				usage();
+			b.o.wm = (enum wm)c;
 			break;
 		default:
 			usage();

@@ -1,0 +1,179 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=bash
+#
+# section_nbd.sh - `make bench` section "nbd" (sourced by tests/bench/run.sh):
+# wbrepd's NBD frontend against its peers, all in one run, all driven by
+# fio's nbd engine (libnbd) over a unix socket:
+#   wbrepd        engine wblog, file-backed log + backing in $BENCH_TMP,
+#                 default destage settings; restarted on a blank log before
+#                 every case so that no case inherits another's dirty log
+#   nbdkit-file   `nbdkit file` on a pre-written file of the same size
+#                 (writes through the page cache, flush = fdatasync)
+#   nbdkit-memory `nbdkit memory`: the NBD protocol ceiling on this machine
+#   raw           fio io_uring O_DIRECT on a pre-written file (bench_fio)
+# Cases: 4K randwrite QD1 (also QD1 write p50 latency), 4K randwrite QD32,
+# 4K randwrite + flush after every write QD1 (fio --fsync=1; checked first
+# to really send NBD_CMD_FLUSH), 1M sequential write QD8, 4K randread QD32.
+# Ratios and targets: tests/bench/nbd_report.py; results: $RESULTS/nbd.json.
+# Every process started here is recorded in BENCH_PIDS (run.sh kills them
+# at exit) and stopped by PID when the section ends.
+
+SECTIONS+=(nbd)
+
+NBD_WBREPD_PID="" NBD_FILE_PID="" NBD_MEM_PID=""
+
+# Start a server in the background, remember its PID; $1 = variable name
+# for the PID, $2 = log file, rest = command.
+nbd_spawn() {
+	local var=$1 logf=$2
+	shift 2
+	"$@" >>"$logf" 2>&1 &
+	printf -v "$var" '%s' "$!"
+	BENCH_PIDS+=("$!")
+}
+
+# Wait (bounded, 10 s) until an NBD server answers on socket $1; $2 = PID.
+nbd_wait() {
+	local i
+	for i in $(seq 100); do
+		[ -S "$1" ] && timeout 5 nbdinfo --size "nbd+unix:///?socket=$1" >/dev/null 2>&1 &&
+			return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+nbd_stop() { # $1 = PID (or empty); SIGKILL: the state is thrown away anyway
+	[ -n "$1" ] || return 0
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# wbrepd on a blank log (the daemon formats a log whose first MiB is zero).
+nbd_start_wbrepd() {
+	local d=$1
+	nbd_stop "$NBD_WBREPD_PID"
+	NBD_WBREPD_PID=""
+	rm -f "$d/wb.sock" "$d/wbctl.sock" "$d/wbrepd.pid"
+	dd if=/dev/zero of="$d/wb-log.img" bs=1M count=1 conv=notrunc oflag=direct status=none ||
+		return 1
+	cat >"$d/wbrep.conf" <<EOF
+[global]
+pid-file = $d/wbrepd.pid
+control-socket = $d/wbctl.sock
+node-name = bench
+log-level = warn
+
+[resource bench]
+engine = wblog
+backing = $d/wb-backing.img
+log = $d/wb-log.img
+nbd-socket = $d/wb.sock
+EOF
+	nbd_spawn NBD_WBREPD_PID "$d/wbrepd.log" "$ROOT/$B/wbrepd" -c "$d/wbrep.conf" -f
+	nbd_wait "$d/wb.sock" "$NBD_WBREPD_PID" || {
+		bench_log "nbd: wbrepd did not come up:"; tail -20 "$d/wbrepd.log" >&2; return 1; }
+}
+
+# One fio run over the nbd engine: $1 = output json, $2 = socket, rest = options.
+nbd_fio() {
+	local out=$1 sock=$2
+	shift 2
+	fio --ioengine=nbd --uri="nbd+unix:///?socket=$sock" --output-format=json \
+		--randrepeat=0 --norandommap "$@" >"$out" 2>"$out.err" || {
+		bench_log "fio (nbd $sock) $* failed:"; cat "$out.err" >&2; return 1; }
+}
+
+# fio --fsync=1 over the nbd engine must send NBD_CMD_FLUSH after every
+# write: count them with nbdkit's log filter on a small memory disk.
+nbd_check_flush() {
+	local d=$1 pid="" n w
+	nbd_spawn pid "$d/flushcheck.log" nbdkit -f -U "$d/fc.sock" --filter=log memory size=16M \
+		logfile="$d/fc.nbdlog"
+	nbd_wait "$d/fc.sock" "$pid" || { bench_log "nbd: nbdkit (flush check) did not start"; \
+		nbd_stop "$pid"; return 1; }
+	nbd_fio "$d/fc.json" "$d/fc.sock" --name=fc --rw=randwrite --bs=4k --iodepth=1 --fsync=1 \
+		--number_ios=20 --size=16M
+	local rc=$?
+	nbd_stop "$pid"
+	[ $rc -eq 0 ] || return 1
+	n=$(grep -c ' Flush id=[0-9]* \.\.\.$' "$d/fc.nbdlog")
+	w=$(grep -c ' Write id=[0-9]* offset=.* \.\.\.$' "$d/fc.nbdlog")
+	bench_log "nbd: fio --fsync=1: $w NBD writes, $n NBD flushes"
+	if [ "$w" -lt 20 ] || [ "$n" -lt $((w - 1)) ]; then
+		bench_log "nbd: fio --fsync=1 does not send a flush per write ($w writes, $n flushes)"
+		return 1
+	fi
+	echo "{\"writes\":$w,\"flushes\":$n}" >"$d/flushcheck.json"
+}
+
+section_nbd() {
+	local d=$BENCH_TMP/nbd rt=${WB_BENCH_RUNTIME:-8}
+	local size=${WB_BENCH_SIZE_MB:-1024} log=${WB_BENCH_LOG_MB:-1024}
+	local t c ok=0 rows row
+
+	for t in fio nbdkit nbdinfo python3; do
+		command -v $t >/dev/null || { bench_log "nbd: $t not installed (scripts/deps.sh)"; \
+			return 1; }
+	done
+	fio --enghelp=nbd >/dev/null 2>&1 || { bench_log "nbd: this fio has no nbd engine"; return 1; }
+	make -s "$B/wbrepd" || { bench_log "nbd: cannot build $B/wbrepd"; return 1; }
+	"$ROOT/$B/wbrepd" --list-engines | grep -q '^wblog ' ||
+		{ bench_log "nbd: engine wblog is not registered in wbrepd"; return 1; }
+	mkdir -p "$d" || return 1
+
+	nbd_check_flush "$d" || return 1
+	bench_log "nbd: pre-writing ${size} MiB backing, ${log} MiB log, ${size} MiB nbdkit file," \
+		"${size} MiB raw file in $d"
+	bench_prewrite "$d/wb-backing.img" "$size" && bench_prewrite "$d/wb-log.img" "$log" &&
+		bench_prewrite "$d/file.img" "$size" && bench_prewrite "$d/raw.img" "$size" || return 1
+
+	nbd_spawn NBD_FILE_PID "$d/nbdkit-file.log" nbdkit -f -U "$d/file.sock" file \
+		file="$d/file.img"
+	nbd_spawn NBD_MEM_PID "$d/nbdkit-mem.log" nbdkit -f -U "$d/mem.sock" memory size="${size}M"
+	if nbd_wait "$d/file.sock" "$NBD_FILE_PID" && nbd_wait "$d/mem.sock" "$NBD_MEM_PID"; then
+		# name|fio options (same for every target)
+		local cases=(
+			"randwrite_qd1|--rw=randwrite --bs=4k --iodepth=1"
+			"randwrite_qd32|--rw=randwrite --bs=4k --iodepth=32"
+			"writeflush_qd1|--rw=randwrite --bs=4k --iodepth=1 --fsync=1"
+			"seqwrite|--rw=write --bs=1M --iodepth=8"
+			"randread|--rw=randread --bs=4k --iodepth=32"
+		)
+		ok=1
+		for c in "${cases[@]}"; do
+			local name=${c%%|*} opts
+			read -ra opts <<<"${c#*|}"
+			opts+=(--name="$name" --size="${size}M" --time_based --runtime="$rt")
+			# nothing another case left dirty in the page cache counts here
+			sync
+			bench_log "nbd: $name: wbrepd"
+			nbd_start_wbrepd "$d" &&
+				nbd_fio "$d/fio-wbrepd-$name.json" "$d/wb.sock" "${opts[@]}" &&
+				bench_log "nbd: $name: nbdkit-file" &&
+				nbd_fio "$d/fio-nbdkit-file-$name.json" "$d/file.sock" "${opts[@]}" &&
+				bench_log "nbd: $name: nbdkit-memory" &&
+				nbd_fio "$d/fio-nbdkit-memory-$name.json" "$d/mem.sock" "${opts[@]}" &&
+				bench_log "nbd: $name: raw" &&
+				bench_fio "$d/fio-raw-$name.json" --filename="$d/raw.img" "${opts[@]}" ||
+				{ ok=0; break; }
+		done
+	else
+		bench_log "nbd: nbdkit did not start:"
+		tail -5 "$d/nbdkit-file.log" "$d/nbdkit-mem.log" >&2
+	fi
+	nbd_stop "$NBD_WBREPD_PID"
+	nbd_stop "$NBD_FILE_PID"
+	nbd_stop "$NBD_MEM_PID"
+	NBD_WBREPD_PID="" NBD_FILE_PID="" NBD_MEM_PID=""
+	[ $ok = 1 ] || return 1
+
+	rows=$(python3 tests/bench/nbd_report.py "$d" "$RESULTS/nbd.json") || {
+		bench_log "nbd_report.py failed"; return 1; }
+	while IFS= read -r row; do
+		bench_row "nbd|$row"
+	done <<<"$rows"
+	rm -f "$d"/*.img
+}
