@@ -439,8 +439,10 @@ static void *rfe_map(int fd, size_t len, int prot, uint64_t off)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
-		     struct wb_ringfe **out)
+/* verbose: log a failure to open the device or attach (the keeper logs
+ * those itself, once per reason) */
+static int rfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
+		      struct wb_ringfe **out, int verbose)
 {
 	struct wb_ringfe_transport t = { 0 };
 	struct rfe_kern *k;
@@ -456,8 +458,9 @@ int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_e
 	k->fd = open(WBREP_CTL_DEVICE, O_RDWR | O_CLOEXEC);
 	if (k->fd < 0) {
 		ret = -errno;
-		wb_msg(WB_LOG_ERR, "ring %s: open %s: %s", ring_name, WBREP_CTL_DEVICE,
-		       strerror(-ret));
+		if (verbose)
+			wb_msg(WB_LOG_ERR, "ring %s: open %s: %s", ring_name, WBREP_CTL_DEVICE,
+			       strerror(-ret));
 		free(k);
 		return ret;
 	}
@@ -465,7 +468,8 @@ int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_e
 	strcpy(t.geo.name, ring_name);
 	if (ioctl(k->fd, WBREP_IOC_ATTACH, &t.geo) < 0) {
 		ret = -errno;
-		wb_msg(WB_LOG_ERR, "ring %s: attach: %s", ring_name, strerror(-ret));
+		if (verbose)
+			wb_msg(WB_LOG_ERR, "ring %s: attach: %s", ring_name, strerror(-ret));
 		goto out_release;
 	}
 	k->sq_len = t.geo.sq_map_size;
@@ -493,6 +497,12 @@ int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_e
 out_release:
 	rfe_kern_release(k);
 	return ret;
+}
+
+int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
+		     struct wb_ringfe **out)
+{
+	return rfe_attach(base, ring_name, e, out, 1);
 }
 
 /* ---- minimal engine owner ---- */
@@ -564,4 +574,129 @@ void wb_ringfe_engine_driver_free(struct wb_ringfe_engdrv *d)
 	if (d->kick_ev)
 		event_free(d->kick_ev);
 	free(d);
+}
+
+/* ---- keeper: wbrepd's ring frontend of one resource ---- */
+
+struct wb_ringfe_keeper {
+	struct wb_ringfe_keeper *next;	/* rfe_keepers */
+	const void *owner;
+	struct event_base *base;
+	struct wb_engine *e;
+	struct wb_ringfe *fe;
+	struct event *retry_ev;
+	void (*kick)(void *ctx);
+	void *kick_ctx;
+	char ring[WBREP_NAME_MAX];
+	int last_err;			/* last attach error logged, to log changes once */
+	uint64_t attaches;
+};
+
+/* wbrepd is single-threaded: the list needs no lock. */
+static struct wb_ringfe_keeper *rfe_keepers;
+
+static void keeper_retry(struct wb_ringfe_keeper *k, long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(k->retry_ev, &tv);
+}
+
+static void keeper_gone(struct wb_ringfe *fe, void *ctx)
+{
+	/* close + attach again outside ringfe's callback */
+	keeper_retry(ctx, 0);
+}
+
+static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wb_ringfe_keeper *k = arg;
+	uint64_t eng_size;
+	struct wb_engine_stats st;
+	int ret;
+
+	if (k->fe) {
+		wb_ringfe_close(k->fe);
+		k->fe = NULL;
+	}
+	ret = rfe_attach(k->base, k->ring, k->e, &k->fe, 0);
+	if (ret) {
+		/* no target yet (-ENOENT), no module (-ENOENT on the device),
+		 * another daemon (-EBUSY): keep trying, log each new reason once */
+		if (ret != k->last_err)
+			wb_msg(WB_LOG_WARN, "ring %s: cannot attach (%s), retrying every second",
+			       k->ring, strerror(-ret));
+		k->last_err = ret;
+		keeper_retry(k, 1000);
+		return;
+	}
+	k->last_err = 0;
+	k->attaches++;
+	wb_ringfe_set_kick(k->fe, k->kick, k->kick_ctx);
+	wb_ringfe_set_gone(k->fe, keeper_gone, k);
+	eng_size = wb_engine_stats(k->e, &st) ? 0 : st.size;
+	if (eng_size && k->fe->t.geo.dev_sectors * 512 > eng_size)
+		wb_msg(WB_LOG_WARN,
+		       "ring %s: the dm target (%llu bytes) is larger than the resource (%llu "
+		       "bytes); I/O beyond the end fails",
+		       k->ring, (unsigned long long)k->fe->t.geo.dev_sectors * 512,
+		       (unsigned long long)eng_size);
+	wb_ringfe_process(k->fe); /* requests re-posted at attach */
+}
+
+int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
+			   void (*kick)(void *ctx), void *kick_ctx, const void *owner)
+{
+	struct wb_ringfe_keeper *k;
+
+	if (strlen(ring) >= WBREP_NAME_MAX) {
+		wb_msg(WB_LOG_ERR, "ring %s: name too long", ring);
+		return -ENAMETOOLONG;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->retry_ev = evtimer_new(base, keeper_attach_cb, k);
+	if (!k->retry_ev) {
+		free(k);
+		return -ENOMEM;
+	}
+	k->owner = owner;
+	k->base = base;
+	k->e = e;
+	k->kick = kick;
+	k->kick_ctx = kick_ctx;
+	strcpy(k->ring, ring);
+	k->next = rfe_keepers;
+	rfe_keepers = k;
+	keeper_attach_cb(-1, 0, k);
+	return 0;
+}
+
+void wb_ringfe_keeper_stop(const void *owner)
+{
+	struct wb_ringfe_keeper **pp = &rfe_keepers, *k;
+
+	while ((k = *pp)) {
+		if (k->owner != owner) {
+			pp = &k->next;
+			continue;
+		}
+		*pp = k->next;
+		event_free(k->retry_ev);
+		/* drains what the engine holds, publishes those completions and
+		 * detaches; SQEs not taken yet stay with the kernel (REISSUE) */
+		wb_ringfe_close(k->fe);
+		free(k);
+	}
+}
+
+struct wb_ringfe *wb_ringfe_keeper_get(const void *owner)
+{
+	struct wb_ringfe_keeper *k;
+
+	for (k = rfe_keepers; k; k = k->next)
+		if (k->owner == owner)
+			return k->fe;
+	return NULL;
 }

@@ -91,4 +91,19 @@ int wb_ringfe_engine_driver(struct event_base *base, struct wb_engine *e,
 void wb_ringfe_engine_kick(void *drv);
 void wb_ringfe_engine_driver_free(struct wb_ringfe_engdrv *d);
 
+/*
+ * Keeper: the ring frontend of one wbrepd resource (config key `ring`).
+ * Attaches now if it can, else retries every second (target not created
+ * yet, module not loaded, ring served by someone else), and attaches again
+ * whenever the session ends (fenced, target removed and re-created). The
+ * owner's kick runs its engine. Keepers are found by owner (the resource);
+ * stop drains the requests the engine holds, publishes their completions
+ * and detaches (requests not taken yet are re-posted to the next session).
+ */
+int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
+			   void (*kick)(void *ctx), void *kick_ctx, const void *owner);
+void wb_ringfe_keeper_stop(const void *owner);
+/* The current frontend of owner's keeper, NULL while detached. */
+struct wb_ringfe *wb_ringfe_keeper_get(const void *owner);
+
 #endif /* WB_DAEMON_RINGFE_H */
