@@ -22,6 +22,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/ringfe.h"
 #include "daemon/wbd_log.h"
 
 #define RES_IO_QD      256
@@ -245,11 +246,21 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 			return ret;
 		}
 	}
+	/* ring frontend (dm-wbrep): attaches now or keeps retrying; ringfe.h */
+	if (c->ring) {
+		ret = wb_ringfe_keeper_start(r->base, c->ring, r->engine, res_kick, r, r);
+		if (ret) {
+			snprintf(err, errlen, "cannot start the ring frontend for %s: %s", c->ring,
+				 strerror(-ret));
+			return ret;
+		}
+	}
 	return 0;
 }
 
 static void stop_frontends(struct wbd_resource *r)
 {
+	wb_ringfe_keeper_stop(r); /* ring frontend: drains and detaches */
 	nbd_listener_free(r->nbd_tcp);
 	nbd_listener_free(r->nbd_unix);
 	r->nbd_tcp = r->nbd_unix = NULL;
