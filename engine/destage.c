@@ -15,7 +15,7 @@
 #include "engine/destage.h"
 #include "engine/wblog_int.h"
 
-#define DS_BATCH_BLOCKS 2048u	   /* 8 MiB of data per batch */
+#define DS_BATCH_BLOCKS 2048u /* 8 MiB of data per batch */
 #define DS_MAX_RECORDS	4096u
 #define DS_IO_BYTES	(1u << 20) /* max bytes per backing write */
 #define DS_QD		32u
@@ -236,9 +236,9 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 	e->sb.tail_gen = next ? next->gen : e->gen;
 	e->sb.destaged_seq = ds->upto + 1;
 	e->sb.destaged_gen = (last->flags & WB_REC_F_GEN_END) || (next && next->gen > last->gen) ||
-					     (!next && e->gen > last->gen)
-				     ? last->gen
-				     : last->gen - 1;
+				     (!next && e->gen > last->gen)
+				 ? last->gen
+				 : last->gen - 1;
 	ds->state = DS_SB;
 	ret = wbl_sb_write(e, ds_sb_done);
 	if (ret)
@@ -317,8 +317,8 @@ static void ds_write_more(struct wbl_destage *ds)
 
 		if (wbl_is_zero_logblk(p->log_blk)) {
 			n = left < DS_IO_BYTES / WB_DISK_BLOCK ? left : DS_IO_BYTES / WB_DISK_BLOCK;
-			ret = ds_submit(ds, e->bak, WB_IO_WRITE, ds->zero, (uint32_t)n * WB_DISK_BLOCK,
-					lba * WB_DISK_BLOCK);
+			ret = ds_submit(ds, e->bak, WB_IO_WRITE, ds->zero,
+					(uint32_t)n * WB_DISK_BLOCK, lba * WB_DISK_BLOCK);
 			ds->cur_off += n;
 		} else {
 			/* merge LBA-contiguous data pieces (contiguous in the buffer too) */
@@ -457,8 +457,9 @@ void wb_destage_stats(struct wblog *e, struct wb_engine_stats *st)
 	struct wbl_destage *ds = e->ds;
 
 	st->destage_rate = ds->rate;
-	st->destage_eta_ms = ds->rate ? e->dirty_bytes * 1000 / ds->rate
-			     : (e->p.destage_min_rate ? e->dirty_bytes * 1000 / e->p.destage_min_rate : 0);
+	st->destage_eta_ms =
+	    ds->rate ? e->dirty_bytes * 1000 / ds->rate
+		     : (e->p.destage_min_rate ? e->dirty_bytes * 1000 / e->p.destage_min_rate : 0);
 }
 
 int wb_destage_last_batch(struct wblog *e, const struct wb_destage_piece **p, uint64_t *from,

@@ -178,8 +178,8 @@ static int pt_submit(struct wb_engine *e, struct wb_req *r)
 
 			q->io[i].op = WB_IO_WRITE;
 			q->io[i].off = r->off + done;
-			q->io[i].len = r->len - done < PT_ZERO_CHUNK ? r->len - done
-								     : PT_ZERO_CHUNK;
+			q->io[i].len =
+			    r->len - done < PT_ZERO_CHUNK ? r->len - done : PT_ZERO_CHUNK;
 			q->io[i].buf = pe->zero;
 			if (r->flags & WB_REQ_F_FUA)
 				q->io[i].flags = WB_IO_FUA;
@@ -298,14 +298,14 @@ out_nomem:
 }
 
 const struct wb_engine_ops wb_passthrough_ops = {
-	.abi_version = WB_ENGINE_ABI_VERSION,
-	.name = "passthrough",
-	.description = "no cache: every request goes straight to the backing device",
-	.open = pt_open,
-	.close = pt_close,
-	.submit = pt_submit,
-	.fd = pt_fd,
-	.run = pt_run,
-	.stats = pt_stats,
-	.set_mode = pt_set_mode,
+    .abi_version = WB_ENGINE_ABI_VERSION,
+    .name = "passthrough",
+    .description = "no cache: every request goes straight to the backing device",
+    .open = pt_open,
+    .close = pt_close,
+    .submit = pt_submit,
+    .fd = pt_fd,
+    .run = pt_run,
+    .stats = pt_stats,
+    .set_mode = pt_set_mode,
 };

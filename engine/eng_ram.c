@@ -186,14 +186,14 @@ out_nomem:
 }
 
 const struct wb_engine_ops wb_ram_ops = {
-	.abi_version = WB_ENGINE_ABI_VERSION,
-	.name = "ram",
-	.description = "volatile memory, no I/O; loses everything at close (tests only)",
-	.open = ram_open,
-	.close = ram_close,
-	.submit = ram_submit,
-	.fd = ram_fd,
-	.run = ram_run,
-	.stats = ram_stats,
-	.set_mode = ram_set_mode,
+    .abi_version = WB_ENGINE_ABI_VERSION,
+    .name = "ram",
+    .description = "volatile memory, no I/O; loses everything at close (tests only)",
+    .open = ram_open,
+    .close = ram_close,
+    .submit = ram_submit,
+    .fd = ram_fd,
+    .run = ram_run,
+    .stats = ram_stats,
+    .set_mode = ram_set_mode,
 };

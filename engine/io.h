@@ -45,11 +45,11 @@ enum wb_io_op {
 struct wb_io;
 
 struct wb_io_req {
-	uint8_t op;	/* enum wb_io_op */
-	uint8_t flags;	/* WB_IO_FUA */
-	uint16_t niov;	/* 0: use buf/len; else iov[0..niov) */
-	uint32_t len;	/* bytes, when niov == 0 */
-	uint64_t off;	/* byte offset on the device */
+	uint8_t op;    /* enum wb_io_op */
+	uint8_t flags; /* WB_IO_FUA */
+	uint16_t niov; /* 0: use buf/len; else iov[0..niov) */
+	uint32_t len;  /* bytes, when niov == 0 */
+	uint64_t off;  /* byte offset on the device */
 	void *buf;
 	const struct iovec *iov;
 	/* Called once, from wb_io_reap(); res = bytes transferred or -errno. */
@@ -70,14 +70,14 @@ struct wb_io_ops {
 
 struct wb_io {
 	const struct wb_io_ops *ops;
-	uint64_t size;	     /* device size in bytes */
-	unsigned inflight;   /* maintained by the backend */
-	char name[256];	     /* path or label, for messages */
+	uint64_t size;	   /* device size in bytes */
+	unsigned inflight; /* maintained by the backend */
+	char name[256];	   /* path or label, for messages */
 };
 
 /* io_uring backend. flags: WB_IO_OPEN_CREATE creates a file of `size` bytes
  * if it does not exist (size 0: use the existing size). */
-#define WB_IO_OPEN_CREATE (1u << 0)
+#define WB_IO_OPEN_CREATE   (1u << 0)
 #define WB_IO_OPEN_BUFFERED (1u << 1) /* do not even try O_DIRECT */
 int wb_io_uring_open(const char *path, uint64_t size, unsigned flags, unsigned qd,
 		     struct wb_io **out);
@@ -86,10 +86,10 @@ int wb_io_uring_open(const char *path, uint64_t size, unsigned flags, unsigned q
 struct wb_fault_cfg {
 	uint64_t seed;
 	/* at power cut, for each unflushed write: probability in 1/1000 */
-	unsigned drop_permille;	   /* write lost entirely */
-	unsigned tear_permille;	   /* only some 512-byte sectors land */
-	unsigned reorder;	   /* nonzero: unflushed writes land in random order */
-	unsigned complete_batch;   /* complete at most this many per reap (0 = all) */
+	unsigned drop_permille;	 /* write lost entirely */
+	unsigned tear_permille;	 /* only some 512-byte sectors land */
+	unsigned reorder;	 /* nonzero: unflushed writes land in random order */
+	unsigned complete_batch; /* complete at most this many per reap (0 = all) */
 };
 int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg *cfg,
 		     struct wb_io **out);

@@ -33,7 +33,7 @@ static void io_sync_done(struct wb_io_req *r, int res)
 
 static int io_sync_run(struct wb_io *io, struct wb_io_req *r, size_t expect)
 {
-	struct io_sync s = { 0, 0 };
+	struct io_sync s = {0, 0};
 	int ret;
 
 	r->done = io_sync_done;
@@ -53,8 +53,7 @@ static int io_sync_run(struct wb_io *io, struct wb_io_req *r, size_t expect)
 	return 0;
 }
 
-static int io_sync_rw(struct wb_io *io, int op, void *buf, size_t len, uint64_t off,
-		      unsigned flags)
+static int io_sync_rw(struct wb_io *io, int op, void *buf, size_t len, uint64_t off, unsigned flags)
 {
 	struct wb_io_req r;
 	void *bounce = NULL;

@@ -49,7 +49,7 @@
 struct fault_op {
 	struct fault_op *next;
 	struct wb_io_req *r;
-	int err;	 /* preset result (fail_nth, device off), 0 = execute */
+	int err;	  /* preset result (fail_nth, device off), 0 = execute */
 	uint64_t barrier; /* flush: completion count at submit */
 };
 
@@ -356,12 +356,12 @@ static void fault_close(struct wb_io *io)
 }
 
 static const struct wb_io_ops fault_ops = {
-	.version = WB_IO_OPS_VERSION,
-	.name = "fault",
-	.submit = fault_submit,
-	.reap = fault_reap,
-	.fd = fault_fd,
-	.close = fault_close,
+    .version = WB_IO_OPS_VERSION,
+    .name = "fault",
+    .submit = fault_submit,
+    .reap = fault_reap,
+    .fd = fault_fd,
+    .close = fault_close,
 };
 
 int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg *cfg,
@@ -370,8 +370,8 @@ int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg
 	struct fault_dev *d;
 
 	if (!size || size % FAULT_SECT) {
-		wb_msg(WB_LOG_ERR, "fault device %s: size %llu is not a multiple of 512",
-		       label, (unsigned long long)size);
+		wb_msg(WB_LOG_ERR, "fault device %s: size %llu is not a multiple of 512", label,
+		       (unsigned long long)size);
 		return -EINVAL;
 	}
 	d = calloc(1, sizeof(*d));
@@ -474,7 +474,7 @@ void wb_io_fault_fail_nth(struct wb_io *io, unsigned op, unsigned n, int err)
 		       FAULT_MAX_ARMED);
 		return;
 	}
-	d->armed[d->narmed++] = (struct fault_armed){ .op = op, .n = n, .err = err };
+	d->armed[d->narmed++] = (struct fault_armed){.op = op, .n = n, .err = err};
 }
 
 uint64_t wb_io_fault_nsubmitted(struct wb_io *io)

@@ -41,8 +41,8 @@
 struct uring_op {
 	struct uring_op *next;
 	struct wb_io_req *r;
-	uint64_t total; /* bytes asked */
-	uint64_t done;	/* bytes transferred so far */
+	uint64_t total;	   /* bytes asked */
+	uint64_t done;	   /* bytes transferred so far */
 	struct iovec *iov; /* rest of r->iov after a short transfer, or NULL */
 	unsigned niov;
 };
@@ -52,7 +52,7 @@ struct uring_dev {
 	struct io_uring ring;
 	int fd, efd;
 	unsigned cq_entries;
-	unsigned kinflight; /* in the kernel */
+	unsigned kinflight;		/* in the kernel */
 	struct uring_op *phead, *ptail; /* waiting for SQ room */
 	struct uring_op *free_ops;
 };
@@ -304,12 +304,12 @@ static void uring_close(struct wb_io *io)
 }
 
 static const struct wb_io_ops uring_ops = {
-	.version = WB_IO_OPS_VERSION,
-	.name = "uring",
-	.submit = uring_submit,
-	.reap = uring_reap,
-	.fd = uring_fd,
-	.close = uring_close,
+    .version = WB_IO_OPS_VERSION,
+    .name = "uring",
+    .submit = uring_submit,
+    .reap = uring_reap,
+    .fd = uring_fd,
+    .close = uring_close,
 };
 
 static int uring_open_file(const char *path, unsigned flags)
@@ -348,8 +348,8 @@ static int uring_size(int fd, const char *path, uint64_t size, unsigned flags, u
 		}
 	}
 	if (size > have) {
-		wb_msg(WB_LOG_ERR, "%s: is %llu bytes, %llu needed", path,
-		       (unsigned long long)have, (unsigned long long)size);
+		wb_msg(WB_LOG_ERR, "%s: is %llu bytes, %llu needed", path, (unsigned long long)have,
+		       (unsigned long long)size);
 		return -ENOSPC;
 	}
 	*out = size ? size : have;

@@ -47,29 +47,29 @@ static inline wb_le64 wb_le64_put(uint64_t v)
 
 /* Superblock slot i lives at byte i * 4096 of the log device. */
 struct wb_sb_disk {
-	wb_le64 magic;		/* WB_SB_MAGIC */
-	wb_le32 version;	/* WB_FORMAT_VERSION */
-	wb_le32 crc;		/* crc32c of the 4096-byte slot with this field 0 */
+	wb_le64 magic;		   /* WB_SB_MAGIC */
+	wb_le32 version;	   /* WB_FORMAT_VERSION */
+	wb_le32 crc;		   /* crc32c of the 4096-byte slot with this field 0 */
 	uint8_t uuid[WB_UUID_LEN]; /* log UUID, in every record header too */
-	wb_le64 sb_seq;		/* write counter; slot = sb_seq % nslots */
-	wb_le64 log_size;	/* bytes of the log device in use */
-	wb_le64 dev_size;	/* exported (backing) size in bytes */
-	wb_le64 data_off;	/* byte offset of the circular data area */
-	wb_le64 data_size;	/* bytes, a multiple of seg_size */
-	wb_le32 seg_size;	/* segment size in bytes */
-	wb_le32 nslots;		/* WB_SB_SLOTS */
-	wb_le32 max_rec_blocks; /* max data blocks per record */
-	wb_le32 flags;		/* WB_SB_F_* */
-	wb_le64 epoch;		/* open epoch, bumped (FUA) by every open */
-	wb_le64 tail_off;	/* byte offset of the oldest needed record */
-	wb_le64 tail_seq;	/* its seq (= next seq if the log is empty) */
-	wb_le64 tail_min_epoch; /* epoch of the record before the tail (0: none) */
-	wb_le64 tail_gen;	/* generation of the record at the tail */
-	wb_le64 destaged_seq;	/* every record < tail_seq is durable on backing */
-	wb_le64 destaged_gen;	/* newest generation fully durable on backing */
-	wb_le64 create_time;	/* seconds since the epoch, at format */
-	wb_le64 update_time;	/* seconds since the epoch, at this slot write */
-	wb_le64 head_hint_off;	/* clean close: where the head was (0: unknown) */
+	wb_le64 sb_seq;		   /* write counter; slot = sb_seq % nslots */
+	wb_le64 log_size;	   /* bytes of the log device in use */
+	wb_le64 dev_size;	   /* exported (backing) size in bytes */
+	wb_le64 data_off;	   /* byte offset of the circular data area */
+	wb_le64 data_size;	   /* bytes, a multiple of seg_size */
+	wb_le32 seg_size;	   /* segment size in bytes */
+	wb_le32 nslots;		   /* WB_SB_SLOTS */
+	wb_le32 max_rec_blocks;	   /* max data blocks per record */
+	wb_le32 flags;		   /* WB_SB_F_* */
+	wb_le64 epoch;		   /* open epoch, bumped (FUA) by every open */
+	wb_le64 tail_off;	   /* byte offset of the oldest needed record */
+	wb_le64 tail_seq;	   /* its seq (= next seq if the log is empty) */
+	wb_le64 tail_min_epoch;	   /* epoch of the record before the tail (0: none) */
+	wb_le64 tail_gen;	   /* generation of the record at the tail */
+	wb_le64 destaged_seq;	   /* every record < tail_seq is durable on backing */
+	wb_le64 destaged_gen;	   /* newest generation fully durable on backing */
+	wb_le64 create_time;	   /* seconds since the epoch, at format */
+	wb_le64 update_time;	   /* seconds since the epoch, at this slot write */
+	wb_le64 head_hint_off;	   /* clean close: where the head was (0: unknown) */
 	wb_le64 head_hint_seq;
 	uint8_t pad[4096 - 176];
 };
@@ -96,19 +96,19 @@ _Static_assert(sizeof(struct wb_ext_disk) == 16, "extent is 16 bytes");
 /* A record header: 4 KiB, followed by sum(nblocks) data blocks (none with
  * WB_REC_F_ZERO). The flags are the WB_REC_F_* of engine/wbengine.h. */
 struct wb_rec_disk {
-	wb_le64 magic;		/* WB_REC_MAGIC */
-	wb_le32 version;	/* WB_FORMAT_VERSION */
-	wb_le32 hdr_crc;	/* crc32c of the 4096 bytes with this field 0 */
+	wb_le64 magic;		   /* WB_REC_MAGIC */
+	wb_le32 version;	   /* WB_FORMAT_VERSION */
+	wb_le32 hdr_crc;	   /* crc32c of the 4096 bytes with this field 0 */
 	uint8_t uuid[WB_UUID_LEN]; /* must equal the superblock's */
-	wb_le64 seq;		/* consecutive, never reused */
-	wb_le64 gen;		/* generation (flush epoch) */
-	wb_le64 epoch;		/* open epoch of the writer */
-	wb_le64 self_off;	/* byte offset of this header on the log device */
-	wb_le32 flags;		/* WB_REC_F_* */
-	wb_le32 nextents;	/* <= WB_REC_MAX_EXT */
-	wb_le32 data_blocks;	/* sum of nblocks unless WB_REC_F_ZERO, else 0 */
+	wb_le64 seq;		   /* consecutive, never reused */
+	wb_le64 gen;		   /* generation (flush epoch) */
+	wb_le64 epoch;		   /* open epoch of the writer */
+	wb_le64 self_off;	   /* byte offset of this header on the log device */
+	wb_le32 flags;		   /* WB_REC_F_* */
+	wb_le32 nextents;	   /* <= WB_REC_MAX_EXT */
+	wb_le32 data_blocks;	   /* sum of nblocks unless WB_REC_F_ZERO, else 0 */
 	wb_le32 rsvd0;
-	wb_le64 time_ns;	/* CLOCK_REALTIME at seal, for generation listings */
+	wb_le64 time_ns; /* CLOCK_REALTIME at seal, for generation listings */
 	uint8_t rsvd[WB_REC_HDR_FIXED - 88];
 	struct wb_ext_disk ext[WB_REC_MAX_EXT];
 };

@@ -52,14 +52,14 @@ static int rcv_read(struct rcv *c, uint64_t off, uint64_t len, const uint8_t **o
 }
 
 /* Is there a valid record `seq` at off? 0 yes (c->ri filled), 1 no (why), <0 I/O. */
-static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch,
-		   uint64_t room, const uint8_t **data, char *why, size_t whylen)
+static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch, uint64_t room,
+		   const uint8_t **data, char *why, size_t whylen)
 {
 	struct wb_rec_expect x = {
-		.uuid = c->sb->uuid,
-		.self_off = off,
-		.max_data_blocks = c->sb->max_rec_blocks,
-		.dev_blocks = c->dev_blocks,
+	    .uuid = c->sb->uuid,
+	    .self_off = off,
+	    .max_data_blocks = c->sb->max_rec_blocks,
+	    .dev_blocks = c->dev_blocks,
 	};
 	const uint8_t *p;
 	uint64_t bytes;
@@ -86,7 +86,8 @@ static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch
 		return 1;
 	}
 	if (c->ri.epoch < min_epoch || c->ri.epoch > c->sb->epoch) {
-		snprintf(why, whylen, "at 0x%llx: seq %llu has stale epoch %llu (allowed %llu..%llu)",
+		snprintf(why, whylen,
+			 "at 0x%llx: seq %llu has stale epoch %llu (allowed %llu..%llu)",
 			 (unsigned long long)off, (unsigned long long)seq,
 			 (unsigned long long)c->ri.epoch, (unsigned long long)min_epoch,
 			 (unsigned long long)c->sb->epoch);
@@ -102,8 +103,10 @@ static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch
 	if (ret)
 		return ret;
 	if (wb_record_check_data(&c->ri, p, &bad)) {
-		snprintf(why, whylen, "at 0x%llx: seq %llu extent %u data checksum mismatch "
-			 "(torn record)", (unsigned long long)off, (unsigned long long)seq, bad);
+		snprintf(why, whylen,
+			 "at 0x%llx: seq %llu extent %u data checksum mismatch "
+			 "(torn record)",
+			 (unsigned long long)off, (unsigned long long)seq, bad);
 		return 1;
 	}
 	*data = p;
@@ -113,7 +116,7 @@ static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch
 int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_blocks,
 		     wb_recovery_fn fn, void *arg, struct wb_recovery *out)
 {
-	struct rcv c = { .io = io, .sb = sb, .dev_blocks = dev_blocks };
+	struct rcv c = {.io = io, .sb = sb, .dev_blocks = dev_blocks};
 	uint64_t start = sb->data_off, pos = sb->tail_off, seq = sb->tail_seq;
 	uint64_t min_epoch = sb->tail_min_epoch, i, max_iter;
 	char why1[200], why2[200];
@@ -145,7 +148,8 @@ int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_bloc
 			waste = out->nrecs ? c.end - pos : 0;
 			off = start;
 			r2 = room >= waste ? rcv_try(&c, start, seq, min_epoch, room - waste, &data,
-						     why2, sizeof(why2)) : 1;
+						     why2, sizeof(why2))
+					   : 1;
 			if (r2 < 0) {
 				ret = r2;
 				break;

@@ -22,16 +22,16 @@
 #include "engine/wlog.h"
 
 struct wb_recovery {
-	uint64_t nrecs;		 /* records in the run */
-	uint64_t first_off;	 /* offset of the first record (tail), if any */
-	uint64_t head_off;	 /* where the next record goes */
-	uint64_t next_seq;	 /* seq of the next record */
-	uint64_t used;		 /* log bytes of the run incl. wrap waste */
-	uint64_t data_bytes;	 /* data bytes in the run (not zero records) */
+	uint64_t nrecs;	     /* records in the run */
+	uint64_t first_off;  /* offset of the first record (tail), if any */
+	uint64_t head_off;   /* where the next record goes */
+	uint64_t next_seq;   /* seq of the next record */
+	uint64_t used;	     /* log bytes of the run incl. wrap waste */
+	uint64_t data_bytes; /* data bytes in the run (not zero records) */
 	uint64_t last_gen, last_epoch, first_gen;
 	uint32_t last_flags;
-	uint64_t end_off;	 /* where the run ended */
-	char end_why[200];	 /* why the run ended ("" = nothing more) */
+	uint64_t end_off;  /* where the run ended */
+	char end_why[200]; /* why the run ended ("" = nothing more) */
 };
 
 /* Called for every record of the run, in order; data = its data blocks

@@ -164,8 +164,7 @@ static const struct wb_engine_ops *reg_lookup(const char *engine)
 
 		snprintf(known + l, sizeof(known) - l, "%s%s", i ? ", " : "", reg_ops[i]->name);
 	}
-	wb_msg(WB_LOG_ERR, "unknown engine \"%s\" (known: %s)", engine ? engine : "(null)",
-	       known);
+	wb_msg(WB_LOG_ERR, "unknown engine \"%s\" (known: %s)", engine ? engine : "(null)", known);
 	return NULL;
 }
 
@@ -212,7 +211,7 @@ static void sync_done(struct wb_req *r, int err)
 
 int wb_engine_sync(struct wb_engine *e, struct wb_req *r)
 {
-	struct sync_state s = { 0, 0 };
+	struct sync_state s = {0, 0};
 	int ret, logged = 0;
 
 	r->done = sync_done;
@@ -232,7 +231,7 @@ int wb_engine_sync(struct wb_engine *e, struct wb_req *r)
 
 int wb_engine_read(struct wb_engine *e, void *buf, uint32_t len, uint64_t off)
 {
-	struct wb_req r = { .op = WB_REQ_READ, .len = len, .off = off, .buf = buf };
+	struct wb_req r = {.op = WB_REQ_READ, .len = len, .off = off, .buf = buf};
 
 	return wb_engine_sync(e, &r);
 }
@@ -241,15 +240,14 @@ int wb_engine_write(struct wb_engine *e, const void *buf, uint32_t len, uint64_t
 		    unsigned flags)
 {
 	struct wb_req r = {
-		.op = WB_REQ_WRITE, .flags = flags, .len = len, .off = off, .buf = (void *)buf
-	};
+	    .op = WB_REQ_WRITE, .flags = flags, .len = len, .off = off, .buf = (void *)buf};
 
 	return wb_engine_sync(e, &r);
 }
 
 int wb_engine_flush(struct wb_engine *e)
 {
-	struct wb_req r = { .op = WB_REQ_FLUSH };
+	struct wb_req r = {.op = WB_REQ_FLUSH};
 
 	return wb_engine_sync(e, &r);
 }

@@ -49,7 +49,7 @@ enum wb_req_op {
 #define WB_REQ_F_PREFLUSH (1u << 1)
 
 struct wb_req {
-	uint8_t op;	/* enum wb_req_op */
+	uint8_t op; /* enum wb_req_op */
 	uint8_t rsvd;
 	uint16_t flags; /* WB_REQ_F_* */
 	uint32_t len;	/* bytes (0 for flush) */
@@ -72,17 +72,17 @@ enum wb_mode {
 enum wb_msg_level { WB_LOG_ERR = 3, WB_LOG_WARN = 4, WB_LOG_INFO = 6, WB_LOG_DEBUG = 7 };
 
 struct wb_engine_params {
-	const char *name;	  /* resource name, used in every message */
-	struct wb_io *log_io;	  /* log device (wblog); not owned by the engine */
-	struct wb_io *backing_io; /* backing device; not owned by the engine */
-	uint64_t size;		  /* exported size in bytes; 0 = backing size */
-	uint32_t ram_pages;	  /* RAM buffer in 4 KiB pages; 0 = default (16384) */
-	uint32_t gen_max_interval_ms;	/* close a generation at least this often; 0 = never */
-	uint32_t destage_low_pct;	/* destage runs down to this log use (default 10) */
-	uint32_t destage_high_pct;	/* throttle writers above this (default 90) */
-	uint64_t destage_min_rate;	/* bytes/s destage always makes (default 4 MiB/s) */
-	uint32_t log_segment_size;	/* format only; 0 = default (1 MiB) */
-	const char *options;		/* engine specific, "k=v,k=v"; NULL = none */
+	const char *name;	      /* resource name, used in every message */
+	struct wb_io *log_io;	      /* log device (wblog); not owned by the engine */
+	struct wb_io *backing_io;     /* backing device; not owned by the engine */
+	uint64_t size;		      /* exported size in bytes; 0 = backing size */
+	uint32_t ram_pages;	      /* RAM buffer in 4 KiB pages; 0 = default (16384) */
+	uint32_t gen_max_interval_ms; /* close a generation at least this often; 0 = never */
+	uint32_t destage_low_pct;     /* destage runs down to this log use (default 10) */
+	uint32_t destage_high_pct;    /* throttle writers above this (default 90) */
+	uint64_t destage_min_rate;    /* bytes/s destage always makes (default 4 MiB/s) */
+	uint32_t log_segment_size;    /* format only; 0 = default (1 MiB) */
+	const char *options;	      /* engine specific, "k=v,k=v"; NULL = none */
 };
 
 /* One log record as it travels between nodes (apply_record) or tools. */
@@ -104,26 +104,26 @@ struct wb_record {
 #define WB_REC_F_ZERO	 (1u << 1) /* extents are zeroed/discarded, no data follows */
 
 struct wb_engine_stats {
-	uint64_t size;			   /* exported bytes */
-	uint64_t log_size, log_used;	   /* bytes */
-	uint64_t dirty_bytes;		   /* in log, not yet destaged */
-	uint64_t gen_head;		   /* generation being filled */
-	uint64_t gen_durable;		   /* newest generation fully durable */
-	uint64_t gen_oldest;		   /* oldest generation still readable from the log */
-	uint64_t seq_head, seq_tail;	   /* next seq to write, oldest seq in the log */
-	uint64_t destage_rate;		   /* bytes/s, recent average */
-	uint64_t destage_eta_ms;	   /* time to destage dirty_bytes at that rate */
-	uint64_t destaged_bytes;	   /* total */
+	uint64_t size;		     /* exported bytes */
+	uint64_t log_size, log_used; /* bytes */
+	uint64_t dirty_bytes;	     /* in log, not yet destaged */
+	uint64_t gen_head;	     /* generation being filled */
+	uint64_t gen_durable;	     /* newest generation fully durable */
+	uint64_t gen_oldest;	     /* oldest generation still readable from the log */
+	uint64_t seq_head, seq_tail; /* next seq to write, oldest seq in the log */
+	uint64_t destage_rate;	     /* bytes/s, recent average */
+	uint64_t destage_eta_ms;     /* time to destage dirty_bytes at that rate */
+	uint64_t destaged_bytes;     /* total */
 	uint64_t reads, writes, flushes, discards;
 	uint64_t bytes_read, bytes_written;
 	uint64_t ram_pages_total, ram_pages_used;
-	uint64_t throttle_events;	   /* writers held back (RAM or log full) */
+	uint64_t throttle_events;	    /* writers held back (RAM or log full) */
 	uint64_t extents, extent_mem_bytes; /* extent map size */
-	uint32_t mode;			   /* enum wb_mode */
-	uint32_t state;			   /* 0 = ok, else WB_STATE_* */
+	uint32_t mode;			    /* enum wb_mode */
+	uint32_t state;			    /* 0 = ok, else WB_STATE_* */
 };
-#define WB_STATE_OK	 0
-#define WB_STATE_FAILED	 1 /* an I/O error made the engine refuse further writes */
+#define WB_STATE_OK	0
+#define WB_STATE_FAILED 1 /* an I/O error made the engine refuse further writes */
 
 struct wb_engine;
 
@@ -138,9 +138,9 @@ struct wb_engine_ops {
 	/* Complete everything in flight, make it durable in the log, close. */
 	void (*close)(struct wb_engine *e);
 	int (*submit)(struct wb_engine *e, struct wb_req *r);
-	int (*fd)(struct wb_engine *e);			 /* pollable, or -1 */
-	int (*run)(struct wb_engine *e, int wait);	 /* deliver completions */
-	int (*timeout_ms)(struct wb_engine *e);		 /* next timer, -1 = none */
+	int (*fd)(struct wb_engine *e);		   /* pollable, or -1 */
+	int (*run)(struct wb_engine *e, int wait); /* deliver completions */
+	int (*timeout_ms)(struct wb_engine *e);	   /* next timer, -1 = none */
 	/* Replica side: append a record received from a peer with the same seq
 	 * and generation. done(arg, err) when it is durable in the local log. */
 	int (*apply_record)(struct wb_engine *e, const struct wb_record *rec,

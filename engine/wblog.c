@@ -180,9 +180,9 @@ void wbl_release_records(struct wblog *e)
 	while (e->rec_first < e->release_upto && e->rec_first < e->destaged_seq) {
 		rec = wbl_rec_by_seq(e, e->rec_first);
 		next = wbl_rec_by_seq(e, e->rec_first + 1);
-		wb_wlog_space_release(&e->sp,
-				      next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head,
-				      rec->span);
+		wb_wlog_space_release(
+		    &e->sp, next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head,
+		    rec->span);
 		e->ring[e->rec_first % e->ring_cap] = NULL;
 		wbl_rec_free(e, rec);
 		e->rec_first++;
@@ -258,8 +258,7 @@ static int wbl_format(const struct wb_engine_params *p)
 	return wb_wlog_format(p->log_io, dev, p->log_segment_size, NULL);
 }
 
-static int wbl_recover_cb(void *arg, const struct wb_rec_info *ri, uint64_t span,
-			  const void *data)
+static int wbl_recover_cb(void *arg, const struct wb_rec_info *ri, uint64_t span, const void *data)
 {
 	struct wblog *e = arg;
 	struct wbl_rec *rec = calloc(1, sizeof(*rec));
@@ -321,7 +320,7 @@ static void wbl_free(struct wblog *e)
 
 static int wbl_epoll_add(struct wblog *e, int fd)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 
 	if (fd < 0)
 		return 0;
@@ -365,9 +364,10 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	}
 	e->dev_size = e->sb.dev_size;
 	if ((p.size && p.size != e->dev_size) || e->bak->size < e->dev_size) {
-		wb_msg(WB_LOG_ERR, "%s: refusing to open: log %s belongs to a %llu-byte device, "
-		       "but backing %s has %llu bytes%s", e->eng.name, e->log->name,
-		       (unsigned long long)e->dev_size, e->bak->name,
+		wb_msg(WB_LOG_ERR,
+		       "%s: refusing to open: log %s belongs to a %llu-byte device, "
+		       "but backing %s has %llu bytes%s",
+		       e->eng.name, e->log->name, (unsigned long long)e->dev_size, e->bak->name,
 		       (unsigned long long)e->bak->size, p.size ? " (or size= differs)" : "");
 		ret = -EINVAL;
 		goto out_free;
@@ -395,11 +395,13 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 		       e->log->name, strerror(-ret));
 		goto out_free;
 	}
-	wb_msg(WB_LOG_INFO, "%s: log %s: recovered %llu records (seq %llu..%llu, %llu bytes "
-	       "dirty) in %llu ms; run ended: %s", e->eng.name, e->log->name,
-	       (unsigned long long)rc.nrecs, (unsigned long long)e->sb.tail_seq,
-	       (unsigned long long)rc.next_seq - 1, (unsigned long long)e->dirty_bytes,
-	       (unsigned long long)(wbl_now_ms() - t0), rc.end_why[0] ? rc.end_why : "-");
+	wb_msg(WB_LOG_INFO,
+	       "%s: log %s: recovered %llu records (seq %llu..%llu, %llu bytes "
+	       "dirty) in %llu ms; run ended: %s",
+	       e->eng.name, e->log->name, (unsigned long long)rc.nrecs,
+	       (unsigned long long)e->sb.tail_seq, (unsigned long long)rc.next_seq - 1,
+	       (unsigned long long)e->dirty_bytes, (unsigned long long)(wbl_now_ms() - t0),
+	       rc.end_why[0] ? rc.end_why : "-");
 	e->sb.tail_off = rc.first_off;
 	wb_wlog_space_init(&e->sp, &e->sb, rc.head_off, rc.used);
 	e->next_seq = e->place_seq = e->ack_seq = rc.next_seq;
@@ -563,8 +565,8 @@ static int wbl_submit(struct wb_engine *eng, struct wb_req *r)
 static int wbl_busy(struct wblog *e)
 {
 	return e->admitq.head || e->batch || e->ack_seq < e->next_seq || e->flushq.head ||
-	       e->doneq.head || e->flush_inflight || e->log_reads_inflight ||
-	       !wb_destage_idle(e) || e->records_inflight || e->sb_inflight;
+	       e->doneq.head || e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
+	       e->records_inflight || e->sb_inflight;
 }
 
 static int wbl_idle(struct wblog *e)
@@ -602,8 +604,9 @@ static void wbl_close(struct wb_engine *eng)
 	e->closing = 1;
 	if (e->state != WB_STATE_FAILED && e->durable_seq + 1 < e->next_seq) {
 		e->want_durable = e->next_seq - 1;
-		for (i = 0; i < 1000000 && e->durable_seq + 1 < e->next_seq &&
-			    e->state != WB_STATE_FAILED; i++)
+		for (i = 0;
+		     i < 1000000 && e->durable_seq + 1 < e->next_seq && e->state != WB_STATE_FAILED;
+		     i++)
 			wbl_run_until(e, 1, wbl_durable_all);
 	}
 	if (e->state != WB_STATE_FAILED && !e->log->inflight) {
@@ -672,17 +675,17 @@ static int wbl_set_mode(struct wb_engine *eng, enum wb_mode mode)
 }
 
 const struct wb_engine_ops wb_wblog_ops = {
-	.abi_version = WB_ENGINE_ABI_VERSION,
-	.name = "wblog",
-	.description = "crash-safe write-back log (log device + backing device)",
-	.format = wbl_format,
-	.open = wbl_open,
-	.close = wbl_close,
-	.submit = wbl_submit,
-	.fd = wbl_fd,
-	.run = wbl_run,
-	.timeout_ms = wbl_timeout,
-	.apply_record = wbl_apply_record,
-	.stats = wbl_stats,
-	.set_mode = wbl_set_mode,
+    .abi_version = WB_ENGINE_ABI_VERSION,
+    .name = "wblog",
+    .description = "crash-safe write-back log (log device + backing device)",
+    .format = wbl_format,
+    .open = wbl_open,
+    .close = wbl_close,
+    .submit = wbl_submit,
+    .fd = wbl_fd,
+    .run = wbl_run,
+    .timeout_ms = wbl_timeout,
+    .apply_record = wbl_apply_record,
+    .stats = wbl_stats,
+    .set_mode = wbl_set_mode,
 };

@@ -27,13 +27,13 @@
 #include "engine/wlog.h"
 
 /* r->ep[] use while a user request is inside the engine */
-#define WBL_NEXT(r)   ((r)->ep[0]) /* struct wb_req * link */
-#define WBL_ERR(r)    ((r)->ep[1]) /* int error, stored as int64 */
-#define WBL_AUX(r)    ((r)->ep[2]) /* read: bounce buffer; write: temp copy */
-#define WBL_CNT(r)    ((r)->ep[3]) /* read: ios pending; write: blocks admitted */
-#define WBL_TARGET(r) ((r)->ep[4]) /* flush: seq that must be durable */
-#define WBL_FLAGS(r)  ((r)->ep[5]) /* WBL_RF_* */
-#define WBL_RF_DURABLE (1u << 0)   /* ack only when durable in the log (FUA, PREFLUSH) */
+#define WBL_NEXT(r)    ((r)->ep[0]) /* struct wb_req * link */
+#define WBL_ERR(r)     ((r)->ep[1]) /* int error, stored as int64 */
+#define WBL_AUX(r)     ((r)->ep[2]) /* read: bounce buffer; write: temp copy */
+#define WBL_CNT(r)     ((r)->ep[3]) /* read: ios pending; write: blocks admitted */
+#define WBL_TARGET(r)  ((r)->ep[4]) /* flush: seq that must be durable */
+#define WBL_FLAGS(r)   ((r)->ep[5]) /* WBL_RF_* */
+#define WBL_RF_DURABLE (1u << 0)    /* ack only when durable in the log (FUA, PREFLUSH) */
 
 struct wbl_reqq {
 	struct wb_req *head, *tail;
@@ -55,12 +55,12 @@ struct wbl_rec {
 	uint64_t span; /* log bytes charged: record + wrap waste before it */
 	uint32_t flags, nextents, data_blocks, cap_ext;
 	int state, acked, durable_ack, err;
-	struct wb_extent *ext;	 /* nextents */
-	struct wb_page **pages;	 /* data_blocks page refs, NULL once released */
-	void *hdr;		 /* 4 KiB header image while writing */
+	struct wb_extent *ext;	/* nextents */
+	struct wb_page **pages; /* data_blocks page refs, NULL once released */
+	void *hdr;		/* 4 KiB header image while writing */
 	struct iovec *iov;
 	struct wb_io_req io;
-	struct wbl_reqq reqs;	 /* user writes acked with this record */
+	struct wbl_reqq reqs;			/* user writes acked with this record */
 	void (*apply_done)(void *arg, int err); /* apply_record */
 	void *apply_arg;
 };
@@ -75,7 +75,7 @@ struct wblog {
 	struct wb_engine eng;
 	struct wb_engine_params p;
 	struct wb_io *log, *bak;
-	struct wb_sb sb;	 /* last superblock persisted */
+	struct wb_sb sb; /* last superblock persisted */
 	struct wb_wlog_space sp;
 	uint64_t dev_size, dev_blocks;
 	uint32_t max_rec_blocks;
@@ -87,27 +87,27 @@ struct wblog {
 	/* records: ring indexed by seq - rec_first */
 	struct wbl_rec **ring;
 	uint64_t ring_cap, rec_first, rec_end; /* live seqs [rec_first, rec_end) */
-	uint64_t next_seq;	/* next seq to assign (= rec_end) */
-	uint64_t place_seq;	/* first sealed record not yet placed in the log */
-	uint64_t ack_seq;	/* first record not yet acked */
-	uint64_t evict_seq;	/* oldest record that may still hold pages */
-	uint64_t completed_seq; /* every record <= this completed its write */
-	uint64_t durable_seq;	/* every record <= this durable in the log */
-	uint64_t want_durable;	/* highest seq someone waits to be durable */
-	uint64_t flush_target;	/* seq covered by the log flush in flight */
+	uint64_t next_seq;		       /* next seq to assign (= rec_end) */
+	uint64_t place_seq;		       /* first sealed record not yet placed in the log */
+	uint64_t ack_seq;		       /* first record not yet acked */
+	uint64_t evict_seq;		       /* oldest record that may still hold pages */
+	uint64_t completed_seq;		       /* every record <= this completed its write */
+	uint64_t durable_seq;		       /* every record <= this durable in the log */
+	uint64_t want_durable;		       /* highest seq someone waits to be durable */
+	uint64_t flush_target;		       /* seq covered by the log flush in flight */
 	int flush_inflight, records_inflight;
 	struct wb_io_req flush_io;
-	struct wbl_rec *batch;	/* open batch or NULL */
+	struct wbl_rec *batch; /* open batch or NULL */
 
 	/* generations */
-	uint64_t gen;		/* generation being filled */
-	uint64_t gen_has_data;	/* records of e->gen sealed */
+	uint64_t gen;	       /* generation being filled */
+	uint64_t gen_has_data; /* records of e->gen sealed */
 	uint64_t gen_start_ms;
 	uint64_t closed_gen, closed_gen_seq; /* last closed generation, its last seq */
 	uint64_t gen_durable;
 
 	/* admission (RAM throttling) */
-	struct wbl_reqq admitq;	/* writes not yet fully copied into pages */
+	struct wbl_reqq admitq; /* writes not yet fully copied into pages */
 	struct wb_page_waiter pw;
 	int pw_queued;
 	struct wb_page *stash[WB_REC_MAX_DATA_BLOCKS];
@@ -119,9 +119,9 @@ struct wblog {
 
 	/* destage */
 	struct wbl_destage *ds;
-	uint64_t destaged_seq;	/* every record < this is durable on backing */
+	uint64_t destaged_seq; /* every record < this is durable on backing */
 	uint64_t dirty_bytes;
-	uint64_t release_upto;	/* records < this may be released (sb persisted) */
+	uint64_t release_upto; /* records < this may be released (sb persisted) */
 	int sb_inflight;
 	void (*sb_done)(struct wblog *e, int err);
 	struct wb_io_req sb_io;

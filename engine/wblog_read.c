@@ -40,10 +40,9 @@ static void wbl_read_io_done(struct wb_io_req *io, int res)
 	struct wblog *e = (struct wblog *)(uintptr_t)WBL_TARGET(r);
 
 	if (res < 0 || (uint32_t)res != io->len) {
-		wb_msg(WB_LOG_ERR, "%s: read of %u bytes at 0x%llx from %s failed: %s",
-		       e->eng.name, io->len, (unsigned long long)io->off,
-		       ri->from_log ? e->log->name : e->bak->name,
-		       strerror(res < 0 ? -res : EIO));
+		wb_msg(WB_LOG_ERR, "%s: read of %u bytes at 0x%llx from %s failed: %s", e->eng.name,
+		       io->len, (unsigned long long)io->off,
+		       ri->from_log ? e->log->name : e->bak->name, strerror(res < 0 ? -res : EIO));
 		WBL_ERR(r) = (uint64_t)(int64_t)(res < 0 ? res : -EIO);
 	}
 	if (ri->from_log) {
@@ -103,13 +102,12 @@ static int wbl_read_piece(struct wblog *e, struct wb_req *r, const struct wb_ext
 		first = p->log_blk - (rec->off / WB_DISK_BLOCK + 1);
 		if (first + p->nblocks <= rec->data_blocks) {
 			for (i = 0; i < p->nblocks; i++)
-				memcpy(dst + (size_t)i * WB_BLOCK_SIZE,
-				       rec->pages[first + i]->data, WB_BLOCK_SIZE);
+				memcpy(dst + (size_t)i * WB_BLOCK_SIZE, rec->pages[first + i]->data,
+				       WB_BLOCK_SIZE);
 			return 0;
 		}
 	}
-	return wbl_read_io(e, r, 1, p->log_blk * WB_DISK_BLOCK, dst,
-			   p->nblocks * WB_BLOCK_SIZE);
+	return wbl_read_io(e, r, 1, p->log_blk * WB_DISK_BLOCK, dst, p->nblocks * WB_BLOCK_SIZE);
 }
 
 int wbl_submit_read(struct wblog *e, struct wb_req *r)
@@ -164,8 +162,8 @@ int wbl_submit_read(struct wblog *e, struct wb_req *r)
 		}
 	}
 	if (ret) {
-		wb_msg(WB_LOG_ERR, "%s: read at %llu: %s", e->eng.name,
-		       (unsigned long long)r->off, strerror(-ret));
+		wb_msg(WB_LOG_ERR, "%s: read at %llu: %s", e->eng.name, (unsigned long long)r->off,
+		       strerror(-ret));
 		WBL_ERR(r) = (uint64_t)(int64_t)ret;
 	}
 	/* drop submit's hold; completes now (queued for run) if no I/O was needed */

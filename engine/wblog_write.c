@@ -74,8 +74,8 @@ int wbl_map_insert(struct wb_extmap *m, const struct wbl_rec *rec)
 
 				if (n > left)
 					n = left;
-				ret = wb_extmap_insert(m, lba, (uint32_t)n,
-						       wbl_zero_logblk(lba), rec->seq);
+				ret = wb_extmap_insert(m, lba, (uint32_t)n, wbl_zero_logblk(lba),
+						       rec->seq);
 				if (ret)
 					return ret;
 				lba += n;
@@ -343,8 +343,8 @@ static int wbl_check_range(struct wblog *e, struct wb_req *r)
 {
 	if ((r->off | r->len) & (WB_BLOCK_SIZE - 1) || !r->len || r->off > e->dev_size ||
 	    r->len > e->dev_size - r->off) {
-		wb_msg(WB_LOG_ERR, "%s: invalid request op %u off %llu len %u", e->eng.name,
-		       r->op, (unsigned long long)r->off, r->len);
+		wb_msg(WB_LOG_ERR, "%s: invalid request op %u off %llu len %u", e->eng.name, r->op,
+		       (unsigned long long)r->off, r->len);
 		return -EINVAL;
 	}
 	return 0;
@@ -426,7 +426,7 @@ static void wbl_rec_io_done(struct wb_io_req *io, int res)
 	free(rec->iov);
 	rec->iov = NULL;
 	if (res < 0 || (uint64_t)res != wb_record_bytes(&(struct wb_rec_info){
-						.data_blocks = rec->data_blocks })) {
+					    .data_blocks = rec->data_blocks})) {
 		rec->err = res < 0 ? res : -EIO;
 		wb_msg(WB_LOG_ERR, "%s: log %s: record seq %llu write at 0x%llx failed: %s",
 		       e->eng.name, e->log->name, (unsigned long long)rec->seq,
@@ -448,8 +448,8 @@ static void wbl_rec_io_done(struct wb_io_req *io, int res)
 static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 {
 	struct wb_rec_info *ri;
-	uint64_t bytes = (uint64_t)(1 + (rec->flags & WB_REC_F_ZERO ? 0 : rec->data_blocks)) *
-			 WB_DISK_BLOCK;
+	uint64_t bytes =
+	    (uint64_t)(1 + (rec->flags & WB_REC_F_ZERO ? 0 : rec->data_blocks)) * WB_DISK_BLOCK;
 	uint64_t off, span;
 	uint32_t i;
 	int ret;
@@ -542,8 +542,8 @@ void wbl_progress(struct wblog *e)
 			;
 	if (e->admitq.head)
 		wbl_admit(e);
-	if (e->batch && (e->records_inflight < WBL_MAX_INFLIGHT_RECORDS - 1 ||
-			 e->place_seq == e->next_seq))
+	if (e->batch &&
+	    (e->records_inflight < WBL_MAX_INFLIGHT_RECORDS - 1 || e->place_seq == e->next_seq))
 		wbl_seal(e);
 	/* place sealed records in seq order */
 	while (e->state != WB_STATE_FAILED && e->place_seq < e->next_seq &&
@@ -615,8 +615,8 @@ void wbl_progress(struct wblog *e)
 		}
 	}
 flushes:
-	while ((r = e->flushq.head) && (WBL_TARGET(r) <= e->durable_seq ||
-					e->state == WB_STATE_FAILED)) {
+	while ((r = e->flushq.head) &&
+	       (WBL_TARGET(r) <= e->durable_seq || e->state == WB_STATE_FAILED)) {
 		wbl_reqq_pop(&e->flushq);
 		wbl_complete(e, r, e->state == WB_STATE_FAILED ? -EIO : 0);
 	}
@@ -644,10 +644,11 @@ int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
 	}
 	if (in->gen < e->gen || in->nextents > WB_REC_MAX_EXT ||
 	    (in->flags & ~(WB_REC_F_GEN_END | WB_REC_F_ZERO)) || !in->nextents) {
-		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: bad gen %llu (head gen %llu), "
-		       "%u extents or flags 0x%x", eng->name, (unsigned long long)in->seq,
-		       (unsigned long long)in->gen, (unsigned long long)e->gen, in->nextents,
-		       in->flags);
+		wb_msg(WB_LOG_ERR,
+		       "%s: apply_record seq %llu: bad gen %llu (head gen %llu), "
+		       "%u extents or flags 0x%x",
+		       eng->name, (unsigned long long)in->seq, (unsigned long long)in->gen,
+		       (unsigned long long)e->gen, in->nextents, in->flags);
 		return -EINVAL;
 	}
 	for (i = 0; i < in->nextents; i++) {
@@ -659,8 +660,10 @@ int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
 		if (!(in->flags & WB_REC_F_ZERO)) {
 			if (wb_crc32c(0, src + sum * WB_DISK_BLOCK,
 				      (size_t)x->nblocks * WB_DISK_BLOCK) != x->crc) {
-				wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: extent %u crc "
-				       "mismatch", eng->name, (unsigned long long)in->seq, i);
+				wb_msg(WB_LOG_ERR,
+				       "%s: apply_record seq %llu: extent %u crc "
+				       "mismatch",
+				       eng->name, (unsigned long long)in->seq, i);
 				return -EBADMSG;
 			}
 			sum += x->nblocks;

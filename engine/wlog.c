@@ -218,8 +218,8 @@ int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
 	for (i = 0; i < WB_SB_SLOTS; i++) {
 		ret = wb_io_pread(io, buf, WB_DISK_BLOCK, (uint64_t)i * WB_DISK_BLOCK);
 		if (ret < 0) {
-			snprintf(err, errlen, "log %s: reading superblock slot %u: %s", io->name,
-				 i, strerror(-ret));
+			snprintf(err, errlen, "log %s: reading superblock slot %u: %s", io->name, i,
+				 strerror(-ret));
 			wb_io_free(buf);
 			return ret;
 		}

@@ -48,14 +48,18 @@ static void msg_sink(int level, const char *msg, void *ctx)
 {
 	(void)ctx;
 	if (level <= WB_LOG_WARN || !quiet_info)
-		fprintf(stderr, "wbengine: %s%s\n", level <= WB_LOG_ERR ? "error: " :
-			level == WB_LOG_WARN ? "warning: " : "", msg);
+		fprintf(stderr, "wbengine: %s%s\n",
+			level <= WB_LOG_ERR    ? "error: "
+			: level == WB_LOG_WARN ? "warning: "
+					       : "",
+			msg);
 }
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: wbengine format --log FILE --backing FILE [--segment-size N] [--size N] [--force]\n"
+		"usage: wbengine format --log FILE --backing FILE [--segment-size N] [--size N] "
+		"[--force]\n"
 		"       wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]\n"
 		"       wbengine dump   --log FILE [--from SEQ] [--count N]\n"
 		"       wbengine check  --log FILE --backing FILE\n"
@@ -77,13 +81,16 @@ static int parse_size(const char *s, uint64_t *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K':
+	case 'k':
+	case 'K':
 		shift = 10, end++;
 		break;
-	case 'm': case 'M':
+	case 'm':
+	case 'M':
 		shift = 20, end++;
 		break;
-	case 'g': case 'G':
+	case 'g':
+	case 'G':
 		shift = 30, end++;
 		break;
 	default:
@@ -103,7 +110,7 @@ static int open_dev(const char *path, struct wb_io **io)
 
 static void uuid_str(const uint8_t *u, char *out)
 {
-	static const int dash[WB_UUID_LEN] = { [4] = 1, [6] = 1, [8] = 1, [10] = 1 };
+	static const int dash[WB_UUID_LEN] = {[4] = 1, [6] = 1, [8] = 1, [10] = 1};
 	int i, n = 0;
 
 	for (i = 0; i < WB_UUID_LEN; i++)
@@ -114,7 +121,9 @@ static const char *flags_str(uint32_t f, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s%s", f & WB_REC_F_GEN_END ? "GEN_END" : "",
 		 (f & WB_REC_F_GEN_END) && (f & WB_REC_F_ZERO) ? "|" : "",
-		 f & WB_REC_F_ZERO ? "ZERO" : (f & WB_REC_F_GEN_END) ? "" : "-");
+		 f & WB_REC_F_ZERO	  ? "ZERO"
+		 : (f & WB_REC_F_GEN_END) ? ""
+					  : "-");
 	return buf;
 }
 
@@ -123,7 +132,7 @@ static const char *flags_str(uint32_t f, char *buf, size_t len)
 static int cmd_format(const struct opts *o)
 {
 	struct wb_io *log = NULL, *bak = NULL;
-	struct wb_engine_params p = { .name = "wbengine" };
+	struct wb_engine_params p = {.name = "wbengine"};
 	struct wb_sb sb;
 	char err[320], u[40];
 	int ret, rc = EX_FAIL;
@@ -132,13 +141,14 @@ static int cmd_format(const struct opts *o)
 		goto out;
 	ret = wb_wlog_load(log, &sb, err, sizeof(err));
 	if (ret != -EPROTO && !o->force) {
-		fprintf(stderr, "wbengine: %s already holds a wblog log%s; not overwriting it "
-			"without --force\n", o->log, ret ? " (damaged)" : "");
+		fprintf(stderr,
+			"wbengine: %s already holds a wblog log%s; not overwriting it "
+			"without --force\n",
+			o->log, ret ? " (damaged)" : "");
 		goto out;
 	}
 	if (o->seg_size > UINT32_MAX) {
-		fprintf(stderr, "wbengine: --segment-size %" PRIu64 " is too large\n",
-			o->seg_size);
+		fprintf(stderr, "wbengine: --segment-size %" PRIu64 " is too large\n", o->seg_size);
 		rc = EX_USAGE;
 		goto out;
 	}
@@ -210,9 +220,10 @@ static int view_load(struct view *v, const struct opts *o, int need_backing, wb_
 		return EX_FAIL;
 	}
 	if (v->bak && v->bak->size < v->sb.dev_size) {
-		fprintf(stderr, "wbengine: log %s belongs to a %" PRIu64 "-byte device, but "
-			"backing %s has %" PRIu64 " bytes\n", o->log, v->sb.dev_size, o->backing,
-			v->bak->size);
+		fprintf(stderr,
+			"wbengine: log %s belongs to a %" PRIu64 "-byte device, but "
+			"backing %s has %" PRIu64 " bytes\n",
+			o->log, v->sb.dev_size, o->backing, v->bak->size);
 		return EX_FAIL;
 	}
 	buf = wb_io_alloc(WB_DISK_BLOCK);
@@ -269,31 +280,32 @@ static void info_text(const struct opts *o, const struct view *v, uint64_t eta_m
 	printf("format version   %u\n", WB_FORMAT_VERSION);
 	printf("device size      %" PRIu64 " bytes\n", sb->dev_size);
 	printf("data area        0x%" PRIx64 " + %" PRIu64 " bytes, %" PRIu64
-	       " segments of %u bytes\n", sb->data_off, sb->data_size,
-	       sb->data_size / sb->seg_size, sb->seg_size);
+	       " segments of %u bytes\n",
+	       sb->data_off, sb->data_size, sb->data_size / sb->seg_size, sb->seg_size);
 	printf("usage            %" PRIu64 " of %" PRIu64 " bytes (%.1f%%)\n", rc->used,
 	       sb->data_size, sb->data_size ? 100.0 * rc->used / sb->data_size : 0.0);
 	printf("dirty            %" PRIu64 " bytes in %" PRIu64 " records\n", rc->data_bytes,
 	       rc->nrecs);
 	printf("generations      head %" PRIu64 ", durable %" PRIu64 ", oldest %" PRIu64
-	       ", destaged %" PRIu64 "\n", v->gen_head, v->gen_durable, v->gen_oldest,
-	       sb->destaged_gen);
-	printf("seq              head %" PRIu64 ", tail %" PRIu64 "\n", rc->next_seq,
-	       sb->tail_seq);
+	       ", destaged %" PRIu64 "\n",
+	       v->gen_head, v->gen_durable, v->gen_oldest, sb->destaged_gen);
+	printf("seq              head %" PRIu64 ", tail %" PRIu64 "\n", rc->next_seq, sb->tail_seq);
 	printf("tail / head      0x%" PRIx64 " / 0x%" PRIx64 "\n", rc->first_off, rc->head_off);
 	printf("destage ETA      %" PRIu64 " ms at the minimum rate %" PRIu64
-	       " B/s (measured rate: only while the engine runs, see wbctl status)\n", eta_ms,
-	       o->min_rate);
+	       " B/s (measured rate: only while the engine runs, see wbctl status)\n",
+	       eta_ms, o->min_rate);
 	printf("epoch            %" PRIu64 "\n", sb->epoch);
-	printf("state            %s\n", sb->flags & WB_SB_F_CLEAN ? "clean" : "not clean "
-	       "(open or crashed)");
+	printf("state            %s\n", sb->flags & WB_SB_F_CLEAN ? "clean"
+								  : "not clean "
+								    "(open or crashed)");
 	printf("run ended        %s\n", rc->end_why[0] ? rc->end_why : "-");
 	for (i = 0; i < WB_SB_SLOTS; i++) {
 		const struct slot_state *s = &v->slot[i];
 
 		if (s->valid)
 			printf("superblock %u     valid, sb_seq %" PRIu64 ", epoch %" PRIu64
-			       "%s%s\n", i, s->sb.sb_seq, s->sb.epoch,
+			       "%s%s\n",
+			       i, s->sb.sb_seq, s->sb.epoch,
 			       s->sb.sb_seq == sb->sb_seq ? " (newest)" : "",
 			       s->sb.flags & WB_SB_F_CLEAN ? ", clean" : "");
 		else
@@ -329,22 +341,25 @@ static void info_json(const struct opts *o, const struct view *v, uint64_t eta_m
 	json_str(o->backing);
 	printf(", \"uuid\": \"%s\", \"format_version\": %u, \"log_bytes\": %" PRIu64
 	       ", \"dev_size\": %" PRIu64 ", \"data_off\": %" PRIu64 ", \"data_size\": %" PRIu64
-	       ", \"seg_size\": %u, \"max_rec_blocks\": %u,\n", u, WB_FORMAT_VERSION,
-	       v->log->size, sb->dev_size, sb->data_off, sb->data_size, sb->seg_size,
-	       sb->max_rec_blocks);
+	       ", \"seg_size\": %u, \"max_rec_blocks\": %u,\n",
+	       u, WB_FORMAT_VERSION, v->log->size, sb->dev_size, sb->data_off, sb->data_size,
+	       sb->seg_size, sb->max_rec_blocks);
 	printf(" \"log_used\": %" PRIu64 ", \"dirty_bytes\": %" PRIu64 ", \"records\": %" PRIu64
-	       ",\n", rc->used, rc->data_bytes, rc->nrecs);
+	       ",\n",
+	       rc->used, rc->data_bytes, rc->nrecs);
 	printf(" \"gen_head\": %" PRIu64 ", \"gen_durable\": %" PRIu64 ", \"gen_oldest\": %" PRIu64
-	       ", \"gen_destaged\": %" PRIu64 ",\n", v->gen_head, v->gen_durable, v->gen_oldest,
-	       sb->destaged_gen);
+	       ", \"gen_destaged\": %" PRIu64 ",\n",
+	       v->gen_head, v->gen_durable, v->gen_oldest, sb->destaged_gen);
 	printf(" \"seq_head\": %" PRIu64 ", \"seq_tail\": %" PRIu64 ", \"tail_off\": %" PRIu64
-	       ", \"head_off\": %" PRIu64 ",\n", rc->next_seq, sb->tail_seq, rc->first_off,
-	       rc->head_off);
+	       ", \"head_off\": %" PRIu64 ",\n",
+	       rc->next_seq, sb->tail_seq, rc->first_off, rc->head_off);
 	printf(" \"destage_min_rate\": %" PRIu64 ", \"destage_eta_ms\": %" PRIu64
-	       ", \"destage_rate_measured\": null,\n", o->min_rate, eta_ms);
+	       ", \"destage_rate_measured\": null,\n",
+	       o->min_rate, eta_ms);
 	printf(" \"epoch\": %" PRIu64 ", \"clean\": %s, \"create_time\": %" PRIu64
-	       ", \"update_time\": %" PRIu64 ", \"run_end\": ", sb->epoch,
-	       sb->flags & WB_SB_F_CLEAN ? "true" : "false", sb->create_time, sb->update_time);
+	       ", \"update_time\": %" PRIu64 ", \"run_end\": ",
+	       sb->epoch, sb->flags & WB_SB_F_CLEAN ? "true" : "false", sb->create_time,
+	       sb->update_time);
 	json_str(rc->end_why);
 	printf(",\n \"superblocks\": [");
 	for (i = 0; i < WB_SB_SLOTS; i++) {
@@ -354,7 +369,8 @@ static void info_json(const struct opts *o, const struct view *v, uint64_t eta_m
 		       s->valid ? "true" : "false");
 		if (s->valid)
 			printf(", \"sb_seq\": %" PRIu64 ", \"epoch\": %" PRIu64 ", \"newest\": %s"
-			       ", \"clean\": %s}", s->sb.sb_seq, s->sb.epoch,
+			       ", \"clean\": %s}",
+			       s->sb.sb_seq, s->sb.epoch,
 			       s->sb.sb_seq == sb->sb_seq ? "true" : "false",
 			       s->sb.flags & WB_SB_F_CLEAN ? "true" : "false");
 		else {
@@ -401,9 +417,9 @@ static int dump_cb(void *arg, const struct wb_rec_info *ri, uint64_t span, const
 		return 0;
 	d->shown++;
 	printf("seq %" PRIu64 " gen %" PRIu64 " epoch %" PRIu64 " flags %s off 0x%" PRIx64
-	       " blocks %u span %" PRIu64 " time_ns %" PRIu64 " extents %u\n", ri->seq, ri->gen,
-	       ri->epoch, flags_str(ri->flags, fl, sizeof(fl)), ri->self_off, ri->data_blocks,
-	       span, ri->time_ns, ri->nextents);
+	       " blocks %u span %" PRIu64 " time_ns %" PRIu64 " extents %u\n",
+	       ri->seq, ri->gen, ri->epoch, flags_str(ri->flags, fl, sizeof(fl)), ri->self_off,
+	       ri->data_blocks, span, ri->time_ns, ri->nextents);
 	for (i = 0; i < ri->nextents; i++)
 		printf("  ext %u lba %" PRIu64 " nblocks %u crc 0x%08x\n", i, ri->ext[i].lba,
 		       ri->ext[i].nblocks, ri->ext[i].crc);
@@ -412,14 +428,15 @@ static int dump_cb(void *arg, const struct wb_rec_info *ri, uint64_t span, const
 
 static int cmd_dump(const struct opts *o)
 {
-	struct dump_ctx d = { .o = o };
+	struct dump_ctx d = {.o = o};
 	struct view v;
 	int rc = view_load(&v, o, 0, dump_cb, &d);
 
 	if (!rc)
 		printf("# %" PRIu64 " of %" PRIu64 " records shown (seq %" PRIu64 "..%" PRIu64
-		       "); run ended: %s\n", d.shown, v.rc.nrecs, v.sb.tail_seq,
-		       v.rc.next_seq - 1, v.rc.end_why[0] ? v.rc.end_why : "-");
+		       "); run ended: %s\n",
+		       d.shown, v.rc.nrecs, v.sb.tail_seq, v.rc.next_seq - 1,
+		       v.rc.end_why[0] ? v.rc.end_why : "-");
 	view_close(&v);
 	return rc;
 }
@@ -437,7 +454,7 @@ static int cmd_dump(const struct opts *o)
 static int check_end(struct view *v, char *what, size_t len)
 {
 	const struct wb_recovery *rc = &v->rc;
-	uint64_t cand[2] = { rc->end_off, v->sb.data_off };
+	uint64_t cand[2] = {rc->end_off, v->sb.data_off};
 	struct wb_rec_info *ri = malloc(sizeof(*ri));
 	uint8_t *hdr = wb_io_alloc(WB_DISK_BLOCK);
 	int i, bad = 0;
@@ -449,7 +466,7 @@ static int check_end(struct view *v, char *what, size_t len)
 	}
 	for (i = 0; i < 2 && !bad; i++) {
 		const struct wb_rec_disk *d = (const void *)hdr;
-		struct wb_rec_expect x = { .uuid = v->sb.uuid, .self_off = cand[i] };
+		struct wb_rec_expect x = {.uuid = v->sb.uuid, .self_off = cand[i]};
 		int ret;
 
 		if (i && cand[1] == cand[0])
@@ -457,7 +474,8 @@ static int check_end(struct view *v, char *what, size_t len)
 		if (cand[i] + WB_DISK_BLOCK > v->sb.data_off + v->sb.data_size ||
 		    wb_io_pread(v->log, hdr, WB_DISK_BLOCK, cand[i]) < 0)
 			continue;
-		if (wb_le64_get(d->magic) != WB_REC_MAGIC || memcmp(d->uuid, v->sb.uuid, WB_UUID_LEN) ||
+		if (wb_le64_get(d->magic) != WB_REC_MAGIC ||
+		    memcmp(d->uuid, v->sb.uuid, WB_UUID_LEN) ||
 		    wb_le64_get(d->seq) != rc->next_seq || wb_le64_get(d->self_off) != cand[i])
 			continue;
 		ret = wb_record_decode(hdr, WB_DISK_BLOCK, &x, ri);
@@ -465,15 +483,15 @@ static int check_end(struct view *v, char *what, size_t len)
 			snprintf(what, len, "record seq %" PRIu64 " at 0x%" PRIx64 ": %s",
 				 rc->next_seq, cand[i], wb_record_strerror(ret));
 		else /* a valid header: the scan said why it stopped there */
-			snprintf(what, len, "record seq %" PRIu64 " %s", rc->next_seq,
-				 rc->end_why);
+			snprintf(what, len, "record seq %" PRIu64 " %s", rc->next_seq, rc->end_why);
 		bad = 1;
 	}
 	if (!bad && (v->sb.flags & WB_SB_F_CLEAN) && v->sb.head_hint_seq &&
 	    v->sb.head_hint_seq != rc->next_seq) {
-		snprintf(what, len, "record seq %" PRIu64 " at 0x%" PRIx64 ": the log was closed "
-			 "cleanly at seq %" PRIu64 ", but the run ends here: %s", rc->next_seq,
-			 rc->end_off, v->sb.head_hint_seq, rc->end_why);
+		snprintf(what, len,
+			 "record seq %" PRIu64 " at 0x%" PRIx64 ": the log was closed "
+			 "cleanly at seq %" PRIu64 ", but the run ends here: %s",
+			 rc->next_seq, rc->end_off, v->sb.head_hint_seq, rc->end_why);
 		bad = 1;
 	}
 out:
@@ -507,8 +525,8 @@ static int cmd_check(const struct opts *o)
 	}
 	printf("ok: %" PRIu64 " records (seq %" PRIu64 "..%" PRIu64 ", %" PRIu64
 	       " data bytes) verified: header crc32c, self offset, seq, epoch, extent data "
-	       "crc32c; %u of %u superblock slots valid; run ended: %s\n", v.rc.nrecs,
-	       v.sb.tail_seq, v.rc.next_seq - 1, v.rc.data_bytes, nvalid, WB_SB_SLOTS,
+	       "crc32c; %u of %u superblock slots valid; run ended: %s\n",
+	       v.rc.nrecs, v.sb.tail_seq, v.rc.next_seq - 1, v.rc.data_bytes, nvalid, WB_SB_SLOTS,
 	       v.rc.end_why[0] ? v.rc.end_why : "-");
 out:
 	view_close(&v);
@@ -522,23 +540,21 @@ static const struct {
 	int (*fn)(const struct opts *o);
 	int need_backing;
 } cmds[] = {
-	{ "format", cmd_format, 1 },
-	{ "info", cmd_info, 1 },
-	{ "dump", cmd_dump, 0 },
-	{ "check", cmd_check, 1 },
+    {"format", cmd_format, 1},
+    {"info", cmd_info, 1},
+    {"dump", cmd_dump, 0},
+    {"check", cmd_check, 1},
 };
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "log", 1, NULL, 'l' },	  { "backing", 1, NULL, 'b' },
-		{ "segment-size", 1, NULL, 's' }, { "size", 1, NULL, 'S' },
-		{ "force", 0, NULL, 'f' },	  { "json", 0, NULL, 'j' },
-		{ "from", 1, NULL, 'F' },	  { "count", 1, NULL, 'n' },
-		{ "min-rate", 1, NULL, 'r' },	  { "verbose", 0, NULL, 'v' },
-		{ "help", 0, NULL, 'h' },	  { NULL, 0, NULL, 0 },
+	    {"log", 1, NULL, 'l'},     {"backing", 1, NULL, 'b'}, {"segment-size", 1, NULL, 's'},
+	    {"size", 1, NULL, 'S'},    {"force", 0, NULL, 'f'},	  {"json", 0, NULL, 'j'},
+	    {"from", 1, NULL, 'F'},    {"count", 1, NULL, 'n'},	  {"min-rate", 1, NULL, 'r'},
+	    {"verbose", 0, NULL, 'v'}, {"help", 0, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
-	struct opts o = { .min_rate = DEFAULT_MIN_RATE };
+	struct opts o = {.min_rate = DEFAULT_MIN_RATE};
 	unsigned i;
 	int c;
 
@@ -619,8 +635,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if ((o.json && cmds[i].fn != cmd_info) ||
-	    ((o.from || o.count) && cmds[i].fn != cmd_dump) ||
+	if ((o.json && cmds[i].fn != cmd_info) || ((o.from || o.count) && cmds[i].fn != cmd_dump) ||
 	    ((o.seg_size || o.size || o.force) && cmds[i].fn != cmd_format)) {
 		fprintf(stderr, "wbengine %s: option not valid for this command\n", cmds[i].name);
 		return EX_USAGE;

@@ -91,8 +91,8 @@ uint64_t tt_write_submit(struct tt_model *m, uint64_t lba, uint32_t n, int fua, 
 			k->w = w;
 			k->cap = cap;
 		}
-		k->w[k->n++] = (struct tt_wrec){ .wid = wid, .ts = ts, .tc = TT_NEVER,
-						 .fua = !!fua, .zero = !!zero };
+		k->w[k->n++] = (struct tt_wrec){
+		    .wid = wid, .ts = ts, .tc = TT_NEVER, .fua = !!fua, .zero = !!zero};
 	}
 	m->nwrites++;
 	return wid;
@@ -203,8 +203,8 @@ static int tt_parse(const uint8_t *s, uint32_t iter, uint64_t lba, uint32_t sec,
 	return -1;
 }
 
-static void tt_describe(struct tt_model *m, FILE *out, const char *what, uint64_t lba,
-			uint32_t sec, const char *found, const int *legal)
+static void tt_describe(struct tt_model *m, FILE *out, const char *what, uint64_t lba, uint32_t sec,
+			const char *found, const int *legal)
 {
 	struct tt_blk *k = &m->blk[lba];
 

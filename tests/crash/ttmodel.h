@@ -27,9 +27,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TT_NEVER  UINT64_MAX
-#define TT_SECT	  512u
-#define TT_BLOCK  4096u
+#define TT_NEVER UINT64_MAX
+#define TT_SECT	 512u
+#define TT_BLOCK 4096u
 
 struct tt_model;
 

@@ -85,7 +85,7 @@ static void quiet(int level, const char *msg, void *ctx)
 static int kw_open(struct kw *k, int create)
 {
 	char p[512];
-	struct wb_engine_params prm = { 0 };
+	struct wb_engine_params prm = {0};
 	unsigned fl = create ? WB_IO_OPEN_CREATE : 0;
 	int ret;
 
@@ -150,9 +150,12 @@ static int kw_write(struct kw *k)
 	o->id = tt_write_submit(k->m, o->lba, n, fua, 0);
 	for (uint32_t i = 0; i < n; i++)
 		tt_stamp(buf + (size_t)i * TT_BLOCK, k->round, o->lba + i, o->id);
-	o->r = (struct wb_req){ .op = WB_REQ_WRITE, .flags = fua ? WB_REQ_F_FUA : 0,
-				.off = o->lba * TT_BLOCK, .len = n * TT_BLOCK, .buf = buf,
-				.done = kw_done };
+	o->r = (struct wb_req){.op = WB_REQ_WRITE,
+			       .flags = fua ? WB_REQ_F_FUA : 0,
+			       .off = o->lba * TT_BLOCK,
+			       .len = n * TT_BLOCK,
+			       .buf = buf,
+			       .done = kw_done};
 	jwrite(k, "S %" PRIu64 " %" PRIu64 " %u %d\n", o->id, o->lba, n, fua);
 	k->inflight++;
 	ret = wb_engine_submit(k->e, &o->r);
@@ -174,7 +177,7 @@ static int kw_flush(struct kw *k)
 		return -ENOMEM;
 	o->k = k;
 	o->id = ++k->next_fid;
-	o->r = (struct wb_req){ .op = WB_REQ_FLUSH, .done = kw_done };
+	o->r = (struct wb_req){.op = WB_REQ_FLUSH, .done = kw_done};
 	jwrite(k, "F %" PRIu64 "\n", o->id);
 	k->inflight++;
 	ret = wb_engine_submit(k->e, &o->r);
@@ -249,8 +252,8 @@ static int do_check(struct kw *k)
 			uint64_t wid = tt_write_submit(k->m, b, n, x, 0);
 
 			if (wid != a) {
-				fprintf(stderr, "wbkillw: journal out of order at write %" PRIu64 "\n",
-					a);
+				fprintf(stderr,
+					"wbkillw: journal out of order at write %" PRIu64 "\n", a);
 				return 2;
 			}
 			if (a >= capw) {
@@ -318,10 +321,10 @@ static int do_check(struct kw *k)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "dir", 1, NULL, 'd' },   { "engine", 1, NULL, 'e' }, { "seed", 1, NULL, 's' },
-		{ "round", 1, NULL, 'r' }, { "size", 1, NULL, 'S' },   { NULL, 0, NULL, 0 },
+	    {"dir", 1, NULL, 'd'},   {"engine", 1, NULL, 'e'}, {"seed", 1, NULL, 's'},
+	    {"round", 1, NULL, 'r'}, {"size", 1, NULL, 'S'},   {NULL, 0, NULL, 0},
 	};
-	struct kw k = { .engine = "passthrough", .seed = 1, .size = 16u << 20 };
+	struct kw k = {.engine = "passthrough", .seed = 1, .size = 16u << 20};
 	int c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

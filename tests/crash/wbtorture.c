@@ -144,7 +144,9 @@ static void top_done(struct wb_req *r, int err)
 	top_unlink(t, o);
 	if (err && !t->cut)
 		violation(t, "request %s lba %" PRIu64 " n %u failed without a fault: %s",
-			  o->kind == OP_READ ? "read" : o->kind == OP_FLUSH ? "flush" : "write",
+			  o->kind == OP_READ	? "read"
+			  : o->kind == OP_FLUSH ? "flush"
+						: "write",
 			  o->lba, o->n, strerror(-err));
 	switch (o->kind) {
 	case OP_WRITE:
@@ -336,11 +338,12 @@ static void engine_close(struct tt *t)
 	t->e = NULL;
 	if (t->inflight) {
 		if (!t->cut) {
-			violation(t, "engine closed with %u requests never completed",
-				  t->inflight);
+			violation(t, "engine closed with %u requests never completed", t->inflight);
 			for (struct top *o = t->inflight_list; o; o = o->next)
-				fprintf(stderr, "  never completed: kind %d lba %llu blocks %u flags 0x%x\n",
-					o->kind, (unsigned long long)o->lba, o->n, o->r.flags);
+				fprintf(
+				    stderr,
+				    "  never completed: kind %d lba %llu blocks %u flags 0x%x\n",
+				    o->kind, (unsigned long long)o->lba, o->n, o->r.flags);
 		}
 		/* the engine is gone: nobody will touch them any more */
 		while (t->inflight_list) {
@@ -373,8 +376,8 @@ static void verify(struct tt *t)
 
 	for (uint64_t lba = 0; t->e && lba < nb; lba += chunk) {
 		uint32_t n = nb - lba < chunk ? nb - lba : chunk;
-		struct wb_req r = { .op = WB_REQ_READ, .off = lba * TT_BLOCK,
-				    .len = n * TT_BLOCK, .buf = buf };
+		struct wb_req r = {
+		    .op = WB_REQ_READ, .off = lba * TT_BLOCK, .len = n * TT_BLOCK, .buf = buf};
 		int ret = wb_engine_sync(t->e, &r);
 
 		if (ret < 0) {
@@ -389,8 +392,8 @@ static void verify(struct tt *t)
 
 static void fault_cfg(struct tt *t, struct wb_fault_cfg *c)
 {
-	static const unsigned drops[] = { 0, 100, 500, 1000 }, tears[] = { 0, 200, 500 },
-			      batches[] = { 0, 1, 2, 4, 8 };
+	static const unsigned drops[] = {0, 100, 500, 1000}, tears[] = {0, 200, 500},
+			      batches[] = {0, 1, 2, 4, 8};
 
 	memset(c, 0, sizeof(*c));
 	c->seed = rnd(t);
@@ -513,15 +516,17 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "engine", 1, NULL, 'e' },	{ "seed", 1, NULL, 's' },
-		{ "iterations", 1, NULL, 'i' }, { "ops", 1, NULL, 'o' },
-		{ "size", 1, NULL, 'S' },	{ "log-size", 1, NULL, 'L' },
-		{ "start", 1, NULL, 'b' },	{ "plugin", 1, NULL, 'p' },
-		{ "verbose", 0, NULL, 'v' },	{ "list-engines", 0, NULL, 'l' },
-		{ "help", 0, NULL, 'h' },	{ NULL, 0, NULL, 0 },
+	    {"engine", 1, NULL, 'e'},	    {"seed", 1, NULL, 's'},   {"iterations", 1, NULL, 'i'},
+	    {"ops", 1, NULL, 'o'},	    {"size", 1, NULL, 'S'},   {"log-size", 1, NULL, 'L'},
+	    {"start", 1, NULL, 'b'},	    {"plugin", 1, NULL, 'p'}, {"verbose", 0, NULL, 'v'},
+	    {"list-engines", 0, NULL, 'l'}, {"help", 0, NULL, 'h'},   {NULL, 0, NULL, 0},
 	};
-	struct tt t = { .engine = "passthrough", .seed = 1, .iterations = 10, .ops = 2000,
-			.size = 4u << 20, .log_size = 8u << 20 };
+	struct tt t = {.engine = "passthrough",
+		       .seed = 1,
+		       .iterations = 10,
+		       .ops = 2000,
+		       .size = 4u << 20,
+		       .log_size = 8u << 20};
 	int c, list = 0, ret = 0;
 	unsigned done = 0;
 

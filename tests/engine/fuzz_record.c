@@ -26,7 +26,7 @@
 static void fz_record(const uint8_t *data, size_t size)
 {
 	static uint8_t hdr[4096], again[4096];
-	struct wb_rec_expect x = { .uuid = NULL, .self_off = UINT64_MAX, .dev_blocks = 1u << 20 };
+	struct wb_rec_expect x = {.uuid = NULL, .self_off = UINT64_MAX, .dev_blocks = 1u << 20};
 	struct wb_rec_info *ri = malloc(sizeof(*ri)), *r2 = malloc(sizeof(*r2));
 	uint8_t uuid[WB_UUID_LEN];
 
@@ -41,8 +41,8 @@ static void fz_record(const uint8_t *data, size_t size)
 			x.uuid = uuid;
 			if (wb_record_decode(hdr, sizeof(hdr), &x, r2) != 0)
 				abort();
-			if (r2->seq != ri->seq || r2->gen != ri->gen || r2->nextents != ri->nextents ||
-			    r2->data_blocks != ri->data_blocks ||
+			if (r2->seq != ri->seq || r2->gen != ri->gen ||
+			    r2->nextents != ri->nextents || r2->data_blocks != ri->data_blocks ||
 			    memcmp(r2->ext, ri->ext, ri->nextents * sizeof(ri->ext[0])))
 				abort();
 			memcpy(again, hdr, sizeof(again));
@@ -70,7 +70,7 @@ static void fz_sb(const uint8_t *data, size_t size)
 /* The input (after 16 bytes of parameters) becomes the data area of a log. */
 static void fz_scan(const uint8_t *data, size_t size)
 {
-	struct wb_fault_cfg cfg = { 0 };
+	struct wb_fault_cfg cfg = {0};
 	struct wb_io *io = NULL;
 	struct wb_recovery rc;
 	struct wb_sb sb;

@@ -27,15 +27,14 @@
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "log", 1, NULL, 'l' },    { "backing", 1, NULL, 'b' },
-		{ "writes", 1, NULL, 'w' }, { "seed", 1, NULL, 's' },
-		{ "no-close", 0, NULL, 'n' }, { NULL, 0, NULL, 0 },
+	    {"log", 1, NULL, 'l'},  {"backing", 1, NULL, 'b'},	{"writes", 1, NULL, 'w'},
+	    {"seed", 1, NULL, 's'}, {"no-close", 0, NULL, 'n'}, {NULL, 0, NULL, 0},
 	};
 	const char *logp = NULL, *bakp = NULL;
 	unsigned long writes = 100, i;
 	unsigned long long seed = 1, x;
 	struct wb_io *log = NULL, *bak = NULL;
-	struct wb_engine_params p = { .name = "wbefill" };
+	struct wb_engine_params p = {.name = "wbefill"};
 	struct wb_engine *e = NULL;
 	uint64_t nblocks, lba;
 	uint32_t crc = 0, n, k;
@@ -60,7 +59,8 @@ int main(int argc, char **argv)
 			no_close = 1;
 			break;
 		default:
-			fprintf(stderr, "usage: wbefill --log F --backing F [--writes N] [--seed S] "
+			fprintf(stderr,
+				"usage: wbefill --log F --backing F [--writes N] [--seed S] "
 				"[--no-close]\n");
 			return 2;
 		}
@@ -95,8 +95,9 @@ int main(int argc, char **argv)
 			n = (uint32_t)nblocks;
 		lba = (x >> 11) % (nblocks - n + 1);
 		if (i % 16 == 15) {
-			struct wb_req r = { .op = WB_REQ_DISCARD, .off = lba * WB_BLOCK_SIZE,
-					    .len = n * WB_BLOCK_SIZE };
+			struct wb_req r = {.op = WB_REQ_DISCARD,
+					   .off = lba * WB_BLOCK_SIZE,
+					   .len = n * WB_BLOCK_SIZE};
 
 			ret = wb_engine_sync(e, &r);
 		} else {

@@ -87,14 +87,14 @@ static int plug_stats(struct wb_engine *e, struct wb_engine_stats *st)
 
 extern const struct wb_engine_ops PLUG_SYM;
 const struct wb_engine_ops PLUG_SYM = {
-	.abi_version = PLUG_ABI,
-	.name = PLUG_NAME,
-	.description = "test plugin",
-	.open = plug_open,
-	.close = plug_close,
+    .abi_version = PLUG_ABI,
+    .name = PLUG_NAME,
+    .description = "test plugin",
+    .open = plug_open,
+    .close = plug_close,
 #ifndef PLUG_NO_SUBMIT
-	.submit = plug_submit,
+    .submit = plug_submit,
 #endif
-	.run = plug_run,
-	.stats = plug_stats,
+    .run = plug_run,
+    .stats = plug_stats,
 };

@@ -139,7 +139,7 @@ struct env {
 
 static void stamp(uint8_t *b, uint64_t lba, uint64_t gen, uint32_t ver)
 {
-	uint64_t w[3] = { lba + 1, gen, ver };
+	uint64_t w[3] = {lba + 1, gen, ver};
 	uint32_t i;
 
 	for (i = 3; i < BS / 8; i++) {
@@ -153,7 +153,7 @@ static void stamp(uint8_t *b, uint64_t lba, uint64_t gen, uint32_t ver)
 static void env_init(struct env *v, uint64_t logsz, uint32_t seg, uint32_t low, uint32_t high,
 		     uint64_t min_rate, unsigned bak_drop)
 {
-	struct wb_fault_cfg lc = { .seed = 1 }, bc = { .seed = 2, .drop_permille = bak_drop };
+	struct wb_fault_cfg lc = {.seed = 1}, bc = {.seed = 2, .drop_permille = bak_drop};
 
 	memset(v, 0, sizeof(*v));
 	nev = 0;
@@ -252,8 +252,9 @@ static void settle(struct env *v, struct wb_engine_stats *st)
 	for (i = 0; i < 200000 && same < 2000; i++) {
 		assert_true(wb_engine_run(v->e, 0) >= 0);
 		assert_int_equal(wb_engine_stats(v->e, st), 0);
-		same = st->destaged_bytes == a.destaged_bytes && st->log_used == a.log_used ? same + 1
-											 : 0;
+		same = st->destaged_bytes == a.destaged_bytes && st->log_used == a.log_used
+			   ? same + 1
+			   : 0;
 		a = *st;
 	}
 }
@@ -317,9 +318,11 @@ static void test_order(void **state)
 		if (e->dev == D_BAK && e->op == WB_IO_WRITE) {
 			/* LBA-sorted, non-overlapping inside a batch */
 			if (nbatch_writes && e->off < last_end)
-				fail_msg("event %llu: backing write at %llu after one ending at %llu "
-					 "in the same batch", (unsigned long long)i,
-					 (unsigned long long)e->off, (unsigned long long)last_end);
+				fail_msg(
+				    "event %llu: backing write at %llu after one ending at %llu "
+				    "in the same batch",
+				    (unsigned long long)i, (unsigned long long)e->off,
+				    (unsigned long long)last_end);
 			last_end = e->off + e->len;
 			nbatch_writes++;
 			writes_unflushed = 1;
@@ -331,8 +334,10 @@ static void test_order(void **state)
 			if (nbatch_writes) {
 				/* generation order between batches */
 				if (bmin != UINT64_MAX && bmin < prev_gmax)
-					fail_msg("batch %llu has generation %llu after a batch with %llu",
-						 (unsigned long long)batches, (unsigned long long)bmin,
+					fail_msg("batch %llu has generation %llu after a batch "
+						 "with %llu",
+						 (unsigned long long)batches,
+						 (unsigned long long)bmin,
 						 (unsigned long long)prev_gmax);
 				if (bmax > prev_gmax)
 					prev_gmax = bmax;
@@ -346,8 +351,9 @@ static void test_order(void **state)
 		} else if (e->dev == D_LOG && e->op == WB_IO_WRITE && e->off < 4 * BS) {
 			/* the tail moves only after the backing flush */
 			if (writes_unflushed)
-				fail_msg("event %llu: superblock written with unflushed backing writes",
-					 (unsigned long long)i);
+				fail_msg(
+				    "event %llu: superblock written with unflushed backing writes",
+				    (unsigned long long)i);
 		}
 	}
 	print_message("%llu destage batches, %u I/O events\n", (unsigned long long)batches, nev);
@@ -477,9 +483,10 @@ static void test_full_log_throttles(void **state)
 	assert_int_equal(errs, 0);
 	assert_int_equal(st.state, WB_STATE_OK);
 	print_message("%llu writes of %u blocks through a %llu-byte log: %llu throttle events, "
-		      "max log use %llu (limit %llu)\n", (unsigned long long)total, N,
-		      (unsigned long long)size, (unsigned long long)st.throttle_events,
-		      (unsigned long long)maxused, (unsigned long long)lim);
+		      "max log use %llu (limit %llu)\n",
+		      (unsigned long long)total, N, (unsigned long long)size,
+		      (unsigned long long)st.throttle_events, (unsigned long long)maxused,
+		      (unsigned long long)lim);
 	assert_true(st.throttle_events > 0);
 	assert_true(maxused <= lim);
 	check_engine(&v, "after throttled writes");
@@ -554,11 +561,11 @@ static void test_cut_before_tail_write(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_order),
-		cmocka_unit_test(test_watermarks_rate_counters),
-		cmocka_unit_test(test_full_log_throttles),
-		cmocka_unit_test(test_cut_before_backing_flush),
-		cmocka_unit_test(test_cut_before_tail_write),
+	    cmocka_unit_test(test_order),
+	    cmocka_unit_test(test_watermarks_rate_counters),
+	    cmocka_unit_test(test_full_log_throttles),
+	    cmocka_unit_test(test_cut_before_backing_flush),
+	    cmocka_unit_test(test_cut_before_tail_write),
 	};
 
 	wb_msg_set_sink(NULL, NULL, WB_LOG_WARN);

@@ -127,7 +127,7 @@ static void test_uring_many_iov(void **state)
 	struct wb_io_req rq[N];
 	struct iovec iov[N][2];
 	uint8_t *buf = wb_io_alloc(N * 8192), *chk = wb_io_alloc(N * 8192);
-	struct cnt c = { 0, 0, 0 };
+	struct cnt c = {0, 0, 0};
 	struct pollfd pfd;
 	int loops = 0;
 
@@ -136,16 +136,19 @@ static void test_uring_many_iov(void **state)
 	fill(buf, N * 8192, 3);
 	memset(rq, 0, sizeof(rq));
 	for (int i = 0; i < N; i++) {
-		iov[i][0] = (struct iovec){ buf + i * 8192, 4096 };
-		iov[i][1] = (struct iovec){ buf + i * 8192 + 4096, 4096 };
-		rq[i] = (struct wb_io_req){ .op = WB_IO_WRITE, .niov = 2, .iov = iov[i],
-					    .off = (uint64_t)i * 8192, .done = cnt_done,
-					    .priv = &c };
+		iov[i][0] = (struct iovec){buf + i * 8192, 4096};
+		iov[i][1] = (struct iovec){buf + i * 8192 + 4096, 4096};
+		rq[i] = (struct wb_io_req){.op = WB_IO_WRITE,
+					   .niov = 2,
+					   .iov = iov[i],
+					   .off = (uint64_t)i * 8192,
+					   .done = cnt_done,
+					   .priv = &c};
 		assert_int_equal(wb_io_submit(io, &rq[i]), 0);
 	}
 	assert_int_equal(io->inflight, N);
 	assert_int_equal(c.done, 0); /* never from submit */
-	pfd = (struct pollfd){ .fd = wb_io_fd(io), .events = POLLIN };
+	pfd = (struct pollfd){.fd = wb_io_fd(io), .events = POLLIN};
 	assert_int_equal(poll(&pfd, 1, 5000), 1);
 	while (c.done < N && loops++ < 10000)
 		assert_true(wb_io_reap(io, 1) >= 0);
@@ -223,8 +226,11 @@ static void test_uring_tmpfs_fallback(void **state)
 static struct wb_io *fopen_dev(uint64_t size, unsigned drop, unsigned tear, unsigned reorder,
 			       unsigned batch, uint64_t seed)
 {
-	struct wb_fault_cfg cfg = { .seed = seed, .drop_permille = drop, .tear_permille = tear,
-				    .reorder = reorder, .complete_batch = batch };
+	struct wb_fault_cfg cfg = {.seed = seed,
+				   .drop_permille = drop,
+				   .tear_permille = tear,
+				   .reorder = reorder,
+				   .complete_batch = batch};
 	struct wb_io *io = NULL;
 
 	assert_int_equal(wb_io_fault_open("f", size, &cfg, &io), 0);
@@ -260,8 +266,8 @@ static void test_fault_flush_model(void **state)
 
 	(void)state;
 	pw(io, 0, 1, 0);
-	assert_true(block_is(io, 0, 1, 0));  /* reads see the cache */
-	assert_true(block_is(io, 0, 0, 1));  /* not durable yet */
+	assert_true(block_is(io, 0, 1, 0)); /* reads see the cache */
+	assert_true(block_is(io, 0, 0, 1)); /* not durable yet */
 	assert_int_equal(wb_io_flush(io), 0);
 	assert_true(block_is(io, 0, 1, 1));
 	pw(io, 4096, 2, WB_IO_FUA);
@@ -281,19 +287,19 @@ static void test_fault_flush_barrier(void **state)
 {
 	struct wb_io *io = fopen_dev(MiB, 1000, 0, 0, 0, 2);
 	uint8_t *a = wb_io_alloc(4096), *b = wb_io_alloc(4096);
-	struct wb_io_req wa = { 0 }, fl = { 0 }, wb = { 0 };
-	struct cnt c = { 0, 0, 0 };
+	struct wb_io_req wa = {0}, fl = {0}, wb = {0};
+	struct cnt c = {0, 0, 0};
 
 	(void)state;
 	fill(a, 4096, 5);
 	fill(b, 4096, 6);
-	wa = (struct wb_io_req){ .op = WB_IO_WRITE, .len = 4096, .off = 0, .buf = a,
-				 .done = cnt_done, .priv = &c };
-	wb = (struct wb_io_req){ .op = WB_IO_WRITE, .len = 4096, .off = 4096, .buf = b,
-				 .done = cnt_done, .priv = &c };
-	fl = (struct wb_io_req){ .op = WB_IO_FLUSH, .done = cnt_done, .priv = &c };
+	wa = (struct wb_io_req){
+	    .op = WB_IO_WRITE, .len = 4096, .off = 0, .buf = a, .done = cnt_done, .priv = &c};
+	wb = (struct wb_io_req){
+	    .op = WB_IO_WRITE, .len = 4096, .off = 4096, .buf = b, .done = cnt_done, .priv = &c};
+	fl = (struct wb_io_req){.op = WB_IO_FLUSH, .done = cnt_done, .priv = &c};
 	assert_int_equal(wb_io_submit(io, &wa), 0);
-	assert_int_equal(wb_io_reap(io, 1), 1); /* wa completed */
+	assert_int_equal(wb_io_reap(io, 1), 1);	    /* wa completed */
 	assert_int_equal(wb_io_submit(io, &wb), 0); /* in flight when the flush is submitted */
 	assert_int_equal(wb_io_submit(io, &fl), 0);
 	assert_int_equal(wb_io_reap(io, 1), 2);
@@ -362,13 +368,13 @@ static void test_fault_power_off_and_fail_nth(void **state)
 {
 	struct wb_io *io = fopen_dev(MiB, 0, 0, 0, 0, 3);
 	uint8_t *a = wb_io_alloc(4096);
-	struct wb_io_req r = { 0 };
-	struct cnt c = { 0, 0, 0 };
+	struct wb_io_req r = {0};
+	struct cnt c = {0, 0, 0};
 
 	(void)state;
 	fill(a, 4096, 12);
-	r = (struct wb_io_req){ .op = WB_IO_WRITE, .len = 4096, .off = 0, .buf = a,
-				.done = cnt_done, .priv = &c };
+	r = (struct wb_io_req){
+	    .op = WB_IO_WRITE, .len = 4096, .off = 0, .buf = a, .done = cnt_done, .priv = &c};
 	assert_int_equal(wb_io_submit(io, &r), 0);
 	wb_io_fault_power_cut(io); /* in flight: fails, never lands */
 	assert_int_equal(wb_io_reap(io, 1), 1);
@@ -414,15 +420,19 @@ static void test_fault_batch_reorder(void **state)
 	struct wb_io *io = fopen_dev(MiB, 0, 0, 1, 3, 5);
 	uint8_t *buf = wb_io_alloc(16 * 4096);
 	struct wb_io_req rq[16];
-	struct order o = { .n = 0 };
-	struct pollfd pfd = { .fd = wb_io_fd(io), .events = POLLIN };
+	struct order o = {.n = 0};
+	struct pollfd pfd = {.fd = wb_io_fd(io), .events = POLLIN};
 	int inorder = 1;
 
 	(void)state;
 	assert_int_equal(poll(&pfd, 1, 0), 0);
 	for (int i = 0; i < 16; i++) {
-		rq[i] = (struct wb_io_req){ .op = WB_IO_READ, .len = 4096, .off = i * 4096ull,
-					    .buf = buf + i * 4096, .done = order_done, .priv = &o };
+		rq[i] = (struct wb_io_req){.op = WB_IO_READ,
+					   .len = 4096,
+					   .off = i * 4096ull,
+					   .buf = buf + i * 4096,
+					   .done = order_done,
+					   .priv = &o};
 		assert_int_equal(wb_io_submit(io, &rq[i]), 0);
 	}
 	assert_int_equal(poll(&pfd, 1, 0), 1);
@@ -444,17 +454,16 @@ static void test_fault_batch_reorder(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_uring_roundtrip, setup_tmp, teardown_tmp),
-		cmocka_unit_test_setup_teardown(test_uring_many_iov, setup_tmp, teardown_tmp),
-		cmocka_unit_test_setup_teardown(test_uring_errors, setup_tmp, teardown_tmp),
-		cmocka_unit_test_setup_teardown(test_uring_tmpfs_fallback, setup_tmp,
-						teardown_tmp),
-		cmocka_unit_test(test_fault_flush_model),
-		cmocka_unit_test(test_fault_flush_barrier),
-		cmocka_unit_test(test_fault_fua_supersedes),
-		cmocka_unit_test(test_fault_tear_and_determinism),
-		cmocka_unit_test(test_fault_power_off_and_fail_nth),
-		cmocka_unit_test(test_fault_batch_reorder),
+	    cmocka_unit_test_setup_teardown(test_uring_roundtrip, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_uring_many_iov, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_uring_errors, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_uring_tmpfs_fallback, setup_tmp, teardown_tmp),
+	    cmocka_unit_test(test_fault_flush_model),
+	    cmocka_unit_test(test_fault_flush_barrier),
+	    cmocka_unit_test(test_fault_fua_supersedes),
+	    cmocka_unit_test(test_fault_tear_and_determinism),
+	    cmocka_unit_test(test_fault_power_off_and_fail_nth),
+	    cmocka_unit_test(test_fault_batch_reorder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

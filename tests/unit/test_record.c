@@ -21,8 +21,8 @@
 
 #include "engine/record.h"
 
-static const uint8_t uuid_a[WB_UUID_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
-static const uint8_t uuid_b[WB_UUID_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17 };
+static const uint8_t uuid_a[WB_UUID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static const uint8_t uuid_b[WB_UUID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17};
 
 #define OFF 0x123000ull
 
@@ -42,9 +42,9 @@ static void mk(uint8_t *hdr, struct wb_rec_info *ri, uint32_t flags)
 	ri->time_ns = 1700000000123456789ull;
 	ri->flags = flags;
 	ri->nextents = 3;
-	ri->ext[0] = (struct wb_extent){ .lba = 100, .nblocks = 2 };
-	ri->ext[1] = (struct wb_extent){ .lba = 7, .nblocks = 5 };
-	ri->ext[2] = (struct wb_extent){ .lba = 100, .nblocks = 1 }; /* rewrite of lba 100 */
+	ri->ext[0] = (struct wb_extent){.lba = 100, .nblocks = 2};
+	ri->ext[1] = (struct wb_extent){.lba = 7, .nblocks = 5};
+	ri->ext[2] = (struct wb_extent){.lba = 100, .nblocks = 1}; /* rewrite of lba 100 */
 	if (!(flags & WB_REC_F_ZERO)) {
 		ri->ext[0].crc = wb_crc32c(0, data, 2 * 4096);
 		ri->ext[1].crc = wb_crc32c(0, data + 2 * 4096, 5 * 4096);
@@ -54,7 +54,10 @@ static void mk(uint8_t *hdr, struct wb_rec_info *ri, uint32_t flags)
 }
 
 static const struct wb_rec_expect expect_ok = {
-	.uuid = uuid_a, .self_off = OFF, .max_data_blocks = 64, .dev_blocks = 1024,
+    .uuid = uuid_a,
+    .self_off = OFF,
+    .max_data_blocks = 64,
+    .dev_blocks = 1024,
 };
 
 /* Re-seal a header after a deliberate change (so only the change is tested). */
@@ -91,7 +94,7 @@ static void test_roundtrip(void **state)
 
 static void test_layout(void **state)
 {
-	uint8_t hdr[4096], z[40] = { 0 };
+	uint8_t hdr[4096], z[40] = {0};
 	struct wb_rec_info ri;
 	uint32_t crc;
 
@@ -110,12 +113,12 @@ static void test_layout(void **state)
 	assert_int_equal(hdr[68], 3);
 	assert_int_equal(hdr[72], 8);
 	assert_memory_equal(hdr + 88, z, 40);
-	assert_int_equal(hdr[128], 100); /* ext[0].lba */
+	assert_int_equal(hdr[128], 100);   /* ext[0].lba */
 	assert_int_equal(hdr[128 + 8], 2); /* ext[0].nblocks */
 	memcpy(&crc, hdr + 128 + 12, 4);
 	assert_int_equal(le32toh(crc), ri.ext[0].crc);
-	assert_int_equal(hdr[128 + 16], 7); /* ext[1].lba */
-	assert_memory_equal(hdr + 128 + 3 * 16, (uint8_t[16]){ 0 }, 16); /* unused slot */
+	assert_int_equal(hdr[128 + 16], 7);			       /* ext[1].lba */
+	assert_memory_equal(hdr + 128 + 3 * 16, (uint8_t[16]){0}, 16); /* unused slot */
 	/* the header crc covers all 4096 bytes with the crc field zeroed */
 	memcpy(&crc, hdr + 12, 4);
 	memset(hdr + 12, 0, 4);
@@ -136,7 +139,7 @@ static void test_truncated(void **state)
 
 static void test_foreign_and_magic(void **state)
 {
-	uint8_t hdr[4096], zero[4096] = { 0 };
+	uint8_t hdr[4096], zero[4096] = {0};
 	struct wb_rec_info ri, out;
 	struct wb_rec_expect x = expect_ok;
 
@@ -296,15 +299,11 @@ static void test_strerror(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_layout),
-		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_foreign_and_magic),
-		cmocka_unit_test(test_every_bit_flip),
-		cmocka_unit_test(test_offset_flags_bounds),
-		cmocka_unit_test(test_zero_record),
-		cmocka_unit_test(test_data_crc),
-		cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_roundtrip),	   cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_truncated),	   cmocka_unit_test(test_foreign_and_magic),
+	    cmocka_unit_test(test_every_bit_flip), cmocka_unit_test(test_offset_flags_bounds),
+	    cmocka_unit_test(test_zero_record),	   cmocka_unit_test(test_data_crc),
+	    cmocka_unit_test(test_strerror),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

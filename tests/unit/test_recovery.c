@@ -33,7 +33,7 @@ struct log {
 
 static void log_init(struct log *l, uint64_t size)
 {
-	struct wb_fault_cfg c = { 0 };
+	struct wb_fault_cfg c = {0};
 
 	assert_int_equal(wb_io_fault_open("rlog", size, &c, &l->io), 0);
 	assert_int_equal(wb_wlog_format(l->io, 1u << 20, SEG, &l->sb), 0);
@@ -223,7 +223,7 @@ static void test_wrap(void **state)
 	(void)state;
 	/* data area of 2 segments (128 KiB = 32 blocks) */
 	{
-		struct wb_fault_cfg c = { 0 };
+		struct wb_fault_cfg c = {0};
 
 		assert_int_equal(wb_io_fault_open("rlog", 3 * SEG, &c, &l.io), 0);
 		assert_int_equal(wb_wlog_format(l.io, 1u << 20, SEG, &l.sb), 0);
@@ -237,10 +237,10 @@ static void test_wrap(void **state)
 	pos = start + 20 * BS;
 	l.sb.tail_off = pos;
 	l.sb.tail_seq = 7;
-	pos = put_rec(&l, pos, 7, 3, 1, 6, 0x77);   /* blocks 20..26 */
-	pos = put_rec(&l, pos, 8, 3, 1, 3, 0x88);   /* blocks 27..30 */
+	pos = put_rec(&l, pos, 7, 3, 1, 6, 0x77); /* blocks 20..26 */
+	pos = put_rec(&l, pos, 8, 3, 1, 3, 0x88); /* blocks 27..30 */
 	assert_int_equal(pos, end - BS);
-	put_rec(&l, start, 9, 4, 1, 2, 0x99);       /* 3 blocks: wrapped */
+	put_rec(&l, start, 9, 4, 1, 2, 0x99); /* 3 blocks: wrapped */
 	put_rec(&l, start + 3 * BS, 10, 4, 1, 1, 0xaa);
 	scan(&l, &s, &rc);
 	if (rc.nrecs != 4)
@@ -259,10 +259,10 @@ static void test_wrap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty_and_run),
-		cmocka_unit_test(test_torn_record),
-		cmocka_unit_test(test_epoch_rule),
-		cmocka_unit_test(test_wrap),
+	    cmocka_unit_test(test_empty_and_run),
+	    cmocka_unit_test(test_torn_record),
+	    cmocka_unit_test(test_epoch_rule),
+	    cmocka_unit_test(test_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,7 +72,7 @@ static void test_builtins(void **state)
 	assert_non_null(wb_engine_find("passthrough"));
 	assert_null(wb_engine_find("nosuch"));
 	wb_msg_set_sink(capture, NULL, WB_LOG_DEBUG);
-	struct wb_engine_params p = { .name = "r0", .size = MiB };
+	struct wb_engine_params p = {.name = "r0", .size = MiB};
 	struct wb_engine *e = (struct wb_engine *)1;
 
 	assert_int_equal(wb_engine_open("nosuch", &p, &e), -ENOENT);
@@ -114,25 +114,41 @@ static int dummy_stats(struct wb_engine *e, struct wb_engine_stats *st)
 static void test_register(void **state)
 {
 	static const struct wb_engine_ops good = {
-		.abi_version = WB_ENGINE_ABI_VERSION, .name = "dummy", .open = dummy_open,
-		.close = dummy_close, .submit = dummy_submit, .run = dummy_run,
-		.stats = dummy_stats,
+	    .abi_version = WB_ENGINE_ABI_VERSION,
+	    .name = "dummy",
+	    .open = dummy_open,
+	    .close = dummy_close,
+	    .submit = dummy_submit,
+	    .run = dummy_run,
+	    .stats = dummy_stats,
 	};
 	static const struct wb_engine_ops dup = {
-		.abi_version = WB_ENGINE_ABI_VERSION, .name = "ram", .open = dummy_open,
-		.close = dummy_close, .submit = dummy_submit, .run = dummy_run,
-		.stats = dummy_stats,
+	    .abi_version = WB_ENGINE_ABI_VERSION,
+	    .name = "ram",
+	    .open = dummy_open,
+	    .close = dummy_close,
+	    .submit = dummy_submit,
+	    .run = dummy_run,
+	    .stats = dummy_stats,
 	};
 	static const struct wb_engine_ops badabi = {
-		.abi_version = 7, .name = "dummy7", .open = dummy_open,
-		.close = dummy_close, .submit = dummy_submit, .run = dummy_run,
-		.stats = dummy_stats,
+	    .abi_version = 7,
+	    .name = "dummy7",
+	    .open = dummy_open,
+	    .close = dummy_close,
+	    .submit = dummy_submit,
+	    .run = dummy_run,
+	    .stats = dummy_stats,
 	};
 	static const struct wb_engine_ops norun = {
-		.abi_version = WB_ENGINE_ABI_VERSION, .name = "norun", .open = dummy_open,
-		.close = dummy_close, .submit = dummy_submit, .stats = dummy_stats,
+	    .abi_version = WB_ENGINE_ABI_VERSION,
+	    .name = "norun",
+	    .open = dummy_open,
+	    .close = dummy_close,
+	    .submit = dummy_submit,
+	    .stats = dummy_stats,
 	};
-	struct wb_engine_params p = { .name = "x" };
+	struct wb_engine_params p = {.name = "x"};
 	struct wb_engine *e;
 
 	(void)state;
@@ -191,8 +207,9 @@ static int build_plugin(const char *out, const char *defs)
 	char cmd[4 * PATH_MAX];
 	const char *cc = getenv("CC") ? getenv("CC") : "cc";
 
-	snprintf(cmd, sizeof(cmd), "%s -shared -fPIC -std=gnu11 -w -I%s %s -o %s/%s %s/tests/plugin/wbplug.c",
-		 cc, srcdir, defs, plugdir, out, srcdir);
+	snprintf(cmd, sizeof(cmd),
+		 "%s -shared -fPIC -std=gnu11 -w -I%s %s -o %s/%s %s/tests/plugin/wbplug.c", cc,
+		 srcdir, defs, plugdir, out, srcdir);
 	return system(cmd);
 }
 
@@ -228,7 +245,7 @@ static int teardown_plugins(void **state)
 static void test_plugin_good(void **state)
 {
 	char path[PATH_MAX + 32], err[512];
-	struct wb_engine_params p = { .name = "plug0" };
+	struct wb_engine_params p = {.name = "plug0"};
 	struct wb_engine *e;
 	char buf[4096], back[4096];
 
@@ -311,17 +328,17 @@ static void cnt_done(struct wb_req *r, int err)
 
 static void test_passthrough(void **state)
 {
-	struct wb_fault_cfg cfg = { .seed = 1, .drop_permille = 1000, .reorder = 1 };
+	struct wb_fault_cfg cfg = {.seed = 1, .drop_permille = 1000, .reorder = 1};
 	struct wb_io *dev;
 	struct wb_engine *e;
 	struct wb_engine_stats st;
 	uint8_t *a = malloc(64 * 1024), *b = malloc(64 * 1024 + 1), *d = malloc(64 * 1024);
 	struct wb_req rq[16];
-	struct cnt c = { 0, 0 };
+	struct cnt c = {0, 0};
 
 	(void)state;
 	assert_int_equal(wb_io_fault_open("backing", 4 * MiB, &cfg, &dev), 0);
-	struct wb_engine_params p = { .name = "pt0", .backing_io = dev };
+	struct wb_engine_params p = {.name = "pt0", .backing_io = dev};
 
 	assert_int_equal(wb_engine_format("passthrough", &p), 0);
 	assert_int_equal(wb_engine_open("passthrough", &p, &e), 0);
@@ -331,8 +348,12 @@ static void test_passthrough(void **state)
 	/* async writes: never completed from submit */
 	fill(a, 64 * 1024, 1);
 	for (int i = 0; i < 16; i++) {
-		rq[i] = (struct wb_req){ .op = WB_REQ_WRITE, .len = 4096, .off = i * 4096ull,
-					 .buf = a + i * 4096, .done = cnt_done, .priv = &c };
+		rq[i] = (struct wb_req){.op = WB_REQ_WRITE,
+					.len = 4096,
+					.off = i * 4096ull,
+					.buf = a + i * 4096,
+					.done = cnt_done,
+					.priv = &c};
 		assert_int_equal(wb_engine_submit(e, &rq[i]), 0);
 	}
 	memset(a, 0, 64 * 1024); /* caller may reuse the buffer after submit */
@@ -363,21 +384,26 @@ static void test_passthrough(void **state)
 	fill(a, 4096, 3);
 	assert_memory_equal(a, d, 4096);
 	/* discard + write-zeroes: zeroes, across the 1 MiB chunking */
-	struct wb_req z = { .op = WB_REQ_DISCARD, .off = MiB - 8192, .len = MiB + 16384 };
+	struct wb_req z = {.op = WB_REQ_DISCARD, .off = MiB - 8192, .len = MiB + 16384};
 
 	assert_int_equal(wb_engine_sync(e, &z), 0);
 	assert_int_equal(wb_engine_read(e, b, 16384, MiB - 4096), 0);
 	for (int i = 0; i < 16384; i++)
 		assert_int_equal(b[i], 0);
-	z = (struct wb_req){ .op = WB_REQ_WRITE_ZEROES, .off = 0, .len = 8192, .flags = WB_REQ_F_FUA };
+	z = (struct wb_req){
+	    .op = WB_REQ_WRITE_ZEROES, .off = 0, .len = 8192, .flags = WB_REQ_F_FUA};
 	assert_int_equal(wb_engine_sync(e, &z), 0);
 	assert_int_equal(wb_io_fault_peek(dev, 0, d, 8192), 0);
 	for (int i = 0; i < 8192; i++)
 		assert_int_equal(d[i], 0);
 	/* invalid requests are refused at submit, done() is not called */
 	wb_msg_set_sink(capture, NULL, WB_LOG_DEBUG);
-	struct wb_req bad = { .op = WB_REQ_WRITE, .off = 4 * MiB, .len = 4096, .buf = a,
-			      .done = cnt_done, .priv = &c };
+	struct wb_req bad = {.op = WB_REQ_WRITE,
+			     .off = 4 * MiB,
+			     .len = 4096,
+			     .buf = a,
+			     .done = cnt_done,
+			     .priv = &c};
 	c.done = 0;
 	assert_int_equal(wb_engine_submit(e, &bad), -EINVAL);
 	bad.off = 100;
@@ -404,7 +430,7 @@ static void test_passthrough(void **state)
 
 static void test_ram(void **state)
 {
-	struct wb_engine_params p = { .name = "ram0", .size = MiB };
+	struct wb_engine_params p = {.name = "ram0", .size = MiB};
 	struct wb_engine *e;
 	uint8_t a[8192], b[8192];
 
@@ -415,7 +441,7 @@ static void test_ram(void **state)
 	assert_int_equal(wb_engine_flush(e), 0);
 	assert_int_equal(wb_engine_read(e, b, 8192, 4096), 0);
 	assert_memory_equal(a, b, 8192);
-	struct wb_req z = { .op = WB_REQ_WRITE_ZEROES, .off = 8192, .len = 4096 };
+	struct wb_req z = {.op = WB_REQ_WRITE_ZEROES, .off = 8192, .len = 4096};
 
 	assert_int_equal(wb_engine_sync(e, &z), 0);
 	assert_int_equal(wb_engine_read(e, b, 8192, 4096), 0);
@@ -436,13 +462,13 @@ static void test_ram(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_msg_sink),
-		cmocka_unit_test(test_builtins),
-		cmocka_unit_test(test_register),
-		cmocka_unit_test(test_plugin_good),
-		cmocka_unit_test(test_plugin_refused),
-		cmocka_unit_test(test_passthrough),
-		cmocka_unit_test(test_ram),
+	    cmocka_unit_test(test_msg_sink),
+	    cmocka_unit_test(test_builtins),
+	    cmocka_unit_test(test_register),
+	    cmocka_unit_test(test_plugin_good),
+	    cmocka_unit_test(test_plugin_refused),
+	    cmocka_unit_test(test_passthrough),
+	    cmocka_unit_test(test_ram),
 	};
 
 	wb_msg_set_sink(NULL, NULL, WB_LOG_WARN);

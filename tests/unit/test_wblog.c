@@ -27,9 +27,9 @@
 
 extern const struct wb_engine_ops wb_wblog_ops;
 
-#define BS     4096u
-#define DEVSZ  (4u << 20)  /* 1024 blocks */
-#define NBLK   (DEVSZ / BS)
+#define BS    4096u
+#define DEVSZ (4u << 20) /* 1024 blocks */
+#define NBLK  (DEVSZ / BS)
 
 struct env {
 	struct wb_io *log, *bak;
@@ -55,7 +55,7 @@ static void fill(uint8_t *b, uint64_t lba, uint32_t v)
 static uint32_t which(const uint8_t *b, uint64_t lba)
 {
 	uint64_t x;
-	uint8_t z[BS] = { 0 };
+	uint8_t z[BS] = {0};
 
 	if (!memcmp(b, z, BS))
 		return 0;
@@ -74,7 +74,7 @@ static uint32_t which(const uint8_t *b, uint64_t lba)
 
 static void env_init(struct env *v, uint64_t logsz, uint32_t seg, uint32_t ram)
 {
-	struct wb_fault_cfg cfg = { .seed = 7, .drop_permille = 300, .tear_permille = 300 };
+	struct wb_fault_cfg cfg = {.seed = 7, .drop_permille = 300, .tear_permille = 300};
 
 	memset(v, 0, sizeof(*v));
 	assert_int_equal(wb_io_fault_open("log", logsz, &cfg, &v->log), 0);
@@ -138,8 +138,8 @@ static void check_all(struct env *v)
 		uint32_t got = which(b + i * BS, i);
 
 		if (got != v->ver[i])
-			fail_msg("block %llu: got version %u, expected %u", (unsigned long long)i, got,
-				 v->ver[i]);
+			fail_msg("block %llu: got version %u, expected %u", (unsigned long long)i,
+				 got, v->ver[i]);
 	}
 	free(b);
 }
@@ -220,7 +220,7 @@ static void test_read_mixed_sources(void **state)
 	uint32_t i;
 
 	env_init(&v, 16u << 20, 0, 64); /* tiny RAM: pages get evicted -> log reads */
-	for (i = 0; i < 64; i++) { /* backing content written directly */
+	for (i = 0; i < 64; i++) {	/* backing content written directly */
 		v.ver[100 + i] = 1000 + i;
 		fill(b + (size_t)i * BS, 100 + i, 1000 + i);
 	}
@@ -241,7 +241,7 @@ static void test_read_mixed_sources(void **state)
 static void test_discard_zero(void **state)
 {
 	struct env v;
-	struct wb_req r = { .op = WB_REQ_WRITE_ZEROES, .len = 8 * BS, .off = 10 * BS };
+	struct wb_req r = {.op = WB_REQ_WRITE_ZEROES, .len = 8 * BS, .off = 10 * BS};
 	uint32_t i;
 
 	env_init(&v, 16u << 20, 0, 1024);
@@ -330,8 +330,8 @@ static void test_power_cut(void **state)
 			uint32_t got = which(b + i * BS, i);
 
 			if (got > lastver[i] || got < v.dver[i])
-				fail_msg("round %d block %llu: version %u, durable %u, last %u", round,
-					 (unsigned long long)i, got, v.dver[i], lastver[i]);
+				fail_msg("round %d block %llu: version %u, durable %u, last %u",
+					 round, (unsigned long long)i, got, v.dver[i], lastver[i]);
 			v.ver[i] = got;
 		}
 		/* the reopened engine works and survives another reopen */
@@ -350,7 +350,7 @@ static void test_refuse_foreign(void **state)
 	struct wb_engine *e2 = NULL;
 	struct wb_io *other;
 	uint8_t *img = malloc(BS), *img2 = malloc(BS);
-	struct wb_fault_cfg cfg = { .seed = 1 };
+	struct wb_fault_cfg cfg = {.seed = 1};
 	uint64_t n0;
 
 	env_init(&v, 8u << 20, 0, 256);
@@ -397,7 +397,7 @@ static void test_apply_record(void **state)
 	struct env v;
 	struct wb_engine_stats st;
 	struct wb_extent x[2];
-	struct wb_record rec = { 0 };
+	struct wb_record rec = {0};
 	uint8_t *data = malloc(3 * BS);
 	int i;
 
@@ -405,9 +405,8 @@ static void test_apply_record(void **state)
 	assert_int_equal(wb_engine_stats(v.e, &st), 0);
 	for (i = 0; i < 3; i++)
 		fill(data + (size_t)i * BS, i < 2 ? 40 + i : 90, 77);
-	x[0] = (struct wb_extent){ .lba = 40, .nblocks = 2, .crc = wb_crc32c(0, data, 2 * BS) };
-	x[1] = (struct wb_extent){ .lba = 90, .nblocks = 1,
-				   .crc = wb_crc32c(0, data + 2 * BS, BS) };
+	x[0] = (struct wb_extent){.lba = 40, .nblocks = 2, .crc = wb_crc32c(0, data, 2 * BS)};
+	x[1] = (struct wb_extent){.lba = 90, .nblocks = 1, .crc = wb_crc32c(0, data + 2 * BS, BS)};
 	rec.seq = st.seq_head + 1;
 	rec.gen = st.gen_head;
 	rec.nextents = 2;
@@ -566,7 +565,7 @@ static void test_gen_interval(void **state)
 	struct env v;
 	struct wb_engine_stats st;
 	struct wb_recovery rc;
-	struct gen_seen g = { .n = 0 };
+	struct gen_seen g = {.n = 0};
 	struct wb_sb sb;
 	uint64_t g0;
 	char err[256];
@@ -624,17 +623,12 @@ static void test_gen_interval(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_write_read_reopen),
-		cmocka_unit_test(test_read_mixed_sources),
-		cmocka_unit_test(test_discard_zero),
-		cmocka_unit_test(test_small_log_destage),
-		cmocka_unit_test(test_power_cut),
-		cmocka_unit_test(test_refuse_foreign),
-		cmocka_unit_test(test_apply_record),
-		cmocka_unit_test(test_io_error_fails),
-		cmocka_unit_test(test_writethrough),
-		cmocka_unit_test(test_throttled_queue),
-		cmocka_unit_test(test_gen_interval),
+	    cmocka_unit_test(test_write_read_reopen), cmocka_unit_test(test_read_mixed_sources),
+	    cmocka_unit_test(test_discard_zero),      cmocka_unit_test(test_small_log_destage),
+	    cmocka_unit_test(test_power_cut),	      cmocka_unit_test(test_refuse_foreign),
+	    cmocka_unit_test(test_apply_record),      cmocka_unit_test(test_io_error_fails),
+	    cmocka_unit_test(test_writethrough),      cmocka_unit_test(test_throttled_queue),
+	    cmocka_unit_test(test_gen_interval),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

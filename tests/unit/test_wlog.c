@@ -35,7 +35,7 @@ static void sink(int level, const char *msg, void *ctx)
 
 static struct wb_io *dev(uint64_t size)
 {
-	struct wb_fault_cfg c = { 0 };
+	struct wb_fault_cfg c = {0};
 	struct wb_io *io = NULL;
 
 	assert_int_equal(wb_io_fault_open("logdev", size, &c, &io), 0);
@@ -46,7 +46,7 @@ static void test_format_geometry(void **state)
 {
 	struct wb_io *io = dev(8 * MiB + 12800);
 	struct wb_sb sb, ld;
-	uint8_t buf[4096], zero[4096] = { 0 };
+	uint8_t buf[4096], zero[4096] = {0};
 	char err[256];
 	uint32_t i;
 
@@ -197,13 +197,13 @@ static void test_sb_validation(void **state)
 	assert_int_equal(wb_wlog_sb_decode(buf, 2 * MiB, &out, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "device has"));
 
-#define BAD(field, val, text)                                                           \
-	do {                                                                            \
-		bad = sb;                                                               \
-		bad.field = (val);                                                      \
-		wb_wlog_sb_encode(&bad, buf);                                           \
-		assert_int_equal(wb_wlog_sb_decode(buf, 0, &out, why, sizeof(why)), -EINVAL); \
-		assert_non_null(strstr(why, text));                                     \
+#define BAD(field, val, text)                                                                      \
+	do {                                                                                       \
+		bad = sb;                                                                          \
+		bad.field = (val);                                                                 \
+		wb_wlog_sb_encode(&bad, buf);                                                      \
+		assert_int_equal(wb_wlog_sb_decode(buf, 0, &out, why, sizeof(why)), -EINVAL);      \
+		assert_non_null(strstr(why, text));                                                \
 	} while (0)
 	BAD(nslots, 2, "geometry");
 	BAD(seg_size, 5000, "geometry");
@@ -237,7 +237,7 @@ static void test_sb_validation(void **state)
 
 static void test_space(void **state)
 {
-	struct wb_sb sb = { .data_off = 1 * MiB, .data_size = 64 * 4096, .tail_off = 1 * MiB };
+	struct wb_sb sb = {.data_off = 1 * MiB, .data_size = 64 * 4096, .tail_off = 1 * MiB};
 	struct wb_wlog_space sp;
 	const uint64_t S = 1 * MiB, E = S + 64 * 4096, B = 4096;
 	uint64_t off, span;
@@ -282,12 +282,12 @@ static void test_space(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_format_geometry),
-		cmocka_unit_test(test_format_refuses),
-		cmocka_unit_test(test_ring_newest_and_fallback),
-		cmocka_unit_test(test_ring_refusals),
-		cmocka_unit_test(test_sb_validation),
-		cmocka_unit_test(test_space),
+	    cmocka_unit_test(test_format_geometry),
+	    cmocka_unit_test(test_format_refuses),
+	    cmocka_unit_test(test_ring_newest_and_fallback),
+	    cmocka_unit_test(test_ring_refusals),
+	    cmocka_unit_test(test_sb_validation),
+	    cmocka_unit_test(test_space),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
