@@ -479,6 +479,10 @@ static int check_end(struct view *v, char *what, size_t len)
 		    wb_le64_get(d->seq) != rc->next_seq || wb_le64_get(d->self_off) != cand[i])
 			continue;
 		ret = wb_record_decode(hdr, WB_DISK_BLOCK, &x, ri);
+		/* a leftover of an older open (the epoch rule of recovery) is
+		 * the normal end of the log, not damage */
+		if (!ret && ri->epoch < (rc->nrecs ? rc->last_epoch : v->sb.tail_min_epoch))
+			continue;
 		if (ret)
 			snprintf(what, len, "record seq %" PRIu64 " at 0x%" PRIx64 ": %s",
 				 rc->next_seq, cand[i], wb_record_strerror(ret));
