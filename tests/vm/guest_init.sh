@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # guest_init.sh - /init of the VM test's initramfs (tests/vm/test_vm.sh).
-# Loads the modules, runs every check against dm-wbrep with wbringd serving
-# the ring, prints "WBVM PASS|FAIL <check>" per check and "WBVM RESULT PASS"
+# Loads the modules, runs every check against dm-wbrep with wbrepd (or, if
+# it is not in the initramfs, the test daemon wbringd) serving the ring, prints "WBVM PASS|FAIL <check>" per check and "WBVM RESULT PASS"
 # only when all passed, then leaves qemu through isa-debug-exit (port 0xf4,
 # value 0x2a -> qemu exit code 85). Anything else is a failure on the host.
 /bin/busybox --install -s /bin
@@ -21,10 +21,10 @@ check() { # name cmd...
 	n=$1; shift
 	if "$@" >/tmp/out 2>&1; then pass "$n"; else fail "$n" "$(tail -3 /tmp/out | tr '\n' ' ')"; fi
 }
-wait_ready() { # log file
+wait_ready() { # log file: wbringd prints "ready", wbrepd logs the attach
 	i=0
 	while [ $i -lt 100 ]; do
-		grep -q '^ready' "$1" 2>/dev/null && return 0
+		grep -qE '^ready|session [0-9]+ attached' "$1" 2>/dev/null && return 0
 		usleep 100000; i=$((i + 1))
 	done
 	return 1
@@ -75,7 +75,29 @@ SZ=$(blockdev --getsz $DEV)
 check create dmsetup create wb0 --table "0 $SZ wbrep $DEV r0 queue_timeout_ms=20000"
 check bad-table sh -c "! dmsetup create bad --table '0 $SZ wbrep $DEV r0' 2>/dev/null"
 check bad-option sh -c "! dmsetup create bad --table '0 $SZ wbrep $DEV r9 nslots=3' 2>/dev/null"
-wbringd -r r0 -e passthrough -b $DEV >/tmp/d1.log 2>&1 &
+# The production daemon wbrepd serves r0 when it is in the initramfs, the
+# test daemon wbringd otherwise (test_vm.sh says which).
+if command -v wbrepd >/dev/null; then
+	mkdir -p /etc
+	cat >/etc/wbrep.conf <<EOF
+[global]
+control-socket = /tmp/wbrepd.sock
+pid-file = /tmp/wbrepd.pid
+node-name = vm
+log-level = info
+
+[resource r0]
+engine = passthrough
+backing = $DEV
+ring = r0
+EOF
+	start_daemon() { wbrepd -c /etc/wbrep.conf -f >"$1" 2>&1 & }
+	echo "WBVM INFO daemon: wbrepd"
+else
+	start_daemon() { wbringd -r r0 -e passthrough -b $DEV >"$1" 2>&1 & }
+	echo "WBVM INFO daemon: wbringd"
+fi
+start_daemon /tmp/d1.log
 D1=$!
 check daemon-start wait_ready /tmp/d1.log
 check attach-busy wbvmtool busy r0
@@ -98,7 +120,7 @@ usleep 700000
 kill -9 $D1
 wait $D1 2>/dev/null
 usleep 500000
-wbringd -r r0 -e passthrough -b $DEV >/tmp/d2.log 2>&1 &
+start_daemon /tmp/d2.log
 D2=$!
 check daemon-restart wait_ready /tmp/d2.log
 if wait_pid $W; then pass restart-no-app-error; else fail restart-no-app-error "$(cat /tmp/w.log)"; fi
@@ -134,9 +156,26 @@ if [ "${T:-0}" -ge 1 ]; then pass timeout-count; else fail timeout-count "timeou
 
 # removal with and without a daemon attached, then unload
 check remove-attached dmsetup remove wb0
-wait_pid $D2 100
-RC=$?
-if [ $RC -eq 3 ]; then pass daemon-saw-removal; else fail daemon-saw-removal "exit $RC"; fi
+if command -v wbrepd >/dev/null; then
+	# wbrepd stays up, waiting for the ring to come back; SIGTERM is clean
+	i=0
+	while ! grep -q 'session [0-9]* ended' /tmp/d2.log && [ $i -lt 50 ]; do
+		usleep 100000; i=$((i + 1))
+	done
+	if alive $D2 && grep -q 'session [0-9]* ended' /tmp/d2.log; then
+		pass daemon-saw-removal
+	else
+		fail daemon-saw-removal "$(tail -3 /tmp/d2.log | tr '\n' ' ')"
+	fi
+	kill -TERM $D2
+	wait_pid $D2 100
+	RC=$?
+	if [ $RC -eq 0 ]; then pass daemon-clean-exit; else fail daemon-clean-exit "exit $RC"; fi
+else
+	wait_pid $D2 100
+	RC=$?
+	if [ $RC -eq 3 ]; then pass daemon-saw-removal; else fail daemon-saw-removal "exit $RC"; fi
+fi
 check remove-scratch dmsetup remove hx
 check remove-timeout dmsetup remove to
 check unload rmmod dm_wbrep
