@@ -206,6 +206,7 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 	int ret;
 
 	free(d);
+	ds->pending--;
 	if (res < 0) {
 		ds_fail(ds, res, "backing flush");
 		return;
