@@ -35,8 +35,10 @@
 #define WBREP_DEF_SLOT_SIZE	(128 * 1024)
 #define WBREP_DEF_TIMEOUT_MS	30000
 
-/* Per-bio data (ti->per_io_data_size). Owned by the ring while the bio is
- * held: on ring->pending, or referenced by exactly one slot. */
+/*
+ * Per-bio data (ti->per_io_data_size). Owned by the ring while the bio is
+ * held: on ring->pending, or referenced by exactly one slot.
+ */
 struct wbrep_io {
 	struct list_head node;
 	struct bio *bio;

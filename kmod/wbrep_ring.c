@@ -431,6 +431,7 @@ int wbrep_ring_reap(struct wbrep_ring *r, struct wbrep_session *s)
 		spin_unlock_irq(&r->lock);
 		return -ESHUTDOWN;
 	}
+	/* pairs with the daemon's release store of cq_tail: CQEs are visible */
 	tail = smp_load_acquire(&s->cqc->cq_tail);
 	n = tail - s->cq_head;
 	if (n > r->nslots) {
@@ -473,6 +474,7 @@ int wbrep_ring_reap(struct wbrep_ring *r, struct wbrep_session *s)
 		s->cq_head++;
 		ret++;
 	}
+	/* CQEs are consumed before the daemon may reuse their entries */
 	smp_store_release(&s->hdr->cq_head, s->cq_head);
 	wbrep_dispatch_locked(r);
 out_unlock:
@@ -493,8 +495,10 @@ void wbrep_ring_get_stats(struct wbrep_ring *r, struct wbrep_ring_stats *st)
 	spin_unlock_irq(&r->lock);
 }
 
-/* Call fn for every ring after the first `skip`; stops at a non-zero return,
- * which is returned with the index reached in its high bits cleared. */
+/*
+ * Call fn for every ring after the first `skip`; stops at the first non-zero
+ * return of fn and returns it (0 when every ring was visited).
+ */
 int wbrep_ring_for_each(int (*fn)(struct wbrep_ring *r, void *arg), void *arg, int skip)
 {
 	struct wbrep_ring *r;

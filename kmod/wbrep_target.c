@@ -172,8 +172,10 @@ static void wbrep_presuspend(struct dm_target *ti)
 {
 	struct wbrep_target *t = ti->private;
 
-	/* noflush: give never-posted bios back to dm; otherwise dm waits for
-	 * the daemon (or the queue timeout) to complete what is held. */
+	/*
+	 * noflush: give never-posted bios back to dm; otherwise dm waits for
+	 * the daemon (or the queue timeout) to complete what is held.
+	 */
 	if (dm_noflush_suspending(ti))
 		wbrep_ring_requeue_pending(t->ring);
 }

@@ -108,8 +108,10 @@ struct wbrep_ring_hdr {
 	__u64 dev_sectors;	/* length of the dm target */
 	__u8  pad0[24];
 	/* kernel-written indices, each on its own cache line */
+	/* (uapi: no __aligned() macro in userspace) */
 	__u32 sq_tail __attribute__((aligned(64)));	/* offset 64 */
 	__u8  pad1[60];
+
 	__u32 cq_head __attribute__((aligned(64)));	/* offset 128 */
 	__u8  pad2[60];
 };
