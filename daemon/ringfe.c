@@ -89,8 +89,7 @@ int wb_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *
 		/* fallthrough */
 	case WBREP_OP_DISCARD:
 	case WBREP_OP_WRITE_ZEROES:
-		if (!len || (len & (WB_BLOCK_SIZE - 1)) || off > dev_bytes ||
-		    len > dev_bytes - off)
+		if (!len || (len & (WB_BLOCK_SIZE - 1)) || off > dev_bytes || len > dev_bytes - off)
 			return -EINVAL;
 		break;
 	default:
@@ -444,7 +443,7 @@ static void *rfe_map(int fd, size_t len, int prot, uint64_t off)
 static int rfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
 		      struct wb_ringfe **out, int verbose)
 {
-	struct wb_ringfe_transport t = { 0 };
+	struct wb_ringfe_transport t = {0};
 	struct rfe_kern *k;
 	int ret;
 
@@ -521,7 +520,7 @@ static void drv_run(struct wb_ringfe_engdrv *d)
 	wb_engine_run(d->e, 0);
 	ms = wb_engine_timeout_ms(d->e);
 	if (ms >= 0) {
-		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+		struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 		evtimer_add(d->tmo_ev, &tv);
 	}
@@ -579,7 +578,7 @@ void wb_ringfe_engine_driver_free(struct wb_ringfe_engdrv *d)
 /* ---- keeper: wbrepd's ring frontend of one resource ---- */
 
 struct wb_ringfe_keeper {
-	struct wb_ringfe_keeper *next;	/* rfe_keepers */
+	struct wb_ringfe_keeper *next; /* rfe_keepers */
 	const void *owner;
 	struct event_base *base;
 	struct wb_engine *e;
@@ -588,7 +587,7 @@ struct wb_ringfe_keeper {
 	void (*kick)(void *ctx);
 	void *kick_ctx;
 	char ring[WBREP_NAME_MAX];
-	int last_err;			/* last attach error logged, to log changes once */
+	int last_err; /* last attach error logged, to log changes once */
 	uint64_t attaches;
 };
 
@@ -597,7 +596,7 @@ static struct wb_ringfe_keeper *rfe_keepers;
 
 static void keeper_retry(struct wb_ringfe_keeper *k, long ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	evtimer_add(k->retry_ev, &tv);
 }

@@ -41,7 +41,7 @@ struct wb_ringfe_transport {
 	int fd;			 /* POLLIN: SQEs may wait; POLLERR/HUP: gone */
 	/* CQEs were published; < 0 (-ESHUTDOWN) when the session is gone */
 	int (*kick)(void *ctx);
-	void (*drain)(void *ctx); /* clear fd readiness (eventfd), may be NULL */
+	void (*drain)(void *ctx);   /* clear fd readiness (eventfd), may be NULL */
 	void (*release)(void *ctx); /* unmap/close, at wb_ringfe_close */
 	void *ctx;
 };
@@ -79,8 +79,8 @@ void wb_ringfe_get_stats(const struct wb_ringfe *fe, struct wb_ringfe_stats *st)
 /* Validate one SQE against a geometry and fill in an engine request
  * (op, flags, off, len, buf = data + slot offset). Returns the slot index
  * (>= 0) or -EINVAL; *slot_ok says whether the tag names a valid slot. */
-int wb_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo,
-			void *data, struct wb_req *r, int *slot_ok);
+int wb_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo, void *data,
+			struct wb_req *r, int *slot_ok);
 
 /* A minimal engine owner: runs wb_engine_run() when its fd is readable, on
  * its timer, and when kicked (wb_ringfe_engine_kick is a kick callback taking

@@ -45,7 +45,7 @@ struct fk {
 	struct wbrep_cq_ctl *cqc;
 	struct wbrep_cqe *cqes;
 	uint32_t nslots, cq_head;
-	uint64_t tags[MAXPOST];	/* posted tags with a valid slot */
+	uint64_t tags[MAXPOST]; /* posted tags with a valid slot */
 	uint8_t left[MAXPOST];	/* completions still allowed for tags[i] */
 	uint32_t ntags;
 	uint64_t cqes_seen;
@@ -105,8 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct wb_engine_params ep = { .name = "fuzz" };
-	struct wb_ringfe_transport t = { 0 };
+	struct wb_engine_params ep = {.name = "fuzz"};
+	struct wb_ringfe_transport t = {0};
 	struct wb_ringfe_stats st;
 	struct wb_ringfe *fe = NULL;
 	struct wb_engine *e = NULL;
@@ -184,7 +184,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(st.inflight == 0);
 	CHECK(k->cqes_seen == st.completed);
 	if (data[2] & 1) {
-		__atomic_store_n(&k->hdr->sq_tail, sq_tail + nslots + 1 + data[2], __ATOMIC_RELEASE);
+		__atomic_store_n(&k->hdr->sq_tail, sq_tail + nslots + 1 + data[2],
+				 __ATOMIC_RELEASE);
 		CHECK(wb_ringfe_process(fe) == -EPROTO);
 	}
 	wb_ringfe_close(fe);

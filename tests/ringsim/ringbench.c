@@ -101,15 +101,15 @@ static int null_set_mode(struct wb_engine *e, enum wb_mode mode)
 }
 
 static const struct wb_engine_ops null_ops = {
-	.abi_version = WB_ENGINE_ABI_VERSION,
-	.name = "null",
-	.description = "completes everything at once, no data (ring benchmark)",
-	.open = null_open,
-	.close = null_close,
-	.submit = null_submit,
-	.run = null_run,
-	.stats = null_stats,
-	.set_mode = null_set_mode,
+    .abi_version = WB_ENGINE_ABI_VERSION,
+    .name = "null",
+    .description = "completes everything at once, no data (ring benchmark)",
+    .open = null_open,
+    .close = null_close,
+    .submit = null_submit,
+    .run = null_run,
+    .stats = null_stats,
+    .set_mode = null_set_mode,
 };
 
 /* ---- the benchmark ---- */
@@ -159,12 +159,12 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-	struct ringsim_params rp = { 64, 128 * 1024, 2048ull * 1024 * 2 }; /* 2 GiB */
-	struct wb_engine_params ep = { .name = "ringbench" };
+	struct ringsim_params rp = {64, 128 * 1024, 2048ull * 1024 * 2}; /* 2 GiB */
+	struct wb_engine_params ep = {.name = "ringbench"};
 	unsigned int qd = 32, secs = 3, i;
 	struct wb_ringfe_transport t;
 	struct ringsim_io *ios, **batch;
-	struct bench b = { 0 };
+	struct bench b = {0};
 	uint8_t op = WBREP_OP_WRITE;
 	uint64_t ops = 0, blocks = rp.dev_sectors / 8, seed = 88172645463325252ull;
 	double t0, el;
@@ -186,7 +186,9 @@ int main(int argc, char **argv)
 			rp.nslots = (uint32_t)atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: ringbench [-q QD] [-t SECONDS] [-o read|write] [-n NSLOTS]\n");
+			fprintf(
+			    stderr,
+			    "usage: ringbench [-q QD] [-t SECONDS] [-o read|write] [-n NSLOTS]\n");
 			return 2;
 		}
 	}
@@ -289,10 +291,11 @@ int main(int argc, char **argv)
 		ringsim_get_stats(b.rs, &st);
 		wb_ringfe_get_stats(b.fe, &fst);
 		if (st.inflight || st.pending || st.fences || b.errors || fst.bad_sqes) {
-			fprintf(stderr,
-				"ringbench: inflight %u pending %u fences %llu errors %d bad %llu\n",
-				st.inflight, st.pending, (unsigned long long)st.fences, b.errors,
-				(unsigned long long)fst.bad_sqes);
+			fprintf(
+			    stderr,
+			    "ringbench: inflight %u pending %u fences %llu errors %d bad %llu\n",
+			    st.inflight, st.pending, (unsigned long long)st.fences, b.errors,
+			    (unsigned long long)fst.bad_sqes);
 		} else {
 			rc = 0;
 		}

@@ -31,19 +31,19 @@ struct rs_slot {
 };
 
 struct rs_session {
-	struct ringsim *rs;		/* NULL once the ring is destroyed */
-	int refs;			/* ring + transport; atomic */
-	int gone;			/* cut: fenced, detached, ring removed */
+	struct ringsim *rs; /* NULL once the ring is destroyed */
+	int refs;	    /* ring + transport; atomic */
+	int gone;	    /* cut: fenced, detached, ring removed */
 	int memfd, efd;
-	uint32_t id, sq_tail, cq_head;	/* "kernel" copies of the indices */
+	uint32_t id, sq_tail, cq_head; /* "kernel" copies of the indices */
 	size_t sq_size, cq_size, data_size;
-	char *kmem;			/* kernel view of the whole memfd */
+	char *kmem; /* kernel view of the whole memfd */
 	struct wbrep_ring_hdr *hdr;
 	struct wbrep_sqe *sqes;
 	struct wbrep_cq_ctl *cqc;
 	struct wbrep_cqe *cqes;
 	char *data;
-	void *u_sq, *u_cq, *u_data;	/* daemon view */
+	void *u_sq, *u_cq, *u_data; /* daemon view */
 };
 
 struct ringsim {
@@ -234,8 +234,8 @@ static void rs_cut_locked(struct ringsim *rs, struct rs_session *s)
 	}
 }
 
-static void rs_fence_locked(struct ringsim *rs, struct rs_session *s, const char *why,
-			    uint64_t v1, uint64_t v2)
+static void rs_fence_locked(struct ringsim *rs, struct rs_session *s, const char *why, uint64_t v1,
+			    uint64_t v2)
 {
 	snprintf(rs->fence_reason, sizeof(rs->fence_reason), "%s (0x%llx 0x%llx)", why,
 		 (unsigned long long)v1, (unsigned long long)v2);

@@ -39,24 +39,24 @@
 struct ringsim;
 
 struct ringsim_io {
-	uint8_t op;	  /* WBREP_OP_* */
-	uint16_t flags;	  /* WBREP_F_FUA / WBREP_F_PREFLUSH */
-	uint64_t sector;  /* 512-byte sectors, relative to the device */
-	uint32_t len;	  /* bytes, 0 for FLUSH */
-	void *buf;	  /* write: source (copied when posted); read: destination */
+	uint8_t op;	 /* WBREP_OP_* */
+	uint16_t flags;	 /* WBREP_F_FUA / WBREP_F_PREFLUSH */
+	uint64_t sector; /* 512-byte sectors, relative to the device */
+	uint32_t len;	 /* bytes, 0 for FLUSH */
+	void *buf;	 /* write: source (copied when posted); read: destination */
 	/* set by ringsim */
-	int result;	  /* 0 or -errno, valid once done */
+	int result; /* 0 or -errno, valid once done */
 	int done;
-	uint32_t posts;	  /* times posted to a session (> 1: re-issued) */
-	uint64_t tag;	  /* tag of the last posting */
+	uint32_t posts;			    /* times posted to a session (> 1: re-issued) */
+	uint64_t tag;			    /* tag of the last posting */
 	void (*end)(struct ringsim_io *io); /* completion, may be NULL */
 	void *priv;
 	struct ringsim_io *next; /* ringsim private */
 };
 
 struct ringsim_params {
-	uint32_t nslots;	/* power of two, <= WBREP_MAX_SLOTS */
-	uint32_t slot_size;	/* multiple of 4096, <= WBREP_MAX_SLOT_SIZE */
+	uint32_t nslots;    /* power of two, <= WBREP_MAX_SLOTS */
+	uint32_t slot_size; /* multiple of 4096, <= WBREP_MAX_SLOT_SIZE */
 	uint64_t dev_sectors;
 };
 

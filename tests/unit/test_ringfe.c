@@ -48,8 +48,8 @@ static void quiet(int level, const char *msg, void *ctx)
 
 static int setup(void **state)
 {
-	struct ringsim_params p = { NSLOTS, SLOT_SIZE, DEV_BYTES / 512 };
-	struct wb_engine_params ep = { .name = "t", .size = DEV_BYTES };
+	struct ringsim_params p = {NSLOTS, SLOT_SIZE, DEV_BYTES / 512};
+	struct wb_engine_params ep = {.name = "t", .size = DEV_BYTES};
 	struct wb_ringfe_transport t;
 	struct fx *f = calloc(1, sizeof(*f));
 
@@ -94,8 +94,8 @@ static void fill(uint8_t *p, uint32_t len, uint64_t off, uint8_t stamp)
 		p[i] = (uint8_t)((off + i) * 131u + stamp);
 }
 
-static void io_init(struct ringsim_io *io, uint8_t op, uint16_t flags, uint64_t off,
-		    uint32_t len, void *buf)
+static void io_init(struct ringsim_io *io, uint8_t op, uint16_t flags, uint64_t off, uint32_t len,
+		    void *buf)
 {
 	memset(io, 0, sizeof(*io));
 	io->op = op;
@@ -105,8 +105,8 @@ static void io_init(struct ringsim_io *io, uint8_t op, uint16_t flags, uint64_t 
 	io->buf = buf;
 }
 
-static void do_io(struct fx *f, uint8_t op, uint16_t flags, uint64_t off, uint32_t len,
-		  void *buf, int want)
+static void do_io(struct fx *f, uint8_t op, uint16_t flags, uint64_t off, uint32_t len, void *buf,
+		  int want)
 {
 	struct ringsim_io io;
 
@@ -148,7 +148,7 @@ static void test_read_write(void **state)
 static void test_flush_fua_discard(void **state)
 {
 	struct fx *f = *state;
-	uint8_t w[2 * BS], r[2 * BS], z[2 * BS] = { 0 };
+	uint8_t w[2 * BS], r[2 * BS], z[2 * BS] = {0};
 	struct wb_ringfe_stats st;
 
 	fill(w, sizeof(w), 0, 3);
@@ -257,8 +257,18 @@ struct mangle {
 };
 
 enum {
-	M_OP, M_LEN_OVER_SLOT, M_SECTOR_BEYOND, M_LEN_BEYOND, M_UNALIGNED, M_FLAGS,
-	M_DATA_OFF, M_FLUSH_LEN, M_ZERO_LEN, M_SECTOR_HUGE, M_BAD_TAG, M_DUP_TAG,
+	M_OP,
+	M_LEN_OVER_SLOT,
+	M_SECTOR_BEYOND,
+	M_LEN_BEYOND,
+	M_UNALIGNED,
+	M_FLAGS,
+	M_DATA_OFF,
+	M_FLUSH_LEN,
+	M_ZERO_LEN,
+	M_SECTOR_HUGE,
+	M_BAD_TAG,
+	M_DUP_TAG,
 };
 
 static void mangle_fn(struct wbrep_sqe *sqe, void *arg)
@@ -312,16 +322,16 @@ static void mangle_fn(struct wbrep_sqe *sqe, void *arg)
 static void test_malformed_sqe_einval(void **state)
 {
 	struct fx *f = *state;
-	uint8_t buf[BS] = { 1 };
+	uint8_t buf[BS] = {1};
 	struct wb_ringfe_stats st;
 	struct ringsim_stats rst;
 	struct wb_engine_stats est;
-	int kinds[] = { M_OP, M_LEN_OVER_SLOT, M_SECTOR_BEYOND, M_LEN_BEYOND, M_UNALIGNED,
-			M_FLAGS, M_DATA_OFF, M_FLUSH_LEN, M_ZERO_LEN, M_SECTOR_HUGE };
+	int kinds[] = {M_OP,	M_LEN_OVER_SLOT, M_SECTOR_BEYOND, M_LEN_BEYOND, M_UNALIGNED,
+		       M_FLAGS, M_DATA_OFF,	 M_FLUSH_LEN,	  M_ZERO_LEN,	M_SECTOR_HUGE};
 	int n = (int)(sizeof(kinds) / sizeof(kinds[0]));
 
 	for (int i = 0; i < n; i++) {
-		struct mangle m = { .kind = kinds[i] };
+		struct mangle m = {.kind = kinds[i]};
 		struct ringsim_io io;
 
 		io_init(&io, WBREP_OP_WRITE, 0, 0, BS, buf);
@@ -349,7 +359,7 @@ static void test_bad_and_dup_tag(void **state)
 	struct fx *f = *state;
 	uint8_t a[BS], b[BS], c[BS], back[BS];
 	struct ringsim_io ioa, iob, ioc;
-	struct mangle bad = { .kind = M_BAD_TAG }, dup = { .kind = M_DUP_TAG };
+	struct mangle bad = {.kind = M_BAD_TAG}, dup = {.kind = M_DUP_TAG};
 	struct wb_ringfe_transport t;
 	struct wb_ringfe_stats st;
 	struct ringsim_stats rst;
@@ -451,7 +461,7 @@ static void test_attach_busy_and_bad_geometry(void **state)
 	struct fx *f = *state;
 	struct wb_ringfe_transport t, t2;
 	struct wb_ringfe *fe2 = NULL;
-	struct ringsim_params p = { NSLOTS, SLOT_SIZE, DEV_BYTES / 512 };
+	struct ringsim_params p = {NSLOTS, SLOT_SIZE, DEV_BYTES / 512};
 	struct ringsim *rs2;
 
 	assert_int_equal(ringsim_attach(f->rs, &t), -EBUSY);
@@ -470,10 +480,10 @@ static void test_attach_busy_and_bad_geometry(void **state)
 
 static void test_parse_sqe(void **state)
 {
-	struct wbrep_attach geo = { .nslots = NSLOTS, .slot_size = SLOT_SIZE,
-				    .dev_sectors = DEV_BYTES / 512 };
+	struct wbrep_attach geo = {
+	    .nslots = NSLOTS, .slot_size = SLOT_SIZE, .dev_sectors = DEV_BYTES / 512};
 	static char data[NSLOTS * SLOT_SIZE];
-	struct wbrep_sqe sqe = { 0 };
+	struct wbrep_sqe sqe = {0};
 	struct wb_req r;
 	int ok;
 
@@ -514,17 +524,16 @@ static void test_parse_sqe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flush_fua_discard, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_queue_deeper_than_ring, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reissue_after_reattach, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed_sqe_einval, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_and_dup_tag, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sq_tail_runaway, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kernel_fences_garbage_cqe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_attach_busy_and_bad_geometry, setup,
-						teardown),
-		cmocka_unit_test(test_parse_sqe),
+	    cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_fua_discard, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_deeper_than_ring, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reissue_after_reattach, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_sqe_einval, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_and_dup_tag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sq_tail_runaway, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kernel_fences_garbage_cqe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attach_busy_and_bad_geometry, setup, teardown),
+	    cmocka_unit_test(test_parse_sqe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,7 +52,7 @@ static int do_attach(struct wbringd *d)
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbringd *d = arg;
-	struct timeval tv = { 0, 200000 };
+	struct timeval tv = {0, 200000};
 
 	if (d->fe) {
 		wb_ringfe_close(d->fe);
@@ -65,14 +65,14 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 static void on_gone(struct wb_ringfe *fe, void *ctx)
 {
 	struct wbringd *d = ctx;
-	struct timeval tv = { 0, 0 };
+	struct timeval tv = {0, 0};
 
 	if (!d->reattach) {
 		d->ended = 1;
 		event_base_loopbreak(d->base);
 		return;
 	}
-	evtimer_add(d->retry_ev, &tv);	/* close + attach outside the callback */
+	evtimer_add(d->retry_ev, &tv); /* close + attach outside the callback */
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -90,10 +90,10 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-	struct wb_engine_params p = { .name = "wbringd" };
+	struct wb_engine_params p = {.name = "wbringd"};
 	const char *engine = "passthrough", *backing = NULL;
 	struct event *sigterm, *sigint;
-	struct wbringd d = { 0 };
+	struct wbringd d = {0};
 	struct wb_io *io = NULL;
 	int c, ret, rc = 1;
 

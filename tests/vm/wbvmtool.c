@@ -87,14 +87,14 @@ static int cmd_rw(int argc, char **argv, int write, int zero)
 
 static int cmd_range(char **argv, unsigned long req)
 {
-	uint64_t r[2] = { strtoull(argv[3], NULL, 0) * BS, strtoull(argv[4], NULL, 0) * BS };
+	uint64_t r[2] = {strtoull(argv[3], NULL, 0) * BS, strtoull(argv[4], NULL, 0) * BS};
 	int fd = open_dev(argv[2], O_WRONLY);
 
 	if (fd < 0)
 		return 1;
 	if (ioctl(fd, req, r) < 0) {
-		fprintf(stderr, "wbvmtool: %s: %s\n", req == BLKDISCARD ? "BLKDISCARD" : "BLKZEROOUT",
-			strerror(errno));
+		fprintf(stderr, "wbvmtool: %s: %s\n",
+			req == BLKDISCARD ? "BLKDISCARD" : "BLKZEROOUT", strerror(errno));
 		return 1;
 	}
 	close(fd);
@@ -125,8 +125,7 @@ static int h_attach(struct hring *h, const char *ring)
 	if (ioctl(h->fd, WBREP_IOC_ATTACH, &h->a) < 0)
 		return -errno;
 	sq = mmap(NULL, h->a.sq_map_size, PROT_READ, MAP_SHARED, h->fd, WBREP_MMAP_SQ);
-	cq = mmap(NULL, h->a.cq_map_size, PROT_READ | PROT_WRITE, MAP_SHARED, h->fd,
-		  WBREP_MMAP_CQ);
+	cq = mmap(NULL, h->a.cq_map_size, PROT_READ | PROT_WRITE, MAP_SHARED, h->fd, WBREP_MMAP_CQ);
 	if (sq == MAP_FAILED || cq == MAP_FAILED) {
 		perror("wbvmtool: mmap");
 		return -1;
@@ -141,7 +140,7 @@ static int h_attach(struct hring *h, const char *ring)
 static int h_wait_sqe(struct hring *h, struct wbrep_sqe *out)
 {
 	for (int i = 0; i < 100; i++) {
-		struct pollfd p = { .fd = h->fd, .events = POLLIN };
+		struct pollfd p = {.fd = h->fd, .events = POLLIN};
 
 		if (__atomic_load_n(&h->hdr->sq_tail, __ATOMIC_ACQUIRE) != 0) {
 			*out = h->sqes[0];
@@ -179,8 +178,8 @@ static int cmd_hostile(const char *ring, const char *mode, int want_reissue)
 		void *m = mmap(NULL, h.a.sq_map_size, PROT_READ | PROT_WRITE, MAP_SHARED, h.fd,
 			       WBREP_MMAP_SQ);
 		void *m2 = mmap(NULL, 4096, PROT_READ, MAP_SHARED, h.fd, 0x30000000);
-		void *m3 = mmap(NULL, h.a.cq_map_size + 4096, PROT_READ, MAP_SHARED, h.fd,
-				WBREP_MMAP_CQ);
+		void *m3 =
+		    mmap(NULL, h.a.cq_map_size + 4096, PROT_READ, MAP_SHARED, h.fd, WBREP_MMAP_CQ);
 
 		if (m != MAP_FAILED || m2 != MAP_FAILED || m3 != MAP_FAILED) {
 			fprintf(stderr, "wbvmtool: bad mmap accepted\n");
