@@ -3,9 +3,11 @@
 #
 # test_install.sh - `make install DESTDIR=... PREFIX=/usr` puts wbrepd,
 # wbctl, wbengine and the systemd unit where they belong, executable; the
-# unit has the expected ExecStart/ExecReload/Type; `systemd-analyze verify`
-# accepts it (on a copy whose paths point into DESTDIR) when available; the
-# installed wbctl and wbrepd run (--help, --list-engines).
+# unit has the expected Type/ExecStart/ExecReload with the PREFIX's paths
+# (make install rewrites /usr/local to PREFIX) and no /usr/local left;
+# `systemd-analyze verify` accepts it (on a copy whose paths point into
+# DESTDIR) when available; the installed wbctl and wbrepd run (--help,
+# --list-engines). Also the default PREFIX (/usr/local) under a DESTDIR.
 set -u
 cd "$(dirname "$0")/../.."
 D=$(mktemp -d /tmp/wbrep-install.XXXXXX)
@@ -28,11 +30,13 @@ U=$D/usr/lib/systemd/system/wbrepd.service
 if [ -f "$U" ]; then
 	pass "install-unit"
 	grep -qx 'Type=simple' "$U" &&
-		grep -qx 'ExecStart=/usr/local/sbin/wbrepd -c /etc/wbrep/wbrep.conf -f' "$U" &&
-		grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$U" && pass "install-unit-content" ||
-		fail "install-unit-content: Type/ExecStart/ExecReload lines not as documented"
+		grep -qx 'ExecStart=/usr/sbin/wbrepd -c /etc/wbrep/wbrep.conf -f' "$U" &&
+		grep -qx 'ExecStartPre=/usr/sbin/wbrepd -c /etc/wbrep/wbrep.conf --check' "$U" &&
+		grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$U" && ! grep -q '/usr/local' "$U" &&
+		pass "install-unit-content" ||
+		fail "install-unit-content: Type/ExecStart(Pre)/ExecReload not as documented for PREFIX=/usr: $(grep -E '^Exec|^Type' "$U" | tr '\n' ' ')"
 	if command -v systemd-analyze >/dev/null; then
-		sed "s|/usr/local/sbin/|$D/usr/sbin/|g" "$U" >"$D/wbrepd.service"
+		sed "s|/usr/sbin/|$D/usr/sbin/|g" "$U" >"$D/wbrepd.service"
 		if out=$(systemd-analyze verify "$D/wbrepd.service" 2>&1); then
 			pass "install-unit-verify"
 		else
@@ -48,4 +52,13 @@ fi
 	fail "install-wbctl-runs"
 "$D/usr/sbin/wbrepd" --list-engines | grep -q '^passthrough' && pass "install-wbrepd-runs" ||
 	fail "install-wbrepd-runs"
+# default PREFIX
+D2=$D/default
+if make -s install DESTDIR="$D2" >/dev/null 2>&1 && [ -x "$D2/usr/local/sbin/wbrepd" ] &&
+	grep -qx 'ExecStart=/usr/local/sbin/wbrepd -c /etc/wbrep/wbrep.conf -f' \
+		"$D2/usr/local/lib/systemd/system/wbrepd.service"; then
+	pass "install-default-prefix"
+else
+	fail "install-default-prefix: wbrepd or its unit not under DESTDIR/usr/local"
+fi
 exit $((fails > 0))
