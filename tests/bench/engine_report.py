@@ -135,7 +135,7 @@ def main():
         "engine": engine_name,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": {"node": platform.node(), "kernel": platform.release(),
-                 "cpus": os.cpu_count()},
+                 "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
         "cases": cases,
         "engine_raw": eng,
         "fio_raw": raw,

@@ -98,7 +98,7 @@ def main():
         "section": "nbd",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": {"node": platform.node(), "kernel": platform.release(),
-                 "cpus": os.cpu_count()},
+                 "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
         "transport": "unix socket, fio ioengine=nbd (libnbd) for every NBD server; "
                      "raw = fio ioengine=io_uring direct=1 on a file",
         "servers": {"wbrepd": "engine wblog, default destage settings, fresh log per case",

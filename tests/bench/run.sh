@@ -139,6 +139,8 @@ done
 
 want=${WB_BENCH_SECTIONS:-${SECTIONS[*]}}
 t0=$(date +%s)
+# Other work on the machine moves every number here: say how busy it was.
+load0=$(cut -d' ' -f1 /proc/loadavg)
 for s in $want; do
 	if ! declare -F "section_$s" >/dev/null; then
 		bench_log "unknown section $s"; failed+=("$s"); continue
@@ -151,11 +153,12 @@ for s in $want; do
 done
 
 echo
-echo "wbrep benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cpus, $(uname -r), peer: fio" \
-	"$FIO_ENGINE direct=1 on a file of the same size on the same filesystem," \
-	"$(($(date +%s) - t0)) s)"
+echo "wbrep benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cpus, $(uname -r)," \
+	"$(($(date +%s) - t0)) s, load average $load0 at start, $(cut -d' ' -f1 /proc/loadavg) at end)"
+echo "peers: engine = fio $FIO_ENGINE direct=1 on a file of the same size on the same" \
+	"filesystem; nbd = the server named in the peer column, same fio nbd engine and socket"
 {
-	echo "section|case|wbrep|peer (raw)|ratio|target|status"
+	echo "section|case|wbrep|peer|ratio|target|status"
 	printf '%s\n' "${TABLE[@]}"
 } | awk -F'|' '
 	{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i] && i < NF) w[i] = length($i) } n = NR; nf[NR] = NF }
