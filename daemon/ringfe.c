@@ -20,8 +20,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
 
 #include "daemon/ringfe.h"
+#include "wbrep_genl.h"
 
 struct rfe_slot {
 	struct wb_req req;
@@ -575,6 +578,125 @@ void wb_ringfe_engine_driver_free(struct wb_ringfe_engdrv *d)
 	free(d);
 }
 
+/* ---- generic netlink "wbrep": status and events (libnl-genl) ---- */
+
+static struct nla_policy rfe_genl_policy[WBREP_A_MAX + 1] = {
+    [WBREP_A_RING_NAME] = {.type = NLA_STRING, .maxlen = WBREP_NAME_MAX},
+    [WBREP_A_SESSION] = {.type = NLA_U32},
+    [WBREP_A_EVENT] = {.type = NLA_U32},
+    [WBREP_A_DEV_SECTORS] = {.type = NLA_U64},
+    [WBREP_A_NSLOTS] = {.type = NLA_U32},
+    [WBREP_A_SLOT_SIZE] = {.type = NLA_U32},
+    [WBREP_A_INFLIGHT] = {.type = NLA_U32},
+    [WBREP_A_PENDING] = {.type = NLA_U32},
+    [WBREP_A_COMPLETED] = {.type = NLA_U64},
+    [WBREP_A_FENCES] = {.type = NLA_U32},
+    [WBREP_A_TIMEOUTS] = {.type = NLA_U64},
+    [WBREP_A_REISSUED] = {.type = NLA_U64},
+    [WBREP_A_QUEUE_TIMEOUT_MS] = {.type = NLA_U32},
+};
+
+static uint32_t rfe_u32(struct nlattr **a, int i)
+{
+	return a[i] ? nla_get_u32(a[i]) : 0;
+}
+
+static uint64_t rfe_u64(struct nlattr **a, int i)
+{
+	return a[i] ? nla_get_u64(a[i]) : 0;
+}
+
+static int rfe_genl_parse(struct nl_msg *msg, struct nlattr **a)
+{
+	return genlmsg_parse(nlmsg_hdr(msg), 0, a, WBREP_A_MAX, rfe_genl_policy);
+}
+
+/* A connected generic netlink socket and the family id; -ENOENT when the
+ * module (hence the family) is not loaded. */
+static int rfe_genl_open(struct nl_sock **out, int *family)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int ret;
+
+	if (!sk)
+		return -ENOMEM;
+	ret = genl_connect(sk);
+	if (ret < 0) {
+		wb_msg(WB_LOG_ERR, "generic netlink: connect: %s", nl_geterror(ret));
+		nl_socket_free(sk);
+		return -EIO;
+	}
+	*family = genl_ctrl_resolve(sk, WBREP_GENL_NAME);
+	if (*family < 0) {
+		nl_socket_free(sk);
+		return -ENOENT;
+	}
+	*out = sk;
+	return 0;
+}
+
+static int rfe_status_cb(struct nl_msg *msg, void *arg)
+{
+	struct wb_ringfe_kstatus *st = arg;
+	struct nlattr *a[WBREP_A_MAX + 1];
+
+	if (rfe_genl_parse(msg, a) < 0 || !a[WBREP_A_RING_NAME])
+		return NL_SKIP;
+	st->session = rfe_u32(a, WBREP_A_SESSION);
+	st->nslots = rfe_u32(a, WBREP_A_NSLOTS);
+	st->slot_size = rfe_u32(a, WBREP_A_SLOT_SIZE);
+	st->inflight = rfe_u32(a, WBREP_A_INFLIGHT);
+	st->pending = rfe_u32(a, WBREP_A_PENDING);
+	st->fences = rfe_u32(a, WBREP_A_FENCES);
+	st->queue_timeout_ms = rfe_u32(a, WBREP_A_QUEUE_TIMEOUT_MS);
+	st->dev_sectors = rfe_u64(a, WBREP_A_DEV_SECTORS);
+	st->completed = rfe_u64(a, WBREP_A_COMPLETED);
+	st->timeouts = rfe_u64(a, WBREP_A_TIMEOUTS);
+	st->reissued = rfe_u64(a, WBREP_A_REISSUED);
+	st->found = 1;
+	return NL_OK;
+}
+
+int wb_ringfe_kstatus(const char *ring, struct wb_ringfe_kstatus *st)
+{
+	struct nl_sock *sk;
+	struct nl_msg *msg;
+	int family, ret;
+
+	memset(st, 0, sizeof(*st));
+	if (strlen(ring) >= WBREP_NAME_MAX)
+		return -ENAMETOOLONG;
+	ret = rfe_genl_open(&sk, &family);
+	if (ret)
+		return ret;
+	msg = nlmsg_alloc();
+	if (!msg) {
+		ret = -ENOMEM;
+		goto out_sock;
+	}
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, WBREP_CMD_STATUS,
+			 WBREP_GENL_VERSION) ||
+	    nla_put_string(msg, WBREP_A_RING_NAME, ring) < 0) {
+		nlmsg_free(msg);
+		ret = -ENOMEM;
+		goto out_sock;
+	}
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, rfe_status_cb, st);
+	ret = nl_send_auto(sk, msg);
+	nlmsg_free(msg);
+	if (ret >= 0)
+		ret = nl_recvmsgs_default(sk);
+	if (ret < 0) {
+		/* the kernel answers -ENOENT for an unknown ring */
+		ret = ret == -NLE_OBJ_NOTFOUND ? -ENOENT : -EIO;
+		goto out_sock;
+	}
+	ret = st->found ? 0 : -ENOENT;
+out_sock:
+	nl_socket_free(sk);
+	return ret;
+}
+
 /* ---- keeper: wbrepd's ring frontend of one resource ---- */
 
 struct wb_ringfe_keeper {
@@ -587,6 +709,8 @@ struct wb_ringfe_keeper {
 	void (*kick)(void *ctx);
 	void *kick_ctx;
 	char ring[WBREP_NAME_MAX];
+	struct nl_sock *ev_sk; /* "events" multicast, NULL: timer only */
+	struct event *ev_nl;
 	int last_err; /* last attach error logged, to log changes once */
 	uint64_t attaches;
 };
@@ -599,6 +723,69 @@ static void keeper_retry(struct wb_ringfe_keeper *k, long ms)
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	evtimer_add(k->retry_ev, &tv);
+}
+
+static int keeper_event_cb(struct nl_msg *msg, void *arg)
+{
+	struct wb_ringfe_keeper *k = arg;
+	struct nlattr *a[WBREP_A_MAX + 1];
+
+	if (rfe_genl_parse(msg, a) < 0 || !a[WBREP_A_RING_NAME] || !a[WBREP_A_EVENT])
+		return NL_SKIP;
+	if (strcmp(nla_get_string(a[WBREP_A_RING_NAME]), k->ring))
+		return NL_OK;
+	if (nla_get_u32(a[WBREP_A_EVENT]) == WBREP_EV_RING_ADDED && !k->fe) {
+		wb_msg(WB_LOG_INFO, "ring %s: target created (netlink event), attaching", k->ring);
+		keeper_retry(k, 0);
+	}
+	return NL_OK;
+}
+
+static void keeper_nl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wb_ringfe_keeper *k = arg;
+	int ret = nl_recvmsgs_default(k->ev_sk);
+
+	if (ret < 0 && ret != -NLE_AGAIN)
+		wb_msg(WB_LOG_DEBUG, "ring %s: netlink events: %s", k->ring, nl_geterror(ret));
+}
+
+static void keeper_events_close(struct wb_ringfe_keeper *k)
+{
+	if (k->ev_nl)
+		event_free(k->ev_nl);
+	if (k->ev_sk)
+		nl_socket_free(k->ev_sk);
+	k->ev_nl = NULL;
+	k->ev_sk = NULL;
+}
+
+/* Subscribe to the module's "events" group so a target created later is
+ * attached at once; without it (module not loaded yet) the retry timer
+ * does the job and the next retry tries to subscribe again. */
+static void keeper_events_open(struct wb_ringfe_keeper *k)
+{
+	int family, grp, ret;
+
+	if (k->ev_sk || rfe_genl_open(&k->ev_sk, &family))
+		return;
+	grp = genl_ctrl_resolve_grp(k->ev_sk, WBREP_GENL_NAME, WBREP_GENL_MCGRP_EVENTS);
+	nl_socket_disable_seq_check(k->ev_sk);
+	nl_socket_modify_cb(k->ev_sk, NL_CB_VALID, NL_CB_CUSTOM, keeper_event_cb, k);
+	ret = grp < 0 ? grp : nl_socket_add_membership(k->ev_sk, grp);
+	if (ret >= 0)
+		ret = nl_socket_set_nonblocking(k->ev_sk);
+	if (ret >= 0) {
+		k->ev_nl = event_new(k->base, nl_socket_get_fd(k->ev_sk), EV_READ | EV_PERSIST,
+				     keeper_nl_cb, k);
+		if (!k->ev_nl || event_add(k->ev_nl, NULL))
+			ret = -NLE_NOMEM;
+	}
+	if (ret < 0) {
+		wb_msg(WB_LOG_WARN, "ring %s: cannot subscribe to wbrep netlink events: %s",
+		       k->ring, nl_geterror(ret));
+		keeper_events_close(k);
+	}
 }
 
 static void keeper_gone(struct wb_ringfe *fe, void *ctx)
@@ -618,6 +805,7 @@ static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 		wb_ringfe_close(k->fe);
 		k->fe = NULL;
 	}
+	keeper_events_open(k);
 	ret = rfe_attach(k->base, k->ring, k->e, &k->fe, 0);
 	if (ret) {
 		/* no target yet (-ENOENT), no module (-ENOENT on the device),
@@ -683,6 +871,7 @@ void wb_ringfe_keeper_stop(const void *owner)
 		}
 		*pp = k->next;
 		event_free(k->retry_ev);
+		keeper_events_close(k);
 		/* drains what the engine holds, publishes those completions and
 		 * detaches; SQEs not taken yet stay with the kernel (REISSUE) */
 		wb_ringfe_close(k->fe);

@@ -91,10 +91,20 @@ int wb_ringfe_engine_driver(struct event_base *base, struct wb_engine *e,
 void wb_ringfe_engine_kick(void *drv);
 void wb_ringfe_engine_driver_free(struct wb_ringfe_engdrv *d);
 
+/* Kernel-side status of a ring through generic netlink (WBREP_CMD_STATUS).
+ * -ENOENT: no such ring or module not loaded. */
+struct wb_ringfe_kstatus {
+	uint32_t session, nslots, slot_size, inflight, pending, fences, queue_timeout_ms;
+	uint64_t dev_sectors, completed, timeouts, reissued;
+	int found;
+};
+int wb_ringfe_kstatus(const char *ring, struct wb_ringfe_kstatus *st);
+
 /*
  * Keeper: the ring frontend of one wbrepd resource (config key `ring`).
  * Attaches now if it can, else retries every second (target not created
- * yet, module not loaded, ring served by someone else), and attaches again
+ * yet, module not loaded, ring served by someone else) and at once when the
+ * module's netlink "events" group announces the ring, and attaches again
  * whenever the session ends (fenced, target removed and re-created). The
  * owner's kick runs its engine. Keepers are found by owner (the resource);
  * stop drains the requests the engine holds, publishes their completions
