@@ -127,6 +127,15 @@ if wait_pid $W; then pass restart-no-app-error; else fail restart-no-app-error "
 check restart-data-intact wbvmtool verify $M 1024 1200 4
 R=$(stat_of wb0 reissued)
 if [ "${R:-0}" -ge 1 ]; then pass restart-reissued; else fail restart-reissued "reissued=$R"; fi
+# generic netlink status agrees with dmsetup status
+G=$(wbringd -S r0 2>&1)
+if echo "$G" | grep -q "reissued=$R\$" && echo "$G" | grep -q 'session=[1-9]' &&
+	echo "$G" | grep -q "dev_sectors=$SZ "; then
+	pass genl-status
+else
+	fail genl-status "$G (dmsetup: reissued=$R)"
+fi
+check genl-status-unknown sh -c "! wbringd -S nosuch 2>/dev/null"
 
 # hostile clients on a scratch target: each is fenced, the kernel survives,
 # the held read goes to the next session
@@ -167,6 +176,19 @@ if command -v wbrepd >/dev/null; then
 	else
 		fail daemon-saw-removal "$(tail -3 /tmp/d2.log | tr '\n' ' ')"
 	fi
+	# the target comes back: wbrepd attaches again (netlink event or retry)
+	check recreate dmsetup create wb0 --table "0 $SZ wbrep $DEV r0 queue_timeout_ms=20000"
+	i=0
+	while [ "$(grep -c 'session [0-9]* attached' /tmp/d2.log)" -lt 2 ] && [ $i -lt 50 ]; do
+		usleep 100000; i=$((i + 1))
+	done
+	check reattach-recreated wbvmtool verify $M 0 256 1
+	if grep -q 'target created (netlink event)' /tmp/d2.log; then
+		pass reattach-by-event
+	else
+		fail reattach-by-event "$(tail -3 /tmp/d2.log | tr '\n' ' ')"
+	fi
+	check remove-again dmsetup remove wb0
 	kill -TERM $D2
 	wait_pid $D2 100
 	RC=$?

@@ -6,6 +6,8 @@
  *
  *   wbringd -r RING -e passthrough -b /dev/vda [-s BYTES] [-R]
  *   wbringd -r RING -e ram -s BYTES
+ *   wbringd -S RING        print the kernel's status of RING (generic netlink)
+ *                          as key=value words and exit (1: no such ring)
  *
  * -R: when the session ends (fenced, target removed), attach again until
  * SIGTERM. SIGTERM/SIGINT: detach cleanly (in-flight requests finish first)
@@ -82,9 +84,28 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(d->base);
 }
 
+static int print_status(const char *ring)
+{
+	struct wb_ringfe_kstatus st;
+	int ret = wb_ringfe_kstatus(ring, &st);
+
+	if (ret) {
+		fprintf(stderr, "wbringd: status of %s: %s\n", ring, strerror(-ret));
+		return 1;
+	}
+	printf("session=%u nslots=%u slot_size=%u inflight=%u pending=%u fences=%u "
+	       "queue_timeout_ms=%u dev_sectors=%llu completed=%llu timeouts=%llu reissued=%llu\n",
+	       st.session, st.nslots, st.slot_size, st.inflight, st.pending, st.fences,
+	       st.queue_timeout_ms, (unsigned long long)st.dev_sectors,
+	       (unsigned long long)st.completed, (unsigned long long)st.timeouts,
+	       (unsigned long long)st.reissued);
+	return 0;
+}
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: wbringd -r RING -e ENGINE [-b BACKING] [-s BYTES] [-R]\n");
+	fprintf(stderr, "usage: wbringd -r RING -e ENGINE [-b BACKING] [-s BYTES] [-R]\n"
+			"       wbringd -S RING\n");
 	return 2;
 }
 
@@ -97,8 +118,10 @@ int main(int argc, char **argv)
 	struct wb_io *io = NULL;
 	int c, ret, rc = 1;
 
-	while ((c = getopt(argc, argv, "r:e:b:s:R")) != -1) {
+	while ((c = getopt(argc, argv, "r:e:b:s:RS:")) != -1) {
 		switch (c) {
+		case 'S':
+			return print_status(optarg);
 		case 'r':
 			d.ring = optarg;
 			break;
