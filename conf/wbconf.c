@@ -819,10 +819,11 @@ int wbconf_resource_reload_check(const struct wbconf_resource *old,
 			same = wbconf_get_uint(a, k->width) == wbconf_get_uint(b, k->width);
 		}
 		if (!same) {
+			/* the reload is refused as a whole, so a down/up of
+			 * the resource would still use the old value */
 			snprintf(err, errlen,
-				 "resource %s: '%s' changed; it only takes effect after "
-				 "'wbctl down %s' and 'wbctl up %s'",
-				 old->name, k->name, old->name, old->name);
+				 "resource %s: '%s' changed; that only takes effect after a "
+				 "restart of wbrepd", old->name, k->name);
 			return -EBUSY;
 		}
 	}

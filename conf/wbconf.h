@@ -156,7 +156,7 @@ const struct wbconf_node *wbconf_node_find(const struct wbconf *c, const char *n
 /* SIGHUP support: 0 if `nw` differs from `old` only in keys that can change
  * at run time (destage-*, gen-max-interval, wb-min-peers, on-no-quorum,
  * log-commit-ms, auto-up); else -EBUSY and err names the first key that
- * needs a restart (down + up) of the resource. */
+ * needs a restart of wbrepd (the reload is then refused as a whole). */
 int wbconf_resource_reload_check(const struct wbconf_resource *old,
 				 const struct wbconf_resource *nw, char *err, size_t errlen);
 

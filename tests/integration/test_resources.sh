@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# test_resources.sh - one wbrepd process serving several resources at once,
+# and the daemon-wide parts that test_nbd.sh does not cover:
+#   - two wblog resources (r0: unix + TCP listener, r1: unix listener) up in
+#     one process with one wbrepd thread (io_uring workers aside);
+#   - NBD_OPT_LIST shows both; an export is reachable by name through the
+#     other resource's listener; an unknown name is refused;
+#   - concurrent nbdcopy into both, read back: each holds its own data;
+#   - multi-conn: writes completed on one connection, NBD_CMD_FLUSH on
+#     another closes the generation that holds them (same engine);
+#   - wbctl down r1 while r0 keeps serving, wbctl up r1: r1's data intact;
+#   - Prometheus: off unless metrics-listen is set (no listening TCP socket
+#     but the NBD one); when set, /metrics has both resources with values
+#     matching the workload, other paths 404, POST refused (405/501);
+#   - SIGHUP with two resources: a reloadable key accepted, a path change
+#     and an added resource refused by name;
+#   - SIGTERM during writes to both: exit 0, both logs recovered on restart,
+#     every write acknowledged before SIGTERM intact.
+# Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+WBREPD=$ROOT/build/wbrepd
+WBCTL=$ROOT/build/wbctl
+fails=0
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+skip() { echo "SKIP $*"; }
+
+[ -x "$WBREPD" ] && [ -x "$WBCTL" ] || { skip "resources: build/wbrepd or wbctl not built"; exit 0; }
+for t in nbdinfo nbdcopy python3 ss; do
+	command -v $t >/dev/null || { skip "resources: $t not installed (scripts/deps.sh)"; exit 0; }
+done
+"$WBREPD" --list-engines | grep -q '^wblog ' || { skip "resources: engine wblog not built"; exit 0; }
+
+T=$(mktemp -d /tmp/wbrep-res.XXXXXX)
+DPID="" WP=""
+cleanup() {
+	[ -n "$WP" ] && kill "$WP" 2>/dev/null
+	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wbctl() { "$WBCTL" -s "$T/ctl.sock" "$@"; }
+
+PORT=$(free_port)
+MPORT=$(free_port)
+truncate -s 128M "$T/b0" "$T/b1"
+truncate -s 64M "$T/l0" "$T/l1"
+
+# write_conf [METRICS_LINE] [EXTRA RESOURCE TEXT]
+write_conf() {
+	cat >"$T/wbrep.conf" <<EOF
+[global]
+pid-file = $T/wbrepd.pid
+control-socket = $T/ctl.sock
+node-name = restest
+log-level = info
+$1
+
+[resource r0]
+engine = wblog
+backing = $T/b0
+log = $T/l0
+nbd-socket = $T/s0
+nbd-listen = 127.0.0.1:$PORT
+gen-max-interval = 1h
+
+[resource r1]
+engine = wblog
+backing = $T/b1
+log = $T/l1
+nbd-socket = $T/s1
+destage-high = 90%
+${2:-}
+EOF
+}
+
+start_daemon() {
+	"$WBREPD" -c "$T/wbrep.conf" -f >>"$T/wbrepd.log" 2>&1 &
+	DPID=$!
+	for _ in $(seq 100); do
+		[ -S "$T/s0" ] && [ -S "$T/s1" ] && [ -S "$T/ctl.sock" ] && return 0
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "wbrepd did not come up: $(tail -5 "$T/wbrepd.log")"
+	return 1
+}
+
+stop_daemon() {
+	local rc
+	kill -TERM "$DPID"
+	wait "$DPID"
+	rc=$?
+	DPID=""
+	return $rc
+}
+
+U0="nbd+unix:///?socket=$T/s0"
+U1="nbd+unix:///?socket=$T/s1"
+
+# ------------------------------------------------------------ metrics off
+write_conf ""
+start_daemon || { fail "res-start: wbrepd with two resources did not start"; exit 1; }
+n=$(wbctl status --json | python3 -c 'import json,sys
+print(sum(r["state"] == "up" for r in json.load(sys.stdin)["resources"]))')
+[ "$n" = 2 ] && pass "res-two-up-one-process (pid $DPID)" || fail "res-two-up-one-process: $n up"
+# listening TCP sockets of the daemon: only r0's NBD port (metrics are off)
+l=$(ss -Hltnp 2>/dev/null | grep "pid=$DPID," | awk '{print $4}' | sort -u | tr '\n' ' ')
+[ "$l" = "127.0.0.1:$PORT " ] && pass "res-metrics-off-by-default (listening: $l)" ||
+	fail "res-metrics-off-by-default: daemon listens on '$l', expected only 127.0.0.1:$PORT"
+thr=$(for t in /proc/"$DPID"/task/*; do cat "$t/comm"; done | grep -vc '^iou-wrk')
+[ "$thr" = 1 ] && pass "res-single-thread" || fail "res-single-thread: $thr non-io_uring threads"
+stop_daemon || fail "res-stop-1: exit $?"
+
+# ------------------------------------------------------------ metrics on
+write_conf "metrics-listen = 127.0.0.1:$MPORT"
+start_daemon || { fail "res-start-metrics: wbrepd did not start"; exit 1; }
+
+list=$(timeout 30 nbdinfo --list --json "nbd://127.0.0.1:$PORT" 2>&1)
+if grep -q '"export-name": "r0"' <<<"$list" && grep -q '"export-name": "r1"' <<<"$list"; then
+	pass "res-list-both"
+else
+	fail "res-list-both: $(tr '\n' ' ' <<<"$list" | head -c 300)"
+fi
+s=$(timeout 30 nbdinfo --size "nbd+unix:///r1?socket=$T/s0" 2>&1)
+[ "$s" = 134217728 ] && pass "res-export-by-name-other-listener" ||
+	fail "res-export-by-name-other-listener: $s"
+timeout 30 nbdinfo --size "nbd+unix:///r2?socket=$T/s0" >/dev/null 2>&1 &&
+	fail "res-unknown-export: r2 was served" || pass "res-unknown-export"
+
+# concurrent writes into both resources, then read back
+head -c 48M /dev/urandom >"$T/d0"
+head -c 48M /dev/urandom >"$T/d1"
+timeout 120 nbdcopy "$T/d0" "$U0" &
+c0=$!
+timeout 120 nbdcopy "$T/d1" "$U1" &
+c1=$!
+wait $c0; r0=$?
+wait $c1; r1=$?
+if [ $r0 -eq 0 ] && [ $r1 -eq 0 ] && timeout 120 nbdcopy "$U0" "$T/o0" &&
+	timeout 120 nbdcopy "nbd+unix:///r1?socket=$T/s0" "$T/o1" &&
+	cmp -n $((48 << 20)) "$T/d0" "$T/o0" && cmp -n $((48 << 20)) "$T/d1" "$T/o1"; then
+	pass "res-concurrent-io-isolated"
+else
+	fail "res-concurrent-io-isolated: nbdcopy $r0/$r1 or data read back differs"
+fi
+rm -f "$T/o0" "$T/o1"
+
+# multi-conn: A writes (completed), B flushes, the generation closes
+out=$(python3 - "$T/s0" "$T/ctl.sock" "$WBCTL" <<'EOF' 2>&1
+import json, subprocess, sys
+sys.path.insert(0, "tests/integration")
+import nbdcli as n
+sock, ctl, wbctl = sys.argv[1:4]
+def gen():
+    o = subprocess.check_output([wbctl, "-s", ctl, "status", "--json", "r0"])
+    return json.loads(o)["resources"][0]["generation"]["head"]
+a, b = n.Conn(sock).connect(), n.Conn(sock).connect()
+assert a.io(n.CMD_FLUSH, 0, 0)[0] == 0
+g0 = gen()
+for i in range(8):
+    assert a.io(n.CMD_WRITE, (20000 + i) * 4096, 4096, payload=bytes([0x5a]) * 4096)[0] == 0
+g1 = gen()
+assert g1 == g0, "generation moved without a flush (%d -> %d)" % (g0, g1)
+assert b.io(n.CMD_FLUSH, 0, 0)[0] == 0
+g2 = gen()
+assert g2 == g1 + 1, "flush on B did not close A's generation (%d -> %d)" % (g1, g2)
+err, data = b.io(n.CMD_READ, 20000 * 4096, 8 * 4096)
+assert err == 0 and data == bytes([0x5a]) * 8 * 4096, "B does not read A's data"
+print("generation %d closed by the flush on the other connection" % g1)
+EOF
+)
+[ $? -eq 0 ] && pass "res-multi-conn-flush ($out)" || fail "res-multi-conn-flush: $out"
+
+# metrics endpoint
+out=$(python3 - "$MPORT" <<'EOF' 2>&1
+import sys, urllib.request, urllib.error
+base = "http://127.0.0.1:%s" % sys.argv[1]
+r = urllib.request.urlopen(base + "/metrics", timeout=10)
+assert r.status == 200, r.status
+assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers["Content-Type"]
+v = {}
+for l in r.read().decode().splitlines():
+    if l and not l.startswith("#"):
+        k, val = l.rsplit(" ", 1)
+        v[k] = int(val)
+for res in ("r0", "r1"):
+    assert v['wbrep_up{resource="%s"}' % res] == 1, res + " not up"
+    assert v['wbrep_writeback{resource="%s"}' % res] == 1
+    assert v['wbrep_size_bytes{resource="%s"}' % res] == 128 << 20
+    assert v['wbrep_written_bytes_total{resource="%s"}' % res] >= 48 << 20
+    assert v['wbrep_log_size_bytes{resource="%s"}' % res] > 0
+    for m in ("dirty_bytes", "log_used_bytes", "generation_head", "destage_rate_bytes_per_second",
+              "destage_eta_seconds"):
+        assert 'wbrep_%s{resource="%s"}' % (m, res) in v, m
+assert v['wbrep_flushes_total{resource="r0"}'] >= 2
+for path, method, want in (("/", "GET", (404,)), ("/metrics", "POST", (405, 501))):
+    try:
+        urllib.request.urlopen(urllib.request.Request(base + path, data=b"x" if method == "POST" else None,
+                                                      method=method), timeout=10)
+        raise AssertionError("%s %s succeeded" % (method, path))
+    except urllib.error.HTTPError as e:
+        assert e.code in want, "%s %s: %d" % (method, path, e.code)
+print("%d samples" % len(v))
+EOF
+)
+[ $? -eq 0 ] && pass "res-metrics ($out)" || fail "res-metrics: $out"
+
+# down/up of one resource while the other serves
+wbctl down r1 >/dev/null 2>&1 && [ ! -e "$T/s1" ] && pass "res-down-one" ||
+	fail "res-down-one: wbctl down r1 failed or its socket remains"
+timeout 60 nbdcopy "$U0" "$T/o0" && cmp -n $((48 << 20)) "$T/d0" "$T/o0" &&
+	pass "res-other-serves-while-down" || fail "res-other-serves-while-down"
+rm -f "$T/o0"
+timeout 30 nbdinfo --size "nbd+unix:///r1?socket=$T/s0" >/dev/null 2>&1 &&
+	fail "res-down-not-exported: r1 still served by name" || pass "res-down-not-exported"
+if wbctl up r1 >/dev/null 2>&1 && [ -S "$T/s1" ] && timeout 60 nbdcopy "$U1" "$T/o1" &&
+	cmp -n $((48 << 20)) "$T/d1" "$T/o1"; then
+	pass "res-up-again-data-intact"
+else
+	fail "res-up-again-data-intact"
+fi
+rm -f "$T/o1"
+
+# SIGHUP with two resources
+sed -i 's/^destage-high = 90%/destage-high = 80%/' "$T/wbrep.conf"
+kill -HUP "$DPID"
+for _ in $(seq 50); do grep -q 'reload: configuration applied' "$T/wbrepd.log" && break; sleep 0.1; done
+grep -q 'reload: configuration applied' "$T/wbrepd.log" && pass "res-reload-tunable" ||
+	fail "res-reload-tunable: $(grep reload "$T/wbrepd.log" | tail -2)"
+sed -i "s|^log = $T/l1|log = $T/l1.new|" "$T/wbrep.conf"
+kill -HUP "$DPID"
+for _ in $(seq 50); do grep -q "reload refused.*r1.*'log'" "$T/wbrepd.log" && break; sleep 0.1; done
+grep -q "reload refused.*r1.*'log'" "$T/wbrepd.log" && pass "res-reload-path-refused" ||
+	fail "res-reload-path-refused: $(grep reload "$T/wbrepd.log" | tail -2)"
+write_conf "metrics-listen = 127.0.0.1:$MPORT" "
+[resource r2]
+engine = passthrough
+backing = $T/b2"
+truncate -s 16M "$T/b2"
+n0=$(grep -c 'resources were added or removed' "$T/wbrepd.log")
+kill -HUP "$DPID"
+for _ in $(seq 50); do
+	[ "$(grep -c 'resources were added or removed' "$T/wbrepd.log")" -gt "$n0" ] && break
+	sleep 0.1
+done
+if [ "$(grep -c 'resources were added or removed' "$T/wbrepd.log")" -gt "$n0" ] &&
+	! wbctl status r2 >/dev/null 2>&1; then
+	pass "res-reload-added-refused"
+else
+	fail "res-reload-added-refused"
+fi
+write_conf "metrics-listen = 127.0.0.1:$MPORT"
+
+# SIGTERM while writing to both: clean exit, all acknowledged writes there
+out=$(python3 - "$T/s0" "$T/s1" "$T/state" "$DPID" <<'EOF' 2>&1
+import json, os, signal, sys, threading
+sys.path.insert(0, "tests/integration")
+import nbdcli as n
+socks, state, dpid = sys.argv[1:3], sys.argv[3], int(sys.argv[4])
+acked = [dict(), dict()]
+def writer(i):
+    c = n.Conn(socks[i]).connect()
+    ver = 0
+    try:
+        for _ in range(100000):
+            ver += 1
+            lba = 2000 + ver % 512
+            err, _ = c.io(n.CMD_WRITE, lba * 4096, 4096, payload=n.block(lba, ver))
+            if err:
+                break
+            acked[i][lba] = ver
+    except Exception:
+        pass
+ts = [threading.Thread(target=writer, args=(i,)) for i in (0, 1)]
+for t in ts:
+    t.start()
+while sum(len(a) for a in acked) < 600:
+    threading.Event().wait(0.05)
+os.kill(dpid, signal.SIGTERM)
+for t in ts:
+    t.join(60)
+json.dump(acked, open(state, "w"))
+print("%d + %d blocks acknowledged before the shutdown" % (len(acked[0]), len(acked[1])))
+EOF
+)
+echo "    $out"
+wait "$DPID"
+rc=$?
+DPID=""
+if [ $rc -eq 0 ] && grep -q 'exiting (clean)' "$T/wbrepd.log" && [ ! -e "$T/s0" ] &&
+	[ ! -e "$T/s1" ] && [ ! -e "$T/ctl.sock" ] && [ ! -e "$T/wbrepd.pid" ]; then
+	pass "res-sigterm-under-load"
+else
+	fail "res-sigterm-under-load: exit $rc: $(tail -3 "$T/wbrepd.log" | tr '\n' ' ')"
+fi
+if start_daemon; then
+	out=$(python3 - "$T/s0" "$T/s1" "$T/state" <<'EOF' 2>&1
+import json, sys
+sys.path.insert(0, "tests/integration")
+import nbdcli as n
+acked = json.load(open(sys.argv[3]))
+bad = 0
+for i, sock in enumerate(sys.argv[1:3]):
+    c = n.Conn(sock).connect()
+    for lba, ver in acked[i].items():
+        err, data = c.io(n.CMD_READ, int(lba) * 4096, 4096)
+        p = n.parse_block(data) if not err else None
+        if p != (int(lba), ver):
+            bad += 1
+            if bad <= 3:
+                print("r%d lba %s: expected version %d, got %s" % (i, lba, ver, p))
+print("%d blocks checked, %d bad" % (sum(len(a) for a in acked), bad))
+sys.exit(1 if bad or not all(acked) else 0)
+EOF
+)
+	[ $? -eq 0 ] && pass "res-sigterm-acked-intact ($out)" || fail "res-sigterm-acked-intact: $out"
+	stop_daemon || fail "res-final-stop: exit $?"
+else
+	fail "res-restart: wbrepd did not come back after SIGTERM"
+fi
+if grep -qE 'AddressSanitizer|runtime error|Segmentation' "$T/wbrepd.log"; then
+	fail "res-log-clean: $(grep -m2 -E 'AddressSanitizer|runtime error' "$T/wbrepd.log")"
+fi
+exit $((fails > 0))
