@@ -21,6 +21,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <linux/version.h>
 
 #include "wbrep.h"
 #include "uapi/wbrep_genl.h"
@@ -208,7 +209,11 @@ static int wbrep_dev_mmap(struct file *f, struct vm_area_struct *vma)
 			ret = -EPERM;
 			goto out_unlock;
 		}
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+		vm_flags_clear(vma, VM_MAYWRITE);
+#else
 		vma->vm_flags &= ~VM_MAYWRITE;
+#endif
 		mem = s->sq_mem;
 		len = s->sq_size;
 		break;

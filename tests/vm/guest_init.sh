@@ -112,6 +112,15 @@ check discard sh -c "wbvmtool write $M 300 16 3 && wbvmtool discard $M 300 8 && 
 check zeroout sh -c "wbvmtool zeroout $M 308 8 && wbvmtool zero $M 308 8 && wbvmtool verify $M 0 256 1"
 check suspend-resume sh -c "dmsetup suspend wb0 && dmsetup resume wb0 && wbvmtool verify $M 0 16 1"
 check status-table sh -c "dmsetup table wb0 | grep -q 'wbrep .* r0 queue_timeout_ms=20000'"
+check slot-cap sh -c "d=\$(grep -l '^wb0\$' /sys/block/dm-*/dm/name | cut -d/ -f4) &&
+	[ \$(cat /sys/block/\$d/queue/max_sectors_kb) -le 128 ] &&
+	[ \$(cat /sys/block/\$d/queue/logical_block_size) -eq 4096 ]"
+# 2 MiB through the page cache: dm splits it to the 128 KiB slot size
+check big-io sh -c "dd if=/dev/urandom of=/tmp/big bs=1M count=2 2>/dev/null &&
+	dd if=/tmp/big of=$M bs=1M seek=16 conv=fsync 2>/dev/null &&
+	echo 3 >/proc/sys/vm/drop_caches &&
+	dd if=$M bs=1M skip=16 count=2 2>/dev/null | cmp - /tmp/big &&
+	dd if=$DEV bs=1M skip=16 count=2 2>/dev/null | cmp - /tmp/big"
 
 # daemon restart during writes: no application error, data intact
 wbvmtool write $M 1024 1200 4 >/tmp/w.log 2>&1 &
