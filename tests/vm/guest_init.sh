@@ -166,6 +166,18 @@ check hostile-then-good sh -c "wbringd -r hx -e ram -s 2097152 >/tmp/d3.log 2>&1
 	wbvmtool write /dev/mapper/hx 0 8 5 && wbvmtool verify /dev/mapper/hx 0 8 5; r=\$?; \
 	kill \$P; wait \$P; exit \$r"
 
+# noflush suspend with a bio held and no daemon: the bio goes back to dm,
+# suspend returns at once; after resume a daemon serves it
+wbvmtool zero /dev/mapper/hx 0 1 >/tmp/z2.log 2>&1 &
+Z2=$!
+usleep 300000
+check suspend-noflush-nodaemon sh -c "dmsetup suspend --noflush hx && dmsetup resume hx"
+wbringd -r hx -e ram -s 2097152 >/tmp/d4.log 2>&1 &
+D4=$!
+if wait_pid $Z2 100; then pass held-io-after-suspend; else fail held-io-after-suspend "$(cat /tmp/z2.log)"; fi
+kill $D4
+wait_pid $D4 50
+
 # no daemon: I/O fails after queue_timeout_ms
 check create-timeout dmsetup create to --table "0 4096 wbrep $DEV t0 queue_timeout_ms=300"
 check timeout-eio sh -c "! wbvmtool zero /dev/mapper/to 0 1"
