@@ -6,6 +6,7 @@
  * the stream buffer used by blocking readers.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +105,47 @@ int wbproto_hdr_decode(const uint8_t *buf, size_t len, size_t max_payload, struc
 	return 0;
 }
 
+#define WBPROTO_FIELD_MAX 536870911u /* 2^29 - 1, the largest protobuf field number */
+
+/*
+ * protobuf-c keeps unknown fields as they came, including field number 0
+ * (invalid in protobuf; accepted when its tag is a non-canonical multi-byte
+ * varint) and numbers above 2^29 - 1. Such a message cannot be packed again
+ * and read back, so it is refused as undecodable (found by fuzz_ctl).
+ * Nested messages are checked too; the depth is bounded by the schema.
+ */
+static bool msg_tags_ok(const ProtobufCMessage *m, unsigned depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	if (depth > 16)
+		return false;
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0 || m->unknown_fields[i].tag > WBPROTO_FIELD_MAX)
+			return false;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *fd = &d->fields[i];
+		const char *base = (const char *)m + fd->offset;
+
+		if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)((const char *)m + fd->quantifier_offset);
+			ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)base;
+
+			for (size_t k = 0; k < n; k++)
+				if (v[k] && !msg_tags_ok(v[k], depth + 1))
+					return false;
+		} else {
+			const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)base;
+
+			if (sub && !msg_tags_ok(sub, depth + 1))
+				return false;
+		}
+	}
+	return true;
+}
+
 ssize_t wbproto_next(const uint8_t *buf, size_t len, size_t max_payload, struct wbproto_frame *f)
 {
 	const ProtobufCMessageDescriptor *desc;
@@ -124,6 +166,11 @@ ssize_t wbproto_next(const uint8_t *buf, size_t len, size_t max_payload, struct 
 		f->msg = protobuf_c_message_unpack(desc, NULL, f->hdr.len, f->payload);
 		if (!f->msg)
 			return -EBADMSG;
+		if (!msg_tags_ok(f->msg, 0)) {
+			protobuf_c_message_free_unpacked(f->msg, NULL);
+			f->msg = NULL;
+			return -EBADMSG;
+		}
 	}
 	return (ssize_t)(WBPROTO_HDR_SIZE + f->hdr.len);
 }

@@ -2,7 +2,8 @@
 /*
  * test_proto.c - CMocka tests of proto/wbproto.[ch]: frame header encoding
  * and every header error (short, oversize, unknown type, unknown flags, raw
- * flag on the wrong type), pack/next round trips, undecodable payloads,
+ * flag on the wrong type), pack/next round trips, undecodable payloads
+ * (including invalid field numbers in unknown fields),
  * the stream decoder fed byte by byte and with several frames at once, and
  * wbproto_ctl_check on every kind of bad control request.
  */
@@ -112,6 +113,41 @@ static void test_undecodable(void **state)
 	assert_string_equal(wbproto_strerror(-EMSGSIZE), "frame too large");
 }
 
+/* Unknown fields are skipped, but field number 0 (here as the non-canonical
+ * tag varint 0x81 0x00 = field 0, wire type 1) and numbers above 2^29 - 1
+ * are invalid protobuf: protobuf-c would keep them and could not pack the
+ * message again (fuzz_ctl found it). */
+static void test_bad_field_numbers(void **state)
+{
+	static const uint8_t field0[] = {0x08, 0x01, 0x10, 0x04, 0x22, 0x02, 'r', '0',
+					 0x81, 0x00, 1, 2, 3, 4, 5, 6, 7, 8};
+	/* tag varint (2^29) << 3: field 536870912, wire type 0, value 1 */
+	static const uint8_t huge[] = {0x08, 0x01, 0x10, 0x04, 0x22, 0x02, 'r', '0',
+				       0x80, 0x80, 0x80, 0x80, 0x10, 0x01};
+	/* a well-formed unknown field (number 99, varint) is accepted */
+	static const uint8_t ok[] = {0x08, 0x01, 0x10, 0x04, 0x22, 0x02, 'r', '0', 0x98, 0x06, 0x05};
+	struct wbproto_frame f;
+	uint8_t b[64], *re;
+	size_t relen;
+
+	hdr(b, sizeof(field0), WBPROTO_T_CTL_REQUEST, 0);
+	memcpy(b + 8, field0, sizeof(field0));
+	assert_int_equal(wbproto_next(b, 8 + sizeof(field0), WBPROTO_CTL_MAX, &f), -EBADMSG);
+	assert_null(f.msg);
+	hdr(b, sizeof(huge), WBPROTO_T_CTL_REQUEST, 0);
+	memcpy(b + 8, huge, sizeof(huge));
+	assert_int_equal(wbproto_next(b, 8 + sizeof(huge), WBPROTO_CTL_MAX, &f), -EBADMSG);
+	hdr(b, sizeof(ok), WBPROTO_T_CTL_REQUEST, 0);
+	memcpy(b + 8, ok, sizeof(ok));
+	assert_int_equal(wbproto_next(b, 8 + sizeof(ok), WBPROTO_CTL_MAX, &f), 8 + sizeof(ok));
+	assert_int_equal(wbproto_pack(WBPROTO_T_CTL_REQUEST, 0, f.msg, &re, &relen), 0);
+	wbproto_frame_free(&f);
+	assert_int_equal(wbproto_next(re, relen, WBPROTO_CTL_MAX, &f), (ssize_t)relen);
+	assert_string_equal(((Wbrep__CtlRequest *)f.msg)->resource, "r0");
+	wbproto_frame_free(&f);
+	free(re);
+}
+
 static void test_stream_decoder(void **state)
 {
 	struct wbproto_dec d;
@@ -203,7 +239,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hdr_errors),	cmocka_unit_test(test_pack_next_roundtrip),
-	    cmocka_unit_test(test_undecodable), cmocka_unit_test(test_stream_decoder),
+	    cmocka_unit_test(test_undecodable), cmocka_unit_test(test_bad_field_numbers),
+	    cmocka_unit_test(test_stream_decoder),
 	    cmocka_unit_test(test_ctl_check),
 	};
 
