@@ -225,6 +225,67 @@ def m_export_name_unknown(w):
     return None if c.closed_by_server() else "EXPORT_NAME of an unknown export not closed"
 
 
+TFLAGS_WANT = 0x1 | 0x4 | 0x8 | 0x20 | 0x40 | 0x100  # HAS_FLAGS FLUSH FUA TRIM ZEROES MULTI_CONN
+
+
+def m_export_name_ok(w):
+    """EXPORT_NAME (old-style end of the handshake) with and without
+    NO_ZEROES: size + flags (+ 124 zero bytes without NO_ZEROES), then a
+    write/read round trip right after it (no stray bytes)."""
+    for cflags, tail in ((1, 124), (3, 0)):
+        c = Conn(w)
+        c.greet(cflags=cflags)
+        c.opt(OPT_EXPORT_NAME, b"")
+        size, tflags = struct.unpack(">QH", c.recv(10))
+        if tail and c.recv(tail) != bytes(tail):
+            return "EXPORT_NAME reply padding is not 124 zero bytes"
+        if size < 2 * BS or size % BS:
+            return "EXPORT_NAME reported size %d" % size
+        if tflags & TFLAGS_WANT != TFLAGS_WANT or tflags & 0x2:
+            return "EXPORT_NAME transmission flags %#x" % tflags
+        pat = bytes([0x40 + cflags]) * BS
+        err, _ = c.io(CMD_WRITE, size - BS, BS, payload=pat)
+        if err:
+            return "write after EXPORT_NAME failed: %d" % err
+        err, data = c.io(CMD_READ, size - BS, BS)
+        if err or data != pat:
+            return "read after EXPORT_NAME (cflags %d) returned other data" % cflags
+        c.close()
+    return None
+
+
+def m_info_then_go(w):
+    """INFO (size, flags, block sizes), then GO on the same connection."""
+    c = Conn(w)
+    c.greet()
+    typ, infos = c.info_go(OPT_INFO)
+    if typ != 1 or 0 not in infos or 3 not in infos:
+        return "INFO: reply %#x with infos %s" % (typ, sorted(infos))
+    size, tflags = struct.unpack(">QH", infos[0])
+    if tflags & TFLAGS_WANT != TFLAGS_WANT:
+        return "INFO transmission flags %#x" % tflags
+    bmin, bpref, bmax = struct.unpack(">III", infos[3])
+    if (bmin, bpref, bmax) != (BS, BS, 32 << 20):
+        return "INFO block sizes %d/%d/%d" % (bmin, bpref, bmax)
+    typ, infos = c.info_go(OPT_GO)
+    if typ != 1 or struct.unpack(">Q", infos[0][:8])[0] != size:
+        return "GO after INFO failed (%#x)" % typ
+    err, _ = c.io(CMD_READ, 0, BS)
+    return None if not err else "read after INFO+GO failed: %d" % err
+
+
+def m_vanish_handshake(w):
+    """Half an option header, then gone; and one that never sends flags."""
+    c = Conn(w)
+    c.greet()
+    c.s.sendall(struct.pack(">Q", IHAVEOPT) + b"\0\0")
+    c.close()
+    c = Conn(w)
+    c.recv(18)
+    c.close()
+    return None
+
+
 def m_unknown_cmd(w):
     c = Conn(w).connect()
     err, _ = c.io(99, 0, BS)
@@ -335,6 +396,8 @@ def malformed(where):
                      ("unknown-option", m_unknown_opt), ("unknown-export", m_unknown_export),
                      ("malformed-info", m_bad_info), ("list-abort", m_list_abort),
                      ("export-name-unknown", m_export_name_unknown),
+                     ("export-name-ok", m_export_name_ok), ("info-then-go", m_info_then_go),
+                     ("vanish-in-handshake", m_vanish_handshake),
                      ("unknown-command", m_unknown_cmd), ("beyond-end", m_beyond_end),
                      ("unaligned", m_unaligned), ("bad-command-flags", m_bad_flags),
                      ("oversize", m_oversize), ("bad-request-magic", m_bad_req_magic),
