@@ -11,7 +11,9 @@
 # states, keys, structure and the I/O counters of the workload stay exact.
 # Also: up/down/flush/mode/reload exit codes and their effect on status,
 # unknown resource (exit 1 + message), no daemon (exit 3), usage errors
-# (exit 2), --help of every subcommand, `config check` on a good file and on
+# (exit 2), --help of every subcommand, control socket mode 0600 and non-root
+# clients refused (by the mode, and by the uid check with the mode opened),
+# `config check` on a good file and on
 # bad files (golden messages with file:line, exit 4), bad requests on the
 # control socket (tests/cli/ctlraw.py: error reply or clean close, daemon
 # alive). WB_GOLDEN_UPDATE=1 rewrites the golden files instead of diffing.
@@ -239,6 +241,29 @@ grep -q 'reload: configuration applied' "$T/wbrepd.log" && pass "wbctl-reload-ap
 expect_rc "wbctl-socket-option" 0 "$WBCTL" -s "$T/ctl.sock" status r0
 n=$(wbctl status --watch --interval 1 --count 2 --json | grep -c '^{"version": 1')
 [ "$n" -eq 2 ] && pass "wbctl-watch-count" || fail "wbctl-watch-count: $n reports, expected 2"
+
+# ---------------------------------------------------------------- root only
+m=$(stat -c '%a %u' "$T/ctl.sock")
+[ "$m" = "600 $(id -u)" ] && pass "ctl-socket-mode-0600 ($m)" || fail "ctl-socket-mode-0600: $m"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	# as nobody: the file mode refuses the connect
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$WBCTL" -s "$T/ctl.sock" status 2>&1)
+	rc=$?
+	[ $rc -eq 3 ] && grep -q 'Permission denied' <<<"$out" && pass "ctl-nonroot-refused-by-mode" ||
+		fail "ctl-nonroot-refused-by-mode: exit $rc: $out"
+	# even with the socket (and its directory) opened up, the daemon checks
+	# the peer's uid (SO_PEERCRED) and closes the connection
+	chmod 0755 "$T"
+	chmod 0666 "$T/ctl.sock"
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$WBCTL" -s "$T/ctl.sock" status 2>&1)
+	rc=$?
+	chmod 0600 "$T/ctl.sock"
+	chmod 0700 "$T"
+	[ $rc -ne 0 ] && ! grep -q '^r0' <<<"$out" && grep -q 'refusing client uid 65534' "$T/wbrepd.log" &&
+		pass "ctl-nonroot-refused-by-uid" || fail "ctl-nonroot-refused-by-uid: exit $rc: $out"
+else
+	echo "SKIP ctl-nonroot-refused: needs root and setpriv"
+fi
 
 # ---------------------------------------------------------------- bad requests
 timeout 120 python3 tests/cli/ctlraw.py "$T/ctl.sock" bad >"$T/bad.out" 2>&1
