@@ -32,11 +32,23 @@ BENCH_TMP=$(mktemp -d "${WB_BENCH_TMP:-${TMPDIR:-/tmp}}/wbbench.XXXXXX") || exit
 # BENCH_PIDS; whatever is still running at exit is killed by PID.
 BENCH_PIDS=()
 cleanup() {
-	local p
+	local p j
+	# only PIDs that are still this shell's jobs: a reaped PID may be reused
 	for p in "${BENCH_PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+		for j in $(jobs -p); do
+			[ "$j" = "$p" ] && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+		done
 	done
 	rm -rf "$BENCH_TMP"
+}
+
+# bench_forget PID: the section stopped and reaped it itself.
+bench_forget() {
+	local p keep=()
+	for p in "${BENCH_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	BENCH_PIDS=("${keep[@]}")
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -48,6 +48,7 @@ nbd_stop() { # $1 = PID (or empty); SIGKILL: the state is thrown away anyway
 	[ -n "$1" ] || return 0
 	kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
+	bench_forget "$1"
 	return 0
 }
 
