@@ -27,6 +27,22 @@ cp=${CHECKPATCH:-}
 if [ -z "$cp" ]; then
 	cp=$(ls /usr/src/linux-source-*/scripts/checkpatch.pl 2>/dev/null | head -1)
 fi
+if [ -z "$cp" ]; then
+	# linux-source-6.1 ships the tree as a tarball: take the three files
+	# checkpatch needs into build/checkpatch/ (once).
+	tb=$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | sort -V | tail -1)
+	if [ -n "$tb" ]; then
+		d=build/checkpatch
+		if [ ! -x "$d/scripts/checkpatch.pl" ]; then
+			mkdir -p "$d"
+			top=$(basename "$tb" .tar.xz)
+			tar -xJf "$tb" -C "$d" --strip-components=1 "$top/scripts/checkpatch.pl" \
+				"$top/scripts/spelling.txt" "$top/scripts/const_structs.checkpatch" \
+				2>/dev/null || echo "style: cannot extract checkpatch from $tb"
+		fi
+		[ -x "$d/scripts/checkpatch.pl" ] && cp=$d/scripts/checkpatch.pl
+	fi
+fi
 if [ -n "$cp" ] && [ -x "$cp" ]; then
 	for f in $(git ls-files 'kmod/*.c' 'kmod/*.h'); do
 		"$cp" --no-tree --terse --file "$f" | grep -E 'ERROR' && rc=1
