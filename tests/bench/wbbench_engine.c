@@ -253,8 +253,9 @@ static void print_load(const struct bench *b, const char *kase, const char *wm,
 
 	if (secs <= 0)
 		secs = 1e-9;
-	printf("{\"case\":\"%s\",\"engine\":\"%s\",\"destage\":\"%s\",\"bs\":%u,\"qd\":%u,\"ops\":%llu,"
-	       "\"bytes\":%llu,\"secs\":%.3f,\"iops\":%.0f,\"mbps\":%.1f,\"lat_us\":%.1f}\n",
+	printf("{\"case\":\"%s\",\"engine\":\"%s\",\"destage\":\"%s\",\"bs\":%u,\"qd\":%u,"
+	       "\"ops\":%llu,\"bytes\":%llu,\"secs\":%.3f,\"iops\":%.0f,\"mbps\":%.1f,"
+	       "\"lat_us\":%.1f}\n",
 	       kase, b->engine, wm, ld->bs, ld->qd, (unsigned long long)ld->ops,
 	       (unsigned long long)ld->bytes, secs, (double)ld->ops / secs,
 	       (double)ld->bytes / secs / 1048576.0,
@@ -435,9 +436,9 @@ static int wait_drained(struct bench *b, double timeout_s, struct wb_engine_stat
 			return 0;
 		if (getenv("WBBENCH_DEBUG") && now_ns() - last > 1000000000ull) {
 			last = now_ns();
-			fprintf(stderr, "dirty %llu log_used %llu seq %llu..%llu destaged %llu tmo %d\n",
-				(unsigned long long)st->dirty_bytes, (unsigned long long)st->log_used,
-				(unsigned long long)st->seq_tail, (unsigned long long)st->seq_head,
+			fprintf(stderr, "dirty %llu used %llu destaged %llu timeout %d ms\n",
+				(unsigned long long)st->dirty_bytes,
+				(unsigned long long)st->log_used,
 				(unsigned long long)st->destaged_bytes, wb_engine_timeout_ms(b->e));
 		}
 		if (now_ns() > deadline) {
@@ -572,6 +573,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option lo[] = {
 	    {"case", 1, 0, 'c'},
 	    {"dir", 1, 0, 'd'},
@@ -586,6 +588,7 @@ int main(int argc, char **argv)
 	    {"destage", 1, 0, 'w'},
 	    {0, 0, 0, 0},
 	};
+	/* clang-format on */
 	struct bench b = {.o = {.engine = "auto",
 				.size = 1ull << 30,
 				.log_size = 512ull << 20,
