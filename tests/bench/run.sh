@@ -21,7 +21,7 @@
 # per time-bounded case, default 8); WB_BENCH_SIZE_MB / WB_BENCH_LOG_MB
 # (device and log file sizes, default 1024 / 1024).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 B=${B:-build}
 RESULTS=$ROOT/tests/bench/results

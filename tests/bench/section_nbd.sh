@@ -34,8 +34,7 @@ nbd_spawn() {
 
 # Wait (bounded, 10 s) until an NBD server answers on socket $1; $2 = PID.
 nbd_wait() {
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -S "$1" ] && timeout 5 nbdinfo --size "nbd+unix:///?socket=$1" >/dev/null 2>&1 &&
 			return 0
 		kill -0 "$2" 2>/dev/null || return 1
