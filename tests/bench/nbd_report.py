@@ -48,6 +48,30 @@ def load_fio(path):
     }
 
 
+def load_wbstat(path):
+    """wbrepd's engine counters after a case (wbctl status --json), or None."""
+    try:
+        with open(path) as f:
+            r = json.load(f)["resources"][0]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    records = r["seq"]["head"] - 1
+    return {"mode": r["mode"], "records": records, "writes": r["io"]["writes"],
+            "flushes": r["io"]["flushes"], "reads": r["io"]["reads"],
+            "destaged_bytes": r["destage"]["total_bytes"],
+            "throttle_events": r["destage"]["throttle_events"],
+            "writes_per_record": r["io"]["writes"] / float(records) if records > 0 else None}
+
+
+def engine_note(ws):
+    if not ws or not ws["writes"]:
+        return ""
+    s = "; wbrepd (%s): %d writes in %d records" % (ws["mode"], ws["writes"], ws["records"])
+    if ws["flushes"]:
+        s += ", %d flushes" % ws["flushes"]
+    return s + ", %d MiB destaged" % (ws["destaged_bytes"] >> 20)
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: nbd_report.py FIO_DIR OUT_JSON")
@@ -56,6 +80,7 @@ def main():
            for t in TARGETS}
     with open(os.path.join(d, "flushcheck.json")) as f:
         flushcheck = json.load(f)
+    wbstat = {c: load_wbstat(os.path.join(d, "wbstat-%s.json" % c)) for c in CASES}
     cases = []
 
     def others(case, key, unit):
@@ -80,16 +105,16 @@ def main():
         cases.append(c)
 
     add("4K randwrite QD1", "randwrite_qd1", "iops", "IOPS",
-        note=others("randwrite_qd1", "iops", "IOPS"))
+        note=others("randwrite_qd1", "iops", "IOPS") + engine_note(wbstat["randwrite_qd1"]))
     add("4K randwrite QD32 vs nbdkit-file", "randwrite_qd32", "iops", "IOPS", target=1.0,
-        note=others("randwrite_qd32", "iops", "IOPS"))
+        note=others("randwrite_qd32", "iops", "IOPS") + engine_note(wbstat["randwrite_qd32"]))
     add("4K randwrite QD32 vs raw", "randwrite_qd32", "iops", "IOPS", peer="raw", target=1.5)
     add("4K write+flush QD1", "writeflush_qd1", "iops", "IOPS", target=1.0,
         note=others("writeflush_qd1", "iops", "IOPS") +
         "; a flush after every write (%d NBD flushes per %d writes checked)" %
-        (flushcheck["flushes"], flushcheck["writes"]))
+        (flushcheck["flushes"], flushcheck["writes"]) + engine_note(wbstat["writeflush_qd1"]))
     add("1M seq write QD8", "seqwrite", "mbps", "MiB/s", target=0.9,
-        note=others("seqwrite", "mbps", "MiB/s"))
+        note=others("seqwrite", "mbps", "MiB/s") + engine_note(wbstat["seqwrite"]))
     add("4K randread QD32", "randread", "iops", "IOPS", note=others("randread", "iops", "IOPS"))
     add("QD1 write p50 latency", "randwrite_qd1", "clat_p50_us", "us", target=1.2, higher=False,
         note=others("randwrite_qd1", "clat_p50_us", "us"))
@@ -105,6 +130,7 @@ def main():
                     "nbdkit-file": "nbdkit file plugin on a pre-written file (page cache)",
                     "nbdkit-memory": "nbdkit memory plugin (protocol ceiling)"},
         "flush_check": flushcheck,
+        "wbrepd_engine": wbstat,
         "cases": cases,
         "fio": res,
     }

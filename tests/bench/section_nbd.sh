@@ -86,6 +86,19 @@ nbd_fio() {
 		bench_log "fio (nbd $sock) $* failed:"; cat "$out.err" >&2; return 1; }
 }
 
+# The engine's counters after a wbrepd case (records, writes, flushes,
+# destage), from `wbctl status --json`, for nbd_report.py. Optional: a
+# missing wbctl or an unanswered status only loses these counters.
+nbd_wbstat() {
+	local d=$1 name=$2
+	timeout 10 "$ROOT/$B/wbctl" -s "$d/wbctl.sock" status --json >"$d/wbstat-$name.json" \
+		2>"$d/wbstat-$name.err" || {
+		bench_log "nbd: wbctl status after $name failed: $(cat "$d/wbstat-$name.err")"
+		rm -f "$d/wbstat-$name.json"
+	}
+	return 0
+}
+
 # fio --fsync=1 over the nbd engine must send NBD_CMD_FLUSH after every
 # write: count them with nbdkit's log filter on a small memory disk.
 nbd_check_flush() {
@@ -119,7 +132,7 @@ section_nbd() {
 			return 1; }
 	done
 	fio --enghelp=nbd >/dev/null 2>&1 || { bench_log "nbd: this fio has no nbd engine"; return 1; }
-	make -s "$B/wbrepd" || { bench_log "nbd: cannot build $B/wbrepd"; return 1; }
+	make -s "$B/wbrepd" "$B/wbctl" || { bench_log "nbd: cannot build $B/wbrepd"; return 1; }
 	"$ROOT/$B/wbrepd" --list-engines | grep -q '^wblog ' ||
 		{ bench_log "nbd: engine wblog is not registered in wbrepd"; return 1; }
 	mkdir -p "$d" || return 1
@@ -152,6 +165,7 @@ section_nbd() {
 			bench_log "nbd: $name: wbrepd"
 			nbd_start_wbrepd "$d" &&
 				nbd_fio "$d/fio-wbrepd-$name.json" "$d/wb.sock" "${opts[@]}" &&
+				nbd_wbstat "$d" "$name" &&
 				bench_log "nbd: $name: nbdkit-file" &&
 				nbd_fio "$d/fio-nbdkit-file-$name.json" "$d/file.sock" "${opts[@]}" &&
 				bench_log "nbd: $name: nbdkit-memory" &&
