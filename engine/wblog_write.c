@@ -615,6 +615,11 @@ void wbl_progress(struct wblog *e)
 		}
 	}
 flushes:
+	/* durable_seq also moves without wbl_flush_done (destage flushes the
+	 * log, recovery): a closed generation wholly below it is durable */
+	if (e->state != WB_STATE_FAILED && e->closed_gen_seq <= e->durable_seq &&
+	    e->closed_gen > e->gen_durable)
+		e->gen_durable = e->closed_gen;
 	while ((r = e->flushq.head) &&
 	       (WBL_TARGET(r) <= e->durable_seq || e->state == WB_STATE_FAILED)) {
 		wbl_reqq_pop(&e->flushq);

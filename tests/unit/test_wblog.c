@@ -522,6 +522,30 @@ static void test_throttled_queue(void **state)
 	env_fini(&v);
 }
 
+/*
+ * A flush whose target is already durable (a FUA write flushed the log
+ * first) completes at once; the generation it closes must still be reported
+ * durable. Regression: gen_durable moved only in the log-flush completion.
+ */
+static void test_gen_durable_after_fua(void **state)
+{
+	struct env v;
+	struct wb_engine_stats st;
+
+	env_init(&v, 8u << 20, 256 << 10, 0);
+	wr(&v, 10, 1, WB_REQ_F_FUA);
+	flush(&v);
+	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_true(st.gen_head >= 2);
+	assert_int_equal(st.gen_durable, st.gen_head - 1);
+	wr(&v, 11, 1, 0);
+	flush(&v);
+	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(st.gen_durable, st.gen_head - 1);
+	check_all(&v);
+	env_fini(&v);
+}
+
 static void test_writethrough(void **state)
 {
 	struct env v;
@@ -629,6 +653,7 @@ int main(void)
 	    cmocka_unit_test(test_apply_record),      cmocka_unit_test(test_io_error_fails),
 	    cmocka_unit_test(test_writethrough),      cmocka_unit_test(test_throttled_queue),
 	    cmocka_unit_test(test_gen_interval),
+	    cmocka_unit_test(test_gen_durable_after_fua),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
