@@ -231,16 +231,28 @@ int wbd_reload(struct wbd *d)
 			goto out_free;
 		}
 	}
-	for (size_t i = 0; i < d->nres; i++)
-		wbd_resource_set_conf(d->res[i], wbconf_resource_find(nw, d->res[i]->name));
+	for (size_t i = 0; i < d->nres; i++) {
+		struct wbd_resource *r = d->res[i];
+		struct wb_engine_params p;
+
+		wbd_resource_set_conf(r, wbconf_resource_find(nw, r->name));
+		if (!r->engine)
+			continue;
+		/* engine tunables apply to the running engine at once */
+		wbd_resource_params(r->conf, &p);
+		ret = wb_engine_set_params(r->engine, &p);
+		if (ret && ret != -EOPNOTSUPP)
+			wbd_err("reload: %s: engine refused the new tunables: %s", r->name,
+				strerror(-ret));
+	}
+	ret = 0;
 	level = nw->global.log_level;
 	if (d->verbose)
 		level = WB_LOG_DEBUG;
 	wbd_log_setup(-1, level);
 	wbconf_free(d->conf);
 	d->conf = nw;
-	wbd_info("reload: configuration applied (log-level %d; engine tunables take effect at "
-		 "the next up)", level);
+	wbd_info("reload: configuration applied (log-level %d, engine tunables)", level);
 	return 0;
 out_free:
 	wbconf_free(nw);

@@ -28,12 +28,13 @@
 #ifndef WB_ENGINE_H
 #define WB_ENGINE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "engine/io.h"
 
-#define WB_ENGINE_ABI_VERSION 1
+#define WB_ENGINE_ABI_VERSION 2 /* 2: set_params appended */
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
 
@@ -147,7 +148,11 @@ struct wb_engine_ops {
 			    void (*done)(void *arg, int err), void *arg);
 	int (*stats)(struct wb_engine *e, struct wb_engine_stats *st);
 	int (*set_mode)(struct wb_engine *e, enum wb_mode mode);
-	/* fields are only ever appended below this line */
+	/* fields are only ever appended below this line (and the ABI version
+	 * bumped, so a plugin built with a shorter table is refused) */
+	/* Change the run-time tunables of an open engine (gen_max_interval_ms,
+	 * destage_*); the other fields of p are ignored. NULL: none. */
+	int (*set_params)(struct wb_engine *e, const struct wb_engine_params *p);
 };
 
 /* Every engine instance starts with this. */
@@ -172,6 +177,11 @@ static inline void wb_engine_close(struct wb_engine *e)
 {
 	if (e)
 		e->ops->close(e);
+}
+/* -EOPNOTSUPP when the engine has no run-time tunables. */
+static inline int wb_engine_set_params(struct wb_engine *e, const struct wb_engine_params *p)
+{
+	return e->ops->set_params ? e->ops->set_params(e, p) : -EOPNOTSUPP;
 }
 static inline int wb_engine_submit(struct wb_engine *e, struct wb_req *r)
 {

@@ -674,6 +674,29 @@ static int wbl_set_mode(struct wb_engine *eng, enum wb_mode mode)
 	return 0;
 }
 
+/* Run-time tunables (SIGHUP reload): generation interval and destage policy.
+ * Takes effect at the next run() pass; nothing on disk changes. */
+static int wbl_set_params(struct wb_engine *eng, const struct wb_engine_params *np)
+{
+	struct wblog *e = (struct wblog *)eng;
+	struct wb_engine_params p = e->p;
+
+	p.gen_max_interval_ms = np->gen_max_interval_ms;
+	p.destage_low_pct = np->destage_low_pct;
+	p.destage_high_pct = np->destage_high_pct;
+	p.destage_min_rate = np->destage_min_rate;
+	wbl_params_defaults(&p);
+	e->p.gen_max_interval_ms = p.gen_max_interval_ms;
+	e->p.destage_low_pct = p.destage_low_pct;
+	e->p.destage_high_pct = p.destage_high_pct;
+	e->p.destage_min_rate = p.destage_min_rate;
+	wb_msg(WB_LOG_INFO, "%s: tunables: gen-max-interval %u ms, destage %u..%u%%, min rate %llu B/s",
+	       eng->name, e->p.gen_max_interval_ms, e->p.destage_low_pct, e->p.destage_high_pct,
+	       (unsigned long long)e->p.destage_min_rate);
+	wbl_kick(e);
+	return 0;
+}
+
 const struct wb_engine_ops wb_wblog_ops = {
     .abi_version = WB_ENGINE_ABI_VERSION,
     .name = "wblog",
@@ -688,4 +711,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .apply_record = wbl_apply_record,
     .stats = wbl_stats,
     .set_mode = wbl_set_mode,
+    .set_params = wbl_set_params,
 };

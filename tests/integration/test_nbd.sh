@@ -220,6 +220,15 @@ for ENG in $ENGINES; do
 	kill -HUP "$DPID"
 	for _ in $(seq 50); do grep -q 'reload: configuration applied' "$T/wbrepd.log" && break; sleep 0.1; done
 	grep -q 'reload: configuration applied' "$T/wbrepd.log" && pass "$P-reload-ok" || fail "$P-reload-ok"
+	if [ "$ENG" = wblog ]; then
+		# an engine tunable reaches the running engine at once
+		sed -i '/^nbd-listen/a destage-min-rate = 7M' "$T/wbrep.conf"
+		kill -HUP "$DPID"
+		for _ in $(seq 50); do grep -q 'tunables: .*min rate 7340032 B/s' "$T/wbrepd.log" && break; sleep 0.1; done
+		grep -q 'tunables: .*min rate 7340032 B/s' "$T/wbrepd.log" && pass "$P-reload-tunable-live" ||
+			fail "$P-reload-tunable-live: engine did not log the new destage-min-rate"
+		sed -i '/^destage-min-rate = 7M/d' "$T/wbrep.conf"
+	fi
 	sed -i "s|^nbd-socket = .*|nbd-socket = $T/other.sock|" "$T/wbrep.conf"
 	kill -HUP "$DPID"
 	for _ in $(seq 50); do grep -q "reload refused.*'nbd-socket'" "$T/wbrepd.log" && break; sleep 0.1; done
