@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * nbd.c - NBD server: listeners, per-connection handshake and transmission
- * state machine on libevent bufferevents, requests submitted to the engine
+ * state machine on the libevent loop, requests submitted to the engine
  * asynchronously (see nbd.h for ownership, docs/nbd.md for the decisions).
  *
- * Owns: listeners, connections (refcounted), in-flight request structs and
- * their data buffers (read data is handed to the output evbuffer by
- * reference and freed by libevent once sent).
+ * Socket I/O is done here, not by bufferevents (libevent 2.1 reads at most
+ * 4 KiB per loop round through one): a readable socket is read with large
+ * readv()s into a flat input buffer, every complete request in it is parsed
+ * and submitted before the loop runs again, and a write payload that is not
+ * fully buffered is read straight into the payload buffer. Replies are
+ * appended to an output evbuffer and sent with one sendmsg() per loop round
+ * (a deferred "flush" event coalesces the replies of one engine run); a
+ * write event is added only when the socket is full.
+ *
+ * Owns: listeners, connections (refcounted), their input/payload buffers,
+ * in-flight request structs and their data buffers (read data is handed to
+ * the output evbuffer by reference and freed by libevent once sent).
  */
 #include "daemon/nbd.h"
 
@@ -18,13 +27,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -32,20 +41,32 @@
 #include "daemon/wbd_log.h"
 
 #define NBD_OUT_HIGH (64u << 20) /* stop reading while this much output is queued */
+#define NBD_IBUF_CAP (256u << 10) /* input buffer; holds the largest option */
+#define NBD_IBUF_MIN_FREE (NBD_OPT_HDR_LEN + NBD_OPT_MAX_LEN)
+#define NBD_READ_ROUNDS 16	/* readv()s per wakeup at most (fairness) */
+#define NBD_WRITE_IOV 64	/* iovecs per sendmsg() */
 #define NBD_TFLAGS                                                                       \
 	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM | \
 	 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN)
 
+_Static_assert(NBD_IBUF_CAP >= 2 * NBD_IBUF_MIN_FREE, "input buffer too small for options");
+
 enum conn_state { CS_FLAGS, CS_OPTS, CS_XMIT, CS_CLOSING };
 
 struct nbd_conn {
-	struct bufferevent *bev; /* NULL once closed */
+	int fd;			/* -1 once closed */
+	struct event *rev;	/* readable (persistent; deleted while throttled) */
+	struct event *wev;	/* writable (added only when the socket was full) */
+	struct event *fev;	/* deferred flush (activated, never added) */
+	struct evbuffer *out;	/* replies not yet sent */
 	int refs;
 	enum conn_state state;
 	bool no_zeroes;
 	bool have_hdr;	/* hdr/verdict parsed, waiting for the payload */
-	bool throttled; /* reading disabled for backpressure */
+	bool throttled; /* reading stopped for backpressure */
 	bool processing;
+	bool flush_sched; /* fev is active */
+	bool wev_added;
 	struct nbd_request hdr;
 	struct nbd_verdict verdict;
 	struct nbd_export *ex;
@@ -55,8 +76,16 @@ struct nbd_conn {
 	char def[64];
 	char peer[80];
 	unsigned inflight;
-	uint8_t *wbuf; /* write payload scratch (the engine copies at submit) */
+	/* input: ibuf[ioff, ilen) is received and not yet consumed */
+	uint8_t *ibuf;
+	size_t ioff, ilen;
+	/* payload of hdr being read into wbuf (pay_got of verdict.payload);
+	 * a payload that is complete in ibuf is used in place instead (the
+	 * engine copies write data at submit) */
+	uint8_t *wbuf;
 	size_t wbuf_cap;
+	uint32_t pay_got;
+	bool pay_in_wbuf;
 };
 
 struct nbd_ioreq {
@@ -80,6 +109,7 @@ static struct nbd_conn *conn_all;
 
 static void conn_process(struct nbd_conn *c);
 static void conn_close(struct nbd_conn *c);
+static void conn_flush(struct nbd_conn *c);
 
 static void conn_put(struct nbd_conn *c)
 {
@@ -112,14 +142,32 @@ static void conn_attach(struct nbd_conn *c, struct nbd_export *ex)
 	wbd_debug("nbd: %s attached to export %s (%u clients)", c->peer, ex->name, ex->nconns);
 }
 
+static void conn_free_io(struct nbd_conn *c)
+{
+	if (c->rev)
+		event_free(c->rev);
+	if (c->wev)
+		event_free(c->wev);
+	if (c->fev)
+		event_free(c->fev);
+	if (c->out)
+		evbuffer_free(c->out);
+	free(c->ibuf);
+	c->rev = c->wev = c->fev = NULL;
+	c->out = NULL;
+	c->ibuf = NULL;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
 /* Drop the socket now; in-flight requests keep the struct alive. */
 static void conn_close(struct nbd_conn *c)
 {
-	if (!c->bev)
+	if (c->fd < 0)
 		return;
 	wbd_debug("nbd: %s closed (%u requests in flight)", c->peer, c->inflight);
-	bufferevent_free(c->bev);
-	c->bev = NULL;
+	conn_free_io(c);
 	c->state = CS_CLOSING;
 	conn_unlink_export(c);
 	*c->all_pprev = c->all_next;
@@ -128,21 +176,38 @@ static void conn_close(struct nbd_conn *c)
 	conn_put(c);
 }
 
+static void conn_stop_reading(struct nbd_conn *c)
+{
+	if (c->rev)
+		event_del(c->rev);
+}
+
 /* Close once the output is sent and nothing is in flight. */
 static void conn_close_soon(struct nbd_conn *c)
 {
-	if (!c->bev)
+	if (c->fd < 0)
 		return;
 	c->state = CS_CLOSING;
-	bufferevent_disable(c->bev, EV_READ);
-	if (!c->inflight && !evbuffer_get_length(bufferevent_get_output(c->bev)))
+	conn_stop_reading(c);
+	if (!c->inflight && !evbuffer_get_length(c->out))
 		conn_close(c);
 }
 
+/* Queue output; it is sent when the current loop round's callbacks are done. */
 static void conn_send(struct nbd_conn *c, const void *p, size_t len)
 {
-	if (c->bev)
-		bufferevent_write(c->bev, p, len);
+	if (c->fd < 0)
+		return;
+	if (evbuffer_add(c->out, p, len)) {
+		wbd_err("nbd: %s: out of memory queueing %zu bytes of output, closing", c->peer,
+			len);
+		conn_close(c);
+		return;
+	}
+	if (!c->flush_sched && !c->wev_added) {
+		c->flush_sched = true;
+		event_active(c->fev, EV_TIMEOUT, 0);
+	}
 }
 
 static void opt_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
@@ -309,16 +374,17 @@ static void free_ref(const void *data, size_t len, void *extra)
 
 static bool conn_congested(struct nbd_conn *c)
 {
-	return c->inflight >= NBD_SRV_MAX_INFLIGHT ||
-	       evbuffer_get_length(bufferevent_get_output(c->bev)) >= NBD_OUT_HIGH;
+	return c->inflight >= NBD_SRV_MAX_INFLIGHT || evbuffer_get_length(c->out) >= NBD_OUT_HIGH;
 }
 
 static void conn_unthrottle(struct nbd_conn *c)
 {
-	if (!c->bev || !c->throttled || c->state != CS_XMIT || conn_congested(c))
+	if (c->fd < 0 || !c->throttled || c->state != CS_XMIT || conn_congested(c))
 		return;
+	if (c->ex && c->ex->closing)
+		return; /* quiesced: stays stopped */
 	c->throttled = false;
-	bufferevent_enable(c->bev, EV_READ);
+	event_add(c->rev, NULL);
 	conn_process(c); /* input that arrived meanwhile is already buffered */
 }
 
@@ -338,12 +404,18 @@ static void ioreq_done(struct wb_req *wr, int err)
 			q->ex->nerr++;
 	}
 	c->inflight--;
-	if (c->bev) {
+	/* the reply is only queued here, from the completion: what the engine
+	 * promises for this request (durable for FUA/FLUSH) is true now */
+	if (c->fd >= 0) {
 		simple_reply(c, nerr, q->handle);
-		if (q->type == NBD_CMD_READ && !err) {
-			evbuffer_add_reference(bufferevent_get_output(c->bev), q->buf, wr->len,
-					       free_ref, NULL);
-			q->buf = NULL;
+		if (q->type == NBD_CMD_READ && !err && c->fd >= 0) {
+			if (evbuffer_add_reference(c->out, q->buf, wr->len, free_ref, NULL)) {
+				wbd_err("nbd: %s: out of memory queueing read data, closing",
+					c->peer);
+				conn_close(c);
+			} else {
+				q->buf = NULL;
+			}
 		}
 		if (c->state == CS_CLOSING)
 			conn_close_soon(c);
@@ -382,7 +454,7 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 		break;
 	case NBD_CMD_WRITE:
 		q->wr.op = WB_REQ_WRITE;
-		q->wr.buf = (void *)payload;
+		q->wr.buf = (void *)payload; /* copied by the engine at submit */
 		break;
 	case NBD_CMD_FLUSH:
 		q->wr.op = WB_REQ_FLUSH;
@@ -396,16 +468,21 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 	}
 	if (h->flags & NBD_CMD_FLAG_FUA)
 		q->wr.flags |= WB_REQ_F_FUA;
-	ret = wb_engine_submit(ex->engine, &q->wr);
-	if (ret) {
-		free(q->buf);
-		free(q);
-		return ret;
-	}
+	/* counted before submit: the engine may complete it inside the call */
 	c->refs++;
 	c->inflight++;
 	ex->inflight++;
 	ex->nreq++;
+	ret = wb_engine_submit(ex->engine, &q->wr);
+	if (ret) {
+		c->refs--;
+		c->inflight--;
+		ex->inflight--;
+		ex->nreq--;
+		free(q->buf);
+		free(q);
+		return ret;
+	}
 	return 0;
 }
 
@@ -462,17 +539,21 @@ static int ensure_wbuf(struct nbd_conn *c, size_t len)
 	return 0;
 }
 
-/* Handshake step; false = wait for more input (or closed). */
-static bool step_handshake(struct nbd_conn *c, struct evbuffer *in)
+static size_t in_avail(const struct nbd_conn *c)
 {
-	uint8_t h[NBD_OPT_HDR_LEN];
+	return c->ilen - c->ioff;
+}
+
+/* Handshake step; false = wait for more input (or closed). */
+static bool step_handshake(struct nbd_conn *c)
+{
+	uint8_t *h = c->ibuf + c->ioff;
 	uint32_t flags, opt, len;
-	uint8_t *data;
 
 	if (c->state == CS_FLAGS) {
-		if (evbuffer_get_length(in) < 4)
+		if (in_avail(c) < 4)
 			return false;
-		evbuffer_remove(in, h, 4);
+		c->ioff += 4;
 		if (nbd_parse_client_flags(h, &flags)) {
 			wbd_info("nbd: %s: unsupported client flags 0x%x, closing", c->peer, flags);
 			conn_close(c);
@@ -482,9 +563,8 @@ static bool step_handshake(struct nbd_conn *c, struct evbuffer *in)
 		c->state = CS_OPTS;
 		return true;
 	}
-	if (evbuffer_get_length(in) < NBD_OPT_HDR_LEN)
+	if (in_avail(c) < NBD_OPT_HDR_LEN)
 		return false;
-	evbuffer_copyout(in, h, sizeof(h));
 	switch (nbd_parse_opt_hdr(h, &opt, &len)) {
 	case 0:
 		break;
@@ -498,87 +578,98 @@ static bool step_handshake(struct nbd_conn *c, struct evbuffer *in)
 		conn_close(c);
 		return false;
 	}
-	if (evbuffer_get_length(in) < NBD_OPT_HDR_LEN + (size_t)len)
+	/* len <= NBD_OPT_MAX_LEN: the whole option fits in ibuf */
+	if (in_avail(c) < NBD_OPT_HDR_LEN + (size_t)len)
 		return false;
-	evbuffer_drain(in, NBD_OPT_HDR_LEN);
-	data = len ? evbuffer_pullup(in, len) : (uint8_t *)h;
-	if (!data) {
-		conn_close(c);
-		return false;
-	}
-	handle_option(c, opt, data, len);
-	if (c->bev)
-		evbuffer_drain(in, len);
-	return c->bev != NULL;
+	c->ioff += NBD_OPT_HDR_LEN + (size_t)len;
+	handle_option(c, opt, h + NBD_OPT_HDR_LEN, len);
+	return c->fd >= 0;
 }
 
 /* Transmission step; false = wait for more input. *submitted set when the
  * engine got a request. */
-static bool step_xmit(struct nbd_conn *c, struct evbuffer *in, bool *submitted)
+static bool step_xmit(struct nbd_conn *c, bool *submitted)
 {
-	uint8_t b[NBD_REQUEST_LEN];
 	struct nbd_export_geom g;
 	const void *payload = NULL;
+	uint32_t plen;
 
 	if (!c->have_hdr) {
-		if (evbuffer_get_length(in) < NBD_REQUEST_LEN)
+		if (in_avail(c) < NBD_REQUEST_LEN)
 			return false;
-		evbuffer_remove(in, b, sizeof(b));
-		if (nbd_parse_request(b, &c->hdr)) {
+		if (nbd_parse_request(c->ibuf + c->ioff, &c->hdr)) {
 			wbd_info("nbd: %s: bad request magic, closing", c->peer);
 			conn_close(c);
 			return false;
 		}
+		c->ioff += NBD_REQUEST_LEN;
 		g.size = c->ex ? c->ex->size : 0;
 		g.align = WB_BLOCK_SIZE;
 		g.max_len = NBD_SRV_MAX_LEN;
 		g.tflags = NBD_TFLAGS;
 		nbd_classify_request(&c->hdr, &g, &c->verdict);
 		c->have_hdr = true;
+		c->pay_got = 0;
+		c->pay_in_wbuf = false;
 	}
-	if (c->verdict.payload) {
-		if (evbuffer_get_length(in) < c->verdict.payload)
-			return false;
-		if (ensure_wbuf(c, c->verdict.payload)) {
-			wbd_err("nbd: %s: out of memory for a %u byte write", c->peer,
-				c->verdict.payload);
-			conn_close(c);
-			return false;
+	plen = c->verdict.payload;
+	if (plen) {
+		if (!c->pay_in_wbuf && in_avail(c) >= plen) {
+			payload = c->ibuf + c->ioff; /* complete: use it in place */
+			c->ioff += plen;
+		} else {
+			size_t n = plen - c->pay_got;
+
+			if (!c->pay_in_wbuf) {
+				if (ensure_wbuf(c, plen)) {
+					wbd_err("nbd: %s: out of memory for a %u byte write",
+						c->peer, plen);
+					conn_close(c);
+					return false;
+				}
+				c->pay_in_wbuf = true;
+			}
+			if (n > in_avail(c))
+				n = in_avail(c);
+			memcpy(c->wbuf + c->pay_got, c->ibuf + c->ioff, n);
+			c->ioff += n;
+			c->pay_got += (uint32_t)n;
+			if (c->pay_got < plen)
+				return false; /* the rest is read straight into wbuf */
+			payload = c->wbuf;
 		}
-		evbuffer_remove(in, c->wbuf, c->verdict.payload);
-		payload = c->wbuf;
 	}
 	c->have_hdr = false;
+	c->pay_in_wbuf = false;
 	if (exec_request(c, &c->hdr, &c->verdict, payload))
 		*submitted = true;
-	return c->bev && c->state == CS_XMIT;
+	return c->fd >= 0 && c->state == CS_XMIT;
 }
 
+/* Parse and execute everything buffered, submit all of it, then kick the
+ * engine once. */
 static void conn_process(struct nbd_conn *c)
 {
 	struct nbd_export *ex = NULL;
 	bool submitted = false;
 
-	if (c->processing || !c->bev)
+	if (c->processing || c->fd < 0)
 		return;
 	c->processing = true;
 	c->refs++;
 	for (;;) {
-		struct evbuffer *in;
-
-		if (!c->bev || c->state == CS_CLOSING)
+		if (c->fd < 0 || c->state == CS_CLOSING)
 			break;
-		in = bufferevent_get_input(c->bev);
 		if (c->state == CS_XMIT) {
 			if (conn_congested(c)) {
 				c->throttled = true;
-				bufferevent_disable(c->bev, EV_READ);
+				conn_stop_reading(c);
 				break;
 			}
 			ex = c->ex;
-			if (!step_xmit(c, in, &submitted))
+			if (!step_xmit(c, &submitted))
 				break;
-		} else if (!step_handshake(c, in)) {
+		} else if (!step_handshake(c)) {
 			break;
 		}
 	}
@@ -588,35 +679,164 @@ static void conn_process(struct nbd_conn *c)
 	conn_put(c);
 }
 
-static void conn_readcb(struct bufferevent *bev, void *arg)
+/* Make room in ibuf: consumed bytes are dropped, what is left moves to the
+ * front when it is small or the free space is short. */
+static void ibuf_compact(struct nbd_conn *c)
 {
-	conn_process(arg);
-}
+	size_t left = in_avail(c);
 
-static void conn_writecb(struct bufferevent *bev, void *arg)
-{
-	struct nbd_conn *c = arg;
-
-	if (c->state == CS_CLOSING)
-		conn_close_soon(c);
-	else
-		conn_unthrottle(c);
-}
-
-static void conn_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-	struct nbd_conn *c = arg;
-
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		wbd_debug("nbd: %s disconnected%s", c->peer,
-			  (what & BEV_EVENT_ERROR) ? " (error)" : "");
-		conn_close(c);
+	if (!c->ioff)
+		return;
+	if (!left) {
+		c->ioff = c->ilen = 0;
+	} else if (left <= 4096 || NBD_IBUF_CAP - c->ilen < NBD_IBUF_MIN_FREE) {
+		memmove(c->ibuf, c->ibuf + c->ioff, left);
+		c->ioff = 0;
+		c->ilen = left;
 	}
+}
+
+/* One readv(): the rest of a pending payload straight into wbuf, then as
+ * much as fits into ibuf. Returns bytes read, 0 = would block, -1 = the
+ * connection was closed, *full = the buffers were filled completely. */
+static ssize_t conn_read_once(struct nbd_conn *c, bool *full)
+{
+	struct iovec iov[2];
+	int niov = 0;
+	size_t want = 0, pay = 0;
+	ssize_t n;
+
+	ibuf_compact(c);
+	if (c->have_hdr && c->pay_in_wbuf) {
+		pay = c->verdict.payload - c->pay_got;
+		iov[niov].iov_base = c->wbuf + c->pay_got;
+		iov[niov++].iov_len = pay;
+		want += pay;
+	}
+	if (c->ilen < NBD_IBUF_CAP) {
+		iov[niov].iov_base = c->ibuf + c->ilen;
+		iov[niov++].iov_len = NBD_IBUF_CAP - c->ilen;
+		want += NBD_IBUF_CAP - c->ilen;
+	}
+	if (!niov) { /* cannot happen: a full ibuf is consumed or throttled */
+		wbd_err("nbd: %s: input buffer full, closing", c->peer);
+		conn_close(c);
+		return -1;
+	}
+	n = readv(c->fd, iov, niov);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		wbd_debug("nbd: %s disconnected (error: %s)", c->peer, strerror(errno));
+		conn_close(c);
+		return -1;
+	}
+	if (n == 0) {
+		wbd_debug("nbd: %s disconnected", c->peer);
+		conn_close(c);
+		return -1;
+	}
+	if ((size_t)n <= pay) {
+		c->pay_got += (uint32_t)n;
+	} else {
+		c->pay_got += (uint32_t)pay;
+		c->ilen += (size_t)n - pay;
+	}
+	*full = (size_t)n == want;
+	return n;
+}
+
+static void conn_readcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	c->refs++;
+	for (int i = 0; i < NBD_READ_ROUNDS; i++) {
+		bool full = false;
+
+		if (c->fd < 0 || c->throttled || c->state == CS_CLOSING)
+			break;
+		if (conn_read_once(c, &full) <= 0)
+			break;
+		conn_process(c);
+		if (!full) /* short read: the socket is drained */
+			break;
+	}
+	conn_put(c);
+}
+
+/* Send queued output without blocking; the rest waits for a write event. */
+static void conn_flush(struct nbd_conn *c)
+{
+	struct iovec iov[NBD_WRITE_IOV];
+	struct msghdr mh = { .msg_iov = iov };
+
+	for (int round = 0; round < 64 && c->fd >= 0; round++) {
+		int n = evbuffer_peek(c->out, -1, NULL, (struct evbuffer_iovec *)iov,
+				      NBD_WRITE_IOV);
+		ssize_t w;
+
+		if (n <= 0)
+			break;
+		mh.msg_iovlen = (size_t)(n < NBD_WRITE_IOV ? n : NBD_WRITE_IOV);
+		w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (!c->wev_added) {
+					c->wev_added = true;
+					event_add(c->wev, NULL);
+				}
+				return;
+			}
+			wbd_debug("nbd: %s disconnected (send: %s)", c->peer, strerror(errno));
+			conn_close(c);
+			return;
+		}
+		evbuffer_drain(c->out, (size_t)w);
+	}
+	if (c->fd >= 0 && evbuffer_get_length(c->out) && !c->wev_added) {
+		c->wev_added = true;
+		event_add(c->wev, NULL);
+	}
+}
+
+/* After output went out: close a closing connection, resume reading. */
+static void conn_after_flush(struct nbd_conn *c)
+{
+	c->refs++;
+	conn_flush(c);
+	if (c->fd >= 0 && !evbuffer_get_length(c->out)) {
+		if (c->state == CS_CLOSING)
+			conn_close_soon(c);
+		else
+			conn_unthrottle(c);
+	}
+	conn_put(c);
+}
+
+static void conn_flushcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	c->flush_sched = false;
+	if (!c->wev_added)
+		conn_after_flush(c);
+}
+
+static void conn_writecb(evutil_socket_t fd, short what, void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	c->wev_added = false;
+	conn_after_flush(c);
 }
 
 static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		      int salen, void *arg)
 {
+	struct event_base *base = evconnlistener_get_base(el);
 	struct nbd_listener *l = arg;
 	struct nbd_conn *c;
 	uint8_t g[NBD_GREETING_LEN];
@@ -628,6 +848,7 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 		close(fd);
 		return;
 	}
+	c->fd = fd;
 	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
 		char host[64] = "?", port[8] = "?";
 
@@ -640,10 +861,15 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 
 		snprintf(c->peer, sizeof(c->peer), "unix#%lu", ++nunix);
 	}
-	c->bev = bufferevent_socket_new(evconnlistener_get_base(el), fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev) {
-		wbd_err("nbd: %s: cannot create a bufferevent", c->peer);
-		close(fd);
+	evutil_make_socket_nonblocking(fd);
+	c->ibuf = malloc(NBD_IBUF_CAP);
+	c->out = evbuffer_new();
+	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_readcb, c);
+	c->wev = event_new(base, fd, EV_WRITE, conn_writecb, c);
+	c->fev = event_new(base, -1, 0, conn_flushcb, c);
+	if (!c->ibuf || !c->out || !c->rev || !c->wev || !c->fev || event_add(c->rev, NULL)) {
+		wbd_err("nbd: %s: out of memory setting up the connection", c->peer);
+		conn_free_io(c);
 		free(c);
 		return;
 	}
@@ -655,8 +881,6 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 		conn_all->all_pprev = &c->all_next;
 	conn_all = c;
 	c->all_pprev = &conn_all;
-	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_send(c, g, nbd_encode_greeting(g));
 	wbd_debug("nbd: %s connected", c->peer);
 }
@@ -808,8 +1032,7 @@ void nbd_export_quiesce(struct nbd_export *ex)
 {
 	ex->closing = 1;
 	for (struct nbd_conn *c = ex->conns; c; c = c->ex_next)
-		if (c->bev)
-			bufferevent_disable(c->bev, EV_READ);
+		conn_stop_reading(c);
 }
 
 void nbd_export_detach(struct nbd_export *ex)
@@ -819,17 +1042,10 @@ void nbd_export_detach(struct nbd_export *ex)
 		struct nbd_conn *c = ex->conns;
 
 		/* send what is queued (replies of drained requests), best effort */
-		if (c->bev) {
-			int fd = bufferevent_getfd(c->bev);
-			struct evbuffer *o = bufferevent_get_output(c->bev);
-
-			evutil_make_socket_nonblocking(fd);
-			for (int i = 0; i < 64 && evbuffer_get_length(o); i++)
-				if (evbuffer_write(o, fd) <= 0)
-					break;
-		}
+		c->refs++;
+		conn_flush(c);
 		conn_close(c);
-		conn_unlink_export(c);
+		conn_put(c);
 	}
 }
 
