@@ -690,7 +690,8 @@ static int wbl_set_params(struct wb_engine *eng, const struct wb_engine_params *
 	e->p.destage_low_pct = p.destage_low_pct;
 	e->p.destage_high_pct = p.destage_high_pct;
 	e->p.destage_min_rate = p.destage_min_rate;
-	wb_msg(WB_LOG_INFO, "%s: tunables: gen-max-interval %u ms, destage %u..%u%%, min rate %llu B/s",
+	wb_msg(WB_LOG_INFO,
+	       "%s: tunables: gen-max-interval %u ms, destage %u..%u%%, min rate %llu B/s",
 	       eng->name, e->p.gen_max_interval_ms, e->p.destage_low_pct, e->p.destage_high_pct,
 	       (unsigned long long)e->p.destage_min_rate);
 	wbl_kick(e);

@@ -652,8 +652,7 @@ int main(void)
 	    cmocka_unit_test(test_power_cut),	      cmocka_unit_test(test_refuse_foreign),
 	    cmocka_unit_test(test_apply_record),      cmocka_unit_test(test_io_error_fails),
 	    cmocka_unit_test(test_writethrough),      cmocka_unit_test(test_throttled_queue),
-	    cmocka_unit_test(test_gen_interval),
-	    cmocka_unit_test(test_gen_durable_after_fua),
+	    cmocka_unit_test(test_gen_interval),      cmocka_unit_test(test_gen_durable_after_fua),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
