@@ -160,7 +160,13 @@ static void test_register(void **state)
 	assert_non_null(strstr(last_msg, "already registered"));
 	assert_int_equal(wb_engine_register(&dup), -EEXIST);
 	assert_int_equal(wb_engine_register(&badabi), -EPROTO);
-	assert_non_null(strstr(last_msg, "has engine ABI version 7, this wbrep needs 1"));
+	{
+		char want[96];
+
+		snprintf(want, sizeof(want), "has engine ABI version 7, this wbrep needs %u",
+			 WB_ENGINE_ABI_VERSION);
+		assert_non_null(strstr(last_msg, want));
+	}
 	assert_null(wb_engine_find("dummy7"));
 	assert_int_equal(wb_engine_register(&norun), -EINVAL);
 	assert_non_null(strstr(last_msg, "lacks a mandatory operation"));
@@ -223,7 +229,7 @@ static int setup_plugins(void **state)
 	snprintf(plugdir, sizeof(plugdir), "/tmp/wbplug.XXXXXX");
 	if (!mkdtemp(plugdir))
 		return -1;
-	if (build_plugin("good.so", "") || build_plugin("abi2.so", "-DPLUG_ABI=2") ||
+	if (build_plugin("good.so", "") || build_plugin("abibad.so", "-DPLUG_ABI=99") ||
 	    build_plugin("nosubmit.so", "-DPLUG_NO_SUBMIT -DPLUG_NAME='\"nosubmit\"'") ||
 	    build_plugin("nosym.so", "-DPLUG_NO_SYMBOL -DPLUG_NAME='\"nosym\"'") ||
 	    build_plugin("dupram.so", "-DPLUG_NAME='\"ram\"'")) {
@@ -276,10 +282,10 @@ static void test_plugin_refused(void **state)
 
 	(void)state;
 	wb_msg_set_sink(capture, NULL, WB_LOG_DEBUG);
-	snprintf(path, sizeof(path), "%s/abi2.so", plugdir);
+	snprintf(path, sizeof(path), "%s/abibad.so", plugdir);
 	assert_int_equal(wb_engine_load_plugin(path, err, sizeof(err)), -EPROTO);
-	snprintf(want, sizeof(want), "plugin %s has engine ABI version 2, this wbrep needs 1",
-		 path);
+	snprintf(want, sizeof(want), "plugin %s has engine ABI version 99, this wbrep needs %u",
+		 path, WB_ENGINE_ABI_VERSION);
 	assert_string_equal(err, want);
 	assert_string_equal(last_msg, want); /* also logged */
 
