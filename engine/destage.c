@@ -99,6 +99,12 @@ static void ds_tokens(struct wbl_destage *ds)
 	ds->last_tick_ms = now;
 }
 
+/*
+ * 0: no batch now; 1: a batch may start regardless of the rate budget
+ * (drain, write-through, close, above the low watermark); 2: a batch may
+ * start because of the minimum-rate rule only - that batch, and only that
+ * one, is charged to the rate budget.
+ */
 static int ds_should_run(struct wbl_destage *ds)
 {
 	struct wblog *e = ds->e;
@@ -122,7 +128,7 @@ static int ds_should_run(struct wbl_destage *ds)
 	if (e->sp.used * 100 >= (uint64_t)e->p.destage_low_pct * (e->sp.end - e->sp.start))
 		return 1;
 	ds_tokens(ds);
-	return ds->tokens >= 0;
+	return ds->tokens >= 0 ? 2 : 0;
 }
 
 int wb_destage_timeout(struct wblog *e)
@@ -367,9 +373,9 @@ void wb_destage_step(struct wblog *e)
 {
 	struct wbl_destage *ds = e->ds;
 	uint64_t s, blocks = 0, last_gen_end = 0, boff = 0, i;
-	int ret;
+	int ret, why = ds_should_run(ds);
 
-	if (!ds_should_run(ds))
+	if (!why)
 		return;
 	ds->from = e->destaged_seq;
 	ds->upto = 0;
@@ -438,7 +444,9 @@ void wb_destage_step(struct wblog *e)
 			break;
 		}
 	}
-	ds->tokens -= (int64_t)ds->batch_bytes;
+	/* full-speed batches (watermark, drain, close) do not build up rate debt */
+	if (why == 2)
+		ds->tokens -= (int64_t)ds->batch_bytes;
 	/* drop the hold (as if a read completed) */
 	ds->pending--;
 	if (!ds->pending) {

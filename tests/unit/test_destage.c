@@ -28,6 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "engine/io.h"
 #include "engine/wbengine.h"
@@ -125,6 +128,28 @@ static void spy_attach(struct wb_io *io, int d)
 	orig_submit[d] = io->ops->submit;
 	spy_ops[d].submit = spy_submit;
 	io->ops = &spy_ops[d];
+}
+
+/* ---- fake monotonic clock ---------------------------------------------- */
+
+/*
+ * Interposes clock_gettime() for this test program (the engine's rate timer
+ * reads CLOCK_MONOTONIC): while fake_clock_on, the monotonic clock stands
+ * still at fake_ms and moves only when a test advances it, so the minimum
+ * destage rate is tested without wall-time thresholds. Everything else goes
+ * to the kernel.
+ */
+static int fake_clock_on;
+static uint64_t fake_ms = 1000000;
+
+int clock_gettime(clockid_t clk, struct timespec *ts)
+{
+	if (fake_clock_on && clk == CLOCK_MONOTONIC) {
+		ts->tv_sec = (time_t)(fake_ms / 1000);
+		ts->tv_nsec = (long)(fake_ms % 1000) * 1000000;
+		return 0;
+	}
+	return (int)syscall(SYS_clock_gettime, clk, ts);
 }
 
 /* ---- environment and model -------------------------------------------- */
@@ -414,6 +439,69 @@ static void test_watermarks_rate_counters(void **state)
 	env_fini(&v);
 }
 
+/*
+ * Destage at full speed (above the low watermark) must not be charged to the
+ * minimum-rate budget: after a large watermark destage, what is left below
+ * the low watermark goes at the minimum rate, not minutes later. The clock
+ * stands still except for one explicit step that pays back exactly the one
+ * batch the rate rule started, far less than what the watermarks destaged.
+ */
+static void test_rate_after_watermark_destage(void **state)
+{
+	const uint64_t rate = 64u << 20, x = 16 * BS;
+	struct env v;
+	struct wb_engine_stats st;
+	uint64_t size, full, b;
+	uint8_t *img;
+
+	(void)state;
+	fake_clock_on = 1;
+	env_init(&v, 4u << 20, 64 * 1024, 50, 90, rate, 0);
+	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	size = st.log_size;
+
+	/* 1. below the low watermark, the rate allowance (tokens start at 0)
+	 * destages one batch: the rate budget is now x in debt */
+	wr(&v, 0, 16);
+	flush_gen(&v);
+	settle(&v, &st);
+	assert_int_equal(st.destaged_bytes, x);
+	assert_int_equal(st.dirty_bytes, 0);
+
+	/* 2. 3 MiB: above the low watermark, destage runs at full speed */
+	for (b = 0; b < (3u << 20) / BS; b += 8)
+		wr(&v, 16 + b, 8);
+	flush_gen(&v);
+	settle(&v, &st);
+	full = st.destaged_bytes - x;
+	assert_true(full >= (1u << 20));
+	assert_true(st.log_used * 100 < 50 * size);
+
+	/* 3. a little more, below the low watermark: the clock stands still,
+	 * so the rate rule must wait */
+	wr(&v, 800, 16);
+	flush_gen(&v);
+	settle(&v, &st);
+	assert_true(st.dirty_bytes > 0);
+	assert_true(st.log_used * 100 < 50 * size);
+	assert_true(st.dirty_bytes <= (8u << 20)); /* fits one batch */
+
+	/* 4. 2 ms at 64 MiB/s pay back x (not x + full): the rest goes now */
+	fake_ms += 2;
+	assert_true(rate * 2 / 1000 >= x && rate * 2 / 1000 < x + full);
+	settle(&v, &st);
+	print_message("%llu bytes destaged at full speed; %llu dirty after the rate step\n",
+		      (unsigned long long)full, (unsigned long long)st.dirty_bytes);
+	assert_int_equal(st.dirty_bytes, 0);
+	check_engine(&v, "after the rate step");
+	img = malloc(DEVSZ);
+	assert_int_equal(wb_io_fault_peek(v.bak, 0, img, DEVSZ), 0);
+	check_image(&v, img, "backing after the rate step");
+	free(img);
+	env_fini(&v);
+	fake_clock_on = 0;
+}
+
 struct aw {
 	struct wb_req r;
 	int busy, *errs;
@@ -563,6 +651,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_order),
 	    cmocka_unit_test(test_watermarks_rate_counters),
+	    cmocka_unit_test(test_rate_after_watermark_destage),
 	    cmocka_unit_test(test_full_log_throttles),
 	    cmocka_unit_test(test_cut_before_backing_flush),
 	    cmocka_unit_test(test_cut_before_tail_write),
