@@ -101,7 +101,7 @@ static void ds_tokens(struct wbl_destage *ds)
 
 /*
  * 0: no batch now; 1: a batch may start regardless of the rate budget
- * (drain, write-through, close, above the low watermark); 2: a batch may
+ * (drain, write-through, above the low watermark); 2: a batch may
  * start because of the minimum-rate rule only - that batch, and only that
  * one, is charged to the rate budget.
  */
@@ -123,10 +123,20 @@ static int ds_should_run(struct wbl_destage *ds)
 			e->want_durable = e->completed_seq;
 		return 0;
 	}
-	if (ds->drain || e->closing || e->mode == WB_MODE_WRITETHROUGH)
+	/*
+	 * Close only makes the log durable (the log is the durable copy): no new
+	 * batch unless a write still in flight waits for it (log space, or a
+	 * write-through ack).
+	 */
+	if (e->closing && !e->admitq.head && e->place_seq >= e->next_seq &&
+	    e->ack_seq >= e->next_seq)
+		return 0;
+	if (ds->drain || e->mode == WB_MODE_WRITETHROUGH)
 		return 1;
 	if (e->sp.used * 100 >= (uint64_t)e->p.destage_low_pct * (e->sp.end - e->sp.start))
 		return 1;
+	if (e->closing)
+		return 0;
 	ds_tokens(ds);
 	return ds->tokens >= 0 ? 2 : 0;
 }
@@ -444,7 +454,7 @@ void wb_destage_step(struct wblog *e)
 			break;
 		}
 	}
-	/* full-speed batches (watermark, drain, close) do not build up rate debt */
+	/* full-speed batches (watermark, drain) do not build up rate debt */
 	if (why == 2)
 		ds->tokens -= (int64_t)ds->batch_bytes;
 	/* drop the hold (as if a read completed) */

@@ -589,7 +589,9 @@ static void wbl_close(struct wb_engine *eng)
 	struct wblog *e = (struct wblog *)eng;
 	long i;
 
-	/* finish everything in flight and make the log durable */
+	/* finish everything in flight and make the log durable; no new destage
+	 * batches from here on (see ds_should_run), dirty data stays in the log */
+	e->closing = 1;
 	wbl_seal(e);
 	wbl_kick(e);
 	for (i = 0; i < 10000000 && wbl_busy(e); i++) {
@@ -601,7 +603,6 @@ static void wbl_close(struct wb_engine *eng)
 		    !e->doneq.head)
 			break;
 	}
-	e->closing = 1;
 	if (e->state != WB_STATE_FAILED && e->durable_seq + 1 < e->next_seq) {
 		e->want_durable = e->next_seq - 1;
 		for (i = 0;
