@@ -34,11 +34,19 @@ uint64_t wbl_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/*
+ * Wake run(). The eventfd is written only when no kick is pending: run
+ * clears e->kicked right before it reads the eventfd and then processes
+ * everything, so a kick after the clear writes again and none is lost.
+ */
 void wbl_kick(struct wblog *e)
 {
 	uint64_t one = 1;
 
-	if (e->efd >= 0 && write(e->efd, &one, sizeof(one)) < 0) {
+	if (e->efd < 0 || e->kicked)
+		return;
+	e->kicked = 1;
+	if (write(e->efd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is already non-zero, run() will come */
 	}
 }
@@ -494,6 +502,7 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 	for (loops = 0; loops < 1000000; loops++) {
 		int ret;
 
+		e->kicked = 0; /* before the read: a kick from here on writes again */
 		if (read(e->efd, &cnt, sizeof(cnt)) < 0) {
 			/* EAGAIN: not kicked */
 		}
@@ -519,6 +528,7 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 				/* nothing can happen by itself: do not sleep forever */
 				uint64_t v;
 
+				e->kicked = 0;
 				if (read(e->efd, &v, sizeof(v)) > 0)
 					continue;
 				return 0;

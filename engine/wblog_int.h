@@ -80,6 +80,7 @@ struct wblog {
 	uint64_t dev_size, dev_blocks;
 	uint32_t max_rec_blocks;
 	int efd, epfd, state, mode, closing;
+	int kicked; /* efd written, run() has not consumed it yet (see wbl_kick) */
 
 	struct wb_extmap *map;
 	struct wb_pagebuf *pb;
