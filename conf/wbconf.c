@@ -823,7 +823,8 @@ int wbconf_resource_reload_check(const struct wbconf_resource *old,
 			 * the resource would still use the old value */
 			snprintf(err, errlen,
 				 "resource %s: '%s' changed; that only takes effect after a "
-				 "restart of wbrepd", old->name, k->name);
+				 "restart of wbrepd",
+				 old->name, k->name);
 			return -EBUSY;
 		}
 	}

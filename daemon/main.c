@@ -55,7 +55,7 @@ static int list_engines(void)
 
 static int load_conf(const char *path, const char *node, struct wbconf **out)
 {
-	struct wbconf_errors errs = { 0 };
+	struct wbconf_errors errs = {0};
 	int ret = wbconf_load(path, node, out, &errs);
 
 	if (ret) {
@@ -175,34 +175,48 @@ static void ready(int fd, int ok)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "node", required_argument, NULL, 'n' },
-		{ "list-engines", no_argument, NULL, 'L' },
-		{ "create-md", required_argument, NULL, 'M' },
-		{ "force", no_argument, NULL, 'F' },
-		{ "check", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},      {"node", required_argument, NULL, 'n'},
+	    {"list-engines", no_argument, NULL, 'L'}, {"create-md", required_argument, NULL, 'M'},
+	    {"force", no_argument, NULL, 'F'},	      {"check", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},	      {0},
 	};
 	const char *path = WBCONF_DEFAULT_PATH, *node = NULL, *create_md = NULL;
 	bool fg = false, force = false, check = false;
 	int verbose = 0, c, ret, pidfd, readyfd = -1, level;
-	struct wbd d = { 0 };
+	struct wbd d = {0};
 
 	while ((c = getopt_long(argc, argv, "c:fvn:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': path = optarg; break;
-		case 'f': fg = true; break;
-		case 'v': verbose++; break;
-		case 'n': node = optarg; break;
-		case 'L': return list_engines();
-		case 'M': create_md = optarg; break;
-		case 'F': force = true; break;
-		case 'C': check = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			fg = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'n':
+			node = optarg;
+			break;
+		case 'L':
+			return list_engines();
+		case 'M':
+			create_md = optarg;
+			break;
+		case 'F':
+			force = true;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {
@@ -240,7 +254,8 @@ int main(int argc, char **argv)
 	d.verbose = verbose;
 	level = d.conf->global.log_level;
 	if (verbose)
-		level = verbose > 1 ? WB_LOG_DEBUG : (level < WB_LOG_INFO ? WB_LOG_INFO : WB_LOG_DEBUG);
+		level =
+		    verbose > 1 ? WB_LOG_DEBUG : (level < WB_LOG_INFO ? WB_LOG_INFO : WB_LOG_DEBUG);
 	pidfd = pidfile_lock(d.conf->global.pid_file);
 	if (pidfd < 0) {
 		wbconf_free(d.conf);

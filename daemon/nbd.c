@@ -40,13 +40,13 @@
 #include "daemon/nbd_proto.h"
 #include "daemon/wbd_log.h"
 
-#define NBD_OUT_HIGH (64u << 20) /* stop reading while this much output is queued */
-#define NBD_IBUF_CAP (256u << 10) /* input buffer; holds the largest option */
+#define NBD_OUT_HIGH	  (64u << 20)  /* stop reading while this much output is queued */
+#define NBD_IBUF_CAP	  (256u << 10) /* input buffer; holds the largest option */
 #define NBD_IBUF_MIN_FREE (NBD_OPT_HDR_LEN + NBD_OPT_MAX_LEN)
-#define NBD_READ_ROUNDS 16	/* readv()s per wakeup at most (fairness) */
-#define NBD_WRITE_IOV 64	/* iovecs per sendmsg() */
-#define NBD_TFLAGS                                                                       \
-	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM | \
+#define NBD_READ_ROUNDS	  16 /* readv()s per wakeup at most (fairness) */
+#define NBD_WRITE_IOV	  64 /* iovecs per sendmsg() */
+#define NBD_TFLAGS                                                                                 \
+	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |       \
 	 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN)
 
 _Static_assert(NBD_IBUF_CAP >= 2 * NBD_IBUF_MIN_FREE, "input buffer too small for options");
@@ -54,11 +54,11 @@ _Static_assert(NBD_IBUF_CAP >= 2 * NBD_IBUF_MIN_FREE, "input buffer too small fo
 enum conn_state { CS_FLAGS, CS_OPTS, CS_XMIT, CS_CLOSING };
 
 struct nbd_conn {
-	int fd;			/* -1 once closed */
-	struct event *rev;	/* readable (persistent; deleted while throttled) */
-	struct event *wev;	/* writable (added only when the socket was full) */
-	struct event *fev;	/* deferred flush (activated, never added) */
-	struct evbuffer *out;	/* replies not yet sent */
+	int fd;		      /* -1 once closed */
+	struct event *rev;    /* readable (persistent; deleted while throttled) */
+	struct event *wev;    /* writable (added only when the socket was full) */
+	struct event *fev;    /* deferred flush (activated, never added) */
+	struct evbuffer *out; /* replies not yet sent */
 	int refs;
 	enum conn_state state;
 	bool no_zeroes;
@@ -70,7 +70,7 @@ struct nbd_conn {
 	struct nbd_request hdr;
 	struct nbd_verdict verdict;
 	struct nbd_export *ex;
-	struct nbd_conn *ex_next, **ex_pprev; /* on ex->conns */
+	struct nbd_conn *ex_next, **ex_pprev;	/* on ex->conns */
 	struct nbd_conn *all_next, **all_pprev; /* on conn_all */
 	struct nbd_lookup lk;
 	char def[64];
@@ -223,8 +223,8 @@ static void opt_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const voi
 
 static void opt_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *msg)
 {
-	wbd_debug("nbd: %s option %s(%u): error 0x%x: %s", c->peer, nbd_opt_name(opt), opt,
-		  type, msg);
+	wbd_debug("nbd: %s option %s(%u): error 0x%x: %s", c->peer, nbd_opt_name(opt), opt, type,
+		  msg);
 	opt_reply(c, opt, type, msg, (uint32_t)strlen(msg));
 }
 
@@ -256,10 +256,11 @@ static void opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, u
 		opt_error(c, opt, NBD_REP_ERR_UNKNOWN, "no such export (or it is down)");
 		return;
 	}
-	opt_reply(c, opt, NBD_REP_INFO, b, (uint32_t)nbd_encode_info_export(b, ex->size, NBD_TFLAGS));
 	opt_reply(c, opt, NBD_REP_INFO, b,
-		  (uint32_t)nbd_encode_info_block_size(b, WB_BLOCK_SIZE, WB_BLOCK_SIZE,
-						       NBD_SRV_MAX_LEN));
+		  (uint32_t)nbd_encode_info_export(b, ex->size, NBD_TFLAGS));
+	opt_reply(
+	    c, opt, NBD_REP_INFO, b,
+	    (uint32_t)nbd_encode_info_block_size(b, WB_BLOCK_SIZE, WB_BLOCK_SIZE, NBD_SRV_MAX_LEN));
 	for (unsigned i = 0; i < ninfo && i < NBD_INFO_REQ_MAX; i++) {
 		if (infos[i] == NBD_INFO_NAME) {
 			uint8_t nb[2 + sizeof(ex->name)];
@@ -346,16 +347,25 @@ static void handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 static uint32_t errno_to_nbd(int err)
 {
 	switch (err) {
-	case 0: return 0;
+	case 0:
+		return 0;
 	case -EPERM:
-	case -EROFS: return NBD_EPERM;
-	case -ENOMEM: return NBD_ENOMEM;
-	case -EINVAL: return NBD_EINVAL;
-	case -ENOSPC: return NBD_ENOSPC;
-	case -EOVERFLOW: return NBD_EOVERFLOW;
-	case -ENOTSUP: return NBD_ENOTSUP;
-	case -ESHUTDOWN: return NBD_ESHUTDOWN;
-	default: return NBD_EIO;
+	case -EROFS:
+		return NBD_EPERM;
+	case -ENOMEM:
+		return NBD_ENOMEM;
+	case -EINVAL:
+		return NBD_EINVAL;
+	case -ENOSPC:
+		return NBD_ENOSPC;
+	case -EOVERFLOW:
+		return NBD_EOVERFLOW;
+	case -ENOTSUP:
+		return NBD_ENOTSUP;
+	case -ESHUTDOWN:
+		return NBD_ESHUTDOWN;
+	default:
+		return NBD_EIO;
 	}
 }
 
@@ -769,11 +779,11 @@ static void conn_readcb(evutil_socket_t fd, short what, void *arg)
 static void conn_flush(struct nbd_conn *c)
 {
 	struct iovec iov[NBD_WRITE_IOV];
-	struct msghdr mh = { .msg_iov = iov };
+	struct msghdr mh = {.msg_iov = iov};
 
 	for (int round = 0; round < 64 && c->fd >= 0; round++) {
-		int n = evbuffer_peek(c->out, -1, NULL, (struct evbuffer_iovec *)iov,
-				      NBD_WRITE_IOV);
+		int n =
+		    evbuffer_peek(c->out, -1, NULL, (struct evbuffer_iovec *)iov, NBD_WRITE_IOV);
 		ssize_t w;
 
 		if (n <= 0)
@@ -833,8 +843,8 @@ static void conn_writecb(evutil_socket_t fd, short what, void *arg)
 	conn_after_flush(c);
 }
 
-static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
-		      int salen, void *arg)
+static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa, int salen,
+		      void *arg)
 {
 	struct event_base *base = evconnlistener_get_base(el);
 	struct nbd_listener *l = arg;
@@ -917,8 +927,9 @@ static int listener_new(struct event_base *base, int fd, const char *def,
 int nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
 		   const struct nbd_lookup *lk, struct nbd_listener **out)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -930,7 +941,8 @@ int nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, con
 	snprintf(ps, sizeof(ps), "%u", port);
 	ret = getaddrinfo(host, ps, &hints, &ai);
 	if (ret) {
-		wbd_err("nbd: cannot resolve %s:%u: %s", host ? host : "*", port, gai_strerror(ret));
+		wbd_err("nbd: cannot resolve %s:%u: %s", host ? host : "*", port,
+			gai_strerror(ret));
 		return -EINVAL;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -966,7 +978,7 @@ out_err:
 int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
 		    const struct nbd_lookup *lk, struct nbd_listener **out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
 	int fd, ret;
 

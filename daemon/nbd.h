@@ -32,8 +32,8 @@
 struct event_base;
 struct nbd_conn;
 
-#define NBD_SRV_MAX_LEN	    (32u << 20) /* largest read/write accepted */
-#define NBD_SRV_MAX_INFLIGHT 256	/* per connection, then stop reading */
+#define NBD_SRV_MAX_LEN	     (32u << 20) /* largest read/write accepted */
+#define NBD_SRV_MAX_INFLIGHT 256	 /* per connection, then stop reading */
 
 struct nbd_export {
 	char name[64];

@@ -103,8 +103,8 @@ static int copy_name(const uint8_t *in, uint32_t len, char *name, size_t namecap
 	return 0;
 }
 
-int nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namecap,
-		       uint16_t *infos, unsigned max, unsigned *ninfo)
+int nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namecap, uint16_t *infos,
+		       unsigned max, unsigned *ninfo)
 {
 	uint32_t nlen;
 	uint16_t n;
@@ -255,8 +255,8 @@ void nbd_classify_request(const struct nbd_request *r, const struct nbd_export_g
 		return;
 	}
 	if (beyond_end(r, g->size)) {
-		v->err = (r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES) ?
-				 NBD_ENOSPC : NBD_EINVAL;
+		v->err = (r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES) ? NBD_ENOSPC
+										       : NBD_EINVAL;
 		return;
 	}
 	if (unaligned(r, g->align)) {
@@ -269,27 +269,43 @@ void nbd_classify_request(const struct nbd_request *r, const struct nbd_export_g
 const char *nbd_cmd_name(uint16_t type)
 {
 	switch (type) {
-	case NBD_CMD_READ: return "read";
-	case NBD_CMD_WRITE: return "write";
-	case NBD_CMD_DISC: return "disc";
-	case NBD_CMD_FLUSH: return "flush";
-	case NBD_CMD_TRIM: return "trim";
-	case NBD_CMD_CACHE: return "cache";
-	case NBD_CMD_WRITE_ZEROES: return "write-zeroes";
-	default: return "unknown";
+	case NBD_CMD_READ:
+		return "read";
+	case NBD_CMD_WRITE:
+		return "write";
+	case NBD_CMD_DISC:
+		return "disc";
+	case NBD_CMD_FLUSH:
+		return "flush";
+	case NBD_CMD_TRIM:
+		return "trim";
+	case NBD_CMD_CACHE:
+		return "cache";
+	case NBD_CMD_WRITE_ZEROES:
+		return "write-zeroes";
+	default:
+		return "unknown";
 	}
 }
 
 const char *nbd_opt_name(uint32_t opt)
 {
 	switch (opt) {
-	case NBD_OPT_EXPORT_NAME: return "EXPORT_NAME";
-	case NBD_OPT_ABORT: return "ABORT";
-	case NBD_OPT_LIST: return "LIST";
-	case NBD_OPT_STARTTLS: return "STARTTLS";
-	case NBD_OPT_INFO: return "INFO";
-	case NBD_OPT_GO: return "GO";
-	case NBD_OPT_STRUCTURED_REPLY: return "STRUCTURED_REPLY";
-	default: return "unknown";
+	case NBD_OPT_EXPORT_NAME:
+		return "EXPORT_NAME";
+	case NBD_OPT_ABORT:
+		return "ABORT";
+	case NBD_OPT_LIST:
+		return "LIST";
+	case NBD_OPT_STARTTLS:
+		return "STARTTLS";
+	case NBD_OPT_INFO:
+		return "INFO";
+	case NBD_OPT_GO:
+		return "GO";
+	case NBD_OPT_STRUCTURED_REPLY:
+		return "STRUCTURED_REPLY";
+	default:
+		return "unknown";
 	}
 }

@@ -16,10 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NBD_MAGIC	     0x4e42444d41474943ull /* "NBDMAGIC" */
-#define NBD_IHAVEOPT	     0x49484156454f5054ull /* "IHAVEOPT" */
-#define NBD_REP_MAGIC	     0x0003e889045565a9ull
-#define NBD_REQUEST_MAGIC    0x25609513u
+#define NBD_MAGIC	       0x4e42444d41474943ull /* "NBDMAGIC" */
+#define NBD_IHAVEOPT	       0x49484156454f5054ull /* "IHAVEOPT" */
+#define NBD_REP_MAGIC	       0x0003e889045565a9ull
+#define NBD_REQUEST_MAGIC      0x25609513u
 #define NBD_SIMPLE_REPLY_MAGIC 0x67446698u
 
 /* handshake flags (server) and client flags */
@@ -38,18 +38,18 @@
 #define NBD_OPT_STRUCTURED_REPLY 8
 
 /* option reply types */
-#define NBD_REP_ACK		 1u
-#define NBD_REP_SERVER		 2u
-#define NBD_REP_INFO		 3u
-#define NBD_REP_FLAG_ERROR	 (1u << 31)
-#define NBD_REP_ERR_UNSUP	 (NBD_REP_FLAG_ERROR | 1u)
-#define NBD_REP_ERR_POLICY	 (NBD_REP_FLAG_ERROR | 2u)
-#define NBD_REP_ERR_INVALID	 (NBD_REP_FLAG_ERROR | 3u)
-#define NBD_REP_ERR_PLATFORM	 (NBD_REP_FLAG_ERROR | 4u)
-#define NBD_REP_ERR_TLS_REQD	 (NBD_REP_FLAG_ERROR | 5u)
-#define NBD_REP_ERR_UNKNOWN	 (NBD_REP_FLAG_ERROR | 6u)
-#define NBD_REP_ERR_SHUTDOWN	 (NBD_REP_FLAG_ERROR | 7u)
-#define NBD_REP_ERR_TOO_BIG	 (NBD_REP_FLAG_ERROR | 9u)
+#define NBD_REP_ACK	     1u
+#define NBD_REP_SERVER	     2u
+#define NBD_REP_INFO	     3u
+#define NBD_REP_FLAG_ERROR   (1u << 31)
+#define NBD_REP_ERR_UNSUP    (NBD_REP_FLAG_ERROR | 1u)
+#define NBD_REP_ERR_POLICY   (NBD_REP_FLAG_ERROR | 2u)
+#define NBD_REP_ERR_INVALID  (NBD_REP_FLAG_ERROR | 3u)
+#define NBD_REP_ERR_PLATFORM (NBD_REP_FLAG_ERROR | 4u)
+#define NBD_REP_ERR_TLS_REQD (NBD_REP_FLAG_ERROR | 5u)
+#define NBD_REP_ERR_UNKNOWN  (NBD_REP_FLAG_ERROR | 6u)
+#define NBD_REP_ERR_SHUTDOWN (NBD_REP_FLAG_ERROR | 7u)
+#define NBD_REP_ERR_TOO_BIG  (NBD_REP_FLAG_ERROR | 9u)
 
 /* NBD_REP_INFO types */
 #define NBD_INFO_EXPORT	     0
@@ -88,15 +88,15 @@
 #define NBD_ENOTSUP   95
 #define NBD_ESHUTDOWN 108
 
-#define NBD_GREETING_LEN	18  /* NBDMAGIC, IHAVEOPT, 16-bit flags */
-#define NBD_OPT_HDR_LEN		16  /* IHAVEOPT, option, length */
-#define NBD_OPT_REPLY_HDR_LEN	20  /* magic, option, type, length */
-#define NBD_REQUEST_LEN		28
-#define NBD_SIMPLE_REPLY_LEN	16
-#define NBD_EXPORT_NAME_REPLY_LEN 134 /* size, flags, 124 zeroes */
-#define NBD_OPT_MAX_LEN		(64u * 1024) /* longer option data: disconnect */
-#define NBD_NAME_MAX		4096	     /* spec limit on export names */
-#define NBD_INFO_REQ_MAX	32	     /* info requests we keep per INFO/GO */
+#define NBD_GREETING_LEN	  18 /* NBDMAGIC, IHAVEOPT, 16-bit flags */
+#define NBD_OPT_HDR_LEN		  16 /* IHAVEOPT, option, length */
+#define NBD_OPT_REPLY_HDR_LEN	  20 /* magic, option, type, length */
+#define NBD_REQUEST_LEN		  28
+#define NBD_SIMPLE_REPLY_LEN	  16
+#define NBD_EXPORT_NAME_REPLY_LEN 134	       /* size, flags, 124 zeroes */
+#define NBD_OPT_MAX_LEN		  (64u * 1024) /* longer option data: disconnect */
+#define NBD_NAME_MAX		  4096	       /* spec limit on export names */
+#define NBD_INFO_REQ_MAX	  32	       /* info requests we keep per INFO/GO */
 
 /* Server greeting; returns NBD_GREETING_LEN. */
 size_t nbd_encode_greeting(uint8_t *out);
@@ -114,8 +114,8 @@ size_t nbd_encode_opt_reply(uint8_t *out, uint32_t opt, uint32_t type, uint32_t 
  * NBD_NAME_MAX advisable). Info types beyond max are counted in *ninfo but
  * not stored. 0, or -EINVAL for a malformed payload (lengths that do not add
  * up, a NUL inside the name), -ENAMETOOLONG when the name does not fit. */
-int nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namecap,
-		       uint16_t *infos, unsigned max, unsigned *ninfo);
+int nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namecap, uint16_t *infos,
+		       unsigned max, unsigned *ninfo);
 /* NBD_OPT_EXPORT_NAME payload: the bare name. Same errors. */
 int nbd_parse_export_name(const uint8_t *in, uint32_t len, char *name, size_t namecap);
 
@@ -150,10 +150,10 @@ struct nbd_verdict {
 
 /* Export properties the checks need. */
 struct nbd_export_geom {
-	uint64_t size;	    /* bytes */
-	uint32_t align;	    /* offsets/lengths must be multiples (4096) */
-	uint32_t max_len;   /* largest read/write payload accepted */
-	uint16_t tflags;    /* transmission flags advertised */
+	uint64_t size;	  /* bytes */
+	uint32_t align;	  /* offsets/lengths must be multiples (4096) */
+	uint32_t max_len; /* largest read/write payload accepted */
+	uint16_t tflags;  /* transmission flags advertised */
 };
 
 /*

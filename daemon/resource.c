@@ -25,8 +25,8 @@
 #include "daemon/ringfe.h"
 #include "daemon/wbd_log.h"
 
-#define RES_IO_QD      256
-#define RES_PROBE_LEN  (1u << 20)
+#define RES_IO_QD     256
+#define RES_PROBE_LEN (1u << 20)
 
 static void res_rearm_timer(struct wbd_resource *r)
 {
@@ -38,7 +38,7 @@ static void res_rearm_timer(struct wbd_resource *r)
 	if (ms < 0) {
 		evtimer_del(r->ev_timer);
 	} else {
-		struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+		struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
 		evtimer_add(r->ev_timer, &tv);
 	}
@@ -199,7 +199,8 @@ int wbd_resource_create_md(const struct wbconf_resource *c, bool force)
 		ret = log_is_blank(log);
 		if (ret == 0) {
 			wbd_err("%s: log %s has content; refusing to overwrite it (use --force to "
-				"destroy it)", c->name, c->log);
+				"destroy it)",
+				c->name, c->log);
 			ret = -EEXIST;
 			goto out;
 		}
@@ -213,8 +214,8 @@ int wbd_resource_create_md(const struct wbconf_resource *c, bool force)
 	p.backing_io = backing;
 	ret = wb_engine_format(engine_name(c), &p);
 	if (ret)
-		wbd_err("%s: formatting the log with engine %s failed: %s", c->name,
-			engine_name(c), strerror(-ret));
+		wbd_err("%s: formatting the log with engine %s failed: %s", c->name, engine_name(c),
+			strerror(-ret));
 	else
 		wbd_info("%s: metadata created (engine %s, log %s)", c->name, engine_name(c),
 			 c->log ? c->log : "-");
@@ -230,8 +231,8 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 	int ret;
 
 	if (wbconf_addr_set(&c->nbd_listen)) {
-		ret = nbd_listen_tcp(r->base, c->nbd_listen.host, c->nbd_listen.port, r->name, r->lk,
-				     &r->nbd_tcp);
+		ret = nbd_listen_tcp(r->base, c->nbd_listen.host, c->nbd_listen.port, r->name,
+				     r->lk, &r->nbd_tcp);
 		if (ret) {
 			snprintf(err, errlen, "cannot listen for NBD on %s:%u: %s",
 				 c->nbd_listen.host, c->nbd_listen.port, strerror(-ret));
@@ -290,7 +291,8 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		return 0;
 	err[0] = 0;
 	if (!wb_engine_find(eng)) {
-		snprintf(err, errlen, "engine \"%s\" is not available (wbrepd --list-engines)", eng);
+		snprintf(err, errlen, "engine \"%s\" is not available (wbrepd --list-engines)",
+			 eng);
 		ret = -ENOENT;
 		goto out_fail;
 	}

@@ -184,7 +184,7 @@ static const char *global_fixed_change(const struct wbconf_global *o, const stru
  */
 int wbd_reload(struct wbd *d)
 {
-	struct wbconf_errors errs = { 0 };
+	struct wbconf_errors errs = {0};
 	struct wbconf *nw = NULL;
 	const char *key;
 	char err[512];
@@ -197,15 +197,15 @@ int wbd_reload(struct wbd *d)
 			wbd_err("reload: %s", err);
 		}
 		wbconf_errors_free(&errs);
-		wbd_err("reload: %s is not valid, keeping the running configuration",
-			d->conf_path);
+		wbd_err("reload: %s is not valid, keeping the running configuration", d->conf_path);
 		return ret;
 	}
 	wbconf_errors_free(&errs);
 	key = global_fixed_change(&d->conf->global, &nw->global);
 	if (key) {
 		wbd_err("reload refused: [global] %s changed; it only takes effect after a restart "
-			"of wbrepd (nothing was applied)", key);
+			"of wbrepd (nothing was applied)",
+			key);
 		ret = -EBUSY;
 		goto out_free;
 	}
@@ -221,7 +221,8 @@ int wbd_reload(struct wbd *d)
 
 		if (!n) {
 			wbd_err("reload refused: resource %s was removed or renamed; that needs a "
-				"restart of wbrepd (nothing was applied)", o->name);
+				"restart of wbrepd (nothing was applied)",
+				o->name);
 			ret = -EBUSY;
 			goto out_free;
 		}

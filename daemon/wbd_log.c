@@ -19,11 +19,16 @@ static int log_syslog_open;
 static const char *level_name(int level)
 {
 	switch (level) {
-	case WB_LOG_ERR: return "error";
-	case WB_LOG_WARN: return "warning";
-	case WB_LOG_INFO: return "info";
-	case WB_LOG_DEBUG: return "debug";
-	default: return level < WB_LOG_ERR ? "error" : "debug";
+	case WB_LOG_ERR:
+		return "error";
+	case WB_LOG_WARN:
+		return "warning";
+	case WB_LOG_INFO:
+		return "info";
+	case WB_LOG_DEBUG:
+		return "debug";
+	default:
+		return level < WB_LOG_ERR ? "error" : "debug";
 	}
 }
 

@@ -13,10 +13,10 @@
 
 #include "daemon/nbd_proto.h"
 
-#define CHECK(x)                          \
-	do {                              \
-		if (!(x))                 \
-			__builtin_trap(); \
+#define CHECK(x)                                                                                   \
+	do {                                                                                       \
+		if (!(x))                                                                          \
+			__builtin_trap();                                                          \
 	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,9 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct nbd_export_geom g = {
-		.size = 16 << 20, .align = 4096, .max_len = 1 << 20,
-		.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
-			  NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES,
+	    .size = 16 << 20,
+	    .align = 4096,
+	    .max_len = 1 << 20,
+	    .tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
+		      NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES,
 	};
 	char name[NBD_NAME_MAX + 1];
 	uint16_t infos[NBD_INFO_REQ_MAX];

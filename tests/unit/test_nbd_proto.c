@@ -19,9 +19,24 @@
 #include "daemon/nbd_proto.h"
 
 /* Unaligned big-endian loads (the wire buffers are byte arrays). */
-static uint16_t ldbe16(const void *p) { uint16_t v; memcpy(&v, p, 2); return be16toh(v); }
-static uint32_t ldbe32(const void *p) { uint32_t v; memcpy(&v, p, 4); return be32toh(v); }
-static uint64_t ldbe64(const void *p) { uint64_t v; memcpy(&v, p, 8); return be64toh(v); }
+static uint16_t ldbe16(const void *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return be16toh(v);
+}
+static uint32_t ldbe32(const void *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return be32toh(v);
+}
+static uint64_t ldbe64(const void *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return be64toh(v);
+}
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -155,10 +170,8 @@ static void test_info_req_malformed(void **state)
 	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
 	/* info count does not match the length */
 	len = mk_info(b, "r0", 1);
-	assert_int_equal(nbd_parse_info_req(b, len - 1, name, sizeof(name), infos, 4, &n),
-			 -EINVAL);
-	assert_int_equal(nbd_parse_info_req(b, len + 1, name, sizeof(name), infos, 4, &n),
-			 -EINVAL);
+	assert_int_equal(nbd_parse_info_req(b, len - 1, name, sizeof(name), infos, 4, &n), -EINVAL);
+	assert_int_equal(nbd_parse_info_req(b, len + 1, name, sizeof(name), infos, 4, &n), -EINVAL);
 	put16(b + 6, 0xffff);
 	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
 	/* NUL inside the name */
@@ -183,9 +196,9 @@ static void test_export_name(void **state)
 	assert_string_equal(name, "");
 	assert_int_equal(nbd_parse_export_name((const uint8_t *)"a\0", 2, name, sizeof(name)),
 			 -EINVAL);
-	assert_int_equal(nbd_parse_export_name((const uint8_t *)"0123456789abcdefg", 17, name,
-					       sizeof(name)),
-			 -ENAMETOOLONG);
+	assert_int_equal(
+	    nbd_parse_export_name((const uint8_t *)"0123456789abcdefg", 17, name, sizeof(name)),
+	    -ENAMETOOLONG);
 }
 
 static void test_info_encoders(void **state)
@@ -246,16 +259,16 @@ static void test_request_parse(void **state)
 }
 
 static const struct nbd_export_geom geom = {
-	.size = 1 << 20,
-	.align = 4096,
-	.max_len = 64 * 1024,
-	.tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
-		  NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES,
+    .size = 1 << 20,
+    .align = 4096,
+    .max_len = 64 * 1024,
+    .tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |
+	      NBD_FLAG_SEND_WRITE_ZEROES,
 };
 
 static struct nbd_verdict classify(uint16_t type, uint16_t flags, uint64_t off, uint32_t len)
 {
-	struct nbd_request r = { .flags = flags, .type = type, .off = off, .len = len };
+	struct nbd_request r = {.flags = flags, .type = type, .off = off, .len = len};
 	struct nbd_verdict v;
 
 	memset(&v, 0xa5, sizeof(v));
@@ -346,7 +359,7 @@ static void test_classify_bad(void **state)
 static void test_classify_fua_not_advertised(void **state)
 {
 	struct nbd_export_geom g = geom;
-	struct nbd_request r = { .flags = NBD_CMD_FLAG_FUA, .type = NBD_CMD_WRITE, .len = 4096 };
+	struct nbd_request r = {.flags = NBD_CMD_FLAG_FUA, .type = NBD_CMD_WRITE, .len = 4096};
 	struct nbd_verdict v;
 
 	g.tflags &= (uint16_t)~NBD_FLAG_SEND_FUA;
@@ -365,19 +378,19 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_greeting),
-		cmocka_unit_test(test_client_flags),
-		cmocka_unit_test(test_opt_hdr),
-		cmocka_unit_test(test_opt_reply),
-		cmocka_unit_test(test_info_req),
-		cmocka_unit_test(test_info_req_malformed),
-		cmocka_unit_test(test_export_name),
-		cmocka_unit_test(test_info_encoders),
-		cmocka_unit_test(test_request_parse),
-		cmocka_unit_test(test_classify_ok),
-		cmocka_unit_test(test_classify_bad),
-		cmocka_unit_test(test_classify_fua_not_advertised),
-		cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_greeting),
+	    cmocka_unit_test(test_client_flags),
+	    cmocka_unit_test(test_opt_hdr),
+	    cmocka_unit_test(test_opt_reply),
+	    cmocka_unit_test(test_info_req),
+	    cmocka_unit_test(test_info_req_malformed),
+	    cmocka_unit_test(test_export_name),
+	    cmocka_unit_test(test_info_encoders),
+	    cmocka_unit_test(test_request_parse),
+	    cmocka_unit_test(test_classify_ok),
+	    cmocka_unit_test(test_classify_bad),
+	    cmocka_unit_test(test_classify_fua_not_advertised),
+	    cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -119,13 +119,14 @@ static void test_undecodable(void **state)
  * message again (fuzz_ctl found it). */
 static void test_bad_field_numbers(void **state)
 {
-	static const uint8_t field0[] = {0x08, 0x01, 0x10, 0x04, 0x22, 0x02, 'r', '0',
-					 0x81, 0x00, 1, 2, 3, 4, 5, 6, 7, 8};
+	static const uint8_t field0[] = {0x08, 0x01, 0x10, 0x04, 0x22, 0x02, 'r', '0', 0x81,
+					 0x00, 1,    2,	   3,	 4,    5,    6,	  7,   8};
 	/* tag varint (2^29) << 3: field 536870912, wire type 0, value 1 */
-	static const uint8_t huge[] = {0x08, 0x01, 0x10, 0x04, 0x22, 0x02, 'r', '0',
-				       0x80, 0x80, 0x80, 0x80, 0x10, 0x01};
+	static const uint8_t huge[] = {0x08, 0x01, 0x10, 0x04, 0x22, 0x02, 'r',
+				       '0',  0x80, 0x80, 0x80, 0x80, 0x10, 0x01};
 	/* a well-formed unknown field (number 99, varint) is accepted */
-	static const uint8_t ok[] = {0x08, 0x01, 0x10, 0x04, 0x22, 0x02, 'r', '0', 0x98, 0x06, 0x05};
+	static const uint8_t ok[] = {0x08, 0x01, 0x10, 0x04, 0x22, 0x02,
+				     'r',  '0',	 0x98, 0x06, 0x05};
 	struct wbproto_frame f;
 	uint8_t b[64], *re;
 	size_t relen;
@@ -238,10 +239,9 @@ static void test_ctl_check(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hdr_errors),	cmocka_unit_test(test_pack_next_roundtrip),
-	    cmocka_unit_test(test_undecodable), cmocka_unit_test(test_bad_field_numbers),
-	    cmocka_unit_test(test_stream_decoder),
-	    cmocka_unit_test(test_ctl_check),
+	    cmocka_unit_test(test_hdr_errors),	   cmocka_unit_test(test_pack_next_roundtrip),
+	    cmocka_unit_test(test_undecodable),	   cmocka_unit_test(test_bad_field_numbers),
+	    cmocka_unit_test(test_stream_decoder), cmocka_unit_test(test_ctl_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
