@@ -111,6 +111,8 @@ static void wr(struct env *v, uint64_t lba, uint32_t n, unsigned flags)
 	uint8_t *b = malloc((size_t)n * BS);
 	uint32_t i;
 
+	assert_non_null(b);
+
 	for (i = 0; i < n; i++) {
 		v->ver[lba + i]++;
 		fill(b + (size_t)i * BS, lba + i, v->ver[lba + i]);
