@@ -118,6 +118,8 @@ void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_pa
 	p->destage_min_rate = conf->destage_min_rate;
 	p->log_segment_size = conf->log_segment;
 	p->options = conf->engine_options;
+	p->ack_memory = conf->ack == WBCONF_ACK_MEMORY;
+	p->log_commit_ms = conf->log_commit_ms;
 }
 
 /* 1 if the first MiB (or the whole device, if smaller) is zero, 0 if not,

@@ -34,7 +34,7 @@
 
 #include "engine/io.h"
 
-#define WB_ENGINE_ABI_VERSION 2 /* 2: set_params appended */
+#define WB_ENGINE_ABI_VERSION 3 /* 2: set_params appended; 3: params ack_memory, log_commit_ms */
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
 
@@ -84,6 +84,14 @@ struct wb_engine_params {
 	uint64_t destage_min_rate;    /* bytes/s destage always makes (default 4 MiB/s) */
 	uint32_t log_segment_size;    /* format only; 0 = default (1 MiB) */
 	const char *options;	      /* engine specific, "k=v,k=v"; NULL = none */
+	/* ABI 3. ack_memory = 1: a write is acknowledged as soon as it is in
+	 * the RAM buffer and readable, and becomes durable in the log within
+	 * log_commit_ms (or at the next flush/FUA, whichever is first), like a
+	 * disk's volatile write cache: a crash loses acknowledged writes that
+	 * no completed flush covered. 0 (default): acknowledged once written to
+	 * the log (not yet flushed). Flush and FUA semantics are the same. */
+	uint32_t ack_memory;
+	uint32_t log_commit_ms; /* ack_memory: longest ack -> durable time; 0 = 10 */
 };
 
 /* One log record as it travels between nodes (apply_record) or tools. */

@@ -244,6 +244,8 @@ static void wbl_params_defaults(struct wb_engine_params *p)
 		p->destage_low_pct = p->destage_high_pct;
 	if (!p->destage_min_rate)
 		p->destage_min_rate = 4u << 20;
+	if (!p->log_commit_ms)
+		p->log_commit_ms = 10;
 }
 
 static int wbl_format(const struct wb_engine_params *p)
@@ -350,6 +352,16 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	if (!p.log_io || !p.backing_io) {
 		wb_msg(WB_LOG_ERR, "%s: wblog needs a log and a backing device",
 		       p.name ? p.name : "wblog");
+		return -EINVAL;
+	}
+	if (p.options && *p.options) {
+		wb_msg(WB_LOG_ERR, "%s: engine wblog takes no engine options (got \"%s\")",
+		       p.name ? p.name : "wblog", p.options);
+		return -EINVAL;
+	}
+	if (p.ack_memory > 1) {
+		wb_msg(WB_LOG_ERR, "%s: ack_memory must be 0 or 1 (got %u)",
+		       p.name ? p.name : "wblog", p.ack_memory);
 		return -EINVAL;
 	}
 	wbl_params_defaults(&p);
@@ -469,6 +481,17 @@ static void wbl_timers(struct wblog *e)
 	if (e->p.gen_max_interval_ms && e->gen_has_data &&
 	    wbl_now_ms() - e->gen_start_ms >= e->p.gen_max_interval_ms)
 		wbl_close_gen(e);
+	/* ack = memory: writes acked before they were durable get a log flush
+	 * by log_commit_ms after the first such ack (wbl_progress issues it) */
+	if (e->commit_due_ms) {
+		if (e->durable_seq >= e->commit_seq) {
+			e->commit_due_ms = 0;
+		} else if (wbl_now_ms() >= e->commit_due_ms) {
+			if (e->want_durable < e->commit_seq)
+				e->want_durable = e->commit_seq;
+			e->commit_due_ms = 0;
+		}
+	}
 }
 
 static int wbl_timeout(struct wb_engine *eng)
@@ -482,6 +505,13 @@ static int wbl_timeout(struct wb_engine *eng)
 
 		if (t < 0 || g < t)
 			t = g;
+	}
+	if (e->commit_due_ms) {
+		uint64_t now = wbl_now_ms();
+		int c = now >= e->commit_due_ms ? 0 : (int)(e->commit_due_ms - now);
+
+		if (t < 0 || c < t)
+			t = c;
 	}
 	if (e->doneq.head)
 		t = 0;
@@ -696,15 +726,18 @@ static int wbl_set_params(struct wb_engine *eng, const struct wb_engine_params *
 	p.destage_low_pct = np->destage_low_pct;
 	p.destage_high_pct = np->destage_high_pct;
 	p.destage_min_rate = np->destage_min_rate;
+	p.log_commit_ms = np->log_commit_ms;
 	wbl_params_defaults(&p);
+	e->p.log_commit_ms = p.log_commit_ms;
 	e->p.gen_max_interval_ms = p.gen_max_interval_ms;
 	e->p.destage_low_pct = p.destage_low_pct;
 	e->p.destage_high_pct = p.destage_high_pct;
 	e->p.destage_min_rate = p.destage_min_rate;
 	wb_msg(WB_LOG_INFO,
-	       "%s: tunables: gen-max-interval %u ms, destage %u..%u%%, min rate %llu B/s",
+	       "%s: tunables: gen-max-interval %u ms, destage %u..%u%%, min rate %llu B/s, "
+	       "log-commit %u ms",
 	       eng->name, e->p.gen_max_interval_ms, e->p.destage_low_pct, e->p.destage_high_pct,
-	       (unsigned long long)e->p.destage_min_rate);
+	       (unsigned long long)e->p.destage_min_rate, e->p.log_commit_ms);
 	wbl_kick(e);
 	return 0;
 }

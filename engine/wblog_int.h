@@ -97,6 +97,9 @@ struct wblog {
 	uint64_t want_durable;		       /* highest seq someone waits to be durable */
 	uint64_t flush_target;		       /* seq covered by the log flush in flight */
 	int flush_inflight, records_inflight;
+	/* ack = memory: newest seq acked before it was durable, and the time
+	 * by which a log flush must have been asked for it (0 = none due) */
+	uint64_t commit_seq, commit_due_ms;
 	struct wb_io_req flush_io;
 	struct wbl_rec *batch; /* open batch or NULL */
 

@@ -569,7 +569,11 @@ void wbl_progress(struct wblog *e)
 		void (*adone)(void *, int);
 		void *aarg;
 
-		if (rec->state != WBL_REC_DONE)
+		/* ack = memory: a placed record is in the extent map and its
+		 * pages stay pinned until its write completes, so reads see it */
+		if (rec->state != WBL_REC_DONE &&
+		    !(e->p.ack_memory && rec->state == WBL_REC_WRITING && !rec->durable_ack &&
+		      !rec->apply_done))
 			break;
 		if (rec->durable_ack || rec->apply_done) {
 			if (e->want_durable < rec->seq)
@@ -590,6 +594,12 @@ void wbl_progress(struct wblog *e)
 		 * Write-through: destaged_seq > seq means a backing flush covering it
 		 * completed before the tail moved.
 		 */
+		if (e->p.ack_memory && rec->seq > e->durable_seq && rec->seq > e->commit_seq) {
+			/* acked but not yet durable: ask for a log flush in time */
+			e->commit_seq = rec->seq;
+			if (!e->commit_due_ms)
+				e->commit_due_ms = wbl_now_ms() + e->p.log_commit_ms;
+		}
 		while ((r = wbl_reqq_pop(&rec->reqs)))
 			wbl_complete(e, r, 0);
 		adone = rec->apply_done;

@@ -24,10 +24,11 @@ if ! make -s "$bin" >"$log/wbtorture-build.log" 2>&1; then
 fi
 rc=0
 
-run_case() { # name engine iterations expect(0|fail)
+run_case() { # name engine iterations expect(0|fail) [extra wbtorture options]
 	local name=$1 eng=$2 n=$3 expect=$4 out last r
+	shift 4
 	out="$log/torture-$name.log"
-	"$bin" --engine "$eng" --seed "$seed" --iterations "$n" >"$out" 2>&1
+	"$bin" --engine "$eng" --seed "$seed" --iterations "$n" "$@" >"$out" 2>&1
 	r=$?
 	last=$(tail -1 "$out")
 	if [ "$expect" = 0 ]; then
@@ -53,6 +54,7 @@ run_case passthrough passthrough "$iters" 0
 run_case ram-fails ram 20 fail
 if "$bin" --list-engines | grep -qx wblog; then
 	run_case wblog wblog "$iters" 0
+	run_case wblog-ack-memory wblog "$iters" 0 --ack memory
 else
 	echo "SKIP torture-wblog: engine wblog is not registered in this build (wbtorture --list-engines)"
 fi

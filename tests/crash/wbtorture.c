@@ -57,6 +57,7 @@ struct tt {
 	uint64_t seed, size, log_size;
 	unsigned iterations, start, ops;
 	int verbose;
+	int ack_memory; /* --ack memory: engine acks from RAM (wb_engine_params.ack_memory) */
 	/* iteration state */
 	uint32_t iter;
 	uint64_t rng;
@@ -435,6 +436,7 @@ static int iteration(struct tt *t)
 	t->p.backing_io = t->back;
 	t->p.size = t->size;
 	t->p.ram_pages = rndn(t, 2) ? 0 : 64 + rndn(t, 1024);
+	t->p.ack_memory = (uint32_t)t->ack_memory;
 	ret = wb_engine_format(t->engine, &t->p);
 	if (ret < 0) {
 		fprintf(stderr, "wbtorture: format with engine %s failed: %s\n", t->engine,
@@ -509,7 +511,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: wbtorture --engine NAME --seed N --iterations K [--ops M] [--size BYTES]\n"
-		"                 [--log-size BYTES] [--start I] [--plugin PATH] [--verbose]\n"
+		"                 [--log-size BYTES] [--start I] [--ack log|memory] [--plugin PATH]\n"
+		"                 [--verbose]\n"
 		"       wbtorture --list-engines [--plugin PATH]\n");
 }
 
@@ -519,7 +522,8 @@ int main(int argc, char **argv)
 	    {"engine", 1, NULL, 'e'},	    {"seed", 1, NULL, 's'},   {"iterations", 1, NULL, 'i'},
 	    {"ops", 1, NULL, 'o'},	    {"size", 1, NULL, 'S'},   {"log-size", 1, NULL, 'L'},
 	    {"start", 1, NULL, 'b'},	    {"plugin", 1, NULL, 'p'}, {"verbose", 0, NULL, 'v'},
-	    {"list-engines", 0, NULL, 'l'}, {"help", 0, NULL, 'h'},   {NULL, 0, NULL, 0},
+	    {"list-engines", 0, NULL, 'l'}, {"help", 0, NULL, 'h'},   {"ack", 1, NULL, 'a'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct tt t = {.engine = "passthrough",
 		       .seed = 1,
@@ -533,7 +537,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tt_global = &t;
 	wb_msg_set_sink(msg_sink, &t, WB_LOG_DEBUG);
-	while ((c = getopt_long(argc, argv, "e:s:i:o:S:L:b:p:vlh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:s:i:o:S:L:b:p:a:vlh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			t.engine = optarg;
@@ -565,6 +569,14 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'a':
+			if (strcmp(optarg, "log") && strcmp(optarg, "memory")) {
+				fprintf(stderr, "wbtorture: --ack takes log or memory, not %s\n",
+					optarg);
+				return 2;
+			}
+			t.ack_memory = !strcmp(optarg, "memory");
+			break;
 		case 'v':
 			t.verbose = 1;
 			break;
@@ -593,8 +605,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("wbtorture: engine %s seed %" PRIu64 " iterations %u ops %u size %" PRIu64
-	       " log %" PRIu64 "\n",
-	       t.engine, t.seed, t.iterations, t.ops, t.size, t.log_size);
+	       " log %" PRIu64 " ack %s\n",
+	       t.engine, t.seed, t.iterations, t.ops, t.size, t.log_size,
+	       t.ack_memory ? "memory" : "log");
 	signal(SIGALRM, watchdog);
 	for (t.iter = t.start; t.iter < t.start + t.iterations; t.iter++) {
 		alarm(300);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <errno.h>
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -527,9 +528,9 @@ static void test_throttled_queue(void **state)
 
 /*
  * Close only makes the log durable (here: one unflushed write): it finishes
- * what is in flight but starts no destage batch, so the dirty data stays in the log; reopen replays it
- * and reads return it. Min rate 1 B/s, below the low watermark: after the
- * first (allowance) batch nothing is destaged while the engine runs either.
+ * what is in flight but starts no destage batch, so the dirty data stays in the log; reopen replays
+ * it and reads return it. Min rate 1 B/s, below the low watermark: after the first (allowance)
+ * batch nothing is destaged while the engine runs either.
  */
 static void test_close_keeps_log(void **state)
 {
@@ -740,6 +741,95 @@ static void test_gen_interval(void **state)
 	env_fini(&v);
 }
 
+/*
+ * ack = memory: a write completes while its log write is still queued on
+ * the device, reads see it at once, a flush makes it durable, and without
+ * any flush the log-commit timer makes it durable within log_commit_ms
+ * (checked by a power cut after the timer fired).
+ */
+static void test_ack_memory(void **state)
+{
+	struct env v;
+	struct qw q;
+	uint8_t *b = malloc(BS), *rb = malloc(BS);
+	int done, i;
+
+	(void)state;
+	env_init(&v, 8u << 20, 0, 256);
+	v.p.ack_memory = 1;
+	v.p.log_commit_ms = 20;
+	v.p.destage_min_rate = 1;
+	env_reopen(&v);
+	v.ver[5]++;
+	fill(b, 5, v.ver[5]);
+	done = 0;
+	memset(&q, 0, sizeof(q));
+	q.done = &done;
+	q.err = 1;
+	q.r.op = WB_REQ_WRITE;
+	q.r.off = 5 * BS;
+	q.r.len = BS;
+	q.r.buf = b;
+	q.r.done = qw_done;
+	assert_int_equal(wb_engine_submit(v.e, &q.r), 0);
+	for (i = 0; i < 10 && !done; i++)
+		assert_true(wb_engine_run(v.e, 0) >= 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(q.err, 0);
+	assert_true(v.log->inflight > 0); /* acked before its log write completed */
+	assert_int_equal(wb_engine_read(v.e, rb, BS, 5 * BS), 0);
+	assert_int_equal(which(rb, 5), v.ver[5]);
+	flush(&v);
+
+	/* no flush: the commit timer must make the next writes durable (20
+	 * records: without it, a power cut would drop or tear some of them) */
+	for (i = 0; i < 20; i++)
+		wr(&v, 100 + (uint64_t)i * 3, 1, 0);
+	{
+		struct timespec ts0, ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts0);
+		do { /* run(1) may sleep on the destage timer: poll instead */
+			assert_true(wb_engine_run(v.e, 0) >= 0);
+			usleep(1000);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+		} while ((ts.tv_sec - ts0.tv_sec) * 1000 + (ts.tv_nsec - ts0.tv_nsec) / 1000000 <
+			 200);
+	}
+	wb_io_fault_power_cut(v.log);
+	wb_io_fault_power_cut(v.bak);
+	wb_engine_close(v.e);
+	v.e = NULL;
+	wb_io_fault_power_on(v.log);
+	wb_io_fault_power_on(v.bak);
+	assert_int_equal(wb_wblog_ops.open(&v.p, &v.e), 0);
+	check_all(&v);
+	free(b);
+	free(rb);
+	env_fini(&v);
+}
+
+/* wblog refuses engine options (it has none) and a bad ack_memory value */
+static void test_bad_params(void **state)
+{
+	struct env v;
+	struct wb_engine *e2 = NULL;
+	struct wb_engine_params p;
+
+	(void)state;
+	env_init(&v, 8u << 20, 0, 256);
+	wb_engine_close(v.e);
+	v.e = NULL;
+	p = v.p;
+	p.options = "foo=1";
+	assert_int_equal(wb_wblog_ops.open(&p, &e2), -EINVAL);
+	p = v.p;
+	p.ack_memory = 2;
+	assert_int_equal(wb_wblog_ops.open(&p, &e2), -EINVAL);
+	assert_null(e2);
+	env_fini(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -749,8 +839,8 @@ int main(void)
 	    cmocka_unit_test(test_apply_record),      cmocka_unit_test(test_io_error_fails),
 	    cmocka_unit_test(test_writethrough),      cmocka_unit_test(test_throttled_queue),
 	    cmocka_unit_test(test_gen_interval),      cmocka_unit_test(test_gen_durable_after_fua),
-	    cmocka_unit_test(test_close_keeps_log),
-	    cmocka_unit_test(test_kick_wakes),
+	    cmocka_unit_test(test_close_keeps_log),   cmocka_unit_test(test_kick_wakes),
+	    cmocka_unit_test(test_ack_memory),	      cmocka_unit_test(test_bad_params),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
