@@ -57,8 +57,11 @@ start_writer() {
 	for _ in $(seq 100); do [ -e "$T/state.started" ] && break; sleep 0.1; done
 }
 
-for ENG in wblog passthrough ram; do
-	P="torture-nbd-$ENG"
+for VAR in wblog wblog-ackmem passthrough ram; do
+	ENG=${VAR%-ackmem}
+	ACK=log
+	[ "$VAR" = wblog-ackmem ] && ACK=memory
+	P="torture-nbd-$VAR"
 	rm -f "$T"/backing "$T"/log "$T"/state* "$T"/*.log
 	truncate -s 128M "$T/backing"
 	truncate -s 64M "$T/log"
@@ -70,6 +73,7 @@ node-name = tnode
 
 [resource r0]
 engine = $ENG
+ack = $ACK
 backing = $T/backing
 log = $T/log
 nbd-socket = $T/nbd.sock
