@@ -6,7 +6,7 @@
 #
 #   nbd_report.py FIO_DIR OUT_JSON
 # FIO_DIR holds fio-<target>-<case>.json (fio --output-format=json) for the
-# targets wbrepd, nbdkit-file, nbdkit-memory, raw and the cases
+# targets wbrepd, wbrepd-ackmem, nbdkit-file, nbdkit-memory, raw and the cases
 # randwrite_qd1, randwrite_qd32, writeflush_qd1, seqwrite, randread, plus
 # flushcheck.json from the NBD_CMD_FLUSH check.
 # Prints one row per table line on stdout: case|wbrepd|peer|ratio|target|status
@@ -18,7 +18,7 @@ import platform
 import sys
 import time
 
-TARGETS = ("wbrepd", "nbdkit-file", "nbdkit-memory", "raw")
+TARGETS = ("wbrepd", "wbrepd-ackmem", "nbdkit-file", "nbdkit-memory", "raw")
 CASES = ("randwrite_qd1", "randwrite_qd32", "writeflush_qd1", "seqwrite", "randread")
 
 
@@ -92,10 +92,12 @@ def main():
             s += ", wbrepd/raw %.2fx" % (w / r["raw"][case][key])
         return s
 
-    def add(name, case, key, unit, peer="nbdkit-file", target=None, higher=True, note=""):
-        e = res["wbrepd"][case][key]
+    def add(name, case, key, unit, peer="nbdkit-file", target=None, higher=True, note="",
+            who="wbrepd"):
+        e = res[who][case][key]
         p = res[peer][case][key]
         c = {"case": name, "fio_case": case, "metric": key, "unit": unit, "wbrepd": e,
+             "wbrepd_ack": "memory" if who == "wbrepd-ackmem" else "log",
              "peer": peer, "peer_value": p, "ratio": e / p if p else None, "target": target,
              "higher_is_better": higher, "status": "info",
              "all": {t: res[t][case][key] for t in TARGETS}, "note": note}
@@ -119,6 +121,20 @@ def main():
     add("QD1 write p50 latency", "randwrite_qd1", "clat_p50_us", "us", target=1.2, higher=False,
         note=others("randwrite_qd1", "clat_p50_us", "us"))
 
+    # the same targets with ack = memory (the acknowledgement nbdkit-file
+    # gives: in RAM, durable at the next flush)
+    am = " (ack=memory)"
+    add("4K randwrite QD1" + am, "randwrite_qd1", "iops", "IOPS", who="wbrepd-ackmem")
+    add("4K randwrite QD32 vs nbdkit-file" + am, "randwrite_qd32", "iops", "IOPS", target=1.0,
+        who="wbrepd-ackmem")
+    add("4K randwrite QD32 vs raw" + am, "randwrite_qd32", "iops", "IOPS", peer="raw",
+        target=1.5, who="wbrepd-ackmem")
+    add("4K write+flush QD1" + am, "writeflush_qd1", "iops", "IOPS", target=1.0,
+        who="wbrepd-ackmem")
+    add("1M seq write QD8" + am, "seqwrite", "mbps", "MiB/s", target=0.9, who="wbrepd-ackmem")
+    add("QD1 write p50 latency" + am, "randwrite_qd1", "clat_p50_us", "us", target=1.2,
+        higher=False, who="wbrepd-ackmem")
+
     doc = {
         "section": "nbd",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -127,6 +143,7 @@ def main():
         "transport": "unix socket, fio ioengine=nbd (libnbd) for every NBD server; "
                      "raw = fio ioengine=io_uring direct=1 on a file",
         "servers": {"wbrepd": "engine wblog, default destage settings, fresh log per case",
+                    "wbrepd-ackmem": "the same with ack = memory",
                     "nbdkit-file": "nbdkit file plugin on a pre-written file (page cache)",
                     "nbdkit-memory": "nbdkit memory plugin (protocol ceiling)"},
         "flush_check": flushcheck,

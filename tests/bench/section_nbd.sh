@@ -7,6 +7,8 @@
 #   wbrepd        engine wblog, file-backed log + backing in $BENCH_TMP,
 #                 default destage settings; restarted on a blank log before
 #                 every case so that no case inherits another's dirty log
+#   wbrepd-ackmem the same with `ack = memory` (acked once in RAM, durable
+#                 in the log within log-commit-ms or at the next flush)
 #   nbdkit-file   `nbdkit file` on a pre-written file of the same size
 #                 (writes through the page cache, flush = fdatasync)
 #   nbdkit-memory `nbdkit memory`: the NBD protocol ceiling on this machine
@@ -51,9 +53,10 @@ nbd_stop() { # $1 = PID (or empty); SIGKILL: the state is thrown away anyway
 	return 0
 }
 
-# wbrepd on a blank log (the daemon formats a log whose first MiB is zero).
+# wbrepd on a blank log (the daemon formats a log whose first MiB is zero);
+# $2 = ack mode (log, the default, or memory).
 nbd_start_wbrepd() {
-	local d=$1
+	local d=$1 ack=${2:-log}
 	nbd_stop "$NBD_WBREPD_PID"
 	NBD_WBREPD_PID=""
 	rm -f "$d/wb.sock" "$d/wbctl.sock" "$d/wbrepd.pid"
@@ -68,6 +71,7 @@ log-level = warn
 
 [resource bench]
 engine = wblog
+ack = $ack
 backing = $d/wb-backing.img
 log = $d/wb-log.img
 nbd-socket = $d/wb.sock
@@ -166,6 +170,9 @@ section_nbd() {
 			nbd_start_wbrepd "$d" &&
 				nbd_fio "$d/fio-wbrepd-$name.json" "$d/wb.sock" "${opts[@]}" &&
 				nbd_wbstat "$d" "$name" &&
+				bench_log "nbd: $name: wbrepd ack=memory" &&
+				nbd_start_wbrepd "$d" memory &&
+				nbd_fio "$d/fio-wbrepd-ackmem-$name.json" "$d/wb.sock" "${opts[@]}" &&
 				bench_log "nbd: $name: nbdkit-file" &&
 				nbd_fio "$d/fio-nbdkit-file-$name.json" "$d/file.sock" "${opts[@]}" &&
 				bench_log "nbd: $name: nbdkit-memory" &&
