@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * nbd.c - NBD server: listeners, per-connection handshake and transmission
- * state machine on the libevent loop, requests submitted to the engine
+ * nbd.c - NBD server: listeners, connection I/O and the transmission state
+ * machine on the libevent loop, requests submitted to the engine
  * asynchronously (see nbd.h for ownership, docs/nbd.md for the decisions).
+ * The handshake before transmission (greeting, client flags, options) is
+ * nbd_opt.c; what both share is in nbd_int.h.
  *
  * Socket I/O is done here, not by bufferevents (libevent 2.1 reads at most
  * 4 KiB per loop round through one): a readable socket is read with large
@@ -17,7 +19,7 @@
  * in-flight request structs and their data buffers (read data is handed to
  * the output evbuffer by reference and freed by libevent once sent).
  */
-#include "daemon/nbd.h"
+#include "daemon/nbd_int.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -37,56 +39,11 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "daemon/nbd_proto.h"
 #include "daemon/wbd_log.h"
 
-#define NBD_OUT_HIGH	  (64u << 20)  /* stop reading while this much output is queued */
-#define NBD_IBUF_CAP	  (256u << 10) /* input buffer; holds the largest option */
-#define NBD_IBUF_MIN_FREE (NBD_OPT_HDR_LEN + NBD_OPT_MAX_LEN)
-#define NBD_READ_ROUNDS	  16 /* readv()s per wakeup at most (fairness) */
-#define NBD_WRITE_IOV	  64 /* iovecs per sendmsg() */
-#define NBD_TFLAGS                                                                                 \
-	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |       \
-	 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN)
-
-_Static_assert(NBD_IBUF_CAP >= 2 * NBD_IBUF_MIN_FREE, "input buffer too small for options");
-
-enum conn_state { CS_FLAGS, CS_OPTS, CS_XMIT, CS_CLOSING };
-
-struct nbd_conn {
-	int fd;		      /* -1 once closed */
-	struct event *rev;    /* readable (persistent; deleted while throttled) */
-	struct event *wev;    /* writable (added only when the socket was full) */
-	struct event *fev;    /* deferred flush (activated, never added) */
-	struct evbuffer *out; /* replies not yet sent */
-	int refs;
-	enum conn_state state;
-	bool no_zeroes;
-	bool have_hdr;	/* hdr/verdict parsed, waiting for the payload */
-	bool throttled; /* reading stopped for backpressure */
-	bool processing;
-	bool flush_sched; /* fev is active */
-	bool wev_added;
-	struct nbd_request hdr;
-	struct nbd_verdict verdict;
-	struct nbd_export *ex;
-	struct nbd_conn *ex_next, **ex_pprev;	/* on ex->conns */
-	struct nbd_conn *all_next, **all_pprev; /* on conn_all */
-	struct nbd_lookup lk;
-	char def[64];
-	char peer[80];
-	unsigned inflight;
-	/* input: ibuf[ioff, ilen) is received and not yet consumed */
-	uint8_t *ibuf;
-	size_t ioff, ilen;
-	/* payload of hdr being read into wbuf (pay_got of verdict.payload);
-	 * a payload that is complete in ibuf is used in place instead (the
-	 * engine copies write data at submit) */
-	uint8_t *wbuf;
-	size_t wbuf_cap;
-	uint32_t pay_got;
-	bool pay_in_wbuf;
-};
+#define NBD_OUT_HIGH	(64u << 20) /* stop reading while this much output is queued */
+#define NBD_READ_ROUNDS 16	    /* readv()s per wakeup at most (fairness) */
+#define NBD_WRITE_IOV	64	    /* iovecs per sendmsg() */
 
 struct nbd_ioreq {
 	struct wb_req wr;
@@ -108,7 +65,6 @@ struct nbd_listener {
 static struct nbd_conn *conn_all;
 
 static void conn_process(struct nbd_conn *c);
-static void conn_close(struct nbd_conn *c);
 static void conn_flush(struct nbd_conn *c);
 
 static void conn_put(struct nbd_conn *c)
@@ -130,7 +86,7 @@ static void conn_unlink_export(struct nbd_conn *c)
 	c->ex = NULL;
 }
 
-static void conn_attach(struct nbd_conn *c, struct nbd_export *ex)
+void nbd_conn_attach(struct nbd_conn *c, struct nbd_export *ex)
 {
 	c->ex = ex;
 	c->ex_next = ex->conns;
@@ -162,13 +118,13 @@ static void conn_free_io(struct nbd_conn *c)
 }
 
 /* Drop the socket now; in-flight requests keep the struct alive. */
-static void conn_close(struct nbd_conn *c)
+void nbd_conn_close(struct nbd_conn *c)
 {
 	if (c->fd < 0)
 		return;
 	wbd_debug("nbd: %s closed (%u requests in flight)", c->peer, c->inflight);
 	conn_free_io(c);
-	c->state = CS_CLOSING;
+	c->state = NBD_CS_CLOSING;
 	conn_unlink_export(c);
 	*c->all_pprev = c->all_next;
 	if (c->all_next)
@@ -183,164 +139,30 @@ static void conn_stop_reading(struct nbd_conn *c)
 }
 
 /* Close once the output is sent and nothing is in flight. */
-static void conn_close_soon(struct nbd_conn *c)
+void nbd_conn_close_soon(struct nbd_conn *c)
 {
 	if (c->fd < 0)
 		return;
-	c->state = CS_CLOSING;
+	c->state = NBD_CS_CLOSING;
 	conn_stop_reading(c);
 	if (!c->inflight && !evbuffer_get_length(c->out))
-		conn_close(c);
+		nbd_conn_close(c);
 }
 
 /* Queue output; it is sent when the current loop round's callbacks are done. */
-static void conn_send(struct nbd_conn *c, const void *p, size_t len)
+void nbd_conn_send(struct nbd_conn *c, const void *p, size_t len)
 {
 	if (c->fd < 0)
 		return;
 	if (evbuffer_add(c->out, p, len)) {
 		wbd_err("nbd: %s: out of memory queueing %zu bytes of output, closing", c->peer,
 			len);
-		conn_close(c);
+		nbd_conn_close(c);
 		return;
 	}
 	if (!c->flush_sched && !c->wev_added) {
 		c->flush_sched = true;
 		event_active(c->fev, EV_TIMEOUT, 0);
-	}
-}
-
-static void opt_reply(struct nbd_conn *c, uint32_t opt, uint32_t type, const void *data,
-		      uint32_t len)
-{
-	uint8_t h[NBD_OPT_REPLY_HDR_LEN];
-
-	nbd_encode_opt_reply(h, opt, type, len);
-	conn_send(c, h, sizeof(h));
-	if (len)
-		conn_send(c, data, len);
-}
-
-static void opt_error(struct nbd_conn *c, uint32_t opt, uint32_t type, const char *msg)
-{
-	wbd_debug("nbd: %s option %s(%u): error 0x%x: %s", c->peer, nbd_opt_name(opt), opt, type,
-		  msg);
-	opt_reply(c, opt, type, msg, (uint32_t)strlen(msg));
-}
-
-static struct nbd_export *conn_find(struct nbd_conn *c, const char *name)
-{
-	struct nbd_export *ex = c->lk.find(c->lk.ctx, name, c->def);
-
-	if (ex && (ex->closing || !ex->engine))
-		return NULL;
-	return ex;
-}
-
-static void opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
-{
-	char name[NBD_NAME_MAX + 1];
-	uint16_t infos[NBD_INFO_REQ_MAX];
-	unsigned ninfo;
-	struct nbd_export *ex;
-	uint8_t b[32];
-	int ret;
-
-	ret = nbd_parse_info_req(data, len, name, sizeof(name), infos, NBD_INFO_REQ_MAX, &ninfo);
-	if (ret) {
-		opt_error(c, opt, NBD_REP_ERR_INVALID, "malformed INFO/GO request");
-		return;
-	}
-	ex = conn_find(c, name);
-	if (!ex) {
-		opt_error(c, opt, NBD_REP_ERR_UNKNOWN, "no such export (or it is down)");
-		return;
-	}
-	opt_reply(c, opt, NBD_REP_INFO, b,
-		  (uint32_t)nbd_encode_info_export(b, ex->size, NBD_TFLAGS));
-	opt_reply(
-	    c, opt, NBD_REP_INFO, b,
-	    (uint32_t)nbd_encode_info_block_size(b, WB_BLOCK_SIZE, WB_BLOCK_SIZE, NBD_SRV_MAX_LEN));
-	for (unsigned i = 0; i < ninfo && i < NBD_INFO_REQ_MAX; i++) {
-		if (infos[i] == NBD_INFO_NAME) {
-			uint8_t nb[2 + sizeof(ex->name)];
-			size_t n = strlen(ex->name);
-
-			nb[0] = 0;
-			nb[1] = NBD_INFO_NAME;
-			memcpy(nb + 2, ex->name, n);
-			opt_reply(c, opt, NBD_REP_INFO, nb, (uint32_t)(2 + n));
-		}
-	}
-	opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
-	if (opt == NBD_OPT_GO) {
-		conn_attach(c, ex);
-		c->state = CS_XMIT;
-	}
-}
-
-static void opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len)
-{
-	char name[NBD_NAME_MAX + 1];
-	uint8_t b[NBD_EXPORT_NAME_REPLY_LEN];
-	struct nbd_export *ex = NULL;
-
-	if (!nbd_parse_export_name(data, len, name, sizeof(name)))
-		ex = conn_find(c, name);
-	if (!ex) {
-		/* the protocol has no error reply for EXPORT_NAME: close */
-		wbd_info("nbd: %s asked for an unknown export, closing", c->peer);
-		conn_close(c);
-		return;
-	}
-	conn_send(c, b, nbd_encode_export_name_reply(b, ex->size, NBD_TFLAGS, c->no_zeroes));
-	conn_attach(c, ex);
-	c->state = CS_XMIT;
-}
-
-static void opt_list(struct nbd_conn *c, uint32_t len)
-{
-	const char *names[64];
-	uint8_t b[4 + 64];
-	size_t n;
-
-	if (len) {
-		opt_error(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID, "LIST takes no data");
-		return;
-	}
-	n = c->lk.list(c->lk.ctx, names, 64);
-	for (size_t i = 0; i < n; i++) {
-		size_t l = nbd_encode_server_entry(b, sizeof(b), names[i]);
-
-		if (l)
-			opt_reply(c, NBD_OPT_LIST, NBD_REP_SERVER, b, (uint32_t)l);
-	}
-	opt_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
-}
-
-/* One option with its data already removed from the input. */
-static void handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
-{
-	wbd_debug("nbd: %s option %s(%u) len %u", c->peer, nbd_opt_name(opt), opt, len);
-	switch (opt) {
-	case NBD_OPT_EXPORT_NAME:
-		opt_export_name(c, data, len);
-		break;
-	case NBD_OPT_ABORT:
-		opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
-		conn_close_soon(c);
-		break;
-	case NBD_OPT_LIST:
-		opt_list(c, len);
-		break;
-	case NBD_OPT_INFO:
-	case NBD_OPT_GO:
-		opt_info_go(c, opt, data, len);
-		break;
-	default:
-		/* STARTTLS, STRUCTURED_REPLY, meta contexts, unknown */
-		opt_error(c, opt, NBD_REP_ERR_UNSUP, "option not supported");
-		break;
 	}
 }
 
@@ -374,7 +196,7 @@ static void simple_reply(struct nbd_conn *c, uint32_t err, uint64_t handle)
 	uint8_t b[NBD_SIMPLE_REPLY_LEN];
 
 	nbd_encode_simple_reply(b, err, handle);
-	conn_send(c, b, sizeof(b));
+	nbd_conn_send(c, b, sizeof(b));
 }
 
 static void free_ref(const void *data, size_t len, void *extra)
@@ -389,7 +211,7 @@ static bool conn_congested(struct nbd_conn *c)
 
 static void conn_unthrottle(struct nbd_conn *c)
 {
-	if (c->fd < 0 || !c->throttled || c->state != CS_XMIT || conn_congested(c))
+	if (c->fd < 0 || !c->throttled || c->state != NBD_CS_XMIT || conn_congested(c))
 		return;
 	if (c->ex && c->ex->closing)
 		return; /* quiesced: stays stopped */
@@ -422,13 +244,13 @@ static void ioreq_done(struct wb_req *wr, int err)
 			if (evbuffer_add_reference(c->out, q->buf, wr->len, free_ref, NULL)) {
 				wbd_err("nbd: %s: out of memory queueing read data, closing",
 					c->peer);
-				conn_close(c);
+				nbd_conn_close(c);
 			} else {
 				q->buf = NULL;
 			}
 		}
-		if (c->state == CS_CLOSING)
-			conn_close_soon(c);
+		if (c->state == NBD_CS_CLOSING)
+			nbd_conn_close_soon(c);
 		else
 			conn_unthrottle(c);
 	}
@@ -509,12 +331,12 @@ static bool exec_request(struct nbd_conn *c, const struct nbd_request *h,
 			  v->err);
 		simple_reply(c, v->err, h->handle);
 		if (v->disconnect)
-			conn_close_soon(c);
+			nbd_conn_close_soon(c);
 		return false;
 	}
 	if (v->disconnect) { /* NBD_CMD_DISC: finish what is in flight, close */
 		wbd_debug("nbd: %s sent disconnect", c->peer);
-		conn_close_soon(c);
+		nbd_conn_close_soon(c);
 		return false;
 	}
 	if (!c->ex || c->ex->closing || !c->ex->engine) {
@@ -549,53 +371,6 @@ static int ensure_wbuf(struct nbd_conn *c, size_t len)
 	return 0;
 }
 
-static size_t in_avail(const struct nbd_conn *c)
-{
-	return c->ilen - c->ioff;
-}
-
-/* Handshake step; false = wait for more input (or closed). */
-static bool step_handshake(struct nbd_conn *c)
-{
-	uint8_t *h = c->ibuf + c->ioff;
-	uint32_t flags, opt, len;
-
-	if (c->state == CS_FLAGS) {
-		if (in_avail(c) < 4)
-			return false;
-		c->ioff += 4;
-		if (nbd_parse_client_flags(h, &flags)) {
-			wbd_info("nbd: %s: unsupported client flags 0x%x, closing", c->peer, flags);
-			conn_close(c);
-			return false;
-		}
-		c->no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;
-		c->state = CS_OPTS;
-		return true;
-	}
-	if (in_avail(c) < NBD_OPT_HDR_LEN)
-		return false;
-	switch (nbd_parse_opt_hdr(h, &opt, &len)) {
-	case 0:
-		break;
-	case -EBADMSG:
-		wbd_info("nbd: %s: bad option magic, closing", c->peer);
-		conn_close(c);
-		return false;
-	default:
-		wbd_info("nbd: %s: option %u with %u bytes of data is too long, closing", c->peer,
-			 opt, len);
-		conn_close(c);
-		return false;
-	}
-	/* len <= NBD_OPT_MAX_LEN: the whole option fits in ibuf */
-	if (in_avail(c) < NBD_OPT_HDR_LEN + (size_t)len)
-		return false;
-	c->ioff += NBD_OPT_HDR_LEN + (size_t)len;
-	handle_option(c, opt, h + NBD_OPT_HDR_LEN, len);
-	return c->fd >= 0;
-}
-
 /* Transmission step; false = wait for more input. *submitted set when the
  * engine got a request. */
 static bool step_xmit(struct nbd_conn *c, bool *submitted)
@@ -605,11 +380,11 @@ static bool step_xmit(struct nbd_conn *c, bool *submitted)
 	uint32_t plen;
 
 	if (!c->have_hdr) {
-		if (in_avail(c) < NBD_REQUEST_LEN)
+		if (nbd_conn_avail(c) < NBD_REQUEST_LEN)
 			return false;
 		if (nbd_parse_request(c->ibuf + c->ioff, &c->hdr)) {
 			wbd_info("nbd: %s: bad request magic, closing", c->peer);
-			conn_close(c);
+			nbd_conn_close(c);
 			return false;
 		}
 		c->ioff += NBD_REQUEST_LEN;
@@ -624,7 +399,7 @@ static bool step_xmit(struct nbd_conn *c, bool *submitted)
 	}
 	plen = c->verdict.payload;
 	if (plen) {
-		if (!c->pay_in_wbuf && in_avail(c) >= plen) {
+		if (!c->pay_in_wbuf && nbd_conn_avail(c) >= plen) {
 			payload = c->ibuf + c->ioff; /* complete: use it in place */
 			c->ioff += plen;
 		} else {
@@ -634,13 +409,13 @@ static bool step_xmit(struct nbd_conn *c, bool *submitted)
 				if (ensure_wbuf(c, plen)) {
 					wbd_err("nbd: %s: out of memory for a %u byte write",
 						c->peer, plen);
-					conn_close(c);
+					nbd_conn_close(c);
 					return false;
 				}
 				c->pay_in_wbuf = true;
 			}
-			if (n > in_avail(c))
-				n = in_avail(c);
+			if (n > nbd_conn_avail(c))
+				n = nbd_conn_avail(c);
 			memcpy(c->wbuf + c->pay_got, c->ibuf + c->ioff, n);
 			c->ioff += n;
 			c->pay_got += (uint32_t)n;
@@ -653,7 +428,7 @@ static bool step_xmit(struct nbd_conn *c, bool *submitted)
 	c->pay_in_wbuf = false;
 	if (exec_request(c, &c->hdr, &c->verdict, payload))
 		*submitted = true;
-	return c->fd >= 0 && c->state == CS_XMIT;
+	return c->fd >= 0 && c->state == NBD_CS_XMIT;
 }
 
 /* Parse and execute everything buffered, submit all of it, then kick the
@@ -668,9 +443,9 @@ static void conn_process(struct nbd_conn *c)
 	c->processing = true;
 	c->refs++;
 	for (;;) {
-		if (c->fd < 0 || c->state == CS_CLOSING)
+		if (c->fd < 0 || c->state == NBD_CS_CLOSING)
 			break;
-		if (c->state == CS_XMIT) {
+		if (c->state == NBD_CS_XMIT) {
 			if (conn_congested(c)) {
 				c->throttled = true;
 				conn_stop_reading(c);
@@ -679,7 +454,7 @@ static void conn_process(struct nbd_conn *c)
 			ex = c->ex;
 			if (!step_xmit(c, &submitted))
 				break;
-		} else if (!step_handshake(c)) {
+		} else if (!nbd_opt_step(c)) {
 			break;
 		}
 	}
@@ -693,7 +468,7 @@ static void conn_process(struct nbd_conn *c)
  * front when it is small or the free space is short. */
 static void ibuf_compact(struct nbd_conn *c)
 {
-	size_t left = in_avail(c);
+	size_t left = nbd_conn_avail(c);
 
 	if (!c->ioff)
 		return;
@@ -730,7 +505,7 @@ static ssize_t conn_read_once(struct nbd_conn *c, bool *full)
 	}
 	if (!niov) { /* cannot happen: a full ibuf is consumed or throttled */
 		wbd_err("nbd: %s: input buffer full, closing", c->peer);
-		conn_close(c);
+		nbd_conn_close(c);
 		return -1;
 	}
 	n = readv(c->fd, iov, niov);
@@ -738,12 +513,12 @@ static ssize_t conn_read_once(struct nbd_conn *c, bool *full)
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return 0;
 		wbd_debug("nbd: %s disconnected (error: %s)", c->peer, strerror(errno));
-		conn_close(c);
+		nbd_conn_close(c);
 		return -1;
 	}
 	if (n == 0) {
 		wbd_debug("nbd: %s disconnected", c->peer);
-		conn_close(c);
+		nbd_conn_close(c);
 		return -1;
 	}
 	if ((size_t)n <= pay) {
@@ -764,7 +539,7 @@ static void conn_readcb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < NBD_READ_ROUNDS; i++) {
 		bool full = false;
 
-		if (c->fd < 0 || c->throttled || c->state == CS_CLOSING)
+		if (c->fd < 0 || c->throttled || c->state == NBD_CS_CLOSING)
 			break;
 		if (conn_read_once(c, &full) <= 0)
 			break;
@@ -801,7 +576,7 @@ static void conn_flush(struct nbd_conn *c)
 				return;
 			}
 			wbd_debug("nbd: %s disconnected (send: %s)", c->peer, strerror(errno));
-			conn_close(c);
+			nbd_conn_close(c);
 			return;
 		}
 		evbuffer_drain(c->out, (size_t)w);
@@ -818,8 +593,8 @@ static void conn_after_flush(struct nbd_conn *c)
 	c->refs++;
 	conn_flush(c);
 	if (c->fd >= 0 && !evbuffer_get_length(c->out)) {
-		if (c->state == CS_CLOSING)
-			conn_close_soon(c);
+		if (c->state == NBD_CS_CLOSING)
+			nbd_conn_close_soon(c);
 		else
 			conn_unthrottle(c);
 	}
@@ -849,7 +624,6 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 	struct event_base *base = evconnlistener_get_base(el);
 	struct nbd_listener *l = arg;
 	struct nbd_conn *c;
-	uint8_t g[NBD_GREETING_LEN];
 	int one = 1;
 
 	c = calloc(1, sizeof(*c));
@@ -891,7 +665,7 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 		conn_all->all_pprev = &c->all_next;
 	conn_all = c;
 	c->all_pprev = &conn_all;
-	conn_send(c, g, nbd_encode_greeting(g));
+	nbd_opt_greet(c);
 	wbd_debug("nbd: %s connected", c->peer);
 }
 
@@ -1056,7 +830,7 @@ void nbd_export_detach(struct nbd_export *ex)
 		/* send what is queued (replies of drained requests), best effort */
 		c->refs++;
 		conn_flush(c);
-		conn_close(c);
+		nbd_conn_close(c);
 		conn_put(c);
 	}
 }
@@ -1064,5 +838,5 @@ void nbd_export_detach(struct nbd_export *ex)
 void nbd_close_all(void)
 {
 	while (conn_all)
-		conn_close(conn_all);
+		nbd_conn_close(conn_all);
 }

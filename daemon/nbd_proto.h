@@ -4,8 +4,9 @@
  * constants and pure encode/parse functions. No I/O, no allocation, so the
  * whole parser is unit-tested and fuzzed (tests/unit/test_nbd_proto.c,
  * tests/fuzz/fuzz_nbd.c). The connection state machine using it is
- * daemon/nbd.c. Protocol reference: docs/nbd.md and the upstream
- * NBD protocol document (doc/proto.md in the nbd project).
+ * daemon/nbd_opt.c (handshake) and daemon/nbd.c (transmission). Protocol
+ * reference: docs/nbd.md and the upstream NBD protocol document
+ * (doc/proto.md in the nbd project).
  *
  * All multi-byte fields on the wire are big-endian.
  */

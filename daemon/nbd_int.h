@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * nbd_int.h - internals shared by the NBD server's two halves: daemon/nbd.c
+ * (listeners, connection I/O, transmission phase) and daemon/nbd_opt.c
+ * (newstyle handshake: greeting, client flags, option haggling up to
+ * NBD_OPT_GO / NBD_OPT_EXPORT_NAME). Not for other modules: they use
+ * daemon/nbd.h.
+ *
+ * Owns nothing; struct nbd_conn is allocated and freed by nbd.c (see the
+ * ownership notes in nbd.c and nbd.h). The handshake only consumes its
+ * input buffer, queues replies and hands the connection to an export.
+ */
+#ifndef WB_DAEMON_NBD_INT_H
+#define WB_DAEMON_NBD_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/nbd.h"
+#include "daemon/nbd_proto.h"
+
+struct event;
+struct evbuffer;
+
+#define NBD_IBUF_CAP	  (256u << 10) /* input buffer; holds the largest option */
+#define NBD_IBUF_MIN_FREE (NBD_OPT_HDR_LEN + NBD_OPT_MAX_LEN)
+#define NBD_TFLAGS                                                                                 \
+	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |       \
+	 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN)
+
+_Static_assert(NBD_IBUF_CAP >= 2 * NBD_IBUF_MIN_FREE, "input buffer too small for options");
+
+/* A new connection (calloc) starts in NBD_CS_FLAGS. */
+enum nbd_conn_state { NBD_CS_FLAGS, NBD_CS_OPTS, NBD_CS_XMIT, NBD_CS_CLOSING };
+
+struct nbd_conn {
+	int fd;		      /* -1 once closed */
+	struct event *rev;    /* readable (persistent; deleted while throttled) */
+	struct event *wev;    /* writable (added only when the socket was full) */
+	struct event *fev;    /* deferred flush (activated, never added) */
+	struct evbuffer *out; /* replies not yet sent */
+	int refs;
+	enum nbd_conn_state state;
+	bool no_zeroes;
+	bool have_hdr;	/* hdr/verdict parsed, waiting for the payload */
+	bool throttled; /* reading stopped for backpressure */
+	bool processing;
+	bool flush_sched; /* fev is active */
+	bool wev_added;
+	struct nbd_request hdr;
+	struct nbd_verdict verdict;
+	struct nbd_export *ex;
+	struct nbd_conn *ex_next, **ex_pprev;	/* on ex->conns */
+	struct nbd_conn *all_next, **all_pprev; /* on conn_all */
+	struct nbd_lookup lk;
+	char def[64];
+	char peer[80];
+	unsigned inflight;
+	/* input: ibuf[ioff, ilen) is received and not yet consumed */
+	uint8_t *ibuf;
+	size_t ioff, ilen;
+	/* payload of hdr being read into wbuf (pay_got of verdict.payload);
+	 * a payload that is complete in ibuf is used in place instead (the
+	 * engine copies write data at submit) */
+	uint8_t *wbuf;
+	size_t wbuf_cap;
+	uint32_t pay_got;
+	bool pay_in_wbuf;
+};
+
+/* Bytes received and not yet consumed. */
+static inline size_t nbd_conn_avail(const struct nbd_conn *c)
+{
+	return c->ilen - c->ioff;
+}
+
+/* nbd.c */
+/* Queue output; it is sent when the current loop round's callbacks are done. */
+void nbd_conn_send(struct nbd_conn *c, const void *p, size_t len);
+/* Drop the socket now; in-flight requests keep the struct alive. */
+void nbd_conn_close(struct nbd_conn *c);
+/* Close once the output is sent and nothing is in flight. */
+void nbd_conn_close_soon(struct nbd_conn *c);
+/* Put the connection on ex->conns (the caller then enters NBD_CS_XMIT). */
+void nbd_conn_attach(struct nbd_conn *c, struct nbd_export *ex);
+
+/* nbd_opt.c */
+/* Queue the server greeting (first thing sent on a new connection). */
+void nbd_opt_greet(struct nbd_conn *c);
+/* One handshake step (client flags or one complete option) from the input
+ * buffer. false = wait for more input (or closed). */
+bool nbd_opt_step(struct nbd_conn *c);
+
+#endif /* WB_DAEMON_NBD_INT_H */
