@@ -3,7 +3,7 @@
  * wbtorture.c - crash torture of a cache engine over fault-injection devices.
  *
  *   wbtorture --engine NAME --seed N --iterations K [--ops M] [--size BYTES]
- *             [--log-size BYTES] [--start I] [--plugin PATH] [--verbose]
+ *             [--log-size BYTES] [--start I] [--ack log|memory] [--plugin PATH] [--verbose]
  *   wbtorture --list-engines
  *
  * Each iteration (its own PRNG stream derived from seed and iteration
