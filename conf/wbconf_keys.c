@@ -81,7 +81,7 @@ const struct wbconf_key wbconf_keys[] = {
     {"destage-min-rate", S_RES, T_RATE, F_RELOAD, 8,
      offsetof(struct wbconf_resource, destage_min_rate), 0, 1 * TiB, NULL, "4M", NULL},
     {"log-segment", S_RES, T_SIZE, F_ALIGN4K, 4, offsetof(struct wbconf_resource, log_segment),
-     64 * KiB, 1 * GiB, NULL, "1M", NULL},
+     64 * KiB, 1 * GiB, NULL, "2M", NULL},
     {"nbd-listen", S_RES, T_ADDR, 0, 0, offsetof(struct wbconf_resource, nbd_listen), 0, 0, NULL,
      NULL, NULL},
     {"nbd-socket", S_RES, T_PATH, 0, 0, offsetof(struct wbconf_resource, nbd_socket), 0, 0, NULL,

@@ -82,7 +82,7 @@ struct wb_engine_params {
 	uint32_t destage_low_pct;     /* destage runs down to this log use (default 10) */
 	uint32_t destage_high_pct;    /* throttle writers above this (default 90) */
 	uint64_t destage_min_rate;    /* bytes/s destage always makes (default 4 MiB/s) */
-	uint32_t log_segment_size;    /* format only; 0 = default (1 MiB) */
+	uint32_t log_segment_size;    /* format only; 0 = default (2 MiB) */
 	const char *options;	      /* engine specific, "k=v,k=v"; NULL = none */
 	/* ABI 3. ack_memory = 1: a write is acknowledged as soon as it is in
 	 * the RAM buffer and readable, and becomes durable in the log within

@@ -130,7 +130,7 @@ int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struc
 	int ret;
 
 	if (!seg_size)
-		seg_size = 1u << 20;
+		seg_size = 2u << 20; /* a 1 MiB write fits one record (256 blocks + header) */
 	if (seg_size % WB_DISK_BLOCK || seg_size < 2 * WB_DISK_BLOCK) {
 		wb_msg(WB_LOG_ERR, "log %s: segment size %u is not a multiple of 4096 >= 8192",
 		       io->name, seg_size);

@@ -96,7 +96,7 @@ static void test_resource_defaults(void **state)
 	assert_int_equal(r->destage_low_pct, 10);
 	assert_int_equal(r->destage_high_pct, 90);
 	assert_int_equal(r->destage_min_rate, 4ull << 20);
-	assert_int_equal(r->log_segment, 1u << 20);
+	assert_int_equal(r->log_segment, 2u << 20);
 	assert_false(wbconf_addr_set(&r->nbd_listen));
 	assert_null(r->nbd_socket);
 	assert_null(r->ring);

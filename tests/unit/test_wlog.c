@@ -54,11 +54,11 @@ static void test_format_geometry(void **state)
 	memset(buf, 0xab, sizeof(buf));
 	assert_int_equal(wb_io_pwrite(io, buf, 4096, 1 * MiB, 0), 0); /* old junk */
 	assert_int_equal(wb_wlog_format(io, 4 * MiB, 0, &sb), 0);
-	assert_int_equal(sb.seg_size, 1 * MiB);
-	assert_int_equal(sb.data_off, 1 * MiB); /* 4 slots rounded up to a segment */
-	assert_int_equal(sb.data_size, 7 * MiB);
+	assert_int_equal(sb.seg_size, 2 * MiB); /* the default */
+	assert_int_equal(sb.data_off, 2 * MiB); /* 4 slots rounded up to a segment */
+	assert_int_equal(sb.data_size, 6 * MiB);
 	assert_int_equal(sb.log_size, 8 * MiB + 12288);
-	assert_int_equal(sb.max_rec_blocks, 255);
+	assert_int_equal(sb.max_rec_blocks, 256); /* min(511, 256): a 1 MiB write is one record */
 	assert_int_equal(sb.nslots, WB_SB_SLOTS);
 	assert_int_equal(sb.tail_off, sb.data_off);
 	assert_int_equal(sb.tail_seq, 1);
