@@ -453,6 +453,14 @@ static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const stru
 	if (r->engine && !strcmp(r->engine, "wblog") && !r->log)
 		ERR(lx, ri[i].sect_line, ri[i].sect_label, "log",
 		    "missing required key (a path): engine wblog needs a log device");
+	/* the built-in engines without a log ack when the backing write is
+	 * done; ack = memory would silently mean nothing there */
+	if (r->ack == WBCONF_ACK_MEMORY && r->engine &&
+	    (!strcmp(r->engine, "passthrough") || !strcmp(r->engine, "ram"))) {
+		ln = rline(&ri[i], "ack", &lb);
+		ERR(lx, ln, lb, "ack", "ack = memory needs engine wblog (engine %s has no log)",
+		    r->engine);
+	}
 	if (str_eq(r->backing, r->log)) {
 		ln = rline(&ri[i], "log", &lb);
 		ERR(lx, ln, lb, "log", "log and backing are the same path '%s'", r->log);

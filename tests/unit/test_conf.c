@@ -311,6 +311,9 @@ static void test_missing_and_cross(void **state)
 		   "destage-high (50%)");
 	expect_one("[resource r0]\nbacking = /b\nlog = /b\n",
 		   "t.conf:3: [resource r0] log: log and backing are the same path '/b'");
+	expect_one("[resource r0]\nengine = passthrough\nbacking = /b\nack = memory\n",
+		   "t.conf:4: [resource r0] ack: ack = memory needs engine wblog (engine "
+		   "passthrough has no log)");
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nnbd-listen = 127.0.0.1:10809\n"
 		   "[resource r1]\nbacking = /b1\nlog = /l1\nnbd-listen = *:10809\n",
 		   "t.conf:8: [resource r1] nbd-listen: *:10809 is already used by resource r0 "
