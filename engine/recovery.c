@@ -22,7 +22,7 @@ struct rcv {
 	const struct wb_sb *sb;
 	uint64_t dev_blocks, end;
 	uint8_t *win;
-	uint64_t win_off, win_len;
+	uint64_t win_off, win_len, win_cap;
 	struct wb_rec_info ri;
 };
 
@@ -36,7 +36,7 @@ static int rcv_read(struct rcv *c, uint64_t off, uint64_t len, const uint8_t **o
 		*out = c->win + (off - c->win_off);
 		return 0;
 	}
-	n = RCV_WINDOW;
+	n = c->win_cap;
 	if (off + n > c->end)
 		n = c->end - off;
 	if (n < len)
@@ -124,7 +124,9 @@ int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_bloc
 
 	memset(out, 0, sizeof(*out));
 	c.end = sb->data_off + sb->data_size;
-	c.win = wb_io_alloc(RCV_WINDOW);
+	/* a small log needs no 8 MiB window (the fuzzer scans thousands) */
+	c.win_cap = sb->data_size < RCV_WINDOW ? sb->data_size : RCV_WINDOW;
+	c.win = wb_io_alloc(c.win_cap);
 	if (!c.win)
 		return -ENOMEM;
 	max_iter = sb->data_size / WB_DISK_BLOCK + 1;

@@ -8,8 +8,8 @@
  * a decoded header re-encodes to a header that decodes to the same record;
  * a scanned run never claims more bytes than the data area.
  *
- * Meant for tests/fuzz/ (as fuzz_record.c, built by `make fuzz`); it only
- * needs libwbengine.
+ * Built by `make fuzz`, run briefly by `make test` (tests/fuzz/test_fuzz.sh)
+ * with the seeds in tests/fuzz/corpus/record/.
  */
 #include <stdint.h>
 #include <stdlib.h>
