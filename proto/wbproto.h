@@ -44,7 +44,7 @@ enum wbproto_type {
 	WBPROTO_T_ACK = 19,	    /* Wbrep__Ack */
 	WBPROTO_T_PING = 20,	    /* Wbrep__Ping */
 	WBPROTO_T_PONG = 21,	    /* Wbrep__Ping */
-				    /* 22..63 reserved for peers */
+	/* 22..63 reserved for peers */
 };
 
 #define WBPROTO_F_RAW	(1u << 0) /* payload is raw bytes, not protobuf */

@@ -509,20 +509,23 @@ out_stuck:
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: wbtorture --engine NAME --seed N --iterations K [--ops M] [--size BYTES]\n"
-		"                 [--log-size BYTES] [--start I] [--ack log|memory] [--plugin PATH]\n"
-		"                 [--verbose]\n"
-		"       wbtorture --list-engines [--plugin PATH]\n");
+	fprintf(
+	    stderr,
+	    "usage: wbtorture --engine NAME --seed N --iterations K [--ops M] [--size BYTES]\n"
+	    "                 [--log-size BYTES] [--start I] [--ack log|memory] [--plugin PATH]\n"
+	    "                 [--verbose]\n"
+	    "       wbtorture --list-engines [--plugin PATH]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"engine", 1, NULL, 'e'},	    {"seed", 1, NULL, 's'},   {"iterations", 1, NULL, 'i'},
-	    {"ops", 1, NULL, 'o'},	    {"size", 1, NULL, 'S'},   {"log-size", 1, NULL, 'L'},
-	    {"start", 1, NULL, 'b'},	    {"plugin", 1, NULL, 'p'}, {"verbose", 0, NULL, 'v'},
-	    {"list-engines", 0, NULL, 'l'}, {"help", 0, NULL, 'h'},   {"ack", 1, NULL, 'a'},
+	    {"engine", 1, NULL, 'e'},	  {"seed", 1, NULL, 's'},
+	    {"iterations", 1, NULL, 'i'}, {"ops", 1, NULL, 'o'},
+	    {"size", 1, NULL, 'S'},	  {"log-size", 1, NULL, 'L'},
+	    {"start", 1, NULL, 'b'},	  {"plugin", 1, NULL, 'p'},
+	    {"verbose", 0, NULL, 'v'},	  {"list-engines", 0, NULL, 'l'},
+	    {"help", 0, NULL, 'h'},	  {"ack", 1, NULL, 'a'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct tt t = {.engine = "passthrough",
