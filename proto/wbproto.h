@@ -43,8 +43,7 @@ enum wbproto_type {
 	WBPROTO_T_RECORD_DATA = 18, /* raw bytes (WBPROTO_F_RAW) */
 	WBPROTO_T_ACK = 19,	    /* Wbrep__Ack */
 	WBPROTO_T_PING = 20,	    /* Wbrep__Ping */
-	WBPROTO_T_PONG = 21,	    /* Wbrep__Ping */
-	/* 22..63 reserved for peers */
+	WBPROTO_T_PONG = 21,	    /* Wbrep__Ping; 22..63 reserved for peers */
 };
 
 #define WBPROTO_F_RAW	(1u << 0) /* payload is raw bytes, not protobuf */
