@@ -494,25 +494,24 @@ static void wbl_timers(struct wblog *e)
 	}
 }
 
+/* The earlier of timeout t (ms, -1 = none) and the deadline due_ms. */
+static int wbl_min_timeout(int t, uint64_t due_ms)
+{
+	uint64_t now = wbl_now_ms();
+	int d = now >= due_ms ? 0 : (int)(due_ms - now);
+
+	return t < 0 || d < t ? d : t;
+}
+
 static int wbl_timeout(struct wb_engine *eng)
 {
 	struct wblog *e = (struct wblog *)eng;
 	int t = wb_destage_timeout(e);
 
-	if (e->p.gen_max_interval_ms && e->gen_has_data) {
-		uint64_t el = wbl_now_ms() - e->gen_start_ms;
-		int g = el >= e->p.gen_max_interval_ms ? 0 : (int)(e->p.gen_max_interval_ms - el);
-
-		if (t < 0 || g < t)
-			t = g;
-	}
-	if (e->commit_due_ms) {
-		uint64_t now = wbl_now_ms();
-		int c = now >= e->commit_due_ms ? 0 : (int)(e->commit_due_ms - now);
-
-		if (t < 0 || c < t)
-			t = c;
-	}
+	if (e->p.gen_max_interval_ms && e->gen_has_data)
+		t = wbl_min_timeout(t, e->gen_start_ms + e->p.gen_max_interval_ms);
+	if (e->commit_due_ms)
+		t = wbl_min_timeout(t, e->commit_due_ms);
 	if (e->doneq.head)
 		t = 0;
 	return t;
