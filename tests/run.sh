@@ -6,10 +6,14 @@
 # Suites, in order:
 #   unit      every CMocka binary build/tests/unit/test_*       (normal build)
 #   san       the same binaries from build-san/ (ASan + UBSan)
-#   scripts   every tests/<suite>/test_*.sh (integration, crash, cluster,
-#             vm, fuzz, ...). A script prints one line per case starting with
-#             "PASS ", "FAIL " or "SKIP " (a SKIP says why) and exits non-zero
-#             when a case failed.
+#   scripts   every tests/<suite>/test_*.sh (cli, crash, engine, fuzz,
+#             integration, mutants, vm, ...). A script prints one line per
+#             case starting with "PASS ", "FAIL " or "SKIP " (a SKIP says why)
+#             and exits non-zero when a case failed. Each script runs under a
+#             time limit: WB_SCRIPT_TIMEOUT seconds (default 900), or N from a
+#             "# timeout: N" line in the script; a script that runs over is
+#             killed (with its process group) and counted as
+#             "FAIL <script> TIMEOUT after N s".
 # WB_ONLY=unit|san|scripts|<suite dir> restricts the run (comma list).
 # The last line is always "N passed, N failed, N skipped"; exit 1 on failure.
 set -u
@@ -44,13 +48,29 @@ run_cmocka() { # $1 = label prefix, $2 = binary
 	fi
 }
 
+# script_timeout SCRIPT: its "# timeout: N" line, else the default
+script_timeout() {
+	local n
+	n=$(sed -n 's/^# timeout: *\([0-9][0-9]*\) *$/\1/p' "$1" | head -1)
+	echo "${n:-${WB_SCRIPT_TIMEOUT:-900}}"
+}
+
 run_script() { # $1 = script
-	local sc=$1 name log rc p f s
+	local sc=$1 name log rc p f s limit
 	name=${sc#tests/}
 	log="$LOGDIR/${name//\//_}.log"
-	echo "---- $name"
-	bash "$sc" 2>&1 | tee "$log" | grep -E '^(PASS|FAIL|SKIP) ' | sed 's/^/    /'
+	limit=$(script_timeout "$sc")
+	echo "---- $name (time limit $limit s)"
+	# timeout(1) runs the script in its own process group and signals the
+	# whole group on expiry (the script's EXIT trap cleans up on SIGTERM);
+	# what is still alive 20 s later gets SIGKILL.
+	timeout --kill-after=20 "$limit" bash "$sc" 2>&1 | tee "$log" |
+		grep -E '^(PASS|FAIL|SKIP) ' | sed 's/^/    /'
 	rc=${PIPESTATUS[0]}
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		tail -5 "$log" | sed 's/^/      /'
+		echo "FAIL $name TIMEOUT after $limit s" | tee -a "$log" | sed 's/^/    /'
+	fi
 	p=$(grep -c '^PASS ' "$log") f=$(grep -c '^FAIL ' "$log") s=$(grep -c '^SKIP ' "$log")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1; echo "    FAIL $name exited $rc without naming a failed case (log: $log)"

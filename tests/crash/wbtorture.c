@@ -2,7 +2,7 @@
 /*
  * wbtorture.c - crash torture of a cache engine over fault-injection devices.
  *
- *   wbtorture --engine NAME --seed N --iterations K [--ops M] [--size BYTES]
+ *   wbtorture [--engine NAME] --seed N --iterations K [--ops M] [--size BYTES]
  *             [--log-size BYTES] [--start I] [--ack log|memory] [--plugin PATH] [--verbose]
  *   wbtorture --list-engines
  *
@@ -16,6 +16,9 @@
  * power is cut on both devices, the engine is closed, power comes back, the
  * engine is reopened (recovery) and every block is read and checked against
  * the durability model of ttmodel.h.
+ *
+ * --engine defaults to wblog, the product engine (passthrough and ram are
+ * tortured only when named).
  *
  * Output: one line per violation (seed, iteration, LBA, sector, what was
  * found, the legal candidates and the block's history), with --verbose a
@@ -511,7 +514,7 @@ static void usage(void)
 {
 	fprintf(
 	    stderr,
-	    "usage: wbtorture --engine NAME --seed N --iterations K [--ops M] [--size BYTES]\n"
+	    "usage: wbtorture [--engine NAME] --seed N --iterations K [--ops M] [--size BYTES]\n"
 	    "                 [--log-size BYTES] [--start I] [--ack log|memory] [--plugin PATH]\n"
 	    "                 [--verbose]\n"
 	    "       wbtorture --list-engines [--plugin PATH]\n");
@@ -528,7 +531,7 @@ int main(int argc, char **argv)
 	    {"help", 0, NULL, 'h'},	  {"ack", 1, NULL, 'a'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct tt t = {.engine = "passthrough",
+	struct tt t = {.engine = "wblog", /* the product engine */
 		       .seed = 1,
 		       .iterations = 10,
 		       .ops = 2000,
