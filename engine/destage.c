@@ -2,8 +2,14 @@
 /*
  * destage.c - destage state machine of the wblog engine (see destage.h).
  *
- * Owns: struct wbl_destage (batch buffer, temporary extent map, piece list,
- * the zero buffer and the rate/ETA counters). The records themselves stay
+ * Zero pieces (discard and write-zeroes records) reach the backing device
+ * as WB_IO_DISCARD: a hole in a file, an unmap on a block device, zeroes
+ * written only where the device cannot do better (engine/io.h). The record
+ * does not say which of the two the client sent, and both promise zeroes on
+ * read, so the blocks are released in both cases (docs/engine.md).
+ *
+ * Owns: struct wbl_destage (batch buffer, temporary extent map, piece list
+ * and the rate/ETA counters). The records themselves stay
  * owned by the engine; this module only reads them and, once the batch is
  * durable on backing and the tail persisted, asks the engine to release
  * them (wbl_release_records).
@@ -18,6 +24,7 @@
 #define DS_BATCH_BLOCKS 8192u /* 32 MiB of data per batch (8 MiB: half the rate, make bench) */
 #define DS_MAX_RECORDS	4096u
 #define DS_IO_BYTES	(1u << 20) /* max bytes per backing write */
+#define DS_ZERO_BYTES	(1u << 30) /* max bytes per backing discard */
 #define DS_QD		32u
 
 enum { DS_IDLE, DS_READ, DS_WRITE, DS_FLUSH, DS_SB };
@@ -34,7 +41,7 @@ struct wbl_destage {
 	struct wb_extmap *tmp;
 	struct wb_destage_piece *pc;
 	uint64_t npc, cap_pc;
-	uint8_t *buf, *zero;
+	uint8_t *buf;
 	uint32_t buf_blocks, pending;
 	uint64_t cur, cur_off; /* write cursor: piece index, blocks done in it */
 	int64_t tokens;
@@ -51,14 +58,11 @@ int wb_destage_create(struct wblog *e)
 	ds->e = e;
 	ds->buf_blocks = DS_BATCH_BLOCKS > e->max_rec_blocks ? DS_BATCH_BLOCKS : e->max_rec_blocks;
 	ds->buf = wb_io_alloc((size_t)ds->buf_blocks * WB_DISK_BLOCK);
-	ds->zero = wb_io_alloc(DS_IO_BYTES);
-	if (!ds->buf || !ds->zero || wb_extmap_create(&ds->tmp)) {
+	if (!ds->buf || wb_extmap_create(&ds->tmp)) {
 		wb_io_free(ds->buf);
-		wb_io_free(ds->zero);
 		free(ds);
 		return -ENOMEM;
 	}
-	memset(ds->zero, 0, DS_IO_BYTES);
 	ds->last_tick_ms = wbl_now_ms();
 	e->ds = ds;
 	return 0;
@@ -72,7 +76,6 @@ void wb_destage_destroy(struct wblog *e)
 		return;
 	wb_extmap_destroy(ds->tmp);
 	wb_io_free(ds->buf);
-	wb_io_free(ds->zero);
 	free(ds->pc);
 	free(ds);
 	e->ds = NULL;
@@ -273,7 +276,9 @@ static void ds_io_done(struct wb_io_req *io, int res)
 		if (!ds->err) {
 			ds->err = res < 0 ? res : -EIO;
 			wb_msg(WB_LOG_ERR, "%s: destage %s at 0x%llx failed: %s", ds->e->eng.name,
-			       io->op == WB_IO_READ ? "log read" : "backing write",
+			       io->op == WB_IO_READ    ? "log read"
+			       : io->op == WB_IO_WRITE ? "backing write"
+						       : "backing discard",
 			       (unsigned long long)io->off, strerror(-ds->err));
 		}
 	}
@@ -333,8 +338,13 @@ static void ds_write_more(struct wbl_destage *ds)
 		uint64_t left = p->nblocks - ds->cur_off, n;
 
 		if (wbl_is_zero_logblk(p->log_blk)) {
-			n = left < DS_IO_BYTES / WB_DISK_BLOCK ? left : DS_IO_BYTES / WB_DISK_BLOCK;
-			ret = ds_submit(ds, e->bak, WB_IO_WRITE, ds->zero,
+			/* The pieces of one batch do not overlap (newest version
+			 * per block), and the previous batch is flushed: the
+			 * discard has no earlier write of these blocks to wait
+			 * for; the backend orders it anyway (io.h). */
+			n = left < DS_ZERO_BYTES / WB_DISK_BLOCK ? left
+								 : DS_ZERO_BYTES / WB_DISK_BLOCK;
+			ret = ds_submit(ds, e->bak, WB_IO_DISCARD, NULL,
 					(uint32_t)n * WB_DISK_BLOCK, lba * WB_DISK_BLOCK);
 			ds->cur_off += n;
 		} else {

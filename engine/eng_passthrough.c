@@ -9,8 +9,10 @@
  *   write + FUA   -> WB_IO_WRITE with WB_IO_FUA
  *   PREFLUSH      -> WB_IO_FLUSH first, the write when it completed
  *   flush         -> WB_IO_FLUSH
- *   discard,
- *   write-zeroes  -> WB_IO_WRITE of zeroes, in chunks of up to 1 MiB
+ *   discard       -> WB_IO_DISCARD (a hole / unmap that reads zeroes)
+ *   write-zeroes  -> WB_IO_WRITE_ZEROES (zeroed in place)
+ *   (the backend writes zeroes where the device cannot do either, and
+ *   orders both against overlapping writes in flight: engine/io.h)
  *
  * Flush ordering: an engine write completes exactly when its backing write
  * completed, so every write that completed before a flush was submitted has
@@ -19,8 +21,8 @@
  *
  * Completions are delivered from the backing device's reap(), which only
  * wb_engine_run() calls, so done() is never called from submit.
- * Owns: one struct pt_req (plus bounce buffer) per request in flight, the
- * shared zero buffer, and the counters. The backing wb_io is the caller's.
+ * Owns: one struct pt_req (plus bounce buffer) per request in flight and
+ * the counters. The backing wb_io is the caller's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,7 +31,6 @@
 
 #include "engine/wbengine.h"
 
-#define PT_ZERO_CHUNK (1u << 20)
 /* Bounce buffers are kept for reuse per power-of-two size class from 4 KiB
  * to 4 MiB, at most PT_POOL_DEPTH each: a fresh 1 MiB buffer per request
  * cost an mmap, 256 page faults and a munmap (0.1x raw on 1M writes). */
@@ -43,7 +44,6 @@ struct pt_engine {
 	struct wb_engine e;
 	struct wb_io *io;
 	uint64_t size;
-	void *zero; /* PT_ZERO_CHUNK zero bytes, shared read-only */
 	unsigned inflight;
 	struct wb_engine_stats st;
 	void *pool[PT_POOL_MAX - PT_POOL_MIN + 1][PT_POOL_DEPTH];
@@ -163,9 +163,7 @@ static int pt_submit(struct wb_engine *e, struct wb_req *r)
 		       (unsigned long long)r->off, r->len);
 		return ret;
 	}
-	if (r->op == WB_REQ_DISCARD || r->op == WB_REQ_WRITE_ZEROES)
-		nio = (r->len + PT_ZERO_CHUNK - 1) / PT_ZERO_CHUNK;
-	else if (r->op == WB_REQ_WRITE && (r->flags & WB_REQ_F_PREFLUSH))
+	if (r->op == WB_REQ_WRITE && (r->flags & WB_REQ_F_PREFLUSH))
 		nio = 2;
 	q = calloc(1, sizeof(*q) + nio * sizeof(q->io[0]));
 	if (!q)
@@ -215,17 +213,11 @@ static int pt_submit(struct wb_engine *e, struct wb_req *r)
 		pe->st.bytes_written += r->len;
 		break;
 	default: /* discard, write-zeroes */
-		for (unsigned i = 0; i < nio; i++) {
-			uint64_t done = (uint64_t)i * PT_ZERO_CHUNK;
-
-			q->io[i].op = WB_IO_WRITE;
-			q->io[i].off = r->off + done;
-			q->io[i].len =
-			    r->len - done < PT_ZERO_CHUNK ? r->len - done : PT_ZERO_CHUNK;
-			q->io[i].buf = pe->zero;
-			if (r->flags & WB_REQ_F_FUA)
-				q->io[i].flags = WB_IO_FUA;
-		}
+		q->io[0].op = r->op == WB_REQ_DISCARD ? WB_IO_DISCARD : WB_IO_WRITE_ZEROES;
+		q->io[0].off = r->off;
+		q->io[0].len = r->len;
+		if (r->flags & WB_REQ_F_FUA)
+			q->io[0].flags = WB_IO_FUA;
 		pe->st.discards++;
 		break;
 	}
@@ -302,7 +294,6 @@ static void pt_close(struct wb_engine *e)
 	for (unsigned c = 0; c <= PT_POOL_MAX - PT_POOL_MIN; c++)
 		while (pe->npool[c])
 			wb_io_free(pe->pool[c][--pe->npool[c]]);
-	wb_io_free(pe->zero);
 	free(pe);
 }
 
@@ -324,10 +315,6 @@ static int pt_open(const struct wb_engine_params *p, struct wb_engine **out)
 	pe = calloc(1, sizeof(*pe));
 	if (!pe)
 		goto out_nomem;
-	pe->zero = wb_io_alloc(PT_ZERO_CHUNK);
-	if (!pe->zero)
-		goto out_free;
-	memset(pe->zero, 0, PT_ZERO_CHUNK);
 	pe->e.ops = &wb_passthrough_ops;
 	snprintf(pe->e.name, sizeof(pe->e.name), "%s", name);
 	pe->io = p->backing_io;
@@ -335,8 +322,6 @@ static int pt_open(const struct wb_engine_params *p, struct wb_engine **out)
 	pe->st.mode = WB_MODE_WRITETHROUGH;
 	*out = &pe->e;
 	return 0;
-out_free:
-	free(pe);
 out_nomem:
 	wb_msg(WB_LOG_ERR, "%s: out of memory opening the passthrough engine", name);
 	return -ENOMEM;

@@ -23,7 +23,20 @@
  * Durability contract (the whole engine depends on it): a WB_IO_WRITE that
  * completed is NOT durable until a WB_IO_FLUSH submitted after that
  * completion has completed; a WB_IO_WRITE with WB_IO_FUA is durable when it
- * completes.
+ * completes. WB_IO_DISCARD and WB_IO_WRITE_ZEROES are writes in this
+ * contract (FUA included).
+ *
+ * Zeroing ops: after WB_IO_DISCARD or WB_IO_WRITE_ZEROES completed, the range
+ * reads back zeroes. DISCARD may release the storage (a hole in a file, an
+ * unmap on a block device), WRITE_ZEROES keeps it allocated. A backend that
+ * cannot do either natively writes zeroes instead (same result for reads).
+ *
+ * Ordering: requests in flight together are otherwise unordered, but a
+ * zeroing op is ordered against every request overlapping its range: it is
+ * started only after the overlapping requests submitted before it have
+ * completed, and an overlapping request submitted after it is started only
+ * after it has completed. (A discard must not land before an earlier write
+ * of the same blocks, nor a later write land under the discard.)
  */
 #ifndef WB_IO_H
 #define WB_IO_H
@@ -37,7 +50,9 @@
 enum wb_io_op {
 	WB_IO_READ = 1,
 	WB_IO_WRITE = 2,
-	WB_IO_FLUSH = 3, /* fdatasync of the whole device */
+	WB_IO_FLUSH = 3,	/* fdatasync of the whole device */
+	WB_IO_DISCARD = 4,	/* len bytes at off read zeroes, storage may be freed */
+	WB_IO_WRITE_ZEROES = 5, /* len bytes at off read zeroes, storage stays */
 };
 
 #define WB_IO_FUA (1u << 0) /* write: durable on completion */
@@ -47,12 +62,13 @@ struct wb_io;
 struct wb_io_req {
 	uint8_t op;    /* enum wb_io_op */
 	uint8_t flags; /* WB_IO_FUA */
-	uint16_t niov; /* 0: use buf/len; else iov[0..niov) */
+	uint16_t niov; /* 0: use buf/len; else iov[0..niov) (never for zeroing ops) */
 	uint32_t len;  /* bytes, when niov == 0 */
 	uint64_t off;  /* byte offset on the device */
 	void *buf;
 	const struct iovec *iov;
-	/* Called once, from wb_io_reap(); res = bytes transferred or -errno. */
+	/* Called once, from wb_io_reap(); res = bytes transferred (zeroing ops:
+	 * len) or -errno. */
 	void (*done)(struct wb_io_req *r, int res);
 	void *priv;
 	/* backend private */
@@ -129,6 +145,8 @@ static inline void wb_io_close(struct wb_io *io)
 int wb_io_pread(struct wb_io *io, void *buf, size_t len, uint64_t off);
 int wb_io_pwrite(struct wb_io *io, const void *buf, size_t len, uint64_t off, unsigned flags);
 int wb_io_flush(struct wb_io *io);
+/* op: WB_IO_DISCARD or WB_IO_WRITE_ZEROES; flags: WB_IO_FUA or 0. */
+int wb_io_zero(struct wb_io *io, int op, uint64_t off, uint64_t len, unsigned flags);
 
 /* 4096-aligned allocation for I/O buffers. */
 void *wb_io_alloc(size_t len);

@@ -100,6 +100,20 @@ int wb_io_flush(struct wb_io *io)
 	return io_sync_run(io, &r, 0);
 }
 
+int wb_io_zero(struct wb_io *io, int op, uint64_t off, uint64_t len, unsigned flags)
+{
+	struct wb_io_req r;
+
+	if ((op != WB_IO_DISCARD && op != WB_IO_WRITE_ZEROES) || len > UINT32_MAX)
+		return -EINVAL;
+	memset(&r, 0, sizeof(r));
+	r.op = op;
+	r.flags = flags;
+	r.len = len;
+	r.off = off;
+	return io_sync_run(io, &r, len);
+}
+
 void *wb_io_alloc(size_t len)
 {
 	void *p = NULL;

@@ -18,6 +18,10 @@
  *     completes, every volatile write that completed before the flush was
  *     submitted is applied to `dur` (in completion order) and forgotten;
  *   - a FUA write is applied to `dur` when it completes;
+ *   - WB_IO_DISCARD and WB_IO_WRITE_ZEROES are writes of zeroes in this
+ *     model (volatile until flushed, or FUA); with cfg.reorder a request is
+ *     never completed before an earlier queued request it must be ordered
+ *     after (an overlap where either is a zeroing op, io.h);
  *   - wb_io_fault_power_cut(): each volatile write is dropped, torn (each
  *     live sector lands with probability 1/2) or applied, per the cfg
  *     probabilities; with cfg.reorder the writes land in a shuffled order.
@@ -118,11 +122,21 @@ static uint32_t fault_req_len(const struct wb_io_req *r)
 	return len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
 }
 
-/* Copy between a request's buffer(s) and `img` at r->off; dir 0 = img->req. */
+static int fault_is_zeroing(const struct wb_io_req *r)
+{
+	return r->op == WB_IO_DISCARD || r->op == WB_IO_WRITE_ZEROES;
+}
+
+/* Copy between a request's buffer(s) and `img` at r->off; dir 0 = img->req.
+ * A zeroing op "copies" zeroes into img. */
 static void fault_copy(const struct wb_io_req *r, uint8_t *img, int to_img)
 {
 	uint64_t pos = r->off;
 
+	if (fault_is_zeroing(r)) {
+		memset(img + pos, 0, r->len);
+		return;
+	}
 	if (!r->niov) {
 		if (to_img)
 			memcpy(img + pos, r->buf, r->len);
@@ -233,7 +247,7 @@ static int fault_exec(struct fault_dev *d, struct fault_op *o)
 		return 0;
 	}
 	len = fault_req_len(r);
-	if (r->op != WB_IO_READ && r->op != WB_IO_WRITE)
+	if (r->op < WB_IO_READ || r->op > WB_IO_WRITE_ZEROES || (fault_is_zeroing(r) && r->niov))
 		return -EINVAL;
 	if ((r->off | len) % FAULT_SECT || r->off > d->io.size || len > d->io.size - r->off)
 		return -EINVAL;
@@ -279,6 +293,18 @@ static int fault_submit(struct wb_io *io, struct wb_io_req *r)
 	return 0;
 }
 
+/* Must b (queued after a) wait for a? (io.h: ordering of zeroing ops) */
+static int fault_conflict(const struct wb_io_req *a, const struct wb_io_req *b)
+{
+	uint32_t la = fault_req_len(a), lb = fault_req_len(b);
+
+	if (!fault_is_zeroing(a) && !fault_is_zeroing(b))
+		return 0;
+	if (a->op == WB_IO_FLUSH || b->op == WB_IO_FLUSH)
+		return 0;
+	return a->off < b->off + lb && b->off < a->off + la;
+}
+
 static struct fault_op *fault_pick(struct fault_dev *d)
 {
 	struct fault_op *o = d->qhead, *prev = NULL;
@@ -289,6 +315,14 @@ static struct fault_op *fault_pick(struct fault_dev *d)
 		while (k--) {
 			prev = o;
 			o = o->next;
+		}
+		/* ordered after an earlier queued request: take the head */
+		for (struct fault_op *p = d->qhead; p != o; p = p->next) {
+			if (fault_conflict(p->r, o->r)) {
+				o = d->qhead;
+				prev = NULL;
+				break;
+			}
 		}
 	}
 	if (prev)

@@ -8,8 +8,28 @@
  *   WB_IO_READ/WRITE  -> IORING_OP_READ/WRITE (READV/WRITEV with an iovec)
  *   WB_IO_FUA         -> the write with RWF_DSYNC (durable on completion)
  *   WB_IO_FLUSH       -> IORING_OP_FSYNC with IORING_FSYNC_DATASYNC
+ *   WB_IO_DISCARD     -> IORING_OP_FALLOCATE, PUNCH_HOLE|KEEP_SIZE
+ *   WB_IO_WRITE_ZEROES-> IORING_OP_FALLOCATE, ZERO_RANGE|KEEP_SIZE
  * An fsync submitted after a write completed covers that write, which is
  * exactly the wb_io flush contract; no drain/link flags are needed.
+ *
+ * Zeroing ops: on a file, PUNCH_HOLE frees the blocks (the file stays
+ * sparse) and ZERO_RANGE zeroes them in place. On a block device the kernel
+ * implements PUNCH_HOLE as a write-zeroes that may unmap (a discard whose
+ * blocks are guaranteed to read back zeroes; plain BLKDISCARD is not used
+ * because reads after it are undefined on most devices) and ZERO_RANGE as
+ * BLKZEROOUT. Where the file system or device refuses a mode (EOPNOTSUPP),
+ * that mode is remembered as unsupported (logged once) and the op writes
+ * zeroes from a shared zero buffer instead, like a short transfer in chunks.
+ * A zeroing op with WB_IO_FUA is followed by an fdatasync before it
+ * completes (the fallback writes with RWF_DSYNC).
+ *
+ * Ordering of zeroing ops (io.h): every request in flight is on an "active"
+ * list in submission order. A request that overlaps an earlier active
+ * request, where either of the two is a zeroing op, is held (not given to
+ * the kernel) until no such earlier request is left; held requests are
+ * re-examined, in order, each time a request completes. Without any zeroing
+ * op active, the check is skipped.
  *
  * Short reads/writes are resubmitted for the rest; a read hitting end of
  * file completes with the bytes transferred. When the submission queue is
@@ -24,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +61,19 @@
 
 struct uring_op {
 	struct uring_op *next;
+	struct uring_op *aprev, *anext; /* active list, submission order */
 	struct wb_io_req *r;
 	uint64_t total;	   /* bytes asked */
 	uint64_t done;	   /* bytes transferred so far */
 	struct iovec *iov; /* rest of r->iov after a short transfer, or NULL */
 	unsigned niov;
+	uint8_t held;	/* waits for an overlapping earlier request */
+	uint8_t zstage; /* zeroing op: URING_Z_* */
 };
+
+enum { URING_Z_FALLOC, URING_Z_WRITE, URING_Z_SYNC };
+
+#define URING_ZCHUNK (1u << 20) /* bytes per write of the zeroing fallback */
 
 struct uring_dev {
 	struct wb_io io;
@@ -55,7 +83,16 @@ struct uring_dev {
 	unsigned kinflight;		/* in the kernel */
 	struct uring_op *phead, *ptail; /* waiting for SQ room */
 	struct uring_op *free_ops;
+	struct uring_op *ahead, *atail; /* active: submitted, not completed */
+	unsigned nzeroing, nheld;	/* zeroing ops / held ops on the active list */
+	uint8_t no_punch, no_zrange;	/* fallocate mode refused: write zeroes */
+	void *zbuf;			/* URING_ZCHUNK zeroes, for the fallback */
 };
+
+static int uring_is_zeroing(const struct wb_io_req *r)
+{
+	return r->op == WB_IO_DISCARD || r->op == WB_IO_WRITE_ZEROES;
+}
 
 static struct uring_dev *uring_of(struct wb_io *io)
 {
@@ -129,6 +166,25 @@ static void uring_prep(struct uring_dev *d, struct io_uring_sqe *sqe, struct uri
 		if (r->flags & WB_IO_FUA)
 			sqe->rw_flags = RWF_DSYNC;
 		break;
+	case WB_IO_DISCARD:
+	case WB_IO_WRITE_ZEROES:
+		if (o->zstage == URING_Z_FALLOC) {
+			int mode =
+			    FALLOC_FL_KEEP_SIZE |
+			    (r->op == WB_IO_DISCARD ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+
+			io_uring_prep_fallocate(sqe, d->fd, mode, (off_t)r->off, (off_t)o->total);
+		} else if (o->zstage == URING_Z_WRITE) {
+			uint64_t n = o->total - o->done;
+
+			io_uring_prep_write(sqe, d->fd, d->zbuf,
+					    (unsigned)(n < URING_ZCHUNK ? n : URING_ZCHUNK), off);
+			if (r->flags & WB_IO_FUA)
+				sqe->rw_flags = RWF_DSYNC;
+		} else {
+			io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+		}
+		break;
 	default: /* WB_IO_FLUSH, checked at submit */
 		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
 		break;
@@ -172,6 +228,61 @@ static void uring_push_pending(struct uring_dev *d)
 	}
 }
 
+/* a was submitted before b: must b wait until a completed? */
+static int uring_conflict(const struct uring_op *a, const struct uring_op *b)
+{
+	if (!uring_is_zeroing(a->r) && !uring_is_zeroing(b->r))
+		return 0;
+	if (!a->total || !b->total) /* flush: ordered by the flush contract */
+		return 0;
+	return a->r->off < b->r->off + b->total && b->r->off < a->r->off + a->total;
+}
+
+static int uring_may_start(struct uring_dev *d, const struct uring_op *o)
+{
+	if (!d->nzeroing)
+		return 1;
+	for (const struct uring_op *p = o->aprev; p; p = p->aprev)
+		if (uring_conflict(p, o))
+			return 0;
+	return 1;
+}
+
+static void uring_active_add(struct uring_dev *d, struct uring_op *o)
+{
+	o->anext = NULL;
+	o->aprev = d->atail;
+	if (d->atail)
+		d->atail->anext = o;
+	else
+		d->ahead = o;
+	d->atail = o;
+	if (uring_is_zeroing(o->r))
+		d->nzeroing++;
+}
+
+/* o completed: take it off the active list, start what waited for it. */
+static void uring_active_del(struct uring_dev *d, struct uring_op *o)
+{
+	if (o->aprev)
+		o->aprev->anext = o->anext;
+	else
+		d->ahead = o->anext;
+	if (o->anext)
+		o->anext->aprev = o->aprev;
+	else
+		d->atail = o->aprev;
+	if (uring_is_zeroing(o->r))
+		d->nzeroing--;
+	for (struct uring_op *p = d->ahead; p && d->nheld; p = p->anext) {
+		if (!p->held || !uring_may_start(d, p))
+			continue;
+		p->held = 0;
+		d->nheld--;
+		uring_queue(d, p);
+	}
+}
+
 static void uring_kick(struct uring_dev *d)
 {
 	int ret = io_uring_submit(&d->ring);
@@ -187,7 +298,7 @@ static int uring_submit(struct wb_io *io, struct wb_io_req *r)
 	struct uring_dev *d = uring_of(io);
 	struct uring_op *o;
 
-	if (r->op != WB_IO_READ && r->op != WB_IO_WRITE && r->op != WB_IO_FLUSH)
+	if (r->op < WB_IO_READ || r->op > WB_IO_WRITE_ZEROES || (uring_is_zeroing(r) && r->niov))
 		return -EINVAL;
 	o = uring_op_get(d);
 	if (!o) {
@@ -200,9 +311,83 @@ static int uring_submit(struct wb_io *io, struct wb_io_req *r)
 			o->total += r->iov[i].iov_len;
 	else
 		o->total = r->op == WB_IO_FLUSH ? 0 : r->len;
+	if ((r->op == WB_IO_DISCARD && d->no_punch) ||
+	    (r->op == WB_IO_WRITE_ZEROES && d->no_zrange))
+		o->zstage = URING_Z_WRITE;
 	io->inflight++;
+	uring_active_add(d, o);
+	if (!uring_may_start(d, o)) {
+		o->held = 1;
+		d->nheld++;
+		return 0;
+	}
 	uring_queue(d, o);
 	uring_kick(d);
+	return 0;
+}
+
+/* The zero buffer of the fallback, allocated on first use. */
+static int uring_zbuf(struct uring_dev *d)
+{
+	if (d->zbuf)
+		return 0;
+	d->zbuf = wb_io_alloc(URING_ZCHUNK);
+	if (!d->zbuf) {
+		wb_msg(WB_LOG_ERR, "%s: out of memory for the zero buffer", d->io.name);
+		return -ENOMEM;
+	}
+	memset(d->zbuf, 0, URING_ZCHUNK);
+	return 0;
+}
+
+/*
+ * One CQE of a zeroing op: 1 when the op is finished (*res set to its
+ * result), 0 when it was queued again (next stage or rest of the zeroes).
+ */
+static int uring_zero_step(struct uring_dev *d, struct uring_op *o, int *res)
+{
+	struct wb_io_req *r = o->r;
+
+	switch (o->zstage) {
+	case URING_Z_FALLOC:
+		if (*res == -EOPNOTSUPP) {
+			uint8_t *no = r->op == WB_IO_DISCARD ? &d->no_punch : &d->no_zrange;
+
+			if (!*no)
+				wb_msg(WB_LOG_INFO,
+				       "%s: fallocate(%s) not supported, writing zeroes",
+				       d->io.name,
+				       r->op == WB_IO_DISCARD ? "PUNCH_HOLE" : "ZERO_RANGE");
+			*no = 1;
+			o->zstage = URING_Z_WRITE;
+			break;
+		}
+		if (*res < 0)
+			return 1;
+		if (r->flags & WB_IO_FUA) {
+			o->zstage = URING_Z_SYNC;
+			break;
+		}
+		o->done = o->total;
+		return 1;
+	case URING_Z_WRITE:
+		if (*res <= 0) {
+			*res = *res ? *res : -EIO;
+			return 1;
+		}
+		o->done += (unsigned)*res;
+		if (o->done >= o->total)
+			return 1;
+		break;
+	default: /* URING_Z_SYNC */
+		if (*res < 0)
+			return 1;
+		o->done = o->total;
+		return 1;
+	}
+	if (o->zstage == URING_Z_WRITE && (*res = uring_zbuf(d)) < 0)
+		return 1;
+	uring_queue(d, o);
 	return 0;
 }
 
@@ -214,6 +399,13 @@ static void uring_complete(struct uring_dev *d, struct uring_op *o, int res)
 	if (res == -EAGAIN || res == -EINTR) {
 		uring_queue(d, o);
 		return;
+	}
+	if (uring_is_zeroing(r)) {
+		if (!uring_zero_step(d, o, &res))
+			return;
+		if (res >= 0)
+			res = (int)o->done;
+		goto out_done;
 	}
 	if (res > 0 && r->op != WB_IO_FLUSH) {
 		o->done += (unsigned)res;
@@ -232,6 +424,7 @@ out_done:
 	if (res < 0)
 		wb_msg(WB_LOG_DEBUG, "%s: op %u off %llu len %llu: %s", d->io.name, r->op,
 		       (unsigned long long)r->off, (unsigned long long)o->total, strerror(-res));
+	uring_active_del(d, o);
 	uring_op_put(d, o);
 	d->io.inflight--;
 	r->done(r, res);
@@ -294,6 +487,12 @@ static void uring_close(struct wb_io *io)
 		free(o->iov);
 		free(o);
 	}
+	for (struct uring_op *o = d->ahead, *n; o; o = n) {
+		n = o->anext;
+		if (o->held)
+			free(o);
+	}
+	wb_io_free(d->zbuf);
 	while (d->free_ops) {
 		struct uring_op *o = d->free_ops;
 

@@ -7,7 +7,8 @@
 # (qemu-img info, nbdinfo --list over TCP), protocol abuse (nbdcli.py
 # malformed: daemon alive and serving after each case), data integrity
 # (nbdcopy in/out + cmp, fio verify=crc32c over fio's nbd engine, qemu-io
-# patterns), nbdfuse + loop + mkfs.ext4 + mount + fsck, kill -9 during
+# patterns), TRIM of the whole export leaves the backing file sparse and
+# reads zeroes, nbdfuse + loop + mkfs.ext4 + mount + fsck, kill -9 during
 # stamped writes then restart and verify every flushed block, pid-file lock,
 # SIGHUP reload (accepted / refused naming the key), clean SIGTERM.
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
@@ -177,6 +178,26 @@ for ENG in $ENGINES; do
 	else
 		fail "$P-qemu-io-pattern: $(tr '\n' ' ' <<<"$qio")"
 	fi
+
+	# --- TRIM reaches the backing file as a hole: write all, trim all
+	bak_kib() { echo $(($(stat -c %b "$T/backing") * $(stat -c %B "$T/backing") / 1024)); }
+	ok=0
+	if timeout 120 qemu-io -f raw -c 'write -P 0x3c 0 256M' -c flush "$(URI)" >"$T/trim.log" 2>&1; then
+		full=$(bak_kib)
+		if timeout 120 qemu-io -f raw -c 'discard 0 256M' -c flush "$(URI)" >"$T/trim.log" 2>&1; then
+			# wblog: TRIM is a zero record; draining the log destages it
+			[ "$ENG" = wblog ] && "$ROOT/build/wbctl" -s "$T/ctl.sock" mode r0 writethrough >/dev/null
+			for _ in $(seq 600); do [ "$(bak_kib)" -lt 4096 ] && break; sleep 0.1; done
+			sparse=$(bak_kib)
+			timeout 120 nbdcopy "$(URI)" "$T/out" &&
+				cmp -n $((256 << 20)) "$T/out" /dev/zero && [ "$full" -ge $((255 << 10)) ] &&
+				[ "$sparse" -lt 4096 ] && ok=1
+			[ "$ENG" = wblog ] && "$ROOT/build/wbctl" -s "$T/ctl.sock" mode r0 writeback >/dev/null
+		fi
+	fi
+	rm -f "$T/out"
+	[ $ok = 1 ] && pass "$P-trim-sparse (backing ${full:-?} KiB -> ${sparse:-?} KiB)" ||
+		fail "$P-trim-sparse: backing ${full:-?} KiB after writing, ${sparse:-?} KiB after trim, or not zeroes ($(tr '\n' ' ' <"$T/trim.log" 2>/dev/null))"
 
 	# --- nbdfuse + loop + ext4
 	if [ "$(id -u)" -ne 0 ] || ! command -v nbdfuse >/dev/null || [ ! -e /dev/fuse ] ||

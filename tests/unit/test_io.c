@@ -5,11 +5,16 @@
  *
  * uring: data round trip on a real file (O_DIRECT), iovecs, FUA, flush, more
  * requests than the queue depth (pending list), eventfd readiness, creation
- * and size errors, the buffered fallback on tmpfs (its warning is checked).
+ * and size errors, the buffered fallback on tmpfs (its warning is checked);
+ * zeroing ops: DISCARD punches a hole (st_blocks drops) and reads zeroes,
+ * WRITE_ZEROES reads zeroes, the write-zeroes fallback where the file system
+ * refuses ZERO_RANGE (tmpfs), and write/discard/write on the same blocks
+ * submitted together land in submission order.
  * fault: the volatile-cache model (flush covers only writes completed before
  * it was submitted, FUA durable at once and never overwritten by older data,
  * drop / tear / reorder at power cut), power off, fail_nth, complete_batch,
- * reordered completions, determinism from the seed.
+ * reordered completions, determinism from the seed; zeroing ops are
+ * volatile writes of zeroes and keep their order under reorder.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -221,6 +226,147 @@ static void test_uring_tmpfs_fallback(void **state)
 	wb_io_free(b);
 }
 
+static int is_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+static void test_uring_discard(void **state)
+{
+	struct wb_io *io;
+	uint8_t *a = wb_io_alloc(4 * MiB), *b = wb_io_alloc(4 * MiB);
+	struct stat st0, st1;
+
+	(void)state;
+	assert_int_equal(wb_io_uring_open(tmp_path, 4 * MiB, WB_IO_OPEN_CREATE, 8, &io), 0);
+	fill(a, 4 * MiB, 11);
+	assert_int_equal(wb_io_pwrite(io, a, 4 * MiB, 0, 0), 0);
+	assert_int_equal(wb_io_flush(io), 0);
+	assert_int_equal(stat(tmp_path, &st0), 0);
+	assert_true(st0.st_blocks * 512 >= 4 * MiB);
+	/* discard 2 MiB in the middle: a hole, reads zeroes */
+	assert_int_equal(wb_io_zero(io, WB_IO_DISCARD, MiB, 2 * MiB, 0), 0);
+	assert_int_equal(wb_io_flush(io), 0);
+	assert_int_equal(stat(tmp_path, &st1), 0);
+	assert_true(st1.st_blocks * 512 <= st0.st_blocks * 512 - 2 * MiB);
+	assert_int_equal(wb_io_pread(io, b, 4 * MiB, 0), 0);
+	assert_memory_equal(a, b, MiB);
+	assert_true(is_zero(b + MiB, 2 * MiB));
+	assert_memory_equal(a + 3 * MiB, b + 3 * MiB, MiB);
+	/* write-zeroes with FUA on the last MiB: zeroes, first MiB intact */
+	assert_int_equal(wb_io_zero(io, WB_IO_WRITE_ZEROES, 3 * MiB, MiB, WB_IO_FUA), 0);
+	assert_int_equal(wb_io_pread(io, b, 4 * MiB, 0), 0);
+	assert_memory_equal(a, b, MiB);
+	assert_true(is_zero(b + MiB, 3 * MiB));
+	/* invalid: iovec on a zeroing op */
+	struct wb_io_req r = {.op = WB_IO_DISCARD, .niov = 1, .iov = (struct iovec[]){{a, 4096}}};
+	assert_int_equal(wb_io_submit(io, &r), -EINVAL);
+	wb_io_close(io);
+	wb_io_free(a);
+	wb_io_free(b);
+}
+
+/* write A, discard, write B of the same blocks, all in flight at once (and
+ * discard + write-zeroes over a write): the result follows submission order. */
+static void test_uring_zero_ordering(void **state)
+{
+	enum { ROUNDS = 64, LEN = 256 * 1024 };
+	struct wb_io *io;
+	uint8_t *a = wb_io_alloc(LEN), *b = wb_io_alloc(LEN), *chk = wb_io_alloc(LEN);
+	struct cnt c = {0, 0, 0};
+
+	(void)state;
+	assert_int_equal(wb_io_uring_open(tmp_path, 4 * MiB, WB_IO_OPEN_CREATE, 16, &io), 0);
+	fill(a, LEN, 12);
+	fill(b, LEN, 13);
+	for (int i = 0; i < ROUNDS; i++) {
+		uint64_t off = (uint64_t)(i % 8) * LEN;
+		int last_zero = i & 1;
+		struct wb_io_req rq[3] = {
+		    {.op = WB_IO_WRITE,
+		     .len = LEN,
+		     .off = off,
+		     .buf = a,
+		     .done = cnt_done,
+		     .priv = &c},
+		    {.op = (i & 2) ? WB_IO_WRITE_ZEROES : WB_IO_DISCARD,
+		     .len = LEN,
+		     .off = off,
+		     .done = cnt_done,
+		     .priv = &c},
+		    {.op = WB_IO_WRITE,
+		     .len = LEN,
+		     .off = off,
+		     .buf = b,
+		     .done = cnt_done,
+		     .priv = &c},
+		};
+
+		c = (struct cnt){0, 0, 0};
+		for (int k = 0; k < 3 - last_zero; k++)
+			assert_int_equal(wb_io_submit(io, &rq[k]), 0);
+		while (c.done < 3 - last_zero)
+			assert_true(wb_io_reap(io, 1) >= 0);
+		assert_int_equal(c.err, 0);
+		assert_int_equal(wb_io_pread(io, chk, LEN, off), 0);
+		if (last_zero)
+			assert_true(is_zero(chk, LEN));
+		else
+			assert_memory_equal(chk, b, LEN);
+	}
+	wb_io_close(io);
+	wb_io_free(a);
+	wb_io_free(b);
+	wb_io_free(chk);
+}
+
+/* tmpfs refuses ZERO_RANGE: the backend writes zeroes, says so once. */
+static void test_uring_zero_fallback(void **state)
+{
+	char p[256];
+	struct wb_io *io;
+	uint8_t *a = wb_io_alloc(3 * MiB), *b = wb_io_alloc(3 * MiB);
+	int fd;
+
+	(void)state;
+	if (access("/dev/shm", W_OK) != 0)
+		skip();
+	snprintf(p, sizeof(p), "/dev/shm/wbtest_iozero.%d", (int)getpid());
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, 4096) == 0) {
+		close(fd);
+		unlink(p);
+		print_message("this tmpfs supports ZERO_RANGE: no fallback to check\n");
+		skip();
+	}
+	close(fd);
+	assert_int_equal(
+	    wb_io_uring_open(p, 4 * MiB, WB_IO_OPEN_CREATE | WB_IO_OPEN_BUFFERED, 4, &io), 0);
+	fill(a, 3 * MiB, 14);
+	assert_int_equal(wb_io_pwrite(io, a, 3 * MiB, 0, 0), 0);
+	nmsg = 0;
+	wb_msg_set_sink(capture, NULL, WB_LOG_INFO);
+	/* 2.5 MiB: more than one chunk of the fallback's zero buffer */
+	assert_int_equal(wb_io_zero(io, WB_IO_WRITE_ZEROES, 4096, 2 * MiB + 512 * 1024, 0), 0);
+	assert_int_equal(nmsg, 1);
+	assert_non_null(strstr(last_msg, "ZERO_RANGE) not supported"));
+	assert_int_equal(wb_io_zero(io, WB_IO_WRITE_ZEROES, 0, 4096, WB_IO_FUA), 0);
+	assert_int_equal(nmsg, 1); /* remembered: said once */
+	assert_int_equal(wb_io_pread(io, b, 3 * MiB, 0), 0);
+	assert_true(is_zero(b, 2 * MiB + 512 * 1024 + 4096));
+	assert_memory_equal(a + 2 * MiB + 512 * 1024 + 4096, b + 2 * MiB + 512 * 1024 + 4096,
+			    MiB / 2 - 4096);
+	wb_io_close(io);
+	unlink(p);
+	wb_io_free(a);
+	wb_io_free(b);
+}
+
 /* ---- fault backend ---- */
 
 static struct wb_io *fopen_dev(uint64_t size, unsigned drop, unsigned tear, unsigned reorder,
@@ -415,6 +561,67 @@ static void order_done(struct wb_io_req *r, int res)
 	o->seq[o->n++] = (int)r->off / 4096;
 }
 
+/* A discard is a volatile write of zeroes (lost at a power cut unless
+ * flushed; FUA: durable at once), and keeps its order against overlapping
+ * requests even with reordered completions. */
+static void test_fault_zeroing(void **state)
+{
+	struct wb_io *io = fopen_dev(MiB, 1000, 0, 0, 0, 3);
+
+	(void)state;
+	pw(io, 0, 1, 0);
+	pw(io, 4096, 2, 0);
+	assert_int_equal(wb_io_flush(io), 0);
+	assert_int_equal(wb_io_zero(io, WB_IO_DISCARD, 0, 4096, 0), 0);
+	assert_int_equal(wb_io_zero(io, WB_IO_WRITE_ZEROES, 4096, 4096, WB_IO_FUA), 0);
+	assert_true(block_is(io, 0, 0, 0));    /* reads see zeroes */
+	assert_true(block_is(io, 0, 1, 1));    /* not durable yet */
+	assert_true(block_is(io, 4096, 0, 1)); /* FUA: durable */
+	wb_io_fault_power_cut(io);
+	wb_io_fault_power_on(io);
+	assert_true(block_is(io, 0, 1, 0)); /* the unflushed discard was dropped */
+	assert_true(block_is(io, 4096, 0, 0));
+	wb_io_close(io);
+
+	for (uint64_t seed = 1; seed <= 50; seed++) {
+		uint8_t a[4096], b[4096];
+		struct cnt c = {0, 0, 0};
+		struct wb_io_req rq[4] = {
+		    {.op = WB_IO_WRITE,
+		     .len = 4096,
+		     .off = 0,
+		     .buf = a,
+		     .done = cnt_done,
+		     .priv = &c},
+		    {.op = WB_IO_DISCARD, .len = 8192, .off = 0, .done = cnt_done, .priv = &c},
+		    {.op = WB_IO_WRITE,
+		     .len = 4096,
+		     .off = 4096,
+		     .buf = b,
+		     .done = cnt_done,
+		     .priv = &c},
+		    {.op = WB_IO_READ,
+		     .len = 4096,
+		     .off = 8192,
+		     .buf = a,
+		     .done = cnt_done,
+		     .priv = &c},
+		};
+
+		io = fopen_dev(MiB, 0, 0, 1, 1, seed);
+		fill(a, 4096, 3);
+		fill(b, 4096, 4);
+		for (int k = 0; k < 4; k++)
+			assert_int_equal(wb_io_submit(io, &rq[k]), 0);
+		while (io->inflight)
+			wb_io_reap(io, 1);
+		assert_int_equal(c.err, 0);
+		assert_true(block_is(io, 0, 0, 0));
+		assert_true(block_is(io, 4096, 4, 0));
+		wb_io_close(io);
+	}
+}
+
 static void test_fault_batch_reorder(void **state)
 {
 	struct wb_io *io = fopen_dev(MiB, 0, 0, 1, 3, 5);
@@ -458,11 +665,15 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_uring_many_iov, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_errors, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_tmpfs_fallback, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_uring_discard, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_uring_zero_ordering, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_uring_zero_fallback, setup_tmp, teardown_tmp),
 	    cmocka_unit_test(test_fault_flush_model),
 	    cmocka_unit_test(test_fault_flush_barrier),
 	    cmocka_unit_test(test_fault_fua_supersedes),
 	    cmocka_unit_test(test_fault_tear_and_determinism),
 	    cmocka_unit_test(test_fault_power_off_and_fail_nth),
+	    cmocka_unit_test(test_fault_zeroing),
 	    cmocka_unit_test(test_fault_batch_reorder),
 	};
 
