@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# lib.sh - what every tests/<suite>/test_*.sh shares, sourced first:
+#   . "$(dirname "$0")/../lib.sh"
+# It owns: the working directory (the repository root, $ROOT) and the
+# binaries' paths ($B, $WBREPD, $WBCTL); the case lines (pass / fail / skip,
+# `skip_all` for a script that cannot run here, `finish` for its exit code);
+# the script's temporary directory ($T) and everything to undo at exit
+# (cleanup hooks, then the processes registered by PID: SIGTERM, SIGKILL
+# after a deadline; never by name); bounded waits; a free TCP port; a wbrepd
+# in the foreground (start / stop / kill -9, its log $WB_DLOG, the config
+# $WB_CONF) and a config writer (conf_global, conf_resource).
+# Waits are bounded by generous deadlines (seconds), never by timing
+# thresholds: a deadline only turns a hang into a failure.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+B=${B:-build}
+WBREPD=$ROOT/$B/wbrepd
+WBCTL=$ROOT/$B/wbctl
+fails=0
+T=""
+DPID=""
+WB_CONF=""
+WB_DLOG=""
+_wb_pids=()
+_wb_hooks=()
+
+# ---------------------------------------------------------------- case lines
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+skip() { echo "SKIP $*"; }
+# skip_all NAME: REASON - the whole script cannot run here (exit 0)
+skip_all() { echo "SKIP $*"; exit 0; }
+# finish: exit 1 if a case failed, else 0
+finish() { exit $((fails > 0)); }
+# check NAME CMD...: PASS NAME if CMD succeeds, else FAIL NAME
+check() {
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# need_tools SUITE TOOL...: skip the script when a tool is not installed
+need_tools() {
+	local suite=$1 t
+	shift
+	for t in "$@"; do
+		command -v "$t" >/dev/null || skip_all "$suite: $t not installed (scripts/deps.sh)"
+	done
+}
+
+# need_bins SUITE PATH...: skip the script when a binary is not built
+need_bins() {
+	local suite=$1 b
+	shift
+	for b in "$@"; do
+		[ -x "$b" ] || skip_all "$suite: ${b#"$ROOT"/} not built (make all)"
+	done
+}
+
+# ---------------------------------------------------------------- cleanup
+# tmpdir NAME: create $T (/tmp/wbrep-NAME.XXXXXX), removed at exit; the
+# daemon's config and log default to $T/wbrep.conf and $T/wbrepd.log.
+tmpdir() {
+	T=$(mktemp -d "/tmp/wbrep-$1.XXXXXX") || exit 1
+	WB_CONF=$T/wbrep.conf
+	WB_DLOG=$T/wbrepd.log
+}
+
+# on_cleanup CMD: run the shell command CMD at exit (last registered first),
+# before the registered processes are stopped
+on_cleanup() { _wb_hooks+=("$1"); }
+
+# track_pid PID: stop PID at exit if it still runs (SIGTERM, SIGKILL 10 s on)
+track_pid() { _wb_pids+=("$1"); }
+
+# is_alive PID: PID runs (a zombie does not count)
+is_alive() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ]
+}
+
+# wait_exit PID SECONDS: wait until PID is gone; 1 if it still runs then
+wait_exit() {
+	local pid=$1 end=$((SECONDS + $2))
+	while is_alive "$pid"; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+_wb_cleanup() {
+	local i p
+	trap - EXIT INT TERM
+	for ((i = ${#_wb_hooks[@]} - 1; i >= 0; i--)); do
+		eval "${_wb_hooks[i]}" >/dev/null 2>&1
+	done
+	[ -n "$DPID" ] && _wb_pids+=("$DPID")
+	for p in "${_wb_pids[@]}"; do
+		is_alive "$p" && kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${_wb_pids[@]}"; do
+		wait_exit "$p" 10 || kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	[ -n "$T" ] && rm -rf "$T"
+}
+trap _wb_cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# ---------------------------------------------------------------- waits
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1 when
+# the deadline passes first
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# wait_log SECONDS FILE PATTERN: wait until FILE has a line matching PATTERN
+# (grep -E)
+wait_log() { wait_for "$1" grep -qE -- "$3" "$2"; }
+
+# wait_log_count SECONDS FILE PATTERN N: wait until FILE has more than N
+# lines matching PATTERN (a message logged again after an action)
+wait_log_count() {
+	local end=$((SECONDS + $1))
+	while [ "$(grep -cE -- "$3" "$2" 2>/dev/null)" -le "$4" ]; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# free_port: print a TCP port on 127.0.0.1 that is free right now
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# ---------------------------------------------------------------- config
+# conf_global NODE [LINE...]: print a [global] section with pid-file,
+# control socket ($T/ctl.sock) and node name, then each LINE as given
+conf_global() {
+	local node=$1 l
+	shift
+	printf '[global]\npid-file = %s\ncontrol-socket = %s\nnode-name = %s\n' \
+		"$T/wbrepd.pid" "$T/ctl.sock" "$node"
+	for l in "$@"; do printf '%s\n' "$l"; done
+}
+
+# conf_resource NAME KEY=VALUE...: print a [resource NAME] section with one
+# "KEY = VALUE" line per argument (an argument without '=' is copied as is)
+conf_resource() {
+	local a
+	printf '\n[resource %s]\n' "$1"
+	shift
+	for a in "$@"; do
+		case $a in
+		*=*) printf '%s = %s\n' "${a%%=*}" "${a#*=}" ;;
+		*) printf '%s\n' "$a" ;;
+		esac
+	done
+}
+
+# ---------------------------------------------------------------- daemon
+# start_daemon [READY-CMD...]: start wbrepd -f on $WB_CONF (log appended to
+# $WB_DLOG), set DPID, wait (30 s) until READY-CMD succeeds (default: the
+# control socket answers `wbctl status`). 1 (log tail printed) if the
+# daemon exits or is not ready in time; DPID is then empty.
+start_daemon() {
+	local end=$((SECONDS + ${WB_START_TIMEOUT:-30}))
+	[ $# -gt 0 ] || set -- "$WBCTL" -s "$T/ctl.sock" status
+	"$WBREPD" -c "$WB_CONF" -f >>"$WB_DLOG" 2>&1 &
+	DPID=$!
+	until "$@" >/dev/null 2>&1; do
+		if ! is_alive "$DPID" || [ $SECONDS -ge $end ]; then
+			echo "wbrepd did not come up; log:"
+			tail -5 "$WB_DLOG" | sed 's/^/    /'
+			kill -KILL "$DPID" 2>/dev/null
+			wait "$DPID" 2>/dev/null
+			DPID=""
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 0
+}
+
+# stop_daemon [SIGNAL]: signal wbrepd (default TERM), wait for it (60 s, then
+# SIGKILL and status 124); returns its exit status; clears DPID
+stop_daemon() {
+	local rc pid=$DPID
+	[ -n "$pid" ] || return 0
+	DPID=""
+	kill -"${1:-TERM}" "$pid" 2>/dev/null
+	if ! wait_exit "$pid" "${WB_STOP_TIMEOUT:-60}"; then
+		echo "wbrepd (pid $pid) still runs ${WB_STOP_TIMEOUT:-60} s after SIG${1:-TERM}: SIGKILL"
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return 124
+	fi
+	wait "$pid"
+	rc=$?
+	return $rc
+}
+
+# kill9_daemon: SIGKILL wbrepd (a crash) and reap it
+kill9_daemon() { stop_daemon KILL; return 0; }
+
+# daemon_log_clean NAME: FAIL NAME when $WB_DLOG has a sanitizer report or
+# a crash
+daemon_log_clean() {
+	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation' "$WB_DLOG" 2>/dev/null; then
+		fail "$1: $(grep -m2 -E 'Sanitizer|runtime error|Segmentation' "$WB_DLOG" | tr '\n' ' ')"
+	fi
+}
