@@ -39,7 +39,8 @@ static inline wb_le64 wb_le64_put(uint64_t v)
 }
 
 #define WB_DISK_BLOCK	  4096u
-#define WB_SB_SLOTS	  4u			/* superblock ring slots, >= 4 */
+#define WB_SB_SLOTS	  4u			/* superblock ring slots written by format */
+#define WB_SB_MAX_SLOTS	  64u			/* most slots a valid superblock may declare */
 #define WB_SB_MAGIC	  0x31425347304c4257ull /* "WBL0GSB1" */
 #define WB_REC_MAGIC	  0x3143455230424c57ull /* "WLB0REC1" */
 #define WB_FORMAT_VERSION 1u
@@ -57,7 +58,7 @@ struct wb_sb_disk {
 	wb_le64 data_off;	   /* byte offset of the circular data area */
 	wb_le64 data_size;	   /* bytes, a multiple of seg_size */
 	wb_le32 seg_size;	   /* segment size in bytes */
-	wb_le32 nslots;		   /* WB_SB_SLOTS */
+	wb_le32 nslots;		   /* ring slots, 4..WB_SB_MAX_SLOTS (format: WB_SB_SLOTS) */
 	wb_le32 max_rec_blocks;	   /* max data blocks per record */
 	wb_le32 flags;		   /* WB_SB_F_* */
 	wb_le64 epoch;		   /* open epoch, bumped (FUA) by every open */

@@ -96,10 +96,11 @@ int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, ch
 	sb->head_hint_off = wb_le64_get(d->head_hint_off);
 	sb->head_hint_seq = wb_le64_get(d->head_hint_seq);
 
-	if (sb->nslots < 4 || sb->nslots > 64 || sb->seg_size < 2 * WB_DISK_BLOCK ||
-	    sb->seg_size % WB_DISK_BLOCK || sb->data_off < sb->nslots * (uint64_t)WB_DISK_BLOCK ||
-	    sb->data_off % WB_DISK_BLOCK || sb->data_size % sb->seg_size ||
-	    sb->data_size < 2ull * sb->seg_size || sb->data_off + sb->data_size < sb->data_off ||
+	if (sb->nslots < WB_SB_SLOTS || sb->nslots > WB_SB_MAX_SLOTS ||
+	    sb->seg_size < 2 * WB_DISK_BLOCK || sb->seg_size % WB_DISK_BLOCK ||
+	    sb->data_off < sb->nslots * (uint64_t)WB_DISK_BLOCK || sb->data_off % WB_DISK_BLOCK ||
+	    sb->data_size % sb->seg_size || sb->data_size < 2ull * sb->seg_size ||
+	    sb->data_off + sb->data_size < sb->data_off ||
 	    sb->data_off + sb->data_size > sb->log_size || sb->max_rec_blocks == 0 ||
 	    sb->max_rec_blocks > WB_REC_MAX_DATA_BLOCKS ||
 	    (sb->max_rec_blocks + 1ull) * WB_DISK_BLOCK > sb->seg_size ||
@@ -199,13 +200,22 @@ out_io:
 	return ret;
 }
 
+/*
+ * Slots 0..WB_SB_SLOTS-1 exist in every ring. A ring of more slots (nslots,
+ * up to WB_SB_MAX_SLOTS) is declared by its superblocks: the newest valid
+ * copy among the first WB_SB_SLOTS says how many slots the ring has, and
+ * every one of them is read, so the copy that the writer will overwrite
+ * next (sb_seq + 1) is always one the loader has seen. Slots past the first
+ * WB_SB_SLOTS count only if they belong to that ring (same UUID and nslots):
+ * they never widen the ring themselves.
+ */
 int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
 {
 	struct wb_sb sb, best;
 	char why[160], first_why[200] = "";
 	uint8_t *buf;
 	int ret, have = 0, nmagic = 0;
-	uint32_t i;
+	uint32_t i, nslots = WB_SB_SLOTS;
 
 	if (io->size < WB_SB_SLOTS * (uint64_t)WB_DISK_BLOCK) {
 		snprintf(err, errlen, "log %s: device too small (%llu bytes) to hold a wblog log",
@@ -215,7 +225,11 @@ int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
 	buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (!buf)
 		return -ENOMEM;
-	for (i = 0; i < WB_SB_SLOTS; i++) {
+	for (i = 0; i < WB_SB_MAX_SLOTS; i++) {
+		if (i == WB_SB_SLOTS && have && best.nslots > WB_SB_SLOTS)
+			nslots = best.nslots; /* decode bounded it by WB_SB_MAX_SLOTS */
+		if (i >= nslots)
+			break;
 		ret = wb_io_pread(io, buf, WB_DISK_BLOCK, (uint64_t)i * WB_DISK_BLOCK);
 		if (ret < 0) {
 			snprintf(err, errlen, "log %s: reading superblock slot %u: %s", io->name, i,
@@ -236,6 +250,13 @@ int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
 				snprintf(first_why, sizeof(first_why),
 					 "slot %u: holds sb_seq %llu of another slot", i,
 					 (unsigned long long)sb.sb_seq);
+			continue;
+		}
+		if (i >= WB_SB_SLOTS &&
+		    (sb.nslots != nslots || memcmp(sb.uuid, best.uuid, WB_UUID_LEN))) {
+			if (!first_why[0])
+				snprintf(first_why, sizeof(first_why),
+					 "slot %u: not part of the %u-slot ring", i, nslots);
 			continue;
 		}
 		if (!have || sb.sb_seq > best.sb_seq) {

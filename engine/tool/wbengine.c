@@ -189,7 +189,7 @@ struct slot_state {
 struct view {
 	struct wb_io *log, *bak;
 	struct wb_sb sb;
-	struct slot_state slot[WB_SB_SLOTS];
+	struct slot_state slot[WB_SB_MAX_SLOTS];
 	struct wb_recovery rc;
 	uint64_t gen_head, gen_durable, gen_oldest;
 };
@@ -229,7 +229,7 @@ static int view_load(struct view *v, const struct opts *o, int need_backing, wb_
 	buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (!buf)
 		return EX_FAIL;
-	for (i = 0; i < WB_SB_SLOTS; i++) {
+	for (i = 0; i < v->sb.nslots; i++) { /* wb_wlog_load read as many */
 		struct slot_state *s = &v->slot[i];
 
 		ret = wb_io_pread(v->log, buf, WB_DISK_BLOCK, (uint64_t)i * WB_DISK_BLOCK);
@@ -241,6 +241,11 @@ static int view_load(struct view *v, const struct opts *o, int need_backing, wb_
 		if (!ret && s->sb.sb_seq % s->sb.nslots != i) {
 			snprintf(s->why, sizeof(s->why), "holds sb_seq %" PRIu64 " of another slot",
 				 s->sb.sb_seq);
+			ret = -EINVAL;
+		}
+		if (!ret && s->sb.nslots != v->sb.nslots) {
+			snprintf(s->why, sizeof(s->why), "declares %u slots, the ring has %u",
+				 s->sb.nslots, v->sb.nslots);
 			ret = -EINVAL;
 		}
 		if (!ret && memcmp(s->sb.uuid, v->sb.uuid, WB_UUID_LEN)) {
@@ -299,7 +304,7 @@ static void info_text(const struct opts *o, const struct view *v, uint64_t eta_m
 								  : "not clean "
 								    "(open or crashed)");
 	printf("run ended        %s\n", rc->end_why[0] ? rc->end_why : "-");
-	for (i = 0; i < WB_SB_SLOTS; i++) {
+	for (i = 0; i < v->sb.nslots; i++) {
 		const struct slot_state *s = &v->slot[i];
 
 		if (s->valid)
@@ -362,7 +367,7 @@ static void info_json(const struct opts *o, const struct view *v, uint64_t eta_m
 	       sb->update_time);
 	json_str(rc->end_why);
 	printf(",\n \"superblocks\": [");
-	for (i = 0; i < WB_SB_SLOTS; i++) {
+	for (i = 0; i < v->sb.nslots; i++) {
 		const struct slot_state *s = &v->slot[i];
 
 		printf("%s\n  {\"slot\": %u, \"valid\": %s", i ? "," : "", i,
@@ -513,7 +518,7 @@ static int cmd_check(const struct opts *o)
 
 	if (rc)
 		goto out;
-	for (i = 0; i < WB_SB_SLOTS; i++) {
+	for (i = 0; i < v.sb.nslots; i++) {
 		if (v.slot[i].valid)
 			nvalid++;
 		else
@@ -530,7 +535,7 @@ static int cmd_check(const struct opts *o)
 	printf("ok: %" PRIu64 " records (seq %" PRIu64 "..%" PRIu64 ", %" PRIu64
 	       " data bytes) verified: header crc32c, self offset, seq, epoch, extent data "
 	       "crc32c; %u of %u superblock slots valid; run ended: %s\n",
-	       v.rc.nrecs, v.sb.tail_seq, v.rc.next_seq - 1, v.rc.data_bytes, nvalid, WB_SB_SLOTS,
+	       v.rc.nrecs, v.sb.tail_seq, v.rc.next_seq - 1, v.rc.data_bytes, nvalid, v.sb.nslots,
 	       v.rc.end_why[0] ? v.rc.end_why : "-");
 out:
 	view_close(&v);

@@ -147,6 +147,69 @@ static void test_ring_newest_and_fallback(void **state)
 	wb_io_close(io);
 }
 
+/*
+ * A ring declared wider than WB_SB_SLOTS (the decoder accepts up to
+ * WB_SB_MAX_SLOTS): the loader reads every slot of it, so load -> write
+ * (sb_seq + 1 at its slot, as the engine does) -> load always returns what
+ * was just written and the epoch never goes back. Before, the loader read 4
+ * slots only: the copies in slots 4..7 were invisible and an older epoch won.
+ */
+static void test_ring_wider_than_four(void **state)
+{
+	struct wb_io *io = dev(4 * MiB);
+	struct wb_sb sb, ld, stray;
+	char err[256];
+	uint64_t s, last_epoch = 0;
+
+	(void)state;
+	assert_int_equal(wb_wlog_format(io, 1 * MiB, 64 * 1024, &sb), 0); /* data_off 64 KiB */
+	sb.nslots = 8;
+	for (s = 8; s <= 13; s++) { /* slots 0..5; slots 6, 7 still blank */
+		sb.epoch = s;
+		put_slot(io, &sb, s);
+	}
+	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(ld.sb_seq, 13); /* slot 5 */
+	assert_int_equal(ld.epoch, 13);
+	for (s = 0; s < 12; s++) { /* twelve load -> write -> load rounds: slots 6,7,0,1,... */
+		uint64_t want = ld.sb_seq + 1;
+
+		ld.epoch++;
+		assert_true(ld.epoch > last_epoch);
+		last_epoch = ld.epoch;
+		put_slot(io, &ld, want);
+		assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+		assert_int_equal(ld.sb_seq, want);
+		assert_int_equal(ld.epoch, last_epoch);
+	}
+
+	/* slots 4.. never widen the ring or join it from another log: a newer
+	 * copy claiming a 16-slot ring in slot 6, one of another log in slot 4 */
+	assert_true(ld.sb_seq % 8 < 4);
+	stray = ld;
+	stray.nslots = 16;
+	stray.epoch = 1000;
+	put_slot(io, &stray, 16 * 100 + 6);
+	stray = ld;
+	stray.uuid[0] ^= 1;
+	stray.epoch = 1001;
+	put_slot(io, &stray, ld.sb_seq - ld.sb_seq % 8 + 8 + 4);
+	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(ld.epoch, last_epoch);
+	assert_int_equal(ld.nslots, 8);
+
+	/* a 4-slot ring never reads slot 4 (it may be data with small segments) */
+	assert_int_equal(wb_wlog_format(io, 1 * MiB, 64 * 1024, &sb), 0);
+	stray = sb;
+	stray.nslots = 8;
+	stray.epoch = 77;
+	put_slot(io, &stray, 8 * 10 + 4);
+	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(ld.nslots, 4);
+	assert_int_equal(ld.epoch, 0);
+	wb_io_close(io);
+}
+
 static void test_ring_refusals(void **state)
 {
 	struct wb_io *io = dev(4 * MiB);
@@ -285,6 +348,7 @@ int main(void)
 	    cmocka_unit_test(test_format_geometry),
 	    cmocka_unit_test(test_format_refuses),
 	    cmocka_unit_test(test_ring_newest_and_fallback),
+	    cmocka_unit_test(test_ring_wider_than_four),
 	    cmocka_unit_test(test_ring_refusals),
 	    cmocka_unit_test(test_sb_validation),
 	    cmocka_unit_test(test_space),
