@@ -3,7 +3,7 @@
 # lib.sh - what every tests/<suite>/test_*.sh shares, sourced first:
 #   . "$(dirname "$0")/../lib.sh"
 # It owns: the working directory (the repository root, $ROOT) and the
-# binaries' paths ($B, $WBREPD, $WBCTL); the case lines (pass / fail / skip,
+# binaries' paths ($B, $WBREPD, $WBCTL, $WBENGINE); the case lines (pass / fail / skip,
 # `skip_all` for a script that cannot run here, `finish` for its exit code);
 # the script's temporary directory ($T) and everything to undo at exit
 # (cleanup hooks, then the processes registered by PID: SIGTERM, SIGKILL
@@ -18,6 +18,7 @@ cd "$ROOT" || exit 1
 B=${B:-build}
 WBREPD=$ROOT/$B/wbrepd
 WBCTL=$ROOT/$B/wbctl
+WBENGINE=$ROOT/$B/wbengine
 fails=0
 T=""
 DPID=""
@@ -202,13 +203,14 @@ stop_daemon() {
 	[ -n "$pid" ] || return 0
 	DPID=""
 	kill -"${1:-TERM}" "$pid" 2>/dev/null
-	if ! wait_exit "$pid" "${WB_STOP_TIMEOUT:-60}"; then
+	# stderr off while the shell reaps it: no "Killed" job message
+	if ! wait_exit "$pid" "${WB_STOP_TIMEOUT:-60}" 2>/dev/null; then
 		echo "wbrepd (pid $pid) still runs ${WB_STOP_TIMEOUT:-60} s after SIG${1:-TERM}: SIGKILL"
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		return 124
 	fi
-	wait "$pid"
+	wait "$pid" 2>/dev/null
 	rc=$?
 	return $rc
 }

@@ -10,6 +10,9 @@
 # extents, destage rate/ETA/total) are replaced by N before the diff; names,
 # states, keys, structure and the I/O counters of the workload stay exact.
 # Also: up/down/flush/mode/reload exit codes and their effect on status,
+# flush and mode checked by what they do (a flushed generation is durable in
+# status and its data reads back after kill -9 and a restart; the flush reaches a passthrough engine; write-through puts acked
+# data on the backing file, write-back keeps it dirty in the log),
 # unknown resource (exit 1 + message), no daemon (exit 3), usage errors
 # (exit 2), --help of every subcommand, control socket mode 0600 and non-root
 # clients refused (by the mode, and by the uid check with the mode opened),
@@ -19,28 +22,12 @@
 # alive). WB_GOLDEN_UPDATE=1 rewrites the golden files instead of diffing.
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-WBREPD=$ROOT/build/wbrepd
-WBCTL=$ROOT/build/wbctl
+. "$(dirname "$0")/../lib.sh"
 G=$ROOT/tests/cli/golden
-fails=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 
-if [ ! -x "$WBREPD" ] || [ ! -x "$WBCTL" ]; then
-	echo "SKIP wbctl: build/wbrepd or build/wbctl not built (make all)"
-	exit 0
-fi
-command -v python3 >/dev/null || { echo "SKIP wbctl: python3 not installed"; exit 0; }
-
-T=$(mktemp -d /tmp/wbrep-clitest.XXXXXX)
-DPID=""
-cleanup() {
-	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+need_bins wbctl "$WBREPD" "$WBCTL"
+need_tools wbctl python3
+tmpdir clitest
 
 wbctl() { "$WBCTL" -c "$T/wbrep.conf" "$@"; }
 
@@ -107,9 +94,8 @@ print(json.dumps(d, indent=1, sort_keys=False))'
 }
 
 # ---------------------------------------------------------------- no daemon
-expect_rc "wbctl-no-daemon-exit3" 3 "$WBCTL" -s "$T/nosuch.sock" status &&
-	grep -q "cannot connect to wbrepd at $T/nosuch.sock" "$T/out" || true
-grep -q "cannot connect to wbrepd at $T/nosuch.sock" "$T/out" ||
+expect_rc "wbctl-no-daemon-exit3" 3 "$WBCTL" -s "$T/nosuch.sock" status
+grep -q "cannot connect to wbrepd at $T/nosuch.sock" "$T/out" && pass "wbctl-no-daemon-message" ||
 	fail "wbctl-no-daemon-message: $(cat "$T/out")"
 expect_rc "wbctl-no-daemon-flush-exit3" 3 "$WBCTL" -s "$T/nosuch.sock" flush r0
 
@@ -126,7 +112,14 @@ for c in status up down flush mode reload config help; do
 		fail "wbctl-help-$c: $(head -2 "$T/out" | tr '\n' ' ')"
 	fi
 done
-expect_rc "wbctl-help-cmd" 0 "$WBCTL" help flush
+# `wbctl help CMD` prints exactly what `wbctl CMD --help` prints
+"$WBCTL" flush --help >"$T/help.flush" 2>&1
+if "$WBCTL" help flush >"$T/out" 2>&1 && head -1 "$T/out" | grep -q '^usage: wbctl flush' &&
+	cmp -s "$T/out" "$T/help.flush"; then
+	pass "wbctl-help-cmd"
+else
+	fail "wbctl-help-cmd: $(head -2 "$T/out" | tr '\n' ' ')"
+fi
 expect_rc "wbctl-up-no-arg-exit2" 2 "$WBCTL" -s "$T/nosuch.sock" up
 expect_rc "wbctl-mode-bad-exit2" 2 "$WBCTL" -s "$T/nosuch.sock" mode r0 fast
 expect_rc "wbctl-status-extra-arg-exit2" 2 "$WBCTL" -s "$T/nosuch.sock" status r0 r1
@@ -149,8 +142,9 @@ expect_rc "wbctl-status-extra-arg-exit2" 2 "$WBCTL" -s "$T/nosuch.sock" status r
 		[ $rc -eq 4 ] && pass "$n-exit4" || fail "$n-exit4: exit $rc"
 		golden "$n" "$T/out"
 	done
-	expect_rc "config-missing-file-exit4" 4 "$WBCTL" config check conf/nosuch.conf &&
-		grep -q "conf/nosuch.conf" "$T/out" || fail "config-missing-file-message"
+	expect_rc "config-missing-file-exit4" 4 "$WBCTL" config check conf/nosuch.conf
+	grep -q "conf/nosuch.conf" "$T/out" && pass "config-missing-file-message" ||
+		fail "config-missing-file-message: $(head -2 "$T/out" | tr '\n' ' ')"
 	# the daemon's own check agrees with wbctl on a bad file
 	expect_rc "config-wbrepd-check-refuses" 1 "$WBREPD" --check -c conf/bad-values.conf
 	exit $fails
@@ -159,32 +153,13 @@ expect_rc "wbctl-status-extra-arg-exit2" 2 "$WBCTL" -s "$T/nosuch.sock" status r
 # ---------------------------------------------------------------- with a daemon
 truncate -s 64M "$T/backing0" "$T/backing1"
 truncate -s 32M "$T/log0"
-cat >"$T/wbrep.conf" <<EOF
-[global]
-control-socket = $T/ctl.sock
-pid-file = $T/wbrepd.pid
-node-name = clitest
-
-[resource r0]
-engine = wblog
-backing = $T/backing0
-log = $T/log0
-nbd-socket = $T/nbd0.sock
-
-[resource r1]
-engine = passthrough
-backing = $T/backing1
-nbd-socket = $T/nbd1.sock
-auto-up = no
-EOF
-"$WBREPD" -c "$T/wbrep.conf" -f >"$T/wbrepd.log" 2>&1 &
-DPID=$!
-for _ in $(seq 100); do
-	[ -S "$T/ctl.sock" ] && [ -S "$T/nbd0.sock" ] && break
-	sleep 0.1
-done
-if ! wbctl status >/dev/null 2>&1; then
-	fail "wbctl-daemon-start: wbrepd did not come up: $(tail -3 "$T/wbrepd.log")"
+{
+	conf_global clitest
+	conf_resource r0 engine=wblog backing="$T/backing0" log="$T/log0" nbd-socket="$T/nbd0.sock"
+	conf_resource r1 engine=passthrough backing="$T/backing1" nbd-socket="$T/nbd1.sock" auto-up=no
+} >"$WB_CONF"
+if ! start_daemon eval '[ -S "$T/nbd0.sock" ] && wbctl status'; then
+	fail "wbctl-daemon-start: wbrepd did not come up"
 	exit 1
 fi
 
@@ -219,7 +194,6 @@ expect_rc "wbctl-status-unknown-exit1" 1 wbctl status nosuch
 grep -qx "wbctl: nosuch: no such resource" "$T/out" || fail "wbctl-status-unknown-message: $(cat "$T/out")"
 expect_rc "wbctl-flush-unknown-exit1" 1 wbctl flush nosuch
 grep -qx "wbctl: nosuch: no such resource" "$T/out" || fail "wbctl-flush-unknown-message: $(cat "$T/out")"
-expect_rc "wbctl-flush-exit0" 0 wbctl flush r0
 expect_rc "wbctl-flush-down-exit1" 1 wbctl flush r1
 grep -q "r1: .*not up" "$T/out" || fail "wbctl-flush-down-message: $(cat "$T/out")"
 
@@ -227,18 +201,32 @@ expect_rc "wbctl-up-exit0" 0 wbctl up r1
 wbctl status --json r1 | grep -q '"name": "r1", "engine": "passthrough", "state": "up"' &&
 	pass "wbctl-up-state" || fail "wbctl-up-state: r1 not up after wbctl up"
 [ -S "$T/nbd1.sock" ] && pass "wbctl-up-nbd-socket" || fail "wbctl-up-nbd-socket: no $T/nbd1.sock"
+# the flush reaches r1's (passthrough) engine: its flush count moves by one
+f0=$(wbctl status --json r1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["resources"][0]["io"]["flushes"])')
 expect_rc "wbctl-flush-r1-exit0" 0 wbctl flush r1
-expect_rc "wbctl-mode-writethrough-exit0" 0 wbctl mode r0 writethrough
+f1=$(wbctl status --json r1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["resources"][0]["io"]["flushes"])')
+[ "$f1" = $((f0 + 1)) ] && pass "wbctl-flush-r1-reaches-engine (flushes $f0 -> $f1)" ||
+	fail "wbctl-flush-r1-reaches-engine: engine flushes $f0 -> $f1"
+wbctl mode r0 writethrough >/dev/null 2>&1
 wbctl status r0 | head -1 | grep -q '^r0: up, standalone, writethrough' &&
 	pass "wbctl-mode-state" || fail "wbctl-mode-state: $(wbctl status r0 | head -1)"
-expect_rc "wbctl-mode-writeback-exit0" 0 wbctl mode r0 writeback
+wbctl mode r0 writeback >/dev/null 2>&1
+wbctl status r0 | head -1 | grep -q '^r0: up, standalone, writeback' &&
+	pass "wbctl-mode-state-back" || fail "wbctl-mode-state-back: $(wbctl status r0 | head -1)"
 expect_rc "wbctl-down-exit0" 0 wbctl down r1
 wbctl status r1 | head -1 | grep -q '^r1: down' && [ ! -e "$T/nbd1.sock" ] &&
 	pass "wbctl-down-state" || fail "wbctl-down-state: $(wbctl status r1 | head -1)"
 expect_rc "wbctl-reload-exit0" 0 wbctl reload
-grep -q 'reload: configuration applied' "$T/wbrepd.log" && pass "wbctl-reload-applied" ||
+grep -q 'reload: configuration applied' "$WB_DLOG" && pass "wbctl-reload-applied" ||
 	fail "wbctl-reload-applied: no 'reload: configuration applied' in the log"
-expect_rc "wbctl-socket-option" 0 "$WBCTL" -s "$T/ctl.sock" status r0
+# -s reaches the daemon on that socket: the same report as through -c
+if "$WBCTL" -s "$T/ctl.sock" status --json r0 >"$T/out" 2>&1 &&
+	grep -q '"name": "r0", "engine": "wblog", "state": "up"' "$T/out" &&
+	"$WBCTL" -s "$T/ctl.sock" status r1 | head -1 | grep -q '^r1: down'; then
+	pass "wbctl-socket-option"
+else
+	fail "wbctl-socket-option: $(head -2 "$T/out" | tr '\n' ' ')"
+fi
 n=$(wbctl status --watch --interval 1 --count 2 --json | grep -c '^{"version": 1')
 [ "$n" -eq 2 ] && pass "wbctl-watch-count" || fail "wbctl-watch-count: $n reports, expected 2"
 
@@ -259,7 +247,7 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	rc=$?
 	chmod 0600 "$T/ctl.sock"
 	chmod 0700 "$T"
-	[ $rc -ne 0 ] && ! grep -q '^r0' <<<"$out" && grep -q 'refusing client uid 65534' "$T/wbrepd.log" &&
+	[ $rc -ne 0 ] && ! grep -q '^r0' <<<"$out" && grep -q 'refusing client uid 65534' "$WB_DLOG" &&
 		pass "ctl-nonroot-refused-by-uid" || fail "ctl-nonroot-refused-by-uid: exit $rc: $out"
 else
 	echo "SKIP ctl-nonroot-refused: needs root and setpriv"
@@ -271,15 +259,114 @@ rc=$?
 cat "$T/bad.out"
 fails=$((fails + $(grep -c '^FAIL ' "$T/bad.out")))
 [ $rc -eq 0 ] || grep -q '^FAIL ' "$T/bad.out" || fail "ctl-bad: ctlraw.py exited $rc"
-kill -0 "$DPID" 2>/dev/null && wbctl status r0 >/dev/null && pass "ctl-bad-daemon-alive" ||
+is_alive "$DPID" && wbctl status r0 >/dev/null && pass "ctl-bad-daemon-alive" ||
 	fail "ctl-bad-daemon-alive: wbrepd died or stopped answering"
 
-kill -TERM "$DPID"
-wait "$DPID"
+stop_daemon
 rc=$?
-DPID=""
 [ $rc -eq 0 ] && pass "wbctl-daemon-exit-clean" || fail "wbctl-daemon-exit-clean: exit $rc"
-if grep -qE 'AddressSanitizer|runtime error|Segmentation' "$T/wbrepd.log"; then
-	fail "wbctl-daemon-log-clean: $(grep -m2 -E 'AddressSanitizer|runtime error' "$T/wbrepd.log")"
+daemon_log_clean "wbctl-daemon-log-clean"
+
+# ---------------------------------------------------------------- flush, mode: effects
+# A daemon of its own: r0 with the generation timer off (a generation closes
+# only on a flush) and destage only above 50% of the log or when draining,
+# so what flush and mode change is visible.
+{
+	conf_global clitest
+	conf_resource r0 engine=wblog backing="$T/eb" log="$T/el" nbd-socket="$T/enbd.sock" \
+		gen-max-interval=1h destage-min-rate=0 destage-low=50%
+} >"$WB_CONF"
+WB_DLOG=$T/effects.log
+truncate -s 64M "$T/eb"
+truncate -s 32M "$T/el"
+S=$T/enbd.sock
+
+# nbd_io SOCK write|read LBA BYTE: write one 4 KiB block of BYTE at LBA, or
+# read it back and compare
+nbd_io() {
+	python3 - "$@" <<'EOF'
+import sys
+sys.path.insert(0, "tests/integration")
+import nbdcli as n
+sock, op, lba, byte = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4], 0)
+c = n.Conn(sock).connect()
+if op == "write":
+    sys.exit(c.io(n.CMD_WRITE, lba * 4096, 4096, payload=bytes([byte]) * 4096)[0] != 0)
+err, data = c.io(n.CMD_READ, lba * 4096, 4096)
+sys.exit(err != 0 or data != bytes([byte]) * 4096)
+EOF
+}
+# ack_vs_backing SOCK BACKING LBA COUNT: write COUNT blocks from LBA one at a
+# time; after each ack look at the backing file. Prints "on-backing N of M"
+# (all acked blocks were already there) or "dirty at ack after N writes"
+# (the first acked block that was not yet on the backing file, then stops).
+ack_vs_backing() {
+	python3 - "$@" <<'EOF'
+import sys
+sys.path.insert(0, "tests/integration")
+import nbdcli as n
+sock, backing, lba0, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+c = n.Conn(sock).connect()
+f = open(backing, "rb")
+for i in range(count):
+    lba = lba0 + i
+    blk = n.block(lba, 1)
+    assert c.io(n.CMD_WRITE, lba * 4096, 4096, payload=blk)[0] == 0, "write failed"
+    f.seek(lba * 4096)
+    if f.read(4096) != blk:
+        print("dirty at ack after %d writes" % (i + 1))
+        sys.exit(0)
+print("on-backing %d of %d" % (count, count))
+EOF
+}
+# jget EXPR: a value of r0 in `wbctl status --json` (EXPR on r)
+jget() {
+	wbctl status --json r0 | python3 -c 'import json, sys
+r = json.load(sys.stdin)["resources"][0]
+print(eval(sys.argv[1]))' "$1"
+}
+
+if ! start_daemon eval '[ -S "$S" ] && wbctl status'; then
+	fail "wbctl-effects-start: wbrepd did not come up"
+	finish
 fi
-exit $((fails > 0))
+# flush: the generation holding an unflushed write becomes durable (status:
+# a flush handler that does nothing fails here), and the data reads back
+# after kill -9 and a restart
+nbd_io "$S" write 100 0x11 || fail "wbctl-flush-write: NBD write failed"
+g=$(jget 'r["generation"]["head"]')
+d0=$(jget 'r["generation"]["durable"]')
+f0=$(jget 'r["io"]["flushes"]')
+expect_rc "wbctl-flush-exit0" 0 wbctl flush r0
+d1=$(jget 'r["generation"]["durable"]')
+f1=$(jget 'r["io"]["flushes"]')
+if [ "$d0" -lt "$g" ] && [ "$d1" -ge "$g" ] && [ "$f1" -eq $((f0 + 1)) ]; then
+	pass "wbctl-flush-durable (write in generation $g: durable $d0 -> $d1, engine flushes $f0 -> $f1)"
+else
+	fail "wbctl-flush-durable: write in generation $g: durable $d0 -> $d1, engine flushes $f0 -> $f1"
+fi
+kill9_daemon
+if ! start_daemon eval '[ -S "$S" ] && wbctl status'; then
+	fail "wbctl-flush-kill9-restart: wbrepd did not come back after kill -9"
+	finish
+fi
+nbd_io "$S" read 100 0x11 && pass "wbctl-flush-kill9-data-intact" ||
+	fail "wbctl-flush-kill9-data-intact: the flushed block does not read back after kill -9"
+
+# mode: status follows, and so does the engine: write-through acks a write
+# only once it is on the backing file, write-back acks it from the log
+expect_rc "wbctl-mode-writethrough-exit0" 0 wbctl mode r0 writethrough
+m=$(jget 'r["mode"]')
+out=$(ack_vs_backing "$S" "$T/eb" 1000 32 2>&1)
+[ "$m" = writethrough ] && [ "$out" = "on-backing 32 of 32" ] &&
+	pass "wbctl-mode-writethrough-effect (status $m; $out)" ||
+	fail "wbctl-mode-writethrough-effect: status '$m'; $out"
+expect_rc "wbctl-mode-writeback-exit0" 0 wbctl mode r0 writeback
+m=$(jget 'r["mode"]')
+out=$(ack_vs_backing "$S" "$T/eb" 2000 256 2>&1)
+[ "$m" = writeback ] && [[ "$out" = "dirty at ack"* ]] &&
+	pass "wbctl-mode-writeback-effect (status $m; $out)" ||
+	fail "wbctl-mode-writeback-effect: status '$m'; $out"
+stop_daemon || fail "wbctl-effects-exit-clean: exit $?"
+daemon_log_clean "wbctl-effects-log-clean"
+finish
