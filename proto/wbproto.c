@@ -146,6 +146,11 @@ static bool msg_tags_ok(const ProtobufCMessage *m, unsigned depth)
 	return true;
 }
 
+int wbproto_msg_sane(const ProtobufCMessage *m)
+{
+	return msg_tags_ok(m, 0);
+}
+
 ssize_t wbproto_next(const uint8_t *buf, size_t len, size_t max_payload, struct wbproto_frame *f)
 {
 	const ProtobufCMessageDescriptor *desc;

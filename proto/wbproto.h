@@ -38,6 +38,8 @@ enum wbproto_type {
 	WBPROTO_T_CTL_RESPONSE = 2, /* Wbrep__CtlResponse */
 	WBPROTO_T_CTL_EVENT = 3,    /* Wbrep__CtlEvent */
 	/* 4..15 reserved for control */
+	/* 16..21: kept for compatibility of this table only; replication
+	 * links use the peer framing of proto/peerproto.h instead */
 	WBPROTO_T_HELLO = 16,	    /* Wbrep__Hello */
 	WBPROTO_T_RECORD = 17,	    /* Wbrep__RecordHeader */
 	WBPROTO_T_RECORD_DATA = 18, /* raw bytes (WBPROTO_F_RAW) */
@@ -85,6 +87,10 @@ int wbproto_hdr_decode(const uint8_t *buf, size_t len, size_t max_payload, struc
  */
 ssize_t wbproto_next(const uint8_t *buf, size_t len, size_t max_payload, struct wbproto_frame *f);
 void wbproto_frame_free(struct wbproto_frame *f);
+/* 1 if an unpacked message (and every nested one) has only field numbers
+ * that protobuf allows in its unknown fields (see wbproto.c), else 0. Used
+ * by wbproto_next and by the peer framing (proto/peerproto.h). */
+int wbproto_msg_sane(const ProtobufCMessage *m);
 
 /* Pack msg (NULL for an empty payload) as a frame of `type` into a malloc'd
  * buffer (*out, *outlen; caller frees). -EINVAL if msg does not match type,
