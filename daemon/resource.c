@@ -459,9 +459,9 @@ int wbd_resource_set_mode(struct wbd_resource *r, enum wb_mode mode)
 
 	if (r->state != WBD_RES_UP || !r->engine)
 		return -ENODEV;
-	if (!r->engine->ops->set_mode)
-		return -ENOTSUP;
-	ret = r->engine->ops->set_mode(r->engine, mode);
+	ret = wb_engine_set_mode(r->engine, mode);
+	if (ret == -EOPNOTSUPP)
+		return ret; /* the engine has no modes (caller says so) */
 	if (ret)
 		wbd_err("%s: set mode %s: %s", r->name,
 			mode == WB_MODE_WRITEBACK ? "writeback" : "writethrough", strerror(-ret));

@@ -157,3 +157,23 @@ const char *wb_record_strerror(int err)
 		return "unknown record error";
 	}
 }
+
+/* Little-endian image of the node-independent fields, fed to crc32c. */
+uint32_t wb_record_crc(const struct wb_record *rec)
+{
+	struct {
+		wb_le64 seq, gen;
+		wb_le32 flags, nextents;
+	} h = {wb_le64_put(rec->seq), wb_le64_put(rec->gen), wb_le32_put(rec->flags),
+	       wb_le32_put(rec->nextents)};
+	uint32_t crc = wb_crc32c(0, &h, sizeof(h)), i;
+
+	for (i = 0; i < rec->nextents; i++) {
+		struct wb_ext_disk x = {wb_le64_put(rec->ext[i].lba),
+					wb_le32_put(rec->ext[i].nblocks),
+					wb_le32_put(rec->ext[i].crc)};
+
+		crc = wb_crc32c(crc, &x, sizeof(x));
+	}
+	return crc;
+}

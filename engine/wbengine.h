@@ -34,7 +34,12 @@
 
 #include "engine/io.h"
 
-#define WB_ENGINE_ABI_VERSION 3 /* 2: set_params appended; 3: params ack_memory, log_commit_ms */
+/* 2: set_params appended; 3: params ack_memory, log_commit_ms; 4: replication
+ * (roles, record base, ship hook, read_record, peer retention, geometry).
+ * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
+ * wrappers below call an op only if the plugin's table has it. */
+#define WB_ENGINE_ABI_VERSION 4
+#define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
 
@@ -70,6 +75,15 @@ enum wb_mode {
 	WB_MODE_WRITETHROUGH = 1, /* drain, then ack only what is durable on backing */
 };
 
+/* Replication role (ABI 4). A replica never takes a seq or closes a
+ * generation by itself: no generation timer, a flush makes the log durable
+ * without closing the generation, local writes/discards fail with -EROFS;
+ * only apply_record adds records. See docs/engine.md "Replication hooks". */
+enum wb_role {
+	WB_ROLE_PRIMARY = 0,
+	WB_ROLE_REPLICA = 1,
+};
+
 enum wb_msg_level { WB_LOG_ERR = 3, WB_LOG_WARN = 4, WB_LOG_INFO = 6, WB_LOG_DEBUG = 7 };
 
 struct wb_engine_params {
@@ -92,6 +106,18 @@ struct wb_engine_params {
 	 * the log (not yet flushed). Flush and FUA semantics are the same. */
 	uint32_t ack_memory;
 	uint32_t log_commit_ms; /* ack_memory: longest ack -> durable time; 0 = 10 */
+	/* ABI 4 (replication) */
+	uint32_t role;		    /* enum wb_role at open (default primary) */
+	uint32_t max_record_blocks; /* open: cap data blocks per record below the
+				     * log's own limit (agreed in the hello); 0 = log's */
+	uint64_t base_seq;	    /* format only: seq of the first record (0 = 1) */
+	uint64_t base_gen;	    /* format only: its generation (0 = 1) */
+	/* How far a lagging peer (set_peer_pos) may hold the log tail back:
+	 * log bytes and records of destaged records kept for it; 0 = no limit
+	 * of that kind. A hold never blocks writers: when the log is full the
+	 * peer is dropped whatever the limits say. */
+	uint64_t peer_retention_bytes;
+	uint64_t peer_retention_records;
 };
 
 /* One log record as it travels between nodes (apply_record) or tools. */
@@ -108,9 +134,46 @@ struct wb_record {
 	uint32_t flags; /* WB_REC_F_* */
 	const struct wb_extent *ext;
 	const void *data; /* sum(nblocks) * 4096 bytes, extents in order */
+	uint64_t time_ns; /* ABI 4: the primary's seal time (CLOCK_REALTIME); 0 = now */
 };
 #define WB_REC_F_GEN_END (1u << 0) /* this record closes its generation (flush) */
 #define WB_REC_F_ZERO	 (1u << 1) /* extents are zeroed/discarded, no data follows */
+
+/* crc32c of what makes two copies of a record the same record on every node
+ * (seq, gen, flags, extents with their data crcs; not the node-local header
+ * fields). apply_record compares it to tell a re-sent record from a
+ * conflicting one. */
+uint32_t wb_record_crc(const struct wb_record *rec);
+
+/*
+ * A final record, handed out by the ship hook and read_record (ABI 4).
+ * rec.data is NULL: the data is in blocks[] (nblocks pointers to 4096-byte
+ * blocks, extents in order; 0 for WB_REC_F_ZERO records), RAM-buffer pages
+ * or a read-back buffer, all owned by the reference. The reference is valid
+ * during the callback; wb_engine_rec_get() keeps it (and the data) alive
+ * until the matching wb_engine_rec_put(). Both on the engine thread only
+ * (another thread hands its put back through its queue).
+ */
+struct wb_rec_ref {
+	struct wb_record rec;
+	uint32_t nblocks;
+	uint32_t crc; /* wb_record_crc(&rec) */
+	const void *const *blocks;
+};
+
+struct wb_repl_hooks {
+	/* A record is final: placed in the local log (its write may still be in
+	 * flight), seq, generation, flags, extents and crcs never change again.
+	 * Called on the engine thread from run(), in seq order, once per record.
+	 * Must not call into the engine except wb_engine_rec_get(). */
+	void (*ship)(void *arg, struct wb_rec_ref *r);
+	/* Peer `peer` held the log tail (set_peer_pos) past peer_retention or a
+	 * full log: its hold is gone, records from `seq` on may be released, the
+	 * peer needs a resync (bitmap). Called from run(). */
+	void (*peer_dropped)(void *arg, unsigned peer, uint64_t seq);
+	void *arg;
+};
+#define WB_ENGINE_MAX_PEERS 16
 
 struct wb_engine_stats {
 	uint64_t size;		     /* exported bytes */
@@ -130,6 +193,12 @@ struct wb_engine_stats {
 	uint64_t extents, extent_mem_bytes; /* extent map size */
 	uint32_t mode;			    /* enum wb_mode */
 	uint32_t state;			    /* 0 = ok, else WB_STATE_* */
+	/* ABI 4 */
+	uint64_t seq_durable;	     /* every seq < this is durable in the log */
+	uint32_t role;		     /* enum wb_role */
+	uint32_t max_record_blocks;  /* data blocks per record in force (0: no limit) */
+	uint64_t peers_held;	     /* bitmask of peers holding the log tail */
+	uint64_t peers_dropped;	     /* peers dropped past retention, total */
 };
 #define WB_STATE_OK	0
 #define WB_STATE_FAILED 1 /* an I/O error made the engine refuse further writes */
@@ -151,17 +220,47 @@ struct wb_engine_ops {
 	int (*run)(struct wb_engine *e, int wait); /* deliver completions */
 	int (*timeout_ms)(struct wb_engine *e);	   /* next timer, -1 = none */
 	/* Replica side: append a record received from a peer with the same seq
-	 * and generation. done(arg, err) when it is durable in the local log. */
+	 * and generation. done(arg, err) from run() once it is durable in the
+	 * local log. Returns 0, or (done not called): -ERANGE gap (rec->seq >
+	 * stats.seq_head, the seq expected), -EEXIST a different record with
+	 * that seq is in the log (conflict), -EALREADY seq is older than the
+	 * log holds (cannot be compared), -EBADMSG data crc, -E2BIG more data
+	 * blocks than max_record_blocks, -EINVAL malformed, -EBUSY local writes
+	 * pending, -ESHUTDOWN closing, -EIO failed, -EAGAIN RAM buffer full (retry after
+	 * run()). A record already in the log (same seq, same wb_record_crc)
+	 * returns 0 and completes when it is durable (idempotent). */
 	int (*apply_record)(struct wb_engine *e, const struct wb_record *rec,
 			    void (*done)(void *arg, int err), void *arg);
 	int (*stats)(struct wb_engine *e, struct wb_engine_stats *st);
 	int (*set_mode)(struct wb_engine *e, enum wb_mode mode);
-	/* fields are only ever appended below this line (and the ABI version
-	 * bumped, so a plugin built with a shorter table is refused) */
+	/* fields are only ever appended below this line, with the ABI version
+	 * bumped: a plugin built with a shorter table is only called through
+	 * the fields its abi_version has (WB_OPS_HAS) */
 	/* Change the run-time tunables of an open engine (gen_max_interval_ms,
 	 * destage_*); the other fields of p are ignored. NULL: none. */
 	int (*set_params)(struct wb_engine *e, const struct wb_engine_params *p);
+	/* ABI 4: replication (docs/engine.md "Replication hooks"). Any may be
+	 * NULL: the wrappers return -EOPNOTSUPP. */
+	int (*set_role)(struct wb_engine *e, enum wb_role role);
+	/* Start an empty log at (seq, gen) (resynced replica); -EBUSY unless
+	 * every record is destaged and released. */
+	int (*rebase)(struct wb_engine *e, uint64_t seq, uint64_t gen);
+	int (*set_repl_hooks)(struct wb_engine *e, const struct wb_repl_hooks *h);
+	void (*rec_get)(struct wb_engine *e, struct wb_rec_ref *r);
+	void (*rec_put)(struct wb_engine *e, struct wb_rec_ref *r);
+	/* Read back a record still in the log (seq in [stats.seq_tail, last
+	 * shipped]): cb(arg, err, ref) from run(); ref valid during the call.
+	 * -ENOENT (returned, cb not called) if the log no longer has it. */
+	int (*read_record)(struct wb_engine *e, uint64_t seq,
+			   void (*cb)(void *arg, int err, struct wb_rec_ref *r), void *arg);
+	/* Peer `peer` (< WB_ENGINE_MAX_PEERS) still needs records from seq on:
+	 * keep them in the log (within peer_retention). seq 0: no hold. */
+	int (*set_peer_pos)(struct wb_engine *e, unsigned peer, uint64_t seq);
 };
+
+/* Does this engine's ops table have `field` (appended at ABI `ver`)? A
+ * plugin built against an older ABI has a shorter table: never read past it. */
+#define WB_OPS_HAS(ops, ver, field) ((ops)->abi_version >= (ver) && (ops)->field)
 
 /* Every engine instance starts with this. */
 struct wb_engine {
@@ -189,7 +288,50 @@ static inline void wb_engine_close(struct wb_engine *e)
 /* -EOPNOTSUPP when the engine has no run-time tunables. */
 static inline int wb_engine_set_params(struct wb_engine *e, const struct wb_engine_params *p)
 {
-	return e->ops->set_params ? e->ops->set_params(e, p) : -EOPNOTSUPP;
+	return WB_OPS_HAS(e->ops, 2, set_params) ? e->ops->set_params(e, p) : -EOPNOTSUPP;
+}
+static inline int wb_engine_set_mode(struct wb_engine *e, enum wb_mode mode)
+{
+	return e->ops->set_mode ? e->ops->set_mode(e, mode) : -EOPNOTSUPP;
+}
+static inline int wb_engine_apply_record(struct wb_engine *e, const struct wb_record *rec,
+					 void (*done)(void *arg, int err), void *arg)
+{
+	return e->ops->apply_record ? e->ops->apply_record(e, rec, done, arg) : -EOPNOTSUPP;
+}
+static inline int wb_engine_set_role(struct wb_engine *e, enum wb_role role)
+{
+	return WB_OPS_HAS(e->ops, 4, set_role) ? e->ops->set_role(e, role) : -EOPNOTSUPP;
+}
+static inline int wb_engine_rebase(struct wb_engine *e, uint64_t seq, uint64_t gen)
+{
+	return WB_OPS_HAS(e->ops, 4, rebase) ? e->ops->rebase(e, seq, gen) : -EOPNOTSUPP;
+}
+static inline int wb_engine_set_repl_hooks(struct wb_engine *e, const struct wb_repl_hooks *h)
+{
+	return WB_OPS_HAS(e->ops, 4, set_repl_hooks) ? e->ops->set_repl_hooks(e, h)
+						      : -EOPNOTSUPP;
+}
+/* Only on references the engine handed out (so the engine has the ops). */
+static inline void wb_engine_rec_get(struct wb_engine *e, struct wb_rec_ref *r)
+{
+	e->ops->rec_get(e, r);
+}
+static inline void wb_engine_rec_put(struct wb_engine *e, struct wb_rec_ref *r)
+{
+	e->ops->rec_put(e, r);
+}
+static inline int wb_engine_read_record(struct wb_engine *e, uint64_t seq,
+					void (*cb)(void *arg, int err, struct wb_rec_ref *r),
+					void *arg)
+{
+	return WB_OPS_HAS(e->ops, 4, read_record) ? e->ops->read_record(e, seq, cb, arg)
+						   : -EOPNOTSUPP;
+}
+static inline int wb_engine_set_peer_pos(struct wb_engine *e, unsigned peer, uint64_t seq)
+{
+	return WB_OPS_HAS(e->ops, 4, set_peer_pos) ? e->ops->set_peer_pos(e, peer, seq)
+						    : -EOPNOTSUPP;
 }
 static inline int wb_engine_submit(struct wb_engine *e, struct wb_req *r)
 {
@@ -207,8 +349,10 @@ static inline int wb_engine_timeout_ms(struct wb_engine *e)
 {
 	return e->ops->timeout_ms ? e->ops->timeout_ms(e) : -1;
 }
+/* Fields an older engine does not know stay 0. */
 static inline int wb_engine_stats(struct wb_engine *e, struct wb_engine_stats *st)
 {
+	*st = (struct wb_engine_stats){0};
 	return e->ops->stats(e, st);
 }
 

@@ -73,6 +73,28 @@ struct wb_req *wbl_reqq_pop(struct wbl_reqq *q)
 	return r;
 }
 
+void wbl_applyq_push(struct wbl_applyq *q, struct wbl_apply *a)
+{
+	a->next = NULL;
+	if (q->tail)
+		q->tail->next = a;
+	else
+		q->head = a;
+	q->tail = a;
+}
+
+struct wbl_apply *wbl_applyq_pop(struct wbl_applyq *q)
+{
+	struct wbl_apply *a = q->head;
+
+	if (!a)
+		return NULL;
+	q->head = a->next;
+	if (!q->head)
+		q->tail = NULL;
+	return a;
+}
+
 void wbl_complete(struct wblog *e, struct wb_req *r, int err)
 {
 	WBL_ERR(r) = (uint64_t)(int64_t)err;
@@ -165,11 +187,18 @@ void wbl_fail(struct wblog *e, int err, const char *what)
 
 		while ((r = wbl_reqq_pop(&rec->reqs)))
 			wbl_complete(e, r, -EIO);
-		if (rec->apply_done) {
-			void (*fn)(void *, int) = rec->apply_done;
+		if (rec->ap) { /* delivered from run(), like every completion */
+			rec->ap->err = -EIO;
+			wbl_applyq_push(&e->apply_doneq, rec->ap);
+			rec->ap = NULL;
+		}
+	}
+	{
+		struct wbl_apply *a;
 
-			rec->apply_done = NULL;
-			fn(rec->apply_arg, -EIO);
+		while ((a = wbl_applyq_pop(&e->apply_wait))) {
+			a->err = -EIO;
+			wbl_applyq_push(&e->apply_doneq, a);
 		}
 	}
 	e->ack_seq = e->rec_end;
@@ -305,8 +334,14 @@ static void wbl_free(struct wblog *e)
 	uint64_t s;
 	uint32_t i;
 
+	struct wbl_apply *a;
+
 	if (e->batch)
 		wbl_rec_free(e, e->batch);
+	while ((a = wbl_applyq_pop(&e->apply_wait)))
+		free(a);
+	while ((a = wbl_applyq_pop(&e->apply_doneq)))
+		free(a);
 	for (s = e->rec_first; s < e->rec_end; s++)
 		if (e->ring[s % e->ring_cap])
 			wbl_rec_free(e, e->ring[s % e->ring_cap]);
@@ -357,6 +392,10 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	if (p.options && *p.options) {
 		wb_msg(WB_LOG_ERR, "%s: engine wblog takes no engine options (got \"%s\")",
 		       p.name ? p.name : "wblog", p.options);
+		return -EINVAL;
+	}
+	if (p.role != WB_ROLE_PRIMARY && p.role != WB_ROLE_REPLICA) {
+		wb_msg(WB_LOG_ERR, "%s: unknown role %u", p.name ? p.name : "wblog", p.role);
 		return -EINVAL;
 	}
 	if (p.ack_memory > 1) {
@@ -427,9 +466,15 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	e->next_seq = e->place_seq = e->ack_seq = rc.next_seq;
 	e->completed_seq = e->durable_seq = e->want_durable = rc.next_seq - 1;
 	e->destaged_seq = e->evict_seq = e->sb.tail_seq;
+	/* A primary starts a new generation after a restart; a replica goes on
+	 * with the primary's: its next record may still belong to the last one. */
+	e->role = (int)p.role;
 	e->gen = rc.nrecs ? rc.last_gen + 1 : e->sb.tail_gen;
+	if (rc.nrecs && e->role == WB_ROLE_REPLICA && !(rc.last_flags & WB_REC_F_GEN_END))
+		e->gen = rc.last_gen;
 	if (e->gen <= e->sb.destaged_gen)
 		e->gen = e->sb.destaged_gen + 1;
+	e->gen_has_data = rc.nrecs && e->gen == rc.last_gen;
 	e->closed_gen = e->gen_durable = e->gen - 1;
 	e->closed_gen_seq = rc.next_seq - 1;
 	e->gen_start_ms = wbl_now_ms();
@@ -468,17 +513,24 @@ static void wbl_deliver(struct wblog *e, int *n)
 {
 	struct wb_req *r;
 
+	struct wbl_apply *a;
+
 	while ((r = wbl_reqq_pop(&e->doneq))) {
 		int err = (int)(int64_t)WBL_ERR(r);
 
 		(*n)++;
 		r->done(r, err);
 	}
+	while ((a = wbl_applyq_pop(&e->apply_doneq))) {
+		(*n)++;
+		a->done(a->arg, a->err);
+		free(a);
+	}
 }
 
 static void wbl_timers(struct wblog *e)
 {
-	if (e->p.gen_max_interval_ms && e->gen_has_data &&
+	if (e->role == WB_ROLE_PRIMARY && e->p.gen_max_interval_ms && e->gen_has_data &&
 	    wbl_now_ms() - e->gen_start_ms >= e->p.gen_max_interval_ms)
 		wbl_close_gen(e);
 	/* ack = memory: writes acked before they were durable get a log flush
@@ -508,11 +560,11 @@ static int wbl_timeout(struct wb_engine *eng)
 	struct wblog *e = (struct wblog *)eng;
 	int t = wb_destage_timeout(e);
 
-	if (e->p.gen_max_interval_ms && e->gen_has_data)
+	if (e->role == WB_ROLE_PRIMARY && e->p.gen_max_interval_ms && e->gen_has_data)
 		t = wbl_min_timeout(t, e->gen_start_ms + e->p.gen_max_interval_ms);
 	if (e->commit_due_ms)
 		t = wbl_min_timeout(t, e->commit_due_ms);
-	if (e->doneq.head)
+	if (e->doneq.head || e->apply_doneq.head)
 		t = 0;
 	return t;
 }
@@ -557,7 +609,8 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 			struct epoll_event evs[4];
 			int t = wbl_timeout(eng);
 
-			if (e->log->inflight + e->bak->inflight == 0 && t < 0 && !e->doneq.head) {
+			if (e->log->inflight + e->bak->inflight == 0 && t < 0 && !e->doneq.head &&
+			    !e->apply_doneq.head) {
 				/* nothing can happen by itself: do not sleep forever */
 				uint64_t v;
 
@@ -589,6 +642,10 @@ static int wbl_submit(struct wb_engine *eng, struct wb_req *r)
 
 	if (e->closing)
 		return -ESHUTDOWN;
+	/* a replica's log takes records from its primary only */
+	if (e->role == WB_ROLE_REPLICA &&
+	    (r->op == WB_REQ_WRITE || r->op == WB_REQ_DISCARD || r->op == WB_REQ_WRITE_ZEROES))
+		return -EROFS;
 	switch (r->op) {
 	case WB_REQ_READ:
 		return wbl_submit_read(e, r);
@@ -608,7 +665,7 @@ static int wbl_submit(struct wb_engine *eng, struct wb_req *r)
 static int wbl_busy(struct wblog *e)
 {
 	return e->admitq.head || e->batch || e->ack_seq < e->next_seq || e->flushq.head ||
-	       e->doneq.head || e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
+	       e->doneq.head || e->apply_wait.head || e->apply_doneq.head || e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
 	       e->records_inflight || e->sb_inflight;
 }
 
@@ -624,7 +681,7 @@ static int wbl_durable_all(struct wblog *e)
 
 static int wbl_no_io(struct wblog *e)
 {
-	return !e->log->inflight && !e->bak->inflight && !e->doneq.head;
+	return !e->log->inflight && !e->bak->inflight && !e->doneq.head && !e->apply_doneq.head;
 }
 
 static void wbl_close(struct wb_engine *eng)
@@ -667,7 +724,9 @@ static void wbl_close(struct wb_engine *eng)
 	 * on either device (backing reads are not counted by wbl_busy; after a
 	 * failure the loops above stop early). Their requests complete with the
 	 * I/O's result. */
-	for (i = 0; i < 1000000 && (e->log->inflight || e->bak->inflight || e->doneq.head); i++)
+	for (i = 0; i < 1000000 &&
+		    (e->log->inflight || e->bak->inflight || e->doneq.head || e->apply_doneq.head);
+	     i++)
 		if (wbl_run_until(e, 1, wbl_no_io) < 0)
 			break;
 	if (e->log->inflight || e->bak->inflight)
@@ -698,6 +757,56 @@ static int wbl_stats(struct wb_engine *eng, struct wb_engine_stats *st)
 	st->extent_mem_bytes = wb_extmap_mem_bytes(e->map);
 	st->mode = (uint32_t)e->mode;
 	st->state = (uint32_t)e->state;
+	st->seq_durable = e->durable_seq + 1;
+	st->role = (uint32_t)e->role;
+	st->max_record_blocks = e->max_rec_blocks;
+	return 0;
+}
+
+/*
+ * Demote: the generation in force becomes the one of the newest record (the
+ * primary's records decide from now on; it is still open unless that record
+ * ended it). Promote: go on from the last applied seq with a new generation.
+ * Nothing on disk changes: generations live in the records.
+ */
+static int wbl_set_role(struct wb_engine *eng, enum wb_role role)
+{
+	struct wblog *e = (struct wblog *)eng;
+	struct wbl_rec *last;
+
+	if (role != WB_ROLE_PRIMARY && role != WB_ROLE_REPLICA)
+		return -EINVAL;
+	if (e->closing)
+		return -ESHUTDOWN;
+	if ((int)role == e->role)
+		return 0;
+	if (role == WB_ROLE_REPLICA) {
+		if (e->batch || e->admitq.head || e->ack_seq < e->next_seq) {
+			wb_msg(WB_LOG_ERR, "%s: cannot become a replica: local writes pending",
+			       eng->name);
+			return -EBUSY;
+		}
+		last = e->next_seq > e->rec_first ? wbl_rec_by_seq(e, e->next_seq - 1) : NULL;
+		if (last) {
+			e->gen = last->gen + !!(last->flags & WB_REC_F_GEN_END);
+			e->gen_has_data = !(last->flags & WB_REC_F_GEN_END);
+			e->closed_gen = e->gen - 1;
+			e->closed_gen_seq = e->next_seq - 1;
+			if (e->gen_durable > e->closed_gen)
+				e->gen_durable = e->closed_gen;
+		}
+	} else if (e->gen_has_data) {
+		e->closed_gen = e->gen;
+		e->closed_gen_seq = e->next_seq - 1;
+		e->gen++;
+		e->gen_has_data = 0;
+		e->gen_start_ms = wbl_now_ms();
+	}
+	e->role = (int)role;
+	wb_msg(WB_LOG_INFO, "%s: role %s at seq %llu, generation %llu", eng->name,
+	       role == WB_ROLE_REPLICA ? "replica" : "primary", (unsigned long long)e->next_seq,
+	       (unsigned long long)e->gen);
+	wbl_kick(e);
 	return 0;
 }
 
@@ -760,4 +869,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .stats = wbl_stats,
     .set_mode = wbl_set_mode,
     .set_params = wbl_set_params,
+    .set_role = wbl_set_role,
 };

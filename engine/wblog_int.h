@@ -48,6 +48,19 @@ enum wbl_rec_state {
 
 struct wblog;
 
+/* One apply_record completion, delivered from run() (wbl_deliver). */
+struct wbl_apply {
+	void (*done)(void *arg, int err);
+	void *arg;
+	uint64_t seq; /* waiting for durable_seq >= seq (idempotent re-apply) */
+	int err;
+	struct wbl_apply *next;
+};
+
+struct wbl_applyq {
+	struct wbl_apply *head, *tail;
+};
+
 struct wbl_rec {
 	struct wblog *e;
 	uint64_t seq, gen, epoch, time_ns;
@@ -60,9 +73,9 @@ struct wbl_rec {
 	void *hdr;		/* 4 KiB header image while writing */
 	struct iovec *iov;
 	struct wb_io_req io;
-	struct wbl_reqq reqs;			/* user writes acked with this record */
-	void (*apply_done)(void *arg, int err); /* apply_record */
-	void *apply_arg;
+	struct wbl_reqq reqs; /* user writes acked with this record */
+	int replica;	      /* came from apply_record (seq/gen/crcs given) */
+	struct wbl_apply *ap; /* apply_record completion until acked */
 };
 
 struct wbl_read_io {
@@ -119,6 +132,10 @@ struct wblog {
 
 	/* completions to deliver from run(), and flushes waiting */
 	struct wbl_reqq doneq, flushq;
+	/* replication: role, apply_record completions (waiting for durability
+	 * of an already applied record / to deliver) */
+	int role;
+	struct wbl_applyq apply_wait, apply_doneq;
 	unsigned log_reads_inflight;
 
 	/* destage */
@@ -143,6 +160,8 @@ static inline struct wbl_rec *wbl_rec_by_seq(struct wblog *e, uint64_t seq)
 
 uint64_t wbl_now_ms(void);
 void wbl_kick(struct wblog *e);
+void wbl_applyq_push(struct wbl_applyq *q, struct wbl_apply *a);
+struct wbl_apply *wbl_applyq_pop(struct wbl_applyq *q);
 void wbl_reqq_push(struct wbl_reqq *q, struct wb_req *r);
 struct wb_req *wbl_reqq_pop(struct wbl_reqq *q);
 void wbl_complete(struct wblog *e, struct wb_req *r, int err);

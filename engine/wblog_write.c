@@ -97,7 +97,7 @@ static void wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
 	struct timespec ts;
 	uint32_t i, b = 0;
 
-	if (!(rec->flags & WB_REC_F_ZERO) && !rec->apply_done) {
+	if (!(rec->flags & WB_REC_F_ZERO) && !rec->replica) {
 		for (i = 0; i < rec->nextents; i++) {
 			uint32_t crc = 0, k;
 
@@ -106,10 +106,12 @@ static void wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
 			rec->ext[i].crc = crc;
 		}
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	rec->time_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (!rec->time_ns) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rec->time_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
 	rec->seq = e->next_seq;
-	if (!rec->apply_done)
+	if (!rec->replica)
 		rec->gen = e->gen;
 	rec->epoch = e->sb.epoch;
 	rec->state = WBL_REC_SEALED;
@@ -405,8 +407,10 @@ int wbl_submit_flush(struct wblog *e, struct wb_req *r)
 		wbl_complete(e, r, -EIO);
 		return 0;
 	}
-	/* Every write completed before now is in a record <= next_seq - 1. */
-	wbl_close_gen(e);
+	/* Every write completed before now is in a record <= next_seq - 1. A
+	 * replica's generations are closed by its primary's records only. */
+	if (e->role == WB_ROLE_PRIMARY)
+		wbl_close_gen(e);
 	WBL_TARGET(r) = e->next_seq - 1;
 	if (WBL_TARGET(r) > e->want_durable)
 		e->want_durable = WBL_TARGET(r);
@@ -455,7 +459,7 @@ static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 	int ret;
 
 	if (wb_wlog_space_peek(&e->sp, bytes, &off, &span) ||
-	    e->sp.used + span > wbl_space_limit(e, rec->apply_done != NULL))
+	    e->sp.used + span > wbl_space_limit(e, rec->replica))
 		return -ENOSPC;
 	ri = malloc(sizeof(*ri));
 	rec->hdr = wb_io_alloc(WB_DISK_BLOCK);
@@ -566,16 +570,14 @@ void wbl_progress(struct wblog *e)
 	/* acknowledge in seq order */
 	while (e->state != WB_STATE_FAILED && e->ack_seq < e->place_seq) {
 		struct wbl_rec *rec = wbl_rec_by_seq(e, e->ack_seq);
-		void (*adone)(void *, int);
-		void *aarg;
 
 		/* ack = memory: a placed record is in the extent map and its
 		 * pages stay pinned until its write completes, so reads see it */
 		if (rec->state != WBL_REC_DONE &&
 		    !(e->p.ack_memory && rec->state == WBL_REC_WRITING && !rec->durable_ack &&
-		      !rec->apply_done))
+		      !rec->replica))
 			break;
-		if (rec->durable_ack || rec->apply_done) {
+		if (rec->durable_ack || rec->replica) {
 			if (e->want_durable < rec->seq)
 				e->want_durable = rec->seq;
 			if (e->durable_seq < rec->seq)
@@ -602,13 +604,30 @@ void wbl_progress(struct wblog *e)
 		}
 		while ((r = wbl_reqq_pop(&rec->reqs)))
 			wbl_complete(e, r, 0);
-		adone = rec->apply_done;
-		aarg = rec->apply_arg;
-		rec->apply_done = NULL;
+		if (rec->ap) { /* replica record: durable in the local log (above) */
+			rec->ap->err = 0;
+			wbl_applyq_push(&e->apply_doneq, rec->ap);
+			rec->ap = NULL;
+		}
 		rec->acked = 1;
 		e->ack_seq++;
-		if (adone)
-			adone(aarg, 0);
+	}
+	/* re-applied records: done once they are durable */
+	if (e->apply_wait.head && e->state != WB_STATE_FAILED) {
+		struct wbl_applyq keep = {NULL, NULL};
+		struct wbl_apply *a;
+
+		while ((a = wbl_applyq_pop(&e->apply_wait))) {
+			if (a->seq <= e->durable_seq) {
+				a->err = 0;
+				wbl_applyq_push(&e->apply_doneq, a);
+			} else {
+				if (e->want_durable < a->seq)
+					e->want_durable = a->seq;
+				wbl_applyq_push(&keep, a);
+			}
+		}
+		e->apply_wait = keep;
 	}
 	/* durability: one log flush at a time, covering every completed record */
 	if (!e->flush_inflight && e->want_durable > e->durable_seq &&
@@ -637,63 +656,142 @@ flushes:
 	}
 }
 
-int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
-		     void (*done)(void *arg, int err), void *arg)
+/* in is the record at seq (already in the ring): the same record re-sent,
+ * or a conflicting one? */
+static int wbl_apply_again(struct wblog *e, const struct wb_record *in,
+			   void (*done)(void *arg, int err), void *arg)
 {
-	struct wblog *e = (struct wblog *)eng;
-	struct wbl_rec *rec;
-	uint64_t sum = 0;
-	uint32_t i, b;
-	const uint8_t *src = in->data;
+	struct wbl_rec *rec = wbl_rec_by_seq(e, in->seq);
+	struct wb_record have;
+	struct wbl_apply *a;
 
-	if (e->state == WB_STATE_FAILED)
-		return -EIO;
-	if (in->seq != e->next_seq) {
-		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu, but the log head is at seq %llu",
-		       eng->name, (unsigned long long)in->seq, (unsigned long long)e->next_seq);
-		return in->seq < e->next_seq ? -EINVAL : -ERANGE;
-	}
-	if (e->batch || e->admitq.head) {
-		wb_msg(WB_LOG_ERR, "%s: apply_record while local writes are pending", eng->name);
-		return -EBUSY;
-	}
-	if (in->gen < e->gen || in->nextents > WB_REC_MAX_EXT ||
-	    (in->flags & ~(WB_REC_F_GEN_END | WB_REC_F_ZERO)) || !in->nextents) {
+	if (in->seq < e->rec_first || !rec) {
 		wb_msg(WB_LOG_ERR,
-		       "%s: apply_record seq %llu: bad gen %llu (head gen %llu), "
-		       "%u extents or flags 0x%x",
-		       eng->name, (unsigned long long)in->seq, (unsigned long long)in->gen,
-		       (unsigned long long)e->gen, in->nextents, in->flags);
+		       "%s: apply_record seq %llu: older than the log holds (tail seq %llu), "
+		       "cannot compare",
+		       e->eng.name, (unsigned long long)in->seq, (unsigned long long)e->rec_first);
+		return -EALREADY;
+	}
+	have = (struct wb_record){.seq = rec->seq,
+				  .gen = rec->gen,
+				  .nextents = rec->nextents,
+				  .flags = rec->flags,
+				  .ext = rec->ext};
+	if (wb_record_crc(&have) != wb_record_crc(in)) {
+		wb_msg(WB_LOG_ERR,
+		       "%s: apply_record seq %llu conflicts with the record of that seq in the "
+		       "log (gen %llu vs %llu, %u vs %u extents)",
+		       e->eng.name, (unsigned long long)in->seq, (unsigned long long)in->gen,
+		       (unsigned long long)rec->gen, in->nextents, rec->nextents);
+		return -EEXIST;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->done = done;
+	a->arg = arg;
+	a->seq = in->seq;
+	wbl_applyq_push(&e->apply_wait, a);
+	if (e->want_durable < in->seq)
+		e->want_durable = in->seq;
+	wbl_kick(e);
+	return 0;
+}
+
+static int wbl_apply_check(struct wblog *e, const struct wb_record *in, uint64_t *blocks)
+{
+	const uint8_t *src = in->data;
+	uint64_t sum = 0;
+	uint32_t i;
+
+	if (in->nextents > WB_REC_MAX_EXT || (in->flags & ~(WB_REC_F_GEN_END | WB_REC_F_ZERO)) ||
+	    !in->nextents || (!(in->flags & WB_REC_F_ZERO) && !in->data)) {
+		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: %u extents, flags 0x%x",
+		       e->eng.name, (unsigned long long)in->seq, in->nextents, in->flags);
+		return -EINVAL;
+	}
+	if (in->gen < e->gen) {
+		wb_msg(WB_LOG_ERR,
+		       "%s: apply_record seq %llu: generation %llu, but the log is at "
+		       "generation %llu",
+		       e->eng.name, (unsigned long long)in->seq, (unsigned long long)in->gen,
+		       (unsigned long long)e->gen);
 		return -EINVAL;
 	}
 	for (i = 0; i < in->nextents; i++) {
 		const struct wb_extent *x = &in->ext[i];
 
 		if (!x->nblocks || x->lba + x->nblocks > e->dev_blocks ||
-		    x->lba + x->nblocks < x->lba)
+		    x->lba + x->nblocks < x->lba) {
+			wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: extent %u out of bounds",
+			       e->eng.name, (unsigned long long)in->seq, i);
 			return -EINVAL;
-		if (!(in->flags & WB_REC_F_ZERO)) {
-			if (wb_crc32c(0, src + sum * WB_DISK_BLOCK,
-				      (size_t)x->nblocks * WB_DISK_BLOCK) != x->crc) {
-				wb_msg(WB_LOG_ERR,
-				       "%s: apply_record seq %llu: extent %u crc "
-				       "mismatch",
-				       eng->name, (unsigned long long)in->seq, i);
-				return -EBADMSG;
-			}
-			sum += x->nblocks;
+		}
+		if (in->flags & WB_REC_F_ZERO)
+			continue;
+		sum += x->nblocks;
+		if (sum > e->max_rec_blocks) {
+			wb_msg(WB_LOG_ERR,
+			       "%s: apply_record seq %llu: more than %u data blocks (agreed "
+			       "maximum record size)",
+			       e->eng.name, (unsigned long long)in->seq, e->max_rec_blocks);
+			return -E2BIG;
+		}
+		if (wb_crc32c(0, src + (sum - x->nblocks) * WB_DISK_BLOCK,
+			      (size_t)x->nblocks * WB_DISK_BLOCK) != x->crc) {
+			wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: extent %u crc mismatch",
+			       e->eng.name, (unsigned long long)in->seq, i);
+			return -EBADMSG;
 		}
 	}
-	if (sum > e->max_rec_blocks)
-		return -E2BIG;
+	*blocks = sum;
+	return 0;
+}
+
+int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
+		     void (*done)(void *arg, int err), void *arg)
+{
+	struct wblog *e = (struct wblog *)eng;
+	const uint8_t *src = in->data;
+	struct wbl_rec *rec;
+	uint64_t sum = 0;
+	uint32_t b;
+	int ret;
+
+	if (e->closing)
+		return -ESHUTDOWN;
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (!done)
+		return -EINVAL;
+	if (in->seq < e->next_seq)
+		return wbl_apply_again(e, in, done, arg);
+	if (in->seq > e->next_seq) {
+		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: gap, the log expects seq %llu",
+		       eng->name, (unsigned long long)in->seq, (unsigned long long)e->next_seq);
+		return -ERANGE;
+	}
+	if (e->batch || e->admitq.head) {
+		wb_msg(WB_LOG_ERR, "%s: apply_record while local writes are pending", eng->name);
+		return -EBUSY;
+	}
+	ret = wbl_apply_check(e, in, &sum);
+	if (ret)
+		return ret;
 	rec = wbl_rec_new(e, in->flags);
 	if (!rec)
 		return -ENOMEM;
+	rec->ap = calloc(1, sizeof(*rec->ap));
+	if (!rec->ap) {
+		wbl_rec_free(e, rec);
+		return -ENOMEM;
+	}
 	for (b = 0; b < sum; b++) {
 		struct wb_page *pg = wbl_get_page(e);
 
 		if (!pg) {
 			rec->data_blocks = b;
+			free(rec->ap);
 			wbl_rec_free(e, rec);
 			return -EAGAIN;
 		}
@@ -712,12 +810,21 @@ int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
 		e->gen_has_data = 0;
 	}
 	rec->gen = in->gen;
-	rec->apply_done = done;
-	rec->apply_arg = arg;
+	rec->time_ns = in->time_ns;
+	rec->replica = 1;
+	rec->ap->done = done;
+	rec->ap->arg = arg;
+	rec->ap->seq = in->seq;
 	rec->durable_ack = 1;
 	wbl_seal_rec(e, rec);
-	if (e->state == WB_STATE_FAILED)
+	if (e->state == WB_STATE_FAILED) {
+		/* sealing failed (ring): wbl_fail queued nothing for rec, it is not
+		 * in the ring; the caller gets the error instead of done() */
+		free(rec->ap);
+		rec->ap = NULL;
+		wbl_rec_free(e, rec);
 		return -EIO;
+	}
 	if (in->flags & WB_REC_F_GEN_END) {
 		e->closed_gen = e->gen;
 		e->closed_gen_seq = rec->seq;

@@ -5,7 +5,7 @@
  * destage to backing (content of the backing device checked), a small log
  * that forces throttling and space reuse, power cuts with unflushed writes
  * (flushed data must survive, nothing invented), FUA, write-through mode,
- * apply_record seq checks, refusal of foreign/corrupt logs (nothing
+ * apply_record seq checks (gap, idempotent re-apply, conflict), refusal of foreign/corrupt logs (nothing
  * written), I/O error -> failed state.
  */
 #include <setjmp.h>
@@ -432,8 +432,18 @@ static void test_apply_record(void **state)
 	assert_int_equal(wb_engine_stats(v.e, &st), 0);
 	assert_int_equal(st.seq_head, rec.seq + 1);
 	assert_int_equal(st.gen_head, rec.gen + 1);
-	rec.seq = st.seq_head - 1; /* replayed twice */
-	assert_int_equal(v.e->ops->apply_record(v.e, &rec, apply_done, NULL), -EINVAL);
+	rec.seq = st.seq_head - 1; /* replayed twice: idempotent, done() from run() */
+	applied_err = 1;
+	assert_int_equal(wb_engine_apply_record(v.e, &rec, apply_done, NULL), 0);
+	assert_int_equal(applied_err, 1);
+	for (i = 0; i < 1000 && applied_err == 1; i++)
+		wb_engine_run(v.e, 1);
+	assert_int_equal(applied_err, 0);
+	x[0].lba++; /* same seq, other content: a conflict */
+	assert_int_equal(wb_engine_apply_record(v.e, &rec, apply_done, NULL), -EEXIST);
+	x[0].lba--;
+	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(st.seq_head, rec.seq + 1); /* nothing appended */
 	/* durable: survives a power cut without a flush */
 	wb_io_fault_power_cut(v.log);
 	wb_engine_close(v.e);
