@@ -10,10 +10,16 @@
  * Ownership: a struct wbrep_ring is created by the target's ctr and is
  * reference counted (kref): the target holds one reference until dtr, each
  * session that attached holds one until its file is released. ring->lock
- * protects every mutable field of the ring, the slot table, the pending list
- * and the ring->session pointer; a session's shared memory lives until its
- * file is released (mmaps hold the file), so the ring may touch the memory
- * of ring->session under ring->lock.
+ * (a spinlock taken with interrupts off) protects every mutable field of the
+ * ring, the slot table, the pending list, the ring->session pointer and the
+ * session's fillers count; nothing copies bio data while holding it.
+ *
+ * A session's shared memory lives until its file is released (mmaps hold the
+ * file). Bio data is copied outside ring->lock while the slot is owned by the
+ * copier (slot state FILLING or COMPLETING, see wbrep_ring.c): a FILLING slot
+ * pins its session's memory through session->fillers (release waits for it
+ * to drop to 0); a COMPLETING slot is copied by WBREP_IOC_KICK, which holds
+ * the session's file.
  */
 #ifndef WBREP_H
 #define WBREP_H
@@ -45,12 +51,33 @@ struct wbrep_io {
 	unsigned long queued;	/* jiffies it (re)entered ring->pending */
 	u64 start_ns;
 	u32 flags;		/* WBREP_F_REISSUE once posted */
+	u32 slot;		/* slot index while it owns one */
 	blk_status_t status;
+};
+
+/*
+ * Slot life cycle, every transition under ring->lock:
+ *   FREE -> FILLING     reserved for a pending bio (wbrep_reserve_locked);
+ *                       the reserver copies a write's data in, unlocked
+ *   FILLING -> POSTED   SQE written and published (wbrep_publish_locked),
+ *                       or back to FREE if the session went away meanwhile
+ *   POSTED -> COMPLETING  a valid CQE (wbrep_ring_reap); the reaper copies a
+ *                       read's data out, unlocked
+ *   COMPLETING -> FREE  after that copy
+ *   POSTED -> FREE      session cut: the bio goes back to pending (REISSUE)
+ * Only POSTED slots are visible to the daemon or taken back by a cut.
+ */
+enum wbrep_slot_state {
+	WBREP_SLOT_FREE,
+	WBREP_SLOT_FILLING,
+	WBREP_SLOT_POSTED,
+	WBREP_SLOT_COMPLETING,
 };
 
 struct wbrep_slot {
 	struct wbrep_io *io;	/* NULL: free */
 	u32 gen;
+	u32 state;		/* enum wbrep_slot_state */
 };
 
 struct wbrep_session {
@@ -59,6 +86,8 @@ struct wbrep_session {
 	wait_queue_head_t wq;
 	u32 id;
 	bool gone;			/* fenced, detached or ring removed */
+	u32 fillers;			/* FILLING slots copying into data_mem */
+	wait_queue_head_t fill_wq;	/* release waits here for fillers == 0 */
 	void *sq_mem, *cq_mem, *data_mem;	/* vmalloc_user, freed at release */
 	size_t sq_size, cq_size, data_size;
 	struct wbrep_ring_hdr *hdr;
@@ -102,6 +131,7 @@ void wbrep_ring_put(struct wbrep_ring *r);
 void wbrep_ring_queue(struct wbrep_ring *r, struct wbrep_io *io);
 int wbrep_ring_attach(struct wbrep_ring *r, struct wbrep_session *s, u32 *reissued);
 void wbrep_ring_detach(struct wbrep_ring *r, struct wbrep_session *s);
+void wbrep_ring_wait_fillers(struct wbrep_ring *r, struct wbrep_session *s);
 int wbrep_ring_reap(struct wbrep_ring *r, struct wbrep_session *s);
 void wbrep_ring_requeue_pending(struct wbrep_ring *r);
 void wbrep_ring_get_stats(struct wbrep_ring *r, struct wbrep_ring_stats *st);

@@ -10,8 +10,9 @@
  * daemon's sq_head hint differs from the kernel's sq_tail, and
  * POLLERR|POLLHUP once the session is cut off; WBREP_IOC_KICK reaps the CQ.
  * The memory is freed on release, which runs only after the last mmap is gone
- * (a mapping holds the file), so a fenced process can keep scribbling on its
- * own copy without touching any live ring.
+ * (a mapping holds the file) and after every poster still copying into it
+ * has finished (wbrep_ring_wait_fillers), so a fenced process can keep
+ * scribbling on its own copy without touching any live ring.
  */
 #include <linux/module.h>
 #include <linux/miscdevice.h>
@@ -34,6 +35,7 @@ static int wbrep_dev_open(struct inode *inode, struct file *f)
 		return -ENOMEM;
 	mutex_init(&s->lock);
 	init_waitqueue_head(&s->wq);
+	init_waitqueue_head(&s->fill_wq);
 	f->private_data = s;
 	return 0;
 }
@@ -57,6 +59,8 @@ static int wbrep_dev_release(struct inode *inode, struct file *f)
 		bool was = READ_ONCE(r->session) == s;
 
 		wbrep_ring_detach(r, s);
+		/* posters may still be copying into data_mem */
+		wbrep_ring_wait_fillers(r, s);
 		if (was)
 			wbrep_genl_event(r->name, WBREP_EV_DETACHED, s->id);
 		wbrep_ring_put(r);

@@ -7,6 +7,13 @@
  * fenced) go to the multicast group "events"; sending is best effort (no
  * listener is the normal case) and never blocks the data path: callers send
  * after dropping their locks.
+ *
+ * Permissions: both need CAP_NET_ADMIN, as the other storage families do
+ * (nbd, drbd). STATUS is GENL_ADMIN_PERM (capable in the initial user
+ * namespace: the rings are global, not per network namespace). Joining
+ * "events" is GENL_MCAST_CAP_NET_ADMIN, checked by genetlink against the
+ * user namespace of the socket's netns; the family is not netnsok, so that
+ * is init_net's, i.e. the initial one. Unprivileged callers get EPERM.
  */
 #include <linux/module.h>
 #include <net/genetlink.h>
@@ -20,8 +27,18 @@ static const struct nla_policy wbrep_genl_policy[WBREP_A_MAX + 1] = {
 	[WBREP_A_RING_NAME] = { .type = NLA_NUL_STRING, .len = WBREP_NAME_MAX - 1 },
 };
 
+/*
+ * GENL_MCAST_CAP_NET_ADMIN exists from 6.1.66 and 6.6 on (Debian 12's 6.1
+ * has it). Older kernels cannot restrict a group: wbrep_genl_init() warns.
+ */
+#ifdef GENL_MCAST_CAP_NET_ADMIN
+#define WBREP_MCGRP_FLAGS	GENL_MCAST_CAP_NET_ADMIN
+#else
+#define WBREP_MCGRP_FLAGS	0
+#endif
+
 static const struct genl_multicast_group wbrep_genl_mcgrps[] = {
-	{ .name = WBREP_GENL_MCGRP_EVENTS },
+	{ .name = WBREP_GENL_MCGRP_EVENTS, .flags = WBREP_MCGRP_FLAGS },
 };
 
 static int wbrep_genl_fill(struct sk_buff *skb, struct wbrep_ring *r, u32 portid, u32 seq,
@@ -112,6 +129,7 @@ static const struct genl_small_ops wbrep_genl_ops[] = {
 	{
 		.cmd	  = WBREP_CMD_STATUS,
 		.validate = GENL_DONT_VALIDATE_STRICT | GENL_DONT_VALIDATE_DUMP,
+		.flags	  = GENL_ADMIN_PERM,	/* doit and dumpit */
 		.doit	  = wbrep_genl_status_doit,
 		.dumpit	  = wbrep_genl_status_dumpit,
 	},
@@ -154,6 +172,8 @@ out_free:
 
 int wbrep_genl_init(void)
 {
+	if (!WBREP_MCGRP_FLAGS)
+		pr_warn("wbrep: kernel cannot restrict netlink groups: any user may join events\n");
 	return genl_register_family(&wbrep_genl_family);
 }
 

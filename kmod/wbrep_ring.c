@@ -10,7 +10,8 @@
  *
  * Everything shared with userspace is read once (READ_ONCE/smp_load_acquire)
  * into a local and validated before use; indices are masked. A bio is ended
- * only after ring->lock is dropped.
+ * and bio data is copied only with ring->lock dropped (slot states in
+ * wbrep.h, posting steps above wbrep_reserve_locked).
  */
 #include <linux/module.h>
 #include <linux/bio.h>
@@ -87,26 +88,90 @@ static u8 wbrep_bio_op(struct bio *bio)
 	}
 }
 
-/* Post one bio into a free slot of the attached session. */
-static void wbrep_post_locked(struct wbrep_ring *r, struct wbrep_session *s,
-			      struct wbrep_io *io)
+/*
+ * Posting a bio is three steps, so that no bio data is copied with
+ * interrupts off under ring->lock:
+ *
+ *   1. reserve (locked): take up to WBREP_BATCH pending bios, give each a
+ *      free slot in state FILLING and pin the session (s->fillers);
+ *   2. fill (unlocked): copy each write's data into its slot. The slot is
+ *      not visible to the daemon (no SQE points at it, a CQE naming it is
+ *      refused) and a session cut leaves FILLING slots to their owner;
+ *   3. publish (locked): if the same session is still attached, write each
+ *      SQE at the current SQ tail and publish the tail once with
+ *      smp_store_release; otherwise give the slots back and put the bios
+ *      back at the head of pending for the next session.
+ *
+ * SQEs are written at publish time, not at reservation, so the SQ never has
+ * a gap: the entries below hdr->sq_tail are complete, whatever order
+ * concurrent posters finish their copies in, and each SQE's slot data was
+ * written before it (by the same thread, or by one whose unlock of
+ * ring->lock precedes this lock; release stores are cumulative). SQ order
+ * is publish order, which may differ from the order bios reached the
+ * target; the block layer orders nothing between bios in flight together.
+ */
+#define WBREP_BATCH 16
+
+struct wbrep_batch {
+	struct wbrep_session *s;
+	u32 n;
+	u32 idx[WBREP_BATCH];
+	struct wbrep_io *io[WBREP_BATCH];
+};
+
+static void wbrep_reserve_locked(struct wbrep_ring *r, struct wbrep_batch *b)
 {
+	struct wbrep_session *s = r->session;
+	struct wbrep_io *io;
+	u32 idx;
+
+	b->s = s;
+	b->n = 0;
+	if (!s)
+		return;
+	while (b->n < WBREP_BATCH && r->nfree && !list_empty(&r->pending)) {
+		io = list_first_entry(&r->pending, struct wbrep_io, node);
+		list_del_init(&io->node);
+		r->st.pending--;
+		idx = r->free_stack[--r->nfree];
+		r->slots[idx].io = io;
+		r->slots[idx].state = WBREP_SLOT_FILLING;
+		io->slot = idx;
+		r->st.inflight++;
+		b->idx[b->n] = idx;
+		b->io[b->n] = io;
+		b->n++;
+	}
+	s->fillers += b->n;
+}
+
+/* Unlocked: copy the writes' data into their FILLING slots. */
+static void wbrep_fill(struct wbrep_ring *r, struct wbrep_batch *b)
+{
+	u32 i;
+
+	for (i = 0; i < b->n; i++)
+		if (wbrep_bio_op(b->io[i]->bio) == WBREP_OP_WRITE)
+			wbrep_copy_from_bio(b->s->data_mem + (size_t)b->idx[i] * r->slot_size,
+					    b->io[i]->bio);
+}
+
+/* Write the SQE of a filled slot at the session's SQ tail (not yet published). */
+static void wbrep_write_sqe_locked(struct wbrep_ring *r, struct wbrep_session *s, u32 idx,
+				   struct wbrep_io *io)
+{
+	struct wbrep_slot *slot = &r->slots[idx];
 	struct bio *bio = io->bio;
 	struct wbrep_sqe *sqe;
-	struct wbrep_slot *slot;
-	u32 idx, flags = io->flags;
+	u32 flags = io->flags;
 	u8 op = wbrep_bio_op(bio);
 
-	idx = r->free_stack[--r->nfree];
-	slot = &r->slots[idx];
-	slot->io = io;
 	slot->gen++;
+	slot->state = WBREP_SLOT_POSTED;
 	if (bio->bi_opf & REQ_FUA)
 		flags |= WBREP_F_FUA;
 	if ((bio->bi_opf & REQ_PREFLUSH) && op != WBREP_OP_FLUSH)
 		flags |= WBREP_F_PREFLUSH;
-	if (op == WBREP_OP_WRITE)
-		wbrep_copy_from_bio(s->data_mem + (size_t)idx * r->slot_size, bio);
 
 	sqe = &s->sqes[s->sq_tail & (r->nslots - 1)];
 	sqe->tag = wbrep_tag(idx, slot->gen);
@@ -121,33 +186,99 @@ static void wbrep_post_locked(struct wbrep_ring *r, struct wbrep_session *s,
 	sqe->rsvd[0] = 0;
 	sqe->rsvd[1] = 0;
 	s->sq_tail++;
-	/* SQE and slot data are visible before the new tail. */
-	smp_store_release(&s->hdr->sq_tail, s->sq_tail);
 	io->flags |= WBREP_F_REISSUE;	/* any later posting is a re-issue */
-	r->st.inflight++;
 }
 
-/* Move as many pending bios into slots as there are free slots. */
-static void wbrep_dispatch_locked(struct wbrep_ring *r)
+/*
+ * Publish a filled batch. Returns how many bios went back to pending because
+ * their session was cut while they were being filled; bios of a removed ring
+ * go to *done with EIO.
+ */
+static u32 wbrep_publish_locked(struct wbrep_ring *r, struct wbrep_batch *b,
+				struct list_head *done)
 {
-	struct wbrep_session *s = r->session;
+	struct wbrep_session *s = b->s;
+	bool live = !r->dead && r->session == s;
+	struct wbrep_slot *slot;
 	struct wbrep_io *io;
-	bool posted = false;
+	LIST_HEAD(back);
+	u32 i, nback = 0;
 
-	if (!s)
-		return;
-	while (r->nfree && !list_empty(&r->pending)) {
-		io = list_first_entry(&r->pending, struct wbrep_io, node);
-		list_del_init(&io->node);
-		r->st.pending--;
-		wbrep_post_locked(r, s, io);
-		posted = true;
+	for (i = 0; i < b->n; i++) {
+		io = b->io[i];
+		if (live) {
+			wbrep_write_sqe_locked(r, s, b->idx[i], io);
+			continue;
+		}
+		slot = &r->slots[b->idx[i]];
+		slot->io = NULL;
+		slot->state = WBREP_SLOT_FREE;
+		r->free_stack[r->nfree++] = b->idx[i];
+		r->st.inflight--;
+		if (r->dead) {
+			io->status = BLK_STS_IOERR;
+			list_add_tail(&io->node, done);
+		} else {
+			io->queued = jiffies;
+			list_add_tail(&io->node, &back);
+			nback++;
+		}
 	}
-	if (posted)
+	if (live) {
+		/* SQEs and slot data are visible before the new tail. */
+		smp_store_release(&s->hdr->sq_tail, s->sq_tail);
 		wake_up_interruptible(&s->wq);
+	} else {
+		/* they were the oldest: back to the head, in order */
+		list_splice(&back, &r->pending);
+		r->st.pending += nback;
+		wbrep_arm_timeout_locked(r);
+	}
+	/*
+	 * Last access to s by this poster. The wake-up happens under the lock,
+	 * and wbrep_ring_wait_fillers() reads fillers under the lock, so the
+	 * session is not freed before this returns.
+	 */
+	s->fillers -= b->n;
+	if (!s->fillers)
+		wake_up(&s->fill_wq);
+	return nback;
 }
 
-/* Take every posted bio back onto the head of pending, for the next session. */
+/*
+ * Move pending bios into free slots of the attached session until one of
+ * them runs out. Called without ring->lock, from any context that may end a
+ * bio (the target's map, attach, KICK).
+ */
+static void wbrep_dispatch(struct wbrep_ring *r)
+{
+	struct wbrep_batch b;
+	unsigned long flags;
+	LIST_HEAD(done);
+	u32 nback;
+
+	for (;;) {
+		spin_lock_irqsave(&r->lock, flags);
+		wbrep_reserve_locked(r, &b);
+		spin_unlock_irqrestore(&r->lock, flags);
+		if (!b.n)
+			break;
+		wbrep_fill(r, &b);
+		spin_lock_irqsave(&r->lock, flags);
+		nback = wbrep_publish_locked(r, &b, &done);
+		spin_unlock_irqrestore(&r->lock, flags);
+		/* a short batch emptied pending or the free slots */
+		if (b.n < WBREP_BATCH && !nback)
+			break;
+	}
+	wbrep_end_list(&done);
+}
+
+/*
+ * Take every posted bio back onto the head of pending, for the next session.
+ * FILLING and COMPLETING slots stay with the poster or reaper that owns
+ * them (wbrep_publish_locked requeues, wbrep_ring_reap completes).
+ */
 static u32 wbrep_unpost_all_locked(struct wbrep_ring *r)
 {
 	LIST_HEAD(back);
@@ -156,9 +287,10 @@ static u32 wbrep_unpost_all_locked(struct wbrep_ring *r)
 	for (i = 0; i < r->nslots; i++) {
 		struct wbrep_io *io = r->slots[i].io;
 
-		if (!io)
+		if (!io || r->slots[i].state != WBREP_SLOT_POSTED)
 			continue;
 		r->slots[i].io = NULL;
+		r->slots[i].state = WBREP_SLOT_FREE;
 		r->free_stack[r->nfree++] = i;
 		io->queued = jiffies;
 		list_add_tail(&io->node, &back);
@@ -166,7 +298,7 @@ static u32 wbrep_unpost_all_locked(struct wbrep_ring *r)
 	}
 	list_splice(&back, &r->pending);
 	r->st.pending += n;
-	r->st.inflight = 0;
+	r->st.inflight -= n;
 	return n;
 }
 
@@ -342,11 +474,13 @@ void wbrep_ring_queue(struct wbrep_ring *r, struct wbrep_io *io)
 	io->queued = jiffies;
 	list_add_tail(&io->node, &r->pending);
 	r->st.pending++;
-	if (r->session)
-		wbrep_dispatch_locked(r);
-	else
+	if (!r->session) {
 		wbrep_arm_timeout_locked(r);
+		spin_unlock_irqrestore(&r->lock, flags);
+		return;
+	}
 	spin_unlock_irqrestore(&r->lock, flags);
+	wbrep_dispatch(r);
 }
 
 /* Noflush suspend: hand bios that were never posted back to dm core. */
@@ -391,8 +525,8 @@ int wbrep_ring_attach(struct wbrep_ring *r, struct wbrep_session *s, u32 *reissu
 		if (io->flags & WBREP_F_REISSUE)
 			n++;
 	r->st.reissued += n;
-	wbrep_dispatch_locked(r);
 	spin_unlock_irq(&r->lock);
+	wbrep_dispatch(r);
 	*reissued = n;
 	return 0;
 }
@@ -402,6 +536,26 @@ void wbrep_ring_detach(struct wbrep_ring *r, struct wbrep_session *s)
 	spin_lock_irq(&r->lock);
 	wbrep_cut_locked(r, s);
 	spin_unlock_irq(&r->lock);
+}
+
+static bool wbrep_fillers_done(struct wbrep_ring *r, struct wbrep_session *s)
+{
+	bool done;
+
+	spin_lock_irq(&r->lock);
+	done = !s->fillers;
+	spin_unlock_irq(&r->lock);
+	return done;
+}
+
+/*
+ * After the session is cut (no new reservation can pick it), wait for the
+ * posters still copying into its memory; only then may it be freed. A copy
+ * is bounded (one batch of at most WBREP_BATCH slots), so this is short.
+ */
+void wbrep_ring_wait_fillers(struct wbrep_ring *r, struct wbrep_session *s)
+{
+	wait_event(s->fill_wq, wbrep_fillers_done(r, s));
 }
 
 static bool wbrep_fence_locked(struct wbrep_ring *r, struct wbrep_session *s,
@@ -418,10 +572,17 @@ static bool wbrep_fence_locked(struct wbrep_ring *r, struct wbrep_session *s,
  * Reap the CQ of session s. Returns the number of completions, or
  * -ESHUTDOWN if the session is (now) cut off. Completions validated before a
  * bad entry stand; the bad entry and everything after it are ignored.
+ *
+ * Validation happens under ring->lock and moves each completed slot to
+ * COMPLETING; a read's data is copied to its bio after the lock is dropped
+ * (the slot cannot be reused or taken back meanwhile, and s's memory lives
+ * while the caller's ioctl holds the file), then the slots are freed.
  */
 int wbrep_ring_reap(struct wbrep_ring *r, struct wbrep_session *s)
 {
 	u32 mask = r->nslots - 1, tail, n, i;
+	struct wbrep_slot *slot;
+	struct wbrep_io *io;
 	bool fenced = false;
 	LIST_HEAD(done);
 	int ret = 0;
@@ -444,8 +605,6 @@ int wbrep_ring_reap(struct wbrep_ring *r, struct wbrep_session *s)
 		s32 res = READ_ONCE(cqe->result);
 		u32 rsvd = READ_ONCE(cqe->rsvd);
 		u32 idx = wbrep_tag_slot(tag);
-		struct wbrep_slot *slot;
-		struct wbrep_io *io;
 
 		if (idx >= r->nslots) {
 			fenced = wbrep_fence_locked(r, s, "tag with bad slot", tag, 0);
@@ -454,7 +613,8 @@ int wbrep_ring_reap(struct wbrep_ring *r, struct wbrep_session *s)
 		idx = array_index_nospec(idx, r->nslots);
 		slot = &r->slots[idx];
 		io = slot->io;
-		if (!io || slot->gen != wbrep_tag_gen(tag)) {
+		/* only a POSTED slot can complete: not FILLING, not twice */
+		if (!io || slot->state != WBREP_SLOT_POSTED || slot->gen != wbrep_tag_gen(tag)) {
 			fenced = wbrep_fence_locked(r, s, "unknown or stale tag", tag,
 						    io ? slot->gen : 0);
 			goto out_unlock;
@@ -463,11 +623,8 @@ int wbrep_ring_reap(struct wbrep_ring *r, struct wbrep_session *s)
 			fenced = wbrep_fence_locked(r, s, "malformed CQE", tag, (u32)res);
 			goto out_unlock;
 		}
-		if (res == 0 && bio_op(io->bio) == REQ_OP_READ)
-			wbrep_copy_to_bio(io->bio, s->data_mem + (size_t)idx * r->slot_size);
 		io->status = res ? errno_to_blk_status(res) : BLK_STS_OK;
-		slot->io = NULL;
-		r->free_stack[r->nfree++] = idx;
+		slot->state = WBREP_SLOT_COMPLETING;
 		r->st.inflight--;
 		r->st.completed++;
 		list_add_tail(&io->node, &done);
@@ -476,10 +633,24 @@ int wbrep_ring_reap(struct wbrep_ring *r, struct wbrep_session *s)
 	}
 	/* CQEs are consumed before the daemon may reuse their entries */
 	smp_store_release(&s->hdr->cq_head, s->cq_head);
-	wbrep_dispatch_locked(r);
 out_unlock:
 	spin_unlock_irq(&r->lock);
+	if (list_empty(&done))
+		goto out_fenced;
+	list_for_each_entry(io, &done, node)
+		if (io->status == BLK_STS_OK && bio_op(io->bio) == REQ_OP_READ)
+			wbrep_copy_to_bio(io->bio, s->data_mem + (size_t)io->slot * r->slot_size);
+	spin_lock_irq(&r->lock);
+	list_for_each_entry(io, &done, node) {
+		slot = &r->slots[io->slot];
+		slot->io = NULL;
+		slot->state = WBREP_SLOT_FREE;
+		r->free_stack[r->nfree++] = io->slot;
+	}
+	spin_unlock_irq(&r->lock);
 	wbrep_end_list(&done);
+	wbrep_dispatch(r);
+out_fenced:
 	if (fenced) {
 		wbrep_genl_event(r->name, WBREP_EV_FENCED, s->id);
 		return -ESHUTDOWN;

@@ -150,6 +150,26 @@ else
 	fail genl-status "$G (dmsetup: reissued=$R)"
 fi
 check genl-status-unknown sh -c "! wbringd -S nosuch 2>/dev/null"
+# generic netlink needs CAP_NET_ADMIN: status (doit and dump) and joining
+# "events" work with it and fail with EPERM for uid 0 without it
+check genl-admin wbvmtool genl r0 admin
+check genl-nocap-eperm wbvmtool genl r0 nocap
+
+# concurrent posters and reapers (slots filled and drained outside the ring
+# lock): four writers and two readers at once, then every block verified
+P=""
+for k in 0 1 2 3; do
+	wbvmtool write $M $((4096 + k * 512)) 512 $((10 + k)) >/tmp/pw$k.log 2>&1 &
+	P="$P $!"
+done
+for k in 0 1; do
+	wbvmtool verify $M 1024 3000 4 >/tmp/pr$k.log 2>&1 &
+	P="$P $!"
+done
+PF=0
+for p in $P; do wait_pid $p 600 || PF=1; done
+if [ $PF -eq 0 ]; then pass parallel-io; else fail parallel-io "$(cat /tmp/pw*.log /tmp/pr*.log | head -3 | tr '\n' ' ')"; fi
+check parallel-verify sh -c "for k in 0 1 2 3; do wbvmtool verify $M \$((4096 + k * 512)) 512 \$((10 + k)) || exit 1; done"
 
 # hostile clients on a scratch target: each is fenced, the kernel survives,
 # the held read goes to the next session

@@ -4,7 +4,8 @@
 # test_vm.sh - boot the installed Debian kernel under qemu TCG with
 # dm-wbrep.ko and run tests/vm/guest_init.sh inside: dm target create/remove,
 # stamped writes + reads (flush, FUA, discard, write-zeroes), daemon killed
-# and restarted during writes, hostile ring clients, queue timeout, unload.
+# and restarted during writes, netlink permissions, concurrent I/O, hostile
+# ring clients, queue timeout, unload.
 # Prints one PASS/FAIL line per guest check (from the guest's "WBVM" lines)
 # plus "vm-boot". The guest must exit through isa-debug-exit with code 85
 # and print "WBVM RESULT PASS"; a panic, a timeout or a missing line fails.

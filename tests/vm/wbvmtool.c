@@ -9,15 +9,27 @@
  *   wbvmtool flush  DEV                           fsync (empty PREFLUSH)
  *   wbvmtool hostile RING MODE [reissue]          misbehave, expect a fence
  *   wbvmtool busy RING                            attach must fail with EBUSY
+ *   wbvmtool genl RING admin|nocap                generic netlink permissions
  *
  * hostile MODEs: badslot, free, stale, reuse, toofar, backwards, rsvd,
  * sqwrite (mapping the SQ writable must be refused; no fence expected).
  * Modes that need a real request (stale, reuse) wait up to 10 s for an SQE.
+ *
+ * genl talks raw netlink (no libnl here): it resolves the "wbrep" family and
+ * its "events" group (unprivileged in any case), then asks STATUS of RING
+ * (doit), dumps every ring and joins "events". admin: all three must
+ * succeed (the reply names RING). nocap: first drops CAP_NET_ADMIN from the
+ * bounding, effective, permitted and inheritable sets (still uid 0, other
+ * capabilities kept, checked with capget), then all three must fail with
+ * EPERM.
  * Exit 0 when the kernel behaved as expected, 1 otherwise (with a reason).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/fs.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,8 +37,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "wbrep_genl.h"
 #include "wbrep_ring.h"
 
 #define BS 4096
@@ -257,6 +273,215 @@ static int cmd_busy(const char *ring)
 	return 0;
 }
 
+/* ---- generic netlink permissions (raw netlink, no libnl) ---- */
+
+struct nlreq {
+	struct nlmsghdr n;
+	struct genlmsghdr g;
+	char attrs[128];
+};
+
+struct genl_ids {
+	int family, grp;
+	const char *ring;
+	int replies, named; /* STATUS messages received, of them naming ring */
+};
+
+static void nl_init(struct nlreq *r, int family, int cmd, int flags)
+{
+	memset(r, 0, sizeof(*r));
+	r->n.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN);
+	r->n.nlmsg_type = (uint16_t)family;
+	r->n.nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
+	r->g.cmd = (uint8_t)cmd;
+	r->g.version = 1;
+}
+
+static void nl_put_str(struct nlreq *r, int type, const char *str)
+{
+	struct nlattr *a = (struct nlattr *)((char *)r + NLMSG_ALIGN(r->n.nlmsg_len));
+	size_t len = strlen(str) + 1;
+
+	a->nla_type = (uint16_t)type;
+	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
+	memcpy((char *)a + NLA_HDRLEN, str, len);
+	r->n.nlmsg_len = NLMSG_ALIGN(r->n.nlmsg_len) + NLA_ALIGN(a->nla_len);
+}
+
+/* Call fn(type, payload, len) for each attribute in [p, p + len). */
+static void nl_attrs(const char *p, int len, void (*fn)(int, const char *, int, void *), void *arg)
+{
+	while (len >= NLA_HDRLEN) {
+		const struct nlattr *a = (const void *)p;
+
+		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
+			return;
+		fn(a->nla_type & NLA_TYPE_MASK, p + NLA_HDRLEN, a->nla_len - NLA_HDRLEN, arg);
+		len -= NLA_ALIGN(a->nla_len);
+		p += NLA_ALIGN(a->nla_len);
+	}
+}
+
+static void grp_attr(int type, const char *p, int len, void *arg)
+{
+	int *grp = arg;
+
+	if (type == CTRL_ATTR_MCAST_GRP_NAME && !strncmp(p, WBREP_GENL_MCGRP_EVENTS, len))
+		grp[1] = 1;
+	if (type == CTRL_ATTR_MCAST_GRP_ID && len >= 4)
+		memcpy(&grp[0], p, 4);
+}
+
+static void grp_entry(int type, const char *p, int len, void *arg)
+{
+	struct genl_ids *ids = arg;
+	int grp[2] = {-1, 0};
+
+	(void)type;
+	nl_attrs(p, len, grp_attr, grp);
+	if (grp[1])
+		ids->grp = grp[0];
+}
+
+static void family_attr(int type, const char *p, int len, void *arg)
+{
+	struct genl_ids *ids = arg;
+	uint16_t id;
+
+	if (type == CTRL_ATTR_FAMILY_ID && len >= 2) {
+		memcpy(&id, p, 2);
+		ids->family = id;
+	}
+	if (type == CTRL_ATTR_MCAST_GROUPS)
+		nl_attrs(p, len, grp_entry, ids);
+}
+
+static void status_attr(int type, const char *p, int len, void *arg)
+{
+	struct genl_ids *ids = arg;
+
+	if (type == WBREP_A_RING_NAME && !strncmp(p, ids->ring, len))
+		ids->named++;
+}
+
+/*
+ * Send r, read until the kernel's ACK, error or end of dump; pass each
+ * generic netlink message's attributes to fn. 0, or the kernel's -errno.
+ */
+static int nl_talk(int fd, struct nlreq *r, void (*fn)(int, const char *, int, void *),
+		   struct genl_ids *ids)
+{
+	static char buf[32768];
+	struct nlmsghdr *h;
+	ssize_t n;
+	int len;
+
+	if (send(fd, r, r->n.nlmsg_len, 0) < 0)
+		return -errno;
+	for (;;) {
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0)
+			return -errno;
+		len = (int)n;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (h->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN))
+				continue;
+			if (fn == status_attr)
+				ids->replies++;
+			nl_attrs((char *)NLMSG_DATA(h) + GENL_HDRLEN,
+				 (int)h->nlmsg_len - NLMSG_LENGTH(GENL_HDRLEN), fn, ids);
+		}
+	}
+}
+
+static int cap_get(struct __user_cap_data_struct d[2])
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+
+	return (int)syscall(SYS_capget, &h, d);
+}
+
+/* Drop CAP_NET_ADMIN for good (bounding set too); keep everything else. */
+static int drop_net_admin(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2];
+	const uint32_t bit = 1u << CAP_NET_ADMIN; /* CAP_NET_ADMIN < 32 */
+
+	if (prctl(PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0) || cap_get(d)) {
+		perror("wbvmtool: drop CAP_NET_ADMIN");
+		return -1;
+	}
+	d[0].effective &= ~bit;
+	d[0].permitted &= ~bit;
+	d[0].inheritable &= ~bit;
+	if (syscall(SYS_capset, &h, d) || cap_get(d)) {
+		perror("wbvmtool: capset");
+		return -1;
+	}
+	if ((d[0].effective | d[0].permitted) & bit ||
+	    prctl(PR_CAPBSET_READ, CAP_NET_ADMIN, 0, 0, 0) != 0) {
+		fprintf(stderr, "wbvmtool: CAP_NET_ADMIN still held\n");
+		return -1;
+	}
+	if (getuid() != 0 || !(d[0].effective & (1u << CAP_SYS_ADMIN))) {
+		fprintf(stderr, "wbvmtool: expected uid 0 with CAP_SYS_ADMIN kept\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_genl(const char *ring, const char *mode)
+{
+	struct genl_ids ids = {.family = -1, .grp = -1, .ring = ring};
+	int nocap = !strcmp(mode, "nocap"), want = nocap ? -EPERM : 0;
+	int fd, st, dump, join, bad = 0;
+	struct nlreq r;
+
+	if (nocap && drop_net_admin())
+		return 1;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	if (fd < 0) {
+		perror("wbvmtool: netlink socket");
+		return 1;
+	}
+	nl_init(&r, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, NLM_F_ACK);
+	nl_put_str(&r, CTRL_ATTR_FAMILY_NAME, WBREP_GENL_NAME);
+	st = nl_talk(fd, &r, family_attr, &ids);
+	if (st || ids.family < 0 || ids.grp < 0) {
+		fprintf(stderr, "wbvmtool: resolve %s: %s (family %d, group %d)\n", WBREP_GENL_NAME,
+			strerror(-st), ids.family, ids.grp);
+		return 1;
+	}
+	nl_init(&r, ids.family, WBREP_CMD_STATUS, NLM_F_ACK);
+	nl_put_str(&r, WBREP_A_RING_NAME, ring);
+	st = nl_talk(fd, &r, status_attr, &ids);
+	nl_init(&r, ids.family, WBREP_CMD_STATUS, NLM_F_DUMP);
+	dump = nl_talk(fd, &r, status_attr, &ids);
+	join = setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &ids.grp, sizeof(ids.grp))
+		   ? -errno
+		   : 0;
+	close(fd);
+	printf("genl %s: status %d, dump %d, join events %d, %d replies (%d naming %s)\n", mode, st,
+	       dump, join, ids.replies, ids.named, ring);
+	if (st != want || dump != want || join != want) {
+		fprintf(stderr, "wbvmtool: expected %d (%s) from status, dump and join\n", want,
+			want ? strerror(-want) : "ok");
+		bad = 1;
+	}
+	/* admin: the doit reply and the dump both name the ring */
+	if (nocap ? ids.replies != 0 : ids.named < 2) {
+		fprintf(stderr, "wbvmtool: %d status replies, %d naming %s\n", ids.replies,
+			ids.named, ring);
+		bad = 1;
+	}
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 6 && !strcmp(argv[1], "write"))
@@ -278,6 +503,9 @@ int main(int argc, char **argv)
 		return cmd_hostile(argv[2], argv[3], argc > 4 && !strcmp(argv[4], "reissue"));
 	if (argc >= 3 && !strcmp(argv[1], "busy"))
 		return cmd_busy(argv[2]);
+	if (argc >= 4 && !strcmp(argv[1], "genl") &&
+	    (!strcmp(argv[3], "admin") || !strcmp(argv[3], "nocap")))
+		return cmd_genl(argv[2], argv[3]);
 	fprintf(stderr, "usage: see the head of tests/vm/wbvmtool.c\n");
 	return 2;
 }
