@@ -11,6 +11,12 @@
  * (oversize length, unknown type or flags) get an error reply and the
  * connection is closed once the reply is written; a well-framed but bad
  * request only gets an error reply.
+ *
+ * Bounds per client (docs/daemon.md, "Memory bounds"): the input buffer holds
+ * at most one frame (read watermark WBPROTO_HDR_SIZE + WBPROTO_CTL_MAX); while
+ * CTL_OUT_HIGH bytes of replies are queued (a client pipelining requests and
+ * not reading the replies) no further request is taken and the socket is not
+ * read until the output has been sent; at most CTL_MAX_CLIENTS clients.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -31,6 +37,7 @@
 #include "proto/wbproto.h"
 
 #define CTL_MAX_CLIENTS 64
+#define CTL_OUT_HIGH	(256u << 10) /* queued reply bytes: stop taking requests */
 
 struct ctl_conn {
 	struct wb_ctl *c;
@@ -38,6 +45,7 @@ struct ctl_conn {
 	struct ctl_conn *prev, *next;
 	struct wb_ctl_req *pending; /* async request in flight, reading paused */
 	bool closing;		    /* free once the output is written */
+	bool out_full;		    /* CTL_OUT_HIGH reached, reading paused */
 };
 
 struct wb_ctl_req {
@@ -198,7 +206,7 @@ static void req_finish(struct wb_ctl_req *req)
 	if (cc) {
 		send_response(cc, req->id, req->err, req->err ? req->msg : NULL, NULL);
 		cc->pending = NULL;
-		if (!cc->closing)
+		if (!cc->closing && !cc->out_full)
 			bufferevent_enable(cc->bev, EV_READ);
 	}
 	free(req);
@@ -312,6 +320,13 @@ static void conn_read(struct bufferevent *bev, void *arg)
 
 		if (avail < WBPROTO_HDR_SIZE)
 			break;
+		if (evbuffer_get_length(bufferevent_get_output(bev)) >= CTL_OUT_HIGH) {
+			/* the client does not read its replies: take nothing
+			 * more until they are sent (conn_write resumes) */
+			cc->out_full = true;
+			bufferevent_disable(bev, EV_READ);
+			break;
+		}
 		evbuffer_copyout(in, hb, sizeof(hb));
 		rc = wbproto_hdr_decode(hb, sizeof(hb), WBPROTO_CTL_MAX, &h);
 		if (rc) {
@@ -352,6 +367,11 @@ static void conn_write(struct bufferevent *bev, void *arg)
 	if (cc->closing) {
 		conn_free(cc);
 		return;
+	}
+	if (cc->out_full) { /* the replies went out: take requests again */
+		cc->out_full = false;
+		if (!cc->pending)
+			bufferevent_enable(bev, EV_READ);
 	}
 	/* a request may have been queued while the previous one was pending */
 	if (!cc->pending && evbuffer_get_length(bufferevent_get_input(bev)) >= WBPROTO_HDR_SIZE)
@@ -404,6 +424,8 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	c->conns = cc;
 	c->nconns++;
 	bufferevent_setcb(cc->bev, conn_read, conn_write, conn_event, cc);
+	/* the input holds at most one maximal frame: reading stops there */
+	bufferevent_setwatermark(cc->bev, EV_READ, 0, WBPROTO_HDR_SIZE + WBPROTO_CTL_MAX);
 	bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
 }
 

@@ -5,6 +5,12 @@
  * Owns the evhttp server and the metric table (name, type, help, where the
  * value lives in struct wb_ctl_res_status). Every scrape calls the daemon's
  * status callback and renders the text format; nothing is cached.
+ *
+ * Bounds (a scraper or anyone who can reach the port may send anything):
+ * request headers are cut off at METRICS_MAX_HEADERS bytes (also an
+ * unterminated header line), a body at METRICS_MAX_BODY, and a connection
+ * that does not finish its request within METRICS_TIMEOUT_S seconds is
+ * closed (libevent's evhttp limits; docs/daemon.md, "Memory bounds").
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -21,6 +27,10 @@
 
 #include "conf/wbconf.h"
 #include "daemon/metrics.h"
+
+#define METRICS_MAX_HEADERS (16u << 10) /* request line + headers */
+#define METRICS_MAX_BODY    4096	/* GET and HEAD have none */
+#define METRICS_TIMEOUT_S   10		/* read a request / write a reply */
 
 struct wb_metrics {
 	struct evhttp *http;
@@ -213,6 +223,9 @@ int wb_metrics_start(struct event_base *base, const char *listen, wb_metrics_sta
 		goto out_free;
 	}
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
+	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
 	evhttp_set_cb(m->http, "/metrics", on_metrics, m);
 	evhttp_set_gencb(m->http, on_other, m);
 	host = strcmp(a.host, "*") ? a.host : "0.0.0.0";

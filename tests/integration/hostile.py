@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""hostile.py - clients that try to make wbrepd spend memory or CPU without
+bound, for test_bounds.sh. Each case prints PASS/FAIL lines and exits 1 on
+a failure. PID is the daemon's pid: memory is read from /proc/PID/status
+(VmRSS, VmHWM) before and after, and compared with the growth the daemon's
+documented caps allow (docs/daemon.md, "Memory bounds") plus SLACK_MIB
+(allocator and libevent bookkeeping).
+
+  hostile.py ctl-flood CTLSOCK PID       pipeline status requests, never read
+  hostile.py ctl-clients CTLSOCK         the 65th control client is refused
+  hostile.py http-header HOST:PORT PID   an unterminated 32 MiB header line
+  hostile.py http-idle HOST:PORT         a request that never ends is timed out
+"""
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "cli"))
+import ctlraw  # noqa: E402
+
+MiB = 1 << 20
+SLACK_MIB = int(os.environ.get("WB_BOUNDS_SLACK_MIB", "8"))
+
+# the daemon's caps (daemon/ctl.c, daemon/metrics.c), see docs/daemon.md
+CTL_IN_CAP = 8 + (1 << 20)
+CTL_OUT_CAP = 256 << 10
+HTTP_HDR_CAP = 16 << 10
+
+fails = 0
+
+
+def report(name, why):
+    global fails
+    if why:
+        fails += 1
+        print("FAIL %s: %s" % (name, why), flush=True)
+    else:
+        print("PASS %s" % name, flush=True)
+
+
+def mem_kb(pid):
+    """(VmRSS, VmHWM) of pid in KiB."""
+    v = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, rest = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                v[k] = int(rest.split()[0])
+    return v["VmRSS"], v["VmHWM"]
+
+
+def send_until_blocked(s, data, stall=2.0, deadline=60.0):
+    """Send data on a non-blocking socket until all is sent, the peer stops
+    reading for `stall` seconds, or it closes. Returns (sent, how) with how
+    in "all", "blocked", "closed", "deadline"."""
+    s.setblocking(False)
+    sent, t_end = 0, time.monotonic() + deadline
+    view = memoryview(data)
+    while sent < len(data):
+        if time.monotonic() > t_end:
+            return sent, "deadline"
+        try:
+            n = s.send(view[sent:sent + 4 * MiB])
+            sent += n
+            continue
+        except BlockingIOError:
+            pass
+        except (BrokenPipeError, ConnectionResetError):
+            return sent, "closed"
+        _, w, _ = select.select([], [s], [], stall)
+        if not w:
+            return sent, "blocked"
+    return sent, "all"
+
+
+# ------------------------------------------------------------ control socket
+def ctl_flood(path, pid):
+    """Pipeline many status requests and read none of the replies: the daemon
+    must stop taking requests (and reading) once CTL_OUT_CAP bytes of replies
+    are queued, then answer every request it took once we read."""
+    n = 400000
+    req = b"".join(ctlraw.frame(ctlraw.T_REQ, ctlraw.request(ctlraw.OP_STATUS, rid=i + 1))
+                   for i in range(n))
+    rss0, _ = mem_kb(pid)
+    c = ctlraw.Conn(path)
+    sent, how = send_until_blocked(c.s, req)
+    time.sleep(1)
+    rss1, _ = mem_kb(pid)
+    grow = (rss1 - rss0) / 1024.0
+    # one status reply for a handful of resources is a few hundred bytes
+    cap = (CTL_IN_CAP + CTL_OUT_CAP + 64 * 1024) / MiB + SLACK_MIB
+    why = None
+    if how == "all":
+        why = "the daemon took all %d requests (%d bytes) without its client reading" % (
+            n, len(req))
+    elif how != "blocked":
+        why = "sending stopped: %s after %d bytes" % (how, sent)
+    elif grow > cap:
+        why = "RSS grew by %.1f MiB, bound %.1f MiB" % (grow, cap)
+    report("ctl-output-cap (sent %d of %d bytes, RSS +%.1f MiB, bound %.1f MiB)" % (
+        sent, len(req), grow, cap), why)
+    # every complete request that was sent gets its reply, in order
+    c.s.setblocking(True)
+    c.s.settimeout(30)
+    nreq = 0
+    off = 0
+    while off + 8 <= sent:
+        ln = struct.unpack("<I", req[off:off + 4])[0]
+        if off + 8 + ln > sent:
+            break
+        off += 8 + ln
+        nreq += 1
+    got, bad = 0, 0
+    try:
+        for _ in range(nreq):
+            r = c.response()
+            if r is None:
+                break
+            got += 1
+            if r[0] != 0:
+                bad += 1
+    except Exception as e:  # noqa: BLE001
+        report("ctl-output-cap-resume", "%s after %d replies" % (e, got))
+        return
+    c.s.close()
+    report("ctl-output-cap-resume (%d replies)" % got,
+           None if got == nreq and not bad else "%d of %d replies, %d errors" % (got, nreq, bad))
+
+
+def ctl_conn(path):
+    """A control connection; connect() blocks while the listen backlog is
+    full instead of failing with EAGAIN."""
+    c = ctlraw.Conn.__new__(ctlraw.Conn)
+    c.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.s.connect(path)
+    c.s.settimeout(10)
+    return c
+
+
+def ctl_clients(path):
+    """At most 64 control clients: the 65th is closed at once, and once the
+    others are gone a normal request is answered."""
+    held = []
+    why = None
+    try:
+        for _ in range(64):
+            held.append(ctl_conn(path))
+        # make sure the daemon accepted all 64 (each answers a status)
+        for c in held:
+            c.s.sendall(ctlraw.frame(ctlraw.T_REQ, ctlraw.request(ctlraw.OP_STATUS)))
+        for c in held:
+            r = c.response()
+            if r is None or r[0] != 0:
+                why = "a held client got no status reply: %r" % (r,)
+                break
+        if not why:
+            x = ctl_conn(path)
+            x.s.settimeout(10)
+            try:
+                d = x.s.recv(1)
+            except ConnectionResetError:
+                d = b""
+            if d != b"":
+                why = "the 65th client was not closed"
+            x.s.close()
+    finally:
+        for c in held:
+            c.s.close()
+    if not why:
+        time.sleep(0.5)
+        c = ctl_conn(path)
+        c.s.sendall(ctlraw.frame(ctlraw.T_REQ, ctlraw.request(ctlraw.OP_STATUS)))
+        r = c.response()
+        if r is None or r[0] != 0:
+            why = "no status reply after the clients left: %r" % (r,)
+        c.s.close()
+    report("ctl-max-clients", why)
+
+
+# ------------------------------------------------------------ metrics HTTP
+def http_conn(where):
+    host, port = where.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def http_get_ok(where):
+    s = http_conn(where)
+    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    b = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        b += d
+    s.close()
+    return b.startswith(b"HTTP/1.") and b" 200 " in b.split(b"\r\n", 1)[0] and b"wbrep_up" in b
+
+
+def http_header(where, pid):
+    """An unterminated 32 MiB header line is cut off after the header cap."""
+    total = 32 * MiB
+    data = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Junk: " + b"a" * total
+    rss0, _ = mem_kb(pid)
+    s = http_conn(where)
+    sent, how = send_until_blocked(s, data, stall=10.0, deadline=60.0)
+    rss1, hwm = mem_kb(pid)
+    s.close()
+    grow = (rss1 - rss0) / 1024.0
+    cap = HTTP_HDR_CAP / MiB + SLACK_MIB
+    why = None
+    if how not in ("closed", "blocked"):
+        why = "not cut off: %s after %d of %d bytes" % (how, sent, len(data))
+    elif sent >= len(data):
+        why = "all %d bytes were taken" % sent
+    elif grow > cap:
+        why = "RSS grew by %.1f MiB, bound %.1f MiB" % (grow, cap)
+    report("metrics-header-cap (%s after %d bytes, RSS +%.1f MiB)" % (how, sent, grow), why)
+    report("metrics-serves-after-header-flood",
+           None if http_get_ok(where) else "a normal scrape failed afterwards")
+
+
+def http_idle(where):
+    """A request that never completes is closed by the server's timeout."""
+    s = http_conn(where)
+    s.sendall(b"GET /metr")
+    s.settimeout(40)
+    t0 = time.monotonic()
+    try:
+        d = s.recv(4096)
+        while d:
+            d = s.recv(4096)
+        why = None
+    except socket.timeout:
+        why = "still open after 40 s"
+    except ConnectionResetError:
+        why = None
+    s.close()
+    report("metrics-idle-timeout (closed after %.0f s)" % (time.monotonic() - t0), why)
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    cmd, a = sys.argv[1], sys.argv[2:]
+    if cmd == "ctl-flood":
+        ctl_flood(a[0], int(a[1]))
+    elif cmd == "ctl-clients":
+        ctl_clients(a[0])
+    elif cmd == "http-header":
+        http_header(a[0], int(a[1]))
+    elif cmd == "http-idle":
+        http_idle(a[0])
+    else:
+        sys.exit(__doc__)
+    sys.exit(1 if fails else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# test_bounds.sh - what a hostile client can make wbrepd spend is bounded
+# (docs/daemon.md, "Memory bounds"). Each case runs a client from
+# hostile.py against one daemon and checks the daemon's memory (VmRSS from
+# /proc) against the documented caps, and that the daemon still serves:
+#   - control socket: pipelined requests whose replies are never read stop
+#     being taken at the output cap; the 65th client is refused;
+#   - metrics HTTP: an unterminated 32 MiB header is cut off; a request that
+#     never ends is closed by the timeout.
+# WBREPD=path runs the cases against another build (e.g. an old one, to see
+# them fail). Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+WBREPD=${WBREPD:-$ROOT/build/wbrepd}
+WBCTL=$ROOT/build/wbctl
+HOSTILE=$ROOT/tests/integration/hostile.py
+fails=0
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+skip() { echo "SKIP $*"; }
+
+[ -x "$WBREPD" ] && [ -x "$WBCTL" ] || { skip "bounds: build/wbrepd or wbctl not built"; exit 0; }
+command -v python3 >/dev/null || { skip "bounds: python3 not installed"; exit 0; }
+"$WBREPD" --list-engines | grep -q '^wblog ' || { skip "bounds: engine wblog not built"; exit 0; }
+
+T=$(mktemp -d /tmp/wbrep-bounds.XXXXXX)
+DPID=""
+cleanup() {
+	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wbctl() { "$WBCTL" -s "$T/ctl.sock" "$@"; }
+
+PORT=$(free_port)
+MPORT=$(free_port)
+truncate -s 1G "$T/b0"
+truncate -s 256M "$T/l0"
+
+# write_conf [EXTRA GLOBAL LINES] [EXTRA RESOURCE LINES]
+write_conf() {
+	cat >"$T/wbrep.conf" <<EOF
+[global]
+pid-file = $T/wbrepd.pid
+control-socket = $T/ctl.sock
+node-name = boundstest
+log-level = info
+metrics-listen = 127.0.0.1:$MPORT
+${1:-}
+
+[resource r0]
+engine = wblog
+backing = $T/b0
+log = $T/l0
+nbd-socket = $T/s0
+nbd-listen = 127.0.0.1:$PORT
+ram-buffer = 16M
+${2:-}
+EOF
+}
+
+start_daemon() {
+	"$WBREPD" -c "$T/wbrep.conf" -f >>"$T/wbrepd.log" 2>&1 &
+	DPID=$!
+	for _ in $(seq 100); do
+		[ -S "$T/s0" ] && [ -S "$T/ctl.sock" ] && return 0
+		kill -0 "$DPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "wbrepd did not come up: $(tail -5 "$T/wbrepd.log")"
+	return 1
+}
+
+stop_daemon() {
+	local rc
+	kill -TERM "$DPID"
+	wait "$DPID"
+	rc=$?
+	DPID=""
+	return $rc
+}
+
+# run CASE ARGS...: a hostile.py case; its PASS/FAIL lines are ours
+run() {
+	python3 "$HOSTILE" "$@" || fails=$((fails + 1))
+}
+
+write_conf
+start_daemon || { fail "bounds-start: wbrepd did not start"; exit 1; }
+
+# ------------------------------------------------------------ control socket
+run ctl-flood "$T/ctl.sock" "$DPID"
+run ctl-clients "$T/ctl.sock"
+
+# ------------------------------------------------------------ metrics HTTP
+run http-header "127.0.0.1:$MPORT" "$DPID"
+run http-idle "127.0.0.1:$MPORT"
+
+# ------------------------------------------------------------ still healthy
+if kill -0 "$DPID" 2>/dev/null && wbctl status >/dev/null 2>&1; then
+	pass "bounds-daemon-alive"
+else
+	fail "bounds-daemon-alive: wbrepd died or does not answer (log: $(tail -3 "$T/wbrepd.log"))"
+fi
+if stop_daemon; then
+	pass "bounds-clean-exit"
+else
+	fail "bounds-clean-exit: wbrepd exited non-zero"
+fi
+exit $((fails > 0))
