@@ -425,6 +425,28 @@ static bool str_eq(const char *a, const char *b)
 	return a && b && !strcmp(a, b);
 }
 
+/*
+ * Do two device paths name the same device? Identity, not text: block
+ * devices by st_rdev, anything else by st_dev + st_ino, after following
+ * symlinks (`/x/./b.img`, `/x/b.img` and a link to it are one device). A
+ * path that does not exist (yet, or on this host) is compared as text.
+ * Partitions overlapping a whole disk are not detected.
+ */
+static bool same_device(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (!a || !b)
+		return false;
+	if (!strcmp(a, b))
+		return true;
+	if (stat(a, &sa) || stat(b, &sb))
+		return false;
+	if (S_ISBLK(sa.st_mode) || S_ISBLK(sb.st_mode))
+		return S_ISBLK(sa.st_mode) && S_ISBLK(sb.st_mode) && sa.st_rdev == sb.st_rdev;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 #define KI(name) ((size_t)(wbconf_key_find(S_RES, name) - wbconf_keys))
 
 /* Line and section label where key `name` of resource i was set (or its
@@ -464,6 +486,10 @@ static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const stru
 	if (str_eq(r->backing, r->log)) {
 		ln = rline(&ri[i], "log", &lb);
 		ERR(lx, ln, lb, "log", "log and backing are the same path '%s'", r->log);
+	} else if (same_device(r->backing, r->log)) {
+		ln = rline(&ri[i], "log", &lb);
+		ERR(lx, ln, lb, "log", "log '%s' and backing '%s' are the same device", r->log,
+		    r->backing);
 	}
 	/* only when set explicitly: the default (1) on a one-node setup just
 	 * means write-through, which is what a single node should do */
@@ -515,6 +541,12 @@ static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const stru
 					ERR(lx, ln, lb, keys_i[a],
 					    "'%s' is already the %s of resource %s", paths_i[a],
 					    b ? "log" : "backing", o->name);
+				} else if (same_device(paths_i[a], paths_j[b])) {
+					ln = rline(&ri[i], keys_i[a], &lb);
+					ERR(lx, ln, lb, keys_i[a],
+					    "'%s' is the same device as '%s', the %s of resource "
+					    "%s",
+					    paths_i[a], paths_j[b], b ? "log" : "backing", o->name);
 				}
 	}
 }

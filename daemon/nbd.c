@@ -766,6 +766,16 @@ int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
 			wbd_err("nbd: %s exists and is not a socket, refusing to replace it", path);
 			return -EEXIST;
 		}
+		/* a live socket belongs to another daemon: never take it away */
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(fd);
+			wbd_err("nbd: another program is listening on %s, refusing to replace it",
+				path);
+			return -EADDRINUSE;
+		}
+		if (fd >= 0)
+			close(fd);
 		unlink(path);
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

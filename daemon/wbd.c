@@ -97,10 +97,21 @@ int wbd_start(struct wbd *d)
 		d->nres++;
 	}
 	for (size_t i = 0; i < d->nres; i++) {
+		int ret;
+
 		if (!d->res[i]->conf->auto_up)
 			continue;
-		if (!wbd_resource_up(d->res[i], err, sizeof(err)))
+		ret = wbd_resource_up(d->res[i], err, sizeof(err));
+		if (!ret) {
 			nup++;
+		} else if (ret == -EBUSY) {
+			/* Another program (most likely another wbrepd) holds the
+			 * devices: this daemon must not run beside it. Nothing of
+			 * the resource was touched (devices are locked at open). */
+			wbd_err("%s: devices in use by another program; not starting",
+				d->res[i]->name);
+			return -EBUSY;
+		}
 	}
 	if (wbd_ctl_start(d))
 		return -EIO;

@@ -31,6 +31,15 @@
  * re-examined, in order, each time a request completes. Without any zeroing
  * op active, the check is skipped.
  *
+ * Exclusive use: a block device is opened with O_EXCL (the kernel refuses
+ * it while mounted or held by another exclusive opener, and refuses mkfs and
+ * other O_EXCL openers while we hold it); a file is locked with
+ * flock(LOCK_EX|LOCK_NB) (advisory: it stops every wbrep program, not a
+ * process that ignores locks). A device in use fails the open with -EBUSY,
+ * naming the lock holder's pid where /proc/locks shows it. The lock is tried
+ * for a few seconds first: after a kill -9 the kernel drops a dead
+ * process's file references only when its io_uring requests have finished.
+ *
  * Short reads/writes are resubmitted for the rest; a read hitting end of
  * file completes with the bytes transferred. When the submission queue is
  * full (or the kernel already holds as many requests as the completion queue
@@ -50,8 +59,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "engine/io.h"
@@ -511,10 +522,38 @@ static const struct wb_io_ops uring_ops = {
     .close = uring_close,
 };
 
-static int uring_open_file(const char *path, unsigned flags)
+/* pid holding a flock on the file (from /proc/locks), or 0 if unknown */
+static long uring_lock_holder(int fd)
 {
-	int oflags = O_RDWR | O_CLOEXEC | ((flags & WB_IO_OPEN_CREATE) ? O_CREAT : 0);
-	int fd = -1;
+	struct stat st;
+	char line[256];
+	long pid = 0;
+	FILE *f;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long ino;
+		long p;
+
+		if (sscanf(line, "%*d: FLOCK %*s %*s %ld %x:%x:%lu", &p, &maj, &min, &ino) == 4 &&
+		    maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino)
+			pid = p;
+	}
+	fclose(f);
+	return pid;
+}
+
+#define URING_LOCK_TRIES    30
+#define URING_LOCK_SLEEP_US 100000
+
+static int uring_open_try(const char *path, int oflags, unsigned flags)
+{
+	int fd;
 
 	if (!(flags & WB_IO_OPEN_BUFFERED)) {
 		fd = open(path, oflags | O_DIRECT, 0644);
@@ -525,6 +564,57 @@ static int uring_open_file(const char *path, unsigned flags)
 	}
 	fd = open(path, oflags, 0644);
 	return fd >= 0 ? fd : -errno;
+}
+
+/* Open for exclusive use (see the top of this file): fd or -errno. */
+static int uring_open_file(const char *path, unsigned flags)
+{
+	int oflags = O_RDWR | O_CLOEXEC | ((flags & WB_IO_OPEN_CREATE) ? O_CREAT : 0);
+	struct stat st;
+	int fd = -EBUSY, blk = 0;
+
+	if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+		oflags = O_RDWR | O_CLOEXEC | O_EXCL; /* O_EXCL without O_CREAT: claim */
+		blk = 1;
+	}
+	for (int i = 0; i < URING_LOCK_TRIES; i++) {
+		if (i)
+			usleep(URING_LOCK_SLEEP_US);
+		if (blk) {
+			fd = uring_open_try(path, oflags, flags);
+			if (fd != -EBUSY)
+				return fd;
+			continue;
+		}
+		if (fd < 0)
+			fd = uring_open_try(path, oflags, flags);
+		if (fd < 0)
+			return fd;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno != EWOULDBLOCK) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+	}
+	if (blk) {
+		wb_msg(WB_LOG_ERR,
+		       "%s: in use: the block device is mounted or opened exclusively "
+		       "by another program",
+		       path);
+	} else {
+		long pid = uring_lock_holder(fd);
+
+		if (pid)
+			wb_msg(WB_LOG_ERR, "%s: in use: locked by another program (pid %ld)", path,
+			       pid);
+		else
+			wb_msg(WB_LOG_ERR, "%s: in use: locked by another program", path);
+		close(fd);
+	}
+	return -EBUSY;
 }
 
 /* Size of the file or device; create/extend a regular file to `size`. */
@@ -569,7 +659,8 @@ int wb_io_uring_open(const char *path, uint64_t size, unsigned flags, unsigned q
 	d->fd = d->efd = -1;
 	ret = uring_open_file(path, flags);
 	if (ret < 0) {
-		wb_msg(WB_LOG_ERR, "%s: open: %s", path, strerror(-ret));
+		if (ret != -EBUSY) /* EBUSY: said why, with the holder */
+			wb_msg(WB_LOG_ERR, "%s: open: %s", path, strerror(-ret));
 		goto out_free;
 	}
 	d->fd = ret;

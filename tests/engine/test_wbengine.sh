@@ -5,7 +5,8 @@
 # refusal to overwrite), a fill through the engine (wbefill), info --json
 # parsed and cross-checked against dump, dump, check on a good log, check
 # after one corrupted data byte and one corrupted header byte (must fail
-# naming the record), a foreign file and usage errors (exit codes 1 / 2).
+# naming the record), a foreign file and usage errors (exit codes 1 / 2),
+# a log file locked / a block device held O_EXCL by another program refused.
 # Prints PASS/FAIL/SKIP lines; exits non-zero if any case failed.
 set -u
 cd "$(dirname "$0")/../.."
@@ -215,6 +216,44 @@ if [ $rc -eq 1 ] && grep -q "belongs to a 8388608-byte device" <<<"$out"; then
 	pass wrong_backing_refused
 else
 	fail wrong_backing_refused "rc $rc: $out"
+fi
+
+# exclusive use: a file locked by another program, a block device held with
+# O_EXCL by another program (root + losetup), are refused; free, they work
+python3 -c 'import fcntl,os,sys,time; fd=os.open(sys.argv[1],os.O_RDWR); fcntl.flock(fd,fcntl.LOCK_EX); print("held",flush=True); time.sleep(120)' "$T/log" >"$T/holder.out" &
+HP=$!
+for _ in $(seq 100); do grep -q held "$T/holder.out" && break; sleep 0.1; done
+out=$("$W" format --log "$T/log" --backing "$T/back" --force 2>&1)
+rc=$?
+kill $HP 2>/dev/null
+wait $HP 2>/dev/null
+if [ $rc -eq 1 ] && grep -q "in use: locked by another program (pid $HP)" <<<"$out" &&
+	"$W" info --log "$T/log" --backing "$T/back" >/dev/null 2>&1; then
+	pass file_in_use_refused
+else
+	fail file_in_use_refused "rc $rc: $out"
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v losetup >/dev/null; then
+	echo "SKIP blockdev_in_use_refused (needs root and losetup)"
+elif ! LOOP=$(losetup -f --show "$T/log" 2>/dev/null); then
+	echo "SKIP blockdev_in_use_refused (no loop device available)"
+else
+	python3 -c 'import os,sys,time; fd=os.open(sys.argv[1],os.O_RDONLY|os.O_EXCL); print("held",flush=True); time.sleep(120)' "$LOOP" >"$T/holder.out" 2>&1 &
+	HP=$!
+	for _ in $(seq 100); do grep -q held "$T/holder.out" && break; sleep 0.1; done
+	out=$("$W" format --log "$LOOP" --backing "$T/back" --force 2>&1)
+	rc=$?
+	kill $HP 2>/dev/null
+	wait $HP 2>/dev/null
+	out2=$("$W" format --log "$LOOP" --backing "$T/back" --force 2>&1)
+	rc2=$?
+	losetup -d "$LOOP"
+	if [ $rc -eq 1 ] && grep -q "$LOOP: in use: the block device is mounted or opened exclusively" <<<"$out" &&
+		[ $rc2 -eq 0 ]; then
+		pass blockdev_in_use_refused
+	else
+		fail blockdev_in_use_refused "held: rc $rc: $out; free: rc $rc2: $out2"
+	fi
 fi
 
 exit $((fails > 0))

@@ -9,7 +9,9 @@
 # wbrepd runs in a private mount namespace whose /dev is a tmpfs holding the
 # few device nodes it needs and /dev/log -> a datagram socket of this test.
 # Also: --check and a bad configuration (exit 1, file:line on stderr), a
-# daemon that cannot start (parent exits non-zero).
+# daemon that cannot start (parent exits non-zero), a second daemon with
+# its own pid file on the same devices (refused, nothing of the first one
+# touched), `wbengine format --force` on the live log (refused).
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -123,6 +125,35 @@ fi
 out=$("$WBREPD" -c "$T/wbrep.conf" -f 2>&1)
 [ $? -ne 0 ] && grep -q "another wbrepd (pid $DP)" <<<"$out" && pass "daemon-lock-held" ||
 	fail "daemon-lock-held: $out"
+# a second daemon with its own pid file and control socket on the same
+# devices fails and changes nothing: log, backing, NBD socket of the first
+sed -e "s|^pid-file = .*|pid-file = $T/two.pid|" -e "s|^control-socket = .*|control-socket = $T/two.sock|" \
+	"$T/wbrep.conf" >"$T/two.conf"
+sum_before=$(cat "$T/log" "$T/backing" | sha256sum)
+sock_before=$(stat -c %i "$T/nbd.sock")
+out=$(timeout 60 "$WBREPD" -c "$T/two.conf" -f 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && grep -q "$T/backing: in use: locked by another program (pid $DP)" <<<"$out" &&
+	grep -q "devices in use by another program; not starting" <<<"$out" &&
+	[ "$(cat "$T/log" "$T/backing" | sha256sum)" = "$sum_before" ] &&
+	[ "$(stat -c %i "$T/nbd.sock" 2>/dev/null)" = "$sock_before" ] &&
+	[ ! -e "$T/two.pid" ] && [ ! -e "$T/two.sock" ] &&
+	"$WBCTL" -s "$T/ctl.sock" status r0 | grep -q '^r0: up' &&
+	nbd_ok=$(python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.recv(8)==b"NBDMAGIC")' "$T/nbd.sock") &&
+	[ "$nbd_ok" = True ]; then
+	pass "daemon-second-instance-refused"
+else
+	fail "daemon-second-instance-refused: exit $rc: $(tr '\n' ' ' <<<"$out")"
+fi
+# the offline tool cannot format a live log either
+out=$("$ROOT/build/wbengine" format --log "$T/log" --backing "$T/backing" --force 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && grep -q "in use: locked by another program (pid $DP)" <<<"$out" &&
+	[ "$(cat "$T/log" "$T/backing" | sha256sum)" = "$sum_before" ]; then
+	pass "daemon-wbengine-format-refused"
+else
+	fail "daemon-wbengine-format-refused: exit $rc: $(tr '\n' ' ' <<<"$out")"
+fi
 kill -HUP "$DP"
 for _ in $(seq 50); do grep -q 'reload: configuration applied' "$T/syslog.txt" && break; sleep 0.1; done
 kill -TERM "$DP"

@@ -3,10 +3,12 @@
  * test_conf.c - CMocka tests of the configuration parser (conf/wbconf.h):
  * defaults, every value type, per-node overrides, every kind of error with
  * its exact file:line message, collection of all errors, value parsers,
- * reload checks, malformed bytes (NUL, CR, overlong lines), and that
+ * reload checks, device identity (same file by another path, symlink, same
+ * block device node), malformed bytes (NUL, CR, overlong lines), and that
  * docs/configuration.md documents every key of the key table as it is.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -358,6 +362,85 @@ static void test_missing_and_cross(void **state)
 		   "t.conf:5: [resource r0 on beta] log: 'x' is not an absolute path");
 }
 
+/* Devices are compared by identity: `/d/./b.img`, `/d/b.img` and a symlink
+ * to it are one device; a block device by st_rdev, whatever its path. */
+static void test_same_device_identity(void **state)
+{
+	char d[] = "/tmp/wbconf-dev.XXXXXX", f[96], g[96], l[96], txt[1024], want[512];
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(f, sizeof(f), "%s/b.img", d);
+	snprintf(g, sizeof(g), "%s/l.img", d);
+	snprintf(l, sizeof(l), "%s/link", d);
+	fd = open(f, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = open(g, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(symlink(f, l), 0);
+	/* within one resource: log is the backing through "/./" */
+	snprintf(txt, sizeof(txt), "[resource r0]\nbacking = %s\nlog = %s/./b.img\n", f, d);
+	snprintf(want, sizeof(want),
+		 "t.conf:3: [resource r0] log: log '%s/./b.img' and backing '%s' are the same "
+		 "device",
+		 d, f);
+	expect_one(txt, want);
+	/* across resources: a symlink to another resource's backing */
+	snprintf(txt, sizeof(txt),
+		 "[resource r0]\nbacking = %s\nlog = %s\n[resource r1]\nbacking = %s\nlog = "
+		 "/nonexistent/l1\n",
+		 f, g, l);
+	snprintf(want, sizeof(want),
+		 "t.conf:5: [resource r1] backing: '%s' is the same device as '%s', the backing "
+		 "of resource r0",
+		 l, f);
+	expect_one(txt, want);
+	/* two different files, and paths that do not exist: no error */
+	snprintf(txt, sizeof(txt),
+		 "[resource r0]\nbacking = %s\nlog = %s\n[resource r1]\nbacking = /nx/b1\nlog "
+		 "= /nx/l1\n",
+		 f, g);
+	{
+		struct wbconf *c = NULL;
+		struct wbconf_errors e = {0};
+
+		assert_int_equal(parse(txt, NULL, &c, &e), 0);
+		wbconf_free(c);
+		wbconf_errors_free(&e);
+	}
+	/* block devices: /dev/null is a char device, so use any block device
+	 * node and a second node with the same rdev, if we may create one */
+	if (geteuid() == 0) {
+		struct stat st;
+		char n[96];
+
+		snprintf(n, sizeof(n), "%s/blk", d);
+		if (mknod(n, S_IFBLK | 0600, makedev(7, 200)) == 0) {
+			char n2[96];
+
+			snprintf(n2, sizeof(n2), "%s/blk2", d);
+			assert_int_equal(mknod(n2, S_IFBLK | 0600, makedev(7, 200)), 0);
+			assert_int_equal(stat(n2, &st), 0);
+			snprintf(txt, sizeof(txt), "[resource r0]\nbacking = %s\nlog = %s\n", n,
+				 n2);
+			snprintf(want, sizeof(want),
+				 "t.conf:3: [resource r0] log: log '%s' and backing '%s' are the "
+				 "same device",
+				 n2, n);
+			expect_one(txt, want);
+			unlink(n2);
+			unlink(n);
+		}
+	}
+	unlink(l);
+	unlink(f);
+	unlink(g);
+	rmdir(d);
+}
+
 static void test_tls_needs_certs(void **state)
 {
 	size_t n;
@@ -674,6 +757,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed_bytes),
 	    cmocka_unit_test(test_value_parsers),
 	    cmocka_unit_test(test_reload_check),
+	    cmocka_unit_test(test_same_device_identity),
 	    cmocka_unit_test(test_load_file),
 	    cmocka_unit_test(test_doc_lists_every_key),
 	};

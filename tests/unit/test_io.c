@@ -5,7 +5,8 @@
  *
  * uring: data round trip on a real file (O_DIRECT), iovecs, FUA, flush, more
  * requests than the queue depth (pending list), eventfd readiness, creation
- * and size errors, the buffered fallback on tmpfs (its warning is checked);
+ * and size errors, exclusive use (a second open is refused naming the
+ * holder), the buffered fallback on tmpfs (its warning is checked);
  * zeroing ops: DISCARD punches a hole (st_blocks drops) and reads zeroes,
  * WRITE_ZEROES reads zeroes, the write-zeroes fallback where the file system
  * refuses ZERO_RANGE (tmpfs), and write/discard/write on the same blocks
@@ -224,6 +225,26 @@ static void test_uring_tmpfs_fallback(void **state)
 	unlink(p);
 	wb_io_free(a);
 	wb_io_free(b);
+}
+
+/* A device is held exclusively: a second open fails with -EBUSY naming us. */
+static void test_uring_exclusive(void **state)
+{
+	struct wb_io *io, *io2 = NULL;
+	char want[64];
+
+	(void)state;
+	assert_int_equal(wb_io_uring_open(tmp_path, MiB, WB_IO_OPEN_CREATE, 4, &io), 0);
+	wb_msg_set_sink(capture, NULL, WB_LOG_DEBUG);
+	nmsg = 0;
+	assert_int_equal(wb_io_uring_open(tmp_path, 0, 0, 4, &io2), -EBUSY);
+	assert_null(io2);
+	assert_int_equal(nmsg, 1);
+	snprintf(want, sizeof(want), "in use: locked by another program (pid %d)", (int)getpid());
+	assert_non_null(strstr(last_msg, want));
+	wb_io_close(io);
+	assert_int_equal(wb_io_uring_open(tmp_path, 0, 0, 4, &io2), 0);
+	wb_io_close(io2);
 }
 
 static int is_zero(const uint8_t *p, size_t len)
@@ -665,6 +686,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_uring_many_iov, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_errors, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_tmpfs_fallback, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_uring_exclusive, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_discard, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_zero_ordering, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_zero_fallback, setup_tmp, teardown_tmp),
