@@ -277,6 +277,54 @@ static void wbl_params_defaults(struct wb_engine_params *p)
 		p->log_commit_ms = 10;
 }
 
+/* Persist sb into the next slot of the ring (FUA) and flush. Synchronous:
+ * format and rebase only, with nothing else in flight on the log. */
+static int wbl_sb_write_sync(struct wb_io *log, struct wb_sb *sb, void *buf)
+{
+	int ret;
+
+	sb->sb_seq++;
+	sb->update_time = (uint64_t)time(NULL);
+	wb_wlog_sb_encode(sb, buf);
+	ret = wb_io_pwrite(log, buf, WB_DISK_BLOCK, wb_wlog_slot_off(sb, sb->sb_seq), WB_IO_FUA);
+	if (ret >= 0)
+		ret = wb_io_flush(log);
+	return ret < 0 ? ret : 0;
+}
+
+/* Set where an empty log starts: its first record gets seq, generation gen. */
+static void wbl_sb_base(struct wb_sb *sb, uint64_t seq, uint64_t gen)
+{
+	sb->tail_seq = seq;
+	sb->tail_gen = gen;
+	sb->destaged_seq = seq;
+	sb->destaged_gen = gen - 1;
+}
+
+/* Format; a new replica's log starts at its primary's seq and generation. */
+static int wbl_format_at(const struct wb_engine_params *p, uint64_t dev)
+{
+	uint64_t seq = p->base_seq ? p->base_seq : 1, gen = p->base_gen ? p->base_gen : 1;
+	struct wb_sb sb;
+	void *buf;
+	int ret;
+
+	ret = wb_wlog_format(p->log_io, dev, p->log_segment_size, &sb);
+	if (ret || (seq == 1 && gen == 1))
+		return ret;
+	buf = wb_io_alloc(WB_DISK_BLOCK);
+	if (!buf)
+		return -ENOMEM;
+	wbl_sb_base(&sb, seq, gen);
+	ret = wbl_sb_write_sync(p->log_io, &sb, buf);
+	wb_io_free(buf);
+	if (ret)
+		wb_msg(WB_LOG_ERR, "%s: log %s: writing the base seq %llu gen %llu: %s",
+		       p->name ? p->name : "wblog", p->log_io->name, (unsigned long long)seq,
+		       (unsigned long long)gen, strerror(-ret));
+	return ret;
+}
+
 static int wbl_format(const struct wb_engine_params *p)
 {
 	uint64_t dev;
@@ -294,7 +342,7 @@ static int wbl_format(const struct wb_engine_params *p)
 		       (unsigned long long)p->backing_io->size);
 		return -EINVAL;
 	}
-	return wb_wlog_format(p->log_io, dev, p->log_segment_size, NULL);
+	return wbl_format_at(p, dev);
 }
 
 static int wbl_recover_cb(void *arg, const struct wb_rec_info *ri, uint64_t span, const void *data)
@@ -433,6 +481,8 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	}
 	e->dev_blocks = e->dev_size / WB_DISK_BLOCK;
 	e->max_rec_blocks = e->sb.max_rec_blocks;
+	if (p.max_record_blocks && p.max_record_blocks < e->max_rec_blocks)
+		e->max_rec_blocks = p.max_record_blocks; /* agreed with the peers */
 	ret = wb_extmap_create(&e->map);
 	if (!ret)
 		ret = wb_pagebuf_create(p.ram_pages, &e->pb);
@@ -854,6 +904,56 @@ static int wbl_set_params(struct wb_engine *eng, const struct wb_engine_params *
 	return 0;
 }
 
+/*
+ * A resynced replica's log goes on at its primary's position: only when the
+ * log holds no record (everything destaged and released) and nothing is in
+ * flight; the new tail is persisted before it returns (synchronous FUA slot
+ * write, like open's epoch bump), so a restart finds the log at (seq, gen).
+ */
+static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
+{
+	struct wblog *e = (struct wblog *)eng;
+	struct wb_sb sb = e->sb;
+	int ret;
+
+	if (e->closing)
+		return -ESHUTDOWN;
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (!gen || seq < e->next_seq) {
+		wb_msg(WB_LOG_ERR, "%s: rebase to seq %llu gen %llu: the log is at seq %llu",
+		       eng->name, (unsigned long long)seq, (unsigned long long)gen,
+		       (unsigned long long)e->next_seq);
+		return -EINVAL;
+	}
+	if (wbl_busy(e) || e->rec_first != e->next_seq || e->log->inflight || e->sb_inflight) {
+		wb_msg(WB_LOG_ERR, "%s: rebase: the log still holds records %llu..%llu (drain first)",
+		       eng->name, (unsigned long long)e->rec_first,
+		       (unsigned long long)e->next_seq - 1);
+		return -EBUSY;
+	}
+	wbl_sb_base(&sb, seq, gen);
+	sb.tail_off = e->sp.head;
+	sb.tail_min_epoch = sb.epoch;
+	ret = wbl_sb_write_sync(e->log, &sb, e->sb_buf);
+	if (ret) {
+		wbl_fail(e, ret, "rebase superblock write");
+		return ret;
+	}
+	e->sb = sb;
+	e->sb.tail_off = sb.tail_off;
+	e->rec_first = e->rec_end = e->next_seq = e->place_seq = e->ack_seq = seq;
+	e->evict_seq = e->destaged_seq = e->release_upto = seq;
+	e->completed_seq = e->durable_seq = e->want_durable = e->flush_target = seq - 1;
+	e->closed_gen_seq = seq - 1;
+	e->gen = gen;
+	e->closed_gen = e->gen_durable = gen - 1;
+	e->gen_has_data = 0;
+	wb_msg(WB_LOG_INFO, "%s: log rebased to seq %llu, generation %llu", eng->name,
+	       (unsigned long long)seq, (unsigned long long)gen);
+	return 0;
+}
+
 const struct wb_engine_ops wb_wblog_ops = {
     .abi_version = WB_ENGINE_ABI_VERSION,
     .name = "wblog",
@@ -870,4 +970,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .set_mode = wbl_set_mode,
     .set_params = wbl_set_params,
     .set_role = wbl_set_role,
+    .rebase = wbl_rebase,
 };

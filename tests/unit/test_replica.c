@@ -360,6 +360,117 @@ static void test_apply_closing(void **state)
 	node_fini(&r);
 }
 
+/* write-through until everything is destaged and released */
+static void drain(struct node *n)
+{
+	struct wb_engine_stats st;
+	int i;
+
+	assert_int_equal(wb_engine_set_mode(n->e, WB_MODE_WRITETHROUGH), 0);
+	for (i = 0; i < 100000; i++) {
+		st = stats(n);
+		if (!st.dirty_bytes && st.seq_tail == st.seq_head)
+			break;
+		assert_true(wb_engine_run(n->e, 1) >= 0);
+	}
+	assert_int_equal(st.dirty_bytes, 0);
+	assert_int_equal(st.seq_tail, st.seq_head);
+	assert_int_equal(wb_engine_set_mode(n->e, WB_MODE_WRITEBACK), 0);
+}
+
+/* A new replica's log starts at its primary's seq and generation (format
+ * option); a resynced one is moved there by rebase once it is empty. */
+static void test_base(void **state)
+{
+	struct node r;
+	struct wb_engine_stats st;
+	struct trec t;
+	struct done_ctr d = {0, 0};
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	{
+		struct wb_fault_cfg cfg = {.seed = 61};
+
+		assert_int_equal(wb_io_fault_open("log", 8u << 20, &cfg, &r.log), 0);
+		assert_int_equal(wb_io_fault_open("bak", DEVSZ, &cfg, &r.bak), 0);
+	}
+	r.p = (struct wb_engine_params){.name = "replica", .log_io = r.log, .backing_io = r.bak,
+					.ram_pages = 512, .role = WB_ROLE_REPLICA,
+					.base_seq = 100, .base_gen = 7};
+	assert_int_equal(wb_engine_format("wblog", &r.p), 0);
+	assert_int_equal(wb_engine_open("wblog", &r.p, &r.e), 0);
+	st = stats(&r);
+	assert_int_equal(st.seq_head, 100);
+	assert_int_equal(st.seq_tail, 100);
+	assert_int_equal(st.gen_head, 7);
+	trec_make(&t, 99, 7, 0, 1, 1, 0);
+	assert_int_equal(wb_engine_apply_record(r.e, &t.r, on_applied, &d), -EALREADY);
+	free(t.data);
+	apply_ok(&r, 100, 7, 0, 1, 0);
+	apply_ok(&r, 101, 7, 2, 1, WB_REC_F_GEN_END);
+	node_reopen(&r);
+	st = stats(&r);
+	assert_int_equal(st.seq_head, 102);
+	assert_int_equal(st.gen_head, 8);
+	/* rebase: refused while the log holds records, then moved past a gap */
+	trec_make(&t, 102, 8, 8, 1, 3, 0);
+	assert_int_equal(wb_engine_apply_record(r.e, &t.r, on_applied, &d), 0);
+	assert_int_equal(wb_engine_rebase(r.e, 500, 9), -EBUSY);
+	run_until(&r, &d.n, 1);
+	free(t.data);
+	drain(&r);
+	assert_int_equal(wb_engine_rebase(r.e, 90, 9), -EINVAL); /* backwards */
+	assert_int_equal(wb_engine_rebase(r.e, 500, 9), 0);
+	st = stats(&r);
+	assert_int_equal(st.seq_head, 500);
+	assert_int_equal(st.gen_head, 9);
+	apply_ok(&r, 500, 9, 4, 2, 0);
+	node_reopen(&r); /* the base is persisted */
+	st = stats(&r);
+	assert_int_equal(st.seq_head, 501);
+	assert_int_equal(st.gen_head, 9);
+	apply_ok(&r, 501, 9, 6, 2, 0);
+	check_block(&r, 1, 1);
+	check_block(&r, 3, 1);
+	check_block(&r, 5, 2);
+	check_block(&r, 7, 2);
+	check_block(&r, 8, 3);
+	node_fini(&r);
+}
+
+/* Geometry: the record size limit is reported and can be lowered at open,
+ * so a 2 MiB-segment primary writes records a 1 MiB-segment replica takes. */
+static void test_geometry(void **state)
+{
+	struct node pr, r;
+	struct trec t;
+	struct done_ctr d = {0, 0};
+	uint8_t *buf = calloc(256, BS);
+	uint64_t before;
+
+	(void)state;
+	assert_non_null(buf);
+	node_init(&pr, 71, 16u << 20, 2u << 20, WB_ROLE_PRIMARY);
+	node_init(&r, 73, 16u << 20, 1u << 20, WB_ROLE_REPLICA);
+	assert_int_equal(stats(&pr).max_record_blocks, 256);
+	assert_int_equal(stats(&r).max_record_blocks, 255);
+	/* a 256-block record does not fit the replica */
+	trec_make(&t, 1, 1, 0, 256, 1, 0);
+	assert_int_equal(wb_engine_apply_record(r.e, &t.r, on_applied, &d), -E2BIG);
+	free(t.data);
+	/* the primary agrees on the smaller size: a 1 MiB write is two records */
+	pr.p.max_record_blocks = stats(&r).max_record_blocks;
+	node_reopen(&pr);
+	assert_int_equal(stats(&pr).max_record_blocks, 255);
+	before = stats(&pr).seq_head;
+	assert_int_equal(wb_engine_write(pr.e, buf, 256 * BS, 0, WB_REQ_F_FUA), 0);
+	assert_int_equal(stats(&pr).seq_head, before + 2);
+	free(buf);
+	node_fini(&pr);
+	node_fini(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +479,8 @@ int main(void)
 	    cmocka_unit_test(test_promote),
 	    cmocka_unit_test(test_apply_rules),
 	    cmocka_unit_test(test_apply_closing),
+	    cmocka_unit_test(test_base),
+	    cmocka_unit_test(test_geometry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
