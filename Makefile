@@ -6,6 +6,7 @@
 #
 #   make            build libraries, wbrepd, wbctl, wbengine, tests
 #   make test       install missing packages, build, run every test
+#   make mutants    known-bad patches to the crash invariants must fail the tests
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
 #   make demo       start a local wbrep setup and run a real workload
 #   make kmod       build dm-wbrep.ko against the installed kernel headers
@@ -88,6 +89,9 @@ test: deps
 test-unit: all
 	@WB_ONLY=unit bash tests/run.sh
 
+mutants: all
+	@bash tests/mutants/test_mutants.sh
+
 bench: deps
 	$(MAKE) all
 	@bash tests/bench/run.sh
@@ -115,7 +119,7 @@ clean:
 	rm -rf build build-san
 	[ ! -d kmod ] || $(MAKE) -s -C kmod clean-local 2>/dev/null || true
 
-.PHONY: all bins tests fuzz fuzz-bins deps test test-unit bench demo kmod style install clean
+.PHONY: all bins tests fuzz fuzz-bins deps test test-unit mutants bench demo kmod style install clean
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
