@@ -28,8 +28,17 @@ _wb_pids=()
 _wb_hooks=()
 
 # ---------------------------------------------------------------- case lines
+# pass NAME [TEXT], fail NAME [TEXT]: "PASS NAME TEXT"; two or more words
+# after a bare NAME become "NAME: TEXT" (fail format "rc 1: ...")
 pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+fail() {
+	if [ $# -ge 2 ] && [[ $1 != *[:\ ]* ]]; then
+		echo "FAIL $1: ${*:2}"
+	else
+		echo "FAIL $*"
+	fi
+	fails=$((fails + 1))
+}
 skip() { echo "SKIP $*"; }
 # skip_all NAME: REASON - the whole script cannot run here (exit 0)
 skip_all() { echo "SKIP $*"; exit 0; }

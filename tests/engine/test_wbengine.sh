@@ -9,24 +9,13 @@
 # a log file locked / a block device held O_EXCL by another program refused.
 # Prints PASS/FAIL/SKIP lines; exits non-zero if any case failed.
 set -u
-cd "$(dirname "$0")/../.."
-B=${B:-build}
+. "$(dirname "$0")/../lib.sh"
 W=$B/wbengine
 F=$B/wbefill
-fails=0
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
 
-if [ ! -x "$W" ] || [ ! -x "$F" ]; then
-	echo "SKIP wbengine: $W or $F not built (make all tests)"
-	exit 0
-fi
-if ! command -v python3 >/dev/null; then
-	echo "SKIP wbengine: python3 missing"
-	exit 0
-fi
-T=$(mktemp -d /tmp/wbengine-test.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+need_bins wbengine "$ROOT/$W" "$ROOT/$F"
+need_tools wbengine python3
+tmpdir wbengine
 truncate -s 16M "$T/log"
 truncate -s 8M "$T/back"
 
@@ -256,4 +245,4 @@ else
 	fi
 fi
 
-exit $((fails > 0))
+finish

@@ -12,41 +12,22 @@
 # Engines: wblog and passthrough must pass; ram (volatile, loses everything)
 # must FAIL the check - it shows the checker detects lost writes.
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-WBREPD=$ROOT/build/wbrepd
+. "$(dirname "$0")/../lib.sh"
 TORT="python3 $ROOT/tests/integration/nbdtorture.py"
 CYCLES=${WB_TORTURE_CYCLES:-3}
 NBLOCKS=16384
-fails=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 
-[ -x "$WBREPD" ] || { echo "SKIP torture-nbd: build/wbrepd not built (make all)"; exit 0; }
-command -v python3 >/dev/null || { echo "SKIP torture-nbd: python3 not installed"; exit 0; }
+need_bins torture-nbd "$WBREPD"
+need_tools torture-nbd python3
+tmpdir torture
+WPID=""
+on_cleanup '[ -n "$WPID" ] && kill "$WPID"'
 
-T=$(mktemp -d /tmp/wbrep-torture.XXXXXX)
-DPID="" WPID=""
-cleanup() {
-	[ -n "$WPID" ] && kill "$WPID" 2>/dev/null
-	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-start_daemon() {
-	"$WBREPD" -c "$T/wbrep.conf" -f >>"$T/wbrepd.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$T/nbd.sock" ] && python3 -c "
+# the export answers an NBD handshake
+nbd_ready() {
+	[ -S "$T/nbd.sock" ] && python3 -c "
 import sys; sys.path.insert(0, '$ROOT/tests/integration'); import nbdcli
-nbdcli.Conn('$T/nbd.sock').connect().close()" 2>/dev/null && return 0
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	DPID=""
-	return 1
+nbdcli.Conn('$T/nbd.sock').connect().close()" 2>/dev/null
 }
 
 # run_writer SECONDS: writer in the background for about SECONDS of work
@@ -65,34 +46,24 @@ for VAR in wblog wblog-ackmem passthrough ram; do
 	rm -f "$T"/backing "$T"/log "$T"/state* "$T"/*.log
 	truncate -s 128M "$T/backing"
 	truncate -s 64M "$T/log"
-	cat >"$T/wbrep.conf" <<EOF
-[global]
-pid-file = $T/wbrepd.pid
-control-socket = $T/ctl.sock
-node-name = tnode
-
-[resource r0]
-engine = $ENG
-ack = $ACK
-backing = $T/backing
-log = $T/log
-nbd-socket = $T/nbd.sock
-EOF
-	if ! start_daemon; then
-		fail "$P: wbrepd did not start: $(tail -2 "$T/wbrepd.log" | tr '\n' ' ')"
+	{
+		conf_global tnode
+		conf_resource r0 engine="$ENG" ack=$ACK backing="$T/backing" log="$T/log" \
+			nbd-socket="$T/nbd.sock"
+	} >"$WB_CONF"
+	if ! start_daemon nbd_ready; then
+		fail "$P: wbrepd did not start: $(tail -2 "$WB_DLOG" | tr '\n' ' ')"
 		continue
 	fi
 	ok=1
 	for c in $(seq "$CYCLES"); do
 		start_writer
 		sleep $((1 + c % 2)).$((RANDOM % 10))
-		kill -9 "$DPID"
-		wait "$DPID" 2>/dev/null
-		DPID=""
+		kill9_daemon
 		wait "$WPID"
 		WPID=""
-		if ! start_daemon; then
-			fail "$P-cycle$c: wbrepd did not come back after kill -9: $(tail -2 "$T/wbrepd.log" | tr '\n' ' ')"
+		if ! start_daemon nbd_ready; then
+			fail "$P-cycle$c: wbrepd did not come back after kill -9: $(tail -2 "$WB_DLOG" | tr '\n' ' ')"
 			ok=0
 			break
 		fi
@@ -123,13 +94,11 @@ EOF
 		kill -USR1 "$WPID"
 		wait "$WPID"
 		WPID=""
-		kill -TERM "$DPID"
-		wait "$DPID"
+		stop_daemon
 		rc=$?
-		DPID=""
 		if [ $rc -ne 0 ]; then
 			fail "$P-clean-stop: wbrepd exited $rc on SIGTERM"
-		elif ! start_daemon; then
+		elif ! start_daemon nbd_ready; then
 			fail "$P-clean-stop: wbrepd did not restart"
 		elif out=$(timeout 300 $TORT "$T/nbd.sock" verify "$T/state" --exact 2>&1); then
 			pass "$P-clean-stop-exact ($(tail -1 <<<"$out" | sed 's/^verify: //'))"
@@ -137,10 +106,7 @@ EOF
 			fail "$P-clean-stop-exact: $(tr '\n' ' ' <<<"$out")"
 		fi
 	fi
-	[ -n "$DPID" ] && kill -TERM "$DPID" && wait "$DPID"
-	DPID=""
-	if grep -qE 'AddressSanitizer|runtime error|Segmentation' "$T/wbrepd.log"; then
-		fail "$P-log-clean: $(grep -m2 -E 'AddressSanitizer|runtime error' "$T/wbrepd.log")"
-	fi
+	stop_daemon
+	daemon_log_clean "$P-log-clean"
 done
-exit $((fails > 0))
+finish
