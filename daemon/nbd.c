@@ -41,7 +41,6 @@
 
 #include "daemon/wbd_log.h"
 
-#define NBD_OUT_HIGH	(64u << 20) /* stop reading while this much output is queued */
 #define NBD_READ_ROUNDS 16	    /* readv()s per wakeup at most (fairness) */
 #define NBD_WRITE_IOV	64	    /* iovecs per sendmsg() */
 
@@ -51,7 +50,8 @@ struct nbd_ioreq {
 	struct nbd_export *ex;
 	uint64_t handle;
 	uint16_t type;
-	void *buf; /* read data */
+	uint32_t reply; /* bytes this request's reply takes (in c->reply_pending) */
+	void *buf;	/* read data */
 };
 
 struct nbd_listener {
@@ -204,16 +204,31 @@ static void free_ref(const void *data, size_t len, void *extra)
 	free((void *)data);
 }
 
+/* Reply bytes the connection holds or will hold: queued output plus the
+ * replies of requests in flight (read data included). */
+static uint64_t conn_reply_bytes(struct nbd_conn *c)
+{
+	return evbuffer_get_length(c->out) + c->reply_pending;
+}
+
 static bool conn_congested(struct nbd_conn *c)
 {
-	return c->inflight >= NBD_SRV_MAX_INFLIGHT || evbuffer_get_length(c->out) >= NBD_OUT_HIGH;
+	if (c->state != NBD_CS_XMIT) /* handshake: only its replies count */
+		return evbuffer_get_length(c->out) >= NBD_OPT_REPLY_CAP;
+	return c->inflight >= NBD_SRV_MAX_INFLIGHT || conn_reply_bytes(c) >= NBD_REPLY_CAP;
+}
+
+static void conn_throttle(struct nbd_conn *c)
+{
+	c->throttled = true;
+	conn_stop_reading(c);
 }
 
 static void conn_unthrottle(struct nbd_conn *c)
 {
-	if (c->fd < 0 || !c->throttled || c->state != NBD_CS_XMIT || conn_congested(c))
+	if (c->fd < 0 || !c->throttled || c->state == NBD_CS_CLOSING || conn_congested(c))
 		return;
-	if (c->ex && c->ex->closing)
+	if (c->state == NBD_CS_XMIT && c->ex && c->ex->closing)
 		return; /* quiesced: stays stopped */
 	c->throttled = false;
 	event_add(c->rev, NULL);
@@ -236,6 +251,7 @@ static void ioreq_done(struct wb_req *wr, int err)
 			q->ex->nerr++;
 	}
 	c->inflight--;
+	c->reply_pending -= q->reply;
 	/* the reply is only queued here, from the completion: what the engine
 	 * promises for this request (durable for FUA/FLUSH) is true now */
 	if (c->fd >= 0) {
@@ -272,6 +288,7 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 	q->ex = ex;
 	q->handle = h->handle;
 	q->type = h->type;
+	q->reply = NBD_SIMPLE_REPLY_LEN + (h->type == NBD_CMD_READ ? h->len : 0);
 	q->wr.off = h->off;
 	q->wr.len = h->len;
 	q->wr.done = ioreq_done;
@@ -303,12 +320,14 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 	/* counted before submit: the engine may complete it inside the call */
 	c->refs++;
 	c->inflight++;
+	c->reply_pending += q->reply;
 	ex->inflight++;
 	ex->nreq++;
 	ret = wb_engine_submit(ex->engine, &q->wr);
 	if (ret) {
 		c->refs--;
 		c->inflight--;
+		c->reply_pending -= q->reply;
 		ex->inflight--;
 		ex->nreq--;
 		free(q->buf);
@@ -397,6 +416,18 @@ static bool step_xmit(struct nbd_conn *c, bool *submitted)
 		c->pay_got = 0;
 		c->pay_in_wbuf = false;
 	}
+	if (!c->verdict.err && !c->verdict.disconnect && !c->pay_got) {
+		/* its reply (and read data) must fit under the cap next to what
+		 * is queued and in flight; one request always may go */
+		uint64_t need = NBD_SIMPLE_REPLY_LEN +
+				(c->hdr.type == NBD_CMD_READ ? (uint64_t)c->hdr.len : 0);
+		uint64_t held = conn_reply_bytes(c);
+
+		if (held && held + need > NBD_REPLY_CAP) {
+			conn_throttle(c);
+			return false; /* resumed by conn_unthrottle with hdr kept */
+		}
+	}
 	plen = c->verdict.payload;
 	if (plen) {
 		if (!c->pay_in_wbuf && nbd_conn_avail(c) >= plen) {
@@ -445,12 +476,11 @@ static void conn_process(struct nbd_conn *c)
 	for (;;) {
 		if (c->fd < 0 || c->state == NBD_CS_CLOSING)
 			break;
+		if (conn_congested(c)) {
+			conn_throttle(c);
+			break;
+		}
 		if (c->state == NBD_CS_XMIT) {
-			if (conn_congested(c)) {
-				c->throttled = true;
-				conn_stop_reading(c);
-				break;
-			}
 			ex = c->ex;
 			if (!step_xmit(c, &submitted))
 				break;
@@ -592,11 +622,11 @@ static void conn_after_flush(struct nbd_conn *c)
 {
 	c->refs++;
 	conn_flush(c);
-	if (c->fd >= 0 && !evbuffer_get_length(c->out)) {
-		if (c->state == NBD_CS_CLOSING)
+	if (c->fd >= 0) {
+		if (c->state != NBD_CS_CLOSING)
+			conn_unthrottle(c); /* if what went out brought it under the caps */
+		else if (!evbuffer_get_length(c->out))
 			nbd_conn_close_soon(c);
-		else
-			conn_unthrottle(c);
 	}
 	conn_put(c);
 }

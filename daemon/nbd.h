@@ -34,6 +34,13 @@ struct nbd_conn;
 
 #define NBD_SRV_MAX_LEN	     (32u << 20) /* largest read/write accepted */
 #define NBD_SRV_MAX_INFLIGHT 256	 /* per connection, then stop reading */
+/* Reply bytes per connection: queued output plus the replies (and read
+ * data) of requests in flight. A request that would pass it waits (the
+ * socket is not read) until replies went out; one request is always let
+ * through, so the most a connection holds is max(cap, 16 + NBD_SRV_MAX_LEN). */
+#define NBD_REPLY_CAP	     (32u << 20)
+/* Handshake replies queued before the connection stops being read. */
+#define NBD_OPT_REPLY_CAP    (64u << 10)
 
 struct nbd_export {
 	char name[64];

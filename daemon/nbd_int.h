@@ -57,6 +57,7 @@ struct nbd_conn {
 	char def[64];
 	char peer[80];
 	unsigned inflight;
+	uint64_t reply_pending; /* reply bytes of requests in flight (NBD_REPLY_CAP) */
 	/* input: ibuf[ioff, ilen) is received and not yet consumed */
 	uint8_t *ibuf;
 	size_t ioff, ilen;

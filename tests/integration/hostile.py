@@ -11,6 +11,9 @@ documented caps allow (docs/daemon.md, "Memory bounds") plus SLACK_MIB
   hostile.py ctl-clients CTLSOCK         the 65th control client is refused
   hostile.py http-header HOST:PORT PID   an unterminated 32 MiB header line
   hostile.py http-idle HOST:PORT         a request that never ends is timed out
+  hostile.py nbd-read-flood SOCK PID     32 reads of 32 MiB, replies not read
+  hostile.py nbd-info-flood SOCK PID N   N connections flooding NBD_OPT_INFO,
+                                         replies not read
 """
 import os
 import select
@@ -23,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "cli"))
 import ctlraw  # noqa: E402
+import nbdcli  # noqa: E402
 
 MiB = 1 << 20
 SLACK_MIB = int(os.environ.get("WB_BOUNDS_SLACK_MIB", "8"))
@@ -31,6 +35,11 @@ SLACK_MIB = int(os.environ.get("WB_BOUNDS_SLACK_MIB", "8"))
 CTL_IN_CAP = 8 + (1 << 20)
 CTL_OUT_CAP = 256 << 10
 HTTP_HDR_CAP = 16 << 10
+# daemon/nbd.h, nbd_int.h
+NBD_IBUF = 256 << 10
+NBD_MAX_LEN = 32 << 20
+NBD_REPLY_CAP = 32 << 20
+NBD_OPT_REPLY_CAP = 64 << 10
 
 fails = 0
 
@@ -244,6 +253,75 @@ def http_idle(where):
     report("metrics-idle-timeout (closed after %.0f s)" % (time.monotonic() - t0), why)
 
 
+# ------------------------------------------------------------ NBD
+def rss_peak(pid, secs):
+    """Highest VmRSS (KiB) seen over `secs` seconds."""
+    peak, t_end = 0, time.monotonic() + secs
+    while time.monotonic() < t_end:
+        peak = max(peak, mem_kb(pid)[0])
+        time.sleep(0.1)
+    return peak
+
+
+def nbd_read_flood(where, pid):
+    """32 reads of 32 MiB on one connection whose replies are not read: the
+    replies of requests in flight count against the connection's reply cap,
+    so at most one 32 MiB read is held; once we read, all 32 are answered."""
+    n, ln = 32, NBD_MAX_LEN
+    rss0, _ = mem_kb(pid)
+    c = nbdcli.Conn(where, timeout=60).connect()
+    if c.size < ln:
+        report("nbd-read-reply-cap", "export too small (%d bytes)" % c.size)
+        return
+    for i in range(n):
+        c.send_req(nbdcli.CMD_READ, 1000 + i, 0, ln)
+    peak = rss_peak(pid, 5)
+    grow = (peak - rss0) / 1024.0
+    cap = (NBD_IBUF + max(NBD_REPLY_CAP, 16 + NBD_MAX_LEN)) / MiB + SLACK_MIB
+    report("nbd-read-reply-cap (%d x %d MiB reads, RSS +%.1f MiB, bound %.1f MiB)" % (
+        n, ln >> 20, grow, cap), None if grow <= cap else "RSS grew by %.1f MiB" % grow)
+    why = None
+    try:
+        for i in range(n):
+            err, h, data = c.reply(ln)
+            if err or not 1000 <= h < 1000 + n or len(data) != ln:
+                why = "reply %d: err %d handle %d len %d" % (i, err, h, len(data))
+                break
+        c.send_req(nbdcli.CMD_DISC, 1, 0, 0)
+    except Exception as e:  # noqa: BLE001
+        why = "%s: %s" % (type(e).__name__, e)
+    c.close()
+    report("nbd-read-reply-cap-resume", why)
+
+
+def nbd_info_flood(where, pid, nconn):
+    """nconn connections each send NBD_OPT_INFO options and read no reply:
+    a connection in the handshake stops being read at NBD_OPT_REPLY_CAP."""
+    opt = struct.pack(">QII", nbdcli.IHAVEOPT, nbdcli.OPT_INFO, 6) + struct.pack(">IH", 0, 0)
+    data = opt * ((2 * MiB) // len(opt))
+    rss0, _ = mem_kb(pid)
+    conns, hows = [], {}
+    for _ in range(nconn):
+        c = nbdcli.Conn(where, timeout=10)
+        c.greet()
+        conns.append(c)
+    for c in conns:
+        sent, how = send_until_blocked(c.s, data, stall=1.0)
+        hows[how] = hows.get(how, 0) + 1
+    peak = rss_peak(pid, 2)
+    grow = (peak - rss0) / 1024.0
+    cap = nconn * (NBD_IBUF + NBD_OPT_REPLY_CAP + 4096) / MiB + SLACK_MIB
+    why = None
+    if hows.get("blocked", 0) != nconn:
+        why = "connections not throttled: %r" % hows
+    elif grow > cap:
+        why = "RSS grew by %.1f MiB" % grow
+    report("nbd-handshake-reply-cap (%d connections, RSS +%.1f MiB, bound %.1f MiB)" % (
+        nconn, grow, cap), why)
+    for c in conns:
+        c.close()
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -256,6 +334,10 @@ def main():
         http_header(a[0], int(a[1]))
     elif cmd == "http-idle":
         http_idle(a[0])
+    elif cmd == "nbd-read-flood":
+        nbd_read_flood(a[0], int(a[1]))
+    elif cmd == "nbd-info-flood":
+        nbd_info_flood(a[0], int(a[1]), int(a[2]))
     else:
         sys.exit(__doc__)
     sys.exit(1 if fails else 0)

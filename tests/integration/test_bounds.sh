@@ -10,7 +10,7 @@
 #   - metrics HTTP: an unterminated 32 MiB header is cut off; a request that
 #     never ends is closed by the timeout.
 # WBREPD=path runs the cases against another build (e.g. an old one, to see
-# them fail). Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
+# them fail); WB_BOUNDS_CASES=REGEX runs only the matching hostile.py cases. Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -88,8 +88,10 @@ stop_daemon() {
 	return $rc
 }
 
-# run CASE ARGS...: a hostile.py case; its PASS/FAIL lines are ours
+# run CASE ARGS...: a hostile.py case; its PASS/FAIL lines are ours.
+# WB_BOUNDS_CASES=REGEX runs only the cases whose name matches.
 run() {
+	[[ $1 =~ ${WB_BOUNDS_CASES:-.} ]] || return 0
 	python3 "$HOSTILE" "$@" || fails=$((fails + 1))
 }
 
@@ -103,6 +105,10 @@ run ctl-clients "$T/ctl.sock"
 # ------------------------------------------------------------ metrics HTTP
 run http-header "127.0.0.1:$MPORT" "$DPID"
 run http-idle "127.0.0.1:$MPORT"
+
+# ------------------------------------------------------------ NBD
+run nbd-read-flood "$T/s0" "$DPID"
+run nbd-info-flood "$T/s0" "$DPID" 32
 
 # ------------------------------------------------------------ still healthy
 if kill -0 "$DPID" 2>/dev/null && wbctl status >/dev/null 2>&1; then
