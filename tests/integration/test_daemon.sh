@@ -13,28 +13,12 @@
 # its own pid file on the same devices (refused, nothing of the first one
 # touched), `wbengine format --force` on the live log (refused).
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-WBREPD=$ROOT/build/wbrepd
-WBCTL=$ROOT/build/wbctl
-fails=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/../lib.sh"
 
-[ -x "$WBREPD" ] || { echo "SKIP daemon: build/wbrepd not built (make all)"; exit 0; }
-
-T=$(mktemp -d /tmp/wbrep-daemon.XXXXXX)
-SLPID=""
-cleanup() {
-	if [ -s "$T/wbrepd.pid" ]; then
-		p=$(cat "$T/wbrepd.pid")
-		[ -n "$p" ] && kill -0 "$p" 2>/dev/null && kill -TERM "$p"
-	fi
-	[ -n "$SLPID" ] && kill "$SLPID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+need_bins daemon "$WBREPD"
+tmpdir daemon
+# the forked daemon is not our child: stop it through its pid file
+on_cleanup 'p=$(cat "$T/wbrepd.pid") && is_alive "$p" && kill -TERM "$p" && wait_exit "$p" 10'
 
 truncate -s 64M "$T/backing"
 truncate -s 32M "$T/log"
@@ -73,7 +57,7 @@ out=$("$WBREPD" --bogus 2>&1)
 # ---- daemon mode + syslog in a private mount namespace
 if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null || ! command -v python3 >/dev/null; then
 	echo "SKIP daemon-syslog: needs root, unshare and python3"
-	exit $((fails > 0))
+	finish
 fi
 python3 - "$T/syslog.sock" "$T/syslog.txt" <<'EOF' &
 import socket, sys
@@ -84,8 +68,8 @@ with open(sys.argv[2], "a") as f:
         f.write(s.recv(8192).decode(errors="replace") + "\n")
         f.flush()
 EOF
-SLPID=$!
-for _ in $(seq 50); do [ -S "$T/syslog.sock" ] && break; sleep 0.1; done
+track_pid $!
+wait_for 30 test -S "$T/syslog.sock"
 
 # run_ns CMD...: CMD in a mount namespace with /dev/log -> our socket
 run_ns() {
@@ -104,10 +88,10 @@ run_ns "$WBREPD" -c "$T/wbrep.conf" >"$T/parent.out" 2>&1
 rc=$?
 if [ $rc -eq 97 ]; then
 	echo "SKIP daemon-syslog: cannot set up a mount namespace here"
-	exit $((fails > 0))
+	finish
 fi
 DP=$(cat "$T/wbrepd.pid" 2>/dev/null)
-if [ $rc -eq 0 ] && [ -n "$DP" ] && kill -0 "$DP" 2>/dev/null && [ -S "$T/ctl.sock" ]; then
+if [ $rc -eq 0 ] && [ -n "$DP" ] && is_alive "$DP" && [ -S "$T/ctl.sock" ]; then
 	pass "daemon-forks-ready (parent exit 0, pid $DP)"
 else
 	fail "daemon-forks-ready: parent exit $rc, pid file '$DP': $(cat "$T/parent.out")"
@@ -155,11 +139,10 @@ else
 	fail "daemon-wbengine-format-refused: exit $rc: $(tr '\n' ' ' <<<"$out")"
 fi
 kill -HUP "$DP"
-for _ in $(seq 50); do grep -q 'reload: configuration applied' "$T/syslog.txt" && break; sleep 0.1; done
+wait_log 30 "$T/syslog.txt" 'reload: configuration applied'
 kill -TERM "$DP"
-for _ in $(seq 100); do kill -0 "$DP" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$DP" 2>/dev/null && fail "daemon-sigterm: still running after SIGTERM"
-for _ in $(seq 30); do grep -q 'exiting (clean)' "$T/syslog.txt" && break; sleep 0.1; done
+wait_exit "$DP" 60 || fail "daemon-sigterm: still running 60 s after SIGTERM"
+wait_log 30 "$T/syslog.txt" 'exiting \(clean\)'
 # <30> = facility daemon (3) * 8 + info (6)
 if grep -qE "^<30>.*wbrepd\[$DP\]: .*started: 1 resources configured, 1 up" "$T/syslog.txt"; then
 	pass "daemon-syslog-info"
@@ -185,10 +168,10 @@ backing = $T/backing
 EOF
 run_ns "$WBREPD" -c "$T/broken.conf" >"$T/parent.out" 2>&1
 rc=$?
-sleep 0.2
+wait_log 30 "$T/syslog.txt" '^<27>.*wbrepd.*control socket'
 if [ $rc -ne 0 ] && grep -qE '^<27>.*wbrepd.*control socket' "$T/syslog.txt"; then
 	pass "daemon-start-failure (parent exit $rc)"
 else
 	fail "daemon-start-failure: parent exit $rc; syslog: $(tail -2 "$T/syslog.txt" | tr '\n' ' ')"
 fi
-exit $((fails > 0))
+finish

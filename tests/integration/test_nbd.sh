@@ -13,81 +13,31 @@
 # SIGHUP reload (accepted / refused naming the key), clean SIGTERM.
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-WBREPD=$ROOT/build/wbrepd
+. "$(dirname "$0")/../lib.sh"
 CLI="python3 $ROOT/tests/integration/nbdcli.py"
-fails=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-skip() { echo "SKIP $*"; }
 
-if [ ! -x "$WBREPD" ]; then
-	skip "nbd: build/wbrepd not built (make all)"
-	exit 0
-fi
-for t in nbdinfo nbdcopy qemu-img qemu-io python3; do
-	command -v $t >/dev/null || { skip "nbd: $t not installed (scripts/deps.sh)"; exit 0; }
-done
-
-T=$(mktemp -d /tmp/wbrep-nbdtest.XXXXXX)
-DPID="" FUSEPID="" LOOP=""
-cleanup() {
-	mountpoint -q "$T/mnt" 2>/dev/null && umount "$T/mnt"
-	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
-	mountpoint -q "$T/fuse" 2>/dev/null && fusermount3 -u "$T/fuse"
-	[ -n "$FUSEPID" ] && kill "$FUSEPID" 2>/dev/null
-	[ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+need_bins nbd "$WBREPD"
+need_tools nbd nbdinfo nbdcopy qemu-img qemu-io python3
+tmpdir nbdtest
+FUSEPID="" LOOP=""
+on_cleanup '[ -n "$FUSEPID" ] && kill "$FUSEPID"'
+on_cleanup 'mountpoint -q "$T/fuse" && fusermount3 -u "$T/fuse"'
+on_cleanup '[ -n "$LOOP" ] && losetup -d "$LOOP"'
+on_cleanup 'mountpoint -q "$T/mnt" && umount "$T/mnt"'
 
 # write_conf ENGINE [extra lines for the resource]
 write_conf() {
 	local eng=$1
 	shift
-	cat >"$T/wbrep.conf" <<EOF
-[global]
-pid-file = $T/wbrepd.pid
-control-socket = $T/ctl.sock
-node-name = testnode
-log-level = info
-
-[resource r0]
-engine = $eng
-backing = $T/backing
-log = $T/log
-nbd-socket = $T/nbd.sock
-nbd-listen = 127.0.0.1:$PORT
-$*
-EOF
+	{
+		conf_global testnode "log-level = info"
+		conf_resource r0 engine="$eng" backing="$T/backing" log="$T/log" \
+			nbd-socket="$T/nbd.sock" nbd-listen="127.0.0.1:$PORT" "$@"
+	} >"$WB_CONF"
 }
 
-start_daemon() {
-	"$WBREPD" -c "$T/wbrep.conf" -f >>"$T/wbrepd.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$T/nbd.sock" ] && nbdinfo --size "nbd+unix:///?socket=$T/nbd.sock" >/dev/null 2>&1 \
-			&& return 0
-		kill -0 $DPID 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "wbrepd did not come up; log:"; tail -20 "$T/wbrepd.log"
-	return 1
-}
-
-stop_daemon() { # SIGTERM; returns the exit status
-	local rc
-	kill -TERM "$DPID" 2>/dev/null
-	wait "$DPID"
-	rc=$?
-	DPID=""
-	return $rc
-}
+# the export answers nbdinfo
+nbd_ready() { [ -S "$T/nbd.sock" ] && nbdinfo --size "nbd+unix:///?socket=$T/nbd.sock"; }
 
 ENGINES="passthrough"
 "$WBREPD" --list-engines | grep -q '^wblog ' && ENGINES="$ENGINES wblog"
@@ -102,7 +52,7 @@ for ENG in $ENGINES; do
 	truncate -s 128M "$T/log"
 	PORT=$(free_port)
 	write_conf "$ENG"
-	if ! start_daemon; then
+	if ! start_daemon nbd_ready; then
 		fail "$P-start: wbrepd did not start"
 		continue
 	fi
@@ -145,7 +95,7 @@ for ENG in $ENGINES; do
 	# --- protocol abuse (python client), daemon alive after each case
 	timeout 300 $CLI "$T/nbd.sock" malformed | sed "s/^\(PASS\|FAIL\) nbd-/\1 $P-/"
 	[ "${PIPESTATUS[0]}" -eq 0 ] || fails=$((fails + 1))
-	kill -0 "$DPID" 2>/dev/null && pass "$P-alive-after-abuse" || fail "$P-alive-after-abuse"
+	is_alive "$DPID" && pass "$P-alive-after-abuse" || fail "$P-alive-after-abuse"
 
 	# --- data integrity: nbdcopy in and out
 	head -c 64M /dev/urandom >"$T/rnd"
@@ -244,21 +194,18 @@ for ENG in $ENGINES; do
 	# --- SIGHUP: run-time key accepted, fixed key refused by name
 	sed -i 's/^log-level = info/log-level = debug/' "$T/wbrep.conf"
 	kill -HUP "$DPID"
-	for _ in $(seq 50); do grep -q 'reload: configuration applied' "$T/wbrepd.log" && break; sleep 0.1; done
-	grep -q 'reload: configuration applied' "$T/wbrepd.log" && pass "$P-reload-ok" || fail "$P-reload-ok"
+	wait_log 30 "$WB_DLOG" 'reload: configuration applied' && pass "$P-reload-ok" || fail "$P-reload-ok"
 	if [ "$ENG" = wblog ]; then
 		# an engine tunable reaches the running engine at once
 		sed -i '/^nbd-listen/a destage-min-rate = 7M' "$T/wbrep.conf"
 		kill -HUP "$DPID"
-		for _ in $(seq 50); do grep -q 'tunables: .*min rate 7340032 B/s' "$T/wbrepd.log" && break; sleep 0.1; done
-		grep -q 'tunables: .*min rate 7340032 B/s' "$T/wbrepd.log" && pass "$P-reload-tunable-live" ||
+		wait_log 30 "$WB_DLOG" 'tunables: .*min rate 7340032 B/s' && pass "$P-reload-tunable-live" ||
 			fail "$P-reload-tunable-live: engine did not log the new destage-min-rate"
 		sed -i '/^destage-min-rate = 7M/d' "$T/wbrep.conf"
 	fi
 	sed -i "s|^nbd-socket = .*|nbd-socket = $T/other.sock|" "$T/wbrep.conf"
 	kill -HUP "$DPID"
-	for _ in $(seq 50); do grep -q "reload refused.*'nbd-socket'" "$T/wbrepd.log" && break; sleep 0.1; done
-	if grep -q "reload refused.*'nbd-socket'" "$T/wbrepd.log" && [ -S "$T/nbd.sock" ]; then
+	if wait_log 30 "$WB_DLOG" "reload refused.*'nbd-socket'" && [ -S "$T/nbd.sock" ]; then
 		pass "$P-reload-refused"
 	else
 		fail "$P-reload-refused: no refusal naming nbd-socket"
@@ -271,11 +218,9 @@ for ENG in $ENGINES; do
 	SP=$!
 	for _ in $(seq 100); do [ -s "$T/state" ] && break; sleep 0.1; done
 	sleep 1
-	kill -9 "$DPID"
-	wait "$DPID" 2>/dev/null
-	DPID=""
+	kill9_daemon
 	wait $SP
-	if ! start_daemon; then
+	if ! start_daemon nbd_ready; then
 		fail "$P-kill9-restart: wbrepd did not come back after kill -9"
 	elif out=$(timeout 120 $CLI "$T/nbd.sock" verify "$T/state" 2>&1); then
 		pass "$P-kill9-flushed-intact ($(tail -1 <<<"$out"))"
@@ -290,9 +235,7 @@ for ENG in $ENGINES; do
 	else
 		fail "$P-sigterm-clean: $(tail -3 "$T/wbrepd.log" | tr '\n' ' ')"
 	fi
-	if grep -qE 'AddressSanitizer|runtime error|Segmentation' "$T/wbrepd.log"; then
-		fail "$P-log-clean: $(grep -m2 -E 'AddressSanitizer|runtime error' "$T/wbrepd.log")"
-	fi
+	daemon_log_clean "$P-log-clean"
 done
 
-exit $((fails > 0))
+finish
