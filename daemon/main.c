@@ -30,7 +30,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: wbrepd [-c FILE] [-f] [-v]...   run the daemon\n"
-		"       wbrepd [-c FILE] --create-md RES [--force]   format the log of RES\n"
+		"       wbrepd [-c FILE] --create-md RES [--force [--discard-dirty]]\n"
+		"                                       format the log of RES\n"
 		"       wbrepd [-c FILE] --check        check the configuration and exit\n"
 		"       wbrepd --list-engines           list the available engines\n"
 		"  -c, --config FILE  configuration file (default %s)\n"
@@ -175,14 +176,20 @@ static void ready(int fd, int ok)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
-	    {"verbose", no_argument, NULL, 'v'},      {"node", required_argument, NULL, 'n'},
-	    {"list-engines", no_argument, NULL, 'L'}, {"create-md", required_argument, NULL, 'M'},
-	    {"force", no_argument, NULL, 'F'},	      {"check", no_argument, NULL, 'C'},
-	    {"help", no_argument, NULL, 'h'},	      {0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"node", required_argument, NULL, 'n'},
+	    {"list-engines", no_argument, NULL, 'L'},
+	    {"create-md", required_argument, NULL, 'M'},
+	    {"force", no_argument, NULL, 'F'},
+	    {"check", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"discard-dirty", no_argument, NULL, 'D'},
+	    {0},
 	};
 	const char *path = WBCONF_DEFAULT_PATH, *node = NULL, *create_md = NULL;
-	bool fg = false, force = false, check = false;
+	bool fg = false, force = false, check = false, discard_dirty = false;
 	int verbose = 0, c, ret, pidfd, readyfd = -1, level;
 	struct wbd d = {0};
 
@@ -210,6 +217,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'D':
+			discard_dirty = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -244,7 +254,12 @@ int main(int argc, char **argv)
 			wbconf_free(d.conf);
 			return 1;
 		}
-		ret = wbd_resource_create_md(r, force);
+		if (discard_dirty && !force) {
+			fprintf(stderr, "wbrepd: --discard-dirty only goes with --force\n");
+			wbconf_free(d.conf);
+			return 2;
+		}
+		ret = wbd_resource_create_md(r, force, discard_dirty);
 		close(pidfd);
 		wbconf_free(d.conf);
 		return ret ? 1 : 0;

@@ -8,10 +8,12 @@
  * once after every batch of submissions (the "kick", an active-only event),
  * so engines that complete without signalling their fd still make progress.
  *
- * Log policy (docs/daemon.md): a log whose first MiB is all zeroes is new
- * and formatted at up; a log with content is only ever opened; if the
- * engine refuses it, up fails with a message that names `wbrepd
- * --create-md`, which refuses non-empty logs unless --force is given.
+ * Log policy (docs/daemon.md): a log that is certainly new (wb_log_probe:
+ * no superblock, no record header anywhere, first MiB zero) is formatted at
+ * up; any other log is only ever opened, and up refuses one that holds
+ * traces of a log but no valid superblock, saying what it found. `wbrepd
+ * --create-md` refuses non-blank logs unless --force, and logs holding
+ * records unless --force --discard-dirty as well.
  */
 #include "daemon/resource.h"
 
@@ -25,8 +27,7 @@
 #include "daemon/ringfe.h"
 #include "daemon/wbd_log.h"
 
-#define RES_IO_QD     256
-#define RES_PROBE_LEN (1u << 20)
+#define RES_IO_QD 256
 
 static void res_rearm_timer(struct wbd_resource *r)
 {
@@ -122,33 +123,6 @@ void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_pa
 	p->log_commit_ms = conf->log_commit_ms;
 }
 
-/* 1 if the first MiB (or the whole device, if smaller) is zero, 0 if not,
- * -errno on a read error. */
-static int log_is_blank(struct wb_io *io)
-{
-	uint64_t len = io->size < RES_PROBE_LEN ? io->size : RES_PROBE_LEN;
-	uint64_t *buf;
-	int ret = 1;
-
-	len &= ~(uint64_t)(WB_BLOCK_SIZE - 1);
-	if (!len)
-		return 1;
-	buf = wb_io_alloc(len);
-	if (!buf)
-		return -ENOMEM;
-	ret = wb_io_pread(io, buf, len, 0);
-	if (ret >= 0) {
-		ret = 1;
-		for (size_t i = 0; i < len / 8; i++)
-			if (buf[i]) {
-				ret = 0;
-				break;
-			}
-	}
-	wb_io_free(buf);
-	return ret;
-}
-
 static int open_devices(const struct wbconf_resource *c, struct wb_io **backing, struct wb_io **log,
 			char *err, size_t errlen)
 {
@@ -181,10 +155,11 @@ static const char *engine_name(const struct wbconf_resource *c)
 	return c->engine && c->engine[0] ? c->engine : "wblog";
 }
 
-int wbd_resource_create_md(const struct wbconf_resource *c, bool force)
+int wbd_resource_create_md(const struct wbconf_resource *c, bool force, bool discard_dirty)
 {
 	struct wb_engine_params p;
 	struct wb_io *backing, *log;
+	struct wb_log_probe pr;
 	char err[256];
 	int ret;
 
@@ -197,19 +172,40 @@ int wbd_resource_create_md(const struct wbconf_resource *c, bool force)
 		wbd_err("%s: %s", c->name, err);
 		return ret;
 	}
-	if (log && !force) {
-		ret = log_is_blank(log);
-		if (ret == 0) {
-			wbd_err("%s: log %s has content; refusing to overwrite it (use --force to "
-				"destroy it)",
-				c->name, c->log);
+	if (log) {
+		ret = wb_log_probe(log, &pr);
+		if (ret < 0) {
+			wbd_err("%s: %s", c->name, pr.what);
+			goto out;
+		}
+		if (pr.state != WB_LOG_BLANK && !force) {
+			wbd_err("%s: log %s is not blank: %s; refusing to overwrite it (--force "
+				"destroys it)",
+				c->name, c->log, pr.what);
 			ret = -EEXIST;
 			goto out;
 		}
-		if (ret < 0) {
-			wbd_err("%s: cannot read log %s: %s", c->name, c->log, strerror(-ret));
+		if (pr.state != WB_LOG_BLANK && pr.records && !discard_dirty) {
+			if (pr.state == WB_LOG_VALID)
+				wbd_err(
+				    "%s: log %s holds %llu records with %llu bytes of data that "
+				    "are not yet on the backing device %s; formatting discards "
+				    "them: add --discard-dirty to --force if that is meant "
+				    "(or bring the resource up and let it destage first)",
+				    c->name, c->log, (unsigned long long)pr.records,
+				    (unsigned long long)pr.dirty_bytes, c->backing);
+			else
+				wbd_err(
+				    "%s: log %s: %s; without a valid superblock nothing tells "
+				    "which of these records are already on the backing device: "
+				    "formatting may discard data; add --discard-dirty to --force "
+				    "if that is meant",
+				    c->name, c->log, pr.what);
+			ret = -EEXIST;
 			goto out;
 		}
+		if (pr.state != WB_LOG_BLANK)
+			wbd_info("%s: --force: destroying log %s (%s)", c->name, c->log, pr.what);
 	}
 	wbd_resource_params(c, &p);
 	p.log_io = log;
@@ -305,19 +301,30 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 	p.log_io = r->log;
 	p.backing_io = r->backing;
 	if (r->log) {
-		ret = log_is_blank(r->log);
+		struct wb_log_probe pr;
+
+		ret = wb_log_probe(r->log, &pr);
 		if (ret < 0) {
-			snprintf(err, errlen, "cannot read log %s: %s", c->log, strerror(-ret));
+			snprintf(err, errlen, "%s", pr.what);
 			goto out_close;
 		}
-		if (ret == 1) {
-			wbd_info("%s: log %s is empty, formatting it", r->name, c->log);
+		if (pr.state == WB_LOG_BLANK) {
+			wbd_info("%s: log %s is blank, formatting it", r->name, c->log);
 			ret = wb_engine_format(eng, &p);
 			if (ret) {
 				snprintf(err, errlen, "formatting log %s failed: %s", c->log,
 					 strerror(-ret));
 				goto out_close;
 			}
+		} else if (pr.state != WB_LOG_VALID) {
+			/* not certainly new: never format it behind the operator's back */
+			snprintf(err, errlen,
+				 "log %s is neither blank nor a valid log: %s; refusing to format "
+				 "or open it (to re-initialise it, destroying its content: "
+				 "wbrepd --create-md %s --force)",
+				 c->log, pr.what, r->name);
+			ret = -EUCLEAN;
+			goto out_close;
 		}
 	}
 	ret = wb_engine_open(eng, &p, &r->engine);

@@ -67,9 +67,10 @@ int wbd_resource_set_mode(struct wbd_resource *r, enum wb_mode mode);
 int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st);
 
 /* --create-md: format the log of a resource (devices opened and closed
- * here). A log that is not all zeroes in its first MiB is refused unless
- * force. 0 or -errno (logged). */
-int wbd_resource_create_md(const struct wbconf_resource *conf, bool force);
+ * here). A log that is not certainly new (wb_log_probe: not BLANK) is
+ * refused unless force; one that holds records (data possibly not on the
+ * backing device) also needs discard_dirty. 0 or -errno (logged). */
+int wbd_resource_create_md(const struct wbconf_resource *conf, bool force, bool discard_dirty);
 
 /* Open parameters from the configuration (exposed for tests). */
 void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_params *p);

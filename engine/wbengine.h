@@ -278,6 +278,26 @@ int wb_engine_load_plugin(const char *path, char *err, size_t errlen);
 int wb_engine_list(const char **names, int max);
 
 int wb_engine_format(const char *engine, const struct wb_engine_params *p);
+
+/* What a log device holds (engine/logprobe.c): the format policy of wbrepd
+ * and wbengine (docs/engine.md, "When a log is formatted"). Only a BLANK log
+ * is certainly new: no superblock magic in any slot, no record header magic
+ * in any 4 KiB block, first MiB zero. Reads the whole device unless it holds
+ * a valid superblock. 0 (out filled) or -errno (out->what says why). */
+enum wb_log_state {
+	WB_LOG_BLANK = 0,   /* certainly new: may be formatted */
+	WB_LOG_VALID = 1,   /* a wblog log with a valid superblock */
+	WB_LOG_DAMAGED = 2, /* traces of a wblog log, no valid superblock */
+	WB_LOG_OTHER = 3,   /* no trace of a wblog log, but not zero */
+};
+struct wb_log_probe {
+	uint32_t state;	      /* enum wb_log_state */
+	uint64_t records;     /* VALID: records not yet destaged; else headers seen */
+	uint64_t dirty_bytes; /* VALID: their data bytes */
+	uint64_t seq_lo, seq_hi;
+	char what[600]; /* one line for the user: what was found */
+};
+int wb_log_probe(struct wb_io *log, struct wb_log_probe *out);
 int wb_engine_open(const char *engine, const struct wb_engine_params *p, struct wb_engine **out);
 
 static inline void wb_engine_close(struct wb_engine *e)

@@ -2,16 +2,17 @@
 /*
  * wbengine.c - offline tool for wblog logs: format, info, dump, check.
  *
- *   wbengine format --log FILE --backing FILE [--segment-size N] [--size N] [--force]
+ *   wbengine format --log FILE --backing FILE [--segment-size N] [--size N]
+ *                   [--force [--discard-dirty]]
  *   wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]
  *   wbengine dump   --log FILE [--from SEQ] [--count N]
  *   wbengine check  --log FILE --backing FILE
  *
- * Only `format` writes (and refuses to overwrite an existing wblog log
- * without --force). info/dump/check read the superblock ring and follow the
- * run of valid records exactly like recovery on open (engine/recovery.c),
- * so what they show is what an open would recover. Devices are opened with
- * the io_uring backend (O_DIRECT, buffered fallback with one log line).
+ * Only `format` writes (and refuses a log that is not blank, wb_log_probe,
+ * without --force, and one holding records without --discard-dirty too). info/dump/check read the
+ * superblock ring and follow the run of valid records exactly like recovery on open
+ * (engine/recovery.c), so what they show is what an open would recover. Devices are opened with the
+ * io_uring backend (O_DIRECT, buffered fallback with one log line).
  *
  * Exit codes: 0 ok, 1 failure (bad log, I/O error, check found a bad
  * record), 2 usage error. Owns nothing beyond main(): every buffer is freed
@@ -39,7 +40,7 @@
 struct opts {
 	const char *log, *backing;
 	uint64_t seg_size, size, from, count, min_rate;
-	int force, json, verbose;
+	int force, discard_dirty, json, verbose;
 };
 
 static int quiet_info = 1;
@@ -59,7 +60,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: wbengine format --log FILE --backing FILE [--segment-size N] [--size N] "
-		"[--force]\n"
+		"[--force [--discard-dirty]]\n"
 		"       wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]\n"
 		"       wbengine dump   --log FILE [--from SEQ] [--count N]\n"
 		"       wbengine check  --log FILE --backing FILE\n"
@@ -133,18 +134,38 @@ static int cmd_format(const struct opts *o)
 {
 	struct wb_io *log = NULL, *bak = NULL;
 	struct wb_engine_params p = {.name = "wbengine"};
+	struct wb_log_probe pr;
 	struct wb_sb sb;
 	char err[320], u[40];
 	int ret, rc = EX_FAIL;
 
 	if (open_dev(o->log, &log) < 0 || open_dev(o->backing, &bak) < 0)
 		goto out;
-	ret = wb_wlog_load(log, &sb, err, sizeof(err));
-	if (ret != -EPROTO && !o->force) {
+	ret = wb_log_probe(log, &pr);
+	if (ret < 0) {
+		fprintf(stderr, "wbengine: %s\n", pr.what);
+		goto out;
+	}
+	if (pr.state != WB_LOG_BLANK && !o->force) {
 		fprintf(stderr,
-			"wbengine: %s already holds a wblog log%s; not overwriting it "
-			"without --force\n",
-			o->log, ret ? " (damaged)" : "");
+			"wbengine: %s is not blank: %s; not overwriting it without --force\n",
+			o->log, pr.what);
+		goto out;
+	}
+	if (pr.state != WB_LOG_BLANK && pr.records && !o->discard_dirty) {
+		if (pr.state == WB_LOG_VALID)
+			fprintf(stderr,
+				"wbengine: %s holds %" PRIu64 " records with %" PRIu64
+				" bytes of data not yet destaged to the backing device; "
+				"formatting discards them: add --discard-dirty to --force if "
+				"that is meant\n",
+				o->log, pr.records, pr.dirty_bytes);
+		else
+			fprintf(stderr,
+				"wbengine: %s: %s; without a valid superblock nothing tells which "
+				"of them are on the backing device: add --discard-dirty to --force "
+				"if discarding them is meant\n",
+				o->log, pr.what);
 		goto out;
 	}
 	if (o->seg_size > UINT32_MAX) {
@@ -561,7 +582,8 @@ int main(int argc, char **argv)
 	    {"log", 1, NULL, 'l'},     {"backing", 1, NULL, 'b'}, {"segment-size", 1, NULL, 's'},
 	    {"size", 1, NULL, 'S'},    {"force", 0, NULL, 'f'},	  {"json", 0, NULL, 'j'},
 	    {"from", 1, NULL, 'F'},    {"count", 1, NULL, 'n'},	  {"min-rate", 1, NULL, 'r'},
-	    {"verbose", 0, NULL, 'v'}, {"help", 0, NULL, 'h'},	  {NULL, 0, NULL, 0},
+	    {"verbose", 0, NULL, 'v'}, {"help", 0, NULL, 'h'},	  {"discard-dirty", 0, NULL, 'D'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.min_rate = DEFAULT_MIN_RATE};
 	unsigned i;
@@ -615,6 +637,9 @@ int main(int argc, char **argv)
 		case 'f':
 			o.force = 1;
 			break;
+		case 'D':
+			o.discard_dirty = 1;
+			break;
 		case 'j':
 			o.json = 1;
 			break;
@@ -638,6 +663,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wbengine: unexpected argument '%s'\n", argv[optind]);
 		return EX_USAGE;
 	}
+	if (o.discard_dirty && !o.force) {
+		fprintf(stderr, "wbengine %s: --discard-dirty only goes with --force\n",
+			cmds[i].name);
+		return EX_USAGE;
+	}
 	if (!o.log || (cmds[i].need_backing && !o.backing)) {
 		fprintf(stderr, "wbengine %s: --log%s required\n", cmds[i].name,
 			cmds[i].need_backing ? " and --backing are" : " is");
@@ -645,7 +675,7 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if ((o.json && cmds[i].fn != cmd_info) || ((o.from || o.count) && cmds[i].fn != cmd_dump) ||
-	    ((o.seg_size || o.size || o.force) && cmds[i].fn != cmd_format)) {
+	    ((o.seg_size || o.size || o.force || o.discard_dirty) && cmds[i].fn != cmd_format)) {
 		fprintf(stderr, "wbengine %s: option not valid for this command\n", cmds[i].name);
 		return EX_USAGE;
 	}

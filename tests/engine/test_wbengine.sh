@@ -212,7 +212,7 @@ fi
 python3 -c 'import fcntl,os,sys,time; fd=os.open(sys.argv[1],os.O_RDWR); fcntl.flock(fd,fcntl.LOCK_EX); print("held",flush=True); time.sleep(120)' "$T/log" >"$T/holder.out" &
 HP=$!
 for _ in $(seq 100); do grep -q held "$T/holder.out" && break; sleep 0.1; done
-out=$("$W" format --log "$T/log" --backing "$T/back" --force 2>&1)
+out=$("$W" format --log "$T/log" --backing "$T/back" --force --discard-dirty 2>&1)
 rc=$?
 kill $HP 2>/dev/null
 wait $HP 2>/dev/null
@@ -230,11 +230,11 @@ else
 	python3 -c 'import os,sys,time; fd=os.open(sys.argv[1],os.O_RDONLY|os.O_EXCL); print("held",flush=True); time.sleep(120)' "$LOOP" >"$T/holder.out" 2>&1 &
 	HP=$!
 	for _ in $(seq 100); do grep -q held "$T/holder.out" && break; sleep 0.1; done
-	out=$("$W" format --log "$LOOP" --backing "$T/back" --force 2>&1)
+	out=$("$W" format --log "$LOOP" --backing "$T/back" --force --discard-dirty 2>&1)
 	rc=$?
 	kill $HP 2>/dev/null
 	wait $HP 2>/dev/null
-	out2=$("$W" format --log "$LOOP" --backing "$T/back" --force 2>&1)
+	out2=$("$W" format --log "$LOOP" --backing "$T/back" --force --discard-dirty 2>&1)
 	rc2=$?
 	losetup -d "$LOOP"
 	if [ $rc -eq 1 ] && grep -q "$LOOP: in use: the block device is mounted or opened exclusively" <<<"$out" &&

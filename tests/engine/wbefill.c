@@ -3,6 +3,7 @@
  * wbefill.c - test helper: write through the wblog engine on real files.
  *
  *   wbefill --log FILE --backing FILE [--writes N] [--seed S] [--no-close]
+ *           [--min-rate BYTES/S]
  *
  * Opens the wblog engine on the two files (io_uring backend), performs N
  * random writes (1..16 blocks each, every block stamped with its LBA and
@@ -12,7 +13,9 @@
  * --no-close, exits right after the final flush without closing, like a
  * killed process: the log is not marked clean). With --writes 0 it only
  * opens (recovery), prints the device checksum and closes: the checksum
- * must not change across a reopen. Used by tests/engine/test_wbengine.sh.
+ * must not change across a reopen. --min-rate sets the engine's
+ * destage_min_rate (1: destage only above the low watermark, so records
+ * stay dirty in the log). Used by tests/engine/test_wbengine.sh.
  * Exit 0 ok, 1 engine error, 2 usage.
  */
 #include <errno.h>
@@ -28,7 +31,8 @@ int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 	    {"log", 1, NULL, 'l'},  {"backing", 1, NULL, 'b'},	{"writes", 1, NULL, 'w'},
-	    {"seed", 1, NULL, 's'}, {"no-close", 0, NULL, 'n'}, {NULL, 0, NULL, 0},
+	    {"seed", 1, NULL, 's'}, {"no-close", 0, NULL, 'n'}, {"min-rate", 1, NULL, 'r'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *logp = NULL, *bakp = NULL;
 	unsigned long writes = 100, i;
@@ -58,10 +62,13 @@ int main(int argc, char **argv)
 		case 'n':
 			no_close = 1;
 			break;
+		case 'r':
+			p.destage_min_rate = strtoull(optarg, NULL, 0);
+			break;
 		default:
 			fprintf(stderr,
 				"usage: wbefill --log F --backing F [--writes N] [--seed S] "
-				"[--no-close]\n");
+				"[--no-close] [--min-rate BYTES/S]\n");
 			return 2;
 		}
 	}
