@@ -62,12 +62,14 @@ $(B)/%.o: %.c | $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# Unit tests: tests/unit/test_X.c -> $(B)/tests/unit/test_X, linked with all libs.
+# Unit tests: tests/unit/test_X.c -> $(B)/tests/unit/test_X, linked with all
+# libs and with every other tests/unit/*.c (shared fixtures, not tests).
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %.c,$(B)/%,$(UNIT_SRCS))
+UNIT_HELPER_OBJS := $(patsubst %.c,$(B)/%.o,$(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c)))
 TEST_BINS += $(UNIT_BINS)
-$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) -lcmocka $(SYSLIBS)
+$(B)/tests/unit/test_%: $(B)/tests/unit/test_%.o $(UNIT_HELPER_OBJS) $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJS) $(LIBS) -lcmocka $(SYSLIBS)
 
 # Fuzz targets: tests/fuzz/fuzz_X.c defines LLVMFuzzerTestOneInput.
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))

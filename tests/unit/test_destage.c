@@ -34,12 +34,13 @@
 
 #include "engine/io.h"
 #include "engine/wbengine.h"
+#include "tests/unit/engine_fixture.h"
 
 extern const struct wb_engine_ops wb_wblog_ops;
 
-#define BS    4096u
-#define DEVSZ (4u << 20)
-#define NBLK  (DEVSZ / BS)
+#define BS    EFX_BS
+#define DEVSZ EFX_DEVSZ
+#define NBLK  EFX_NBLK
 
 /* ---- spy on both devices ---------------------------------------------- */
 
@@ -155,9 +156,7 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
 /* ---- environment and model -------------------------------------------- */
 
 struct env {
-	struct wb_io *log, *bak;
-	struct wb_engine *e;
-	struct wb_engine_params p;
+	struct efx f; /* engine + fault devices (engine_fixture.h) */
 	uint32_t ver[NBLK];
 	uint64_t gen;
 };
@@ -184,27 +183,20 @@ static void env_init(struct env *v, uint64_t logsz, uint32_t seg, uint32_t low, 
 	nev = 0;
 	cut_mode = CUT_NONE;
 	cut_done = bak_writes_seen = 0;
-	assert_int_equal(wb_io_fault_open("log", logsz, &lc, &v->log), 0);
-	assert_int_equal(wb_io_fault_open("bak", DEVSZ, &bc, &v->bak), 0);
-	spy_attach(v->log, D_LOG);
-	spy_attach(v->bak, D_BAK);
-	v->p.name = "ds";
-	v->p.log_io = v->log;
-	v->p.backing_io = v->bak;
-	v->p.log_segment_size = seg;
-	v->p.destage_low_pct = low;
-	v->p.destage_high_pct = high;
-	v->p.destage_min_rate = min_rate;
-	assert_int_equal(wb_wblog_ops.format(&v->p), 0);
-	assert_int_equal(wb_wblog_ops.open(&v->p, &v->e), 0);
+	efx_devices(&v->f, "ds", logsz, &lc, &bc);
+	spy_attach(v->f.log, D_LOG);
+	spy_attach(v->f.bak, D_BAK);
+	v->f.p.log_segment_size = seg;
+	v->f.p.destage_low_pct = low;
+	v->f.p.destage_high_pct = high;
+	v->f.p.destage_min_rate = min_rate;
+	efx_format_open(&v->f);
 	v->gen = 1;
 }
 
 static void env_fini(struct env *v)
 {
-	wb_engine_close(v->e);
-	wb_io_close(v->log);
-	wb_io_close(v->bak);
+	efx_fini(&v->f);
 	free(evs);
 	evs = NULL;
 	nev = cap_ev = 0;
@@ -217,13 +209,13 @@ static void wr(struct env *v, uint64_t lba, uint32_t n)
 
 	for (i = 0; i < n; i++)
 		stamp(b + (size_t)i * BS, lba + i, v->gen, ++v->ver[lba + i]);
-	assert_int_equal(wb_engine_write(v->e, b, n * BS, lba * BS, 0), 0);
+	assert_int_equal(wb_engine_write(v->f.e, b, n * BS, lba * BS, 0), 0);
 	free(b);
 }
 
 static void flush_gen(struct env *v)
 {
-	assert_int_equal(wb_engine_flush(v->e), 0);
+	assert_int_equal(wb_engine_flush(v->f.e), 0);
 	v->gen++;
 }
 
@@ -262,7 +254,7 @@ static void check_engine(struct env *v, const char *what)
 {
 	uint8_t *b = malloc(DEVSZ);
 
-	assert_int_equal(wb_engine_read(v->e, b, DEVSZ, 0), 0);
+	assert_int_equal(wb_engine_read(v->f.e, b, DEVSZ, 0), 0);
 	check_image(v, b, what);
 	free(b);
 }
@@ -273,31 +265,15 @@ static void settle(struct env *v, struct wb_engine_stats *st)
 	struct wb_engine_stats a;
 	int i, same = 0;
 
-	assert_int_equal(wb_engine_stats(v->e, &a), 0);
+	assert_int_equal(wb_engine_stats(v->f.e, &a), 0);
 	for (i = 0; i < 200000 && same < 2000; i++) {
-		assert_true(wb_engine_run(v->e, 0) >= 0);
-		assert_int_equal(wb_engine_stats(v->e, st), 0);
+		assert_true(wb_engine_run(v->f.e, 0) >= 0);
+		assert_int_equal(wb_engine_stats(v->f.e, st), 0);
 		same = st->destaged_bytes == a.destaged_bytes && st->log_used == a.log_used
 			   ? same + 1
 			   : 0;
 		a = *st;
 	}
-}
-
-static void drain(struct env *v)
-{
-	struct wb_engine_stats st;
-	int i;
-
-	assert_int_equal(v->e->ops->set_mode(v->e, WB_MODE_WRITETHROUGH), 0);
-	for (i = 0; i < 100000; i++) {
-		assert_int_equal(wb_engine_stats(v->e, &st), 0);
-		if (!st.dirty_bytes && !st.log_used)
-			break;
-		assert_true(wb_engine_run(v->e, 1) >= 0);
-	}
-	assert_int_equal(st.dirty_bytes, 0);
-	assert_int_equal(v->e->ops->set_mode(v->e, WB_MODE_WRITEBACK), 0);
 }
 
 static uint64_t rng = 88172645463325252ull;
@@ -330,10 +306,10 @@ static void test_order(void **state)
 		}
 		flush_gen(&v);
 	}
-	drain(&v);
+	efx_drain(&v.f);
 	check_engine(&v, "engine read after destage");
 	img = malloc(DEVSZ);
-	assert_int_equal(wb_io_fault_peek(v.bak, 0, img, DEVSZ), 0);
+	assert_int_equal(wb_io_fault_peek(v.f.bak, 0, img, DEVSZ), 0);
 	check_image(&v, img, "durable backing image");
 	free(img);
 
@@ -395,7 +371,7 @@ static void test_watermarks_rate_counters(void **state)
 	(void)state;
 	/* min rate 1 B/s: after the first (allowance) batch only watermarks drive destage */
 	env_init(&v, 4u << 20, 64 * 1024, 30, 90, 1, 0);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	size = st.log_size;
 
 	/* phase 1: 10% of the log; the rate allowance (tokens start at 0) destages it */
@@ -430,8 +406,8 @@ static void test_watermarks_rate_counters(void **state)
 	check_engine(&v, "after watermark destage");
 
 	/* drain: counters go to zero */
-	drain(&v);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	efx_drain(&v.f);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_int_equal(st.dirty_bytes, 0);
 	assert_int_equal(st.destage_eta_ms, 0);
 	assert_int_equal(st.destaged_bytes, lba * BS);
@@ -457,7 +433,7 @@ static void test_rate_after_watermark_destage(void **state)
 	(void)state;
 	fake_clock_on = 1;
 	env_init(&v, 4u << 20, 64 * 1024, 50, 90, rate, 0);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	size = st.log_size;
 
 	/* 1. below the low watermark, the rate allowance (tokens start at 0)
@@ -495,7 +471,7 @@ static void test_rate_after_watermark_destage(void **state)
 	assert_int_equal(st.dirty_bytes, 0);
 	check_engine(&v, "after the rate step");
 	img = malloc(DEVSZ);
-	assert_int_equal(wb_io_fault_peek(v.bak, 0, img, DEVSZ), 0);
+	assert_int_equal(wb_io_fault_peek(v.f.bak, 0, img, DEVSZ), 0);
 	check_image(&v, img, "backing after the rate step");
 	free(img);
 	env_fini(&v);
@@ -531,7 +507,7 @@ static void test_full_log_throttles(void **state)
 	(void)state;
 	/* 2 MiB log, high watermark 50%, low 10%, min rate 1 B/s; 16 MiB written */
 	env_init(&v, 2u << 20, 64 * 1024, 10, 50, 1, 0);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	size = st.log_size;
 	lim = size / 100 * 50;
 	for (i = 0; i < QD; i++) {
@@ -557,13 +533,13 @@ static void test_full_log_throttles(void **state)
 			a[i].r.done = aw_done;
 			a[i].busy = 1;
 			busy++;
-			assert_int_equal(wb_engine_submit(v.e, &a[i].r), 0);
+			assert_int_equal(wb_engine_submit(v.f.e, &a[i].r), 0);
 			submitted++;
 		}
 		if (!busy && submitted == total)
 			break;
-		assert_true(wb_engine_run(v.e, 1) >= 0);
-		assert_int_equal(wb_engine_stats(v.e, &st), 0);
+		assert_true(wb_engine_run(v.f.e, 1) >= 0);
+		assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 		if (st.log_used > maxused)
 			maxused = st.log_used;
 	}
@@ -578,7 +554,7 @@ static void test_full_log_throttles(void **state)
 	assert_true(st.throttle_events > 0);
 	assert_true(maxused <= lim);
 	check_engine(&v, "after throttled writes");
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_true(st.destaged_bytes > size); /* the log space was reused */
 	for (i = 0; i < QD; i++)
 		free(a[i].buf);
@@ -600,19 +576,19 @@ static void power_cut_case(int mode)
 	flush_gen(&v); /* everything is durable in the log now */
 	cut_mode = mode;
 	for (i = 0; i < 100000 && !cut_done; i++) {
-		assert_int_equal(v.e->ops->set_mode(v.e, WB_MODE_WRITETHROUGH), 0);
-		assert_true(wb_engine_run(v.e, 0) >= 0);
+		assert_int_equal(v.f.e->ops->set_mode(v.f.e, WB_MODE_WRITETHROUGH), 0);
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
 	}
 	assert_true(cut_done);
-	wb_engine_close(v.e); /* fails what is in flight; nothing is durable any more */
-	v.e = NULL;
-	wb_io_fault_power_on(v.log);
-	wb_io_fault_power_on(v.bak);
+	wb_engine_close(v.f.e); /* fails what is in flight; nothing is durable any more */
+	v.f.e = NULL;
+	wb_io_fault_power_on(v.f.log);
+	wb_io_fault_power_on(v.f.bak);
 	cut_mode = CUT_NONE;
 	/* The window really was hit. Mode 1: the batch's backing writes were
 	 * lost (the backing image lacks some of the newest data). Mode 2: they
 	 * are durable, but the tail did not move (replay below finds records). */
-	assert_int_equal(wb_io_fault_peek(v.bak, 0, img, DEVSZ), 0);
+	assert_int_equal(wb_io_fault_peek(v.f.bak, 0, img, DEVSZ), 0);
 	for (i = 0; i < NBLK; i++) {
 		uint64_t w[3];
 
@@ -623,12 +599,12 @@ static void power_cut_case(int mode)
 		assert_true(stale > 0);
 	else
 		check_image(&v, img, "backing flushed before the tail write");
-	assert_int_equal(wb_wblog_ops.open(&v.p, &v.e), 0);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_wblog_ops.open(&v.f.p, &v.f.e), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_true(st.dirty_bytes > 0); /* replayed from the log */
 	check_engine(&v, "after the power cut");
-	drain(&v);
-	assert_int_equal(wb_io_fault_peek(v.bak, 0, img, DEVSZ), 0);
+	efx_drain(&v.f);
+	assert_int_equal(wb_io_fault_peek(v.f.bak, 0, img, DEVSZ), 0);
 	check_image(&v, img, "backing after the destage that followed recovery");
 	free(img);
 	env_fini(&v);

@@ -5,8 +5,8 @@
  * destage to backing (content of the backing device checked), a small log
  * that forces throttling and space reuse, power cuts with unflushed writes
  * (flushed data must survive, nothing invented), FUA, write-through mode,
- * apply_record seq checks (gap, idempotent re-apply, conflict), refusal of foreign/corrupt logs (nothing
- * written), I/O error -> failed state.
+ * apply_record seq checks (gap, idempotent re-apply, conflict), refusal of foreign/corrupt logs
+ * (nothing written), I/O error -> failed state.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,17 +26,16 @@
 #include "engine/recovery.h"
 #include "engine/wbengine.h"
 #include "engine/wlog.h"
+#include "tests/unit/engine_fixture.h"
 
 extern const struct wb_engine_ops wb_wblog_ops;
 
-#define BS    4096u
-#define DEVSZ (4u << 20) /* 1024 blocks */
-#define NBLK  (DEVSZ / BS)
+#define BS    EFX_BS
+#define DEVSZ EFX_DEVSZ
+#define NBLK  EFX_NBLK
 
 struct env {
-	struct wb_io *log, *bak;
-	struct wb_engine *e;
-	struct wb_engine_params p;
+	struct efx f;	     /* engine + fault devices (engine_fixture.h) */
 	uint32_t ver[NBLK];  /* model: version written to each block (0 = never) */
 	uint32_t dver[NBLK]; /* version known durable (after flush) */
 };
@@ -76,35 +75,14 @@ static uint32_t which(const uint8_t *b, uint64_t lba)
 
 static void env_init(struct env *v, uint64_t logsz, uint32_t seg, uint32_t ram)
 {
-	struct wb_fault_cfg cfg = {.seed = 7, .drop_permille = 300, .tear_permille = 300};
+	struct wb_fault_cfg lc = {.seed = 7, .drop_permille = 300, .tear_permille = 300};
+	struct wb_fault_cfg bc = {.seed = 8, .drop_permille = 300, .tear_permille = 300};
 
 	memset(v, 0, sizeof(*v));
-	assert_int_equal(wb_io_fault_open("log", logsz, &cfg, &v->log), 0);
-	cfg.seed = 8;
-	assert_int_equal(wb_io_fault_open("bak", DEVSZ, &cfg, &v->bak), 0);
-	v->p.name = "t";
-	v->p.log_io = v->log;
-	v->p.backing_io = v->bak;
-	v->p.log_segment_size = seg;
-	v->p.ram_pages = ram;
-	assert_int_equal(wb_wblog_ops.format(&v->p), 0);
-	assert_int_equal(wb_wblog_ops.open(&v->p, &v->e), 0);
-}
-
-static void env_reopen(struct env *v)
-{
-	if (v->e)
-		wb_engine_close(v->e);
-	v->e = NULL;
-	assert_int_equal(wb_wblog_ops.open(&v->p, &v->e), 0);
-}
-
-static void env_fini(struct env *v)
-{
-	if (v->e)
-		wb_engine_close(v->e);
-	wb_io_close(v->log);
-	wb_io_close(v->bak);
+	efx_devices(&v->f, "t", logsz, &lc, &bc);
+	v->f.p.log_segment_size = seg;
+	v->f.p.ram_pages = ram;
+	efx_format_open(&v->f);
 }
 
 static void wr(struct env *v, uint64_t lba, uint32_t n, unsigned flags)
@@ -118,7 +96,7 @@ static void wr(struct env *v, uint64_t lba, uint32_t n, unsigned flags)
 		v->ver[lba + i]++;
 		fill(b + (size_t)i * BS, lba + i, v->ver[lba + i]);
 	}
-	assert_int_equal(wb_engine_write(v->e, b, n * BS, lba * BS, flags), 0);
+	assert_int_equal(wb_engine_write(v->f.e, b, n * BS, lba * BS, flags), 0);
 	if (flags & WB_REQ_F_FUA)
 		for (i = 0; i < n; i++)
 			v->dver[lba + i] = v->ver[lba + i];
@@ -127,7 +105,7 @@ static void wr(struct env *v, uint64_t lba, uint32_t n, unsigned flags)
 
 static void flush(struct env *v)
 {
-	assert_int_equal(wb_engine_flush(v->e), 0);
+	assert_int_equal(wb_engine_flush(v->f.e), 0);
 	memcpy(v->dver, v->ver, sizeof(v->ver));
 }
 
@@ -137,7 +115,7 @@ static void check_all(struct env *v)
 	uint64_t i;
 
 	/* odd, unaligned buffer on purpose: the engine bounces */
-	assert_int_equal(wb_engine_read(v->e, b, DEVSZ, 0), 0);
+	assert_int_equal(wb_engine_read(v->f.e, b, DEVSZ, 0), 0);
 	for (i = 0; i < NBLK; i++) {
 		uint32_t got = which(b + i * BS, i);
 
@@ -148,26 +126,6 @@ static void check_all(struct env *v)
 	free(b);
 }
 
-/* write-through until everything is destaged and the log is empty */
-static void drain(struct env *v)
-{
-	struct wb_engine_stats st;
-	int i;
-
-	assert_int_equal(wb_engine_stats(v->e, &st), 0);
-	assert_int_equal(v->e->ops->set_mode(v->e, WB_MODE_WRITETHROUGH), 0);
-	for (i = 0; i < 100000; i++) {
-		assert_int_equal(wb_engine_stats(v->e, &st), 0);
-		if (!st.dirty_bytes && !st.log_used)
-			break;
-		assert_true(wb_engine_run(v->e, 1) >= 0);
-	}
-	assert_int_equal(st.dirty_bytes, 0);
-	assert_int_equal(st.log_used, 0);
-	assert_int_equal(st.seq_tail, st.seq_head);
-	assert_int_equal(v->e->ops->set_mode(v->e, WB_MODE_WRITEBACK), 0);
-}
-
 /* The backing device (durable image if durable) holds exactly the model. */
 static void check_backing(struct env *v, int durable)
 {
@@ -175,9 +133,9 @@ static void check_backing(struct env *v, int durable)
 	uint64_t i;
 
 	if (durable)
-		assert_int_equal(wb_io_fault_peek(v->bak, 0, b, DEVSZ), 0);
+		assert_int_equal(wb_io_fault_peek(v->f.bak, 0, b, DEVSZ), 0);
 	else
-		assert_int_equal(wb_io_pread(v->bak, b, DEVSZ, 0), 0);
+		assert_int_equal(wb_io_pread(v->f.bak, b, DEVSZ, 0), 0);
 	for (i = 0; i < NBLK; i++) {
 		uint32_t got = which(b + i * BS, i);
 
@@ -204,16 +162,16 @@ static void test_write_read_reopen(void **state)
 	for (i = 0; i < 200; i++)
 		wr(&v, (uint64_t)(i * 37) % (NBLK - 4), 1 + i % 4, 0);
 	check_all(&v);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_true(st.writes >= 204);
 	assert_true(st.log_used > 0);
 	assert_int_equal(st.state, WB_STATE_OK);
 	flush(&v);
-	env_reopen(&v);
+	efx_reopen(&v.f);
 	check_all(&v);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_true(st.gen_head > 1);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /* reads split between RAM pages, the log device and the backing device */
@@ -228,18 +186,18 @@ static void test_read_mixed_sources(void **state)
 		v.ver[100 + i] = 1000 + i;
 		fill(b + (size_t)i * BS, 100 + i, 1000 + i);
 	}
-	assert_int_equal(wb_io_pwrite(v.bak, b, 64 * BS, 100 * BS, 0), 0);
+	assert_int_equal(wb_io_pwrite(v.f.bak, b, 64 * BS, 100 * BS, 0), 0);
 	wr(&v, 102, 2, 0);
 	wr(&v, 110, 5, 0);
 	for (i = 0; i < 80; i++) /* evict the pages of the first records */
 		wr(&v, 500 + i, 1, 0);
 	wr(&v, 120, 1, 0);
-	assert_int_equal(wb_engine_read(v.e, b, 64 * BS, 100 * BS), 0);
+	assert_int_equal(wb_engine_read(v.f.e, b, 64 * BS, 100 * BS), 0);
 	for (i = 0; i < 64; i++)
 		assert_int_equal(which(b + (size_t)i * BS, 100 + i), v.ver[100 + i]);
 	check_all(&v);
 	free(b);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 static void test_discard_zero(void **state)
@@ -250,7 +208,7 @@ static void test_discard_zero(void **state)
 
 	env_init(&v, 16u << 20, 0, 1024);
 	wr(&v, 8, 12, 0);
-	assert_int_equal(wb_engine_sync(v.e, &r), 0);
+	assert_int_equal(wb_engine_sync(v.f.e, &r), 0);
 	for (i = 10; i < 18; i++)
 		v.ver[i] = 0;
 	check_all(&v);
@@ -258,18 +216,18 @@ static void test_discard_zero(void **state)
 	r.off = 0;
 	r.len = 4 * BS;
 	wr(&v, 0, 4, 0);
-	assert_int_equal(wb_engine_sync(v.e, &r), 0);
+	assert_int_equal(wb_engine_sync(v.f.e, &r), 0);
 	for (i = 0; i < 4; i++)
 		v.ver[i] = 0;
 	wr(&v, 2, 1, 0);
 	check_all(&v);
 	flush(&v);
-	env_reopen(&v);
+	efx_reopen(&v.f);
 	check_all(&v);
 	/* destaged too */
-	drain(&v);
+	efx_drain(&v.f);
 	check_backing(&v, 1);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /* A log much smaller than what is written: destage must free space (writers
@@ -287,16 +245,16 @@ static void test_small_log_destage(void **state)
 			flush(&v);
 	}
 	check_all(&v);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_true(st.destaged_bytes > 0);
 	assert_true(st.log_used <= st.log_size);
 	flush(&v);
-	env_reopen(&v);
+	efx_reopen(&v.f);
 	check_all(&v);
-	drain(&v);
+	efx_drain(&v.f);
 	check_backing(&v, 1);
 	check_all(&v);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /* Power cut: everything flushed (and every FUA write) survives, every other
@@ -322,14 +280,14 @@ static void test_power_cut(void **state)
 		}
 		memcpy(lastver, v.ver, sizeof(lastver));
 		/* also leave some writes in flight (submitted, never reaped) */
-		wb_io_fault_power_cut(v.log);
-		wb_io_fault_power_cut(v.bak);
-		wb_engine_close(v.e); /* fails its I/O, must not hang or ack */
-		v.e = NULL;
-		wb_io_fault_power_on(v.log);
-		wb_io_fault_power_on(v.bak);
-		assert_int_equal(wb_wblog_ops.open(&v.p, &v.e), 0);
-		assert_int_equal(wb_engine_read(v.e, b, DEVSZ, 0), 0);
+		wb_io_fault_power_cut(v.f.log);
+		wb_io_fault_power_cut(v.f.bak);
+		wb_engine_close(v.f.e); /* fails its I/O, must not hang or ack */
+		v.f.e = NULL;
+		wb_io_fault_power_on(v.f.log);
+		wb_io_fault_power_on(v.f.bak);
+		assert_int_equal(wb_wblog_ops.open(&v.f.p, &v.f.e), 0);
+		assert_int_equal(wb_engine_read(v.f.e, b, DEVSZ, 0), 0);
 		for (i = 0; i < NBLK; i++) {
 			uint32_t got = which(b + i * BS, i);
 
@@ -341,10 +299,10 @@ static void test_power_cut(void **state)
 		/* the reopened engine works and survives another reopen */
 		wr(&v, 3, 2, 0);
 		flush(&v);
-		env_reopen(&v);
+		efx_reopen(&v.f);
 		check_all(&v);
 		free(b);
-		env_fini(&v);
+		efx_fini(&v.f);
 	}
 }
 
@@ -358,36 +316,36 @@ static void test_refuse_foreign(void **state)
 	uint64_t n0;
 
 	env_init(&v, 8u << 20, 0, 256);
-	wb_engine_close(v.e);
-	v.e = NULL;
+	wb_engine_close(v.f.e);
+	v.f.e = NULL;
 	/* size mismatch with the backing device */
 	assert_int_equal(wb_io_fault_open("small", DEVSZ / 2, &cfg, &other), 0);
-	v.p.backing_io = other;
-	n0 = wb_io_fault_nsubmitted(v.log);
-	assert_int_not_equal(wb_wblog_ops.open(&v.p, &e2), 0);
-	v.p.backing_io = v.bak;
+	v.f.p.backing_io = other;
+	n0 = wb_io_fault_nsubmitted(v.f.log);
+	assert_int_not_equal(wb_wblog_ops.open(&v.f.p, &e2), 0);
+	v.f.p.backing_io = v.f.bak;
 	/* corrupt every superblock slot */
 	for (int s = 0; s < 4; s++) {
-		assert_int_equal(wb_io_pread(v.log, img, BS, (uint64_t)s * BS), 0);
+		assert_int_equal(wb_io_pread(v.f.log, img, BS, (uint64_t)s * BS), 0);
 		img[100] ^= 0x55;
-		assert_int_equal(wb_io_pwrite(v.log, img, BS, (uint64_t)s * BS, 0), 0);
+		assert_int_equal(wb_io_pwrite(v.f.log, img, BS, (uint64_t)s * BS, 0), 0);
 	}
-	n0 = wb_io_fault_nsubmitted(v.log);
-	assert_int_equal(wb_wblog_ops.open(&v.p, &e2), -EUCLEAN);
+	n0 = wb_io_fault_nsubmitted(v.f.log);
+	assert_int_equal(wb_wblog_ops.open(&v.f.p, &e2), -EUCLEAN);
 	/* nothing but reads: the slot images are unchanged */
-	assert_int_equal(wb_io_pread(v.log, img2, BS, 0), 0);
-	assert_true(wb_io_fault_nsubmitted(v.log) > n0);
-	assert_int_equal(wb_io_pread(v.log, img, BS, 0), 0);
+	assert_int_equal(wb_io_pread(v.f.log, img2, BS, 0), 0);
+	assert_true(wb_io_fault_nsubmitted(v.f.log) > n0);
+	assert_int_equal(wb_io_pread(v.f.log, img, BS, 0), 0);
 	assert_memory_equal(img, img2, BS);
 	/* zeroed device: not a wblog log */
 	memset(img, 0, BS);
 	for (int s = 0; s < 4; s++)
-		assert_int_equal(wb_io_pwrite(v.log, img, BS, (uint64_t)s * BS, 0), 0);
-	assert_int_equal(wb_wblog_ops.open(&v.p, &e2), -EPROTO);
+		assert_int_equal(wb_io_pwrite(v.f.log, img, BS, (uint64_t)s * BS, 0), 0);
+	assert_int_equal(wb_wblog_ops.open(&v.f.p, &e2), -EPROTO);
 	wb_io_close(other);
 	free(img);
 	free(img2);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 static int applied_err = 1;
@@ -406,7 +364,7 @@ static void test_apply_record(void **state)
 	int i;
 
 	env_init(&v, 8u << 20, 0, 256);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	for (i = 0; i < 3; i++)
 		fill(data + (size_t)i * BS, i < 2 ? 40 + i : 90, 77);
 	x[0] = (struct wb_extent){.lba = 40, .nblocks = 2, .crc = wb_crc32c(0, data, 2 * BS)};
@@ -417,42 +375,42 @@ static void test_apply_record(void **state)
 	rec.ext = x;
 	rec.data = data;
 	rec.flags = WB_REC_F_GEN_END;
-	assert_int_equal(v.e->ops->apply_record(v.e, &rec, apply_done, NULL), -ERANGE);
+	assert_int_equal(v.f.e->ops->apply_record(v.f.e, &rec, apply_done, NULL), -ERANGE);
 	rec.seq = st.seq_head;
 	x[1].crc ^= 1;
-	assert_int_equal(v.e->ops->apply_record(v.e, &rec, apply_done, NULL), -EBADMSG);
+	assert_int_equal(v.f.e->ops->apply_record(v.f.e, &rec, apply_done, NULL), -EBADMSG);
 	x[1].crc ^= 1;
-	assert_int_equal(v.e->ops->apply_record(v.e, &rec, apply_done, NULL), 0);
+	assert_int_equal(v.f.e->ops->apply_record(v.f.e, &rec, apply_done, NULL), 0);
 	for (i = 0; i < 1000 && applied_err == 1; i++)
-		wb_engine_run(v.e, 1);
+		wb_engine_run(v.f.e, 1);
 	assert_int_equal(applied_err, 0);
 	v.ver[40] = v.ver[41] = v.ver[90] = 77;
 	memcpy(v.dver, v.ver, sizeof(v.ver));
 	check_all(&v);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_int_equal(st.seq_head, rec.seq + 1);
 	assert_int_equal(st.gen_head, rec.gen + 1);
 	rec.seq = st.seq_head - 1; /* replayed twice: idempotent, done() from run() */
 	applied_err = 1;
-	assert_int_equal(wb_engine_apply_record(v.e, &rec, apply_done, NULL), 0);
+	assert_int_equal(wb_engine_apply_record(v.f.e, &rec, apply_done, NULL), 0);
 	assert_int_equal(applied_err, 1);
 	for (i = 0; i < 1000 && applied_err == 1; i++)
-		wb_engine_run(v.e, 1);
+		wb_engine_run(v.f.e, 1);
 	assert_int_equal(applied_err, 0);
 	x[0].lba++; /* same seq, other content: a conflict */
-	assert_int_equal(wb_engine_apply_record(v.e, &rec, apply_done, NULL), -EEXIST);
+	assert_int_equal(wb_engine_apply_record(v.f.e, &rec, apply_done, NULL), -EEXIST);
 	x[0].lba--;
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_int_equal(st.seq_head, rec.seq + 1); /* nothing appended */
 	/* durable: survives a power cut without a flush */
-	wb_io_fault_power_cut(v.log);
-	wb_engine_close(v.e);
-	v.e = NULL;
-	wb_io_fault_power_on(v.log);
-	env_reopen(&v);
+	wb_io_fault_power_cut(v.f.log);
+	wb_engine_close(v.f.e);
+	v.f.e = NULL;
+	wb_io_fault_power_on(v.f.log);
+	efx_reopen(&v.f);
 	check_all(&v);
 	free(data);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /* An I/O error on a record write: the write fails, the engine refuses more. */
@@ -464,17 +422,17 @@ static void test_io_error_fails(void **state)
 
 	env_init(&v, 8u << 20, 0, 256);
 	wr(&v, 1, 1, 0);
-	wb_io_fault_fail_nth(v.log, WB_IO_WRITE, 0, -EIO);
+	wb_io_fault_fail_nth(v.f.log, WB_IO_WRITE, 0, -EIO);
 	fill(b, 2, 1);
-	assert_int_equal(wb_engine_write(v.e, b, BS, 2 * BS, 0), -EIO);
-	assert_int_equal(wb_engine_write(v.e, b, BS, 3 * BS, 0), -EIO);
-	assert_int_equal(wb_engine_flush(v.e), -EIO);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_write(v.f.e, b, BS, 2 * BS, 0), -EIO);
+	assert_int_equal(wb_engine_write(v.f.e, b, BS, 3 * BS, 0), -EIO);
+	assert_int_equal(wb_engine_flush(v.f.e), -EIO);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_int_equal(st.state, WB_STATE_FAILED);
 	/* reads still work */
-	assert_int_equal(wb_engine_read(v.e, b, BS, BS), 0);
+	assert_int_equal(wb_engine_read(v.f.e, b, BS, BS), 0);
 	assert_int_equal(which(b, 1), 1);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /* Write-through: an acked write is already on the (durable) backing device. */
@@ -524,16 +482,16 @@ static void test_throttled_queue(void **state)
 		q[i].r.len = QB * BS;
 		q[i].r.buf = bufs + (size_t)i * QB * BS;
 		q[i].r.done = qw_done;
-		assert_int_equal(wb_engine_submit(v.e, &q[i].r), 0);
+		assert_int_equal(wb_engine_submit(v.f.e, &q[i].r), 0);
 	}
 	while (done < NQ && spins++ < 100000)
-		assert_true(wb_engine_run(v.e, 1) >= 0);
+		assert_true(wb_engine_run(v.f.e, 1) >= 0);
 	assert_int_equal(done, NQ);
 	for (i = 0; i < NQ; i++)
 		assert_int_equal(q[i].err, 0);
 	check_all(&v);
 	free(bufs);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /*
@@ -551,31 +509,31 @@ static void test_close_keeps_log(void **state)
 
 	(void)state;
 	env_init(&v, 16u << 20, 0, 1024);
-	v.p.destage_min_rate = 1;
-	env_reopen(&v);
+	v.f.p.destage_min_rate = 1;
+	efx_reopen(&v.f);
 	for (lba = 0; lba < 256; lba += 8) /* 1 MiB, below the 10% low watermark */
 		wr(&v, lba, 8, 0);
 	flush(&v);
-	assert_int_equal(wb_engine_stats(v.e, &a), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &a), 0);
 	for (i = 0; i < 100000 && same < 1000; i++) {
-		assert_true(wb_engine_run(v.e, 0) >= 0);
-		assert_int_equal(wb_engine_stats(v.e, &st), 0);
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
+		assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 		same = st.destaged_bytes == a.destaged_bytes ? same + 1 : 0;
 		a = st;
 	}
 	assert_true(st.dirty_bytes >= (512u << 10));
 	/* one more write, not flushed: close must make it durable */
 	wr(&v, 400, 8, 0);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
-	env_reopen(&v);
-	assert_int_equal(wb_engine_stats(v.e, &a), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	efx_reopen(&v.f);
+	assert_int_equal(wb_engine_stats(v.f.e, &a), 0);
 	assert_int_equal(a.dirty_bytes, st.dirty_bytes); /* close destaged nothing */
 	check_all(&v);
 	wr(&v, 300, 4, 0);
 	check_all(&v);
-	drain(&v);
+	efx_drain(&v.f);
 	check_backing(&v, 1);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /*
@@ -594,15 +552,15 @@ static void test_kick_wakes(void **state)
 
 	(void)state;
 	env_init(&v, 16u << 20, 0, 1024);
-	v.p.destage_min_rate = 1; /* no destage timer activity after the first batch */
-	env_reopen(&v);
-	pfd.fd = wb_engine_fd(v.e);
+	v.f.p.destage_min_rate = 1; /* no destage timer activity after the first batch */
+	efx_reopen(&v.f);
+	pfd.fd = wb_engine_fd(v.f.e);
 	pfd.events = POLLIN;
 	assert_true(pfd.fd >= 0);
 	for (round = 0; round < 4; round++) {
 		/* quiet: run until the fd is no longer readable */
 		for (i = 0; i < 100000 && poll(&pfd, 1, 0) > 0; i++)
-			assert_true(wb_engine_run(v.e, 0) >= 0);
+			assert_true(wb_engine_run(v.f.e, 0) >= 0);
 		assert_int_equal(poll(&pfd, 1, 0), 0);
 		for (k = 0; k < 4; k++) {
 			v.ver[round * 8 + k]++;
@@ -617,16 +575,16 @@ static void test_kick_wakes(void **state)
 		q.r.len = 4 * BS;
 		q.r.buf = b;
 		q.r.done = qw_done;
-		assert_int_equal(wb_engine_submit(v.e, &q.r), 0);
+		assert_int_equal(wb_engine_submit(v.f.e, &q.r), 0);
 		assert_int_equal(poll(&pfd, 1, 0), 1); /* the submit rang the doorbell */
 		for (i = 0; i < 100000 && !done; i++)
-			assert_true(wb_engine_run(v.e, 1) >= 0);
+			assert_true(wb_engine_run(v.f.e, 1) >= 0);
 		assert_int_equal(done, 1);
 		assert_int_equal(q.err, 0);
 	}
 	check_all(&v);
 	free(b);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /*
@@ -642,15 +600,15 @@ static void test_gen_durable_after_fua(void **state)
 	env_init(&v, 8u << 20, 256 << 10, 0);
 	wr(&v, 10, 1, WB_REQ_F_FUA);
 	flush(&v);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_true(st.gen_head >= 2);
 	assert_int_equal(st.gen_durable, st.gen_head - 1);
 	wr(&v, 11, 1, 0);
 	flush(&v);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_int_equal(st.gen_durable, st.gen_head - 1);
 	check_all(&v);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 static void test_writethrough(void **state)
@@ -659,13 +617,13 @@ static void test_writethrough(void **state)
 
 	env_init(&v, 8u << 20, 0, 256);
 	wr(&v, 10, 4, 0);
-	assert_int_equal(v.e->ops->set_mode(v.e, WB_MODE_WRITETHROUGH), 0);
+	assert_int_equal(v.f.e->ops->set_mode(v.f.e, WB_MODE_WRITETHROUGH), 0);
 	wr(&v, 20, 2, 0);
 	check_backing(&v, 1);
 	wr(&v, 10, 1, 0);
 	check_backing(&v, 1);
-	assert_int_equal(v.e->ops->set_mode(v.e, WB_MODE_WRITEBACK), 0);
-	env_fini(&v);
+	assert_int_equal(v.f.e->ops->set_mode(v.f.e, WB_MODE_WRITEBACK), 0);
+	efx_fini(&v.f);
 }
 
 struct gen_seen {
@@ -704,51 +662,51 @@ static void test_gen_interval(void **state)
 
 	(void)state;
 	env_init(&v, 8u << 20, 0, 256);
-	wb_engine_close(v.e);
-	v.e = NULL;
-	v.p.gen_max_interval_ms = 20;
-	v.p.destage_min_rate = 1; /* keep the records in the log to look at them */
-	v.p.destage_low_pct = 90;
-	env_reopen(&v);
+	wb_engine_close(v.f.e);
+	v.f.e = NULL;
+	v.f.p.gen_max_interval_ms = 20;
+	v.f.p.destage_min_rate = 1; /* keep the records in the log to look at them */
+	v.f.p.destage_low_pct = 90;
+	efx_reopen(&v.f);
 	/* spend destage's initial rate allowance on a first record */
 	wr(&v, 0, 1, 0);
 	flush(&v);
 	for (i = 0; i < 1000; i++)
-		assert_true(wb_engine_run(v.e, 0) >= 0);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_int_equal(st.dirty_bytes, 0);
 	g0 = st.gen_head;
-	assert_int_equal(wb_engine_timeout_ms(v.e) < 0 || wb_engine_timeout_ms(v.e) > 20, 1);
+	assert_int_equal(wb_engine_timeout_ms(v.f.e) < 0 || wb_engine_timeout_ms(v.f.e) > 20, 1);
 	wr(&v, 1, 1, 0);
-	t = wb_engine_timeout_ms(v.e);
+	t = wb_engine_timeout_ms(v.f.e);
 	assert_true(t >= 0 && t <= 20); /* the run loop is asked to come back */
 	usleep(30 * 1000);
 	for (i = 0; i < 10; i++)
-		assert_true(wb_engine_run(v.e, 0) >= 0);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_int_equal(st.gen_head, g0 + 1); /* closed by the timer, no flush */
 	assert_int_equal(st.flushes, 1);
 	wr(&v, 2, 1, 0);
 	flush(&v); /* closes g0 + 1 */
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_int_equal(st.gen_head, g0 + 2);
 	usleep(30 * 1000); /* nothing written: no empty generation */
 	for (i = 0; i < 10; i++)
-		assert_true(wb_engine_run(v.e, 0) >= 0);
-	assert_int_equal(wb_engine_stats(v.e, &st), 0);
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
 	assert_int_equal(st.gen_head, g0 + 2);
 	assert_int_equal(st.gen_durable, g0 + 1);
-	wb_engine_close(v.e);
-	v.e = NULL;
+	wb_engine_close(v.f.e);
+	v.f.e = NULL;
 	/* on disk: the two records carry the two generations */
-	assert_int_equal(wb_wlog_load(v.log, &sb, err, sizeof(err)), 0);
-	assert_int_equal(wb_recovery_scan(v.log, &sb, NBLK, gen_cb, &g, &rc), 0);
+	assert_int_equal(wb_wlog_load(v.f.log, &sb, err, sizeof(err)), 0);
+	assert_int_equal(wb_recovery_scan(v.f.log, &sb, NBLK, gen_cb, &g, &rc), 0);
 	assert_int_equal(g.n, 2);
 	assert_true(g.lba[0] == 1 && g.gen[0] == g0);
 	assert_true(g.lba[1] == 2 && g.gen[1] == g0 + 1);
-	env_reopen(&v);
+	efx_reopen(&v.f);
 	check_all(&v);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /*
@@ -766,10 +724,10 @@ static void test_ack_memory(void **state)
 
 	(void)state;
 	env_init(&v, 8u << 20, 0, 256);
-	v.p.ack_memory = 1;
-	v.p.log_commit_ms = 20;
-	v.p.destage_min_rate = 1;
-	env_reopen(&v);
+	v.f.p.ack_memory = 1;
+	v.f.p.log_commit_ms = 20;
+	v.f.p.destage_min_rate = 1;
+	efx_reopen(&v.f);
 	v.ver[5]++;
 	fill(b, 5, v.ver[5]);
 	done = 0;
@@ -781,13 +739,13 @@ static void test_ack_memory(void **state)
 	q.r.len = BS;
 	q.r.buf = b;
 	q.r.done = qw_done;
-	assert_int_equal(wb_engine_submit(v.e, &q.r), 0);
+	assert_int_equal(wb_engine_submit(v.f.e, &q.r), 0);
 	for (i = 0; i < 10 && !done; i++)
-		assert_true(wb_engine_run(v.e, 0) >= 0);
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
 	assert_int_equal(done, 1);
 	assert_int_equal(q.err, 0);
-	assert_true(v.log->inflight > 0); /* acked before its log write completed */
-	assert_int_equal(wb_engine_read(v.e, rb, BS, 5 * BS), 0);
+	assert_true(v.f.log->inflight > 0); /* acked before its log write completed */
+	assert_int_equal(wb_engine_read(v.f.e, rb, BS, 5 * BS), 0);
 	assert_int_equal(which(rb, 5), v.ver[5]);
 	flush(&v);
 
@@ -800,23 +758,23 @@ static void test_ack_memory(void **state)
 
 		clock_gettime(CLOCK_MONOTONIC, &ts0);
 		do { /* run(1) may sleep on the destage timer: poll instead */
-			assert_true(wb_engine_run(v.e, 0) >= 0);
+			assert_true(wb_engine_run(v.f.e, 0) >= 0);
 			usleep(1000);
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 		} while ((ts.tv_sec - ts0.tv_sec) * 1000 + (ts.tv_nsec - ts0.tv_nsec) / 1000000 <
 			 200);
 	}
-	wb_io_fault_power_cut(v.log);
-	wb_io_fault_power_cut(v.bak);
-	wb_engine_close(v.e);
-	v.e = NULL;
-	wb_io_fault_power_on(v.log);
-	wb_io_fault_power_on(v.bak);
-	assert_int_equal(wb_wblog_ops.open(&v.p, &v.e), 0);
+	wb_io_fault_power_cut(v.f.log);
+	wb_io_fault_power_cut(v.f.bak);
+	wb_engine_close(v.f.e);
+	v.f.e = NULL;
+	wb_io_fault_power_on(v.f.log);
+	wb_io_fault_power_on(v.f.bak);
+	assert_int_equal(wb_wblog_ops.open(&v.f.p, &v.f.e), 0);
 	check_all(&v);
 	free(b);
 	free(rb);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 /* wblog refuses engine options (it has none) and a bad ack_memory value */
@@ -828,16 +786,16 @@ static void test_bad_params(void **state)
 
 	(void)state;
 	env_init(&v, 8u << 20, 0, 256);
-	wb_engine_close(v.e);
-	v.e = NULL;
-	p = v.p;
+	wb_engine_close(v.f.e);
+	v.f.e = NULL;
+	p = v.f.p;
 	p.options = "foo=1";
 	assert_int_equal(wb_wblog_ops.open(&p, &e2), -EINVAL);
-	p = v.p;
+	p = v.f.p;
 	p.ack_memory = 2;
 	assert_int_equal(wb_wblog_ops.open(&p, &e2), -EINVAL);
 	assert_null(e2);
-	env_fini(&v);
+	efx_fini(&v.f);
 }
 
 int main(void)
