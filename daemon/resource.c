@@ -130,7 +130,10 @@ static int open_devices(const struct wbconf_resource *c, struct wb_io **backing,
 
 	*backing = *log = NULL;
 	if (c->backing) {
-		ret = wb_io_uring_open(c->backing, 0, 0, RES_IO_QD, backing);
+		/* with a ring, the backing is the dm-wbrep target's lower device,
+		 * which the kernel holds exclusively for the target: share it */
+		ret = wb_io_uring_open(c->backing, 0, c->ring ? WB_IO_OPEN_SHARED : 0, RES_IO_QD,
+				       backing);
 		if (ret) {
 			snprintf(err, errlen, "cannot open backing device %s: %s", c->backing,
 				 strerror(-ret));

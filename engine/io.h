@@ -95,6 +95,10 @@ struct wb_io {
  * if it does not exist (size 0: use the existing size). */
 #define WB_IO_OPEN_CREATE   (1u << 0)
 #define WB_IO_OPEN_BUFFERED (1u << 1) /* do not even try O_DIRECT */
+/* The block device is already held exclusively on our behalf (the lower
+ * device of a dm-wbrep target, claimed by the kernel for the target): open
+ * it without O_EXCL and flock the device node instead (io_uring.c). */
+#define WB_IO_OPEN_SHARED (1u << 2)
 int wb_io_uring_open(const char *path, uint64_t size, unsigned flags, unsigned qd,
 		     struct wb_io **out);
 

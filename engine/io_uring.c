@@ -35,7 +35,9 @@
  * it while mounted or held by another exclusive opener, and refuses mkfs and
  * other O_EXCL openers while we hold it); a file is locked with
  * flock(LOCK_EX|LOCK_NB) (advisory: it stops every wbrep program, not a
- * process that ignores locks). A device in use fails the open with -EBUSY,
+ * process that ignores locks). WB_IO_OPEN_SHARED: a block device that the
+ * dm-wbrep target already holds (its lower device) is flocked like a file
+ * instead. A device in use fails the open with -EBUSY,
  * naming the lock holder's pid where /proc/locks shows it. The lock is tried
  * for a few seconds first: after a kill -9 the kernel drops a dead
  * process's file references only when its io_uring requests have finished.
@@ -573,7 +575,7 @@ static int uring_open_file(const char *path, unsigned flags)
 	struct stat st;
 	int fd = -EBUSY, blk = 0;
 
-	if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+	if (stat(path, &st) == 0 && S_ISBLK(st.st_mode) && !(flags & WB_IO_OPEN_SHARED)) {
 		oflags = O_RDWR | O_CLOEXEC | O_EXCL; /* O_EXCL without O_CREAT: claim */
 		blk = 1;
 	}

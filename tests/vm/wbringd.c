@@ -145,7 +145,8 @@ int main(int argc, char **argv)
 		return usage();
 	signal(SIGPIPE, SIG_IGN);
 	if (backing) {
-		ret = wb_io_uring_open(backing, 0, 0, 64, &io);
+		/* the dm-wbrep target holds its lower device exclusively */
+		ret = wb_io_uring_open(backing, 0, WB_IO_OPEN_SHARED, 64, &io);
 		if (ret) {
 			fprintf(stderr, "wbringd: %s: %s\n", backing, strerror(-ret));
 			return 1;
