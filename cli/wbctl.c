@@ -4,10 +4,12 @@
  * socket (proto/wbproto.h frames, docs/control-protocol.md) and checks
  * configuration files (conf/wbconf.h) without a daemon.
  *
- * Owns the subcommand table, the client side of the control protocol and
- * the human / JSON renderings of status (schema in docs/wbctl.md).
- * Exit codes: 0 ok, 1 the daemon refused or the command failed, 2 usage
- * error, 3 cannot connect to the daemon, 4 the configuration has errors.
+ * Owns the subcommand table, option parsing, the client side of the control
+ * protocol, the simple actions (up, down, flush, reload) and config check.
+ * Status renderings live in wbctl_status.c, drain and mode in
+ * wbctl_drain.c (cli/wbctl.h). Exit codes: 0 ok, 1 the daemon refused or
+ * the command failed, 2 usage error, 3 cannot connect to the daemon, 4 the
+ * configuration has errors, 130 interrupted (docs/wbctl.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,16 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/wbctl.h"
 #include "conf/wbconf.h"
-#include "proto/wbproto.h"
-
-enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_CONNECT = 3, EX_CONFIG = 4 };
-
-struct gopts {
-	const char *socket; /* -s */
-	const char *config; /* -c */
-	int fd;
-};
 
 struct cmd {
 	const char *name;
@@ -41,7 +35,72 @@ struct cmd {
 };
 
 static const struct cmd cmds[];
-static const char *prog = "wbctl";
+const char *const wbctl_prog = "wbctl";
+#define prog wbctl_prog
+
+/* ---- options ------------------------------------------------------------- */
+
+int wbctl_args(int argc, char **argv, const char *so, const struct option *lo,
+	       int (*opt)(int o, const char *arg, void *st), void *st, const char **pos, int maxpos,
+	       int *npos)
+{
+	char fmt[64];
+	int o, ex;
+
+	/* leading '-': words that are not options come back as 1, in order,
+	 * so options may follow the arguments (even with POSIXLY_CORRECT);
+	 * ':' first: report a missing value ourselves */
+	snprintf(fmt, sizeof(fmt), "-:%s", so);
+	*npos = 0;
+	optind = 0; /* full re-initialisation of getopt */
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, fmt, lo, NULL)) != -1) {
+		if (o == 1) {
+			if (*npos >= maxpos) {
+				fprintf(stderr,
+					"%s %s: unexpected argument '%s' (see %s %s --help)\n",
+					prog, argv[0], optarg, prog, argv[0]);
+				return EX_USAGE;
+			}
+			pos[(*npos)++] = optarg;
+			continue;
+		}
+		if (o == '?' || o == ':') {
+			fprintf(stderr, "%s %s: %s '%s' (see %s %s --help)\n", prog, argv[0],
+				o == '?' ? "unknown option" : "missing value for option",
+				argv[optind - 1], prog, argv[0]);
+			return EX_USAGE;
+		}
+		ex = opt ? opt(o, optarg, st) : EX_USAGE;
+		if (ex)
+			return ex;
+	}
+	for (; optind < argc; optind++) { /* after "--" */
+		if (*npos >= maxpos) {
+			fprintf(stderr, "%s %s: unexpected argument '%s' (see %s %s --help)\n",
+				prog, argv[0], argv[optind], prog, argv[0]);
+			return EX_USAGE;
+		}
+		pos[(*npos)++] = argv[optind];
+	}
+	return EX_OK;
+}
+
+int wbctl_num(const char *cmd, const char *opt, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		fprintf(stderr, "%s %s: %s must be a whole number %ld..%ld, not '%s'\n", prog, cmd,
+			opt, min, max, s);
+		return EX_USAGE;
+	}
+	*out = v;
+	return EX_OK;
+}
 
 /* ---- connection ---------------------------------------------------------- */
 
@@ -112,10 +171,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Send one request, wait for its response (*out, free with
- * wbrep__ctl_response__free_unpacked). Returns an exit code. */
-static int ctl_call(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mode,
-		    Wbrep__CtlResponse **out)
+int wbctl_call(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mode,
+	       Wbrep__CtlResponse **out)
 {
 	static uint64_t next_id = 1;
 	Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
@@ -179,18 +236,23 @@ static int ctl_call(struct gopts *g, Wbrep__CtlOp op, const char *res, const cha
 	return ex;
 }
 
+void wbctl_refused(const char *res, const Wbrep__CtlResponse *r)
+{
+	fprintf(stderr, "%s: %s%s%s\n", prog, res ? res : "", res ? ": " : "",
+		r->message ? r->message : strerror(r->code));
+}
+
 /* For actions: call, print the error if any, map to an exit code. */
 static int ctl_simple(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mode,
 		      const char *okmsg)
 {
 	Wbrep__CtlResponse *r;
-	int ex = ctl_call(g, op, res, mode, &r);
+	int ex = wbctl_call(g, op, res, mode, &r);
 
 	if (ex)
 		return ex;
 	if (r->code) {
-		fprintf(stderr, "%s: %s%s%s\n", prog, res ? res : "", res ? ": " : "",
-			r->message ? r->message : strerror(r->code));
+		wbctl_refused(res, r);
 		ex = EX_FAIL;
 	} else if (okmsg) {
 		printf("%s\n", okmsg);
@@ -199,9 +261,29 @@ static int ctl_simple(struct gopts *g, Wbrep__CtlOp op, const char *res, const c
 	return ex;
 }
 
-/* ---- status rendering ---------------------------------------------------- */
+int wbctl_status_of(struct gopts *g, const char *res, Wbrep__CtlResponse **out,
+		    const Wbrep__ResourceStatus **rs)
+{
+	int ex = wbctl_call(g, WBREP__CTL_OP__CTL_STATUS, res, NULL, out);
 
-static void human_bytes(uint64_t v, char *buf, size_t len)
+	if (ex)
+		return ex;
+	if ((*out)->code || !(*out)->status || (*out)->status->n_resources != 1) {
+		if ((*out)->code)
+			wbctl_refused(res, *out);
+		else
+			fprintf(stderr, "%s: %s: no status in the reply\n", prog, res);
+		wbrep__ctl_response__free_unpacked(*out, NULL);
+		*out = NULL;
+		return EX_FAIL;
+	}
+	*rs = (*out)->status->resources[0];
+	return EX_OK;
+}
+
+/* ---- units ----------------------------------------------------------------- */
+
+void wbctl_bytes(uint64_t v, char *buf, size_t len)
 {
 	static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	double d = (double)v;
@@ -217,7 +299,7 @@ static void human_bytes(uint64_t v, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", d, u[i]);
 }
 
-static void human_ms(uint64_t ms, char *buf, size_t len)
+void wbctl_ms(uint64_t ms, char *buf, size_t len)
 {
 	uint64_t s = (ms + 999) / 1000;
 
@@ -231,9 +313,9 @@ static void human_ms(uint64_t ms, char *buf, size_t len)
 			 (unsigned long long)(s % 3600 / 60));
 }
 
-static void bar(uint64_t used, uint64_t total, char *buf, size_t width)
+void wbctl_bar(uint64_t done, uint64_t total, char *buf, size_t width)
 {
-	size_t fill = total ? (size_t)((double)used / (double)total * (double)width + 0.5) : 0;
+	size_t fill = total ? (size_t)((double)done / (double)total * (double)width + 0.5) : 0;
 
 	if (fill > width)
 		fill = width;
@@ -244,246 +326,21 @@ static void bar(uint64_t used, uint64_t total, char *buf, size_t width)
 	buf[width + 2] = 0;
 }
 
-static const char *s_or(const char *s, const char *def)
-{
-	return s && *s ? s : def;
-}
-
-static void print_human(const Wbrep__ResourceStatus *r)
-{
-	char a[32], b[32], c[32], pb[64];
-	unsigned pct = r->log_size ? (unsigned)(r->log_used * 100 / r->log_size) : 0;
-
-	printf("%s: %s, %s, %s (engine %s%s)\n", r->name, s_or(r->state, "?"), s_or(r->role, "?"),
-	       s_or(r->mode, "?"), s_or(r->engine, "?"), r->engine_state ? ", FAILED" : "");
-	if (!r->state || strcmp(r->state, "up")) {
-		printf("  (engine not open: no statistics; 'wbctl up %s' starts it)\n", r->name);
-		return;
-	}
-	human_bytes(r->size, a, sizeof(a));
-	printf("  size       %s\n", a);
-	if (r->log_size) {
-		bar(r->log_used, r->log_size, pb, 30);
-		human_bytes(r->log_used, a, sizeof(a));
-		human_bytes(r->log_size, b, sizeof(b));
-		printf("  log        %s %3u%%  %s of %s\n", pb, pct, a, b);
-	} else {
-		printf("  log        none\n");
-	}
-	human_bytes(r->dirty_bytes, a, sizeof(a));
-	if (!r->dirty_bytes) {
-		printf("  dirty      clean\n");
-	} else if (r->destage_rate) {
-		human_bytes(r->destage_rate, b, sizeof(b));
-		human_ms(r->destage_eta_ms, c, sizeof(c));
-		printf("  dirty      %s dirty, destaging at %s/s, ETA %s\n", a, b, c);
-	} else {
-		printf("  dirty      %s dirty, destage idle\n", a);
-	}
-	printf("  generation head %llu, durable %llu, oldest %llu\n",
-	       (unsigned long long)r->gen_head, (unsigned long long)r->gen_durable,
-	       (unsigned long long)r->gen_oldest);
-	printf("  seq        head %llu, tail %llu\n", (unsigned long long)r->seq_head,
-	       (unsigned long long)r->seq_tail);
-	human_bytes(r->ram_pages_used * 4096, a, sizeof(a));
-	human_bytes(r->ram_pages_total * 4096, b, sizeof(b));
-	printf("  ram        %s of %s (%llu/%llu pages)\n", a, b,
-	       (unsigned long long)r->ram_pages_used, (unsigned long long)r->ram_pages_total);
-	human_bytes(r->extent_mem_bytes, a, sizeof(a));
-	printf("  extents    %llu (%s)\n", (unsigned long long)r->extents, a);
-	human_bytes(r->bytes_read, a, sizeof(a));
-	human_bytes(r->bytes_written, b, sizeof(b));
-	printf("  io         %llu reads (%s), %llu writes (%s), %llu flushes, %llu discards\n",
-	       (unsigned long long)r->reads, a, (unsigned long long)r->writes, b,
-	       (unsigned long long)r->flushes, (unsigned long long)r->discards);
-	human_bytes(r->destaged_bytes, a, sizeof(a));
-	printf("  destaged   %s total, %llu throttle events\n", a,
-	       (unsigned long long)r->throttle_events);
-	printf("  clients    %u nbd, peers %u/%u connected\n", r->nbd_clients, r->peers_connected,
-	       r->peers_total);
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-#define JU(name, v) printf("\"%s\": %llu", name, (unsigned long long)(v))
-
-static void print_json_res(const Wbrep__ResourceStatus *r)
-{
-	printf("    {\"name\": ");
-	json_str(r->name);
-	printf(", \"engine\": ");
-	json_str(r->engine);
-	printf(", \"state\": ");
-	json_str(r->state);
-	printf(", \"role\": ");
-	json_str(r->role);
-	printf(", \"mode\": ");
-	json_str(r->mode);
-	printf(", \"engine_state\": \"%s\",\n     ", r->engine_state ? "failed" : "ok");
-	JU("size", r->size);
-	printf(", ");
-	JU("dirty_bytes", r->dirty_bytes);
-	printf(",\n     \"log\": {");
-	JU("size", r->log_size);
-	printf(", ");
-	JU("used", r->log_used);
-	printf("},\n     \"generation\": {");
-	JU("head", r->gen_head);
-	printf(", ");
-	JU("durable", r->gen_durable);
-	printf(", ");
-	JU("oldest", r->gen_oldest);
-	printf("},\n     \"seq\": {");
-	JU("head", r->seq_head);
-	printf(", ");
-	JU("tail", r->seq_tail);
-	printf("},\n     \"destage\": {");
-	JU("rate", r->destage_rate);
-	printf(", ");
-	JU("eta_ms", r->destage_eta_ms);
-	printf(", ");
-	JU("total_bytes", r->destaged_bytes);
-	printf(", ");
-	JU("throttle_events", r->throttle_events);
-	printf("},\n     \"io\": {");
-	JU("reads", r->reads);
-	printf(", ");
-	JU("writes", r->writes);
-	printf(", ");
-	JU("flushes", r->flushes);
-	printf(", ");
-	JU("discards", r->discards);
-	printf(", ");
-	JU("bytes_read", r->bytes_read);
-	printf(", ");
-	JU("bytes_written", r->bytes_written);
-	printf("},\n     \"ram_pages\": {");
-	JU("total", r->ram_pages_total);
-	printf(", ");
-	JU("used", r->ram_pages_used);
-	printf("},\n     \"extents\": {");
-	JU("count", r->extents);
-	printf(", ");
-	JU("mem_bytes", r->extent_mem_bytes);
-	printf("},\n     ");
-	JU("nbd_clients", r->nbd_clients);
-	printf(", \"peers\": {");
-	JU("connected", r->peers_connected);
-	printf(", ");
-	JU("total", r->peers_total);
-	printf("}}");
-}
-
 /* ---- subcommands --------------------------------------------------------- */
 
-static volatile sig_atomic_t stop_watch;
+/* ---- simple commands ----------------------------------------------------- */
 
-static void on_sigint(int sig)
+/* A command that takes exactly nargs words and no options. */
+static int plain_args(int argc, char **argv, int nargs, const char **pos)
 {
-	stop_watch = 1;
-}
+	static const struct option none[] = {{NULL, 0, NULL, 0}};
+	int n, ex = wbctl_args(argc, argv, "", none, NULL, NULL, pos, nargs, &n);
 
-static int cmd_status(struct gopts *g, int argc, char **argv)
-{
-	static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
-					   {"watch", no_argument, NULL, 'w'},
-					   {"count", required_argument, NULL, 'n'},
-					   {"interval", required_argument, NULL, 'i'},
-					   {NULL, 0, NULL, 0}};
-	bool json = false, watch = false;
-	long count = -1, interval = 1;
-	const char *res = NULL;
-	int o, ex = EX_OK;
-
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "+jwn:i:", lo, NULL)) != -1) {
-		switch (o) {
-		case 'j':
-			json = true;
-			break;
-		case 'w':
-			watch = true;
-			break;
-		case 'n':
-			count = strtol(optarg, NULL, 10);
-			break;
-		case 'i':
-			interval = strtol(optarg, NULL, 10);
-			break;
-		default:
-			return EX_USAGE;
-		}
-	}
-	if (optind < argc)
-		res = argv[optind++];
-	if (optind < argc || count == 0 || interval < 1 || interval > 3600) {
-		fprintf(stderr, "%s status: bad arguments (see %s status --help)\n", prog, prog);
-		return EX_USAGE;
-	}
-	if (!watch)
-		count = 1;
-	signal(SIGINT, on_sigint);
-	for (long it = 0; !stop_watch && (count < 0 || it < count); it++) {
-		Wbrep__CtlResponse *r;
-		Wbrep__StatusReply *st;
-
-		if (it)
-			sleep((unsigned)interval);
-		if (stop_watch)
-			break;
-		ex = ctl_call(g, WBREP__CTL_OP__CTL_STATUS, res, NULL, &r);
-		if (ex)
-			return ex;
-		if (r->code) {
-			fprintf(stderr, "%s: %s%s%s\n", prog, res ? res : "", res ? ": " : "",
-				r->message ? r->message : strerror(r->code));
-			wbrep__ctl_response__free_unpacked(r, NULL);
-			return EX_FAIL;
-		}
-		st = r->status;
-		if (watch && !json && isatty(STDOUT_FILENO))
-			printf("\033[H\033[2J");
-		if (json) {
-			printf("{\"version\": 1, \"resources\": [\n");
-			for (size_t i = 0; st && i < st->n_resources; i++) {
-				print_json_res(st->resources[i]);
-				printf("%s\n", i + 1 < st->n_resources ? "," : "");
-			}
-			printf("]}\n");
-		} else if (!st || !st->n_resources) {
-			printf("no resources\n");
-		} else {
-			for (size_t i = 0; i < st->n_resources; i++) {
-				if (i)
-					printf("\n");
-				print_human(st->resources[i]);
-			}
-		}
-		fflush(stdout);
-		wbrep__ctl_response__free_unpacked(r, NULL);
-	}
-	return ex;
-}
-
-static int need_res(int argc, char **argv, int nargs, const char *cmd)
-{
-	if (argc != 1 + nargs) {
-		fprintf(stderr, "%s %s: expected %d argument%s (see %s %s --help)\n", prog, cmd,
-			nargs, nargs == 1 ? "" : "s", prog, cmd);
+	if (ex)
+		return ex;
+	if (n != nargs) {
+		fprintf(stderr, "%s %s: expected %d argument%s (see %s %s --help)\n", prog, argv[0],
+			nargs, nargs == 1 ? "" : "s", prog, argv[0]);
 		return EX_USAGE;
 	}
 	return EX_OK;
@@ -491,38 +348,31 @@ static int need_res(int argc, char **argv, int nargs, const char *cmd)
 
 static int cmd_up(struct gopts *g, int argc, char **argv)
 {
-	return need_res(argc, argv, 1, "up")
-		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_UP, argv[1], NULL, NULL);
+	const char *res;
+
+	return plain_args(argc, argv, 1, &res)
+		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_UP, res, NULL, NULL);
 }
 
 static int cmd_down(struct gopts *g, int argc, char **argv)
 {
-	return need_res(argc, argv, 1, "down")
-		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_DOWN, argv[1], NULL, NULL);
+	const char *res;
+
+	return plain_args(argc, argv, 1, &res)
+		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_DOWN, res, NULL, NULL);
 }
 
 static int cmd_flush(struct gopts *g, int argc, char **argv)
 {
-	return need_res(argc, argv, 1, "flush")
-		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_FLUSH, argv[1], NULL, NULL);
-}
+	const char *res;
 
-static int cmd_mode(struct gopts *g, int argc, char **argv)
-{
-	int ex = need_res(argc, argv, 2, "mode");
-
-	if (ex)
-		return ex;
-	if (strcmp(argv[2], "writeback") && strcmp(argv[2], "writethrough")) {
-		fprintf(stderr, "%s mode: mode must be writeback or writethrough\n", prog);
-		return EX_USAGE;
-	}
-	return ctl_simple(g, WBREP__CTL_OP__CTL_MODE, argv[1], argv[2], NULL);
+	return plain_args(argc, argv, 1, &res)
+		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_FLUSH, res, NULL, NULL);
 }
 
 static int cmd_reload(struct gopts *g, int argc, char **argv)
 {
-	return need_res(argc, argv, 0, "reload")
+	return plain_args(argc, argv, 0, NULL)
 		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_RELOAD, NULL, NULL, NULL);
 }
 
@@ -530,24 +380,33 @@ static int cmd_config(struct gopts *g, int argc, char **argv)
 {
 	struct wbconf_errors errs = {0};
 	struct wbconf *c = NULL;
-	const char *file;
-	int rc;
+	static const struct option none[] = {{NULL, 0, NULL, 0}};
+	const char *file, *pos[2];
+	int n, rc, ex;
 
-	if (argc < 2 || strcmp(argv[1], "check") || argc > 3) {
+	ex = wbctl_args(argc, argv, "", none, NULL, NULL, pos, 2, &n);
+	if (ex || n < 1 || strcmp(pos[0], "check")) {
 		fprintf(stderr, "%s config: usage: %s config check [FILE]\n", prog, prog);
 		return EX_USAGE;
 	}
-	file = argc == 3 ? argv[2] : g->config ? g->config : WBCONF_DEFAULT_PATH;
+	file = n == 2 ? pos[1] : g->config ? g->config : WBCONF_DEFAULT_PATH;
 	rc = wbconf_load(file, NULL, &c, &errs);
+	/* on the node the file is for: its devices must be there */
+	if (!rc && wbconf_on_this_host(c))
+		rc = wbconf_check_devices(c, &errs);
 	if (rc) {
 		wbconf_errors_print(&errs, stdout);
 		printf("%s: %zu error%s\n", file, errs.n + errs.dropped,
 		       errs.n + errs.dropped == 1 ? "" : "s");
 		wbconf_errors_free(&errs);
+		wbconf_free(c);
 		return EX_CONFIG;
 	}
 	printf("%s: OK (%zu resource%s, %zu node%s)\n", file, c->nres, c->nres == 1 ? "" : "s",
 	       c->nnodes, c->nnodes == 1 ? "" : "s");
+	if (!wbconf_on_this_host(c))
+		printf("%s: device paths not checked: this host is not node %s\n", file,
+		       c->global.node_name);
 	wbconf_free(c);
 	return EX_OK;
 }
@@ -555,16 +414,31 @@ static int cmd_config(struct gopts *g, int argc, char **argv)
 static int cmd_help(struct gopts *g, int argc, char **argv);
 
 static const struct cmd cmds[] = {
-    {"status", "[RES] [--json] [--watch [--interval SEC] [--count N]]",
+    {"status", "[RES] [-v] [--json] [--watch [--interval SEC] [--count N]]",
      "Show resources: state, mode, log use, dirty bytes, generations, destage rate and ETA.\n"
-     "  --json       machine-readable output (schema: docs/wbctl.md)\n"
-     "  --watch      repeat every --interval seconds (default 1) until Ctrl-C or --count",
-     cmd_status},
+     "  -v, --verbose  also the settings in force (engine, ack, devices, watermarks, rates,\n"
+     "                 log segment) and whether the file on disk differs from them\n"
+     "  --json         machine-readable output (schema: docs/wbctl.md)\n"
+     "  --watch        repeat every --interval seconds (default 1) until Ctrl-C or --count,\n"
+     "                 with a timestamp per frame\n"
+     "  Options may come before or after RES.",
+     wbctl_cmd_status},
+    {"show", "RES [--json]", "Same as status -v RES.", wbctl_cmd_show},
     {"up", "RES", "Open the resource's engine and start its frontends.", cmd_up},
     {"down", "RES", "Stop the frontends, flush, close the engine.", cmd_down},
     {"flush", "RES", "Make every completed write durable (waits for the flush).", cmd_flush},
-    {"mode", "RES writeback|writethrough",
-     "Force the cache mode (writethrough drains the log first).", cmd_mode},
+    {"drain", "RES [--timeout SEC] [--interval SEC]",
+     "Write back every dirty byte and wait until the log is clean.\n"
+     "  Write-through while it runs (so it ends), then the mode in force again. A progress\n"
+     "  bar with ETA on a terminal, a line every --interval seconds (default 1) otherwise.\n"
+     "  Exit 0 clean, 1 failed or --timeout passed (the drain goes on), 130 Ctrl-C (it goes\n"
+     "  on in the background).",
+     wbctl_cmd_drain},
+    {"mode", "RES writeback|writethrough|config [--wait]",
+     "Force the cache mode until the next down (shown as forced); config = back to the\n"
+     "  configuration's cache-mode. Writethrough drains the log in the background;\n"
+     "  --wait waits until it is clean, like drain.",
+     wbctl_cmd_mode},
     {"reload", "", "Re-read the configuration file (like SIGHUP).", cmd_reload},
     {"config", "check [FILE]",
      "Check a configuration file; print every error as FILE:LINE: [section] key: message.\n"

@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -459,6 +460,21 @@ static unsigned rline(const struct rinfo *ri, const char *name, const char **lab
 	return ri->line[k] ? ri->line[k] : ri->sect_line;
 }
 
+/* A built-in engine, or a plugin file NAME.so in plugin-dir. */
+static bool engine_known(const struct wbconf *c, const char *name)
+{
+	static const char *const builtin[] = {WBCONF_BUILTIN_ENGINES};
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+		if (!strcmp(name, builtin[i]))
+			return true;
+	if (!c->global.plugin_dir || snprintf(path, sizeof(path), "%s/%s.so", c->global.plugin_dir,
+					      name) >= (int)sizeof(path))
+		return false;
+	return access(path, F_OK) == 0;
+}
+
 static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const struct rinfo *ri)
 {
 	struct wbconf_resource *r = &c->res[i];
@@ -471,6 +487,21 @@ static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const stru
 		ERR(lx, ln, lb, "destage-low",
 		    "destage-low (%u%%) must be below destage-high (%u%%)", r->destage_low_pct,
 		    r->destage_high_pct);
+	}
+	if (r->engine && !engine_known(c, r->engine)) {
+		ln = rline(&ri[i], "engine", &lb);
+		ERR(lx, ln, lb, "engine",
+		    "unknown engine '%s': expected wblog, passthrough, ram or a plugin %s/%s.so",
+		    r->engine, c->global.plugin_dir ? c->global.plugin_dir : "?", r->engine);
+	}
+	if (r->engine && !strcmp(r->engine, "passthrough")) {
+		/* nothing is cached: the mode can only be write-through */
+		if (r->cache_mode == WBCONF_CACHE_WRITEBACK && ri[i].line[KI("cache-mode")]) {
+			ln = rline(&ri[i], "cache-mode", &lb);
+			ERR(lx, ln, lb, "cache-mode",
+			    "engine passthrough has no cache: it is always writethrough");
+		}
+		r->cache_mode = WBCONF_CACHE_WRITETHROUGH;
 	}
 	if (r->engine && !strcmp(r->engine, "wblog") && !r->log)
 		ERR(lx, ri[i].sect_line, ri[i].sect_label, "log",
@@ -869,4 +900,44 @@ int wbconf_resource_reload_check(const struct wbconf_resource *old,
 		}
 	}
 	return 0;
+}
+
+bool wbconf_on_this_host(const struct wbconf *c)
+{
+	char host[256] = "";
+
+	if (gethostname(host, sizeof(host) - 1))
+		return false;
+	return c->global.node_name && !strcmp(c->global.node_name, host);
+}
+
+static void check_path(const struct wbconf *c, const struct wbconf_resource *r, const char *key,
+		       const char *path, struct wbconf_errors *errs, int *rc)
+{
+	char sect[WBCONF_NAME_MAX + 16];
+	struct stat st;
+
+	if (!path)
+		return;
+	snprintf(sect, sizeof(sect), "resource %s", r->name);
+	if (stat(path, &st)) {
+		wbconf_err_add(errs, c->path, r->line, sect, key, "'%s': %s (on node %s)", path,
+			       strerror(errno), c->global.node_name);
+		*rc = -EINVAL;
+	} else if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
+		wbconf_err_add(errs, c->path, r->line, sect, key,
+			       "'%s' is neither a block device nor a regular file", path);
+		*rc = -EINVAL;
+	}
+}
+
+int wbconf_check_devices(const struct wbconf *c, struct wbconf_errors *errs)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < c->nres; i++) {
+		check_path(c, &c->res[i], "backing", c->res[i].backing, errs, &rc);
+		check_path(c, &c->res[i], "log", c->res[i].log, errs, &rc);
+	}
+	return rc;
 }

@@ -52,6 +52,7 @@ enum wbconf_log_target { WBCONF_LOG_STDERR = 0, WBCONF_LOG_SYSLOG = 1 };
 enum wbconf_transport { WBCONF_TRANSPORT_TLS = 0, WBCONF_TRANSPORT_PLAIN = 1 };
 enum wbconf_ack { WBCONF_ACK_LOG = 0, WBCONF_ACK_MEMORY = 1 };
 enum wbconf_no_quorum { WBCONF_NOQ_SUSPEND_IO = 0, WBCONF_NOQ_IO_ERROR = 1 };
+enum wbconf_cache_mode { WBCONF_CACHE_WRITEBACK = 0, WBCONF_CACHE_WRITETHROUGH = 1 };
 
 /* A host:port value. host == NULL: not set (e.g. metrics off). host "*"
  * means any address; IPv6 is written [addr]:port and stored without []. */
@@ -100,6 +101,8 @@ struct wbconf_resource {
 	uint32_t log_commit_ms;	       /* ack = memory: RAM -> log bound, default 10 */
 	uint32_t wb_min_peers;	       /* default 1 */
 	int on_no_quorum;	       /* enum wbconf_no_quorum, default suspend-io */
+	int cache_mode;		       /* enum wbconf_cache_mode, default writeback
+					* (writethrough for engine passthrough) */
 	uint16_t replication_port;     /* default WBCONF_DEFAULT_REPL_PORT + index */
 	bool auto_up;		       /* default true */
 	unsigned line;		       /* line of the [resource NAME] header */
@@ -159,6 +162,19 @@ const struct wbconf_node *wbconf_node_find(const struct wbconf *c, const char *n
  * needs a restart of wbrepd (the reload is then refused as a whole). */
 int wbconf_resource_reload_check(const struct wbconf_resource *old,
 				 const struct wbconf_resource *nw, char *err, size_t errlen);
+
+/* Engines every build has (engine/registry.c registers them). */
+#define WBCONF_BUILTIN_ENGINES "wblog", "passthrough", "ram"
+
+/* 1 when this configuration describes the host it is checked on: its node
+ * name ([global] node-name or the one given to wbconf_load) is this host's
+ * name, or it names no node at all (then the host name was used). */
+bool wbconf_on_this_host(const struct wbconf *c);
+/* Checks that only mean something on the node itself: every backing and
+ * log path exists and is a block device or a regular file. Appends one
+ * error per problem (line of the resource's section) and returns -EINVAL,
+ * or 0 when all are there. */
+int wbconf_check_devices(const struct wbconf *c, struct wbconf_errors *errs);
 
 /* "FILE:LINE: [section] key: message" (parts omitted when unknown).
  * Returns the length snprintf would have written. */

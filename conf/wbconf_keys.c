@@ -35,6 +35,8 @@ static const struct wbconf_enum ev_ack[] = {
     {"log", WBCONF_ACK_LOG}, {"memory", WBCONF_ACK_MEMORY}, {NULL, 0}};
 static const struct wbconf_enum ev_noq[] = {
     {"suspend-io", WBCONF_NOQ_SUSPEND_IO}, {"io-error", WBCONF_NOQ_IO_ERROR}, {NULL, 0}};
+static const struct wbconf_enum ev_cache[] = {
+    {"writeback", WBCONF_CACHE_WRITEBACK}, {"writethrough", WBCONF_CACHE_WRITETHROUGH}, {NULL, 0}};
 
 const struct wbconf_key wbconf_keys[] = {
     /* [global] */
@@ -102,6 +104,8 @@ const struct wbconf_key wbconf_keys[] = {
      65535, NULL, NULL, NULL},
     {"auto-up", S_RES, T_BOOL, F_RELOAD, 1, offsetof(struct wbconf_resource, auto_up), 0, 1, NULL,
      "yes", NULL},
+    {"cache-mode", S_RES, T_ENUM, F_RELOAD, sizeof(int),
+     offsetof(struct wbconf_resource, cache_mode), 0, 0, ev_cache, "writeback", NULL},
     /* [node NAME] */
     {"address", S_NODE, T_ADDR, F_REQUIRED, 0, offsetof(struct wbconf_node, address), 0, 0, NULL,
      NULL, NULL},

@@ -152,6 +152,41 @@ static void fill_status(Wbrep__ResourceStatus *p, const struct wb_ctl_res_status
 	U(peers_connected, s->peers_connected);
 	U(peers_total, s->peers_total);
 	U(engine_state, s->st.state);
+	U(mode_forced, s->mode_forced);
+	U(draining, s->draining);
+	p->reason = s->reason[0] ? (char *)s->reason : NULL;
+	p->cache_mode = s->cache_mode[0] ? (char *)s->cache_mode : NULL;
+#undef U
+}
+
+/* The settings of the configuration in force (wbctl status -v). */
+static void fill_settings(Wbrep__ResourceSettings *p, const struct wbconf_resource *c,
+			  char *nbd_listen, size_t len)
+{
+#define U(f, v)                                                                                    \
+	do {                                                                                       \
+		p->has_##f = 1;                                                                    \
+		p->f = (v);                                                                        \
+	} while (0)
+	p->backing = c->backing;
+	p->log = c->log;
+	p->ack = c->ack == WBCONF_ACK_MEMORY ? "memory" : "log";
+	U(destage_low_pct, c->destage_low_pct);
+	U(destage_high_pct, c->destage_high_pct);
+	U(destage_min_rate, c->destage_min_rate);
+	U(gen_max_interval_ms, c->gen_max_interval_ms);
+	U(log_segment, c->log_segment);
+	U(ram_buffer, c->ram_buffer);
+	U(log_commit_ms, c->log_commit_ms);
+	U(auto_up, c->auto_up);
+	if (wbconf_addr_set(&c->nbd_listen)) {
+		snprintf(nbd_listen, len, strchr(c->nbd_listen.host, ':') ? "[%s]:%u" : "%s:%u",
+			 c->nbd_listen.host, (unsigned)c->nbd_listen.port);
+		p->nbd_listen = nbd_listen;
+	}
+	p->nbd_socket = c->nbd_socket;
+	p->ring = c->ring;
+	p->engine_options = c->engine_options;
 #undef U
 }
 
@@ -161,6 +196,9 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 	struct wb_ctl_res_status *s = NULL;
 	Wbrep__StatusReply sr = WBREP__STATUS_REPLY__INIT;
 	Wbrep__ResourceStatus *rs = NULL, **rp = NULL;
+	Wbrep__ResourceSettings *set = NULL;
+	struct wb_ctl_daemon_info info = {0};
+	char(*listen)[300] = NULL;
 	size_t n = 0;
 	int rc;
 
@@ -175,7 +213,9 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 	}
 	rs = calloc(n + 1, sizeof(*rs));
 	rp = calloc(n + 1, sizeof(*rp));
-	if (!rs || !rp) {
+	set = calloc(n + 1, sizeof(*set));
+	listen = calloc(n + 1, sizeof(*listen));
+	if (!rs || !rp || !set || !listen) {
 		send_response(cc, id, -ENOMEM, NULL, NULL);
 		goto out;
 	}
@@ -186,16 +226,31 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 		s[i].state[sizeof(s[i].state) - 1] = 0;
 		s[i].role[sizeof(s[i].role) - 1] = 0;
 		s[i].mode[sizeof(s[i].mode) - 1] = 0;
+		s[i].reason[sizeof(s[i].reason) - 1] = 0;
+		s[i].cache_mode[sizeof(s[i].cache_mode) - 1] = 0;
 		wbrep__resource_status__init(&rs[i]);
 		fill_status(&rs[i], &s[i]);
+		if (s[i].conf) {
+			wbrep__resource_settings__init(&set[i]);
+			fill_settings(&set[i], s[i].conf, listen[i], sizeof(listen[i]));
+			rs[i].settings = &set[i];
+		}
 		rp[i] = &rs[i];
 	}
 	sr.n_resources = n;
 	sr.resources = rp;
+	if (c->h.info && !c->h.info(c->ctx, &info)) {
+		sr.config_path = (char *)info.config_path;
+		sr.has_config_differs = 1;
+		sr.config_differs = info.config_differs;
+		sr.reload_error = (char *)info.reload_error;
+	}
 	send_response(cc, id, 0, NULL, &sr);
 out:
 	free(rs);
 	free(rp);
+	free(set);
+	free(listen);
 	free(s);
 }
 
@@ -248,6 +303,9 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 		break;
 	case WBREP__CTL_OP__CTL_MODE:
 		fn = c->h.mode;
+		break;
+	case WBREP__CTL_OP__CTL_DRAIN:
+		fn = c->h.drain;
 		break;
 	default:
 		fn = c->h.reload;

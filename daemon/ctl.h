@@ -11,7 +11,7 @@
  * (garbage, unknown type, oversize frame) gets an error reply or a clean
  * disconnect, never a crash.
  *
- * Asynchronous actions: up/down/flush/mode/reload handlers receive a
+ * Asynchronous actions: up/down/flush/mode/reload/drain handlers receive a
  * struct wb_ctl_req *. They return 0 (done, success), a negative errno (done,
  * failed; err holds a message for the user) or -EINPROGRESS: the daemon then
  * calls wb_ctl_complete(req, ...) exactly once later, even if the client has
@@ -24,9 +24,11 @@
 #ifndef WB_DAEMON_CTL_H
 #define WB_DAEMON_CTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/wbconf.h"
 #include "engine/wbengine.h"
 
 struct event_base;
@@ -44,6 +46,19 @@ struct wb_ctl_res_status {
 	uint32_t nbd_clients;	  /* connected NBD clients */
 	uint32_t peers_connected; /* healthy replication links */
 	uint32_t peers_total;	  /* configured peers */
+	char reason[256];	  /* state "failed": why */
+	char cache_mode[16];	  /* the configuration's cache-mode */
+	bool mode_forced;	  /* mode set by wbctl mode, not cache-mode */
+	bool draining;		  /* wbctl drain runs */
+	/* the settings in force; only read during the status call */
+	const struct wbconf_resource *conf;
+};
+
+/* Daemon-wide part of a status reply; strings only read during the call. */
+struct wb_ctl_daemon_info {
+	const char *config_path;
+	bool config_differs;	  /* the file changed since it was applied */
+	const char *reload_error; /* why the last reload was refused, or NULL */
 };
 
 struct wb_ctl_handlers {
@@ -66,6 +81,10 @@ struct wb_ctl_handlers {
 		    size_t errlen);
 	int (*reload)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
 		      char *err, size_t errlen);
+	/* Optional: daemon-wide status (config file, last reload). */
+	int (*info)(void *ctx, struct wb_ctl_daemon_info *out);
+	int (*drain)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		     size_t errlen);
 };
 
 /* Listen on `path`. 0 and *out, or -errno (logged). */

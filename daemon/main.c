@@ -190,6 +190,8 @@ int main(int argc, char **argv)
 	};
 	const char *path = WBCONF_DEFAULT_PATH, *node = NULL, *create_md = NULL;
 	bool fg = false, force = false, check = false, discard_dirty = false;
+	static char cwd[4096], abspath[4096 + 256];
+	const char *conf_path;
 	int verbose = 0, c, ret, pidfd, readyfd = -1, level;
 	struct wbd d = {0};
 
@@ -233,6 +235,17 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* the daemon changes to / when it daemonizes: a relative -c must
+	 * still name the same file at SIGHUP (messages keep the name given) */
+	conf_path = path;
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)) || snprintf(abspath, sizeof(abspath), "%s/%s", cwd,
+							  path) >= (int)sizeof(abspath)) {
+			fprintf(stderr, "wbrepd: cannot make %s an absolute path\n", path);
+			return 1;
+		}
+		conf_path = abspath;
+	}
 	wbd_log_setup(WBD_LOG_STDERR, verbose ? WB_LOG_DEBUG : WB_LOG_INFO);
 	if (load_conf(path, node, &d.conf))
 		return 1;
@@ -264,7 +277,7 @@ int main(int argc, char **argv)
 		wbconf_free(d.conf);
 		return ret ? 1 : 0;
 	}
-	d.conf_path = path;
+	d.conf_path = conf_path;
 	d.node = node;
 	d.verbose = verbose;
 	level = d.conf->global.log_level;
@@ -284,6 +297,9 @@ int main(int argc, char **argv)
 	wbd_log_setup(fg ? d.conf->global.log_target : WBD_LOG_SYSLOG, level);
 	pidfile_write(pidfd);
 	signal(SIGPIPE, SIG_IGN);
+	/* a write past RLIMIT_FSIZE fails with EFBIG (an I/O error the engine
+	 * reports), it does not kill the daemon */
+	signal(SIGXFSZ, SIG_IGN);
 	ret = wbd_start(&d);
 	ready(readyfd, ret == 0);
 	if (!ret)

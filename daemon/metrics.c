@@ -55,7 +55,11 @@ struct metric {
 #define RS(f) offsetof(struct wb_ctl_res_status, f)
 
 static const struct metric metrics[] = {
-    {"wbrep_up", "gauge", "1 if the resource is up", M_STR_EQ, RS(state), "up"},
+    {"wbrep_up", "gauge", "1 if the resource is up and serving", M_STR_EQ, RS(state), "up"},
+    {"wbrep_failed", "gauge", "1 if the resource failed (up failed, or its engine refuses writes)",
+     M_STR_EQ, RS(state), "failed"},
+    {"wbrep_down", "gauge", "1 if the resource is down on purpose (auto-up = no, wbctl down)",
+     M_STR_EQ, RS(state), "down"},
     {"wbrep_writeback", "gauge", "1 if the resource runs in write-back mode", M_STR_EQ, RS(mode),
      "writeback"},
     {"wbrep_engine_failed", "gauge", "1 if an I/O error made the engine refuse writes", M_U32,

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -80,6 +81,91 @@ static void res_kick(void *arg)
 	event_active(r->ev_kick, EV_TIMEOUT, 0);
 }
 
+static uint64_t res_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Keep the last WBD_RATE_SAMPLES values of destaged_bytes. */
+static void res_sample(struct wbd_resource *r, uint64_t bytes)
+{
+	if (r->nsamples == WBD_RATE_SAMPLES) {
+		memmove(&r->samples[0], &r->samples[1],
+			sizeof(r->samples[0]) * (WBD_RATE_SAMPLES - 1));
+		r->nsamples--;
+	}
+	r->samples[r->nsamples].ms = res_now_ms();
+	r->samples[r->nsamples].bytes = bytes;
+	r->nsamples++;
+}
+
+static enum wb_mode res_conf_mode(const struct wbd_resource *r)
+{
+	return r->conf->cache_mode == WBCONF_CACHE_WRITETHROUGH ? WB_MODE_WRITETHROUGH
+								: WB_MODE_WRITEBACK;
+}
+
+static enum wb_mode res_want_mode(const struct wbd_resource *r)
+{
+	return r->mode_forced >= 0 ? (enum wb_mode)r->mode_forced : res_conf_mode(r);
+}
+
+static const char *mode_name(enum wb_mode m)
+{
+	return m == WB_MODE_WRITETHROUGH ? "writethrough" : "writeback";
+}
+
+/* Switch the open engine's mode. -EOPNOTSUPP: the engine cannot run in
+ * that mode (not logged: the caller tells the user). */
+static int res_engine_mode(struct wbd_resource *r, enum wb_mode mode)
+{
+	int ret;
+
+	ret = wb_engine_set_mode(r->engine, mode);
+	if (ret && ret != -EOPNOTSUPP)
+		wbd_err("%s: set mode %s: %s", r->name, mode_name(mode), strerror(-ret));
+	res_kick(r);
+	return ret;
+}
+
+/* A drain is over when the flush it started completed and nothing is
+ * dirty (write-through since it started: the log only shrinks), or when
+ * the engine failed. st: the engine's current statistics. */
+static void res_drain_check(struct wbd_resource *r, const struct wb_engine_stats *st)
+{
+	if (!r->draining)
+		return;
+	if (st->state != WB_STATE_OK) {
+		r->draining = false;
+		wbd_err("%s: drain stopped: the engine failed with %llu bytes dirty", r->name,
+			(unsigned long long)st->dirty_bytes);
+		return;
+	}
+	if (!r->drain_flushed || st->dirty_bytes)
+		return;
+	r->draining = false;
+	wbd_info("%s: drain complete: the log is clean, mode %s", r->name,
+		 mode_name(r->drain_restore));
+	if (r->drain_restore != WB_MODE_WRITETHROUGH)
+		res_engine_mode(r, r->drain_restore);
+}
+
+static void res_sample_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wbd_resource *r = arg;
+	struct wb_engine_stats st;
+
+	if (!r->engine || wb_engine_stats(r->engine, &st))
+		return;
+	if (st.state == WB_STATE_OK)
+		r->fail_reason[0] = 0; /* errors so far did not fail the engine */
+	res_sample(r, st.destaged_bytes);
+	res_drain_check(r, &st);
+}
+
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,
 				      const struct nbd_lookup *lk)
 {
@@ -91,6 +177,7 @@ struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbco
 	r->conf = conf;
 	r->base = base;
 	r->lk = lk;
+	r->mode_forced = -1;
 	return r;
 }
 
@@ -276,7 +363,9 @@ static void free_events(struct wbd_resource *r)
 		event_free(r->ev_timer);
 	if (r->ev_kick)
 		event_free(r->ev_kick);
-	r->ev_fd = r->ev_timer = r->ev_kick = NULL;
+	if (r->ev_sample)
+		event_free(r->ev_sample);
+	r->ev_fd = r->ev_timer = r->ev_kick = r->ev_sample = NULL;
 	r->kick_pending = false;
 }
 
@@ -347,24 +436,45 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 	fd = wb_engine_fd(r->engine);
 	r->ev_kick = event_new(r->base, -1, 0, res_kick_cb, r);
 	r->ev_timer = evtimer_new(r->base, res_engine_cb, r);
+	r->ev_sample = event_new(r->base, -1, EV_PERSIST, res_sample_cb, r);
 	if (fd >= 0)
 		r->ev_fd = event_new(r->base, fd, EV_READ | EV_PERSIST, res_engine_cb, r);
-	if (!r->ev_kick || !r->ev_timer || (fd >= 0 && !r->ev_fd)) {
+	if (!r->ev_kick || !r->ev_timer || !r->ev_sample || (fd >= 0 && !r->ev_fd)) {
 		snprintf(err, errlen, "out of memory for events");
 		ret = -ENOMEM;
 		goto out_events;
 	}
+	/* the configured cache mode; a forced one ends with the last down */
+	r->mode_forced = -1;
+	r->draining = false;
+	if (st.mode != res_conf_mode(r)) {
+		ret = res_engine_mode(r, res_conf_mode(r));
+		if (ret) {
+			snprintf(err, errlen, "engine %s cannot run with cache-mode = %s: %s", eng,
+				 mode_name(res_conf_mode(r)), strerror(-ret));
+			goto out_events;
+		}
+	}
 	if (r->ev_fd)
 		event_add(r->ev_fd, NULL);
 	res_rearm_timer(r);
+	r->nsamples = 0;
+	res_sample(r, st.destaged_bytes);
+	{
+		struct timeval sec = {.tv_sec = 1};
+
+		event_add(r->ev_sample, &sec);
+	}
+	r->fail_reason[0] = 0;
 	r->state = WBD_RES_UP; /* before the listeners: lookups see it up */
 	ret = start_frontends(r, err, errlen);
 	if (ret) {
 		wbd_resource_down(r);
 		goto out_fail;
 	}
-	wbd_info("%s: up (engine %s, %llu bytes, backing %s, log %s)", r->name, eng,
-		 (unsigned long long)st.size, c->backing ? c->backing : "-", c->log ? c->log : "-");
+	wbd_info("%s: up (engine %s, %s, %llu bytes, backing %s, log %s)", r->name, eng,
+		 mode_name(res_conf_mode(r)), (unsigned long long)st.size,
+		 c->backing ? c->backing : "-", c->log ? c->log : "-");
 	r->last_error[0] = 0;
 	return 0;
 out_events:
@@ -416,6 +526,8 @@ void wbd_resource_down(struct wbd_resource *r)
 	wb_io_close(r->backing);
 	r->log = r->backing = NULL;
 	r->state = WBD_RES_DOWN;
+	r->mode_forced = -1;
+	r->draining = false;
 	wbd_info("%s: down", r->name);
 }
 
@@ -463,26 +575,133 @@ int wbd_resource_flush(struct wbd_resource *r, void (*done)(void *arg, int err),
 	return 0;
 }
 
-int wbd_resource_set_mode(struct wbd_resource *r, enum wb_mode mode)
+int wbd_resource_set_mode(struct wbd_resource *r, int mode)
 {
+	enum wb_mode want;
 	int ret;
 
 	if (r->state != WBD_RES_UP || !r->engine)
 		return -ENODEV;
-	ret = wb_engine_set_mode(r->engine, mode);
-	if (ret == -EOPNOTSUPP)
-		return ret; /* the engine has no modes (caller says so) */
+	want = mode < 0 ? res_conf_mode(r) : (enum wb_mode)mode;
+	if (r->draining) {
+		/* write-through until clean, then this mode */
+		r->drain_restore = want;
+		r->mode_forced = mode < 0 ? -1 : mode;
+		return 0;
+	}
+	ret = res_engine_mode(r, want);
 	if (ret)
-		wbd_err("%s: set mode %s: %s", r->name,
-			mode == WB_MODE_WRITEBACK ? "writeback" : "writethrough", strerror(-ret));
-	res_kick(r);
-	return ret;
+		return ret;
+	r->mode_forced = mode < 0 ? -1 : mode;
+	wbd_info("%s: mode %s (%s)", r->name, mode_name(want),
+		 mode < 0 ? "cache-mode of the configuration" : "forced by wbctl mode");
+	return 0;
+}
+
+void wbd_resource_conf_mode(struct wbd_resource *r)
+{
+	struct wb_engine_stats st;
+
+	if (r->state != WBD_RES_UP || !r->engine || r->mode_forced >= 0)
+		return;
+	if (r->draining) {
+		r->drain_restore = res_conf_mode(r);
+		return;
+	}
+	if (wb_engine_stats(r->engine, &st) || st.mode == res_conf_mode(r))
+		return;
+	if (!res_engine_mode(r, res_conf_mode(r)))
+		wbd_info("%s: cache-mode %s applied", r->name, mode_name(res_conf_mode(r)));
+}
+
+static void drain_flush_done(void *arg, int err)
+{
+	struct wbd_resource *r = arg;
+
+	if (err) {
+		r->draining = false;
+		wbd_err("%s: drain stopped: its flush failed: %s", r->name, strerror(-err));
+		return;
+	}
+	r->drain_flushed = true;
+}
+
+int wbd_resource_drain(struct wbd_resource *r)
+{
+	struct wb_engine_stats st;
+	enum wb_mode prev;
+	int ret;
+
+	if (r->state != WBD_RES_UP || !r->engine)
+		return -ENODEV;
+	if (r->draining)
+		return 0;
+	ret = wb_engine_stats(r->engine, &st);
+	if (ret)
+		return ret;
+	if (st.state != WB_STATE_OK)
+		return -EIO;
+	prev = res_want_mode(r);
+	/* write-through: new writes are acked only once on backing, so the
+	 * log only shrinks and the drain ends */
+	ret = res_engine_mode(r, WB_MODE_WRITETHROUGH);
+	if (ret)
+		return ret;
+	r->draining = true;
+	r->drain_flushed = false;
+	r->drain_restore = prev;
+	ret = wbd_resource_flush(r, drain_flush_done, r);
+	if (ret) {
+		r->draining = false;
+		if (prev != WB_MODE_WRITETHROUGH)
+			res_engine_mode(r, prev);
+		return ret;
+	}
+	wbd_info("%s: drain: writing back %llu dirty bytes", r->name,
+		 (unsigned long long)st.dirty_bytes);
+	return 0;
 }
 
 int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st)
 {
+	uint64_t now, dt;
+	int ret;
+
 	memset(st, 0, sizeof(*st));
 	if (r->state != WBD_RES_UP || !r->engine)
 		return -ENODEV;
-	return wb_engine_stats(r->engine, st);
+	ret = wb_engine_stats(r->engine, st);
+	if (ret)
+		return ret;
+	if (r->draining) {
+		res_drain_check(r, st);
+		if (!r->draining && (ret = wb_engine_stats(r->engine, st)))
+			return ret;
+	}
+	/* the rate of the last seconds, not the engine's per-batch average:
+	 * 0 (idle) when nothing moved */
+	now = res_now_ms();
+	dt = r->nsamples ? now - r->samples[0].ms : 0;
+	st->destage_rate = 0;
+	if (dt && st->state == WB_STATE_OK && st->destaged_bytes > r->samples[0].bytes)
+		st->destage_rate = (st->destaged_bytes - r->samples[0].bytes) * 1000 / dt;
+	st->destage_eta_ms = st->destage_rate ? st->dirty_bytes * 1000 / st->destage_rate : 0;
+	return 0;
+}
+
+bool wbd_resource_engine_failed(struct wbd_resource *r)
+{
+	struct wb_engine_stats st;
+
+	return r->state == WBD_RES_UP && r->engine && !wb_engine_stats(r->engine, &st) &&
+	       st.state != WB_STATE_OK;
+}
+
+void wbd_resource_note_error(struct wbd_resource *r, const char *msg)
+{
+	size_t n = strlen(r->name);
+
+	if (!r->engine || r->fail_reason[0] || strncmp(msg, r->name, n) || msg[n] != ':')
+		return;
+	snprintf(r->fail_reason, sizeof(r->fail_reason), "%s", msg + n + 1 + (msg[n + 1] == ' '));
 }

@@ -26,6 +26,10 @@ struct event;
 
 enum wbd_res_state { WBD_RES_DOWN = 0, WBD_RES_UP = 1, WBD_RES_FAILED = 2 };
 
+/* The destage rate shown is measured over the last WBD_RATE_SAMPLES - 1
+ * seconds (at most), from the engine's destaged_bytes counter. */
+#define WBD_RATE_SAMPLES 4
+
 struct wbd_resource {
 	char name[WBCONF_NAME_MAX + 1];
 	const struct wbconf_resource *conf;
@@ -40,6 +44,20 @@ struct wbd_resource {
 	struct nbd_export ex;
 	struct nbd_listener *nbd_tcp, *nbd_unix;
 	unsigned ctl_inflight; /* control-socket flushes in flight */
+	/* cache mode: the configuration's cache-mode unless forced */
+	int mode_forced; /* -1: none, else the enum wb_mode wbctl mode set */
+	bool draining;	 /* wbctl drain: write-through until clean */
+	bool drain_flushed;
+	enum wb_mode drain_restore; /* mode to go back to when clean */
+	/* why the engine failed: the first error message about this
+	 * resource since up (wbd_resource_note_error) */
+	char fail_reason[256];
+	/* destage rate: destaged_bytes sampled every second */
+	struct event *ev_sample;
+	struct {
+		uint64_t ms, bytes;
+	} samples[WBD_RATE_SAMPLES];
+	unsigned nsamples;
 };
 
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,
@@ -61,10 +79,27 @@ static inline bool wbd_resource_is_up(const struct wbd_resource *r)
 
 /* Asynchronous flush of the engine; done(arg, err) from the event loop. */
 int wbd_resource_flush(struct wbd_resource *r, void (*done)(void *arg, int err), void *arg);
-int wbd_resource_set_mode(struct wbd_resource *r, enum wb_mode mode);
-/* Apply run-time changeable keys (destage ...) after a reload: currently
- * recorded only; the engine picks them up at the next up. */
+/* Force the cache mode (wbctl mode) until the next down; mode < 0 returns
+ * to the configuration's cache-mode. A drain in progress finishes first
+ * and then goes to that mode. 0, -ENODEV (not up), -EOPNOTSUPP (the engine
+ * cannot run in that mode: passthrough has no write-back), -errno. */
+int wbd_resource_set_mode(struct wbd_resource *r, int mode);
+/* After a reload: apply the new cache-mode unless a mode is forced. */
+void wbd_resource_conf_mode(struct wbd_resource *r);
+/* wbctl drain: write back every dirty byte. Switches the engine to
+ * write-through (so the log only shrinks), flushes, and when the log is
+ * clean goes back to the mode in force. Progress: wbd_resource_stats and
+ * r->draining. 0 or -errno (-ENODEV not up, -EIO engine failed). */
+int wbd_resource_drain(struct wbd_resource *r);
+/* Engine statistics with the destage rate and ETA replaced by the rate
+ * measured over the last seconds (0 = idle); finishes a drain that is
+ * done. -ENODEV when not up. */
 int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st);
+/* 1 if the engine is up but failed (it refuses writes after an I/O error). */
+bool wbd_resource_engine_failed(struct wbd_resource *r);
+/* An error was logged; msg starts with "NAME: " if it is about r. Kept as
+ * the failure reason when it is the first one since up. */
+void wbd_resource_note_error(struct wbd_resource *r, const char *msg);
 
 /* --create-md: format the log of a resource (devices opened and closed
  * here). A log that is not certainly new (wb_log_probe: not BLANK) is

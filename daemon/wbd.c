@@ -7,10 +7,12 @@
 #include "daemon/wbd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -23,6 +25,32 @@ struct wbd_resource *wbd_find(struct wbd *d, const char *name)
 		if (!strcmp(d->res[i]->name, name))
 			return d->res[i];
 	return NULL;
+}
+
+uint64_t wbd_conf_hash(const char *path)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	unsigned char buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			h = (h ^ buf[i]) * 0x100000001b3ull;
+	close(fd);
+	return n < 0 ? 0 : h;
+}
+
+/* Error messages name their resource first ("r0: ..."): keep the first one
+ * as the reason of an engine failure (wbd_resource_note_error). */
+static void on_error_msg(const char *msg, void *ctx)
+{
+	struct wbd *d = ctx;
+
+	for (size_t i = 0; i < d->nres; i++)
+		wbd_resource_note_error(d->res[i], msg);
 }
 
 static struct nbd_export *lk_find(void *ctx, const char *name, const char *def)
@@ -96,6 +124,9 @@ int wbd_start(struct wbd *d)
 			return -ENOMEM;
 		d->nres++;
 	}
+	if (d->conf_path)
+		d->conf_hash = wbd_conf_hash(d->conf_path);
+	wbd_log_set_error_hook(on_error_msg, d);
 	for (size_t i = 0; i < d->nres; i++) {
 		int ret;
 
@@ -135,6 +166,7 @@ void wbd_stop(struct wbd *d)
 	wbd_ctl_stop(d);
 	for (size_t i = 0; i < d->nres; i++)
 		wbd_resource_free(d->res[i]);
+	wbd_log_set_error_hook(NULL, NULL);
 	free(d->res);
 	d->res = NULL;
 	d->nres = 0;
@@ -207,6 +239,12 @@ int wbd_reload(struct wbd *d)
 			wbconf_error_format(&errs.v[i], err, sizeof(err));
 			wbd_err("reload: %s", err);
 		}
+		if (errs.n)
+			wbconf_error_format(&errs.v[0], err, sizeof(err));
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "%.200s is not valid (%zu error%s): %.250s", d->conf_path,
+			 errs.n + errs.dropped, errs.n + errs.dropped == 1 ? "" : "s",
+			 errs.n ? err : strerror(-ret));
 		wbconf_errors_free(&errs);
 		wbd_err("reload: %s is not valid, keeping the running configuration", d->conf_path);
 		return ret;
@@ -214,15 +252,17 @@ int wbd_reload(struct wbd *d)
 	wbconf_errors_free(&errs);
 	key = global_fixed_change(&d->conf->global, &nw->global);
 	if (key) {
-		wbd_err("reload refused: [global] %s changed; it only takes effect after a restart "
-			"of wbrepd (nothing was applied)",
-			key);
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "[global] %s changed; it only takes effect after a restart of wbrepd",
+			 key);
+		wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
 		ret = -EBUSY;
 		goto out_free;
 	}
 	if (nw->nres != d->nres) {
-		wbd_err("reload refused: resources were added or removed; that needs a restart "
-			"of wbrepd (nothing was applied)");
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "resources were added or removed; that needs a restart of wbrepd");
+		wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
 		ret = -EBUSY;
 		goto out_free;
 	}
@@ -231,13 +271,16 @@ int wbd_reload(struct wbd *d)
 		const struct wbconf_resource *n = wbconf_resource_find(nw, o->name);
 
 		if (!n) {
-			wbd_err("reload refused: resource %s was removed or renamed; that needs a "
-				"restart of wbrepd (nothing was applied)",
-				o->name);
+			snprintf(
+			    d->reload_error, sizeof(d->reload_error),
+			    "resource %s was removed or renamed; that needs a restart of wbrepd",
+			    o->name);
+			wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
 			ret = -EBUSY;
 			goto out_free;
 		}
 		if (wbconf_resource_reload_check(o, n, err, sizeof(err))) {
+			snprintf(d->reload_error, sizeof(d->reload_error), "%s", err);
 			wbd_err("reload refused: %s (nothing was applied)", err);
 			ret = -EBUSY;
 			goto out_free;
@@ -256,6 +299,7 @@ int wbd_reload(struct wbd *d)
 		if (ret && ret != -EOPNOTSUPP)
 			wbd_err("reload: %s: engine refused the new tunables: %s", r->name,
 				strerror(-ret));
+		wbd_resource_conf_mode(r);
 	}
 	ret = 0;
 	level = nw->global.log_level;
@@ -264,6 +308,8 @@ int wbd_reload(struct wbd *d)
 	wbd_log_setup(-1, level);
 	wbconf_free(d->conf);
 	d->conf = nw;
+	d->conf_hash = wbd_conf_hash(d->conf_path);
+	d->reload_error[0] = 0;
 	wbd_info("reload: configuration applied (log-level %d, engine tunables)", level);
 	return 0;
 out_free:

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/wbconf.h"
 #include "daemon/nbd.h"
@@ -37,6 +38,8 @@ struct wbd {
 	struct wb_ctl *ctl;
 	struct wb_metrics *metrics;
 	int exit_code;
+	uint64_t conf_hash;	/* of the file as last applied (wbd_conf_hash) */
+	char reload_error[512]; /* why the last reload was refused, "" if it was not */
 };
 
 int wbd_start(struct wbd *d);
@@ -45,6 +48,9 @@ void wbd_stop(struct wbd *d);
 /* SIGHUP: re-read the file; returns 0 or -errno (reason logged). */
 int wbd_reload(struct wbd *d);
 struct wbd_resource *wbd_find(struct wbd *d, const char *name);
+/* FNV-1a of the file's bytes; 0 when it cannot be read. Tells whether the
+ * file on disk is still the one in force (wbctl status -v). */
+uint64_t wbd_conf_hash(const char *path);
 
 /* Control socket (wbd_ctl.c). */
 int wbd_ctl_start(struct wbd *d);

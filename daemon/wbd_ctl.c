@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * wbd_ctl.c - wbrepd's handlers for the control socket (daemon/ctl.h):
- * status, up, down, flush, mode, reload; and the metrics endpoint wiring.
+ * status, up, down, flush, mode, drain, reload; and the metrics endpoint
+ * wiring.
  * Flush is asynchronous (completed with wb_ctl_complete from the engine
  * completion); up and down are synchronous (they return when done).
  * The metrics endpoint (daemon/metrics.h) is started and stopped with the
@@ -19,33 +20,42 @@
 #include "daemon/wbd.h"
 #include "daemon/wbd_log.h"
 
-static const char *state_name(const struct wbd_resource *r)
-{
-	switch (r->state) {
-	case WBD_RES_UP:
-		return "up";
-	case WBD_RES_FAILED:
-		return "failed";
-	default:
-		return "down";
-	}
-}
-
 static void fill_status(struct wbd_resource *r, struct wb_ctl_res_status *s)
 {
 	memset(s, 0, sizeof(*s));
 	snprintf(s->name, sizeof(s->name), "%s", r->name);
 	snprintf(s->engine, sizeof(s->engine), "%s",
 		 r->conf->engine && r->conf->engine[0] ? r->conf->engine : "wblog");
-	snprintf(s->state, sizeof(s->state), "%s", state_name(r));
 	snprintf(s->role, sizeof(s->role), "standalone");
-	if (wbd_resource_is_up(r)) {
-		wbd_resource_stats(r, &s->st);
-		snprintf(s->mode, sizeof(s->mode), "%s",
-			 s->st.mode == WB_MODE_WRITETHROUGH ? "writethrough" : "writeback");
-		s->nbd_clients = r->ex.nconns;
-	} else {
+	snprintf(s->cache_mode, sizeof(s->cache_mode), "%s",
+		 r->conf->cache_mode == WBCONF_CACHE_WRITETHROUGH ? "writethrough" : "writeback");
+	s->conf = r->conf;
+	if (r->state == WBD_RES_FAILED) {
+		/* up failed: nothing is open */
+		snprintf(s->state, sizeof(s->state), "failed");
+		snprintf(s->reason, sizeof(s->reason), "%s",
+			 r->last_error[0] ? r->last_error : "up failed (see the wbrepd log)");
 		snprintf(s->mode, sizeof(s->mode), "-");
+		return;
+	}
+	if (!wbd_resource_is_up(r)) {
+		snprintf(s->state, sizeof(s->state), "down");
+		snprintf(s->mode, sizeof(s->mode), "-");
+		return;
+	}
+	wbd_resource_stats(r, &s->st);
+	snprintf(s->mode, sizeof(s->mode), "%s",
+		 s->st.mode == WB_MODE_WRITETHROUGH ? "writethrough" : "writeback");
+	s->mode_forced = r->mode_forced >= 0;
+	s->draining = r->draining;
+	s->nbd_clients = r->ex.nconns;
+	if (s->st.state != WB_STATE_OK) {
+		/* open, but the engine refuses writes after an I/O error */
+		snprintf(s->state, sizeof(s->state), "failed");
+		snprintf(s->reason, sizeof(s->reason), "engine failed: %.230s",
+			 r->fail_reason[0] ? r->fail_reason : "I/O error (see the wbrepd log)");
+	} else {
+		snprintf(s->state, sizeof(s->state), "up");
 	}
 }
 
@@ -113,8 +123,8 @@ static int h_flush(void *ctx, const char *res, const char *arg, struct wb_ctl_re
 		return -ENOENT;
 	ret = wbd_resource_flush(r, flush_done, req);
 	if (ret) {
-		snprintf(err, errlen, "%s: %s", res,
-			 ret == -ENODEV ? "resource is not up" : strerror(-ret));
+		/* the client names the resource; the message does not repeat it */
+		snprintf(err, errlen, "%s", ret == -ENODEV ? "resource is not up" : strerror(-ret));
 		return ret;
 	}
 	return -EINPROGRESS;
@@ -124,26 +134,68 @@ static int h_mode(void *ctx, const char *res, const char *arg, struct wb_ctl_req
 		  size_t errlen)
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
+	int mode = -1, ret;
+
+	if (!r)
+		return -ENOENT;
+	if (arg && !strcmp(arg, "writethrough"))
+		mode = WB_MODE_WRITETHROUGH;
+	else if (arg && !strcmp(arg, "writeback"))
+		mode = WB_MODE_WRITEBACK;
+	ret = wbd_resource_set_mode(r, mode);
+	if (ret == -ENODEV)
+		snprintf(err, errlen, "resource is not up");
+	else if (ret == -EOPNOTSUPP && r->conf->engine && !strcmp(r->conf->engine, "passthrough"))
+		snprintf(err, errlen,
+			 "engine passthrough caches nothing: it is always writethrough");
+	else if (ret == -EOPNOTSUPP)
+		snprintf(err, errlen, "engine %s cannot run in %s mode",
+			 r->conf->engine ? r->conf->engine : "wblog", arg ? arg : "that");
+	else if (ret)
+		snprintf(err, errlen, "%s", strerror(-ret));
+	return ret;
+}
+
+static int h_drain(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		   size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
 	int ret;
 
 	if (!r)
 		return -ENOENT;
-	ret = wbd_resource_set_mode(r, arg && !strcmp(arg, "writethrough") ? WB_MODE_WRITETHROUGH
-									   : WB_MODE_WRITEBACK);
-	if (ret)
-		snprintf(err, errlen, "%s: %s", res,
-			 ret == -ENODEV ? "resource is not up" : strerror(-ret));
+	ret = wbd_resource_drain(r);
+	if (ret == -ENODEV)
+		snprintf(err, errlen, "resource is not up");
+	else if (ret == -EIO)
+		snprintf(err, errlen,
+			 "the engine failed; nothing can be written back "
+			 "(docs/daemon.md, \"A failed resource\")");
+	else if (ret)
+		snprintf(err, errlen, "%s", strerror(-ret));
 	return ret;
 }
 
 static int h_reload(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
 		    size_t errlen)
 {
-	int ret = wbd_reload(ctx);
+	struct wbd *d = ctx;
+	int ret = wbd_reload(d);
 
 	if (ret)
-		snprintf(err, errlen, "reload refused or failed; see the wbrepd log");
+		snprintf(err, errlen, "reload refused: %s",
+			 d->reload_error[0] ? d->reload_error : "see the wbrepd log");
 	return ret;
+}
+
+static int h_info(void *ctx, struct wb_ctl_daemon_info *out)
+{
+	struct wbd *d = ctx;
+
+	out->config_path = d->conf_path;
+	out->config_differs = d->conf_path && wbd_conf_hash(d->conf_path) != d->conf_hash;
+	out->reload_error = d->reload_error[0] ? d->reload_error : NULL;
+	return 0;
 }
 
 /* Prometheus endpoint, only when [global] metrics-listen is set. A metrics
@@ -177,6 +229,8 @@ int wbd_ctl_start(struct wbd *d)
 	    .flush = h_flush,
 	    .mode = h_mode,
 	    .reload = h_reload,
+	    .info = h_info,
+	    .drain = h_drain,
 	};
 	const char *path = d->conf->global.control_socket;
 	char *dir, *s;

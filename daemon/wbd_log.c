@@ -15,6 +15,8 @@
 static int log_target = WBD_LOG_STDERR;
 static int log_max = WB_LOG_INFO;
 static int log_syslog_open;
+static void (*log_err_hook)(const char *msg, void *ctx);
+static void *log_err_ctx;
 
 static const char *level_name(int level)
 {
@@ -38,6 +40,8 @@ static void log_emit(int level, const char *msg)
 	struct tm tm;
 	char ts[32];
 
+	if (level <= WB_LOG_ERR && log_err_hook)
+		log_err_hook(msg, log_err_ctx);
 	if (level > log_max)
 		return;
 	if (log_target == WBD_LOG_SYSLOG) {
@@ -66,6 +70,12 @@ void wbd_log_setup(int target, int max_level)
 		log_syslog_open = 1;
 	}
 	wb_msg_set_sink(log_engine_sink, NULL, max_level);
+}
+
+void wbd_log_set_error_hook(void (*fn)(const char *msg, void *ctx), void *ctx)
+{
+	log_err_hook = fn;
+	log_err_ctx = ctx;
 }
 
 int wbd_log_level(void)

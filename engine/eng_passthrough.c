@@ -272,7 +272,10 @@ static int pt_stats(struct wb_engine *e, struct wb_engine_stats *st)
 
 static int pt_set_mode(struct wb_engine *e, enum wb_mode mode)
 {
-	/* Nothing is cached: both modes behave the same. */
+	/* Nothing is cached: every write is write-through; claiming
+	 * write-back would be a lie to whoever asked. */
+	if (mode != WB_MODE_WRITETHROUGH)
+		return -EOPNOTSUPP;
 	pt_of(e)->st.mode = mode;
 	return 0;
 }

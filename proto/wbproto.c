@@ -304,6 +304,7 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	case WBREP__CTL_OP__CTL_DOWN:
 	case WBREP__CTL_OP__CTL_FLUSH:
 	case WBREP__CTL_OP__CTL_MODE:
+	case WBREP__CTL_OP__CTL_DRAIN:
 		need_res = 1;
 		break;
 	default:
@@ -319,8 +320,9 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 		return -EINVAL;
 	}
 	if (rq->op == WBREP__CTL_OP__CTL_MODE &&
-	    (!rq->mode || (strcmp(rq->mode, "writeback") && strcmp(rq->mode, "writethrough")))) {
-		*why = "mode must be writeback or writethrough";
+	    (!rq->mode || (strcmp(rq->mode, "writeback") && strcmp(rq->mode, "writethrough") &&
+			   strcmp(rq->mode, "config")))) {
+		*why = "mode must be writeback, writethrough or config";
 		return -EINVAL;
 	}
 	return 0;

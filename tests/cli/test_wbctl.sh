@@ -73,14 +73,21 @@ norm_human() {
 		-e 's/^(  clients +)[0-9]+ nbd/\1N nbd/'
 }
 
-# Timing-dependent JSON values -> "N".
+# Timing-dependent JSON values -> "N"; the time -> "T"; paths under $T -> $T.
 norm_json() {
-	python3 -c '
-import json, sys
+	T="$T" python3 -c '
+import json, os, sys
 VOL = {"dirty_bytes": None, "log": ["used"], "generation": ["head", "durable", "oldest"],
-       "seq": ["head", "tail"], "destage": ["rate", "eta_ms", "total_bytes"],
+       "seq": ["head", "tail"], "destage": ["rate", "eta_ms", "total_bytes", "state"],
        "ram_pages": ["used"], "extents": ["count", "mem_bytes"], "nbd_clients": None}
-d = json.load(sys.stdin)
+def tmp(v):
+    if isinstance(v, dict):
+        return {k: tmp(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [tmp(x) for x in v]
+    return v.replace(os.environ["T"], "$T") if isinstance(v, str) else v
+d = tmp(json.load(sys.stdin))
+d["time"] = "T"
 for r in d["resources"]:
     if r["state"] != "up":
         continue
@@ -104,7 +111,7 @@ expect_rc "wbctl-no-args-exit2" 2 "$WBCTL"
 expect_rc "wbctl-unknown-command-exit2" 2 "$WBCTL" frobnicate
 grep -q "unknown command 'frobnicate'" "$T/out" || fail "wbctl-unknown-command-message"
 expect_rc "wbctl-help" 0 "$WBCTL" --help && golden help "$T/out"
-for c in status up down flush mode reload config help; do
+for c in status show up down flush drain mode reload config help; do
 	if "$WBCTL" $c --help >"$T/out" 2>&1 && head -1 "$T/out" | grep -q "^usage: wbctl $c" &&
 		[ "$(wc -l <"$T/out")" -ge 2 ]; then
 		pass "wbctl-help-$c"

@@ -49,12 +49,14 @@ static void check_request(const Wbrep__CtlRequest *rq)
 		return;
 	}
 	CHECK(rq->version == WBPROTO_CTL_VERSION);
-	CHECK(rq->op >= WBREP__CTL_OP__CTL_STATUS && rq->op <= WBREP__CTL_OP__CTL_RELOAD);
+	CHECK((rq->op >= WBREP__CTL_OP__CTL_STATUS && rq->op <= WBREP__CTL_OP__CTL_RELOAD) ||
+	      rq->op == WBREP__CTL_OP__CTL_DRAIN);
 	if (rq->resource)
 		CHECK(wbproto_res_name_ok(rq->resource) && strlen(rq->resource) <= 63);
 	if (rq->op == WBREP__CTL_OP__CTL_MODE)
 		CHECK(rq->mode &&
-		      (!strcmp(rq->mode, "writeback") || !strcmp(rq->mode, "writethrough")));
+		      (!strcmp(rq->mode, "writeback") || !strcmp(rq->mode, "writethrough") ||
+		       !strcmp(rq->mode, "config")));
 	/* round trip */
 	CHECK(wbproto_pack(WBPROTO_T_CTL_REQUEST, 0, &rq->base, &buf, &len) == 0);
 	n = wbproto_next(buf, len, WBPROTO_CTL_MAX, &f2);

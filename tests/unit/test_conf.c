@@ -315,6 +315,12 @@ static void test_missing_and_cross(void **state)
 		   "destage-high (50%)");
 	expect_one("[resource r0]\nbacking = /b\nlog = /b\n",
 		   "t.conf:3: [resource r0] log: log and backing are the same path '/b'");
+	expect_one("[resource r0]\nengine = wbolg\nbacking = /b\nlog = /l\n",
+		   "t.conf:2: [resource r0] engine: unknown engine 'wbolg': expected wblog, "
+		   "passthrough, ram or a plugin /usr/local/lib/wbrep/plugins/wbolg.so");
+	expect_one("[resource r0]\nengine = passthrough\nbacking = /b\ncache-mode = writeback\n",
+		   "t.conf:4: [resource r0] cache-mode: engine passthrough has no cache: it is "
+		   "always writethrough");
 	expect_one("[resource r0]\nengine = passthrough\nbacking = /b\nack = memory\n",
 		   "t.conf:4: [resource r0] ack: ack = memory needs engine wblog (engine "
 		   "passthrough has no log)");
@@ -613,6 +619,100 @@ static void test_reload_check(void **state)
 	wbconf_free(a);
 }
 
+static void test_cache_mode(void **state)
+{
+	struct wbconf *a, *b;
+	char err[256];
+
+	assert_int_equal(parse(minimal, "n", &a, NULL), 0);
+	assert_int_equal(a->res[0].cache_mode, WBCONF_CACHE_WRITEBACK);
+	assert_int_equal(parse("[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n"
+			       "cache-mode = writethrough\n",
+			       "n", &b, NULL),
+			 0);
+	assert_int_equal(b->res[0].cache_mode, WBCONF_CACHE_WRITETHROUGH);
+	/* reloadable: a reload may change it */
+	assert_int_equal(wbconf_resource_reload_check(&a->res[0], &b->res[0], err, sizeof(err)), 0);
+	wbconf_free(b);
+	wbconf_free(a);
+	/* passthrough caches nothing: its mode is write-through, and saying so is fine */
+	assert_int_equal(
+	    parse("[resource r0]\nengine = passthrough\nbacking = /b\n", "n", &a, NULL), 0);
+	assert_int_equal(a->res[0].cache_mode, WBCONF_CACHE_WRITETHROUGH);
+	wbconf_free(a);
+	assert_int_equal(parse("[resource r0]\nengine = passthrough\nbacking = /b\n"
+			       "cache-mode = writethrough\n",
+			       "n", &a, NULL),
+			 0);
+	wbconf_free(a);
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\ncache-mode = fast\n",
+		   "t.conf:4: [resource r0] cache-mode: invalid value 'fast': expected one of "
+		   "writeback, writethrough");
+}
+
+/* An engine plugin is known when plugin-dir holds NAME.so. */
+static void test_engine_plugin_file(void **state)
+{
+	char dir[] = "/tmp/test_conf_plug_XXXXXX", so[128], text[512];
+	struct wbconf *c;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(text, sizeof(text),
+		 "[global]\nplugin-dir = %s\n[resource r0]\nengine = myeng\nbacking = /b\n", dir);
+	assert_int_equal(parse(text, "n", &c, NULL), -EINVAL);
+	snprintf(so, sizeof(so), "%s/myeng.so", dir);
+	f = fopen(so, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(parse(text, "n", &c, NULL), 0);
+	assert_string_equal(c->res[0].engine, "myeng");
+	wbconf_free(c);
+	unlink(so);
+	rmdir(dir);
+}
+
+/* Device paths: checked on the node itself, each missing one named. */
+static void test_check_devices(void **state)
+{
+	char dir[] = "/tmp/test_conf_dev_XXXXXX", text[1024], b0[128], host[256] = "";
+	struct wbconf_errors e = {0};
+	struct wbconf *c;
+	char line[512];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(b0, sizeof(b0), "%s/b0", dir);
+	f = fopen(b0, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(text, sizeof(text),
+		 "[resource r0]\nbacking = %s\nlog = %s/nolog\n"
+		 "[resource r1]\nengine = passthrough\nbacking = %s\n",
+		 b0, dir, dir);
+	assert_int_equal(parse(text, NULL, &c, NULL), 0);
+	/* no node-name: the host name is used, so this is the node */
+	assert_true(wbconf_on_this_host(c));
+	assert_int_equal(wbconf_check_devices(c, &e), -EINVAL);
+	assert_int_equal(e.n, 2);
+	wbconf_error_format(&e.v[0], line, sizeof(line));
+	assert_non_null(strstr(line, "t.conf:1: [resource r0] log: '"));
+	assert_non_null(strstr(line, "/nolog': No such file or directory (on node "));
+	wbconf_error_format(&e.v[1], line, sizeof(line));
+	assert_non_null(strstr(line, "t.conf:4: [resource r1] backing: '"));
+	assert_non_null(strstr(line, "' is neither a block device nor a regular file"));
+	wbconf_errors_free(&e);
+	wbconf_free(c);
+	/* another node's configuration is not this host's */
+	gethostname(host, sizeof(host) - 1);
+	assert_int_equal(
+	    parse(text, strcmp(host, "othernode") ? "othernode" : "othernode2", &c, NULL), 0);
+	assert_false(wbconf_on_this_host(c));
+	wbconf_free(c);
+	unlink(b0);
+	rmdir(dir);
+}
+
 static void test_load_file(void **state)
 {
 	char path[] = "/tmp/test_conf_XXXXXX";
@@ -758,6 +858,9 @@ int main(void)
 	    cmocka_unit_test(test_value_parsers),
 	    cmocka_unit_test(test_reload_check),
 	    cmocka_unit_test(test_same_device_identity),
+	    cmocka_unit_test(test_cache_mode),
+	    cmocka_unit_test(test_engine_plugin_file),
+	    cmocka_unit_test(test_check_devices),
 	    cmocka_unit_test(test_load_file),
 	    cmocka_unit_test(test_doc_lists_every_key),
 	};

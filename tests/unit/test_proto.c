@@ -209,6 +209,11 @@ static void test_ctl_check(void **state)
 	assert_int_equal(check(1, WBREP__CTL_OP__CTL_UP, "db.vol-1_a", NULL, &why), 0);
 	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", "writeback", &why), 0);
 	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", "writethrough", &why), 0);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", "config", &why), 0);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_DRAIN, "r0", NULL, &why), 0);
+	assert_int_equal(check(1, WBREP__CTL_OP__CTL_DRAIN, NULL, NULL, &why), -EINVAL);
+	assert_string_equal(why, "this operation needs a resource name");
+	assert_int_equal(check(1, 7, "r0", NULL, &why), -EOPNOTSUPP);
 
 	assert_int_equal(check(2, WBREP__CTL_OP__CTL_STATUS, NULL, NULL, &why), -EPROTONOSUPPORT);
 	assert_string_equal(why, "unsupported control protocol version");
@@ -228,7 +233,7 @@ static void test_ctl_check(void **state)
 			 -EINVAL);
 	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", NULL, &why), -EINVAL);
 	assert_int_equal(check(1, WBREP__CTL_OP__CTL_MODE, "r0", "fast", &why), -EINVAL);
-	assert_string_equal(why, "mode must be writeback or writethrough");
+	assert_string_equal(why, "mode must be writeback, writethrough or config");
 	assert_true(
 	    wbproto_res_name_ok("r"
 				"123456789012345678901234567890123456789012345678901234567890"

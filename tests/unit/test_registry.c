@@ -351,6 +351,12 @@ static void test_passthrough(void **state)
 	assert_int_equal(wb_engine_fd(e), wb_io_fd(dev));
 	assert_int_equal(wb_engine_stats(e, &st), 0);
 	assert_int_equal(st.size, 4 * MiB);
+	/* nothing is cached: write-through, and write-back is refused */
+	assert_int_equal(st.mode, WB_MODE_WRITETHROUGH);
+	assert_int_equal(e->ops->set_mode(e, WB_MODE_WRITEBACK), -EOPNOTSUPP);
+	assert_int_equal(e->ops->set_mode(e, WB_MODE_WRITETHROUGH), 0);
+	assert_int_equal(wb_engine_stats(e, &st), 0);
+	assert_int_equal(st.mode, WB_MODE_WRITETHROUGH);
 	/* async writes: never completed from submit */
 	fill(a, 64 * 1024, 1);
 	for (int i = 0; i < 16; i++) {

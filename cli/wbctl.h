@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * wbctl.h - internals of wbctl shared by its files: wbctl.c (command table,
+ * connection, simple commands, config check), wbctl_status.c (status and
+ * show: human, verbose and JSON renderings) and wbctl_drain.c (drain and
+ * mode, with their progress display). Not a library: only cli/ includes it.
+ */
+#ifndef WB_CLI_WBCTL_H
+#define WB_CLI_WBCTL_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/wbproto.h"
+
+/* Exit codes (docs/wbctl.md). */
+enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_CONNECT = 3, EX_CONFIG = 4, EX_INTR = 130 };
+
+struct gopts {
+	const char *socket; /* -s */
+	const char *config; /* -c */
+	int fd;
+};
+
+extern const char *const wbctl_prog;
+
+/*
+ * Options of a subcommand, wherever they stand on the line (before, between
+ * or after its arguments; "--" ends them): every option is passed to
+ * opt(o, optarg, st), which returns an exit code (EX_OK to go on); the
+ * other words are stored in pos[] (at most maxpos, *npos of them). Returns
+ * EX_OK or EX_USAGE (message printed).
+ */
+int wbctl_args(int argc, char **argv, const char *so, const struct option *lo,
+	       int (*opt)(int o, const char *arg, void *st), void *st, const char **pos, int maxpos,
+	       int *npos);
+/* A whole number in [min, max] from an option value, else EX_USAGE. */
+int wbctl_num(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
+
+/* Send one request and wait for its response (*out: free with
+ * wbrep__ctl_response__free_unpacked). Returns an exit code. */
+int wbctl_call(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mode,
+	       Wbrep__CtlResponse **out);
+/* Print a refused request's message as "wbctl: RES: message". */
+void wbctl_refused(const char *res, const Wbrep__CtlResponse *r);
+/* Status of one resource: EX_OK and *out (free it; *rs points into it). */
+int wbctl_status_of(struct gopts *g, const char *res, Wbrep__CtlResponse **out,
+		    const Wbrep__ResourceStatus **rs);
+
+void wbctl_bytes(uint64_t v, char *buf, size_t len);
+void wbctl_ms(uint64_t ms, char *buf, size_t len);
+void wbctl_bar(uint64_t done, uint64_t total, char *buf, size_t width);
+
+int wbctl_cmd_status(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_show(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_drain(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_mode(struct gopts *g, int argc, char **argv);
+
+#endif /* WB_CLI_WBCTL_H */

@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wbctl_status.c - `wbctl status` and `wbctl show`: the human rendering
+ * (for people, may change), its verbose part (the settings in force and
+ * whether the configuration file on disk still matches them) and the JSON
+ * rendering (a stable schema, docs/wbctl.md: keys are only ever added), in
+ * one shot or every --interval seconds with a timestamp per frame.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/wbctl.h"
+
+static const char *s_or(const char *s, const char *def)
+{
+	return s && *s ? s : def;
+}
+
+static bool is_state(const Wbrep__ResourceStatus *r, const char *st)
+{
+	return r->state && !strcmp(r->state, st);
+}
+
+/* "idle" (nothing moved in the last seconds), "running", or "stopped"
+ * (the engine failed) */
+static const char *destage_state(const Wbrep__ResourceStatus *r)
+{
+	if (r->engine_state)
+		return "stopped";
+	return r->destage_rate ? "running" : "idle";
+}
+
+/* ---- human ----------------------------------------------------------------- */
+
+static void print_settings(const Wbrep__ResourceStatus *r)
+{
+	const Wbrep__ResourceSettings *c = r->settings;
+	char a[32], b[32], d[32];
+
+	if (!c)
+		return;
+	printf("  settings   engine %s, cache-mode %s, ack %s%s%s\n", s_or(r->engine, "?"),
+	       s_or(r->cache_mode, "?"), s_or(c->ack, "?"),
+	       c->engine_options ? ", engine-options " : "", s_or(c->engine_options, ""));
+	printf("  backing    %s\n", s_or(c->backing, "-"));
+	wbctl_bytes(c->log_segment, a, sizeof(a));
+	if (c->log)
+		printf("  log-device %s (log-segment %s, used when it is formatted)\n", c->log, a);
+	else
+		printf("  log-device none\n");
+	wbctl_bytes(c->destage_min_rate, a, sizeof(a));
+	wbctl_ms(c->gen_max_interval_ms, b, sizeof(b));
+	printf("  destage    low %u%%, high %u%%, min-rate %s/s; generation at least every %s\n",
+	       c->destage_low_pct, c->destage_high_pct, a, c->gen_max_interval_ms ? b : "-");
+	wbctl_bytes(c->ram_buffer, d, sizeof(d));
+	printf("  ram-buffer %s, log-commit %ums (ack memory), auto-up %s\n", d, c->log_commit_ms,
+	       c->auto_up ? "yes" : "no");
+	printf("  frontends  nbd-socket %s, nbd-listen %s, ring %s\n", s_or(c->nbd_socket, "-"),
+	       s_or(c->nbd_listen, "-"), s_or(c->ring, "-"));
+}
+
+static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
+{
+	char a[32], b[32], c[32], pb[64], mode[64];
+	unsigned pct = r->log_size ? (unsigned)(r->log_used * 100 / r->log_size) : 0;
+	bool failed = is_state(r, "failed");
+
+	snprintf(mode, sizeof(mode), "%s%s%s", s_or(r->mode, "?"),
+		 r->mode_forced ? " [forced]" : "", r->draining ? ", draining" : "");
+	printf("%s: %s, %s, %s (engine %s)\n", r->name, s_or(r->state, "?"), s_or(r->role, "?"),
+	       mode, s_or(r->engine, "?"));
+	if (failed) {
+		printf("  reason     %s\n", s_or(r->reason, "unknown (see the wbrepd log)"));
+		printf("  recover    wbctl down %s, fix the cause, wbctl up %s "
+		       "(docs/daemon.md, \"A failed resource\")\n",
+		       r->name, r->name);
+	}
+	if (!is_state(r, "up") && !(failed && r->engine_state)) {
+		if (!failed)
+			printf("  (engine not open: no statistics; 'wbctl up %s' starts it)\n",
+			       r->name);
+		if (verbose)
+			print_settings(r);
+		return;
+	}
+	wbctl_bytes(r->size, a, sizeof(a));
+	printf("  size       %s\n", a);
+	if (r->log_size) {
+		wbctl_bar(r->log_used, r->log_size, pb, 30);
+		wbctl_bytes(r->log_used, a, sizeof(a));
+		wbctl_bytes(r->log_size, b, sizeof(b));
+		printf("  log        %s %3u%%  %s of %s\n", pb, pct, a, b);
+	} else {
+		printf("  log        none\n");
+	}
+	wbctl_bytes(r->dirty_bytes, a, sizeof(a));
+	if (r->engine_state) {
+		printf("  dirty      %s dirty, destage stopped (engine failed)\n", a);
+	} else if (!r->dirty_bytes) {
+		printf("  dirty      clean%s\n", r->destage_rate ? "" : ", destage idle");
+	} else if (r->destage_rate) {
+		wbctl_bytes(r->destage_rate, b, sizeof(b));
+		wbctl_ms(r->destage_eta_ms, c, sizeof(c));
+		printf("  dirty      %s dirty, %s at %s/s, ETA %s\n", a,
+		       r->draining ? "draining" : "destaging", b, c);
+	} else {
+		printf("  dirty      %s dirty, destage idle\n", a);
+	}
+	printf("  generation head %llu, durable %llu, oldest %llu\n",
+	       (unsigned long long)r->gen_head, (unsigned long long)r->gen_durable,
+	       (unsigned long long)r->gen_oldest);
+	printf("  seq        head %llu, tail %llu\n", (unsigned long long)r->seq_head,
+	       (unsigned long long)r->seq_tail);
+	wbctl_bytes(r->ram_pages_used * 4096, a, sizeof(a));
+	wbctl_bytes(r->ram_pages_total * 4096, b, sizeof(b));
+	printf("  ram        %s of %s (%llu/%llu pages)\n", a, b,
+	       (unsigned long long)r->ram_pages_used, (unsigned long long)r->ram_pages_total);
+	wbctl_bytes(r->extent_mem_bytes, a, sizeof(a));
+	printf("  extents    %llu (%s)\n", (unsigned long long)r->extents, a);
+	wbctl_bytes(r->bytes_read, a, sizeof(a));
+	wbctl_bytes(r->bytes_written, b, sizeof(b));
+	printf("  io         %llu reads (%s), %llu writes (%s), %llu flushes, %llu discards\n",
+	       (unsigned long long)r->reads, a, (unsigned long long)r->writes, b,
+	       (unsigned long long)r->flushes, (unsigned long long)r->discards);
+	wbctl_bytes(r->destaged_bytes, a, sizeof(a));
+	printf("  destaged   %s total, %llu throttle events\n", a,
+	       (unsigned long long)r->throttle_events);
+	printf("  clients    %u nbd, peers %u/%u connected\n", r->nbd_clients, r->peers_connected,
+	       r->peers_total);
+	if (verbose)
+		print_settings(r);
+}
+
+static void print_config_state(const Wbrep__StatusReply *st)
+{
+	if (!st->config_path)
+		return;
+	if (st->config_differs)
+		printf(
+		    "\nconfig %s: the file on disk differs from the configuration in force%s%s\n",
+		    st->config_path, st->reload_error ? "; last reload refused: " : "",
+		    s_or(st->reload_error, " ('wbctl reload' applies it)"));
+	else
+		printf("\nconfig %s: in force%s%s\n", st->config_path,
+		       st->reload_error ? "; last reload refused: " : "",
+		       s_or(st->reload_error, ""));
+}
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+#define JU(name, v) printf("\"%s\": %llu", name, (unsigned long long)(v))
+#define JB(name, v) printf("\"%s\": %s", name, (v) ? "true" : "false")
+#define JS(name, v)                                                                                \
+	do {                                                                                       \
+		printf("\"%s\": ", name);                                                          \
+		json_str(v);                                                                       \
+	} while (0)
+
+static void print_json_settings(const Wbrep__ResourceSettings *c)
+{
+	static const Wbrep__ResourceSettings none = WBREP__RESOURCE_SETTINGS__INIT;
+
+	if (!c)
+		c = &none;
+	printf(",\n     \"settings\": {");
+	JS("backing", c->backing);
+	printf(", ");
+	JS("log", c->log);
+	printf(", ");
+	JS("ack", c->ack);
+	printf(", ");
+	JU("destage_low_pct", c->destage_low_pct);
+	printf(", ");
+	JU("destage_high_pct", c->destage_high_pct);
+	printf(", ");
+	JU("destage_min_rate", c->destage_min_rate);
+	printf(",\n       ");
+	JU("gen_max_interval_ms", c->gen_max_interval_ms);
+	printf(", ");
+	JU("log_segment", c->log_segment);
+	printf(", ");
+	JU("ram_buffer", c->ram_buffer);
+	printf(", ");
+	JU("log_commit_ms", c->log_commit_ms);
+	printf(", ");
+	JB("auto_up", c->auto_up);
+	printf(",\n       ");
+	JS("nbd_listen", c->nbd_listen);
+	printf(", ");
+	JS("nbd_socket", c->nbd_socket);
+	printf(", ");
+	JS("ring", c->ring);
+	printf(", ");
+	JS("engine_options", c->engine_options);
+	printf("}");
+}
+
+static void print_json_res(const Wbrep__ResourceStatus *r)
+{
+	printf("    {");
+	JS("name", r->name);
+	printf(", ");
+	JS("engine", r->engine);
+	printf(", ");
+	JS("state", r->state);
+	printf(", ");
+	JS("role", r->role);
+	printf(", ");
+	JS("mode", r->mode);
+	printf(", \"engine_state\": \"%s\",\n     ", r->engine_state ? "failed" : "ok");
+	JS("reason", r->reason);
+	printf(", ");
+	JS("cache_mode", r->cache_mode);
+	printf(", ");
+	JB("mode_forced", r->mode_forced);
+	printf(", ");
+	JB("draining", r->draining);
+	printf(",\n     ");
+	JU("size", r->size);
+	printf(", ");
+	JU("dirty_bytes", r->dirty_bytes);
+	printf(",\n     \"log\": {");
+	JU("size", r->log_size);
+	printf(", ");
+	JU("used", r->log_used);
+	printf("},\n     \"generation\": {");
+	JU("head", r->gen_head);
+	printf(", ");
+	JU("durable", r->gen_durable);
+	printf(", ");
+	JU("oldest", r->gen_oldest);
+	printf("},\n     \"seq\": {");
+	JU("head", r->seq_head);
+	printf(", ");
+	JU("tail", r->seq_tail);
+	printf("},\n     \"destage\": {");
+	JU("rate", r->destage_rate);
+	printf(", ");
+	JU("eta_ms", r->destage_eta_ms);
+	printf(", ");
+	JU("total_bytes", r->destaged_bytes);
+	printf(", ");
+	JU("throttle_events", r->throttle_events);
+	printf(", ");
+	JS("state", is_state(r, "down") || (is_state(r, "failed") && !r->engine_state)
+			? "idle"
+			: destage_state(r));
+	printf("},\n     \"io\": {");
+	JU("reads", r->reads);
+	printf(", ");
+	JU("writes", r->writes);
+	printf(", ");
+	JU("flushes", r->flushes);
+	printf(", ");
+	JU("discards", r->discards);
+	printf(", ");
+	JU("bytes_read", r->bytes_read);
+	printf(", ");
+	JU("bytes_written", r->bytes_written);
+	printf("},\n     \"ram_pages\": {");
+	JU("total", r->ram_pages_total);
+	printf(", ");
+	JU("used", r->ram_pages_used);
+	printf("},\n     \"extents\": {");
+	JU("count", r->extents);
+	printf(", ");
+	JU("mem_bytes", r->extent_mem_bytes);
+	printf("},\n     ");
+	JU("nbd_clients", r->nbd_clients);
+	printf(", \"peers\": {");
+	JU("connected", r->peers_connected);
+	printf(", ");
+	JU("total", r->peers_total);
+	printf("}");
+	print_json_settings(r->settings);
+	printf("}");
+}
+
+static void print_json(const Wbrep__StatusReply *st, const char *when)
+{
+	printf("{\"version\": 1, ");
+	JS("time", when);
+	printf(", \"config\": {");
+	JS("path", st ? st->config_path : NULL);
+	printf(", ");
+	JB("differs", st && st->config_differs);
+	printf(", ");
+	JS("reload_error", st ? st->reload_error : NULL);
+	printf("},\n \"resources\": [\n");
+	for (size_t i = 0; st && i < st->n_resources; i++) {
+		print_json_res(st->resources[i]);
+		printf("%s\n", i + 1 < st->n_resources ? "," : "");
+	}
+	printf("]}\n");
+}
+
+/* ---- the commands ---------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_watch;
+
+static void on_sigint(int sig)
+{
+	stop_watch = 1;
+}
+
+struct status_opts {
+	bool json, watch, verbose;
+	long count, interval;
+};
+
+static int status_opt(int o, const char *arg, void *st)
+{
+	struct status_opts *so = st;
+
+	switch (o) {
+	case 'j':
+		so->json = true;
+		return EX_OK;
+	case 'w':
+		so->watch = true;
+		return EX_OK;
+	case 'v':
+		so->verbose = true;
+		return EX_OK;
+	case 'n':
+		return wbctl_num("status", "--count", arg, 1, 1000000000, &so->count);
+	case 'i':
+		return wbctl_num("status", "--interval", arg, 1, 3600, &so->interval);
+	default:
+		return EX_USAGE;
+	}
+}
+
+static int run_status(struct gopts *g, const char *res, struct status_opts *so)
+{
+	int ex = EX_OK;
+
+	if (!so->watch)
+		so->count = 1;
+	signal(SIGINT, on_sigint);
+	for (long it = 0; !stop_watch && (so->count < 0 || it < so->count); it++) {
+		Wbrep__CtlResponse *r;
+		Wbrep__StatusReply *st;
+		char when[64];
+		time_t now;
+		struct tm tm;
+
+		if (it)
+			sleep((unsigned)so->interval);
+		if (stop_watch)
+			break;
+		ex = wbctl_call(g, WBREP__CTL_OP__CTL_STATUS, res, NULL, &r);
+		if (ex)
+			return ex;
+		if (r->code) {
+			wbctl_refused(res, r);
+			wbrep__ctl_response__free_unpacked(r, NULL);
+			return EX_FAIL;
+		}
+		now = time(NULL);
+		localtime_r(&now, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
+		st = r->status;
+		if (so->watch && !so->json && isatty(STDOUT_FILENO))
+			printf("\033[H\033[2J");
+		if (so->json) {
+			print_json(st, when);
+		} else {
+			if (so->watch)
+				printf("%s  every %lds%s%s\n\n", when, so->interval,
+				       res ? ", " : "", res ? res : "");
+			if (!st || !st->n_resources)
+				printf("no resources\n");
+			for (size_t i = 0; st && i < st->n_resources; i++) {
+				if (i)
+					printf("\n");
+				print_human(st->resources[i], so->verbose);
+			}
+			if (so->verbose && st)
+				print_config_state(st);
+		}
+		fflush(stdout);
+		wbrep__ctl_response__free_unpacked(r, NULL);
+	}
+	return ex;
+}
+
+int wbctl_cmd_status(struct gopts *g, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"json", no_argument, NULL, 'j'},		{"watch", no_argument, NULL, 'w'},
+	    {"verbose", no_argument, NULL, 'v'},	{"count", required_argument, NULL, 'n'},
+	    {"interval", required_argument, NULL, 'i'}, {NULL, 0, NULL, 0}};
+	struct status_opts so = {.count = -1, .interval = 1};
+	const char *res = NULL;
+	int n, ex;
+
+	ex = wbctl_args(argc, argv, "jwvn:i:", lo, status_opt, &so, &res, 1, &n);
+	if (ex)
+		return ex;
+	return run_status(g, n ? res : NULL, &so);
+}
+
+int wbctl_cmd_show(struct gopts *g, int argc, char **argv)
+{
+	static const struct option lo[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	struct status_opts so = {.count = 1, .interval = 1, .verbose = true};
+	const char *res = NULL;
+	int n, ex;
+
+	ex = wbctl_args(argc, argv, "j", lo, status_opt, &so, &res, 1, &n);
+	if (ex)
+		return ex;
+	if (n != 1) {
+		fprintf(stderr, "%s show: expected 1 argument (see %s show --help)\n", wbctl_prog,
+			wbctl_prog);
+		return EX_USAGE;
+	}
+	return run_status(g, res, &so);
+}
