@@ -16,6 +16,7 @@
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
+SYSCONFDIR ?= /etc
 DESTDIR ?=
 SAN     ?= 0
 FUZZ    ?= 0
@@ -116,6 +117,7 @@ install: bins
 		>$(DESTDIR)$(PREFIX)/lib/systemd/system/wbrepd.service; }
 	[ ! -f deploy/ocf/wbrep ] || install -D -m 0755 deploy/ocf/wbrep \
 		$(DESTDIR)$(PREFIX)/lib/ocf/resource.d/wbrep/wbrep
+	install -D -m 0644 conf/wbrep.conf.example $(DESTDIR)$(SYSCONFDIR)/wbrep/wbrep.conf.example
 
 clean:
 	rm -rf build build-san

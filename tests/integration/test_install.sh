@@ -7,7 +7,9 @@
 # (make install rewrites /usr/local to PREFIX) and no /usr/local left;
 # `systemd-analyze verify` accepts it (on a copy whose paths point into
 # DESTDIR) when available; the installed wbctl and wbrepd run (--help,
-# --list-engines). Also the default PREFIX (/usr/local) under a DESTDIR.
+# --list-engines); the commented example configuration lands in
+# DESTDIR/etc/wbrep/wbrep.conf.example and is valid. Also the default
+# PREFIX (/usr/local) under a DESTDIR.
 set -u
 cd "$(dirname "$0")/../.."
 D=$(mktemp -d /tmp/wbrep-install.XXXXXX)
@@ -52,6 +54,22 @@ fi
 	fail "install-wbctl-runs"
 "$D/usr/sbin/wbrepd" --list-engines | grep -q '^passthrough' && pass "install-wbrepd-runs" ||
 	fail "install-wbrepd-runs"
+# the commented example config: installed next to where the config goes,
+# valid for wbrepd; on this host wbctl finds only its placeholder devices
+X=$D/etc/wbrep/wbrep.conf.example
+if [ -f "$X" ] && [ "$(stat -c %a "$X")" = 644 ] && cmp -s "$X" conf/wbrep.conf.example; then
+	pass "install-conf-example"
+else
+	fail "install-conf-example: $X missing, not 0644 or not conf/wbrep.conf.example"
+fi
+out=$("$D/usr/sbin/wbrepd" --check -c "$X" 2>&1) && pass "install-conf-example-valid" ||
+	fail "install-conf-example-valid: $out"
+out=$("$D/usr/sbin/wbctl" config check "$X" 2>&1)
+rc=$?
+n=$(grep -c ': \[resource r0\] \(backing\|log\): .*REPLACE-ME.*No such file or directory (on node ' <<<"$out")
+[ $rc = 4 ] && [ "$n" = 2 ] && [ "$(wc -l <<<"$out")" = 3 ] &&
+	pass "install-conf-example-check (only the placeholder devices are missing)" ||
+	fail "install-conf-example-check: exit $rc: $out"
 # default PREFIX
 D2=$D/default
 if make -s install DESTDIR="$D2" >/dev/null 2>&1 && [ -x "$D2/usr/local/sbin/wbrepd" ] &&

@@ -713,6 +713,32 @@ static void test_check_devices(void **state)
 	rmdir(dir);
 }
 
+/* conf/wbrep.conf.example (installed by make install) is a valid file. */
+static void test_example_config(void **state)
+{
+	const char *paths[] = {"conf/wbrep.conf.example", "../conf/wbrep.conf.example",
+			       "../../conf/wbrep.conf.example", "../../../conf/wbrep.conf.example"};
+	struct wbconf_errors e = {0};
+	struct wbconf *c = NULL;
+	size_t i;
+
+	for (i = 0; i < 4 && access(paths[i], R_OK); i++)
+		;
+	if (i == 4) {
+		print_message("conf/wbrep.conf.example not found from here\n");
+		skip();
+	}
+	if (wbconf_load(paths[i], "alpha", &c, &e)) {
+		wbconf_errors_print(&e, stderr);
+		fail_msg("%s has errors", paths[i]);
+	}
+	assert_int_equal(c->nres, 1);
+	assert_string_equal(c->res[0].engine, "wblog");
+	assert_int_equal(c->res[0].cache_mode, WBCONF_CACHE_WRITEBACK);
+	wbconf_free(c);
+	wbconf_errors_free(&e);
+}
+
 static void test_load_file(void **state)
 {
 	char path[] = "/tmp/test_conf_XXXXXX";
@@ -861,6 +887,7 @@ int main(void)
 	    cmocka_unit_test(test_cache_mode),
 	    cmocka_unit_test(test_engine_plugin_file),
 	    cmocka_unit_test(test_check_devices),
+	    cmocka_unit_test(test_example_config),
 	    cmocka_unit_test(test_load_file),
 	    cmocka_unit_test(test_doc_lists_every_key),
 	};
