@@ -16,9 +16,11 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 B=${B:-build}
-WBREPD=$ROOT/$B/wbrepd
-WBCTL=$ROOT/$B/wbctl
-WBENGINE=$ROOT/$B/wbengine
+# WBREPD/WBCTL/WBENGINE from the environment run a script against other
+# binaries (e.g. an old build, to see a new case fail there)
+WBREPD=${WBREPD:-$ROOT/$B/wbrepd}
+WBCTL=${WBCTL:-$ROOT/$B/wbctl}
+WBENGINE=${WBENGINE:-$ROOT/$B/wbengine}
 fails=0
 T=""
 DPID=""

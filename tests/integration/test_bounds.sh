@@ -12,32 +12,13 @@
 # WBREPD=path runs the cases against another build (e.g. an old one, to see
 # them fail); WB_BOUNDS_CASES=REGEX runs only the matching hostile.py cases. Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-WBREPD=${WBREPD:-$ROOT/build/wbrepd}
-WBCTL=$ROOT/build/wbctl
+. "$(dirname "$0")/../lib.sh"
 HOSTILE=$ROOT/tests/integration/hostile.py
-fails=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-skip() { echo "SKIP $*"; }
 
-[ -x "$WBREPD" ] && [ -x "$WBCTL" ] || { skip "bounds: build/wbrepd or wbctl not built"; exit 0; }
-command -v python3 >/dev/null || { skip "bounds: python3 not installed"; exit 0; }
-"$WBREPD" --list-engines | grep -q '^wblog ' || { skip "bounds: engine wblog not built"; exit 0; }
-
-T=$(mktemp -d /tmp/wbrep-bounds.XXXXXX)
-DPID=""
-cleanup() {
-	[ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+need_bins bounds "$WBREPD" "$WBCTL"
+need_tools bounds python3
+"$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "bounds: engine wblog not built"
+tmpdir bounds
 wbctl() { "$WBCTL" -s "$T/ctl.sock" "$@"; }
 
 PORT=$(free_port)
@@ -47,46 +28,14 @@ truncate -s 256M "$T/l0"
 
 # write_conf [EXTRA GLOBAL LINES] [EXTRA RESOURCE LINES]
 write_conf() {
-	cat >"$T/wbrep.conf" <<EOF
-[global]
-pid-file = $T/wbrepd.pid
-control-socket = $T/ctl.sock
-node-name = boundstest
-log-level = info
-metrics-listen = 127.0.0.1:$MPORT
-${1:-}
-
-[resource r0]
-engine = wblog
-backing = $T/b0
-log = $T/l0
-nbd-socket = $T/s0
-nbd-listen = 127.0.0.1:$PORT
-ram-buffer = 16M
-${2:-}
-EOF
+	{
+		conf_global boundstest "log-level = info" "metrics-listen = 127.0.0.1:$MPORT" "${1:-}"
+		conf_resource r0 engine=wblog backing="$T/b0" log="$T/l0" nbd-socket="$T/s0" \
+			nbd-listen="127.0.0.1:$PORT" ram-buffer=16M "${2:-}"
+	} >"$WB_CONF"
 }
 
-start_daemon() {
-	"$WBREPD" -c "$T/wbrep.conf" -f >>"$T/wbrepd.log" 2>&1 &
-	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$T/s0" ] && [ -S "$T/ctl.sock" ] && return 0
-		kill -0 "$DPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "wbrepd did not come up: $(tail -5 "$T/wbrepd.log")"
-	return 1
-}
-
-stop_daemon() {
-	local rc
-	kill -TERM "$DPID"
-	wait "$DPID"
-	rc=$?
-	DPID=""
-	return $rc
-}
+daemon_ready() { [ -S "$T/s0" ] && [ -S "$T/ctl.sock" ]; }
 
 # run CASE ARGS...: a hostile.py case; its PASS/FAIL lines are ours.
 # WB_BOUNDS_CASES=REGEX runs only the cases whose name matches.
@@ -96,7 +45,7 @@ run() {
 }
 
 write_conf
-start_daemon || { fail "bounds-start: wbrepd did not start"; exit 1; }
+start_daemon daemon_ready || { fail "bounds-start: wbrepd did not start"; exit 1; }
 
 # ------------------------------------------------------------ control socket
 run ctl-flood "$T/ctl.sock" "$DPID"
@@ -111,14 +60,14 @@ run nbd-read-flood "$T/s0" "$DPID"
 run nbd-info-flood "$T/s0" "$DPID" 32
 
 # ------------------------------------------------------------ still healthy
-if kill -0 "$DPID" 2>/dev/null && wbctl status >/dev/null 2>&1; then
+if is_alive "$DPID" && wbctl status >/dev/null 2>&1; then
 	pass "bounds-daemon-alive"
 else
-	fail "bounds-daemon-alive: wbrepd died or does not answer (log: $(tail -3 "$T/wbrepd.log"))"
+	fail "bounds-daemon-alive: wbrepd died or does not answer (log: $(tail -3 "$WB_DLOG"))"
 fi
 if stop_daemon; then
 	pass "bounds-clean-exit"
 else
 	fail "bounds-clean-exit: wbrepd exited non-zero"
 fi
-exit $((fails > 0))
+finish

@@ -6,27 +6,21 @@
 # checks the data (checksums across a daemon restart, fio verify, fsck).
 # SKIP when the demo cannot run here (not root, no /dev/fuse, no nbdfuse).
 set -u
-cd "$(dirname "$0")/../.."
-if [ ! -x build/wbrepd ] || [ ! -x build/wbctl ]; then
-	echo "SKIP demo: build/wbrepd or build/wbctl not built (make all)"
-	exit 0
-fi
+. "$(dirname "$0")/../lib.sh"
+need_bins demo "$WBREPD" "$WBCTL"
 if [ "$(id -u)" -ne 0 ] || [ ! -e /dev/fuse ]; then
-	echo "SKIP demo: needs root and /dev/fuse"
-	exit 0
+	skip_all "demo: needs root and /dev/fuse"
 fi
-for t in nbdfuse fusermount3 losetup mkfs.ext4 fio; do
-	command -v $t >/dev/null || { echo "SKIP demo: $t not installed (scripts/deps.sh)"; exit 0; }
-done
+need_tools demo nbdfuse fusermount3 losetup mkfs.ext4 fio
 log=$(mktemp /tmp/wbrep-demo-log.XXXXXX)
 WB_DEMO_FIO_SECONDS=${WB_DEMO_FIO_SECONDS:-5} timeout 600 bash deploy/demo.sh >"$log" 2>&1
 rc=$?
 steps=$(grep -c '^==> \[' "$log")
 if [ $rc -eq 0 ] && [ "$(grep -c '^demo: PASS' "$log")" -eq 1 ] && ! grep -q '^demo: FAIL' "$log"; then
-	echo "PASS demo ($steps steps; $(grep '^demo: PASS' "$log" | sed 's/^demo: PASS //'))"
+	pass "demo ($steps steps; $(grep '^demo: PASS' "$log" | sed 's/^demo: PASS //'))"
 	rm -f "$log"
-	exit 0
+	finish
 fi
-echo "FAIL demo: exit $rc, $(grep -m1 '^demo: FAIL' "$log" || echo "no success line") (log: $log)"
+fail "demo: exit $rc, $(grep -m1 '^demo: FAIL' "$log" || echo "no success line") (log: $log)"
 tail -25 "$log"
-exit 1
+finish

@@ -11,12 +11,9 @@
 # DESTDIR/etc/wbrep/wbrep.conf.example and is valid. Also the default
 # PREFIX (/usr/local) under a DESTDIR.
 set -u
-cd "$(dirname "$0")/../.."
-D=$(mktemp -d /tmp/wbrep-install.XXXXXX)
-trap 'rm -rf "$D"' EXIT
-fails=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/../lib.sh"
+tmpdir install
+D=$T
 
 if ! make -s install DESTDIR="$D" PREFIX=/usr >"$D.log" 2>&1; then
 	fail "install-make: make install failed: $(tail -3 "$D.log" | tr '\n' ' ')"
@@ -79,4 +76,4 @@ if make -s install DESTDIR="$D2" >/dev/null 2>&1 && [ -x "$D2/usr/local/sbin/wbr
 else
 	fail "install-default-prefix: wbrepd or its unit not under DESTDIR/usr/local"
 fi
-exit $((fails > 0))
+finish
