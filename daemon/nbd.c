@@ -71,6 +71,7 @@ static void conn_put(struct nbd_conn *c)
 {
 	if (--c->refs > 0)
 		return;
+	free(c->ibuf);
 	free(c->wbuf);
 	free(c);
 }
@@ -108,10 +109,8 @@ static void conn_free_io(struct nbd_conn *c)
 		event_free(c->fev);
 	if (c->out)
 		evbuffer_free(c->out);
-	free(c->ibuf);
 	c->rev = c->wev = c->fev = NULL;
 	c->out = NULL;
-	c->ibuf = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -215,7 +214,8 @@ static bool conn_congested(struct nbd_conn *c)
 {
 	if (c->state != NBD_CS_XMIT) /* handshake: only its replies count */
 		return evbuffer_get_length(c->out) >= NBD_OPT_REPLY_CAP;
-	return c->inflight >= NBD_SRV_MAX_INFLIGHT || conn_reply_bytes(c) >= NBD_REPLY_CAP;
+	return c->admit_wait || c->inflight >= NBD_SRV_MAX_INFLIGHT ||
+	       conn_reply_bytes(c) >= NBD_REPLY_CAP;
 }
 
 static void conn_throttle(struct nbd_conn *c)
@@ -235,6 +235,23 @@ static void conn_unthrottle(struct nbd_conn *c)
 	conn_process(c); /* input that arrived meanwhile is already buffered */
 }
 
+/* The engine no longer reads the write's payload (wbengine.h: called from
+ * inside submit, or later from wherever RAM pages were freed, so only mark
+ * it and resume from the loop through the deferred flush event). */
+static void ioreq_admitted(struct wb_req *wr)
+{
+	struct nbd_ioreq *q = (struct nbd_ioreq *)wr;
+	struct nbd_conn *c = q->c;
+
+	if (c->admit_wait != q)
+		return;
+	c->admit_wait = NULL;
+	if (c->fd >= 0 && c->throttled && !c->flush_sched && !c->wev_added) {
+		c->flush_sched = true;
+		event_active(c->fev, EV_TIMEOUT, 0);
+	}
+}
+
 static void ioreq_done(struct wb_req *wr, int err)
 {
 	struct nbd_ioreq *q = (struct nbd_ioreq *)wr;
@@ -252,6 +269,8 @@ static void ioreq_done(struct wb_req *wr, int err)
 	}
 	c->inflight--;
 	c->reply_pending -= q->reply;
+	if (c->admit_wait == q) /* the engine calls admitted first; be safe */
+		c->admit_wait = NULL;
 	/* the reply is only queued here, from the completion: what the engine
 	 * promises for this request (durable for FUA/FLUSH) is true now */
 	if (c->fd >= 0) {
@@ -303,7 +322,12 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 		break;
 	case NBD_CMD_WRITE:
 		q->wr.op = WB_REQ_WRITE;
-		q->wr.buf = (void *)payload; /* copied by the engine at submit */
+		/* borrowed by the engine until ioreq_admitted: when the RAM
+		 * buffer is full the connection stops reading and parsing (the
+		 * payload lives in ibuf or wbuf) until pages free */
+		q->wr.buf = (void *)payload;
+		q->wr.admitted = ioreq_admitted;
+		c->admit_wait = q;
 		break;
 	case NBD_CMD_FLUSH:
 		q->wr.op = WB_REQ_FLUSH;
@@ -325,6 +349,8 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 	ex->nreq++;
 	ret = wb_engine_submit(ex->engine, &q->wr);
 	if (ret) {
+		if (c->admit_wait == q)
+			c->admit_wait = NULL;
 		c->refs--;
 		c->inflight--;
 		c->reply_pending -= q->reply;
@@ -684,6 +710,7 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 	if (!c->ibuf || !c->out || !c->rev || !c->wev || !c->fev || event_add(c->rev, NULL)) {
 		wbd_err("nbd: %s: out of memory setting up the connection", c->peer);
 		conn_free_io(c);
+		free(c->ibuf);
 		free(c);
 		return;
 	}

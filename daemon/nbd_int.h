@@ -22,6 +22,7 @@
 
 struct event;
 struct evbuffer;
+struct nbd_ioreq;
 
 #define NBD_IBUF_CAP	  (256u << 10) /* input buffer; holds the largest option */
 #define NBD_IBUF_MIN_FREE (NBD_OPT_HDR_LEN + NBD_OPT_MAX_LEN)
@@ -58,12 +59,16 @@ struct nbd_conn {
 	char peer[80];
 	unsigned inflight;
 	uint64_t reply_pending; /* reply bytes of requests in flight (NBD_REPLY_CAP) */
+	/* a write whose payload (in ibuf or wbuf) the engine still reads: the
+	 * connection reads and parses nothing until it is admitted */
+	struct nbd_ioreq *admit_wait;
 	/* input: ibuf[ioff, ilen) is received and not yet consumed */
 	uint8_t *ibuf;
 	size_t ioff, ilen;
 	/* payload of hdr being read into wbuf (pay_got of verdict.payload);
 	 * a payload that is complete in ibuf is used in place instead (the
-	 * engine copies write data at submit) */
+	 * engine borrows it until admitted, see admit_wait; ibuf and wbuf are
+	 * freed with the struct, not at close, for that reason) */
 	uint8_t *wbuf;
 	size_t wbuf_cap;
 	uint32_t pay_got;

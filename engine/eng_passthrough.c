@@ -239,6 +239,8 @@ static int pt_submit(struct wb_engine *e, struct wb_req *r)
 			break;
 		}
 	}
+	if (r->op == WB_REQ_WRITE && r->admitted)
+		r->admitted(r); /* the data is in q->bounce */
 	return 0;
 out_free:
 	free(q);

@@ -35,10 +35,11 @@
 #include "engine/io.h"
 
 /* 2: set_params appended; 3: params ack_memory, log_commit_ms; 4: replication
- * (roles, record base, ship hook, read_record, peer retention, geometry).
+ * (roles, record base, ship hook, read_record, peer retention, geometry);
+ * 5: a write's buf is borrowed until admitted() (struct wb_req appended).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 4
+#define WB_ENGINE_ABI_VERSION 5
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -60,14 +61,21 @@ struct wb_req {
 	uint16_t flags; /* WB_REQ_F_* */
 	uint32_t len;	/* bytes (0 for flush) */
 	uint64_t off;	/* bytes */
-	/* read: destination; write: source, copied into the engine's RAM buffer
-	 * during submit, so the caller may reuse it as soon as submit returns. */
+	/* read: destination. write: source, borrowed: the engine reads it until
+	 * it calls admitted() (or, when admitted is NULL, until done()), and
+	 * makes no copy of its own. When the RAM buffer has room that is during
+	 * submit; a write throttled for RAM pages keeps buf until pages free. */
 	void *buf;
 	/* Called exactly once from wb_engine_run(); err = 0 or -errno. */
 	void (*done)(struct wb_req *r, int err);
 	void *priv;
 	/* engine private: do not touch while the request is in flight */
 	uint64_t ep[6];
+	/* ABI 5, writes, optional: the engine no longer reads buf. Called at
+	 * most once, only if submit returned 0, always before done(); possibly
+	 * from inside submit or from whatever frees RAM pages, so it must not
+	 * call into the engine (defer that). */
+	void (*admitted)(struct wb_req *r);
 };
 
 enum wb_mode {
@@ -355,7 +363,12 @@ static inline int wb_engine_set_peer_pos(struct wb_engine *e, unsigned peer, uin
 }
 static inline int wb_engine_submit(struct wb_engine *e, struct wb_req *r)
 {
-	return e->ops->submit(e, r);
+	int ret = e->ops->submit(e, r);
+
+	/* engines before ABI 5 copied a write during submit */
+	if (!ret && e->ops->abi_version < 5 && r->op == WB_REQ_WRITE && r->admitted)
+		r->admitted(r);
+	return ret;
 }
 static inline int wb_engine_fd(struct wb_engine *e)
 {

@@ -95,8 +95,18 @@ struct wbl_apply *wbl_applyq_pop(struct wbl_applyq *q)
 	return a;
 }
 
+void wbl_release_buf(struct wb_req *r)
+{
+	if (r->op != WB_REQ_WRITE || (WBL_FLAGS(r) & WBL_RF_ADMITTED))
+		return;
+	WBL_FLAGS(r) |= WBL_RF_ADMITTED;
+	if (r->admitted)
+		r->admitted(r);
+}
+
 void wbl_complete(struct wblog *e, struct wb_req *r, int err)
 {
+	wbl_release_buf(r); /* before done(), as wbengine.h promises */
 	WBL_ERR(r) = (uint64_t)(int64_t)err;
 	wbl_reqq_push(&e->doneq, r);
 	wbl_kick(e);
@@ -173,11 +183,8 @@ void wbl_fail(struct wblog *e, int err, const char *what)
 		wb_msg(WB_LOG_ERR, "%s: I/O error, refusing further writes", e->eng.name);
 	e->state = WB_STATE_FAILED;
 	/* nothing that is not durable as promised is acked from now on */
-	while ((r = wbl_reqq_pop(&e->admitq))) {
-		free((void *)(uintptr_t)WBL_AUX(r));
-		WBL_AUX(r) = 0;
+	while ((r = wbl_reqq_pop(&e->admitq)))
 		wbl_complete(e, r, -EIO);
-	}
 	if (e->batch) {
 		while ((r = wbl_reqq_pop(&e->batch->reqs)))
 			wbl_complete(e, r, -EIO);

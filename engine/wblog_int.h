@@ -29,11 +29,12 @@
 /* r->ep[] use while a user request is inside the engine */
 #define WBL_NEXT(r)    ((r)->ep[0]) /* struct wb_req * link */
 #define WBL_ERR(r)     ((r)->ep[1]) /* int error, stored as int64 */
-#define WBL_AUX(r)     ((r)->ep[2]) /* read: bounce buffer; write: temp copy */
+#define WBL_AUX(r)     ((r)->ep[2]) /* read: bounce buffer */
 #define WBL_CNT(r)     ((r)->ep[3]) /* read: ios pending; write: blocks admitted */
 #define WBL_TARGET(r)  ((r)->ep[4]) /* flush: seq that must be durable */
 #define WBL_FLAGS(r)   ((r)->ep[5]) /* WBL_RF_* */
 #define WBL_RF_DURABLE (1u << 0)    /* ack only when durable in the log (FUA, PREFLUSH) */
+#define WBL_RF_ADMITTED (1u << 1)   /* write: r->buf released (admitted() called) */
 
 struct wbl_reqq {
 	struct wb_req *head, *tail;
@@ -165,6 +166,9 @@ struct wbl_apply *wbl_applyq_pop(struct wbl_applyq *q);
 void wbl_reqq_push(struct wbl_reqq *q, struct wb_req *r);
 struct wb_req *wbl_reqq_pop(struct wbl_reqq *q);
 void wbl_complete(struct wblog *e, struct wb_req *r, int err);
+/* A write's buf is no longer read: tell the caller (once; wbl_complete does
+ * it too for a write failed before it was admitted). */
+void wbl_release_buf(struct wb_req *r);
 void wbl_fail(struct wblog *e, int err, const char *what);
 int wbl_ring_push(struct wblog *e, struct wbl_rec *rec);
 void wbl_rec_free(struct wblog *e, struct wbl_rec *rec);

@@ -5,9 +5,11 @@
  * the log, acknowledgement in seq order, flush/FUA durability, generations,
  * and apply_record for replicas.
  *
- * Life of a write: submit copies the data into pagebuf pages (or, when the
- * RAM buffer is full, into a temporary copy queued on e->admitq until pages
- * free) and appends the blocks to the open batch; the batch is sealed (seq
+ * Life of a write: submit copies the data into pagebuf pages and appends
+ * the blocks to the open batch; when the RAM buffer is full the request
+ * waits on e->admitq with the caller's buffer borrowed (no private copy:
+ * ram-buffer is a hard limit) and is copied in as pages free, then
+ * r->admitted() releases the buffer; the batch is sealed (seq
  * assigned) when full, when a flush/zero needs it, or from run() when fewer
  * than WBL_MAX_INFLIGHT_RECORDS records are in flight; sealed records are
  * placed at the log head in seq order when space allows and written as one
@@ -279,7 +281,7 @@ void wbl_admit(struct wblog *e)
 
 	while ((r = e->admitq.head)) {
 		uint32_t nblk = r->len / WB_BLOCK_SIZE;
-		const uint8_t *src = WBL_AUX(r) ? (const uint8_t *)(uintptr_t)WBL_AUX(r) : r->buf;
+		const uint8_t *src = r->buf; /* borrowed until wbl_release_buf */
 
 		/*
 		 * A request links through WBL_NEXT into one queue at a time: it
@@ -302,8 +304,10 @@ void wbl_admit(struct wblog *e)
 			if (!pg)
 				goto wait;
 			memcpy(pg->data, src + i * WB_BLOCK_SIZE, WB_BLOCK_SIZE);
-			if (last)
+			if (last) {
 				wbl_reqq_pop(&e->admitq);
+				wbl_release_buf(r);
+			}
 			if (wbl_add_block(e, r->off / WB_BLOCK_SIZE + i, pg, r, last)) {
 				wb_page_put(e->pb, pg);
 				if (last)
@@ -312,8 +316,6 @@ void wbl_admit(struct wblog *e)
 			}
 			WBL_CNT(r) = i + 1;
 		}
-		free((void *)(uintptr_t)WBL_AUX(r));
-		WBL_AUX(r) = 0;
 	}
 	return;
 wait:
@@ -369,19 +371,8 @@ static int wbl_queue_write(struct wblog *e, struct wb_req *r)
 	if (r->flags & WB_REQ_F_PREFLUSH)
 		wbl_close_gen(e);
 	wbl_reqq_push(&e->admitq, r);
+	/* a write that does not fit now stays queued with r->buf borrowed */
 	wbl_admit(e);
-	if (r->op == WB_REQ_WRITE && WBL_CNT(r) < r->len / WB_BLOCK_SIZE && !WBL_AUX(r) &&
-	    e->state != WB_STATE_FAILED) {
-		/* Throttled: the caller may reuse its buffer when submit returns. */
-		void *tmp = malloc(r->len);
-
-		if (!tmp) {
-			wbl_fail(e, -ENOMEM, "copy of a throttled write");
-			return 0;
-		}
-		memcpy(tmp, r->buf, r->len);
-		WBL_AUX(r) = (uint64_t)(uintptr_t)tmp;
-	}
 	wbl_kick(e);
 	return 0;
 }

@@ -109,6 +109,12 @@ static int kw_open(struct kw *k, int create)
 	return wb_engine_open(k->engine, &prm, &k->e);
 }
 
+static void kw_admitted(struct wb_req *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
 static void kw_done(struct wb_req *r, int err)
 {
 	struct kw_op *o = (struct kw_op *)r;
@@ -155,12 +161,13 @@ static int kw_write(struct kw *k)
 			       .off = o->lba * TT_BLOCK,
 			       .len = n * TT_BLOCK,
 			       .buf = buf,
-			       .done = kw_done};
+			       .done = kw_done,
+			       .admitted = kw_admitted};
 	jwrite(k, "S %" PRIu64 " %" PRIu64 " %u %d\n", o->id, o->lba, n, fua);
 	k->inflight++;
 	ret = wb_engine_submit(k->e, &o->r);
-	free(buf);
 	if (ret < 0) {
+		free(buf); /* else kw_admitted frees it: the engine borrows it */
 		k->inflight--;
 		jwrite(k, "C %" PRIu64 " 0\n", o->id);
 		free(o);

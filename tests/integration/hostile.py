@@ -14,12 +14,16 @@ documented caps allow (docs/daemon.md, "Memory bounds") plus SLACK_MIB
   hostile.py nbd-read-flood SOCK PID     32 reads of 32 MiB, replies not read
   hostile.py nbd-info-flood SOCK PID N   N connections flooding NBD_OPT_INFO,
                                          replies not read
+  hostile.py nbd-write-flood SOCK PID RAM_MIB
+                                         32 pipelined writes of 32 MiB into a
+                                         RAM buffer of RAM_MIB, read back
 """
 import os
 import select
 import socket
 import struct
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,6 +44,8 @@ NBD_IBUF = 256 << 10
 NBD_MAX_LEN = 32 << 20
 NBD_REPLY_CAP = 32 << 20
 NBD_OPT_REPLY_CAP = 64 << 10
+# engine/destage.c: the destage batch buffer of a wblog resource
+DESTAGE_BUF = 32 << 20
 
 fails = 0
 
@@ -322,6 +328,67 @@ def nbd_info_flood(where, pid, nconn):
         c.close()
 
 
+def nbd_write_flood(where, pid, ram_mib):
+    """32 pipelined writes of 32 MiB into a small RAM buffer: the engine
+    keeps no private copy of a throttled write and the connection reads no
+    payload it cannot place, so memory stays at ram-buffer + one payload."""
+    n, ln = 32, NBD_MAX_LEN
+    rss0, _ = mem_kb(pid)
+    c = nbdcli.Conn(where, timeout=120).connect()
+    if c.size < n * ln:
+        report("nbd-write-ram-hard-limit", "export too small (%d bytes)" % c.size)
+        return
+    pat = [bytes([i + 1]) * 4096 * 8 for i in range(n)]
+    err = []
+
+    def sender():
+        try:
+            for i in range(n):
+                c.send_req(nbdcli.CMD_WRITE, 3000 + i, i * ln, ln,
+                           payload=pat[i] * (ln // len(pat[i])))
+        except Exception as e:  # noqa: BLE001
+            err.append(e)
+
+    th = threading.Thread(target=sender)
+    th.start()
+    peak, bad, got = 0, [], 0
+    c.s.settimeout(120)
+    try:
+        for _ in range(n):
+            e, h, _ = c.reply()
+            got += 1
+            if e:
+                bad.append((h, e))
+            peak = max(peak, mem_kb(pid)[0])
+    except Exception as e:  # noqa: BLE001
+        bad.append(str(e))
+    th.join()
+    peak = max(peak, mem_kb(pid)[0])
+    grow = (peak - rss0) / 1024.0
+    cap = ram_mib + (DESTAGE_BUF + NBD_IBUF + NBD_MAX_LEN) / MiB + SLACK_MIB
+    why = None
+    if err or bad:
+        why = "send %r, replies %r" % (err, bad[:3])
+    elif grow > cap:
+        why = "RSS grew by %.1f MiB" % grow
+    report("nbd-write-ram-hard-limit (%d x %d MiB writes, ram-buffer %d MiB, RSS +%.1f MiB, "
+           "bound %.1f MiB)" % (n, ln >> 20, ram_mib, grow, cap), why)
+    # every region holds its write
+    why = None
+    try:
+        for r in range(n):
+            for off in (0, ln // 2, ln - 4096 * 8):
+                e, d = c.io(nbdcli.CMD_READ, r * ln + off, 4096 * 8)
+                if e or d != pat[r]:
+                    why = "region %d off %d: err %d, wrong data" % (r, off, e)
+                    break
+        c.send_req(nbdcli.CMD_DISC, 1, 0, 0)
+    except Exception as e:  # noqa: BLE001
+        why = "%s: %s" % (type(e).__name__, e)
+    c.close()
+    report("nbd-write-ram-hard-limit-data", why)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -336,6 +403,8 @@ def main():
         http_idle(a[0])
     elif cmd == "nbd-read-flood":
         nbd_read_flood(a[0], int(a[1]))
+    elif cmd == "nbd-write-flood":
+        nbd_write_flood(a[0], int(a[1]), int(a[2]))
     elif cmd == "nbd-info-flood":
         nbd_info_flood(a[0], int(a[1]), int(a[2]))
     else:

@@ -58,6 +58,7 @@ run http-idle "127.0.0.1:$MPORT"
 # ------------------------------------------------------------ NBD
 run nbd-read-flood "$T/s0" "$DPID"
 run nbd-info-flood "$T/s0" "$DPID" 32
+run nbd-write-flood "$T/s0" "$DPID" 16
 
 # ------------------------------------------------------------ still healthy
 if is_alive "$DPID" && wbctl status >/dev/null 2>&1; then
