@@ -76,6 +76,7 @@ struct wbconf_global {
 	char *node_name;		   /* this node; default: hostname (or override) */
 	char *tls_cert, *tls_key, *tls_ca; /* NULL when not set */
 	int transport;			   /* enum wbconf_transport, default tls */
+	uint32_t max_clients;		   /* NBD connections in total, default 256 */
 };
 
 /* A resource as it applies to THIS node (node_name): the [resource NAME]
@@ -105,6 +106,7 @@ struct wbconf_resource {
 					* (writethrough for engine passthrough) */
 	uint16_t replication_port;     /* default WBCONF_DEFAULT_REPL_PORT + index */
 	bool auto_up;		       /* default true */
+	uint32_t max_clients;	       /* NBD connections on this export, default 128 */
 	unsigned line;		       /* line of the [resource NAME] header */
 };
 

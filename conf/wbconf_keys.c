@@ -60,6 +60,8 @@ const struct wbconf_key wbconf_keys[] = {
      NULL},
     {"tls-ca", S_GLOBAL, T_PATH, 0, 0, offsetof(struct wbconf_global, tls_ca), 0, 0, NULL, NULL,
      NULL},
+    {"max-clients", S_GLOBAL, T_INT, 0, 4, offsetof(struct wbconf_global, max_clients), 1, 65536,
+     NULL, "256", NULL},
     {"transport", S_GLOBAL, T_ENUM, 0, sizeof(int), offsetof(struct wbconf_global, transport), 0, 0,
      ev_transport, "tls", NULL},
     /* [resource NAME] */
@@ -102,6 +104,8 @@ const struct wbconf_key wbconf_keys[] = {
      offsetof(struct wbconf_resource, on_no_quorum), 0, 0, ev_noq, "suspend-io", NULL},
     {"replication-port", S_RES, T_INT, 0, 2, offsetof(struct wbconf_resource, replication_port), 1,
      65535, NULL, NULL, NULL},
+    {"max-clients", S_RES, T_INT, 0, 4, offsetof(struct wbconf_resource, max_clients), 1, 65536,
+     NULL, "128", NULL},
     {"auto-up", S_RES, T_BOOL, F_RELOAD, 1, offsetof(struct wbconf_resource, auto_up), 0, 1, NULL,
      "yes", NULL},
     {"cache-mode", S_RES, T_ENUM, F_RELOAD, sizeof(int),

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -60,6 +61,8 @@ struct wb_ctl_req {
 struct wb_ctl {
 	struct event_base *base;
 	struct evconnlistener *lis;
+	struct event *retry; /* re-enables lis after accept failed (EMFILE...) */
+	time_t last_log;     /* accept failures: last message */
 	char *path;
 	struct wb_ctl_handlers h;
 	void *ctx;
@@ -487,6 +490,32 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
 }
 
+static void lis_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct wb_ctl *c = arg;
+
+	evconnlistener_enable(c->lis);
+}
+
+/* accept() failed (out of descriptors, most likely): the connection stays in
+ * the backlog and the socket readable, so pause for a second instead of
+ * spinning, and log at most every 10 s. */
+static void lis_error(struct evconnlistener *lis, void *arg)
+{
+	struct wb_ctl *c = arg;
+	struct timeval tv = {.tv_sec = 1};
+	int err = EVUTIL_SOCKET_ERROR();
+	time_t now = time(NULL);
+
+	if (now - c->last_log >= 10) {
+		wb_msg(WB_LOG_WARN, "ctl: accept failed: %s; pausing the listener for 1 s",
+		       strerror(err));
+		c->last_log = now;
+	}
+	evconnlistener_disable(lis);
+	evtimer_add(c->retry, &tv);
+}
+
 /* Remove a socket file nobody listens on; refuse to touch anything else. */
 static int clear_stale(const char *path, const struct sockaddr_un *sun)
 {
@@ -552,6 +581,15 @@ int wb_ctl_start(struct event_base *base, const char *path, const struct wb_ctl_
 		free(c);
 		return rc ? rc : -EIO;
 	}
+	c->retry = evtimer_new(base, lis_retry, c);
+	if (!c->retry) {
+		evconnlistener_free(c->lis);
+		unlink(path);
+		free(c->path);
+		free(c);
+		return -ENOMEM;
+	}
+	evconnlistener_set_error_cb(c->lis, lis_error);
 	chmod(path, 0600);
 	*out = c;
 	return 0;
@@ -562,6 +600,7 @@ void wb_ctl_stop(struct wb_ctl *c)
 	if (!c)
 		return;
 	evconnlistener_free(c->lis);
+	event_free(c->retry);
 	while (c->conns)
 		conn_free(c->conns);
 	unlink(c->path);

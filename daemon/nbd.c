@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -56,6 +57,9 @@ struct nbd_ioreq {
 
 struct nbd_listener {
 	struct evconnlistener *l;
+	struct event *retry; /* re-enables l after an accept failure */
+	time_t last_log;     /* accept failures: last message */
+	unsigned long nfail; /* accept failures not yet logged */
 	struct nbd_lookup lk;
 	char def[64];
 	char path[108]; /* unix socket path, "" for TCP */
@@ -63,6 +67,14 @@ struct nbd_listener {
 };
 
 static struct nbd_conn *conn_all;
+static unsigned conn_count, conn_max; /* on conn_all; 0 = no limit */
+static time_t refuse_log;	      /* over conn_max: last message */
+static unsigned long nrefused;	      /* refused since that message */
+
+void nbd_set_max_clients(unsigned total)
+{
+	conn_max = total;
+}
 
 static void conn_process(struct nbd_conn *c);
 static void conn_flush(struct nbd_conn *c);
@@ -89,6 +101,10 @@ static void conn_unlink_export(struct nbd_conn *c)
 
 void nbd_conn_attach(struct nbd_conn *c, struct nbd_export *ex)
 {
+	if (c->tev) { /* the handshake is over */
+		event_free(c->tev);
+		c->tev = NULL;
+	}
 	c->ex = ex;
 	c->ex_next = ex->conns;
 	if (ex->conns)
@@ -107,6 +123,9 @@ static void conn_free_io(struct nbd_conn *c)
 		event_free(c->wev);
 	if (c->fev)
 		event_free(c->fev);
+	if (c->tev)
+		event_free(c->tev);
+	c->tev = NULL;
 	if (c->out)
 		evbuffer_free(c->out);
 	c->rev = c->wev = c->fev = NULL;
@@ -128,6 +147,7 @@ void nbd_conn_close(struct nbd_conn *c)
 	*c->all_pprev = c->all_next;
 	if (c->all_next)
 		c->all_next->all_pprev = c->all_pprev;
+	conn_count--;
 	conn_put(c);
 }
 
@@ -674,14 +694,38 @@ static void conn_writecb(evutil_socket_t fd, short what, void *arg)
 	conn_after_flush(c);
 }
 
+static void conn_timeoutcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	wbd_info("nbd: %s did not finish the handshake within %d s, closing", c->peer,
+		 NBD_HANDSHAKE_TIMEOUT_S);
+	nbd_conn_close(c);
+}
+
 static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa, int salen,
 		      void *arg)
 {
 	struct event_base *base = evconnlistener_get_base(el);
 	struct nbd_listener *l = arg;
+	struct timeval hto = {.tv_sec = NBD_HANDSHAKE_TIMEOUT_S};
 	struct nbd_conn *c;
 	int one = 1;
 
+	if (conn_max && conn_count >= conn_max) {
+		time_t now = time(NULL);
+
+		close(fd); /* the client sees EOF at once instead of waiting */
+		nrefused++;
+		if (now - refuse_log >= NBD_ACCEPT_LOG_S) {
+			wbd_warn("nbd: %u clients connected (max-clients); refused %lu "
+				 "connection(s)",
+				 conn_count, nrefused);
+			refuse_log = now;
+			nrefused = 0;
+		}
+		return;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		wbd_err("nbd: out of memory accepting a client");
@@ -707,7 +751,9 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_readcb, c);
 	c->wev = event_new(base, fd, EV_WRITE, conn_writecb, c);
 	c->fev = event_new(base, -1, 0, conn_flushcb, c);
-	if (!c->ibuf || !c->out || !c->rev || !c->wev || !c->fev || event_add(c->rev, NULL)) {
+	c->tev = evtimer_new(base, conn_timeoutcb, c);
+	if (!c->ibuf || !c->out || !c->rev || !c->wev || !c->fev || !c->tev ||
+	    event_add(c->rev, NULL) || evtimer_add(c->tev, &hto)) {
 		wbd_err("nbd: %s: out of memory setting up the connection", c->peer);
 		conn_free_io(c);
 		free(c->ibuf);
@@ -722,13 +768,38 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 		conn_all->all_pprev = &c->all_next;
 	conn_all = c;
 	c->all_pprev = &conn_all;
+	conn_count++;
 	nbd_opt_greet(c);
 	wbd_debug("nbd: %s connected", c->peer);
 }
 
+static void listener_retrycb(evutil_socket_t fd, short what, void *arg)
+{
+	struct nbd_listener *l = arg;
+
+	evconnlistener_enable(l->l);
+}
+
+/* accept() failed. Out of descriptors or memory: the pending connection
+ * stays in the backlog and the socket stays readable, so retrying at once
+ * would spin; pause the listener instead (and log once per interval). */
 static void listener_errcb(struct evconnlistener *el, void *arg)
 {
-	wbd_warn("nbd: accept failed: %s", strerror(errno));
+	struct nbd_listener *l = arg;
+	struct timeval tv = {.tv_sec = NBD_ACCEPT_PAUSE_MS / 1000,
+			     .tv_usec = (NBD_ACCEPT_PAUSE_MS % 1000) * 1000};
+	int err = EVUTIL_SOCKET_ERROR();
+	time_t now = time(NULL);
+
+	l->nfail++;
+	if (now - l->last_log >= NBD_ACCEPT_LOG_S) {
+		wbd_warn("nbd: accept failed: %s (%lu time(s)); pausing the listener for %d ms",
+			 strerror(err), l->nfail, NBD_ACCEPT_PAUSE_MS);
+		l->last_log = now;
+		l->nfail = 0;
+	}
+	evconnlistener_disable(el);
+	evtimer_add(l->retry, &tv);
 }
 
 static int listener_new(struct event_base *base, int fd, const char *def,
@@ -745,8 +816,14 @@ static int listener_new(struct event_base *base, int fd, const char *def,
 	evutil_make_socket_nonblocking(fd);
 	l->l = evconnlistener_new(base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 				  128, fd);
-	if (!l->l) {
-		close(fd);
+	l->retry = evtimer_new(base, listener_retrycb, l);
+	if (!l->l || !l->retry) {
+		if (l->l)
+			evconnlistener_free(l->l);
+		else
+			close(fd);
+		if (l->retry)
+			event_free(l->retry);
 		free(l);
 		return -ENOMEM;
 	}
@@ -865,6 +942,7 @@ void nbd_listener_free(struct nbd_listener *l)
 	if (!l)
 		return;
 	evconnlistener_free(l->l);
+	event_free(l->retry);
 	if (l->path[0])
 		unlink(l->path);
 	free(l);

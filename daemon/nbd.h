@@ -41,6 +41,13 @@ struct nbd_conn;
 #define NBD_REPLY_CAP	     (32u << 20)
 /* Handshake replies queued before the connection stops being read. */
 #define NBD_OPT_REPLY_CAP    (64u << 10)
+/* A connection that has not finished the handshake by then is closed. */
+#define NBD_HANDSHAKE_TIMEOUT_S 10
+/* After accept() failed for lack of descriptors or memory (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM) a listener pauses this long instead of spinning; the
+ * failure is logged at most once per NBD_ACCEPT_LOG_S. */
+#define NBD_ACCEPT_PAUSE_MS 1000
+#define NBD_ACCEPT_LOG_S    10
 
 struct nbd_export {
 	char name[64];
@@ -56,6 +63,7 @@ struct nbd_export {
 	unsigned inflight;
 	int closing; /* stop: new requests get ESHUTDOWN */
 	uint64_t nreq, nerr;
+	unsigned max_clients; /* 0 = no limit of its own (the total still applies) */
 };
 
 /* Export lookup for the handshake: name "" = the listener's default
@@ -95,5 +103,9 @@ void nbd_listener_free(struct nbd_listener *l);
 
 /* Close every connection still in the handshake or attached (shutdown). */
 void nbd_close_all(void);
+/* Connections accepted at most at a time over all listeners (handshake and
+ * attached); more are closed at accept (logged at most once per
+ * NBD_ACCEPT_LOG_S). 0 = no limit. */
+void nbd_set_max_clients(unsigned total);
 
 #endif /* WB_DAEMON_NBD_H */

@@ -40,6 +40,7 @@ struct nbd_conn {
 	struct event *rev;    /* readable (persistent; deleted while throttled) */
 	struct event *wev;    /* writable (added only when the socket was full) */
 	struct event *fev;    /* deferred flush (activated, never added) */
+	struct event *tev;    /* handshake timeout (freed at attach) */
 	struct evbuffer *out; /* replies not yet sent */
 	int refs;
 	enum nbd_conn_state state;

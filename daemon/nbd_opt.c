@@ -63,6 +63,12 @@ static void opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, u
 		opt_error(c, opt, NBD_REP_ERR_UNKNOWN, "no such export (or it is down)");
 		return;
 	}
+	if (opt == NBD_OPT_GO && ex->max_clients && ex->nconns >= ex->max_clients) {
+		wbd_warn("nbd: %s refused: export %s has %u clients (max-clients)", c->peer,
+			 ex->name, ex->nconns);
+		opt_error(c, opt, NBD_REP_ERR_POLICY, "too many clients on this export");
+		return;
+	}
 	opt_reply(c, opt, NBD_REP_INFO, b,
 		  (uint32_t)nbd_encode_info_export(b, ex->size, NBD_TFLAGS));
 	opt_reply(
@@ -97,6 +103,12 @@ static void opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t le
 	if (!ex) {
 		/* the protocol has no error reply for EXPORT_NAME: close */
 		wbd_info("nbd: %s asked for an unknown export, closing", c->peer);
+		nbd_conn_close(c);
+		return;
+	}
+	if (ex->max_clients && ex->nconns >= ex->max_clients) {
+		wbd_warn("nbd: %s refused: export %s has %u clients (max-clients), closing",
+			 c->peer, ex->name, ex->nconns);
 		nbd_conn_close(c);
 		return;
 	}

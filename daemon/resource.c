@@ -433,6 +433,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		goto out_engine;
 	}
 	nbd_export_init(&r->ex, r->name, st.size, r->engine, res_kick, r);
+	r->ex.max_clients = r->conf->max_clients;
 	fd = wb_engine_fd(r->engine);
 	r->ev_kick = event_new(r->base, -1, 0, res_kick_cb, r);
 	r->ev_timer = evtimer_new(r->base, res_engine_cb, r);

@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "daemon/nbd.h"
 #include "daemon/resource.h"
 #include "daemon/wbd_log.h"
 
@@ -91,6 +93,29 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	wbd_info("SIGHUP: reloading the configuration");
 	wbd_reload(arg);
 }
+/* NBD connections in total: [global] max-clients, lowered so that the
+ * connections cannot take the descriptors the control socket, the devices
+ * and the engine need (WBD_FD_RESERVE of the open-file limit). */
+#define WBD_FD_RESERVE 32
+
+static void wbd_nbd_limits(struct wbd *d)
+{
+	unsigned max = d->conf->global.max_clients;
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t room = rl.rlim_cur > 2 * WBD_FD_RESERVE ? rl.rlim_cur - WBD_FD_RESERVE
+							       : rl.rlim_cur / 2;
+
+		if (room < max) {
+			wbd_warn("max-clients %u lowered to %u: open-file limit %llu", max,
+				 (unsigned)room, (unsigned long long)rl.rlim_cur);
+			max = (unsigned)room;
+		}
+	}
+	nbd_set_max_clients(max);
+}
+
 
 int wbd_start(struct wbd *d)
 {
@@ -127,6 +152,7 @@ int wbd_start(struct wbd *d)
 	if (d->conf_path)
 		d->conf_hash = wbd_conf_hash(d->conf_path);
 	wbd_log_set_error_hook(on_error_msg, d);
+	wbd_nbd_limits(d);
 	for (size_t i = 0; i < d->nres; i++) {
 		int ret;
 

@@ -14,6 +14,14 @@ documented caps allow (docs/daemon.md, "Memory bounds") plus SLACK_MIB
   hostile.py nbd-read-flood SOCK PID     32 reads of 32 MiB, replies not read
   hostile.py nbd-info-flood SOCK PID N   N connections flooding NBD_OPT_INFO,
                                          replies not read
+  hostile.py nbd-idle HOST:PORT PID N CTLSOCK LOG MAXC
+                                         N idle connections (past the file
+                                         limit): wbctl status answers, CPU
+                                         stays idle, log bounded, at most MAXC
+                                         kept, handshake timeout closes them
+  hostile.py nbd-export-max SOCK N        an export with max-clients N takes N
+                                         clients, refuses one more, takes one
+                                         again after a client left
   hostile.py nbd-write-flood SOCK PID RAM_MIB
                                          32 pipelined writes of 32 MiB into a
                                          RAM buffer of RAM_MIB, read back
@@ -22,6 +30,7 @@ import os
 import select
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -44,6 +53,9 @@ NBD_IBUF = 256 << 10
 NBD_MAX_LEN = 32 << 20
 NBD_REPLY_CAP = 32 << 20
 NBD_OPT_REPLY_CAP = 64 << 10
+# docs/daemon.md "NBD cap": input + one write payload + replies + the
+# engine's bounce buffers for reads in flight (as large as their replies)
+NBD_CONN_CAP = NBD_IBUF + NBD_MAX_LEN + 2 * (NBD_REPLY_CAP + 16) + 256 * 256
 # engine/destage.c: the destage batch buffer of a wblog resource
 DESTAGE_BUF = 32 << 20
 
@@ -283,7 +295,7 @@ def nbd_read_flood(where, pid):
         c.send_req(nbdcli.CMD_READ, 1000 + i, 0, ln)
     peak = rss_peak(pid, 5)
     grow = (peak - rss0) / 1024.0
-    cap = (NBD_IBUF + max(NBD_REPLY_CAP, 16 + NBD_MAX_LEN)) / MiB + SLACK_MIB
+    cap = NBD_CONN_CAP / MiB + SLACK_MIB
     report("nbd-read-reply-cap (%d x %d MiB reads, RSS +%.1f MiB, bound %.1f MiB)" % (
         n, ln >> 20, grow, cap), None if grow <= cap else "RSS grew by %.1f MiB" % grow)
     why = None
@@ -311,8 +323,27 @@ def nbd_info_flood(where, pid, nconn):
         c = nbdcli.Conn(where, timeout=10)
         c.greet()
         conns.append(c)
+    # all connections in rounds (sequentially, 32 stalls would run into the
+    # 10 s handshake timeout): after 3 s no connection may have got its
+    # whole flood taken (the old server took everything at once)
+    sent = [0] * nconn
     for c in conns:
-        sent, how = send_until_blocked(c.s, data, stall=1.0)
+        c.s.setblocking(False)
+    t_end = time.monotonic() + 3
+    while time.monotonic() < t_end:
+        for i, c in enumerate(conns):
+            if sent[i] < 0:
+                continue
+            try:
+                while sent[i] < len(data):
+                    sent[i] += c.s.send(data[sent[i]:sent[i] + 65536])
+            except BlockingIOError:
+                pass
+            except OSError:
+                sent[i] = -1
+        time.sleep(0.05)
+    for i in range(nconn):
+        how = "all" if sent[i] >= len(data) else "closed" if sent[i] < 0 else "blocked"
         hows[how] = hows.get(how, 0) + 1
     peak = rss_peak(pid, 2)
     grow = (peak - rss0) / 1024.0
@@ -326,6 +357,100 @@ def nbd_info_flood(where, pid, nconn):
         nconn, grow, cap), why)
     for c in conns:
         c.close()
+
+
+def cpu_s(pid):
+    """utime + stime of pid in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read().rsplit(")", 1)[1].split()
+    return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nbd_idle(where, pid, n, ctlsock, log, maxc):
+    """n connections that send nothing, more than the daemon has file
+    descriptors for: the daemon keeps at most maxc (closes the rest at
+    accept), does not spin, logs a bounded number of lines, still answers
+    wbctl, and closes the idle ones when the handshake timeout expires."""
+    wbctl = os.environ.get("WBCTL", "build/wbctl")
+    host, port = where.rsplit(":", 1)
+    log0 = sum(1 for _ in open(log))
+    conns = []
+    for _ in range(n):
+        try:
+            s = socket.create_connection((host, int(port)), timeout=10)
+            conns.append(s)
+        except OSError:
+            pass
+    time.sleep(1)
+    c0 = cpu_s(pid)
+    t0 = time.monotonic()
+    time.sleep(3)
+    busy = (cpu_s(pid) - c0) / (time.monotonic() - t0)
+    try:
+        r = subprocess.run([wbctl, "-s", ctlsock, "status"], capture_output=True, timeout=20)
+        st_ok = r.returncode == 0 and b"r0" in r.stdout
+    except subprocess.TimeoutExpired:
+        st_ok = False
+    nlog = sum(1 for _ in open(log)) - log0
+    # which connections did the daemon keep? those not closed at once
+    kept = 0
+    for s in conns:
+        s.setblocking(False)
+        try:
+            d = s.recv(64)
+            kept += 1 if d else 0  # greeting = kept; b"" = closed at accept
+        except BlockingIOError:
+            kept += 1  # greeting already consumed? no: nothing yet, still open
+        except OSError:
+            pass
+    report("nbd-idle-status (%d connections, wbctl status answered)" % len(conns),
+           None if st_ok else "wbctl status failed or timed out")
+    report("nbd-idle-cpu (daemon busy %.0f%% of 3 s)" % (busy * 100),
+           None if busy < 0.2 else "daemon spins: %.0f%% CPU" % (busy * 100))
+    report("nbd-idle-log (%d new lines)" % nlog, None if nlog < 100 else "%d log lines" % nlog)
+    report("nbd-idle-max-clients (%d kept, max %d)" % (kept, maxc),
+           None if 0 < kept <= maxc else "daemon kept %d connections" % kept)
+    # the handshake timeout (10 s) closes every kept connection
+    t_end = time.monotonic() + 40
+    still = 0
+    for s in conns:
+        s.setblocking(True)
+        s.settimeout(max(0.1, t_end - time.monotonic()))
+        try:
+            while s.recv(4096):
+                pass
+        except socket.timeout:
+            still += 1
+        except OSError:
+            pass
+        s.close()
+    report("nbd-handshake-timeout", None if not still else "%d connections still open" % still)
+
+
+def nbd_export_max(where, n):
+    held, why = [], None
+    try:
+        for i in range(n):
+            held.append(nbdcli.Conn(where).connect())
+        x = nbdcli.Conn(where)
+        x.greet()
+        typ, _ = x.info_go()
+        if typ != 0x80000002:  # NBD_REP_ERR_POLICY
+            why = "client %d got 0x%x, expected NBD_REP_ERR_POLICY" % (n + 1, typ)
+        x.close()
+        if not why:
+            held.pop().close()
+            time.sleep(0.5)
+            c = nbdcli.Conn(where).connect()
+            err, _ = c.io(nbdcli.CMD_READ, 0, 4096)
+            if err:
+                why = "read after a client left failed: %d" % err
+            held.append(c)
+    except Exception as e:  # noqa: BLE001
+        why = "%s: %s" % (type(e).__name__, e)
+    for c in held:
+        c.close()
+    report("nbd-export-max-clients (%d)" % n, why)
 
 
 def nbd_write_flood(where, pid, ram_mib):
@@ -403,6 +528,10 @@ def main():
         http_idle(a[0])
     elif cmd == "nbd-read-flood":
         nbd_read_flood(a[0], int(a[1]))
+    elif cmd == "nbd-idle":
+        nbd_idle(a[0], int(a[1]), int(a[2]), a[3], a[4], int(a[5]))
+    elif cmd == "nbd-export-max":
+        nbd_export_max(a[0], int(a[1]))
     elif cmd == "nbd-write-flood":
         nbd_write_flood(a[0], int(a[1]), int(a[2]))
     elif cmd == "nbd-info-flood":

@@ -8,7 +8,12 @@
 #   - control socket: pipelined requests whose replies are never read stop
 #     being taken at the output cap; the 65th client is refused;
 #   - metrics HTTP: an unterminated 32 MiB header is cut off; a request that
-#     never ends is closed by the timeout.
+#     never ends is closed by the timeout;
+#   - NBD: 32 unread 32 MiB reads, 32 unread NBD_OPT_INFO floods, 32 x 32 MiB
+#     writes into ram-buffer 16M stay under the formula;
+#   - under `ulimit -n 64`, 100 idle NBD connections: wbctl answers, the
+#     daemon does not spin or flood its log, the handshake timeout closes
+#     them.
 # WBREPD=path runs the cases against another build (e.g. an old one, to see
 # them fail); WB_BOUNDS_CASES=REGEX runs only the matching hostile.py cases. Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
@@ -70,5 +75,22 @@ if stop_daemon; then
 	pass "bounds-clean-exit"
 else
 	fail "bounds-clean-exit: wbrepd exited non-zero"
+fi
+# ------------------------------------------------------------ file limit
+# wbrepd under `ulimit -n 64` and 100 idle NBD connections: max-clients is
+# lowered to 64 - 32, the rest are closed at accept; no spinning on EMFILE.
+if [[ nbd-idle =~ ${WB_BOUNDS_CASES:-.} ]]; then
+	write_conf "" "max-clients=2"
+	REAL=$WBREPD
+	printf '#!/bin/sh\nulimit -n 64 || exit 1\nexec "%s" "$@"\n' "$REAL" >"$T/wbrepd64"
+	chmod +x "$T/wbrepd64"
+	WBREPD=$T/wbrepd64
+	start_daemon daemon_ready || fail "bounds-start-ulimit: wbrepd did not start"
+	WBREPD=$REAL
+	if [ -n "$DPID" ]; then
+		WBCTL=$WBCTL run nbd-idle "127.0.0.1:$PORT" "$DPID" 100 "$T/ctl.sock" "$WB_DLOG" 32
+		run nbd-export-max "$T/s0" 2
+		stop_daemon || fail "bounds-ulimit-clean-exit: wbrepd exited non-zero"
+	fi
 fi
 finish
