@@ -560,11 +560,6 @@ static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const stru
 			    "ring '%s' is already used by resource %s (line %u)", r->ring, o->name,
 			    ri[j].line[KI("ring")]);
 		}
-		if (r->replication_port && r->replication_port == o->replication_port) {
-			ln = rline(&ri[i], "replication-port", &lb);
-			ERR(lx, ln, lb, "replication-port",
-			    "port %u is already used by resource %s", r->replication_port, o->name);
-		}
 		for (int a = 0; a < 2; a++)
 			for (int b = 0; b < 2; b++)
 				if (str_eq(paths_i[a], paths_j[b])) {
@@ -709,8 +704,6 @@ static void build(struct lx *lx, struct wbconf *c, const char *node_name)
 			}
 		}
 		check_required(lx, s, S_RES, r);
-		if (!r->replication_port)
-			r->replication_port = (uint16_t)(WBCONF_DEFAULT_REPL_PORT + c->nres - 1);
 	}
 	for (size_t i = 0; i < lx->n; i++) {
 		struct lx_sect *s = &lx->s[i];

@@ -37,7 +37,6 @@
 #define WBCONF_DEFAULT_CTL_SOCKET "/run/wbrep/wbrepd.sock"
 #define WBCONF_DEFAULT_PID_FILE	  "/run/wbrep/wbrepd.pid"
 #define WBCONF_DEFAULT_PLUGIN_DIR "/usr/local/lib/wbrep/plugins"
-#define WBCONF_DEFAULT_REPL_PORT  7790
 #define WBCONF_NAME_MAX		  63  /* resource / node / ring names */
 #define WBCONF_MAX_ERRORS	  200 /* further errors are counted, not kept */
 
@@ -104,7 +103,6 @@ struct wbconf_resource {
 	int on_no_quorum;	       /* enum wbconf_no_quorum, default suspend-io */
 	int cache_mode;		       /* enum wbconf_cache_mode, default writeback
 					* (writethrough for engine passthrough) */
-	uint16_t replication_port;     /* default WBCONF_DEFAULT_REPL_PORT + index */
 	bool auto_up;		       /* default true */
 	uint32_t max_clients;	       /* NBD connections on this export, default 128 */
 	unsigned line;		       /* line of the [resource NAME] header */

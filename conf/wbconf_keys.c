@@ -102,8 +102,6 @@ const struct wbconf_key wbconf_keys[] = {
      31, NULL, "1", NULL},
     {"on-no-quorum", S_RES, T_ENUM, F_RELOAD, sizeof(int),
      offsetof(struct wbconf_resource, on_no_quorum), 0, 0, ev_noq, "suspend-io", NULL},
-    {"replication-port", S_RES, T_INT, 0, 2, offsetof(struct wbconf_resource, replication_port), 1,
-     65535, NULL, NULL, NULL},
     {"max-clients", S_RES, T_INT, 0, 4, offsetof(struct wbconf_resource, max_clients), 1, 65536,
      NULL, "128", NULL},
     {"auto-up", S_RES, T_BOOL, F_RELOAD, 1, offsetof(struct wbconf_resource, auto_up), 0, 1, NULL,

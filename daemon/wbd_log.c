@@ -17,6 +17,8 @@ static int log_max = WB_LOG_INFO;
 static int log_syslog_open;
 static void (*log_err_hook)(const char *msg, void *ctx);
 static void *log_err_ctx;
+static void (*log_hook)(int level, const char *msg, void *arg);
+static void *log_hook_arg;
 
 static const char *level_name(int level)
 {
@@ -44,6 +46,8 @@ static void log_emit(int level, const char *msg)
 		log_err_hook(msg, log_err_ctx);
 	if (level > log_max)
 		return;
+	if (log_hook)
+		log_hook(level, msg, log_hook_arg);
 	if (log_target == WBD_LOG_SYSLOG) {
 		syslog(level < LOG_EMERG ? LOG_ERR : level, "%s", msg);
 		return;
@@ -76,6 +80,12 @@ void wbd_log_set_error_hook(void (*fn)(const char *msg, void *ctx), void *ctx)
 {
 	log_err_hook = fn;
 	log_err_ctx = ctx;
+}
+
+void wbd_log_set_hook(void (*fn)(int level, const char *msg, void *arg), void *arg)
+{
+	log_hook = fn;
+	log_hook_arg = arg;
 }
 
 int wbd_log_level(void)

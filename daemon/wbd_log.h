@@ -19,6 +19,9 @@ int wbd_log_level(void);
  * log level: the daemon keeps the first one about a resource as the reason
  * `wbctl status` shows for a failed engine. NULL: none. */
 void wbd_log_set_error_hook(void (*fn)(const char *msg, void *ctx), void *ctx);
+/* Also hand every message that passes the level filter to fn (tests check
+ * what was logged); NULL removes it. Not thread-safe: set it at start. */
+void wbd_log_set_hook(void (*fn)(int level, const char *msg, void *arg), void *arg);
 void wbd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define wbd_err(...)   wbd_log(WB_LOG_ERR, __VA_ARGS__)

@@ -109,7 +109,6 @@ static void test_resource_defaults(void **state)
 	assert_int_equal(r->log_commit_ms, 10);
 	assert_int_equal(r->wb_min_peers, 1);
 	assert_int_equal(r->on_no_quorum, WBCONF_NOQ_SUSPEND_IO);
-	assert_int_equal(r->replication_port, WBCONF_DEFAULT_REPL_PORT);
 	assert_true(r->auto_up);
 	assert_int_equal(r->line, 1);
 	wbconf_free(c);
@@ -143,7 +142,6 @@ static const char *const full = "# full example\r\n"
 				"log-commit-ms = 3\n"
 				"wb-min-peers = 2\n"
 				"on-no-quorum = io-error\n"
-				"replication-port = 7000\n"
 				"auto-up = no\n"
 				"[resource r0 on alpha]\n"
 				"backing = /dev/alpha-b0\n"
@@ -193,13 +191,11 @@ static void test_full_config(void **state)
 	assert_int_equal(r->log_commit_ms, 3);
 	assert_int_equal(r->wb_min_peers, 2);
 	assert_int_equal(r->on_no_quorum, WBCONF_NOQ_IO_ERROR);
-	assert_int_equal(r->replication_port, 7000);
 	assert_false(r->auto_up);
 	r = wbconf_resource_find(c, "r1");
 	assert_string_equal(r->engine, "ram");
 	assert_null(r->log);
 	assert_int_equal(r->gen_max_interval_ms, 500);
-	assert_int_equal(r->replication_port, WBCONF_DEFAULT_REPL_PORT + 1);
 	assert_int_equal(c->nnodes, 3);
 	assert_string_equal(wbconf_node_find(c, "gamma")->address.host, "host-c.example");
 	assert_int_equal(wbconf_node_find(c, "beta")->node_id, 2);
@@ -291,9 +287,9 @@ static void test_key_errors(void **state)
 	expect_one("[resource r0]\nbacking = /b\nlog = /l\nengine = ../evil\n",
 		   "t.conf:4: [resource r0] engine: invalid name '../evil': expected an engine "
 		   "name: wblog, passthrough, ram or a plugin name");
-	expect_one("[resource r0]\nbacking = /b\nlog = /l\nreplication-port = 0\n",
-		   "t.conf:4: [resource r0] replication-port: value '0' is out of range: expected "
-		   "1..65535");
+	/* removed in favour of the [node] address (docs/configuration.md) */
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nreplication-port = 7000\n",
+		   "t.conf:4: [resource r0] replication-port: unknown key");
 	expect_one("[node n1]\naddress = 1.2.3.4:5\nnode-id = 256\n",
 		   "t.conf:3: [node n1] node-id: value '256' is out of range: expected 1..255");
 	expect_one("[resource r0]\nbacking = /b\nlog = /l\nsize = 99999999999999999999999\n",
@@ -339,10 +335,6 @@ static void test_missing_and_cross(void **state)
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\n"
 		   "[resource r1]\nbacking = /l0\nlog = /l1\n",
 		   "t.conf:5: [resource r1] backing: '/l0' is already the log of resource r0");
-	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nreplication-port = 7791\n"
-		   "[resource r1]\nbacking = /b1\nlog = /l1\n",
-		   "t.conf:5: [resource r1] replication-port: port 7791 is already used by "
-		   "resource r0");
 	expect_one("[global]\nmetrics-listen = *:9000\ntransport = plain\n"
 		   "[resource r0]\nbacking = /b0\nlog = /l0\nnbd-listen = 127.0.0.1:9000\n",
 		   "t.conf:7: [resource r0] nbd-listen: port 9000 is also [global] metrics-listen");

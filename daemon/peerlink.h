@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * peerlink.h - one replication link to one peer for one resource, on
+ * libevent bufferevents (TLS through bufferevent_openssl, or plain TCP when
+ * `transport = plain`), and the listener that accepts links. Frames are the
+ * peer protocol of proto/peerproto.h (docs/wire-protocol.md).
+ *
+ * A link owns its connection: connect (active side) or adoption of an
+ * accepted connection (passive side), the hello exchange (the active side
+ * sends its hello first; the passive side answers only after accepting the
+ * peer's; each checks resource, node name = the certificate's name,
+ * wbp_agree geometry, then the glue's hello_check hook), keepalive (a ping
+ * every ping_interval_ms while none is unanswered; a ping without its pong
+ * for ping_timeout_ms drops the link), reconnect with exponential backoff
+ * (active side), a bounded send queue with a congestion policy, and
+ * receive caps (the socket is read only while less than one maximum frame
+ * + payload is buffered). Who connects:
+ * the replication glue makes the link of the node whose name sorts first
+ * active, the other passive (docs/configuration.md, "Replication links").
+ *
+ * Threads: a link lives on the event_base it was created with and keeps
+ * all its state there; every function and every callback runs on that
+ * base's thread. The interface to the replication glue is queue-like on
+ * purpose: the glue submits frames (protobuf message + a const, reference
+ * counted payload) and receives frames through callbacks; nothing else is
+ * shared. When links move to io-loop threads (DESIGN.md, "Threads and
+ * hand-offs"), the same calls become a bounded queue + eventfd per
+ * direction without an API change; the payload's put() will then run on
+ * the io thread, so payload reference counts must already be atomic (the
+ * engine's page references are).
+ *
+ * Ownership: the link copies its cfg strings. A payload passed to
+ * wbd_peerlink_send() belongs to the link on success (put() is called
+ * exactly once, from the event loop, when the bytes left or after the
+ * connection was dropped); on
+ * failure the caller keeps it. A received message is valid during the
+ * frame callback only; its data too, unless rx_buf supplied the buffer.
+ * Callbacks may call any function of the link, including
+ * wbd_peerlink_free() (the free is then deferred to the callback's end).
+ */
+#ifndef WB_DAEMON_PEERLINK_H
+#define WB_DAEMON_PEERLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "proto/peerproto.h"
+
+struct event_base;
+struct wbd_peerlink;
+struct wbd_peerlisten;
+
+enum wbd_pl_state {
+	WBD_PL_IDLE = 0,   /* passive: waiting for the peer to connect */
+	WBD_PL_CONNECTING, /* TCP connect and TLS handshake */
+	WBD_PL_HELLO,	   /* hello sent, waiting for the peer's */
+	WBD_PL_UP,	   /* frames flow */
+	WBD_PL_BACKOFF,	   /* active: waiting to reconnect */
+	WBD_PL_STOPPED,	   /* wbd_peerlink_stop(): no connection, no reconnect */
+};
+
+enum wbd_pl_congestion {
+	WBD_PL_CONG_BLOCK = 0,	    /* send returns -EAGAIN, writable() later */
+	WBD_PL_CONG_DISCONNECT = 1, /* the link is dropped (-ENOBUFS) */
+};
+
+/* A const payload sent after a frame's message; put(data, len, cookie) is
+ * the release (same signature as evbuffer_ref_cleanup_cb). */
+struct wbd_payload {
+	const void *data;
+	size_t len;
+	void (*put)(const void *data, size_t len, void *cookie);
+	void *cookie;
+};
+
+struct wbd_peerlink_ops {
+	/* Fill this node's hello for a new connection (strings must live
+	 * until the call returns; the link packs a copy). Required. */
+	void (*hello)(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg);
+	/* The peer's hello passed every protocol check; lim is the agreed
+	 * geometry. 0 = accept; -errno refuses the link: why is sent to the
+	 * peer in an error frame and logged. Optional. */
+	int (*hello_check)(struct wbd_peerlink *l, const Wbrep__Hello *peer,
+			   const struct wbp_limits *lim, const char **why, void *arg);
+	/* Every state change; err < 0 says why the link went down. */
+	void (*state)(struct wbd_peerlink *l, enum wbd_pl_state st, int err, void *arg);
+	/* A frame other than hello/ping/pong/error (handled by the link).
+	 * data: m->data_len bytes (NULL when 0). Required. */
+	void (*frame)(struct wbd_peerlink *l, const struct wbp_msg *m, void *data, void *arg);
+	/* Optional: a buffer of m->data_len bytes for the frame's data, owned
+	 * by the glue (engine pages); NULL = the link's own scratch buffer. */
+	void *(*rx_buf)(struct wbd_peerlink *l, const struct wbp_msg *m, void *arg);
+	/* Block policy: the send queue drained to half after -EAGAIN. */
+	void (*writable)(struct wbd_peerlink *l, void *arg);
+};
+
+struct wbd_peerlink_cfg {
+	const char *resource; /* this link's resource */
+	const char *local;    /* this node's name (for messages) */
+	const char *peer;     /* expected peer node name: hello and certificate */
+	const char *host;     /* active side: where to connect; NULL = passive */
+	uint16_t port;
+	SSL_CTX *tls;		     /* NULL = plain TCP (transport = plain only) */
+	uint32_t ping_interval_ms;   /* default 1000 */
+	uint32_t ping_timeout_ms;    /* default 5000 */
+	uint32_t connect_timeout_ms; /* TCP + TLS + hello, default 10000 */
+	uint32_t backoff_min_ms;     /* default 100 */
+	uint32_t backoff_max_ms;     /* default 30000 */
+	size_t sndq_max;	     /* bytes, default 8 MiB; at least one max frame */
+	int congestion;		     /* enum wbd_pl_congestion */
+	const struct wbd_peerlink_ops *ops;
+	void *arg;
+};
+
+/* Create (state IDLE, nothing started). 0 or -errno (logged). */
+int wbd_peerlink_new(struct event_base *base, const struct wbd_peerlink_cfg *cfg,
+		     struct wbd_peerlink **out);
+/* Active: connect now; passive: accept connections adopted by a listener. */
+void wbd_peerlink_start(struct wbd_peerlink *l);
+/* Drop the connection (err and why logged); active links reconnect with
+ * backoff, passive ones wait for the peer. */
+void wbd_peerlink_drop(struct wbd_peerlink *l, int err, const char *why);
+/* Drop the connection and stay down until wbd_peerlink_start(). */
+void wbd_peerlink_stop(struct wbd_peerlink *l);
+void wbd_peerlink_free(struct wbd_peerlink *l);
+
+/*
+ * Queue one frame: msg (checked with wbp_msg_check against the agreed
+ * limits) and optionally a payload of exactly the frame's data length.
+ * 0 = queued; -ENOTCONN: the link is not up; -EINVAL: invalid message;
+ * -EAGAIN (block policy): the queue holds sndq_max bytes, stop producing
+ * until writable(); -ENOBUFS (disconnect policy): the queue was full and
+ * the link has been dropped.
+ */
+int wbd_peerlink_send(struct wbd_peerlink *l, unsigned type, const ProtobufCMessage *msg,
+		      const struct wbd_payload *data);
+/* Stop (true) / resume reading the socket: backpressure from the glue when
+ * it cannot take more frames. A paused link does not time out its peer
+ * (this side is the slow one); the peer, getting no pongs, may. */
+void wbd_peerlink_pause_rx(struct wbd_peerlink *l, bool pause);
+
+enum wbd_pl_state wbd_peerlink_state(const struct wbd_peerlink *l);
+const char *wbd_pl_state_name(enum wbd_pl_state st);
+size_t wbd_peerlink_queued(const struct wbd_peerlink *l); /* bytes in the send queue */
+/* Received bytes buffered and not yet handed out: at most about one
+ * header + 64 KiB message + maximum record (the receive cap). */
+size_t wbd_peerlink_rx_buffered(const struct wbd_peerlink *l);
+const struct wbp_limits *wbd_peerlink_limits(const struct wbd_peerlink *l); /* when UP */
+const Wbrep__Hello *wbd_peerlink_peer_hello(const struct wbd_peerlink *l);  /* when UP */
+const char *wbd_peerlink_peer(const struct wbd_peerlink *l);
+
+/*
+ * Listener for passive links: one per node at its [node] address. An
+ * accepted connection (TLS handshake first, when ctx is set) must send a
+ * hello within the connect timeout; lookup(resource, node) names the link
+ * that takes it over (NULL: refused with an error frame). Port 0 = any
+ * free port (see wbd_peerlisten_port()).
+ */
+typedef struct wbd_peerlink *(*wbd_peerlisten_lookup_fn)(const char *resource, const char *node,
+							 void *arg);
+int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port, SSL_CTX *tls,
+		       wbd_peerlisten_lookup_fn lookup, void *arg, struct wbd_peerlisten **out);
+uint16_t wbd_peerlisten_port(const struct wbd_peerlisten *ls);
+void wbd_peerlisten_free(struct wbd_peerlisten *ls);
+
+#endif /* WB_DAEMON_PEERLINK_H */

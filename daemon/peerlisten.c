@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * peerlisten.c - the listener of replication links (see peerlink.h): one
+ * per node at its [node] address. Accepts a connection, runs the TLS
+ * handshake (server side, client certificate required), reads the first
+ * frame, which must be a valid hello, and hands the connection to the
+ * passive link the hello names (wbd_peerlink_adopt). Owns the listening
+ * socket and the connections that have not sent their hello yet; every
+ * refusal is logged with the peer address and the reason.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/err.h>
+
+#include "daemon/peerlink.h"
+#include "daemon/peerlink_int.h"
+#include "daemon/tls.h"
+#include "daemon/wbd_log.h"
+
+#define PL_ACCEPT_TIMEOUT_MS 10000 /* accepted connection: TLS + hello */
+
+struct pl_pending {
+	struct wbd_peerlisten *ls;
+	struct bufferevent *bev;
+	struct event *tm;
+	char addr[80];
+	struct pl_pending *next;
+};
+
+struct wbd_peerlisten {
+	struct event_base *base;
+	struct evconnlistener *lis;
+	SSL_CTX *tls;
+	wbd_peerlisten_lookup_fn lookup;
+	void *arg;
+	struct pl_pending *pending;
+	uint16_t port;
+};
+
+static void sa_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t blen)
+{
+	char h[64], p[8];
+
+	if (getnameinfo(sa, len, h, sizeof(h), p, sizeof(p), NI_NUMERICHOST | NI_NUMERICSERV))
+		snprintf(buf, blen, "?");
+	else
+		snprintf(buf, blen, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, p);
+}
+
+static void pend_free(struct pl_pending *p, bool close)
+{
+	struct pl_pending **pp;
+
+	for (pp = &p->ls->pending; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	if (close && p->bev)
+		bufferevent_free(p->bev);
+	event_free(p->tm);
+	free(p);
+}
+
+static void pend_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct pl_pending *p = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct wbp_limits pre;
+	struct wbp_hdr h;
+	struct wbp_msg m;
+	struct wbd_peerlink *l;
+	uint8_t hb[WBP_HDR_SIZE];
+	char addr[sizeof(p->addr)];
+	const char *why = NULL;
+	int rc;
+
+	wbp_limits_init(&pre);
+	if (evbuffer_get_length(in) < WBP_HDR_SIZE)
+		return;
+	evbuffer_copyout(in, hb, WBP_HDR_SIZE);
+	rc = wbp_hdr_decode(hb, &pre, &h);
+	if (!rc && h.type != WBP_T_HELLO)
+		rc = -EPROTO;
+	if (rc) {
+		wbd_warn("peer connection from %s refused: first frame is not a hello: %s", p->addr,
+			 wbp_strerror(rc));
+		pend_free(p, true);
+		return;
+	}
+	if (evbuffer_get_length(in) < WBP_HDR_SIZE + h.msg_len)
+		return;
+	rc = wbp_msg_decode(&h, evbuffer_pullup(in, WBP_HDR_SIZE + h.msg_len) + WBP_HDR_SIZE, &pre,
+			    &m, &why);
+	if (rc) {
+		wbd_warn("peer connection from %s refused: invalid hello: %s", p->addr,
+			 why ? why : wbp_strerror(rc));
+		pend_free(p, true);
+		return;
+	}
+	evbuffer_drain(in, WBP_HDR_SIZE + h.msg_len);
+	l = p->ls->lookup(m.hello->resource, m.hello->node, p->ls->arg);
+	if (!l || !wbd_peerlink_accepts(l)) {
+		wbd_warn("peer connection from %s refused: no %slink for resource %s with node %s",
+			 p->addr, l ? "passive " : "", m.hello->resource, m.hello->node);
+		wbp_msg_free(&m);
+		pend_free(p, true);
+		return;
+	}
+	bev = p->bev;
+	p->bev = NULL;
+	memcpy(addr, p->addr, sizeof(addr));
+	pend_free(p, false);
+	wbd_peerlink_adopt(l, bev, addr, &m);
+	wbp_msg_free(&m);
+}
+
+static void pend_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct pl_pending *p = arg;
+	unsigned long errs[8], e;
+	size_t n = 0;
+	char why[600];
+
+	if (what & BEV_EVENT_CONNECTED)
+		return; /* TLS handshake done; the hello comes next */
+	if (p->ls->tls)
+		while ((e = bufferevent_get_openssl_error(bev)))
+			if (ERR_GET_LIB(e) && n < 8) /* lib 0: an SSL_get_error() code */
+				errs[n++] = e;
+	if (p->ls->tls && (n || !(what & BEV_EVENT_EOF)))
+		wbd_tls_describe_error(bufferevent_openssl_get_ssl(bev), errs, n, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "closed before its hello");
+	wbd_warn("peer connection from %s refused: %s%s", p->addr,
+		 p->ls->tls && n ? "TLS handshake failed: " : "", why);
+	pend_free(p, true);
+}
+
+static void pend_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pl_pending *p = arg;
+
+	wbd_warn("peer connection from %s refused: no %s within %u ms", p->addr,
+		 p->ls->tls ? "TLS handshake and hello" : "hello", PL_ACCEPT_TIMEOUT_MS);
+	pend_free(p, true);
+}
+
+static void ls_accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
+			 int salen, void *arg)
+{
+	struct wbd_peerlisten *ls = arg;
+	struct pl_pending *p = calloc(1, sizeof(*p));
+	SSL *ssl = NULL;
+
+	if (!p)
+		goto out_close;
+	p->ls = ls;
+	sa_text(sa, (socklen_t)salen, p->addr, sizeof(p->addr));
+	p->tm = evtimer_new(ls->base, pend_timer_cb, p);
+	if (!p->tm)
+		goto out_free;
+	if (ls->tls) {
+		ssl = wbd_tls_ssl_new(ls->tls, true, NULL);
+		if (ssl)
+			p->bev = bufferevent_openssl_socket_new(
+			    ls->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		p->bev = bufferevent_socket_new(ls->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (!p->bev)
+		goto out_free;
+	if (ls->tls)
+		bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
+	bufferevent_setcb(p->bev, pend_read_cb, NULL, pend_event_cb, p);
+	bufferevent_setwatermark(p->bev, EV_READ, 0, WBP_HDR_SIZE + WBP_MSG_MAX);
+	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+	{
+		struct timeval tv = {.tv_sec = PL_ACCEPT_TIMEOUT_MS / 1000};
+
+		evtimer_add(p->tm, &tv);
+	}
+	p->next = ls->pending;
+	ls->pending = p;
+	return;
+out_free:
+	wbd_err("peer connection: out of memory");
+	if (ssl && !(p && p->bev))
+		SSL_free(ssl);
+	if (p && p->tm)
+		event_free(p->tm);
+	free(p);
+out_close:
+	evutil_closesocket(fd);
+}
+
+int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port, SSL_CTX *tls,
+		       wbd_peerlisten_lookup_fn lookup, void *arg, struct wbd_peerlisten **out)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+			*ai;
+	struct wbd_peerlisten *ls;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ps[8];
+	int rc;
+
+	*out = NULL;
+	snprintf(ps, sizeof(ps), "%u", port);
+	rc = getaddrinfo(host && strcmp(host, "*") ? host : NULL, ps, &hints, &ai);
+	if (rc) {
+		wbd_err("peer listener: cannot resolve %s: %s", host ? host : "*",
+			gai_strerror(rc));
+		return -EINVAL;
+	}
+	ls = calloc(1, sizeof(*ls));
+	if (!ls) {
+		freeaddrinfo(ai);
+		return -ENOMEM;
+	}
+	ls->base = base;
+	ls->tls = tls;
+	ls->lookup = lookup;
+	ls->arg = arg;
+	ls->lis = evconnlistener_new_bind(base, ls_accept_cb, ls,
+					  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+					      LEV_OPT_CLOSE_ON_EXEC,
+					  64, ai->ai_addr, (int)ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (!ls->lis) {
+		rc = -errno;
+		wbd_err("peer listener: cannot listen on %s:%u: %s", host ? host : "*", port,
+			strerror(errno));
+		free(ls);
+		return rc ? rc : -EIO;
+	}
+	if (!getsockname(evconnlistener_get_fd(ls->lis), (struct sockaddr *)&ss, &sl))
+		ls->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							  : ((struct sockaddr_in *)&ss)->sin_port);
+	wbd_info("peer listener on %s:%u (%s)", host ? host : "*", ls->port,
+		 tls ? "TLS 1.3" : "plain TCP");
+	*out = ls;
+	return 0;
+}
+
+uint16_t wbd_peerlisten_port(const struct wbd_peerlisten *ls)
+{
+	return ls->port;
+}
+
+void wbd_peerlisten_free(struct wbd_peerlisten *ls)
+{
+	if (!ls)
+		return;
+	while (ls->pending)
+		pend_free(ls->pending, true);
+	evconnlistener_free(ls->lis);
+	free(ls);
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * tls.c - the SSL_CTX of replication links (see tls.h): TLS 1.3 only,
+ * mutual certificate authentication against tls-ca, peer names checked
+ * with X509_check_host, readable reasons for failed handshakes. Owns no
+ * state besides the contexts it hands out.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "daemon/tls.h"
+#include "daemon/wbd_log.h"
+
+static void tls_log_queue(const char *what, const char *path)
+{
+	char buf[256];
+	unsigned long e = ERR_get_error();
+
+	ERR_error_string_n(e, buf, sizeof(buf));
+	wbd_err("tls: %s %s: %s", what, path ? path : "", e ? buf : "unknown error");
+	ERR_clear_error();
+}
+
+/* Warn when our own certificate is outside its validity period: the peers
+ * would refuse it, and the log should say why before they do. */
+static void tls_check_own_dates(SSL_CTX *ctx, const char *path)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+
+	if (!x)
+		return;
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+		wbd_warn("tls: certificate %s has expired: peers will refuse this node", path);
+	else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
+		wbd_warn("tls: certificate %s is not valid yet: peers will refuse this node", path);
+}
+
+int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX **out)
+{
+	SSL_CTX *ctx;
+
+	*out = NULL;
+	if (!ca || !!cert != !!key) {
+		wbd_err("tls: tls-ca, and tls-cert with tls-key, are needed");
+		return -EINVAL;
+	}
+	ctx = SSL_CTX_new(TLS_method());
+	if (!ctx) {
+		tls_log_queue("cannot create a context", NULL);
+		return -ENOMEM;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
+		tls_log_queue("cannot restrict to TLS 1.3", NULL);
+		goto out_free;
+	}
+	if (cert) {
+		if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+			tls_log_queue("cannot load tls-cert", cert);
+			goto out_free;
+		}
+		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+			tls_log_queue("cannot load tls-key", key);
+			goto out_free;
+		}
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			tls_log_queue("tls-key does not match tls-cert", key);
+			goto out_free;
+		}
+		tls_check_own_dates(ctx, cert);
+	} else {
+		wbd_warn("tls: no certificate: peers will refuse this node");
+	}
+	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+		tls_log_queue("cannot load tls-ca", ca);
+		goto out_free;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+	*out = ctx;
+	return 0;
+out_free:
+	SSL_CTX_free(ctx);
+	return -EINVAL;
+}
+
+SSL *wbd_tls_ssl_new(SSL_CTX *ctx, bool server, const char *peer_name)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (!ssl) {
+		tls_log_queue("SSL_new failed", NULL);
+		return NULL;
+	}
+	if (!server && peer_name &&
+	    (SSL_set1_host(ssl, peer_name) != 1 || SSL_set_tlsext_host_name(ssl, peer_name) != 1)) {
+		tls_log_queue("cannot set the expected peer name", peer_name);
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
+int wbd_tls_peer_check(SSL *ssl, const char *name, char *why, size_t whylen)
+{
+	X509 *x = SSL_get1_peer_certificate(ssl);
+	long vr = SSL_get_verify_result(ssl);
+	int rc = 0;
+
+	if (!x) {
+		snprintf(why, whylen, "peer presented no certificate");
+		return -EACCES;
+	}
+	if (vr != X509_V_OK) {
+		snprintf(why, whylen, "peer certificate not verified: %s",
+			 X509_verify_cert_error_string(vr));
+		rc = -EACCES;
+	} else if (X509_check_host(x, name, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) != 1) {
+		char subj[256];
+
+		X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
+		snprintf(why, whylen, "peer certificate (%s) does not name '%s'", subj, name);
+		rc = -EACCES;
+	}
+	X509_free(x);
+	return rc;
+}
+
+void wbd_tls_describe_error(SSL *ssl, const unsigned long *errs, size_t n, char *buf, size_t len)
+{
+	size_t off = 0;
+	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+	buf[0] = 0;
+	if (vr != X509_V_OK)
+		off += (size_t)snprintf(buf, len, "certificate verification: %s; ",
+					X509_verify_cert_error_string(vr));
+	for (size_t i = 0; i < n && off + 1 < len; i++) {
+		char e[200];
+
+		ERR_error_string_n(errs[i], e, sizeof(e));
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? "; " : "", e);
+	}
+	if (!n && off + 1 < len)
+		snprintf(buf + off, len - off, "connection closed during the handshake");
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * tls.h - the TLS context of replication links: one SSL_CTX per daemon
+ * built from [global] tls-cert, tls-key, tls-ca (docs/configuration.md),
+ * used for both directions (connect and accept). TLS 1.3 only, mutual
+ * authentication (a peer without a certificate that chains to tls-ca is
+ * refused), no session tickets or resumption. The peer's expected name
+ * (its [node] name) must appear in the certificate's subjectAltName DNS
+ * entries, or in its CN when it has none (X509_check_host rules).
+ *
+ * Ownership: wbd_tls_ctx_new() returns an SSL_CTX the caller frees with
+ * SSL_CTX_free(); every SSL made from it holds its own reference.
+ */
+#ifndef WB_DAEMON_TLS_H
+#define WB_DAEMON_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+/*
+ * Load cert (PEM chain), key and ca (PEM bundle). cert and key may both be
+ * NULL only for tests (a client without a certificate, which every peer
+ * refuses); the configuration parser requires all three. A certificate
+ * that has expired or is not valid yet is loaded with a warning (peers
+ * refuse it and say so). Returns 0 and *out, or -errno with the reason
+ * logged (unreadable file, key not matching the certificate, ...).
+ */
+int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX **out);
+
+/* A new SSL for one connection. Client side: the handshake itself checks
+ * that the server's certificate names peer_name. NULL on failure (logged). */
+SSL *wbd_tls_ssl_new(SSL_CTX *ctx, bool server, const char *peer_name);
+
+/* After the handshake: 0 if the peer presented a certificate that verified
+ * and names `name`, else -EACCES with the reason in why. */
+int wbd_tls_peer_check(SSL *ssl, const char *name, char *why, size_t whylen);
+
+/*
+ * Why a handshake failed: the certificate verification result when there
+ * is one ("certificate has expired", "unable to get local issuer
+ * certificate", "hostname mismatch" ...), then the OpenSSL error queue
+ * (errs: the codes bufferevent_get_openssl_error() returned, n of them),
+ * e.g. "wrong version number" for a plain client on a TLS port.
+ */
+void wbd_tls_describe_error(SSL *ssl, const unsigned long *errs, size_t n, char *buf, size_t len);
+
+#endif /* WB_DAEMON_TLS_H */

@@ -1,0 +1,794 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_peerlink.c - CMocka tests of daemon/peerlink.c, peerlisten.c and
+ * tls.c: two link endpoints on loopback in one libevent loop. Node
+ * "alpha" is passive (listener on 127.0.0.1, a free port), "beta" active.
+ * Certificates are made in a temp dir with the OpenSSL API (a CA, a second
+ * CA, valid, expired and wrongly named leaf certificates).
+ *
+ * Cases: hello exchanged and geometry agreed; frames and data payloads
+ * delivered intact and in order, payloads released once; invalid frames
+ * refused by the sender; ping timeout; reconnect after the listener
+ * restarts; send-queue bound with congestion policy block and disconnect;
+ * the hello hook refusing a peer; TLS refusals (expired, wrong CA, wrong
+ * name, no certificate, plain client on the TLS port, expired server
+ * certificate), each with its reason in the log; malformed frames from a
+ * raw client on a plain listener. Log lines are captured with
+ * wbd_log_set_hook (and still go to stderr). Waits are bounded by generous deadlines, not timed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "daemon/peerlink.h"
+#include "daemon/tls.h"
+#include "daemon/wbd_log.h"
+
+#define DEADLINE_S 60
+#define REC_BLOCKS 64 /* beta's max record: 256 KiB */
+
+static char dir[64] = "/tmp/wbrep-peerlink-XXXXXX";
+static struct event_base *base;
+static SSL_CTX *ctx_alpha, *ctx_beta, *ctx_beta_expired, *ctx_beta_ca2, *ctx_mallory, *ctx_nocert,
+    *ctx_alpha_expired;
+
+/* ---- certificates ------------------------------------------------------ */
+
+static X509 *mkcert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ikey, long nb, long na)
+{
+	X509 *x = X509_new();
+	X509V3_CTX v3;
+	X509_NAME *name;
+	char san[96];
+	static long serial = 1;
+
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+	X509_gmtime_adj(X509_getm_notBefore(x), nb);
+	X509_gmtime_adj(X509_getm_notAfter(x), na);
+	X509_set_pubkey(x, key);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+	snprintf(san, sizeof(san), "DNS:%s", cn);
+	{
+		const char *ext[][2] = {
+		    {"basicConstraints", issuer ? "critical,CA:FALSE" : "critical,CA:TRUE"},
+		    {"keyUsage", issuer ? "critical,digitalSignature" : "critical,keyCertSign"},
+		    {"subjectAltName", issuer ? san : NULL},
+		};
+
+		for (size_t i = 0; i < 3; i++) {
+			X509_EXTENSION *e;
+
+			if (!ext[i][1])
+				continue;
+			e = X509V3_EXT_conf(NULL, &v3, ext[i][0], ext[i][1]);
+			assert_non_null(e);
+			X509_add_ext(x, e, -1);
+			X509_EXTENSION_free(e);
+		}
+	}
+	assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
+	return x;
+}
+
+static void write_pem(const char *name, X509 *x, EVP_PKEY *k)
+{
+	char p[160];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s.crt", dir, name);
+	assert_non_null(f = fopen(p, "w"));
+	PEM_write_X509(f, x);
+	fclose(f);
+	if (!k)
+		return;
+	snprintf(p, sizeof(p), "%s/%s.key", dir, name);
+	assert_non_null(f = fopen(p, "w"));
+	PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+}
+
+static SSL_CTX *mkctx(const char *name, const char *ca)
+{
+	char c[160], k[160], a[160];
+	SSL_CTX *ctx;
+
+	snprintf(c, sizeof(c), "%s/%s.crt", dir, name);
+	snprintf(k, sizeof(k), "%s/%s.key", dir, name);
+	snprintf(a, sizeof(a), "%s/%s.crt", dir, ca);
+	assert_int_equal(wbd_tls_ctx_new(name ? c : NULL, name ? k : NULL, a, &ctx), 0);
+	return ctx;
+}
+
+static void make_certs(void)
+{
+	EVP_PKEY *ka = EVP_EC_gen("P-256"), *kb = EVP_EC_gen("P-256"), *kc = EVP_EC_gen("P-256"),
+		 *kc2 = EVP_EC_gen("P-256");
+	X509 *ca = mkcert(kc, "wbrep test CA", NULL, NULL, -3600, 86400 * 30);
+	X509 *ca2 = mkcert(kc2, "other CA", NULL, NULL, -3600, 86400 * 30);
+	const long day = 86400;
+	struct {
+		const char *file, *cn;
+		X509 *issuer;
+		EVP_PKEY *ikey, *key;
+		long nb, na;
+	} leaves[] = {
+	    {"alpha", "alpha", ca, kc, ka, -3600, 30 * day},
+	    {"beta", "beta", ca, kc, kb, -3600, 30 * day},
+	    {"beta_expired", "beta", ca, kc, kb, -2 * day, -day},
+	    {"beta_ca2", "beta", ca2, kc2, kb, -3600, 30 * day},
+	    {"mallory", "mallory", ca, kc, kb, -3600, 30 * day},
+	    {"alpha_expired", "alpha", ca, kc, ka, -2 * day, -day},
+	};
+
+	write_pem("ca", ca, NULL);
+	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+		X509 *x = mkcert(leaves[i].key, leaves[i].cn, leaves[i].issuer, leaves[i].ikey,
+				 leaves[i].nb, leaves[i].na);
+
+		write_pem(leaves[i].file, x, leaves[i].key);
+		X509_free(x);
+	}
+	X509_free(ca);
+	X509_free(ca2);
+	EVP_PKEY_free(ka);
+	EVP_PKEY_free(kb);
+	EVP_PKEY_free(kc);
+	EVP_PKEY_free(kc2);
+}
+
+/* ---- log capture ------------------------------------------------------- */
+
+static char logbuf[1 << 18];
+static size_t loglen;
+
+static void log_hook(int level, const char *msg, void *arg)
+{
+	size_t n = strlen(msg);
+
+	if (loglen + n + 2 >= sizeof(logbuf))
+		loglen = 0; /* a test's own lines fit many times over */
+	memcpy(logbuf + loglen, msg, n);
+	loglen += n;
+	logbuf[loglen++] = '\n';
+	logbuf[loglen] = 0;
+}
+
+static void log_reset(void)
+{
+	loglen = 0;
+	logbuf[0] = 0;
+}
+
+static bool log_has(const char *s)
+{
+	return strstr(logbuf, s) != NULL;
+}
+
+static void log_dump(void)
+{
+	printf("---- log since the test started:\n%s----\n", logbuf);
+}
+
+/* ---- one side of a link ------------------------------------------------ */
+
+struct side {
+	const char *name;
+	struct wbd_peerlink *l;
+	uint32_t max_record;
+	int ups, downs, connecting, last_err, writable, nframes, nacks, bad;
+	uint64_t next_seq, acked, bytes;
+	bool ack_records, refuse_hello;
+	char peer_seen[64];
+	uint32_t agreed_max;
+	size_t rx_max; /* most received bytes the link held at once */
+};
+
+static struct side A, B;
+static int puts_called;
+
+static void fill(uint8_t *p, size_t len, uint64_t seq)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seq * 131 + i * 7 + (i >> 12));
+}
+
+static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
+{
+	struct side *s = arg;
+	static uint8_t uuid[16] = {7, 7, 7};
+
+	h->version = WBP_PROTO_VERSION;
+	h->node = (char *)s->name;
+	h->resource = "r0";
+	h->has_role = h->has_block_size = h->has_max_record_bytes = h->has_size = 1;
+	h->role = s == &B ? WBREP__ROLE__ROLE_PRIMARY : WBREP__ROLE__ROLE_SECONDARY;
+	h->block_size = 4096;
+	h->max_record_bytes = s->max_record;
+	h->size = 1ull << 30;
+	h->has_data_uuid = 1;
+	h->data_uuid.len = 16;
+	h->data_uuid.data = uuid;
+}
+
+static int cb_hello_check(struct wbd_peerlink *l, const Wbrep__Hello *p,
+			  const struct wbp_limits *lim, const char **why, void *arg)
+{
+	struct side *s = arg;
+
+	snprintf(s->peer_seen, sizeof(s->peer_seen), "%s", p->node);
+	s->agreed_max = lim->max_data;
+	if (s->refuse_hello) {
+		*why = "data generations diverged (split brain); resolve by hand";
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state st, int err, void *arg)
+{
+	struct side *s = arg;
+
+	if (st == WBD_PL_UP)
+		s->ups++;
+	else if (st == WBD_PL_CONNECTING)
+		s->connecting++;
+	else if (err)
+		s->downs++, s->last_err = err;
+}
+
+static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data, void *arg)
+{
+	struct side *s = arg;
+
+	s->nframes++;
+	if (wbd_peerlink_rx_buffered(l) > s->rx_max)
+		s->rx_max = wbd_peerlink_rx_buffered(l);
+	if (m->type == WBP_T_RECORD) {
+		static uint8_t want[REC_BLOCKS * 4096];
+		Wbrep__Ack a = WBREP__ACK__INIT;
+
+		if (m->rec->seq != s->next_seq)
+			s->bad++;
+		s->next_seq = m->rec->seq + 1;
+		fill(want, m->data_len, m->rec->seq);
+		if (m->data_len && memcmp(want, data, m->data_len))
+			s->bad++;
+		s->bytes += m->data_len;
+		if (s->ack_records) {
+			a.seq = m->rec->seq;
+			a.level = WBREP__ACK_LEVEL__ACK_DURABLE;
+			if (wbd_peerlink_send(l, WBP_T_ACK, &a.base, NULL))
+				s->bad++;
+		}
+	} else if (m->type == WBP_T_ACK) {
+		s->nacks++;
+		if (m->ack->seq != s->acked + 1 || m->ack->level != WBREP__ACK_LEVEL__ACK_DURABLE)
+			s->bad++;
+		s->acked = m->ack->seq;
+	}
+}
+
+static void cb_writable(struct wbd_peerlink *l, void *arg)
+{
+	((struct side *)arg)->writable++;
+}
+
+static const struct wbd_peerlink_ops ops = {
+    .hello = cb_hello,
+    .hello_check = cb_hello_check,
+    .state = cb_state,
+    .frame = cb_frame,
+    .writable = cb_writable,
+};
+
+static struct wbd_peerlisten *lis;
+static uint16_t port;
+
+static struct wbd_peerlink *lookup(const char *res, const char *node, void *arg)
+{
+	return !strcmp(res, "r0") && !strcmp(node, "beta") && A.l ? A.l : NULL;
+}
+
+static void cb_put(const void *data, size_t len, void *cookie)
+{
+	puts_called++;
+	free((void *)data);
+}
+
+static struct wbd_peerlink_cfg cfg_base(struct side *s, const char *peer)
+{
+	struct wbd_peerlink_cfg c = {
+	    .resource = "r0",
+	    .local = s->name,
+	    .peer = peer,
+	    .ping_interval_ms = 200,
+	    .ping_timeout_ms = 30000,
+	    .backoff_min_ms = 20,
+	    .backoff_max_ms = 200,
+	    .ops = &ops,
+	    .arg = s,
+	};
+	return c;
+}
+
+/* alpha passive behind a listener (tls_a for both), beta active (tls_b) */
+static void setup_pair(SSL_CTX *tls_a, SSL_CTX *tls_b, struct wbd_peerlink_cfg *ca,
+		       struct wbd_peerlink_cfg *cb)
+{
+	struct wbd_peerlink_cfg a = cfg_base(&A, "beta"), b = cfg_base(&B, "alpha");
+
+	memset(&A, 0, sizeof(A));
+	memset(&B, 0, sizeof(B));
+	A.name = "alpha";
+	B.name = "beta";
+	A.max_record = 1u << 20;
+	B.max_record = REC_BLOCKS * 4096;
+	A.next_seq = B.next_seq = 1;
+	A.ack_records = true;
+	puts_called = 0;
+	log_reset();
+	if (ca)
+		a = *ca;
+	if (cb)
+		b = *cb;
+	a.tls = tls_a;
+	b.tls = tls_b;
+	assert_int_equal(wbd_peerlisten_new(base, "127.0.0.1", port, tls_a, lookup, NULL, &lis), 0);
+	port = wbd_peerlisten_port(lis);
+	assert_int_not_equal(port, 0);
+	b.host = "127.0.0.1";
+	b.port = port;
+	assert_int_equal(wbd_peerlink_new(base, &a, &A.l), 0);
+	assert_int_equal(wbd_peerlink_new(base, &b, &B.l), 0);
+	wbd_peerlink_start(A.l);
+	wbd_peerlink_start(B.l);
+}
+
+static void teardown_pair(void)
+{
+	if (!lis && !A.l && !B.l)
+		return;
+	wbd_peerlink_free(B.l);
+	wbd_peerlink_free(A.l);
+	A.l = B.l = NULL;
+	wbd_peerlisten_free(lis);
+	lis = NULL;
+	port = 0;
+}
+
+static int teardown(void **state)
+{
+	teardown_pair();
+	return 0;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+static bool wait_for(bool (*pred)(void))
+{
+	time_t end = time(NULL) + DEADLINE_S;
+
+	while (!pred()) {
+		if (time(NULL) > end) {
+			log_dump();
+			return false;
+		}
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	return true;
+}
+
+static bool both_up(void)
+{
+	return wbd_peerlink_state(A.l) == WBD_PL_UP && wbd_peerlink_state(B.l) == WBD_PL_UP;
+}
+
+static int send_rec(uint64_t seq, uint32_t blocks)
+{
+	Wbrep__RecordHeader r = WBREP__RECORD_HEADER__INIT;
+	Wbrep__Extent e = WBREP__EXTENT__INIT, *ep = &e;
+	struct wbd_payload p = {.len = (size_t)blocks * 4096, .put = cb_put};
+	uint8_t *d = malloc(p.len);
+	int rc;
+
+	assert_non_null(d);
+	fill(d, p.len, seq);
+	p.data = d;
+	r.seq = seq;
+	r.gen = 1 + seq / 10;
+	e.lba = seq * 64;
+	e.nblocks = blocks;
+	r.n_extents = 1;
+	r.extents = &ep;
+	rc = wbd_peerlink_send(B.l, WBP_T_RECORD, &r.base, blocks ? &p : NULL);
+	if (rc)
+		free(d);
+	return rc;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static uint64_t want_acks;
+static bool acks_done(void)
+{
+	return B.acked >= want_acks;
+}
+
+static void test_exchange(void **state)
+{
+	int n = 40;
+
+	setup_pair(ctx_alpha, ctx_beta, NULL, NULL);
+	assert_true(wait_for(both_up));
+	assert_string_equal(A.peer_seen, "beta");
+	assert_string_equal(B.peer_seen, "alpha");
+	assert_int_equal(A.agreed_max, REC_BLOCKS * 4096); /* the smaller one */
+	assert_int_equal(B.agreed_max, REC_BLOCKS * 4096);
+	assert_int_equal(wbd_peerlink_limits(B.l)->dev_blocks, (1u << 30) / 4096);
+	assert_string_equal(wbd_peerlink_peer_hello(B.l)->node, "alpha");
+	for (int i = 1; i <= n; i++)
+		assert_int_equal(send_rec((uint64_t)i, 1 + (uint32_t)(i * 13) % REC_BLOCKS), 0);
+	/* a record over the agreed size and an invalid one are refused */
+	assert_int_equal(send_rec(41, REC_BLOCKS + 1), -EINVAL);
+	assert_int_equal(send_rec(0, 1), -EINVAL);
+	want_acks = (uint64_t)n;
+	assert_true(wait_for(acks_done));
+	assert_int_equal(A.nframes, n);
+	assert_int_equal(A.bad, 0);
+	assert_int_equal(B.bad, 0);
+	assert_int_equal(A.next_seq, n + 1);
+	assert_int_equal(puts_called, n);
+	assert_true(log_has("up, TLS 1.3"));
+	teardown_pair();
+}
+
+static bool b_timed_out(void)
+{
+	return B.last_err == -ETIMEDOUT;
+}
+
+static bool reconnected(void)
+{
+	return both_up() && B.ups >= 2 && A.ups >= 2;
+}
+
+static void test_ping_timeout(void **state)
+{
+	struct wbd_peerlink_cfg b = cfg_base(&B, "alpha");
+
+	b.ping_interval_ms = 50;
+	b.ping_timeout_ms = 600;
+	setup_pair(ctx_alpha, ctx_beta, NULL, &b);
+	assert_true(wait_for(both_up));
+	wbd_peerlink_pause_rx(A.l, true); /* alpha stops answering */
+	assert_true(wait_for(b_timed_out));
+	assert_true(log_has("ping timeout"));
+	assert_int_equal(A.downs, 0); /* the paused side does not blame its peer */
+	wbd_peerlink_pause_rx(A.l, false);
+	assert_true(wait_for(reconnected));
+	teardown_pair();
+}
+
+static bool b_retrying(void)
+{
+	return B.connecting >= 4 && B.downs >= 3;
+}
+
+static bool one_frame(void)
+{
+	return A.nframes >= 1;
+}
+
+static void test_reconnect(void **state)
+{
+	setup_pair(ctx_alpha, ctx_beta, NULL, NULL);
+	assert_true(wait_for(both_up));
+	wbd_peerlisten_free(lis); /* the listener goes away ... */
+	lis = NULL;
+	wbd_peerlink_drop(A.l, -ECONNRESET, "test: listener restart");
+	assert_true(wait_for(b_retrying)); /* ... beta keeps trying with backoff */
+	assert_int_equal(wbd_peerlink_state(A.l), WBD_PL_IDLE);
+	assert_true(log_has("reconnecting in"));
+	assert_true(log_has("Connection refused"));
+	assert_int_equal(wbd_peerlisten_new(base, "127.0.0.1", port, ctx_alpha, lookup, NULL, &lis),
+			 0);
+	assert_true(wait_for(reconnected));
+	assert_int_equal(send_rec(1, 3), 0);
+	assert_true(wait_for(one_frame));
+	assert_int_equal(A.bad, 0);
+	teardown_pair();
+}
+
+static bool all_received(void)
+{
+	return A.next_seq > want_acks;
+}
+
+static void test_sndq_block(void **state)
+{
+	struct wbd_peerlink_cfg b = cfg_base(&B, "alpha");
+	const size_t cap = 512u << 10;
+	uint64_t seq = 1, total = 4096; /* 1 GiB: far more than socket buffers */
+	int eagain = 0;
+
+	b.sndq_max = cap;
+	setup_pair(ctx_alpha, ctx_beta, NULL, &b);
+	assert_true(wait_for(both_up));
+	wbd_peerlink_pause_rx(A.l, true);
+	while (seq <= total) {
+		int rc = send_rec(seq, REC_BLOCKS), w = B.writable;
+
+		assert_true(wbd_peerlink_queued(B.l) <= cap);
+		if (rc == 0) {
+			seq++;
+			continue;
+		}
+		assert_int_equal(rc, -EAGAIN);
+		eagain++;
+		/* give the loop 100 passes to drain into the socket; when the
+		 * kernel buffers are full too, the producer stays blocked */
+		for (int i = 0; i < 100 && B.writable == w; i++)
+			event_base_loop(base, EVLOOP_NONBLOCK);
+		if (B.writable == w)
+			break;
+	}
+	assert_true(eagain > 0);
+	assert_true(seq <= total); /* the stalled reader stopped the producer */
+	total = seq + 20;	   /* then 20 more once it reads again */
+	wbd_peerlink_pause_rx(A.l, false);
+	while (seq <= total) {
+		int rc = send_rec(seq, REC_BLOCKS);
+
+		assert_true(wbd_peerlink_queued(B.l) <= cap);
+		if (rc == -EAGAIN) {
+			event_base_loop(base, EVLOOP_ONCE);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		seq++;
+	}
+	want_acks = total;
+	assert_true(wait_for(all_received));
+	assert_int_equal(A.bad, 0);
+	assert_int_equal(A.bytes, total * REC_BLOCKS * 4096);
+	/* alpha read a backlog of many MiB: the receive cap held */
+	assert_true(A.rx_max <= WBP_FRAME_MAX(wbd_peerlink_limits(A.l)));
+	assert_true(B.writable > 0);
+	assert_int_equal(B.downs, 0);
+	teardown_pair();
+	assert_int_equal(puts_called, (int)total);
+}
+
+static int want_puts;
+static bool puts_done(void)
+{
+	return puts_called >= want_puts;
+}
+
+static void test_sndq_disconnect(void **state)
+{
+	struct wbd_peerlink_cfg b = cfg_base(&B, "alpha");
+	const size_t cap = 512u << 10;
+	uint64_t seq = 1;
+	int rc = 0, sent = 0;
+
+	b.sndq_max = cap;
+	b.congestion = WBD_PL_CONG_DISCONNECT;
+	setup_pair(ctx_alpha, ctx_beta, NULL, &b);
+	assert_true(wait_for(both_up));
+	wbd_peerlink_pause_rx(A.l, true);
+	while (sent < 1000) {
+		rc = send_rec(seq, REC_BLOCKS);
+		if (rc)
+			break;
+		sent++;
+		seq++;
+		assert_true(wbd_peerlink_queued(B.l) <= cap);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	assert_int_equal(rc, -ENOBUFS);
+	assert_int_equal(B.last_err, -ENOBUFS);
+	assert_true(log_has("congestion policy disconnect"));
+	want_puts = sent; /* dropped payloads are released too, from the loop */
+	assert_true(wait_for(puts_done));
+	assert_int_equal(puts_called, sent);
+	wbd_peerlink_pause_rx(A.l, false);
+	assert_true(wait_for(reconnected));
+	teardown_pair();
+}
+
+static bool b_refused(void)
+{
+	return B.last_err == -ECONNREFUSED || B.downs >= 2;
+}
+
+static void test_hello_refused(void **state)
+{
+	setup_pair(ctx_alpha, ctx_beta, NULL, NULL);
+	A.refuse_hello = true;
+	assert_true(wait_for(b_refused));
+	assert_int_equal(A.ups + B.ups, 0);
+	assert_true(log_has("refused: data generations diverged"));
+	assert_true(log_has("peer closed the link: data generations diverged"));
+	teardown_pair();
+}
+
+/* A client with `ctx` never gets the link up; the log names `reason`. */
+static void refused_case(SSL_CTX *srv, SSL_CTX *cli, const char *reason)
+{
+	setup_pair(srv, cli, NULL, NULL);
+	if (!wait_for(b_refused))
+		fail_msg("no refusal for '%s'", reason);
+	for (int i = 0; i < 20; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(A.ups + B.ups, 0);
+	if (!log_has(reason)) {
+		log_dump();
+		fail_msg("log does not say '%s'", reason);
+	}
+	teardown_pair();
+}
+
+static void test_tls_refusals(void **state)
+{
+	refused_case(ctx_alpha, ctx_beta_expired, "certificate has expired");
+	refused_case(ctx_alpha, ctx_beta_ca2, "unable to get local issuer certificate");
+	refused_case(ctx_alpha, ctx_mallory, "does not name 'beta'");
+	refused_case(ctx_alpha, ctx_nocert, "peer did not return a certificate");
+	refused_case(ctx_alpha, NULL, "refused: TLS handshake failed");
+	refused_case(ctx_alpha_expired, ctx_beta, "certificate has expired");
+	/* a TLS client on a plain listener: not a hello */
+	refused_case(NULL, ctx_beta, "first frame is not a hello");
+}
+
+static int raw_connect(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static const char *want_log;
+static bool logged(void)
+{
+	return log_has(want_log);
+}
+
+static void raw_hello(int fd, const char *res)
+{
+	Wbrep__Hello h = WBREP__HELLO__INIT;
+	struct wbp_limits pre;
+	const char *why;
+	uint8_t *buf;
+	size_t len;
+
+	wbp_limits_init(&pre);
+	cb_hello(NULL, &h, &B);
+	h.resource = (char *)res;
+	assert_int_equal(wbp_pack(WBP_T_HELLO, &h.base, 0, &pre, &buf, &len, &why), 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	free(buf);
+}
+
+static bool a_up(void)
+{
+	return wbd_peerlink_state(A.l) == WBD_PL_UP;
+}
+
+static void test_plain_malformed(void **state)
+{
+	struct wbp_hdr h = {.version = 1, .type = WBP_T_RECORD, .msg_len = 2};
+	uint8_t hb[WBP_HDR_SIZE];
+	int fd;
+
+	setup_pair(NULL, NULL, NULL, NULL);
+	assert_true(wait_for(both_up));
+	assert_true(log_has("up, plain TCP"));
+	wbd_peerlink_stop(B.l); /* the raw client plays beta from here */
+	/* garbage */
+	fd = raw_connect();
+	assert_int_equal(write(fd, "GET / HTTP/1.0\r\n\r\n\r\n", 20), 20);
+	want_log = "first frame is not a hello: bad magic";
+	assert_true(wait_for(logged));
+	close(fd);
+	/* a hello for a resource nobody has */
+	fd = raw_connect();
+	raw_hello(fd, "r9");
+	want_log = "no link for resource r9 with node beta";
+	assert_true(wait_for(logged));
+	close(fd);
+	/* a valid hello, then a record header over the agreed size */
+	fd = raw_connect();
+	raw_hello(fd, "r0");
+	assert_true(wait_for(a_up));
+	h.data_len = REC_BLOCKS * 4096 + 4096;
+	wbp_hdr_encode(hb, &h);
+	assert_int_equal(write(fd, hb, sizeof(hb)), (ssize_t)sizeof(hb));
+	want_log = "bad frame header (type 2): frame longer than allowed";
+	assert_true(wait_for(logged));
+	assert_int_equal(A.nframes, 0);
+	close(fd);
+	teardown_pair();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_exchange, teardown),
+	    cmocka_unit_test_teardown(test_ping_timeout, teardown),
+	    cmocka_unit_test_teardown(test_reconnect, teardown),
+	    cmocka_unit_test_teardown(test_sndq_block, teardown),
+	    cmocka_unit_test_teardown(test_sndq_disconnect, teardown),
+	    cmocka_unit_test_teardown(test_hello_refused, teardown),
+	    cmocka_unit_test_teardown(test_tls_refusals, teardown),
+	    cmocka_unit_test_teardown(test_plain_malformed, teardown),
+	};
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN); /* as wbrepd does (daemon/main.c) */
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	wbd_log_setup(WBD_LOG_STDERR, WB_LOG_DEBUG);
+	wbd_log_set_hook(log_hook, NULL);
+	make_certs();
+	ctx_alpha = mkctx("alpha", "ca");
+	ctx_beta = mkctx("beta", "ca");
+	ctx_beta_expired = mkctx("beta_expired", "ca");
+	ctx_beta_ca2 = mkctx("beta_ca2", "ca");
+	ctx_mallory = mkctx("mallory", "ca");
+	ctx_nocert = mkctx(NULL, "ca");
+	ctx_alpha_expired = mkctx("alpha_expired", "ca");
+	base = event_base_new();
+	{
+		struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+		struct timeval tv = {0, 20000};
+
+		event_add(tick, &tv);
+		rc = cmocka_run_group_tests(tests, NULL, NULL);
+		event_free(tick);
+	}
+	event_base_free(base);
+	SSL_CTX_free(ctx_alpha);
+	SSL_CTX_free(ctx_beta);
+	SSL_CTX_free(ctx_beta_expired);
+	SSL_CTX_free(ctx_beta_ca2);
+	SSL_CTX_free(ctx_mallory);
+	SSL_CTX_free(ctx_nocert);
+	SSL_CTX_free(ctx_alpha_expired);
+	if (!rc) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd))
+			return 1;
+	}
+	return rc;
+}
