@@ -661,7 +661,8 @@ int wbd_peerlink_send(struct wbd_peerlink *l, unsigned type, const ProtobufCMess
 
 	if (l->st != WBD_PL_UP || l->lingering)
 		return -ENOTCONN;
-	if (dlen > UINT32_MAX)
+	if (dlen > UINT32_MAX ||
+	    (data && data->segs && (!data->nsegs || (uint64_t)data->nsegs * data->seg_len != dlen)))
 		return -EINVAL;
 	rc = wbp_pack(type, msg, (uint32_t)dlen, &l->lim, &buf, &len, &why);
 	if (rc) {
@@ -683,8 +684,16 @@ int wbd_peerlink_send(struct wbd_peerlink *l, unsigned type, const ProtobufCMess
 	}
 	rc = evbuffer_add(out, buf, len);
 	free(buf);
-	if (!rc && dlen)
+	if (!rc && dlen && !data->segs) {
 		rc = evbuffer_add_reference(out, data->data, dlen, data->put, data->cookie);
+	} else if (!rc && dlen) {
+		/* one put for the whole payload: chains leave (or are freed)
+		 * in order, so the last segment's release comes last */
+		for (uint32_t i = 0; i < data->nsegs && !rc; i++)
+			rc = evbuffer_add_reference(out, data->segs[i], data->seg_len,
+						    i + 1 == data->nsegs ? data->put : NULL,
+						    data->cookie);
+	}
 	if (rc) {
 		pl_dropf(l, -ENOMEM, "cannot queue a %s frame", wbp_type_name(type));
 		return -ENOMEM; /* the caller keeps the payload: put() was not called */

@@ -67,11 +67,17 @@ enum wbd_pl_congestion {
 	WBD_PL_CONG_DISCONNECT = 1, /* the link is dropped (-ENOBUFS) */
 };
 
-/* A const payload sent after a frame's message; put(data, len, cookie) is
- * the release (same signature as evbuffer_ref_cleanup_cb). */
+/* A const payload sent after a frame's message: one buffer (data, len), or
+ * nsegs segments of seg_len bytes (segs[], e.g. the 4 KiB blocks of an
+ * engine record reference, sent in order without a copy; len must be
+ * nsegs * seg_len). put(data, len, cookie) is the one release for the
+ * whole payload (same signature as evbuffer_ref_cleanup_cb; with segments
+ * it gets the last segment). */
 struct wbd_payload {
 	const void *data;
 	size_t len;
+	const void *const *segs;
+	uint32_t nsegs, seg_len;
 	void (*put)(const void *data, size_t len, void *cookie);
 	void *cookie;
 };

@@ -27,6 +27,7 @@
 #include "daemon/wbd_log.h"
 
 #define PL_ACCEPT_TIMEOUT_MS 10000 /* accepted connection: TLS + hello */
+#define PL_PENDING_MAX	     32	   /* connections waiting for their hello */
 
 struct pl_pending {
 	struct wbd_peerlisten *ls;
@@ -43,6 +44,7 @@ struct wbd_peerlisten {
 	wbd_peerlisten_lookup_fn lookup;
 	void *arg;
 	struct pl_pending *pending;
+	unsigned npending;
 	uint16_t port;
 };
 
@@ -63,6 +65,7 @@ static void pend_free(struct pl_pending *p, bool close)
 	for (pp = &p->ls->pending; *pp; pp = &(*pp)->next)
 		if (*pp == p) {
 			*pp = p->next;
+			p->ls->npending--;
 			break;
 		}
 	if (close && p->bev)
@@ -159,9 +162,19 @@ static void ls_accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct s
 			 int salen, void *arg)
 {
 	struct wbd_peerlisten *ls = arg;
-	struct pl_pending *p = calloc(1, sizeof(*p));
+	struct pl_pending *p = NULL;
 	SSL *ssl = NULL;
 
+	if (ls->npending >= PL_PENDING_MAX) {
+		char addr[80];
+
+		sa_text(sa, (socklen_t)salen, addr, sizeof(addr));
+		wbd_warn("peer connection from %s refused: %u connections already wait for "
+			 "their hello",
+			 addr, ls->npending);
+		goto out_close;
+	}
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		goto out_close;
 	p->ls = ls;
@@ -191,6 +204,7 @@ static void ls_accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct s
 	}
 	p->next = ls->pending;
 	ls->pending = p;
+	ls->npending++;
 	return;
 out_free:
 	wbd_err("peer connection: out of memory");

@@ -406,6 +406,59 @@ static bool both_up(void)
 	return wbd_peerlink_state(A.l) == WBD_PL_UP && wbd_peerlink_state(B.l) == WBD_PL_UP;
 }
 
+/* Separately allocated 4 KiB blocks, sent as segments (like an engine
+ * record reference); released together by one put. */
+struct blocks {
+	uint32_t n;
+	void *b[REC_BLOCKS];
+};
+
+static void cb_put_blocks(const void *data, size_t len, void *cookie)
+{
+	struct blocks *bl = cookie;
+
+	puts_called++;
+	if (data != bl->b[bl->n - 1] || len != 4096)
+		B.bad++;
+	for (uint32_t i = 0; i < bl->n; i++)
+		free(bl->b[i]);
+	free(bl);
+}
+
+static int send_rec_blocks(uint64_t seq, uint32_t n)
+{
+	Wbrep__RecordHeader r = WBREP__RECORD_HEADER__INIT;
+	Wbrep__Extent e[2] = {WBREP__EXTENT__INIT, WBREP__EXTENT__INIT}, *ep[2] = {&e[0], &e[1]};
+	struct blocks *bl = calloc(1, sizeof(*bl));
+	struct wbd_payload p = {
+	    .len = (size_t)n * 4096, .nsegs = n, .seg_len = 4096, .put = cb_put_blocks};
+	uint8_t all[REC_BLOCKS * 4096];
+	int rc;
+
+	assert_non_null(bl);
+	assert_true(n >= 2 && n <= REC_BLOCKS);
+	fill(all, p.len, seq);
+	bl->n = n;
+	for (uint32_t i = 0; i < n; i++) {
+		assert_non_null(bl->b[i] = malloc(4096));
+		memcpy(bl->b[i], all + (size_t)i * 4096, 4096);
+	}
+	p.segs = (const void *const *)bl->b;
+	p.cookie = bl;
+	r.seq = seq;
+	r.gen = 1 + seq / 10;
+	e[0].lba = seq * 64;
+	e[0].nblocks = 1;
+	e[1].lba = seq * 64 + 10;
+	e[1].nblocks = n - 1;
+	r.n_extents = 2;
+	r.extents = ep;
+	rc = wbd_peerlink_send(B.l, WBP_T_RECORD, &r.base, &p);
+	if (rc)
+		cb_put_blocks(bl->b[n - 1], 4096, bl), puts_called--;
+	return rc;
+}
+
 static int send_rec(uint64_t seq, uint32_t blocks)
 {
 	Wbrep__RecordHeader r = WBREP__RECORD_HEADER__INIT;
@@ -449,8 +502,14 @@ static void test_exchange(void **state)
 	assert_int_equal(B.agreed_max, REC_BLOCKS * 4096);
 	assert_int_equal(wbd_peerlink_limits(B.l)->dev_blocks, (1u << 30) / 4096);
 	assert_string_equal(wbd_peerlink_peer_hello(B.l)->node, "alpha");
-	for (int i = 1; i <= n; i++)
-		assert_int_equal(send_rec((uint64_t)i, 1 + (uint32_t)(i * 13) % REC_BLOCKS), 0);
+	for (int i = 1; i <= n; i++) {
+		uint32_t nb = 2 + (uint32_t)(i * 13) % (REC_BLOCKS - 1);
+
+		if (i % 2) /* odd: one buffer; even: separate blocks as segments */
+			assert_int_equal(send_rec((uint64_t)i, nb), 0);
+		else
+			assert_int_equal(send_rec_blocks((uint64_t)i, nb), 0);
+	}
 	/* a record over the agreed size and an invalid one are refused */
 	assert_int_equal(send_rec(41, REC_BLOCKS + 1), -EINVAL);
 	assert_int_equal(send_rec(0, 1), -EINVAL);
@@ -705,7 +764,7 @@ static void test_plain_malformed(void **state)
 {
 	struct wbp_hdr h = {.version = 1, .type = WBP_T_RECORD, .msg_len = 2};
 	uint8_t hb[WBP_HDR_SIZE];
-	int fd;
+	int fd, fds[33];
 
 	setup_pair(NULL, NULL, NULL, NULL);
 	assert_true(wait_for(both_up));
@@ -734,6 +793,16 @@ static void test_plain_malformed(void **state)
 	assert_true(wait_for(logged));
 	assert_int_equal(A.nframes, 0);
 	close(fd);
+	/* connections that never send a hello: at most 32 wait */
+	for (int i = 0; i < 33; i++) {
+		fds[i] = raw_connect();
+		for (int k = 0; k < 5; k++)
+			event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	want_log = "refused: 32 connections already wait for their hello";
+	assert_true(wait_for(logged));
+	for (int i = 0; i < 33; i++)
+		close(fds[i]);
 	teardown_pair();
 }
 
