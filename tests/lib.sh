@@ -3,8 +3,9 @@
 # lib.sh - what every tests/<suite>/test_*.sh shares, sourced first:
 #   . "$(dirname "$0")/../lib.sh"
 # It owns: the working directory (the repository root, $ROOT) and the
-# binaries' paths ($B, $WBREPD, $WBCTL, $WBENGINE); the case lines (pass / fail / skip,
-# `skip_all` for a script that cannot run here, `finish` for its exit code);
+# binaries' paths ($B, $WBREPD, $WBCTL, $WBENGINE); the case lines (pass /
+# fail / skip, `skip_all` for a script that cannot run here, `finish` for
+# its exit code);
 # the script's temporary directory ($T) and everything to undo at exit
 # (cleanup hooks, then the processes registered by PID: SIGTERM, SIGKILL
 # after a deadline; never by name); bounded waits; a free TCP port; a wbrepd
@@ -46,12 +47,6 @@ skip() { echo "SKIP $*"; }
 skip_all() { echo "SKIP $*"; exit 0; }
 # finish: exit 1 if a case failed, else 0
 finish() { exit $((fails > 0)); }
-# check NAME CMD...: PASS NAME if CMD succeeds, else FAIL NAME
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name"; fi
-}
 
 # need_tools SUITE TOOL...: skip the script when a tool is not installed
 need_tools() {
