@@ -4,7 +4,8 @@
  * format, open (recovery), close, the run loop, timers, stats and modes.
  *
  * Split: wblog_write.c (writes, records, acks, flushes, apply_record),
- * wblog_read.c (reads), destage.c (destage), recovery.c (log scan),
+ * wblog_read.c (reads), wblog_repl.c (ship hook, read_record, peer
+ * holds), destage.c (destage), recovery.c (log scan),
  * wlog.c (superblock ring, space), record.c (record headers).
  *
  * Owns struct wblog (engine state, see wblog_int.h): allocated by open,
@@ -213,25 +214,40 @@ void wbl_fail(struct wblog *e, int err, const char *what)
 		wbl_complete(e, r, -EIO);
 }
 
-/* Release records < release_upto (their tail is persisted). Deferred while
- * a log read is in flight: it may be reading that space. */
+/* Release records < release_upto (their tail is persisted), but none a
+ * peer still holds (set_peer_pos) unless its retention is exceeded: then the
+ * peer is dropped and the tail moves on. Deferred while a log read is in
+ * flight: it may be reading that space. */
 void wbl_release_records(struct wblog *e)
 {
 	struct wbl_rec *rec, *next;
+	uint64_t hold;
+	int n = 0;
 
 	if (e->log_reads_inflight)
 		return;
-	while (e->rec_first < e->release_upto && e->rec_first < e->destaged_seq) {
-		rec = wbl_rec_by_seq(e, e->rec_first);
-		next = wbl_rec_by_seq(e, e->rec_first + 1);
-		wb_wlog_space_release(
-		    &e->sp, next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head,
-		    rec->span);
-		e->ring[e->rec_first % e->ring_cap] = NULL;
-		wbl_rec_free(e, rec);
-		e->rec_first++;
+	wbl_hold_account(e);
+	for (;;) {
+		hold = wbl_hold_seq(e);
+		while (e->rec_first < e->release_upto && e->rec_first < e->destaged_seq &&
+		       e->rec_first < hold) {
+			rec = wbl_rec_by_seq(e, e->rec_first);
+			next = wbl_rec_by_seq(e, e->rec_first + 1);
+			wb_wlog_space_release(
+			    &e->sp, next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head,
+			    rec->span);
+			e->held_bytes -= rec->span; /* rec_first < held_end here */
+			e->ring[e->rec_first % e->ring_cap] = NULL;
+			wbl_rec_free(e, rec);
+			e->rec_first++;
+			n++;
+		}
+		if (!wbl_hold_exceeded(e))
+			break;
+		wbl_drop_lowest_peer(e);
 	}
-	wbl_kick(e);
+	if (n)
+		wbl_kick(e);
 }
 
 static void wbl_sb_io_done(struct wb_io_req *io, int res)
@@ -391,6 +407,7 @@ static void wbl_free(struct wblog *e)
 
 	struct wbl_apply *a;
 
+	wbl_repl_free(e);
 	if (e->batch)
 		wbl_rec_free(e, e->batch);
 	while ((a = wbl_applyq_pop(&e->apply_wait)))
@@ -406,7 +423,12 @@ static void wbl_free(struct wblog *e)
 		wb_pagebuf_cancel(e->pb, &e->pw);
 	wb_destage_destroy(e);
 	free(e->ring);
-	if (e->pb)
+	if (e->refs_out)
+		/* a ship/read_record reference still holds pages: keep them */
+		wb_msg(WB_LOG_ERR,
+		       "%s: closed with %llu record references not put (leaking the RAM buffer)",
+		       e->eng.name, (unsigned long long)e->refs_out);
+	else if (e->pb)
 		wb_pagebuf_destroy(e->pb);
 	if (e->map)
 		wb_extmap_destroy(e->map);
@@ -583,6 +605,7 @@ static void wbl_deliver(struct wblog *e, int *n)
 		a->done(a->arg, a->err);
 		free(a);
 	}
+	wbl_repl_deliver(e, n);
 }
 
 static void wbl_timers(struct wblog *e)
@@ -621,7 +644,7 @@ static int wbl_timeout(struct wb_engine *eng)
 		t = wbl_min_timeout(t, e->gen_start_ms + e->p.gen_max_interval_ms);
 	if (e->commit_due_ms)
 		t = wbl_min_timeout(t, e->commit_due_ms);
-	if (e->doneq.head || e->apply_doneq.head)
+	if (e->doneq.head || e->apply_doneq.head || wbl_repl_pending(e))
 		t = 0;
 	return t;
 }
@@ -655,7 +678,7 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 			wb_msg(WB_LOG_WARN, "%s: reap: %s", eng->name, strerror(-ret));
 		wbl_timers(e);
 		wbl_progress(e);
-		if (e->release_upto > e->rec_first)
+		if (e->release_upto > e->rec_first && e->rec_first < e->destaged_seq)
 			wbl_release_records(e);
 		wb_destage_step(e);
 		wbl_progress(e);
@@ -667,7 +690,7 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 			int t = wbl_timeout(eng);
 
 			if (e->log->inflight + e->bak->inflight == 0 && t < 0 && !e->doneq.head &&
-			    !e->apply_doneq.head) {
+			    !e->apply_doneq.head && !wbl_repl_pending(e)) {
 				/* nothing can happen by itself: do not sleep forever */
 				uint64_t v;
 
@@ -722,7 +745,7 @@ static int wbl_submit(struct wb_engine *eng, struct wb_req *r)
 static int wbl_busy(struct wblog *e)
 {
 	return e->admitq.head || e->batch || e->ack_seq < e->next_seq || e->flushq.head ||
-	       e->doneq.head || e->apply_wait.head || e->apply_doneq.head || e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
+	       e->doneq.head || e->apply_wait.head || e->apply_doneq.head || wbl_repl_pending(e) || e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
 	       e->records_inflight || e->sb_inflight;
 }
 
@@ -738,7 +761,8 @@ static int wbl_durable_all(struct wblog *e)
 
 static int wbl_no_io(struct wblog *e)
 {
-	return !e->log->inflight && !e->bak->inflight && !e->doneq.head && !e->apply_doneq.head;
+	return !e->log->inflight && !e->bak->inflight && !e->doneq.head && !e->apply_doneq.head &&
+	       !wbl_repl_pending(e);
 }
 
 static void wbl_close(struct wb_engine *eng)
@@ -782,7 +806,8 @@ static void wbl_close(struct wb_engine *eng)
 	 * failure the loops above stop early). Their requests complete with the
 	 * I/O's result. */
 	for (i = 0; i < 1000000 &&
-		    (e->log->inflight || e->bak->inflight || e->doneq.head || e->apply_doneq.head);
+		    (e->log->inflight || e->bak->inflight || e->doneq.head || e->apply_doneq.head ||
+		     wbl_repl_pending(e));
 	     i++)
 		if (wbl_run_until(e, 1, wbl_no_io) < 0)
 			break;
@@ -817,6 +842,7 @@ static int wbl_stats(struct wb_engine *eng, struct wb_engine_stats *st)
 	st->seq_durable = e->durable_seq + 1;
 	st->role = (uint32_t)e->role;
 	st->max_record_blocks = e->max_rec_blocks;
+	st->peers_held = e->peers_held;
 	return 0;
 }
 
@@ -950,7 +976,8 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 	e->sb = sb;
 	e->sb.tail_off = sb.tail_off;
 	e->rec_first = e->rec_end = e->next_seq = e->place_seq = e->ack_seq = seq;
-	e->evict_seq = e->destaged_seq = e->release_upto = seq;
+	e->evict_seq = e->destaged_seq = e->release_upto = e->held_end = seq;
+	e->held_bytes = 0;
 	e->completed_seq = e->durable_seq = e->want_durable = e->flush_target = seq - 1;
 	e->closed_gen_seq = seq - 1;
 	e->gen = gen;
@@ -978,4 +1005,9 @@ const struct wb_engine_ops wb_wblog_ops = {
     .set_params = wbl_set_params,
     .set_role = wbl_set_role,
     .rebase = wbl_rebase,
+    .set_repl_hooks = wbl_set_repl_hooks,
+    .rec_get = wbl_rec_get,
+    .rec_put = wbl_rec_put,
+    .read_record = wbl_read_record,
+    .set_peer_pos = wbl_set_peer_pos,
 };

@@ -2,7 +2,7 @@
 /*
  * wblog_int.h - internals of the wblog engine shared by wblog.c (ops, open,
  * run loop), wblog_write.c (admission, records, acks, durability),
- * wblog_read.c, destage.c and recovery.c. Not a public header.
+ * wblog_read.c, wblog_repl.c, destage.c and recovery.c. Not a public header.
  *
  * Ownership:
  *   - struct wblog owns the records (e->recs ring, seq order, from the oldest
@@ -48,6 +48,7 @@ enum wbl_rec_state {
 };
 
 struct wblog;
+struct wbl_rread;
 
 /* One apply_record completion, delivered from run() (wbl_deliver). */
 struct wbl_apply {
@@ -137,6 +138,14 @@ struct wblog {
 	 * of an already applied record / to deliver) */
 	int role;
 	struct wbl_applyq apply_wait, apply_doneq;
+	struct wb_repl_hooks hooks;
+	struct wbl_rread *rread_head, *rread_tail; /* read_record results to deliver */
+	uint64_t refs_out;			   /* wbl_ref objects alive */
+	/* peer holds (wblog_repl.c): position per peer (first seq it needs) */
+	uint64_t peer_pos[WB_ENGINE_MAX_PEERS], dropped_seq[WB_ENGINE_MAX_PEERS];
+	uint32_t peers_held, dropped_pending;	 /* bitmasks */
+	uint64_t held_end, held_bytes;		 /* see wbl_hold_account */
+	int space_wait;				 /* a sealed record waits for log space */
 	unsigned log_reads_inflight;
 
 	/* destage */
@@ -190,6 +199,22 @@ void wbl_release_records(struct wblog *e);
 uint64_t wbl_zero_logblk(uint64_t lba);
 int wbl_is_zero_logblk(uint64_t log_blk);
 int wbl_map_insert(struct wb_extmap *m, const struct wbl_rec *rec);
+
+/* wblog_repl.c */
+int wbl_ship(struct wblog *e, struct wbl_rec *rec);
+void wbl_rec_get(struct wb_engine *eng, struct wb_rec_ref *r);
+void wbl_rec_put(struct wb_engine *eng, struct wb_rec_ref *r);
+int wbl_set_repl_hooks(struct wb_engine *eng, const struct wb_repl_hooks *h);
+int wbl_read_record(struct wb_engine *eng, uint64_t seq,
+		    void (*cb)(void *arg, int err, struct wb_rec_ref *r), void *arg);
+int wbl_set_peer_pos(struct wb_engine *eng, unsigned peer, uint64_t seq);
+uint64_t wbl_hold_seq(const struct wblog *e);
+void wbl_hold_account(struct wblog *e);
+int wbl_hold_exceeded(const struct wblog *e);
+void wbl_drop_lowest_peer(struct wblog *e);
+int wbl_repl_pending(const struct wblog *e);
+void wbl_repl_deliver(struct wblog *e, int *n);
+void wbl_repl_free(struct wblog *e);
 
 /* wblog_read.c */
 int wbl_submit_read(struct wblog *e, struct wb_req *r);

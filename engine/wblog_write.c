@@ -146,6 +146,8 @@ void wbl_close_gen(struct wblog *e)
 {
 	struct wbl_rec *last;
 
+	/* Flags change only before placement (SEALED): the ship hook hands a
+	 * record out once it is placed, and its flags are final from then on. */
 	if (e->batch && e->batch->nextents)
 		e->batch->flags |= WB_REC_F_GEN_END;
 	wbl_seal(e);
@@ -153,8 +155,22 @@ void wbl_close_gen(struct wblog *e)
 		return;
 	/* the generation's last record is not encoded yet: mark it */
 	last = wbl_rec_by_seq(e, e->next_seq - 1);
-	if (last && last->state == WBL_REC_SEALED && last->gen == e->gen)
+	if (last && last->state == WBL_REC_SEALED && last->gen == e->gen) {
 		last->flags |= WB_REC_F_GEN_END;
+	} else if (e->hooks.ship && last && last->gen == e->gen &&
+		   !(last->flags & WB_REC_F_GEN_END)) {
+		/* it is placed (and shipped) already: with peers, end the
+		 * generation with an empty GEN_END record (one 4 KiB header), so
+		 * a replica learns it now and not with the next generation */
+		struct wbl_rec *mark = wbl_rec_new(e, WB_REC_F_GEN_END);
+
+		if (!mark) {
+			wbl_fail(e, -ENOMEM, "generation end record");
+			return;
+		}
+		wbl_seal_rec(e, mark);
+		wbl_kick(e);
+	}
 	e->closed_gen = e->gen;
 	e->closed_gen_seq = e->next_seq - 1;
 	e->gen++;
@@ -503,6 +519,12 @@ static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 		wbl_fail(e, ret, "record write submit");
 		return ret;
 	}
+	/* final from here on: hand it to the peers (page references) */
+	ret = wbl_ship(e, rec);
+	if (ret) {
+		wbl_fail(e, ret, "shipping a record");
+		return ret;
+	}
 	return 0;
 }
 
@@ -547,6 +569,7 @@ void wbl_progress(struct wblog *e)
 		int ret = wbl_place_one(e, rec);
 
 		if (ret == -ENOSPC) {
+			e->space_wait = 1; /* a peer holding the tail is dropped */
 			if (!rec->err) {
 				rec->err = 1; /* counted once */
 				e->st.throttle_events++;
@@ -556,6 +579,7 @@ void wbl_progress(struct wblog *e)
 		if (ret)
 			return;
 		rec->err = 0;
+		e->space_wait = 0;
 		e->place_seq++;
 	}
 	/* acknowledge in seq order */
@@ -695,8 +719,10 @@ static int wbl_apply_check(struct wblog *e, const struct wb_record *in, uint64_t
 	uint64_t sum = 0;
 	uint32_t i;
 
+	/* an empty record only ends a generation */
 	if (in->nextents > WB_REC_MAX_EXT || (in->flags & ~(WB_REC_F_GEN_END | WB_REC_F_ZERO)) ||
-	    !in->nextents || (!(in->flags & WB_REC_F_ZERO) && !in->data)) {
+	    (!in->nextents && in->flags != WB_REC_F_GEN_END) ||
+	    (in->nextents && !(in->flags & WB_REC_F_ZERO) && !in->data)) {
 		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: %u extents, flags 0x%x",
 		       e->eng.name, (unsigned long long)in->seq, in->nextents, in->flags);
 		return -EINVAL;

@@ -471,6 +471,387 @@ static void test_geometry(void **state)
 	node_fini(&r);
 }
 
+/* ---- two nodes: records shipped through the hook ---- */
+
+struct shipq {
+	struct wb_engine *e; /* the primary: owner of the references */
+	struct wb_rec_ref *r[4096];
+	int n;
+	uint64_t last_seq;
+	int disconnected; /* references not kept (a lost link) */
+	int ndropped;
+	unsigned dropped_peer;
+	uint64_t dropped_seq;
+};
+
+static void on_ship(void *arg, struct wb_rec_ref *r)
+{
+	struct shipq *q = arg;
+
+	/* once per record, in seq order, with its crc, blocks for its data */
+	if (q->last_seq)
+		assert_int_equal(r->rec.seq, q->last_seq + 1);
+	q->last_seq = r->rec.seq;
+	assert_int_equal(r->crc, wb_record_crc(&r->rec));
+	assert_null(r->rec.data);
+	if (q->disconnected)
+		return;
+	assert_true(q->n < 4096);
+	wb_engine_rec_get(q->e, r);
+	q->r[q->n++] = r;
+}
+
+static void on_dropped(void *arg, unsigned peer, uint64_t seq)
+{
+	struct shipq *q = arg;
+
+	q->ndropped++;
+	q->dropped_peer = peer;
+	q->dropped_seq = seq;
+}
+
+static void hooks_on(struct node *pr, struct shipq *q)
+{
+	struct wb_repl_hooks h = {.ship = on_ship, .peer_dropped = on_dropped, .arg = q};
+
+	memset(q, 0, sizeof(*q));
+	q->e = pr->e;
+	assert_int_equal(wb_engine_set_repl_hooks(pr->e, &h), 0);
+}
+
+/* Apply a shipped/read-back record on the replica (as the wire would: the
+ * blocks gathered into one buffer) and wait until it is durable there. */
+static void apply_ref(struct node *r, const struct wb_rec_ref *ref)
+{
+	struct wb_record rec = ref->rec;
+	struct done_ctr d = {0, 0};
+	uint8_t *data = malloc((size_t)(ref->nblocks ? ref->nblocks : 1) * BS);
+	uint32_t i;
+
+	assert_non_null(data);
+	for (i = 0; i < ref->nblocks; i++)
+		memcpy(data + (size_t)i * BS, ref->blocks[i], BS);
+	rec.data = ref->nblocks ? data : NULL;
+	assert_int_equal(wb_engine_apply_record(r->e, &rec, on_applied, &d), 0);
+	run_until(r, &d.n, 1);
+	assert_int_equal(d.err, 0);
+	free(data);
+}
+
+/* Apply everything queued, then drop the primary's references. */
+static void transfer(struct shipq *q, struct node *r)
+{
+	int i;
+
+	for (i = 0; i < q->n; i++) {
+		apply_ref(r, q->r[i]);
+		wb_engine_rec_put(q->e, q->r[i]);
+	}
+	q->n = 0;
+}
+
+static uint32_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return (uint32_t)*x;
+}
+
+/* nops writes (1..8 blocks, some FUA), discards and flushes on the primary */
+static void workload(struct node *pr, uint32_t *ver, uint64_t *seed, int nops)
+{
+	uint8_t *b = malloc(8 * BS);
+	int k;
+
+	assert_non_null(b);
+	for (k = 0; k < nops; k++) {
+		uint32_t n = 1 + rnd(seed) % 8, op = rnd(seed) % 16, i;
+		uint64_t lba = rnd(seed) % (NBLK - n);
+
+		if (op == 0) {
+			assert_int_equal(wb_engine_flush(pr->e), 0);
+		} else if (op == 1) {
+			struct wb_req z = {.op = WB_REQ_DISCARD, .len = n * BS, .off = lba * BS};
+
+			assert_int_equal(wb_engine_sync(pr->e, &z), 0);
+			for (i = 0; i < n; i++)
+				ver[lba + i] = 0;
+		} else {
+			for (i = 0; i < n; i++) {
+				ver[lba + i]++;
+				fill(b + (size_t)i * BS, lba + i, ver[lba + i]);
+			}
+			assert_int_equal(wb_engine_write(pr->e, b, n * BS, lba * BS,
+							 op == 2 ? WB_REQ_F_FUA : 0),
+					 0);
+		}
+	}
+	free(b);
+}
+
+/* Both nodes read back the model at every LBA. */
+static void check_same(struct node *pr, struct node *r, const uint32_t *ver)
+{
+	uint8_t *a = malloc(DEVSZ), *b = malloc(DEVSZ), want[BS];
+	uint64_t i;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(wb_engine_read(pr->e, a, DEVSZ, 0), 0);
+	assert_int_equal(wb_engine_read(r->e, b, DEVSZ, 0), 0);
+	for (i = 0; i < NBLK; i++) {
+		if (ver[i])
+			fill(want, i, ver[i]);
+		else
+			memset(want, 0, BS);
+		if (memcmp(a + i * BS, want, BS))
+			fail_msg("primary block %llu is not version %u", (unsigned long long)i,
+				 ver[i]);
+		if (memcmp(b + i * BS, want, BS))
+			fail_msg("replica block %llu is not version %u", (unsigned long long)i,
+				 ver[i]);
+	}
+	free(a);
+	free(b);
+}
+
+/* wait until nothing is dirty (destage done; held records may stay) */
+static void destage_all(struct node *n)
+{
+	int i;
+
+	assert_int_equal(wb_engine_set_mode(n->e, WB_MODE_WRITETHROUGH), 0);
+	for (i = 0; i < 100000 && stats(n).dirty_bytes; i++)
+		assert_true(wb_engine_run(n->e, 1) >= 0);
+	assert_int_equal(stats(n).dirty_bytes, 0);
+	assert_int_equal(wb_engine_set_mode(n->e, WB_MODE_WRITEBACK), 0);
+}
+
+static uint32_t model[NBLK];
+
+/* Records shipped through the hook and applied on the replica end up
+ * identical at every LBA; references outlive the primary's log write and
+ * destage (page refcounts); the replica restarts mid-generation and goes
+ * on; both nodes have the same seqs and generations. */
+static void test_ship_apply(void **state)
+{
+	struct node pr, r;
+	struct shipq q;
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	struct wb_engine_stats sp, sr;
+	int round;
+
+	(void)state;
+	memset(model, 0, sizeof(model));
+	node_init(&pr, 81, 16u << 20, 0, WB_ROLE_PRIMARY);
+	node_init(&r, 83, 16u << 20, 0, WB_ROLE_REPLICA);
+	hooks_on(&pr, &q);
+	for (round = 0; round < 8; round++) {
+		workload(&pr, model, &seed, 40);
+		if (round == 3)
+			destage_all(&pr); /* the records' own pages are put: ours stay */
+		transfer(&q, &r);
+		if (round == 5) /* restart the replica mid-generation (no flush since) */
+			node_reopen(&r);
+	}
+	assert_int_equal(wb_engine_flush(pr.e), 0);
+	transfer(&q, &r);
+	sp = stats(&pr);
+	sr = stats(&r);
+	assert_int_equal(sr.seq_head, sp.seq_head);
+	assert_int_equal(sr.gen_head, sp.gen_head);
+	assert_true(sp.seq_head > 100);
+	check_same(&pr, &r, model);
+	node_reopen(&r);
+	check_same(&pr, &r, model);
+	node_fini(&pr); /* every page reference was put, or the pagebuf asserts */
+	node_fini(&r);
+}
+
+struct rb {
+	struct wb_engine *e;
+	struct wb_rec_ref *ref;
+	int n, err;
+};
+
+static void on_read_back(void *arg, int err, struct wb_rec_ref *ref)
+{
+	struct rb *x = arg;
+
+	x->n++;
+	x->err = err;
+	if (!err) {
+		wb_engine_rec_get(x->e, ref);
+		x->ref = ref;
+	}
+}
+
+static struct wb_rec_ref *read_back(struct node *pr, uint64_t seq)
+{
+	struct rb x = {.e = pr->e};
+
+	assert_int_equal(wb_engine_read_record(pr->e, seq, on_read_back, &x), 0);
+	assert_int_equal(x.n, 0); /* from run() only */
+	run_until(pr, &x.n, 1);
+	assert_int_equal(x.err, 0);
+	assert_int_equal(x.ref->rec.seq, seq);
+	return x.ref;
+}
+
+/* A replica that missed records catches up from the primary's log: the
+ * peer position holds the tail back (destage done, log space kept), the
+ * records are read back (from the log device: their pages are gone) and
+ * applied; the hold released, the tail moves on. */
+static void test_catchup(void **state)
+{
+	struct node pr, r;
+	struct shipq q;
+	uint64_t seed = 42, k, s, head;
+	struct wb_rec_ref *ref;
+	struct rb x;
+
+	(void)state;
+	memset(model, 0, sizeof(model));
+	node_init(&pr, 91, 16u << 20, 0, WB_ROLE_PRIMARY);
+	node_init(&r, 93, 16u << 20, 0, WB_ROLE_REPLICA);
+	hooks_on(&pr, &q);
+	workload(&pr, model, &seed, 30);
+	transfer(&q, &r);
+	/* link lost: the primary keeps what the replica lacks */
+	k = stats(&r).seq_head;
+	assert_int_equal(wb_engine_set_peer_pos(pr.e, 0, k), 0);
+	q.disconnected = 1;
+	workload(&pr, model, &seed, 60);
+	assert_int_equal(wb_engine_flush(pr.e), 0);
+	destage_all(&pr);
+	head = stats(&pr).seq_head;
+	assert_true(head > k + 10);
+	assert_int_equal(stats(&pr).seq_tail, k); /* held */
+	assert_int_equal(stats(&pr).peers_held, 1);
+	assert_int_equal(wb_engine_read_record(pr.e, head, on_read_back, &x), -ENOENT);
+	/* reconnect: read back and apply what it missed */
+	q.disconnected = 0;
+	for (s = k; s < head; s++) {
+		ref = read_back(&pr, s);
+		apply_ref(&r, ref);
+		wb_engine_rec_put(pr.e, ref);
+	}
+	assert_int_equal(stats(&r).seq_head, head);
+	check_same(&pr, &r, model);
+	/* caught up: the hold goes, the tail moves on */
+	assert_int_equal(wb_engine_set_peer_pos(pr.e, 0, 0), 0);
+	for (s = 0; s < 1000 && stats(&pr).seq_tail < head; s++)
+		assert_true(wb_engine_run(pr.e, 1) >= 0);
+	assert_int_equal(stats(&pr).seq_tail, head);
+	assert_int_equal(wb_engine_read_record(pr.e, k, on_read_back, &x), -ENOENT);
+	assert_int_equal(wb_engine_set_peer_pos(pr.e, 0, k), -ENOENT);
+	assert_int_equal(q.ndropped, 0);
+	node_fini(&pr);
+	node_fini(&r);
+}
+
+/* Read back gives the record exactly as shipped (flags final at shipping:
+ * a flush that arrives after placement does not change it), from RAM or
+ * from the log device. */
+static void test_read_back_final(void **state)
+{
+	struct node pr;
+	struct shipq q;
+	uint8_t b[2 * BS];
+	struct wb_rec_ref *ref;
+	uint32_t crc[64];
+	uint64_t first;
+	int i, ends = 0;
+
+	(void)state;
+	node_init(&pr, 101, 16u << 20, 0, WB_ROLE_PRIMARY);
+	hooks_on(&pr, &q);
+	assert_int_equal(wb_engine_set_peer_pos(pr.e, 1, stats(&pr).seq_head), 0);
+	first = stats(&pr).seq_head;
+	for (i = 0; i < 8; i++) {
+		fill(b, 7 * i, 1);
+		fill(b + BS, 7 * i + 1, 1);
+		assert_int_equal(wb_engine_write(pr.e, b, 2 * BS, 7 * i * BS, 0), 0);
+		if (i % 3 == 2)
+			assert_int_equal(wb_engine_flush(pr.e), 0);
+	}
+	assert_int_equal(wb_engine_flush(pr.e), 0);
+	assert_int_equal(q.n, (int)(stats(&pr).seq_head - first));
+	assert_true(q.n <= 64);
+	for (i = 0; i < q.n; i++) {
+		/* every flush ended its generation with a flag on a shipped record:
+		 * the writes were placed before the flush, so an empty GEN_END one */
+		if (q.r[i]->rec.flags & WB_REC_F_GEN_END) {
+			ends++;
+			assert_int_equal(q.r[i]->rec.nextents, 0);
+			assert_int_equal(q.r[i]->nblocks, 0);
+			if (i + 1 < q.n)
+				assert_int_equal(q.r[i + 1]->rec.gen, q.r[i]->rec.gen + 1);
+		}
+		crc[i] = q.r[i]->crc;
+		ref = read_back(&pr, first + i); /* from RAM */
+		assert_int_equal(ref->crc, crc[i]);
+		wb_engine_rec_put(pr.e, ref);
+	}
+	assert_int_equal(ends, 3);
+	destage_all(&pr);
+	for (i = 0; i < q.n; i++) {
+		ref = read_back(&pr, first + i); /* from the log device */
+		assert_int_equal(ref->crc, crc[i]);
+		assert_int_equal(ref->nblocks, q.r[i]->nblocks);
+		if (ref->nblocks)
+			assert_memory_equal(ref->blocks[0], q.r[i]->blocks[0], BS);
+		wb_engine_rec_put(pr.e, ref);
+		wb_engine_rec_put(pr.e, q.r[i]);
+	}
+	node_fini(&pr);
+}
+
+/* Past peer_retention (records, then bytes, then a full log with no
+ * limit) the peer is dropped: the owner is told, the tail moves on,
+ * writers never wait for it. */
+static void test_retention(void **state)
+{
+	struct node pr;
+	struct shipq q;
+	uint8_t *b = malloc(16 * BS);
+	uint64_t pos;
+	int i, pass;
+
+	(void)state;
+	assert_non_null(b);
+	memset(b, 0x5a, 16 * BS);
+	node_init(&pr, 111, 4u << 20, 1u << 20, WB_ROLE_PRIMARY);
+	for (pass = 0; pass < 3; pass++) {
+		pr.p.peer_retention_records = pass == 0 ? 4 : 0;
+		pr.p.peer_retention_bytes = pass == 1 ? 64 * BS : 0;
+		node_reopen(&pr);
+		hooks_on(&pr, &q);
+		q.disconnected = 1; /* a sender holding pages would throttle writers */
+		pos = stats(&pr).seq_head;
+		assert_int_equal(wb_engine_set_peer_pos(pr.e, 3, pos), 0);
+		/* pass 2: 6 MiB through a 3 MiB data area, FUA so records are small
+		 * and the log fills; with limits, 12 records are enough */
+		for (i = 0; i < (pass == 2 ? 96 : 12); i++)
+			assert_int_equal(wb_engine_write(pr.e, b, 16 * BS, (uint64_t)(i % 60) * 16 * BS,
+							 WB_REQ_F_FUA),
+					 0);
+		if (pass < 2)
+			destage_all(&pr);
+		for (i = 0; i < 1000 && !q.ndropped; i++)
+			assert_true(wb_engine_run(pr.e, 0) >= 0);
+		assert_int_equal(q.ndropped, 1);
+		assert_int_equal(q.dropped_peer, 3);
+		assert_int_equal(q.dropped_seq, pos);
+		assert_int_equal(stats(&pr).peers_held, 0);
+		assert_int_equal(stats(&pr).peers_dropped, 1);
+		assert_true(stats(&pr).seq_tail > pos);
+	}
+	free(b);
+	node_fini(&pr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -481,6 +862,10 @@ int main(void)
 	    cmocka_unit_test(test_apply_closing),
 	    cmocka_unit_test(test_base),
 	    cmocka_unit_test(test_geometry),
+	    cmocka_unit_test(test_ship_apply),
+	    cmocka_unit_test(test_catchup),
+	    cmocka_unit_test(test_read_back_final),
+	    cmocka_unit_test(test_retention),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
