@@ -5,9 +5,12 @@
  *
  * Built-in engines ("wblog", "passthrough", "ram") are registered on first
  * use of any registry function. Plugins are shared objects exporting
- * `const struct wb_engine_ops wb_engine_plugin_ops`; a plugin whose ABI
- * version differs from WB_ENGINE_ABI_VERSION, which lacks a mandatory op, or
- * whose name is already taken is refused with a message for the user.
+ * `const struct wb_engine_ops wb_engine_plugin_ops`. A plugin built against
+ * any ABI version from WB_ENGINE_ABI_MIN to WB_ENGINE_ABI_VERSION is taken
+ * (tables only grow at the end; the wrappers in wbengine.h call only the ops
+ * its version has, SQLite's VFS rule); a newer or older one, one that lacks
+ * a mandatory op, or whose name is already taken is refused with a message
+ * for the user.
  *
  * Owns: the table of registered ops (pointers to const tables owned by their
  * engine) and the dlopen handles of loaded plugins, which stay loaded for the
@@ -32,37 +35,46 @@ static const struct wb_engine_ops *reg_ops[REG_MAX];
 static int reg_n;
 static int reg_ready;
 
-/* Why ops cannot be registered, or NULL if it can. */
-static const char *reg_check(const struct wb_engine_ops *ops)
+/* 0 if ops can be registered, else -errno and *why for the user. */
+static int reg_check(const struct wb_engine_ops *ops, const char **why)
 {
+	*why = NULL;
 	if (!ops->name || !ops->name[0])
-		return "has no name";
-	if (!ops->open || !ops->close || !ops->submit || !ops->run || !ops->stats)
-		return "lacks a mandatory operation (open, close, submit, run, stats)";
-	if (strlen(ops->name) >= 64)
-		return "has a name longer than 63 characters";
-	for (int i = 0; i < reg_n; i++)
-		if (!strcmp(reg_ops[i]->name, ops->name))
-			return "has a name that is already registered";
-	if (reg_n == REG_MAX)
-		return "does not fit: the registry is full";
-	return NULL;
+		*why = "has no name";
+	else if (!ops->open || !ops->close || !ops->submit || !ops->run || !ops->stats)
+		*why = "lacks a mandatory operation (open, close, submit, run, stats)";
+	else if (strlen(ops->name) >= 64)
+		*why = "has a name longer than 63 characters";
+	if (*why)
+		return -EINVAL;
+	for (int i = 0; i < reg_n; i++) {
+		if (!strcmp(reg_ops[i]->name, ops->name)) {
+			*why = "has a name that is already registered";
+			return -EEXIST;
+		}
+	}
+	if (reg_n == REG_MAX) {
+		*why = "does not fit: the registry is full";
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 static int reg_add(const struct wb_engine_ops *ops, char *err, size_t errlen, const char *what)
 {
 	const char *why;
+	int ret;
 
-	if (ops->abi_version != WB_ENGINE_ABI_VERSION) {
-		snprintf(err, errlen, "%s has engine ABI version %u, this wbrep needs %u", what,
-			 ops->abi_version, WB_ENGINE_ABI_VERSION);
+	if (ops->abi_version < WB_ENGINE_ABI_MIN || ops->abi_version > WB_ENGINE_ABI_VERSION) {
+		snprintf(err, errlen, "%s has engine ABI version %u, this wbrep takes %u..%u", what,
+			 ops->abi_version, WB_ENGINE_ABI_MIN, WB_ENGINE_ABI_VERSION);
 		return -EPROTO;
 	}
-	why = reg_check(ops);
-	if (why) {
+	ret = reg_check(ops, &why);
+	if (ret) {
 		snprintf(err, errlen, "%s (engine \"%s\") %s", what, ops->name ? ops->name : "",
 			 why);
-		return strstr(why, "already") ? -EEXIST : -EINVAL;
+		return ret;
 	}
 	reg_ops[reg_n++] = ops;
 	return 0;

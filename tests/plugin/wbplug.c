@@ -5,7 +5,9 @@
  * Built by the test itself (cc -shared) in several variants selected by
  * macros: PLUG_NAME (engine name), PLUG_ABI (ABI version it claims),
  * PLUG_NO_SUBMIT (leave a mandatory op NULL), PLUG_NO_SYMBOL (do not export
- * wb_engine_plugin_ops). The engine itself is a 1 MiB RAM disk that completes
+ * wb_engine_plugin_ops). Built with an older PLUG_ABI, the table is filled
+ * past its version with traps (what follows a short table in memory): the
+ * host must never call them, they would return -EXDEV. The engine itself is a 1 MiB RAM disk that completes
  * requests synchronously inside run() — just enough to prove that a loaded
  * plugin is callable through the registry.
  */
@@ -79,6 +81,34 @@ static int plug_stats(struct wb_engine *e, struct wb_engine_stats *st)
 	return 0;
 }
 
+#if PLUG_ABI < WB_ENGINE_ABI_VERSION
+static int plug_trap_params(struct wb_engine *e, const struct wb_engine_params *p)
+{
+	(void)e;
+	(void)p;
+	return -EXDEV;
+}
+static int plug_trap_role(struct wb_engine *e, enum wb_role role)
+{
+	(void)e;
+	(void)role;
+	return -EXDEV;
+}
+static int plug_trap_hooks(struct wb_engine *e, const struct wb_repl_hooks *h)
+{
+	(void)e;
+	(void)h;
+	return -EXDEV;
+}
+static int plug_trap_pos(struct wb_engine *e, unsigned peer, uint64_t seq)
+{
+	(void)e;
+	(void)peer;
+	(void)seq;
+	return -EXDEV;
+}
+#endif
+
 #ifdef PLUG_NO_SYMBOL
 #define PLUG_SYM wb_engine_other_ops
 #else
@@ -97,4 +127,12 @@ const struct wb_engine_ops PLUG_SYM = {
 #endif
     .run = plug_run,
     .stats = plug_stats,
+#if PLUG_ABI < 2
+    .set_params = plug_trap_params,
+#endif
+#if PLUG_ABI < 4
+    .set_role = plug_trap_role,
+    .set_repl_hooks = plug_trap_hooks,
+    .set_peer_pos = plug_trap_pos,
+#endif
 };

@@ -131,8 +131,17 @@ static void test_register(void **state)
 	    .run = dummy_run,
 	    .stats = dummy_stats,
 	};
+	static const struct wb_engine_ops abi0 = {
+	    .abi_version = 0,
+	    .name = "dummy0",
+	    .open = dummy_open,
+	    .close = dummy_close,
+	    .submit = dummy_submit,
+	    .run = dummy_run,
+	    .stats = dummy_stats,
+	};
 	static const struct wb_engine_ops badabi = {
-	    .abi_version = 7,
+	    .abi_version = 7, /* newer than this build */
 	    .name = "dummy7",
 	    .open = dummy_open,
 	    .close = dummy_close,
@@ -163,11 +172,13 @@ static void test_register(void **state)
 	{
 		char want[96];
 
-		snprintf(want, sizeof(want), "has engine ABI version 7, this wbrep needs %u",
-			 WB_ENGINE_ABI_VERSION);
+		snprintf(want, sizeof(want), "has engine ABI version 7, this wbrep takes %u..%u",
+			 WB_ENGINE_ABI_MIN, WB_ENGINE_ABI_VERSION);
 		assert_non_null(strstr(last_msg, want));
 	}
 	assert_null(wb_engine_find("dummy7"));
+	assert_int_equal(wb_engine_register(&abi0), -EPROTO);
+	assert_null(wb_engine_find("dummy0"));
 	assert_int_equal(wb_engine_register(&norun), -EINVAL);
 	assert_non_null(strstr(last_msg, "lacks a mandatory operation"));
 	assert_null(wb_engine_find("norun"));
@@ -232,7 +243,9 @@ static int setup_plugins(void **state)
 	if (build_plugin("good.so", "") || build_plugin("abibad.so", "-DPLUG_ABI=99") ||
 	    build_plugin("nosubmit.so", "-DPLUG_NO_SUBMIT -DPLUG_NAME='\"nosubmit\"'") ||
 	    build_plugin("nosym.so", "-DPLUG_NO_SYMBOL -DPLUG_NAME='\"nosym\"'") ||
-	    build_plugin("dupram.so", "-DPLUG_NAME='\"ram\"'")) {
+	    build_plugin("dupram.so", "-DPLUG_NAME='\"ram\"'") ||
+	    build_plugin("old1.so", "-DPLUG_ABI=1 -DPLUG_NAME='\"old1\"'") ||
+	    build_plugin("old3.so", "-DPLUG_ABI=3 -DPLUG_NAME='\"old3\"'")) {
 		fprintf(stderr, "building the test plugins with cc failed\n");
 		return -1;
 	}
@@ -276,6 +289,39 @@ static void test_plugin_good(void **state)
 	assert_non_null(strstr(err, "already registered"));
 }
 
+/* A plugin built against an older ABI is taken, and only the ops its
+ * version has are ever called (the traps past it would return -EXDEV). */
+static void test_plugin_old_abi(void **state)
+{
+	static const char *const names[] = {"old1", "old3"};
+	char path[PATH_MAX + 32], err[512], buf[4096], back[4096];
+	struct wb_engine_params p = {.name = "plugold"};
+	struct wb_engine_stats st;
+	struct wb_repl_hooks h = {0};
+	struct wb_engine *e;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s.so", plugdir, names[i]);
+		assert_int_equal(wb_engine_load_plugin(path, err, sizeof(err)), 0);
+		assert_int_equal(wb_engine_open(names[i], &p, &e), 0);
+		memset(buf, 0x3c + i, sizeof(buf));
+		assert_int_equal(wb_engine_write(e, buf, 4096, 0, 0), 0);
+		assert_int_equal(wb_engine_read(e, back, 4096, 0), 0);
+		assert_memory_equal(buf, back, 4096);
+		assert_int_equal(wb_engine_set_params(e, &p), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_set_role(e, WB_ROLE_REPLICA), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_set_repl_hooks(e, &h), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_set_peer_pos(e, 0, 1), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_read_record(e, 1, NULL, NULL), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_rebase(e, 1, 1), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_set_mode(e, WB_MODE_WRITETHROUGH), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_stats(e, &st), 0);
+		assert_int_equal(st.size, 1u << 20);
+		wb_engine_close(e);
+	}
+}
+
 static void test_plugin_refused(void **state)
 {
 	char path[PATH_MAX + 32], want[PATH_MAX + 128], err[512];
@@ -284,8 +330,8 @@ static void test_plugin_refused(void **state)
 	wb_msg_set_sink(capture, NULL, WB_LOG_DEBUG);
 	snprintf(path, sizeof(path), "%s/abibad.so", plugdir);
 	assert_int_equal(wb_engine_load_plugin(path, err, sizeof(err)), -EPROTO);
-	snprintf(want, sizeof(want), "plugin %s has engine ABI version 99, this wbrep needs %u",
-		 path, WB_ENGINE_ABI_VERSION);
+	snprintf(want, sizeof(want), "plugin %s has engine ABI version 99, this wbrep takes %u..%u",
+		 path, WB_ENGINE_ABI_MIN, WB_ENGINE_ABI_VERSION);
 	assert_string_equal(err, want);
 	assert_string_equal(last_msg, want); /* also logged */
 
@@ -479,6 +525,7 @@ int main(void)
 	    cmocka_unit_test(test_register),
 	    cmocka_unit_test(test_plugin_good),
 	    cmocka_unit_test(test_plugin_refused),
+	    cmocka_unit_test(test_plugin_old_abi),
 	    cmocka_unit_test(test_passthrough),
 	    cmocka_unit_test(test_ram),
 	};
