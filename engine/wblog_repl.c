@@ -138,7 +138,9 @@ int wbl_ship(struct wblog *e, struct wbl_rec *rec)
 {
 	struct wbl_ref *ref;
 
-	if (!e->hooks.ship)
+	/* not while closing: no reference may outlive close (a peer catches
+	 * records placed by close up from the log after the next open) */
+	if (!e->hooks.ship || e->closing)
 		return 0;
 	ref = wbl_ref_of_pages(e, rec);
 	if (!ref)

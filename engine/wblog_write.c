@@ -157,7 +157,7 @@ void wbl_close_gen(struct wblog *e)
 	last = wbl_rec_by_seq(e, e->next_seq - 1);
 	if (last && last->state == WBL_REC_SEALED && last->gen == e->gen) {
 		last->flags |= WB_REC_F_GEN_END;
-	} else if (e->hooks.ship && last && last->gen == e->gen &&
+	} else if (e->hooks.ship && !e->closing && last && last->gen == e->gen &&
 		   !(last->flags & WB_REC_F_GEN_END)) {
 		/* it is placed (and shipped) already: with peers, end the
 		 * generation with an empty GEN_END record (one 4 KiB header), so

@@ -6,7 +6,9 @@
 #   ram-fails    the volatile "ram" engine MUST fail the durability check
 #                (proves the checker can fail);
 #   wblog        >= 200 iterations when the wblog engine is registered,
-#                SKIP otherwise.
+#                SKIP otherwise (also with --ack memory, and with --ship: a
+#                lagging peer holding record references and the log tail,
+#                half the iterations).
 # WB_TORTURE_ITERS overrides the iteration count, WB_TORTURE_SEED the seed
 # (default: a fixed seed, so CI runs are reproducible).
 set -u
@@ -55,6 +57,7 @@ run_case ram-fails ram 20 fail
 if "$bin" --list-engines | grep -qx wblog; then
 	run_case wblog wblog "$iters" 0
 	run_case wblog-ack-memory wblog "$iters" 0 --ack memory
+	run_case wblog-ship wblog $(((iters + 1) / 2)) 0 --ship
 else
 	echo "SKIP torture-wblog: engine wblog is not registered in this build (wbtorture --list-engines)"
 fi

@@ -3,7 +3,8 @@
  * wbtorture.c - crash torture of a cache engine over fault-injection devices.
  *
  *   wbtorture [--engine NAME] --seed N --iterations K [--ops M] [--size BYTES]
- *             [--log-size BYTES] [--start I] [--ack log|memory] [--plugin PATH] [--verbose]
+ *             [--log-size BYTES] [--start I] [--ack log|memory] [--ship] [--plugin PATH]
+ *             [--verbose]
  *   wbtorture --list-engines
  *
  * Each iteration (its own PRNG stream derived from seed and iteration
@@ -16,6 +17,13 @@
  * power is cut on both devices, the engine is closed, power comes back, the
  * engine is reopened (recovery) and every block is read and checked against
  * the durability model of ttmodel.h.
+ *
+ * --ship (engines with the replication ops): a lagging peer on top: the
+ * ship hook keeps references to up to `keep` records (random per
+ * iteration), the peer position holds the log tail at the oldest kept one
+ * (random peer_retention_records), so destage, release, eviction and the
+ * empty GEN_END records run under the holds; a kept reference's data must
+ * still match its extent crcs when it is put.
  *
  * --engine defaults to wblog, the product engine (passthrough and ram are
  * tortured only when named).
@@ -54,6 +62,8 @@ struct top {
 	void *buf;
 };
 
+#define TT_SHIP_MAX 64
+
 struct tt {
 	/* options */
 	const char *engine;
@@ -61,6 +71,7 @@ struct tt {
 	unsigned iterations, start, ops;
 	int verbose;
 	int ack_memory; /* --ack memory: engine acks from RAM (wb_engine_params.ack_memory) */
+	int ship;	/* --ship: a lagging peer keeps references, holds the tail */
 	/* iteration state */
 	uint32_t iter;
 	uint64_t rng;
@@ -73,6 +84,10 @@ struct tt {
 	int cut;
 	uint64_t v_iter, v_total;
 	uint64_t st_writes, st_reads, st_flushes, st_reopens;
+	/* --ship */
+	struct wb_rec_ref *kept[TT_SHIP_MAX];
+	unsigned nkept, keep, kept_blocks;
+	uint64_t st_shipped, st_dropped;
 };
 
 static struct tt *tt_global; /* for the watchdog and the message sink */
@@ -231,6 +246,16 @@ static void pick_range(struct tt *t, uint64_t *lba, uint32_t *n)
 	*lba = rnd(t) % (nb - *n + 1);
 }
 
+/* Engine ABI 5: a write's buffer is borrowed until admitted() (before
+ * done, or from the submit wrapper for older engines). Scribble over it
+ * then: a later read of it by the engine would show up as garbage. */
+static void tt_admitted(struct wb_req *r)
+{
+	memset(r->buf, 0xee, r->len);
+	free(r->buf);
+	r->buf = NULL;
+}
+
 static void do_write(struct tt *t, int zero)
 {
 	uint64_t lba;
@@ -254,6 +279,7 @@ static void do_write(struct tt *t, int zero)
 			exit(2);
 		}
 		o->r.buf = buf;
+		o->r.admitted = tt_admitted;
 	}
 	o->wid = tt_write_submit(t->m, lba, n, o->r.flags & WB_REQ_F_FUA, zero);
 	for (uint32_t i = 0; buf && i < n; i++)
@@ -262,11 +288,8 @@ static void do_write(struct tt *t, int zero)
 	o->ts = tt_tick(t->m);
 	if (top_submit(t, o) == 0)
 		t->st_writes++;
-	if (buf) {
-		/* the engine copied the data during submit: prove it */
-		memset(buf, 0xee, (size_t)n * TT_BLOCK);
-		free(buf);
-	}
+	else
+		free(buf); /* refused: not borrowed, o is gone */
 }
 
 static void do_read(struct tt *t)
@@ -324,6 +347,62 @@ static int drain(struct tt *t, unsigned below)
 	return 0;
 }
 
+/* --ship: the hook keeps what fits (a peer's send queue); the main loop
+ * (ship_step) puts the oldest and moves the peer position. */
+static void ship_hook(void *arg, struct wb_rec_ref *r)
+{
+	struct tt *t = arg;
+
+	t->st_shipped++;
+	/* kept pages count against the RAM buffer: a sender that keeps too
+	 * many would throttle the writers this loop waits for */
+	if (t->nkept == TT_SHIP_MAX ||
+	    t->kept_blocks + r->nblocks > (t->p.ram_pages ? t->p.ram_pages : 16384) / 4)
+		return;
+	wb_engine_rec_get(t->e, r);
+	t->kept[t->nkept++] = r;
+	t->kept_blocks += r->nblocks;
+}
+
+static void ship_dropped(void *arg, unsigned peer, uint64_t seq)
+{
+	struct tt *t = arg;
+
+	(void)peer;
+	(void)seq;
+	t->st_dropped++;
+}
+
+/* Put the oldest kept reference; its data must still be what it was. */
+static void ship_put_oldest(struct tt *t)
+{
+	struct wb_rec_ref *r = t->kept[0];
+	uint32_t i, b = 0;
+
+	for (i = 0; i < r->rec.nextents && r->nblocks; i++) {
+		uint32_t crc = 0, k;
+
+		for (k = 0; k < r->rec.ext[i].nblocks; k++, b++)
+			crc = wb_crc32c(crc, r->blocks[b], TT_BLOCK);
+		if (crc != r->rec.ext[i].crc)
+			violation(t, "shipped record seq %llu: extent %u data changed while held",
+				  (unsigned long long)r->rec.seq, i);
+	}
+	t->kept_blocks -= r->nblocks;
+	wb_engine_rec_put(t->e, r);
+	memmove(t->kept, t->kept + 1, --t->nkept * sizeof(t->kept[0]));
+}
+
+static void ship_step(struct tt *t)
+{
+	if (!t->ship || !t->e)
+		return;
+	while (t->nkept > t->keep)
+		ship_put_oldest(t);
+	/* -ENOENT: already released (dropped): the peer would resync */
+	wb_engine_set_peer_pos(t->e, 0, t->nkept ? t->kept[0]->rec.seq : 0);
+}
+
 static int engine_open(struct tt *t)
 {
 	int ret = wb_engine_open(t->engine, &t->p, &t->e);
@@ -331,13 +410,26 @@ static int engine_open(struct tt *t)
 	if (ret < 0) {
 		t->e = NULL;
 		violation(t, "engine %s did not (re)open: %s", t->engine, strerror(-ret));
+		return ret;
 	}
-	return ret;
+	if (t->ship) {
+		struct wb_repl_hooks h = {.ship = ship_hook, .peer_dropped = ship_dropped, .arg = t};
+
+		ret = wb_engine_set_repl_hooks(t->e, &h);
+		if (ret < 0) {
+			fprintf(stderr, "wbtorture: --ship: engine %s: %s\n", t->engine,
+				strerror(-ret));
+			exit(2);
+		}
+	}
+	return 0;
 }
 
 /* Close the engine; every request must have completed by then. */
 static void engine_close(struct tt *t)
 {
+	while (t->nkept) /* every reference is put before close */
+		ship_put_oldest(t);
 	wb_engine_close(t->e);
 	t->e = NULL;
 	if (t->inflight) {
@@ -440,6 +532,10 @@ static int iteration(struct tt *t)
 	t->p.size = t->size;
 	t->p.ram_pages = rndn(t, 2) ? 0 : 64 + rndn(t, 1024);
 	t->p.ack_memory = (uint32_t)t->ack_memory;
+	if (t->ship) { /* drawn only with --ship: other runs keep their streams */
+		t->keep = rndn(t, TT_SHIP_MAX + 1);
+		t->p.peer_retention_records = rndn(t, 2) ? 0 : 1 + rndn(t, 256);
+	}
 	ret = wb_engine_format(t->engine, &t->p);
 	if (ret < 0) {
 		fprintf(stderr, "wbtorture: format with engine %s failed: %s\n", t->engine,
@@ -468,6 +564,7 @@ static int iteration(struct tt *t)
 		for (unsigned k = rndn(t, 3); k > 0; k--)
 			if (wb_engine_run(t->e, 0) < 0)
 				break;
+		ship_step(t);
 		if (drain(t, t->qd) < 0)
 			goto out_stuck;
 	}
@@ -529,6 +626,7 @@ int main(int argc, char **argv)
 	    {"start", 1, NULL, 'b'},	  {"plugin", 1, NULL, 'p'},
 	    {"verbose", 0, NULL, 'v'},	  {"list-engines", 0, NULL, 'l'},
 	    {"help", 0, NULL, 'h'},	  {"ack", 1, NULL, 'a'},
+	    {"ship", 0, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct tt t = {.engine = "wblog", /* the product engine */
@@ -543,7 +641,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tt_global = &t;
 	wb_msg_set_sink(msg_sink, &t, WB_LOG_DEBUG);
-	while ((c = getopt_long(argc, argv, "e:s:i:o:S:L:b:p:a:vlh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:s:i:o:S:L:b:p:a:Pvlh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			t.engine = optarg;
@@ -583,6 +681,9 @@ int main(int argc, char **argv)
 			}
 			t.ack_memory = !strcmp(optarg, "memory");
 			break;
+		case 'P':
+			t.ship = 1;
+			break;
 		case 'v':
 			t.verbose = 1;
 			break;
@@ -611,9 +712,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("wbtorture: engine %s seed %" PRIu64 " iterations %u ops %u size %" PRIu64
-	       " log %" PRIu64 " ack %s\n",
+	       " log %" PRIu64 " ack %s%s\n",
 	       t.engine, t.seed, t.iterations, t.ops, t.size, t.log_size,
-	       t.ack_memory ? "memory" : "log");
+	       t.ack_memory ? "memory" : "log", t.ship ? " ship" : "");
 	signal(SIGALRM, watchdog);
 	for (t.iter = t.start; t.iter < t.start + t.iterations; t.iter++) {
 		alarm(300);
@@ -631,6 +732,9 @@ int main(int argc, char **argv)
 	}
 	if (ret == -EDEADLK)
 		done++;
+	if (t.ship)
+		printf("shipped: %" PRIu64 " records, peers dropped: %" PRIu64 "\n", t.st_shipped,
+		       t.st_dropped);
 	printf("iterations: %u, violations: %" PRIu64 "\n", done, t.v_total);
 	return t.v_total ? 1 : 0;
 }
