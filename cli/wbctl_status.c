@@ -68,19 +68,26 @@ static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 {
 	char a[32], b[32], c[32], pb[64], mode[64];
 	unsigned pct = r->log_size ? (unsigned)(r->log_used * 100 / r->log_size) : 0;
-	bool failed = is_state(r, "failed");
+	bool failed = is_state(r, "failed"), open;
 
 	snprintf(mode, sizeof(mode), "%s%s%s", s_or(r->mode, "?"),
 		 r->mode_forced ? " [forced]" : "", r->draining ? ", draining" : "");
 	printf("%s: %s, %s, %s (engine %s)\n", r->name, s_or(r->state, "?"), s_or(r->role, "?"),
 	       mode, s_or(r->engine, "?"));
+	/* mode "-": the engine is not open (down, or its up failed) */
+	open = r->mode && strcmp(r->mode, "-");
 	if (failed) {
 		printf("  reason     %s\n", s_or(r->reason, "unknown (see the wbrepd log)"));
-		printf("  recover    wbctl down %s, fix the cause, wbctl up %s "
-		       "(docs/daemon.md, \"A failed resource\")\n",
-		       r->name, r->name);
+		if (open)
+			printf("  recover    wbctl down %s, fix the cause, wbctl up %s "
+			       "(docs/daemon.md, \"A failed resource\")\n",
+			       r->name, r->name);
+		else
+			printf("  recover    fix the cause, then wbctl up %s "
+			       "(docs/daemon.md, \"A failed resource\")\n",
+			       r->name);
 	}
-	if (!is_state(r, "up") && !(failed && r->engine_state)) {
+	if (!open) {
 		if (!failed)
 			printf("  (engine not open: no statistics; 'wbctl up %s' starts it)\n",
 			       r->name);
@@ -263,9 +270,7 @@ static void print_json_res(const Wbrep__ResourceStatus *r)
 	printf(", ");
 	JU("throttle_events", r->throttle_events);
 	printf(", ");
-	JS("state", is_state(r, "down") || (is_state(r, "failed") && !r->engine_state)
-			? "idle"
-			: destage_state(r));
+	JS("state", is_state(r, "down") ? "idle" : destage_state(r));
 	printf("},\n     \"io\": {");
 	JU("reads", r->reads);
 	printf(", ");

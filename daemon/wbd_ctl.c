@@ -36,6 +36,7 @@ static void fill_status(struct wbd_resource *r, struct wb_ctl_res_status *s)
 		snprintf(s->reason, sizeof(s->reason), "%s",
 			 r->last_error[0] ? r->last_error : "up failed (see the wbrepd log)");
 		snprintf(s->mode, sizeof(s->mode), "-");
+		s->st.state = WB_STATE_FAILED; /* the engine could not be opened */
 		return;
 	}
 	if (!wbd_resource_is_up(r)) {

@@ -124,9 +124,10 @@ wbctl flush r1 >"$T/out" 2>&1
 # ---------------------------------------------------------------- failed: up failed
 wbctl status r2 >"$T/out"
 head -1 "$T/out" | grep -q '^r2: failed, ' && grep -q "^  reason     cannot open backing device $T/nosuch-backing" "$T/out" &&
+	grep -q '^  recover    fix the cause, then wbctl up r2' "$T/out" &&
 	pass "op-failed-up-human" || fail "op-failed-up-human: $(head -3 "$T/out" | tr '\n' '|')"
-s=$(jget r2 'r["state"] + "|" + r["reason"]')
-[[ "$s" = "failed|cannot open backing device $T/nosuch-backing"* ]] && pass "op-failed-up-json" ||
+s=$(jget r2 'r["state"] + "|" + r["engine_state"] + "|" + r["reason"]')
+[[ "$s" = "failed|failed|cannot open backing device $T/nosuch-backing"* ]] && pass "op-failed-up-json" ||
 	fail "op-failed-up-json: $s"
 m="$(metric wbrep_failed r2) $(metric wbrep_up r2) $(metric wbrep_down r2) $(metric wbrep_failed r1) $(metric wbrep_down r1)"
 [ "$m" = "1 0 0 0 1" ] && pass "op-metrics-failed-vs-down" ||
