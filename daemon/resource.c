@@ -420,6 +420,16 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		}
 	}
 	ret = wb_engine_open(eng, &p, &r->engine);
+	if (ret == -EUCLEAN && c->log) {
+		/* the engine logged where the log is damaged and what to do */
+		snprintf(
+		    err, errlen,
+		    "engine %s refused to open log %s: it is damaged (see the engine's message "
+		    "before: `wbengine check` inspects it, `wbengine repair "
+		    "--accept-data-loss` drops what follows the damage)",
+		    eng, c->log);
+		goto out_close;
+	}
 	if (ret) {
 		snprintf(err, errlen,
 			 "engine %s refused to open%s%s: %s (if the log is meant to be "

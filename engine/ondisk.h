@@ -110,11 +110,16 @@ struct wb_rec_disk {
 	wb_le32 data_blocks;	   /* sum of nblocks unless WB_REC_F_ZERO, else 0 */
 	wb_le32 rsvd0;
 	wb_le64 time_ns; /* CLOCK_REALTIME at seal, for generation listings */
-	uint8_t rsvd[WB_REC_HDR_FIXED - 88];
+	/* every record <= durable_seq was durable in the log (a completed
+	 * flush covered it) before this one was written; 0 = unknown. Tells
+	 * corruption from a torn tail at recovery (docs/ondisk-format.md 5). */
+	wb_le64 durable_seq;
+	uint8_t rsvd[WB_REC_HDR_FIXED - 96];
 	struct wb_ext_disk ext[WB_REC_MAX_EXT];
 };
 _Static_assert(sizeof(struct wb_rec_disk) == 4096, "record header is 4 KiB");
 _Static_assert(offsetof(struct wb_rec_disk, ext) == WB_REC_HDR_FIXED, "rec layout");
 _Static_assert(offsetof(struct wb_rec_disk, time_ns) == 80, "rec layout");
+_Static_assert(offsetof(struct wb_rec_disk, durable_seq) == 88, "rec layout");
 
 #endif /* WB_ONDISK_H */

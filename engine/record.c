@@ -39,6 +39,7 @@ int wb_record_encode(void *hdr, const uint8_t uuid[WB_UUID_LEN], struct wb_rec_i
 	d->flags = wb_le32_put(ri->flags);
 	d->nextents = wb_le32_put(ri->nextents);
 	d->time_ns = wb_le64_put(ri->time_ns);
+	d->durable_seq = wb_le64_put(ri->durable_seq);
 	for (i = 0; i < ri->nextents; i++) {
 		d->ext[i].lba = wb_le64_put(ri->ext[i].lba);
 		d->ext[i].nblocks = wb_le32_put(ri->ext[i].nblocks);
@@ -82,6 +83,7 @@ int wb_record_decode(const void *buf, size_t len, const struct wb_rec_expect *x,
 	out->epoch = wb_le64_get(d->epoch);
 	out->self_off = wb_le64_get(d->self_off);
 	out->time_ns = wb_le64_get(d->time_ns);
+	out->durable_seq = wb_le64_get(d->durable_seq);
 	out->flags = wb_le32_get(d->flags);
 	out->nextents = n;
 	out->data_blocks = wb_le32_get(d->data_blocks);

@@ -34,6 +34,7 @@ enum wb_rec_err {
 /* A decoded header, host byte order. */
 struct wb_rec_info {
 	uint64_t seq, gen, epoch, self_off, time_ns;
+	uint64_t durable_seq; /* records <= this were durable when it was written */
 	uint32_t flags, nextents, data_blocks;
 	struct wb_extent ext[WB_REC_MAX_EXT];
 };

@@ -23,6 +23,7 @@ struct rcv {
 	uint64_t dev_blocks, end;
 	uint8_t *win;
 	uint64_t win_off, win_len, win_cap;
+	int torn; /* the last rcv_try failure: a header of that record, but bad */
 	struct wb_rec_info ri;
 };
 
@@ -66,6 +67,7 @@ static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch
 	uint32_t bad;
 	int ret;
 
+	c->torn = 0;
 	if (off + WB_DISK_BLOCK > c->end) {
 		snprintf(why, whylen, "no room for a header at 0x%llx", (unsigned long long)off);
 		return 1;
@@ -75,6 +77,12 @@ static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch
 		return ret;
 	ret = wb_record_decode(p, WB_DISK_BLOCK, &x, &c->ri);
 	if (ret) {
+		const struct wb_rec_disk *d = (const void *)p;
+
+		/* this log's header for this seq and place, but broken: torn */
+		c->torn = ret != -WB_REC_EMAGIC && ret != -WB_REC_EUUID &&
+			  ret != -WB_REC_EVERSION && wb_le64_get(d->seq) == seq &&
+			  wb_le64_get(d->self_off) == off;
 		snprintf(why, whylen, "at 0x%llx: %s", (unsigned long long)off,
 			 wb_record_strerror(ret));
 		return 1;
@@ -95,6 +103,7 @@ static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch
 	}
 	bytes = wb_record_bytes(&c->ri);
 	if (off + bytes > c->end || bytes > room) {
+		c->torn = 1;
 		snprintf(why, whylen, "at 0x%llx: seq %llu does not fit in the log",
 			 (unsigned long long)off, (unsigned long long)seq);
 		return 1;
@@ -103,10 +112,9 @@ static int rcv_try(struct rcv *c, uint64_t off, uint64_t seq, uint64_t min_epoch
 	if (ret)
 		return ret;
 	if (wb_record_check_data(&c->ri, p, &bad)) {
-		snprintf(why, whylen,
-			 "at 0x%llx: seq %llu extent %u data checksum mismatch "
-			 "(torn record)",
+		snprintf(why, whylen, "at 0x%llx: seq %llu extent %u data checksum mismatch",
 			 (unsigned long long)off, (unsigned long long)seq, bad);
+		c->torn = 1;
 		return 1;
 	}
 	*data = p;
@@ -133,7 +141,7 @@ int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_bloc
 	for (i = 0; i < max_iter; i++) {
 		const uint8_t *data = NULL;
 		uint64_t off, waste, span, room;
-		int r1, r2 = 1;
+		int r1, r2 = 1, torn1;
 
 		if (pos >= c.end)
 			pos = start;
@@ -145,6 +153,7 @@ int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_bloc
 			ret = r1;
 			break;
 		}
+		torn1 = c.torn;
 		if (r1 && pos != start) {
 			/* the record may have wrapped to the start of the data area */
 			waste = out->nrecs ? c.end - pos : 0;
@@ -159,6 +168,7 @@ int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_bloc
 		}
 		if (r1 && r2) {
 			out->end_off = pos;
+			out->end_torn = torn1 || (r2 == 1 && c.torn);
 			snprintf(out->end_why, sizeof(out->end_why), "%s", why1);
 			break;
 		}
@@ -191,4 +201,98 @@ int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_bloc
 		out->first_off = sb->tail_off;
 	wb_io_free(c.win);
 	return ret;
+}
+
+/* Look at [from, to) for valid headers of this log with seq >= rc->next_seq. */
+static int rcv_strays(struct rcv *c, uint64_t from, uint64_t to, const struct wb_recovery *rc,
+		      wb_recovery_stray_fn fn, void *arg, char *why, size_t whylen, int *corrupt)
+{
+	struct wb_rec_expect x = {
+	    .uuid = c->sb->uuid,
+	    .max_data_blocks = c->sb->max_rec_blocks,
+	    .dev_blocks = c->dev_blocks,
+	};
+	uint64_t pos = from;
+	int ret;
+
+	while (pos + WB_DISK_BLOCK <= to) {
+		const uint8_t *p;
+
+		ret = rcv_read(c, pos, WB_DISK_BLOCK, &p); /* refills a whole window */
+		if (ret)
+			return ret;
+		if (wb_le64_get(((const struct wb_rec_disk *)p)->magic) != WB_REC_MAGIC) {
+			pos += WB_DISK_BLOCK;
+			continue;
+		}
+		x.self_off = pos;
+		if (wb_record_decode(p, WB_DISK_BLOCK, &x, &c->ri) || c->ri.seq < rc->next_seq) {
+			pos += WB_DISK_BLOCK;
+			continue;
+		}
+		if (!*corrupt && c->ri.durable_seq >= rc->next_seq && c->ri.epoch <= c->sb->epoch) {
+			*corrupt = 1;
+			snprintf(why, whylen,
+				 "record seq %llu at 0x%llx was written after seq %llu..%llu were "
+				 "durable, but the run of records ends at seq %llu at 0x%llx (%s)",
+				 (unsigned long long)c->ri.seq, (unsigned long long)pos,
+				 (unsigned long long)c->sb->tail_seq,
+				 (unsigned long long)c->ri.durable_seq,
+				 (unsigned long long)rc->next_seq, (unsigned long long)rc->end_off,
+				 rc->end_why[0] ? rc->end_why : "-");
+		}
+		if (fn) {
+			ret = fn(arg, &c->ri);
+			if (ret)
+				return ret;
+		}
+		pos += wb_record_bytes(&c->ri); /* its data is not looked at */
+	}
+	return 0;
+}
+
+int wb_recovery_verify(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_blocks,
+		       const struct wb_recovery *rc, wb_recovery_stray_fn fn, void *arg, char *why,
+		       size_t whylen)
+{
+	struct rcv c = {.io = io, .sb = sb, .dev_blocks = dev_blocks};
+	uint64_t start = sb->data_off, end = sb->data_off + sb->data_size;
+	int corrupt = 0, ret = 0;
+
+	why[0] = 0;
+	if ((sb->flags & WB_SB_F_CLEAN) && sb->head_hint_seq) {
+		uint64_t hint = sb->head_hint_off >= end ? start : sb->head_hint_off;
+
+		if (rc->next_seq != sb->head_hint_seq || (rc->nrecs && rc->head_off != hint)) {
+			corrupt = 1;
+			snprintf(
+			    why, whylen,
+			    "the log was closed cleanly with its head at seq %llu (0x%llx), but "
+			    "the run of records ends at seq %llu at 0x%llx (%s)",
+			    (unsigned long long)sb->head_hint_seq, (unsigned long long)hint,
+			    (unsigned long long)rc->next_seq, (unsigned long long)rc->end_off,
+			    rc->end_why[0] ? rc->end_why : "-");
+		} else if (!fn) {
+			return 0;
+		}
+	}
+	c.end = end;
+	c.win_cap = sb->data_size < RCV_WINDOW ? sb->data_size : RCV_WINDOW;
+	c.win = wb_io_alloc(c.win_cap);
+	if (!c.win)
+		return -ENOMEM;
+	/* outside the run: [head, tail) around the circle; all of it if empty */
+	if (!rc->nrecs) {
+		ret = rcv_strays(&c, start, end, rc, fn, arg, why, whylen, &corrupt);
+	} else if (rc->head_off > rc->first_off) {
+		ret = rcv_strays(&c, rc->head_off, end, rc, fn, arg, why, whylen, &corrupt);
+		if (!ret)
+			ret = rcv_strays(&c, start, rc->first_off, rc, fn, arg, why, whylen,
+					 &corrupt);
+	} else if (rc->head_off < rc->first_off) {
+		ret =
+		    rcv_strays(&c, rc->head_off, rc->first_off, rc, fn, arg, why, whylen, &corrupt);
+	}
+	wb_io_free(c.win);
+	return ret < 0 ? ret : corrupt;
 }

@@ -533,13 +533,38 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 		       e->log->name, strerror(-ret));
 		goto out_free;
 	}
+	/* a torn tail is normal after a crash; a hole in flushed records is not */
+	ret = wb_recovery_verify(e->log, &e->sb, e->dev_blocks, &rc, NULL, NULL, err, sizeof(err));
+	if (ret) {
+		if (ret > 0)
+			wb_msg(WB_LOG_ERR,
+			       "%s: refusing to open: log %s is damaged: %s. Starting would "
+			       "lose seq %llu and every record after it. Inspect it with "
+			       "`wbengine check --log %s --backing %s`; to start anyway, "
+			       "discarding those records: `wbengine repair --accept-data-loss "
+			       "--log %s --backing %s`",
+			       e->eng.name, e->log->name, err, (unsigned long long)rc.next_seq,
+			       e->log->name, e->bak->name, e->log->name, e->bak->name);
+		else
+			wb_msg(WB_LOG_ERR, "%s: refusing to open: log %s: recovery: %s",
+			       e->eng.name, e->log->name, strerror(-ret));
+		ret = ret > 0 ? -EUCLEAN : ret;
+		goto out_free;
+	}
 	wb_msg(WB_LOG_INFO,
-	       "%s: log %s: recovered %llu records (seq %llu..%llu, %llu bytes "
-	       "dirty) in %llu ms; run ended: %s",
+	       "%s: log %s: recovered %llu records (seq %llu..%llu, %llu bytes dirty) in %llu ms%s",
 	       e->eng.name, e->log->name, (unsigned long long)rc.nrecs,
 	       (unsigned long long)e->sb.tail_seq, (unsigned long long)rc.next_seq - 1,
 	       (unsigned long long)e->dirty_bytes, (unsigned long long)(wbl_now_ms() - t0),
-	       rc.end_why[0] ? rc.end_why : "-");
+	       e->sb.flags & WB_SB_F_CLEAN ? ", closed cleanly" : "");
+	if (rc.end_torn)
+		wb_msg(WB_LOG_WARN,
+		       "%s: log %s: the record after them (seq %llu) was torn by a crash and is "
+		       "dropped: no flush had completed for it (%s)",
+		       e->eng.name, e->log->name, (unsigned long long)rc.next_seq, rc.end_why);
+	else
+		wb_msg(WB_LOG_DEBUG, "%s: log %s: the run ends at 0x%llx: %s", e->eng.name,
+		       e->log->name, (unsigned long long)rc.end_off, rc.end_why);
 	e->sb.tail_off = rc.first_off;
 	wb_wlog_space_init(&e->sp, &e->sb, rc.head_off, rc.used);
 	e->next_seq = e->place_seq = e->ack_seq = rc.next_seq;
@@ -791,7 +816,8 @@ static void wbl_close(struct wb_engine *eng)
 		     i++)
 			wbl_run_until(e, 1, wbl_durable_all);
 	}
-	if (e->state != WB_STATE_FAILED && !e->log->inflight) {
+	/* clean = every record durable: recovery then must reach this head */
+	if (e->state != WB_STATE_FAILED && !e->log->inflight && e->durable_seq + 1 >= e->next_seq) {
 		e->sb.flags |= WB_SB_F_CLEAN;
 		e->sb.head_hint_off = e->sp.head;
 		e->sb.head_hint_seq = e->next_seq;

@@ -483,6 +483,7 @@ static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 	ri->epoch = rec->epoch;
 	ri->self_off = off;
 	ri->time_ns = rec->time_ns;
+	ri->durable_seq = e->durable_seq; /* a fact now: flushes completed (recovery.c) */
 	ri->flags = rec->flags;
 	ri->nextents = rec->nextents;
 	memcpy(ri->ext, rec->ext, rec->nextents * sizeof(*rec->ext));

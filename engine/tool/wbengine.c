@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * wbengine.c - offline tool for wblog logs: format, info, dump, check.
+ * wbengine.c - offline tool for wblog logs: format, info, dump, check, repair.
  *
  *   wbengine format --log FILE --backing FILE [--segment-size N] [--size N]
  *                   [--force [--discard-dirty]]
  *   wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]
  *   wbengine dump   --log FILE [--from SEQ] [--count N]
  *   wbengine check  --log FILE --backing FILE
+ *   wbengine repair --log FILE --backing FILE [--accept-data-loss]
  *
- * Only `format` writes (and refuses a log that is not blank, wb_log_probe,
- * without --force, and one holding records without --discard-dirty too). info/dump/check read the
- * superblock ring and follow the run of valid records exactly like recovery on open
- * (engine/recovery.c), so what they show is what an open would recover. Devices are opened with the
- * io_uring backend (O_DIRECT, buffered fallback with one log line).
+ * Only `format` and `repair --accept-data-loss` write. format refuses a log
+ * that is not blank (wb_log_probe) without --force, and one holding records
+ * without --discard-dirty too; repair drops what follows a hole in the log
+ * that recovery refuses as corruption. info/dump/check read the superblock
+ * ring and follow the run of valid records exactly like recovery on open
+ * (engine/recovery.c), so what they show is what an open would recover.
+ * Devices are opened with the io_uring backend (O_DIRECT, buffered
+ * fallback with one log line).
  *
  * Exit codes: 0 ok, 1 failure (bad log, I/O error, check found a bad
  * record), 2 usage error. Owns nothing beyond main(): every buffer is freed
@@ -40,7 +44,7 @@
 struct opts {
 	const char *log, *backing;
 	uint64_t seg_size, size, from, count, min_rate;
-	int force, discard_dirty, json, verbose;
+	int force, discard_dirty, accept_loss, json, verbose;
 };
 
 static int quiet_info = 1;
@@ -64,6 +68,7 @@ static void usage(FILE *f)
 		"       wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]\n"
 		"       wbengine dump   --log FILE [--from SEQ] [--count N]\n"
 		"       wbengine check  --log FILE --backing FILE\n"
+		"       wbengine repair --log FILE --backing FILE [--accept-data-loss]\n"
 		"Sizes accept K, M, G suffixes (powers of 1024).\n"
 		"Exit: 0 ok, 1 failure, 2 usage error.\n");
 }
@@ -474,8 +479,10 @@ static int cmd_dump(const struct opts *o)
  * normal end of the log or a bad record: a record header at the end
  * position (or at data_off after a wrap) that carries the expected seq and
  * this log's UUID is a record that should have been part of the run; after
- * a clean close the run must reach the head hint. Returns 1 and fills `what`
- * if a bad record was found.
+ * a clean close the run must reach the head hint, and no record past the
+ * run may say the run's end was durable (wb_recovery_verify). Returns 1 (a
+ * bad record, maybe torn by a crash), 2 (corruption for certain) and fills
+ * `what`, or 0.
  */
 static int check_end(struct view *v, char *what, size_t len)
 {
@@ -483,6 +490,7 @@ static int check_end(struct view *v, char *what, size_t len)
 	uint64_t cand[2] = {rc->end_off, v->sb.data_off};
 	struct wb_rec_info *ri = malloc(sizeof(*ri));
 	uint8_t *hdr = wb_io_alloc(WB_DISK_BLOCK);
+	char vwhy[400];
 	int i, bad = 0;
 
 	if (!ri || !hdr) {
@@ -516,13 +524,14 @@ static int check_end(struct view *v, char *what, size_t len)
 			snprintf(what, len, "record seq %" PRIu64 " %s", rc->next_seq, rc->end_why);
 		bad = 1;
 	}
-	if (!bad && (v->sb.flags & WB_SB_F_CLEAN) && v->sb.head_hint_seq &&
-	    v->sb.head_hint_seq != rc->next_seq) {
-		snprintf(what, len,
-			 "record seq %" PRIu64 " at 0x%" PRIx64 ": the log was closed "
-			 "cleanly at seq %" PRIu64 ", but the run ends here: %s",
-			 rc->next_seq, rc->end_off, v->sb.head_hint_seq, rc->end_why);
-		bad = 1;
+	/* corruption for certain: the clean-close hint, or a flushed record
+	 * past the end of the run (engine/recovery.h) */
+	if (wb_recovery_verify(v->log, &v->sb, v->sb.dev_size / WB_DISK_BLOCK, rc, NULL, NULL, vwhy,
+			       sizeof(vwhy)) > 0) {
+		size_t n = bad ? strlen(what) : 0;
+
+		snprintf(what + n, len - n, "%scorruption: %s", bad ? "\n" : "", vwhy);
+		bad = 2;
 	}
 out:
 	free(ri);
@@ -533,9 +542,9 @@ out:
 static int cmd_check(const struct opts *o)
 {
 	struct view v;
-	char what[512];
+	char what[1024];
 	uint32_t i, nvalid = 0;
-	int rc = view_load(&v, o, 1, NULL, NULL);
+	int bad, rc = view_load(&v, o, 1, NULL, NULL);
 
 	if (rc)
 		goto out;
@@ -545,9 +554,15 @@ static int cmd_check(const struct opts *o)
 		else
 			printf("warning: superblock slot %u invalid: %s\n", i, v.slot[i].why);
 	}
-	if (check_end(&v, what, sizeof(what))) {
+	bad = check_end(&v, what, sizeof(what));
+	if (bad) {
 		printf("BAD %s\n", what);
-		if (!(v.sb.flags & WB_SB_F_CLEAN))
+		if (bad == 2)
+			printf("note: the engine refuses to open this log; `wbengine repair "
+			       "--accept-data-loss` drops seq %" PRIu64
+			       " and every record after it\n",
+			       v.rc.next_seq);
+		else if (!(v.sb.flags & WB_SB_F_CLEAN))
 			printf("note: the log was not closed cleanly; a record torn by a crash "
 			       "before its flush looks like this too and is dropped by recovery\n");
 		rc = EX_FAIL;
@@ -563,6 +578,109 @@ out:
 	return rc;
 }
 
+/* ---- repair ------------------------------------------------------------ */
+
+struct strays {
+	uint64_t *off;
+	size_t n, cap;
+};
+
+static int stray_add(void *arg, const struct wb_rec_info *ri)
+{
+	struct strays *s = arg;
+
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 64;
+		uint64_t *n = realloc(s->off, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		s->off = n;
+		s->cap = ncap;
+	}
+	s->off[s->n++] = ri->self_off;
+	return 0;
+}
+
+/*
+ * Accept the loss found by wb_recovery_verify: clear every header of this
+ * log past the run with a seq >= its end (they would be evidence again, and
+ * their seqs get reused), flush, then write a superblock copy without the
+ * clean flag (FUA). The engine then opens the log with the run as it is.
+ * A crash in between leaves the log refused as before; run it again.
+ */
+static int cmd_repair(const struct opts *o)
+{
+	struct strays st = {0};
+	struct view v;
+	char why[400];
+	uint8_t *blk = NULL;
+	size_t i;
+	int ret, rc = view_load(&v, o, 1, NULL, NULL);
+
+	if (rc)
+		goto out;
+	rc = EX_FAIL;
+	ret = wb_recovery_verify(v.log, &v.sb, v.sb.dev_size / WB_DISK_BLOCK, &v.rc, stray_add, &st,
+				 why, sizeof(why));
+	if (ret < 0) {
+		fprintf(stderr, "wbengine: %s: reading the log: %s\n", o->log, strerror(-ret));
+		goto out;
+	}
+	if (ret == 0) {
+		printf("ok: nothing to repair (%" PRIu64 " records, seq %" PRIu64 "..%" PRIu64
+		       ")\n",
+		       v.rc.nrecs, v.sb.tail_seq, v.rc.next_seq - 1);
+		rc = EX_OK;
+		goto out;
+	}
+	printf("damaged: %s\n", why);
+	if (!o->accept_loss) {
+		fprintf(stderr,
+			"wbengine: repair would drop seq %" PRIu64 " and every record after it "
+			"(%zu record headers past the run); the data they hold is lost unless it "
+			"is on the backing device or a peer. Add --accept-data-loss to do it.\n",
+			v.rc.next_seq, st.n);
+		goto out;
+	}
+	blk = wb_io_alloc(WB_DISK_BLOCK);
+	if (!blk)
+		goto out;
+	memset(blk, 0, WB_DISK_BLOCK);
+	for (i = 0; i < st.n; i++) {
+		ret = wb_io_pwrite(v.log, blk, WB_DISK_BLOCK, st.off[i], 0);
+		if (ret < 0)
+			goto out_io;
+	}
+	ret = wb_io_flush(v.log);
+	if (ret < 0)
+		goto out_io;
+	v.sb.flags &= ~WB_SB_F_CLEAN;
+	v.sb.head_hint_off = v.sb.head_hint_seq = 0;
+	v.sb.sb_seq++;
+	v.sb.update_time = (uint64_t)time(NULL);
+	wb_wlog_sb_encode(&v.sb, blk);
+	ret = wb_io_pwrite(v.log, blk, WB_DISK_BLOCK, wb_wlog_slot_off(&v.sb, v.sb.sb_seq),
+			   WB_IO_FUA);
+	if (ret < 0)
+		goto out_io;
+	ret = wb_io_flush(v.log);
+	if (ret < 0)
+		goto out_io;
+	printf("repaired: the log ends at seq %" PRIu64 " (0x%" PRIx64 "); dropped seq %" PRIu64
+	       " and after (%zu record headers cleared)\n",
+	       v.rc.next_seq - 1, v.rc.head_off, v.rc.next_seq, st.n);
+	rc = EX_OK;
+	goto out;
+out_io:
+	fprintf(stderr, "wbengine: %s: writing: %s\n", o->log, strerror(-ret));
+out:
+	wb_io_free(blk);
+	free(st.off);
+	view_close(&v);
+	return rc;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static const struct {
@@ -570,19 +688,26 @@ static const struct {
 	int (*fn)(const struct opts *o);
 	int need_backing;
 } cmds[] = {
-    {"format", cmd_format, 1},
-    {"info", cmd_info, 1},
-    {"dump", cmd_dump, 0},
-    {"check", cmd_check, 1},
+    {"format", cmd_format, 1}, {"info", cmd_info, 1},	  {"dump", cmd_dump, 0},
+    {"check", cmd_check, 1},   {"repair", cmd_repair, 1},
 };
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"log", 1, NULL, 'l'},     {"backing", 1, NULL, 'b'}, {"segment-size", 1, NULL, 's'},
-	    {"size", 1, NULL, 'S'},    {"force", 0, NULL, 'f'},	  {"json", 0, NULL, 'j'},
-	    {"from", 1, NULL, 'F'},    {"count", 1, NULL, 'n'},	  {"min-rate", 1, NULL, 'r'},
-	    {"verbose", 0, NULL, 'v'}, {"help", 0, NULL, 'h'},	  {"discard-dirty", 0, NULL, 'D'},
+	    {"log", 1, NULL, 'l'},
+	    {"backing", 1, NULL, 'b'},
+	    {"segment-size", 1, NULL, 's'},
+	    {"size", 1, NULL, 'S'},
+	    {"force", 0, NULL, 'f'},
+	    {"json", 0, NULL, 'j'},
+	    {"from", 1, NULL, 'F'},
+	    {"count", 1, NULL, 'n'},
+	    {"min-rate", 1, NULL, 'r'},
+	    {"verbose", 0, NULL, 'v'},
+	    {"help", 0, NULL, 'h'},
+	    {"discard-dirty", 0, NULL, 'D'},
+	    {"accept-data-loss", 0, NULL, 'A'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.min_rate = DEFAULT_MIN_RATE};
@@ -640,6 +765,9 @@ int main(int argc, char **argv)
 		case 'D':
 			o.discard_dirty = 1;
 			break;
+		case 'A':
+			o.accept_loss = 1;
+			break;
 		case 'j':
 			o.json = 1;
 			break;
@@ -675,7 +803,8 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if ((o.json && cmds[i].fn != cmd_info) || ((o.from || o.count) && cmds[i].fn != cmd_dump) ||
-	    ((o.seg_size || o.size || o.force || o.discard_dirty) && cmds[i].fn != cmd_format)) {
+	    ((o.seg_size || o.size || o.force || o.discard_dirty) && cmds[i].fn != cmd_format) ||
+	    (o.accept_loss && cmds[i].fn != cmd_repair)) {
 		fprintf(stderr, "wbengine %s: option not valid for this command\n", cmds[i].name);
 		return EX_USAGE;
 	}

@@ -40,7 +40,7 @@ else
 fi
 
 # fill through the engine, reopen: same content
-c1=$("$F" --log "$T/log" --backing "$T/back" --writes 400 --seed 3 2>/dev/null | awk '/device-crc32c/{print $2}')
+c1=$("$F" --log "$T/log" --backing "$T/back" --writes 400 --seed 3 --min-rate 1 2>/dev/null | awk '/device-crc32c/{print $2}')
 # (on copies: the reopen resumes destage, which empties the log we inspect below)
 cp "$T/log" "$T/log2"
 cp "$T/back" "$T/back2"

@@ -11,7 +11,13 @@
 #     discard records) and says --discard-dirty; --force --discard-dirty
 #     formats it;
 #   - --create-md --force on a valid log with dirty data says how many
-#     records and bytes it would discard and needs --discard-dirty.
+#     records and bytes it would discard and needs --discard-dirty;
+#   - recovery tells corruption from a torn tail: a cleanly closed log with
+#     a data crc error in a middle record, and a crashed log with a valid
+#     (flushed-after) record past a hole, are refused at up naming the seq
+#     and offset and `wbengine repair --accept-data-loss`, the log unchanged;
+#     repair needs that flag, then up works and loses only what it said;
+#   - a normal start does not log "bad record magic".
 # The logs are written with build/wbefill (the engine on files).
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
@@ -137,6 +143,93 @@ out=$("$WBREPD" -c "$WB_CONF" --create-md r0 --discard-dirty 2>&1)
 rc=$?
 [ $rc -eq 2 ] && [ "$before" = "$(sha256sum <"$T/l")" ] && pass "discard-dirty-needs-force" ||
 	fail "discard-dirty-needs-force: rc $rc: $out"
+
+# ------------------------------------------- corruption vs torn tail
+# mid_record: "seq off" of a record in the middle of the run with data
+mid_record() {
+	"$W" dump --log "$T/l" | awk '/^seq / && $12 > 0 {print $2, $10}' >"$T/recs"
+	sed -n "$((($(wc -l <"$T/recs") + 1) / 2))p" "$T/recs"
+}
+
+# refused_at_up NAME SEQ OFF: up fails naming the damage, log unchanged
+refused_at_up() {
+	local name=$1 seq=$2 off=$3 sum st
+	sum=$(sha256sum <"$T/l")
+	: >"$WB_DLOG"
+	if ! start_daemon; then
+		fail "$name: daemon did not start"
+		return
+	fi
+	st=$(res_state)
+	stop_daemon || fail "$name: stop: exit $?"
+	if [ "$st" = failed ] && [ "$sum" = "$(sha256sum <"$T/l")" ] &&
+		grep -q "is damaged: .*seq $seq at $off" "$WB_DLOG" &&
+		grep -q "wbengine repair --accept-data-loss" "$WB_DLOG"; then
+		pass "$name (seq $seq at $off)"
+	else
+		fail "$name: state $st: $(grep -m2 -E 'damaged|recovered|up failed' "$WB_DLOG" | tr '\n' ' ')"
+	fi
+}
+
+# a cleanly closed log, one data byte of a middle record changed
+new_dirty_log || fail "fill-3: wbefill failed"
+n=$(dirty_records)
+read -r mseq moff < <(mid_record)
+printf '\x5a' | dd of="$T/l" bs=1 seek=$((moff + 4096 + 123)) conv=notrunc status=none
+refused_at_up "clean-close-data-crc-refused" "$mseq" "$moff"
+out=$("$W" check --log "$T/l" --backing "$T/b" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && grep -q "corruption: the log was closed cleanly" <<<"$out" &&
+	pass "check-names-corruption" || fail "check-names-corruption: rc $rc: $out"
+sum=$(sha256sum <"$T/l")
+out=$("$W" repair --log "$T/l" --backing "$T/b" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && grep -q -- "--accept-data-loss" <<<"$out" && [ "$sum" = "$(sha256sum <"$T/l")" ]; then
+	pass "repair-needs-accept-data-loss"
+else
+	fail "repair-needs-accept-data-loss: rc $rc: $out"
+fi
+out=$("$W" repair --log "$T/l" --backing "$T/b" --accept-data-loss 2>&1)
+rc=$?
+left=$(dirty_records)
+: >"$WB_DLOG"
+st=failed
+start_daemon && st=$(res_state)
+stop_daemon || fail "repair: stop: exit $?"
+# what is left: the records before the damaged one
+want=$(awk -v s="$mseq" '$1 < s' "$T/recs" | wc -l)
+if [ $rc -eq 0 ] && [ "$st" = up ] && [ "$left" -lt "$n" ] &&
+	grep -q "repaired: the log ends at seq $((mseq - 1))" <<<"$out"; then
+	pass "repair-accept-data-loss-then-up ($n -> $left records, $want data records before seq $mseq)"
+else
+	fail "repair-accept-data-loss-then-up: rc $rc, state $st, records $n -> $left: $out"
+fi
+
+# a crashed log (no clean close) with a hole: a middle record's header
+# zeroed; the records after it were written after it was flushed (wbefill
+# flushes every 8th request), so they are no torn tail
+rm -f "$T/b" "$T/l"
+truncate -s 64M "$T/b"
+truncate -s 32M "$T/l"
+"$W" format --log "$T/l" --backing "$T/b" >/dev/null
+"$FILL" --log "$T/l" --backing "$T/b" --writes 300 --seed 11 --min-rate 1 --no-close >/dev/null 2>&1 ||
+	fail "fill-4: wbefill failed"
+read -r mseq moff < <(mid_record)
+dd if=/dev/zero of="$T/l" bs=4096 seek=$((moff / 4096)) count=1 conv=notrunc status=none
+refused_at_up "hole-before-flushed-record-refused" "$mseq" "$moff"
+
+# a normal start: nothing alarming in the log
+new_dirty_log || fail "fill-5: wbefill failed"
+: >"$WB_DLOG"
+st=failed
+start_daemon && st=$(res_state)
+stop_daemon || fail "normal: stop: exit $?"
+if [ "$st" = up ] && grep -q "recovered .* records" "$WB_DLOG" &&
+	! grep -qiE "bad record magic|torn|damaged" "$WB_DLOG"; then
+	pass "normal-start-quiet"
+else
+	fail "normal-start-quiet: state $st: $(grep -iE 'magic|torn|damaged|recovered' "$WB_DLOG" | head -3 | tr '\n' ' ')"
+fi
 
 daemon_log_clean logsafety
 finish

@@ -40,6 +40,7 @@ static void mk(uint8_t *hdr, struct wb_rec_info *ri, uint32_t flags)
 	ri->epoch = 3;
 	ri->self_off = OFF;
 	ri->time_ns = 1700000000123456789ull;
+	ri->durable_seq = 12340;
 	ri->flags = flags;
 	ri->nextents = 3;
 	ri->ext[0] = (struct wb_extent){.lba = 100, .nblocks = 2};
@@ -82,6 +83,8 @@ static void test_roundtrip(void **state)
 	assert_int_equal(wb_record_decode(hdr, sizeof(hdr), &expect_ok, &out), 0);
 	assert_true(out.seq == ri.seq && out.gen == 42 && out.epoch == 3 && out.self_off == OFF);
 	assert_true(out.time_ns == ri.time_ns);
+	assert_true(out.durable_seq == 12340); /* at byte 88 */
+	assert_true(wb_le64_get(((const struct wb_rec_disk *)hdr)->durable_seq) == 12340);
 	assert_int_equal(out.flags, WB_REC_F_GEN_END);
 	assert_int_equal(out.nextents, 3);
 	assert_int_equal(out.data_blocks, 8);
@@ -112,7 +115,8 @@ static void test_layout(void **state)
 	assert_int_equal(hdr[64], WB_REC_F_GEN_END);
 	assert_int_equal(hdr[68], 3);
 	assert_int_equal(hdr[72], 8);
-	assert_memory_equal(hdr + 88, z, 40);
+	assert_int_equal(hdr[88] | hdr[89] << 8, 12340); /* durable_seq */
+	assert_memory_equal(hdr + 96, z, 32);
 	assert_int_equal(hdr[128], 100);   /* ext[0].lba */
 	assert_int_equal(hdr[128 + 8], 2); /* ext[0].nblocks */
 	memcpy(&crc, hdr + 128 + 12, 4);

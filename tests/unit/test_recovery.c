@@ -7,7 +7,10 @@
  * the epoch rule (a stale record of an older open with the right seq at the
  * right place ends the run; tail_min_epoch applies across the tail), wrap to
  * data_off with the waste counted, a torn record ending the run, and the
- * callback seeing the records in order with their data.
+ * callback seeing the records in order with their data. wb_recovery_verify
+ * tells a torn tail from corruption: a clean-closed log whose run stops
+ * short of the head hint, a record past a hole that says the hole was
+ * durable (durable_seq), versus a legitimately torn tail after a crash.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -31,6 +34,8 @@ struct log {
 	struct wb_sb sb;
 };
 
+static uint64_t put_durable; /* durable_seq of the records put_rec writes */
+
 static void log_init(struct log *l, uint64_t size)
 {
 	struct wb_fault_cfg c = {0};
@@ -51,6 +56,7 @@ static uint64_t put_rec(struct log *l, uint64_t off, uint64_t seq, uint64_t gen,
 	ri->gen = gen;
 	ri->epoch = epoch;
 	ri->self_off = off;
+	ri->durable_seq = put_durable;
 	ri->nextents = 1;
 	ri->ext[0].lba = seq * 8;
 	ri->ext[0].nblocks = nb;
@@ -161,6 +167,122 @@ static void test_torn_record(void **state)
 	wb_io_close(l.io);
 }
 
+/* verify sees every stray header past the run */
+static int stray_cb(void *arg, const struct wb_rec_info *ri)
+{
+	struct seen *s = arg;
+
+	s->seq[s->n++] = ri->seq;
+	return 0;
+}
+
+static int verify(struct log *l, struct wb_recovery *rc, struct seen *strays, char *why)
+{
+	if (strays)
+		memset(strays, 0, sizeof(*strays));
+	return wb_recovery_verify(l->io, &l->sb, 256, rc, strays ? stray_cb : NULL, strays, why,
+				  400);
+}
+
+/* A cleanly closed log with a data crc error in a middle record: the run
+ * stops short of the head hint -> corruption, naming seq and offset. */
+static void test_verify_clean_close(void **state)
+{
+	struct log l;
+	struct seen s, st;
+	struct wb_recovery rc;
+	uint64_t off[7];
+	uint8_t junk[512];
+	char why[400];
+	int i;
+
+	(void)state;
+	log_init(&l, 1u << 20);
+	l.sb.epoch = 1;
+	off[1] = l.sb.data_off;
+	for (i = 1; i <= 5; i++)
+		off[i + 1] = put_rec(&l, off[i], (uint64_t)i, 1, 1, 2, (uint8_t)(0x10 * i));
+	l.sb.flags |= WB_SB_F_CLEAN;
+	l.sb.head_hint_seq = 6;
+	l.sb.head_hint_off = off[6];
+	scan(&l, &s, &rc);
+	assert_int_equal(rc.nrecs, 5);
+	assert_int_equal(verify(&l, &rc, NULL, why), 0);
+	assert_int_equal(rc.end_torn, 0);
+
+	memset(junk, 0x5a, sizeof(junk));
+	assert_int_equal(wb_io_pwrite(l.io, junk, 512, off[3] + BS + 1024, 0), 0);
+	scan(&l, &s, &rc);
+	assert_int_equal(rc.nrecs, 2);
+	assert_int_equal(rc.end_torn, 1);
+	assert_int_equal(verify(&l, &rc, &st, why), 1);
+	assert_non_null(strstr(why, "closed cleanly"));
+	assert_non_null(strstr(why, "ends at seq 3"));
+	{
+		char at[40];
+
+		snprintf(at, sizeof(at), "0x%llx", (unsigned long long)off[3]);
+		assert_non_null(strstr(why, at));
+	}
+	/* the strays past the run: 3 (bad data, valid header), 4, 5 */
+	assert_int_equal(st.n, 3);
+	assert_true(st.seq[0] == 3 && st.seq[1] == 4 && st.seq[2] == 5);
+	/* not closed cleanly, and no later record says 3 was durable: a torn
+	 * tail as a crash leaves it (records 4, 5 were never flushed) */
+	l.sb.flags &= ~WB_SB_F_CLEAN;
+	assert_int_equal(verify(&l, &rc, NULL, why), 0);
+	wb_io_close(l.io);
+}
+
+/* Not closed cleanly: a valid record after a hole that was written when the
+ * hole's record was already durable -> corruption; the same layout with
+ * the later records written before that flush -> a torn tail. */
+static void test_verify_hole(void **state)
+{
+	struct log l;
+	struct seen s;
+	struct wb_recovery rc;
+	uint64_t off[7];
+	uint8_t zero[BS];
+	char why[400];
+	int i;
+
+	(void)state;
+	memset(zero, 0, sizeof(zero));
+	log_init(&l, 1u << 20);
+	l.sb.epoch = 1;
+	off[1] = l.sb.data_off;
+	for (i = 1; i <= 5; i++) { /* each record written after its predecessor's flush */
+		put_durable = (uint64_t)i - 1;
+		off[i + 1] = put_rec(&l, off[i], (uint64_t)i, 1, 1, 1, (uint8_t)(0x10 * i));
+	}
+	put_durable = 0;
+	scan(&l, &s, &rc);
+	assert_int_equal(rc.nrecs, 5);
+	assert_int_equal(verify(&l, &rc, NULL, why), 0);
+	/* record 3's header gone: 4 says 1..3 were durable */
+	assert_int_equal(wb_io_pwrite(l.io, zero, BS, off[3], 0), 0);
+	scan(&l, &s, &rc);
+	assert_int_equal(rc.nrecs, 2);
+	assert_int_equal(rc.end_torn, 0);
+	assert_int_equal(verify(&l, &rc, NULL, why), 1);
+	assert_non_null(strstr(why, "record seq 4"));
+	assert_non_null(strstr(why, "ends at seq 3"));
+
+	/* 4 and 5 written before 3 was durable (durable_seq 2): torn tail */
+	put_durable = 2;
+	put_rec(&l, off[4], 4, 1, 1, 1, 0x40);
+	put_rec(&l, off[5], 5, 1, 1, 1, 0x50);
+	put_durable = 0;
+	assert_int_equal(verify(&l, &rc, NULL, why), 0);
+	/* a leftover of an older lap (seq below the run's end) is no evidence */
+	put_durable = 9;
+	put_rec(&l, off[5] + 8 * BS, 2, 1, 1, 1, 0x22);
+	put_durable = 0;
+	assert_int_equal(verify(&l, &rc, NULL, why), 0);
+	wb_io_close(l.io);
+}
+
 /*
  * The stale record argument (docs/ondisk-format.md, section 5): open 1
  * (epoch 1) wrote seq 1, 2, 3; seq 2 was lost, seq 3 survived. Open 2
@@ -259,10 +381,9 @@ static void test_wrap(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_empty_and_run),
-	    cmocka_unit_test(test_torn_record),
-	    cmocka_unit_test(test_epoch_rule),
-	    cmocka_unit_test(test_wrap),
+	    cmocka_unit_test(test_empty_and_run),      cmocka_unit_test(test_torn_record),
+	    cmocka_unit_test(test_epoch_rule),	       cmocka_unit_test(test_wrap),
+	    cmocka_unit_test(test_verify_clean_close), cmocka_unit_test(test_verify_hole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
