@@ -46,6 +46,7 @@ struct wb_ringfe {
 	uint32_t mask;
 	uint32_t sq_head, cq_tail;
 	bool kick_pending, gone, closing;
+	bool orphan; /* closed with requests in flight: the last rfe_done frees */
 	void (*owner_kick)(void *ctx);
 	void *owner_kick_ctx;
 	void (*gone_cb)(struct wb_ringfe *fe, void *ctx);
@@ -170,6 +171,8 @@ static void rfe_complete(struct wb_ringfe *fe, uint64_t tag, int result)
 	}
 }
 
+static void rfe_free(struct wb_ringfe *fe);
+
 static void rfe_done(struct wb_req *r, int err)
 {
 	struct rfe_slot *s = r->priv;
@@ -179,6 +182,8 @@ static void rfe_done(struct wb_req *r, int err)
 	fe->st.inflight--;
 	if (!fe->gone)
 		rfe_complete(fe, s->tag, err);
+	if (fe->orphan && !fe->st.inflight)
+		rfe_free(fe); /* wb_ringfe_close left it to us */
 }
 
 static void rfe_count(struct wb_ringfe_stats *st, const struct wbrep_sqe *sqe)
@@ -361,6 +366,24 @@ out_release:
 	return ret;
 }
 
+/* The end of a frontend: no request of it is in flight any more. */
+static void rfe_free(struct wb_ringfe *fe)
+{
+	if (!fe->gone && (fe->kick_pending || fe->orphan))
+		wb_ringfe_flush(fe); /* the producer reaps the last CQEs */
+	if (fe->t.release)
+		fe->t.release(fe->t.ctx); /* unmaps the slots: nobody reads them now */
+	free(fe->slots);
+	free(fe);
+}
+
+/*
+ * Requests in flight point at fe->slots (their wb_req) and at the shared
+ * data slots (their buffers, mapped by the transport): neither may go
+ * while the engine holds one. Close lets the engine finish them; if some
+ * are still in flight after that, fe stays alive (events gone, no new
+ * SQEs read) and the last completion frees it (rfe_done).
+ */
 void wb_ringfe_close(struct wb_ringfe *fe)
 {
 	int rounds = 0;
@@ -368,23 +391,22 @@ void wb_ringfe_close(struct wb_ringfe *fe)
 	if (!fe)
 		return;
 	fe->closing = true;
-	/* requests in flight point at fe->slots: let the engine finish them */
 	while (fe->st.inflight && rounds++ < 100000)
 		wb_engine_run(fe->e, 1);
-	if (fe->st.inflight)
-		wb_msg(WB_LOG_ERR, "ring %s: %u requests still in flight at close, leaking",
-		       fe->t.geo.name, fe->st.inflight);
-	else if (!fe->gone && fe->kick_pending)
-		wb_ringfe_flush(fe);
 	if (fe->rd_ev)
 		event_free(fe->rd_ev);
 	if (fe->kick_ev)
 		event_free(fe->kick_ev);
-	if (fe->t.release)
-		fe->t.release(fe->t.ctx);
-	if (!fe->st.inflight)
-		free(fe->slots);
-	free(fe);
+	fe->rd_ev = fe->kick_ev = NULL;
+	if (fe->st.inflight) {
+		wb_msg(WB_LOG_WARN,
+		       "ring %s: %u requests still in the engine at close; the frontend is "
+		       "freed when they complete",
+		       fe->t.geo.name, fe->st.inflight);
+		fe->orphan = true;
+		return;
+	}
+	rfe_free(fe);
 }
 
 void wb_ringfe_set_kick(struct wb_ringfe *fe, void (*kick)(void *ctx), void *ctx)

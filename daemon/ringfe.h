@@ -16,9 +16,12 @@
  * completed with -EINVAL, one without is dropped (and counted).
  *
  * Ownership: the caller owns the engine and must keep it open until
- * wb_ringfe_close() returned; close drains requests in flight by running the
- * engine. The frontend owns the transport (fd + mappings) from a successful
- * open/attach on and releases it in close.
+ * wb_ringfe_close() returned and, if close left requests in the engine,
+ * until the engine completed them (closing the engine does). Close drains
+ * requests in flight by running the engine; requests it cannot finish keep
+ * the frontend (its slots) and the transport (fd + mappings, their buffers
+ * point there) alive: the last completion frees both. The frontend owns
+ * the transport from a successful open/attach on.
  */
 #ifndef WB_DAEMON_RINGFE_H
 #define WB_DAEMON_RINGFE_H
@@ -42,7 +45,7 @@ struct wb_ringfe_transport {
 	/* CQEs were published; < 0 (-ESHUTDOWN) when the session is gone */
 	int (*kick)(void *ctx);
 	void (*drain)(void *ctx);   /* clear fd readiness (eventfd), may be NULL */
-	void (*release)(void *ctx); /* unmap/close, at wb_ringfe_close */
+	void (*release)(void *ctx); /* unmap/close, once closed and nothing in flight */
 	void *ctx;
 };
 
@@ -58,7 +61,8 @@ struct wb_ringfe_stats {
 int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
 		     struct wb_ringfe **out);
 /* Same, over an already set-up transport (copied; its release() is called
- * by wb_ringfe_close, or right here on failure). */
+ * after wb_ringfe_close once no request is in flight, or right here on
+ * failure). */
 int wb_ringfe_open(struct event_base *base, const struct wb_ringfe_transport *t,
 		   struct wb_engine *e, struct wb_ringfe **out);
 void wb_ringfe_close(struct wb_ringfe *fe);
