@@ -83,12 +83,22 @@ static int mkdir_parent(const char *path)
 }
 
 /* Lock the pid file (flock) so two daemons cannot drive the same resources. */
+/*
+ * The pid file is the lock. An exiting daemon unlinks it while it still
+ * holds the lock (main), then closes it: unlinking after the release would
+ * let a new daemon lock the file in between and then lose it to the unlink,
+ * so a third could lock a fresh file and run beside it. The other side of
+ * that order is here: a lock won on a file that is no longer the one at
+ * `path` (the previous holder unlinked it between our open and our flock)
+ * is worthless, so we let go and try the new file.
+ */
 static int pidfile_lock(const char *path)
 {
 	char buf[32] = "";
-	int fd;
+	int fd, tries = 0;
 
 	mkdir_parent(path);
+again:
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		fprintf(stderr, "wbrepd: cannot open pid file %s: %s\n", path, strerror(errno));
@@ -109,6 +119,18 @@ static int pidfile_lock(const char *path)
 			fprintf(stderr, "wbrepd: cannot lock %s: %s\n", path, strerror(err));
 		close(fd);
 		return -EBUSY;
+	}
+	{
+		struct stat a, b;
+
+		if (fstat(fd, &a) == 0 &&
+		    (stat(path, &b) || a.st_ino != b.st_ino || a.st_dev != b.st_dev)) {
+			close(fd); /* the file we locked was unlinked: a stale lock */
+			if (++tries < 10)
+				goto again;
+			fprintf(stderr, "wbrepd: pid file %s keeps being replaced\n", path);
+			return -EBUSY;
+		}
 	}
 	return fd;
 }
@@ -305,7 +327,7 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = wbd_run(&d);
 	wbd_stop(&d);
-	unlink(d.conf->global.pid_file);
+	unlink(d.conf->global.pid_file); /* while locked: see pidfile_lock */
 	close(pidfd);
 	wbconf_free(d.conf);
 	wbd_info("exiting (%s)", ret ? "error" : "clean");

@@ -216,6 +216,11 @@ int wbl_repl_pending(const struct wblog *e);
 void wbl_repl_deliver(struct wblog *e, int *n);
 void wbl_repl_free(struct wblog *e);
 
+/* Allocation fault injection for the unit tests (test_wblog.c): when n > 0,
+ * the n-th guarded allocation from now fails (sealing a record: its ring
+ * slot; placing one: its header/iovec buffers). 0 = off. Engine thread. */
+extern unsigned wbl_nomem_at;
+
 /* wblog_read.c */
 int wbl_submit_read(struct wblog *e, struct wb_req *r);
 

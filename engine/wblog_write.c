@@ -93,8 +93,19 @@ int wbl_map_insert(struct wb_extmap *m, const struct wbl_rec *rec)
 	return 0;
 }
 
-/* Assign the next seq to rec and queue it for placement. */
-static void wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
+unsigned wbl_nomem_at;
+
+/* Allocation fault injection (wblog_int.h): 1 when this guarded allocation
+ * is the one to fail. */
+static int wbl_nomem(void)
+{
+	return wbl_nomem_at && !--wbl_nomem_at;
+}
+
+/* Assign the next seq to rec and queue it for placement. On failure (no
+ * memory for the record ring) the engine has failed, rec's requests are
+ * completed with -EIO and the caller frees rec; -ENOMEM. */
+static int wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
 {
 	struct timespec ts;
 	uint32_t i, b = 0;
@@ -117,14 +128,20 @@ static void wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
 		rec->gen = e->gen;
 	rec->epoch = e->sb.epoch;
 	rec->state = WBL_REC_SEALED;
-	if (wbl_ring_push(e, rec)) {
+	if (wbl_nomem() || wbl_ring_push(e, rec)) {
+		struct wb_req *r;
+
 		wbl_fail(e, -ENOMEM, "record ring");
-		return;
+		/* not in the ring: wbl_fail did not see its requests */
+		while ((r = wbl_reqq_pop(&rec->reqs)))
+			wbl_complete(e, r, -EIO);
+		return -ENOMEM;
 	}
 	e->next_seq++;
 	if (!e->gen_has_data)
 		e->gen_start_ms = wbl_now_ms();
 	e->gen_has_data = 1;
+	return 0;
 }
 
 void wbl_seal(struct wblog *e)
@@ -138,7 +155,8 @@ void wbl_seal(struct wblog *e)
 		wbl_rec_free(e, rec);
 		return;
 	}
-	wbl_seal_rec(e, rec);
+	if (wbl_seal_rec(e, rec))
+		wbl_rec_free(e, rec);
 	wbl_kick(e);
 }
 
@@ -468,12 +486,12 @@ static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 	if (wb_wlog_space_peek(&e->sp, bytes, &off, &span) ||
 	    e->sp.used + span > wbl_space_limit(e, rec->replica))
 		return -ENOSPC;
-	ri = malloc(sizeof(*ri));
+	ri = wbl_nomem() ? NULL : malloc(sizeof(*ri));
 	rec->hdr = wb_io_alloc(WB_DISK_BLOCK);
 	rec->iov = calloc(1 + rec->data_blocks, sizeof(*rec->iov));
 	if (!ri || !rec->hdr || !rec->iov) {
-		free(ri);
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto out_nomem;
 	}
 	rec->off = off;
 	rec->span = span;
@@ -488,9 +506,9 @@ static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 	ri->nextents = rec->nextents;
 	memcpy(ri->ext, rec->ext, rec->nextents * sizeof(*rec->ext));
 	ret = wb_record_encode(rec->hdr, e->sb.uuid, ri);
-	free(ri);
 	if (ret)
-		return ret;
+		goto out_nomem;
+	free(ri);
 	wb_wlog_space_take(&e->sp, off, bytes, span);
 	rec->iov[0].iov_base = rec->hdr;
 	rec->iov[0].iov_len = WB_DISK_BLOCK;
@@ -527,6 +545,16 @@ static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 		return ret;
 	}
 	return 0;
+out_nomem:
+	/* nothing was taken; a retry would leak and stall the writers: fail
+	 * loudly (every request waiting is completed with -EIO) */
+	free(ri);
+	free(rec->hdr);
+	free(rec->iov);
+	rec->hdr = NULL;
+	rec->iov = NULL;
+	wbl_fail(e, ret, "placing a record in the log");
+	return ret;
 }
 
 static void wbl_flush_done(struct wb_io_req *io, int res)
