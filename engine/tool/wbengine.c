@@ -3,7 +3,7 @@
  * wbengine.c - offline tool for wblog logs: format, info, dump, check, repair.
  *
  *   wbengine format --log FILE --backing FILE [--segment-size N] [--size N]
- *                   [--force [--discard-dirty]]
+ *                   [--base-seq N --base-gen G] [--force [--discard-dirty]]
  *   wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]
  *   wbengine dump   --log FILE [--from SEQ] [--count N]
  *   wbengine check  --log FILE --backing FILE
@@ -43,7 +43,7 @@
 
 struct opts {
 	const char *log, *backing;
-	uint64_t seg_size, size, from, count, min_rate;
+	uint64_t seg_size, size, from, count, min_rate, base_seq, base_gen;
 	int force, discard_dirty, accept_loss, json, verbose;
 };
 
@@ -64,7 +64,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: wbengine format --log FILE --backing FILE [--segment-size N] [--size N] "
-		"[--force [--discard-dirty]]\n"
+		"[--base-seq N --base-gen G] [--force [--discard-dirty]]\n"
 		"       wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]\n"
 		"       wbengine dump   --log FILE [--from SEQ] [--count N]\n"
 		"       wbengine check  --log FILE --backing FILE\n"
@@ -182,6 +182,8 @@ static int cmd_format(const struct opts *o)
 	p.backing_io = bak;
 	p.size = o->size;
 	p.log_segment_size = (uint32_t)o->seg_size;
+	p.base_seq = o->base_seq; /* a new replica starts at its primary's position */
+	p.base_gen = o->base_gen;
 	ret = wb_engine_format("wblog", &p);
 	if (ret < 0) {
 		fprintf(stderr, "wbengine: format of %s failed: %s\n", o->log, strerror(-ret));
@@ -197,6 +199,9 @@ static int cmd_format(const struct opts *o)
 	       " segments of %u bytes, for a %" PRIu64 "-byte backing device %s\n",
 	       o->log, u, sb.data_size, sb.data_size / sb.seg_size, sb.seg_size, sb.dev_size,
 	       o->backing);
+	if (sb.tail_seq != 1 || sb.tail_gen != 1)
+		printf("first record: seq %" PRIu64 ", generation %" PRIu64 "\n", sb.tail_seq,
+		       sb.tail_gen);
 	rc = EX_OK;
 out:
 	wb_io_close(log);
@@ -708,6 +713,8 @@ int main(int argc, char **argv)
 	    {"help", 0, NULL, 'h'},
 	    {"discard-dirty", 0, NULL, 'D'},
 	    {"accept-data-loss", 0, NULL, 'A'},
+	    {"base-seq", 1, NULL, 'Q'},
+	    {"base-gen", 1, NULL, 'G'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.min_rate = DEFAULT_MIN_RATE};
@@ -758,6 +765,14 @@ int main(int argc, char **argv)
 		case 'r':
 			if (parse_size(optarg, &o.min_rate) || !o.min_rate)
 				bad = "--min-rate";
+			break;
+		case 'Q':
+			if (parse_size(optarg, &o.base_seq) || !o.base_seq)
+				bad = "--base-seq";
+			break;
+		case 'G':
+			if (parse_size(optarg, &o.base_gen) || !o.base_gen)
+				bad = "--base-gen";
 			break;
 		case 'f':
 			o.force = 1;

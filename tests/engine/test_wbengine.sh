@@ -197,6 +197,26 @@ else
 	fail unclean_log_checks_and_recovers "check rc $rc, clean '$clean', crc '$k1' then '$k2': $out"
 fi
 
+# format at a base (a new replica starts at its primary's seq/generation):
+# info shows it, and the records written next continue from there
+truncate -s 16M "$T/blog"
+truncate -s 8M "$T/bback"
+out=$("$W" format --log "$T/blog" --backing "$T/bback" --segment-size 256K --base-seq 1000 \
+	--base-gen 7 2>&1)
+b1=$("$W" info --log "$T/blog" --backing "$T/bback" --json 2>/dev/null |
+	python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["seq_head"], j["gen_head"], j["seq_tail"])' 2>&1)
+"$F" --log "$T/blog" --backing "$T/bback" --writes 20 --seed 4 --no-close >/dev/null 2>&1
+first=$("$W" dump --log "$T/blog" --count 1 2>/dev/null | awk '/^seq /{print $2, $4; exit}')
+b2=$("$W" info --log "$T/blog" --backing "$T/bback" --json 2>/dev/null |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["seq_head"])' 2>&1)
+if grep -q '^first record: seq 1000, generation 7$' <<<"$out" && [ "$b1" = "1000 7 1000" ] &&
+	[ -n "$first" ] && [ "${first% *}" -ge 1000 ] && [ "${first#* }" -ge 7 ] &&
+	[ "$b2" -gt 1000 ] 2>/dev/null; then
+	pass format_base_seq_gen
+else
+	fail format_base_seq_gen "format: $out; info after format '$b1', first record '$first', seq_head after fill '$b2'"
+fi
+
 # a log belonging to a larger backing device is refused
 truncate -s 4M "$T/small"
 out=$("$W" check --log "$T/log" --backing "$T/small" 2>&1)
