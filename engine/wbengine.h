@@ -202,11 +202,11 @@ struct wb_engine_stats {
 	uint32_t mode;			    /* enum wb_mode */
 	uint32_t state;			    /* 0 = ok, else WB_STATE_* */
 	/* ABI 4 */
-	uint64_t seq_durable;	     /* every seq < this is durable in the log */
-	uint32_t role;		     /* enum wb_role */
-	uint32_t max_record_blocks;  /* data blocks per record in force (0: no limit) */
-	uint64_t peers_held;	     /* bitmask of peers holding the log tail */
-	uint64_t peers_dropped;	     /* peers dropped past retention, total */
+	uint64_t seq_durable;	    /* every seq < this is durable in the log */
+	uint32_t role;		    /* enum wb_role */
+	uint32_t max_record_blocks; /* data blocks per record in force (0: no limit) */
+	uint64_t peers_held;	    /* bitmask of peers holding the log tail */
+	uint64_t peers_dropped;	    /* peers dropped past retention, total */
 };
 #define WB_STATE_OK	0
 #define WB_STATE_FAILED 1 /* an I/O error made the engine refuse further writes */
@@ -337,8 +337,7 @@ static inline int wb_engine_rebase(struct wb_engine *e, uint64_t seq, uint64_t g
 }
 static inline int wb_engine_set_repl_hooks(struct wb_engine *e, const struct wb_repl_hooks *h)
 {
-	return WB_OPS_HAS(e->ops, 4, set_repl_hooks) ? e->ops->set_repl_hooks(e, h)
-						      : -EOPNOTSUPP;
+	return WB_OPS_HAS(e->ops, 4, set_repl_hooks) ? e->ops->set_repl_hooks(e, h) : -EOPNOTSUPP;
 }
 /* Only on references the engine handed out (so the engine has the ops). */
 static inline void wb_engine_rec_get(struct wb_engine *e, struct wb_rec_ref *r)
@@ -354,12 +353,12 @@ static inline int wb_engine_read_record(struct wb_engine *e, uint64_t seq,
 					void *arg)
 {
 	return WB_OPS_HAS(e->ops, 4, read_record) ? e->ops->read_record(e, seq, cb, arg)
-						   : -EOPNOTSUPP;
+						  : -EOPNOTSUPP;
 }
 static inline int wb_engine_set_peer_pos(struct wb_engine *e, unsigned peer, uint64_t seq)
 {
 	return WB_OPS_HAS(e->ops, 4, set_peer_pos) ? e->ops->set_peer_pos(e, peer, seq)
-						    : -EOPNOTSUPP;
+						   : -EOPNOTSUPP;
 }
 static inline int wb_engine_submit(struct wb_engine *e, struct wb_req *r)
 {

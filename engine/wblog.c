@@ -770,7 +770,8 @@ static int wbl_submit(struct wb_engine *eng, struct wb_req *r)
 static int wbl_busy(struct wblog *e)
 {
 	return e->admitq.head || e->batch || e->ack_seq < e->next_seq || e->flushq.head ||
-	       e->doneq.head || e->apply_wait.head || e->apply_doneq.head || wbl_repl_pending(e) || e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
+	       e->doneq.head || e->apply_wait.head || e->apply_doneq.head || wbl_repl_pending(e) ||
+	       e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
 	       e->records_inflight || e->sb_inflight;
 }
 
@@ -831,9 +832,8 @@ static void wbl_close(struct wb_engine *eng)
 	 * on either device (backing reads are not counted by wbl_busy; after a
 	 * failure the loops above stop early). Their requests complete with the
 	 * I/O's result. */
-	for (i = 0; i < 1000000 &&
-		    (e->log->inflight || e->bak->inflight || e->doneq.head || e->apply_doneq.head ||
-		     wbl_repl_pending(e));
+	for (i = 0; i < 1000000 && (e->log->inflight || e->bak->inflight || e->doneq.head ||
+				    e->apply_doneq.head || wbl_repl_pending(e));
 	     i++)
 		if (wbl_run_until(e, 1, wbl_no_io) < 0)
 			break;
@@ -986,7 +986,8 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 		return -EINVAL;
 	}
 	if (wbl_busy(e) || e->rec_first != e->next_seq || e->log->inflight || e->sb_inflight) {
-		wb_msg(WB_LOG_ERR, "%s: rebase: the log still holds records %llu..%llu (drain first)",
+		wb_msg(WB_LOG_ERR,
+		       "%s: rebase: the log still holds records %llu..%llu (drain first)",
 		       eng->name, (unsigned long long)e->rec_first,
 		       (unsigned long long)e->next_seq - 1);
 		return -EBUSY;

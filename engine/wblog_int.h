@@ -143,9 +143,9 @@ struct wblog {
 	uint64_t refs_out;			   /* wbl_ref objects alive */
 	/* peer holds (wblog_repl.c): position per peer (first seq it needs) */
 	uint64_t peer_pos[WB_ENGINE_MAX_PEERS], dropped_seq[WB_ENGINE_MAX_PEERS];
-	uint32_t peers_held, dropped_pending;	 /* bitmasks */
-	uint64_t held_end, held_bytes;		 /* see wbl_hold_account */
-	int space_wait;				 /* a sealed record waits for log space */
+	uint32_t peers_held, dropped_pending; /* bitmasks */
+	uint64_t held_end, held_bytes;	      /* see wbl_hold_account */
+	int space_wait;			      /* a sealed record waits for log space */
 	unsigned log_reads_inflight;
 
 	/* destage */

@@ -752,8 +752,8 @@ static int wbl_apply_check(struct wblog *e, const struct wb_record *in, uint64_t
 	if (in->nextents > WB_REC_MAX_EXT || (in->flags & ~(WB_REC_F_GEN_END | WB_REC_F_ZERO)) ||
 	    (!in->nextents && in->flags != WB_REC_F_GEN_END) ||
 	    (in->nextents && !(in->flags & WB_REC_F_ZERO) && !in->data)) {
-		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: %u extents, flags 0x%x",
-		       e->eng.name, (unsigned long long)in->seq, in->nextents, in->flags);
+		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: %u extents, flags 0x%x", e->eng.name,
+		       (unsigned long long)in->seq, in->nextents, in->flags);
 		return -EINVAL;
 	}
 	if (in->gen < e->gen) {

@@ -413,7 +413,8 @@ static int engine_open(struct tt *t)
 		return ret;
 	}
 	if (t->ship) {
-		struct wb_repl_hooks h = {.ship = ship_hook, .peer_dropped = ship_dropped, .arg = t};
+		struct wb_repl_hooks h = {
+		    .ship = ship_hook, .peer_dropped = ship_dropped, .arg = t};
 
 		ret = wb_engine_set_repl_hooks(t->e, &h);
 		if (ret < 0) {
@@ -620,14 +621,11 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"engine", 1, NULL, 'e'},	  {"seed", 1, NULL, 's'},
-	    {"iterations", 1, NULL, 'i'}, {"ops", 1, NULL, 'o'},
-	    {"size", 1, NULL, 'S'},	  {"log-size", 1, NULL, 'L'},
-	    {"start", 1, NULL, 'b'},	  {"plugin", 1, NULL, 'p'},
-	    {"verbose", 0, NULL, 'v'},	  {"list-engines", 0, NULL, 'l'},
-	    {"help", 0, NULL, 'h'},	  {"ack", 1, NULL, 'a'},
-	    {"ship", 0, NULL, 'P'},
-	    {NULL, 0, NULL, 0},
+	    {"engine", 1, NULL, 'e'},	    {"seed", 1, NULL, 's'},   {"iterations", 1, NULL, 'i'},
+	    {"ops", 1, NULL, 'o'},	    {"size", 1, NULL, 'S'},   {"log-size", 1, NULL, 'L'},
+	    {"start", 1, NULL, 'b'},	    {"plugin", 1, NULL, 'p'}, {"verbose", 0, NULL, 'v'},
+	    {"list-engines", 0, NULL, 'l'}, {"help", 0, NULL, 'h'},   {"ack", 1, NULL, 'a'},
+	    {"ship", 0, NULL, 'P'},	    {NULL, 0, NULL, 0},
 	};
 	struct tt t = {.engine = "wblog", /* the product engine */
 		       .seed = 1,

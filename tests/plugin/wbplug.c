@@ -7,9 +7,9 @@
  * PLUG_NO_SUBMIT (leave a mandatory op NULL), PLUG_NO_SYMBOL (do not export
  * wb_engine_plugin_ops). Built with an older PLUG_ABI, the table is filled
  * past its version with traps (what follows a short table in memory): the
- * host must never call them, they would return -EXDEV. The engine itself is a 1 MiB RAM disk that completes
- * requests synchronously inside run() — just enough to prove that a loaded
- * plugin is callable through the registry.
+ * host must never call them, they would return -EXDEV. The engine itself is
+ * a 1 MiB RAM disk that completes requests synchronously inside run() — just
+ * enough to prove that a loaded plugin is callable through the registry.
  */
 #include <errno.h>
 #include <stdlib.h>

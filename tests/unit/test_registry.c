@@ -520,14 +520,10 @@ static void test_ram(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_msg_sink),
-	    cmocka_unit_test(test_builtins),
-	    cmocka_unit_test(test_register),
-	    cmocka_unit_test(test_plugin_good),
-	    cmocka_unit_test(test_plugin_refused),
-	    cmocka_unit_test(test_plugin_old_abi),
-	    cmocka_unit_test(test_passthrough),
-	    cmocka_unit_test(test_ram),
+	    cmocka_unit_test(test_msg_sink),	   cmocka_unit_test(test_builtins),
+	    cmocka_unit_test(test_register),	   cmocka_unit_test(test_plugin_good),
+	    cmocka_unit_test(test_plugin_refused), cmocka_unit_test(test_plugin_old_abi),
+	    cmocka_unit_test(test_passthrough),	   cmocka_unit_test(test_ram),
 	};
 
 	wb_msg_set_sink(NULL, NULL, WB_LOG_WARN);

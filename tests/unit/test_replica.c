@@ -395,9 +395,13 @@ static void test_base(void **state)
 		assert_int_equal(wb_io_fault_open("log", 8u << 20, &cfg, &r.log), 0);
 		assert_int_equal(wb_io_fault_open("bak", DEVSZ, &cfg, &r.bak), 0);
 	}
-	r.p = (struct wb_engine_params){.name = "replica", .log_io = r.log, .backing_io = r.bak,
-					.ram_pages = 512, .role = WB_ROLE_REPLICA,
-					.base_seq = 100, .base_gen = 7};
+	r.p = (struct wb_engine_params){.name = "replica",
+					.log_io = r.log,
+					.backing_io = r.bak,
+					.ram_pages = 512,
+					.role = WB_ROLE_REPLICA,
+					.base_seq = 100,
+					.base_gen = 7};
 	assert_int_equal(wb_engine_format("wblog", &r.p), 0);
 	assert_int_equal(wb_engine_open("wblog", &r.p, &r.e), 0);
 	st = stats(&r);
@@ -582,9 +586,9 @@ static void workload(struct node *pr, uint32_t *ver, uint64_t *seed, int nops)
 				ver[lba + i]++;
 				fill(b + (size_t)i * BS, lba + i, ver[lba + i]);
 			}
-			assert_int_equal(wb_engine_write(pr->e, b, n * BS, lba * BS,
-							 op == 2 ? WB_REQ_F_FUA : 0),
-					 0);
+			assert_int_equal(
+			    wb_engine_write(pr->e, b, n * BS, lba * BS, op == 2 ? WB_REQ_F_FUA : 0),
+			    0);
 		}
 	}
 	free(b);
@@ -834,7 +838,8 @@ static void test_retention(void **state)
 		/* pass 2: 6 MiB through a 3 MiB data area, FUA so records are small
 		 * and the log fills; with limits, 12 records are enough */
 		for (i = 0; i < (pass == 2 ? 96 : 12); i++)
-			assert_int_equal(wb_engine_write(pr.e, b, 16 * BS, (uint64_t)(i % 60) * 16 * BS,
+			assert_int_equal(wb_engine_write(pr.e, b, 16 * BS,
+							 (uint64_t)(i % 60) * 16 * BS,
 							 WB_REQ_F_FUA),
 					 0);
 		if (pass < 2)
