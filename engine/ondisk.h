@@ -6,7 +6,9 @@
  *   - the superblock ring: WB_SB_SLOTS 4 KiB slots at the start of the log
  *     device, each written with FUA, the newest valid one wins;
  *   - the circular data area (whole segments) holding records: a 4 KiB
- *     record header followed by the data blocks of its extents.
+ *     record header followed by the data blocks of its extents;
+ * and the one block wblog keeps on the backing device: the identity block
+ * binding it to its log.
  * All integers are little-endian (__le* typedefs are documentation; use the
  * wb_le*() helpers to read and write them). Every size is asserted.
  */
@@ -121,5 +123,26 @@ _Static_assert(sizeof(struct wb_rec_disk) == 4096, "record header is 4 KiB");
 _Static_assert(offsetof(struct wb_rec_disk, ext) == WB_REC_HDR_FIXED, "rec layout");
 _Static_assert(offsetof(struct wb_rec_disk, time_ns) == 80, "rec layout");
 _Static_assert(offsetof(struct wb_rec_disk, durable_seq) == 88, "rec layout");
+
+/*
+ * The identity block of a backing device (engine/bind.c): the 4 KiB at
+ * backing byte dev_size, right after the exported range and never part of
+ * it, naming the log the backing belongs to (like DRBD's internal metadata
+ * at the end of the lower device). Written by format and `wbengine bind`.
+ */
+#define WB_BIND_MAGIC	0x31444e4942305257ull /* "WR0BIND1" */
+#define WB_BIND_VERSION 1u
+
+struct wb_bind_disk {
+	wb_le64 magic;		       /* WB_BIND_MAGIC */
+	wb_le32 version;	       /* WB_BIND_VERSION */
+	wb_le32 crc;		       /* crc32c of the 4096 bytes with this field 0 */
+	uint8_t log_uuid[WB_UUID_LEN]; /* the superblock UUID of the log */
+	wb_le64 dev_size;	       /* exported size = this block's byte offset */
+	wb_le64 bind_time;	       /* seconds since the epoch, when written */
+	uint8_t pad[4096 - 48];
+};
+_Static_assert(sizeof(struct wb_bind_disk) == 4096, "identity block is 4 KiB");
+_Static_assert(offsetof(struct wb_bind_disk, dev_size) == 32, "bind layout");
 
 #endif /* WB_ONDISK_H */

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/bind.h"
 #include "engine/destage.h"
 #include "engine/recovery.h"
 #include "engine/wblog_int.h"
@@ -350,22 +351,47 @@ static int wbl_format_at(const struct wb_engine_params *p, uint64_t dev)
 
 static int wbl_format(const struct wb_engine_params *p)
 {
+	struct wb_sb sb;
+	char err[320];
 	uint64_t dev;
+	int ret;
 
 	if (!p->log_io || !p->backing_io) {
 		wb_msg(WB_LOG_ERR, "%s: wblog format needs a log and a backing device",
 		       p->name ? p->name : "wblog");
 		return -EINVAL;
 	}
-	dev = p->size ? p->size : p->backing_io->size;
+	/* the backing's last 4 KiB after the exported range is its identity
+	 * block (bind.h), never exported */
+	dev = p->size ? p->size : wb_bind_dev_size(p->backing_io->size);
 	dev &= ~(uint64_t)(WB_DISK_BLOCK - 1);
-	if (dev > p->backing_io->size) {
-		wb_msg(WB_LOG_ERR, "%s: size %llu is larger than backing %s (%llu bytes)",
+	if (!dev || dev > p->backing_io->size || p->backing_io->size - dev < WB_DISK_BLOCK) {
+		wb_msg(WB_LOG_ERR,
+		       "%s: size %llu + 4096 (identity block) is larger than backing %s (%llu "
+		       "bytes)",
 		       p->name ? p->name : "wblog", (unsigned long long)dev, p->backing_io->name,
 		       (unsigned long long)p->backing_io->size);
 		return -EINVAL;
 	}
-	return wbl_format_at(p, dev);
+	{
+		char berr[1024];
+
+		ret = wb_bind_probe(p->backing_io, dev, berr, sizeof(berr));
+		if (ret) {
+			wb_msg(WB_LOG_ERR, "%s: refusing to format: %s",
+			       p->name ? p->name : "wblog", berr);
+			return ret;
+		}
+	}
+	/* Log first, then the binding: a crash in between leaves a pair that
+	 * open refuses (the backing names the old log, or none), never one
+	 * that is silently accepted. */
+	ret = wbl_format_at(p, dev);
+	if (!ret)
+		ret = wb_wlog_load(p->log_io, &sb, err, sizeof(err));
+	if (ret)
+		return ret;
+	return wb_bind_write(p->backing_io, dev, sb.uuid);
 }
 
 static int wbl_recover_cb(void *arg, const struct wb_rec_info *ri, uint64_t span, const void *data)
@@ -507,6 +533,16 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 		       (unsigned long long)e->bak->size, p.size ? " (or size= differs)" : "");
 		ret = -EINVAL;
 		goto out_free;
+	}
+	{
+		char berr[1024];
+
+		ret = wb_bind_check(e->bak, e->log->name, e->dev_size, e->sb.uuid, berr,
+				    sizeof(berr));
+		if (ret) {
+			wb_msg(WB_LOG_ERR, "%s: refusing to open: %s", e->eng.name, berr);
+			goto out_free;
+		}
 	}
 	e->dev_blocks = e->dev_size / WB_DISK_BLOCK;
 	e->max_rec_blocks = e->sb.max_rec_blocks;

@@ -8,15 +8,18 @@
  *   wbengine dump   --log FILE [--from SEQ] [--count N]
  *   wbengine check  --log FILE --backing FILE
  *   wbengine repair --log FILE --backing FILE [--accept-data-loss]
+ *   wbengine bind   --log FILE --backing FILE
  *
- * Only `format` and `repair --accept-data-loss` write. format refuses a log
- * that is not blank (wb_log_probe) without --force, and one holding records
- * without --discard-dirty too; repair drops what follows a hole in the log
- * that recovery refuses as corruption. info/dump/check read the superblock
- * ring and follow the run of valid records exactly like recovery on open
- * (engine/recovery.c), so what they show is what an open would recover.
- * Devices are opened with the io_uring backend (O_DIRECT, buffered
- * fallback with one log line).
+ * Only `format`, `repair --accept-data-loss` and `bind` write. format
+ * refuses a log that is not blank (wb_log_probe) without --force, and one
+ * holding records without --discard-dirty too; repair drops what follows a
+ * hole in the log that recovery refuses as corruption; bind writes the
+ * backing's identity block (engine/bind.h) naming this log, the documented
+ * way to pair a log with a backing it was not formatted with (e.g. a
+ * restored copy). info/dump/check read the superblock ring and follow the
+ * run of valid records exactly like recovery on open (engine/recovery.c),
+ * so what they show is what an open would recover. Devices are opened with
+ * the io_uring backend (O_DIRECT, buffered fallback with one log line).
  *
  * Exit codes: 0 ok, 1 failure (bad log, I/O error, check found a bad
  * record), 2 usage error. Owns nothing beyond main(): every buffer is freed
@@ -30,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/bind.h"
 #include "engine/recovery.h"
 #include "engine/record.h"
 #include "engine/wbengine.h"
@@ -69,6 +73,7 @@ static void usage(FILE *f)
 		"       wbengine dump   --log FILE [--from SEQ] [--count N]\n"
 		"       wbengine check  --log FILE --backing FILE\n"
 		"       wbengine repair --log FILE --backing FILE [--accept-data-loss]\n"
+		"       wbengine bind   --log FILE --backing FILE\n"
 		"Sizes accept K, M, G suffixes (powers of 1024).\n"
 		"Exit: 0 ok, 1 failure, 2 usage error.\n");
 }
@@ -256,6 +261,14 @@ static int view_load(struct view *v, const struct opts *o, int need_backing, wb_
 			"backing %s has %" PRIu64 " bytes\n",
 			o->log, v->sb.dev_size, o->backing, v->bak->size);
 		return EX_FAIL;
+	}
+	if (v->bak) { /* the pair an open would accept, or refuse */
+		char berr[1024];
+
+		if (wb_bind_check(v->bak, o->log, v->sb.dev_size, v->sb.uuid, berr, sizeof(berr))) {
+			fprintf(stderr, "wbengine: %s\n", berr);
+			return EX_FAIL;
+		}
 	}
 	buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (!buf)
@@ -686,6 +699,45 @@ out:
 	return rc;
 }
 
+/* ---- bind -------------------------------------------------------------- */
+
+static int cmd_bind(const struct opts *o)
+{
+	struct wb_io *log = NULL, *bak = NULL;
+	struct wb_bind b;
+	struct wb_sb sb;
+	char err[320], why[160], u[40], old[200];
+	int ret, rc = EX_FAIL;
+
+	if (open_dev(o->log, &log) < 0 || open_dev(o->backing, &bak) < 0)
+		goto out;
+	ret = wb_wlog_load(log, &sb, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "wbengine: %s\n", err);
+		goto out;
+	}
+	ret = wb_bind_read(bak, sb.dev_size, &b, why, sizeof(why));
+	if (ret && ret != -ENODATA) {
+		fprintf(stderr, "wbengine: %s: %s\n", o->backing, why);
+		goto out;
+	}
+	if (ret)
+		snprintf(old, sizeof(old), "none (%s)", why);
+	else
+		wb_bind_uuid_str(b.log_uuid, old);
+	if (wb_bind_write(bak, sb.dev_size, sb.uuid))
+		goto out;
+	wb_bind_uuid_str(sb.uuid, u);
+	printf("bound backing %s to log %s (UUID %s, %" PRIu64 " exported bytes); it was bound "
+	       "to: %s\n",
+	       o->backing, o->log, u, sb.dev_size, old);
+	rc = EX_OK;
+out:
+	wb_io_close(log);
+	wb_io_close(bak);
+	return rc;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static const struct {
@@ -694,7 +746,7 @@ static const struct {
 	int need_backing;
 } cmds[] = {
     {"format", cmd_format, 1}, {"info", cmd_info, 1},	  {"dump", cmd_dump, 0},
-    {"check", cmd_check, 1},   {"repair", cmd_repair, 1},
+    {"check", cmd_check, 1},   {"repair", cmd_repair, 1}, {"bind", cmd_bind, 1},
 };
 
 int main(int argc, char **argv)

@@ -144,7 +144,9 @@ section_nbd() {
 	nbd_check_flush "$d" || return 1
 	bench_log "nbd: pre-writing ${size} MiB backing, ${log} MiB log, ${size} MiB nbdkit file," \
 		"${size} MiB raw file in $d"
-	bench_prewrite "$d/wb-backing.img" "$size" && bench_prewrite "$d/wb-log.img" "$log" &&
+	# + 4 KiB: wblog's identity block after the exported range (docs/ondisk-format.md)
+	bench_prewrite "$d/wb-backing.img" "$size" && truncate -s $(((size << 20) + 4096)) "$d/wb-backing.img" &&
+		bench_prewrite "$d/wb-log.img" "$log" &&
 		bench_prewrite "$d/file.img" "$size" && bench_prewrite "$d/raw.img" "$size" || return 1
 
 	nbd_spawn NBD_FILE_PID "$d/nbdkit-file.log" nbdkit -f -U "$d/file.sock" file \

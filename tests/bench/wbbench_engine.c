@@ -271,7 +271,8 @@ static int open_ios(struct bench *b)
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/backing.img", b->o.dir);
-	ret = wb_io_uring_open(path, b->o.size, WB_IO_OPEN_CREATE, 256, &b->back_io);
+	/* + the identity block after the exported range (engine/bind.h) */
+	ret = wb_io_uring_open(path, b->o.size + 4096, WB_IO_OPEN_CREATE, 256, &b->back_io);
 	if (ret) {
 		fprintf(stderr, "wbbench: cannot open %s: %s\n", path, strerror(-ret));
 		return ret;

@@ -94,7 +94,8 @@ static int kw_open(struct kw *k, int create)
 	if (ret < 0)
 		return ret;
 	snprintf(p, sizeof(p), "%s/backing.img", k->dir);
-	ret = wb_io_uring_open(p, create ? k->size : 0, fl, 64, &k->back);
+	/* + the identity block after the exported range (engine/bind.h) */
+	ret = wb_io_uring_open(p, create ? k->size + 4096 : 0, fl, 64, &k->back);
 	if (ret < 0)
 		return ret;
 	prm.name = "kill9";

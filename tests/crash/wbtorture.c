@@ -523,7 +523,8 @@ static int iteration(struct tt *t)
 		return -ENOMEM;
 	ret = wb_io_fault_open("log", t->log_size, &lc, &t->log);
 	if (!ret)
-		ret = wb_io_fault_open("backing", t->size, &bc, &t->back);
+		/* + the identity block after the exported range (engine/bind.h) */
+		ret = wb_io_fault_open("backing", t->size + 4096, &bc, &t->back);
 	if (ret < 0)
 		return ret;
 	memset(&t->p, 0, sizeof(t->p));

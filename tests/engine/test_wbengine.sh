@@ -6,7 +6,8 @@
 # parsed and cross-checked against dump, dump, check on a good log, check
 # after one corrupted data byte and one corrupted header byte (must fail
 # naming the record), a foreign file and usage errors (exit codes 1 / 2),
-# a log file locked / a block device held O_EXCL by another program refused.
+# a log file locked / a block device held O_EXCL by another program refused,
+# a backing not bound to the log refused, `wbengine bind` pairing them.
 # Prints PASS/FAIL/SKIP lines; exits non-zero if any case failed.
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -74,7 +75,8 @@ span = sum(int(r[r.index("span") + 1]) for r in recs)
 gens = [int(r[r.index("gen") + 1]) for r in recs]
 seqs = [int(r[1]) for r in recs]
 err = []
-if j["dev_size"] != 8 << 20: err.append("dev_size %d" % j["dev_size"])
+# the backing minus its identity block (docs/ondisk-format.md)
+if j["dev_size"] != (8 << 20) - 4096: err.append("dev_size %d" % j["dev_size"])
 if j["seg_size"] != 256 << 10: err.append("seg_size %d" % j["seg_size"])
 if j["records"] != len(recs) or j["seq_head"] - j["seq_tail"] != j["records"]:
     err.append("records %d, dump %d, seq %d..%d" % (j["records"], len(recs), j["seq_tail"], j["seq_head"]))
@@ -221,10 +223,41 @@ fi
 truncate -s 4M "$T/small"
 out=$("$W" check --log "$T/log" --backing "$T/small" 2>&1)
 rc=$?
-if [ $rc -eq 1 ] && grep -q "belongs to a 8388608-byte device" <<<"$out"; then
+if [ $rc -eq 1 ] && grep -q "belongs to a 8384512-byte device" <<<"$out"; then
 	pass wrong_backing_refused
 else
 	fail wrong_backing_refused "rc $rc: $out"
+fi
+
+# binding: a backing of the same size that is not this log's is refused,
+# naming the rebind command; `wbengine bind` pairs them; a backing bound to
+# another log is refused naming both UUIDs
+truncate -s 16M "$T/plog"
+truncate -s 8M "$T/pback" "$T/pother"
+"$W" format --log "$T/plog" --backing "$T/pback" --segment-size 256K >/dev/null 2>&1
+out=$("$W" check --log "$T/plog" --backing "$T/pother" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && grep -q "backing $T/pother is not bound to log $T/plog" <<<"$out" &&
+	grep -q "wbengine bind --log $T/plog --backing $T/pother" <<<"$out"; then
+	pass unbound_backing_refused
+else
+	fail unbound_backing_refused "rc $rc: $out"
+fi
+out=$("$W" bind --log "$T/plog" --backing "$T/pother" 2>&1) &&
+	out2=$("$W" check --log "$T/plog" --backing "$T/pother" 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && grep -q "^bound backing $T/pother to log $T/plog .*it was bound to: none" <<<"$out"; then
+	pass bind_pairs
+else
+	fail bind_pairs "rc $rc: $out ${out2:-}"
+fi
+"$W" format --log "$T/plog" --backing "$T/pback" --segment-size 256K --force >/dev/null 2>&1
+out=$("$W" info --log "$T/plog" --backing "$T/pother" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && grep -q "backing $T/pother belongs to another log (UUID" <<<"$out"; then
+	pass other_log_backing_refused
+else
+	fail other_log_backing_refused "rc $rc: $out"
 fi
 
 # exclusive use: a file locked by another program, a block device held with

@@ -45,7 +45,8 @@ static void fz_open(void)
 
 	wb_msg_set_sink(fz_quiet, NULL, WB_LOG_ERR);
 	if (wb_io_fault_open("log", 4u << 20, &cfg, &fz_log) ||
-	    wb_io_fault_open("bak", FZ_BLOCKS * 4096u, &cfg, &fz_bak))
+	    /* + the identity block after the exported range (engine/bind.h) */
+	    wb_io_fault_open("bak", FZ_BLOCKS * 4096u + 4096u, &cfg, &fz_bak))
 		abort();
 	p.name = "fz";
 	p.log_io = fz_log;

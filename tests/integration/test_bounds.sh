@@ -28,7 +28,8 @@ wbctl() { "$WBCTL" -s "$T/ctl.sock" "$@"; }
 
 PORT=$(free_port)
 MPORT=$(free_port)
-truncate -s 1G "$T/b0"
+# 1 GiB exported (32 x 32 MiB writes) + wblog's 4 KiB identity block
+truncate -s $(((1 << 30) + 4096)) "$T/b0"
 truncate -s 256M "$T/l0"
 
 # write_conf [EXTRA GLOBAL LINES] [EXTRA RESOURCE LINES]

@@ -87,6 +87,10 @@ static int spy_submit(struct wb_io *io, struct wb_io_req *r)
 	struct ev *e;
 	uint64_t k;
 
+	/* format's identity block (engine/bind.h) is the only FUA write to
+	 * the backing, and durable at once: not part of destage ordering */
+	if (d == D_BAK && r->op == WB_IO_WRITE && (r->flags & WB_IO_FUA))
+		return orig_submit[d](io, r);
 	if (nev == cap_ev) {
 		cap_ev = cap_ev ? cap_ev * 2 : 4096;
 		evs = realloc(evs, cap_ev * sizeof(*evs));

@@ -55,7 +55,8 @@ static void node_init(struct node *n, uint64_t seed, uint64_t logsz, uint32_t se
 	memset(n, 0, sizeof(*n));
 	assert_int_equal(wb_io_fault_open("log", logsz, &cfg, &n->log), 0);
 	cfg.seed = seed + 1;
-	assert_int_equal(wb_io_fault_open("bak", DEVSZ, &cfg, &n->bak), 0);
+	/* + the identity block after the exported range (engine/bind.h) */
+	assert_int_equal(wb_io_fault_open("bak", DEVSZ + BS, &cfg, &n->bak), 0);
 	n->p.name = role == WB_ROLE_REPLICA ? "replica" : "primary";
 	n->p.log_io = n->log;
 	n->p.backing_io = n->bak;
@@ -393,7 +394,7 @@ static void test_base(void **state)
 		struct wb_fault_cfg cfg = {.seed = 61};
 
 		assert_int_equal(wb_io_fault_open("log", 8u << 20, &cfg, &r.log), 0);
-		assert_int_equal(wb_io_fault_open("bak", DEVSZ, &cfg, &r.bak), 0);
+		assert_int_equal(wb_io_fault_open("bak", DEVSZ + BS, &cfg, &r.bak), 0);
 	}
 	r.p = (struct wb_engine_params){.name = "replica",
 					.log_io = r.log,
