@@ -42,8 +42,8 @@
 
 #include "daemon/wbd_log.h"
 
-#define NBD_READ_ROUNDS 16	    /* readv()s per wakeup at most (fairness) */
-#define NBD_WRITE_IOV	64	    /* iovecs per sendmsg() */
+#define NBD_READ_ROUNDS 16 /* readv()s per wakeup at most (fairness) */
+#define NBD_WRITE_IOV	64 /* iovecs per sendmsg() */
 
 struct nbd_ioreq {
 	struct wb_req wr;
@@ -465,8 +465,8 @@ static bool step_xmit(struct nbd_conn *c, bool *submitted)
 	if (!c->verdict.err && !c->verdict.disconnect && !c->pay_got) {
 		/* its reply (and read data) must fit under the cap next to what
 		 * is queued and in flight; one request always may go */
-		uint64_t need = NBD_SIMPLE_REPLY_LEN +
-				(c->hdr.type == NBD_CMD_READ ? (uint64_t)c->hdr.len : 0);
+		uint64_t need =
+		    NBD_SIMPLE_REPLY_LEN + (c->hdr.type == NBD_CMD_READ ? (uint64_t)c->hdr.len : 0);
 		uint64_t held = conn_reply_bytes(c);
 
 		if (held && held + need > NBD_REPLY_CAP) {

@@ -38,9 +38,9 @@ struct nbd_conn;
  * data) of requests in flight. A request that would pass it waits (the
  * socket is not read) until replies went out; one request is always let
  * through, so the most a connection holds is max(cap, 16 + NBD_SRV_MAX_LEN). */
-#define NBD_REPLY_CAP	     (32u << 20)
+#define NBD_REPLY_CAP (32u << 20)
 /* Handshake replies queued before the connection stops being read. */
-#define NBD_OPT_REPLY_CAP    (64u << 10)
+#define NBD_OPT_REPLY_CAP (64u << 10)
 /* A connection that has not finished the handshake by then is closed. */
 #define NBD_HANDSHAKE_TIMEOUT_S 10
 /* After accept() failed for lack of descriptors or memory (EMFILE, ENFILE,

@@ -116,7 +116,6 @@ static void wbd_nbd_limits(struct wbd *d)
 	nbd_set_max_clients(max);
 }
 
-
 int wbd_start(struct wbd *d)
 {
 	char err[512];

@@ -901,16 +901,24 @@ static void test_bad_params(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_write_read_reopen), cmocka_unit_test(test_read_mixed_sources),
-	    cmocka_unit_test(test_discard_zero),      cmocka_unit_test(test_small_log_destage),
-	    cmocka_unit_test(test_power_cut),	      cmocka_unit_test(test_refuse_foreign),
-	    cmocka_unit_test(test_apply_record),      cmocka_unit_test(test_io_error_fails),
-	    cmocka_unit_test(test_writethrough),      cmocka_unit_test(test_throttled_queue),
-	    cmocka_unit_test(test_gen_interval),      cmocka_unit_test(test_gen_durable_after_fua),
-	    cmocka_unit_test(test_close_keeps_log),   cmocka_unit_test(test_kick_wakes),
+	    cmocka_unit_test(test_write_read_reopen),
+	    cmocka_unit_test(test_read_mixed_sources),
+	    cmocka_unit_test(test_discard_zero),
+	    cmocka_unit_test(test_small_log_destage),
+	    cmocka_unit_test(test_power_cut),
+	    cmocka_unit_test(test_refuse_foreign),
+	    cmocka_unit_test(test_apply_record),
+	    cmocka_unit_test(test_io_error_fails),
+	    cmocka_unit_test(test_writethrough),
+	    cmocka_unit_test(test_throttled_queue),
+	    cmocka_unit_test(test_gen_interval),
+	    cmocka_unit_test(test_gen_durable_after_fua),
+	    cmocka_unit_test(test_close_keeps_log),
+	    cmocka_unit_test(test_kick_wakes),
 	    cmocka_unit_test(test_throttled_write_borrows_buf),
 	    cmocka_unit_test(test_nomem_fails_engine),
-	    cmocka_unit_test(test_ack_memory),	      cmocka_unit_test(test_bad_params),
+	    cmocka_unit_test(test_ack_memory),
+	    cmocka_unit_test(test_bad_params),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
