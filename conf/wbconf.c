@@ -475,6 +475,13 @@ static bool engine_known(const struct wbconf *c, const char *name)
 	return access(path, F_OK) == 0;
 }
 
+/* Clients on this host only: 127.0.0.0/8, ::1, localhost. */
+static bool addr_loopback(const char *host)
+{
+	return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost") ||
+	       !strcmp(host, "[::1]");
+}
+
 static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const struct rinfo *ri)
 {
 	struct wbconf_resource *r = &c->res[i];
@@ -536,6 +543,20 @@ static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const stru
 		ln = rline(&ri[i], "nbd-listen", &lb);
 		ERR(lx, ln, lb, "nbd-listen", "port %u is also [global] metrics-listen",
 		    r->nbd_listen.port);
+	}
+	if (r->tls != WBCONF_TLS_OFF &&
+	    (!c->global.tls_cert || !c->global.tls_key || !c->global.tls_ca)) {
+		ln = rline(&ri[i], "tls", &lb);
+		ERR(lx, ln, lb, "tls", "tls = %s needs [global] tls-cert, tls-key and tls-ca",
+		    r->tls == WBCONF_TLS_REQUIRE ? "require" : "allow");
+	}
+	if (wbconf_addr_set(&r->nbd_listen) && !addr_loopback(r->nbd_listen.host) &&
+	    r->tls != WBCONF_TLS_REQUIRE && !r->nbd_insecure) {
+		ln = rline(&ri[i], "nbd-listen", &lb);
+		ERR(lx, ln, lb, "nbd-listen",
+		    "%s is not a loopback address: set tls = require (or nbd-insecure = yes to "
+		    "serve plain NBD on the network)",
+		    r->nbd_listen.host);
 	}
 	for (size_t j = 0; j < i; j++) {
 		struct wbconf_resource *o = &c->res[j];

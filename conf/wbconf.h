@@ -49,6 +49,8 @@ enum wbconf_log_level {
 };
 enum wbconf_log_target { WBCONF_LOG_STDERR = 0, WBCONF_LOG_SYSLOG = 1 };
 enum wbconf_transport { WBCONF_TRANSPORT_TLS = 0, WBCONF_TRANSPORT_PLAIN = 1 };
+/* NBD TLS of an export (docs/nbd.md "TLS"). */
+enum wbconf_tls { WBCONF_TLS_OFF = 0, WBCONF_TLS_ALLOW = 1, WBCONF_TLS_REQUIRE = 2 };
 enum wbconf_ack { WBCONF_ACK_LOG = 0, WBCONF_ACK_MEMORY = 1 };
 enum wbconf_no_quorum { WBCONF_NOQ_SUSPEND_IO = 0, WBCONF_NOQ_IO_ERROR = 1 };
 enum wbconf_cache_mode { WBCONF_CACHE_WRITEBACK = 0, WBCONF_CACHE_WRITETHROUGH = 1 };
@@ -95,6 +97,8 @@ struct wbconf_resource {
 	uint32_t log_segment;	       /* bytes, default 1 MiB */
 	struct wbconf_addr nbd_listen; /* optional TCP NBD listener */
 	char *nbd_socket;	       /* optional unix NBD listener, NULL = none */
+	int tls;		       /* enum wbconf_tls, default off */
+	bool nbd_insecure;	       /* plain nbd-listen on a non-loopback address */
 	char *ring;		       /* dm ring name, NULL = none */
 	char protocol;		       /* 'A', 'B' or 'C' (default) */
 	int ack;		       /* enum wbconf_ack, default log */

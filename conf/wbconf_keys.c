@@ -35,6 +35,8 @@ static const struct wbconf_enum ev_ack[] = {
     {"log", WBCONF_ACK_LOG}, {"memory", WBCONF_ACK_MEMORY}, {NULL, 0}};
 static const struct wbconf_enum ev_noq[] = {
     {"suspend-io", WBCONF_NOQ_SUSPEND_IO}, {"io-error", WBCONF_NOQ_IO_ERROR}, {NULL, 0}};
+static const struct wbconf_enum ev_tls[] = {
+    {"off", WBCONF_TLS_OFF}, {"allow", WBCONF_TLS_ALLOW}, {"require", WBCONF_TLS_REQUIRE}, {NULL, 0}};
 static const struct wbconf_enum ev_cache[] = {
     {"writeback", WBCONF_CACHE_WRITEBACK}, {"writethrough", WBCONF_CACHE_WRITETHROUGH}, {NULL, 0}};
 
@@ -90,6 +92,10 @@ const struct wbconf_key wbconf_keys[] = {
      NULL, NULL},
     {"nbd-socket", S_RES, T_PATH, 0, 0, offsetof(struct wbconf_resource, nbd_socket), 0, 0, NULL,
      NULL, NULL},
+    {"tls", S_RES, T_ENUM, 0, sizeof(int), offsetof(struct wbconf_resource, tls), 0, 0, ev_tls,
+     "off", NULL},
+    {"nbd-insecure", S_RES, T_BOOL, 0, 1, offsetof(struct wbconf_resource, nbd_insecure), 0, 1,
+     NULL, "no", NULL},
     {"ring", S_RES, T_NAME, 0, 0, offsetof(struct wbconf_resource, ring), 0, 0, NULL, NULL,
      "a ring name of letters, digits, '_', '-', '.'"},
     {"protocol", S_RES, T_ENUM, 0, 1, offsetof(struct wbconf_resource, protocol), 0, 0, ev_protocol,

@@ -135,6 +135,7 @@ static const char *const full = "# full example\r\n"
 				"destage-min-rate = 8M/s\n"
 				"log-segment = 256K\n"
 				"nbd-listen = *:10809\n"
+				"nbd-insecure = yes\n"
 				"nbd-socket = \"/run/wbrep/r0 nbd.sock\"\n"
 				"ring = r0.ring\n"
 				"protocol = A\n"
@@ -321,9 +322,24 @@ static void test_missing_and_cross(void **state)
 		   "t.conf:4: [resource r0] ack: ack = memory needs engine wblog (engine "
 		   "passthrough has no log)");
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nnbd-listen = 127.0.0.1:10809\n"
-		   "[resource r1]\nbacking = /b1\nlog = /l1\nnbd-listen = *:10809\n",
+		   "[resource r1]\nbacking = /b1\nlog = /l1\nnbd-listen = *:10809\n"
+		   "nbd-insecure = yes\n",
 		   "t.conf:8: [resource r1] nbd-listen: *:10809 is already used by resource r0 "
 		   "(line 4)");
+	/* NBD on the network: TLS or an explicit nbd-insecure */
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nnbd-listen = 0.0.0.0:10809\n",
+		   "t.conf:4: [resource r0] nbd-listen: 0.0.0.0 is not a loopback address: set "
+		   "tls = require (or nbd-insecure = yes to serve plain NBD on the network)");
+	expect_one("[global]\ntls-cert = /c\ntls-key = /k\ntls-ca = /a\n[resource r0]\n"
+		   "backing = /b0\nlog = /l0\nnbd-listen = *:10809\ntls = allow\n",
+		   "t.conf:8: [resource r0] nbd-listen: * is not a loopback address: set tls = "
+		   "require (or nbd-insecure = yes to serve plain NBD on the network)");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\ntls = require\n",
+		   "t.conf:4: [resource r0] tls: tls = require needs [global] tls-cert, tls-key "
+		   "and tls-ca");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\ntls = maybe\n",
+		   "t.conf:4: [resource r0] tls: invalid value 'maybe': expected one of off, allow, "
+		   "require");
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nring = rr\n"
 		   "[resource r1]\nbacking = /b1\nlog = /l1\nring = rr\n",
 		   "t.conf:8: [resource r1] ring: ring 'rr' is already used by resource r0 (line "
@@ -449,6 +465,36 @@ static void test_tls_needs_certs(void **state)
 	assert_non_null(strstr(got, "t.conf: [global] tls-cert: missing: transport tls"));
 	assert_non_null(strstr(got, "[global] tls-key:"));
 	assert_non_null(strstr(got, "[global] tls-ca:"));
+}
+
+/* NBD TLS keys: defaults, and what a network listener is allowed */
+static void test_nbd_tls(void **state)
+{
+	static const char *ok[] = {
+	    "[resource r0]\nbacking = /b\nlog = /l\nnbd-listen = 127.0.0.1:1\n",
+	    "[resource r0]\nbacking = /b\nlog = /l\nnbd-listen = [::1]:1\n",
+	    "[resource r0]\nbacking = /b\nlog = /l\nnbd-listen = localhost:1\n",
+	    "[resource r0]\nbacking = /b\nlog = /l\nnbd-listen = *:1\nnbd-insecure = yes\n",
+	    "[global]\ntls-cert = /c\ntls-key = /k\ntls-ca = /a\n[resource r0]\nbacking = /b\n"
+	    "log = /l\nnbd-listen = *:1\ntls = require\n",
+	};
+	struct wbconf *c;
+
+	assert_int_equal(parse(minimal, NULL, &c, NULL), 0);
+	assert_int_equal(c->res[0].tls, WBCONF_TLS_OFF);
+	assert_false(c->res[0].nbd_insecure);
+	wbconf_free(c);
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct wbconf_errors e = {0};
+
+		if (parse(ok[i], NULL, &c, &e)) {
+			wbconf_errors_print(&e, stderr);
+			fail_msg("config %zu refused", i);
+		}
+		assert_int_equal(c->res[0].tls, i == 4 ? WBCONF_TLS_REQUIRE : WBCONF_TLS_OFF);
+		assert_int_equal(c->res[0].nbd_insecure, i == 3);
+		wbconf_free(c);
+	}
 }
 
 static void test_collects_all_errors_sorted(void **state)
@@ -870,6 +916,7 @@ int main(void)
 	    cmocka_unit_test(test_key_errors),
 	    cmocka_unit_test(test_missing_and_cross),
 	    cmocka_unit_test(test_tls_needs_certs),
+	    cmocka_unit_test(test_nbd_tls),
 	    cmocka_unit_test(test_collects_all_errors_sorted),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_malformed_bytes),
