@@ -175,11 +175,20 @@ void wbl_close_gen(struct wblog *e)
 	last = wbl_rec_by_seq(e, e->next_seq - 1);
 	if (last && last->state == WBL_REC_SEALED && last->gen == e->gen) {
 		last->flags |= WB_REC_F_GEN_END;
-	} else if (e->hooks.ship && !e->closing && last && last->gen == e->gen &&
-		   !(last->flags & WB_REC_F_GEN_END)) {
-		/* it is placed (and shipped) already: with peers, end the
-		 * generation with an empty GEN_END record (one 4 KiB header), so
-		 * a replica learns it now and not with the next generation */
+	} else if (!e->closing &&
+		   (!last || (last->gen == e->gen && !(last->flags & WB_REC_F_GEN_END))) &&
+		   (e->hooks.ship || e->next_seq - 1 < e->destaged_seq)) {
+		/* it is placed already. With peers, end the generation with an
+		 * empty GEN_END record (one 4 KiB header), so a replica learns it
+		 * now and not with the next generation. Without peers, the same
+		 * when the generation is wholly destaged (the log holds none of
+		 * its records, or soon will not): recovery would otherwise take
+		 * the generation from the superblock's tail_gen, written by the
+		 * destage while it was still open, and reuse its number. A
+		 * generation still in the log needs nothing: recovery starts
+		 * after its last record's generation. At most one mark per
+		 * generation, only when its records were destaged before it
+		 * closed. (!last: released, so destaged too.) */
 		struct wbl_rec *mark = wbl_rec_new(e, WB_REC_F_GEN_END);
 
 		if (!mark) {

@@ -711,6 +711,41 @@ static void test_gen_durable_after_fua(void **state)
 	efx_fini(&v.f);
 }
 
+/* A flush whose generation was wholly destaged before it (the log is empty)
+ * still makes the generation's end durable: after a power cut the engine
+ * reports it durable and does not reuse its number. */
+static void test_gen_end_after_destage(void **state)
+{
+	struct env v;
+	struct wb_engine_stats st;
+	uint64_t flushed;
+
+	env_init(&v, 8u << 20, 256 << 10, 0);
+	wr(&v, 10, 1, 0);
+	efx_drain(&v.f);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	assert_int_equal(st.dirty_bytes, 0);
+	flushed = st.gen_head;
+	flush(&v);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	assert_true(st.gen_head > flushed);
+	assert_true(st.gen_durable >= flushed);
+	wb_io_fault_power_cut(v.f.log);
+	wb_io_fault_power_cut(v.f.bak);
+	wb_engine_close(v.f.e);
+	v.f.e = NULL;
+	wb_io_fault_power_on(v.f.log);
+	wb_io_fault_power_on(v.f.bak);
+	assert_int_equal(wb_wblog_ops.open(&v.f.p, &v.f.e), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	if (st.gen_durable < flushed || st.gen_head <= flushed)
+		fail_msg("after the power cut: head %llu durable %llu, generation %llu was flushed",
+			 (unsigned long long)st.gen_head, (unsigned long long)st.gen_durable,
+			 (unsigned long long)flushed);
+	check_all(&v);
+	efx_fini(&v.f);
+}
+
 static void test_writethrough(void **state)
 {
 	struct env v;
@@ -913,6 +948,7 @@ int main(void)
 	    cmocka_unit_test(test_throttled_queue),
 	    cmocka_unit_test(test_gen_interval),
 	    cmocka_unit_test(test_gen_durable_after_fua),
+	    cmocka_unit_test(test_gen_end_after_destage),
 	    cmocka_unit_test(test_close_keeps_log),
 	    cmocka_unit_test(test_kick_wakes),
 	    cmocka_unit_test(test_throttled_write_borrows_buf),
