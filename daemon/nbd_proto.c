@@ -6,63 +6,22 @@
  */
 #include "daemon/nbd_proto.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, 8);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return be64toh(v);
-}
+#include "engine/byteorder.h"
 
 size_t nbd_encode_greeting(uint8_t *out)
 {
-	put64(out, NBD_MAGIC);
-	put64(out + 8, NBD_IHAVEOPT);
-	put16(out + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	wb_store_be64(out, NBD_MAGIC);
+	wb_store_be64(out + 8, NBD_IHAVEOPT);
+	wb_store_be16(out + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
 	return NBD_GREETING_LEN;
 }
 
 int nbd_parse_client_flags(const uint8_t *in, uint32_t *flags)
 {
-	uint32_t f = get32(in);
+	uint32_t f = wb_load_be32(in);
 
 	*flags = f;
 	if (f & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
@@ -74,10 +33,10 @@ int nbd_parse_client_flags(const uint8_t *in, uint32_t *flags)
 
 int nbd_parse_opt_hdr(const uint8_t *in, uint32_t *opt, uint32_t *len)
 {
-	if (get64(in) != NBD_IHAVEOPT)
+	if (wb_load_be64(in) != NBD_IHAVEOPT)
 		return -EBADMSG;
-	*opt = get32(in + 8);
-	*len = get32(in + 12);
+	*opt = wb_load_be32(in + 8);
+	*len = wb_load_be32(in + 12);
 	if (*len > NBD_OPT_MAX_LEN)
 		return -EMSGSIZE;
 	return 0;
@@ -85,10 +44,10 @@ int nbd_parse_opt_hdr(const uint8_t *in, uint32_t *opt, uint32_t *len)
 
 size_t nbd_encode_opt_reply(uint8_t *out, uint32_t opt, uint32_t type, uint32_t len)
 {
-	put64(out, NBD_REP_MAGIC);
-	put32(out + 8, opt);
-	put32(out + 12, type);
-	put32(out + 16, len);
+	wb_store_be64(out, NBD_REP_MAGIC);
+	wb_store_be32(out + 8, opt);
+	wb_store_be32(out + 12, type);
+	wb_store_be32(out + 16, len);
 	return NBD_OPT_REPLY_HDR_LEN;
 }
 
@@ -113,10 +72,10 @@ int nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namec
 	*ninfo = 0;
 	if (len < 6)
 		return -EINVAL;
-	nlen = get32(in);
+	nlen = wb_load_be32(in);
 	if (nlen > len - 6)
 		return -EINVAL;
-	n = get16(in + 4 + nlen);
+	n = wb_load_be16(in + 4 + nlen);
 	if ((uint64_t)len != 6ull + nlen + 2ull * n)
 		return -EINVAL;
 	ret = copy_name(in + 4, nlen, name, namecap);
@@ -124,7 +83,7 @@ int nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namec
 		return ret;
 	for (unsigned i = 0; i < n; i++) {
 		if (i < max)
-			infos[i] = get16(in + 6 + nlen + 2 * i);
+			infos[i] = wb_load_be16(in + 6 + nlen + 2 * i);
 	}
 	*ninfo = n;
 	return 0;
@@ -137,18 +96,18 @@ int nbd_parse_export_name(const uint8_t *in, uint32_t len, char *name, size_t na
 
 size_t nbd_encode_info_export(uint8_t *out, uint64_t size, uint16_t tflags)
 {
-	put16(out, NBD_INFO_EXPORT);
-	put64(out + 2, size);
-	put16(out + 10, tflags);
+	wb_store_be16(out, NBD_INFO_EXPORT);
+	wb_store_be64(out + 2, size);
+	wb_store_be16(out + 10, tflags);
 	return 12;
 }
 
 size_t nbd_encode_info_block_size(uint8_t *out, uint32_t min, uint32_t pref, uint32_t max)
 {
-	put16(out, NBD_INFO_BLOCK_SIZE);
-	put32(out + 2, min);
-	put32(out + 6, pref);
-	put32(out + 10, max);
+	wb_store_be16(out, NBD_INFO_BLOCK_SIZE);
+	wb_store_be32(out + 2, min);
+	wb_store_be32(out + 6, pref);
+	wb_store_be32(out + 10, max);
 	return 14;
 }
 
@@ -158,15 +117,15 @@ size_t nbd_encode_server_entry(uint8_t *out, size_t cap, const char *name)
 
 	if (cap < 4 + n)
 		return 0;
-	put32(out, (uint32_t)n);
+	wb_store_be32(out, (uint32_t)n);
 	memcpy(out + 4, name, n);
 	return 4 + n;
 }
 
 size_t nbd_encode_export_name_reply(uint8_t *out, uint64_t size, uint16_t tflags, bool no_zeroes)
 {
-	put64(out, size);
-	put16(out + 8, tflags);
+	wb_store_be64(out, size);
+	wb_store_be16(out + 8, tflags);
 	if (no_zeroes)
 		return 10;
 	memset(out + 10, 0, 124);
@@ -175,21 +134,21 @@ size_t nbd_encode_export_name_reply(uint8_t *out, uint64_t size, uint16_t tflags
 
 int nbd_parse_request(const uint8_t *in, struct nbd_request *r)
 {
-	if (get32(in) != NBD_REQUEST_MAGIC)
+	if (wb_load_be32(in) != NBD_REQUEST_MAGIC)
 		return -EBADMSG;
-	r->flags = get16(in + 4);
-	r->type = get16(in + 6);
-	r->handle = get64(in + 8);
-	r->off = get64(in + 16);
-	r->len = get32(in + 24);
+	r->flags = wb_load_be16(in + 4);
+	r->type = wb_load_be16(in + 6);
+	r->handle = wb_load_be64(in + 8);
+	r->off = wb_load_be64(in + 16);
+	r->len = wb_load_be32(in + 24);
 	return 0;
 }
 
 size_t nbd_encode_simple_reply(uint8_t *out, uint32_t err, uint64_t handle)
 {
-	put32(out, NBD_SIMPLE_REPLY_MAGIC);
-	put32(out + 4, err);
-	put64(out + 8, handle);
+	wb_store_be32(out, NBD_SIMPLE_REPLY_MAGIC);
+	wb_store_be32(out + 4, err);
+	wb_store_be64(out + 8, handle);
 	return NBD_SIMPLE_REPLY_LEN;
 }
 

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/byteorder.h"
 #include "engine/extmap.h"
 
 #define NODE_BYTES 4088 /* + 8 bytes malloc header = one 4096-byte chunk */
@@ -78,34 +79,19 @@ struct xpath {
 	int idx[MAX_HEIGHT];
 };
 
-static inline uint64_t ld_le(const uint8_t *p, int bytes)
-{
-	uint64_t v = 0;
-
-	for (int i = bytes - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static inline void st_le(uint8_t *p, uint64_t v, int bytes)
-{
-	for (int i = 0; i < bytes; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 static inline uint64_t xe_lba(const struct leaf *l, int i)
 {
-	return ld_le(l->e[i], 6);
+	return wb_load_le(l->e[i], 6);
 }
 
 static void xe_get(const struct leaf *l, int i, struct xent *x)
 {
 	const uint8_t *p = l->e[i];
 
-	x->lba = ld_le(p, 6);
-	x->n = (uint32_t)ld_le(p + 6, 3);
-	x->log = ld_le(p + 9, 5);
-	x->seq = ld_le(p + 14, 6);
+	x->lba = wb_load_le(p, 6);
+	x->n = (uint32_t)wb_load_le(p + 6, 3);
+	x->log = wb_load_le(p + 9, 5);
+	x->seq = wb_load_le(p + 14, 6);
 }
 
 static void xe_set(struct leaf *l, int i, const struct xent *x)
@@ -113,10 +99,10 @@ static void xe_set(struct leaf *l, int i, const struct xent *x)
 	uint8_t *p = l->e[i];
 
 	assert(x->n >= 1 && x->n <= XE_MAXLEN);
-	st_le(p, x->lba, 6);
-	st_le(p + 6, x->n, 3);
-	st_le(p + 9, x->log, 5);
-	st_le(p + 14, x->seq, 6);
+	wb_store_le(p, x->lba, 6);
+	wb_store_le(p + 6, x->n, 3);
+	wb_store_le(p + 9, x->log, 5);
+	wb_store_le(p + 14, x->seq, 6);
 }
 
 /* ---- node allocation ---- */

@@ -9,36 +9,16 @@
  *     record header followed by the data blocks of its extents;
  * and the one block wblog keeps on the backing device: the identity block
  * binding it to its log.
- * All integers are little-endian (__le* typedefs are documentation; use the
- * wb_le*() helpers to read and write them). Every size is asserted.
+ * All integers are little-endian (the wb_le* typedefs are documentation; use
+ * the wb_le*_get/put helpers of engine/byteorder.h to read and write them). Every size is asserted.
  */
 #ifndef WB_ONDISK_H
 #define WB_ONDISK_H
 
-#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef uint16_t wb_le16;
-typedef uint32_t wb_le32;
-typedef uint64_t wb_le64;
-
-static inline uint32_t wb_le32_get(wb_le32 v)
-{
-	return le32toh(v);
-}
-static inline uint64_t wb_le64_get(wb_le64 v)
-{
-	return le64toh(v);
-}
-static inline wb_le32 wb_le32_put(uint32_t v)
-{
-	return htole32(v);
-}
-static inline wb_le64 wb_le64_put(uint64_t v)
-{
-	return htole64(v);
-}
+#include "engine/byteorder.h" /* wb_le* types and their get/put */
 
 #define WB_DISK_BLOCK	  4096u
 #define WB_SB_SLOTS	  4u			/* superblock ring slots written by format */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/byteorder.h"
 #include "proto/peerproto.h"
 #include "proto/wbproto.h"
 
@@ -88,42 +89,28 @@ int wbp_ack_rank(int level)
 	}
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 void wbp_hdr_encode(uint8_t out[WBP_HDR_SIZE], const struct wbp_hdr *h)
 {
-	put_le32(out, WBP_MAGIC);
+	wb_store_le32(out, WBP_MAGIC);
 	out[4] = h->version;
 	out[5] = h->type;
-	out[6] = (uint8_t)h->flags;
-	out[7] = (uint8_t)(h->flags >> 8);
-	put_le32(out + 8, h->msg_len);
-	put_le32(out + 12, h->data_len);
-	put_le32(out + 16, wbp_crc32c(out, 16));
+	wb_store_le16(out + 6, h->flags);
+	wb_store_le32(out + 8, h->msg_len);
+	wb_store_le32(out + 12, h->data_len);
+	wb_store_le32(out + 16, wbp_crc32c(out, 16));
 }
 
 int wbp_hdr_decode(const uint8_t in[WBP_HDR_SIZE], const struct wbp_limits *lim, struct wbp_hdr *h)
 {
 	const struct wbp_type_ent *t;
 
-	if (get_le32(in) != WBP_MAGIC || get_le32(in + 16) != wbp_crc32c(in, 16))
+	if (wb_load_le32(in) != WBP_MAGIC || wb_load_le32(in + 16) != wbp_crc32c(in, 16))
 		return -EBADMSG;
 	h->version = in[4];
 	h->type = in[5];
-	h->flags = (uint16_t)(in[6] | in[7] << 8);
-	h->msg_len = get_le32(in + 8);
-	h->data_len = get_le32(in + 12);
+	h->flags = wb_load_le16(in + 6);
+	h->msg_len = wb_load_le32(in + 8);
+	h->data_len = wb_load_le32(in + 12);
 	if (h->version != WBP_FRAME_VERSION)
 		return -EPROTONOSUPPORT;
 	t = wbp_type(h->type);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/byteorder.h"
 #include "proto/wbproto.h"
 
 struct type_ent {
@@ -52,35 +53,11 @@ const char *wbproto_type_name(uint16_t type)
 	return t ? t->name : "unknown";
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
 void wbproto_hdr_encode(uint8_t out[WBPROTO_HDR_SIZE], const struct wbproto_hdr *h)
 {
-	put_le32(out, h->len);
-	put_le16(out + 4, h->type);
-	put_le16(out + 6, h->flags);
+	wb_store_le32(out, h->len);
+	wb_store_le16(out + 4, h->type);
+	wb_store_le16(out + 6, h->flags);
 }
 
 int wbproto_hdr_decode(const uint8_t *buf, size_t len, size_t max_payload, struct wbproto_hdr *h)
@@ -91,9 +68,9 @@ int wbproto_hdr_decode(const uint8_t *buf, size_t len, size_t max_payload, struc
 		return -EAGAIN;
 	if (max_payload > WBPROTO_MAX_PAYLOAD)
 		max_payload = WBPROTO_MAX_PAYLOAD;
-	h->len = get_le32(buf);
-	h->type = get_le16(buf + 4);
-	h->flags = get_le16(buf + 6);
+	h->len = wb_load_le32(buf);
+	h->type = wb_load_le16(buf + 4);
+	h->flags = wb_load_le16(buf + 6);
 	if (h->len > max_payload)
 		return -EMSGSIZE;
 	t = type_find(h->type);

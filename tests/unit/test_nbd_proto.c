@@ -12,49 +12,11 @@
 #include <stdint.h>
 #include <string.h>
 #include <errno.h>
-#include <endian.h>
 
 #include <cmocka.h>
 
 #include "daemon/nbd_proto.h"
-
-/* Unaligned big-endian loads (the wire buffers are byte arrays). */
-static uint16_t ldbe16(const void *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return be16toh(v);
-}
-static uint32_t ldbe32(const void *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return be32toh(v);
-}
-static uint64_t ldbe64(const void *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return be64toh(v);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, 8);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, 2);
-}
+#include "engine/byteorder.h"
 
 static void test_greeting(void **state)
 {
@@ -71,14 +33,14 @@ static void test_client_flags(void **state)
 	uint8_t b[4];
 	uint32_t f;
 
-	put32(b, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+	wb_store_be32(b, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
 	assert_int_equal(nbd_parse_client_flags(b, &f), 0);
 	assert_int_equal(f, 3);
-	put32(b, NBD_FLAG_C_FIXED_NEWSTYLE);
+	wb_store_be32(b, NBD_FLAG_C_FIXED_NEWSTYLE);
 	assert_int_equal(nbd_parse_client_flags(b, &f), 0);
-	put32(b, 0); /* old newstyle without FIXED: refused */
+	wb_store_be32(b, 0); /* old newstyle without FIXED: refused */
 	assert_int_equal(nbd_parse_client_flags(b, &f), -EPROTO);
-	put32(b, 1u | (1u << 7)); /* unknown bit */
+	wb_store_be32(b, 1u | (1u << 7)); /* unknown bit */
 	assert_int_equal(nbd_parse_client_flags(b, &f), -EPROTO);
 }
 
@@ -87,18 +49,18 @@ static void test_opt_hdr(void **state)
 	uint8_t b[16];
 	uint32_t opt, len;
 
-	put64(b, NBD_IHAVEOPT);
-	put32(b + 8, NBD_OPT_GO);
-	put32(b + 12, 10);
+	wb_store_be64(b, NBD_IHAVEOPT);
+	wb_store_be32(b + 8, NBD_OPT_GO);
+	wb_store_be32(b + 12, 10);
 	assert_int_equal(nbd_parse_opt_hdr(b, &opt, &len), 0);
 	assert_int_equal(opt, NBD_OPT_GO);
 	assert_int_equal(len, 10);
-	put32(b + 12, NBD_OPT_MAX_LEN + 1);
+	wb_store_be32(b + 12, NBD_OPT_MAX_LEN + 1);
 	assert_int_equal(nbd_parse_opt_hdr(b, &opt, &len), -EMSGSIZE);
-	put32(b + 12, 0xffffffffu);
+	wb_store_be32(b + 12, 0xffffffffu);
 	assert_int_equal(nbd_parse_opt_hdr(b, &opt, &len), -EMSGSIZE);
-	put64(b, NBD_MAGIC); /* wrong magic */
-	put32(b + 12, 0);
+	wb_store_be64(b, NBD_MAGIC); /* wrong magic */
+	wb_store_be32(b + 12, 0);
 	assert_int_equal(nbd_parse_opt_hdr(b, &opt, &len), -EBADMSG);
 }
 
@@ -107,10 +69,10 @@ static void test_opt_reply(void **state)
 	uint8_t b[20];
 
 	assert_int_equal(nbd_encode_opt_reply(b, NBD_OPT_GO, NBD_REP_ERR_UNKNOWN, 7), 20);
-	assert_int_equal(ldbe64(b), NBD_REP_MAGIC);
-	assert_int_equal(ldbe32(b + 8), NBD_OPT_GO);
-	assert_int_equal(ldbe32(b + 12), 0x80000006u);
-	assert_int_equal(ldbe32(b + 16), 7);
+	assert_int_equal(wb_load_be64(b), NBD_REP_MAGIC);
+	assert_int_equal(wb_load_be32(b + 8), NBD_OPT_GO);
+	assert_int_equal(wb_load_be32(b + 12), 0x80000006u);
+	assert_int_equal(wb_load_be32(b + 16), 7);
 }
 
 /* u32 namelen, name, u16 n, n x u16 */
@@ -118,11 +80,12 @@ static uint32_t mk_info(uint8_t *b, const char *name, unsigned n)
 {
 	uint32_t l = (uint32_t)strlen(name);
 
-	put32(b, l);
+	wb_store_be32(b, l);
 	memcpy(b + 4, name, l);
-	put16(b + 4 + l, (uint16_t)n);
+	wb_store_be16(b + 4 + l, (uint16_t)n);
 	for (unsigned i = 0; i < n; i++)
-		put16(b + 6 + l + 2 * i, (uint16_t)(i == 0 ? NBD_INFO_BLOCK_SIZE : NBD_INFO_NAME));
+		wb_store_be16(b + 6 + l + 2 * i,
+			      (uint16_t)(i == 0 ? NBD_INFO_BLOCK_SIZE : NBD_INFO_NAME));
 	return 6 + l + 2 * n;
 }
 
@@ -164,21 +127,21 @@ static void test_info_req_malformed(void **state)
 	assert_int_equal(nbd_parse_info_req(b, 0, name, sizeof(name), infos, 4, &n), -EINVAL);
 	/* name length beyond the payload */
 	len = mk_info(b, "r0", 1);
-	put32(b, 1000);
+	wb_store_be32(b, 1000);
 	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
-	put32(b, 0xffffffffu);
+	wb_store_be32(b, 0xffffffffu);
 	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
 	/* info count does not match the length */
 	len = mk_info(b, "r0", 1);
 	assert_int_equal(nbd_parse_info_req(b, len - 1, name, sizeof(name), infos, 4, &n), -EINVAL);
 	assert_int_equal(nbd_parse_info_req(b, len + 1, name, sizeof(name), infos, 4, &n), -EINVAL);
-	put16(b + 6, 0xffff);
+	wb_store_be16(b + 6, 0xffff);
 	assert_int_equal(nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
 	/* NUL inside the name */
 	len = mk_info(b, "a\0b", 0);
-	put32(b, 3);
+	wb_store_be32(b, 3);
 	b[4] = 'a', b[5] = 0, b[6] = 'b';
-	put16(b + 7, 0);
+	wb_store_be16(b + 7, 0);
 	assert_int_equal(nbd_parse_info_req(b, 9, name, sizeof(name), infos, 4, &n), -EINVAL);
 	/* name does not fit the caller's buffer */
 	len = mk_info(b, "longername", 0);
@@ -206,15 +169,15 @@ static void test_info_encoders(void **state)
 	uint8_t b[NBD_EXPORT_NAME_REPLY_LEN];
 
 	assert_int_equal(nbd_encode_info_export(b, 1ull << 30, 0x16d), 12);
-	assert_int_equal(ldbe16(b), NBD_INFO_EXPORT);
-	assert_int_equal(ldbe64(b + 2), 1ull << 30);
-	assert_int_equal(ldbe16(b + 10), 0x16d);
+	assert_int_equal(wb_load_be16(b), NBD_INFO_EXPORT);
+	assert_int_equal(wb_load_be64(b + 2), 1ull << 30);
+	assert_int_equal(wb_load_be16(b + 10), 0x16d);
 	assert_int_equal(nbd_encode_info_block_size(b, 4096, 4096, 32u << 20), 14);
-	assert_int_equal(ldbe16(b), NBD_INFO_BLOCK_SIZE);
-	assert_int_equal(ldbe32(b + 2), 4096);
-	assert_int_equal(ldbe32(b + 10), 32u << 20);
+	assert_int_equal(wb_load_be16(b), NBD_INFO_BLOCK_SIZE);
+	assert_int_equal(wb_load_be32(b + 2), 4096);
+	assert_int_equal(wb_load_be32(b + 10), 32u << 20);
 	assert_int_equal(nbd_encode_server_entry(b, sizeof(b), "r0"), 6);
-	assert_int_equal(ldbe32(b), 2);
+	assert_int_equal(wb_load_be32(b), 2);
 	assert_memory_equal(b + 4, "r0", 2);
 	assert_int_equal(nbd_encode_server_entry(b, 5, "r0"), 0); /* does not fit */
 	assert_int_equal(nbd_encode_export_name_reply(b, 4096, 1, true), 10);
@@ -227,12 +190,12 @@ static void test_info_encoders(void **state)
 static void mk_req(uint8_t *b, uint32_t magic, uint16_t flags, uint16_t type, uint64_t h,
 		   uint64_t off, uint32_t len)
 {
-	put32(b, magic);
-	put16(b + 4, flags);
-	put16(b + 6, type);
-	put64(b + 8, h);
-	put64(b + 16, off);
-	put32(b + 24, len);
+	wb_store_be32(b, magic);
+	wb_store_be16(b + 4, flags);
+	wb_store_be16(b + 6, type);
+	wb_store_be64(b + 8, h);
+	wb_store_be64(b + 16, off);
+	wb_store_be32(b + 24, len);
 }
 
 static void test_request_parse(void **state)
@@ -253,9 +216,9 @@ static void test_request_parse(void **state)
 	memset(b, 0, sizeof(b));
 	assert_int_equal(nbd_parse_request(b, &r), -EBADMSG);
 	assert_int_equal(nbd_encode_simple_reply(rb, NBD_EINVAL, 0xabcdull), 16);
-	assert_int_equal(ldbe32(rb), NBD_SIMPLE_REPLY_MAGIC);
-	assert_int_equal(ldbe32(rb + 4), NBD_EINVAL);
-	assert_true(ldbe64(rb + 8) == 0xabcdull);
+	assert_int_equal(wb_load_be32(rb), NBD_SIMPLE_REPLY_MAGIC);
+	assert_int_equal(wb_load_be32(rb + 4), NBD_EINVAL);
+	assert_true(wb_load_be64(rb + 8) == 0xabcdull);
 }
 
 static const struct nbd_export_geom geom = {
