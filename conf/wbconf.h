@@ -54,6 +54,7 @@ enum wbconf_tls { WBCONF_TLS_OFF = 0, WBCONF_TLS_ALLOW = 1, WBCONF_TLS_REQUIRE =
 enum wbconf_ack { WBCONF_ACK_LOG = 0, WBCONF_ACK_MEMORY = 1 };
 enum wbconf_no_quorum { WBCONF_NOQ_SUSPEND_IO = 0, WBCONF_NOQ_IO_ERROR = 1 };
 enum wbconf_cache_mode { WBCONF_CACHE_WRITEBACK = 0, WBCONF_CACHE_WRITETHROUGH = 1 };
+enum wbconf_role { WBCONF_ROLE_PRIMARY = 0, WBCONF_ROLE_SECONDARY = 1 };
 
 /* A host:port value. host == NULL: not set (e.g. metrics off). host "*"
  * means any address; IPv6 is written [addr]:port and stored without []. */
@@ -108,6 +109,7 @@ struct wbconf_resource {
 	int cache_mode;		       /* enum wbconf_cache_mode, default writeback
 					* (writethrough for engine passthrough) */
 	bool auto_up;		       /* default true */
+	int role;		       /* enum wbconf_role, default primary */
 	uint32_t max_clients;	       /* NBD connections on this export, default 128 */
 	unsigned line;		       /* line of the [resource NAME] header */
 };

@@ -39,6 +39,8 @@ static const struct wbconf_enum ev_tls[] = {
     {"off", WBCONF_TLS_OFF}, {"allow", WBCONF_TLS_ALLOW}, {"require", WBCONF_TLS_REQUIRE}, {NULL, 0}};
 static const struct wbconf_enum ev_cache[] = {
     {"writeback", WBCONF_CACHE_WRITEBACK}, {"writethrough", WBCONF_CACHE_WRITETHROUGH}, {NULL, 0}};
+static const struct wbconf_enum ev_role[] = {
+    {"primary", WBCONF_ROLE_PRIMARY}, {"secondary", WBCONF_ROLE_SECONDARY}, {NULL, 0}};
 
 const struct wbconf_key wbconf_keys[] = {
     /* [global] */
@@ -114,6 +116,8 @@ const struct wbconf_key wbconf_keys[] = {
      "yes", NULL},
     {"cache-mode", S_RES, T_ENUM, F_RELOAD, sizeof(int),
      offsetof(struct wbconf_resource, cache_mode), 0, 0, ev_cache, "writeback", NULL},
+    {"role", S_RES, T_ENUM, 0, sizeof(int), offsetof(struct wbconf_resource, role), 0, 0, ev_role,
+     "primary", NULL},
     /* [node NAME] */
     {"address", S_NODE, T_ADDR, F_REQUIRED, 0, offsetof(struct wbconf_node, address), 0, 0, NULL,
      NULL, NULL},

@@ -25,6 +25,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/repl.h"
 #include "daemon/ringfe.h"
 #include "daemon/wbd_log.h"
 
@@ -55,6 +56,7 @@ static void res_run(struct wbd_resource *r)
 	ret = wb_engine_run(r->engine, 0);
 	if (ret < 0)
 		wbd_log(WB_LOG_DEBUG, "%s: engine run: %s", r->name, strerror(-ret));
+	wbd_repl_after_run(r->repl);
 	res_rearm_timer(r);
 }
 
@@ -208,6 +210,7 @@ void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_pa
 	p->options = conf->engine_options;
 	p->ack_memory = conf->ack == WBCONF_ACK_MEMORY;
 	p->log_commit_ms = conf->log_commit_ms;
+	p->role = conf->role == WBCONF_ROLE_SECONDARY ? WB_ROLE_REPLICA : WB_ROLE_PRIMARY;
 }
 
 static int open_devices(const struct wbconf_resource *c, struct wb_io **backing, struct wb_io **log,
@@ -476,6 +479,14 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 
 		event_add(r->ev_sample, &sec);
 	}
+	if (r->renv && wbd_repl_npeers(r->renv->conf)) {
+		ret = wbd_repl_new(r->base, r->renv, r->name, r->engine,
+				   c->role != WBCONF_ROLE_SECONDARY, &r->repl);
+		if (ret) {
+			snprintf(err, errlen, "cannot start replication: %s", strerror(-ret));
+			goto out_events;
+		}
+	}
 	r->fail_reason[0] = 0;
 	r->state = WBD_RES_UP; /* before the listeners: lookups see it up */
 	ret = start_frontends(r, err, errlen);
@@ -527,6 +538,8 @@ void wbd_resource_down(struct wbd_resource *r)
 		}
 	}
 	nbd_export_detach(&r->ex);
+	wbd_repl_free(r->repl);
+	r->repl = NULL;
 	ret = wb_engine_flush(r->engine);
 	if (ret)
 		wbd_err("%s: final flush failed: %s", r->name, strerror(-ret));

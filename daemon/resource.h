@@ -23,6 +23,8 @@
 
 struct event_base;
 struct event;
+struct wbd_repl;
+struct wbd_repl_env;
 
 enum wbd_res_state { WBD_RES_DOWN = 0, WBD_RES_UP = 1, WBD_RES_FAILED = 2 };
 
@@ -58,6 +60,10 @@ struct wbd_resource {
 		uint64_t ms, bytes;
 	} samples[WBD_RATE_SAMPLES];
 	unsigned nsamples;
+	/* replication (daemon/repl.h): env set by the daemon before up when
+	 * the configuration has other nodes; repl lives from up to down */
+	const struct wbd_repl_env *renv;
+	struct wbd_repl *repl;
 };
 
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,

@@ -18,7 +18,9 @@
 #include <event2/event.h>
 
 #include "daemon/nbd.h"
+#include "daemon/peerlink.h"
 #include "daemon/resource.h"
+#include "daemon/tls.h"
 #include "daemon/wbd_log.h"
 
 struct wbd_resource *wbd_find(struct wbd *d, const char *name)
@@ -116,6 +118,46 @@ static void wbd_nbd_limits(struct wbd *d)
 	nbd_set_max_clients(max);
 }
 
+/* Listener lookup: the link of (resource, node), if that resource is up. */
+static struct wbd_peerlink *pl_lookup(const char *res, const char *node, void *arg)
+{
+	struct wbd_resource *r = wbd_find(arg, res);
+
+	return r && r->repl ? wbd_repl_link(r->repl, node) : NULL;
+}
+
+/* Replication: TLS context and listener when other nodes are configured. */
+static int wbd_repl_start(struct wbd *d)
+{
+	const struct wbconf *c = d->conf;
+	const struct wbconf_node *me;
+	int ret;
+
+	d->renv.conf = c;
+	if (!wbd_repl_npeers(c))
+		return 0;
+	me = wbconf_node_find(c, c->global.node_name);
+	if (c->global.transport == WBCONF_TRANSPORT_TLS) {
+		if (!c->global.tls_cert || !c->global.tls_key || !c->global.tls_ca) {
+			wbd_err("replication with transport = tls needs tls-cert, tls-key and "
+				"tls-ca in [global]");
+			return -EINVAL;
+		}
+		ret = wbd_tls_ctx_new(c->global.tls_cert, c->global.tls_key, c->global.tls_ca,
+				      &d->renv.tls);
+		if (ret)
+			return ret;
+	}
+	ret = wbd_peerlisten_new(d->base, me->address.host, me->address.port, d->renv.tls,
+				 pl_lookup, d, &d->plisten);
+	if (ret) {
+		wbd_err("cannot listen for peers on %s:%u: %s", me->address.host,
+			me->address.port, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 int wbd_start(struct wbd *d)
 {
 	char err[512];
@@ -142,10 +184,13 @@ int wbd_start(struct wbd *d)
 	d->res = calloc(d->conf->nres ? d->conf->nres : 1, sizeof(*d->res));
 	if (!d->res)
 		return -ENOMEM;
+	if (wbd_repl_start(d))
+		return -EIO;
 	for (size_t i = 0; i < d->conf->nres; i++) {
 		d->res[i] = wbd_resource_new(d->base, &d->conf->res[i], &d->lk);
 		if (!d->res[i])
 			return -ENOMEM;
+		d->res[i]->renv = &d->renv;
 		d->nres++;
 	}
 	if (d->conf_path)
@@ -189,8 +234,13 @@ int wbd_run(struct wbd *d)
 void wbd_stop(struct wbd *d)
 {
 	wbd_ctl_stop(d);
+	wbd_peerlisten_free(d->plisten);
+	d->plisten = NULL;
 	for (size_t i = 0; i < d->nres; i++)
 		wbd_resource_free(d->res[i]);
+	if (d->renv.tls)
+		SSL_CTX_free(d->renv.tls);
+	d->renv.tls = NULL;
 	wbd_log_set_error_hook(NULL, NULL);
 	free(d->res);
 	d->res = NULL;
@@ -333,6 +383,7 @@ int wbd_reload(struct wbd *d)
 	wbd_log_setup(-1, level);
 	wbconf_free(d->conf);
 	d->conf = nw;
+	d->renv.conf = nw;
 	d->conf_hash = wbd_conf_hash(d->conf_path);
 	d->reload_error[0] = 0;
 	wbd_info("reload: configuration applied (log-level %d, engine tunables)", level);

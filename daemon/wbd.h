@@ -19,12 +19,14 @@
 
 #include "conf/wbconf.h"
 #include "daemon/nbd.h"
+#include "daemon/repl.h"
 
 struct event_base;
 struct event;
 struct wbd_resource;
 struct wb_ctl;
 struct wb_metrics;
+struct wbd_peerlisten;
 
 struct wbd {
 	struct wbconf *conf;
@@ -40,6 +42,10 @@ struct wbd {
 	int exit_code;
 	uint64_t conf_hash;	/* of the file as last applied (wbd_conf_hash) */
 	char reload_error[512]; /* why the last reload was refused, "" if it was not */
+	/* replication: the TLS context and the listener on this node's
+	 * [node] address, shared by every resource (none without peers) */
+	struct wbd_repl_env renv;
+	struct wbd_peerlisten *plisten;
 };
 
 int wbd_start(struct wbd *d);

@@ -1,0 +1,719 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * repl.c - the replication glue of one resource (see repl.h,
+ * docs/replication.md): hello contents and checks, the primary's sender
+ * (ship hook -> record frames; catch-up through read_record), the
+ * secondary's receiver (record frames -> apply_record -> acks), and the
+ * per-peer positions shown in status.
+ *
+ * Primary, per peer: `next` is the next seq this peer gets. A peer is
+ * "live" when next == the seq the ship hook gives next: records are sent
+ * from the hook as they are placed. Otherwise (just connected behind, or
+ * its send queue was full: -EAGAIN) it catches up: the work event reads
+ * records back one at a time (read_record) and sends them until next
+ * reaches the live head, then goes live again. The log keeps what a peer
+ * has not acknowledged durable (set_peer_pos = its durable ack + 1),
+ * within the engine's peer retention.
+ *
+ * Secondary: a record frame's data lands in one receive buffer (rx_buf),
+ * apply_record copies it into the engine; 0 -> Ack IN_MEMORY, done() ->
+ * Ack DURABLE. -EAGAIN (RAM buffer full): the record is kept, the link
+ * stops reading, and wbd_repl_after_run() retries after the engine ran.
+ */
+#include "daemon/repl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "daemon/peerlink.h"
+#include "daemon/wbd_log.h"
+#include "engine/wbengine.h"
+#include "proto/peerproto.h"
+
+_Static_assert(WBP_REC_F_GEN_END == WB_REC_F_GEN_END, "record flags differ");
+_Static_assert(WBP_REC_F_ZERO == WB_REC_F_ZERO, "record flags differ");
+
+struct wbd_repl;
+
+struct repl_peer {
+	struct wbd_repl *rp;
+	unsigned idx; /* engine peer index */
+	char node[WBCONF_NAME_MAX + 1];
+	struct wbd_peerlink *l;
+	uint64_t epoch; /* connection count: stale read-backs are ignored */
+	bool up, live, reading, blocked, primary_peer;
+	uint64_t next;		       /* primary: next seq to send */
+	uint64_t acked_mem, acked_dur; /* primary: seq + 1 acked at that level */
+};
+
+/* secondary: a record the engine had no room for (-EAGAIN) */
+struct repl_pend {
+	bool used;
+	struct repl_peer *p;
+	struct wb_record rec;
+	struct wb_extent ext[WBP_MAX_EXTENTS];
+	void *data; /* malloc'd, owned */
+};
+
+struct wbd_repl {
+	struct event_base *base;
+	char res[WBCONF_NAME_MAX + 1];
+	char local[WBCONF_NAME_MAX + 1];
+	struct wb_engine *e;
+	bool primary;
+	uint64_t shipped_next; /* primary: seq the ship hook gives next */
+	struct event *ev_work;
+	unsigned npeers;
+	struct repl_peer peers[WB_ENGINE_MAX_PEERS];
+	struct repl_pend pend;
+	void *rxbuf; /* secondary: receive buffer, rxcap bytes */
+	size_t rxcap;
+	unsigned refs;	   /* record references held by link payloads */
+	unsigned applying; /* apply_record done() callbacks outstanding */
+};
+
+unsigned wbd_repl_npeers(const struct wbconf *conf)
+{
+	unsigned n = 0;
+
+	if (!conf->global.node_name || !wbconf_node_find(conf, conf->global.node_name))
+		return 0;
+	for (size_t i = 0; i < conf->nnodes; i++)
+		if (strcmp(conf->nodes[i].name, conf->global.node_name))
+			n++;
+	return n;
+}
+
+static void work_kick(struct wbd_repl *rp)
+{
+	if (rp->ev_work)
+		event_active(rp->ev_work, EV_TIMEOUT, 0);
+}
+
+/* ---- primary: sending records ---- */
+
+struct ref_put {
+	struct wbd_repl *rp;
+	struct wb_rec_ref *ref;
+};
+
+static void ref_put_cb(const void *data, size_t len, void *cookie)
+{
+	struct ref_put *rc = cookie;
+
+	wb_engine_rec_put(rc->rp->e, rc->ref);
+	rc->rp->refs--;
+	free(rc);
+}
+
+/* Queue ref as a record frame to p: 0, or the send error (ref untouched).
+ * Takes its own reference for the payload (put when the bytes left). */
+static int send_rec(struct repl_peer *p, struct wb_rec_ref *ref)
+{
+	struct wbd_repl *rp = p->rp;
+	Wbrep__RecordHeader h = WBREP__RECORD_HEADER__INIT;
+	Wbrep__Extent ex[WBP_MAX_EXTENTS], *exp[WBP_MAX_EXTENTS];
+	struct wbd_payload pl = {0};
+	struct ref_put *rc = NULL;
+	int ret;
+
+	if (ref->rec.nextents > WBP_MAX_EXTENTS)
+		return -E2BIG;
+	h.seq = ref->rec.seq;
+	h.gen = ref->rec.gen;
+	h.has_flags = 1;
+	h.flags = ref->rec.flags;
+	h.has_time_ns = 1;
+	h.time_ns = ref->rec.time_ns;
+	for (uint32_t i = 0; i < ref->rec.nextents; i++) {
+		wbrep__extent__init(&ex[i]);
+		ex[i].lba = ref->rec.ext[i].lba;
+		ex[i].nblocks = ref->rec.ext[i].nblocks;
+		ex[i].has_crc = 1;
+		ex[i].crc = ref->rec.ext[i].crc;
+		exp[i] = &ex[i];
+	}
+	h.n_extents = ref->rec.nextents;
+	h.extents = exp;
+	if (ref->nblocks) {
+		rc = malloc(sizeof(*rc));
+		if (!rc)
+			return -ENOMEM;
+		rc->rp = rp;
+		rc->ref = ref;
+		pl.segs = (const void *const *)ref->blocks;
+		pl.nsegs = ref->nblocks;
+		pl.seg_len = WB_BLOCK_SIZE;
+		pl.len = (size_t)ref->nblocks * WB_BLOCK_SIZE;
+		pl.put = ref_put_cb;
+		pl.cookie = rc;
+		wb_engine_rec_get(rp->e, ref);
+		rp->refs++;
+	}
+	ret = wbd_peerlink_send(p->l, WBP_T_RECORD, &h.base, ref->nblocks ? &pl : NULL);
+	if (ret && rc) {
+		/* the engine holds its own reference during ship/read callbacks,
+		 * so this put never frees the record inside the engine's call */
+		wb_engine_rec_put(rp->e, ref);
+		rp->refs--;
+		free(rc);
+	}
+	return ret;
+}
+
+static void on_ship(void *arg, struct wb_rec_ref *ref)
+{
+	struct wbd_repl *rp = arg;
+
+	rp->shipped_next = ref->rec.seq + 1;
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		struct repl_peer *p = &rp->peers[i];
+		int ret;
+
+		if (!p->up || !p->live)
+			continue;
+		if (p->next != ref->rec.seq) {
+			p->live = false; /* cannot happen: catch up to be safe */
+			work_kick(rp);
+			continue;
+		}
+		ret = send_rec(p, ref);
+		if (!ret) {
+			p->next++;
+			continue;
+		}
+		/* -EAGAIN: queue full, catch up from the log once writable */
+		p->live = false;
+		p->blocked = ret == -EAGAIN;
+		if (ret != -EAGAIN && ret != -ENOTCONN)
+			wbd_err("%s: peer %s: sending record %llu: %s", rp->res, p->node,
+				(unsigned long long)ref->rec.seq, strerror(-ret));
+		work_kick(rp);
+	}
+}
+
+static void on_peer_dropped(void *arg, unsigned peer, uint64_t seq)
+{
+	struct wbd_repl *rp = arg;
+
+	if (peer >= rp->npeers)
+		return;
+	wbd_err("%s: peer %s fell behind past the log's retention (seq %llu); it needs a resync, "
+		"which is not implemented yet",
+		rp->res, rp->peers[peer].node, (unsigned long long)seq);
+	if (rp->peers[peer].up)
+		wbd_peerlink_drop(rp->peers[peer].l, -ENOSPC, "fell behind past log retention");
+}
+
+struct read_ctx {
+	struct repl_peer *p;
+	uint64_t epoch;
+};
+
+static void on_read(void *arg, int err, struct wb_rec_ref *ref)
+{
+	struct read_ctx *rc = arg;
+	struct repl_peer *p = rc->p;
+	int ret;
+
+	p->reading = false;
+	if (!p->up || rc->epoch != p->epoch)
+		goto out;
+	if (err) {
+		wbd_err("%s: peer %s: reading back record %llu: %s", p->rp->res, p->node,
+			(unsigned long long)p->next, strerror(-err));
+		wbd_peerlink_drop(p->l, err, "record read-back failed");
+		goto out;
+	}
+	ret = send_rec(p, ref);
+	if (!ret)
+		p->next++;
+	else if (ret == -EAGAIN)
+		p->blocked = true;
+	else if (ret != -ENOTCONN)
+		wbd_peerlink_drop(p->l, ret, "sending a record failed");
+out:
+	free(rc);
+	work_kick(p->rp);
+}
+
+/* Primary: move every up peer that is not live one record further. */
+static void catch_up(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	struct read_ctx *rc;
+	int ret;
+
+	if (!p->up || p->live || p->reading || p->blocked || p->primary_peer)
+		return;
+	if (p->next >= rp->shipped_next) {
+		p->live = true;
+		wbd_info("%s: peer %s is up to date at seq %llu", rp->res, p->node,
+			 (unsigned long long)p->next);
+		return;
+	}
+	rc = malloc(sizeof(*rc));
+	if (!rc) {
+		wbd_peerlink_drop(p->l, -ENOMEM, "out of memory");
+		return;
+	}
+	rc->p = p;
+	rc->epoch = p->epoch;
+	p->reading = true;
+	ret = wb_engine_read_record(rp->e, p->next, on_read, rc);
+	if (ret) {
+		p->reading = false;
+		free(rc);
+		if (ret == -EAGAIN)
+			return; /* sealed, not placed: comes through the ship hook */
+		wbd_err("%s: peer %s needs seq %llu, which the log no longer holds (%s); a resync "
+			"is needed and not implemented yet",
+			rp->res, p->node, (unsigned long long)p->next, strerror(-ret));
+		wbd_peerlink_drop(p->l, ret, "needs a resync (not implemented)");
+	}
+}
+
+/* ---- secondary: applying records ---- */
+
+struct apply_ctx {
+	struct repl_peer *p;
+	uint64_t epoch, seq;
+};
+
+static void send_ack(struct repl_peer *p, uint64_t seq, int level)
+{
+	Wbrep__Ack a = WBREP__ACK__INIT;
+	int ret;
+
+	a.seq = seq;
+	a.level = level;
+	ret = wbd_peerlink_send(p->l, WBP_T_ACK, &a.base, NULL);
+	if (ret && ret != -ENOTCONN)
+		wbd_warn("%s: peer %s: ack %llu: %s", p->rp->res, p->node,
+			 (unsigned long long)seq, strerror(-ret));
+}
+
+static void on_applied(void *arg, int err)
+{
+	struct apply_ctx *ac = arg;
+	struct repl_peer *p = ac->p;
+
+	p->rp->applying--;
+	if (err)
+		wbd_err("%s: record %llu from %s did not become durable: %s", p->rp->res,
+			(unsigned long long)ac->seq, p->node, strerror(-err));
+	else if (p->up && p->epoch == ac->epoch)
+		/* done() = durable in this node's log: protocol C's ack */
+		send_ack(p, ac->seq, WBREP__ACK_LEVEL__ACK_DURABLE);
+	free(ac);
+}
+
+/* Apply rec from p. 0 or -EAGAIN (keep it, retry after run); other
+ * errors are handled here (error frame, link dropped). */
+static int apply_one(struct repl_peer *p, const struct wb_record *rec)
+{
+	struct wbd_repl *rp = p->rp;
+	struct apply_ctx *ac = malloc(sizeof(*ac));
+	Wbrep__PeerError pe = WBREP__PEER_ERROR__INIT;
+	char why[160];
+	int ret;
+
+	if (!ac)
+		return -EAGAIN;
+	ac->p = p;
+	ac->epoch = p->epoch;
+	ac->seq = rec->seq;
+	ret = wb_engine_apply_record(rp->e, rec, on_applied, ac);
+	if (!ret) {
+		rp->applying++;
+		send_ack(p, rec->seq, WBREP__ACK_LEVEL__ACK_IN_MEMORY);
+		return 0;
+	}
+	free(ac);
+	if (ret == -EAGAIN)
+		return ret;
+	if (ret == -EALREADY) { /* older than the log holds: was durable */
+		send_ack(p, rec->seq, WBREP__ACK_LEVEL__ACK_DURABLE);
+		return 0;
+	}
+	snprintf(why, sizeof(why), "record %llu refused: %s%s", (unsigned long long)rec->seq,
+		 strerror(-ret),
+		 ret == -ERANGE	   ? " (gap: resync not implemented yet)"
+		 : ret == -EEXIST ? " (conflicting record: split brain, resolve by hand)"
+				  : "");
+	wbd_err("%s: peer %s: %s", rp->res, p->node, why);
+	pe.code = -ret;
+	pe.text = why;
+	wbd_peerlink_send(p->l, WBP_T_ERROR, &pe.base, NULL);
+	wbd_peerlink_drop(p->l, ret, why);
+	return 0;
+}
+
+static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *data, uint32_t len)
+{
+	struct wbd_repl *rp = p->rp;
+	struct repl_pend *pd = &rp->pend;
+	struct wb_record rec = {0};
+
+	if (rp->primary || h->n_extents > WBP_MAX_EXTENTS) {
+		wbd_peerlink_drop(p->l, -EPROTO, rp->primary ? "a primary takes no records"
+							    : "too many extents");
+		return;
+	}
+	for (size_t i = 0; i < h->n_extents; i++)
+		pd->ext[i] = (struct wb_extent){.lba = h->extents[i]->lba,
+						.nblocks = h->extents[i]->nblocks,
+						.crc = h->extents[i]->crc};
+	rec.seq = h->seq;
+	rec.gen = h->gen;
+	rec.flags = h->flags;
+	rec.nextents = (uint32_t)h->n_extents;
+	rec.ext = pd->ext;
+	rec.data = len ? data : NULL;
+	rec.time_ns = h->time_ns;
+	if (apply_one(p, &rec) != -EAGAIN)
+		return;
+	/* RAM buffer full: keep the record (the receive buffer moves to it)
+	 * and stop reading until the engine ran */
+	pd->used = true;
+	pd->p = p;
+	pd->rec = rec;
+	pd->data = len ? data : NULL;
+	pd->rec.data = pd->data;
+	if (len && data == rp->rxbuf) {
+		rp->rxbuf = NULL;
+		rp->rxcap = 0;
+	}
+	wbd_peerlink_pause_rx(p->l, true);
+}
+
+void wbd_repl_after_run(struct wbd_repl *rp)
+{
+	struct repl_pend *pd;
+
+	if (!rp || !rp->pend.used)
+		return;
+	pd = &rp->pend;
+	if (!pd->p->up) {
+		pd->used = false;
+	} else if (apply_one(pd->p, &pd->rec) == -EAGAIN) {
+		return;
+	} else {
+		pd->used = false;
+		wbd_peerlink_pause_rx(pd->p->l, false);
+	}
+	free(pd->data);
+	pd->data = NULL;
+}
+
+/* ---- link callbacks ---- */
+
+static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
+{
+	struct repl_peer *p = arg;
+	struct wbd_repl *rp = p->rp;
+	struct wb_engine_stats st;
+	uint64_t max;
+
+	memset(&st, 0, sizeof(st));
+	wb_engine_stats(rp->e, &st);
+	h->version = WBP_PROTO_VERSION;
+	h->node = (char *)rp->local;
+	h->resource = rp->res;
+	h->has_role = h->has_block_size = h->has_max_record_bytes = h->has_size = 1;
+	h->role = rp->primary ? WBREP__ROLE__ROLE_PRIMARY : WBREP__ROLE__ROLE_SECONDARY;
+	h->block_size = WBP_BLOCK_SIZE;
+	max = (uint64_t)st.max_record_blocks * WBP_BLOCK_SIZE;
+	h->max_record_bytes = !max || max > WBP_DATA_LIMIT ? WBP_DATA_LIMIT : (uint32_t)max;
+	h->size = st.size;
+	h->has_seq_head = h->has_seq_tail = h->has_gen_head = 1;
+	h->seq_head = rp->primary ? rp->shipped_next : st.seq_head;
+	h->seq_tail = st.seq_tail;
+	h->gen_head = st.gen_head;
+}
+
+static int cb_hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h,
+			  const struct wbp_limits *lim, const char **why, void *arg)
+{
+	struct repl_peer *p = arg;
+	struct wbd_repl *rp = p->rp;
+	struct wb_engine_stats st;
+	bool peer_primary = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
+
+	if (rp->primary && peer_primary) {
+		*why = "both nodes are primary (split brain); demote one by hand";
+		return -EPROTO;
+	}
+	if (!rp->primary)
+		return 0;
+	if (wb_engine_stats(rp->e, &st))
+		return 0;
+	if (st.max_record_blocks && (uint64_t)st.max_record_blocks * WBP_BLOCK_SIZE > lim->max_data) {
+		*why = "the peer's max_record_bytes is below this primary's record size";
+		return -EPROTO;
+	}
+	if (lim->dev_blocks * WBP_BLOCK_SIZE < st.size) {
+		*why = "the peer's device is smaller than the primary's";
+		return -EPROTO;
+	}
+	if (!h->has_seq_head || h->seq_head > rp->shipped_next) {
+		*why = "the peer's log is ahead of this primary's (split brain or an old primary); "
+		       "not resolved automatically yet";
+		return -EPROTO;
+	}
+	if (h->seq_head < st.seq_tail) {
+		*why = "the peer is behind what this primary's log still holds: it needs a resync, "
+		       "which is not implemented yet";
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void *arg)
+{
+	struct repl_peer *p = arg;
+	struct wbd_repl *rp = p->rp;
+
+	if (s == WBD_PL_UP) {
+		const Wbrep__Hello *h = wbd_peerlink_peer_hello(l);
+
+		p->epoch++;
+		p->up = true;
+		p->live = p->reading = p->blocked = false;
+		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
+		p->next = h->seq_head;
+		wbd_info("%s: peer %s up (%s, its seq %llu, ours %llu)", rp->res, p->node,
+			 p->primary_peer ? "primary" : "secondary", (unsigned long long)h->seq_head,
+			 (unsigned long long)rp->shipped_next);
+		if (rp->primary) {
+			p->acked_mem = p->acked_dur = h->seq_head;
+			wb_engine_set_peer_pos(rp->e, p->idx, h->seq_head);
+			work_kick(rp);
+		}
+		return;
+	}
+	if (p->up)
+		wbd_info("%s: peer %s down: %s", rp->res, p->node,
+			 err ? strerror(-err) : wbd_pl_state_name(s));
+	p->up = p->live = false;
+	p->epoch++;
+}
+
+static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data, void *arg)
+{
+	struct repl_peer *p = arg;
+	struct wbd_repl *rp = p->rp;
+
+	switch (m->type) {
+	case WBP_T_RECORD:
+		on_record(p, m->rec, data, m->data_len);
+		break;
+	case WBP_T_ACK:
+		if (!rp->primary)
+			break;
+		if (m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE) {
+			if (m->ack->seq + 1 > p->acked_dur) {
+				p->acked_dur = m->ack->seq + 1;
+				/* the log keeps what the peer has not made durable */
+				wb_engine_set_peer_pos(rp->e, p->idx, p->acked_dur);
+			}
+		}
+		if (wbp_ack_rank(m->ack->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) &&
+		    m->ack->seq + 1 > p->acked_mem)
+			p->acked_mem = m->ack->seq + 1;
+		break;
+	default:
+		wbd_debug("%s: peer %s: %s frame ignored (not implemented yet)", rp->res, p->node,
+			  wbp_type_name(m->type));
+		break;
+	}
+}
+
+static void *cb_rx_buf(struct wbd_peerlink *l, const struct wbp_msg *m, void *arg)
+{
+	struct repl_peer *p = arg;
+	struct wbd_repl *rp = p->rp;
+
+	if (m->data_len > rp->rxcap) {
+		void *nb = realloc(rp->rxbuf, m->data_len);
+
+		if (!nb)
+			return NULL; /* the link's scratch buffer then */
+		rp->rxbuf = nb;
+		rp->rxcap = m->data_len;
+	}
+	return rp->rxbuf;
+}
+
+static void cb_writable(struct wbd_peerlink *l, void *arg)
+{
+	struct repl_peer *p = arg;
+
+	p->blocked = false;
+	work_kick(p->rp);
+}
+
+static const struct wbd_peerlink_ops repl_link_ops = {
+    .hello = cb_hello,
+    .hello_check = cb_hello_check,
+    .state = cb_state,
+    .frame = cb_frame,
+    .rx_buf = cb_rx_buf,
+    .writable = cb_writable,
+};
+
+static void work_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wbd_repl *rp = arg;
+
+	for (unsigned i = 0; i < rp->npeers; i++)
+		if (rp->primary)
+			catch_up(&rp->peers[i]);
+}
+
+/* ---- life cycle ---- */
+
+int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env, const char *res,
+		 struct wb_engine *e, bool primary, struct wbd_repl **out)
+{
+	const struct wbconf *c = env->conf;
+	struct wbd_repl *rp;
+	struct wb_engine_stats st;
+	struct wb_repl_hooks hooks = {.ship = on_ship, .peer_dropped = on_peer_dropped};
+	int ret;
+
+	*out = NULL;
+	rp = calloc(1, sizeof(*rp));
+	if (!rp)
+		return -ENOMEM;
+	rp->base = base;
+	snprintf(rp->res, sizeof(rp->res), "%s", res);
+	snprintf(rp->local, sizeof(rp->local), "%s", c->global.node_name);
+	rp->e = e;
+	rp->primary = primary;
+	ret = wb_engine_stats(e, &st);
+	if (ret) {
+		wbd_err("%s: replication: engine stats: %s", res, strerror(-ret));
+		goto out_free;
+	}
+	rp->shipped_next = st.seq_head;
+	rp->ev_work = event_new(base, -1, 0, work_cb, rp);
+	if (!rp->ev_work) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	hooks.arg = rp;
+	if (primary) {
+		ret = wb_engine_set_repl_hooks(e, &hooks);
+		if (ret) {
+			wbd_err("%s: replication: the engine has no ship hook: %s", res,
+				strerror(-ret));
+			goto out_free;
+		}
+	}
+	for (size_t i = 0; i < c->nnodes; i++) {
+		const struct wbconf_node *n = &c->nodes[i];
+		struct repl_peer *p;
+		struct wbd_peerlink_cfg lc = {0};
+		bool active;
+
+		if (!strcmp(n->name, rp->local))
+			continue;
+		if (rp->npeers == WB_ENGINE_MAX_PEERS) {
+			wbd_err("%s: replication: more than %d peers", res, WB_ENGINE_MAX_PEERS);
+			ret = -E2BIG;
+			goto out_free;
+		}
+		p = &rp->peers[rp->npeers];
+		p->rp = rp;
+		p->idx = rp->npeers++;
+		snprintf(p->node, sizeof(p->node), "%s", n->name);
+		active = strcmp(rp->local, n->name) < 0;
+		lc.resource = rp->res;
+		lc.local = rp->local;
+		lc.peer = p->node;
+		lc.host = active ? n->address.host : NULL;
+		lc.port = n->address.port;
+		lc.tls = env->tls;
+		lc.congestion = WBD_PL_CONG_BLOCK;
+		lc.ops = &repl_link_ops;
+		lc.arg = p;
+		ret = wbd_peerlink_new(base, &lc, &p->l);
+		if (ret)
+			goto out_free;
+	}
+	for (unsigned i = 0; i < rp->npeers; i++)
+		wbd_peerlink_start(rp->peers[i].l);
+	wbd_info("%s: replication %s with %u peer%s", res, primary ? "primary" : "secondary",
+		 rp->npeers, rp->npeers == 1 ? "" : "s");
+	*out = rp;
+	return 0;
+out_free:
+	wbd_repl_free(rp);
+	return ret;
+}
+
+void wbd_repl_free(struct wbd_repl *rp)
+{
+	if (!rp)
+		return;
+	if (rp->primary)
+		wb_engine_set_repl_hooks(rp->e, &(struct wb_repl_hooks){0});
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		wbd_peerlink_free(rp->peers[i].l);
+		rp->peers[i].l = NULL;
+		rp->peers[i].up = false;
+		wb_engine_set_peer_pos(rp->e, i, 0);
+	}
+	/* read-backs and applies complete from run(): let them, they hold
+	 * pointers into rp (bounded: each is one request in the engine) */
+	for (unsigned i = 0; i < 100000; i++) {
+		bool reading = false;
+
+		for (unsigned j = 0; j < rp->npeers; j++)
+			reading |= rp->peers[j].reading;
+		if (!reading && !rp->applying && !rp->refs)
+			break;
+		if (rp->refs)
+			event_base_loop(rp->base, EVLOOP_NONBLOCK);
+		if (reading || rp->applying)
+			wb_engine_run(rp->e, 1);
+	}
+	if (rp->refs || rp->applying)
+		wbd_err("%s: replication: %u record references and %u applies left at stop",
+			rp->res, rp->refs, rp->applying);
+	free(rp->pend.data);
+	free(rp->rxbuf);
+	if (rp->ev_work)
+		event_free(rp->ev_work);
+	free(rp);
+}
+
+struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node)
+{
+	for (unsigned i = 0; rp && i < rp->npeers; i++)
+		if (!strcmp(rp->peers[i].node, node))
+			return rp->peers[i].l;
+	return NULL;
+}
+
+unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; rp && i < rp->npeers && n < max; i++, n++) {
+		struct repl_peer *p = &rp->peers[i];
+
+		st[n].node = p->node;
+		st[n].state = wbd_pl_state_name(wbd_peerlink_state(p->l));
+		st[n].live = p->live;
+		st[n].sent = p->next;
+		st[n].acked_mem = p->acked_mem;
+		st[n].acked_dur = p->acked_dur;
+	}
+	return n;
+}
