@@ -93,7 +93,7 @@ start() {
 stop() {
 	local p=${PID[$1]}
 	kill -"${2:-TERM}" "$p" 2>/dev/null
-	wait_exit "$p" 60 || kill -KILL "$p"
+	wait_exit "$p" 60 2>/dev/null || kill -KILL "$p"
 	wait "$p" 2>/dev/null
 }
 URI() { echo "nbd+unix:///?socket=$T/$1/nbd.sock"; }
