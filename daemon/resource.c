@@ -205,7 +205,9 @@ void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_pa
 	p->gen_max_interval_ms = conf->gen_max_interval_ms;
 	p->destage_low_pct = conf->destage_low_pct;
 	p->destage_high_pct = conf->destage_high_pct;
-	p->destage_min_rate = conf->destage_min_rate;
+	/* 0 in the config: no minimum rate (0 in the engine: its default) */
+	p->destage_min_rate =
+	    conf->destage_min_rate ? conf->destage_min_rate : WB_DESTAGE_RATE_NONE;
 	p->log_segment_size = conf->log_segment;
 	p->options = conf->engine_options;
 	p->ack_memory = conf->ack == WBCONF_ACK_MEMORY;

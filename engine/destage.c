@@ -138,7 +138,7 @@ static int ds_should_run(struct wbl_destage *ds)
 		return 1;
 	if (e->sp.used * 100 >= (uint64_t)e->p.destage_low_pct * (e->sp.end - e->sp.start))
 		return 1;
-	if (e->closing)
+	if (e->closing || e->p.destage_min_rate == WB_DESTAGE_RATE_NONE)
 		return 0;
 	ds_tokens(ds);
 	return ds->tokens >= 0 ? 2 : 0;
@@ -150,7 +150,8 @@ int wb_destage_timeout(struct wblog *e)
 	uint64_t rate = e->p.destage_min_rate ? e->p.destage_min_rate : 1;
 
 	if (ds->state != DS_IDLE || e->destaged_seq > e->durable_seq ||
-	    e->destaged_seq >= e->rec_end || e->state == WB_STATE_FAILED)
+	    e->destaged_seq >= e->rec_end || e->state == WB_STATE_FAILED ||
+	    e->p.destage_min_rate == WB_DESTAGE_RATE_NONE)
 		return -1;
 	ds_tokens(ds);
 	if (ds->tokens >= 0)
@@ -488,7 +489,9 @@ void wb_destage_stats(struct wblog *e, struct wb_engine_stats *st)
 	st->destage_rate = ds->rate;
 	st->destage_eta_ms =
 	    ds->rate ? e->dirty_bytes * 1000 / ds->rate
-		     : (e->p.destage_min_rate ? e->dirty_bytes * 1000 / e->p.destage_min_rate : 0);
+		     : (e->p.destage_min_rate && e->p.destage_min_rate != WB_DESTAGE_RATE_NONE
+			    ? e->dirty_bytes * 1000 / e->p.destage_min_rate
+			    : 0);
 }
 
 int wb_destage_last_batch(struct wblog *e, const struct wb_destage_piece **p, uint64_t *from,

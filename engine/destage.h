@@ -11,7 +11,8 @@
  * then the extent map drops what is now on backing, then the superblock
  * tail is persisted (FUA), and only then the log space is released.
  * Runs while log use is above destage_low_pct, else at destage_min_rate
- * (token bucket), always in write-through mode, at drain and close.
+ * (token bucket; never with WB_DESTAGE_RATE_NONE), always in write-through
+ * mode, at drain and close.
  */
 #ifndef WB_DESTAGE_H
 #define WB_DESTAGE_H

@@ -94,6 +94,8 @@ enum wb_role {
 
 enum wb_msg_level { WB_LOG_ERR = 3, WB_LOG_WARN = 4, WB_LOG_INFO = 6, WB_LOG_DEBUG = 7 };
 
+#define WB_DESTAGE_RATE_NONE UINT64_MAX
+
 struct wb_engine_params {
 	const char *name;	      /* resource name, used in every message */
 	struct wb_io *log_io;	      /* log device (wblog); not owned by the engine */
@@ -103,9 +105,12 @@ struct wb_engine_params {
 	uint32_t gen_max_interval_ms; /* close a generation at least this often; 0 = never */
 	uint32_t destage_low_pct;     /* destage runs down to this log use (default 10) */
 	uint32_t destage_high_pct;    /* throttle writers above this (default 90) */
-	uint64_t destage_min_rate;    /* bytes/s destage always makes (default 4 MiB/s) */
-	uint32_t log_segment_size;    /* format only; 0 = default (2 MiB) */
-	const char *options;	      /* engine specific, "k=v,k=v"; NULL = none */
+	/* bytes/s destage always makes below destage_low_pct; 0 = default
+	 * (4 MiB/s), WB_DESTAGE_RATE_NONE = none (destage only above
+	 * destage_low_pct, in write-through mode, draining and at close) */
+	uint64_t destage_min_rate;
+	uint32_t log_segment_size; /* format only; 0 = default (2 MiB) */
+	const char *options;	   /* engine specific, "k=v,k=v"; NULL = none */
 	/* ABI 3. ack_memory = 1: a write is acknowledged as soon as it is in
 	 * the RAM buffer and readable, and becomes durable in the log within
 	 * log_commit_ms (or at the next flush/FUA, whichever is first), like a

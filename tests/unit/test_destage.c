@@ -420,6 +420,50 @@ static void test_watermarks_rate_counters(void **state)
 }
 
 /*
+ * WB_DESTAGE_RATE_NONE (what destage-min-rate = 0 in the config maps to): no
+ * batch below the low watermark, not even the first one a rate's allowance
+ * would start; above it destage runs, and a drain still empties the log.
+ */
+static void test_no_min_rate(void **state)
+{
+	struct env v;
+	struct wb_engine_stats st;
+	uint64_t size, b, lba = 0;
+
+	(void)state;
+	env_init(&v, 4u << 20, 64 * 1024, 30, 90, WB_DESTAGE_RATE_NONE, 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	size = st.log_size;
+	assert_int_equal(wb_engine_timeout_ms(v.f.e), -1);
+
+	/* 10% of the log, below the 30% low watermark: nothing is destaged */
+	for (b = 0; b < size / 10 / BS; b += 8, lba += 8)
+		wr(&v, lba, 8);
+	flush_gen(&v);
+	settle(&v, &st);
+	assert_int_equal(st.destaged_bytes, 0);
+	assert_int_equal(st.dirty_bytes, lba * BS);
+	assert_int_equal(st.destage_eta_ms, 0);
+	assert_int_equal(wb_engine_timeout_ms(v.f.e), -1);
+
+	/* above the low watermark: destage runs down below it */
+	for (b = 0; b < size * 30 / 100 / BS; b += 8, lba += 8)
+		wr(&v, lba, 8);
+	flush_gen(&v);
+	settle(&v, &st);
+	assert_true(st.destaged_bytes > 0);
+	assert_true(st.log_used * 100 < 30 * size);
+	assert_true(st.dirty_bytes > 0);
+	check_engine(&v, "no min rate");
+
+	efx_drain(&v.f);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	assert_int_equal(st.dirty_bytes, 0);
+	assert_int_equal(st.destaged_bytes, lba * BS);
+	env_fini(&v);
+}
+
+/*
  * Destage at full speed (above the low watermark) must not be charged to the
  * minimum-rate budget: after a large watermark destage, what is left below
  * the low watermark goes at the minimum rate, not minutes later. The clock
@@ -632,6 +676,7 @@ int main(void)
 	    cmocka_unit_test(test_order),
 	    cmocka_unit_test(test_watermarks_rate_counters),
 	    cmocka_unit_test(test_rate_after_watermark_destage),
+	    cmocka_unit_test(test_no_min_rate),
 	    cmocka_unit_test(test_full_log_throttles),
 	    cmocka_unit_test(test_cut_before_backing_flush),
 	    cmocka_unit_test(test_cut_before_tail_write),
