@@ -435,11 +435,24 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		    eng, c->log);
 		goto out_close;
 	}
-	if (ret) {
+	if (ret == -EXDEV && c->log) {
+		/* log and backing do not belong together (engine/bind.h): the log
+		 * is intact, re-initialising it would destroy its data */
 		snprintf(err, errlen,
-			 "engine %s refused to open%s%s: %s (if the log is meant to be "
-			 "re-initialised, run wbrepd --create-md %s --force: this destroys it)",
-			 eng, c->log ? " log " : "", c->log ? c->log : "", strerror(-ret), r->name);
+			 "engine %s refused to open log %s: backing %s is not bound to it (see "
+			 "the engine's message before). Check log= and backing=; if this is the "
+			 "right pair, bind it with the resource down: wbengine bind --log %s "
+			 "--backing %s",
+			 eng, c->log, c->backing, c->log, c->backing);
+		goto out_close;
+	}
+	if (ret) {
+		/* the log probed valid: whatever the cause (size, parameters, I/O),
+		 * formatting it is never the remedy, it would destroy its data */
+		snprintf(err, errlen,
+			 "engine %s refused to open%s%s: %s (see the engine's message before%s)",
+			 eng, c->log ? " log " : "", c->log ? c->log : "", strerror(-ret),
+			 c->log ? "; `wbengine check` inspects the log" : "");
 		goto out_close;
 	}
 	ret = wb_engine_stats(r->engine, &st);

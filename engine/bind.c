@@ -204,7 +204,7 @@ int wb_bind_check(struct wb_io *bak, const char *log_name, uint64_t dev_size, co
 			 "were bound to their backing. If this is the right pair, bind it: "
 			 "wbengine bind --log %s --backing %s",
 			 bak->name, log_name, want, why, dev_size, log_name, bak->name);
-		return -EINVAL;
+		return -EXDEV;
 	}
 	if (ret) {
 		snprintf(err, errlen, "backing %s: %s", bak->name, why);
@@ -217,7 +217,7 @@ int wb_bind_check(struct wb_io *bak, const char *log_name, uint64_t dev_size, co
 			 "If this backing really holds this log's data (e.g. restored from a "
 			 "copy), rebind it: wbengine bind --log %s --backing %s",
 			 bak->name, have, log_name, want, log_name, bak->name);
-		return -EINVAL;
+		return -EXDEV;
 	}
 	return 0;
 }

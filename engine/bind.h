@@ -46,8 +46,8 @@ int wb_bind_read(struct wb_io *bak, uint64_t dev_size, struct wb_bind *out, char
  * other data (never overwritten: the message in err says how to proceed);
  * -ENOSPC or an I/O error otherwise. Reads only. */
 int wb_bind_probe(struct wb_io *bak, uint64_t dev_size, char *err, size_t errlen);
-/* Does bak belong to the log (uuid, dev_size) on log_name? 0, or -EINVAL
- * (wrong or missing binding) / -ENOSPC / an I/O error, with a message in
+/* Does bak belong to the log (uuid, dev_size) on log_name? 0, or -EXDEV
+ * (wrong or missing binding: open returns it too) / -ENOSPC / an I/O error, with a message in
  * err that names both devices and how to rebind. */
 int wb_bind_check(struct wb_io *bak, const char *log_name, uint64_t dev_size, const uint8_t *uuid,
 		  char *err, size_t errlen);

@@ -17,7 +17,9 @@
 #     (flushed-after) record past a hole, are refused at up naming the seq
 #     and offset and `wbengine repair --accept-data-loss`, the log unchanged;
 #     repair needs that flag, then up works and loses only what it said;
-#   - a normal start does not log "bad record magic".
+#   - a normal start does not log "bad record magic";
+#   - a backing not bound to the log: up fails with the `wbengine bind`
+#     hint for that pair, never --create-md.
 # The logs are written with build/wbefill (the engine on files).
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
@@ -34,7 +36,7 @@ wbctl() { "$WBCTL" -s "$T/ctl.sock" "$@"; }
 write_conf() {
 	{
 		conf_global logsafety "log-level = info"
-		conf_resource r0 engine=wblog backing="$T/b" log="$T/l" nbd-socket="$T/s0"
+		conf_resource r0 engine=wblog backing="${1:-$T/b}" log="$T/l" nbd-socket="$T/s0"
 	} >"$WB_CONF"
 }
 
@@ -164,7 +166,8 @@ refused_at_up() {
 	stop_daemon || fail "$name: stop: exit $?"
 	if [ "$st" = failed ] && [ "$sum" = "$(sha256sum <"$T/l")" ] &&
 		grep -q "is damaged: .*seq $seq at $off" "$WB_DLOG" &&
-		grep -q "wbengine repair --accept-data-loss" "$WB_DLOG"; then
+		grep -q "wbengine repair --accept-data-loss" "$WB_DLOG" &&
+		! grep -q -- "--create-md" "$WB_DLOG"; then
 		pass "$name (seq $seq at $off)"
 	else
 		fail "$name: state $st: $(grep -m2 -E 'damaged|recovered|up failed' "$WB_DLOG" | tr '\n' ' ')"
@@ -230,6 +233,27 @@ if [ "$st" = up ] && grep -q "recovered .* records" "$WB_DLOG" &&
 else
 	fail "normal-start-quiet: state $st: $(grep -iE 'magic|torn|damaged|recovered' "$WB_DLOG" | head -3 | tr '\n' ' ')"
 fi
+
+# a valid log with dirty records and a backing of the same size that is not
+# bound to it (a swapped path): up refuses, the hint is `wbengine bind` for
+# that pair, never --create-md (which would destroy the log)
+new_dirty_log || fail "fill-6: wbefill failed"
+rm -f "$T/b2"
+truncate -s 64M "$T/b2"
+write_conf "$T/b2"
+sum=$(sha256sum <"$T/l")
+: >"$WB_DLOG"
+st=up
+start_daemon && st=$(res_state)
+stop_daemon || fail "unbound: stop: exit $?"
+if [ "$st" = failed ] && [ "$sum" = "$(sha256sum <"$T/l")" ] &&
+	grep "up failed" "$WB_DLOG" | grep -q "wbengine bind --log $T/l --backing $T/b2" &&
+	! grep -q -- "--create-md" "$WB_DLOG"; then
+	pass "unbound-backing-hint-is-bind"
+else
+	fail "unbound-backing-hint-is-bind: state $st: $(grep -m1 'up failed' "$WB_DLOG")"
+fi
+write_conf
 
 daemon_log_clean logsafety
 finish

@@ -127,7 +127,7 @@ static void test_engine_binding(void **state)
 	assert_int_equal(wb_wlog_load(log, &sb, err, sizeof(err)), 0);
 	p.backing_io = other;
 	last_msg[0] = 0;
-	assert_int_equal(wb_wblog_ops.open(&p, &e), -EINVAL);
+	assert_int_equal(wb_wblog_ops.open(&p, &e), -EXDEV);
 	assert_null(e);
 	assert_non_null(strstr(last_msg, "backing other is not bound to log log"));
 	assert_non_null(strstr(last_msg, "wbengine bind --log log --backing other"));
@@ -141,7 +141,7 @@ static void test_engine_binding(void **state)
 	assert_int_equal(wb_wblog_ops.format(&p), 0); /* binds `other` to log2 */
 	p.log_io = log;
 	last_msg[0] = 0;
-	assert_int_equal(wb_wblog_ops.open(&p, &e), -EINVAL);
+	assert_int_equal(wb_wblog_ops.open(&p, &e), -EXDEV);
 	assert_non_null(strstr(last_msg, "belongs to another log (UUID"));
 	assert_non_null(strstr(last_msg, "wbengine bind --log log --backing other"));
 
