@@ -607,8 +607,3 @@ void wb_ctl_stop(struct wb_ctl *c)
 	free(c->path);
 	free(c);
 }
-
-size_t wb_ctl_nclients(const struct wb_ctl *c)
-{
-	return c->nconns;
-}

@@ -95,7 +95,5 @@ void wb_ctl_stop(struct wb_ctl *c);
 /* Finish a request whose handler returned -EINPROGRESS. err = 0 or -errno;
  * msg = text for the user (NULL = strerror). Frees req. */
 void wb_ctl_complete(struct wb_ctl_req *req, int err, const char *msg);
-/* Number of connected clients (tests, status). */
-size_t wb_ctl_nclients(const struct wb_ctl *c);
 
 #endif /* WB_DAEMON_CTL_H */

@@ -37,7 +37,6 @@ struct wb_metrics {
 	struct evhttp_bound_socket *sock;
 	wb_metrics_status_fn fn;
 	void *ctx;
-	uint16_t port;
 };
 
 enum { M_U64, M_U32, M_MS_AS_S, M_STR_EQ };
@@ -203,8 +202,6 @@ int wb_metrics_start(struct event_base *base, const char *listen, wb_metrics_sta
 		     void *ctx, struct wb_metrics **out)
 {
 	struct wbconf_addr a = {0};
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	struct wb_metrics *m;
 	const char *host;
 	int rc;
@@ -240,9 +237,6 @@ int wb_metrics_start(struct event_base *base, const char *listen, wb_metrics_sta
 		wb_msg(WB_LOG_ERR, "metrics: cannot listen on %s: %s", listen, strerror(-rc));
 		goto out_http;
 	}
-	if (getsockname(evhttp_bound_socket_get_fd(m->sock), (struct sockaddr *)&ss, &sl) == 0)
-		m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							 : ((struct sockaddr_in *)&ss)->sin_port);
 	free(a.host);
 	*out = m;
 	return 0;
@@ -261,9 +255,4 @@ void wb_metrics_stop(struct wb_metrics *m)
 		return;
 	evhttp_free(m->http);
 	free(m);
-}
-
-uint16_t wb_metrics_port(const struct wb_metrics *m)
-{
-	return m->port;
 }

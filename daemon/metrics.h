@@ -26,12 +26,10 @@ typedef int (*wb_metrics_status_fn)(void *ctx, const char *res, struct wb_ctl_re
 				    size_t *n);
 
 /* listen: "host:port" ("127.0.0.1:9790", "[::1]:9790", "*:9790"; port 0 =
- * ephemeral, see wb_metrics_port). 0 and *out, or -errno (logged). */
+ * ephemeral). 0 and *out, or -errno (logged). */
 int wb_metrics_start(struct event_base *base, const char *listen, wb_metrics_status_fn fn,
 		     void *ctx, struct wb_metrics **out);
 void wb_metrics_stop(struct wb_metrics *m);
-/* The bound TCP port (useful with port 0). */
-uint16_t wb_metrics_port(const struct wb_metrics *m);
 /* Render the exposition text for `n` resources into a malloc'd string
  * (*out, caller frees). Exposed for tests. */
 int wb_metrics_render(const struct wb_ctl_res_status *s, size_t n, char **out, size_t *len);

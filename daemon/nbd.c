@@ -932,11 +932,6 @@ int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
 	return 0;
 }
 
-uint16_t nbd_listener_port(const struct nbd_listener *l)
-{
-	return l->port;
-}
-
 void nbd_listener_free(struct nbd_listener *l)
 {
 	if (!l)

@@ -89,14 +89,13 @@ static inline unsigned nbd_export_inflight(const struct nbd_export *ex)
 
 struct nbd_listener;
 
-/* host "*" or NULL = any address. port 0 = ephemeral (nbd_listener_port).
+/* host "*" or NULL = any address. port 0 = ephemeral.
  * def = the export served for an empty export name (copied). */
 int nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
 		   const struct nbd_lookup *lk, struct nbd_listener **out);
 /* Unix socket, mode 0660; a stale socket file is replaced. */
 int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
 		    const struct nbd_lookup *lk, struct nbd_listener **out);
-uint16_t nbd_listener_port(const struct nbd_listener *l);
 /* Stop accepting; connections already accepted are not affected. Removes
  * the unix socket file. */
 void nbd_listener_free(struct nbd_listener *l);

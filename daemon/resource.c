@@ -728,14 +728,6 @@ int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st)
 	return 0;
 }
 
-bool wbd_resource_engine_failed(struct wbd_resource *r)
-{
-	struct wb_engine_stats st;
-
-	return r->state == WBD_RES_UP && r->engine && !wb_engine_stats(r->engine, &st) &&
-	       st.state != WB_STATE_OK;
-}
-
 void wbd_resource_note_error(struct wbd_resource *r, const char *msg)
 {
 	size_t n = strlen(r->name);

@@ -101,8 +101,6 @@ int wbd_resource_drain(struct wbd_resource *r);
  * measured over the last seconds (0 = idle); finishes a drain that is
  * done. -ENODEV when not up. */
 int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st);
-/* 1 if the engine is up but failed (it refuses writes after an I/O error). */
-bool wbd_resource_engine_failed(struct wbd_resource *r);
 /* An error was logged; msg starts with "NAME: " if it is about r. Kept as
  * the failure reason when it is the first one since up. */
 void wbd_resource_note_error(struct wbd_resource *r, const char *msg);

@@ -900,13 +900,3 @@ void wb_ringfe_keeper_stop(const void *owner)
 		free(k);
 	}
 }
-
-struct wb_ringfe *wb_ringfe_keeper_get(const void *owner)
-{
-	struct wb_ringfe_keeper *k;
-
-	for (k = rfe_keepers; k; k = k->next)
-		if (k->owner == owner)
-			return k->fe;
-	return NULL;
-}

@@ -117,7 +117,5 @@ int wb_ringfe_kstatus(const char *ring, struct wb_ringfe_kstatus *st);
 int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
 			   void (*kick)(void *ctx), void *kick_ctx, const void *owner);
 void wb_ringfe_keeper_stop(const void *owner);
-/* The current frontend of owner's keeper, NULL while detached. */
-struct wb_ringfe *wb_ringfe_keeper_get(const void *owner);
 
 #endif /* WB_DAEMON_RINGFE_H */

@@ -88,11 +88,6 @@ void wbd_log_set_hook(void (*fn)(int level, const char *msg, void *arg), void *a
 	log_hook_arg = arg;
 }
 
-int wbd_log_level(void)
-{
-	return log_max;
-}
-
 void wbd_log(int level, const char *fmt, ...)
 {
 	char buf[1024];

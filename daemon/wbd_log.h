@@ -14,7 +14,6 @@ enum wbd_log_target { WBD_LOG_STDERR = 0, WBD_LOG_SYSLOG = 1 };
 
 /* (Re)configure; may be called again at SIGHUP. target < 0: keep. */
 void wbd_log_setup(int target, int max_level);
-int wbd_log_level(void);
 /* Called with every error-level message (daemon and engine), whatever the
  * log level: the daemon keeps the first one about a resource as the reason
  * `wbctl status` shows for a failed engine. NULL: none. */

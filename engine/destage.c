@@ -493,12 +493,3 @@ void wb_destage_stats(struct wblog *e, struct wb_engine_stats *st)
 			    ? e->dirty_bytes * 1000 / e->p.destage_min_rate
 			    : 0);
 }
-
-int wb_destage_last_batch(struct wblog *e, const struct wb_destage_piece **p, uint64_t *from,
-			  uint64_t *upto)
-{
-	*p = e->ds->pc;
-	*from = e->ds->from;
-	*upto = e->ds->upto;
-	return (int)e->ds->npc;
-}

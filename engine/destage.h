@@ -33,7 +33,7 @@ int wb_destage_idle(struct wblog *e);
 void wb_destage_set_drain(struct wblog *e, int on);
 void wb_destage_stats(struct wblog *e, struct wb_engine_stats *st);
 
-/* For tests: the pieces of the last batch in write order (lba, nblocks, seq). */
+/* A piece of a destage batch, in write order (lba, nblocks, seq). */
 struct wb_destage_piece {
 	uint64_t lba;
 	uint32_t nblocks;
@@ -41,7 +41,5 @@ struct wb_destage_piece {
 	uint64_t seq;
 	uint64_t buf_off; /* byte offset in the batch buffer (data pieces) */
 };
-int wb_destage_last_batch(struct wblog *e, const struct wb_destage_piece **p, uint64_t *from,
-			  uint64_t *upto);
 
 #endif /* WB_DESTAGE_H */
