@@ -870,50 +870,70 @@ const struct wbconf_node *wbconf_node_find(const struct wbconf *c, const char *n
 	return NULL;
 }
 
-int wbconf_resource_reload_check(const struct wbconf_resource *old,
-				 const struct wbconf_resource *nw, char *err, size_t errlen)
+/* Is the field of key k equal in the section structs a and b? */
+static bool key_same(const struct wbconf_key *k, const void *old, const void *nw)
+{
+	const void *a = (const char *)old + k->off, *b = (const char *)nw + k->off;
+
+	switch (k->type) {
+	case T_STR:
+	case T_PATH:
+	case T_NAME: {
+		const char *x = *(char *const *)a, *y = *(char *const *)b;
+
+		return !x == !y && (!x || !strcmp(x, y));
+	}
+	case T_ADDR: {
+		const struct wbconf_addr *x = a, *y = b;
+
+		return !x->host == !y->host && x->port == y->port &&
+		       (!x->host || !strcmp(x->host, y->host));
+	}
+	case T_ENUM:
+		return k->width == sizeof(int)
+			   ? *(const int *)a == *(const int *)b
+			   : wbconf_get_uint(a, k->width) == wbconf_get_uint(b, k->width);
+	default:
+		return wbconf_get_uint(a, k->width) == wbconf_get_uint(b, k->width);
+	}
+}
+
+const struct wbconf_key *wbconf_sect_fixed_change(int sect, const void *old, const void *nw)
 {
 	for (size_t i = 0; i < wbconf_nkeys; i++) {
 		const struct wbconf_key *k = &wbconf_keys[i];
-		const void *a = (const char *)old + k->off, *b = (const char *)nw + k->off;
-		bool same;
 
-		if (k->sect != S_RES || (k->flags & F_RELOAD))
-			continue;
-		switch (k->type) {
-		case T_STR:
-		case T_PATH:
-		case T_NAME:
-			same =
-			    !*(char *const *)a == !*(char *const *)b &&
-			    (!*(char *const *)a || !strcmp(*(char *const *)a, *(char *const *)b));
-			break;
-		case T_ADDR: {
-			const struct wbconf_addr *x = a, *y = b;
-
-			same = !x->host == !y->host && x->port == y->port &&
-			       (!x->host || !strcmp(x->host, y->host));
-			break;
-		}
-		case T_ENUM:
-			same = k->width == sizeof(int)
-				   ? *(const int *)a == *(const int *)b
-				   : wbconf_get_uint(a, k->width) == wbconf_get_uint(b, k->width);
-			break;
-		default:
-			same = wbconf_get_uint(a, k->width) == wbconf_get_uint(b, k->width);
-		}
-		if (!same) {
-			/* the reload is refused as a whole, so a down/up of
-			 * the resource would still use the old value */
-			snprintf(err, errlen,
-				 "resource %s: '%s' changed; that only takes effect after a "
-				 "restart of wbrepd",
-				 old->name, k->name);
-			return -EBUSY;
-		}
+		if (k->sect == sect && !(k->flags & F_RELOAD) && !key_same(k, old, nw))
+			return k;
 	}
-	return 0;
+	return NULL;
+}
+
+int wbconf_global_reload_check(const struct wbconf_global *old, const struct wbconf_global *nw,
+			       char *err, size_t errlen)
+{
+	const struct wbconf_key *k = wbconf_sect_fixed_change(S_GLOBAL, old, nw);
+
+	if (!k)
+		return 0;
+	snprintf(err, errlen, "[global] %s changed; it only takes effect after a restart of wbrepd",
+		 k->name);
+	return -EBUSY;
+}
+
+int wbconf_resource_reload_check(const struct wbconf_resource *old,
+				 const struct wbconf_resource *nw, char *err, size_t errlen)
+{
+	const struct wbconf_key *k = wbconf_sect_fixed_change(S_RES, old, nw);
+
+	if (!k)
+		return 0;
+	/* the reload is refused as a whole, so a down/up of the resource
+	 * would still use the old value */
+	snprintf(err, errlen,
+		 "resource %s: '%s' changed; that only takes effect after a restart of wbrepd",
+		 old->name, k->name);
+	return -EBUSY;
 }
 
 bool wbconf_on_this_host(const struct wbconf *c)

@@ -162,10 +162,13 @@ void wbconf_free(struct wbconf *c);
 const struct wbconf_resource *wbconf_resource_find(const struct wbconf *c, const char *name);
 const struct wbconf_node *wbconf_node_find(const struct wbconf *c, const char *name);
 
-/* SIGHUP support: 0 if `nw` differs from `old` only in keys that can change
- * at run time (destage-*, gen-max-interval, wb-min-peers, on-no-quorum,
- * log-commit-ms, auto-up); else -EBUSY and err names the first key that
- * needs a restart of wbrepd (the reload is then refused as a whole). */
+/* SIGHUP support, driven by the key table: 0 if `nw` differs from `old`
+ * only in keys marked reloadable (F_RELOAD in conf/wbconf_keys.c, the
+ * "reload" column of docs/configuration.md); else -EBUSY and err names the
+ * first key that needs a restart of wbrepd (the reload is then refused as
+ * a whole). One for [global], one for a [resource]. */
+int wbconf_global_reload_check(const struct wbconf_global *old, const struct wbconf_global *nw,
+			       char *err, size_t errlen);
 int wbconf_resource_reload_check(const struct wbconf_resource *old,
 				 const struct wbconf_resource *nw, char *err, size_t errlen);
 

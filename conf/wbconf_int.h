@@ -45,15 +45,18 @@ struct wbconf_enum {
 	int val;
 };
 
+/* One row of the key table, written with designated initializers; a field
+ * left out is 0 / NULL. */
 struct wbconf_key {
 	const char *name;
-	uint8_t sect;
-	uint8_t type;
-	uint8_t flags;
+	uint8_t sect;  /* S_* */
+	uint8_t type;  /* T_* */
+	uint8_t flags; /* F_* */
 	uint8_t width; /* integer field size in bytes */
-	size_t off;
+	size_t off;    /* offset of the field in the section struct */
 	uint64_t min, max;
 	const struct wbconf_enum *ev; /* T_ENUM, NULL-name terminated */
+	uint32_t dur_unit_ms;	      /* T_DUR: unit of a bare number; 0 = unit required */
 	const char *def;	      /* default, parsed like a value; NULL = unset */
 	const char *expect;	      /* what a valid value looks like */
 };
@@ -69,6 +72,9 @@ uint64_t wbconf_get_uint(const void *p, unsigned width);
  * message in msg (what is wrong, what is expected), -ENOMEM. */
 int wbconf_key_set(const struct wbconf_key *k, void *base, const char *val, char *msg, size_t mlen);
 void wbconf_key_free(const struct wbconf_key *k, void *base);
+/* The first key of kind sect (S_*) without F_RELOAD whose value differs
+ * between the section structs old and nw, or NULL: what a reload refuses. */
+const struct wbconf_key *wbconf_sect_fixed_change(int sect, const void *old, const void *nw);
 /* Free every string of a section struct of kind sect (S_*). */
 void wbconf_sect_free(int sect, void *base);
 /* Apply the defaults of every key of kind sect. 0 or -ENOMEM. */

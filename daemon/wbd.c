@@ -258,53 +258,15 @@ void wbd_stop(struct wbd *d)
 	d->base = NULL;
 }
 
-static bool str_eq(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && !strcmp(a, b));
-}
-
-static bool addr_eq(const struct wbconf_addr *a, const struct wbconf_addr *b)
-{
-	return str_eq(a->host, b->host) && a->port == b->port;
-}
-
-/* Name of the first [global] key that changed and cannot change at run
- * time, or NULL. */
-static const char *global_fixed_change(const struct wbconf_global *o, const struct wbconf_global *n)
-{
-	if (!str_eq(o->control_socket, n->control_socket))
-		return "control-socket";
-	if (!str_eq(o->pid_file, n->pid_file))
-		return "pid-file";
-	if (o->log_target != n->log_target)
-		return "log-target";
-	if (!addr_eq(&o->metrics_listen, &n->metrics_listen))
-		return "metrics-listen";
-	if (!str_eq(o->plugin_dir, n->plugin_dir))
-		return "plugin-dir";
-	if (!str_eq(o->node_name, n->node_name))
-		return "node-name";
-	if (!str_eq(o->tls_cert, n->tls_cert))
-		return "tls-cert";
-	if (!str_eq(o->tls_key, n->tls_key))
-		return "tls-key";
-	if (!str_eq(o->tls_ca, n->tls_ca))
-		return "tls-ca";
-	if (o->transport != n->transport)
-		return "transport";
-	return NULL;
-}
-
 /*
- * All or nothing: if any change needs a restart (a [global] key other than
- * log-level, a resource added or removed, a resource key that needs down +
- * up), nothing is applied and the message names the key.
+ * All or nothing: if any change needs a restart (a key not marked
+ * reloadable in the key table, conf/wbconf_keys.c; a resource added or
+ * removed), nothing is applied and the message names the key.
  */
 int wbd_reload(struct wbd *d)
 {
 	struct wbconf_errors errs = {0};
 	struct wbconf *nw = NULL;
-	const char *key;
 	char err[512];
 	int ret, level;
 
@@ -325,11 +287,8 @@ int wbd_reload(struct wbd *d)
 		return ret;
 	}
 	wbconf_errors_free(&errs);
-	key = global_fixed_change(&d->conf->global, &nw->global);
-	if (key) {
-		snprintf(d->reload_error, sizeof(d->reload_error),
-			 "[global] %s changed; it only takes effect after a restart of wbrepd",
-			 key);
+	if (wbconf_global_reload_check(&d->conf->global, &nw->global, d->reload_error,
+				       sizeof(d->reload_error))) {
 		wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
 		ret = -EBUSY;
 		goto out_free;

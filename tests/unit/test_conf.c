@@ -657,6 +657,47 @@ static void test_reload_check(void **state)
 	wbconf_free(a);
 }
 
+/* [global] reload checks come from the key table like [resource] ones:
+ * log-level is reloadable, metrics-listen and max-clients are not */
+static void test_reload_check_global(void **state)
+{
+	struct wbconf *a, *b;
+	char err[256];
+
+	assert_int_equal(
+	    parse("[global]\nlog-level = info\n[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n",
+		  "n", &a, NULL),
+	    0);
+	assert_int_equal(
+	    parse("[global]\nlog-level = debug\n[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n",
+		  "n", &b, NULL),
+	    0);
+	err[0] = 0;
+	assert_int_equal(wbconf_global_reload_check(&a->global, &b->global, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	wbconf_free(b);
+	assert_int_equal(parse("[global]\nmetrics-listen = 127.0.0.1:9\n"
+			       "[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n",
+			       "n", &b, NULL),
+			 0);
+	assert_int_equal(wbconf_global_reload_check(&a->global, &b->global, err, sizeof(err)),
+			 -EBUSY);
+	assert_string_equal(err, "[global] metrics-listen changed; it only takes effect after a "
+				 "restart of wbrepd");
+	wbconf_free(b);
+	assert_int_equal(
+	    parse("[global]\nmax-clients = 7\n[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n",
+		  "n", &b, NULL),
+	    0);
+	assert_int_equal(wbconf_global_reload_check(&a->global, &b->global, err, sizeof(err)),
+			 -EBUSY);
+	assert_non_null(strstr(err, "[global] max-clients changed"));
+	/* the same file again: nothing changed */
+	assert_int_equal(wbconf_global_reload_check(&b->global, &b->global, err, sizeof(err)), 0);
+	wbconf_free(b);
+	wbconf_free(a);
+}
+
 static void test_cache_mode(void **state)
 {
 	struct wbconf *a, *b;
@@ -922,6 +963,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed_bytes),
 	    cmocka_unit_test(test_value_parsers),
 	    cmocka_unit_test(test_reload_check),
+	    cmocka_unit_test(test_reload_check_global),
 	    cmocka_unit_test(test_same_device_identity),
 	    cmocka_unit_test(test_cache_mode),
 	    cmocka_unit_test(test_engine_plugin_file),
