@@ -4,12 +4,13 @@
  *
  * Three steps: lex() splits the text into sections and `key = value`
  * entries (syntax errors, unknown section kinds, duplicate sections and
- * keys); build_*() apply the typed key table (wbconf_keys.c) on top of the
- * defaults, section by section, with [resource X on NODE] applied on top of
- * [resource X] for this node; cross_check() looks at relations between keys
- * and sections. Every problem is appended to the error list and parsing goes
- * on, so the user sees all of them at once. Owns the lexer, the struct wbconf
- * life cycle and the public API of conf/wbconf.h.
+ * keys); build() applies the typed key table (wbconf_keys.c) on top of the
+ * defaults, section by section (apply()), with [resource X on NODE] applied
+ * on top of [resource X] for this node; check_resource() and check_nodes()
+ * look at relations between keys and sections. Every problem is appended to
+ * the error list and parsing goes on, so the user sees all of them at once.
+ * Owns the lexer, the struct wbconf life cycle and the public API of
+ * conf/wbconf.h.
  */
 #include <ctype.h>
 #include <errno.h>

@@ -95,7 +95,7 @@ struct wbconf_resource {
 	uint32_t destage_low_pct;      /* default 10 */
 	uint32_t destage_high_pct;     /* default 90 */
 	uint64_t destage_min_rate;     /* bytes/s, default 4 MiB */
-	uint32_t log_segment;	       /* bytes, default 1 MiB */
+	uint32_t log_segment;	       /* bytes, default 2 MiB */
 	struct wbconf_addr nbd_listen; /* optional TCP NBD listener */
 	char *nbd_socket;	       /* optional unix NBD listener, NULL = none */
 	int tls;		       /* enum wbconf_tls, default off */

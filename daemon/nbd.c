@@ -361,7 +361,8 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 	}
 	if (h->flags & NBD_CMD_FLAG_FUA)
 		q->wr.flags |= WB_REQ_F_FUA;
-	/* counted before submit: the engine may complete it inside the call */
+	/* counted before submit: admitted() may run inside the call (done()
+	 * only from wb_engine_run()); a refused submit is undone below */
 	c->refs++;
 	c->inflight++;
 	c->reply_pending += q->reply;

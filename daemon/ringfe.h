@@ -8,7 +8,7 @@
  * Single-threaded, libevent driven, like the NBD frontend. The frontend does
  * not run the engine: after it submitted requests it calls the owner's
  * kick(ctx) so the owner runs wb_engine_run() (the engine may complete
- * without its fd becoming readable first). wb_ringfe_drive_engine() is a
+ * without its fd becoming readable first). wb_ringfe_engine_driver() is a
  * minimal owner for programs that have nothing else (tests, wbringd).
  *
  * Every SQE is untrusted input: wb_ringfe_parse_sqe() validates it against

@@ -18,7 +18,8 @@
  * A full leaf first hands entries to a sibling with room, and splits only
  * when both are full; leaves that become small are merged. This keeps the
  * leaves ~80% full under random inserts, which is what brings the cost to
- * about 25 bytes per extent.
+ * about 23 bytes per extent (make bench: 23.1-23.4 B; the bound in
+ * extmap.h and docs/benchmarks.md is <= 32 B).
  *
  * -ENOMEM safety: an operation first reserves every node it may need
  * (spare list), so a failed allocation leaves the map unchanged.

@@ -32,6 +32,7 @@
 #define WBL_AUX(r)	((r)->ep[2]) /* read: bounce buffer */
 #define WBL_CNT(r)	((r)->ep[3]) /* read: ios pending; write: blocks admitted */
 #define WBL_TARGET(r)	((r)->ep[4]) /* flush: seq that must be durable */
+#define WBL_ENG(r)	((r)->ep[4]) /* read: the struct wblog * (same slot) */
 #define WBL_FLAGS(r)	((r)->ep[5]) /* WBL_RF_* */
 #define WBL_RF_DURABLE	(1u << 0)    /* ack only when durable in the log (FUA, PREFLUSH) */
 #define WBL_RF_ADMITTED (1u << 1)    /* write: r->buf released (admitted() called) */

@@ -37,7 +37,7 @@ static void wbl_read_io_done(struct wb_io_req *io, int res)
 {
 	struct wbl_read_io *ri = io->priv;
 	struct wb_req *r = ri->r;
-	struct wblog *e = (struct wblog *)(uintptr_t)WBL_TARGET(r);
+	struct wblog *e = (struct wblog *)(uintptr_t)WBL_ENG(r);
 
 	if (res < 0 || (uint32_t)res != io->len) {
 		wb_msg(WB_LOG_ERR, "%s: read of %u bytes at 0x%llx from %s failed: %s", e->eng.name,
@@ -132,7 +132,7 @@ int wbl_submit_read(struct wblog *e, struct wb_req *r)
 	WBL_ERR(r) = 0;
 	WBL_AUX(r) = (uint64_t)(uintptr_t)bounce;
 	WBL_CNT(r) = 1; /* held by submit until every I/O is issued */
-	WBL_TARGET(r) = (uint64_t)(uintptr_t)e;
+	WBL_ENG(r) = (uint64_t)(uintptr_t)e;
 	lba = r->off / WB_BLOCK_SIZE;
 	end = lba + r->len / WB_BLOCK_SIZE;
 	pos = lba;
