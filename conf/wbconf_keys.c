@@ -35,8 +35,10 @@ static const struct wbconf_enum ev_ack[] = {
     {"log", WBCONF_ACK_LOG}, {"memory", WBCONF_ACK_MEMORY}, {NULL, 0}};
 static const struct wbconf_enum ev_noq[] = {
     {"suspend-io", WBCONF_NOQ_SUSPEND_IO}, {"io-error", WBCONF_NOQ_IO_ERROR}, {NULL, 0}};
-static const struct wbconf_enum ev_tls[] = {
-    {"off", WBCONF_TLS_OFF}, {"allow", WBCONF_TLS_ALLOW}, {"require", WBCONF_TLS_REQUIRE}, {NULL, 0}};
+static const struct wbconf_enum ev_tls[] = {{"off", WBCONF_TLS_OFF},
+					    {"allow", WBCONF_TLS_ALLOW},
+					    {"require", WBCONF_TLS_REQUIRE},
+					    {NULL, 0}};
 static const struct wbconf_enum ev_cache[] = {
     {"writeback", WBCONF_CACHE_WRITEBACK}, {"writethrough", WBCONF_CACHE_WRITETHROUGH}, {NULL, 0}};
 static const struct wbconf_enum ev_role[] = {

@@ -64,6 +64,7 @@ struct nbd_listener {
 	char def[64];
 	char path[108]; /* unix socket path, "" for TCP */
 	uint16_t port;
+	int tls; /* enum nbd_tls_mode of the default export */
 };
 
 static struct nbd_conn *conn_all;
@@ -130,6 +131,7 @@ static void conn_free_io(struct nbd_conn *c)
 		evbuffer_free(c->out);
 	c->rev = c->wev = c->fev = NULL;
 	c->out = NULL;
+	nbd_tls_free(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -253,6 +255,7 @@ static void conn_unthrottle(struct nbd_conn *c)
 	c->throttled = false;
 	event_add(c->rev, NULL);
 	conn_process(c); /* input that arrived meanwhile is already buffered */
+	nbd_tls_kick(c);
 }
 
 /* The engine no longer reads the write's payload (wbengine.h: called from
@@ -585,7 +588,15 @@ static ssize_t conn_read_once(struct nbd_conn *c, bool *full)
 		nbd_conn_close(c);
 		return -1;
 	}
-	n = readv(c->fd, iov, niov);
+	if (c->ssl) { /* one buffer per SSL_read; the caller loops while full */
+		n = nbd_tls_read(c, iov[0].iov_base, iov[0].iov_len);
+		if (n <= 0)
+			return n;
+		want = iov[0].iov_len;
+		niov = 1;
+	} else {
+		n = readv(c->fd, iov, niov);
+	}
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return 0;
@@ -604,7 +615,7 @@ static ssize_t conn_read_once(struct nbd_conn *c, bool *full)
 		c->pay_got += (uint32_t)pay;
 		c->ilen += (size_t)n - pay;
 	}
-	*full = (size_t)n == want;
+	*full = (size_t)n == want || nbd_tls_pending(c);
 	return n;
 }
 
@@ -613,7 +624,9 @@ static void conn_readcb(evutil_socket_t fd, short what, void *arg)
 	struct nbd_conn *c = arg;
 
 	c->refs++;
-	for (int i = 0; i < NBD_READ_ROUNDS; i++) {
+	if (c->tls_hs)
+		nbd_tls_handshake(c);
+	for (int i = 0; i < NBD_READ_ROUNDS && !c->tls_hs && !c->tls_start; i++) {
 		bool full = false;
 
 		if (c->fd < 0 || c->throttled || c->state == NBD_CS_CLOSING)
@@ -624,6 +637,7 @@ static void conn_readcb(evutil_socket_t fd, short what, void *arg)
 		if (!full) /* short read: the socket is drained */
 			break;
 	}
+	nbd_tls_kick(c);
 	conn_put(c);
 }
 
@@ -633,6 +647,11 @@ static void conn_flush(struct nbd_conn *c)
 	struct iovec iov[NBD_WRITE_IOV];
 	struct msghdr mh = {.msg_iov = iov};
 
+	if (c->ssl) {
+		if (!c->tls_hs)
+			nbd_tls_flush(c);
+		return;
+	}
 	for (int round = 0; round < 64 && c->fd >= 0; round++) {
 		int n =
 		    evbuffer_peek(c->out, -1, NULL, (struct evbuffer_iovec *)iov, NBD_WRITE_IOV);
@@ -669,7 +688,9 @@ static void conn_after_flush(struct nbd_conn *c)
 {
 	c->refs++;
 	conn_flush(c);
-	if (c->fd >= 0) {
+	if (c->fd >= 0 && c->tls_start && !evbuffer_get_length(c->out))
+		nbd_tls_begin(c); /* the STARTTLS ACK went out in plain text */
+	if (c->fd >= 0 && !c->tls_hs && !c->tls_start) {
 		if (c->state != NBD_CS_CLOSING)
 			conn_unthrottle(c); /* if what went out brought it under the caps */
 		else if (!evbuffer_get_length(c->out))
@@ -692,6 +713,12 @@ static void conn_writecb(evutil_socket_t fd, short what, void *arg)
 	struct nbd_conn *c = arg;
 
 	c->wev_added = false;
+	if (c->tls_hs) {
+		c->refs++;
+		nbd_tls_handshake(c);
+		conn_put(c);
+		return;
+	}
 	conn_after_flush(c);
 }
 
@@ -764,6 +791,7 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 	c->refs = 1;
 	c->lk = l->lk;
 	memcpy(c->def, l->def, sizeof(c->def));
+	c->tls_mode = l->tls;
 	c->all_next = conn_all;
 	if (conn_all)
 		conn_all->all_pprev = &c->all_next;
@@ -931,6 +959,17 @@ int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
 	snprintf((*out)->path, sizeof((*out)->path), "%s", path);
 	wbd_info("nbd: listening on unix:%s (default export %s)", path, def ? def : "-");
 	return 0;
+}
+
+void nbd_listener_set_tls(struct nbd_listener *l, int mode)
+{
+	l->tls = mode;
+}
+
+void nbd_conn_starttls(struct nbd_conn *c)
+{
+	c->tls_start = true;
+	conn_stop_reading(c);
 }
 
 void nbd_listener_free(struct nbd_listener *l)

@@ -64,6 +64,7 @@ struct nbd_export {
 	int closing; /* stop: new requests get ESHUTDOWN */
 	uint64_t nreq, nerr;
 	unsigned max_clients; /* 0 = no limit of its own (the total still applies) */
+	int tls;	      /* enum nbd_tls_mode (nbd_proto.h), set by the owner */
 };
 
 /* Export lookup for the handshake: name "" = the listener's default
@@ -99,6 +100,14 @@ int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
 /* Stop accepting; connections already accepted are not affected. Removes
  * the unix socket file. */
 void nbd_listener_free(struct nbd_listener *l);
+/* TLS policy (enum nbd_tls_mode) of the listener's default export: decides
+ * STARTTLS and which options need TLS first (nbd_tls_gate). Default off. */
+void nbd_listener_set_tls(struct nbd_listener *l, int mode);
+
+struct ssl_ctx_st;
+/* The server context for NBD_OPT_STARTTLS (daemon/tls.h; a reference is
+ * taken, NULL drops it). Without one STARTTLS is NBD_REP_ERR_UNSUP. */
+void nbd_set_tls(struct ssl_ctx_st *ctx);
 
 /* Close every connection still in the handshake or attached (shutdown). */
 void nbd_close_all(void);

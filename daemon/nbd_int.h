@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "daemon/nbd.h"
 #include "daemon/nbd_proto.h"
@@ -23,6 +24,7 @@
 struct event;
 struct evbuffer;
 struct nbd_ioreq;
+struct ssl_st;
 
 #define NBD_IBUF_CAP	  (256u << 10) /* input buffer; holds the largest option */
 #define NBD_IBUF_MIN_FREE (NBD_OPT_HDR_LEN + NBD_OPT_MAX_LEN)
@@ -74,6 +76,14 @@ struct nbd_conn {
 	size_t wbuf_cap;
 	uint32_t pay_got;
 	bool pay_in_wbuf;
+	/* TLS (nbd_tls.c): ssl is set from the handshake on and freed with
+	 * the socket; tls_mode is the listener's export's policy */
+	struct ssl_st *ssl;
+	int tls_mode;	/* enum nbd_tls_mode */
+	bool tls_start; /* STARTTLS acknowledged: handshake once the ACK is out */
+	bool tls_hs;	/* handshake in progress: no NBD input or output */
+	bool tls_on;	/* handshake done: everything goes through ssl */
+	bool tls_reqd_logged;
 };
 
 /* Bytes received and not yet consumed. */
@@ -91,6 +101,23 @@ void nbd_conn_close(struct nbd_conn *c);
 void nbd_conn_close_soon(struct nbd_conn *c);
 /* Put the connection on ex->conns (the caller then enters NBD_CS_XMIT). */
 void nbd_conn_attach(struct nbd_conn *c, struct nbd_export *ex);
+
+/* Accept STARTTLS: stop reading; the TLS handshake starts once the ACK
+ * queued before went out (nbd.c, then nbd_tls_begin()). */
+void nbd_conn_starttls(struct nbd_conn *c);
+
+/* nbd_tls.c */
+bool nbd_tls_available(void);
+void nbd_tls_begin(struct nbd_conn *c);
+void nbd_tls_handshake(struct nbd_conn *c);
+/* Input buffered inside the SSL (the socket may not signal it). */
+bool nbd_tls_pending(const struct nbd_conn *c);
+/* Schedule a read when nbd_tls_pending() and reading is allowed. */
+void nbd_tls_kick(struct nbd_conn *c);
+/* Like read(): bytes, 0 = would block, -1 = the connection was closed. */
+ssize_t nbd_tls_read(struct nbd_conn *c, void *buf, size_t len);
+void nbd_tls_flush(struct nbd_conn *c);
+void nbd_tls_free(struct nbd_conn *c);
 
 /* nbd_opt.c */
 /* Queue the server greeting (first thing sent on a new connection). */

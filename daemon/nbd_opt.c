@@ -2,7 +2,7 @@
 /*
  * nbd_opt.c - NBD newstyle fixed handshake of a connection: the greeting,
  * the client flags and the option haggling (NBD_OPT_EXPORT_NAME, ABORT,
- * LIST, INFO, GO; everything else is NBD_REP_ERR_UNSUP), with the export
+ * LIST, INFO, GO, STARTTLS; everything else is NBD_REP_ERR_UNSUP), with the export
  * info replies, up to the switch into the transmission phase (nbd.c).
  * Wire encoding and parsing are daemon/nbd_proto.c; decisions in docs/nbd.md.
  *
@@ -44,6 +44,16 @@ static struct nbd_export *conn_find(struct nbd_conn *c, const char *name)
 	return ex;
 }
 
+/* An export with tls = require, asked for on a plain session. */
+static bool conn_tls_missing(struct nbd_conn *c, const struct nbd_export *ex, uint32_t opt)
+{
+	if (c->tls_on || ex->tls != NBD_TLS_REQUIRE)
+		return false;
+	wbd_warn("nbd: %s refused: export %s requires TLS (client sent %s without STARTTLS)",
+		 c->peer, ex->name, nbd_opt_name(opt));
+	return true;
+}
+
 static void opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
 {
 	char name[NBD_NAME_MAX + 1];
@@ -61,6 +71,10 @@ static void opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, u
 	ex = conn_find(c, name);
 	if (!ex) {
 		opt_error(c, opt, NBD_REP_ERR_UNKNOWN, "no such export (or it is down)");
+		return;
+	}
+	if (conn_tls_missing(c, ex, opt)) {
+		opt_error(c, opt, NBD_REP_ERR_TLS_REQD, "this export requires TLS (STARTTLS)");
 		return;
 	}
 	if (opt == NBD_OPT_GO && ex->max_clients && ex->nconns >= ex->max_clients) {
@@ -106,6 +120,10 @@ static void opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t le
 		nbd_conn_close(c);
 		return;
 	}
+	if (conn_tls_missing(c, ex, NBD_OPT_EXPORT_NAME)) {
+		nbd_conn_close(c);
+		return;
+	}
 	if (ex->max_clients && ex->nconns >= ex->max_clients) {
 		wbd_warn("nbd: %s refused: export %s has %u clients (max-clients), closing",
 			 c->peer, ex->name, ex->nconns);
@@ -137,10 +155,52 @@ static void opt_list(struct nbd_conn *c, uint32_t len)
 	opt_reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }
 
+/* What TLS says about the option (nbd_tls_gate); true = handle it. */
+static bool opt_tls(struct nbd_conn *c, uint32_t opt, uint32_t len)
+{
+	uint32_t err;
+
+	switch (nbd_tls_gate(opt, len, c->tls_mode, nbd_tls_available(), c->tls_on,
+			     nbd_conn_avail(c), &err)) {
+	case NBD_TLSA_PASS:
+		return true;
+	case NBD_TLSA_START:
+		wbd_debug("nbd: %s: STARTTLS", c->peer);
+		opt_reply(c, opt, NBD_REP_ACK, NULL, 0);
+		nbd_conn_starttls(c);
+		return false;
+	case NBD_TLSA_CLOSE:
+		if (opt == NBD_OPT_STARTTLS)
+			wbd_warn("nbd: %s: data pipelined after STARTTLS, closing", c->peer);
+		else
+			wbd_warn("nbd: %s refused: %s without TLS on a tls = require export, "
+				 "closing",
+				 c->peer, nbd_opt_name(opt));
+		nbd_conn_close(c);
+		return false;
+	case NBD_TLSA_REPLY:
+		break;
+	}
+	if (err == NBD_REP_ERR_TLS_REQD) {
+		if (!c->tls_reqd_logged)
+			wbd_warn("nbd: %s refused: %s before STARTTLS on a tls = require export",
+				 c->peer, nbd_opt_name(opt));
+		c->tls_reqd_logged = true;
+		opt_error(c, opt, err, "TLS is required: send NBD_OPT_STARTTLS first");
+	} else if (opt == NBD_OPT_STARTTLS && err == NBD_REP_ERR_INVALID) {
+		opt_error(c, opt, err, c->tls_on ? "TLS is already on" : "STARTTLS takes no data");
+	} else {
+		opt_error(c, opt, err, "TLS is not offered on this export");
+	}
+	return false;
+}
+
 /* One option with its data already removed from the input. */
 static void handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32_t len)
 {
 	wbd_debug("nbd: %s option %s(%u) len %u", c->peer, nbd_opt_name(opt), opt, len);
+	if (!opt_tls(c, opt, len))
+		return;
 	switch (opt) {
 	case NBD_OPT_EXPORT_NAME:
 		opt_export_name(c, data, len);
@@ -208,5 +268,5 @@ bool nbd_opt_step(struct nbd_conn *c)
 		return false;
 	c->ioff += NBD_OPT_HDR_LEN + (size_t)len;
 	handle_option(c, opt, h + NBD_OPT_HDR_LEN, len);
-	return c->fd >= 0;
+	return c->fd >= 0 && !c->tls_start;
 }

@@ -247,6 +247,33 @@ const char *nbd_cmd_name(uint16_t type)
 	}
 }
 
+enum nbd_tls_action nbd_tls_gate(uint32_t opt, uint32_t len, int mode, bool can_tls, bool tls_on,
+				 size_t pending, uint32_t *err)
+{
+	*err = 0;
+	if (opt == NBD_OPT_STARTTLS) {
+		if (tls_on)
+			*err = NBD_REP_ERR_INVALID;
+		else if (!can_tls)
+			*err = NBD_REP_ERR_UNSUP;
+		else if (mode == NBD_TLS_OFF)
+			*err = NBD_REP_ERR_POLICY;
+		else if (len)
+			*err = NBD_REP_ERR_INVALID;
+		else if (pending)
+			return NBD_TLSA_CLOSE;
+		else
+			return NBD_TLSA_START;
+		return NBD_TLSA_REPLY;
+	}
+	if (tls_on || mode != NBD_TLS_REQUIRE || opt == NBD_OPT_ABORT)
+		return NBD_TLSA_PASS;
+	if (opt == NBD_OPT_EXPORT_NAME)
+		return NBD_TLSA_CLOSE;
+	*err = NBD_REP_ERR_TLS_REQD;
+	return NBD_TLSA_REPLY;
+}
+
 const char *nbd_opt_name(uint32_t opt)
 {
 	switch (opt) {

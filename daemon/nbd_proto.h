@@ -168,6 +168,31 @@ struct nbd_export_geom {
 void nbd_classify_request(const struct nbd_request *r, const struct nbd_export_geom *g,
 			  struct nbd_verdict *v);
 
+/* TLS policy of an export; the values of conf's enum wbconf_tls. */
+enum nbd_tls_mode { NBD_TLS_OFF = 0, NBD_TLS_ALLOW = 1, NBD_TLS_REQUIRE = 2 };
+
+/* What the handshake does with an option, as far as TLS is concerned. */
+enum nbd_tls_action {
+	NBD_TLSA_PASS,	/* handle it as usual (the export's own mode still applies) */
+	NBD_TLSA_START, /* STARTTLS accepted: reply ACK, then the TLS handshake */
+	NBD_TLSA_REPLY, /* reply with the error in *err */
+	NBD_TLSA_CLOSE, /* close the connection (EXPORT_NAME has no error reply) */
+};
+
+/*
+ * Decide, without I/O, what TLS means for option opt with len bytes of data
+ * (docs/nbd.md "TLS"). mode: the policy of the listener's export; can_tls:
+ * the server has a certificate; tls_on: the session is already encrypted;
+ * pending: bytes the client sent after this option. STARTTLS on a plain
+ * session is accepted when can_tls and mode != off, len == 0 and nothing
+ * follows it (data pipelined behind STARTTLS would be plain text the
+ * client believes encrypted: closed). With mode require and no TLS yet,
+ * everything but STARTTLS and ABORT is NBD_REP_ERR_TLS_REQD and
+ * EXPORT_NAME closes. *err is set for NBD_TLSA_REPLY.
+ */
+enum nbd_tls_action nbd_tls_gate(uint32_t opt, uint32_t len, int mode, bool can_tls, bool tls_on,
+				 size_t pending, uint32_t *err);
+
 const char *nbd_cmd_name(uint16_t type);
 const char *nbd_opt_name(uint32_t opt);
 

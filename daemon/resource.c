@@ -25,6 +25,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/nbd_proto.h"
 #include "daemon/repl.h"
 #include "daemon/ringfe.h"
 #include "daemon/wbd_log.h"
@@ -318,6 +319,11 @@ out:
 	return ret;
 }
 
+_Static_assert((int)NBD_TLS_OFF == (int)WBCONF_TLS_OFF &&
+		   (int)NBD_TLS_ALLOW == (int)WBCONF_TLS_ALLOW &&
+		   (int)NBD_TLS_REQUIRE == (int)WBCONF_TLS_REQUIRE,
+	       "nbd_tls_mode and wbconf_tls differ");
+
 static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 {
 	const struct wbconf_resource *c = r->conf;
@@ -331,6 +337,7 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 				 c->nbd_listen.host, c->nbd_listen.port, strerror(-ret));
 			return ret;
 		}
+		nbd_listener_set_tls(r->nbd_tcp, c->tls);
 	}
 	if (c->nbd_socket) {
 		ret = nbd_listen_unix(r->base, c->nbd_socket, r->name, r->lk, &r->nbd_unix);
@@ -339,6 +346,7 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 				 strerror(-ret));
 			return ret;
 		}
+		nbd_listener_set_tls(r->nbd_unix, c->tls);
 	}
 	/* ring frontend (dm-wbrep): attaches now or keeps retrying; ringfe.h */
 	if (c->ring) {
@@ -462,6 +470,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 	}
 	nbd_export_init(&r->ex, r->name, st.size, r->engine, res_kick, r);
 	r->ex.max_clients = r->conf->max_clients;
+	r->ex.tls = r->conf->tls; /* same values (_Static_assert above) */
 	fd = wb_engine_fd(r->engine);
 	r->ev_kick = event_new(r->base, -1, 0, res_kick_cb, r);
 	r->ev_timer = evtimer_new(r->base, res_engine_cb, r);

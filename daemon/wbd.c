@@ -158,6 +158,29 @@ static int wbd_repl_start(struct wbd *d)
 	return 0;
 }
 
+/* NBD_OPT_STARTTLS: a server context when a resource has tls != off (the
+ * config parser made sure tls-cert/key/ca are set then). */
+static int wbd_nbd_tls(struct wbd *d)
+{
+	const struct wbconf_global *g = &d->conf->global;
+	SSL_CTX *ctx;
+	bool want = false;
+	int ret;
+
+	for (size_t i = 0; i < d->conf->nres; i++)
+		want |= d->conf->res[i].tls != WBCONF_TLS_OFF;
+	if (!want)
+		return 0;
+	ret = wbd_tls_ctx_new(g->tls_cert, g->tls_key, g->tls_ca, &ctx);
+	if (ret) {
+		wbd_err("NBD TLS: cannot load the [global] tls-cert/tls-key/tls-ca");
+		return ret;
+	}
+	nbd_set_tls(ctx); /* takes its own reference */
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
 int wbd_start(struct wbd *d)
 {
 	char err[512];
@@ -197,6 +220,8 @@ int wbd_start(struct wbd *d)
 		d->conf_hash = wbd_conf_hash(d->conf_path);
 	wbd_log_set_error_hook(on_error_msg, d);
 	wbd_nbd_limits(d);
+	if (wbd_nbd_tls(d))
+		return -EINVAL;
 	for (size_t i = 0; i < d->nres; i++) {
 		int ret;
 
@@ -246,6 +271,7 @@ void wbd_stop(struct wbd *d)
 	d->res = NULL;
 	d->nres = 0;
 	nbd_close_all();
+	nbd_set_tls(NULL);
 	if (d->ev_term)
 		event_free(d->ev_term);
 	if (d->ev_int)

@@ -4,6 +4,8 @@
  * The input is consumed like the server consumes a connection: 4 bytes of
  * client flags, then options (header + data) until GO/EXPORT_NAME/ABORT,
  * then request headers (+ write payload) classified against a small export.
+ * Every option first goes through the STARTTLS / tls = require gate
+ * (nbd_tls_gate), with the listener's mode taken from the input.
  * Any out-of-bounds read or undefined behaviour is a bug; invariants of the
  * classifier are asserted with __builtin_trap().
  */
@@ -35,7 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t pos = 0;
 	uint32_t flags, opt, len;
 	unsigned ninfo;
-	int xmit = 0;
+	uint32_t err;
+	size_t pipelined;
+	int xmit = 0, tls_on = 0, mode;
 
 	if (size < 4 || nbd_parse_client_flags(data, &flags))
 		return 0;
@@ -47,6 +51,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += NBD_OPT_HDR_LEN;
 		if (size - pos < len)
 			return 0;
+		/* the TLS gate as the server runs it. The last input byte
+		 * picks the listener's mode and whether what follows STARTTLS
+		 * was pipelined (plain text: close) or sent after the ACK
+		 * (then it is the decrypted stream: parsing goes on with TLS) */
+		mode = data[size - 1] % 3;
+		pipelined = (data[size - 1] & 4) ? size - pos - len : 0;
+		switch (nbd_tls_gate(opt, len, mode, true, tls_on, pipelined, &err)) {
+		case NBD_TLSA_START:
+			CHECK(opt == NBD_OPT_STARTTLS && !len && !tls_on && mode != NBD_TLS_OFF &&
+			      !pipelined);
+			tls_on = 1;
+			continue;
+		case NBD_TLSA_CLOSE:
+			CHECK(!tls_on && (opt == NBD_OPT_EXPORT_NAME || pipelined));
+			return 0;
+		case NBD_TLSA_REPLY:
+			CHECK(err & NBD_REP_FLAG_ERROR);
+			CHECK(err != NBD_REP_ERR_TLS_REQD || (mode == NBD_TLS_REQUIRE && !tls_on));
+			pos += len;
+			continue;
+		case NBD_TLSA_PASS:
+			CHECK(tls_on || mode != NBD_TLS_REQUIRE || opt == NBD_OPT_ABORT);
+			break;
+		}
 		switch (opt) {
 		case NBD_OPT_INFO:
 		case NBD_OPT_GO:

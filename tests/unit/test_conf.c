@@ -337,9 +337,10 @@ static void test_missing_and_cross(void **state)
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\ntls = require\n",
 		   "t.conf:4: [resource r0] tls: tls = require needs [global] tls-cert, tls-key "
 		   "and tls-ca");
-	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\ntls = maybe\n",
-		   "t.conf:4: [resource r0] tls: invalid value 'maybe': expected one of off, allow, "
-		   "require");
+	expect_one(
+	    "[resource r0]\nbacking = /b0\nlog = /l0\ntls = maybe\n",
+	    "t.conf:4: [resource r0] tls: invalid value 'maybe': expected one of off, allow, "
+	    "require");
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nring = rr\n"
 		   "[resource r1]\nbacking = /b1\nlog = /l1\nring = rr\n",
 		   "t.conf:8: [resource r1] ring: ring 'rr' is already used by resource r0 (line "

@@ -338,6 +338,55 @@ static void test_names(void **state)
 	assert_string_equal(nbd_opt_name(12345), "unknown");
 }
 
+/* STARTTLS and the tls = require gate, including hostile orderings */
+static void test_tls_gate(void **state)
+{
+	uint32_t err;
+
+	(void)state;
+	/* plain session, require: only STARTTLS and ABORT get through */
+	assert_int_equal(nbd_tls_gate(NBD_OPT_STARTTLS, 0, NBD_TLS_REQUIRE, true, false, 0, &err),
+			 NBD_TLSA_START);
+	assert_int_equal(nbd_tls_gate(NBD_OPT_ABORT, 0, NBD_TLS_REQUIRE, true, false, 0, &err),
+			 NBD_TLSA_PASS);
+	static const uint32_t gated[] = {NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_LIST,
+					 NBD_OPT_STRUCTURED_REPLY, 0x7fffffffu};
+	for (size_t i = 0; i < sizeof(gated) / sizeof(gated[0]); i++) {
+		assert_int_equal(nbd_tls_gate(gated[i], 4, NBD_TLS_REQUIRE, true, false, 0, &err),
+				 NBD_TLSA_REPLY);
+		assert_int_equal(err, NBD_REP_ERR_TLS_REQD);
+		/* after TLS the same options pass */
+		assert_int_equal(nbd_tls_gate(gated[i], 4, NBD_TLS_REQUIRE, true, true, 0, &err),
+				 NBD_TLSA_PASS);
+		/* allow and off never gate */
+		assert_int_equal(nbd_tls_gate(gated[i], 4, NBD_TLS_ALLOW, true, false, 0, &err),
+				 NBD_TLSA_PASS);
+		assert_int_equal(nbd_tls_gate(gated[i], 4, NBD_TLS_OFF, false, false, 0, &err),
+				 NBD_TLSA_PASS);
+	}
+	assert_int_equal(
+	    nbd_tls_gate(NBD_OPT_EXPORT_NAME, 2, NBD_TLS_REQUIRE, true, false, 0, &err),
+	    NBD_TLSA_CLOSE);
+	assert_int_equal(nbd_tls_gate(NBD_OPT_EXPORT_NAME, 2, NBD_TLS_REQUIRE, true, true, 0, &err),
+			 NBD_TLSA_PASS);
+	/* malformed or unwanted STARTTLS */
+	assert_int_equal(nbd_tls_gate(NBD_OPT_STARTTLS, 1, NBD_TLS_ALLOW, true, false, 0, &err),
+			 NBD_TLSA_REPLY);
+	assert_int_equal(err, NBD_REP_ERR_INVALID);
+	assert_int_equal(nbd_tls_gate(NBD_OPT_STARTTLS, 0, NBD_TLS_ALLOW, true, true, 0, &err),
+			 NBD_TLSA_REPLY);
+	assert_int_equal(err, NBD_REP_ERR_INVALID);
+	assert_int_equal(nbd_tls_gate(NBD_OPT_STARTTLS, 0, NBD_TLS_ALLOW, false, false, 0, &err),
+			 NBD_TLSA_REPLY);
+	assert_int_equal(err, NBD_REP_ERR_UNSUP);
+	assert_int_equal(nbd_tls_gate(NBD_OPT_STARTTLS, 0, NBD_TLS_OFF, true, false, 0, &err),
+			 NBD_TLSA_REPLY);
+	assert_int_equal(err, NBD_REP_ERR_POLICY);
+	/* plain text pipelined behind STARTTLS: close, never decrypt it */
+	assert_int_equal(nbd_tls_gate(NBD_OPT_STARTTLS, 0, NBD_TLS_REQUIRE, true, false, 16, &err),
+			 NBD_TLSA_CLOSE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +403,7 @@ int main(void)
 	    cmocka_unit_test(test_classify_bad),
 	    cmocka_unit_test(test_classify_fua_not_advertised),
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_tls_gate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
