@@ -143,6 +143,23 @@ static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 		print_settings(r);
 }
 
+/* "cluster corosync: quorate, 3 members: n1(1) n2(2) n3(3)" ([global]
+ * cluster set only) */
+static void print_cluster(const Wbrep__StatusReply *st)
+{
+	if (!st || !st->cluster)
+		return;
+	printf("cluster    %s: %s, %zu members:", st->cluster,
+	       !st->cluster_connected ? "not connected, not quorate"
+	       : st->quorate	      ? "quorate"
+				      : "not quorate",
+	       st->n_member_ids);
+	for (size_t i = 0; i < st->n_member_ids; i++)
+		printf(" %s(%u)", i < st->n_member_names ? st->member_names[i] : "?",
+		       st->member_ids[i]);
+	printf("\n\n");
+}
+
 static void print_config_state(const Wbrep__StatusReply *st)
 {
 	if (!st->config_path)
@@ -312,7 +329,25 @@ static void print_json(const Wbrep__StatusReply *st, const char *when)
 	JB("differs", st && st->config_differs);
 	printf(", ");
 	JS("reload_error", st ? st->reload_error : NULL);
-	printf("},\n \"resources\": [\n");
+	printf("},\n");
+	if (st && st->cluster) {
+		printf(" \"cluster\": {");
+		JS("type", st->cluster);
+		printf(", ");
+		JB("connected", st->cluster_connected);
+		printf(", ");
+		JB("quorate", st->quorate);
+		printf(", \"members\": [");
+		for (size_t i = 0; i < st->n_member_ids; i++) {
+			printf("%s{", i ? ", " : "");
+			JU("id", st->member_ids[i]);
+			printf(", ");
+			JS("name", i < st->n_member_names ? st->member_names[i] : NULL);
+			printf("}");
+		}
+		printf("]},\n");
+	}
+	printf(" \"resources\": [\n");
 	for (size_t i = 0; st && i < st->n_resources; i++) {
 		print_json_res(st->resources[i]);
 		printf("%s\n", i + 1 < st->n_resources ? "," : "");
@@ -395,6 +430,7 @@ static int run_status(struct gopts *g, const char *res, struct status_opts *so)
 			if (so->watch)
 				printf("%s  every %lds%s%s\n\n", when, so->interval,
 				       res ? ", " : "", res ? res : "");
+			print_cluster(st);
 			if (!st || !st->n_resources)
 				printf("no resources\n");
 			for (size_t i = 0; st && i < st->n_resources; i++) {

@@ -49,6 +49,7 @@ enum wbconf_log_level {
 };
 enum wbconf_log_target { WBCONF_LOG_STDERR = 0, WBCONF_LOG_SYSLOG = 1 };
 enum wbconf_transport { WBCONF_TRANSPORT_TLS = 0, WBCONF_TRANSPORT_PLAIN = 1 };
+enum wbconf_cluster { WBCONF_CLUSTER_NONE = 0, WBCONF_CLUSTER_COROSYNC = 1 };
 /* NBD TLS of an export (docs/nbd.md "TLS"). */
 enum wbconf_tls { WBCONF_TLS_OFF = 0, WBCONF_TLS_ALLOW = 1, WBCONF_TLS_REQUIRE = 2 };
 enum wbconf_ack { WBCONF_ACK_LOG = 0, WBCONF_ACK_MEMORY = 1 };
@@ -79,6 +80,7 @@ struct wbconf_global {
 	char *tls_cert, *tls_key, *tls_ca; /* NULL when not set */
 	int transport;			   /* enum wbconf_transport, default tls */
 	uint32_t max_clients;		   /* NBD connections in total, default 256 */
+	int cluster;			   /* enum wbconf_cluster, default none */
 };
 
 /* A resource as it applies to THIS node (node_name): the [resource NAME]

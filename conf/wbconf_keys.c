@@ -30,6 +30,8 @@ static const struct wbconf_enum ev_target[] = {
     {"stderr", WBCONF_LOG_STDERR}, {"syslog", WBCONF_LOG_SYSLOG}, {NULL, 0}};
 static const struct wbconf_enum ev_transport[] = {
     {"tls", WBCONF_TRANSPORT_TLS}, {"plain", WBCONF_TRANSPORT_PLAIN}, {NULL, 0}};
+static const struct wbconf_enum ev_cluster[] = {
+    {"none", WBCONF_CLUSTER_NONE}, {"corosync", WBCONF_CLUSTER_COROSYNC}, {NULL, 0}};
 static const struct wbconf_enum ev_protocol[] = {{"A", 'A'}, {"B", 'B'}, {"C", 'C'}, {NULL, 0}};
 static const struct wbconf_enum ev_ack[] = {
     {"log", WBCONF_ACK_LOG}, {"memory", WBCONF_ACK_MEMORY}, {NULL, 0}};
@@ -111,6 +113,13 @@ const struct wbconf_key wbconf_keys[] = {
      .off = offsetof(struct wbconf_global, transport),
      .ev = ev_transport,
      .def = "tls"},
+    {.name = "cluster",
+     .sect = S_GLOBAL,
+     .type = T_ENUM,
+     .width = sizeof(int),
+     .off = offsetof(struct wbconf_global, cluster),
+     .ev = ev_cluster,
+     .def = "none"},
     /* [resource NAME] */
     {.name = "engine",
      .sect = S_RES,

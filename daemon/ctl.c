@@ -247,6 +247,15 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 		sr.has_config_differs = 1;
 		sr.config_differs = info.config_differs;
 		sr.reload_error = (char *)info.reload_error;
+		if (info.cluster) {
+			sr.cluster = (char *)info.cluster;
+			sr.has_cluster_connected = sr.has_quorate = 1;
+			sr.cluster_connected = info.cluster_connected;
+			sr.quorate = info.quorate;
+			sr.n_member_ids = sr.n_member_names = info.n_members;
+			sr.member_ids = (uint32_t *)info.member_ids;
+			sr.member_names = (char **)info.member_names;
+		}
 	}
 	send_response(cc, id, 0, NULL, &sr);
 out:

@@ -59,6 +59,12 @@ struct wb_ctl_daemon_info {
 	const char *config_path;
 	bool config_differs;	  /* the file changed since it was applied */
 	const char *reload_error; /* why the last reload was refused, or NULL */
+	/* cluster membership ([global] cluster); cluster NULL = none */
+	const char *cluster;
+	bool cluster_connected, quorate;
+	uint32_t n_members;
+	const uint32_t *member_ids;	/* n_members entries */
+	const char *const *member_names; /* n_members entries */
 };
 
 struct wb_ctl_handlers {

@@ -181,6 +181,26 @@ static int wbd_nbd_tls(struct wbd *d)
 	return 0;
 }
 
+/* Membership facts changed (main thread). Resource modes do not follow
+ * them yet (issue 11): they are kept for wbctl status and logged. */
+static void on_memb(const struct wbd_memb_facts *f, void *arg)
+{
+	struct wbd *d = arg;
+	char mem[512];
+	size_t off = 0;
+
+	d->memb_facts = *f;
+	mem[0] = 0;
+	for (uint32_t i = 0; i < f->n_members && off < sizeof(mem); i++)
+		off += snprintf(mem + off, sizeof(mem) - off, "%s%s(%u)", i ? "," : "",
+				f->members[i].name, f->members[i].nodeid);
+	wbd_info("membership: %s, %u members [%s], ring %x.%llx",
+		 !f->connected ? "corosync not connected, not quorate"
+		 : f->quorate  ? "quorate"
+			       : "not quorate",
+		 f->n_members, mem, f->ring_nodeid, (unsigned long long)f->ring_seq);
+}
+
 int wbd_start(struct wbd *d)
 {
 	char err[512];
@@ -241,6 +261,12 @@ int wbd_start(struct wbd *d)
 	}
 	if (wbd_ctl_start(d))
 		return -EIO;
+	if (d->conf->global.cluster == WBCONF_CLUSTER_COROSYNC) {
+		int ret = wbd_memb_start(d->base, "wbrep", on_memb, d, &d->memb);
+
+		if (ret)
+			return ret;
+	}
 	wbd_info("started: %zu resources configured, %d up", d->nres, nup);
 	return 0;
 }
@@ -259,6 +285,8 @@ int wbd_run(struct wbd *d)
 void wbd_stop(struct wbd *d)
 {
 	wbd_ctl_stop(d);
+	wbd_memb_stop(d->memb);
+	d->memb = NULL;
 	wbd_peerlisten_free(d->plisten);
 	d->plisten = NULL;
 	for (size_t i = 0; i < d->nres; i++)

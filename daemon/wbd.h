@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "conf/wbconf.h"
+#include "daemon/membership.h"
 #include "daemon/nbd.h"
 #include "daemon/repl.h"
 
@@ -46,6 +47,12 @@ struct wbd {
 	 * [node] address, shared by every resource (none without peers) */
 	struct wbd_repl_env renv;
 	struct wbd_peerlisten *plisten;
+	/* [global] cluster = corosync: membership and the last facts it
+	 * reported (owned by the main event base's thread) */
+	struct wbd_memb *memb;
+	struct wbd_memb_facts memb_facts;
+	uint32_t memb_ids[WBD_MEMB_MAX_NODES];	       /* for h_info */
+	const char *memb_names[WBD_MEMB_MAX_NODES]; /* into memb_facts */
 };
 
 int wbd_start(struct wbd *d);

@@ -196,6 +196,20 @@ static int h_info(void *ctx, struct wb_ctl_daemon_info *out)
 	out->config_path = d->conf_path;
 	out->config_differs = d->conf_path && wbd_conf_hash(d->conf_path) != d->conf_hash;
 	out->reload_error = d->reload_error[0] ? d->reload_error : NULL;
+	if (d->conf->global.cluster == WBCONF_CLUSTER_COROSYNC) {
+		const struct wbd_memb_facts *f = &d->memb_facts;
+
+		out->cluster = "corosync";
+		out->cluster_connected = f->connected;
+		out->quorate = f->connected && f->quorate;
+		out->n_members = f->n_members;
+		for (uint32_t i = 0; i < f->n_members; i++) {
+			d->memb_ids[i] = f->members[i].nodeid;
+			d->memb_names[i] = f->members[i].name;
+		}
+		out->member_ids = d->memb_ids;
+		out->member_names = d->memb_names;
+	}
 	return 0;
 }
 

@@ -11,11 +11,13 @@
 # the connection lost; corosync restarted -> it reconnects (backoff) and is
 # quorate again; `down` leaves none of our namespaces or processes. Times
 # from each fault to the report are printed (measured, not asserted).
+# A wbrepd with `cluster = corosync` runs in node 3: `wbctl status` shows
+# it quorate with 3 members, and not quorate alone after the cut.
 . "$(dirname "$0")/../lib.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "cluster/membership: needs root (network namespaces)"
 need_tools cluster/membership corosync corosync-quorumtool nft ip unshare
-need_bins cluster/membership "$ROOT/$B/wbmembtool"
+need_bins cluster/membership "$ROOT/$B/wbmembtool" "$WBREPD" "$WBCTL"
 tmpdir membership
 export WBCLUSTER_DIR=$T/cluster
 W=$ROOT/deploy/cluster/wbcluster
@@ -66,6 +68,21 @@ for i in 1 2 3; do
 done
 [ $ok = 1 ] && pass membership_all_quorate || fail membership_all_quorate "not all 3 quorate"
 
+# wbrepd (cluster = corosync, no resources) in node 3
+conf_global n3 "cluster = corosync" >"$WB_CONF"
+"$W" exec 3 "$WBREPD" -c "$WB_CONF" -f >>"$WB_DLOG" 2>&1 </dev/null &
+DPID=$!
+# daemon_shows PATTERN: wbctl status (human) matches PATTERN
+daemon_shows() { "$WBCTL" -s "$T/ctl.sock" status 2>/dev/null | grep -qE -- "$1"; }
+if wait_for 20 daemon_shows '^cluster +corosync: quorate, 3 members: n1\(1\) n2\(2\) n3\(3\)$' &&
+	"$WBCTL" -s "$T/ctl.sock" status --json | grep -q '"cluster": {"type": "corosync", "connected": true, "quorate": true, "members": \[{"id": 1, "name": "n1"}'; then
+	pass membership_wbctl_status
+else
+	"$WBCTL" -s "$T/ctl.sock" status 2>&1 | head -3 | sed 's/^/    /'
+	tail -3 "$WB_DLOG" | sed 's/^/    /'
+	fail membership_wbctl_status "wbctl status does not show quorum and members"
+fi
+
 # 2: cut node 3: it loses quorum, 1 and 2 see members [1,2]
 for i in 1 2 3; do eval "L$i=$(lines "$T/t$i.log")"; done
 t0=$(now)
@@ -75,6 +92,12 @@ expect "n3 not quorate" "$T/t3.log" "$L3" 'connected=1 quorate=0 .* members=1 \[
 expect "n1 members [1,2]" "$T/t1.log" "$L1" "$TWO" 15 "$t0" || ok=0
 expect "n2 members [1,2]" "$T/t2.log" "$L2" "$TWO" 15 "$t0" || ok=0
 [ $ok = 1 ] && pass membership_cut || fail membership_cut "cut node 3 not seen"
+if wait_for 15 daemon_shows '^cluster +corosync: not quorate, 1 members: n3\(3\)$'; then
+	pass membership_wbctl_minority
+else
+	"$WBCTL" -s "$T/ctl.sock" status 2>&1 | head -2 | sed 's/^/    /'
+	fail membership_wbctl_minority "wbrepd on the cut node does not show 'not quorate'"
+fi
 
 # 3: heal: three members again everywhere
 for i in 1 2 3; do eval "L$i=$(lines "$T/t$i.log")"; done
@@ -114,6 +137,8 @@ for i in 1 2 3; do
 	wait_exit "$p" 10 || echo "    wbmembtool n$i did not exit on SIGTERM"
 done
 CPIDS="$CPIDS $(cat "$WBCLUSTER_DIR/n2/corosync.pid")"
+stop_daemon || echo "    wbrepd exit status $?"
+daemon_log_clean membership_daemon
 "$W" down >/dev/null
 left_ns=$(ip netns list | grep -c "^$PREFIX")
 left_p=0
