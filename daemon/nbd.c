@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * nbd.c - NBD server: listeners, connection I/O and the transmission state
+ * nbd.c - NBD server: connections, their I/O and the transmission state
  * machine on the libevent loop, requests submitted to the engine
  * asynchronously (see nbd.h for ownership, docs/nbd.md for the decisions).
- * The handshake before transmission (greeting, client flags, options) is
- * nbd_opt.c; what both share is in nbd_int.h.
+ * Listeners are nbd_listen.c; the handshake before transmission (greeting,
+ * client flags, options) is nbd_opt.c; after STARTTLS the socket I/O goes
+ * through nbd_tls.c; what they share is in nbd_int.h.
  *
  * Socket I/O is done here, not by bufferevents (libevent 2.1 reads at most
  * 4 KiB per loop round through one): a readable socket is read with large
@@ -15,7 +16,7 @@
  * (a deferred "flush" event coalesces the replies of one engine run); a
  * write event is added only when the socket is full.
  *
- * Owns: listeners, connections (refcounted), their input/payload buffers,
+ * Owns: connections (refcounted), their input/payload buffers,
  * in-flight request structs and their data buffers (read data is handed to
  * the output evbuffer by reference and freed by libevent once sent).
  */
@@ -53,18 +54,6 @@ struct nbd_ioreq {
 	uint16_t type;
 	uint32_t reply; /* bytes this request's reply takes (in c->reply_pending) */
 	void *buf;	/* read data */
-};
-
-struct nbd_listener {
-	struct evconnlistener *l;
-	struct event *retry; /* re-enables l after an accept failure */
-	time_t last_log;     /* accept failures: last message */
-	unsigned long nfail; /* accept failures not yet logged */
-	struct nbd_lookup lk;
-	char def[64];
-	char path[108]; /* unix socket path, "" for TCP */
-	uint16_t port;
-	int tls; /* enum nbd_tls_mode of the default export */
 };
 
 static struct nbd_conn *conn_all;
@@ -731,8 +720,8 @@ static void conn_timeoutcb(evutil_socket_t fd, short what, void *arg)
 	nbd_conn_close(c);
 }
 
-static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa, int salen,
-		      void *arg)
+void nbd_conn_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa, int salen,
+		     void *arg)
 {
 	struct event_base *base = evconnlistener_get_base(el);
 	struct nbd_listener *l = arg;
@@ -802,185 +791,10 @@ static void accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sock
 	wbd_debug("nbd: %s connected", c->peer);
 }
 
-static void listener_retrycb(evutil_socket_t fd, short what, void *arg)
-{
-	struct nbd_listener *l = arg;
-
-	evconnlistener_enable(l->l);
-}
-
-/* accept() failed. Out of descriptors or memory: the pending connection
- * stays in the backlog and the socket stays readable, so retrying at once
- * would spin; pause the listener instead (and log once per interval). */
-static void listener_errcb(struct evconnlistener *el, void *arg)
-{
-	struct nbd_listener *l = arg;
-	struct timeval tv = {.tv_sec = NBD_ACCEPT_PAUSE_MS / 1000,
-			     .tv_usec = (NBD_ACCEPT_PAUSE_MS % 1000) * 1000};
-	int err = EVUTIL_SOCKET_ERROR();
-	time_t now = time(NULL);
-
-	l->nfail++;
-	if (now - l->last_log >= NBD_ACCEPT_LOG_S) {
-		wbd_warn("nbd: accept failed: %s (%lu time(s)); pausing the listener for %d ms",
-			 strerror(err), l->nfail, NBD_ACCEPT_PAUSE_MS);
-		l->last_log = now;
-		l->nfail = 0;
-	}
-	evconnlistener_disable(el);
-	evtimer_add(l->retry, &tv);
-}
-
-static int listener_new(struct event_base *base, int fd, const char *def,
-			const struct nbd_lookup *lk, struct nbd_listener **out)
-{
-	struct nbd_listener *l = calloc(1, sizeof(*l));
-
-	if (!l) {
-		close(fd);
-		return -ENOMEM;
-	}
-	l->lk = *lk;
-	snprintf(l->def, sizeof(l->def), "%s", def ? def : "");
-	evutil_make_socket_nonblocking(fd);
-	l->l = evconnlistener_new(base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-				  128, fd);
-	l->retry = evtimer_new(base, listener_retrycb, l);
-	if (!l->l || !l->retry) {
-		if (l->l)
-			evconnlistener_free(l->l);
-		else
-			close(fd);
-		if (l->retry)
-			event_free(l->retry);
-		free(l);
-		return -ENOMEM;
-	}
-	evconnlistener_set_error_cb(l->l, listener_errcb);
-	*out = l;
-	return 0;
-}
-
-int nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
-		   const struct nbd_lookup *lk, struct nbd_listener **out)
-{
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-	struct addrinfo *ai = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char ps[8];
-	int fd = -1, one = 1, ret;
-
-	if (host && (!strcmp(host, "*") || !host[0]))
-		host = NULL;
-	snprintf(ps, sizeof(ps), "%u", port);
-	ret = getaddrinfo(host, ps, &hints, &ai);
-	if (ret) {
-		wbd_err("nbd: cannot resolve %s:%u: %s", host ? host : "*", port,
-			gai_strerror(ret));
-		return -EINVAL;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ret = -errno;
-		goto out_err;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
-		ret = -errno;
-		goto out_err;
-	}
-	getsockname(fd, (struct sockaddr *)&ss, &sl);
-	freeaddrinfo(ai);
-	ai = NULL;
-	ret = listener_new(base, fd, def, lk, out);
-	if (ret)
-		return ret;
-	(*out)->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						      : ((struct sockaddr_in *)&ss)->sin_port);
-	wbd_info("nbd: listening on %s:%u (default export %s)", host ? host : "*", (*out)->port,
-		 def ? def : "-");
-	return 0;
-out_err:
-	wbd_err("nbd: cannot listen on %s:%u: %s", host ? host : "*", port, strerror(-ret));
-	if (fd >= 0)
-		close(fd);
-	if (ai)
-		freeaddrinfo(ai);
-	return ret;
-}
-
-int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
-		    const struct nbd_lookup *lk, struct nbd_listener **out)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct stat st;
-	int fd, ret;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		wbd_err("nbd: unix socket path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	if (!lstat(path, &st)) {
-		if (!S_ISSOCK(st.st_mode)) {
-			wbd_err("nbd: %s exists and is not a socket, refusing to replace it", path);
-			return -EEXIST;
-		}
-		/* a live socket belongs to another daemon: never take it away */
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(fd);
-			wbd_err("nbd: another program is listening on %s, refusing to replace it",
-				path);
-			return -EADDRINUSE;
-		}
-		if (fd >= 0)
-			close(fd);
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
-		ret = -errno;
-		wbd_err("nbd: cannot listen on %s: %s", path, strerror(-ret));
-		close(fd);
-		return ret;
-	}
-	chmod(path, 0660);
-	ret = listener_new(base, fd, def, lk, out);
-	if (ret) {
-		unlink(path);
-		return ret;
-	}
-	snprintf((*out)->path, sizeof((*out)->path), "%s", path);
-	wbd_info("nbd: listening on unix:%s (default export %s)", path, def ? def : "-");
-	return 0;
-}
-
-void nbd_listener_set_tls(struct nbd_listener *l, int mode)
-{
-	l->tls = mode;
-}
-
 void nbd_conn_starttls(struct nbd_conn *c)
 {
 	c->tls_start = true;
 	conn_stop_reading(c);
-}
-
-void nbd_listener_free(struct nbd_listener *l)
-{
-	if (!l)
-		return;
-	evconnlistener_free(l->l);
-	event_free(l->retry);
-	if (l->path[0])
-		unlink(l->path);
-	free(l);
 }
 
 void nbd_export_init(struct nbd_export *ex, const char *name, uint64_t size,

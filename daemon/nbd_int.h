@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * nbd_int.h - internals shared by the NBD server's two halves: daemon/nbd.c
- * (listeners, connection I/O, transmission phase) and daemon/nbd_opt.c
- * (newstyle handshake: greeting, client flags, option haggling up to
- * NBD_OPT_GO / NBD_OPT_EXPORT_NAME). Not for other modules: they use
- * daemon/nbd.h.
+ * nbd_int.h - internals shared by the NBD server's parts: daemon/nbd.c
+ * (connection I/O, transmission phase), daemon/nbd_listen.c (listeners),
+ * daemon/nbd_opt.c (newstyle handshake: greeting, client flags, option
+ * haggling up to NBD_OPT_GO / NBD_OPT_EXPORT_NAME) and daemon/nbd_tls.c
+ * (STARTTLS: a connection's TLS handshake and I/O). Not for other
+ * modules: they use daemon/nbd.h.
  *
  * Owns nothing; struct nbd_conn is allocated and freed by nbd.c (see the
  * ownership notes in nbd.c and nbd.h). The handshake only consumes its
@@ -17,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include <time.h>
 
 #include "daemon/nbd.h"
 #include "daemon/nbd_proto.h"
@@ -92,7 +95,24 @@ static inline size_t nbd_conn_avail(const struct nbd_conn *c)
 	return c->ilen - c->ioff;
 }
 
+/* nbd_listen.c; nbd.c reads lk, def and tls at accept */
+struct nbd_listener {
+	struct evconnlistener *l;
+	struct event *retry; /* re-enables l after an accept failure */
+	time_t last_log;     /* accept failures: last message */
+	unsigned long nfail; /* accept failures not yet logged */
+	struct nbd_lookup lk;
+	char def[64];
+	char path[108]; /* unix socket path, "" for TCP */
+	uint16_t port;
+	int tls; /* enum nbd_tls_mode of the default export */
+};
+
 /* nbd.c */
+struct evconnlistener;
+struct sockaddr;
+/* A new client on listener arg (struct nbd_listener): the connection. */
+void nbd_conn_accept(struct evconnlistener *el, int fd, struct sockaddr *sa, int salen, void *arg);
 /* Queue output; it is sent when the current loop round's callbacks are done. */
 void nbd_conn_send(struct nbd_conn *c, const void *p, size_t len);
 /* Drop the socket now; in-flight requests keep the struct alive. */
