@@ -264,7 +264,20 @@ static void ioreq_admitted(struct wb_req *wr)
 	}
 }
 
+static void ioreq_finish(struct wb_req *wr, int err);
+
 static void ioreq_done(struct wb_req *wr, int err)
+{
+	struct nbd_ioreq *q = (struct nbd_ioreq *)wr;
+
+	/* replication: the reply may have to wait for the peers (ex->hold) */
+	if (!err && q->type != NBD_CMD_READ && q->ex && q->ex->hold &&
+	    q->ex->hold(q->ex->ctx, wr, ioreq_finish))
+		return;
+	ioreq_finish(wr, err);
+}
+
+static void ioreq_finish(struct wb_req *wr, int err)
 {
 	struct nbd_ioreq *q = (struct nbd_ioreq *)wr;
 	struct nbd_conn *c = q->c;

@@ -57,6 +57,11 @@ struct nbd_export {
 	 * (it may complete without its fd becoming readable first) */
 	void (*kick)(void *ctx);
 	void *ctx;
+	/* Optional (replication, daemon/repl.h): a write, trim, write-zeroes
+	 * or flush completed without error; return true to take it and call
+	 * release(wr, err) later, when the peers have it (the reply waits).
+	 * NULL or false: replied at once. */
+	bool (*hold)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err));
 	/* state, maintained by nbd.c */
 	struct nbd_conn *conns; /* attached connections */
 	unsigned nconns;

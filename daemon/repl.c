@@ -59,8 +59,23 @@ struct repl_pend {
 	void *data; /* malloc'd, owned */
 };
 
+/* primary: a request whose reply waits for the peers */
+struct repl_held {
+	struct repl_held *next;
+	struct wb_req *wr;
+	void (*release)(struct wb_req *wr, int err);
+	uint64_t need; /* every seq < need acked by enough peers */
+};
+
 struct wbd_repl {
 	struct event_base *base;
+	char protocol;
+	unsigned min_peers;
+	void (*quorum)(void *arg, bool ok);
+	void *qarg;
+	bool quorum_ok;
+	struct repl_held *held, **held_tail;
+	unsigned nheld;
 	char res[WBCONF_NAME_MAX + 1];
 	char local[WBCONF_NAME_MAX + 1];
 	struct wb_engine *e;
@@ -92,6 +107,136 @@ static void work_kick(struct wbd_repl *rp)
 {
 	if (rp->ev_work)
 		event_active(rp->ev_work, EV_TIMEOUT, 0);
+}
+
+/* ---- primary: ack gate ---- */
+
+static uint64_t peer_level(const struct wbd_repl *rp, const struct repl_peer *p)
+{
+	return rp->protocol == 'A' ? p->next : rp->protocol == 'B' ? p->acked_mem : p->acked_dur;
+}
+
+/* Every seq below the horizon is acked at the protocol's level by
+ * min_peers connected peers (the min_peers-th best of them). */
+static uint64_t horizon(const struct wbd_repl *rp)
+{
+	uint64_t v[WB_ENGINE_MAX_PEERS];
+	unsigned n = 0;
+
+	if (!rp->min_peers)
+		return UINT64_MAX;
+	for (unsigned i = 0; i < rp->npeers; i++)
+		if (rp->peers[i].up && !rp->peers[i].primary_peer)
+			v[n++] = peer_level(rp, &rp->peers[i]);
+	if (n < rp->min_peers)
+		return 0;
+	/* partial selection sort: the min_peers highest first */
+	for (unsigned i = 0; i < rp->min_peers; i++)
+		for (unsigned j = i + 1; j < n; j++)
+			if (v[j] > v[i]) {
+				uint64_t t = v[i];
+
+				v[i] = v[j];
+				v[j] = t;
+			}
+	return v[rp->min_peers - 1];
+}
+
+static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
+{
+	while (rp->held && rp->held->need <= upto) {
+		struct repl_held *h = rp->held;
+
+		rp->held = h->next;
+		if (!rp->held)
+			rp->held_tail = &rp->held;
+		rp->nheld--;
+		/*
+		 * The ack ordering: the engine completed this request, so its
+		 * record(s) were placed and went through the ship hook, i.e.
+		 * every one of them has a seq < h->need (shipped_next when it
+		 * was held). The horizon says min_peers peers acked every seq
+		 * below `upto` at the protocol's level (C: durable in their
+		 * log; B: in their RAM buffer; A: queued to them), and acks
+		 * are cumulative per peer. So upto >= need means each record of
+		 * this request is where the protocol promises: reply now. In
+		 * write-through (fewer peers than wb-min-peers) the release
+		 * comes from repl_degraded_check: nothing dirty in the log means
+		 * the data is on the backing device.
+		 */
+		h->release(h->wr, err);
+		free(h);
+	}
+}
+
+static void repl_gate(struct wbd_repl *rp)
+{
+	if (rp->held)
+		held_release(rp, horizon(rp), 0);
+}
+
+static void quorum_check(struct wbd_repl *rp)
+{
+	unsigned n = 0;
+	bool ok;
+
+	if (!rp->primary)
+		return;
+	for (unsigned i = 0; i < rp->npeers; i++)
+		n += rp->peers[i].up && rp->peers[i].live;
+	ok = n >= rp->min_peers;
+	if (ok == rp->quorum_ok)
+		return;
+	rp->quorum_ok = ok;
+	wbd_info("%s: %u of wb-min-peers %u peers connected and up to date: %s", rp->res, n,
+		 rp->min_peers, ok ? "write-back" : "write-through until they are");
+	if (rp->quorum)
+		rp->quorum(rp->qarg, ok);
+}
+
+static bool repl_writethrough(struct wbd_repl *rp)
+{
+	struct wb_engine_stats st;
+
+	return !wb_engine_stats(rp->e, &st) && st.mode == WB_MODE_WRITETHROUGH;
+}
+
+bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
+		   void (*release)(struct wb_req *wr, int err))
+{
+	struct repl_held *h;
+
+	if (!rp || !rp->primary || horizon(rp) >= rp->shipped_next)
+		return false;
+	if (!rp->quorum_ok && repl_writethrough(rp))
+		return false; /* write-through: completed = on the backing device */
+	h = malloc(sizeof(*h));
+	if (!h) {
+		wbd_err("%s: out of memory holding a reply for the peers", rp->res);
+		return false; /* cannot happen in practice; replied unheld */
+	}
+	h->next = NULL;
+	h->wr = wr;
+	h->release = release;
+	h->need = rp->shipped_next;
+	*rp->held_tail = h;
+	rp->held_tail = &h->next;
+	rp->nheld++;
+	return true;
+}
+
+void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers)
+{
+	if (!rp || rp->min_peers == min_peers)
+		return;
+	rp->min_peers = min_peers;
+	work_kick(rp); /* quorum and gate again */
+}
+
+void wbd_repl_release_all(struct wbd_repl *rp, int err)
+{
+	if (rp)
+		held_release(rp, UINT64_MAX, err);
 }
 
 /* ---- primary: sending records ---- */
@@ -194,6 +339,7 @@ static void on_ship(void *arg, struct wb_rec_ref *ref)
 				(unsigned long long)ref->rec.seq, strerror(-ret));
 		work_kick(rp);
 	}
+	work_kick(rp); /* gate (protocol A) and quorum from the loop */
 }
 
 static void on_peer_dropped(void *arg, unsigned peer, uint64_t seq)
@@ -252,6 +398,7 @@ static void catch_up(struct repl_peer *p)
 		return;
 	if (p->next >= rp->shipped_next) {
 		p->live = true;
+		quorum_check(rp);
 		wbd_info("%s: peer %s is up to date at seq %llu", rp->res, p->node,
 			 (unsigned long long)p->next);
 		return;
@@ -395,6 +542,15 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 {
 	struct repl_pend *pd;
 
+	if (rp && rp->held && !rp->quorum_ok) {
+		struct wb_engine_stats st;
+
+		/* write-through and nothing dirty: every completed request's
+		 * data is on the backing device (see held_release) */
+		if (!wb_engine_stats(rp->e, &st) && st.mode == WB_MODE_WRITETHROUGH &&
+		    !st.dirty_bytes)
+			held_release(rp, UINT64_MAX, 0);
+	}
 	if (!rp || !rp->pend.used)
 		return;
 	pd = &rp->pend;
@@ -501,6 +657,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			 err ? strerror(-err) : wbd_pl_state_name(s));
 	p->up = p->live = false;
 	p->epoch++;
+	quorum_check(rp);
 }
 
 static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data, void *arg)
@@ -525,6 +682,7 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		if (wbp_ack_rank(m->ack->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) &&
 		    m->ack->seq + 1 > p->acked_mem)
 			p->acked_mem = m->ack->seq + 1;
+		repl_gate(rp);
 		break;
 	default:
 		wbd_debug("%s: peer %s: %s frame ignored (not implemented yet)", rp->res, p->node,
@@ -570,16 +728,22 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbd_repl *rp = arg;
 
+	if (!rp->primary)
+		return;
 	for (unsigned i = 0; i < rp->npeers; i++)
-		if (rp->primary)
-			catch_up(&rp->peers[i]);
+		catch_up(&rp->peers[i]);
+	quorum_check(rp);
+	repl_gate(rp);
 }
 
 /* ---- life cycle ---- */
 
-int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env, const char *res,
-		 struct wb_engine *e, bool primary, struct wbd_repl **out)
+int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
+		 const struct wbd_repl_opts *o, struct wbd_repl **out)
 {
+	const char *res = o->res;
+	struct wb_engine *e = o->e;
+	bool primary = o->primary;
 	const struct wbconf *c = env->conf;
 	struct wbd_repl *rp;
 	struct wb_engine_stats st;
@@ -595,6 +759,14 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env, const 
 	snprintf(rp->local, sizeof(rp->local), "%s", c->global.node_name);
 	rp->e = e;
 	rp->primary = primary;
+	rp->protocol = o->protocol;
+	rp->min_peers = o->min_peers;
+	rp->quorum = o->quorum;
+	rp->qarg = o->arg;
+	rp->held_tail = &rp->held;
+	rp->quorum_ok = !primary || !o->min_peers;
+	if (primary && rp->quorum)
+		rp->quorum(rp->qarg, rp->quorum_ok);
 	ret = wb_engine_stats(e, &st);
 	if (ret) {
 		wbd_err("%s: replication: engine stats: %s", res, strerror(-ret));
@@ -661,6 +833,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 {
 	if (!rp)
 		return;
+	held_release(rp, UINT64_MAX, -ESHUTDOWN);
 	if (rp->primary)
 		wb_engine_set_repl_hooks(rp->e, &(struct wb_repl_hooks){0});
 	for (unsigned i = 0; i < rp->npeers; i++) {

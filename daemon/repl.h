@@ -9,10 +9,12 @@
  * primary ships every record to every connected peer and catches a peer
  * up from its log (read_record) when it connects behind or its send queue
  * was full; a secondary applies records and acks them (IN_MEMORY when
- * applied, DURABLE when durable in its log). Acknowledgements to writers
- * on the primary do not wait for peers (no ack horizon yet: replication is
- * asynchronous whatever `protocol` says); a peer that is ahead or that the
- * log no longer covers is refused (no bitmap resync / initial full sync).
+ * applied, DURABLE when durable in its log). The primary's NBD replies to
+ * writes and flushes wait until wb-min-peers peers acked at the level of
+ * `protocol` (A sent, B in memory, C durable: wbd_repl_hold); with fewer
+ * peers connected and up to date the resource runs write-through. A peer
+ * that is ahead or that the log no longer covers is refused (no bitmap
+ * resync / initial full sync).
  *
  * Ownership: a struct wbd_repl belongs to its resource (created after the
  * engine opened, freed before it closes); it holds page references of
@@ -35,6 +37,7 @@ struct event_base;
 struct wb_engine;
 struct wbd_repl;
 struct wbd_peerlink;
+struct wb_req;
 
 /* What the daemon gives every resource's glue. */
 struct wbd_repl_env {
@@ -46,10 +49,33 @@ struct wbd_repl_env {
  * than this node's); 0 = single node, no glue needed. */
 unsigned wbd_repl_npeers(const struct wbconf *conf);
 
-/* Start the glue of resource `res` (its engine open in role `primary`).
- * 0 or -errno (logged). */
-int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env, const char *res,
-		 struct wb_engine *e, bool primary, struct wbd_repl **out);
+/* What one resource's glue is told at start. */
+struct wbd_repl_opts {
+	const char *res;
+	struct wb_engine *e;
+	bool primary;
+	char protocol;	     /* 'A', 'B', 'C': the ack level held requests wait for */
+	unsigned min_peers;  /* wb-min-peers */
+	/* primary: enough peers connected and up to date (ok) or not; the
+	 * resource runs write-through while not (called on every change and
+	 * once at start with ok = min_peers == 0) */
+	void (*quorum)(void *arg, bool ok);
+	void *arg;
+};
+
+/* Start the glue of a resource (its engine open). 0 or -errno (logged). */
+int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
+		 const struct wbd_repl_opts *o, struct wbd_repl **out);
+/* Primary: the ack gate (nbd_export.hold). A request that completed in
+ * the engine (its records are placed, so shipped) is held until
+ * min_peers peers acked every record shipped so far at the protocol's
+ * level; then release(wr, 0). true = held. */
+bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
+		   void (*release)(struct wb_req *wr, int err));
+/* Reload: a new wb-min-peers applies at once. */
+void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
+/* Release every held request with err (going down). */
+void wbd_repl_release_all(struct wbd_repl *rp, int err);
 /* Stop the links and put every record reference. */
 void wbd_repl_free(struct wbd_repl *rp);
 /* After every wb_engine_run(): retry a record the engine had no room for. */

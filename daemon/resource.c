@@ -113,6 +113,8 @@ static enum wb_mode res_conf_mode(const struct wbd_resource *r)
 
 static enum wb_mode res_want_mode(const struct wbd_resource *r)
 {
+	if (r->repl_degraded)
+		return WB_MODE_WRITETHROUGH; /* fewer peers than wb-min-peers */
 	return r->mode_forced >= 0 ? (enum wb_mode)r->mode_forced : res_conf_mode(r);
 }
 
@@ -134,6 +136,24 @@ static int res_engine_mode(struct wbd_resource *r, enum wb_mode mode)
 	return ret;
 }
 
+/* Replication: enough peers up to date (ok) or not; write-through while
+ * not (docs/replication.md). A drain in progress finishes first. */
+static void res_quorum(void *arg, bool ok)
+{
+	struct wbd_resource *r = arg;
+
+	r->repl_degraded = !ok;
+	if (r->engine && !r->draining)
+		res_engine_mode(r, res_want_mode(r));
+}
+
+static bool res_hold(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err))
+{
+	struct wbd_resource *r = ctx;
+
+	return wbd_repl_hold(r->repl, wr, release);
+}
+
 /* A drain is over when the flush it started completed and nothing is
  * dirty (write-through since it started: the log only shrinks), or when
  * the engine failed. st: the engine's current statistics. */
@@ -152,7 +172,7 @@ static void res_drain_check(struct wbd_resource *r, const struct wb_engine_stats
 	r->draining = false;
 	wbd_info("%s: drain complete: the log is clean, mode %s", r->name,
 		 mode_name(r->drain_restore));
-	if (r->drain_restore != WB_MODE_WRITETHROUGH)
+	if (r->drain_restore != WB_MODE_WRITETHROUGH && !r->repl_degraded)
 		res_engine_mode(r, r->drain_restore);
 }
 
@@ -469,6 +489,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		goto out_engine;
 	}
 	nbd_export_init(&r->ex, r->name, st.size, r->engine, res_kick, r);
+	r->ex.hold = res_hold;
 	r->ex.max_clients = r->conf->max_clients;
 	r->ex.tls = r->conf->tls; /* same values (_Static_assert above) */
 	fd = wb_engine_fd(r->engine);
@@ -503,9 +524,17 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 
 		event_add(r->ev_sample, &sec);
 	}
+	r->repl_degraded = false;
 	if (r->renv && wbd_repl_npeers(r->renv->conf)) {
-		ret = wbd_repl_new(r->base, r->renv, r->name, r->engine,
-				   c->role != WBCONF_ROLE_SECONDARY, &r->repl);
+		struct wbd_repl_opts o = {.res = r->name,
+					  .e = r->engine,
+					  .primary = c->role != WBCONF_ROLE_SECONDARY,
+					  .protocol = c->protocol,
+					  .min_peers = c->wb_min_peers,
+					  .quorum = res_quorum,
+					  .arg = r};
+
+		ret = wbd_repl_new(r->base, r->renv, &o, &r->repl);
 		if (ret) {
 			snprintf(err, errlen, "cannot start replication: %s", strerror(-ret));
 			goto out_events;
@@ -553,6 +582,8 @@ void wbd_resource_down(struct wbd_resource *r)
 		 r->ex.inflight);
 	stop_frontends(r);
 	nbd_export_quiesce(&r->ex);
+	/* replies waiting for the peers fail: the peers may not have them */
+	wbd_repl_release_all(r->repl, -ESHUTDOWN);
 	/* complete in flight: bounded by the requests already submitted */
 	for (unsigned i = 0; (r->ex.inflight || r->ctl_inflight) && i < 1000000; i++) {
 		ret = wb_engine_run(r->engine, 1);
@@ -656,10 +687,10 @@ void wbd_resource_conf_mode(struct wbd_resource *r)
 		r->drain_restore = res_conf_mode(r);
 		return;
 	}
-	if (wb_engine_stats(r->engine, &st) || st.mode == res_conf_mode(r))
+	if (wb_engine_stats(r->engine, &st) || st.mode == res_want_mode(r))
 		return;
-	if (!res_engine_mode(r, res_conf_mode(r)))
-		wbd_info("%s: cache-mode %s applied", r->name, mode_name(res_conf_mode(r)));
+	if (!res_engine_mode(r, res_want_mode(r)))
+		wbd_info("%s: cache-mode %s applied", r->name, mode_name(res_want_mode(r)));
 }
 
 static void drain_flush_done(void *arg, int err)

@@ -64,6 +64,7 @@ struct wbd_resource {
 	 * the configuration has other nodes; repl lives from up to down */
 	const struct wbd_repl_env *renv;
 	struct wbd_repl *repl;
+	bool repl_degraded; /* fewer peers up to date than wb-min-peers */
 };
 
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,

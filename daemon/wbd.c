@@ -381,6 +381,7 @@ int wbd_reload(struct wbd *d)
 		wbd_resource_set_conf(r, wbconf_resource_find(nw, r->name));
 		if (!r->engine)
 			continue;
+		wbd_repl_set_min_peers(r->repl, r->conf->wb_min_peers);
 		/* engine tunables apply to the running engine at once */
 		wbd_resource_params(r->conf, &p);
 		ret = wb_engine_set_params(r->engine, &p);

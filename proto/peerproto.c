@@ -207,7 +207,11 @@ static int record_check(const Wbrep__RecordHeader *m, uint32_t data_len,
 		WHY("record: seq and generation start at 1");
 	if (m->has_flags && (m->flags & ~WBP_REC_F_KNOWN))
 		WHY("record: unknown flags");
-	if (!m->n_extents || m->n_extents > WBP_MAX_EXTENTS)
+	/* no extents: only the empty record that ends a generation (a flush
+	 * after the generation's last record was placed, docs/engine.md) */
+	if (!m->n_extents && !(m->has_flags && (m->flags & WBP_REC_F_GEN_END)))
+		WHY("record: extent count not in 1..248 (0 only with GEN_END)");
+	if (m->n_extents > WBP_MAX_EXTENTS)
 		WHY("record: extent count not in 1..248");
 	for (size_t i = 0; i < m->n_extents; i++) {
 		const Wbrep__Extent *x = m->extents[i];

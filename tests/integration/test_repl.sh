@@ -6,12 +6,14 @@
 # resource r0, TLS with certificates made by the openssl CLI recipe of
 # docs/configuration.md, both logs blank (formatted at seq 1 / gen 1 over
 # zeroed backings: no initial sync yet). Cases: the link comes up; random
-# data written through the primary's NBD export and flushed reaches the
-# secondary: after the secondary is stopped, its backing + log read through
-# a stand-alone wbrepd (the secondary's own read path) are byte-identical
-# to what was written; a write on the secondary's export is refused; the
-# secondary killed (-9) while the primary writes and restarted catches up
-# from the primary's log.
+# data written through the primary's NBD export and flushed is
+# byte-identical on the secondary's export; a write on the secondary's
+# export is refused and changes nothing; the secondary killed (-9): the
+# primary goes write-through (wb-min-peers 1), writes go on, the restarted
+# secondary catches up from the primary's log and the primary returns to
+# write-back; protocol C: right after the primary replied to the flush,
+# both are killed -9 and the secondary's devices, read by a stand-alone
+# wbrepd (its log recovered), hold every byte written.
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -20,6 +22,7 @@ need_bins repl "$WBREPD"
 need_tools repl nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl (engine wblog not registered)"
 tmpdir repl
+[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 SIZE_MB=64
 DEVSZ=$((SIZE_MB * 1048576 - 4096)) # wblog's identity block at the end
@@ -163,6 +166,13 @@ fi
 
 # ---- secondary killed while the primary writes, restarted: catches up
 stop beta KILL
+# with fewer than wb-min-peers (1) peers up to date the primary runs
+# write-through (and its replies do not wait for peers)
+if wait_log 60 "$T/alpha/wbrepd.log" "r0: 0 of wb-min-peers 1 peers connected and up to date: write-through"; then
+	pass "repl-degraded-writethrough"
+else
+	fail "repl-degraded-writethrough: alpha did not go write-through without its peer"
+fi
 head -c $((8 * 1048576)) /dev/urandom >"$T/data2"
 python3 - "$T/img" "$T/data2" <<'EOP'
 import sys
@@ -183,15 +193,39 @@ else
 	fail "repl-catch-up: beta's export differs after restart: $(cmp "$T/img" "$T/out.beta" 2>&1 | head -1)"
 fi
 
-# ---- the secondary's data survives its clean stop (read stand-alone)
-stop beta
-stop alpha
+if wait_log_count 60 "$T/alpha/wbrepd.log" "r0: 1 of wb-min-peers 1 peers connected and up to date: write-back" 1; then
+	pass "repl-writeback-again"
+else
+	fail "repl-writeback-again: alpha did not return to write-back after the catch-up"
+fi
+
+# ---- protocol C: once the primary replied to the flush (nbdcopy ends
+# with one), the secondary's log has every record: kill -9 both right
+# after, then read the secondary's devices stand-alone
+head -c $((4 * 1048576)) /dev/urandom >"$T/data3"
+python3 - "$T/img" "$T/data3" <<'EOP'
+import sys
+img, d = sys.argv[1], open(sys.argv[2], 'rb').read()
+with open(img, 'r+b') as f:
+    f.seek(40 << 20)
+    f.write(d)
+EOP
+if timeout 300 nbdcopy "$T/img" "$(URI alpha)"; then
+	stop alpha KILL
+	stop beta KILL
+	pass "repl-protocol-c-write"
+else
+	fail "repl-protocol-c-write: nbdcopy to alpha failed"
+	stop alpha KILL
+	stop beta KILL
+fi
 for n in alpha beta; do
 	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation' "$T/$n/wbrepd.log"; then
 		fail "repl-log-clean-$n: sanitizer report in $n's log"
 	fi
 done
-# beta alone (no [node] sections: single node, primary) over its own devices
+# beta alone (no [node] sections: single node, primary) over its own
+# devices: recovery of its log after the kill -9
 d=$T/beta
 cat >"$d/solo.conf" <<EOC
 [global]

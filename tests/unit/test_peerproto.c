@@ -338,6 +338,12 @@ static void test_record(void **state)
 	ext[0].has_crc = ext[1].has_crc = 0;
 	ext[1].nblocks = 998; /* ends exactly at the device end */
 	expect(WBP_T_RECORD, &r.base, 0, lg, 0, NULL);
+	/* the empty record that ends a generation: no extents, no data */
+	rec_init(&r, 0);
+	r.has_flags = 1;
+	r.flags = WBP_REC_F_GEN_END;
+	expect(WBP_T_RECORD, &r.base, 0, lg, 0, NULL);
+	expect(WBP_T_RECORD, &r.base, 4096, lg, -EINVAL, "add up");
 
 #define BAD_REC(n, change, dlen, why)                                                              \
 	do {                                                                                       \
@@ -349,6 +355,7 @@ static void test_record(void **state)
 	BAD_REC(1, r.gen = 0, 4096, "seq");
 	BAD_REC(1, (r.has_flags = 1, r.flags = 4), 4096, "unknown flags");
 	BAD_REC(0, (void)0, 0, "extent count");
+	BAD_REC(0, (r.has_flags = 1, r.flags = WBP_REC_F_ZERO), 0, "extent count");
 	BAD_REC(WBP_MAX_EXTENTS + 1, (void)0, (WBP_MAX_EXTENTS + 1) * 4096, "extent count");
 	BAD_REC(2, ext[1].nblocks = 0, 4096, "empty extent");
 	BAD_REC(1, (ext[0].lba = UINT64_MAX, ext[0].nblocks = 1), 4096, "overflows");
