@@ -63,7 +63,7 @@ struct wb_ctl_daemon_info {
 	const char *cluster;
 	bool cluster_connected, quorate;
 	uint32_t n_members;
-	const uint32_t *member_ids;	/* n_members entries */
+	const uint32_t *member_ids;	 /* n_members entries */
 	const char *const *member_names; /* n_members entries */
 };
 

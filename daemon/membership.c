@@ -184,7 +184,7 @@ static void memb_schedule_retry(struct wbd_memb *m)
 {
 	struct timeval tv;
 
-	m->backoff_ms = !m->backoff_ms ? BACKOFF_MIN_MS
+	m->backoff_ms = !m->backoff_ms			     ? BACKOFF_MIN_MS
 			: m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
 							     : m->backoff_ms * 2;
 	tv.tv_sec = m->backoff_ms / 1000;
@@ -323,8 +323,7 @@ int wbd_memb_start(struct event_base *base, const char *group, wbd_memb_fn fn, v
 
 	if (!group)
 		group = "wbrep";
-	if (strlen(group) >= sizeof(m->group) || strlen(group) >= CPG_MAX_NAME_LENGTH ||
-	    !*group) {
+	if (strlen(group) >= sizeof(m->group) || strlen(group) >= CPG_MAX_NAME_LENGTH || !*group) {
 		wbd_err("membership: bad CPG group name '%s'", group);
 		return -EINVAL;
 	}

@@ -36,10 +36,10 @@ struct wbd_memb_node {
 };
 
 struct wbd_memb_facts {
-	bool connected;	      /* CPG, votequorum and cmap connections all up */
-	bool quorate;	      /* last votequorum report (false if !connected) */
-	uint32_t local_nodeid;	      /* 0 if !connected */
-	uint32_t ring_nodeid; /* ring id of the last votequorum nodelist report */
+	bool connected;	       /* CPG, votequorum and cmap connections all up */
+	bool quorate;	       /* last votequorum report (false if !connected) */
+	uint32_t local_nodeid; /* 0 if !connected */
+	uint32_t ring_nodeid;  /* ring id of the last votequorum nodelist report */
 	uint64_t ring_seq;
 	/* quorum members: nodes votequorum reports as MEMBER, sorted by id */
 	uint32_t n_members;

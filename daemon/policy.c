@@ -49,8 +49,8 @@ enum wbd_policy_mode wbd_policy_decide(const struct wbd_policy_facts *f, char *r
 		snprintf(reason, reason_len, "quorate, local log not healthy");
 	} else if (f->healthy_peers < f->wb_min_peers) {
 		m = WBD_POLICY_WRITETHROUGH;
-		snprintf(reason, reason_len, "quorate, only %u/%u peers UpToDate",
-			 f->healthy_peers, f->wb_min_peers);
+		snprintf(reason, reason_len, "quorate, only %u/%u peers UpToDate", f->healthy_peers,
+			 f->wb_min_peers);
 	} else {
 		m = WBD_POLICY_WRITEBACK;
 		snprintf(reason, reason_len, "quorate, %u/%u peers UpToDate", f->healthy_peers,

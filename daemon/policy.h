@@ -36,13 +36,13 @@ enum wbd_policy_mode {
 enum wbd_policy_noq { WBD_POLICY_NOQ_SUSPEND_IO = 0, WBD_POLICY_NOQ_IO_ERROR = 1 };
 
 struct wbd_policy_facts {
-	bool connected;		    /* corosync connection up */
-	bool quorate;		    /* votequorum says quorate (ignored if !connected) */
-	bool log_healthy;	    /* local log device usable for write-back */
-	uint32_t healthy_peers;	    /* peers that are members, connected and UpToDate */
-	uint32_t wb_min_peers;	    /* [resource] wb-min-peers */
-	int on_no_quorum;	    /* enum wbd_policy_noq */
-	bool force_write_through;   /* cache-mode = writethrough or wbctl mode override */
+	bool connected;		  /* corosync connection up */
+	bool quorate;		  /* votequorum says quorate (ignored if !connected) */
+	bool log_healthy;	  /* local log device usable for write-back */
+	uint32_t healthy_peers;	  /* peers that are members, connected and UpToDate */
+	uint32_t wb_min_peers;	  /* [resource] wb-min-peers */
+	int on_no_quorum;	  /* enum wbd_policy_noq */
+	bool force_write_through; /* cache-mode = writethrough or wbctl mode override */
 };
 
 /* The decision and, in reason (NUL-terminated, truncated to reason_len), why,

@@ -440,8 +440,8 @@ static void send_ack(struct repl_peer *p, uint64_t seq, int level)
 	a.level = level;
 	ret = wbd_peerlink_send(p->l, WBP_T_ACK, &a.base, NULL);
 	if (ret && ret != -ENOTCONN)
-		wbd_warn("%s: peer %s: ack %llu: %s", p->rp->res, p->node,
-			 (unsigned long long)seq, strerror(-ret));
+		wbd_warn("%s: peer %s: ack %llu: %s", p->rp->res, p->node, (unsigned long long)seq,
+			 strerror(-ret));
 }
 
 static void on_applied(void *arg, int err)
@@ -489,7 +489,7 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec)
 	}
 	snprintf(why, sizeof(why), "record %llu refused: %s%s", (unsigned long long)rec->seq,
 		 strerror(-ret),
-		 ret == -ERANGE	   ? " (gap: resync not implemented yet)"
+		 ret == -ERANGE	  ? " (gap: resync not implemented yet)"
 		 : ret == -EEXIST ? " (conflicting record: split brain, resolve by hand)"
 				  : "");
 	wbd_err("%s: peer %s: %s", rp->res, p->node, why);
@@ -507,8 +507,8 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	struct wb_record rec = {0};
 
 	if (rp->primary || h->n_extents > WBP_MAX_EXTENTS) {
-		wbd_peerlink_drop(p->l, -EPROTO, rp->primary ? "a primary takes no records"
-							    : "too many extents");
+		wbd_peerlink_drop(p->l, -EPROTO,
+				  rp->primary ? "a primary takes no records" : "too many extents");
 		return;
 	}
 	for (size_t i = 0; i < h->n_extents; i++)
@@ -608,7 +608,8 @@ static int cb_hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h,
 		return 0;
 	if (wb_engine_stats(rp->e, &st))
 		return 0;
-	if (st.max_record_blocks && (uint64_t)st.max_record_blocks * WBP_BLOCK_SIZE > lim->max_data) {
+	if (st.max_record_blocks &&
+	    (uint64_t)st.max_record_blocks * WBP_BLOCK_SIZE > lim->max_data) {
 		*why = "the peer's max_record_bytes is below this primary's record size";
 		return -EPROTO;
 	}

@@ -85,11 +85,11 @@ struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node);
 
 struct wbd_repl_peer_status {
 	const char *node;
-	const char *state;   /* link state name */
-	bool live;	     /* primary: records go out as they are placed */
-	uint64_t sent;	     /* primary: next seq to send; secondary: next expected */
-	uint64_t acked_mem;  /* highest seq acked IN_MEMORY (+1), primary */
-	uint64_t acked_dur;  /* highest seq acked DURABLE (+1), primary */
+	const char *state;  /* link state name */
+	bool live;	    /* primary: records go out as they are placed */
+	uint64_t sent;	    /* primary: next seq to send; secondary: next expected */
+	uint64_t acked_mem; /* highest seq acked IN_MEMORY (+1), primary */
+	uint64_t acked_dur; /* highest seq acked DURABLE (+1), primary */
 };
 unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max);
 

@@ -151,8 +151,8 @@ static int wbd_repl_start(struct wbd *d)
 	ret = wbd_peerlisten_new(d->base, me->address.host, me->address.port, d->renv.tls,
 				 pl_lookup, d, &d->plisten);
 	if (ret) {
-		wbd_err("cannot listen for peers on %s:%u: %s", me->address.host,
-			me->address.port, strerror(-ret));
+		wbd_err("cannot listen for peers on %s:%u: %s", me->address.host, me->address.port,
+			strerror(-ret));
 		return ret;
 	}
 	return 0;

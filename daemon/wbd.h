@@ -51,7 +51,7 @@ struct wbd {
 	 * reported (owned by the main event base's thread) */
 	struct wbd_memb *memb;
 	struct wbd_memb_facts memb_facts;
-	uint32_t memb_ids[WBD_MEMB_MAX_NODES];	       /* for h_info */
+	uint32_t memb_ids[WBD_MEMB_MAX_NODES];	    /* for h_info */
 	const char *memb_names[WBD_MEMB_MAX_NODES]; /* into memb_facts */
 };
 

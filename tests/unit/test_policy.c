@@ -170,11 +170,16 @@ static void t_names(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(t_writeback),     cmocka_unit_test(t_short_of_peers),
-	    cmocka_unit_test(t_log_unhealthy), cmocka_unit_test(t_not_quorate),
-	    cmocka_unit_test(t_quorum_precedence), cmocka_unit_test(t_conn_lost),
-	    cmocka_unit_test(t_force),	       cmocka_unit_test(t_unknown_noq),
-	    cmocka_unit_test(t_reason_buffers), cmocka_unit_test(t_names),
+	    cmocka_unit_test(t_writeback),
+	    cmocka_unit_test(t_short_of_peers),
+	    cmocka_unit_test(t_log_unhealthy),
+	    cmocka_unit_test(t_not_quorate),
+	    cmocka_unit_test(t_quorum_precedence),
+	    cmocka_unit_test(t_conn_lost),
+	    cmocka_unit_test(t_force),
+	    cmocka_unit_test(t_unknown_noq),
+	    cmocka_unit_test(t_reason_buffers),
+	    cmocka_unit_test(t_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
