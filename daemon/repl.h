@@ -54,8 +54,8 @@ struct wbd_repl_opts {
 	const char *res;
 	struct wb_engine *e;
 	bool primary;
-	char protocol;	     /* 'A', 'B', 'C': the ack level held requests wait for */
-	unsigned min_peers;  /* wb-min-peers */
+	char protocol;	    /* 'A', 'B', 'C': the ack level held requests wait for */
+	unsigned min_peers; /* wb-min-peers */
 	/* primary: enough peers connected and up to date (ok) or not; the
 	 * resource runs write-through while not (called on every change and
 	 * once at start with ok = min_peers == 0) */
