@@ -875,6 +875,15 @@ struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node)
 	return NULL;
 }
 
+void wbd_repl_counts(struct wbd_repl *rp, bool *primary, unsigned *healthy, unsigned *total)
+{
+	*primary = rp->primary;
+	*healthy = 0;
+	*total = rp->npeers;
+	for (unsigned i = 0; i < rp->npeers; i++)
+		*healthy += rp->peers[i].up && (!rp->primary || rp->peers[i].live);
+}
+
 unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max)
 {
 	unsigned n = 0;

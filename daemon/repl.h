@@ -83,6 +83,10 @@ void wbd_repl_after_run(struct wbd_repl *rp);
 /* The link of peer `node` (listener lookup), NULL if none. */
 struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node);
 
+/* Role of this node and peers connected and up to date (primary: live;
+ * secondary: link up) out of the configured ones (wbctl status). */
+void wbd_repl_counts(struct wbd_repl *rp, bool *primary, unsigned *healthy, unsigned *total);
+
 struct wbd_repl_peer_status {
 	const char *node;
 	const char *state;  /* link state name */

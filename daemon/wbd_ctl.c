@@ -45,6 +45,15 @@ static void fill_status(struct wbd_resource *r, struct wb_ctl_res_status *s)
 		return;
 	}
 	wbd_resource_stats(r, &s->st);
+	if (r->repl) {
+		bool primary;
+		unsigned healthy, total;
+
+		wbd_repl_counts(r->repl, &primary, &healthy, &total);
+		snprintf(s->role, sizeof(s->role), "%s", primary ? "primary" : "secondary");
+		s->peers_connected = healthy;
+		s->peers_total = total;
+	}
 	snprintf(s->mode, sizeof(s->mode), "%s",
 		 s->st.mode == WB_MODE_WRITETHROUGH ? "writethrough" : "writeback");
 	s->mode_forced = r->mode_forced >= 0;

@@ -118,6 +118,18 @@ else
 	fail "repl-link-up: no link; alpha: $(tail -3 "$T/alpha/wbrepd.log" | tr '\n' ' ')"
 fi
 
+# ---- wbctl status: role and healthy peers (docs/wbctl.md)
+st_ok() {
+	"$WBCTL" -s "$T/$1/ctl.sock" status --json r0 >"$T/st.$1" 2>&1 &&
+		grep -q "\"role\": \"$2\"" "$T/st.$1" &&
+		grep -q '"peers": {"connected": 1, "total": 1}' "$T/st.$1"
+}
+if wait_for 60 st_ok alpha primary && wait_for 60 st_ok beta secondary; then
+	pass "repl-status"
+else
+	fail "repl-status: alpha: $(tr '\n' ' ' <"$T/st.alpha" | head -c 300)"
+fi
+
 # ---- data written and flushed on the primary reaches the secondary
 head -c $((16 * 1048576)) /dev/urandom >"$T/data1"
 python3 - "$T/img" "$T/data1" "$DEVSZ" <<'EOP'
