@@ -359,6 +359,14 @@ if ! start_daemon eval '[ -S "$S" ] && wbctl status'; then
 fi
 nbd_io "$S" read 100 0x11 && pass "wbctl-flush-kill9-data-intact" ||
 	fail "wbctl-flush-kill9-data-intact: the flushed block does not read back after kill -9"
+# destage-min-rate = 0: no minimum rate, so the recovered block (far below
+# destage-low = 50%) stays dirty in the log; the engine's old reading of 0
+# (its 4 MiB/s default) destaged it at once
+dirty=$(jget 'r["dirty_bytes"]')
+rate=$(jget 'r["settings"]["destage_min_rate"]')
+[ "$rate" = 0 ] && [ "$dirty" -gt 0 ] &&
+	pass "wbctl-min-rate-0-no-destage (dirty $dirty bytes)" ||
+	fail "wbctl-min-rate-0-no-destage: destage_min_rate $rate, dirty $dirty bytes"
 
 # mode: status follows, and so does the engine: write-through acks a write
 # only once it is on the backing file, write-back acks it from the log
