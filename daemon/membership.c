@@ -184,9 +184,12 @@ static void memb_schedule_retry(struct wbd_memb *m)
 {
 	struct timeval tv;
 
-	m->backoff_ms = !m->backoff_ms			     ? BACKOFF_MIN_MS
-			: m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-							     : m->backoff_ms * 2;
+	if (!m->backoff_ms)
+		m->backoff_ms = BACKOFF_MIN_MS;
+	else if (m->backoff_ms * 2 > BACKOFF_MAX_MS)
+		m->backoff_ms = BACKOFF_MAX_MS;
+	else
+		m->backoff_ms *= 2;
 	tv.tv_sec = m->backoff_ms / 1000;
 	tv.tv_usec = (m->backoff_ms % 1000) * 1000;
 	evtimer_add(m->ev_retry, &tv);
