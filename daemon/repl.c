@@ -74,6 +74,7 @@ struct wbd_repl {
 	void (*quorum)(void *arg, bool ok);
 	void *qarg;
 	bool quorum_ok;
+	bool stopping; /* wbd_repl_release_all: no more holding */
 	struct repl_held *held, **held_tail;
 	unsigned nheld;
 	char res[WBCONF_NAME_MAX + 1];
@@ -206,7 +207,14 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 {
 	struct repl_held *h;
 
-	if (!rp || !rp->primary || horizon(rp) >= rp->shipped_next)
+	if (!rp || !rp->primary)
+		return false;
+	if (rp->stopping) {
+		/* going down: the peers may never ack it; fail the reply */
+		release(wr, -ESHUTDOWN);
+		return true;
+	}
+	if (horizon(rp) >= rp->shipped_next)
 		return false;
 	if (!rp->quorum_ok && repl_writethrough(rp))
 		return false; /* write-through: completed = on the backing device */
@@ -235,8 +243,10 @@ void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers)
 
 void wbd_repl_release_all(struct wbd_repl *rp, int err)
 {
-	if (rp)
-		held_release(rp, UINT64_MAX, err);
+	if (!rp)
+		return;
+	rp->stopping = true;
+	held_release(rp, UINT64_MAX, err);
 }
 
 /* ---- primary: sending records ---- */
@@ -556,6 +566,7 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 	pd = &rp->pend;
 	if (!pd->p->up) {
 		pd->used = false;
+		wbd_peerlink_pause_rx(pd->p->l, false);
 	} else if (apply_one(pd->p, &pd->rec) == -EAGAIN) {
 		return;
 	} else {
@@ -643,6 +654,13 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->live = p->reading = p->blocked = false;
 		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
 		p->next = h->seq_head;
+		if (rp->pend.used && rp->pend.p == p) {
+			/* a record of the old connection: the peer sends it again */
+			rp->pend.used = false;
+			free(rp->pend.data);
+			rp->pend.data = NULL;
+			wbd_peerlink_pause_rx(l, false);
+		}
 		wbd_info("%s: peer %s up (%s, its seq %llu, ours %llu)", rp->res, p->node,
 			 p->primary_peer ? "primary" : "secondary", (unsigned long long)h->seq_head,
 			 (unsigned long long)rp->shipped_next);

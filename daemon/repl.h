@@ -74,7 +74,8 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 		   void (*release)(struct wb_req *wr, int err));
 /* Reload: a new wb-min-peers applies at once. */
 void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
-/* Release every held request with err (going down). */
+/* Release every held request with err (going down); requests that
+ * complete afterwards get -ESHUTDOWN instead of being held. */
 void wbd_repl_release_all(struct wbd_repl *rp, int err);
 /* Stop the links and put every record reference. */
 void wbd_repl_free(struct wbd_repl *rp);
