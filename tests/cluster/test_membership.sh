@@ -24,7 +24,7 @@ W=$ROOT/deploy/cluster/wbcluster
 TOOL=$ROOT/$B/wbmembtool
 
 on_cleanup "$W down"
-if ! "$W" up 3 >"$T/up.log" 2>&1; then
+if ! "$W" up 3 --no-wbrep >"$T/up.log" 2>&1; then
 	cat "$T/up.log"
 	fail membership_up "wbcluster up 3 failed"
 	finish
