@@ -8,7 +8,8 @@
 #   make test       install missing packages, build, run every test
 #   make mutants    known-bad patches to the crash invariants must fail the tests
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
-#   make demo       start a local wbrep setup and run a real workload
+#   make demo       3-node cluster demo: ext4 on r0, cut/heal, failover (deploy/demo-cluster.sh)
+#   make demo-single  one node, ext4 + fio across a daemon restart (deploy/demo.sh)
 #   make kmod       build dm-wbrep.ko against the installed kernel headers
 #   make fuzz       build the libFuzzer targets (clang)
 #   make style      clang-format check (userspace), checkpatch (kmod)
@@ -101,6 +102,10 @@ bench: deps
 
 demo: deps
 	$(MAKE) bins
+	@bash deploy/demo-cluster.sh
+
+demo-single: deps
+	$(MAKE) bins
 	@bash deploy/demo.sh
 
 kmod:
@@ -123,7 +128,7 @@ clean:
 	rm -rf build build-san
 	[ ! -d kmod ] || $(MAKE) -s -C kmod clean-local 2>/dev/null || true
 
-.PHONY: all bins tests fuzz fuzz-bins deps test test-unit mutants bench demo kmod style install clean
+.PHONY: all bins tests fuzz fuzz-bins deps test test-unit mutants bench demo demo-single kmod style install clean
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

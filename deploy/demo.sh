@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# demo.sh - `make demo`: wbrep on one node, end to end, on temporary files.
+# demo.sh - `make demo-single`: wbrep on one node, end to end, on temporary files.
 #
 # Makes a temp directory with a file-backed log and backing device and a
 # configuration, starts wbrepd (wblog engine), attaches the resource with
