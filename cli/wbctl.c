@@ -174,8 +174,17 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 int wbctl_call(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mode,
 	       Wbrep__CtlResponse **out)
 {
-	static uint64_t next_id = 1;
 	Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
+
+	rq.op = op;
+	rq.resource = (char *)res;
+	rq.mode = (char *)mode;
+	return wbctl_request(g, &rq, out);
+}
+
+int wbctl_request(struct gopts *g, Wbrep__CtlRequest *rq, Wbrep__CtlResponse **out)
+{
+	static uint64_t next_id = 1;
 	struct wbproto_dec dec;
 	struct wbproto_frame f;
 	uint8_t *buf, in[4096];
@@ -185,13 +194,10 @@ int wbctl_call(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mo
 	*out = NULL;
 	if (g->fd < 0 && (ex = ctl_connect(g)) != EX_OK)
 		return ex;
-	rq.version = WBPROTO_CTL_VERSION;
-	rq.op = op;
-	rq.has_id = 1;
-	rq.id = next_id++;
-	rq.resource = (char *)res;
-	rq.mode = (char *)mode;
-	if (wbproto_pack(WBPROTO_T_CTL_REQUEST, 0, &rq.base, &buf, &len))
+	rq->version = WBPROTO_CTL_VERSION;
+	rq->has_id = 1;
+	rq->id = next_id++;
+	if (wbproto_pack(WBPROTO_T_CTL_REQUEST, 0, &rq->base, &buf, &len))
 		return EX_FAIL;
 	rc = write_all(g->fd, buf, len);
 	free(buf);
@@ -439,6 +445,20 @@ static const struct cmd cmds[] = {
      "  configuration's cache-mode. Writethrough drains the log in the background;\n"
      "  --wait waits until it is clean, like drain.",
      wbctl_cmd_mode},
+    {"primary", "RES [--force]",
+     "Promote this node (replication, docs/replication.md \"Roles\"). Refused while a\n"
+     "  connected peer is primary, when [global] cluster = corosync and this node is not\n"
+     "  quorate, and (unless --force) when this node's disk is not UpToDate or a connected\n"
+     "  secondary holds more records.",
+     wbctl_cmd_primary},
+    {"secondary", "RES",
+     "Demote this node: refuse new writes, flush, wait until the peers acknowledged what\n"
+     "  was written, then apply the primary's records only.",
+     wbctl_cmd_secondary},
+    {"connect", "RES [--discard-my-data]",
+     "Start the resource's peer links again (after disconnect or a refusal).", wbctl_cmd_connect},
+    {"disconnect", "RES", "Stop the resource's peer links (StandAlone) until connect.",
+     wbctl_cmd_disconnect},
     {"reload", "", "Re-read the configuration file (like SIGHUP).", cmd_reload},
     {"config", "check [FILE]",
      "Check a configuration file; print every error as FILE:LINE: [section] key: message.\n"

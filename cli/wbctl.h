@@ -43,6 +43,9 @@ int wbctl_num(const char *cmd, const char *opt, const char *s, long min, long ma
  * wbrep__ctl_response__free_unpacked). Returns an exit code. */
 int wbctl_call(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mode,
 	       Wbrep__CtlResponse **out);
+/* Same with every field of the request the caller set (version and id are
+ * filled in here). */
+int wbctl_request(struct gopts *g, Wbrep__CtlRequest *rq, Wbrep__CtlResponse **out);
 /* Print a refused request's message as "wbctl: RES: message". */
 void wbctl_refused(const char *res, const Wbrep__CtlResponse *r);
 /* Status of one resource: EX_OK and *out (free it; *rs points into it). */
@@ -57,5 +60,9 @@ int wbctl_cmd_status(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_show(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_drain(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_mode(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_primary(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_secondary(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_connect(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv);
 
 #endif /* WB_CLI_WBCTL_H */

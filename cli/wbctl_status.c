@@ -64,6 +64,38 @@ static void print_settings(const Wbrep__ResourceStatus *r)
 	       s_or(c->nbd_listen, "-"), s_or(c->ring, "-"));
 }
 
+/* Replication, like drbdadm status: this node's disk, then one line per
+ * peer (connection, role, disk, replication state, lag). */
+static void print_repl(const Wbrep__ResourceStatus *r)
+{
+	if (!r->disk_state)
+		return;
+	printf("  disk       %s", r->disk_state);
+	if (r->has_data_uuid) {
+		printf(", data uuid ");
+		for (size_t i = 0; i < r->data_uuid.len && i < 8; i++)
+			printf("%02x", r->data_uuid.data[i]);
+	}
+	printf("\n");
+	for (size_t i = 0; i < r->n_peers; i++) {
+		const Wbrep__PeerStatus *p = r->peers[i];
+
+		printf("  peer %-6s %s", p->node, s_or(p->connection, "?"));
+		if (p->connection && !strcmp(p->connection, "Connected")) {
+			printf(" role:%s disk:%s replication:%s", s_or(p->role, "?"),
+			       s_or(p->disk, "?"), s_or(p->replication, "?"));
+			if (p->has_seq_lag)
+				printf(" lag:%lld", (long long)p->seq_lag);
+			if (p->has_out_of_sync_bytes)
+				printf(" out-of-sync:%llu",
+				       (unsigned long long)p->out_of_sync_bytes);
+		}
+		printf("\n");
+		if (p->problem)
+			printf("    refused: %s\n", p->problem);
+	}
+}
+
 static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 {
 	char a[32], b[32], c[32], pb[64], mode[64];
@@ -139,6 +171,7 @@ static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 	       (unsigned long long)r->throttle_events);
 	printf("  clients    %u nbd, peers %u/%u connected\n", r->nbd_clients, r->peers_connected,
 	       r->peers_total);
+	print_repl(r);
 	if (verbose)
 		print_settings(r);
 }
@@ -240,6 +273,60 @@ static void print_json_settings(const Wbrep__ResourceSettings *c)
 	printf("}");
 }
 
+/* CONTRACT.md keys: disk_state, data_uuid, peers[{node, connection, role,
+ * disk, seq_lag, out_of_sync_bytes}] (null where not known). */
+static void print_json_repl(const Wbrep__ResourceStatus *r)
+{
+	printf(", ");
+	JU("peers_connected", r->peers_connected);
+	printf(", ");
+	JU("peers_total", r->peers_total);
+	printf(",\n     ");
+	JS("disk_state", r->disk_state);
+	printf(", \"data_uuid\": ");
+	if (r->has_data_uuid) {
+		putchar('"');
+		for (size_t i = 0; i < r->data_uuid.len; i++)
+			printf("%02x", r->data_uuid.data[i]);
+		putchar('"');
+	} else {
+		printf("null");
+	}
+	printf(", ");
+	JS("repl_problem", r->repl_problem);
+	printf(", \"peers\": [");
+	for (size_t i = 0; i < r->n_peers; i++) {
+		const Wbrep__PeerStatus *p = r->peers[i];
+
+		printf("%s\n       {", i ? "," : "");
+		JS("node", p->node);
+		printf(", ");
+		JS("connection", p->connection);
+		printf(", ");
+		JS("role", p->role);
+		printf(", ");
+		JS("disk", p->disk);
+		printf(", ");
+		JS("replication", p->replication);
+		printf(", \"seq_lag\": ");
+		if (p->has_seq_lag)
+			printf("%lld", (long long)p->seq_lag);
+		else
+			printf("null");
+		printf(", \"out_of_sync_bytes\": ");
+		if (p->has_out_of_sync_bytes)
+			printf("%llu", (unsigned long long)p->out_of_sync_bytes);
+		else
+			printf("null");
+		printf(", ");
+		JU("acked_seq", p->acked_seq);
+		printf(", ");
+		JS("problem", p->problem);
+		printf("}");
+	}
+	printf("]");
+}
+
 static void print_json_res(const Wbrep__ResourceStatus *r)
 {
 	printf("    {");
@@ -310,18 +397,14 @@ static void print_json_res(const Wbrep__ResourceStatus *r)
 	JU("mem_bytes", r->extent_mem_bytes);
 	printf("},\n     ");
 	JU("nbd_clients", r->nbd_clients);
-	printf(", \"peers\": {");
-	JU("connected", r->peers_connected);
-	printf(", ");
-	JU("total", r->peers_total);
-	printf("}");
+	print_json_repl(r);
 	print_json_settings(r->settings);
 	printf("}");
 }
 
 static void print_json(const Wbrep__StatusReply *st, const char *when)
 {
-	printf("{\"version\": 1, ");
+	printf("{\"version\": 2, ");
 	JS("time", when);
 	printf(", \"config\": {");
 	JS("path", st ? st->config_path : NULL);

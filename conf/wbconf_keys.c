@@ -291,6 +291,7 @@ const struct wbconf_key wbconf_keys[] = {
     {.name = "role",
      .sect = S_RES,
      .type = T_ENUM,
+     .flags = F_RELOAD, /* the role at up: a reload changes no running role */
      .width = sizeof(int),
      .off = offsetof(struct wbconf_resource, role),
      .ev = ev_role,

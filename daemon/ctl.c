@@ -116,6 +116,22 @@ static void send_response(struct ctl_conn *cc, uint64_t id, int err, const char 
 	free(buf);
 }
 
+static void fill_peer(Wbrep__PeerStatus *p, const struct wb_ctl_peer_status *s)
+{
+	p->node = (char *)s->node;
+	p->connection = (char *)s->connection;
+	p->role = (char *)s->role;
+	p->disk = (char *)s->disk;
+	p->replication = (char *)s->replication;
+	p->has_seq_lag = s->has_seq_lag;
+	p->seq_lag = s->seq_lag;
+	p->has_out_of_sync_bytes = s->has_oos;
+	p->out_of_sync_bytes = s->oos;
+	p->has_acked_seq = 1;
+	p->acked_seq = s->acked;
+	p->problem = s->problem[0] ? (char *)s->problem : NULL;
+}
+
 static void fill_status(Wbrep__ResourceStatus *p, const struct wb_ctl_res_status *s)
 {
 #define U(f, v)                                                                                    \
@@ -159,6 +175,13 @@ static void fill_status(Wbrep__ResourceStatus *p, const struct wb_ctl_res_status
 	U(draining, s->draining);
 	p->reason = s->reason[0] ? (char *)s->reason : NULL;
 	p->cache_mode = s->cache_mode[0] ? (char *)s->cache_mode : NULL;
+	p->disk_state = s->disk_state[0] ? (char *)s->disk_state : NULL;
+	p->repl_problem = s->repl_problem[0] ? (char *)s->repl_problem : NULL;
+	if (s->has_uuid) {
+		p->has_data_uuid = 1;
+		p->data_uuid.data = (uint8_t *)s->data_uuid;
+		p->data_uuid.len = sizeof(s->data_uuid);
+	}
 #undef U
 }
 
@@ -200,6 +223,8 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 	Wbrep__StatusReply sr = WBREP__STATUS_REPLY__INIT;
 	Wbrep__ResourceStatus *rs = NULL, **rp = NULL;
 	Wbrep__ResourceSettings *set = NULL;
+	Wbrep__PeerStatus(*ps)[WB_CTL_MAX_PEERS] = NULL;
+	Wbrep__PeerStatus *(*pp)[WB_CTL_MAX_PEERS] = NULL;
 	struct wb_ctl_daemon_info info = {0};
 	char(*listen)[300] = NULL;
 	size_t n = 0;
@@ -218,7 +243,9 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 	rp = calloc(n + 1, sizeof(*rp));
 	set = calloc(n + 1, sizeof(*set));
 	listen = calloc(n + 1, sizeof(*listen));
-	if (!rs || !rp || !set || !listen) {
+	ps = calloc(n + 1, sizeof(*ps));
+	pp = calloc(n + 1, sizeof(*pp));
+	if (!rs || !rp || !set || !listen || !ps || !pp) {
 		send_response(cc, id, -ENOMEM, NULL, NULL);
 		goto out;
 	}
@@ -231,8 +258,27 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 		s[i].mode[sizeof(s[i].mode) - 1] = 0;
 		s[i].reason[sizeof(s[i].reason) - 1] = 0;
 		s[i].cache_mode[sizeof(s[i].cache_mode) - 1] = 0;
+		s[i].disk_state[sizeof(s[i].disk_state) - 1] = 0;
+		s[i].repl_problem[sizeof(s[i].repl_problem) - 1] = 0;
 		wbrep__resource_status__init(&rs[i]);
 		fill_status(&rs[i], &s[i]);
+		if (s[i].npeers > WB_CTL_MAX_PEERS)
+			s[i].npeers = WB_CTL_MAX_PEERS;
+		for (unsigned j = 0; j < s[i].npeers; j++) {
+			struct wb_ctl_peer_status *q = &s[i].peers[j];
+
+			q->node[sizeof(q->node) - 1] = 0;
+			q->connection[sizeof(q->connection) - 1] = 0;
+			q->role[sizeof(q->role) - 1] = 0;
+			q->disk[sizeof(q->disk) - 1] = 0;
+			q->replication[sizeof(q->replication) - 1] = 0;
+			q->problem[sizeof(q->problem) - 1] = 0;
+			wbrep__peer_status__init(&ps[i][j]);
+			fill_peer(&ps[i][j], q);
+			pp[i][j] = &ps[i][j];
+		}
+		rs[i].n_peers = s[i].npeers;
+		rs[i].peers = pp[i];
 		if (s[i].conf) {
 			wbrep__resource_settings__init(&set[i]);
 			fill_settings(&set[i], s[i].conf, listen[i], sizeof(listen[i]));
@@ -263,6 +309,8 @@ out:
 	free(rp);
 	free(set);
 	free(listen);
+	free(ps);
+	free(pp);
 	free(s);
 }
 
@@ -300,6 +348,7 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 {
 	struct wb_ctl *c = cc->c;
 	int (*fn)(void *, const char *, const char *, struct wb_ctl_req *, char *, size_t);
+	const char *arg = rq->op == WBREP__CTL_OP__CTL_MODE ? rq->mode : NULL;
 	struct wb_ctl_req *req;
 	int rc;
 
@@ -319,6 +368,20 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 	case WBREP__CTL_OP__CTL_DRAIN:
 		fn = c->h.drain;
 		break;
+	case WBREP__CTL_OP__CTL_PRIMARY:
+		fn = c->h.primary;
+		arg = rq->has_force && rq->force ? "force" : NULL;
+		break;
+	case WBREP__CTL_OP__CTL_SECONDARY:
+		fn = c->h.secondary;
+		break;
+	case WBREP__CTL_OP__CTL_CONNECT:
+		fn = c->h.connect;
+		arg = rq->has_discard_my_data && rq->discard_my_data ? "discard-my-data" : NULL;
+		break;
+	case WBREP__CTL_OP__CTL_DISCONNECT:
+		fn = c->h.disconnect;
+		break;
 	default:
 		fn = c->h.reload;
 	}
@@ -335,9 +398,8 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 	req->id = rq->id;
 	req->op = rq->op;
 	req->in_handler = true;
-	rc = fn(c->ctx, rq->op == WBREP__CTL_OP__CTL_RELOAD ? NULL : rq->resource,
-		rq->op == WBREP__CTL_OP__CTL_MODE ? rq->mode : NULL, req, req->msg,
-		sizeof(req->msg));
+	rc = fn(c->ctx, rq->op == WBREP__CTL_OP__CTL_RELOAD ? NULL : rq->resource, arg, req,
+		req->msg, sizeof(req->msg));
 	req->in_handler = false;
 	if (rc == -EINPROGRESS && !req->done) {
 		cc->pending = req;

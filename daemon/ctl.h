@@ -35,6 +35,21 @@ struct event_base;
 struct wb_ctl;
 struct wb_ctl_req;
 
+/* One replication peer of a resource (docs/replication.md, "Status"). */
+#define WB_CTL_MAX_PEERS 16
+struct wb_ctl_peer_status {
+	char node[64];
+	char connection[16];  /* "Connected", "Connecting", "StandAlone" */
+	char role[16];	      /* "primary", "secondary", "unknown" */
+	char disk[16];	      /* "UpToDate", "Outdated", "DUnknown" */
+	char replication[16]; /* "Established", "CatchingUp", "Off" */
+	bool has_seq_lag, has_oos;
+	int64_t seq_lag;   /* records the peer lacks; < 0: it holds more */
+	uint64_t oos;	   /* bytes out of sync, when known */
+	uint64_t acked;	   /* every seq below is acked durable (primary) */
+	char problem[200]; /* last refusal of this link, "" if none */
+};
+
 /* Per-resource status; strings are NUL-terminated (truncated if longer). */
 struct wb_ctl_res_status {
 	char name[64];
@@ -52,6 +67,13 @@ struct wb_ctl_res_status {
 	bool draining;		  /* wbctl drain runs */
 	/* the settings in force; only read during the status call */
 	const struct wbconf_resource *conf;
+	/* replication (roles); npeers = 0 for a single-node resource */
+	char disk_state[16]; /* "UpToDate", "Outdated", "Consistent", "" = n/a */
+	bool has_uuid;
+	uint8_t data_uuid[16];
+	char repl_problem[200]; /* "" or why a link is refused (split brain) */
+	unsigned npeers;
+	struct wb_ctl_peer_status peers[WB_CTL_MAX_PEERS];
 };
 
 /* Daemon-wide part of a status reply; strings only read during the call. */
@@ -75,8 +97,9 @@ struct wb_ctl_handlers {
 	 * answers ENOENT itself before calling an action handler. */
 	int (*exists)(void *ctx, const char *res);
 	/* Actions (each optional: NULL = ENOTSUP reply). arg: mode name for
-	 * mode ("writeback"|"writethrough", validated by ctl), else NULL.
-	 * reload gets res == NULL. */
+	 * mode ("writeback"|"writethrough", validated by ctl); "force" for
+	 * primary with CtlRequest.force; "discard-my-data" for connect with
+	 * CtlRequest.discard_my_data; else NULL. reload gets res == NULL. */
 	int (*up)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
 		  size_t errlen);
 	int (*down)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
@@ -91,6 +114,15 @@ struct wb_ctl_handlers {
 	int (*info)(void *ctx, struct wb_ctl_daemon_info *out);
 	int (*drain)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
 		     size_t errlen);
+	/* replication roles and links (docs/replication.md) */
+	int (*primary)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+		       char *err, size_t errlen);
+	int (*secondary)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+			 char *err, size_t errlen);
+	int (*connect)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+		       char *err, size_t errlen);
+	int (*disconnect)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+			  char *err, size_t errlen);
 };
 
 /* Listen on `path`. 0 and *out, or -errno (logged). */

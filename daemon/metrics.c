@@ -101,7 +101,65 @@ static const struct metric metrics[] = {
     {"wbrep_peers_connected", "gauge", "Healthy replication links", M_U32, RS(peers_connected),
      NULL},
     {"wbrep_peers", "gauge", "Configured peers", M_U32, RS(peers_total), NULL},
+    {"wbrep_primary", "gauge", "1 if this node is the resource's replication primary", M_STR_EQ,
+     RS(role), "primary"},
+    {"wbrep_disk_uptodate", "gauge", "1 if this node's data is UpToDate (replication)", M_STR_EQ,
+     RS(disk_state), "UpToDate"},
 };
+
+/* Per peer of a replicated resource: labels resource and peer. */
+enum { P_CONNECTED, P_PRIMARY, P_UPTODATE, P_SEQ_LAG };
+static const struct metric peer_metrics[] = {
+    {"wbrep_peer_connected", "gauge", "1 if the replication link to the peer is up", P_CONNECTED, 0,
+     NULL},
+    {"wbrep_peer_primary", "gauge", "1 if the peer is primary", P_PRIMARY, 0, NULL},
+    {"wbrep_peer_uptodate", "gauge", "1 if the peer's disk is UpToDate as this node knows it",
+     P_UPTODATE, 0, NULL},
+    {"wbrep_peer_seq_lag", "gauge",
+     "Records the peer lacks compared with this node (< 0: it holds more; absent when unknown)",
+     P_SEQ_LAG, 0, NULL},
+};
+
+/* Label value escaping: backslash, quote, newline. out: 2 * len + 1. */
+static void label_esc(char *out, const char *in, size_t len)
+{
+	for (size_t k = 0; k < len && in[k]; k++) {
+		if (in[k] == '\\' || in[k] == '"' || in[k] == '\n')
+			*out++ = '\\';
+		*out++ = in[k] == '\n' ? 'n' : in[k];
+	}
+	*out = 0;
+}
+
+static void render_peers(FILE *f, const struct wb_ctl_res_status *s, size_t n)
+{
+	for (size_t i = 0; i < sizeof(peer_metrics) / sizeof(peer_metrics[0]); i++) {
+		const struct metric *m = &peer_metrics[i];
+
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, m->type);
+		for (size_t j = 0; j < n; j++) {
+			char res[sizeof(s[j].name) * 2 + 1];
+
+			label_esc(res, s[j].name, sizeof(s[j].name));
+			for (unsigned k = 0; k < s[j].npeers && k < WB_CTL_MAX_PEERS; k++) {
+				const struct wb_ctl_peer_status *p = &s[j].peers[k];
+				char node[sizeof(p->node) * 2 + 1];
+				int64_t v;
+
+				if (m->kind == P_SEQ_LAG && !p->has_seq_lag)
+					continue;
+				v = m->kind == P_CONNECTED
+					? !strncmp(p->connection, "Connected", 16)
+				    : m->kind == P_PRIMARY  ? !strncmp(p->role, "primary", 16)
+				    : m->kind == P_UPTODATE ? !strncmp(p->disk, "UpToDate", 16)
+							    : p->seq_lag;
+				label_esc(node, p->node, sizeof(p->node));
+				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,
+					node, (long long)v);
+			}
+		}
+	}
+}
 
 static uint64_t metric_value(const struct metric *m, const struct wb_ctl_res_status *s)
 {
@@ -132,21 +190,14 @@ int wb_metrics_render(const struct wb_ctl_res_status *s, size_t n, char **out, s
 
 		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, m->type);
 		for (size_t j = 0; j < n; j++) {
-			char name[sizeof(s[j].name) * 2 + 1], *q = name;
+			char name[sizeof(s[j].name) * 2 + 1];
 
-			/* label value escaping: backslash, quote, newline */
-			for (size_t k = 0; k < sizeof(s[j].name) && s[j].name[k]; k++) {
-				char ch = s[j].name[k];
-
-				if (ch == '\\' || ch == '"' || ch == '\n')
-					*q++ = '\\';
-				*q++ = ch == '\n' ? 'n' : ch;
-			}
-			*q = 0;
+			label_esc(name, s[j].name, sizeof(s[j].name));
 			fprintf(f, "%s{resource=\"%s\"} %llu\n", m->name, name,
 				(unsigned long long)metric_value(m, &s[j]));
 		}
 	}
+	render_peers(f, s, n);
 	if (fclose(f)) {
 		free(buf);
 		return -ENOMEM;

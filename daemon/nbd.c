@@ -325,6 +325,10 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 	struct nbd_ioreq *q;
 	int ret;
 
+	if ((h->type == NBD_CMD_WRITE || h->type == NBD_CMD_TRIM ||
+	     h->type == NBD_CMD_WRITE_ZEROES) &&
+	    ex->writable && !ex->writable(ex->ctx))
+		return -EROFS;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;

@@ -62,6 +62,9 @@ struct nbd_export {
 	 * release(wr, err) later, when the peers have it (the reply waits).
 	 * NULL or false: replied at once. */
 	bool (*hold)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err));
+	/* Optional: false = writes, trims and write-zeroes are refused (EPERM)
+	 * before the engine (a replication secondary, a demotion running). */
+	bool (*writable)(void *ctx);
 	/* state, maintained by nbd.c */
 	struct nbd_conn *conns; /* attached connections */
 	unsigned nconns;

@@ -30,67 +30,13 @@
 #include <event2/event.h>
 
 #include "daemon/peerlink.h"
+#include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
 #include "engine/wbengine.h"
 #include "proto/peerproto.h"
 
 _Static_assert(WBP_REC_F_GEN_END == WB_REC_F_GEN_END, "record flags differ");
 _Static_assert(WBP_REC_F_ZERO == WB_REC_F_ZERO, "record flags differ");
-
-struct wbd_repl;
-
-struct repl_peer {
-	struct wbd_repl *rp;
-	unsigned idx; /* engine peer index */
-	char node[WBCONF_NAME_MAX + 1];
-	struct wbd_peerlink *l;
-	uint64_t epoch; /* connection count: stale read-backs are ignored */
-	bool up, live, reading, blocked, primary_peer;
-	uint64_t next;		       /* primary: next seq to send */
-	uint64_t acked_mem, acked_dur; /* primary: seq + 1 acked at that level */
-};
-
-/* secondary: a record the engine had no room for (-EAGAIN) */
-struct repl_pend {
-	bool used;
-	struct repl_peer *p;
-	struct wb_record rec;
-	struct wb_extent ext[WBP_MAX_EXTENTS];
-	void *data; /* malloc'd, owned */
-};
-
-/* primary: a request whose reply waits for the peers */
-struct repl_held {
-	struct repl_held *next;
-	struct wb_req *wr;
-	void (*release)(struct wb_req *wr, int err);
-	uint64_t need; /* every seq < need acked by enough peers */
-};
-
-struct wbd_repl {
-	struct event_base *base;
-	char protocol;
-	unsigned min_peers;
-	void (*quorum)(void *arg, bool ok);
-	void *qarg;
-	bool quorum_ok;
-	bool stopping; /* wbd_repl_release_all: no more holding */
-	struct repl_held *held, **held_tail;
-	unsigned nheld;
-	char res[WBCONF_NAME_MAX + 1];
-	char local[WBCONF_NAME_MAX + 1];
-	struct wb_engine *e;
-	bool primary;
-	uint64_t shipped_next; /* primary: seq the ship hook gives next */
-	struct event *ev_work;
-	unsigned npeers;
-	struct repl_peer peers[WB_ENGINE_MAX_PEERS];
-	struct repl_pend pend;
-	void *rxbuf; /* secondary: receive buffer, rxcap bytes */
-	size_t rxcap;
-	unsigned refs;	   /* record references held by link payloads */
-	unsigned applying; /* apply_record done() callbacks outstanding */
-};
 
 unsigned wbd_repl_npeers(const struct wbconf *conf)
 {
@@ -102,12 +48,6 @@ unsigned wbd_repl_npeers(const struct wbconf *conf)
 		if (strcmp(conf->nodes[i].name, conf->global.node_name))
 			n++;
 	return n;
-}
-
-static void work_kick(struct wbd_repl *rp)
-{
-	if (rp->ev_work)
-		event_active(rp->ev_work, EV_TIMEOUT, 0);
 }
 
 /* ---- primary: ack gate ---- */
@@ -466,6 +406,16 @@ static void on_applied(void *arg, int err)
 	else if (p->up && p->epoch == ac->epoch)
 		/* done() = durable in this node's log: protocol C's ack */
 		send_ack(p, ac->seq, WBREP__ACK_LEVEL__ACK_DURABLE);
+	if (!err) {
+		struct wbd_repl *rp = p->rp;
+
+		/* the other secondaries learn how far this one is: promotion
+		 * refuses a node that is behind a connected secondary */
+		for (unsigned i = 0; i < rp->npeers; i++)
+			if (&rp->peers[i] != p && rp->peers[i].up && !rp->peers[i].primary_peer)
+				send_ack(&rp->peers[i], ac->seq, WBREP__ACK_LEVEL__ACK_DURABLE);
+		repl_disk_check(rp);
+	}
 	free(ac);
 }
 
@@ -603,8 +553,8 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->gen_head = st.gen_head;
 }
 
-static int cb_hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h,
-			  const struct wbp_limits *lim, const char **why, void *arg)
+static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const struct wbp_limits *lim,
+		       const char **why, void *arg)
 {
 	struct repl_peer *p = arg;
 	struct wbd_repl *rp = p->rp;
@@ -641,6 +591,18 @@ static int cb_hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h,
 	return 0;
 }
 
+/* The checks, and the reason of a refusal kept for wbctl status. */
+static int cb_hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h,
+			  const struct wbp_limits *lim, const char **why, void *arg)
+{
+	struct repl_peer *p = arg;
+	int ret = hello_check(l, h, lim, why, arg);
+
+	if (ret)
+		snprintf(p->problem, sizeof(p->problem), "%s", *why);
+	return ret;
+}
+
 static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void *arg)
 {
 	struct repl_peer *p = arg;
@@ -664,11 +626,16 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		wbd_info("%s: peer %s up (%s, its seq %llu, ours %llu)", rp->res, p->node,
 			 p->primary_peer ? "primary" : "secondary", (unsigned long long)h->seq_head,
 			 (unsigned long long)rp->shipped_next);
+		p->acked_mem = p->acked_dur = h->seq_head;
+		p->problem[0] = 0;
 		if (rp->primary) {
-			p->acked_mem = p->acked_dur = h->seq_head;
 			wb_engine_set_peer_pos(rp->e, p->idx, h->seq_head);
 			work_kick(rp);
+		} else if (p->primary_peer) {
+			/* UpToDate once this node holds what the primary had */
+			rp->sync_target = h->seq_head;
 		}
+		repl_disk_check(rp);
 		return;
 	}
 	if (p->up)
@@ -677,6 +644,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 	p->up = p->live = false;
 	p->epoch++;
 	quorum_check(rp);
+	repl_disk_check(rp);
 }
 
 static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data, void *arg)
@@ -689,8 +657,14 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		on_record(p, m->rec, data, m->data_len);
 		break;
 	case WBP_T_ACK:
-		if (!rp->primary)
+		if (!rp->primary) {
+			/* another secondary's durable position */
+			if (m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE &&
+			    m->ack->seq + 1 > p->acked_dur)
+				p->acked_dur = m->ack->seq + 1;
+			repl_disk_check(rp);
 			break;
+		}
 		if (m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE) {
 			if (m->ack->seq + 1 > p->acked_dur) {
 				p->acked_dur = m->ack->seq + 1;
@@ -757,6 +731,55 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life cycle ---- */
 
+int repl_hooks(struct wbd_repl *rp, bool on)
+{
+	struct wb_repl_hooks hooks = {.ship = on_ship, .peer_dropped = on_peer_dropped, .arg = rp};
+
+	return wb_engine_set_repl_hooks(rp->e, on ? &hooks : &(struct wb_repl_hooks){0});
+}
+
+/*
+ * A secondary's disk state (docs/replication.md, "Status"): with a primary
+ * connected, UpToDate once it holds what the primary had at connect;
+ * without one, Outdated when a connected secondary holds more records,
+ * UpToDate when a majority of the nodes (itself included) is connected and
+ * none holds more, else unchanged (UpToDate when it was so as the primary
+ * went away, Consistent after a start).
+ */
+void repl_disk_check(struct wbd_repl *rp)
+{
+	static const char *const names[] = {"Consistent", "Outdated", "UpToDate"};
+	struct wb_engine_stats st;
+	enum repl_disk d = rp->disk;
+	bool primary_up = false, ahead = false;
+	unsigned up = 0;
+
+	if (rp->primary || wb_engine_stats(rp->e, &st))
+		return;
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		const struct repl_peer *p = &rp->peers[i];
+
+		if (!p->up)
+			continue;
+		up++;
+		primary_up |= p->primary_peer;
+		ahead |= !p->primary_peer && p->acked_dur > st.seq_head;
+	}
+	if (primary_up)
+		d = st.seq_head >= rp->sync_target ? REPL_DISK_UPTODATE : REPL_DISK_OUTDATED;
+	else if (ahead)
+		d = REPL_DISK_OUTDATED;
+	else if (2 * (up + 1) > rp->npeers + 1)
+		d = REPL_DISK_UPTODATE;
+	if (d == rp->disk)
+		return;
+	rp->disk = d;
+	wbd_info("%s: disk %s at seq %llu (%s)", rp->res, names[d], (unsigned long long)st.seq_head,
+		 primary_up ? "primary connected"
+		 : ahead    ? "a connected secondary holds more records"
+			    : "a majority of the nodes connected, none ahead");
+}
+
 int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		 const struct wbd_repl_opts *o, struct wbd_repl **out)
 {
@@ -766,7 +789,6 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	const struct wbconf *c = env->conf;
 	struct wbd_repl *rp;
 	struct wb_engine_stats st;
-	struct wb_repl_hooks hooks = {.ship = on_ship, .peer_dropped = on_peer_dropped};
 	int ret;
 
 	*out = NULL;
@@ -778,6 +800,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	snprintf(rp->local, sizeof(rp->local), "%s", c->global.node_name);
 	rp->e = e;
 	rp->primary = primary;
+	rp->disk = primary ? REPL_DISK_UPTODATE : REPL_DISK_CONSISTENT;
 	rp->protocol = o->protocol;
 	rp->min_peers = o->min_peers;
 	rp->quorum = o->quorum;
@@ -797,9 +820,8 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	hooks.arg = rp;
 	if (primary) {
-		ret = wb_engine_set_repl_hooks(e, &hooks);
+		ret = repl_hooks(rp, true);
 		if (ret) {
 			wbd_err("%s: replication: the engine has no ship hook: %s", res,
 				strerror(-ret));
@@ -854,7 +876,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 		return;
 	held_release(rp, UINT64_MAX, -ESHUTDOWN);
 	if (rp->primary)
-		wb_engine_set_repl_hooks(rp->e, &(struct wb_repl_hooks){0});
+		repl_hooks(rp, false);
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		wbd_peerlink_free(rp->peers[i].l);
 		rp->peers[i].l = NULL;
@@ -891,30 +913,4 @@ struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node)
 		if (!strcmp(rp->peers[i].node, node))
 			return rp->peers[i].l;
 	return NULL;
-}
-
-void wbd_repl_counts(struct wbd_repl *rp, bool *primary, unsigned *healthy, unsigned *total)
-{
-	*primary = rp->primary;
-	*healthy = 0;
-	*total = rp->npeers;
-	for (unsigned i = 0; i < rp->npeers; i++)
-		*healthy += rp->peers[i].up && (!rp->primary || rp->peers[i].live);
-}
-
-unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; rp && i < rp->npeers && n < max; i++, n++) {
-		struct repl_peer *p = &rp->peers[i];
-
-		st[n].node = p->node;
-		st[n].state = wbd_pl_state_name(wbd_peerlink_state(p->l));
-		st[n].live = p->live;
-		st[n].sent = p->next;
-		st[n].acked_mem = p->acked_mem;
-		st[n].acked_dur = p->acked_dur;
-	}
-	return n;
 }

@@ -84,18 +84,47 @@ void wbd_repl_after_run(struct wbd_repl *rp);
 /* The link of peer `node` (listener lookup), NULL if none. */
 struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node);
 
+/* ---- roles, links, status (repl_role.c) ---- */
+
 /* Role of this node and peers connected and up to date (primary: live;
  * secondary: link up) out of the configured ones (wbctl status). */
 void wbd_repl_counts(struct wbd_repl *rp, bool *primary, unsigned *healthy, unsigned *total);
+/* Replies held for the peers (a demotion waits until there are none). */
+unsigned wbd_repl_nheld(const struct wbd_repl *rp);
+
+/*
+ * Promote: refused (-EBUSY, why in err) while a connected peer is primary;
+ * unless force, also when this node's disk is not UpToDate or a connected
+ * secondary holds more records. Then the engine becomes primary, records
+ * are shipped from its seq on, and every link is re-established so the
+ * peers see the new role in a new hello. 0 or -errno (err set).
+ */
+int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen);
+/*
+ * Demote a primary whose writes stopped and completed (no reply held):
+ * the engine becomes a replica, shipping stops, links are re-established.
+ * -EBUSY: replies are still held or the engine has writes pending (retry);
+ * other -errno with err set.
+ */
+int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen);
+/* wbctl disconnect / connect: stop every link (StandAlone) / start them. */
+void wbd_repl_disconnect(struct wbd_repl *rp);
+int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_t errlen);
 
 struct wbd_repl_peer_status {
 	const char *node;
-	const char *state;  /* link state name */
-	bool live;	    /* primary: records go out as they are placed */
-	uint64_t sent;	    /* primary: next seq to send; secondary: next expected */
-	uint64_t acked_mem; /* highest seq acked IN_MEMORY (+1), primary */
-	uint64_t acked_dur; /* highest seq acked DURABLE (+1), primary */
+	const char *connection;	 /* "Connected", "Connecting", "StandAlone" */
+	const char *role;	 /* "primary", "secondary", "unknown" */
+	const char *disk;	 /* "UpToDate", "Outdated", "DUnknown" */
+	const char *replication; /* "Established", "CatchingUp", "Off" */
+	bool has_seq_lag;
+	int64_t seq_lag;     /* records the peer lacks compared with this node
+			      * (primary: not acked durable); < 0: it has more */
+	uint64_t acked_dur;  /* every seq below is durable on the peer, as known */
+	const char *problem; /* "" or why the link was last refused */
 };
+/* This node's disk state: "UpToDate", "Outdated" or "Consistent". */
+const char *wbd_repl_disk(const struct wbd_repl *rp);
 unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max);
 
 #endif /* WB_DAEMON_REPL_H */

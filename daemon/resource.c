@@ -370,7 +370,10 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 	}
 	/* ring frontend (dm-wbrep): attaches now or keeps retrying; ringfe.h */
 	if (c->ring) {
-		ret = wb_ringfe_keeper_start(r->base, c->ring, r->engine, res_kick, r, r);
+		struct wb_ringfe_gate gate = {
+		    .writable = wbd_resource_writable, .hold = res_hold, .ctx = r};
+
+		ret = wb_ringfe_keeper_start(r->base, c->ring, r->engine, res_kick, r, r, &gate);
 		if (ret) {
 			snprintf(err, errlen, "cannot start the ring frontend for %s: %s", c->ring,
 				 strerror(-ret));
@@ -490,6 +493,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 	}
 	nbd_export_init(&r->ex, r->name, st.size, r->engine, res_kick, r);
 	r->ex.hold = res_hold;
+	r->ex.writable = wbd_resource_writable;
 	r->ex.max_clients = r->conf->max_clients;
 	r->ex.tls = r->conf->tls; /* same values (_Static_assert above) */
 	fd = wb_engine_fd(r->engine);
@@ -525,6 +529,8 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		event_add(r->ev_sample, &sec);
 	}
 	r->repl_degraded = false;
+	/* the configured role is the one at up (wbctl primary/secondary later) */
+	r->writes_off = false;
 	if (r->renv && wbd_repl_npeers(r->renv->conf)) {
 		struct wbd_repl_opts o = {.res = r->name,
 					  .e = r->engine,
@@ -539,6 +545,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 			snprintf(err, errlen, "cannot start replication: %s", strerror(-ret));
 			goto out_events;
 		}
+		r->writes_off = !o.primary; /* a secondary's frontends refuse writes */
 	}
 	r->fail_reason[0] = 0;
 	r->state = WBD_RES_UP; /* before the listeners: lookups see it up */
@@ -580,10 +587,12 @@ void wbd_resource_down(struct wbd_resource *r)
 	}
 	wbd_info("%s: going down (%u NBD clients, %u requests in flight)", r->name, r->ex.nconns,
 		 r->ex.inflight);
+	wbd_resource_role_cancel(r);
+	/* replies waiting for the peers fail: the peers may not have them
+	 * (before the ring frontend's close, which waits for its requests) */
+	wbd_repl_release_all(r->repl, -ESHUTDOWN);
 	stop_frontends(r);
 	nbd_export_quiesce(&r->ex);
-	/* replies waiting for the peers fail: the peers may not have them */
-	wbd_repl_release_all(r->repl, -ESHUTDOWN);
 	/* complete in flight: bounded by the requests already submitted */
 	for (unsigned i = 0; (r->ex.inflight || r->ctl_inflight) && i < 1000000; i++) {
 		ret = wb_engine_run(r->engine, 1);

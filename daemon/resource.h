@@ -65,6 +65,10 @@ struct wbd_resource {
 	const struct wbd_repl_env *renv;
 	struct wbd_repl *repl;
 	bool repl_degraded; /* fewer peers up to date than wb-min-peers */
+	/* roles (res_role.c): writes refused by the frontends (a secondary,
+	 * or a demotion running); a wbctl primary/secondary in progress */
+	bool writes_off;
+	struct wbd_role_change *role_chg;
 };
 
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,
@@ -105,6 +109,19 @@ int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st);
 /* An error was logged; msg starts with "NAME: " if it is about r. Kept as
  * the failure reason when it is the first one since up. */
 void wbd_resource_note_error(struct wbd_resource *r, const char *msg);
+
+/* Roles at run time (res_role.c, docs/replication.md "Roles"). Promote:
+ * 0 or -errno with err set. Demote: stops the frontends' writes, flushes,
+ * waits for the peers' acks of what was written, then switches the engine;
+ * -EINPROGRESS and done(arg, err, msg) later, or an error at once. */
+int wbd_resource_primary(struct wbd_resource *r, bool force, char *err, size_t errlen);
+int wbd_resource_secondary(struct wbd_resource *r,
+			   void (*done)(void *arg, int err, const char *msg), void *arg, char *err,
+			   size_t errlen);
+/* Frontend hook: may writes go to the engine now? */
+bool wbd_resource_writable(void *ctx);
+/* down: a demotion in progress ends (done with -ESHUTDOWN). */
+void wbd_resource_role_cancel(struct wbd_resource *r);
 
 /* --create-md: format the log of a resource (devices opened and closed
  * here). A log that is not certainly new (wb_log_probe: not BLANK) is

@@ -51,6 +51,7 @@ struct wb_ringfe {
 	void *owner_kick_ctx;
 	void (*gone_cb)(struct wb_ringfe *fe, void *ctx);
 	void *gone_ctx;
+	struct wb_ringfe_gate gate;
 	struct wb_ringfe_stats st;
 };
 
@@ -173,7 +174,7 @@ static void rfe_complete(struct wb_ringfe *fe, uint64_t tag, int result)
 
 static void rfe_free(struct wb_ringfe *fe);
 
-static void rfe_done(struct wb_req *r, int err)
+static void rfe_release(struct wb_req *r, int err)
 {
 	struct rfe_slot *s = r->priv;
 	struct wb_ringfe *fe = s->fe;
@@ -184,6 +185,23 @@ static void rfe_done(struct wb_req *r, int err)
 		rfe_complete(fe, s->tag, err);
 	if (fe->orphan && !fe->st.inflight)
 		rfe_free(fe); /* wb_ringfe_close left it to us */
+}
+
+static void rfe_done(struct wb_req *r, int err)
+{
+	struct rfe_slot *s = r->priv;
+	struct wb_ringfe *fe = s->fe;
+
+	/* replication: the completion may have to wait for the peers */
+	if (!err && r->op != WB_REQ_READ && fe->gate.hold &&
+	    fe->gate.hold(fe->gate.ctx, r, rfe_release))
+		return;
+	rfe_release(r, err);
+}
+
+static bool rfe_is_write(uint32_t op)
+{
+	return op == WBREP_OP_WRITE || op == WBREP_OP_DISCARD || op == WBREP_OP_WRITE_ZEROES;
 }
 
 static void rfe_count(struct wb_ringfe_stats *st, const struct wbrep_sqe *sqe)
@@ -251,6 +269,12 @@ int wb_ringfe_process(struct wb_ringfe *fe)
 			       ok ? ", failed with EINVAL" : ", dropped");
 			if (ok)
 				rfe_complete(fe, sqe.tag, -EINVAL);
+			continue;
+		}
+		if (rfe_is_write(sqe.op) && fe->gate.writable && !fe->gate.writable(fe->gate.ctx)) {
+			/* a secondary (or one being demoted) takes no writes */
+			rfe_count(&fe->st, &sqe);
+			rfe_complete(fe, sqe.tag, -EROFS);
 			continue;
 		}
 		s = &fe->slots[slot];
@@ -407,6 +431,11 @@ void wb_ringfe_close(struct wb_ringfe *fe)
 		return;
 	}
 	rfe_free(fe);
+}
+
+void wb_ringfe_set_gate(struct wb_ringfe *fe, const struct wb_ringfe_gate *gate)
+{
+	fe->gate = gate ? *gate : (struct wb_ringfe_gate){0};
 }
 
 void wb_ringfe_set_kick(struct wb_ringfe *fe, void (*kick)(void *ctx), void *ctx)
@@ -730,6 +759,7 @@ struct wb_ringfe_keeper {
 	struct event *retry_ev;
 	void (*kick)(void *ctx);
 	void *kick_ctx;
+	struct wb_ringfe_gate gate;
 	char ring[WBREP_NAME_MAX];
 	struct nl_sock *ev_sk; /* "events" multicast, NULL: timer only */
 	struct event *ev_nl;
@@ -843,6 +873,7 @@ static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 	k->attaches++;
 	wb_ringfe_set_kick(k->fe, k->kick, k->kick_ctx);
 	wb_ringfe_set_gone(k->fe, keeper_gone, k);
+	wb_ringfe_set_gate(k->fe, &k->gate);
 	eng_size = wb_engine_stats(k->e, &st) ? 0 : st.size;
 	if (eng_size && k->fe->t.geo.dev_sectors * 512 > eng_size)
 		wb_msg(WB_LOG_WARN,
@@ -854,7 +885,8 @@ static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
-			   void (*kick)(void *ctx), void *kick_ctx, const void *owner)
+			   void (*kick)(void *ctx), void *kick_ctx, const void *owner,
+			   const struct wb_ringfe_gate *gate)
 {
 	struct wb_ringfe_keeper *k;
 
@@ -875,6 +907,8 @@ int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_
 	k->e = e;
 	k->kick = kick;
 	k->kick_ctx = kick_ctx;
+	if (gate)
+		k->gate = *gate;
 	strcpy(k->ring, ring);
 	k->next = rfe_keepers;
 	rfe_keepers = k;

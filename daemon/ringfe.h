@@ -26,6 +26,7 @@
 #ifndef WB_DAEMON_RINGFE_H
 #define WB_DAEMON_RINGFE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,22 @@ int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_e
 int wb_ringfe_open(struct event_base *base, const struct wb_ringfe_transport *t,
 		   struct wb_engine *e, struct wb_ringfe **out);
 void wb_ringfe_close(struct wb_ringfe *fe);
+
+/*
+ * Replication gate (daemon/repl.h), optional: writable(ctx) false makes
+ * writes, discards and write-zeroes fail with -EROFS before the engine (a
+ * secondary, a demotion in progress); hold(ctx, wr, release) is offered
+ * every write, discard, write-zeroes and flush that completed without
+ * error: true = its completion waits until the owner calls release(wr,
+ * err) (the peers have it), like nbd_export.hold. Held requests count as
+ * in flight.
+ */
+struct wb_ringfe_gate {
+	bool (*writable)(void *ctx);
+	bool (*hold)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err));
+	void *ctx;
+};
+void wb_ringfe_set_gate(struct wb_ringfe *fe, const struct wb_ringfe_gate *gate);
 
 /* Owner hooks: kick = "run the engine", gone = the session ended (the owner
  * usually closes this frontend and attaches again). */
@@ -115,7 +132,8 @@ int wb_ringfe_kstatus(const char *ring, struct wb_ringfe_kstatus *st);
  * and detaches (requests not taken yet are re-posted to the next session).
  */
 int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
-			   void (*kick)(void *ctx), void *kick_ctx, const void *owner);
+			   void (*kick)(void *ctx), void *kick_ctx, const void *owner,
+			   const struct wb_ringfe_gate *gate);
 void wb_ringfe_keeper_stop(const void *owner);
 
 #endif /* WB_DAEMON_RINGFE_H */

@@ -20,6 +20,31 @@
 #include "daemon/wbd.h"
 #include "daemon/wbd_log.h"
 
+static void fill_repl(struct wbd_resource *r, struct wb_ctl_res_status *s)
+{
+	struct wbd_repl_peer_status ps[WB_CTL_MAX_PEERS];
+	unsigned n = wbd_repl_status(r->repl, ps, WB_CTL_MAX_PEERS);
+
+	snprintf(s->disk_state, sizeof(s->disk_state), "%s", wbd_repl_disk(r->repl));
+	for (unsigned i = 0; i < n; i++) {
+		struct wb_ctl_peer_status *q = &s->peers[i];
+
+		snprintf(q->node, sizeof(q->node), "%s", ps[i].node);
+		snprintf(q->connection, sizeof(q->connection), "%s", ps[i].connection);
+		snprintf(q->role, sizeof(q->role), "%s", ps[i].role);
+		snprintf(q->disk, sizeof(q->disk), "%s", ps[i].disk);
+		snprintf(q->replication, sizeof(q->replication), "%s", ps[i].replication);
+		snprintf(q->problem, sizeof(q->problem), "%s", ps[i].problem);
+		q->has_seq_lag = ps[i].has_seq_lag;
+		q->seq_lag = ps[i].seq_lag;
+		q->acked = ps[i].acked_dur;
+		if (q->problem[0] && !s->repl_problem[0])
+			snprintf(s->repl_problem, sizeof(s->repl_problem), "%s: %.180s", q->node,
+				 q->problem);
+	}
+	s->npeers = n;
+}
+
 static void fill_status(struct wbd_resource *r, struct wb_ctl_res_status *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -53,6 +78,7 @@ static void fill_status(struct wbd_resource *r, struct wb_ctl_res_status *s)
 		snprintf(s->role, sizeof(s->role), "%s", primary ? "primary" : "secondary");
 		s->peers_connected = healthy;
 		s->peers_total = total;
+		fill_repl(r, s);
 	}
 	snprintf(s->mode, sizeof(s->mode), "%s",
 		 s->st.mode == WB_MODE_WRITETHROUGH ? "writethrough" : "writeback");
@@ -186,6 +212,81 @@ static int h_drain(void *ctx, const char *res, const char *arg, struct wb_ctl_re
 	return ret;
 }
 
+/* One primary per resource; with [global] cluster = corosync only in a
+ * quorate partition (--force does not override that: a node cut off from
+ * the quorum must not take writes another partition may take too). */
+static int h_primary(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		     size_t errlen)
+{
+	struct wbd *d = ctx;
+	struct wbd_resource *r = wbd_find(d, res);
+
+	if (!r)
+		return -ENOENT;
+	if (d->conf->global.cluster == WBCONF_CLUSTER_COROSYNC) {
+		struct wbd_memb_facts f = {0};
+
+		if (d->memb)
+			wbd_memb_facts(d->memb, &f);
+		if (!f.connected || !f.quorate) {
+			snprintf(err, errlen,
+				 "this node is not in a quorate cluster partition (%s): "
+				 "promotion refused",
+				 f.connected ? "corosync reports no quorum"
+					     : "not connected to corosync");
+			return -EPERM;
+		}
+	}
+	return wbd_resource_primary(r, arg && !strcmp(arg, "force"), err, errlen);
+}
+
+static void secondary_done(void *arg, int err, const char *msg)
+{
+	wb_ctl_complete(arg, err, msg);
+}
+
+static int h_secondary(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+		       char *err, size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+
+	if (!r)
+		return -ENOENT;
+	return wbd_resource_secondary(r, secondary_done, req, err, errlen);
+}
+
+static int h_links(void *ctx, const char *res, bool on, bool discard, char *err, size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+
+	if (!r)
+		return -ENOENT;
+	if (!wbd_resource_is_up(r) || !r->repl) {
+		snprintf(err, errlen, "%s",
+			 !wbd_resource_is_up(r) ? "resource is not up"
+						: "not replicated (no [node] sections name this "
+						  "node)");
+		return !wbd_resource_is_up(r) ? -ENODEV : -EOPNOTSUPP;
+	}
+	if (!on) {
+		wbd_repl_disconnect(r->repl);
+		return 0;
+	}
+	return wbd_repl_connect(r->repl, discard, err, errlen);
+}
+
+static int h_connect(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+		     size_t errlen)
+{
+	return h_links(ctx, res, true, arg && !strcmp(arg, "discard-my-data"), err, errlen);
+}
+
+static int h_disconnect(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+			char *err, size_t errlen)
+{
+	return h_links(ctx, res, false, false, err, errlen);
+}
+
 static int h_reload(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
 		    size_t errlen)
 {
@@ -255,6 +356,10 @@ int wbd_ctl_start(struct wbd *d)
 	    .reload = h_reload,
 	    .info = h_info,
 	    .drain = h_drain,
+	    .primary = h_primary,
+	    .secondary = h_secondary,
+	    .connect = h_connect,
+	    .disconnect = h_disconnect,
 	};
 	const char *path = d->conf->global.control_socket;
 	char *dir, *s;

@@ -282,6 +282,10 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	case WBREP__CTL_OP__CTL_FLUSH:
 	case WBREP__CTL_OP__CTL_MODE:
 	case WBREP__CTL_OP__CTL_DRAIN:
+	case WBREP__CTL_OP__CTL_PRIMARY:
+	case WBREP__CTL_OP__CTL_SECONDARY:
+	case WBREP__CTL_OP__CTL_CONNECT:
+	case WBREP__CTL_OP__CTL_DISCONNECT:
 		need_res = 1;
 		break;
 	default:
@@ -300,6 +304,14 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	    (!rq->mode || (strcmp(rq->mode, "writeback") && strcmp(rq->mode, "writethrough") &&
 			   strcmp(rq->mode, "config")))) {
 		*why = "mode must be writeback, writethrough or config";
+		return -EINVAL;
+	}
+	if (rq->has_force && rq->op != WBREP__CTL_OP__CTL_PRIMARY) {
+		*why = "force is an argument of primary only";
+		return -EINVAL;
+	}
+	if (rq->has_discard_my_data && rq->op != WBREP__CTL_OP__CTL_CONNECT) {
+		*why = "discard_my_data is an argument of connect only";
 		return -EINVAL;
 	}
 	return 0;

@@ -234,7 +234,7 @@ if "$WBCTL" -s "$T/ctl.sock" status --json r0 >"$T/out" 2>&1 &&
 else
 	fail "wbctl-socket-option: $(head -2 "$T/out" | tr '\n' ' ')"
 fi
-n=$(wbctl status --watch --interval 1 --count 2 --json | grep -c '^{"version": 1')
+n=$(wbctl status --watch --interval 1 --count 2 --json | grep -c '^{"version": 2')
 [ "$n" -eq 2 ] && pass "wbctl-watch-count" || fail "wbctl-watch-count: $n reports, expected 2"
 
 # ---------------------------------------------------------------- root only

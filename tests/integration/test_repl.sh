@@ -122,7 +122,7 @@ fi
 st_ok() {
 	"$WBCTL" -s "$T/$1/ctl.sock" status --json r0 >"$T/st.$1" 2>&1 &&
 		grep -q "\"role\": \"$2\"" "$T/st.$1" &&
-		grep -q '"peers": {"connected": 1, "total": 1}' "$T/st.$1"
+		grep -q '"peers_connected": 1, "peers_total": 1' "$T/st.$1"
 }
 if wait_for 60 st_ok alpha primary && wait_for 60 st_ok beta secondary; then
 	pass "repl-status"

@@ -8,8 +8,10 @@
  * beyond the device, unaligned, bad flags, wrong data offset, bad tag,
  * duplicate tag), a runaway SQ tail, the kernel fencing a session on a
  * garbage CQE, and a bad geometry. Also the parser wb_ringfe_parse_sqe(),
- * and a close while an engine still holds requests (the frontend and the
- * mapped slots live until the last one completes).
+ * a close while an engine still holds requests (the frontend and the
+ * mapped slots live until the last one completes), and the replication
+ * gate: writes refused before the engine when not writable, completions of
+ * writes and flushes held until released (reads never).
  *
  * No event loop: the test drives ringfe by hand (process, engine run,
  * flush = kick = reap) in bounded loops. Linked with libwbringsim.a by
@@ -409,6 +411,80 @@ static void mangle_fn(struct wbrep_sqe *sqe, void *arg)
 
 /* Each malformed SQE with a valid tag is completed with -EINVAL and the
  * session keeps working; nothing reaches the engine. */
+/* replication gate (wb_ringfe_set_gate): what a secondary and the ack
+ * gate of a primary do to the ring frontend */
+struct gate_st {
+	bool writable;
+	unsigned offered;
+	struct wb_req *held;
+	void (*release)(struct wb_req *wr, int err);
+};
+
+static bool gate_writable(void *ctx)
+{
+	return ((struct gate_st *)ctx)->writable;
+}
+
+static bool gate_hold(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err))
+{
+	struct gate_st *g = ctx;
+
+	g->offered++;
+	if (g->held)
+		return false;
+	g->held = wr;
+	g->release = release;
+	return true;
+}
+
+static void test_gate(void **state)
+{
+	struct fx *f = *state;
+	struct gate_st g = {.writable = false};
+	struct wb_ringfe_gate gate = {.writable = gate_writable, .hold = gate_hold, .ctx = &g};
+	uint8_t w[BS], r[BS], z[BS] = {0};
+	struct ringsim_io io;
+	struct wb_ringfe_stats st;
+
+	wb_ringfe_set_gate(f->fe, &gate);
+	/* not writable: EROFS before the engine, data unchanged */
+	fill(w, sizeof(w), 0, 5);
+	do_io(f, WBREP_OP_WRITE, 0, 0, BS, w, -EROFS);
+	do_io(f, WBREP_OP_DISCARD, 0, 0, BS, NULL, -EROFS);
+	do_io(f, WBREP_OP_WRITE_ZEROES, 0, 0, BS, NULL, -EROFS);
+	do_io(f, WBREP_OP_READ, 0, 0, BS, r, 0);
+	assert_memory_equal(r, z, BS);
+	assert_int_equal(g.offered, 0); /* a read is never offered */
+	/* writable: a write's completion waits for release */
+	g.writable = true;
+	io_init(&io, WBREP_OP_WRITE, 0, 0, BS, w);
+	ringsim_queue(f->rs, &io);
+	pump(f);
+	assert_int_equal(g.offered, 1);
+	assert_non_null(g.held);
+	assert_false(io.done);
+	wb_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(st.inflight, 1);
+	g.release(g.held, 0);
+	pump(f);
+	assert_true(io.done);
+	assert_int_equal(io.result, 0);
+	/* a release with an error fails the request */
+	g.held = NULL;
+	io_init(&io, WBREP_OP_FLUSH, 0, 0, 0, NULL);
+	ringsim_queue(f->rs, &io);
+	pump(f);
+	assert_false(io.done);
+	g.release(g.held, -ESHUTDOWN);
+	pump(f);
+	assert_true(io.done);
+	assert_int_equal(io.result, -ESHUTDOWN);
+	wb_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(st.inflight, 0);
+	do_io(f, WBREP_OP_READ, 0, 0, BS, r, 0);
+	assert_memory_equal(r, w, BS);
+}
+
 static void test_malformed_sqe_einval(void **state)
 {
 	struct fx *f = *state;
@@ -618,6 +694,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_flush_fua_discard, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_deeper_than_ring, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reissue_after_reattach, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_sqe_einval, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_and_dup_tag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sq_tail_runaway, setup, teardown),

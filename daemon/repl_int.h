@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * repl_int.h - internals of the replication glue shared by its files:
+ * repl.c (hellos, shipping, catch-up, applying, acks, the ack gate) and
+ * repl_role.c (role changes, links on/off, status). Not for other modules:
+ * they use repl.h.
+ *
+ * Threads: everything on the resource's event base (= the engine thread).
+ */
+#ifndef WB_DAEMON_REPL_INT_H
+#define WB_DAEMON_REPL_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "conf/wbconf.h"
+#include "daemon/repl.h"
+#include "engine/wbengine.h"
+#include "proto/peerproto.h"
+
+/* This node's data as far as it knows (docs/replication.md, "Status"). */
+enum repl_disk {
+	REPL_DISK_CONSISTENT = 0, /* secondary, no primary seen since start */
+	REPL_DISK_OUTDATED,	  /* secondary behind a connected primary */
+	REPL_DISK_UPTODATE,	  /* primary, or caught up with the primary */
+};
+
+struct wbd_repl;
+
+struct repl_peer {
+	struct wbd_repl *rp;
+	unsigned idx; /* engine peer index */
+	char node[WBCONF_NAME_MAX + 1];
+	struct wbd_peerlink *l;
+	uint64_t epoch; /* connection count: stale read-backs are ignored */
+	bool up, live, reading, blocked, primary_peer;
+	bool standalone; /* wbctl disconnect: the link is stopped */
+	uint64_t next;	 /* primary: next seq to send */
+	/* seq + 1 acked at that level; on a secondary, acked_dur of another
+	 * secondary is its durable position (told with DURABLE acks) */
+	uint64_t acked_mem, acked_dur;
+	char problem[200]; /* why this link was last refused, "" if not */
+};
+
+/* secondary: a record the engine had no room for (-EAGAIN) */
+struct repl_pend {
+	bool used;
+	struct repl_peer *p;
+	struct wb_record rec;
+	struct wb_extent ext[WBP_MAX_EXTENTS];
+	void *data; /* malloc'd, owned */
+};
+
+/* primary: a request whose reply waits for the peers */
+struct repl_held {
+	struct repl_held *next;
+	struct wb_req *wr;
+	void (*release)(struct wb_req *wr, int err);
+	uint64_t need; /* every seq < need acked by enough peers */
+};
+
+struct wbd_repl {
+	struct event_base *base;
+	char protocol;
+	unsigned min_peers;
+	void (*quorum)(void *arg, bool ok);
+	void *qarg;
+	bool quorum_ok;
+	bool stopping; /* wbd_repl_release_all: no more holding */
+	struct repl_held *held, **held_tail;
+	unsigned nheld;
+	char res[WBCONF_NAME_MAX + 1];
+	char local[WBCONF_NAME_MAX + 1];
+	struct wb_engine *e;
+	bool primary;
+	enum repl_disk disk;
+	uint64_t sync_target;  /* secondary: seq_head to reach for UpToDate */
+	uint64_t shipped_next; /* primary: seq the ship hook gives next */
+	struct event *ev_work;
+	unsigned npeers;
+	struct repl_peer peers[WB_ENGINE_MAX_PEERS];
+	struct repl_pend pend;
+	void *rxbuf; /* secondary: receive buffer, rxcap bytes */
+	size_t rxcap;
+	unsigned refs;	   /* record references held by link payloads */
+	unsigned applying; /* apply_record done() callbacks outstanding */
+};
+
+static inline void work_kick(struct wbd_repl *rp)
+{
+	if (rp->ev_work)
+		event_active(rp->ev_work, EV_TIMEOUT, 0);
+}
+
+/* repl.c: install (on) or remove the engine's ship hooks. 0 or -errno. */
+int repl_hooks(struct wbd_repl *rp, bool on);
+/* repl.c: a secondary's local seq_head moved or a primary connected:
+ * UpToDate once it reached sync_target. */
+void repl_disk_check(struct wbd_repl *rp);
+
+#endif /* WB_DAEMON_REPL_INT_H */
