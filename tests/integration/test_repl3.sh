@@ -17,7 +17,9 @@
 #     beta is killed -9, the secondary with the most records is promoted
 #     (the other one's promotion is refused or both are equal), every
 #     acknowledged (flushed / FUA) write is there, and the remaining
-#     secondary ends identical to the new primary.
+#     secondary ends identical to the new primary
+#   - with [global] cluster = corosync and no quorum, promotion is refused
+#     even with --force.
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -280,6 +282,27 @@ if wait_for 120 same_as "$T/img.new" $OTHER; then
 	pass "repl3-failover-identical-$OTHER"
 else
 	fail "repl3-failover-identical-$OTHER: $(cmp "$T/img.new" "$T/out.$OTHER" 2>&1 | head -1)"
+fi
+
+# ---- quorum: with [global] cluster = corosync and no quorate corosync
+# (this test starts none), a promotion is refused, --force or not
+stop $NEW
+stop $OTHER
+sed -i -e 's/^node-name = .*/&\ncluster = corosync/' -e 's/^role = .*/role = secondary/' \
+	"$T/$OTHER/wbrep.conf"
+if start $OTHER; then
+	if json $OTHER 'True' && grep -q '"quorate": true' "$T/st.$OTHER"; then
+		skip "repl3-promote-no-quorum (a quorate corosync answers on this host)"
+	elif ctl $OTHER primary r0 --force >"$T/q.out" 2>&1; then
+		fail "repl3-promote-no-quorum: promoted without quorum"
+	elif grep -q "not in a quorate cluster partition" "$T/q.out" &&
+		json $OTHER 's["role"] == "secondary"'; then
+		pass "repl3-promote-no-quorum" "($(head -c 120 "$T/q.out"))"
+	else
+		fail "repl3-promote-no-quorum: $(cat "$T/q.out")"
+	fi
+else
+	fail "repl3-promote-no-quorum: $OTHER did not start with cluster = corosync"
 fi
 
 for n in alpha gamma; do
