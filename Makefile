@@ -7,6 +7,7 @@
 #   make            build libraries, wbrepd, wbctl, wbengine, tests
 #   make test       install missing packages, build, run every test
 #   make mutants    known-bad patches to the crash invariants must fail the tests
+#   make torture-cluster  randomized cuts/kills on a 3-node cluster (WB_TORTURE_CYCLES)
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
 #   make demo       3-node cluster demo: ext4 on r0, cut/heal, failover (deploy/demo-cluster.sh)
 #   make demo-single  one node, ext4 + fio across a daemon restart (deploy/demo.sh)
@@ -93,6 +94,9 @@ test: deps
 test-unit: all
 	@WB_ONLY=unit bash tests/run.sh
 
+torture-cluster: all
+	@bash tests/cluster/torture.sh
+
 mutants: all
 	@bash tests/mutants/test_mutants.sh
 
@@ -128,7 +132,7 @@ clean:
 	rm -rf build build-san
 	[ ! -d kmod ] || $(MAKE) -s -C kmod clean-local 2>/dev/null || true
 
-.PHONY: all bins tests fuzz fuzz-bins deps test test-unit mutants bench demo demo-single kmod style install clean
+.PHONY: all bins tests fuzz fuzz-bins deps test test-unit mutants torture-cluster bench demo demo-single kmod style install clean
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
