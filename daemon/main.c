@@ -32,6 +32,8 @@ static void usage(FILE *f)
 		"usage: wbrepd [-c FILE] [-f] [-v]...   run the daemon\n"
 		"       wbrepd [-c FILE] --create-md RES [--force [--discard-dirty]]\n"
 		"                                       format the log of RES\n"
+		"       wbrepd [-c FILE] --create-md RES --upgrade\n"
+		"                                       upgrade RES's log to the current format\n"
 		"       wbrepd [-c FILE] --check        check the configuration and exit\n"
 		"       wbrepd --list-engines           list the available engines\n"
 		"  -c, --config FILE  configuration file (default %s)\n"
@@ -198,20 +200,15 @@ static void ready(int fd, int ok)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"foreground", no_argument, NULL, 'f'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"node", required_argument, NULL, 'n'},
-	    {"list-engines", no_argument, NULL, 'L'},
-	    {"create-md", required_argument, NULL, 'M'},
-	    {"force", no_argument, NULL, 'F'},
-	    {"check", no_argument, NULL, 'C'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"discard-dirty", no_argument, NULL, 'D'},
-	    {0},
+	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},      {"node", required_argument, NULL, 'n'},
+	    {"list-engines", no_argument, NULL, 'L'}, {"create-md", required_argument, NULL, 'M'},
+	    {"force", no_argument, NULL, 'F'},	      {"check", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},	      {"discard-dirty", no_argument, NULL, 'D'},
+	    {"upgrade", no_argument, NULL, 'U'},      {0},
 	};
 	const char *path = WBCONF_DEFAULT_PATH, *node = NULL, *create_md = NULL;
-	bool fg = false, force = false, check = false, discard_dirty = false;
+	bool fg = false, force = false, check = false, discard_dirty = false, upgrade = false;
 	static char cwd[4096], abspath[4096 + 256];
 	const char *conf_path;
 	int verbose = 0, c, ret, pidfd, readyfd = -1, level;
@@ -245,6 +242,9 @@ int main(int argc, char **argv)
 		case 'D':
 			discard_dirty = true;
 			break;
+		case 'U':
+			upgrade = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -253,7 +253,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (upgrade && !create_md)) {
 		usage(stderr);
 		return 2;
 	}
@@ -289,12 +289,21 @@ int main(int argc, char **argv)
 			wbconf_free(d.conf);
 			return 1;
 		}
-		if (discard_dirty && !force) {
-			fprintf(stderr, "wbrepd: --discard-dirty only goes with --force\n");
+		if ((discard_dirty && !force) || (upgrade && force)) {
+			fprintf(stderr, "wbrepd: %s\n",
+				upgrade ? "--upgrade does not go with --force"
+					: "--discard-dirty only goes with --force");
 			wbconf_free(d.conf);
 			return 2;
 		}
-		ret = wbd_resource_create_md(r, force, discard_dirty);
+		{
+			const struct wbconf_node *me =
+			    wbconf_node_find(d.conf, d.conf->global.node_name);
+			uint32_t node_id = me ? me->node_id : 0;
+
+			ret = upgrade ? wbd_resource_upgrade_md(r, node_id)
+				      : wbd_resource_create_md(r, force, discard_dirty, node_id);
+		}
 		close(pidfd);
 		wbconf_free(d.conf);
 		return ret ? 1 : 0;

@@ -271,7 +271,8 @@ static const char *engine_name(const struct wbconf_resource *c)
 	return c->engine && c->engine[0] ? c->engine : "wblog";
 }
 
-int wbd_resource_create_md(const struct wbconf_resource *c, bool force, bool discard_dirty)
+int wbd_resource_create_md(const struct wbconf_resource *c, bool force, bool discard_dirty,
+			   uint32_t node_id)
 {
 	struct wb_engine_params p;
 	struct wb_io *backing, *log;
@@ -326,6 +327,7 @@ int wbd_resource_create_md(const struct wbconf_resource *c, bool force, bool dis
 	wbd_resource_params(c, &p);
 	p.log_io = log;
 	p.backing_io = backing;
+	p.node_id = node_id;
 	ret = wb_engine_format(engine_name(c), &p);
 	if (ret)
 		wbd_err("%s: formatting the log with engine %s failed: %s", c->name, engine_name(c),
@@ -337,6 +339,38 @@ out:
 	wb_io_close(log);
 	wb_io_close(backing);
 	return ret;
+}
+
+int wbd_resource_upgrade_md(const struct wbconf_resource *c, uint32_t node_id)
+{
+	struct wb_engine_params p;
+	struct wb_io *backing, *log;
+	char err[256];
+	int ret;
+
+	if (!wb_engine_find(engine_name(c))) {
+		wbd_err("%s: engine \"%s\" is not available", c->name, engine_name(c));
+		return -ENOENT;
+	}
+	ret = open_devices(c, &backing, &log, err, sizeof(err));
+	if (ret) {
+		wbd_err("%s: %s", c->name, err);
+		return ret;
+	}
+	wbd_resource_params(c, &p);
+	p.log_io = log;
+	p.backing_io = backing;
+	p.node_id = node_id;
+	ret = wb_engine_upgrade(engine_name(c), &p);
+	if (ret < 0)
+		wbd_err("%s: upgrading the metadata (engine %s) failed: %s", c->name,
+			engine_name(c), strerror(-ret));
+	else if (ret)
+		wbd_info("%s: metadata already current (engine %s), nothing written", c->name,
+			 engine_name(c));
+	wb_io_close(log);
+	wb_io_close(backing);
+	return ret < 0 ? ret : 0;
 }
 
 _Static_assert((int)NBD_TLS_OFF == (int)WBCONF_TLS_OFF &&

@@ -124,10 +124,16 @@ bool wbd_resource_writable(void *ctx);
 void wbd_resource_role_cancel(struct wbd_resource *r);
 
 /* --create-md: format the log of a resource (devices opened and closed
- * here). A log that is not certainly new (wb_log_probe: not BLANK) is
- * refused unless force; one that holds records (data possibly not on the
- * backing device) also needs discard_dirty. 0 or -errno (logged). */
-int wbd_resource_create_md(const struct wbconf_resource *conf, bool force, bool discard_dirty);
+ * here), with this node's node_id (0 = none) in its metadata. A log that is
+ * not certainly new (wb_log_probe: not BLANK) is refused unless force; one
+ * that holds records (data possibly not on the backing device) also needs
+ * discard_dirty. 0 or -errno (logged). */
+int wbd_resource_create_md(const struct wbconf_resource *conf, bool force, bool discard_dirty,
+			   uint32_t node_id);
+/* --create-md --upgrade: the engine's offline upgrade of the log to the
+ * current format (wblog 1 -> 2), records kept. 0 (also when there was
+ * nothing to do) or -errno (logged). */
+int wbd_resource_upgrade_md(const struct wbconf_resource *conf, uint32_t node_id);
 
 /* Open parameters from the configuration (exposed for tests). */
 void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_params *p);

@@ -20,18 +20,24 @@
 
 #include "engine/byteorder.h" /* wb_le* types and their get/put */
 
-#define WB_DISK_BLOCK	  4096u
-#define WB_SB_SLOTS	  4u			/* superblock ring slots written by format */
-#define WB_SB_MAX_SLOTS	  64u			/* most slots a valid superblock may declare */
-#define WB_SB_MAGIC	  0x31425347304c4257ull /* "WBL0GSB1" */
-#define WB_REC_MAGIC	  0x3143455230424c57ull /* "WLB0REC1" */
-#define WB_FORMAT_VERSION 1u
-#define WB_UUID_LEN	  16
+#define WB_DISK_BLOCK	4096u
+#define WB_SB_SLOTS	4u		      /* superblock ring slots written by format */
+#define WB_SB_MAX_SLOTS 64u		      /* most slots a valid superblock may declare */
+#define WB_SB_MAGIC	0x31425347304c4257ull /* "WBL0GSB1" */
+#define WB_REC_MAGIC	0x3143455230424c57ull /* "WLB0REC1" */
+/* Superblock format version written (2: metadata area, section 2.1 of
+ * docs/ondisk-format.md); version 1 superblocks still open. Record headers
+ * kept their layout: they carry WB_REC_VERSION in both formats. */
+#define WB_FORMAT_VERSION     2u
+#define WB_FORMAT_VERSION_MIN 1u
+#define WB_REC_VERSION	      1u
+#define WB_UUID_LEN	      16
+#define WB_META_HISTORY	      8u /* previous data UUIDs kept, newest first */
 
 /* Superblock slot i lives at byte i * 4096 of the log device. */
 struct wb_sb_disk {
 	wb_le64 magic;		   /* WB_SB_MAGIC */
-	wb_le32 version;	   /* WB_FORMAT_VERSION */
+	wb_le32 version;	   /* WB_FORMAT_VERSION (1 still read) */
 	wb_le32 crc;		   /* crc32c of the 4096-byte slot with this field 0 */
 	uint8_t uuid[WB_UUID_LEN]; /* log UUID, in every record header too */
 	wb_le64 sb_seq;		   /* write counter; slot = sb_seq % nslots */
@@ -54,12 +60,21 @@ struct wb_sb_disk {
 	wb_le64 update_time;	   /* seconds since the epoch, at this slot write */
 	wb_le64 head_hint_off;	   /* clean close: where the head was (0: unknown) */
 	wb_le64 head_hint_seq;
-	uint8_t pad[4096 - 176];
+	/* version 2: the metadata area (replication); zero in version 1 */
+	wb_le32 node_id;				    /* this node's id, 0 = not set */
+	wb_le32 nhistory;				    /* valid entries of uuid_history */
+	wb_le64 uuid_time;				    /* seconds since 1970: data_uuid set */
+	uint8_t data_uuid[WB_UUID_LEN];			    /* current data generation UUID */
+	uint8_t uuid_history[WB_META_HISTORY][WB_UUID_LEN]; /* previous ones, newest first */
+	uint8_t pad[4096 - 336];
 };
 _Static_assert(sizeof(struct wb_sb_disk) == 4096, "superblock slot is 4 KiB");
 _Static_assert(offsetof(struct wb_sb_disk, uuid) == 16, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, epoch) == 88, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, head_hint_seq) == 168, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, node_id) == 176, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, data_uuid) == 192, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, pad) == 336, "sb layout");
 
 #define WB_SB_F_CLEAN (1u << 0) /* closed cleanly (head hint valid) */
 
@@ -80,7 +95,7 @@ _Static_assert(sizeof(struct wb_ext_disk) == 16, "extent is 16 bytes");
  * WB_REC_F_ZERO). The flags are the WB_REC_F_* of engine/wbengine.h. */
 struct wb_rec_disk {
 	wb_le64 magic;		   /* WB_REC_MAGIC */
-	wb_le32 version;	   /* WB_FORMAT_VERSION */
+	wb_le32 version;	   /* WB_REC_VERSION */
 	wb_le32 hdr_crc;	   /* crc32c of the 4096 bytes with this field 0 */
 	uint8_t uuid[WB_UUID_LEN]; /* must equal the superblock's */
 	wb_le64 seq;		   /* consecutive, never reused */

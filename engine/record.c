@@ -30,7 +30,7 @@ int wb_record_encode(void *hdr, const uint8_t uuid[WB_UUID_LEN], struct wb_rec_i
 		return -EINVAL;
 	memset(d, 0, sizeof(*d));
 	d->magic = wb_le64_put(WB_REC_MAGIC);
-	d->version = wb_le32_put(WB_FORMAT_VERSION);
+	d->version = wb_le32_put(WB_REC_VERSION);
 	memcpy(d->uuid, uuid, WB_UUID_LEN);
 	d->seq = wb_le64_put(ri->seq);
 	d->gen = wb_le64_put(ri->gen);
@@ -65,7 +65,7 @@ int wb_record_decode(const void *buf, size_t len, const struct wb_rec_expect *x,
 		return -WB_REC_ETRUNC;
 	if (wb_le64_get(d->magic) != WB_REC_MAGIC)
 		return -WB_REC_EMAGIC;
-	if (wb_le32_get(d->version) != WB_FORMAT_VERSION)
+	if (wb_le32_get(d->version) != WB_REC_VERSION)
 		return -WB_REC_EVERSION;
 	if (x && x->uuid && memcmp(d->uuid, x->uuid, WB_UUID_LEN))
 		return -WB_REC_EUUID;

@@ -189,6 +189,15 @@ int wb_engine_format(const char *engine, const struct wb_engine_params *p)
 	return ops->format ? ops->format(p) : 0;
 }
 
+int wb_engine_upgrade(const char *engine, const struct wb_engine_params *p)
+{
+	const struct wb_engine_ops *ops = reg_lookup(engine);
+
+	if (!ops)
+		return -ENOENT;
+	return WB_OPS_HAS(ops, 6, upgrade) ? ops->upgrade(p) : 1;
+}
+
 int wb_engine_open(const char *engine, const struct wb_engine_params *p, struct wb_engine **out)
 {
 	const struct wb_engine_ops *ops = reg_lookup(engine);
@@ -262,4 +271,30 @@ int wb_engine_flush(struct wb_engine *e)
 	struct wb_req r = {.op = WB_REQ_FLUSH};
 
 	return wb_engine_sync(e, &r);
+}
+
+static void meta_sync_done(void *arg, int err)
+{
+	struct sync_state *s = arg;
+
+	s->err = err;
+	s->done = 1;
+}
+
+int wb_engine_meta_update_sync(struct wb_engine *e, enum wb_meta_op op, const struct wb_meta *m)
+{
+	struct sync_state s = {0, 0};
+	int ret, logged = 0;
+
+	ret = wb_engine_meta_update(e, op, m, meta_sync_done, &s);
+	if (ret < 0)
+		return ret;
+	while (!s.done) {
+		ret = wb_engine_run(e, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && !logged++)
+			wb_msg(WB_LOG_ERR,
+			       "%s: engine run: %s (still waiting for a metadata update)", e->name,
+			       strerror(-ret));
+	}
+	return s.err;
 }

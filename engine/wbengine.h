@@ -36,10 +36,11 @@
 
 /* 2: set_params appended; 3: params ack_memory, log_commit_ms; 4: replication
  * (roles, record base, ship hook, read_record, peer retention, geometry);
- * 5: a write's buf is borrowed until admitted() (struct wb_req appended).
+ * 5: a write's buf is borrowed until admitted() (struct wb_req appended);
+ * 6: replication metadata (meta, meta_update, upgrade; params node_id).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 5
+#define WB_ENGINE_ABI_VERSION 6
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -131,6 +132,37 @@ struct wb_engine_params {
 	 * peer is dropped whatever the limits say. */
 	uint64_t peer_retention_bytes;
 	uint64_t peer_retention_records;
+	/* ABI 6. Format only: the node id written into the log's metadata
+	 * (struct wb_meta); 0 = not set. */
+	uint32_t node_id;
+};
+
+/*
+ * Replication metadata of a log (ABI 6, on-disk format version 2; see
+ * docs/engine.md "Replication metadata"). Data generation UUIDs: a node
+ * that becomes primary starts a new current UUID (the old one goes to the
+ * front of the history); a replica adopts its primary's current UUID and
+ * history once it holds the same data. On connect, equal current UUIDs =
+ * same data; one's current in the other's history = that one is behind;
+ * neither = split brain.
+ */
+#define WB_META_MAX_HISTORY 8
+#define WB_META_UUID_LEN    16
+struct wb_meta {
+	uint32_t version;		     /* on-disk format version of the log: 2, or 1 (no
+					      * metadata: UUIDs all zero, node_id 0, updates refused) */
+	uint32_t node_id;		     /* 0 = not set */
+	uint8_t data_uuid[WB_META_UUID_LEN]; /* current data generation */
+	uint8_t history[WB_META_MAX_HISTORY][WB_META_UUID_LEN]; /* previous, newest first */
+	unsigned nhistory;					/* valid entries of history */
+	uint64_t uuid_time;		    /* seconds since 1970: data_uuid set */
+	uint8_t log_uuid[WB_META_UUID_LEN]; /* the log's own UUID (not replicated) */
+};
+
+enum wb_meta_op {
+	WB_META_NEW_UUID = 1,	 /* current -> history[0] (oldest dropped), new random current */
+	WB_META_SET_UUIDS = 2,	 /* current + history := m->data_uuid, history, nhistory */
+	WB_META_SET_NODE_ID = 3, /* node_id := m->node_id */
 };
 
 /* One log record as it travels between nodes (apply_record) or tools. */
@@ -269,6 +301,20 @@ struct wb_engine_ops {
 	/* Peer `peer` (< WB_ENGINE_MAX_PEERS) still needs records from seq on:
 	 * keep them in the log (within peer_retention). seq 0: no hold. */
 	int (*set_peer_pos)(struct wb_engine *e, unsigned peer, uint64_t seq);
+	/* ABI 6: replication metadata. meta: the durable copy (what a restart
+	 * finds). meta_update: apply op (m as enum wb_meta_op says, NULL for
+	 * NEW_UUID) and persist it; done(arg, err) from run() once durable,
+	 * wb_engine_meta() shows it from then on. Returns 0, or (done not
+	 * called) -EPROTO the log is format version 1 (upgrade it), -EINVAL a
+	 * bad op or m (zero UUID, nhistory > WB_META_MAX_HISTORY, zero history
+	 * entry), -ESHUTDOWN closing, -EIO failed, -ENOMEM. */
+	int (*meta)(struct wb_engine *e, struct wb_meta *out);
+	int (*meta_update)(struct wb_engine *e, enum wb_meta_op op, const struct wb_meta *m,
+			   void (*done)(void *arg, int err), void *arg);
+	/* Offline: bring the on-disk state (p->log_io) to the current format
+	 * version (wblog: 1 -> 2, node id p->node_id). 0 upgraded, 1 already
+	 * current (nothing written), -errno (logged). NULL: nothing to do. */
+	int (*upgrade)(const struct wb_engine_params *p);
 };
 
 /* Does this engine's ops table have `field` (appended at ABI `ver`)? A
@@ -291,6 +337,8 @@ int wb_engine_load_plugin(const char *path, char *err, size_t errlen);
 int wb_engine_list(const char **names, int max);
 
 int wb_engine_format(const char *engine, const struct wb_engine_params *p);
+/* The engine's upgrade op (ABI 6); 1 when there is nothing to upgrade. */
+int wb_engine_upgrade(const char *engine, const struct wb_engine_params *p);
 
 /* What a log device holds (engine/logprobe.c): the format policy of wbrepd
  * and wbengine (docs/engine.md, "When a log is formatted"). Only a BLANK log
@@ -365,6 +413,31 @@ static inline int wb_engine_set_peer_pos(struct wb_engine *e, unsigned peer, uin
 	return WB_OPS_HAS(e->ops, 4, set_peer_pos) ? e->ops->set_peer_pos(e, peer, seq)
 						   : -EOPNOTSUPP;
 }
+/* -EOPNOTSUPP for engines without metadata (passthrough, ram). */
+static inline int wb_engine_meta(struct wb_engine *e, struct wb_meta *out)
+{
+	return WB_OPS_HAS(e->ops, 6, meta) ? e->ops->meta(e, out) : -EOPNOTSUPP;
+}
+static inline int wb_engine_meta_update(struct wb_engine *e, enum wb_meta_op op,
+					const struct wb_meta *m, void (*done)(void *arg, int err),
+					void *arg)
+{
+	return WB_OPS_HAS(e->ops, 6, meta_update) ? e->ops->meta_update(e, op, m, done, arg)
+						  : -EOPNOTSUPP;
+}
+/* Promotion: start a new data generation UUID, durably (done from run()). */
+static inline int wb_engine_meta_new_uuid(struct wb_engine *e, void (*done)(void *arg, int err),
+					  void *arg)
+{
+	return wb_engine_meta_update(e, WB_META_NEW_UUID, NULL, done, arg);
+}
+/* A replica in sync with its primary takes the primary's current UUID and
+ * history (from->data_uuid, history, nhistory; the rest of from ignored). */
+static inline int wb_engine_meta_adopt_uuids(struct wb_engine *e, const struct wb_meta *from,
+					     void (*done)(void *arg, int err), void *arg)
+{
+	return wb_engine_meta_update(e, WB_META_SET_UUIDS, from, done, arg);
+}
 static inline int wb_engine_submit(struct wb_engine *e, struct wb_req *r)
 {
 	int ret = e->ops->submit(e, r);
@@ -399,6 +472,8 @@ int wb_engine_read(struct wb_engine *e, void *buf, uint32_t len, uint64_t off);
 int wb_engine_write(struct wb_engine *e, const void *buf, uint32_t len, uint64_t off,
 		    unsigned flags);
 int wb_engine_flush(struct wb_engine *e);
+/* wb_engine_meta_update, then run the engine until it is durable. */
+int wb_engine_meta_update_sync(struct wb_engine *e, enum wb_meta_op op, const struct wb_meta *m);
 
 /* Messages: the library logs through this sink (default: stderr). */
 typedef void (*wb_msg_fn)(int level, const char *msg, void *ctx);

@@ -251,25 +251,17 @@ void wbl_release_records(struct wblog *e)
 		wbl_kick(e);
 }
 
-static void wbl_sb_io_done(struct wb_io_req *io, int res)
-{
-	struct wblog *e = io->priv;
+static void wbl_sb_io_done(struct wb_io_req *io, int res);
 
-	e->sb_inflight = 0;
-	if (res < 0)
-		wb_msg(WB_LOG_ERR, "%s: log %s: superblock slot write failed: %s", e->eng.name,
-		       e->log->name, strerror(-res));
-	if (e->sb_done)
-		e->sb_done(e, res < 0 ? res : 0);
-}
-
-int wbl_sb_write(struct wblog *e, void (*done)(struct wblog *e, int err))
+static int wbl_sb_submit(struct wblog *e, void (*done)(struct wblog *e, int err))
 {
-	if (e->sb_inflight)
-		return -EBUSY;
+	int ret;
+
 	e->sb.sb_seq++;
 	e->sb.update_time = (uint64_t)time(NULL);
 	wb_wlog_sb_encode(&e->sb, e->sb_buf);
+	e->sb_sent = e->sb;
+	e->meta_sent = e->meta_want;
 	memset(&e->sb_io, 0, sizeof(e->sb_io));
 	e->sb_io.op = WB_IO_WRITE;
 	e->sb_io.flags = WB_IO_FUA;
@@ -280,7 +272,52 @@ int wbl_sb_write(struct wblog *e, void (*done)(struct wblog *e, int err))
 	e->sb_io.priv = e;
 	e->sb_done = done;
 	e->sb_inflight = 1;
-	return wb_io_submit(e->log, &e->sb_io);
+	ret = wb_io_submit(e->log, &e->sb_io);
+	if (ret < 0)
+		e->sb_inflight = 0;
+	return ret;
+}
+
+static void wbl_sb_io_done(struct wb_io_req *io, int res)
+{
+	struct wblog *e = io->priv;
+	void (*next)(struct wblog * e, int err) = e->sb_queued_done;
+	int ret;
+
+	e->sb_inflight = 0;
+	if (res < 0) {
+		wb_msg(WB_LOG_ERR, "%s: log %s: superblock slot write failed: %s", e->eng.name,
+		       e->log->name, strerror(-res));
+	} else {
+		e->sb_durable = e->sb_sent;
+		e->meta_done = e->meta_sent;
+	}
+	if (e->sb_done)
+		e->sb_done(e, res < 0 ? res : 0);
+	/* the queued write carries everything e->sb holds now */
+	if (e->sb_queued && !e->sb_inflight) {
+		e->sb_queued = 0;
+		e->sb_queued_done = NULL;
+		ret = e->state == WB_STATE_FAILED ? -EIO : wbl_sb_submit(e, next);
+		if (ret && next)
+			next(e, ret);
+	}
+	wbl_kick(e);
+}
+
+/* Persist e->sb into the next slot of the ring (FUA); done(e, err) when it
+ * completed. With a write in flight the write is queued behind it (one at
+ * most: destage and the metadata updates each have at most one). */
+int wbl_sb_write(struct wblog *e, void (*done)(struct wblog *e, int err))
+{
+	if (e->sb_inflight) {
+		if (e->sb_queued)
+			return -EBUSY;
+		e->sb_queued = 1;
+		e->sb_queued_done = done;
+		return 0;
+	}
+	return wbl_sb_submit(e, done);
 }
 
 static void wbl_params_defaults(struct wb_engine_params *p)
@@ -325,7 +362,8 @@ static void wbl_sb_base(struct wb_sb *sb, uint64_t seq, uint64_t gen)
 	sb->destaged_gen = gen - 1;
 }
 
-/* Format; a new replica's log starts at its primary's seq and generation. */
+/* Format; a new replica's log starts at its primary's seq and generation,
+ * and the node id goes into the metadata. */
 static int wbl_format_at(const struct wb_engine_params *p, uint64_t dev)
 {
 	uint64_t seq = p->base_seq ? p->base_seq : 1, gen = p->base_gen ? p->base_gen : 1;
@@ -334,16 +372,17 @@ static int wbl_format_at(const struct wb_engine_params *p, uint64_t dev)
 	int ret;
 
 	ret = wb_wlog_format(p->log_io, dev, p->log_segment_size, &sb);
-	if (ret || (seq == 1 && gen == 1))
+	if (ret || (seq == 1 && gen == 1 && !p->node_id))
 		return ret;
 	buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (!buf)
 		return -ENOMEM;
 	wbl_sb_base(&sb, seq, gen);
+	sb.node_id = p->node_id;
 	ret = wbl_sb_write_sync(p->log_io, &sb, buf);
 	wb_io_free(buf);
 	if (ret)
-		wb_msg(WB_LOG_ERR, "%s: log %s: writing the base seq %llu gen %llu: %s",
+		wb_msg(WB_LOG_ERR, "%s: log %s: writing the base seq %llu gen %llu / node id: %s",
 		       p->name ? p->name : "wblog", p->log_io->name, (unsigned long long)seq,
 		       (unsigned long long)gen, strerror(-ret));
 	return ret;
@@ -394,6 +433,28 @@ static int wbl_format(const struct wb_engine_params *p)
 	return wb_bind_write(p->backing_io, dev, sb.uuid);
 }
 
+static int wbl_upgrade(const struct wb_engine_params *p)
+{
+	const char *name = p->name ? p->name : "wblog";
+	struct wb_sb sb;
+	char err[320], u[40];
+	int ret;
+
+	if (!p->log_io) {
+		wb_msg(WB_LOG_ERR, "%s: wblog upgrade needs the log device", name);
+		return -EINVAL;
+	}
+	ret = wb_wlog_upgrade(p->log_io, p->node_id, &sb, err, sizeof(err));
+	if (ret < 0) {
+		wb_msg(WB_LOG_ERR, "%s: %s", name, err);
+		return ret;
+	}
+	wb_bind_uuid_str(sb.data_uuid, u);
+	wb_msg(WB_LOG_INFO, "%s: log %s %s format version %u: data uuid %s, node id %u", name,
+	       p->log_io->name, ret ? "already is" : "upgraded to", sb.version, u, sb.node_id);
+	return ret;
+}
+
 static int wbl_recover_cb(void *arg, const struct wb_rec_info *ri, uint64_t span, const void *data)
 {
 	struct wblog *e = arg;
@@ -434,6 +495,7 @@ static void wbl_free(struct wblog *e)
 	struct wbl_apply *a;
 
 	wbl_repl_free(e);
+	wbl_meta_free(e);
 	if (e->batch)
 		wbl_rec_free(e, e->batch);
 	while ((a = wbl_applyq_pop(&e->apply_wait)))
@@ -632,6 +694,12 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 		       e->log->name, strerror(-ret));
 		goto out_free;
 	}
+	e->sb_durable = e->sb;
+	if (e->sb.version < 2)
+		wb_msg(WB_LOG_INFO,
+		       "%s: log %s is format version 1: no replication metadata (data UUIDs, "
+		       "node id); `wbengine upgrade --log %s` adds it",
+		       e->eng.name, e->log->name, e->log->name);
 
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -667,6 +735,7 @@ static void wbl_deliver(struct wblog *e, int *n)
 		free(a);
 	}
 	wbl_repl_deliver(e, n);
+	wbl_meta_deliver(e, n);
 }
 
 static void wbl_timers(struct wblog *e)
@@ -705,7 +774,7 @@ static int wbl_timeout(struct wb_engine *eng)
 		t = wbl_min_timeout(t, e->gen_start_ms + e->p.gen_max_interval_ms);
 	if (e->commit_due_ms)
 		t = wbl_min_timeout(t, e->commit_due_ms);
-	if (e->doneq.head || e->apply_doneq.head || wbl_repl_pending(e))
+	if (e->doneq.head || e->apply_doneq.head || wbl_repl_pending(e) || wbl_meta_pending(e))
 		t = 0;
 	return t;
 }
@@ -743,6 +812,7 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 			wbl_release_records(e);
 		wb_destage_step(e);
 		wbl_progress(e);
+		wbl_meta_progress(e);
 		wbl_deliver(e, &n);
 		if (n || !wait || (stop && stop(e)))
 			return n;
@@ -751,7 +821,7 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 			int t = wbl_timeout(eng);
 
 			if (e->log->inflight + e->bak->inflight == 0 && t < 0 && !e->doneq.head &&
-			    !e->apply_doneq.head && !wbl_repl_pending(e)) {
+			    !e->apply_doneq.head && !wbl_repl_pending(e) && !wbl_meta_pending(e)) {
 				/* nothing can happen by itself: do not sleep forever */
 				uint64_t v;
 
@@ -808,7 +878,7 @@ static int wbl_busy(struct wblog *e)
 	return e->admitq.head || e->batch || e->ack_seq < e->next_seq || e->flushq.head ||
 	       e->doneq.head || e->apply_wait.head || e->apply_doneq.head || wbl_repl_pending(e) ||
 	       e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
-	       e->records_inflight || e->sb_inflight;
+	       e->records_inflight || e->sb_inflight || e->sb_queued || e->metaq_head;
 }
 
 static int wbl_idle(struct wblog *e)
@@ -824,7 +894,7 @@ static int wbl_durable_all(struct wblog *e)
 static int wbl_no_io(struct wblog *e)
 {
 	return !e->log->inflight && !e->bak->inflight && !e->doneq.head && !e->apply_doneq.head &&
-	       !wbl_repl_pending(e);
+	       !wbl_repl_pending(e) && !e->metaq_head;
 }
 
 static void wbl_close(struct wb_engine *eng)
@@ -1036,8 +1106,7 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 		wbl_fail(e, ret, "rebase superblock write");
 		return ret;
 	}
-	e->sb = sb;
-	e->sb.tail_off = sb.tail_off;
+	e->sb = e->sb_durable = sb;
 	e->rec_first = e->rec_end = e->next_seq = e->place_seq = e->ack_seq = seq;
 	e->evict_seq = e->destaged_seq = e->release_upto = e->held_end = seq;
 	e->held_bytes = 0;
@@ -1073,4 +1142,7 @@ const struct wb_engine_ops wb_wblog_ops = {
     .rec_put = wbl_rec_put,
     .read_record = wbl_read_record,
     .set_peer_pos = wbl_set_peer_pos,
+    .meta = wbl_meta,
+    .meta_update = wbl_meta_update,
+    .upgrade = wbl_upgrade,
 };

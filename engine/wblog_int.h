@@ -50,6 +50,7 @@ enum wbl_rec_state {
 
 struct wblog;
 struct wbl_rread;
+struct wbl_metaw;
 
 /* One apply_record completion, delivered from run() (wbl_deliver). */
 struct wbl_apply {
@@ -154,10 +155,19 @@ struct wblog {
 	uint64_t destaged_seq; /* every record < this is durable on backing */
 	uint64_t dirty_bytes;
 	uint64_t release_upto; /* records < this may be released (sb persisted) */
-	int sb_inflight;
+	/* superblock writes: one in flight, one more queued (wbl_sb_write).
+	 * e->sb is the state asked for, sb_sent the copy in flight, sb_durable
+	 * the newest copy known to be on disk */
+	int sb_inflight, sb_queued;
 	void (*sb_done)(struct wblog *e, int err);
+	void (*sb_queued_done)(struct wblog *e, int err);
 	struct wb_io_req sb_io;
 	void *sb_buf;
+	struct wb_sb sb_sent, sb_durable;
+	/* metadata updates (wblog_meta.c): number asked for, in the copy in
+	 * flight, durable; waiters in request order */
+	uint64_t meta_want, meta_sent, meta_done;
+	struct wbl_metaw *metaq_head, *metaq_tail;
 
 	struct wb_engine_stats st;
 };
@@ -221,6 +231,15 @@ void wbl_repl_free(struct wblog *e);
  * the n-th guarded allocation from now fails (sealing a record: its ring
  * slot; placing one: its header/iovec buffers). 0 = off. Engine thread. */
 extern unsigned wbl_nomem_at;
+
+/* wblog_meta.c */
+int wbl_meta(struct wb_engine *eng, struct wb_meta *out);
+int wbl_meta_update(struct wb_engine *eng, enum wb_meta_op op, const struct wb_meta *m,
+		    void (*done)(void *arg, int err), void *arg);
+void wbl_meta_progress(struct wblog *e);
+int wbl_meta_pending(const struct wblog *e); /* a completion to deliver */
+void wbl_meta_deliver(struct wblog *e, int *n);
+void wbl_meta_free(struct wblog *e);
 
 /* wblog_read.c */
 int wbl_submit_read(struct wblog *e, struct wb_req *r);

@@ -25,13 +25,64 @@ static uint32_t sb_crc(const struct wb_sb_disk *d)
 	return wb_crc32c(0, &tmp, sizeof(tmp));
 }
 
+static int uuid_is_zero(const uint8_t *u)
+{
+	static const uint8_t zero[WB_UUID_LEN];
+
+	return !memcmp(u, zero, WB_UUID_LEN);
+}
+
+/* The version 2 metadata area; a version 1 copy has none (its pad bytes
+ * are not looked at: version 1 never defined them). */
+static int sb_meta_decode(const struct wb_sb_disk *d, struct wb_sb *sb, char *why, size_t whylen)
+{
+	uint32_t i;
+
+	sb->node_id = sb->nhistory = 0;
+	sb->uuid_time = 0;
+	memset(sb->data_uuid, 0, sizeof(sb->data_uuid));
+	memset(sb->uuid_history, 0, sizeof(sb->uuid_history));
+	if (sb->version < 2)
+		return 0;
+	sb->node_id = wb_le32_get(d->node_id);
+	sb->nhistory = wb_le32_get(d->nhistory);
+	sb->uuid_time = wb_le64_get(d->uuid_time);
+	if (sb->nhistory > WB_META_HISTORY) {
+		snprintf(why, whylen, "metadata: %u history UUIDs (at most %u)", sb->nhistory,
+			 WB_META_HISTORY);
+		return -1;
+	}
+	if (uuid_is_zero(d->data_uuid)) {
+		snprintf(why, whylen, "metadata: no data UUID");
+		return -1;
+	}
+	for (i = 0; i < WB_META_HISTORY; i++)
+		if (uuid_is_zero(d->uuid_history[i]) != (i >= sb->nhistory)) {
+			snprintf(why, whylen, "metadata: history UUID %u is %s", i,
+				 i >= sb->nhistory ? "set past the history" : "zero");
+			return -1;
+		}
+	memcpy(sb->data_uuid, d->data_uuid, WB_UUID_LEN);
+	memcpy(sb->uuid_history, d->uuid_history, sizeof(sb->uuid_history));
+	return 0;
+}
+
+int wb_wlog_new_uuid(uint8_t uuid[WB_UUID_LEN])
+{
+	if (getrandom(uuid, WB_UUID_LEN, 0) != (ssize_t)WB_UUID_LEN)
+		return -EIO;
+	if (uuid_is_zero(uuid))
+		uuid[0] = 1; /* 2^-128: zero means "none" on disk */
+	return 0;
+}
+
 void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot)
 {
 	struct wb_sb_disk *d = slot;
 
 	memset(d, 0, sizeof(*d));
 	d->magic = wb_le64_put(WB_SB_MAGIC);
-	d->version = wb_le32_put(WB_FORMAT_VERSION);
+	d->version = wb_le32_put(sb->version);
 	memcpy(d->uuid, sb->uuid, WB_UUID_LEN);
 	d->sb_seq = wb_le64_put(sb->sb_seq);
 	d->log_size = wb_le64_put(sb->log_size);
@@ -53,6 +104,13 @@ void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot)
 	d->update_time = wb_le64_put(sb->update_time);
 	d->head_hint_off = wb_le64_put(sb->head_hint_off);
 	d->head_hint_seq = wb_le64_put(sb->head_hint_seq);
+	if (sb->version >= 2) {
+		d->node_id = wb_le32_put(sb->node_id);
+		d->nhistory = wb_le32_put(sb->nhistory);
+		d->uuid_time = wb_le64_put(sb->uuid_time);
+		memcpy(d->data_uuid, sb->data_uuid, WB_UUID_LEN);
+		memcpy(d->uuid_history, sb->uuid_history, sizeof(d->uuid_history));
+	}
 	d->crc = wb_le32_put(sb_crc(d));
 }
 
@@ -69,9 +127,10 @@ int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, ch
 		snprintf(why, whylen, "checksum mismatch");
 		return -EINVAL;
 	}
-	if (wb_le32_get(d->version) != WB_FORMAT_VERSION) {
-		snprintf(why, whylen, "unsupported format version %u (this build: %u)",
-			 wb_le32_get(d->version), WB_FORMAT_VERSION);
+	sb->version = wb_le32_get(d->version);
+	if (sb->version < WB_FORMAT_VERSION_MIN || sb->version > WB_FORMAT_VERSION) {
+		snprintf(why, whylen, "unsupported format version %u (this build: %u..%u)",
+			 sb->version, WB_FORMAT_VERSION_MIN, WB_FORMAT_VERSION);
 		return -EINVAL;
 	}
 	memcpy(sb->uuid, d->uuid, WB_UUID_LEN);
@@ -95,6 +154,8 @@ int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, ch
 	sb->update_time = wb_le64_get(d->update_time);
 	sb->head_hint_off = wb_le64_get(d->head_hint_off);
 	sb->head_hint_seq = wb_le64_get(d->head_hint_seq);
+	if (sb_meta_decode(d, sb, why, whylen))
+		return -EINVAL;
 
 	if (sb->nslots < WB_SB_SLOTS || sb->nslots > WB_SB_MAX_SLOTS ||
 	    sb->seg_size < 2 * WB_DISK_BLOCK || sb->seg_size % WB_DISK_BLOCK ||
@@ -158,15 +219,17 @@ int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struc
 	sb.max_rec_blocks = seg_size / WB_DISK_BLOCK - 1;
 	if (sb.max_rec_blocks > WB_REC_MAX_DATA_BLOCKS)
 		sb.max_rec_blocks = WB_REC_MAX_DATA_BLOCKS;
-	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != (ssize_t)sizeof(sb.uuid)) {
+	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != (ssize_t)sizeof(sb.uuid) ||
+	    wb_wlog_new_uuid(sb.data_uuid)) {
 		wb_msg(WB_LOG_ERR, "log %s: getrandom for the log UUID failed", io->name);
 		return -EIO;
 	}
+	sb.version = WB_FORMAT_VERSION;
 	sb.epoch = 0;
 	sb.tail_off = sb.data_off;
 	sb.tail_seq = 1;
 	sb.tail_gen = 1;
-	sb.create_time = sb.update_time = (uint64_t)time(NULL);
+	sb.create_time = sb.update_time = sb.uuid_time = (uint64_t)time(NULL);
 
 	buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (!buf)
@@ -278,6 +341,56 @@ int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
 		return -EUCLEAN;
 	}
 	*out = best;
+	return 0;
+}
+
+int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char *err, size_t errlen)
+{
+	struct wb_sb sb;
+	uint8_t *buf;
+	uint32_t i;
+	int ret;
+
+	ret = wb_wlog_load(io, &sb, err, errlen);
+	if (ret)
+		return ret;
+	if (sb.version >= 2) {
+		if (out)
+			*out = sb;
+		return 1;
+	}
+	sb.version = 2;
+	sb.node_id = node_id;
+	sb.nhistory = 0;
+	memset(sb.uuid_history, 0, sizeof(sb.uuid_history));
+	if (wb_wlog_new_uuid(sb.data_uuid)) {
+		snprintf(err, errlen, "log %s: getrandom for the data UUID failed", io->name);
+		return -EIO;
+	}
+	sb.uuid_time = (uint64_t)time(NULL);
+	buf = wb_io_alloc(WB_DISK_BLOCK);
+	if (!buf)
+		return -ENOMEM;
+	/* Every slot, oldest position first: each write is a complete copy of
+	 * the same state, so whichever copy is newest after a crash opens; no
+	 * version 1 copy is left behind to be taken by an older build. */
+	for (i = 0, ret = 0; i < sb.nslots && !ret; i++) {
+		sb.sb_seq++;
+		sb.update_time = (uint64_t)time(NULL);
+		wb_wlog_sb_encode(&sb, buf);
+		ret = wb_io_pwrite(io, buf, WB_DISK_BLOCK, wb_wlog_slot_off(&sb, sb.sb_seq),
+				   WB_IO_FUA);
+	}
+	if (!ret)
+		ret = wb_io_flush(io);
+	wb_io_free(buf);
+	if (ret < 0) {
+		snprintf(err, errlen, "log %s: upgrade: writing the superblock: %s", io->name,
+			 strerror(-ret));
+		return ret;
+	}
+	if (out)
+		*out = sb;
 	return 0;
 }
 

@@ -29,11 +29,18 @@ struct wb_sb {
 	uint64_t epoch, tail_off, tail_seq, tail_min_epoch, tail_gen;
 	uint64_t destaged_seq, destaged_gen, create_time, update_time;
 	uint64_t head_hint_off, head_hint_seq;
+	/* format version of this copy (1 or 2) and the version 2 metadata
+	 * (all zero in version 1) */
+	uint32_t version, node_id, nhistory;
+	uint64_t uuid_time;
+	uint8_t data_uuid[WB_UUID_LEN];
+	uint8_t uuid_history[WB_META_HISTORY][WB_UUID_LEN];
 };
 
 #define WB_REC_MAX_DATA_BLOCKS 256u /* 1 MiB of data per record at most */
 
-/* Encode sb into a 4096-byte slot image (crc included). */
+/* Encode sb into a 4096-byte slot image (crc included), in sb->version's
+ * layout (a version 1 copy has no metadata). */
 void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot);
 /* Decode and validate one slot image against a device of dev_bytes bytes
  * (0 = do not check). Returns 0, or -EINVAL / -EPROTO (bad magic) with a
@@ -46,14 +53,26 @@ static inline uint64_t wb_wlog_slot_off(const struct wb_sb *sb, uint64_t sb_seq)
 	return (sb_seq % sb->nslots) * (uint64_t)WB_DISK_BLOCK;
 }
 
-/* Create a fresh log on io: new random UUID, every slot written (FUA), the
- * first record position cleared, then a device flush. seg_size 0 = 1 MiB.
+/* Create a fresh log on io: format version 2, new random log and data UUIDs,
+ * node id 0, every slot written (FUA), the
+ * first record position cleared, then a device flush. seg_size 0 = 2 MiB.
  * dev_size = the exported size the log belongs to. Synchronous. */
 int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct wb_sb *out);
 /* Read every slot and return the newest valid one. Writes nothing. On
  * failure err says, naming the device, what is wrong (-EPROTO: not a wblog
  * log, -EUCLEAN: no valid superblock, -EINVAL: geometry mismatch). */
 int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen);
+/* Upgrade a version 1 log to version 2 in place: the newest copy gets a new
+ * random data UUID, no history, node id `node_id`, and is written (FUA)
+ * into every slot of the ring in turn, then flushed; a crash in between
+ * leaves the newest copy either the old version 1 one or an upgraded one,
+ * with the same log state. Returns 0 (out = the new copy), 1 if the log
+ * already is version 2 (nothing written), or -errno with err filled.
+ * Offline only: nobody else may have the log open. */
+int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char *err,
+		    size_t errlen);
+/* A new random data UUID (never all zero). 0 or -EIO. */
+int wb_wlog_new_uuid(uint8_t uuid[WB_UUID_LEN]);
 
 /* Circular space of the data area. All offsets are absolute device bytes. */
 struct wb_wlog_space {

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * wbengine.c - offline tool for wblog logs: format, info, dump, check, repair.
+ * wbengine.c - offline tool for wblog logs: format, info, dump, check, repair,
+ * bind, upgrade.
  *
  *   wbengine format --log FILE --backing FILE [--segment-size N] [--size N]
- *                   [--base-seq N --base-gen G] [--force [--discard-dirty]]
+ *                   [--base-seq N --base-gen G] [--node-id N]
+ *                   [--force [--discard-dirty]]
  *   wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]
  *   wbengine dump   --log FILE [--from SEQ] [--count N]
  *   wbengine check  --log FILE --backing FILE
  *   wbengine repair --log FILE --backing FILE [--accept-data-loss]
  *   wbengine bind   --log FILE --backing FILE
+ *   wbengine upgrade --log FILE [--node-id N]
  *
- * Only `format`, `repair --accept-data-loss` and `bind` write. format
+ * Only `format`, `repair --accept-data-loss`, `bind` and `upgrade` write;
+ * upgrade turns a format version 1 log into version 2 (wb_wlog_upgrade). format
  * refuses a log that is not blank (wb_log_probe) without --force, and one
  * holding records without --discard-dirty too; repair drops what follows a
  * hole in the log that recovery refuses as corruption; bind writes the
@@ -47,7 +51,7 @@
 
 struct opts {
 	const char *log, *backing;
-	uint64_t seg_size, size, from, count, min_rate, base_seq, base_gen;
+	uint64_t seg_size, size, from, count, min_rate, base_seq, base_gen, node_id;
 	int force, discard_dirty, accept_loss, json, verbose;
 };
 
@@ -68,12 +72,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: wbengine format --log FILE --backing FILE [--segment-size N] [--size N] "
-		"[--base-seq N --base-gen G] [--force [--discard-dirty]]\n"
+		"[--base-seq N --base-gen G] [--node-id N] [--force [--discard-dirty]]\n"
 		"       wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]\n"
 		"       wbengine dump   --log FILE [--from SEQ] [--count N]\n"
 		"       wbengine check  --log FILE --backing FILE\n"
 		"       wbengine repair --log FILE --backing FILE [--accept-data-loss]\n"
 		"       wbengine bind   --log FILE --backing FILE\n"
+		"       wbengine upgrade --log FILE [--node-id N]\n"
 		"Sizes accept K, M, G suffixes (powers of 1024).\n"
 		"Exit: 0 ok, 1 failure, 2 usage error.\n");
 }
@@ -189,6 +194,7 @@ static int cmd_format(const struct opts *o)
 	p.log_segment_size = (uint32_t)o->seg_size;
 	p.base_seq = o->base_seq; /* a new replica starts at its primary's position */
 	p.base_gen = o->base_gen;
+	p.node_id = (uint32_t)o->node_id;
 	ret = wb_engine_format("wblog", &p);
 	if (ret < 0) {
 		fprintf(stderr, "wbengine: format of %s failed: %s\n", o->log, strerror(-ret));
@@ -207,6 +213,8 @@ static int cmd_format(const struct opts *o)
 	if (sb.tail_seq != 1 || sb.tail_gen != 1)
 		printf("first record: seq %" PRIu64 ", generation %" PRIu64 "\n", sb.tail_seq,
 		       sb.tail_gen);
+	uuid_str(sb.data_uuid, u);
+	printf("format version %u, data uuid %s, node id %u\n", sb.version, u, sb.node_id);
 	rc = EX_OK;
 out:
 	wb_io_close(log);
@@ -326,7 +334,20 @@ static void info_text(const struct opts *o, const struct view *v, uint64_t eta_m
 	printf("log              %s (%" PRIu64 " bytes)\n", o->log, v->log->size);
 	printf("backing          %s (%" PRIu64 " bytes)\n", o->backing, v->bak->size);
 	printf("uuid             %s\n", u);
-	printf("format version   %u\n", WB_FORMAT_VERSION);
+	printf("format version   %u\n", sb->version);
+	if (sb->version >= 2) {
+		printf("node id          %u%s\n", sb->node_id, sb->node_id ? "" : " (not set)");
+		uuid_str(sb->data_uuid, u);
+		printf("data uuid        %s (since %" PRIu64 ")\n", u, sb->uuid_time);
+		for (i = 0; i < sb->nhistory; i++) {
+			uuid_str(sb->uuid_history[i], u);
+			printf("uuid history %u   %s\n", i, u);
+		}
+	} else {
+		printf("metadata         none (format version 1: `wbengine upgrade --log %s` "
+		       "adds data UUIDs and the node id)\n",
+		       o->log);
+	}
 	printf("device size      %" PRIu64 " bytes\n", sb->dev_size);
 	printf("data area        0x%" PRIx64 " + %" PRIu64 " bytes, %" PRIu64
 	       " segments of %u bytes\n",
@@ -388,11 +409,23 @@ static void info_json(const struct opts *o, const struct view *v, uint64_t eta_m
 	json_str(o->log);
 	printf(", \"backing\": ");
 	json_str(o->backing);
-	printf(", \"uuid\": \"%s\", \"format_version\": %u, \"log_bytes\": %" PRIu64
-	       ", \"dev_size\": %" PRIu64 ", \"data_off\": %" PRIu64 ", \"data_size\": %" PRIu64
-	       ", \"seg_size\": %u, \"max_rec_blocks\": %u,\n",
-	       u, WB_FORMAT_VERSION, v->log->size, sb->dev_size, sb->data_off, sb->data_size,
-	       sb->seg_size, sb->max_rec_blocks);
+	printf(", \"uuid\": \"%s\", \"format_version\": %u, \"node_id\": %u, \"data_uuid\": ", u,
+	       sb->version, sb->node_id);
+	if (sb->version >= 2) {
+		uuid_str(sb->data_uuid, u);
+		printf("\"%s\"", u);
+	} else {
+		printf("null");
+	}
+	printf(", \"uuid_time\": %" PRIu64 ", \"uuid_history\": [", sb->uuid_time);
+	for (i = 0; i < sb->nhistory; i++) {
+		uuid_str(sb->uuid_history[i], u);
+		printf("%s\"%s\"", i ? ", " : "", u);
+	}
+	printf("],\n \"log_bytes\": %" PRIu64 ", \"dev_size\": %" PRIu64 ", \"data_off\": %" PRIu64
+	       ", \"data_size\": %" PRIu64 ", \"seg_size\": %u, \"max_rec_blocks\": %u,\n",
+	       v->log->size, sb->dev_size, sb->data_off, sb->data_size, sb->seg_size,
+	       sb->max_rec_blocks);
 	printf(" \"log_used\": %" PRIu64 ", \"dirty_bytes\": %" PRIu64 ", \"records\": %" PRIu64
 	       ",\n",
 	       rc->used, rc->data_bytes, rc->nrecs);
@@ -738,6 +771,36 @@ out:
 	return rc;
 }
 
+/* ---- upgrade ----------------------------------------------------------- */
+
+static int cmd_upgrade(const struct opts *o)
+{
+	struct wb_io *log = NULL;
+	struct wb_sb sb;
+	char err[320], u[40];
+	int ret, rc = EX_FAIL;
+
+	if (open_dev(o->log, &log) < 0)
+		goto out;
+	ret = wb_wlog_upgrade(log, (uint32_t)o->node_id, &sb, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "wbengine: %s\n", err);
+		goto out;
+	}
+	uuid_str(sb.data_uuid, u);
+	if (ret == 1)
+		printf("%s is already format version %u (data uuid %s, node id %u): nothing "
+		       "written\n",
+		       o->log, sb.version, u, sb.node_id);
+	else
+		printf("upgraded %s to format version %u: data uuid %s, node id %u\n", o->log,
+		       sb.version, u, sb.node_id);
+	rc = EX_OK;
+out:
+	wb_io_close(log);
+	return rc;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static const struct {
@@ -745,8 +808,9 @@ static const struct {
 	int (*fn)(const struct opts *o);
 	int need_backing;
 } cmds[] = {
-    {"format", cmd_format, 1}, {"info", cmd_info, 1},	  {"dump", cmd_dump, 0},
-    {"check", cmd_check, 1},   {"repair", cmd_repair, 1}, {"bind", cmd_bind, 1},
+    {"format", cmd_format, 1},	 {"info", cmd_info, 1},	    {"dump", cmd_dump, 0},
+    {"check", cmd_check, 1},	 {"repair", cmd_repair, 1}, {"bind", cmd_bind, 1},
+    {"upgrade", cmd_upgrade, 0},
 };
 
 int main(int argc, char **argv)
@@ -767,6 +831,7 @@ int main(int argc, char **argv)
 	    {"accept-data-loss", 0, NULL, 'A'},
 	    {"base-seq", 1, NULL, 'Q'},
 	    {"base-gen", 1, NULL, 'G'},
+	    {"node-id", 1, NULL, 'N'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.min_rate = DEFAULT_MIN_RATE};
@@ -826,6 +891,10 @@ int main(int argc, char **argv)
 			if (parse_size(optarg, &o.base_gen) || !o.base_gen)
 				bad = "--base-gen";
 			break;
+		case 'N':
+			if (parse_size(optarg, &o.node_id) || !o.node_id || o.node_id > UINT32_MAX)
+				bad = "--node-id";
+			break;
 		case 'f':
 			o.force = 1;
 			break;
@@ -871,7 +940,8 @@ int main(int argc, char **argv)
 	}
 	if ((o.json && cmds[i].fn != cmd_info) || ((o.from || o.count) && cmds[i].fn != cmd_dump) ||
 	    ((o.seg_size || o.size || o.force || o.discard_dirty) && cmds[i].fn != cmd_format) ||
-	    (o.accept_loss && cmds[i].fn != cmd_repair)) {
+	    (o.accept_loss && cmds[i].fn != cmd_repair) ||
+	    (o.node_id && cmds[i].fn != cmd_format && cmds[i].fn != cmd_upgrade)) {
 		fprintf(stderr, "wbengine %s: option not valid for this command\n", cmds[i].name);
 		return EX_USAGE;
 	}

@@ -7,7 +7,8 @@
 # after one corrupted data byte and one corrupted header byte (must fail
 # naming the record), a foreign file and usage errors (exit codes 1 / 2),
 # a log file locked / a block device held O_EXCL by another program refused,
-# a backing not bound to the log refused, `wbengine bind` pairing them.
+# a backing not bound to the log refused, `wbengine bind` pairing them,
+# format version 2 metadata in info, a version 1 log read and upgraded.
 # Prints PASS/FAIL/SKIP lines; exits non-zero if any case failed.
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -296,6 +297,67 @@ else
 	else
 		fail blockdev_in_use_refused "held: rc $rc: $out; free: rc $rc2: $out2"
 	fi
+fi
+
+# replication metadata (format version 2): format --node-id shows in info
+# (text and JSON); a version 1 log (every slot rewritten as version 1, crc
+# recomputed) reads back with its data, info says "no metadata", `wbengine
+# upgrade --node-id` makes it version 2 with a fresh data UUID, the data
+# unchanged, and a second upgrade writes nothing
+truncate -s 16M "$T/mlog"
+truncate -s 8M "$T/mback"
+"$W" format --log "$T/mlog" --backing "$T/mback" --segment-size 256K --node-id 4 >/dev/null 2>&1
+m1=$("$F" --log "$T/mlog" --backing "$T/mback" --writes 100 --seed 5 --min-rate 1 2>/dev/null | awk '/device-crc32c/{print $2}')
+j=$("$W" info --log "$T/mlog" --backing "$T/mback" --json 2>&1)
+t=$("$W" info --log "$T/mlog" --backing "$T/mback" 2>&1)
+if python3 -c 'import json,sys,re; j=json.loads(sys.argv[1]); sys.exit(not (j["format_version"]==2 and j["node_id"]==4 and re.fullmatch(r"[0-9a-f-]{36}", j["data_uuid"]) and j["uuid_history"]==[]))' "$j" &&
+	grep -q '^format version   2$' <<<"$t" && grep -q '^node id          4$' <<<"$t" &&
+	grep -q '^data uuid        [0-9a-f-]\{36\} ' <<<"$t"; then
+	pass meta_format_info
+else
+	fail meta_format_info "$j / $t"
+fi
+python3 - "$T/mlog" <<'EOF2'
+import struct, sys
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
+    return c ^ 0xFFFFFFFF
+with open(sys.argv[1], "r+b") as f:
+    for i in range(4):
+        f.seek(i * 4096)
+        s = bytearray(f.read(4096))
+        s[8:12] = struct.pack("<I", 1)
+        s[12:16] = b"\0" * 4
+        s[176:336] = b"\0" * 160
+        s[12:16] = struct.pack("<I", crc32c(bytes(s)))
+        f.seek(i * 4096)
+        f.write(s)
+EOF2
+t=$("$W" info --log "$T/mlog" --backing "$T/mback" 2>&1)
+m2=$("$F" --log "$T/mlog" --backing "$T/mback" --writes 0 2>/dev/null | awk '/device-crc32c/{print $2}')
+if grep -q '^format version   1$' <<<"$t" && grep -q 'metadata         none' <<<"$t" &&
+	[ -n "$m1" ] && [ "$m1" = "$m2" ]; then
+	pass meta_v1_opens
+else
+	fail meta_v1_opens "crc '$m1' then '$m2': $t"
+fi
+u=$("$W" upgrade --log "$T/mlog" --node-id 6 2>&1)
+rc=$?
+u2=$("$W" upgrade --log "$T/mlog" 2>&1)
+rc2=$?
+j=$("$W" info --log "$T/mlog" --backing "$T/mback" --json 2>&1)
+m3=$("$F" --log "$T/mlog" --backing "$T/mback" --writes 0 2>/dev/null | awk '/device-crc32c/{print $2}')
+if [ $rc -eq 0 ] && grep -q '^upgraded .* to format version 2: data uuid [0-9a-f-]\{36\}, node id 6$' <<<"$u" &&
+	[ $rc2 -eq 0 ] && grep -q 'already format version 2' <<<"$u2" &&
+	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); sys.exit(not (j["format_version"]==2 and j["node_id"]==6 and j["data_uuid"]))' "$j" &&
+	[ "$m1" = "$m3" ]; then
+	pass meta_upgrade
+else
+	fail meta_upgrade "rc $rc: $u / rc $rc2: $u2 / $j / crc '$m1' then '$m3'"
 fi
 
 finish

@@ -107,6 +107,17 @@ static int plug_trap_pos(struct wb_engine *e, unsigned peer, uint64_t seq)
 	(void)seq;
 	return -EXDEV;
 }
+static int plug_trap_meta(struct wb_engine *e, struct wb_meta *m)
+{
+	(void)e;
+	(void)m;
+	return -EXDEV;
+}
+static int plug_trap_upgrade(const struct wb_engine_params *p)
+{
+	(void)p;
+	return -EXDEV;
+}
 #endif
 
 #ifdef PLUG_NO_SYMBOL
@@ -134,5 +145,9 @@ const struct wb_engine_ops PLUG_SYM = {
     .set_role = plug_trap_role,
     .set_repl_hooks = plug_trap_hooks,
     .set_peer_pos = plug_trap_pos,
+#endif
+#if PLUG_ABI < 6
+    .meta = plug_trap_meta,
+    .upgrade = plug_trap_upgrade,
 #endif
 };

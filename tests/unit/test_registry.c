@@ -299,6 +299,7 @@ static void test_plugin_old_abi(void **state)
 	struct wb_engine_stats st;
 	struct wb_repl_hooks h = {0};
 	struct wb_engine *e;
+	struct wb_meta m;
 
 	(void)state;
 	for (int i = 0; i < 2; i++) {
@@ -316,6 +317,8 @@ static void test_plugin_old_abi(void **state)
 		assert_int_equal(wb_engine_read_record(e, 1, NULL, NULL), -EOPNOTSUPP);
 		assert_int_equal(wb_engine_rebase(e, 1, 1), -EOPNOTSUPP);
 		assert_int_equal(wb_engine_set_mode(e, WB_MODE_WRITETHROUGH), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_meta(e, &m), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_upgrade(names[i], &p), 1);
 		assert_int_equal(wb_engine_stats(e, &st), 0);
 		assert_int_equal(st.size, 1u << 20);
 		wb_engine_close(e);
