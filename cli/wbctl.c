@@ -182,16 +182,13 @@ int wbctl_call(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mo
 	return wbctl_request(g, &rq, out);
 }
 
-int wbctl_request(struct gopts *g, Wbrep__CtlRequest *rq, Wbrep__CtlResponse **out)
+int wbctl_send(struct gopts *g, Wbrep__CtlRequest *rq)
 {
 	static uint64_t next_id = 1;
-	struct wbproto_dec dec;
-	struct wbproto_frame f;
-	uint8_t *buf, in[4096];
+	uint8_t *buf;
 	size_t len;
-	int rc, ex = EX_CONNECT;
+	int rc, ex;
 
-	*out = NULL;
 	if (g->fd < 0 && (ex = ctl_connect(g)) != EX_OK)
 		return ex;
 	rq->version = WBPROTO_CTL_VERSION;
@@ -205,6 +202,21 @@ int wbctl_request(struct gopts *g, Wbrep__CtlRequest *rq, Wbrep__CtlResponse **o
 		fprintf(stderr, "%s: sending the request failed: %s\n", prog, strerror(-rc));
 		return EX_CONNECT;
 	}
+	return EX_OK;
+}
+
+int wbctl_request(struct gopts *g, Wbrep__CtlRequest *rq, Wbrep__CtlResponse **out)
+{
+	struct wbproto_dec dec;
+	struct wbproto_frame f;
+	uint8_t in[4096];
+	int rc, ex;
+
+	*out = NULL;
+	ex = wbctl_send(g, rq);
+	if (ex)
+		return ex;
+	ex = EX_CONNECT;
 	wbproto_dec_init(&dec, WBPROTO_CTL_MAX);
 	for (;;) {
 		ssize_t n;
@@ -440,11 +452,16 @@ static const struct cmd cmds[] = {
      "  Exit 0 clean, 1 failed or --timeout passed (the drain goes on), 130 Ctrl-C (it goes\n"
      "  on in the background).",
      wbctl_cmd_drain},
-    {"mode", "RES writeback|writethrough|config [--wait]",
-     "Force the cache mode until the next down (shown as forced); config = back to the\n"
-     "  configuration's cache-mode. Writethrough drains the log in the background;\n"
-     "  --wait waits until it is clean, like drain.",
+    {"mode", "RES [writeback|writethrough|config] [--wait]",
+     "Without a mode: show the mode in force and why (quorum, peers, forced, ...).\n"
+     "  With one: force it until the next down (shown as forced); config = back to the\n"
+     "  configuration's cache-mode. Write-back still needs quorum and enough peers.\n"
+     "  Writethrough drains the log in the background; --wait waits until it is clean.",
      wbctl_cmd_mode},
+    {"events", "[RES] [--json]",
+     "Follow mode, peer and quorum events (of RES and daemon-wide ones) as they happen,\n"
+     "  one line each, until interrupted or wbrepd goes away (exit 1 then).",
+     wbctl_cmd_events},
     {"primary", "RES [--force]",
      "Promote this node (replication, docs/replication.md \"Roles\"). Refused while a\n"
      "  connected peer is primary, when [global] cluster = corosync and this node is not\n"

@@ -46,6 +46,9 @@ int wbctl_call(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mo
 /* Same with every field of the request the caller set (version and id are
  * filled in here). */
 int wbctl_request(struct gopts *g, Wbrep__CtlRequest *rq, Wbrep__CtlResponse **out);
+/* Only send it (connecting first if needed): EX_OK or an exit code; the
+ * caller reads what comes back (wbctl events). */
+int wbctl_send(struct gopts *g, Wbrep__CtlRequest *rq);
 /* Print a refused request's message as "wbctl: RES: message". */
 void wbctl_refused(const char *res, const Wbrep__CtlResponse *r);
 /* Status of one resource: EX_OK and *out (free it; *rs points into it). */
@@ -53,6 +56,8 @@ int wbctl_status_of(struct gopts *g, const char *res, Wbrep__CtlResponse **out,
 		    const Wbrep__ResourceStatus **rs);
 
 void wbctl_bytes(uint64_t v, char *buf, size_t len);
+/* s as a JSON string literal (NULL = ""). */
+void wbctl_json_str(const char *s);
 void wbctl_ms(uint64_t ms, char *buf, size_t len);
 void wbctl_bar(uint64_t done, uint64_t total, char *buf, size_t width);
 
@@ -64,5 +69,6 @@ int wbctl_cmd_primary(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_secondary(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_connect(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_events(struct gopts *g, int argc, char **argv);
 
 #endif /* WB_CLI_WBCTL_H */

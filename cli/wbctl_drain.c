@@ -218,8 +218,17 @@ int wbctl_cmd_mode(struct gopts *g, int argc, char **argv)
 	ex = wbctl_args(argc, argv, "Wt:i:", lo, drain_opt, &d, pos, 2, &n);
 	if (ex)
 		return ex;
+	if (n == 1 && !d.wait) { /* show the mode in force and why */
+		ex = wbctl_status_of(g, pos[0], &r, &st);
+		if (ex)
+			return ex;
+		printf("%s: %s%s: %s\n", pos[0], st->mode ? st->mode : "?",
+		       st->mode_forced ? " [forced]" : "", st->mode_reason ? st->mode_reason : "-");
+		wbrep__ctl_response__free_unpacked(r, NULL);
+		return EX_OK;
+	}
 	if (n != 2) {
-		fprintf(stderr, "%s mode: expected 2 arguments (see %s mode --help)\n", wbctl_prog,
+		fprintf(stderr, "%s mode: expected RES [MODE] (see %s mode --help)\n", wbctl_prog,
 			wbctl_prog);
 		return EX_USAGE;
 	}
@@ -241,8 +250,9 @@ int wbctl_cmd_mode(struct gopts *g, int argc, char **argv)
 	ex = wbctl_status_of(g, pos[0], &r, &st);
 	if (ex)
 		return ex;
-	printf("%s: %s%s\n", pos[0], st->mode ? st->mode : "?",
-	       st->mode_forced ? " [forced]" : " (cache-mode of the configuration)");
+	printf("%s: %s%s: %s\n", pos[0], st->mode ? st->mode : "?",
+	       st->mode_forced ? " [forced]" : " (cache-mode of the configuration)",
+	       st->mode_reason ? st->mode_reason : "-");
 	if (st->mode && !strcmp(st->mode, "writethrough") && !d.wait) {
 		wbctl_bytes(st->dirty_bytes, a, sizeof(a));
 		printf(

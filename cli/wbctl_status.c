@@ -119,6 +119,10 @@ static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 			       "(docs/daemon.md, \"A failed resource\")\n",
 			       r->name);
 	}
+	if (open && r->mode_reason)
+		printf("  why        %s%s (%llu mode changes)\n",
+		       r->suspended ? "I/O suspended: " : "", r->mode_reason,
+		       (unsigned long long)r->mode_changes);
 	if (!open) {
 		if (!failed)
 			printf("  (engine not open: no statistics; 'wbctl up %s' starts it)\n",
@@ -210,7 +214,7 @@ static void print_config_state(const Wbrep__StatusReply *st)
 
 /* ---- JSON ------------------------------------------------------------------ */
 
-static void json_str(const char *s)
+void wbctl_json_str(const char *s)
 {
 	putchar('"');
 	for (; s && *s; s++) {
@@ -231,7 +235,7 @@ static void json_str(const char *s)
 #define JS(name, v)                                                                                \
 	do {                                                                                       \
 		printf("\"%s\": ", name);                                                          \
-		json_str(v);                                                                       \
+		wbctl_json_str(v);                                                                 \
 	} while (0)
 
 static void print_json_settings(const Wbrep__ResourceSettings *c)
@@ -347,6 +351,16 @@ static void print_json_res(const Wbrep__ResourceStatus *r)
 	JB("mode_forced", r->mode_forced);
 	printf(", ");
 	JB("draining", r->draining);
+	printf(",\n     ");
+	JS("mode_reason", r->mode_reason);
+	printf(", ");
+	JS("policy_mode", r->policy_mode);
+	printf(", ");
+	JB("suspended", r->suspended);
+	printf(", ");
+	JU("mode_changes", r->mode_changes);
+	printf(", ");
+	JU("mode_since_ms", r->mode_since_ms);
 	printf(",\n     ");
 	JU("size", r->size);
 	printf(", ");

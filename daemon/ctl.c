@@ -35,10 +35,14 @@
 #include <event2/listener.h>
 
 #include "daemon/ctl.h"
+#include "daemon/events.h"
 #include "proto/wbproto.h"
 
 #define CTL_MAX_CLIENTS 64
 #define CTL_OUT_HIGH	(256u << 10) /* queued reply bytes: stop taking requests */
+/* An event subscriber (CTL_EVENTS) with this much unread output is dropped
+ * rather than buffered further: events never take unbounded memory. */
+#define CTL_EVENT_BACKLOG CTL_OUT_HIGH
 
 struct ctl_conn {
 	struct wb_ctl *c;
@@ -47,6 +51,9 @@ struct ctl_conn {
 	struct wb_ctl_req *pending; /* async request in flight, reading paused */
 	bool closing;		    /* free once the output is written */
 	bool out_full;		    /* CTL_OUT_HIGH reached, reading paused */
+	bool events;		    /* CTL_EVENTS: CtlEvent frames are pushed */
+	char *ev_res;		    /* only this resource's (and daemon-wide); NULL = all */
+	bool dead;		    /* dropped: freed by the reap event */
 };
 
 struct wb_ctl_req {
@@ -62,6 +69,7 @@ struct wb_ctl {
 	struct event_base *base;
 	struct evconnlistener *lis;
 	struct event *retry; /* re-enables lis after accept failed (EMFILE...) */
+	struct event *reap;  /* frees dropped event clients from the loop */
 	time_t last_log;     /* accept failures: last message */
 	char *path;
 	struct wb_ctl_handlers h;
@@ -86,6 +94,7 @@ static void conn_free(struct ctl_conn *cc)
 		cc->next->prev = cc->prev;
 	c->nconns--;
 	bufferevent_free(cc->bev);
+	free(cc->ev_res);
 	free(cc);
 }
 
@@ -173,6 +182,11 @@ static void fill_status(Wbrep__ResourceStatus *p, const struct wb_ctl_res_status
 	U(engine_state, s->st.state);
 	U(mode_forced, s->mode_forced);
 	U(draining, s->draining);
+	U(suspended, s->suspended);
+	U(mode_changes, s->mode_changes);
+	U(mode_since_ms, s->mode_since_ms);
+	p->mode_reason = s->mode_reason[0] ? (char *)s->mode_reason : NULL;
+	p->policy_mode = s->policy_mode[0] ? (char *)s->policy_mode : NULL;
 	p->reason = s->reason[0] ? (char *)s->reason : NULL;
 	p->cache_mode = s->cache_mode[0] ? (char *)s->cache_mode : NULL;
 	p->disk_state = s->disk_state[0] ? (char *)s->disk_state : NULL;
@@ -414,6 +428,114 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 	req_finish(req);
 }
 
+/* Drop a client from wherever we are (possibly inside its own request's
+ * handler): no more I/O, freed by the reap event from the loop. */
+static void conn_drop(struct ctl_conn *cc)
+{
+	cc->events = false;
+	cc->closing = cc->dead = true;
+	bufferevent_disable(cc->bev, EV_READ | EV_WRITE);
+	event_active(cc->c->reap, EV_TIMEOUT, 0);
+}
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wb_ctl *c = arg;
+
+	for (struct ctl_conn *cc = c->conns, *next; cc; cc = next) {
+		next = cc->next;
+		if (cc->dead)
+			conn_free(cc);
+	}
+}
+
+static int send_event(struct ctl_conn *cc, const struct wbd_event *ev)
+{
+	Wbrep__CtlEvent m = WBREP__CTL_EVENT__INIT;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	m.has_time_ms = m.has_seq = 1;
+	m.time_ms = ev->time_ms;
+	m.seq = ev->seq;
+	m.resource = ev->res[0] ? (char *)ev->res : NULL;
+	m.kind = (char *)ev->kind;
+	m.message = (char *)ev->msg;
+	m.mode = (char *)ev->mode;
+	m.reason = (char *)ev->reason;
+	rc = wbproto_pack(WBPROTO_T_CTL_EVENT, 0, &m.base, &buf, &len);
+	if (rc) {
+		wb_msg(WB_LOG_ERR, "ctl: cannot pack an event: %s", wbproto_strerror(rc));
+		return 0; /* this event is lost, the client stays */
+	}
+	if (evbuffer_get_length(bufferevent_get_output(cc->bev)) + len > CTL_EVENT_BACKLOG) {
+		wb_msg(WB_LOG_WARN,
+		       "ctl: an event client does not read (%u bytes unread), dropping it",
+		       CTL_EVENT_BACKLOG);
+		rc = -ENOBUFS;
+	} else if (bufferevent_write(cc->bev, buf, len)) {
+		wb_msg(WB_LOG_ERR, "ctl: cannot queue an event, dropping the client");
+		rc = -ENOMEM;
+	}
+	free(buf);
+	return rc;
+}
+
+/* CTL_EVENTS: the response, one "state" event per resource (seq 0: the
+ * mode in force now, so a client knows where it starts), and from now on
+ * every event. */
+static void do_events(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
+{
+	struct wb_ctl *c = cc->c;
+	struct wb_ctl_res_status *s = NULL;
+	struct timespec ts;
+	char *res = NULL, msg[320];
+	size_t n = 0;
+
+	if (rq->resource && !(res = strdup(rq->resource))) {
+		send_response(cc, rq->id, -ENOMEM, NULL, NULL);
+		return;
+	}
+	free(cc->ev_res);
+	cc->ev_res = res;
+	cc->events = true;
+	send_response(cc, rq->id, 0, NULL, NULL);
+	if (c->h.status(c->ctx, rq->resource, &s, &n))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	for (size_t i = 0; i < n; i++) {
+		struct wbd_event ev = {.time_ms = (uint64_t)ts.tv_sec * 1000 +
+						  (uint64_t)ts.tv_nsec / 1000000,
+				       .res = s[i].name,
+				       .kind = "state",
+				       .mode = s[i].mode,
+				       .reason = s[i].mode_reason,
+				       .msg = msg};
+
+		snprintf(msg, sizeof(msg), "%s, mode %s: %s", s[i].state, s[i].mode,
+			 s[i].mode_reason[0] ? s[i].mode_reason : "-");
+		if (send_event(cc, &ev)) {
+			conn_drop(cc);
+			break;
+		}
+	}
+	free(s);
+}
+
+void wb_ctl_event(struct wb_ctl *c, const struct wbd_event *ev)
+{
+	if (!c)
+		return;
+	for (struct ctl_conn *cc = c->conns; cc; cc = cc->next) {
+		if (!cc->events || cc->closing ||
+		    (cc->ev_res && ev->res[0] && strcmp(cc->ev_res, ev->res)))
+			continue;
+		if (send_event(cc, ev))
+			conn_drop(cc); /* freed later: the list stays intact */
+	}
+}
+
 /* Validate and dispatch one request. */
 static void handle_request(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 {
@@ -431,6 +553,8 @@ static void handle_request(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 	}
 	if (rq->op == WBREP__CTL_OP__CTL_STATUS)
 		do_status(cc, rq->id, rq->resource);
+	else if (rq->op == WBREP__CTL_OP__CTL_EVENTS)
+		do_events(cc, rq);
 	else
 		do_action(cc, rq);
 }
@@ -653,7 +777,12 @@ int wb_ctl_start(struct event_base *base, const char *path, const struct wb_ctl_
 		return rc ? rc : -EIO;
 	}
 	c->retry = evtimer_new(base, lis_retry, c);
-	if (!c->retry) {
+	c->reap = event_new(base, -1, 0, reap_cb, c);
+	if (!c->retry || !c->reap) {
+		if (c->retry)
+			event_free(c->retry);
+		if (c->reap)
+			event_free(c->reap);
 		evconnlistener_free(c->lis);
 		unlink(path);
 		free(c->path);
@@ -672,6 +801,7 @@ void wb_ctl_stop(struct wb_ctl *c)
 		return;
 	evconnlistener_free(c->lis);
 	event_free(c->retry);
+	event_free(c->reap);
 	while (c->conns)
 		conn_free(c->conns);
 	unlink(c->path);

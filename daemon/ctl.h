@@ -32,6 +32,7 @@
 #include "engine/wbengine.h"
 
 struct event_base;
+struct wbd_event;
 struct wb_ctl;
 struct wb_ctl_req;
 
@@ -65,6 +66,13 @@ struct wb_ctl_res_status {
 	char cache_mode[16];	  /* the configuration's cache-mode */
 	bool mode_forced;	  /* mode set by wbctl mode, not cache-mode */
 	bool draining;		  /* wbctl drain runs */
+	/* the mode policy (daemon/modectl.h) */
+	char mode_reason[208];	/* why the mode in force */
+	char policy_mode[16];	/* writeback, writethrough, suspend-io, io-error */
+	uint32_t mode_code;	/* enum wbd_policy_mode (metric wbrep_mode) */
+	bool suspended;		/* no quorum: I/O waits or fails */
+	uint64_t mode_changes;	/* since the daemon started */
+	uint64_t mode_since_ms; /* last change, ms since the epoch */
 	/* the settings in force; only read during the status call */
 	const struct wbconf_resource *conf;
 	/* replication (roles); npeers = 0 for a single-node resource */
@@ -130,6 +138,10 @@ int wb_ctl_start(struct event_base *base, const char *path, const struct wb_ctl_
 		 void *ctx, struct wb_ctl **out);
 /* Close the listener and every connection, unlink the socket file. */
 void wb_ctl_stop(struct wb_ctl *c);
+/* Push an event (daemon/events.h) to every client that sent CTL_EVENTS
+ * (and named its resource, or none). A client with CTL_EVENT_BACKLOG
+ * (256 KiB) unread is dropped. c NULL: nothing. */
+void wb_ctl_event(struct wb_ctl *c, const struct wbd_event *ev);
 /* Finish a request whose handler returned -EINPROGRESS. err = 0 or -errno;
  * msg = text for the user (NULL = strerror). Frees req. */
 void wb_ctl_complete(struct wb_ctl_req *req, int err, const char *msg);

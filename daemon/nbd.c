@@ -226,7 +226,7 @@ static bool conn_congested(struct nbd_conn *c)
 	if (c->state != NBD_CS_XMIT) /* handshake: only its replies count */
 		return evbuffer_get_length(c->out) >= NBD_OPT_REPLY_CAP;
 	return c->admit_wait || c->inflight >= NBD_SRV_MAX_INFLIGHT ||
-	       conn_reply_bytes(c) >= NBD_REPLY_CAP;
+	       conn_reply_bytes(c) >= NBD_REPLY_CAP || (c->ex && c->ex->admit == NBD_ADMIT_HOLD);
 }
 
 static void conn_throttle(struct nbd_conn *c)
@@ -416,6 +416,11 @@ static bool exec_request(struct nbd_conn *c, const struct nbd_request *h,
 	}
 	if (!c->ex || c->ex->closing || !c->ex->engine) {
 		simple_reply(c, NBD_ESHUTDOWN, h->handle);
+		return false;
+	}
+	if (c->ex->admit == NBD_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
+		c->ex->nerr++;
+		simple_reply(c, NBD_EIO, h->handle);
 		return false;
 	}
 	if (!h->len && h->type != NBD_CMD_FLUSH) {
@@ -830,6 +835,21 @@ void nbd_export_quiesce(struct nbd_export *ex)
 	ex->closing = 1;
 	for (struct nbd_conn *c = ex->conns; c; c = c->ex_next)
 		conn_stop_reading(c);
+}
+
+void nbd_export_set_admit(struct nbd_export *ex, int admit)
+{
+	if (ex->admit == admit)
+		return;
+	ex->admit = admit;
+	if (admit == NBD_ADMIT_HOLD)
+		return; /* each connection stops at its next request */
+	for (struct nbd_conn *c = ex->conns, *next; c; c = next) {
+		next = c->ex_next; /* resuming c touches no other connection */
+		c->refs++;	   /* conn_unthrottle may close it */
+		conn_unthrottle(c);
+		conn_put(c);
+	}
 }
 
 void nbd_export_detach(struct nbd_export *ex)

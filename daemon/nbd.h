@@ -49,6 +49,11 @@ struct nbd_conn;
 #define NBD_ACCEPT_PAUSE_MS 1000
 #define NBD_ACCEPT_LOG_S    10
 
+/* Admission of new requests (the mode policy, daemon/modectl.h): open;
+ * hold = suspended, requests wait unread (see nbd_export_set_admit); fail =
+ * every request is answered EIO without reaching the engine. */
+enum nbd_admit { NBD_ADMIT_OPEN = 0, NBD_ADMIT_HOLD = 1, NBD_ADMIT_FAIL = 2 };
+
 struct nbd_export {
 	char name[64];
 	uint64_t size;
@@ -70,6 +75,7 @@ struct nbd_export {
 	unsigned nconns;
 	unsigned inflight;
 	int closing; /* stop: new requests get ESHUTDOWN */
+	int admit;   /* enum nbd_admit, set with nbd_export_set_admit */
 	uint64_t nreq, nerr;
 	unsigned max_clients; /* 0 = no limit of its own (the total still applies) */
 	int tls;	      /* enum nbd_tls_mode (nbd_proto.h), set by the owner */
@@ -88,6 +94,12 @@ void nbd_export_init(struct nbd_export *ex, const char *name, uint64_t size,
 		     struct wb_engine *engine, void (*kick)(void *), void *ctx);
 /* Refuse new requests (ESHUTDOWN) and stop reading from its clients. */
 void nbd_export_quiesce(struct nbd_export *ex);
+/* Admission (enum nbd_admit). While held, a connection stops parsing and
+ * reading at its next request: what waits is at most its input buffer
+ * (NBD_IBUF_CAP, nbd_int.h) plus the kernel's socket buffer, the client's
+ * own queue depth bounds the rest. Open or fail again: every connection
+ * resumes with what it has buffered. */
+void nbd_export_set_admit(struct nbd_export *ex, int admit);
 /* Close every connection of the export and forget it. In-flight requests
  * stay valid (they hold their connection). */
 void nbd_export_detach(struct nbd_export *ex);

@@ -100,10 +100,11 @@ static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
 		 * below `upto` at the protocol's level (C: durable in their
 		 * log; B: in their RAM buffer; A: queued to them), and acks
 		 * are cumulative per peer. So upto >= need means each record of
-		 * this request is where the protocol promises: reply now. In
-		 * write-through (fewer peers than wb-min-peers) the release
-		 * comes from repl_degraded_check: nothing dirty in the log means
-		 * the data is on the backing device.
+		 * this request is where the protocol promises: reply now. With
+		 * the gate BACKING (write-through without enough peers) upto is
+		 * the engine's seq_destaged instead (wbd_repl_after_run): every
+		 * record below it is durable on the backing device. CLOSED
+		 * releases nothing; FAIL releases with -EIO.
 		 */
 		h->release(h->wr, err);
 		free(h);
@@ -112,34 +113,30 @@ static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
 
 static void repl_gate(struct wbd_repl *rp)
 {
-	if (rp->held)
+	if (rp->held && rp->gate == WBD_REPL_GATE_PEERS)
 		held_release(rp, horizon(rp), 0);
 }
 
-static void quorum_check(struct wbd_repl *rp)
+unsigned wbd_repl_healthy_if(struct wbd_repl *rp, bool (*ok)(void *arg, const char *node),
+			     void *arg)
 {
 	unsigned n = 0;
-	bool ok;
 
-	if (!rp->primary)
-		return;
 	for (unsigned i = 0; i < rp->npeers; i++)
-		n += rp->peers[i].up && rp->peers[i].live;
-	ok = n >= rp->min_peers;
-	if (ok == rp->quorum_ok)
-		return;
-	rp->quorum_ok = ok;
-	wbd_info("%s: %u of wb-min-peers %u peers connected and up to date: %s", rp->res, n,
-		 rp->min_peers, ok ? "write-back" : "write-through until they are");
-	if (rp->quorum)
-		rp->quorum(rp->qarg, ok);
+		n += rp->peers[i].up && (!rp->primary || rp->peers[i].live) &&
+		     ok(arg, rp->peers[i].node);
+	return n;
 }
 
-static bool repl_writethrough(struct wbd_repl *rp)
+void repl_peers_check(struct wbd_repl *rp, bool role_changed)
 {
-	struct wb_engine_stats st;
+	unsigned n = repl_healthy(rp);
 
-	return !wb_engine_stats(rp->e, &st) && st.mode == WB_MODE_WRITETHROUGH;
+	if (n == rp->healthy && !role_changed)
+		return;
+	rp->healthy = n;
+	if (rp->changed)
+		rp->changed(rp->carg);
 }
 
 bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
@@ -154,10 +151,16 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 		release(wr, -ESHUTDOWN);
 		return true;
 	}
-	if (horizon(rp) >= rp->shipped_next)
+	if (rp->gate == WBD_REPL_GATE_FAIL) {
+		release(wr, -EIO); /* no quorum, on-no-quorum = io-error */
+		return true;
+	}
+	if (rp->gate == WBD_REPL_GATE_PEERS && horizon(rp) >= rp->shipped_next)
 		return false;
-	if (!rp->quorum_ok && repl_writethrough(rp))
-		return false; /* write-through: completed = on the backing device */
+	/* write-through: the engine acked it once on the backing device (a
+	 * flush covers only writes replied to, so not the held ones) */
+	if (rp->gate == WBD_REPL_GATE_BACKING)
+		return false;
 	h = malloc(sizeof(*h));
 	if (!h) {
 		wbd_err("%s: out of memory holding a reply for the peers", rp->res);
@@ -173,12 +176,22 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 	return true;
 }
 
+void wbd_repl_set_gate(struct wbd_repl *rp, enum wbd_repl_gate g)
+{
+	if (!rp || rp->gate == g)
+		return;
+	rp->gate = g;
+	if (g == WBD_REPL_GATE_FAIL)
+		held_release(rp, UINT64_MAX, -EIO);
+	work_kick(rp); /* PEERS: the gate again; BACKING: after the next run */
+}
+
 void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers)
 {
 	if (!rp || rp->min_peers == min_peers)
 		return;
 	rp->min_peers = min_peers;
-	work_kick(rp); /* quorum and gate again */
+	work_kick(rp); /* the gate again */
 }
 
 void wbd_repl_release_all(struct wbd_repl *rp, int err)
@@ -289,7 +302,7 @@ static void on_ship(void *arg, struct wb_rec_ref *ref)
 				(unsigned long long)ref->rec.seq, strerror(-ret));
 		work_kick(rp);
 	}
-	work_kick(rp); /* gate (protocol A) and quorum from the loop */
+	work_kick(rp); /* the gate (protocol A) from the loop */
 }
 
 static void on_peer_dropped(void *arg, unsigned peer, uint64_t seq)
@@ -348,9 +361,9 @@ static void catch_up(struct repl_peer *p)
 		return;
 	if (p->next >= rp->shipped_next) {
 		p->live = true;
-		quorum_check(rp);
 		wbd_info("%s: peer %s is up to date at seq %llu", rp->res, p->node,
 			 (unsigned long long)p->next);
+		repl_peers_check(rp, false);
 		return;
 	}
 	rc = malloc(sizeof(*rc));
@@ -502,14 +515,14 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 {
 	struct repl_pend *pd;
 
-	if (rp && rp->held && !rp->quorum_ok) {
+	if (rp && rp->held && rp->gate == WBD_REPL_GATE_BACKING) {
 		struct wb_engine_stats st;
 
-		/* write-through and nothing dirty: every completed request's
-		 * data is on the backing device (see held_release) */
-		if (!wb_engine_stats(rp->e, &st) && st.mode == WB_MODE_WRITETHROUGH &&
-		    !st.dirty_bytes)
-			held_release(rp, UINT64_MAX, 0);
+		/* write-through: what the backing device has (see
+		 * held_release); nothing dirty covers engines that do not
+		 * report seq_destaged */
+		if (!wb_engine_stats(rp->e, &st) && st.mode == WB_MODE_WRITETHROUGH)
+			held_release(rp, !st.dirty_bytes ? UINT64_MAX : st.seq_destaged, 0);
 	}
 	if (!rp || !rp->pend.used)
 		return;
@@ -643,7 +656,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			 err ? strerror(-err) : wbd_pl_state_name(s));
 	p->up = p->live = false;
 	p->epoch++;
-	quorum_check(rp);
+	repl_peers_check(rp, false);
 	repl_disk_check(rp);
 }
 
@@ -721,11 +734,11 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbd_repl *rp = arg;
 
+	repl_peers_check(rp, false);
 	if (!rp->primary)
 		return;
 	for (unsigned i = 0; i < rp->npeers; i++)
 		catch_up(&rp->peers[i]);
-	quorum_check(rp);
 	repl_gate(rp);
 }
 
@@ -803,12 +816,10 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->disk = primary ? REPL_DISK_UPTODATE : REPL_DISK_CONSISTENT;
 	rp->protocol = o->protocol;
 	rp->min_peers = o->min_peers;
-	rp->quorum = o->quorum;
-	rp->qarg = o->arg;
+	rp->changed = o->changed;
+	rp->carg = o->arg;
 	rp->held_tail = &rp->held;
-	rp->quorum_ok = !primary || !o->min_peers;
-	if (primary && rp->quorum)
-		rp->quorum(rp->qarg, rp->quorum_ok);
+	rp->gate = WBD_REPL_GATE_BACKING; /* a node starts in write-through */
 	ret = wb_engine_stats(e, &st);
 	if (ret) {
 		wbd_err("%s: replication: engine stats: %s", res, strerror(-ret));

@@ -56,11 +56,26 @@ struct wbd_repl_opts {
 	bool primary;
 	char protocol;	    /* 'A', 'B', 'C': the ack level held requests wait for */
 	unsigned min_peers; /* wb-min-peers */
-	/* primary: enough peers connected and up to date (ok) or not; the
-	 * resource runs write-through while not (called on every change and
-	 * once at start with ok = min_peers == 0) */
-	void (*quorum)(void *arg, bool ok);
+	/* the number of healthy peers (wbd_repl_counts) or the role changed:
+	 * the owner's mode policy decides again (daemon/modectl.h); never
+	 * called from inside wbd_repl_new */
+	void (*changed)(void *arg);
 	void *arg;
+};
+
+/* How the ack gate releases the replies it holds; set by the mode policy
+ * (daemon/modectl.c), WBD_REPL_GATE_BACKING at start and at promotion. */
+enum wbd_repl_gate {
+	/* write-back: held until min_peers peers acked at the protocol's level */
+	WBD_REPL_GATE_PEERS = 0,
+	/* write-through without enough peers: new completions are not held
+	 * (the engine acked them once on the backing device); held ones are
+	 * released once the backing device has them (seq_destaged) */
+	WBD_REPL_GATE_BACKING = 1,
+	/* suspended (no quorum): hold everything, release nothing */
+	WBD_REPL_GATE_CLOSED = 2,
+	/* io-error (no quorum): held and new completions fail with -EIO */
+	WBD_REPL_GATE_FAIL = 3,
 };
 
 /* Start the glue of a resource (its engine open). 0 or -errno (logged). */
@@ -72,6 +87,8 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
  * level; then release(wr, 0). true = held. */
 bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 		   void (*release)(struct wb_req *wr, int err));
+/* The mode policy's gate (see enum wbd_repl_gate); applies at once. */
+void wbd_repl_set_gate(struct wbd_repl *rp, enum wbd_repl_gate g);
 /* Reload: a new wb-min-peers applies at once. */
 void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
 /* Release every held request with err (going down); requests that
@@ -89,6 +106,10 @@ struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node);
 /* Role of this node and peers connected and up to date (primary: live;
  * secondary: link up) out of the configured ones (wbctl status). */
 void wbd_repl_counts(struct wbd_repl *rp, bool *primary, unsigned *healthy, unsigned *total);
+/* The healthy peers (as counted by wbd_repl_counts) for which
+ * ok(arg, node) is true (the mode policy: quorum members). */
+unsigned wbd_repl_healthy_if(struct wbd_repl *rp, bool (*ok)(void *arg, const char *node),
+			     void *arg);
 /* Replies held for the peers (a demotion waits until there are none). */
 unsigned wbd_repl_nheld(const struct wbd_repl *rp);
 

@@ -65,9 +65,10 @@ struct wbd_repl {
 	struct event_base *base;
 	char protocol;
 	unsigned min_peers;
-	void (*quorum)(void *arg, bool ok);
-	void *qarg;
-	bool quorum_ok;
+	void (*changed)(void *arg);
+	void *carg;
+	unsigned healthy;	 /* last count reported through changed */
+	enum wbd_repl_gate gate; /* set by the mode policy */
 	bool stopping; /* wbd_repl_release_all: no more holding */
 	struct repl_held *held, **held_tail;
 	unsigned nheld;
@@ -88,6 +89,16 @@ struct wbd_repl {
 	unsigned applying; /* apply_record done() callbacks outstanding */
 };
 
+/* Peers connected and up to date (primary: live; secondary: link up). */
+static inline unsigned repl_healthy(const struct wbd_repl *rp)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < rp->npeers; i++)
+		n += rp->peers[i].up && (!rp->primary || rp->peers[i].live);
+	return n;
+}
+
 static inline void work_kick(struct wbd_repl *rp)
 {
 	if (rp->ev_work)
@@ -96,6 +107,9 @@ static inline void work_kick(struct wbd_repl *rp)
 
 /* repl.c: install (on) or remove the engine's ship hooks. 0 or -errno. */
 int repl_hooks(struct wbd_repl *rp, bool on);
+/* repl.c: the role or the number of healthy peers changed: tell the
+ * mode policy (opts.changed). */
+void repl_peers_check(struct wbd_repl *rp, bool role_changed);
 /* repl.c: a secondary's local seq_head moved or a primary connected:
  * UpToDate once it reached sync_target. */
 void repl_disk_check(struct wbd_repl *rp);

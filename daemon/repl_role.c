@@ -93,10 +93,10 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 	rp->primary = true;
 	rp->disk = REPL_DISK_UPTODATE;
 	rp->shipped_next = st.seq_head;
-	/* write-through until wb-min-peers peers are up to date again */
-	rp->quorum_ok = !rp->min_peers;
-	if (rp->quorum)
-		rp->quorum(rp->qarg, rp->quorum_ok);
+	/* write-through until the mode policy sees wb-min-peers peers up to
+	 * date again (daemon/modectl.c) */
+	rp->gate = WBD_REPL_GATE_BACKING;
+	repl_peers_check(rp, true);
 	wbd_info("%s: promoted to primary at seq %llu%s", rp->res, (unsigned long long)st.seq_head,
 		 force ? " (forced)" : "");
 	relink(rp, "this node became primary");
@@ -125,9 +125,7 @@ int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen)
 		wb_engine_set_peer_pos(rp->e, i, 0);
 	rp->primary = false;
 	rp->disk = REPL_DISK_UPTODATE; /* it was the primary: its data is current */
-	rp->quorum_ok = true;
-	if (rp->quorum)
-		rp->quorum(rp->qarg, true); /* a secondary has no write-back decision */
+	repl_peers_check(rp, true);    /* a secondary: its peers do not decide */
 	wb_engine_stats(rp->e, &st);
 	wbd_info("%s: demoted to secondary at seq %llu", rp->res, (unsigned long long)st.seq_head);
 	relink(rp, "this node became secondary");
@@ -162,10 +160,8 @@ int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_
 void wbd_repl_counts(struct wbd_repl *rp, bool *primary, unsigned *healthy, unsigned *total)
 {
 	*primary = rp->primary;
-	*healthy = 0;
+	*healthy = repl_healthy(rp);
 	*total = rp->npeers;
-	for (unsigned i = 0; i < rp->npeers; i++)
-		*healthy += rp->peers[i].up && (!rp->primary || rp->peers[i].live);
 }
 
 unsigned wbd_repl_nheld(const struct wbd_repl *rp)

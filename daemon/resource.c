@@ -58,6 +58,7 @@ static void res_run(struct wbd_resource *r)
 	if (ret < 0)
 		wbd_log(WB_LOG_DEBUG, "%s: engine run: %s", r->name, strerror(-ret));
 	wbd_repl_after_run(r->repl);
+	wbd_modectl_after_run(r);
 	res_rearm_timer(r);
 }
 
@@ -111,11 +112,10 @@ static enum wb_mode res_conf_mode(const struct wbd_resource *r)
 								: WB_MODE_WRITEBACK;
 }
 
+/* What the mode policy decided (daemon/modectl.h). */
 static enum wb_mode res_want_mode(const struct wbd_resource *r)
 {
-	if (r->repl_degraded)
-		return WB_MODE_WRITETHROUGH; /* fewer peers than wb-min-peers */
-	return r->mode_forced >= 0 ? (enum wb_mode)r->mode_forced : res_conf_mode(r);
+	return wbd_modectl_engine_mode(r);
 }
 
 static const char *mode_name(enum wb_mode m)
@@ -136,22 +136,30 @@ static int res_engine_mode(struct wbd_resource *r, enum wb_mode mode)
 	return ret;
 }
 
-/* Replication: enough peers up to date (ok) or not; write-through while
- * not (docs/replication.md). A drain in progress finishes first. */
-static void res_quorum(void *arg, bool ok)
+void wbd_resource_sync_mode(struct wbd_resource *r)
 {
-	struct wbd_resource *r = arg;
+	struct wb_engine_stats st;
 
-	r->repl_degraded = !ok;
-	if (r->engine && !r->draining)
-		res_engine_mode(r, res_want_mode(r));
+	if (!r->engine || r->draining || wb_engine_stats(r->engine, &st) ||
+	    st.mode == res_want_mode(r))
+		return;
+	res_engine_mode(r, res_want_mode(r));
+}
+
+/* Replication: the number of healthy peers changed. */
+static void res_peers_changed(void *arg)
+{
+	wbd_modectl_eval(arg, "peer change");
 }
 
 static bool res_hold(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err))
 {
-	struct wbd_resource *r = ctx;
+	return wbd_modectl_hold(ctx, wr, release);
+}
 
-	return wbd_repl_hold(r->repl, wr, release);
+static int res_admit(void *ctx)
+{
+	return wbd_modectl_ring_admit(ctx);
 }
 
 /* A drain is over when the flush it started completed and nothing is
@@ -171,9 +179,8 @@ static void res_drain_check(struct wbd_resource *r, const struct wb_engine_stats
 		return;
 	r->draining = false;
 	wbd_info("%s: drain complete: the log is clean, mode %s", r->name,
-		 mode_name(r->drain_restore));
-	if (r->drain_restore != WB_MODE_WRITETHROUGH && !r->repl_degraded)
-		res_engine_mode(r, r->drain_restore);
+		 mode_name(res_want_mode(r)));
+	wbd_resource_sync_mode(r); /* the mode the policy decided meanwhile */
 }
 
 static void res_sample_cb(evutil_socket_t fd, short what, void *arg)
@@ -187,6 +194,7 @@ static void res_sample_cb(evutil_socket_t fd, short what, void *arg)
 		r->fail_reason[0] = 0; /* errors so far did not fail the engine */
 	res_sample(r, st.destaged_bytes);
 	res_drain_check(r, &st);
+	wbd_modectl_eval(r, "engine check"); /* an engine failure, once a second */
 }
 
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,
@@ -404,8 +412,10 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 	}
 	/* ring frontend (dm-wbrep): attaches now or keeps retrying; ringfe.h */
 	if (c->ring) {
-		struct wb_ringfe_gate gate = {
-		    .writable = wbd_resource_writable, .hold = res_hold, .ctx = r};
+		struct wb_ringfe_gate gate = {.writable = wbd_resource_writable,
+					      .hold = res_hold,
+					      .admit = res_admit,
+					      .ctx = r};
 
 		ret = wb_ringfe_keeper_start(r->base, c->ring, r->engine, res_kick, r, r, &gate);
 		if (ret) {
@@ -541,7 +551,8 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		ret = -ENOMEM;
 		goto out_events;
 	}
-	/* the configured cache mode; a forced one ends with the last down */
+	/* the configured cache mode must be one the engine can run; a forced
+	 * one ends with the last down */
 	r->mode_forced = -1;
 	r->draining = false;
 	if (st.mode != res_conf_mode(r)) {
@@ -551,6 +562,16 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 				 mode_name(res_conf_mode(r)), strerror(-ret));
 			goto out_events;
 		}
+	}
+	/* a node starts in write-through; the mode policy (modectl.h) enters
+	 * write-back once it holds */
+	r->mc.wb_capable = res_conf_mode(r) == WB_MODE_WRITEBACK ||
+			   !wb_engine_set_mode(r->engine, WB_MODE_WRITEBACK);
+	ret = res_engine_mode(r, WB_MODE_WRITETHROUGH);
+	if (ret) {
+		snprintf(err, errlen, "engine %s cannot run write-through: %s", eng,
+			 strerror(-ret));
+		goto out_events;
 	}
 	if (r->ev_fd)
 		event_add(r->ev_fd, NULL);
@@ -562,7 +583,6 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 
 		event_add(r->ev_sample, &sec);
 	}
-	r->repl_degraded = false;
 	/* the configured role is the one at up (wbctl primary/secondary later) */
 	r->writes_off = false;
 	if (r->renv && wbd_repl_npeers(r->renv->conf)) {
@@ -571,7 +591,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 					  .primary = c->role != WBCONF_ROLE_SECONDARY,
 					  .protocol = c->protocol,
 					  .min_peers = c->wb_min_peers,
-					  .quorum = res_quorum,
+					  .changed = res_peers_changed,
 					  .arg = r};
 
 		ret = wbd_repl_new(r->base, r->renv, &o, &r->repl);
@@ -582,14 +602,15 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		r->writes_off = !o.primary; /* a secondary's frontends refuse writes */
 	}
 	r->fail_reason[0] = 0;
+	wbd_modectl_up(r);     /* the mode and admission before any request */
 	r->state = WBD_RES_UP; /* before the listeners: lookups see it up */
 	ret = start_frontends(r, err, errlen);
 	if (ret) {
 		wbd_resource_down(r);
 		goto out_fail;
 	}
-	wbd_info("%s: up (engine %s, %s, %llu bytes, backing %s, log %s)", r->name, eng,
-		 mode_name(res_conf_mode(r)), (unsigned long long)st.size,
+	wbd_info("%s: up (engine %s, %s: %s, %llu bytes, backing %s, log %s)", r->name, eng,
+		 wbd_modectl_name(r->mc.mode), r->mc.reason, (unsigned long long)st.size,
 		 c->backing ? c->backing : "-", c->log ? c->log : "-");
 	r->last_error[0] = 0;
 	return 0;
@@ -625,6 +646,7 @@ void wbd_resource_down(struct wbd_resource *r)
 	/* replies waiting for the peers fail: the peers may not have them
 	 * (before the ring frontend's close, which waits for its requests) */
 	wbd_repl_release_all(r->repl, -ESHUTDOWN);
+	wbd_modectl_down(r); /* and what the mode policy held itself */
 	stop_frontends(r);
 	nbd_export_quiesce(&r->ex);
 	/* complete in flight: bounded by the requests already submitted */
@@ -700,40 +722,25 @@ int wbd_resource_flush(struct wbd_resource *r, void (*done)(void *arg, int err),
 int wbd_resource_set_mode(struct wbd_resource *r, int mode)
 {
 	enum wb_mode want;
-	int ret;
 
 	if (r->state != WBD_RES_UP || !r->engine)
 		return -ENODEV;
 	want = mode < 0 ? res_conf_mode(r) : (enum wb_mode)mode;
-	if (r->draining) {
-		/* write-through until clean, then this mode */
-		r->drain_restore = want;
-		r->mode_forced = mode < 0 ? -1 : mode;
-		return 0;
-	}
-	ret = res_engine_mode(r, want);
-	if (ret)
-		return ret;
+	if (want == WB_MODE_WRITEBACK && !r->mc.wb_capable)
+		return -EOPNOTSUPP;
 	r->mode_forced = mode < 0 ? -1 : mode;
-	wbd_info("%s: mode %s (%s)", r->name, mode_name(want),
-		 mode < 0 ? "cache-mode of the configuration" : "forced by wbctl mode");
+	wbd_info("%s: wbctl mode: %s (%s)", r->name, mode_name(want),
+		 mode < 0 ? "cache-mode of the configuration" : "forced");
+	/* a drain in progress finishes first and ends in the decided mode */
+	wbd_modectl_eval(r, "wbctl mode");
 	return 0;
 }
 
 void wbd_resource_conf_mode(struct wbd_resource *r)
 {
-	struct wb_engine_stats st;
-
-	if (r->state != WBD_RES_UP || !r->engine || r->mode_forced >= 0)
+	if (r->state != WBD_RES_UP || !r->engine)
 		return;
-	if (r->draining) {
-		r->drain_restore = res_conf_mode(r);
-		return;
-	}
-	if (wb_engine_stats(r->engine, &st) || st.mode == res_want_mode(r))
-		return;
-	if (!res_engine_mode(r, res_want_mode(r)))
-		wbd_info("%s: cache-mode %s applied", r->name, mode_name(res_want_mode(r)));
+	wbd_modectl_eval(r, "reload");
 }
 
 static void drain_flush_done(void *arg, int err)
@@ -751,7 +758,6 @@ static void drain_flush_done(void *arg, int err)
 int wbd_resource_drain(struct wbd_resource *r)
 {
 	struct wb_engine_stats st;
-	enum wb_mode prev;
 	int ret;
 
 	if (r->state != WBD_RES_UP || !r->engine)
@@ -763,7 +769,6 @@ int wbd_resource_drain(struct wbd_resource *r)
 		return ret;
 	if (st.state != WB_STATE_OK)
 		return -EIO;
-	prev = res_want_mode(r);
 	/* write-through: new writes are acked only once on backing, so the
 	 * log only shrinks and the drain ends */
 	ret = res_engine_mode(r, WB_MODE_WRITETHROUGH);
@@ -771,12 +776,10 @@ int wbd_resource_drain(struct wbd_resource *r)
 		return ret;
 	r->draining = true;
 	r->drain_flushed = false;
-	r->drain_restore = prev;
 	ret = wbd_resource_flush(r, drain_flush_done, r);
 	if (ret) {
 		r->draining = false;
-		if (prev != WB_MODE_WRITETHROUGH)
-			res_engine_mode(r, prev);
+		wbd_resource_sync_mode(r);
 		return ret;
 	}
 	wbd_info("%s: drain: writing back %llu dirty bytes", r->name,

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "conf/wbconf.h"
+#include "daemon/modectl.h"
 #include "daemon/nbd.h"
 #include "engine/wbengine.h"
 
@@ -25,6 +26,7 @@ struct event_base;
 struct event;
 struct wbd_repl;
 struct wbd_repl_env;
+struct wbd_memb_facts;
 
 enum wbd_res_state { WBD_RES_DOWN = 0, WBD_RES_UP = 1, WBD_RES_FAILED = 2 };
 
@@ -50,7 +52,6 @@ struct wbd_resource {
 	int mode_forced; /* -1: none, else the enum wb_mode wbctl mode set */
 	bool draining;	 /* wbctl drain: write-through until clean */
 	bool drain_flushed;
-	enum wb_mode drain_restore; /* mode to go back to when clean */
 	/* why the engine failed: the first error message about this
 	 * resource since up (wbd_resource_note_error) */
 	char fail_reason[256];
@@ -64,7 +65,10 @@ struct wbd_resource {
 	 * the configuration has other nodes; repl lives from up to down */
 	const struct wbd_repl_env *renv;
 	struct wbd_repl *repl;
-	bool repl_degraded; /* fewer peers up to date than wb-min-peers */
+	/* [global] cluster = corosync: the daemon's membership facts (set
+	 * before up, NULL with cluster = none); the mode policy reads them */
+	const struct wbd_memb_facts *memb;
+	struct wbd_modectl mc; /* the mode in force and why (modectl.h) */
 	/* roles (res_role.c): writes refused by the frontends (a secondary,
 	 * or a demotion running); a wbctl primary/secondary in progress */
 	bool writes_off;
@@ -91,12 +95,18 @@ static inline bool wbd_resource_is_up(const struct wbd_resource *r)
 /* Asynchronous flush of the engine; done(arg, err) from the event loop. */
 int wbd_resource_flush(struct wbd_resource *r, void (*done)(void *arg, int err), void *arg);
 /* Force the cache mode (wbctl mode) until the next down; mode < 0 returns
- * to the configuration's cache-mode. A drain in progress finishes first
- * and then goes to that mode. 0, -ENODEV (not up), -EOPNOTSUPP (the engine
- * cannot run in that mode: passthrough has no write-back), -errno. */
+ * to the configuration's cache-mode. It is a fact for the mode policy
+ * (modectl.h): forced write-through wins, write-back still needs quorum and
+ * enough peers. A drain in progress finishes first and then goes to the
+ * decided mode. 0, -ENODEV (not up), -EOPNOTSUPP (the engine cannot run
+ * write-back: passthrough). */
 int wbd_resource_set_mode(struct wbd_resource *r, int mode);
-/* After a reload: apply the new cache-mode unless a mode is forced. */
+/* After a reload: the mode policy decides again (new cache-mode,
+ * wb-min-peers, on-no-quorum). */
 void wbd_resource_conf_mode(struct wbd_resource *r);
+/* Put the engine in the mode the policy decided (modectl.h), unless a
+ * drain runs (it ends in that mode). */
+void wbd_resource_sync_mode(struct wbd_resource *r);
 /* wbctl drain: write back every dirty byte. Switches the engine to
  * write-through (so the log only shrinks), flushes, and when the log is
  * clean goes back to the mode in force. Progress: wbd_resource_stats and

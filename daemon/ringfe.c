@@ -232,7 +232,7 @@ static void rfe_count(struct wb_ringfe_stats *st, const struct wbrep_sqe *sqe)
 int wb_ringfe_process(struct wb_ringfe *fe)
 {
 	uint32_t tail, n, i;
-	int submitted = 0;
+	int submitted = 0, adm;
 
 	if (fe->gone)
 		return -ESHUTDOWN;
@@ -242,6 +242,9 @@ int wb_ringfe_process(struct wb_ringfe *fe)
 	}
 	if (fe->t.drain)
 		fe->t.drain(fe->t.ctx);
+	adm = fe->gate.admit ? fe->gate.admit(fe->gate.ctx) : WB_RINGFE_ADMIT_OPEN;
+	if (adm == WB_RINGFE_ADMIT_HOLD)
+		return 0; /* suspended: SQEs wait in the ring (keeper_admit resumes) */
 	tail = load_acq(&fe->hdr->sq_tail);
 	n = tail - fe->sq_head;
 	if (n > fe->t.geo.sq_entries) {
@@ -275,6 +278,11 @@ int wb_ringfe_process(struct wb_ringfe *fe)
 			/* a secondary (or one being demoted) takes no writes */
 			rfe_count(&fe->st, &sqe);
 			rfe_complete(fe, sqe.tag, -EROFS);
+			continue;
+		}
+		if (adm == WB_RINGFE_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
+			rfe_count(&fe->st, &sqe);
+			rfe_complete(fe, sqe.tag, -EIO);
 			continue;
 		}
 		s = &fe->slots[slot];
@@ -914,6 +922,13 @@ int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_
 	rfe_keepers = k;
 	keeper_attach_cb(-1, 0, k);
 	return 0;
+}
+
+void wb_ringfe_keeper_admit(const void *owner)
+{
+	for (struct wb_ringfe_keeper *k = rfe_keepers; k; k = k->next)
+		if (k->owner == owner && k->fe)
+			wb_ringfe_process(k->fe); /* what waited in the ring */
 }
 
 void wb_ringfe_keeper_stop(const void *owner)

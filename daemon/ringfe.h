@@ -80,7 +80,18 @@ void wb_ringfe_close(struct wb_ringfe *fe);
 struct wb_ringfe_gate {
 	bool (*writable)(void *ctx);
 	bool (*hold)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err));
+	/* Optional, admission of new requests (the mode policy,
+	 * daemon/modectl.h): enum wb_ringfe_admit. HOLD = suspended: SQEs are
+	 * not consumed and wait in the ring (bounded by its slots; the kernel
+	 * queues behind them) until wb_ringfe_keeper_admit; FAIL = each new
+	 * SQE completes with -EIO before the engine. */
+	int (*admit)(void *ctx);
 	void *ctx;
+};
+enum wb_ringfe_admit {
+	WB_RINGFE_ADMIT_OPEN = 0,
+	WB_RINGFE_ADMIT_HOLD = 1,
+	WB_RINGFE_ADMIT_FAIL = 2,
 };
 void wb_ringfe_set_gate(struct wb_ringfe *fe, const struct wb_ringfe_gate *gate);
 
@@ -135,5 +146,7 @@ int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_
 			   void (*kick)(void *ctx), void *kick_ctx, const void *owner,
 			   const struct wb_ringfe_gate *gate);
 void wb_ringfe_keeper_stop(const void *owner);
+/* Admission (gate.admit) changed: consume what waited in the ring. */
+void wb_ringfe_keeper_admit(const void *owner);
 
 #endif /* WB_DAEMON_RINGFE_H */

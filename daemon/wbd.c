@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/events.h"
 #include "daemon/nbd.h"
 #include "daemon/peerlink.h"
 #include "daemon/resource.h"
@@ -181,8 +182,8 @@ static int wbd_nbd_tls(struct wbd *d)
 	return 0;
 }
 
-/* Membership facts changed (main thread). Resource modes do not follow
- * them yet (issue 11): they are kept for wbctl status and logged. */
+/* Membership facts changed (main thread): kept for wbctl status, an
+ * event, and every resource's mode policy decides again (modectl.h). */
 static void on_memb(const struct wbd_memb_facts *f, void *arg)
 {
 	struct wbd *d = arg;
@@ -194,11 +195,13 @@ static void on_memb(const struct wbd_memb_facts *f, void *arg)
 	for (uint32_t i = 0; i < f->n_members && off < sizeof(mem); i++)
 		off += snprintf(mem + off, sizeof(mem) - off, "%s%s(%u)", i ? "," : "",
 				f->members[i].name, f->members[i].nodeid);
-	wbd_info("membership: %s, %u members [%s], ring %x.%llx",
-		 !f->connected ? "corosync not connected, not quorate"
-		 : f->quorate  ? "quorate"
-			       : "not quorate",
-		 f->n_members, mem, f->ring_nodeid, (unsigned long long)f->ring_seq);
+	wbd_event(NULL, "quorum", NULL, NULL, "membership: %s, %u members [%s], ring %x.%llx",
+		  !f->connected ? "corosync not connected, not quorate"
+		  : f->quorate	? "quorate"
+				: "not quorate",
+		  f->n_members, mem, f->ring_nodeid, (unsigned long long)f->ring_seq);
+	for (size_t i = 0; i < d->nres; i++)
+		wbd_modectl_eval(d->res[i], "membership");
 }
 
 int wbd_start(struct wbd *d)
@@ -234,6 +237,8 @@ int wbd_start(struct wbd *d)
 		if (!d->res[i])
 			return -ENOMEM;
 		d->res[i]->renv = &d->renv;
+		if (d->conf->global.cluster == WBCONF_CLUSTER_COROSYNC)
+			d->res[i]->memb = &d->memb_facts; /* not quorate until corosync says */
 		d->nres++;
 	}
 	if (d->conf_path)

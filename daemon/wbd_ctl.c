@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "daemon/ctl.h"
+#include "daemon/events.h"
 #include "daemon/metrics.h"
 #include "daemon/resource.h"
 #include "daemon/wbd.h"
@@ -80,8 +81,19 @@ static void fill_status(struct wbd_resource *r, struct wb_ctl_res_status *s)
 		s->peers_total = total;
 		fill_repl(r, s);
 	}
+	/* the mode in force is the policy's (modectl.h); while a drain runs
+	 * the engine is write-through whatever it decided */
 	snprintf(s->mode, sizeof(s->mode), "%s",
-		 s->st.mode == WB_MODE_WRITETHROUGH ? "writethrough" : "writeback");
+		 r->mc.mode == WBD_POLICY_WRITEBACK && s->st.mode == WB_MODE_WRITETHROUGH
+		     ? "writethrough"
+		     : wbd_modectl_name(r->mc.mode));
+	snprintf(s->mode_reason, sizeof(s->mode_reason), "%s%s", r->mc.reason,
+		 r->draining ? " (draining: write-through until clean)" : "");
+	snprintf(s->policy_mode, sizeof(s->policy_mode), "%s", wbd_policy_mode_name(r->mc.mode));
+	s->mode_code = (uint32_t)r->mc.mode;
+	s->suspended = r->mc.mode == WBD_POLICY_SUSPEND || r->mc.mode == WBD_POLICY_IO_ERROR;
+	s->mode_changes = r->mc.changes;
+	s->mode_since_ms = r->mc.since_ms;
 	s->mode_forced = r->mode_forced >= 0;
 	s->draining = r->draining;
 	s->nbd_clients = r->ex.nconns;
@@ -344,6 +356,14 @@ static int wbd_metrics_start(struct wbd *d)
 	return 0;
 }
 
+/* Mode, peer and quorum events go to CTL_EVENTS clients. */
+static void ctl_event(void *arg, const struct wbd_event *ev)
+{
+	struct wbd *d = arg;
+
+	wb_ctl_event(d->ctl, ev);
+}
+
 int wbd_ctl_start(struct wbd *d)
 {
 	static const struct wb_ctl_handlers h = {
@@ -376,6 +396,7 @@ int wbd_ctl_start(struct wbd *d)
 		wbd_err("cannot start the control socket %s: %s", path, strerror(-ret));
 		return ret;
 	}
+	wbd_events_set_sink(ctl_event, d);
 	return wbd_metrics_start(d);
 }
 
@@ -384,6 +405,7 @@ void wbd_ctl_stop(struct wbd *d)
 	if (d->metrics)
 		wb_metrics_stop(d->metrics);
 	d->metrics = NULL;
+	wbd_events_set_sink(NULL, NULL);
 	if (d->ctl)
 		wb_ctl_stop(d->ctl);
 	d->ctl = NULL;

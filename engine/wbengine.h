@@ -244,6 +244,9 @@ struct wb_engine_stats {
 	uint32_t max_record_blocks; /* data blocks per record in force (0: no limit) */
 	uint64_t peers_held;	    /* bitmask of peers holding the log tail */
 	uint64_t peers_dropped;	    /* peers dropped past retention, total */
+	/* every seq < this is durable on the backing device (write-through
+	 * acks wait for it); 0 = the engine does not say */
+	uint64_t seq_destaged;
 };
 #define WB_STATE_OK	0
 #define WB_STATE_FAILED 1 /* an I/O error made the engine refuse further writes */

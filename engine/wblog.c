@@ -972,6 +972,7 @@ static int wbl_stats(struct wb_engine *eng, struct wb_engine_stats *st)
 	st->mode = (uint32_t)e->mode;
 	st->state = (uint32_t)e->state;
 	st->seq_durable = e->durable_seq + 1;
+	st->seq_destaged = e->destaged_seq;
 	st->role = (uint32_t)e->role;
 	st->max_record_blocks = e->max_rec_blocks;
 	st->peers_held = e->peers_held;

@@ -275,6 +275,7 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	switch ((int)rq->op) {
 	case WBREP__CTL_OP__CTL_STATUS:
 	case WBREP__CTL_OP__CTL_RELOAD:
+	case WBREP__CTL_OP__CTL_EVENTS:
 		need_res = 0;
 		break;
 	case WBREP__CTL_OP__CTL_UP:

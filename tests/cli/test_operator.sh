@@ -219,7 +219,7 @@ rc=$?
 nbd "$T/nbd0.sock" write 3000 32 0x46
 wbctl mode r0 writethrough >"$T/out" 2>&1
 rc=$?
-grep -q '^r0: writethrough \[forced\]$' "$T/out" &&
+grep -q '^r0: writethrough \[forced\]: quorate, write-through forced$' "$T/out" &&
 	grep -q "^r0: dirty data is written back in the background ([0-9.]* [KMG]*i*B dirty now); 'wbctl drain r0'" "$T/out" &&
 	[ $rc = 0 ] && pass "op-mode-writethrough-background" ||
 	fail "op-mode-writethrough-background: exit $rc: $(tr '\n' '|' <"$T/out")"

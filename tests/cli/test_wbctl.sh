@@ -79,7 +79,8 @@ norm_json() {
 import json, os, sys
 VOL = {"dirty_bytes": None, "log": ["used"], "generation": ["head", "durable", "oldest"],
        "seq": ["head", "tail"], "destage": ["rate", "eta_ms", "total_bytes", "state"],
-       "ram_pages": ["used"], "extents": ["count", "mem_bytes"], "nbd_clients": None}
+       "ram_pages": ["used"], "extents": ["count", "mem_bytes"], "nbd_clients": None,
+       "mode_since_ms": None}
 def tmp(v):
     if isinstance(v, dict):
         return {k: tmp(x) for k, x in v.items()}

@@ -177,13 +177,30 @@ else
 fi
 
 # ---- secondary killed while the primary writes, restarted: catches up
+# mode RE: `wbctl mode r0` on alpha matches RE (docs/cluster.md)
+mode_is() {
+	"$WBCTL" -s "$T/alpha/ctl.sock" mode r0 >"$T/mode.alpha" 2>&1 && grep -qE -- "$1" "$T/mode.alpha"
+}
+if wait_for 60 mode_is '^r0: writeback: quorate, 1/1 peers UpToDate$'; then
+	pass "repl-mode-writeback"
+else
+	fail "repl-mode-writeback: $(cat "$T/mode.alpha")"
+fi
+# the event stream (wbctl events): its first line is the state it starts from
+"$WBCTL" -s "$T/alpha/ctl.sock" events r0 --json >"$T/events.alpha" 2>"$T/events.err" &
+EVPID=$!
+track_pid "$EVPID"
+wait_log 30 "$T/events.alpha" '"kind": "state", "mode": "writeback"' ||
+	fail "repl-events-state: $(cat "$T/events.alpha" "$T/events.err")"
 stop beta KILL
-# with fewer than wb-min-peers (1) peers up to date the primary runs
-# write-through (and its replies do not wait for peers)
-if wait_log 60 "$T/alpha/wbrepd.log" "r0: 0 of wb-min-peers 1 peers connected and up to date: write-through"; then
+# with fewer than wb-min-peers (1) peers up to date the policy says
+# write-through (and replies do not wait for peers), with the reason shown
+if wait_for 60 mode_is '^r0: writethrough: quorate, only 0/1 peers UpToDate$' &&
+	wait_log 30 "$T/events.alpha" \
+		'"kind": "mode", "mode": "writethrough", "reason": "quorate, only 0/1 peers UpToDate", "message": "mode writeback -> writethrough \(peer change\)'; then
 	pass "repl-degraded-writethrough"
 else
-	fail "repl-degraded-writethrough: alpha did not go write-through without its peer"
+	fail "repl-degraded-writethrough: mode: $(cat "$T/mode.alpha"); events: $(tail -3 "$T/events.alpha")"
 fi
 head -c $((8 * 1048576)) /dev/urandom >"$T/data2"
 python3 - "$T/img" "$T/data2" <<'EOP'
@@ -205,11 +222,14 @@ else
 	fail "repl-catch-up: beta's export differs after restart: $(cmp "$T/img" "$T/out.beta" 2>&1 | head -1)"
 fi
 
-if wait_log_count 60 "$T/alpha/wbrepd.log" "r0: 1 of wb-min-peers 1 peers connected and up to date: write-back" 1; then
+if wait_for 60 mode_is '^r0: writeback: quorate, 1/1 peers UpToDate$' &&
+	wait_log 30 "$T/events.alpha" '"kind": "mode", "mode": "writeback", .*"message": "mode writethrough -> writeback \(peer change\)'; then
 	pass "repl-writeback-again"
 else
-	fail "repl-writeback-again: alpha did not return to write-back after the catch-up"
+	fail "repl-writeback-again: mode: $(cat "$T/mode.alpha"); events: $(tail -3 "$T/events.alpha")"
 fi
+kill "$EVPID" 2>/dev/null
+wait "$EVPID" 2>/dev/null
 
 # ---- protocol C: once the primary replied to the flush (nbdcopy ends
 # with one), the secondary's log has every record: kill -9 both right
