@@ -239,7 +239,8 @@ void wbd_modectl_eval(struct wbd_resource *r, const char *trigger)
 	if (r->repl && !primary && (m == WBD_POLICY_WRITEBACK || m == WBD_POLICY_WRITETHROUGH)) {
 		char tmp[sizeof(reason)];
 
-		snprintf(tmp, sizeof(tmp), "%s", reason);
+		/* its peer count means nothing here: say so instead */
+		snprintf(tmp, sizeof(tmp), "%s", m == WBD_POLICY_WRITEBACK ? "quorate" : reason);
 		snprintf(reason, sizeof(reason), "secondary, %.140s", tmp);
 	}
 	if (r->repl && healthy != mc->healthy)
