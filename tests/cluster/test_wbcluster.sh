@@ -36,7 +36,7 @@ js() { "$W" wbctl "$1" status --json r0 2>/dev/null; }
 # role_is I ROLE, mode_is I MODE: r0 on node I
 role_is() { js "$1" | grep -q "\"role\": \"$2\""; }
 mode_is() { js "$1" | grep -q "\"mode\": \"$2\""; }
-peers_up() { js "$1" | grep -q '"peers": {"connected": 2, "total": 2}'; }
+peers_up() { js "$1" | grep -q '"peers_connected": 2, "peers_total": 2'; }
 
 if role_is 1 primary && role_is 2 secondary && role_is 3 secondary &&
 	wait_for 30 peers_up 1 && wait_for 30 mode_is 1 writeback &&

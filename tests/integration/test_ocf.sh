@@ -7,7 +7,8 @@
 # configuration whose peer beta never starts (so r0 is a secondary that
 # can be promoted), transport plain. Every action is run as pacemaker-execd
 # runs it (OCF_ROOT, OCF_RESKEY_* parameters) and its exit code and its
-# effect on the daemon (wbctl status) are checked: meta-data (OCF 1.1,
+# effect on the daemon (wbctl status) are checked (a second daemon, beta,
+# is the connected peer that makes alpha's disk UpToDate): meta-data (OCF 1.1,
 # promotable actions), validate-all (good and bad parameters), monitor
 # (0 secondary, 8 primary, 7 down or no daemon), start/stop (idempotent),
 # promote/demote (wbctl primary|secondary; skipped until wbctl has them),
@@ -25,14 +26,26 @@ tmpdir ocf
 PA=$(free_port)
 PB=$(free_port)
 while [ "$PB" = "$PA" ]; do PB=$(free_port); done
-truncate -s 64M "$T/backing"
-truncate -s 32M "$T/log"
+mkdir -p "$T/beta"
+truncate -s 64M "$T/backing" "$T/beta/backing"
+truncate -s 32M "$T/log" "$T/beta/log"
+nodes() { printf '\n[node alpha]\naddress = 127.0.0.1:%s\n\n[node beta]\naddress = 127.0.0.1:%s\n' "$PA" "$PB"; }
 {
 	conf_global alpha "transport = plain"
-	printf '\n[node alpha]\naddress = 127.0.0.1:%s\n\n[node beta]\naddress = 127.0.0.1:%s\n' "$PA" "$PB"
+	nodes
 	conf_resource r0 "backing=$T/backing" "log=$T/log" "nbd-socket=$T/nbd.sock" role=secondary
 } >"$WB_CONF"
+{
+	printf '[global]\npid-file = %s\ncontrol-socket = %s\nnode-name = beta\ntransport = plain\n' \
+		"$T/beta/wbrepd.pid" "$T/beta/ctl.sock"
+	nodes
+	conf_resource r0 "backing=$T/beta/backing" "log=$T/beta/log" "nbd-socket=$T/beta/nbd.sock" role=secondary
+} >"$T/beta/wbrep.conf"
 start_daemon || { fail ocf_daemon "wbrepd did not start"; finish; }
+# beta: the peer that makes alpha's disk UpToDate (two secondaries over the
+# same data, both connected: docs/replication.md "Disk states")
+"$WBREPD" -c "$T/beta/wbrep.conf" -f >>"$T/beta/wbrepd.log" 2>&1 &
+track_pid $!
 
 export OCF_RESKEY_resource=r0 OCF_RESKEY_config=$WB_CONF OCF_RESKEY_wbctl=$WBCTL OCF_RESKEY_wait=30
 # ra ACTION: run the agent, its exit code in $rc, its output in $T/ra.out
