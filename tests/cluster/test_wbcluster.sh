@@ -34,8 +34,8 @@ URI() { "$W" uri "$1"; }
 now() { date +%s.%3N; }
 js() { "$W" wbctl "$1" status --json r0 2>/dev/null; }
 # role_is I ROLE, mode_is I MODE: r0 on node I
-role_is() { js "$1" | grep -q "\"role\": \"$2\""; }
-mode_is() { js "$1" | grep -q "\"mode\": \"$2\""; }
+role_is() { [ "$("$W" field "$1" role)" = "$2" ]; }
+mode_is() { [ "$("$W" field "$1" mode)" = "$2" ]; }
 peers_up() { js "$1" | grep -q '"peers_connected": 2, "peers_total": 2'; }
 
 if role_is 1 primary && role_is 2 secondary && role_is 3 secondary &&
@@ -69,9 +69,10 @@ t0=$(now)
 "$W" cut 3
 if wait_for 60 mode_is 1 writethrough; then
 	pass wbcluster_cut_writethrough "(n1 write-through $(echo "$(now) - $t0" | bc) s after the cut)"
-	js 1 | grep -o '"mode_reason": "[^"]*"' | sed 's/^/    /'
+	reason=$("$W" field 1 mode_reason)
+	[ -z "$reason" ] || echo "    mode_reason: $reason"
 else
-	fail wbcluster_cut_writethrough "n1 still $(js 1 | grep -o '"mode": "[a-z]*"') 60 s after cutting n3"
+	fail wbcluster_cut_writethrough "n1 still $("$W" field 1 mode) 60 s after cutting n3"
 fi
 patch_img 16 4
 if timeout 120 nbdcopy "$T/img" "$(URI 1)" && same_on 1 && wait_for 60 same_on 2; then
@@ -84,7 +85,7 @@ t0=$(now)
 if wait_for 60 mode_is 1 writeback && wait_for 60 same_on 3; then
 	pass wbcluster_heal "(n1 write-back and n3 caught up $(echo "$(now) - $t0" | bc) s after the heal)"
 else
-	fail wbcluster_heal "n1 $(js 1 | grep -o '"mode": "[a-z]*"'), n3 $(cmp "$T/img" "$T/out.3" 2>&1 | head -1)"
+	fail wbcluster_heal "n1 $("$W" field 1 mode), n3 $(cmp "$T/img" "$T/out.3" 2>&1 | head -1)"
 fi
 
 # ---- the primary node crashes: n2 is promoted and has every acknowledged byte
@@ -96,7 +97,7 @@ if ! "$WBCTL" help primary >/dev/null 2>&1; then
 elif ! wait_for 60 "$W" wbctl 2 primary r0 >"$T/promote.log" 2>&1; then
 	fail wbcluster_failover "wbctl primary r0 on n2 failed: $(tail -1 "$T/promote.log")"
 elif ! role_is 2 primary || ! same_on 2; then
-	fail wbcluster_failover "n2 after promotion: $(js 2 | grep -o '"role": "[a-z]*"'); $(cmp "$T/img" "$T/out.2" 2>&1 | head -1)"
+	fail wbcluster_failover "n2 after promotion: $("$W" field 2 role); $(cmp "$T/img" "$T/out.2" 2>&1 | head -1)"
 else
 	patch_img 48 2
 	if timeout 120 nbdcopy "$T/img" "$(URI 2)" && wait_for 60 same_on 3; then

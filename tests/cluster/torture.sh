@@ -37,8 +37,7 @@ summary() { echo "$npass passed, $nfail failed"; finish; }
 
 on_cleanup "$W down"
 "$W" up 3 >"$T/up.log" 2>&1 || { tail -5 "$T/up.log"; bad torture_up "wbcluster up 3 failed"; summary; }
-js() { "$W" wbctl "$1" status --json r0 2>/dev/null; }
-mode_is() { js "$1" | grep -q "\"mode\": \"$2\""; }
+mode_is() { [ "$("$W" field "$1" mode)" = "$2" ]; }
 same_on() { timeout 120 nbdcopy "$("$W" uri "$1")" "$T/out.$1" 2>/dev/null && cmp -s "$T/img" "$T/out.$1"; }
 head -c "$DEVSZ" /dev/zero >"$T/img"
 # write_random: a random 1..4 MiB region of random data through the
@@ -80,7 +79,7 @@ for c in $(seq 1 "$CYCLES"); do
 	if wait_for 120 mode_is 1 writeback && wait_for 120 same_on "$s" && same_on 1; then
 		ok "torture_$c" "($msg and $w; repaired: write-back, n$s identical)"
 	else
-		bad "torture_$c" "$msg: after repair n1 $(js 1 | grep -o '"mode": "[a-z]*"'), n$s $(cmp "$T/img" "$T/out.$s" 2>&1 | head -1)"
+		bad "torture_$c" "$msg: after repair n1 $("$W" field 1 mode), n$s $(cmp "$T/img" "$T/out.$s" 2>&1 | head -1)"
 	fi
 done
 

@@ -55,16 +55,20 @@ ra() {
 }
 # expect NAME ACTION RC [STATE [ROLE]]: the action exits RC and wbctl shows
 # r0 in STATE (and ROLE) afterwards
-js() { "$WBCTL" -c "$WB_CONF" status --json r0 2>/dev/null; }
+# r0f KEY: r0's own field in wbctl status --json (peers[] have roles too)
+r0f() {
+	"$WBCTL" -c "$WB_CONF" status --json r0 2>/dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["resources"][0].get(sys.argv[1]) or "")' "$1"
+}
 expect() {
 	local name=$1 act=$2 want=$3 state=${4:-} role=${5:-}
 	ra "$act"
 	if [ "$rc" != "$want" ]; then
 		fail "ocf_$name" "$act exited $rc, not $want: $(tail -2 "$T/ra.out" | tr '\n' ' ')"
-	elif [ -n "$state" ] && ! js | grep -q "\"state\": \"$state\""; then
-		fail "ocf_$name" "after $act r0 is not $state: $(js | grep -o '"state": "[a-z]*"')"
-	elif [ -n "$role" ] && ! js | grep -q "\"role\": \"$role\""; then
-		fail "ocf_$name" "after $act r0 is not $role: $(js | grep -o '"role": "[a-z]*"')"
+	elif [ -n "$state" ] && [ "$(r0f state)" != "$state" ]; then
+		fail "ocf_$name" "after $act r0 is $(r0f state), not $state"
+	elif [ -n "$role" ] && [ "$(r0f role)" != "$role" ]; then
+		fail "ocf_$name" "after $act r0 is $(r0f role), not $role"
 	else
 		pass "ocf_$name" "($act -> $rc${state:+, r0 $state}${role:+ $role})"
 	fi
