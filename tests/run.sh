@@ -56,11 +56,12 @@ script_timeout() {
 }
 
 run_script() { # $1 = script
-	local sc=$1 name log rc p f s limit
+	local sc=$1 name log rc p f s limit t0
 	name=${sc#tests/}
 	log="$LOGDIR/${name//\//_}.log"
 	limit=$(script_timeout "$sc")
 	echo "---- $name (time limit $limit s)"
+	t0=$SECONDS
 	# timeout(1) runs the script in its own process group and signals the
 	# whole group on expiry (the script's EXIT trap cleans up on SIGTERM);
 	# what is still alive 20 s later gets SIGKILL.
@@ -76,6 +77,7 @@ run_script() { # $1 = script
 		f=1; echo "    FAIL $name exited $rc without naming a failed case (log: $log)"
 		tail -5 "$log" | sed 's/^/      /'
 	fi
+	echo "     ($name: $p PASS, $f FAIL, $s SKIP, $((SECONDS - t0)) s)"
 	[ "$f" -eq 0 ] || failed_names+=("$name")
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 }
@@ -105,5 +107,6 @@ done
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed: ${failed_names[*]}"
 fi
+echo "total time $SECONDS s"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
