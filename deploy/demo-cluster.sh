@@ -22,14 +22,15 @@
 # Needs root, /dev/fuse, corosync, nftables, openssl, nbdfuse, losetup,
 # mkfs.ext4 (scripts/deps.sh). Env: WB_DEMO_PACEMAKER=0 never uses
 # pacemaker, WB_DEMO_KEEP=1 keeps the temp directory, WB_DEMO_WAIT
-# (seconds to wait for each cluster reaction, default 90).
+# (seconds to wait for each cluster reaction, default 240: on a loaded
+# 2-core machine a heal took 70 s and a pacemaker failover 45-70 s).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export WBREPD=${WBREPD:-$ROOT/build/wbrepd}
 export WBCTL=${WBCTL:-$ROOT/build/wbctl}
 W=$ROOT/deploy/cluster/wbcluster
-WAIT=${WB_DEMO_WAIT:-90}
+WAIT=${WB_DEMO_WAIT:-240}
 
 step_no=0 checks=0
 notdone=()

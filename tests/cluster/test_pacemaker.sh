@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
-# timeout: 420
+# timeout: 900
 #
 # test_pacemaker.sh - pacemaker manages r0 on a real 3-node namespaced
 # cluster (wbcluster up 3 --pacemaker: pacemakerd per node, the promotable
@@ -20,7 +20,7 @@ need_tools cluster/pacemaker corosync nft ip unshare openssl nbdcopy python3 cmp
 	skip_all "cluster/pacemaker: resource-agents not installed (scripts/deps.sh)"
 need_bins cluster/pacemaker "$WBREPD" "$WBCTL"
 tmpdir pacemaker
-export WBCLUSTER_DIR=$T/cluster WBCLUSTER_SIZE=64M WBCLUSTER_LOGSIZE=32M WBCLUSTER_WAIT=120
+export WBCLUSTER_DIR=$T/cluster WBCLUSTER_SIZE=64M WBCLUSTER_LOGSIZE=32M WBCLUSTER_WAIT=240
 W=$ROOT/deploy/cluster/wbcluster
 DEVSZ=$((64 * 1048576 - 4096))
 HAVE_ROLES=0
@@ -75,9 +75,9 @@ else
 		t0=$(now)
 		"$W" kill "$P"
 		other() { local p; p=$("$W" primary); [ -n "$p" ] && [ "$p" != "$P" ]; }
-		if ! wait_for 120 other; then
+		if ! wait_for 240 other; then
 			mon | sed -n '/Node List/,$p' | sed 's/^/    /'
-			fail pacemaker_failover "no other node promoted 120 s after n$P crashed"
+			fail pacemaker_failover "no other node promoted 240 s after n$P crashed"
 		else
 			NP=$("$W" primary)
 			echo "    n$NP promoted $(echo "$(now) - $t0" | bc) s after n$P crashed"
