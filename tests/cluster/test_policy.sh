@@ -15,6 +15,8 @@
 #  - corosync SIGKILLed under n1's wbrepd: r0 leaves write-back at once
 #    (the time from the kill to the event is printed, not asserted);
 #    corosync restarted: write-back again;
+#  - n1's wbrepd killed and restarted: r0 comes up not in write-back and
+#    returns to write-back once quorate with both peers UpToDate;
 #  - every mode change is in `wbctl events` with its reason.
 . "$(dirname "$0")/../lib.sh"
 
@@ -173,6 +175,20 @@ else
 fi
 kill "$EVPID" 2>/dev/null
 wait "$EVPID" 2>/dev/null
+
+# ---- n1's wbrepd restarted: it comes up short of write-back (not yet
+# quorate or peers not yet caught up) and returns to it
+L1=$WBCLUSTER_DIR/n1/wbrepd.log
+"$W" kill 1 KILL wbrepd
+before=$(wc -l <"$L1")
+"$W" start 1 wbrepd >/dev/null
+if wait_for 90 mode_is '^r0: writeback: quorate, 2/2 peers UpToDate$' &&
+	tail -n +"$((before + 1))" "$L1" | grep -m1 -E 'r0: mode [a-z-]+ -> [a-z-]+ \(up\)' |
+	grep -qE 'mode writethrough -> (suspend-io|io-error|writethrough) \(up\)'; then
+	pass policy-restart "($(tail -n +"$((before + 1))" "$L1" | grep -m1 -oE 'mode writethrough -> [a-z-]+ \(up\): [^,]*'), then write-back)"
+else
+	fail policy-restart "$(cat "$T/mode"); $(tail -n +"$((before + 1))" "$L1" | grep -m3 'r0: mode' | tr '\n' ' ')"
+fi
 for i in 1 2 3; do
 	if grep -qE 'AddressSanitizer|runtime error|Segmentation' "$WBCLUSTER_DIR/n$i/wbrepd.log"; then
 		fail policy-daemon-n$i "$(grep -m1 -E 'Sanitizer|runtime error|Segmentation' "$WBCLUSTER_DIR/n$i/wbrepd.log")"
