@@ -48,7 +48,7 @@ struct wb_ctl_peer_status {
 	int64_t seq_lag;   /* records the peer lacks; < 0: it holds more */
 	uint64_t oos;	   /* bytes out of sync, when known */
 	uint64_t acked;	   /* every seq below is acked durable (primary) */
-	char problem[200]; /* last refusal of this link, "" if none */
+	char problem[400]; /* last refusal of this link, "" if none */
 };
 
 /* Per-resource status; strings are NUL-terminated (truncated if longer). */
@@ -79,7 +79,7 @@ struct wb_ctl_res_status {
 	char disk_state[16]; /* "UpToDate", "Outdated", "Consistent", "" = n/a */
 	bool has_uuid;
 	uint8_t data_uuid[16];
-	char repl_problem[200]; /* "" or why a link is refused (split brain) */
+	char repl_problem[400]; /* "" or why a link is refused (split brain) */
 	unsigned npeers;
 	struct wb_ctl_peer_status peers[WB_CTL_MAX_PEERS];
 };

@@ -321,6 +321,8 @@ static void pl_deliver(struct wbd_peerlink *l, struct wbp_msg *m, void *data)
 			l->ping_out_ms = 0;
 		break;
 	case WBP_T_ERROR:
+		if (l->cfg.ops->refused)
+			l->cfg.ops->refused(l, m->error->code, m->error->text, l->cfg.arg);
 		pl_dropf(l, -ECONNREFUSED, "peer closed the link: %s (%s)",
 			 m->error->text ? m->error->text : "no text", strerror(m->error->code));
 		break;

@@ -101,6 +101,10 @@ struct wbd_peerlink_ops {
 	void *(*rx_buf)(struct wbd_peerlink *l, const struct wbp_msg *m, void *arg);
 	/* Block policy: the send queue drained to half after -EAGAIN. */
 	void (*writable)(struct wbd_peerlink *l, void *arg);
+	/* Optional: the peer refused or closed the link with an error frame
+	 * (code: positive errno; text may be NULL); the link is dropped right
+	 * after. */
+	void (*refused)(struct wbd_peerlink *l, int code, const char *text, void *arg);
 };
 
 struct wbd_peerlink_cfg {

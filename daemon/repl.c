@@ -311,6 +311,7 @@ static void on_peer_dropped(void *arg, unsigned peer, uint64_t seq)
 
 	if (peer >= rp->npeers)
 		return;
+	rp->peers[peer].hold = 0; /* the engine let go of it */
 	wbd_err("%s: peer %s fell behind past the log's retention (seq %llu); it needs a resync, "
 		"which is not implemented yet",
 		rp->res, rp->peers[peer].node, (unsigned long long)seq);
@@ -564,6 +565,7 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->seq_head = rp->primary ? rp->shipped_next : st.seq_head;
 	h->seq_tail = st.seq_tail;
 	h->gen_head = st.gen_head;
+	repl_uuid_hello_fill(rp, h);
 }
 
 static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const struct wbp_limits *lim,
@@ -573,9 +575,23 @@ static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const stru
 	struct wbd_repl *rp = p->rp;
 	struct wb_engine_stats st;
 	bool peer_primary = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
+	int ret;
 
 	if (rp->primary && peer_primary) {
 		*why = "both nodes are primary (split brain); demote one by hand";
+		return -EPROTO;
+	}
+	ret = repl_uuid_check(p, h, why);
+	if (ret)
+		return ret;
+	if ((rp->primary && p->rel == REPL_REL_ME_BEHIND) ||
+	    (peer_primary && p->rel == REPL_REL_PEER_BEHIND)) {
+		/* a primary of an older generation (it came back as primary) */
+		*why = rp->primary ? "this primary's data generation is older than the peer's (it "
+				     "was primary before the peer was promoted): demote it "
+				     "(wbctl secondary) and re-create its data"
+				   : "the peer is a primary of an older data generation than this "
+				     "node's (an old primary): demote it and re-create its data";
 		return -EPROTO;
 	}
 	if (!rp->primary)
@@ -611,7 +627,7 @@ static int cb_hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h,
 	struct repl_peer *p = arg;
 	int ret = hello_check(l, h, lim, why, arg);
 
-	if (ret)
+	if (ret && *why != p->problem)
 		snprintf(p->problem, sizeof(p->problem), "%s", *why);
 	return ret;
 }
@@ -636,17 +652,26 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			rp->pend.data = NULL;
 			wbd_peerlink_pause_rx(l, false);
 		}
+		struct wb_engine_stats st = {0};
+
+		if (!rp->primary)
+			wb_engine_stats(rp->e, &st);
 		wbd_info("%s: peer %s up (%s, its seq %llu, ours %llu)", rp->res, p->node,
 			 p->primary_peer ? "primary" : "secondary", (unsigned long long)h->seq_head,
-			 (unsigned long long)rp->shipped_next);
+			 (unsigned long long)(rp->primary ? rp->shipped_next : st.seq_head));
 		p->acked_mem = p->acked_dur = h->seq_head;
 		p->problem[0] = 0;
+		if (!p->primary_peer)
+			repl_hold(p, h->seq_head);
 		if (rp->primary) {
-			wb_engine_set_peer_pos(rp->e, p->idx, h->seq_head);
 			work_kick(rp);
 		} else if (p->primary_peer) {
 			/* UpToDate once this node holds what the primary had */
 			rp->sync_target = h->seq_head;
+			/* from now on it holds a prefix of the primary's history:
+			 * its generation (catch-up by seq keeps that true) */
+			if (p->rel == REPL_REL_ME_BEHIND)
+				repl_uuid_adopt(p);
 		}
 		repl_disk_check(rp);
 		return;
@@ -658,6 +683,22 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 	p->epoch++;
 	repl_peers_check(rp, false);
 	repl_disk_check(rp);
+	if (p->split && !p->standalone) {
+		/* diverged data: StandAlone until wbctl connect (DRBD does so) */
+		p->standalone = true;
+		wbd_peerlink_stop(l);
+	}
+}
+
+/* The peer refused the link; EUCLEAN = it found the data diverged. */
+static void cb_refused(struct wbd_peerlink *l, int code, const char *text, void *arg)
+{
+	struct repl_peer *p = arg;
+
+	snprintf(p->problem, sizeof(p->problem), "the peer refused: %s",
+		 text ? text : strerror(code));
+	if (code == EUCLEAN)
+		p->split = true;
 }
 
 static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data, void *arg)
@@ -673,8 +714,11 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		if (!rp->primary) {
 			/* another secondary's durable position */
 			if (m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE &&
-			    m->ack->seq + 1 > p->acked_dur)
+			    m->ack->seq + 1 > p->acked_dur) {
 				p->acked_dur = m->ack->seq + 1;
+				/* it may become primary's peer behind us: keep them */
+				repl_hold(p, p->acked_dur);
+			}
 			repl_disk_check(rp);
 			break;
 		}
@@ -682,7 +726,7 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 			if (m->ack->seq + 1 > p->acked_dur) {
 				p->acked_dur = m->ack->seq + 1;
 				/* the log keeps what the peer has not made durable */
-				wb_engine_set_peer_pos(rp->e, p->idx, p->acked_dur);
+				repl_hold(p, p->acked_dur);
 			}
 		}
 		if (wbp_ack_rank(m->ack->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) &&
@@ -728,6 +772,7 @@ static const struct wbd_peerlink_ops repl_link_ops = {
     .frame = cb_frame,
     .rx_buf = cb_rx_buf,
     .writable = cb_writable,
+    .refused = cb_refused,
 };
 
 static void work_cb(evutil_socket_t fd, short what, void *arg)
@@ -744,53 +789,18 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life cycle ---- */
 
+void repl_hold(struct repl_peer *p, uint64_t seq)
+{
+	/* -EINVAL: the peer is ahead of this log; -ENOENT: already gone */
+	if (!wb_engine_set_peer_pos(p->rp->e, p->idx, seq))
+		p->hold = seq;
+}
+
 int repl_hooks(struct wbd_repl *rp, bool on)
 {
 	struct wb_repl_hooks hooks = {.ship = on_ship, .peer_dropped = on_peer_dropped, .arg = rp};
 
 	return wb_engine_set_repl_hooks(rp->e, on ? &hooks : &(struct wb_repl_hooks){0});
-}
-
-/*
- * A secondary's disk state (docs/replication.md, "Status"): with a primary
- * connected, UpToDate once it holds what the primary had at connect;
- * without one, Outdated when a connected secondary holds more records,
- * UpToDate when a majority of the nodes (itself included) is connected and
- * none holds more, else unchanged (UpToDate when it was so as the primary
- * went away, Consistent after a start).
- */
-void repl_disk_check(struct wbd_repl *rp)
-{
-	static const char *const names[] = {"Consistent", "Outdated", "UpToDate"};
-	struct wb_engine_stats st;
-	enum repl_disk d = rp->disk;
-	bool primary_up = false, ahead = false;
-	unsigned up = 0;
-
-	if (rp->primary || wb_engine_stats(rp->e, &st))
-		return;
-	for (unsigned i = 0; i < rp->npeers; i++) {
-		const struct repl_peer *p = &rp->peers[i];
-
-		if (!p->up)
-			continue;
-		up++;
-		primary_up |= p->primary_peer;
-		ahead |= !p->primary_peer && p->acked_dur > st.seq_head;
-	}
-	if (primary_up)
-		d = st.seq_head >= rp->sync_target ? REPL_DISK_UPTODATE : REPL_DISK_OUTDATED;
-	else if (ahead)
-		d = REPL_DISK_OUTDATED;
-	else if (2 * (up + 1) > rp->npeers + 1)
-		d = REPL_DISK_UPTODATE;
-	if (d == rp->disk)
-		return;
-	rp->disk = d;
-	wbd_info("%s: disk %s at seq %llu (%s)", rp->res, names[d], (unsigned long long)st.seq_head,
-		 primary_up ? "primary connected"
-		 : ahead    ? "a connected secondary holds more records"
-			    : "a majority of the nodes connected, none ahead");
 }
 
 int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
@@ -826,6 +836,11 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		goto out_free;
 	}
 	rp->shipped_next = st.seq_head;
+	rp->has_meta = !wb_engine_meta(e, &rp->meta) && rp->meta.version >= 2;
+	if (!rp->has_meta)
+		wbd_warn("%s: replication without data generation UUIDs (log format 1 or an "
+			 "engine without metadata): split brain and diverged data are not detected",
+			 res);
 	rp->ev_work = event_new(base, -1, 0, work_cb, rp);
 	if (!rp->ev_work) {
 		ret = -ENOMEM;
@@ -893,6 +908,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 		rp->peers[i].l = NULL;
 		rp->peers[i].up = false;
 		wb_engine_set_peer_pos(rp->e, i, 0);
+		rp->peers[i].hold = 0;
 	}
 	/* read-backs and applies complete from run(): let them, they hold
 	 * pointers into rp (bounded: each is one request in the engine) */

@@ -144,6 +144,8 @@ struct wbd_repl_peer_status {
 	uint64_t acked_dur;  /* every seq below is durable on the peer, as known */
 	const char *problem; /* "" or why the link was last refused */
 };
+/* The current data generation UUID (false: none, log format 1). */
+bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);
 /* This node's disk state: "UpToDate", "Outdated" or "Consistent". */
 const char *wbd_repl_disk(const struct wbd_repl *rp);
 unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max);

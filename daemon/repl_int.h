@@ -27,6 +27,25 @@ enum repl_disk {
 	REPL_DISK_UPTODATE,	  /* primary, or caught up with the primary */
 };
 
+/* How two nodes' data generations relate on connect (repl_uuid.c). */
+enum repl_rel {
+	REPL_REL_UNKNOWN = 0,	/* one side has no UUIDs (log format 1, engine) */
+	REPL_REL_SAME,		/* same generation: positions decide */
+	REPL_REL_PEER_BEHIND,	/* the peer's generation is in this node's past */
+	REPL_REL_ME_BEHIND,	/* this node's generation is in the peer's past */
+	REPL_REL_PEER_DIVERGED, /* ... but the peer wrote past the common point */
+	REPL_REL_ME_DIVERGED,	/* ... but this node wrote past the common point */
+	REPL_REL_SPLIT,		/* neither: both were primary (split brain) */
+};
+
+/* One side's UUIDs and seq head, for repl_uuid_relate(). */
+struct repl_uuids {
+	uint8_t cur[WB_META_UUID_LEN];
+	uint8_t hist[WB_META_MAX_HISTORY][WB_META_UUID_LEN];
+	unsigned nhist;
+	uint64_t head; /* next seq (primary: the next it ships) */
+};
+
 struct wbd_repl;
 
 struct repl_peer {
@@ -41,7 +60,10 @@ struct repl_peer {
 	/* seq + 1 acked at that level; on a secondary, acked_dur of another
 	 * secondary is its durable position (told with DURABLE acks) */
 	uint64_t acked_mem, acked_dur;
-	char problem[200]; /* why this link was last refused, "" if not */
+	char problem[400]; /* why this link was last refused, "" if not */
+	uint64_t hold;	   /* the log keeps records from this seq for it, 0: none */
+	enum repl_rel rel; /* data generations at the last hello check */
+	bool split;	   /* refused for diverged data: StandAlone */
 };
 
 /* secondary: a record the engine had no room for (-EAGAIN) */
@@ -69,7 +91,7 @@ struct wbd_repl {
 	void *carg;
 	unsigned healthy;	 /* last count reported through changed */
 	enum wbd_repl_gate gate; /* set by the mode policy */
-	bool stopping; /* wbd_repl_release_all: no more holding */
+	bool stopping;		 /* wbd_repl_release_all: no more holding */
 	struct repl_held *held, **held_tail;
 	unsigned nheld;
 	char res[WBCONF_NAME_MAX + 1];
@@ -86,7 +108,11 @@ struct wbd_repl {
 	void *rxbuf; /* secondary: receive buffer, rxcap bytes */
 	size_t rxcap;
 	unsigned refs;	   /* record references held by link payloads */
-	unsigned applying; /* apply_record done() callbacks outstanding */
+	unsigned applying; /* apply_record / metadata done() callbacks outstanding */
+	/* data generation UUIDs (repl_uuid.c): the engine's durable copy */
+	bool has_meta, meta_busy;
+	struct wb_meta meta;
+	ProtobufCBinaryData hist_pb[WB_META_MAX_HISTORY]; /* hello's history */
 };
 
 /* Peers connected and up to date (primary: live; secondary: link up). */
@@ -110,8 +136,26 @@ int repl_hooks(struct wbd_repl *rp, bool on);
 /* repl.c: the role or the number of healthy peers changed: tell the
  * mode policy (opts.changed). */
 void repl_peers_check(struct wbd_repl *rp, bool role_changed);
+/* repl.c: keep records from seq on in the log for p (set_peer_pos; every
+ * role: a secondary's records may be what another one lacks after a
+ * failover). */
+void repl_hold(struct repl_peer *p, uint64_t seq);
 /* repl.c: a secondary's local seq_head moved or a primary connected:
  * UpToDate once it reached sync_target. */
 void repl_disk_check(struct wbd_repl *rp);
+
+/* repl_uuid.c */
+enum repl_rel repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
+			       uint64_t *common);
+void repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u);
+void repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u);
+void repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1]);
+void repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h);
+int repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
+/* Promotion: a new generation beginning at seq, durably; then(rp, err)
+ * after. -EOPNOTSUPP: no metadata (log format 1, engine without it). */
+int repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_repl *rp, int err));
+/* A secondary caught up with its primary p takes p's UUIDs (async). */
+void repl_uuid_adopt(struct repl_peer *p);
 
 #endif /* WB_DAEMON_REPL_INT_H */

@@ -21,14 +21,26 @@
 /* New hellos on every link: the peers learn this node's new role. */
 static void relink(struct wbd_repl *rp, const char *why)
 {
+	wbd_debug("%s: new hellos: %s", rp->res, why);
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		struct repl_peer *p = &rp->peers[i];
 
-		if (p->standalone)
+		if (p->standalone || !p->l)
 			continue;
 		/* the active side reconnects after its shortest backoff */
 		wbd_peerlink_drop(p->l, -ECONNRESET, why);
 	}
+}
+
+static void promoted(struct wbd_repl *rp, int err)
+{
+	char u[2 * WB_META_UUID_LEN + 1];
+
+	repl_uuid_hex(rp->meta.data_uuid, u);
+	if (!err)
+		wbd_info("%s: new data generation %s", rp->res, u);
+	if (rp->primary && !rp->stopping)
+		relink(rp, "this node became primary");
 }
 
 int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
@@ -75,8 +87,10 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 			return -EAGAIN;
 		}
 	}
-	if (rp->pend.used) {
-		snprintf(err, errlen, "a received record is still waiting for room; retry");
+	if (rp->pend.used || rp->meta_busy) {
+		snprintf(err, errlen, "%s; retry",
+			 rp->pend.used ? "a received record is still waiting for room"
+				       : "the data generation UUIDs are being written");
 		return -EBUSY;
 	}
 	ret = wb_engine_set_role(rp->e, WB_ROLE_PRIMARY);
@@ -93,13 +107,27 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 	rp->primary = true;
 	rp->disk = REPL_DISK_UPTODATE;
 	rp->shipped_next = st.seq_head;
+	/* keep what the peers will need to catch up: the secondaries' holds
+	 * stay (from their positions), the others (the old primary) from here */
+	for (unsigned i = 0; i < rp->npeers; i++)
+		if (!rp->peers[i].hold)
+			repl_hold(&rp->peers[i], st.seq_head);
 	/* write-through until the mode policy sees wb-min-peers peers up to
 	 * date again (daemon/modectl.c) */
 	rp->gate = WBD_REPL_GATE_BACKING;
 	repl_peers_check(rp, true);
 	wbd_info("%s: promoted to primary at seq %llu%s", rp->res, (unsigned long long)st.seq_head,
 		 force ? " (forced)" : "");
-	relink(rp, "this node became primary");
+	/* a new data generation begins here; the peers hear of the new role
+	 * once it is durable (records written meanwhile are caught up) */
+	ret = repl_uuid_new(rp, st.seq_head, promoted);
+	if (ret) {
+		if (ret != -EOPNOTSUPP)
+			wbd_err("%s: cannot start a new data generation UUID: %s; split brain "
+				"with this generation will not be detected",
+				rp->res, strerror(-ret));
+		relink(rp, "this node became primary");
+	}
 	work_kick(rp);
 	return 0;
 }
@@ -120,9 +148,7 @@ int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen)
 		snprintf(err, errlen, "the engine cannot become a replica: %s", strerror(-ret));
 		return ret;
 	}
-	repl_hooks(rp, false);
-	for (unsigned i = 0; i < rp->npeers; i++)
-		wb_engine_set_peer_pos(rp->e, i, 0);
+	repl_hooks(rp, false); /* the holds stay: the peers may need them */
 	rp->primary = false;
 	rp->disk = REPL_DISK_UPTODATE; /* it was the primary: its data is current */
 	repl_peers_check(rp, true);    /* a secondary: its peers do not decide */
@@ -145,12 +171,14 @@ int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_
 {
 	if (discard_my_data) {
 		snprintf(err, errlen,
-			 "--discard-my-data is not implemented yet (no resync): see "
-			 "docs/replication.md, \"Split brain\"");
+			 "--discard-my-data is not implemented yet (no resync to take the peer's "
+			 "data): re-create this node's data as docs/replication.md, \"Data "
+			 "generations and split brain\" says");
 		return -EOPNOTSUPP;
 	}
 	for (unsigned i = 0; i < rp->npeers; i++) {
-		rp->peers[i].standalone = false;
+		rp->peers[i].standalone = rp->peers[i].split = false;
+		rp->peers[i].problem[0] = 0;
 		wbd_peerlink_start(rp->peers[i].l);
 	}
 	wbd_info("%s: connecting to every peer", rp->res);
@@ -167,6 +195,64 @@ void wbd_repl_counts(struct wbd_repl *rp, bool *primary, unsigned *healthy, unsi
 unsigned wbd_repl_nheld(const struct wbd_repl *rp)
 {
 	return rp ? rp->nheld : 0;
+}
+
+/*
+ * A secondary's disk state (docs/replication.md, "Status"): with a primary
+ * connected, UpToDate once it holds what the primary had at connect;
+ * without one, Outdated when a connected secondary holds more records,
+ * UpToDate when a majority of the nodes (itself included) is connected and
+ * none holds more, else unchanged (UpToDate when it was so as the primary
+ * went away, Consistent after a start).
+ */
+void repl_disk_check(struct wbd_repl *rp)
+{
+	static const char *const names[] = {"Consistent", "Outdated", "UpToDate"};
+	struct wb_engine_stats st;
+	enum repl_disk d = rp->disk;
+	const struct repl_peer *primary = NULL;
+	bool primary_up = false, ahead = false;
+	unsigned up = 0;
+
+	if (rp->primary || wb_engine_stats(rp->e, &st))
+		return;
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		const struct repl_peer *p = &rp->peers[i];
+
+		if (!p->up)
+			continue;
+		up++;
+		if (p->primary_peer)
+			primary = p;
+		primary_up |= p->primary_peer;
+		/* more records in the same generation, or a newer generation */
+		ahead |= !p->primary_peer &&
+			 ((p->rel != REPL_REL_PEER_BEHIND && p->acked_dur > st.seq_head) ||
+			  p->rel == REPL_REL_ME_BEHIND);
+	}
+	if (primary_up)
+		d = st.seq_head >= rp->sync_target ? REPL_DISK_UPTODATE : REPL_DISK_OUTDATED;
+	else if (ahead)
+		d = REPL_DISK_OUTDATED;
+	else if (2 * (up + 1) > rp->npeers + 1)
+		d = REPL_DISK_UPTODATE;
+	if (primary && d == REPL_DISK_UPTODATE)
+		repl_uuid_adopt((struct repl_peer *)primary); /* same data: same UUIDs */
+	if (d == rp->disk)
+		return;
+	rp->disk = d;
+	wbd_info("%s: disk %s at seq %llu (%s)", rp->res, names[d], (unsigned long long)st.seq_head,
+		 primary_up ? "primary connected"
+		 : ahead    ? "a connected secondary holds more records"
+			    : "a majority of the nodes connected, none ahead");
+}
+
+bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16])
+{
+	if (!rp->has_meta)
+		return false;
+	memcpy(out, rp->meta.data_uuid, 16);
+	return true;
 }
 
 const char *wbd_repl_disk(const struct wbd_repl *rp)

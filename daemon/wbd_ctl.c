@@ -27,6 +27,7 @@ static void fill_repl(struct wbd_resource *r, struct wb_ctl_res_status *s)
 	unsigned n = wbd_repl_status(r->repl, ps, WB_CTL_MAX_PEERS);
 
 	snprintf(s->disk_state, sizeof(s->disk_state), "%s", wbd_repl_disk(r->repl));
+	s->has_uuid = wbd_repl_data_uuid(r->repl, s->data_uuid);
 	for (unsigned i = 0; i < n; i++) {
 		struct wb_ctl_peer_status *q = &s->peers[i];
 
@@ -40,7 +41,7 @@ static void fill_repl(struct wbd_resource *r, struct wb_ctl_res_status *s)
 		q->seq_lag = ps[i].seq_lag;
 		q->acked = ps[i].acked_dur;
 		if (q->problem[0] && !s->repl_problem[0])
-			snprintf(s->repl_problem, sizeof(s->repl_problem), "%s: %.180s", q->node,
+			snprintf(s->repl_problem, sizeof(s->repl_problem), "%s: %.380s", q->node,
 				 q->problem);
 	}
 	s->npeers = n;

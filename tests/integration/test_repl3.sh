@@ -257,6 +257,17 @@ fi
 # the secondaries notice; promote the one with the most records
 wait_for 60 json alpha '[p["connection"] for p in s["peers"] if p["node"] == "beta"] != ["Connected"]'
 wait_for 60 json gamma '[p["connection"] for p in s["peers"] if p["node"] == "beta"] != ["Connected"]'
+# and know each other's final position (DURABLE acks between secondaries):
+# each one's lag towards the other is the negative of the other's
+lag() { # NODE PEER
+	json "$1" 'True' && python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["resources"][0]; print([p["seq_lag"] for p in s["peers"] if p["node"] == sys.argv[2]][0])' "$T/st.$1" "$2"
+}
+settled() {
+	local a g
+	a=$(lag alpha gamma) && g=$(lag gamma alpha) && [ "$a" != None ] && [ "$g" != None ] &&
+		[ $((a + g)) -eq 0 ]
+}
+wait_for 60 settled || fail "repl3-positions-settled: alpha $(lag alpha gamma), gamma $(lag gamma alpha)"
 NEW=
 for n in alpha gamma; do
 	if ctl $n primary r0 >"$T/p.$n" 2>&1; then

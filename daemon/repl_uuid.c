@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * repl_uuid.c - data generation UUIDs of a replicated resource
+ * (docs/replication.md, "Data generations and split brain"): what the hello
+ * carries, how two nodes relate on connect, a new generation on promotion
+ * and a secondary adopting its primary's.
+ *
+ * The UUIDs live in the engine's metadata (wb_engine_meta, format version
+ * 2); this file keeps a copy (rp->meta) that the hellos carry and updates
+ * it only once the engine made the change durable. A UUID made here at a
+ * promotion records where its generation began: bytes 0..5 random, 6..7
+ * REPL_UUID_MAGIC, 8..15 the first seq the new primary writes (le64). So
+ * "the peer's current UUID is in my history" tells not only that the peer
+ * is behind but also the common point: every record below the seq of the
+ * next newer UUID is shared, and a peer holding records at or past it
+ * wrote them alone (an old primary that went on, or a secondary that got
+ * them from one): that is refused, never merged. UUIDs of other origin
+ * (format, upgrade) have no seq: a peer diverging from one is refused.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "daemon/peerlink.h"
+#include "daemon/repl_int.h"
+#include "daemon/wbd_log.h"
+
+#define REPL_UUID_MAGIC0 0x57 /* 'W' */
+#define REPL_UUID_MAGIC1 0x53 /* 'S' */
+
+static bool uuid_zero(const uint8_t *u)
+{
+	static const uint8_t zero[WB_META_UUID_LEN];
+
+	return !memcmp(u, zero, WB_META_UUID_LEN);
+}
+
+/* The first seq of the generation u began at; false: not one of ours. */
+static bool uuid_seq(const uint8_t *u, uint64_t *seq)
+{
+	uint64_t s = 0;
+
+	if (u[6] != REPL_UUID_MAGIC0 || u[7] != REPL_UUID_MAGIC1)
+		return false;
+	for (int i = 7; i >= 0; i--)
+		s = s << 8 | u[8 + i];
+	*seq = s;
+	return true;
+}
+
+void repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1])
+{
+	for (int i = 0; i < WB_META_UUID_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", u[i]);
+}
+
+/* Index of u in history h (n entries), or -1. */
+static int hist_find(const uint8_t (*h)[WB_META_UUID_LEN], unsigned n, const uint8_t *u)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!memcmp(h[i], u, WB_META_UUID_LEN))
+			return (int)i;
+	return -1;
+}
+
+/* a's current is b's history[k]: b's next newer generation began at
+ * *common; false when that UUID carries no seq. */
+static bool common_point(const struct repl_uuids *b, int k, uint64_t *common)
+{
+	return uuid_seq(k == 0 ? b->cur : b->hist[k - 1], common);
+}
+
+enum repl_rel repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
+			       uint64_t *common)
+{
+	bool me_new = !me->nhist && me->head <= 1, peer_new = !peer->nhist && peer->head <= 1;
+	int k;
+
+	*common = 0;
+	if (uuid_zero(me->cur) || uuid_zero(peer->cur))
+		return REPL_REL_UNKNOWN;
+	if (!memcmp(me->cur, peer->cur, WB_META_UUID_LEN) || (me_new && peer_new))
+		return REPL_REL_SAME;
+	if (peer_new)
+		return REPL_REL_PEER_BEHIND; /* never wrote: takes everything from seq 1 */
+	if (me_new)
+		return REPL_REL_ME_BEHIND;
+	k = hist_find(me->hist, me->nhist, peer->cur);
+	if (k >= 0)
+		return common_point(me, k, common) && peer->head <= *common
+			   ? REPL_REL_PEER_BEHIND
+			   : REPL_REL_PEER_DIVERGED;
+	k = hist_find(peer->hist, peer->nhist, me->cur);
+	if (k >= 0)
+		return common_point(peer, k, common) && me->head <= *common ? REPL_REL_ME_BEHIND
+									    : REPL_REL_ME_DIVERGED;
+	return REPL_REL_SPLIT;
+}
+
+void repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->head = head;
+	if (!rp->has_meta)
+		return;
+	memcpy(u->cur, rp->meta.data_uuid, WB_META_UUID_LEN);
+	u->nhist = rp->meta.nhistory;
+	memcpy(u->hist, rp->meta.history, sizeof(u->hist));
+}
+
+void repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->head = h->has_seq_head ? h->seq_head : 0;
+	if (!h->has_data_uuid || h->data_uuid.len != WB_META_UUID_LEN)
+		return;
+	memcpy(u->cur, h->data_uuid.data, WB_META_UUID_LEN);
+	for (size_t i = 0; i < h->n_uuid_history && u->nhist < WB_META_MAX_HISTORY; i++)
+		if (h->uuid_history[i].len == WB_META_UUID_LEN)
+			memcpy(u->hist[u->nhist++], h->uuid_history[i].data, WB_META_UUID_LEN);
+}
+
+void repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h)
+{
+	if (!rp->has_meta)
+		return;
+	h->has_data_uuid = 1;
+	h->data_uuid.data = rp->meta.data_uuid;
+	h->data_uuid.len = WB_META_UUID_LEN;
+	for (unsigned i = 0; i < rp->meta.nhistory; i++) {
+		rp->hist_pb[i].data = rp->meta.history[i];
+		rp->hist_pb[i].len = WB_META_UUID_LEN;
+	}
+	h->n_uuid_history = rp->meta.nhistory;
+	h->uuid_history = rp->hist_pb;
+}
+
+/*
+ * The connect check of both sides, whatever the roles: 0, or -EPROTO with
+ * *why (in p->problem) when the data diverged. Also remembers whether the
+ * peer's data is newer by generation (the disk state uses it).
+ */
+int repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why)
+{
+	struct wbd_repl *rp = p->rp;
+	struct wb_engine_stats st;
+	struct repl_uuids me, peer;
+	char a[2 * WB_META_UUID_LEN + 1], b[2 * WB_META_UUID_LEN + 1];
+	uint64_t common;
+
+	if (wb_engine_stats(rp->e, &st))
+		return 0;
+	repl_uuids_mine(rp, rp->primary ? rp->shipped_next : st.seq_head, &me);
+	repl_uuids_hello(h, &peer);
+	p->rel = repl_uuid_relate(&me, &peer, &common);
+	repl_uuid_hex(me.cur, a);
+	repl_uuid_hex(peer.cur, b);
+	switch (p->rel) {
+	case REPL_REL_SPLIT:
+		snprintf(p->problem, sizeof(p->problem),
+			 "split brain: this node's data generation %.12s and %s's %.12s "
+			 "both began after their last common one (both were primary); "
+			 "refused, nothing merged: keep one side's data and re-create the "
+			 "other (docs/replication.md, \"Data generations and split brain\")",
+			 a, p->node, b);
+		break;
+	case REPL_REL_PEER_DIVERGED:
+		snprintf(p->problem, sizeof(p->problem),
+			 "%s has records from seq %llu on (up to %llu) in generation %.12s that "
+			 "this node never had (an old primary that went on writing): refused, "
+			 "nothing merged; re-create %s's data (docs/replication.md, \"Data "
+			 "generations and split brain\")",
+			 p->node, (unsigned long long)common, (unsigned long long)peer.head - 1, b,
+			 p->node);
+		break;
+	case REPL_REL_ME_DIVERGED:
+		snprintf(p->problem, sizeof(p->problem),
+			 "this node has records from seq %llu on (up to %llu) in generation "
+			 "%.12s that %s never had (this node wrote them as an old primary): "
+			 "refused, nothing merged; re-create this node's data "
+			 "(docs/replication.md, \"Data generations and split brain\")",
+			 (unsigned long long)common, (unsigned long long)me.head - 1, a, p->node);
+		break;
+	default:
+		return 0;
+	}
+	*why = p->problem;
+	p->split = true; /* StandAlone after the refusal, until wbctl connect */
+	wbd_err("%s: %s", rp->res, p->problem);
+	return -EUCLEAN; /* the peer goes StandAlone too (cb_refused) */
+}
+
+/* ---- metadata updates ---- */
+
+struct meta_upd {
+	struct wbd_repl *rp;
+	struct wb_meta m;
+	void (*then)(struct wbd_repl *rp, int err);
+};
+
+static void meta_done(void *arg, int err)
+{
+	struct meta_upd *u = arg;
+	struct wbd_repl *rp = u->rp;
+
+	rp->meta_busy = false;
+	rp->applying--;
+	if (err) {
+		wbd_err("%s: writing the data generation UUIDs failed: %s", rp->res,
+			strerror(-err));
+	} else {
+		rp->meta.nhistory = u->m.nhistory;
+		memcpy(rp->meta.data_uuid, u->m.data_uuid, WB_META_UUID_LEN);
+		memcpy(rp->meta.history, u->m.history, sizeof(rp->meta.history));
+	}
+	if (u->then)
+		u->then(rp, err);
+	free(u);
+}
+
+/* SET_UUIDS m; then(rp, err) once durable (not called when this fails). */
+static int meta_set(struct wbd_repl *rp, const struct wb_meta *m,
+		    void (*then)(struct wbd_repl *rp, int err))
+{
+	struct meta_upd *u;
+	int ret;
+
+	if (rp->meta_busy)
+		return -EBUSY;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->rp = rp;
+	u->m = *m;
+	u->then = then;
+	ret = wb_engine_meta_update(rp->e, WB_META_SET_UUIDS, &u->m, meta_done, u);
+	if (ret) {
+		free(u);
+		return ret;
+	}
+	rp->meta_busy = true;
+	rp->applying++; /* wbd_repl_free waits for it like for an apply */
+	return 0;
+}
+
+int repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_repl *rp, int err))
+{
+	struct wb_meta m = {0};
+
+	if (!rp->has_meta)
+		return -EOPNOTSUPP;
+	if (getrandom(m.data_uuid, 6, 0) != 6)
+		return -EIO;
+	m.data_uuid[6] = REPL_UUID_MAGIC0;
+	m.data_uuid[7] = REPL_UUID_MAGIC1;
+	for (int i = 0; i < 8; i++)
+		m.data_uuid[8 + i] = (uint8_t)(seq >> (8 * i));
+	memcpy(m.history[0], rp->meta.data_uuid, WB_META_UUID_LEN);
+	m.nhistory =
+	    rp->meta.nhistory < WB_META_MAX_HISTORY ? rp->meta.nhistory + 1 : WB_META_MAX_HISTORY;
+	memcpy(m.history[1], rp->meta.history, (m.nhistory - 1) * (size_t)WB_META_UUID_LEN);
+	return meta_set(rp, &m, then);
+}
+
+void repl_uuid_adopt(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	const Wbrep__Hello *h = wbd_peerlink_peer_hello(p->l);
+	struct repl_uuids u;
+	struct wb_meta m = {0};
+	char a[2 * WB_META_UUID_LEN + 1];
+
+	if (!rp->has_meta || rp->meta_busy || !h)
+		return;
+	repl_uuids_hello(h, &u);
+	if (uuid_zero(u.cur) || !memcmp(u.cur, rp->meta.data_uuid, WB_META_UUID_LEN))
+		return;
+	memcpy(m.data_uuid, u.cur, WB_META_UUID_LEN);
+	memcpy(m.history, u.hist, sizeof(m.history));
+	m.nhistory = u.nhist;
+	repl_uuid_hex(u.cur, a);
+	if (!meta_set(rp, &m, NULL))
+		wbd_info("%s: adopting %s's data generation %.12s", rp->res, p->node, a);
+}

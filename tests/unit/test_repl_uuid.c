@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_repl_uuid.c - unit tests of repl_uuid_relate() (daemon/repl_uuid.c):
+ * how two nodes' data generations relate on connect. Same generation;
+ * fresh logs; one side behind (its current UUID in the other's history)
+ * with its seq head at, below and past the common point (the seq the next
+ * generation began at, carried in UUIDs made at a promotion); a UUID
+ * without a seq (format, upgrade) as the next generation; deeper history;
+ * split brain; a side without UUIDs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/repl_int.h"
+
+/* A UUID as wbrepd makes it at a promotion: 6 bytes of id, "WS", le64 seq. */
+static void mk(uint8_t *u, uint8_t id, uint64_t seq)
+{
+	memset(u, id, 6);
+	u[6] = 'W';
+	u[7] = 'S';
+	for (int i = 0; i < 8; i++)
+		u[8 + i] = (uint8_t)(seq >> (8 * i));
+}
+
+/* A UUID of other origin (format): random bytes, no seq. */
+static void mk_plain(uint8_t *u, uint8_t id)
+{
+	memset(u, id, WB_META_UUID_LEN);
+}
+
+static enum repl_rel rel(const struct repl_uuids *a, const struct repl_uuids *b, uint64_t *c)
+{
+	return repl_uuid_relate(a, b, c);
+}
+
+static void test_same_and_unknown(void **state)
+{
+	struct repl_uuids a = {0}, b = {0};
+	uint64_t c;
+
+	(void)state;
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_UNKNOWN);
+	mk_plain(a.cur, 1);
+	a.head = 50;
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_UNKNOWN); /* peer has none */
+	b = a;
+	b.head = 10;
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_SAME); /* positions decide */
+}
+
+static void test_fresh_logs(void **state)
+{
+	struct repl_uuids a = {0}, b = {0};
+	uint64_t c;
+
+	(void)state;
+	mk_plain(a.cur, 1);
+	mk_plain(b.cur, 2);
+	a.head = b.head = 1;
+	/* both formatted apart, nothing written: compatible */
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_SAME);
+	/* a promoted and wrote: b is just created, it takes everything */
+	mk(a.cur, 3, 1);
+	mk_plain(a.hist[0], 1);
+	a.nhist = 1;
+	a.head = 40;
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_PEER_BEHIND);
+	assert_int_equal(rel(&b, &a, &c), REPL_REL_ME_BEHIND);
+}
+
+static void test_behind_and_diverged(void **state)
+{
+	struct repl_uuids np = {0}, old = {0};
+	uint64_t c;
+
+	(void)state;
+	/* generation U1; np promoted at seq 100 (U2, history U1) */
+	mk(np.cur, 2, 100);
+	mk(np.hist[0], 1, 1);
+	np.nhist = 1;
+	np.head = 180;
+	mk(old.cur, 1, 1);
+	old.head = 100; /* had records 1..99: all shared */
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_BEHIND);
+	assert_int_equal(c, 100);
+	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_BEHIND);
+	old.head = 60;
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_BEHIND);
+	/* the old primary went on: seq 100 and 101 exist only there */
+	old.head = 102;
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_DIVERGED);
+	assert_int_equal(c, 100);
+	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_DIVERGED);
+}
+
+static void test_deeper_history_and_plain_uuid(void **state)
+{
+	struct repl_uuids a = {0}, b = {0};
+	uint64_t c;
+
+	(void)state;
+	/* a: U3 (from seq 200), history U2 (from 100), U1 */
+	mk(a.cur, 3, 200);
+	mk(a.hist[0], 2, 100);
+	mk_plain(a.hist[1], 1);
+	a.nhist = 2;
+	a.head = 250;
+	mk_plain(b.cur, 1);
+	b.head = 100;
+	/* b's U1 is a.hist[1]: the next newer is U2, begun at 100 */
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_PEER_BEHIND);
+	assert_int_equal(c, 100);
+	b.head = 150;
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_PEER_DIVERGED);
+	/* b in U2 at 200: exactly the common point of U3 */
+	mk(b.cur, 2, 100);
+	mk_plain(b.hist[0], 1);
+	b.nhist = 1;
+	b.head = 200;
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_PEER_BEHIND);
+	assert_int_equal(c, 200);
+	/* the next newer generation has no seq: cannot tell, refused */
+	mk_plain(a.cur, 9);
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_PEER_DIVERGED);
+}
+
+static void test_split_brain(void **state)
+{
+	struct repl_uuids a = {0}, b = {0};
+	uint64_t c;
+
+	(void)state;
+	/* both promoted from U1 at seq 100 while apart */
+	mk(a.cur, 2, 100);
+	mk(b.cur, 5, 100);
+	mk(a.hist[0], 1, 1);
+	mk(b.hist[0], 1, 1);
+	a.nhist = b.nhist = 1;
+	a.head = 120;
+	b.head = 101;
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_SPLIT);
+	assert_int_equal(rel(&b, &a, &c), REPL_REL_SPLIT);
+	/* unrelated histories */
+	mk_plain(b.cur, 7);
+	b.nhist = 0;
+	b.head = 30;
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_SPLIT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_same_and_unknown),
+	    cmocka_unit_test(test_fresh_logs),
+	    cmocka_unit_test(test_behind_and_diverged),
+	    cmocka_unit_test(test_deeper_history_and_plain_uuid),
+	    cmocka_unit_test(test_split_brain),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
