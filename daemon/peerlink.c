@@ -9,10 +9,13 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -244,6 +247,24 @@ static void pl_send_hello(struct wbd_peerlink *l, bool now)
 	l->st = WBD_PL_HELLO; /* no callback: an internal step */
 }
 
+/*
+ * Records and acks are latency-bound (protocol C: a write's reply waits for
+ * its record to reach the peer and the DURABLE ack to come back). With
+ * Nagle on, a frame written while an earlier one is unacknowledged waits
+ * for the peer's delayed ACK (up to 40 ms on Linux): 4K QD1 writes took
+ * ~90 ms each on loopback (docs/benchmarks.md, section repl). Frames are
+ * already coalesced by the bufferevent, so Nagle buys nothing here.
+ */
+static void pl_nodelay(struct wbd_peerlink *l)
+{
+	evutil_socket_t fd = bufferevent_getfd(l->bev);
+	int one = 1;
+
+	if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		wbd_warn("peer %s (resource %s, %s): TCP_NODELAY: %s", l->peer, l->resource,
+			 l->addr, strerror(errno));
+}
+
 static void pl_on_hello(struct wbd_peerlink *l, struct wbp_msg *m)
 {
 	const Wbrep__Hello *p = m->hello;
@@ -296,6 +317,7 @@ static void pl_on_hello(struct wbd_peerlink *l, struct wbp_msg *m)
 	l->ping_out_ms = 0;
 	evtimer_del(l->tm);
 	arm(l->tm, l->cfg.ping_interval_ms);
+	pl_nodelay(l);
 	wbd_info("peer %s (resource %s, %s): up, %s, max record %u bytes", l->peer, l->resource,
 		 l->addr, l->cfg.tls ? "TLS 1.3" : "plain TCP", l->lim.max_data);
 	pl_set_state(l, WBD_PL_UP, 0);
@@ -652,6 +674,32 @@ void wbd_peerlink_free(struct wbd_peerlink *l)
 	pl_real_free(l);
 }
 
+/*
+ * A segmented payload on a TLS link: copied into one contiguous chain and
+ * put at once. bufferevent_openssl calls SSL_write once per buffer chain,
+ * so 4 KiB blocks queued by reference went out as one 4 KiB TLS record and
+ * one write(2) each, and cost the receiver three syscalls per block (epoll,
+ * record header, record body); from one chain it writes full 16 KiB
+ * records. Encryption reads every byte anyway, the copy is cheap next to
+ * it (docs/benchmarks.md, section repl). 0 or -1 (nothing queued, put not
+ * called).
+ */
+static int pl_add_copy(struct evbuffer *out, const struct wbd_payload *data)
+{
+	struct evbuffer_iovec v;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)data->len, &v, 1) != 1 || v.iov_len < data->len)
+		return -1;
+	for (uint32_t i = 0; i < data->nsegs; i++)
+		memcpy((uint8_t *)v.iov_base + (size_t)i * data->seg_len, data->segs[i],
+		       data->seg_len);
+	v.iov_len = data->len;
+	if (evbuffer_commit_space(out, &v, 1))
+		return -1;
+	data->put(data->segs[data->nsegs - 1], data->seg_len, data->cookie);
+	return 0;
+}
+
 int wbd_peerlink_send(struct wbd_peerlink *l, unsigned type, const ProtobufCMessage *msg,
 		      const struct wbd_payload *data)
 {
@@ -688,6 +736,8 @@ int wbd_peerlink_send(struct wbd_peerlink *l, unsigned type, const ProtobufCMess
 	free(buf);
 	if (!rc && dlen && !data->segs) {
 		rc = evbuffer_add_reference(out, data->data, dlen, data->put, data->cookie);
+	} else if (!rc && dlen && l->cfg.tls) {
+		rc = pl_add_copy(out, data);
 	} else if (!rc && dlen) {
 		/* one put for the whole payload: chains leave (or are freed)
 		 * in order, so the last segment's release comes last */
