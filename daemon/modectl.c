@@ -243,10 +243,13 @@ void wbd_modectl_eval(struct wbd_resource *r, const char *trigger)
 		snprintf(tmp, sizeof(tmp), "%s", m == WBD_POLICY_WRITEBACK ? "quorate" : reason);
 		snprintf(reason, sizeof(reason), "secondary, %.140s", tmp);
 	}
-	if (r->repl && healthy != mc->healthy)
+	if (r->repl && healthy != mc->healthy && primary)
 		wbd_event(r->name, "peers", wbd_modectl_name(m), reason,
 			  "%u of %u required peers connected and UpToDate (was %u)", healthy,
 			  f.wb_min_peers, mc->healthy);
+	else if (r->repl && healthy != mc->healthy)
+		wbd_event(r->name, "peers", wbd_modectl_name(m), reason,
+			  "%u peers connected (was %u)", healthy, mc->healthy);
 	mc->healthy = healthy;
 	mc->mode = m;
 	snprintf(mc->reason, sizeof(mc->reason), "%s", reason);
