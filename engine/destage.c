@@ -261,6 +261,13 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 				 ? last->gen
 				 : last->gen - 1;
 	ds->state = DS_SB;
+	if (wbl_bm_tail_needs(e, e->sb.tail_seq)) {
+		/* a tracking peer's bitmap must cover the records the tail
+		 * leaves behind before the tail is on disk: the bitmap commit
+		 * writes this superblock after its copies are durable */
+		wbl_bm_commit_for_destage(e, ds_sb_done);
+		return;
+	}
 	ret = wbl_sb_write(e, ds_sb_done);
 	if (ret)
 		ds_fail(ds, ret, "superblock write submit");

@@ -32,7 +32,8 @@
 #define WB_FORMAT_VERSION_MIN 1u
 #define WB_REC_VERSION	      1u
 #define WB_UUID_LEN	      16
-#define WB_META_HISTORY	      8u /* previous data UUIDs kept, newest first */
+#define WB_META_HISTORY	      8u  /* previous data UUIDs kept, newest first */
+#define WB_BM_MAX_PEERS	      16u /* bitmap slots a log may have (= WB_ENGINE_MAX_PEERS) */
 
 /* Superblock slot i lives at byte i * 4096 of the log device. */
 struct wb_sb_disk {
@@ -66,7 +67,18 @@ struct wb_sb_disk {
 	wb_le64 uuid_time;				    /* seconds since 1970: data_uuid set */
 	uint8_t data_uuid[WB_UUID_LEN];			    /* current data generation UUID */
 	uint8_t uuid_history[WB_META_HISTORY][WB_UUID_LEN]; /* previous ones, newest first */
-	uint8_t pad[4096 - 336];
+	/* version 2: per-peer dirty bitmaps (docs/ondisk-format.md 2.3); all
+	 * zero = the log has none */
+	wb_le32 bm_region_shift; /* bytes per bit = 1 << shift (12..30), 0 = none */
+	wb_le32 bm_npeers;	 /* bitmap slots, 1..WB_BM_MAX_PEERS */
+	wb_le64 bm_off;		 /* device offset of the bitmap area */
+	wb_le64 bm_bytes;	 /* bytes of one copy of one peer's bitmap */
+	struct wb_bm_peer_disk {
+		wb_le64 stamp; /* tracking: the copy covers every record < stamp */
+		wb_le32 crc;   /* crc32c of the current copy (WB_BM_F_WRITTEN) */
+		wb_le32 flags; /* WB_BM_F_* */
+	} bm_peer[WB_BM_MAX_PEERS];
+	uint8_t pad[4096 - 616];
 };
 _Static_assert(sizeof(struct wb_sb_disk) == 4096, "superblock slot is 4 KiB");
 _Static_assert(offsetof(struct wb_sb_disk, uuid) == 16, "sb layout");
@@ -74,7 +86,14 @@ _Static_assert(offsetof(struct wb_sb_disk, epoch) == 88, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, head_hint_seq) == 168, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, node_id) == 176, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, data_uuid) == 192, "sb layout");
-_Static_assert(offsetof(struct wb_sb_disk, pad) == 336, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, bm_region_shift) == 336, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, bm_peer) == 360, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, pad) == 616, "sb layout");
+
+#define WB_BM_F_COPY	(1u << 0) /* current copy: 0 or 1 */
+#define WB_BM_F_TRACK	(1u << 1) /* every record from stamp on marks this bitmap */
+#define WB_BM_F_WRITTEN (1u << 2) /* the current copy was written (else all zero) */
+#define WB_BM_F_ALL	(WB_BM_F_COPY | WB_BM_F_TRACK | WB_BM_F_WRITTEN)
 
 #define WB_SB_F_CLEAN (1u << 0) /* closed cleanly (head hint valid) */
 

@@ -37,10 +37,11 @@
 /* 2: set_params appended; 3: params ack_memory, log_commit_ms; 4: replication
  * (roles, record base, ship hook, read_record, peer retention, geometry);
  * 5: a write's buf is borrowed until admitted() (struct wb_req appended);
- * 6: replication metadata (meta, meta_update, upgrade; params node_id).
+ * 6: replication metadata (meta, meta_update, upgrade; params node_id);
+ * 7: per-peer dirty bitmaps (bm_*; params bitmap_peers, bitmap_region).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 6
+#define WB_ENGINE_ABI_VERSION 7
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -135,6 +136,12 @@ struct wb_engine_params {
 	/* ABI 6. Format only: the node id written into the log's metadata
 	 * (struct wb_meta); 0 = not set. */
 	uint32_t node_id;
+	/* ABI 7. Format only: per-peer dirty bitmaps (docs/engine.md "Dirty
+	 * bitmaps"): slots for peers 0..bitmap_peers-1 (0 = 4, at most
+	 * WB_ENGINE_MAX_PEERS), bytes of the device per bit (0 = 64 KiB; a
+	 * power of two, 4 KiB..1 GiB). */
+	uint32_t bitmap_peers;
+	uint32_t bitmap_region;
 };
 
 /*
@@ -158,6 +165,19 @@ struct wb_meta {
 	uint64_t uuid_time;		    /* seconds since 1970: data_uuid set */
 	uint8_t log_uuid[WB_META_UUID_LEN]; /* the log's own UUID (not replicated) */
 };
+
+/* A peer's dirty bitmap (ABI 7): a set bit = that region of the device may
+ * differ on the peer. */
+struct wb_bm_info {
+	uint32_t region_size;	   /* bytes per bit; 0: the log has no bitmaps */
+	uint32_t npeers;	   /* bitmap slots: peers 0..npeers-1 */
+	uint64_t nbits;		   /* regions of the device */
+	uint64_t dirty;		   /* set bits of this peer (in memory) */
+	uint32_t tracking;	   /* every new record marks this bitmap */
+	uint32_t tracking_durable; /* ... and that is on disk */
+	uint64_t stamp;		   /* on disk: covers every record < stamp (while tracking) */
+};
+#define WB_BM_TRACK_HEAD UINT64_MAX /* bm_track: from the next record on */
 
 enum wb_meta_op {
 	WB_META_NEW_UUID = 1,	 /* current -> history[0] (oldest dropped), new random current */
@@ -318,6 +338,24 @@ struct wb_engine_ops {
 	 * version (wblog: 1 -> 2, node id p->node_id). 0 upgraded, 1 already
 	 * current (nothing written), -errno (logged). NULL: nothing to do. */
 	int (*upgrade)(const struct wb_engine_params *p);
+	/* ABI 7: per-peer dirty bitmaps (docs/engine.md "Dirty bitmaps"),
+	 * peer < info.npeers (else -ENXIO; so too every op but bm_info, which
+	 * reports region_size 0, when the log has none).
+	 * bm_set: mark (dirty = 1: every region the byte range touches) or
+	 * clear (0: every region wholly inside it), in memory; durable with
+	 * the next bm_flush, tracking change or destage. bm_next: first dirty
+	 * region at or after byte `from`, its byte offset in *off; -ENOENT
+	 * none. bm_track: from_seq >= 1: every record with seq >= from_seq
+	 * (WB_BM_TRACK_HEAD: from the next one) marks the bitmap, those still
+	 * in the log at once (-ENOENT if from_seq is older than the log);
+	 * 0: stop. done(arg, err) from run() once durable. bm_flush: persist
+	 * every bitmap, done from run(). */
+	int (*bm_info)(struct wb_engine *e, unsigned peer, struct wb_bm_info *out);
+	int (*bm_set)(struct wb_engine *e, unsigned peer, uint64_t off, uint64_t len, int dirty);
+	int (*bm_next)(struct wb_engine *e, unsigned peer, uint64_t from, uint64_t *off);
+	int (*bm_track)(struct wb_engine *e, unsigned peer, uint64_t from_seq,
+			void (*done)(void *arg, int err), void *arg);
+	int (*bm_flush)(struct wb_engine *e, void (*done)(void *arg, int err), void *arg);
 };
 
 /* Does this engine's ops table have `field` (appended at ABI `ver`)? A
@@ -427,6 +465,47 @@ static inline int wb_engine_meta_update(struct wb_engine *e, enum wb_meta_op op,
 {
 	return WB_OPS_HAS(e->ops, 6, meta_update) ? e->ops->meta_update(e, op, m, done, arg)
 						  : -EOPNOTSUPP;
+}
+/* Dirty bitmaps (ABI 7); -EOPNOTSUPP for engines without them. */
+static inline int wb_engine_bm_info(struct wb_engine *e, unsigned peer, struct wb_bm_info *out)
+{
+	return WB_OPS_HAS(e->ops, 7, bm_info) ? e->ops->bm_info(e, peer, out) : -EOPNOTSUPP;
+}
+static inline int wb_engine_bm_mark(struct wb_engine *e, unsigned peer, uint64_t off, uint64_t len)
+{
+	return WB_OPS_HAS(e->ops, 7, bm_set) ? e->ops->bm_set(e, peer, off, len, 1) : -EOPNOTSUPP;
+}
+static inline int wb_engine_bm_clear(struct wb_engine *e, unsigned peer, uint64_t off, uint64_t len)
+{
+	return WB_OPS_HAS(e->ops, 7, bm_set) ? e->ops->bm_set(e, peer, off, len, 0) : -EOPNOTSUPP;
+}
+static inline int wb_engine_bm_next(struct wb_engine *e, unsigned peer, uint64_t from,
+				    uint64_t *off)
+{
+	return WB_OPS_HAS(e->ops, 7, bm_next) ? e->ops->bm_next(e, peer, from, off) : -EOPNOTSUPP;
+}
+/* 1: a region touching [off, off + len) is dirty, 0: none, or -errno. */
+static inline int wb_engine_bm_test(struct wb_engine *e, unsigned peer, uint64_t off, uint64_t len)
+{
+	uint64_t at;
+	int ret = wb_engine_bm_next(e, peer, off, &at);
+
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return ret;
+	return at < off + len;
+}
+static inline int wb_engine_bm_track(struct wb_engine *e, unsigned peer, uint64_t from_seq,
+				     void (*done)(void *arg, int err), void *arg)
+{
+	return WB_OPS_HAS(e->ops, 7, bm_track) ? e->ops->bm_track(e, peer, from_seq, done, arg)
+					       : -EOPNOTSUPP;
+}
+static inline int wb_engine_bm_flush(struct wb_engine *e, void (*done)(void *arg, int err),
+				     void *arg)
+{
+	return WB_OPS_HAS(e->ops, 7, bm_flush) ? e->ops->bm_flush(e, done, arg) : -EOPNOTSUPP;
 }
 /* Promotion: start a new data generation UUID, durably (done from run()). */
 static inline int wb_engine_meta_new_uuid(struct wb_engine *e, void (*done)(void *arg, int err),

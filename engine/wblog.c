@@ -230,6 +230,8 @@ void wbl_release_records(struct wblog *e)
 	wbl_hold_account(e);
 	for (;;) {
 		hold = wbl_hold_seq(e);
+		if (wbl_bm_hold(e) < hold)
+			hold = wbl_bm_hold(e); /* a dropped peer's bitmap is not durable yet */
 		while (e->rec_first < e->release_upto && e->rec_first < e->destaged_seq &&
 		       e->rec_first < hold) {
 			rec = wbl_rec_by_seq(e, e->rec_first);
@@ -243,7 +245,7 @@ void wbl_release_records(struct wblog *e)
 			e->rec_first++;
 			n++;
 		}
-		if (!wbl_hold_exceeded(e))
+		if (!wbl_hold_exceeded(e) || wbl_bm_hold(e) <= e->rec_first)
 			break;
 		wbl_drop_lowest_peer(e);
 	}
@@ -371,7 +373,9 @@ static int wbl_format_at(const struct wb_engine_params *p, uint64_t dev)
 	void *buf;
 	int ret;
 
-	ret = wb_wlog_format(p->log_io, dev, p->log_segment_size, &sb);
+	ret = wb_wlog_format_bm(p->log_io, dev, p->log_segment_size,
+				p->bitmap_peers ? p->bitmap_peers : WB_BM_DEFAULT_PEERS,
+				p->bitmap_region ? p->bitmap_region : WB_BM_DEFAULT_REGION, &sb);
 	if (ret || (seq == 1 && gen == 1 && !p->node_id))
 		return ret;
 	buf = wb_io_alloc(WB_DISK_BLOCK);
@@ -484,6 +488,7 @@ static int wbl_recover_cb(void *arg, const struct wb_rec_info *ri, uint64_t span
 	if (!(ri->flags & WB_REC_F_ZERO))
 		e->dirty_bytes += (uint64_t)ri->data_blocks * WB_DISK_BLOCK;
 	memcpy(rec->ext, ri->ext, ri->nextents * sizeof(*rec->ext));
+	wbl_bm_fold(e, rec); /* records the bitmaps' stamps do not cover */
 	return wbl_map_insert(e->map, rec);
 }
 
@@ -496,6 +501,7 @@ static void wbl_free(struct wblog *e)
 
 	wbl_repl_free(e);
 	wbl_meta_free(e);
+	wbl_bm_free(e);
 	if (e->batch)
 		wbl_rec_free(e, e->batch);
 	while ((a = wbl_applyq_pop(&e->apply_wait)))
@@ -622,6 +628,13 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 		goto out_free;
 	}
 
+	ret = wbl_bm_open(e);
+	if (ret) {
+		wb_msg(WB_LOG_ERR, "%s: refusing to open: log %s: loading the bitmaps: %s",
+		       e->eng.name, e->log->name, strerror(-ret));
+		goto out_free;
+	}
+
 	/* 2. replay the longest valid run from the tail (reads only) */
 	e->rec_first = e->rec_end = e->sb.tail_seq;
 	t0 = wbl_now_ms();
@@ -736,6 +749,8 @@ static void wbl_deliver(struct wblog *e, int *n)
 	}
 	wbl_repl_deliver(e, n);
 	wbl_meta_deliver(e, n);
+	if (e->bm)
+		wbl_bm_deliver(e, n);
 }
 
 static void wbl_timers(struct wblog *e)
@@ -774,7 +789,8 @@ static int wbl_timeout(struct wb_engine *eng)
 		t = wbl_min_timeout(t, e->gen_start_ms + e->p.gen_max_interval_ms);
 	if (e->commit_due_ms)
 		t = wbl_min_timeout(t, e->commit_due_ms);
-	if (e->doneq.head || e->apply_doneq.head || wbl_repl_pending(e) || wbl_meta_pending(e))
+	if (e->doneq.head || e->apply_doneq.head || wbl_repl_pending(e) || wbl_meta_pending(e) ||
+	    wbl_bm_pending(e))
 		t = 0;
 	return t;
 }
@@ -812,6 +828,7 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 			wbl_release_records(e);
 		wb_destage_step(e);
 		wbl_progress(e);
+		wbl_bm_progress(e);
 		wbl_meta_progress(e);
 		wbl_deliver(e, &n);
 		if (n || !wait || (stop && stop(e)))
@@ -821,7 +838,8 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 			int t = wbl_timeout(eng);
 
 			if (e->log->inflight + e->bak->inflight == 0 && t < 0 && !e->doneq.head &&
-			    !e->apply_doneq.head && !wbl_repl_pending(e) && !wbl_meta_pending(e)) {
+			    !e->apply_doneq.head && !wbl_repl_pending(e) && !wbl_meta_pending(e) &&
+			    !wbl_bm_pending(e)) {
 				/* nothing can happen by itself: do not sleep forever */
 				uint64_t v;
 
@@ -878,7 +896,8 @@ static int wbl_busy(struct wblog *e)
 	return e->admitq.head || e->batch || e->ack_seq < e->next_seq || e->flushq.head ||
 	       e->doneq.head || e->apply_wait.head || e->apply_doneq.head || wbl_repl_pending(e) ||
 	       e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
-	       e->records_inflight || e->sb_inflight || e->sb_queued || e->metaq_head;
+	       e->records_inflight || e->sb_inflight || e->sb_queued || e->metaq_head ||
+	       wbl_bm_busy(e);
 }
 
 static int wbl_idle(struct wblog *e)
@@ -894,7 +913,7 @@ static int wbl_durable_all(struct wblog *e)
 static int wbl_no_io(struct wblog *e)
 {
 	return !e->log->inflight && !e->bak->inflight && !e->doneq.head && !e->apply_doneq.head &&
-	       !wbl_repl_pending(e) && !e->metaq_head;
+	       !wbl_repl_pending(e) && !e->metaq_head && !wbl_bm_pending(e);
 }
 
 static void wbl_close(struct wb_engine *eng)
@@ -906,6 +925,7 @@ static void wbl_close(struct wb_engine *eng)
 	 * batches from here on (see ds_should_run), dirty data stays in the log */
 	e->closing = 1;
 	wbl_seal(e);
+	wbl_bm_close(e);
 	wbl_kick(e);
 	for (i = 0; i < 10000000 && wbl_busy(e); i++) {
 		if (e->state != WB_STATE_FAILED && e->want_durable < e->next_seq - 1)
@@ -1080,6 +1100,7 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 {
 	struct wblog *e = (struct wblog *)eng;
 	struct wb_sb sb = e->sb;
+	uint32_t i;
 	int ret;
 
 	if (e->closing)
@@ -1102,6 +1123,10 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 	wbl_sb_base(&sb, seq, gen);
 	sb.tail_off = e->sp.head;
 	sb.tail_min_epoch = sb.epoch;
+	/* no record between: a tracking bitmap covers everything before seq */
+	for (i = 0; i < sb.bm_npeers; i++)
+		if (sb.bm_peer[i].flags & WB_BM_F_TRACK)
+			sb.bm_peer[i].stamp = seq;
 	ret = wbl_sb_write_sync(e->log, &sb, e->sb_buf);
 	if (ret) {
 		wbl_fail(e, ret, "rebase superblock write");
@@ -1146,4 +1171,9 @@ const struct wb_engine_ops wb_wblog_ops = {
     .meta = wbl_meta,
     .meta_update = wbl_meta_update,
     .upgrade = wbl_upgrade,
+    .bm_info = wbl_bm_info,
+    .bm_set = wbl_bm_set,
+    .bm_next = wbl_bm_next,
+    .bm_track = wbl_bm_track,
+    .bm_flush = wbl_bm_flush,
 };

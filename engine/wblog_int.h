@@ -51,6 +51,7 @@ enum wbl_rec_state {
 struct wblog;
 struct wbl_rread;
 struct wbl_metaw;
+struct wbl_bm;
 
 /* One apply_record completion, delivered from run() (wbl_deliver). */
 struct wbl_apply {
@@ -168,6 +169,7 @@ struct wblog {
 	 * flight, durable; waiters in request order */
 	uint64_t meta_want, meta_sent, meta_done;
 	struct wbl_metaw *metaq_head, *metaq_tail;
+	struct wbl_bm *bm; /* dirty bitmaps (wblog_bitmap.c), NULL: none */
 
 	struct wb_engine_stats st;
 };
@@ -240,6 +242,27 @@ void wbl_meta_progress(struct wblog *e);
 int wbl_meta_pending(const struct wblog *e); /* a completion to deliver */
 void wbl_meta_deliver(struct wblog *e, int *n);
 void wbl_meta_free(struct wblog *e);
+
+/* wblog_bitmap.c */
+int wbl_bm_open(struct wblog *e); /* after the superblock, before recovery */
+void wbl_bm_free(struct wblog *e);
+void wbl_bm_fold(struct wblog *e, const struct wbl_rec *rec); /* a record got its seq */
+int wbl_bm_info(struct wb_engine *eng, unsigned peer, struct wb_bm_info *out);
+int wbl_bm_set(struct wb_engine *eng, unsigned peer, uint64_t off, uint64_t len, int dirty);
+int wbl_bm_next(struct wb_engine *eng, unsigned peer, uint64_t from, uint64_t *off);
+int wbl_bm_track(struct wb_engine *eng, unsigned peer, uint64_t from_seq,
+		 void (*done)(void *arg, int err), void *arg);
+int wbl_bm_flush(struct wb_engine *eng, void (*done)(void *arg, int err), void *arg);
+void wbl_bm_dropped(struct wblog *e, unsigned peer, uint64_t seq);
+uint64_t wbl_bm_hold(const struct wblog *e);
+int wbl_bm_tail_needs(const struct wblog *e, uint64_t tail);
+void wbl_bm_commit_for_destage(struct wblog *e, void (*done)(struct wblog *e, int err));
+void wbl_bm_progress(struct wblog *e);
+int wbl_bm_busy(const struct wblog *e);
+int wbl_bm_committing(const struct wblog *e);
+int wbl_bm_pending(const struct wblog *e);
+void wbl_bm_deliver(struct wblog *e, int *n);
+void wbl_bm_close(struct wblog *e);
 
 /* wblog_read.c */
 int wbl_submit_read(struct wblog *e, struct wb_req *r);

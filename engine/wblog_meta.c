@@ -166,8 +166,10 @@ void wbl_meta_progress(struct wblog *e)
 {
 	int ret;
 
+	/* a bitmap commit's superblock write carries it (and must be the one
+	 * that carries destage's new tail) */
 	if (e->meta_want == e->meta_sent || e->sb_inflight || e->sb_queued ||
-	    e->state == WB_STATE_FAILED)
+	    wbl_bm_committing(e) || e->state == WB_STATE_FAILED)
 		return;
 	ret = wbl_sb_write(e, meta_sb_done);
 	if (ret)

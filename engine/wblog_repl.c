@@ -360,6 +360,7 @@ void wbl_drop_lowest_peer(struct wblog *e)
 		e->dropped_seq[i] = s;
 		e->peer_pos[i] = 0;
 		e->st.peers_dropped++;
+		wbl_bm_dropped(e, i, s); /* its records go into its bitmap first */
 	}
 	wbl_kick(e);
 }

@@ -138,6 +138,7 @@ static int wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
 		return -ENOMEM;
 	}
 	e->next_seq++;
+	wbl_bm_fold(e, rec);
 	if (!e->gen_has_data)
 		e->gen_start_ms = wbl_now_ms();
 	e->gen_has_data = 1;

@@ -42,6 +42,9 @@ static int sb_meta_decode(const struct wb_sb_disk *d, struct wb_sb *sb, char *wh
 	sb->uuid_time = 0;
 	memset(sb->data_uuid, 0, sizeof(sb->data_uuid));
 	memset(sb->uuid_history, 0, sizeof(sb->uuid_history));
+	sb->bm_region_shift = sb->bm_npeers = 0;
+	sb->bm_off = sb->bm_bytes = 0;
+	memset(sb->bm_peer, 0, sizeof(sb->bm_peer));
 	if (sb->version < 2)
 		return 0;
 	sb->node_id = wb_le32_get(d->node_id);
@@ -64,7 +67,46 @@ static int sb_meta_decode(const struct wb_sb_disk *d, struct wb_sb *sb, char *wh
 		}
 	memcpy(sb->data_uuid, d->data_uuid, WB_UUID_LEN);
 	memcpy(sb->uuid_history, d->uuid_history, sizeof(sb->uuid_history));
+	sb->bm_region_shift = wb_le32_get(d->bm_region_shift);
+	sb->bm_npeers = wb_le32_get(d->bm_npeers);
+	sb->bm_off = wb_le64_get(d->bm_off);
+	sb->bm_bytes = wb_le64_get(d->bm_bytes);
+	for (i = 0; i < WB_BM_MAX_PEERS; i++) {
+		sb->bm_peer[i].stamp = wb_le64_get(d->bm_peer[i].stamp);
+		sb->bm_peer[i].crc = wb_le32_get(d->bm_peer[i].crc);
+		sb->bm_peer[i].flags = wb_le32_get(d->bm_peer[i].flags);
+		if ((sb->bm_peer[i].flags & ~WB_BM_F_ALL) ||
+		    (i >= sb->bm_npeers &&
+		     (sb->bm_peer[i].flags || sb->bm_peer[i].stamp || sb->bm_peer[i].crc))) {
+			snprintf(why, whylen, "bitmap of peer %u: bad flags 0x%x", i,
+				 sb->bm_peer[i].flags);
+			return -1;
+		}
+	}
 	return 0;
+}
+
+/* The bitmap area (after the geometry checks: needs data_off, nslots). */
+static int sb_bm_check(const struct wb_sb *sb, char *why, size_t whylen)
+{
+	if (!sb->bm_region_shift) {
+		if (sb->bm_npeers || sb->bm_off || sb->bm_bytes)
+			goto bad;
+		return 0;
+	}
+	if (sb->bm_region_shift < 12 || sb->bm_region_shift > 30 || !sb->bm_npeers ||
+	    sb->bm_npeers > WB_BM_MAX_PEERS ||
+	    sb->bm_bytes != wb_wlog_bm_bytes(sb->dev_size, sb->bm_region_shift) ||
+	    sb->bm_off % WB_DISK_BLOCK || sb->bm_off < sb->nslots * (uint64_t)WB_DISK_BLOCK ||
+	    sb->bm_off > sb->data_off ||
+	    (sb->data_off - sb->bm_off) / 2 / sb->bm_npeers < sb->bm_bytes)
+		goto bad;
+	return 0;
+bad:
+	snprintf(why, whylen, "inconsistent bitmap area (shift %u, %u peers, 0x%llx + %llu)",
+		 sb->bm_region_shift, sb->bm_npeers, (unsigned long long)sb->bm_off,
+		 (unsigned long long)sb->bm_bytes);
+	return -1;
 }
 
 int wb_wlog_new_uuid(uint8_t uuid[WB_UUID_LEN])
@@ -79,6 +121,7 @@ int wb_wlog_new_uuid(uint8_t uuid[WB_UUID_LEN])
 void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot)
 {
 	struct wb_sb_disk *d = slot;
+	uint32_t i;
 
 	memset(d, 0, sizeof(*d));
 	d->magic = wb_le64_put(WB_SB_MAGIC);
@@ -110,6 +153,15 @@ void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot)
 		d->uuid_time = wb_le64_put(sb->uuid_time);
 		memcpy(d->data_uuid, sb->data_uuid, WB_UUID_LEN);
 		memcpy(d->uuid_history, sb->uuid_history, sizeof(d->uuid_history));
+		d->bm_region_shift = wb_le32_put(sb->bm_region_shift);
+		d->bm_npeers = wb_le32_put(sb->bm_npeers);
+		d->bm_off = wb_le64_put(sb->bm_off);
+		d->bm_bytes = wb_le64_put(sb->bm_bytes);
+		for (i = 0; i < WB_BM_MAX_PEERS; i++) {
+			d->bm_peer[i].stamp = wb_le64_put(sb->bm_peer[i].stamp);
+			d->bm_peer[i].crc = wb_le32_put(sb->bm_peer[i].crc);
+			d->bm_peer[i].flags = wb_le32_put(sb->bm_peer[i].flags);
+		}
 	}
 	d->crc = wb_le32_put(sb_crc(d));
 }
@@ -169,6 +221,8 @@ int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, ch
 		snprintf(why, whylen, "inconsistent geometry");
 		return -EINVAL;
 	}
+	if (sb_bm_check(sb, why, whylen))
+		return -EINVAL;
 	if (sb->tail_off < sb->data_off || sb->tail_off >= sb->data_off + sb->data_size ||
 	    sb->tail_off % WB_DISK_BLOCK || sb->tail_seq == 0) {
 		snprintf(why, whylen, "tail 0x%llx outside the data area",
@@ -185,7 +239,14 @@ int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, ch
 
 int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct wb_sb *out)
 {
+	return wb_wlog_format_bm(io, dev_size, seg_size, 0, 0, out);
+}
+
+int wb_wlog_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint32_t bm_npeers,
+		      uint32_t bm_region, struct wb_sb *out)
+{
 	struct wb_sb sb;
+	uint64_t bm_end = WB_SB_SLOTS * (uint64_t)WB_DISK_BLOCK;
 	uint64_t size = io->size & ~(uint64_t)(WB_DISK_BLOCK - 1);
 	uint8_t *buf;
 	uint32_t i;
@@ -204,11 +265,26 @@ int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struc
 		return -EINVAL;
 	}
 	memset(&sb, 0, sizeof(sb));
+	if (bm_npeers) {
+		if (bm_npeers > WB_BM_MAX_PEERS || bm_region < WB_DISK_BLOCK ||
+		    bm_region > (1u << 30) || (bm_region & (bm_region - 1))) {
+			wb_msg(WB_LOG_ERR,
+			       "log %s: bitmaps: %u peers (1..%u) at %u bytes per bit (a power "
+			       "of two, 4 KiB..1 GiB)",
+			       io->name, bm_npeers, WB_BM_MAX_PEERS, bm_region);
+			return -EINVAL;
+		}
+		sb.bm_region_shift = (uint32_t)__builtin_ctz(bm_region);
+		sb.bm_npeers = bm_npeers;
+		sb.bm_off = bm_end;
+		sb.bm_bytes = wb_wlog_bm_bytes(dev_size, sb.bm_region_shift);
+		bm_end += 2ull * bm_npeers * sb.bm_bytes;
+	}
 	sb.nslots = WB_SB_SLOTS;
 	sb.seg_size = seg_size;
 	sb.log_size = size;
 	sb.dev_size = dev_size;
-	sb.data_off = ((uint64_t)WB_SB_SLOTS * WB_DISK_BLOCK + seg_size - 1) / seg_size * seg_size;
+	sb.data_off = (bm_end + seg_size - 1) / seg_size * seg_size;
 	if (size < sb.data_off + 2ull * seg_size) {
 		wb_msg(WB_LOG_ERR, "log %s: %llu bytes is too small (need >= %llu for 2 segments)",
 		       io->name, (unsigned long long)size,
@@ -348,7 +424,7 @@ int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char 
 {
 	struct wb_sb sb;
 	uint8_t *buf;
-	uint32_t i;
+	uint32_t i, shift;
 	int ret;
 
 	ret = wb_wlog_load(io, &sb, err, errlen);
@@ -368,6 +444,19 @@ int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char 
 		return -EIO;
 	}
 	sb.uuid_time = (uint64_t)time(NULL);
+	/* bitmaps in the unused bytes between the slots and the data area */
+	for (shift = 16; shift <= 30; shift++) {
+		uint64_t start = sb.nslots * (uint64_t)WB_DISK_BLOCK,
+			 bytes = wb_wlog_bm_bytes(sb.dev_size, shift);
+
+		if (start + 2ull * WB_BM_DEFAULT_PEERS * bytes <= sb.data_off) {
+			sb.bm_region_shift = shift;
+			sb.bm_npeers = WB_BM_DEFAULT_PEERS;
+			sb.bm_off = start;
+			sb.bm_bytes = bytes;
+			break;
+		}
+	}
 	buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (!buf)
 		return -ENOMEM;

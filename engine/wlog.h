@@ -35,7 +35,30 @@ struct wb_sb {
 	uint64_t uuid_time;
 	uint8_t data_uuid[WB_UUID_LEN];
 	uint8_t uuid_history[WB_META_HISTORY][WB_UUID_LEN];
+	/* version 2 bitmaps (bm_region_shift 0: none) */
+	uint32_t bm_region_shift, bm_npeers;
+	uint64_t bm_off, bm_bytes;
+	struct wb_sb_bm_peer {
+		uint64_t stamp;
+		uint32_t crc, flags;
+	} bm_peer[WB_BM_MAX_PEERS];
 };
+
+/* Bytes of one copy of one peer's bitmap for a device of dev_size bytes at
+ * 1 << shift bytes per bit (whole 4 KiB blocks). */
+static inline uint64_t wb_wlog_bm_bytes(uint64_t dev_size, uint32_t shift)
+{
+	uint64_t bits = (dev_size + (1ull << shift) - 1) >> shift;
+
+	return ((bits + 7) / 8 + 4095) / 4096 * 4096;
+}
+/* Device offset of copy `copy` of peer `peer`'s bitmap. */
+static inline uint64_t wb_wlog_bm_copy_off(const struct wb_sb *sb, unsigned peer, unsigned copy)
+{
+	return sb->bm_off + (2ull * peer + copy) * sb->bm_bytes;
+}
+#define WB_BM_DEFAULT_PEERS  4u
+#define WB_BM_DEFAULT_REGION (64u << 10)
 
 #define WB_REC_MAX_DATA_BLOCKS 256u /* 1 MiB of data per record at most */
 
@@ -58,12 +81,20 @@ static inline uint64_t wb_wlog_slot_off(const struct wb_sb *sb, uint64_t sb_seq)
  * first record position cleared, then a device flush. seg_size 0 = 2 MiB.
  * dev_size = the exported size the log belongs to. Synchronous. */
 int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct wb_sb *out);
+/* The same with a bitmap area for bm_npeers peers (0: none) at bm_region
+ * bytes per bit (a power of two, 4 KiB..1 GiB): the area follows the
+ * superblock slots, the data area starts at the next segment boundary. */
+int wb_wlog_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint32_t bm_npeers,
+		      uint32_t bm_region, struct wb_sb *out);
 /* Read every slot and return the newest valid one. Writes nothing. On
  * failure err says, naming the device, what is wrong (-EPROTO: not a wblog
  * log, -EUCLEAN: no valid superblock, -EINVAL: geometry mismatch). */
 int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen);
 /* Upgrade a version 1 log to version 2 in place: the newest copy gets a new
- * random data UUID, no history, node id `node_id`, and is written (FUA)
+ * random data UUID, no history, node id `node_id`, a bitmap area in the
+ * unused bytes before the data area if WB_BM_DEFAULT_PEERS bitmaps fit
+ * there (the region size doubled from the default until they do, at most
+ * 1 GiB; else none), and is written (FUA)
  * into every slot of the ring in turn, then flushed; a crash in between
  * leaves the newest copy either the old version 1 one or an upgraded one,
  * with the same log state. Returns 0 (out = the new copy), 1 if the log

@@ -5,6 +5,7 @@
  *
  *   wbengine format --log FILE --backing FILE [--segment-size N] [--size N]
  *                   [--base-seq N --base-gen G] [--node-id N]
+ *                   [--bitmap-peers N] [--bitmap-region N]
  *                   [--force [--discard-dirty]]
  *   wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]
  *   wbengine dump   --log FILE [--from SEQ] [--count N]
@@ -52,6 +53,7 @@
 struct opts {
 	const char *log, *backing;
 	uint64_t seg_size, size, from, count, min_rate, base_seq, base_gen, node_id;
+	uint64_t bm_peers, bm_region;
 	int force, discard_dirty, accept_loss, json, verbose;
 };
 
@@ -72,7 +74,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: wbengine format --log FILE --backing FILE [--segment-size N] [--size N] "
-		"[--base-seq N --base-gen G] [--node-id N] [--force [--discard-dirty]]\n"
+		"[--base-seq N --base-gen G] [--node-id N]\n"
+		"                       [--bitmap-peers N] [--bitmap-region N] "
+		"[--force [--discard-dirty]]\n"
 		"       wbengine info   --log FILE --backing FILE [--json] [--min-rate BYTES/S]\n"
 		"       wbengine dump   --log FILE [--from SEQ] [--count N]\n"
 		"       wbengine check  --log FILE --backing FILE\n"
@@ -195,6 +199,8 @@ static int cmd_format(const struct opts *o)
 	p.base_seq = o->base_seq; /* a new replica starts at its primary's position */
 	p.base_gen = o->base_gen;
 	p.node_id = (uint32_t)o->node_id;
+	p.bitmap_peers = (uint32_t)o->bm_peers;
+	p.bitmap_region = (uint32_t)o->bm_region;
 	ret = wb_engine_format("wblog", &p);
 	if (ret < 0) {
 		fprintf(stderr, "wbengine: format of %s failed: %s\n", o->log, strerror(-ret));
@@ -214,7 +220,9 @@ static int cmd_format(const struct opts *o)
 		printf("first record: seq %" PRIu64 ", generation %" PRIu64 "\n", sb.tail_seq,
 		       sb.tail_gen);
 	uuid_str(sb.data_uuid, u);
-	printf("format version %u, data uuid %s, node id %u\n", sb.version, u, sb.node_id);
+	printf("format version %u, data uuid %s, node id %u, bitmaps for %u peers at %u bytes "
+	       "per bit\n",
+	       sb.version, u, sb.node_id, sb.bm_npeers, 1u << sb.bm_region_shift);
 	rc = EX_OK;
 out:
 	wb_io_close(log);
@@ -323,6 +331,32 @@ static int view_load(struct view *v, const struct opts *o, int need_backing, wb_
 
 /* ---- info -------------------------------------------------------------- */
 
+/* Peer p's bitmap as on disk: 1 ok (count = set bits), 0 checksum
+ * mismatch, -1 read error. A copy never written is all zero. */
+static int bm_peer_read(const struct view *v, unsigned p, uint64_t *count)
+{
+	const struct wb_sb *sb = &v->sb;
+	uint8_t *buf;
+	uint64_t i;
+	int ok = 1;
+
+	*count = 0;
+	if (!(sb->bm_peer[p].flags & WB_BM_F_WRITTEN))
+		return 1;
+	buf = wb_io_alloc(sb->bm_bytes);
+	if (!buf || wb_io_pread(v->log, buf, sb->bm_bytes,
+				wb_wlog_bm_copy_off(sb, p, sb->bm_peer[p].flags & WB_BM_F_COPY))) {
+		wb_io_free(buf);
+		return -1;
+	}
+	if (wb_crc32c(0, buf, sb->bm_bytes) != sb->bm_peer[p].crc)
+		ok = 0;
+	for (i = 0; i < sb->bm_bytes; i++)
+		*count += (uint64_t)__builtin_popcount(buf[i]);
+	wb_io_free(buf);
+	return ok;
+}
+
 static void info_text(const struct opts *o, const struct view *v, uint64_t eta_ms)
 {
 	const struct wb_sb *sb = &v->sb;
@@ -347,6 +381,28 @@ static void info_text(const struct opts *o, const struct view *v, uint64_t eta_m
 		printf("metadata         none (format version 1: `wbengine upgrade --log %s` "
 		       "adds data UUIDs and the node id)\n",
 		       o->log);
+	}
+	if (sb->bm_region_shift) {
+		printf("bitmaps          %u peers, %u bytes per bit, 0x%" PRIx64 " + 2 x %" PRIu64
+		       " bytes per peer\n",
+		       sb->bm_npeers, 1u << sb->bm_region_shift, sb->bm_off, sb->bm_bytes);
+		for (i = 0; i < sb->bm_npeers; i++) {
+			uint64_t n;
+			int ok = bm_peer_read(v, i, &n);
+
+			printf("bitmap peer %-2u   ", i);
+			if (ok < 0)
+				printf("unreadable\n");
+			else
+				printf("%" PRIu64 " regions dirty%s%s", n,
+				       ok ? "" : " (CHECKSUM MISMATCH: open marks all)",
+				       sb->bm_peer[i].flags & WB_BM_F_TRACK ? "" : "\n");
+			if (ok >= 0 && (sb->bm_peer[i].flags & WB_BM_F_TRACK))
+				printf(", tracking: + the records from seq %" PRIu64 " on\n",
+				       sb->bm_peer[i].stamp);
+		}
+	} else if (sb->version >= 2) {
+		printf("bitmaps          none\n");
 	}
 	printf("device size      %" PRIu64 " bytes\n", sb->dev_size);
 	printf("data area        0x%" PRIx64 " + %" PRIu64 " bytes, %" PRIu64
@@ -421,6 +477,18 @@ static void info_json(const struct opts *o, const struct view *v, uint64_t eta_m
 	for (i = 0; i < sb->nhistory; i++) {
 		uuid_str(sb->uuid_history[i], u);
 		printf("%s\"%s\"", i ? ", " : "", u);
+	}
+	printf("], \"bitmap_region\": %u, \"bitmap_peers\": %u, \"bitmaps\": [",
+	       sb->bm_region_shift ? 1u << sb->bm_region_shift : 0, sb->bm_npeers);
+	for (i = 0; i < sb->bm_npeers; i++) {
+		uint64_t n;
+		int ok = bm_peer_read(v, i, &n);
+
+		printf("%s{\"peer\": %u, \"ok\": %s, \"dirty_regions\": %" PRIu64
+		       ", \"tracking\": %s, \"stamp\": %" PRIu64 "}",
+		       i ? ", " : "", i, ok > 0 ? "true" : "false", n,
+		       sb->bm_peer[i].flags & WB_BM_F_TRACK ? "true" : "false",
+		       sb->bm_peer[i].stamp);
 	}
 	printf("],\n \"log_bytes\": %" PRIu64 ", \"dev_size\": %" PRIu64 ", \"data_off\": %" PRIu64
 	       ", \"data_size\": %" PRIu64 ", \"seg_size\": %u, \"max_rec_blocks\": %u,\n",
@@ -832,6 +900,8 @@ int main(int argc, char **argv)
 	    {"base-seq", 1, NULL, 'Q'},
 	    {"base-gen", 1, NULL, 'G'},
 	    {"node-id", 1, NULL, 'N'},
+	    {"bitmap-peers", 1, NULL, 'P'},
+	    {"bitmap-region", 1, NULL, 'R'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.min_rate = DEFAULT_MIN_RATE};
@@ -895,6 +965,16 @@ int main(int argc, char **argv)
 			if (parse_size(optarg, &o.node_id) || !o.node_id || o.node_id > UINT32_MAX)
 				bad = "--node-id";
 			break;
+		case 'P':
+			if (parse_size(optarg, &o.bm_peers) || !o.bm_peers ||
+			    o.bm_peers > WB_ENGINE_MAX_PEERS)
+				bad = "--bitmap-peers";
+			break;
+		case 'R':
+			if (parse_size(optarg, &o.bm_region) || o.bm_region < 4096 ||
+			    o.bm_region > (1u << 30) || (o.bm_region & (o.bm_region - 1)))
+				bad = "--bitmap-region";
+			break;
 		case 'f':
 			o.force = 1;
 			break;
@@ -939,7 +1019,8 @@ int main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if ((o.json && cmds[i].fn != cmd_info) || ((o.from || o.count) && cmds[i].fn != cmd_dump) ||
-	    ((o.seg_size || o.size || o.force || o.discard_dirty) && cmds[i].fn != cmd_format) ||
+	    ((o.seg_size || o.size || o.force || o.discard_dirty || o.bm_peers || o.bm_region) &&
+	     cmds[i].fn != cmd_format) ||
 	    (o.accept_loss && cmds[i].fn != cmd_repair) ||
 	    (o.node_id && cmds[i].fn != cmd_format && cmds[i].fn != cmd_upgrade)) {
 		fprintf(stderr, "wbengine %s: option not valid for this command\n", cmds[i].name);

@@ -306,11 +306,12 @@ fi
 # unchanged, and a second upgrade writes nothing
 truncate -s 16M "$T/mlog"
 truncate -s 8M "$T/mback"
-"$W" format --log "$T/mlog" --backing "$T/mback" --segment-size 256K --node-id 4 >/dev/null 2>&1
+"$W" format --log "$T/mlog" --backing "$T/mback" --segment-size 256K --node-id 4 \
+	--bitmap-peers 3 --bitmap-region 128K >/dev/null 2>&1
 m1=$("$F" --log "$T/mlog" --backing "$T/mback" --writes 100 --seed 5 --min-rate 1 2>/dev/null | awk '/device-crc32c/{print $2}')
 j=$("$W" info --log "$T/mlog" --backing "$T/mback" --json 2>&1)
 t=$("$W" info --log "$T/mlog" --backing "$T/mback" 2>&1)
-if python3 -c 'import json,sys,re; j=json.loads(sys.argv[1]); sys.exit(not (j["format_version"]==2 and j["node_id"]==4 and re.fullmatch(r"[0-9a-f-]{36}", j["data_uuid"]) and j["uuid_history"]==[]))' "$j" &&
+if python3 -c 'import json,sys,re; j=json.loads(sys.argv[1]); sys.exit(not (j["format_version"]==2 and j["node_id"]==4 and re.fullmatch(r"[0-9a-f-]{36}", j["data_uuid"]) and j["uuid_history"]==[] and j["bitmap_region"]==128<<10 and j["bitmap_peers"]==3 and all(b["ok"] and b["dirty_regions"]==0 for b in j["bitmaps"])))' "$j" &&
 	grep -q '^format version   2$' <<<"$t" && grep -q '^node id          4$' <<<"$t" &&
 	grep -q '^data uuid        [0-9a-f-]\{36\} ' <<<"$t"; then
 	pass meta_format_info
@@ -332,7 +333,7 @@ with open(sys.argv[1], "r+b") as f:
         s = bytearray(f.read(4096))
         s[8:12] = struct.pack("<I", 1)
         s[12:16] = b"\0" * 4
-        s[176:336] = b"\0" * 160
+        s[176:4096] = b"\0" * 3920
         s[12:16] = struct.pack("<I", crc32c(bytes(s)))
         f.seek(i * 4096)
         f.write(s)
@@ -353,7 +354,7 @@ j=$("$W" info --log "$T/mlog" --backing "$T/mback" --json 2>&1)
 m3=$("$F" --log "$T/mlog" --backing "$T/mback" --writes 0 2>/dev/null | awk '/device-crc32c/{print $2}')
 if [ $rc -eq 0 ] && grep -q '^upgraded .* to format version 2: data uuid [0-9a-f-]\{36\}, node id 6$' <<<"$u" &&
 	[ $rc2 -eq 0 ] && grep -q 'already format version 2' <<<"$u2" &&
-	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); sys.exit(not (j["format_version"]==2 and j["node_id"]==6 and j["data_uuid"]))' "$j" &&
+	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); sys.exit(not (j["format_version"]==2 and j["node_id"]==6 and j["data_uuid"] and j["bitmap_peers"]==4 and j["bitmap_region"]>=65536))' "$j" &&
 	[ "$m1" = "$m3" ]; then
 	pass meta_upgrade
 else

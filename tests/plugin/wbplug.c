@@ -118,6 +118,13 @@ static int plug_trap_upgrade(const struct wb_engine_params *p)
 	(void)p;
 	return -EXDEV;
 }
+static int plug_trap_bm_info(struct wb_engine *e, unsigned peer, struct wb_bm_info *out)
+{
+	(void)e;
+	(void)peer;
+	(void)out;
+	return -EXDEV;
+}
 #endif
 
 #ifdef PLUG_NO_SYMBOL
@@ -149,5 +156,8 @@ const struct wb_engine_ops PLUG_SYM = {
 #if PLUG_ABI < 6
     .meta = plug_trap_meta,
     .upgrade = plug_trap_upgrade,
+#endif
+#if PLUG_ABI < 7
+    .bm_info = plug_trap_bm_info,
 #endif
 };

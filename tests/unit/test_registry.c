@@ -141,7 +141,7 @@ static void test_register(void **state)
 	    .stats = dummy_stats,
 	};
 	static const struct wb_engine_ops badabi = {
-	    .abi_version = 7, /* newer than this build */
+	    .abi_version = WB_ENGINE_ABI_VERSION + 1, /* newer than this build */
 	    .name = "dummy7",
 	    .open = dummy_open,
 	    .close = dummy_close,
@@ -172,8 +172,8 @@ static void test_register(void **state)
 	{
 		char want[96];
 
-		snprintf(want, sizeof(want), "has engine ABI version 7, this wbrep takes %u..%u",
-			 WB_ENGINE_ABI_MIN, WB_ENGINE_ABI_VERSION);
+		snprintf(want, sizeof(want), "has engine ABI version %u, this wbrep takes %u..%u",
+			 WB_ENGINE_ABI_VERSION + 1, WB_ENGINE_ABI_MIN, WB_ENGINE_ABI_VERSION);
 		assert_non_null(strstr(last_msg, want));
 	}
 	assert_null(wb_engine_find("dummy7"));
@@ -300,6 +300,7 @@ static void test_plugin_old_abi(void **state)
 	struct wb_repl_hooks h = {0};
 	struct wb_engine *e;
 	struct wb_meta m;
+	struct wb_bm_info bi;
 
 	(void)state;
 	for (int i = 0; i < 2; i++) {
@@ -318,6 +319,7 @@ static void test_plugin_old_abi(void **state)
 		assert_int_equal(wb_engine_rebase(e, 1, 1), -EOPNOTSUPP);
 		assert_int_equal(wb_engine_set_mode(e, WB_MODE_WRITETHROUGH), -EOPNOTSUPP);
 		assert_int_equal(wb_engine_meta(e, &m), -EOPNOTSUPP);
+		assert_int_equal(wb_engine_bm_info(e, 0, &bi), -EOPNOTSUPP);
 		assert_int_equal(wb_engine_upgrade(names[i], &p), 1);
 		assert_int_equal(wb_engine_stats(e, &st), 0);
 		assert_int_equal(st.size, 1u << 20);

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * test_bitmap.c - per-peer dirty bitmaps of the wblog engine
+ * (engine/wblog_bitmap.c): geometry from the format parameters; mark,
+ * clear (whole regions only), next/test; bitmaps survive bm_flush + power
+ * cut and a clean close; a tracking peer gets every record's blocks, also
+ * across power cuts before and after destage moved the tail (records past
+ * the stamp folded again at recovery); power cuts at many points of a run
+ * of writes, flushes, destage and commits never lose a block written before
+ * the last completed flush and never load a garbage copy; a peer dropped
+ * past its retention gets the records it had not acknowledged, durably,
+ * before the log releases them.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "engine/io.h"
+#include "engine/wbengine.h"
+#include "tests/unit/engine_fixture.h"
+
+extern const struct wb_engine_ops wb_wblog_ops;
+
+static int bad_copy; /* a bitmap failed its checksum at open */
+
+static void sink(int level, const char *msg, void *ctx)
+{
+	(void)ctx;
+	if (strstr(msg, "bitmap"))
+		if (strstr(msg, "fails its checksum") || strstr(msg, "every region marked"))
+			bad_copy++;
+	if (level <= WB_LOG_WARN)
+		fprintf(stderr, "%s\n", msg);
+}
+
+struct done {
+	int called, err;
+};
+
+static void done_cb(void *arg, int err)
+{
+	struct done *d = arg;
+
+	d->called++;
+	d->err = err;
+}
+
+static int wait_done(struct efx *f, struct done *d)
+{
+	int i;
+
+	for (i = 0; i < 100000 && !d->called; i++)
+		if (wb_engine_run(f->e, 1) < 0)
+			break;
+	assert_int_equal(d->called, 1);
+	return d->err;
+}
+
+static int track_sync(struct efx *f, unsigned peer, uint64_t from)
+{
+	struct done d = {0};
+	int ret = wb_engine_bm_track(f->e, peer, from, done_cb, &d);
+
+	return ret ? ret : wait_done(f, &d);
+}
+
+static int flush_sync(struct efx *f)
+{
+	struct done d = {0};
+	int ret = wb_engine_bm_flush(f->e, done_cb, &d);
+
+	return ret ? ret : wait_done(f, &d);
+}
+
+static void write_blk(struct efx *f, uint64_t lba, int fill)
+{
+	uint8_t buf[EFX_BS];
+
+	memset(buf, fill, sizeof(buf));
+	assert_int_equal(wb_engine_write(f->e, buf, EFX_BS, lba * EFX_BS, 0), 0);
+}
+
+static void crash(struct efx *f)
+{
+	wb_io_fault_power_cut(f->log);
+	wb_io_fault_power_cut(f->bak);
+	wb_engine_close(f->e);
+	f->e = NULL;
+	wb_io_fault_power_on(f->log);
+	wb_io_fault_power_on(f->bak);
+	assert_int_equal(wb_wblog_ops.open(&f->p, &f->e), 0);
+}
+
+static uint64_t dirty(struct efx *f, unsigned peer)
+{
+	struct wb_bm_info bi;
+
+	assert_int_equal(wb_engine_bm_info(f->e, peer, &bi), 0);
+	return bi.dirty;
+}
+
+static void test_geometry(void **state)
+{
+	struct wb_fault_cfg c = {0};
+	struct wb_bm_info bi;
+	struct efx f;
+	uint64_t off;
+
+	(void)state;
+	efx_devices(&f, "bm", 8u << 20, &c, &c);
+	efx_format_open(&f);
+	assert_int_equal(wb_engine_bm_info(f.e, 0, &bi), 0);
+	assert_int_equal(bi.region_size, 64u << 10);
+	assert_int_equal(bi.npeers, 4);
+	assert_int_equal(bi.nbits, EFX_DEVSZ / (64u << 10));
+	assert_int_equal(bi.dirty, 0);
+	assert_int_equal(bi.tracking, 0);
+	assert_int_equal(wb_engine_bm_info(f.e, 4, &bi), -ENXIO);
+	assert_int_equal(wb_engine_bm_mark(f.e, 4, 0, 4096), -ENXIO);
+	assert_int_equal(wb_engine_bm_next(f.e, 0, 0, &off), -ENOENT);
+	wb_engine_close(f.e);
+	f.e = NULL;
+
+	f.p.bitmap_peers = 2;
+	f.p.bitmap_region = 4096;
+	efx_format_open(&f);
+	assert_int_equal(wb_engine_bm_info(f.e, 1, &bi), 0);
+	assert_int_equal(bi.region_size, 4096);
+	assert_int_equal(bi.npeers, 2);
+	assert_int_equal(bi.nbits, EFX_NBLK);
+	assert_int_equal(wb_engine_bm_info(f.e, 2, &bi), -ENXIO);
+	wb_engine_close(f.e);
+	f.e = NULL;
+
+	f.p.bitmap_region = 3000;
+	assert_int_equal(wb_wblog_ops.format(&f.p), -EINVAL);
+	f.p.bitmap_region = 4096;
+	f.p.bitmap_peers = WB_ENGINE_MAX_PEERS + 1;
+	assert_int_equal(wb_wblog_ops.format(&f.p), -EINVAL);
+	efx_fini(&f);
+}
+
+static void test_mark_clear_next(void **state)
+{
+	struct wb_fault_cfg c = {0};
+	const uint64_t R = 64u << 10;
+	struct efx f;
+	uint64_t off;
+
+	(void)state;
+	efx_devices(&f, "bm", 8u << 20, &c, &c);
+	efx_format_open(&f);
+	/* a byte range marks every region it touches */
+	assert_int_equal(wb_engine_bm_mark(f.e, 1, R - 4096, 8192), 0);
+	assert_int_equal(dirty(&f, 1), 2);
+	assert_int_equal(dirty(&f, 0), 0);
+	assert_int_equal(wb_engine_bm_next(f.e, 1, 0, &off), 0);
+	assert_int_equal(off, 0);
+	assert_int_equal(wb_engine_bm_next(f.e, 1, R + 5, &off), 0);
+	assert_int_equal(off, R); /* the region holding `from` */
+	assert_int_equal(wb_engine_bm_next(f.e, 1, 2 * R, &off), -ENOENT);
+	assert_int_equal(wb_engine_bm_test(f.e, 1, 3 * R, R), 0);
+	assert_int_equal(wb_engine_bm_test(f.e, 1, R + 4096, 4096), 1);
+	/* clear takes only whole regions */
+	assert_int_equal(wb_engine_bm_clear(f.e, 1, 4096, R), 0);
+	assert_int_equal(dirty(&f, 1), 2);
+	assert_int_equal(wb_engine_bm_clear(f.e, 1, 0, R + 4096), 0);
+	assert_int_equal(dirty(&f, 1), 1);
+	assert_int_equal(wb_engine_bm_next(f.e, 1, 0, &off), 0);
+	assert_int_equal(off, R);
+	/* the last region; bounds */
+	assert_int_equal(wb_engine_bm_mark(f.e, 1, EFX_DEVSZ - 4096, 4096), 0);
+	assert_int_equal(wb_engine_bm_next(f.e, 1, 2 * R, &off), 0);
+	assert_int_equal(off, EFX_DEVSZ - R);
+	assert_int_equal(wb_engine_bm_mark(f.e, 1, EFX_DEVSZ, 4096), -EINVAL);
+	assert_int_equal(wb_engine_bm_clear(f.e, 1, 0, EFX_DEVSZ), 0);
+	assert_int_equal(dirty(&f, 1), 0);
+	efx_fini(&f);
+}
+
+static void test_persist(void **state)
+{
+	struct wb_fault_cfg c = {.seed = 3, .drop_permille = 500, .tear_permille = 500};
+	const uint64_t R = 64u << 10;
+	struct efx f;
+
+	(void)state;
+	efx_devices(&f, "bm", 8u << 20, &c, &c);
+	efx_format_open(&f);
+	assert_int_equal(wb_engine_bm_mark(f.e, 0, 3 * R, 1), 0);
+	assert_int_equal(wb_engine_bm_mark(f.e, 2, 9 * R, 2 * R), 0);
+	assert_int_equal(flush_sync(&f), 0);
+	crash(&f);
+	assert_int_equal(dirty(&f, 0), 1);
+	assert_int_equal(dirty(&f, 2), 2);
+	assert_int_equal(wb_engine_bm_test(f.e, 2, 10 * R, 1), 1);
+	/* several commits alternate the copies; a clean close commits too */
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(wb_engine_bm_mark(f.e, 3, (uint64_t)(20 + i) * R, 1), 0);
+		assert_int_equal(flush_sync(&f), 0);
+	}
+	assert_int_equal(wb_engine_bm_clear(f.e, 2, 9 * R, R), 0);
+	assert_int_equal(wb_engine_bm_mark(f.e, 1, 40 * R, 1), 0);
+	efx_reopen(&f);
+	assert_int_equal(dirty(&f, 0), 1);
+	assert_int_equal(dirty(&f, 1), 1);
+	assert_int_equal(dirty(&f, 2), 1);
+	assert_int_equal(dirty(&f, 3), 5);
+	assert_int_equal(wb_engine_bm_test(f.e, 2, 9 * R, R), 0);
+	assert_int_equal(bad_copy, 0);
+	efx_fini(&f);
+}
+
+static void test_tracking(void **state)
+{
+	struct wb_fault_cfg c = {.seed = 5, .drop_permille = 500, .tear_permille = 500};
+	struct wb_bm_info bi;
+	struct efx f;
+
+	(void)state;
+	efx_devices(&f, "bm", 8u << 20, &c, &c);
+	f.p.bitmap_region = 4096; /* one bit per block */
+	f.p.destage_min_rate = WB_DESTAGE_RATE_NONE;
+	efx_format_open(&f);
+	write_blk(&f, 7, 1); /* before tracking: not marked */
+	assert_int_equal(track_sync(&f, 1, WB_BM_TRACK_HEAD), 0);
+	assert_int_equal(wb_engine_bm_info(f.e, 1, &bi), 0);
+	assert_int_equal(bi.tracking, 1);
+	assert_int_equal(bi.tracking_durable, 1);
+	write_blk(&f, 10, 2);
+	write_blk(&f, 11, 3);
+	assert_int_equal(wb_engine_flush(f.e), 0);
+	assert_int_equal(wb_engine_bm_test(f.e, 1, 10 * EFX_BS, 2 * EFX_BS), 1);
+	assert_int_equal(dirty(&f, 1), 2);
+	assert_int_equal(dirty(&f, 0), 0);
+	/* power cut, records still in the log: folded again at recovery */
+	crash(&f);
+	assert_int_equal(dirty(&f, 1), 2);
+	assert_int_equal(wb_engine_bm_test(f.e, 1, 7 * EFX_BS, EFX_BS), 0);
+	/* destage moves the tail past them: the bitmap is committed first */
+	write_blk(&f, 12, 4);
+	efx_drain(&f);
+	crash(&f);
+	assert_int_equal(dirty(&f, 1), 3);
+	assert_int_equal(wb_engine_bm_test(f.e, 1, 12 * EFX_BS, EFX_BS), 1);
+	/* tracking from a seq the log no longer has */
+	assert_int_equal(wb_engine_bm_track(f.e, 2, 1, done_cb, NULL), -ENOENT);
+	/* stop tracking: new records are not marked, that survives a reopen */
+	assert_int_equal(track_sync(&f, 1, 0), 0);
+	write_blk(&f, 20, 5);
+	efx_reopen(&f);
+	assert_int_equal(wb_engine_bm_info(f.e, 1, &bi), 0);
+	assert_int_equal(bi.tracking, 0);
+	assert_int_equal(bi.dirty, 3);
+	assert_int_equal(bad_copy, 0);
+	efx_fini(&f);
+}
+
+/*
+ * Power cut after `cut` log requests of a run of writes (each block once per
+ * round, so a set bit names its write), flushes, forced destage and bitmap
+ * commits, peer 0 tracking from the start: after reopen every block written
+ * before the last completed flush is marked, no copy fails its checksum,
+ * and (destage keeps going) that stays true after draining and a reopen.
+ */
+static void test_power_cuts(void **state)
+{
+	struct wb_fault_cfg lc = {
+	    .seed = 21, .drop_permille = 400, .tear_permille = 400, .reorder = 1};
+	struct wb_fault_cfg bc = {.seed = 22, .drop_permille = 400, .tear_permille = 400};
+	unsigned cut, rounds = 0;
+
+	(void)state;
+	for (cut = 5; cut < 600; cut += 23) {
+		uint8_t durable[EFX_NBLK] = {0}, written[EFX_NBLK] = {0};
+		struct efx f;
+		uint64_t base, lba;
+		unsigned k;
+		struct done d;
+
+		lc.seed = 21 + cut;
+		efx_devices(&f, "bm", 1u << 20, &lc, &bc);
+		f.p.bitmap_region = 4096;
+		f.p.bitmap_peers = 2;
+		f.p.log_segment_size = 64u << 10;
+		f.p.destage_low_pct = 1;
+		efx_format_open(&f);
+		assert_int_equal(track_sync(&f, 0, WB_BM_TRACK_HEAD), 0);
+		base = wb_io_fault_nsubmitted(f.log);
+		for (k = 0; k < 400 && wb_io_fault_nsubmitted(f.log) < base + cut; k++) {
+			lba = (k * 37 + cut) % EFX_NBLK;
+			write_blk(&f, lba, (int)k);
+			written[lba] = 1;
+			if (k % 7 == 6) {
+				assert_int_equal(wb_engine_flush(f.e), 0);
+				memcpy(durable, written, sizeof(durable));
+			}
+			if (k % 11 == 10) {
+				memset(&d, 0, sizeof(d));
+				assert_int_equal(wb_engine_bm_flush(f.e, done_cb, &d), 0);
+			}
+		}
+		crash(&f);
+		assert_int_equal(bad_copy, 0);
+		for (lba = 0; lba < EFX_NBLK; lba++)
+			if (durable[lba] && wb_engine_bm_test(f.e, 0, lba * EFX_BS, EFX_BS) != 1)
+				fail_msg("cut %u: block %llu written before a flush, not marked",
+					 cut, (unsigned long long)lba);
+		for (lba = 0; lba < EFX_NBLK; lba++)
+			if (!written[lba] && wb_engine_bm_test(f.e, 0, lba * EFX_BS, EFX_BS))
+				fail_msg("cut %u: block %llu never written, marked", cut,
+					 (unsigned long long)lba);
+		assert_int_equal(dirty(&f, 1), 0);
+		efx_drain(&f);
+		efx_reopen(&f);
+		for (lba = 0; lba < EFX_NBLK; lba++)
+			if (durable[lba] && wb_engine_bm_test(f.e, 0, lba * EFX_BS, EFX_BS) != 1)
+				fail_msg("cut %u: block %llu lost after drain", cut,
+					 (unsigned long long)lba);
+		rounds++;
+		efx_fini(&f);
+	}
+	assert_true(rounds > 20);
+}
+
+/* A peer holding the log past its retention is dropped: the records it had
+ * not acknowledged go into its bitmap, durably, before they leave the log. */
+static void test_dropped_peer(void **state)
+{
+	struct wb_fault_cfg c = {.seed = 9, .drop_permille = 500, .tear_permille = 500};
+	struct wb_engine_stats st;
+	struct wb_bm_info bi;
+	struct efx f;
+	uint64_t lba, hold;
+	unsigned k;
+
+	(void)state;
+	efx_devices(&f, "bm", 1u << 20, &c, &c);
+	f.p.bitmap_region = 4096;
+	f.p.log_segment_size = 64u << 10;
+	f.p.destage_low_pct = 1;
+	f.p.peer_retention_records = 8;
+	efx_format_open(&f);
+	write_blk(&f, 1, 1); /* acknowledged by the peer: not marked */
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	hold = st.seq_head;
+	assert_int_equal(wb_engine_set_peer_pos(f.e, 2, hold), 0);
+	for (k = 0; k < 60; k++) {
+		write_blk(&f, 100 + k, (int)k);
+		if (k % 5 == 4)
+			assert_int_equal(wb_engine_flush(f.e), 0);
+	}
+	efx_drain(&f);
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	assert_int_equal(st.peers_dropped, 1);
+	assert_int_equal(wb_engine_bm_info(f.e, 2, &bi), 0);
+	assert_int_equal(bi.tracking_durable, 1);
+	for (lba = 100; lba < 160; lba++)
+		assert_int_equal(wb_engine_bm_test(f.e, 2, lba * EFX_BS, EFX_BS), 1);
+	assert_int_equal(wb_engine_bm_test(f.e, 2, 1 * EFX_BS, EFX_BS), 0);
+	assert_int_equal(dirty(&f, 0), 0);
+	crash(&f);
+	assert_int_equal(dirty(&f, 2), 60);
+	assert_int_equal(bad_copy, 0);
+	efx_fini(&f);
+}
+
+/* A drained replica rebased to its primary's position keeps its tracking
+ * bitmap, and the reopen does not take the jump for lost records. */
+static void test_rebase(void **state)
+{
+	struct wb_fault_cfg c = {0};
+	struct wb_engine_stats st;
+	struct wb_bm_info bi;
+	struct efx f;
+
+	(void)state;
+	efx_devices(&f, "bm", 8u << 20, &c, &c);
+	f.p.bitmap_region = 4096;
+	efx_format_open(&f);
+	assert_int_equal(track_sync(&f, 3, WB_BM_TRACK_HEAD), 0);
+	write_blk(&f, 30, 1);
+	efx_drain(&f);
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	assert_int_equal(wb_engine_rebase(f.e, st.seq_head + 100, st.gen_head + 5), 0);
+	write_blk(&f, 31, 2);
+	crash(&f);
+	assert_int_equal(bad_copy, 0);
+	assert_int_equal(wb_engine_bm_info(f.e, 3, &bi), 0);
+	assert_int_equal(bi.tracking_durable, 1);
+	assert_int_equal(bi.dirty, 2);
+	efx_fini(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_geometry),   cmocka_unit_test(test_mark_clear_next),
+	    cmocka_unit_test(test_persist),    cmocka_unit_test(test_tracking),
+	    cmocka_unit_test(test_power_cuts), cmocka_unit_test(test_dropped_peer),
+	    cmocka_unit_test(test_rebase),
+	};
+
+	wb_msg_set_sink(sink, NULL, WB_LOG_DEBUG);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
