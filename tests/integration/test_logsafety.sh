@@ -19,7 +19,8 @@
 #     repair needs that flag, then up works and loses only what it said;
 #   - a normal start does not log "bad record magic";
 #   - a backing not bound to the log: up fails with the `wbengine bind`
-#     hint for that pair, never --create-md.
+#     hint for that pair, never --create-md;
+#   - --create-md --upgrade turns a format 1 log into format 2, records kept.
 # The logs are written with build/wbefill (the engine on files).
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
@@ -254,6 +255,45 @@ else
 	fail "unbound-backing-hint-is-bind: state $st: $(grep -m1 'up failed' "$WB_DLOG")"
 fi
 write_conf
+
+# --create-md --upgrade: a format 1 log (its slots rewritten as version 1)
+# becomes version 2 in place with its records; a second run writes nothing
+new_dirty_log || fail "fill-7: wbefill failed"
+r1=$(dirty_records)
+python3 - "$T/l" <<'EOF2'
+import struct, sys
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
+    return c ^ 0xFFFFFFFF
+with open(sys.argv[1], "r+b") as f:
+    for i in range(4):
+        f.seek(i * 4096)
+        s = bytearray(f.read(4096))
+        s[8:12] = struct.pack("<I", 1)
+        s[12:16] = b"\0" * 4
+        s[176:4096] = b"\0" * 3920
+        s[12:16] = struct.pack("<I", crc32c(bytes(s)))
+        f.seek(i * 4096)
+        f.write(s)
+EOF2
+v1=$("$W" info --log "$T/l" --backing "$T/b" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["format_version"])')
+out=$("$WBREPD" -c "$WB_CONF" --create-md r0 --upgrade 2>&1)
+rc=$?
+j=$("$W" info --log "$T/l" --backing "$T/b" --json 2>&1)
+sum=$(sha256sum <"$T/l")
+out2=$("$WBREPD" -c "$WB_CONF" --create-md r0 --upgrade 2>&1)
+rc2=$?
+if [ "$v1" = 1 ] && [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && grep -q "already current" <<<"$out2" &&
+	[ "$sum" = "$(sha256sum <"$T/l")" ] &&
+	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); sys.exit(not (j["format_version"]==2 and j["data_uuid"] and j["records"]==int(sys.argv[2])))' "$j" "$r1"; then
+	pass "create-md-upgrade ($r1 records kept)"
+else
+	fail "create-md-upgrade: v$v1, rc $rc: $out / rc $rc2: $out2 / $j"
+fi
 
 daemon_log_clean logsafety
 finish
