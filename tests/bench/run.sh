@@ -31,6 +31,9 @@ BENCH_TMP=$(mktemp -d "${WB_BENCH_TMP:-${TMPDIR:-/tmp}}/wbbench.XXXXXX") || exit
 # Sections append the PID of every background process they start to
 # BENCH_PIDS; whatever is still running at exit is killed by PID.
 BENCH_PIDS=()
+# Directories a section made outside BENCH_TMP (e.g. in /dev/shm): removed
+# at exit too.
+BENCH_RMDIRS=()
 cleanup() {
 	local p j
 	# only PIDs that are still this shell's jobs: a reaped PID may be reused
@@ -39,7 +42,7 @@ cleanup() {
 			[ "$j" = "$p" ] && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
 		done
 	done
-	rm -rf "$BENCH_TMP"
+	rm -rf "$BENCH_TMP" "${BENCH_RMDIRS[@]}"
 }
 
 # bench_forget PID: the section stopped and reaped it itself.
@@ -168,7 +171,8 @@ echo
 echo "wbrep benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cpus, $(uname -r)," \
 	"$(($(date +%s) - t0)) s, load average $load0 at start, $(cut -d' ' -f1 /proc/loadavg) at end)"
 echo "peers: engine = fio $FIO_ENGINE direct=1 on a file of the same size on the same" \
-	"filesystem; nbd = the server named in the peer column, same fio nbd engine and socket"
+	"filesystem; nbd = the server named in the peer column, same fio nbd engine and socket;" \
+	"repl = the single node, TLS ceiling or write-through run named in the peer column"
 {
 	echo "section|case|wbrep|peer|ratio|target|status"
 	printf '%s\n' "${TABLE[@]}"

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# repl_report.py - turns the repl section's results into table rows and
+# tests/bench/results/repl.json.
+#
+#   repl_report.py DIR OUT_JSON
+# DIR (written by tests/bench/section_repl.sh) holds, per case NAME,
+# fio-NAME.json (fio --output-format=json), case-NAME.json (nodes, protocol,
+# ack, mode, CPU ticks of every wbrepd before and after fio) and
+# status-{before,after}-NAME.json (the primary's `wbctl status --json`);
+# plus meta.json, iperf3.json (iperf3 -J) and speed-aes-{128,256}-gcm.txt
+# (openssl speed -mr). Prints one row per table line on stdout:
+# case|wbrep|peer|ratio|target|status (status: met, missed, info = no
+# target). Targets (issues 10 and 11) are reported, never enforced.
+# Exit 1 with a message if an input is missing or malformed.
+import json
+import os
+import platform
+import sys
+import time
+
+CASES = ("seq_n1", "seq_n2", "seq_n3", "qd32_n1", "qd32_n2", "qd32_n3", "qd1_n1",
+         "qd1_n2_A", "qd1_n2_B", "qd1_n2_C", "qd1_n3_A", "qd1_n3_B", "qd1_n3_C",
+         "wt_qd32_n3", "wb_qd1mem_n3", "wt_qd1mem_n3")
+MIB = 1048576.0
+
+
+def load_json(path):
+    with open(path) as f:
+        text = f.read()
+    # fio may print warnings before the JSON document
+    return json.loads(text[text.index("{"):])
+
+
+def load_fio(path):
+    job = load_json(path)["jobs"][0]
+    if job.get("error"):
+        raise ValueError("%s: fio job error %d" % (path, job["error"]))
+    w = job["write"]
+    if not w["io_bytes"]:
+        raise ValueError("%s: no write done" % path)
+    pct = w.get("clat_ns", {}).get("percentile", {})
+    if "50.000000" not in pct or "99.000000" not in pct:
+        raise ValueError("%s: no completion latency percentiles" % path)
+    return {"iops": w["iops"], "mibps": w["bw_bytes"] / MIB, "bytes": w["io_bytes"],
+            "ios": w["total_ios"], "lat_mean_us": w["lat_ns"]["mean"] / 1000.0,
+            "p50_us": pct["50.000000"] / 1000.0, "p99_us": pct["99.000000"] / 1000.0,
+            "secs": job["job_runtime"] / 1000.0}
+
+
+def parse_ticks(s):
+    """'alpha 12 beta 34' -> {'alpha': 12, 'beta': 34}"""
+    f = s.split()
+    if not f or len(f) % 2:
+        raise ValueError("bad CPU tick list %r" % s)
+    return {f[i]: int(f[i + 1]) for i in range(0, len(f), 2)}
+
+
+def load_status(path):
+    """mode and peers of the primary's status, or None if it was not taken."""
+    try:
+        r = load_json(path)["resources"][0]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    return {"mode": r.get("mode"), "mode_forced": r.get("mode_forced"),
+            "seq_head": r.get("seq", {}).get("head"),
+            "peers": [{k: p.get(k) for k in ("node", "connection", "disk", "seq_lag",
+                                              "acked_seq")} for p in r.get("peers") or []]}
+
+
+def load_case(d, name):
+    c = load_json(os.path.join(d, "case-%s.json" % name))
+    t0, t1 = parse_ticks(c["ticks_before"]), parse_ticks(c["ticks_after"])
+    if sorted(t0) != sorted(t1) or len(t0) != c["nodes"]:
+        raise ValueError("case %s: CPU ticks for %s / %s, %d nodes" %
+                         (name, sorted(t0), sorted(t1), c["nodes"]))
+    f = load_fio(os.path.join(d, "fio-%s.json" % name))
+    cpu = {n: (t1[n] - t0[n]) / float(c["clk_tck"]) for n in t0}
+    mib = f["bytes"] / MIB
+    c.update({"fio": f, "cpu_s": cpu, "cpu_s_total": sum(cpu.values()),
+              "cpu_ms_per_mib": 1000.0 * sum(cpu.values()) / mib,
+              "cpu_ms_per_mib_node": {n: 1000.0 * v / mib for n, v in cpu.items()},
+              "status_before": load_status(os.path.join(d, "status-before-%s.json" % name)),
+              "status_after": load_status(os.path.join(d, "status-after-%s.json" % name))})
+    return c
+
+
+def load_speed(path):
+    """openssl speed -mr: '+F:N:NAME:BYTES_PER_SEC' for the one -bytes size."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith("+F:"):
+                return float(line.strip().split(":")[3]) / MIB
+    raise ValueError("%s: no +F: line" % path)
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    return "%.0f" % v if v >= 100 else "%.2f" % v
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: repl_report.py DIR OUT_JSON")
+    d, out_json = sys.argv[1], sys.argv[2]
+    meta = load_json(os.path.join(d, "meta.json"))
+    cs = {n: load_case(d, n) for n in CASES}
+    ip = load_json(os.path.join(d, "iperf3.json"))
+    link = {"iperf3_mibps": ip["end"]["sum_received"]["bits_per_second"] / 8 / MIB,
+            "aes128gcm_mibps": load_speed(os.path.join(d, "speed-aes-128-gcm.txt")),
+            "aes256gcm_mibps": load_speed(os.path.join(d, "speed-aes-256-gcm.txt"))}
+    # what one TLS link can carry at most: TCP over loopback or the cipher
+    # TLS 1.3 negotiates (AES-256-GCM first in OpenSSL's default order)
+    link["tls_ceiling_mibps"] = min(link["iperf3_mibps"], link["aes256gcm_mibps"])
+    rows = []
+
+    def row(name, v, unit, peer_v, peer, target=None, higher=True, note="", kind="info"):
+        r = {"case": name, "kind": kind, "value": v, "unit": unit, "peer_value": peer_v,
+             "peer": peer, "ratio": (v / peer_v) if (peer_v and v is not None) else None,
+             "target": target, "higher_is_better": higher, "status": "info", "note": note}
+        if target is not None and r["ratio"] is not None:
+            ok = r["ratio"] >= target if higher else r["ratio"] <= target
+            r["status"] = "met" if ok else "missed"
+        rows.append(r)
+
+    def mode_note(name, want):
+        """say so when a case did not run in the mode it was meant for"""
+        s = []
+        for when in ("before", "after"):
+            st = cs[name]["status_" + when]
+            if st is None:
+                s.append("no status %s the run" % when)
+            elif st["mode"] != want:
+                s.append("mode %s the run: %s (wanted %s)" % (when, st["mode"], want))
+        return "; ".join(s)
+
+    def note(*parts):
+        return "; ".join(p for p in parts if p)
+
+    row("link: iperf3 loopback, 1 TCP stream", link["iperf3_mibps"], "MiB/s", None, "-")
+    row("link: openssl speed aes-128-gcm 16 KiB", link["aes128gcm_mibps"], "MiB/s", None, "-")
+    row("link: openssl speed aes-256-gcm 16 KiB (TLS 1.3 default)", link["aes256gcm_mibps"],
+        "MiB/s", None, "-")
+
+    s1 = cs["seq_n1"]["fio"]["mibps"]
+    row("1M seq write QD8, single node vs TLS ceiling", s1, "MiB/s",
+        link["tls_ceiling_mibps"], "TLS ceiling",
+        note=mode_note("seq_n1", "writeback"))
+    for n in (2, 3):
+        c = cs["seq_n%d" % n]
+        v = c["fio"]["mibps"]
+        # the primary encrypts and sends every byte to each of its n-1 peers
+        ceil = link["tls_ceiling_mibps"] / (n - 1)
+        ref, refname = (s1, "single") if s1 <= ceil else (ceil, "TLS ceiling/%d" % (n - 1))
+        row("1M seq write QD8, %d nodes (protocol C)" % n, v, "MiB/s", ref, refname, 0.8,
+            note=note("%.2fx single node, %.2fx TLS ceiling%s (%.0f MiB/s)" %
+                      (v / s1, v / ceil, "/%d" % (n - 1) if n > 2 else "", ceil),
+                      mode_note("seq_n%d" % n, "writeback")), kind="seq")
+    q1 = cs["qd32_n1"]["fio"]["iops"]
+    for n in (2, 3):
+        name = "qd32_n%d" % n
+        row("4K randwrite QD32, %d nodes (protocol C)" % n, cs[name]["fio"]["iops"], "IOPS", q1,
+            "single", note=mode_note(name, "writeback"), kind="qd32")
+    l1 = cs["qd1_n1"]["fio"]
+    for n in (2, 3):
+        for p in "ABC":
+            name = "qd1_n%d_%s" % (n, p)
+            f = cs[name]["fio"]
+            row("4K write QD1 p50 latency, %d nodes, protocol %s" % (n, p), f["p50_us"], "us",
+                l1["p50_us"], "single", 2.0 if p == "C" else None, higher=False,
+                note=note("p99 %s vs %s us single, %s vs %s IOPS" %
+                          (fmt(f["p99_us"]), fmt(l1["p99_us"]), fmt(f["iops"]),
+                           fmt(l1["iops"])), mode_note(name, "writeback")), kind="qd1")
+    for kind, label in (("seq", "1M seq write"), ("qd32", "4K randwrite QD32")):
+        one = cs["%s_n1" % kind]
+        for n in (2, 3):
+            c = cs["%s_n%d" % (kind, n)]
+            per = ", ".join("%s %.1f" % (k, v) for k, v in sorted(c["cpu_ms_per_mib_node"].items()))
+            row("CPU ms per MiB written, %s, %d nodes (all nodes)" % (label, n),
+                c["cpu_ms_per_mib"], "ms/MiB", one["cpu_ms_per_mib"], "single",
+                note="per node: %s; single %.1f" % (per, one["cpu_ms_per_mib"]), kind="cpu")
+    wb, wt = cs["wb_qd1mem_n3"]["fio"], cs["wt_qd1mem_n3"]["fio"]
+    row("4K write QD1 ack=memory, 3 nodes: write-back vs write-through", wb["iops"], "IOPS",
+        wt["iops"], "write-through", 3.0,
+        note=note("p50 %s vs %s us" % (fmt(wb["p50_us"]), fmt(wt["p50_us"])),
+                  mode_note("wb_qd1mem_n3", "writeback"),
+                  mode_note("wt_qd1mem_n3", "writethrough")), kind="wbwt")
+    wb, wt = cs["qd32_n3"]["fio"], cs["wt_qd32_n3"]["fio"]
+    row("4K randwrite QD32 ack=log, 3 nodes: write-back vs write-through", wb["iops"], "IOPS",
+        wt["iops"], "write-through", 2.0,
+        note=note("write-back = the qd32 3-node run above",
+                  mode_note("wt_qd32_n3", "writethrough")), kind="wbwt")
+
+    for r in rows:
+        if r["value"] is None:
+            raise ValueError("row %s has no value" % r["case"])
+
+    doc = {
+        "section": "repl",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": {"node": platform.node(), "kernel": platform.release(),
+                 "cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
+        "setup": meta,
+        "link": link,
+        "rows": rows,
+        "cases": cs,
+    }
+    with open(out_json, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    for r in rows:
+        tgt = "-"
+        if r["target"] is not None:
+            tgt = "%s %gx %s" % (">=" if r["higher_is_better"] else "<=", r["target"], r["peer"])
+        ratio = "-" if r["ratio"] is None else "%.2fx" % r["ratio"]
+        peer = "-" if r["peer_value"] is None else "%s %s %s" % (fmt(r["peer_value"]), r["unit"],
+                                                                 r["peer"])
+        print("%s|%s %s|%s|%s|%s|%s%s" % (r["case"], fmt(r["value"]), r["unit"], peer, ratio,
+                                          tgt, r["status"],
+                                          (" (" + r["note"] + ")") if r["note"] else ""))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError) as ex:
+        sys.exit("repl_report.py: %s" % ex)
