@@ -50,7 +50,12 @@ static void check_request(const Wbrep__CtlRequest *rq)
 	}
 	CHECK(rq->version == WBPROTO_CTL_VERSION);
 	CHECK((rq->op >= WBREP__CTL_OP__CTL_STATUS && rq->op <= WBREP__CTL_OP__CTL_RELOAD) ||
-	      rq->op == WBREP__CTL_OP__CTL_DRAIN);
+	      rq->op == WBREP__CTL_OP__CTL_DRAIN ||
+	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_DISCONNECT) ||
+	      rq->op == WBREP__CTL_OP__CTL_EVENTS);
+	if (rq->op != WBREP__CTL_OP__CTL_STATUS && rq->op != WBREP__CTL_OP__CTL_RELOAD &&
+	    rq->op != WBREP__CTL_OP__CTL_EVENTS)
+		CHECK(rq->resource != NULL);
 	if (rq->resource)
 		CHECK(wbproto_res_name_ok(rq->resource) && strlen(rq->resource) <= 63);
 	if (rq->op == WBREP__CTL_OP__CTL_MODE)
