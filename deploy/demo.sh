@@ -109,7 +109,19 @@ detach() {
 	run umount "$T/mnt" || die "umount failed"
 	run losetup -d "$LOOP" || die "losetup -d failed"
 	LOOP=""
-	run fusermount3 -u "$T/fuse" || die "fusermount3 -u failed"
+	# losetup -d only marks the loop device for release: the kernel drops
+	# its reference to the FUSE file a moment later (seconds on a loaded
+	# host), and fusermount3 -u says "busy" until it has. Wait for that.
+	for _ in $(seq 100); do
+		[ -z "$(losetup -j "$T/fuse/disk" 2>/dev/null)" ] && break
+		sleep 0.1
+	done
+	for i in $(seq 20); do
+		fusermount3 -u "$T/fuse" 2>>"$T/nbdfuse.log" && break
+		[ "$i" -lt 20 ] || die "fusermount3 -u failed (busy for 10 s; see $T/nbdfuse.log)"
+		sleep 0.5
+	done
+	echo "    $ fusermount3 -u $T/fuse"
 	wait "$FUSEPID" 2>/dev/null
 	FUSEPID=""
 }
