@@ -136,3 +136,8 @@ clean:
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# The split-brain suite: not in `make test` (docs/replication.md says why).
+test-repl-sb: all
+	bash tests/integration/repl_sb.sh
+.PHONY: test-repl-sb
