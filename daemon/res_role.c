@@ -98,15 +98,11 @@ static void role_flushed(void *arg, int err)
 	role_tick(-1, 0, rc);
 }
 
-int wbd_resource_secondary(struct wbd_resource *r,
-			   void (*done)(void *arg, int err, const char *msg), void *arg, char *err,
-			   size_t errlen)
+/* what both role changes need: the resource up, replicated, and no
+ * demotion running (busy = the message for that case) */
+static int role_change_check(const struct wbd_resource *r, const char *busy, char *err,
+			     size_t errlen)
 {
-	struct wbd_role_change *rc;
-	bool primary;
-	unsigned healthy, total;
-	int ret;
-
 	if (!wbd_resource_is_up(r) || !r->engine) {
 		snprintf(err, errlen, "resource is not up");
 		return -ENODEV;
@@ -116,9 +112,24 @@ int wbd_resource_secondary(struct wbd_resource *r,
 		return -EOPNOTSUPP;
 	}
 	if (r->role_chg) {
-		snprintf(err, errlen, "a demotion is already running");
+		snprintf(err, errlen, "%s", busy);
 		return -EBUSY;
 	}
+	return 0;
+}
+
+int wbd_resource_secondary(struct wbd_resource *r,
+			   void (*done)(void *arg, int err, const char *msg), void *arg, char *err,
+			   size_t errlen)
+{
+	struct wbd_role_change *rc;
+	bool primary;
+	unsigned healthy, total;
+	int ret;
+
+	ret = role_change_check(r, "a demotion is already running", err, errlen);
+	if (ret)
+		return ret;
 	wbd_repl_counts(r->repl, &primary, &healthy, &total);
 	if (!primary)
 		return 0;
@@ -156,18 +167,9 @@ int wbd_resource_primary(struct wbd_resource *r, bool force, char *err, size_t e
 {
 	int ret;
 
-	if (!wbd_resource_is_up(r) || !r->engine) {
-		snprintf(err, errlen, "resource is not up");
-		return -ENODEV;
-	}
-	if (!r->repl) {
-		snprintf(err, errlen, "not replicated (no [node] sections name this node)");
-		return -EOPNOTSUPP;
-	}
-	if (r->role_chg) {
-		snprintf(err, errlen, "a demotion is running");
-		return -EBUSY;
-	}
+	ret = role_change_check(r, "a demotion is running", err, errlen);
+	if (ret)
+		return ret;
 	ret = wbd_repl_promote(r->repl, force, err, errlen);
 	if (ret)
 		return ret;
