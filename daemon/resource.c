@@ -279,12 +279,10 @@ static const char *engine_name(const struct wbconf_resource *c)
 	return c->engine && c->engine[0] ? c->engine : "wblog";
 }
 
-int wbd_resource_create_md(const struct wbconf_resource *c, bool force, bool discard_dirty,
-			   uint32_t node_id)
+/* --create-md and --upgrade: the engine must exist and the devices open
+ * (errors logged with the resource name) */
+static int md_open(const struct wbconf_resource *c, struct wb_io **backing, struct wb_io **log)
 {
-	struct wb_engine_params p;
-	struct wb_io *backing, *log;
-	struct wb_log_probe pr;
 	char err[256];
 	int ret;
 
@@ -292,11 +290,23 @@ int wbd_resource_create_md(const struct wbconf_resource *c, bool force, bool dis
 		wbd_err("%s: engine \"%s\" is not available", c->name, engine_name(c));
 		return -ENOENT;
 	}
-	ret = open_devices(c, &backing, &log, err, sizeof(err));
-	if (ret) {
+	ret = open_devices(c, backing, log, err, sizeof(err));
+	if (ret)
 		wbd_err("%s: %s", c->name, err);
+	return ret;
+}
+
+int wbd_resource_create_md(const struct wbconf_resource *c, bool force, bool discard_dirty,
+			   uint32_t node_id)
+{
+	struct wb_engine_params p;
+	struct wb_io *backing, *log;
+	struct wb_log_probe pr;
+	int ret;
+
+	ret = md_open(c, &backing, &log);
+	if (ret)
 		return ret;
-	}
 	if (log) {
 		ret = wb_log_probe(log, &pr);
 		if (ret < 0) {
@@ -353,18 +363,11 @@ int wbd_resource_upgrade_md(const struct wbconf_resource *c, uint32_t node_id)
 {
 	struct wb_engine_params p;
 	struct wb_io *backing, *log;
-	char err[256];
 	int ret;
 
-	if (!wb_engine_find(engine_name(c))) {
-		wbd_err("%s: engine \"%s\" is not available", c->name, engine_name(c));
-		return -ENOENT;
-	}
-	ret = open_devices(c, &backing, &log, err, sizeof(err));
-	if (ret) {
-		wbd_err("%s: %s", c->name, err);
+	ret = md_open(c, &backing, &log);
+	if (ret)
 		return ret;
-	}
 	wbd_resource_params(c, &p);
 	p.log_io = log;
 	p.backing_io = backing;
