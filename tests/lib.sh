@@ -23,6 +23,7 @@ WBREPD=${WBREPD:-$ROOT/$B/wbrepd}
 WBCTL=${WBCTL:-$ROOT/$B/wbctl}
 WBENGINE=${WBENGINE:-$ROOT/$B/wbengine}
 fails=0
+passes=0
 T=""
 DPID=""
 WB_CONF=""
@@ -33,7 +34,10 @@ _wb_hooks=()
 # ---------------------------------------------------------------- case lines
 # pass NAME [TEXT], fail NAME [TEXT]: "PASS NAME TEXT"; two or more words
 # after a bare NAME become "NAME: TEXT" (fail format "rc 1: ...")
-pass() { echo "PASS $*"; }
+pass() {
+	echo "PASS $*"
+	passes=$((passes + 1))
+}
 fail() {
 	if [ $# -ge 2 ] && [[ $1 != *[:\ ]* ]]; then
 		echo "FAIL $1: ${*:2}"
@@ -45,8 +49,11 @@ fail() {
 skip() { echo "SKIP $*"; }
 # skip_all NAME: REASON - the whole script cannot run here (exit 0)
 skip_all() { echo "SKIP $*"; exit 0; }
-# finish: exit 1 if a case failed, else 0
-finish() { exit $((fails > 0)); }
+# finish: print "N passed, N failed", exit 1 if a case failed, else 0
+finish() {
+	echo "$passes passed, $fails failed"
+	exit $((fails > 0))
+}
 
 # need_tools SUITE TOOL...: skip the script when a tool is not installed
 need_tools() {

@@ -25,111 +25,17 @@ tmpdir replsb
 [ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 NODES="alpha beta"
-SIZE_MB=64
-DEVSZ=$((SIZE_MB * 1048576 - 4096)) # wblog's identity block at the end
-
-(
-	cd "$T" || exit 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
-		-subj '/CN=wbrep CA' -keyout ca.key -out ca.crt
-	for n in $NODES; do
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
-			-keyout $n.key -out $n.csr
-		printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n' $n >$n.ext
-		openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
-			-extfile $n.ext -out $n.crt
-	done
-) >"$T/openssl.log" 2>&1 || {
-	fail "replsb-certs: openssl: $(tail -3 "$T/openssl.log")"
-	finish
-}
-
-declare -A PORT PID
+. "$ROOT/tests/repl_lib.sh"
+repl_init $NODES || finish
+repl_conf alpha primary wb-min-peers=1
+repl_conf beta secondary wb-min-peers=1
 for n in $NODES; do
-	PORT[$n]=$(free_port)
-done
-
-# write_conf NODE ROLE MINPEERS
-write_conf() {
-	local n=$1 d=$T/$1
-	mkdir -p "$d"
-	cat >"$d/wbrep.conf" <<EOC
-[global]
-pid-file = $d/wbrepd.pid
-control-socket = $d/ctl.sock
-node-name = $n
-log-level = debug
-tls-cert = $T/$n.crt
-tls-key = $T/$n.key
-tls-ca = $T/ca.crt
-
-[node alpha]
-address = 127.0.0.1:${PORT[alpha]}
-
-[node beta]
-address = 127.0.0.1:${PORT[beta]}
-
-[resource r0]
-backing = $d/backing
-log = $d/log
-nbd-socket = $d/nbd.sock
-role = $2
-wb-min-peers = $3
-EOC
-}
-
-start() {
-	local n=$1 d=$T/$1 end=$((SECONDS + 60))
-	"$WBREPD" -c "$d/wbrep.conf" -f >>"$d/wbrepd.log" 2>&1 &
-	PID[$n]=$!
-	track_pid "${PID[$n]}"
-	until nbdinfo --size "nbd+unix:///?socket=$d/nbd.sock" >/dev/null 2>&1; do
-		if ! is_alive "${PID[$n]}" || [ $SECONDS -ge $end ]; then
-			echo "wbrepd $n did not come up; log:"
-			tail -5 "$d/wbrepd.log" | sed 's/^/    /'
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-stop() {
-	local p=${PID[$1]}
-	kill -"${2:-TERM}" "$p" 2>/dev/null
-	wait_exit "$p" 60 2>/dev/null || kill -KILL "$p"
-	wait "$p" 2>/dev/null
-}
-URI() { echo "nbd+unix:///?socket=$T/$1/nbd.sock"; }
-ctl() {
-	local n=$1
-	shift
-	"$WBCTL" -s "$T/$n/ctl.sock" "$@"
-}
-# same_as FILE NODE: NODE's export reads back as FILE
-same_as() {
-	timeout 300 nbdcopy "$(URI "$2")" "$T/out.$2" 2>/dev/null && cmp -s "$1" "$T/out.$2"
-}
-# json NODE EXPR: evaluate a python expression on NODE's status of r0 (s)
-json() {
-	ctl "$1" status --json r0 >"$T/st.$1" 2>&1 &&
-		python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["resources"][0]; sys.exit(0 if eval(sys.argv[2]) else 1)' "$T/st.$1" "$2"
-}
-
-
-for n in $NODES; do
-	mkdir -p "$T/$n"
-	truncate -s ${SIZE_MB}M "$T/$n/backing"
-	truncate -s 64M "$T/$n/log"
-done
-write_conf alpha primary 1
-write_conf beta secondary 1
-for n in $NODES; do
-	start $n || {
+	repl_start $n || {
 		fail "replsb-start: $n"
 		finish
 	}
 done
-UP='s["role"] == "%s" and all(p["connection"] == "Connected" for p in s["peers"])'
-if ! wait_for 60 json alpha "$(printf "$UP" primary)" || ! wait_for 60 json beta "$(printf "$UP" secondary)"; then
+if ! wait_for 60 repl_connected alpha primary || ! wait_for 60 repl_connected beta secondary; then
 	fail "replsb-link-up: $(cat "$T/st.alpha" | head -c 300)"
 	finish
 fi
@@ -225,9 +131,7 @@ else
 	fail "replsb-split-not-merged: an export changed"
 fi
 for n in $NODES; do
-	stop $n
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation' "$T/$n/wbrepd.log"; then
-		fail "replsb-log-clean-$n: sanitizer report in $n's log"
-	fi
+	repl_stop $n
 done
+repl_log_clean replsb-log-clean $NODES
 finish

@@ -24,92 +24,12 @@ need_tools repl nbdcopy nbdinfo openssl python3 cmp
 tmpdir repl
 [ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
-SIZE_MB=64
-DEVSZ=$((SIZE_MB * 1048576 - 4096)) # wblog's identity block at the end
-
-# ---- certificates (docs/configuration.md, "Replication links")
-(
-	cd "$T" || exit 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
-		-subj '/CN=wbrep CA' -keyout ca.key -out ca.crt
-	for n in alpha beta; do
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
-			-keyout $n.key -out $n.csr
-		printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n' $n >$n.ext
-		openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
-			-extfile $n.ext -out $n.crt
-	done
-) >"$T/openssl.log" 2>&1 || {
-	fail "repl-certs: openssl: $(tail -3 "$T/openssl.log")"
-	finish
-}
-
-PA=$(free_port)
-PB=$(free_port)
-while [ "$PB" = "$PA" ]; do PB=$(free_port); done
-
-# write_conf NODE ROLE: $T/NODE/wbrep.conf
-write_conf() {
-	local n=$1 role=$2 d=$T/$1
-	mkdir -p "$d"
-	cat >"$d/wbrep.conf" <<EOC
-[global]
-pid-file = $d/wbrepd.pid
-control-socket = $d/ctl.sock
-node-name = $n
-log-level = debug
-tls-cert = $T/$n.crt
-tls-key = $T/$n.key
-tls-ca = $T/ca.crt
-
-[node alpha]
-address = 127.0.0.1:$PA
-
-[node beta]
-address = 127.0.0.1:$PB
-
-[resource r0]
-backing = $d/backing
-log = $d/log
-nbd-socket = $d/nbd.sock
-role = $role
-EOC
-}
-
-declare -A PID
-# start NODE: wbrepd for NODE in the background, its export answering
-start() {
-	local n=$1 d=$T/$1 end=$((SECONDS + 60))
-	"$WBREPD" -c "$d/wbrep.conf" -f >>"$d/wbrepd.log" 2>&1 &
-	PID[$n]=$!
-	track_pid "${PID[$n]}"
-	until nbdinfo --size "nbd+unix:///?socket=$d/nbd.sock" >/dev/null 2>&1; do
-		if ! is_alive "${PID[$n]}" || [ $SECONDS -ge $end ]; then
-			echo "wbrepd $n did not come up; log:"
-			tail -5 "$d/wbrepd.log" | sed 's/^/    /'
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-# stop NODE [SIGNAL]
-stop() {
-	local p=${PID[$1]}
-	kill -"${2:-TERM}" "$p" 2>/dev/null
-	wait_exit "$p" 60 2>/dev/null || kill -KILL "$p"
-	wait "$p" 2>/dev/null
-}
-URI() { echo "nbd+unix:///?socket=$T/$1/nbd.sock"; }
-
-for n in alpha beta; do
-	mkdir -p "$T/$n"
-	truncate -s ${SIZE_MB}M "$T/$n/backing"
-	truncate -s 64M "$T/$n/log"
-done
-write_conf alpha primary
-write_conf beta secondary
-start alpha || { fail "repl-start: alpha"; finish; }
-start beta || { fail "repl-start: beta"; finish; }
+. "$ROOT/tests/repl_lib.sh"
+repl_init alpha beta || finish
+repl_conf alpha primary
+repl_conf beta secondary
+repl_start alpha || { fail "repl-start: alpha"; finish; }
+repl_start beta || { fail "repl-start: beta"; finish; }
 
 if wait_log 60 "$T/alpha/wbrepd.log" "r0: peer beta is up to date" &&
 	wait_log 60 "$T/beta/wbrepd.log" "r0: peer alpha up"; then
@@ -132,16 +52,10 @@ fi
 
 # ---- data written and flushed on the primary reaches the secondary
 head -c $((16 * 1048576)) /dev/urandom >"$T/data1"
-python3 - "$T/img" "$T/data1" "$DEVSZ" <<'EOP'
-import sys
-img, d, size = sys.argv[1], open(sys.argv[2], 'rb').read(), int(sys.argv[3])
-b = bytearray(size)
 # two ranges: the start of the device and one in the middle
-b[0:8 << 20] = d[0:8 << 20]
-off = 24 << 20
-b[off:off + (8 << 20)] = d[8 << 20:]
-open(img, 'wb').write(b)
-EOP
+head -c $((8 * 1048576)) "$T/data1" >"$T/d1a"
+tail -c $((8 * 1048576)) "$T/data1" >"$T/d1b"
+mkimg "$T/img" "$T/d1a" 0 && mkimg "$T/img" "$T/d1b" 24
 if timeout 300 nbdcopy "$T/img" "$(URI alpha)" && timeout 60 nbdinfo "$(URI alpha)" >/dev/null; then
 	pass "repl-write-primary"
 else
@@ -156,11 +70,9 @@ fi
 
 # nbdcopy flushes at the end; the secondary has every record once it
 # applied up to the primary's head. Wait for beta to have applied them all:
-# compare the secondary's export with the image (reads on a secondary work)
-same_on_beta() {
-	timeout 300 nbdcopy "$(URI beta)" "$T/out.beta" 2>/dev/null && cmp -s "$T/img" "$T/out.beta"
-}
-if wait_for 120 same_on_beta; then
+# compare the secondary's export with the image (reads on a secondary work;
+# same_as, tests/repl_lib.sh)
+if wait_for 120 same_as "$T/img" beta; then
 	pass "repl-secondary-identical"
 else
 	fail "repl-secondary-identical: beta's export differs: $(cmp "$T/img" "$T/out.beta" 2>&1 | head -1)"
@@ -170,7 +82,7 @@ fi
 head -c 65536 /dev/urandom >"$T/small"
 if timeout 60 nbdcopy "$T/small" "$(URI beta)" 2>"$T/wr.err"; then
 	fail "repl-secondary-readonly: a write on the secondary succeeded"
-elif same_on_beta; then
+elif same_as "$T/img" beta; then
 	pass "repl-secondary-readonly" "($(grep -oiE 'operation not permitted|read-only' "$T/wr.err" | head -1))"
 else
 	fail "repl-secondary-readonly: the refused write changed beta's data"
@@ -192,7 +104,7 @@ EVPID=$!
 track_pid "$EVPID"
 wait_log 30 "$T/events.alpha" '"kind": "state", "mode": "writeback"' ||
 	fail "repl-events-state: $(cat "$T/events.alpha" "$T/events.err")"
-stop beta KILL
+repl_stop beta KILL
 # with fewer than wb-min-peers (1) peers up to date the policy says
 # write-through (and replies do not wait for peers), with the reason shown
 if wait_for 60 mode_is '^r0: writethrough: quorate, only 0/1 peers UpToDate$' &&
@@ -203,20 +115,14 @@ else
 	fail "repl-degraded-writethrough: mode: $(cat "$T/mode.alpha"); events: $(tail -3 "$T/events.alpha")"
 fi
 head -c $((8 * 1048576)) /dev/urandom >"$T/data2"
-python3 - "$T/img" "$T/data2" <<'EOP'
-import sys
-img, d = sys.argv[1], open(sys.argv[2], 'rb').read()
-with open(img, 'r+b') as f:
-    f.seek(4 << 20)
-    f.write(d)
-EOP
+mkimg "$T/img" "$T/data2" 4
 if timeout 300 nbdcopy "$T/img" "$(URI alpha)"; then
 	pass "repl-write-secondary-down"
 else
 	fail "repl-write-secondary-down: nbdcopy to alpha failed"
 fi
-start beta || fail "repl-restart: beta"
-if wait_for 180 same_on_beta; then
+repl_start beta || fail "repl-restart: beta"
+if wait_for 180 same_as "$T/img" beta; then
 	pass "repl-catch-up"
 else
 	fail "repl-catch-up: beta's export differs after restart: $(cmp "$T/img" "$T/out.beta" 2>&1 | head -1)"
@@ -235,27 +141,17 @@ wait "$EVPID" 2>/dev/null
 # with one), the secondary's log has every record: kill -9 both right
 # after, then read the secondary's devices stand-alone
 head -c $((4 * 1048576)) /dev/urandom >"$T/data3"
-python3 - "$T/img" "$T/data3" <<'EOP'
-import sys
-img, d = sys.argv[1], open(sys.argv[2], 'rb').read()
-with open(img, 'r+b') as f:
-    f.seek(40 << 20)
-    f.write(d)
-EOP
+mkimg "$T/img" "$T/data3" 40
 if timeout 300 nbdcopy "$T/img" "$(URI alpha)"; then
-	stop alpha KILL
-	stop beta KILL
+	repl_stop alpha KILL
+	repl_stop beta KILL
 	pass "repl-protocol-c-write"
 else
 	fail "repl-protocol-c-write: nbdcopy to alpha failed"
-	stop alpha KILL
-	stop beta KILL
+	repl_stop alpha KILL
+	repl_stop beta KILL
 fi
-for n in alpha beta; do
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation' "$T/$n/wbrepd.log"; then
-		fail "repl-log-clean-$n: sanitizer report in $n's log"
-	fi
-done
+repl_log_clean repl-log-clean alpha beta
 # beta alone (no [node] sections: single node, primary) over its own
 # devices: recovery of its log after the kill -9
 d=$T/beta
@@ -271,10 +167,10 @@ log = $d/log
 nbd-socket = $d/nbd.sock
 EOC
 cp "$d/solo.conf" "$d/wbrep.conf"
-if start beta && timeout 300 nbdcopy "$(URI beta)" "$T/out.solo" && cmp -s "$T/img" "$T/out.solo"; then
+if repl_start beta && timeout 300 nbdcopy "$(URI beta)" "$T/out.solo" && cmp -s "$T/img" "$T/out.solo"; then
 	pass "repl-secondary-after-restart"
 else
 	fail "repl-secondary-after-restart: beta's devices differ from what was written"
 fi
-stop beta
+repl_stop beta
 finish

@@ -30,111 +30,14 @@ tmpdir repl3
 [ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 NODES="alpha beta gamma"
-SIZE_MB=64
-DEVSZ=$((SIZE_MB * 1048576 - 4096)) # wblog's identity block at the end
-TORTURE=$ROOT/tests/integration/nbdtorture.py
-
-(
-	cd "$T" || exit 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
-		-subj '/CN=wbrep CA' -keyout ca.key -out ca.crt
-	for n in $NODES; do
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
-			-keyout $n.key -out $n.csr
-		printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n' $n >$n.ext
-		openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
-			-extfile $n.ext -out $n.crt
-	done
-) >"$T/openssl.log" 2>&1 || {
-	fail "repl3-certs: openssl: $(tail -3 "$T/openssl.log")"
-	finish
-}
-
-declare -A PORT MPORT PID
+REPL_METRICS=1
+. "$ROOT/tests/repl_lib.sh"
+repl_init $NODES || finish
 for n in $NODES; do
-	PORT[$n]=$(free_port)
-	MPORT[$n]=$(free_port)
-done
-
-# write_conf NODE ROLE MINPEERS
-write_conf() {
-	local n=$1 d=$T/$1
-	mkdir -p "$d"
-	cat >"$d/wbrep.conf" <<EOC
-[global]
-pid-file = $d/wbrepd.pid
-control-socket = $d/ctl.sock
-node-name = $n
-log-level = debug
-tls-cert = $T/$n.crt
-tls-key = $T/$n.key
-tls-ca = $T/ca.crt
-metrics-listen = 127.0.0.1:${MPORT[$n]}
-
-[node alpha]
-address = 127.0.0.1:${PORT[alpha]}
-
-[node beta]
-address = 127.0.0.1:${PORT[beta]}
-
-[node gamma]
-address = 127.0.0.1:${PORT[gamma]}
-
-[resource r0]
-backing = $d/backing
-log = $d/log
-nbd-socket = $d/nbd.sock
-role = $2
-wb-min-peers = $3
-EOC
-}
-
-start() {
-	local n=$1 d=$T/$1 end=$((SECONDS + 60))
-	"$WBREPD" -c "$d/wbrep.conf" -f >>"$d/wbrepd.log" 2>&1 &
-	PID[$n]=$!
-	track_pid "${PID[$n]}"
-	until nbdinfo --size "nbd+unix:///?socket=$d/nbd.sock" >/dev/null 2>&1; do
-		if ! is_alive "${PID[$n]}" || [ $SECONDS -ge $end ]; then
-			echo "wbrepd $n did not come up; log:"
-			tail -5 "$d/wbrepd.log" | sed 's/^/    /'
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-stop() {
-	local p=${PID[$1]}
-	kill -"${2:-TERM}" "$p" 2>/dev/null
-	wait_exit "$p" 60 2>/dev/null || kill -KILL "$p"
-	wait "$p" 2>/dev/null
-}
-URI() { echo "nbd+unix:///?socket=$T/$1/nbd.sock"; }
-ctl() {
-	local n=$1
-	shift
-	"$WBCTL" -s "$T/$n/ctl.sock" "$@"
-}
-# same_as FILE NODE: NODE's export reads back as FILE
-same_as() {
-	timeout 300 nbdcopy "$(URI "$2")" "$T/out.$2" 2>/dev/null && cmp -s "$1" "$T/out.$2"
-}
-# json NODE EXPR: evaluate a python expression on NODE's status of r0 (s)
-json() {
-	ctl "$1" status --json r0 >"$T/st.$1" 2>&1 &&
-		python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["resources"][0]; sys.exit(0 if eval(sys.argv[2]) else 1)' "$T/st.$1" "$2"
-}
-
-for n in $NODES; do
-	mkdir -p "$T/$n"
-	truncate -s ${SIZE_MB}M "$T/$n/backing"
-	truncate -s 64M "$T/$n/log"
-done
-write_conf alpha primary 2
-write_conf beta secondary 2
-write_conf gamma secondary 2
-for n in $NODES; do
-	start $n || {
+	role=secondary
+	[ $n = alpha ] && role=primary
+	repl_conf $n $role wb-min-peers=2
+	repl_start $n || {
 		fail "repl3-start: $n"
 		finish
 	}
@@ -167,15 +70,9 @@ fi
 
 # ---- wb-min-peers 2: data on every node
 head -c $((8 * 1048576)) /dev/urandom >"$T/data1"
-python3 - "$T/img" "$T/data1" "$DEVSZ" <<'EOP'
-import sys
-img, d, size = sys.argv[1], open(sys.argv[2], 'rb').read(), int(sys.argv[3])
-b = bytearray(size)
-b[0:4 << 20] = d[0:4 << 20]
-off = 32 << 20
-b[off:off + (4 << 20)] = d[4 << 20:]
-open(img, 'wb').write(b)
-EOP
+head -c $((4 * 1048576)) "$T/data1" >"$T/d1a"
+tail -c $((4 * 1048576)) "$T/data1" >"$T/d1b"
+mkimg "$T/img" "$T/d1a" 0 && mkimg "$T/img" "$T/d1b" 32
 if timeout 300 nbdcopy "$T/img" "$(URI alpha)"; then
 	pass "repl3-write-minpeers2"
 else
@@ -220,13 +117,7 @@ else
 	pass "repl3-old-primary-readonly"
 fi
 head -c $((4 * 1048576)) /dev/urandom >"$T/data2"
-python3 - "$T/img" "$T/data2" <<'EOP'
-import sys
-img, d = sys.argv[1], open(sys.argv[2], 'rb').read()
-with open(img, 'r+b') as f:
-    f.seek(16 << 20)
-    f.write(d)
-EOP
+mkimg "$T/img" "$T/data2" 16
 if wait_for 60 json beta "$PEERS_OK" && timeout 300 nbdcopy "$T/img" "$(URI beta)"; then
 	pass "repl3-write-new-primary"
 else
@@ -241,18 +132,15 @@ for n in alpha gamma; do
 done
 
 # ---- failover: beta killed -9 under the stamped writer, a secondary promoted
-python3 "$TORTURE" "$T/beta/nbd.sock" write "$T/torture.json" 4096 4 8 >"$T/torture.log" 2>&1 &
-TW=$!
-track_pid $TW
+stamp_start beta "$T/torture.json" 4096 4 8
 # let it write for a while: until beta's log shows a few thousand records
 wait_for 120 json beta 's["seq"]["head"] > 3000' || true
-stop beta KILL
-wait_exit $TW 60 || kill -KILL $TW
-wait $TW 2>/dev/null
+repl_stop beta KILL
+stamp_wait_gone
 if [ -s "$T/torture.json" ]; then
-	pass "repl3-torture-write" "($(tail -1 "$T/torture.log"))"
+	pass "repl3-torture-write" "($(tail -1 "$T/torture.json.log"))"
 else
-	fail "repl3-torture-write: no state: $(tail -3 "$T/torture.log")"
+	fail "repl3-torture-write: no state: $(tail -3 "$T/torture.json.log")"
 fi
 # the secondaries notice; promote the one with the most records
 wait_for 60 json alpha '[p["connection"] for p in s["peers"] if p["node"] == "beta"] != ["Connected"]'
@@ -281,10 +169,10 @@ else
 	fail "repl3-failover-promote: $(cat "$T/p.alpha" "$T/p.gamma")"
 	finish
 fi
-if timeout 600 python3 "$TORTURE" "$T/$NEW/nbd.sock" verify "$T/torture.json" >"$T/verify.log" 2>&1; then
-	pass "repl3-failover-acked-writes" "($(tail -1 "$T/verify.log"))"
+if stamp_verify $NEW "$T/torture.json"; then
+	pass "repl3-failover-acked-writes" "($(tail -1 "$T/torture.json.verify"))"
 else
-	fail "repl3-failover-acked-writes: $(tail -3 "$T/verify.log")"
+	fail "repl3-failover-acked-writes: $(tail -3 "$T/torture.json.verify")"
 fi
 OTHER=alpha
 [ "$NEW" = alpha ] && OTHER=gamma
@@ -297,15 +185,13 @@ fi
 
 # ---- quorum: with [global] cluster = corosync and no quorate corosync
 # (this test starts none), a promotion is refused, --force or not
-stop $NEW
-stop $OTHER
+repl_stop $NEW
+repl_stop $OTHER
 sed -i -e 's/^node-name = .*/&\ncluster = corosync/' -e 's/^role = .*/role = secondary/' \
 	"$T/$OTHER/wbrep.conf"
-# not start(): without quorum the export suspends I/O (docs/cluster.md),
+# not repl_start: without quorum the export suspends I/O (docs/cluster.md),
 # so wait for the control socket instead of an NBD answer
-"$WBREPD" -c "$T/$OTHER/wbrep.conf" -f >>"$T/$OTHER/wbrepd.log" 2>&1 &
-PID[$OTHER]=$!
-track_pid "${PID[$OTHER]}"
+repl_start_bg $OTHER
 if wait_for 60 json $OTHER 's["state"] == "up"'; then
 	if grep -q '"quorate": true' "$T/st.$OTHER"; then
 		skip "repl3-promote-no-quorum (a quorate corosync answers on this host)"
@@ -322,9 +208,7 @@ else
 fi
 
 for n in alpha gamma; do
-	stop $n
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation' "$T/$n/wbrepd.log"; then
-		fail "repl3-log-clean-$n: sanitizer report in $n's log"
-	fi
+	repl_stop $n
 done
+repl_log_clean repl3-log-clean alpha gamma
 finish

@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# repl_lib.sh - 2- and 3-node replication over TLS on loopback, shared by
+# the replication scripts (tests/integration/test_repl*.sh, repl_sb.sh, the
+# verify and link-fault tests). Sourced after lib.sh, once tmpdir made $T:
+#   . "$(dirname "$0")/../lib.sh"; tmpdir NAME
+#   . "$ROOT/tests/repl_lib.sh"
+#   repl_init alpha beta || finish
+# Node NODE lives in $T/NODE (backing, log, nbd.sock, ctl.sock, wbrep.conf,
+# wbrepd.log); its wbrepd runs in the foreground, PID in PID[NODE],
+# registered with track_pid. Certificates: the openssl CLI recipe of
+# docs/configuration.md ("Replication links"), one CA in $T/ca.crt.
+# Waits are bounded (lib.sh).
+
+REPL_NODES=""
+REPL_SIZE_MB=${REPL_SIZE_MB:-64}
+DEVSZ=$((REPL_SIZE_MB * 1048576 - 4096)) # wblog's identity block at the end
+TORTURE=$ROOT/tests/integration/nbdtorture.py
+# PORT[n]: n's replication listener; MPORT[n]: its metrics listener (only
+# in the config with REPL_METRICS=1); PID[n]: its wbrepd
+# REPL_VIA["a>b"]=HOST:PORT: node a's config reaches node b there instead
+# of at b's own listener (a proxy or another namespace in between)
+declare -A PORT MPORT PID REPL_VIA
+
+# repl_certs NODE...: a CA and one certificate per NODE (CN and DNS name =
+# the node) in $T; 1 (openssl's output in $T/openssl.log) on failure
+repl_certs() {
+	(
+		cd "$T" || exit 1
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+			-subj '/CN=wbrep CA' -keyout ca.key -out ca.crt
+		for n in "$@"; do
+			openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
+				-keyout "$n.key" -out "$n.csr"
+			printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n' "$n" >"$n.ext"
+			openssl x509 -req -in "$n.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
+				-days 825 -extfile "$n.ext" -out "$n.crt"
+		done
+	) >"$T/openssl.log" 2>&1
+}
+
+# repl_init NODE...: certificates, free ports, $T/NODE with a zeroed
+# backing ($REPL_SIZE_MB MiB) and a 64 MiB log for every NODE (the nodes of
+# every config written later). On failure: FAIL <script>-certs, return 1.
+repl_init() {
+	local n
+	REPL_NODES="$*"
+	if ! repl_certs "$@"; then
+		fail "$(basename "$0" .sh)-certs: openssl: $(tail -3 "$T/openssl.log")"
+		return 1
+	fi
+	for n in "$@"; do
+		PORT[$n]=$(free_port)
+		MPORT[$n]=$(free_port)
+		mkdir -p "$T/$n"
+		truncate -s "${REPL_SIZE_MB}M" "$T/$n/backing"
+		truncate -s 64M "$T/$n/log"
+	done
+}
+
+# repl_conf NODE ROLE [KEY=VALUE...]: write $T/NODE/wbrep.conf: [global]
+# with TLS and debug logging (metrics-listen with REPL_METRICS=1), one
+# [node] per node of repl_init, [resource r0] with ROLE and one line per
+# KEY=VALUE
+repl_conf() {
+	local n=$1 role=$2 d=$T/$1 m a
+	shift 2
+	{
+		printf '[global]\npid-file = %s\ncontrol-socket = %s\nnode-name = %s\n' \
+			"$d/wbrepd.pid" "$d/ctl.sock" "$n"
+		printf 'log-level = debug\ntls-cert = %s\ntls-key = %s\ntls-ca = %s\n' \
+			"$T/$n.crt" "$T/$n.key" "$T/ca.crt"
+		[ -n "${REPL_METRICS:-}" ] && printf 'metrics-listen = 127.0.0.1:%s\n' "${MPORT[$n]}"
+		for m in $REPL_NODES; do
+			printf '\n[node %s]\naddress = %s\n' "$m" "${REPL_VIA[$n>$m]:-127.0.0.1:${PORT[$m]}}"
+		done
+		printf '\n[resource r0]\nbacking = %s\nlog = %s\nnbd-socket = %s\nrole = %s\n' \
+			"$d/backing" "$d/log" "$d/nbd.sock" "$role"
+		for a in "$@"; do printf '%s = %s\n' "${a%%=*}" "${a#*=}"; done
+	} >"$d/wbrep.conf"
+}
+
+# URI NODE: NODE's NBD export
+URI() { echo "nbd+unix:///?socket=$T/$1/nbd.sock"; }
+
+# repl_start NODE: start NODE's wbrepd, wait (60 s) until its export
+# answers; 1 (log tail printed) if it exits or does not answer in time
+repl_start() {
+	local n=$1 d=$T/$1 end=$((SECONDS + 60))
+	"$WBREPD" -c "$d/wbrep.conf" -f >>"$d/wbrepd.log" 2>&1 &
+	PID[$n]=$!
+	track_pid "${PID[$n]}"
+	until nbdinfo --size "$(URI "$n")" >/dev/null 2>&1; do
+		if ! is_alive "${PID[$n]}" || [ $SECONDS -ge $end ]; then
+			echo "wbrepd $n did not come up; log:"
+			tail -5 "$d/wbrepd.log" | sed 's/^/    /'
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# repl_start_bg NODE: start NODE's wbrepd without waiting for its export
+# (e.g. without quorum, where the export suspends I/O)
+repl_start_bg() {
+	"$WBREPD" -c "$T/$1/wbrep.conf" -f >>"$T/$1/wbrepd.log" 2>&1 &
+	PID[$1]=$!
+	track_pid "${PID[$1]}"
+}
+
+# repl_stop NODE [SIGNAL]: signal NODE's wbrepd (default TERM) and reap it
+# (SIGKILL after 60 s)
+repl_stop() {
+	local p=${PID[$1]}
+	kill -"${2:-TERM}" "$p" 2>/dev/null
+	wait_exit "$p" 60 2>/dev/null || kill -KILL "$p"
+	wait "$p" 2>/dev/null
+}
+
+# repl_log_clean NAME NODE...: FAIL NAME-NODE when NODE's log has a
+# sanitizer report or a crash
+repl_log_clean() {
+	local name=$1 n
+	shift
+	for n in "$@"; do
+		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation' "$T/$n/wbrepd.log"; then
+			fail "$name-$n: sanitizer report in $n's log"
+		fi
+	done
+}
+
+# ctl NODE ARGS...: wbctl on NODE's control socket
+ctl() {
+	local n=$1
+	shift
+	"$WBCTL" -s "$T/$n/ctl.sock" "$@"
+}
+
+# same_as FILE NODE: NODE's export reads back as FILE (copy in $T/out.NODE)
+same_as() {
+	timeout 300 nbdcopy "$(URI "$2")" "$T/out.$2" 2>/dev/null && cmp -s "$1" "$T/out.$2"
+}
+
+# json NODE EXPR: NODE's `wbctl status --json r0` (kept in $T/st.NODE)
+# makes the python expression EXPR true; the resource's object is s
+json() {
+	ctl "$1" status --json r0 >"$T/st.$1" 2>&1 &&
+		python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["resources"][0]; sys.exit(0 if eval(sys.argv[2]) else 1)' "$T/st.$1" "$2"
+}
+
+# jget NODE EXPR: print the python expression EXPR on NODE's last status
+# ($T/st.NODE, from json)
+jget() {
+	python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["resources"][0]; print(eval(sys.argv[2]))' "$T/st.$1" "$2"
+}
+
+# repl_connected NODE ROLE: NODE has ROLE and every peer is Connected
+repl_connected() {
+	json "$1" "s[\"role\"] == \"$2\" and all(p[\"connection\"] == \"Connected\" for p in s[\"peers\"])"
+}
+
+# repl_uptodate NODE: NODE (a primary) sees every peer Connected, UpToDate
+# and replicating
+repl_uptodate() {
+	json "$1" 'all(p["connection"] == "Connected" and p["disk"] == "UpToDate" and p["replication"] == "Established" for p in s["peers"])'
+}
+
+# repl_caught_up PRIMARY NODE: NODE's seq head is the primary's (both
+# asked now: a settled pair when nothing is written meanwhile)
+repl_caught_up() {
+	json "$1" True && json "$2" "s['seq']['head'] == $(jget "$1" "s['seq']['head']")"
+}
+
+# mkimg IMG DATA OFFSET_MB [SIZE]: put the file DATA at OFFSET_MB MiB of
+# the image IMG (created zeroed with SIZE bytes, default $DEVSZ, if absent)
+mkimg() {
+	python3 - "$1" "$2" "$3" "${4:-$DEVSZ}" <<'EOP'
+import os, sys
+img, d, off, size = sys.argv[1], open(sys.argv[2], 'rb').read(), int(sys.argv[3]), int(sys.argv[4])
+if not os.path.exists(img):
+    with open(img, 'wb') as f:
+        f.truncate(size)
+with open(img, 'r+b') as f:
+    f.seek(off << 20)
+    f.write(d)
+EOP
+}
+
+# ---------------------------------------------------------------- stamped
+# The stamped writer/checker (tests/integration/nbdtorture.py) against a
+# node's export. stamp_start NODE STATE NBLOCKS [THREADS [QD]]: writer in
+# the background (TWPID), returns once it has connected (the .started file)
+stamp_start() {
+	local n=$1 st=$2
+	shift 2
+	rm -f "$st.started"
+	python3 "$TORTURE" "$T/$n/nbd.sock" write "$st" "$@" >>"$st.log" 2>&1 &
+	TWPID=$!
+	track_pid "$TWPID"
+	wait_for 60 test -e "$st.started"
+}
+
+# stamp_stop: stop the writer cleanly (SIGUSR1: the replies in flight are
+# collected, the state saved); 1 if it did not end in 60 s (then killed)
+stamp_stop() {
+	kill -USR1 "$TWPID" 2>/dev/null
+	if ! wait_exit "$TWPID" 60; then
+		kill -KILL "$TWPID" 2>/dev/null
+		wait "$TWPID" 2>/dev/null
+		return 1
+	fi
+	wait "$TWPID" 2>/dev/null
+	return 0
+}
+
+# stamp_wait_gone: wait (60 s) for a writer whose server went away
+stamp_wait_gone() {
+	wait_exit "$TWPID" 60 || kill -KILL "$TWPID"
+	wait "$TWPID" 2>/dev/null
+}
+
+# stamp_verify NODE STATE [--exact]: check NODE's export against STATE
+# (output appended to STATE.verify; its last line printed on success)
+stamp_verify() {
+	local n=$1 st=$2
+	shift 2
+	timeout 600 python3 "$TORTURE" "$T/$n/nbd.sock" verify "$st" "$@" >>"$st.verify" 2>&1
+}
