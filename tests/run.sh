@@ -15,6 +15,9 @@
 #             killed (with its process group) and counted as
 #             "FAIL <script> TIMEOUT after N s".
 # WB_ONLY=unit|san|scripts|<suite dir> restricts the run (comma list).
+# Arguments name what to run instead of everything: test scripts
+# (tests/cli/test_wbctl.sh) and unit binaries or their sources
+# (tests/unit/test_ringfe.c runs build/tests/unit/test_ringfe).
 # The last line is always "N passed, N failed, N skipped"; exit 1 on failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -82,6 +85,16 @@ run_script() { # $1 = script
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 }
 
+if [ $# -gt 0 ]; then
+	for t in "$@"; do
+		case $t in
+		*.sh) run_script "$t" ;;
+		tests/unit/*) b=build/${t%.c}; [ -x "$b" ] || b=$t; run_cmocka unit "$b" ;;
+		*) run_cmocka unit "$t" ;;
+		esac
+	done
+	only=none # the named tests only
+fi
 if want unit; then
 	echo "==== unit tests (build/)"
 	for b in build/tests/unit/test_*; do
