@@ -25,7 +25,7 @@
 #include "daemon/nbd.h"
 #include "daemon/repl.h"
 #include "daemon/resource.h"
-#include "daemon/ringfe.h"
+#include "daemon/ringfe_keeper.h"
 #include "daemon/wbd_log.h"
 
 struct wbd_mc_held {
@@ -205,7 +205,7 @@ static void mc_apply(struct wbd_resource *r, enum wbd_policy_mode m, bool peers_
 		mc_release(&r->mc, UINT64_MAX, 0);
 	if (admit != r->ex.admit) {
 		nbd_export_set_admit(&r->ex, admit);
-		wb_ringfe_keeper_admit(r); /* asks wbd_modectl_ring_admit */
+		wb_ringfe_keeper_admit(r->ring); /* asks wbd_modectl_ring_admit */
 	}
 	if (m == WBD_POLICY_WRITEBACK)
 		wbd_resource_sync_mode(r);

@@ -27,7 +27,7 @@
 
 #include "daemon/nbd_proto.h"
 #include "daemon/repl.h"
-#include "daemon/ringfe.h"
+#include "daemon/ringfe_keeper.h"
 #include "daemon/wbd_log.h"
 
 #define RES_IO_QD 256
@@ -413,14 +413,15 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 		}
 		nbd_listener_set_tls(r->nbd_unix, c->tls);
 	}
-	/* ring frontend (dm-wbrep): attaches now or keeps retrying; ringfe.h */
+	/* ring frontend (dm-wbrep): attaches now or keeps retrying; ringfe_keeper.h */
 	if (c->ring) {
 		struct wb_ringfe_gate gate = {.writable = wbd_resource_writable,
 					      .hold = res_hold,
 					      .admit = res_admit,
 					      .ctx = r};
 
-		ret = wb_ringfe_keeper_start(r->base, c->ring, r->engine, res_kick, r, r, &gate);
+		ret = wb_ringfe_keeper_start(r->base, c->ring, r->engine, res_kick, r, &gate,
+					     &r->ring);
 		if (ret) {
 			snprintf(err, errlen, "cannot start the ring frontend for %s: %s", c->ring,
 				 strerror(-ret));
@@ -432,7 +433,8 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 
 static void stop_frontends(struct wbd_resource *r)
 {
-	wb_ringfe_keeper_stop(r); /* ring frontend: drains and detaches */
+	wb_ringfe_keeper_stop(r->ring); /* ring frontend: drains and detaches */
+	r->ring = NULL;
 	nbd_listener_free(r->nbd_tcp);
 	nbd_listener_free(r->nbd_unix);
 	r->nbd_tcp = r->nbd_unix = NULL;

@@ -25,6 +25,7 @@
 struct event_base;
 struct event;
 struct wbd_repl;
+struct wb_ringfe_keeper;
 struct wbd_repl_env;
 struct wbd_memb_facts;
 
@@ -47,6 +48,7 @@ struct wbd_resource {
 	bool kick_pending;
 	struct nbd_export ex;
 	struct nbd_listener *nbd_tcp, *nbd_unix;
+	struct wb_ringfe_keeper *ring; /* config key `ring`, NULL without */
 	unsigned ctl_inflight; /* control-socket flushes in flight */
 	/* cache mode: the configuration's cache-mode unless forced */
 	int mode_forced; /* -1: none, else the enum wb_mode wbctl mode set */

@@ -8,8 +8,12 @@
  * Single-threaded, libevent driven, like the NBD frontend. The frontend does
  * not run the engine: after it submitted requests it calls the owner's
  * kick(ctx) so the owner runs wb_engine_run() (the engine may complete
- * without its fd becoming readable first). wb_ringfe_engine_driver() is a
- * minimal owner for programs that have nothing else (tests, wbringd).
+ * without its fd becoming readable first). wbrepd's owner is the resource
+ * (daemon/ringfe_keeper.h); test programs use tests/ringsim/engdrv.h.
+ *
+ * Files: ringfe.c (the frontend), ringfe_sqe.c (the parser of producer
+ * input), ringfe_kern.c (the kernel transport), ringfe_genl.c (netlink
+ * status and events, ringfe_genl.h), ringfe_keeper.c (one resource's ring).
  *
  * Every SQE is untrusted input: wb_ringfe_parse_sqe() validates it against
  * the geometry before anything is touched; a bad entry with a usable tag is
@@ -58,9 +62,11 @@ struct wb_ringfe_stats {
 	uint32_t gone; /* session fenced / detached / ring removed */
 };
 
-/* Attach to kernel ring `ring_name` through /dev/wbrep-ctl. */
+/* Attach to kernel ring `ring_name` through /dev/wbrep-ctl (ringfe_kern.c).
+ * verbose: log a failure to open the device or to attach (a caller that
+ * retries logs those itself, once per reason). */
 int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
-		     struct wb_ringfe **out);
+		     struct wb_ringfe **out, bool verbose);
 /* Same, over an already set-up transport (copied; its release() is called
  * after wb_ringfe_close once no request is in flight, or right here on
  * failure). */
@@ -83,7 +89,8 @@ struct wb_ringfe_gate {
 	/* Optional, admission of new requests (the mode policy,
 	 * daemon/modectl.h): enum wb_ringfe_admit. HOLD = suspended: SQEs are
 	 * not consumed and wait in the ring (bounded by its slots; the kernel
-	 * queues behind them) until wb_ringfe_keeper_admit; FAIL = each new
+	 * queues behind them) until the owner calls wb_ringfe_process
+	 * (wb_ringfe_keeper_admit in wbrepd); FAIL = each new
 	 * SQE completes with -EIO before the engine. */
 	int (*admit)(void *ctx);
 	void *ctx;
@@ -108,45 +115,17 @@ int wb_ringfe_process(struct wb_ringfe *fe);
 int wb_ringfe_flush(struct wb_ringfe *fe);
 void wb_ringfe_get_stats(const struct wb_ringfe *fe, struct wb_ringfe_stats *st);
 
-/* Validate one SQE against a geometry and fill in an engine request
+/* The geometry the transport announced (validated at open). */
+const struct wbrep_attach *wb_ringfe_geo(const struct wb_ringfe *fe);
+
+/* ringfe_sqe.c: the producer's input, untrusted.
+ * Validate one SQE against a geometry and fill in an engine request
  * (op, flags, off, len, buf = data + slot offset). Returns the slot index
  * (>= 0) or -EINVAL; *slot_ok says whether the tag names a valid slot. */
 int wb_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo, void *data,
 			struct wb_req *r, int *slot_ok);
-
-/* A minimal engine owner: runs wb_engine_run() when its fd is readable, on
- * its timer, and when kicked (wb_ringfe_engine_kick is a kick callback taking
- * the returned handle). Free with wb_ringfe_engine_driver_free. */
-struct wb_ringfe_engdrv;
-int wb_ringfe_engine_driver(struct event_base *base, struct wb_engine *e,
-			    struct wb_ringfe_engdrv **out);
-void wb_ringfe_engine_kick(void *drv);
-void wb_ringfe_engine_driver_free(struct wb_ringfe_engdrv *d);
-
-/* Kernel-side status of a ring through generic netlink (WBREP_CMD_STATUS).
- * -ENOENT: no such ring or module not loaded. */
-struct wb_ringfe_kstatus {
-	uint32_t session, nslots, slot_size, inflight, pending, fences, queue_timeout_ms;
-	uint64_t dev_sectors, completed, timeouts, reissued;
-	int found;
-};
-int wb_ringfe_kstatus(const char *ring, struct wb_ringfe_kstatus *st);
-
-/*
- * Keeper: the ring frontend of one wbrepd resource (config key `ring`).
- * Attaches now if it can, else retries every second (target not created
- * yet, module not loaded, ring served by someone else) and at once when the
- * module's netlink "events" group announces the ring, and attaches again
- * whenever the session ends (fenced, target removed and re-created). The
- * owner's kick runs its engine. Keepers are found by owner (the resource);
- * stop drains the requests the engine holds, publishes their completions
- * and detaches (requests not taken yet are re-posted to the next session).
- */
-int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
-			   void (*kick)(void *ctx), void *kick_ctx, const void *owner,
-			   const struct wb_ringfe_gate *gate);
-void wb_ringfe_keeper_stop(const void *owner);
-/* Admission (gate.admit) changed: consume what waited in the ring. */
-void wb_ringfe_keeper_admit(const void *owner);
+/* A transport's geometry and ring header agree with each other and with the
+ * ABI limits: 0 or -EPROTO. */
+int wb_ringfe_check_geo(const struct wb_ringfe_transport *t);
 
 #endif /* WB_DAEMON_RINGFE_H */

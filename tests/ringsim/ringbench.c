@@ -29,6 +29,7 @@
 #include <event2/thread.h>
 
 #include "daemon/ringfe.h"
+#include "tests/ringsim/engdrv.h"
 #include "engine/wbengine.h"
 #include "tests/ringsim/ringsim.h"
 
@@ -119,7 +120,7 @@ struct bench {
 	struct wb_engine *e;
 	struct event_base *base;
 	struct wb_ringfe *fe;
-	struct wb_ringfe_engdrv *drv;
+	struct engdrv *drv;
 	pthread_mutex_t m;
 	pthread_cond_t cv;
 	struct ringsim_io *done_head; /* completed, not yet re-queued */
@@ -201,12 +202,12 @@ int main(int argc, char **argv)
 	pthread_cond_init(&b.cv, NULL);
 	if (wb_engine_register(&null_ops) || wb_engine_open("null", &ep, &b.e) ||
 	    ringsim_create(&rp, &b.rs) || !(b.base = event_base_new()) ||
-	    ringsim_attach(b.rs, &t) || wb_ringfe_engine_driver(b.base, b.e, &b.drv) ||
+	    ringsim_attach(b.rs, &t) || engdrv_new(b.base, b.e, &b.drv) ||
 	    wb_ringfe_open(b.base, &t, b.e, &b.fe)) {
 		fprintf(stderr, "ringbench: setup failed\n");
 		return 1;
 	}
-	wb_ringfe_set_kick(b.fe, wb_ringfe_engine_kick, b.drv);
+	wb_ringfe_set_kick(b.fe, engdrv_kick, b.drv);
 	ios = calloc(qd, sizeof(*ios));
 	batch = calloc(qd, sizeof(*batch));
 	if (!ios || !batch || posix_memalign((void **)&b.bufs, BS, (size_t)qd * BS)) {
@@ -307,7 +308,7 @@ int main(int argc, char **argv)
 		       el, (double)st.completed / el);
 	}
 	wb_ringfe_close(b.fe);
-	wb_ringfe_engine_driver_free(b.drv);
+	engdrv_free(b.drv);
 	event_base_free(b.base);
 	ringsim_destroy(b.rs);
 	wb_engine_close(b.e);

@@ -24,13 +24,15 @@
 #include <event2/event.h>
 
 #include "daemon/ringfe.h"
+#include "daemon/ringfe_genl.h"
 #include "engine/wbengine.h"
+#include "tests/ringsim/engdrv.h"
 
 struct wbringd {
 	struct event_base *base;
 	struct wb_engine *e;
 	struct wb_ringfe *fe;
-	struct wb_ringfe_engdrv *drv;
+	struct engdrv *drv;
 	const char *ring;
 	int reattach, ended;
 	struct event *retry_ev;
@@ -40,11 +42,11 @@ static void on_gone(struct wb_ringfe *fe, void *ctx);
 
 static int do_attach(struct wbringd *d)
 {
-	int ret = wb_ringfe_attach(d->base, d->ring, d->e, &d->fe);
+	int ret = wb_ringfe_attach(d->base, d->ring, d->e, &d->fe, true);
 
 	if (ret)
 		return ret;
-	wb_ringfe_set_kick(d->fe, wb_ringfe_engine_kick, d->drv);
+	wb_ringfe_set_kick(d->fe, engdrv_kick, d->drv);
 	wb_ringfe_set_gone(d->fe, on_gone, d);
 	printf("ready\n");
 	fflush(stdout);
@@ -159,7 +161,7 @@ int main(int argc, char **argv)
 		goto out_io;
 	}
 	d.base = event_base_new();
-	if (!d.base || wb_ringfe_engine_driver(d.base, d.e, &d.drv))
+	if (!d.base || engdrv_new(d.base, d.e, &d.drv))
 		goto out_engine;
 	d.retry_ev = evtimer_new(d.base, retry_cb, &d);
 	sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
@@ -178,7 +180,7 @@ out_loop:
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(d.retry_ev);
-	wb_ringfe_engine_driver_free(d.drv);
+	engdrv_free(d.drv);
 out_engine:
 	if (d.base)
 		event_base_free(d.base);
