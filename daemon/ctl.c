@@ -4,7 +4,7 @@
  * docs/control-protocol.md).
  *
  * Owns the unix listener, the client connections (struct ctl_conn, one
- * bufferevent each) and the requests in flight (struct wb_ctl_req). A
+ * bufferevent each) and the requests in flight (struct wbd_ctl_req). A
  * connection handles one request at a time: while an asynchronous action is
  * pending its reading is paused, which keeps replies in order and bounds the
  * memory a client can make us hold. Frame errors that break the framing
@@ -45,10 +45,10 @@
 #define CTL_EVENT_BACKLOG CTL_OUT_HIGH
 
 struct ctl_conn {
-	struct wb_ctl *c;
+	struct wbd_ctl *c;
 	struct bufferevent *bev;
 	struct ctl_conn *prev, *next;
-	struct wb_ctl_req *pending; /* async request in flight, reading paused */
+	struct wbd_ctl_req *pending; /* async request in flight, reading paused */
 	bool closing;		    /* free once the output is written */
 	bool out_full;		    /* CTL_OUT_HIGH reached, reading paused */
 	bool events;		    /* CTL_EVENTS: CtlEvent frames are pushed */
@@ -56,7 +56,7 @@ struct ctl_conn {
 	bool dead;		    /* dropped: freed by the reap event */
 };
 
-struct wb_ctl_req {
+struct wbd_ctl_req {
 	struct ctl_conn *conn; /* NULL once the client or the server is gone */
 	uint64_t id;
 	int op;
@@ -65,14 +65,14 @@ struct wb_ctl_req {
 	char msg[256];
 };
 
-struct wb_ctl {
+struct wbd_ctl {
 	struct event_base *base;
 	struct evconnlistener *lis;
 	struct event *retry; /* re-enables lis after accept failed (EMFILE...) */
 	struct event *reap;  /* frees dropped event clients from the loop */
 	time_t last_log;     /* accept failures: last message */
 	char *path;
-	struct wb_ctl_handlers h;
+	struct wbd_ctl_handlers h;
 	void *ctx;
 	struct ctl_conn *conns;
 	size_t nconns;
@@ -82,7 +82,7 @@ static void conn_read(struct bufferevent *bev, void *arg);
 
 static void conn_free(struct ctl_conn *cc)
 {
-	struct wb_ctl *c = cc->c;
+	struct wbd_ctl *c = cc->c;
 
 	if (cc->pending)
 		cc->pending->conn = NULL; /* the daemon still completes it */
@@ -125,7 +125,7 @@ static void send_response(struct ctl_conn *cc, uint64_t id, int err, const char 
 	free(buf);
 }
 
-static void fill_peer(Wbrep__PeerStatus *p, const struct wb_ctl_peer_status *s)
+static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 {
 	p->node = (char *)s->node;
 	p->connection = (char *)s->connection;
@@ -141,7 +141,7 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wb_ctl_peer_status *s)
 	p->problem = s->problem[0] ? (char *)s->problem : NULL;
 }
 
-static void fill_status(Wbrep__ResourceStatus *p, const struct wb_ctl_res_status *s)
+static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_status *s)
 {
 #define U(f, v)                                                                                    \
 	do {                                                                                       \
@@ -232,14 +232,14 @@ static void fill_settings(Wbrep__ResourceSettings *p, const struct wbconf_resour
 
 static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 {
-	struct wb_ctl *c = cc->c;
-	struct wb_ctl_res_status *s = NULL;
+	struct wbd_ctl *c = cc->c;
+	struct wbd_ctl_res_status *s = NULL;
 	Wbrep__StatusReply sr = WBREP__STATUS_REPLY__INIT;
 	Wbrep__ResourceStatus *rs = NULL, **rp = NULL;
 	Wbrep__ResourceSettings *set = NULL;
-	Wbrep__PeerStatus(*ps)[WB_CTL_MAX_PEERS] = NULL;
-	Wbrep__PeerStatus *(*pp)[WB_CTL_MAX_PEERS] = NULL;
-	struct wb_ctl_daemon_info info = {0};
+	Wbrep__PeerStatus(*ps)[WBD_CTL_MAX_PEERS] = NULL;
+	Wbrep__PeerStatus *(*pp)[WBD_CTL_MAX_PEERS] = NULL;
+	struct wbd_ctl_daemon_info info = {0};
 	char(*listen)[300] = NULL;
 	size_t n = 0;
 	int rc;
@@ -276,10 +276,10 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 		s[i].repl_problem[sizeof(s[i].repl_problem) - 1] = 0;
 		wbrep__resource_status__init(&rs[i]);
 		fill_status(&rs[i], &s[i]);
-		if (s[i].npeers > WB_CTL_MAX_PEERS)
-			s[i].npeers = WB_CTL_MAX_PEERS;
+		if (s[i].npeers > WBD_CTL_MAX_PEERS)
+			s[i].npeers = WBD_CTL_MAX_PEERS;
 		for (unsigned j = 0; j < s[i].npeers; j++) {
-			struct wb_ctl_peer_status *q = &s[i].peers[j];
+			struct wbd_ctl_peer_status *q = &s[i].peers[j];
 
 			q->node[sizeof(q->node) - 1] = 0;
 			q->connection[sizeof(q->connection) - 1] = 0;
@@ -328,7 +328,7 @@ out:
 	free(s);
 }
 
-static void req_finish(struct wb_ctl_req *req)
+static void req_finish(struct wbd_ctl_req *req)
 {
 	struct ctl_conn *cc = req->conn;
 
@@ -343,7 +343,7 @@ static void req_finish(struct wb_ctl_req *req)
 	 * once the response has been flushed (see conn_write) */
 }
 
-void wb_ctl_complete(struct wb_ctl_req *req, int err, const char *msg)
+void wbd_ctl_complete(struct wbd_ctl_req *req, int err, const char *msg)
 {
 	if (!req)
 		return;
@@ -360,10 +360,10 @@ void wb_ctl_complete(struct wb_ctl_req *req, int err, const char *msg)
 
 static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 {
-	struct wb_ctl *c = cc->c;
-	int (*fn)(void *, const char *, const char *, struct wb_ctl_req *, char *, size_t);
+	struct wbd_ctl *c = cc->c;
+	int (*fn)(void *, const char *, const char *, struct wbd_ctl_req *, char *, size_t);
 	const char *arg = rq->op == WBREP__CTL_OP__CTL_MODE ? rq->mode : NULL;
-	struct wb_ctl_req *req;
+	struct wbd_ctl_req *req;
 	int rc;
 
 	switch (rq->op) {
@@ -440,7 +440,7 @@ static void conn_drop(struct ctl_conn *cc)
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct wb_ctl *c = arg;
+	struct wbd_ctl *c = arg;
 
 	for (struct ctl_conn *cc = c->conns, *next; cc; cc = next) {
 		next = cc->next;
@@ -487,8 +487,8 @@ static int send_event(struct ctl_conn *cc, const struct wbd_event *ev)
  * every event. */
 static void do_events(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 {
-	struct wb_ctl *c = cc->c;
-	struct wb_ctl_res_status *s = NULL;
+	struct wbd_ctl *c = cc->c;
+	struct wbd_ctl_res_status *s = NULL;
 	struct timespec ts;
 	char *res = NULL, msg[320];
 	size_t n = 0;
@@ -523,7 +523,7 @@ static void do_events(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 	free(s);
 }
 
-void wb_ctl_event(struct wb_ctl *c, const struct wbd_event *ev)
+void wbd_ctl_event(struct wbd_ctl *c, const struct wbd_event *ev)
 {
 	if (!c)
 		return;
@@ -539,7 +539,7 @@ void wb_ctl_event(struct wb_ctl *c, const struct wbd_event *ev)
 /* Validate and dispatch one request. */
 static void handle_request(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 {
-	struct wb_ctl *c = cc->c;
+	struct wbd_ctl *c = cc->c;
 	const char *why;
 	int rc = wbproto_ctl_check(rq, &why);
 
@@ -645,7 +645,7 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
 		      int salen, void *arg)
 {
-	struct wb_ctl *c = arg;
+	struct wbd_ctl *c = arg;
 	struct ctl_conn *cc;
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
@@ -687,7 +687,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
 static void lis_retry(evutil_socket_t fd, short what, void *arg)
 {
-	struct wb_ctl *c = arg;
+	struct wbd_ctl *c = arg;
 
 	evconnlistener_enable(c->lis);
 }
@@ -697,7 +697,7 @@ static void lis_retry(evutil_socket_t fd, short what, void *arg)
  * spinning, and log at most every 10 s. */
 static void lis_error(struct evconnlistener *lis, void *arg)
 {
-	struct wb_ctl *c = arg;
+	struct wbd_ctl *c = arg;
 	struct timeval tv = {.tv_sec = 1};
 	int err = EVUTIL_SOCKET_ERROR();
 	time_t now = time(NULL);
@@ -737,11 +737,11 @@ static int clear_stale(const char *path, const struct sockaddr_un *sun)
 	return 0;
 }
 
-int wb_ctl_start(struct event_base *base, const char *path, const struct wb_ctl_handlers *h,
-		 void *ctx, struct wb_ctl **out)
+int wbd_ctl_start(struct event_base *base, const char *path, const struct wbd_ctl_handlers *h,
+		 void *ctx, struct wbd_ctl **out)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct wb_ctl *c;
+	struct wbd_ctl *c;
 	mode_t old;
 	int rc;
 
@@ -795,7 +795,7 @@ int wb_ctl_start(struct event_base *base, const char *path, const struct wb_ctl_
 	return 0;
 }
 
-void wb_ctl_stop(struct wb_ctl *c)
+void wbd_ctl_stop(struct wbd_ctl *c)
 {
 	if (!c)
 		return;

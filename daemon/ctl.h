@@ -12,12 +12,12 @@
  * disconnect, never a crash.
  *
  * Asynchronous actions: up/down/flush/mode/reload/drain handlers receive a
- * struct wb_ctl_req *. They return 0 (done, success), a negative errno (done,
+ * struct wbd_ctl_req *. They return 0 (done, success), a negative errno (done,
  * failed; err holds a message for the user) or -EINPROGRESS: the daemon then
- * calls wb_ctl_complete(req, ...) exactly once later, even if the client has
- * gone or wb_ctl_stop() ran meanwhile (the request then only gets freed).
+ * calls wbd_ctl_complete(req, ...) exactly once later, even if the client has
+ * gone or wbd_ctl_stop() ran meanwhile (the request then only gets freed).
  *
- * Ownership: wb_ctl_start() copies the handler table; ctx stays the
+ * Ownership: wbd_ctl_start() copies the handler table; ctx stays the
  * caller's. Status arrays returned by the status handler are malloc'd by the
  * daemon and freed by ctl with free().
  */
@@ -33,12 +33,12 @@
 
 struct event_base;
 struct wbd_event;
-struct wb_ctl;
-struct wb_ctl_req;
+struct wbd_ctl;
+struct wbd_ctl_req;
 
 /* One replication peer of a resource (docs/replication.md, "Status"). */
-#define WB_CTL_MAX_PEERS 16
-struct wb_ctl_peer_status {
+#define WBD_CTL_MAX_PEERS 16
+struct wbd_ctl_peer_status {
 	char node[64];
 	char connection[16];  /* "Connected", "Connecting", "StandAlone" */
 	char role[16];	      /* "primary", "secondary", "unknown" */
@@ -52,7 +52,7 @@ struct wb_ctl_peer_status {
 };
 
 /* Per-resource status; strings are NUL-terminated (truncated if longer). */
-struct wb_ctl_res_status {
+struct wbd_ctl_res_status {
 	char name[64];
 	char engine[32];
 	char state[16]; /* "up", "down", "failed", "starting", ... */
@@ -81,11 +81,11 @@ struct wb_ctl_res_status {
 	uint8_t data_uuid[16];
 	char repl_problem[400]; /* "" or why a link is refused (split brain) */
 	unsigned npeers;
-	struct wb_ctl_peer_status peers[WB_CTL_MAX_PEERS];
+	struct wbd_ctl_peer_status peers[WBD_CTL_MAX_PEERS];
 };
 
 /* Daemon-wide part of a status reply; strings only read during the call. */
-struct wb_ctl_daemon_info {
+struct wbd_ctl_daemon_info {
 	const char *config_path;
 	bool config_differs;	  /* the file changed since it was applied */
 	const char *reload_error; /* why the last reload was refused, or NULL */
@@ -97,10 +97,10 @@ struct wb_ctl_daemon_info {
 	const char *const *member_names; /* n_members entries */
 };
 
-struct wb_ctl_handlers {
+struct wbd_ctl_handlers {
 	/* res == NULL: all resources. The daemon mallocs *out (n entries, may
 	 * be 0 with *out == NULL); ctl frees it. -ENOENT: no such resource. */
-	int (*status)(void *ctx, const char *res, struct wb_ctl_res_status **out, size_t *n);
+	int (*status)(void *ctx, const char *res, struct wbd_ctl_res_status **out, size_t *n);
 	/* Optional: 1 if the resource is configured, else 0. When set, ctl
 	 * answers ENOENT itself before calling an action handler. */
 	int (*exists)(void *ctx, const char *res);
@@ -108,42 +108,42 @@ struct wb_ctl_handlers {
 	 * mode ("writeback"|"writethrough", validated by ctl); "force" for
 	 * primary with CtlRequest.force; "discard-my-data" for connect with
 	 * CtlRequest.discard_my_data; else NULL. reload gets res == NULL. */
-	int (*up)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+	int (*up)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		  size_t errlen);
-	int (*down)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+	int (*down)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		    size_t errlen);
-	int (*flush)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+	int (*flush)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		     size_t errlen);
-	int (*mode)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+	int (*mode)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		    size_t errlen);
-	int (*reload)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+	int (*reload)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 		      char *err, size_t errlen);
 	/* Optional: daemon-wide status (config file, last reload). */
-	int (*info)(void *ctx, struct wb_ctl_daemon_info *out);
-	int (*drain)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+	int (*info)(void *ctx, struct wbd_ctl_daemon_info *out);
+	int (*drain)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		     size_t errlen);
 	/* replication roles and links (docs/replication.md) */
-	int (*primary)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+	int (*primary)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 		       char *err, size_t errlen);
-	int (*secondary)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+	int (*secondary)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 			 char *err, size_t errlen);
-	int (*connect)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+	int (*connect)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 		       char *err, size_t errlen);
-	int (*disconnect)(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+	int (*disconnect)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 			  char *err, size_t errlen);
 };
 
 /* Listen on `path`. 0 and *out, or -errno (logged). */
-int wb_ctl_start(struct event_base *base, const char *path, const struct wb_ctl_handlers *h,
-		 void *ctx, struct wb_ctl **out);
+int wbd_ctl_start(struct event_base *base, const char *path, const struct wbd_ctl_handlers *h,
+		 void *ctx, struct wbd_ctl **out);
 /* Close the listener and every connection, unlink the socket file. */
-void wb_ctl_stop(struct wb_ctl *c);
+void wbd_ctl_stop(struct wbd_ctl *c);
 /* Push an event (daemon/events.h) to every client that sent CTL_EVENTS
  * (and named its resource, or none). A client with CTL_EVENT_BACKLOG
  * (256 KiB) unread is dropped. c NULL: nothing. */
-void wb_ctl_event(struct wb_ctl *c, const struct wbd_event *ev);
+void wbd_ctl_event(struct wbd_ctl *c, const struct wbd_event *ev);
 /* Finish a request whose handler returned -EINPROGRESS. err = 0 or -errno;
  * msg = text for the user (NULL = strerror). Frees req. */
-void wb_ctl_complete(struct wb_ctl_req *req, int err, const char *msg);
+void wbd_ctl_complete(struct wbd_ctl_req *req, int err, const char *msg);
 
 #endif /* WB_DAEMON_CTL_H */

@@ -3,7 +3,7 @@
  * events.h - mode, peer and quorum events of wbrepd (docs/cluster.md,
  * "Events"). One call per event: it is logged (info level, "RES: message")
  * and handed to the sink, which is the control socket's event stream
- * (daemon/ctl.h wb_ctl_event: clients that sent CTL_EVENTS). Counting per
+ * (daemon/ctl.h wbd_ctl_event: clients that sent CTL_EVENTS). Counting per
  * resource (the mode_changes metric) is the caller's.
  *
  * Owns only static state (the sink and the event sequence number); single

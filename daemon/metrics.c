@@ -3,7 +3,7 @@
  * metrics.c - Prometheus endpoint of wbrepd (see daemon/metrics.h).
  *
  * Owns the evhttp server and the metric table (name, type, help, where the
- * value lives in struct wb_ctl_res_status). Every scrape calls the daemon's
+ * value lives in struct wbd_ctl_res_status). Every scrape calls the daemon's
  * status callback and renders the text format; nothing is cached.
  *
  * Bounds (a scraper or anyone who can reach the port may send anything):
@@ -32,10 +32,10 @@
 #define METRICS_MAX_BODY    4096	/* GET and HEAD have none */
 #define METRICS_TIMEOUT_S   10		/* read a request / write a reply */
 
-struct wb_metrics {
+struct wbd_metrics {
 	struct evhttp *http;
 	struct evhttp_bound_socket *sock;
-	wb_metrics_status_fn fn;
+	wbd_metrics_status_fn fn;
 	void *ctx;
 };
 
@@ -50,8 +50,8 @@ struct metric {
 	const char *eq; /* M_STR_EQ: 1 when the string field equals this */
 };
 
-#define ST(f) offsetof(struct wb_ctl_res_status, st.f)
-#define RS(f) offsetof(struct wb_ctl_res_status, f)
+#define ST(f) offsetof(struct wbd_ctl_res_status, st.f)
+#define RS(f) offsetof(struct wbd_ctl_res_status, f)
 
 static const struct metric metrics[] = {
     {"wbrep_up", "gauge", "1 if the resource is up and serving", M_STR_EQ, RS(state), "up"},
@@ -138,7 +138,7 @@ static void label_esc(char *out, const char *in, size_t len)
 	*out = 0;
 }
 
-static void render_peers(FILE *f, const struct wb_ctl_res_status *s, size_t n)
+static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 {
 	for (size_t i = 0; i < sizeof(peer_metrics) / sizeof(peer_metrics[0]); i++) {
 		const struct metric *m = &peer_metrics[i];
@@ -148,8 +148,8 @@ static void render_peers(FILE *f, const struct wb_ctl_res_status *s, size_t n)
 			char res[sizeof(s[j].name) * 2 + 1];
 
 			label_esc(res, s[j].name, sizeof(s[j].name));
-			for (unsigned k = 0; k < s[j].npeers && k < WB_CTL_MAX_PEERS; k++) {
-				const struct wb_ctl_peer_status *p = &s[j].peers[k];
+			for (unsigned k = 0; k < s[j].npeers && k < WBD_CTL_MAX_PEERS; k++) {
+				const struct wbd_ctl_peer_status *p = &s[j].peers[k];
 				char node[sizeof(p->node) * 2 + 1];
 				int64_t v;
 
@@ -168,7 +168,7 @@ static void render_peers(FILE *f, const struct wb_ctl_res_status *s, size_t n)
 	}
 }
 
-static uint64_t metric_value(const struct metric *m, const struct wb_ctl_res_status *s)
+static uint64_t metric_value(const struct metric *m, const struct wbd_ctl_res_status *s)
 {
 	const char *p = (const char *)s + m->off;
 
@@ -184,7 +184,7 @@ static uint64_t metric_value(const struct metric *m, const struct wb_ctl_res_sta
 	}
 }
 
-int wb_metrics_render(const struct wb_ctl_res_status *s, size_t n, char **out, size_t *len)
+int wbd_metrics_render(const struct wbd_ctl_res_status *s, size_t n, char **out, size_t *len)
 {
 	char *buf = NULL;
 	size_t sz = 0;
@@ -216,8 +216,8 @@ int wb_metrics_render(const struct wb_ctl_res_status *s, size_t n, char **out, s
 
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
-	struct wb_metrics *m = arg;
-	struct wb_ctl_res_status *s = NULL;
+	struct wbd_metrics *m = arg;
+	struct wbd_ctl_res_status *s = NULL;
 	struct evbuffer *body;
 	size_t n = 0, len;
 	char *text;
@@ -230,7 +230,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	}
 	rc = m->fn(m->ctx, NULL, &s, &n);
 	if (rc == 0)
-		rc = wb_metrics_render(s, n, &text, &len);
+		rc = wbd_metrics_render(s, n, &text, &len);
 	free(s);
 	if (rc) {
 		wb_msg(WB_LOG_WARN, "metrics: cannot collect status: %s", strerror(-rc));
@@ -256,11 +256,11 @@ static void on_other(struct evhttp_request *req, void *arg)
 	evhttp_send_error(req, 404, "only /metrics is served here");
 }
 
-int wb_metrics_start(struct event_base *base, const char *listen, wb_metrics_status_fn fn,
-		     void *ctx, struct wb_metrics **out)
+int wbd_metrics_start(struct event_base *base, const char *listen, wbd_metrics_status_fn fn,
+		     void *ctx, struct wbd_metrics **out)
 {
 	struct wbconf_addr a = {0};
-	struct wb_metrics *m;
+	struct wbd_metrics *m;
 	const char *host;
 	int rc;
 
@@ -307,7 +307,7 @@ out_addr:
 	return rc;
 }
 
-void wb_metrics_stop(struct wb_metrics *m)
+void wbd_metrics_stop(struct wbd_metrics *m)
 {
 	if (!m)
 		return;

@@ -3,7 +3,7 @@
  * metrics.h - Prometheus metrics endpoint of wbrepd (libevent evhttp).
  *
  * Serves GET /metrics in the Prometheus text exposition format (version
- * 0.0.4): one gauge or counter per field of struct wb_ctl_res_status, with
+ * 0.0.4): one gauge or counter per field of struct wbd_ctl_res_status, with
  * HELP/TYPE lines and a resource="NAME" label, e.g.
  *   wbrep_dirty_bytes{resource="r0"} 1048576
  * The data comes from the same status callback the control socket uses.
@@ -19,19 +19,19 @@
 #include "daemon/ctl.h"
 
 struct event_base;
-struct wb_metrics;
+struct wbd_metrics;
 
-/* Same contract as wb_ctl_handlers.status (called with res == NULL). */
-typedef int (*wb_metrics_status_fn)(void *ctx, const char *res, struct wb_ctl_res_status **out,
+/* Same contract as wbd_ctl_handlers.status (called with res == NULL). */
+typedef int (*wbd_metrics_status_fn)(void *ctx, const char *res, struct wbd_ctl_res_status **out,
 				    size_t *n);
 
 /* listen: "host:port" ("127.0.0.1:9790", "[::1]:9790", "*:9790"; port 0 =
  * ephemeral). 0 and *out, or -errno (logged). */
-int wb_metrics_start(struct event_base *base, const char *listen, wb_metrics_status_fn fn,
-		     void *ctx, struct wb_metrics **out);
-void wb_metrics_stop(struct wb_metrics *m);
+int wbd_metrics_start(struct event_base *base, const char *listen, wbd_metrics_status_fn fn,
+		     void *ctx, struct wbd_metrics **out);
+void wbd_metrics_stop(struct wbd_metrics *m);
 /* Render the exposition text for `n` resources into a malloc'd string
  * (*out, caller frees). Exposed for tests. */
-int wb_metrics_render(const struct wb_ctl_res_status *s, size_t n, char **out, size_t *len);
+int wbd_metrics_render(const struct wbd_ctl_res_status *s, size_t n, char **out, size_t *len);
 
 #endif /* WB_DAEMON_METRICS_H */

@@ -59,9 +59,9 @@ const char *wbd_modectl_name(enum wbd_policy_mode m)
 
 int wbd_modectl_ring_admit(const struct wbd_resource *r)
 {
-	return r->ex.admit == NBD_ADMIT_HOLD   ? WB_RINGFE_ADMIT_HOLD
-	       : r->ex.admit == NBD_ADMIT_FAIL ? WB_RINGFE_ADMIT_FAIL
-					       : WB_RINGFE_ADMIT_OPEN;
+	return r->ex.admit == WBD_NBD_ADMIT_HOLD   ? WBD_RINGFE_ADMIT_HOLD
+	       : r->ex.admit == WBD_NBD_ADMIT_FAIL ? WBD_RINGFE_ADMIT_FAIL
+					       : WBD_RINGFE_ADMIT_OPEN;
 }
 
 enum wb_mode wbd_modectl_engine_mode(const struct wbd_resource *r)
@@ -179,7 +179,7 @@ static bool mc_forced_wt(const struct wbd_resource *r)
 static void mc_apply(struct wbd_resource *r, enum wbd_policy_mode m, bool peers_short)
 {
 	enum wbd_repl_gate gate = WBD_REPL_GATE_PEERS;
-	int admit = NBD_ADMIT_OPEN;
+	int admit = WBD_NBD_ADMIT_OPEN;
 
 	switch (m) {
 	case WBD_POLICY_WRITEBACK:
@@ -189,11 +189,11 @@ static void mc_apply(struct wbd_resource *r, enum wbd_policy_mode m, bool peers_
 		break;
 	case WBD_POLICY_SUSPEND:
 		gate = WBD_REPL_GATE_CLOSED;
-		admit = NBD_ADMIT_HOLD;
+		admit = WBD_NBD_ADMIT_HOLD;
 		break;
 	case WBD_POLICY_IO_ERROR:
 		gate = WBD_REPL_GATE_FAIL;
-		admit = NBD_ADMIT_FAIL;
+		admit = WBD_NBD_ADMIT_FAIL;
 		break;
 	}
 	if (m != WBD_POLICY_WRITEBACK)
@@ -204,8 +204,8 @@ static void mc_apply(struct wbd_resource *r, enum wbd_policy_mode m, bool peers_
 	else if (m == WBD_POLICY_WRITEBACK)
 		mc_release(&r->mc, UINT64_MAX, 0);
 	if (admit != r->ex.admit) {
-		nbd_export_set_admit(&r->ex, admit);
-		wb_ringfe_keeper_admit(r->ring); /* asks wbd_modectl_ring_admit */
+		wbd_nbd_export_set_admit(&r->ex, admit);
+		wbd_ringfe_keeper_admit(r->ring); /* asks wbd_modectl_ring_admit */
 	}
 	if (m == WBD_POLICY_WRITEBACK)
 		wbd_resource_sync_mode(r);

@@ -63,7 +63,7 @@ bool wbd_modectl_hold(struct wbd_resource *r, struct wb_req *wr,
 		      void (*release)(struct wb_req *wr, int err));
 /* After every engine run: release what the backing device now holds. */
 void wbd_modectl_after_run(struct wbd_resource *r);
-/* The ring frontend's admission (enum wb_ringfe_admit), same as NBD's. */
+/* The ring frontend's admission (enum wbd_ringfe_admit), same as NBD's. */
 int wbd_modectl_ring_admit(const struct wbd_resource *r);
 /* The engine mode the decision needs (write-back only in write-back). */
 enum wb_mode wbd_modectl_engine_mode(const struct wbd_resource *r);

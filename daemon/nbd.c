@@ -43,33 +43,33 @@
 
 #include "daemon/wbd_log.h"
 
-#define NBD_READ_ROUNDS 16 /* readv()s per wakeup at most (fairness) */
-#define NBD_WRITE_IOV	64 /* iovecs per sendmsg() */
+#define WBD_NBD_READ_ROUNDS 16 /* readv()s per wakeup at most (fairness) */
+#define WBD_NBD_WRITE_IOV	64 /* iovecs per sendmsg() */
 
-struct nbd_ioreq {
+struct wbd_nbd_ioreq {
 	struct wb_req wr;
-	struct nbd_conn *c;
-	struct nbd_export *ex;
+	struct wbd_nbd_conn *c;
+	struct wbd_nbd_export *ex;
 	uint64_t handle;
 	uint16_t type;
 	uint32_t reply; /* bytes this request's reply takes (in c->reply_pending) */
 	void *buf;	/* read data */
 };
 
-static struct nbd_conn *conn_all;
+static struct wbd_nbd_conn *conn_all;
 static unsigned conn_count, conn_max; /* on conn_all; 0 = no limit */
 static time_t refuse_log;	      /* over conn_max: last message */
 static unsigned long nrefused;	      /* refused since that message */
 
-void nbd_set_max_clients(unsigned total)
+void wbd_nbd_set_max_clients(unsigned total)
 {
 	conn_max = total;
 }
 
-static void conn_process(struct nbd_conn *c);
-static void conn_flush(struct nbd_conn *c);
+static void conn_process(struct wbd_nbd_conn *c);
+static void conn_flush(struct wbd_nbd_conn *c);
 
-static void conn_put(struct nbd_conn *c)
+static void conn_put(struct wbd_nbd_conn *c)
 {
 	if (--c->refs > 0)
 		return;
@@ -78,7 +78,7 @@ static void conn_put(struct nbd_conn *c)
 	free(c);
 }
 
-static void conn_unlink_export(struct nbd_conn *c)
+static void conn_unlink_export(struct wbd_nbd_conn *c)
 {
 	if (!c->ex)
 		return;
@@ -89,7 +89,7 @@ static void conn_unlink_export(struct nbd_conn *c)
 	c->ex = NULL;
 }
 
-void nbd_conn_attach(struct nbd_conn *c, struct nbd_export *ex)
+void wbd_nbd_conn_attach(struct wbd_nbd_conn *c, struct wbd_nbd_export *ex)
 {
 	if (c->tev) { /* the handshake is over */
 		event_free(c->tev);
@@ -105,7 +105,7 @@ void nbd_conn_attach(struct nbd_conn *c, struct nbd_export *ex)
 	wbd_debug("nbd: %s attached to export %s (%u clients)", c->peer, ex->name, ex->nconns);
 }
 
-static void conn_free_io(struct nbd_conn *c)
+static void conn_free_io(struct wbd_nbd_conn *c)
 {
 	if (c->rev)
 		event_free(c->rev);
@@ -120,20 +120,20 @@ static void conn_free_io(struct nbd_conn *c)
 		evbuffer_free(c->out);
 	c->rev = c->wev = c->fev = NULL;
 	c->out = NULL;
-	nbd_tls_free(c);
+	wbd_nbd_tls_free(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 }
 
 /* Drop the socket now; in-flight requests keep the struct alive. */
-void nbd_conn_close(struct nbd_conn *c)
+void wbd_nbd_conn_close(struct wbd_nbd_conn *c)
 {
 	if (c->fd < 0)
 		return;
 	wbd_debug("nbd: %s closed (%u requests in flight)", c->peer, c->inflight);
 	conn_free_io(c);
-	c->state = NBD_CS_CLOSING;
+	c->state = WBD_NBD_CS_CLOSING;
 	conn_unlink_export(c);
 	*c->all_pprev = c->all_next;
 	if (c->all_next)
@@ -142,32 +142,32 @@ void nbd_conn_close(struct nbd_conn *c)
 	conn_put(c);
 }
 
-static void conn_stop_reading(struct nbd_conn *c)
+static void conn_stop_reading(struct wbd_nbd_conn *c)
 {
 	if (c->rev)
 		event_del(c->rev);
 }
 
 /* Close once the output is sent and nothing is in flight. */
-void nbd_conn_close_soon(struct nbd_conn *c)
+void wbd_nbd_conn_close_soon(struct wbd_nbd_conn *c)
 {
 	if (c->fd < 0)
 		return;
-	c->state = NBD_CS_CLOSING;
+	c->state = WBD_NBD_CS_CLOSING;
 	conn_stop_reading(c);
 	if (!c->inflight && !evbuffer_get_length(c->out))
-		nbd_conn_close(c);
+		wbd_nbd_conn_close(c);
 }
 
 /* Queue output; it is sent when the current loop round's callbacks are done. */
-void nbd_conn_send(struct nbd_conn *c, const void *p, size_t len)
+void wbd_nbd_conn_send(struct wbd_nbd_conn *c, const void *p, size_t len)
 {
 	if (c->fd < 0)
 		return;
 	if (evbuffer_add(c->out, p, len)) {
 		wbd_err("nbd: %s: out of memory queueing %zu bytes of output, closing", c->peer,
 			len);
-		nbd_conn_close(c);
+		wbd_nbd_conn_close(c);
 		return;
 	}
 	if (!c->flush_sched && !c->wev_added) {
@@ -183,30 +183,30 @@ static uint32_t errno_to_nbd(int err)
 		return 0;
 	case -EPERM:
 	case -EROFS:
-		return NBD_EPERM;
+		return NBDP_EPERM;
 	case -ENOMEM:
-		return NBD_ENOMEM;
+		return NBDP_ENOMEM;
 	case -EINVAL:
-		return NBD_EINVAL;
+		return NBDP_EINVAL;
 	case -ENOSPC:
-		return NBD_ENOSPC;
+		return NBDP_ENOSPC;
 	case -EOVERFLOW:
-		return NBD_EOVERFLOW;
+		return NBDP_EOVERFLOW;
 	case -ENOTSUP:
-		return NBD_ENOTSUP;
+		return NBDP_ENOTSUP;
 	case -ESHUTDOWN:
-		return NBD_ESHUTDOWN;
+		return NBDP_ESHUTDOWN;
 	default:
-		return NBD_EIO;
+		return NBDP_EIO;
 	}
 }
 
-static void simple_reply(struct nbd_conn *c, uint32_t err, uint64_t handle)
+static void simple_reply(struct wbd_nbd_conn *c, uint32_t err, uint64_t handle)
 {
-	uint8_t b[NBD_SIMPLE_REPLY_LEN];
+	uint8_t b[NBDP_SIMPLE_REPLY_LEN];
 
-	nbd_encode_simple_reply(b, err, handle);
-	nbd_conn_send(c, b, sizeof(b));
+	wbd_nbd_encode_simple_reply(b, err, handle);
+	wbd_nbd_conn_send(c, b, sizeof(b));
 }
 
 static void free_ref(const void *data, size_t len, void *extra)
@@ -216,35 +216,35 @@ static void free_ref(const void *data, size_t len, void *extra)
 
 /* Reply bytes the connection holds or will hold: queued output plus the
  * replies of requests in flight (read data included). */
-static uint64_t conn_reply_bytes(struct nbd_conn *c)
+static uint64_t conn_reply_bytes(struct wbd_nbd_conn *c)
 {
 	return evbuffer_get_length(c->out) + c->reply_pending;
 }
 
-static bool conn_congested(struct nbd_conn *c)
+static bool conn_congested(struct wbd_nbd_conn *c)
 {
-	if (c->state != NBD_CS_XMIT) /* handshake: only its replies count */
-		return evbuffer_get_length(c->out) >= NBD_OPT_REPLY_CAP;
-	return c->admit_wait || c->inflight >= NBD_SRV_MAX_INFLIGHT ||
-	       conn_reply_bytes(c) >= NBD_REPLY_CAP || (c->ex && c->ex->admit == NBD_ADMIT_HOLD);
+	if (c->state != WBD_NBD_CS_XMIT) /* handshake: only its replies count */
+		return evbuffer_get_length(c->out) >= WBD_NBD_OPT_REPLY_CAP;
+	return c->admit_wait || c->inflight >= WBD_NBD_SRV_MAX_INFLIGHT ||
+	       conn_reply_bytes(c) >= WBD_NBD_REPLY_CAP || (c->ex && c->ex->admit == WBD_NBD_ADMIT_HOLD);
 }
 
-static void conn_throttle(struct nbd_conn *c)
+static void conn_throttle(struct wbd_nbd_conn *c)
 {
 	c->throttled = true;
 	conn_stop_reading(c);
 }
 
-static void conn_unthrottle(struct nbd_conn *c)
+static void conn_unthrottle(struct wbd_nbd_conn *c)
 {
-	if (c->fd < 0 || !c->throttled || c->state == NBD_CS_CLOSING || conn_congested(c))
+	if (c->fd < 0 || !c->throttled || c->state == WBD_NBD_CS_CLOSING || conn_congested(c))
 		return;
-	if (c->state == NBD_CS_XMIT && c->ex && c->ex->closing)
+	if (c->state == WBD_NBD_CS_XMIT && c->ex && c->ex->closing)
 		return; /* quiesced: stays stopped */
 	c->throttled = false;
 	event_add(c->rev, NULL);
 	conn_process(c); /* input that arrived meanwhile is already buffered */
-	nbd_tls_kick(c);
+	wbd_nbd_tls_kick(c);
 }
 
 /* The engine no longer reads the write's payload (wbengine.h: called from
@@ -252,8 +252,8 @@ static void conn_unthrottle(struct nbd_conn *c)
  * it and resume from the loop through the deferred flush event). */
 static void ioreq_admitted(struct wb_req *wr)
 {
-	struct nbd_ioreq *q = (struct nbd_ioreq *)wr;
-	struct nbd_conn *c = q->c;
+	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)wr;
+	struct wbd_nbd_conn *c = q->c;
 
 	if (c->admit_wait != q)
 		return;
@@ -268,10 +268,10 @@ static void ioreq_finish(struct wb_req *wr, int err);
 
 static void ioreq_done(struct wb_req *wr, int err)
 {
-	struct nbd_ioreq *q = (struct nbd_ioreq *)wr;
+	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)wr;
 
 	/* replication: the reply may have to wait for the peers (ex->hold) */
-	if (!err && q->type != NBD_CMD_READ && q->ex && q->ex->hold &&
+	if (!err && q->type != NBDP_CMD_READ && q->ex && q->ex->hold &&
 	    q->ex->hold(q->ex->ctx, wr, ioreq_finish))
 		return;
 	ioreq_finish(wr, err);
@@ -279,13 +279,13 @@ static void ioreq_done(struct wb_req *wr, int err)
 
 static void ioreq_finish(struct wb_req *wr, int err)
 {
-	struct nbd_ioreq *q = (struct nbd_ioreq *)wr;
-	struct nbd_conn *c = q->c;
+	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)wr;
+	struct wbd_nbd_conn *c = q->c;
 	uint32_t nerr = errno_to_nbd(err);
 
 	if (err)
 		wbd_log(err == -ESHUTDOWN ? WB_LOG_DEBUG : WB_LOG_WARN,
-			"nbd: %s %s off %llu len %u failed: %s", c->peer, nbd_cmd_name(q->type),
+			"nbd: %s %s off %llu len %u failed: %s", c->peer, wbd_nbd_cmd_name(q->type),
 			(unsigned long long)wr->off, wr->len, strerror(-err));
 	if (q->ex) {
 		q->ex->inflight--;
@@ -300,17 +300,17 @@ static void ioreq_finish(struct wb_req *wr, int err)
 	 * promises for this request (durable for FUA/FLUSH) is true now */
 	if (c->fd >= 0) {
 		simple_reply(c, nerr, q->handle);
-		if (q->type == NBD_CMD_READ && !err && c->fd >= 0) {
+		if (q->type == NBDP_CMD_READ && !err && c->fd >= 0) {
 			if (evbuffer_add_reference(c->out, q->buf, wr->len, free_ref, NULL)) {
 				wbd_err("nbd: %s: out of memory queueing read data, closing",
 					c->peer);
-				nbd_conn_close(c);
+				wbd_nbd_conn_close(c);
 			} else {
 				q->buf = NULL;
 			}
 		}
-		if (c->state == NBD_CS_CLOSING)
-			nbd_conn_close_soon(c);
+		if (c->state == WBD_NBD_CS_CLOSING)
+			wbd_nbd_conn_close_soon(c);
 		else
 			conn_unthrottle(c);
 	}
@@ -319,14 +319,14 @@ static void ioreq_finish(struct wb_req *wr, int err)
 	conn_put(c);
 }
 
-static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *payload)
+static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, const void *payload)
 {
-	struct nbd_export *ex = c->ex;
-	struct nbd_ioreq *q;
+	struct wbd_nbd_export *ex = c->ex;
+	struct wbd_nbd_ioreq *q;
 	int ret;
 
-	if ((h->type == NBD_CMD_WRITE || h->type == NBD_CMD_TRIM ||
-	     h->type == NBD_CMD_WRITE_ZEROES) &&
+	if ((h->type == NBDP_CMD_WRITE || h->type == NBDP_CMD_TRIM ||
+	     h->type == NBDP_CMD_WRITE_ZEROES) &&
 	    ex->writable && !ex->writable(ex->ctx))
 		return -EROFS;
 	q = calloc(1, sizeof(*q));
@@ -336,12 +336,12 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 	q->ex = ex;
 	q->handle = h->handle;
 	q->type = h->type;
-	q->reply = NBD_SIMPLE_REPLY_LEN + (h->type == NBD_CMD_READ ? h->len : 0);
+	q->reply = NBDP_SIMPLE_REPLY_LEN + (h->type == NBDP_CMD_READ ? h->len : 0);
 	q->wr.off = h->off;
 	q->wr.len = h->len;
 	q->wr.done = ioreq_done;
 	switch (h->type) {
-	case NBD_CMD_READ:
+	case NBDP_CMD_READ:
 		q->wr.op = WB_REQ_READ;
 		if (posix_memalign(&q->buf, WB_BLOCK_SIZE, h->len)) {
 			free(q);
@@ -349,7 +349,7 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 		}
 		q->wr.buf = q->buf;
 		break;
-	case NBD_CMD_WRITE:
+	case NBDP_CMD_WRITE:
 		q->wr.op = WB_REQ_WRITE;
 		/* borrowed by the engine until ioreq_admitted: when the RAM
 		 * buffer is full the connection stops reading and parsing (the
@@ -358,17 +358,17 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 		q->wr.admitted = ioreq_admitted;
 		c->admit_wait = q;
 		break;
-	case NBD_CMD_FLUSH:
+	case NBDP_CMD_FLUSH:
 		q->wr.op = WB_REQ_FLUSH;
 		break;
-	case NBD_CMD_TRIM:
+	case NBDP_CMD_TRIM:
 		q->wr.op = WB_REQ_DISCARD;
 		break;
-	case NBD_CMD_WRITE_ZEROES:
+	case NBDP_CMD_WRITE_ZEROES:
 		q->wr.op = WB_REQ_WRITE_ZEROES;
 		break;
 	}
-	if (h->flags & NBD_CMD_FLAG_FUA)
+	if (h->flags & NBDP_CMD_FLAG_FUA)
 		q->wr.flags |= WB_REQ_F_FUA;
 	/* counted before submit: admitted() may run inside the call (done()
 	 * only from wb_engine_run()); a refused submit is undone below */
@@ -395,49 +395,49 @@ static int submit(struct nbd_conn *c, const struct nbd_request *h, const void *p
 
 /* Execute a complete request (header + payload). Returns true if the
  * engine got something to do. */
-static bool exec_request(struct nbd_conn *c, const struct nbd_request *h,
-			 const struct nbd_verdict *v, const void *payload)
+static bool exec_request(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h,
+			 const struct wbd_nbd_verdict *v, const void *payload)
 {
 	int ret;
 
 	if (v->err) {
 		wbd_debug("nbd: %s %s off %llu len %u flags 0x%x rejected: error %u", c->peer,
-			  nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, h->flags,
+			  wbd_nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, h->flags,
 			  v->err);
 		simple_reply(c, v->err, h->handle);
 		if (v->disconnect)
-			nbd_conn_close_soon(c);
+			wbd_nbd_conn_close_soon(c);
 		return false;
 	}
-	if (v->disconnect) { /* NBD_CMD_DISC: finish what is in flight, close */
+	if (v->disconnect) { /* NBDP_CMD_DISC: finish what is in flight, close */
 		wbd_debug("nbd: %s sent disconnect", c->peer);
-		nbd_conn_close_soon(c);
+		wbd_nbd_conn_close_soon(c);
 		return false;
 	}
 	if (!c->ex || c->ex->closing || !c->ex->engine) {
-		simple_reply(c, NBD_ESHUTDOWN, h->handle);
+		simple_reply(c, NBDP_ESHUTDOWN, h->handle);
 		return false;
 	}
-	if (c->ex->admit == NBD_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
+	if (c->ex->admit == WBD_NBD_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
 		c->ex->nerr++;
-		simple_reply(c, NBD_EIO, h->handle);
+		simple_reply(c, NBDP_EIO, h->handle);
 		return false;
 	}
-	if (!h->len && h->type != NBD_CMD_FLUSH) {
+	if (!h->len && h->type != NBDP_CMD_FLUSH) {
 		simple_reply(c, 0, h->handle);
 		return false;
 	}
 	ret = submit(c, h, payload);
 	if (ret) {
 		wbd_warn("nbd: %s %s off %llu len %u: submit failed: %s", c->peer,
-			 nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, strerror(-ret));
+			 wbd_nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, strerror(-ret));
 		simple_reply(c, errno_to_nbd(ret), h->handle);
 		return false;
 	}
 	return true;
 }
 
-static int ensure_wbuf(struct nbd_conn *c, size_t len)
+static int ensure_wbuf(struct wbd_nbd_conn *c, size_t len)
 {
 	void *p;
 
@@ -453,26 +453,26 @@ static int ensure_wbuf(struct nbd_conn *c, size_t len)
 
 /* Transmission step; false = wait for more input. *submitted set when the
  * engine got a request. */
-static bool step_xmit(struct nbd_conn *c, bool *submitted)
+static bool step_xmit(struct wbd_nbd_conn *c, bool *submitted)
 {
-	struct nbd_export_geom g;
+	struct wbd_nbd_export_geom g;
 	const void *payload = NULL;
 	uint32_t plen;
 
 	if (!c->have_hdr) {
-		if (nbd_conn_avail(c) < NBD_REQUEST_LEN)
+		if (wbd_nbd_conn_avail(c) < NBDP_REQUEST_LEN)
 			return false;
-		if (nbd_parse_request(c->ibuf + c->ioff, &c->hdr)) {
+		if (wbd_nbd_parse_request(c->ibuf + c->ioff, &c->hdr)) {
 			wbd_info("nbd: %s: bad request magic, closing", c->peer);
-			nbd_conn_close(c);
+			wbd_nbd_conn_close(c);
 			return false;
 		}
-		c->ioff += NBD_REQUEST_LEN;
+		c->ioff += NBDP_REQUEST_LEN;
 		g.size = c->ex ? c->ex->size : 0;
 		g.align = WB_BLOCK_SIZE;
-		g.max_len = NBD_SRV_MAX_LEN;
-		g.tflags = NBD_TFLAGS;
-		nbd_classify_request(&c->hdr, &g, &c->verdict);
+		g.max_len = WBD_NBD_SRV_MAX_LEN;
+		g.tflags = WBD_NBD_TFLAGS;
+		wbd_nbd_classify_request(&c->hdr, &g, &c->verdict);
 		c->have_hdr = true;
 		c->pay_got = 0;
 		c->pay_in_wbuf = false;
@@ -481,17 +481,17 @@ static bool step_xmit(struct nbd_conn *c, bool *submitted)
 		/* its reply (and read data) must fit under the cap next to what
 		 * is queued and in flight; one request always may go */
 		uint64_t need =
-		    NBD_SIMPLE_REPLY_LEN + (c->hdr.type == NBD_CMD_READ ? (uint64_t)c->hdr.len : 0);
+		    NBDP_SIMPLE_REPLY_LEN + (c->hdr.type == NBDP_CMD_READ ? (uint64_t)c->hdr.len : 0);
 		uint64_t held = conn_reply_bytes(c);
 
-		if (held && held + need > NBD_REPLY_CAP) {
+		if (held && held + need > WBD_NBD_REPLY_CAP) {
 			conn_throttle(c);
 			return false; /* resumed by conn_unthrottle with hdr kept */
 		}
 	}
 	plen = c->verdict.payload;
 	if (plen) {
-		if (!c->pay_in_wbuf && nbd_conn_avail(c) >= plen) {
+		if (!c->pay_in_wbuf && wbd_nbd_conn_avail(c) >= plen) {
 			payload = c->ibuf + c->ioff; /* complete: use it in place */
 			c->ioff += plen;
 		} else {
@@ -501,13 +501,13 @@ static bool step_xmit(struct nbd_conn *c, bool *submitted)
 				if (ensure_wbuf(c, plen)) {
 					wbd_err("nbd: %s: out of memory for a %u byte write",
 						c->peer, plen);
-					nbd_conn_close(c);
+					wbd_nbd_conn_close(c);
 					return false;
 				}
 				c->pay_in_wbuf = true;
 			}
-			if (n > nbd_conn_avail(c))
-				n = nbd_conn_avail(c);
+			if (n > wbd_nbd_conn_avail(c))
+				n = wbd_nbd_conn_avail(c);
 			memcpy(c->wbuf + c->pay_got, c->ibuf + c->ioff, n);
 			c->ioff += n;
 			c->pay_got += (uint32_t)n;
@@ -520,14 +520,14 @@ static bool step_xmit(struct nbd_conn *c, bool *submitted)
 	c->pay_in_wbuf = false;
 	if (exec_request(c, &c->hdr, &c->verdict, payload))
 		*submitted = true;
-	return c->fd >= 0 && c->state == NBD_CS_XMIT;
+	return c->fd >= 0 && c->state == WBD_NBD_CS_XMIT;
 }
 
 /* Parse and execute everything buffered, submit all of it, then kick the
  * engine once. */
-static void conn_process(struct nbd_conn *c)
+static void conn_process(struct wbd_nbd_conn *c)
 {
-	struct nbd_export *ex = NULL;
+	struct wbd_nbd_export *ex = NULL;
 	bool submitted = false;
 
 	if (c->processing || c->fd < 0)
@@ -535,17 +535,17 @@ static void conn_process(struct nbd_conn *c)
 	c->processing = true;
 	c->refs++;
 	for (;;) {
-		if (c->fd < 0 || c->state == NBD_CS_CLOSING)
+		if (c->fd < 0 || c->state == WBD_NBD_CS_CLOSING)
 			break;
 		if (conn_congested(c)) {
 			conn_throttle(c);
 			break;
 		}
-		if (c->state == NBD_CS_XMIT) {
+		if (c->state == WBD_NBD_CS_XMIT) {
 			ex = c->ex;
 			if (!step_xmit(c, &submitted))
 				break;
-		} else if (!nbd_opt_step(c)) {
+		} else if (!wbd_nbd_opt_step(c)) {
 			break;
 		}
 	}
@@ -557,15 +557,15 @@ static void conn_process(struct nbd_conn *c)
 
 /* Make room in ibuf: consumed bytes are dropped, what is left moves to the
  * front when it is small or the free space is short. */
-static void ibuf_compact(struct nbd_conn *c)
+static void ibuf_compact(struct wbd_nbd_conn *c)
 {
-	size_t left = nbd_conn_avail(c);
+	size_t left = wbd_nbd_conn_avail(c);
 
 	if (!c->ioff)
 		return;
 	if (!left) {
 		c->ioff = c->ilen = 0;
-	} else if (left <= 4096 || NBD_IBUF_CAP - c->ilen < NBD_IBUF_MIN_FREE) {
+	} else if (left <= 4096 || WBD_NBD_IBUF_CAP - c->ilen < WBD_NBD_IBUF_MIN_FREE) {
 		memmove(c->ibuf, c->ibuf + c->ioff, left);
 		c->ioff = 0;
 		c->ilen = left;
@@ -575,7 +575,7 @@ static void ibuf_compact(struct nbd_conn *c)
 /* One readv(): the rest of a pending payload straight into wbuf, then as
  * much as fits into ibuf. Returns bytes read, 0 = would block, -1 = the
  * connection was closed, *full = the buffers were filled completely. */
-static ssize_t conn_read_once(struct nbd_conn *c, bool *full)
+static ssize_t conn_read_once(struct wbd_nbd_conn *c, bool *full)
 {
 	struct iovec iov[2];
 	int niov = 0;
@@ -589,18 +589,18 @@ static ssize_t conn_read_once(struct nbd_conn *c, bool *full)
 		iov[niov++].iov_len = pay;
 		want += pay;
 	}
-	if (c->ilen < NBD_IBUF_CAP) {
+	if (c->ilen < WBD_NBD_IBUF_CAP) {
 		iov[niov].iov_base = c->ibuf + c->ilen;
-		iov[niov++].iov_len = NBD_IBUF_CAP - c->ilen;
-		want += NBD_IBUF_CAP - c->ilen;
+		iov[niov++].iov_len = WBD_NBD_IBUF_CAP - c->ilen;
+		want += WBD_NBD_IBUF_CAP - c->ilen;
 	}
 	if (!niov) { /* cannot happen: a full ibuf is consumed or throttled */
 		wbd_err("nbd: %s: input buffer full, closing", c->peer);
-		nbd_conn_close(c);
+		wbd_nbd_conn_close(c);
 		return -1;
 	}
 	if (c->ssl) { /* one buffer per SSL_read; the caller loops while full */
-		n = nbd_tls_read(c, iov[0].iov_base, iov[0].iov_len);
+		n = wbd_nbd_tls_read(c, iov[0].iov_base, iov[0].iov_len);
 		if (n <= 0)
 			return n;
 		want = iov[0].iov_len;
@@ -612,12 +612,12 @@ static ssize_t conn_read_once(struct nbd_conn *c, bool *full)
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return 0;
 		wbd_debug("nbd: %s disconnected (error: %s)", c->peer, strerror(errno));
-		nbd_conn_close(c);
+		wbd_nbd_conn_close(c);
 		return -1;
 	}
 	if (n == 0) {
 		wbd_debug("nbd: %s disconnected", c->peer);
-		nbd_conn_close(c);
+		wbd_nbd_conn_close(c);
 		return -1;
 	}
 	if ((size_t)n <= pay) {
@@ -626,21 +626,21 @@ static ssize_t conn_read_once(struct nbd_conn *c, bool *full)
 		c->pay_got += (uint32_t)pay;
 		c->ilen += (size_t)n - pay;
 	}
-	*full = (size_t)n == want || nbd_tls_pending(c);
+	*full = (size_t)n == want || wbd_nbd_tls_pending(c);
 	return n;
 }
 
 static void conn_readcb(evutil_socket_t fd, short what, void *arg)
 {
-	struct nbd_conn *c = arg;
+	struct wbd_nbd_conn *c = arg;
 
 	c->refs++;
 	if (c->tls_hs)
-		nbd_tls_handshake(c);
-	for (int i = 0; i < NBD_READ_ROUNDS && !c->tls_hs && !c->tls_start; i++) {
+		wbd_nbd_tls_handshake(c);
+	for (int i = 0; i < WBD_NBD_READ_ROUNDS && !c->tls_hs && !c->tls_start; i++) {
 		bool full = false;
 
-		if (c->fd < 0 || c->throttled || c->state == NBD_CS_CLOSING)
+		if (c->fd < 0 || c->throttled || c->state == WBD_NBD_CS_CLOSING)
 			break;
 		if (conn_read_once(c, &full) <= 0)
 			break;
@@ -648,29 +648,29 @@ static void conn_readcb(evutil_socket_t fd, short what, void *arg)
 		if (!full) /* short read: the socket is drained */
 			break;
 	}
-	nbd_tls_kick(c);
+	wbd_nbd_tls_kick(c);
 	conn_put(c);
 }
 
 /* Send queued output without blocking; the rest waits for a write event. */
-static void conn_flush(struct nbd_conn *c)
+static void conn_flush(struct wbd_nbd_conn *c)
 {
-	struct iovec iov[NBD_WRITE_IOV];
+	struct iovec iov[WBD_NBD_WRITE_IOV];
 	struct msghdr mh = {.msg_iov = iov};
 
 	if (c->ssl) {
 		if (!c->tls_hs)
-			nbd_tls_flush(c);
+			wbd_nbd_tls_flush(c);
 		return;
 	}
 	for (int round = 0; round < 64 && c->fd >= 0; round++) {
 		int n =
-		    evbuffer_peek(c->out, -1, NULL, (struct evbuffer_iovec *)iov, NBD_WRITE_IOV);
+		    evbuffer_peek(c->out, -1, NULL, (struct evbuffer_iovec *)iov, WBD_NBD_WRITE_IOV);
 		ssize_t w;
 
 		if (n <= 0)
 			break;
-		mh.msg_iovlen = (size_t)(n < NBD_WRITE_IOV ? n : NBD_WRITE_IOV);
+		mh.msg_iovlen = (size_t)(n < WBD_NBD_WRITE_IOV ? n : WBD_NBD_WRITE_IOV);
 		w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
 			if (errno == EINTR)
@@ -683,7 +683,7 @@ static void conn_flush(struct nbd_conn *c)
 				return;
 			}
 			wbd_debug("nbd: %s disconnected (send: %s)", c->peer, strerror(errno));
-			nbd_conn_close(c);
+			wbd_nbd_conn_close(c);
 			return;
 		}
 		evbuffer_drain(c->out, (size_t)w);
@@ -695,24 +695,24 @@ static void conn_flush(struct nbd_conn *c)
 }
 
 /* After output went out: close a closing connection, resume reading. */
-static void conn_after_flush(struct nbd_conn *c)
+static void conn_after_flush(struct wbd_nbd_conn *c)
 {
 	c->refs++;
 	conn_flush(c);
 	if (c->fd >= 0 && c->tls_start && !evbuffer_get_length(c->out))
-		nbd_tls_begin(c); /* the STARTTLS ACK went out in plain text */
+		wbd_nbd_tls_begin(c); /* the STARTTLS ACK went out in plain text */
 	if (c->fd >= 0 && !c->tls_hs && !c->tls_start) {
-		if (c->state != NBD_CS_CLOSING)
+		if (c->state != WBD_NBD_CS_CLOSING)
 			conn_unthrottle(c); /* if what went out brought it under the caps */
 		else if (!evbuffer_get_length(c->out))
-			nbd_conn_close_soon(c);
+			wbd_nbd_conn_close_soon(c);
 	}
 	conn_put(c);
 }
 
 static void conn_flushcb(evutil_socket_t fd, short what, void *arg)
 {
-	struct nbd_conn *c = arg;
+	struct wbd_nbd_conn *c = arg;
 
 	c->flush_sched = false;
 	if (!c->wev_added)
@@ -721,12 +721,12 @@ static void conn_flushcb(evutil_socket_t fd, short what, void *arg)
 
 static void conn_writecb(evutil_socket_t fd, short what, void *arg)
 {
-	struct nbd_conn *c = arg;
+	struct wbd_nbd_conn *c = arg;
 
 	c->wev_added = false;
 	if (c->tls_hs) {
 		c->refs++;
-		nbd_tls_handshake(c);
+		wbd_nbd_tls_handshake(c);
 		conn_put(c);
 		return;
 	}
@@ -735,20 +735,20 @@ static void conn_writecb(evutil_socket_t fd, short what, void *arg)
 
 static void conn_timeoutcb(evutil_socket_t fd, short what, void *arg)
 {
-	struct nbd_conn *c = arg;
+	struct wbd_nbd_conn *c = arg;
 
 	wbd_info("nbd: %s did not finish the handshake within %d s, closing", c->peer,
-		 NBD_HANDSHAKE_TIMEOUT_S);
-	nbd_conn_close(c);
+		 WBD_NBD_HANDSHAKE_TIMEOUT_S);
+	wbd_nbd_conn_close(c);
 }
 
-void nbd_conn_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa, int salen,
+void wbd_nbd_conn_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa, int salen,
 		     void *arg)
 {
 	struct event_base *base = evconnlistener_get_base(el);
-	struct nbd_listener *l = arg;
-	struct timeval hto = {.tv_sec = NBD_HANDSHAKE_TIMEOUT_S};
-	struct nbd_conn *c;
+	struct wbd_nbd_listener *l = arg;
+	struct timeval hto = {.tv_sec = WBD_NBD_HANDSHAKE_TIMEOUT_S};
+	struct wbd_nbd_conn *c;
 	int one = 1;
 
 	if (conn_max && conn_count >= conn_max) {
@@ -756,7 +756,7 @@ void nbd_conn_accept(struct evconnlistener *el, evutil_socket_t fd, struct socka
 
 		close(fd); /* the client sees EOF at once instead of waiting */
 		nrefused++;
-		if (now - refuse_log >= NBD_ACCEPT_LOG_S) {
+		if (now - refuse_log >= WBD_NBD_ACCEPT_LOG_S) {
 			wbd_warn("nbd: %u clients connected (max-clients); refused %lu "
 				 "connection(s)",
 				 conn_count, nrefused);
@@ -785,7 +785,7 @@ void nbd_conn_accept(struct evconnlistener *el, evutil_socket_t fd, struct socka
 		snprintf(c->peer, sizeof(c->peer), "unix#%lu", ++nunix);
 	}
 	evutil_make_socket_nonblocking(fd);
-	c->ibuf = malloc(NBD_IBUF_CAP);
+	c->ibuf = malloc(WBD_NBD_IBUF_CAP);
 	c->out = evbuffer_new();
 	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_readcb, c);
 	c->wev = event_new(base, fd, EV_WRITE, conn_writecb, c);
@@ -809,17 +809,17 @@ void nbd_conn_accept(struct evconnlistener *el, evutil_socket_t fd, struct socka
 	conn_all = c;
 	c->all_pprev = &conn_all;
 	conn_count++;
-	nbd_opt_greet(c);
+	wbd_nbd_opt_greet(c);
 	wbd_debug("nbd: %s connected", c->peer);
 }
 
-void nbd_conn_starttls(struct nbd_conn *c)
+void wbd_nbd_conn_starttls(struct wbd_nbd_conn *c)
 {
 	c->tls_start = true;
 	conn_stop_reading(c);
 }
 
-void nbd_export_init(struct nbd_export *ex, const char *name, uint64_t size,
+void wbd_nbd_export_init(struct wbd_nbd_export *ex, const char *name, uint64_t size,
 		     struct wb_engine *engine, void (*kick)(void *), void *ctx)
 {
 	memset(ex, 0, sizeof(*ex));
@@ -830,21 +830,21 @@ void nbd_export_init(struct nbd_export *ex, const char *name, uint64_t size,
 	ex->ctx = ctx;
 }
 
-void nbd_export_quiesce(struct nbd_export *ex)
+void wbd_nbd_export_quiesce(struct wbd_nbd_export *ex)
 {
 	ex->closing = 1;
-	for (struct nbd_conn *c = ex->conns; c; c = c->ex_next)
+	for (struct wbd_nbd_conn *c = ex->conns; c; c = c->ex_next)
 		conn_stop_reading(c);
 }
 
-void nbd_export_set_admit(struct nbd_export *ex, int admit)
+void wbd_nbd_export_set_admit(struct wbd_nbd_export *ex, int admit)
 {
 	if (ex->admit == admit)
 		return;
 	ex->admit = admit;
-	if (admit == NBD_ADMIT_HOLD)
+	if (admit == WBD_NBD_ADMIT_HOLD)
 		return; /* each connection stops at its next request */
-	for (struct nbd_conn *c = ex->conns, *next; c; c = next) {
+	for (struct wbd_nbd_conn *c = ex->conns, *next; c; c = next) {
 		next = c->ex_next; /* resuming c touches no other connection */
 		c->refs++;	   /* conn_unthrottle may close it */
 		conn_unthrottle(c);
@@ -852,22 +852,22 @@ void nbd_export_set_admit(struct nbd_export *ex, int admit)
 	}
 }
 
-void nbd_export_detach(struct nbd_export *ex)
+void wbd_nbd_export_detach(struct wbd_nbd_export *ex)
 {
 	ex->closing = 1;
 	while (ex->conns) {
-		struct nbd_conn *c = ex->conns;
+		struct wbd_nbd_conn *c = ex->conns;
 
 		/* send what is queued (replies of drained requests), best effort */
 		c->refs++;
 		conn_flush(c);
-		nbd_conn_close(c);
+		wbd_nbd_conn_close(c);
 		conn_put(c);
 	}
 }
 
-void nbd_close_all(void)
+void wbd_nbd_close_all(void)
 {
 	while (conn_all)
-		nbd_conn_close(conn_all);
+		wbd_nbd_conn_close(conn_all);
 }

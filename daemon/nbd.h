@@ -4,22 +4,22 @@
  *
  * Listeners (TCP and unix sockets) accept clients, run the newstyle fixed
  * handshake (daemon/nbd_proto.h) and then move each connection onto an
- * export: a struct nbd_export embedded in a resource (daemon/resource.h),
+ * export: a struct wbd_nbd_export embedded in a resource (daemon/resource.h),
  * which names the engine requests go to. Requests are pipelined: each one is
  * submitted to the engine at once and replied to when the engine completes
  * it, in completion order. Details and decisions: docs/nbd.md.
  *
  * Ownership:
- *   - struct nbd_export belongs to its owner (the resource). The owner calls
- *     nbd_export_init() before publishing it through the lookup callback and
- *     nbd_export_detach() before freeing it or closing its engine; detach
+ *   - struct wbd_nbd_export belongs to its owner (the resource). The owner calls
+ *     wbd_nbd_export_init() before publishing it through the lookup callback and
+ *     wbd_nbd_export_detach() before freeing it or closing its engine; detach
  *     closes every connection on it. The owner must drain the engine (run
- *     it until nbd_export_inflight() == 0) before closing it: in-flight
+ *     it until wbd_nbd_export_inflight() == 0) before closing it: in-flight
  *     requests point at their connection, not at the export.
  *   - connections are reference counted: one reference for the socket, one
  *     per request in flight; a request completing after the client vanished
  *     just drops its data and its reference.
- *   - struct nbd_listener belongs to whoever created it (nbd_listener_free).
+ *   - struct wbd_nbd_listener belongs to whoever created it (wbd_nbd_listener_free).
  */
 #ifndef WB_DAEMON_NBD_H
 #define WB_DAEMON_NBD_H
@@ -30,31 +30,31 @@
 #include "engine/wbengine.h"
 
 struct event_base;
-struct nbd_conn;
+struct wbd_nbd_conn;
 
-#define NBD_SRV_MAX_LEN	     (32u << 20) /* largest read/write accepted */
-#define NBD_SRV_MAX_INFLIGHT 256	 /* per connection, then stop reading */
+#define WBD_NBD_SRV_MAX_LEN	     (32u << 20) /* largest read/write accepted */
+#define WBD_NBD_SRV_MAX_INFLIGHT 256	 /* per connection, then stop reading */
 /* Reply bytes per connection: queued output plus the replies (and read
  * data) of requests in flight. A request that would pass it waits (the
  * socket is not read) until replies went out; one request is always let
- * through, so the most a connection holds is max(cap, 16 + NBD_SRV_MAX_LEN). */
-#define NBD_REPLY_CAP (32u << 20)
+ * through, so the most a connection holds is max(cap, 16 + WBD_NBD_SRV_MAX_LEN). */
+#define WBD_NBD_REPLY_CAP (32u << 20)
 /* Handshake replies queued before the connection stops being read. */
-#define NBD_OPT_REPLY_CAP (64u << 10)
+#define WBD_NBD_OPT_REPLY_CAP (64u << 10)
 /* A connection that has not finished the handshake by then is closed. */
-#define NBD_HANDSHAKE_TIMEOUT_S 10
+#define WBD_NBD_HANDSHAKE_TIMEOUT_S 10
 /* After accept() failed for lack of descriptors or memory (EMFILE, ENFILE,
  * ENOBUFS, ENOMEM) a listener pauses this long instead of spinning; the
- * failure is logged at most once per NBD_ACCEPT_LOG_S. */
-#define NBD_ACCEPT_PAUSE_MS 1000
-#define NBD_ACCEPT_LOG_S    10
+ * failure is logged at most once per WBD_NBD_ACCEPT_LOG_S. */
+#define WBD_NBD_ACCEPT_PAUSE_MS 1000
+#define WBD_NBD_ACCEPT_LOG_S    10
 
 /* Admission of new requests (the mode policy, daemon/modectl.h): open;
- * hold = suspended, requests wait unread (see nbd_export_set_admit); fail =
+ * hold = suspended, requests wait unread (see wbd_nbd_export_set_admit); fail =
  * every request is answered EIO without reaching the engine. */
-enum nbd_admit { NBD_ADMIT_OPEN = 0, NBD_ADMIT_HOLD = 1, NBD_ADMIT_FAIL = 2 };
+enum wbd_nbd_admit { WBD_NBD_ADMIT_OPEN = 0, WBD_NBD_ADMIT_HOLD = 1, WBD_NBD_ADMIT_FAIL = 2 };
 
-struct nbd_export {
+struct wbd_nbd_export {
 	char name[64];
 	uint64_t size;
 	struct wb_engine *engine;
@@ -71,69 +71,69 @@ struct nbd_export {
 	 * before the engine (a replication secondary, a demotion running). */
 	bool (*writable)(void *ctx);
 	/* state, maintained by nbd.c */
-	struct nbd_conn *conns; /* attached connections */
+	struct wbd_nbd_conn *conns; /* attached connections */
 	unsigned nconns;
 	unsigned inflight;
 	int closing; /* stop: new requests get ESHUTDOWN */
-	int admit;   /* enum nbd_admit, set with nbd_export_set_admit */
+	int admit;   /* enum wbd_nbd_admit, set with wbd_nbd_export_set_admit */
 	uint64_t nreq, nerr;
 	unsigned max_clients; /* 0 = no limit of its own (the total still applies) */
-	int tls;	      /* enum nbd_tls_mode (nbd_proto.h), set by the owner */
+	int tls;	      /* enum wbd_nbd_tls_mode (nbd_proto.h), set by the owner */
 };
 
 /* Export lookup for the handshake: name "" = the listener's default
  * resource (def). NULL = no such export (or not up). list() fills at most
  * max names of exports that are up and returns how many it wrote. */
-struct nbd_lookup {
-	struct nbd_export *(*find)(void *ctx, const char *name, const char *def);
+struct wbd_nbd_lookup {
+	struct wbd_nbd_export *(*find)(void *ctx, const char *name, const char *def);
 	size_t (*list)(void *ctx, const char **names, size_t max);
 	void *ctx;
 };
 
-void nbd_export_init(struct nbd_export *ex, const char *name, uint64_t size,
+void wbd_nbd_export_init(struct wbd_nbd_export *ex, const char *name, uint64_t size,
 		     struct wb_engine *engine, void (*kick)(void *), void *ctx);
 /* Refuse new requests (ESHUTDOWN) and stop reading from its clients. */
-void nbd_export_quiesce(struct nbd_export *ex);
-/* Admission (enum nbd_admit). While held, a connection stops parsing and
+void wbd_nbd_export_quiesce(struct wbd_nbd_export *ex);
+/* Admission (enum wbd_nbd_admit). While held, a connection stops parsing and
  * reading at its next request: what waits is at most its input buffer
- * (NBD_IBUF_CAP, nbd_int.h) plus the kernel's socket buffer, the client's
+ * (WBD_NBD_IBUF_CAP, nbd_int.h) plus the kernel's socket buffer, the client's
  * own queue depth bounds the rest. Open or fail again: every connection
  * resumes with what it has buffered. */
-void nbd_export_set_admit(struct nbd_export *ex, int admit);
+void wbd_nbd_export_set_admit(struct wbd_nbd_export *ex, int admit);
 /* Close every connection of the export and forget it. In-flight requests
  * stay valid (they hold their connection). */
-void nbd_export_detach(struct nbd_export *ex);
-static inline unsigned nbd_export_inflight(const struct nbd_export *ex)
+void wbd_nbd_export_detach(struct wbd_nbd_export *ex);
+static inline unsigned wbd_nbd_export_inflight(const struct wbd_nbd_export *ex)
 {
 	return ex->inflight;
 }
 
-struct nbd_listener;
+struct wbd_nbd_listener;
 
 /* host "*" or NULL = any address. port 0 = ephemeral.
  * def = the export served for an empty export name (copied). */
-int nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
-		   const struct nbd_lookup *lk, struct nbd_listener **out);
+int wbd_nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
+		   const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out);
 /* Unix socket, mode 0660; a stale socket file is replaced. */
-int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
-		    const struct nbd_lookup *lk, struct nbd_listener **out);
+int wbd_nbd_listen_unix(struct event_base *base, const char *path, const char *def,
+		    const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out);
 /* Stop accepting; connections already accepted are not affected. Removes
  * the unix socket file. */
-void nbd_listener_free(struct nbd_listener *l);
-/* TLS policy (enum nbd_tls_mode) of the listener's default export: decides
- * STARTTLS and which options need TLS first (nbd_tls_gate). Default off. */
-void nbd_listener_set_tls(struct nbd_listener *l, int mode);
+void wbd_nbd_listener_free(struct wbd_nbd_listener *l);
+/* TLS policy (enum wbd_nbd_tls_mode) of the listener's default export: decides
+ * STARTTLS and which options need TLS first (wbd_nbd_tls_gate). Default off. */
+void wbd_nbd_listener_set_tls(struct wbd_nbd_listener *l, int mode);
 
 struct ssl_ctx_st;
-/* The server context for NBD_OPT_STARTTLS (daemon/tls.h; a reference is
- * taken, NULL drops it). Without one STARTTLS is NBD_REP_ERR_UNSUP. */
-void nbd_set_tls(struct ssl_ctx_st *ctx);
+/* The server context for NBDP_OPT_STARTTLS (daemon/tls.h; a reference is
+ * taken, NULL drops it). Without one STARTTLS is NBDP_REP_ERR_UNSUP. */
+void wbd_nbd_set_tls(struct ssl_ctx_st *ctx);
 
 /* Close every connection still in the handshake or attached (shutdown). */
-void nbd_close_all(void);
+void wbd_nbd_close_all(void);
 /* Connections accepted at most at a time over all listeners (handshake and
  * attached); more are closed at accept (logged at most once per
- * NBD_ACCEPT_LOG_S). 0 = no limit. */
-void nbd_set_max_clients(unsigned total);
+ * WBD_NBD_ACCEPT_LOG_S). 0 = no limit. */
+void wbd_nbd_set_max_clients(unsigned total);
 
 #endif /* WB_DAEMON_NBD_H */

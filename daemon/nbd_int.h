@@ -3,11 +3,11 @@
  * nbd_int.h - internals shared by the NBD server's parts: daemon/nbd.c
  * (connection I/O, transmission phase), daemon/nbd_listen.c (listeners),
  * daemon/nbd_opt.c (newstyle handshake: greeting, client flags, option
- * haggling up to NBD_OPT_GO / NBD_OPT_EXPORT_NAME) and daemon/nbd_tls.c
+ * haggling up to NBDP_OPT_GO / NBDP_OPT_EXPORT_NAME) and daemon/nbd_tls.c
  * (STARTTLS: a connection's TLS handshake and I/O). Not for other
  * modules: they use daemon/nbd.h.
  *
- * Owns nothing; struct nbd_conn is allocated and freed by nbd.c (see the
+ * Owns nothing; struct wbd_nbd_conn is allocated and freed by nbd.c (see the
  * ownership notes in nbd.c and nbd.h). The handshake only consumes its
  * input buffer, queues replies and hands the connection to an export.
  */
@@ -26,21 +26,21 @@
 
 struct event;
 struct evbuffer;
-struct nbd_ioreq;
+struct wbd_nbd_ioreq;
 struct ssl_st;
 
-#define NBD_IBUF_CAP	  (256u << 10) /* input buffer; holds the largest option */
-#define NBD_IBUF_MIN_FREE (NBD_OPT_HDR_LEN + NBD_OPT_MAX_LEN)
-#define NBD_TFLAGS                                                                                 \
-	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |       \
-	 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_CAN_MULTI_CONN)
+#define WBD_NBD_IBUF_CAP	  (256u << 10) /* input buffer; holds the largest option */
+#define WBD_NBD_IBUF_MIN_FREE (NBDP_OPT_HDR_LEN + NBDP_OPT_MAX_LEN)
+#define WBD_NBD_TFLAGS                                                                                 \
+	(NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA | NBDP_FLAG_SEND_TRIM |       \
+	 NBDP_FLAG_SEND_WRITE_ZEROES | NBDP_FLAG_CAN_MULTI_CONN)
 
-_Static_assert(NBD_IBUF_CAP >= 2 * NBD_IBUF_MIN_FREE, "input buffer too small for options");
+_Static_assert(WBD_NBD_IBUF_CAP >= 2 * WBD_NBD_IBUF_MIN_FREE, "input buffer too small for options");
 
-/* A new connection (calloc) starts in NBD_CS_FLAGS. */
-enum nbd_conn_state { NBD_CS_FLAGS, NBD_CS_OPTS, NBD_CS_XMIT, NBD_CS_CLOSING };
+/* A new connection (calloc) starts in WBD_NBD_CS_FLAGS. */
+enum wbd_nbd_conn_state { WBD_NBD_CS_FLAGS, WBD_NBD_CS_OPTS, WBD_NBD_CS_XMIT, WBD_NBD_CS_CLOSING };
 
-struct nbd_conn {
+struct wbd_nbd_conn {
 	int fd;		      /* -1 once closed */
 	struct event *rev;    /* readable (persistent; deleted while throttled) */
 	struct event *wev;    /* writable (added only when the socket was full) */
@@ -48,26 +48,26 @@ struct nbd_conn {
 	struct event *tev;    /* handshake timeout (freed at attach) */
 	struct evbuffer *out; /* replies not yet sent */
 	int refs;
-	enum nbd_conn_state state;
+	enum wbd_nbd_conn_state state;
 	bool no_zeroes;
 	bool have_hdr;	/* hdr/verdict parsed, waiting for the payload */
 	bool throttled; /* reading stopped for backpressure */
 	bool processing;
 	bool flush_sched; /* fev is active */
 	bool wev_added;
-	struct nbd_request hdr;
-	struct nbd_verdict verdict;
-	struct nbd_export *ex;
-	struct nbd_conn *ex_next, **ex_pprev;	/* on ex->conns */
-	struct nbd_conn *all_next, **all_pprev; /* on conn_all */
-	struct nbd_lookup lk;
+	struct wbd_nbd_request hdr;
+	struct wbd_nbd_verdict verdict;
+	struct wbd_nbd_export *ex;
+	struct wbd_nbd_conn *ex_next, **ex_pprev;	/* on ex->conns */
+	struct wbd_nbd_conn *all_next, **all_pprev; /* on conn_all */
+	struct wbd_nbd_lookup lk;
 	char def[64];
 	char peer[80];
 	unsigned inflight;
-	uint64_t reply_pending; /* reply bytes of requests in flight (NBD_REPLY_CAP) */
+	uint64_t reply_pending; /* reply bytes of requests in flight (WBD_NBD_REPLY_CAP) */
 	/* a write whose payload (in ibuf or wbuf) the engine still reads: the
 	 * connection reads and parses nothing until it is admitted */
-	struct nbd_ioreq *admit_wait;
+	struct wbd_nbd_ioreq *admit_wait;
 	/* input: ibuf[ioff, ilen) is received and not yet consumed */
 	uint8_t *ibuf;
 	size_t ioff, ilen;
@@ -82,7 +82,7 @@ struct nbd_conn {
 	/* TLS (nbd_tls.c): ssl is set from the handshake on and freed with
 	 * the socket; tls_mode is the listener's export's policy */
 	struct ssl_st *ssl;
-	int tls_mode;	/* enum nbd_tls_mode */
+	int tls_mode;	/* enum wbd_nbd_tls_mode */
 	bool tls_start; /* STARTTLS acknowledged: handshake once the ACK is out */
 	bool tls_hs;	/* handshake in progress: no NBD input or output */
 	bool tls_on;	/* handshake done: everything goes through ssl */
@@ -90,60 +90,60 @@ struct nbd_conn {
 };
 
 /* Bytes received and not yet consumed. */
-static inline size_t nbd_conn_avail(const struct nbd_conn *c)
+static inline size_t wbd_nbd_conn_avail(const struct wbd_nbd_conn *c)
 {
 	return c->ilen - c->ioff;
 }
 
 /* nbd_listen.c; nbd.c reads lk, def and tls at accept */
-struct nbd_listener {
+struct wbd_nbd_listener {
 	struct evconnlistener *l;
 	struct event *retry; /* re-enables l after an accept failure */
 	time_t last_log;     /* accept failures: last message */
 	unsigned long nfail; /* accept failures not yet logged */
-	struct nbd_lookup lk;
+	struct wbd_nbd_lookup lk;
 	char def[64];
 	char path[108]; /* unix socket path, "" for TCP */
 	uint16_t port;
-	int tls; /* enum nbd_tls_mode of the default export */
+	int tls; /* enum wbd_nbd_tls_mode of the default export */
 };
 
 /* nbd.c */
 struct evconnlistener;
 struct sockaddr;
-/* A new client on listener arg (struct nbd_listener): the connection. */
-void nbd_conn_accept(struct evconnlistener *el, int fd, struct sockaddr *sa, int salen, void *arg);
+/* A new client on listener arg (struct wbd_nbd_listener): the connection. */
+void wbd_nbd_conn_accept(struct evconnlistener *el, int fd, struct sockaddr *sa, int salen, void *arg);
 /* Queue output; it is sent when the current loop round's callbacks are done. */
-void nbd_conn_send(struct nbd_conn *c, const void *p, size_t len);
+void wbd_nbd_conn_send(struct wbd_nbd_conn *c, const void *p, size_t len);
 /* Drop the socket now; in-flight requests keep the struct alive. */
-void nbd_conn_close(struct nbd_conn *c);
+void wbd_nbd_conn_close(struct wbd_nbd_conn *c);
 /* Close once the output is sent and nothing is in flight. */
-void nbd_conn_close_soon(struct nbd_conn *c);
-/* Put the connection on ex->conns (the caller then enters NBD_CS_XMIT). */
-void nbd_conn_attach(struct nbd_conn *c, struct nbd_export *ex);
+void wbd_nbd_conn_close_soon(struct wbd_nbd_conn *c);
+/* Put the connection on ex->conns (the caller then enters WBD_NBD_CS_XMIT). */
+void wbd_nbd_conn_attach(struct wbd_nbd_conn *c, struct wbd_nbd_export *ex);
 
 /* Accept STARTTLS: stop reading; the TLS handshake starts once the ACK
- * queued before went out (nbd.c, then nbd_tls_begin()). */
-void nbd_conn_starttls(struct nbd_conn *c);
+ * queued before went out (nbd.c, then wbd_nbd_tls_begin()). */
+void wbd_nbd_conn_starttls(struct wbd_nbd_conn *c);
 
 /* nbd_tls.c */
-bool nbd_tls_available(void);
-void nbd_tls_begin(struct nbd_conn *c);
-void nbd_tls_handshake(struct nbd_conn *c);
+bool wbd_nbd_tls_available(void);
+void wbd_nbd_tls_begin(struct wbd_nbd_conn *c);
+void wbd_nbd_tls_handshake(struct wbd_nbd_conn *c);
 /* Input buffered inside the SSL (the socket may not signal it). */
-bool nbd_tls_pending(const struct nbd_conn *c);
-/* Schedule a read when nbd_tls_pending() and reading is allowed. */
-void nbd_tls_kick(struct nbd_conn *c);
+bool wbd_nbd_tls_pending(const struct wbd_nbd_conn *c);
+/* Schedule a read when wbd_nbd_tls_pending() and reading is allowed. */
+void wbd_nbd_tls_kick(struct wbd_nbd_conn *c);
 /* Like read(): bytes, 0 = would block, -1 = the connection was closed. */
-ssize_t nbd_tls_read(struct nbd_conn *c, void *buf, size_t len);
-void nbd_tls_flush(struct nbd_conn *c);
-void nbd_tls_free(struct nbd_conn *c);
+ssize_t wbd_nbd_tls_read(struct wbd_nbd_conn *c, void *buf, size_t len);
+void wbd_nbd_tls_flush(struct wbd_nbd_conn *c);
+void wbd_nbd_tls_free(struct wbd_nbd_conn *c);
 
 /* nbd_opt.c */
 /* Queue the server greeting (first thing sent on a new connection). */
-void nbd_opt_greet(struct nbd_conn *c);
+void wbd_nbd_opt_greet(struct wbd_nbd_conn *c);
 /* One handshake step (client flags or one complete option) from the input
  * buffer. false = wait for more input (or closed). */
-bool nbd_opt_step(struct nbd_conn *c);
+bool wbd_nbd_opt_step(struct wbd_nbd_conn *c);
 
 #endif /* WB_DAEMON_NBD_INT_H */

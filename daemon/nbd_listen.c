@@ -3,9 +3,9 @@
  * nbd_listen.c - the NBD frontend's listeners (daemon/nbd.h): TCP and unix
  * sockets, accept-failure backoff, and the per-listener settings new
  * connections inherit (default export, TLS policy). Accepted sockets go to
- * nbd_conn_accept() in nbd.c, which owns connections.
+ * wbd_nbd_conn_accept() in nbd.c, which owns connections.
  *
- * Owns struct nbd_listener (freed by nbd_listener_free) and, for unix
+ * Owns struct wbd_nbd_listener (freed by wbd_nbd_listener_free) and, for unix
  * listeners, the socket file (removed at free).
  */
 #include "daemon/nbd_int.h"
@@ -28,7 +28,7 @@
 
 static void listener_retrycb(evutil_socket_t fd, short what, void *arg)
 {
-	struct nbd_listener *l = arg;
+	struct wbd_nbd_listener *l = arg;
 
 	evconnlistener_enable(l->l);
 }
@@ -38,16 +38,16 @@ static void listener_retrycb(evutil_socket_t fd, short what, void *arg)
  * would spin; pause the listener instead (and log once per interval). */
 static void listener_errcb(struct evconnlistener *el, void *arg)
 {
-	struct nbd_listener *l = arg;
-	struct timeval tv = {.tv_sec = NBD_ACCEPT_PAUSE_MS / 1000,
-			     .tv_usec = (NBD_ACCEPT_PAUSE_MS % 1000) * 1000};
+	struct wbd_nbd_listener *l = arg;
+	struct timeval tv = {.tv_sec = WBD_NBD_ACCEPT_PAUSE_MS / 1000,
+			     .tv_usec = (WBD_NBD_ACCEPT_PAUSE_MS % 1000) * 1000};
 	int err = EVUTIL_SOCKET_ERROR();
 	time_t now = time(NULL);
 
 	l->nfail++;
-	if (now - l->last_log >= NBD_ACCEPT_LOG_S) {
+	if (now - l->last_log >= WBD_NBD_ACCEPT_LOG_S) {
 		wbd_warn("nbd: accept failed: %s (%lu time(s)); pausing the listener for %d ms",
-			 strerror(err), l->nfail, NBD_ACCEPT_PAUSE_MS);
+			 strerror(err), l->nfail, WBD_NBD_ACCEPT_PAUSE_MS);
 		l->last_log = now;
 		l->nfail = 0;
 	}
@@ -56,9 +56,9 @@ static void listener_errcb(struct evconnlistener *el, void *arg)
 }
 
 static int listener_new(struct event_base *base, int fd, const char *def,
-			const struct nbd_lookup *lk, struct nbd_listener **out)
+			const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out)
 {
-	struct nbd_listener *l = calloc(1, sizeof(*l));
+	struct wbd_nbd_listener *l = calloc(1, sizeof(*l));
 
 	if (!l) {
 		close(fd);
@@ -67,7 +67,7 @@ static int listener_new(struct event_base *base, int fd, const char *def,
 	l->lk = *lk;
 	snprintf(l->def, sizeof(l->def), "%s", def ? def : "");
 	evutil_make_socket_nonblocking(fd);
-	l->l = evconnlistener_new(base, nbd_conn_accept, l,
+	l->l = evconnlistener_new(base, wbd_nbd_conn_accept, l,
 				  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, fd);
 	l->retry = evtimer_new(base, listener_retrycb, l);
 	if (!l->l || !l->retry) {
@@ -85,8 +85,8 @@ static int listener_new(struct event_base *base, int fd, const char *def,
 	return 0;
 }
 
-int nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
-		   const struct nbd_lookup *lk, struct nbd_listener **out)
+int wbd_nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
+		   const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
@@ -136,8 +136,8 @@ out_err:
 	return ret;
 }
 
-int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
-		    const struct nbd_lookup *lk, struct nbd_listener **out)
+int wbd_nbd_listen_unix(struct event_base *base, const char *path, const char *def,
+		    const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;
@@ -185,7 +185,7 @@ int nbd_listen_unix(struct event_base *base, const char *path, const char *def,
 	return 0;
 }
 
-void nbd_listener_free(struct nbd_listener *l)
+void wbd_nbd_listener_free(struct wbd_nbd_listener *l)
 {
 	if (!l)
 		return;
@@ -196,7 +196,7 @@ void nbd_listener_free(struct nbd_listener *l)
 	free(l);
 }
 
-void nbd_listener_set_tls(struct nbd_listener *l, int mode)
+void wbd_nbd_listener_set_tls(struct wbd_nbd_listener *l, int mode)
 {
 	l->tls = mode;
 }

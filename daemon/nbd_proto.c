@@ -11,49 +11,49 @@
 
 #include "engine/byteorder.h"
 
-size_t nbd_encode_greeting(uint8_t *out)
+size_t wbd_nbd_encode_greeting(uint8_t *out)
 {
-	wb_store_be64(out, NBD_MAGIC);
-	wb_store_be64(out + 8, NBD_IHAVEOPT);
-	wb_store_be16(out + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-	return NBD_GREETING_LEN;
+	wb_store_be64(out, NBDP_MAGIC);
+	wb_store_be64(out + 8, NBDP_IHAVEOPT);
+	wb_store_be16(out + 16, NBDP_FLAG_FIXED_NEWSTYLE | NBDP_FLAG_NO_ZEROES);
+	return NBDP_GREETING_LEN;
 }
 
-int nbd_parse_client_flags(const uint8_t *in, uint32_t *flags)
+int wbd_nbd_parse_client_flags(const uint8_t *in, uint32_t *flags)
 {
 	uint32_t f = wb_load_be32(in);
 
 	*flags = f;
-	if (f & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
+	if (f & ~(uint32_t)(NBDP_FLAG_C_FIXED_NEWSTYLE | NBDP_FLAG_C_NO_ZEROES))
 		return -EPROTO;
-	if (!(f & NBD_FLAG_C_FIXED_NEWSTYLE))
+	if (!(f & NBDP_FLAG_C_FIXED_NEWSTYLE))
 		return -EPROTO;
 	return 0;
 }
 
-int nbd_parse_opt_hdr(const uint8_t *in, uint32_t *opt, uint32_t *len)
+int wbd_nbd_parse_opt_hdr(const uint8_t *in, uint32_t *opt, uint32_t *len)
 {
-	if (wb_load_be64(in) != NBD_IHAVEOPT)
+	if (wb_load_be64(in) != NBDP_IHAVEOPT)
 		return -EBADMSG;
 	*opt = wb_load_be32(in + 8);
 	*len = wb_load_be32(in + 12);
-	if (*len > NBD_OPT_MAX_LEN)
+	if (*len > NBDP_OPT_MAX_LEN)
 		return -EMSGSIZE;
 	return 0;
 }
 
-size_t nbd_encode_opt_reply(uint8_t *out, uint32_t opt, uint32_t type, uint32_t len)
+size_t wbd_nbd_encode_opt_reply(uint8_t *out, uint32_t opt, uint32_t type, uint32_t len)
 {
-	wb_store_be64(out, NBD_REP_MAGIC);
+	wb_store_be64(out, NBDP_REP_MAGIC);
 	wb_store_be32(out + 8, opt);
 	wb_store_be32(out + 12, type);
 	wb_store_be32(out + 16, len);
-	return NBD_OPT_REPLY_HDR_LEN;
+	return NBDP_OPT_REPLY_HDR_LEN;
 }
 
 static int copy_name(const uint8_t *in, uint32_t len, char *name, size_t namecap)
 {
-	if (len > NBD_NAME_MAX || (size_t)len + 1 > namecap)
+	if (len > NBDP_NAME_MAX || (size_t)len + 1 > namecap)
 		return -ENAMETOOLONG;
 	if (len && memchr(in, 0, len))
 		return -EINVAL;
@@ -62,7 +62,7 @@ static int copy_name(const uint8_t *in, uint32_t len, char *name, size_t namecap
 	return 0;
 }
 
-int nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namecap, uint16_t *infos,
+int wbd_nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namecap, uint16_t *infos,
 		       unsigned max, unsigned *ninfo)
 {
 	uint32_t nlen;
@@ -89,29 +89,29 @@ int nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namec
 	return 0;
 }
 
-int nbd_parse_export_name(const uint8_t *in, uint32_t len, char *name, size_t namecap)
+int wbd_nbd_parse_export_name(const uint8_t *in, uint32_t len, char *name, size_t namecap)
 {
 	return copy_name(in, len, name, namecap);
 }
 
-size_t nbd_encode_info_export(uint8_t *out, uint64_t size, uint16_t tflags)
+size_t wbd_nbd_encode_info_export(uint8_t *out, uint64_t size, uint16_t tflags)
 {
-	wb_store_be16(out, NBD_INFO_EXPORT);
+	wb_store_be16(out, NBDP_INFO_EXPORT);
 	wb_store_be64(out + 2, size);
 	wb_store_be16(out + 10, tflags);
 	return 12;
 }
 
-size_t nbd_encode_info_block_size(uint8_t *out, uint32_t min, uint32_t pref, uint32_t max)
+size_t wbd_nbd_encode_info_block_size(uint8_t *out, uint32_t min, uint32_t pref, uint32_t max)
 {
-	wb_store_be16(out, NBD_INFO_BLOCK_SIZE);
+	wb_store_be16(out, NBDP_INFO_BLOCK_SIZE);
 	wb_store_be32(out + 2, min);
 	wb_store_be32(out + 6, pref);
 	wb_store_be32(out + 10, max);
 	return 14;
 }
 
-size_t nbd_encode_server_entry(uint8_t *out, size_t cap, const char *name)
+size_t wbd_nbd_encode_server_entry(uint8_t *out, size_t cap, const char *name)
 {
 	size_t n = strlen(name);
 
@@ -122,19 +122,19 @@ size_t nbd_encode_server_entry(uint8_t *out, size_t cap, const char *name)
 	return 4 + n;
 }
 
-size_t nbd_encode_export_name_reply(uint8_t *out, uint64_t size, uint16_t tflags, bool no_zeroes)
+size_t wbd_nbd_encode_export_name_reply(uint8_t *out, uint64_t size, uint16_t tflags, bool no_zeroes)
 {
 	wb_store_be64(out, size);
 	wb_store_be16(out + 8, tflags);
 	if (no_zeroes)
 		return 10;
 	memset(out + 10, 0, 124);
-	return NBD_EXPORT_NAME_REPLY_LEN;
+	return NBDP_EXPORT_NAME_REPLY_LEN;
 }
 
-int nbd_parse_request(const uint8_t *in, struct nbd_request *r)
+int wbd_nbd_parse_request(const uint8_t *in, struct wbd_nbd_request *r)
 {
-	if (wb_load_be32(in) != NBD_REQUEST_MAGIC)
+	if (wb_load_be32(in) != NBDP_REQUEST_MAGIC)
 		return -EBADMSG;
 	r->flags = wb_load_be16(in + 4);
 	r->type = wb_load_be16(in + 6);
@@ -144,26 +144,26 @@ int nbd_parse_request(const uint8_t *in, struct nbd_request *r)
 	return 0;
 }
 
-size_t nbd_encode_simple_reply(uint8_t *out, uint32_t err, uint64_t handle)
+size_t wbd_nbd_encode_simple_reply(uint8_t *out, uint32_t err, uint64_t handle)
 {
-	wb_store_be32(out, NBD_SIMPLE_REPLY_MAGIC);
+	wb_store_be32(out, NBDP_SIMPLE_REPLY_MAGIC);
 	wb_store_be32(out + 4, err);
 	wb_store_be64(out + 8, handle);
-	return NBD_SIMPLE_REPLY_LEN;
+	return NBDP_SIMPLE_REPLY_LEN;
 }
 
-static bool beyond_end(const struct nbd_request *r, uint64_t size)
+static bool beyond_end(const struct wbd_nbd_request *r, uint64_t size)
 {
 	return r->off > size || r->len > size - r->off;
 }
 
-static bool unaligned(const struct nbd_request *r, uint32_t align)
+static bool unaligned(const struct wbd_nbd_request *r, uint32_t align)
 {
 	return align > 1 && ((r->off % align) || (r->len % align));
 }
 
-void nbd_classify_request(const struct nbd_request *r, const struct nbd_export_geom *g,
-			  struct nbd_verdict *v)
+void wbd_nbd_classify_request(const struct wbd_nbd_request *r, const struct wbd_nbd_export_geom *g,
+			  struct wbd_nbd_verdict *v)
 {
 	uint16_t allowed = 0;
 
@@ -172,124 +172,124 @@ void nbd_classify_request(const struct nbd_request *r, const struct nbd_export_g
 	v->disconnect = false;
 
 	switch (r->type) {
-	case NBD_CMD_WRITE:
+	case NBDP_CMD_WRITE:
 		if (r->len > g->max_len) {
 			/* The payload follows and may be huge: reply, then
 			 * close rather than trying to skip it. */
-			v->err = NBD_EINVAL;
+			v->err = NBDP_EINVAL;
 			v->disconnect = true;
 			return;
 		}
 		v->payload = r->len;
-		allowed = NBD_CMD_FLAG_FUA;
+		allowed = NBDP_CMD_FLAG_FUA;
 		break;
-	case NBD_CMD_READ:
+	case NBDP_CMD_READ:
 		allowed = 0;
 		break;
-	case NBD_CMD_DISC:
+	case NBDP_CMD_DISC:
 		v->disconnect = true;
 		return;
-	case NBD_CMD_FLUSH:
+	case NBDP_CMD_FLUSH:
 		if (r->off || r->len || r->flags)
-			v->err = NBD_EINVAL;
+			v->err = NBDP_EINVAL;
 		return;
-	case NBD_CMD_TRIM:
-		allowed = NBD_CMD_FLAG_FUA;
+	case NBDP_CMD_TRIM:
+		allowed = NBDP_CMD_FLAG_FUA;
 		break;
-	case NBD_CMD_WRITE_ZEROES:
-		allowed = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE;
+	case NBDP_CMD_WRITE_ZEROES:
+		allowed = NBDP_CMD_FLAG_FUA | NBDP_CMD_FLAG_NO_HOLE;
 		break;
 	default:
-		v->err = NBD_EINVAL;
+		v->err = NBDP_EINVAL;
 		return;
 	}
-	if (!(g->tflags & NBD_FLAG_SEND_FUA))
-		allowed &= (uint16_t)~NBD_CMD_FLAG_FUA;
+	if (!(g->tflags & NBDP_FLAG_SEND_FUA))
+		allowed &= (uint16_t)~NBDP_CMD_FLAG_FUA;
 	if (r->flags & ~allowed) {
-		v->err = NBD_EINVAL;
+		v->err = NBDP_EINVAL;
 		return;
 	}
-	if (r->type == NBD_CMD_READ && r->len > g->max_len) {
-		v->err = NBD_EINVAL;
+	if (r->type == NBDP_CMD_READ && r->len > g->max_len) {
+		v->err = NBDP_EINVAL;
 		return;
 	}
 	if (beyond_end(r, g->size)) {
-		v->err = (r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES) ? NBD_ENOSPC
-										       : NBD_EINVAL;
+		v->err = (r->type == NBDP_CMD_WRITE || r->type == NBDP_CMD_WRITE_ZEROES) ? NBDP_ENOSPC
+										       : NBDP_EINVAL;
 		return;
 	}
 	if (unaligned(r, g->align)) {
-		v->err = NBD_EINVAL;
+		v->err = NBDP_EINVAL;
 		return;
 	}
 	/* zero-length requests are allowed by the spec but are no-ops */
 }
 
-const char *nbd_cmd_name(uint16_t type)
+const char *wbd_nbd_cmd_name(uint16_t type)
 {
 	switch (type) {
-	case NBD_CMD_READ:
+	case NBDP_CMD_READ:
 		return "read";
-	case NBD_CMD_WRITE:
+	case NBDP_CMD_WRITE:
 		return "write";
-	case NBD_CMD_DISC:
+	case NBDP_CMD_DISC:
 		return "disc";
-	case NBD_CMD_FLUSH:
+	case NBDP_CMD_FLUSH:
 		return "flush";
-	case NBD_CMD_TRIM:
+	case NBDP_CMD_TRIM:
 		return "trim";
-	case NBD_CMD_CACHE:
+	case NBDP_CMD_CACHE:
 		return "cache";
-	case NBD_CMD_WRITE_ZEROES:
+	case NBDP_CMD_WRITE_ZEROES:
 		return "write-zeroes";
 	default:
 		return "unknown";
 	}
 }
 
-enum nbd_tls_action nbd_tls_gate(uint32_t opt, uint32_t len, int mode, bool can_tls, bool tls_on,
+enum wbd_nbd_tls_action wbd_nbd_tls_gate(uint32_t opt, uint32_t len, int mode, bool can_tls, bool tls_on,
 				 size_t pending, uint32_t *err)
 {
 	*err = 0;
-	if (opt == NBD_OPT_STARTTLS) {
+	if (opt == NBDP_OPT_STARTTLS) {
 		if (tls_on)
-			*err = NBD_REP_ERR_INVALID;
+			*err = NBDP_REP_ERR_INVALID;
 		else if (!can_tls)
-			*err = NBD_REP_ERR_UNSUP;
-		else if (mode == NBD_TLS_OFF)
-			*err = NBD_REP_ERR_POLICY;
+			*err = NBDP_REP_ERR_UNSUP;
+		else if (mode == WBD_NBD_TLS_OFF)
+			*err = NBDP_REP_ERR_POLICY;
 		else if (len)
-			*err = NBD_REP_ERR_INVALID;
+			*err = NBDP_REP_ERR_INVALID;
 		else if (pending)
-			return NBD_TLSA_CLOSE;
+			return NBDP_TLSA_CLOSE;
 		else
-			return NBD_TLSA_START;
-		return NBD_TLSA_REPLY;
+			return NBDP_TLSA_START;
+		return NBDP_TLSA_REPLY;
 	}
-	if (tls_on || mode != NBD_TLS_REQUIRE || opt == NBD_OPT_ABORT)
-		return NBD_TLSA_PASS;
-	if (opt == NBD_OPT_EXPORT_NAME)
-		return NBD_TLSA_CLOSE;
-	*err = NBD_REP_ERR_TLS_REQD;
-	return NBD_TLSA_REPLY;
+	if (tls_on || mode != WBD_NBD_TLS_REQUIRE || opt == NBDP_OPT_ABORT)
+		return NBDP_TLSA_PASS;
+	if (opt == NBDP_OPT_EXPORT_NAME)
+		return NBDP_TLSA_CLOSE;
+	*err = NBDP_REP_ERR_TLS_REQD;
+	return NBDP_TLSA_REPLY;
 }
 
-const char *nbd_opt_name(uint32_t opt)
+const char *wbd_nbd_opt_name(uint32_t opt)
 {
 	switch (opt) {
-	case NBD_OPT_EXPORT_NAME:
+	case NBDP_OPT_EXPORT_NAME:
 		return "EXPORT_NAME";
-	case NBD_OPT_ABORT:
+	case NBDP_OPT_ABORT:
 		return "ABORT";
-	case NBD_OPT_LIST:
+	case NBDP_OPT_LIST:
 		return "LIST";
-	case NBD_OPT_STARTTLS:
+	case NBDP_OPT_STARTTLS:
 		return "STARTTLS";
-	case NBD_OPT_INFO:
+	case NBDP_OPT_INFO:
 		return "INFO";
-	case NBD_OPT_GO:
+	case NBDP_OPT_GO:
 		return "GO";
-	case NBD_OPT_STRUCTURED_REPLY:
+	case NBDP_OPT_STRUCTURED_REPLY:
 		return "STRUCTURED_REPLY";
 	default:
 		return "unknown";

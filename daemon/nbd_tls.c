@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * nbd_tls.c - NBD over TLS (NBD_OPT_STARTTLS, docs/nbd.md "TLS"): the
+ * nbd_tls.c - NBD over TLS (NBDP_OPT_STARTTLS, docs/nbd.md "TLS"): the
  * server SSL_CTX the NBD frontend uses (built by daemon/tls.c from the
  * [global] tls-cert/key/ca: TLS 1.3, client certificate required and
  * verified against tls-ca), and a connection's TLS I/O once STARTTLS was
  * acknowledged: the non-blocking server handshake on the connection's own
  * socket, then reads and writes through SSL_read/SSL_write instead of
  * readv/sendmsg. The policy (which options need TLS first) is
- * nbd_tls_gate() in nbd_proto.c.
+ * wbd_nbd_tls_gate() in nbd_proto.c.
  *
- * Owns one reference to the context (nbd_set_tls) and each connection's
- * SSL (c->ssl, freed by nbd_tls_free() when the connection's I/O is freed).
+ * Owns one reference to the context (wbd_nbd_set_tls) and each connection's
+ * SSL (c->ssl, freed by wbd_nbd_tls_free() when the connection's I/O is freed).
  */
 #include "daemon/nbd_int.h"
 
@@ -26,25 +26,25 @@
 #include "daemon/tls.h"
 #include "daemon/wbd_log.h"
 
-#define NBD_TLS_WRITE_MAX (1u << 20) /* bytes per SSL_write */
+#define WBD_NBD_TLS_WRITE_MAX (1u << 20) /* bytes per SSL_write */
 
-static SSL_CTX *nbd_ctx;
+static SSL_CTX *wbd_nbd_ctx;
 
-void nbd_set_tls(SSL_CTX *ctx)
+void wbd_nbd_set_tls(SSL_CTX *ctx)
 {
 	if (ctx)
 		SSL_CTX_up_ref(ctx);
-	SSL_CTX_free(nbd_ctx);
-	nbd_ctx = ctx;
+	SSL_CTX_free(wbd_nbd_ctx);
+	wbd_nbd_ctx = ctx;
 }
 
-bool nbd_tls_available(void)
+bool wbd_nbd_tls_available(void)
 {
-	return nbd_ctx != NULL;
+	return wbd_nbd_ctx != NULL;
 }
 
 /* Log why TLS failed on c (handshake or record layer) and close it. */
-static void tls_fail(struct nbd_conn *c, const char *what)
+static void tls_fail(struct wbd_nbd_conn *c, const char *what)
 {
 	unsigned long errs[8], e;
 	size_t n = 0;
@@ -55,10 +55,10 @@ static void tls_fail(struct nbd_conn *c, const char *what)
 	ERR_clear_error();
 	wbd_tls_describe_error(c->ssl, errs, n, why, sizeof(why));
 	wbd_warn("nbd: %s: %s failed: %s; closing", c->peer, what, why);
-	nbd_conn_close(c);
+	wbd_nbd_conn_close(c);
 }
 
-static void tls_want_write(struct nbd_conn *c)
+static void tls_want_write(struct wbd_nbd_conn *c)
 {
 	if (!c->wev_added) {
 		c->wev_added = true;
@@ -66,13 +66,13 @@ static void tls_want_write(struct nbd_conn *c)
 	}
 }
 
-void nbd_tls_begin(struct nbd_conn *c)
+void wbd_nbd_tls_begin(struct wbd_nbd_conn *c)
 {
 	c->tls_start = false;
-	c->ssl = nbd_ctx ? wbd_tls_ssl_new(nbd_ctx, true, NULL) : NULL;
+	c->ssl = wbd_nbd_ctx ? wbd_tls_ssl_new(wbd_nbd_ctx, true, NULL) : NULL;
 	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
 		wbd_err("nbd: %s: cannot set up TLS, closing", c->peer);
-		nbd_conn_close(c);
+		wbd_nbd_conn_close(c);
 		return;
 	}
 	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
@@ -80,10 +80,10 @@ void nbd_tls_begin(struct nbd_conn *c)
 	c->tls_hs = true;
 	if (!c->throttled)
 		event_add(c->rev, NULL); /* stopped at STARTTLS */
-	nbd_tls_handshake(c);
+	wbd_nbd_tls_handshake(c);
 }
 
-void nbd_tls_handshake(struct nbd_conn *c)
+void wbd_nbd_tls_handshake(struct wbd_nbd_conn *c)
 {
 	char subj[256] = "?";
 	X509 *x;
@@ -113,24 +113,24 @@ void nbd_tls_handshake(struct nbd_conn *c)
 	}
 	wbd_info("nbd: %s: %s established, client certificate %s", c->peer, SSL_get_version(c->ssl),
 		 subj);
-	nbd_tls_kick(c);
+	wbd_nbd_tls_kick(c);
 }
 
-bool nbd_tls_pending(const struct nbd_conn *c)
+bool wbd_nbd_tls_pending(const struct wbd_nbd_conn *c)
 {
 	return c->ssl && SSL_has_pending(c->ssl);
 }
 
-void nbd_tls_kick(struct nbd_conn *c)
+void wbd_nbd_tls_kick(struct wbd_nbd_conn *c)
 {
 	/* decrypted (or received, not yet decrypted) input inside the SSL
 	 * does not make the socket readable again: go and read it */
-	if (c->fd >= 0 && c->rev && !c->throttled && c->state != NBD_CS_CLOSING &&
-	    nbd_tls_pending(c))
+	if (c->fd >= 0 && c->rev && !c->throttled && c->state != WBD_NBD_CS_CLOSING &&
+	    wbd_nbd_tls_pending(c))
 		event_active(c->rev, EV_READ, 0);
 }
 
-ssize_t nbd_tls_read(struct nbd_conn *c, void *buf, size_t len)
+ssize_t wbd_nbd_tls_read(struct wbd_nbd_conn *c, void *buf, size_t len)
 {
 	int r;
 
@@ -146,12 +146,12 @@ ssize_t nbd_tls_read(struct nbd_conn *c, void *buf, size_t len)
 		return 0;
 	case SSL_ERROR_ZERO_RETURN:
 		wbd_debug("nbd: %s disconnected (TLS close_notify)", c->peer);
-		nbd_conn_close(c);
+		wbd_nbd_conn_close(c);
 		return -1;
 	case SSL_ERROR_SYSCALL:
 		if (!ERR_peek_error()) {
 			wbd_debug("nbd: %s disconnected", c->peer);
-			nbd_conn_close(c);
+			wbd_nbd_conn_close(c);
 			return -1;
 		}
 		/* fall through */
@@ -161,7 +161,7 @@ ssize_t nbd_tls_read(struct nbd_conn *c, void *buf, size_t len)
 	}
 }
 
-void nbd_tls_flush(struct nbd_conn *c)
+void wbd_nbd_tls_flush(struct wbd_nbd_conn *c)
 {
 	for (int round = 0; round < 256 && c->fd >= 0; round++) {
 		struct evbuffer_iovec v;
@@ -172,7 +172,7 @@ void nbd_tls_flush(struct nbd_conn *c)
 			break;
 		/* a retry after WANT_WRITE passes at least as many bytes from
 		 * the same start (the chunk only grows until drained) */
-		len = v.iov_len > NBD_TLS_WRITE_MAX ? NBD_TLS_WRITE_MAX : v.iov_len;
+		len = v.iov_len > WBD_NBD_TLS_WRITE_MAX ? WBD_NBD_TLS_WRITE_MAX : v.iov_len;
 		ERR_clear_error();
 		w = SSL_write(c->ssl, v.iov_base, (int)len);
 		if (w <= 0) {
@@ -184,7 +184,7 @@ void nbd_tls_flush(struct nbd_conn *c)
 			}
 			if (e == SSL_ERROR_SYSCALL && !ERR_peek_error()) {
 				wbd_debug("nbd: %s disconnected (send)", c->peer);
-				nbd_conn_close(c);
+				wbd_nbd_conn_close(c);
 				return;
 			}
 			tls_fail(c, "TLS write");
@@ -196,7 +196,7 @@ void nbd_tls_flush(struct nbd_conn *c)
 		tls_want_write(c);
 }
 
-void nbd_tls_free(struct nbd_conn *c)
+void wbd_nbd_tls_free(struct wbd_nbd_conn *c)
 {
 	if (!c->ssl)
 		return;

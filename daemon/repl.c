@@ -128,7 +128,7 @@ unsigned wbd_repl_healthy_if(struct wbd_repl *rp, bool (*ok)(void *arg, const ch
 	return n;
 }
 
-void repl_peers_check(struct wbd_repl *rp, bool role_changed)
+void wbd_repl_peers_check(struct wbd_repl *rp, bool role_changed)
 {
 	unsigned n = repl_healthy(rp);
 
@@ -364,7 +364,7 @@ static void catch_up(struct repl_peer *p)
 		p->live = true;
 		wbd_info("%s: peer %s is up to date at seq %llu", rp->res, p->node,
 			 (unsigned long long)p->next);
-		repl_peers_check(rp, false);
+		wbd_repl_peers_check(rp, false);
 		return;
 	}
 	rc = malloc(sizeof(*rc));
@@ -428,7 +428,7 @@ static void on_applied(void *arg, int err)
 		for (unsigned i = 0; i < rp->npeers; i++)
 			if (&rp->peers[i] != p && rp->peers[i].up && !rp->peers[i].primary_peer)
 				send_ack(&rp->peers[i], ac->seq, WBREP__ACK_LEVEL__ACK_DURABLE);
-		repl_disk_check(rp);
+		wbd_repl_disk_check(rp);
 	}
 	free(ac);
 }
@@ -565,7 +565,7 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->seq_head = rp->primary ? rp->shipped_next : st.seq_head;
 	h->seq_tail = st.seq_tail;
 	h->gen_head = st.gen_head;
-	repl_uuid_hello_fill(rp, h);
+	wbd_repl_uuid_hello_fill(rp, h);
 }
 
 static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const struct wbp_limits *lim,
@@ -581,7 +581,7 @@ static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const stru
 		*why = "both nodes are primary (split brain); demote one by hand";
 		return -EPROTO;
 	}
-	ret = repl_uuid_check(p, h, why);
+	ret = wbd_repl_uuid_check(p, h, why);
 	if (ret)
 		return ret;
 	if ((rp->primary && p->rel == REPL_REL_ME_BEHIND) ||
@@ -662,7 +662,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->acked_mem = p->acked_dur = h->seq_head;
 		p->problem[0] = 0;
 		if (!p->primary_peer)
-			repl_hold(p, h->seq_head);
+			wbd_repl_log_hold(p, h->seq_head);
 		if (rp->primary) {
 			work_kick(rp);
 		} else if (p->primary_peer) {
@@ -671,9 +671,9 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			/* from now on it holds a prefix of the primary's history:
 			 * its generation (catch-up by seq keeps that true) */
 			if (p->rel == REPL_REL_ME_BEHIND)
-				repl_uuid_adopt(p);
+				wbd_repl_uuid_adopt(p);
 		}
-		repl_disk_check(rp);
+		wbd_repl_disk_check(rp);
 		return;
 	}
 	if (p->up)
@@ -681,8 +681,8 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			 err ? strerror(-err) : wbd_pl_state_name(s));
 	p->up = p->live = false;
 	p->epoch++;
-	repl_peers_check(rp, false);
-	repl_disk_check(rp);
+	wbd_repl_peers_check(rp, false);
+	wbd_repl_disk_check(rp);
 	if (p->split && !p->standalone) {
 		/* diverged data: StandAlone until wbctl connect (DRBD does so) */
 		p->standalone = true;
@@ -717,16 +717,16 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 			    m->ack->seq + 1 > p->acked_dur) {
 				p->acked_dur = m->ack->seq + 1;
 				/* it may become primary's peer behind us: keep them */
-				repl_hold(p, p->acked_dur);
+				wbd_repl_log_hold(p, p->acked_dur);
 			}
-			repl_disk_check(rp);
+			wbd_repl_disk_check(rp);
 			break;
 		}
 		if (m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE) {
 			if (m->ack->seq + 1 > p->acked_dur) {
 				p->acked_dur = m->ack->seq + 1;
 				/* the log keeps what the peer has not made durable */
-				repl_hold(p, p->acked_dur);
+				wbd_repl_log_hold(p, p->acked_dur);
 			}
 		}
 		if (wbp_ack_rank(m->ack->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) &&
@@ -779,7 +779,7 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbd_repl *rp = arg;
 
-	repl_peers_check(rp, false);
+	wbd_repl_peers_check(rp, false);
 	if (!rp->primary)
 		return;
 	for (unsigned i = 0; i < rp->npeers; i++)
@@ -789,14 +789,14 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life cycle ---- */
 
-void repl_hold(struct repl_peer *p, uint64_t seq)
+void wbd_repl_log_hold(struct repl_peer *p, uint64_t seq)
 {
 	/* -EINVAL: the peer is ahead of this log; -ENOENT: already gone */
 	if (!wb_engine_set_peer_pos(p->rp->e, p->idx, seq))
 		p->hold = seq;
 }
 
-int repl_hooks(struct wbd_repl *rp, bool on)
+int wbd_repl_hooks(struct wbd_repl *rp, bool on)
 {
 	struct wb_repl_hooks hooks = {.ship = on_ship, .peer_dropped = on_peer_dropped, .arg = rp};
 
@@ -847,7 +847,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		goto out_free;
 	}
 	if (primary) {
-		ret = repl_hooks(rp, true);
+		ret = wbd_repl_hooks(rp, true);
 		if (ret) {
 			wbd_err("%s: replication: the engine has no ship hook: %s", res,
 				strerror(-ret));
@@ -902,7 +902,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 		return;
 	held_release(rp, UINT64_MAX, -ESHUTDOWN);
 	if (rp->primary)
-		repl_hooks(rp, false);
+		wbd_repl_hooks(rp, false);
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		wbd_peerlink_free(rp->peers[i].l);
 		rp->peers[i].l = NULL;

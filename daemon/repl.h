@@ -81,7 +81,7 @@ enum wbd_repl_gate {
 /* Start the glue of a resource (its engine open). 0 or -errno (logged). */
 int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		 const struct wbd_repl_opts *o, struct wbd_repl **out);
-/* Primary: the ack gate (nbd_export.hold). A request that completed in
+/* Primary: the ack gate (wbd_nbd_export.hold). A request that completed in
  * the engine (its records are placed, so shipped) is held until
  * min_peers peers acked every record shipped so far at the protocol's
  * level; then release(wr, 0). true = held. */

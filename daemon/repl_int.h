@@ -38,7 +38,7 @@ enum repl_rel {
 	REPL_REL_SPLIT,		/* neither: both were primary (split brain) */
 };
 
-/* One side's UUIDs and seq head, for repl_uuid_relate(). */
+/* One side's UUIDs and seq head, for wbd_repl_uuid_relate(). */
 struct repl_uuids {
 	uint8_t cur[WB_META_UUID_LEN];
 	uint8_t hist[WB_META_MAX_HISTORY][WB_META_UUID_LEN];
@@ -132,30 +132,30 @@ static inline void work_kick(struct wbd_repl *rp)
 }
 
 /* repl.c: install (on) or remove the engine's ship hooks. 0 or -errno. */
-int repl_hooks(struct wbd_repl *rp, bool on);
+int wbd_repl_hooks(struct wbd_repl *rp, bool on);
 /* repl.c: the role or the number of healthy peers changed: tell the
  * mode policy (opts.changed). */
-void repl_peers_check(struct wbd_repl *rp, bool role_changed);
+void wbd_repl_peers_check(struct wbd_repl *rp, bool role_changed);
 /* repl.c: keep records from seq on in the log for p (set_peer_pos; every
  * role: a secondary's records may be what another one lacks after a
  * failover). */
-void repl_hold(struct repl_peer *p, uint64_t seq);
+void wbd_repl_log_hold(struct repl_peer *p, uint64_t seq);
 /* repl.c: a secondary's local seq_head moved or a primary connected:
  * UpToDate once it reached sync_target. */
-void repl_disk_check(struct wbd_repl *rp);
+void wbd_repl_disk_check(struct wbd_repl *rp);
 
 /* repl_uuid.c */
-enum repl_rel repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
+enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
 			       uint64_t *common);
-void repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u);
-void repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u);
-void repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1]);
-void repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h);
-int repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
+void wbd_repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u);
+void wbd_repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u);
+void wbd_repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1]);
+void wbd_repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h);
+int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
 /* Promotion: a new generation beginning at seq, durably; then(rp, err)
  * after. -EOPNOTSUPP: no metadata (log format 1, engine without it). */
-int repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_repl *rp, int err));
+int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_repl *rp, int err));
 /* A secondary caught up with its primary p takes p's UUIDs (async). */
-void repl_uuid_adopt(struct repl_peer *p);
+void wbd_repl_uuid_adopt(struct repl_peer *p);
 
 #endif /* WB_DAEMON_REPL_INT_H */

@@ -36,7 +36,7 @@ static void promoted(struct wbd_repl *rp, int err)
 {
 	char u[2 * WB_META_UUID_LEN + 1];
 
-	repl_uuid_hex(rp->meta.data_uuid, u);
+	wbd_repl_uuid_hex(rp->meta.data_uuid, u);
 	if (!err)
 		wbd_info("%s: new data generation %s", rp->res, u);
 	if (rp->primary && !rp->stopping)
@@ -98,7 +98,7 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 		snprintf(err, errlen, "the engine cannot become primary: %s", strerror(-ret));
 		return ret;
 	}
-	ret = wb_engine_stats(rp->e, &st) ?: repl_hooks(rp, true);
+	ret = wb_engine_stats(rp->e, &st) ?: wbd_repl_hooks(rp, true);
 	if (ret) {
 		wb_engine_set_role(rp->e, WB_ROLE_REPLICA);
 		snprintf(err, errlen, "the engine has no ship hook: %s", strerror(-ret));
@@ -111,16 +111,16 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 	 * stay (from their positions), the others (the old primary) from here */
 	for (unsigned i = 0; i < rp->npeers; i++)
 		if (!rp->peers[i].hold)
-			repl_hold(&rp->peers[i], st.seq_head);
+			wbd_repl_log_hold(&rp->peers[i], st.seq_head);
 	/* write-through until the mode policy sees wb-min-peers peers up to
 	 * date again (daemon/modectl.c) */
 	rp->gate = WBD_REPL_GATE_BACKING;
-	repl_peers_check(rp, true);
+	wbd_repl_peers_check(rp, true);
 	wbd_info("%s: promoted to primary at seq %llu%s", rp->res, (unsigned long long)st.seq_head,
 		 force ? " (forced)" : "");
 	/* a new data generation begins here; the peers hear of the new role
 	 * once it is durable (records written meanwhile are caught up) */
-	ret = repl_uuid_new(rp, st.seq_head, promoted);
+	ret = wbd_repl_uuid_new(rp, st.seq_head, promoted);
 	if (ret) {
 		if (ret != -EOPNOTSUPP)
 			wbd_err("%s: cannot start a new data generation UUID: %s; split brain "
@@ -148,10 +148,10 @@ int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen)
 		snprintf(err, errlen, "the engine cannot become a replica: %s", strerror(-ret));
 		return ret;
 	}
-	repl_hooks(rp, false); /* the holds stay: the peers may need them */
+	wbd_repl_hooks(rp, false); /* the holds stay: the peers may need them */
 	rp->primary = false;
 	rp->disk = REPL_DISK_UPTODATE; /* it was the primary: its data is current */
-	repl_peers_check(rp, true);    /* a secondary: its peers do not decide */
+	wbd_repl_peers_check(rp, true);    /* a secondary: its peers do not decide */
 	wb_engine_stats(rp->e, &st);
 	wbd_info("%s: demoted to secondary at seq %llu", rp->res, (unsigned long long)st.seq_head);
 	relink(rp, "this node became secondary");
@@ -205,7 +205,7 @@ unsigned wbd_repl_nheld(const struct wbd_repl *rp)
  * none holds more, else unchanged (UpToDate when it was so as the primary
  * went away, Consistent after a start).
  */
-void repl_disk_check(struct wbd_repl *rp)
+void wbd_repl_disk_check(struct wbd_repl *rp)
 {
 	static const char *const names[] = {"Consistent", "Outdated", "UpToDate"};
 	struct wb_engine_stats st;
@@ -237,7 +237,7 @@ void repl_disk_check(struct wbd_repl *rp)
 	else if (2 * (up + 1) > rp->npeers + 1)
 		d = REPL_DISK_UPTODATE;
 	if (primary && d == REPL_DISK_UPTODATE)
-		repl_uuid_adopt((struct repl_peer *)primary); /* same data: same UUIDs */
+		wbd_repl_uuid_adopt((struct repl_peer *)primary); /* same data: same UUIDs */
 	if (d == rp->disk)
 		return;
 	rp->disk = d;

@@ -49,7 +49,7 @@ static bool uuid_seq(const uint8_t *u, uint64_t *seq)
 	return true;
 }
 
-void repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1])
+void wbd_repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1])
 {
 	for (int i = 0; i < WB_META_UUID_LEN; i++)
 		snprintf(out + 2 * i, 3, "%02x", u[i]);
@@ -71,7 +71,7 @@ static bool common_point(const struct repl_uuids *b, int k, uint64_t *common)
 	return uuid_seq(k == 0 ? b->cur : b->hist[k - 1], common);
 }
 
-enum repl_rel repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
+enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
 			       uint64_t *common)
 {
 	bool me_new = !me->nhist && me->head <= 1, peer_new = !peer->nhist && peer->head <= 1;
@@ -98,7 +98,7 @@ enum repl_rel repl_uuid_relate(const struct repl_uuids *me, const struct repl_uu
 	return REPL_REL_SPLIT;
 }
 
-void repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u)
+void wbd_repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u)
 {
 	memset(u, 0, sizeof(*u));
 	u->head = head;
@@ -109,7 +109,7 @@ void repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids
 	memcpy(u->hist, rp->meta.history, sizeof(u->hist));
 }
 
-void repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u)
+void wbd_repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u)
 {
 	memset(u, 0, sizeof(*u));
 	u->head = h->has_seq_head ? h->seq_head : 0;
@@ -121,7 +121,7 @@ void repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u)
 			memcpy(u->hist[u->nhist++], h->uuid_history[i].data, WB_META_UUID_LEN);
 }
 
-void repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h)
+void wbd_repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h)
 {
 	if (!rp->has_meta)
 		return;
@@ -141,7 +141,7 @@ void repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h)
  * *why (in p->problem) when the data diverged. Also remembers whether the
  * peer's data is newer by generation (the disk state uses it).
  */
-int repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why)
+int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why)
 {
 	struct wbd_repl *rp = p->rp;
 	struct wb_engine_stats st;
@@ -151,11 +151,11 @@ int repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why
 
 	if (wb_engine_stats(rp->e, &st))
 		return 0;
-	repl_uuids_mine(rp, rp->primary ? rp->shipped_next : st.seq_head, &me);
-	repl_uuids_hello(h, &peer);
-	p->rel = repl_uuid_relate(&me, &peer, &common);
-	repl_uuid_hex(me.cur, a);
-	repl_uuid_hex(peer.cur, b);
+	wbd_repl_uuids_mine(rp, rp->primary ? rp->shipped_next : st.seq_head, &me);
+	wbd_repl_uuids_hello(h, &peer);
+	p->rel = wbd_repl_uuid_relate(&me, &peer, &common);
+	wbd_repl_uuid_hex(me.cur, a);
+	wbd_repl_uuid_hex(peer.cur, b);
 	switch (p->rel) {
 	case REPL_REL_SPLIT:
 		snprintf(p->problem, sizeof(p->problem),
@@ -244,7 +244,7 @@ static int meta_set(struct wbd_repl *rp, const struct wb_meta *m,
 	return 0;
 }
 
-int repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_repl *rp, int err))
+int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_repl *rp, int err))
 {
 	struct wb_meta m = {0};
 
@@ -263,7 +263,7 @@ int repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_rep
 	return meta_set(rp, &m, then);
 }
 
-void repl_uuid_adopt(struct repl_peer *p)
+void wbd_repl_uuid_adopt(struct repl_peer *p)
 {
 	struct wbd_repl *rp = p->rp;
 	const Wbrep__Hello *h = wbd_peerlink_peer_hello(p->l);
@@ -273,13 +273,13 @@ void repl_uuid_adopt(struct repl_peer *p)
 
 	if (!rp->has_meta || rp->meta_busy || !h)
 		return;
-	repl_uuids_hello(h, &u);
+	wbd_repl_uuids_hello(h, &u);
 	if (uuid_zero(u.cur) || !memcmp(u.cur, rp->meta.data_uuid, WB_META_UUID_LEN))
 		return;
 	memcpy(m.data_uuid, u.cur, WB_META_UUID_LEN);
 	memcpy(m.history, u.hist, sizeof(m.history));
 	m.nhistory = u.nhist;
-	repl_uuid_hex(u.cur, a);
+	wbd_repl_uuid_hex(u.cur, a);
 	if (!meta_set(rp, &m, NULL))
 		wbd_info("%s: adopting %s's data generation %.12s", rp->res, p->node, a);
 }

@@ -198,7 +198,7 @@ static void res_sample_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,
-				      const struct nbd_lookup *lk)
+				      const struct wbd_nbd_lookup *lk)
 {
 	struct wbd_resource *r = calloc(1, sizeof(*r));
 
@@ -384,10 +384,10 @@ int wbd_resource_upgrade_md(const struct wbconf_resource *c, uint32_t node_id)
 	return ret < 0 ? ret : 0;
 }
 
-_Static_assert((int)NBD_TLS_OFF == (int)WBCONF_TLS_OFF &&
-		   (int)NBD_TLS_ALLOW == (int)WBCONF_TLS_ALLOW &&
-		   (int)NBD_TLS_REQUIRE == (int)WBCONF_TLS_REQUIRE,
-	       "nbd_tls_mode and wbconf_tls differ");
+_Static_assert((int)WBD_NBD_TLS_OFF == (int)WBCONF_TLS_OFF &&
+		   (int)WBD_NBD_TLS_ALLOW == (int)WBCONF_TLS_ALLOW &&
+		   (int)WBD_NBD_TLS_REQUIRE == (int)WBCONF_TLS_REQUIRE,
+	       "wbd_nbd_tls_mode and wbconf_tls differ");
 
 static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 {
@@ -395,32 +395,32 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 	int ret;
 
 	if (wbconf_addr_set(&c->nbd_listen)) {
-		ret = nbd_listen_tcp(r->base, c->nbd_listen.host, c->nbd_listen.port, r->name,
+		ret = wbd_nbd_listen_tcp(r->base, c->nbd_listen.host, c->nbd_listen.port, r->name,
 				     r->lk, &r->nbd_tcp);
 		if (ret) {
 			snprintf(err, errlen, "cannot listen for NBD on %s:%u: %s",
 				 c->nbd_listen.host, c->nbd_listen.port, strerror(-ret));
 			return ret;
 		}
-		nbd_listener_set_tls(r->nbd_tcp, c->tls);
+		wbd_nbd_listener_set_tls(r->nbd_tcp, c->tls);
 	}
 	if (c->nbd_socket) {
-		ret = nbd_listen_unix(r->base, c->nbd_socket, r->name, r->lk, &r->nbd_unix);
+		ret = wbd_nbd_listen_unix(r->base, c->nbd_socket, r->name, r->lk, &r->nbd_unix);
 		if (ret) {
 			snprintf(err, errlen, "cannot listen for NBD on %s: %s", c->nbd_socket,
 				 strerror(-ret));
 			return ret;
 		}
-		nbd_listener_set_tls(r->nbd_unix, c->tls);
+		wbd_nbd_listener_set_tls(r->nbd_unix, c->tls);
 	}
 	/* ring frontend (dm-wbrep): attaches now or keeps retrying; ringfe_keeper.h */
 	if (c->ring) {
-		struct wb_ringfe_gate gate = {.writable = wbd_resource_writable,
+		struct wbd_ringfe_gate gate = {.writable = wbd_resource_writable,
 					      .hold = res_hold,
 					      .admit = res_admit,
 					      .ctx = r};
 
-		ret = wb_ringfe_keeper_start(r->base, c->ring, r->engine, res_kick, r, &gate,
+		ret = wbd_ringfe_keeper_start(r->base, c->ring, r->engine, res_kick, r, &gate,
 					     &r->ring);
 		if (ret) {
 			snprintf(err, errlen, "cannot start the ring frontend for %s: %s", c->ring,
@@ -433,10 +433,10 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 
 static void stop_frontends(struct wbd_resource *r)
 {
-	wb_ringfe_keeper_stop(r->ring); /* ring frontend: drains and detaches */
+	wbd_ringfe_keeper_stop(r->ring); /* ring frontend: drains and detaches */
 	r->ring = NULL;
-	nbd_listener_free(r->nbd_tcp);
-	nbd_listener_free(r->nbd_unix);
+	wbd_nbd_listener_free(r->nbd_tcp);
+	wbd_nbd_listener_free(r->nbd_unix);
 	r->nbd_tcp = r->nbd_unix = NULL;
 }
 
@@ -540,7 +540,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		snprintf(err, errlen, "engine stats: %s", strerror(-ret));
 		goto out_engine;
 	}
-	nbd_export_init(&r->ex, r->name, st.size, r->engine, res_kick, r);
+	wbd_nbd_export_init(&r->ex, r->name, st.size, r->engine, res_kick, r);
 	r->ex.hold = res_hold;
 	r->ex.writable = wbd_resource_writable;
 	r->ex.max_clients = r->conf->max_clients;
@@ -653,7 +653,7 @@ void wbd_resource_down(struct wbd_resource *r)
 	wbd_repl_release_all(r->repl, -ESHUTDOWN);
 	wbd_modectl_down(r); /* and what the mode policy held itself */
 	stop_frontends(r);
-	nbd_export_quiesce(&r->ex);
+	wbd_nbd_export_quiesce(&r->ex);
 	/* complete in flight: bounded by the requests already submitted */
 	for (unsigned i = 0; (r->ex.inflight || r->ctl_inflight) && i < 1000000; i++) {
 		ret = wb_engine_run(r->engine, 1);
@@ -662,7 +662,7 @@ void wbd_resource_down(struct wbd_resource *r)
 			break;
 		}
 	}
-	nbd_export_detach(&r->ex);
+	wbd_nbd_export_detach(&r->ex);
 	wbd_repl_free(r->repl);
 	r->repl = NULL;
 	ret = wb_engine_flush(r->engine);

@@ -25,7 +25,7 @@
 struct event_base;
 struct event;
 struct wbd_repl;
-struct wb_ringfe_keeper;
+struct wbd_ringfe_keeper;
 struct wbd_repl_env;
 struct wbd_memb_facts;
 
@@ -39,16 +39,16 @@ struct wbd_resource {
 	char name[WBCONF_NAME_MAX + 1];
 	const struct wbconf_resource *conf;
 	struct event_base *base;
-	const struct nbd_lookup *lk; /* the daemon's export lookup */
+	const struct wbd_nbd_lookup *lk; /* the daemon's export lookup */
 	enum wbd_res_state state;
 	char last_error[256];
 	struct wb_io *backing, *log;
 	struct wb_engine *engine;
 	struct event *ev_fd, *ev_timer, *ev_kick;
 	bool kick_pending;
-	struct nbd_export ex;
-	struct nbd_listener *nbd_tcp, *nbd_unix;
-	struct wb_ringfe_keeper *ring; /* config key `ring`, NULL without */
+	struct wbd_nbd_export ex;
+	struct wbd_nbd_listener *nbd_tcp, *nbd_unix;
+	struct wbd_ringfe_keeper *ring; /* config key `ring`, NULL without */
 	unsigned ctl_inflight; /* control-socket flushes in flight */
 	/* cache mode: the configuration's cache-mode unless forced */
 	int mode_forced; /* -1: none, else the enum wb_mode wbctl mode set */
@@ -78,7 +78,7 @@ struct wbd_resource {
 };
 
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,
-				      const struct nbd_lookup *lk);
+				      const struct wbd_nbd_lookup *lk);
 void wbd_resource_free(struct wbd_resource *r); /* downs it first */
 void wbd_resource_set_conf(struct wbd_resource *r, const struct wbconf_resource *conf);
 

@@ -5,7 +5,7 @@
  * The SQE parser is ringfe_sqe.c, the kernel transport ringfe_kern.c,
  * wbrepd's per-resource attach loop ringfe_keeper.c.
  *
- * Owns struct wb_ringfe: one struct rfe_slot per data slot (the engine
+ * Owns struct wbd_ringfe: one struct rfe_slot per data slot (the engine
  * request of the SQE that currently owns that slot), the local SQ head and
  * CQ tail, the libevent events (fd readable, deferred kick) and the
  * transport. Indices are loaded with acquire and stored with release
@@ -23,13 +23,13 @@
 
 struct rfe_slot {
 	struct wb_req req;
-	struct wb_ringfe *fe;
+	struct wbd_ringfe *fe;
 	uint64_t tag;
 	bool busy;
 };
 
-struct wb_ringfe {
-	struct wb_ringfe_transport t;
+struct wbd_ringfe {
+	struct wbd_ringfe_transport t;
 	struct wb_engine *e;
 	struct event_base *base;
 	struct event *rd_ev, *kick_ev;
@@ -44,10 +44,10 @@ struct wb_ringfe {
 	bool orphan; /* closed with requests in flight: the last rfe_done frees */
 	void (*owner_kick)(void *ctx);
 	void *owner_kick_ctx;
-	void (*gone_cb)(struct wb_ringfe *fe, void *ctx);
+	void (*gone_cb)(struct wbd_ringfe *fe, void *ctx);
 	void *gone_ctx;
-	struct wb_ringfe_gate gate;
-	struct wb_ringfe_stats st;
+	struct wbd_ringfe_gate gate;
+	struct wbd_ringfe_stats st;
 };
 
 static uint32_t load_acq(const uint32_t *p)
@@ -60,7 +60,7 @@ static void store_rel(uint32_t *p, uint32_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-static void rfe_gone(struct wb_ringfe *fe, const char *why)
+static void rfe_gone(struct wbd_ringfe *fe, const char *why)
 {
 	if (fe->gone)
 		return;
@@ -74,7 +74,7 @@ static void rfe_gone(struct wb_ringfe *fe, const char *why)
 		fe->gone_cb(fe, fe->gone_ctx);
 }
 
-int wb_ringfe_flush(struct wb_ringfe *fe)
+int wbd_ringfe_flush(struct wbd_ringfe *fe)
 {
 	int ret;
 
@@ -92,17 +92,17 @@ int wb_ringfe_flush(struct wb_ringfe *fe)
 
 static void rfe_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	wb_ringfe_flush(arg);
+	wbd_ringfe_flush(arg);
 }
 
 /* Append one CQE; the CQ cannot overflow (one CQE per slot at most). */
-static void rfe_complete(struct wb_ringfe *fe, uint64_t tag, int result)
+static void rfe_complete(struct wbd_ringfe *fe, uint64_t tag, int result)
 {
 	struct wbrep_cqe *cqe;
 
 	if (fe->cq_tail - load_acq(&fe->hdr->cq_head) >= fe->t.geo.cq_entries) {
 		/* the producer has not reaped: it must, before we can go on */
-		if (wb_ringfe_flush(fe) < 0 ||
+		if (wbd_ringfe_flush(fe) < 0 ||
 		    fe->cq_tail - load_acq(&fe->hdr->cq_head) >= fe->t.geo.cq_entries) {
 			rfe_gone(fe, "completion ring full");
 			return;
@@ -122,25 +122,25 @@ static void rfe_complete(struct wb_ringfe *fe, uint64_t tag, int result)
 	}
 }
 
-static void rfe_free(struct wb_ringfe *fe);
+static void rfe_free(struct wbd_ringfe *fe);
 
 static void rfe_release(struct wb_req *r, int err)
 {
 	struct rfe_slot *s = r->priv;
-	struct wb_ringfe *fe = s->fe;
+	struct wbd_ringfe *fe = s->fe;
 
 	s->busy = false;
 	fe->st.inflight--;
 	if (!fe->gone)
 		rfe_complete(fe, s->tag, err);
 	if (fe->orphan && !fe->st.inflight)
-		rfe_free(fe); /* wb_ringfe_close left it to us */
+		rfe_free(fe); /* wbd_ringfe_close left it to us */
 }
 
 static void rfe_done(struct wb_req *r, int err)
 {
 	struct rfe_slot *s = r->priv;
-	struct wb_ringfe *fe = s->fe;
+	struct wbd_ringfe *fe = s->fe;
 
 	/* replication: the completion may have to wait for the peers */
 	if (!err && r->op != WB_REQ_READ && fe->gate.hold &&
@@ -154,7 +154,7 @@ static bool rfe_is_write(uint32_t op)
 	return op == WBREP_OP_WRITE || op == WBREP_OP_DISCARD || op == WBREP_OP_WRITE_ZEROES;
 }
 
-static void rfe_count(struct wb_ringfe_stats *st, const struct wbrep_sqe *sqe)
+static void rfe_count(struct wbd_ringfe_stats *st, const struct wbrep_sqe *sqe)
 {
 	switch (sqe->op) {
 	case WBREP_OP_READ:
@@ -179,7 +179,7 @@ static void rfe_count(struct wb_ringfe_stats *st, const struct wbrep_sqe *sqe)
 		st->preflush++;
 }
 
-int wb_ringfe_process(struct wb_ringfe *fe)
+int wbd_ringfe_process(struct wbd_ringfe *fe)
 {
 	uint32_t tail, n, i;
 	int submitted = 0, adm;
@@ -192,8 +192,8 @@ int wb_ringfe_process(struct wb_ringfe *fe)
 	}
 	if (fe->t.drain)
 		fe->t.drain(fe->t.ctx);
-	adm = fe->gate.admit ? fe->gate.admit(fe->gate.ctx) : WB_RINGFE_ADMIT_OPEN;
-	if (adm == WB_RINGFE_ADMIT_HOLD)
+	adm = fe->gate.admit ? fe->gate.admit(fe->gate.ctx) : WBD_RINGFE_ADMIT_OPEN;
+	if (adm == WBD_RINGFE_ADMIT_HOLD)
 		return 0; /* suspended: SQEs wait in the ring (keeper_admit resumes) */
 	tail = load_acq(&fe->hdr->sq_tail);
 	n = tail - fe->sq_head;
@@ -209,7 +209,7 @@ int wb_ringfe_process(struct wb_ringfe *fe)
 
 		memcpy(&sqe, &fe->sqes[fe->sq_head & fe->mask], sizeof(sqe));
 		fe->sq_head++;
-		slot = wb_ringfe_parse_sqe(&sqe, &fe->t.geo, fe->t.data, &req, &ok);
+		slot = wbd_ringfe_parse_sqe(&sqe, &fe->t.geo, fe->t.data, &req, &ok);
 		if (ok && fe->slots[wbrep_tag_slot(sqe.tag)].busy) {
 			slot = -EINVAL;
 			ok = 0; /* never complete a tag twice */
@@ -230,7 +230,7 @@ int wb_ringfe_process(struct wb_ringfe *fe)
 			rfe_complete(fe, sqe.tag, -EROFS);
 			continue;
 		}
-		if (adm == WB_RINGFE_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
+		if (adm == WBD_RINGFE_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
 			rfe_count(&fe->st, &sqe);
 			rfe_complete(fe, sqe.tag, -EIO);
 			continue;
@@ -266,17 +266,17 @@ int wb_ringfe_process(struct wb_ringfe *fe)
 
 static void rfe_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	wb_ringfe_process(arg);
+	wbd_ringfe_process(arg);
 }
 
-int wb_ringfe_open(struct event_base *base, const struct wb_ringfe_transport *t,
-		   struct wb_engine *e, struct wb_ringfe **out)
+int wbd_ringfe_open(struct event_base *base, const struct wbd_ringfe_transport *t,
+		   struct wb_engine *e, struct wbd_ringfe **out)
 {
-	struct wb_ringfe *fe;
+	struct wbd_ringfe *fe;
 	uint32_t i;
 	int ret;
 
-	ret = wb_ringfe_check_geo(t);
+	ret = wbd_ringfe_check_geo(t);
 	if (ret) {
 		wb_msg(WB_LOG_ERR, "ring %.*s: bad geometry from the producer", WBREP_NAME_MAX,
 		       t->geo.name);
@@ -331,10 +331,10 @@ out_release:
 }
 
 /* The end of a frontend: no request of it is in flight any more. */
-static void rfe_free(struct wb_ringfe *fe)
+static void rfe_free(struct wbd_ringfe *fe)
 {
 	if (!fe->gone && (fe->kick_pending || fe->orphan))
-		wb_ringfe_flush(fe); /* the producer reaps the last CQEs */
+		wbd_ringfe_flush(fe); /* the producer reaps the last CQEs */
 	if (fe->t.release)
 		fe->t.release(fe->t.ctx); /* unmaps the slots: nobody reads them now */
 	free(fe->slots);
@@ -348,7 +348,7 @@ static void rfe_free(struct wb_ringfe *fe)
  * are still in flight after that, fe stays alive (events gone, no new
  * SQEs read) and the last completion frees it (rfe_done).
  */
-void wb_ringfe_close(struct wb_ringfe *fe)
+void wbd_ringfe_close(struct wbd_ringfe *fe)
 {
 	int rounds = 0;
 
@@ -373,30 +373,30 @@ void wb_ringfe_close(struct wb_ringfe *fe)
 	rfe_free(fe);
 }
 
-void wb_ringfe_set_gate(struct wb_ringfe *fe, const struct wb_ringfe_gate *gate)
+void wbd_ringfe_set_gate(struct wbd_ringfe *fe, const struct wbd_ringfe_gate *gate)
 {
-	fe->gate = gate ? *gate : (struct wb_ringfe_gate){0};
+	fe->gate = gate ? *gate : (struct wbd_ringfe_gate){0};
 }
 
-void wb_ringfe_set_kick(struct wb_ringfe *fe, void (*kick)(void *ctx), void *ctx)
+void wbd_ringfe_set_kick(struct wbd_ringfe *fe, void (*kick)(void *ctx), void *ctx)
 {
 	fe->owner_kick = kick;
 	fe->owner_kick_ctx = ctx;
 }
 
-void wb_ringfe_set_gone(struct wb_ringfe *fe, void (*gone)(struct wb_ringfe *fe, void *ctx),
+void wbd_ringfe_set_gone(struct wbd_ringfe *fe, void (*gone)(struct wbd_ringfe *fe, void *ctx),
 			void *ctx)
 {
 	fe->gone_cb = gone;
 	fe->gone_ctx = ctx;
 }
 
-void wb_ringfe_get_stats(const struct wb_ringfe *fe, struct wb_ringfe_stats *st)
+void wbd_ringfe_get_stats(const struct wbd_ringfe *fe, struct wbd_ringfe_stats *st)
 {
 	*st = fe->st;
 }
 
-const struct wbrep_attach *wb_ringfe_geo(const struct wb_ringfe *fe)
+const struct wbrep_attach *wbd_ringfe_geo(const struct wbd_ringfe *fe)
 {
 	return &fe->t.geo;
 }

@@ -15,12 +15,12 @@
  * input), ringfe_kern.c (the kernel transport), ringfe_genl.c (netlink
  * status and events, ringfe_genl.h), ringfe_keeper.c (one resource's ring).
  *
- * Every SQE is untrusted input: wb_ringfe_parse_sqe() validates it against
+ * Every SQE is untrusted input: wbd_ringfe_parse_sqe() validates it against
  * the geometry before anything is touched; a bad entry with a usable tag is
  * completed with -EINVAL, one without is dropped (and counted).
  *
  * Ownership: the caller owns the engine and must keep it open until
- * wb_ringfe_close() returned and, if close left requests in the engine,
+ * wbd_ringfe_close() returned and, if close left requests in the engine,
  * until the engine completed them (closing the engine does). Close drains
  * requests in flight by running the engine; requests it cannot finish keep
  * the frontend (its slots) and the transport (fd + mappings, their buffers
@@ -39,11 +39,11 @@
 
 struct event_base;
 struct event;
-struct wb_ringfe;
+struct wbd_ringfe;
 
-/* Where the shared memory comes from: the kernel (wb_ringfe_attach) or a
+/* Where the shared memory comes from: the kernel (wbd_ringfe_attach) or a
  * simulator (tests/ringsim). */
-struct wb_ringfe_transport {
+struct wbd_ringfe_transport {
 	struct wbrep_attach geo; /* geometry and region sizes */
 	void *sq, *cq, *data;	 /* mapped regions (sq read-only) */
 	int fd;			 /* POLLIN: SQEs may wait; POLLERR/HUP: gone */
@@ -54,7 +54,7 @@ struct wb_ringfe_transport {
 	void *ctx;
 };
 
-struct wb_ringfe_stats {
+struct wbd_ringfe_stats {
 	uint64_t submitted, completed, errors; /* errors: CQEs with result < 0 */
 	uint64_t bad_sqes, reissued, kicks;
 	uint64_t reads, writes, flushes, discards, write_zeroes, fua, preflush;
@@ -65,14 +65,14 @@ struct wb_ringfe_stats {
 /* Attach to kernel ring `ring_name` through /dev/wbrep-ctl (ringfe_kern.c).
  * verbose: log a failure to open the device or to attach (a caller that
  * retries logs those itself, once per reason). */
-int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
-		     struct wb_ringfe **out, bool verbose);
+int wbd_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
+		     struct wbd_ringfe **out, bool verbose);
 /* Same, over an already set-up transport (copied; its release() is called
- * after wb_ringfe_close once no request is in flight, or right here on
+ * after wbd_ringfe_close once no request is in flight, or right here on
  * failure). */
-int wb_ringfe_open(struct event_base *base, const struct wb_ringfe_transport *t,
-		   struct wb_engine *e, struct wb_ringfe **out);
-void wb_ringfe_close(struct wb_ringfe *fe);
+int wbd_ringfe_open(struct event_base *base, const struct wbd_ringfe_transport *t,
+		   struct wb_engine *e, struct wbd_ringfe **out);
+void wbd_ringfe_close(struct wbd_ringfe *fe);
 
 /*
  * Replication gate (daemon/repl.h), optional: writable(ctx) false makes
@@ -80,52 +80,52 @@ void wb_ringfe_close(struct wb_ringfe *fe);
  * secondary, a demotion in progress); hold(ctx, wr, release) is offered
  * every write, discard, write-zeroes and flush that completed without
  * error: true = its completion waits until the owner calls release(wr,
- * err) (the peers have it), like nbd_export.hold. Held requests count as
+ * err) (the peers have it), like wbd_nbd_export.hold. Held requests count as
  * in flight.
  */
-struct wb_ringfe_gate {
+struct wbd_ringfe_gate {
 	bool (*writable)(void *ctx);
 	bool (*hold)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err));
 	/* Optional, admission of new requests (the mode policy,
-	 * daemon/modectl.h): enum wb_ringfe_admit. HOLD = suspended: SQEs are
+	 * daemon/modectl.h): enum wbd_ringfe_admit. HOLD = suspended: SQEs are
 	 * not consumed and wait in the ring (bounded by its slots; the kernel
-	 * queues behind them) until the owner calls wb_ringfe_process
-	 * (wb_ringfe_keeper_admit in wbrepd); FAIL = each new
+	 * queues behind them) until the owner calls wbd_ringfe_process
+	 * (wbd_ringfe_keeper_admit in wbrepd); FAIL = each new
 	 * SQE completes with -EIO before the engine. */
 	int (*admit)(void *ctx);
 	void *ctx;
 };
-enum wb_ringfe_admit {
-	WB_RINGFE_ADMIT_OPEN = 0,
-	WB_RINGFE_ADMIT_HOLD = 1,
-	WB_RINGFE_ADMIT_FAIL = 2,
+enum wbd_ringfe_admit {
+	WBD_RINGFE_ADMIT_OPEN = 0,
+	WBD_RINGFE_ADMIT_HOLD = 1,
+	WBD_RINGFE_ADMIT_FAIL = 2,
 };
-void wb_ringfe_set_gate(struct wb_ringfe *fe, const struct wb_ringfe_gate *gate);
+void wbd_ringfe_set_gate(struct wbd_ringfe *fe, const struct wbd_ringfe_gate *gate);
 
 /* Owner hooks: kick = "run the engine", gone = the session ended (the owner
  * usually closes this frontend and attaches again). */
-void wb_ringfe_set_kick(struct wb_ringfe *fe, void (*kick)(void *ctx), void *ctx);
-void wb_ringfe_set_gone(struct wb_ringfe *fe, void (*gone)(struct wb_ringfe *fe, void *ctx),
+void wbd_ringfe_set_kick(struct wbd_ringfe *fe, void (*kick)(void *ctx), void *ctx);
+void wbd_ringfe_set_gone(struct wbd_ringfe *fe, void (*gone)(struct wbd_ringfe *fe, void *ctx),
 			void *ctx);
 
 /* Consume every visible SQE now (also called from the fd event). Returns the
  * number submitted or -errno (-ESHUTDOWN once gone). */
-int wb_ringfe_process(struct wb_ringfe *fe);
+int wbd_ringfe_process(struct wbd_ringfe *fe);
 /* Publish completions now (normally deferred to one kick per loop turn). */
-int wb_ringfe_flush(struct wb_ringfe *fe);
-void wb_ringfe_get_stats(const struct wb_ringfe *fe, struct wb_ringfe_stats *st);
+int wbd_ringfe_flush(struct wbd_ringfe *fe);
+void wbd_ringfe_get_stats(const struct wbd_ringfe *fe, struct wbd_ringfe_stats *st);
 
 /* The geometry the transport announced (validated at open). */
-const struct wbrep_attach *wb_ringfe_geo(const struct wb_ringfe *fe);
+const struct wbrep_attach *wbd_ringfe_geo(const struct wbd_ringfe *fe);
 
 /* ringfe_sqe.c: the producer's input, untrusted.
  * Validate one SQE against a geometry and fill in an engine request
  * (op, flags, off, len, buf = data + slot offset). Returns the slot index
  * (>= 0) or -EINVAL; *slot_ok says whether the tag names a valid slot. */
-int wb_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo, void *data,
+int wbd_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo, void *data,
 			struct wb_req *r, int *slot_ok);
 /* A transport's geometry and ring header agree with each other and with the
  * ABI limits: 0 or -EPROTO. */
-int wb_ringfe_check_geo(const struct wb_ringfe_transport *t);
+int wbd_ringfe_check_geo(const struct wbd_ringfe_transport *t);
 
 #endif /* WB_DAEMON_RINGFE_H */

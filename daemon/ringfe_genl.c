@@ -2,8 +2,8 @@
 /*
  * ringfe_genl.c - the module's generic netlink family "wbrep" seen from
  * userspace (libnl-genl): the kernel's status of one ring
- * (wb_ringfe_kstatus, WBREP_CMD_STATUS) and a subscription to the "events"
- * multicast group (wb_ringfe_events_open: a callback per ring created).
+ * (wbd_ringfe_kstatus, WBREP_CMD_STATUS) and a subscription to the "events"
+ * multicast group (wbd_ringfe_events_open: a callback per ring created).
  * Every attribute is parsed against one policy (rfe_genl_policy).
  */
 #include <errno.h>
@@ -76,7 +76,7 @@ static int rfe_genl_open(struct nl_sock **out, int *family)
 
 static int rfe_status_cb(struct nl_msg *msg, void *arg)
 {
-	struct wb_ringfe_kstatus *st = arg;
+	struct wbd_ringfe_kstatus *st = arg;
 	struct nlattr *a[WBREP_A_MAX + 1];
 
 	if (rfe_genl_parse(msg, a) < 0 || !a[WBREP_A_RING_NAME])
@@ -96,7 +96,7 @@ static int rfe_status_cb(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
-int wb_ringfe_kstatus(const char *ring, struct wb_ringfe_kstatus *st)
+int wbd_ringfe_kstatus(const char *ring, struct wbd_ringfe_kstatus *st)
 {
 	struct nl_sock *sk;
 	struct nl_msg *msg;
@@ -136,7 +136,7 @@ out_sock:
 	return ret;
 }
 
-struct wb_ringfe_events {
+struct wbd_ringfe_events {
 	struct nl_sock *sk;
 	struct event *ev;
 	void (*added)(void *ctx);
@@ -146,7 +146,7 @@ struct wb_ringfe_events {
 
 static int rfe_event_cb(struct nl_msg *msg, void *arg)
 {
-	struct wb_ringfe_events *w = arg;
+	struct wbd_ringfe_events *w = arg;
 	struct nlattr *a[WBREP_A_MAX + 1];
 
 	if (rfe_genl_parse(msg, a) < 0 || !a[WBREP_A_RING_NAME] || !a[WBREP_A_EVENT])
@@ -160,14 +160,14 @@ static int rfe_event_cb(struct nl_msg *msg, void *arg)
 
 static void rfe_events_readable(evutil_socket_t fd, short what, void *arg)
 {
-	struct wb_ringfe_events *w = arg;
+	struct wbd_ringfe_events *w = arg;
 	int ret = nl_recvmsgs_default(w->sk);
 
 	if (ret < 0 && ret != -NLE_AGAIN)
 		wb_msg(WB_LOG_DEBUG, "ring %s: netlink events: %s", w->ring, nl_geterror(ret));
 }
 
-void wb_ringfe_events_close(struct wb_ringfe_events *w)
+void wbd_ringfe_events_close(struct wbd_ringfe_events *w)
 {
 	if (!w)
 		return;
@@ -178,10 +178,10 @@ void wb_ringfe_events_close(struct wb_ringfe_events *w)
 	free(w);
 }
 
-int wb_ringfe_events_open(struct event_base *base, const char *ring, void (*added)(void *ctx),
-			  void *ctx, struct wb_ringfe_events **out)
+int wbd_ringfe_events_open(struct event_base *base, const char *ring, void (*added)(void *ctx),
+			  void *ctx, struct wbd_ringfe_events **out)
 {
-	struct wb_ringfe_events *w;
+	struct wbd_ringfe_events *w;
 	int family, grp, ret;
 
 	if (strlen(ring) >= WBREP_NAME_MAX)
@@ -212,7 +212,7 @@ int wb_ringfe_events_open(struct event_base *base, const char *ring, void (*adde
 	if (ret < 0) {
 		wb_msg(WB_LOG_WARN, "ring %s: cannot subscribe to wbrep netlink events: %s", ring,
 		       nl_geterror(ret));
-		wb_ringfe_events_close(w);
+		wbd_ringfe_events_close(w);
 		return -EIO;
 	}
 	*out = w;

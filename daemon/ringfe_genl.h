@@ -13,19 +13,19 @@ struct event_base;
 
 /* Kernel-side status of a ring through generic netlink (WBREP_CMD_STATUS).
  * -ENOENT: no such ring or module not loaded. */
-struct wb_ringfe_kstatus {
+struct wbd_ringfe_kstatus {
 	uint32_t session, nslots, slot_size, inflight, pending, fences, queue_timeout_ms;
 	uint64_t dev_sectors, completed, timeouts, reissued;
 	int found;
 };
-int wb_ringfe_kstatus(const char *ring, struct wb_ringfe_kstatus *st);
+int wbd_ringfe_kstatus(const char *ring, struct wbd_ringfe_kstatus *st);
 
 /* Subscribe to the "events" group: added(ctx) runs from the event loop each
  * time the kernel announces a ring named `ring`. -ENOENT: the module is not
  * loaded (no family); other failures are logged. Close frees. */
-struct wb_ringfe_events;
-int wb_ringfe_events_open(struct event_base *base, const char *ring, void (*added)(void *ctx),
-			  void *ctx, struct wb_ringfe_events **out);
-void wb_ringfe_events_close(struct wb_ringfe_events *w);
+struct wbd_ringfe_events;
+int wbd_ringfe_events_open(struct event_base *base, const char *ring, void (*added)(void *ctx),
+			  void *ctx, struct wbd_ringfe_events **out);
+void wbd_ringfe_events_close(struct wbd_ringfe_events *w);
 
 #endif /* WB_DAEMON_RINGFE_GENL_H */

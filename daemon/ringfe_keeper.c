@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * ringfe_keeper.c - wbrepd's ring frontend of one resource: keeps a
- * struct wb_ringfe attached to the named dm-wbrep ring across missing
+ * struct wbd_ringfe attached to the named dm-wbrep ring across missing
  * targets, unloaded modules and ended sessions (ringfe_keeper.h). Owns the
  * frontend, the retry timer and the netlink events subscription.
  */
@@ -14,20 +14,20 @@
 #include "daemon/ringfe_genl.h"
 #include "daemon/ringfe_keeper.h"
 
-struct wb_ringfe_keeper {
+struct wbd_ringfe_keeper {
 	struct event_base *base;
 	struct wb_engine *e;
-	struct wb_ringfe *fe;
+	struct wbd_ringfe *fe;
 	struct event *retry_ev;
 	void (*kick)(void *ctx);
 	void *kick_ctx;
-	struct wb_ringfe_gate gate;
+	struct wbd_ringfe_gate gate;
 	char ring[WBREP_NAME_MAX];
-	struct wb_ringfe_events *events; /* NULL: timer only */
+	struct wbd_ringfe_events *events; /* NULL: timer only */
 	int last_err;			 /* last attach error logged, to log changes once */
 };
 
-static void keeper_retry(struct wb_ringfe_keeper *k, long ms)
+static void keeper_retry(struct wbd_ringfe_keeper *k, long ms)
 {
 	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
@@ -36,7 +36,7 @@ static void keeper_retry(struct wb_ringfe_keeper *k, long ms)
 
 static void keeper_ring_added(void *ctx)
 {
-	struct wb_ringfe_keeper *k = ctx;
+	struct wbd_ringfe_keeper *k = ctx;
 
 	if (k->fe)
 		return;
@@ -44,7 +44,7 @@ static void keeper_ring_added(void *ctx)
 	keeper_retry(k, 0);
 }
 
-static void keeper_gone(struct wb_ringfe *fe, void *ctx)
+static void keeper_gone(struct wbd_ringfe *fe, void *ctx)
 {
 	/* close + attach again outside ringfe's callback */
 	keeper_retry(ctx, 0);
@@ -52,21 +52,21 @@ static void keeper_gone(struct wb_ringfe *fe, void *ctx)
 
 static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct wb_ringfe_keeper *k = arg;
+	struct wbd_ringfe_keeper *k = arg;
 	uint64_t eng_size, dev_bytes;
 	struct wb_engine_stats st;
 	int ret;
 
 	if (k->fe) {
-		wb_ringfe_close(k->fe);
+		wbd_ringfe_close(k->fe);
 		k->fe = NULL;
 	}
 	/* Subscribe to the module's "events" group so a target created later
 	 * is attached at once; without it (module not loaded yet) the retry
 	 * timer does the job and the next retry tries to subscribe again. */
 	if (!k->events)
-		wb_ringfe_events_open(k->base, k->ring, keeper_ring_added, k, &k->events);
-	ret = wb_ringfe_attach(k->base, k->ring, k->e, &k->fe, false);
+		wbd_ringfe_events_open(k->base, k->ring, keeper_ring_added, k, &k->events);
+	ret = wbd_ringfe_attach(k->base, k->ring, k->e, &k->fe, false);
 	if (ret) {
 		/* no target yet (-ENOENT), no module (-ENOENT on the device),
 		 * another daemon (-EBUSY): keep trying, log each new reason once */
@@ -78,24 +78,24 @@ static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	k->last_err = 0;
-	wb_ringfe_set_kick(k->fe, k->kick, k->kick_ctx);
-	wb_ringfe_set_gone(k->fe, keeper_gone, k);
-	wb_ringfe_set_gate(k->fe, &k->gate);
+	wbd_ringfe_set_kick(k->fe, k->kick, k->kick_ctx);
+	wbd_ringfe_set_gone(k->fe, keeper_gone, k);
+	wbd_ringfe_set_gate(k->fe, &k->gate);
 	eng_size = wb_engine_stats(k->e, &st) ? 0 : st.size;
-	dev_bytes = wb_ringfe_geo(k->fe)->dev_sectors * 512;
+	dev_bytes = wbd_ringfe_geo(k->fe)->dev_sectors * 512;
 	if (eng_size && dev_bytes > eng_size)
 		wb_msg(WB_LOG_WARN,
 		       "ring %s: the dm target (%llu bytes) is larger than the resource (%llu "
 		       "bytes); I/O beyond the end fails",
 		       k->ring, (unsigned long long)dev_bytes, (unsigned long long)eng_size);
-	wb_ringfe_process(k->fe); /* requests re-posted at attach */
+	wbd_ringfe_process(k->fe); /* requests re-posted at attach */
 }
 
-int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
+int wbd_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
 			   void (*kick)(void *ctx), void *kick_ctx,
-			   const struct wb_ringfe_gate *gate, struct wb_ringfe_keeper **out)
+			   const struct wbd_ringfe_gate *gate, struct wbd_ringfe_keeper **out)
 {
-	struct wb_ringfe_keeper *k;
+	struct wbd_ringfe_keeper *k;
 
 	if (strlen(ring) >= WBREP_NAME_MAX) {
 		wb_msg(WB_LOG_ERR, "ring %s: name too long", ring);
@@ -121,20 +121,20 @@ int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_
 	return 0;
 }
 
-void wb_ringfe_keeper_admit(struct wb_ringfe_keeper *k)
+void wbd_ringfe_keeper_admit(struct wbd_ringfe_keeper *k)
 {
 	if (k && k->fe)
-		wb_ringfe_process(k->fe); /* what waited in the ring */
+		wbd_ringfe_process(k->fe); /* what waited in the ring */
 }
 
-void wb_ringfe_keeper_stop(struct wb_ringfe_keeper *k)
+void wbd_ringfe_keeper_stop(struct wbd_ringfe_keeper *k)
 {
 	if (!k)
 		return;
 	event_free(k->retry_ev);
-	wb_ringfe_events_close(k->events);
+	wbd_ringfe_events_close(k->events);
 	/* drains what the engine holds, publishes those completions and
 	 * detaches; SQEs not taken yet stay with the kernel (REISSUE) */
-	wb_ringfe_close(k->fe);
+	wbd_ringfe_close(k->fe);
 	free(k);
 }

@@ -17,15 +17,15 @@
 
 #include "daemon/ringfe.h"
 
-struct wb_ringfe_keeper;
+struct wbd_ringfe_keeper;
 
-int wb_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
+int wbd_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
 			   void (*kick)(void *ctx), void *kick_ctx,
-			   const struct wb_ringfe_gate *gate, struct wb_ringfe_keeper **out);
+			   const struct wbd_ringfe_gate *gate, struct wbd_ringfe_keeper **out);
 /* NULL is a no-op. */
-void wb_ringfe_keeper_stop(struct wb_ringfe_keeper *k);
+void wbd_ringfe_keeper_stop(struct wbd_ringfe_keeper *k);
 /* Admission (gate.admit) changed: consume what waited in the ring. NULL is
  * a no-op. */
-void wb_ringfe_keeper_admit(struct wb_ringfe_keeper *k);
+void wbd_ringfe_keeper_admit(struct wbd_ringfe_keeper *k);
 
 #endif /* WB_DAEMON_RINGFE_KEEPER_H */

@@ -2,7 +2,7 @@
 /*
  * ringfe_kern.c - the kernel transport of the ring frontend: attach to a
  * dm-wbrep ring through /dev/wbrep-ctl (WBREP_IOC_ATTACH), map its SQ, CQ
- * and data regions and hand them to wb_ringfe_open(). Owns struct
+ * and data regions and hand them to wbd_ringfe_open(). Owns struct
  * rfe_kern (the fd and the mappings) until the frontend releases it.
  */
 #include <errno.h>
@@ -51,10 +51,10 @@ static void *rfe_map(int fd, size_t len, int prot, uint64_t off)
 
 /* verbose: log a failure to open the device or attach (the keeper logs
  * those itself, once per reason) */
-int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
-		     struct wb_ringfe **out, bool verbose)
+int wbd_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
+		     struct wbd_ringfe **out, bool verbose)
 {
-	struct wb_ringfe_transport t = {0};
+	struct wbd_ringfe_transport t = {0};
 	struct rfe_kern *k;
 	int ret;
 
@@ -102,7 +102,7 @@ int wb_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_e
 	t.ctx = k;
 	wb_msg(WB_LOG_INFO, "ring %s: session %u attached, %u slots of %u bytes, %u re-issued",
 	       ring_name, t.geo.session, t.geo.nslots, t.geo.slot_size, t.geo.reissued);
-	return wb_ringfe_open(base, &t, e, out);
+	return wbd_ringfe_open(base, &t, e, out);
 
 out_release:
 	rfe_kern_release(k);

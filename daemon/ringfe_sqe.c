@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * ringfe_sqe.c - the ring frontend's parser of untrusted producer input:
- * one SQE (wb_ringfe_parse_sqe) and the geometry a transport announces
- * (wb_ringfe_check_geo). Pure: no I/O, no state (fuzzed through the
+ * one SQE (wbd_ringfe_parse_sqe) and the geometry a transport announces
+ * (wbd_ringfe_check_geo). Pure: no I/O, no state (fuzzed through the
  * frontend by tests/fuzz/fuzz_ring.c, unit tested in
  * tests/unit/test_ringfe.c). ABI: kmod/uapi/wbrep_ring.h.
  */
@@ -11,7 +11,7 @@
 
 #include "daemon/ringfe.h"
 
-int wb_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo, void *data,
+int wbd_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo, void *data,
 			struct wb_req *r, int *slot_ok)
 {
 	uint32_t slot = wbrep_tag_slot(sqe->tag);
@@ -56,7 +56,7 @@ int wb_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *
 	return (int)slot;
 }
 
-int wb_ringfe_check_geo(const struct wb_ringfe_transport *t)
+int wbd_ringfe_check_geo(const struct wbd_ringfe_transport *t)
 {
 	const struct wbrep_attach *g = &t->geo;
 	const struct wbrep_ring_hdr *h = t->sq;

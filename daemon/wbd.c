@@ -58,7 +58,7 @@ static void on_error_msg(const char *msg, void *ctx)
 		wbd_resource_note_error(d->res[i], msg);
 }
 
-static struct nbd_export *lk_find(void *ctx, const char *name, const char *def)
+static struct wbd_nbd_export *lk_find(void *ctx, const char *name, const char *def)
 {
 	struct wbd *d = ctx;
 	struct wbd_resource *r;
@@ -116,7 +116,7 @@ static void wbd_nbd_limits(struct wbd *d)
 			max = (unsigned)room;
 		}
 	}
-	nbd_set_max_clients(max);
+	wbd_nbd_set_max_clients(max);
 }
 
 /* Listener lookup: the link of (resource, node), if that resource is up. */
@@ -159,7 +159,7 @@ static int wbd_repl_start(struct wbd *d)
 	return 0;
 }
 
-/* NBD_OPT_STARTTLS: a server context when a resource has tls != off (the
+/* NBDP_OPT_STARTTLS: a server context when a resource has tls != off (the
  * config parser made sure tls-cert/key/ca are set then). */
 static int wbd_nbd_tls(struct wbd *d)
 {
@@ -177,7 +177,7 @@ static int wbd_nbd_tls(struct wbd *d)
 		wbd_err("NBD TLS: cannot load the [global] tls-cert/tls-key/tls-ca");
 		return ret;
 	}
-	nbd_set_tls(ctx); /* takes its own reference */
+	wbd_nbd_set_tls(ctx); /* takes its own reference */
 	SSL_CTX_free(ctx);
 	return 0;
 }
@@ -264,7 +264,7 @@ int wbd_start(struct wbd *d)
 			return -EBUSY;
 		}
 	}
-	if (wbd_ctl_start(d))
+	if (wbd_handlers_start(d))
 		return -EIO;
 	if (d->conf->global.cluster == WBCONF_CLUSTER_COROSYNC) {
 		int ret = wbd_memb_start(d->base, "wbrep", on_memb, d, &d->memb);
@@ -289,7 +289,7 @@ int wbd_run(struct wbd *d)
 
 void wbd_stop(struct wbd *d)
 {
-	wbd_ctl_stop(d);
+	wbd_handlers_stop(d);
 	wbd_memb_stop(d->memb);
 	d->memb = NULL;
 	wbd_peerlisten_free(d->plisten);
@@ -303,8 +303,8 @@ void wbd_stop(struct wbd *d)
 	free(d->res);
 	d->res = NULL;
 	d->nres = 0;
-	nbd_close_all();
-	nbd_set_tls(NULL);
+	wbd_nbd_close_all();
+	wbd_nbd_set_tls(NULL);
 	if (d->ev_term)
 		event_free(d->ev_term);
 	if (d->ev_int)

@@ -25,8 +25,8 @@
 struct event_base;
 struct event;
 struct wbd_resource;
-struct wb_ctl;
-struct wb_metrics;
+struct wbd_ctl;
+struct wbd_metrics;
 struct wbd_peerlisten;
 
 struct wbd {
@@ -36,10 +36,10 @@ struct wbd {
 	struct event_base *base;
 	struct wbd_resource **res; /* conf->nres entries, same order */
 	size_t nres;
-	struct nbd_lookup lk;
+	struct wbd_nbd_lookup lk;
 	struct event *ev_term, *ev_int, *ev_hup;
-	struct wb_ctl *ctl;
-	struct wb_metrics *metrics;
+	struct wbd_ctl *ctl;
+	struct wbd_metrics *metrics;
 	int exit_code;
 	uint64_t conf_hash;	/* of the file as last applied (wbd_conf_hash) */
 	char reload_error[512]; /* why the last reload was refused, "" if it was not */
@@ -66,7 +66,7 @@ struct wbd_resource *wbd_find(struct wbd *d, const char *name);
 uint64_t wbd_conf_hash(const char *path);
 
 /* Control socket (wbd_ctl.c). */
-int wbd_ctl_start(struct wbd *d);
-void wbd_ctl_stop(struct wbd *d);
+int wbd_handlers_start(struct wbd *d);
+void wbd_handlers_stop(struct wbd *d);
 
 #endif /* WB_DAEMON_WBD_H */

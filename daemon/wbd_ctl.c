@@ -3,7 +3,7 @@
  * wbd_ctl.c - wbrepd's handlers for the control socket (daemon/ctl.h):
  * status, up, down, flush, mode, drain, reload; and the metrics endpoint
  * wiring.
- * Flush is asynchronous (completed with wb_ctl_complete from the engine
+ * Flush is asynchronous (completed with wbd_ctl_complete from the engine
  * completion); up and down are synchronous (they return when done).
  * The metrics endpoint (daemon/metrics.h) is started and stopped with the
  * control socket and serves the same status handler.
@@ -21,15 +21,15 @@
 #include "daemon/wbd.h"
 #include "daemon/wbd_log.h"
 
-static void fill_repl(struct wbd_resource *r, struct wb_ctl_res_status *s)
+static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 {
-	struct wbd_repl_peer_status ps[WB_CTL_MAX_PEERS];
-	unsigned n = wbd_repl_status(r->repl, ps, WB_CTL_MAX_PEERS);
+	struct wbd_repl_peer_status ps[WBD_CTL_MAX_PEERS];
+	unsigned n = wbd_repl_status(r->repl, ps, WBD_CTL_MAX_PEERS);
 
 	snprintf(s->disk_state, sizeof(s->disk_state), "%s", wbd_repl_disk(r->repl));
 	s->has_uuid = wbd_repl_data_uuid(r->repl, s->data_uuid);
 	for (unsigned i = 0; i < n; i++) {
-		struct wb_ctl_peer_status *q = &s->peers[i];
+		struct wbd_ctl_peer_status *q = &s->peers[i];
 
 		snprintf(q->node, sizeof(q->node), "%s", ps[i].node);
 		snprintf(q->connection, sizeof(q->connection), "%s", ps[i].connection);
@@ -47,7 +47,7 @@ static void fill_repl(struct wbd_resource *r, struct wb_ctl_res_status *s)
 	s->npeers = n;
 }
 
-static void fill_status(struct wbd_resource *r, struct wb_ctl_res_status *s)
+static void fill_status(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 {
 	memset(s, 0, sizeof(*s));
 	snprintf(s->name, sizeof(s->name), "%s", r->name);
@@ -108,10 +108,10 @@ static void fill_status(struct wbd_resource *r, struct wb_ctl_res_status *s)
 	}
 }
 
-static int h_status(void *ctx, const char *res, struct wb_ctl_res_status **out, size_t *n)
+static int h_status(void *ctx, const char *res, struct wbd_ctl_res_status **out, size_t *n)
 {
 	struct wbd *d = ctx;
-	struct wb_ctl_res_status *v;
+	struct wbd_ctl_res_status *v;
 	size_t k = 0;
 
 	*out = NULL;
@@ -136,7 +136,7 @@ static int h_exists(void *ctx, const char *res)
 	return wbd_find(ctx, res) != NULL;
 }
 
-static int h_up(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+static int h_up(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		size_t errlen)
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
@@ -146,7 +146,7 @@ static int h_up(void *ctx, const char *res, const char *arg, struct wb_ctl_req *
 	return wbd_resource_up(r, err, errlen);
 }
 
-static int h_down(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+static int h_down(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		  size_t errlen)
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
@@ -159,10 +159,10 @@ static int h_down(void *ctx, const char *res, const char *arg, struct wb_ctl_req
 
 static void flush_done(void *arg, int err)
 {
-	wb_ctl_complete(arg, err, err ? "flush failed" : NULL);
+	wbd_ctl_complete(arg, err, err ? "flush failed" : NULL);
 }
 
-static int h_flush(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+static int h_flush(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		   size_t errlen)
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
@@ -179,7 +179,7 @@ static int h_flush(void *ctx, const char *res, const char *arg, struct wb_ctl_re
 	return -EINPROGRESS;
 }
 
-static int h_mode(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+static int h_mode(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		  size_t errlen)
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
@@ -205,7 +205,7 @@ static int h_mode(void *ctx, const char *res, const char *arg, struct wb_ctl_req
 	return ret;
 }
 
-static int h_drain(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+static int h_drain(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		   size_t errlen)
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
@@ -228,7 +228,7 @@ static int h_drain(void *ctx, const char *res, const char *arg, struct wb_ctl_re
 /* One primary per resource; with [global] cluster = corosync only in a
  * quorate partition (--force does not override that: a node cut off from
  * the quorum must not take writes another partition may take too). */
-static int h_primary(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+static int h_primary(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		     size_t errlen)
 {
 	struct wbd *d = ctx;
@@ -255,10 +255,10 @@ static int h_primary(void *ctx, const char *res, const char *arg, struct wb_ctl_
 
 static void secondary_done(void *arg, int err, const char *msg)
 {
-	wb_ctl_complete(arg, err, msg);
+	wbd_ctl_complete(arg, err, msg);
 }
 
-static int h_secondary(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+static int h_secondary(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 		       char *err, size_t errlen)
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
@@ -288,19 +288,19 @@ static int h_links(void *ctx, const char *res, bool on, bool discard, char *err,
 	return wbd_repl_connect(r->repl, discard, err, errlen);
 }
 
-static int h_connect(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+static int h_connect(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		     size_t errlen)
 {
 	return h_links(ctx, res, true, arg && !strcmp(arg, "discard-my-data"), err, errlen);
 }
 
-static int h_disconnect(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req,
+static int h_disconnect(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 			char *err, size_t errlen)
 {
 	return h_links(ctx, res, false, false, err, errlen);
 }
 
-static int h_reload(void *ctx, const char *res, const char *arg, struct wb_ctl_req *req, char *err,
+static int h_reload(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		    size_t errlen)
 {
 	struct wbd *d = ctx;
@@ -312,7 +312,7 @@ static int h_reload(void *ctx, const char *res, const char *arg, struct wb_ctl_r
 	return ret;
 }
 
-static int h_info(void *ctx, struct wb_ctl_daemon_info *out)
+static int h_info(void *ctx, struct wbd_ctl_daemon_info *out)
 {
 	struct wbd *d = ctx;
 
@@ -338,7 +338,7 @@ static int h_info(void *ctx, struct wb_ctl_daemon_info *out)
 
 /* Prometheus endpoint, only when [global] metrics-listen is set. A metrics
  * port that cannot be bound fails the start: the operator asked for it. */
-static int wbd_metrics_start(struct wbd *d)
+static int wbd_handlers_metrics_start(struct wbd *d)
 {
 	const struct wbconf_addr *a = &d->conf->global.metrics_listen;
 	char listen[300];
@@ -348,7 +348,7 @@ static int wbd_metrics_start(struct wbd *d)
 		return 0;
 	snprintf(listen, sizeof(listen), strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host,
 		 (unsigned)a->port);
-	ret = wb_metrics_start(d->base, listen, h_status, d, &d->metrics);
+	ret = wbd_metrics_start(d->base, listen, h_status, d, &d->metrics);
 	if (ret) {
 		wbd_err("cannot start the metrics endpoint on %s: %s", listen, strerror(-ret));
 		return ret;
@@ -362,12 +362,12 @@ static void ctl_event(void *arg, const struct wbd_event *ev)
 {
 	struct wbd *d = arg;
 
-	wb_ctl_event(d->ctl, ev);
+	wbd_ctl_event(d->ctl, ev);
 }
 
-int wbd_ctl_start(struct wbd *d)
+int wbd_handlers_start(struct wbd *d)
 {
-	static const struct wb_ctl_handlers h = {
+	static const struct wbd_ctl_handlers h = {
 	    .status = h_status,
 	    .exists = h_exists,
 	    .up = h_up,
@@ -392,22 +392,22 @@ int wbd_ctl_start(struct wbd *d)
 		mkdir(dir, 0755);
 	}
 	free(dir);
-	ret = wb_ctl_start(d->base, path, &h, d, &d->ctl);
+	ret = wbd_ctl_start(d->base, path, &h, d, &d->ctl);
 	if (ret) {
 		wbd_err("cannot start the control socket %s: %s", path, strerror(-ret));
 		return ret;
 	}
 	wbd_events_set_sink(ctl_event, d);
-	return wbd_metrics_start(d);
+	return wbd_handlers_metrics_start(d);
 }
 
-void wbd_ctl_stop(struct wbd *d)
+void wbd_handlers_stop(struct wbd *d)
 {
 	if (d->metrics)
-		wb_metrics_stop(d->metrics);
+		wbd_metrics_stop(d->metrics);
 	d->metrics = NULL;
 	wbd_events_set_sink(NULL, NULL);
 	if (d->ctl)
-		wb_ctl_stop(d->ctl);
+		wbd_ctl_stop(d->ctl);
 	d->ctl = NULL;
 }

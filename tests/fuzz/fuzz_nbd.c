@@ -5,7 +5,7 @@
  * client flags, then options (header + data) until GO/EXPORT_NAME/ABORT,
  * then request headers (+ write payload) classified against a small export.
  * Every option first goes through the STARTTLS / tls = require gate
- * (nbd_tls_gate), with the listener's mode taken from the input.
+ * (wbd_nbd_tls_gate), with the listener's mode taken from the input.
  * Any out-of-bounds read or undefined behaviour is a bug; invariants of the
  * classifier are asserted with __builtin_trap().
  */
@@ -25,15 +25,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct nbd_export_geom g = {
+	static const struct wbd_nbd_export_geom g = {
 	    .size = 16 << 20,
 	    .align = 4096,
 	    .max_len = 1 << 20,
-	    .tflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |
-		      NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES,
+	    .tflags = NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA |
+		      NBDP_FLAG_SEND_TRIM | NBDP_FLAG_SEND_WRITE_ZEROES,
 	};
-	char name[NBD_NAME_MAX + 1];
-	uint16_t infos[NBD_INFO_REQ_MAX];
+	char name[NBDP_NAME_MAX + 1];
+	uint16_t infos[NBDP_INFO_REQ_MAX];
 	size_t pos = 0;
 	uint32_t flags, opt, len;
 	unsigned ninfo;
@@ -41,14 +41,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t pipelined;
 	int xmit = 0, tls_on = 0, mode;
 
-	if (size < 4 || nbd_parse_client_flags(data, &flags))
+	if (size < 4 || wbd_nbd_parse_client_flags(data, &flags))
 		return 0;
 	pos = 4;
-	while (!xmit && size - pos >= NBD_OPT_HDR_LEN) {
-		if (nbd_parse_opt_hdr(data + pos, &opt, &len))
+	while (!xmit && size - pos >= NBDP_OPT_HDR_LEN) {
+		if (wbd_nbd_parse_opt_hdr(data + pos, &opt, &len))
 			return 0;
-		CHECK(len <= NBD_OPT_MAX_LEN);
-		pos += NBD_OPT_HDR_LEN;
+		CHECK(len <= NBDP_OPT_MAX_LEN);
+		pos += NBDP_OPT_HDR_LEN;
 		if (size - pos < len)
 			return 0;
 		/* the TLS gate as the server runs it. The last input byte
@@ -57,60 +57,60 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 * (then it is the decrypted stream: parsing goes on with TLS) */
 		mode = data[size - 1] % 3;
 		pipelined = (data[size - 1] & 4) ? size - pos - len : 0;
-		switch (nbd_tls_gate(opt, len, mode, true, tls_on, pipelined, &err)) {
-		case NBD_TLSA_START:
-			CHECK(opt == NBD_OPT_STARTTLS && !len && !tls_on && mode != NBD_TLS_OFF &&
+		switch (wbd_nbd_tls_gate(opt, len, mode, true, tls_on, pipelined, &err)) {
+		case NBDP_TLSA_START:
+			CHECK(opt == NBDP_OPT_STARTTLS && !len && !tls_on && mode != WBD_NBD_TLS_OFF &&
 			      !pipelined);
 			tls_on = 1;
 			continue;
-		case NBD_TLSA_CLOSE:
-			CHECK(!tls_on && (opt == NBD_OPT_EXPORT_NAME || pipelined));
+		case NBDP_TLSA_CLOSE:
+			CHECK(!tls_on && (opt == NBDP_OPT_EXPORT_NAME || pipelined));
 			return 0;
-		case NBD_TLSA_REPLY:
-			CHECK(err & NBD_REP_FLAG_ERROR);
-			CHECK(err != NBD_REP_ERR_TLS_REQD || (mode == NBD_TLS_REQUIRE && !tls_on));
+		case NBDP_TLSA_REPLY:
+			CHECK(err & NBDP_REP_FLAG_ERROR);
+			CHECK(err != NBDP_REP_ERR_TLS_REQD || (mode == WBD_NBD_TLS_REQUIRE && !tls_on));
 			pos += len;
 			continue;
-		case NBD_TLSA_PASS:
-			CHECK(tls_on || mode != NBD_TLS_REQUIRE || opt == NBD_OPT_ABORT);
+		case NBDP_TLSA_PASS:
+			CHECK(tls_on || mode != WBD_NBD_TLS_REQUIRE || opt == NBDP_OPT_ABORT);
 			break;
 		}
 		switch (opt) {
-		case NBD_OPT_INFO:
-		case NBD_OPT_GO:
-			if (!nbd_parse_info_req(data + pos, len, name, sizeof(name), infos,
-						NBD_INFO_REQ_MAX, &ninfo)) {
+		case NBDP_OPT_INFO:
+		case NBDP_OPT_GO:
+			if (!wbd_nbd_parse_info_req(data + pos, len, name, sizeof(name), infos,
+						NBDP_INFO_REQ_MAX, &ninfo)) {
 				CHECK(strlen(name) <= len);
-				xmit = opt == NBD_OPT_GO;
+				xmit = opt == NBDP_OPT_GO;
 			}
 			break;
-		case NBD_OPT_EXPORT_NAME:
-			if (!nbd_parse_export_name(data + pos, len, name, sizeof(name)))
+		case NBDP_OPT_EXPORT_NAME:
+			if (!wbd_nbd_parse_export_name(data + pos, len, name, sizeof(name)))
 				CHECK(strlen(name) == len);
 			xmit = 1;
 			break;
-		case NBD_OPT_ABORT:
+		case NBDP_OPT_ABORT:
 			return 0;
 		}
 		pos += len;
 	}
-	while (xmit && size - pos >= NBD_REQUEST_LEN) {
-		struct nbd_request r;
-		struct nbd_verdict v;
+	while (xmit && size - pos >= NBDP_REQUEST_LEN) {
+		struct wbd_nbd_request r;
+		struct wbd_nbd_verdict v;
 
-		if (nbd_parse_request(data + pos, &r))
+		if (wbd_nbd_parse_request(data + pos, &r))
 			return 0;
-		pos += NBD_REQUEST_LEN;
-		nbd_classify_request(&r, &g, &v);
-		if (!v.err && !v.disconnect && r.type != NBD_CMD_FLUSH) {
+		pos += NBDP_REQUEST_LEN;
+		wbd_nbd_classify_request(&r, &g, &v);
+		if (!v.err && !v.disconnect && r.type != NBDP_CMD_FLUSH) {
 			/* an accepted request is inside the device and aligned */
 			CHECK(r.off <= g.size && r.len <= g.size - r.off);
 			CHECK(r.off % g.align == 0 && r.len % g.align == 0);
-			if (r.type == NBD_CMD_READ || r.type == NBD_CMD_WRITE)
+			if (r.type == NBDP_CMD_READ || r.type == NBDP_CMD_WRITE)
 				CHECK(r.len <= g.max_len);
 		}
 		if (v.payload) {
-			CHECK(r.type == NBD_CMD_WRITE && v.payload == r.len && r.len <= g.max_len);
+			CHECK(r.type == NBDP_CMD_WRITE && v.payload == r.len && r.len <= g.max_len);
 			if (size - pos < v.payload)
 				return 0;
 			pos += v.payload;

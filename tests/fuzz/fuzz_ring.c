@@ -106,9 +106,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wb_engine_params ep = {.name = "fuzz"};
-	struct wb_ringfe_transport t = {0};
-	struct wb_ringfe_stats st;
-	struct wb_ringfe *fe = NULL;
+	struct wbd_ringfe_transport t = {0};
+	struct wbd_ringfe_stats st;
+	struct wbd_ringfe *fe = NULL;
 	struct wb_engine *e = NULL;
 	uint32_t nslots, slot_size, sq_tail = 0;
 	uint64_t dev_sectors, posted = 0;
@@ -153,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t.ctx = k;
 	ep.size = dev_sectors * 512;
 	CHECK(wb_engine_open("ram", &ep, &e) == 0);
-	CHECK(wb_ringfe_open(NULL, &t, e, &fe) == 0);
+	CHECK(wbd_ringfe_open(NULL, &t, e, &fe) == 0);
 
 	pos = 3;
 	while (pos + 65 <= size && k->ntags < MAXPOST - nslots) {
@@ -174,21 +174,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		posted += n;
 		__atomic_store_n(&k->hdr->sq_tail, sq_tail, __ATOMIC_RELEASE);
-		CHECK(wb_ringfe_process(fe) >= 0);
+		CHECK(wbd_ringfe_process(fe) >= 0);
 		for (int i = 0; i < 4; i++)
 			wb_engine_run(e, 0);
-		CHECK(wb_ringfe_flush(fe) == 0);
+		CHECK(wbd_ringfe_flush(fe) == 0);
 	}
-	wb_ringfe_get_stats(fe, &st);
+	wbd_ringfe_get_stats(fe, &st);
 	CHECK(st.submitted + st.bad_sqes == posted);
 	CHECK(st.inflight == 0);
 	CHECK(k->cqes_seen == st.completed);
 	if (data[2] & 1) {
 		__atomic_store_n(&k->hdr->sq_tail, sq_tail + nslots + 1 + data[2],
 				 __ATOMIC_RELEASE);
-		CHECK(wb_ringfe_process(fe) == -EPROTO);
+		CHECK(wbd_ringfe_process(fe) == -EPROTO);
 	}
-	wb_ringfe_close(fe);
+	wbd_ringfe_close(fe);
 	wb_engine_close(e);
 	wb_msg_set_sink(NULL, NULL, WB_LOG_INFO);
 	free(k);

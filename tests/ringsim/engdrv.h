@@ -3,7 +3,7 @@
  * engdrv.h - a minimal engine owner for test programs that serve a ring
  * without the daemon (tests/ringsim/ringbench.c, tests/vm/wbringd.c): runs
  * wb_engine_run() when the engine's fd is readable, on its timer, and when
- * kicked. engdrv_kick is a kick callback (wb_ringfe_set_kick) taking the
+ * kicked. engdrv_kick is a kick callback (wbd_ringfe_set_kick) taking the
  * handle. Free with engdrv_free.
  */
 #ifndef WB_TESTS_ENGDRV_H

@@ -119,7 +119,7 @@ struct bench {
 	struct ringsim *rs;
 	struct wb_engine *e;
 	struct event_base *base;
-	struct wb_ringfe *fe;
+	struct wbd_ringfe *fe;
 	struct engdrv *drv;
 	pthread_mutex_t m;
 	pthread_cond_t cv;
@@ -163,7 +163,7 @@ int main(int argc, char **argv)
 	struct ringsim_params rp = {64, 128 * 1024, 2048ull * 1024 * 2}; /* 2 GiB */
 	struct wb_engine_params ep = {.name = "ringbench"};
 	unsigned int qd = 32, secs = 3, i;
-	struct wb_ringfe_transport t;
+	struct wbd_ringfe_transport t;
 	struct ringsim_io *ios, **batch;
 	struct bench b = {0};
 	uint8_t op = WBREP_OP_WRITE;
@@ -203,11 +203,11 @@ int main(int argc, char **argv)
 	if (wb_engine_register(&null_ops) || wb_engine_open("null", &ep, &b.e) ||
 	    ringsim_create(&rp, &b.rs) || !(b.base = event_base_new()) ||
 	    ringsim_attach(b.rs, &t) || engdrv_new(b.base, b.e, &b.drv) ||
-	    wb_ringfe_open(b.base, &t, b.e, &b.fe)) {
+	    wbd_ringfe_open(b.base, &t, b.e, &b.fe)) {
 		fprintf(stderr, "ringbench: setup failed\n");
 		return 1;
 	}
-	wb_ringfe_set_kick(b.fe, engdrv_kick, b.drv);
+	wbd_ringfe_set_kick(b.fe, engdrv_kick, b.drv);
 	ios = calloc(qd, sizeof(*ios));
 	batch = calloc(qd, sizeof(*batch));
 	if (!ios || !batch || posix_memalign((void **)&b.bufs, BS, (size_t)qd * BS)) {
@@ -287,10 +287,10 @@ int main(int argc, char **argv)
 	pthread_join(th, NULL);
 	{
 		struct ringsim_stats st;
-		struct wb_ringfe_stats fst;
+		struct wbd_ringfe_stats fst;
 
 		ringsim_get_stats(b.rs, &st);
-		wb_ringfe_get_stats(b.fe, &fst);
+		wbd_ringfe_get_stats(b.fe, &fst);
 		if (st.inflight || st.pending || st.fences || b.errors || fst.bad_sqes) {
 			fprintf(
 			    stderr,
@@ -307,7 +307,7 @@ int main(int argc, char **argv)
 		       op == WBREP_OP_READ ? "read" : "write", qd, (unsigned long long)st.completed,
 		       el, (double)st.completed / el);
 	}
-	wb_ringfe_close(b.fe);
+	wbd_ringfe_close(b.fe);
 	engdrv_free(b.drv);
 	event_base_free(b.base);
 	ringsim_destroy(b.rs);

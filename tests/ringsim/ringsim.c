@@ -401,7 +401,7 @@ out_put:
 	return ret;
 }
 
-int ringsim_attach(struct ringsim *rs, struct wb_ringfe_transport *t)
+int ringsim_attach(struct ringsim *rs, struct wbd_ringfe_transport *t)
 {
 	struct rs_session *s = NULL;
 	int ret;

@@ -70,9 +70,9 @@ int ringsim_create(const struct ringsim_params *p, struct ringsim **out);
 void ringsim_destroy(struct ringsim *rs);
 
 /* WBREP_IOC_ATTACH: start a session and fill in a transport for
- * wb_ringfe_open() (its kick reaps, its fd is an eventfd readable when SQEs
+ * wbd_ringfe_open() (its kick reaps, its fd is an eventfd readable when SQEs
  * were posted). -EBUSY while a session is attached. */
-int ringsim_attach(struct ringsim *rs, struct wb_ringfe_transport *t);
+int ringsim_attach(struct ringsim *rs, struct wbd_ringfe_transport *t);
 /* The daemon's file went away (crash, close): cut the session. */
 void ringsim_detach(struct ringsim *rs);
 

@@ -79,7 +79,7 @@ static struct fx *setup_conf(const char *extra, bool corosync)
 	wbd_resource_params(f.r.conf, &p);
 	assert_int_equal(wb_engine_open("ram", &p, &f.r.engine), 0);
 	assert_int_equal(wb_engine_stats(f.r.engine, &st), 0);
-	nbd_export_init(&f.r.ex, "r0", st.size, f.r.engine, NULL, NULL);
+	wbd_nbd_export_init(&f.r.ex, "r0", st.size, f.r.engine, NULL, NULL);
 	f.r.mc.wb_capable = true;
 	f.r.memb = corosync ? &f.memb : NULL;
 	wbd_events_set_sink(on_event, &f);
@@ -121,7 +121,7 @@ static void t_single_node(void **state)
 	wbd_modectl_up(&f->r);
 	assert_int_equal(f->r.mc.mode, WBD_POLICY_WRITEBACK);
 	assert_int_equal(engine_mode(f), WB_MODE_WRITEBACK);
-	assert_int_equal(f->r.ex.admit, NBD_ADMIT_OPEN);
+	assert_int_equal(f->r.ex.admit, WBD_NBD_ADMIT_OPEN);
 	assert_string_equal(f->r.mc.reason, "quorate, 0/0 peers UpToDate");
 	assert_int_equal(f->nev, 1);
 	assert_string_equal(f->ev_kind[0], "mode");
@@ -143,7 +143,7 @@ static void t_suspend_resume(void **state)
 	assert_int_equal(f->r.mc.mode, WBD_POLICY_SUSPEND);
 	assert_string_equal(f->r.mc.reason, "corosync connection lost: on-no-quorum = suspend-io");
 	assert_int_equal(engine_mode(f), WB_MODE_WRITETHROUGH);
-	assert_int_equal(f->r.ex.admit, NBD_ADMIT_HOLD);
+	assert_int_equal(f->r.ex.admit, WBD_NBD_ADMIT_HOLD);
 	assert_true(wbd_modectl_hold(&f->r, &c.wr, released));
 	assert_int_equal(c.calls, 0);
 	set_quorum(f, true, false); /* connected, not yet quorate: still nothing */
@@ -153,13 +153,13 @@ static void t_suspend_resume(void **state)
 	set_quorum(f, true, true);
 	assert_int_equal(f->r.mc.mode, WBD_POLICY_WRITEBACK);
 	assert_int_equal(engine_mode(f), WB_MODE_WRITEBACK);
-	assert_int_equal(f->r.ex.admit, NBD_ADMIT_OPEN);
+	assert_int_equal(f->r.ex.admit, WBD_NBD_ADMIT_OPEN);
 	assert_int_equal(c.calls, 1);
 	assert_int_equal(c.err, 0);
 	/* quorum lost again: write-back stops at once */
 	set_quorum(f, true, false);
 	assert_int_equal(engine_mode(f), WB_MODE_WRITETHROUGH);
-	assert_int_equal(f->r.ex.admit, NBD_ADMIT_HOLD);
+	assert_int_equal(f->r.ex.admit, WBD_NBD_ADMIT_HOLD);
 	assert_string_equal(f->ev_msg[f->nev - 1], "mode writeback -> suspend-io (membership): "
 						   "not quorate: on-no-quorum = suspend-io");
 	assert_int_equal(f->r.mc.changes, 3);
@@ -177,7 +177,7 @@ static void t_io_error(void **state)
 	set_quorum(f, false, false); /* corosync died */
 	assert_int_equal(f->r.mc.mode, WBD_POLICY_IO_ERROR);
 	assert_string_equal(f->r.mc.reason, "corosync connection lost: on-no-quorum = io-error");
-	assert_int_equal(f->r.ex.admit, NBD_ADMIT_FAIL);
+	assert_int_equal(f->r.ex.admit, WBD_NBD_ADMIT_FAIL);
 	assert_int_equal(engine_mode(f), WB_MODE_WRITETHROUGH);
 	assert_true(wbd_modectl_hold(&f->r, &a.wr, released));
 	assert_int_equal(a.calls, 1);

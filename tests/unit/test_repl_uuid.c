@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * test_repl_uuid.c - unit tests of repl_uuid_relate() (daemon/repl_uuid.c):
+ * test_repl_uuid.c - unit tests of wbd_repl_uuid_relate() (daemon/repl_uuid.c):
  * how two nodes' data generations relate on connect. Same generation;
  * fresh logs; one side behind (its current UUID in the other's history)
  * with its seq head at, below and past the common point (the seq the next
@@ -36,7 +36,7 @@ static void mk_plain(uint8_t *u, uint8_t id)
 
 static enum repl_rel rel(const struct repl_uuids *a, const struct repl_uuids *b, uint64_t *c)
 {
-	return repl_uuid_relate(a, b, c);
+	return wbd_repl_uuid_relate(a, b, c);
 }
 
 static void test_same_and_unknown(void **state)

@@ -7,7 +7,7 @@
  * new session attached, malformed SQEs (bad op, length over the slot, sector
  * beyond the device, unaligned, bad flags, wrong data offset, bad tag,
  * duplicate tag), a runaway SQ tail, the kernel fencing a session on a
- * garbage CQE, and a bad geometry. Also the parser wb_ringfe_parse_sqe(),
+ * garbage CQE, and a bad geometry. Also the parser wbd_ringfe_parse_sqe(),
  * a close while an engine still holds requests (the frontend and the
  * mapped slots live until the last one completes), and the replication
  * gate: writes refused before the engine when not writable, completions of
@@ -40,7 +40,7 @@
 struct fx {
 	struct ringsim *rs;
 	struct wb_engine *e;
-	struct wb_ringfe *fe;
+	struct wbd_ringfe *fe;
 };
 
 static void quiet(int level, const char *msg, void *ctx)
@@ -54,7 +54,7 @@ static int setup(void **state)
 {
 	struct ringsim_params p = {NSLOTS, SLOT_SIZE, DEV_BYTES / 512};
 	struct wb_engine_params ep = {.name = "t", .size = DEV_BYTES};
-	struct wb_ringfe_transport t;
+	struct wbd_ringfe_transport t;
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
@@ -62,7 +62,7 @@ static int setup(void **state)
 	assert_int_equal(ringsim_create(&p, &f->rs), 0);
 	assert_int_equal(wb_engine_open("ram", &ep, &f->e), 0);
 	assert_int_equal(ringsim_attach(f->rs, &t), 0);
-	assert_int_equal(wb_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
 	*state = f;
 	return 0;
 }
@@ -71,7 +71,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
-	wb_ringfe_close(f->fe);
+	wbd_ringfe_close(f->fe);
 	ringsim_destroy(f->rs);
 	wb_engine_close(f->e);
 	wb_msg_set_sink(NULL, NULL, WB_LOG_INFO);
@@ -83,10 +83,10 @@ static int teardown(void **state)
 static void pump(struct fx *f)
 {
 	for (int i = 0; i < 50; i++) {
-		int a = wb_ringfe_process(f->fe);
+		int a = wbd_ringfe_process(f->fe);
 		int b = wb_engine_run(f->e, 0);
 
-		wb_ringfe_flush(f->fe);
+		wbd_ringfe_flush(f->fe);
 		if (a <= 0 && b <= 0 && i > 2)
 			break;
 	}
@@ -125,7 +125,7 @@ static void test_read_write(void **state)
 {
 	struct fx *f = *state;
 	uint8_t w[3 * BS], r[3 * BS];
-	struct wb_ringfe_stats st;
+	struct wbd_ringfe_stats st;
 
 	fill(w, sizeof(w), 8192, 7);
 	do_io(f, WBREP_OP_WRITE, 0, 8192, sizeof(w), w, 0);
@@ -141,7 +141,7 @@ static void test_read_write(void **state)
 		do_io(f, WBREP_OP_READ, 0, DEV_BYTES - SLOT_SIZE, SLOT_SIZE, back, 0);
 		assert_memory_equal(back, big, SLOT_SIZE);
 	}
-	wb_ringfe_get_stats(f->fe, &st);
+	wbd_ringfe_get_stats(f->fe, &st);
 	assert_int_equal(st.writes, 2);
 	assert_int_equal(st.reads, 2);
 	assert_int_equal(st.completed, 4);
@@ -153,7 +153,7 @@ static void test_flush_fua_discard(void **state)
 {
 	struct fx *f = *state;
 	uint8_t w[2 * BS], r[2 * BS], z[2 * BS] = {0};
-	struct wb_ringfe_stats st;
+	struct wbd_ringfe_stats st;
 
 	fill(w, sizeof(w), 0, 3);
 	do_io(f, WBREP_OP_WRITE, WBREP_F_FUA, 0, sizeof(w), w, 0);
@@ -168,7 +168,7 @@ static void test_flush_fua_discard(void **state)
 	do_io(f, WBREP_OP_READ, 0, 2 * BS, sizeof(r), r, 0);
 	assert_memory_equal(r, z, BS);
 	assert_memory_equal(r + BS, w + BS, BS);
-	wb_ringfe_get_stats(f->fe, &st);
+	wbd_ringfe_get_stats(f->fe, &st);
 	assert_int_equal(st.flushes, 1);
 	assert_int_equal(st.fua, 2);
 	assert_int_equal(st.preflush, 1);
@@ -213,9 +213,9 @@ static void test_reissue_after_reattach(void **state)
 	struct fx *f = *state;
 	enum { N = 5 };
 	static uint8_t bufs[N][BS], back[BS];
-	struct wb_ringfe_transport t;
+	struct wbd_ringfe_transport t;
 	struct ringsim_io io[N];
-	struct wb_ringfe_stats fst;
+	struct wbd_ringfe_stats fst;
 	struct ringsim_stats st;
 
 	for (int i = 0; i < N; i++) {
@@ -224,9 +224,9 @@ static void test_reissue_after_reattach(void **state)
 		ringsim_queue(f->rs, &io[i]);
 	}
 	/* the daemon took the SQEs but crashed before completing them */
-	assert_int_equal(wb_ringfe_process(f->fe), N);
+	assert_int_equal(wbd_ringfe_process(f->fe), N);
 	ringsim_detach(f->rs);
-	wb_ringfe_close(f->fe); /* its late CQEs go to a dead session */
+	wbd_ringfe_close(f->fe); /* its late CQEs go to a dead session */
 	f->fe = NULL;
 	for (int i = 0; i < N; i++)
 		assert_false(io[i].done);
@@ -237,14 +237,14 @@ static void test_reissue_after_reattach(void **state)
 	assert_int_equal(ringsim_attach(f->rs, &t), 0);
 	assert_int_equal(t.geo.reissued, N);
 	assert_int_equal(t.geo.session, 2);
-	assert_int_equal(wb_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
 	pump(f);
 	for (int i = 0; i < N; i++) {
 		assert_true(io[i].done);
 		assert_int_equal(io[i].result, 0);
 		assert_int_equal(io[i].posts, 2);
 	}
-	wb_ringfe_get_stats(f->fe, &fst);
+	wbd_ringfe_get_stats(f->fe, &fst);
 	assert_int_equal(fst.reissued, N);
 	ringsim_get_stats(f->rs, &st);
 	assert_int_equal(st.reissued, N);
@@ -285,7 +285,7 @@ static const struct wb_engine_ops hold_ops = {
     .run = hold_run,
 };
 
-static struct wb_ringfe_transport released_t;
+static struct wbd_ringfe_transport released_t;
 static int released;
 
 static void count_release(void *ctx)
@@ -304,28 +304,28 @@ static void test_close_with_requests_in_flight(void **state)
 	struct fx *f = *state;
 	struct hold_eng h = {.eng = {.ops = &hold_ops, .name = "hold"}};
 	static uint8_t bufs[3][BS];
-	struct wb_ringfe_transport t;
+	struct wbd_ringfe_transport t;
 	struct ringsim_io io[3];
-	struct wb_ringfe *fe;
+	struct wbd_ringfe *fe;
 
-	wb_ringfe_close(f->fe); /* the fixture's frontend, on the ram engine */
+	wbd_ringfe_close(f->fe); /* the fixture's frontend, on the ram engine */
 	f->fe = NULL;
 	ringsim_detach(f->rs);
 	assert_int_equal(ringsim_attach(f->rs, &t), 0);
 	released_t = t;
 	released = 0;
 	t.release = count_release;
-	assert_int_equal(wb_ringfe_open(NULL, &t, &h.eng, &fe), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, &h.eng, &fe), 0);
 	for (int i = 0; i < 3; i++) {
 		fill(bufs[i], BS, (uint64_t)i * BS, 5);
 		io_init(&io[i], WBREP_OP_WRITE, 0, (uint64_t)i * BS, BS, bufs[i]);
 		ringsim_queue(f->rs, &io[i]);
 	}
-	assert_int_equal(wb_ringfe_process(fe), 3);
+	assert_int_equal(wbd_ringfe_process(fe), 3);
 	assert_int_equal(h.n, 3);
 	/* the engine's buffers point into the mapped data slots */
 	assert_memory_equal(h.held[2]->buf, bufs[2], BS);
-	wb_ringfe_close(fe);
+	wbd_ringfe_close(fe);
 	assert_int_equal(released, 0);
 	h.held[0]->done(h.held[0], 0);
 	h.held[1]->done(h.held[1], -EIO);
@@ -340,7 +340,7 @@ static void test_close_with_requests_in_flight(void **state)
 	assert_int_equal(io[2].result, 0);
 	/* the fixture's teardown closes f->fe: give it a fresh one */
 	assert_int_equal(ringsim_attach(f->rs, &t), 0);
-	assert_int_equal(wb_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
 }
 
 struct mangle {
@@ -411,7 +411,7 @@ static void mangle_fn(struct wbrep_sqe *sqe, void *arg)
 
 /* Each malformed SQE with a valid tag is completed with -EINVAL and the
  * session keeps working; nothing reaches the engine. */
-/* replication gate (wb_ringfe_set_gate): what a secondary and the ack
+/* replication gate (wbd_ringfe_set_gate): what a secondary and the ack
  * gate of a primary do to the ring frontend */
 struct gate_st {
 	bool writable;
@@ -441,12 +441,12 @@ static void test_gate(void **state)
 {
 	struct fx *f = *state;
 	struct gate_st g = {.writable = false};
-	struct wb_ringfe_gate gate = {.writable = gate_writable, .hold = gate_hold, .ctx = &g};
+	struct wbd_ringfe_gate gate = {.writable = gate_writable, .hold = gate_hold, .ctx = &g};
 	uint8_t w[BS], r[BS], z[BS] = {0};
 	struct ringsim_io io;
-	struct wb_ringfe_stats st;
+	struct wbd_ringfe_stats st;
 
-	wb_ringfe_set_gate(f->fe, &gate);
+	wbd_ringfe_set_gate(f->fe, &gate);
 	/* not writable: EROFS before the engine, data unchanged */
 	fill(w, sizeof(w), 0, 5);
 	do_io(f, WBREP_OP_WRITE, 0, 0, BS, w, -EROFS);
@@ -463,7 +463,7 @@ static void test_gate(void **state)
 	assert_int_equal(g.offered, 1);
 	assert_non_null(g.held);
 	assert_false(io.done);
-	wb_ringfe_get_stats(f->fe, &st);
+	wbd_ringfe_get_stats(f->fe, &st);
 	assert_int_equal(st.inflight, 1);
 	g.release(g.held, 0);
 	pump(f);
@@ -479,7 +479,7 @@ static void test_gate(void **state)
 	pump(f);
 	assert_true(io.done);
 	assert_int_equal(io.result, -ESHUTDOWN);
-	wb_ringfe_get_stats(f->fe, &st);
+	wbd_ringfe_get_stats(f->fe, &st);
 	assert_int_equal(st.inflight, 0);
 	do_io(f, WBREP_OP_READ, 0, 0, BS, r, 0);
 	assert_memory_equal(r, w, BS);
@@ -489,7 +489,7 @@ static void test_malformed_sqe_einval(void **state)
 {
 	struct fx *f = *state;
 	uint8_t buf[BS] = {1};
-	struct wb_ringfe_stats st;
+	struct wbd_ringfe_stats st;
 	struct ringsim_stats rst;
 	struct wb_engine_stats est;
 	int kinds[] = {M_OP,	M_LEN_OVER_SLOT, M_SECTOR_BEYOND, M_LEN_BEYOND, M_UNALIGNED,
@@ -506,7 +506,7 @@ static void test_malformed_sqe_einval(void **state)
 		assert_true(io.done);
 		assert_int_equal(io.result, -EINVAL);
 	}
-	wb_ringfe_get_stats(f->fe, &st);
+	wbd_ringfe_get_stats(f->fe, &st);
 	assert_int_equal(st.bad_sqes, n);
 	assert_int_equal(st.errors, n);
 	assert_int_equal(st.submitted, 0);
@@ -526,8 +526,8 @@ static void test_bad_and_dup_tag(void **state)
 	uint8_t a[BS], b[BS], c[BS], back[BS];
 	struct ringsim_io ioa, iob, ioc;
 	struct mangle bad = {.kind = M_BAD_TAG}, dup = {.kind = M_DUP_TAG};
-	struct wb_ringfe_transport t;
-	struct wb_ringfe_stats st;
+	struct wbd_ringfe_transport t;
+	struct wbd_ringfe_stats st;
 	struct ringsim_stats rst;
 
 	fill(a, BS, 0, 1);
@@ -538,7 +538,7 @@ static void test_bad_and_dup_tag(void **state)
 	/* iob is held by the engine (not run) when ioc arrives with its tag */
 	io_init(&iob, WBREP_OP_WRITE, 0, BS, BS, b);
 	ringsim_queue(f->rs, &iob);
-	assert_int_equal(wb_ringfe_process(f->fe), 1);
+	assert_int_equal(wbd_ringfe_process(f->fe), 1);
 	dup.tag = iob.tag;
 	io_init(&ioc, WBREP_OP_WRITE, 0, 2 * BS, BS, c);
 	assert_int_equal(ringsim_queue_mangled(f->rs, &ioc, mangle_fn, &dup), 0);
@@ -547,7 +547,7 @@ static void test_bad_and_dup_tag(void **state)
 	assert_true(iob.done);
 	assert_int_equal(iob.result, 0);
 	assert_false(ioc.done);
-	wb_ringfe_get_stats(f->fe, &st);
+	wbd_ringfe_get_stats(f->fe, &st);
 	assert_int_equal(st.bad_sqes, 2);
 	assert_int_equal(st.completed, 1);
 	ringsim_get_stats(f->rs, &rst);
@@ -556,10 +556,10 @@ static void test_bad_and_dup_tag(void **state)
 
 	/* the daemon restarts: the two stuck requests are re-posted intact */
 	ringsim_detach(f->rs);
-	wb_ringfe_close(f->fe);
+	wbd_ringfe_close(f->fe);
 	assert_int_equal(ringsim_attach(f->rs, &t), 0);
 	assert_int_equal(t.geo.reissued, 2);
-	assert_int_equal(wb_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
 	pump(f);
 	assert_true(ioa.done);
 	assert_int_equal(ioa.result, 0);
@@ -574,12 +574,12 @@ static void test_bad_and_dup_tag(void **state)
 static void test_sq_tail_runaway(void **state)
 {
 	struct fx *f = *state;
-	struct wb_ringfe_stats st;
+	struct wbd_ringfe_stats st;
 
 	assert_int_equal(ringsim_bump_sq_tail(f->rs, NSLOTS + 1), 0);
-	assert_int_equal(wb_ringfe_process(f->fe), -EPROTO);
-	assert_int_equal(wb_ringfe_process(f->fe), -ESHUTDOWN);
-	wb_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(wbd_ringfe_process(f->fe), -EPROTO);
+	assert_int_equal(wbd_ringfe_process(f->fe), -ESHUTDOWN);
+	wbd_ringfe_get_stats(f->fe, &st);
 	assert_int_equal(st.gone, 1);
 	assert_int_equal(st.submitted, 0);
 }
@@ -593,7 +593,7 @@ static void test_kernel_fences_garbage_cqe(void **state)
 	uint8_t buf[BS], back[BS];
 	struct ringsim_io io;
 	struct ringsim_stats rst;
-	struct wb_ringfe_transport t;
+	struct wbd_ringfe_transport t;
 	struct wbrep_cq_ctl *cqc = ringsim_cq_region(f->rs);
 	struct wbrep_cqe *cqes = (struct wbrep_cqe *)((char *)cqc + WBREP_CQE_OFF);
 	uint32_t tail = cqc->cq_tail;
@@ -609,11 +609,11 @@ static void test_kernel_fences_garbage_cqe(void **state)
 	ringsim_get_stats(f->rs, &rst);
 	assert_int_equal(rst.fences, 1);
 	assert_non_null(strstr(ringsim_fence_reason(f->rs), "stale tag"));
-	assert_int_equal(wb_ringfe_process(f->fe), -ESHUTDOWN);
+	assert_int_equal(wbd_ringfe_process(f->fe), -ESHUTDOWN);
 	assert_false(io.done);
-	wb_ringfe_close(f->fe);
+	wbd_ringfe_close(f->fe);
 	assert_int_equal(ringsim_attach(f->rs, &t), 0);
-	assert_int_equal(wb_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
 	pump(f);
 	assert_true(io.done);
 	assert_int_equal(io.result, 0);
@@ -625,8 +625,8 @@ static void test_kernel_fences_garbage_cqe(void **state)
 static void test_attach_busy_and_bad_geometry(void **state)
 {
 	struct fx *f = *state;
-	struct wb_ringfe_transport t, t2;
-	struct wb_ringfe *fe2 = NULL;
+	struct wbd_ringfe_transport t, t2;
+	struct wbd_ringfe *fe2 = NULL;
 	struct ringsim_params p = {NSLOTS, SLOT_SIZE, DEV_BYTES / 512};
 	struct ringsim *rs2;
 
@@ -634,11 +634,11 @@ static void test_attach_busy_and_bad_geometry(void **state)
 	assert_int_equal(ringsim_create(&p, &rs2), 0);
 	assert_int_equal(ringsim_attach(rs2, &t2), 0);
 	t2.geo.nslots = 6; /* not a power of two */
-	assert_int_equal(wb_ringfe_open(NULL, &t2, f->e, &fe2), -EPROTO);
+	assert_int_equal(wbd_ringfe_open(NULL, &t2, f->e, &fe2), -EPROTO);
 	assert_null(fe2);
 	assert_int_equal(ringsim_attach(rs2, &t2), 0); /* release() detached it */
 	t2.geo.slot_size = 1000;
-	assert_int_equal(wb_ringfe_open(NULL, &t2, f->e, &fe2), -EPROTO);
+	assert_int_equal(wbd_ringfe_open(NULL, &t2, f->e, &fe2), -EPROTO);
 	ringsim_destroy(rs2);
 	p.nslots = 3;
 	assert_int_equal(ringsim_create(&p, &rs2), -EINVAL);
@@ -660,7 +660,7 @@ static void test_parse_sqe(void **state)
 	sqe.len = 2 * BS;
 	sqe.data_off = 3ull * SLOT_SIZE;
 	sqe.flags = WBREP_F_FUA | WBREP_F_REISSUE;
-	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), 3);
+	assert_int_equal(wbd_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), 3);
 	assert_true(ok);
 	assert_int_equal(r.op, WB_REQ_READ);
 	assert_int_equal(r.off, 8192);
@@ -668,21 +668,21 @@ static void test_parse_sqe(void **state)
 	assert_int_equal(r.flags, WB_REQ_F_FUA);
 	assert_ptr_equal(r.buf, data + 3 * SLOT_SIZE);
 	sqe.op = 0;
-	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), -EINVAL);
+	assert_int_equal(wbd_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), -EINVAL);
 	assert_true(ok);
 	sqe.op = WBREP_OP_READ;
 	sqe.tag = wbrep_tag(NSLOTS, 1);
-	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), -EINVAL);
+	assert_int_equal(wbd_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), -EINVAL);
 	assert_false(ok);
 	sqe.tag = wbrep_tag(0xffffffffu, 1);
-	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), -EINVAL);
+	assert_int_equal(wbd_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), -EINVAL);
 	assert_false(ok);
 	/* flush: len 0, offset ignored but sector still sane */
 	sqe.tag = wbrep_tag(0, 1);
 	sqe.data_off = 0;
 	sqe.op = WBREP_OP_FLUSH;
 	sqe.len = 0;
-	assert_int_equal(wb_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), 0);
+	assert_int_equal(wbd_ringfe_parse_sqe(&sqe, &geo, data, &r, &ok), 0);
 	assert_int_equal(r.op, WB_REQ_FLUSH);
 	assert_int_equal(r.len, 0);
 }

@@ -31,23 +31,23 @@
 struct wbringd {
 	struct event_base *base;
 	struct wb_engine *e;
-	struct wb_ringfe *fe;
+	struct wbd_ringfe *fe;
 	struct engdrv *drv;
 	const char *ring;
 	int reattach, ended;
 	struct event *retry_ev;
 };
 
-static void on_gone(struct wb_ringfe *fe, void *ctx);
+static void on_gone(struct wbd_ringfe *fe, void *ctx);
 
 static int do_attach(struct wbringd *d)
 {
-	int ret = wb_ringfe_attach(d->base, d->ring, d->e, &d->fe, true);
+	int ret = wbd_ringfe_attach(d->base, d->ring, d->e, &d->fe, true);
 
 	if (ret)
 		return ret;
-	wb_ringfe_set_kick(d->fe, engdrv_kick, d->drv);
-	wb_ringfe_set_gone(d->fe, on_gone, d);
+	wbd_ringfe_set_kick(d->fe, engdrv_kick, d->drv);
+	wbd_ringfe_set_gone(d->fe, on_gone, d);
 	printf("ready\n");
 	fflush(stdout);
 	return 0;
@@ -59,14 +59,14 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv = {0, 200000};
 
 	if (d->fe) {
-		wb_ringfe_close(d->fe);
+		wbd_ringfe_close(d->fe);
 		d->fe = NULL;
 	}
 	if (do_attach(d))
 		evtimer_add(d->retry_ev, &tv);
 }
 
-static void on_gone(struct wb_ringfe *fe, void *ctx)
+static void on_gone(struct wbd_ringfe *fe, void *ctx)
 {
 	struct wbringd *d = ctx;
 	struct timeval tv = {0, 0};
@@ -88,8 +88,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static int print_status(const char *ring)
 {
-	struct wb_ringfe_kstatus st;
-	int ret = wb_ringfe_kstatus(ring, &st);
+	struct wbd_ringfe_kstatus st;
+	int ret = wbd_ringfe_kstatus(ring, &st);
 
 	if (ret) {
 		fprintf(stderr, "wbringd: status of %s: %s\n", ring, strerror(-ret));
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(d.base);
 	rc = d.ended ? 3 : 0;
 out_loop:
-	wb_ringfe_close(d.fe);
+	wbd_ringfe_close(d.fe);
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(d.retry_ev);
