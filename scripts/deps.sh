@@ -16,7 +16,7 @@ PKGS=(
 	libnl-3-dev libnl-genl-3-dev
 	corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
 	libcorosync-common-dev
-	pacemaker pacemaker-cli-utils resource-agents crmsh libxml2-utils
+	pacemaker pacemaker-cli-utils resource-agents crmsh libxml2-utils jq
 	libnbd-bin nbdkit qemu-utils fuse3
 	iproute2 nftables e2fsprogs util-linux kmod procps psmisc
 	clang llvm

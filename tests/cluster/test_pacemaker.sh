@@ -13,9 +13,10 @@
 # holds every acknowledged byte and serves writes; `down` leaves none of
 # our namespaces or processes.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/timeline.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "cluster/pacemaker: needs root (network namespaces)"
-need_tools cluster/pacemaker corosync nft ip unshare openssl nbdcopy python3 cmp pacemakerd cibadmin crm_mon
+need_tools cluster/pacemaker corosync nft ip unshare openssl nbdcopy qemu-io jq cmp pacemakerd cibadmin crm_mon
 [ -r /usr/lib/ocf/lib/heartbeat/ocf-shellfuncs ] ||
 	skip_all "cluster/pacemaker: resource-agents not installed (scripts/deps.sh)"
 need_bins cluster/pacemaker "$WBREPD" "$WBCTL"
@@ -34,7 +35,6 @@ if ! "$W" up 3 --pacemaker >"$T/up.log" 2>&1; then
 fi
 PREFIX=$(cat "$WBCLUSTER_DIR/prefix")
 PIDS=$(cat "$WBCLUSTER_DIR"/n*/corosync.pid "$WBCLUSTER_DIR"/n*/wbrepd.pid "$WBCLUSTER_DIR"/n*/pacemakerd.pid)
-now() { date +%s.%3N; }
 mon() { "$W" pcmk "${1:-1}" crm_mon -1 -A 2>/dev/null; }
 # score_of I: the promotion score node I carries (crm_mon -A)
 score_of() { mon | sed -n "/Node: n$1:/,/Node: /p" | sed -n 's/.*master-r0[[:space:]]*:[[:space:]]*\([0-9-]*\).*/\1/p' | head -1; }
@@ -72,7 +72,6 @@ else
 		pass pacemaker_promoted "(n$P)"
 		head -c $((8 * 1048576)) /dev/urandom | dd of="$T/img" bs=1M seek=4 conv=notrunc status=none
 		timeout 120 nbdcopy "$T/img" "$("$W" uri "$P")" || fail pacemaker_failover "write through n$P failed"
-		t0=$(now)
 		"$W" kill "$P"
 		other() { local p; p=$("$W" primary); [ -n "$p" ] && [ "$p" != "$P" ]; }
 		if ! wait_for 240 other; then
@@ -80,7 +79,10 @@ else
 			fail pacemaker_failover "no other node promoted 240 s after n$P crashed"
 		else
 			NP=$("$W" primary)
-			echo "    n$NP promoted $(echo "$(now) - $t0" | bc) s after n$P crashed"
+			# the first 4 KiB write the promoted node acknowledges
+			wait_for 60 timeout 10 qemu-io -f raw "$("$W" uri "$NP")" -c "write -P 0 0 4k" >/dev/null 2>&1
+			t_io=$(date +%s%3N)
+			echo "    n$P crashed (token $(cat "$WBCLUSTER_DIR/token" 2>/dev/null || echo 1000) ms): $(tl_failover "$WBCLUSTER_DIR" "$P" "$NP"); a write acknowledged by n$NP by +$((t_io - $(cat "$WBCLUSTER_DIR/n$P/crash-ms"))) ms (polled)"
 			if ! same_on "$NP"; then
 				fail pacemaker_failover "n$NP lacks acknowledged data: $(cmp "$T/img" "$T/out.$NP" 2>&1 | head -1)"
 			else
