@@ -194,7 +194,27 @@ static void print_cluster(const Wbrep__StatusReply *st)
 	for (size_t i = 0; i < st->n_member_ids; i++)
 		printf(" %s(%u)", i < st->n_member_names ? st->member_names[i] : "?",
 		       st->member_ids[i]);
-	printf("\n\n");
+	printf("\n");
+	/* the wbrepd processes in the CPG group and what each announced */
+	for (size_t i = 0; i < st->n_group; i++) {
+		const Wbrep__CpgMember *g = st->group[i];
+		const Wbrep__CpgState *s = g->state;
+
+		printf("  group    %s (node %u, pid %u)%s", s ? s->node : "?", g->nodeid, g->pid,
+		       s ? ":" : ": no state yet");
+		for (size_t k = 0; s && k < s->n_resources; k++) {
+			const Wbrep__CpgResource *r = s->resources[k];
+
+			printf("%s %s %s", k ? "," : "", r->name,
+			       !r->up ? "down" : r->primary ? "primary" : "secondary");
+			if (r->up && r->disk)
+				printf(" %s", r->disk);
+			if (r->up)
+				printf(" seq %llu", (unsigned long long)r->seq);
+		}
+		printf("\n");
+	}
+	printf("\n");
 }
 
 static void print_config_state(const Wbrep__StatusReply *st)
@@ -441,6 +461,40 @@ static void print_json(const Wbrep__StatusReply *st, const char *when)
 			printf(", ");
 			JS("name", i < st->n_member_names ? st->member_names[i] : NULL);
 			printf("}");
+		}
+		printf("], \"group\": [");
+		for (size_t i = 0; i < st->n_group; i++) {
+			const Wbrep__CpgMember *g = st->group[i];
+			const Wbrep__CpgState *s = g->state;
+
+			printf("%s{", i ? ", " : "");
+			JU("id", g->nodeid);
+			printf(", ");
+			JU("pid", g->pid);
+			printf(", ");
+			JS("node", s ? s->node : NULL);
+			printf(", \"resources\": [");
+			for (size_t k = 0; s && k < s->n_resources; k++) {
+				const Wbrep__CpgResource *r = s->resources[k];
+				char u[33] = "";
+
+				for (size_t b = 0; r->has_data_uuid && b < r->data_uuid.len && b < 16; b++)
+					snprintf(u + 2 * b, 3, "%02x", r->data_uuid.data[b]);
+				printf("%s{", k ? ", " : "");
+				JS("name", r->name);
+				printf(", ");
+				JB("up", r->up);
+				printf(", ");
+				JS("role", !r->up ? NULL : r->primary ? "primary" : "secondary");
+				printf(", ");
+				JS("disk", r->disk);
+				printf(", ");
+				JU("seq", r->seq);
+				printf(", ");
+				JS("data_uuid", u[0] ? u : NULL);
+				printf("}");
+			}
+			printf("]}");
 		}
 		printf("]},\n");
 	}

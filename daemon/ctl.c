@@ -315,6 +315,8 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 			sr.n_member_ids = sr.n_member_names = info.n_members;
 			sr.member_ids = (uint32_t *)info.member_ids;
 			sr.member_names = (char **)info.member_names;
+			sr.n_group = info.n_group;
+			sr.group = (Wbrep__CpgMember **)info.group;
 		}
 	}
 	send_response(cc, id, 0, NULL, &sr);

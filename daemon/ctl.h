@@ -85,6 +85,7 @@ struct wbd_ctl_res_status {
 };
 
 /* Daemon-wide part of a status reply; strings only read during the call. */
+struct Wbrep__CpgMember;
 struct wbd_ctl_daemon_info {
 	const char *config_path;
 	bool config_differs;	  /* the file changed since it was applied */
@@ -95,6 +96,9 @@ struct wbd_ctl_daemon_info {
 	uint32_t n_members;
 	const uint32_t *member_ids;	 /* n_members entries */
 	const char *const *member_names; /* n_members entries */
+	/* the CPG group's processes and their announced state */
+	size_t n_group;
+	struct Wbrep__CpgMember *const *group;
 };
 
 struct wbd_ctl_handlers {

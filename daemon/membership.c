@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <corosync/cmap.h>
 #include <corosync/corotypes.h>
@@ -40,7 +41,20 @@ struct wbd_memb {
 	struct wbd_memb_facts facts;
 	struct wbd_memb_facts reported;
 	bool ever_reported;
+
+	/* CPG state: what was last multicast, and when */
+	struct wbd_cpg_state last;
+	bool have_last, resend;
+	uint64_t serial, sent_ms, bad_msgs;
 };
+
+static uint64_t memb_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -94,7 +108,30 @@ static void memb_node_name(struct wbd_memb *m, uint32_t nodeid, char *name, size
 static void memb_cpg_deliver(cpg_handle_t h, const struct cpg_name *g, uint32_t nodeid,
 			     uint32_t pid, void *msg, size_t len)
 {
-	/* Resource state messages come later (docs/cluster.md). */
+	struct wbd_memb *m = NULL;
+	struct wbd_cpg_state st;
+	char err[160];
+
+	if (cpg_context_get(h, (void **)&m) != CS_OK || !m)
+		return;
+	if (wbd_cpgmsg_decode(msg, len, &st, err, sizeof(err))) {
+		/* the first ones and then every 1000th: a broken peer must
+		 * not flood the log */
+		if (m->bad_msgs++ % 1000 < 3)
+			wbd_warn("membership: CPG message from node %u pid %u refused: %s (%llu so "
+				 "far)",
+				 nodeid, pid, err, (unsigned long long)m->bad_msgs);
+		return;
+	}
+	for (uint32_t i = 0; i < m->facts.n_procs; i++) {
+		struct wbd_memb_proc *p = &m->facts.procs[i];
+
+		if (p->nodeid == nodeid && p->pid == pid) {
+			p->st = st;
+			p->has_state = true;
+			return;
+		}
+	}
 }
 
 static void memb_cpg_confchg(cpg_handle_t h, const struct cpg_name *g,
@@ -118,6 +155,31 @@ static void memb_cpg_confchg(cpg_handle_t h, const struct cpg_name *g,
 	qsort(m->facts.group, n, sizeof(m->facts.group[0]), cmp_u32);
 	memset(m->facts.group + n, 0, sizeof(m->facts.group) - n * sizeof(m->facts.group[0]));
 	m->facts.n_group = n;
+
+	/* the processes, keeping the state of those that stay */
+	{
+		struct wbd_memb_proc *old = malloc(sizeof(m->facts.procs));
+		uint32_t nold = m->facts.n_procs, k = 0;
+
+		if (old)
+			memcpy(old, m->facts.procs, sizeof(m->facts.procs));
+		memset(m->facts.procs, 0, sizeof(m->facts.procs));
+		for (size_t i = 0; i < nmem && k < WBD_MEMB_MAX_NODES; i++, k++) {
+			struct wbd_memb_proc *p = &m->facts.procs[k];
+
+			p->nodeid = mem[i].nodeid;
+			p->pid = mem[i].pid;
+			for (uint32_t j = 0; old && j < nold; j++)
+				if (old[j].nodeid == p->nodeid && old[j].pid == p->pid)
+					*p = old[j];
+		}
+		m->facts.n_procs = k;
+		free(old);
+	}
+	/* a newcomer knows nobody's state: everybody sends it again (CPG
+	 * delivers it after the newcomer's join, in the same order to all) */
+	if (njoined)
+		m->resend = true;
 }
 
 static void memb_vq_quorum(votequorum_handle_t h, uint64_t ctx, uint32_t quorate, uint32_t n,
@@ -269,6 +331,7 @@ static int memb_connect(struct wbd_memb *m, const char **what, int *err)
 	}
 	m->facts.connected = true;
 	m->facts.local_nodeid = local;
+	m->resend = true;
 	m->backoff_ms = 0;
 	m->warned = false;
 	wbd_info("membership: connected to corosync, node %u, group %s", local, m->group);
@@ -364,6 +427,71 @@ void wbd_memb_stop(struct wbd_memb *m)
 	memb_disconnect(m);
 	event_free(m->ev_retry);
 	free(m);
+}
+
+/* st without serial and seqs, for "did only the seqs change" */
+static void memb_strip(struct wbd_cpg_state *st)
+{
+	st->serial = 0;
+	for (uint32_t i = 0; i < st->nres; i++)
+		st->res[i].seq = 0;
+}
+
+void wbd_memb_publish(struct wbd_memb *m, const struct wbd_cpg_state *st)
+{
+	struct wbd_cpg_state a = *st, b = m->last;
+	uint8_t buf[WBD_CPG_MAX_LEN];
+	struct iovec iov;
+	uint64_t now = memb_now_ms();
+	cs_error_t e;
+	int len;
+
+	if (!m->cpg_ok)
+		return;
+	memb_strip(&a);
+	memb_strip(&b);
+	if (m->have_last && !m->resend && !memcmp(&a, &b, sizeof(a))) {
+		bool seqs = memcmp(st->res, m->last.res, sizeof(st->res)) != 0;
+
+		if (!seqs || now - m->sent_ms < 1000)
+			return;
+	}
+	a = *st;
+	a.serial = m->serial + 1;
+	len = wbd_cpgmsg_encode(&a, buf, sizeof(buf));
+	if (len < 0) {
+		wbd_err("membership: cannot encode this node's CPG state: %d", len);
+		return;
+	}
+	iov.iov_base = buf;
+	iov.iov_len = (size_t)len;
+	e = cpg_mcast_joined(m->cpg, CPG_TYPE_AGREED, &iov, 1);
+	if (e != CS_OK) {
+		/* CS_ERR_TRY_AGAIN: flow control; anything else shows up as a
+		 * dispatch error too. Either way the next call sends it. */
+		m->resend = true;
+		wbd_debug("membership: cpg_mcast_joined: %d, retried", e);
+		return;
+	}
+	m->serial = a.serial;
+	m->last = a;
+	m->have_last = true;
+	m->resend = false;
+	m->sent_ms = now;
+}
+
+const struct wbd_memb_proc *wbd_memb_find(const struct wbd_memb_facts *f, const char *node)
+{
+	for (uint32_t i = 0; i < f->n_procs; i++) {
+		const struct wbd_memb_proc *p = &f->procs[i];
+
+		if (!p->has_state || strcmp(p->st.node, node))
+			continue;
+		for (uint32_t k = 0; k < f->n_members; k++)
+			if (f->members[k].nodeid == p->nodeid)
+				return p;
+	}
+	return NULL;
 }
 
 void wbd_memb_facts(const struct wbd_memb *m, struct wbd_memb_facts *out)

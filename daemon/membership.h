@@ -16,6 +16,14 @@
  * dispatch error), the facts say connected = quorate = false at once and the
  * module reconnects with exponential backoff (100 ms doubling to 5 s).
  * After a (re)connect quorate stays false until votequorum reports quorate.
+ *
+ * CPG state: each daemon multicasts a CpgState (its node name, and per
+ * resource up, role, disk state, data UUID and seq) with
+ * wbd_memb_publish; the facts carry every group process with the last
+ * state it sent (procs[]), so the policy knows which wbrep node a corosync
+ * node id is and whether its replica is healthy, from the peers themselves
+ * (docs/cluster.md "CPG state"). A message that fails the checks of
+ * daemon/cpgmsg.c is dropped and logged.
  */
 #ifndef WB_DAEMON_MEMBERSHIP_H
 #define WB_DAEMON_MEMBERSHIP_H
@@ -23,6 +31,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "daemon/cpgmsg.h"
 
 struct event_base;
 struct wbd_memb;
@@ -47,6 +57,15 @@ struct wbd_memb_facts {
 	/* processes in the CPG group (one per wbrepd), node ids sorted */
 	uint32_t n_group;
 	uint32_t group[WBD_MEMB_MAX_NODES];
+	/* the same processes with the state each last multicast (CpgState,
+	 * docs/cluster.md "CPG state"); has_state false until its first
+	 * message; in the CPG's member order */
+	uint32_t n_procs;
+	struct wbd_memb_proc {
+		uint32_t nodeid, pid;
+		bool has_state;
+		struct wbd_cpg_state st;
+	} procs[WBD_MEMB_MAX_NODES];
 };
 
 /* Called on the event base's thread; must not call wbd_memb_stop(). */
@@ -61,6 +80,16 @@ int wbd_memb_start(struct event_base *base, const char *group, wbd_memb_fn fn, v
 void wbd_memb_stop(struct wbd_memb *m);
 /* Copy of the current facts. */
 void wbd_memb_facts(const struct wbd_memb *m, struct wbd_memb_facts *out);
+/* Announce this daemon's state to the group (st->serial is set here). It is
+ * multicast when it differs from the last one sent, when only its seqs
+ * changed and the last one is a second old, when a process joined the
+ * group since, or when the last send failed (flow control: retried at the
+ * next call). Call it whenever the state may have changed and
+ * periodically. */
+void wbd_memb_publish(struct wbd_memb *m, const struct wbd_cpg_state *st);
+/* The process of facts f that announced node name `node`, and whose node
+ * is a quorum member: NULL if none. */
+const struct wbd_memb_proc *wbd_memb_find(const struct wbd_memb_facts *f, const char *node);
 /* Current retry delay in ms (0 while connected); for tests and status. */
 uint32_t wbd_memb_backoff_ms(const struct wbd_memb *m);
 

@@ -140,18 +140,59 @@ void wbd_modectl_after_run(struct wbd_resource *r)
 
 /* ---- facts ---- */
 
+/* A peer is a member when its wbrepd is in the CPG group, announced its
+ * [node] name there, and its corosync node is a quorum member (facts in
+ * arg; docs/cluster.md "CPG state"). */
 static bool mc_member(void *arg, const char *node)
 {
-	const struct wbd_memb_facts *f = arg;
+	return wbd_memb_find(arg, node) != NULL;
+}
 
-	for (uint32_t i = 0; i < f->n_members; i++)
-		if (!strcmp(f->members[i].name, node))
-			return true;
-	return false;
+struct mc_health {
+	const struct wbd_memb_facts *f;
+	const char *res;
+};
+
+/* ... and its replica of the resource is up, secondary and UpToDate, as
+ * the peer itself announced it */
+static bool mc_peer_healthy(void *arg, const char *node)
+{
+	const struct mc_health *h = arg;
+	const struct wbd_memb_proc *p = wbd_memb_find(h->f, node);
+	const struct wbd_cpg_res *cr = p ? wbd_cpg_find(&p->st, h->res) : NULL;
+
+	return cr && cr->up && !cr->primary && cr->disk == WBD_CPG_DISK_UPTODATE;
+}
+
+struct mc_change {
+	const struct wbd_memb_facts *old, *now;
+};
+
+static bool mc_left(void *arg, const char *node)
+{
+	const struct mc_change *c = arg;
+
+	return mc_member((void *)c->old, node) && !mc_member((void *)c->now, node);
+}
+
+void wbd_modectl_membership(struct wbd_resource *r, const struct wbd_memb_facts *old)
+{
+	/* a peer that left this partition: its link is dropped now, not at
+	 * its ping timeout (a crashed node sends no FIN), so that a
+	 * promotion here is not refused by a dead primary's link and the
+	 * primary stops counting on it at once. Only while corosync is
+	 * connected: without it nothing is known about the peers. */
+	wbd_modectl_eval(r, "membership"); /* first: the mode change says why */
+	if (r->repl && r->memb && r->memb->connected && old->connected) {
+		struct mc_change c = {old, r->memb};
+
+		wbd_repl_drop_if(r->repl, mc_left, &c, "left the corosync membership");
+	}
 }
 
 /* Peers that are connected and UpToDate (primary: live) and, with
- * corosync, members of the quorum. */
+ * corosync, members that announced an UpToDate secondary replica over CPG:
+ * the link and the peer's own word have to agree. */
 static unsigned mc_healthy(struct wbd_resource *r, bool *primary)
 {
 	unsigned healthy, total;
@@ -162,7 +203,9 @@ static unsigned mc_healthy(struct wbd_resource *r, bool *primary)
 	wbd_repl_counts(r->repl, primary, &healthy, &total);
 	if (!r->memb || !*primary)
 		return healthy;
-	return wbd_repl_healthy_if(r->repl, mc_member, (void *)r->memb);
+	struct mc_health h = {r->memb, r->name};
+
+	return wbd_repl_healthy_if(r->repl, mc_peer_healthy, &h);
 }
 
 static bool mc_forced_wt(const struct wbd_resource *r)

@@ -36,6 +36,7 @@
 
 struct wbd_resource;
 struct wbd_mc_held;
+struct wbd_memb_facts;
 
 struct wbd_modectl {
 	bool active;		   /* between up and down */
@@ -57,6 +58,9 @@ void wbd_modectl_down(struct wbd_resource *r);
 /* Gather the facts, decide, apply; emits the events. trigger names what
  * changed ("membership", "peer change", "wbctl mode", ...). */
 void wbd_modectl_eval(struct wbd_resource *r, const char *trigger);
+/* The daemon's membership changed (r->memb holds the new facts, old the
+ * previous ones): drop the links of peers that left, then evaluate. */
+void wbd_modectl_membership(struct wbd_resource *r, const struct wbd_memb_facts *old);
 /* The NBD export's hold hook: a completed write, trim, write-zeroes or
  * flush; true = taken (release(wr, err) later, or already). */
 bool wbd_modectl_hold(struct wbd_resource *r, struct wb_req *wr,

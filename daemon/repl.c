@@ -128,6 +128,18 @@ unsigned wbd_repl_healthy_if(struct wbd_repl *rp, bool (*ok)(void *arg, const ch
 	return n;
 }
 
+void wbd_repl_drop_if(struct wbd_repl *rp, bool (*gone)(void *arg, const char *node), void *arg,
+		      const char *why)
+{
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		struct repl_peer *p = &rp->peers[i];
+
+		if (p->standalone || !p->l || !p->up || !gone(arg, p->node))
+			continue;
+		wbd_peerlink_drop(p->l, -EHOSTUNREACH, why);
+	}
+}
+
 void wbd_repl_peers_check(struct wbd_repl *rp, bool role_changed)
 {
 	unsigned n = repl_healthy(rp);

@@ -110,6 +110,12 @@ void wbd_repl_counts(struct wbd_repl *rp, bool *primary, unsigned *healthy, unsi
  * ok(arg, node) is true (the mode policy: quorum members). */
 unsigned wbd_repl_healthy_if(struct wbd_repl *rp, bool (*ok)(void *arg, const char *node),
 			     void *arg);
+/* Drop the connected links of the peers for which gone(arg, node) is true
+ * (why logged); active links reconnect with backoff. The mode policy: a
+ * peer that left the corosync membership, whose link may not notice
+ * before its ping timeout (a crashed node sends no FIN). */
+void wbd_repl_drop_if(struct wbd_repl *rp, bool (*gone)(void *arg, const char *node), void *arg,
+		      const char *why);
 /* Replies held for the peers (a demotion waits until there are none). */
 unsigned wbd_repl_nheld(const struct wbd_repl *rp);
 

@@ -187,10 +187,21 @@ static int wbd_nbd_tls(struct wbd *d)
 static void on_memb(const struct wbd_memb_facts *f, void *arg)
 {
 	struct wbd *d = arg;
+	struct wbd_memb_facts old = d->memb_facts;
 	char mem[512];
 	size_t off = 0;
 
 	d->memb_facts = *f;
+	/* the CPG state of a process changed, nothing else: the policy
+	 * decides again, no event (peers send their seqs every second) */
+	if (old.connected == f->connected && old.quorate == f->quorate &&
+	    old.n_members == f->n_members &&
+	    !memcmp(old.members, f->members, sizeof(f->members)) && old.n_group == f->n_group &&
+	    !memcmp(old.group, f->group, sizeof(f->group)) && old.ring_seq == f->ring_seq) {
+		for (size_t i = 0; i < d->nres; i++)
+			wbd_modectl_membership(d->res[i], &old);
+		return;
+	}
 	mem[0] = 0;
 	for (uint32_t i = 0; i < f->n_members && off < sizeof(mem); i++)
 		off += snprintf(mem + off, sizeof(mem) - off, "%s%s(%u)", i ? "," : "",
@@ -201,7 +212,8 @@ static void on_memb(const struct wbd_memb_facts *f, void *arg)
 				: "not quorate",
 		  f->n_members, mem, f->ring_nodeid, (unsigned long long)f->ring_seq);
 	for (size_t i = 0; i < d->nres; i++)
-		wbd_modectl_eval(d->res[i], "membership");
+		wbd_modectl_membership(d->res[i], &old);
+	wbd_cpg_publish(d); /* a newcomer needs everybody's state */
 }
 
 int wbd_start(struct wbd *d)
@@ -269,7 +281,7 @@ int wbd_start(struct wbd *d)
 	if (d->conf->global.cluster == WBCONF_CLUSTER_COROSYNC) {
 		int ret = wbd_memb_start(d->base, "wbrep", on_memb, d, &d->memb);
 
-		if (ret)
+		if (ret || (ret = wbd_cpg_start(d)))
 			return ret;
 	}
 	wbd_info("started: %zu resources configured, %d up", d->nres, nup);
@@ -290,6 +302,7 @@ int wbd_run(struct wbd *d)
 void wbd_stop(struct wbd *d)
 {
 	wbd_handlers_stop(d);
+	wbd_cpg_stop(d);
 	wbd_memb_stop(d->memb);
 	d->memb = NULL;
 	wbd_peerlisten_free(d->plisten);

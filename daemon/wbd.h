@@ -53,6 +53,7 @@ struct wbd {
 	struct wbd_memb_facts memb_facts;
 	uint32_t memb_ids[WBD_MEMB_MAX_NODES];	    /* for h_info */
 	const char *memb_names[WBD_MEMB_MAX_NODES]; /* into memb_facts */
+	struct event *ev_cpg;			    /* wbd_cpg.c: publish timer */
 };
 
 int wbd_start(struct wbd *d);
@@ -64,6 +65,16 @@ struct wbd_resource *wbd_find(struct wbd *d, const char *name);
 /* FNV-1a of the file's bytes; 0 when it cannot be read. Tells whether the
  * file on disk is still the one in force (wbctl status -v). */
 uint64_t wbd_conf_hash(const char *path);
+
+/* CPG state of this daemon (wbd_cpg.c, docs/cluster.md "CPG state"):
+ * publish it now if it changed; the timer publishes periodically. */
+void wbd_cpg_publish(struct wbd *d);
+int wbd_cpg_start(struct wbd *d);
+/* The group's processes with their announced state, for a status reply
+ * (storage valid until the next call). */
+struct Wbrep__CpgMember;
+size_t wbd_cpg_status(struct wbd *d, struct Wbrep__CpgMember *const **out);
+void wbd_cpg_stop(struct wbd *d);
 
 /* Control socket (wbd_ctl.c). */
 int wbd_handlers_start(struct wbd *d);

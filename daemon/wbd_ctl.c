@@ -332,6 +332,7 @@ static int h_info(void *ctx, struct wbd_ctl_daemon_info *out)
 		}
 		out->member_ids = d->memb_ids;
 		out->member_names = d->memb_names;
+		out->n_group = wbd_cpg_status(d, &out->group);
 	}
 	return 0;
 }

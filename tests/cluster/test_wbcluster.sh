@@ -5,7 +5,10 @@
 # test_wbcluster.sh - wbrep on a real 3-node namespaced cluster
 # (deploy/cluster/wbcluster: corosync + wbrepd per node, TLS replication,
 # r0 primary on n1, wb-min-peers 2). Cases: the cluster comes up with r0
-# primary on n1 and both peers connected; 16 MiB written through n1's NBD
+# primary on n1 and both peers connected; every node sees the three wbrepd
+# in the CPG group with their names, node ids, roles and disk states; a
+# killed wbrepd leaves the group and n1 writes through, restarted it is
+# back and n1 in write-back; 16 MiB written through n1's NBD
 # export (nbdcopy flushes at the end) is byte-identical on n2 and n3; n3 cut
 # (nftables) -> the primary leaves write-back (times printed, not asserted);
 # writes go on; healed -> back to write-back and n3 identical again; the
@@ -15,7 +18,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "cluster/wbcluster: needs root (network namespaces)"
-need_tools cluster/wbcluster corosync corosync-quorumtool nft ip unshare openssl nbdcopy python3 cmp
+need_tools cluster/wbcluster corosync corosync-quorumtool nft ip unshare openssl nbdcopy jq cmp
 need_bins cluster/wbcluster "$WBREPD" "$WBCTL"
 tmpdir wbcluster
 export WBCLUSTER_DIR=$T/cluster WBCLUSTER_SIZE=64M WBCLUSTER_LOGSIZE=32M
@@ -45,6 +48,35 @@ if role_is 1 primary && role_is 2 secondary && role_is 3 secondary &&
 else
 	"$W" status 2>&1 | head -30 | sed 's/^/    /'
 	fail wbcluster_up "r0 not primary on n1 with both peers"
+fi
+
+# ---- CPG state: every node sees the three wbrepd processes in the group,
+# each with its [node] name, its corosync node id and r0's role and disk
+# group_is I WANT: node I's view of the group, "node:id:role:disk" sorted
+group_of() {
+	js "$1" | jq -r '[.cluster.group[] | "\(.node):\(.id):\(.resources[0].role):\(.resources[0].disk)"] | sort | join(" ")'
+}
+group_is() { [ "$(group_of "$1")" = "$2" ]; }
+G3="n1:1:primary:UpToDate n2:2:secondary:UpToDate n3:3:secondary:UpToDate"
+if wait_for 30 group_is 1 "$G3" && wait_for 30 group_is 2 "$G3" && wait_for 30 group_is 3 "$G3"; then
+	pass wbcluster_cpg_group "(every node: $G3)"
+else
+	fail wbcluster_cpg_group "n1: $(group_of 1); n2: $(group_of 2); n3: $(group_of 3)"
+fi
+# a killed wbrepd leaves the group (process membership: no token timeout)
+# and the primary leaves write-back; restarted, it announces itself again
+"$W" kill 3 KILL wbrepd
+G2="n1:1:primary:UpToDate n2:2:secondary:UpToDate"
+if wait_for 30 group_is 1 "$G2" && wait_for 30 mode_is 1 writethrough; then
+	pass wbcluster_cpg_leave "(n1 sees $G2 and writes through)"
+else
+	fail wbcluster_cpg_leave "n1: $(group_of 1), $("$W" field 1 mode)"
+fi
+"$W" start 3 wbrepd >/dev/null
+if wait_for 60 group_is 1 "$G3" && wait_for 60 mode_is 1 writeback; then
+	pass wbcluster_cpg_rejoin "(n3 announced itself again; n1 back in write-back)"
+else
+	fail wbcluster_cpg_rejoin "n1: $(group_of 1), $("$W" field 1 mode)"
 fi
 
 # img FILE: write random data into the image of the device at OFFSET MiB
