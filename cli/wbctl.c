@@ -476,6 +476,13 @@ static const struct cmd cmds[] = {
      "Start the resource's peer links again (after disconnect or a refusal).", wbctl_cmd_connect},
     {"disconnect", "RES", "Stop the resource's peer links (StandAlone) until connect.",
      wbctl_cmd_disconnect},
+    {"verify", "RES [--json] [--no-wait]",
+     "On the primary: compare every block with each connected secondary while writes go\n"
+     "  on (docs/replication.md \"Online verify\"), at most verify-rate bytes/s. Blocks that\n"
+     "  differ are logged and marked for resync. Follows it like drain and prints, per peer,\n"
+     "  the blocks out of sync (--json: one object); --no-wait only starts it (progress:\n"
+     "  status). Exit 0 when it ran to the end, 1 refused or aborted, 130 Ctrl-C.",
+     wbctl_cmd_verify},
     {"reload", "", "Re-read the configuration file (like SIGHUP).", cmd_reload},
     {"config", "check [FILE]",
      "Check a configuration file; print every error as FILE:LINE: [section] key: message.\n"

@@ -70,5 +70,6 @@ int wbctl_cmd_secondary(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_connect(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_events(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_verify(struct gopts *g, int argc, char **argv);
 
 #endif /* WB_CLI_WBCTL_H */

@@ -93,6 +93,34 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		printf("\n");
 		if (p->problem)
 			printf("    refused: %s\n", p->problem);
+		if (p->verify_state) {
+			char a[32], b[32], c[32];
+
+			wbctl_bytes(p->verify_oos_bytes, a, sizeof(a));
+			wbctl_bytes(p->verify_compared_bytes, b, sizeof(b));
+			wbctl_bytes(p->verify_skipped_bytes, c, sizeof(c));
+			printf("    verify: %s, %llu blocks (%s) out of sync, %s compared, %s "
+			       "skipped\n",
+			       p->verify_state, (unsigned long long)p->verify_oos_bytes / 4096, a, b,
+			       c);
+		}
+	}
+	if (r->verify_state) {
+		char a[32], b[32], c[32];
+
+		wbctl_bytes(r->verify_done_bytes, a, sizeof(a));
+		wbctl_bytes(r->verify_total_bytes, b, sizeof(b));
+		wbctl_bytes(r->verify_rate, c, sizeof(c));
+		printf("  verify     %s %llu%% (%s of %s), %s/s", r->verify_state,
+		       r->verify_total_bytes
+			   ? (unsigned long long)(r->verify_done_bytes * 100 / r->verify_total_bytes)
+			   : 100ull,
+		       a, b, c);
+		if (!strcmp(r->verify_state, "running")) {
+			wbctl_ms(r->verify_eta_ms, a, sizeof(a));
+			printf(", ETA %s", a);
+		}
+		printf("\n");
 	}
 }
 
@@ -346,9 +374,37 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 		JU("acked_seq", p->acked_seq);
 		printf(", ");
 		JS("problem", p->problem);
+		printf(", \"verify_state\": ");
+		if (p->verify_state) {
+			wbctl_json_str(p->verify_state);
+			printf(", ");
+			JU("verify_oos_bytes", p->verify_oos_bytes);
+			printf(", ");
+			JU("verify_compared_bytes", p->verify_compared_bytes);
+			printf(", ");
+			JU("verify_skipped_bytes", p->verify_skipped_bytes);
+		} else {
+			printf("null, \"verify_oos_bytes\": null, \"verify_compared_bytes\": null, "
+			       "\"verify_skipped_bytes\": null");
+		}
 		printf("}");
 	}
 	printf("]");
+	printf(",\n     \"verify_state\": ");
+	if (r->verify_state) {
+		wbctl_json_str(r->verify_state);
+		printf(", ");
+		JU("verify_done_bytes", r->verify_done_bytes);
+		printf(", ");
+		JU("verify_total_bytes", r->verify_total_bytes);
+		printf(", ");
+		JU("verify_eta_ms", r->verify_eta_ms);
+		printf(", ");
+		JU("verify_rate", r->verify_rate);
+	} else {
+		printf("null, \"verify_done_bytes\": null, \"verify_total_bytes\": null, "
+		       "\"verify_eta_ms\": null, \"verify_rate\": null");
+	}
 }
 
 static void print_json_res(const Wbrep__ResourceStatus *r)

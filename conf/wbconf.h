@@ -107,6 +107,7 @@ struct wbconf_resource {
 	int ack;		       /* enum wbconf_ack, default log */
 	uint32_t log_commit_ms;	       /* ack = memory: RAM -> log bound, default 10 */
 	uint32_t wb_min_peers;	       /* default 1 */
+	uint64_t verify_rate;	       /* wbctl verify: bytes/s, 0 = unlimited, default 100 MiB */
 	int on_no_quorum;	       /* enum wbconf_no_quorum, default suspend-io */
 	int cache_mode;		       /* enum wbconf_cache_mode, default writeback
 					* (writethrough for engine passthrough) */

@@ -139,6 +139,14 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 	p->has_acked_seq = 1;
 	p->acked_seq = s->acked;
 	p->problem = s->problem[0] ? (char *)s->problem : NULL;
+	if (s->verify_state[0]) {
+		p->verify_state = (char *)s->verify_state;
+		p->has_verify_oos_bytes = p->has_verify_skipped_bytes = 1;
+		p->has_verify_compared_bytes = 1;
+		p->verify_oos_bytes = s->verify_oos;
+		p->verify_skipped_bytes = s->verify_skipped;
+		p->verify_compared_bytes = s->verify_compared;
+	}
 }
 
 static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_status *s)
@@ -191,6 +199,13 @@ static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_statu
 	p->cache_mode = s->cache_mode[0] ? (char *)s->cache_mode : NULL;
 	p->disk_state = s->disk_state[0] ? (char *)s->disk_state : NULL;
 	p->repl_problem = s->repl_problem[0] ? (char *)s->repl_problem : NULL;
+	if (s->verify_state[0]) {
+		p->verify_state = (char *)s->verify_state;
+		U(verify_done_bytes, s->verify_done);
+		U(verify_total_bytes, s->verify_total);
+		U(verify_eta_ms, s->verify_eta_ms);
+		U(verify_rate, s->verify_rate);
+	}
 	if (s->has_uuid) {
 		p->has_data_uuid = 1;
 		p->data_uuid.data = (uint8_t *)s->data_uuid;
@@ -274,6 +289,7 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 		s[i].cache_mode[sizeof(s[i].cache_mode) - 1] = 0;
 		s[i].disk_state[sizeof(s[i].disk_state) - 1] = 0;
 		s[i].repl_problem[sizeof(s[i].repl_problem) - 1] = 0;
+		s[i].verify_state[sizeof(s[i].verify_state) - 1] = 0;
 		wbrep__resource_status__init(&rs[i]);
 		fill_status(&rs[i], &s[i]);
 		if (s[i].npeers > WBD_CTL_MAX_PEERS)
@@ -287,6 +303,7 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 			q->disk[sizeof(q->disk) - 1] = 0;
 			q->replication[sizeof(q->replication) - 1] = 0;
 			q->problem[sizeof(q->problem) - 1] = 0;
+			q->verify_state[sizeof(q->verify_state) - 1] = 0;
 			wbrep__peer_status__init(&ps[i][j]);
 			fill_peer(&ps[i][j], q);
 			pp[i][j] = &ps[i][j];
@@ -397,6 +414,9 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 		break;
 	case WBREP__CTL_OP__CTL_DISCONNECT:
 		fn = c->h.disconnect;
+		break;
+	case WBREP__CTL_OP__CTL_VERIFY:
+		fn = c->h.verify;
 		break;
 	default:
 		fn = c->h.reload;

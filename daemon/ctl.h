@@ -49,6 +49,9 @@ struct wbd_ctl_peer_status {
 	uint64_t oos;	   /* bytes out of sync, when known */
 	uint64_t acked;	   /* every seq below is acked durable (primary) */
 	char problem[400]; /* last refusal of this link, "" if none */
+	/* the last online verify against this peer; verify_state "" = none */
+	char verify_state[96]; /* "running", "done", "aborted: why" */
+	uint64_t verify_oos, verify_skipped, verify_compared; /* bytes */
 };
 
 /* Per-resource status; strings are NUL-terminated (truncated if longer). */
@@ -80,6 +83,9 @@ struct wbd_ctl_res_status {
 	bool has_uuid;
 	uint8_t data_uuid[16];
 	char repl_problem[400]; /* "" or why a link is refused (split brain) */
+	/* online verify (wbctl verify); verify_state "" = never ran */
+	char verify_state[16]; /* "running", "done", "aborted" */
+	uint64_t verify_done, verify_total, verify_eta_ms, verify_rate;
 	unsigned npeers;
 	struct wbd_ctl_peer_status peers[WBD_CTL_MAX_PEERS];
 };
@@ -135,6 +141,9 @@ struct wbd_ctl_handlers {
 		       char *err, size_t errlen);
 	int (*disconnect)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 			  char *err, size_t errlen);
+	/* online verify (primary): starts it, returns at once */
+	int (*verify)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+		      char *err, size_t errlen);
 };
 
 /* Listen on `path`. 0 and *out, or -errno (logged). */

@@ -112,10 +112,18 @@ static const struct metric metrics[] = {
      RS(role), "primary"},
     {"wbrep_disk_uptodate", "gauge", "1 if this node's data is UpToDate (replication)", M_STR_EQ,
      RS(disk_state), "UpToDate"},
+    {"wbrep_verify_running", "gauge", "1 while an online verify (wbctl verify) runs", M_STR_EQ,
+     RS(verify_state), "running"},
+    {"wbrep_verify_done_bytes", "gauge", "Bytes the last or running verify went through", M_U64,
+     RS(verify_done), NULL},
+    {"wbrep_verify_total_bytes", "gauge", "Bytes the last or running verify goes through", M_U64,
+     RS(verify_total), NULL},
+    {"wbrep_verify_eta_seconds", "gauge", "Estimated time left of the running verify", M_MS_AS_S,
+     RS(verify_eta_ms), NULL},
 };
 
 /* Per peer of a replicated resource: labels resource and peer. */
-enum { P_CONNECTED, P_PRIMARY, P_UPTODATE, P_SEQ_LAG };
+enum { P_CONNECTED, P_PRIMARY, P_UPTODATE, P_SEQ_LAG, P_VERIFY_OOS };
 static const struct metric peer_metrics[] = {
     {"wbrep_peer_connected", "gauge", "1 if the replication link to the peer is up", P_CONNECTED, 0,
      NULL},
@@ -125,6 +133,9 @@ static const struct metric peer_metrics[] = {
     {"wbrep_peer_seq_lag", "gauge",
      "Records the peer lacks compared with this node (< 0: it holds more; absent when unknown)",
      P_SEQ_LAG, 0, NULL},
+    {"wbrep_peer_verify_oos_bytes", "gauge",
+     "Bytes the last or running verify found out of sync on the peer (absent: none ran)",
+     P_VERIFY_OOS, 0, NULL},
 };
 
 /* Label value escaping: backslash, quote, newline. out: 2 * len + 1. */
@@ -153,13 +164,15 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				char node[sizeof(p->node) * 2 + 1];
 				int64_t v;
 
-				if (m->kind == P_SEQ_LAG && !p->has_seq_lag)
+				if ((m->kind == P_SEQ_LAG && !p->has_seq_lag) ||
+				    (m->kind == P_VERIFY_OOS && !p->verify_state[0]))
 					continue;
 				v = m->kind == P_CONNECTED
 					? !strncmp(p->connection, "Connected", 16)
 				    : m->kind == P_PRIMARY  ? !strncmp(p->role, "primary", 16)
 				    : m->kind == P_UPTODATE ? !strncmp(p->disk, "UpToDate", 16)
-							    : p->seq_lag;
+				    : m->kind == P_SEQ_LAG  ? p->seq_lag
+							    : (int64_t)p->verify_oos;
 				label_esc(node, p->node, sizeof(p->node));
 				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,
 					node, (long long)v);

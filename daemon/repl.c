@@ -290,6 +290,7 @@ static void on_ship(void *arg, struct wb_rec_ref *ref)
 	struct wbd_repl *rp = arg;
 
 	rp->shipped_next = ref->rec.seq + 1;
+	wbd_repl_verify_shipped(rp, &ref->rec);
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		struct repl_peer *p = &rp->peers[i];
 		int ret;
@@ -426,6 +427,8 @@ static void on_applied(void *arg, int err)
 	struct repl_peer *p = ac->p;
 
 	p->rp->applying--;
+	if (!err)
+		wbd_repl_verify_applied(p->rp, ac->seq, true);
 	if (err)
 		wbd_err("%s: record %llu from %s did not become durable: %s", p->rp->res,
 			(unsigned long long)ac->seq, p->node, strerror(-err));
@@ -463,6 +466,7 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec)
 	ret = wb_engine_apply_record(rp->e, rec, on_applied, ac);
 	if (!ret) {
 		rp->applying++;
+		wbd_repl_verify_applied(rp, rec->seq, false);
 		send_ack(p, rec->seq, WBREP__ACK_LEVEL__ACK_IN_MEMORY);
 		return 0;
 	}
@@ -693,6 +697,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			 err ? strerror(-err) : wbd_pl_state_name(s));
 	p->up = p->live = false;
 	p->epoch++;
+	wbd_repl_verify_peer_down(p);
 	wbd_repl_peers_check(rp, false);
 	wbd_repl_disk_check(rp);
 	if (p->split && !p->standalone) {
@@ -721,6 +726,10 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 	switch (m->type) {
 	case WBP_T_RECORD:
 		on_record(p, m->rec, data, m->data_len);
+		break;
+	case WBP_T_VERIFY_REQ:
+	case WBP_T_VERIFY_REPLY:
+		wbd_repl_verify_frame(p, m);
 		break;
 	case WBP_T_ACK:
 		if (!rp->primary) {
@@ -939,6 +948,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 	if (rp->refs || rp->applying)
 		wbd_err("%s: replication: %u record references and %u applies left at stop",
 			rp->res, rp->refs, rp->applying);
+	wbd_repl_verify_free(rp);
 	free(rp->pend.data);
 	free(rp->rxbuf);
 	if (rp->ev_work)

@@ -156,4 +156,26 @@ bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);
 const char *wbd_repl_disk(const struct wbd_repl *rp);
 unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max);
 
+/* ---- online verify (repl_verify.c, docs/replication.md "Online verify") ---- */
+
+/*
+ * Primary: compare the whole device with every connected secondary, at
+ * most rate bytes/s (0 = unlimited), in the background; blocks that differ
+ * are marked in that peer's dirty bitmap. 0, or -errno with err set
+ * (-EPERM secondary, -EBUSY one runs, -ENOTCONN no secondary connected).
+ */
+int wbd_repl_verify_start(struct wbd_repl *rp, uint64_t rate, char *err, size_t errlen);
+struct wbd_repl_verify_status {
+	const char *state; /* NULL never ran, "running", "done", "aborted" */
+	uint64_t done_bytes, total_bytes, eta_ms, rate;
+};
+void wbd_repl_verify_status(const struct wbd_repl *rp, struct wbd_repl_verify_status *vs);
+struct wbd_repl_verify_peer {
+	const char *state; /* "running", "done", "aborted: why" */
+	uint64_t oos, skipped, compared; /* bytes */
+};
+/* The last run's result for peer number i (wbd_repl_status order); false:
+ * the peer took no part in one. */
+bool wbd_repl_verify_peer(const struct wbd_repl *rp, unsigned i, struct wbd_repl_verify_peer *out);
+
 #endif /* WB_DAEMON_REPL_H */

@@ -113,6 +113,7 @@ struct wbd_repl {
 	bool has_meta, meta_busy;
 	struct wb_meta meta;
 	ProtobufCBinaryData hist_pb[WB_META_MAX_HISTORY]; /* hello's history */
+	struct repl_verify *vf; /* online verify (repl_verify.c), NULL until used */
 };
 
 /* Peers connected and up to date (primary: live; secondary: link up). */
@@ -143,6 +144,16 @@ void wbd_repl_log_hold(struct repl_peer *p, uint64_t seq);
 /* repl.c: a secondary's local seq_head moved or a primary connected:
  * UpToDate once it reached sync_target. */
 void wbd_repl_disk_check(struct wbd_repl *rp);
+
+/* repl_verify.c: a verify-request or verify-reply frame from p; a record
+ * was shipped (primary: ranges it touches are compared again); a record
+ * was applied (durable false) or became durable (secondary); p's link went
+ * down; free everything (waits for the reads in flight). */
+void wbd_repl_verify_frame(struct repl_peer *p, const struct wbp_msg *m);
+void wbd_repl_verify_shipped(struct wbd_repl *rp, const struct wb_record *rec);
+void wbd_repl_verify_applied(struct wbd_repl *rp, uint64_t seq, bool durable);
+void wbd_repl_verify_peer_down(struct repl_peer *p);
+void wbd_repl_verify_free(struct wbd_repl *rp);
 
 /* repl_uuid.c */
 enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,

@@ -21,10 +21,23 @@
 #include "daemon/wbd.h"
 #include "daemon/wbd_log.h"
 
+static void fill_verify_peer(struct wbd_resource *r, unsigned i, struct wbd_ctl_peer_status *q)
+{
+	struct wbd_repl_verify_peer vp;
+
+	if (!wbd_repl_verify_peer(r->repl, i, &vp))
+		return;
+	snprintf(q->verify_state, sizeof(q->verify_state), "%s", vp.state);
+	q->verify_oos = vp.oos;
+	q->verify_skipped = vp.skipped;
+	q->verify_compared = vp.compared;
+}
+
 static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 {
 	struct wbd_repl_peer_status ps[WBD_CTL_MAX_PEERS];
 	unsigned n = wbd_repl_status(r->repl, ps, WBD_CTL_MAX_PEERS);
+	struct wbd_repl_verify_status vs;
 
 	snprintf(s->disk_state, sizeof(s->disk_state), "%s", wbd_repl_disk(r->repl));
 	s->has_uuid = wbd_repl_data_uuid(r->repl, s->data_uuid);
@@ -43,8 +56,17 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		if (q->problem[0] && !s->repl_problem[0])
 			snprintf(s->repl_problem, sizeof(s->repl_problem), "%s: %.380s", q->node,
 				 q->problem);
+		fill_verify_peer(r, i, q);
 	}
 	s->npeers = n;
+	wbd_repl_verify_status(r->repl, &vs);
+	if (vs.state) {
+		snprintf(s->verify_state, sizeof(s->verify_state), "%s", vs.state);
+		s->verify_done = vs.done_bytes;
+		s->verify_total = vs.total_bytes;
+		s->verify_eta_ms = vs.eta_ms;
+		s->verify_rate = vs.rate;
+	}
 }
 
 static void fill_status(struct wbd_resource *r, struct wbd_ctl_res_status *s)
@@ -300,6 +322,25 @@ static int h_disconnect(void *ctx, const char *res, const char *arg, struct wbd_
 	return h_links(ctx, res, false, false, err, errlen);
 }
 
+/* wbctl verify: starts the online verify at the rate of the configuration
+ * in force and returns; its progress and result are in the status. */
+static int h_verify(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
+		    size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+
+	if (!r)
+		return -ENOENT;
+	if (!wbd_resource_is_up(r) || !r->repl) {
+		snprintf(err, errlen, "%s",
+			 !wbd_resource_is_up(r) ? "resource is not up"
+						: "not replicated (no [node] sections name this "
+						  "node)");
+		return !wbd_resource_is_up(r) ? -ENODEV : -EOPNOTSUPP;
+	}
+	return wbd_repl_verify_start(r->repl, r->conf->verify_rate, err, errlen);
+}
+
 static int h_reload(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		    size_t errlen)
 {
@@ -382,6 +423,7 @@ int wbd_handlers_start(struct wbd *d)
 	    .secondary = h_secondary,
 	    .connect = h_connect,
 	    .disconnect = h_disconnect,
+	    .verify = h_verify,
 	};
 	const char *path = d->conf->global.control_socket;
 	char *dir, *s;

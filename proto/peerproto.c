@@ -324,6 +324,8 @@ int wbp_msg_check(unsigned type, const ProtobufCMessage *msg, uint32_t data_len,
 			return rc;
 		if (m->has_code && (m->code < 0 || m->code > 4095))
 			WHY("verify reply: code is not an errno value");
+		if (m->has_code && m->code ? m->n_crcs != 0 : m->n_crcs != m->nblocks)
+			WHY("verify reply: not one crc per block (or crcs with an error code)");
 		return 0;
 	}
 	case WBP_T_ERROR: {

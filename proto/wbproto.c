@@ -287,6 +287,7 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	case WBREP__CTL_OP__CTL_SECONDARY:
 	case WBREP__CTL_OP__CTL_CONNECT:
 	case WBREP__CTL_OP__CTL_DISCONNECT:
+	case WBREP__CTL_OP__CTL_VERIFY:
 		need_res = 1;
 		break;
 	default:

@@ -51,7 +51,7 @@ static void check_request(const Wbrep__CtlRequest *rq)
 	CHECK(rq->version == WBPROTO_CTL_VERSION);
 	CHECK((rq->op >= WBREP__CTL_OP__CTL_STATUS && rq->op <= WBREP__CTL_OP__CTL_RELOAD) ||
 	      rq->op == WBREP__CTL_OP__CTL_DRAIN ||
-	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_DISCONNECT) ||
+	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_VERIFY) ||
 	      rq->op == WBREP__CTL_OP__CTL_EVENTS);
 	if (rq->op != WBREP__CTL_OP__CTL_STATUS && rq->op != WBREP__CTL_OP__CTL_RELOAD &&
 	    rq->op != WBREP__CTL_OP__CTL_EVENTS)

@@ -14,6 +14,8 @@
  *   - its data length is within the limits and the type may carry data;
  *   - a record's extents lie inside the device without overflow and add up
  *     to its data length (0 for zero records);
+ *   - a verify request's range lies inside the device; a verify reply has
+ *     one crc per block, or an error code and none;
  *   - an agreed geometry is no larger than either side's;
  *   - every accepted message packs again (wbp_pack accepts it) and the
  *     packed frame parses again to the same type and data length.
@@ -110,6 +112,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      m.type == WBP_T_RESYNC_DATA);
 		if (m.type == WBP_T_RECORD)
 			check_record(m.rec, m.data_len, &lim);
+		if (m.type == WBP_T_VERIFY_REQ)
+			CHECK(m.vreq->nblocks && m.vreq->lba + m.vreq->nblocks > m.vreq->lba &&
+			      m.vreq->lba + m.vreq->nblocks <= lim.dev_blocks);
+		if (m.type == WBP_T_VERIFY_REPLY)
+			CHECK(m.vrep->has_code && m.vrep->code ? m.vrep->n_crcs == 0
+							       : m.vrep->n_crcs == m.vrep->nblocks);
 		repack(&m, &lim);
 		if (m.type == WBP_T_HELLO) {
 			struct wbp_limits agreed;

@@ -468,6 +468,7 @@ static void test_resync_verify(void **state)
 	Wbrep__ResyncData d = WBREP__RESYNC_DATA__INIT;
 	Wbrep__VerifyRequest vq = WBREP__VERIFY_REQUEST__INIT;
 	Wbrep__VerifyReply vr = WBREP__VERIFY_REPLY__INIT;
+	uint32_t crcs[5] = {1, 2, 3, 4, 5};
 
 	q.lba = 10;
 	q.nblocks = 256;
@@ -512,14 +513,35 @@ static void test_resync_verify(void **state)
 	expect(WBP_T_VERIFY_REQ, &vq.base, 0, lg, -EINVAL, "empty");
 	vr.lba = 996;
 	vr.nblocks = 4;
-	vr.has_crc = 1;
+	vr.n_crcs = 4;
+	vr.crcs = crcs;
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, 0, NULL);
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 4096, lg, -EPROTO, NULL); /* data on a reply */
 	vr.lba = 997;
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "past the device");
 	vr.lba = 0;
+	vr.n_crcs = 3; /* one crc short */
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "one crc per block");
+	vr.n_crcs = 5; /* one too many */
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "one crc per block");
+	vr.n_crcs = 0; /* none, no error code */
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "one crc per block");
 	vr.has_code = 1;
+	vr.code = 5; /* the replying node could not read: no crcs */
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, 0, NULL);
+	vr.n_crcs = 4;
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "one crc per block");
+	vr.n_crcs = 0;
 	vr.code = 9999;
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "errno");
+	vr.code = -1;
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "errno");
+	vq.lba = 999;
+	vq.nblocks = 2;
+	expect(WBP_T_VERIFY_REQ, &vq.base, 0, lg, -EINVAL, "past the device");
+	vq.lba = 0;
+	vq.nblocks = 257;
+	expect(WBP_T_VERIFY_REQ, &vq.base, 0, lg, -EINVAL, "maximum record");
 }
 
 static void test_stream_and_data(void **state)
