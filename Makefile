@@ -7,7 +7,7 @@
 #   make            build libraries, wbrepd, wbctl, wbengine, tests
 #   make test       install missing packages, build, run every test
 #   make mutants    known-bad patches to the crash invariants must fail the tests
-#   make torture-cluster  randomized cuts/kills on a 3-node cluster (WB_TORTURE_CYCLES)
+#   make torture-cluster  randomized cuts, kills, failovers under a stamped load (WB_TORTURE_CYCLES)
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
 #   make demo       3-node cluster demo: ext4 on r0, cut/heal, failover (deploy/demo-cluster.sh)
 #   make demo-single  one node, ext4 + fio across a daemon restart (deploy/demo.sh)

@@ -110,7 +110,7 @@ section_cluster() {
 	done
 
 	local tcut=$((token + token * 12 / 10 + 500)) tfo=$((token + 2000)) v st
-	row() { # case samples target
+	clu_row() { # case samples target
 		local c=$1 tg=$2
 		shift 2
 		if [ $# = 0 ]; then
@@ -122,17 +122,17 @@ section_cluster() {
 		[ "$v" -le "$tg" ] && st=met
 		bench_row "cluster" "$c (ms, median of $#)" "$v" "-" "-" "<= $tg ms" "$st ($*)"
 	}
-	row "cut -> write-through" "$tcut" "${cut_ms[@]}"
-	row "crash -> corosync membership" "$tfo" "${memb_ms[@]}"
-	row "crash -> promoted (wbrepd log)" "$tfo" "${prom_ms[@]}"
-	row "crash -> first write acked" "$tfo" "${io_ms[@]}"
-	jarr() { local IFS=,; echo "[$*]"; }
+	clu_row "cut -> write-through" "$tcut" "${cut_ms[@]}"
+	clu_row "crash -> corosync membership" "$tfo" "${memb_ms[@]}"
+	clu_row "crash -> promoted (wbrepd log)" "$tfo" "${prom_ms[@]}"
+	clu_row "crash -> first write acked" "$tfo" "${io_ms[@]}"
+	clu_jarr() { local IFS=,; echo "[$*]"; }
 	cat >"$RESULTS/cluster.json" <<EOF
 {"token_ms": $token, "load": "$(cut -d' ' -f1-3 /proc/loadavg)",
- "cut_to_writethrough_ms": $(jarr "${cut_ms[@]}"), "target_cut_ms": $tcut,
- "crash_to_membership_ms": $(jarr "${memb_ms[@]}"),
- "crash_to_promoted_ms": $(jarr "${prom_ms[@]}"),
- "crash_to_first_write_ms": $(jarr "${io_ms[@]}"), "target_failover_ms": $tfo}
+ "cut_to_writethrough_ms": $(clu_jarr "${cut_ms[@]}"), "target_cut_ms": $tcut,
+ "crash_to_membership_ms": $(clu_jarr "${memb_ms[@]}"),
+ "crash_to_promoted_ms": $(clu_jarr "${prom_ms[@]}"),
+ "crash_to_first_write_ms": $(clu_jarr "${io_ms[@]}"), "target_failover_ms": $tfo}
 EOF
 	[ ${#cut_ms[@]} -gt 0 ] && [ ${#io_ms[@]} -gt 0 ]
 }

@@ -16,7 +16,8 @@
 #    (the time from the kill to the event is printed, not asserted);
 #    corosync restarted: write-back again;
 #  - n1's wbrepd killed and restarted: r0 comes up not in write-back and
-#    returns to write-back once quorate with both peers UpToDate;
+#    returns to write-back once quorate, and only after both peers were
+#    caught up (its log's order);
 #  - every mode change is in `wbctl events` with its reason.
 . "$(dirname "$0")/../lib.sh"
 
@@ -182,10 +183,20 @@ L1=$WBCLUSTER_DIR/n1/wbrepd.log
 "$W" kill 1 KILL wbrepd
 before=$(wc -l <"$L1")
 "$W" start 1 wbrepd >/dev/null
+# line LINE-RE: the first line of the restarted daemon's log matching
+line_of() { tail -n +"$((before + 1))" "$L1" | grep -n -m1 -E "$1" | cut -d: -f1; }
+# write-back only after both peers caught up: its mode line comes after
+# both "peer nI is up to date" lines of this run
+after_catchup() {
+	local wb u2 u3
+	wb=$(line_of 'r0: mode [a-z-]+ -> writeback') u2=$(line_of 'r0: peer n2 is up to date')
+	u3=$(line_of 'r0: peer n3 is up to date')
+	[ -n "$wb" ] && [ -n "$u2" ] && [ -n "$u3" ] && [ "$wb" -gt "$u2" ] && [ "$wb" -gt "$u3" ]
+}
 if wait_for 90 mode_is '^r0: writeback: quorate, 2/2 peers UpToDate$' &&
 	tail -n +"$((before + 1))" "$L1" | grep -m1 -E 'r0: mode [a-z-]+ -> [a-z-]+ \(up\)' |
-	grep -qE 'mode writethrough -> (suspend-io|io-error|writethrough) \(up\)'; then
-	pass policy-restart "($(tail -n +"$((before + 1))" "$L1" | grep -m1 -oE 'mode writethrough -> [a-z-]+ \(up\): [^,]*'), then write-back)"
+	grep -qE 'mode writethrough -> (suspend-io|io-error|writethrough) \(up\)' && after_catchup; then
+	pass policy-restart "($(tail -n +"$((before + 1))" "$L1" | grep -m1 -oE 'mode writethrough -> [a-z-]+ \(up\): [^,]*'), write-back only after both peers caught up)"
 else
 	fail policy-restart "$(cat "$T/mode"); $(tail -n +"$((before + 1))" "$L1" | grep -m3 'r0: mode' | tr '\n' ' ')"
 fi

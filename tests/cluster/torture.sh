@@ -1,97 +1,237 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# timeout: 3600
 #
 # torture.sh - `make torture-cluster`: randomized faults on a 3-node
-# namespaced wbrep cluster under writes (deploy/cluster/wbcluster, r0
-# primary on n1, protocol C, wb-min-peers 2). Each cycle picks a secondary
-# and a fault at random: network cut, wbrepd SIGKILL, or a whole-node crash
-# (wbrepd + corosync SIGKILL); writes a random region through the primary
-# while the fault lasts (a qemu-io write + flush that returned 0 =
-# acknowledged, kept in the reference image); checks the primary left write-back; repairs (heal,
-# restart); checks the primary is back in write-back and the repaired node
-# holds exactly the reference image. At the end, if wbctl can promote, the
-# primary node crashes and n2 is promoted: it must hold every acknowledged
-# byte. Not part of `make test` (minutes); `make test` runs
-# tests/cluster/test_wbcluster.sh, the short version.
+# namespaced wbrep cluster (deploy/cluster/wbcluster: corosync + wbrepd per
+# node, TLS, r0 protocol C, wb-min-peers 2, primary n1 at the start) under
+# a stamped write load with a checker that knows what was acknowledged,
+# by which node and when (tests/cluster/clstamp.py: QD1 4 KiB writes to
+# the current primary, every send and every acknowledgement logged).
 #
-# Env: WB_TORTURE_CYCLES (default 20), WB_TORTURE_SEED (default: random,
-# printed). Output ends with "N passed, N failed".
+# Each cycle waits for a whole cluster (three wbrepd, the primary in
+# write-back), then picks a fault at random (seeded):
+#   cut-sec      a secondary's link cut (nftables), writes go on, healed
+#   kill-sec     a secondary's wbrepd SIGKILLed, writes go on, restarted
+#   crash-sec    a secondary node crashed (link down, all SIGKILLed), back
+#   cut-primary  the primary's link cut: it is the minority; the majority
+#                promotes one of its nodes (wbctl primary; an Outdated one
+#                is refused and the other is taken); the writer follows;
+#                the old primary is fenced (wbrepd SIGKILL, as STONITH
+#                would), healed and restarted as secondary
+#   crash-primary the primary node crashed; promotion as above; restarted
+#                as secondary
+#   kill-primary the primary's wbrepd SIGKILLed (corosync stays); as above
+# Checks: after every fault the primary (and after a repair the repaired
+# node) holds every acknowledged write: `clstamp.py verify` reads every
+# block (0 lost, 0 torn); after a secondary fault the primary left
+# write-back; after cut-primary the cut node acknowledged no write sent
+# after the cut (`clstamp.py minority`). A returning old primary that is
+# refused (diverged data: resync is not implemented, docs/replication.md)
+# is reported and left out, and the next cycle starts on a new cluster
+# with a new writer log (an "epoch").
+#
+# Env: WB_TORTURE_CYCLES (default 20), WB_TORTURE_SEED (default random,
+# printed: the same seed gives the same faults, nodes and durations),
+# WB_TORTURE_FAULTS (a list used in turn instead of random faults; the
+# short run in `make test`, tests/cluster/test_torture_short.sh, uses it).
+# Output ends with "N passed, N failed".
 set -u
 . "$(dirname "$0")/../lib.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "cluster/torture: needs root (network namespaces)"
-need_tools cluster/torture corosync nft ip unshare openssl nbdcopy qemu-io cmp
+need_tools cluster/torture corosync nft ip unshare openssl jq python3
 need_bins cluster/torture "$WBREPD" "$WBCTL"
 CYCLES=${WB_TORTURE_CYCLES:-20}
 SEED=${WB_TORTURE_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 RANDOM=$SEED
-echo "torture-cluster: $CYCLES cycles, seed $SEED (WB_TORTURE_SEED=$SEED to repeat)"
+FAULTS=(${WB_TORTURE_FAULTS:-})
+echo "torture-cluster: $CYCLES cycles, seed $SEED (WB_TORTURE_SEED=$SEED to repeat)${FAULTS[*]:+, faults: ${FAULTS[*]}}"
 tmpdir torture-cluster
-export WBCLUSTER_DIR=$T/cluster WBCLUSTER_SIZE=32M WBCLUSTER_LOGSIZE=16M
+export WBCLUSTER_DIR=$T/cluster WBCLUSTER_SIZE=32M WBCLUSTER_LOGSIZE=64M
 W=$ROOT/deploy/cluster/wbcluster
-DEVSZ=$((32 * 1048576 - 4096))
-npass=0 nfail=0
-ok() { pass "$@"; npass=$((npass + 1)); }
-bad() { fail "$@"; nfail=$((nfail + 1)); }
-summary() { echo "$npass passed, $nfail failed"; finish; }
+CL=$ROOT/tests/cluster/clstamp.py
+NBLOCKS=2048
 
 on_cleanup "$W down"
-"$W" up 3 >"$T/up.log" 2>&1 || { tail -5 "$T/up.log"; bad torture_up "wbcluster up 3 failed"; summary; }
-mode_is() { [ "$("$W" field "$1" mode)" = "$2" ]; }
-same_on() { timeout 120 nbdcopy "$("$W" uri "$1")" "$T/out.$1" 2>/dev/null && cmp -s "$T/img" "$T/out.$1"; }
-head -c "$DEVSZ" /dev/zero >"$T/img"
-# write_random: a random 1..4 MiB region of random data through the
-# primary (qemu-io write + flush); it goes into the reference image only
-# when qemu-io succeeded (acknowledged). Regions stay well below the log
-# size: a peer that falls out of the log's retention needs a resync, which
-# wbrepd does not have yet (docs/replication.md)
-write_random() {
-	local mib=$((1 + RANDOM % 4)) off=$((RANDOM % 27))
-	head -c $((mib * 1048576)) /dev/urandom >"$T/chunk"
-	if timeout 120 qemu-io -f raw "$("$W" uri 1)" -c "write -s $T/chunk ${off}M ${mib}M" -c flush \
-		>"$T/qemu-io.log" 2>&1; then
-		dd if="$T/chunk" of="$T/img" bs=1M seek="$off" conv=notrunc status=none
-		echo "$mib MiB at $off MiB"
-	else
-		echo "write FAILED: $(tail -1 "$T/qemu-io.log")"
-		return 1
+"$W" up 3 >"$T/up.log" 2>&1 || { tail -5 "$T/up.log"; fail torture_up "wbcluster up 3 failed"; finish; }
+sock() { echo "$WBCLUSTER_DIR/n$1/nbd.sock"; }
+field() { "$W" field "$1" "$2"; }
+running() { [ -n "$(cat "/proc/$(cat "$WBCLUSTER_DIR/n$1/wbrepd.pid")/comm" 2>/dev/null)" ]; }
+target() { echo "n$1 $(sock "$1")" >"$WD/target.tmp" && mv "$WD/target.tmp" "$WD/target"; }
+EPOCH=0 WPID="" NSENT=0 NACKED=0
+# epoch: (again) a cluster with r0 primary on n1 and a new writer with its
+# own log; a returning old primary refused as diverged cannot be brought
+# back without a resync, so the cluster is made anew instead
+epoch() {
+	if [ -n "$WPID" ]; then
+		kill "$WPID"
+		wait "$WPID" 2>/dev/null
+		NSENT=$((NSENT + $(grep -c '^S ' "$WD/writes.log"))) NACKED=$((NACKED + $(grep -c '^A ' "$WD/writes.log")))
+		"$W" down >/dev/null 2>&1
+		"$W" up 3 >"$T/up.log" 2>&1 || { tail -5 "$T/up.log"; fail torture_up "wbcluster up 3 failed"; finish; }
 	fi
+	EPOCH=$((EPOCH + 1))
+	WD=$T/w$EPOCH
+	mkdir -p "$WD"
+	P=1
+	OUT="" # a node left out (refused as diverged)
+	target 1
+	python3 "$CL" write "$WD" "$NBLOCKS" "$((SEED + EPOCH))" 2>"$WD/writer.err" &
+	WPID=$!
+	track_pid "$WPID"
 }
-wait_for 60 mode_is 1 writeback || bad torture_start "n1 never in write-back"
+epoch
 
+# whole: every node but OUT runs wbrepd and the primary is in write-back
+# (with OUT set: write-through is all there is)
+whole() {
+	local i
+	for i in 1 2 3; do [ "$i" = "$OUT" ] || running "$i" || return 1; done
+	if [ -z "$OUT" ]; then [ "$(field "$P" mode)" = writeback ]; else [ "$(field "$P" role)" = primary ]; fi
+}
+pause() {
+	rm -f "$WD/paused"
+	: >"$WD/pause"
+	wait_for 30 test -e "$WD/paused"
+}
+resume() { rm -f "$WD/pause"; }
+# verify NODE WHAT: every acknowledged write is on NODE (writer paused)
+verify() {
+	local out
+	pause
+	if out=$(timeout 120 python3 "$CL" verify "$WD" "$(sock "$1")" 2>&1); then
+		resume
+		echo "$out" | tail -1 | sed 's/^verify: //'
+		return 0
+	fi
+	resume
+	echo "n$1: $(echo "$out" | tr '\n' ' ')"
+	return 1
+}
+# the secondaries that can take a fault (running, not OUT)
+secondaries() {
+	local i
+	for i in 1 2 3; do [ "$i" = "$P" ] || [ "$i" = "$OUT" ] || echo "$i"; done
+}
+pick() { local a=("$@"); echo "${a[RANDOM % ${#a[@]}]}"; }
+as_secondary() { sed -i 's/^role = primary$/role = secondary/' "$("$W" conf "$1")"; }
+# promote: wbctl primary on a surviving node (the one with the newer data:
+# the other is refused as Outdated); sets NP
+promote() {
+	local i end=$((SECONDS + 60))
+	NP=""
+	while [ -z "$NP" ] && [ $SECONDS -lt $end ]; do
+		for i in $(secondaries); do
+			if "$W" wbctl "$i" primary r0 >"$T/promote.$i" 2>&1; then
+				NP=$i
+				return 0
+			fi
+		done
+		sleep 0.2
+	done
+	return 1
+}
+# members I N: node I's corosync view has N quorum members
+members() { [ "$("$W" wbctl "$1" status --json r0 2>/dev/null | jq '.cluster.members | length')" = "$2" ]; }
+hold() { sleep "$(awk -v r=$((RANDOM % 20)) 'BEGIN { printf "%.1f", 0.5 + r / 10 }')"; } # the load runs meanwhile
+
+wait_for 60 whole || fail torture_start "n1 never in write-back"
 for c in $(seq 1 "$CYCLES"); do
-	s=$((2 + RANDOM % 2))
-	case $((RANDOM % 3)) in
-	0) fault=cut; "$W" cut "$s" ;;
-	1) fault=kill-wbrepd; "$W" kill "$s" KILL wbrepd ;;
-	2) fault=crash; "$W" kill "$s" ;;
-	esac
-	w=$(write_random) || { bad "torture_$c" "$fault n$s: $w"; continue; }
-	msg="$fault n$s, wrote $w"
-	if ! wait_for 60 mode_is 1 writethrough; then
-		bad "torture_$c" "$msg: n1 still in write-back 60 s after the fault"
+	if [ -n "$OUT" ]; then
+		echo "    cycle $c: a new cluster (epoch $((EPOCH + 1))): n$OUT was left out"
+		epoch
 	fi
-	w=$(write_random) || { bad "torture_$c" "$msg: second $w"; continue; }
-	case $fault in
-	cut) "$W" heal "$s" ;;
-	*) "$W" start "$s" >/dev/null ;;
-	esac
-	if wait_for 120 mode_is 1 writeback && wait_for 120 same_on "$s" && same_on 1; then
-		ok "torture_$c" "($msg and $w; repaired: write-back, n$s identical)"
+	if ! wait_for 120 whole; then
+		fail "torture_$c" "cluster not whole after 120 s: n$P $(field "$P" mode), $(field "$P" mode_reason)"
+		continue
+	fi
+	if [ ${#FAULTS[@]} -gt 0 ]; then
+		f=${FAULTS[$(((c - 1) % ${#FAULTS[@]}))]}
 	else
-		bad "torture_$c" "$msg: after repair n1 $("$W" field 1 mode), n$s $(cmp "$T/img" "$T/out.$s" 2>&1 | head -1)"
+		f=$(pick cut-sec kill-sec crash-sec cut-primary crash-primary kill-primary)
 	fi
+	case $f in
+	*-sec)
+		s=$(pick $(secondaries))
+		case $f in
+		cut-sec) "$W" cut "$s" ;;
+		kill-sec) "$W" kill "$s" KILL wbrepd ;;
+		crash-sec) "$W" kill "$s" ;;
+		esac
+		hold
+		lw=1
+		[ -n "$OUT" ] || wait_for 30 eval '[ "$(field "$P" mode)" != writeback ]' || lw=0
+		case $f in
+		cut-sec) "$W" heal "$s" ;;
+		*) "$W" start "$s" >/dev/null ;;
+		esac
+		if [ $lw = 0 ]; then
+			fail "torture_$c" "$f n$s: n$P stayed in write-back"
+		elif ! wait_for 120 whole; then
+			fail "torture_$c" "$f n$s: not repaired in 120 s: n$P $(field "$P" mode_reason)"
+		elif vp=$(verify "$P") && vs=$(verify "$s"); then
+			pass "torture_$c" "($f n$s; n$P: $vp; n$s identical in every acknowledged block)"
+		else
+			fail "torture_$c" "$f n$s: $vp $vs"
+		fi
+		;;
+	*-primary)
+		o=$P
+		case $f in
+		cut-primary)
+			"$W" cut "$o"
+			tcut=$(date +%s%3N)
+			;;
+		crash-primary) "$W" kill "$o" ;;
+		kill-primary) "$W" kill "$o" KILL wbrepd ;;
+		esac
+		hold
+		# the survivors' membership without the old primary (not for
+		# kill-primary: its corosync stays, its CPG process left at once)
+		[ "$f" = kill-primary ] || for i in $(secondaries); do wait_for 30 members "$i" 2; done
+		if ! promote; then
+			fail "torture_$c" "$f n$o: no node could be promoted: $(cat "$T"/promote.* | tr '\n' ' ')"
+			break
+		fi
+		P=$NP
+		target "$P"
+		hold
+		msg="$f n$o, n$P promoted"
+		res=0
+		if [ "$f" = cut-primary ]; then
+			if m=$(python3 "$CL" minority "$WD" "n$o" "$tcut" 2>&1); then
+				msg="$msg; the cut n$o acknowledged nothing"
+			else
+				res=1
+				msg="$msg; MINORITY ACKED: $m"
+			fi
+			# fenced as STONITH would: its wbrepd dies before the heal
+			"$W" kill "$o" KILL wbrepd
+			"$W" heal "$o"
+		fi
+		if v=$(verify "$P"); then msg="$msg; n$P: $v"; else res=1 msg="$msg; $v"; fi
+		as_secondary "$o"
+		"$W" start "$o" >/dev/null
+		# back: whole again, or refused (which does not change by waiting)
+		back() { whole || [ -n "$(field "$o" repl_problem)" ]; }
+		wait_for 90 back
+		if ! whole; then
+			pb=$(field "$o" repl_problem)
+			OUT=$o
+			msg="$msg; old primary n$o not back: ${pb:-$(field "$P" mode_reason)} (left out)"
+		fi
+		if [ $res = 0 ]; then pass "torture_$c" "($msg)"; else fail "torture_$c" "$msg"; fi
+		;;
+	esac
 done
-
-if "$WBCTL" help primary >/dev/null 2>&1; then
-	write_random >/dev/null || bad torture_failover "write before the crash failed"
-	"$W" kill 1
-	if wait_for 60 "$W" wbctl 2 primary r0 >/dev/null 2>&1 && same_on 2; then
-		ok torture_failover "(n1 crashed, n2 promoted with every acknowledged byte)"
-	else
-		bad torture_failover "n2 not promoted or lacks data: $(cmp "$T/img" "$T/out.2" 2>&1 | head -1)"
-	fi
-else
-	skip "torture_failover: wbctl has no 'primary' command yet (roles, issue 11)"
-fi
-summary
+for i in 1 2 3; do
+	grep -qE 'AddressSanitizer|runtime error|Segmentation' "$WBCLUSTER_DIR/n$i/wbrepd.log" &&
+		fail "torture_daemon_n$i" "$(grep -m1 -E 'Sanitizer|runtime error|Segmentation' "$WBCLUSTER_DIR/n$i/wbrepd.log")"
+done
+kill "$WPID"
+wait "$WPID" 2>/dev/null
+NSENT=$((NSENT + $(grep -c '^S ' "$WD/writes.log"))) NACKED=$((NACKED + $(grep -c '^A ' "$WD/writes.log")))
+echo "    $EPOCH cluster(s), writes: $NSENT sent, $NACKED acknowledged"
+[ -n "${WB_KEEP_LOGS:-}" ] && cp -r "$WBCLUSTER_DIR" "$WD" "$WB_KEEP_LOGS"/
+finish
