@@ -19,7 +19,7 @@
 #include "engine/recovery.h"
 #include "engine/record.h"
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 
 #define LP_CHUNK (4u << 20)
 #define LP_ZERO	 (1u << 20) /* the first MiB must be zero for BLANK */
@@ -108,7 +108,7 @@ int wb_log_probe(struct wb_io *log, struct wb_log_probe *out)
 	int ret, nosb;
 
 	memset(out, 0, sizeof(*out));
-	ret = wb_wlog_load(log, &sb, err, sizeof(err));
+	ret = wb_sb_load(log, &sb, err, sizeof(err));
 	if (ret == 0) {
 		ret = wb_recovery_scan(log, &sb, sb.dev_size / WB_DISK_BLOCK, NULL, NULL, &rc);
 		if (ret < 0)

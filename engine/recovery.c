@@ -5,7 +5,7 @@
  * record argument in docs/ondisk-format.md).
  *
  * Owns: the read window (freed before returning). The placement rule it
- * mirrors is in wlog.c: a record follows the previous one directly, or sits
+ * mirrors is in logspace.c: a record follows the previous one directly, or sits
  * at data_off when it did not fit before the end of the data area.
  */
 #include <errno.h>

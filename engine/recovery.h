@@ -19,7 +19,7 @@
 
 #include "engine/io.h"
 #include "engine/record.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 
 struct wb_recovery {
 	uint64_t nrecs;	     /* records in the run */

@@ -5,8 +5,9 @@
  *
  * Split: wblog_write.c (writes, records, acks, flushes, apply_record),
  * wblog_read.c (reads), wblog_repl.c (ship hook, read_record, peer
- * holds), destage.c (destage), recovery.c (log scan),
- * wlog.c (superblock ring, space), record.c (record headers).
+ * holds), wblog_destage.c (destage), recovery.c (log scan),
+ * superblock.c (superblock ring), logspace.c (space of the data area),
+ * record.c (record headers).
  *
  * Owns struct wblog (engine state, see wblog_int.h): allocated by open,
  * freed by close. The log and backing wb_io belong to the caller.
@@ -24,7 +25,7 @@
 #include <unistd.h>
 
 #include "engine/bind.h"
-#include "engine/destage.h"
+#include "engine/wblog_destage.h"
 #include "engine/recovery.h"
 #include "engine/wblog_int.h"
 
@@ -236,7 +237,7 @@ void wbl_release_records(struct wblog *e)
 		       e->rec_first < hold) {
 			rec = wbl_rec_by_seq(e, e->rec_first);
 			next = wbl_rec_by_seq(e, e->rec_first + 1);
-			wb_wlog_space_release(
+			wb_logspace_release(
 			    &e->sp, next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head,
 			    rec->span);
 			e->held_bytes -= rec->span; /* rec_first < held_end here */
@@ -261,7 +262,7 @@ static int wbl_sb_submit(struct wblog *e, void (*done)(struct wblog *e, int err)
 
 	e->sb.sb_seq++;
 	e->sb.update_time = (uint64_t)time(NULL);
-	wb_wlog_sb_encode(&e->sb, e->sb_buf);
+	wb_sb_encode(&e->sb, e->sb_buf);
 	e->sb_sent = e->sb;
 	e->meta_sent = e->meta_want;
 	memset(&e->sb_io, 0, sizeof(e->sb_io));
@@ -269,7 +270,7 @@ static int wbl_sb_submit(struct wblog *e, void (*done)(struct wblog *e, int err)
 	e->sb_io.flags = WB_IO_FUA;
 	e->sb_io.buf = e->sb_buf;
 	e->sb_io.len = WB_DISK_BLOCK;
-	e->sb_io.off = wb_wlog_slot_off(&e->sb, e->sb.sb_seq);
+	e->sb_io.off = wb_sb_slot_off(&e->sb, e->sb.sb_seq);
 	e->sb_io.done = wbl_sb_io_done;
 	e->sb_io.priv = e;
 	e->sb_done = done;
@@ -348,8 +349,8 @@ static int wbl_sb_write_sync(struct wb_io *log, struct wb_sb *sb, void *buf)
 
 	sb->sb_seq++;
 	sb->update_time = (uint64_t)time(NULL);
-	wb_wlog_sb_encode(sb, buf);
-	ret = wb_io_pwrite(log, buf, WB_DISK_BLOCK, wb_wlog_slot_off(sb, sb->sb_seq), WB_IO_FUA);
+	wb_sb_encode(sb, buf);
+	ret = wb_io_pwrite(log, buf, WB_DISK_BLOCK, wb_sb_slot_off(sb, sb->sb_seq), WB_IO_FUA);
 	if (ret >= 0)
 		ret = wb_io_flush(log);
 	return ret < 0 ? ret : 0;
@@ -373,9 +374,9 @@ static int wbl_format_at(const struct wb_engine_params *p, uint64_t dev)
 	void *buf;
 	int ret;
 
-	ret = wb_wlog_format_bm(p->log_io, dev, p->log_segment_size,
-				p->bitmap_peers ? p->bitmap_peers : WB_BM_DEFAULT_PEERS,
-				p->bitmap_region ? p->bitmap_region : WB_BM_DEFAULT_REGION, &sb);
+	ret = wb_sb_format_bm(p->log_io, dev, p->log_segment_size,
+			      p->bitmap_peers ? p->bitmap_peers : WB_BM_DEFAULT_PEERS,
+			      p->bitmap_region ? p->bitmap_region : WB_BM_DEFAULT_REGION, &sb);
 	if (ret || (seq == 1 && gen == 1 && !p->node_id))
 		return ret;
 	buf = wb_io_alloc(WB_DISK_BLOCK);
@@ -431,7 +432,7 @@ static int wbl_format(const struct wb_engine_params *p)
 	 * that is silently accepted. */
 	ret = wbl_format_at(p, dev);
 	if (!ret)
-		ret = wb_wlog_load(p->log_io, &sb, err, sizeof(err));
+		ret = wb_sb_load(p->log_io, &sb, err, sizeof(err));
 	if (ret)
 		return ret;
 	return wb_bind_write(p->backing_io, dev, sb.uuid);
@@ -448,7 +449,7 @@ static int wbl_upgrade(const struct wb_engine_params *p)
 		wb_msg(WB_LOG_ERR, "%s: wblog upgrade needs the log device", name);
 		return -EINVAL;
 	}
-	ret = wb_wlog_upgrade(p->log_io, p->node_id, &sb, err, sizeof(err));
+	ret = wb_sb_upgrade(p->log_io, p->node_id, &sb, err, sizeof(err));
 	if (ret < 0) {
 		wb_msg(WB_LOG_ERR, "%s: %s", name, err);
 		return ret;
@@ -515,7 +516,7 @@ static void wbl_free(struct wblog *e)
 		wb_page_put(e->pb, e->stash[i]);
 	if (e->pw_queued)
 		wb_pagebuf_cancel(e->pb, &e->pw);
-	wb_destage_destroy(e);
+	wbl_destage_destroy(e);
 	free(e->ring);
 	if (e->refs_out)
 		/* a ship/read_record reference still holds pages: keep them */
@@ -587,7 +588,7 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	e->p.name = e->eng.name;
 
 	/* 1. read-only checks: superblock, geometry, sizes */
-	ret = wb_wlog_load(e->log, &e->sb, err, sizeof(err));
+	ret = wb_sb_load(e->log, &e->sb, err, sizeof(err));
 	if (ret) {
 		wb_msg(WB_LOG_ERR, "%s: refusing to open: %s", e->eng.name, err);
 		goto out_free;
@@ -620,7 +621,7 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	if (!ret)
 		ret = wb_pagebuf_create(p.ram_pages, &e->pb);
 	if (!ret)
-		ret = wb_destage_create(e);
+		ret = wbl_destage_create(e);
 	e->sb_buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (ret || !e->sb_buf) {
 		ret = ret ? ret : -ENOMEM;
@@ -677,7 +678,7 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 		wb_msg(WB_LOG_DEBUG, "%s: log %s: the run ends at 0x%llx: %s", e->eng.name,
 		       e->log->name, (unsigned long long)rc.end_off, rc.end_why);
 	e->sb.tail_off = rc.first_off;
-	wb_wlog_space_init(&e->sp, &e->sb, rc.head_off, rc.used);
+	wb_logspace_init(&e->sp, &e->sb, rc.head_off, rc.used);
 	e->next_seq = e->place_seq = e->ack_seq = rc.next_seq;
 	e->completed_seq = e->durable_seq = e->want_durable = rc.next_seq - 1;
 	e->destaged_seq = e->evict_seq = e->sb.tail_seq;
@@ -699,8 +700,8 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	e->sb.flags &= ~WB_SB_F_CLEAN;
 	e->sb.sb_seq++;
 	e->sb.update_time = (uint64_t)time(NULL);
-	wb_wlog_sb_encode(&e->sb, e->sb_buf);
-	ret = wb_io_pwrite(e->log, e->sb_buf, WB_DISK_BLOCK, wb_wlog_slot_off(&e->sb, e->sb.sb_seq),
+	wb_sb_encode(&e->sb, e->sb_buf);
+	ret = wb_io_pwrite(e->log, e->sb_buf, WB_DISK_BLOCK, wb_sb_slot_off(&e->sb, e->sb.sb_seq),
 			   WB_IO_FUA);
 	if (ret < 0) {
 		wb_msg(WB_LOG_ERR, "%s: log %s: writing the superblock: %s", e->eng.name,
@@ -783,7 +784,7 @@ static int wbl_min_timeout(int t, uint64_t due_ms)
 static int wbl_timeout(struct wb_engine *eng)
 {
 	struct wblog *e = (struct wblog *)eng;
-	int t = wb_destage_timeout(e);
+	int t = wbl_destage_timeout(e);
 
 	if (e->role == WB_ROLE_PRIMARY && e->p.gen_max_interval_ms && e->gen_has_data)
 		t = wbl_min_timeout(t, e->gen_start_ms + e->p.gen_max_interval_ms);
@@ -826,7 +827,7 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 		wbl_progress(e);
 		if (e->release_upto > e->rec_first && e->rec_first < e->destaged_seq)
 			wbl_release_records(e);
-		wb_destage_step(e);
+		wbl_destage_step(e);
 		wbl_progress(e);
 		wbl_bm_progress(e);
 		wbl_meta_progress(e);
@@ -895,7 +896,7 @@ static int wbl_busy(struct wblog *e)
 {
 	return e->admitq.head || e->batch || e->ack_seq < e->next_seq || e->flushq.head ||
 	       e->doneq.head || e->apply_wait.head || e->apply_doneq.head || wbl_repl_pending(e) ||
-	       e->flush_inflight || e->log_reads_inflight || !wb_destage_idle(e) ||
+	       e->flush_inflight || e->log_reads_inflight || !wbl_destage_idle(e) ||
 	       e->records_inflight || e->sb_inflight || e->sb_queued || e->metaq_head ||
 	       wbl_bm_busy(e);
 }
@@ -949,9 +950,9 @@ static void wbl_close(struct wb_engine *eng)
 		e->sb.head_hint_off = e->sp.head;
 		e->sb.head_hint_seq = e->next_seq;
 		e->sb.sb_seq++;
-		wb_wlog_sb_encode(&e->sb, e->sb_buf);
+		wb_sb_encode(&e->sb, e->sb_buf);
 		if (wb_io_pwrite(e->log, e->sb_buf, WB_DISK_BLOCK,
-				 wb_wlog_slot_off(&e->sb, e->sb.sb_seq), WB_IO_FUA) < 0)
+				 wb_sb_slot_off(&e->sb, e->sb.sb_seq), WB_IO_FUA) < 0)
 			wb_msg(WB_LOG_WARN, "%s: clean-close superblock write failed", eng->name);
 	}
 	/* Nothing may complete into freed memory: reap every I/O still queued
@@ -984,7 +985,7 @@ static int wbl_stats(struct wb_engine *eng, struct wb_engine_stats *st)
 	st->gen_oldest = first ? first->gen : e->gen;
 	st->seq_head = e->next_seq;
 	st->seq_tail = e->rec_first;
-	wb_destage_stats(e, st);
+	wbl_destage_stats(e, st);
 	st->ram_pages_total = wb_pagebuf_total(e->pb);
 	st->ram_pages_used = st->ram_pages_total - wb_pagebuf_free(e->pb);
 	st->extents = wb_extmap_count(e->map);
@@ -1057,7 +1058,7 @@ static int wbl_set_mode(struct wb_engine *eng, enum wb_mode mode)
 	 * destage goes in seq order, the first write-through ack implies the
 	 * whole log before it was drained. */
 	e->mode = mode;
-	wb_destage_set_drain(e, mode == WB_MODE_WRITETHROUGH);
+	wbl_destage_set_drain(e, mode == WB_MODE_WRITETHROUGH);
 	wb_msg(WB_LOG_INFO, "%s: mode %s", eng->name,
 	       mode == WB_MODE_WRITETHROUGH ? "write-through" : "write-back");
 	return 0;

@@ -182,7 +182,7 @@ int wbl_bm_open(struct wblog *e)
 			memset(bm->pgdirty[p][cur], 0xff, words * sizeof(uint64_t));
 		} else {
 			ret = wb_io_pread(e->log, bm->bits[p], bm->bytes,
-					  wb_wlog_bm_copy_off(sb, p, cur));
+					  wb_sb_bm_copy_off(sb, p, cur));
 			if (ret)
 				return ret;
 			if (wb_crc32c(0, bm->bits[p], bm->bytes) != d->crc) {
@@ -541,7 +541,7 @@ static int bm_write_run(struct wblog *e, unsigned p, unsigned c, uint64_t pg0, u
 	w->io.op = WB_IO_WRITE;
 	w->io.buf = bm->stage[p] + pg0 * WB_DISK_BLOCK;
 	w->io.len = (uint32_t)((pg1 - pg0) * WB_DISK_BLOCK);
-	w->io.off = wb_wlog_bm_copy_off(&e->sb, p, c) + pg0 * WB_DISK_BLOCK;
+	w->io.off = wb_sb_bm_copy_off(&e->sb, p, c) + pg0 * WB_DISK_BLOCK;
 	w->io.done = bm_io_done;
 	w->io.priv = w;
 	bm->ios++;

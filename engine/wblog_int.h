@@ -2,7 +2,7 @@
 /*
  * wblog_int.h - internals of the wblog engine shared by wblog.c (ops, open,
  * run loop), wblog_write.c (admission, records, acks, durability),
- * wblog_read.c, wblog_repl.c, destage.c and recovery.c. Not a public header.
+ * wblog_read.c, wblog_repl.c, wblog_destage.c and recovery.c. Not a public header.
  *
  * Ownership:
  *   - struct wblog owns the records (e->recs ring, seq order, from the oldest
@@ -24,7 +24,7 @@
 #include "engine/pagebuf.h"
 #include "engine/record.h"
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/logspace.h"
 
 /* r->ep[] use while a user request is inside the engine */
 #define WBL_NEXT(r)	((r)->ep[0]) /* struct wb_req * link */
@@ -94,7 +94,7 @@ struct wblog {
 	struct wb_engine_params p;
 	struct wb_io *log, *bak;
 	struct wb_sb sb; /* last superblock persisted */
-	struct wb_wlog_space sp;
+	struct wb_logspace sp;
 	uint64_t dev_size, dev_blocks;
 	uint32_t max_rec_blocks;
 	int efd, epfd, state, mode, closing;

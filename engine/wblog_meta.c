@@ -119,7 +119,7 @@ int wbl_meta_update(struct wb_engine *eng, enum wb_meta_op op, const struct wb_m
 		memcpy(sb->uuid_history[0], sb->data_uuid, WB_UUID_LEN);
 		if (sb->nhistory < WB_META_HISTORY)
 			sb->nhistory++;
-		if (wb_wlog_new_uuid(sb->data_uuid)) {
+		if (wb_sb_new_uuid(sb->data_uuid)) {
 			/* cannot happen with getrandom on Linux >= 3.17; keep sb sane */
 			memcpy(sb->data_uuid, sb->uuid_history[0], WB_UUID_LEN);
 			memmove(sb->uuid_history[0], sb->uuid_history[1],

@@ -493,7 +493,7 @@ static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 	uint32_t i;
 	int ret;
 
-	if (wb_wlog_space_peek(&e->sp, bytes, &off, &span) ||
+	if (wb_logspace_peek(&e->sp, bytes, &off, &span) ||
 	    e->sp.used + span > wbl_space_limit(e, rec->replica))
 		return -ENOSPC;
 	ri = wbl_nomem() ? NULL : malloc(sizeof(*ri));
@@ -519,7 +519,7 @@ static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 	if (ret)
 		goto out_nomem;
 	free(ri);
-	wb_wlog_space_take(&e->sp, off, bytes, span);
+	wb_logspace_take(&e->sp, off, bytes, span);
 	rec->iov[0].iov_base = rec->hdr;
 	rec->iov[0].iov_len = WB_DISK_BLOCK;
 	for (i = 0; i < rec->data_blocks; i++) {

@@ -15,7 +15,7 @@
  *   wbengine upgrade --log FILE [--node-id N]
  *
  * Only `format`, `repair --accept-data-loss`, `bind` and `upgrade` write;
- * upgrade turns a format version 1 log into version 2 (wb_wlog_upgrade). format
+ * upgrade turns a format version 1 log into version 2 (wb_sb_upgrade). format
  * refuses a log that is not blank (wb_log_probe) without --force, and one
  * holding records without --discard-dirty too; repair drops what follows a
  * hole in the log that recovery refuses as corruption; bind writes the
@@ -42,7 +42,7 @@
 #include "engine/recovery.h"
 #include "engine/record.h"
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 
 #define EX_OK	 0
 #define EX_FAIL	 1
@@ -206,7 +206,7 @@ static int cmd_format(const struct opts *o)
 		fprintf(stderr, "wbengine: format of %s failed: %s\n", o->log, strerror(-ret));
 		goto out;
 	}
-	ret = wb_wlog_load(log, &sb, err, sizeof(err));
+	ret = wb_sb_load(log, &sb, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "wbengine: %s\n", err);
 		goto out;
@@ -266,7 +266,7 @@ static int view_load(struct view *v, const struct opts *o, int need_backing, wb_
 		return EX_FAIL;
 	if (need_backing && open_dev(o->backing, &v->bak) < 0)
 		return EX_FAIL;
-	ret = wb_wlog_load(v->log, &v->sb, err, sizeof(err));
+	ret = wb_sb_load(v->log, &v->sb, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "wbengine: %s\n", err);
 		return EX_FAIL;
@@ -289,7 +289,7 @@ static int view_load(struct view *v, const struct opts *o, int need_backing, wb_
 	buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (!buf)
 		return EX_FAIL;
-	for (i = 0; i < v->sb.nslots; i++) { /* wb_wlog_load read as many */
+	for (i = 0; i < v->sb.nslots; i++) { /* wb_sb_load read as many */
 		struct slot_state *s = &v->slot[i];
 
 		ret = wb_io_pread(v->log, buf, WB_DISK_BLOCK, (uint64_t)i * WB_DISK_BLOCK);
@@ -297,7 +297,7 @@ static int view_load(struct view *v, const struct opts *o, int need_backing, wb_
 			snprintf(s->why, sizeof(s->why), "read error: %s", strerror(-ret));
 			continue;
 		}
-		ret = wb_wlog_sb_decode(buf, v->log->size, &s->sb, s->why, sizeof(s->why));
+		ret = wb_sb_decode(buf, v->log->size, &s->sb, s->why, sizeof(s->why));
 		if (!ret && s->sb.sb_seq % s->sb.nslots != i) {
 			snprintf(s->why, sizeof(s->why), "holds sb_seq %" PRIu64 " of another slot",
 				 s->sb.sb_seq);
@@ -345,7 +345,7 @@ static int bm_peer_read(const struct view *v, unsigned p, uint64_t *count)
 		return 1;
 	buf = wb_io_alloc(sb->bm_bytes);
 	if (!buf || wb_io_pread(v->log, buf, sb->bm_bytes,
-				wb_wlog_bm_copy_off(sb, p, sb->bm_peer[p].flags & WB_BM_F_COPY))) {
+				wb_sb_bm_copy_off(sb, p, sb->bm_peer[p].flags & WB_BM_F_COPY))) {
 		wb_io_free(buf);
 		return -1;
 	}
@@ -778,9 +778,9 @@ static int cmd_repair(const struct opts *o)
 	v.sb.head_hint_off = v.sb.head_hint_seq = 0;
 	v.sb.sb_seq++;
 	v.sb.update_time = (uint64_t)time(NULL);
-	wb_wlog_sb_encode(&v.sb, blk);
-	ret = wb_io_pwrite(v.log, blk, WB_DISK_BLOCK, wb_wlog_slot_off(&v.sb, v.sb.sb_seq),
-			   WB_IO_FUA);
+	wb_sb_encode(&v.sb, blk);
+	ret =
+	    wb_io_pwrite(v.log, blk, WB_DISK_BLOCK, wb_sb_slot_off(&v.sb, v.sb.sb_seq), WB_IO_FUA);
 	if (ret < 0)
 		goto out_io;
 	ret = wb_io_flush(v.log);
@@ -812,7 +812,7 @@ static int cmd_bind(const struct opts *o)
 
 	if (open_dev(o->log, &log) < 0 || open_dev(o->backing, &bak) < 0)
 		goto out;
-	ret = wb_wlog_load(log, &sb, err, sizeof(err));
+	ret = wb_sb_load(log, &sb, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "wbengine: %s\n", err);
 		goto out;
@@ -850,7 +850,7 @@ static int cmd_upgrade(const struct opts *o)
 
 	if (open_dev(o->log, &log) < 0)
 		goto out;
-	ret = wb_wlog_upgrade(log, (uint32_t)o->node_id, &sb, err, sizeof(err));
+	ret = wb_sb_upgrade(log, (uint32_t)o->node_id, &sb, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "wbengine: %s\n", err);
 		goto out;

@@ -2,7 +2,7 @@
 /*
  * fuzz_record.c - libFuzzer target for the on-disk parsers of the wblog log
  * (untrusted input on open and in `wbengine`): wb_record_decode() and
- * wb_record_check_data() on a raw header + data, wb_wlog_sb_decode() on a
+ * wb_record_check_data() on a raw header + data, wb_sb_decode() on a
  * superblock slot (as given, and with its crc fixed so the geometry and the
  * format version 2 metadata checks see the input), and wb_recovery_scan()
  * over a small log image made of the input. Invariants: nothing crashes or
@@ -23,7 +23,7 @@
 #include "engine/recovery.h"
 #include "engine/record.h"
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 
 #define FZ_SEG	 8192u
 #define FZ_SLOTS (4u * 4096)
@@ -72,15 +72,15 @@ static void fz_sb(const uint8_t *data, size_t size)
 	memset(&sb, 0, sizeof(sb)); /* padding: compared whole below */
 	memset(&sb2, 0, sizeof(sb2));
 	memcpy(slot, data, size < sizeof(slot) ? size : sizeof(slot));
-	(void)wb_wlog_sb_decode(slot, 1u << 20, &sb, why, sizeof(why));
-	(void)wb_wlog_sb_decode(slot, 0, &sb, why, sizeof(why));
+	(void)wb_sb_decode(slot, 1u << 20, &sb, why, sizeof(why));
+	(void)wb_sb_decode(slot, 0, &sb, why, sizeof(why));
 	/* the same slot with a valid crc: everything past it is checked */
 	d->crc = 0;
 	d->crc = wb_le32_put(wb_crc32c(0, slot, sizeof(slot)));
-	if (wb_wlog_sb_decode(slot, 0, &sb, why, sizeof(why)))
+	if (wb_sb_decode(slot, 0, &sb, why, sizeof(why)))
 		return;
-	wb_wlog_sb_encode(&sb, again);
-	if (wb_wlog_sb_decode(again, 0, &sb2, why, sizeof(why)) || memcmp(&sb, &sb2, sizeof(sb)))
+	wb_sb_encode(&sb, again);
+	if (wb_sb_decode(again, 0, &sb2, why, sizeof(why)) || memcmp(&sb, &sb2, sizeof(sb)))
 		abort();
 	/* the encoder writes every field the decoder read: equal up to the
 	 * end of the fields of the version (the crc also covers the pad,

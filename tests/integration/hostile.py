@@ -56,7 +56,7 @@ NBD_OPT_REPLY_CAP = 64 << 10
 # docs/daemon.md "NBD cap": input + one write payload + replies + the
 # engine's bounce buffers for reads in flight (as large as their replies)
 NBD_CONN_CAP = NBD_IBUF + NBD_MAX_LEN + 2 * (NBD_REPLY_CAP + 16) + 256 * 256
-# engine/destage.c: the destage batch buffer of a wblog resource
+# engine/wblog_destage.c: the destage batch buffer of a wblog resource
 DESTAGE_BUF = 32 << 20
 
 fails = 0

@@ -25,7 +25,7 @@
 #include "engine/io.h"
 #include "engine/ondisk.h"
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 
 extern const struct wb_engine_ops wb_wblog_ops;
 
@@ -113,7 +113,7 @@ static void test_engine_binding(void **state)
 	wb_msg_set_sink(capture, NULL, WB_LOG_INFO);
 	/* format: exported size leaves the identity block, which names the log */
 	assert_int_equal(wb_wblog_ops.format(&p), 0);
-	assert_int_equal(wb_wlog_load(log, &sb, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(log, &sb, err, sizeof(err)), 0);
 	assert_int_equal(sb.dev_size, DEVSZ);
 	assert_int_equal(wb_bind_read(bak, DEVSZ, &b, why, sizeof(why)), 0);
 	assert_memory_equal(b.log_uuid, sb.uuid, WB_UUID_LEN);
@@ -124,14 +124,14 @@ static void test_engine_binding(void **state)
 	e = NULL;
 
 	/* another backing of the same size: refused, nothing written */
-	assert_int_equal(wb_wlog_load(log, &sb, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(log, &sb, err, sizeof(err)), 0);
 	p.backing_io = other;
 	last_msg[0] = 0;
 	assert_int_equal(wb_wblog_ops.open(&p, &e), -EXDEV);
 	assert_null(e);
 	assert_non_null(strstr(last_msg, "backing other is not bound to log log"));
 	assert_non_null(strstr(last_msg, "wbengine bind --log log --backing other"));
-	assert_int_equal(wb_wlog_load(log, &sb2, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(log, &sb2, err, sizeof(err)), 0);
 	assert_int_equal(sb2.sb_seq, sb.sb_seq); /* no superblock write */
 	assert_int_equal(sb2.epoch, sb.epoch);	 /* no epoch bump */
 	assert_int_equal(wb_bind_read(other, DEVSZ, &b, why, sizeof(why)), -ENODATA);
@@ -162,7 +162,7 @@ static void test_engine_binding(void **state)
 		last_msg[0] = 0;
 		assert_int_equal(wb_wblog_ops.format(&p3), -EEXIST);
 		assert_non_null(strstr(last_msg, "holds data at byte 2097152"));
-		assert_int_equal(wb_wlog_load(l3, &sb2, err, sizeof(err)), -EPROTO);
+		assert_int_equal(wb_sb_load(l3, &sb2, err, sizeof(err)), -EPROTO);
 		assert_int_equal(wb_io_pread(b3, chk, BS, DEVSZ), 0);
 		assert_memory_equal(chk, data, BS);
 		/* an explicit smaller size leaves the data alone */

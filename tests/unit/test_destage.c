@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * test_destage.c - destage of the wblog engine (engine/destage.c), observed
+ * test_destage.c - destage of the wblog engine (engine/wblog_destage.c), observed
  * from outside: a spy wraps the submit op of both fault devices and records
  * every I/O in submission order, reading the generation stamped into each
  * data block the backing device receives.

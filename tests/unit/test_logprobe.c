@@ -19,7 +19,7 @@
 
 #include "engine/record.h"
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 
 #define MiB (1ull << 20)
 
@@ -87,7 +87,7 @@ static void test_valid_and_zeroed_superblocks(void **state)
 	uint8_t zero[16384] = {0};
 
 	(void)state;
-	assert_int_equal(wb_wlog_format(io, 4 * MiB, 0, &sb), 0); /* data_off 2 MiB */
+	assert_int_equal(wb_sb_format(io, 4 * MiB, 0, &sb), 0); /* data_off 2 MiB */
 	assert_int_equal(wb_log_probe(io, &pr), 0);
 	assert_int_equal(pr.state, WB_LOG_VALID);
 	assert_int_equal(pr.records, 0);
@@ -113,7 +113,7 @@ static void test_valid_and_zeroed_superblocks(void **state)
 	assert_non_null(strstr(pr.what, "2 record headers"));
 
 	/* a record header alone, far into the device, is enough */
-	assert_int_equal(wb_wlog_format(io, 4 * MiB, 0, &sb), 0);
+	assert_int_equal(wb_sb_format(io, 4 * MiB, 0, &sb), 0);
 	assert_int_equal(wb_io_pwrite(io, zero, sizeof(zero), 0, 0), 0);
 	assert_int_equal(wb_io_pwrite(io, zero, 4096, sb.data_off + 4096, 0), 0);
 	put_record(io, &sb, 12 * MiB, 77, 0xb7);
@@ -132,7 +132,7 @@ static void test_damaged_superblocks(void **state)
 	uint32_t i;
 
 	(void)state;
-	assert_int_equal(wb_wlog_format(io, 1 * MiB, 64 * 1024, &sb), 0);
+	assert_int_equal(wb_sb_format(io, 1 * MiB, 64 * 1024, &sb), 0);
 	for (i = 0; i < WB_SB_SLOTS; i++) { /* every copy fails its crc */
 		assert_int_equal(wb_io_pread(io, buf, 4096, i * 4096ull), 0);
 		buf[300] ^= 1;

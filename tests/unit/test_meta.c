@@ -23,7 +23,7 @@
 #include "engine/io.h"
 #include "engine/ondisk.h"
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 #include "tests/unit/engine_fixture.h"
 
 extern const struct wb_engine_ops wb_wblog_ops;
@@ -330,8 +330,8 @@ static void test_torn_slot(void **state)
 		wb_engine_close(f.e);
 		f.e = NULL;
 		/* the slot the update will go to: open writes sb_seq + 1 */
-		assert_int_equal(wb_wlog_load(f.log, &sb, err, sizeof(err)), 0);
-		slot = wb_wlog_slot_off(&sb, sb.sb_seq + 2);
+		assert_int_equal(wb_sb_load(f.log, &sb, err, sizeof(err)), 0);
+		slot = wb_sb_slot_off(&sb, sb.sb_seq + 2);
 		assert_int_equal(wb_io_pread(f.log, oldimg, EFX_BS, slot), 0);
 		efx_reopen(&f);
 		uuid_n(want.data_uuid, s);
@@ -343,8 +343,8 @@ static void test_torn_slot(void **state)
 		f.e = NULL;
 		wb_io_fault_power_on(f.log);
 		wb_io_fault_power_on(f.bak);
-		assert_int_equal(wb_wlog_load(f.log, &sb, err, sizeof(err)), 0);
-		assert_int_equal(wb_wlog_slot_off(&sb, sb.sb_seq), slot);
+		assert_int_equal(wb_sb_load(f.log, &sb, err, sizeof(err)), 0);
+		assert_int_equal(wb_sb_slot_off(&sb, sb.sb_seq), slot);
 		assert_int_equal(wb_io_pread(f.log, newimg, EFX_BS, slot), 0);
 		assert_memory_not_equal(oldimg, newimg, EFX_BS);
 		/* the first s * 16 bytes landed, the rest is the slot's old copy */
@@ -376,15 +376,15 @@ static void make_v1(struct wb_io *log)
 	char err[256];
 	uint32_t i;
 
-	assert_int_equal(wb_wlog_load(log, &sb, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(log, &sb, err, sizeof(err)), 0);
 	sb.version = 1;
 	for (i = 0; i < sb.nslots; i++) {
 		sb.sb_seq++;
-		wb_wlog_sb_encode(&sb, buf);
+		wb_sb_encode(&sb, buf);
 		assert_int_equal(
-		    wb_io_pwrite(log, buf, EFX_BS, wb_wlog_slot_off(&sb, sb.sb_seq), WB_IO_FUA), 0);
+		    wb_io_pwrite(log, buf, EFX_BS, wb_sb_slot_off(&sb, sb.sb_seq), WB_IO_FUA), 0);
 	}
-	assert_int_equal(wb_wlog_load(log, &sb, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(log, &sb, err, sizeof(err)), 0);
 	assert_int_equal(sb.version, 1);
 	wb_io_free(buf);
 }
@@ -398,7 +398,7 @@ static void slots_version(struct wb_io *log, uint32_t nslots, uint32_t version)
 
 	for (i = 0; i < nslots; i++) {
 		assert_int_equal(wb_io_pread(log, buf, EFX_BS, (uint64_t)i * EFX_BS), 0);
-		assert_int_equal(wb_wlog_sb_decode(buf, log->size, &sb, why, sizeof(why)), 0);
+		assert_int_equal(wb_sb_decode(buf, log->size, &sb, why, sizeof(why)), 0);
 		assert_int_equal(sb.version, version);
 	}
 	wb_io_free(buf);
@@ -472,35 +472,35 @@ static void test_decode_refusals(void **state)
 	(void)state;
 	efx_devices(&f, "meta", 8u << 20, &c, &c);
 	assert_int_equal(wb_wblog_ops.format(&f.p), 0);
-	assert_int_equal(wb_wlog_load(f.log, &good, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(f.log, &good, err, sizeof(err)), 0);
 
 	sb = good;
 	sb.version = 3;
-	wb_wlog_sb_encode(&sb, buf);
-	assert_int_equal(wb_wlog_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
+	wb_sb_encode(&sb, buf);
+	assert_int_equal(wb_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "unsupported format version 3"));
 
 	sb = good;
 	sb.nhistory = WB_META_HISTORY + 1;
-	wb_wlog_sb_encode(&sb, buf);
-	assert_int_equal(wb_wlog_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
+	wb_sb_encode(&sb, buf);
+	assert_int_equal(wb_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "history"));
 
 	sb = good;
 	memset(sb.data_uuid, 0, sizeof(sb.data_uuid));
-	wb_wlog_sb_encode(&sb, buf);
-	assert_int_equal(wb_wlog_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
+	wb_sb_encode(&sb, buf);
+	assert_int_equal(wb_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "no data UUID"));
 
 	sb = good;
 	sb.nhistory = 1; /* entry 0 zero */
-	wb_wlog_sb_encode(&sb, buf);
-	assert_int_equal(wb_wlog_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
+	wb_sb_encode(&sb, buf);
+	assert_int_equal(wb_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
 
 	sb = good;
 	uuid_n(sb.uuid_history[3], 9); /* set past nhistory = 0 */
-	wb_wlog_sb_encode(&sb, buf);
-	assert_int_equal(wb_wlog_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
+	wb_sb_encode(&sb, buf);
+	assert_int_equal(wb_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
 
 	/* round trip of a full copy */
 	sb = good;
@@ -508,9 +508,9 @@ static void test_decode_refusals(void **state)
 	sb.node_id = 77;
 	uuid_n(sb.uuid_history[0], 1);
 	uuid_n(sb.uuid_history[1], 2);
-	wb_wlog_sb_encode(&sb, buf);
+	wb_sb_encode(&sb, buf);
 	assert_int_equal(wb_le32_get(d->version), 2);
-	assert_int_equal(wb_wlog_sb_decode(buf, 0, &good, why, sizeof(why)), 0);
+	assert_int_equal(wb_sb_decode(buf, 0, &good, why, sizeof(why)), 0);
 	assert_memory_equal(&good, &sb, sizeof(sb));
 	wb_io_free(buf);
 	efx_fini(&f);

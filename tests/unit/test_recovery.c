@@ -24,7 +24,7 @@
 
 #include "engine/recovery.h"
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 
 #define BS  4096u
 #define SEG (64u * 1024)
@@ -41,7 +41,7 @@ static void log_init(struct log *l, uint64_t size)
 	struct wb_fault_cfg c = {0};
 
 	assert_int_equal(wb_io_fault_open("rlog", size, &c, &l->io), 0);
-	assert_int_equal(wb_wlog_format(l->io, 1u << 20, SEG, &l->sb), 0);
+	assert_int_equal(wb_sb_format(l->io, 1u << 20, SEG, &l->sb), 0);
 }
 
 /* Write record seq at off with nb data blocks filled with `fill`. */
@@ -348,7 +348,7 @@ static void test_wrap(void **state)
 		struct wb_fault_cfg c = {0};
 
 		assert_int_equal(wb_io_fault_open("rlog", 3 * SEG, &c, &l.io), 0);
-		assert_int_equal(wb_wlog_format(l.io, 1u << 20, SEG, &l.sb), 0);
+		assert_int_equal(wb_sb_format(l.io, 1u << 20, SEG, &l.sb), 0);
 	}
 	start = l.sb.data_off;
 	end = start + l.sb.data_size;

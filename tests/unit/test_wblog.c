@@ -25,7 +25,7 @@
 #include "engine/ondisk.h"
 #include "engine/recovery.h"
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 #include "tests/unit/engine_fixture.h"
 
 extern const struct wb_engine_ops wb_wblog_ops;
@@ -834,7 +834,7 @@ static void test_gen_interval(void **state)
 	wb_engine_close(v.f.e);
 	v.f.e = NULL;
 	/* on disk: the two records carry the two generations */
-	assert_int_equal(wb_wlog_load(v.f.log, &sb, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(v.f.log, &sb, err, sizeof(err)), 0);
 	assert_int_equal(wb_recovery_scan(v.f.log, &sb, NBLK, gen_cb, &g, &rc), 0);
 	assert_int_equal(g.n, 2);
 	assert_true(g.lba[0] == 1 && g.gen[0] == g0);

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * test_wlog.c - the log device layer (engine/wlog.c): format geometry, the
+ * test_superblock.c - the superblock ring (engine/superblock.c): format geometry, the
  * superblock ring (all copies written, the newest valid copy wins, a torn or
  * corrupted newest copy falls back to the previous one, a copy in the wrong
  * slot is ignored, no magic -> "not a wblog log", magic but nothing valid ->
  * "no valid superblock", each naming the device), superblock validation of
- * geometry/tail/size, and the circular space allocator (placement at the
- * head, wrap to data_off with the waste charged, never overrunning the tail,
- * release).
+ * geometry/tail/size. The space allocator is test_logspace.c.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -20,7 +18,7 @@
 #include <cmocka.h>
 
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 
 #define MiB (1ull << 20)
 
@@ -53,7 +51,7 @@ static void test_format_geometry(void **state)
 	(void)state;
 	memset(buf, 0xab, sizeof(buf));
 	assert_int_equal(wb_io_pwrite(io, buf, 4096, 1 * MiB, 0), 0); /* old junk */
-	assert_int_equal(wb_wlog_format(io, 4 * MiB, 0, &sb), 0);
+	assert_int_equal(wb_sb_format(io, 4 * MiB, 0, &sb), 0);
 	assert_int_equal(sb.seg_size, 2 * MiB); /* the default */
 	assert_int_equal(sb.data_off, 2 * MiB); /* 4 slots rounded up to a segment */
 	assert_int_equal(sb.data_size, 6 * MiB);
@@ -70,15 +68,15 @@ static void test_format_geometry(void **state)
 	/* every slot holds a valid copy of the same log */
 	for (i = 0; i < WB_SB_SLOTS; i++) {
 		assert_int_equal(wb_io_pread(io, buf, 4096, i * 4096ull), 0);
-		assert_int_equal(wb_wlog_sb_decode(buf, io->size, &ld, err, sizeof(err)), 0);
+		assert_int_equal(wb_sb_decode(buf, io->size, &ld, err, sizeof(err)), 0);
 		assert_int_equal(ld.sb_seq % WB_SB_SLOTS, i);
 		assert_memory_equal(ld.uuid, sb.uuid, WB_UUID_LEN);
 	}
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), 0);
 	assert_int_equal(ld.sb_seq, 2 * WB_SB_SLOTS - 1);
 
 	/* small segments: data area starts right after the slots */
-	assert_int_equal(wb_wlog_format(io, 4 * MiB, 16384, &sb), 0);
+	assert_int_equal(wb_sb_format(io, 4 * MiB, 16384, &sb), 0);
 	assert_int_equal(sb.data_off, 16384);
 	assert_int_equal(sb.max_rec_blocks, 3);
 	/* a new format gets a new UUID */
@@ -93,13 +91,13 @@ static void test_format_refuses(void **state)
 
 	(void)state;
 	wb_msg_set_sink(sink, NULL, WB_LOG_DEBUG);
-	assert_int_equal(wb_wlog_format(io, 4 * MiB, 1 * MiB, &sb), -ENOSPC);
+	assert_int_equal(wb_sb_format(io, 4 * MiB, 1 * MiB, &sb), -ENOSPC);
 	assert_non_null(strstr(last_err, "logdev"));
 	assert_non_null(strstr(last_err, "too small"));
-	assert_int_equal(wb_wlog_format(io, 4 * MiB, 6000, &sb), -EINVAL);
-	assert_int_equal(wb_wlog_format(io, 4 * MiB, 4096, &sb), -EINVAL);
-	assert_int_equal(wb_wlog_format(io, 4 * MiB + 1, 8192, &sb), -EINVAL);
-	assert_int_equal(wb_wlog_format(io, 0, 8192, &sb), -EINVAL);
+	assert_int_equal(wb_sb_format(io, 4 * MiB, 6000, &sb), -EINVAL);
+	assert_int_equal(wb_sb_format(io, 4 * MiB, 4096, &sb), -EINVAL);
+	assert_int_equal(wb_sb_format(io, 4 * MiB + 1, 8192, &sb), -EINVAL);
+	assert_int_equal(wb_sb_format(io, 0, 8192, &sb), -EINVAL);
 	wb_msg_set_sink(NULL, NULL, WB_LOG_INFO);
 	wb_io_close(io);
 }
@@ -110,8 +108,8 @@ static void put_slot(struct wb_io *io, struct wb_sb *sb, uint64_t sb_seq)
 	uint8_t buf[4096];
 
 	sb->sb_seq = sb_seq;
-	wb_wlog_sb_encode(sb, buf);
-	assert_int_equal(wb_io_pwrite(io, buf, 4096, wb_wlog_slot_off(sb, sb_seq), 0), 0);
+	wb_sb_encode(sb, buf);
+	assert_int_equal(wb_io_pwrite(io, buf, 4096, wb_sb_slot_off(sb, sb_seq), 0), 0);
 }
 
 static void test_ring_newest_and_fallback(void **state)
@@ -122,27 +120,27 @@ static void test_ring_newest_and_fallback(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(wb_wlog_format(io, 1 * MiB, 64 * 1024, &sb), 0);
+	assert_int_equal(wb_sb_format(io, 1 * MiB, 64 * 1024, &sb), 0);
 	sb.epoch = 5;
 	put_slot(io, &sb, 8); /* slot 0 */
 	sb.epoch = 6;
 	put_slot(io, &sb, 9); /* slot 1 */
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), 0);
 	assert_int_equal(ld.sb_seq, 9);
 	assert_int_equal(ld.epoch, 6);
 
 	/* a torn newest copy (one sector of garbage): the previous copy wins */
 	memset(buf, 0x5a, 512);
 	assert_int_equal(wb_io_pwrite(io, buf, 512, 4096 + 1024, 0), 0);
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), 0);
 	assert_int_equal(ld.sb_seq, 8);
 	assert_int_equal(ld.epoch, 5);
 
 	/* a valid copy in the wrong slot is ignored (sb_seq 13 belongs to slot 1) */
 	sb.sb_seq = 13;
-	wb_wlog_sb_encode(&sb, buf);
+	wb_sb_encode(&sb, buf);
 	assert_int_equal(wb_io_pwrite(io, buf, 4096, 2 * 4096, 0), 0);
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), 0);
 	assert_int_equal(ld.sb_seq, 8);
 	wb_io_close(io);
 }
@@ -162,13 +160,13 @@ static void test_ring_wider_than_four(void **state)
 	uint64_t s, last_epoch = 0;
 
 	(void)state;
-	assert_int_equal(wb_wlog_format(io, 1 * MiB, 64 * 1024, &sb), 0); /* data_off 64 KiB */
+	assert_int_equal(wb_sb_format(io, 1 * MiB, 64 * 1024, &sb), 0); /* data_off 64 KiB */
 	sb.nslots = 8;
 	for (s = 8; s <= 13; s++) { /* slots 0..5; slots 6, 7 still blank */
 		sb.epoch = s;
 		put_slot(io, &sb, s);
 	}
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), 0);
 	assert_int_equal(ld.sb_seq, 13); /* slot 5 */
 	assert_int_equal(ld.epoch, 13);
 	for (s = 0; s < 12; s++) { /* twelve load -> write -> load rounds: slots 6,7,0,1,... */
@@ -178,7 +176,7 @@ static void test_ring_wider_than_four(void **state)
 		assert_true(ld.epoch > last_epoch);
 		last_epoch = ld.epoch;
 		put_slot(io, &ld, want);
-		assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+		assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), 0);
 		assert_int_equal(ld.sb_seq, want);
 		assert_int_equal(ld.epoch, last_epoch);
 	}
@@ -194,17 +192,17 @@ static void test_ring_wider_than_four(void **state)
 	stray.uuid[0] ^= 1;
 	stray.epoch = 1001;
 	put_slot(io, &stray, ld.sb_seq - ld.sb_seq % 8 + 8 + 4);
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), 0);
 	assert_int_equal(ld.epoch, last_epoch);
 	assert_int_equal(ld.nslots, 8);
 
 	/* a 4-slot ring never reads slot 4 (it may be data with small segments) */
-	assert_int_equal(wb_wlog_format(io, 1 * MiB, 64 * 1024, &sb), 0);
+	assert_int_equal(wb_sb_format(io, 1 * MiB, 64 * 1024, &sb), 0);
 	stray = sb;
 	stray.nslots = 8;
 	stray.epoch = 77;
 	put_slot(io, &stray, 8 * 10 + 4);
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), 0);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), 0);
 	assert_int_equal(ld.nslots, 4);
 	assert_int_equal(ld.epoch, 0);
 	wb_io_close(io);
@@ -220,18 +218,18 @@ static void test_ring_refusals(void **state)
 
 	(void)state;
 	/* nothing there */
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), -EPROTO);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, "logdev"));
 	assert_non_null(strstr(err, "not a wblog log"));
 
 	/* every copy damaged (crc) */
-	assert_int_equal(wb_wlog_format(io, 1 * MiB, 64 * 1024, &sb), 0);
+	assert_int_equal(wb_sb_format(io, 1 * MiB, 64 * 1024, &sb), 0);
 	for (i = 0; i < WB_SB_SLOTS; i++) {
 		assert_int_equal(wb_io_pread(io, buf, 4096, i * 4096ull), 0);
 		buf[200] ^= 1;
 		assert_int_equal(wb_io_pwrite(io, buf, 4096, i * 4096ull, 0), 0);
 	}
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), -EUCLEAN);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), -EUCLEAN);
 	assert_non_null(strstr(err, "logdev"));
 	assert_non_null(strstr(err, "no valid superblock"));
 	assert_non_null(strstr(err, "checksum mismatch"));
@@ -239,7 +237,7 @@ static void test_ring_refusals(void **state)
 
 	/* too small to hold even the slots */
 	io = dev(8192);
-	assert_int_equal(wb_wlog_load(io, &ld, err, sizeof(err)), -EPROTO);
+	assert_int_equal(wb_sb_load(io, &ld, err, sizeof(err)), -EPROTO);
 	assert_non_null(strstr(err, "too small"));
 	wb_io_close(io);
 }
@@ -252,20 +250,20 @@ static void test_sb_validation(void **state)
 	char why[256];
 
 	(void)state;
-	assert_int_equal(wb_wlog_format(io, 1 * MiB, 64 * 1024, &sb), 0);
-	wb_wlog_sb_encode(&sb, buf);
-	assert_int_equal(wb_wlog_sb_decode(buf, 4 * MiB, &out, why, sizeof(why)), 0);
+	assert_int_equal(wb_sb_format(io, 1 * MiB, 64 * 1024, &sb), 0);
+	wb_sb_encode(&sb, buf);
+	assert_int_equal(wb_sb_decode(buf, 4 * MiB, &out, why, sizeof(why)), 0);
 	assert_memory_equal(&out, &sb, sizeof(sb));
 	/* the device shrank below what the superblock says */
-	assert_int_equal(wb_wlog_sb_decode(buf, 2 * MiB, &out, why, sizeof(why)), -EINVAL);
+	assert_int_equal(wb_sb_decode(buf, 2 * MiB, &out, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "device has"));
 
 #define BAD(field, val, text)                                                                      \
 	do {                                                                                       \
 		bad = sb;                                                                          \
 		bad.field = (val);                                                                 \
-		wb_wlog_sb_encode(&bad, buf);                                                      \
-		assert_int_equal(wb_wlog_sb_decode(buf, 0, &out, why, sizeof(why)), -EINVAL);      \
+		wb_sb_encode(&bad, buf);                                                           \
+		assert_int_equal(wb_sb_decode(buf, 0, &out, why, sizeof(why)), -EINVAL);           \
 		assert_non_null(strstr(why, text));                                                \
 	} while (0)
 	BAD(nslots, 2, "geometry");
@@ -281,9 +279,9 @@ static void test_sb_validation(void **state)
 	BAD(tail_seq, 0, "tail");
 #undef BAD
 	/* version: the crc is checked first, then the version */
-	wb_wlog_sb_encode(&sb, buf);
+	wb_sb_encode(&sb, buf);
 	buf[8] = 9;
-	assert_int_equal(wb_wlog_sb_decode(buf, 0, &out, why, sizeof(why)), -EINVAL);
+	assert_int_equal(wb_sb_decode(buf, 0, &out, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "checksum"));
 	{
 		struct wb_sb_disk *d = (struct wb_sb_disk *)buf;
@@ -291,55 +289,11 @@ static void test_sb_validation(void **state)
 		d->crc = 0;
 		d->crc = wb_le32_put(wb_crc32c(0, buf, 4096));
 	}
-	assert_int_equal(wb_wlog_sb_decode(buf, 0, &out, why, sizeof(why)), -EINVAL);
+	assert_int_equal(wb_sb_decode(buf, 0, &out, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "version 9"));
 	memset(buf, 0, 8);
-	assert_int_equal(wb_wlog_sb_decode(buf, 0, &out, why, sizeof(why)), -EPROTO);
+	assert_int_equal(wb_sb_decode(buf, 0, &out, why, sizeof(why)), -EPROTO);
 	wb_io_close(io);
-}
-
-static void test_space(void **state)
-{
-	struct wb_sb sb = {.data_off = 1 * MiB, .data_size = 64 * 4096, .tail_off = 1 * MiB};
-	struct wb_wlog_space sp;
-	const uint64_t S = 1 * MiB, E = S + 64 * 4096, B = 4096;
-	uint64_t off, span;
-
-	(void)state;
-	wb_wlog_space_init(&sp, &sb, S, 0);
-	/* empty: placed at the head, no waste */
-	assert_int_equal(wb_wlog_space_peek(&sp, 10 * B, &off, &span), 0);
-	assert_true(off == S && span == 10 * B);
-	wb_wlog_space_take(&sp, off, 10 * B, span);
-	assert_true(sp.head == S + 10 * B && sp.used == 10 * B && sp.tail == S);
-	/* fill up to 60 blocks */
-	assert_int_equal(wb_wlog_space_peek(&sp, 50 * B, &off, &span), 0);
-	wb_wlog_space_take(&sp, off, 50 * B, span);
-	assert_int_equal(sp.used, 60 * B);
-	/* 5 blocks do not fit before the end, and wrapping would hit the tail */
-	assert_int_equal(wb_wlog_space_peek(&sp, 5 * B, &off, &span), -ENOSPC);
-	/* release the first record: tail moves to S + 10 blocks */
-	wb_wlog_space_release(&sp, S + 10 * B, 10 * B);
-	assert_int_equal(sp.used, 50 * B);
-	/* now it wraps to the start; the 4-block gap at the end is waste */
-	assert_int_equal(wb_wlog_space_peek(&sp, 5 * B, &off, &span), 0);
-	assert_true(off == S && span == 9 * B);
-	wb_wlog_space_take(&sp, off, 5 * B, span);
-	assert_true(sp.head == S + 5 * B && sp.used == 59 * B);
-	/* head < tail: a record must end at or before the tail */
-	assert_int_equal(wb_wlog_space_peek(&sp, 5 * B, &off, &span), 0);
-	assert_true(off == S + 5 * B && span == 5 * B);
-	assert_int_equal(wb_wlog_space_peek(&sp, 6 * B, &off, &span), -ENOSPC);
-	/* bigger than the whole area: never */
-	assert_int_equal(wb_wlog_space_peek(&sp, 65 * B, &off, &span), -ENOSPC);
-	/* a record ending exactly at the end leaves the head at data_off */
-	wb_wlog_space_init(&sp, &sb, E - 4 * B, 0);
-	assert_int_equal(wb_wlog_space_peek(&sp, 4 * B, &off, &span), 0);
-	wb_wlog_space_take(&sp, off, 4 * B, span);
-	assert_int_equal(sp.head, S);
-	/* where can the record after one ending at x be? */
-	assert_int_equal(wb_wlog_next_pos(&sp, E - B), E - B);
-	assert_int_equal(wb_wlog_next_pos(&sp, E), S);
 }
 
 int main(void)
@@ -351,7 +305,6 @@ int main(void)
 	    cmocka_unit_test(test_ring_wider_than_four),
 	    cmocka_unit_test(test_ring_refusals),
 	    cmocka_unit_test(test_sb_validation),
-	    cmocka_unit_test(test_space),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * destage.c - destage state machine of the wblog engine (see destage.h).
+ * wblog_destage.c - destage state machine of the wblog engine (see
+ * wblog_destage.h).
  *
  * Zero pieces (discard and write-zeroes records) reach the backing device
  * as WB_IO_DISCARD: a hole in a file, an unmap on a block device, zeroes
@@ -18,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/destage.h"
+#include "engine/wblog_destage.h"
 #include "engine/wblog_int.h"
 
 #define DS_BATCH_BLOCKS 8192u /* 32 MiB of data per batch (8 MiB: half the rate, make bench) */
@@ -39,7 +40,7 @@ struct wbl_destage {
 	int state, drain, err;
 	uint64_t from, upto, batch_bytes, t_start_ms;
 	struct wb_extmap *tmp;
-	struct wb_destage_piece *pc;
+	struct wbl_destage_piece *pc;
 	uint64_t npc, cap_pc;
 	uint8_t *buf;
 	uint32_t buf_blocks, pending;
@@ -49,7 +50,7 @@ struct wbl_destage {
 	uint64_t rate, total;
 };
 
-int wb_destage_create(struct wblog *e)
+int wbl_destage_create(struct wblog *e)
 {
 	struct wbl_destage *ds = calloc(1, sizeof(*ds));
 
@@ -68,7 +69,7 @@ int wb_destage_create(struct wblog *e)
 	return 0;
 }
 
-void wb_destage_destroy(struct wblog *e)
+void wbl_destage_destroy(struct wblog *e)
 {
 	struct wbl_destage *ds = e->ds;
 
@@ -81,12 +82,12 @@ void wb_destage_destroy(struct wblog *e)
 	e->ds = NULL;
 }
 
-int wb_destage_idle(struct wblog *e)
+int wbl_destage_idle(struct wblog *e)
 {
 	return e->ds->state == DS_IDLE;
 }
 
-void wb_destage_set_drain(struct wblog *e, int on)
+void wbl_destage_set_drain(struct wblog *e, int on)
 {
 	e->ds->drain = on;
 	wbl_kick(e);
@@ -144,7 +145,7 @@ static int ds_should_run(struct wbl_destage *ds)
 	return ds->tokens >= 0 ? 2 : 0;
 }
 
-int wb_destage_timeout(struct wblog *e)
+int wbl_destage_timeout(struct wblog *e)
 {
 	struct wbl_destage *ds = e->ds;
 	uint64_t rate = e->p.destage_min_rate ? e->p.destage_min_rate : 1;
@@ -162,7 +163,7 @@ int wb_destage_timeout(struct wblog *e)
 static int ds_piece_cb(const struct wb_extmap_ent *x, void *arg)
 {
 	struct wbl_destage *ds = arg;
-	struct wb_destage_piece *p;
+	struct wbl_destage_piece *p;
 
 	if (ds->npc == ds->cap_pc) {
 		uint64_t ncap = ds->cap_pc ? ds->cap_pc * 2 : 256;
@@ -341,7 +342,7 @@ static void ds_write_more(struct wbl_destage *ds)
 		return;
 	}
 	while (ds->pending < DS_QD && ds->cur < ds->npc) {
-		struct wb_destage_piece *p = &ds->pc[ds->cur];
+		struct wbl_destage_piece *p = &ds->pc[ds->cur];
 		uint64_t lba = p->lba + ds->cur_off;
 		uint64_t left = p->nblocks - ds->cur_off, n;
 
@@ -362,7 +363,7 @@ static void ds_write_more(struct wbl_destage *ds)
 			n = left;
 			ds->cur_off = p->nblocks;
 			while (ds->cur + 1 < ds->npc && n < DS_IO_BYTES / WB_DISK_BLOCK) {
-				struct wb_destage_piece *q = &ds->pc[ds->cur + 1];
+				struct wbl_destage_piece *q = &ds->pc[ds->cur + 1];
 
 				if (wbl_is_zero_logblk(q->log_blk) || q->lba != lba + n ||
 				    q->buf_off != boff + n * WB_DISK_BLOCK)
@@ -397,7 +398,7 @@ static void ds_write_more(struct wbl_destage *ds)
 		ds_fail(ds, ret, "backing flush submit");
 }
 
-void wb_destage_step(struct wblog *e)
+void wbl_destage_step(struct wblog *e)
 {
 	struct wbl_destage *ds = e->ds;
 	uint64_t s, blocks = 0, last_gen_end = 0, boff = 0, i;
@@ -446,7 +447,7 @@ void wb_destage_step(struct wblog *e)
 	ds->state = DS_READ;
 	ds->pending = 1; /* held while reads are issued */
 	for (i = 0; i < ds->npc; i++) {
-		struct wb_destage_piece *p = &ds->pc[i];
+		struct wbl_destage_piece *p = &ds->pc[i];
 		struct wbl_rec *rec;
 		uint64_t first;
 
@@ -489,7 +490,7 @@ void wb_destage_step(struct wblog *e)
 	}
 }
 
-void wb_destage_stats(struct wblog *e, struct wb_engine_stats *st)
+void wbl_destage_stats(struct wblog *e, struct wb_engine_stats *st)
 {
 	struct wbl_destage *ds = e->ds;
 

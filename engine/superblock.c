@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * wlog.c - wblog log device: superblock ring encode/decode/load, format and
- * the circular data-area allocator (see wlog.h).
+ * superblock.c - the wblog log device's superblock ring: slot encode and
+ * decode, format, load and the version 1 -> 2 upgrade (see superblock.h).
  *
- * Owns the superblock validation rules and the placement rule of records
- * ("at the head if it fits before the end, else at data_off") that
- * recovery (recovery.c) mirrors when it follows the run.
+ * Owns the superblock validation rules. The placement rule of records is
+ * engine/logspace.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +13,7 @@
 #include <time.h>
 
 #include "engine/wbengine.h"
-#include "engine/wlog.h"
+#include "engine/superblock.h"
 
 static uint32_t sb_crc(const struct wb_sb_disk *d)
 {
@@ -96,7 +95,7 @@ static int sb_bm_check(const struct wb_sb *sb, char *why, size_t whylen)
 	}
 	if (sb->bm_region_shift < 12 || sb->bm_region_shift > 30 || !sb->bm_npeers ||
 	    sb->bm_npeers > WB_BM_MAX_PEERS ||
-	    sb->bm_bytes != wb_wlog_bm_bytes(sb->dev_size, sb->bm_region_shift) ||
+	    sb->bm_bytes != wb_sb_bm_bytes(sb->dev_size, sb->bm_region_shift) ||
 	    sb->bm_off % WB_DISK_BLOCK || sb->bm_off < sb->nslots * (uint64_t)WB_DISK_BLOCK ||
 	    sb->bm_off > sb->data_off ||
 	    (sb->data_off - sb->bm_off) / 2 / sb->bm_npeers < sb->bm_bytes)
@@ -109,7 +108,7 @@ bad:
 	return -1;
 }
 
-int wb_wlog_new_uuid(uint8_t uuid[WB_UUID_LEN])
+int wb_sb_new_uuid(uint8_t uuid[WB_UUID_LEN])
 {
 	if (getrandom(uuid, WB_UUID_LEN, 0) != (ssize_t)WB_UUID_LEN)
 		return -EIO;
@@ -118,7 +117,7 @@ int wb_wlog_new_uuid(uint8_t uuid[WB_UUID_LEN])
 	return 0;
 }
 
-void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot)
+void wb_sb_encode(const struct wb_sb *sb, void *slot)
 {
 	struct wb_sb_disk *d = slot;
 	uint32_t i;
@@ -166,8 +165,7 @@ void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot)
 	d->crc = wb_le32_put(sb_crc(d));
 }
 
-int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, char *why,
-		      size_t whylen)
+int wb_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, char *why, size_t whylen)
 {
 	const struct wb_sb_disk *d = slot;
 
@@ -237,13 +235,13 @@ int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, ch
 	return 0;
 }
 
-int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct wb_sb *out)
+int wb_sb_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct wb_sb *out)
 {
-	return wb_wlog_format_bm(io, dev_size, seg_size, 0, 0, out);
+	return wb_sb_format_bm(io, dev_size, seg_size, 0, 0, out);
 }
 
-int wb_wlog_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint32_t bm_npeers,
-		      uint32_t bm_region, struct wb_sb *out)
+int wb_sb_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint32_t bm_npeers,
+		    uint32_t bm_region, struct wb_sb *out)
 {
 	struct wb_sb sb;
 	uint64_t bm_end = WB_SB_SLOTS * (uint64_t)WB_DISK_BLOCK;
@@ -277,7 +275,7 @@ int wb_wlog_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, ui
 		sb.bm_region_shift = (uint32_t)__builtin_ctz(bm_region);
 		sb.bm_npeers = bm_npeers;
 		sb.bm_off = bm_end;
-		sb.bm_bytes = wb_wlog_bm_bytes(dev_size, sb.bm_region_shift);
+		sb.bm_bytes = wb_sb_bm_bytes(dev_size, sb.bm_region_shift);
 		bm_end += 2ull * bm_npeers * sb.bm_bytes;
 	}
 	sb.nslots = WB_SB_SLOTS;
@@ -296,7 +294,7 @@ int wb_wlog_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, ui
 	if (sb.max_rec_blocks > WB_REC_MAX_DATA_BLOCKS)
 		sb.max_rec_blocks = WB_REC_MAX_DATA_BLOCKS;
 	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != (ssize_t)sizeof(sb.uuid) ||
-	    wb_wlog_new_uuid(sb.data_uuid)) {
+	    wb_sb_new_uuid(sb.data_uuid)) {
 		wb_msg(WB_LOG_ERR, "log %s: getrandom for the log UUID failed", io->name);
 		return -EIO;
 	}
@@ -320,9 +318,9 @@ int wb_wlog_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, ui
 		goto out_io;
 	for (i = 0; i < WB_SB_SLOTS; i++) {
 		sb.sb_seq = WB_SB_SLOTS + i; /* slot i, all valid, newest = last */
-		wb_wlog_sb_encode(&sb, buf);
-		ret = wb_io_pwrite(io, buf, WB_DISK_BLOCK, wb_wlog_slot_off(&sb, sb.sb_seq),
-				   WB_IO_FUA);
+		wb_sb_encode(&sb, buf);
+		ret =
+		    wb_io_pwrite(io, buf, WB_DISK_BLOCK, wb_sb_slot_off(&sb, sb.sb_seq), WB_IO_FUA);
 		if (ret < 0)
 			goto out_io;
 	}
@@ -348,7 +346,7 @@ out_io:
  * WB_SB_SLOTS count only if they belong to that ring (same UUID and nslots):
  * they never widen the ring themselves.
  */
-int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
+int wb_sb_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
 {
 	struct wb_sb sb, best;
 	char why[160], first_why[200] = "";
@@ -376,7 +374,7 @@ int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
 			wb_io_free(buf);
 			return ret;
 		}
-		ret = wb_wlog_sb_decode(buf, io->size, &sb, why, sizeof(why));
+		ret = wb_sb_decode(buf, io->size, &sb, why, sizeof(why));
 		if (ret != -EPROTO)
 			nmagic++;
 		if (ret) {
@@ -420,14 +418,14 @@ int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen)
 	return 0;
 }
 
-int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char *err, size_t errlen)
+int wb_sb_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char *err, size_t errlen)
 {
 	struct wb_sb sb;
 	uint8_t *buf;
 	uint32_t i, shift;
 	int ret;
 
-	ret = wb_wlog_load(io, &sb, err, errlen);
+	ret = wb_sb_load(io, &sb, err, errlen);
 	if (ret)
 		return ret;
 	if (sb.version >= 2) {
@@ -439,7 +437,7 @@ int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char 
 	sb.node_id = node_id;
 	sb.nhistory = 0;
 	memset(sb.uuid_history, 0, sizeof(sb.uuid_history));
-	if (wb_wlog_new_uuid(sb.data_uuid)) {
+	if (wb_sb_new_uuid(sb.data_uuid)) {
 		snprintf(err, errlen, "log %s: getrandom for the data UUID failed", io->name);
 		return -EIO;
 	}
@@ -447,7 +445,7 @@ int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char 
 	/* bitmaps in the unused bytes between the slots and the data area */
 	for (shift = 16; shift <= 30; shift++) {
 		uint64_t start = sb.nslots * (uint64_t)WB_DISK_BLOCK,
-			 bytes = wb_wlog_bm_bytes(sb.dev_size, shift);
+			 bytes = wb_sb_bm_bytes(sb.dev_size, shift);
 
 		if (start + 2ull * WB_BM_DEFAULT_PEERS * bytes <= sb.data_off) {
 			sb.bm_region_shift = shift;
@@ -466,9 +464,9 @@ int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char 
 	for (i = 0, ret = 0; i < sb.nslots && !ret; i++) {
 		sb.sb_seq++;
 		sb.update_time = (uint64_t)time(NULL);
-		wb_wlog_sb_encode(&sb, buf);
-		ret = wb_io_pwrite(io, buf, WB_DISK_BLOCK, wb_wlog_slot_off(&sb, sb.sb_seq),
-				   WB_IO_FUA);
+		wb_sb_encode(&sb, buf);
+		ret =
+		    wb_io_pwrite(io, buf, WB_DISK_BLOCK, wb_sb_slot_off(&sb, sb.sb_seq), WB_IO_FUA);
 	}
 	if (!ret)
 		ret = wb_io_flush(io);
@@ -481,69 +479,4 @@ int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char 
 	if (out)
 		*out = sb;
 	return 0;
-}
-
-void wb_wlog_space_init(struct wb_wlog_space *sp, const struct wb_sb *sb, uint64_t head,
-			uint64_t used)
-{
-	sp->start = sb->data_off;
-	sp->end = sb->data_off + sb->data_size;
-	sp->tail = sb->tail_off;
-	sp->head = head >= sp->end ? sp->start : head;
-	sp->used = used;
-}
-
-int wb_wlog_space_peek(const struct wb_wlog_space *sp, uint64_t bytes, uint64_t *off,
-		       uint64_t *span)
-{
-	uint64_t free_bytes = (sp->end - sp->start) - sp->used;
-
-	if (bytes > sp->end - sp->start)
-		return -ENOSPC;
-	if (!sp->used) { /* empty: no waste to charge, the record starts the run */
-		*off = sp->head + bytes <= sp->end ? sp->head : sp->start;
-		*span = bytes;
-		return 0;
-	}
-	if (sp->head + bytes <= sp->end) {
-		/* fits before the end; when head < tail it must also end before the tail */
-		if (sp->used && sp->head < sp->tail && sp->head + bytes > sp->tail)
-			return -ENOSPC;
-		if (bytes > free_bytes)
-			return -ENOSPC;
-		*off = sp->head;
-		*span = bytes;
-		return 0;
-	}
-	/* wrap to the start: the gap up to the end is wasted */
-	if (sp->used && sp->head < sp->tail)
-		return -ENOSPC;
-	if (sp->used && sp->start + bytes > sp->tail)
-		return -ENOSPC;
-	if (bytes + (sp->end - sp->head) > free_bytes)
-		return -ENOSPC;
-	*off = sp->start;
-	*span = bytes + (sp->end - sp->head);
-	return 0;
-}
-
-void wb_wlog_space_take(struct wb_wlog_space *sp, uint64_t off, uint64_t bytes, uint64_t span)
-{
-	if (!sp->used)
-		sp->tail = off;
-	sp->head = off + bytes;
-	if (sp->head >= sp->end)
-		sp->head = sp->start;
-	sp->used += span;
-}
-
-void wb_wlog_space_release(struct wb_wlog_space *sp, uint64_t new_tail, uint64_t span)
-{
-	sp->used -= span;
-	sp->tail = new_tail;
-}
-
-uint64_t wb_wlog_next_pos(const struct wb_wlog_space *sp, uint64_t end_off)
-{
-	return end_off + WB_DISK_BLOCK <= sp->end ? end_off : sp->start;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * destage.h - destage of the wblog engine: copy log records to the backing
+ * wblog_destage.h - destage of the wblog engine: copy log records to the backing
  * device and free their log space.
  *
  * One batch at a time: a seq range [from, upto] of completed records, ended
@@ -14,27 +14,27 @@
  * (token bucket; never with WB_DESTAGE_RATE_NONE), always in write-through
  * mode, at drain and close.
  */
-#ifndef WB_DESTAGE_H
-#define WB_DESTAGE_H
+#ifndef WBL_DESTAGE_H
+#define WBL_DESTAGE_H
 
 #include <stdint.h>
 
 struct wblog;
 struct wb_engine_stats;
 
-int wb_destage_create(struct wblog *e);
-void wb_destage_destroy(struct wblog *e);
+int wbl_destage_create(struct wblog *e);
+void wbl_destage_destroy(struct wblog *e);
 /* Start a batch if the policy says so; called from run(). */
-void wb_destage_step(struct wblog *e);
+void wbl_destage_step(struct wblog *e);
 /* ms until the rate timer wants a batch, -1 = none. */
-int wb_destage_timeout(struct wblog *e);
-int wb_destage_idle(struct wblog *e);
+int wbl_destage_timeout(struct wblog *e);
+int wbl_destage_idle(struct wblog *e);
 /* Destage everything regardless of watermarks (drain) while on != 0. */
-void wb_destage_set_drain(struct wblog *e, int on);
-void wb_destage_stats(struct wblog *e, struct wb_engine_stats *st);
+void wbl_destage_set_drain(struct wblog *e, int on);
+void wbl_destage_stats(struct wblog *e, struct wb_engine_stats *st);
 
 /* A piece of a destage batch, in write order (lba, nblocks, seq). */
-struct wb_destage_piece {
+struct wbl_destage_piece {
 	uint64_t lba;
 	uint32_t nblocks;
 	uint64_t log_blk; /* wbl_is_zero_logblk() for zero pieces */
@@ -42,4 +42,4 @@ struct wb_destage_piece {
 	uint64_t buf_off; /* byte offset in the batch buffer (data pieces) */
 };
 
-#endif /* WB_DESTAGE_H */
+#endif /* WBL_DESTAGE_H */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * wlog.h - the wblog log device: geometry, superblock ring, format and the
- * circular space allocator of the data area.
+ * superblock.h - the wblog log device's superblock ring: geometry, encode and
+ * decode of a slot, format, load and upgrade. The space of the data area is
+ * engine/logspace.h.
  *
  * Layout (docs/ondisk-format.md): superblock slots 0..nslots-1 at the start
  * of the device (4 KiB each, written with FUA, newest valid sb_seq wins),
@@ -13,8 +14,8 @@
  * engine (wblog.c) owns the wb_io and issues the asynchronous slot writes;
  * format and load are synchronous (used by open and the tool).
  */
-#ifndef WB_WLOG_H
-#define WB_WLOG_H
+#ifndef WB_SUPERBLOCK_H
+#define WB_SUPERBLOCK_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -46,14 +47,14 @@ struct wb_sb {
 
 /* Bytes of one copy of one peer's bitmap for a device of dev_size bytes at
  * 1 << shift bytes per bit (whole 4 KiB blocks). */
-static inline uint64_t wb_wlog_bm_bytes(uint64_t dev_size, uint32_t shift)
+static inline uint64_t wb_sb_bm_bytes(uint64_t dev_size, uint32_t shift)
 {
 	uint64_t bits = (dev_size + (1ull << shift) - 1) >> shift;
 
 	return ((bits + 7) / 8 + 4095) / 4096 * 4096;
 }
 /* Device offset of copy `copy` of peer `peer`'s bitmap. */
-static inline uint64_t wb_wlog_bm_copy_off(const struct wb_sb *sb, unsigned peer, unsigned copy)
+static inline uint64_t wb_sb_bm_copy_off(const struct wb_sb *sb, unsigned peer, unsigned copy)
 {
 	return sb->bm_off + (2ull * peer + copy) * sb->bm_bytes;
 }
@@ -64,14 +65,13 @@ static inline uint64_t wb_wlog_bm_copy_off(const struct wb_sb *sb, unsigned peer
 
 /* Encode sb into a 4096-byte slot image (crc included), in sb->version's
  * layout (a version 1 copy has no metadata). */
-void wb_wlog_sb_encode(const struct wb_sb *sb, void *slot);
+void wb_sb_encode(const struct wb_sb *sb, void *slot);
 /* Decode and validate one slot image against a device of dev_bytes bytes
  * (0 = do not check). Returns 0, or -EINVAL / -EPROTO (bad magic) with a
  * reason in why. */
-int wb_wlog_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, char *why,
-		      size_t whylen);
+int wb_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, char *why, size_t whylen);
 /* Byte offset of the slot that sb_seq goes to. */
-static inline uint64_t wb_wlog_slot_off(const struct wb_sb *sb, uint64_t sb_seq)
+static inline uint64_t wb_sb_slot_off(const struct wb_sb *sb, uint64_t sb_seq)
 {
 	return (sb_seq % sb->nslots) * (uint64_t)WB_DISK_BLOCK;
 }
@@ -80,16 +80,16 @@ static inline uint64_t wb_wlog_slot_off(const struct wb_sb *sb, uint64_t sb_seq)
  * node id 0, every slot written (FUA), the
  * first record position cleared, then a device flush. seg_size 0 = 2 MiB.
  * dev_size = the exported size the log belongs to. Synchronous. */
-int wb_wlog_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct wb_sb *out);
+int wb_sb_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct wb_sb *out);
 /* The same with a bitmap area for bm_npeers peers (0: none) at bm_region
  * bytes per bit (a power of two, 4 KiB..1 GiB): the area follows the
  * superblock slots, the data area starts at the next segment boundary. */
-int wb_wlog_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint32_t bm_npeers,
-		      uint32_t bm_region, struct wb_sb *out);
+int wb_sb_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint32_t bm_npeers,
+		    uint32_t bm_region, struct wb_sb *out);
 /* Read every slot and return the newest valid one. Writes nothing. On
  * failure err says, naming the device, what is wrong (-EPROTO: not a wblog
  * log, -EUCLEAN: no valid superblock, -EINVAL: geometry mismatch). */
-int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen);
+int wb_sb_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen);
 /* Upgrade a version 1 log to version 2 in place: the newest copy gets a new
  * random data UUID, no history, node id `node_id`, a bitmap area in the
  * unused bytes before the data area if WB_BM_DEFAULT_PEERS bitmaps fit
@@ -100,31 +100,8 @@ int wb_wlog_load(struct wb_io *io, struct wb_sb *out, char *err, size_t errlen);
  * with the same log state. Returns 0 (out = the new copy), 1 if the log
  * already is version 2 (nothing written), or -errno with err filled.
  * Offline only: nobody else may have the log open. */
-int wb_wlog_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char *err,
-		    size_t errlen);
+int wb_sb_upgrade(struct wb_io *io, uint32_t node_id, struct wb_sb *out, char *err, size_t errlen);
 /* A new random data UUID (never all zero). 0 or -EIO. */
-int wb_wlog_new_uuid(uint8_t uuid[WB_UUID_LEN]);
+int wb_sb_new_uuid(uint8_t uuid[WB_UUID_LEN]);
 
-/* Circular space of the data area. All offsets are absolute device bytes. */
-struct wb_wlog_space {
-	uint64_t start, end; /* data area */
-	uint64_t head;	     /* next record goes here (or to start on wrap) */
-	uint64_t tail;	     /* oldest live record */
-	uint64_t used;	     /* bytes between tail and head incl. wrap waste */
-};
-void wb_wlog_space_init(struct wb_wlog_space *sp, const struct wb_sb *sb, uint64_t head,
-			uint64_t used);
-/* Where would a record of `bytes` go and what would it cost (bytes + waste)?
- * Returns 0 or -ENOSPC (does not fit now). Does not change anything. */
-int wb_wlog_space_peek(const struct wb_wlog_space *sp, uint64_t bytes, uint64_t *off,
-		       uint64_t *span);
-/* Take the space peeked before (off, span). */
-void wb_wlog_space_take(struct wb_wlog_space *sp, uint64_t off, uint64_t bytes, uint64_t span);
-/* Release `span` bytes at the tail; new_tail = offset of the oldest live
- * record, or the head if none is left. */
-void wb_wlog_space_release(struct wb_wlog_space *sp, uint64_t new_tail, uint64_t span);
-/* Where the record after one ending at `end_off` can be: first candidate is
- * end_off itself (if a header fits before the end), the second data_off. */
-uint64_t wb_wlog_next_pos(const struct wb_wlog_space *sp, uint64_t end_off);
-
-#endif /* WB_WLOG_H */
+#endif /* WB_SUPERBLOCK_H */
