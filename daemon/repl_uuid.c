@@ -25,6 +25,7 @@
 #include "daemon/peerlink.h"
 #include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
+#include "engine/byteorder.h"
 
 #define REPL_UUID_MAGIC0 0x57 /* 'W' */
 #define REPL_UUID_MAGIC1 0x53 /* 'S' */
@@ -39,13 +40,9 @@ static bool uuid_zero(const uint8_t *u)
 /* The first seq of the generation u began at; false: not one of ours. */
 static bool uuid_seq(const uint8_t *u, uint64_t *seq)
 {
-	uint64_t s = 0;
-
 	if (u[6] != REPL_UUID_MAGIC0 || u[7] != REPL_UUID_MAGIC1)
 		return false;
-	for (int i = 7; i >= 0; i--)
-		s = s << 8 | u[8 + i];
-	*seq = s;
+	*seq = wb_load_le64(u + 8);
 	return true;
 }
 
@@ -254,8 +251,7 @@ int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd
 		return -EIO;
 	m.data_uuid[6] = REPL_UUID_MAGIC0;
 	m.data_uuid[7] = REPL_UUID_MAGIC1;
-	for (int i = 0; i < 8; i++)
-		m.data_uuid[8 + i] = (uint8_t)(seq >> (8 * i));
+	wb_store_le64(m.data_uuid + 8, seq);
 	memcpy(m.history[0], rp->meta.data_uuid, WB_META_UUID_LEN);
 	m.nhistory =
 	    rp->meta.nhistory < WB_META_MAX_HISTORY ? rp->meta.nhistory + 1 : WB_META_MAX_HISTORY;
