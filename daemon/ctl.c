@@ -36,6 +36,7 @@
 
 #include "daemon/ctl.h"
 #include "daemon/events.h"
+#include "daemon/wbd_log.h"
 #include "proto/wbproto.h"
 
 #define CTL_MAX_CLIENTS 64
@@ -114,12 +115,12 @@ static void send_response(struct ctl_conn *cc, uint64_t id, int err, const char 
 	r.status = st;
 	rc = wbproto_pack(WBPROTO_T_CTL_RESPONSE, 0, &r.base, &buf, &len);
 	if (rc) {
-		wb_msg(WB_LOG_ERR, "ctl: cannot pack a response: %s", wbproto_strerror(rc));
+		wbd_err("ctl: cannot pack a response: %s", wbproto_strerror(rc));
 		cc->closing = true;
 		return;
 	}
 	if (bufferevent_write(cc->bev, buf, len)) {
-		wb_msg(WB_LOG_ERR, "ctl: cannot queue a response, dropping the client");
+		wbd_err("ctl: cannot queue a response, dropping the client");
 		cc->closing = true;
 	}
 	free(buf);
@@ -488,16 +489,16 @@ static int send_event(struct ctl_conn *cc, const struct wbd_event *ev)
 	m.reason = (char *)ev->reason;
 	rc = wbproto_pack(WBPROTO_T_CTL_EVENT, 0, &m.base, &buf, &len);
 	if (rc) {
-		wb_msg(WB_LOG_ERR, "ctl: cannot pack an event: %s", wbproto_strerror(rc));
+		wbd_err("ctl: cannot pack an event: %s", wbproto_strerror(rc));
 		return 0; /* this event is lost, the client stays */
 	}
 	if (evbuffer_get_length(bufferevent_get_output(cc->bev)) + len > CTL_EVENT_BACKLOG) {
-		wb_msg(WB_LOG_WARN,
+		wbd_warn(
 		       "ctl: an event client does not read (%u bytes unread), dropping it",
 		       CTL_EVENT_BACKLOG);
 		rc = -ENOBUFS;
 	} else if (bufferevent_write(cc->bev, buf, len)) {
-		wb_msg(WB_LOG_ERR, "ctl: cannot queue an event, dropping the client");
+		wbd_err("ctl: cannot queue an event, dropping the client");
 		rc = -ENOMEM;
 	}
 	free(buf);
@@ -608,7 +609,7 @@ static void conn_read(struct bufferevent *bev, void *arg)
 		evbuffer_copyout(in, hb, sizeof(hb));
 		rc = wbproto_hdr_decode(hb, sizeof(hb), WBPROTO_CTL_MAX, &h);
 		if (rc) {
-			wb_msg(WB_LOG_WARN, "ctl: dropping client: %s", wbproto_strerror(rc));
+			wbd_warn("ctl: dropping client: %s", wbproto_strerror(rc));
 			send_response(cc, 0, rc, wbproto_strerror(rc), NULL);
 			cc->closing = true;
 			break;
@@ -674,12 +675,12 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0 && cr.uid != 0 &&
 	    cr.uid != geteuid()) {
-		wb_msg(WB_LOG_WARN, "ctl: refusing client uid %u (only root)", (unsigned)cr.uid);
+		wbd_warn("ctl: refusing client uid %u (only root)", (unsigned)cr.uid);
 		close(fd);
 		return;
 	}
 	if (c->nconns >= CTL_MAX_CLIENTS) {
-		wb_msg(WB_LOG_WARN, "ctl: too many clients (%d), refusing one", CTL_MAX_CLIENTS);
+		wbd_warn("ctl: too many clients (%d), refusing one", CTL_MAX_CLIENTS);
 		close(fd);
 		return;
 	}
@@ -691,7 +692,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	cc->c = c;
 	cc->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!cc->bev) {
-		wb_msg(WB_LOG_ERR, "ctl: bufferevent_socket_new failed");
+		wbd_err("ctl: bufferevent_socket_new failed");
 		close(fd);
 		free(cc);
 		return;
@@ -725,7 +726,7 @@ static void lis_error(struct evconnlistener *lis, void *arg)
 	time_t now = time(NULL);
 
 	if (now - c->last_log >= 10) {
-		wb_msg(WB_LOG_WARN, "ctl: accept failed: %s; pausing the listener for 1 s",
+		wbd_warn("ctl: accept failed: %s; pausing the listener for 1 s",
 		       strerror(err));
 		c->last_log = now;
 	}
@@ -742,7 +743,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *sun)
 	if (lstat(path, &st))
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode)) {
-		wb_msg(WB_LOG_ERR, "ctl: %s exists and is not a socket; not removing it", path);
+		wbd_err("ctl: %s exists and is not a socket; not removing it", path);
 		return -EEXIST;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -751,7 +752,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *sun)
 	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
 	close(fd);
 	if (rc == 0) {
-		wb_msg(WB_LOG_ERR, "ctl: another daemon is listening on %s", path);
+		wbd_err("ctl: another daemon is listening on %s", path);
 		return -EADDRINUSE;
 	}
 	if (unlink(path) && errno != ENOENT)
@@ -769,13 +770,13 @@ int wbd_ctl_start(struct event_base *base, const char *path, const struct wbd_ct
 
 	*out = NULL;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		wb_msg(WB_LOG_ERR, "ctl: socket path too long: %s", path);
+		wbd_err("ctl: socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
 	strcpy(sun.sun_path, path);
 	rc = clear_stale(path, &sun);
 	if (rc) {
-		wb_msg(WB_LOG_ERR, "ctl: cannot use %s: %s", path, strerror(-rc));
+		wbd_err("ctl: cannot use %s: %s", path, strerror(-rc));
 		return rc;
 	}
 	c = calloc(1, sizeof(*c));
@@ -793,7 +794,7 @@ int wbd_ctl_start(struct event_base *base, const char *path, const struct wbd_ct
 	rc = -errno;
 	umask(old);
 	if (!c->lis) {
-		wb_msg(WB_LOG_ERR, "ctl: cannot listen on %s: %s", path, strerror(-rc));
+		wbd_err("ctl: cannot listen on %s: %s", path, strerror(-rc));
 		free(c->path);
 		free(c);
 		return rc ? rc : -EIO;

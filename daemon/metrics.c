@@ -27,6 +27,7 @@
 
 #include "conf/wbconf.h"
 #include "daemon/metrics.h"
+#include "daemon/wbd_log.h"
 
 #define METRICS_MAX_HEADERS (16u << 10) /* request line + headers */
 #define METRICS_MAX_BODY    4096	/* GET and HEAD have none */
@@ -246,7 +247,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 		rc = wbd_metrics_render(s, n, &text, &len);
 	free(s);
 	if (rc) {
-		wb_msg(WB_LOG_WARN, "metrics: cannot collect status: %s", strerror(-rc));
+		wbd_warn("metrics: cannot collect status: %s", strerror(-rc));
 		evhttp_send_error(req, 500, "status unavailable");
 		return;
 	}
@@ -280,7 +281,7 @@ int wbd_metrics_start(struct event_base *base, const char *listen, wbd_metrics_s
 	*out = NULL;
 	rc = wbconf_parse_addr(listen, &a);
 	if (rc) {
-		wb_msg(WB_LOG_ERR, "metrics: bad listen address '%s' (expected host:port)", listen);
+		wbd_err("metrics: bad listen address '%s' (expected host:port)", listen);
 		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));
@@ -305,7 +306,7 @@ int wbd_metrics_start(struct event_base *base, const char *listen, wbd_metrics_s
 	m->sock = evhttp_bind_socket_with_handle(m->http, host, a.port);
 	if (!m->sock) {
 		rc = errno ? -errno : -EADDRNOTAVAIL;
-		wb_msg(WB_LOG_ERR, "metrics: cannot listen on %s: %s", listen, strerror(-rc));
+		wbd_err("metrics: cannot listen on %s: %s", listen, strerror(-rc));
 		goto out_http;
 	}
 	free(a.host);

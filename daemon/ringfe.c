@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "daemon/ringfe.h"
+#include "daemon/wbd_log.h"
 
 struct rfe_slot {
 	struct wb_req req;
@@ -48,6 +49,7 @@ struct wbd_ringfe {
 	void *gone_ctx;
 	struct wbd_ringfe_gate gate;
 	struct wbd_ringfe_stats st;
+	struct wbd_log_rl req_rl; /* per-request errors */
 };
 
 static uint32_t load_acq(const uint32_t *p)
@@ -66,8 +68,7 @@ static void rfe_gone(struct wbd_ringfe *fe, const char *why)
 		return;
 	fe->gone = true;
 	fe->st.gone = 1;
-	wb_msg(WB_LOG_WARN, "ring %s: session %u ended: %s", fe->t.geo.name, fe->t.geo.session,
-	       why);
+	wbd_warn("ring %s: session %u ended: %s", fe->t.geo.name, fe->t.geo.session, why);
 	if (fe->rd_ev)
 		event_del(fe->rd_ev);
 	if (fe->gone_cb && !fe->closing)
@@ -216,10 +217,11 @@ int wbd_ringfe_process(struct wbd_ringfe *fe)
 		}
 		if (slot < 0) {
 			fe->st.bad_sqes++;
-			wb_msg(WB_LOG_ERR, "ring %s: bad SQE seq %llu tag 0x%llx op %u len %u%s",
-			       fe->t.geo.name, (unsigned long long)sqe.seq,
-			       (unsigned long long)sqe.tag, sqe.op, sqe.len,
-			       ok ? ", failed with EINVAL" : ", dropped");
+			wbd_err_rl(&fe->req_rl,
+				   "ring %s: bad SQE seq %llu tag 0x%llx op %u len %u%s",
+				   fe->t.geo.name, (unsigned long long)sqe.seq,
+				   (unsigned long long)sqe.tag, sqe.op, sqe.len,
+				   ok ? ", failed with EINVAL" : ", dropped");
 			if (ok)
 				rfe_complete(fe, sqe.tag, -EINVAL);
 			continue;
@@ -250,9 +252,9 @@ int wbd_ringfe_process(struct wbd_ringfe *fe)
 		if (ret < 0) {
 			s->busy = false;
 			fe->st.inflight--;
-			wb_msg(WB_LOG_ERR, "ring %s: engine refused op %u off %llu len %u: %s",
-			       fe->t.geo.name, req.op, (unsigned long long)req.off, req.len,
-			       strerror(-ret));
+			wbd_err_rl(&fe->req_rl, "ring %s: engine refused op %u off %llu len %u: %s",
+				   fe->t.geo.name, req.op, (unsigned long long)req.off, req.len,
+				   strerror(-ret));
 			rfe_complete(fe, sqe.tag, ret);
 			continue;
 		}
@@ -270,7 +272,7 @@ static void rfe_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int wbd_ringfe_open(struct event_base *base, const struct wbd_ringfe_transport *t,
-		   struct wb_engine *e, struct wbd_ringfe **out)
+		    struct wb_engine *e, struct wbd_ringfe **out)
 {
 	struct wbd_ringfe *fe;
 	uint32_t i;
@@ -278,8 +280,7 @@ int wbd_ringfe_open(struct event_base *base, const struct wbd_ringfe_transport *
 
 	ret = wbd_ringfe_check_geo(t);
 	if (ret) {
-		wb_msg(WB_LOG_ERR, "ring %.*s: bad geometry from the producer", WBREP_NAME_MAX,
-		       t->geo.name);
+		wbd_err("ring %.*s: bad geometry from the producer", WBREP_NAME_MAX, t->geo.name);
 		goto out_release;
 	}
 	fe = calloc(1, sizeof(*fe));
@@ -309,7 +310,7 @@ int wbd_ringfe_open(struct event_base *base, const struct wbd_ringfe_transport *
 		fe->rd_ev = event_new(base, t->fd, EV_READ | EV_PERSIST, rfe_read_cb, fe);
 		fe->kick_ev = event_new(base, -1, 0, rfe_kick_cb, fe);
 		if (!fe->rd_ev || !fe->kick_ev || event_add(fe->rd_ev, NULL)) {
-			wb_msg(WB_LOG_ERR, "ring %s: cannot register events", fe->t.geo.name);
+			wbd_err("ring %s: cannot register events", fe->t.geo.name);
 			ret = -ENOMEM;
 			goto out_free;
 		}
@@ -363,10 +364,9 @@ void wbd_ringfe_close(struct wbd_ringfe *fe)
 		event_free(fe->kick_ev);
 	fe->rd_ev = fe->kick_ev = NULL;
 	if (fe->st.inflight) {
-		wb_msg(WB_LOG_WARN,
-		       "ring %s: %u requests still in the engine at close; the frontend is "
-		       "freed when they complete",
-		       fe->t.geo.name, fe->st.inflight);
+		wbd_warn("ring %s: %u requests still in the engine at close; the frontend is "
+			 "freed when they complete",
+			 fe->t.geo.name, fe->st.inflight);
 		fe->orphan = true;
 		return;
 	}
@@ -385,7 +385,7 @@ void wbd_ringfe_set_kick(struct wbd_ringfe *fe, void (*kick)(void *ctx), void *c
 }
 
 void wbd_ringfe_set_gone(struct wbd_ringfe *fe, void (*gone)(struct wbd_ringfe *fe, void *ctx),
-			void *ctx)
+			 void *ctx)
 {
 	fe->gone_cb = gone;
 	fe->gone_ctx = ctx;

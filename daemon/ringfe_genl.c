@@ -15,6 +15,7 @@
 #include <netlink/genl/genl.h>
 
 #include "daemon/ringfe_genl.h"
+#include "daemon/wbd_log.h"
 #include "engine/wbengine.h"
 #include "wbrep_genl.h"
 #include "wbrep_ring.h"
@@ -61,7 +62,7 @@ static int rfe_genl_open(struct nl_sock **out, int *family)
 		return -ENOMEM;
 	ret = genl_connect(sk);
 	if (ret < 0) {
-		wb_msg(WB_LOG_ERR, "generic netlink: connect: %s", nl_geterror(ret));
+		wbd_err("generic netlink: connect: %s", nl_geterror(ret));
 		nl_socket_free(sk);
 		return -EIO;
 	}
@@ -164,7 +165,7 @@ static void rfe_events_readable(evutil_socket_t fd, short what, void *arg)
 	int ret = nl_recvmsgs_default(w->sk);
 
 	if (ret < 0 && ret != -NLE_AGAIN)
-		wb_msg(WB_LOG_DEBUG, "ring %s: netlink events: %s", w->ring, nl_geterror(ret));
+		wbd_debug("ring %s: netlink events: %s", w->ring, nl_geterror(ret));
 }
 
 void wbd_ringfe_events_close(struct wbd_ringfe_events *w)
@@ -179,7 +180,7 @@ void wbd_ringfe_events_close(struct wbd_ringfe_events *w)
 }
 
 int wbd_ringfe_events_open(struct event_base *base, const char *ring, void (*added)(void *ctx),
-			  void *ctx, struct wbd_ringfe_events **out)
+			   void *ctx, struct wbd_ringfe_events **out)
 {
 	struct wbd_ringfe_events *w;
 	int family, grp, ret;
@@ -210,8 +211,8 @@ int wbd_ringfe_events_open(struct event_base *base, const char *ring, void (*add
 			ret = -NLE_NOMEM;
 	}
 	if (ret < 0) {
-		wb_msg(WB_LOG_WARN, "ring %s: cannot subscribe to wbrep netlink events: %s", ring,
-		       nl_geterror(ret));
+		wbd_warn("ring %s: cannot subscribe to wbrep netlink events: %s", ring,
+			 nl_geterror(ret));
 		wbd_ringfe_events_close(w);
 		return -EIO;
 	}

@@ -13,6 +13,7 @@
 
 #include "daemon/ringfe_genl.h"
 #include "daemon/ringfe_keeper.h"
+#include "daemon/wbd_log.h"
 
 struct wbd_ringfe_keeper {
 	struct event_base *base;
@@ -24,7 +25,7 @@ struct wbd_ringfe_keeper {
 	struct wbd_ringfe_gate gate;
 	char ring[WBREP_NAME_MAX];
 	struct wbd_ringfe_events *events; /* NULL: timer only */
-	int last_err;			 /* last attach error logged, to log changes once */
+	int last_err;			  /* last attach error logged, to log changes once */
 };
 
 static void keeper_retry(struct wbd_ringfe_keeper *k, long ms)
@@ -40,7 +41,7 @@ static void keeper_ring_added(void *ctx)
 
 	if (k->fe)
 		return;
-	wb_msg(WB_LOG_INFO, "ring %s: target created (netlink event), attaching", k->ring);
+	wbd_info("ring %s: target created (netlink event), attaching", k->ring);
 	keeper_retry(k, 0);
 }
 
@@ -71,8 +72,8 @@ static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 		/* no target yet (-ENOENT), no module (-ENOENT on the device),
 		 * another daemon (-EBUSY): keep trying, log each new reason once */
 		if (ret != k->last_err)
-			wb_msg(WB_LOG_WARN, "ring %s: cannot attach (%s), retrying every second",
-			       k->ring, strerror(-ret));
+			wbd_warn("ring %s: cannot attach (%s), retrying every second", k->ring,
+				 strerror(-ret));
 		k->last_err = ret;
 		keeper_retry(k, 1000);
 		return;
@@ -84,21 +85,20 @@ static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 	eng_size = wb_engine_stats(k->e, &st) ? 0 : st.size;
 	dev_bytes = wbd_ringfe_geo(k->fe)->dev_sectors * 512;
 	if (eng_size && dev_bytes > eng_size)
-		wb_msg(WB_LOG_WARN,
-		       "ring %s: the dm target (%llu bytes) is larger than the resource (%llu "
-		       "bytes); I/O beyond the end fails",
-		       k->ring, (unsigned long long)dev_bytes, (unsigned long long)eng_size);
+		wbd_warn("ring %s: the dm target (%llu bytes) is larger than the resource (%llu "
+			 "bytes); I/O beyond the end fails",
+			 k->ring, (unsigned long long)dev_bytes, (unsigned long long)eng_size);
 	wbd_ringfe_process(k->fe); /* requests re-posted at attach */
 }
 
 int wbd_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
-			   void (*kick)(void *ctx), void *kick_ctx,
-			   const struct wbd_ringfe_gate *gate, struct wbd_ringfe_keeper **out)
+			    void (*kick)(void *ctx), void *kick_ctx,
+			    const struct wbd_ringfe_gate *gate, struct wbd_ringfe_keeper **out)
 {
 	struct wbd_ringfe_keeper *k;
 
 	if (strlen(ring) >= WBREP_NAME_MAX) {
-		wb_msg(WB_LOG_ERR, "ring %s: name too long", ring);
+		wbd_err("ring %s: name too long", ring);
 		return -ENAMETOOLONG;
 	}
 	k = calloc(1, sizeof(*k));

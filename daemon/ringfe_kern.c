@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/ringfe.h"
+#include "daemon/wbd_log.h"
 
 struct rfe_kern {
 	int fd;
@@ -52,14 +53,14 @@ static void *rfe_map(int fd, size_t len, int prot, uint64_t off)
 /* verbose: log a failure to open the device or attach (the keeper logs
  * those itself, once per reason) */
 int wbd_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
-		     struct wbd_ringfe **out, bool verbose)
+		      struct wbd_ringfe **out, bool verbose)
 {
 	struct wbd_ringfe_transport t = {0};
 	struct rfe_kern *k;
 	int ret;
 
 	if (strlen(ring_name) >= WBREP_NAME_MAX) {
-		wb_msg(WB_LOG_ERR, "ring %s: name too long", ring_name);
+		wbd_err("ring %s: name too long", ring_name);
 		return -ENAMETOOLONG;
 	}
 	k = calloc(1, sizeof(*k));
@@ -69,8 +70,8 @@ int wbd_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_
 	if (k->fd < 0) {
 		ret = -errno;
 		if (verbose)
-			wb_msg(WB_LOG_ERR, "ring %s: open %s: %s", ring_name, WBREP_CTL_DEVICE,
-			       strerror(-ret));
+			wbd_err("ring %s: open %s: %s", ring_name, WBREP_CTL_DEVICE,
+				strerror(-ret));
 		free(k);
 		return ret;
 	}
@@ -79,7 +80,7 @@ int wbd_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_
 	if (ioctl(k->fd, WBREP_IOC_ATTACH, &t.geo) < 0) {
 		ret = -errno;
 		if (verbose)
-			wb_msg(WB_LOG_ERR, "ring %s: attach: %s", ring_name, strerror(-ret));
+			wbd_err("ring %s: attach: %s", ring_name, strerror(-ret));
 		goto out_release;
 	}
 	k->sq_len = t.geo.sq_map_size;
@@ -90,7 +91,7 @@ int wbd_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_
 	k->data = rfe_map(k->fd, k->data_len, PROT_READ | PROT_WRITE, WBREP_MMAP_DATA);
 	if (!k->sq || !k->cq || !k->data) {
 		ret = -errno;
-		wb_msg(WB_LOG_ERR, "ring %s: mmap: %s", ring_name, strerror(-ret));
+		wbd_err("ring %s: mmap: %s", ring_name, strerror(-ret));
 		goto out_release;
 	}
 	t.sq = k->sq;
@@ -100,8 +101,8 @@ int wbd_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_
 	t.kick = rfe_kern_kick;
 	t.release = rfe_kern_release;
 	t.ctx = k;
-	wb_msg(WB_LOG_INFO, "ring %s: session %u attached, %u slots of %u bytes, %u re-issued",
-	       ring_name, t.geo.session, t.geo.nslots, t.geo.slot_size, t.geo.reissued);
+	wbd_info("ring %s: session %u attached, %u slots of %u bytes, %u re-issued", ring_name,
+		 t.geo.session, t.geo.nslots, t.geo.slot_size, t.geo.reissued);
 	return wbd_ringfe_open(base, &t, e, out);
 
 out_release:

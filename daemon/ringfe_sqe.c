@@ -12,7 +12,7 @@
 #include "daemon/ringfe.h"
 
 int wbd_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo, void *data,
-			struct wb_req *r, int *slot_ok)
+			 struct wb_req *r, int *slot_ok)
 {
 	uint32_t slot = wbrep_tag_slot(sqe->tag);
 	uint64_t dev_bytes = geo->dev_sectors << 9, off;

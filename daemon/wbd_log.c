@@ -20,22 +20,6 @@ static void *log_err_ctx;
 static void (*log_hook)(int level, const char *msg, void *arg);
 static void *log_hook_arg;
 
-static const char *level_name(int level)
-{
-	switch (level) {
-	case WB_LOG_ERR:
-		return "error";
-	case WB_LOG_WARN:
-		return "warning";
-	case WB_LOG_INFO:
-		return "info";
-	case WB_LOG_DEBUG:
-		return "debug";
-	default:
-		return level < WB_LOG_ERR ? "error" : "debug";
-	}
-}
-
 static void log_emit(int level, const char *msg)
 {
 	struct timeval tv;
@@ -56,7 +40,7 @@ static void log_emit(int level, const char *msg)
 	localtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ld wbrepd[%d] %s: %s\n", ts, (long)(tv.tv_usec / 1000), getpid(),
-		level_name(level), msg);
+		wb_msg_level_name(level), msg);
 }
 
 static void log_engine_sink(int level, const char *msg, void *ctx)
@@ -95,6 +79,35 @@ void wbd_log(int level, const char *fmt, ...)
 
 	if (level > log_max)
 		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_emit(level, buf);
+}
+
+void wbd_log_rl(struct wbd_log_rl *rl, int level, const char *fmt, ...)
+{
+	struct timespec ts;
+	uint64_t now;
+	char buf[1024];
+	va_list ap;
+
+	if (level > log_max)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (!rl->start_ms || now - rl->start_ms >= WBD_LOG_RL_INTERVAL_MS) {
+		if (rl->dropped)
+			wbd_log(level, "(%u similar messages suppressed in %u s)", rl->dropped,
+				WBD_LOG_RL_INTERVAL_MS / 1000);
+		rl->start_ms = now ? now : 1;
+		rl->n = rl->dropped = 0;
+	}
+	if (rl->n >= WBD_LOG_RL_BURST) {
+		rl->dropped++;
+		return;
+	}
+	rl->n++;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * wbd_log.h - logging of wbrepd: levels (syslog numbers, enum wb_msg_level),
- * to stderr (with a timestamp) or to syslog. The engine library's wb_msg()
- * is routed here too (wb_msg_set_sink), so every message of the process
- * goes through one filter. Owns only static state (target, level).
+ * wbd_log.h - logging of wbrepd, the one API of daemon/ code: levels
+ * (syslog numbers, enum wb_msg_level), to stderr (with a timestamp) or to
+ * syslog, rate-limited variants for per-request errors. The engine
+ * library's wb_msg() is routed here too (wb_msg_set_sink), so every message
+ * of the process goes through one filter; daemon/ code itself calls only
+ * wbd_log() and its wrappers. Owns only static state (target, level).
  */
 #ifndef WB_DAEMON_WBD_LOG_H
 #define WB_DAEMON_WBD_LOG_H
+
+#include <stdint.h>
 
 #include "engine/wbengine.h"
 
@@ -23,9 +27,29 @@ void wbd_log_set_error_hook(void (*fn)(const char *msg, void *ctx), void *ctx);
 void wbd_log_set_hook(void (*fn)(int level, const char *msg, void *arg), void *arg);
 void wbd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define wbd_err(...)   wbd_log(WB_LOG_ERR, __VA_ARGS__)
-#define wbd_warn(...)  wbd_log(WB_LOG_WARN, __VA_ARGS__)
-#define wbd_info(...)  wbd_log(WB_LOG_INFO, __VA_ARGS__)
-#define wbd_debug(...) wbd_log(WB_LOG_DEBUG, __VA_ARGS__)
+/*
+ * Messages a client, a peer or the kernel can cause once per request (a bad
+ * request, a refused op) go through a rate limit: at most WBD_LOG_RL_BURST
+ * per WBD_LOG_RL_INTERVAL_MS per struct wbd_log_rl (a static at the call
+ * site, zero-initialized); the first message of a later window first says
+ * how many were suppressed. A limiter belongs to the thread that logs
+ * through it.
+ */
+#define WBD_LOG_RL_BURST       10u
+#define WBD_LOG_RL_INTERVAL_MS 5000u
+struct wbd_log_rl {
+	uint64_t start_ms; /* CLOCK_MONOTONIC start of the window */
+	unsigned n;	   /* messages logged in it */
+	unsigned dropped;  /* messages suppressed in it */
+};
+void wbd_log_rl(struct wbd_log_rl *rl, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define wbd_err(...)	     wbd_log(WB_LOG_ERR, __VA_ARGS__)
+#define wbd_warn(...)	     wbd_log(WB_LOG_WARN, __VA_ARGS__)
+#define wbd_info(...)	     wbd_log(WB_LOG_INFO, __VA_ARGS__)
+#define wbd_debug(...)	     wbd_log(WB_LOG_DEBUG, __VA_ARGS__)
+#define wbd_err_rl(rl, ...)  wbd_log_rl(rl, WB_LOG_ERR, __VA_ARGS__)
+#define wbd_warn_rl(rl, ...) wbd_log_rl(rl, WB_LOG_WARN, __VA_ARGS__)
 
 #endif /* WB_DAEMON_WBD_LOG_H */

@@ -20,7 +20,7 @@ static wb_msg_fn msg_sink;
 static void *msg_ctx;
 static int msg_max_level = WB_LOG_INFO;
 
-static const char *msg_level_name(int level)
+const char *wb_msg_level_name(int level)
 {
 	switch (level) {
 	case WB_LOG_ERR:
@@ -39,7 +39,7 @@ static const char *msg_level_name(int level)
 static void msg_stderr(int level, const char *msg, void *ctx)
 {
 	(void)ctx;
-	fprintf(stderr, "wbrep: %s: %s\n", msg_level_name(level), msg);
+	fprintf(stderr, "wbrep: %s: %s\n", wb_msg_level_name(level), msg);
 }
 
 /* fn NULL restores the default stderr sink; max_level filters in both cases. */

@@ -561,6 +561,8 @@ int wb_engine_meta_update_sync(struct wb_engine *e, enum wb_meta_op op, const st
 typedef void (*wb_msg_fn)(int level, const char *msg, void *ctx);
 void wb_msg_set_sink(wb_msg_fn fn, void *ctx, int max_level);
 void wb_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "error", "warning", "info" or "debug" (levels between round down). */
+const char *wb_msg_level_name(int level);
 
 /* crc32c (Castagnoli); SSE4.2 when the CPU has it, else portable. */
 uint32_t wb_crc32c(uint32_t crc, const void *buf, size_t len);
