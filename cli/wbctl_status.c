@@ -86,9 +86,21 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 			       s_or(p->disk, "?"), s_or(p->replication, "?"));
 			if (p->has_seq_lag)
 				printf(" lag:%lld", (long long)p->seq_lag);
-			if (p->has_out_of_sync_bytes)
-				printf(" out-of-sync:%llu",
-				       (unsigned long long)p->out_of_sync_bytes);
+		}
+		if (p->has_out_of_sync_bytes)
+			printf(" out-of-sync:%llu", (unsigned long long)p->out_of_sync_bytes);
+		if (p->has_resync_total_bytes) {
+			char d[32], t[32], rt[32];
+
+			wbctl_bytes(p->resync_done_bytes, d, sizeof(d));
+			wbctl_bytes(p->resync_total_bytes, t, sizeof(t));
+			wbctl_bytes(p->resync_rate, rt, sizeof(rt));
+			printf("\n    resync %s of %s (%llu%%), %s/s, eta %llu s", d, t,
+			       (unsigned long long)(p->resync_total_bytes
+							? p->resync_done_bytes * 100 /
+							      p->resync_total_bytes
+							: 100),
+			       rt, (unsigned long long)(p->resync_eta_ms + 999) / 1000);
 		}
 		printf("\n");
 		if (p->problem)
@@ -372,6 +384,17 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 			printf("null");
 		printf(", ");
 		JU("acked_seq", p->acked_seq);
+		printf(", \"resync_total_bytes\": ");
+		if (p->has_resync_total_bytes)
+			printf("%llu, \"resync_done_bytes\": %llu, \"resync_rate\": %llu, "
+			       "\"resync_eta_ms\": %llu",
+			       (unsigned long long)p->resync_total_bytes,
+			       (unsigned long long)p->resync_done_bytes,
+			       (unsigned long long)p->resync_rate,
+			       (unsigned long long)p->resync_eta_ms);
+		else
+			printf("null, \"resync_done_bytes\": null, \"resync_rate\": null, "
+			       "\"resync_eta_ms\": null");
 		printf(", ");
 		JS("problem", p->problem);
 		printf(", \"verify_state\": ");

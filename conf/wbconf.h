@@ -114,6 +114,8 @@ struct wbconf_resource {
 	bool auto_up;		       /* default true */
 	int role;		       /* enum wbconf_role, default primary */
 	uint32_t max_clients;	       /* NBD connections on this export, default 128 */
+	uint64_t resync_rate;	       /* bytes/s a sync target asks for, 0 = unthrottled */
+	bool resync_checksum;	       /* sync target sends checksums, default no */
 	unsigned line;		       /* line of the [resource NAME] header */
 };
 

@@ -148,6 +148,12 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 		p->verify_skipped_bytes = s->verify_skipped;
 		p->verify_compared_bytes = s->verify_compared;
 	}
+	p->has_resync_total_bytes = p->has_resync_done_bytes = s->resync;
+	p->has_resync_eta_ms = p->has_resync_rate = s->resync;
+	p->resync_total_bytes = s->rs_total;
+	p->resync_done_bytes = s->rs_done;
+	p->resync_eta_ms = s->rs_eta_ms;
+	p->resync_rate = s->rs_rate;
 }
 
 static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_status *s)

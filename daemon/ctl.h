@@ -52,6 +52,9 @@ struct wbd_ctl_peer_status {
 	/* the last online verify against this peer; verify_state "" = none */
 	char verify_state[96]; /* "running", "done", "aborted: why" */
 	uint64_t verify_oos, verify_skipped, verify_compared; /* bytes */
+	/* a resync with this peer runs (docs/replication.md, "Resync") */
+	bool resync;
+	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
 };
 
 /* Per-resource status; strings are NUL-terminated (truncated if longer). */

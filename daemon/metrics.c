@@ -124,7 +124,7 @@ static const struct metric metrics[] = {
 };
 
 /* Per peer of a replicated resource: labels resource and peer. */
-enum { P_CONNECTED, P_PRIMARY, P_UPTODATE, P_SEQ_LAG, P_VERIFY_OOS };
+enum { P_CONNECTED, P_PRIMARY, P_UPTODATE, P_SEQ_LAG, P_VERIFY_OOS, P_OOS, P_RS_TOTAL, P_RS_DONE, P_RS_ETA };
 static const struct metric peer_metrics[] = {
     {"wbrep_peer_connected", "gauge", "1 if the replication link to the peer is up", P_CONNECTED, 0,
      NULL},
@@ -137,6 +137,15 @@ static const struct metric peer_metrics[] = {
     {"wbrep_peer_verify_oos_bytes", "gauge",
      "Bytes the last or running verify found out of sync on the peer (absent: none ran)",
      P_VERIFY_OOS, 0, NULL},
+    {"wbrep_peer_out_of_sync_bytes", "gauge",
+     "Bytes the peer's dirty bitmap marks as possibly different (primary; absent when unknown)",
+     P_OOS, 0, NULL},
+    {"wbrep_peer_resync_total_bytes", "gauge",
+     "Bytes of the resync with the peer (absent when none runs)", P_RS_TOTAL, 0, NULL},
+    {"wbrep_peer_resync_done_bytes", "gauge", "Bytes of the resync done so far", P_RS_DONE, 0,
+     NULL},
+    {"wbrep_peer_resync_eta_seconds", "gauge", "Time the resync needs at its rate so far",
+     P_RS_ETA, 0, NULL},
 };
 
 /* Label value escaping: backslash, quote, newline. out: 2 * len + 1. */
@@ -166,13 +175,19 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				int64_t v;
 
 				if ((m->kind == P_SEQ_LAG && !p->has_seq_lag) ||
-				    (m->kind == P_VERIFY_OOS && !p->verify_state[0]))
+				    (m->kind == P_VERIFY_OOS && !p->verify_state[0]) ||
+				    (m->kind == P_OOS && !p->has_oos) ||
+				    (m->kind >= P_RS_TOTAL && !p->resync))
 					continue;
 				v = m->kind == P_CONNECTED
 					? !strncmp(p->connection, "Connected", 16)
 				    : m->kind == P_PRIMARY  ? !strncmp(p->role, "primary", 16)
 				    : m->kind == P_UPTODATE ? !strncmp(p->disk, "UpToDate", 16)
 				    : m->kind == P_SEQ_LAG  ? p->seq_lag
+				    : m->kind == P_OOS	    ? (int64_t)p->oos
+				    : m->kind == P_RS_TOTAL ? (int64_t)p->rs_total
+				    : m->kind == P_RS_DONE  ? (int64_t)p->rs_done
+				    : m->kind == P_RS_ETA   ? (int64_t)(p->rs_eta_ms + 999) / 1000
 							    : (int64_t)p->verify_oos;
 				label_esc(node, p->node, sizeof(p->node));
 				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,

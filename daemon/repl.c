@@ -32,6 +32,7 @@
 #include "daemon/peerlink.h"
 #include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
+#include "engine/io.h"
 #include "engine/wbengine.h"
 #include "proto/peerproto.h"
 
@@ -67,7 +68,8 @@ static uint64_t horizon(const struct wbd_repl *rp)
 	if (!rp->min_peers)
 		return UINT64_MAX;
 	for (unsigned i = 0; i < rp->npeers; i++)
-		if (rp->peers[i].up && !rp->peers[i].primary_peer)
+		if (rp->peers[i].up && !rp->peers[i].primary_peer &&
+		    rp->peers[i].rs.state == REPL_RS_NONE) /* an Inconsistent peer holds nothing */
 			v[n++] = peer_level(rp, &rp->peers[i]);
 	if (n < rp->min_peers)
 		return 0;
@@ -123,8 +125,7 @@ unsigned wbd_repl_healthy_if(struct wbd_repl *rp, bool (*ok)(void *arg, const ch
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < rp->npeers; i++)
-		n += rp->peers[i].up && (!rp->primary || rp->peers[i].live) &&
-		     ok(arg, rp->peers[i].node);
+		n += repl_peer_healthy(rp, &rp->peers[i]) && ok(arg, rp->peers[i].node);
 	return n;
 }
 
@@ -275,6 +276,8 @@ static int send_rec(struct repl_peer *p, struct wb_rec_ref *ref)
 		rp->refs++;
 	}
 	ret = wbd_peerlink_send(p->l, WBP_T_RECORD, &h.base, ref->nblocks ? &pl : NULL);
+	if (!ret)
+		wbd_repl_rs_sent(p, &ref->rec); /* resync reads it overlaps are stale */
 	if (ret && rc) {
 		/* the engine holds its own reference during ship/read callbacks,
 		 * so this put never frees the record inside the engine's call */
@@ -325,9 +328,13 @@ static void on_peer_dropped(void *arg, unsigned peer, uint64_t seq)
 	if (peer >= rp->npeers)
 		return;
 	rp->peers[peer].hold = 0; /* the engine let go of it */
-	wbd_err("%s: peer %s fell behind past the log's retention (seq %llu); it needs a resync, "
-		"which is not implemented yet",
-		rp->res, rp->peers[peer].node, (unsigned long long)seq);
+	/* the engine made its bitmap track from seq (durably before the log
+	 * lets go of those records) */
+	rp->peers[peer].tracking = true;
+	rp->peers[peer].clear_at = 0;
+	wbd_warn("%s: peer %s fell behind past the log's retention (seq %llu): it needs a "
+		 "bitmap resync",
+		 rp->res, rp->peers[peer].node, (unsigned long long)seq);
 	if (rp->peers[peer].up)
 		wbd_peerlink_drop(rp->peers[peer].l, -ENOSPC, "fell behind past log retention");
 }
@@ -375,6 +382,8 @@ static void catch_up(struct repl_peer *p)
 		return;
 	if (p->next >= rp->shipped_next) {
 		p->live = true;
+		if (p->tracking)
+			p->clear_at = p->next; /* its bitmap, once it acked all that */
 		wbd_info("%s: peer %s is up to date at seq %llu", rp->res, p->node,
 			 (unsigned long long)p->next);
 		wbd_repl_peers_check(rp, false);
@@ -394,11 +403,103 @@ static void catch_up(struct repl_peer *p)
 		free(rc);
 		if (ret == -EAGAIN)
 			return; /* sealed, not placed: comes through the ship hook */
-		wbd_err("%s: peer %s needs seq %llu, which the log no longer holds (%s); a resync "
-			"is needed and not implemented yet",
-			rp->res, p->node, (unsigned long long)p->next, strerror(-ret));
-		wbd_peerlink_drop(p->l, ret, "needs a resync (not implemented)");
+		wbd_warn("%s: peer %s needs seq %llu, which the log no longer holds (%s): it "
+			 "reconnects for a resync",
+			 rp->res, p->node, (unsigned long long)p->next, strerror(-ret));
+		wbd_peerlink_drop(p->l, ret, "needs a resync");
 	}
+}
+
+/* ---- primary: dirty bitmaps (docs/replication.md, "Bitmaps") ---- */
+
+static void bm_done(void *arg, int err)
+{
+	struct repl_peer *p = arg;
+
+	p->rp->applying--;
+	if (err)
+		wbd_err("%s: peer %s: writing its bitmap failed: %s", p->rp->res, p->node,
+			strerror(-err));
+}
+
+void wbd_repl_bm_track(struct repl_peer *p, uint64_t seq)
+{
+	struct wbd_repl *rp = p->rp;
+	struct wb_engine_stats st;
+	int ret;
+
+	if (!rp->bm_region)
+		return;
+	p->clear_at = 0;
+	if (p->tracking)
+		return; /* since an earlier point: covers more */
+	ret = wb_engine_bm_track(rp->e, p->idx, seq ? seq : 1, bm_done, p);
+	if (ret == -ENOENT) {
+		/* the log no longer has seq: nothing says what the peer lacks */
+		wb_engine_stats(rp->e, &st);
+		wbd_warn("%s: peer %s: seq %llu is no longer in the log: every region is marked "
+			 "out of sync",
+			 rp->res, p->node, (unsigned long long)seq);
+		ret = wb_engine_bm_mark(rp->e, p->idx, 0, st.size);
+		if (!ret)
+			ret = wb_engine_bm_track(rp->e, p->idx, WB_BM_TRACK_HEAD, bm_done, p);
+	}
+	if (ret) {
+		wbd_err("%s: peer %s: cannot track its bitmap: %s", rp->res, p->node,
+			strerror(-ret));
+		return;
+	}
+	rp->applying++; /* wbd_repl_free waits for bm_done */
+	if (!p->tracking)
+		wbd_info("%s: peer %s: bitmap tracks records from seq %llu on", rp->res, p->node,
+			 (unsigned long long)seq);
+	p->tracking = true;
+}
+
+/* The peer acked every record below clear_at durable and nothing older is
+ * missing (it caught up, or its resync finished): its bitmap is empty. */
+static void bm_in_sync(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	struct wb_engine_stats st;
+	int ret;
+
+	if (!rp->bm_region || p->rs.state != REPL_RS_NONE)
+		return;
+	wb_engine_stats(rp->e, &st);
+	ret = wb_engine_bm_clear(rp->e, p->idx, 0, st.size);
+	if (!ret)
+		ret = wb_engine_bm_track(rp->e, p->idx, 0, bm_done, p);
+	if (ret) {
+		wbd_err("%s: peer %s: cannot clear its bitmap: %s", rp->res, p->node,
+			strerror(-ret));
+		return;
+	}
+	rp->applying++;
+	wbd_info("%s: peer %s in sync at seq %llu: its bitmap is cleared", rp->res, p->node,
+		 (unsigned long long)p->clear_at);
+	p->tracking = false;
+	p->clear_at = 0;
+}
+
+void wbd_repl_bm_ack(struct repl_peer *p)
+{
+	if (p->clear_at && p->acked_dur >= p->clear_at)
+		bm_in_sync(p);
+}
+
+bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes)
+{
+	struct wb_bm_info bi;
+	struct wb_engine_stats st;
+
+	if (!p->rp->bm_region || wb_engine_bm_info(p->rp->e, p->idx, &bi) || !bi.region_size)
+		return false;
+	wb_engine_stats(p->rp->e, &st);
+	*bytes = bi.dirty * bi.region_size;
+	if (*bytes > st.size)
+		*bytes = st.size;
+	return true;
 }
 
 /* ---- secondary: applying records ---- */
@@ -479,7 +580,7 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec)
 	}
 	snprintf(why, sizeof(why), "record %llu refused: %s%s", (unsigned long long)rec->seq,
 		 strerror(-ret),
-		 ret == -ERANGE	  ? " (gap: resync not implemented yet)"
+		 ret == -ERANGE	  ? " (gap)"
 		 : ret == -EEXIST ? " (conflicting record: split brain, resolve by hand)"
 				  : "");
 	wbd_err("%s: peer %s: %s", rp->res, p->node, why);
@@ -512,7 +613,9 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	rec.ext = pd->ext;
 	rec.data = len ? data : NULL;
 	rec.time_ns = h->time_ns;
-	if (apply_one(p, &rec) != -EAGAIN)
+	/* resync writes to the backing device in flight: the record waits for
+	 * them (its destage must not be overtaken by older resync data) */
+	if (!rp->rs_writes && apply_one(p, &rec) != -EAGAIN)
 		return;
 	/* RAM buffer full: keep the record (the receive buffer moves to it)
 	 * and stop reading until the engine ran */
@@ -544,6 +647,8 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 	if (!rp || !rp->pend.used)
 		return;
 	pd = &rp->pend;
+	if (pd->p->up && rp->rs_writes)
+		return; /* on_record: after the resync writes */
 	if (!pd->p->up) {
 		pd->used = false;
 		wbd_peerlink_pause_rx(pd->p->l, false);
@@ -581,6 +686,10 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->seq_head = rp->primary ? rp->shipped_next : st.seq_head;
 	h->seq_tail = st.seq_tail;
 	h->gen_head = st.gen_head;
+	h->has_inconsistent = rp->disk == REPL_DISK_INCONSISTENT;
+	h->inconsistent = h->has_inconsistent;
+	h->has_discard_my_data = rp->discard;
+	h->discard_my_data = rp->discard;
 	wbd_repl_uuid_hello_fill(rp, h);
 }
 
@@ -623,17 +732,8 @@ static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const stru
 		*why = "the peer's device is smaller than the primary's";
 		return -EPROTO;
 	}
-	if (!h->has_seq_head || h->seq_head > rp->shipped_next) {
-		*why = "the peer's log is ahead of this primary's (split brain or an old primary); "
-		       "not resolved automatically yet";
-		return -EPROTO;
-	}
-	if (h->seq_head < st.seq_tail) {
-		*why = "the peer is behind what this primary's log still holds: it needs a resync, "
-		       "which is not implemented yet";
-		return -EPROTO;
-	}
-	return 0;
+	/* catch-up from the log, or a resync (repl_resync.c) */
+	return wbd_repl_rs_decide(p, h, why);
 }
 
 /* The checks, and the reason of a refusal kept for wbctl status. */
@@ -657,6 +757,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		const Wbrep__Hello *h = wbd_peerlink_peer_hello(l);
 
 		p->epoch++;
+		wbd_repl_rs_reset(p);
 		p->up = true;
 		p->live = p->reading = p->blocked = false;
 		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
@@ -680,24 +781,34 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		if (!p->primary_peer)
 			wbd_repl_log_hold(p, h->seq_head);
 		if (rp->primary) {
+			if (p->rs.want)
+				wbd_repl_rs_source_up(p);
 			work_kick(rp);
 		} else if (p->primary_peer) {
 			/* UpToDate once this node holds what the primary had */
 			rp->sync_target = h->seq_head;
 			/* from now on it holds a prefix of the primary's history:
 			 * its generation (catch-up by seq keeps that true) */
-			if (p->rel == REPL_REL_ME_BEHIND)
-				wbd_repl_uuid_adopt(p);
+			if (p->rel == REPL_REL_ME_BEHIND && (rp->meta.nhistory || st.seq_head > 1))
+				wbd_repl_uuid_adopt(
+				    p); /* (a new log takes them after its full sync) */
 		}
 		wbd_repl_disk_check(rp);
 		return;
 	}
-	if (p->up)
+	if (p->up) {
 		wbd_info("%s: peer %s down: %s", rp->res, p->node,
 			 err ? strerror(-err) : wbd_pl_state_name(s));
+		/* from its first record not acked durable on, the peer may
+		 * lack what this primary writes: its bitmap says where */
+		if (rp->primary && !p->primary_peer)
+			wbd_repl_bm_track(p, p->acked_dur);
+	}
 	p->up = p->live = false;
 	p->epoch++;
 	wbd_repl_verify_peer_down(p);
+	wbd_repl_rs_reset(p);
+	p->rs.want = false;
 	wbd_repl_peers_check(rp, false);
 	wbd_repl_disk_check(rp);
 	if (p->split && !p->standalone) {
@@ -748,6 +859,7 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 				p->acked_dur = m->ack->seq + 1;
 				/* the log keeps what the peer has not made durable */
 				wbd_repl_log_hold(p, p->acked_dur);
+				wbd_repl_bm_ack(p);
 			}
 		}
 		if (wbp_ack_rank(m->ack->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) &&
@@ -756,6 +868,8 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		repl_gate(rp);
 		break;
 	default:
+		if (wbd_repl_rs_frame(p, m, data))
+			break;
 		wbd_debug("%s: peer %s: %s frame ignored (not implemented yet)", rp->res, p->node,
 			  wbp_type_name(m->type));
 		break;
@@ -767,6 +881,8 @@ static void *cb_rx_buf(struct wbd_peerlink *l, const struct wbp_msg *m, void *ar
 	struct repl_peer *p = arg;
 	struct wbd_repl *rp = p->rp;
 
+	if (m->type == WBP_T_RESYNC_DATA)
+		return wbd_repl_rs_rx_buf(rp, m->data_len);
 	if (m->data_len > rp->rxcap) {
 		void *nb = realloc(rp->rxbuf, m->data_len);
 
@@ -803,8 +919,10 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 	wbd_repl_peers_check(rp, false);
 	if (!rp->primary)
 		return;
-	for (unsigned i = 0; i < rp->npeers; i++)
+	for (unsigned i = 0; i < rp->npeers; i++) {
 		catch_up(&rp->peers[i]);
+		wbd_repl_rs_source_work(&rp->peers[i]);
+	}
 	repl_gate(rp);
 }
 
@@ -851,6 +969,9 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->carg = o->arg;
 	rp->held_tail = &rp->held;
 	rp->gate = WBD_REPL_GATE_BACKING; /* a node starts in write-through */
+	rp->backing = o->backing;
+	rp->rs_rate = o->resync_rate;
+	rp->rs_checksum = o->resync_checksum;
 	ret = wb_engine_stats(e, &st);
 	if (ret) {
 		wbd_err("%s: replication: engine stats: %s", res, strerror(-ret));
@@ -858,10 +979,26 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	}
 	rp->shipped_next = st.seq_head;
 	rp->has_meta = !wb_engine_meta(e, &rp->meta) && rp->meta.version >= 2;
+	if (rp->has_meta && wbd_repl_rs_marked(rp->meta.data_uuid)) {
+		rp->disk = REPL_DISK_INCONSISTENT;
+		wbd_warn("%s: this node's data is Inconsistent (a resync to it did not finish): "
+			 "it resyncs from its primary",
+			 res);
+	}
 	if (!rp->has_meta)
 		wbd_warn("%s: replication without data generation UUIDs (log format 1 or an "
 			 "engine without metadata): split brain and diverged data are not detected",
 			 res);
+	{
+		struct wb_bm_info bi;
+
+		if (!wb_engine_bm_info(e, 0, &bi) && bi.region_size)
+			rp->bm_region = bi.region_size;
+		if (!rp->bm_region)
+			wbd_warn("%s: replication without dirty bitmaps (a log formatted before "
+				 "them): a peer that falls behind the log gets a full sync",
+				 res);
+	}
 	rp->ev_work = event_new(base, -1, 0, work_cb, rp);
 	if (!rp->ev_work) {
 		ret = -ENOMEM;
@@ -905,6 +1042,12 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		ret = wbd_peerlink_new(base, &lc, &p->l);
 		if (ret)
 			goto out_free;
+		if (rp->bm_region) {
+			struct wb_bm_info bi;
+
+			/* still tracking from before: not known to be in sync */
+			p->tracking = !wb_engine_bm_info(e, p->idx, &bi) && bi.tracking;
+		}
 	}
 	for (unsigned i = 0; i < rp->npeers; i++)
 		wbd_peerlink_start(rp->peers[i].l);
@@ -925,6 +1068,8 @@ void wbd_repl_free(struct wbd_repl *rp)
 	if (rp->primary)
 		wbd_repl_hooks(rp, false);
 	for (unsigned i = 0; i < rp->npeers; i++) {
+		rp->peers[i].epoch++;
+		wbd_repl_rs_reset(&rp->peers[i]);
 		wbd_peerlink_free(rp->peers[i].l);
 		rp->peers[i].l = NULL;
 		rp->peers[i].up = false;
@@ -951,6 +1096,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 	wbd_repl_verify_free(rp);
 	free(rp->pend.data);
 	free(rp->rxbuf);
+	wb_io_free(rp->rs_rxbuf);
 	if (rp->ev_work)
 		event_free(rp->ev_work);
 	free(rp);

@@ -38,6 +38,7 @@ struct wb_engine;
 struct wbd_repl;
 struct wbd_peerlink;
 struct wb_req;
+struct wb_io;
 
 /* What the daemon gives every resource's glue. */
 struct wbd_repl_env {
@@ -56,6 +57,12 @@ struct wbd_repl_opts {
 	bool primary;
 	char protocol;	    /* 'A', 'B', 'C': the ack level held requests wait for */
 	unsigned min_peers; /* wb-min-peers */
+	/* resync target: writes resync data to the backing device directly
+	 * (docs/replication.md, "Resync"); resync-rate (bytes/s, 0 = no
+	 * limit) and resync-checksum */
+	struct wb_io *backing;
+	uint64_t resync_rate;
+	bool resync_checksum;
 	/* the number of healthy peers (wbd_repl_counts) or the role changed:
 	 * the owner's mode policy decides again (daemon/modectl.h); never
 	 * called from inside wbd_repl_new */
@@ -91,6 +98,8 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 void wbd_repl_set_gate(struct wbd_repl *rp, enum wbd_repl_gate g);
 /* Reload: a new wb-min-peers applies at once. */
 void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
+/* Reload: resync-rate and resync-checksum apply to the next requests. */
+void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, bool checksum);
 /* Release every held request with err (going down); requests that
  * complete afterwards get -ESHUTDOWN instead of being held. */
 void wbd_repl_release_all(struct wbd_repl *rp, int err);
@@ -149,6 +158,12 @@ struct wbd_repl_peer_status {
 			      * (primary: not acked durable); < 0: it has more */
 	uint64_t acked_dur;  /* every seq below is durable on the peer, as known */
 	const char *problem; /* "" or why the link was last refused */
+	bool has_oos;	     /* primary: the peer's bitmap (engine) */
+	uint64_t oos;	     /* bytes out of sync */
+	/* a resync runs (SyncSource / SyncTarget): bytes in all, done, rate
+	 * in bytes/s since it started, time left at that rate */
+	bool resync;
+	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
 };
 /* The current data generation UUID (false: none, log format 1). */
 bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);

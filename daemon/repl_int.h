@@ -25,6 +25,7 @@ enum repl_disk {
 	REPL_DISK_CONSISTENT = 0, /* secondary, no primary seen since start */
 	REPL_DISK_OUTDATED,	  /* secondary behind a connected primary */
 	REPL_DISK_UPTODATE,	  /* primary, or caught up with the primary */
+	REPL_DISK_INCONSISTENT,	  /* a resync to this node has not finished */
 };
 
 /* How two nodes' data generations relate on connect (repl_uuid.c). */
@@ -47,6 +48,26 @@ struct repl_uuids {
 };
 
 struct wbd_repl;
+struct repl_rs_src;
+struct repl_rs_tgt;
+
+/* Resync of one peer (repl_resync.c, docs/replication.md "Resync"). */
+enum repl_rs_state {
+	REPL_RS_NONE = 0,
+	REPL_RS_SOURCE, /* primary: this peer is resynced from here */
+	REPL_RS_TARGET, /* secondary: this node is resynced from this peer */
+};
+
+struct repl_rs {
+	enum repl_rs_state state;
+	bool full;	      /* every region (initial full sync, discard) */
+	bool want;	      /* primary, decided at the hello: resync at UP */
+	bool rebase;	      /* ... and the peer's log restarts at the source's seq */
+	uint64_t total, done; /* bytes to resync / resynced (progress) */
+	uint64_t t0_ms;	      /* start (rate, ETA) */
+	struct repl_rs_src *src;
+	struct repl_rs_tgt *tgt;
+};
 
 struct repl_peer {
 	struct wbd_repl *rp;
@@ -64,6 +85,12 @@ struct repl_peer {
 	uint64_t hold;	   /* the log keeps records from this seq for it, 0: none */
 	enum repl_rel rel; /* data generations at the last hello check */
 	bool split;	   /* refused for diverged data: StandAlone */
+	/* primary: the engine bitmap of this peer is tracking (every record
+	 * marks it) while the peer is not known to be in sync; clear_at != 0:
+	 * clear it and stop once the peer acked every seq below clear_at */
+	bool tracking;
+	uint64_t clear_at;
+	struct repl_rs rs;
 };
 
 /* secondary: a record the engine had no room for (-EAGAIN) */
@@ -114,15 +141,31 @@ struct wbd_repl {
 	struct wb_meta meta;
 	ProtobufCBinaryData hist_pb[WB_META_MAX_HISTORY]; /* hello's history */
 	struct repl_verify *vf; /* online verify (repl_verify.c), NULL until used */
+	uint32_t bm_region; /* bytes per bitmap bit; 0: the log has no bitmaps */
+	/* resync (repl_resync.c) */
+	struct wb_io *backing;	   /* target: resync data goes straight here */
+	uint64_t rs_rate;	   /* resync-rate, bytes/s (0: no limit) */
+	bool rs_checksum;	   /* resync-checksum */
+	bool discard;		   /* wbctl connect --discard-my-data, until resynced */
+	struct repl_peer *rs_peer; /* target: the peer this node resyncs from */
+	unsigned rs_writes;	   /* target: resync writes to the backing in flight */
+	void *rs_rxbuf;		   /* target: aligned buffer of the frame being read */
 };
 
-/* Peers connected and up to date (primary: live; secondary: link up). */
+/* Connected and up to date (primary: live and not being resynced;
+ * secondary: link up). */
+static inline bool repl_peer_healthy(const struct wbd_repl *rp, const struct repl_peer *p)
+{
+	return p->up && (!rp->primary || (p->live && p->rs.state == REPL_RS_NONE));
+}
+
+/* Peers connected and up to date. */
 static inline unsigned repl_healthy(const struct wbd_repl *rp)
 {
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < rp->npeers; i++)
-		n += rp->peers[i].up && (!rp->primary || rp->peers[i].live);
+		n += repl_peer_healthy(rp, &rp->peers[i]);
 	return n;
 }
 
@@ -144,6 +187,25 @@ void wbd_repl_log_hold(struct repl_peer *p, uint64_t seq);
 /* repl.c: a secondary's local seq_head moved or a primary connected:
  * UpToDate once it reached sync_target. */
 void wbd_repl_disk_check(struct wbd_repl *rp);
+/* repl.c, primary: the peer is not known to be in sync from seq on: its
+ * bitmap tracks every record from seq (everything when the log no longer
+ * has seq). */
+void wbd_repl_bm_track(struct repl_peer *p, uint64_t seq);
+/* Bytes the peer's bitmap marks (false: no bitmaps). */
+bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes);
+/* The peer acked something: clear its bitmap if it is in sync now. */
+void wbd_repl_bm_ack(struct repl_peer *p);
+
+/* repl_resync.c */
+bool wbd_repl_rs_marked(const uint8_t *uuid); /* the Inconsistent marker */
+int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
+void wbd_repl_rs_source_up(struct repl_peer *p);
+void wbd_repl_rs_source_work(struct repl_peer *p);
+void wbd_repl_rs_sent(struct repl_peer *p, const struct wb_record *rec);
+bool wbd_repl_rs_frame(struct repl_peer *p, const struct wbp_msg *m, void *data);
+void *wbd_repl_rs_rx_buf(struct wbd_repl *rp, uint32_t len);
+void wbd_repl_rs_reset(struct repl_peer *p);
+void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *s);
 
 /* repl_verify.c: a verify-request or verify-reply frame from p; a record
  * was shipped (primary: ranges it touches are compared again); a record
@@ -157,7 +219,7 @@ void wbd_repl_verify_free(struct wbd_repl *rp);
 
 /* repl_uuid.c */
 enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
-			       uint64_t *common);
+				   uint64_t *common);
 void wbd_repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u);
 void wbd_repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u);
 void wbd_repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1]);
@@ -165,8 +227,16 @@ void wbd_repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h);
 int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
 /* Promotion: a new generation beginning at seq, durably; then(rp, err)
  * after. -EOPNOTSUPP: no metadata (log format 1, engine without it). */
-int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_repl *rp, int err));
+int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq,
+		      void (*then)(struct wbd_repl *rp, int err));
 /* A secondary caught up with its primary p takes p's UUIDs (async). */
 void wbd_repl_uuid_adopt(struct repl_peer *p);
+/* SET_UUIDS m, then(rp, err) once durable. 0 or -errno (-EBUSY: another
+ * update runs). */
+int wbd_repl_uuid_set(struct wbd_repl *rp, const struct wb_meta *m,
+		      void (*then)(struct wbd_repl *rp, int err));
+/* Take p's (the primary's) UUIDs, then(rp, err) once durable;
+ * -EOPNOTSUPP without metadata. */
+int wbd_repl_uuid_take(struct repl_peer *p, void (*then)(struct wbd_repl *rp, int err));
 
 #endif /* WB_DAEMON_REPL_INT_H */

@@ -68,10 +68,12 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 	}
 	if (!force && rp->disk != REPL_DISK_UPTODATE) {
 		snprintf(err, errlen,
-			 "this node's disk is %s (it has not caught up with a primary since it "
-			 "started): promote the node that has the newest data, or use --force "
-			 "if this one has it",
-			 wbd_repl_disk(rp));
+			 "this node's disk is %s (%s): promote the node that has the newest data, "
+			 "or use --force if this one has it",
+			 wbd_repl_disk(rp),
+			 rp->disk == REPL_DISK_INCONSISTENT
+			     ? "a resync to it has not finished"
+			     : "it has not caught up with a primary since it started");
 		return -EAGAIN;
 	}
 	for (unsigned i = 0; i < rp->npeers && !force; i++) {
@@ -150,8 +152,8 @@ int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen)
 	}
 	wbd_repl_hooks(rp, false); /* the holds stay: the peers may need them */
 	rp->primary = false;
-	rp->disk = REPL_DISK_UPTODATE; /* it was the primary: its data is current */
-	wbd_repl_peers_check(rp, true);    /* a secondary: its peers do not decide */
+	rp->disk = REPL_DISK_UPTODATE;	/* it was the primary: its data is current */
+	wbd_repl_peers_check(rp, true); /* a secondary: its peers do not decide */
 	wb_engine_stats(rp->e, &st);
 	wbd_info("%s: demoted to secondary at seq %llu", rp->res, (unsigned long long)st.seq_head);
 	relink(rp, "this node became secondary");
@@ -170,18 +172,33 @@ void wbd_repl_disconnect(struct wbd_repl *rp)
 int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_t errlen)
 {
 	if (discard_my_data) {
-		snprintf(err, errlen,
-			 "--discard-my-data is not implemented yet (no resync to take the peer's "
-			 "data): re-create this node's data as docs/replication.md, \"Data "
-			 "generations and split brain\" says");
-		return -EOPNOTSUPP;
+		if (rp->primary) {
+			snprintf(err, errlen,
+				 "this node is primary: demote it first (wbctl secondary %s), then "
+				 "--discard-my-data takes the primary's data",
+				 rp->res);
+			return -EBUSY;
+		}
+		/* a full sync from the primary replaces everything (repl_resync.c);
+		 * Inconsistent in memory now, durably once it starts */
+		rp->discard = true;
+		rp->disk = REPL_DISK_INCONSISTENT;
 	}
 	for (unsigned i = 0; i < rp->npeers; i++) {
-		rp->peers[i].standalone = rp->peers[i].split = false;
-		rp->peers[i].problem[0] = 0;
-		wbd_peerlink_start(rp->peers[i].l);
+		struct repl_peer *p = &rp->peers[i];
+
+		p->split = false;
+		p->problem[0] = 0;
+		if (p->standalone || !discard_my_data)
+			wbd_peerlink_start(p->l);
+		else
+			wbd_peerlink_drop(p->l, -ECONNRESET,
+					  "new hello: discarding this node's data");
+		p->standalone = false;
 	}
-	wbd_info("%s: connecting to every peer", rp->res);
+	wbd_info("%s: connecting to every peer%s", rp->res,
+		 discard_my_data ? " (discarding this node's data: a full sync from the primary)"
+				 : "");
 	return 0;
 }
 
@@ -207,14 +224,15 @@ unsigned wbd_repl_nheld(const struct wbd_repl *rp)
  */
 void wbd_repl_disk_check(struct wbd_repl *rp)
 {
-	static const char *const names[] = {"Consistent", "Outdated", "UpToDate"};
+	static const char *const names[] = {"Consistent", "Outdated", "UpToDate", "Inconsistent"};
 	struct wb_engine_stats st;
 	enum repl_disk d = rp->disk;
 	const struct repl_peer *primary = NULL;
 	bool primary_up = false, ahead = false;
 	unsigned up = 0;
 
-	if (rp->primary || wb_engine_stats(rp->e, &st))
+	/* Inconsistent ends only with a finished resync (repl_resync.c) */
+	if (rp->primary || rp->disk == REPL_DISK_INCONSISTENT || wb_engine_stats(rp->e, &st))
 		return;
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		const struct repl_peer *p = &rp->peers[i];
@@ -262,6 +280,8 @@ const char *wbd_repl_disk(const struct wbd_repl *rp)
 		return "UpToDate";
 	case REPL_DISK_OUTDATED:
 		return "Outdated";
+	case REPL_DISK_INCONSISTENT:
+		return "Inconsistent";
 	default:
 		return "Consistent";
 	}
@@ -299,18 +319,26 @@ unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, u
 		s->role = !p->up ? "unknown" : p->primary_peer ? "primary" : "secondary";
 		s->disk = "DUnknown";
 		s->replication = "Off";
+		if (rp->primary)
+			s->has_oos = wbd_repl_bm_oos(p, &s->oos);
 		if (!p->up)
 			continue;
+		wbd_repl_rs_status(p, s);
 		if (rp->primary) {
 			/* records go out as placed (live) or are read back */
-			s->disk = p->live ? "UpToDate" : "Outdated";
-			s->replication = p->live ? "Established" : "CatchingUp";
+			s->disk = p->rs.state == REPL_RS_SOURCE ? "Inconsistent"
+				  : p->live			? "UpToDate"
+								: "Outdated";
+			s->replication = p->rs.state == REPL_RS_SOURCE ? "SyncSource"
+					 : p->live		       ? "Established"
+								       : "CatchingUp";
 			s->has_seq_lag = true;
 			s->seq_lag = (int64_t)(rp->shipped_next - p->acked_dur);
 		} else if (p->primary_peer) {
 			s->disk = "UpToDate";
-			s->replication =
-			    rp->disk == REPL_DISK_UPTODATE ? "Established" : "CatchingUp";
+			s->replication = p->rs.state == REPL_RS_TARGET	  ? "SyncTarget"
+					 : rp->disk == REPL_DISK_UPTODATE ? "Established"
+									  : "CatchingUp";
 		} else {
 			/* another secondary: its durable position, told by acks */
 			s->has_seq_lag = true;

@@ -69,7 +69,7 @@ static bool common_point(const struct repl_uuids *b, int k, uint64_t *common)
 }
 
 enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
-			       uint64_t *common)
+				   uint64_t *common)
 {
 	bool me_new = !me->nhist && me->head <= 1, peer_new = !peer->nhist && peer->head <= 1;
 	int k;
@@ -148,6 +148,17 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 
 	if (wb_engine_stats(rp->e, &st))
 		return 0;
+	if ((h->has_inconsistent && h->inconsistent) ||
+	    (h->has_discard_my_data && h->discard_my_data) || rp->disk == REPL_DISK_INCONSISTENT ||
+	    rp->discard) {
+		/* one side takes the other's data whatever it held: a resync
+		 * from the primary (repl_resync.c) */
+		p->rel = rp->primary && ((h->has_inconsistent && h->inconsistent) ||
+					 (h->has_discard_my_data && h->discard_my_data))
+			     ? REPL_REL_PEER_BEHIND
+			     : REPL_REL_UNKNOWN;
+		return 0;
+	}
 	wbd_repl_uuids_mine(rp, rp->primary ? rp->shipped_next : st.seq_head, &me);
 	wbd_repl_uuids_hello(h, &peer);
 	p->rel = wbd_repl_uuid_relate(&me, &peer, &common);
@@ -217,8 +228,8 @@ static void meta_done(void *arg, int err)
 }
 
 /* SET_UUIDS m; then(rp, err) once durable (not called when this fails). */
-static int meta_set(struct wbd_repl *rp, const struct wb_meta *m,
-		    void (*then)(struct wbd_repl *rp, int err))
+int wbd_repl_uuid_set(struct wbd_repl *rp, const struct wb_meta *m,
+		      void (*then)(struct wbd_repl *rp, int err))
 {
 	struct meta_upd *u;
 	int ret;
@@ -256,7 +267,7 @@ int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd
 	m.nhistory =
 	    rp->meta.nhistory < WB_META_MAX_HISTORY ? rp->meta.nhistory + 1 : WB_META_MAX_HISTORY;
 	memcpy(m.history[1], rp->meta.history, (m.nhistory - 1) * (size_t)WB_META_UUID_LEN);
-	return meta_set(rp, &m, then);
+	return wbd_repl_uuid_set(rp, &m, then);
 }
 
 void wbd_repl_uuid_adopt(struct repl_peer *p)
@@ -276,6 +287,24 @@ void wbd_repl_uuid_adopt(struct repl_peer *p)
 	memcpy(m.history, u.hist, sizeof(m.history));
 	m.nhistory = u.nhist;
 	wbd_repl_uuid_hex(u.cur, a);
-	if (!meta_set(rp, &m, NULL))
+	if (!wbd_repl_uuid_set(rp, &m, NULL))
 		wbd_info("%s: adopting %s's data generation %.12s", rp->res, p->node, a);
+}
+
+int wbd_repl_uuid_take(struct repl_peer *p, void (*then)(struct wbd_repl *rp, int err))
+{
+	struct wbd_repl *rp = p->rp;
+	const Wbrep__Hello *h = wbd_peerlink_peer_hello(p->l);
+	struct repl_uuids u;
+	struct wb_meta m = {0};
+
+	if (!rp->has_meta || !h)
+		return -EOPNOTSUPP;
+	wbd_repl_uuids_hello(h, &u);
+	if (uuid_zero(u.cur))
+		return -EOPNOTSUPP;
+	memcpy(m.data_uuid, u.cur, WB_META_UUID_LEN);
+	memcpy(m.history, u.hist, sizeof(m.history));
+	m.nhistory = u.nhist;
+	return wbd_repl_uuid_set(rp, &m, then);
 }

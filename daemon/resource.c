@@ -596,6 +596,9 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 					  .primary = c->role != WBCONF_ROLE_SECONDARY,
 					  .protocol = c->protocol,
 					  .min_peers = c->wb_min_peers,
+					  .backing = r->backing,
+					  .resync_rate = c->resync_rate,
+					  .resync_checksum = c->resync_checksum,
 					  .changed = res_peers_changed,
 					  .arg = r};
 

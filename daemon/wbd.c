@@ -400,6 +400,7 @@ int wbd_reload(struct wbd *d)
 		if (!r->engine)
 			continue;
 		wbd_repl_set_min_peers(r->repl, r->conf->wb_min_peers);
+		wbd_repl_set_resync(r->repl, r->conf->resync_rate, r->conf->resync_checksum);
 		/* engine tunables apply to the running engine at once */
 		wbd_resource_params(r->conf, &p);
 		ret = wb_engine_set_params(r->engine, &p);

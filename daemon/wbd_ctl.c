@@ -53,6 +53,13 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		q->has_seq_lag = ps[i].has_seq_lag;
 		q->seq_lag = ps[i].seq_lag;
 		q->acked = ps[i].acked_dur;
+		q->has_oos = ps[i].has_oos;
+		q->oos = ps[i].oos;
+		q->resync = ps[i].resync;
+		q->rs_total = ps[i].rs_total;
+		q->rs_done = ps[i].rs_done;
+		q->rs_rate = ps[i].rs_rate;
+		q->rs_eta_ms = ps[i].rs_eta_ms;
 		if (q->problem[0] && !s->repl_problem[0])
 			snprintf(s->repl_problem, sizeof(s->repl_problem), "%s: %.380s", q->node,
 				 q->problem);

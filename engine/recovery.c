@@ -230,7 +230,10 @@ static int rcv_strays(struct rcv *c, uint64_t from, uint64_t to, const struct wb
 			pos += WB_DISK_BLOCK;
 			continue;
 		}
-		if (!*corrupt && c->ri.durable_seq >= rc->next_seq && c->ri.epoch <= c->sb->epoch) {
+		/* (a record of an epoch before the run's tail was written before
+		 * it: e.g. one a rebase to a lower seq left behind) */
+		if (!*corrupt && c->ri.durable_seq >= rc->next_seq && c->ri.epoch <= c->sb->epoch &&
+		    c->ri.epoch >= c->sb->tail_min_epoch) {
 			*corrupt = 1;
 			snprintf(why, whylen,
 				 "record seq %llu at 0x%llx was written after seq %llu..%llu were "

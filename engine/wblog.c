@@ -1108,7 +1108,7 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 		return -ESHUTDOWN;
 	if (e->state == WB_STATE_FAILED)
 		return -EIO;
-	if (!gen || seq < e->next_seq) {
+	if (!gen || !seq) {
 		wb_msg(WB_LOG_ERR, "%s: rebase to seq %llu gen %llu: the log is at seq %llu",
 		       eng->name, (unsigned long long)seq, (unsigned long long)gen,
 		       (unsigned long long)e->next_seq);
@@ -1123,6 +1123,10 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 	}
 	wbl_sb_base(&sb, seq, gen);
 	sb.tail_off = e->sp.head;
+	/* a new epoch: no record written before (whatever its seq, also one
+	 * >= seq when the log goes back to a lower seq: a resync target that
+	 * discards its own records) is taken for one of the new run */
+	sb.epoch++;
 	sb.tail_min_epoch = sb.epoch;
 	/* no record between: a tracking bitmap covers everything before seq */
 	for (i = 0; i < sb.bm_npeers; i++)

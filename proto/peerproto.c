@@ -34,6 +34,7 @@ static const struct wbp_type_ent wbp_types[WBP_T_COUNT] = {
     [WBP_T_PING] = {"ping", &wbrep__ping__descriptor, false, true},
     [WBP_T_PONG] = {"pong", &wbrep__ping__descriptor, false, true},
     [WBP_T_ERROR] = {"error", &wbrep__peer_error__descriptor, false, true},
+    [WBP_T_RESYNC_DONE] = {"resync-done", &wbrep__resync_done__descriptor, false, false},
 };
 
 static const struct wbp_type_ent *wbp_type(unsigned type)
@@ -256,6 +257,8 @@ static int bitmap_check(const Wbrep__BitmapChunk *m, uint32_t data_len,
 	}
 	if (data_len != m->nregions / 8 + !!(m->nregions % 8))
 		WHY("bitmap: data length is not ceil(nregions / 8)");
+	if (m->has_rebase_gen && !m->rebase_gen)
+		WHY("bitmap: rebase generation 0");
 	return 0;
 }
 
@@ -309,6 +312,15 @@ int wbp_msg_check(unsigned type, const ProtobufCMessage *msg, uint32_t data_len,
 			WHY("resync data: both 'same' and an error code");
 		if (data_len != ((same || code) ? 0 : (uint64_t)m->nblocks * lim->block_size))
 			WHY("resync data: data length does not match the block range");
+		return 0;
+	}
+	case WBP_T_RESYNC_DONE: {
+		const Wbrep__ResyncDone *m = (const Wbrep__ResyncDone *)msg;
+
+		/* a device holds at most 2^64 bytes, 2^52 blocks */
+		if (m->regions >> 52 || (m->has_bytes && m->bytes >> 62) ||
+		    (m->has_same && m->same >> 62))
+			WHY("resync done: counts larger than any device");
 		return 0;
 	}
 	case WBP_T_VERIFY_REQ: {

@@ -81,7 +81,8 @@ enum wbp_type {
 	WBP_T_PING = 10,	/* Wbrep__Ping */
 	WBP_T_PONG = 11,	/* Wbrep__Ping */
 	WBP_T_ERROR = 12,	/* Wbrep__PeerError */
-	WBP_T_COUNT		/* 13..255 reserved */
+	WBP_T_RESYNC_DONE = 13, /* Wbrep__ResyncDone */
+	WBP_T_COUNT		/* 14..255 reserved */
 };
 
 /* What a receiver accepts; from the agreed geometry after the hello. */
@@ -115,6 +116,7 @@ struct wbp_msg {
 		Wbrep__VerifyReply *vrep;
 		Wbrep__Ping *ping;
 		Wbrep__PeerError *error;
+		Wbrep__ResyncDone *rsdone;
 	};
 };
 

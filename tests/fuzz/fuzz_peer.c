@@ -16,6 +16,9 @@
  *     to its data length (0 for zero records);
  *   - a verify request's range lies inside the device; a verify reply has
  *     one crc per block, or an error code and none;
+ *   - a bitmap chunk lies inside its bitmap and carries ceil(nregions / 8)
+ *     bytes; resync data carries nblocks blocks unless same or code; a
+ *     resync request / data range lies inside the device;
  *   - an agreed geometry is no larger than either side's;
  *   - every accepted message packs again (wbp_pack accepts it) and the
  *     packed frame parses again to the same type and data length.
@@ -118,6 +121,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (m.type == WBP_T_VERIFY_REPLY)
 			CHECK(m.vrep->has_code && m.vrep->code ? m.vrep->n_crcs == 0
 							       : m.vrep->n_crcs == m.vrep->nblocks);
+		if (m.type == WBP_T_BITMAP)
+			CHECK(m.bitmap->nregions &&
+			      m.bitmap->first_region <= m.bitmap->total_regions &&
+			      m.bitmap->nregions <=
+				  m.bitmap->total_regions - m.bitmap->first_region &&
+			      m.data_len == (m.bitmap->nregions + 7) / 8);
+		if (m.type == WBP_T_RESYNC_DATA) {
+			CHECK(m.rsdata->nblocks && m.rsdata->lba < lim.dev_blocks &&
+			      m.rsdata->nblocks <= lim.dev_blocks - m.rsdata->lba);
+			CHECK(m.data_len == ((m.rsdata->has_same && m.rsdata->same) ||
+						     (m.rsdata->has_code && m.rsdata->code)
+						 ? 0
+						 : (uint64_t)m.rsdata->nblocks * lim.block_size));
+		}
+		if (m.type == WBP_T_RESYNC_REQ)
+			CHECK(m.rsreq->nblocks && m.rsreq->lba < lim.dev_blocks &&
+			      m.rsreq->nblocks <= lim.dev_blocks - m.rsreq->lba);
 		repack(&m, &lim);
 		if (m.type == WBP_T_HELLO) {
 			struct wbp_limits agreed;

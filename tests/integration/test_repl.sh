@@ -121,11 +121,33 @@ if timeout 300 nbdcopy "$T/img" "$(URI alpha)"; then
 else
 	fail "repl-write-secondary-down: nbdcopy to alpha failed"
 fi
+# alpha's bitmap of beta (docs/replication.md, "Bitmaps") marks what it wrote
+# meanwhile: out_of_sync_bytes in status --json and the metrics
+# oos_is OP N: alpha's out_of_sync_bytes for beta compares OP N (-gt, -eq)
+oos_is() {
+	"$WBCTL" -s "$T/alpha/ctl.sock" status --json r0 >"$T/oos.json" 2>&1 &&
+		python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))["resources"][0]["peers"][0]
+v = p["out_of_sync_bytes"]
+sys.exit(0 if v is not None and {"-gt": v > int(sys.argv[3]), "-eq": v == int(sys.argv[3])}[sys.argv[2]] else 1)
+' "$T/oos.json" "$1" "$2"
+}
+if oos_is -gt $((4 * 1048576)); then
+	pass "repl-oos-marked"
+else
+	fail "repl-oos-marked: $(grep -o '"out_of_sync_bytes": [^,]*' "$T/oos.json")"
+fi
 repl_start beta || fail "repl-restart: beta"
 if wait_for 180 same_as "$T/img" beta; then
 	pass "repl-catch-up"
 else
 	fail "repl-catch-up: beta's export differs after restart: $(cmp "$T/img" "$T/out.beta" 2>&1 | head -1)"
+fi
+if wait_for 60 oos_is -eq 0 && grep -q "r0: peer beta in sync at seq" "$T/alpha/wbrepd.log"; then
+	pass "repl-oos-cleared"
+else
+	fail "repl-oos-cleared: $(grep -o '"out_of_sync_bytes": [^,]*' "$T/oos.json")"
 fi
 
 if wait_for 60 mode_is '^r0: writeback: quorate, 1/1 peers UpToDate$' &&

@@ -459,6 +459,13 @@ static void test_bitmap(void **state)
 	c.first_region = UINT64_MAX - 1;
 	c.nregions = 8;
 	expect(WBP_T_BITMAP, &c.base, 1, lg, -EINVAL, "outside");
+	/* a resync's first chunk: the target's log restarts at (seq, rebase_gen) */
+	c.has_rebase_gen = 1;
+	c.rebase_gen = 0;
+	BM(65536, 63, 0, 63, 8, -EINVAL, "rebase generation");
+	c.rebase_gen = 7;
+	c.has_full = c.full = 1;
+	BM(65536, 63, 0, 63, 8, 0, NULL);
 }
 
 static void test_resync_verify(void **state)
@@ -505,6 +512,22 @@ static void test_resync_verify(void **state)
 	d.code = 0;
 	d.lba = 998;
 	expect(WBP_T_RESYNC_DATA, &d.base, 4 * 4096, lg, -EINVAL, "past the device");
+
+	{
+		Wbrep__ResyncDone rd = WBREP__RESYNC_DONE__INIT;
+
+		rd.regions = 63;
+		rd.has_bytes = rd.has_same = 1;
+		rd.bytes = 4 * 4096;
+		expect(WBP_T_RESYNC_DONE, &rd.base, 0, lg, 0, NULL);
+		expect(WBP_T_RESYNC_DONE, &rd.base, 4096, lg, -EPROTO, NULL); /* no data */
+		expect(WBP_T_RESYNC_DONE, &rd.base, 0, lim_hello(), -EPROTO, NULL); /* before the hello */
+		rd.regions = 1ull << 52;
+		expect(WBP_T_RESYNC_DONE, &rd.base, 0, lg, -EINVAL, "larger than any device");
+		rd.regions = 1;
+		rd.same = 1ull << 62;
+		expect(WBP_T_RESYNC_DONE, &rd.base, 0, lg, -EINVAL, "larger than any device");
+	}
 
 	vq.lba = 0;
 	vq.nblocks = 256;
