@@ -15,12 +15,14 @@
 #   make fuzz       build the libFuzzer targets (clang)
 #   make style      clang-format check (userspace), checkpatch (kmod)
 #   make SAN=1 ...  ASan + UBSan build (into build-san/)
+#   make TSAN=1 ... ThreadSanitizer build (into build-tsan/)
 
 CC      ?= gcc
 PREFIX  ?= /usr/local
 SYSCONFDIR ?= /etc
 DESTDIR ?=
 SAN     ?= 0
+TSAN    ?= 0
 FUZZ    ?= 0
 
 ifeq ($(FUZZ),1)
@@ -32,6 +34,10 @@ SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 else ifeq ($(SAN),1)
 B        := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(TSAN),1)
+# ThreadSanitizer: the io loops and the engine loop (docs/daemon.md, "Threads")
+B        := build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 else
 B        := build
 SANFLAGS :=

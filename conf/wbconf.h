@@ -80,6 +80,7 @@ struct wbconf_global {
 	char *tls_cert, *tls_key, *tls_ca; /* NULL when not set */
 	int transport;			   /* enum wbconf_transport, default tls */
 	uint32_t max_clients;		   /* NBD connections in total, default 256 */
+	uint32_t io_threads;		   /* io loops; 0 (default) = CPUs online */
 	int cluster;			   /* enum wbconf_cluster, default none */
 };
 

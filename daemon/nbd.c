@@ -10,15 +10,25 @@
  * Socket I/O is done here, not by bufferevents (libevent 2.1 reads at most
  * 4 KiB per loop round through one): a readable socket is read with large
  * readv()s into a flat input buffer, every complete request in it is parsed
- * and submitted before the loop runs again, and a write payload that is not
- * fully buffered is read straight into the payload buffer. Replies are
- * appended to an output evbuffer and sent with one sendmsg() per loop round
- * (a deferred "flush" event coalesces the replies of one engine run); a
- * write event is added only when the socket is full.
+ * and sent to the engine loop before the loop runs again, and a write
+ * payload that is not fully buffered is read straight into its request's
+ * payload buffer. Replies are appended to an output evbuffer and sent with
+ * one sendmsg() per loop round (a deferred "flush" event coalesces the
+ * replies of one batch of completions); a write event is added only when
+ * the socket is full.
+ *
+ * Threads (nbd_int.h, docs/daemon.md "Threads"): accept and handshake run on
+ * the engine loop; at attach the connection moves to an io loop. A request
+ * (struct wbd_nbd_ioreq) is built on the io loop, posted to the engine loop
+ * (eng_req: admission, submit), completed there (ioreq_done, after the
+ * peers when replication holds it) and posted back (io_req_done: reply).
+ * The engine loop reaches a moved connection only by ctl_msg (conn_ctl);
+ * the io loop tells the engine loop that its socket closed by closed_msg.
  *
  * Owns: connections (refcounted), their input/payload buffers,
- * in-flight request structs and their data buffers (read data is handed to
- * the output evbuffer by reference and freed by libevent once sent).
+ * in-flight request structs and their data buffers (a write's payload is
+ * freed on the engine loop once the engine copied it; read data is handed
+ * to the output evbuffer by reference and freed by libevent once sent).
  */
 #include "daemon/nbd_int.h"
 
@@ -41,6 +51,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "daemon/ioloop.h"
 #include "daemon/wbd_log.h"
 
 #define WBD_NBD_READ_ROUNDS 16 /* readv()s per wakeup at most (fairness) */
@@ -48,18 +59,28 @@
 
 struct wbd_nbd_ioreq {
 	struct wb_req wr;
+	struct wbd_ioloop_msg m; /* io -> engine (eng_req), then back (io_req_done) */
 	struct wbd_nbd_conn *c;
-	struct wbd_nbd_export *ex;
+	struct wbd_nbd_export *ex; /* dereferenced on the engine loop only */
+	struct wbd_nbd_ioreq *park_next;
 	uint64_t handle;
+	uint32_t gen;	/* c->ex_gen */
 	uint16_t type;
+	bool quiet;	/* answered without the engine: its error is not logged */
+	int err;	/* completion, for the io loop */
 	uint32_t reply; /* bytes this request's reply takes (in c->reply_pending) */
-	void *buf;	/* read data */
+	uint32_t wpay;	/* write payload bytes (in c->wpay_pending) */
+	void *buf;	/* read data, or the write payload until the engine copied it */
 };
 
+/* engine loop */
 static struct wbd_nbd_conn *conn_all;
 static unsigned conn_count, conn_max; /* on conn_all; 0 = no limit */
 static time_t refuse_log;	      /* over conn_max: last message */
 static unsigned long nrefused;	      /* refused since that message */
+static uint32_t export_gen;
+/* each io loop's connections, and those waiting for room in its queue */
+static _Thread_local struct wbd_nbd_conn *io_conns, *io_qwait;
 
 void wbd_nbd_set_max_clients(unsigned total)
 {
@@ -68,6 +89,7 @@ void wbd_nbd_set_max_clients(unsigned total)
 
 static void conn_process(struct wbd_nbd_conn *c);
 static void conn_flush(struct wbd_nbd_conn *c);
+static void conn_unthrottle(struct wbd_nbd_conn *c);
 
 static void conn_put(struct wbd_nbd_conn *c)
 {
@@ -75,18 +97,37 @@ static void conn_put(struct wbd_nbd_conn *c)
 		return;
 	free(c->ibuf);
 	free(c->wbuf);
+	free(c->spare);
 	free(c);
 }
 
+/* engine loop */
 static void conn_unlink_export(struct wbd_nbd_conn *c)
 {
-	if (!c->ex)
+	if (!c->ex_linked)
 		return;
 	*c->ex_pprev = c->ex_next;
 	if (c->ex_next)
 		c->ex_next->ex_pprev = c->ex_pprev;
 	c->ex->nconns--;
-	c->ex = NULL;
+	c->ex_linked = false;
+}
+
+/* engine loop: the socket is gone; drop the connection's place in the
+ * lists and the socket's reference */
+static void conn_forget(struct wbd_nbd_conn *c)
+{
+	conn_unlink_export(c);
+	*c->all_pprev = c->all_next;
+	if (c->all_next)
+		c->all_next->all_pprev = c->all_pprev;
+	conn_count--;
+	conn_put(c);
+}
+
+static void eng_closed(struct wbd_ioloop_msg *m)
+{
+	conn_forget((struct wbd_nbd_conn *)((char *)m - offsetof(struct wbd_nbd_conn, closed_msg)));
 }
 
 void wbd_nbd_conn_attach(struct wbd_nbd_conn *c, struct wbd_nbd_export *ex)
@@ -101,8 +142,19 @@ void wbd_nbd_conn_attach(struct wbd_nbd_conn *c, struct wbd_nbd_export *ex)
 		ex->conns->ex_pprev = &c->ex_next;
 	ex->conns = c;
 	c->ex_pprev = &ex->conns;
+	c->ex_linked = true;
 	ex->nconns++;
 	wbd_debug("nbd: %s attached to export %s (%u clients)", c->peer, ex->name, ex->nconns);
+	/* move to an io loop once this loop round is done with it (conn_flushcb):
+	 * nothing more is read or parsed here */
+	c->migrate = true;
+	c->throttled = true;
+	if (c->rev)
+		event_del(c->rev);
+	if (!c->flush_sched) {
+		c->flush_sched = true;
+		event_active(c->fev, EV_TIMEOUT, 0);
+	}
 }
 
 static void conn_free_io(struct wbd_nbd_conn *c)
@@ -134,12 +186,16 @@ void wbd_nbd_conn_close(struct wbd_nbd_conn *c)
 	wbd_debug("nbd: %s closed (%u requests in flight)", c->peer, c->inflight);
 	conn_free_io(c);
 	c->state = WBD_NBD_CS_CLOSING;
-	conn_unlink_export(c);
-	*c->all_pprev = c->all_next;
-	if (c->all_next)
-		c->all_next->all_pprev = c->all_pprev;
-	conn_count--;
-	conn_put(c);
+	if (!c->loop) {
+		conn_forget(c);
+		return;
+	}
+	*c->io_pprev = c->io_next;
+	if (c->io_next)
+		c->io_next->io_pprev = c->io_pprev;
+	/* the socket's reference goes with the message */
+	c->closed_msg.fn = eng_closed;
+	wbd_ioloop_post_engine(c->loop, &c->closed_msg);
 }
 
 static void conn_stop_reading(struct wbd_nbd_conn *c)
@@ -225,21 +281,30 @@ static bool conn_congested(struct wbd_nbd_conn *c)
 {
 	if (c->state != WBD_NBD_CS_XMIT) /* handshake: only its replies count */
 		return evbuffer_get_length(c->out) >= WBD_NBD_OPT_REPLY_CAP;
-	return c->admit_wait || c->inflight >= WBD_NBD_SRV_MAX_INFLIGHT ||
-	       conn_reply_bytes(c) >= WBD_NBD_REPLY_CAP || (c->ex && c->ex->admit == WBD_NBD_ADMIT_HOLD);
+	return c->inflight >= WBD_NBD_SRV_MAX_INFLIGHT || conn_reply_bytes(c) >= WBD_NBD_REPLY_CAP ||
+	       c->wpay_pending >= WBD_NBD_WPAY_CAP || atomic_load(&c->hold) ||
+	       (c->loop && wbd_ioloop_engine_busy(c->loop));
 }
 
 static void conn_throttle(struct wbd_nbd_conn *c)
 {
 	c->throttled = true;
 	conn_stop_reading(c);
+	/* the queue to the engine loop is full: resumed by io_space() */
+	if (c->loop && !c->on_qwait && wbd_ioloop_engine_busy(c->loop)) {
+		c->on_qwait = true;
+		c->refs++;
+		c->qw_next = io_qwait;
+		io_qwait = c;
+	}
 }
 
 static void conn_unthrottle(struct wbd_nbd_conn *c)
 {
-	if (c->fd < 0 || !c->throttled || c->state == WBD_NBD_CS_CLOSING || conn_congested(c))
+	if (c->fd < 0 || !c->throttled || c->migrate || c->state == WBD_NBD_CS_CLOSING ||
+	    conn_congested(c))
 		return;
-	if (c->state == WBD_NBD_CS_XMIT && c->ex && c->ex->closing)
+	if (c->state == WBD_NBD_CS_XMIT && c->quiesced)
 		return; /* quiesced: stays stopped */
 	c->throttled = false;
 	event_add(c->rev, NULL);
@@ -247,57 +312,77 @@ static void conn_unthrottle(struct wbd_nbd_conn *c)
 	wbd_nbd_tls_kick(c);
 }
 
-/* The engine no longer reads the write's payload (wbengine.h: called from
- * inside submit, or later from wherever RAM pages were freed, so only mark
- * it and resume from the loop through the deferred flush event). */
-static void ioreq_admitted(struct wb_req *wr)
+/* io loop: the queue to the engine loop has room again */
+static void io_space(void)
 {
-	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)wr;
-	struct wbd_nbd_conn *c = q->c;
+	struct wbd_nbd_conn *c = io_qwait;
 
-	if (c->admit_wait != q)
-		return;
-	c->admit_wait = NULL;
-	if (c->fd >= 0 && c->throttled && !c->flush_sched && !c->wev_added) {
-		c->flush_sched = true;
-		event_active(c->fev, EV_TIMEOUT, 0);
+	io_qwait = NULL;
+	while (c) {
+		struct wbd_nbd_conn *next = c->qw_next;
+
+		c->on_qwait = false;
+		c->qw_next = NULL;
+		conn_unthrottle(c);
+		conn_put(c);
+		c = next;
 	}
+}
+
+static void io_req_done(struct wbd_ioloop_msg *m);
+
+/* engine loop: hand the completion to the connection's io loop */
+static void eng_complete(struct wbd_nbd_ioreq *q, int err)
+{
+	q->err = err;
+	q->m.fn = io_req_done;
+	wbd_ioloop_post(q->c->loop, &q->m);
 }
 
 static void ioreq_finish(struct wb_req *wr, int err);
 
+/* engine loop, from wb_engine_run() */
 static void ioreq_done(struct wb_req *wr, int err)
 {
 	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)wr;
 
 	/* replication: the reply may have to wait for the peers (ex->hold) */
-	if (!err && q->type != NBDP_CMD_READ && q->ex && q->ex->hold &&
+	if (!err && q->type != NBDP_CMD_READ && q->ex->hold &&
 	    q->ex->hold(q->ex->ctx, wr, ioreq_finish))
 		return;
 	ioreq_finish(wr, err);
 }
 
+/* engine loop: done (and released by the peers, if they held it) */
 static void ioreq_finish(struct wb_req *wr, int err)
 {
 	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)wr;
+
+	q->ex->inflight--;
+	if (err)
+		q->ex->nerr++;
+	/* the reply is queued only from here: what the engine promises for
+	 * this request (durable for FUA/FLUSH) is true now, and the io loop
+	 * sends it after this point */
+	eng_complete(q, err);
+}
+
+/* io loop: a completion from the engine loop */
+static void io_req_done(struct wbd_ioloop_msg *m)
+{
+	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)((char *)m - offsetof(struct wbd_nbd_ioreq, m));
+	struct wb_req *wr = &q->wr;
 	struct wbd_nbd_conn *c = q->c;
+	int err = q->err;
 	uint32_t nerr = errno_to_nbd(err);
 
-	if (err)
+	if (err && !q->quiet)
 		wbd_log(err == -ESHUTDOWN ? WB_LOG_DEBUG : WB_LOG_WARN,
 			"nbd: %s %s off %llu len %u failed: %s", c->peer, wbd_nbd_cmd_name(q->type),
 			(unsigned long long)wr->off, wr->len, strerror(-err));
-	if (q->ex) {
-		q->ex->inflight--;
-		if (err)
-			q->ex->nerr++;
-	}
 	c->inflight--;
 	c->reply_pending -= q->reply;
-	if (c->admit_wait == q) /* the engine calls admitted first; be safe */
-		c->admit_wait = NULL;
-	/* the reply is only queued here, from the completion: what the engine
-	 * promises for this request (durable for FUA/FLUSH) is true now */
+	c->wpay_pending -= q->wpay;
 	if (c->fd >= 0) {
 		simple_reply(c, nerr, q->handle);
 		if (q->type == NBDP_CMD_READ && !err && c->fd >= 0) {
@@ -309,6 +394,11 @@ static void ioreq_finish(struct wb_req *wr, int err)
 				q->buf = NULL;
 			}
 		}
+		if (q->type == NBDP_CMD_WRITE && !c->spare && q->wpay <= WBD_NBD_SPARE_MAX) {
+			c->spare = q->buf; /* the next payload up to this size */
+			c->spare_len = q->wpay;
+			q->buf = NULL;
+		}
 		if (c->state == WBD_NBD_CS_CLOSING)
 			wbd_nbd_conn_close_soon(c);
 		else
@@ -319,21 +409,95 @@ static void ioreq_finish(struct wb_req *wr, int err)
 	conn_put(c);
 }
 
-static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, const void *payload)
+/* engine loop: submit an admitted request */
+static void eng_exec(struct wbd_nbd_ioreq *q)
 {
-	struct wbd_nbd_export *ex = c->ex;
-	struct wbd_nbd_ioreq *q;
+	struct wbd_nbd_export *ex = q->ex;
 	int ret;
 
-	if ((h->type == NBDP_CMD_WRITE || h->type == NBDP_CMD_TRIM ||
-	     h->type == NBDP_CMD_WRITE_ZEROES) &&
-	    ex->writable && !ex->writable(ex->ctx))
-		return -EROFS;
+	if (!q->wr.len && q->type != NBDP_CMD_FLUSH) {
+		q->quiet = true;
+		eng_complete(q, 0);
+		return;
+	}
+	if ((q->type == NBDP_CMD_WRITE || q->type == NBDP_CMD_TRIM ||
+	     q->type == NBDP_CMD_WRITE_ZEROES) &&
+	    ex->writable && !ex->writable(ex->ctx)) {
+		ret = -EROFS;
+		goto out_refused;
+	}
+	ex->inflight++;
+	ex->nreq++;
+	ret = wb_engine_submit(ex->engine, &q->wr);
+	if (ret) {
+		ex->inflight--;
+		ex->nreq--;
+		goto out_refused;
+	}
+	if (ex->kick)
+		ex->kick(ex->ctx);
+	return;
+out_refused:
+	wbd_warn("nbd: %s %s off %llu len %u: submit failed: %s", q->c->peer,
+		 wbd_nbd_cmd_name(q->type), (unsigned long long)q->wr.off, q->wr.len, strerror(-ret));
+	q->quiet = true;
+	eng_complete(q, ret);
+}
+
+/* engine loop: a request from an io loop */
+static void eng_req(struct wbd_ioloop_msg *m)
+{
+	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)((char *)m - offsetof(struct wbd_nbd_ioreq, m));
+	struct wbd_nbd_export *ex = q->ex;
+
+	q->quiet = true;
+	if (q->gen != ex->gen || ex->closing || !ex->engine) {
+		eng_complete(q, -ESHUTDOWN);
+		return;
+	}
+	if (ex->admit == WBD_NBD_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
+		ex->nerr++;
+		eng_complete(q, -EIO);
+		return;
+	}
+	if (ex->admit == WBD_NBD_ADMIT_HOLD) { /* suspended: waits, in order */
+		q->park_next = NULL;
+		if (ex->park_tail)
+			ex->park_tail->park_next = q;
+		else
+			ex->park_head = q;
+		ex->park_tail = q;
+		return;
+	}
+	q->quiet = false;
+	eng_exec(q);
+}
+
+/* engine loop: the requests that waited on hold go on (open), fail (fail)
+ * or are refused (closing) */
+static void export_unpark(struct wbd_nbd_export *ex)
+{
+	while (ex->park_head && ex->admit != WBD_NBD_ADMIT_HOLD) {
+		struct wbd_nbd_ioreq *q = ex->park_head;
+
+		ex->park_head = q->park_next;
+		if (!ex->park_head)
+			ex->park_tail = NULL;
+		eng_req(&q->m);
+	}
+}
+
+/* io loop: a request to the engine loop */
+static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, void *payload)
+{
+	struct wbd_nbd_ioreq *q;
+
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->c = c;
-	q->ex = ex;
+	q->ex = c->ex;
+	q->gen = c->ex_gen;
 	q->handle = h->handle;
 	q->type = h->type;
 	q->reply = NBDP_SIMPLE_REPLY_LEN + (h->type == NBDP_CMD_READ ? h->len : 0);
@@ -351,12 +515,12 @@ static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, const
 		break;
 	case NBDP_CMD_WRITE:
 		q->wr.op = WB_REQ_WRITE;
-		/* borrowed by the engine until ioreq_admitted: when the RAM
-		 * buffer is full the connection stops reading and parsing (the
-		 * payload lives in ibuf or wbuf) until pages free */
-		q->wr.buf = (void *)payload;
-		q->wr.admitted = ioreq_admitted;
-		c->admit_wait = q;
+		/* the request's own buffer, borrowed by the engine until done
+		 * (no admitted callback); back on this loop it is freed or kept
+		 * for the next payload (io_req_done) */
+		q->buf = payload;
+		q->wpay = h->len;
+		q->wr.buf = payload;
 		break;
 	case NBDP_CMD_FLUSH:
 		q->wr.op = WB_REQ_FLUSH;
@@ -370,93 +534,78 @@ static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, const
 	}
 	if (h->flags & NBDP_CMD_FLAG_FUA)
 		q->wr.flags |= WB_REQ_F_FUA;
-	/* counted before submit: admitted() may run inside the call (done()
-	 * only from wb_engine_run()); a refused submit is undone below */
+	/* the request's reference on the connection, dropped by io_req_done */
 	c->refs++;
 	c->inflight++;
 	c->reply_pending += q->reply;
-	ex->inflight++;
-	ex->nreq++;
-	ret = wb_engine_submit(ex->engine, &q->wr);
-	if (ret) {
-		if (c->admit_wait == q)
-			c->admit_wait = NULL;
-		c->refs--;
-		c->inflight--;
-		c->reply_pending -= q->reply;
-		ex->inflight--;
-		ex->nreq--;
-		free(q->buf);
-		free(q);
-		return ret;
-	}
+	c->wpay_pending += q->wpay;
+	q->m.fn = eng_req;
+	wbd_ioloop_post_engine(c->loop, &q->m);
 	return 0;
 }
 
-/* Execute a complete request (header + payload). Returns true if the
- * engine got something to do. */
-static bool exec_request(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h,
-			 const struct wbd_nbd_verdict *v, const void *payload)
+/* Execute a complete request (header + payload, which it takes). */
+static void exec_request(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h,
+			 const struct wbd_nbd_verdict *v, void *payload)
 {
 	int ret;
 
 	if (v->err) {
+		free(payload);
 		wbd_debug("nbd: %s %s off %llu len %u flags 0x%x rejected: error %u", c->peer,
 			  wbd_nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, h->flags,
 			  v->err);
 		simple_reply(c, v->err, h->handle);
 		if (v->disconnect)
 			wbd_nbd_conn_close_soon(c);
-		return false;
+		return;
 	}
 	if (v->disconnect) { /* NBDP_CMD_DISC: finish what is in flight, close */
+		free(payload);
 		wbd_debug("nbd: %s sent disconnect", c->peer);
 		wbd_nbd_conn_close_soon(c);
-		return false;
+		return;
 	}
-	if (!c->ex || c->ex->closing || !c->ex->engine) {
+	if (!c->loop || c->quiesced) {
+		free(payload);
 		simple_reply(c, NBDP_ESHUTDOWN, h->handle);
-		return false;
+		return;
 	}
-	if (c->ex->admit == WBD_NBD_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
-		c->ex->nerr++;
-		simple_reply(c, NBDP_EIO, h->handle);
-		return false;
-	}
-	if (!h->len && h->type != NBDP_CMD_FLUSH) {
-		simple_reply(c, 0, h->handle);
-		return false;
-	}
+	/* admission (hold, io-error), zero lengths and writability are the
+	 * engine loop's: eng_req */
 	ret = submit(c, h, payload);
 	if (ret) {
+		free(payload);
 		wbd_warn("nbd: %s %s off %llu len %u: submit failed: %s", c->peer,
 			 wbd_nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, strerror(-ret));
 		simple_reply(c, errno_to_nbd(ret), h->handle);
-		return false;
 	}
-	return true;
 }
 
-static int ensure_wbuf(struct wbd_nbd_conn *c, size_t len)
+/* A payload buffer of its own for the request being read: the spare one
+ * if it is large enough. */
+static int new_wbuf(struct wbd_nbd_conn *c, size_t len)
 {
 	void *p;
 
-	if (c->wbuf_cap >= len)
+	free(c->wbuf);
+	c->wbuf = NULL;
+	if (c->spare && c->spare_len >= len) {
+		c->wbuf = c->spare;
+		c->spare = NULL;
 		return 0;
+	}
 	if (posix_memalign(&p, WB_BLOCK_SIZE, len))
 		return -ENOMEM;
-	free(c->wbuf);
 	c->wbuf = p;
-	c->wbuf_cap = len;
 	return 0;
 }
 
-/* Transmission step; false = wait for more input. *submitted set when the
- * engine got a request. */
-static bool step_xmit(struct wbd_nbd_conn *c, bool *submitted)
+/* Transmission step; false = wait for more input. */
+static bool step_xmit(struct wbd_nbd_conn *c)
 {
 	struct wbd_nbd_export_geom g;
-	const void *payload = NULL;
+	void *payload = NULL;
 	uint32_t plen;
 
 	if (!c->have_hdr) {
@@ -468,7 +617,7 @@ static bool step_xmit(struct wbd_nbd_conn *c, bool *submitted)
 			return false;
 		}
 		c->ioff += NBDP_REQUEST_LEN;
-		g.size = c->ex ? c->ex->size : 0;
+		g.size = c->size;
 		g.align = WB_BLOCK_SIZE;
 		g.max_len = WBD_NBD_SRV_MAX_LEN;
 		g.tflags = WBD_NBD_TFLAGS;
@@ -488,17 +637,19 @@ static bool step_xmit(struct wbd_nbd_conn *c, bool *submitted)
 			conn_throttle(c);
 			return false; /* resumed by conn_unthrottle with hdr kept */
 		}
+		/* and its payload next to the payloads in flight */
+		if (c->wpay_pending && c->wpay_pending + c->verdict.payload > WBD_NBD_WPAY_CAP) {
+			conn_throttle(c);
+			return false;
+		}
 	}
 	plen = c->verdict.payload;
 	if (plen) {
-		if (!c->pay_in_wbuf && wbd_nbd_conn_avail(c) >= plen) {
-			payload = c->ibuf + c->ioff; /* complete: use it in place */
-			c->ioff += plen;
-		} else {
+		{
 			size_t n = plen - c->pay_got;
 
 			if (!c->pay_in_wbuf) {
-				if (ensure_wbuf(c, plen)) {
+				if (new_wbuf(c, plen)) {
 					wbd_err("nbd: %s: out of memory for a %u byte write",
 						c->peer, plen);
 					wbd_nbd_conn_close(c);
@@ -513,13 +664,13 @@ static bool step_xmit(struct wbd_nbd_conn *c, bool *submitted)
 			c->pay_got += (uint32_t)n;
 			if (c->pay_got < plen)
 				return false; /* the rest is read straight into wbuf */
-			payload = c->wbuf;
+			payload = c->wbuf; /* the request takes it */
+			c->wbuf = NULL;
 		}
 	}
 	c->have_hdr = false;
 	c->pay_in_wbuf = false;
-	if (exec_request(c, &c->hdr, &c->verdict, payload))
-		*submitted = true;
+	exec_request(c, &c->hdr, &c->verdict, payload);
 	return c->fd >= 0 && c->state == WBD_NBD_CS_XMIT;
 }
 
@@ -527,31 +678,26 @@ static bool step_xmit(struct wbd_nbd_conn *c, bool *submitted)
  * engine once. */
 static void conn_process(struct wbd_nbd_conn *c)
 {
-	struct wbd_nbd_export *ex = NULL;
-	bool submitted = false;
 
 	if (c->processing || c->fd < 0)
 		return;
 	c->processing = true;
 	c->refs++;
 	for (;;) {
-		if (c->fd < 0 || c->state == WBD_NBD_CS_CLOSING)
+		if (c->fd < 0 || c->state == WBD_NBD_CS_CLOSING || c->migrate)
 			break;
 		if (conn_congested(c)) {
 			conn_throttle(c);
 			break;
 		}
 		if (c->state == WBD_NBD_CS_XMIT) {
-			ex = c->ex;
-			if (!step_xmit(c, &submitted))
+			if (!step_xmit(c))
 				break;
 		} else if (!wbd_nbd_opt_step(c)) {
 			break;
 		}
 	}
 	c->processing = false;
-	if (submitted && ex && ex->kick)
-		ex->kick(ex->ctx);
 	conn_put(c);
 }
 
@@ -640,7 +786,7 @@ static void conn_readcb(evutil_socket_t fd, short what, void *arg)
 	for (int i = 0; i < WBD_NBD_READ_ROUNDS && !c->tls_hs && !c->tls_start; i++) {
 		bool full = false;
 
-		if (c->fd < 0 || c->throttled || c->state == WBD_NBD_CS_CLOSING)
+		if (c->fd < 0 || c->throttled || c->migrate || c->state == WBD_NBD_CS_CLOSING)
 			break;
 		if (conn_read_once(c, &full) <= 0)
 			break;
@@ -710,12 +856,68 @@ static void conn_after_flush(struct wbd_nbd_conn *c)
 	conn_put(c);
 }
 
+static void io_adopt(struct wbd_ioloop_msg *m);
+static void conn_flushcb(evutil_socket_t fd, short what, void *arg);
+static void conn_writecb(evutil_socket_t fd, short what, void *arg);
+
+/* engine loop: the connection attached; from now on an io loop owns it */
+static void conn_migrate(struct wbd_nbd_conn *c)
+{
+	struct wbd_ioloop *l = wbd_ioloop_pick();
+
+	if (!l) { /* shutting down */
+		wbd_nbd_conn_close(c);
+		return;
+	}
+	event_free(c->rev);
+	event_free(c->wev);
+	event_free(c->fev);
+	c->rev = c->wev = c->fev = NULL;
+	c->wev_added = c->flush_sched = false;
+	c->size = c->ex->size;
+	c->ex_gen = c->ex->gen;
+	atomic_store(&c->hold, c->ex->admit == WBD_NBD_ADMIT_HOLD);
+	c->quiesced = c->ex->closing;
+	c->loop = l;
+	c->refs++; /* the message's */
+	c->adopt_msg.fn = io_adopt;
+	wbd_ioloop_post(l, &c->adopt_msg);
+}
+
+/* io loop: a connection moved here */
+static void io_adopt(struct wbd_ioloop_msg *m)
+{
+	struct wbd_nbd_conn *c = (struct wbd_nbd_conn *)((char *)m - offsetof(struct wbd_nbd_conn, adopt_msg));
+	struct event_base *base = wbd_ioloop_base(c->loop);
+
+	c->io_next = io_conns;
+	if (io_conns)
+		io_conns->io_pprev = &c->io_next;
+	io_conns = c;
+	c->io_pprev = &io_conns;
+	c->migrate = false;
+	c->rev = event_new(base, c->fd, EV_READ | EV_PERSIST, conn_readcb, c);
+	c->wev = event_new(base, c->fd, EV_WRITE, conn_writecb, c);
+	c->fev = event_new(base, -1, 0, conn_flushcb, c);
+	if (!c->rev || !c->wev || !c->fev) {
+		wbd_err("nbd: %s: out of memory moving the connection to an io loop", c->peer);
+		wbd_nbd_conn_close(c);
+	} else {
+		/* send the handshake's last reply, then read (throttled since
+		 * attach, resumed by conn_unthrottle) */
+		conn_after_flush(c);
+	}
+	conn_put(c);
+}
+
 static void conn_flushcb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbd_nbd_conn *c = arg;
 
 	c->flush_sched = false;
-	if (!c->wev_added)
+	if (c->migrate)
+		conn_migrate(c);
+	else if (!c->wev_added)
 		conn_after_flush(c);
 }
 
@@ -724,6 +926,8 @@ static void conn_writecb(evutil_socket_t fd, short what, void *arg)
 	struct wbd_nbd_conn *c = arg;
 
 	c->wev_added = false;
+	if (c->migrate) /* the output goes out from the io loop */
+		return;
 	if (c->tls_hs) {
 		c->refs++;
 		wbd_nbd_tls_handshake(c);
@@ -819,10 +1023,57 @@ void wbd_nbd_conn_starttls(struct wbd_nbd_conn *c)
 	conn_stop_reading(c);
 }
 
+/* io loop: what the engine loop asked (conn_ctl) */
+static void io_ctl(struct wbd_ioloop_msg *m)
+{
+	struct wbd_nbd_conn *c = (struct wbd_nbd_conn *)((char *)m - offsetof(struct wbd_nbd_conn, ctl_msg));
+	unsigned bits;
+
+	/* cleared before the bits are taken: a bit set after this posts again */
+	atomic_store(&c->ctl_posted, false);
+	bits = atomic_exchange(&c->ctl_bits, 0);
+	if (c->fd >= 0 && (bits & WBD_NBD_CTL_CLOSE)) {
+		/* send what is queued (replies of drained requests), best effort */
+		conn_flush(c);
+		wbd_nbd_conn_close(c);
+	} else if (c->fd >= 0 && (bits & WBD_NBD_CTL_QUIESCE)) {
+		c->quiesced = true;
+		c->throttled = true;
+		conn_stop_reading(c);
+	} else if (c->fd >= 0 && (bits & WBD_NBD_CTL_KICK)) {
+		conn_unthrottle(c);
+	}
+	conn_put(c);
+}
+
+/* engine loop: ask the connection's io loop for bits (WBD_NBD_CTL_*); a
+ * connection not moved yet is handled here */
+static void conn_ctl(struct wbd_nbd_conn *c, unsigned bits)
+{
+	if (!c->loop) {
+		c->refs++;
+		if (bits & WBD_NBD_CTL_CLOSE) {
+			conn_flush(c);
+			wbd_nbd_conn_close(c);
+		} else if (bits & WBD_NBD_CTL_QUIESCE) {
+			c->quiesced = true;
+		}
+		conn_put(c);
+		return;
+	}
+	atomic_fetch_or(&c->ctl_bits, bits);
+	if (atomic_exchange(&c->ctl_posted, true))
+		return; /* queued, not yet taken: it sees the new bits */
+	c->refs++;
+	c->ctl_msg.fn = io_ctl;
+	wbd_ioloop_post(c->loop, &c->ctl_msg);
+}
+
 void wbd_nbd_export_init(struct wbd_nbd_export *ex, const char *name, uint64_t size,
 		     struct wb_engine *engine, void (*kick)(void *), void *ctx)
 {
 	memset(ex, 0, sizeof(*ex));
+	ex->gen = ++export_gen;
 	snprintf(ex->name, sizeof(ex->name), "%s", name);
 	ex->size = size;
 	ex->engine = engine;
@@ -833,8 +1084,9 @@ void wbd_nbd_export_init(struct wbd_nbd_export *ex, const char *name, uint64_t s
 void wbd_nbd_export_quiesce(struct wbd_nbd_export *ex)
 {
 	ex->closing = 1;
+	export_unpark(ex); /* what waited on hold: ESHUTDOWN */
 	for (struct wbd_nbd_conn *c = ex->conns; c; c = c->ex_next)
-		conn_stop_reading(c);
+		conn_ctl(c, WBD_NBD_CTL_QUIESCE);
 }
 
 void wbd_nbd_export_set_admit(struct wbd_nbd_export *ex, int admit)
@@ -842,32 +1094,52 @@ void wbd_nbd_export_set_admit(struct wbd_nbd_export *ex, int admit)
 	if (ex->admit == admit)
 		return;
 	ex->admit = admit;
+	for (struct wbd_nbd_conn *c = ex->conns; c; c = c->ex_next)
+		atomic_store(&c->hold, admit == WBD_NBD_ADMIT_HOLD);
 	if (admit == WBD_NBD_ADMIT_HOLD)
 		return; /* each connection stops at its next request */
+	export_unpark(ex);
 	for (struct wbd_nbd_conn *c = ex->conns, *next; c; c = next) {
-		next = c->ex_next; /* resuming c touches no other connection */
-		c->refs++;	   /* conn_unthrottle may close it */
-		conn_unthrottle(c);
-		conn_put(c);
+		next = c->ex_next;
+		conn_ctl(c, WBD_NBD_CTL_KICK);
 	}
 }
 
 void wbd_nbd_export_detach(struct wbd_nbd_export *ex)
 {
 	ex->closing = 1;
+	export_unpark(ex);
 	while (ex->conns) {
 		struct wbd_nbd_conn *c = ex->conns;
 
-		/* send what is queued (replies of drained requests), best effort */
+		/* off the export now; the io loop sends what is queued (the
+		 * replies of drained requests, posted before this) and closes */
 		c->refs++;
-		conn_flush(c);
-		wbd_nbd_conn_close(c);
+		conn_unlink_export(c);
+		conn_ctl(c, WBD_NBD_CTL_CLOSE);
 		conn_put(c);
 	}
 }
 
 void wbd_nbd_close_all(void)
 {
-	while (conn_all)
-		wbd_nbd_conn_close(conn_all);
+	for (struct wbd_nbd_conn *c = conn_all, *next; c; c = next) {
+		next = c->all_next;
+		conn_ctl(c, WBD_NBD_CTL_CLOSE);
+	}
+}
+
+/* io loop: exiting (daemon shutdown): close every connection */
+static void io_stop(void)
+{
+	while (io_conns)
+		wbd_nbd_conn_close(io_conns);
+	io_space(); /* drops the references of the waiting list */
+}
+
+void wbd_nbd_io_setup(void)
+{
+	static const struct wbd_ioloop_hooks h = {.space = io_space, .stop = io_stop};
+
+	wbd_ioloop_set_hooks(&h);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * nbd.h - the NBD server frontend of wbrepd (libevent, single-threaded).
+ * nbd.h - the NBD server frontend of wbrepd (libevent).
  *
  * Listeners (TCP and unix sockets) accept clients, run the newstyle fixed
  * handshake (daemon/nbd_proto.h) and then move each connection onto an
@@ -8,6 +8,13 @@
  * which names the engine requests go to. Requests are pipelined: each one is
  * submitted to the engine at once and replied to when the engine completes
  * it, in completion order. Details and decisions: docs/nbd.md.
+ *
+ * Threads: listeners, the handshake and everything of struct wbd_nbd_export
+ * belong to the engine loop (the thread that runs the engines); from attach
+ * on, a connection lives on an io loop (daemon/ioloop.h), which reads and
+ * parses requests and sends replies; requests reach the engine loop and
+ * their completions come back through the io loop's queues. Every function
+ * here is for the engine loop's thread.
  *
  * Ownership:
  *   - struct wbd_nbd_export belongs to its owner (the resource). The owner calls
@@ -31,6 +38,7 @@
 
 struct event_base;
 struct wbd_nbd_conn;
+struct wbd_nbd_ioreq;
 
 #define WBD_NBD_SRV_MAX_LEN	     (32u << 20) /* largest read/write accepted */
 #define WBD_NBD_SRV_MAX_INFLIGHT 256	 /* per connection, then stop reading */
@@ -39,6 +47,9 @@ struct wbd_nbd_conn;
  * socket is not read) until replies went out; one request is always let
  * through, so the most a connection holds is max(cap, 16 + WBD_NBD_SRV_MAX_LEN). */
 #define WBD_NBD_REPLY_CAP (32u << 20)
+/* Write payload bytes per connection held for requests in flight (each
+ * request has its own buffer; one request is always let through). */
+#define WBD_NBD_WPAY_CAP WBD_NBD_SRV_MAX_LEN
 /* Handshake replies queued before the connection stops being read. */
 #define WBD_NBD_OPT_REPLY_CAP (64u << 10)
 /* A connection that has not finished the handshake by then is closed. */
@@ -50,7 +61,7 @@ struct wbd_nbd_conn;
 #define WBD_NBD_ACCEPT_LOG_S    10
 
 /* Admission of new requests (the mode policy, daemon/modectl.h): open;
- * hold = suspended, requests wait unread (see wbd_nbd_export_set_admit); fail =
+ * hold = suspended, requests wait (see wbd_nbd_export_set_admit); fail =
  * every request is answered EIO without reaching the engine. */
 enum wbd_nbd_admit { WBD_NBD_ADMIT_OPEN = 0, WBD_NBD_ADMIT_HOLD = 1, WBD_NBD_ADMIT_FAIL = 2 };
 
@@ -77,6 +88,9 @@ struct wbd_nbd_export {
 	int closing; /* stop: new requests get ESHUTDOWN */
 	int admit;   /* enum wbd_nbd_admit, set with wbd_nbd_export_set_admit */
 	uint64_t nreq, nerr;
+	/* requests that arrived on hold, submitted in order when it opens */
+	struct wbd_nbd_ioreq *park_head, *park_tail;
+	uint32_t gen; /* changes at each wbd_nbd_export_init: older requests are refused */
 	unsigned max_clients; /* 0 = no limit of its own (the total still applies) */
 	int tls;	      /* enum wbd_nbd_tls_mode (nbd_proto.h), set by the owner */
 };
@@ -95,10 +109,12 @@ void wbd_nbd_export_init(struct wbd_nbd_export *ex, const char *name, uint64_t s
 /* Refuse new requests (ESHUTDOWN) and stop reading from its clients. */
 void wbd_nbd_export_quiesce(struct wbd_nbd_export *ex);
 /* Admission (enum wbd_nbd_admit). While held, a connection stops parsing and
- * reading at its next request: what waits is at most its input buffer
- * (WBD_NBD_IBUF_CAP, nbd_int.h) plus the kernel's socket buffer, the client's
- * own queue depth bounds the rest. Open or fail again: every connection
- * resumes with what it has buffered. */
+ * reading at its next request (requests it sent before the io loop saw the
+ * hold wait on the export, within the connection's caps): what waits is at
+ * most its input buffer (WBD_NBD_IBUF_CAP, nbd_int.h) plus the kernel's socket
+ * buffer, the client's own queue depth bounds the rest. Open or fail again:
+ * the waiting requests go on (or fail) in order, every connection resumes
+ * with what it has buffered. */
 void wbd_nbd_export_set_admit(struct wbd_nbd_export *ex, int admit);
 /* Close every connection of the export and forget it. In-flight requests
  * stay valid (they hold their connection). */
@@ -129,8 +145,12 @@ struct ssl_ctx_st;
  * taken, NULL drops it). Without one STARTTLS is NBDP_REP_ERR_UNSUP. */
 void wbd_nbd_set_tls(struct ssl_ctx_st *ctx);
 
-/* Close every connection still in the handshake or attached (shutdown). */
+/* Close every connection still in the handshake or attached (shutdown):
+ * those on io loops are closed by their loop (before wbd_ioloop_stop()
+ * returns). */
 void wbd_nbd_close_all(void);
+/* Register the NBD hooks of the io loops (before wbd_ioloop_start()). */
+void wbd_nbd_io_setup(void);
 /* Connections accepted at most at a time over all listeners (handshake and
  * attached); more are closed at accept (logged at most once per
  * WBD_NBD_ACCEPT_LOG_S). 0 = no limit. */

@@ -14,6 +14,7 @@
 #ifndef WB_DAEMON_NBD_INT_H
 #define WB_DAEMON_NBD_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 
 #include <time.h>
 
+#include "daemon/ioloop.h"
 #include "daemon/nbd.h"
 #include "daemon/nbd_proto.h"
 
@@ -31,6 +33,7 @@ struct ssl_st;
 
 #define WBD_NBD_IBUF_CAP	  (256u << 10) /* input buffer; holds the largest option */
 #define WBD_NBD_IBUF_MIN_FREE (NBDP_OPT_HDR_LEN + NBDP_OPT_MAX_LEN)
+#define WBD_NBD_SPARE_MAX	  (1u << 20) /* largest payload buffer kept for reuse */
 #define WBD_NBD_TFLAGS                                                                                 \
 	(NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA | NBDP_FLAG_SEND_TRIM |       \
 	 NBDP_FLAG_SEND_WRITE_ZEROES | NBDP_FLAG_CAN_MULTI_CONN)
@@ -40,6 +43,14 @@ _Static_assert(WBD_NBD_IBUF_CAP >= 2 * WBD_NBD_IBUF_MIN_FREE, "input buffer too 
 /* A new connection (calloc) starts in WBD_NBD_CS_FLAGS. */
 enum wbd_nbd_conn_state { WBD_NBD_CS_FLAGS, WBD_NBD_CS_OPTS, WBD_NBD_CS_XMIT, WBD_NBD_CS_CLOSING };
 
+/*
+ * Threads (docs/daemon.md "Threads"): a connection is accepted and runs its
+ * handshake on the engine loop; when it attaches to an export it moves to an
+ * io loop (loop set, conn_migrate), which from then on owns every field
+ * below except those marked "engine": the export lists, and what the engine
+ * loop tells the connection (hold, ctl_bits). refs is atomic because both
+ * threads hold references (a request in flight, a posted message).
+ */
 struct wbd_nbd_conn {
 	int fd;		      /* -1 once closed */
 	struct event *rev;    /* readable (persistent; deleted while throttled) */
@@ -47,7 +58,7 @@ struct wbd_nbd_conn {
 	struct event *fev;    /* deferred flush (activated, never added) */
 	struct event *tev;    /* handshake timeout (freed at attach) */
 	struct evbuffer *out; /* replies not yet sent */
-	int refs;
+	_Atomic int refs;     /* socket, requests in flight, posted messages */
 	enum wbd_nbd_conn_state state;
 	bool no_zeroes;
 	bool have_hdr;	/* hdr/verdict parsed, waiting for the payload */
@@ -55,28 +66,45 @@ struct wbd_nbd_conn {
 	bool processing;
 	bool flush_sched; /* fev is active */
 	bool wev_added;
+	bool migrate;	/* attached, moves to an io loop from fev (engine) */
+	bool quiesced;	/* the export stopped taking requests (io loop) */
+	bool on_qwait;	/* on its io loop's list of connections waiting for queue room */
 	struct wbd_nbd_request hdr;
 	struct wbd_nbd_verdict verdict;
+	/* the export; set at attach, never changed, dereferenced only on the
+	 * engine loop (the io loop copies size and gen at the move) */
 	struct wbd_nbd_export *ex;
-	struct wbd_nbd_conn *ex_next, **ex_pprev;	/* on ex->conns */
-	struct wbd_nbd_conn *all_next, **all_pprev; /* on conn_all */
+	uint64_t size;
+	uint32_t ex_gen;
+	bool ex_linked;				/* engine: on ex->conns */
+	struct wbd_nbd_conn *ex_next, **ex_pprev;	/* engine: on ex->conns */
+	struct wbd_nbd_conn *all_next, **all_pprev; /* engine: on conn_all */
+	struct wbd_nbd_conn *io_next, **io_pprev;	/* io loop: its connections */
+	struct wbd_nbd_conn *qw_next;		/* io loop: waiting for queue room */
+	struct wbd_ioloop *loop;		/* NULL on the engine loop */
+	struct wbd_ioloop_msg adopt_msg;		/* engine -> io: take the connection */
+	struct wbd_ioloop_msg ctl_msg;			/* engine -> io: ctl_bits */
+	struct wbd_ioloop_msg closed_msg;		/* io -> engine: the socket is closed */
+	_Atomic unsigned ctl_bits;		/* WBD_NBD_CTL_*, set by the engine loop */
+	_Atomic bool ctl_posted;		/* ctl_msg is queued */
+	_Atomic bool hold;			/* the export's admission is on hold */
 	struct wbd_nbd_lookup lk;
 	char def[64];
 	char peer[80];
 	unsigned inflight;
 	uint64_t reply_pending; /* reply bytes of requests in flight (WBD_NBD_REPLY_CAP) */
-	/* a write whose payload (in ibuf or wbuf) the engine still reads: the
-	 * connection reads and parses nothing until it is admitted */
-	struct wbd_nbd_ioreq *admit_wait;
+	uint64_t wpay_pending;	/* write payload bytes in flight (WBD_NBD_WPAY_CAP) */
 	/* input: ibuf[ioff, ilen) is received and not yet consumed */
 	uint8_t *ibuf;
 	size_t ioff, ilen;
-	/* payload of hdr being read into wbuf (pay_got of verdict.payload);
-	 * a payload that is complete in ibuf is used in place instead (the
-	 * engine borrows it until admitted, see admit_wait; ibuf and wbuf are
-	 * freed with the struct, not at close, for that reason) */
+	/* payload of hdr being collected into wbuf (pay_got of
+	 * verdict.payload), a buffer of its own that the request takes with it
+	 * to the engine loop; it comes back with the completion */
 	uint8_t *wbuf;
-	size_t wbuf_cap;
+	/* a finished write's buffer (at most WBD_NBD_SPARE_MAX), kept for the next
+	 * payload: sequential writes reuse memory that is already mapped */
+	uint8_t *spare;
+	uint32_t spare_len;
 	uint32_t pay_got;
 	bool pay_in_wbuf;
 	/* TLS (nbd_tls.c): ssl is set from the handshake on and freed with
@@ -88,6 +116,11 @@ struct wbd_nbd_conn {
 	bool tls_on;	/* handshake done: everything goes through ssl */
 	bool tls_reqd_logged;
 };
+
+/* ctl_bits: what the engine loop asks of a connection on an io loop */
+#define WBD_NBD_CTL_KICK	(1u << 0) /* admission or caps may let it read again */
+#define WBD_NBD_CTL_QUIESCE (1u << 1) /* the export takes no more requests: stop reading */
+#define WBD_NBD_CTL_CLOSE	(1u << 2) /* send what is queued, close */
 
 /* Bytes received and not yet consumed. */
 static inline size_t wbd_nbd_conn_avail(const struct wbd_nbd_conn *c)

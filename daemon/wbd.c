@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "daemon/events.h"
+#include "daemon/ioloop.h"
 #include "daemon/nbd.h"
 #include "daemon/peerlink.h"
 #include "daemon/resource.h"
@@ -259,6 +260,11 @@ int wbd_start(struct wbd *d)
 	wbd_nbd_limits(d);
 	if (wbd_nbd_tls(d))
 		return -EINVAL;
+	wbd_nbd_io_setup();
+	if (wbd_ioloop_start(d->base, d->conf->global.io_threads
+					  ? d->conf->global.io_threads
+					  : wbd_ioloop_default_count()))
+		return -ENOMEM;
 	for (size_t i = 0; i < d->nres; i++) {
 		int ret;
 
@@ -307,6 +313,14 @@ void wbd_stop(struct wbd *d)
 	d->memb = NULL;
 	wbd_peerlisten_free(d->plisten);
 	d->plisten = NULL;
+	/* down first, while the io loops run: the replies of the requests
+	 * drained at down go out before their connections close; then the io
+	 * loops stop (what they still send the resources is refused while the
+	 * resources exist) and the resources are freed */
+	for (size_t i = 0; i < d->nres; i++)
+		wbd_resource_down(d->res[i]);
+	wbd_nbd_close_all();
+	wbd_ioloop_stop();
 	for (size_t i = 0; i < d->nres; i++)
 		wbd_resource_free(d->res[i]);
 	if (d->renv.tls)

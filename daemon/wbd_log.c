@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 static int log_target = WBD_LOG_STDERR;
-static int log_max = WB_LOG_INFO;
+/* read by every thread, set by the engine loop's (reload): seq_cst */
+static _Atomic int log_max = WB_LOG_INFO;
+static _Thread_local int log_io_thread;
 static int log_syslog_open;
 static void (*log_err_hook)(const char *msg, void *ctx);
 static void *log_err_ctx;
@@ -26,7 +28,7 @@ static void log_emit(int level, const char *msg)
 	struct tm tm;
 	char ts[32];
 
-	if (level <= WB_LOG_ERR && log_err_hook)
+	if (level <= WB_LOG_ERR && log_err_hook && !log_io_thread)
 		log_err_hook(msg, log_err_ctx);
 	if (level > log_max)
 		return;
@@ -64,6 +66,11 @@ void wbd_log_set_error_hook(void (*fn)(const char *msg, void *ctx), void *ctx)
 {
 	log_err_hook = fn;
 	log_err_ctx = ctx;
+}
+
+void wbd_log_thread_io(void)
+{
+	log_io_thread = 1;
 }
 
 void wbd_log_set_hook(void (*fn)(int level, const char *msg, void *arg), void *arg)

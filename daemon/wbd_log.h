@@ -20,12 +20,16 @@ enum wbd_log_target { WBD_LOG_STDERR = 0, WBD_LOG_SYSLOG = 1 };
 void wbd_log_setup(int target, int max_level);
 /* Called with every error-level message (daemon and engine), whatever the
  * log level: the daemon keeps the first one about a resource as the reason
- * `wbctl status` shows for a failed engine. NULL: none. */
+ * `wbctl status` shows for a failed engine. NULL: none. Only messages of
+ * the engine loop's thread reach it (it touches the resources). */
 void wbd_log_set_error_hook(void (*fn)(const char *msg, void *ctx), void *ctx);
 /* Also hand every message that passes the level filter to fn (tests check
  * what was logged); NULL removes it. Not thread-safe: set it at start. */
 void wbd_log_set_hook(void (*fn)(int level, const char *msg, void *arg), void *arg);
 void wbd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The calling thread is an io loop (daemon/ioloop.h): its messages are
+ * written, but not given to the error hook. */
+void wbd_log_thread_io(void);
 
 /*
  * Messages a client, a peer or the kernel can cause once per request (a bad

@@ -234,7 +234,7 @@ kill9_daemon() { stop_daemon KILL; return 0; }
 # daemon_log_clean NAME: FAIL NAME when $WB_DLOG has a sanitizer report or
 # a crash
 daemon_log_clean() {
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation' "$WB_DLOG" 2>/dev/null; then
+	if grep -qE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error|Segmentation' "$WB_DLOG" 2>/dev/null; then
 		fail "$1: $(grep -m2 -E 'Sanitizer|runtime error|Segmentation' "$WB_DLOG" | tr '\n' ' ')"
 	fi
 }

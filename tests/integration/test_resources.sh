@@ -37,7 +37,7 @@ truncate -s 64M "$T/l0" "$T/l1"
 # write_conf [METRICS_LINE] [EXTRA RESOURCE TEXT]
 write_conf() {
 	{
-		conf_global restest "log-level = info" "$1"
+		conf_global restest "log-level = info" "io-threads = 2" "$1"
 		conf_resource r0 engine=wblog backing="$T/b0" log="$T/l0" nbd-socket="$T/s0" \
 			nbd-listen="127.0.0.1:$PORT" gen-max-interval=1h
 		conf_resource r1 engine=wblog backing="$T/b1" log="$T/l1" nbd-socket="$T/s1" \
@@ -60,8 +60,14 @@ print(sum(r["state"] == "up" for r in json.load(sys.stdin)["resources"]))')
 l=$(ss -Hltnp 2>/dev/null | grep "pid=$DPID," | awk '{print $4}' | sort -u | tr '\n' ' ')
 [ "$l" = "127.0.0.1:$PORT " ] && pass "res-metrics-off-by-default (listening: $l)" ||
 	fail "res-metrics-off-by-default: daemon listens on '$l', expected only 127.0.0.1:$PORT"
-thr=$(for t in /proc/"$DPID"/task/*; do cat "$t/comm"; done | grep -vc '^iou-wrk')
-[ "$thr" = 1 ] && pass "res-single-thread" || fail "res-single-thread: $thr non-io_uring threads"
+# one engine loop (the main thread) and io-threads = 2 io loops, whatever
+# the number of resources (docs/daemon.md, "Threads")
+thr=$(for t in /proc/"$DPID"/task/*; do cat "$t/comm"; done | grep -v '^iou-wrk' | sort | uniq -c |
+	awk '{printf "%s:%s ", $2, $1}')
+want="wbrepd:1 wbrepd-io:2 "
+[ "$B" = build-tsan ] && want="wbrepd:2 wbrepd-io:2 " # + ThreadSanitizer's own thread
+[ "$thr" = "$want" ] && pass "res-threads ($thr)" ||
+	fail "res-threads: threads '$thr', expected $want"
 stop_daemon || fail "res-stop-1: exit $?"
 
 # ------------------------------------------------------------ metrics on
