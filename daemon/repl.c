@@ -85,6 +85,26 @@ static uint64_t horizon(const struct wbd_repl *rp)
 	return v[rp->min_peers - 1];
 }
 
+/* Every seq below is acked at the protocol's level by every live (caught
+ * up) secondary; UINT64_MAX with none. Write-through acknowledges only
+ * what the remaining peers have too (DESIGN.md: "durable on the backing
+ * device, and on the remaining peers per protocol"): a primary cut off
+ * from its peers then acknowledges nothing before the membership change
+ * drops their links, so a minority never acknowledges a write the
+ * majority lacks. A peer still catching up is not waited for. */
+static uint64_t live_horizon(const struct wbd_repl *rp)
+{
+	uint64_t h = UINT64_MAX;
+
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		const struct repl_peer *p = &rp->peers[i];
+
+		if (p->up && p->live && !p->primary_peer && peer_level(rp, p) < h)
+			h = peer_level(rp, p);
+	}
+	return h;
+}
+
 static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
 {
 	while (rp->held && rp->held->need <= upto) {
@@ -113,10 +133,26 @@ static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
 	}
 }
 
+/* write-through: what the backing device has (see held_release) and
+ * the live peers acked; nothing dirty covers engines that do not report
+ * seq_destaged */
+static void backing_release(struct wbd_repl *rp)
+{
+	struct wb_engine_stats st;
+	uint64_t upto;
+
+	if (wb_engine_stats(rp->e, &st) || st.mode != WB_MODE_WRITETHROUGH)
+		return;
+	upto = !st.dirty_bytes ? UINT64_MAX : st.seq_destaged;
+	held_release(rp, upto < live_horizon(rp) ? upto : live_horizon(rp), 0);
+}
+
 static void repl_gate(struct wbd_repl *rp)
 {
 	if (rp->held && rp->gate == WBD_REPL_GATE_PEERS)
 		held_release(rp, horizon(rp), 0);
+	else if (rp->held && rp->gate == WBD_REPL_GATE_BACKING)
+		backing_release(rp);
 }
 
 unsigned wbd_repl_healthy_if(struct wbd_repl *rp, bool (*ok)(void *arg, const char *node),
@@ -171,8 +207,10 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 	if (rp->gate == WBD_REPL_GATE_PEERS && horizon(rp) >= rp->shipped_next)
 		return false;
 	/* write-through: the engine acked it once on the backing device (a
-	 * flush covers only writes replied to, so not the held ones) */
-	if (rp->gate == WBD_REPL_GATE_BACKING)
+	 * flush covers only writes replied to, so not the held ones); held
+	 * only until the live peers have it too (live_horizon) */
+	if (rp->gate == WBD_REPL_GATE_BACKING && !rp->held &&
+	    live_horizon(rp) >= rp->shipped_next)
 		return false;
 	h = malloc(sizeof(*h));
 	if (!h) {
@@ -635,15 +673,8 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 {
 	struct repl_pend *pd;
 
-	if (rp && rp->held && rp->gate == WBD_REPL_GATE_BACKING) {
-		struct wb_engine_stats st;
-
-		/* write-through: what the backing device has (see
-		 * held_release); nothing dirty covers engines that do not
-		 * report seq_destaged */
-		if (!wb_engine_stats(rp->e, &st) && st.mode == WB_MODE_WRITETHROUGH)
-			held_release(rp, !st.dirty_bytes ? UINT64_MAX : st.seq_destaged, 0);
-	}
+	if (rp && rp->held && rp->gate == WBD_REPL_GATE_BACKING)
+		backing_release(rp);
 	if (!rp || !rp->pend.used)
 		return;
 	pd = &rp->pend;
@@ -806,6 +837,8 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 	}
 	p->up = p->live = false;
 	p->epoch++;
+	if (rp->primary)
+		work_kick(rp); /* write-through replies held for this peer go */
 	wbd_repl_verify_peer_down(p);
 	wbd_repl_rs_reset(p);
 	p->rs.want = false;

@@ -22,6 +22,10 @@
 #   crash-primary the primary node crashed; promotion as above; restarted
 #                as secondary
 #   kill-primary the primary's wbrepd SIGKILLed (corosync stays); as above
+#   degraded-cut-primary a secondary's wbrepd SIGKILLed (the primary writes
+#                through with one peer), then the primary cut off; the
+#                killed wbrepd restarted; the other secondary promoted;
+#                the minority must not have acknowledged anything
 # Checks: after every fault the primary (and after a repair the repaired
 # node) holds every acknowledged write: `clstamp.py verify` reads every
 # block (0 lost, 0 torn); after a secondary fault the primary left
@@ -69,6 +73,9 @@ epoch() {
 		wait "$WPID" 2>/dev/null
 		NSENT=$((NSENT + $(grep -c '^S ' "$WD/writes.log"))) NACKED=$((NACKED + $(grep -c '^A ' "$WD/writes.log")))
 		"$W" down >/dev/null 2>&1
+		# the logs of this cluster survive it (up clears the node dirs)
+		mkdir -p "$T/logs$EPOCH"
+		for i in 1 2 3; do cp "$WBCLUSTER_DIR/n$i/wbrepd.log" "$T/logs$EPOCH/n$i-wbrepd.log"; done
 		"$W" up 3 >"$T/up.log" 2>&1 || { tail -5 "$T/up.log"; fail torture_up "wbcluster up 3 failed"; finish; }
 	fi
 	EPOCH=$((EPOCH + 1))
@@ -149,7 +156,7 @@ for c in $(seq 1 "$CYCLES"); do
 	if [ ${#FAULTS[@]} -gt 0 ]; then
 		f=${FAULTS[$(((c - 1) % ${#FAULTS[@]}))]}
 	else
-		f=$(pick cut-sec kill-sec crash-sec cut-primary crash-primary kill-primary)
+		f=$(pick cut-sec kill-sec crash-sec cut-primary crash-primary kill-primary degraded-cut-primary)
 	fi
 	case $f in
 	*-sec)
@@ -179,6 +186,17 @@ for c in $(seq 1 "$CYCLES"); do
 	*-primary)
 		o=$P
 		case $f in
+		degraded-cut-primary)
+			# a secondary's wbrepd down first (its corosync stays: the
+			# majority is the other secondary and it): the primary
+			# writes through with one peer, then it is cut off
+			d=$(pick $(secondaries))
+			"$W" kill "$d" KILL wbrepd
+			wait_for 30 eval '[ "$(field "$P" mode)" != writeback ]'
+			hold
+			"$W" cut "$o"
+			tcut=$(date +%s%3N)
+			;;
 		cut-primary)
 			"$W" cut "$o"
 			tcut=$(date +%s%3N)
@@ -190,6 +208,7 @@ for c in $(seq 1 "$CYCLES"); do
 		# the survivors' membership without the old primary (not for
 		# kill-primary: its corosync stays, its CPG process left at once)
 		[ "$f" = kill-primary ] || for i in $(secondaries); do wait_for 30 members "$i" 2; done
+		[ "$f" != degraded-cut-primary ] || "$W" start "$d" wbrepd >/dev/null
 		if ! promote; then
 			fail "torture_$c" "$f n$o: no node could be promoted: $(cat "$T"/promote.* | tr '\n' ' ')"
 			break
@@ -199,7 +218,7 @@ for c in $(seq 1 "$CYCLES"); do
 		hold
 		msg="$f n$o, n$P promoted"
 		res=0
-		if [ "$f" = cut-primary ]; then
+		if [ "$f" = cut-primary ] || [ "$f" = degraded-cut-primary ]; then
 			if m=$(python3 "$CL" minority "$WD" "n$o" "$tcut" 2>&1); then
 				msg="$msg; the cut n$o acknowledged nothing"
 			else
@@ -233,5 +252,5 @@ kill "$WPID"
 wait "$WPID" 2>/dev/null
 NSENT=$((NSENT + $(grep -c '^S ' "$WD/writes.log"))) NACKED=$((NACKED + $(grep -c '^A ' "$WD/writes.log")))
 echo "    $EPOCH cluster(s), writes: $NSENT sent, $NACKED acknowledged"
-[ -n "${WB_KEEP_LOGS:-}" ] && cp -r "$WBCLUSTER_DIR" "$WD" "$WB_KEEP_LOGS"/
+[ -n "${WB_KEEP_LOGS:-}" ] && cp -r "$WBCLUSTER_DIR" "$T"/w* "$T"/logs* "$WB_KEEP_LOGS"/
 finish
