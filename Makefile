@@ -95,6 +95,7 @@ deps:
 test: deps
 	$(MAKE) all
 	$(MAKE) SAN=1 tests
+	$(MAKE) TSAN=1 bins build-tsan/tests/unit/test_ioloop
 	@bash tests/run.sh
 
 test-unit: all

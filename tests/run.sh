@@ -6,6 +6,10 @@
 # Suites, in order:
 #   unit      every CMocka binary build/tests/unit/test_*       (normal build)
 #   san       the same binaries from build-san/ (ASan + UBSan)
+#   tsan      ThreadSanitizer (build-tsan/, `make TSAN=1`): the io loop unit
+#             test and the daemon, NBD-over-TLS and resource scripts against
+#             the TSan wbrepd; a report fails the case (exit status 66,
+#             "ThreadSanitizer" in the daemon's log)
 #   scripts   every tests/<suite>/test_*.sh (cli, crash, engine, fuzz,
 #             integration, mutants, vm, ...). A script prints one line per
 #             case starting with "PASS ", "FAIL " or "SKIP " (a SKIP says why)
@@ -14,7 +18,7 @@
 #             "# timeout: N" line in the script; a script that runs over is
 #             killed (with its process group) and counted as
 #             "FAIL <script> TIMEOUT after N s".
-# WB_ONLY=unit|san|scripts|<suite dir> restricts the run (comma list).
+# WB_ONLY=unit|san|tsan|scripts|<suite dir> restricts the run (comma list).
 # Arguments name what to run instead of everything: test scripts
 # (tests/cli/test_wbctl.sh) and unit binaries or their sources
 # (tests/unit/test_ringfe.c runs build/tests/unit/test_ringfe).
@@ -58,9 +62,9 @@ script_timeout() {
 	echo "${n:-${WB_SCRIPT_TIMEOUT:-900}}"
 }
 
-run_script() { # $1 = script
+run_script() { # $1 = script, $2 = label prefix (optional)
 	local sc=$1 name log rc p f s limit t0
-	name=${sc#tests/}
+	name=${2:-}${sc#tests/}
 	log="$LOGDIR/${name//\//_}.log"
 	limit=$(script_timeout "$sc")
 	echo "---- $name (time limit $limit s)"
@@ -110,6 +114,21 @@ if want san; then
 		done
 	else
 		echo "SKIP san: build-san/ not built (run: make SAN=1 tests)"; skip=$((skip + 1))
+	fi
+fi
+if want tsan; then
+	echo "==== ThreadSanitizer (build-tsan/)"
+	if [ -x build-tsan/wbrepd ] && [ -x build-tsan/tests/unit/test_ioloop ]; then
+		export TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1"
+		run_cmocka tsan build-tsan/tests/unit/test_ioloop
+		for sc in tests/integration/test_daemon.sh tests/integration/test_nbd_tls.sh \
+			tests/integration/test_resources.sh; do
+			B=build-tsan run_script "$sc" tsan/
+		done
+		unset TSAN_OPTIONS
+	else
+		echo "SKIP tsan: build-tsan/ not built (run: make TSAN=1 bins build-tsan/tests/unit/test_ioloop)"
+		skip=$((skip + 1))
 	fi
 fi
 for sc in $(ls tests/*/test_*.sh 2>/dev/null | sort); do
