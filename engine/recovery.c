@@ -4,15 +4,17 @@
  * records after a crash or a clean close (see recovery.h and the stale
  * record argument in docs/ondisk-format.md).
  *
- * Owns: the read window (freed before returning). The placement rule it
- * mirrors is in logspace.c: a record follows the previous one directly, or sits
- * at data_off when it did not fit before the end of the data area.
+ * Owns: the read window (freed before returning). Where a record may be is
+ * the writer's rule, wb_logspace_next() (engine/logspace.c): it follows the
+ * previous one directly, or sits at data_off when it did not fit before the
+ * end of the data area; the scan tries those candidates in that order.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/logspace.h"
 #include "engine/recovery.h"
 
 #define RCV_WINDOW (8u << 20)
@@ -126,6 +128,7 @@ int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_bloc
 {
 	struct rcv c = {.io = io, .sb = sb, .dev_blocks = dev_blocks};
 	uint64_t start = sb->data_off, pos = sb->tail_off, seq = sb->tail_seq;
+	struct wb_logspace sp;
 	uint64_t min_epoch = sb->tail_min_epoch, i, max_iter;
 	char why1[200], why2[200];
 	int ret = 0;
@@ -137,38 +140,34 @@ int wb_recovery_scan(struct wb_io *io, const struct wb_sb *sb, uint64_t dev_bloc
 	c.win = wb_io_alloc(c.win_cap);
 	if (!c.win)
 		return -ENOMEM;
+	wb_logspace_init(&sp, sb, pos, 0);
 	max_iter = sb->data_size / WB_DISK_BLOCK + 1;
 	for (i = 0; i < max_iter; i++) {
 		const uint8_t *data = NULL;
-		uint64_t off, waste, span, room;
-		int r1, r2 = 1, torn1;
+		struct wb_logspace_next nx;
+		uint64_t off = 0, waste = 0, span, room;
+		int r = 1, torn1 = 0;
+		unsigned k;
 
-		if (pos >= c.end)
-			pos = start;
+		/* the writer's candidates, in its order (logspace.h) */
+		wb_logspace_next(&sp, pos, !out->nrecs, &nx);
 		room = sb->data_size - out->used;
-		off = pos;
-		waste = 0;
-		r1 = rcv_try(&c, pos, seq, min_epoch, room, &data, why1, sizeof(why1));
-		if (r1 < 0) {
-			ret = r1;
+		for (k = 0; k < nx.n && r == 1; k++) {
+			off = nx.off[k];
+			waste = nx.waste[k];
+			r = room >= waste ? rcv_try(&c, off, seq, min_epoch, room - waste, &data,
+						    k ? why2 : why1, sizeof(why1))
+					  : 1;
+			if (!k)
+				torn1 = c.torn;
+		}
+		if (r < 0) {
+			ret = r;
 			break;
 		}
-		torn1 = c.torn;
-		if (r1 && pos != start) {
-			/* the record may have wrapped to the start of the data area */
-			waste = out->nrecs ? c.end - pos : 0;
-			off = start;
-			r2 = room >= waste ? rcv_try(&c, start, seq, min_epoch, room - waste, &data,
-						     why2, sizeof(why2))
-					   : 1;
-			if (r2 < 0) {
-				ret = r2;
-				break;
-			}
-		}
-		if (r1 && r2) {
-			out->end_off = pos;
-			out->end_torn = torn1 || (r2 == 1 && c.torn);
+		if (r) {
+			out->end_off = nx.off[0];
+			out->end_torn = torn1 || c.torn;
 			snprintf(out->end_why, sizeof(out->end_why), "%s", why1);
 			break;
 		}
