@@ -396,7 +396,7 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 
 	if (wbconf_addr_set(&c->nbd_listen)) {
 		ret = wbd_nbd_listen_tcp(r->base, c->nbd_listen.host, c->nbd_listen.port, r->name,
-				     r->lk, &r->nbd_tcp);
+					 r->lk, &r->nbd_tcp);
 		if (ret) {
 			snprintf(err, errlen, "cannot listen for NBD on %s:%u: %s",
 				 c->nbd_listen.host, c->nbd_listen.port, strerror(-ret));
@@ -416,12 +416,12 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 	/* ring frontend (dm-wbrep): attaches now or keeps retrying; ringfe_keeper.h */
 	if (c->ring) {
 		struct wbd_ringfe_gate gate = {.writable = wbd_resource_writable,
-					      .hold = res_hold,
-					      .admit = res_admit,
-					      .ctx = r};
+					       .hold = res_hold,
+					       .admit = res_admit,
+					       .ctx = r};
 
 		ret = wbd_ringfe_keeper_start(r->base, c->ring, r->engine, res_kick, r, &gate,
-					     &r->ring);
+					      &r->ring);
 		if (ret) {
 			snprintf(err, errlen, "cannot start the ring frontend for %s: %s", c->ring,
 				 strerror(-ret));
@@ -638,6 +638,18 @@ out_fail:
 	return ret;
 }
 
+static int res_settled(void *arg)
+{
+	struct wbd_resource *r = arg;
+
+	return !r->ex.inflight && !r->ctl_inflight;
+}
+
+static int res_run_engine(void *arg)
+{
+	return wb_engine_run(((struct wbd_resource *)arg)->engine, 1);
+}
+
 void wbd_resource_down(struct wbd_resource *r)
 {
 	int ret;
@@ -657,14 +669,9 @@ void wbd_resource_down(struct wbd_resource *r)
 	wbd_modectl_down(r); /* and what the mode policy held itself */
 	stop_frontends(r);
 	wbd_nbd_export_quiesce(&r->ex);
-	/* complete in flight: bounded by the requests already submitted */
-	for (unsigned i = 0; (r->ex.inflight || r->ctl_inflight) && i < 1000000; i++) {
-		ret = wb_engine_run(r->engine, 1);
-		if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
-			wbd_err("%s: engine run while draining: %s", r->name, strerror(-ret));
-			break;
-		}
-	}
+	/* complete what is in flight (each request finishes in the engine) */
+	wb_drain(res_settled, res_run_engine, r, WB_DRAIN_CLOSE_MS, r->name,
+		 "stop: requests in flight");
 	wbd_nbd_export_detach(&r->ex);
 	wbd_repl_free(r->repl);
 	r->repl = NULL;

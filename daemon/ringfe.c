@@ -349,15 +349,24 @@ static void rfe_free(struct wbd_ringfe *fe)
  * are still in flight after that, fe stays alive (events gone, no new
  * SQEs read) and the last completion frees it (rfe_done).
  */
+static int rfe_settled(void *arg)
+{
+	return !((struct wbd_ringfe *)arg)->st.inflight;
+}
+
+static int rfe_run_engine(void *arg)
+{
+	wb_engine_run(((struct wbd_ringfe *)arg)->e, 1);
+	return 0; /* the frontend outlives what does not finish (orphan) */
+}
+
 void wbd_ringfe_close(struct wbd_ringfe *fe)
 {
-	int rounds = 0;
-
 	if (!fe)
 		return;
 	fe->closing = true;
-	while (fe->st.inflight && rounds++ < 100000)
-		wb_engine_run(fe->e, 1);
+	wb_drain(rfe_settled, rfe_run_engine, fe, WB_DRAIN_CLOSE_MS, fe->t.geo.name,
+		 "ring close: requests in the engine");
 	if (fe->rd_ev)
 		event_free(fe->rd_ev);
 	if (fe->kick_ev)

@@ -282,17 +282,23 @@ static int pt_set_mode(struct wb_engine *e, enum wb_mode mode)
 	return 0;
 }
 
+static int pt_settled(void *arg)
+{
+	return !((struct pt_engine *)arg)->inflight;
+}
+
+static int pt_reap(void *arg)
+{
+	wb_io_reap(((struct pt_engine *)arg)->io, 1);
+	return 0; /* a failed reap is retried until the deadline */
+}
+
 static void pt_close(struct wb_engine *e)
 {
 	struct pt_engine *pe = pt_of(e);
-	unsigned rounds = 0;
 	int ret;
 
-	while (pe->inflight && rounds++ < 1000000)
-		wb_io_reap(pe->io, 1);
-	if (pe->inflight)
-		wb_msg(WB_LOG_ERR, "%s: closing with %u requests still in flight", e->name,
-		       pe->inflight);
+	wb_drain(pt_settled, pt_reap, pe, WB_DRAIN_CLOSE_MS, e->name, "close: requests in flight");
 	ret = wb_io_flush(pe->io);
 	if (ret < 0)
 		wb_msg(WB_LOG_WARN, "%s: flush at close: %s", e->name, strerror(-ret));

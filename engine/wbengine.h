@@ -557,6 +557,18 @@ int wb_engine_flush(struct wb_engine *e);
 /* wb_engine_meta_update, then run the engine until it is durable. */
 int wb_engine_meta_update_sync(struct wb_engine *e, enum wb_meta_op op, const struct wb_meta *m);
 
+/*
+ * Drain: call step(ctx) until until(ctx) is non-zero. Returns 0 then; gives up
+ * (logged as "who: what: gave up after N s") with -ETIMEDOUT once
+ * deadline_ms of CLOCK_MONOTONIC passed, or with step's error (logged) when
+ * it returns one other than -EAGAIN / -EINTR. A step that must not stop on
+ * errors returns 0. Used by every close/stop that waits for requests in
+ * flight (engine and daemon); WB_DRAIN_CLOSE_MS is their deadline.
+ */
+#define WB_DRAIN_CLOSE_MS 120000u
+int wb_drain(int (*until)(void *ctx), int (*step)(void *ctx), void *ctx, unsigned deadline_ms,
+	     const char *who, const char *what);
+
 /* Messages: the library logs through this sink (default: stderr). */
 typedef void (*wb_msg_fn)(int level, const char *msg, void *ctx);
 void wb_msg_set_sink(wb_msg_fn fn, void *ctx, int max_level);

@@ -917,10 +917,58 @@ static int wbl_no_io(struct wblog *e)
 	       !wbl_repl_pending(e) && !e->metaq_head && !wbl_bm_pending(e);
 }
 
+/* close, step 1: everything in flight finished (or the engine failed and
+ * no I/O is left to wait for) */
+static int wbl_close_settled(void *arg)
+{
+	struct wblog *e = arg;
+
+	return !wbl_busy(e) || (e->state == WB_STATE_FAILED && !e->log->inflight &&
+				!e->bak->inflight && !e->doneq.head);
+}
+
+static int wbl_close_settle(void *arg)
+{
+	struct wblog *e = arg;
+
+	if (e->state != WB_STATE_FAILED && e->want_durable < e->next_seq - 1)
+		e->want_durable = e->next_seq - 1;
+	int ret = wbl_run_until(e, 1, wbl_idle);
+
+	return ret < 0 ? ret : 0;
+}
+
+/* close, step 2: every record durable */
+static int wbl_close_durable(void *arg)
+{
+	return wbl_durable_all(arg);
+}
+
+static int wbl_close_run_durable(void *arg)
+{
+	wbl_run_until(arg, 1, wbl_durable_all);
+	return 0; /* keeps trying until durable, failed or the deadline */
+}
+
+/* close, step 3: no I/O left that could complete into freed memory */
+static int wbl_close_no_io(void *arg)
+{
+	struct wblog *e = arg;
+
+	return !(e->log->inflight || e->bak->inflight || e->doneq.head || e->apply_doneq.head ||
+		 wbl_repl_pending(e));
+}
+
+static int wbl_close_reap(void *arg)
+{
+	int ret = wbl_run_until(arg, 1, wbl_no_io);
+
+	return ret < 0 ? ret : 0;
+}
+
 static void wbl_close(struct wb_engine *eng)
 {
 	struct wblog *e = (struct wblog *)eng;
-	long i;
 
 	/* finish everything in flight and make the log durable; no new destage
 	 * batches from here on (see ds_should_run), dirty data stays in the log */
@@ -928,21 +976,12 @@ static void wbl_close(struct wb_engine *eng)
 	wbl_seal(e);
 	wbl_bm_close(e);
 	wbl_kick(e);
-	for (i = 0; i < 10000000 && wbl_busy(e); i++) {
-		if (e->state != WB_STATE_FAILED && e->want_durable < e->next_seq - 1)
-			e->want_durable = e->next_seq - 1;
-		if (wbl_run_until(e, 1, wbl_idle) < 0)
-			break;
-		if (e->state == WB_STATE_FAILED && !e->log->inflight && !e->bak->inflight &&
-		    !e->doneq.head)
-			break;
-	}
+	wb_drain(wbl_close_settled, wbl_close_settle, e, WB_DRAIN_CLOSE_MS, eng->name,
+		 "close: requests in flight");
 	if (e->state != WB_STATE_FAILED && e->durable_seq + 1 < e->next_seq) {
 		e->want_durable = e->next_seq - 1;
-		for (i = 0;
-		     i < 1000000 && e->durable_seq + 1 < e->next_seq && e->state != WB_STATE_FAILED;
-		     i++)
-			wbl_run_until(e, 1, wbl_durable_all);
+		wb_drain(wbl_close_durable, wbl_close_run_durable, e, WB_DRAIN_CLOSE_MS, eng->name,
+			 "close: making the log durable");
 	}
 	/* clean = every record durable: recovery then must reach this head */
 	if (e->state != WB_STATE_FAILED && !e->log->inflight && e->durable_seq + 1 >= e->next_seq) {
@@ -959,11 +998,8 @@ static void wbl_close(struct wb_engine *eng)
 	 * on either device (backing reads are not counted by wbl_busy; after a
 	 * failure the loops above stop early). Their requests complete with the
 	 * I/O's result. */
-	for (i = 0; i < 1000000 && (e->log->inflight || e->bak->inflight || e->doneq.head ||
-				    e->apply_doneq.head || wbl_repl_pending(e));
-	     i++)
-		if (wbl_run_until(e, 1, wbl_no_io) < 0)
-			break;
+	wb_drain(wbl_close_no_io, wbl_close_reap, e, WB_DRAIN_CLOSE_MS, eng->name,
+		 "close: I/O in flight");
 	if (e->log->inflight || e->bak->inflight)
 		wb_msg(WB_LOG_ERR, "%s: closing with %u log and %u backing I/Os still in flight",
 		       eng->name, e->log->inflight, e->bak->inflight);
