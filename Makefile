@@ -48,8 +48,14 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) $(SANFLAGS) -pthread -fPIC
 CPPFLAGS += -D_GNU_SOURCE -I. -Ikmod/uapi -I$(B)/gen -MMD -MP
 LDFLAGS  += $(SANFLAGS) -pthread -rdynamic
-SYSLIBS  := -luring -levent -levent_openssl -levent_pthreads -lprotobuf-c -lssl -lcrypto \
-            -lnl-genl-3 -lnl-3 -lcpg -lvotequorum -lquorum -lcmap -lcorosync_common -ldl -lm
+# System libraries, per library of ours: a binary links the lists of the
+# libraries it links (wbengine and the engine tests no corosync or OpenSSL).
+SYSLIBS_ENGINE := -luring -ldl
+SYSLIBS_PROTO  := -lprotobuf-c
+SYSLIBS_RING   := -levent -lnl-genl-3 -lnl-3
+SYSLIBS_DAEMON := -levent -levent_openssl -lssl -lcrypto -lnl-genl-3 -lnl-3 \
+                  -lcpg -lvotequorum -lcmap -lcorosync_common
+SYSLIBS        := $(SYSLIBS_DAEMON) $(SYSLIBS_PROTO) $(SYSLIBS_ENGINE)
 CPPFLAGS += -I/usr/include/libnl3
 
 # Filled in by the module.mk fragments. Libraries: each fragment sets its

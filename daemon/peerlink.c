@@ -791,11 +791,6 @@ const Wbrep__Hello *wbd_peerlink_peer_hello(const struct wbd_peerlink *l)
 	return l->st == WBD_PL_UP ? l->theirs.hello : NULL;
 }
 
-const char *wbd_peerlink_peer(const struct wbd_peerlink *l)
-{
-	return l->peer;
-}
-
 bool wbd_peerlink_accepts(const struct wbd_peerlink *l)
 {
 	return !l->host && l->st != WBD_PL_STOPPED && !l->free_pending;

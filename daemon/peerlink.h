@@ -160,7 +160,6 @@ size_t wbd_peerlink_queued(const struct wbd_peerlink *l); /* bytes in the send q
 size_t wbd_peerlink_rx_buffered(const struct wbd_peerlink *l);
 const struct wbp_limits *wbd_peerlink_limits(const struct wbd_peerlink *l); /* when UP */
 const Wbrep__Hello *wbd_peerlink_peer_hello(const struct wbd_peerlink *l);  /* when UP */
-const char *wbd_peerlink_peer(const struct wbd_peerlink *l);
 
 /*
  * Listener for passive links: one per node at its [node] address. An

@@ -297,19 +297,35 @@ static int h_secondary(void *ctx, const char *res, const char *arg, struct wbd_c
 	return wbd_resource_secondary(r, secondary_done, req, err, errlen);
 }
 
-static int h_links(void *ctx, const char *res, bool on, bool discard, char *err, size_t errlen)
+/* The resource `res` if it is up and replicated, else NULL with *ret and
+ * err saying why (-ENOENT, -ENODEV, -EOPNOTSUPP). */
+static struct wbd_resource *find_replicated(void *ctx, const char *res, int *ret, char *err,
+					    size_t errlen)
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
 
-	if (!r)
-		return -ENOENT;
+	if (!r) {
+		*ret = -ENOENT;
+		return NULL;
+	}
 	if (!wbd_resource_is_up(r) || !r->repl) {
 		snprintf(err, errlen, "%s",
 			 !wbd_resource_is_up(r) ? "resource is not up"
 						: "not replicated (no [node] sections name this "
 						  "node)");
-		return !wbd_resource_is_up(r) ? -ENODEV : -EOPNOTSUPP;
+		*ret = !wbd_resource_is_up(r) ? -ENODEV : -EOPNOTSUPP;
+		return NULL;
 	}
+	return r;
+}
+
+static int h_links(void *ctx, const char *res, bool on, bool discard, char *err, size_t errlen)
+{
+	int ret;
+	struct wbd_resource *r = find_replicated(ctx, res, &ret, err, errlen);
+
+	if (!r)
+		return ret;
 	if (!on) {
 		wbd_repl_disconnect(r->repl);
 		return 0;
@@ -334,17 +350,11 @@ static int h_disconnect(void *ctx, const char *res, const char *arg, struct wbd_
 static int h_verify(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		    size_t errlen)
 {
-	struct wbd_resource *r = wbd_find(ctx, res);
+	int ret;
+	struct wbd_resource *r = find_replicated(ctx, res, &ret, err, errlen);
 
 	if (!r)
-		return -ENOENT;
-	if (!wbd_resource_is_up(r) || !r->repl) {
-		snprintf(err, errlen, "%s",
-			 !wbd_resource_is_up(r) ? "resource is not up"
-						: "not replicated (no [node] sections name this "
-						  "node)");
-		return !wbd_resource_is_up(r) ? -ENODEV : -EOPNOTSUPP;
-	}
+		return ret;
 	return wbd_repl_verify_start(r->repl, r->conf->verify_rate, err, errlen);
 }
 

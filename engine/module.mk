@@ -10,5 +10,5 @@ $(LIB_ENGINE): $(patsubst %.c,$(B)/%.o,$(ENGINE_SRCS))
 ifneq ($(wildcard engine/tool/wbengine.c),)
 BINS += $(B)/wbengine
 $(B)/wbengine: $(B)/engine/tool/wbengine.o $(LIB_ENGINE)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS_ENGINE)
 endif

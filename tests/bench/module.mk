@@ -6,4 +6,4 @@ BENCH_ENGINE := $(B)/tests/bench/wbbench_engine
 TEST_BINS += $(BENCH_ENGINE)
 $(BENCH_ENGINE): $(B)/tests/bench/wbbench_engine.o $$(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $< \
-		$(LIB_ENGINE) $(SYSLIBS)
+		$(LIB_ENGINE) $(SYSLIBS_ENGINE)

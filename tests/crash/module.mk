@@ -5,6 +5,6 @@
 TT_MODEL_OBJ := $(B)/tests/crash/ttmodel.o
 TEST_BINS += $(B)/wbtorture $(B)/wbkillw
 $(B)/wbtorture: $(B)/tests/crash/wbtorture.o $(TT_MODEL_OBJ) $(LIB_ENGINE)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS_ENGINE)
 $(B)/wbkillw: $(B)/tests/crash/wbkillw.o $(TT_MODEL_OBJ) $(LIB_ENGINE)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS_ENGINE)

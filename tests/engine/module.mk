@@ -3,4 +3,4 @@
 # wbefill, a small writer that fills a wblog log on files through the engine.
 TEST_BINS += $(B)/wbefill
 $(B)/wbefill: $(B)/tests/engine/wbefill.o $(LIB_ENGINE)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS_ENGINE)

@@ -13,7 +13,7 @@ $(LIB_RINGSIM): $(B)/tests/ringsim/ringsim.o $(B)/tests/ringsim/engdrv.o
 RINGBENCH := $(B)/tests/ringsim/ringbench
 TEST_BINS += $(RINGBENCH)
 $(RINGBENCH): $(B)/tests/ringsim/ringbench.o $(LIB_RINGSIM) $$(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB_RINGSIM) $(LIBS) $(SYSLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB_RINGSIM) $(LIBS) $(SYSLIBS) -levent_pthreads
 
 $(B)/tests/unit/test_ringfe: $(B)/tests/unit/test_ringfe.o $(LIB_RINGSIM) $$(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB_RINGSIM) $(LIBS) -lcmocka $(SYSLIBS)
