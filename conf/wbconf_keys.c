@@ -618,6 +618,181 @@ static void fmt_enum(const struct wbconf_enum *ev, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "", ev->name);
 }
 
+/* T_STR, T_PATH, T_NAME: a copy of val (checked for paths and names). */
+static int key_set_str(const struct wbconf_key *k, void *f, const char *val, char *msg, size_t mlen)
+{
+	char *dup;
+
+	if (k->type == T_PATH && (val[0] != '/' || strlen(val) >= PATH_MAX)) {
+		snprintf(msg, mlen, "'%s' is not an absolute path", val);
+		return -EINVAL;
+	}
+	if (k->type == T_NAME && !wbconf_name_ok(val)) {
+		snprintf(msg, mlen, "invalid name '%s': expected %s", val,
+			 k->expect ? k->expect
+				   : "1-63 letters, digits, '_', '-', '.' (starting with a "
+				     "letter or digit)");
+		return -EINVAL;
+	}
+	dup = strdup(val);
+	if (!dup) {
+		snprintf(msg, mlen, "out of memory");
+		return -ENOMEM;
+	}
+	free(*(char **)f);
+	*(char **)f = dup;
+	return 0;
+}
+
+static int key_set_addr(void *f, const char *val, char *msg, size_t mlen)
+{
+	struct wbconf_addr ad = {0};
+	int rc = wbconf_parse_addr(val, &ad);
+
+	if (rc || ad.port == 0) {
+		free(ad.host);
+		snprintf(msg, mlen,
+			 "invalid address '%s': expected host:port with port 1-65535 "
+			 "(e.g. 127.0.0.1:10809, [::1]:10809, *:10809)",
+			 val);
+		return -EINVAL;
+	}
+	free(((struct wbconf_addr *)f)->host);
+	*(struct wbconf_addr *)f = ad;
+	return 0;
+}
+
+static int key_set_bool(const struct wbconf_key *k, void *f, const char *val, char *msg,
+			size_t mlen)
+{
+	uint64_t v;
+
+	if (!strcmp(val, "yes") || !strcmp(val, "true") || !strcmp(val, "on") || !strcmp(val, "1"))
+		v = 1;
+	else if (!strcmp(val, "no") || !strcmp(val, "false") || !strcmp(val, "off") ||
+		 !strcmp(val, "0"))
+		v = 0;
+	else {
+		snprintf(msg, mlen, "invalid boolean '%s': expected yes or no", val);
+		return -EINVAL;
+	}
+	set_uint(f, k->width, v);
+	return 0;
+}
+
+static int key_set_enum(const struct wbconf_key *k, void *f, const char *val, char *msg,
+			size_t mlen)
+{
+	char list[128];
+
+	for (const struct wbconf_enum *e = k->ev; e->name; e++) {
+		if (!strcmp(e->name, val)) {
+			if (k->width == sizeof(int))
+				*(int *)f = e->val;
+			else
+				set_uint(f, k->width, (uint64_t)e->val);
+			return 0;
+		}
+	}
+	fmt_enum(k->ev, list, sizeof(list));
+	snprintf(msg, mlen, "invalid value '%s': expected one of %s", val, list);
+	return -EINVAL;
+}
+
+/*
+ * The numeric parsers: 0 with *v, -ERANGE (too large: the caller reports the
+ * range), or -EINVAL with msg written.
+ */
+static int key_parse_size(const struct wbconf_key *k, const char *val, uint64_t *v, char *msg,
+			  size_t mlen)
+{
+	char tmp[64];
+	size_t n = strlen(val);
+	int rc;
+
+	if (k->type == T_RATE && n > 2 && n < sizeof(tmp) && !strcmp(val + n - 2, "/s")) {
+		memcpy(tmp, val, n - 2);
+		tmp[n - 2] = 0;
+		rc = wbconf_parse_size(tmp, v);
+	} else {
+		rc = wbconf_parse_size(val, v);
+	}
+	if (rc == -EINVAL) {
+		snprintf(msg, mlen,
+			 "invalid size '%s': expected a number with an optional unit K, M, "
+			 "G, T (1024-based)%s, e.g. 64M",
+			 val, k->type == T_RATE ? " per second" : "");
+		return -EINVAL;
+	}
+	if ((k->flags & F_ALIGN4K) && !rc && *v % 4096) {
+		snprintf(msg, mlen, "size '%s' is not a multiple of 4K", val);
+		return -EINVAL;
+	}
+	return rc;
+}
+
+static int key_parse_dur(const struct wbconf_key *k, const char *val, uint64_t *v, char *msg,
+			 size_t mlen)
+{
+	int rc = wbconf_parse_duration_ms(val, k->dur_unit_ms, v);
+
+	if (rc == -EINVAL)
+		snprintf(msg, mlen,
+			 "invalid duration '%s': expected a number with a unit ms, s, m or h, "
+			 "e.g. 500ms, 5s",
+			 val);
+	return rc;
+}
+
+static int key_parse_pct(const char *val, uint64_t *v, char *msg, size_t mlen)
+{
+	const char *p;
+	int rc = parse_u64(val, &p, v);
+
+	if (!rc && *p == '%')
+		p++;
+	if (rc == -EINVAL || (!rc && *p)) {
+		snprintf(msg, mlen, "invalid percentage '%s': expected 0%%..100%%, e.g. 90%%", val);
+		return -EINVAL;
+	}
+	return rc;
+}
+
+static int key_parse_int(const struct wbconf_key *k, const char *val, uint64_t *v, char *msg,
+			 size_t mlen)
+{
+	const char *p;
+	int rc = parse_u64(val, &p, v);
+
+	if (rc == -EINVAL || (!rc && *p)) {
+		snprintf(msg, mlen, "invalid number '%s': expected an integer %llu..%llu", val,
+			 (unsigned long long)k->min, (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	return rc;
+}
+
+/* "value '...' is out of range: expected MIN..MAX", in the key's units. */
+static int key_range_error(const struct wbconf_key *k, const char *val, char *msg, size_t mlen)
+{
+	char a[32], b[32];
+
+	if (k->type == T_SIZE || k->type == T_RATE) {
+		fmt_size(k->min, a, sizeof(a));
+		fmt_size(k->max, b, sizeof(b));
+	} else if (k->type == T_DUR) {
+		snprintf(a, sizeof(a), "%llums", (unsigned long long)k->min);
+		snprintf(b, sizeof(b), "%llums", (unsigned long long)k->max);
+	} else {
+		snprintf(a, sizeof(a), "%llu%s", (unsigned long long)k->min,
+			 k->type == T_PCT ? "%" : "");
+		snprintf(b, sizeof(b), "%llu%s", (unsigned long long)k->max,
+			 k->type == T_PCT ? "%" : "");
+	}
+	snprintf(msg, mlen, "value '%s' is out of range: expected %s..%s", val, a, b);
+	return -EINVAL;
+}
+
 /*
  * Parse `val` for key `k` into the struct at `base`. On error returns
  * -EINVAL and writes the user message (what is wrong and what is expected).
@@ -625,164 +800,41 @@ static void fmt_enum(const struct wbconf_enum *ev, char *buf, size_t len)
 int wbconf_key_set(const struct wbconf_key *k, void *base, const char *val, char *msg, size_t mlen)
 {
 	void *f = (char *)base + k->off;
-	char a[32], b[32];
 	uint64_t v = 0;
 	int rc;
 
 	switch (k->type) {
 	case T_STR:
 	case T_PATH:
-	case T_NAME: {
-		char *dup;
-
-		if (k->type == T_PATH && (val[0] != '/' || strlen(val) >= PATH_MAX)) {
-			snprintf(msg, mlen, "'%s' is not an absolute path", val);
-			return -EINVAL;
-		}
-		if (k->type == T_NAME && !wbconf_name_ok(val)) {
-			snprintf(msg, mlen, "invalid name '%s': expected %s", val,
-				 k->expect ? k->expect
-					   : "1-63 letters, digits, '_', '-', '.' (starting with a "
-					     "letter or digit)");
-			return -EINVAL;
-		}
-		dup = strdup(val);
-		if (!dup) {
-			snprintf(msg, mlen, "out of memory");
-			return -ENOMEM;
-		}
-		free(*(char **)f);
-		*(char **)f = dup;
-		return 0;
-	}
-	case T_ADDR: {
-		struct wbconf_addr ad = {0};
-
-		rc = wbconf_parse_addr(val, &ad);
-		if (rc || ad.port == 0) {
-			free(ad.host);
-			snprintf(msg, mlen,
-				 "invalid address '%s': expected host:port with port 1-65535 "
-				 "(e.g. 127.0.0.1:10809, [::1]:10809, *:10809)",
-				 val);
-			return -EINVAL;
-		}
-		free(((struct wbconf_addr *)f)->host);
-		*(struct wbconf_addr *)f = ad;
-		return 0;
-	}
+	case T_NAME:
+		return key_set_str(k, f, val, msg, mlen);
+	case T_ADDR:
+		return key_set_addr(f, val, msg, mlen);
 	case T_BOOL:
-		if (!strcmp(val, "yes") || !strcmp(val, "true") || !strcmp(val, "on") ||
-		    !strcmp(val, "1"))
-			v = 1;
-		else if (!strcmp(val, "no") || !strcmp(val, "false") || !strcmp(val, "off") ||
-			 !strcmp(val, "0"))
-			v = 0;
-		else {
-			snprintf(msg, mlen, "invalid boolean '%s': expected yes or no", val);
-			return -EINVAL;
-		}
-		set_uint(f, k->width, v);
-		return 0;
-	case T_ENUM: {
-		const struct wbconf_enum *e;
-
-		for (e = k->ev; e->name; e++) {
-			if (!strcmp(e->name, val)) {
-				if (k->width == sizeof(int))
-					*(int *)f = e->val;
-				else
-					set_uint(f, k->width, (uint64_t)e->val);
-				return 0;
-			}
-		}
-		char list[128];
-
-		fmt_enum(k->ev, list, sizeof(list));
-		snprintf(msg, mlen, "invalid value '%s': expected one of %s", val, list);
-		return -EINVAL;
-	}
+		return key_set_bool(k, f, val, msg, mlen);
+	case T_ENUM:
+		return key_set_enum(k, f, val, msg, mlen);
 	case T_SIZE:
-	case T_RATE: {
-		char tmp[64];
-		size_t n = strlen(val);
-
-		if (k->type == T_RATE && n > 2 && n < sizeof(tmp) && !strcmp(val + n - 2, "/s")) {
-			memcpy(tmp, val, n - 2);
-			tmp[n - 2] = 0;
-			rc = wbconf_parse_size(tmp, &v);
-		} else {
-			rc = wbconf_parse_size(val, &v);
-		}
-		if (rc == -EINVAL) {
-			snprintf(msg, mlen,
-				 "invalid size '%s': expected a number with an optional unit K, M, "
-				 "G, T (1024-based)%s, e.g. 64M",
-				 val, k->type == T_RATE ? " per second" : "");
-			return -EINVAL;
-		}
-		if ((k->flags & F_ALIGN4K) && !rc && v % 4096) {
-			snprintf(msg, mlen, "size '%s' is not a multiple of 4K", val);
-			return -EINVAL;
-		}
+	case T_RATE:
+		rc = key_parse_size(k, val, &v, msg, mlen);
 		break;
-	}
 	case T_DUR:
-		rc = wbconf_parse_duration_ms(val, k->dur_unit_ms, &v);
-		if (rc == -EINVAL) {
-			snprintf(
-			    msg, mlen,
-			    "invalid duration '%s': expected a number with a unit ms, s, m or h, "
-			    "e.g. 500ms, 5s",
-			    val);
-			return -EINVAL;
-		}
+		rc = key_parse_dur(k, val, &v, msg, mlen);
 		break;
-	case T_PCT: {
-		const char *p;
-
-		rc = parse_u64(val, &p, &v);
-		if (!rc && *p == '%')
-			p++;
-		if (rc == -EINVAL || (!rc && *p)) {
-			snprintf(msg, mlen,
-				 "invalid percentage '%s': expected 0%%..100%%, e.g. 90%%", val);
-			return -EINVAL;
-		}
+	case T_PCT:
+		rc = key_parse_pct(val, &v, msg, mlen);
 		break;
-	}
-	case T_INT: {
-		const char *p;
-
-		rc = parse_u64(val, &p, &v);
-		if (rc == -EINVAL || (!rc && *p)) {
-			snprintf(msg, mlen, "invalid number '%s': expected an integer %llu..%llu",
-				 val, (unsigned long long)k->min, (unsigned long long)k->max);
-			return -EINVAL;
-		}
+	case T_INT:
+		rc = key_parse_int(k, val, &v, msg, mlen);
 		break;
-	}
 	default:
 		snprintf(msg, mlen, "internal: bad key type");
 		return -EINVAL;
 	}
-	/* numeric types: range check */
-	if (rc == -ERANGE || v < k->min || v > k->max) {
-		if (k->type == T_SIZE || k->type == T_RATE) {
-			fmt_size(k->min, a, sizeof(a));
-			fmt_size(k->max, b, sizeof(b));
-		} else if (k->type == T_DUR) {
-			snprintf(a, sizeof(a), "%llums", (unsigned long long)k->min);
-			snprintf(b, sizeof(b), "%llums", (unsigned long long)k->max);
-		} else {
-			snprintf(a, sizeof(a), "%llu%s", (unsigned long long)k->min,
-				 k->type == T_PCT ? "%" : "");
-			snprintf(b, sizeof(b), "%llu%s", (unsigned long long)k->max,
-				 k->type == T_PCT ? "%" : "");
-		}
-		snprintf(msg, mlen, "value '%s' is out of range: expected %s..%s", val, a, b);
-		return -EINVAL;
-	}
+	if (rc == -EINVAL)
+		return rc;
+	if (rc == -ERANGE || v < k->min || v > k->max)
+		return key_range_error(k, val, msg, mlen);
 	set_uint(f, k->width, v);
 	return 0;
 }
