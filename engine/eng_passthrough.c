@@ -151,10 +151,109 @@ static int pt_check(struct pt_engine *pe, const struct wb_req *r)
 	return 0;
 }
 
+/* A request and its I/Os: two for a write with PREFLUSH (flush, then the
+ * write from pt_io_done), else one. */
+static struct pt_req *pt_req_new(struct pt_engine *pe, struct wb_req *r)
+{
+	unsigned nio = r->op == WB_REQ_WRITE && (r->flags & WB_REQ_F_PREFLUSH) ? 2 : 1;
+	struct pt_req *q = calloc(1, sizeof(*q) + nio * sizeof(q->io[0]));
+
+	if (!q)
+		return NULL;
+	q->pe = pe;
+	q->r = r;
+	q->nio = nio;
+	for (unsigned i = 0; i < nio; i++) {
+		q->io[i].done = pt_io_done;
+		q->io[i].priv = q;
+	}
+	return q;
+}
+
+/* A read goes straight into the caller's buffer when it is aligned. */
+static int pt_prep_read(struct pt_engine *pe, struct pt_req *q)
+{
+	struct wb_req *r = q->r;
+
+	q->io[0].op = WB_IO_READ;
+	q->io[0].len = r->len;
+	q->io[0].off = r->off;
+	q->io[0].buf = r->buf;
+	if ((uintptr_t)r->buf & (WB_BLOCK_SIZE - 1)) {
+		q->bounce = pt_buf_get(pe, r->len);
+		if (!q->bounce)
+			return -ENOMEM;
+		q->io[0].buf = q->bounce;
+	}
+	pe->st.reads++;
+	pe->st.bytes_read += r->len;
+	return 0;
+}
+
+/* A write is copied (the caller's buffer is free at admitted()); its
+ * PREFLUSH is an I/O of its own before it. */
+static int pt_prep_write(struct pt_engine *pe, struct pt_req *q)
+{
+	struct wb_req *r = q->r;
+	struct wb_io_req *w = &q->io[q->nio - 1];
+
+	q->bounce = pt_buf_get(pe, r->len);
+	if (!q->bounce)
+		return -ENOMEM;
+	memcpy(q->bounce, r->buf, r->len);
+	if (q->nio == 2) {
+		q->io[0].op = WB_IO_FLUSH;
+		pe->st.flushes++;
+	}
+	w->op = WB_IO_WRITE;
+	w->flags = (r->flags & WB_REQ_F_FUA) ? WB_IO_FUA : 0;
+	w->len = r->len;
+	w->off = r->off;
+	w->buf = q->bounce;
+	pe->st.writes++;
+	pe->st.bytes_written += r->len;
+	return 0;
+}
+
+/* Flush, discard, write-zeroes: one I/O without data. */
+static void pt_prep_nodata(struct pt_engine *pe, struct pt_req *q)
+{
+	struct wb_req *r = q->r;
+
+	if (r->op == WB_REQ_FLUSH) {
+		q->io[0].op = WB_IO_FLUSH;
+		pe->st.flushes++;
+		return;
+	}
+	q->io[0].op = r->op == WB_REQ_DISCARD ? WB_IO_DISCARD : WB_IO_WRITE_ZEROES;
+	q->io[0].off = r->off;
+	q->io[0].len = r->len;
+	if (r->flags & WB_REQ_F_FUA)
+		q->io[0].flags = WB_IO_FUA;
+	pe->st.discards++;
+}
+
+/* Submit the first I/O (a write after a PREFLUSH goes from pt_io_done).
+ * On failure the request is gone and the error returned. */
+static int pt_start(struct pt_engine *pe, struct pt_req *q)
+{
+	int ret;
+
+	pe->inflight++;
+	q->left = 1;
+	ret = wb_io_submit(pe->io, &q->io[0]);
+	if (ret < 0) {
+		pe->inflight--;
+		pt_buf_put(pe, q->bounce, q->r->len);
+		free(q);
+		return ret;
+	}
+	return 0;
+}
+
 static int pt_submit(struct wb_engine *e, struct wb_req *r)
 {
 	struct pt_engine *pe = pt_of(e);
-	unsigned nio = 1;
 	struct pt_req *q;
 	int ret = pt_check(pe, r);
 
@@ -163,87 +262,25 @@ static int pt_submit(struct wb_engine *e, struct wb_req *r)
 		       (unsigned long long)r->off, r->len);
 		return ret;
 	}
-	if (r->op == WB_REQ_WRITE && (r->flags & WB_REQ_F_PREFLUSH))
-		nio = 2;
-	q = calloc(1, sizeof(*q) + nio * sizeof(q->io[0]));
+	q = pt_req_new(pe, r);
 	if (!q)
 		goto out_nomem;
-	q->pe = pe;
-	q->r = r;
-	q->nio = nio;
-	for (unsigned i = 0; i < nio; i++) {
-		q->io[i].done = pt_io_done;
-		q->io[i].priv = q;
+	if (r->op == WB_REQ_READ)
+		ret = pt_prep_read(pe, q);
+	else if (r->op == WB_REQ_WRITE)
+		ret = pt_prep_write(pe, q);
+	else
+		pt_prep_nodata(pe, q);
+	if (ret < 0) {
+		free(q);
+		goto out_nomem;
 	}
-	switch (r->op) {
-	case WB_REQ_FLUSH:
-		q->io[0].op = WB_IO_FLUSH;
-		pe->st.flushes++;
-		break;
-	case WB_REQ_READ:
-		q->io[0].op = WB_IO_READ;
-		q->io[0].len = r->len;
-		q->io[0].off = r->off;
-		q->io[0].buf = r->buf;
-		if ((uintptr_t)r->buf & (WB_BLOCK_SIZE - 1)) {
-			q->bounce = pt_buf_get(pe, r->len);
-			if (!q->bounce)
-				goto out_free;
-			q->io[0].buf = q->bounce;
-		}
-		pe->st.reads++;
-		pe->st.bytes_read += r->len;
-		break;
-	case WB_REQ_WRITE:
-		q->bounce = pt_buf_get(pe, r->len);
-		if (!q->bounce)
-			goto out_free;
-		memcpy(q->bounce, r->buf, r->len);
-		if (nio == 2) {
-			q->io[0].op = WB_IO_FLUSH;
-			pe->st.flushes++;
-		}
-		q->io[nio - 1].op = WB_IO_WRITE;
-		q->io[nio - 1].flags = (r->flags & WB_REQ_F_FUA) ? WB_IO_FUA : 0;
-		q->io[nio - 1].len = r->len;
-		q->io[nio - 1].off = r->off;
-		q->io[nio - 1].buf = q->bounce;
-		nio = 1; /* submit only the first now */
-		pe->st.writes++;
-		pe->st.bytes_written += r->len;
-		break;
-	default: /* discard, write-zeroes */
-		q->io[0].op = r->op == WB_REQ_DISCARD ? WB_IO_DISCARD : WB_IO_WRITE_ZEROES;
-		q->io[0].off = r->off;
-		q->io[0].len = r->len;
-		if (r->flags & WB_REQ_F_FUA)
-			q->io[0].flags = WB_IO_FUA;
-		pe->st.discards++;
-		break;
-	}
-	pe->inflight++;
-	q->left = nio;
-	for (unsigned i = 0; i < nio; i++) {
-		ret = wb_io_submit(pe->io, &q->io[i]);
-		if (ret < 0) {
-			/* The ones already submitted complete later; account for
-			 * the rest here and finish when the last one is back. */
-			q->err = ret;
-			q->left -= nio - i;
-			if (!q->left) {
-				pe->inflight--;
-				pt_buf_put(pe, q->bounce, r->len);
-				free(q);
-				return ret;
-			}
-			break;
-		}
-	}
+	ret = pt_start(pe, q);
+	if (ret < 0)
+		return ret;
 	if (r->op == WB_REQ_WRITE && r->admitted)
 		r->admitted(r); /* the data is in q->bounce */
 	return 0;
-out_free:
-	free(q);
 out_nomem:
 	wb_msg(WB_LOG_ERR, "%s: out of memory for a request of %u bytes", e->name, r->len);
 	return -ENOMEM;
