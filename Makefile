@@ -150,7 +150,7 @@ clean:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
-# The split-brain suite: not in `make test` (docs/replication.md says why).
+# The split-brain suite alone (it is part of `make test` too).
 test-repl-sb: all
-	bash tests/integration/repl_sb.sh
+	bash tests/integration/test_repl_sb.sh
 .PHONY: test-repl-sb

@@ -331,6 +331,8 @@ static void on_ship(void *arg, struct wb_rec_ref *ref)
 	struct wbd_repl *rp = arg;
 
 	rp->shipped_next = ref->rec.seq + 1;
+	if (ref->rec.nextents)
+		rp->data_head = rp->shipped_next; /* the hello's data_head */
 	wbd_repl_verify_shipped(rp, &ref->rec);
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		struct repl_peer *p = &rp->peers[i];
@@ -604,6 +606,8 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec)
 	ac->seq = rec->seq;
 	ret = wb_engine_apply_record(rp->e, rec, on_applied, ac);
 	if (!ret) {
+		if (rec->nextents)
+			rp->data_head = rec->seq + 1;
 		rp->applying++;
 		wbd_repl_verify_applied(rp, rec->seq, false);
 		send_ack(p, rec->seq, WBREP__ACK_LEVEL__ACK_IN_MEMORY);
@@ -721,6 +725,8 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->inconsistent = h->has_inconsistent;
 	h->has_discard_my_data = rp->discard;
 	h->discard_my_data = rp->discard;
+	h->has_data_head = 1;
+	h->data_head = rp->data_head < h->seq_head ? rp->data_head : h->seq_head;
 	wbd_repl_uuid_hello_fill(rp, h);
 }
 
@@ -740,8 +746,9 @@ static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const stru
 	ret = wbd_repl_uuid_check(p, h, why);
 	if (ret)
 		return ret;
-	if ((rp->primary && p->rel == REPL_REL_ME_BEHIND) ||
-	    (peer_primary && p->rel == REPL_REL_PEER_BEHIND)) {
+	if ((rp->primary && (p->rel == REPL_REL_ME_BEHIND || p->rel == REPL_REL_ME_BEHIND_LOG)) ||
+	    (peer_primary &&
+	     (p->rel == REPL_REL_PEER_BEHIND || p->rel == REPL_REL_PEER_BEHIND_LOG))) {
 		/* a primary of an older generation (it came back as primary) */
 		*why = rp->primary ? "this primary's data generation is older than the peer's (it "
 				     "was primary before the peer was promoted): demote it "
@@ -975,6 +982,39 @@ int wbd_repl_hooks(struct wbd_repl *rp, bool on)
 	return wb_engine_set_repl_hooks(rp->e, on ? &hooks : &(struct wb_repl_hooks){0});
 }
 
+struct scan_ctx {
+	bool done;
+	int err;
+	uint32_t nextents;
+};
+
+static void scan_cb(void *arg, int err, struct wb_rec_ref *ref)
+{
+	struct scan_ctx *c = arg;
+
+	c->done = true;
+	c->err = err;
+	c->nextents = err ? 0 : ref->rec.nextents;
+}
+
+/* The seq after the newest record with data in the log (the hello's
+ * data_head): read back the last few records; one that cannot be read
+ * counts as data. */
+static uint64_t data_head_scan(struct wb_engine *e, uint64_t head, uint64_t tail)
+{
+	for (unsigned n = 0; head > tail && n < 16; n++, head--) {
+		struct scan_ctx c = {0};
+
+		if (wb_engine_read_record(e, head - 1, scan_cb, &c))
+			return head;
+		for (unsigned i = 0; !c.done && i < 100000; i++)
+			wb_engine_run(e, 1);
+		if (!c.done || c.err || c.nextents)
+			return head;
+	}
+	return head;
+}
+
 int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		 const struct wbd_repl_opts *o, struct wbd_repl **out)
 {
@@ -1011,6 +1051,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		goto out_free;
 	}
 	rp->shipped_next = st.seq_head;
+	rp->data_head = data_head_scan(e, st.seq_head, st.seq_tail);
 	rp->has_meta = !wb_engine_meta(e, &rp->meta) && rp->meta.version >= 2;
 	if (rp->has_meta && wbd_repl_rs_marked(rp->meta.data_uuid)) {
 		rp->disk = REPL_DISK_INCONSISTENT;

@@ -37,6 +37,11 @@ enum repl_rel {
 	REPL_REL_PEER_DIVERGED, /* ... but the peer wrote past the common point */
 	REPL_REL_ME_DIVERGED,	/* ... but this node wrote past the common point */
 	REPL_REL_SPLIT,		/* neither: both were primary (split brain) */
+	/* behind, but with records past the common point that carry no data
+	 * (empty generation ends an old primary wrote alone): the same data,
+	 * not the same log: a resync that restarts the behind one's log */
+	REPL_REL_PEER_BEHIND_LOG,
+	REPL_REL_ME_BEHIND_LOG,
 };
 
 /* One side's UUIDs and seq head, for wbd_repl_uuid_relate(). */
@@ -44,7 +49,8 @@ struct repl_uuids {
 	uint8_t cur[WB_META_UUID_LEN];
 	uint8_t hist[WB_META_MAX_HISTORY][WB_META_UUID_LEN];
 	unsigned nhist;
-	uint64_t head; /* next seq (primary: the next it ships) */
+	uint64_t head;	    /* next seq (primary: the next it ships) */
+	uint64_t data_head; /* seq after the newest record with data (<= head) */
 };
 
 struct wbd_repl;
@@ -142,6 +148,7 @@ struct wbd_repl {
 	ProtobufCBinaryData hist_pb[WB_META_MAX_HISTORY]; /* hello's history */
 	struct repl_verify *vf; /* online verify (repl_verify.c), NULL until used */
 	uint32_t bm_region; /* bytes per bitmap bit; 0: the log has no bitmaps */
+	uint64_t data_head; /* seq after the newest record with data (hello) */
 	/* resync (repl_resync.c) */
 	struct wb_io *backing;	   /* target: resync data goes straight here */
 	uint64_t rs_rate;	   /* resync-rate, bytes/s (0: no limit) */

@@ -156,7 +156,7 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	uint64_t head = h->has_seq_head ? h->seq_head : 0;
 	bool incons = h->has_inconsistent && h->inconsistent;
 	bool discard = h->has_discard_my_data && h->discard_my_data;
-	bool in_log, fresh = false, marked = false;
+	bool in_log, fresh = false, marked = false, logrel = false;
 
 	rs->want = rs->full = rs->rebase = false;
 	if (wb_engine_stats(rp->e, &st))
@@ -174,9 +174,12 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	 * next connect, after the catch-up */
 	if (rp->bm_region && !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.dirty && !bi.tracking)
 		marked = true;
-	if (!incons && !discard && !fresh && !marked && in_log)
+	/* an old primary whose records past the common point only end
+	 * generations: the same data, its log restarts at this one's head */
+	logrel = p->rel == REPL_REL_PEER_BEHIND_LOG;
+	if (!incons && !discard && !fresh && !marked && !logrel && in_log)
 		return 0; /* catch-up from the log */
-	if (!incons && !discard && !fresh && head > rp->shipped_next) {
+	if (!incons && !discard && !fresh && !logrel && head > rp->shipped_next) {
 		*why =
 		    "the peer's log is ahead of this primary's (an old primary, or split brain): "
 		    "refused; `wbctl connect RES --discard-my-data` on the peer resyncs it";
@@ -189,13 +192,14 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	}
 	wb_engine_bm_info(rp->e, p->idx, &bi);
 	rs->want = true;
-	rs->full = discard || fresh || (!bi.tracking && (!in_log || incons));
-	rs->rebase = discard || !in_log;
+	rs->full = discard || fresh || (!bi.tracking && (!in_log || incons || logrel));
+	rs->rebase = discard || logrel || !in_log;
 	wbd_info("%s: peer %s needs a %s (%s, its seq %llu, this log %llu..%llu)%s", rp->res,
 		 p->node, rs->full ? "full sync" : "bitmap resync",
 		 discard	    ? "it discards its data"
 		 : incons	    ? "its disk is Inconsistent"
 		 : fresh	    ? "its log is new"
+		 : logrel ? "its records past the common point only end generations"
 		 : marked && in_log ? "a verify marked blocks"
 				    : "its position is no longer in the log",
 		 (unsigned long long)head, (unsigned long long)st.seq_tail,
@@ -622,6 +626,7 @@ static void tgt_rebase(struct repl_peer *p)
 			tgt_fail(p, ret, "the log could not be rebased to the source's seq");
 			return;
 		}
+		rp->data_head = t->seq;
 		wbd_info("%s: resync from %s: log restarts at seq %llu, generation %llu", rp->res,
 			 p->node, (unsigned long long)t->seq, (unsigned long long)t->gen);
 	}

@@ -110,10 +110,15 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 	rp->disk = REPL_DISK_UPTODATE;
 	rp->shipped_next = st.seq_head;
 	/* keep what the peers will need to catch up: the secondaries' holds
-	 * stay (from their positions), the others (the old primary) from here */
-	for (unsigned i = 0; i < rp->npeers; i++)
+	 * stay (from their positions), the others (the old primary) from here;
+	 * and the bitmap of a peer that is not connected (the old primary)
+	 * tracks from here: what it lacks of this generation */
+	for (unsigned i = 0; i < rp->npeers; i++) {
 		if (!rp->peers[i].hold)
 			wbd_repl_log_hold(&rp->peers[i], st.seq_head);
+		if (!rp->peers[i].up)
+			wbd_repl_bm_track(&rp->peers[i], st.seq_head);
+	}
 	/* write-through until the mode policy sees wb-min-peers peers up to
 	 * date again (daemon/modectl.c) */
 	rp->gate = WBD_REPL_GATE_BACKING;
@@ -245,8 +250,9 @@ void wbd_repl_disk_check(struct wbd_repl *rp)
 		primary_up |= p->primary_peer;
 		/* more records in the same generation, or a newer generation */
 		ahead |= !p->primary_peer &&
-			 ((p->rel != REPL_REL_PEER_BEHIND && p->acked_dur > st.seq_head) ||
-			  p->rel == REPL_REL_ME_BEHIND);
+			 ((p->rel != REPL_REL_PEER_BEHIND && p->rel != REPL_REL_PEER_BEHIND_LOG &&
+			   p->acked_dur > st.seq_head) ||
+			  p->rel == REPL_REL_ME_BEHIND || p->rel == REPL_REL_ME_BEHIND_LOG);
 	}
 	if (primary_up)
 		d = st.seq_head >= rp->sync_target ? REPL_DISK_UPTODATE : REPL_DISK_OUTDATED;

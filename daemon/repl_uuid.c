@@ -68,6 +68,12 @@ static bool common_point(const struct repl_uuids *b, int k, uint64_t *common)
 	return uuid_seq(k == 0 ? b->cur : b->hist[k - 1], common);
 }
 
+/* Records past data_head carry no data (0: not told, all of them may). */
+static uint64_t data_head(const struct repl_uuids *u)
+{
+	return u->data_head && u->data_head < u->head ? u->data_head : u->head;
+}
+
 enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
 				   uint64_t *common)
 {
@@ -84,14 +90,17 @@ enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct rep
 	if (me_new)
 		return REPL_REL_ME_BEHIND;
 	k = hist_find(me->hist, me->nhist, peer->cur);
-	if (k >= 0)
-		return common_point(me, k, common) && peer->head <= *common
-			   ? REPL_REL_PEER_BEHIND
-			   : REPL_REL_PEER_DIVERGED;
+	if (k >= 0) {
+		if (!common_point(me, k, common) || data_head(peer) > *common)
+			return REPL_REL_PEER_DIVERGED;
+		return peer->head <= *common ? REPL_REL_PEER_BEHIND : REPL_REL_PEER_BEHIND_LOG;
+	}
 	k = hist_find(peer->hist, peer->nhist, me->cur);
-	if (k >= 0)
-		return common_point(peer, k, common) && me->head <= *common ? REPL_REL_ME_BEHIND
-									    : REPL_REL_ME_DIVERGED;
+	if (k >= 0) {
+		if (!common_point(peer, k, common) || data_head(me) > *common)
+			return REPL_REL_ME_DIVERGED;
+		return me->head <= *common ? REPL_REL_ME_BEHIND : REPL_REL_ME_BEHIND_LOG;
+	}
 	return REPL_REL_SPLIT;
 }
 
@@ -99,6 +108,7 @@ void wbd_repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_u
 {
 	memset(u, 0, sizeof(*u));
 	u->head = head;
+	u->data_head = rp->data_head;
 	if (!rp->has_meta)
 		return;
 	memcpy(u->cur, rp->meta.data_uuid, WB_META_UUID_LEN);
@@ -110,6 +120,7 @@ void wbd_repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u)
 {
 	memset(u, 0, sizeof(*u));
 	u->head = h->has_seq_head ? h->seq_head : 0;
+	u->data_head = h->has_data_head ? h->data_head : 0;
 	if (!h->has_data_uuid || h->data_uuid.len != WB_META_UUID_LEN)
 		return;
 	memcpy(u->cur, h->data_uuid.data, WB_META_UUID_LEN);

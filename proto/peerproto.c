@@ -196,6 +196,8 @@ static int hello_check(const Wbrep__Hello *m, const char **why)
 		WHY("hello: seq tail past seq head");
 	if (m->has_gen_tail && m->has_gen_head && m->gen_tail > m->gen_head)
 		WHY("hello: generation tail past generation head");
+	if (m->has_data_head && (!m->has_seq_head || m->data_head > m->seq_head))
+		WHY("hello: data head past seq head");
 	return 0;
 }
 

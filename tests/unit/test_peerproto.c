@@ -242,6 +242,9 @@ static void test_hello(void **state)
 		  "seq tail");
 	BAD_HELLO((h.has_gen_head = h.has_gen_tail = 1, h.gen_head = 5, h.gen_tail = 6),
 		  "generation tail");
+	BAD_HELLO((h.has_seq_head = h.has_data_head = 1, h.seq_head = 5, h.data_head = 6),
+		  "data head");
+	BAD_HELLO((h.has_data_head = 1, h.data_head = 1), "data head");
 	/* edges that are valid */
 	hello_init(&h);
 	h.has_seq_head = h.has_seq_tail = 1;

@@ -97,6 +97,20 @@ static void test_behind_and_diverged(void **state)
 	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_DIVERGED);
 	assert_int_equal(c, 100);
 	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_DIVERGED);
+	/* ... and they carry data up to 101 (data_head 102), or 100 only */
+	old.data_head = 102;
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_DIVERGED);
+	old.data_head = 101;
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_DIVERGED);
+	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_DIVERGED);
+	/* only generation ends past the common point (data up to 99): the
+	 * same data, not the same log */
+	old.data_head = 100;
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_BEHIND_LOG);
+	assert_int_equal(c, 100);
+	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_BEHIND_LOG);
+	old.data_head = 0; /* not told: every record may carry data */
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_DIVERGED);
 }
 
 static void test_deeper_history_and_plain_uuid(void **state)

@@ -12,9 +12,10 @@
 #   - an old primary that went on writing: both disconnect, beta (primary)
 #     writes, alpha is promoted and writes, beta is demoted: on connect the
 #     link is refused on both sides (StandAlone, the reason in status), no
-#     record merged (each export unchanged); --discard-my-data is refused
+#     record merged (each export unchanged)
 #   - split brain: beta is promoted again while apart: "split brain" on both
-#     sides, nothing merged
+#     sides, nothing merged; then `wbctl connect --discard-my-data` on alpha
+#     gives it beta's data (a full sync), beta unchanged
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -70,8 +71,9 @@ fi
 # ---- failover and return of a primary that did not write since
 ctl alpha disconnect r0 >/dev/null && ctl beta disconnect r0 >/dev/null
 OLD_UUID=$(grep -o '"data_uuid": "[0-9a-f]*"' "$T/st.beta")
-if ctl beta primary r0 >"$T/p.out" 2>&1 && wait_for 30 json beta 's["role"] == "primary"' &&
-	! grep -q "$OLD_UUID" "$T/st.beta"; then
+# the new UUID is shown once it is durable (after the promotion returned)
+new_uuid() { json beta 's["role"] == "primary"' && ! grep -q "$OLD_UUID" "$T/st.beta"; }
+if ctl beta primary r0 >"$T/p.out" 2>&1 && wait_for 30 new_uuid; then
 	pass "replsb-promote-new-uuid"
 else
 	fail "replsb-promote-new-uuid: $(cat "$T/p.out") $(grep -o '"data_uuid[^,]*' "$T/st.beta")"
@@ -106,13 +108,6 @@ if same_as "$T/img.alpha" alpha && same_as "$T/img.beta" beta; then
 else
 	fail "replsb-diverged-not-merged: an export changed"
 fi
-if ctl beta connect r0 --discard-my-data >"$T/d.out" 2>&1; then
-	fail "replsb-discard-refused: accepted"
-elif grep -q "not implemented" "$T/d.out"; then
-	pass "replsb-discard-refused"
-else
-	fail "replsb-discard-refused: $(cat "$T/d.out")"
-fi
 
 # ---- split brain: both promoted while apart
 ctl beta primary r0 --force >"$T/p.out" 2>&1 || fail "replsb-promote: beta again: $(cat "$T/p.out")"
@@ -129,6 +124,20 @@ if same_as "$T/img.alpha" alpha && same_as "$T/img.beta" beta; then
 	pass "replsb-split-not-merged"
 else
 	fail "replsb-split-not-merged: an export changed"
+fi
+# ---- resolved: alpha (secondary) throws its data away, beta's wins
+ctl alpha connect r0 --discard-my-data >"$T/d.out" 2>&1 || fail "replsb-discard: $(cat "$T/d.out")"
+ctl beta connect r0 >/dev/null
+if wait_for 120 same_as "$T/img.beta" alpha &&
+	wait_for 60 json alpha 's["disk_state"] == "UpToDate" and not s["repl_problem"]'; then
+	pass "replsb-discard-my-data" "($(grep -o 'resync from beta: finished.*' "$T/alpha/wbrepd.log" | tail -1))"
+else
+	fail "replsb-discard-my-data: $(grep -o '"repl_problem[^}]*' "$T/st.alpha" | head -c 300); $(grep -E 'resync' "$T/alpha/wbrepd.log" | tail -2)"
+fi
+if same_as "$T/img.beta" beta; then
+	pass "replsb-discard-source-unchanged"
+else
+	fail "replsb-discard-source-unchanged: beta's export changed"
 fi
 for n in $NODES; do
 	repl_stop $n
