@@ -7,7 +7,8 @@
 #   make            build libraries, wbrepd, wbctl, wbengine, tests
 #   make test       install missing packages, build, run every test
 #   make mutants    known-bad patches to the crash invariants must fail the tests
-#   make torture-cluster  randomized cuts, kills, failovers under a stamped load (WB_TORTURE_CYCLES)
+#   make torture-cluster  randomized cuts, kills, failovers under a stamped load (WB_TORTURE_CYCLES),
+#                   then the pacemaker failover case
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
 #   make demo       3-node cluster demo: ext4 on r0, cut/heal, failover (deploy/demo-cluster.sh)
 #   make demo-single  one node, ext4 + fio across a daemon restart (deploy/demo.sh)
@@ -109,6 +110,7 @@ test-unit: all
 
 torture-cluster: all
 	@bash tests/cluster/torture.sh
+	@WB_PCMK_FAILOVER=1 bash tests/cluster/test_pacemaker.sh
 
 mutants: all
 	@bash tests/mutants/test_mutants.sh

@@ -246,7 +246,9 @@ static void print_cluster(const Wbrep__StatusReply *st)
 			const Wbrep__CpgResource *r = s->resources[k];
 
 			printf("%s %s %s", k ? "," : "", r->name,
-			       !r->up ? "down" : r->primary ? "primary" : "secondary");
+			       !r->up	    ? "down"
+			       : r->primary ? "primary"
+					    : "secondary");
 			if (r->up && r->disk)
 				printf(" %s", r->disk);
 			if (r->up)
@@ -555,9 +557,12 @@ static void print_json(const Wbrep__StatusReply *st, const char *when)
 			printf(", \"resources\": [");
 			for (size_t k = 0; s && k < s->n_resources; k++) {
 				const Wbrep__CpgResource *r = s->resources[k];
+				size_t ulen = r->has_data_uuid && r->data_uuid.len <= 16
+						  ? r->data_uuid.len
+						  : 0;
 				char u[33] = "";
 
-				for (size_t b = 0; r->has_data_uuid && b < r->data_uuid.len && b < 16; b++)
+				for (size_t b = 0; b < ulen; b++)
 					snprintf(u + 2 * b, 3, "%02x", r->data_uuid.data[b]);
 				printf("%s{", k ? ", " : "");
 				JS("name", r->name);

@@ -209,8 +209,7 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 	/* write-through: the engine acked it once on the backing device (a
 	 * flush covers only writes replied to, so not the held ones); held
 	 * only until the live peers have it too (live_horizon) */
-	if (rp->gate == WBD_REPL_GATE_BACKING && !rp->held &&
-	    live_horizon(rp) >= rp->shipped_next)
+	if (rp->gate == WBD_REPL_GATE_BACKING && !rp->held && live_horizon(rp) >= rp->shipped_next)
 		return false;
 	h = malloc(sizeof(*h));
 	if (!h) {

@@ -196,9 +196,9 @@ static void on_memb(const struct wbd_memb_facts *f, void *arg)
 	/* the CPG state of a process changed, nothing else: the policy
 	 * decides again, no event (peers send their seqs every second) */
 	if (old.connected == f->connected && old.quorate == f->quorate &&
-	    old.n_members == f->n_members &&
-	    !memcmp(old.members, f->members, sizeof(f->members)) && old.n_group == f->n_group &&
-	    !memcmp(old.group, f->group, sizeof(f->group)) && old.ring_seq == f->ring_seq) {
+	    old.n_members == f->n_members && !memcmp(old.members, f->members, sizeof(f->members)) &&
+	    old.n_group == f->n_group && !memcmp(old.group, f->group, sizeof(f->group)) &&
+	    old.ring_seq == f->ring_seq) {
 		for (size_t i = 0; i < d->nres; i++)
 			wbd_modectl_membership(d->res[i], &old);
 		return;

@@ -86,8 +86,8 @@ section_cluster() {
 		bench_log "cluster: cut n$s: $(tl_cut "$d" "$s" "$p")"
 		"$CLU_W" heal "$s"
 	done
-	"$CLU_W" down >/dev/null 2>&1
 
+	# the first crash on the cluster of the cuts, every other on a new one
 	for ((n = 0; n < crashes; n++)); do
 		[ "$n" = 0 ] || clu_up || break
 		p=$("$CLU_W" primary)
