@@ -53,15 +53,14 @@ nbd_stop() { # $1 = PID (or empty); SIGKILL: the state is thrown away anyway
 	return 0
 }
 
-# wbrepd on a blank log (the daemon formats a log whose first MiB is zero);
-# $2 = ack mode (log, the default, or memory).
+# wbrepd on a freshly formatted log (--create-md --force --discard-dirty:
+# the previous case's log holds records, which a start refuses to format
+# over); $2 = ack mode (log, the default, or memory).
 nbd_start_wbrepd() {
 	local d=$1 ack=${2:-log}
 	nbd_stop "$NBD_WBREPD_PID"
 	NBD_WBREPD_PID=""
 	rm -f "$d/wb.sock" "$d/wbctl.sock" "$d/wbrepd.pid"
-	dd if=/dev/zero of="$d/wb-log.img" bs=1M count=1 conv=notrunc oflag=direct status=none ||
-		return 1
 	cat >"$d/wbrep.conf" <<EOF
 [global]
 pid-file = $d/wbrepd.pid
@@ -76,6 +75,9 @@ backing = $d/wb-backing.img
 log = $d/wb-log.img
 nbd-socket = $d/wb.sock
 EOF
+	"$ROOT/$B/wbrepd" -c "$d/wbrep.conf" --create-md bench --force --discard-dirty \
+		>"$d/create-md.log" 2>&1 || {
+		bench_log "nbd: wbrepd --create-md failed:"; tail -5 "$d/create-md.log" >&2; return 1; }
 	nbd_spawn NBD_WBREPD_PID "$d/wbrepd.log" "$ROOT/$B/wbrepd" -c "$d/wbrep.conf" -f
 	nbd_wait "$d/wb.sock" "$NBD_WBREPD_PID" || {
 		bench_log "nbd: wbrepd did not come up:"; tail -20 "$d/wbrepd.log" >&2; return 1; }
