@@ -39,9 +39,9 @@ _Static_assert((WBD_IOLOOP_QLEN & IOQ_MASK) == 0, "queue length must be a power 
 #define IOQ_BATCH (2 * WBD_IOLOOP_QLEN)
 
 struct ioq {
-	_Atomic size_t head;	 /* consumer: next slot to take */
-	_Atomic size_t tail;	 /* producer: next slot to fill */
-	_Atomic int want_space;	 /* producer has an overflow and waits for room */
+	_Atomic size_t head;		 /* consumer: next slot to take */
+	_Atomic size_t tail;		 /* producer: next slot to fill */
+	_Atomic int want_space;		 /* producer has an overflow and waits for room */
 	struct wbd_ioloop_msg *ovf_head; /* producer only: messages that did not fit */
 	struct wbd_ioloop_msg *ovf_tail;
 	struct wbd_ioloop_msg *slot[WBD_IOLOOP_QLEN];

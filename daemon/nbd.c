@@ -55,7 +55,7 @@
 #include "daemon/wbd_log.h"
 
 #define WBD_NBD_READ_ROUNDS 16 /* readv()s per wakeup at most (fairness) */
-#define WBD_NBD_WRITE_IOV	64 /* iovecs per sendmsg() */
+#define WBD_NBD_WRITE_IOV   64 /* iovecs per sendmsg() */
 
 struct wbd_nbd_ioreq {
 	struct wb_req wr;
@@ -64,7 +64,7 @@ struct wbd_nbd_ioreq {
 	struct wbd_nbd_export *ex; /* dereferenced on the engine loop only */
 	struct wbd_nbd_ioreq *park_next;
 	uint64_t handle;
-	uint32_t gen;	/* c->ex_gen */
+	uint32_t gen; /* c->ex_gen */
 	uint16_t type;
 	bool quiet;	/* answered without the engine: its error is not logged */
 	int err;	/* completion, for the io loop */
@@ -281,9 +281,9 @@ static bool conn_congested(struct wbd_nbd_conn *c)
 {
 	if (c->state != WBD_NBD_CS_XMIT) /* handshake: only its replies count */
 		return evbuffer_get_length(c->out) >= WBD_NBD_OPT_REPLY_CAP;
-	return c->inflight >= WBD_NBD_SRV_MAX_INFLIGHT || conn_reply_bytes(c) >= WBD_NBD_REPLY_CAP ||
-	       c->wpay_pending >= WBD_NBD_WPAY_CAP || atomic_load(&c->hold) ||
-	       (c->loop && wbd_ioloop_engine_busy(c->loop));
+	return c->inflight >= WBD_NBD_SRV_MAX_INFLIGHT ||
+	       conn_reply_bytes(c) >= WBD_NBD_REPLY_CAP || c->wpay_pending >= WBD_NBD_WPAY_CAP ||
+	       atomic_load(&c->hold) || (c->loop && wbd_ioloop_engine_busy(c->loop));
 }
 
 static void conn_throttle(struct wbd_nbd_conn *c)
@@ -370,7 +370,8 @@ static void ioreq_finish(struct wb_req *wr, int err)
 /* io loop: a completion from the engine loop */
 static void io_req_done(struct wbd_ioloop_msg *m)
 {
-	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)((char *)m - offsetof(struct wbd_nbd_ioreq, m));
+	struct wbd_nbd_ioreq *q =
+	    (struct wbd_nbd_ioreq *)((char *)m - offsetof(struct wbd_nbd_ioreq, m));
 	struct wb_req *wr = &q->wr;
 	struct wbd_nbd_conn *c = q->c;
 	int err = q->err;
@@ -439,7 +440,8 @@ static void eng_exec(struct wbd_nbd_ioreq *q)
 	return;
 out_refused:
 	wbd_warn("nbd: %s %s off %llu len %u: submit failed: %s", q->c->peer,
-		 wbd_nbd_cmd_name(q->type), (unsigned long long)q->wr.off, q->wr.len, strerror(-ret));
+		 wbd_nbd_cmd_name(q->type), (unsigned long long)q->wr.off, q->wr.len,
+		 strerror(-ret));
 	q->quiet = true;
 	eng_complete(q, ret);
 }
@@ -447,7 +449,8 @@ out_refused:
 /* engine loop: a request from an io loop */
 static void eng_req(struct wbd_ioloop_msg *m)
 {
-	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)((char *)m - offsetof(struct wbd_nbd_ioreq, m));
+	struct wbd_nbd_ioreq *q =
+	    (struct wbd_nbd_ioreq *)((char *)m - offsetof(struct wbd_nbd_ioreq, m));
 	struct wbd_nbd_export *ex = q->ex;
 
 	q->quiet = true;
@@ -577,7 +580,8 @@ static void exec_request(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h
 	if (ret) {
 		free(payload);
 		wbd_warn("nbd: %s %s off %llu len %u: submit failed: %s", c->peer,
-			 wbd_nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, strerror(-ret));
+			 wbd_nbd_cmd_name(h->type), (unsigned long long)h->off, h->len,
+			 strerror(-ret));
 		simple_reply(c, errno_to_nbd(ret), h->handle);
 	}
 }
@@ -629,8 +633,8 @@ static bool step_xmit(struct wbd_nbd_conn *c)
 	if (!c->verdict.err && !c->verdict.disconnect && !c->pay_got) {
 		/* its reply (and read data) must fit under the cap next to what
 		 * is queued and in flight; one request always may go */
-		uint64_t need =
-		    NBDP_SIMPLE_REPLY_LEN + (c->hdr.type == NBDP_CMD_READ ? (uint64_t)c->hdr.len : 0);
+		uint64_t need = NBDP_SIMPLE_REPLY_LEN +
+				(c->hdr.type == NBDP_CMD_READ ? (uint64_t)c->hdr.len : 0);
 		uint64_t held = conn_reply_bytes(c);
 
 		if (held && held + need > WBD_NBD_REPLY_CAP) {
@@ -664,7 +668,7 @@ static bool step_xmit(struct wbd_nbd_conn *c)
 			c->pay_got += (uint32_t)n;
 			if (c->pay_got < plen)
 				return false; /* the rest is read straight into wbuf */
-			payload = c->wbuf; /* the request takes it */
+			payload = c->wbuf;    /* the request takes it */
 			c->wbuf = NULL;
 		}
 	}
@@ -810,8 +814,8 @@ static void conn_flush(struct wbd_nbd_conn *c)
 		return;
 	}
 	for (int round = 0; round < 64 && c->fd >= 0; round++) {
-		int n =
-		    evbuffer_peek(c->out, -1, NULL, (struct evbuffer_iovec *)iov, WBD_NBD_WRITE_IOV);
+		int n = evbuffer_peek(c->out, -1, NULL, (struct evbuffer_iovec *)iov,
+				      WBD_NBD_WRITE_IOV);
 		ssize_t w;
 
 		if (n <= 0)
@@ -887,7 +891,8 @@ static void conn_migrate(struct wbd_nbd_conn *c)
 /* io loop: a connection moved here */
 static void io_adopt(struct wbd_ioloop_msg *m)
 {
-	struct wbd_nbd_conn *c = (struct wbd_nbd_conn *)((char *)m - offsetof(struct wbd_nbd_conn, adopt_msg));
+	struct wbd_nbd_conn *c =
+	    (struct wbd_nbd_conn *)((char *)m - offsetof(struct wbd_nbd_conn, adopt_msg));
 	struct event_base *base = wbd_ioloop_base(c->loop);
 
 	c->io_next = io_conns;
@@ -946,8 +951,8 @@ static void conn_timeoutcb(evutil_socket_t fd, short what, void *arg)
 	wbd_nbd_conn_close(c);
 }
 
-void wbd_nbd_conn_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa, int salen,
-		     void *arg)
+void wbd_nbd_conn_accept(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
+			 int salen, void *arg)
 {
 	struct event_base *base = evconnlistener_get_base(el);
 	struct wbd_nbd_listener *l = arg;
@@ -1026,7 +1031,8 @@ void wbd_nbd_conn_starttls(struct wbd_nbd_conn *c)
 /* io loop: what the engine loop asked (conn_ctl) */
 static void io_ctl(struct wbd_ioloop_msg *m)
 {
-	struct wbd_nbd_conn *c = (struct wbd_nbd_conn *)((char *)m - offsetof(struct wbd_nbd_conn, ctl_msg));
+	struct wbd_nbd_conn *c =
+	    (struct wbd_nbd_conn *)((char *)m - offsetof(struct wbd_nbd_conn, ctl_msg));
 	unsigned bits;
 
 	/* cleared before the bits are taken: a bit set after this posts again */
@@ -1070,7 +1076,7 @@ static void conn_ctl(struct wbd_nbd_conn *c, unsigned bits)
 }
 
 void wbd_nbd_export_init(struct wbd_nbd_export *ex, const char *name, uint64_t size,
-		     struct wb_engine *engine, void (*kick)(void *), void *ctx)
+			 struct wb_engine *engine, void (*kick)(void *), void *ctx)
 {
 	memset(ex, 0, sizeof(*ex));
 	ex->gen = ++export_gen;

@@ -40,8 +40,8 @@ struct event_base;
 struct wbd_nbd_conn;
 struct wbd_nbd_ioreq;
 
-#define WBD_NBD_SRV_MAX_LEN	     (32u << 20) /* largest read/write accepted */
-#define WBD_NBD_SRV_MAX_INFLIGHT 256	 /* per connection, then stop reading */
+#define WBD_NBD_SRV_MAX_LEN	 (32u << 20) /* largest read/write accepted */
+#define WBD_NBD_SRV_MAX_INFLIGHT 256	     /* per connection, then stop reading */
 /* Reply bytes per connection: queued output plus the replies (and read
  * data) of requests in flight. A request that would pass it waits (the
  * socket is not read) until replies went out; one request is always let
@@ -58,7 +58,7 @@ struct wbd_nbd_ioreq;
  * ENOBUFS, ENOMEM) a listener pauses this long instead of spinning; the
  * failure is logged at most once per WBD_NBD_ACCEPT_LOG_S. */
 #define WBD_NBD_ACCEPT_PAUSE_MS 1000
-#define WBD_NBD_ACCEPT_LOG_S    10
+#define WBD_NBD_ACCEPT_LOG_S	10
 
 /* Admission of new requests (the mode policy, daemon/modectl.h): open;
  * hold = suspended, requests wait (see wbd_nbd_export_set_admit); fail =
@@ -90,7 +90,7 @@ struct wbd_nbd_export {
 	uint64_t nreq, nerr;
 	/* requests that arrived on hold, submitted in order when it opens */
 	struct wbd_nbd_ioreq *park_head, *park_tail;
-	uint32_t gen; /* changes at each wbd_nbd_export_init: older requests are refused */
+	uint32_t gen;	      /* changes at each wbd_nbd_export_init: older requests are refused */
 	unsigned max_clients; /* 0 = no limit of its own (the total still applies) */
 	int tls;	      /* enum wbd_nbd_tls_mode (nbd_proto.h), set by the owner */
 };
@@ -105,7 +105,7 @@ struct wbd_nbd_lookup {
 };
 
 void wbd_nbd_export_init(struct wbd_nbd_export *ex, const char *name, uint64_t size,
-		     struct wb_engine *engine, void (*kick)(void *), void *ctx);
+			 struct wb_engine *engine, void (*kick)(void *), void *ctx);
 /* Refuse new requests (ESHUTDOWN) and stop reading from its clients. */
 void wbd_nbd_export_quiesce(struct wbd_nbd_export *ex);
 /* Admission (enum wbd_nbd_admit). While held, a connection stops parsing and
@@ -129,10 +129,10 @@ struct wbd_nbd_listener;
 /* host "*" or NULL = any address. port 0 = ephemeral.
  * def = the export served for an empty export name (copied). */
 int wbd_nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
-		   const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out);
+		       const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out);
 /* Unix socket, mode 0660; a stale socket file is replaced. */
 int wbd_nbd_listen_unix(struct event_base *base, const char *path, const char *def,
-		    const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out);
+			const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out);
 /* Stop accepting; connections already accepted are not affected. Removes
  * the unix socket file. */
 void wbd_nbd_listener_free(struct wbd_nbd_listener *l);

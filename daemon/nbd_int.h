@@ -31,11 +31,11 @@ struct evbuffer;
 struct wbd_nbd_ioreq;
 struct ssl_st;
 
-#define WBD_NBD_IBUF_CAP	  (256u << 10) /* input buffer; holds the largest option */
+#define WBD_NBD_IBUF_CAP      (256u << 10) /* input buffer; holds the largest option */
 #define WBD_NBD_IBUF_MIN_FREE (NBDP_OPT_HDR_LEN + NBDP_OPT_MAX_LEN)
-#define WBD_NBD_SPARE_MAX	  (1u << 20) /* largest payload buffer kept for reuse */
-#define WBD_NBD_TFLAGS                                                                                 \
-	(NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA | NBDP_FLAG_SEND_TRIM |       \
+#define WBD_NBD_SPARE_MAX     (1u << 20) /* largest payload buffer kept for reuse */
+#define WBD_NBD_TFLAGS                                                                             \
+	(NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA | NBDP_FLAG_SEND_TRIM |   \
 	 NBDP_FLAG_SEND_WRITE_ZEROES | NBDP_FLAG_CAN_MULTI_CONN)
 
 _Static_assert(WBD_NBD_IBUF_CAP >= 2 * WBD_NBD_IBUF_MIN_FREE, "input buffer too small for options");
@@ -66,9 +66,9 @@ struct wbd_nbd_conn {
 	bool processing;
 	bool flush_sched; /* fev is active */
 	bool wev_added;
-	bool migrate;	/* attached, moves to an io loop from fev (engine) */
-	bool quiesced;	/* the export stopped taking requests (io loop) */
-	bool on_qwait;	/* on its io loop's list of connections waiting for queue room */
+	bool migrate;  /* attached, moves to an io loop from fev (engine) */
+	bool quiesced; /* the export stopped taking requests (io loop) */
+	bool on_qwait; /* on its io loop's list of connections waiting for queue room */
 	struct wbd_nbd_request hdr;
 	struct wbd_nbd_verdict verdict;
 	/* the export; set at attach, never changed, dereferenced only on the
@@ -76,18 +76,18 @@ struct wbd_nbd_conn {
 	struct wbd_nbd_export *ex;
 	uint64_t size;
 	uint32_t ex_gen;
-	bool ex_linked;				/* engine: on ex->conns */
-	struct wbd_nbd_conn *ex_next, **ex_pprev;	/* engine: on ex->conns */
+	bool ex_linked;				    /* engine: on ex->conns */
+	struct wbd_nbd_conn *ex_next, **ex_pprev;   /* engine: on ex->conns */
 	struct wbd_nbd_conn *all_next, **all_pprev; /* engine: on conn_all */
-	struct wbd_nbd_conn *io_next, **io_pprev;	/* io loop: its connections */
-	struct wbd_nbd_conn *qw_next;		/* io loop: waiting for queue room */
-	struct wbd_ioloop *loop;		/* NULL on the engine loop */
-	struct wbd_ioloop_msg adopt_msg;		/* engine -> io: take the connection */
-	struct wbd_ioloop_msg ctl_msg;			/* engine -> io: ctl_bits */
-	struct wbd_ioloop_msg closed_msg;		/* io -> engine: the socket is closed */
-	_Atomic unsigned ctl_bits;		/* WBD_NBD_CTL_*, set by the engine loop */
-	_Atomic bool ctl_posted;		/* ctl_msg is queued */
-	_Atomic bool hold;			/* the export's admission is on hold */
+	struct wbd_nbd_conn *io_next, **io_pprev;   /* io loop: its connections */
+	struct wbd_nbd_conn *qw_next;		    /* io loop: waiting for queue room */
+	struct wbd_ioloop *loop;		    /* NULL on the engine loop */
+	struct wbd_ioloop_msg adopt_msg;	    /* engine -> io: take the connection */
+	struct wbd_ioloop_msg ctl_msg;		    /* engine -> io: ctl_bits */
+	struct wbd_ioloop_msg closed_msg;	    /* io -> engine: the socket is closed */
+	_Atomic unsigned ctl_bits;		    /* WBD_NBD_CTL_*, set by the engine loop */
+	_Atomic bool ctl_posted;		    /* ctl_msg is queued */
+	_Atomic bool hold;			    /* the export's admission is on hold */
 	struct wbd_nbd_lookup lk;
 	char def[64];
 	char peer[80];
@@ -118,9 +118,9 @@ struct wbd_nbd_conn {
 };
 
 /* ctl_bits: what the engine loop asks of a connection on an io loop */
-#define WBD_NBD_CTL_KICK	(1u << 0) /* admission or caps may let it read again */
+#define WBD_NBD_CTL_KICK    (1u << 0) /* admission or caps may let it read again */
 #define WBD_NBD_CTL_QUIESCE (1u << 1) /* the export takes no more requests: stop reading */
-#define WBD_NBD_CTL_CLOSE	(1u << 2) /* send what is queued, close */
+#define WBD_NBD_CTL_CLOSE   (1u << 2) /* send what is queued, close */
 
 /* Bytes received and not yet consumed. */
 static inline size_t wbd_nbd_conn_avail(const struct wbd_nbd_conn *c)
@@ -145,7 +145,8 @@ struct wbd_nbd_listener {
 struct evconnlistener;
 struct sockaddr;
 /* A new client on listener arg (struct wbd_nbd_listener): the connection. */
-void wbd_nbd_conn_accept(struct evconnlistener *el, int fd, struct sockaddr *sa, int salen, void *arg);
+void wbd_nbd_conn_accept(struct evconnlistener *el, int fd, struct sockaddr *sa, int salen,
+			 void *arg);
 /* Queue output; it is sent when the current loop round's callbacks are done. */
 void wbd_nbd_conn_send(struct wbd_nbd_conn *c, const void *p, size_t len);
 /* Drop the socket now; in-flight requests keep the struct alive. */

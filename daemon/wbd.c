@@ -261,9 +261,8 @@ int wbd_start(struct wbd *d)
 	if (wbd_nbd_tls(d))
 		return -EINVAL;
 	wbd_nbd_io_setup();
-	if (wbd_ioloop_start(d->base, d->conf->global.io_threads
-					  ? d->conf->global.io_threads
-					  : wbd_ioloop_default_count()))
+	if (wbd_ioloop_start(d->base, d->conf->global.io_threads ? d->conf->global.io_threads
+								 : wbd_ioloop_default_count()))
 		return -ENOMEM;
 	for (size_t i = 0; i < d->nres; i++) {
 		int ret;
