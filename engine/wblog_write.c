@@ -586,22 +586,10 @@ static void wbl_flush_done(struct wb_io_req *io, int res)
 }
 
 /* Everything that moves records forward; called from run() only (acks). */
-void wbl_progress(struct wblog *e)
+/* Place sealed records in seq order, as many as may be in flight. Returns
+ * 0, or the error of a placement that failed (the engine stops for now). */
+static int wbl_place_sealed(struct wblog *e)
 {
-	struct wb_req *r;
-
-	if (e->state == WB_STATE_FAILED)
-		goto flushes;
-	/* admission waiting for pages: evict written records' pages */
-	if (e->pw_queued)
-		while (e->pw_queued && wbl_evict_one(e))
-			;
-	if (e->admitq.head)
-		wbl_admit(e);
-	if (e->batch &&
-	    (e->records_inflight < WBL_MAX_INFLIGHT_RECORDS - 1 || e->place_seq == e->next_seq))
-		wbl_seal(e);
-	/* place sealed records in seq order */
 	while (e->state != WB_STATE_FAILED && e->place_seq < e->next_seq &&
 	       e->records_inflight < WBL_MAX_INFLIGHT_RECORDS) {
 		struct wbl_rec *rec = wbl_rec_by_seq(e, e->place_seq);
@@ -609,19 +597,27 @@ void wbl_progress(struct wblog *e)
 
 		if (ret == -ENOSPC) {
 			e->space_wait = 1; /* a peer holding the tail is dropped */
-			if (!rec->err) {
-				rec->err = 1; /* counted once */
+			if (!rec->throttled) {
+				rec->throttled = 1;
 				e->st.throttle_events++;
 			}
 			break;
 		}
 		if (ret)
-			return;
-		rec->err = 0;
+			return ret;
+		rec->throttled = 0;
 		e->space_wait = 0;
 		e->place_seq++;
 	}
-	/* acknowledge in seq order */
+	return 0;
+}
+
+/* Acknowledge in seq order what the mode's promise allows (the ordering
+ * argument is at the ack). */
+static void wbl_ack(struct wblog *e)
+{
+	struct wb_req *r;
+
 	while (e->state != WB_STATE_FAILED && e->ack_seq < e->place_seq) {
 		struct wbl_rec *rec = wbl_rec_by_seq(e, e->ack_seq);
 
@@ -666,24 +662,33 @@ void wbl_progress(struct wblog *e)
 		rec->acked = 1;
 		e->ack_seq++;
 	}
-	/* re-applied records: done once they are durable */
-	if (e->apply_wait.head && e->state != WB_STATE_FAILED) {
-		struct wbl_applyq keep = {NULL, NULL};
-		struct wbl_apply *a;
+}
 
-		while ((a = wbl_applyq_pop(&e->apply_wait))) {
-			if (a->seq <= e->durable_seq) {
-				a->err = 0;
-				wbl_applyq_push(&e->apply_doneq, a);
-			} else {
-				if (e->want_durable < a->seq)
-					e->want_durable = a->seq;
-				wbl_applyq_push(&keep, a);
-			}
+/* Re-applied records (apply_record of a record the log already has): done
+ * once they are durable. */
+static void wbl_settle_applies(struct wblog *e)
+{
+	struct wbl_applyq keep = {NULL, NULL};
+	struct wbl_apply *a;
+
+	if (!e->apply_wait.head || e->state == WB_STATE_FAILED)
+		return;
+	while ((a = wbl_applyq_pop(&e->apply_wait))) {
+		if (a->seq <= e->durable_seq) {
+			a->err = 0;
+			wbl_applyq_push(&e->apply_doneq, a);
+		} else {
+			if (e->want_durable < a->seq)
+				e->want_durable = a->seq;
+			wbl_applyq_push(&keep, a);
 		}
-		e->apply_wait = keep;
 	}
-	/* durability: one log flush at a time, covering every completed record */
+	e->apply_wait = keep;
+}
+
+/* Durability: one log flush at a time, covering every completed record. */
+static void wbl_log_flush(struct wblog *e)
+{
 	if (!e->flush_inflight && e->want_durable > e->durable_seq &&
 	    e->completed_seq > e->durable_seq && e->state != WB_STATE_FAILED) {
 		memset(&e->flush_io, 0, sizeof(e->flush_io));
@@ -697,7 +702,13 @@ void wbl_progress(struct wblog *e)
 			wbl_fail(e, -EIO, "log flush submit");
 		}
 	}
-flushes:
+}
+
+/* Flush requests whose target is durable complete (all fail once FAILED). */
+static void wbl_complete_flushes(struct wblog *e)
+{
+	struct wb_req *r;
+
 	/* durable_seq also moves without wbl_flush_done (destage flushes the
 	 * log, recovery): a closed generation wholly below it is durable */
 	if (e->state != WB_STATE_FAILED && e->closed_gen_seq <= e->durable_seq &&
@@ -708,6 +719,32 @@ flushes:
 		wbl_reqq_pop(&e->flushq);
 		wbl_complete(e, r, e->state == WB_STATE_FAILED ? -EIO : 0);
 	}
+}
+
+/*
+ * One pass of the write path: admit, seal, place, ack, settle applies, log
+ * flush, then complete the flush requests. Each step is a function; after
+ * a failure only the flush requests are completed (with -EIO).
+ */
+void wbl_progress(struct wblog *e)
+{
+	if (e->state != WB_STATE_FAILED) {
+		/* admission waiting for pages: evict written records' pages */
+		if (e->pw_queued)
+			while (e->pw_queued && wbl_evict_one(e))
+				;
+		if (e->admitq.head)
+			wbl_admit(e);
+		if (e->batch && (e->records_inflight < WBL_MAX_INFLIGHT_RECORDS - 1 ||
+				 e->place_seq == e->next_seq))
+			wbl_seal(e);
+		if (wbl_place_sealed(e))
+			return;
+		wbl_ack(e);
+		wbl_settle_applies(e);
+		wbl_log_flush(e);
+	}
+	wbl_complete_flushes(e);
 }
 
 /* in is the record at seq (already in the ring): the same record re-sent,
