@@ -547,61 +547,68 @@ static int wbl_epoll_add(struct wblog *e, int fd)
 	return 0;
 }
 
-static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
+/* open, step 0: the parameters wblog takes */
+static int wbl_open_check(const struct wb_engine_params *p)
 {
-	struct wb_engine_params p = *pin;
-	struct wb_recovery rc;
-	struct wblog *e;
-	char err[320];
-	uint64_t t0;
-	int ret;
+	const char *name = p->name ? p->name : "wblog";
 
-	if (!p.log_io || !p.backing_io) {
-		wb_msg(WB_LOG_ERR, "%s: wblog needs a log and a backing device",
-		       p.name ? p.name : "wblog");
+	if (!p->log_io || !p->backing_io) {
+		wb_msg(WB_LOG_ERR, "%s: wblog needs a log and a backing device", name);
 		return -EINVAL;
 	}
-	if (p.options && *p.options) {
-		wb_msg(WB_LOG_ERR, "%s: engine wblog takes no engine options (got \"%s\")",
-		       p.name ? p.name : "wblog", p.options);
+	if (p->options && *p->options) {
+		wb_msg(WB_LOG_ERR, "%s: engine wblog takes no engine options (got \"%s\")", name,
+		       p->options);
 		return -EINVAL;
 	}
-	if (p.role != WB_ROLE_PRIMARY && p.role != WB_ROLE_REPLICA) {
-		wb_msg(WB_LOG_ERR, "%s: unknown role %u", p.name ? p.name : "wblog", p.role);
+	if (p->role != WB_ROLE_PRIMARY && p->role != WB_ROLE_REPLICA) {
+		wb_msg(WB_LOG_ERR, "%s: unknown role %u", name, p->role);
 		return -EINVAL;
 	}
-	if (p.ack_memory > 1) {
-		wb_msg(WB_LOG_ERR, "%s: ack_memory must be 0 or 1 (got %u)",
-		       p.name ? p.name : "wblog", p.ack_memory);
+	if (p->ack_memory > 1) {
+		wb_msg(WB_LOG_ERR, "%s: ack_memory must be 0 or 1 (got %u)", name, p->ack_memory);
 		return -EINVAL;
 	}
-	wbl_params_defaults(&p);
-	e = calloc(1, sizeof(*e));
+	return 0;
+}
+
+/* open: the engine struct, nothing opened yet (wbl_free undoes it) */
+static struct wblog *wbl_open_new(const struct wb_engine_params *p)
+{
+	struct wblog *e = calloc(1, sizeof(*e));
+
 	if (!e)
-		return -ENOMEM;
+		return NULL;
 	e->efd = e->epfd = -1;
-	e->p = p;
-	e->log = p.log_io;
-	e->bak = p.backing_io;
-	snprintf(e->eng.name, sizeof(e->eng.name), "%s", p.name ? p.name : "wblog");
+	e->p = *p;
+	e->log = p->log_io;
+	e->bak = p->backing_io;
+	snprintf(e->eng.name, sizeof(e->eng.name), "%s", p->name ? p->name : "wblog");
 	e->eng.ops = &wb_wblog_ops;
 	e->p.name = e->eng.name;
+	return e;
+}
 
-	/* 1. read-only checks: superblock, geometry, sizes */
+/* open, step 1: read-only checks (superblock, geometry, sizes, binding),
+ * the in-memory structures and the bitmaps */
+static int wbl_open_load(struct wblog *e)
+{
+	char err[320];
+	int ret;
+
 	ret = wb_sb_load(e->log, &e->sb, err, sizeof(err));
 	if (ret) {
 		wb_msg(WB_LOG_ERR, "%s: refusing to open: %s", e->eng.name, err);
-		goto out_free;
+		return ret;
 	}
 	e->dev_size = e->sb.dev_size;
-	if ((p.size && p.size != e->dev_size) || e->bak->size < e->dev_size) {
+	if ((e->p.size && e->p.size != e->dev_size) || e->bak->size < e->dev_size) {
 		wb_msg(WB_LOG_ERR,
 		       "%s: refusing to open: log %s belongs to a %llu-byte device, "
 		       "but backing %s has %llu bytes%s",
 		       e->eng.name, e->log->name, (unsigned long long)e->dev_size, e->bak->name,
-		       (unsigned long long)e->bak->size, p.size ? " (or size= differs)" : "");
-		ret = -EINVAL;
-		goto out_free;
+		       (unsigned long long)e->bak->size, e->p.size ? " (or size= differs)" : "");
+		return -EINVAL;
 	}
 	{
 		char berr[1024];
@@ -610,40 +617,51 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 				    sizeof(berr));
 		if (ret) {
 			wb_msg(WB_LOG_ERR, "%s: refusing to open: %s", e->eng.name, berr);
-			goto out_free;
+			return ret;
 		}
 	}
 	e->dev_blocks = e->dev_size / WB_DISK_BLOCK;
 	e->max_rec_blocks = e->sb.max_rec_blocks;
-	if (p.max_record_blocks && p.max_record_blocks < e->max_rec_blocks)
-		e->max_rec_blocks = p.max_record_blocks; /* agreed with the peers */
+	if (e->p.max_record_blocks && e->p.max_record_blocks < e->max_rec_blocks)
+		e->max_rec_blocks = e->p.max_record_blocks; /* agreed with the peers */
 	ret = wb_extmap_create(&e->map);
 	if (!ret)
-		ret = wb_pagebuf_create(p.ram_pages, &e->pb);
+		ret = wb_pagebuf_create(e->p.ram_pages, &e->pb);
 	if (!ret)
 		ret = wbl_destage_create(e);
 	e->sb_buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (ret || !e->sb_buf) {
 		ret = ret ? ret : -ENOMEM;
 		wb_msg(WB_LOG_ERR, "%s: open: out of memory", e->eng.name);
-		goto out_free;
+		return ret;
 	}
 
 	ret = wbl_bm_open(e);
 	if (ret) {
 		wb_msg(WB_LOG_ERR, "%s: refusing to open: log %s: loading the bitmaps: %s",
 		       e->eng.name, e->log->name, strerror(-ret));
-		goto out_free;
+		return ret;
 	}
 
-	/* 2. replay the longest valid run from the tail (reads only) */
+	return 0;
+}
+
+/* open, step 2: replay the longest valid run from the tail (reads only)
+ * and set the engine's positions and generation from it */
+static int wbl_open_recover(struct wblog *e)
+{
+	struct wb_recovery rc;
+	char err[320];
+	uint64_t t0;
+	int ret;
+
 	e->rec_first = e->rec_end = e->sb.tail_seq;
 	t0 = wbl_now_ms();
 	ret = wb_recovery_scan(e->log, &e->sb, e->dev_blocks, wbl_recover_cb, e, &rc);
 	if (ret) {
 		wb_msg(WB_LOG_ERR, "%s: refusing to open: log %s: recovery: %s", e->eng.name,
 		       e->log->name, strerror(-ret));
-		goto out_free;
+		return ret;
 	}
 	/* a torn tail is normal after a crash; a hole in flushed records is not */
 	ret = wb_recovery_verify(e->log, &e->sb, e->dev_blocks, &rc, NULL, NULL, err, sizeof(err));
@@ -661,7 +679,7 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 			wb_msg(WB_LOG_ERR, "%s: refusing to open: log %s: recovery: %s",
 			       e->eng.name, e->log->name, strerror(-ret));
 		ret = ret > 0 ? -EUCLEAN : ret;
-		goto out_free;
+		return ret;
 	}
 	wb_msg(WB_LOG_INFO,
 	       "%s: log %s: recovered %llu records (seq %llu..%llu, %llu bytes dirty) in %llu ms%s",
@@ -684,7 +702,7 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	e->destaged_seq = e->evict_seq = e->sb.tail_seq;
 	/* A primary starts a new generation after a restart; a replica goes on
 	 * with the primary's: its next record may still belong to the last one. */
-	e->role = (int)p.role;
+	e->role = (int)e->p.role;
 	e->gen = rc.nrecs ? rc.last_gen + 1 : e->sb.tail_gen;
 	if (rc.nrecs && e->role == WB_ROLE_REPLICA && !(rc.last_flags & WB_REC_F_GEN_END))
 		e->gen = rc.last_gen;
@@ -695,7 +713,15 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	e->closed_gen_seq = rc.next_seq - 1;
 	e->gen_start_ms = wbl_now_ms();
 
-	/* 3. the first write: bump the open epoch (FUA) before any record */
+	return 0;
+}
+
+/* open, step 3: the first write bumps the open epoch (FUA) before any
+ * record */
+static int wbl_open_epoch(struct wblog *e)
+{
+	int ret;
+
 	e->sb.epoch++;
 	e->sb.flags &= ~WB_SB_F_CLEAN;
 	e->sb.sb_seq++;
@@ -706,7 +732,7 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 	if (ret < 0) {
 		wb_msg(WB_LOG_ERR, "%s: log %s: writing the superblock: %s", e->eng.name,
 		       e->log->name, strerror(-ret));
-		goto out_free;
+		return ret;
 	}
 	e->sb_durable = e->sb;
 	if (e->sb.version < 2)
@@ -715,20 +741,51 @@ static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
 		       "node id); `wbengine upgrade --log %s` adds it",
 		       e->eng.name, e->log->name, e->log->name);
 
+	return 0;
+}
+
+/* open, step 4: the engine's fd (epoll over its eventfd and both devices) */
+static int wbl_open_events(struct wblog *e)
+{
+	int ret;
+
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (e->efd < 0 || e->epfd < 0 || wbl_epoll_add(e, e->efd) ||
 	    wbl_epoll_add(e, wb_io_fd(e->log)) || wbl_epoll_add(e, wb_io_fd(e->bak))) {
 		ret = -errno ? -errno : -EIO;
 		wb_msg(WB_LOG_ERR, "%s: eventfd/epoll setup: %s", e->eng.name, strerror(-ret));
-		goto out_free;
+		return ret;
+	}
+	return 0;
+}
+
+static int wbl_open(const struct wb_engine_params *pin, struct wb_engine **out)
+{
+	struct wb_engine_params p = *pin;
+	struct wblog *e;
+	int ret = wbl_open_check(&p);
+
+	if (ret)
+		return ret;
+	wbl_params_defaults(&p);
+	e = wbl_open_new(&p);
+	if (!e)
+		return -ENOMEM;
+	ret = wbl_open_load(e);
+	if (!ret)
+		ret = wbl_open_recover(e);
+	if (!ret)
+		ret = wbl_open_epoch(e);
+	if (!ret)
+		ret = wbl_open_events(e);
+	if (ret) {
+		wbl_free(e);
+		return ret;
 	}
 	wbl_kick(e); /* resume destage */
 	*out = &e->eng;
 	return 0;
-out_free:
-	wbl_free(e);
-	return ret;
 }
 
 static void wbl_deliver(struct wblog *e, int *n)
