@@ -197,7 +197,14 @@ static void ready(int fd, int ok)
 	}
 }
 
-int main(int argc, char **argv)
+struct main_args {
+	const char *path, *node, *create_md;
+	bool fg, force, check, discard_dirty, upgrade;
+	int verbose;
+};
+
+/* The command line: -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct main_args *a)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'}, {"foreground", no_argument, NULL, 'f'},
@@ -207,43 +214,39 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},	      {"discard-dirty", no_argument, NULL, 'D'},
 	    {"upgrade", no_argument, NULL, 'U'},      {0},
 	};
-	const char *path = WBCONF_DEFAULT_PATH, *node = NULL, *create_md = NULL;
-	bool fg = false, force = false, check = false, discard_dirty = false, upgrade = false;
-	static char cwd[4096], abspath[4096 + 256];
-	const char *conf_path;
-	int verbose = 0, c, ret, pidfd, readyfd = -1, level;
-	struct wbd d = {0};
+	int c;
 
+	a->path = WBCONF_DEFAULT_PATH;
 	while ((c = getopt_long(argc, argv, "c:fvn:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			path = optarg;
+			a->path = optarg;
 			break;
 		case 'f':
-			fg = true;
+			a->fg = true;
 			break;
 		case 'v':
-			verbose++;
+			a->verbose++;
 			break;
 		case 'n':
-			node = optarg;
+			a->node = optarg;
 			break;
 		case 'L':
 			return list_engines();
 		case 'M':
-			create_md = optarg;
+			a->create_md = optarg;
 			break;
 		case 'F':
-			force = true;
+			a->force = true;
 			break;
 		case 'C':
-			check = true;
+			a->check = true;
 			break;
 		case 'D':
-			discard_dirty = true;
+			a->discard_dirty = true;
 			break;
 		case 'U':
-			upgrade = true;
+			a->upgrade = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -253,92 +256,115 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || (upgrade && !create_md)) {
+	if (optind != argc || (a->upgrade && !a->create_md)) {
 		usage(stderr);
 		return 2;
 	}
-	/* the daemon changes to / when it daemonizes: a relative -c must
-	 * still name the same file at SIGHUP (messages keep the name given) */
-	conf_path = path;
-	if (path[0] != '/') {
-		if (!getcwd(cwd, sizeof(cwd)) || snprintf(abspath, sizeof(abspath), "%s/%s", cwd,
-							  path) >= (int)sizeof(abspath)) {
-			fprintf(stderr, "wbrepd: cannot make %s an absolute path\n", path);
-			return 1;
-		}
-		conf_path = abspath;
-	}
-	wbd_log_setup(WBD_LOG_STDERR, verbose ? WB_LOG_DEBUG : WB_LOG_INFO);
-	if (load_conf(path, node, &d.conf))
-		return 1;
-	if (check) {
-		printf("%s: OK (%zu resources)\n", path, d.conf->nres);
-		wbconf_free(d.conf);
-		return 0;
-	}
-	if (create_md) {
-		const struct wbconf_resource *r = wbconf_resource_find(d.conf, create_md);
+	return -1;
+}
 
-		if (!r) {
-			fprintf(stderr, "wbrepd: no resource %s in %s\n", create_md, path);
-			wbconf_free(d.conf);
-			return 1;
-		}
-		pidfd = pidfile_lock(d.conf->global.pid_file);
-		if (pidfd < 0) {
-			wbconf_free(d.conf);
-			return 1;
-		}
-		if ((discard_dirty && !force) || (upgrade && force)) {
-			fprintf(stderr, "wbrepd: %s\n",
-				upgrade ? "--upgrade does not go with --force"
-					: "--discard-dirty only goes with --force");
-			wbconf_free(d.conf);
-			return 2;
-		}
-		{
-			const struct wbconf_node *me =
-			    wbconf_node_find(d.conf, d.conf->global.node_name);
-			uint32_t node_id = me ? me->node_id : 0;
+/* The daemon changes to / when it daemonizes: a relative -c must still
+ * name the same file at SIGHUP (messages keep the name given). NULL when
+ * it cannot be made absolute (said on stderr). */
+static const char *abs_conf_path(const char *path)
+{
+	static char cwd[4096], abspath[4096 + 256];
 
-			ret = upgrade ? wbd_resource_upgrade_md(r, node_id)
-				      : wbd_resource_create_md(r, force, discard_dirty, node_id);
-		}
-		close(pidfd);
-		wbconf_free(d.conf);
-		return ret ? 1 : 0;
+	if (path[0] == '/')
+		return path;
+	if (!getcwd(cwd, sizeof(cwd)) ||
+	    snprintf(abspath, sizeof(abspath), "%s/%s", cwd, path) >= (int)sizeof(abspath)) {
+		fprintf(stderr, "wbrepd: cannot make %s an absolute path\n", path);
+		return NULL;
 	}
-	d.conf_path = conf_path;
-	d.node = node;
-	d.verbose = verbose;
-	level = d.conf->global.log_level;
-	if (verbose)
-		level =
-		    verbose > 1 ? WB_LOG_DEBUG : (level < WB_LOG_INFO ? WB_LOG_INFO : WB_LOG_DEBUG);
-	pidfd = pidfile_lock(d.conf->global.pid_file);
-	if (pidfd < 0) {
-		wbconf_free(d.conf);
+	return abspath;
+}
+
+/* --create-md RES [--upgrade | --force [--discard-dirty]]: the exit code. */
+static int run_create_md(struct wbconf *conf, const struct main_args *a)
+{
+	const struct wbconf_resource *r = wbconf_resource_find(conf, a->create_md);
+	const struct wbconf_node *me;
+	int pidfd, ret;
+
+	if (!r) {
+		fprintf(stderr, "wbrepd: no resource %s in %s\n", a->create_md, a->path);
 		return 1;
 	}
-	if (!fg) {
+	pidfd = pidfile_lock(conf->global.pid_file);
+	if (pidfd < 0)
+		return 1;
+	if ((a->discard_dirty && !a->force) || (a->upgrade && a->force)) {
+		fprintf(stderr, "wbrepd: %s\n",
+			a->upgrade ? "--upgrade does not go with --force"
+				   : "--discard-dirty only goes with --force");
+		return 2;
+	}
+	me = wbconf_node_find(conf, conf->global.node_name);
+	ret = a->upgrade
+		  ? wbd_resource_upgrade_md(r, me ? me->node_id : 0)
+		  : wbd_resource_create_md(r, a->force, a->discard_dirty, me ? me->node_id : 0);
+	close(pidfd);
+	return ret ? 1 : 0;
+}
+
+/* The daemon itself: pid file, daemonize, run until a signal ends it. */
+static int run_daemon(struct wbd *d, const struct main_args *a)
+{
+	int level = d->conf->global.log_level, readyfd = -1, pidfd, ret;
+
+	if (a->verbose)
+		level = a->verbose > 1 ? WB_LOG_DEBUG
+				       : (level < WB_LOG_INFO ? WB_LOG_INFO : WB_LOG_DEBUG);
+	pidfd = pidfile_lock(d->conf->global.pid_file);
+	if (pidfd < 0)
+		return 1;
+	if (!a->fg) {
 		readyfd = daemonize();
 		if (readyfd < 0)
 			return 1;
 	}
-	wbd_log_setup(fg ? d.conf->global.log_target : WBD_LOG_SYSLOG, level);
+	wbd_log_setup(a->fg ? d->conf->global.log_target : WBD_LOG_SYSLOG, level);
 	pidfile_write(pidfd);
 	signal(SIGPIPE, SIG_IGN);
 	/* a write past RLIMIT_FSIZE fails with EFBIG (an I/O error the engine
 	 * reports), it does not kill the daemon */
 	signal(SIGXFSZ, SIG_IGN);
-	ret = wbd_start(&d);
+	ret = wbd_start(d);
 	ready(readyfd, ret == 0);
 	if (!ret)
-		ret = wbd_run(&d);
-	wbd_stop(&d);
-	unlink(d.conf->global.pid_file); /* while locked: see pidfile_lock */
+		ret = wbd_run(d);
+	wbd_stop(d);
+	unlink(d->conf->global.pid_file); /* while locked: see pidfile_lock */
 	close(pidfd);
-	wbconf_free(d.conf);
 	wbd_info("exiting (%s)", ret ? "error" : "clean");
 	return ret ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct main_args a = {0};
+	struct wbd d = {0};
+	int ret = parse_args(argc, argv, &a);
+
+	if (ret >= 0)
+		return ret;
+	d.conf_path = abs_conf_path(a.path);
+	if (!d.conf_path)
+		return 1;
+	wbd_log_setup(WBD_LOG_STDERR, a.verbose ? WB_LOG_DEBUG : WB_LOG_INFO);
+	if (load_conf(a.path, a.node, &d.conf))
+		return 1;
+	if (a.check) {
+		printf("%s: OK (%zu resources)\n", a.path, d.conf->nres);
+		ret = 0;
+	} else if (a.create_md) {
+		ret = run_create_md(d.conf, &a);
+	} else {
+		d.node = a.node;
+		d.verbose = a.verbose;
+		ret = run_daemon(&d, &a);
+	}
+	wbconf_free(d.conf);
+	return ret;
 }
