@@ -12,6 +12,7 @@
 # the write load from a random seed (printed; WB_TORTURE_SEED repeats it).
 # After every fault the stamped checker finds every acknowledged write on
 # the primary (and on a repaired secondary).
-export WB_TORTURE_CYCLES=${WB_TORTURE_CYCLES:-4}
+# 512 blocks (2 MiB): every check reads them all back, twice per cycle
+export WB_TORTURE_CYCLES=${WB_TORTURE_CYCLES:-4} WB_TORTURE_BLOCKS=${WB_TORTURE_BLOCKS:-512}
 export WB_TORTURE_FAULTS=${WB_TORTURE_FAULTS:-"cut-sec degraded-cut-primary crash-primary kill-sec"}
 exec bash "$(dirname "$0")/torture.sh"

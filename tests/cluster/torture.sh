@@ -38,7 +38,9 @@
 # Env: WB_TORTURE_CYCLES (default 20), WB_TORTURE_SEED (default random,
 # printed: the same seed gives the same faults, nodes and durations),
 # WB_TORTURE_FAULTS (a list used in turn instead of random faults; the
-# short run in `make test`, tests/cluster/test_torture_short.sh, uses it).
+# short run in `make test`, tests/cluster/test_torture_short.sh, uses it),
+# WB_TORTURE_BLOCKS (4 KiB blocks the writer covers and every check reads
+# back, default 2048).
 # Output ends with "N passed, N failed".
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -55,7 +57,7 @@ tmpdir torture-cluster
 export WBCLUSTER_DIR=$T/cluster WBCLUSTER_SIZE=32M WBCLUSTER_LOGSIZE=64M
 W=$ROOT/deploy/cluster/wbcluster
 CL=$ROOT/tests/cluster/clstamp.py
-NBLOCKS=2048
+NBLOCKS=${WB_TORTURE_BLOCKS:-2048} # 4 KiB blocks the writer covers (8 MiB)
 
 on_cleanup "$W down"
 "$W" up 3 >"$T/up.log" 2>&1 || { tail -5 "$T/up.log"; fail torture_up "wbcluster up 3 failed"; finish; }
