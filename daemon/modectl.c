@@ -61,7 +61,7 @@ int wbd_modectl_ring_admit(const struct wbd_resource *r)
 {
 	return r->ex.admit == WBD_NBD_ADMIT_HOLD   ? WBD_RINGFE_ADMIT_HOLD
 	       : r->ex.admit == WBD_NBD_ADMIT_FAIL ? WBD_RINGFE_ADMIT_FAIL
-					       : WBD_RINGFE_ADMIT_OPEN;
+						   : WBD_RINGFE_ADMIT_OPEN;
 }
 
 enum wb_mode wbd_modectl_engine_mode(const struct wbd_resource *r)

@@ -49,7 +49,7 @@ struct wbd_resource {
 	struct wbd_nbd_export ex;
 	struct wbd_nbd_listener *nbd_tcp, *nbd_unix;
 	struct wbd_ringfe_keeper *ring; /* config key `ring`, NULL without */
-	unsigned ctl_inflight; /* control-socket flushes in flight */
+	unsigned ctl_inflight;		/* control-socket flushes in flight */
 	/* cache mode: the configuration's cache-mode unless forced */
 	int mode_forced; /* -1: none, else the enum wb_mode wbctl mode set */
 	bool draining;	 /* wbctl drain: write-through until clean */

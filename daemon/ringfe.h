@@ -66,12 +66,12 @@ struct wbd_ringfe_stats {
  * verbose: log a failure to open the device or to attach (a caller that
  * retries logs those itself, once per reason). */
 int wbd_ringfe_attach(struct event_base *base, const char *ring_name, struct wb_engine *e,
-		     struct wbd_ringfe **out, bool verbose);
+		      struct wbd_ringfe **out, bool verbose);
 /* Same, over an already set-up transport (copied; its release() is called
  * after wbd_ringfe_close once no request is in flight, or right here on
  * failure). */
 int wbd_ringfe_open(struct event_base *base, const struct wbd_ringfe_transport *t,
-		   struct wb_engine *e, struct wbd_ringfe **out);
+		    struct wb_engine *e, struct wbd_ringfe **out);
 void wbd_ringfe_close(struct wbd_ringfe *fe);
 
 /*
@@ -106,7 +106,7 @@ void wbd_ringfe_set_gate(struct wbd_ringfe *fe, const struct wbd_ringfe_gate *ga
  * usually closes this frontend and attaches again). */
 void wbd_ringfe_set_kick(struct wbd_ringfe *fe, void (*kick)(void *ctx), void *ctx);
 void wbd_ringfe_set_gone(struct wbd_ringfe *fe, void (*gone)(struct wbd_ringfe *fe, void *ctx),
-			void *ctx);
+			 void *ctx);
 
 /* Consume every visible SQE now (also called from the fd event). Returns the
  * number submitted or -errno (-ESHUTDOWN once gone). */
@@ -123,7 +123,7 @@ const struct wbrep_attach *wbd_ringfe_geo(const struct wbd_ringfe *fe);
  * (op, flags, off, len, buf = data + slot offset). Returns the slot index
  * (>= 0) or -EINVAL; *slot_ok says whether the tag names a valid slot. */
 int wbd_ringfe_parse_sqe(const struct wbrep_sqe *sqe, const struct wbrep_attach *geo, void *data,
-			struct wb_req *r, int *slot_ok);
+			 struct wb_req *r, int *slot_ok);
 /* A transport's geometry and ring header agree with each other and with the
  * ABI limits: 0 or -EPROTO. */
 int wbd_ringfe_check_geo(const struct wbd_ringfe_transport *t);

@@ -25,7 +25,7 @@ int wbd_ringfe_kstatus(const char *ring, struct wbd_ringfe_kstatus *st);
  * loaded (no family); other failures are logged. Close frees. */
 struct wbd_ringfe_events;
 int wbd_ringfe_events_open(struct event_base *base, const char *ring, void (*added)(void *ctx),
-			  void *ctx, struct wbd_ringfe_events **out);
+			   void *ctx, struct wbd_ringfe_events **out);
 void wbd_ringfe_events_close(struct wbd_ringfe_events *w);
 
 #endif /* WB_DAEMON_RINGFE_GENL_H */

@@ -20,8 +20,8 @@
 struct wbd_ringfe_keeper;
 
 int wbd_ringfe_keeper_start(struct event_base *base, const char *ring, struct wb_engine *e,
-			   void (*kick)(void *ctx), void *kick_ctx,
-			   const struct wbd_ringfe_gate *gate, struct wbd_ringfe_keeper **out);
+			    void (*kick)(void *ctx), void *kick_ctx,
+			    const struct wbd_ringfe_gate *gate, struct wbd_ringfe_keeper **out);
 /* NULL is a no-op. */
 void wbd_ringfe_keeper_stop(struct wbd_ringfe_keeper *k);
 /* Admission (gate.admit) changed: consume what waited in the ring. NULL is

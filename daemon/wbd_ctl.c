@@ -257,8 +257,8 @@ static int h_drain(void *ctx, const char *res, const char *arg, struct wbd_ctl_r
 /* One primary per resource; with [global] cluster = corosync only in a
  * quorate partition (--force does not override that: a node cut off from
  * the quorum must not take writes another partition may take too). */
-static int h_primary(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
-		     size_t errlen)
+static int h_primary(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+		     char *err, size_t errlen)
 {
 	struct wbd *d = ctx;
 	struct wbd_resource *r = wbd_find(d, res);
@@ -333,8 +333,8 @@ static int h_links(void *ctx, const char *res, bool on, bool discard, char *err,
 	return wbd_repl_connect(r->repl, discard, err, errlen);
 }
 
-static int h_connect(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
-		     size_t errlen)
+static int h_connect(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+		     char *err, size_t errlen)
 {
 	return h_links(ctx, res, true, arg && !strcmp(arg, "discard-my-data"), err, errlen);
 }

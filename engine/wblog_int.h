@@ -73,7 +73,7 @@ struct wbl_rec {
 	uint64_t span; /* log bytes charged: record + wrap waste before it */
 	uint32_t flags, nextents, data_blocks, cap_ext;
 	int state, acked, durable_ack, err;
-	int throttled; /* waited for log space (counted in throttle_events once) */
+	int throttled;		/* waited for log space (counted in throttle_events once) */
 	struct wb_extent *ext;	/* nextents */
 	struct wb_page **pages; /* data_blocks page refs, NULL once released */
 	void *hdr;		/* 4 KiB header image while writing */
