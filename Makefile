@@ -9,6 +9,7 @@
 #   make mutants    known-bad patches to the crash invariants must fail the tests
 #   make torture-cluster  randomized cuts, kills, failovers under a stamped load (WB_TORTURE_CYCLES),
 #                   then the pacemaker failover case
+#   make torture-repl     link cuts through a fault proxy under load (WB_LINKFAULT_CYCLES)
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
 #   make demo       3-node cluster demo: ext4 on r0, cut/heal, failover (deploy/demo-cluster.sh)
 #   make demo-single  one node, ext4 + fio across a daemon restart (deploy/demo.sh)
@@ -156,3 +157,9 @@ clean:
 test-repl-sb: all
 	bash tests/integration/test_repl_sb.sh
 .PHONY: test-repl-sb
+
+# Link faults under load, longer: WB_LINKFAULT_CYCLES cuts per protocol
+# (default 10) through the fault-injecting proxy (docs/replication.md).
+torture-repl: all
+	WB_LINKFAULT_CYCLES=$${WB_LINKFAULT_CYCLES:-10} bash tests/integration/test_linkfault.sh
+.PHONY: torture-repl

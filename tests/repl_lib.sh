@@ -19,8 +19,10 @@ TORTURE=$ROOT/tests/integration/nbdtorture.py
 # PORT[n]: n's replication listener; MPORT[n]: its metrics listener (only
 # in the config with REPL_METRICS=1); PID[n]: its wbrepd
 # REPL_VIA["a>b"]=HOST:PORT: node a's config reaches node b there instead
-# of at b's own listener (a proxy or another namespace in between)
-declare -A PORT MPORT PID REPL_VIA
+# of at b's own listener (a proxy or another namespace in between; "a>a" is
+# a's own listener address); REPL_NS[n]: the network namespace n's wbrepd
+# runs in (ip netns exec), none when unset
+declare -A PORT MPORT PID REPL_VIA REPL_NS
 
 # repl_certs NODE...: a CA and one certificate per NODE (CN and DNS name =
 # the node) in $T; 1 (openssl's output in $T/openssl.log) on failure
@@ -87,7 +89,7 @@ URI() { echo "nbd+unix:///?socket=$T/$1/nbd.sock"; }
 # answers; 1 (log tail printed) if it exits or does not answer in time
 repl_start() {
 	local n=$1 d=$T/$1 end=$((SECONDS + 60))
-	"$WBREPD" -c "$d/wbrep.conf" -f >>"$d/wbrepd.log" 2>&1 &
+	${REPL_NS[$n]:+ip netns exec "${REPL_NS[$n]}"} "$WBREPD" -c "$d/wbrep.conf" -f >>"$d/wbrepd.log" 2>&1 &
 	PID[$n]=$!
 	track_pid "${PID[$n]}"
 	until nbdinfo --size "$(URI "$n")" >/dev/null 2>&1; do
@@ -103,7 +105,7 @@ repl_start() {
 # repl_start_bg NODE: start NODE's wbrepd without waiting for its export
 # (e.g. without quorum, where the export suspends I/O)
 repl_start_bg() {
-	"$WBREPD" -c "$T/$1/wbrep.conf" -f >>"$T/$1/wbrepd.log" 2>&1 &
+	${REPL_NS[$1]:+ip netns exec "${REPL_NS[$1]}"} "$WBREPD" -c "$T/$1/wbrep.conf" -f >>"$T/$1/wbrepd.log" 2>&1 &
 	PID[$1]=$!
 	track_pid "${PID[$1]}"
 }
@@ -115,6 +117,14 @@ repl_stop() {
 	kill -"${2:-TERM}" "$p" 2>/dev/null
 	wait_exit "$p" 60 2>/dev/null || kill -KILL "$p"
 	wait "$p" 2>/dev/null
+}
+
+# repl_wipe NODE: blank backing and log again (a node made anew; its
+# wbrepd stopped)
+repl_wipe() {
+	rm -f "$T/$1/backing" "$T/$1/log"
+	truncate -s "${REPL_SIZE_MB}M" "$T/$1/backing"
+	truncate -s 64M "$T/$1/log"
 }
 
 # repl_log_clean NAME NODE...: FAIL NAME-NODE when NODE's log has a
@@ -226,3 +236,19 @@ stamp_verify() {
 	shift 2
 	timeout 600 python3 "$TORTURE" "$T/$n/nbd.sock" verify "$st" "$@" >>"$st.verify" 2>&1
 }
+
+# ---------------------------------------------------------------- faults
+# proxy_start LISTEN_PORT TARGET_HOST:PORT: the fault-injecting proxy
+# (tests/integration/faultproxy.py) in the background, PROXY_PID, control
+# socket $T/proxy.sock; 1 if it does not answer in 30 s
+proxy_start() {
+	python3 "$ROOT/tests/integration/faultproxy.py" serve "$1" "$2" "$T/proxy.sock" \
+		>>"$T/proxy.log" 2>&1 &
+	PROXY_PID=$!
+	track_pid "$PROXY_PID"
+	wait_for 30 proxy stats >/dev/null
+}
+
+# proxy CMD [ARG]: one proxy command (delay MS, cut, refuse, heal, stats);
+# prints the answer, 0 on "ok"
+proxy() { python3 "$ROOT/tests/integration/faultproxy.py" ctl "$T/proxy.sock" "$@" 2>/dev/null; }

@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """nbdtorture.py - stamped-block torture writer/checker driven over NBD.
 
-  nbdtorture.py SOCK write STATE NBLOCKS [THREADS [QD]]
+  nbdtorture.py SOCK write STATE NBLOCKS [THREADS [QD [RATE]]]
       THREADS connections (default 4), each owning a slice of the first
       NBLOCKS 4 KiB blocks, keep up to QD (default 8) writes of 1..8 stamped
       blocks in flight (no two in flight on the same block), with FUA now and
-      then and a flush every few writes. Runs until the server goes away
+      then and a flush every few writes; with RATE, each connection starts at
+      most RATE writes a second (so a log can hold what a cut-off peer
+      misses). Runs until the server goes away
       (kill -9) or SIGUSR1 (stop sending, collect the replies in flight,
       exit). Then writes STATE (JSON). Continues the versions of an existing
       STATE, so several kill/restart cycles use one STATE file.
@@ -33,6 +35,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -81,8 +84,9 @@ class State:
         os.rename(tmp, self.path)
 
 
-def writer_thread(where, st, lo, hi, qd, seed):
+def writer_thread(where, st, lo, hi, qd, seed, rate=0):
     rnd = random.Random(seed)
+    next_t = time.monotonic()
     try:
         c = n.Conn(where, timeout=30).connect()
     except (OSError, AssertionError, n.Closed) as e:
@@ -106,6 +110,14 @@ def writer_thread(where, st, lo, hi, qd, seed):
                     since_flush = 0
                     flush_out = True
                     continue
+                if rate:
+                    now = time.monotonic()
+                    if now < next_t:
+                        if inflight:
+                            break  # collect a reply meanwhile
+                        time.sleep(min(next_t - now, 0.1))
+                        continue
+                    next_t = max(next_t, now - 1.0) + 1.0 / rate
                 nblk = rnd.choice((1, 1, 1, 2, 4, 8))
                 lba = rnd.randrange(lo, hi - nblk + 1)
                 if any(b in busy for b in range(lba, lba + nblk)):
@@ -152,12 +164,13 @@ def writer_thread(where, st, lo, hi, qd, seed):
         c.close()
 
 
-def write(where, path, nblocks, threads=4, qd=8):
+def write(where, path, nblocks, threads=4, qd=8, rate=0):
     st = State(path, nblocks)
     signal.signal(signal.SIGUSR1, lambda s, f: stop.set())
     per = nblocks // threads
     ts = [threading.Thread(target=writer_thread,
-                           args=(where, st, i * per, (i + 1) * per, qd, os.getpid() * 31 + i))
+                           args=(where, st, i * per, (i + 1) * per, qd, os.getpid() * 31 + i,
+                                 rate))
           for i in range(threads)]
     for t in ts:
         t.start()
@@ -232,7 +245,7 @@ def verify(where, path, exact):
 def main():
     a = sys.argv
     if len(a) >= 5 and a[2] == "write":
-        return write(a[1], a[3], int(a[4]), *(int(x) for x in a[5:7]))
+        return write(a[1], a[3], int(a[4]), *(int(x) for x in a[5:8]))
     if len(a) >= 4 and a[2] == "verify":
         return verify(a[1], a[3], "--exact" in a[4:])
     print(__doc__)
