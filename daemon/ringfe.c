@@ -27,6 +27,7 @@ struct rfe_slot {
 	struct wbd_ringfe *fe;
 	uint64_t tag;
 	bool busy;
+	bool held; /* done in the engine, waiting for the owner's release */
 };
 
 struct wbd_ringfe {
@@ -42,7 +43,9 @@ struct wbd_ringfe {
 	uint32_t mask;
 	uint32_t sq_head, cq_tail;
 	bool kick_pending, gone, closing;
-	bool orphan; /* closed with requests in flight: the last rfe_done frees */
+	bool orphan;	     /* closed with requests in flight: the last rfe_done frees */
+	uint32_t held;	     /* of st.inflight: waiting for the gate's release */
+	unsigned close_idle; /* close: engine runs in a row that completed nothing */
 	void (*owner_kick)(void *ctx);
 	void *owner_kick_ctx;
 	void (*gone_cb)(struct wbd_ringfe *fe, void *ctx);
@@ -131,6 +134,10 @@ static void rfe_release(struct wb_req *r, int err)
 	struct wbd_ringfe *fe = s->fe;
 
 	s->busy = false;
+	if (s->held) {
+		s->held = false;
+		fe->held--;
+	}
 	fe->st.inflight--;
 	if (!fe->gone)
 		rfe_complete(fe, s->tag, err);
@@ -144,9 +151,14 @@ static void rfe_done(struct wb_req *r, int err)
 	struct wbd_ringfe *fe = s->fe;
 
 	/* replication: the completion may have to wait for the peers */
-	if (!err && r->op != WB_REQ_READ && fe->gate.hold &&
-	    fe->gate.hold(fe->gate.ctx, r, rfe_release))
-		return;
+	if (!err && r->op != WB_REQ_READ && fe->gate.hold) {
+		s->held = true; /* before: hold may release at once */
+		fe->held++;
+		if (fe->gate.hold(fe->gate.ctx, r, rfe_release))
+			return;
+		s->held = false;
+		fe->held--;
+	}
 	rfe_release(r, err);
 }
 
@@ -349,14 +361,26 @@ static void rfe_free(struct wbd_ringfe *fe)
  * are still in flight after that, fe stays alive (events gone, no new
  * SQEs read) and the last completion frees it (rfe_done).
  */
+/* Engine runs in a row that completed nothing before close leaves the rest
+ * to the last completion (orphan): an engine may hold requests for long. */
+#define RFE_CLOSE_IDLE_RUNS 100000u
+
+/* Close waits for what the engine finishes; a request the owner holds (the
+ * peers have not confirmed it) cannot finish by running the engine. */
 static int rfe_settled(void *arg)
 {
-	return !((struct wbd_ringfe *)arg)->st.inflight;
+	struct wbd_ringfe *fe = arg;
+
+	return fe->st.inflight == fe->held || fe->close_idle >= RFE_CLOSE_IDLE_RUNS;
 }
 
 static int rfe_run_engine(void *arg)
 {
-	wb_engine_run(((struct wbd_ringfe *)arg)->e, 1);
+	struct wbd_ringfe *fe = arg;
+	uint32_t before = fe->st.inflight;
+
+	wb_engine_run(fe->e, 1);
+	fe->close_idle = fe->st.inflight == before ? fe->close_idle + 1 : 0;
 	return 0; /* the frontend outlives what does not finish (orphan) */
 }
 

@@ -485,6 +485,51 @@ static void test_gate(void **state)
 	assert_memory_equal(r, w, BS);
 }
 
+/* Close with a write the gate holds (the peers have not confirmed it): the
+ * engine cannot finish it, so close does not wait (no drain that gives up,
+ * nothing logged at error level); the release completes it and frees the
+ * frontend. */
+static int nerr;
+
+static void count_errors(int level, const char *msg, void *ctx)
+{
+	(void)msg;
+	(void)ctx;
+	if (level <= WB_LOG_ERR)
+		nerr++;
+}
+
+static void test_close_with_held_write(void **state)
+{
+	struct fx *f = *state;
+	struct gate_st g = {.writable = true};
+	struct wbd_ringfe_gate gate = {.writable = gate_writable, .hold = gate_hold, .ctx = &g};
+	struct wbd_ringfe_transport t;
+	uint8_t w[BS];
+	struct ringsim_io io;
+
+	wbd_ringfe_set_gate(f->fe, &gate);
+	fill(w, sizeof(w), 0, 9);
+	io_init(&io, WBREP_OP_WRITE, 0, 0, BS, w);
+	ringsim_queue(f->rs, &io);
+	pump(f);
+	assert_non_null(g.held);
+	nerr = 0;
+	wb_msg_set_sink(count_errors, NULL, WB_LOG_DEBUG);
+	wbd_ringfe_close(f->fe);
+	f->fe = NULL;
+	assert_int_equal(nerr, 0);
+	assert_false(io.done);
+	g.release(g.held, 0); /* the last completion frees the frontend */
+	assert_true(io.done);
+	assert_int_equal(io.result, 0);
+	wb_msg_set_sink(quiet, NULL, WB_LOG_DEBUG);
+	/* the fixture's teardown closes f->fe: give it a fresh one */
+	ringsim_detach(f->rs);
+	assert_int_equal(ringsim_attach(f->rs, &t), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+}
+
 static void test_malformed_sqe_einval(void **state)
 {
 	struct fx *f = *state;
@@ -695,6 +740,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_queue_deeper_than_ring, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reissue_after_reattach, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_with_held_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_sqe_einval, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_and_dup_tag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sq_tail_runaway, setup, teardown),
