@@ -113,8 +113,8 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 			wbctl_bytes(p->verify_skipped_bytes, c, sizeof(c));
 			printf("    verify: %s, %llu blocks (%s) out of sync, %s compared, %s "
 			       "skipped\n",
-			       p->verify_state, (unsigned long long)p->verify_oos_bytes / 4096, a, b,
-			       c);
+			       p->verify_state, (unsigned long long)p->verify_oos_bytes / 4096, a,
+			       b, c);
 		}
 	}
 	if (r->verify_state) {
@@ -124,9 +124,9 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		wbctl_bytes(r->verify_total_bytes, b, sizeof(b));
 		wbctl_bytes(r->verify_rate, c, sizeof(c));
 		printf("  verify     %s %llu%% (%s of %s), %s/s", r->verify_state,
-		       r->verify_total_bytes
-			   ? (unsigned long long)(r->verify_done_bytes * 100 / r->verify_total_bytes)
-			   : 100ull,
+		       r->verify_total_bytes ? (unsigned long long)(r->verify_done_bytes * 100 /
+								    r->verify_total_bytes)
+					     : 100ull,
 		       a, b, c);
 		if (!strcmp(r->verify_state, "running")) {
 			wbctl_ms(r->verify_eta_ms, a, sizeof(a));
