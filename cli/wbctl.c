@@ -260,9 +260,8 @@ void wbctl_refused(const char *res, const Wbrep__CtlResponse *r)
 		r->message ? r->message : strerror(r->code));
 }
 
-/* For actions: call, print the error if any, map to an exit code. */
-static int ctl_simple(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mode,
-		      const char *okmsg)
+int wbctl_simple(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mode,
+		 const char *okmsg)
 {
 	Wbrep__CtlResponse *r;
 	int ex = wbctl_call(g, op, res, mode, &r);
@@ -369,7 +368,7 @@ static int cmd_up(struct gopts *g, int argc, char **argv)
 	const char *res;
 
 	return plain_args(argc, argv, 1, &res)
-		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_UP, res, NULL, NULL);
+		   ?: wbctl_simple(g, WBREP__CTL_OP__CTL_UP, res, NULL, NULL);
 }
 
 static int cmd_down(struct gopts *g, int argc, char **argv)
@@ -377,7 +376,7 @@ static int cmd_down(struct gopts *g, int argc, char **argv)
 	const char *res;
 
 	return plain_args(argc, argv, 1, &res)
-		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_DOWN, res, NULL, NULL);
+		   ?: wbctl_simple(g, WBREP__CTL_OP__CTL_DOWN, res, NULL, NULL);
 }
 
 static int cmd_flush(struct gopts *g, int argc, char **argv)
@@ -385,13 +384,13 @@ static int cmd_flush(struct gopts *g, int argc, char **argv)
 	const char *res;
 
 	return plain_args(argc, argv, 1, &res)
-		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_FLUSH, res, NULL, NULL);
+		   ?: wbctl_simple(g, WBREP__CTL_OP__CTL_FLUSH, res, NULL, NULL);
 }
 
 static int cmd_reload(struct gopts *g, int argc, char **argv)
 {
 	return plain_args(argc, argv, 0, NULL)
-		   ?: ctl_simple(g, WBREP__CTL_OP__CTL_RELOAD, NULL, NULL, NULL);
+		   ?: wbctl_simple(g, WBREP__CTL_OP__CTL_RELOAD, NULL, NULL, NULL);
 }
 
 static int cmd_config(struct gopts *g, int argc, char **argv)

@@ -51,6 +51,10 @@ int wbctl_request(struct gopts *g, Wbrep__CtlRequest *rq, Wbrep__CtlResponse **o
 int wbctl_send(struct gopts *g, Wbrep__CtlRequest *rq);
 /* Print a refused request's message as "wbctl: RES: message". */
 void wbctl_refused(const char *res, const Wbrep__CtlResponse *r);
+/* For actions: call, print the refusal if any (okmsg on success, if set),
+ * map to an exit code. */
+int wbctl_simple(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *mode,
+		 const char *okmsg);
 /* Status of one resource: EX_OK and *out (free it; *rs points into it). */
 int wbctl_status_of(struct gopts *g, const char *res, Wbrep__CtlResponse **out,
 		    const Wbrep__ResourceStatus **rs);

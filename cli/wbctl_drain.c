@@ -168,18 +168,8 @@ static int follow_drain(struct gopts *g, const char *res, const struct drain_opt
 /* CTL_DRAIN, then follow it. */
 static int start_and_follow(struct gopts *g, const char *res, const struct drain_opts *d)
 {
-	Wbrep__CtlResponse *r;
-	int ex = wbctl_call(g, WBREP__CTL_OP__CTL_DRAIN, res, NULL, &r);
-
-	if (ex)
-		return ex;
-	if (r->code) {
-		wbctl_refused(res, r);
-		wbrep__ctl_response__free_unpacked(r, NULL);
-		return EX_FAIL;
-	}
-	wbrep__ctl_response__free_unpacked(r, NULL);
-	return follow_drain(g, res, d);
+	return wbctl_simple(g, WBREP__CTL_OP__CTL_DRAIN, res, NULL, NULL)
+		   ?: follow_drain(g, res, d);
 }
 
 int wbctl_cmd_drain(struct gopts *g, int argc, char **argv)

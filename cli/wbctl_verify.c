@@ -168,7 +168,6 @@ int wbctl_cmd_verify(struct gopts *g, int argc, char **argv)
 					   {"no-wait", no_argument, NULL, 'n'},
 					   {NULL, 0, NULL, 0}};
 	struct verify_opts vo = {0};
-	Wbrep__CtlResponse *r;
 	const char *res;
 	int n, ex;
 
@@ -180,15 +179,9 @@ int wbctl_cmd_verify(struct gopts *g, int argc, char **argv)
 			wbctl_prog, wbctl_prog);
 		return EX_USAGE;
 	}
-	ex = wbctl_call(g, WBREP__CTL_OP__CTL_VERIFY, res, NULL, &r);
+	ex = wbctl_simple(g, WBREP__CTL_OP__CTL_VERIFY, res, NULL, NULL);
 	if (ex)
 		return ex;
-	if (r->code) {
-		wbctl_refused(res, r);
-		wbrep__ctl_response__free_unpacked(r, NULL);
-		return EX_FAIL;
-	}
-	wbrep__ctl_response__free_unpacked(r, NULL);
 	if (vo.no_wait) {
 		if (vo.json)
 			printf("{\"resource\": \"%s\", \"state\": \"running\"}\n", res);
