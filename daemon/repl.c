@@ -974,6 +974,19 @@ void wbd_repl_log_hold(struct repl_peer *p, uint64_t seq)
 		p->hold = seq;
 }
 
+int wbd_repl_read_blocks(struct wbd_repl *rp, struct wb_req *wr, uint64_t lba, uint32_t nblocks,
+			 void *buf, void (*done)(struct wb_req *, int), void *priv)
+{
+	memset(wr, 0, sizeof(*wr));
+	wr->op = WB_REQ_READ;
+	wr->off = lba * WB_BLOCK_SIZE;
+	wr->len = nblocks * WB_BLOCK_SIZE;
+	wr->buf = buf;
+	wr->done = done;
+	wr->priv = priv;
+	return wb_engine_submit(rp->e, wr);
+}
+
 int wbd_repl_hooks(struct wbd_repl *rp, bool on)
 {
 	struct wb_repl_hooks hooks = {.ship = on_ship, .peer_dropped = on_peer_dropped, .arg = rp};

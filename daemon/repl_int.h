@@ -182,6 +182,12 @@ static inline void work_kick(struct wbd_repl *rp)
 		event_active(rp->ev_work, EV_TIMEOUT, 0);
 }
 
+/* repl.c: read nblocks blocks from lba through this node's engine (data
+ * still in the log counts) into buf; wr is (re)initialised and completes
+ * through done(wr, err) with priv. 0 or -errno from submit (done not
+ * called then). For verify and resync. */
+int wbd_repl_read_blocks(struct wbd_repl *rp, struct wb_req *wr, uint64_t lba, uint32_t nblocks,
+			 void *buf, void (*done)(struct wb_req *, int), void *priv);
 /* repl.c: install (on) or remove the engine's ship hooks. 0 or -errno. */
 int wbd_repl_hooks(struct wbd_repl *rp, bool on);
 /* repl.c: the role or the number of healthy peers changed: tell the

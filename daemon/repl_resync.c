@@ -199,7 +199,7 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 		 discard	    ? "it discards its data"
 		 : incons	    ? "its disk is Inconsistent"
 		 : fresh	    ? "its log is new"
-		 : logrel ? "its records past the common point only end generations"
+		 : logrel	    ? "its records past the common point only end generations"
 		 : marked && in_log ? "a verify marked blocks"
 				    : "its position is no longer in the log",
 		 (unsigned long long)head, (unsigned long long)st.seq_tail,
@@ -466,13 +466,7 @@ void wbd_repl_rs_source_work(struct repl_peer *p)
 		r->p = p;
 		r->epoch = p->epoch;
 		r->s0 = rp->shipped_next;
-		r->wr.op = WB_REQ_READ;
-		r->wr.off = r->q.lba * WBP_BLOCK_SIZE;
-		r->wr.len = r->q.nblocks * WBP_BLOCK_SIZE;
-		r->wr.buf = r->buf;
-		r->wr.done = rd_done;
-		r->wr.priv = r;
-		ret = wb_engine_submit(rp->e, &r->wr);
+		ret = wbd_repl_read_blocks(rp, &r->wr, r->q.lba, r->q.nblocks, r->buf, rd_done, r);
 		if (ret) {
 			wb_io_free(r->buf);
 			ret = send_rsdata(p, &r->q, -ret, false, NULL, 0);
@@ -883,13 +877,8 @@ static void tgt_pump(struct repl_peer *p)
 			io->p = p;
 			io->epoch = p->epoch;
 			io->q = *q;
-			io->wr.op = WB_REQ_READ;
-			io->wr.off = lba * WBP_BLOCK_SIZE;
-			io->wr.len = (uint32_t)(nb * WBP_BLOCK_SIZE);
-			io->wr.buf = io->buf;
-			io->wr.done = crc_done;
-			io->wr.priv = io;
-			if (wb_engine_submit(rp->e, &io->wr)) {
+			if (wbd_repl_read_blocks(rp, &io->wr, lba, (uint32_t)nb, io->buf, crc_done,
+						 io)) {
 				wb_io_free(io->buf);
 				free(io);
 				tgt_send_req(p, q, false, 0);

@@ -350,15 +350,8 @@ static void vf_range_read(struct vf_range *g)
 		vf_finish(v, "out of memory");
 		return;
 	}
-	memset(&g->req, 0, sizeof(g->req));
-	g->req.op = WB_REQ_READ;
-	g->req.len = g->n * WB_BLOCK_SIZE;
-	g->req.off = g->lba * WB_BLOCK_SIZE;
-	g->req.buf = g->buf;
-	g->req.done = vf_local_done;
-	g->req.priv = g;
-	v->issued_bytes += g->req.len;
-	ret = wb_engine_submit(v->rp->e, &g->req);
+	v->issued_bytes += (uint64_t)g->n * WB_BLOCK_SIZE;
+	ret = wbd_repl_read_blocks(v->rp, &g->req, g->lba, g->n, g->buf, vf_local_done, g);
 	if (ret) {
 		char why[80];
 
@@ -619,14 +612,7 @@ static void vf_sec_read(struct vf_sreq *s)
 		s->ready = true;
 		return;
 	}
-	memset(&s->req, 0, sizeof(s->req));
-	s->req.op = WB_REQ_READ;
-	s->req.len = s->n * WB_BLOCK_SIZE;
-	s->req.off = s->lba * WB_BLOCK_SIZE;
-	s->req.buf = s->buf;
-	s->req.done = vf_sec_done;
-	s->req.priv = s;
-	ret = wb_engine_submit(v->rp->e, &s->req);
+	ret = wbd_repl_read_blocks(v->rp, &s->req, s->lba, s->n, s->buf, vf_sec_done, s);
 	if (ret) {
 		free(s->buf);
 		s->buf = NULL;
