@@ -31,31 +31,14 @@ import os
 import random
 import signal
 import socket
-import struct
 import sys
 import time
-import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import nbdcli as n  # noqa: E402
+from nbdtorture import BS, stamp, unstamp  # noqa: E402  (one block format)
 
-BS = 4096
 REQ_TIMEOUT = 3.0
-
-
-def stamp(lba, ver):
-    head = struct.pack("<QQ", lba, ver)
-    body = (head * (BS // 16))[: BS - 4]
-    return body + struct.pack("<I", zlib.crc32(body))
-
-
-def unstamp(b):
-    if b == bytes(BS):
-        return "zero"
-    body, crc = b[:-4], struct.unpack("<I", b[-4:])[0]
-    if zlib.crc32(body) != crc:
-        return None
-    return struct.unpack("<QQ", b[:16])
 
 
 def now_ms():
