@@ -181,6 +181,21 @@ repl_caught_up() {
 	json "$1" True && json "$2" "s['seq']['head'] == $(jget "$1" "s['seq']['head']")"
 }
 
+# repl_writes NODE: writes NODE's resource completed so far (from status)
+repl_writes() { json "$1" True && jget "$1" 's["io"]["writes"]'; }
+repl_writes_reach() { [ "$(repl_writes "$1")" -ge "$2" ]; }
+
+# repl_progress NODE N: N more writes complete on NODE within 120 s (the
+# writer is not stuck)
+repl_progress() {
+	local w0
+	w0=$(repl_writes "$1") || return 1
+	wait_for 120 repl_writes_reach "$1" $((w0 + $2))
+}
+
+# repl_peer_gone NODE: NODE's (only) peer is not Connected
+repl_peer_gone() { json "$1" 's["peers"][0]["connection"] != "Connected"'; }
+
 # mkimg IMG DATA OFFSET_MB [SIZE]: put the file DATA at OFFSET_MB MiB of
 # the image IMG (created zeroed with SIZE bytes, default $DEVSZ, if absent)
 mkimg() {

@@ -37,16 +37,6 @@ proxy_start "$PP" "127.0.0.1:${PORT[beta]}" || {
 	finish
 }
 
-# writes: requests alpha completed so far; progress N: N more complete
-# (the writer is not stuck) within 120 s
-writes() { json alpha True && jget alpha 's["io"]["writes"]'; }
-at_least() { [ "$(writes)" -ge "$1" ]; }
-progress() {
-	local w0
-	w0=$(writes) || return 1
-	wait_for 120 at_least $((w0 + $1))
-}
-beta_gone() { json alpha 's["peers"][0]["connection"] != "Connected"'; }
 
 for proto in ${WB_LINKFAULT_PROTOCOLS:-C A}; do
 	P=linkfault-$proto
@@ -74,9 +64,9 @@ for proto in ${WB_LINKFAULT_PROTOCOLS:-C A}; do
 	# ---- delay: slower, nothing else
 	A0=$(proxy stats | grep -o 'accepted=[0-9]*')
 	proxy delay 20 >/dev/null
-	if progress 100 && json alpha 's["peers"][0]["connection"] == "Connected"' &&
+	if repl_progress alpha 100 && json alpha 's["peers"][0]["connection"] == "Connected"' &&
 		[ "$(proxy stats | grep -o 'accepted=[0-9]*')" = "$A0" ]; then
-		pass "$P-delay" "($(writes) writes so far, the same connection all along)"
+		pass "$P-delay" "($(repl_writes alpha) writes so far, the same connection all along)"
 	else
 		fail "$P-delay: $(proxy stats); $(grep -o '"peers.*' "$T/st.alpha" | head -c 300)"
 	fi
@@ -86,13 +76,13 @@ for proto in ${WB_LINKFAULT_PROTOCOLS:-C A}; do
 	for ((c = 1; c <= CYCLES; c++)); do
 		proxy refuse >/dev/null
 		proxy cut >/dev/null
-		if ! wait_for 60 beta_gone; then
+		if ! wait_for 60 repl_peer_gone alpha; then
 			fail "$P-cut-$c: alpha still sees beta connected"
-		elif ! progress 50; then
+		elif ! repl_progress alpha 50; then
 			fail "$P-cut-$c: writes stopped while beta was cut off (hang): $(tail -2 "$ST.log")"
 		else
 			proxy heal >/dev/null
-			if wait_for 180 repl_uptodate alpha && progress 50; then
+			if wait_for 180 repl_uptodate alpha && repl_progress alpha 50; then
 				pass "$P-cut-$c" "(writes went on; reconnected, UpToDate; $(proxy stats | grep -o 'accepted=[0-9]* refused=[0-9]*'))"
 			else
 				fail "$P-cut-$c: after heal: $(grep -o '"peers.*' "$T/st.alpha" | head -c 300)"

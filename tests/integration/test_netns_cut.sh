@@ -55,31 +55,23 @@ if ! wait_for 120 repl_uptodate alpha; then
 fi
 pass "netnscut-link-up" "(alpha in $NA, beta in $NB)"
 
-writes() { json alpha True && jget alpha 's["io"]["writes"]'; }
-at_least() { [ "$(writes)" -ge "$1" ]; }
-progress() {
-	local w0
-	w0=$(writes) || return 1
-	wait_for 120 at_least $((w0 + $1))
-}
-beta_gone() { json alpha 's["peers"][0]["connection"] != "Connected"'; }
 
 ST=$T/load.json
 stamp_start alpha "$ST" 4096 4 8 20 || fail "netnscut-writer: did not start"
-progress 50 || fail "netnscut-writer: no writes"
+repl_progress alpha 50 || fail "netnscut-writer: no writes"
 ip netns exec $NA nft -f - <<EOF || fail "netnscut-nft: rule not added"
 table inet wbrnc {
 	chain in { type filter hook input priority 0; ip saddr $NET.2 drop; }
 	chain out { type filter hook output priority 0; ip daddr $NET.2 drop; }
 }
 EOF
-if wait_for 60 beta_gone && progress 50; then
+if wait_for 60 repl_peer_gone alpha && repl_progress alpha 50; then
 	pass "netnscut-cut" "(the keepalive noticed; writes went on)"
 else
 	fail "netnscut-cut: $(grep -o '"peers.*' "$T/st.alpha" | head -c 300)"
 fi
 ip netns exec $NA nft delete table inet wbrnc || fail "netnscut-nft: rule not removed"
-if wait_for 180 repl_uptodate alpha && progress 50; then
+if wait_for 180 repl_uptodate alpha && repl_progress alpha 50; then
 	pass "netnscut-heal" "(reconnected, UpToDate, writes go on)"
 else
 	fail "netnscut-heal: $(grep -o '"peers.*' "$T/st.alpha" | head -c 300)"
