@@ -139,12 +139,13 @@ static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
 static void backing_release(struct wbd_repl *rp)
 {
 	struct wb_engine_stats st;
-	uint64_t upto;
+	uint64_t upto, peers;
 
 	if (wb_engine_stats(rp->e, &st) || st.mode != WB_MODE_WRITETHROUGH)
 		return;
 	upto = !st.dirty_bytes ? UINT64_MAX : st.seq_destaged;
-	held_release(rp, upto < live_horizon(rp) ? upto : live_horizon(rp), 0);
+	peers = live_horizon(rp);
+	held_release(rp, upto < peers ? upto : peers, 0);
 }
 
 static void repl_gate(struct wbd_repl *rp)
