@@ -10,6 +10,7 @@
 #   make torture-cluster  randomized cuts, kills, failovers under a stamped load (WB_TORTURE_CYCLES),
 #                   then the pacemaker failover case
 #   make torture-repl     link cuts through a fault proxy under load (WB_LINKFAULT_CYCLES)
+#   make fuzz-long        every fuzz target for WB_FUZZ_SECONDS (default 300) each
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
 #   make demo       3-node cluster demo: ext4 on r0, cut/heal, failover (deploy/demo-cluster.sh)
 #   make demo-single  one node, ext4 + fio across a daemon restart (deploy/demo.sh)
@@ -163,3 +164,8 @@ test-repl-sb: all
 torture-repl: all
 	WB_LINKFAULT_CYCLES=$${WB_LINKFAULT_CYCLES:-10} bash tests/integration/test_linkfault.sh
 .PHONY: torture-repl
+
+# Every libFuzzer target for longer than make test's short run.
+fuzz-long: deps
+	WB_FUZZ_SECONDS=$${WB_FUZZ_SECONDS:-300} bash tests/fuzz/test_fuzz.sh
+.PHONY: fuzz-long

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Build every libFuzzer target (make fuzz) and run each briefly from its seed
 # corpus (tests/fuzz/corpus/<name>/ if present). A crash, leak or sanitizer
-# report fails the case. WB_FUZZ_SECONDS sets the time per target (default 20).
+# report fails the case. WB_FUZZ_SECONDS sets the time per target (default 10
+# in make test; `make fuzz-long` runs 300 s per target).
 set -u
 cd "$(dirname "$0")/../.."
-secs=${WB_FUZZ_SECONDS:-20}
+secs=${WB_FUZZ_SECONDS:-10}
 if ! command -v clang >/dev/null; then echo "SKIP fuzz: clang not installed"; exit 0; fi
 srcs=$(ls tests/fuzz/fuzz_*.c 2>/dev/null)
 if [ -z "$srcs" ]; then echo "SKIP fuzz: no fuzz targets yet"; exit 0; fi
