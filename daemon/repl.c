@@ -999,7 +999,20 @@ struct scan_ctx {
 	bool done;
 	int err;
 	uint32_t nextents;
+	struct wb_engine *e;
 };
+
+static int scan_done(void *arg)
+{
+	return ((struct scan_ctx *)arg)->done;
+}
+
+static int scan_run(void *arg)
+{
+	int ret = wb_engine_run(((struct scan_ctx *)arg)->e, 1);
+
+	return ret < 0 ? ret : 0;
+}
 
 static void scan_cb(void *arg, int err, struct wb_rec_ref *ref)
 {
@@ -1020,8 +1033,9 @@ static uint64_t data_head_scan(struct wb_engine *e, uint64_t head, uint64_t tail
 
 		if (wb_engine_read_record(e, head - 1, scan_cb, &c))
 			return head;
-		for (unsigned i = 0; !c.done && i < 100000; i++)
-			wb_engine_run(e, 1);
+		c.e = e;
+		wb_drain(scan_done, scan_run, &c, WB_DRAIN_CLOSE_MS, "replication",
+			 "reading back the log head");
 		if (!c.done || c.err || c.nextents)
 			return head;
 	}
@@ -1147,6 +1161,32 @@ out_free:
 	return ret;
 }
 
+static bool repl_reading(const struct wbd_repl *rp)
+{
+	for (unsigned j = 0; j < rp->npeers; j++)
+		if (rp->peers[j].reading)
+			return true;
+	return false;
+}
+
+static int repl_settled(void *arg)
+{
+	const struct wbd_repl *rp = arg;
+
+	return !repl_reading(rp) && !rp->applying && !rp->refs;
+}
+
+static int repl_settle(void *arg)
+{
+	struct wbd_repl *rp = arg;
+
+	if (rp->refs)
+		event_base_loop(rp->base, EVLOOP_NONBLOCK);
+	if (repl_reading(rp) || rp->applying)
+		wb_engine_run(rp->e, 1);
+	return 0;
+}
+
 void wbd_repl_free(struct wbd_repl *rp)
 {
 	if (!rp)
@@ -1165,18 +1205,8 @@ void wbd_repl_free(struct wbd_repl *rp)
 	}
 	/* read-backs and applies complete from run(): let them, they hold
 	 * pointers into rp (bounded: each is one request in the engine) */
-	for (unsigned i = 0; i < 100000; i++) {
-		bool reading = false;
-
-		for (unsigned j = 0; j < rp->npeers; j++)
-			reading |= rp->peers[j].reading;
-		if (!reading && !rp->applying && !rp->refs)
-			break;
-		if (rp->refs)
-			event_base_loop(rp->base, EVLOOP_NONBLOCK);
-		if (reading || rp->applying)
-			wb_engine_run(rp->e, 1);
-	}
+	wb_drain(repl_settled, repl_settle, rp, WB_DRAIN_CLOSE_MS, rp->res,
+		 "replication stop: read-backs and applies in flight");
 	if (rp->refs || rp->applying)
 		wbd_err("%s: replication: %u record references and %u applies left at stop",
 			rp->res, rp->refs, rp->applying);

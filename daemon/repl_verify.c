@@ -774,6 +774,17 @@ static void vf_timer_cb(evutil_socket_t fd, short what, void *arg)
 	vf_sec_pump(rp->vf);
 }
 
+static int vf_settled(void *arg)
+{
+	return !((struct wbd_repl *)arg)->vf->reads;
+}
+
+static int vf_settle(void *arg)
+{
+	wb_engine_run(((struct wbd_repl *)arg)->e, 1);
+	return 0;
+}
+
 void wbd_repl_verify_free(struct wbd_repl *rp)
 {
 	struct repl_verify *v = rp->vf;
@@ -783,8 +794,8 @@ void wbd_repl_verify_free(struct wbd_repl *rp)
 	if (v->state == VF_RUNNING)
 		vf_finish(v, "the resource goes down");
 	/* reads complete from run() and point into v (bounded: a few) */
-	for (unsigned i = 0; v->reads && i < 100000; i++)
-		wb_engine_run(rp->e, 1);
+	wb_drain(vf_settled, vf_settle, rp, WB_DRAIN_CLOSE_MS, rp->res,
+		 "verify stop: reads in flight");
 	if (v->reads)
 		wbd_err("%s: verify: %u reads left at stop", rp->res, v->reads);
 	for (unsigned i = 0; i < VF_INFLIGHT; i++)
