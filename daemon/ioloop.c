@@ -32,6 +32,7 @@
 #include <event2/event.h>
 
 #include "daemon/wbd_log.h"
+#include "engine/wbengine.h"
 
 #define IOQ_MASK (WBD_IOLOOP_QLEN - 1)
 _Static_assert((WBD_IOLOOP_QLEN & IOQ_MASK) == 0, "queue length must be a power of two");
@@ -326,6 +327,25 @@ out_nomem:
 	return -ENOMEM;
 }
 
+/* wb_drain() steps for the stop: one message from each queue per pass,
+ * until a pass finds every queue empty (ctx: bool, "a message ran") */
+static int queues_empty(void *ctx)
+{
+	return !*(bool *)ctx;
+}
+
+static int queues_run_one(void *ctx)
+{
+	bool again = false;
+
+	for (unsigned i = 0; i < io.n; i++) {
+		again |= ioq_run_one(&io.v[i]->to_eng);
+		again |= ioq_run_one(&io.v[i]->to_io);
+	}
+	*(bool *)ctx = again;
+	return 0;
+}
+
 void wbd_ioloop_stop(void)
 {
 	bool again = true;
@@ -353,13 +373,8 @@ void wbd_ioloop_stop(void)
 	}
 	/* the threads are gone: what is still queued runs here, and what it
 	 * posts runs at once */
-	for (unsigned pass = 0; again && pass < 1000000; pass++) {
-		again = false;
-		for (unsigned i = 0; i < io.n; i++) {
-			again |= ioq_run_one(&io.v[i]->to_eng);
-			again |= ioq_run_one(&io.v[i]->to_io);
-		}
-	}
+	wb_drain(queues_empty, queues_run_one, &again, WB_DRAIN_CLOSE_MS, "io loops",
+		 "stop: messages still queued");
 	for (unsigned i = 0; i < io.n; i++)
 		loop_free(io.v[i]);
 	free(io.v);
