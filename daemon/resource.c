@@ -454,13 +454,174 @@ static void free_events(struct wbd_resource *r)
 	r->kick_pending = false;
 }
 
+/* up, step 1: the log is blank (format it), valid (open it) or neither
+ * (refuse, saying what was found and how to force it); then open the
+ * engine, turning its refusals into what the operator can do. */
+static int res_open_engine(struct wbd_resource *r, struct wb_engine_params *p, char *err,
+			   size_t errlen)
+{
+	const struct wbconf_resource *c = r->conf;
+	const char *eng = engine_name(c);
+	int ret;
+
+	if (r->log) {
+		struct wb_log_probe pr;
+
+		ret = wb_log_probe(r->log, &pr);
+		if (ret < 0) {
+			snprintf(err, errlen, "%s", pr.what);
+			return ret;
+		}
+		if (pr.state == WB_LOG_BLANK) {
+			wbd_info("%s: log %s is blank, formatting it", r->name, c->log);
+			ret = wb_engine_format(eng, p);
+			if (ret) {
+				snprintf(err, errlen, "formatting log %s failed: %s", c->log,
+					 strerror(-ret));
+				return ret;
+			}
+		} else if (pr.state != WB_LOG_VALID) {
+			/* not certainly new: never format it behind the operator's back */
+			snprintf(err, errlen,
+				 "log %s is neither blank nor a valid log: %s; refusing to format "
+				 "or open it (to re-initialise it, destroying its content: "
+				 "wbrepd --create-md %s --force)",
+				 c->log, pr.what, r->name);
+			return -EUCLEAN;
+		}
+	}
+	ret = wb_engine_open(eng, p, &r->engine);
+	if (ret == -EUCLEAN && c->log) {
+		/* the engine logged where the log is damaged and what to do */
+		snprintf(
+		    err, errlen,
+		    "engine %s refused to open log %s: it is damaged (see the engine's message "
+		    "before: `wbengine check` inspects it, `wbengine repair "
+		    "--accept-data-loss` drops what follows the damage)",
+		    eng, c->log);
+	} else if (ret == -EXDEV && c->log) {
+		/* log and backing do not belong together (engine/bind.h): the log
+		 * is intact, re-initialising it would destroy its data */
+		snprintf(err, errlen,
+			 "engine %s refused to open log %s: backing %s is not bound to it (see "
+			 "the engine's message before). Check log= and backing=; if this is the "
+			 "right pair, bind it with the resource down: wbengine bind --log %s "
+			 "--backing %s",
+			 eng, c->log, c->backing, c->log, c->backing);
+	} else if (ret) {
+		/* the log probed valid: whatever the cause (size, parameters, I/O),
+		 * formatting it is never the remedy, it would destroy its data */
+		snprintf(err, errlen,
+			 "engine %s refused to open%s%s: %s (see the engine's message before%s)",
+			 eng, c->log ? " log " : "", c->log ? c->log : "", strerror(-ret),
+			 c->log ? "; `wbengine check` inspects the log" : "");
+	}
+	return ret;
+}
+
+/* up, step 2: the NBD export and the engine's events (fd, timer, kick,
+ * rate sample), not yet added */
+static int res_events_new(struct wbd_resource *r, uint64_t size, char *err, size_t errlen)
+{
+	int fd;
+
+	wbd_nbd_export_init(&r->ex, r->name, size, r->engine, res_kick, r);
+	r->ex.hold = res_hold;
+	r->ex.writable = wbd_resource_writable;
+	r->ex.max_clients = r->conf->max_clients;
+	r->ex.tls = r->conf->tls; /* same values (_Static_assert above) */
+	fd = wb_engine_fd(r->engine);
+	r->ev_kick = event_new(r->base, -1, 0, res_kick_cb, r);
+	r->ev_timer = evtimer_new(r->base, res_engine_cb, r);
+	r->ev_sample = event_new(r->base, -1, EV_PERSIST, res_sample_cb, r);
+	if (fd >= 0)
+		r->ev_fd = event_new(r->base, fd, EV_READ | EV_PERSIST, res_engine_cb, r);
+	if (!r->ev_kick || !r->ev_timer || !r->ev_sample || (fd >= 0 && !r->ev_fd)) {
+		snprintf(err, errlen, "out of memory for events");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* up, step 3: the configured cache mode must be one the engine can run (a
+ * forced one ends with the last down); the node then starts in
+ * write-through and the mode policy (modectl.h) enters write-back once it
+ * holds. */
+static int res_start_mode(struct wbd_resource *r, const struct wb_engine_stats *st, char *err,
+			  size_t errlen)
+{
+	const char *eng = engine_name(r->conf);
+	int ret;
+
+	r->mode_forced = -1;
+	r->draining = false;
+	if (st->mode != res_conf_mode(r)) {
+		ret = res_engine_mode(r, res_conf_mode(r));
+		if (ret) {
+			snprintf(err, errlen, "engine %s cannot run with cache-mode = %s: %s", eng,
+				 mode_name(res_conf_mode(r)), strerror(-ret));
+			return ret;
+		}
+	}
+	r->mc.wb_capable = res_conf_mode(r) == WB_MODE_WRITEBACK ||
+			   !wb_engine_set_mode(r->engine, WB_MODE_WRITEBACK);
+	ret = res_engine_mode(r, WB_MODE_WRITETHROUGH);
+	if (ret)
+		snprintf(err, errlen, "engine %s cannot run write-through: %s", eng,
+			 strerror(-ret));
+	return ret;
+}
+
+/* up, step 4: the engine's events run, the rate sampler starts */
+static void res_events_add(struct wbd_resource *r, uint64_t destaged_bytes)
+{
+	struct timeval sec = {.tv_sec = 1};
+
+	if (r->ev_fd)
+		event_add(r->ev_fd, NULL);
+	res_rearm_timer(r);
+	r->nsamples = 0;
+	res_sample(r, destaged_bytes);
+	event_add(r->ev_sample, &sec);
+}
+
+/* up, step 5: replication when the cluster has peers; the configured role
+ * is the one at up (wbctl primary/secondary later) */
+static int res_start_repl(struct wbd_resource *r, char *err, size_t errlen)
+{
+	const struct wbconf_resource *c = r->conf;
+	int ret;
+
+	r->writes_off = false;
+	if (!r->renv || !wbd_repl_npeers(r->renv->conf))
+		return 0;
+	struct wbd_repl_opts o = {.res = r->name,
+				  .e = r->engine,
+				  .primary = c->role != WBCONF_ROLE_SECONDARY,
+				  .protocol = c->protocol,
+				  .min_peers = c->wb_min_peers,
+				  .backing = r->backing,
+				  .resync_rate = c->resync_rate,
+				  .resync_checksum = c->resync_checksum,
+				  .changed = res_peers_changed,
+				  .arg = r};
+
+	ret = wbd_repl_new(r->base, r->renv, &o, &r->repl);
+	if (ret) {
+		snprintf(err, errlen, "cannot start replication: %s", strerror(-ret));
+		return ret;
+	}
+	r->writes_off = !o.primary; /* a secondary's frontends refuse writes */
+	return 0;
+}
+
 int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 {
 	const struct wbconf_resource *c = r->conf;
 	const char *eng = engine_name(c);
 	struct wb_engine_params p;
 	struct wb_engine_stats st;
-	int ret, fd;
+	int ret;
 
 	if (r->state == WBD_RES_UP)
 		return 0;
@@ -477,138 +638,23 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 	wbd_resource_params(c, &p);
 	p.log_io = r->log;
 	p.backing_io = r->backing;
-	if (r->log) {
-		struct wb_log_probe pr;
-
-		ret = wb_log_probe(r->log, &pr);
-		if (ret < 0) {
-			snprintf(err, errlen, "%s", pr.what);
-			goto out_close;
-		}
-		if (pr.state == WB_LOG_BLANK) {
-			wbd_info("%s: log %s is blank, formatting it", r->name, c->log);
-			ret = wb_engine_format(eng, &p);
-			if (ret) {
-				snprintf(err, errlen, "formatting log %s failed: %s", c->log,
-					 strerror(-ret));
-				goto out_close;
-			}
-		} else if (pr.state != WB_LOG_VALID) {
-			/* not certainly new: never format it behind the operator's back */
-			snprintf(err, errlen,
-				 "log %s is neither blank nor a valid log: %s; refusing to format "
-				 "or open it (to re-initialise it, destroying its content: "
-				 "wbrepd --create-md %s --force)",
-				 c->log, pr.what, r->name);
-			ret = -EUCLEAN;
-			goto out_close;
-		}
-	}
-	ret = wb_engine_open(eng, &p, &r->engine);
-	if (ret == -EUCLEAN && c->log) {
-		/* the engine logged where the log is damaged and what to do */
-		snprintf(
-		    err, errlen,
-		    "engine %s refused to open log %s: it is damaged (see the engine's message "
-		    "before: `wbengine check` inspects it, `wbengine repair "
-		    "--accept-data-loss` drops what follows the damage)",
-		    eng, c->log);
+	ret = res_open_engine(r, &p, err, errlen);
+	if (ret)
 		goto out_close;
-	}
-	if (ret == -EXDEV && c->log) {
-		/* log and backing do not belong together (engine/bind.h): the log
-		 * is intact, re-initialising it would destroy its data */
-		snprintf(err, errlen,
-			 "engine %s refused to open log %s: backing %s is not bound to it (see "
-			 "the engine's message before). Check log= and backing=; if this is the "
-			 "right pair, bind it with the resource down: wbengine bind --log %s "
-			 "--backing %s",
-			 eng, c->log, c->backing, c->log, c->backing);
-		goto out_close;
-	}
-	if (ret) {
-		/* the log probed valid: whatever the cause (size, parameters, I/O),
-		 * formatting it is never the remedy, it would destroy its data */
-		snprintf(err, errlen,
-			 "engine %s refused to open%s%s: %s (see the engine's message before%s)",
-			 eng, c->log ? " log " : "", c->log ? c->log : "", strerror(-ret),
-			 c->log ? "; `wbengine check` inspects the log" : "");
-		goto out_close;
-	}
 	ret = wb_engine_stats(r->engine, &st);
 	if (ret) {
 		snprintf(err, errlen, "engine stats: %s", strerror(-ret));
 		goto out_engine;
 	}
-	wbd_nbd_export_init(&r->ex, r->name, st.size, r->engine, res_kick, r);
-	r->ex.hold = res_hold;
-	r->ex.writable = wbd_resource_writable;
-	r->ex.max_clients = r->conf->max_clients;
-	r->ex.tls = r->conf->tls; /* same values (_Static_assert above) */
-	fd = wb_engine_fd(r->engine);
-	r->ev_kick = event_new(r->base, -1, 0, res_kick_cb, r);
-	r->ev_timer = evtimer_new(r->base, res_engine_cb, r);
-	r->ev_sample = event_new(r->base, -1, EV_PERSIST, res_sample_cb, r);
-	if (fd >= 0)
-		r->ev_fd = event_new(r->base, fd, EV_READ | EV_PERSIST, res_engine_cb, r);
-	if (!r->ev_kick || !r->ev_timer || !r->ev_sample || (fd >= 0 && !r->ev_fd)) {
-		snprintf(err, errlen, "out of memory for events");
-		ret = -ENOMEM;
+	ret = res_events_new(r, st.size, err, errlen);
+	if (!ret)
+		ret = res_start_mode(r, &st, err, errlen);
+	if (ret)
 		goto out_events;
-	}
-	/* the configured cache mode must be one the engine can run; a forced
-	 * one ends with the last down */
-	r->mode_forced = -1;
-	r->draining = false;
-	if (st.mode != res_conf_mode(r)) {
-		ret = res_engine_mode(r, res_conf_mode(r));
-		if (ret) {
-			snprintf(err, errlen, "engine %s cannot run with cache-mode = %s: %s", eng,
-				 mode_name(res_conf_mode(r)), strerror(-ret));
-			goto out_events;
-		}
-	}
-	/* a node starts in write-through; the mode policy (modectl.h) enters
-	 * write-back once it holds */
-	r->mc.wb_capable = res_conf_mode(r) == WB_MODE_WRITEBACK ||
-			   !wb_engine_set_mode(r->engine, WB_MODE_WRITEBACK);
-	ret = res_engine_mode(r, WB_MODE_WRITETHROUGH);
-	if (ret) {
-		snprintf(err, errlen, "engine %s cannot run write-through: %s", eng,
-			 strerror(-ret));
+	res_events_add(r, st.destaged_bytes);
+	ret = res_start_repl(r, err, errlen);
+	if (ret)
 		goto out_events;
-	}
-	if (r->ev_fd)
-		event_add(r->ev_fd, NULL);
-	res_rearm_timer(r);
-	r->nsamples = 0;
-	res_sample(r, st.destaged_bytes);
-	{
-		struct timeval sec = {.tv_sec = 1};
-
-		event_add(r->ev_sample, &sec);
-	}
-	/* the configured role is the one at up (wbctl primary/secondary later) */
-	r->writes_off = false;
-	if (r->renv && wbd_repl_npeers(r->renv->conf)) {
-		struct wbd_repl_opts o = {.res = r->name,
-					  .e = r->engine,
-					  .primary = c->role != WBCONF_ROLE_SECONDARY,
-					  .protocol = c->protocol,
-					  .min_peers = c->wb_min_peers,
-					  .backing = r->backing,
-					  .resync_rate = c->resync_rate,
-					  .resync_checksum = c->resync_checksum,
-					  .changed = res_peers_changed,
-					  .arg = r};
-
-		ret = wbd_repl_new(r->base, r->renv, &o, &r->repl);
-		if (ret) {
-			snprintf(err, errlen, "cannot start replication: %s", strerror(-ret));
-			goto out_events;
-		}
-		r->writes_off = !o.primary; /* a secondary's frontends refuse writes */
-	}
 	r->fail_reason[0] = 0;
 	wbd_modectl_up(r);     /* the mode and admission before any request */
 	r->state = WBD_RES_UP; /* before the listeners: lookups see it up */
