@@ -526,6 +526,7 @@ void wbd_repl_bm_ack(struct repl_peer *p)
 {
 	if (p->clear_at && p->acked_dur >= p->clear_at)
 		bm_in_sync(p);
+	wbd_repl_rs_acked(p); /* resync progress kept for a resume */
 }
 
 bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes)

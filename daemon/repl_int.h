@@ -147,8 +147,8 @@ struct wbd_repl {
 	struct wb_meta meta;
 	ProtobufCBinaryData hist_pb[WB_META_MAX_HISTORY]; /* hello's history */
 	struct repl_verify *vf; /* online verify (repl_verify.c), NULL until used */
-	uint32_t bm_region; /* bytes per bitmap bit; 0: the log has no bitmaps */
-	uint64_t data_head; /* seq after the newest record with data (hello) */
+	uint32_t bm_region;	/* bytes per bitmap bit; 0: the log has no bitmaps */
+	uint64_t data_head;	/* seq after the newest record with data (hello) */
 	/* resync (repl_resync.c) */
 	struct wb_io *backing;	   /* target: resync data goes straight here */
 	uint64_t rs_rate;	   /* resync-rate, bytes/s (0: no limit) */
@@ -209,12 +209,23 @@ bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes);
 /* The peer acked something: clear its bitmap if it is in sync now. */
 void wbd_repl_bm_ack(struct repl_peer *p);
 
-/* repl_resync.c */
+/* repl_resync.c (source, dispatch, status) and repl_synctarget.c (target) */
+#define RS_INFLIGHT 4	       /* requests a target has outstanding */
+#define RS_REQ_MAX  (1u << 20) /* bytes per request */
+#define RS_MARK0    0x52       /* marker data UUID bytes 6..7 'RS': Inconsistent */
+#define RS_MARK1    0x53
+uint64_t wbd_repl_rs_now_ms(void);
+uint64_t wbd_repl_rs_popcount(const uint8_t *bits, uint64_t nbits);
+void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what);
+void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, const void *data);
+void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *data);
+void wbd_repl_rs_tgt_free(struct repl_peer *p);
 bool wbd_repl_rs_marked(const uint8_t *uuid); /* the Inconsistent marker */
 int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
 void wbd_repl_rs_source_up(struct repl_peer *p);
 void wbd_repl_rs_source_work(struct repl_peer *p);
 void wbd_repl_rs_sent(struct repl_peer *p, const struct wb_record *rec);
+void wbd_repl_rs_acked(struct repl_peer *p); /* more records durable there */
 bool wbd_repl_rs_frame(struct repl_peer *p, const struct wbp_msg *m, void *data);
 void *wbd_repl_rs_rx_buf(struct wbd_repl *rp, uint32_t len);
 void wbd_repl_rs_reset(struct repl_peer *p);

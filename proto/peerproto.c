@@ -298,6 +298,8 @@ int wbp_msg_check(unsigned type, const ProtobufCMessage *msg, uint32_t data_len,
 	case WBP_T_RESYNC_REQ: {
 		const Wbrep__ResyncRequest *m = (const Wbrep__ResyncRequest *)msg;
 
+		if (m->has_durable_below && m->durable_below > lim->dev_blocks)
+			WHY("resync request: durable_below past the device");
 		return range_check(m->lba, m->nblocks, lim, why);
 	}
 	case WBP_T_RESYNC_DATA: {

@@ -496,6 +496,13 @@ static void test_resync_verify(void **state)
 	expect(WBP_T_RESYNC_REQ, &q.base, 0, lg, -EINVAL, "overflows");
 	q.lba = 0;
 	expect(WBP_T_RESYNC_REQ, &q.base, 4096, lg, -EPROTO, NULL); /* data on a request */
+	/* the resume point: at most the end of the device */
+	q.has_durable_below = 1;
+	q.durable_below = lg.dev_blocks;
+	expect(WBP_T_RESYNC_REQ, &q.base, 0, lg, 0, NULL);
+	q.durable_below = lg.dev_blocks + 1;
+	expect(WBP_T_RESYNC_REQ, &q.base, 0, lg, -EINVAL, "durable_below");
+	q.has_durable_below = 0;
 
 	d.lba = 0;
 	d.nblocks = 4;
@@ -524,7 +531,8 @@ static void test_resync_verify(void **state)
 		rd.bytes = 4 * 4096;
 		expect(WBP_T_RESYNC_DONE, &rd.base, 0, lg, 0, NULL);
 		expect(WBP_T_RESYNC_DONE, &rd.base, 4096, lg, -EPROTO, NULL); /* no data */
-		expect(WBP_T_RESYNC_DONE, &rd.base, 0, lim_hello(), -EPROTO, NULL); /* before the hello */
+		expect(WBP_T_RESYNC_DONE, &rd.base, 0, lim_hello(), -EPROTO,
+		       NULL); /* before the hello */
 		rd.regions = 1ull << 52;
 		expect(WBP_T_RESYNC_DONE, &rd.base, 0, lg, -EINVAL, "larger than any device");
 		rd.regions = 1;

@@ -1,0 +1,660 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * repl_synctarget.c - the sync target's side of a resync (the secondary;
+ * docs/replication.md, "Resync"; the source's side, the frame dispatch
+ * and the status are in repl_resync.c).
+ *
+ * On the bitmap it marks itself Inconsistent durably (a marker data UUID),
+ * drains and rebases its log to the source's seq if told to, then asks for
+ * every dirty region (with its own crc32c when resync-checksum = yes) at
+ * most RS_INFLIGHT requests at a time, within resync-rate, and writes the
+ * answers straight to its backing device. A record that arrives while such
+ * writes are in flight waits for them (a later destage of the record must
+ * not be overtaken by an older resync write). Its resume point (every range
+ * asked for below it written and flushed) goes to the source with the next
+ * request at least every RS_CKPT_BYTES or RS_CKPT_MS, so that the source
+ * drops those regions from its bitmap and an interrupted resync resumes.
+ * At the end: backing flush, the source's UUIDs adopted (UpToDate),
+ * resync-done.
+ *
+ * Owns: struct repl_rs_tgt (p->rs.tgt; freed at the end, at a link drop,
+ * wbd_repl_rs_tgt_free) and the I/O contexts (struct rs_tio) that may
+ * outlive it (they check the peer's epoch).
+ *
+ * Threads: the resource's event base (= the engine thread).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <event2/event.h>
+
+#include "daemon/events.h"
+#include "daemon/peerlink.h"
+#include "daemon/repl_int.h"
+#include "daemon/wbd_log.h"
+#include "engine/io.h"
+
+#define RS_CKPT_BYTES (16u << 20) /* resume point at least this often */
+#define RS_CKPT_MS    1000	  /* ... or after this long */
+
+static bool bit_get(const uint8_t *b, uint64_t i)
+{
+	return (b[i / 8] >> (i % 8)) & 1;
+}
+
+struct rs_treq {
+	bool used; /* asked, no answer yet */
+	bool busy; /* asked, its data not written yet (the slot is taken) */
+	uint64_t id, lba;
+	uint32_t nblocks;
+};
+
+struct repl_rs_tgt {
+	uint8_t *bits; /* the source's bitmap; a region's bit is cleared when asked */
+	uint64_t nregions, got;
+	uint32_t region;
+	uint64_t seq, gen;
+	bool rebase, full, marked, ready, finishing;
+	int saved_mode;
+	uint64_t cursor, next_id;
+	unsigned inflight; /* requests whose answer is not written yet */
+	struct rs_treq req[RS_INFLIGHT];
+	uint64_t regions, bytes, same;
+	/* resume point (durable_below): flushed up to ckpt, told up to ckpt_sent */
+	uint64_t ckpt, ckpt_sent, ckpt_ms;
+	bool ckpt_flushing;
+	/* resync-rate */
+	uint64_t tokens, tok_ms;
+	struct event *timer;
+};
+
+/* contexts of I/O that may outlive the target state (link drop) */
+struct rs_tio {
+	struct wb_io_req io;
+	struct wb_req wr;
+	struct repl_peer *p;
+	uint64_t epoch;
+	struct rs_treq q;
+	void *buf;
+};
+
+static void tgt_pump(struct repl_peer *p);
+
+void wbd_repl_rs_tgt_free(struct repl_peer *p)
+{
+	struct repl_rs_tgt *t = p->rs.tgt;
+
+	if (!t)
+		return;
+	if (!t->ready)
+		wbd_peerlink_pause_rx(p->l, false);
+	if (t->timer)
+		event_free(t->timer);
+	if (!t->ready && t->saved_mode >= 0)
+		wb_engine_set_mode(p->rp->e, (enum wb_mode)t->saved_mode);
+	free(t->bits);
+	free(t);
+	p->rs.tgt = NULL;
+}
+
+static void tgt_fail(struct repl_peer *p, int err, const char *why)
+{
+	wbd_err("%s: resync from %s: %s", p->rp->res, p->node, why);
+	wbd_peerlink_drop(p->l, err, why);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static void tgt_arm(struct repl_peer *p, unsigned ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+	if (p->rs.tgt->timer && !evtimer_pending(p->rs.tgt->timer, NULL))
+		evtimer_add(p->rs.tgt->timer, &tv);
+}
+
+/* Rebase when the log is empty (everything destaged), then ask. */
+static void tgt_rebase(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	struct repl_rs_tgt *t = p->rs.tgt;
+	struct wb_engine_stats st;
+	int ret;
+
+	if (t->rebase) {
+		if (wb_engine_stats(rp->e, &st))
+			return;
+		if (st.dirty_bytes || st.seq_tail != st.seq_head) {
+			tgt_arm(p, 20);
+			return;
+		}
+		ret = wb_engine_rebase(rp->e, t->seq, t->gen);
+		if (ret == -EBUSY) {
+			tgt_arm(p, 20);
+			return;
+		}
+		if (ret) {
+			tgt_fail(p, ret, "the log could not be rebased to the source's seq");
+			return;
+		}
+		rp->data_head = t->seq;
+		wbd_info("%s: resync from %s: log restarts at seq %llu, generation %llu", rp->res,
+			 p->node, (unsigned long long)t->seq, (unsigned long long)t->gen);
+	}
+	if (t->saved_mode >= 0)
+		wb_engine_set_mode(rp->e, (enum wb_mode)t->saved_mode);
+	t->saved_mode = -1;
+	if (rp->sync_target < t->seq)
+		rp->sync_target = t->seq;
+	t->ready = true;
+	t->tok_ms = wbd_repl_rs_now_ms();
+	wbd_peerlink_pause_rx(p->l, false);
+	tgt_pump(p);
+}
+
+/* The marker UUID is durable: nothing was changed before it. */
+static void tgt_marked(struct wbd_repl *rp, int err)
+{
+	struct repl_peer *p = rp->rs_peer;
+
+	if (!p || !p->rs.tgt || p->rs.state != REPL_RS_TARGET)
+		return;
+	if (err) {
+		tgt_fail(p, err, "cannot mark this node's data Inconsistent");
+		return;
+	}
+	p->rs.tgt->marked = true;
+	if (p->rs.tgt->rebase) {
+		struct wb_engine_stats st;
+
+		/* the log must empty: no hold keeps records, destage runs */
+		for (unsigned i = 0; i < rp->npeers; i++) {
+			wb_engine_set_peer_pos(rp->e, i, 0);
+			rp->peers[i].hold = 0;
+		}
+		if (!wb_engine_stats(rp->e, &st)) {
+			p->rs.tgt->saved_mode = (int)st.mode;
+			wb_engine_set_mode(rp->e, WB_MODE_WRITETHROUGH);
+		}
+	}
+	tgt_rebase(p);
+}
+
+static int tgt_mark(struct wbd_repl *rp)
+{
+	struct wb_meta m = rp->meta;
+
+	if (!rp->has_meta || wbd_repl_rs_marked(rp->meta.data_uuid)) {
+		tgt_marked(rp, 0);
+		return 0;
+	}
+	if (getrandom(m.data_uuid, 6, 0) != 6)
+		return -EIO;
+	m.data_uuid[6] = RS_MARK0;
+	m.data_uuid[7] = RS_MARK1;
+	memset(m.data_uuid + 8, 0, 8);
+	return wbd_repl_uuid_set(rp, &m, tgt_marked);
+}
+
+static void tgt_try_mark(struct repl_peer *p)
+{
+	int ret = tgt_mark(p->rp);
+
+	if (ret == -EBUSY) /* another UUID update runs: again shortly */
+		tgt_arm(p, 20);
+	else if (ret)
+		tgt_fail(p, ret, "cannot mark this node's data Inconsistent");
+}
+
+void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, const void *data)
+{
+	struct wbd_repl *rp = p->rp;
+	struct repl_rs *rs = &p->rs;
+	struct repl_rs_tgt *t = rs->tgt;
+	if (rp->primary || !p->primary_peer || (m->first_region % 8) ||
+	    (t && (t->ready || m->first_region != t->got || m->total_regions != t->nregions))) {
+		wbd_peerlink_drop(p->l, -EPROTO, "unexpected bitmap chunk");
+		return;
+	}
+	if (!t) {
+		if (m->first_region) {
+			wbd_peerlink_drop(p->l, -EPROTO, "bitmap does not start at region 0");
+			return;
+		}
+		t = calloc(1, sizeof(*t));
+		if (t)
+			t->bits = calloc(1, (m->total_regions + 7) / 8);
+		if (t)
+			t->timer = evtimer_new(rp->base, timer_cb, p);
+		if (!t || !t->bits || !t->timer) {
+			if (t) {
+				free(t->bits);
+				if (t->timer)
+					event_free(t->timer);
+			}
+			free(t);
+			wbd_peerlink_drop(p->l, -ENOMEM, "out of memory for the bitmap");
+			return;
+		}
+		t->nregions = m->total_regions;
+		t->region = m->region_bytes;
+		t->seq = m->seq;
+		t->gen = m->has_rebase_gen ? m->rebase_gen : 0;
+		t->rebase = m->has_rebase_gen;
+		t->full = m->has_full && m->full;
+		t->saved_mode = -1;
+		t->ckpt_ms = wbd_repl_rs_now_ms();
+		rs->tgt = t;
+	}
+	memcpy(t->bits + m->first_region / 8, data, (m->nregions + 7) / 8);
+	t->got += m->nregions;
+	if (!m->has_last || !m->last)
+		return;
+	if (t->got != t->nregions) {
+		wbd_peerlink_drop(p->l, -EPROTO, "bitmap ends before its last region");
+		return;
+	}
+	/* bits past the device in the last byte are not regions */
+	for (uint64_t b = t->nregions; b < (t->nregions + 7) / 8 * 8; b++)
+		t->bits[b / 8] &= (uint8_t) ~(1u << (b % 8));
+	rs->state = REPL_RS_TARGET;
+	rs->total = wbd_repl_rs_popcount(t->bits, t->nregions) * t->region;
+	{
+		struct wb_engine_stats st;
+
+		if (!wb_engine_stats(rp->e, &st) && rs->total > st.size)
+			rs->total = st.size;
+	}
+	rs->done = 0;
+	rs->t0_ms = wbd_repl_rs_now_ms();
+	rp->rs_peer = p;
+	rp->disk = REPL_DISK_INCONSISTENT;
+	wbd_event(rp->res, "resync", NULL, NULL,
+		  "resync from %s started: %s, %llu bytes, records from seq %llu%s%s", p->node,
+		  t->full ? "full sync" : "bitmap", (unsigned long long)rs->total,
+		  (unsigned long long)t->seq, t->rebase ? " (log restarts there)" : "",
+		  rp->rs_checksum ? ", checksums" : "");
+	/* nothing more (records) until the marker is durable and the log
+	 * is where the source's records continue */
+	wbd_peerlink_pause_rx(p->l, true);
+	tgt_try_mark(p);
+}
+
+static void tgt_send_req(struct repl_peer *p, struct rs_treq *q, bool has_crc, uint32_t crc)
+{
+	Wbrep__ResyncRequest r = WBREP__RESYNC_REQUEST__INIT;
+	int ret;
+
+	r.id = q->id;
+	r.lba = q->lba;
+	r.nblocks = q->nblocks;
+	r.has_crc = has_crc;
+	r.crc = crc;
+	if (p->rs.tgt->ckpt > p->rs.tgt->ckpt_sent) {
+		r.has_durable_below = 1;
+		r.durable_below = p->rs.tgt->ckpt;
+	}
+	ret = wbd_peerlink_send(p->l, WBP_T_RESYNC_REQ, &r.base, NULL);
+	if (!ret && r.has_durable_below)
+		p->rs.tgt->ckpt_sent = r.durable_below;
+	if (ret && ret != -ENOTCONN)
+		tgt_fail(p, ret, "sending a resync request failed");
+}
+
+/* resync-checksum: this node's crc of the range, then the request */
+static void crc_done(struct wb_req *wr, int err)
+{
+	struct rs_tio *io = wr->priv;
+	struct repl_peer *p = io->p;
+	struct repl_rs_tgt *t = p->rs.tgt;
+
+	p->rp->applying--;
+	if (io->epoch == p->epoch && t) {
+		uint32_t crc = wb_crc32c(0, io->buf, (size_t)io->q.nblocks * WBP_BLOCK_SIZE);
+
+		for (unsigned i = 0; i < RS_INFLIGHT; i++)
+			if (t->req[i].used && t->req[i].id == io->q.id)
+				tgt_send_req(p, &t->req[i], !err, crc);
+	}
+	wb_io_free(io->buf);
+	free(io);
+}
+
+static void tgt_finish(struct repl_peer *p);
+
+/* A flush of the backing device; done(io) gets io->q.lba = lba. 0, or the
+ * link was dropped (-errno). */
+static int tgt_flush(struct repl_peer *p, uint64_t lba, void (*done)(struct wb_io_req *, int))
+{
+	struct rs_tio *io = calloc(1, sizeof(*io));
+	int ret;
+
+	if (!io) {
+		tgt_fail(p, -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	io->p = p;
+	io->epoch = p->epoch;
+	io->q.lba = lba;
+	io->io.op = WB_IO_FLUSH;
+	io->io.done = done;
+	io->io.priv = io;
+	ret = wb_io_submit(p->rp->backing, &io->io);
+	if (ret) {
+		free(io);
+		tgt_fail(p, ret, "cannot flush the backing device");
+		return ret;
+	}
+	p->rp->applying++;
+	return 0;
+}
+
+static void ckpt_done(struct wb_io_req *io_req, int res)
+{
+	struct rs_tio *io = io_req->priv;
+	struct repl_peer *p = io->p;
+	struct repl_rs_tgt *t = p->rs.tgt;
+
+	p->rp->applying--;
+	if (io->epoch == p->epoch && t) {
+		t->ckpt_flushing = false;
+		if (res < 0) {
+			tgt_fail(p, res, "flushing the backing device failed");
+		} else {
+			/* told to the source with the next request */
+			t->ckpt = io->q.lba;
+			t->ckpt_ms = wbd_repl_rs_now_ms();
+		}
+	}
+	free(io);
+}
+
+/* The resume point: every range asked for below it is written; once a
+ * backing flush made that durable, the next request tells the source
+ * (durable_below), which may then clear those regions for good. */
+static void tgt_ckpt(struct repl_peer *p)
+{
+	struct repl_rs_tgt *t = p->rs.tgt;
+	const struct wbp_limits *lim = wbd_peerlink_limits(p->l);
+	uint64_t w = t->cursor, now = wbd_repl_rs_now_ms();
+
+	if (!t->ready || t->finishing || t->ckpt_flushing || !lim)
+		return;
+	for (unsigned i = 0; i < RS_INFLIGHT; i++)
+		if (t->req[i].busy && t->req[i].lba < w)
+			w = t->req[i].lba;
+	if (w > lim->dev_blocks)
+		w = lim->dev_blocks;
+	if (w <= t->ckpt ||
+	    ((w - t->ckpt) * WBP_BLOCK_SIZE < RS_CKPT_BYTES && now - t->ckpt_ms < RS_CKPT_MS))
+		return;
+	if (!tgt_flush(p, w, ckpt_done))
+		t->ckpt_flushing = true;
+}
+
+static void tgt_pump(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	struct repl_rs_tgt *t = p->rs.tgt;
+	const struct wbp_limits *lim = wbd_peerlink_limits(p->l);
+	uint64_t maxb = lim && lim->max_data < RS_REQ_MAX ? lim->max_data : RS_REQ_MAX;
+	uint64_t dev = lim ? lim->dev_blocks : 0;
+
+	if (!t || !t->ready || t->finishing)
+		return;
+	tgt_ckpt(p);
+	while (t->inflight < RS_INFLIGHT) {
+		uint64_t per = t->region / WBP_BLOCK_SIZE, b = t->cursor / per, lba, nb, end;
+		struct rs_treq *q = NULL;
+
+		/* cursor: the next block to look at; regions before it are asked for */
+		while (b < t->nregions && !bit_get(t->bits, b))
+			b = !(b % 8) && !t->bits[b / 8] ? b + 8 : b + 1;
+		if (b >= t->nregions || b * per >= dev) {
+			t->cursor = t->nregions * per;
+			break;
+		}
+		lba = t->cursor > b * per ? t->cursor : b * per;
+		/* up to one request along the run of dirty regions */
+		end = lba + maxb / WBP_BLOCK_SIZE;
+		for (uint64_t k = b; k < t->nregions && bit_get(t->bits, k); k++)
+			if ((k + 1) * per >= end || (k + 1) * per >= dev) {
+				break;
+			} else if (k + 1 >= t->nregions || !bit_get(t->bits, k + 1)) {
+				end = (k + 1) * per;
+				break;
+			}
+		if (end > dev)
+			end = dev;
+		nb = end - lba;
+		if (rp->rs_rate) {
+			uint64_t now = wbd_repl_rs_now_ms(),
+				 cap = maxb > rp->rs_rate ? maxb : rp->rs_rate;
+
+			t->tokens += (now - t->tok_ms) * rp->rs_rate / 1000;
+			t->tok_ms = now;
+			if (t->tokens > cap)
+				t->tokens = cap;
+			if (t->tokens < nb * WBP_BLOCK_SIZE) {
+				uint64_t need = nb * WBP_BLOCK_SIZE - t->tokens;
+
+				tgt_arm(p, (unsigned)(need * 1000 / rp->rs_rate + 1));
+				return;
+			}
+			t->tokens -= nb * WBP_BLOCK_SIZE;
+		}
+		for (unsigned i = 0; i < RS_INFLIGHT; i++)
+			if (!t->req[i].busy) {
+				q = &t->req[i];
+				break;
+			}
+		/* regions wholly asked for are done in the copy */
+		for (uint64_t k = b; k < t->nregions && (k + 1) * per <= end; k++) {
+			t->bits[k / 8] &= (uint8_t) ~(1u << (k % 8));
+			t->regions++;
+		}
+		if (end >= dev)
+			for (uint64_t k = b; k < t->nregions; k++)
+				t->bits[k / 8] &= (uint8_t) ~(1u << (k % 8));
+		t->cursor = end;
+		*q = (struct rs_treq){.used = true,
+				      .busy = true,
+				      .id = ++t->next_id,
+				      .lba = lba,
+				      .nblocks = (uint32_t)nb};
+		t->inflight++;
+		if (rp->rs_checksum) {
+			struct rs_tio *io = calloc(1, sizeof(*io));
+
+			if (io)
+				io->buf = wb_io_alloc(nb * WBP_BLOCK_SIZE);
+			if (!io || !io->buf) {
+				free(io);
+				tgt_fail(p, -ENOMEM, "out of memory for checksums");
+				return;
+			}
+			io->p = p;
+			io->epoch = p->epoch;
+			io->q = *q;
+			if (wbd_repl_read_blocks(rp, &io->wr, lba, (uint32_t)nb, io->buf, crc_done,
+						 io)) {
+				wb_io_free(io->buf);
+				free(io);
+				tgt_send_req(p, q, false, 0);
+			} else {
+				rp->applying++;
+			}
+		} else {
+			tgt_send_req(p, q, false, 0);
+		}
+	}
+	if (t->cursor >= t->nregions * (t->region / WBP_BLOCK_SIZE) && !t->inflight &&
+	    !rp->rs_writes)
+		tgt_finish(p);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct repl_peer *p = arg;
+
+	if (!p->rs.tgt || p->rs.state != REPL_RS_TARGET)
+		return;
+	if (!p->rs.tgt->marked)
+		tgt_try_mark(p);
+	else if (!p->rs.tgt->ready)
+		tgt_rebase(p);
+	else
+		tgt_pump(p);
+}
+
+static void wr_done(struct wb_io_req *io_req, int res)
+{
+	struct rs_tio *io = io_req->priv;
+	struct repl_peer *p = io->p;
+	struct wbd_repl *rp = p->rp;
+	struct repl_rs_tgt *t = p->rs.tgt;
+
+	rp->applying--;
+	rp->rs_writes--;
+	wb_io_free(io->buf);
+	if (io->epoch == p->epoch && t) {
+		if (res < 0) {
+			tgt_fail(p, res, "writing resync data to the backing device failed");
+		} else {
+			for (unsigned i = 0; i < RS_INFLIGHT; i++)
+				if (t->req[i].busy && t->req[i].id == io->q.id)
+					t->req[i].busy = false;
+			t->inflight--;
+			t->bytes += (uint64_t)io->q.nblocks * WBP_BLOCK_SIZE;
+			p->rs.done += (uint64_t)io->q.nblocks * WBP_BLOCK_SIZE;
+			tgt_pump(p);
+		}
+	}
+	free(io);
+	/* a record waiting for resync writes: wbd_repl_after_run applies it */
+}
+
+void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *data)
+{
+	struct wbd_repl *rp = p->rp;
+	struct repl_rs_tgt *t = p->rs.tgt;
+	struct rs_treq *q = NULL;
+	struct rs_tio *io;
+	int ret;
+
+	for (unsigned i = 0; t && t->ready && i < RS_INFLIGHT; i++)
+		if (t->req[i].used && t->req[i].id == m->id)
+			q = &t->req[i];
+	if (!q || q->lba != m->lba || q->nblocks != m->nblocks) {
+		wbd_peerlink_drop(p->l, -EPROTO, "resync data that was not asked for");
+		return;
+	}
+	q->used = false;
+	if (m->has_code && m->code) {
+		tgt_fail(p, -m->code, "the source could not read a range");
+		return;
+	}
+	if (m->has_same && m->same) {
+		q->busy = false;
+		t->inflight--;
+		t->same += (uint64_t)m->nblocks * WBP_BLOCK_SIZE;
+		p->rs.done += (uint64_t)m->nblocks * WBP_BLOCK_SIZE;
+		tgt_pump(p);
+		return;
+	}
+	io = calloc(1, sizeof(*io));
+	if (!io || data != rp->rs_rxbuf) {
+		free(io);
+		tgt_fail(p, -ENOMEM, "out of memory for resync data");
+		return;
+	}
+	rp->rs_rxbuf = NULL; /* the write owns it */
+	io->p = p;
+	io->epoch = p->epoch;
+	io->q = *q;
+	io->buf = data;
+	io->io.op = WB_IO_WRITE;
+	io->io.off = m->lba * WBP_BLOCK_SIZE;
+	io->io.len = m->nblocks * WBP_BLOCK_SIZE;
+	io->io.buf = data;
+	io->io.done = wr_done;
+	io->io.priv = io;
+	ret = wb_io_submit(rp->backing, &io->io);
+	if (ret) {
+		wb_io_free(data);
+		free(io);
+		tgt_fail(p, ret, "cannot write resync data to the backing device");
+		return;
+	}
+	rp->applying++;
+	rp->rs_writes++;
+}
+
+/* An aligned buffer for resync data (written to the backing device
+ * directly); kept in rp until the frame callback takes it. */
+void *wbd_repl_rs_rx_buf(struct wbd_repl *rp, uint32_t len)
+{
+	wb_io_free(rp->rs_rxbuf);
+	rp->rs_rxbuf = wb_io_alloc(len);
+	return rp->rs_rxbuf;
+}
+
+static void done_adopted(struct wbd_repl *rp, int err)
+{
+	struct repl_peer *p = rp->rs_peer;
+	Wbrep__ResyncDone d = WBREP__RESYNC_DONE__INIT;
+	struct repl_rs_tgt *t;
+
+	if (!p || !(t = p->rs.tgt) || p->rs.state != REPL_RS_TARGET)
+		return;
+	if (err) {
+		tgt_fail(p, err, "cannot take the source's data UUIDs");
+		return;
+	}
+	d.regions = t->regions;
+	d.has_bytes = d.has_same = 1;
+	d.bytes = t->bytes;
+	d.same = t->same;
+	p->rs.done = p->rs.total;
+	wbd_repl_rs_event(p, "from", "finished");
+	wbd_repl_rs_tgt_free(p);
+	p->rs.state = REPL_RS_NONE;
+	rp->rs_peer = NULL;
+	rp->discard = false;
+	rp->disk = REPL_DISK_OUTDATED;
+	wbd_repl_disk_check(rp);
+	if (wbd_peerlink_send(p->l, WBP_T_RESYNC_DONE, &d.base, NULL))
+		wbd_peerlink_drop(p->l, -EIO, "cannot send resync-done");
+}
+
+static void flush_done(struct wb_io_req *io_req, int res)
+{
+	struct rs_tio *io = io_req->priv;
+	struct repl_peer *p = io->p;
+	struct wbd_repl *rp = p->rp;
+	int ret;
+
+	rp->applying--;
+	if (io->epoch == p->epoch && p->rs.tgt) {
+		if (res < 0) {
+			tgt_fail(p, res, "flushing the backing device failed");
+		} else {
+			/* the source's UUIDs: this node now holds its data */
+			ret = wbd_repl_uuid_take(p, done_adopted);
+			if (ret == -EOPNOTSUPP)
+				done_adopted(rp, 0);
+			else if (ret)
+				tgt_fail(p, ret, "cannot take the source's data UUIDs");
+		}
+	}
+	free(io);
+}
+
+static void tgt_finish(struct repl_peer *p)
+{
+	p->rs.tgt->finishing = true;
+	tgt_flush(p, 0, flush_done);
+}
