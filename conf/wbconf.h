@@ -117,6 +117,7 @@ struct wbconf_resource {
 	uint32_t max_clients;	       /* NBD connections on this export, default 128 */
 	uint64_t resync_rate;	       /* bytes/s a sync target asks for, 0 = unthrottled */
 	bool resync_checksum;	       /* sync target sends checksums, default no */
+	uint64_t peer_retention;       /* log bytes a disconnected peer may hold, 0 = the log */
 	unsigned line;		       /* line of the [resource NAME] header */
 };
 

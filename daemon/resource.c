@@ -242,6 +242,9 @@ void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_pa
 	p->ack_memory = conf->ack == WBCONF_ACK_MEMORY;
 	p->log_commit_ms = conf->log_commit_ms;
 	p->role = conf->role == WBCONF_ROLE_SECONDARY ? WB_ROLE_REPLICA : WB_ROLE_PRIMARY;
+	/* a lagging peer holds destaged records up to this much, then it is
+	 * dropped to a bitmap resync (docs/replication.md, "Resync") */
+	p->peer_retention_bytes = conf->peer_retention;
 }
 
 static int open_devices(const struct wbconf_resource *c, struct wb_io **backing, struct wb_io **log,
