@@ -247,6 +247,46 @@ void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_pa
 	p->peer_retention_bytes = conf->peer_retention;
 }
 
+/*
+ * Tests only: WBREPD_FAULT_IO="drop=P,tear=P[,seed=N]" (per mille) puts the
+ * devices on the file-backed fault-injection backend (engine/io_fault.c), a
+ * volatile write cache in this process: a kill -9 is then a power cut of
+ * both devices (docs/hacking.md, "Power cuts"). 1 and *cfg when set.
+ */
+static int fault_env(const char *path, struct wb_fault_cfg *cfg)
+{
+	const char *e = getenv("WBREPD_FAULT_IO");
+	unsigned long long seed = 0;
+	const char *t;
+
+	if (!e || !*e)
+		return 0;
+	memset(cfg, 0, sizeof(*cfg));
+	for (t = e; t && *t; t = strchr(t, ',') ? strchr(t, ',') + 1 : NULL) {
+		if (sscanf(t, "drop=%u", &cfg->drop_permille) != 1 &&
+		    sscanf(t, "tear=%u", &cfg->tear_permille) != 1 && sscanf(t, "seed=%llu", &seed) != 1)
+			wbd_warn("WBREPD_FAULT_IO: ignoring \"%s\"", t);
+	}
+	/* a different stream per device */
+	for (t = path; *t; t++)
+		seed = (seed ^ (unsigned char)*t) * 0x100000001B3ull;
+	cfg->seed = seed;
+	return 1;
+}
+
+static int open_dev(const char *path, unsigned flags, struct wb_io **io)
+{
+	struct wb_fault_cfg fc;
+
+	if (fault_env(path, &fc)) {
+		wbd_warn("%s: on the fault-injection backend (WBREPD_FAULT_IO=%s: a volatile "
+			 "write cache in this process, kill -9 is a power cut; tests only)",
+			 path, getenv("WBREPD_FAULT_IO"));
+		return wb_io_fault_open_file(path, &fc, io);
+	}
+	return wb_io_uring_open(path, 0, flags, RES_IO_QD, io);
+}
+
 static int open_devices(const struct wbconf_resource *c, struct wb_io **backing, struct wb_io **log,
 			char *err, size_t errlen)
 {
@@ -256,8 +296,7 @@ static int open_devices(const struct wbconf_resource *c, struct wb_io **backing,
 	if (c->backing) {
 		/* with a ring, the backing is the dm-wbrep target's lower device,
 		 * which the kernel holds exclusively for the target: share it */
-		ret = wb_io_uring_open(c->backing, 0, c->ring ? WB_IO_OPEN_SHARED : 0, RES_IO_QD,
-				       backing);
+		ret = open_dev(c->backing, c->ring ? WB_IO_OPEN_SHARED : 0, backing);
 		if (ret) {
 			snprintf(err, errlen, "cannot open backing device %s: %s", c->backing,
 				 strerror(-ret));
@@ -265,7 +304,7 @@ static int open_devices(const struct wbconf_resource *c, struct wb_io **backing,
 		}
 	}
 	if (c->log) {
-		ret = wb_io_uring_open(c->log, 0, 0, RES_IO_QD, log);
+		ret = open_dev(c->log, 0, log);
 		if (ret) {
 			snprintf(err, errlen, "cannot open log device %s: %s", c->log,
 				 strerror(-ret));

@@ -113,6 +113,13 @@ struct wb_fault_cfg {
 };
 int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg *cfg,
 		     struct wb_io **out);
+/* File-backed fault device (the daemon's volatile-cache emulation,
+ * io_fault.c): the file at `path` is the durable media, its size the
+ * device's; unflushed writes live in this process only, so a kill -9 of
+ * the process is a power cut. cfg's drop/tear probabilities are drawn when
+ * a write completes (the rest lands at once, written back early); a clean
+ * close lands everything. */
+int wb_io_fault_open_file(const char *path, const struct wb_fault_cfg *cfg, struct wb_io **out);
 /* Simulate a power cut: apply the volatile-cache model to writes not yet
  * covered by a completed flush, fail every queued request with -EIO, and
  * leave the device "off": later submits fail with -EIO until

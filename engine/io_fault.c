@@ -29,7 +29,17 @@
  *     completes with -EIO) until wb_io_fault_power_on(), which makes
  *     `cur` = `dur` again;
  *   - wb_io_fault_fail_nth(): the n-th next request of a kind completes with
- *     a given error and has no effect.
+ *     a given error and has no effect;
+ *   - file-backed (wb_io_fault_open_file(), the daemon's volatile-cache
+ *     emulation): the file is the durable media (`dur` is not kept in
+ *     memory: what lands is written to the file), `cur` is loaded from it
+ *     at open. The power cut is the death of the process (kill -9): what
+ *     had not landed is lost. So the cfg probabilities are drawn when a
+ *     write completes instead of at the cut: dropped = stays volatile until
+ *     a flush covers it; torn = each sector lands now with probability 1/2
+ *     (the rest at the flush); otherwise it lands now (the cache wrote it
+ *     back early, out of order: legal). A clean close lands every volatile
+ *     write (the power stays on).
  * Every random choice comes from one PRNG seeded with cfg.seed: a run is
  * reproducible from the seed.
  *
@@ -41,7 +51,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/io.h"
@@ -83,6 +95,7 @@ struct fault_dev {
 	uint64_t nsubmit; /* requests submitted so far */
 	int off;	  /* power is off */
 	int efd;
+	int fd; /* file-backed: the durable media (dur is NULL), else -1 */
 	struct fault_armed armed[FAULT_MAX_ARMED];
 	unsigned narmed;
 };
@@ -160,17 +173,48 @@ static void fault_vw_free(struct fault_vw *v)
 	free(v);
 }
 
+/* Make len bytes at off durable: into dur, or into the file. */
+static void fault_dur_put(struct fault_dev *d, uint64_t off, const uint8_t *src, size_t len)
+{
+	if (d->dur) {
+		memcpy(d->dur + off, src, len);
+		return;
+	}
+	while (len) {
+		ssize_t n = pwrite(d->fd, src, len, (off_t)off);
+
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			wb_msg(WB_LOG_ERR, "%s: writing the durable file at %llu: %s", d->io.name,
+			       (unsigned long long)off, n < 0 ? strerror(errno) : "short write");
+			return;
+		}
+		src += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+}
+
 /* Land the live sectors of a volatile write on the durable image;
- * torn: each live sector with probability 1/2. */
+ * torn: each live sector with probability 1/2. Runs of sectors are put
+ * at once. */
 static void fault_vw_land(struct fault_dev *d, struct fault_vw *v, int torn)
 {
-	for (uint32_t s = 0; s < v->len / FAULT_SECT; s++) {
-		if (!v->live[s])
+	uint32_t n = v->len / FAULT_SECT, run = 0;
+
+	for (uint32_t s = 0; s <= n; s++) {
+		int land = s < n && v->live[s] && !(torn && (fault_rand(d) & 1));
+
+		if (land) {
+			run++;
 			continue;
-		if (torn && (fault_rand(d) & 1))
-			continue;
-		memcpy(d->dur + v->off + (uint64_t)s * FAULT_SECT, v->data + s * FAULT_SECT,
-		       FAULT_SECT);
+		}
+		if (run)
+			fault_dur_put(d, v->off + (uint64_t)(s - run) * FAULT_SECT,
+				      v->data + (size_t)(s - run) * FAULT_SECT,
+				      (size_t)run * FAULT_SECT);
+		run = 0;
 	}
 }
 
@@ -191,12 +235,28 @@ static int fault_exec_write(struct fault_dev *d, struct wb_io_req *r, uint32_t l
 {
 	struct fault_vw *v;
 
+	unsigned p = 0;
+
 	fault_copy(r, d->cur, 1);
 	d->ncomp++;
-	if (r->flags & WB_IO_FUA) {
+	if (d->fd >= 0)
+		p = (unsigned)(fault_rand(d) % 1000); /* drawn now: the cut is a kill */
+	if ((r->flags & WB_IO_FUA) ||
+	    (d->fd >= 0 && p >= d->cfg.drop_permille + d->cfg.tear_permille)) {
 		fault_vw_supersede(d, r->off, len);
-		fault_copy(r, d->dur, 1);
+		fault_dur_put(d, r->off, d->cur + r->off, len);
 		return len;
+	}
+	if (d->fd >= 0 && p >= d->cfg.drop_permille) {
+		/* torn: some sectors land now, all of them at the next flush */
+		for (uint32_t s = 0; s < len / FAULT_SECT; s++) {
+			uint64_t o = r->off + (uint64_t)s * FAULT_SECT;
+
+			if (fault_rand(d) & 1)
+				continue;
+			fault_vw_supersede(d, o, FAULT_SECT);
+			fault_dur_put(d, o, d->cur + o, FAULT_SECT);
+		}
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -381,8 +441,12 @@ static void fault_close(struct wb_io *io)
 		struct fault_vw *v = d->vhead;
 
 		d->vhead = v->next;
+		if (d->fd >= 0 && !d->off)
+			fault_vw_land(d, v, 0); /* a clean close: the power stays on */
 		fault_vw_free(v);
 	}
+	if (d->fd >= 0)
+		close(d->fd);
 	close(d->efd);
 	free(d->cur);
 	free(d->dur);
@@ -415,6 +479,7 @@ int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg
 	d->dur = calloc(1, size);
 	if (!d->cur || !d->dur)
 		goto out_free;
+	d->fd = -1;
 	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (d->efd < 0) {
 		int err = -errno;
@@ -441,6 +506,37 @@ out_nomem:
 	wb_msg(WB_LOG_ERR, "fault device %s: out of memory for %llu bytes", label,
 	       (unsigned long long)size);
 	return -ENOMEM;
+}
+
+int wb_io_fault_open_file(const char *path, const struct wb_fault_cfg *cfg, struct wb_io **out)
+{
+	struct fault_dev *d;
+	off_t size;
+	int fd, ret;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		wb_msg(WB_LOG_ERR, "fault device %s: %s", path, strerror(errno));
+		return ret;
+	}
+	size = lseek(fd, 0, SEEK_END);
+	if (size <= 0 || (ret = wb_io_fault_open(path, (uint64_t)size, cfg, out))) {
+		close(fd);
+		return size <= 0 ? -EINVAL : ret;
+	}
+	d = fault_of(*out);
+	free(d->dur);
+	d->dur = NULL;
+	d->fd = fd;
+	if (pread(fd, d->cur, (size_t)size, 0) != (ssize_t)size) {
+		wb_msg(WB_LOG_ERR, "fault device %s: cannot read %lld bytes", path,
+		       (long long)size);
+		fault_close(*out);
+		*out = NULL;
+		return -EIO;
+	}
+	return 0;
 }
 
 void wb_io_fault_power_cut(struct wb_io *io)
@@ -495,7 +591,10 @@ void wb_io_fault_power_on(struct wb_io *io)
 {
 	struct fault_dev *d = fault_of(io);
 
-	memcpy(d->cur, d->dur, io->size);
+	if (d->dur)
+		memcpy(d->cur, d->dur, io->size);
+	else if (pread(d->fd, d->cur, io->size, 0) != (ssize_t)io->size)
+		wb_msg(WB_LOG_ERR, "%s: power on: cannot read the durable file", io->name);
 	d->off = 0;
 }
 
@@ -522,6 +621,9 @@ int wb_io_fault_peek(struct wb_io *io, uint64_t off, void *buf, size_t len)
 
 	if (off > io->size || len > io->size - off)
 		return -EINVAL;
-	memcpy(buf, d->dur + off, len);
-	return 0;
+	if (d->dur) {
+		memcpy(buf, d->dur + off, len);
+		return 0;
+	}
+	return pread(d->fd, buf, len, (off_t)off) == (ssize_t)len ? 0 : -EIO;
 }

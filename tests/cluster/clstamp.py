@@ -3,8 +3,10 @@
 """clstamp.py - stamped write load and checker for the cluster torture
 (tests/cluster/torture.sh), over NBD on the nodes' unix sockets.
 
-  clstamp.py write DIR NBLOCKS SEED
-      Writes stamped 4 KiB blocks at QD1 to the node named in DIR/target
+  clstamp.py write DIR NBLOCKS SEED [THREADS]
+      Writes stamped 4 KiB blocks at QD1 per thread (THREADS connections,
+      default 1, thread i writing the blocks i, i + THREADS, ...: no two
+      writes of one block are ever in flight) to the node named in DIR/target
       ("NODE SOCKET", re-read before every write: the torture points it at
       the new primary after a failover). Every write gets a new version
       (a global counter); before sending, "S lba version node ms" goes to
@@ -12,7 +14,8 @@
       sent_ms acked_ms"; an error reply or a request not answered within
       3 s (a suspended minority holds it) ends that connection (the write
       stays "sent": it may or may not be there). While DIR/pause exists no
-      request is sent (DIR/paused says so). Runs until SIGTERM.
+      request is sent (DIR/paused says so once no thread has one in
+      flight). Runs until SIGTERM.
   clstamp.py verify DIR SOCKET
       Reads every block < NBLOCKS through SOCKET (the primary) and checks
       it against the log: a block holds a valid stamp of itself whose
@@ -32,6 +35,7 @@ import random
 import signal
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -54,54 +58,90 @@ def read_target(d):
         return None, None
 
 
-def write(d, nblocks, seed):
-    rnd = random.Random(seed)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-    log = open(os.path.join(d, "writes.log"), "a", buffering=1)
-    ver = 0
-    for line in open(os.path.join(d, "writes.log")):
-        if line.startswith("S "):
-            ver = max(ver, int(line.split()[2]))
-    conn, cnode, csock = None, None, None
-    while not stop:
-        if os.path.exists(os.path.join(d, "pause")):
-            if conn:
+class Writer:
+    def __init__(self, d, nblocks, seed, threads):
+        self.d, self.nblocks, self.threads = d, nblocks, threads
+        self.stop = []
+        self.lock = threading.Lock()
+        self.idle = set()
+        self.log = open(os.path.join(d, "writes.log"), "a", buffering=1)
+        self.ver = 0
+        for line in open(os.path.join(d, "writes.log")):
+            if line.startswith("S "):
+                self.ver = max(self.ver, int(line.split()[2]))
+        self.seed = seed
+
+    def put(self, line):
+        with self.lock:
+            self.log.write(line)
+
+    def paused(self, i, yes):
+        with self.lock:
+            if yes:
+                self.idle.add(i)
+                if len(self.idle) == self.threads:
+                    open(os.path.join(self.d, "paused"), "w").close()
+            else:
+                self.idle.discard(i)
+
+    def run(self, i):
+        d = self.d
+        rnd = random.Random(self.seed if i == 0 else self.seed * 1000 + i)
+        conn, cnode, csock = None, None, None
+        while not self.stop:
+            if os.path.exists(os.path.join(d, "pause")):
+                if conn:
+                    conn.close()
+                    conn = None
+                self.paused(i, True)
+                time.sleep(0.05)
+                continue
+            self.paused(i, False)
+            node, sock = read_target(d)
+            if not node:
+                time.sleep(0.05)
+                continue
+            if conn and (node, sock) != (cnode, csock):
                 conn.close()
                 conn = None
-            open(os.path.join(d, "paused"), "w").close()
-            time.sleep(0.05)
-            continue
-        node, sock = read_target(d)
-        if not node:
-            time.sleep(0.05)
-            continue
-        if conn and (node, sock) != (cnode, csock):
-            conn.close()
-            conn = None
-        if not conn:
+            if not conn:
+                try:
+                    conn = n.Conn(sock, timeout=REQ_TIMEOUT).connect()
+                    cnode, csock = node, sock
+                except Exception:
+                    conn = None
+                    time.sleep(0.1)
+                    continue
+            lba = i + self.threads * rnd.randrange((self.nblocks - i + self.threads - 1) // self.threads)
+            with self.lock:
+                self.ver += 1
+                ver = self.ver
+                t0 = now_ms()
+                self.log.write("S %d %d %s %d\n" % (lba, ver, node, t0))
             try:
-                conn = n.Conn(sock, timeout=REQ_TIMEOUT).connect()
-                cnode, csock = node, sock
+                err, _ = conn.io(n.CMD_WRITE, lba * BS, BS, payload=stamp(lba, ver), handle=ver)
             except Exception:
+                err = -1
+            if err == 0:
+                self.put("A %d %d %s %d %d\n" % (lba, ver, node, t0, now_ms()))
+            else:
+                conn.close()
                 conn = None
-                time.sleep(0.1)
-                continue
-        lba = rnd.randrange(nblocks)
-        ver += 1
-        t0 = now_ms()
-        log.write("S %d %d %s %d\n" % (lba, ver, node, t0))
-        try:
-            err, _ = conn.io(n.CMD_WRITE, lba * BS, BS, payload=stamp(lba, ver), handle=ver)
-        except Exception:
-            err = -1
-        if err == 0:
-            log.write("A %d %d %s %d %d\n" % (lba, ver, node, t0, now_ms()))
-        else:
+                time.sleep(0.05)
+        if conn:
             conn.close()
-            conn = None
-            time.sleep(0.05)
-    log.close()
+
+
+def write(d, nblocks, seed, threads=1):
+    w = Writer(d, nblocks, seed, threads)
+    signal.signal(signal.SIGTERM, lambda *a: w.stop.append(1))
+    ts = [threading.Thread(target=w.run, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        while t.is_alive():
+            t.join(0.2)
+    w.log.close()
 
 
 def load(d):
@@ -163,10 +203,10 @@ def minority(d, node, t_from, t_to):
 
 def main():
     a = sys.argv[1:]
-    if len(a) == 4 and a[0] == "write":
+    if len(a) in (4, 5) and a[0] == "write":
         with open(os.path.join(a[1], "nblocks"), "w") as f:
             f.write(a[2])
-        write(a[1], int(a[2]), int(a[3]))
+        write(a[1], int(a[2]), int(a[3]), int(a[4]) if len(a) == 5 else 1)
         return 0
     if len(a) == 3 and a[0] == "verify":
         return verify(a[1], a[2])

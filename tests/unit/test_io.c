@@ -449,6 +449,48 @@ static void test_fault_flush_model(void **state)
 	wb_io_close(io);
 }
 
+/* File-backed (the daemon's volatile-cache emulation): the file is the
+ * durable media; drop 1000: a write reaches it only at a flush or with FUA
+ * (a kill -9 before loses it); drop 0: at once; a clean close lands the
+ * rest; a reopen reads the file. */
+static void test_fault_file_backed(void **state)
+{
+	struct wb_fault_cfg all = {.seed = 7, .drop_permille = 1000}, none = {.seed = 7};
+	struct wb_io *io = NULL;
+	uint8_t a[4096], b[4096];
+	int fd;
+
+	(void)state;
+	fd = open(tmp_path, O_CREAT | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, MiB), 0);
+	assert_int_equal(wb_io_fault_open_file(tmp_path, &all, &io), 0);
+	assert_int_equal(io->size, MiB);
+	pw(io, 0, 1, 0);
+	assert_true(block_is(io, 0, 1, 0)); /* reads see the cache */
+	assert_int_equal(pread(fd, b, 4096, 0), 4096);
+	memset(a, 0, 4096);
+	assert_memory_equal(a, b, 4096); /* not in the file yet */
+	assert_true(block_is(io, 0, 0, 1));
+	assert_int_equal(wb_io_flush(io), 0);
+	assert_int_equal(pread(fd, b, 4096, 0), 4096);
+	fill(a, 4096, 1);
+	assert_memory_equal(a, b, 4096);
+	pw(io, 4096, 2, WB_IO_FUA);
+	assert_true(block_is(io, 4096, 2, 1));
+	pw(io, 8192, 3, 0);
+	wb_io_close(io); /* clean: lands */
+	assert_int_equal(wb_io_fault_open_file(tmp_path, &none, &io), 0);
+	assert_true(block_is(io, 8192, 3, 0));
+	assert_true(block_is(io, 4096, 2, 0));
+	pw(io, 12288, 4, 0); /* drop 0: written back at once */
+	assert_int_equal(pread(fd, b, 4096, 12288), 4096);
+	fill(a, 4096, 4);
+	assert_memory_equal(a, b, 4096);
+	wb_io_close(io);
+	close(fd);
+}
+
 /* A flush covers only writes that completed before it was submitted. */
 static void test_fault_flush_barrier(void **state)
 {
@@ -691,6 +733,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_uring_zero_ordering, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_zero_fallback, setup_tmp, teardown_tmp),
 	    cmocka_unit_test(test_fault_flush_model),
+	    cmocka_unit_test_setup_teardown(test_fault_file_backed, setup_tmp, teardown_tmp),
 	    cmocka_unit_test(test_fault_flush_barrier),
 	    cmocka_unit_test(test_fault_fua_supersedes),
 	    cmocka_unit_test(test_fault_tear_and_determinism),
