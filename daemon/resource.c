@@ -251,7 +251,7 @@ void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_pa
  * Tests only: WBREPD_FAULT_IO="drop=P,tear=P[,seed=N]" (per mille) puts the
  * devices on the file-backed fault-injection backend (engine/io_fault.c), a
  * volatile write cache in this process: a kill -9 is then a power cut of
- * both devices (docs/hacking.md, "Power cuts"). 1 and *cfg when set.
+ * both devices (docs/engine-io.md, "fault"). 1 and *cfg when set.
  */
 static int fault_env(const char *path, struct wb_fault_cfg *cfg)
 {
