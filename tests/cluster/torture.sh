@@ -327,5 +327,5 @@ kill "$WPID"
 wait "$WPID" 2>/dev/null
 NSENT=$((NSENT + $(grep -c '^S ' "$WD/writes.log"))) NACKED=$((NACKED + $(grep -c '^A ' "$WD/writes.log")))
 echo "    $EPOCH cluster(s), writes: $NSENT sent, $NACKED acknowledged"
-[ -n "${WB_KEEP_LOGS:-}" ] && cp -r "$WBCLUSTER_DIR" "$T"/w* "$T"/logs* "$WB_KEEP_LOGS"/
+[ -n "${WB_KEEP_LOGS:-}" ] && cp -r "$WBCLUSTER_DIR" "$T"/w* $(ls -d "$T"/logs* 2>/dev/null) "$WB_KEEP_LOGS"/
 finish
