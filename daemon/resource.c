@@ -264,7 +264,8 @@ static int fault_env(const char *path, struct wb_fault_cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	for (t = e; t && *t; t = strchr(t, ',') ? strchr(t, ',') + 1 : NULL) {
 		if (sscanf(t, "drop=%u", &cfg->drop_permille) != 1 &&
-		    sscanf(t, "tear=%u", &cfg->tear_permille) != 1 && sscanf(t, "seed=%llu", &seed) != 1)
+		    sscanf(t, "tear=%u", &cfg->tear_permille) != 1 &&
+		    sscanf(t, "seed=%llu", &seed) != 1)
 			wbd_warn("WBREPD_FAULT_IO: ignoring \"%s\"", t);
 	}
 	/* a different stream per device */
