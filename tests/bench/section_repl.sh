@@ -20,14 +20,18 @@
 #   qd1    4K random write QD1 (p50/p99)     single; 2 and 3 nodes x A, B, C
 #   wbwt   3 nodes, write-back vs `wbctl mode r0 writethrough --wait`:
 #          4K QD1 with ack = memory, 4K QD32 with ack = log
+#   resync 2 nodes: full sync of the whole device to a secondary restarted
+#          on a blank log, unthrottled (resync-rate 0), timed by the
+#          target's own "resync from alpha: finished ... in N ms"
 # Link ceiling: iperf3 over loopback (one stream), `openssl speed -evp` for
 # aes-128-gcm (issue 10) and aes-256-gcm (what TLS 1.3 negotiates with
 # OpenSSL's default suite order; daemon/tls.c sets none).
 # CPU: utime + stime of every wbrepd from /proc/PID/stat before and after
 # each fio run (all threads, io-wq workers included).
 # Ratios and targets: tests/bench/repl_report.py; results: $RESULTS/repl.json.
-# The whole section: 16 cases x (runtime + restart, ~5-10 s on the loaded
-# 2-core VM: formatting and recovering a fresh log takes ~1 s per node).
+# The whole section: 16 fio cases x (runtime + restart, ~5-10 s on the loaded
+# 2-core VM: formatting and recovering a fresh log takes ~1 s per node),
+# then the resync case (a few seconds for 256 MiB).
 
 SECTIONS+=(repl)
 
@@ -188,6 +192,48 @@ repl_case() {
 		"$name" "$nn" "$proto" "$ack" "$mode" "$(getconf CLK_TCK)" "$t0" "$t1" >"$d/case-$name.json"
 }
 
+# repl_resync DIR: the resync case. Two nodes ready, the primary writes
+# (so that a new secondary needs a full sync), the secondary is killed and
+# restarted on a blank log (log-level info: its resync events), and the
+# target's "resync from alpha: finished, B of B bytes in MS ms" goes to
+# DIR/resync.json.
+repl_resync() {
+	local d=$1 line t0 t1 end=$((SECONDS + 600))
+	bench_log "repl: resync_n2 (full sync of ${REPL_SIZE_MB} MiB, 2 nodes, unthrottled)"
+	repl_up "$d" 2 C log || return 1
+	fio --ioengine=nbd --uri="nbd+unix:///?socket=$d/alpha/nbd.sock" --name=prime \
+		--rw=write --bs=1M --size=4M >"$d/fio-prime.out" 2>&1 || {
+		bench_log "repl: fio prime failed: $(tail -3 "$d/fio-prime.out")"; return 1; }
+	kill -KILL "${REPL_PID[beta]}" 2>/dev/null
+	wait "${REPL_PID[beta]}" 2>/dev/null
+	bench_forget "${REPL_PID[beta]}"
+	REPL_PID[beta]=""
+	rm -f "$d/beta/nbd.sock" "$d/beta/ctl.sock" "$d/beta/wbrepd.pid"
+	bench_prewrite "$d/beta/log.img" "$REPL_LOG_MB" || return 1
+	sed -i 's/^log-level = warn$/log-level = info/' "$d/beta/wbrep.conf"
+	: >"$d/beta/wbrepd.log"
+	t0=$(repl_ticks) || return 1 # alpha only: beta's count starts at 0
+	"$REPL_WBREPD" -c "$d/beta/wbrep.conf" -f >>"$d/beta/wbrepd.log" 2>&1 &
+	REPL_PID[beta]=$!
+	BENCH_PIDS+=("$!")
+	until line=$(grep -oE "resync from alpha: finished, [0-9]+ of [0-9]+ bytes in [0-9]+ ms" \
+		"$d/beta/wbrepd.log"); do
+		if ! kill -0 "${REPL_PID[beta]}" 2>/dev/null || [ $SECONDS -ge $end ]; then
+			bench_log "repl: the full sync did not finish:"
+			grep -E "resync|refus" "$d/beta/wbrepd.log" | tail -5 >&2
+			return 1
+		fi
+		sleep 0.2
+	done
+	t1=$(repl_ticks) || return 1
+	grep -q "resync from alpha started: full sync" "$d/beta/wbrepd.log" || {
+		bench_log "repl: beta's resync was not a full sync"; return 1; }
+	read -r bytes ms < <(sed -E 's/.* ([0-9]+) bytes in ([0-9]+) ms/\1 \2/' <<<"$line")
+	printf '{"case": "resync_n2", "nodes": 2, "kind": "full sync", "bytes": %d, "ms": %d, "resync_rate": 0, "clk_tck": %d, "ticks_before": "%s", "ticks_after": "%s", "loadavg": "%s"}\n' \
+		"$bytes" "$ms" "$(getconf CLK_TCK)" "$t0" "$t1" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+		>"$d/resync.json"
+}
+
 # Link ceiling: iperf3 (one TCP stream over 127.0.0.1) and openssl speed.
 repl_link() {
 	local d=$1 port pid="" i ok=0 secs=${WB_BENCH_REPL_LINK_SECS:-4}
@@ -294,6 +340,11 @@ EOF
 		sync
 		repl_case "$d" "$name" "$nn" "$proto" "$ack" "$mode" "${opts[@]}" || { ok=0; break; }
 	done
+	if [ $ok = 1 ] && { [ -z "${WB_BENCH_REPL_CASES:-}" ] ||
+		[[ " $WB_BENCH_REPL_CASES " = *" resync_n2 "* ]]; }; then
+		sync
+		repl_resync "$d" || ok=0
+	fi
 	repl_stop_all
 	if [ $ok = 1 ] && [ -z "${WB_BENCH_REPL_CASES:-}" ]; then
 		rows=$(python3 tests/bench/repl_report.py "$d" "$RESULTS/repl.json") || {
