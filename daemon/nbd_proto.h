@@ -144,7 +144,7 @@ size_t wbd_nbd_encode_simple_reply(uint8_t *out, uint32_t err, uint64_t handle);
 
 /* What the server does with a parsed request header, decided without I/O. */
 struct wbd_nbd_verdict {
-	uint32_t err;	  /* 0 = execute, else the WBD_NBD_E* to reply with */
+	uint32_t err;	  /* 0 = execute, else the NBDP_E* to reply with */
 	uint32_t payload; /* bytes of write payload that follow the header */
 	bool disconnect;  /* after replying (or at once for DISC), close */
 };

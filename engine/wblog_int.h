@@ -11,7 +11,7 @@
  *   - a record owns its extent array, header buffer, and (until evicted or
  *     destaged) one page reference per data block;
  *   - user requests are borrowed from the caller until done() is called;
- *     their engine-private state lives in r->ep[] (see WBL_REQ_*).
+ *     their engine-private state lives in r->ep[] (see WBL_NEXT..WBL_FLAGS).
  */
 #ifndef WB_WBLOG_INT_H
 #define WB_WBLOG_INT_H
