@@ -5,9 +5,11 @@
  * Three steps: lex() splits the text into sections and `key = value`
  * entries (syntax errors, unknown section kinds, duplicate sections and
  * keys); build() applies the typed key table (wbconf_keys.c) on top of the
- * defaults, section by section (apply()), with [resource X on NODE] applied
- * on top of [resource X] for this node; check_resource() and check_nodes()
- * look at relations between keys and sections. Every problem is appended to
+ * defaults, section by section (apply(); build_global(), build_nodes(),
+ * build_resources()), with [resource X on NODE] applied on top of
+ * [resource X] for this node (apply_overrides()); check_overrides(),
+ * check_resource() and check_nodes() look at relations between keys and
+ * sections. Every problem is appended to
  * the error list and parsing goes on, so the user sees all of them at once.
  * Owns the lexer, the struct wbconf life cycle and the public API of
  * conf/wbconf.h.
@@ -483,7 +485,8 @@ static bool addr_loopback(const char *host)
 	       !strcmp(host, "[::1]");
 }
 
-static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const struct rinfo *ri)
+/* Resource i on its own: watermarks, engine, cache mode, ack, its devices. */
+static void check_res_engine(struct lx *lx, struct wbconf *c, size_t i, const struct rinfo *ri)
 {
 	struct wbconf_resource *r = &c->res[i];
 	const char *lb;
@@ -530,6 +533,15 @@ static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const stru
 		ERR(lx, ln, lb, "log", "log '%s' and backing '%s' are the same device", r->log,
 		    r->backing);
 	}
+}
+
+/* Resource i and the nodes and network: peers, listeners, TLS. */
+static void check_res_network(struct lx *lx, struct wbconf *c, size_t i, const struct rinfo *ri)
+{
+	struct wbconf_resource *r = &c->res[i];
+	const char *lb;
+	unsigned ln;
+
 	/* only when set explicitly: the default (1) on a one-node setup just
 	 * means write-through, which is what a single node should do */
 	if (c->nnodes && r->wb_min_peers > c->nnodes - 1 && ri[i].line[KI("wb-min-peers")]) {
@@ -559,44 +571,54 @@ static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const stru
 		    "serve plain NBD on the network)",
 		    r->nbd_listen.host);
 	}
-	for (size_t j = 0; j < i; j++) {
-		struct wbconf_resource *o = &c->res[j];
-		const char *paths_i[2] = {r->backing, r->log}, *keys_i[2] = {"backing", "log"};
-		const char *paths_j[2] = {o->backing, o->log};
+}
 
-		if (addr_clash(&r->nbd_listen, &o->nbd_listen)) {
-			ln = rline(&ri[i], "nbd-listen", &lb);
-			ERR(lx, ln, lb, "nbd-listen",
-			    "%s:%u is already used by resource %s (line %u)", r->nbd_listen.host,
-			    r->nbd_listen.port, o->name, ri[j].line[KI("nbd-listen")]);
-		}
-		if (str_eq(r->nbd_socket, o->nbd_socket)) {
-			ln = rline(&ri[i], "nbd-socket", &lb);
-			ERR(lx, ln, lb, "nbd-socket",
-			    "'%s' is already used by resource %s (line %u)", r->nbd_socket, o->name,
-			    ri[j].line[KI("nbd-socket")]);
-		}
-		if (str_eq(r->ring, o->ring)) {
-			ln = rline(&ri[i], "ring", &lb);
-			ERR(lx, ln, lb, "ring",
-			    "ring '%s' is already used by resource %s (line %u)", r->ring, o->name,
-			    ri[j].line[KI("ring")]);
-		}
-		for (int a = 0; a < 2; a++)
-			for (int b = 0; b < 2; b++)
-				if (str_eq(paths_i[a], paths_j[b])) {
-					ln = rline(&ri[i], keys_i[a], &lb);
-					ERR(lx, ln, lb, keys_i[a],
-					    "'%s' is already the %s of resource %s", paths_i[a],
-					    b ? "log" : "backing", o->name);
-				} else if (same_device(paths_i[a], paths_j[b])) {
-					ln = rline(&ri[i], keys_i[a], &lb);
-					ERR(lx, ln, lb, keys_i[a],
-					    "'%s' is the same device as '%s', the %s of resource "
-					    "%s",
-					    paths_i[a], paths_j[b], b ? "log" : "backing", o->name);
-				}
+/* Resource i against an earlier resource j: nothing of theirs shared. */
+static void check_res_pair(struct lx *lx, struct wbconf *c, size_t i, size_t j,
+			   const struct rinfo *ri)
+{
+	struct wbconf_resource *r = &c->res[i], *o = &c->res[j];
+	const char *paths_i[2] = {r->backing, r->log}, *keys_i[2] = {"backing", "log"};
+	const char *paths_j[2] = {o->backing, o->log};
+	const char *lb;
+	unsigned ln;
+
+	if (addr_clash(&r->nbd_listen, &o->nbd_listen)) {
+		ln = rline(&ri[i], "nbd-listen", &lb);
+		ERR(lx, ln, lb, "nbd-listen", "%s:%u is already used by resource %s (line %u)",
+		    r->nbd_listen.host, r->nbd_listen.port, o->name, ri[j].line[KI("nbd-listen")]);
 	}
+	if (str_eq(r->nbd_socket, o->nbd_socket)) {
+		ln = rline(&ri[i], "nbd-socket", &lb);
+		ERR(lx, ln, lb, "nbd-socket", "'%s' is already used by resource %s (line %u)",
+		    r->nbd_socket, o->name, ri[j].line[KI("nbd-socket")]);
+	}
+	if (str_eq(r->ring, o->ring)) {
+		ln = rline(&ri[i], "ring", &lb);
+		ERR(lx, ln, lb, "ring", "ring '%s' is already used by resource %s (line %u)",
+		    r->ring, o->name, ri[j].line[KI("ring")]);
+	}
+	for (int a = 0; a < 2; a++)
+		for (int b = 0; b < 2; b++)
+			if (str_eq(paths_i[a], paths_j[b])) {
+				ln = rline(&ri[i], keys_i[a], &lb);
+				ERR(lx, ln, lb, keys_i[a], "'%s' is already the %s of resource %s",
+				    paths_i[a], b ? "log" : "backing", o->name);
+			} else if (same_device(paths_i[a], paths_j[b])) {
+				ln = rline(&ri[i], keys_i[a], &lb);
+				ERR(lx, ln, lb, keys_i[a],
+				    "'%s' is the same device as '%s', the %s of resource "
+				    "%s",
+				    paths_i[a], paths_j[b], b ? "log" : "backing", o->name);
+			}
+}
+
+static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const struct rinfo *ri)
+{
+	check_res_engine(lx, c, i, ri);
+	check_res_network(lx, c, i, ri);
+	for (size_t j = 0; j < i; j++)
+		check_res_pair(lx, c, i, j, ri);
 }
 
 static void check_nodes(struct lx *lx, struct wbconf *c, bool explicit_node, unsigned global_line)
@@ -647,19 +669,18 @@ static int count_kind(struct lx *lx, int kind, bool overrides)
 	return n;
 }
 
-static void build(struct lx *lx, struct wbconf *c, const char *node_name)
+/* [global] on its defaults; node-name from the caller, the file or the
+ * host name. *explicit_node: the name was given, not guessed. */
+static int build_global(struct lx *lx, struct lx_sect *gs, struct wbconf *c, const char *node_name,
+			bool *explicit_node)
 {
-	struct lx_sect *gs = sect_lookup(lx, S_GLOBAL, NULL, NULL);
-	bool explicit_node = node_name != NULL;
-	struct rinfo *ri = NULL;
-	int nres = count_kind(lx, S_RES, false), nnodes = count_kind(lx, S_NODE, false);
-
+	*explicit_node = node_name != NULL;
 	if (wbconf_sect_defaults(S_GLOBAL, &c->global))
-		goto out_oom;
+		return -ENOMEM;
 	if (gs)
 		apply(lx, gs, S_GLOBAL, &c->global, NULL);
 	if (c->global.node_name)
-		explicit_node = true;
+		*explicit_node = true;
 	if (node_name || !c->global.node_name) {
 		char host[256] = "localhost";
 
@@ -671,14 +692,14 @@ static void build(struct lx *lx, struct wbconf *c, const char *node_name)
 		free(c->global.node_name);
 		c->global.node_name = strdup(node_name);
 		if (!c->global.node_name)
-			goto out_oom;
+			return -ENOMEM;
 	}
+	return 0;
+}
 
-	c->nodes = calloc((size_t)nnodes + 1, sizeof(*c->nodes));
-	c->res = calloc((size_t)nres + 1, sizeof(*c->res));
-	ri = calloc((size_t)nres + 1, sizeof(*ri));
-	if (!c->nodes || !c->res || !ri)
-		goto out_oom;
+/* Every [node] section into c->nodes (allocated for all of them). */
+static int build_nodes(struct lx *lx, struct wbconf *c)
+{
 	for (size_t i = 0; i < lx->n; i++) {
 		struct lx_sect *s = &lx->s[i];
 		struct wbconf_node *n;
@@ -689,10 +710,39 @@ static void build(struct lx *lx, struct wbconf *c, const char *node_name)
 		n->name = strdup(s->name);
 		n->line = s->line;
 		if (!n->name || wbconf_sect_defaults(S_NODE, n))
-			goto out_oom;
+			return -ENOMEM;
 		apply(lx, s, S_NODE, n, NULL);
 		check_required(lx, s, S_NODE, n);
 	}
+	return 0;
+}
+
+/* The [resource NAME on NODE] sections of resource section s: applied to r
+ * for this node, validated (on a scratch copy) for the others. */
+static void apply_overrides(struct lx *lx, const struct lx_sect *s, struct wbconf *c,
+			    struct wbconf_resource *r, struct rinfo *rr)
+{
+	for (size_t j = 0; j < lx->n; j++) {
+		struct lx_sect *o = &lx->s[j];
+
+		if (o->kind != S_RES || !o->node || strcmp(o->name, s->name))
+			continue;
+		o->used = true;
+		if (!strcmp(o->node, c->global.node_name)) {
+			apply(lx, o, S_RES, r, rr);
+		} else {
+			struct wbconf_resource scratch = {0};
+
+			apply(lx, o, S_RES, &scratch, NULL);
+			wbconf_sect_free(S_RES, &scratch);
+		}
+	}
+}
+
+/* Every [resource] section, with its overrides for this node, into c->res
+ * and where each key was set into ri (both allocated for all of them). */
+static int build_resources(struct lx *lx, struct wbconf *c, struct rinfo *ri)
+{
 	for (size_t i = 0; i < lx->n; i++) {
 		struct lx_sect *s = &lx->s[i];
 		struct wbconf_resource *r;
@@ -707,26 +757,17 @@ static void build(struct lx *lx, struct wbconf *c, const char *node_name)
 		rr->sect_line = s->line;
 		rr->sect_label = s->label;
 		if (!r->name || wbconf_sect_defaults(S_RES, r))
-			goto out_oom;
+			return -ENOMEM;
 		apply(lx, s, S_RES, r, rr);
-		/* per-node overrides: applied for this node, validated for others */
-		for (size_t j = 0; j < lx->n; j++) {
-			struct lx_sect *o = &lx->s[j];
-
-			if (o->kind != S_RES || !o->node || strcmp(o->name, s->name))
-				continue;
-			o->used = true;
-			if (!strcmp(o->node, c->global.node_name)) {
-				apply(lx, o, S_RES, r, rr);
-			} else {
-				struct wbconf_resource scratch = {0};
-
-				apply(lx, o, S_RES, &scratch, NULL);
-				wbconf_sect_free(S_RES, &scratch);
-			}
-		}
+		apply_overrides(lx, s, c, r, rr);
 		check_required(lx, s, S_RES, r);
 	}
+	return 0;
+}
+
+/* An override section names a resource and a node that exist. */
+static void check_overrides(struct lx *lx, struct wbconf *c)
+{
 	for (size_t i = 0; i < lx->n; i++) {
 		struct lx_sect *s = &lx->s[i];
 
@@ -741,6 +782,23 @@ static void build(struct lx *lx, struct wbconf *c, const char *node_name)
 			ERR(lx, s->line, s->label, NULL, "node '%s' has no [node %s] section",
 			    s->node, s->node);
 	}
+}
+
+static void build(struct lx *lx, struct wbconf *c, const char *node_name)
+{
+	struct lx_sect *gs = sect_lookup(lx, S_GLOBAL, NULL, NULL);
+	bool explicit_node;
+	struct rinfo *ri = NULL;
+	int nres = count_kind(lx, S_RES, false), nnodes = count_kind(lx, S_NODE, false);
+
+	if (build_global(lx, gs, c, node_name, &explicit_node))
+		goto out_oom;
+	c->nodes = calloc((size_t)nnodes + 1, sizeof(*c->nodes));
+	c->res = calloc((size_t)nres + 1, sizeof(*c->res));
+	ri = calloc((size_t)nres + 1, sizeof(*ri));
+	if (!c->nodes || !c->res || !ri || build_nodes(lx, c) || build_resources(lx, c, ri))
+		goto out_oom;
+	check_overrides(lx, c);
 	for (size_t i = 0; i < c->nres; i++)
 		check_resource(lx, c, i, ri);
 	check_nodes(lx, c, explicit_node, gs ? gs->line : 0);
