@@ -264,11 +264,70 @@ static int bitmap_check(const Wbrep__BitmapChunk *m, uint32_t data_len,
 	return 0;
 }
 
+static int ack_check(const Wbrep__Ack *m, const char **why)
+{
+	if (!wbp_ack_rank(m->level))
+		WHY("ack: unknown level");
+	if (m->has_code && (m->code < 0 || m->code > 4095))
+		WHY("ack: code is not an errno value");
+	return 0;
+}
+
+static int resync_data_check(const Wbrep__ResyncData *m, uint32_t data_len,
+			     const struct wbp_limits *lim, const char **why)
+{
+	int code = m->has_code ? m->code : 0;
+	bool same = m->has_same && m->same;
+	int rc;
+
+	rc = range_check(m->lba, m->nblocks, lim, why);
+	if (rc)
+		return rc;
+	if (code < 0 || code > 4095)
+		WHY("resync data: code is not an errno value");
+	if (same && code)
+		WHY("resync data: both 'same' and an error code");
+	if (data_len != ((same || code) ? 0 : (uint64_t)m->nblocks * lim->block_size))
+		WHY("resync data: data length does not match the block range");
+	return 0;
+}
+
+static int resync_done_check(const Wbrep__ResyncDone *m, const char **why)
+{
+	/* a device holds at most 2^64 bytes, 2^52 blocks */
+	if (m->regions >> 52 || (m->has_bytes && m->bytes >> 62) || (m->has_same && m->same >> 62))
+		WHY("resync done: counts larger than any device");
+	return 0;
+}
+
+static int verify_reply_check(const Wbrep__VerifyReply *m, const struct wbp_limits *lim,
+			      const char **why)
+{
+	int rc;
+
+	rc = range_check(m->lba, m->nblocks, lim, why);
+	if (rc)
+		return rc;
+	if (m->has_code && (m->code < 0 || m->code > 4095))
+		WHY("verify reply: code is not an errno value");
+	if (m->has_code && m->code ? m->n_crcs != 0 : m->n_crcs != m->nblocks)
+		WHY("verify reply: not one crc per block (or crcs with an error code)");
+	return 0;
+}
+
+static int error_check(const Wbrep__PeerError *m, const char **why)
+{
+	if (m->code <= 0 || m->code > 4095)
+		WHY("error: code is not an errno value");
+	if (m->text && !printable(m->text, WBP_TEXT_MAX))
+		WHY("error: text not printable ASCII or longer than 1024 bytes");
+	return 0;
+}
+
 int wbp_msg_check(unsigned type, const ProtobufCMessage *msg, uint32_t data_len,
 		  const struct wbp_limits *lim, const char **why)
 {
 	const struct wbp_type_ent *t = wbp_type(type);
-	int rc;
 
 	*why = NULL;
 	if (!t || !msg || msg->descriptor != t->desc)
@@ -284,15 +343,8 @@ int wbp_msg_check(unsigned type, const ProtobufCMessage *msg, uint32_t data_len,
 		return hello_check((const Wbrep__Hello *)msg, why);
 	case WBP_T_RECORD:
 		return record_check((const Wbrep__RecordHeader *)msg, data_len, lim, why);
-	case WBP_T_ACK: {
-		const Wbrep__Ack *m = (const Wbrep__Ack *)msg;
-
-		if (!wbp_ack_rank(m->level))
-			WHY("ack: unknown level");
-		if (m->has_code && (m->code < 0 || m->code > 4095))
-			WHY("ack: code is not an errno value");
-		return 0;
-	}
+	case WBP_T_ACK:
+		return ack_check((const Wbrep__Ack *)msg, why);
 	case WBP_T_BITMAP:
 		return bitmap_check((const Wbrep__BitmapChunk *)msg, data_len, lim, why);
 	case WBP_T_RESYNC_REQ: {
@@ -302,57 +354,19 @@ int wbp_msg_check(unsigned type, const ProtobufCMessage *msg, uint32_t data_len,
 			WHY("resync request: durable_below past the device");
 		return range_check(m->lba, m->nblocks, lim, why);
 	}
-	case WBP_T_RESYNC_DATA: {
-		const Wbrep__ResyncData *m = (const Wbrep__ResyncData *)msg;
-		int code = m->has_code ? m->code : 0;
-		bool same = m->has_same && m->same;
-
-		rc = range_check(m->lba, m->nblocks, lim, why);
-		if (rc)
-			return rc;
-		if (code < 0 || code > 4095)
-			WHY("resync data: code is not an errno value");
-		if (same && code)
-			WHY("resync data: both 'same' and an error code");
-		if (data_len != ((same || code) ? 0 : (uint64_t)m->nblocks * lim->block_size))
-			WHY("resync data: data length does not match the block range");
-		return 0;
-	}
-	case WBP_T_RESYNC_DONE: {
-		const Wbrep__ResyncDone *m = (const Wbrep__ResyncDone *)msg;
-
-		/* a device holds at most 2^64 bytes, 2^52 blocks */
-		if (m->regions >> 52 || (m->has_bytes && m->bytes >> 62) ||
-		    (m->has_same && m->same >> 62))
-			WHY("resync done: counts larger than any device");
-		return 0;
-	}
+	case WBP_T_RESYNC_DATA:
+		return resync_data_check((const Wbrep__ResyncData *)msg, data_len, lim, why);
+	case WBP_T_RESYNC_DONE:
+		return resync_done_check((const Wbrep__ResyncDone *)msg, why);
 	case WBP_T_VERIFY_REQ: {
 		const Wbrep__VerifyRequest *m = (const Wbrep__VerifyRequest *)msg;
 
 		return range_check(m->lba, m->nblocks, lim, why);
 	}
-	case WBP_T_VERIFY_REPLY: {
-		const Wbrep__VerifyReply *m = (const Wbrep__VerifyReply *)msg;
-
-		rc = range_check(m->lba, m->nblocks, lim, why);
-		if (rc)
-			return rc;
-		if (m->has_code && (m->code < 0 || m->code > 4095))
-			WHY("verify reply: code is not an errno value");
-		if (m->has_code && m->code ? m->n_crcs != 0 : m->n_crcs != m->nblocks)
-			WHY("verify reply: not one crc per block (or crcs with an error code)");
-		return 0;
-	}
-	case WBP_T_ERROR: {
-		const Wbrep__PeerError *m = (const Wbrep__PeerError *)msg;
-
-		if (m->code <= 0 || m->code > 4095)
-			WHY("error: code is not an errno value");
-		if (m->text && !printable(m->text, WBP_TEXT_MAX))
-			WHY("error: text not printable ASCII or longer than 1024 bytes");
-		return 0;
-	}
+	case WBP_T_VERIFY_REPLY:
+		return verify_reply_check((const Wbrep__VerifyReply *)msg, lim, why);
+	case WBP_T_ERROR:
+		return error_check((const Wbrep__PeerError *)msg, why);
 	default: /* barrier, ping, pong: any values */
 		return 0;
 	}
