@@ -343,19 +343,15 @@ void wbd_stop(struct wbd *d)
 	d->base = NULL;
 }
 
-/*
- * All or nothing: if any change needs a restart (a key not marked
- * reloadable in the key table, conf/wbconf_keys.c; a resource added or
- * removed), nothing is applied and the message names the key.
- */
-int wbd_reload(struct wbd *d)
+/* Step 1 of a reload: parse the file. Errors are logged one by one and
+ * the first goes into d->reload_error (wbctl status shows it). */
+static int reload_load(struct wbd *d, struct wbconf **nw)
 {
 	struct wbconf_errors errs = {0};
-	struct wbconf *nw = NULL;
 	char err[512];
-	int ret, level;
+	int ret;
 
-	ret = wbconf_load(d->conf_path, d->node, &nw, &errs);
+	ret = wbconf_load(d->conf_path, d->node, nw, &errs);
 	if (ret) {
 		for (size_t i = 0; i < errs.n; i++) {
 			wbconf_error_format(&errs.v[i], err, sizeof(err));
@@ -367,23 +363,23 @@ int wbd_reload(struct wbd *d)
 			 "%.200s is not valid (%zu error%s): %.250s", d->conf_path,
 			 errs.n + errs.dropped, errs.n + errs.dropped == 1 ? "" : "s",
 			 errs.n ? err : strerror(-ret));
-		wbconf_errors_free(&errs);
 		wbd_err("reload: %s is not valid, keeping the running configuration", d->conf_path);
-		return ret;
 	}
 	wbconf_errors_free(&errs);
+	return ret;
+}
+
+/* Step 2: 0 when every change is reloadable, else -EBUSY with the reason
+ * in d->reload_error (the first key or resource that needs a restart). */
+static int reload_check(struct wbd *d, const struct wbconf *nw)
+{
 	if (wbconf_global_reload_check(&d->conf->global, &nw->global, d->reload_error,
-				       sizeof(d->reload_error))) {
-		wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
-		ret = -EBUSY;
-		goto out_free;
-	}
+				       sizeof(d->reload_error)))
+		goto refused;
 	if (nw->nres != d->nres) {
 		snprintf(d->reload_error, sizeof(d->reload_error),
 			 "resources were added or removed; that needs a restart of wbrepd");
-		wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
-		ret = -EBUSY;
-		goto out_free;
+		goto refused;
 	}
 	for (size_t i = 0; i < d->nres; i++) {
 		const struct wbconf_resource *o = d->res[i]->conf;
@@ -394,35 +390,56 @@ int wbd_reload(struct wbd *d)
 			    d->reload_error, sizeof(d->reload_error),
 			    "resource %s was removed or renamed; that needs a restart of wbrepd",
 			    o->name);
-			wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
-			ret = -EBUSY;
-			goto out_free;
+			goto refused;
 		}
-		if (wbconf_resource_reload_check(o, n, err, sizeof(err))) {
-			snprintf(d->reload_error, sizeof(d->reload_error), "%s", err);
-			wbd_err("reload refused: %s (nothing was applied)", err);
-			ret = -EBUSY;
-			goto out_free;
-		}
+		if (wbconf_resource_reload_check(o, n, d->reload_error, sizeof(d->reload_error)))
+			goto refused;
 	}
-	for (size_t i = 0; i < d->nres; i++) {
-		struct wbd_resource *r = d->res[i];
-		struct wb_engine_params p;
+	return 0;
+refused:
+	wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
+	return -EBUSY;
+}
 
-		wbd_resource_set_conf(r, wbconf_resource_find(nw, r->name));
-		if (!r->engine)
-			continue;
-		wbd_repl_set_min_peers(r->repl, r->conf->wb_min_peers);
-		wbd_repl_set_resync(r->repl, r->conf->resync_rate, r->conf->resync_checksum);
-		/* engine tunables apply to the running engine at once */
-		wbd_resource_params(r->conf, &p);
-		ret = wb_engine_set_params(r->engine, &p);
-		if (ret && ret != -EOPNOTSUPP)
-			wbd_err("reload: %s: engine refused the new tunables: %s", r->name,
-				strerror(-ret));
-		wbd_resource_conf_mode(r);
+/* Step 3, per resource: its new section, replication settings, engine
+ * tunables (at once, on the running engine) and the mode policy. */
+static void reload_apply(struct wbd_resource *r, const struct wbconf *nw)
+{
+	struct wb_engine_params p;
+	int ret;
+
+	wbd_resource_set_conf(r, wbconf_resource_find(nw, r->name));
+	if (!r->engine)
+		return;
+	wbd_repl_set_min_peers(r->repl, r->conf->wb_min_peers);
+	wbd_repl_set_resync(r->repl, r->conf->resync_rate, r->conf->resync_checksum);
+	wbd_resource_params(r->conf, &p);
+	ret = wb_engine_set_params(r->engine, &p);
+	if (ret && ret != -EOPNOTSUPP)
+		wbd_err("reload: %s: engine refused the new tunables: %s", r->name, strerror(-ret));
+	wbd_resource_conf_mode(r);
+}
+
+/*
+ * All or nothing: if any change needs a restart (a key not marked
+ * reloadable in the key table, conf/wbconf_keys.c; a resource added or
+ * removed), nothing is applied and the message names the key.
+ */
+int wbd_reload(struct wbd *d)
+{
+	struct wbconf *nw = NULL;
+	int ret, level;
+
+	ret = reload_load(d, &nw);
+	if (ret)
+		return ret;
+	ret = reload_check(d, nw);
+	if (ret) {
+		wbconf_free(nw);
+		return ret;
 	}
-	ret = 0;
+	for (size_t i = 0; i < d->nres; i++)
+		reload_apply(d->res[i], nw);
 	level = nw->global.log_level;
 	if (d->verbose)
 		level = WB_LOG_DEBUG;
@@ -434,7 +451,4 @@ int wbd_reload(struct wbd *d)
 	d->reload_error[0] = 0;
 	wbd_info("reload: configuration applied (log-level %d, engine tunables)", level);
 	return 0;
-out_free:
-	wbconf_free(nw);
-	return ret;
 }
