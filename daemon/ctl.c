@@ -50,11 +50,11 @@ struct ctl_conn {
 	struct bufferevent *bev;
 	struct ctl_conn *prev, *next;
 	struct wbd_ctl_req *pending; /* async request in flight, reading paused */
-	bool closing;		    /* free once the output is written */
-	bool out_full;		    /* CTL_OUT_HIGH reached, reading paused */
-	bool events;		    /* CTL_EVENTS: CtlEvent frames are pushed */
-	char *ev_res;		    /* only this resource's (and daemon-wide); NULL = all */
-	bool dead;		    /* dropped: freed by the reap event */
+	bool closing;		     /* free once the output is written */
+	bool out_full;		     /* CTL_OUT_HIGH reached, reading paused */
+	bool events;		     /* CTL_EVENTS: CtlEvent frames are pushed */
+	char *ev_res;		     /* only this resource's (and daemon-wide); NULL = all */
+	bool dead;		     /* dropped: freed by the reap event */
 };
 
 struct wbd_ctl_req {
@@ -252,17 +252,120 @@ static void fill_settings(Wbrep__ResourceSettings *p, const struct wbconf_resour
 #undef U
 }
 
+/* What a status reply points into: per resource its message, settings,
+ * nbd-listen text and peer messages. */
+struct status_bufs {
+	Wbrep__ResourceStatus *rs, **rp;
+	Wbrep__ResourceSettings *set;
+	Wbrep__PeerStatus (*ps)[WBD_CTL_MAX_PEERS];
+	Wbrep__PeerStatus *(*pp)[WBD_CTL_MAX_PEERS];
+	char (*listen)[300];
+};
+
+static int status_bufs_alloc(struct status_bufs *b, size_t n)
+{
+	b->rs = calloc(n + 1, sizeof(*b->rs));
+	b->rp = calloc(n + 1, sizeof(*b->rp));
+	b->set = calloc(n + 1, sizeof(*b->set));
+	b->listen = calloc(n + 1, sizeof(*b->listen));
+	b->ps = calloc(n + 1, sizeof(*b->ps));
+	b->pp = calloc(n + 1, sizeof(*b->pp));
+	return b->rs && b->rp && b->set && b->listen && b->ps && b->pp ? 0 : -ENOMEM;
+}
+
+static void status_bufs_free(struct status_bufs *b)
+{
+	free(b->rs);
+	free(b->rp);
+	free(b->set);
+	free(b->listen);
+	free(b->ps);
+	free(b->pp);
+}
+
+/* NUL-terminate what the daemon gave us before it goes on the wire, and
+ * keep the peer count in bounds. */
+static void status_terminate(struct wbd_ctl_res_status *s)
+{
+	s->name[sizeof(s->name) - 1] = 0;
+	s->engine[sizeof(s->engine) - 1] = 0;
+	s->state[sizeof(s->state) - 1] = 0;
+	s->role[sizeof(s->role) - 1] = 0;
+	s->mode[sizeof(s->mode) - 1] = 0;
+	s->reason[sizeof(s->reason) - 1] = 0;
+	s->cache_mode[sizeof(s->cache_mode) - 1] = 0;
+	s->disk_state[sizeof(s->disk_state) - 1] = 0;
+	s->repl_problem[sizeof(s->repl_problem) - 1] = 0;
+	s->verify_state[sizeof(s->verify_state) - 1] = 0;
+	if (s->npeers > WBD_CTL_MAX_PEERS)
+		s->npeers = WBD_CTL_MAX_PEERS;
+	for (unsigned j = 0; j < s->npeers; j++) {
+		struct wbd_ctl_peer_status *q = &s->peers[j];
+
+		q->node[sizeof(q->node) - 1] = 0;
+		q->connection[sizeof(q->connection) - 1] = 0;
+		q->role[sizeof(q->role) - 1] = 0;
+		q->disk[sizeof(q->disk) - 1] = 0;
+		q->replication[sizeof(q->replication) - 1] = 0;
+		q->problem[sizeof(q->problem) - 1] = 0;
+		q->verify_state[sizeof(q->verify_state) - 1] = 0;
+	}
+}
+
+/* Resource i's message: its status, peers and settings. */
+static void status_res(struct status_bufs *b, size_t i, struct wbd_ctl_res_status *s)
+{
+	Wbrep__ResourceStatus *rs = &b->rs[i];
+
+	status_terminate(s);
+	wbrep__resource_status__init(rs);
+	fill_status(rs, s);
+	for (unsigned j = 0; j < s->npeers; j++) {
+		wbrep__peer_status__init(&b->ps[i][j]);
+		fill_peer(&b->ps[i][j], &s->peers[j]);
+		b->pp[i][j] = &b->ps[i][j];
+	}
+	rs->n_peers = s->npeers;
+	rs->peers = b->pp[i];
+	if (s->conf) {
+		wbrep__resource_settings__init(&b->set[i]);
+		fill_settings(&b->set[i], s->conf, b->listen[i], sizeof(b->listen[i]));
+		rs->settings = &b->set[i];
+	}
+	b->rp[i] = rs;
+}
+
+/* The daemon's part of the reply: configuration file and cluster. The
+ * strings stay in *info until the reply is sent. */
+static void status_daemon(struct wbd_ctl *c, Wbrep__StatusReply *sr,
+			  struct wbd_ctl_daemon_info *info)
+{
+	if (!c->h.info || c->h.info(c->ctx, info))
+		return;
+	sr->config_path = (char *)info->config_path;
+	sr->has_config_differs = 1;
+	sr->config_differs = info->config_differs;
+	sr->reload_error = (char *)info->reload_error;
+	if (info->cluster) {
+		sr->cluster = (char *)info->cluster;
+		sr->has_cluster_connected = sr->has_quorate = 1;
+		sr->cluster_connected = info->cluster_connected;
+		sr->quorate = info->quorate;
+		sr->n_member_ids = sr->n_member_names = info->n_members;
+		sr->member_ids = (uint32_t *)info->member_ids;
+		sr->member_names = (char **)info->member_names;
+		sr->n_group = info->n_group;
+		sr->group = (Wbrep__CpgMember **)info->group;
+	}
+}
+
 static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 {
 	struct wbd_ctl *c = cc->c;
 	struct wbd_ctl_res_status *s = NULL;
 	Wbrep__StatusReply sr = WBREP__STATUS_REPLY__INIT;
-	Wbrep__ResourceStatus *rs = NULL, **rp = NULL;
-	Wbrep__ResourceSettings *set = NULL;
-	Wbrep__PeerStatus(*ps)[WBD_CTL_MAX_PEERS] = NULL;
-	Wbrep__PeerStatus *(*pp)[WBD_CTL_MAX_PEERS] = NULL;
 	struct wbd_ctl_daemon_info info = {0};
-	char(*listen)[300] = NULL;
+	struct status_bufs b = {0};
 	size_t n = 0;
 	int rc;
 
@@ -275,82 +378,18 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 		send_response(cc, id, rc, rc == -ENOENT && res ? "no such resource" : NULL, NULL);
 		goto out;
 	}
-	rs = calloc(n + 1, sizeof(*rs));
-	rp = calloc(n + 1, sizeof(*rp));
-	set = calloc(n + 1, sizeof(*set));
-	listen = calloc(n + 1, sizeof(*listen));
-	ps = calloc(n + 1, sizeof(*ps));
-	pp = calloc(n + 1, sizeof(*pp));
-	if (!rs || !rp || !set || !listen || !ps || !pp) {
+	if (status_bufs_alloc(&b, n)) {
 		send_response(cc, id, -ENOMEM, NULL, NULL);
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		/* NUL-terminate what the daemon gave us before it goes on the wire */
-		s[i].name[sizeof(s[i].name) - 1] = 0;
-		s[i].engine[sizeof(s[i].engine) - 1] = 0;
-		s[i].state[sizeof(s[i].state) - 1] = 0;
-		s[i].role[sizeof(s[i].role) - 1] = 0;
-		s[i].mode[sizeof(s[i].mode) - 1] = 0;
-		s[i].reason[sizeof(s[i].reason) - 1] = 0;
-		s[i].cache_mode[sizeof(s[i].cache_mode) - 1] = 0;
-		s[i].disk_state[sizeof(s[i].disk_state) - 1] = 0;
-		s[i].repl_problem[sizeof(s[i].repl_problem) - 1] = 0;
-		s[i].verify_state[sizeof(s[i].verify_state) - 1] = 0;
-		wbrep__resource_status__init(&rs[i]);
-		fill_status(&rs[i], &s[i]);
-		if (s[i].npeers > WBD_CTL_MAX_PEERS)
-			s[i].npeers = WBD_CTL_MAX_PEERS;
-		for (unsigned j = 0; j < s[i].npeers; j++) {
-			struct wbd_ctl_peer_status *q = &s[i].peers[j];
-
-			q->node[sizeof(q->node) - 1] = 0;
-			q->connection[sizeof(q->connection) - 1] = 0;
-			q->role[sizeof(q->role) - 1] = 0;
-			q->disk[sizeof(q->disk) - 1] = 0;
-			q->replication[sizeof(q->replication) - 1] = 0;
-			q->problem[sizeof(q->problem) - 1] = 0;
-			q->verify_state[sizeof(q->verify_state) - 1] = 0;
-			wbrep__peer_status__init(&ps[i][j]);
-			fill_peer(&ps[i][j], q);
-			pp[i][j] = &ps[i][j];
-		}
-		rs[i].n_peers = s[i].npeers;
-		rs[i].peers = pp[i];
-		if (s[i].conf) {
-			wbrep__resource_settings__init(&set[i]);
-			fill_settings(&set[i], s[i].conf, listen[i], sizeof(listen[i]));
-			rs[i].settings = &set[i];
-		}
-		rp[i] = &rs[i];
-	}
+	for (size_t i = 0; i < n; i++)
+		status_res(&b, i, &s[i]);
 	sr.n_resources = n;
-	sr.resources = rp;
-	if (c->h.info && !c->h.info(c->ctx, &info)) {
-		sr.config_path = (char *)info.config_path;
-		sr.has_config_differs = 1;
-		sr.config_differs = info.config_differs;
-		sr.reload_error = (char *)info.reload_error;
-		if (info.cluster) {
-			sr.cluster = (char *)info.cluster;
-			sr.has_cluster_connected = sr.has_quorate = 1;
-			sr.cluster_connected = info.cluster_connected;
-			sr.quorate = info.quorate;
-			sr.n_member_ids = sr.n_member_names = info.n_members;
-			sr.member_ids = (uint32_t *)info.member_ids;
-			sr.member_names = (char **)info.member_names;
-			sr.n_group = info.n_group;
-			sr.group = (Wbrep__CpgMember **)info.group;
-		}
-	}
+	sr.resources = b.rp;
+	status_daemon(c, &sr, &info);
 	send_response(cc, id, 0, NULL, &sr);
 out:
-	free(rs);
-	free(rp);
-	free(set);
-	free(listen);
-	free(ps);
-	free(pp);
+	status_bufs_free(&b);
 	free(s);
 }
 
@@ -499,9 +538,8 @@ static int send_event(struct ctl_conn *cc, const struct wbd_event *ev)
 		return 0; /* this event is lost, the client stays */
 	}
 	if (evbuffer_get_length(bufferevent_get_output(cc->bev)) + len > CTL_EVENT_BACKLOG) {
-		wbd_warn(
-		       "ctl: an event client does not read (%u bytes unread), dropping it",
-		       CTL_EVENT_BACKLOG);
+		wbd_warn("ctl: an event client does not read (%u bytes unread), dropping it",
+			 CTL_EVENT_BACKLOG);
 		rc = -ENOBUFS;
 	} else if (bufferevent_write(cc->bev, buf, len)) {
 		wbd_err("ctl: cannot queue an event, dropping the client");
@@ -732,8 +770,7 @@ static void lis_error(struct evconnlistener *lis, void *arg)
 	time_t now = time(NULL);
 
 	if (now - c->last_log >= 10) {
-		wbd_warn("ctl: accept failed: %s; pausing the listener for 1 s",
-		       strerror(err));
+		wbd_warn("ctl: accept failed: %s; pausing the listener for 1 s", strerror(err));
 		c->last_log = now;
 	}
 	evconnlistener_disable(lis);
@@ -767,7 +804,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *sun)
 }
 
 int wbd_ctl_start(struct event_base *base, const char *path, const struct wbd_ctl_handlers *h,
-		 void *ctx, struct wbd_ctl **out)
+		  void *ctx, struct wbd_ctl **out)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct wbd_ctl *c;
