@@ -192,6 +192,66 @@ static void rfe_count(struct wbd_ringfe_stats *st, const struct wbrep_sqe *sqe)
 		st->preflush++;
 }
 
+/* One SQE taken from the ring: parsed, refused (completed at once with an
+ * error, or dropped when it cannot be answered) or submitted to the
+ * engine. adm: the admission gate's verdict for this pass. 1 if
+ * submitted. */
+static int rfe_take(struct wbd_ringfe *fe, const struct wbrep_sqe *sqe, int adm)
+{
+	struct wb_req req;
+	struct rfe_slot *s;
+	int slot, ok, ret;
+
+	slot = wbd_ringfe_parse_sqe(sqe, &fe->t.geo, fe->t.data, &req, &ok);
+	if (ok && fe->slots[wbrep_tag_slot(sqe->tag)].busy) {
+		slot = -EINVAL;
+		ok = 0; /* never complete a tag twice */
+	}
+	if (slot < 0) {
+		fe->st.bad_sqes++;
+		wbd_err_rl(&fe->req_rl, "ring %s: bad SQE seq %llu tag 0x%llx op %u len %u%s",
+			   fe->t.geo.name, (unsigned long long)sqe->seq,
+			   (unsigned long long)sqe->tag, sqe->op, sqe->len,
+			   ok ? ", failed with EINVAL" : ", dropped");
+		if (ok)
+			rfe_complete(fe, sqe->tag, -EINVAL);
+		return 0;
+	}
+	if (rfe_is_write(sqe->op) && fe->gate.writable && !fe->gate.writable(fe->gate.ctx)) {
+		/* a secondary (or one being demoted) takes no writes */
+		rfe_count(&fe->st, sqe);
+		rfe_complete(fe, sqe->tag, -EROFS);
+		return 0;
+	}
+	if (adm == WBD_RINGFE_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
+		rfe_count(&fe->st, sqe);
+		rfe_complete(fe, sqe->tag, -EIO);
+		return 0;
+	}
+	s = &fe->slots[slot];
+	s->req = req;
+	s->req.done = rfe_done;
+	s->req.priv = s;
+	s->tag = sqe->tag;
+	s->busy = true;
+	if (sqe->flags & WBREP_F_REISSUE)
+		fe->st.reissued++;
+	rfe_count(&fe->st, sqe);
+	fe->st.inflight++;
+	fe->st.submitted++;
+	ret = wb_engine_submit(fe->e, &s->req);
+	if (ret < 0) {
+		s->busy = false;
+		fe->st.inflight--;
+		wbd_err_rl(&fe->req_rl, "ring %s: engine refused op %u off %llu len %u: %s",
+			   fe->t.geo.name, req.op, (unsigned long long)req.off, req.len,
+			   strerror(-ret));
+		rfe_complete(fe, sqe->tag, ret);
+		return 0;
+	}
+	return 1;
+}
+
 int wbd_ringfe_process(struct wbd_ringfe *fe)
 {
 	uint32_t tail, n, i;
@@ -216,61 +276,10 @@ int wbd_ringfe_process(struct wbd_ringfe *fe)
 	}
 	for (i = 0; i < n && !fe->gone; i++) {
 		struct wbrep_sqe sqe;
-		struct wb_req req;
-		struct rfe_slot *s;
-		int slot, ok, ret;
 
 		memcpy(&sqe, &fe->sqes[fe->sq_head & fe->mask], sizeof(sqe));
 		fe->sq_head++;
-		slot = wbd_ringfe_parse_sqe(&sqe, &fe->t.geo, fe->t.data, &req, &ok);
-		if (ok && fe->slots[wbrep_tag_slot(sqe.tag)].busy) {
-			slot = -EINVAL;
-			ok = 0; /* never complete a tag twice */
-		}
-		if (slot < 0) {
-			fe->st.bad_sqes++;
-			wbd_err_rl(&fe->req_rl,
-				   "ring %s: bad SQE seq %llu tag 0x%llx op %u len %u%s",
-				   fe->t.geo.name, (unsigned long long)sqe.seq,
-				   (unsigned long long)sqe.tag, sqe.op, sqe.len,
-				   ok ? ", failed with EINVAL" : ", dropped");
-			if (ok)
-				rfe_complete(fe, sqe.tag, -EINVAL);
-			continue;
-		}
-		if (rfe_is_write(sqe.op) && fe->gate.writable && !fe->gate.writable(fe->gate.ctx)) {
-			/* a secondary (or one being demoted) takes no writes */
-			rfe_count(&fe->st, &sqe);
-			rfe_complete(fe, sqe.tag, -EROFS);
-			continue;
-		}
-		if (adm == WBD_RINGFE_ADMIT_FAIL) { /* no quorum, on-no-quorum = io-error */
-			rfe_count(&fe->st, &sqe);
-			rfe_complete(fe, sqe.tag, -EIO);
-			continue;
-		}
-		s = &fe->slots[slot];
-		s->req = req;
-		s->req.done = rfe_done;
-		s->req.priv = s;
-		s->tag = sqe.tag;
-		s->busy = true;
-		if (sqe.flags & WBREP_F_REISSUE)
-			fe->st.reissued++;
-		rfe_count(&fe->st, &sqe);
-		fe->st.inflight++;
-		fe->st.submitted++;
-		ret = wb_engine_submit(fe->e, &s->req);
-		if (ret < 0) {
-			s->busy = false;
-			fe->st.inflight--;
-			wbd_err_rl(&fe->req_rl, "ring %s: engine refused op %u off %llu len %u: %s",
-				   fe->t.geo.name, req.op, (unsigned long long)req.off, req.len,
-				   strerror(-ret));
-			rfe_complete(fe, sqe.tag, ret);
-			continue;
-		}
-		submitted++;
+		submitted += rfe_take(fe, &sqe, adm);
 	}
 	store_rel(&fe->cqc->sq_head, fe->sq_head);
 	if (submitted && fe->owner_kick)
