@@ -43,13 +43,14 @@ static void promoted(struct wbd_repl *rp, int err)
 		relink(rp, "this node became primary");
 }
 
-int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
+/* Whether this node may become primary now: never next to another
+ * primary; without --force only with up-to-date data, no connected peer
+ * ahead of it, and nothing half done. 0 or -errno with the reason in err. */
+static int promote_allowed(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 {
 	struct wb_engine_stats st;
 	int ret;
 
-	if (rp->primary)
-		return 0;
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		struct repl_peer *p = &rp->peers[i];
 
@@ -95,17 +96,38 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 				       : "the data generation UUIDs are being written");
 		return -EBUSY;
 	}
+	return 0;
+}
+
+/* The engine becomes primary with its ship hook; *st: its stats then. */
+static int promote_engine(struct wbd_repl *rp, struct wb_engine_stats *st, char *err, size_t errlen)
+{
+	int ret;
+
 	ret = wb_engine_set_role(rp->e, WB_ROLE_PRIMARY);
 	if (ret) {
 		snprintf(err, errlen, "the engine cannot become primary: %s", strerror(-ret));
 		return ret;
 	}
-	ret = wb_engine_stats(rp->e, &st) ?: wbd_repl_hooks(rp, true);
+	ret = wb_engine_stats(rp->e, st) ?: wbd_repl_hooks(rp, true);
 	if (ret) {
 		wb_engine_set_role(rp->e, WB_ROLE_REPLICA);
 		snprintf(err, errlen, "the engine has no ship hook: %s", strerror(-ret));
 		return ret;
 	}
+	return 0;
+}
+
+int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
+{
+	struct wb_engine_stats st;
+	int ret;
+
+	if (rp->primary)
+		return 0;
+	ret = promote_allowed(rp, force, err, errlen) ?: promote_engine(rp, &st, err, errlen);
+	if (ret)
+		return ret;
 	rp->primary = true;
 	rp->disk = REPL_DISK_UPTODATE;
 	rp->shipped_next = st.seq_head;
