@@ -240,18 +240,15 @@ int wb_sb_format(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, struct 
 	return wb_sb_format_bm(io, dev_size, seg_size, 0, 0, out);
 }
 
-int wb_sb_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint32_t bm_npeers,
-		    uint32_t bm_region, struct wb_sb *out)
+/* The geometry of a new log in *sb: bitmap areas (bm_npeers, 0 = none),
+ * the data area in whole segments after them, record size, UUIDs and the
+ * empty ring's tail. 0 or -errno (logged). */
+static int sb_plan(const struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint32_t bm_npeers,
+		   uint32_t bm_region, struct wb_sb *sb)
 {
-	struct wb_sb sb;
 	uint64_t bm_end = WB_SB_SLOTS * (uint64_t)WB_DISK_BLOCK;
 	uint64_t size = io->size & ~(uint64_t)(WB_DISK_BLOCK - 1);
-	uint8_t *buf;
-	uint32_t i;
-	int ret;
 
-	if (!seg_size)
-		seg_size = 2u << 20; /* a 1 MiB write fits one record (256 blocks + header) */
 	if (seg_size % WB_DISK_BLOCK || seg_size < 2 * WB_DISK_BLOCK) {
 		wb_msg(WB_LOG_ERR, "log %s: segment size %u is not a multiple of 4096 >= 8192",
 		       io->name, seg_size);
@@ -262,7 +259,7 @@ int wb_sb_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint
 		       io->name, (unsigned long long)dev_size);
 		return -EINVAL;
 	}
-	memset(&sb, 0, sizeof(sb));
+	memset(sb, 0, sizeof(*sb));
 	if (bm_npeers) {
 		if (bm_npeers > WB_BM_MAX_PEERS || bm_region < WB_DISK_BLOCK ||
 		    bm_region > (1u << 30) || (bm_region & (bm_region - 1))) {
@@ -272,69 +269,95 @@ int wb_sb_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint
 			       io->name, bm_npeers, WB_BM_MAX_PEERS, bm_region);
 			return -EINVAL;
 		}
-		sb.bm_region_shift = (uint32_t)__builtin_ctz(bm_region);
-		sb.bm_npeers = bm_npeers;
-		sb.bm_off = bm_end;
-		sb.bm_bytes = wb_sb_bm_bytes(dev_size, sb.bm_region_shift);
-		bm_end += 2ull * bm_npeers * sb.bm_bytes;
+		sb->bm_region_shift = (uint32_t)__builtin_ctz(bm_region);
+		sb->bm_npeers = bm_npeers;
+		sb->bm_off = bm_end;
+		sb->bm_bytes = wb_sb_bm_bytes(dev_size, sb->bm_region_shift);
+		bm_end += 2ull * bm_npeers * sb->bm_bytes;
 	}
-	sb.nslots = WB_SB_SLOTS;
-	sb.seg_size = seg_size;
-	sb.log_size = size;
-	sb.dev_size = dev_size;
-	sb.data_off = (bm_end + seg_size - 1) / seg_size * seg_size;
-	if (size < sb.data_off + 2ull * seg_size) {
+	sb->nslots = WB_SB_SLOTS;
+	sb->seg_size = seg_size;
+	sb->log_size = size;
+	sb->dev_size = dev_size;
+	sb->data_off = (bm_end + seg_size - 1) / seg_size * seg_size;
+	if (size < sb->data_off + 2ull * seg_size) {
 		wb_msg(WB_LOG_ERR, "log %s: %llu bytes is too small (need >= %llu for 2 segments)",
 		       io->name, (unsigned long long)size,
-		       (unsigned long long)(sb.data_off + 2ull * seg_size));
+		       (unsigned long long)(sb->data_off + 2ull * seg_size));
 		return -ENOSPC;
 	}
-	sb.data_size = (size - sb.data_off) / seg_size * seg_size;
-	sb.max_rec_blocks = seg_size / WB_DISK_BLOCK - 1;
-	if (sb.max_rec_blocks > WB_REC_MAX_DATA_BLOCKS)
-		sb.max_rec_blocks = WB_REC_MAX_DATA_BLOCKS;
-	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != (ssize_t)sizeof(sb.uuid) ||
-	    wb_sb_new_uuid(sb.data_uuid)) {
+	sb->data_size = (size - sb->data_off) / seg_size * seg_size;
+	sb->max_rec_blocks = seg_size / WB_DISK_BLOCK - 1;
+	if (sb->max_rec_blocks > WB_REC_MAX_DATA_BLOCKS)
+		sb->max_rec_blocks = WB_REC_MAX_DATA_BLOCKS;
+	if (getrandom(sb->uuid, sizeof(sb->uuid), 0) != (ssize_t)sizeof(sb->uuid) ||
+	    wb_sb_new_uuid(sb->data_uuid)) {
 		wb_msg(WB_LOG_ERR, "log %s: getrandom for the log UUID failed", io->name);
 		return -EIO;
 	}
-	sb.version = WB_FORMAT_VERSION;
-	sb.epoch = 0;
-	sb.tail_off = sb.data_off;
-	sb.tail_seq = 1;
-	sb.tail_gen = 1;
-	sb.create_time = sb.update_time = sb.uuid_time = (uint64_t)time(NULL);
+	sb->version = WB_FORMAT_VERSION;
+	sb->epoch = 0;
+	sb->tail_off = sb->data_off;
+	sb->tail_seq = 1;
+	sb->tail_gen = 1;
+	sb->create_time = sb->update_time = sb->uuid_time = (uint64_t)time(NULL);
+	return 0;
+}
+
+/* Write the planned log: the first record position cleared (nothing of a
+ * previous log there) and flushed, then every slot (FUA) and a flush. */
+static int sb_write_new(struct wb_io *io, struct wb_sb *sb)
+{
+	uint8_t *buf;
+	uint32_t i;
+	int ret;
 
 	buf = wb_io_alloc(WB_DISK_BLOCK);
 	if (!buf)
 		return -ENOMEM;
-	/* Clear the first record position: nothing of a previous log there. */
 	memset(buf, 0, WB_DISK_BLOCK);
-	ret = wb_io_pwrite(io, buf, WB_DISK_BLOCK, sb.data_off, 0);
+	ret = wb_io_pwrite(io, buf, WB_DISK_BLOCK, sb->data_off, 0);
 	if (ret < 0)
 		goto out_io;
 	ret = wb_io_flush(io);
 	if (ret < 0)
 		goto out_io;
 	for (i = 0; i < WB_SB_SLOTS; i++) {
-		sb.sb_seq = WB_SB_SLOTS + i; /* slot i, all valid, newest = last */
-		wb_sb_encode(&sb, buf);
+		sb->sb_seq = WB_SB_SLOTS + i; /* slot i, all valid, newest = last */
+		wb_sb_encode(sb, buf);
 		ret =
-		    wb_io_pwrite(io, buf, WB_DISK_BLOCK, wb_sb_slot_off(&sb, sb.sb_seq), WB_IO_FUA);
+		    wb_io_pwrite(io, buf, WB_DISK_BLOCK, wb_sb_slot_off(sb, sb->sb_seq), WB_IO_FUA);
 		if (ret < 0)
 			goto out_io;
 	}
 	ret = wb_io_flush(io);
 	if (ret < 0)
 		goto out_io;
-	if (out)
-		*out = sb;
 	wb_io_free(buf);
 	return 0;
 out_io:
 	wb_msg(WB_LOG_ERR, "log %s: format failed: %s", io->name, strerror(-ret));
 	wb_io_free(buf);
 	return ret;
+}
+
+int wb_sb_format_bm(struct wb_io *io, uint64_t dev_size, uint32_t seg_size, uint32_t bm_npeers,
+		    uint32_t bm_region, struct wb_sb *out)
+{
+	struct wb_sb sb;
+	int ret;
+
+	if (!seg_size)
+		seg_size = 2u << 20; /* a 1 MiB write fits one record (256 blocks + header) */
+	ret = sb_plan(io, dev_size, seg_size, bm_npeers, bm_region, &sb);
+	if (ret)
+		return ret;
+	ret = sb_write_new(io, &sb);
+	if (ret)
+		return ret;
+	if (out)
+		*out = sb;
+	return 0;
 }
 
 /*
