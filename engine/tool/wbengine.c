@@ -871,7 +871,7 @@ out:
 
 /* ---- main -------------------------------------------------------------- */
 
-static const struct {
+static const struct cmd {
 	const char *name;
 	int (*fn)(const struct opts *o);
 	int need_backing;
@@ -880,6 +880,113 @@ static const struct {
     {"check", cmd_check, 1},	 {"repair", cmd_repair, 1}, {"bind", cmd_bind, 1},
     {"upgrade", cmd_upgrade, 0},
 };
+
+/* One command-line option into *o: 0, or EX_USAGE (said why). */
+static int set_opt(int c, const char *arg, struct opts *o)
+{
+	const char *bad = NULL;
+
+	switch (c) {
+	case 'l':
+		o->log = arg;
+		break;
+	case 'b':
+		o->backing = arg;
+		break;
+	case 's':
+		if (parse_size(arg, &o->seg_size) || !o->seg_size)
+			bad = "--segment-size";
+		break;
+	case 'S':
+		if (parse_size(arg, &o->size) || !o->size)
+			bad = "--size";
+		break;
+	case 'F':
+		if (parse_size(arg, &o->from))
+			bad = "--from";
+		break;
+	case 'n':
+		if (parse_size(arg, &o->count) || !o->count)
+			bad = "--count";
+		break;
+	case 'r':
+		if (parse_size(arg, &o->min_rate) || !o->min_rate)
+			bad = "--min-rate";
+		break;
+	case 'Q':
+		if (parse_size(arg, &o->base_seq) || !o->base_seq)
+			bad = "--base-seq";
+		break;
+	case 'G':
+		if (parse_size(arg, &o->base_gen) || !o->base_gen)
+			bad = "--base-gen";
+		break;
+	case 'N':
+		if (parse_size(arg, &o->node_id) || !o->node_id || o->node_id > UINT32_MAX)
+			bad = "--node-id";
+		break;
+	case 'P':
+		if (parse_size(arg, &o->bm_peers) || !o->bm_peers ||
+		    o->bm_peers > WB_ENGINE_MAX_PEERS)
+			bad = "--bitmap-peers";
+		break;
+	case 'R':
+		if (parse_size(arg, &o->bm_region) || o->bm_region < 4096 ||
+		    o->bm_region > (1u << 30) || (o->bm_region & (o->bm_region - 1)))
+			bad = "--bitmap-region";
+		break;
+	case 'f':
+		o->force = 1;
+		break;
+	case 'D':
+		o->discard_dirty = 1;
+		break;
+	case 'A':
+		o->accept_loss = 1;
+		break;
+	case 'j':
+		o->json = 1;
+		break;
+	case 'v':
+		o->verbose = 1;
+		quiet_info = 0;
+		break;
+	default:
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (bad) {
+		fprintf(stderr, "wbengine: %s: invalid value '%s'\n", bad, arg);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+/* Options that the command cmd does not take, or misses: EX_USAGE (said
+ * why), else 0. */
+static int check_opts(const struct cmd *cmd, const struct opts *o)
+{
+	if (o->discard_dirty && !o->force) {
+		fprintf(stderr, "wbengine %s: --discard-dirty only goes with --force\n", cmd->name);
+		return EX_USAGE;
+	}
+	if (!o->log || (cmd->need_backing && !o->backing)) {
+		fprintf(stderr, "wbengine %s: --log%s required\n", cmd->name,
+			cmd->need_backing ? " and --backing are" : " is");
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if ((o->json && cmd->fn != cmd_info) || ((o->from || o->count) && cmd->fn != cmd_dump) ||
+	    ((o->seg_size || o->size || o->force || o->discard_dirty || o->bm_peers ||
+	      o->bm_region) &&
+	     cmd->fn != cmd_format) ||
+	    (o->accept_loss && cmd->fn != cmd_repair) ||
+	    (o->node_id && cmd->fn != cmd_format && cmd->fn != cmd_upgrade)) {
+		fprintf(stderr, "wbengine %s: option not valid for this command\n", cmd->name);
+		return EX_USAGE;
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -906,7 +1013,7 @@ int main(int argc, char **argv)
 	};
 	struct opts o = {.min_rate = DEFAULT_MIN_RATE};
 	unsigned i;
-	int c;
+	int c, ret;
 
 	wb_msg_set_sink(msg_sink, NULL, WB_LOG_INFO);
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
@@ -924,107 +1031,18 @@ int main(int argc, char **argv)
 	}
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		const char *bad = NULL;
-
-		switch (c) {
-		case 'l':
-			o.log = optarg;
-			break;
-		case 'b':
-			o.backing = optarg;
-			break;
-		case 's':
-			if (parse_size(optarg, &o.seg_size) || !o.seg_size)
-				bad = "--segment-size";
-			break;
-		case 'S':
-			if (parse_size(optarg, &o.size) || !o.size)
-				bad = "--size";
-			break;
-		case 'F':
-			if (parse_size(optarg, &o.from))
-				bad = "--from";
-			break;
-		case 'n':
-			if (parse_size(optarg, &o.count) || !o.count)
-				bad = "--count";
-			break;
-		case 'r':
-			if (parse_size(optarg, &o.min_rate) || !o.min_rate)
-				bad = "--min-rate";
-			break;
-		case 'Q':
-			if (parse_size(optarg, &o.base_seq) || !o.base_seq)
-				bad = "--base-seq";
-			break;
-		case 'G':
-			if (parse_size(optarg, &o.base_gen) || !o.base_gen)
-				bad = "--base-gen";
-			break;
-		case 'N':
-			if (parse_size(optarg, &o.node_id) || !o.node_id || o.node_id > UINT32_MAX)
-				bad = "--node-id";
-			break;
-		case 'P':
-			if (parse_size(optarg, &o.bm_peers) || !o.bm_peers ||
-			    o.bm_peers > WB_ENGINE_MAX_PEERS)
-				bad = "--bitmap-peers";
-			break;
-		case 'R':
-			if (parse_size(optarg, &o.bm_region) || o.bm_region < 4096 ||
-			    o.bm_region > (1u << 30) || (o.bm_region & (o.bm_region - 1)))
-				bad = "--bitmap-region";
-			break;
-		case 'f':
-			o.force = 1;
-			break;
-		case 'D':
-			o.discard_dirty = 1;
-			break;
-		case 'A':
-			o.accept_loss = 1;
-			break;
-		case 'j':
-			o.json = 1;
-			break;
-		case 'v':
-			o.verbose = 1;
-			quiet_info = 0;
-			break;
-		case 'h':
+		if (c == 'h') {
 			usage(stdout);
 			return EX_OK;
-		default:
-			usage(stderr);
-			return EX_USAGE;
 		}
-		if (bad) {
-			fprintf(stderr, "wbengine: %s: invalid value '%s'\n", bad, optarg);
-			return EX_USAGE;
-		}
+		ret = set_opt(c, optarg, &o);
+		if (ret)
+			return ret;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "wbengine: unexpected argument '%s'\n", argv[optind]);
 		return EX_USAGE;
 	}
-	if (o.discard_dirty && !o.force) {
-		fprintf(stderr, "wbengine %s: --discard-dirty only goes with --force\n",
-			cmds[i].name);
-		return EX_USAGE;
-	}
-	if (!o.log || (cmds[i].need_backing && !o.backing)) {
-		fprintf(stderr, "wbengine %s: --log%s required\n", cmds[i].name,
-			cmds[i].need_backing ? " and --backing are" : " is");
-		usage(stderr);
-		return EX_USAGE;
-	}
-	if ((o.json && cmds[i].fn != cmd_info) || ((o.from || o.count) && cmds[i].fn != cmd_dump) ||
-	    ((o.seg_size || o.size || o.force || o.discard_dirty || o.bm_peers || o.bm_region) &&
-	     cmds[i].fn != cmd_format) ||
-	    (o.accept_loss && cmds[i].fn != cmd_repair) ||
-	    (o.node_id && cmds[i].fn != cmd_format && cmds[i].fn != cmd_upgrade)) {
-		fprintf(stderr, "wbengine %s: option not valid for this command\n", cmds[i].name);
-		return EX_USAGE;
-	}
-	return cmds[i].fn(&o);
+	ret = check_opts(&cmds[i], &o);
+	return ret ? ret : cmds[i].fn(&o);
 }
