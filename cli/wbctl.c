@@ -343,6 +343,40 @@ void wbctl_bar(uint64_t done, uint64_t total, char *buf, size_t width)
 	buf[width + 2] = 0;
 }
 
+static volatile sig_atomic_t sigint_seen;
+
+static void on_sigint(int sig)
+{
+	sigint_seen = 1;
+}
+
+void wbctl_sigint_catch(void)
+{
+	sigint_seen = 0;
+	signal(SIGINT, on_sigint);
+}
+
+bool wbctl_sigint_caught(void)
+{
+	return sigint_seen;
+}
+
+void wbctl_sigint_release(void)
+{
+	signal(SIGINT, SIG_DFL);
+}
+
+int wbctl_follow_interrupted(const char *res, const char *what, bool tty)
+{
+	if (tty)
+		printf("\n");
+	fprintf(stderr,
+		"%s: %s: interrupted; the %s goes on in the background ('wbctl status %s' shows "
+		"it)\n",
+		wbctl_prog, res, what, res);
+	return EX_INTR;
+}
+
 /* ---- subcommands --------------------------------------------------------- */
 
 /* ---- simple commands ----------------------------------------------------- */

@@ -64,6 +64,16 @@ void wbctl_bytes(uint64_t v, char *buf, size_t len);
 void wbctl_json_str(const char *s);
 void wbctl_ms(uint64_t ms, char *buf, size_t len);
 void wbctl_bar(uint64_t done, uint64_t total, char *buf, size_t width);
+/* Ctrl-C while following something (status --watch, drain, verify) ends
+ * the loop, not the program: catch it from wbctl_sigint_catch() until
+ * wbctl_sigint_release() (back to the default); wbctl_sigint_caught()
+ * says whether it came. */
+void wbctl_sigint_catch(void);
+bool wbctl_sigint_caught(void);
+void wbctl_sigint_release(void);
+/* After Ctrl-C while following WHAT ("drain", "verify") of RES: end the
+ * progress line on a tty, say that it goes on in the daemon. EX_INTR. */
+int wbctl_follow_interrupted(const char *res, const char *what, bool tty);
 
 int wbctl_cmd_status(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_show(struct gopts *g, int argc, char **argv);

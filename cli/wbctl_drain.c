@@ -12,7 +12,6 @@
  * the same way.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +19,6 @@
 #include <unistd.h>
 
 #include "cli/wbctl.h"
-
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	interrupted = 1;
-}
 
 static uint64_t now_ms(void)
 {
@@ -94,7 +86,7 @@ static int follow_drain(struct gopts *g, const char *res, const struct drain_opt
 	int ex = EX_OK;
 	bool seen = false;
 
-	signal(SIGINT, on_sigint);
+	wbctl_sigint_catch();
 	for (;;) {
 		const Wbrep__ResourceStatus *r;
 		Wbrep__CtlResponse *resp;
@@ -150,18 +142,12 @@ static int follow_drain(struct gopts *g, const char *res, const struct drain_opt
 			break;
 		}
 		usleep(tty ? 250000 : 200000);
-		if (interrupted) {
-			if (tty)
-				printf("\n");
-			fprintf(stderr,
-				"%s: %s: interrupted; the drain goes on in the background "
-				"('wbctl status %s' shows it)\n",
-				wbctl_prog, res, res);
-			ex = EX_INTR;
+		if (wbctl_sigint_caught()) {
+			ex = wbctl_follow_interrupted(res, "drain", tty);
 			break;
 		}
 	}
-	signal(SIGINT, SIG_DFL);
+	wbctl_sigint_release();
 	return ex;
 }
 

@@ -7,7 +7,6 @@
  * one shot or every --interval seconds with a timestamp per frame.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,13 +591,6 @@ static void print_json(const Wbrep__StatusReply *st, const char *when)
 
 /* ---- the commands ---------------------------------------------------------- */
 
-static volatile sig_atomic_t stop_watch;
-
-static void on_sigint(int sig)
-{
-	stop_watch = 1;
-}
-
 struct status_opts {
 	bool json, watch, verbose;
 	long count, interval;
@@ -633,8 +625,8 @@ static int run_status(struct gopts *g, const char *res, struct status_opts *so)
 
 	if (!so->watch)
 		so->count = 1;
-	signal(SIGINT, on_sigint);
-	for (long it = 0; !stop_watch && (so->count < 0 || it < so->count); it++) {
+	wbctl_sigint_catch();
+	for (long it = 0; !wbctl_sigint_caught() && (so->count < 0 || it < so->count); it++) {
 		Wbrep__CtlResponse *r;
 		Wbrep__StatusReply *st;
 		char when[64];
@@ -643,7 +635,7 @@ static int run_status(struct gopts *g, const char *res, struct status_opts *so)
 
 		if (it)
 			sleep((unsigned)so->interval);
-		if (stop_watch)
+		if (wbctl_sigint_caught())
 			break;
 		ex = wbctl_call(g, WBREP__CTL_OP__CTL_STATUS, res, NULL, &r);
 		if (ex)

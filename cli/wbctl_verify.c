@@ -12,7 +12,6 @@
  * found: the count is the answer), 1 refused or aborted, 130 Ctrl-C (the
  * verify goes on in the daemon).
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +19,6 @@
 #include <unistd.h>
 
 #include "cli/wbctl.h"
-
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	interrupted = 1;
-}
 
 struct verify_opts {
 	bool json, no_wait;
@@ -119,7 +111,7 @@ static int follow(struct gopts *g, const char *res, const struct verify_opts *vo
 	time_t last = 0;
 	int ex;
 
-	signal(SIGINT, on_sigint);
+	wbctl_sigint_catch();
 	for (;;) {
 		const Wbrep__ResourceStatus *r;
 		Wbrep__CtlResponse *resp;
@@ -147,18 +139,12 @@ static int follow(struct gopts *g, const char *res, const struct verify_opts *vo
 		}
 		wbrep__ctl_response__free_unpacked(resp, NULL);
 		usleep(200000);
-		if (interrupted) {
-			if (tty)
-				printf("\n");
-			fprintf(stderr,
-				"%s: %s: interrupted; the verify goes on in the background "
-				"('wbctl status %s' shows it)\n",
-				wbctl_prog, res, res);
-			ex = EX_INTR;
+		if (wbctl_sigint_caught()) {
+			ex = wbctl_follow_interrupted(res, "verify", tty);
 			break;
 		}
 	}
-	signal(SIGINT, SIG_DFL);
+	wbctl_sigint_release();
 	return ex;
 }
 

@@ -106,6 +106,19 @@ n=$(grep -cE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[-+][0-9]{4}
 f=$(grep -c '^r1: down' "$T/out")
 [ "$n" = 2 ] && [ "$f" = 2 ] && pass "op-status-watch-after-res (2 frames, each with a timestamp)" ||
 	fail "op-status-watch-after-res: $n timestamps, $f frames: $(head -3 "$T/out" | tr '\n' ' ')"
+# Ctrl-C ends a watch, not wbctl: exit 0 after the frames so far (without
+# its handler wbctl would die of SIGINT, or, as a background job that
+# inherits SIGINT ignored, not stop at all)
+"$WBCTL" -s "$T/ctl.sock" status r1 --watch --interval 1 >"$T/out" 2>&1 &
+wp=$! # wbctl itself (the wbctl function would run in a subshell)
+wait_for 10 grep -q '^r1: down' "$T/out"
+kill -INT "$wp"
+wait_exit "$wp" 10 || kill -KILL "$wp"
+wait "$wp"
+rc=$?
+f=$(grep -c '^r1: down' "$T/out")
+[ "$rc" = 0 ] && [ "$f" -ge 1 ] && pass "op-status-watch-ctrl-c (exit 0 after $f frame(s))" ||
+	fail "op-status-watch-ctrl-c: exit $rc, $f frames: $(tail -2 "$T/out" | tr '\n' ' ')"
 wbctl status --json --watch --count 2 r1 | python3 -c 'import json, sys, re
 text, docs, dec, i = sys.stdin.read(), [], json.JSONDecoder(), 0
 while text[i:].strip():
