@@ -10,7 +10,8 @@
 # (cleanup hooks, then the processes registered by PID: SIGTERM, SIGKILL
 # after a deadline; never by name); bounded waits; a free TCP port; a wbrepd
 # in the foreground (start / stop / kill -9, its log $WB_DLOG, the config
-# $WB_CONF) and a config writer (conf_global, conf_resource).
+# $WB_CONF), a config writer (conf_global, conf_resource) and a wblog log
+# made to look like format version 1 (log_as_format1).
 # Waits are bounded by generous deadlines (seconds), never by timing
 # thresholds: a deadline only turns a hang into a failure.
 
@@ -183,6 +184,34 @@ conf_resource() {
 		*) printf '%s\n' "$a" ;;
 		esac
 	done
+}
+
+# ---------------------------------------------------------------- logs
+# log_as_format1 LOG: rewrite the four superblock slots of a wblog log as
+# format version 1 (version field 1, what follows the version 1 fields
+# zeroed, crc32c recomputed): a log as formatted before replication
+# metadata
+log_as_format1() {
+	python3 - "$1" <<'EOF'
+import struct, sys
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
+    return c ^ 0xFFFFFFFF
+with open(sys.argv[1], "r+b") as f:
+    for i in range(4):
+        f.seek(i * 4096)
+        s = bytearray(f.read(4096))
+        s[8:12] = struct.pack("<I", 1)
+        s[12:16] = b"\0" * 4
+        s[176:4096] = b"\0" * 3920
+        s[12:16] = struct.pack("<I", crc32c(bytes(s)))
+        f.seek(i * 4096)
+        f.write(s)
+EOF
 }
 
 # ---------------------------------------------------------------- daemon

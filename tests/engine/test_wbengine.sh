@@ -321,26 +321,7 @@ if python3 -c 'import json,sys,re; j=json.loads(sys.argv[1]); sys.exit(not (j["f
 else
 	fail meta_format_info "$j / $t"
 fi
-python3 - "$T/mlog" <<'EOF2'
-import struct, sys
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
-    return c ^ 0xFFFFFFFF
-with open(sys.argv[1], "r+b") as f:
-    for i in range(4):
-        f.seek(i * 4096)
-        s = bytearray(f.read(4096))
-        s[8:12] = struct.pack("<I", 1)
-        s[12:16] = b"\0" * 4
-        s[176:4096] = b"\0" * 3920
-        s[12:16] = struct.pack("<I", crc32c(bytes(s)))
-        f.seek(i * 4096)
-        f.write(s)
-EOF2
+log_as_format1 "$T/mlog"
 t=$("$W" info --log "$T/mlog" --backing "$T/mback" 2>&1)
 m2=$("$F" --log "$T/mlog" --backing "$T/mback" --writes 0 2>/dev/null | awk '/device-crc32c/{print $2}')
 if grep -q '^format version   1$' <<<"$t" && grep -q 'metadata         none' <<<"$t" &&

@@ -260,26 +260,7 @@ write_conf
 # becomes version 2 in place with its records; a second run writes nothing
 new_dirty_log || fail "fill-7: wbefill failed"
 r1=$(dirty_records)
-python3 - "$T/l" <<'EOF2'
-import struct, sys
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
-    return c ^ 0xFFFFFFFF
-with open(sys.argv[1], "r+b") as f:
-    for i in range(4):
-        f.seek(i * 4096)
-        s = bytearray(f.read(4096))
-        s[8:12] = struct.pack("<I", 1)
-        s[12:16] = b"\0" * 4
-        s[176:4096] = b"\0" * 3920
-        s[12:16] = struct.pack("<I", crc32c(bytes(s)))
-        f.seek(i * 4096)
-        f.write(s)
-EOF2
+log_as_format1 "$T/l"
 v1=$("$W" info --log "$T/l" --backing "$T/b" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["format_version"])')
 out=$("$WBREPD" -c "$WB_CONF" --create-md r0 --upgrade 2>&1)
 rc=$?
