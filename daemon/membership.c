@@ -41,6 +41,10 @@ struct wbd_memb {
 	struct wbd_memb_facts facts;
 	struct wbd_memb_facts reported;
 	bool ever_reported;
+	/* a node left the CPG group (NODEDOWN): nothing is reported until
+	 * votequorum's notification for that change (or ev_vq_wait fires) */
+	bool vq_wait;
+	struct event *ev_vq_wait;
 
 	/* CPG state: what was last multicast, and when */
 	struct wbd_cpg_state last;
@@ -69,8 +73,18 @@ static int cmp_node(const void *a, const void *b)
 }
 
 /* Report the facts if they changed since the last report. */
+#define VQ_WAIT_MS 2000
+
 static void memb_report(struct wbd_memb *m)
 {
+	/* CPG tells that a node left before votequorum tells whether this
+	 * partition is still quorate (10 ms later in a cut): reporting the
+	 * peers gone with the quorum of before made a cut-off primary go
+	 * write-through, still "quorate", and acknowledge a write the
+	 * majority never had (torture seed 4242, cycle 12). Both are reported
+	 * together. */
+	if (m->vq_wait)
+		return;
 	if (m->ever_reported && !memcmp(&m->facts, &m->reported, sizeof(m->facts)))
 		return;
 	m->reported = m->facts;
@@ -144,6 +158,14 @@ static void memb_cpg_confchg(cpg_handle_t h, const struct cpg_name *g,
 
 	if (cpg_context_get(h, (void **)&m) != CS_OK || !m)
 		return;
+	for (size_t i = 0; i < nleft; i++) {
+		if (left[i].reason == CPG_REASON_NODEDOWN && !m->vq_wait) {
+			struct timeval tv = {VQ_WAIT_MS / 1000, (VQ_WAIT_MS % 1000) * 1000};
+
+			m->vq_wait = true;
+			evtimer_add(m->ev_vq_wait, &tv);
+		}
+	}
 	for (size_t i = 0; i < nmem && n < WBD_MEMB_MAX_NODES; i++) {
 		bool dup = false;
 
@@ -188,6 +210,8 @@ static void memb_vq_quorum(votequorum_handle_t h, uint64_t ctx, uint32_t quorate
 	struct wbd_memb *m = (struct wbd_memb *)(uintptr_t)ctx;
 	uint32_t k = 0;
 
+	m->vq_wait = false;
+	evtimer_del(m->ev_vq_wait);
 	m->facts.quorate = quorate != 0;
 	memset(m->facts.members, 0, sizeof(m->facts.members));
 	for (uint32_t i = 0; i < n && k < WBD_MEMB_MAX_NODES; i++) {
@@ -239,6 +263,8 @@ static void memb_disconnect(struct wbd_memb *m)
 	if (m->cmap_ok)
 		cmap_finalize(m->cmap);
 	m->cpg_ok = m->vq_ok = m->cmap_ok = false;
+	m->vq_wait = false;
+	evtimer_del(m->ev_vq_wait);
 	memset(&m->facts, 0, sizeof(m->facts)); /* !connected, !quorate */
 }
 
@@ -359,6 +385,20 @@ static void memb_on_retry(evutil_socket_t fd, short what, void *arg)
 	memb_try(arg);
 }
 
+/* No votequorum notification after a node left: not quorate (safe) until
+ * the next one. */
+static void memb_on_vq_wait(evutil_socket_t fd, short what, void *arg)
+{
+	struct wbd_memb *m = arg;
+
+	wbd_warn("membership: no quorum report %d ms after a node left: not quorate until "
+		 "the next",
+		 VQ_WAIT_MS);
+	m->vq_wait = false;
+	m->facts.quorate = false;
+	memb_report(m);
+}
+
 static void memb_on_fd(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbd_memb *m = arg;
@@ -403,8 +443,13 @@ int wbd_memb_start(struct event_base *base, const char *group, wbd_memb_fn fn, v
 	m->fn = fn;
 	m->arg = arg;
 	m->ev_retry = evtimer_new(base, memb_on_retry, m);
-	if (!m->ev_retry) {
+	m->ev_vq_wait = evtimer_new(base, memb_on_vq_wait, m);
+	if (!m->ev_retry || !m->ev_vq_wait) {
 		wbd_err("membership: cannot create the retry timer");
+		if (m->ev_retry)
+			event_free(m->ev_retry);
+		if (m->ev_vq_wait)
+			event_free(m->ev_vq_wait);
 		free(m);
 		return -ENOMEM;
 	}
@@ -426,6 +471,7 @@ void wbd_memb_stop(struct wbd_memb *m)
 	}
 	memb_disconnect(m);
 	event_free(m->ev_retry);
+	event_free(m->ev_vq_wait);
 	free(m);
 }
 
