@@ -251,10 +251,12 @@ for c in $(seq 1 "$CYCLES"); do
 			"$W" kill "$d" KILL wbrepd
 			wait_for 30 eval '[ "$(field "$P" mode)" != writeback ]'
 			hold
+			lc=$(wc -l <"$WBCLUSTER_DIR/n$o/wbrepd.log")
 			"$W" cut "$o"
 			tcut=$(date +%s%3N)
 			;;
 		cut-primary)
+			lc=$(wc -l <"$WBCLUSTER_DIR/n$o/wbrepd.log")
 			"$W" cut "$o"
 			tcut=$(date +%s%3N)
 			;;
@@ -285,6 +287,14 @@ for c in $(seq 1 "$CYCLES"); do
 			else
 				res=1
 				msg="$msg; MINORITY ACKED: $m"
+			fi
+			# the peers gone with the quorum of before (daemon/membership.c:
+			# a node down is reported with the quorum after it): the cut
+			# node went write-through alone and could release a write
+			if m=$(tail -n +$((lc + 1)) "$WBCLUSTER_DIR/n$o/wbrepd.log" |
+				grep -m1 '(membership): quorate, only 0/'); then
+				res=1
+				msg="$msg; THE CUT n$o WROTE THROUGH ALONE: ${m#* info: }"
 			fi
 			# fenced as STONITH would: its wbrepd dies before the heal
 			"$W" kill "$o" KILL wbrepd
