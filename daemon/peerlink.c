@@ -134,8 +134,12 @@ static void pl_after_close(struct wbd_peerlink *l, int err)
 		wbd_info("peer %s (resource %s): reconnecting in %u ms", l->peer, l->resource,
 			 l->backoff_ms);
 		arm(l->tm, l->backoff_ms);
-		l->backoff_ms = l->backoff_ms >= l->cfg.backoff_max_ms / 2 ? l->cfg.backoff_max_ms
-									   : l->backoff_ms * 2;
+		if (!l->backoff_ms) /* after a redo */
+			l->backoff_ms = l->cfg.backoff_min_ms;
+		else
+			l->backoff_ms = l->backoff_ms >= l->cfg.backoff_max_ms / 2
+					    ? l->cfg.backoff_max_ms
+					    : l->backoff_ms * 2;
 		pl_set_state(l, WBD_PL_BACKOFF, err);
 	} else {
 		pl_set_state(l, WBD_PL_IDLE, err);
@@ -152,6 +156,15 @@ void wbd_peerlink_drop(struct wbd_peerlink *l, int err, const char *why)
 	pl_hold(l);
 	pl_after_close(l, err);
 	pl_release(l);
+}
+
+void wbd_peerlink_redo(struct wbd_peerlink *l, const char *why)
+{
+	if (!l->bev && l->st != WBD_PL_CONNECTING)
+		return;
+	if (l->host)
+		l->backoff_ms = 0; /* deliberate: reconnect at once */
+	wbd_peerlink_drop(l, -ECONNRESET, why);
 }
 
 static void pl_dropf(struct wbd_peerlink *l, int err, const char *fmt, ...)

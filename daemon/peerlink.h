@@ -133,6 +133,10 @@ void wbd_peerlink_start(struct wbd_peerlink *l);
 /* Drop the connection (err and why logged); active links reconnect with
  * backoff, passive ones wait for the peer. */
 void wbd_peerlink_drop(struct wbd_peerlink *l, int err, const char *why);
+/* Drop the connection for a new hello (this node's role changed): as
+ * drop(-ECONNRESET), but an active link reconnects at once instead of
+ * after its backoff; the backoff after that starts at backoff_min_ms. */
+void wbd_peerlink_redo(struct wbd_peerlink *l, const char *why);
 /* Drop the connection and stay down until wbd_peerlink_start(). */
 void wbd_peerlink_stop(struct wbd_peerlink *l);
 void wbd_peerlink_free(struct wbd_peerlink *l);

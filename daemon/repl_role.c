@@ -27,8 +27,9 @@ static void relink(struct wbd_repl *rp, const char *why)
 
 		if (p->standalone || !p->l)
 			continue;
-		/* the active side reconnects after its shortest backoff */
-		wbd_peerlink_drop(p->l, -ECONNRESET, why);
+		/* an active side reconnects at once (a passive one: its peer
+		 * reconnects after its shortest backoff) */
+		wbd_peerlink_redo(p->l, why);
 	}
 }
 

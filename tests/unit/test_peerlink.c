@@ -581,6 +581,29 @@ static void test_reconnect(void **state)
 	teardown_pair();
 }
 
+static bool reconnected3(void)
+{
+	return both_up() && B.ups >= 3 && A.ups >= 3;
+}
+
+/* a role change's redo: the active side (beta) reconnects without its
+ * backoff, and a later drop backs off from backoff_min_ms again */
+static void test_redo(void **state)
+{
+	setup_pair(ctx_alpha, ctx_beta, NULL, NULL);
+	assert_true(wait_for(both_up));
+	wbd_peerlink_redo(B.l, "test: role change");
+	assert_true(log_has("reconnecting in 0 ms"));
+	assert_true(wait_for(reconnected));
+	wbd_peerlink_drop(B.l, -ECONNRESET, "test: plain drop");
+	assert_true(log_has("reconnecting in 20 ms"));
+	assert_true(wait_for(reconnected3));
+	assert_int_equal(send_rec(1, 3), 0);
+	assert_true(wait_for(one_frame));
+	assert_int_equal(A.bad, 0);
+	teardown_pair();
+}
+
 static bool all_received(void)
 {
 	return A.next_seq > want_acks;
@@ -812,6 +835,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_exchange, teardown),
 	    cmocka_unit_test_teardown(test_ping_timeout, teardown),
 	    cmocka_unit_test_teardown(test_reconnect, teardown),
+	    cmocka_unit_test_teardown(test_redo, teardown),
 	    cmocka_unit_test_teardown(test_sndq_block, teardown),
 	    cmocka_unit_test_teardown(test_sndq_disconnect, teardown),
 	    cmocka_unit_test_teardown(test_hello_refused, teardown),
