@@ -1083,9 +1083,11 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->has_meta = !wb_engine_meta(e, &rp->meta) && rp->meta.version >= 2;
 	if (rp->has_meta && wbd_repl_rs_marked(rp->meta.data_uuid)) {
 		rp->disk = REPL_DISK_INCONSISTENT;
+		/* --discard-my-data before its log was rebased: still so */
+		rp->discard = rp->meta.data_uuid[8] == RS_MARK_DISCARD;
 		wbd_warn("%s: this node's data is Inconsistent (a resync to it did not finish): "
-			 "it resyncs from its primary",
-			 res);
+			 "it resyncs from its primary%s",
+			 res, rp->discard ? ", discarding its data" : "");
 	}
 	if (!rp->has_meta)
 		wbd_warn("%s: replication without data generation UUIDs (log format 1 or an "

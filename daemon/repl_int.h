@@ -210,10 +210,11 @@ bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes);
 void wbd_repl_bm_ack(struct repl_peer *p);
 
 /* repl_resync.c (source, dispatch, status) and repl_synctarget.c (target) */
-#define RS_INFLIGHT 4	       /* requests a target has outstanding */
-#define RS_REQ_MAX  (1u << 20) /* bytes per request */
-#define RS_MARK0    0x52       /* marker data UUID bytes 6..7 'RS': Inconsistent */
-#define RS_MARK1    0x53
+#define RS_INFLIGHT	4	   /* requests a target has outstanding */
+#define RS_REQ_MAX	(1u << 20) /* bytes per request */
+#define RS_MARK0	0x52	   /* marker data UUID bytes 6..7 'RS': Inconsistent */
+#define RS_MARK1	0x53
+#define RS_MARK_DISCARD 0x44 /* byte 8 'D': ... and it discards its data (not rebased yet) */
 uint64_t wbd_repl_rs_now_ms(void);
 uint64_t wbd_repl_rs_popcount(const uint8_t *bits, uint64_t nbits);
 void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what);

@@ -116,6 +116,8 @@ static void tgt_arm(struct repl_peer *p, unsigned ms)
 		evtimer_add(p->rs.tgt->timer, &tv);
 }
 
+static void tgt_undiscard(struct wbd_repl *rp);
+
 /* Rebase when the log is empty (everything destaged), then ask. */
 static void tgt_rebase(struct repl_peer *p)
 {
@@ -143,6 +145,8 @@ static void tgt_rebase(struct repl_peer *p)
 		rp->data_head = t->seq;
 		wbd_info("%s: resync from %s: log restarts at seq %llu, generation %llu", rp->res,
 			 p->node, (unsigned long long)t->seq, (unsigned long long)t->gen);
+		if (rp->discard)
+			tgt_undiscard(rp);
 	}
 	if (t->saved_mode >= 0)
 		wb_engine_set_mode(rp->e, (enum wb_mode)t->saved_mode);
@@ -183,20 +187,52 @@ static void tgt_marked(struct wbd_repl *rp, int err)
 	tgt_rebase(p);
 }
 
+/* The marker; with --discard-my-data byte 8 says so too (RS_MARK_DISCARD),
+ * so that a restart before the log was rebased still discards (its old
+ * records must not be caught up on as if they were the source's). */
 static int tgt_mark(struct wbd_repl *rp)
 {
 	struct wb_meta m = rp->meta;
 
-	if (!rp->has_meta || wbd_repl_rs_marked(rp->meta.data_uuid)) {
+	if (!rp->has_meta || (wbd_repl_rs_marked(m.data_uuid) &&
+			      (m.data_uuid[8] == RS_MARK_DISCARD) == rp->discard)) {
 		tgt_marked(rp, 0);
 		return 0;
 	}
-	if (getrandom(m.data_uuid, 6, 0) != 6)
+	if (!wbd_repl_rs_marked(m.data_uuid) && getrandom(m.data_uuid, 6, 0) != 6)
 		return -EIO;
 	m.data_uuid[6] = RS_MARK0;
 	m.data_uuid[7] = RS_MARK1;
 	memset(m.data_uuid + 8, 0, 8);
+	if (rp->discard)
+		m.data_uuid[8] = RS_MARK_DISCARD;
 	return wbd_repl_uuid_set(rp, &m, tgt_marked);
+}
+
+static void undiscarded(struct wbd_repl *rp, int err)
+{
+	if (!err)
+		rp->discard = false;
+}
+
+/* The log was rebased: it holds nothing of this node's own any more, so a
+ * later resync may resume from the source's bitmap instead of starting a
+ * full sync again. Best effort: if the marker cannot be rewritten now the
+ * node keeps discarding (a full sync again: safe). */
+static void tgt_undiscard(struct wbd_repl *rp)
+{
+	struct wb_meta m = rp->meta;
+
+	if (!rp->has_meta || !wbd_repl_rs_marked(m.data_uuid) ||
+	    m.data_uuid[8] != RS_MARK_DISCARD) {
+		rp->discard = false;
+		return;
+	}
+	m.data_uuid[8] = 0;
+	if (wbd_repl_uuid_set(rp, &m, undiscarded))
+		wbd_info("%s: still discarding this node's data: a resync after an interruption "
+			 "is a full one",
+			 rp->res);
 }
 
 static void tgt_try_mark(struct repl_peer *p)

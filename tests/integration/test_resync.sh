@@ -11,7 +11,8 @@
 # ends identical; a new secondary (empty log, garbage on its backing) gets
 # a full sync, then again with resync-checksum (identical blocks skipped);
 # an old primary that wrote alone returns with `wbctl connect
-# --discard-my-data` and ends with the new primary's data. Every case
+# --discard-my-data`, is killed -9 in the middle of that full sync, resumes
+# and ends with the new primary's data. Every case
 # compares the exports (each node's read path) byte for byte.
 # timeout: 900
 . "$(dirname "$0")/../lib.sh"
@@ -60,12 +61,14 @@ writes() { timeout 300 nbdcopy "$T/img" "$(URI "$1")"; }
 # st NODE PYEXPR: NODE's status --json (json, repl_lib.sh), PYEXPR true of
 # its resource r and its first peer p
 st() { json "$1" "(lambda r, p: ($2))(s, (s['peers'] or [{}])[0])"; }
-# started NODE N: bytes of NODE's (N+1)-th "resync to peer beta started" event
+# started NODE N: bytes of NODE's (N+1)-th "resync to peer OTHER started"
+# event (OTHER: the other node)
+other() { if [ "$1" = alpha ]; then echo beta; else echo alpha; fi; }
 started() {
-	grep -oE "resync to peer beta started: [a-z ]+, [0-9]+ bytes" "$T/$1/wbrepd.log" |
+	grep -oE "resync to peer $(other "$1") started: [a-z ]+, [0-9]+ bytes" "$T/$1/wbrepd.log" |
 		sed -n "$(($2 + 1))p" | grep -oE '[0-9]+ bytes' | cut -d' ' -f1
 }
-nstart() { grep -c "resync to peer beta started" "$T/$1/wbrepd.log"; }
+nstart() { grep -c "resync to peer $(other "$1") started" "$T/$1/wbrepd.log"; }
 finished() { wait_log_count 180 "$T/$1/wbrepd.log" "resync (to peer|from) [a-z]+: finished" "$2"; }
 nfin() { grep -cE "resync (to peer|from) [a-z]+: finished" "$T/$1/wbrepd.log"; }
 
@@ -270,7 +273,8 @@ ctl beta primary r0 --force >"$T/prom" 2>&1 || fail "resync-discard: promote bet
 # beta's data: what both had, and its own write at 40 MiB (not alpha's at 4)
 cp "$T/img.common" "$T/img"
 put_img 40 4 beta || fail "resync-discard: beta write"
-repl_conf alpha secondary
+# throttled (2 MiB/s: about 30 s for the 64 MiB) so that it can be killed
+repl_conf alpha secondary resync-rate=2M
 repl_start alpha || fail "resync-discard: alpha start"
 if wait_log 60 "$T/alpha/wbrepd.log" "never had|split brain"; then
 	pass "resync-discard-refused" "(without --discard-my-data)"
@@ -278,9 +282,30 @@ else
 	fail "resync-discard-refused: $(grep -E 'peer beta' "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' ')"
 fi
 n0=$(nfin beta)
-# both went StandAlone: alpha throws its data away, beta connects again
+s0=$(nstart beta)
+# both went StandAlone: alpha throws its data away, beta connects again;
+# alpha killed -9 in the middle of its full sync: once its log was rebased
+# it no longer discards, so the next resync resumes (bitmap, fewer bytes)
 if ctl alpha connect r0 --discard-my-data >"$T/conn" 2>&1 && ctl beta connect r0 >>"$T/conn" 2>&1 &&
-	finished beta "$n0" &&
+	wait_for 60 st alpha '(p.get("resync_done_bytes") or 0) >= 8 << 20'; then
+	t1=$(started beta "$s0")
+	repl_stop alpha KILL
+	s1=$(nstart beta)
+	repl_start alpha || fail "resync-discard-resume: alpha start"
+	wait_log_count 60 "$T/beta/wbrepd.log" "resync to peer alpha started" "$s1"
+	t2=$(started beta "$s1")
+	if [ -n "$t2" ] && [ -n "$t1" ] && [ "$t2" -lt "$t1" ] &&
+		grep "resync to peer alpha started" "$T/beta/wbrepd.log" | tail -1 | grep -q "started: bitmap"; then
+		pass "resync-discard-resume" "($t2 of $t1 bytes left after a kill -9 of the discarding node)"
+	else
+		fail "resync-discard-resume: ${t2:-no} resync after alpha's restart, ${t1:-?} before: $(grep 'resync to peer alpha started' "$T/beta/wbrepd.log" | tail -1)"
+	fi
+else
+	fail "resync-discard-resume: $(cat "$T/conn"); no progress: $(head -c 300 "$T/st.alpha")"
+fi
+repl_conf alpha secondary
+ctl alpha reload >/dev/null 2>&1 || fail "resync-discard: wbctl reload on alpha failed"
+if finished beta "$n0" &&
 	wait_for 120 same_on alpha && wait_for 60 st alpha 'r["disk_state"] == "UpToDate"'; then
 	pass "resync-discard-identical"
 else
