@@ -13,28 +13,26 @@
 # the writers' seeds come from one seed, printed first ("kill9 seed: S");
 # WB_SEED=S replays the same delays and writes (default: a random seed).
 set -u
-cd "$(dirname "$0")/../.."
-B=${B:-build}
+. "$(dirname "$0")/../lib.sh"
 rounds=${WB_KILL9_ROUNDS:-5}
 log=$B/test-logs
 mkdir -p "$log"
 for b in wbkillw wbtorture wbengine; do
 	if ! make -s "$B/$b" >"$log/$b-build.log" 2>&1; then
-		echo "FAIL kill9-build: cannot build $B/$b (see $log/$b-build.log)"
-		exit 1
+		fail "kill9-build: cannot build $B/$b (see $log/$b-build.log)"
+		finish
 	fi
 done
 engine=wblog
 if ! "$B/wbtorture" --list-engines | grep -qx wblog; then
-	echo "FAIL kill9-engine: engine wblog is not registered in this build (wbtorture --list-engines)"
-	exit 1
+	fail "kill9-engine: engine wblog is not registered in this build (wbtorture --list-engines)"
+	finish
 fi
 seed=${WB_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 echo "kill9 seed: $seed (replay: WB_SEED=$seed bash $0)"
 RANDOM=$seed # the kill delays below are drawn from bash's RANDOM
 dir=$(mktemp -d /var/tmp/wbkill9.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-rc=0
+on_cleanup "rm -rf '$dir'"
 
 round() { # engine round seed ms -> prints the check output, returns its exit code
 	local eng=$1 r=$2 seed=$3 ms=$4 pid
@@ -78,11 +76,10 @@ for r in $(seq 1 "$rounds"); do
 	res=$?
 	summary=$(grep '^round' "$out" | tail -1)
 	if [ $res -eq 0 ] && grep -q '^violations: 0$' "$out" && [ -n "$summary" ]; then
-		echo "PASS kill9-$engine-round$r (kill after $ms ms; $summary)"
+		pass "kill9-$engine-round$r (kill after $ms ms; $summary)"
 	else
-		echo "FAIL kill9-$engine-round$r: seed $seed, kill after $ms ms, exit $res (log $out)"
+		fail "kill9-$engine-round$r: seed $seed, kill after $ms ms, exit $res (log $out)"
 		grep -m5 -E 'VIOLATION|after crash|wbkillw' "$out" | sed 's/^/    /'
-		rc=1
 	fi
 done
 
@@ -90,9 +87,8 @@ out="$log/kill9-ram.log"
 round ram 1 77 $((200 + RANDOM % 1000)) >"$out" 2>&1
 res=$?
 if [ $res -eq 1 ] && grep -q 'after crash' "$out"; then
-	echo "PASS kill9-ram-fails (checker failed the volatile engine: $(tail -1 "$out"))"
+	pass "kill9-ram-fails (checker failed the volatile engine: $(tail -1 "$out"))"
 else
-	echo "FAIL kill9-ram-fails: the checker did not catch the ram engine (exit $res, log $out)"
-	rc=1
+	fail "kill9-ram-fails: the checker did not catch the ram engine (exit $res, log $out)"
 fi
-exit $rc
+finish

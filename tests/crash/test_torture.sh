@@ -12,8 +12,7 @@
 # WB_TORTURE_ITERS overrides the iteration count, WB_TORTURE_SEED the seed
 # (default: a fixed seed, so CI runs are reproducible).
 set -u
-cd "$(dirname "$0")/../.."
-B=${B:-build}
+. "$(dirname "$0")/../lib.sh"
 iters=${WB_TORTURE_ITERS:-200}
 seed=${WB_TORTURE_SEED:-20240601}
 bin=$B/wbtorture
@@ -21,10 +20,9 @@ log=$B/test-logs
 mkdir -p "$log"
 
 if ! make -s "$bin" >"$log/wbtorture-build.log" 2>&1; then
-	echo "FAIL torture-build: cannot build $bin (see $log/wbtorture-build.log)"
-	exit 1
+	fail "torture-build: cannot build $bin (see $log/wbtorture-build.log)"
+	finish
 fi
-rc=0
 
 run_case() { # name engine iterations expect(0|fail) [extra wbtorture options]
 	local name=$1 eng=$2 n=$3 expect=$4 out last r
@@ -35,19 +33,17 @@ run_case() { # name engine iterations expect(0|fail) [extra wbtorture options]
 	last=$(tail -1 "$out")
 	if [ "$expect" = 0 ]; then
 		if [ "$r" -eq 0 ] && [[ "$last" =~ ^iterations:\ $n,\ violations:\ 0$ ]]; then
-			echo "PASS torture-$name ($last, seed $seed)"
+			pass "torture-$name ($last, seed $seed)"
 		else
-			echo "FAIL torture-$name: exit $r, '$last' (seed $seed, log $out)"
+			fail "torture-$name: exit $r, '$last' (seed $seed, log $out)"
 			grep -m5 VIOLATION "$out" | sed 's/^/    /'
-			rc=1
 		fi
 	else
 		if [ "$r" -eq 1 ] && [[ "$last" =~ ^iterations:\ [0-9]+,\ violations:\ [1-9][0-9]*$ ]] &&
 			grep -q "after crash" "$out"; then
-			echo "PASS torture-$name (checker failed it as it must: $last)"
+			pass "torture-$name (checker failed it as it must: $last)"
 		else
-			echo "FAIL torture-$name: expected durability violations, got exit $r, '$last'"
-			rc=1
+			fail "torture-$name: expected durability violations, got exit $r, '$last'"
 		fi
 	fi
 }
@@ -59,6 +55,6 @@ if "$bin" --list-engines | grep -qx wblog; then
 	run_case wblog-ack-memory wblog "$iters" 0 --ack memory
 	run_case wblog-ship wblog $(((iters + 1) / 2)) 0 --ship
 else
-	echo "SKIP torture-wblog: engine wblog is not registered in this build (wbtorture --list-engines)"
+	skip "torture-wblog: engine wblog is not registered in this build (wbtorture --list-engines)"
 fi
-exit $rc
+finish

@@ -12,28 +12,26 @@
 # SKIP (exit 0) when qemu, the kernel image or the headers are missing.
 # WB_VM_TIMEOUT (seconds, default 240) bounds the qemu run.
 set -u
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
+. "$(dirname "$0")/../lib.sh"
 qemu=$(command -v qemu-system-x86_64 || true)
-[ -n "$qemu" ] || { echo "SKIP vm: qemu-system-x86_64 not installed"; exit 0; }
-command -v busybox >/dev/null || { echo "SKIP vm: busybox-static not installed"; exit 0; }
-command -v dmsetup >/dev/null || { echo "SKIP vm: dmsetup not installed"; exit 0; }
-command -v cpio >/dev/null || { echo "SKIP vm: cpio not installed"; exit 0; }
+[ -n "$qemu" ] || skip_all "vm: qemu-system-x86_64 not installed"
+command -v busybox >/dev/null || skip_all "vm: busybox-static not installed"
+need_tools vm dmsetup cpio
 KVER=${KVER:-$(ls -d /lib/modules/*/build 2>/dev/null | sort -V | tail -1 | cut -d/ -f4)}
-[ -n "$KVER" ] || { echo "SKIP vm: no kernel headers (linux-headers-amd64)"; exit 0; }
+[ -n "$KVER" ] || skip_all "vm: no kernel headers (linux-headers-amd64)"
 KIMG=/boot/vmlinuz-$KVER
-[ -r "$KIMG" ] || { echo "SKIP vm: $KIMG missing (linux-image-amd64)"; exit 0; }
-[ -f /lib/modules/$KVER/modules.dep ] || { echo "SKIP vm: no modules for $KVER"; exit 0; }
+[ -r "$KIMG" ] || skip_all "vm: $KIMG missing (linux-image-amd64)"
+[ -f /lib/modules/$KVER/modules.dep ] || skip_all "vm: no modules for $KVER"
 
 W=$ROOT/build/vm
 mkdir -p "$W"
 if ! KVER=$KVER bash kmod/build.sh >"$W/kmod.log" 2>&1; then
-	echo "FAIL vm-kmod-build: see $W/kmod.log"; tail -20 "$W/kmod.log"; exit 1
+	fail "vm-kmod-build: see $W/kmod.log"; tail -20 "$W/kmod.log"; finish
 fi
-echo "PASS vm-kmod-build"
+pass "vm-kmod-build"
 if ! make -s -j2 build/tests/vm/wbringd build/tests/vm/wbvmtool \
 	>"$W/make.log" 2>&1; then
-	echo "FAIL vm-progs-build: see $W/make.log"; tail -20 "$W/make.log"; exit 1
+	fail "vm-progs-build: see $W/make.log"; tail -20 "$W/make.log"; finish
 fi
 # wbrepd (the production daemon) serves the main ring when it builds; the
 # test daemon wbringd always goes in (scratch rings, fallback).
@@ -41,11 +39,11 @@ progs="build/tests/vm/wbringd build/tests/vm/wbvmtool"
 if make -s -j2 build/wbrepd >>"$W/make.log" 2>&1; then
 	progs="$progs build/wbrepd"
 else
-	echo "SKIP vm-wbrepd: build/wbrepd does not build (see $W/make.log); the guest uses wbringd"
+	skip "vm-wbrepd: build/wbrepd does not build (see $W/make.log); the guest uses wbringd"
 fi
 if ! bash tests/vm/mkinitramfs.sh "$W/initramfs.cpio.gz" "$KVER" kmod/dm-wbrep.ko \
 	$progs >"$W/initramfs.log" 2>&1; then
-	echo "FAIL vm-initramfs: see $W/initramfs.log"; tail -20 "$W/initramfs.log"; exit 1
+	fail "vm-initramfs: see $W/initramfs.log"; tail -20 "$W/initramfs.log"; finish
 fi
 rm -f "$W/data.img"
 truncate -s 64M "$W/data.img"
@@ -57,16 +55,19 @@ timeout --kill-after=10 "${WB_VM_TIMEOUT:-240}" "$qemu" -accel tcg -cpu max -smp
 	-device virtio-blk-pci,drive=d0,serial=data \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$W/console.log" 2>&1
 rc=$?
-tr -d '\r' <"$W/console.log" | sed -n 's/^WBVM \(PASS\|FAIL\) /\1 vm-/p'
+# the guest's checks, counted as this script's cases
+while read -r verdict text; do
+	if [ "$verdict" = PASS ]; then pass "vm-$text"; else fail "vm-$text"; fi
+done < <(tr -d '\r' <"$W/console.log" | sed -n 's/^WBVM \(PASS\|FAIL\) /\1 /p')
 if [ "$rc" -eq 85 ] && grep -q '^WBVM RESULT PASS' <(tr -d '\r' <"$W/console.log"); then
-	echo "PASS vm-boot (guest reported PASS)"
-	exit 0
+	pass "vm-boot (guest reported PASS)"
+	finish
 fi
 case $rc in
 124|137) why="qemu timed out" ;;
 85) why="exit code PASS but no result line" ;;
 *) why="qemu exit $rc" ;;
 esac
-echo "FAIL vm-boot: $why, no explicit guest PASS (console: $W/console.log)"
+fail "vm-boot: $why, no explicit guest PASS (console: $W/console.log)"
 tail -30 "$W/console.log" | tr -d '\r'
-exit 1
+finish
