@@ -183,6 +183,12 @@ for ENG in $ENGINES; do
 		[ -n "$LOOP" ] && losetup -d "$LOOP"
 		LOOP=""
 		fusermount3 -u "$T/fuse" 2>/dev/null
+		# nbdfuse ends once unmounted; when it does not (seen under load:
+		# it ran on, and this wait hung), unmount again and stop it by PID
+		if ! wait_exit "$FUSEPID" 30; then
+			fusermount3 -u "$T/fuse" 2>/dev/null
+			kill "$FUSEPID" 2>/dev/null
+		fi
 		wait "$FUSEPID" 2>/dev/null
 		FUSEPID=""
 		[ $ok = 1 ] && pass "$P-ext4" || fail "$P-ext4: mkfs/mount/fsck/compare failed ($(tail -2 "$T/nbdfuse.log" "$T/fsck.log" 2>/dev/null | tr '\n' ' '))"
