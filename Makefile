@@ -10,7 +10,8 @@
 #   make torture-cluster  randomized cuts, kills, failovers under a stamped load (WB_TORTURE_CYCLES),
 #                   then the pacemaker failover case
 #   make torture-repl     link cuts through a fault proxy under load (WB_LINKFAULT_CYCLES),
-#                   then random primary power cuts/kills and failovers (WB_POWERCUT_CYCLES)
+#                   then random primary power cuts/kills and failovers (WB_POWERCUT_CYCLES),
+#                   then a resync under load killed mid-way (WB_RESYNC_LOAD_CYCLES)
 #   make fuzz-long        every fuzz target for WB_FUZZ_SECONDS (default 300) each
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
 #   make demo       3-node cluster demo: ext4 on r0, cut/heal, failover (deploy/demo-cluster.sh)
@@ -163,11 +164,13 @@ test-repl-sb: all
 # Link faults under load, longer: WB_LINKFAULT_CYCLES cuts per protocol
 # (default 10) through the fault-injecting proxy (docs/replication.md); then
 # WB_POWERCUT_CYCLES (default 20) random power cuts / kills of a 2-node
-# pair's primary or secondary with failovers (WB_POWERCUT_SEED repeats).
+# pair's primary or secondary with failovers (WB_POWERCUT_SEED repeats);
+# then a resync under a stamped load killed WB_RESYNC_LOAD_CYCLES times.
 torture-repl: all
 	WB_LINKFAULT_CYCLES=$${WB_LINKFAULT_CYCLES:-10} bash tests/integration/test_linkfault.sh
 	WB_POWERCUT_CYCLES=$${WB_POWERCUT_CYCLES:-20} WB_POWERCUT_FAULTS= WB_POWERCUT_FAULTIO=random \
 		bash tests/integration/test_repl_powercut.sh
+	WB_RESYNC_LOAD_CYCLES=$${WB_RESYNC_LOAD_CYCLES:-3} bash tests/integration/resync_load.sh
 .PHONY: torture-repl
 
 # Every libFuzzer target for longer than make test's short run.
