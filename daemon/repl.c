@@ -1043,6 +1043,87 @@ static uint64_t data_head_scan(struct wb_engine *e, uint64_t head, uint64_t tail
 	return head;
 }
 
+/* What replication starts from, read from the engine: the ship position,
+ * the newest data record, the data generation UUIDs (an unfinished resync
+ * to this node: Inconsistent) and the bitmap region size. */
+static int repl_from_engine(struct wbd_repl *rp)
+{
+	struct wb_engine *e = rp->e;
+	struct wb_engine_stats st;
+	struct wb_bm_info bi;
+	int ret;
+
+	ret = wb_engine_stats(e, &st);
+	if (ret) {
+		wbd_err("%s: replication: engine stats: %s", rp->res, strerror(-ret));
+		return ret;
+	}
+	rp->shipped_next = st.seq_head;
+	rp->data_head = data_head_scan(e, st.seq_head, st.seq_tail);
+	rp->has_meta = !wb_engine_meta(e, &rp->meta) && rp->meta.version >= 2;
+	if (rp->has_meta && wbd_repl_rs_marked(rp->meta.data_uuid)) {
+		rp->disk = REPL_DISK_INCONSISTENT;
+		/* --discard-my-data before its log was rebased: still so */
+		rp->discard = rp->meta.data_uuid[8] == RS_MARK_DISCARD;
+		wbd_warn("%s: this node's data is Inconsistent (a resync to it did not finish): "
+			 "it resyncs from its primary%s",
+			 rp->res, rp->discard ? ", discarding its data" : "");
+	}
+	if (!rp->has_meta)
+		wbd_warn("%s: replication without data generation UUIDs (log format 1 or an "
+			 "engine without metadata): split brain and diverged data are not detected",
+			 rp->res);
+	if (!wb_engine_bm_info(e, 0, &bi) && bi.region_size)
+		rp->bm_region = bi.region_size;
+	if (!rp->bm_region)
+		wbd_warn("%s: replication without dirty bitmaps (a log formatted before "
+			 "them): a peer that falls behind the log gets a full sync",
+			 rp->res);
+	return 0;
+}
+
+/* Node n of the configuration as a peer with its link (not started);
+ * nothing for this node itself. */
+static int repl_add_peer(struct wbd_repl *rp, const struct wbd_repl_env *env,
+			 const struct wbconf_node *n)
+{
+	struct repl_peer *p;
+	struct wbd_peerlink_cfg lc = {0};
+	bool active;
+	int ret;
+
+	if (!strcmp(n->name, rp->local))
+		return 0;
+	if (rp->npeers == WB_ENGINE_MAX_PEERS) {
+		wbd_err("%s: replication: more than %d peers", rp->res, WB_ENGINE_MAX_PEERS);
+		return -E2BIG;
+	}
+	p = &rp->peers[rp->npeers];
+	p->rp = rp;
+	p->idx = rp->npeers++;
+	snprintf(p->node, sizeof(p->node), "%s", n->name);
+	active = strcmp(rp->local, n->name) < 0;
+	lc.resource = rp->res;
+	lc.local = rp->local;
+	lc.peer = p->node;
+	lc.host = active ? n->address.host : NULL;
+	lc.port = n->address.port;
+	lc.tls = env->tls;
+	lc.congestion = WBD_PL_CONG_BLOCK;
+	lc.ops = &repl_link_ops;
+	lc.arg = p;
+	ret = wbd_peerlink_new(rp->base, &lc, &p->l);
+	if (ret)
+		return ret;
+	if (rp->bm_region) {
+		struct wb_bm_info bi;
+
+		/* still tracking from before: not known to be in sync */
+		p->tracking = !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.tracking;
+	}
+	return 0;
+}
+
 int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		 const struct wbd_repl_opts *o, struct wbd_repl **out)
 {
@@ -1051,7 +1132,6 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	bool primary = o->primary;
 	const struct wbconf *c = env->conf;
 	struct wbd_repl *rp;
-	struct wb_engine_stats st;
 	int ret;
 
 	*out = NULL;
@@ -1073,36 +1153,9 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->backing = o->backing;
 	rp->rs_rate = o->resync_rate;
 	rp->rs_checksum = o->resync_checksum;
-	ret = wb_engine_stats(e, &st);
-	if (ret) {
-		wbd_err("%s: replication: engine stats: %s", res, strerror(-ret));
+	ret = repl_from_engine(rp);
+	if (ret)
 		goto out_free;
-	}
-	rp->shipped_next = st.seq_head;
-	rp->data_head = data_head_scan(e, st.seq_head, st.seq_tail);
-	rp->has_meta = !wb_engine_meta(e, &rp->meta) && rp->meta.version >= 2;
-	if (rp->has_meta && wbd_repl_rs_marked(rp->meta.data_uuid)) {
-		rp->disk = REPL_DISK_INCONSISTENT;
-		/* --discard-my-data before its log was rebased: still so */
-		rp->discard = rp->meta.data_uuid[8] == RS_MARK_DISCARD;
-		wbd_warn("%s: this node's data is Inconsistent (a resync to it did not finish): "
-			 "it resyncs from its primary%s",
-			 res, rp->discard ? ", discarding its data" : "");
-	}
-	if (!rp->has_meta)
-		wbd_warn("%s: replication without data generation UUIDs (log format 1 or an "
-			 "engine without metadata): split brain and diverged data are not detected",
-			 res);
-	{
-		struct wb_bm_info bi;
-
-		if (!wb_engine_bm_info(e, 0, &bi) && bi.region_size)
-			rp->bm_region = bi.region_size;
-		if (!rp->bm_region)
-			wbd_warn("%s: replication without dirty bitmaps (a log formatted before "
-				 "them): a peer that falls behind the log gets a full sync",
-				 res);
-	}
 	rp->ev_work = event_new(base, -1, 0, work_cb, rp);
 	if (!rp->ev_work) {
 		ret = -ENOMEM;
@@ -1117,41 +1170,9 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		}
 	}
 	for (size_t i = 0; i < c->nnodes; i++) {
-		const struct wbconf_node *n = &c->nodes[i];
-		struct repl_peer *p;
-		struct wbd_peerlink_cfg lc = {0};
-		bool active;
-
-		if (!strcmp(n->name, rp->local))
-			continue;
-		if (rp->npeers == WB_ENGINE_MAX_PEERS) {
-			wbd_err("%s: replication: more than %d peers", res, WB_ENGINE_MAX_PEERS);
-			ret = -E2BIG;
-			goto out_free;
-		}
-		p = &rp->peers[rp->npeers];
-		p->rp = rp;
-		p->idx = rp->npeers++;
-		snprintf(p->node, sizeof(p->node), "%s", n->name);
-		active = strcmp(rp->local, n->name) < 0;
-		lc.resource = rp->res;
-		lc.local = rp->local;
-		lc.peer = p->node;
-		lc.host = active ? n->address.host : NULL;
-		lc.port = n->address.port;
-		lc.tls = env->tls;
-		lc.congestion = WBD_PL_CONG_BLOCK;
-		lc.ops = &repl_link_ops;
-		lc.arg = p;
-		ret = wbd_peerlink_new(base, &lc, &p->l);
+		ret = repl_add_peer(rp, env, &c->nodes[i]);
 		if (ret)
 			goto out_free;
-		if (rp->bm_region) {
-			struct wb_bm_info bi;
-
-			/* still tracking from before: not known to be in sync */
-			p->tracking = !wb_engine_bm_info(e, p->idx, &bi) && bi.tracking;
-		}
 	}
 	for (unsigned i = 0; i < rp->npeers; i++)
 		wbd_peerlink_start(rp->peers[i].l);
