@@ -910,6 +910,10 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 				return -errno;
 		}
 	}
+	/* a pass either delivers, sleeps in epoll_wait or finds nothing to
+	 * wait for: a million passes without any of it is a busy loop */
+	wb_msg(WB_LOG_WARN, "%s: run: %d passes without a completion (busy loop?)", eng->name,
+	       loops);
 	return n;
 }
 
