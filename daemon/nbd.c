@@ -71,6 +71,9 @@ struct wbd_nbd_ioreq {
 	uint32_t reply; /* bytes this request's reply takes (in c->reply_pending) */
 	uint32_t wpay;	/* write payload bytes (in c->wpay_pending) */
 	void *buf;	/* read data, or the write payload until the engine copied it */
+	/* write: crc32c of each 4 KiB block of the payload, computed here on
+	 * the io loop (wb_req.crcs), so that the engine loop does not */
+	uint32_t crcs[];
 };
 
 /* engine loop */
@@ -429,6 +432,9 @@ static void eng_exec(struct wbd_nbd_ioreq *q)
 	}
 	ex->inflight++;
 	ex->nreq++;
+	/* ex->kick below runs the engine once this batch of messages is done */
+	if (ex->kick)
+		q->wr.flags |= WB_REQ_F_RUN_AFTER;
 	ret = wb_engine_submit(ex->engine, &q->wr);
 	if (ret) {
 		ex->inflight--;
@@ -493,9 +499,10 @@ static void export_unpark(struct wbd_nbd_export *ex)
 /* io loop: a request to the engine loop */
 static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, void *payload)
 {
+	size_t nblk = h->type == NBDP_CMD_WRITE ? h->len / WB_BLOCK_SIZE : 0;
 	struct wbd_nbd_ioreq *q;
 
-	q = calloc(1, sizeof(*q));
+	q = calloc(1, sizeof(*q) + nblk * sizeof(q->crcs[0]));
 	if (!q)
 		return -ENOMEM;
 	q->c = c;
@@ -524,6 +531,11 @@ static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, void 
 		q->buf = payload;
 		q->wpay = h->len;
 		q->wr.buf = payload;
+		/* lengths are multiples of 4 KiB here (classify_request) */
+		for (size_t i = 0; i < nblk; i++)
+			q->crcs[i] = wb_crc32c(0, (const uint8_t *)payload + i * WB_BLOCK_SIZE,
+					       WB_BLOCK_SIZE);
+		q->wr.crcs = q->crcs;
 		break;
 	case NBDP_CMD_FLUSH:
 		q->wr.op = WB_REQ_FLUSH;

@@ -8,8 +8,13 @@
  * (initial value ~0 and final xor are applied inside), and passing a previous
  * result as `crc` continues it: crc(a || b) = wb_crc32c(wb_crc32c(0, a), b).
  *
- * Owns: the lookup tables (built once, on first use) and the dispatch choice.
+ * Thread safe: io loops and the engine loop compute crcs (tables built once,
+ * under pthread_once, on first use).
+ *
+ * Owns: the lookup tables and the dispatch choice.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -18,7 +23,7 @@
 #define CRC32C_POLY 0x82F63B78u
 
 static uint32_t crc_table[8][256];
-static int crc_table_ready;
+static _Atomic int crc_table_ready; /* io loops and the engine loop compute crcs */
 
 static void crc32c_init_table(void)
 {
@@ -36,13 +41,79 @@ static void crc32c_init_table(void)
 	crc_table_ready = 1;
 }
 
+static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Combining (zlib's crc32_combine, for CRC-32C): with the convention above,
+ * crc(a || b) = shift(crc(a), len(b)) ^ crc(b), where shift multiplies by
+ * x^(8 len(b)) modulo the polynomial (GF(2), reflected: bit 31 is x^0).
+ * Multiplication by a constant is linear, so for the one length the engine
+ * combines (a 4 KiB block) it is four table lookups: shift4k[k][v] is the
+ * product of the constant with byte value v at byte k.
+ */
+static uint32_t gf2_multmodp(uint32_t a, uint32_t b)
+{
+	uint32_t m = 1u << 31, p = 0;
+
+	for (;;) {
+		if (a & m) {
+			p ^= b;
+			if (!(a & (m - 1)))
+				break;
+		}
+		m >>= 1;
+		b = b & 1 ? (b >> 1) ^ CRC32C_POLY : b >> 1;
+	}
+	return p;
+}
+
+/* x^(8 * n) modulo the polynomial */
+static uint32_t gf2_x8nmodp(uint64_t n)
+{
+	uint32_t p = 1u << 31, x2k = 1u << 30; /* x^0, x^1 */
+	unsigned k = 0;
+
+	n *= 8;
+	while (n) {
+		if (n & 1)
+			p = gf2_multmodp(x2k, p);
+		n >>= 1;
+		x2k = gf2_multmodp(x2k, x2k);
+		k++;
+	}
+	return p;
+}
+
+static uint32_t shift4k[4][256];
+
+static void crc32c_init_tables(void)
+{
+	uint32_t op = gf2_x8nmodp(4096);
+
+	if (!crc_table_ready)
+		crc32c_init_table();
+	for (unsigned k = 0; k < 4; k++)
+		for (uint32_t v = 0; v < 256; v++)
+			shift4k[k][v] = gf2_multmodp(op, v << (8 * k));
+}
+
+uint32_t wb_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+	if (len_b == 4096) {
+		pthread_once(&crc_table_once, crc32c_init_tables);
+		return shift4k[0][crc_a & 0xff] ^ shift4k[1][(crc_a >> 8) & 0xff] ^
+		       shift4k[2][(crc_a >> 16) & 0xff] ^ shift4k[3][crc_a >> 24] ^ crc_b;
+	}
+	return gf2_multmodp(gf2_x8nmodp(len_b), crc_a) ^ crc_b;
+}
+
 uint32_t wb_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	uint32_t c = ~crc;
 
 	if (!crc_table_ready)
-		crc32c_init_table();
+		pthread_once(&crc_table_once, crc32c_init_tables);
 	while (len && ((uintptr_t)p & 7)) {
 		c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xff];
 		len--;
@@ -94,7 +165,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
 
 int wb_crc32c_hw_available(void)
 {
-	static int have = -1;
+	static _Atomic int have = -1;
 
 	if (have < 0) {
 		__builtin_cpu_init();

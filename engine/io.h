@@ -45,7 +45,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define WB_IO_OPS_VERSION 1
+#define WB_IO_OPS_VERSION 2
 
 enum wb_io_op {
 	WB_IO_READ = 1,
@@ -82,6 +82,9 @@ struct wb_io_ops {
 	int (*reap)(struct wb_io *io, int wait); /* wait: block for >= 1 */
 	int (*fd)(struct wb_io *io);		 /* pollable (eventfd) or -1 */
 	void (*close)(struct wb_io *io);
+	/* version 2, optional: hand what was queued while plugged to the
+	 * device (see wb_io_plug) */
+	void (*unplug)(struct wb_io *io);
 };
 
 struct wb_io {
@@ -89,6 +92,9 @@ struct wb_io {
 	uint64_t size;	   /* device size in bytes */
 	unsigned inflight; /* maintained by the backend */
 	char name[256];	   /* path or label, for messages */
+	/* wb_io_plug: a backend may hold submitted requests back (not yet in
+	 * the kernel) until wb_io_unplug or a reap that waits */
+	unsigned plugged;
 };
 
 /* io_uring backend. flags: WB_IO_OPEN_CREATE creates a file of `size` bytes
@@ -137,6 +143,20 @@ int wb_io_fault_peek(struct wb_io *io, uint64_t off, void *buf, size_t len);
 static inline int wb_io_submit(struct wb_io *io, struct wb_io_req *r)
 {
 	return io->ops->submit(io, r);
+}
+/* Plug: requests submitted from now on may wait in the backend until
+ * wb_io_unplug() (batching: io_uring hands them to the kernel with one
+ * io_uring_enter). A plugged device never sleeps on them: reap(wait = 1)
+ * submits first. Backends without an unplug op ignore it. */
+static inline void wb_io_plug(struct wb_io *io)
+{
+	io->plugged = 1;
+}
+static inline void wb_io_unplug(struct wb_io *io)
+{
+	io->plugged = 0;
+	if (io->ops->version >= 2 && io->ops->unplug)
+		io->ops->unplug(io);
 }
 static inline int wb_io_reap(struct wb_io *io, int wait)
 {

@@ -71,6 +71,7 @@
 #include "engine/wbengine.h"
 
 #define URING_DEFAULT_QD 128
+#define URING_EFD_IDLE	 8 /* reaps without an eventfd read before one reads anyway */
 
 struct uring_op {
 	struct uring_op *next;
@@ -94,6 +95,7 @@ struct uring_dev {
 	int fd, efd;
 	unsigned cq_entries;
 	unsigned kinflight;		/* in the kernel */
+	unsigned efd_idle;		/* reaps in a row that did not read the eventfd */
 	struct uring_op *phead, *ptail; /* waiting for SQ room */
 	struct uring_op *free_ops;
 	struct uring_op *ahead, *atail; /* active: submitted, not completed */
@@ -335,7 +337,8 @@ static int uring_submit(struct wb_io *io, struct wb_io_req *r)
 		return 0;
 	}
 	uring_queue(d, o);
-	uring_kick(d);
+	if (!d->io.plugged)
+		uring_kick(d);
 	return 0;
 }
 
@@ -450,8 +453,26 @@ static int uring_reap(struct wb_io *io, int wait)
 	uint64_t cnt;
 	int n = 0, ret;
 
-	if (read(d->efd, &cnt, sizeof(cnt)) < 0) {
-		/* EAGAIN: no event pending; peek anyway */
+	/*
+	 * The eventfd is signalled when CQEs are posted, just after they
+	 * become visible. It is read (cleared) only when CQEs are there to
+	 * reap, not on every call: a read that says EAGAIN was one syscall
+	 * per engine pass (perf, QD1 writes). CQEs posted by task work in
+	 * this thread are signalled before it returns to user space; one
+	 * posted by an io-wq worker may be signalled just after our read, its
+	 * CQE already reaped: the eventfd stays set with nothing to reap and a
+	 * level-triggered poll of it would call us again and again. So a run
+	 * of URING_EFD_IDLE calls that did not read reads anyway: such a
+	 * spin lasts a few calls; in steady state it is one read per that
+	 * many idle calls.
+	 */
+	if (io_uring_cq_ready(&d->ring) || d->efd_idle >= URING_EFD_IDLE) {
+		if (read(d->efd, &cnt, sizeof(cnt)) < 0) {
+			/* EAGAIN: nothing was pending */
+		}
+		d->efd_idle = 0;
+	} else {
+		d->efd_idle++;
 	}
 	for (;;) {
 		ret = io_uring_peek_cqe(&d->ring, &cqe);
@@ -470,12 +491,20 @@ static int uring_reap(struct wb_io *io, int wait)
 		n++;
 	}
 	uring_push_pending(d);
-	uring_kick(d);
+	if (!d->io.plugged)
+		uring_kick(d);
 	if (ret < 0 && ret != -EAGAIN && ret != -EINTR && !n) {
 		wb_msg(WB_LOG_ERR, "%s: io_uring wait: %s", io->name, strerror(-ret));
 		return ret;
 	}
 	return n;
+}
+
+static void uring_unplug(struct wb_io *io)
+{
+	struct uring_dev *d = uring_of(io);
+
+	uring_kick(d);
 }
 
 static int uring_fd(struct wb_io *io)
@@ -522,6 +551,7 @@ static const struct wb_io_ops uring_ops = {
     .reap = uring_reap,
     .fd = uring_fd,
     .close = uring_close,
+    .unplug = uring_unplug,
 };
 
 /* pid holding a flock on the file (from /proc/locks), or 0 if unknown */

@@ -8,6 +8,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,9 +90,10 @@ static struct wb_page *take(struct wb_pagebuf *pb)
 {
 	struct wb_page *p = &pb->pages[pb->free_stack[--pb->nfree]];
 
-	assert(p->refs == 0);
-	p->refs = 1;
+	assert(atomic_load_explicit(&p->refs, memory_order_relaxed) == 0);
+	atomic_store_explicit(&p->refs, 1, memory_order_relaxed);
 	p->owner_priv = NULL;
+	p->crc_ok = 0;
 	return p;
 }
 
@@ -104,8 +106,10 @@ struct wb_page *wb_page_alloc(struct wb_pagebuf *pb)
 
 void wb_page_get(struct wb_page *p)
 {
-	assert(p->refs > 0 && p->refs < UINT32_MAX);
-	p->refs++;
+	uint32_t old = atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+
+	assert(old > 0 && old < UINT32_MAX);
+	(void)old;
 }
 
 /* Serve waiters in FIFO order while the head one can get its pages. Re-entry (a
@@ -130,9 +134,13 @@ static void serve(struct wb_pagebuf *pb)
 
 void wb_page_put(struct wb_pagebuf *pb, struct wb_page *p)
 {
+	uint32_t old;
+
 	assert(p >= pb->pages && p < pb->pages + pb->total);
-	assert(p->refs > 0); /* put of a free page */
-	if (--p->refs)
+	/* release: the holder's reads of data happen before the page is reused */
+	old = atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel);
+	assert(old > 0); /* put of a free page */
+	if (old > 1)
 		return;
 	p->owner_priv = NULL;
 	pb->free_stack[pb->nfree++] = p->idx;

@@ -2,11 +2,30 @@
 /*
  * pagebuf.h - the engine's bounded RAM buffer of reference-counted 4 KiB pages.
  *
- * One 4096-aligned slab of npages pages, allocated at create. A page is held
- * by whoever got it from wb_page_alloc() (refs = 1) and by everyone who took
- * an extra reference with wb_page_get() (the log writer, each peer sender, a
- * reader); each holder drops its reference with wb_page_put() and the page
- * returns to the free list when the last one does. Single-threaded.
+ * One 4096-aligned slab of npages pages, allocated at create.
+ *
+ * References. The count is atomic (get: relaxed increment; put: acq_rel
+ * decrement, so a holder's last reads of the data happen before the page
+ * is handed out again) so that holders may live on other threads than the
+ * engine loop. Who holds one, in wblog:
+ *   - the record that the page's block belongs to (from wb_page_alloc in
+ *     admission until the record's pages are evicted after its log write,
+ *     or the record is freed): wblog_write.c, wblog.c;
+ *   - the admission stash (pages handed to a throttled writer, e.g. by a
+ *     waiter's fn, not yet filled): wblog_write.c;
+ *   - each record reference handed out by the ship hook / read_record
+ *     (wb_engine_rec_get, one per reference, for every page of the
+ *     record) until wb_engine_rec_put: wblog_repl.c. The peer links
+ *     (daemon/peerlink.c) still run on the engine loop; a sender on an io
+ *     loop may read the data it holds a reference to, and hands its put
+ *     back to the engine loop (wbengine.h, struct wb_rec_ref).
+ * The free list, the waiter queue and the last put (which frees the page
+ * and serves waiters) belong to the engine loop: wb_page_alloc, the final
+ * wb_page_put and everything below run there only.
+ *
+ * crc/crc_ok: the filler of a page may store the block's crc32c (e.g. from
+ * a frontend's per-block crcs, WB_REQ crcs) so that sealing a record does
+ * not read the data again; crc_ok is cleared by wb_page_alloc.
  *
  * Throttling without deadlock: a writer that finds no page queues a
  * struct wb_page_waiter asking for n pages. Waiters are served strictly FIFO:
@@ -28,9 +47,11 @@
 
 struct wb_page {
 	void *data;	  /* WB_PAGE_SIZE bytes, 4096-aligned, inside the slab */
-	uint32_t refs;	  /* 0 = free */
+	_Atomic uint32_t refs; /* 0 = free; see "References" above */
 	uint32_t idx;	  /* index in the slab: data = slab + idx * 4096 */
 	void *owner_priv; /* for the current holders; NULL on alloc */
+	uint32_t crc;	  /* wb_crc32c(0, data, 4096) when crc_ok */
+	uint8_t crc_ok;	  /* set by the filler (0 on alloc) */
 };
 
 struct wb_pagebuf;

@@ -41,11 +41,20 @@ uint64_t wbl_now_ms(void)
  * Wake run(). The eventfd is written only when no kick is pending: run
  * clears e->kicked right before it reads the eventfd and then processes
  * everything, so a kick after the clear writes again and none is lost.
+ * A kick from inside run() (a state machine that made work for another)
+ * writes nothing: it sets e->rerun and run() makes another pass before it
+ * returns (perf: the eventfd write, its read and the extra wake-up of the
+ * owner's loop were 3 of the ~17 syscalls of the engine loop per 4 KiB
+ * write at QD1).
  */
 void wbl_kick(struct wblog *e)
 {
 	uint64_t one = 1;
 
+	if (e->in_run) {
+		e->rerun = 1;
+		return;
+	}
 	if (e->efd < 0 || e->kicked)
 		return;
 	e->kicked = 1;
@@ -858,14 +867,21 @@ static int wbl_timeout(struct wb_engine *eng)
  * or (close) as soon as stop(e) holds: close must not sleep on the destage
  * rate timer once nothing it waits for is left.
  */
-static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e))
+/* Passes in a row that run() makes for kicks from inside itself before it
+ * returns with the eventfd written instead (a state machine that kicks on
+ * every pass must not keep the owner's loop from its other events). */
+#define WBL_RERUN_MAX 64
+
+static int wbl_run_pass_loop(struct wblog *e, int wait, int (*stop)(struct wblog *e))
 {
 	struct wb_engine *eng = &e->eng;
-	int n = 0, loops;
+	int n = 0, loops, reruns = 0;
 	uint64_t cnt;
 
 	for (loops = 0; loops < 1000000; loops++) {
 		int ret;
+
+		e->rerun = 0;
 
 		/* the eventfd is non-zero exactly while e->kicked is set (only
 		 * wbl_kick writes it): read it only then, one syscall less per pass */
@@ -889,6 +905,11 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 		wbl_bm_progress(e);
 		wbl_meta_progress(e);
 		wbl_deliver(e, &n);
+		/* a pass that delivered returns (the kick then goes to the
+		 * eventfd): callers see run() return after completions, as before */
+		if (e->rerun && !n && reruns++ < WBL_RERUN_MAX && !(stop && stop(e)))
+			continue;
+		reruns = 0;
 		if (n || !wait || (stop && stop(e)))
 			return n;
 		{
@@ -906,14 +927,45 @@ static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e)
 					continue;
 				return 0;
 			}
+			wb_io_unplug(e->log);
+			wb_io_unplug(e->bak);
 			if (epoll_wait(e->epfd, evs, 4, t) < 0 && errno != EINTR)
 				return -errno;
+			wb_io_plug(e->log);
+			wb_io_plug(e->bak);
 		}
 	}
-	/* a pass either delivers, sleeps in epoll_wait or finds nothing to
-	 * wait for: a million passes without any of it is a busy loop */
+	/* a pass either delivers, sleeps in epoll_wait, finds nothing to wait
+	 * for or reruns for a kick: a million passes without any but the
+	 * last is a busy loop */
 	wb_msg(WB_LOG_WARN, "%s: run: %d passes without a completion (busy loop?)", eng->name,
 	       loops);
+	return n;
+}
+
+/*
+ * One run: the passes above with kicks turned into reruns and the devices
+ * plugged (requests queued during a pass go to the kernel together, one
+ * io_uring_enter per device instead of one per request). What is still
+ * wanted when it returns (a kick in its last pass) is left to the eventfd.
+ */
+static int wbl_run_until(struct wblog *e, int wait, int (*stop)(struct wblog *e))
+{
+	int n, nested = e->in_run;
+
+	e->in_run = 1;
+	wb_io_plug(e->log);
+	wb_io_plug(e->bak);
+	n = wbl_run_pass_loop(e, wait, stop);
+	if (!nested) {
+		wb_io_unplug(e->log);
+		wb_io_unplug(e->bak);
+		e->in_run = 0;
+		if (e->rerun) {
+			e->rerun = 0;
+			wbl_kick(e);
+		}
+	}
 	return n;
 }
 
@@ -927,9 +979,26 @@ static int wbl_fd(struct wb_engine *eng)
 	return ((struct wblog *)eng)->epfd;
 }
 
+static int wbl_submit_op(struct wblog *e, struct wb_req *r);
+
 static int wbl_submit(struct wb_engine *eng, struct wb_req *r)
 {
 	struct wblog *e = (struct wblog *)eng;
+	int ret;
+
+	if (!(r->flags & WB_REQ_F_RUN_AFTER) || e->in_run)
+		return wbl_submit_op(e, r);
+	/* the owner runs us next: what the submit kicks is left to that run
+	 * (e->rerun is cleared by its first pass, which does the work) */
+	e->in_run = 1;
+	ret = wbl_submit_op(e, r);
+	e->in_run = 0;
+	return ret;
+}
+
+static int wbl_submit_op(struct wblog *e, struct wb_req *r)
+{
+	struct wb_engine *eng = &e->eng;
 
 	if (e->closing)
 		return -ESHUTDOWN;

@@ -100,6 +100,8 @@ struct wblog {
 	uint32_t max_rec_blocks;
 	int efd, epfd, state, mode, closing;
 	int kicked; /* efd written, run() has not consumed it yet (see wbl_kick) */
+	int in_run; /* inside run(): a kick only asks for another pass (rerun) */
+	int rerun;  /* a kick came during this pass of run() */
 
 	struct wb_extmap *map;
 	struct wb_pagebuf *pb;

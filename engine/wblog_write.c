@@ -111,11 +111,19 @@ static int wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
 	uint32_t i, b = 0;
 
 	if (!(rec->flags & WB_REC_F_ZERO) && !rec->replica) {
+		/* a block's crc from its frontend (WB_REQ crcs, computed on the
+		 * io loop) is combined in; only the others are computed here */
 		for (i = 0; i < rec->nextents; i++) {
 			uint32_t crc = 0, k;
 
-			for (k = 0; k < rec->ext[i].nblocks; k++, b++)
-				crc = wb_crc32c(crc, rec->pages[b]->data, WB_DISK_BLOCK);
+			for (k = 0; k < rec->ext[i].nblocks; k++, b++) {
+				const struct wb_page *pg = rec->pages[b];
+
+				if (pg->crc_ok)
+					crc = wb_crc32c_combine(crc, pg->crc, WB_DISK_BLOCK);
+				else
+					crc = wb_crc32c(crc, pg->data, WB_DISK_BLOCK);
+			}
 			rec->ext[i].crc = crc;
 		}
 	}
@@ -348,6 +356,10 @@ void wbl_admit(struct wblog *e)
 			if (!pg)
 				goto wait;
 			memcpy(pg->data, src + i * WB_BLOCK_SIZE, WB_BLOCK_SIZE);
+			if (r->crcs) {
+				pg->crc = r->crcs[i];
+				pg->crc_ok = 1;
+			}
 			if (last) {
 				wbl_reqq_pop(&e->admitq);
 				wbl_release_buf(r);

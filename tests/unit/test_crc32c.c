@@ -134,6 +134,42 @@ static void test_hw_vs_sw_random(void **state)
 	free(buf);
 }
 
+/* wb_crc32c_combine == computing over the concatenation: for 4 KiB blocks
+ * (the table path the engine uses to join a frontend's per-block crcs),
+ * other lengths (the generic path) and chains of blocks. */
+static void test_combine(void **state)
+{
+	enum { NB = 9 };
+	uint8_t *buf = malloc(NB * 4096 + 1000);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	uint32_t chain = 0, joined = 0;
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i < NB * 4096 + 1000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		buf[i] = (uint8_t)x;
+	}
+	for (int k = 0; k < NB; k++) {
+		const uint8_t *b = buf + (size_t)k * 4096;
+
+		chain = wb_crc32c(chain, b, 4096);
+		joined = wb_crc32c_combine(joined, wb_crc32c(0, b, 4096), 4096);
+		assert_int_equal(joined, chain);
+	}
+	assert_int_equal(joined, wb_crc32c(0, buf, NB * 4096));
+	for (size_t la = 0; la < 300; la += 37)
+		for (size_t lb = 0; lb < 1000; lb += 101) {
+			uint32_t a = wb_crc32c(0, buf, la), b = wb_crc32c(0, buf + la, lb);
+
+			assert_int_equal(wb_crc32c_combine(a, b, lb), wb_crc32c(0, buf, la + lb));
+		}
+	/* a block crc that does not match its data gives another result */
+	assert_int_not_equal(wb_crc32c_combine(0, wb_crc32c(0, buf, 4096) ^ 1, 4096),
+			     wb_crc32c(0, buf, 4096));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +177,7 @@ int main(void)
 	    cmocka_unit_test(test_vectors_dispatch),
 	    cmocka_unit_test(test_chaining),
 	    cmocka_unit_test(test_hw_vs_sw_random),
+	    cmocka_unit_test(test_combine),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
