@@ -16,6 +16,10 @@
 # Cases: 4K randwrite QD1 (also QD1 write p50 latency), 4K randwrite QD32,
 # 4K randwrite + flush after every write QD1 (fio --fsync=1; checked first
 # to really send NBD_CMD_FLUSH), 1M sequential write QD8, 4K randread QD32.
+# Per case also the server's CPU time per I/O (/proc/PID/stat, every
+# server), and at the end syscalls per 4K write at QD1 (strace -c -f on
+# wbrepd with ack = memory and log, and on nbdkit-file; skipped without
+# strace).
 # Ratios and targets: tests/bench/nbd_report.py; results: $RESULTS/nbd.json.
 # Every process started here is recorded in BENCH_PIDS (run.sh kills them
 # at exit) and stopped by PID when the section ends.
@@ -90,6 +94,46 @@ nbd_fio() {
 	fio --ioengine=nbd --uri="nbd+unix:///?socket=$sock" --output-format=json \
 		--randrepeat=0 --norandommap "$@" >"$out" 2>"$out.err" || {
 		bench_log "fio (nbd $sock) $* failed:"; cat "$out.err" >&2; return 1; }
+}
+
+# CPU time of a server process so far (utime + stime of every thread, live
+# or gone, in clock ticks), from /proc/$1/stat.
+nbd_cpu_ticks() {
+	local f
+	read -ra f <"/proc/$1/stat" || { echo 0; return; }
+	# fields 14 and 15 (1-based), after the "(comm)" field, which has no spaces here
+	echo $((f[13] + f[14]))
+}
+
+# nbd_fio_cpu PID NAME FIO_ARGS...: nbd_fio, and the server's CPU ticks
+# during it into cpu-NAME.json (CPU time per I/O in nbd_report.py).
+nbd_fio_cpu() {
+	local pid=$1 name=$2 t0 t1
+	shift 2
+	t0=$(nbd_cpu_ticks "$pid")
+	nbd_fio "$@" || return 1
+	t1=$(nbd_cpu_ticks "$pid")
+	echo "{\"ticks\":$((t1 - t0)),\"hz\":$(getconf CLK_TCK)}" >"$(dirname "$1")/cpu-$name.json"
+}
+
+# Syscalls per 4K write at QD1: strace -c -f on the server ($2 = PID)
+# during 2000 writes; the total number of calls goes to sys-$1.json.
+# Optional (no strace: no row).
+nbd_syscalls() {
+	local name=$1 pid=$2 sock=$3 d=$4 sp
+	command -v strace >/dev/null || return 0
+	strace -c -f -p "$pid" -o "$d/strace-$name.txt" 2>/dev/null &
+	sp=$!
+	sleep 1
+	nbd_fio "$d/fio-sys-$name.json" "$sock" --name=sys --rw=randwrite --bs=4k --iodepth=1 \
+		--size=256M --number_ios=2000
+	local rc=$?
+	kill -INT "$sp" 2>/dev/null
+	wait "$sp" 2>/dev/null
+	[ $rc -eq 0 ] || return 1
+	# the total line: % time, seconds, usecs/call, calls, [errors,] "total"
+	awk '$NF == "total" {print "{\"calls\":" $4 "}"}' \
+		"$d/strace-$name.txt" >"$d/sys-$name.json"
 }
 
 # The engine's counters after a wbrepd case (records, writes, flushes,
@@ -172,19 +216,31 @@ section_nbd() {
 			sync
 			bench_log "nbd: $name: wbrepd"
 			nbd_start_wbrepd "$d" &&
-				nbd_fio "$d/fio-wbrepd-$name.json" "$d/wb.sock" "${opts[@]}" &&
+				nbd_fio_cpu "$NBD_WBREPD_PID" "wbrepd-$name" \
+					"$d/fio-wbrepd-$name.json" "$d/wb.sock" "${opts[@]}" &&
 				nbd_wbstat "$d" "$name" &&
 				bench_log "nbd: $name: wbrepd ack=memory" &&
 				nbd_start_wbrepd "$d" memory &&
-				nbd_fio "$d/fio-wbrepd-ackmem-$name.json" "$d/wb.sock" "${opts[@]}" &&
+				nbd_fio_cpu "$NBD_WBREPD_PID" "wbrepd-ackmem-$name" \
+					"$d/fio-wbrepd-ackmem-$name.json" "$d/wb.sock" "${opts[@]}" &&
 				bench_log "nbd: $name: nbdkit-file" &&
-				nbd_fio "$d/fio-nbdkit-file-$name.json" "$d/file.sock" "${opts[@]}" &&
+				nbd_fio_cpu "$NBD_FILE_PID" "nbdkit-file-$name" \
+					"$d/fio-nbdkit-file-$name.json" "$d/file.sock" "${opts[@]}" &&
 				bench_log "nbd: $name: nbdkit-memory" &&
-				nbd_fio "$d/fio-nbdkit-memory-$name.json" "$d/mem.sock" "${opts[@]}" &&
+				nbd_fio_cpu "$NBD_MEM_PID" "nbdkit-memory-$name" \
+					"$d/fio-nbdkit-memory-$name.json" "$d/mem.sock" "${opts[@]}" &&
 				bench_log "nbd: $name: raw" &&
 				bench_fio "$d/fio-raw-$name.json" --filename="$d/raw.img" "${opts[@]}" ||
 				{ ok=0; break; }
 		done
+		if [ $ok = 1 ]; then
+			bench_log "nbd: syscalls per 4K write at QD1 (strace -c -f)"
+			nbd_start_wbrepd "$d" memory &&
+				nbd_syscalls wbrepd-ackmem "$NBD_WBREPD_PID" "$d/wb.sock" "$d" &&
+				nbd_start_wbrepd "$d" &&
+				nbd_syscalls wbrepd "$NBD_WBREPD_PID" "$d/wb.sock" "$d" &&
+				nbd_syscalls nbdkit-file "$NBD_FILE_PID" "$d/file.sock" "$d" || ok=0
+		fi
 	else
 		bench_log "nbd: nbdkit did not start:"
 		tail -5 "$d/nbdkit-file.log" "$d/nbdkit-mem.log" >&2
