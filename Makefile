@@ -56,6 +56,11 @@ LDFLAGS  += $(SANFLAGS) -pthread -rdynamic
 # System libraries, per library of ours: a binary links the lists of the
 # libraries it links (wbengine and the engine tests no corosync or OpenSSL).
 SYSLIBS_ENGINE := -luring -ldl
+# ISA-L's crc32c when libisal-dev is installed (engine/crc32c.c)
+ISAL_H := $(wildcard /usr/include/isa-l/crc.h)
+ifneq ($(ISAL_H),)
+SYSLIBS_ENGINE += -lisal
+endif
 SYSLIBS_PROTO  := -lprotobuf-c
 SYSLIBS_RING   := -levent -lnl-genl-3 -lnl-3
 SYSLIBS_DAEMON := -levent -levent_openssl -lssl -lcrypto -lnl-genl-3 -lnl-3 \

@@ -12,3 +12,6 @@ BINS += $(B)/wbengine
 $(B)/wbengine: $(B)/engine/tool/wbengine.o $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS_ENGINE)
 endif
+
+# ISA-L's crc32_iscsi behind wb_crc32c when the build finds libisal-dev
+$(B)/engine/crc32c.o: CPPFLAGS += $(if $(ISAL_H),-DWB_HAVE_ISAL)

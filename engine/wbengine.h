@@ -591,8 +591,12 @@ void wb_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* "error", "warning", "info" or "debug" (levels between round down). */
 const char *wb_msg_level_name(int level);
 
-/* crc32c (Castagnoli); SSE4.2 when the CPU has it, else portable. */
+/* crc32c (Castagnoli): ISA-L's crc32_iscsi when built with libisal-dev,
+ * else the built-in code (SSE4.2 when the CPU has it, else portable).
+ * Thread safe. _builtin and _sw: the built-in code and its table version
+ * (tests and the bench compare them). */
 uint32_t wb_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t wb_crc32c_builtin(uint32_t crc, const void *buf, size_t len);
 uint32_t wb_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 /* crc of a || b from crc_a = crc of a and crc_b = wb_crc32c(0, b, len_b);
  * a few table lookups for len_b = 4096 (how the engine joins per-block crcs

@@ -11,7 +11,7 @@ set -euo pipefail
 
 PKGS=(
 	build-essential pkg-config git ca-certificates
-	liburing-dev libcmocka-dev fio
+	liburing-dev libcmocka-dev fio libisal-dev
 	libevent-dev libprotobuf-c-dev protobuf-c-compiler libssl-dev openssl
 	libnl-3-dev libnl-genl-3-dev
 	corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
