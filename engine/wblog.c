@@ -906,8 +906,11 @@ static int wbl_run_pass_loop(struct wblog *e, int wait, int (*stop)(struct wblog
 		wbl_meta_progress(e);
 		wbl_deliver(e, &n);
 		/* a pass that delivered returns (the kick then goes to the
-		 * eventfd): callers see run() return after completions, as before */
-		if (e->rerun && !n && reruns++ < WBL_RERUN_MAX && !(stop && stop(e)))
+		 * eventfd): callers see run() return after completions, as before.
+		 * A caller that waits never sleeps on a kick that is pending: it
+		 * makes the passes (the cap is for callers with a loop of their
+		 * own to get back to) */
+		if (e->rerun && !n && !(stop && stop(e)) && (wait || reruns++ < WBL_RERUN_MAX))
 			continue;
 		reruns = 0;
 		if (n || !wait || (stop && stop(e)))
