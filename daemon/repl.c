@@ -105,8 +105,79 @@ static uint64_t live_horizon(const struct wbd_repl *rp)
 	return h;
 }
 
+/* ---- primary: a new data generation before going on alone ---- */
+
+/* Connected, caught up and not being resynced. */
+static bool peer_uptodate(const struct repl_peer *p)
+{
+	return p->up && p->live && !p->primary_peer && p->rs.state == REPL_RS_NONE;
+}
+
+static void rot_done(struct wbd_repl *rp, int err)
+{
+	char u[2 * WB_META_UUID_LEN + 1];
+
+	rp->rot_busy = rp->rot_pending = false;
+	wbd_repl_uuid_hex(rp->meta.data_uuid, u);
+	if (!err)
+		wbd_info("%s: new data generation %.12s from seq %llu (no up-to-date peer)",
+			 rp->res, u, (unsigned long long)rp->rot_seq);
+	/* peers connected but not up to date take it with new hellos */
+	for (unsigned i = 0; i < rp->npeers && rp->primary && !rp->stopping; i++) {
+		struct repl_peer *p = &rp->peers[i];
+
+		if (p->up && !p->primary_peer && p->l)
+			wbd_peerlink_drop(p->l, -ECONNRESET, "new data generation");
+	}
+	work_kick(rp); /* the replies that waited */
+}
+
+/*
+ * May a reply that may not be on any up-to-date peer go now? A primary
+ * that lost its last up-to-date peer (or started as primary) first makes a
+ * new data generation durable, from the first seq that peer may lack
+ * (docs/replication.md, "Data generations and split brain"): an old
+ * primary that went on alone is then told from one that crashed while
+ * connected. true: wait (wbd_repl_rot_kick or work_kick again).
+ */
+static bool rot_wait(struct wbd_repl *rp)
+{
+	int ret;
+
+	if (rp->rot_busy)
+		return true;
+	if (!rp->rot_pending || !rp->primary)
+		return false;
+	for (unsigned i = 0; i < rp->npeers; i++)
+		if (peer_uptodate(&rp->peers[i])) {
+			rp->rot_pending = false; /* it has every record: no need */
+			return false;
+		}
+	ret = wbd_repl_uuid_new_lost(rp, rp->rot_seq, rot_done);
+	if (ret == -EBUSY)
+		return true; /* another UUID update: wbd_repl_rot_kick after it */
+	if (ret) {
+		if (ret != -EOPNOTSUPP)
+			wbd_err("%s: cannot start a new data generation: %s; an old primary's "
+				"records may be rolled back later",
+				rp->res, strerror(-ret));
+		rp->rot_pending = false;
+		return false;
+	}
+	rp->rot_busy = true;
+	return true;
+}
+
+void wbd_repl_rot_kick(struct wbd_repl *rp)
+{
+	if (rp->rot_pending && !rp->rot_busy)
+		work_kick(rp);
+}
+
 static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
 {
+	if (!err && rp->held && rp->held->need <= upto && rot_wait(rp))
+		return;
 	while (rp->held && rp->held->need <= upto) {
 		struct repl_held *h = rp->held;
 
@@ -205,6 +276,8 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 		release(wr, -EIO); /* no quorum, on-no-quorum = io-error */
 		return true;
 	}
+	if (rot_wait(rp))
+		goto hold; /* a new data generation first */
 	if (rp->gate == WBD_REPL_GATE_PEERS && horizon(rp) >= rp->shipped_next)
 		return false;
 	/* write-through: the engine acked it once on the backing device (a
@@ -212,6 +285,7 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 	 * only until the live peers have it too (live_horizon) */
 	if (rp->gate == WBD_REPL_GATE_BACKING && !rp->held && live_horizon(rp) >= rp->shipped_next)
 		return false;
+hold:
 	h = malloc(sizeof(*h));
 	if (!h) {
 		wbd_err("%s: out of memory holding a reply for the peers", rp->res);
@@ -747,9 +821,10 @@ static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const stru
 	ret = wbd_repl_uuid_check(p, h, why);
 	if (ret)
 		return ret;
-	if ((rp->primary && (p->rel == REPL_REL_ME_BEHIND || p->rel == REPL_REL_ME_BEHIND_LOG)) ||
-	    (peer_primary &&
-	     (p->rel == REPL_REL_PEER_BEHIND || p->rel == REPL_REL_PEER_BEHIND_LOG))) {
+	if ((rp->primary && (p->rel == REPL_REL_ME_BEHIND || p->rel == REPL_REL_ME_BEHIND_LOG ||
+			     p->rel == REPL_REL_ME_ROLLBACK)) ||
+	    (peer_primary && (p->rel == REPL_REL_PEER_BEHIND || p->rel == REPL_REL_PEER_BEHIND_LOG ||
+			      p->rel == REPL_REL_PEER_ROLLBACK))) {
 		/* a primary of an older generation (it came back as primary) */
 		*why = rp->primary ? "this primary's data generation is older than the peer's (it "
 				     "was primary before the peer was promoted): demote it "
@@ -840,8 +915,21 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			 err ? strerror(-err) : wbd_pl_state_name(s));
 		/* from its first record not acked durable on, the peer may
 		 * lack what this primary writes: its bitmap says where */
-		if (rp->primary && !p->primary_peer)
+		if (rp->primary && !p->primary_peer) {
+			bool other = false;
+
+			for (unsigned i = 0; i < rp->npeers; i++)
+				other |= &rp->peers[i] != p && peer_uptodate(&rp->peers[i]);
+			/* the last up-to-date peer: a new generation from its
+			 * first record not acked durable, before any reply it
+			 * may lack (rot_wait) */
+			if (peer_uptodate(p) && !other && rp->has_meta &&
+			    (!rp->rot_pending || p->acked_dur < rp->rot_seq)) {
+				rp->rot_seq = p->acked_dur;
+				rp->rot_pending = true;
+			}
 			wbd_repl_bm_track(p, p->acked_dur);
+		}
 	}
 	p->up = p->live = false;
 	p->epoch++;
@@ -1061,6 +1149,13 @@ static int repl_from_engine(struct wbd_repl *rp)
 	rp->shipped_next = st.seq_head;
 	rp->data_head = data_head_scan(e, st.seq_head, st.seq_tail);
 	rp->has_meta = !wb_engine_meta(e, &rp->meta) && rp->meta.version >= 2;
+	/* a primary starts without an up-to-date peer: a new generation
+	 * before a reply a peer may lack (rot_wait); not for a log never
+	 * written (two new logs are the same data) */
+	if (rp->primary && rp->has_meta && (rp->meta.nhistory || st.seq_head > 1)) {
+		rp->rot_pending = true;
+		rp->rot_seq = st.seq_head;
+	}
 	if (rp->has_meta && wbd_repl_rs_marked(rp->meta.data_uuid)) {
 		rp->disk = REPL_DISK_INCONSISTENT;
 		/* --discard-my-data before its log was rebased: still so */

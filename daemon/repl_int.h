@@ -42,6 +42,13 @@ enum repl_rel {
 	 * not the same log: a resync that restarts the behind one's log */
 	REPL_REL_PEER_BEHIND_LOG,
 	REPL_REL_ME_BEHIND_LOG,
+	/* behind, with records (data) past the common point that the other
+	 * never had: an old primary that crashed while connected (never
+	 * acknowledged under protocol C): rolled back, i.e. its log restarts
+	 * at the other's head and the blocks of those records are resynced
+	 * from the other (never merged) */
+	REPL_REL_PEER_ROLLBACK,
+	REPL_REL_ME_ROLLBACK,
 };
 
 /* One side's UUIDs and seq head, for wbd_repl_uuid_relate(). */
@@ -90,6 +97,7 @@ struct repl_peer {
 	char problem[400]; /* why this link was last refused, "" if not */
 	uint64_t hold;	   /* the log keeps records from this seq for it, 0: none */
 	enum repl_rel rel; /* data generations at the last hello check */
+	uint64_t common;   /* ... and their common point (0: none) */
 	bool split;	   /* refused for diverged data: StandAlone */
 	/* primary: the engine bitmap of this peer is tracking (every record
 	 * marks it) while the peer is not known to be in sync; clear_at != 0:
@@ -144,6 +152,12 @@ struct wbd_repl {
 	unsigned applying; /* apply_record / metadata done() callbacks outstanding */
 	/* data generation UUIDs (repl_uuid.c): the engine's durable copy */
 	bool has_meta, meta_busy;
+	/* primary without an up-to-date peer (it lost the last one, or it
+	 * started as primary): before it acknowledges a write that peer may
+	 * lack, a new data generation from rot_seq on is made durable
+	 * (rot_busy: being written; replies wait). docs/replication.md */
+	bool rot_pending, rot_busy;
+	uint64_t rot_seq;
 	struct wb_meta meta;
 	ProtobufCBinaryData hist_pb[WB_META_MAX_HISTORY]; /* hello's history */
 	struct repl_verify *vf; /* online verify (repl_verify.c), NULL until used */
@@ -254,6 +268,14 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
  * after. -EOPNOTSUPP: no metadata (log format 1, engine without it). */
 int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq,
 		      void (*then)(struct wbd_repl *rp, int err));
+/* The same for a primary that goes on without its last up-to-date peer
+ * (a UUID of the "lost" kind: a peer whose current UUID is the one before
+ * it holds only this primary's records, see wbd_repl_uuid_relate). */
+int wbd_repl_uuid_new_lost(struct wbd_repl *rp, uint64_t seq,
+			   void (*then)(struct wbd_repl *rp, int err));
+/* repl.c: a primary's reply may wait for a new data generation (rot_*):
+ * try again (the UUID update that was busy is done). */
+void wbd_repl_rot_kick(struct wbd_repl *rp);
 /* A secondary caught up with its primary p takes p's UUIDs (async). */
 void wbd_repl_uuid_adopt(struct repl_peer *p);
 /* SET_UUIDS m, then(rp, err) once durable. 0 or -errno (-EBUSY: another

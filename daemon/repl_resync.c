@@ -174,7 +174,7 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 		marked = true;
 	/* an old primary whose records past the common point only end
 	 * generations: the same data, its log restarts at this one's head */
-	logrel = p->rel == REPL_REL_PEER_BEHIND_LOG;
+	logrel = p->rel == REPL_REL_PEER_BEHIND_LOG || p->rel == REPL_REL_PEER_ROLLBACK;
 	if (!incons && !discard && !fresh && !marked && !logrel && in_log)
 		return 0; /* catch-up from the log */
 	if (!incons && !discard && !fresh && !logrel && head > rp->shipped_next) {
@@ -197,6 +197,8 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 		 discard	    ? "it discards its data"
 		 : incons	    ? "its disk is Inconsistent"
 		 : fresh	    ? "its log is new"
+		 : p->rel == REPL_REL_PEER_ROLLBACK
+		     ? "rolled back: its records past the common point were never shared"
 		 : logrel	    ? "its records past the common point only end generations"
 		 : marked && in_log ? "a verify marked blocks"
 				    : "its position is no longer in the log",

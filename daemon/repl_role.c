@@ -132,6 +132,7 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 	rp->primary = true;
 	rp->disk = REPL_DISK_UPTODATE;
 	rp->shipped_next = st.seq_head;
+	rp->rot_pending = false; /* the promotion begins a new generation anyway */
 	/* keep what the peers will need to catch up: the secondaries' holds
 	 * stay (from their positions), the others (the old primary) from here;
 	 * and the bitmap of a peer that is not connected (the old primary)
@@ -181,6 +182,7 @@ int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen)
 	wbd_repl_hooks(rp, false); /* the holds stay: the peers may need them */
 	rp->primary = false;
 	rp->disk = REPL_DISK_UPTODATE;	/* it was the primary: its data is current */
+	rp->rot_pending = false;	/* nothing acknowledged alone: no new generation */
 	wbd_repl_peers_check(rp, true); /* a secondary: its peers do not decide */
 	wb_engine_stats(rp->e, &st);
 	wbd_info("%s: demoted to secondary at seq %llu", rp->res, (unsigned long long)st.seq_head);
@@ -274,8 +276,9 @@ void wbd_repl_disk_check(struct wbd_repl *rp)
 		/* more records in the same generation, or a newer generation */
 		ahead |= !p->primary_peer &&
 			 ((p->rel != REPL_REL_PEER_BEHIND && p->rel != REPL_REL_PEER_BEHIND_LOG &&
-			   p->acked_dur > st.seq_head) ||
-			  p->rel == REPL_REL_ME_BEHIND || p->rel == REPL_REL_ME_BEHIND_LOG);
+			   p->rel != REPL_REL_PEER_ROLLBACK && p->acked_dur > st.seq_head) ||
+			  p->rel == REPL_REL_ME_BEHIND || p->rel == REPL_REL_ME_BEHIND_LOG ||
+			  p->rel == REPL_REL_ME_ROLLBACK);
 	}
 	if (primary_up)
 		d = st.seq_head >= rp->sync_target ? REPL_DISK_UPTODATE : REPL_DISK_OUTDATED;

@@ -245,6 +245,126 @@ static void tgt_try_mark(struct repl_peer *p)
 		tgt_fail(p, ret, "cannot mark this node's data Inconsistent");
 }
 
+/* ---- a roll-back: this node's own records past the common point ---- */
+
+/* Its own bitmap of p (the blocks of its records past the common point
+ * when rolled back; when it was primary, what p lacked): resynced from p
+ * too. Kept until the resync finished (a crash in between finds it
+ * again). */
+static void own_union(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	struct repl_rs_tgt *t = p->rs.tgt;
+	struct wb_engine_stats st;
+	struct wb_bm_info bi;
+	uint64_t off, n = 0;
+
+	if (!rp->bm_region || !t->region || wb_engine_bm_info(rp->e, p->idx, &bi) ||
+	    !bi.region_size)
+		return;
+	for (off = 0; !wb_engine_bm_next(rp->e, p->idx, off, &off); off += bi.region_size) {
+		uint64_t a = off / t->region, b = (off + bi.region_size - 1) / t->region;
+
+		for (; a <= b && a < t->nregions; a++)
+			if (!bit_get(t->bits, a)) {
+				t->bits[a / 8] |= (uint8_t)(1u << (a % 8));
+				n++;
+			}
+	}
+	if (!n)
+		return;
+	p->rs.total = wbd_repl_rs_popcount(t->bits, t->nregions) * t->region;
+	if (!wb_engine_stats(rp->e, &st) && p->rs.total > st.size)
+		p->rs.total = st.size;
+	wbd_info("%s: resync from %s: %llu more regions that this node's own bitmap of it "
+		 "marks",
+		 rp->res, p->node, (unsigned long long)n);
+}
+
+static void tgt_try_mark(struct repl_peer *p);
+
+struct own_ctx {
+	struct repl_peer *p;
+	uint64_t epoch;
+	bool stop; /* the tracking stopped: nothing more to do */
+};
+
+static void own_done(void *arg, int err)
+{
+	struct own_ctx *c = arg;
+	struct repl_peer *p = c->p;
+	struct wbd_repl *rp = p->rp;
+	int ret;
+
+	rp->applying--;
+	if (c->stop || c->epoch != p->epoch || !p->rs.tgt || p->rs.state != REPL_RS_TARGET) {
+		free(c);
+		return;
+	}
+	if (err) {
+		free(c);
+		tgt_fail(p, err, "cannot mark the blocks of this node's own records");
+		return;
+	}
+	/* marked durably: no more tracking (records from p do not mark it) */
+	c->stop = true;
+	ret = wb_engine_bm_track(rp->e, p->idx, 0, own_done, c);
+	if (ret)
+		free(c);
+	else
+		rp->applying++;
+	own_union(p);
+	tgt_try_mark(p);
+}
+
+/*
+ * A roll-back (REPL_REL_ME_ROLLBACK): the blocks of this node's records
+ * from the common point on go into its own bitmap of p, durably, before
+ * anything changes (the log restarts later, a crash in between finds
+ * them); every region of it when those records are no longer in the log.
+ * 0, or -errno (the caller fails the resync).
+ */
+static int own_mark(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	struct wb_engine_stats st;
+	struct own_ctx *c;
+	int ret;
+
+	if (!rp->bm_region) {
+		p->rs.tgt->full = true; /* nothing says where: every region */
+		memset(p->rs.tgt->bits, 0xff, (p->rs.tgt->nregions + 7) / 8);
+		for (uint64_t b = p->rs.tgt->nregions; b < (p->rs.tgt->nregions + 7) / 8 * 8; b++)
+			p->rs.tgt->bits[b / 8] &= (uint8_t) ~(1u << (b % 8));
+		p->rs.total = p->rs.tgt->nregions * p->rs.tgt->region;
+		tgt_try_mark(p);
+		return 0;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->p = p;
+	c->epoch = p->epoch;
+	ret = wb_engine_bm_track(rp->e, p->idx, p->common ? p->common : 1, own_done, c);
+	if (ret == -ENOENT) {
+		wbd_warn("%s: rolled back from seq %llu, no longer in this log: every region is "
+			 "resynced from %s",
+			 rp->res, (unsigned long long)p->common, p->node);
+		ret = wb_engine_stats(rp->e, &st) ?: wb_engine_bm_mark(rp->e, p->idx, 0, st.size);
+		if (!ret)
+			ret = wb_engine_bm_flush(rp->e, own_done, c);
+	}
+	if (ret) {
+		free(c);
+		return ret;
+	}
+	rp->applying++;
+	wbd_info("%s: rolled back: the blocks of this node's records from seq %llu on are "
+		 "resynced from %s",
+		 rp->res, (unsigned long long)p->common, p->node);
+	return 0;
+}
+
 void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, const void *data)
 {
 	struct wbd_repl *rp = p->rp;
@@ -316,6 +436,14 @@ void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, con
 	/* nothing more (records) until the marker is durable and the log
 	 * is where the source's records continue */
 	wbd_peerlink_pause_rx(p->l, true);
+	if (p->rel == REPL_REL_ME_ROLLBACK && !rp->discard) {
+		int ret = own_mark(p);
+
+		if (ret)
+			tgt_fail(p, ret, "cannot mark the blocks of this node's own records");
+		return;
+	}
+	own_union(p);
 	tgt_try_mark(p);
 }
 
@@ -649,6 +777,14 @@ static void done_adopted(struct wbd_repl *rp, int err)
 	if (err) {
 		tgt_fail(p, err, "cannot take the source's data UUIDs");
 		return;
+	}
+	/* its own bitmap of p (own_union) is resynced: cleared (durable
+	 * with the next bitmap write; a stale bit only resyncs more) */
+	{
+		struct wb_engine_stats st;
+
+		if (rp->bm_region && !wb_engine_stats(rp->e, &st))
+			wb_engine_bm_clear(rp->e, p->idx, 0, st.size);
 	}
 	d.regions = t->regions;
 	d.has_bytes = d.has_same = 1;

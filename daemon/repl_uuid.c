@@ -13,9 +13,18 @@
  * "the peer's current UUID is in my history" tells not only that the peer
  * is behind but also the common point: every record below the seq of the
  * next newer UUID is shared, and a peer holding records at or past it
- * wrote them alone (an old primary that went on, or a secondary that got
- * them from one): that is refused, never merged. UUIDs of other origin
- * (format, upgrade) have no seq: a peer diverging from one is refused.
+ * wrote them alone: an old primary that crashed while connected (under
+ * protocol C none of them was acknowledged): it is rolled back (its log
+ * restarts at the other's head, the blocks of those records are resynced
+ * from the other: REPL_REL_*_ROLLBACK), never merged. A primary that goes
+ * on acknowledging writes without an up-to-date peer starts a new
+ * generation first (repl.c, rot_*; byte 7 REPL_UUID_LOST instead of
+ * REPL_UUID_MAGIC1): so an old primary that wrote alone has a current UUID
+ * the new primary never saw (split brain, refused), and a peer whose
+ * current UUID is the one just before such a "lost" one was that
+ * primary's secondary: its records past the common point are the
+ * primary's own, it is caught up. UUIDs of other origin (format, upgrade)
+ * have no seq: a peer diverging from one is refused.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,7 +37,8 @@
 #include "engine/byteorder.h"
 
 #define REPL_UUID_MAGIC0 0x57 /* 'W' */
-#define REPL_UUID_MAGIC1 0x53 /* 'S' */
+#define REPL_UUID_MAGIC1 0x53 /* 'S': begun at a promotion */
+#define REPL_UUID_LOST	 0x4c /* 'L': begun without the last up-to-date peer */
 
 static bool uuid_zero(const uint8_t *u)
 {
@@ -40,7 +50,7 @@ static bool uuid_zero(const uint8_t *u)
 /* The first seq of the generation u began at; false: not one of ours. */
 static bool uuid_seq(const uint8_t *u, uint64_t *seq)
 {
-	if (u[6] != REPL_UUID_MAGIC0 || u[7] != REPL_UUID_MAGIC1)
+	if (u[6] != REPL_UUID_MAGIC0 || (u[7] != REPL_UUID_MAGIC1 && u[7] != REPL_UUID_LOST))
 		return false;
 	*seq = wb_load_le64(u + 8);
 	return true;
@@ -68,6 +78,14 @@ static bool common_point(const struct repl_uuids *b, int k, uint64_t *common)
 	return uuid_seq(k == 0 ? b->cur : b->hist[k - 1], common);
 }
 
+/* b's current generation was begun by b, a primary that lost its last
+ * up-to-date peer, right after a's current one (k == 0): a was b's
+ * secondary, its records are b's. */
+static bool lost_after(const struct repl_uuids *b, int k)
+{
+	return k == 0 && b->cur[6] == REPL_UUID_MAGIC0 && b->cur[7] == REPL_UUID_LOST;
+}
+
 /* Records past data_head carry no data (0: not told, all of them may). */
 static uint64_t data_head(const struct repl_uuids *u)
 {
@@ -91,14 +109,22 @@ enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct rep
 		return REPL_REL_ME_BEHIND;
 	k = hist_find(me->hist, me->nhist, peer->cur);
 	if (k >= 0) {
-		if (!common_point(me, k, common) || data_head(peer) > *common)
+		if (!common_point(me, k, common))
 			return REPL_REL_PEER_DIVERGED;
+		if (lost_after(me, k) && peer->head <= me->head)
+			return REPL_REL_PEER_BEHIND; /* its records are all this node's */
+		if (data_head(peer) > *common)
+			return REPL_REL_PEER_ROLLBACK;
 		return peer->head <= *common ? REPL_REL_PEER_BEHIND : REPL_REL_PEER_BEHIND_LOG;
 	}
 	k = hist_find(peer->hist, peer->nhist, me->cur);
 	if (k >= 0) {
-		if (!common_point(peer, k, common) || data_head(me) > *common)
+		if (!common_point(peer, k, common))
 			return REPL_REL_ME_DIVERGED;
+		if (lost_after(peer, k) && me->head <= peer->head)
+			return REPL_REL_ME_BEHIND;
+		if (data_head(me) > *common)
+			return REPL_REL_ME_ROLLBACK;
 		return me->head <= *common ? REPL_REL_ME_BEHIND : REPL_REL_ME_BEHIND_LOG;
 	}
 	return REPL_REL_SPLIT;
@@ -173,9 +199,33 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 	wbd_repl_uuids_mine(rp, rp->primary ? rp->shipped_next : st.seq_head, &me);
 	wbd_repl_uuids_hello(h, &peer);
 	p->rel = wbd_repl_uuid_relate(&me, &peer, &common);
+	p->common = common;
 	wbd_repl_uuid_hex(me.cur, a);
 	wbd_repl_uuid_hex(peer.cur, b);
+	/* protocols A and B acknowledge a write before the peer has it
+	 * durable, wb-min-peers = 0 without any peer: the old primary's
+	 * records past the common point may have been acknowledged; only
+	 * protocol C with wb-min-peers >= 1 makes the roll-back safe */
+	if ((rp->protocol != 'C' || !rp->min_peers) && p->rel == REPL_REL_PEER_ROLLBACK)
+		p->rel = REPL_REL_PEER_DIVERGED;
+	if ((rp->protocol != 'C' || !rp->min_peers) && p->rel == REPL_REL_ME_ROLLBACK)
+		p->rel = REPL_REL_ME_DIVERGED;
 	switch (p->rel) {
+	case REPL_REL_PEER_ROLLBACK:
+		wbd_warn("%s: %s has records from seq %llu on (up to %llu) in generation %.12s that "
+			 "this node never had (an old primary that crashed while connected: never "
+			 "acknowledged under protocol C): it is rolled back and resynced from the "
+			 "primary",
+			 rp->res, p->node, (unsigned long long)common,
+			 (unsigned long long)peer.head - 1, b);
+		return 0;
+	case REPL_REL_ME_ROLLBACK:
+		wbd_warn("%s: this node has records from seq %llu on (up to %llu) in generation "
+			 "%.12s that %s never had (written as an old primary, never acknowledged "
+			 "under protocol C): rolled back, those blocks are resynced from the primary",
+			 rp->res, (unsigned long long)common, (unsigned long long)me.head - 1, a,
+			 p->node);
+		return 0;
 	case REPL_REL_SPLIT:
 		snprintf(p->problem, sizeof(p->problem),
 			 "split brain: this node's data generation %.12s and %s's %.12s "
@@ -187,19 +237,21 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 	case REPL_REL_PEER_DIVERGED:
 		snprintf(p->problem, sizeof(p->problem),
 			 "%s has records from seq %llu on (up to %llu) in generation %.12s that "
-			 "this node never had (an old primary that went on writing): refused, "
-			 "nothing merged; re-create %s's data (docs/replication.md, \"Data "
-			 "generations and split brain\")",
+			 "this node never had (an old primary, not rolled back: protocol %c, "
+			 "wb-min-peers %u or no common point): refused, nothing merged; "
+			 "re-create %s's data (docs/replication.md, \"Data generations\")",
 			 p->node, (unsigned long long)common, (unsigned long long)peer.head - 1, b,
-			 p->node);
+			 rp->protocol, rp->min_peers, p->node);
 		break;
 	case REPL_REL_ME_DIVERGED:
 		snprintf(p->problem, sizeof(p->problem),
 			 "this node has records from seq %llu on (up to %llu) in generation "
-			 "%.12s that %s never had (this node wrote them as an old primary): "
-			 "refused, nothing merged; re-create this node's data "
-			 "(docs/replication.md, \"Data generations and split brain\")",
-			 (unsigned long long)common, (unsigned long long)me.head - 1, a, p->node);
+			 "%.12s that %s never had (written as an old primary, not rolled back: "
+			 "protocol %c, wb-min-peers %u or no common point): refused, nothing "
+			 "merged; re-create this node's data (docs/replication.md, \"Data "
+			 "generations\")",
+			 (unsigned long long)common, (unsigned long long)me.head - 1, a, p->node,
+			 rp->protocol, rp->min_peers);
 		break;
 	default:
 		return 0;
@@ -236,6 +288,7 @@ static void meta_done(void *arg, int err)
 	if (u->then)
 		u->then(rp, err);
 	free(u);
+	wbd_repl_rot_kick(rp); /* a new generation may have waited for this one */
 }
 
 /* SET_UUIDS m; then(rp, err) once durable (not called when this fails). */
@@ -263,7 +316,8 @@ int wbd_repl_uuid_set(struct wbd_repl *rp, const struct wb_meta *m,
 	return 0;
 }
 
-int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_repl *rp, int err))
+static int uuid_new(struct wbd_repl *rp, uint64_t seq, uint8_t kind,
+		    void (*then)(struct wbd_repl *rp, int err))
 {
 	struct wb_meta m = {0};
 
@@ -272,13 +326,24 @@ int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd
 	if (getrandom(m.data_uuid, 6, 0) != 6)
 		return -EIO;
 	m.data_uuid[6] = REPL_UUID_MAGIC0;
-	m.data_uuid[7] = REPL_UUID_MAGIC1;
+	m.data_uuid[7] = kind;
 	wb_store_le64(m.data_uuid + 8, seq);
 	memcpy(m.history[0], rp->meta.data_uuid, WB_META_UUID_LEN);
 	m.nhistory =
 	    rp->meta.nhistory < WB_META_MAX_HISTORY ? rp->meta.nhistory + 1 : WB_META_MAX_HISTORY;
 	memcpy(m.history[1], rp->meta.history, (m.nhistory - 1) * (size_t)WB_META_UUID_LEN);
 	return wbd_repl_uuid_set(rp, &m, then);
+}
+
+int wbd_repl_uuid_new(struct wbd_repl *rp, uint64_t seq, void (*then)(struct wbd_repl *rp, int err))
+{
+	return uuid_new(rp, seq, REPL_UUID_MAGIC1, then);
+}
+
+int wbd_repl_uuid_new_lost(struct wbd_repl *rp, uint64_t seq,
+			   void (*then)(struct wbd_repl *rp, int err))
+{
+	return uuid_new(rp, seq, REPL_UUID_LOST, then);
 }
 
 void wbd_repl_uuid_adopt(struct repl_peer *p)

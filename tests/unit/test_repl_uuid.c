@@ -6,7 +6,10 @@
  * with its seq head at, below and past the common point (the seq the next
  * generation began at, carried in UUIDs made at a promotion); a UUID
  * without a seq (format, upgrade) as the next generation; deeper history;
- * split brain; a side without UUIDs.
+ * split brain; a side without UUIDs; an old primary with records past the
+ * common point (rolled back); a primary's new generation when it lost its
+ * last up-to-date peer ("lost" UUIDs): its old secondary is caught up, an
+ * old primary that went on alone is split brain.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +29,13 @@ static void mk(uint8_t *u, uint8_t id, uint64_t seq)
 	u[7] = 'S';
 	for (int i = 0; i < 8; i++)
 		u[8 + i] = (uint8_t)(seq >> (8 * i));
+}
+
+/* ... and as it makes it when going on without an up-to-date peer: "WL". */
+static void mk_lost(uint8_t *u, uint8_t id, uint64_t seq)
+{
+	mk(u, id, seq);
+	u[7] = 'L';
 }
 
 /* A UUID of other origin (format): random bytes, no seq. */
@@ -92,17 +102,24 @@ static void test_behind_and_diverged(void **state)
 	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_BEHIND);
 	old.head = 60;
 	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_BEHIND);
-	/* the old primary went on: seq 100 and 101 exist only there */
+	/* the old primary crashed while connected: seq 100 and 101 exist
+	 * only there (never acknowledged): rolled back */
 	old.head = 102;
-	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_DIVERGED);
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_ROLLBACK);
 	assert_int_equal(c, 100);
-	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_DIVERGED);
+	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_ROLLBACK);
+	assert_int_equal(c, 100);
 	/* ... and they carry data up to 101 (data_head 102), or 100 only */
 	old.data_head = 102;
-	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_DIVERGED);
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_ROLLBACK);
 	old.data_head = 101;
-	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_DIVERGED);
-	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_DIVERGED);
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_ROLLBACK);
+	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_ROLLBACK);
+	/* more records than the new primary: rolled back all the same */
+	old.head = old.data_head = 300;
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_ROLLBACK);
+	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_ROLLBACK);
+	old.head = 102;
 	/* only generation ends past the common point (data up to 99): the
 	 * same data, not the same log */
 	old.data_head = 100;
@@ -110,7 +127,7 @@ static void test_behind_and_diverged(void **state)
 	assert_int_equal(c, 100);
 	assert_int_equal(rel(&old, &np, &c), REPL_REL_ME_BEHIND_LOG);
 	old.data_head = 0; /* not told: every record may carry data */
-	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_DIVERGED);
+	assert_int_equal(rel(&np, &old, &c), REPL_REL_PEER_ROLLBACK);
 }
 
 static void test_deeper_history_and_plain_uuid(void **state)
@@ -131,7 +148,8 @@ static void test_deeper_history_and_plain_uuid(void **state)
 	assert_int_equal(rel(&a, &b, &c), REPL_REL_PEER_BEHIND);
 	assert_int_equal(c, 100);
 	b.head = 150;
-	assert_int_equal(rel(&a, &b, &c), REPL_REL_PEER_DIVERGED);
+	assert_int_equal(rel(&a, &b, &c), REPL_REL_PEER_ROLLBACK);
+	assert_int_equal(c, 100);
 	/* b in U2 at 200: exactly the common point of U3 */
 	mk(b.cur, 2, 100);
 	mk_plain(b.hist[0], 1);
@@ -142,6 +160,68 @@ static void test_deeper_history_and_plain_uuid(void **state)
 	/* the next newer generation has no seq: cannot tell, refused */
 	mk_plain(a.cur, 9);
 	assert_int_equal(rel(&a, &b, &c), REPL_REL_PEER_DIVERGED);
+	assert_int_equal(rel(&b, &a, &c), REPL_REL_ME_DIVERGED);
+}
+
+static void test_lost_peer_generation(void **state)
+{
+	struct repl_uuids p = {0}, s = {0}, n = {0};
+	uint64_t c;
+
+	(void)state;
+	/* p, primary of U1, lost its secondary s at seq 100 (the first one s
+	 * did not ack durable) and went on: L2 from 100 */
+	mk_lost(p.cur, 2, 100);
+	mk(p.hist[0], 1, 1);
+	p.nhist = 1;
+	p.head = 150;
+	mk(s.cur, 1, 1);
+	s.head = 90;
+	assert_int_equal(rel(&p, &s, &c), REPL_REL_PEER_BEHIND);
+	assert_int_equal(c, 100);
+	assert_int_equal(rel(&s, &p, &c), REPL_REL_ME_BEHIND);
+	/* s had 100..104 durable, their acks lost with the link: p's own
+	 * records (one primary per generation): caught up, not rolled back */
+	s.head = 105;
+	assert_int_equal(rel(&p, &s, &c), REPL_REL_PEER_BEHIND);
+	assert_int_equal(rel(&s, &p, &c), REPL_REL_ME_BEHIND);
+	/* ... but not past p's head: not p's */
+	s.head = 151;
+	assert_int_equal(rel(&p, &s, &c), REPL_REL_PEER_ROLLBACK);
+	assert_int_equal(rel(&s, &p, &c), REPL_REL_ME_ROLLBACK);
+	/* a deeper "lost" generation (p promoted since, U3 from 120): s is
+	 * not known to be p's secondary of it: rolled back */
+	memcpy(p.hist[1], p.hist[0], WB_META_UUID_LEN);
+	memcpy(p.hist[0], p.cur, WB_META_UUID_LEN);
+	mk(p.cur, 3, 120);
+	p.nhist = 2;
+	s.head = 105;
+	assert_int_equal(rel(&p, &s, &c), REPL_REL_PEER_ROLLBACK);
+	assert_int_equal(c, 100);
+	/* an old primary that went on alone (L2 from 100, written up to 150),
+	 * crashed; its secondary n was promoted (U4 from 100): split brain,
+	 * never rolled back */
+	mk_lost(p.cur, 2, 100);
+	mk(p.hist[0], 1, 1);
+	p.nhist = 1;
+	p.head = 150;
+	mk(n.cur, 4, 100);
+	mk(n.hist[0], 1, 1);
+	n.nhist = 1;
+	n.head = 130;
+	assert_int_equal(rel(&n, &p, &c), REPL_REL_SPLIT);
+	assert_int_equal(rel(&p, &n, &c), REPL_REL_SPLIT);
+	/* n had adopted L2 (connected after p's new generation) and was
+	 * promoted: p is behind, rolled back past n's start */
+	mk(n.cur, 4, 140);
+	mk_lost(n.hist[0], 2, 100);
+	mk(n.hist[1], 1, 1);
+	n.nhist = 2;
+	n.head = 160;
+	assert_int_equal(rel(&n, &p, &c), REPL_REL_PEER_ROLLBACK);
+	assert_int_equal(c, 140);
+	p.head = 140;
+	assert_int_equal(rel(&n, &p, &c), REPL_REL_PEER_BEHIND);
 }
 
 static void test_split_brain(void **state)
@@ -175,6 +255,7 @@ int main(void)
 	    cmocka_unit_test(test_behind_and_diverged),
 	    cmocka_unit_test(test_deeper_history_and_plain_uuid),
 	    cmocka_unit_test(test_split_brain),
+	    cmocka_unit_test(test_lost_peer_generation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
