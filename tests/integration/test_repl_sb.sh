@@ -10,9 +10,10 @@
 #     writes, alpha (no write since) is demoted and reconnects: accepted,
 #     alpha catches up and is byte-identical to beta
 #   - an old primary that went on writing: both disconnect, beta (primary)
-#     writes, alpha is promoted and writes, beta is demoted: on connect the
-#     link is refused on both sides (StandAlone, the reason in status), no
-#     record merged (each export unchanged)
+#     writes alone (it starts a new data generation first: it lost its
+#     up-to-date peer), alpha is promoted and writes, beta is demoted: on
+#     connect "split brain" on both sides (StandAlone, the reason in
+#     status), never rolled back, no record merged (each export unchanged)
 #   - split brain: beta is promoted again while apart: "split brain" on both
 #     sides, nothing merged; then `wbctl connect --discard-my-data` on alpha
 #     gives it beta's data (a full sync), beta unchanged
@@ -88,7 +89,8 @@ else
 	fail "replsb-old-primary-returns: $(json alpha 'True'; grep -o '"repl_problem[^,]*' "$T/st.alpha")"
 fi
 
-# ---- an old primary that went on writing: never merged
+# ---- an old primary that went on writing alone: split brain, never merged
+# (nor rolled back: its writes were acknowledged)
 ctl alpha disconnect r0 >/dev/null && ctl beta disconnect r0 >/dev/null
 cp "$T/img.b" "$T/img.beta"
 put beta "$T/img.beta" 3 16 || fail "replsb-write: beta alone"
@@ -97,7 +99,7 @@ cp "$T/img.b" "$T/img.alpha"
 put alpha "$T/img.alpha" 4 24 || fail "replsb-write: alpha alone"
 ctl beta secondary r0 >/dev/null || fail "replsb-demote: beta"
 ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
-REFUSED='s["peers"][0]["connection"] == "StandAlone" and "never had" in s["repl_problem"]'
+REFUSED='s["peers"][0]["connection"] == "StandAlone" and "split brain" in s["repl_problem"]'
 if wait_for 60 json alpha "$REFUSED" && wait_for 60 json beta "$REFUSED"; then
 	pass "replsb-diverged-refused" "(alpha: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["resources"][0]["repl_problem"][:150])' "$T/st.alpha"))"
 else
