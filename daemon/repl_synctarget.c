@@ -331,7 +331,7 @@ static int own_mark(struct repl_peer *p)
 	struct own_ctx *c;
 	int ret;
 
-	if (!rp->bm_region) {
+	if (!rp->bm_region || wb_engine_bm_info(rp->e, p->idx, &(struct wb_bm_info){0})) {
 		p->rs.tgt->full = true; /* nothing says where: every region */
 		memset(p->rs.tgt->bits, 0xff, (p->rs.tgt->nregions + 7) / 8);
 		for (uint64_t b = p->rs.tgt->nregions; b < (p->rs.tgt->nregions + 7) / 8 * 8; b++)
