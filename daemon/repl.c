@@ -260,11 +260,12 @@ void wbd_repl_peers_check(struct wbd_repl *rp, bool role_changed)
 		rp->changed(rp->carg);
 }
 
+static bool hold_it(struct wbd_repl *rp, struct wb_req *wr,
+		    void (*release)(struct wb_req *wr, int err));
+
 bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 		   void (*release)(struct wb_req *wr, int err))
 {
-	struct repl_held *h;
-
 	if (!rp || !rp->primary)
 		return false;
 	if (rp->stopping) {
@@ -276,16 +277,24 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 		release(wr, -EIO); /* no quorum, on-no-quorum = io-error */
 		return true;
 	}
-	if (rot_wait(rp))
-		goto hold; /* a new data generation first */
+	/* a reply that would go now waits for a new data generation first
+	 * (rot_wait); one that is held anyway (gate closed, peers short)
+	 * starts none: held_release asks when it would go */
 	if (rp->gate == WBD_REPL_GATE_PEERS && horizon(rp) >= rp->shipped_next)
-		return false;
+		return rot_wait(rp) ? hold_it(rp, wr, release) : false;
 	/* write-through: the engine acked it once on the backing device (a
 	 * flush covers only writes replied to, so not the held ones); held
 	 * only until the live peers have it too (live_horizon) */
 	if (rp->gate == WBD_REPL_GATE_BACKING && !rp->held && live_horizon(rp) >= rp->shipped_next)
-		return false;
-hold:
+		return rot_wait(rp) ? hold_it(rp, wr, release) : false;
+	return hold_it(rp, wr, release);
+}
+
+static bool hold_it(struct wbd_repl *rp, struct wb_req *wr,
+		    void (*release)(struct wb_req *wr, int err))
+{
+	struct repl_held *h;
+
 	h = malloc(sizeof(*h));
 	if (!h) {
 		wbd_err("%s: out of memory holding a reply for the peers", rp->res);
