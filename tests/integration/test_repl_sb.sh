@@ -147,7 +147,7 @@ fi
 
 # ---- an old primary that crashed while connected: rolled back by itself
 # alpha (secondary) is stopped (SIGSTOP) while beta (primary) takes 24 MiB
-# of writes: what does not fit the link's buffers stays in beta's log only,
+# of writes in flight: what does not fit the link's buffers stays in beta's log only,
 # never acknowledged (protocol C); beta is killed -9 within 2 s (before a
 # keepalive could drop alpha: beta never goes on alone), alpha resumed and
 # promoted and written to; beta returns as secondary: rolled back (its log
@@ -156,7 +156,9 @@ fi
 cp "$T/img.beta" "$T/img.rb"
 dd if=/dev/urandom of="$T/img.rb" bs=1M count=24 conv=notrunc status=none
 kill -STOP "${PID[alpha]}"
-timeout 60 nbdcopy "$T/img.rb" "$(URI beta)" 2>/dev/null &
+# 4 MiB requests, 8 at a time: the whole 24 MiB in flight at once, more
+# than the link's socket buffers hold
+timeout 60 nbdcopy --request-size=4194304 --requests=8 "$T/img.rb" "$(URI beta)" 2>/dev/null &
 NPID=$!
 sleep 2
 repl_stop beta KILL
