@@ -832,8 +832,9 @@ static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const stru
 		return ret;
 	if ((rp->primary && (p->rel == REPL_REL_ME_BEHIND || p->rel == REPL_REL_ME_BEHIND_LOG ||
 			     p->rel == REPL_REL_ME_ROLLBACK)) ||
-	    (peer_primary && (p->rel == REPL_REL_PEER_BEHIND || p->rel == REPL_REL_PEER_BEHIND_LOG ||
-			      p->rel == REPL_REL_PEER_ROLLBACK))) {
+	    (peer_primary &&
+	     (p->rel == REPL_REL_PEER_BEHIND || p->rel == REPL_REL_PEER_BEHIND_LOG ||
+	      p->rel == REPL_REL_PEER_ROLLBACK))) {
 		/* a primary of an older generation (it came back as primary) */
 		*why = rp->primary ? "this primary's data generation is older than the peer's (it "
 				     "was primary before the peer was promoted): demote it "

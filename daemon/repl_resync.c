@@ -194,9 +194,9 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	rs->rebase = discard || logrel || !in_log;
 	wbd_info("%s: peer %s needs a %s (%s, its seq %llu, this log %llu..%llu)%s", rp->res,
 		 p->node, rs->full ? "full sync" : "bitmap resync",
-		 discard	    ? "it discards its data"
-		 : incons	    ? "its disk is Inconsistent"
-		 : fresh	    ? "its log is new"
+		 discard  ? "it discards its data"
+		 : incons ? "its disk is Inconsistent"
+		 : fresh  ? "its log is new"
 		 : p->rel == REPL_REL_PEER_ROLLBACK
 		     ? "rolled back: its records past the common point were never shared"
 		 : logrel	    ? "its records past the common point only end generations"

@@ -212,19 +212,21 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 		p->rel = REPL_REL_ME_DIVERGED;
 	switch (p->rel) {
 	case REPL_REL_PEER_ROLLBACK:
-		wbd_warn("%s: %s has records from seq %llu on (up to %llu) in generation %.12s that "
-			 "this node never had (an old primary that crashed while connected: never "
-			 "acknowledged under protocol C): it is rolled back and resynced from the "
-			 "primary",
-			 rp->res, p->node, (unsigned long long)common,
-			 (unsigned long long)peer.head - 1, b);
+		wbd_warn(
+		    "%s: %s has records from seq %llu on (up to %llu) in generation %.12s that "
+		    "this node never had (an old primary that crashed while connected: never "
+		    "acknowledged under protocol C): it is rolled back and resynced from the "
+		    "primary",
+		    rp->res, p->node, (unsigned long long)common, (unsigned long long)peer.head - 1,
+		    b);
 		return 0;
 	case REPL_REL_ME_ROLLBACK:
-		wbd_warn("%s: this node has records from seq %llu on (up to %llu) in generation "
-			 "%.12s that %s never had (written as an old primary, never acknowledged "
-			 "under protocol C): rolled back, those blocks are resynced from the primary",
-			 rp->res, (unsigned long long)common, (unsigned long long)me.head - 1, a,
-			 p->node);
+		wbd_warn(
+		    "%s: this node has records from seq %llu on (up to %llu) in generation "
+		    "%.12s that %s never had (written as an old primary, never acknowledged "
+		    "under protocol C): rolled back, those blocks are resynced from the primary",
+		    rp->res, (unsigned long long)common, (unsigned long long)me.head - 1, a,
+		    p->node);
 		return 0;
 	case REPL_REL_SPLIT:
 		snprintf(p->problem, sizeof(p->problem),
