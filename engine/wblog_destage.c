@@ -16,6 +16,7 @@
  * them (wbl_release_records).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -398,14 +399,14 @@ static void ds_write_more(struct wbl_destage *ds)
 		ds_fail(ds, ret, "backing flush submit");
 }
 
-void wbl_destage_step(struct wblog *e)
+/* Pick the records of the next batch from destaged_seq on: up to the
+ * buffer, the record cap or the durable head, ending where a generation
+ * ends when one does. Sets ds->from/upto; false: nothing to do. */
+static bool ds_pick(struct wbl_destage *ds)
 {
-	struct wbl_destage *ds = e->ds;
-	uint64_t s, blocks = 0, last_gen_end = 0, boff = 0, i;
-	int ret, why = ds_should_run(ds);
+	struct wblog *e = ds->e;
+	uint64_t s, blocks = 0, last_gen_end = 0;
 
-	if (!why)
-		return;
 	ds->from = e->destaged_seq;
 	ds->upto = 0;
 	for (s = ds->from; s <= e->durable_seq && s < e->rec_end; s++) {
@@ -422,29 +423,38 @@ void wbl_destage_step(struct wblog *e)
 			last_gen_end = s;
 	}
 	if (!ds->upto)
-		return;
+		return false;
 	/* prefer ending the batch where a generation ends */
 	if (last_gen_end && ds->upto != last_gen_end && s <= e->durable_seq)
 		ds->upto = last_gen_end;
-	/* resolve: newest version inside the batch per block, LBA-sorted */
+	return true;
+}
+
+/* Resolve the batch: the newest version inside it per block, LBA-sorted,
+ * into ds->pc. 0 or -errno. */
+static int ds_resolve(struct wbl_destage *ds)
+{
+	struct wblog *e = ds->e;
+	int ret;
+
 	wb_extmap_clear(ds->tmp);
-	for (s = ds->from; s <= ds->upto; s++) {
+	for (uint64_t s = ds->from; s <= ds->upto; s++) {
 		ret = wbl_map_insert(ds->tmp, wbl_rec_by_seq(e, s));
-		if (ret) {
-			ds_fail(ds, ret, "batch map");
-			return;
-		}
+		if (ret)
+			return ret;
 	}
 	ds->npc = 0;
-	ret = wb_extmap_iterate(ds->tmp, ds_piece_cb, ds);
-	if (ret) {
-		ds_fail(ds, ret, "batch pieces");
-		return;
-	}
-	ds->err = 0;
-	ds->batch_bytes = 0;
-	ds->t_start_ms = wbl_now_ms();
-	ds->state = DS_READ;
+	return wb_extmap_iterate(ds->tmp, ds_piece_cb, ds);
+}
+
+/* Read the batch's data: from the RAM buffer when its pages are still
+ * there, else from the log; the writes start when the last read is in. */
+static void ds_read(struct wbl_destage *ds)
+{
+	struct wblog *e = ds->e;
+	uint64_t boff = 0, i;
+	int ret;
+
 	ds->pending = 1; /* held while reads are issued */
 	for (i = 0; i < ds->npc; i++) {
 		struct wbl_destage_piece *p = &ds->pc[i];
@@ -473,9 +483,6 @@ void wbl_destage_step(struct wblog *e)
 			break;
 		}
 	}
-	/* full-speed batches (watermark, drain) do not build up rate debt */
-	if (why == 2)
-		ds->tokens -= (int64_t)ds->batch_bytes;
 	/* drop the hold (as if a read completed) */
 	ds->pending--;
 	if (!ds->pending) {
@@ -488,6 +495,28 @@ void wbl_destage_step(struct wblog *e)
 		ds->cur_off = 0;
 		ds_write_more(ds);
 	}
+}
+
+void wbl_destage_step(struct wblog *e)
+{
+	struct wbl_destage *ds = e->ds;
+	int ret, why = ds_should_run(ds);
+
+	if (!why || !ds_pick(ds))
+		return;
+	ret = ds_resolve(ds);
+	if (ret) {
+		ds_fail(ds, ret, "batch map");
+		return;
+	}
+	ds->err = 0;
+	ds->batch_bytes = 0;
+	ds->t_start_ms = wbl_now_ms();
+	ds->state = DS_READ;
+	ds_read(ds);
+	/* full-speed batches (watermark, drain) do not build up rate debt */
+	if (why == 2)
+		ds->tokens -= (int64_t)ds->batch_bytes;
 }
 
 void wbl_destage_stats(struct wblog *e, struct wb_engine_stats *st)
