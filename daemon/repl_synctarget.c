@@ -314,6 +314,10 @@ static void own_done(void *arg, int err)
 	else
 		rp->applying++;
 	own_union(p);
+	/* like --discard-my-data until the log is rebased (the marker's
+	 * RS_MARK_DISCARD): killed before, it comes back discarding (a full
+	 * sync with a rebase), never caught up past its own records */
+	rp->discard = true;
 	tgt_try_mark(p);
 }
 
@@ -337,6 +341,7 @@ static int own_mark(struct repl_peer *p)
 		for (uint64_t b = p->rs.tgt->nregions; b < (p->rs.tgt->nregions + 7) / 8 * 8; b++)
 			p->rs.tgt->bits[b / 8] &= (uint8_t) ~(1u << (b % 8));
 		p->rs.total = p->rs.tgt->nregions * p->rs.tgt->region;
+		rp->discard = true; /* as in own_done */
 		tgt_try_mark(p);
 		return 0;
 	}
