@@ -221,6 +221,68 @@ static void src_free(struct repl_peer *p)
 	p->rs.src = NULL;
 }
 
+/* The peer's dirty bitmap as one bit per region (bi->nbits bits), or NULL
+ * (out of memory). */
+static uint8_t *src_bits(struct wbd_repl *rp, unsigned idx, const struct wb_bm_info *bi)
+{
+	uint64_t nbytes = (bi->nbits + 7) / 8, off;
+	uint8_t *bits = calloc(1, nbytes ? nbytes : 1);
+
+	if (!bits)
+		return NULL;
+	for (off = 0; !wb_engine_bm_next(rp->e, idx, off, &off); off += bi->region_size) {
+		uint64_t b = off / bi->region_size;
+
+		bits[b / 8] |= (uint8_t)(1u << (b % 8));
+	}
+	return bits;
+}
+
+/* Send the bitmap in chunks of RS_CHUNK_BYTES; 0 or -errno. */
+static int src_send_bitmap(struct repl_peer *p, const uint8_t *bits, const struct wb_bm_info *bi,
+			   uint64_t gen_head)
+{
+	struct repl_rs *rs = &p->rs;
+	int ret = 0;
+
+	for (uint64_t first = 0; first < bi->nbits && !ret;) {
+		Wbrep__BitmapChunk c = WBREP__BITMAP_CHUNK__INIT;
+		uint64_t n = bi->nbits - first;
+		struct wbd_payload pl = {0};
+		void *copy;
+
+		if (n > (uint64_t)RS_CHUNK_BYTES * 8)
+			n = (uint64_t)RS_CHUNK_BYTES * 8;
+		c.region_bytes = bi->region_size;
+		c.total_regions = bi->nbits;
+		c.first_region = first;
+		c.nregions = (uint32_t)n;
+		c.has_last = 1;
+		c.last = first + n == bi->nbits;
+		c.has_seq = 1;
+		c.seq = p->next;
+		c.has_full = 1;
+		c.full = rs->full;
+		if (rs->rebase) {
+			c.has_rebase_gen = 1;
+			c.rebase_gen = gen_head;
+		}
+		pl.len = (n + 7) / 8;
+		copy = malloc(pl.len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, bits + first / 8, pl.len);
+		pl.data = copy;
+		pl.put = free_cb;
+		pl.cookie = copy;
+		ret = wbd_peerlink_send(p->l, WBP_T_BITMAP, &c.base, &pl);
+		if (ret)
+			free(copy);
+		first += n;
+	}
+	return ret;
+}
+
 /* The link came up and the hello decided a resync: send the bitmap. */
 void wbd_repl_rs_source_up(struct repl_peer *p)
 {
@@ -229,7 +291,7 @@ void wbd_repl_rs_source_up(struct repl_peer *p)
 	struct wb_engine_stats st;
 	struct wb_bm_info bi;
 	uint8_t *bits;
-	uint64_t nbytes, off, dirty;
+	uint64_t dirty;
 	int ret;
 
 	rs->want = false;
@@ -251,8 +313,7 @@ void wbd_repl_rs_source_up(struct repl_peer *p)
 	 * keeps what is left and what is written meanwhile */
 	wbd_repl_bm_track(p, p->next);
 	wb_engine_bm_info(rp->e, p->idx, &bi);
-	nbytes = (bi.nbits + 7) / 8;
-	bits = calloc(1, nbytes ? nbytes : 1);
+	bits = src_bits(rp, p->idx, &bi);
 	rs->src = calloc(1, sizeof(*rs->src));
 	if (!bits || !rs->src) {
 		free(bits);
@@ -261,51 +322,8 @@ void wbd_repl_rs_source_up(struct repl_peer *p)
 		wbd_peerlink_drop(p->l, -ENOMEM, "out of memory");
 		return;
 	}
-	for (off = 0; !wb_engine_bm_next(rp->e, p->idx, off, &off); off += bi.region_size) {
-		uint64_t b = off / bi.region_size;
-
-		bits[b / 8] |= (uint8_t)(1u << (b % 8));
-	}
 	dirty = wbd_repl_rs_popcount(bits, bi.nbits);
-	for (uint64_t first = 0; first < bi.nbits;) {
-		Wbrep__BitmapChunk c = WBREP__BITMAP_CHUNK__INIT;
-		uint64_t n = bi.nbits - first;
-		struct wbd_payload pl = {0};
-		void *copy;
-
-		if (n > (uint64_t)RS_CHUNK_BYTES * 8)
-			n = (uint64_t)RS_CHUNK_BYTES * 8;
-		c.region_bytes = bi.region_size;
-		c.total_regions = bi.nbits;
-		c.first_region = first;
-		c.nregions = (uint32_t)n;
-		c.has_last = 1;
-		c.last = first + n == bi.nbits;
-		c.has_seq = 1;
-		c.seq = p->next;
-		c.has_full = 1;
-		c.full = rs->full;
-		if (rs->rebase) {
-			c.has_rebase_gen = 1;
-			c.rebase_gen = st.gen_head;
-		}
-		pl.len = (n + 7) / 8;
-		copy = malloc(pl.len);
-		if (!copy) {
-			ret = -ENOMEM;
-			break;
-		}
-		memcpy(copy, bits + first / 8, pl.len);
-		pl.data = copy;
-		pl.put = free_cb;
-		pl.cookie = copy;
-		ret = wbd_peerlink_send(p->l, WBP_T_BITMAP, &c.base, &pl);
-		if (ret) {
-			free(copy);
-			break;
-		}
-		first += n;
-	}
+	ret = src_send_bitmap(p, bits, &bi, st.gen_head);
 	free(bits);
 	if (ret) {
 		src_free(p);

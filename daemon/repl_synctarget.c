@@ -564,6 +564,112 @@ static void tgt_ckpt(struct repl_peer *p)
 		t->ckpt_flushing = true;
 }
 
+/* The next range to ask for from the cursor on: the first dirty region at
+ * or after it, extended along the run of dirty regions up to one request
+ * (maxb bytes) or the device end. false: none left (cursor at the end). */
+static bool tgt_next_range(struct repl_rs_tgt *t, uint64_t dev, uint64_t maxb, uint64_t *first,
+			   uint64_t *lba, uint64_t *end)
+{
+	uint64_t per = t->region / WBP_BLOCK_SIZE, b = t->cursor / per;
+
+	/* cursor: the next block to look at; regions before it are asked for */
+	while (b < t->nregions && !bit_get(t->bits, b))
+		b = !(b % 8) && !t->bits[b / 8] ? b + 8 : b + 1;
+	if (b >= t->nregions || b * per >= dev) {
+		t->cursor = t->nregions * per;
+		return false;
+	}
+	*first = b;
+	*lba = t->cursor > b * per ? t->cursor : b * per;
+	*end = *lba + maxb / WBP_BLOCK_SIZE;
+	for (uint64_t k = b; k < t->nregions && bit_get(t->bits, k); k++)
+		if ((k + 1) * per >= *end || (k + 1) * per >= dev) {
+			break;
+		} else if (k + 1 >= t->nregions || !bit_get(t->bits, k + 1)) {
+			*end = (k + 1) * per;
+			break;
+		}
+	if (*end > dev)
+		*end = dev;
+	return true;
+}
+
+/* resync-rate: take nb blocks' worth of tokens, or arm the timer for when
+ * there are enough and say no */
+static bool tgt_rate_take(struct repl_peer *p, uint64_t maxb, uint64_t nb)
+{
+	struct wbd_repl *rp = p->rp;
+	struct repl_rs_tgt *t = p->rs.tgt;
+	uint64_t now, cap;
+
+	if (!rp->rs_rate)
+		return true;
+	now = wbd_repl_rs_now_ms();
+	cap = maxb > rp->rs_rate ? maxb : rp->rs_rate;
+	t->tokens += (now - t->tok_ms) * rp->rs_rate / 1000;
+	t->tok_ms = now;
+	if (t->tokens > cap)
+		t->tokens = cap;
+	if (t->tokens < nb * WBP_BLOCK_SIZE) {
+		uint64_t need = nb * WBP_BLOCK_SIZE - t->tokens;
+
+		tgt_arm(p, (unsigned)(need * 1000 / rp->rs_rate + 1));
+		return false;
+	}
+	t->tokens -= nb * WBP_BLOCK_SIZE;
+	return true;
+}
+
+/* Regions wholly asked for (from first up to end) are done in the copy; at
+ * the device end every region is. The cursor moves to end. */
+static void tgt_mark_asked(struct repl_rs_tgt *t, uint64_t first, uint64_t end, uint64_t dev)
+{
+	uint64_t per = t->region / WBP_BLOCK_SIZE;
+
+	for (uint64_t k = first; k < t->nregions && (k + 1) * per <= end; k++) {
+		t->bits[k / 8] &= (uint8_t) ~(1u << (k % 8));
+		t->regions++;
+	}
+	if (end >= dev)
+		for (uint64_t k = first; k < t->nregions; k++)
+			t->bits[k / 8] &= (uint8_t) ~(1u << (k % 8));
+	t->cursor = end;
+}
+
+/* Send request q: plain, or with the checksum of what this node holds
+ * (read first; a read that cannot start sends it plain). false: failed. */
+static bool tgt_issue(struct repl_peer *p, struct rs_treq *q)
+{
+	struct wbd_repl *rp = p->rp;
+	struct rs_tio *io;
+
+	if (!rp->rs_checksum) {
+		tgt_send_req(p, q, false, 0);
+		return true;
+	}
+	io = calloc(1, sizeof(*io));
+	if (io)
+		io->buf = wb_io_alloc((size_t)q->nblocks * WBP_BLOCK_SIZE);
+	if (!io || !io->buf) {
+		free(io);
+		tgt_fail(p, -ENOMEM, "out of memory for checksums");
+		return false;
+	}
+	io->p = p;
+	io->epoch = p->epoch;
+	io->q = *q;
+	if (wbd_repl_read_blocks(rp, &io->wr, q->lba, q->nblocks, io->buf, crc_done, io)) {
+		wb_io_free(io->buf);
+		free(io);
+		tgt_send_req(p, q, false, 0);
+	} else {
+		rp->applying++;
+	}
+	return true;
+}
+
+/* Ask for the next dirty ranges, RS_INFLIGHT requests at most, within the
+ * rate; finish once everything was asked for and written. */
 static void tgt_pump(struct repl_peer *p)
 {
 	struct wbd_repl *rp = p->rp;
@@ -576,89 +682,25 @@ static void tgt_pump(struct repl_peer *p)
 		return;
 	tgt_ckpt(p);
 	while (t->inflight < RS_INFLIGHT) {
-		uint64_t per = t->region / WBP_BLOCK_SIZE, b = t->cursor / per, lba, nb, end;
+		uint64_t first, lba, end;
 		struct rs_treq *q = NULL;
 
-		/* cursor: the next block to look at; regions before it are asked for */
-		while (b < t->nregions && !bit_get(t->bits, b))
-			b = !(b % 8) && !t->bits[b / 8] ? b + 8 : b + 1;
-		if (b >= t->nregions || b * per >= dev) {
-			t->cursor = t->nregions * per;
+		if (!tgt_next_range(t, dev, maxb, &first, &lba, &end))
 			break;
-		}
-		lba = t->cursor > b * per ? t->cursor : b * per;
-		/* up to one request along the run of dirty regions */
-		end = lba + maxb / WBP_BLOCK_SIZE;
-		for (uint64_t k = b; k < t->nregions && bit_get(t->bits, k); k++)
-			if ((k + 1) * per >= end || (k + 1) * per >= dev) {
-				break;
-			} else if (k + 1 >= t->nregions || !bit_get(t->bits, k + 1)) {
-				end = (k + 1) * per;
-				break;
-			}
-		if (end > dev)
-			end = dev;
-		nb = end - lba;
-		if (rp->rs_rate) {
-			uint64_t now = wbd_repl_rs_now_ms(),
-				 cap = maxb > rp->rs_rate ? maxb : rp->rs_rate;
-
-			t->tokens += (now - t->tok_ms) * rp->rs_rate / 1000;
-			t->tok_ms = now;
-			if (t->tokens > cap)
-				t->tokens = cap;
-			if (t->tokens < nb * WBP_BLOCK_SIZE) {
-				uint64_t need = nb * WBP_BLOCK_SIZE - t->tokens;
-
-				tgt_arm(p, (unsigned)(need * 1000 / rp->rs_rate + 1));
-				return;
-			}
-			t->tokens -= nb * WBP_BLOCK_SIZE;
-		}
-		for (unsigned i = 0; i < RS_INFLIGHT; i++)
-			if (!t->req[i].busy) {
+		if (!tgt_rate_take(p, maxb, end - lba))
+			return;
+		for (unsigned i = 0; i < RS_INFLIGHT && !q; i++)
+			if (!t->req[i].busy)
 				q = &t->req[i];
-				break;
-			}
-		/* regions wholly asked for are done in the copy */
-		for (uint64_t k = b; k < t->nregions && (k + 1) * per <= end; k++) {
-			t->bits[k / 8] &= (uint8_t) ~(1u << (k % 8));
-			t->regions++;
-		}
-		if (end >= dev)
-			for (uint64_t k = b; k < t->nregions; k++)
-				t->bits[k / 8] &= (uint8_t) ~(1u << (k % 8));
-		t->cursor = end;
+		tgt_mark_asked(t, first, end, dev);
 		*q = (struct rs_treq){.used = true,
 				      .busy = true,
 				      .id = ++t->next_id,
 				      .lba = lba,
-				      .nblocks = (uint32_t)nb};
+				      .nblocks = (uint32_t)(end - lba)};
 		t->inflight++;
-		if (rp->rs_checksum) {
-			struct rs_tio *io = calloc(1, sizeof(*io));
-
-			if (io)
-				io->buf = wb_io_alloc(nb * WBP_BLOCK_SIZE);
-			if (!io || !io->buf) {
-				free(io);
-				tgt_fail(p, -ENOMEM, "out of memory for checksums");
-				return;
-			}
-			io->p = p;
-			io->epoch = p->epoch;
-			io->q = *q;
-			if (wbd_repl_read_blocks(rp, &io->wr, lba, (uint32_t)nb, io->buf, crc_done,
-						 io)) {
-				wb_io_free(io->buf);
-				free(io);
-				tgt_send_req(p, q, false, 0);
-			} else {
-				rp->applying++;
-			}
-		} else {
-			tgt_send_req(p, q, false, 0);
-		}
+		if (!tgt_issue(p, q))
+			return;
 	}
 	if (t->cursor >= t->nregions * (t->region / WBP_BLOCK_SIZE) && !t->inflight &&
 	    !rp->rs_writes)
