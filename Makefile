@@ -173,7 +173,7 @@ test-repl-sb: all
 # then a resync under a stamped load killed WB_RESYNC_LOAD_CYCLES times.
 torture-repl: all
 	WB_LINKFAULT_CYCLES=$${WB_LINKFAULT_CYCLES:-10} bash tests/integration/test_linkfault.sh
-	WB_POWERCUT_CYCLES=$${WB_POWERCUT_CYCLES:-20} WB_POWERCUT_FAULTS= WB_POWERCUT_FAULTIO=random \
+	WB_POWERCUT_CYCLES=$${WB_POWERCUT_CYCLES:-20} WB_POWERCUT_FAULTS= WB_POWERCUT_FAULTIO=random WB_POWERCUT_ACK=random \
 		bash tests/integration/test_repl_powercut.sh
 	WB_RESYNC_LOAD_CYCLES=$${WB_RESYNC_LOAD_CYCLES:-3} bash tests/integration/resync_load.sh
 .PHONY: torture-repl

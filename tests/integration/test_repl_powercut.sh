@@ -3,7 +3,7 @@
 # timeout: 600
 #
 # test_repl_powercut.sh - failovers of a 2-node pair (alpha, beta; TLS on
-# loopback, protocol C, ack = log, wb-min-peers 1) under a stamped write
+# loopback, protocol C, ack = log or memory, wb-min-peers 1) under a stamped write
 # load, with power cuts: a node's wbrepd may run with its backing and log
 # on the file-backed fault-injection backend (WBREPD_FAULT_IO, a volatile
 # write cache inside the process: engine/io_fault.c), so its kill -9 is a
@@ -42,7 +42,7 @@
 # backend; random: one start in three on the real files, whose kill -9 is
 # a plain crash), WB_POWERCUT_BLOCKS (default 1024),
 # WB_POWERCUT_THREADS (writer connections, default 8: up to 8 writes in
-# flight at a cut).
+# flight at a cut), WB_POWERCUT_ACK (split, log, memory, random; at conf()).
 # `make test` runs the defaults (about 70 s at load 11); `make torture-repl`
 # runs 20 random cycles (WB_POWERCUT_CYCLES=20 WB_POWERCUT_FAULTS=
 # WB_POWERCUT_FAULTIO=random).
@@ -68,8 +68,21 @@ CL=$ROOT/tests/cluster/clstamp.py
 repl_init alpha beta || finish
 declare -A FIO # FIO[n]: WBREPD_FAULT_IO of n's running wbrepd ("" = uring)
 
-# conf NODE ROLE
-conf() { repl_conf "$1" "$2" protocol=C ack=log wb-min-peers=1; }
+declare -A ACK # ACK[n]: the ack of n's configuration
+# conf NODE ROLE: ack per WB_POWERCUT_ACK (split, the default: alpha
+# ack = log, beta ack = memory, so both promises meet a power cut in the
+# two default cycles; log; memory; random: drawn per start). With
+# ack = memory a write is acknowledged before it is in the primary's log:
+# only the secondary's copy (protocol C: durable in its log) keeps it.
+conf() {
+	local a=${WB_POWERCUT_ACK:-split}
+	case $a in
+	split) a=$([ "$1" = alpha ] && echo log || echo memory) ;;
+	random) a=$([ $((RANDOM % 2)) = 0 ] && echo log || echo memory) ;;
+	esac
+	ACK[$1]=$a
+	repl_conf "$1" "$2" protocol=C ack="$a" wb-min-peers=1
+}
 # start NODE: on the fault backend (random probabilities) or not, per the
 # seed; WB_POWERCUT_FAULTIO=always: always on it
 start() {
@@ -83,7 +96,7 @@ start() {
 	echo "--- start ${FIO[$n]:+WBREPD_FAULT_IO=${FIO[$n]}}" >>"$T/$n/wbrepd.log"
 	WBREPD_FAULT_IO=${FIO[$n]} repl_start "$n"
 }
-how() { if [ -n "${FIO[$1]}" ]; then echo "power cut ($(echo "${FIO[$1]}" | cut -d, -f1,2))"; else echo "kill -9"; fi; }
+how() { if [ -n "${FIO[$1]}" ]; then echo "power cut ($(echo "${FIO[$1]}" | cut -d, -f1,2), ack ${ACK[$1]})"; else echo "kill -9 (ack ${ACK[$1]})"; fi; }
 # note WHAT: with WB_POWERCUT_VERBOSE=1, the seconds since the start and WHAT
 note() { [ -z "${WB_POWERCUT_VERBOSE:-}" ] || echo "    [${SECONDS}s] $*"; }
 other() { if [ "$1" = alpha ]; then echo beta; else echo alpha; fi; }
