@@ -27,7 +27,7 @@ def load_engine(path):
             o = json.loads(line)
             key = o["case"]
             if key in ("randwrite", "seqwrite", "randread", "randwrite_stats",
-                       "seqwrite_stats"):
+                       "seqwrite_stats", "sustained", "sustained_stats"):
                 key = "%s_qd%d" % (key, o["qd"])
             if "destage" in o and key != "destage":
                 key += "_" + o["destage"]
@@ -59,6 +59,8 @@ def main():
     fio_dir, out_json = sys.argv[2], sys.argv[3]
     raw = {n: load_fio(fio_dir, n)
            for n in ("randwrite_qd1", "randwrite_qd32", "seqwrite", "randread", "seqread")}
+    if os.path.exists(os.path.join(fio_dir, "fio-sustained.json")):
+        raw["sustained"] = load_fio(fio_dir, "sustained")
     engine_name = next((v["engine"] for v in eng.values() if "engine" in v), "?")
     cases = []
 
@@ -95,6 +97,15 @@ def main():
     e = eng["randwrite_qd32_default"]
     add("4K randwrite QD32 (default watermarks)", "IOPS", e["iops"],
         raw["randwrite_qd32"]["iops"], note=absorbed("randwrite_qd32_default"))
+    e = eng.get("sustained_qd32_default")
+    if e and "sustained" in raw:
+        st = eng.get("sustained_stats_qd32_default", {})
+        add("4K randwrite QD32 sustained (%.0f s, default watermarks)" % e["secs"], "IOPS",
+            e["iops"], raw["sustained"]["iops"], 0.7,
+            note="%d MiB written, %d MiB destaged, %d throttle events, %d MiB dirty at the end;"
+            " raw fio %.0f s" % (e["bytes"] >> 20, st.get("destaged_bytes", 0) >> 20,
+                                 st.get("throttle_events", 0), st.get("dirty_bytes", 0) >> 20,
+                                 raw["sustained"]["secs"]))
     e = eng["seqwrite_qd8_hold"]
     add("1M seq write QD8 (burst, destage held)", "MiB/s", e["mbps"], raw["seqwrite"]["mbps"],
         0.8, note="%d MiB in %.1f s" % (e["bytes"] >> 20, e["secs"]))

@@ -19,7 +19,8 @@
 # with the test files goes (removed at the end); WB_BENCH_ENGINE (default
 # auto: wblog if registered, else passthrough); WB_BENCH_RUNTIME (seconds
 # per time-bounded case, default 8); WB_BENCH_SIZE_MB / WB_BENCH_LOG_MB
-# (device and log file sizes, default 1024 / 1024).
+# (device and log file sizes, default 1024 / 1024); WB_BENCH_SUSTAINED
+# (seconds of the engine's sustained case and its raw peer, default 60, 0 = skip).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -134,6 +135,16 @@ section_engine() {
 			--time_based --runtime="$rt" &&
 		e --case replay &&
 		f seqread --rw=read --bs=1M --iodepth=8 --time_based --runtime="$rt" || return 1
+	# Sustained (issue 8's headline): 4K random writes at QD32 for
+	# WB_BENCH_SUSTAINED seconds (default 60, 0 = skip) with the default
+	# watermarks and no byte cap: the log fills and destage sets the pace;
+	# the raw peer runs as long. Log and backing on the same disk.
+	local srt=${WB_BENCH_SUSTAINED:-60}
+	if [ "$srt" -gt 0 ]; then
+		e --case sustained --bs 4096 --qd 32 --runtime "$srt" --destage default &&
+			f sustained --rw=randwrite --bs=4k --iodepth=32 --time_based --runtime="$srt" ||
+			return 1
+	fi
 
 	local rows
 	rows=$(python3 tests/bench/engine_report.py "$jl" "$dir" "$RESULTS/engine.json") || {

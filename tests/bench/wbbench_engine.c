@@ -17,6 +17,9 @@
  *              destage); --destage picks the destage setting (see enum wm);
  *              a second line reports the engine's stats after the load
  *   seqwrite   the same, sequential (wrapping)
+ *   sustained  randwrite for runtime seconds with no byte cap (max-bytes
+ *              default: unbounded): the log fills and the writers run at
+ *              the rate destage frees it (issue 8's headline number)
  *   randread   prefill span bytes (1 MiB writes, flush, destage held), then
  *              random reads of bs, every block checked against its stamp
  *   replay     fill span bytes of the log (1 MiB writes, flush, close with
@@ -362,11 +365,16 @@ static int prefill(struct bench *b, uint64_t span)
 
 /* ---- cases ---- */
 
-static int case_write(struct bench *b, int random)
+/* kase: the name printed (randwrite, seqwrite, sustained); max_bytes 0 =
+ * 3/4 of the log, except for sustained (unbounded: time only) */
+static int case_write(struct bench *b, const char *kase, int random)
 {
 	struct wb_engine_stats st;
 	struct load ld;
-	uint64_t maxb = b->o.max_bytes ? b->o.max_bytes : b->o.log_size * 3 / 4;
+	int sustained = !strcmp(kase, "sustained");
+	uint64_t maxb = b->o.max_bytes ? b->o.max_bytes
+			: sustained	 ? UINT64_MAX
+					 : b->o.log_size * 3 / 4;
 	int ret;
 
 	ret = engine_open(b, 1, b->o.wm);
@@ -377,13 +385,13 @@ static int case_write(struct bench *b, int random)
 	if (!ret)
 		ret = stats(b, &st);
 	if (!ret) {
-		print_load(b, random ? "randwrite" : "seqwrite", wm_name[b->o.wm], &ld);
+		print_load(b, kase, wm_name[b->o.wm], &ld);
 		/* what the engine did meanwhile: destage, throttling, map size */
 		printf("{\"case\":\"%s_stats\",\"engine\":\"%s\",\"qd\":%u,\"destage\":\"%s\","
 		       "\"destaged_bytes\":%llu,\"throttle_events\":%llu,\"log_used\":%llu,"
 		       "\"dirty_bytes\":%llu,\"seq_head\":%llu,\"extents\":%llu,"
 		       "\"extent_mem_bytes\":%llu}\n",
-		       random ? "randwrite" : "seqwrite", b->engine, b->o.qd, wm_name[b->o.wm],
+		       kase, b->engine, b->o.qd, wm_name[b->o.wm],
 		       (unsigned long long)st.destaged_bytes,
 		       (unsigned long long)st.throttle_events, (unsigned long long)st.log_used,
 		       (unsigned long long)st.dirty_bytes, (unsigned long long)st.seq_head,
@@ -565,7 +573,7 @@ static uint64_t parse_size(const char *s)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: wbbench_engine --case randwrite|seqwrite|randread|replay|extmap"
+	fprintf(stderr, "usage: wbbench_engine --case randwrite|seqwrite|sustained|randread|replay|extmap"
 			" --dir DIR [--engine NAME|auto] [--size B] [--log-size B] [--bs B]"
 			" [--qd N] [--runtime S] [--span B] [--max-bytes B]"
 			" [--destage default|hold|drain]\n");
@@ -658,10 +666,10 @@ int main(int argc, char **argv)
 	ret = open_ios(&b);
 	if (ret)
 		goto out;
-	if (!strcmp(b.o.kase, "randwrite"))
-		ret = case_write(&b, 1);
+	if (!strcmp(b.o.kase, "randwrite") || !strcmp(b.o.kase, "sustained"))
+		ret = case_write(&b, b.o.kase, 1);
 	else if (!strcmp(b.o.kase, "seqwrite"))
-		ret = case_write(&b, 0);
+		ret = case_write(&b, b.o.kase, 0);
 	else if (!strcmp(b.o.kase, "randread"))
 		ret = case_randread(&b);
 	else if (!strcmp(b.o.kase, "replay"))
