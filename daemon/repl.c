@@ -53,14 +53,28 @@ unsigned wbd_repl_npeers(const struct wbconf *conf)
 
 /* ---- primary: ack gate ---- */
 
-static uint64_t peer_level(const struct wbd_repl *rp, const struct repl_peer *p)
+/* A peer's position at ack level `lvl` ('A' sent, 'B' in its RAM, 'C'
+ * durable in its log). */
+static uint64_t peer_at(char lvl, const struct repl_peer *p)
 {
-	return rp->protocol == 'A' ? p->next : rp->protocol == 'B' ? p->acked_mem : p->acked_dur;
+	return lvl == 'A' ? p->next : lvl == 'B' ? p->acked_mem : p->acked_dur;
 }
 
-/* Every seq below the horizon is acked at the protocol's level by
- * min_peers connected peers (the min_peers-th best of them). */
-static uint64_t horizon(const struct wbd_repl *rp)
+static uint64_t peer_level(const struct wbd_repl *rp, const struct repl_peer *p)
+{
+	return peer_at(rp->protocol, p);
+}
+
+/* The level a held queue waits for: the protocol's, or for REPL_HQ_MEM
+ * (ack = memory, plain writes in write-back) at most B. */
+static char hq_level(const struct wbd_repl *rp, int q)
+{
+	return q == REPL_HQ_MEM && rp->protocol == 'C' ? 'B' : rp->protocol;
+}
+
+/* Every seq below the horizon is acked at level lvl by min_peers
+ * connected peers (the min_peers-th best of them). */
+static uint64_t horizon(const struct wbd_repl *rp, char lvl)
 {
 	uint64_t v[WB_ENGINE_MAX_PEERS];
 	unsigned n = 0;
@@ -70,7 +84,7 @@ static uint64_t horizon(const struct wbd_repl *rp)
 	for (unsigned i = 0; i < rp->npeers; i++)
 		if (rp->peers[i].up && !rp->peers[i].primary_peer &&
 		    rp->peers[i].rs.state == REPL_RS_NONE) /* an Inconsistent peer holds nothing */
-			v[n++] = peer_level(rp, &rp->peers[i]);
+			v[n++] = peer_at(lvl, &rp->peers[i]);
 	if (n < rp->min_peers)
 		return 0;
 	/* partial selection sort: the min_peers highest first */
@@ -174,26 +188,28 @@ void wbd_repl_rot_kick(struct wbd_repl *rp)
 		work_kick(rp);
 }
 
-static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
+static void hq_release(struct wbd_repl *rp, int q, uint64_t upto, int err)
 {
-	if (!err && rp->held && rp->held->need <= upto && rot_wait(rp))
-		return;
-	while (rp->held && rp->held->need <= upto) {
-		struct repl_held *h = rp->held;
+	struct repl_hq *hq = &rp->hq[q];
 
-		rp->held = h->next;
-		if (!rp->held)
-			rp->held_tail = &rp->held;
+	if (!err && hq->head && hq->head->need <= upto && rot_wait(rp))
+		return;
+	while (hq->head && hq->head->need <= upto) {
+		struct repl_held *h = hq->head;
+
+		hq->head = h->next;
+		if (!hq->head)
+			hq->tail = &hq->head;
 		rp->nheld--;
 		/*
 		 * The ack ordering: the engine completed this request, so its
 		 * record(s) were placed and went through the ship hook, i.e.
 		 * every one of them has a seq < h->need (shipped_next when it
 		 * was held). The horizon says min_peers peers acked every seq
-		 * below `upto` at the protocol's level (C: durable in their
-		 * log; B: in their RAM buffer; A: queued to them), and acks
-		 * are cumulative per peer. So upto >= need means each record of
-		 * this request is where the protocol promises: reply now. With
+		 * below `upto` at the queue's level (C: durable in their log;
+		 * B: in their RAM buffer; A: queued to them), and acks are
+		 * cumulative per peer. So upto >= need means each record of
+		 * this request is where the level promises: reply now. With
 		 * the gate BACKING (write-through without enough peers) upto is
 		 * the engine's seq_destaged instead (wbd_repl_after_run): every
 		 * record below it is durable on the backing device. CLOSED
@@ -202,6 +218,13 @@ static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
 		h->release(h->wr, err);
 		free(h);
 	}
+}
+
+/* both queues up to upto (all of them for UINT64_MAX, e.g. with an error) */
+static void held_release(struct wbd_repl *rp, uint64_t upto, int err)
+{
+	for (int q = 0; q < REPL_NHQ; q++)
+		hq_release(rp, q, upto, err);
 }
 
 /* write-through: what the backing device has (see held_release) and
@@ -221,9 +244,10 @@ static void backing_release(struct wbd_repl *rp)
 
 static void repl_gate(struct wbd_repl *rp)
 {
-	if (rp->held && rp->gate == WBD_REPL_GATE_PEERS)
-		held_release(rp, horizon(rp), 0);
-	else if (rp->held && rp->gate == WBD_REPL_GATE_BACKING)
+	if (rp->nheld && rp->gate == WBD_REPL_GATE_PEERS)
+		for (int q = 0; q < REPL_NHQ; q++)
+			hq_release(rp, q, horizon(rp, hq_level(rp, q)), 0);
+	else if (rp->nheld && rp->gate == WBD_REPL_GATE_BACKING)
 		backing_release(rp);
 }
 
@@ -260,8 +284,20 @@ void wbd_repl_peers_check(struct wbd_repl *rp, bool role_changed)
 		rp->changed(rp->carg);
 }
 
-static bool hold_it(struct wbd_repl *rp, struct wb_req *wr,
+static bool hold_it(struct wbd_repl *rp, int q, struct wb_req *wr,
 		    void (*release)(struct wb_req *wr, int err));
+
+/* ack = memory in write-back: a plain write, trim or write-zeroes without
+ * FUA or a preflush is acknowledged once the peers have it in RAM; a
+ * flush or a FUA write still waits for the protocol (its promise is
+ * durability, on the peers too). */
+static int hold_queue(const struct wbd_repl *rp, const struct wb_req *wr)
+{
+	if (!rp->ack_mem || rp->gate != WBD_REPL_GATE_PEERS || wr->op == WB_REQ_FLUSH ||
+	    (wr->flags & (WB_REQ_F_FUA | WB_REQ_F_PREFLUSH)))
+		return REPL_HQ_PROTO;
+	return REPL_HQ_MEM;
+}
 
 bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 		   void (*release)(struct wb_req *wr, int err))
@@ -280,17 +316,19 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 	/* a reply that would go now waits for a new data generation first
 	 * (rot_wait); one that is held anyway (gate closed, peers short)
 	 * starts none: held_release asks when it would go */
-	if (rp->gate == WBD_REPL_GATE_PEERS && horizon(rp) >= rp->shipped_next)
-		return rot_wait(rp) ? hold_it(rp, wr, release) : false;
+	int q = hold_queue(rp, wr);
+
+	if (rp->gate == WBD_REPL_GATE_PEERS && horizon(rp, hq_level(rp, q)) >= rp->shipped_next)
+		return rot_wait(rp) ? hold_it(rp, q, wr, release) : false;
 	/* write-through: the engine acked it once on the backing device (a
 	 * flush covers only writes replied to, so not the held ones); held
 	 * only until the live peers have it too (live_horizon) */
-	if (rp->gate == WBD_REPL_GATE_BACKING && !rp->held && live_horizon(rp) >= rp->shipped_next)
-		return rot_wait(rp) ? hold_it(rp, wr, release) : false;
-	return hold_it(rp, wr, release);
+	if (rp->gate == WBD_REPL_GATE_BACKING && !rp->nheld && live_horizon(rp) >= rp->shipped_next)
+		return rot_wait(rp) ? hold_it(rp, q, wr, release) : false;
+	return hold_it(rp, q, wr, release);
 }
 
-static bool hold_it(struct wbd_repl *rp, struct wb_req *wr,
+static bool hold_it(struct wbd_repl *rp, int q, struct wb_req *wr,
 		    void (*release)(struct wb_req *wr, int err))
 {
 	struct repl_held *h;
@@ -304,8 +342,8 @@ static bool hold_it(struct wbd_repl *rp, struct wb_req *wr,
 	h->wr = wr;
 	h->release = release;
 	h->need = rp->shipped_next;
-	*rp->held_tail = h;
-	rp->held_tail = &h->next;
+	*rp->hq[q].tail = h;
+	rp->hq[q].tail = &h->next;
 	rp->nheld++;
 	return true;
 }
@@ -761,7 +799,7 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 {
 	struct repl_pend *pd;
 
-	if (rp && rp->held && rp->gate == WBD_REPL_GATE_BACKING)
+	if (rp && rp->nheld && rp->gate == WBD_REPL_GATE_BACKING)
 		backing_release(rp);
 	if (!rp || !rp->pend.used)
 		return;
@@ -1250,10 +1288,12 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->primary = primary;
 	rp->disk = primary ? REPL_DISK_UPTODATE : REPL_DISK_CONSISTENT;
 	rp->protocol = o->protocol;
+	rp->ack_mem = o->ack_memory;
 	rp->min_peers = o->min_peers;
 	rp->changed = o->changed;
 	rp->carg = o->arg;
-	rp->held_tail = &rp->held;
+	for (int q = 0; q < REPL_NHQ; q++)
+		rp->hq[q].tail = &rp->hq[q].head;
 	rp->gate = WBD_REPL_GATE_BACKING; /* a node starts in write-through */
 	rp->backing = o->backing;
 	rp->rs_rate = o->resync_rate;

@@ -55,7 +55,11 @@ struct wbd_repl_opts {
 	const char *res;
 	struct wb_engine *e;
 	bool primary;
-	char protocol;	    /* 'A', 'B', 'C': the ack level held requests wait for */
+	char protocol; /* 'A', 'B', 'C': the ack level held requests wait for */
+	/* ack = memory: write-back holds a plain write (no FUA) only until
+	 * the peers have it in RAM (at most protocol B); flushes, FUA writes
+	 * and write-through wait for `protocol` */
+	bool ack_memory;
 	unsigned min_peers; /* wb-min-peers */
 	/* resync target: writes resync data to the backing device directly
 	 * (docs/replication.md, "Resync"); resync-rate (bytes/s, 0 = no
@@ -186,7 +190,7 @@ struct wbd_repl_verify_status {
 };
 void wbd_repl_verify_status(const struct wbd_repl *rp, struct wbd_repl_verify_status *vs);
 struct wbd_repl_verify_peer {
-	const char *state; /* "running", "done", "aborted: why" */
+	const char *state;		 /* "running", "done", "aborted: why" */
 	uint64_t oos, skipped, compared; /* bytes */
 };
 /* The last run's result for peer number i (wbd_repl_status order); false:

@@ -124,17 +124,29 @@ struct repl_held {
 	uint64_t need; /* every seq < need acked by enough peers */
 };
 
+/* primary: held replies that wait for the same ack level, in order */
+struct repl_hq {
+	struct repl_held *head, **tail;
+};
+
+/* which queue: the protocol's level, or the peers' RAM (ack = memory) */
+enum { REPL_HQ_PROTO = 0, REPL_HQ_MEM = 1, REPL_NHQ = 2 };
+
 struct wbd_repl {
 	struct event_base *base;
 	char protocol;
+	/* ack = memory: in write-back a plain write (no FUA) waits for its
+	 * peers' RAM buffers only (protocol B), flushes and FUA writes for
+	 * `protocol` (docs/replication.md, "ack = memory and the peers") */
+	bool ack_mem;
 	unsigned min_peers;
 	void (*changed)(void *arg);
 	void *carg;
 	unsigned healthy;	 /* last count reported through changed */
 	enum wbd_repl_gate gate; /* set by the mode policy */
 	bool stopping;		 /* wbd_repl_release_all: no more holding */
-	struct repl_held *held, **held_tail;
-	unsigned nheld;
+	struct repl_hq hq[REPL_NHQ];
+	unsigned nheld; /* in both queues */
 	char res[WBCONF_NAME_MAX + 1];
 	char local[WBCONF_NAME_MAX + 1];
 	struct wb_engine *e;

@@ -642,6 +642,7 @@ static int res_start_repl(struct wbd_resource *r, char *err, size_t errlen)
 				  .e = r->engine,
 				  .primary = c->role != WBCONF_ROLE_SECONDARY,
 				  .protocol = c->protocol,
+				  .ack_memory = c->ack == WBCONF_ACK_MEMORY,
 				  .min_peers = c->wb_min_peers,
 				  .backing = r->backing,
 				  .resync_rate = c->resync_rate,

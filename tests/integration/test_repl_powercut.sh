@@ -73,7 +73,9 @@ declare -A ACK # ACK[n]: the ack of n's configuration
 # ack = log, beta ack = memory, so both promises meet a power cut in the
 # two default cycles; log; memory; random: drawn per start). With
 # ack = memory a write is acknowledged before it is in the primary's log:
-# only the secondary's copy (protocol C: durable in its log) keeps it.
+# only the secondary's copy keeps it (a plain write: in its RAM at the
+# ack, made durable at once; docs/replication.md "ack = memory and the
+# peers").
 conf() {
 	local a=${WB_POWERCUT_ACK:-split}
 	case $a in
