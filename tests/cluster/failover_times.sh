@@ -17,7 +17,8 @@
 # Runs alternate: odd runs crash the primary where pacemaker put it (so far
 # never the DC in practice), even runs first move the promoted role to the
 # DC (crm_resource --move --promoted, then --clear) and crash that node.
-# FO_DC=always|never overrides. The cluster options come from wbcluster's
+# FO_DC=always|never overrides. Before the crash FO_PREWRITE MiB (default
+# 4) are written through the primary (qemu-io). The cluster options come from wbcluster's
 # environment (WBCLUSTER_TOKEN, WBCLUSTER_TRANSITION_DELAY ...). Needs root
 # and what wbcluster --pacemaker needs; DIR (default /tmp/fotimes.PID)
 # keeps every run's logs in DIR/runN.
@@ -65,6 +66,13 @@ for r in $(seq 1 "$RUNS"); do
 		p=$("$W" primary)
 		wait_until 120 in_wb "$p"
 		sleep 3 # the clear's transition is over
+	fi
+	# a cluster in use (FO_PREWRITE MiB, default 4, through the
+	# primary), as the bench section's crashes come after its fio runs
+	if [ "${FO_PREWRITE:-4}" != 0 ]; then
+		qemu-io -f raw "$("$W" uri "$p")" -c "write -P 7 0 ${FO_PREWRITE:-4}M" >/dev/null 2>&1 ||
+			echo "run $r: pre-write through n$p failed"
+		wait_until 60 in_wb "$p"
 	fi
 	socks=()
 	for i in 1 2 3; do [ "$i" = "$p" ] || socks+=("$d/n$i/nbd.sock"); done
