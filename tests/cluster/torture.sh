@@ -40,13 +40,13 @@
 # block (0 lost, 0 torn); after a secondary fault the primary left
 # write-back; after cut-primary the cut node acknowledged no write sent
 # after the cut (`clstamp.py minority`); the returning old primary, once
-# back, holds every acknowledged write too. An old primary refused because
-# it holds records past the common point (written before the fault, never
-# acknowledged) is rolled back by hand: `wbctl connect r0
-# --discard-my-data` on it, `wbctl connect r0` on the others (a full sync;
-# docs/replication.md). One that is still not back after that (or refused
-# for another reason) is reported and left out, and the next cycle starts
-# on a new cluster with a new writer log (an "epoch").
+# back, holds every acknowledged write too. An old primary that holds
+# records past the common point (written before the fault, never
+# acknowledged) must be rolled back by the daemon itself (docs/replication.md,
+# "Data generations and split brain"): one refused as diverged instead is
+# a failure of the cycle. A node refused (or not back for another reason)
+# is reported and left out, and the next cycle starts on a new cluster
+# with a new writer log (an "epoch").
 #
 # Env: WB_TORTURE_CYCLES (default 20), WB_TORTURE_SEED (default random,
 # printed: the same seed gives the same faults, nodes, durations and
@@ -302,6 +302,7 @@ for c in $(seq 1 "$CYCLES"); do
 		fi
 		if v=$(verify "$P"); then msg="$msg; n$P: $v"; else res=1 msg="$msg; $v"; fi
 		as_secondary "$o"
+		lo=$(wc -l <"$WBCLUSTER_DIR/n$o/wbrepd.log")
 		start "$o" >/dev/null
 		# back: whole again, or refused (which does not change by waiting)
 		back() { whole || [ -n "$(field "$o" repl_problem)" ]; }
@@ -309,16 +310,19 @@ for c in $(seq 1 "$CYCLES"); do
 		pb=$(field "$o" repl_problem)
 		if ! whole && [[ "$pb" == *"this node has records from seq"* || "$pb" == *"n$o has records from seq"* ]]; then
 			# records past the common point the new primary never had
-			# (never acknowledged): refused; rolled back by hand, a full
-			# sync of the old primary (the daemon does not by itself)
-			msg="$msg; n$o refused as diverged (${pb%% in generation*}), --discard-my-data"
-			"$W" wbctl "$o" connect r0 --discard-my-data >"$T/conn" 2>&1
-			for i in 1 2 3; do [ "$i" = "$o" ] || "$W" wbctl "$i" connect r0 >>"$T/conn" 2>&1; done
-			wait_for 120 whole
+			# (never acknowledged under protocol C): the daemon rolls
+			# such an old primary back by itself (docs/replication.md,
+			# "Data generations and split brain"); a refusal is a
+			# failure (no --discard-my-data by hand any more); the node
+			# is left out and the next cycle starts a new cluster
+			res=1
+			msg="$msg; OLD PRIMARY n$o REFUSED AS DIVERGED, not rolled back: ${pb%% in generation*}"
 		fi
 		if whole; then
 			# the old primary (caught up, resynced or rolled back) holds
 			# every acknowledged write too
+			tail -n +$((lo + 1)) "$WBCLUSTER_DIR/n$o/wbrepd.log" | grep -q 'this node has records from seq.*rolled back' &&
+				msg="$msg; n$o rolled back by itself"
 			if v=$(verify "$o"); then msg="$msg; n$o back: $v"; else res=1 msg="$msg; n$o back, but $v"; fi
 		else
 			pb=$(field "$o" repl_problem)
