@@ -130,16 +130,8 @@ trap 'exit 130' INT
 
 # ---------------------------------------------------------------- waits
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; 1 when
-# the deadline passes first
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.1
-	done
-	return 0
-}
+# the deadline passes first (tests/waits.sh, shared with the benchmarks)
+. "$ROOT/tests/waits.sh"
 
 # wait_log SECONDS FILE PATTERN: wait until FILE has a line matching PATTERN
 # (grep -E)

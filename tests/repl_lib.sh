@@ -193,6 +193,22 @@ repl_progress() {
 	wait_for 120 repl_writes_reach "$1" $((w0 + $2))
 }
 
+# st NODE PYEXPR: NODE's status --json (json), PYEXPR true of its
+# resource r and its first peer p (an empty dict when it has none)
+st() { json "$1" "(lambda r, p: ($2))(s, (s['peers'] or [{}])[0])"; }
+
+# Resync events of a 2-node alpha/beta pair, from NODE's log.
+# other NODE: the other node of the pair
+other() { if [ "$1" = alpha ]; then echo beta; else echo alpha; fi; }
+# started NODE N: bytes of NODE's (N+1)-th "resync to peer OTHER started"
+# event
+started() {
+	grep -oE "resync to peer $(other "$1") started: [a-z ]+, [0-9]+ bytes" "$T/$1/wbrepd.log" |
+		sed -n "$(($2 + 1))p" | grep -oE '[0-9]+ bytes' | cut -d' ' -f1
+}
+# nstart NODE: how many resyncs to the other node NODE has started
+nstart() { grep -c "resync to peer $(other "$1") started" "$T/$1/wbrepd.log"; }
+
 # repl_peer_gone NODE: NODE's (only) peer is not Connected
 repl_peer_gone() { json "$1" 's["peers"][0]["connection"] != "Connected"'; }
 

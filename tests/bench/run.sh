@@ -25,6 +25,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 B=${B:-build}
+# wait_for SECONDS CMD... (the sections' bounded waits)
+. "$ROOT/tests/waits.sh"
 RESULTS=$ROOT/tests/bench/results
 mkdir -p "$RESULTS"
 

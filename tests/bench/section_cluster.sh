@@ -43,16 +43,6 @@ clu_median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int
 # clu_mode I MODE: node I's r0 is in MODE
 clu_mode() { [ "$("$CLU_W" field "$1" mode)" = "$2" ]; }
 
-# clu_wait SECONDS CMD...: until CMD succeeds (1 after SECONDS)
-clu_wait() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.1
-	done
-}
-
 # clu_dc: the name of pacemaker's DC (nI), as one of the nodes sees it
 clu_dc() {
 	local i
@@ -75,7 +65,7 @@ clu_fio() {
 		timeout 120 "$CLU_W" wbctl "$CLU_P" mode r0 writethrough --wait >"$CLU_D/mode-$name.out" 2>&1 ||
 			{ bench_log "cluster: mode writethrough failed: $(tail -1 "$CLU_D/mode-$name.out")"; return 1; }
 	else
-		clu_wait 120 clu_mode "$CLU_P" writeback || { bench_log "cluster: n$CLU_P not in write-back"; return 1; }
+		wait_for 120 clu_mode "$CLU_P" writeback || { bench_log "cluster: n$CLU_P not in write-back"; return 1; }
 	fi
 	m0=$("$CLU_W" field "$CLU_P" mode)
 	fio --ioengine=nbd --uri="$("$CLU_W" uri "$CLU_P")" --output-format=json --randrepeat=0 \
@@ -93,7 +83,7 @@ clu_crash() {
 	local p i socks=() fw t0 tio idx new dc ts
 	p=$("$CLU_W" primary)
 	[ -n "$p" ] || { bench_log "cluster: no primary"; return 1; }
-	clu_wait 120 clu_mode "$p" writeback || bench_log "cluster: n$p not in write-back"
+	wait_for 120 clu_mode "$p" writeback || bench_log "cluster: n$p not in write-back"
 	dc=$(clu_dc)
 	for i in 1 2 3; do [ "$i" = "$p" ] || socks+=("$CLU_D/n$i/nbd.sock"); done
 	rm -f "$CLU_D/fowatch.out"
@@ -160,10 +150,10 @@ section_cluster() {
 	p=$CLU_P
 	for ((n = 0; n < cuts; n++)); do
 		s=$((p % 3 + 1))
-		clu_wait 120 clu_mode "$p" writeback || { bench_log "cluster: n$p not in write-back"; break; }
+		wait_for 120 clu_mode "$p" writeback || { bench_log "cluster: n$p not in write-back"; break; }
 		"$CLU_W" cut "$s"
 		t0=$(cat "$CLU_D/n$s/cut-ms")
-		clu_wait 60 clu_mode "$p" writethrough || bench_log "cluster: n$p still in write-back"
+		wait_for 60 clu_mode "$p" writethrough || bench_log "cluster: n$p still in write-back"
 		ts=$(tl_ms "$CLU_D/n$p/wbrepd.log" 'mode writeback -> ' "$t0")
 		[ -n "$ts" ] && cut_ms+=($((ts - t0)))
 		bench_log "cluster: cut n$s: $(tl_cut "$CLU_D" "$s" "$p")"

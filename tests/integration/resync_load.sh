@@ -35,21 +35,13 @@ repl_init $NODES || finish
 ST=$T/load.json
 P=resyncload
 
-# st NODE PYEXPR: PYEXPR true of NODE's resource r and its first peer p
-st() { json "$1" "(lambda r, p: ($2))(s, (s['peers'] or [{}])[0])"; }
-# started N: bytes of alpha's (N+1)-th "resync to peer beta started" event
-started() {
-	grep -oE "resync to peer beta started: [a-z ]+, [0-9]+ bytes" "$T/alpha/wbrepd.log" |
-		sed -n "$(($1 + 1))p" | grep -oE '[0-9]+ bytes' | cut -d' ' -f1
-}
-nstart() { grep -c "resync to peer beta started" "$T/alpha/wbrepd.log"; }
 # done_ge BYTES: beta is a sync target with at least BYTES done
 done_ge() {
 	st beta "p.get('replication') == 'SyncTarget' and (p.get('resync_done_bytes') or 0) >= $1"
 }
 # next_resync N0: wait for alpha's resync event N0+1, print its bytes
 next_resync() {
-	wait_log_count 60 "$T/alpha/wbrepd.log" "resync to peer beta started" "$1" && started "$1"
+	wait_log_count 60 "$T/alpha/wbrepd.log" "resync to peer beta started" "$1" && started alpha "$1"
 }
 
 repl_conf alpha primary wb-min-peers=1

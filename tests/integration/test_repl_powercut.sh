@@ -101,7 +101,6 @@ start() {
 how() { if [ -n "${FIO[$1]}" ]; then echo "power cut ($(echo "${FIO[$1]}" | cut -d, -f1,2), ack ${ACK[$1]})"; else echo "kill -9 (ack ${ACK[$1]})"; fi; }
 # note WHAT: with WB_POWERCUT_VERBOSE=1, the seconds since the start and WHAT
 note() { [ -z "${WB_POWERCUT_VERBOSE:-}" ] || echo "    [${SECONDS}s] $*"; }
-other() { if [ "$1" = alpha ]; then echo beta; else echo alpha; fi; }
 
 conf alpha primary
 conf beta secondary

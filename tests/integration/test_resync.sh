@@ -58,17 +58,7 @@ EOP
 same_on() { same_as "$T/img" "$1"; }
 # writes NODE: $T/img onto NODE's export (nbdcopy flushes at the end)
 writes() { timeout 300 nbdcopy "$T/img" "$(URI "$1")"; }
-# st NODE PYEXPR: NODE's status --json (json, repl_lib.sh), PYEXPR true of
-# its resource r and its first peer p
-st() { json "$1" "(lambda r, p: ($2))(s, (s['peers'] or [{}])[0])"; }
-# started NODE N: bytes of NODE's (N+1)-th "resync to peer OTHER started"
-# event (OTHER: the other node)
-other() { if [ "$1" = alpha ]; then echo beta; else echo alpha; fi; }
-started() {
-	grep -oE "resync to peer $(other "$1") started: [a-z ]+, [0-9]+ bytes" "$T/$1/wbrepd.log" |
-		sed -n "$(($2 + 1))p" | grep -oE '[0-9]+ bytes' | cut -d' ' -f1
-}
-nstart() { grep -c "resync to peer $(other "$1") started" "$T/$1/wbrepd.log"; }
+# st, other, started, nstart: tests/repl_lib.sh
 finished() { wait_log_count 180 "$T/$1/wbrepd.log" "resync (to peer|from) [a-z]+: finished" "$2"; }
 nfin() { grep -cE "resync (to peer|from) [a-z]+: finished" "$T/$1/wbrepd.log"; }
 
