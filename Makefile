@@ -13,6 +13,8 @@
 #                   then random primary power cuts/kills and failovers (WB_POWERCUT_CYCLES),
 #                   then a resync under load killed mid-way (WB_RESYNC_LOAD_CYCLES)
 #   make fuzz-long        every fuzz target for WB_FUZZ_SECONDS (default 300) each
+#   make torture    the crash torture longer than make test: WB_TORTURE_ITERS (default 400,
+#                   make test 100) iterations per engine and mode
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
 #   make demo       3-node cluster demo: ext4 on r0, cut/heal, failover (deploy/demo-cluster.sh)
 #   make demo-single  one node, ext4 + fio across a daemon restart (deploy/demo.sh)
@@ -108,10 +110,13 @@ fuzz:
 deps:
 	@bash scripts/deps.sh
 
+# make test builds with 2 jobs unless given -j (CI runs a plain `make test`
+# on 2 cores)
+TEST_J = $(if $(filter -j%,$(MAKEFLAGS)),,-j2)
 test: deps
-	$(MAKE) all
-	$(MAKE) SAN=1 tests
-	$(MAKE) TSAN=1 bins build-tsan/tests/unit/test_ioloop
+	$(MAKE) $(TEST_J) all
+	$(MAKE) $(TEST_J) SAN=1 tests
+	$(MAKE) $(TEST_J) TSAN=1 bins build-tsan/tests/unit/test_ioloop
 	@bash tests/run.sh
 
 test-unit: all
@@ -123,6 +128,9 @@ torture-cluster: all
 
 mutants: all
 	@bash tests/mutants/test_mutants.sh
+
+torture: all
+	@WB_TORTURE_ITERS=$${WB_TORTURE_ITERS:-400} bash tests/crash/test_torture.sh
 
 bench: deps
 	$(MAKE) all
@@ -156,7 +164,7 @@ clean:
 	rm -rf build build-san
 	[ ! -d kmod ] || $(MAKE) -s -C kmod clean-local 2>/dev/null || true
 
-.PHONY: all bins tests fuzz fuzz-bins deps test test-unit mutants torture-cluster bench demo demo-single kmod style install clean
+.PHONY: all bins tests fuzz fuzz-bins deps test test-unit mutants torture torture-cluster bench demo demo-single kmod style install clean
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
