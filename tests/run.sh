@@ -17,7 +17,9 @@
 #             time limit: WB_SCRIPT_TIMEOUT seconds (default 900), or N from a
 #             "# timeout: N" line in the script; a script that runs over is
 #             killed (with its process group) and counted as
-#             "FAIL <script> TIMEOUT after N s".
+#             "FAIL <script> TIMEOUT after N s". Its summary line gives
+#             its wall time and the CPU time (user + system) it used: the
+#             CPU time is what the machine's load does not change much.
 # WB_ONLY=unit|san|tsan|scripts|<suite dir> restricts the run (comma list).
 # Arguments name what to run instead of everything: test scripts
 # (tests/cli/test_wbctl.sh) and unit binaries or their sources
@@ -62,13 +64,23 @@ script_timeout() {
 	echo "${n:-${WB_SCRIPT_TIMEOUT:-900}}"
 }
 
+# child_cpu VAR: set VAR to the CPU seconds (user + system) of this shell's
+# waited-for children so far (`times` in this shell: in a $(...) subshell it
+# would count the subshell's own children)
+child_cpu() {
+	times >"$LOGDIR/.times"
+	printf -v "$1" '%s' "$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); c += a[1] * 60 + a[2] } }
+		END { printf "%d", c }' "$LOGDIR/.times")"
+}
+
 run_script() { # $1 = script, $2 = label prefix (optional)
-	local sc=$1 name log rc p f s limit t0
+	local sc=$1 name log rc p f s limit t0 c0 c1
 	name=${2:-}${sc#tests/}
 	log="$LOGDIR/${name//\//_}.log"
 	limit=$(script_timeout "$sc")
 	echo "---- $name (time limit $limit s)"
 	t0=$SECONDS
+	child_cpu c0
 	# timeout(1) runs the script in its own process group and signals the
 	# whole group on expiry (the script's EXIT trap cleans up on SIGTERM);
 	# what is still alive 20 s later gets SIGKILL.
@@ -84,7 +96,8 @@ run_script() { # $1 = script, $2 = label prefix (optional)
 		f=1; echo "    FAIL $name exited $rc without naming a failed case (log: $log)"
 		tail -5 "$log" | sed 's/^/      /'
 	fi
-	echo "     ($name: $p PASS, $f FAIL, $s SKIP, $((SECONDS - t0)) s)"
+	child_cpu c1
+	echo "     ($name: $p PASS, $f FAIL, $s SKIP, $((SECONDS - t0)) s, CPU $((c1 - c0)) s)"
 	[ "$f" -eq 0 ] || failed_names+=("$name")
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 }
