@@ -53,6 +53,7 @@
 
 #include "daemon/ioloop.h"
 #include "daemon/wbd_log.h"
+#include "engine/pagebuf.h"
 
 #define WBD_NBD_READ_ROUNDS 16 /* readv()s per wakeup at most (fairness) */
 #define WBD_NBD_WRITE_IOV   64 /* iovecs per sendmsg() */
@@ -71,9 +72,14 @@ struct wbd_nbd_ioreq {
 	uint32_t reply; /* bytes this request's reply takes (in c->reply_pending) */
 	uint32_t wpay;	/* write payload bytes (in c->wpay_pending) */
 	void *buf;	/* read data, or the write payload until the engine copied it */
-	/* write: crc32c of each 4 KiB block of the payload, computed here on
-	 * the io loop (wb_req.crcs), so that the engine loop does not */
-	uint32_t crcs[];
+	/* write in pages (c->pay_in_pages): the pages until the engine took
+	 * them (npages = 0 from then on); released if it never does */
+	uint32_t npages;
+	struct wb_page **pages;
+	/* write: crc32c of each 4 KiB block of a payload in buf, computed here
+	 * on the io loop (wb_req.crcs), so that the engine loop does not; or
+	 * the page pointers of a payload in pages (each with its crc) */
+	uint64_t tail[];
 };
 
 /* engine loop */
@@ -98,6 +104,8 @@ static void conn_put(struct wbd_nbd_conn *c)
 {
 	if (--c->refs > 0)
 		return;
+	wb_pagebuf_unref(c->pb); /* every page of it was released or submitted */
+	free(c->wpg);
 	free(c->ibuf);
 	free(c->wbuf);
 	free(c->spare);
@@ -181,6 +189,16 @@ static void conn_free_io(struct wbd_nbd_conn *c)
 	c->fd = -1;
 }
 
+/* io loop: give back the pages reserved for a payload not finished */
+static void conn_drop_pages(struct wbd_nbd_conn *c)
+{
+	if (!c->wpg_n)
+		return;
+	wb_pagebuf_release(c->pb, c->wpg, c->wpg_n);
+	c->wpg_n = 0;
+	c->pay_in_pages = false;
+}
+
 /* Drop the socket now; in-flight requests keep the struct alive. */
 void wbd_nbd_conn_close(struct wbd_nbd_conn *c)
 {
@@ -188,6 +206,7 @@ void wbd_nbd_conn_close(struct wbd_nbd_conn *c)
 		return;
 	wbd_debug("nbd: %s closed (%u requests in flight)", c->peer, c->inflight);
 	conn_free_io(c);
+	conn_drop_pages(c);
 	c->state = WBD_NBD_CS_CLOSING;
 	if (!c->loop) {
 		conn_forget(c);
@@ -337,6 +356,10 @@ static void io_req_done(struct wbd_ioloop_msg *m);
 /* engine loop: hand the completion to the connection's io loop */
 static void eng_complete(struct wbd_nbd_ioreq *q, int err)
 {
+	if (q->npages) { /* refused before the engine took them */
+		wb_pagebuf_release(q->c->pb, q->pages, q->npages);
+		q->npages = 0;
+	}
 	q->err = err;
 	q->m.fn = io_req_done;
 	wbd_ioloop_post(q->c->loop, &q->m);
@@ -441,6 +464,7 @@ static void eng_exec(struct wbd_nbd_ioreq *q)
 		ex->nreq--;
 		goto out_refused;
 	}
+	q->npages = 0; /* the engine owns the page references now */
 	if (ex->kick)
 		ex->kick(ex->ctx);
 	return;
@@ -502,7 +526,7 @@ static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, void 
 	size_t nblk = h->type == NBDP_CMD_WRITE ? h->len / WB_BLOCK_SIZE : 0;
 	struct wbd_nbd_ioreq *q;
 
-	q = calloc(1, sizeof(*q) + nblk * sizeof(q->crcs[0]));
+	q = calloc(1, sizeof(*q) + nblk * sizeof(q->tail[0]));
 	if (!q)
 		return -ENOMEM;
 	q->c = c;
@@ -525,6 +549,20 @@ static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, void 
 		break;
 	case NBDP_CMD_WRITE:
 		q->wr.op = WB_REQ_WRITE;
+		if (!payload && nblk && c->wpg_n == nblk) { /* in RAM-buffer pages (ABI 9) */
+			q->pages = (struct wb_page **)q->tail;
+			for (size_t i = 0; i < nblk; i++) {
+				struct wb_page *pg = c->wpg[i];
+
+				pg->crc = wb_crc32c(0, pg->data, WB_BLOCK_SIZE);
+				pg->crc_ok = 1;
+				q->pages[i] = pg;
+			}
+			q->npages = (uint32_t)nblk;
+			c->wpg_n = 0;
+			q->wr.pages = q->pages;
+			break;
+		}
 		/* the request's own buffer, borrowed by the engine until done
 		 * (no admitted callback); back on this loop it is freed or kept
 		 * for the next payload (io_req_done) */
@@ -532,10 +570,14 @@ static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, void 
 		q->wpay = h->len;
 		q->wr.buf = payload;
 		/* lengths are multiples of 4 KiB here (classify_request) */
-		for (size_t i = 0; i < nblk; i++)
-			q->crcs[i] = wb_crc32c(0, (const uint8_t *)payload + i * WB_BLOCK_SIZE,
-					       WB_BLOCK_SIZE);
-		q->wr.crcs = q->crcs;
+		{
+			uint32_t *crcs = (uint32_t *)q->tail;
+
+			for (size_t i = 0; i < nblk; i++)
+				crcs[i] = wb_crc32c(0, (const uint8_t *)payload + i * WB_BLOCK_SIZE,
+						    WB_BLOCK_SIZE);
+			q->wr.crcs = crcs;
+		}
 		break;
 	case NBDP_CMD_FLUSH:
 		q->wr.op = WB_REQ_FLUSH;
@@ -567,6 +609,7 @@ static void exec_request(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h
 
 	if (v->err) {
 		free(payload);
+		conn_drop_pages(c);
 		wbd_debug("nbd: %s %s off %llu len %u flags 0x%x rejected: error %u", c->peer,
 			  wbd_nbd_cmd_name(h->type), (unsigned long long)h->off, h->len, h->flags,
 			  v->err);
@@ -577,12 +620,14 @@ static void exec_request(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h
 	}
 	if (v->disconnect) { /* NBDP_CMD_DISC: finish what is in flight, close */
 		free(payload);
+		conn_drop_pages(c);
 		wbd_debug("nbd: %s sent disconnect", c->peer);
 		wbd_nbd_conn_close_soon(c);
 		return;
 	}
 	if (!c->loop || c->quiesced) {
 		free(payload);
+		conn_drop_pages(c);
 		simple_reply(c, NBDP_ESHUTDOWN, h->handle);
 		return;
 	}
@@ -591,6 +636,7 @@ static void exec_request(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h
 	ret = submit(c, h, payload);
 	if (ret) {
 		free(payload);
+		conn_drop_pages(c);
 		wbd_warn("nbd: %s %s off %llu len %u: submit failed: %s", c->peer,
 			 wbd_nbd_cmd_name(h->type), (unsigned long long)h->off, h->len,
 			 strerror(-ret));
@@ -615,6 +661,50 @@ static int new_wbuf(struct wbd_nbd_conn *c, size_t len)
 		return -ENOMEM;
 	c->wbuf = p;
 	return 0;
+}
+
+/* The payload of hdr goes into RAM-buffer pages: a write the engine takes
+ * in pages, small enough to leave the buffer room for others. */
+static bool use_pages(struct wbd_nbd_conn *c)
+{
+	return c->pb && c->hdr.type == NBDP_CMD_WRITE && !c->verdict.err &&
+	       !c->verdict.disconnect && !c->quiesced && c->verdict.payload &&
+	       c->verdict.payload / WB_BLOCK_SIZE <= c->pg_max;
+}
+
+/* Reserve the pages of hdr's payload. false: none free now; the connection
+ * stops reading until the engine loop freed some (export_pages). */
+static bool reserve_pages(struct wbd_nbd_conn *c)
+{
+	/* set before the try: the engine loop, which clears the buffer's
+	 * starved mark before it looks at want_pages, then sees one or the
+	 * other and comes back */
+	atomic_store(&c->want_pages, true);
+	if (wb_pagebuf_reserve(c->pb, c->verdict.payload / WB_BLOCK_SIZE, c->wpg)) {
+		conn_throttle(c);
+		return false;
+	}
+	atomic_store(&c->want_pages, false);
+	c->wpg_n = c->verdict.payload / WB_BLOCK_SIZE;
+	c->pay_in_pages = true;
+	return true;
+}
+
+/* Copy n payload bytes into the pages at pay_got. */
+static void pages_copy_in(struct wbd_nbd_conn *c, const uint8_t *src, size_t n)
+{
+	uint32_t at = c->pay_got;
+
+	while (n) {
+		size_t off = at % WB_BLOCK_SIZE, k = WB_BLOCK_SIZE - off;
+
+		if (k > n)
+			k = n;
+		memcpy((uint8_t *)c->wpg[at / WB_BLOCK_SIZE]->data + off, src, k);
+		src += k;
+		at += (uint32_t)k;
+		n -= k;
+	}
 }
 
 /* Transmission step; false = wait for more input. */
@@ -653,14 +743,30 @@ static bool step_xmit(struct wbd_nbd_conn *c)
 			conn_throttle(c);
 			return false; /* resumed by conn_unthrottle with hdr kept */
 		}
-		/* and its payload next to the payloads in flight */
-		if (c->wpay_pending && c->wpay_pending + c->verdict.payload > WBD_NBD_WPAY_CAP) {
+		/* and its payload: into RAM-buffer pages, or next to the
+		 * payloads in flight */
+		if (use_pages(c)) {
+			if (!c->pay_in_pages && !reserve_pages(c))
+				return false; /* resumed by the engine loop (export_pages) */
+		} else if (c->wpay_pending &&
+			   c->wpay_pending + c->verdict.payload > WBD_NBD_WPAY_CAP) {
 			conn_throttle(c);
 			return false;
 		}
 	}
 	plen = c->verdict.payload;
-	if (plen) {
+	if (plen && c->pay_in_pages) {
+		size_t n = plen - c->pay_got;
+
+		if (n > wbd_nbd_conn_avail(c))
+			n = wbd_nbd_conn_avail(c);
+		pages_copy_in(c, c->ibuf + c->ioff, n);
+		c->ioff += n;
+		c->pay_got += (uint32_t)n;
+		if (c->pay_got < plen)
+			return false;	 /* the rest is read straight into the pages */
+		c->pay_in_pages = false; /* submit takes them */
+	} else if (plen) {
 		{
 			size_t n = plen - c->pay_got;
 
@@ -739,7 +845,7 @@ static void ibuf_compact(struct wbd_nbd_conn *c)
  * connection was closed, *full = the buffers were filled completely. */
 static ssize_t conn_read_once(struct wbd_nbd_conn *c, bool *full)
 {
-	struct iovec iov[2];
+	struct iovec iov[WBD_NBD_PAGES_MAX + 1];
 	int niov = 0;
 	size_t want = 0, pay = 0;
 	ssize_t n;
@@ -749,6 +855,19 @@ static ssize_t conn_read_once(struct wbd_nbd_conn *c, bool *full)
 		pay = c->verdict.payload - c->pay_got;
 		iov[niov].iov_base = c->wbuf + c->pay_got;
 		iov[niov++].iov_len = pay;
+		want += pay;
+	} else if (c->have_hdr && c->pay_in_pages) {
+		/* straight into the RAM buffer: the only copy of the payload */
+		uint32_t at = c->pay_got;
+
+		pay = c->verdict.payload - c->pay_got;
+		while (at < c->verdict.payload) {
+			size_t off = at % WB_BLOCK_SIZE;
+
+			iov[niov].iov_base = (uint8_t *)c->wpg[at / WB_BLOCK_SIZE]->data + off;
+			iov[niov++].iov_len = WB_BLOCK_SIZE - off;
+			at += (uint32_t)(WB_BLOCK_SIZE - off);
+		}
 		want += pay;
 	}
 	if (c->ilen < WBD_NBD_IBUF_CAP) {
@@ -876,6 +995,29 @@ static void io_adopt(struct wbd_ioloop_msg *m);
 static void conn_flushcb(evutil_socket_t fd, short what, void *arg);
 static void conn_writecb(evutil_socket_t fd, short what, void *arg);
 
+/* engine loop: payloads of this connection go into the engine's RAM buffer
+ * when it has one (engine ABI 9); the reference keeps the buffer valid for
+ * the pages the io loop holds, even after the engine closed */
+static void conn_take_pagebuf(struct wbd_nbd_conn *c)
+{
+	struct wb_pagebuf *pb = c->ex->engine ? wb_engine_pagebuf(c->ex->engine) : NULL;
+	uint32_t max;
+
+	if (!pb || c->pb)
+		return;
+	max = wb_pagebuf_total(pb) / 8;
+	if (max > WBD_NBD_PAGES_MAX)
+		max = WBD_NBD_PAGES_MAX;
+	if (!max)
+		return;
+	c->wpg = calloc(WBD_NBD_PAGES_MAX, sizeof(*c->wpg));
+	if (!c->wpg)
+		return; /* payloads go to buffers of their own */
+	wb_pagebuf_ref(pb);
+	c->pb = pb;
+	c->pg_max = max;
+}
+
 /* engine loop: the connection attached; from now on an io loop owns it */
 static void conn_migrate(struct wbd_nbd_conn *c)
 {
@@ -892,6 +1034,7 @@ static void conn_migrate(struct wbd_nbd_conn *c)
 	c->wev_added = c->flush_sched = false;
 	c->size = c->ex->size;
 	c->ex_gen = c->ex->gen;
+	conn_take_pagebuf(c);
 	atomic_store(&c->hold, c->ex->admit == WBD_NBD_ADMIT_HOLD);
 	c->quiesced = c->ex->closing;
 	c->loop = l;
@@ -1056,6 +1199,19 @@ static void io_ctl(struct wbd_ioloop_msg *m)
 		wbd_nbd_conn_close(c);
 	} else if (c->fd >= 0 && (bits & WBD_NBD_CTL_QUIESCE)) {
 		c->quiesced = true;
+		if (c->pay_in_pages) {
+			/* the request will be refused (exec_request): its pages go
+			 * back now, not at the close, which comes after the
+			 * engine's drain; the rest of the payload is read into
+			 * a buffer and dropped */
+			conn_drop_pages(c);
+			if (new_wbuf(c, c->verdict.payload)) {
+				wbd_nbd_conn_close(c);
+				conn_put(c);
+				return;
+			}
+			c->pay_in_wbuf = true;
+		}
 		c->throttled = true;
 		conn_stop_reading(c);
 	} else if (c->fd >= 0 && (bits & WBD_NBD_CTL_KICK)) {
@@ -1087,6 +1243,19 @@ static void conn_ctl(struct wbd_nbd_conn *c, unsigned bits)
 	wbd_ioloop_post(c->loop, &c->ctl_msg);
 }
 
+/* engine loop, the RAM buffer's notify hook: pages are free again after a
+ * reservation failed; resume the connections that wait for them */
+static void export_pages(void *arg)
+{
+	struct wbd_nbd_export *ex = arg;
+
+	for (struct wbd_nbd_conn *c = ex->conns, *next; c; c = next) {
+		next = c->ex_next;
+		if (atomic_load(&c->want_pages))
+			conn_ctl(c, WBD_NBD_CTL_KICK);
+	}
+}
+
 void wbd_nbd_export_init(struct wbd_nbd_export *ex, const char *name, uint64_t size,
 			 struct wb_engine *engine, void (*kick)(void *), void *ctx)
 {
@@ -1097,6 +1266,8 @@ void wbd_nbd_export_init(struct wbd_nbd_export *ex, const char *name, uint64_t s
 	ex->engine = engine;
 	ex->kick = kick;
 	ex->ctx = ctx;
+	if (engine && wb_engine_pagebuf(engine))
+		wb_pagebuf_set_notify(wb_engine_pagebuf(engine), export_pages, ex);
 }
 
 void wbd_nbd_export_quiesce(struct wbd_nbd_export *ex)

@@ -34,6 +34,8 @@ struct ssl_st;
 #define WBD_NBD_IBUF_CAP      (256u << 10) /* input buffer; holds the largest option */
 #define WBD_NBD_IBUF_MIN_FREE (NBDP_OPT_HDR_LEN + NBDP_OPT_MAX_LEN)
 #define WBD_NBD_SPARE_MAX     (1u << 20) /* largest payload buffer kept for reuse */
+/* largest write read straight into RAM-buffer pages (blocks), see pay_in_pages */
+#define WBD_NBD_PAGES_MAX 256u
 #define WBD_NBD_TFLAGS                                                                             \
 	(NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA | NBDP_FLAG_SEND_TRIM |   \
 	 NBDP_FLAG_SEND_WRITE_ZEROES | NBDP_FLAG_CAN_MULTI_CONN)
@@ -107,6 +109,18 @@ struct wbd_nbd_conn {
 	uint32_t spare_len;
 	uint32_t pay_got;
 	bool pay_in_wbuf;
+	/* The payload of hdr is read into pages of the engine's RAM buffer
+	 * (engine ABI 9; writes of at most WBD_NBD_PAGES_MAX blocks and an
+	 * eighth of the buffer): wpg[0, wpg_n) reserved for it, given to the
+	 * engine with the request, released if it never gets there. pb: the
+	 * engine's buffer, a reference taken at the move to the io loop, NULL
+	 * when the engine has none (then every payload goes to wbuf). */
+	bool pay_in_pages;
+	_Atomic bool want_pages; /* a reservation failed: the engine loop kicks */
+	struct wb_pagebuf *pb;
+	uint32_t pg_max; /* blocks: the largest payload that goes to pages */
+	uint32_t wpg_n;
+	struct wb_page **wpg;
 	/* TLS (nbd_tls.c): ssl is set from the handshake on and freed with
 	 * the socket; tls_mode is the listener's export's policy */
 	struct ssl_st *ssl;

@@ -5,9 +5,16 @@
  *
  * Owns the slab (one aligned allocation), the page descriptors, the free
  * stack and the waiter queue links while a waiter is queued.
+ *
+ * Locking: `lock` guards free_stack, excl and the wake hook; nfree and
+ * starved are atomics so the engine loop may read them without it. excl is
+ * set while waiters are queued or being served: reservations from other
+ * threads then fail, so a waiter's fn finds its n pages (serve() checks
+ * nfree and the fn allocates with nobody else taking pages in between).
  */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +25,18 @@
 struct wb_pagebuf {
 	uint8_t *slab;
 	struct wb_page *pages;
-	uint32_t *free_stack; /* indices of free pages */
-	uint32_t nfree, total;
+	pthread_mutex_t lock;
+	uint32_t *free_stack;	/* indices of free pages (lock) */
+	_Atomic uint32_t nfree; /* written under lock */
+	uint32_t total;
+	int excl;		 /* lock: waiters queued or being served */
+	void (*wake)(void *arg); /* lock */
+	void *wake_arg;
+	_Atomic uint32_t starved;  /* largest failed reservation since unstarve */
+	_Atomic int users;	   /* references to the buffer itself */
+	void (*notify)(void *arg); /* engine loop */
+	void *notify_arg;
+	/* engine loop */
 	struct wb_page_waiter *head, *tail;
 	uint32_t nwaiters;
 	int serving; /* inside serve(): waiter fns may allocate past the queue */
@@ -58,7 +75,9 @@ int wb_pagebuf_create(uint32_t npages, struct wb_pagebuf **out)
 		/* hand out low indices first */
 		pb->free_stack[i] = npages - 1 - i;
 	}
-	pb->nfree = npages;
+	atomic_init(&pb->nfree, npages);
+	atomic_init(&pb->users, 1);
+	pthread_mutex_init(&pb->lock, NULL);
 	*out = pb;
 	return 0;
 
@@ -74,22 +93,39 @@ out_nomem:
 	return -ENOMEM;
 }
 
-void wb_pagebuf_destroy(struct wb_pagebuf *pb)
+void wb_pagebuf_ref(struct wb_pagebuf *pb)
+{
+	atomic_fetch_add_explicit(&pb->users, 1, memory_order_relaxed);
+}
+
+void wb_pagebuf_unref(struct wb_pagebuf *pb)
 {
 	if (!pb)
 		return;
-	assert(pb->nfree == pb->total); /* a page is still held */
-	assert(!pb->head);		/* a waiter is still queued */
+	/* acq_rel: every user's last release happens before the free */
+	if (atomic_fetch_sub_explicit(&pb->users, 1, memory_order_acq_rel) != 1)
+		return;
+	assert(atomic_load(&pb->nfree) == pb->total); /* a page is still held */
+	assert(!pb->head);			      /* a waiter is still queued */
+	pthread_mutex_destroy(&pb->lock);
 	free(pb->pages);
 	free(pb->free_stack);
 	free(pb->slab);
 	free(pb);
 }
 
+void wb_pagebuf_destroy(struct wb_pagebuf *pb)
+{
+	wb_pagebuf_unref(pb);
+}
+
+/* lock held */
 static struct wb_page *take(struct wb_pagebuf *pb)
 {
-	struct wb_page *p = &pb->pages[pb->free_stack[--pb->nfree]];
+	uint32_t n = atomic_load_explicit(&pb->nfree, memory_order_relaxed) - 1;
+	struct wb_page *p = &pb->pages[pb->free_stack[n]];
 
+	atomic_store_explicit(&pb->nfree, n, memory_order_relaxed);
 	assert(atomic_load_explicit(&p->refs, memory_order_relaxed) == 0);
 	atomic_store_explicit(&p->refs, 1, memory_order_relaxed);
 	p->owner_priv = NULL;
@@ -97,11 +133,27 @@ static struct wb_page *take(struct wb_pagebuf *pb)
 	return p;
 }
 
+/* lock held */
+static void give_back(struct wb_pagebuf *pb, struct wb_page *p)
+{
+	uint32_t n = atomic_load_explicit(&pb->nfree, memory_order_relaxed);
+
+	p->owner_priv = NULL;
+	pb->free_stack[n] = p->idx;
+	atomic_store_explicit(&pb->nfree, n + 1, memory_order_relaxed);
+}
+
 struct wb_page *wb_page_alloc(struct wb_pagebuf *pb)
 {
-	if (!pb->nfree || (pb->head && !pb->serving))
+	struct wb_page *p = NULL;
+
+	if (!atomic_load_explicit(&pb->nfree, memory_order_relaxed) || (pb->head && !pb->serving))
 		return NULL;
-	return take(pb);
+	pthread_mutex_lock(&pb->lock);
+	if (atomic_load_explicit(&pb->nfree, memory_order_relaxed))
+		p = take(pb);
+	pthread_mutex_unlock(&pb->lock);
+	return p;
 }
 
 void wb_page_get(struct wb_page *p)
@@ -116,10 +168,10 @@ void wb_page_get(struct wb_page *p)
  * fn that puts pages) is absorbed by the loop of the outer call. */
 static void serve(struct wb_pagebuf *pb)
 {
-	if (pb->serving)
+	if (pb->serving || !pb->head)
 		return;
 	pb->serving = 1;
-	while (pb->head && pb->nfree >= pb->head->n) {
+	while (pb->head && atomic_load_explicit(&pb->nfree, memory_order_relaxed) >= pb->head->n) {
 		struct wb_page_waiter *w = pb->head;
 
 		pb->head = w->next;
@@ -130,6 +182,9 @@ static void serve(struct wb_pagebuf *pb)
 		w->fn(w);
 	}
 	pb->serving = 0;
+	pthread_mutex_lock(&pb->lock);
+	pb->excl = pb->head != NULL;
+	pthread_mutex_unlock(&pb->lock);
 }
 
 void wb_page_put(struct wb_pagebuf *pb, struct wb_page *p)
@@ -142,14 +197,93 @@ void wb_page_put(struct wb_pagebuf *pb, struct wb_page *p)
 	assert(old > 0); /* put of a free page */
 	if (old > 1)
 		return;
-	p->owner_priv = NULL;
-	pb->free_stack[pb->nfree++] = p->idx;
+	pthread_mutex_lock(&pb->lock);
+	give_back(pb, p);
+	pthread_mutex_unlock(&pb->lock);
 	serve(pb);
+}
+
+int wb_pagebuf_reserve(struct wb_pagebuf *pb, uint32_t n, struct wb_page **out)
+{
+	uint32_t i, want;
+
+	if (!n || n > pb->total)
+		return -EINVAL;
+	pthread_mutex_lock(&pb->lock);
+	if (!pb->excl && atomic_load_explicit(&pb->nfree, memory_order_relaxed) >= n) {
+		for (i = 0; i < n; i++)
+			out[i] = take(pb);
+		pthread_mutex_unlock(&pb->lock);
+		return 0;
+	}
+	want = atomic_load(&pb->starved);
+	while (want < n && !atomic_compare_exchange_weak(&pb->starved, &want, n))
+		;
+	if (pb->wake)
+		pb->wake(pb->wake_arg);
+	pthread_mutex_unlock(&pb->lock);
+	return -EAGAIN;
+}
+
+void wb_pagebuf_release(struct wb_pagebuf *pb, struct wb_page *const *pages, uint32_t n)
+{
+	uint32_t i, freed = 0;
+
+	for (i = 0; i < n; i++) {
+		struct wb_page *p = pages[i];
+
+		assert(p >= pb->pages && p < pb->pages + pb->total);
+		if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+			continue;
+		if (!freed++)
+			pthread_mutex_lock(&pb->lock);
+		give_back(pb, p);
+	}
+	if (!freed)
+		return;
+	/* waiters (or a starved reservation) can take these: have the engine
+	 * loop serve them */
+	if ((pb->excl || atomic_load(&pb->starved)) && pb->wake)
+		pb->wake(pb->wake_arg);
+	pthread_mutex_unlock(&pb->lock);
+}
+
+void wb_pagebuf_serve(struct wb_pagebuf *pb)
+{
+	serve(pb);
+}
+
+uint32_t wb_pagebuf_starved(const struct wb_pagebuf *pb)
+{
+	return atomic_load((_Atomic uint32_t *)&pb->starved);
+}
+
+void wb_pagebuf_unstarve(struct wb_pagebuf *pb)
+{
+	/* cleared before the notify: a reservation failing after this marks
+	 * it again (and wakes the engine), so none is left waiting unseen */
+	atomic_store(&pb->starved, 0);
+	if (pb->notify)
+		pb->notify(pb->notify_arg);
+}
+
+void wb_pagebuf_set_wake(struct wb_pagebuf *pb, void (*wake)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&pb->lock);
+	pb->wake = wake;
+	pb->wake_arg = arg;
+	pthread_mutex_unlock(&pb->lock);
+}
+
+void wb_pagebuf_set_notify(struct wb_pagebuf *pb, void (*notify)(void *arg), void *arg)
+{
+	pb->notify = notify;
+	pb->notify_arg = arg;
 }
 
 uint32_t wb_pagebuf_free(const struct wb_pagebuf *pb)
 {
-	return pb->nfree;
+	return atomic_load_explicit((_Atomic uint32_t *)&pb->nfree, memory_order_relaxed);
 }
 
 uint32_t wb_pagebuf_total(const struct wb_pagebuf *pb)
@@ -181,6 +315,9 @@ void wb_pagebuf_wait(struct wb_pagebuf *pb, struct wb_page_waiter *w)
 		pb->head = w;
 	pb->tail = w;
 	pb->nwaiters++;
+	pthread_mutex_lock(&pb->lock);
+	pb->excl = 1;
+	pthread_mutex_unlock(&pb->lock);
 }
 
 int wb_pagebuf_cancel(struct wb_pagebuf *pb, struct wb_page_waiter *w)
@@ -198,6 +335,11 @@ int wb_pagebuf_cancel(struct wb_pagebuf *pb, struct wb_page_waiter *w)
 		/* the new head may fit now, and no later put may come to serve it */
 		if (!prev)
 			serve(pb);
+		if (!pb->serving) {
+			pthread_mutex_lock(&pb->lock);
+			pb->excl = pb->head != NULL;
+			pthread_mutex_unlock(&pb->lock);
+		}
 		return 0;
 	}
 	return -ENOENT;

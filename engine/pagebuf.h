@@ -19,13 +19,30 @@
  *     (daemon/peerlink.c) still run on the engine loop; a sender on an io
  *     loop may read the data it holds a reference to, and hands its put
  *     back to the engine loop (wbengine.h, struct wb_rec_ref).
- * The free list, the waiter queue and the last put (which frees the page
- * and serves waiters) belong to the engine loop: wb_page_alloc, the final
- * wb_page_put and everything below run there only.
+ *   - an io loop that reserved pages (wb_pagebuf_reserve) to read a write's
+ *     payload into: from the reservation until it hands them to the engine
+ *     with the request (wb_req.pages, engine ABI 9: the engine takes that
+ *     reference over at submit) or gives them back (wb_pagebuf_release).
+ *
+ * Threads. The free stack is guarded by a small mutex (the only lock): pages
+ * may be reserved and released from any thread. The waiter queue, serving
+ * it (wb_page_put, wb_pagebuf_serve) and wb_page_alloc belong to the engine
+ * loop. A release from another thread that frees a page while waiters are
+ * queued calls the wake hook (the engine's, which makes its loop run and
+ * serve them); a reservation that finds too few pages marks the buffer
+ * starved and calls the wake hook too, so the engine frees pages (evicts
+ * written records) and, once enough are free, calls the notify hook (its
+ * owner's: resume the connections that wait) from its loop.
+ *
+ * Lifetime: the buffer is reference counted (wb_pagebuf_ref/_unref); the
+ * engine holds one from create to close, each user of another thread (an
+ * NBD connection) one while it may hold pages. The last unref frees it and
+ * asserts that every page is free.
  *
  * crc/crc_ok: the filler of a page may store the block's crc32c (e.g. from
  * a frontend's per-block crcs, WB_REQ crcs) so that sealing a record does
- * not read the data again; crc_ok is cleared by wb_page_alloc.
+ * not read the data again; crc_ok is cleared by wb_page_alloc and
+ * wb_pagebuf_reserve.
  *
  * Throttling without deadlock: a writer that finds no page queues a
  * struct wb_page_waiter asking for n pages. Waiters are served strictly FIFO:
@@ -33,8 +50,9 @@
  * waiter is dequeued and its fn(w) is called (from inside wb_page_put, never
  * from wb_pagebuf_wait); fn must allocate its n pages at once (wb_page_alloc
  * succeeds for it), and may do anything else (put pages, queue again).
- * While waiters are queued, wb_page_alloc() from anyone else returns NULL,
- * so a waiter asking for many pages is never starved by single allocations.
+ * While waiters are queued, wb_page_alloc() from anyone else returns NULL
+ * and wb_pagebuf_reserve() fails, so a waiter asking for many pages is never
+ * starved by single allocations.
  *
  * Ownership: the caller owns the struct wb_page_waiter until fn is called.
  */
@@ -62,10 +80,36 @@ struct wb_page_waiter {
 	struct wb_page_waiter *next; /* queue link, owned by the pagebuf while queued */
 };
 
-/* 0, -EINVAL (npages == 0) or -ENOMEM. */
+/* 0, -EINVAL (npages == 0) or -ENOMEM. The caller holds the one reference. */
 int wb_pagebuf_create(uint32_t npages, struct wb_pagebuf **out);
-/* Asserts that no page is held and no waiter is queued. */
+/* Drops the creator's reference (= wb_pagebuf_unref). */
 void wb_pagebuf_destroy(struct wb_pagebuf *pb);
+/* Any thread. unref frees at the last reference (asserting that no page is
+ * held and no waiter queued). */
+void wb_pagebuf_ref(struct wb_pagebuf *pb);
+void wb_pagebuf_unref(struct wb_pagebuf *pb);
+
+/* Any thread: n pages (all or none) into out[], each refs = 1, crc_ok = 0,
+ * owner_priv = NULL. 0, or -EAGAIN when fewer than n are free or engine
+ * waiters are queued (they go first): the buffer is then marked starved
+ * (wanting at least n) and the wake hook is called. */
+int wb_pagebuf_reserve(struct wb_pagebuf *pb, uint32_t n, struct wb_page **out);
+/* Any thread: drop one reference of each of n pages; a page at 0 goes back
+ * to the free stack without serving waiters (wakes the engine if some wait). */
+void wb_pagebuf_release(struct wb_pagebuf *pb, struct wb_page *const *pages, uint32_t n);
+/* Engine loop: serve queued waiters that fit now (after releases from
+ * other threads). */
+void wb_pagebuf_serve(struct wb_pagebuf *pb);
+/* Engine loop: 0 when not starved, else the largest reservation that failed
+ * since the last wb_pagebuf_unstarve. */
+uint32_t wb_pagebuf_starved(const struct wb_pagebuf *pb);
+/* Engine loop: clear the starved mark and call the notify hook. */
+void wb_pagebuf_unstarve(struct wb_pagebuf *pb);
+/* wake(arg): any thread, called with the buffer's lock held (so it must not
+ * call back into the buffer), set by the engine (NULL at its close).
+ * notify(arg): engine loop, set by the engine's owner. */
+void wb_pagebuf_set_wake(struct wb_pagebuf *pb, void (*wake)(void *arg), void *arg);
+void wb_pagebuf_set_notify(struct wb_pagebuf *pb, void (*notify)(void *arg), void *arg);
 
 /* refs = 1, owner_priv = NULL; NULL when no page is free or waiters are queued
  * (except inside a waiter's fn). Never blocks. */

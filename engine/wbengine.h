@@ -40,10 +40,12 @@
  * 6: replication metadata (meta, meta_update, upgrade; params node_id);
  * 7: per-peer dirty bitmaps (bm_*; params bitmap_peers, bitmap_region);
  * 8: a write may carry the crc32c of each of its blocks, computed by the
- * frontend on its own thread (struct wb_req crcs appended).
+ * frontend on its own thread (struct wb_req crcs appended);
+ * 9: a write may come in RAM-buffer pages the frontend filled on its own
+ * thread (op pagebuf, struct wb_req pages appended).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 8
+#define WB_ENGINE_ABI_VERSION 9
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -63,6 +65,9 @@ enum wb_req_op {
  * to get that run: one eventfd write and read less per request in wblog.
  * A hint: engines that do not know it ignore it. */
 #define WB_REQ_F_RUN_AFTER (1u << 2)
+
+struct wb_page;	   /* engine/pagebuf.h */
+struct wb_pagebuf; /* engine/pagebuf.h */
 
 struct wb_req {
 	uint8_t op; /* enum wb_req_op */
@@ -93,6 +98,16 @@ struct wb_req {
 	 * Borrowed like buf. NULL: the engine computes what it needs. A wrong
 	 * crc makes the record fail its data check at recovery. */
 	const uint32_t *crcs;
+	/* ABI 9, writes, optional: the data is already in these len / 4096
+	 * pages of the engine's own RAM buffer (wb_engine_pagebuf(),
+	 * wb_pagebuf_reserve(), engine/pagebuf.h), filled by the frontend on
+	 * its own thread, each page's crc set (crc_ok = 1). buf is not read
+	 * (NULL). When submit returns 0 the engine owns the caller's page
+	 * references (it keeps them in its records or puts them, also on
+	 * failure); on a non-zero return they stay the caller's. The array
+	 * itself is borrowed like buf. Only for an engine whose pagebuf op
+	 * returned the buffer the pages came from. */
+	struct wb_page *const *pages;
 };
 
 enum wb_mode {
@@ -371,6 +386,12 @@ struct wb_engine_ops {
 	int (*bm_track)(struct wb_engine *e, unsigned peer, uint64_t from_seq,
 			void (*done)(void *arg, int err), void *arg);
 	int (*bm_flush)(struct wb_engine *e, void (*done)(void *arg, int err), void *arg);
+	/* ABI 9: the engine's RAM buffer, for frontends that fill its pages on
+	 * their own threads (wb_req.pages; engine/pagebuf.h says what is
+	 * thread-safe). Valid while the engine is open; take a reference
+	 * (wb_pagebuf_ref) to release pages after that. NULL op or return:
+	 * none, copy through buf. */
+	struct wb_pagebuf *(*pagebuf)(struct wb_engine *e);
 };
 
 /* Does this engine's ops table have `field` (appended at ABI `ver`)? A
@@ -521,6 +542,11 @@ static inline int wb_engine_bm_flush(struct wb_engine *e, void (*done)(void *arg
 				     void *arg)
 {
 	return WB_OPS_HAS(e->ops, 7, bm_flush) ? e->ops->bm_flush(e, done, arg) : -EOPNOTSUPP;
+}
+/* ABI 9: the engine's RAM buffer (wb_req.pages), NULL when it has none. */
+static inline struct wb_pagebuf *wb_engine_pagebuf(struct wb_engine *e)
+{
+	return WB_OPS_HAS(e->ops, 9, pagebuf) ? e->ops->pagebuf(e) : NULL;
 }
 /* Promotion: start a new data generation UUID, durably (done from run()). */
 static inline int wb_engine_meta_new_uuid(struct wb_engine *e, void (*done)(void *arg, int err),

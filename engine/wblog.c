@@ -47,6 +47,20 @@ uint64_t wbl_now_ms(void)
  * owner's loop were 3 of the ~17 syscalls of the engine loop per 4 KiB
  * write at QD1).
  */
+/* The RAM buffer's wake hook (engine/pagebuf.h): another thread freed
+ * pages while writers wait, or found too few to reserve. Any thread, with
+ * the buffer's lock held. */
+static void wbl_xwake(void *arg)
+{
+	struct wblog *e = arg;
+	uint64_t one = 1;
+
+	if (write(e->efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is already non-zero, run() will come */
+	}
+	atomic_store(&e->xkick, 1);
+}
+
 void wbl_kick(struct wblog *e)
 {
 	uint64_t one = 1;
@@ -107,18 +121,25 @@ struct wbl_apply *wbl_applyq_pop(struct wbl_applyq *q)
 	return a;
 }
 
-void wbl_release_buf(struct wb_req *r)
+void wbl_release_buf(struct wblog *e, struct wb_req *r)
 {
 	if (r->op != WB_REQ_WRITE || (WBL_FLAGS(r) & WBL_RF_ADMITTED))
 		return;
 	WBL_FLAGS(r) |= WBL_RF_ADMITTED;
+	/* a write that came in pages (ABI 9) and ends before all of them went
+	 * into records: the engine owns the rest and puts them */
+	if (r->pages) {
+		for (uint64_t i = WBL_CNT(r); i < r->len / WB_BLOCK_SIZE; i++)
+			wb_page_put(e->pb, r->pages[i]);
+		WBL_CNT(r) = r->len / WB_BLOCK_SIZE;
+	}
 	if (r->admitted)
 		r->admitted(r);
 }
 
 void wbl_complete(struct wblog *e, struct wb_req *r, int err)
 {
-	wbl_release_buf(r); /* before done(), as wbengine.h promises */
+	wbl_release_buf(e, r); /* before done(), as wbengine.h promises */
 	WBL_ERR(r) = (uint64_t)(int64_t)err;
 	wbl_reqq_push(&e->doneq, r);
 	wbl_kick(e);
@@ -525,6 +546,10 @@ static void wbl_free(struct wblog *e)
 		wb_page_put(e->pb, e->stash[i]);
 	if (e->pw_queued)
 		wb_pagebuf_cancel(e->pb, &e->pw);
+	if (e->pb) { /* frontends may still hold a reference and pages */
+		wb_pagebuf_set_wake(e->pb, NULL, NULL);
+		wb_pagebuf_set_notify(e->pb, NULL, NULL);
+	}
 	wbl_destage_destroy(e);
 	free(e->ring);
 	if (e->refs_out)
@@ -636,6 +661,12 @@ static int wbl_open_load(struct wblog *e)
 	ret = wb_extmap_create(&e->map);
 	if (!ret)
 		ret = wb_pagebuf_create(e->p.ram_pages, &e->pb);
+	if (!ret) {
+		wb_pagebuf_set_wake(e->pb, wbl_xwake, e);
+		/* kept free once a frontend found the buffer full: 1/8 of it,
+		 * so a starved reservation is the exception, not every write */
+		e->pages_lowat = e->p.ram_pages / 8;
+	}
 	if (!ret)
 		ret = wbl_destage_create(e);
 	e->sb_buf = wb_io_alloc(WB_DISK_BLOCK);
@@ -885,8 +916,9 @@ static int wbl_run_pass_loop(struct wblog *e, int wait, int (*stop)(struct wblog
 
 		/* the eventfd is non-zero exactly while e->kicked is set (only
 		 * wbl_kick writes it): read it only then, one syscall less per pass */
-		if (e->kicked) {
+		if (e->kicked || atomic_load_explicit(&e->xkick, memory_order_relaxed)) {
 			e->kicked = 0; /* before the read: a kick from here on writes again */
+			atomic_store(&e->xkick, 0);
 			if (read(e->efd, &cnt, sizeof(cnt)) < 0) {
 				/* EAGAIN: cannot happen while kicked was set */
 			}
@@ -1320,6 +1352,11 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 	return 0;
 }
 
+static struct wb_pagebuf *wbl_pagebuf(struct wb_engine *eng)
+{
+	return ((struct wblog *)eng)->pb;
+}
+
 const struct wb_engine_ops wb_wblog_ops = {
     .abi_version = WB_ENGINE_ABI_VERSION,
     .name = "wblog",
@@ -1350,4 +1387,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .bm_next = wbl_bm_next,
     .bm_track = wbl_bm_track,
     .bm_flush = wbl_bm_flush,
+    .pagebuf = wbl_pagebuf,
 };

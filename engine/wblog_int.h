@@ -16,6 +16,7 @@
 #ifndef WB_WBLOG_INT_H
 #define WB_WBLOG_INT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -102,6 +103,10 @@ struct wblog {
 	int kicked; /* efd written, run() has not consumed it yet (see wbl_kick) */
 	int in_run; /* inside run(): a kick only asks for another pass (rerun) */
 	int rerun;  /* a kick came during this pass of run() */
+	/* another thread wrote efd (the RAM buffer's wake hook, wbl_xwake):
+	 * run() reads it. Set after the write, so a pass that sees it reads
+	 * a counter that is non-zero. */
+	_Atomic int xkick;
 
 	struct wb_extmap *map;
 	struct wb_pagebuf *pb;
@@ -137,6 +142,8 @@ struct wblog {
 	int pw_queued;
 	struct wb_page *stash[WB_REC_MAX_DATA_BLOCKS];
 	uint32_t stash_n;
+	/* pages kept free beyond a starved reservation (wbl_pages_supply) */
+	uint32_t pages_lowat;
 
 	/* completions to deliver from run(), and flushes waiting */
 	struct wbl_reqq doneq, flushq;
@@ -193,7 +200,7 @@ struct wb_req *wbl_reqq_pop(struct wbl_reqq *q);
 void wbl_complete(struct wblog *e, struct wb_req *r, int err);
 /* A write's buf is no longer read: tell the caller (once; wbl_complete does
  * it too for a write failed before it was admitted). */
-void wbl_release_buf(struct wb_req *r);
+void wbl_release_buf(struct wblog *e, struct wb_req *r);
 void wbl_fail(struct wblog *e, int err, const char *what);
 int wbl_ring_push(struct wblog *e, struct wbl_rec *rec);
 void wbl_rec_free(struct wblog *e, struct wbl_rec *rec);
@@ -211,6 +218,7 @@ void wbl_close_gen(struct wblog *e);
 void wbl_seal(struct wblog *e);
 void wbl_progress(struct wblog *e);
 void wbl_admit(struct wblog *e);
+void wbl_pages_supply(struct wblog *e);
 void wbl_release_records(struct wblog *e);
 uint64_t wbl_zero_logblk(uint64_t lba);
 int wbl_is_zero_logblk(uint64_t log_blk);

@@ -348,6 +348,24 @@ void wbl_admit(struct wblog *e)
 			}
 			continue;
 		}
+		if (r->pages) { /* filled by the frontend (ABI 9): no copy, no wait */
+			wbl_reqq_pop(&e->admitq);
+			while (WBL_CNT(r) < nblk) {
+				uint64_t i = WBL_CNT(r);
+				struct wb_page *pg = r->pages[i];
+
+				WBL_CNT(r) = i + 1; /* the page is the batch's or put below */
+				if (i + 1 == nblk)
+					wbl_release_buf(e, r);
+				if (wbl_add_block(e, r->off / WB_BLOCK_SIZE + i, pg, r,
+						  i + 1 == nblk)) {
+					wb_page_put(e->pb, pg);
+					wbl_complete(e, r, -ENOMEM); /* puts the pages left */
+					goto out_nomem;
+				}
+			}
+			continue;
+		}
 		while (WBL_CNT(r) < nblk) {
 			uint64_t i = WBL_CNT(r);
 			struct wb_page *pg = wbl_get_page(e);
@@ -362,7 +380,7 @@ void wbl_admit(struct wblog *e)
 			}
 			if (last) {
 				wbl_reqq_pop(&e->admitq);
-				wbl_release_buf(r);
+				wbl_release_buf(e, r);
 			}
 			if (wbl_add_block(e, r->off / WB_BLOCK_SIZE + i, pg, r, last)) {
 				wb_page_put(e->pb, pg);
@@ -397,6 +415,31 @@ wait:
 	return;
 out_nomem:
 	wbl_fail(e, -ENOMEM, "out of memory building a record");
+}
+
+/*
+ * Frontends reserve RAM pages on their own threads (wb_pagebuf_reserve);
+ * one that found too few marked the buffer starved and woke run(). Serve
+ * engine waiters first (pages released by other threads do not serve
+ * them), then evict written records' pages until what the starved
+ * reservation wanted plus pages_lowat is free, and tell the owner once it
+ * fits (wb_pagebuf_unstarve: its notify hook resumes the connections).
+ * What cannot be evicted yet (records still in flight) is evicted by a
+ * later pass, after their writes complete.
+ */
+void wbl_pages_supply(struct wblog *e)
+{
+	uint32_t want;
+
+	if (wb_pagebuf_nwaiters(e->pb))
+		wb_pagebuf_serve(e->pb);
+	want = wb_pagebuf_starved(e->pb);
+	if (!want)
+		return;
+	while (wb_pagebuf_free(e->pb) < want + e->pages_lowat && wbl_evict_one(e))
+		;
+	if (wb_pagebuf_free(e->pb) >= want && !wb_pagebuf_nwaiters(e->pb))
+		wb_pagebuf_unstarve(e->pb);
 }
 
 static int wbl_check_range(struct wblog *e, struct wb_req *r)
@@ -740,6 +783,7 @@ static void wbl_complete_flushes(struct wblog *e)
  */
 void wbl_progress(struct wblog *e)
 {
+	wbl_pages_supply(e);
 	if (e->state != WB_STATE_FAILED) {
 		/* admission waiting for pages: evict written records' pages */
 		if (e->pw_queued)
