@@ -116,7 +116,7 @@ TEST_J = $(if $(filter -j%,$(MAKEFLAGS)),,-j2)
 test: deps
 	$(MAKE) $(TEST_J) all
 	$(MAKE) $(TEST_J) SAN=1 tests
-	$(MAKE) $(TEST_J) TSAN=1 bins build-tsan/tests/unit/test_ioloop
+	$(MAKE) $(TEST_J) TSAN=1 bins build-tsan/tests/unit/test_ioloop build-tsan/tests/unit/test_pagebuf
 	@bash tests/run.sh
 
 test-unit: all
