@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# timeout: 1500
 #
 # test_torture.sh - crash torture of the cache engines (tests/crash/wbtorture).
 #   passthrough  ITERS iterations must find no violation;
@@ -14,6 +15,9 @@
 # reproducible). A case's iterations are split into WB_TORTURE_JOBS (default
 # 2) chunks run side by side (wbtorture --start): every iteration has its own
 # PRNG stream, so the iterations run are the same as in one process.
+# Time limit 1500 s: about 250 s of CPU in all (~2 min estimated on an idle 2-core
+# machine), but 900+ s at load 14-19; a hung engine is caught sooner by
+# wbtorture's own 300 s watchdog per iteration (a VIOLATION line).
 set -u
 . "$(dirname "$0")/../lib.sh"
 iters=${WB_TORTURE_ITERS:-100}
