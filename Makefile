@@ -116,7 +116,8 @@ TEST_J = $(if $(filter -j%,$(MAKEFLAGS)),,-j2)
 test: deps
 	$(MAKE) $(TEST_J) all
 	$(MAKE) $(TEST_J) SAN=1 tests
-	$(MAKE) $(TEST_J) TSAN=1 bins build-tsan/tests/unit/test_ioloop build-tsan/tests/unit/test_pagebuf
+	$(MAKE) $(TEST_J) TSAN=1 bins build-tsan/tests/unit/test_ioloop build-tsan/tests/unit/test_pagebuf \
+		build-tsan/tests/unit/test_peerlink
 	@bash tests/run.sh
 
 test-unit: all

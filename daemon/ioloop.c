@@ -417,6 +417,13 @@ struct wbd_ioloop *wbd_ioloop_pick(void)
 	return io.v[io.next++ % io.n];
 }
 
+struct wbd_ioloop *wbd_ioloop_nth(unsigned i)
+{
+	if (!io.running || i >= io.n)
+		return NULL;
+	return io.v[i];
+}
+
 struct wbd_ioloop *wbd_ioloop_self(void)
 {
 	return io_self;

@@ -56,6 +56,9 @@ void wbd_ioloop_stop(void);
 unsigned wbd_ioloop_count(void);
 /* Engine thread: the next loop, round robin (NULL when none runs). */
 struct wbd_ioloop *wbd_ioloop_pick(void);
+/* Loop i (0 <= i < count), NULL when none runs: the replication listener
+ * and the passive peer links live on loop 0 (peerlink_int.h). */
+struct wbd_ioloop *wbd_ioloop_nth(unsigned i);
 /* The io loop of the calling thread; NULL on the engine thread. */
 struct wbd_ioloop *wbd_ioloop_self(void);
 struct event_base *wbd_ioloop_base(struct wbd_ioloop *l);

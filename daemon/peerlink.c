@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * peerlink.c - replication links (see peerlink.h): connection life cycle
- * (connect, TLS, hello, up, drop, backoff), the frame reader with its caps,
- * the bounded send queue, keepalive, and the adoption of a connection the
- * listener (peerlisten.c) accepted. Owns each link's bufferevent, timer, hello
- * copies and receive scratch buffer; every bit of it lives on the link's
- * event_base.
+ * peerlink.c - the core of a replication link (see peerlink_int.h): the
+ * connection life cycle (connect, TLS, hello, up, drop, backoff), the frame
+ * reader with its caps, the send queue, keepalive, and the adoption of a
+ * connection the listener (peerlisten.c) accepted. It runs on one io loop:
+ * TLS encryption and decryption, every read and write of the socket happen
+ * here. What the replication glue must decide (this node's hello, whether
+ * the peer's hello is acceptable) and what it must see (frames, states)
+ * goes to the engine loop through the handle (peerlink_eng.c) as messages.
+ * Owns each link's bufferevent, timer, hello copies and the receive buffer
+ * of the frame being read; every bit of it lives on the core's event_base.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -28,31 +32,38 @@
 #include "daemon/peerlink_int.h"
 #include "daemon/tls.h"
 #include "daemon/wbd_log.h"
+#include "engine/io.h"
 
 #define PL_LINGER_MS 1000 /* flush an error frame before closing */
 
 enum { RX_HDR, RX_MSG, RX_DATA };
+enum { W_NONE, W_HELLO, W_CHECK }; /* waiting for the engine */
 
-struct wbd_peerlink {
+struct plc {
+	struct wbd_peerlink *h;
 	struct event_base *base;
-	struct wbd_peerlink_cfg cfg; /* strings point to the copies below */
-	char *resource, *local, *peer, *host;
+	struct wbd_peerlink_cfg cfg; /* strings point to the handle's copies */
+	const char *resource, *peer, *host;
 	enum wbd_pl_state st;
 	struct bufferevent *bev;
 	struct event *tm;
 	char addr[80];
 	uint32_t backoff_ms;
 	uint64_t ping_out_ms, cookie; /* unanswered ping: when sent, its cookie */
+	uint64_t conn;		      /* connection number: one per bufferevent */
+	int wait;		      /* W_*: a request to the engine is out */
 	struct wbp_limits lim;
-	struct wbp_msg mine, theirs; /* hellos of the current connection */
-	uint8_t *hello_out;	     /* passive: our packed hello, sent on accepting */
+	struct wbp_msg mine;	    /* our hello of the current connection */
+	struct wbp_msg adopted;	    /* passive: the peer's hello, until ours is built */
+	uint8_t *hello_out;	    /* passive: our packed hello, sent on accepting */
 	size_t hello_out_len;
 	int rx_stage;
 	struct wbp_hdr rxh;
 	struct wbp_msg rxm;
-	uint8_t *rx_dst, *scratch;
+	uint8_t *rx_data; /* the frame being read (wb_io_alloc) */
 	uint32_t rx_got;
-	bool paused, want_writable, lingering;
+	size_t rx_cap; /* rxq cap (wbd_pl_rx_cap) */
+	bool paused, rx_full, lingering;
 	int linger_err; /* reported when the lingering connection closes */
 	int busy;
 	bool free_pending;
@@ -61,7 +72,7 @@ struct wbd_peerlink {
 static void pl_read_cb(struct bufferevent *bev, void *arg);
 static void pl_write_cb(struct bufferevent *bev, void *arg);
 static void pl_event_cb(struct bufferevent *bev, short what, void *arg);
-static void pl_real_free(struct wbd_peerlink *l);
+static void pl_real_free(struct plc *l);
 
 static uint64_t now_ms(void)
 {
@@ -85,48 +96,88 @@ const char *wbd_pl_state_name(enum wbd_pl_state st)
 	return (unsigned)st < sizeof(n) / sizeof(n[0]) ? n[st] : "?";
 }
 
-/* Callers of user callbacks bracket them so a free from inside waits. */
-static void pl_hold(struct wbd_peerlink *l)
+size_t wbd_pl_rx_cap(const struct wbp_limits *lim)
+{
+	return WBP_FRAME_MAX(lim);
+}
+
+/* Callers of handlers that may free bracket them so a free waits. */
+static void pl_hold(struct plc *l)
 {
 	l->busy++;
 }
 
-static void pl_release(struct wbd_peerlink *l)
+static void pl_release(struct plc *l)
 {
 	if (--l->busy == 0 && l->free_pending)
 		pl_real_free(l);
 }
 
-static void pl_set_state(struct wbd_peerlink *l, enum wbd_pl_state st, int err)
+/* A state for the engine (UP is decided there, with the hello check). */
+static void pl_set_state(struct plc *l, enum wbd_pl_state st, int err)
 {
 	l->st = st;
-	if (l->cfg.ops->state)
-		l->cfg.ops->state(l, st, err, l->cfg.arg);
+	plh_state(l->h, l->conn, st, err);
+}
+
+/*
+ * The send cap is counted in h->txq: the handle adds a frame's bytes when
+ * it queues it, the core adds its own control frames, and the output
+ * buffer's callback takes off what left (SSL_write or write(2) consumed
+ * it). Crossing half the cap with a blocked producer posts writable.
+ */
+static void pl_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct plc *l = arg;
+	struct wbd_peerlink *h = l->h;
+	size_t q;
+
+	if (!info->n_deleted)
+		return;
+	q = atomic_fetch_sub(&h->txq, info->n_deleted) - info->n_deleted;
+	if (q <= l->cfg.sndq_max / 2 && atomic_load(&h->want_writable) &&
+	    atomic_exchange(&h->want_writable, 0))
+		plh_space(h);
+}
+
+/* Write bytes of the core's own (hello, ping, pong, error). */
+static int pl_write(struct plc *l, const void *buf, size_t len)
+{
+	atomic_fetch_add(&l->h->txq, len);
+	if (!bufferevent_write(l->bev, buf, len))
+		return 0;
+	atomic_fetch_sub(&l->h->txq, len);
+	return -ENOMEM;
 }
 
 /* Close the connection and reset per-connection state; no callback. */
-static void pl_close(struct wbd_peerlink *l)
+static void pl_close(struct plc *l)
 {
-	if (l->bev)
-		bufferevent_free(l->bev); /* puts every queued payload */
+	if (l->bev) {
+		struct evbuffer *out = bufferevent_get_output(l->bev);
+
+		evbuffer_remove_cb(out, pl_out_cb, l);
+		atomic_fetch_sub(&l->h->txq, evbuffer_get_length(out));
+		bufferevent_free(l->bev); /* releases every queued payload */
+	}
 	l->bev = NULL;
 	evtimer_del(l->tm);
 	wbp_msg_free(&l->mine);
-	wbp_msg_free(&l->theirs);
+	wbp_msg_free(&l->adopted);
 	wbp_msg_free(&l->rxm);
 	free(l->hello_out);
 	l->hello_out = NULL;
-	free(l->scratch);
-	l->scratch = NULL;
+	wb_io_free(l->rx_data);
+	l->rx_data = NULL;
 	l->rx_stage = RX_HDR;
-	l->rx_dst = NULL;
+	l->wait = W_NONE;
 	wbp_limits_init(&l->lim);
-	l->lingering = l->want_writable = false;
+	l->lingering = l->rx_full = false;
 }
 
 /* After a close: an active link waits and reconnects, a passive one waits
  * for the peer. */
-static void pl_after_close(struct wbd_peerlink *l, int err)
+static void pl_after_close(struct plc *l, int err)
 {
 	if (l->st == WBD_PL_STOPPED)
 		return;
@@ -146,7 +197,7 @@ static void pl_after_close(struct wbd_peerlink *l, int err)
 	}
 }
 
-void wbd_peerlink_drop(struct wbd_peerlink *l, int err, const char *why)
+static void pl_drop(struct plc *l, int err, const char *why)
 {
 	if (!l->bev && l->st != WBD_PL_CONNECTING)
 		return;
@@ -158,18 +209,21 @@ void wbd_peerlink_drop(struct wbd_peerlink *l, int err, const char *why)
 	pl_release(l);
 }
 
-void wbd_peerlink_redo(struct wbd_peerlink *l, const char *why)
+/* conn 0: whatever connection there is; otherwise only that one */
+void plc_drop(struct plc *l, uint64_t conn, int err, const char *why, bool redo)
 {
+	if (conn && conn != l->conn)
+		return;
 	if (!l->bev && l->st != WBD_PL_CONNECTING)
 		return;
-	if (l->host)
+	if (redo && l->host)
 		l->backoff_ms = 0; /* deliberate: reconnect at once */
-	wbd_peerlink_drop(l, -ECONNRESET, why);
+	pl_drop(l, err, why);
 }
 
-static void pl_dropf(struct wbd_peerlink *l, int err, const char *fmt, ...)
+static void pl_dropf(struct plc *l, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void pl_dropf(struct wbd_peerlink *l, int err, const char *fmt, ...)
+static void pl_dropf(struct plc *l, int err, const char *fmt, ...)
 {
 	char why[512];
 	va_list ap;
@@ -177,11 +231,11 @@ static void pl_dropf(struct wbd_peerlink *l, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	wbd_peerlink_drop(l, err, why);
+	pl_drop(l, err, why);
 }
 
 /* Control frames (hello, ping, pong, error) bypass the queue bound. */
-static int pl_send_ctl(struct wbd_peerlink *l, unsigned type, const ProtobufCMessage *m,
+static int pl_send_ctl(struct plc *l, unsigned type, const ProtobufCMessage *m,
 		       const struct wbp_limits *lim)
 {
 	const char *why;
@@ -194,13 +248,13 @@ static int pl_send_ctl(struct wbd_peerlink *l, unsigned type, const ProtobufCMes
 			wbp_type_name(type), why ? why : wbp_strerror(rc));
 		return rc;
 	}
-	rc = bufferevent_write(l->bev, buf, len) ? -ENOMEM : 0;
+	rc = pl_write(l, buf, len);
 	free(buf);
 	return rc;
 }
 
 /* Refuse the link: tell the peer why, log it, close once flushed. */
-static void pl_refuse(struct wbd_peerlink *l, int err, const char *why)
+static void pl_refuse(struct plc *l, int err, const char *why)
 {
 	Wbrep__PeerError e = WBREP__PEER_ERROR__INIT;
 	char text[WBP_TEXT_MAX + 1];
@@ -213,7 +267,7 @@ static void pl_refuse(struct wbd_peerlink *l, int err, const char *why)
 	e.code = err < 0 && err > -4096 ? -err : EPROTO;
 	e.text = text;
 	if (pl_send_ctl(l, WBP_T_ERROR, &e.base, &l->lim)) {
-		wbd_peerlink_drop(l, err, "could not send the error frame");
+		pl_drop(l, err, "could not send the error frame");
 		return;
 	}
 	l->lingering = true;
@@ -224,40 +278,61 @@ static void pl_refuse(struct wbd_peerlink *l, int err, const char *why)
 	l->linger_err = err;
 }
 
-/* Build this node's hello (kept decoded in l->mine); send it now (active
- * side) or keep it until the peer's hello is accepted (passive side, so a
- * refused peer never sees a hello and never counts the link as up). */
-static void pl_send_hello(struct wbd_peerlink *l, bool now)
+/* Ask the engine for this node's hello (plc_hello answers). */
+static void pl_want_hello(struct plc *l)
 {
-	Wbrep__Hello h = WBREP__HELLO__INIT;
-	struct wbp_limits pre;
-	const char *why;
-	uint8_t *buf;
-	size_t len;
-	int rc;
+	l->wait = W_HELLO;
+	plh_need_hello(l->h, l->conn);
+}
 
+static void pl_on_hello(struct plc *l, struct wbp_msg *m);
+
+/* This node's hello (packed by the handle): decoded into l->mine, then
+ * sent now (active side) or kept until the peer's hello is accepted
+ * (passive side, so a refused peer never sees a hello and never counts
+ * the link as up). */
+void plc_hello(struct plc *l, uint64_t conn, uint8_t *buf, size_t len, int rc)
+{
+	struct wbp_limits pre;
+	const char *why = NULL;
+
+	if (conn != l->conn || !l->bev || l->wait != W_HELLO || l->lingering) {
+		free(buf);
+		return;
+	}
+	l->wait = W_NONE;
+	pl_hold(l);
 	wbp_limits_init(&pre);
-	l->cfg.ops->hello(l, &h, l->cfg.arg);
-	rc = wbp_pack(WBP_T_HELLO, &h.base, 0, &pre, &buf, &len, &why);
 	if (!rc) {
 		struct wbp_hdr hh = {.type = WBP_T_HELLO,
 				     .msg_len = (uint32_t)(len - WBP_HDR_SIZE)};
 
 		rc = wbp_msg_decode(&hh, buf + WBP_HDR_SIZE, &pre, &l->mine, &why);
-		if (!rc && !now) {
+		if (!rc && !l->host) {
 			l->hello_out = buf;
 			l->hello_out_len = len;
 			buf = NULL;
-		} else if (!rc && bufferevent_write(l->bev, buf, len)) {
+		} else if (!rc && pl_write(l, buf, len)) {
 			rc = -ENOMEM, why = "out of memory";
 		}
-		free(buf);
 	}
+	free(buf);
 	if (rc) {
 		pl_dropf(l, rc, "this node's hello is invalid: %s", why ? why : wbp_strerror(rc));
-		return;
+		goto out;
 	}
-	l->st = WBD_PL_HELLO; /* no callback: an internal step */
+	l->st = WBD_PL_HELLO; /* no state message: an internal step */
+	if (l->adopted.base) {
+		struct wbp_msg m = l->adopted;
+
+		l->adopted.base = NULL;
+		pl_on_hello(l, &m);
+		wbp_msg_free(&m);
+	}
+	if (l->bev && !l->wait && evbuffer_get_length(bufferevent_get_input(l->bev)))
+		pl_read_cb(l->bev, l);
+out:
+	pl_release(l);
 }
 
 /*
@@ -268,7 +343,7 @@ static void pl_send_hello(struct wbd_peerlink *l, bool now)
  * ~90 ms each on loopback (docs/benchmarks.md, section repl). Frames are
  * already coalesced by the bufferevent, so Nagle buys nothing here.
  */
-static void pl_nodelay(struct wbd_peerlink *l)
+static void pl_nodelay(struct plc *l)
 {
 	evutil_socket_t fd = bufferevent_getfd(l->bev);
 	int one = 1;
@@ -278,7 +353,9 @@ static void pl_nodelay(struct wbd_peerlink *l)
 			 l->addr, strerror(errno));
 }
 
-static void pl_on_hello(struct wbd_peerlink *l, struct wbp_msg *m)
+/* The peer's hello: the link's own checks here, the glue's on the engine
+ * loop (plh_check; plc_checked answers). */
+static void pl_on_hello(struct plc *l, struct wbp_msg *m)
 {
 	const Wbrep__Hello *p = m->hello;
 	char why[512];
@@ -307,24 +384,38 @@ static void pl_on_hello(struct wbd_peerlink *l, struct wbp_msg *m)
 		return;
 	}
 	rc = wbp_agree(l->mine.hello, p, &l->lim, &w);
-	if (!rc && l->cfg.ops->hello_check)
-		rc = l->cfg.ops->hello_check(l, p, &l->lim, &w, l->cfg.arg);
 	if (rc) {
 		wbp_limits_init(&l->lim);
 		pl_refuse(l, rc, w ? w : "hello refused");
 		return;
 	}
+	l->wait = W_CHECK;
+	plh_check(l->h, l->conn, m, &l->lim);
+}
+
+/* The engine accepted (rc 0: it counts the link as up already) or
+ * refused the peer's hello of conn. */
+void plc_checked(struct plc *l, uint64_t conn, int rc, const char *why)
+{
+	if (conn != l->conn || !l->bev || l->wait != W_CHECK || l->lingering)
+		return;
+	l->wait = W_NONE;
+	pl_hold(l);
+	if (rc) {
+		wbp_limits_init(&l->lim);
+		pl_refuse(l, rc, why && why[0] ? why : "hello refused");
+		goto out;
+	}
 	if (l->hello_out) {
-		rc = bufferevent_write(l->bev, l->hello_out, l->hello_out_len);
+		rc = pl_write(l, l->hello_out, l->hello_out_len);
 		free(l->hello_out);
 		l->hello_out = NULL;
 		if (rc) {
 			pl_dropf(l, -ENOMEM, "cannot queue the hello");
-			return;
+			goto out;
 		}
 	}
-	l->theirs = *m;
-	m->base = NULL;
+	l->rx_cap = wbd_pl_rx_cap(&l->lim);
 	bufferevent_setwatermark(l->bev, EV_READ, 0, WBP_FRAME_MAX(&l->lim));
 	l->backoff_ms = l->cfg.backoff_min_ms;
 	l->ping_out_ms = 0;
@@ -333,11 +424,15 @@ static void pl_on_hello(struct wbd_peerlink *l, struct wbp_msg *m)
 	pl_nodelay(l);
 	wbd_info("peer %s (resource %s, %s): up, %s, max record %u bytes", l->peer, l->resource,
 		 l->addr, l->cfg.tls ? "TLS 1.3" : "plain TCP", l->lim.max_data);
-	pl_set_state(l, WBD_PL_UP, 0);
+	l->st = WBD_PL_UP;
+	if (evbuffer_get_length(bufferevent_get_input(l->bev)))
+		pl_read_cb(l->bev, l);
+out:
+	pl_release(l);
 }
 
-/* One complete frame (message + data) arrived. */
-static void pl_deliver(struct wbd_peerlink *l, struct wbp_msg *m, void *data)
+/* One complete frame (message + data) arrived; m and data are taken. */
+static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost)
 {
 	switch (m->type) {
 	case WBP_T_HELLO:
@@ -356,30 +451,84 @@ static void pl_deliver(struct wbd_peerlink *l, struct wbp_msg *m, void *data)
 			l->ping_out_ms = 0;
 		break;
 	case WBP_T_ERROR:
-		if (l->cfg.ops->refused)
-			l->cfg.ops->refused(l, m->error->code, m->error->text, l->cfg.arg);
+		plh_refused(l->h, m->error->code, m->error->text);
 		pl_dropf(l, -ECONNREFUSED, "peer closed the link: %s (%s)",
 			 m->error->text ? m->error->text : "no text", strerror(m->error->code));
 		break;
 	default:
-		l->cfg.ops->frame(l, m, data, l->cfg.arg);
+		if (l->st != WBD_PL_UP) {
+			pl_refuse(l, -EPROTO, "a frame before the hello exchange ended");
+			break;
+		}
+		{
+			struct pl_rx *rx = calloc(1, sizeof(*rx));
+
+			if (!rx) {
+				pl_dropf(l, -ENOMEM, "no memory for a received frame");
+				break;
+			}
+			rx->conn = l->conn;
+			rx->msg = *m;
+			m->base = NULL;
+			rx->data = data;
+			data = NULL;
+			rx->cost = cost;
+			atomic_fetch_add(&l->h->rxq, cost);
+			plh_frame(l->h, rx);
+		}
 	}
+	wbp_msg_free(m);
+	wb_io_free(data);
+}
+
+/*
+ * Receive backpressure: frames handed to the engine and not consumed yet
+ * count in h->rxq; at the cap the core stops reading (want_rx) until the
+ * handle consumed some (plc_resume_rx). The store of want_rx and the load
+ * of rxq after it pair with the handle's decrement of rxq and its load of
+ * want_rx (both seq_cst): one of the two sides sees the other.
+ */
+static bool pl_rx_room(struct plc *l)
+{
+	struct wbd_peerlink *h = l->h;
+
+	if (l->rx_full)
+		return false;
+	if (atomic_load(&h->rxq) < l->rx_cap)
+		return true;
+	atomic_store(&h->want_rx, 1);
+	if (atomic_load(&h->rxq) < l->rx_cap && atomic_exchange(&h->want_rx, 0))
+		return true;
+	l->rx_full = true; /* plc_resume_rx() comes */
+	bufferevent_disable(l->bev, EV_READ);
+	return false;
+}
+
+void plc_resume_rx(struct plc *l)
+{
+	if (!l->rx_full)
+		return;
+	l->rx_full = false;
+	if (!l->bev || l->lingering || l->paused)
+		return;
+	bufferevent_enable(l->bev, EV_READ);
+	pl_read_cb(l->bev, l);
 }
 
 static void pl_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct wbd_peerlink *l = arg;
+	struct plc *l = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	const char *why = NULL;
 	uint8_t hb[WBP_HDR_SIZE];
 	int rc;
 
 	pl_hold(l);
-	while (l->bev == bev && !l->paused && !l->lingering && !l->free_pending) {
+	while (l->bev == bev && !l->paused && !l->lingering && !l->free_pending && !l->wait) {
 		size_t avail = evbuffer_get_length(in);
 
 		if (l->rx_stage == RX_HDR) {
-			if (avail < WBP_HDR_SIZE)
+			if (avail < WBP_HDR_SIZE || (l->st == WBD_PL_UP && !pl_rx_room(l)))
 				break;
 			evbuffer_copyout(in, hb, WBP_HDR_SIZE);
 			rc = wbp_hdr_decode(hb, &l->lim, &l->rxh);
@@ -407,24 +556,21 @@ static void pl_read_cb(struct bufferevent *bev, void *arg)
 			evbuffer_drain(in, l->rxh.msg_len);
 			l->rx_stage = RX_DATA;
 			l->rx_got = 0;
-			l->rx_dst = NULL;
 			if (l->rxh.data_len) {
-				if (l->cfg.ops->rx_buf)
-					l->rx_dst = l->cfg.ops->rx_buf(l, &l->rxm, l->cfg.arg);
-				if (!l->rx_dst && !l->scratch)
-					l->scratch = malloc(l->lim.max_data);
-				if (!l->rx_dst)
-					l->rx_dst = l->scratch;
-				if (!l->rx_dst) {
+				/* aligned: resync data is written to the backing
+				 * device from it (O_DIRECT) */
+				l->rx_data = wb_io_alloc(l->rxh.data_len);
+				if (!l->rx_data) {
 					pl_dropf(l, -ENOMEM, "no memory for a receive buffer");
 					break;
 				}
 			}
 		} else {
 			struct wbp_msg m;
+			void *data;
 
 			if (l->rx_got < l->rxh.data_len) {
-				int n = evbuffer_remove(in, l->rx_dst + l->rx_got,
+				int n = evbuffer_remove(in, l->rx_data + l->rx_got,
 							l->rxh.data_len - l->rx_got);
 
 				if (n > 0)
@@ -434,9 +580,11 @@ static void pl_read_cb(struct bufferevent *bev, void *arg)
 			}
 			m = l->rxm;
 			l->rxm.base = NULL;
+			data = l->rx_data;
+			l->rx_data = NULL;
 			l->rx_stage = RX_HDR;
-			pl_deliver(l, &m, l->rxh.data_len ? l->rx_dst : NULL);
-			wbp_msg_free(&m);
+			pl_deliver(l, &m, data,
+				   WBP_HDR_SIZE + (size_t)l->rxh.msg_len + l->rxh.data_len);
 		}
 	}
 	pl_release(l);
@@ -444,7 +592,7 @@ static void pl_read_cb(struct bufferevent *bev, void *arg)
 
 static void pl_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct wbd_peerlink *l = arg;
+	struct plc *l = arg;
 
 	pl_hold(l);
 	if (l->lingering && !evbuffer_get_length(bufferevent_get_output(bev))) {
@@ -452,17 +600,13 @@ static void pl_write_cb(struct bufferevent *bev, void *arg)
 
 		pl_close(l);
 		pl_after_close(l, err);
-	} else if (l->want_writable) {
-		l->want_writable = false;
-		if (l->cfg.ops->writable)
-			l->cfg.ops->writable(l, l->cfg.arg);
 	}
 	pl_release(l);
 }
 
 static void pl_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct wbd_peerlink *l = arg;
+	struct plc *l = arg;
 	unsigned long errs[8];
 	size_t n = 0;
 	char why[600];
@@ -471,7 +615,7 @@ static void pl_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	pl_hold(l);
 	if (what & BEV_EVENT_CONNECTED) {
-		pl_send_hello(l, true);
+		pl_want_hello(l);
 		goto out;
 	}
 	if (l->cfg.tls)
@@ -500,18 +644,19 @@ out:
 	pl_release(l);
 }
 
-static void pl_attach(struct wbd_peerlink *l, struct bufferevent *bev)
+static void pl_attach(struct plc *l, struct bufferevent *bev)
 {
 	l->bev = bev;
+	l->conn++;
 	bufferevent_setcb(bev, pl_read_cb, pl_write_cb, pl_event_cb, l);
 	bufferevent_setwatermark(bev, EV_READ, 0, WBP_HDR_SIZE + WBP_MSG_MAX);
-	bufferevent_setwatermark(bev, EV_WRITE, l->cfg.sndq_max / 2, 0);
+	evbuffer_add_cb(bufferevent_get_output(bev), pl_out_cb, l);
 	if (l->cfg.tls)
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_enable(bev, l->paused ? EV_WRITE : EV_READ | EV_WRITE);
 }
 
-static void pl_connect(struct wbd_peerlink *l)
+static void pl_connect(struct plc *l)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai;
 	struct bufferevent *bev;
@@ -520,10 +665,7 @@ static void pl_connect(struct wbd_peerlink *l)
 
 	snprintf(port, sizeof(port), "%u", l->cfg.port);
 	snprintf(l->addr, sizeof(l->addr), "%s:%u", l->host, l->cfg.port);
-	l->st = WBD_PL_CONNECTING;
 	pl_set_state(l, WBD_PL_CONNECTING, 0);
-	if (l->st != WBD_PL_CONNECTING)
-		return; /* the state callback stopped it */
 	rc = getaddrinfo(l->host, port, &hints, &ai);
 	if (rc) {
 		pl_dropf(l, -EHOSTUNREACH, "cannot resolve %s: %s", l->host, gai_strerror(rc));
@@ -556,7 +698,7 @@ static void pl_connect(struct wbd_peerlink *l)
 
 static void pl_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct wbd_peerlink *l = arg;
+	struct plc *l = arg;
 
 	pl_hold(l);
 	if (l->lingering) {
@@ -573,7 +715,7 @@ static void pl_timer_cb(evutil_socket_t fd, short what, void *arg)
 	} else if (l->st == WBD_PL_UP) {
 		uint64_t now = now_ms();
 
-		if (l->paused) /* we are the slow side, not the peer */
+		if (l->paused || l->rx_full) /* this side is the slow one, not the peer */
 			l->ping_out_ms = 0;
 		if (l->ping_out_ms && now - l->ping_out_ms >= l->cfg.ping_timeout_ms) {
 			pl_dropf(l, -ETIMEDOUT, "no pong for %llu ms (ping timeout)",
@@ -593,49 +735,25 @@ static void pl_timer_cb(evutil_socket_t fd, short what, void *arg)
 	pl_release(l);
 }
 
-static char *dup_or_null(const char *s)
+int plc_new(struct wbd_peerlink *h, struct event_base *base, struct plc **out)
 {
-	return s ? strdup(s) : NULL;
-}
-
-int wbd_peerlink_new(struct event_base *base, const struct wbd_peerlink_cfg *cfg,
-		     struct wbd_peerlink **out)
-{
-	struct wbd_peerlink *l;
+	struct plc *l = calloc(1, sizeof(*l));
 
 	*out = NULL;
-	if (!cfg->resource || !cfg->peer || !cfg->ops || !cfg->ops->hello || !cfg->ops->frame ||
-	    (cfg->host && !cfg->port)) {
-		wbd_err("peerlink: resource, peer, hello and frame callbacks are required");
-		return -EINVAL;
-	}
-	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
+	l->h = h;
 	l->base = base;
-	l->cfg = *cfg;
-	l->resource = strdup(cfg->resource);
-	l->peer = strdup(cfg->peer);
-	l->local = dup_or_null(cfg->local);
-	l->host = dup_or_null(cfg->host);
+	l->cfg = h->cfg;
+	l->resource = h->resource;
+	l->peer = h->peer;
+	l->host = h->host;
+	/* event_new only assigns: nothing is added to the base here */
 	l->tm = evtimer_new(base, pl_timer_cb, l);
-	if (!l->resource || !l->peer || (cfg->local && !l->local) || (cfg->host && !l->host) ||
-	    !l->tm) {
-		pl_real_free(l);
+	if (!l->tm) {
+		free(l);
 		return -ENOMEM;
 	}
-#define DEF(f, v)                                                                                  \
-	do {                                                                                       \
-		if (!l->cfg.f)                                                                     \
-			l->cfg.f = (v);                                                            \
-	} while (0)
-	DEF(ping_interval_ms, 1000);
-	DEF(ping_timeout_ms, 5000);
-	DEF(connect_timeout_ms, 10000);
-	DEF(backoff_min_ms, 100);
-	DEF(backoff_max_ms, 30000);
-	DEF(sndq_max, 8u << 20);
-#undef DEF
 	l->backoff_ms = l->cfg.backoff_min_ms;
 	l->st = WBD_PL_IDLE;
 	wbp_limits_init(&l->lim);
@@ -643,42 +761,39 @@ int wbd_peerlink_new(struct event_base *base, const struct wbd_peerlink_cfg *cfg
 	return 0;
 }
 
-void wbd_peerlink_start(struct wbd_peerlink *l)
+void plc_start(struct plc *l)
 {
 	if (l->bev || l->st == WBD_PL_CONNECTING || l->st == WBD_PL_BACKOFF)
 		return;
 	l->st = WBD_PL_IDLE;
 	l->backoff_ms = l->cfg.backoff_min_ms;
-	if (l->host)
+	if (l->host) {
+		pl_hold(l);
 		pl_connect(l);
+		pl_release(l);
+	}
 }
 
-void wbd_peerlink_stop(struct wbd_peerlink *l)
+void plc_stop(struct plc *l)
 {
 	pl_close(l);
 	if (l->st != WBD_PL_STOPPED)
 		pl_set_state(l, WBD_PL_STOPPED, 0);
 }
 
-static void pl_real_free(struct wbd_peerlink *l)
+static void pl_real_free(struct plc *l)
 {
+	struct wbd_peerlink *h = l->h;
+
 	pl_close(l);
 	if (l->tm)
 		event_free(l->tm);
-	free(l->resource);
-	free(l->peer);
-	free(l->local);
-	free(l->host);
 	free(l);
+	plh_freed(h); /* after every release this core posted */
 }
 
-void wbd_peerlink_free(struct wbd_peerlink *l)
+void plc_free(struct plc *l)
 {
-	if (!l)
-		return;
-	static const struct wbd_peerlink_ops none;
-
-	l->cfg.ops = &none; /* no more callbacks */
 	if (l->busy) {
 		pl_close(l);
 		l->free_pending = true;
@@ -687,18 +802,25 @@ void wbd_peerlink_free(struct wbd_peerlink *l)
 	pl_real_free(l);
 }
 
+/* The payload's release goes back to the engine loop (plh_tx_done). */
+static void pl_tx_cleanup(const void *data, size_t len, void *cookie)
+{
+	plh_tx_done(cookie);
+}
+
 /*
  * A segmented payload on a TLS link: copied into one contiguous chain and
- * put at once. bufferevent_openssl calls SSL_write once per buffer chain,
- * so 4 KiB blocks queued by reference went out as one 4 KiB TLS record and
- * one write(2) each, and cost the receiver three syscalls per block (epoll,
- * record header, record body); from one chain it writes full 16 KiB
- * records. Encryption reads every byte anyway, the copy is cheap next to
- * it (docs/benchmarks.md, section repl). 0 or -1 (nothing queued, put not
- * called).
+ * released at once. bufferevent_openssl calls SSL_write once per buffer
+ * chain, so 4 KiB blocks queued by reference went out as one 4 KiB TLS
+ * record and one write(2) each, and cost the receiver three syscalls per
+ * block (epoll, record header, record body); from one chain it writes full
+ * 16 KiB records. Encryption reads every byte anyway, the copy is cheap
+ * next to it, and both run here, on the link's io loop (docs/benchmarks.md,
+ * section repl). 0 or -1 (nothing queued, nothing released).
  */
-static int pl_add_copy(struct evbuffer *out, const struct wbd_payload *data)
+static int pl_add_copy(struct evbuffer *out, struct pl_tx *tx)
 {
+	const struct wbd_payload *data = &tx->data;
 	struct evbuffer_iovec v;
 
 	if (evbuffer_reserve_space(out, (ev_ssize_t)data->len, &v, 1) != 1 || v.iov_len < data->len)
@@ -709,125 +831,87 @@ static int pl_add_copy(struct evbuffer *out, const struct wbd_payload *data)
 	v.iov_len = data->len;
 	if (evbuffer_commit_space(out, &v, 1))
 		return -1;
-	data->put(data->segs[data->nsegs - 1], data->seg_len, data->cookie);
+	plh_tx_done(tx);
 	return 0;
 }
 
-int wbd_peerlink_send(struct wbd_peerlink *l, unsigned type, const ProtobufCMessage *msg,
-		      const struct wbd_payload *data)
+/* A frame from the handle (its bytes already counted in txq): queued on
+ * the connection it was meant for, or dropped with its payload released. */
+void plc_send(struct plc *l, struct pl_tx *tx)
 {
-	size_t dlen = data ? data->len : 0, len, q;
+	size_t dlen = tx->data.len, before;
 	struct evbuffer *out;
-	const char *why = NULL;
-	uint8_t *buf;
 	int rc;
 
-	if (l->st != WBD_PL_UP || l->lingering)
-		return -ENOTCONN;
-	if (dlen > UINT32_MAX ||
-	    (data && data->segs && (!data->nsegs || (uint64_t)data->nsegs * data->seg_len != dlen)))
-		return -EINVAL;
-	rc = wbp_pack(type, msg, (uint32_t)dlen, &l->lim, &buf, &len, &why);
-	if (rc) {
-		wbd_err("peer %s (resource %s): not sending an invalid %s frame: %s", l->peer,
-			l->resource, wbp_type_name(type), why ? why : wbp_strerror(rc));
-		return rc;
+	if (tx->conn != l->conn || l->st != WBD_PL_UP || !l->bev || l->lingering) {
+		atomic_fetch_sub(&l->h->txq, tx->len + dlen);
+		free(tx->buf);
+		tx->buf = NULL;
+		plh_tx_done(tx);
+		return;
 	}
 	out = bufferevent_get_output(l->bev);
-	q = evbuffer_get_length(out);
-	if (q && q + len + dlen > l->cfg.sndq_max) {
-		free(buf);
-		if (l->cfg.congestion == WBD_PL_CONG_BLOCK) {
-			l->want_writable = true;
-			return -EAGAIN;
-		}
-		pl_dropf(l, -ENOBUFS, "send queue full (%zu bytes): congestion policy disconnect",
-			 q);
-		return -ENOBUFS;
-	}
-	rc = evbuffer_add(out, buf, len);
-	free(buf);
-	if (!rc && dlen && !data->segs) {
-		rc = evbuffer_add_reference(out, data->data, dlen, data->put, data->cookie);
-	} else if (!rc && dlen && l->cfg.tls) {
-		rc = pl_add_copy(out, data);
-	} else if (!rc && dlen) {
-		/* one put for the whole payload: chains leave (or are freed)
-		 * in order, so the last segment's release comes last */
-		for (uint32_t i = 0; i < data->nsegs && !rc; i++)
-			rc = evbuffer_add_reference(out, data->segs[i], data->seg_len,
-						    i + 1 == data->nsegs ? data->put : NULL,
-						    data->cookie);
+	before = evbuffer_get_length(out);
+	rc = evbuffer_add(out, tx->buf, tx->len);
+	free(tx->buf);
+	tx->buf = NULL;
+	if (!rc && !dlen) {
+		plh_tx_done(tx);
+	} else if (!rc && !tx->data.segs) {
+		rc = evbuffer_add_reference(out, tx->data.data, dlen, pl_tx_cleanup, tx);
+	} else if (!rc && l->cfg.tls) {
+		rc = pl_add_copy(out, tx);
+	} else if (!rc) {
+		/* one release for the whole payload: chains leave (or are
+		 * freed) in order, so the last segment's cleanup comes last */
+		for (uint32_t i = 0; i < tx->data.nsegs && !rc; i++)
+			rc = evbuffer_add_reference(out, tx->data.segs[i], tx->data.seg_len,
+						    i + 1 == tx->data.nsegs ? pl_tx_cleanup : NULL,
+						    tx);
 	}
 	if (rc) {
-		pl_dropf(l, -ENOMEM, "cannot queue a %s frame", wbp_type_name(type));
-		return -ENOMEM; /* the caller keeps the payload: put() was not called */
+		/* what did not get in leaves the count here, the rest with
+		 * the connection; the payload is released after the drop */
+		atomic_fetch_sub(&l->h->txq, tx->len + dlen - (evbuffer_get_length(out) - before));
+		pl_dropf(l, -ENOMEM, "cannot queue a frame of %zu bytes", tx->len + dlen);
+		plh_tx_done(tx);
 	}
-	return 0;
 }
 
-void wbd_peerlink_pause_rx(struct wbd_peerlink *l, bool pause)
+void plc_pause_rx(struct plc *l, bool pause)
 {
 	l->paused = pause;
 	if (!l->bev || l->lingering)
 		return;
 	if (pause) {
 		bufferevent_disable(l->bev, EV_READ);
-	} else {
+	} else if (!l->rx_full) {
 		bufferevent_enable(l->bev, EV_READ);
 		pl_read_cb(l->bev, l); /* frames already buffered */
 	}
 }
 
-enum wbd_pl_state wbd_peerlink_state(const struct wbd_peerlink *l)
-{
-	return l->st;
-}
-
-size_t wbd_peerlink_queued(const struct wbd_peerlink *l)
-{
-	return l->bev ? evbuffer_get_length(bufferevent_get_output(l->bev)) : 0;
-}
-
-size_t wbd_peerlink_rx_buffered(const struct wbd_peerlink *l)
-{
-	return l->bev ? evbuffer_get_length(bufferevent_get_input(l->bev)) : 0;
-}
-
-const struct wbp_limits *wbd_peerlink_limits(const struct wbd_peerlink *l)
-{
-	return &l->lim;
-}
-
-const Wbrep__Hello *wbd_peerlink_peer_hello(const struct wbd_peerlink *l)
-{
-	return l->st == WBD_PL_UP ? l->theirs.hello : NULL;
-}
-
-bool wbd_peerlink_accepts(const struct wbd_peerlink *l)
+bool plc_accepts(const struct plc *l)
 {
 	return !l->host && l->st != WBD_PL_STOPPED && !l->free_pending;
 }
 
-void wbd_peerlink_adopt(struct wbd_peerlink *l, struct bufferevent *bev, const char *addr,
-			struct wbp_msg *hello)
+void plc_adopt(struct plc *l, struct bufferevent *bev, const char *addr, struct wbp_msg *hello)
 {
 	pl_hold(l);
 	if (l->bev)
-		wbd_peerlink_drop(l, -ECONNRESET,
-				  "the peer connected again; old connection dropped");
-	if (!wbd_peerlink_accepts(l)) {
+		pl_drop(l, -ECONNRESET, "the peer connected again; old connection dropped");
+	if (!plc_accepts(l)) {
 		bufferevent_free(bev);
 		goto out;
 	}
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
 	pl_attach(l, bev);
-	pl_send_hello(l, false);
-	if (l->bev == bev) {
-		pl_on_hello(l, hello);
-		if (l->bev == bev && evbuffer_get_length(bufferevent_get_input(bev)))
-			pl_read_cb(bev, l);
-	}
+	arm(l->tm, l->cfg.connect_timeout_ms);
+	l->st = WBD_PL_HELLO;
+	l->adopted = *hello;
+	hello->base = NULL;
+	pl_want_hello(l);
 out:
 	pl_release(l);
 }

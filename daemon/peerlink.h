@@ -14,27 +14,34 @@
  * for ping_timeout_ms drops the link), reconnect with exponential backoff
  * (active side), a bounded send queue with a congestion policy, and
  * receive caps (the socket is read only while less than one maximum frame
- * + payload is buffered). Who connects:
+ * + payload is buffered, and while less than wbd_pl_rx_cap() bytes of
+ * received frames wait for the engine loop). Who connects:
  * the replication glue makes the link of the node whose name sorts first
  * active, the other passive (docs/configuration.md, "Replication links").
  *
- * Threads: a link lives on the event_base it was created with and keeps
- * all its state there; every function and every callback runs on that
- * base's thread. The interface to the replication glue is queue-like on
- * purpose: the glue submits frames (protobuf message + a const, reference
- * counted payload) and receives frames through callbacks; nothing else is
- * shared. When links move to io-loop threads (DESIGN.md, "Threads and
- * hand-offs"), the same calls become a bounded queue + eventfd per
- * direction without an API change; the payload's put() will then run on
- * the io thread, so payload reference counts must already be atomic (the
- * engine's page references are).
+ * Threads (peerlink_int.h, docs/daemon.md "Threads"): a link is two
+ * halves. The handle, which every function here takes, lives on the engine
+ * loop (the base given to wbd_peerlink_new) and every callback runs there;
+ * it never touches a socket. The core owns the connection (socket, TLS,
+ * frame parsing, keepalive, reconnect) and lives on an io loop; the two
+ * exchange messages through the io loop queues (bounded by the caps
+ * below). Without running io loops the core lives on the handle's base and
+ * the messages run at once (unit tests).
+ *
+ * Consequences for the glue: hello() and hello_check() run on the engine
+ * loop while the core waits for their answer; the link is up for the glue
+ * when hello_check() accepted (the state callback with WBD_PL_UP runs right
+ * after it). wbd_peerlink_drop()/redo()/stop() take effect for the glue at
+ * once (sends fail with -ENOTCONN, no more frames are delivered) and the
+ * state callback follows when the core closed the connection.
  *
  * Ownership: the link copies its cfg strings. A payload passed to
  * wbd_peerlink_send() belongs to the link on success (put() is called
- * exactly once, from the event loop, when the bytes left or after the
- * connection was dropped); on
- * failure the caller keeps it. A received message is valid during the
- * frame callback only; its data too, unless rx_buf supplied the buffer.
+ * exactly once, on the engine loop, after the bytes left, were copied for
+ * TLS, or were dropped with the connection); the pages must stay unchanged
+ * until then, since the io loop reads them. On failure the caller keeps
+ * it. A received message is valid during the frame callback only, its
+ * data too unless the callback takes it (wbd_peerlink_take_data()).
  * Callbacks may call any function of the link, including
  * wbd_peerlink_free() (the free is then deferred to the callback's end).
  */
@@ -96,9 +103,6 @@ struct wbd_peerlink_ops {
 	/* A frame other than hello/ping/pong/error (handled by the link).
 	 * data: m->data_len bytes (NULL when 0). Required. */
 	void (*frame)(struct wbd_peerlink *l, const struct wbp_msg *m, void *data, void *arg);
-	/* Optional: a buffer of m->data_len bytes for the frame's data, owned
-	 * by the glue (engine pages); NULL = the link's own scratch buffer. */
-	void *(*rx_buf)(struct wbd_peerlink *l, const struct wbp_msg *m, void *arg);
 	/* Block policy: the send queue drained to half after -EAGAIN. */
 	void (*writable)(struct wbd_peerlink *l, void *arg);
 	/* Optional: the peer refused or closed the link with an error frame
@@ -151,16 +155,25 @@ void wbd_peerlink_free(struct wbd_peerlink *l);
  */
 int wbd_peerlink_send(struct wbd_peerlink *l, unsigned type, const ProtobufCMessage *msg,
 		      const struct wbd_payload *data);
-/* Stop (true) / resume reading the socket: backpressure from the glue when
- * it cannot take more frames. A paused link does not time out its peer
- * (this side is the slow one); the peer, getting no pongs, may. */
+/* In the frame callback: take the frame's data buffer (m->data_len bytes,
+ * 4 KiB aligned, from wb_io_alloc: free it with wb_io_free). NULL outside
+ * the callback or when the frame has no data. */
+void *wbd_peerlink_take_data(struct wbd_peerlink *l);
+/* Stop (true) / resume delivering frames and reading the socket:
+ * backpressure from the glue when it cannot take more frames. No frame is
+ * delivered after pause_rx(true) returns (frames already on their way wait
+ * in the handle, bounded by the receive cap); pause_rx(false) delivers
+ * them first, in order. A paused link does not time out its peer (this
+ * side is the slow one); the peer, getting no pongs, may. */
 void wbd_peerlink_pause_rx(struct wbd_peerlink *l, bool pause);
 
 enum wbd_pl_state wbd_peerlink_state(const struct wbd_peerlink *l);
 const char *wbd_pl_state_name(enum wbd_pl_state st);
-size_t wbd_peerlink_queued(const struct wbd_peerlink *l); /* bytes in the send queue */
-/* Received bytes buffered and not yet handed out: at most about one
- * header + 64 KiB message + maximum record (the receive cap). */
+/* bytes queued for sending and not yet written (the send cap counts them) */
+size_t wbd_peerlink_queued(const struct wbd_peerlink *l);
+/* Bytes of received frames waiting for the frame callback (on their way
+ * from the io loop or held while paused): below wbd_pl_rx_cap() + one
+ * maximum frame. */
 size_t wbd_peerlink_rx_buffered(const struct wbd_peerlink *l);
 const struct wbp_limits *wbd_peerlink_limits(const struct wbd_peerlink *l); /* when UP */
 const Wbrep__Hello *wbd_peerlink_peer_hello(const struct wbd_peerlink *l);  /* when UP */

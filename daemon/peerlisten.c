@@ -4,11 +4,20 @@
  * per node at its [node] address. Accepts a connection, runs the TLS
  * handshake (server side, client certificate required), reads the first
  * frame, which must be a valid hello, and hands the connection to the
- * passive link the hello names (wbd_peerlink_adopt). Owns the listening
- * socket and the connections that have not sent their hello yet; every
- * refusal is logged with the peer address and the reason.
+ * passive link the hello names. Owns the listening socket and the
+ * connections that have not sent their hello yet; every refusal is logged
+ * with the peer address and the reason.
+ *
+ * Threads: the listener, its pending connections and the TLS handshakes
+ * live on io loop 0 (the base given to wbd_peerlisten_new when no io loops
+ * run). The lookup of the link a hello names runs on the engine loop (a
+ * message there and back); the connection then goes to the link's core,
+ * which lives on the same io loop (peerlink_eng.c puts passive links
+ * there), so the bufferevent never changes its base. Free is asynchronous:
+ * the io loop closes, then the engine loop frees the struct.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +30,7 @@
 #include <event2/listener.h>
 #include <openssl/err.h>
 
+#include "daemon/ioloop.h"
 #include "daemon/peerlink.h"
 #include "daemon/peerlink_int.h"
 #include "daemon/tls.h"
@@ -38,7 +48,10 @@ struct pl_pending {
 };
 
 struct wbd_peerlisten {
-	struct event_base *base;
+	struct event_base *base; /* the io loop's (or the engine's, without io loops) */
+	struct wbd_ioloop *loop; /* NULL: no io loops, everything runs at once */
+	bool closing;		 /* engine loop: free was called */
+	struct wbd_ioloop_msg enable_msg, close_msg, freed_msg;
 	struct evconnlistener *lis;
 	SSL_CTX *tls;
 	wbd_peerlisten_lookup_fn lookup;
@@ -47,6 +60,75 @@ struct wbd_peerlisten {
 	unsigned npending;
 	uint16_t port;
 };
+
+/* An accepted connection with its hello, on its way to the engine loop
+ * (which link?) and back to the io loop (the link's core takes it). */
+struct pl_adopt {
+	struct wbd_ioloop_msg m;
+	struct wbd_peerlisten *ls;
+	struct bufferevent *bev;
+	struct wbp_msg hello;
+	struct wbd_peerlink *l; /* NULL: refused */
+	char addr[80];
+};
+
+static void post_eng(struct wbd_peerlisten *ls, struct wbd_ioloop_msg *m)
+{
+	if (ls->loop)
+		wbd_ioloop_post_engine(ls->loop, m);
+	else
+		m->fn(m);
+}
+
+static void post_io(struct wbd_peerlisten *ls, struct wbd_ioloop_msg *m)
+{
+	if (ls->loop)
+		wbd_ioloop_post(ls->loop, m);
+	else
+		m->fn(m);
+}
+
+/* io loop: the link's core takes the connection, or it is refused */
+static void io_adopt(struct wbd_ioloop_msg *m)
+{
+	struct pl_adopt *a = (struct pl_adopt *)m;
+
+	if (a->l) {
+		bufferevent_enable(a->bev, EV_READ);
+		plc_adopt(a->l->core, a->bev, a->addr, &a->hello);
+	} else {
+		bufferevent_free(a->bev);
+	}
+	wbp_msg_free(&a->hello);
+	free(a);
+}
+
+/* engine loop: which link takes it */
+static void eng_lookup(struct wbd_ioloop_msg *m)
+{
+	struct pl_adopt *a = (struct pl_adopt *)m;
+	struct wbd_peerlisten *ls = a->ls;
+	struct wbd_peerlink *l = NULL;
+
+	if (!ls->closing)
+		l = ls->lookup(a->hello.hello->resource, a->hello.hello->node, ls->arg);
+	if (!l || !wbd_peerlink_accepts(l)) {
+		if (!ls->closing)
+			wbd_warn("peer connection from %s refused: no %slink for resource %s "
+				 "with node %s",
+				 a->addr, l ? "passive " : "", a->hello.hello->resource,
+				 a->hello.hello->node);
+		l = NULL;
+	} else if (wbd_peerlink_loop(l) != ls->loop) {
+		wbd_err("peer connection from %s refused: the link of resource %s with node %s "
+			"is not on the listener's io loop",
+			a->addr, a->hello.hello->resource, a->hello.hello->node);
+		l = NULL;
+	}
+	a->l = l;
+	a->m.fn = io_adopt;
+	post_io(ls, &a->m);
+}
 
 static void sa_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t blen)
 {
@@ -81,9 +163,8 @@ static void pend_read_cb(struct bufferevent *bev, void *arg)
 	struct wbp_limits pre;
 	struct wbp_hdr h;
 	struct wbp_msg m;
-	struct wbd_peerlink *l;
+	struct pl_adopt *a;
 	uint8_t hb[WBP_HDR_SIZE];
-	char addr[sizeof(p->addr)];
 	const char *why = NULL;
 	int rc;
 
@@ -111,20 +192,23 @@ static void pend_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	evbuffer_drain(in, WBP_HDR_SIZE + h.msg_len);
-	l = p->ls->lookup(m.hello->resource, m.hello->node, p->ls->arg);
-	if (!l || !wbd_peerlink_accepts(l)) {
-		wbd_warn("peer connection from %s refused: no %slink for resource %s with node %s",
-			 p->addr, l ? "passive " : "", m.hello->resource, m.hello->node);
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		wbd_err("peer connection from %s: out of memory", p->addr);
 		wbp_msg_free(&m);
 		pend_free(p, true);
 		return;
 	}
-	bev = p->bev;
+	a->ls = p->ls;
+	a->bev = p->bev;
+	a->hello = m;
+	memcpy(a->addr, p->addr, sizeof(a->addr));
+	bufferevent_disable(a->bev, EV_READ);
+	bufferevent_setcb(a->bev, NULL, NULL, NULL, NULL);
 	p->bev = NULL;
-	memcpy(addr, p->addr, sizeof(addr));
 	pend_free(p, false);
-	wbd_peerlink_adopt(l, bev, addr, &m);
-	wbp_msg_free(&m);
+	a->m.fn = eng_lookup;
+	post_eng(a->ls, &a->m);
 }
 
 static void pend_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -217,6 +301,15 @@ out_close:
 	evutil_closesocket(fd);
 }
 
+static void io_enable(struct wbd_ioloop_msg *m)
+{
+	struct wbd_peerlisten *ls =
+	    (struct wbd_peerlisten *)((char *)m - offsetof(struct wbd_peerlisten, enable_msg));
+
+	if (evconnlistener_enable(ls->lis))
+		wbd_err("peer listener: cannot start accepting on port %u", ls->port);
+}
+
 int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port, SSL_CTX *tls,
 		       wbd_peerlisten_lookup_fn lookup, void *arg, struct wbd_peerlisten **out)
 {
@@ -242,13 +335,17 @@ int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port,
 		freeaddrinfo(ai);
 		return -ENOMEM;
 	}
-	ls->base = base;
+	ls->loop = wbd_ioloop_nth(0);
+	ls->base = ls->loop ? wbd_ioloop_base(ls->loop) : base;
 	ls->tls = tls;
 	ls->lookup = lookup;
 	ls->arg = arg;
-	ls->lis = evconnlistener_new_bind(base, ls_accept_cb, ls,
+	/* bound here (errors and the port are known at once), created
+	 * disabled: nothing is added to the io loop's base from this thread;
+	 * the io loop enables it */
+	ls->lis = evconnlistener_new_bind(ls->base, ls_accept_cb, ls,
 					  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-					      LEV_OPT_CLOSE_ON_EXEC,
+					      LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
 					  64, ai->ai_addr, (int)ai->ai_addrlen);
 	freeaddrinfo(ai);
 	if (!ls->lis) {
@@ -261,8 +358,10 @@ int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port,
 	if (!getsockname(evconnlistener_get_fd(ls->lis), (struct sockaddr *)&ss, &sl))
 		ls->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 							  : ((struct sockaddr_in *)&ss)->sin_port);
-	wbd_info("peer listener on %s:%u (%s)", host ? host : "*", ls->port,
-		 tls ? "TLS 1.3" : "plain TCP");
+	ls->enable_msg.fn = io_enable;
+	post_io(ls, &ls->enable_msg);
+	wbd_info("peer listener on %s:%u (%s%s)", host ? host : "*", ls->port,
+		 tls ? "TLS 1.3" : "plain TCP", ls->loop ? ", io loop 0" : "");
 	*out = ls;
 	return 0;
 }
@@ -272,12 +371,31 @@ uint16_t wbd_peerlisten_port(const struct wbd_peerlisten *ls)
 	return ls->port;
 }
 
+static void eng_freed(struct wbd_ioloop_msg *m)
+{
+	free((char *)m - offsetof(struct wbd_peerlisten, freed_msg));
+}
+
+/* io loop: close the socket and what waits for its hello; the engine
+ * frees the struct after every lookup this loop posted before */
+static void io_close(struct wbd_ioloop_msg *m)
+{
+	struct wbd_peerlisten *ls =
+	    (struct wbd_peerlisten *)((char *)m - offsetof(struct wbd_peerlisten, close_msg));
+
+	while (ls->pending)
+		pend_free(ls->pending, true);
+	evconnlistener_free(ls->lis);
+	ls->lis = NULL;
+	ls->freed_msg.fn = eng_freed;
+	post_eng(ls, &ls->freed_msg);
+}
+
 void wbd_peerlisten_free(struct wbd_peerlisten *ls)
 {
 	if (!ls)
 		return;
-	while (ls->pending)
-		pend_free(ls->pending, true);
-	evconnlistener_free(ls->lis);
-	free(ls);
+	ls->closing = true;
+	ls->close_msg.fn = io_close;
+	post_io(ls, &ls->close_msg);
 }

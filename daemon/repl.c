@@ -15,8 +15,8 @@
  * has not acknowledged durable (set_peer_pos = its durable ack + 1),
  * within the engine's peer retention.
  *
- * Secondary: a record frame's data lands in one receive buffer (rx_buf),
- * apply_record copies it into the engine; 0 -> Ack IN_MEMORY, done() ->
+ * Secondary: a record frame's data arrives in a buffer the link's io loop
+ * filled (peerlink.h), apply_record copies it into the engine; 0 -> Ack IN_MEMORY, done() ->
  * Ack DURABLE. -EAGAIN (RAM buffer full): the record is kept, the link
  * stops reading, and wbd_repl_after_run() retries after the engine ran.
  */
@@ -786,12 +786,8 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	pd->used = true;
 	pd->p = p;
 	pd->rec = rec;
-	pd->data = len ? data : NULL;
+	pd->data = len ? wbd_peerlink_take_data(p->l) : NULL;
 	pd->rec.data = pd->data;
-	if (len && data == rp->rxbuf) {
-		rp->rxbuf = NULL;
-		rp->rxcap = 0;
-	}
 	wbd_peerlink_pause_rx(p->l, true);
 }
 
@@ -815,7 +811,7 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 		pd->used = false;
 		wbd_peerlink_pause_rx(pd->p->l, false);
 	}
-	free(pd->data);
+	wb_io_free(pd->data);
 	pd->data = NULL;
 }
 
@@ -927,7 +923,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		if (rp->pend.used && rp->pend.p == p) {
 			/* a record of the old connection: the peer sends it again */
 			rp->pend.used = false;
-			free(rp->pend.data);
+			wb_io_free(rp->pend.data);
 			rp->pend.data = NULL;
 			wbd_peerlink_pause_rx(l, false);
 		}
@@ -1053,24 +1049,6 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 	}
 }
 
-static void *cb_rx_buf(struct wbd_peerlink *l, const struct wbp_msg *m, void *arg)
-{
-	struct repl_peer *p = arg;
-	struct wbd_repl *rp = p->rp;
-
-	if (m->type == WBP_T_RESYNC_DATA)
-		return wbd_repl_rs_rx_buf(rp, m->data_len);
-	if (m->data_len > rp->rxcap) {
-		void *nb = realloc(rp->rxbuf, m->data_len);
-
-		if (!nb)
-			return NULL; /* the link's scratch buffer then */
-		rp->rxbuf = nb;
-		rp->rxcap = m->data_len;
-	}
-	return rp->rxbuf;
-}
-
 static void cb_writable(struct wbd_peerlink *l, void *arg)
 {
 	struct repl_peer *p = arg;
@@ -1084,7 +1062,6 @@ static const struct wbd_peerlink_ops repl_link_ops = {
     .hello_check = cb_hello_check,
     .state = cb_state,
     .frame = cb_frame,
-    .rx_buf = cb_rx_buf,
     .writable = cb_writable,
     .refused = cb_refused,
 };
@@ -1380,9 +1357,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 		wbd_err("%s: replication: %u record references and %u applies left at stop",
 			rp->res, rp->refs, rp->applying);
 	wbd_repl_verify_free(rp);
-	free(rp->pend.data);
-	free(rp->rxbuf);
-	wb_io_free(rp->rs_rxbuf);
+	wb_io_free(rp->pend.data);
 	if (rp->ev_work)
 		event_free(rp->ev_work);
 	free(rp);

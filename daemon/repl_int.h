@@ -158,8 +158,6 @@ struct wbd_repl {
 	unsigned npeers;
 	struct repl_peer peers[WB_ENGINE_MAX_PEERS];
 	struct repl_pend pend;
-	void *rxbuf; /* secondary: receive buffer, rxcap bytes */
-	size_t rxcap;
 	unsigned refs;	   /* record references held by link payloads */
 	unsigned applying; /* apply_record / metadata done() callbacks outstanding */
 	/* data generation UUIDs (repl_uuid.c): the engine's durable copy */
@@ -182,7 +180,6 @@ struct wbd_repl {
 	bool discard;		   /* wbctl connect --discard-my-data, until resynced */
 	struct repl_peer *rs_peer; /* target: the peer this node resyncs from */
 	unsigned rs_writes;	   /* target: resync writes to the backing in flight */
-	void *rs_rxbuf;		   /* target: aligned buffer of the frame being read */
 };
 
 /* Connected and up to date (primary: live and not being resynced;
@@ -254,7 +251,6 @@ void wbd_repl_rs_source_work(struct repl_peer *p);
 void wbd_repl_rs_sent(struct repl_peer *p, const struct wb_record *rec);
 void wbd_repl_rs_acked(struct repl_peer *p); /* more records durable there */
 bool wbd_repl_rs_frame(struct repl_peer *p, const struct wbp_msg *m, void *data);
-void *wbd_repl_rs_rx_buf(struct wbd_repl *rp, uint32_t len);
 void wbd_repl_rs_reset(struct repl_peer *p);
 void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *s);
 

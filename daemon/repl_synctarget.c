@@ -777,12 +777,13 @@ void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *
 		return;
 	}
 	io = calloc(1, sizeof(*io));
-	if (!io || data != rp->rs_rxbuf) {
+	/* the link's receive buffer (aligned, wb_io_alloc): the write owns it */
+	data = io ? wbd_peerlink_take_data(p->l) : NULL;
+	if (!io || !data) {
 		free(io);
 		tgt_fail(p, -ENOMEM, "out of memory for resync data");
 		return;
 	}
-	rp->rs_rxbuf = NULL; /* the write owns it */
 	io->p = p;
 	io->epoch = p->epoch;
 	io->q = *q;
@@ -802,15 +803,6 @@ void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *
 	}
 	rp->applying++;
 	rp->rs_writes++;
-}
-
-/* An aligned buffer for resync data (written to the backing device
- * directly); kept in rp until the frame callback takes it. */
-void *wbd_repl_rs_rx_buf(struct wbd_repl *rp, uint32_t len)
-{
-	wb_io_free(rp->rs_rxbuf);
-	rp->rs_rxbuf = wb_io_alloc(len);
-	return rp->rs_rxbuf;
 }
 
 static void done_adopted(struct wbd_repl *rp, int err)

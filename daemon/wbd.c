@@ -243,8 +243,6 @@ int wbd_start(struct wbd *d)
 	d->res = calloc(d->conf->nres ? d->conf->nres : 1, sizeof(*d->res));
 	if (!d->res)
 		return -ENOMEM;
-	if (wbd_repl_start(d))
-		return -EIO;
 	for (size_t i = 0; i < d->conf->nres; i++) {
 		d->res[i] = wbd_resource_new(d->base, &d->conf->res[i], &d->lk);
 		if (!d->res[i])
@@ -264,6 +262,9 @@ int wbd_start(struct wbd *d)
 	if (wbd_ioloop_start(d->base, d->conf->global.io_threads ? d->conf->global.io_threads
 								 : wbd_ioloop_default_count()))
 		return -ENOMEM;
+	/* after the io loops: the listener and the peer links live there */
+	if (wbd_repl_start(d))
+		return -EIO;
 	for (size_t i = 0; i < d->nres; i++) {
 		int ret;
 

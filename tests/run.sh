@@ -7,8 +7,8 @@
 #   unit      every CMocka binary build/tests/unit/test_*       (normal build)
 #   san       the same binaries from build-san/ (ASan + UBSan)
 #   tsan      ThreadSanitizer (build-tsan/, `make TSAN=1`): the io loop and
-#             page buffer unit tests and the daemon, NBD-over-TLS and
-#             resource scripts against the TSan wbrepd; a report fails the case (exit status 66,
+#             page buffer and peer link unit tests and the daemon, NBD-over-TLS
+#             and resource scripts against the TSan wbrepd; a report fails the case (exit status 66,
 #             "ThreadSanitizer" in the daemon's log)
 #   scripts   every tests/<suite>/test_*.sh (cli, crash, engine, fuzz,
 #             integration, mutants, vm, ...). A script prints one line per
@@ -135,6 +135,9 @@ if want tsan; then
 		export TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1"
 		run_cmocka tsan build-tsan/tests/unit/test_ioloop
 		[ -x build-tsan/tests/unit/test_pagebuf ] && run_cmocka tsan build-tsan/tests/unit/test_pagebuf
+		# peer links on two io loops (its second group)
+		[ -x build-tsan/tests/unit/test_peerlink ] &&
+			run_cmocka tsan build-tsan/tests/unit/test_peerlink
 		for sc in tests/integration/test_daemon.sh tests/integration/test_nbd_tls.sh \
 			tests/integration/test_resources.sh; do
 			B=build-tsan run_script "$sc" tsan/

@@ -17,6 +17,7 @@
  * wbd_log_set_hook (and still go to stderr). Waits are bounded by generous deadlines, not timed.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -36,7 +37,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "daemon/ioloop.h"
 #include "daemon/peerlink.h"
+#include "daemon/peerlink_int.h"
 #include "daemon/tls.h"
 #include "daemon/wbd_log.h"
 
@@ -159,35 +162,60 @@ static void make_certs(void)
 
 /* ---- log capture ------------------------------------------------------- */
 
+/* the io loops log too (threaded group): under a lock */
 static char logbuf[1 << 18];
 static size_t loglen;
+static pthread_mutex_t loglock = PTHREAD_MUTEX_INITIALIZER;
+static bool threaded; /* the group with io loops: links live there */
 
 static void log_hook(int level, const char *msg, void *arg)
 {
 	size_t n = strlen(msg);
 
+	pthread_mutex_lock(&loglock);
 	if (loglen + n + 2 >= sizeof(logbuf))
 		loglen = 0; /* a test's own lines fit many times over */
 	memcpy(logbuf + loglen, msg, n);
 	loglen += n;
 	logbuf[loglen++] = '\n';
 	logbuf[loglen] = 0;
+	pthread_mutex_unlock(&loglock);
 }
 
 static void log_reset(void)
 {
+	pthread_mutex_lock(&loglock);
 	loglen = 0;
 	logbuf[0] = 0;
+	pthread_mutex_unlock(&loglock);
 }
 
+static bool log_has_now(const char *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&loglock);
+	r = strstr(logbuf, s) != NULL;
+	pthread_mutex_unlock(&loglock);
+	return r;
+}
+
+/* With io loops a line may come a little later: wait up to 5 s for it
+ * (running the engine loop meanwhile). */
 static bool log_has(const char *s)
 {
-	return strstr(logbuf, s) != NULL;
+	for (int i = 0; threaded && i < 5000 && !log_has_now(s); i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	return log_has_now(s);
 }
 
 static void log_dump(void)
 {
+	pthread_mutex_lock(&loglock);
 	printf("---- log since the test started:\n%s----\n", logbuf);
+	pthread_mutex_unlock(&loglock);
 }
 
 /* ---- one side of a link ------------------------------------------------ */
@@ -401,6 +429,13 @@ static bool wait_for(bool (*pred)(void))
 	return true;
 }
 
+/* payloads are released on the engine loop after the io loop let them go */
+static int want_puts;
+static bool puts_done(void)
+{
+	return puts_called >= want_puts;
+}
+
 static bool both_up(void)
 {
 	return wbd_peerlink_state(A.l) == WBD_PL_UP && wbd_peerlink_state(B.l) == WBD_PL_UP;
@@ -519,6 +554,8 @@ static void test_exchange(void **state)
 	assert_int_equal(A.bad, 0);
 	assert_int_equal(B.bad, 0);
 	assert_int_equal(A.next_seq, n + 1);
+	want_puts = n;
+	assert_true(wait_for(puts_done));
 	assert_int_equal(puts_called, n);
 	assert_true(log_has("up, TLS 1.3"));
 	teardown_pair();
@@ -656,18 +693,21 @@ static void test_sndq_block(void **state)
 	assert_true(wait_for(all_received));
 	assert_int_equal(A.bad, 0);
 	assert_int_equal(A.bytes, total * REC_BLOCKS * 4096);
-	/* alpha read a backlog of many MiB: the receive cap held */
-	assert_true(A.rx_max <= WBP_FRAME_MAX(wbd_peerlink_limits(A.l)));
+	/* alpha read a backlog of many MiB: the receive cap held (frames
+	 * waiting for the engine loop: below the cap + one frame) */
+	assert_true(A.rx_max <= wbd_pl_rx_cap(wbd_peerlink_limits(A.l)) +
+				    WBP_FRAME_MAX(wbd_peerlink_limits(A.l)));
 	assert_true(B.writable > 0);
 	assert_int_equal(B.downs, 0);
+	want_puts = (int)total;
+	assert_true(wait_for(puts_done));
 	teardown_pair();
 	assert_int_equal(puts_called, (int)total);
 }
 
-static int want_puts;
-static bool puts_done(void)
+static bool b_nobufs(void)
 {
-	return puts_called >= want_puts;
+	return B.last_err == -ENOBUFS;
 }
 
 static void test_sndq_disconnect(void **state)
@@ -692,7 +732,7 @@ static void test_sndq_disconnect(void **state)
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	}
 	assert_int_equal(rc, -ENOBUFS);
-	assert_int_equal(B.last_err, -ENOBUFS);
+	assert_true(wait_for(b_nobufs)); /* the state follows from the io loop */
 	assert_true(log_has("congestion policy disconnect"));
 	want_puts = sent; /* dropped payloads are released too, from the loop */
 	assert_true(wait_for(puts_done));
@@ -829,6 +869,21 @@ static void test_plain_malformed(void **state)
 	teardown_pair();
 }
 
+/* The same links with their cores on two io loops (the daemon's way):
+ * the engine loop is this thread's base. */
+static int io_setup(void **state)
+{
+	threaded = true;
+	return wbd_ioloop_start(base, 2);
+}
+
+static int io_teardown(void **state)
+{
+	wbd_ioloop_stop(); /* runs what is still queued, here */
+	threaded = false;
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -841,6 +896,14 @@ int main(void)
 	    cmocka_unit_test_teardown(test_hello_refused, teardown),
 	    cmocka_unit_test_teardown(test_tls_refusals, teardown),
 	    cmocka_unit_test_teardown(test_plain_malformed, teardown),
+	};
+	const struct CMUnitTest io_tests[] = {
+	    cmocka_unit_test_teardown(test_exchange, teardown),
+	    cmocka_unit_test_teardown(test_ping_timeout, teardown),
+	    cmocka_unit_test_teardown(test_redo, teardown),
+	    cmocka_unit_test_teardown(test_sndq_block, teardown),
+	    cmocka_unit_test_teardown(test_sndq_disconnect, teardown),
+	    cmocka_unit_test_teardown(test_hello_refused, teardown),
 	};
 	int rc;
 
@@ -866,6 +929,7 @@ int main(void)
 
 		event_add(tick, &tv);
 		rc = cmocka_run_group_tests(tests, NULL, NULL);
+		rc |= cmocka_run_group_tests_name("io_loops", io_tests, io_setup, io_teardown);
 		event_free(tick);
 	}
 	event_base_free(base);
