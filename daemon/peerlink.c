@@ -53,9 +53,9 @@ struct plc {
 	uint64_t conn;		      /* connection number: one per bufferevent */
 	int wait;		      /* W_*: a request to the engine is out */
 	struct wbp_limits lim;
-	struct wbp_msg mine;	    /* our hello of the current connection */
-	struct wbp_msg adopted;	    /* passive: the peer's hello, until ours is built */
-	uint8_t *hello_out;	    /* passive: our packed hello, sent on accepting */
+	struct wbp_msg mine;	/* our hello of the current connection */
+	struct wbp_msg adopted; /* passive: the peer's hello, until ours is built */
+	uint8_t *hello_out;	/* passive: our packed hello, sent on accepting */
 	size_t hello_out_len;
 	int rx_stage;
 	struct wbp_hdr rxh;

@@ -26,7 +26,7 @@
 #include "daemon/wbd_log.h"
 #include "engine/io.h"
 
-#define CONTAINER(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
+#define CONTAINER(p, type, field) ((type *)((char *)(p)-offsetof(type, field)))
 
 void pl_post_io(struct wbd_peerlink *h, struct wbd_ioloop_msg *m)
 {
@@ -675,9 +675,8 @@ int wbd_peerlink_send(struct wbd_peerlink *h, unsigned type, const ProtobufCMess
 			if (h->cfg.congestion == WBD_PL_CONG_BLOCK)
 				return -EAGAIN;
 			atomic_store(&h->want_writable, 0);
-			wbd_peerlink_drop(
-			    h, -ENOBUFS,
-			    "send queue full: congestion policy disconnect");
+			wbd_peerlink_drop(h, -ENOBUFS,
+					  "send queue full: congestion policy disconnect");
 			return -ENOBUFS;
 		}
 		atomic_store(&h->want_writable, 0);

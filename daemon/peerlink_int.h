@@ -57,8 +57,8 @@ struct pl_rx {
 };
 
 struct wbd_peerlink {
-	struct event_base *base; /* the engine loop */
-	struct wbd_ioloop *loop; /* the core's io loop; NULL: no io loops */
+	struct event_base *base;     /* the engine loop */
+	struct wbd_ioloop *loop;     /* the core's io loop; NULL: no io loops */
 	struct wbd_peerlink_cfg cfg; /* strings: the copies below */
 	char *resource, *peer, *local, *host;
 	struct plc *core; /* owned by the io loop; freed there */
@@ -77,12 +77,12 @@ struct wbd_peerlink {
 	struct wbd_ioloop_msg freed_msg, writable_msg, resume_msg;
 
 	/* shared, seq_cst unless noted */
-	_Atomic size_t txq;	  /* bytes queued and not yet written (send cap) */
-	_Atomic size_t rxq;	  /* bytes handed to the engine, not yet consumed */
+	_Atomic size_t txq;	   /* bytes queued and not yet written (send cap) */
+	_Atomic size_t rxq;	   /* bytes handed to the engine, not yet consumed */
 	_Atomic int want_writable; /* engine: send blocked; io posts writable */
-	_Atomic int wr_posted;	  /* writable_msg is in a queue */
-	_Atomic int want_rx;	  /* io: stopped reading at the rxq cap */
-	_Atomic int rs_posted;	  /* resume_msg is in a queue */
+	_Atomic int wr_posted;	   /* writable_msg is in a queue */
+	_Atomic int want_rx;	   /* io: stopped reading at the rxq cap */
+	_Atomic int rs_posted;	   /* resume_msg is in a queue */
 };
 
 /* receive hand-over cap: the core stops reading while rxq >= this */
