@@ -13,8 +13,8 @@
 #                   then random primary power cuts/kills and failovers (WB_POWERCUT_CYCLES),
 #                   then a resync under load killed mid-way (WB_RESYNC_LOAD_CYCLES)
 #   make fuzz-long        every fuzz target for WB_FUZZ_SECONDS (default 300) each
-#   make torture    the crash torture longer than make test: WB_TORTURE_ITERS (default 400,
-#                   make test 100) iterations per engine and mode
+#   make torture    the crash torture longer than make test: WB_TORTURE_ITERS (default 800,
+#                   make test 200) iterations per engine and mode
 #   make bench      run the benchmarks (tables + JSON in tests/bench/results)
 #   make demo       3-node cluster demo: ext4 on r0, cut/heal, failover (deploy/demo-cluster.sh)
 #   make demo-single  one node, ext4 + fio across a daemon restart (deploy/demo.sh)
@@ -131,7 +131,7 @@ mutants: all
 	@bash tests/mutants/test_mutants.sh
 
 torture: all
-	@WB_TORTURE_ITERS=$${WB_TORTURE_ITERS:-400} bash tests/crash/test_torture.sh
+	@WB_TORTURE_ITERS=$${WB_TORTURE_ITERS:-800} bash tests/crash/test_torture.sh
 
 bench: deps
 	$(MAKE) all

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine/pagebuf.h"
 #include "engine/wbengine.h"
@@ -42,11 +43,26 @@ struct wb_pagebuf {
 	int serving; /* inside serve(): waiter fns may allocate past the queue */
 };
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* <linux/mman.h>, Linux 5.14 */
+#endif
+
+/* Fault in len bytes at p for writing: 0, or -ENOMEM when the memory is
+ * not there (the range stays allocated; the caller frees it). */
+static int wb_pagebuf_populate(void *p, size_t len)
+{
+	if (!madvise(p, len, MADV_POPULATE_WRITE))
+		return 0;
+	if (errno == ENOMEM || errno == EFAULT)
+		return -ENOMEM;
+	memset(p, 0, len); /* EINVAL: a kernel without it */
+	return 0;
+}
+
 int wb_pagebuf_create(uint32_t npages, struct wb_pagebuf **out)
 {
 	struct wb_pagebuf *pb;
 	void *slab = NULL;
-	int ret;
 
 	if (!npages) {
 		wb_msg(WB_LOG_ERR, "pagebuf: 0 pages requested");
@@ -55,15 +71,22 @@ int wb_pagebuf_create(uint32_t npages, struct wb_pagebuf **out)
 	pb = calloc(1, sizeof(*pb));
 	if (!pb)
 		goto out_nomem;
-	ret = posix_memalign(&slab, WB_PAGE_SIZE, (size_t)npages * WB_PAGE_SIZE);
-	if (ret)
+	/* anonymous mmap: page aligned and zeroed, whatever the allocator's
+	 * thresholds (the populate below does not zero) */
+	slab = mmap(NULL, (size_t)npages * WB_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (slab == MAP_FAILED)
 		goto out_nomem;
 	pb->slab = slab;
 	/* Touch every page now: the buffer is reserved at open (an overcommitted
 	 * machine fails here, not in the middle of I/O), and first-touch page
 	 * faults are not paid on the write path (perf showed them at ~14 % of a
-	 * 1 MiB sequential write run). */
-	memset(slab, 0, (size_t)npages * WB_PAGE_SIZE);
+	 * 1 MiB sequential write run). MADV_POPULATE_WRITE (Linux 5.14) faults
+	 * the range in with one call: 22-50 ms per 64 MiB here against 590-810
+	 * ms for a memset's 16384 page faults in this paravirtualised guest
+	 * (it was 55-60 % of wbtorture's CPU); older kernels take the memset. */
+	if (wb_pagebuf_populate(slab, (size_t)npages * WB_PAGE_SIZE))
+		goto out_nomem;
 	pb->pages = calloc(npages, sizeof(*pb->pages));
 	pb->free_stack = calloc(npages, sizeof(*pb->free_stack));
 	if (!pb->pages || !pb->free_stack)
@@ -87,7 +110,8 @@ out_nomem:
 	if (pb) {
 		free(pb->pages);
 		free(pb->free_stack);
-		free(pb->slab);
+		if (pb->slab)
+			munmap(pb->slab, (size_t)npages * WB_PAGE_SIZE);
 		free(pb);
 	}
 	return -ENOMEM;
@@ -110,7 +134,7 @@ void wb_pagebuf_unref(struct wb_pagebuf *pb)
 	pthread_mutex_destroy(&pb->lock);
 	free(pb->pages);
 	free(pb->free_stack);
-	free(pb->slab);
+	munmap(pb->slab, (size_t)pb->total * WB_PAGE_SIZE);
 	free(pb);
 }
 

@@ -10,7 +10,7 @@
 #                SKIP otherwise (also with --ack memory, and with --ship: a
 #                lagging peer holding record references and the log tail,
 #                half the iterations).
-# ITERS is WB_TORTURE_ITERS: 100 in make test, 400 in `make torture`.
+# ITERS is WB_TORTURE_ITERS: 200 in make test, 800 in `make torture`.
 # WB_TORTURE_SEED sets the seed (default: a fixed seed, so CI runs are
 # reproducible). A case's iterations are split into WB_TORTURE_JOBS (default
 # 2) chunks run side by side (wbtorture --start): every iteration has its own
@@ -20,7 +20,7 @@
 # wbtorture's own 300 s watchdog per iteration (a VIOLATION line).
 set -u
 . "$(dirname "$0")/../lib.sh"
-iters=${WB_TORTURE_ITERS:-100}
+iters=${WB_TORTURE_ITERS:-200}
 jobs=${WB_TORTURE_JOBS:-2}
 seed=${WB_TORTURE_SEED:-20240601}
 bin=$B/wbtorture
