@@ -9,16 +9,25 @@
  * does not say which of the two the client sent, and both promise zeroes on
  * read, so the blocks are released in both cases (docs/engine.md).
  *
- * Owns: struct wbl_destage (batch buffer, temporary extent map, piece list
- * and the rate/ETA counters). The records themselves stay
- * owned by the engine; this module only reads them and, once the batch is
- * durable on backing and the tail persisted, asks the engine to release
- * them (wbl_release_records).
+ * Where the data comes from: a block whose record still holds its RAM
+ * page is written from that page (iovecs over the pages, no copy); only
+ * blocks no longer in RAM are read from the log into the batch buffer. The
+ * batch takes its own reference on each page it will write (the record's
+ * may be evicted meanwhile, and a freed page would be handed to a new
+ * write) and hands it to the backing write that carries the block, which
+ * drops it when it completed (each block of a batch is written once).
+ *
+ * Owns: struct wbl_destage (batch buffer, page references of the batch,
+ * temporary extent map, piece list and the rate/ETA counters). The records
+ * themselves stay owned by the engine; this module only reads them and,
+ * once the batch is durable on backing and the tail persisted, asks the
+ * engine to release them (wbl_release_records).
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "engine/wblog_destage.h"
 #include "engine/wblog_int.h"
@@ -26,6 +35,8 @@
 #define DS_BATCH_BLOCKS 8192u /* 32 MiB of data per batch (8 MiB: half the rate, make bench) */
 #define DS_MAX_RECORDS	4096u
 #define DS_IO_BYTES	(1u << 20) /* max bytes per backing write */
+#define DS_IO_BLOCKS	(DS_IO_BYTES / WB_DISK_BLOCK)
+#define DS_NO_PAGE	UINT32_MAX /* piece data in the batch buffer */
 #define DS_ZERO_BYTES	(1u << 30) /* max bytes per backing discard */
 #define DS_QD		32u
 
@@ -34,6 +45,10 @@ enum { DS_IDLE, DS_READ, DS_WRITE, DS_FLUSH, DS_SB };
 struct ds_io {
 	struct wb_io_req io;
 	struct wbl_destage *ds;
+	uint32_t bytes;		 /* what the request transfers */
+	uint32_t npg;		 /* page references this write holds */
+	struct wb_page **pg;	 /* npg entries, after iov */
+	struct iovec iov[];	 /* io.niov entries */
 };
 
 struct wbl_destage {
@@ -43,7 +58,11 @@ struct wbl_destage {
 	struct wb_extmap *tmp;
 	struct wbl_destage_piece *pc;
 	uint64_t npc, cap_pc;
-	uint8_t *buf;
+	uint8_t *buf; /* log reads of the batch (blocks no longer in RAM) */
+	/* the batch's page references, one per block written from RAM; an
+	 * entry goes NULL when a backing write takes its reference over */
+	struct wb_page **held;
+	uint32_t nheld;
 	uint32_t buf_blocks, pending;
 	uint64_t cur, cur_off; /* write cursor: piece index, blocks done in it */
 	int64_t tokens;
@@ -60,8 +79,10 @@ int wbl_destage_create(struct wblog *e)
 	ds->e = e;
 	ds->buf_blocks = DS_BATCH_BLOCKS > e->max_rec_blocks ? DS_BATCH_BLOCKS : e->max_rec_blocks;
 	ds->buf = wb_io_alloc((size_t)ds->buf_blocks * WB_DISK_BLOCK);
-	if (!ds->buf || wb_extmap_create(&ds->tmp)) {
+	ds->held = calloc(ds->buf_blocks, sizeof(*ds->held));
+	if (!ds->buf || !ds->held || wb_extmap_create(&ds->tmp)) {
 		wb_io_free(ds->buf);
+		free(ds->held);
 		free(ds);
 		return -ENOMEM;
 	}
@@ -70,14 +91,25 @@ int wbl_destage_create(struct wblog *e)
 	return 0;
 }
 
+/* Drop the batch's page references no write took over. */
+static void ds_put_held(struct wbl_destage *ds)
+{
+	for (uint32_t i = 0; i < ds->nheld; i++)
+		if (ds->held[i])
+			wb_page_put(ds->e->pb, ds->held[i]);
+	ds->nheld = 0;
+}
+
 void wbl_destage_destroy(struct wblog *e)
 {
 	struct wbl_destage *ds = e->ds;
 
 	if (!ds)
 		return;
+	ds_put_held(ds);
 	wb_extmap_destroy(ds->tmp);
 	wb_io_free(ds->buf);
+	free(ds->held);
 	free(ds->pc);
 	free(ds);
 	e->ds = NULL;
@@ -181,6 +213,7 @@ static int ds_piece_cb(const struct wb_extmap_ent *x, void *arg)
 	p->log_blk = x->log_blk;
 	p->seq = x->seq;
 	p->buf_off = 0;
+	p->pg = DS_NO_PAGE;
 	return 0;
 }
 
@@ -190,6 +223,7 @@ static void ds_fail(struct wbl_destage *ds, int err, const char *what)
 
 	wb_msg(WB_LOG_ERR, "%s: destage of seq %llu..%llu: %s: %s", e->eng.name,
 	       (unsigned long long)ds->from, (unsigned long long)ds->upto, what, strerror(-err));
+	ds_put_held(ds); /* nothing is in flight here */
 	ds->state = DS_IDLE;
 	wbl_fail(e, err, NULL);
 }
@@ -229,6 +263,7 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 
 	free(d);
 	ds->pending--;
+	ds_put_held(ds); /* none left: every block was written */
 	if (res < 0) {
 		ds_fail(ds, res, "backing flush");
 		return;
@@ -282,7 +317,7 @@ static void ds_io_done(struct wb_io_req *io, int res)
 	struct ds_io *d = io->priv;
 	struct wbl_destage *ds = d->ds;
 
-	if (res < 0 || (uint32_t)res != io->len) {
+	if (res < 0 || (uint32_t)res != d->bytes) {
 		if (!ds->err) {
 			ds->err = res < 0 ? res : -EIO;
 			wb_msg(WB_LOG_ERR, "%s: destage %s at 0x%llx failed: %s", ds->e->eng.name,
@@ -292,6 +327,9 @@ static void ds_io_done(struct wb_io_req *io, int res)
 			       (unsigned long long)io->off, strerror(-ds->err));
 		}
 	}
+	/* the write's data is on the device: its pages may go */
+	for (uint32_t i = 0; i < d->npg; i++)
+		wb_page_put(ds->e->pb, d->pg[i]);
 	free(d);
 	ds->pending--;
 	if (ds->state == DS_READ && !ds->pending) {
@@ -320,6 +358,7 @@ static int ds_submit(struct wbl_destage *ds, struct wb_io *io, int op, void *buf
 	d->io.buf = buf;
 	d->io.len = len;
 	d->io.off = off;
+	d->bytes = len;
 	d->io.done = op == WB_IO_FLUSH ? ds_flush_done : ds_io_done;
 	d->io.priv = d;
 	ds->pending++;
@@ -329,6 +368,93 @@ static int ds_submit(struct wbl_destage *ds, struct wb_io *io, int op, void *buf
 		free(d);
 	}
 	return ret;
+}
+
+/* Block k of data piece p: in its RAM page (*hi = the index of the batch's
+ * reference), or in the batch buffer (*hi = DS_NO_PAGE). */
+static uint8_t *ds_blk(const struct wbl_destage *ds, const struct wbl_destage_piece *p, uint64_t k,
+		       uint32_t *hi)
+{
+	if (p->pg != DS_NO_PAGE) {
+		*hi = p->pg + (uint32_t)k;
+		return ds->held[*hi]->data;
+	}
+	*hi = DS_NO_PAGE;
+	return ds->buf + p->buf_off + k * WB_DISK_BLOCK;
+}
+
+/*
+ * One backing write from the write cursor on: data blocks of LBA-contiguous
+ * pieces, up to DS_IO_BYTES, as iovecs over their pages / the batch buffer
+ * (adjacent addresses merged). The page references of its blocks move from
+ * the batch to the write. Moves the cursor; 0 or -errno (cursor and
+ * references as they were).
+ */
+static int ds_write_one(struct wbl_destage *ds)
+{
+	struct wblog *e = ds->e;
+	struct iovec iov[DS_IO_BLOCKS];
+	uint32_t hidx[DS_IO_BLOCKS];
+	uint64_t cur = ds->cur, cur_off = ds->cur_off;
+	uint64_t lba = ds->pc[cur].lba + cur_off, n = 0;
+	uint32_t niov = 0, npg = 0, i;
+	struct ds_io *d;
+	int ret;
+
+	while (n < DS_IO_BLOCKS && cur < ds->npc) {
+		const struct wbl_destage_piece *q = &ds->pc[cur];
+
+		if (wbl_is_zero_logblk(q->log_blk) || q->lba + cur_off != lba + n)
+			break;
+		for (; cur_off < q->nblocks && n < DS_IO_BLOCKS; cur_off++, n++) {
+			uint32_t hi;
+			uint8_t *a = ds_blk(ds, q, cur_off, &hi);
+
+			if (hi != DS_NO_PAGE)
+				hidx[npg++] = hi;
+			if (niov && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == a)
+				iov[niov - 1].iov_len += WB_DISK_BLOCK;
+			else
+				iov[niov++] = (struct iovec){.iov_base = a, .iov_len = WB_DISK_BLOCK};
+		}
+		if (cur_off < q->nblocks)
+			break; /* the write is full */
+		cur++;
+		cur_off = 0;
+	}
+	d = calloc(1, sizeof(*d) + niov * sizeof(struct iovec) + npg * sizeof(struct wb_page *));
+	if (!d)
+		return -ENOMEM;
+	d->ds = ds;
+	d->io.op = WB_IO_WRITE;
+	d->io.off = lba * WB_DISK_BLOCK;
+	d->bytes = (uint32_t)(n * WB_DISK_BLOCK);
+	if (niov == 1) {
+		d->io.buf = iov[0].iov_base;
+		d->io.len = (uint32_t)iov[0].iov_len;
+	} else {
+		memcpy(d->iov, iov, niov * sizeof(struct iovec));
+		d->io.iov = d->iov;
+		d->io.niov = (uint16_t)niov;
+	}
+	d->io.done = ds_io_done;
+	d->io.priv = d;
+	d->pg = (struct wb_page **)(d->iov + niov);
+	d->npg = npg;
+	for (i = 0; i < npg; i++) /* completions come from reap only, never from submit */
+		d->pg[i] = ds->held[hidx[i]];
+	ds->pending++;
+	ret = wb_io_submit(e->bak, &d->io);
+	if (ret) {
+		ds->pending--;
+		free(d);
+		return ret;
+	}
+	for (i = 0; i < npg; i++) /* the write holds these references now */
+		ds->held[hidx[i]] = NULL;
+	ds->cur = cur;
+	ds->cur_off = cur_off;
+	return 0;
 }
 
 /* Issue backing writes in LBA order, at most DS_QD in flight. */
@@ -356,34 +482,19 @@ static void ds_write_more(struct wbl_destage *ds)
 								 : DS_ZERO_BYTES / WB_DISK_BLOCK;
 			ret = ds_submit(ds, e->bak, WB_IO_DISCARD, NULL,
 					(uint32_t)n * WB_DISK_BLOCK, lba * WB_DISK_BLOCK);
-			ds->cur_off += n;
-		} else {
-			/* merge LBA-contiguous data pieces (contiguous in the buffer too) */
-			uint64_t boff = p->buf_off + ds->cur_off * WB_DISK_BLOCK;
-
-			n = left;
-			ds->cur_off = p->nblocks;
-			while (ds->cur + 1 < ds->npc && n < DS_IO_BYTES / WB_DISK_BLOCK) {
-				struct wbl_destage_piece *q = &ds->pc[ds->cur + 1];
-
-				if (wbl_is_zero_logblk(q->log_blk) || q->lba != lba + n ||
-				    q->buf_off != boff + n * WB_DISK_BLOCK)
-					break;
-				n += q->nblocks;
-				ds->cur++;
+			if (!ret) {
+				ds->cur_off += n;
+				if (ds->cur_off >= p->nblocks) {
+					ds->cur++;
+					ds->cur_off = 0;
+				}
 			}
-			/* the whole of the last merged piece is written too */
-			ds->cur_off = ds->pc[ds->cur].nblocks;
-			ret = ds_submit(ds, e->bak, WB_IO_WRITE, ds->buf + boff,
-					(uint32_t)n * WB_DISK_BLOCK, lba * WB_DISK_BLOCK);
+		} else {
+			ret = ds_write_one(ds);
 		}
 		if (ret) {
 			ds->err = ret;
 			break;
-		}
-		if (ds->cur_off >= ds->pc[ds->cur].nblocks) {
-			ds->cur++;
-			ds->cur_off = 0;
 		}
 	}
 	if (ds->pending)
@@ -447,8 +558,30 @@ static int ds_resolve(struct wbl_destage *ds)
 	return wb_extmap_iterate(ds->tmp, ds_piece_cb, ds);
 }
 
-/* Read the batch's data: from the RAM buffer when its pages are still
- * there, else from the log; the writes start when the last read is in. */
+/* Take a reference on each page of blocks first..first+n of rec for the
+ * batch; *idx = the index of the first in ds->held. false: not all of
+ * them are in RAM (then none is taken). */
+static bool ds_take_pages(struct wbl_destage *ds, const struct wbl_rec *rec, uint64_t first,
+			  uint32_t n, uint32_t *idx)
+{
+	uint32_t k;
+
+	if (!rec->pages || ds->nheld + n > ds->buf_blocks)
+		return false;
+	for (k = 0; k < n; k++)
+		if (!rec->pages[first + k])
+			return false;
+	*idx = ds->nheld;
+	for (k = 0; k < n; k++) {
+		wb_page_get(rec->pages[first + k]);
+		ds->held[ds->nheld++] = rec->pages[first + k];
+	}
+	return true;
+}
+
+/* The batch's data: blocks whose record still holds its RAM pages are
+ * written from those pages (a reference each); the rest is read from the
+ * log into the batch buffer. The writes start when the last read is in. */
 static void ds_read(struct wbl_destage *ds)
 {
 	struct wblog *e = ds->e;
@@ -456,6 +589,7 @@ static void ds_read(struct wbl_destage *ds)
 	int ret;
 
 	ds->pending = 1; /* held while reads are issued */
+	ds->nheld = 0;
 	for (i = 0; i < ds->npc; i++) {
 		struct wbl_destage_piece *p = &ds->pc[i];
 		struct wbl_rec *rec;
@@ -463,19 +597,14 @@ static void ds_read(struct wbl_destage *ds)
 
 		if (wbl_is_zero_logblk(p->log_blk))
 			continue;
-		p->buf_off = boff;
-		boff += (uint64_t)p->nblocks * WB_DISK_BLOCK;
 		ds->batch_bytes += (uint64_t)p->nblocks * WB_DISK_BLOCK;
 		rec = wbl_rec_by_seq(e, p->seq);
 		first = p->log_blk - (rec->off / WB_DISK_BLOCK + 1);
-		if (rec->pages) {
-			uint32_t k;
-
-			for (k = 0; k < p->nblocks; k++)
-				memcpy(ds->buf + p->buf_off + (uint64_t)k * WB_DISK_BLOCK,
-				       rec->pages[first + k]->data, WB_DISK_BLOCK);
+		if (ds_take_pages(ds, rec, first, p->nblocks, &p->pg))
 			continue;
-		}
+		p->pg = DS_NO_PAGE;
+		p->buf_off = boff;
+		boff += (uint64_t)p->nblocks * WB_DISK_BLOCK;
 		ret = ds_submit(ds, e->log, WB_IO_READ, ds->buf + p->buf_off,
 				p->nblocks * WB_DISK_BLOCK, p->log_blk * WB_DISK_BLOCK);
 		if (ret) {

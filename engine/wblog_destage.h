@@ -39,7 +39,9 @@ struct wbl_destage_piece {
 	uint32_t nblocks;
 	uint64_t log_blk; /* wbl_is_zero_logblk() for zero pieces */
 	uint64_t seq;
-	uint64_t buf_off; /* byte offset in the batch buffer (data pieces) */
+	uint64_t buf_off; /* byte offset in the batch buffer (data read from the log) */
+	uint32_t pg;	  /* data in RAM pages: index of its first block's page
+			   * reference in the batch's; UINT32_MAX: in the buffer */
 };
 
 #endif /* WBL_DESTAGE_H */

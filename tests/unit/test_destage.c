@@ -17,7 +17,11 @@
  *     log use never exceeds the high watermark, data reads back;
  *   - power cut after the destage writes but before the backing flush, and
  *     after the backing flush but before the tail (superblock) write: the
- *     data is recovered from the log (the backing device did not keep it).
+ *     data is recovered from the log (the backing device did not keep it);
+ *   - destage writes from the records' RAM pages: while its backing writes
+ *     are held back, newer writes evict those records' pages and want
+ *     pages of their own; the data the held writes carry does not change
+ *     (the batch holds page references) and ends on backing.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -60,6 +64,35 @@ static struct wb_io_ops spy_ops[2];
 static int (*orig_submit[2])(struct wb_io *io, struct wb_io_req *r);
 static enum { CUT_NONE, CUT_AT_BAK_FLUSH, CUT_AT_SB_WRITE } cut_mode;
 static int cut_done, bak_writes_seen;
+
+/* hold_bak: backing writes are kept here (with a copy of their data at
+ * submission) until hold_release() submits them */
+static int hold_bak;
+struct held {
+	struct wb_io *io;
+	struct wb_io_req *r;
+	uint8_t *copy;
+	uint64_t len;
+};
+static struct held held_w[256];
+static unsigned nheld_w;
+
+static uint64_t req_copy(const struct wb_io_req *r, uint8_t *dst)
+{
+	uint64_t len = 0, k;
+
+	if (!r->niov) {
+		if (dst)
+			memcpy(dst, r->buf, r->len);
+		return r->len;
+	}
+	for (k = 0; k < r->niov; k++) {
+		if (dst)
+			memcpy(dst + len, r->iov[k].iov_base, r->iov[k].iov_len);
+		len += r->iov[k].iov_len;
+	}
+	return len;
+}
 
 static void blk_gen(const uint8_t *b, struct ev *e)
 {
@@ -117,6 +150,18 @@ static int spy_submit(struct wb_io *io, struct wb_io_req *r)
 			for (k = 0; k < r->len / BS; k++)
 				blk_gen((const uint8_t *)r->buf + k * BS, e);
 	}
+	if (hold_bak && d == D_BAK && r->op == WB_IO_WRITE) {
+		struct held *h = &held_w[nheld_w++];
+
+		assert_true(nheld_w <= sizeof(held_w) / sizeof(held_w[0]));
+		h->io = io;
+		h->r = r;
+		h->len = req_copy(r, NULL);
+		h->copy = malloc(h->len);
+		assert_non_null(h->copy);
+		req_copy(r, h->copy);
+		return 0;
+	}
 	if (!cut_done && cut_mode == CUT_AT_BAK_FLUSH && d == D_BAK && r->op == WB_IO_FLUSH &&
 	    bak_writes_seen)
 		cut_power();
@@ -124,6 +169,30 @@ static int spy_submit(struct wb_io *io, struct wb_io_req *r)
 	    r->off < 4 * BS && bak_writes_seen)
 		cut_power();
 	return orig_submit[d](io, r);
+}
+
+/* Submit the held backing writes; each must still carry the data it had
+ * when destage submitted it. Returns how many there were. */
+static unsigned hold_release(void)
+{
+	unsigned i, n = nheld_w;
+
+	hold_bak = 0;
+	for (i = 0; i < n; i++) {
+		struct held *h = &held_w[i];
+		uint8_t *now = malloc(h->len);
+
+		assert_non_null(now);
+		assert_int_equal(req_copy(h->r, now), h->len);
+		if (memcmp(now, h->copy, h->len))
+			fail_msg("held backing write at 0x%llx: its data changed while it waited",
+				 (unsigned long long)h->r->off);
+		free(now);
+		free(h->copy);
+		assert_int_equal(orig_submit[D_BAK](h->io, h->r), 0);
+	}
+	nheld_w = 0;
+	return n;
 }
 
 static void spy_attach(struct wb_io *io, int d)
@@ -178,6 +247,8 @@ static void stamp(uint8_t *b, uint64_t lba, uint64_t gen, uint32_t ver)
 	memcpy(b, w, sizeof(w));
 }
 
+static uint32_t env_ram_pages; /* 0: the default */
+
 static void env_init(struct env *v, uint64_t logsz, uint32_t seg, uint32_t low, uint32_t high,
 		     uint64_t min_rate, unsigned bak_drop)
 {
@@ -194,6 +265,7 @@ static void env_init(struct env *v, uint64_t logsz, uint32_t seg, uint32_t low, 
 	v->f.p.destage_low_pct = low;
 	v->f.p.destage_high_pct = high;
 	v->f.p.destage_min_rate = min_rate;
+	v->f.p.ram_pages = env_ram_pages;
 	efx_format_open(&v->f);
 	v->gen = 1;
 }
@@ -610,6 +682,93 @@ static void test_full_log_throttles(void **state)
 	env_fini(&v);
 }
 
+/*
+ * Destage from RAM pages: 64 blocks (4 records) are durable in the log and
+ * still in RAM (96 pages); destage starts and its backing writes are held.
+ * Then 4 newer writes of 64 blocks (new versions of the same blocks and of
+ * others) need pages: the old records' pages are evicted, but the batch's
+ * references keep them from being handed out, so the newer writes wait.
+ * Released, the held writes carry exactly what they carried when submitted,
+ * the waiting writes complete, and the backing device ends with the newest
+ * data.
+ */
+static void test_pages_held_while_writing(void **state)
+{
+	enum { N = 16 };
+	struct env v;
+	struct aw a[4];
+	struct wb_engine_stats st;
+	uint8_t *img;
+	unsigned i, released;
+	int errs = 0, busy;
+	long loops;
+
+	(void)state;
+	env_ram_pages = 96;
+	env_init(&v, 4u << 20, 64 * 1024, 90, 95, WB_DESTAGE_RATE_NONE, 0);
+	env_ram_pages = 0;
+	for (i = 0; i < 4; i++)
+		wr(&v, i * N, N);
+	flush_gen(&v);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	assert_int_equal(st.destaged_bytes, 0);
+	assert_int_equal(st.ram_pages_used, 4 * N);
+	/* destage (write-through drains) takes the 4 records, its writes are held */
+	hold_bak = 1;
+	assert_int_equal(wb_engine_set_mode(v.f.e, WB_MODE_WRITETHROUGH), 0);
+	for (loops = 0; loops < 100000 && !nheld_w; loops++)
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
+	assert_true(nheld_w > 0);
+	assert_int_equal(wb_engine_set_mode(v.f.e, WB_MODE_WRITEBACK), 0);
+	/* newer versions of blocks 0..31 and new blocks 64..95 */
+	for (i = 0; i < 4; i++) {
+		uint64_t lba = i < 2 ? i * N : 64 + (i - 2) * N, k;
+
+		a[i].buf = malloc(N * BS);
+		a[i].errs = &errs;
+		for (k = 0; k < N; k++)
+			stamp(a[i].buf + k * BS, lba + k, v.gen, ++v.ver[lba + k]);
+		memset(&a[i].r, 0, sizeof(a[i].r));
+		a[i].r.op = WB_REQ_WRITE;
+		a[i].r.off = lba * BS;
+		a[i].r.len = N * BS;
+		a[i].r.buf = a[i].buf;
+		a[i].r.done = aw_done;
+		a[i].busy = 1;
+		assert_int_equal(wb_engine_submit(v.f.e, &a[i].r), 0);
+	}
+	for (loops = 0; loops < 20000; loops++)
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	print_message("%u backing writes held; meanwhile RAM pages used %llu of %llu, %d of 4 "
+		      "newer writes waiting\n",
+		      nheld_w, (unsigned long long)st.ram_pages_used,
+		      (unsigned long long)st.ram_pages_total, a[0].busy + a[1].busy + a[2].busy + a[3].busy);
+	assert_int_equal(st.destaged_bytes, 0);
+	released = hold_release();
+	assert_true(released > 0);
+	for (loops = 0; loops < 1000000; loops++) {
+		for (busy = 0, i = 0; i < 4; i++)
+			busy += a[i].busy;
+		if (!busy)
+			break;
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
+	}
+	assert_int_equal(busy, 0);
+	assert_int_equal(errs, 0);
+	check_engine(&v, "after the held destage");
+	efx_drain(&v.f);
+	img = malloc(DEVSZ);
+	assert_int_equal(wb_io_fault_peek(v.f.bak, 0, img, DEVSZ), 0);
+	check_image(&v, img, "backing after destage from RAM pages");
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	assert_int_equal(st.state, WB_STATE_OK);
+	free(img);
+	for (i = 0; i < 4; i++)
+		free(a[i].buf);
+	env_fini(&v);
+}
+
 static void power_cut_case(int mode)
 {
 	struct env v;
@@ -680,6 +839,7 @@ int main(void)
 	    cmocka_unit_test(test_full_log_throttles),
 	    cmocka_unit_test(test_cut_before_backing_flush),
 	    cmocka_unit_test(test_cut_before_tail_write),
+	    cmocka_unit_test(test_pages_held_while_writing),
 	};
 
 	wb_msg_set_sink(NULL, NULL, WB_LOG_WARN);
