@@ -251,6 +251,11 @@ void wbd_repl_rs_source_work(struct repl_peer *p);
 void wbd_repl_rs_sent(struct repl_peer *p, const struct wb_record *rec);
 void wbd_repl_rs_acked(struct repl_peer *p); /* more records durable there */
 bool wbd_repl_rs_frame(struct repl_peer *p, const struct wbp_msg *m, void *data);
+/* resync data buffers of the source's reads and the target's checksum
+ * reads, reused (repl_resync.c); put: the len of the get */
+void *wbd_repl_rs_buf_get(size_t len);
+void wbd_repl_rs_buf_put(void *buf, size_t len);
+void wbd_repl_rs_bufs_trim(void);
 void wbd_repl_rs_reset(struct repl_peer *p);
 void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *s);
 

@@ -23,6 +23,7 @@
  * Threads: the resource's event base (= the engine thread).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,70 @@ static void free_cb(const void *data, size_t len, void *cookie)
 	free(cookie);
 }
 
+/*
+ * Resync data buffers (the source's reads, the target's received frames):
+ * one per request of up to RS_REQ_MAX bytes. A fresh one costs a page
+ * fault per 4 KiB, since glibc hands blocks this large back to the kernel
+ * when they are freed: on a 1 GiB full sync the source spent 7.5 % of its
+ * CPU clearing new pages for them (perf, docs/benchmarks.md "Resync").
+ * Up to RS_POOL buffers of RS_REQ_MAX bytes are kept for reuse while
+ * resyncs run (process-wide, trimmed when one ends). The payload release
+ * may run on another thread than the engine's (a link on an io loop):
+ * hence the mutex.
+ */
+#define RS_POOL (2 * RS_INFLIGHT + 2)
+static pthread_mutex_t rs_pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *rs_pool[RS_POOL];
+static unsigned rs_npool;
+
+void *wbd_repl_rs_buf_get(size_t len)
+{
+	void *b = NULL;
+
+	if (len > RS_REQ_MAX)
+		return wb_io_alloc(len);
+	pthread_mutex_lock(&rs_pool_mu);
+	if (rs_npool)
+		b = rs_pool[--rs_npool];
+	pthread_mutex_unlock(&rs_pool_mu);
+	return b ? b : wb_io_alloc(RS_REQ_MAX);
+}
+
+/* buf from wbd_repl_rs_buf_get(len), or NULL */
+void wbd_repl_rs_buf_put(void *buf, size_t len)
+{
+	if (!buf)
+		return;
+	if (len <= RS_REQ_MAX) {
+		pthread_mutex_lock(&rs_pool_mu);
+		if (rs_npool < RS_POOL) {
+			rs_pool[rs_npool++] = buf;
+			buf = NULL;
+		}
+		pthread_mutex_unlock(&rs_pool_mu);
+	}
+	wb_io_free(buf);
+}
+
+/* A resync ended: the memory goes back (buffers still out come back to
+ * the pool later and stay there until the next trim). */
+void wbd_repl_rs_bufs_trim(void)
+{
+	void *b[RS_POOL];
+	unsigned n;
+
+	pthread_mutex_lock(&rs_pool_mu);
+	n = rs_npool;
+	memcpy(b, rs_pool, n * sizeof(b[0]));
+	rs_npool = 0;
+	pthread_mutex_unlock(&rs_pool_mu);
+	while (n)
+		wb_io_free(b[--n]);
+}
+
 static void io_free_cb(const void *data, size_t len, void *cookie)
 {
-	wb_io_free(cookie);
+	wbd_repl_rs_buf_put(cookie, len);
 }
 
 void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *s)
@@ -417,7 +479,7 @@ static int send_rsdata(struct repl_peer *p, const struct rs_reqent *q, int code,
 	}
 	ret = wbd_peerlink_send(p->l, WBP_T_RESYNC_DATA, &d.base, pl.data ? &pl : NULL);
 	if (ret && buf)
-		wb_io_free(buf);
+		wbd_repl_rs_buf_put(buf, (size_t)q->nblocks * WBP_BLOCK_SIZE);
 	if (ret && ret != -ENOTCONN && ret != -EAGAIN)
 		wbd_peerlink_drop(p->l, ret, "sending resync data failed");
 	return ret;
@@ -434,7 +496,7 @@ static void rd_done(struct wb_req *wr, int err)
 
 	rp->applying--;
 	if (r->epoch != p->epoch || !s || p->rs.state != REPL_RS_SOURCE) {
-		wb_io_free(r->buf);
+		wbd_repl_rs_buf_put(r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE);
 		free(r);
 		return;
 	}
@@ -443,17 +505,17 @@ static void rd_done(struct wb_req *wr, int err)
 	if (err) {
 		wbd_err("%s: peer %s: resync read of blocks %llu+%u: %s", rp->res, p->node,
 			(unsigned long long)r->q.lba, r->q.nblocks, strerror(-err));
-		wb_io_free(r->buf);
+		wbd_repl_rs_buf_put(r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE);
 		ret = send_rsdata(p, &r->q, -err, false, NULL, 0);
 	} else if (r->stale || !p->live || p->next < r->s0) {
 		/* a record of the range went out meanwhile, or records older
 		 * than the read are still to be sent: read again later */
-		wb_io_free(r->buf);
+		wbd_repl_rs_buf_put(r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE);
 		q_push_front(s, &r->q);
 	} else {
 		crc = wb_crc32c(0, r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE);
 		if (r->q.has_crc && r->q.crc == crc) {
-			wb_io_free(r->buf);
+			wbd_repl_rs_buf_put(r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE);
 			ret = send_rsdata(p, &r->q, 0, true, NULL, crc);
 		} else {
 			ret = send_rsdata(p, &r->q, 0, false, r->buf, crc);
@@ -484,7 +546,7 @@ void wbd_repl_rs_source_work(struct repl_peer *p)
 		int ret;
 
 		if (r)
-			r->buf = wb_io_alloc((size_t)s->q[s->qh].nblocks * WBP_BLOCK_SIZE);
+			r->buf = wbd_repl_rs_buf_get((size_t)s->q[s->qh].nblocks * WBP_BLOCK_SIZE);
 		if (!r || !r->buf) {
 			free(r);
 			wbd_peerlink_drop(p->l, -ENOMEM, "out of memory for resync reads");
@@ -498,7 +560,7 @@ void wbd_repl_rs_source_work(struct repl_peer *p)
 		r->s0 = rp->shipped_next;
 		ret = wbd_repl_read_blocks(rp, &r->wr, r->q.lba, r->q.nblocks, r->buf, rd_done, r);
 		if (ret) {
-			wb_io_free(r->buf);
+			wbd_repl_rs_buf_put(r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE);
 			ret = send_rsdata(p, &r->q, -ret, false, NULL, 0);
 			if (ret == -EAGAIN) {
 				q_push_front(s, &r->q);
@@ -656,6 +718,7 @@ static void on_rsdone(struct repl_peer *p, const Wbrep__ResyncDone *m)
 		 rp->res, p->node, (unsigned long long)m->regions, (unsigned long long)m->bytes,
 		 (unsigned long long)m->same);
 	src_free(p);
+	wbd_repl_rs_bufs_trim();
 	p->rs.state = REPL_RS_NONE;
 	/* the bitmap goes once every record sent so far is durable there */
 	p->clear_at = rp->shipped_next;
@@ -703,6 +766,7 @@ void wbd_repl_rs_reset(struct repl_peer *p)
 		wbd_repl_rs_event(p, "from", "interrupted");
 	src_free(p);
 	wbd_repl_rs_tgt_free(p);
+	wbd_repl_rs_bufs_trim();
 	p->rs.state = REPL_RS_NONE;
 	if (rp->rs_peer == p)
 		rp->rs_peer = NULL;

@@ -488,7 +488,7 @@ static void crc_done(struct wb_req *wr, int err)
 			if (t->req[i].used && t->req[i].id == io->q.id)
 				tgt_send_req(p, &t->req[i], !err, crc);
 	}
-	wb_io_free(io->buf);
+	wbd_repl_rs_buf_put(io->buf, (size_t)io->q.nblocks * WBP_BLOCK_SIZE);
 	free(io);
 }
 
@@ -649,7 +649,7 @@ static bool tgt_issue(struct repl_peer *p, struct rs_treq *q)
 	}
 	io = calloc(1, sizeof(*io));
 	if (io)
-		io->buf = wb_io_alloc((size_t)q->nblocks * WBP_BLOCK_SIZE);
+		io->buf = wbd_repl_rs_buf_get((size_t)q->nblocks * WBP_BLOCK_SIZE);
 	if (!io || !io->buf) {
 		free(io);
 		tgt_fail(p, -ENOMEM, "out of memory for checksums");
@@ -659,7 +659,7 @@ static bool tgt_issue(struct repl_peer *p, struct rs_treq *q)
 	io->epoch = p->epoch;
 	io->q = *q;
 	if (wbd_repl_read_blocks(rp, &io->wr, q->lba, q->nblocks, io->buf, crc_done, io)) {
-		wb_io_free(io->buf);
+		wbd_repl_rs_buf_put(io->buf, (size_t)q->nblocks * WBP_BLOCK_SIZE);
 		free(io);
 		tgt_send_req(p, q, false, 0);
 	} else {
@@ -730,7 +730,7 @@ static void wr_done(struct wb_io_req *io_req, int res)
 
 	rp->applying--;
 	rp->rs_writes--;
-	wb_io_free(io->buf);
+	wb_io_free(io->buf); /* the link's receive buffer, not the pool's */
 	if (io->epoch == p->epoch && t) {
 		if (res < 0) {
 			tgt_fail(p, res, "writing resync data to the backing device failed");
@@ -832,6 +832,7 @@ static void done_adopted(struct wbd_repl *rp, int err)
 	p->rs.done = p->rs.total;
 	wbd_repl_rs_event(p, "from", "finished");
 	wbd_repl_rs_tgt_free(p);
+	wbd_repl_rs_bufs_trim();
 	p->rs.state = REPL_RS_NONE;
 	rp->rs_peer = NULL;
 	rp->discard = false;
