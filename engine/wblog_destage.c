@@ -45,10 +45,10 @@ enum { DS_IDLE, DS_READ, DS_WRITE, DS_FLUSH, DS_SB };
 struct ds_io {
 	struct wb_io_req io;
 	struct wbl_destage *ds;
-	uint32_t bytes;		 /* what the request transfers */
-	uint32_t npg;		 /* page references this write holds */
-	struct wb_page **pg;	 /* npg entries, after iov */
-	struct iovec iov[];	 /* io.niov entries */
+	uint32_t bytes;	     /* what the request transfers */
+	uint32_t npg;	     /* page references this write holds */
+	struct wb_page **pg; /* npg entries, after iov */
+	struct iovec iov[];  /* io.niov entries */
 };
 
 struct wbl_destage {
@@ -415,7 +415,8 @@ static int ds_write_one(struct wbl_destage *ds)
 			if (niov && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == a)
 				iov[niov - 1].iov_len += WB_DISK_BLOCK;
 			else
-				iov[niov++] = (struct iovec){.iov_base = a, .iov_len = WB_DISK_BLOCK};
+				iov[niov++] =
+				    (struct iovec){.iov_base = a, .iov_len = WB_DISK_BLOCK};
 		}
 		if (cur_off < q->nblocks)
 			break; /* the write is full */

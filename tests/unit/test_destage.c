@@ -613,6 +613,23 @@ static void aw_done(struct wb_req *r, int err)
 		(*a->errs)++;
 }
 
+/* Submit a write of n blocks at lba from a->buf, stamped with new versions. */
+static void aw_submit(struct env *v, struct aw *a, uint64_t lba, uint32_t n)
+{
+	uint64_t k;
+
+	for (k = 0; k < n; k++)
+		stamp(a->buf + k * BS, lba + k, v->gen, ++v->ver[lba + k]);
+	memset(&a->r, 0, sizeof(a->r));
+	a->r.op = WB_REQ_WRITE;
+	a->r.off = lba * BS;
+	a->r.len = n * BS;
+	a->r.buf = a->buf;
+	a->r.done = aw_done;
+	a->busy = 1;
+	assert_int_equal(wb_engine_submit(v->f.e, &a->r), 0);
+}
+
 static void test_full_log_throttles(void **state)
 {
 	enum { QD = 32, N = 16 };
@@ -637,23 +654,12 @@ static void test_full_log_throttles(void **state)
 	for (loops = 0; loops < 10000000; loops++) {
 		busy = 0;
 		for (i = 0; i < QD; i++) {
-			uint64_t lba = (submitted * N * 7) % NBLK, k;
-
 			if (a[i].busy || submitted == total) {
 				busy += a[i].busy;
 				continue;
 			}
-			for (k = 0; k < N; k++)
-				stamp(a[i].buf + k * BS, lba + k, v.gen, ++v.ver[lba + k]);
-			memset(&a[i].r, 0, sizeof(a[i].r));
-			a[i].r.op = WB_REQ_WRITE;
-			a[i].r.off = lba * BS;
-			a[i].r.len = N * BS;
-			a[i].r.buf = a[i].buf;
-			a[i].r.done = aw_done;
-			a[i].busy = 1;
+			aw_submit(&v, &a[i], (submitted * N * 7) % NBLK, N);
 			busy++;
-			assert_int_equal(wb_engine_submit(v.f.e, &a[i].r), 0);
 			submitted++;
 		}
 		if (!busy && submitted == total)
@@ -722,20 +728,9 @@ static void test_pages_held_while_writing(void **state)
 	assert_int_equal(wb_engine_set_mode(v.f.e, WB_MODE_WRITEBACK), 0);
 	/* newer versions of blocks 0..31 and new blocks 64..95 */
 	for (i = 0; i < 4; i++) {
-		uint64_t lba = i < 2 ? i * N : 64 + (i - 2) * N, k;
-
 		a[i].buf = malloc(N * BS);
 		a[i].errs = &errs;
-		for (k = 0; k < N; k++)
-			stamp(a[i].buf + k * BS, lba + k, v.gen, ++v.ver[lba + k]);
-		memset(&a[i].r, 0, sizeof(a[i].r));
-		a[i].r.op = WB_REQ_WRITE;
-		a[i].r.off = lba * BS;
-		a[i].r.len = N * BS;
-		a[i].r.buf = a[i].buf;
-		a[i].r.done = aw_done;
-		a[i].busy = 1;
-		assert_int_equal(wb_engine_submit(v.f.e, &a[i].r), 0);
+		aw_submit(&v, &a[i], i < 2 ? i * N : 64 + (i - 2) * N, N);
 	}
 	for (loops = 0; loops < 20000; loops++)
 		assert_true(wb_engine_run(v.f.e, 0) >= 0);
@@ -743,7 +738,8 @@ static void test_pages_held_while_writing(void **state)
 	print_message("%u backing writes held; meanwhile RAM pages used %llu of %llu, %d of 4 "
 		      "newer writes waiting\n",
 		      nheld_w, (unsigned long long)st.ram_pages_used,
-		      (unsigned long long)st.ram_pages_total, a[0].busy + a[1].busy + a[2].busy + a[3].busy);
+		      (unsigned long long)st.ram_pages_total,
+		      a[0].busy + a[1].busy + a[2].busy + a[3].busy);
 	assert_int_equal(st.destaged_bytes, 0);
 	released = hold_release();
 	assert_true(released > 0);
