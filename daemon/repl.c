@@ -474,7 +474,6 @@ static void on_ship(void *arg, struct wb_rec_ref *ref)
 		/* -EAGAIN: queue full, catch up from the log once writable */
 		p->live = false;
 		p->blocked = ret == -EAGAIN;
-		p->congested = ret == -EAGAIN;
 		if (ret != -EAGAIN && ret != -ENOTCONN)
 			wbd_err("%s: peer %s: sending record %llu: %s", rp->res, p->node,
 				(unsigned long long)ref->rec.seq, strerror(-ret));
@@ -544,7 +543,6 @@ static void catch_up(struct repl_peer *p)
 		return;
 	if (p->next >= rp->shipped_next) {
 		p->live = true;
-		p->congested = false;
 		if (p->tracking)
 			p->clear_at = p->next; /* its bitmap, once it acked all that */
 		wbd_info("%s: peer %s is up to date at seq %llu", rp->res, p->node,
@@ -919,7 +917,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->epoch++;
 		wbd_repl_rs_reset(p);
 		p->up = true;
-		p->live = p->reading = p->blocked = p->congested = false;
+		p->live = p->reading = p->blocked = false;
 		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
 		p->next = h->seq_head;
 		if (rp->pend.used && rp->pend.p == p) {
@@ -977,7 +975,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			wbd_repl_bm_track(p, p->acked_dur);
 		}
 	}
-	p->up = p->live = p->congested = false;
+	p->up = p->live = false;
 	p->epoch++;
 	if (rp->primary)
 		work_kick(rp); /* write-through replies held for this peer go */
