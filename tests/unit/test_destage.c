@@ -21,7 +21,9 @@
  *   - destage writes from the records' RAM pages: while its backing writes
  *     are held back, newer writes evict those records' pages and want
  *     pages of their own; the data the held writes carry does not change
- *     (the batch holds page references) and ends on backing.
+ *     (the batch holds page references) and ends on backing;
+ *   - blocks no longer in RAM are read from the log by few large reads
+ *     (neighbours in the log share one), not one read per piece.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -765,6 +767,48 @@ static void test_pages_held_while_writing(void **state)
 	env_fini(&v);
 }
 
+/* Random 4 KiB writes whose pages were evicted: the batch reads them from
+ * the log in few reads (one per run of neighbours, up to 1 MiB), and the
+ * backing still ends with the newest data of every block. */
+static void test_log_reads_coalesced(void **state)
+{
+	struct env v;
+	uint64_t i, first_ev, reads = 0, read_bytes = 0, distinct = 0;
+	uint8_t *img;
+
+	(void)state;
+	env_ram_pages = 32;
+	env_init(&v, 4u << 20, 64 * 1024, 90, 95, WB_DESTAGE_RATE_NONE, 0);
+	env_ram_pages = 0;
+	for (i = 0; i < 300; i++)
+		wr(&v, rnd() % NBLK, 1);
+	flush_gen(&v);
+	for (i = 0; i < NBLK; i++)
+		distinct += v.ver[i] != 0;
+	first_ev = nev;
+	efx_drain(&v.f);
+	for (i = first_ev; i < nev; i++)
+		if (evs[i].dev == D_LOG && evs[i].op == WB_IO_READ) {
+			reads++;
+			read_bytes += evs[i].len;
+		}
+	print_message("%llu distinct blocks destaged with %llu log reads (%llu KiB)\n",
+		      (unsigned long long)distinct, (unsigned long long)reads,
+		      (unsigned long long)(read_bytes >> 10));
+	/* at most 32 blocks were still in RAM; one read per piece would be
+	 * >= distinct - 32 reads */
+	if (reads * 8 > distinct - 32)
+		fail_msg("%llu log reads for %llu blocks: not coalesced",
+			 (unsigned long long)reads, (unsigned long long)distinct);
+	assert_true(reads > 0);
+	img = malloc(DEVSZ);
+	assert_int_equal(wb_io_fault_peek(v.f.bak, 0, img, DEVSZ), 0);
+	check_image(&v, img, "backing after destage from coalesced log reads");
+	free(img);
+	check_engine(&v, "engine read after destage");
+	env_fini(&v);
+}
+
 static void power_cut_case(int mode)
 {
 	struct env v;
@@ -836,6 +880,7 @@ int main(void)
 	    cmocka_unit_test(test_cut_before_backing_flush),
 	    cmocka_unit_test(test_cut_before_tail_write),
 	    cmocka_unit_test(test_pages_held_while_writing),
+	    cmocka_unit_test(test_log_reads_coalesced),
 	};
 
 	wb_msg_set_sink(NULL, NULL, WB_LOG_WARN);
