@@ -137,6 +137,16 @@ section_engine() {
 			--time_based --runtime="$rt" &&
 		e --case replay &&
 		f seqread --rw=read --bs=1M --iodepth=8 --time_based --runtime="$rt" || return 1
+	# Destage's peer (issue 8): fio doing what destage does, at once on the
+	# same disk: read the log's span sequentially and write as much to
+	# another file (the replay case fills 3/4 of the log). log.img is free:
+	# the replay case closed its engine, the next case formats it again.
+	local dspan=$((log * 3 / 4))
+	[ "$dspan" -gt "$size" ] && dspan=$size
+	bench_log "engine: fio destage_peer (read ${dspan} MiB of log.img + write raw.img at once)"
+	bench_fio "$dir/fio-destage_peer.json" --bs=1M --iodepth=8 --size="${dspan}M" \
+		--name=logread --filename="$dir/log.img" --rw=read \
+		--name=bakwrite --filename="$dir/raw.img" --rw=write || return 1
 	# Sustained (issue 8's headline): 4K random writes at QD32 for
 	# WB_BENCH_SUSTAINED seconds (default 60, 0 = skip) with the default
 	# watermarks and no byte cap: the log fills and destage sets the pace;
