@@ -23,6 +23,15 @@ B=${B:-build}
 WBREPD=${WBREPD:-$ROOT/$B/wbrepd}
 WBCTL=${WBCTL:-$ROOT/$B/wbctl}
 WBENGINE=${WBENGINE:-$ROOT/$B/wbengine}
+# WB_SLOW: how many times slower than a plain build the binaries run; the
+# daemon's start and stop deadlines (and repl_start's) are multiplied by it.
+# ThreadSanitizer (B=build-tsan) runs wbrepd 5-15 times slower (its start,
+# a log recovery, took over 30 s at load 13-17), so 5 there, 1 otherwise.
+# Deadlines only: no test waits longer when things go well.
+case $B in
+*tsan*) WB_SLOW=${WB_SLOW:-5} ;;
+*) WB_SLOW=${WB_SLOW:-1} ;;
+esac
 fails=0
 passes=0
 T=""
@@ -208,38 +217,47 @@ EOF
 
 # ---------------------------------------------------------------- daemon
 # start_daemon [READY-CMD...]: start wbrepd -f on $WB_CONF (log appended to
-# $WB_DLOG), set DPID, wait (30 s) until READY-CMD succeeds (default: the
-# control socket answers `wbctl status`). 1 (log tail printed) if the
-# daemon exits or is not ready in time; DPID is then empty.
+# $WB_DLOG), set DPID, wait (WB_START_TIMEOUT, default 30 s, times WB_SLOW)
+# until READY-CMD succeeds (default: the control socket answers `wbctl
+# status`). 1 if the daemon exits or is not ready in time: it prints which
+# (the exit status, or how long it waited and that READY-CMD still failed)
+# and the log's tail; DPID is then empty.
 start_daemon() {
-	local end=$((SECONDS + ${WB_START_TIMEOUT:-30}))
+	local t0=$SECONDS limit=$((${WB_START_TIMEOUT:-30} * WB_SLOW)) rc
 	[ $# -gt 0 ] || set -- "$WBCTL" -s "$T/ctl.sock" status
 	"$WBREPD" -c "$WB_CONF" -f >>"$WB_DLOG" 2>&1 &
 	DPID=$!
 	until "$@" >/dev/null 2>&1; do
-		if ! is_alive "$DPID" || [ $SECONDS -ge $end ]; then
-			echo "wbrepd did not come up; log:"
-			tail -5 "$WB_DLOG" | sed 's/^/    /'
+		if ! is_alive "$DPID"; then
+			wait "$DPID" 2>/dev/null
+			rc=$?
+			echo "wbrepd (pid $DPID) exited with status $rc after $((SECONDS - t0)) s, before '$*' succeeded; log:"
+		elif [ $((SECONDS - t0)) -ge "$limit" ]; then
+			echo "wbrepd (pid $DPID) runs but '$*' still fails after $((SECONDS - t0)) s (limit $limit s, B=$B, load $(cut -d' ' -f1-3 /proc/loadavg)); log:"
 			kill -KILL "$DPID" 2>/dev/null
 			wait "$DPID" 2>/dev/null
-			DPID=""
-			return 1
+		else
+			sleep 0.1
+			continue
 		fi
-		sleep 0.1
+		tail -5 "$WB_DLOG" | sed 's/^/    /'
+		DPID=""
+		return 1
 	done
 	return 0
 }
 
-# stop_daemon [SIGNAL]: signal wbrepd (default TERM), wait for it (60 s, then
-# SIGKILL and status 124); returns its exit status; clears DPID
+# stop_daemon [SIGNAL]: signal wbrepd (default TERM), wait for it
+# (WB_STOP_TIMEOUT, default 60 s, times WB_SLOW; then SIGKILL and status
+# 124); returns its exit status; clears DPID
 stop_daemon() {
-	local rc pid=$DPID
+	local rc pid=$DPID limit=$((${WB_STOP_TIMEOUT:-60} * WB_SLOW))
 	[ -n "$pid" ] || return 0
 	DPID=""
 	kill -"${1:-TERM}" "$pid" 2>/dev/null
 	# stderr off while the shell reaps it: no "Killed" job message
-	if ! wait_exit "$pid" "${WB_STOP_TIMEOUT:-60}" 2>/dev/null; then
-		echo "wbrepd (pid $pid) still runs ${WB_STOP_TIMEOUT:-60} s after SIG${1:-TERM}: SIGKILL"
+	if ! wait_exit "$pid" "$limit" 2>/dev/null; then
+		echo "wbrepd (pid $pid) still runs $limit s after SIG${1:-TERM}: SIGKILL"
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		return 124
