@@ -85,20 +85,29 @@ repl_conf() {
 # URI NODE: NODE's NBD export
 URI() { echo "nbd+unix:///?socket=$T/$1/nbd.sock"; }
 
-# repl_start NODE: start NODE's wbrepd, wait (60 s) until its export
-# answers; 1 (log tail printed) if it exits or does not answer in time
+# repl_start NODE: start NODE's wbrepd, wait (60 s times WB_SLOW) until its
+# export answers; 1 if it exits or does not answer in time, with which of
+# the two it was (and the log's tail) printed and kept in REPL_WHY
+REPL_WHY=""
 repl_start() {
-	local n=$1 d=$T/$1 end=$((SECONDS + 60))
+	local n=$1 d=$T/$1 t0=$SECONDS limit=$((60 * WB_SLOW))
+	REPL_WHY=""
 	${REPL_NS[$n]:+ip netns exec "${REPL_NS[$n]}"} "$WBREPD" -c "$d/wbrep.conf" -f >>"$d/wbrepd.log" 2>&1 &
 	PID[$n]=$!
 	track_pid "${PID[$n]}"
 	until nbdinfo --size "$(URI "$n")" >/dev/null 2>&1; do
-		if ! is_alive "${PID[$n]}" || [ $SECONDS -ge $end ]; then
-			echo "wbrepd $n did not come up; log:"
-			tail -5 "$d/wbrepd.log" | sed 's/^/    /'
-			return 1
+		if ! is_alive "${PID[$n]}"; then
+			wait "${PID[$n]}" 2>/dev/null
+			REPL_WHY="wbrepd $n exited with status $? after $((SECONDS - t0)) s"
+		elif [ $((SECONDS - t0)) -ge "$limit" ]; then
+			REPL_WHY="wbrepd $n runs but its export does not answer after $((SECONDS - t0)) s (load $(cut -d' ' -f1-3 /proc/loadavg))"
+		else
+			sleep 0.1
+			continue
 		fi
-		sleep 0.1
+		REPL_WHY="$REPL_WHY; log: $(tail -3 "$d/wbrepd.log" | tr '\n' ' ')"
+		echo "$REPL_WHY"
+		return 1
 	done
 }
 
@@ -149,6 +158,33 @@ ctl() {
 # same_as FILE NODE: NODE's export reads back as FILE (copy in $T/out.NODE)
 same_as() {
 	timeout 300 nbdcopy "$(URI "$2")" "$T/out.$2" 2>/dev/null && cmp -s "$1" "$T/out.$2"
+}
+
+# img_diff EXPECTED GOT: one line saying where GOT differs from EXPECTED:
+# the MiB ranges that differ and, per range, whether GOT holds zeroes
+# there (a write that never arrived) or other data (older or foreign)
+img_diff() {
+	python3 - "$1" "$2" <<'EOP'
+import sys
+try:
+    a, b = open(sys.argv[1], 'rb').read(), open(sys.argv[2], 'rb').read()
+except OSError as e:
+    sys.exit(print("cannot compare: %s" % e))
+M = 1 << 20
+if len(a) != len(b):
+    print("sizes differ: %d expected, %d read;" % (len(a), len(b)), end=" ")
+bad = [m for m in range((min(len(a), len(b)) + M - 1) // M) if a[m * M:(m + 1) * M] != b[m * M:(m + 1) * M]]
+if not bad:
+    sys.exit(print("no MiB differs"))
+first = next(i for i in range(bad[0] * M, len(a)) if a[i] != b[i])
+runs, s = [], bad[0]
+for x, y in zip(bad, bad[1:] + [None]):
+    if y != x + 1:
+        z = all(not any(b[m * M:(m + 1) * M]) for m in range(s, x + 1))
+        runs.append("%d-%d MiB (%s)" % (s, x + 1, "zeroes" if z else "other data"))
+        s = y
+print("%d MiB differ, first byte at %d: %s" % (len(bad), first, ", ".join(runs[:8])))
+EOP
 }
 
 # json NODE EXPR: NODE's `wbctl status --json r0` (kept in $T/st.NODE)

@@ -189,10 +189,16 @@ log = $d/log
 nbd-socket = $d/nbd.sock
 EOC
 cp "$d/solo.conf" "$d/wbrep.conf"
-if repl_start beta && timeout 300 nbdcopy "$(URI beta)" "$T/out.solo" && cmp -s "$T/img" "$T/out.solo"; then
-	pass "repl-secondary-after-restart"
+# which step failed, and with what: the start, the read, or the data (which
+# MiB differ; and what alpha logged of beta while data3 was written)
+if ! repl_start beta >/dev/null; then
+	fail "repl-secondary-after-restart: start: $REPL_WHY"
+elif ! timeout 300 nbdcopy "$(URI beta)" "$T/out.solo" 2>"$T/solo.err"; then
+	fail "repl-secondary-after-restart: nbdcopy from beta exited $?: $(head -c 300 "$T/solo.err")"
+elif ! cmp -s "$T/img" "$T/out.solo"; then
+	fail "repl-secondary-after-restart: compare: beta's devices differ from what was written (data3 is 40-44 MiB): $(img_diff "$T/img" "$T/out.solo"); alpha on beta: $(grep -E 'peer beta|mode ' "$T/alpha/wbrepd.log" | tail -4 | tr '\n' ' '); beta: $(grep -iE 'recover|replay' "$T/beta/wbrepd.log" | tail -2 | tr '\n' ' ')"
 else
-	fail "repl-secondary-after-restart: beta's devices differ from what was written"
+	pass "repl-secondary-after-restart"
 fi
 repl_stop beta
 finish
