@@ -162,6 +162,9 @@ struct wbd_repl {
 	unsigned applying; /* apply_record / metadata done() callbacks outstanding */
 	/* data generation UUIDs (repl_uuid.c): the engine's durable copy */
 	bool has_meta, meta_busy;
+	/* secondary: its generation changed during a resync into it: new
+	 * hellos with the other secondaries at its end (repl_uuid.c) */
+	bool relink_secs;
 	/* primary without an up-to-date peer (it lost the last one, or it
 	 * started as primary): before it acknowledges a write that peer may
 	 * lack, a new data generation from rot_seq on is made durable
@@ -291,6 +294,11 @@ int wbd_repl_uuid_new_lost(struct wbd_repl *rp, uint64_t seq,
 void wbd_repl_rot_kick(struct wbd_repl *rp);
 /* A secondary caught up with its primary p takes p's UUIDs (async). */
 void wbd_repl_uuid_adopt(struct repl_peer *p);
+/* Secondary: new hellos with the other secondaries whose relation was
+ * decided by data generation (all: every one, after a resync or a roll-back
+ * into this node); also those a generation change left for the end of the
+ * resync that ran then. */
+void wbd_repl_secs_relink(struct wbd_repl *rp, bool all);
 /* SET_UUIDS m, then(rp, err) once durable. 0 or -errno (-EBUSY: another
  * update runs). */
 int wbd_repl_uuid_set(struct wbd_repl *rp, const struct wb_meta *m,

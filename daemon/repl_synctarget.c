@@ -810,6 +810,7 @@ static void done_adopted(struct wbd_repl *rp, int err)
 	struct repl_peer *p = rp->rs_peer;
 	Wbrep__ResyncDone d = WBREP__RESYNC_DONE__INIT;
 	struct repl_rs_tgt *t;
+	bool rebased;
 
 	if (!p || !(t = p->rs.tgt) || p->rs.state != REPL_RS_TARGET)
 		return;
@@ -831,6 +832,7 @@ static void done_adopted(struct wbd_repl *rp, int err)
 	d.same = t->same;
 	p->rs.done = p->rs.total;
 	wbd_repl_rs_event(p, "from", "finished");
+	rebased = t->rebase;
 	wbd_repl_rs_tgt_free(p);
 	wbd_repl_rs_bufs_trim();
 	p->rs.state = REPL_RS_NONE;
@@ -838,6 +840,8 @@ static void done_adopted(struct wbd_repl *rp, int err)
 	rp->discard = false;
 	rp->disk = REPL_DISK_OUTDATED;
 	wbd_repl_disk_check(rp);
+	/* the other secondaries learn this node's data and head anew */
+	wbd_repl_secs_relink(rp, rebased);
 	if (wbd_peerlink_send(p->l, WBP_T_RESYNC_DONE, &d.base, NULL))
 		wbd_peerlink_drop(p->l, -EIO, "cannot send resync-done");
 }

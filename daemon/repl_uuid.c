@@ -266,6 +266,49 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 
 /* ---- metadata updates ---- */
 
+/*
+ * New hellos with the other secondaries (not the primary): all of them, or
+ * only those whose relation was decided by generation. A relation to
+ * another secondary is decided from both hellos; after this node's data
+ * generation changed (it adopted its primary's, or took it with a resync
+ * or a roll-back), one that said "the peer's generation is newer" (ME_*)
+ * or "older" (PEER_*) no longer holds and kept the disk state wrong once
+ * the primary was gone: this node Outdated beside a peer with no more
+ * records, neither promotable (the cluster torture's crash-primary state).
+ * After a roll-back the peers also hold this node's head of before (its
+ * hello, the durable acks) and take it for records it no longer has. A
+ * relation that was SAME (or UNKNOWN: compared by records) holds.
+ * While a resync into this node runs it waits for its end (the log may
+ * still be rolled back): wbd_repl_secs_relink(rp, rebased) from there.
+ */
+void wbd_repl_secs_relink(struct wbd_repl *rp, bool all)
+{
+	all |= rp->relink_secs;
+	rp->relink_secs = false;
+	if (rp->primary)
+		return; /* a promotion re-establishes every link itself */
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		struct repl_peer *p = &rp->peers[i];
+
+		if (!p->up || p->primary_peer || p->standalone || !p->l ||
+		    (!all && (p->rel == REPL_REL_SAME || p->rel == REPL_REL_UNKNOWN)))
+			continue;
+		wbd_info("%s: peer %s: new hellos: %s", rp->res, p->node,
+			 all ? "this node's log was rolled back or resynced"
+			     : "this node's data generation changed");
+		p->rel = REPL_REL_UNKNOWN; /* until the new hello */
+		wbd_peerlink_redo(p->l, "this node's data changed");
+	}
+}
+
+static void uuid_changed(struct wbd_repl *rp)
+{
+	if (rp->rs_peer)
+		rp->relink_secs = true; /* at the resync's end */
+	else
+		wbd_repl_secs_relink(rp, false);
+}
+
 struct meta_upd {
 	struct wbd_repl *rp;
 	struct wb_meta m;
@@ -283,9 +326,13 @@ static void meta_done(void *arg, int err)
 		wbd_err("%s: writing the data generation UUIDs failed: %s", rp->res,
 			strerror(-err));
 	} else {
+		bool changed = memcmp(rp->meta.data_uuid, u->m.data_uuid, WB_META_UUID_LEN) != 0;
+
 		rp->meta.nhistory = u->m.nhistory;
 		memcpy(rp->meta.data_uuid, u->m.data_uuid, WB_META_UUID_LEN);
 		memcpy(rp->meta.history, u->m.history, sizeof(rp->meta.history));
+		if (changed)
+			uuid_changed(rp);
 	}
 	if (u->then)
 		u->then(rp, err);

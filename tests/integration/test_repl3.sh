@@ -18,6 +18,10 @@
 #     (the other one's promotion is refused or both are equal), every
 #     acknowledged (flushed / FUA) write is there, and the remaining
 #     secondary ends identical to the new primary
+#   - the old primary back while the new one is StandAlone meets the other
+#     secondary first (a newer generation: Outdated), then catches up from
+#     the primary and adopts its generation: once the primary is gone it is
+#     UpToDate beside the other (same records) and can be promoted
 #   - with [global] cluster = corosync and no quorum, promotion is refused
 #     even with --force.
 set -u
@@ -195,6 +199,45 @@ else
 	fail "repl3-failover-identical-$OTHER: $(cmp "$T/img.new" "$T/out.$OTHER" 2>&1 | head -1)"
 fi
 
+# ---- a generation adopted after the hello (the randomized cluster
+# torture's "Outdated, has not caught up" state): beta, the old primary of
+# the generation before, comes back while the primary is StandAlone, so it
+# meets the other secondary first, whose generation is newer (beta is
+# Outdated beside it); then the primary's links come back, beta catches up
+# (or is rolled back) and adopts the primary's generation. Once the
+# primary is gone, beta and the other secondary hold the same records:
+# beta must be UpToDate and promotable (the relation "the other one is
+# newer" must not outlive the adoption)
+peer_conn() { # NODE PEER: NODE sees PEER Connected
+	json "$1" "[p['connection'] for p in s['peers'] if p['node'] == '$2'] == ['Connected']"
+}
+ctl $NEW disconnect r0 >/dev/null
+if repl_start beta && wait_for 60 peer_conn beta $OTHER &&
+	wait_for 60 json beta 's["disk_state"] == "Outdated"'; then
+	pass "repl3-old-primary-meets-newer" "(beta Outdated beside $OTHER, $NEW StandAlone)"
+else
+	fail "repl3-old-primary-meets-newer: beta $(jget beta 's["disk_state"]' 2>&1)"
+fi
+ctl $NEW connect r0 >/dev/null
+both_in() { peer_conn beta $NEW && peer_conn beta $OTHER && json beta 's["disk_state"] == "UpToDate"'; }
+if wait_for 120 both_in && wait_for 120 repl_uptodate $NEW && ctl $NEW flush r0 >/dev/null &&
+	wait_for 60 repl_caught_up $NEW beta && wait_for 60 repl_caught_up $NEW $OTHER; then
+	pass "repl3-old-primary-adopts" "(beta $(jget beta 's["data_uuid"]' 2>&1 | head -c 12))"
+else
+	fail "repl3-old-primary-adopts: beta $(jget beta 's["disk_state"]' 2>&1)"
+fi
+repl_stop $NEW KILL
+wait_for 60 json beta "[p['connection'] for p in s['peers'] if p['node'] == '$NEW'] != ['Connected']"
+wait_for 60 json $OTHER "[p['connection'] for p in s['peers'] if p['node'] == '$NEW'] != ['Connected']"
+wait_for 30 json beta 's["disk_state"] == "UpToDate"'
+d=$(jget beta 's["disk_state"]' 2>&1)
+if ctl beta primary r0 >"$T/p.beta" 2>&1 && [ "$d" = UpToDate ]; then
+	pass "repl3-adopted-promotable" "(beta UpToDate beside $OTHER and promoted)"
+else
+	fail "repl3-adopted-promotable: beta $d: $(cat "$T/p.beta")"
+fi
+repl_stop beta
+
 # ---- quorum: with [global] cluster = corosync and no quorate corosync
 # (this test starts none), a promotion is refused, --force or not
 repl_stop $NEW
@@ -222,5 +265,5 @@ fi
 for n in alpha gamma; do
 	repl_stop $n
 done
-repl_log_clean repl3-log-clean alpha gamma
+repl_log_clean repl3-log-clean alpha beta gamma
 finish
