@@ -86,11 +86,13 @@ clu_crash() {
 	wait_for 120 clu_mode "$p" writeback || bench_log "cluster: n$p not in write-back"
 	dc=$(clu_dc)
 	for i in 1 2 3; do [ "$i" = "$p" ] || socks+=("$CLU_D/n$i/nbd.sock"); done
-	rm -f "$CLU_D/fowatch.out"
+	rm -f "$CLU_D/fowatch.out" "$CLU_D/fowatch.out.ready"
 	python3 "$ROOT/tests/cluster/fowatch.py" "$CLU_D/fowatch.out" "${socks[@]}" &
 	fw=$!
 	BENCH_PIDS+=("$fw")
-	sleep 1 # connected to both survivors, refused (secondaries)
+	# connected to both survivors, refused (secondaries): python's start
+	# alone took up to 8 s at load 14 (a fixed sleep 1 measured it)
+	wait_for 60 test -e "$CLU_D/fowatch.out.ready" || bench_log "cluster: the client was not ready in 60 s"
 	"$CLU_W" kill "$p"
 	t0=$(cat "$CLU_D/n$p/crash-ms")
 	wait "$fw"

@@ -76,10 +76,11 @@ for r in $(seq 1 "$RUNS"); do
 	fi
 	socks=()
 	for i in 1 2 3; do [ "$i" = "$p" ] || socks+=("$d/n$i/nbd.sock"); done
-	rm -f "$d/fowatch.out"
+	rm -f "$d/fowatch.out" "$d/fowatch.out.ready"
 	python3 "$HERE/fowatch.py" "$d/fowatch.out" "${socks[@]}" &
 	fw=$!
-	sleep 1
+	# the client runs and both survivors answered it (refused: secondaries)
+	wait_until 60 test -e "$d/fowatch.out.ready" || echo "run $r: the client was not ready in 60 s"
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	"$W" kill "$p"
 	t0=$(cat "$d/n$p/crash-ms")
