@@ -25,8 +25,10 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "daemon/peerlink.h"
 #include "daemon/peerlink_int.h"
@@ -34,7 +36,8 @@
 #include "daemon/wbd_log.h"
 #include "engine/io.h"
 
-#define PL_LINGER_MS 1000 /* flush an error frame before closing */
+#define PL_LINGER_MS 1000	   /* flush an error frame before closing */
+#define PL_TCP_READ  (256 * 1024) /* plain TCP: bytes per read(2) at most */
 
 enum { RX_HDR, RX_MSG, RX_DATA };
 enum { W_NONE, W_HELLO, W_CHECK }; /* waiting for the engine */
@@ -353,6 +356,45 @@ static void pl_nodelay(struct plc *l)
 			 l->addr, strerror(errno));
 }
 
+/*
+ * Many TLS records per read(2) once the link is up (docs/benchmarks.md,
+ * "TLS receive"): the SSL reads the socket through a big buffer
+ * (wbd_tls_read_buffered) and pl_kick() makes libevent decrypt what it
+ * holds. Not before: a record buffered during the handshake or the hello
+ * would wait there for a socket event that the peer, waiting for our
+ * answer, never causes. Plain TCP: reads of up to PL_TCP_READ instead of
+ * libevent's 16 KiB.
+ */
+static void pl_read_ahead(struct plc *l)
+{
+	if (!l->cfg.tls)
+		bufferevent_set_max_single_read(l->bev, PL_TCP_READ);
+	else if (wbd_tls_read_buffered(bufferevent_openssl_get_ssl(l->bev),
+				       bufferevent_getfd(l->bev)))
+		wbd_warn("peer %s (resource %s, %s): no memory for a read buffer: one read "
+			 "per TLS record",
+			 l->peer, l->resource, l->addr);
+}
+
+/*
+ * bufferevent_openssl (libevent 2.1) decrypts until SSL_pending() is 0,
+ * i.e. to the end of one record, and then waits for the socket to be
+ * readable; the records read ahead are in the buffer below the SSL, not in
+ * the socket, so that event may never come. After every read pass that
+ * left bytes there, the link's read event is made active again: libevent
+ * runs it in the same pass of its loop (no epoll_wait between) and it
+ * decrypts the next record. A partial record left there costs one read(2)
+ * that finds nothing more; then the socket event takes over again.
+ */
+static void pl_kick(struct plc *l, struct bufferevent *bev)
+{
+	if (!l->cfg.tls || l->bev != bev || l->st != WBD_PL_UP || l->paused || l->rx_full ||
+	    l->lingering || l->free_pending)
+		return;
+	if (wbd_tls_read_pending(bufferevent_openssl_get_ssl(bev)))
+		event_active(&bev->ev_read, EV_READ, 1);
+}
+
 /* The peer's hello: the link's own checks here, the glue's on the engine
  * loop (plh_check; plc_checked answers). */
 static void pl_on_hello(struct plc *l, struct wbp_msg *m)
@@ -422,6 +464,7 @@ void plc_checked(struct plc *l, uint64_t conn, int rc, const char *why)
 	evtimer_del(l->tm);
 	arm(l->tm, l->cfg.ping_interval_ms);
 	pl_nodelay(l);
+	pl_read_ahead(l);
 	wbd_info("peer %s (resource %s, %s): up, %s, max record %u bytes", l->peer, l->resource,
 		 l->addr, l->cfg.tls ? "TLS 1.3" : "plain TCP", l->lim.max_data);
 	l->st = WBD_PL_UP;
@@ -587,6 +630,7 @@ static void pl_read_cb(struct bufferevent *bev, void *arg)
 				   WBP_HDR_SIZE + (size_t)l->rxh.msg_len + l->rxh.data_len);
 		}
 	}
+	pl_kick(l, bev);
 	pl_release(l);
 }
 

@@ -33,6 +33,22 @@ int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX *
  * that the server's certificate names peer_name. NULL on failure (logged). */
 SSL *wbd_tls_ssl_new(SSL_CTX *ctx, bool server, const char *peer_name);
 
+/*
+ * Once a replication link is up: its SSL reads the socket through a
+ * buffer of WBD_TLS_RBUF bytes (BIO_f_buffer over the socket, the write
+ * side untouched), so that one read(2) takes in many TLS records instead
+ * of one record header and one record body each. Records buffered there
+ * are not in the socket any more: the caller must keep decrypting while
+ * wbd_tls_read_pending() says so (peerlink.c, pl_kick). 0, or -ENOMEM
+ * with the SSL unchanged.
+ */
+#define WBD_TLS_RBUF (1024 * 1024)
+int wbd_tls_read_buffered(SSL *ssl, int fd);
+
+/* Bytes this SSL holds that a read of the socket would not report:
+ * decrypted or not, in the SSL or in the buffer below it. */
+bool wbd_tls_read_pending(SSL *ssl);
+
 /* After the handshake: 0 if the peer presented a certificate that verified
  * and names `name`, else -EACCES with the reason in why. */
 int wbd_tls_peer_check(SSL *ssl, const char *name, char *why, size_t whylen);
