@@ -24,7 +24,9 @@
 #include "engine/wbengine.h"
 
 struct wb_pagebuf {
-	uint8_t *slab;
+	uint8_t *slab;	/* 2 MiB aligned inside map when the buffer is >= 2 MiB */
+	void *map;	/* the mmap (munmap) */
+	size_t map_len;
 	struct wb_page *pages;
 	pthread_mutex_t lock;
 	uint32_t *free_stack;	/* indices of free pages (lock) */
@@ -59,6 +61,41 @@ static int wb_pagebuf_populate(void *p, size_t len)
 	return 0;
 }
 
+#define WB_PAGEBUF_HUGE (2u << 20)
+
+/*
+ * The slab: an anonymous mapping (page aligned and zeroed, whatever the
+ * allocator's thresholds; the populate below does not zero), 2 MiB aligned
+ * and marked MADV_HUGEPAGE when it is at least 2 MiB, so that it is backed
+ * by transparent huge pages where the system allows it (enabled =
+ * madvise or always). Why: with 4 KiB pages the first store into each page
+ * of the buffer after the populate still cost ~40 us in this
+ * paravirtualised guest (the hypervisor's own fault per 4 KiB page; a
+ * 64 MiB buffer = 0.7 s of CPU on the io loop in the first pass over the
+ * buffer, 18 % of a 4K QD32 run's samples), against ~1 us with huge pages;
+ * on bare metal huge pages save TLB misses of the copies, the crc32c and
+ * the O_DIRECT page pinning of the log writes. A system without THP gets
+ * 4 KiB pages: the same as before.
+ */
+static void *slab_map(size_t len, void **map, size_t *map_len)
+{
+	size_t ml = len >= WB_PAGEBUF_HUGE ? len + WB_PAGEBUF_HUGE : len;
+	uint8_t *m = mmap(NULL, ml, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *p;
+
+	if (m == MAP_FAILED)
+		return NULL;
+	*map = m;
+	*map_len = ml;
+	if (ml == len)
+		return m;
+	p = (uint8_t *)(((uintptr_t)m + WB_PAGEBUF_HUGE - 1) & ~(uintptr_t)(WB_PAGEBUF_HUGE - 1));
+#ifdef MADV_HUGEPAGE
+	madvise(p, len, MADV_HUGEPAGE); /* advice only: EINVAL without THP */
+#endif
+	return p;
+}
+
 int wb_pagebuf_create(uint32_t npages, struct wb_pagebuf **out)
 {
 	struct wb_pagebuf *pb;
@@ -71,11 +108,8 @@ int wb_pagebuf_create(uint32_t npages, struct wb_pagebuf **out)
 	pb = calloc(1, sizeof(*pb));
 	if (!pb)
 		goto out_nomem;
-	/* anonymous mmap: page aligned and zeroed, whatever the allocator's
-	 * thresholds (the populate below does not zero) */
-	slab = mmap(NULL, (size_t)npages * WB_PAGE_SIZE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (slab == MAP_FAILED)
+	slab = slab_map((size_t)npages * WB_PAGE_SIZE, &pb->map, &pb->map_len);
+	if (!slab)
 		goto out_nomem;
 	pb->slab = slab;
 	/* Touch every page now: the buffer is reserved at open (an overcommitted
@@ -110,8 +144,8 @@ out_nomem:
 	if (pb) {
 		free(pb->pages);
 		free(pb->free_stack);
-		if (pb->slab)
-			munmap(pb->slab, (size_t)npages * WB_PAGE_SIZE);
+		if (pb->map)
+			munmap(pb->map, pb->map_len);
 		free(pb);
 	}
 	return -ENOMEM;
@@ -134,7 +168,7 @@ void wb_pagebuf_unref(struct wb_pagebuf *pb)
 	pthread_mutex_destroy(&pb->lock);
 	free(pb->pages);
 	free(pb->free_stack);
-	munmap(pb->slab, (size_t)pb->total * WB_PAGE_SIZE);
+	munmap(pb->map, pb->map_len);
 	free(pb);
 }
 
