@@ -840,6 +840,32 @@ static void ibuf_compact(struct wbd_nbd_conn *c)
 	}
 }
 
+/* TLS: SSL_read into each buffer in turn (the pages of a payload, then
+ * ibuf) until one comes back short: what the SSL read ahead (nbd_tls.c)
+ * and what the socket holds, not one 4 KiB page per loop round. Returns
+ * the bytes read, 0 = would block, -1 = the connection was closed. */
+static ssize_t conn_tls_readv(struct wbd_nbd_conn *c, const struct iovec *iov, int niov)
+{
+	ssize_t n = 0;
+
+	for (int i = 0; i < niov; i++) {
+		size_t got = 0;
+
+		while (got < iov[i].iov_len) {
+			ssize_t r = wbd_nbd_tls_read(c, (uint8_t *)iov[i].iov_base + got,
+						     iov[i].iov_len - got);
+
+			if (r < 0)
+				return -1; /* closed: what was read goes with it */
+			if (!r)
+				return n + (ssize_t)got;
+			got += (size_t)r;
+		}
+		n += (ssize_t)got;
+	}
+	return n;
+}
+
 /* One readv(): the rest of a pending payload straight into wbuf, then as
  * much as fits into ibuf. Returns bytes read, 0 = would block, -1 = the
  * connection was closed, *full = the buffers were filled completely. */
@@ -880,12 +906,10 @@ static ssize_t conn_read_once(struct wbd_nbd_conn *c, bool *full)
 		wbd_nbd_conn_close(c);
 		return -1;
 	}
-	if (c->ssl) { /* one buffer per SSL_read; the caller loops while full */
-		n = wbd_nbd_tls_read(c, iov[0].iov_base, iov[0].iov_len);
+	if (c->ssl) {
+		n = conn_tls_readv(c, iov, niov);
 		if (n <= 0)
 			return n;
-		want = iov[0].iov_len;
-		niov = 1;
 	} else {
 		n = readv(c->fd, iov, niov);
 	}

@@ -27,6 +27,7 @@
 #include "daemon/wbd_log.h"
 
 #define WBD_NBD_TLS_WRITE_MAX (1u << 20) /* bytes per SSL_write */
+#define WBD_NBD_TLS_RBUF      (64u << 10) /* socket bytes per read() (read ahead) */
 
 static SSL_CTX *wbd_nbd_ctx;
 
@@ -76,6 +77,11 @@ void wbd_nbd_tls_begin(struct wbd_nbd_conn *c)
 		return;
 	}
 	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* read the socket WBD_NBD_TLS_RBUF at a time, not a record header and
+	 * then its body: several records per read(); what is read ahead shows
+	 * in wbd_nbd_tls_pending() (the connection is read again at once) */
+	SSL_set_default_read_buffer_len(c->ssl, WBD_NBD_TLS_RBUF);
+	SSL_set_read_ahead(c->ssl, 1);
 	SSL_set_accept_state(c->ssl);
 	c->tls_hs = true;
 	if (!c->throttled)
