@@ -38,6 +38,7 @@
 
 #define PL_LINGER_MS 1000	   /* flush an error frame before closing */
 #define PL_TCP_READ  (256 * 1024) /* plain TCP: bytes per read(2) at most */
+#define PL_DONE_US   1000	   /* a payload release waits this long for company */
 
 enum { RX_HDR, RX_MSG, RX_DATA };
 enum { W_NONE, W_HELLO, W_CHECK }; /* waiting for the engine */
@@ -65,7 +66,9 @@ struct plc {
 	struct wbp_msg rxm;
 	uint8_t *rx_data; /* the frame being read (wb_io_alloc) */
 	uint32_t rx_got;
-	size_t rx_cap; /* rxq cap (wbd_pl_rx_cap) */
+	size_t rx_cap;			     /* rxq cap (wbd_pl_rx_cap) */
+	struct pl_tx *done_head, *done_tail; /* releases not posted yet */
+	struct event *done_tm;		     /* posts them after PL_DONE_MS */
 	bool paused, rx_full, lingering;
 	int linger_err; /* reported when the lingering connection closes */
 	int busy;
@@ -116,10 +119,57 @@ static void pl_release(struct plc *l)
 		pl_real_free(l);
 }
 
+/*
+ * Payload releases (the record reference is put on the engine loop) are
+ * not worth a wake-up of their own: at QD1 the engine loop sleeps when a
+ * record's bytes have left, and the peer's ack follows within a round
+ * trip. So they wait here, up to PL_DONE_US, and go with the next message
+ * for the engine loop (a frame, a state) or when the timer fires.
+ */
+static void pl_done_flush(struct plc *l)
+{
+	struct pl_tx *tx;
+
+	if (!l->done_head)
+		return;
+	evtimer_del(l->done_tm);
+	while ((tx = l->done_head)) {
+		l->done_head = (struct pl_tx *)tx->m.next;
+		plh_tx_done(tx);
+	}
+	l->done_tail = NULL;
+}
+
+static void pl_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pl_done_flush(arg);
+}
+
+static void pl_release_tx(struct plc *l, struct pl_tx *tx)
+{
+	static const struct timeval tv = {.tv_usec = PL_DONE_US};
+
+	free(tx->buf);
+	tx->buf = NULL;
+	if (!tx->data.len) {
+		plh_tx_done(tx); /* frees it here: nothing to release */
+		return;
+	}
+	tx->m.next = NULL; /* the list's link until it is posted */
+	if (l->done_tail)
+		l->done_tail->m.next = &tx->m;
+	else
+		l->done_head = tx;
+	l->done_tail = tx;
+	if (l->done_head == tx)
+		evtimer_add(l->done_tm, &tv);
+}
+
 /* A state for the engine (UP is decided there, with the hello check). */
 static void pl_set_state(struct plc *l, enum wbd_pl_state st, int err)
 {
 	l->st = st;
+	pl_done_flush(l);
 	plh_state(l->h, l->conn, st, err);
 }
 
@@ -163,6 +213,7 @@ static void pl_close(struct plc *l)
 		atomic_fetch_sub(&l->h->txq, evbuffer_get_length(out));
 		bufferevent_free(l->bev); /* releases every queued payload */
 	}
+	pl_done_flush(l);
 	l->bev = NULL;
 	evtimer_del(l->tm);
 	wbp_msg_free(&l->mine);
@@ -517,6 +568,7 @@ static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost
 			data = NULL;
 			rx->cost = cost;
 			atomic_fetch_add(&l->h->rxq, cost);
+			pl_done_flush(l); /* one wake-up for both */
 			plh_frame(l->h, rx);
 		}
 	}
@@ -794,7 +846,10 @@ int plc_new(struct wbd_peerlink *h, struct event_base *base, struct plc **out)
 	l->host = h->host;
 	/* event_new only assigns: nothing is added to the base here */
 	l->tm = evtimer_new(base, pl_timer_cb, l);
-	if (!l->tm) {
+	l->done_tm = evtimer_new(base, pl_done_cb, l);
+	if (!l->tm || !l->done_tm) {
+		if (l->tm)
+			event_free(l->tm);
 		free(l);
 		return -ENOMEM;
 	}
@@ -832,6 +887,7 @@ static void pl_real_free(struct plc *l)
 	pl_close(l);
 	if (l->tm)
 		event_free(l->tm);
+	event_free(l->done_tm);
 	free(l);
 	plh_freed(h); /* after every release this core posted */
 }
@@ -846,10 +902,12 @@ void plc_free(struct plc *l)
 	pl_real_free(l);
 }
 
-/* The payload's release goes back to the engine loop (plh_tx_done). */
+/* The payload's bytes left: its release goes back to the engine loop. */
 static void pl_tx_cleanup(const void *data, size_t len, void *cookie)
 {
-	plh_tx_done(cookie);
+	struct pl_tx *tx = cookie;
+
+	pl_release_tx(tx->h->core, tx);
 }
 
 /*
@@ -862,7 +920,7 @@ static void pl_tx_cleanup(const void *data, size_t len, void *cookie)
  * next to it, and both run here, on the link's io loop (docs/benchmarks.md,
  * section repl). 0 or -1 (nothing queued, nothing released).
  */
-static int pl_add_copy(struct evbuffer *out, struct pl_tx *tx)
+static int pl_add_copy(struct plc *l, struct evbuffer *out, struct pl_tx *tx)
 {
 	const struct wbd_payload *data = &tx->data;
 	struct evbuffer_iovec v;
@@ -875,7 +933,7 @@ static int pl_add_copy(struct evbuffer *out, struct pl_tx *tx)
 	v.iov_len = data->len;
 	if (evbuffer_commit_space(out, &v, 1))
 		return -1;
-	plh_tx_done(tx);
+	pl_release_tx(l, tx);
 	return 0;
 }
 
@@ -889,9 +947,7 @@ void plc_send(struct plc *l, struct pl_tx *tx)
 
 	if (tx->conn != l->conn || l->st != WBD_PL_UP || !l->bev || l->lingering) {
 		atomic_fetch_sub(&l->h->txq, tx->len + dlen);
-		free(tx->buf);
-		tx->buf = NULL;
-		plh_tx_done(tx);
+		pl_release_tx(l, tx);
 		return;
 	}
 	out = bufferevent_get_output(l->bev);
@@ -904,7 +960,7 @@ void plc_send(struct plc *l, struct pl_tx *tx)
 	} else if (!rc && !tx->data.segs) {
 		rc = evbuffer_add_reference(out, tx->data.data, dlen, pl_tx_cleanup, tx);
 	} else if (!rc && l->cfg.tls) {
-		rc = pl_add_copy(out, tx);
+		rc = pl_add_copy(l, out, tx);
 	} else if (!rc) {
 		/* one release for the whole payload: chains leave (or are
 		 * freed) in order, so the last segment's cleanup comes last */
