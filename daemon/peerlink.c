@@ -128,16 +128,18 @@ static void pl_release(struct plc *l)
  */
 static void pl_done_flush(struct plc *l)
 {
-	struct pl_tx *tx;
+	struct pl_tx *tx = l->done_head, *next;
 
-	if (!l->done_head)
+	if (!tx)
 		return;
+	/* detached first: without io loops a release runs at once, and what
+	 * it sends may queue a new one */
+	l->done_head = l->done_tail = NULL;
 	evtimer_del(l->done_tm);
-	while ((tx = l->done_head)) {
-		l->done_head = (struct pl_tx *)tx->m.next;
+	for (; tx; tx = next) {
+		next = (struct pl_tx *)tx->m.next;
 		plh_tx_done(tx);
 	}
-	l->done_tail = NULL;
 }
 
 static void pl_done_cb(evutil_socket_t fd, short what, void *arg)
@@ -211,9 +213,14 @@ static void pl_close(struct plc *l)
 
 		evbuffer_remove_cb(out, pl_out_cb, l);
 		atomic_fetch_sub(&l->h->txq, evbuffer_get_length(out));
-		bufferevent_free(l->bev); /* releases every queued payload */
+		/* releases every queued payload here (pl_tx_cleanup): the
+		 * bufferevent frees its buffers later, from the loop, when
+		 * this core may be gone (and with it the release list) */
+		evbuffer_unfreeze(out, 1); /* a socket bufferevent's is frozen */
+		evbuffer_drain(out, evbuffer_get_length(out));
+		bufferevent_free(l->bev);
 	}
-	pl_done_flush(l);
+	pl_done_flush(l); /* before a free's plh_freed */
 	l->bev = NULL;
 	evtimer_del(l->tm);
 	wbp_msg_free(&l->mine);
