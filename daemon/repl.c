@@ -732,7 +732,8 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec)
 			rp->data_head = rec->seq + 1;
 		rp->applying++;
 		wbd_repl_verify_applied(rp, rec->seq, false);
-		send_ack(p, rec->seq, WBREP__ACK_LEVEL__ACK_IN_MEMORY);
+		if (!p->durable_only)
+			send_ack(p, rec->seq, WBREP__ACK_LEVEL__ACK_IN_MEMORY);
 		return 0;
 	}
 	free(ac);
@@ -845,6 +846,11 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->discard_my_data = rp->discard;
 	h->has_data_head = 1;
 	h->data_head = rp->data_head < h->seq_head ? rp->data_head : h->seq_head;
+	/* an IN_MEMORY ack is a wake-up on both nodes per record (docs/
+	 * benchmarks.md, "Wake-ups per replicated write"): asked for only
+	 * where a held reply waits for level B (hq_level) */
+	h->has_durable_acks_only = h->durable_acks_only =
+	    rp->primary && rp->protocol != 'B' && !(rp->protocol == 'C' && rp->ack_mem);
 	wbd_repl_uuid_hello_fill(rp, h);
 }
 
@@ -919,6 +925,8 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->up = true;
 		p->live = p->reading = p->blocked = false;
 		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
+		p->durable_only = p->primary_peer && h->has_durable_acks_only &&
+				  h->durable_acks_only;
 		p->next = h->seq_head;
 		if (rp->pend.used && rp->pend.p == p) {
 			/* a record of the old connection: the peer sends it again */

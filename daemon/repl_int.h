@@ -89,6 +89,7 @@ struct repl_peer {
 	struct wbd_peerlink *l;
 	uint64_t epoch; /* connection count: stale read-backs are ignored */
 	bool up, live, reading, blocked, primary_peer;
+	bool durable_only; /* secondary: the primary wants no IN_MEMORY acks */
 	bool standalone; /* wbctl disconnect: the link is stopped */
 	uint64_t next;	 /* primary: next seq to send */
 	/* seq + 1 acked at that level; on a secondary, acked_dur of another
