@@ -684,6 +684,41 @@ static void send_ack(struct repl_peer *p, uint64_t seq, int level)
 			 strerror(-ret));
 }
 
+/*
+ * The other secondaries learn how far this one is (promotion refuses a
+ * node that is behind a connected secondary; each keeps the log records
+ * the other lacks). Per applied record that was an ack to each of them:
+ * on both nodes a hand-off to the io loop and back, several wake-ups per
+ * replicated write with 3 nodes. Told at most every REPL_TELL_US instead,
+ * with the newest position; a promotion comes seconds after the primary
+ * is gone, and a position told late only keeps more of the log.
+ */
+#define REPL_TELL_US 2000
+
+static void tell_now(struct wbd_repl *rp)
+{
+	for (unsigned i = 0; i < rp->npeers && !rp->primary; i++)
+		if (rp->peers[i].up && !rp->peers[i].primary_peer)
+			send_ack(&rp->peers[i], rp->tell_seq, WBREP__ACK_LEVEL__ACK_DURABLE);
+}
+
+static void tell_cb(evutil_socket_t fd, short what, void *arg)
+{
+	tell_now(arg);
+}
+
+static void tell_others(struct wbd_repl *rp, uint64_t seq)
+{
+	static const struct timeval tv = {.tv_usec = REPL_TELL_US};
+
+	if (seq > rp->tell_seq)
+		rp->tell_seq = seq;
+	if (!rp->ev_tell)
+		tell_now(rp);
+	else if (!evtimer_pending(rp->ev_tell, NULL))
+		evtimer_add(rp->ev_tell, &tv);
+}
+
 static void on_applied(void *arg, int err)
 {
 	struct apply_ctx *ac = arg;
@@ -701,11 +736,7 @@ static void on_applied(void *arg, int err)
 	if (!err) {
 		struct wbd_repl *rp = p->rp;
 
-		/* the other secondaries learn how far this one is: promotion
-		 * refuses a node that is behind a connected secondary */
-		for (unsigned i = 0; i < rp->npeers; i++)
-			if (&rp->peers[i] != p && rp->peers[i].up && !rp->peers[i].primary_peer)
-				send_ack(&rp->peers[i], ac->seq, WBREP__ACK_LEVEL__ACK_DURABLE);
+		tell_others(rp, ac->seq); /* to the other secondaries */
 		wbd_repl_disk_check(rp);
 	}
 	free(ac);
@@ -1287,7 +1318,8 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	if (ret)
 		goto out_free;
 	rp->ev_work = event_new(base, -1, 0, work_cb, rp);
-	if (!rp->ev_work) {
+	rp->ev_tell = evtimer_new(base, tell_cb, rp);
+	if (!rp->ev_work || !rp->ev_tell) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -1368,6 +1400,8 @@ void wbd_repl_free(struct wbd_repl *rp)
 	wb_io_free(rp->pend.data);
 	if (rp->ev_work)
 		event_free(rp->ev_work);
+	if (rp->ev_tell)
+		event_free(rp->ev_tell);
 	free(rp);
 }
 

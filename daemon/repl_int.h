@@ -156,6 +156,10 @@ struct wbd_repl {
 	uint64_t sync_target;  /* secondary: seq_head to reach for UpToDate */
 	uint64_t shipped_next; /* primary: seq the ship hook gives next */
 	struct event *ev_work;
+	/* secondary: the durable position for the other secondaries, told
+	 * at most every REPL_TELL_US (tell_cb) */
+	struct event *ev_tell;
+	uint64_t tell_seq;
 	unsigned npeers;
 	struct repl_peer peers[WB_ENGINE_MAX_PEERS];
 	struct repl_pend pend;
