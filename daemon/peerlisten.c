@@ -6,7 +6,16 @@
  * frame, which must be a valid hello, and hands the connection to the
  * passive link the hello names. Owns the listening socket and the
  * connections that have not sent their hello yet; every refusal is logged
- * with the peer address and the reason.
+ * with the peer address and the reason, through rate limits (a flood of
+ * connections is not a flood of log lines).
+ *
+ * Bounds (docs/replication.md, "Hostile clients"): at most PL_PENDING_MAX
+ * connections wait for their hello, each at most PL_ACCEPT_TIMEOUT_MS. When
+ * all slots are taken, a connection from an address that holds fewer of
+ * them than another address takes the oldest slot of the address holding
+ * the most, so that one flooding address cannot keep the real peer out.
+ * When accept() fails (EMFILE, ENFILE, ENOMEM...) the listener pauses for
+ * 1 s instead of retrying at once.
  *
  * Threads: the listener, its pending connections and the TLS handshakes
  * live on io loop 0 (the base given to wbd_peerlisten_new when no io loops
@@ -38,6 +47,7 @@
 
 #define PL_ACCEPT_TIMEOUT_MS 10000 /* accepted connection: TLS + hello */
 #define PL_PENDING_MAX	     32	   /* connections waiting for their hello */
+#define PL_ACCEPT_RETRY_MS   1000  /* pause of the listener after accept failed */
 
 struct pl_pending {
 	struct wbd_peerlisten *ls;
@@ -59,6 +69,10 @@ struct wbd_peerlisten {
 	struct pl_pending *pending;
 	unsigned npending;
 	uint16_t port;
+	struct event *retry; /* re-enables lis after accept failed */
+	/* refusals logged on the io loop (accept, TLS, hello) and on the
+	 * engine loop (the link lookup): one limiter per thread and kind */
+	struct wbd_log_rl rl_full, rl_evict, rl_conn, rl_hello, rl_accept, rl_lookup;
 };
 
 /* An accepted connection with its hello, on its way to the engine loop
@@ -114,15 +128,17 @@ static void eng_lookup(struct wbd_ioloop_msg *m)
 		l = ls->lookup(a->hello.hello->resource, a->hello.hello->node, ls->arg);
 	if (!l || !wbd_peerlink_accepts(l)) {
 		if (!ls->closing)
-			wbd_warn("peer connection from %s refused: no %slink for resource %s "
-				 "with node %s",
-				 a->addr, l ? "passive " : "", a->hello.hello->resource,
-				 a->hello.hello->node);
+			wbd_warn_rl(&ls->rl_lookup,
+				    "peer connection from %s refused: no %slink for resource %s "
+				    "with node %s",
+				    a->addr, l ? "passive " : "", a->hello.hello->resource,
+				    a->hello.hello->node);
 		l = NULL;
 	} else if (wbd_peerlink_loop(l) != ls->loop) {
-		wbd_err("peer connection from %s refused: the link of resource %s with node %s "
-			"is not on the listener's io loop",
-			a->addr, a->hello.hello->resource, a->hello.hello->node);
+		wbd_err_rl(&ls->rl_lookup,
+			   "peer connection from %s refused: the link of resource %s with node %s "
+			   "is not on the listener's io loop",
+			   a->addr, a->hello.hello->resource, a->hello.hello->node);
 		l = NULL;
 	}
 	a->l = l;
@@ -176,8 +192,9 @@ static void pend_read_cb(struct bufferevent *bev, void *arg)
 	if (!rc && h.type != WBP_T_HELLO)
 		rc = -EPROTO;
 	if (rc) {
-		wbd_warn("peer connection from %s refused: first frame is not a hello: %s", p->addr,
-			 wbp_strerror(rc));
+		wbd_warn_rl(&p->ls->rl_hello,
+			    "peer connection from %s refused: first frame is not a hello: %s",
+			    p->addr, wbp_strerror(rc));
 		pend_free(p, true);
 		return;
 	}
@@ -186,8 +203,8 @@ static void pend_read_cb(struct bufferevent *bev, void *arg)
 	rc = wbp_msg_decode(&h, evbuffer_pullup(in, WBP_HDR_SIZE + h.msg_len) + WBP_HDR_SIZE, &pre,
 			    &m, &why);
 	if (rc) {
-		wbd_warn("peer connection from %s refused: invalid hello: %s", p->addr,
-			 why ? why : wbp_strerror(rc));
+		wbd_warn_rl(&p->ls->rl_hello, "peer connection from %s refused: invalid hello: %s",
+			    p->addr, why ? why : wbp_strerror(rc));
 		pend_free(p, true);
 		return;
 	}
@@ -228,8 +245,8 @@ static void pend_event_cb(struct bufferevent *bev, short what, void *arg)
 		wbd_tls_describe_error(bufferevent_openssl_get_ssl(bev), errs, n, why, sizeof(why));
 	else
 		snprintf(why, sizeof(why), "closed before its hello");
-	wbd_warn("peer connection from %s refused: %s%s", p->addr,
-		 p->ls->tls && n ? "TLS handshake failed: " : "", why);
+	wbd_warn_rl(&p->ls->rl_conn, "peer connection from %s refused: %s%s", p->addr,
+		    p->ls->tls && n ? "TLS handshake failed: " : "", why);
 	pend_free(p, true);
 }
 
@@ -237,32 +254,83 @@ static void pend_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pl_pending *p = arg;
 
-	wbd_warn("peer connection from %s refused: no %s within %u ms", p->addr,
-		 p->ls->tls ? "TLS handshake and hello" : "hello", PL_ACCEPT_TIMEOUT_MS);
+	wbd_warn_rl(&p->ls->rl_conn, "peer connection from %s refused: no %s within %u ms", p->addr,
+		    p->ls->tls ? "TLS handshake and hello" : "hello", PL_ACCEPT_TIMEOUT_MS);
 	pend_free(p, true);
+}
+
+/* a and b ("host:port", "[host]:port") come from the same host */
+static bool same_host(const char *a, const char *b)
+{
+	const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+	size_t la = ca ? (size_t)(ca - a) : strlen(a), lb = cb ? (size_t)(cb - b) : strlen(b);
+
+	return la == lb && !memcmp(a, b, la);
+}
+
+static unsigned pend_count(const struct wbd_peerlisten *ls, const char *addr)
+{
+	unsigned n = 0;
+
+	for (const struct pl_pending *q = ls->pending; q; q = q->next)
+		n += same_host(q->addr, addr);
+	return n;
+}
+
+/* Every slot is taken: the oldest pending connection of the address that
+ * holds the most slots, if that is at least two more than addr holds (so
+ * that two addresses do not take slots from each other in turn); NULL:
+ * refuse addr. At most PL_PENDING_MAX^2 comparisons. */
+static struct pl_pending *pend_victim(struct wbd_peerlisten *ls, const char *addr, unsigned *most,
+				      unsigned *mine)
+{
+	struct pl_pending *v = NULL;
+
+	*most = 0;
+	*mine = pend_count(ls, addr);
+	for (struct pl_pending *q = ls->pending; q; q = q->next) {
+		unsigned n = pend_count(ls, q->addr);
+
+		/* the list is newest first: >= keeps the oldest of the address */
+		if (n > *most || (n == *most && v && same_host(q->addr, v->addr))) {
+			*most = n;
+			v = q;
+		}
+	}
+	return *most >= *mine + 2 ? v : NULL;
 }
 
 static void ls_accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 			 int salen, void *arg)
 {
 	struct wbd_peerlisten *ls = arg;
-	struct pl_pending *p = NULL;
+	struct pl_pending *p = NULL, *v;
 	SSL *ssl = NULL;
+	char addr[80];
 
+	sa_text(sa, (socklen_t)salen, addr, sizeof(addr));
 	if (ls->npending >= PL_PENDING_MAX) {
-		char addr[80];
+		unsigned most, mine;
 
-		sa_text(sa, (socklen_t)salen, addr, sizeof(addr));
-		wbd_warn("peer connection from %s refused: %u connections already wait for "
-			 "their hello",
-			 addr, ls->npending);
-		goto out_close;
+		v = pend_victim(ls, addr, &most, &mine);
+		if (!v) {
+			wbd_warn_rl(&ls->rl_full,
+				    "peer connection from %s refused: %u connections already wait "
+				    "for their hello (%u from its address)",
+				    addr, ls->npending, mine);
+			goto out_close;
+		}
+		wbd_warn_rl(&ls->rl_evict,
+			    "peer connection from %s refused: %u connections wait for their "
+			    "hello, %u from its address; its slot goes to %s",
+			    v->addr, ls->npending, most, addr);
+		pend_free(v, true);
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		goto out_close;
 	p->ls = ls;
-	sa_text(sa, (socklen_t)salen, p->addr, sizeof(p->addr));
+	memcpy(p->addr, addr, sizeof(p->addr));
 	p->tm = evtimer_new(ls->base, pend_timer_cb, p);
 	if (!p->tm)
 		goto out_free;
@@ -299,6 +367,29 @@ out_free:
 	free(p);
 out_close:
 	evutil_closesocket(fd);
+}
+
+static void ls_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wbd_peerlisten *ls = arg;
+
+	if (ls->lis && evconnlistener_enable(ls->lis))
+		wbd_err("peer listener: cannot start accepting on port %u", ls->port);
+}
+
+/* accept() failed for another reason than "try again" (EMFILE, ENFILE,
+ * ENOMEM...): libevent would retry at once, for ever; pause instead */
+static void ls_error_cb(struct evconnlistener *lis, void *arg)
+{
+	struct wbd_peerlisten *ls = arg;
+	struct timeval tv = {.tv_sec = PL_ACCEPT_RETRY_MS / 1000};
+	int err = EVUTIL_SOCKET_ERROR();
+
+	wbd_warn_rl(&ls->rl_accept,
+		    "peer listener on port %u: accept failed: %s; pausing it for %u ms", ls->port,
+		    strerror(err), PL_ACCEPT_RETRY_MS);
+	evconnlistener_disable(lis);
+	evtimer_add(ls->retry, &tv);
 }
 
 static void io_enable(struct wbd_ioloop_msg *m)
@@ -355,6 +446,13 @@ int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port,
 		free(ls);
 		return rc ? rc : -EIO;
 	}
+	ls->retry = evtimer_new(ls->base, ls_retry_cb, ls);
+	if (!ls->retry) {
+		evconnlistener_free(ls->lis);
+		free(ls);
+		return -ENOMEM;
+	}
+	evconnlistener_set_error_cb(ls->lis, ls_error_cb);
 	if (!getsockname(evconnlistener_get_fd(ls->lis), (struct sockaddr *)&ss, &sl))
 		ls->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 							  : ((struct sockaddr_in *)&ss)->sin_port);
@@ -385,6 +483,8 @@ static void io_close(struct wbd_ioloop_msg *m)
 
 	while (ls->pending)
 		pend_free(ls->pending, true);
+	event_free(ls->retry);
+	ls->retry = NULL;
 	evconnlistener_free(ls->lis);
 	ls->lis = NULL;
 	ls->freed_msg.fn = eng_freed;
