@@ -72,6 +72,9 @@ struct wbd_ctl {
 	struct event *retry; /* re-enables lis after accept failed (EMFILE...) */
 	struct event *reap;  /* frees dropped event clients from the loop */
 	time_t last_log;     /* accept failures: last message */
+	/* refused and dropped clients: a client can cause these once per
+	 * connection, so they are rate limited (engine loop) */
+	struct wbd_log_rl rl_refuse, rl_drop;
 	char *path;
 	struct wbd_ctl_handlers h;
 	void *ctx;
@@ -538,8 +541,9 @@ static int send_event(struct ctl_conn *cc, const struct wbd_event *ev)
 		return 0; /* this event is lost, the client stays */
 	}
 	if (evbuffer_get_length(bufferevent_get_output(cc->bev)) + len > CTL_EVENT_BACKLOG) {
-		wbd_warn("ctl: an event client does not read (%u bytes unread), dropping it",
-			 CTL_EVENT_BACKLOG);
+		wbd_warn_rl(&cc->c->rl_drop,
+			    "ctl: an event client does not read (%u bytes unread), dropping it",
+			    CTL_EVENT_BACKLOG);
 		rc = -ENOBUFS;
 	} else if (bufferevent_write(cc->bev, buf, len)) {
 		wbd_err("ctl: cannot queue an event, dropping the client");
@@ -653,7 +657,8 @@ static void conn_read(struct bufferevent *bev, void *arg)
 		evbuffer_copyout(in, hb, sizeof(hb));
 		rc = wbproto_hdr_decode(hb, sizeof(hb), WBPROTO_CTL_MAX, &h);
 		if (rc) {
-			wbd_warn("ctl: dropping client: %s", wbproto_strerror(rc));
+			wbd_warn_rl(&cc->c->rl_drop, "ctl: dropping client: %s",
+				    wbproto_strerror(rc));
 			send_response(cc, 0, rc, wbproto_strerror(rc), NULL);
 			cc->closing = true;
 			break;
@@ -719,12 +724,14 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == 0 && cr.uid != 0 &&
 	    cr.uid != geteuid()) {
-		wbd_warn("ctl: refusing client uid %u (only root)", (unsigned)cr.uid);
+		wbd_warn_rl(&c->rl_refuse, "ctl: refusing client uid %u (only root)",
+			    (unsigned)cr.uid);
 		close(fd);
 		return;
 	}
 	if (c->nconns >= CTL_MAX_CLIENTS) {
-		wbd_warn("ctl: too many clients (%d), refusing one", CTL_MAX_CLIENTS);
+		wbd_warn_rl(&c->rl_refuse, "ctl: too many clients (%d), refusing one",
+			    CTL_MAX_CLIENTS);
 		close(fd);
 		return;
 	}

@@ -8,7 +8,9 @@ documented caps allow (docs/daemon.md, "Memory bounds") plus SLACK_MIB
 (allocator and libevent bookkeeping).
 
   hostile.py ctl-flood CTLSOCK PID       pipeline status requests, never read
-  hostile.py ctl-clients CTLSOCK         the 65th control client is refused
+  hostile.py ctl-clients CTLSOCK [LOG]   the 65th control client is refused;
+                                         with LOG: 300 more refusals add
+                                         only rate-limited log lines
   hostile.py http-header HOST:PORT PID   an unterminated 32 MiB header line
   hostile.py http-idle HOST:PORT         a request that never ends is timed out
   hostile.py nbd-read-flood SOCK PID     32 reads of 32 MiB, replies not read
@@ -106,6 +108,21 @@ def send_until_blocked(s, data, stall=2.0, deadline=60.0):
     return sent, "all"
 
 
+# wbd_log_rl (daemon/wbd_log.h): at most 10 lines per 5 s per limiter, plus
+# one "(N similar messages suppressed)" line
+RL_BURST, RL_SECS = 10, 5.0
+
+
+def log_lines(log):
+    with open(log, errors="replace") as f:
+        return sum(1 for _ in f)
+
+
+def rl_bound(secs, limiters=1):
+    """Most lines `limiters` rate limiters may log in secs seconds."""
+    return limiters * (RL_BURST + 1) * (int(secs / RL_SECS) + 2)
+
+
 # ------------------------------------------------------------ control socket
 def ctl_flood(path, pid):
     """Pipeline many status requests and read none of the replies: the daemon
@@ -170,11 +187,13 @@ def ctl_conn(path):
     return c
 
 
-def ctl_clients(path):
+def ctl_clients(path, log=None):
     """At most 64 control clients: the 65th is closed at once, and once the
-    others are gone a normal request is answered."""
+    others are gone a normal request is answered. With log: 300 more
+    refused clients add no more lines than the rate limit allows."""
     held = []
     why = None
+    refusals = None
     try:
         for _ in range(64):
             held.append(ctl_conn(path))
@@ -196,6 +215,18 @@ def ctl_clients(path):
             if d != b"":
                 why = "the 65th client was not closed"
             x.s.close()
+        if not why and log:
+            n0, t0 = log_lines(log), time.monotonic()
+            for _ in range(300):
+                x = ctl_conn(path)
+                try:
+                    x.s.recv(1)
+                except OSError:
+                    pass
+                x.s.close()
+            time.sleep(0.5)
+            secs = time.monotonic() - t0
+            refusals = (log_lines(log) - n0, rl_bound(secs), secs)
     finally:
         for c in held:
             c.s.close()
@@ -208,6 +239,11 @@ def ctl_clients(path):
             why = "no status reply after the clients left: %r" % (r,)
         c.s.close()
     report("ctl-max-clients", why)
+    if refusals:
+        n, bound, secs = refusals
+        report("ctl-refusals-rate-limited (300 refused clients in %.1f s: %d log lines, "
+               "bound %d)" % (secs, n, bound),
+               None if n <= bound else "%d log lines for 300 refusals" % n)
 
 
 # ------------------------------------------------------------ metrics HTTP
@@ -521,7 +557,7 @@ def main():
     if cmd == "ctl-flood":
         ctl_flood(a[0], int(a[1]))
     elif cmd == "ctl-clients":
-        ctl_clients(a[0])
+        ctl_clients(*a[:2])
     elif cmd == "http-header":
         http_header(a[0], int(a[1]))
     elif cmd == "http-idle":

@@ -55,7 +55,7 @@ start_daemon daemon_ready || { fail "bounds-start: wbrepd did not start"; exit 1
 
 # ------------------------------------------------------------ control socket
 run ctl-flood "$T/ctl.sock" "$DPID"
-run ctl-clients "$T/ctl.sock"
+run ctl-clients "$T/ctl.sock" "$WB_DLOG"
 
 # ------------------------------------------------------------ metrics HTTP
 run http-header "127.0.0.1:$MPORT" "$DPID"
