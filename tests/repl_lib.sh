@@ -142,7 +142,7 @@ repl_log_clean() {
 	local name=$1 n
 	shift
 	for n in "$@"; do
-		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation' "$T/$n/wbrepd.log"; then
+		if grep -qE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error|Segmentation' "$T/$n/wbrepd.log"; then
 			fail "$name-$n: sanitizer report in $n's log"
 		fi
 	done
