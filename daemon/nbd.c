@@ -76,10 +76,25 @@ struct wbd_nbd_ioreq {
 	 * them (npages = 0 from then on); released if it never does */
 	uint32_t npages;
 	struct wb_page **pages;
+	struct wbd_nbd_wpar *par; /* a chunk of this write (io loop only) */
 	/* write: crc32c of each 4 KiB block of a payload in buf, computed here
 	 * on the io loop (wb_req.crcs), so that the engine loop does not; or
 	 * the page pointers of a payload in pages (each with its crc) */
 	uint64_t tail[];
+};
+
+/*
+ * io loop: an NBD write longer than a chunk (conn pg_max blocks), sent to
+ * the engine as one request per chunk as each chunk is read. left counts
+ * the chunks in flight plus one while the connection still reads the
+ * payload (c->par); the reply goes out when it reaches 0, with the first
+ * error of any chunk. A chunk's reply bytes are the parent's (counted once
+ * in c->reply_pending).
+ */
+struct wbd_nbd_wpar {
+	uint64_t handle;
+	uint32_t left;
+	int err;
 };
 
 /* engine loop */
@@ -99,6 +114,7 @@ void wbd_nbd_set_max_clients(unsigned total)
 static void conn_process(struct wbd_nbd_conn *c);
 static void conn_flush(struct wbd_nbd_conn *c);
 static void conn_unthrottle(struct wbd_nbd_conn *c);
+static void par_end(struct wbd_nbd_conn *c, int err);
 
 static void conn_put(struct wbd_nbd_conn *c)
 {
@@ -207,6 +223,7 @@ void wbd_nbd_conn_close(struct wbd_nbd_conn *c)
 	wbd_debug("nbd: %s closed (%u requests in flight)", c->peer, c->inflight);
 	conn_free_io(c);
 	conn_drop_pages(c);
+	par_end(c, -ESHUTDOWN); /* no reply: the socket is gone */
 	c->state = WBD_NBD_CS_CLOSING;
 	if (!c->loop) {
 		conn_forget(c);
@@ -285,6 +302,30 @@ static void simple_reply(struct wbd_nbd_conn *c, uint32_t err, uint64_t handle)
 
 	wbd_nbd_encode_simple_reply(b, err, handle);
 	wbd_nbd_conn_send(c, b, sizeof(b));
+}
+
+/* io loop: one reference of a chunked write is done (err: its result) */
+static void par_put(struct wbd_nbd_conn *c, struct wbd_nbd_wpar *p, int err)
+{
+	if (err && !p->err)
+		p->err = err;
+	if (--p->left)
+		return;
+	c->reply_pending -= NBDP_SIMPLE_REPLY_LEN;
+	if (c->fd >= 0)
+		simple_reply(c, errno_to_nbd(p->err), p->handle);
+	free(p);
+}
+
+/* io loop: the connection reads no more of the chunked write c->par
+ * (all of it was sent, or the rest is refused with err) */
+static void par_end(struct wbd_nbd_conn *c, int err)
+{
+	struct wbd_nbd_wpar *p = c->par;
+
+	c->par = NULL;
+	if (p)
+		par_put(c, p, err);
 }
 
 static void free_ref(const void *data, size_t len, void *extra)
@@ -410,8 +451,11 @@ static void io_req_done(struct wbd_ioloop_msg *m)
 	c->inflight--;
 	c->reply_pending -= q->reply;
 	c->wpay_pending -= q->wpay;
+	if (q->par)
+		par_put(c, q->par, err); /* replies once every chunk is done */
 	if (c->fd >= 0) {
-		simple_reply(c, nerr, q->handle);
+		if (!q->par)
+			simple_reply(c, nerr, q->handle);
 		if (q->type == NBDP_CMD_READ && !err && c->fd >= 0) {
 			if (evbuffer_add_reference(c->out, q->buf, wr->len, free_ref, NULL)) {
 				wbd_err("nbd: %s: out of memory queueing read data, closing",
@@ -534,7 +578,11 @@ static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, void 
 	q->gen = c->ex_gen;
 	q->handle = h->handle;
 	q->type = h->type;
-	q->reply = NBDP_SIMPLE_REPLY_LEN + (h->type == NBDP_CMD_READ ? h->len : 0);
+	q->par = c->par;
+	if (q->par) /* a chunk: the parent's reply is counted once */
+		q->par->left++;
+	else
+		q->reply = NBDP_SIMPLE_REPLY_LEN + (h->type == NBDP_CMD_READ ? h->len : 0);
 	q->wr.off = h->off;
 	q->wr.len = h->len;
 	q->wr.done = ioreq_done;
@@ -607,6 +655,14 @@ static void exec_request(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h
 {
 	int ret;
 
+	if (c->par) {
+		/* the rest of a chunked write after a quiesce (io_ctl): read,
+		 * dropped, refused; the chunks sent before finish normally */
+		free(payload);
+		conn_drop_pages(c);
+		par_end(c, -ESHUTDOWN);
+		return;
+	}
 	if (v->err) {
 		free(payload);
 		conn_drop_pages(c);
@@ -664,36 +720,75 @@ static int new_wbuf(struct wbd_nbd_conn *c, size_t len)
 }
 
 /* The payload of hdr goes into RAM-buffer pages: a write the engine takes
- * in pages, small enough to leave the buffer room for others. */
+ * in pages, in chunks of at most pg_max blocks (a chunk leaves the buffer
+ * room for others). */
 static bool use_pages(struct wbd_nbd_conn *c)
 {
 	return c->pb && c->hdr.type == NBDP_CMD_WRITE && !c->verdict.err &&
-	       !c->verdict.disconnect && !c->quiesced && c->verdict.payload &&
-	       c->verdict.payload / WB_BLOCK_SIZE <= c->pg_max;
+	       !c->verdict.disconnect && !c->quiesced && c->verdict.payload;
 }
 
-/* Reserve the pages of hdr's payload. false: none free now; the connection
- * stops reading until the engine loop freed some (export_pages). */
+/* Reserve the pages of the next chunk of hdr's payload (from pay_base).
+ * false: none free now; the connection stops reading until the engine loop
+ * freed some (export_pages). */
 static bool reserve_pages(struct wbd_nbd_conn *c)
 {
+	uint32_t n = (c->verdict.payload - c->pay_base) / WB_BLOCK_SIZE;
+
+	if (n > c->pg_max)
+		n = c->pg_max;
 	/* set before the try: the engine loop, which clears the buffer's
 	 * starved mark before it looks at want_pages, then sees one or the
 	 * other and comes back */
 	atomic_store(&c->want_pages, true);
-	if (wb_pagebuf_reserve(c->pb, c->verdict.payload / WB_BLOCK_SIZE, c->wpg)) {
+	if (wb_pagebuf_reserve(c->pb, n, c->wpg)) {
 		conn_throttle(c);
 		return false;
 	}
 	atomic_store(&c->want_pages, false);
-	c->wpg_n = c->verdict.payload / WB_BLOCK_SIZE;
+	c->wpg_n = n;
 	c->pay_in_pages = true;
 	return true;
 }
 
-/* Copy n payload bytes into the pages at pay_got. */
+/* A chunk of a write longer than one chunk is read: send it to the engine
+ * as a request of its own (a chunk's reply is its parent's, c->par).
+ * 0, or -1 when the connection was closed. */
+static int chunk_submit(struct wbd_nbd_conn *c)
+{
+	struct wbd_nbd_request h = c->hdr;
+	int ret;
+
+	if (!c->par) {
+		c->par = calloc(1, sizeof(*c->par));
+		if (!c->par) {
+			wbd_err("nbd: %s: out of memory for a %u byte write, closing", c->peer,
+				c->hdr.len);
+			wbd_nbd_conn_close(c);
+			return -1;
+		}
+		c->par->handle = c->hdr.handle;
+		c->par->left = 1; /* the reading's, par_end */
+		c->reply_pending += NBDP_SIMPLE_REPLY_LEN;
+	}
+	h.off += c->pay_base;
+	h.len = c->wpg_n * WB_BLOCK_SIZE;
+	ret = submit(c, &h, NULL);
+	if (ret) {
+		wbd_err("nbd: %s: write off %llu len %u: submit failed: %s, closing", c->peer,
+			(unsigned long long)h.off, h.len, strerror(-ret));
+		wbd_nbd_conn_close(c); /* the rest of the payload cannot be skipped */
+		return -1;
+	}
+	c->pay_base += h.len;
+	return 0;
+}
+
+/* Copy n payload bytes into the pages at pay_got (of the chunk from
+ * pay_base). */
 static void pages_copy_in(struct wbd_nbd_conn *c, const uint8_t *src, size_t n)
 {
-	uint32_t at = c->pay_got;
+	uint32_t at = c->pay_got - c->pay_base;
 
 	while (n) {
 		size_t off = at % WB_BLOCK_SIZE, k = WB_BLOCK_SIZE - off;
@@ -730,6 +825,7 @@ static bool step_xmit(struct wbd_nbd_conn *c)
 		wbd_nbd_classify_request(&c->hdr, &g, &c->verdict);
 		c->have_hdr = true;
 		c->pay_got = 0;
+		c->pay_base = 0;
 		c->pay_in_wbuf = false;
 	}
 	if (!c->verdict.err && !c->verdict.disconnect && !c->pay_got) {
@@ -743,29 +839,40 @@ static bool step_xmit(struct wbd_nbd_conn *c)
 			conn_throttle(c);
 			return false; /* resumed by conn_unthrottle with hdr kept */
 		}
-		/* and its payload: into RAM-buffer pages, or next to the
-		 * payloads in flight */
-		if (use_pages(c)) {
-			if (!c->pay_in_pages && !reserve_pages(c))
-				return false; /* resumed by the engine loop (export_pages) */
-		} else if (c->wpay_pending &&
-			   c->wpay_pending + c->verdict.payload > WBD_NBD_WPAY_CAP) {
+		/* and its payload: next to the payloads in flight, unless
+		 * it goes into RAM-buffer pages */
+		if (!use_pages(c) && c->wpay_pending &&
+		    c->wpay_pending + c->verdict.payload > WBD_NBD_WPAY_CAP) {
 			conn_throttle(c);
 			return false;
 		}
 	}
 	plen = c->verdict.payload;
+	/* the pages of the next chunk (the first, or the next of a long write) */
+	if (use_pages(c) && !c->pay_in_pages && !c->pay_in_wbuf && c->pay_got < plen &&
+	    !reserve_pages(c))
+		return false; /* resumed by the engine loop (export_pages) */
 	if (plen && c->pay_in_pages) {
-		size_t n = plen - c->pay_got;
+		uint32_t end = c->pay_base + c->wpg_n * WB_BLOCK_SIZE;
+		size_t n = end - c->pay_got;
 
 		if (n > wbd_nbd_conn_avail(c))
 			n = wbd_nbd_conn_avail(c);
 		pages_copy_in(c, c->ibuf + c->ioff, n);
 		c->ioff += n;
 		c->pay_got += (uint32_t)n;
-		if (c->pay_got < plen)
+		if (c->pay_got < end)
 			return false;	 /* the rest is read straight into the pages */
 		c->pay_in_pages = false; /* submit takes them */
+		if (end < plen || c->par) { /* a chunk of a longer write */
+			if (chunk_submit(c))
+				return false;
+			if (end < plen)
+				return c->fd >= 0 && c->state == WBD_NBD_CS_XMIT;
+			c->have_hdr = false;
+			par_end(c, 0); /* the last chunk went: no more reading */
+			return c->fd >= 0 && c->state == WBD_NBD_CS_XMIT;
+		}
 	} else if (plen) {
 		{
 			size_t n = plen - c->pay_got;
@@ -883,11 +990,12 @@ static ssize_t conn_read_once(struct wbd_nbd_conn *c, bool *full)
 		iov[niov++].iov_len = pay;
 		want += pay;
 	} else if (c->have_hdr && c->pay_in_pages) {
-		/* straight into the RAM buffer: the only copy of the payload */
-		uint32_t at = c->pay_got;
+		/* straight into the RAM buffer: the only copy of the payload
+		 * (of the chunk in wpg, from pay_base) */
+		uint32_t at = c->pay_got - c->pay_base, end = c->wpg_n * WB_BLOCK_SIZE;
 
-		pay = c->verdict.payload - c->pay_got;
-		while (at < c->verdict.payload) {
+		pay = end - at;
+		while (at < end) {
 			size_t off = at % WB_BLOCK_SIZE;
 
 			iov[niov].iov_base = (uint8_t *)c->wpg[at / WB_BLOCK_SIZE]->data + off;

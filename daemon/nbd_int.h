@@ -29,12 +29,14 @@
 struct event;
 struct evbuffer;
 struct wbd_nbd_ioreq;
+struct wbd_nbd_wpar;
 struct ssl_st;
 
 #define WBD_NBD_IBUF_CAP      (256u << 10) /* input buffer; holds the largest option */
 #define WBD_NBD_IBUF_MIN_FREE (NBDP_OPT_HDR_LEN + NBDP_OPT_MAX_LEN)
 #define WBD_NBD_SPARE_MAX     (1u << 20) /* largest payload buffer kept for reuse */
-/* largest write read straight into RAM-buffer pages (blocks), see pay_in_pages */
+/* largest chunk of a write read straight into RAM-buffer pages (blocks),
+ * see pay_in_pages */
 #define WBD_NBD_PAGES_MAX 256u
 #define WBD_NBD_TFLAGS                                                                             \
 	(NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA | NBDP_FLAG_SEND_TRIM |   \
@@ -110,15 +112,22 @@ struct wbd_nbd_conn {
 	uint32_t pay_got;
 	bool pay_in_wbuf;
 	/* The payload of hdr is read into pages of the engine's RAM buffer
-	 * (engine ABI 9; writes of at most WBD_NBD_PAGES_MAX blocks and an
-	 * eighth of the buffer): wpg[0, wpg_n) reserved for it, given to the
+	 * (engine ABI 9; a write in chunks of at most pg_max blocks, see
+	 * below): wpg[0, wpg_n) reserved for it, given to the
 	 * engine with the request, released if it never gets there. pb: the
 	 * engine's buffer, a reference taken at the move to the io loop, NULL
 	 * when the engine has none (then every payload goes to wbuf). */
 	bool pay_in_pages;
+	/* A write of more than pg_max blocks goes in chunks of at most pg_max
+	 * blocks, each read into pages and sent to the engine as a request of
+	 * its own once read: wpg holds payload bytes [pay_base, pay_base +
+	 * wpg_n * 4 KiB); par (nbd.c) answers the client once every chunk is
+	 * done. */
+	uint32_t pay_base;
+	struct wbd_nbd_wpar *par;
 	_Atomic bool want_pages; /* a reservation failed: the engine loop kicks */
 	struct wb_pagebuf *pb;
-	uint32_t pg_max; /* blocks: the largest payload that goes to pages */
+	uint32_t pg_max; /* blocks per chunk: WBD_NBD_PAGES_MAX, at most an eighth of the buffer */
 	uint32_t wpg_n;
 	struct wb_page **wpg;
 	/* TLS (nbd_tls.c): ssl is set from the handshake on and freed with

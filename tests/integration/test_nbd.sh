@@ -133,6 +133,27 @@ for ENG in $ENGINES; do
 		fail "$P-qemu-io-pattern: $(tr '\n' ' ' <<<"$qio")"
 	fi
 
+	# --- writes longer than a chunk of RAM-buffer pages (1 MiB with the
+	# default ram-buffer): read in chunks on the io loop, one engine request
+	# per chunk (9 + 6 here, the second one's last chunk 4 KiB), one reply
+	if [ "$ENG" = wblog ]; then
+		ew() { "$ROOT/build/wbctl" -s "$T/ctl.sock" status --json r0 2>/dev/null |
+			grep -o '"writes": [0-9]*' | head -1 | grep -o '[0-9]*$'; }
+		w0=$(ew)
+		qio=$(timeout 60 qemu-io -f raw -c 'write -f -P 0x6b 8M 9M' \
+			-c 'write -P 0x6c 20M 5124K' -c 'read -P 0x6b 8M 9M' \
+			-c 'read -P 0x6c 20M 5124K' -c 'read -P 0x5a 1M 1M' \
+			"nbd+unix:///r0?socket=$T/nbd.sock" 2>&1)
+		w1=$(ew)
+		if grep -qi 'fail\|mismatch\|error' <<<"$qio" || [ "$(grep -c '^read ' <<<"$qio")" -ne 3 ]; then
+			fail "$P-write-chunks: $(tr '\n' ' ' <<<"$qio")"
+		elif [ -z "$w0" ] || [ -z "$w1" ] || [ $((w1 - w0)) -ne 15 ]; then
+			fail "$P-write-chunks: engine writes $w0 -> $w1, expected 15 chunks"
+		else
+			pass "$P-write-chunks (15 engine writes for 2 NBD writes)"
+		fi
+	fi
+
 	# --- TRIM reaches the backing file as a hole: write all, trim all.
 	# Each step says what failed with its values (seen once under load 14-17
 	# without them). The destage waits are deadlines (300 s), no thresholds.
