@@ -862,8 +862,8 @@ static bool step_xmit(struct wbd_nbd_conn *c)
 		c->ioff += n;
 		c->pay_got += (uint32_t)n;
 		if (c->pay_got < end)
-			return false;	 /* the rest is read straight into the pages */
-		c->pay_in_pages = false; /* submit takes them */
+			return false;	    /* the rest is read straight into the pages */
+		c->pay_in_pages = false;    /* submit takes them */
 		if (end < plen || c->par) { /* a chunk of a longer write */
 			if (chunk_submit(c))
 				return false;

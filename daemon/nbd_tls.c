@@ -26,7 +26,7 @@
 #include "daemon/tls.h"
 #include "daemon/wbd_log.h"
 
-#define WBD_NBD_TLS_WRITE_MAX (1u << 20) /* bytes per SSL_write */
+#define WBD_NBD_TLS_WRITE_MAX (1u << 20)  /* bytes per SSL_write */
 #define WBD_NBD_TLS_RBUF      (64u << 10) /* socket bytes per read() (read ahead) */
 
 static SSL_CTX *wbd_nbd_ctx;

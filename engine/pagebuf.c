@@ -24,8 +24,8 @@
 #include "engine/wbengine.h"
 
 struct wb_pagebuf {
-	uint8_t *slab;	/* 2 MiB aligned inside map when the buffer is >= 2 MiB */
-	void *map;	/* the mmap (munmap) */
+	uint8_t *slab; /* 2 MiB aligned inside map when the buffer is >= 2 MiB */
+	void *map;     /* the mmap (munmap) */
 	size_t map_len;
 	struct wb_page *pages;
 	pthread_mutex_t lock;
