@@ -127,6 +127,14 @@ static bool peer_uptodate(const struct repl_peer *p)
 	return p->up && p->live && !p->primary_peer && p->rs.state == REPL_RS_NONE;
 }
 
+/* Up to date, or only congested: write-back waits for its acks, so it
+ * holds what was acknowledged as much as a live one (repl_peer_healthy) */
+static bool peer_uptodate_or_congested(const struct repl_peer *p)
+{
+	return peer_uptodate(p) ||
+	       (p->up && p->congested && !p->primary_peer && p->rs.state == REPL_RS_NONE);
+}
+
 static void rot_done(struct wbd_repl *rp, int err)
 {
 	char u[2 * WB_META_UUID_LEN + 1];
@@ -474,6 +482,7 @@ static void on_ship(void *arg, struct wb_rec_ref *ref)
 		/* -EAGAIN: queue full, catch up from the log once writable */
 		p->live = false;
 		p->blocked = ret == -EAGAIN;
+		p->congested = ret == -EAGAIN;
 		if (ret != -EAGAIN && ret != -ENOTCONN)
 			wbd_err("%s: peer %s: sending record %llu: %s", rp->res, p->node,
 				(unsigned long long)ref->rec.seq, strerror(-ret));
@@ -543,6 +552,7 @@ static void catch_up(struct repl_peer *p)
 		return;
 	if (p->next >= rp->shipped_next) {
 		p->live = true;
+		p->congested = false;
 		if (p->tracking)
 			p->clear_at = p->next; /* its bitmap, once it acked all that */
 		wbd_info("%s: peer %s is up to date at seq %llu", rp->res, p->node,
@@ -954,7 +964,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->epoch++;
 		wbd_repl_rs_reset(p);
 		p->up = true;
-		p->live = p->reading = p->blocked = false;
+		p->live = p->reading = p->blocked = p->congested = false;
 		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
 		p->durable_only = p->primary_peer && h->has_durable_acks_only &&
 				  h->durable_acks_only;
@@ -1003,10 +1013,13 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 
 			for (unsigned i = 0; i < rp->npeers; i++)
 				other |= &rp->peers[i] != p && peer_uptodate(&rp->peers[i]);
-			/* the last up-to-date peer: a new generation from its
-			 * first record not acked durable, before any reply it
-			 * may lack (rot_wait) */
-			if (peer_uptodate(p) && !other && rp->has_meta &&
+			/* the last up-to-date peer (or a congested one:
+			 * write-back waited for its acks as for a live one; a
+			 * congested other is not counted, write-through does
+			 * not wait for it): a new generation from its first
+			 * record not acked durable, before any reply it may
+			 * lack (rot_wait) */
+			if (peer_uptodate_or_congested(p) && !other && rp->has_meta &&
 			    (!rp->rot_pending || p->acked_dur < rp->rot_seq)) {
 				rp->rot_seq = p->acked_dur;
 				rp->rot_pending = true;
@@ -1014,7 +1027,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			wbd_repl_bm_track(p, p->acked_dur);
 		}
 	}
-	p->up = p->live = false;
+	p->up = p->live = p->congested = false;
 	p->epoch++;
 	if (rp->primary)
 		work_kick(rp); /* write-through replies held for this peer go */

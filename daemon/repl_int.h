@@ -91,6 +91,11 @@ struct repl_peer {
 	bool up, live, reading, blocked, primary_peer;
 	bool durable_only; /* secondary: the primary wants no IN_MEMORY acks */
 	bool standalone; /* wbctl disconnect: the link is stopped */
+	/* primary: left live only because its send queue was full
+	 * (congestion = block): it catches up from the log but stays
+	 * healthy, so write-back holds the replies for it (backpressure)
+	 * instead of going write-through and running ahead of the link */
+	bool congested;
 	uint64_t next;	 /* primary: next seq to send */
 	/* seq + 1 acked at that level; on a secondary, acked_dur of another
 	 * secondary is its durable position (told with DURABLE acks) */
@@ -190,11 +195,12 @@ struct wbd_repl {
 	unsigned rs_writes;	   /* target: resync writes to the backing in flight */
 };
 
-/* Connected and up to date (primary: live and not being resynced;
- * secondary: link up). */
+/* Connected and up to date (primary: live, or only congested, and not
+ * being resynced; secondary: link up). */
 static inline bool repl_peer_healthy(const struct wbd_repl *rp, const struct repl_peer *p)
 {
-	return p->up && (!rp->primary || (p->live && p->rs.state == REPL_RS_NONE));
+	return p->up &&
+	       (!rp->primary || ((p->live || p->congested) && p->rs.state == REPL_RS_NONE));
 }
 
 /* Peers connected and up to date. */
