@@ -39,7 +39,9 @@
 # node) holds every acknowledged write: `clstamp.py verify` reads every
 # block (0 lost, 0 torn); after a secondary fault the primary left
 # write-back; after cut-primary the cut node acknowledged no write sent
-# after the cut (`clstamp.py minority`); the returning old primary, once
+# after the cut (`clstamp.py minority`); no survivor holding as many
+# records as the promoted one was refused as not up to date (promote);
+# the returning old primary, once
 # back, holds every acknowledged write too. An old primary that holds
 # records past the common point (written before the fault, never
 # acknowledged) must be rolled back by the daemon itself (docs/replication.md,
@@ -172,15 +174,31 @@ pick() {
 	PICKED=${a[RANDOM % ${#a[@]}]}
 }
 as_secondary() { sed -i 's/^role = primary$/role = secondary/' "$("$W" conf "$1")"; }
+# head I: node I's seq head (status), "" when it does not answer
+head_of() { "$W" wbctl "$1" status --json r0 2>/dev/null | jq -r '.resources[0].seq.head // ""'; }
 # promote: wbctl primary on a surviving node (the one with the newer data:
-# the other is refused as Outdated); sets NP
+# the other is refused as Outdated); sets NP. WRONG: a survivor refused
+# as not up to date although it holds at least as many records as the
+# promoted one (docs/replication.md, "Disk states": every secondary
+# caught up with the primary before the fault, so the one with the most
+# records must be promotable; each cycle starts with a whole cluster;
+# not FRESH: a node restarted just now, not caught up yet)
 promote() {
 	local i end=$((SECONDS + 60))
-	NP=""
+	declare -A h0
+	NP="" WRONG=""
+	rm -f "$T"/promote.*
+	for i in $(secondaries); do h0[$i]=$(head_of "$i"); done
 	while [ -z "$NP" ] && [ $SECONDS -lt $end ]; do
 		for i in $(secondaries); do
 			if "$W" wbctl "$i" primary r0 >"$T/promote.$i" 2>&1; then
 				NP=$i
+				for i in $(secondaries); do
+					[ "$i" != "$NP" ] && [ "$i" != "$FRESH" ] && [ -n "${h0[$i]}" ] && [ -n "${h0[$NP]}" ] &&
+						[ "${h0[$i]}" -ge "${h0[$NP]}" ] &&
+						grep -q "disk is" "$T/promote.$i" 2>/dev/null &&
+						WRONG="$WRONG n$i (seq head ${h0[$i]}, n$NP ${h0[$NP]}: $(head -c 120 "$T/promote.$i"))"
+				done
 				return 0
 			fi
 		done
@@ -267,7 +285,8 @@ for c in $(seq 1 "$CYCLES"); do
 		# the survivors' membership without the old primary (not for
 		# kill-primary: its corosync stays, its CPG process left at once)
 		[ "$f" = kill-primary ] || for i in $(secondaries); do wait_for 30 members "$i" 2; done
-		[ "$f" != degraded-cut-primary ] || start "$d" wbrepd >/dev/null
+		FRESH=""
+		[ "$f" != degraded-cut-primary ] || { start "$d" wbrepd >/dev/null; FRESH=$d; }
 		if ! promote; then
 			fail "torture_$c" "$f n$o: no node could be promoted: $(cat "$T"/promote.* | tr '\n' ' ')"
 			break
@@ -281,6 +300,10 @@ for c in $(seq 1 "$CYCLES"); do
 		*) msg="$f n$o (fenced: $(how "$o")), n$P promoted" ;;
 		esac
 		res=0
+		if [ -n "$WRONG" ]; then
+			res=1
+			msg="$msg; REFUSED WITH AS MANY RECORDS:$WRONG"
+		fi
 		if [ "$f" = cut-primary ] || [ "$f" = degraded-cut-primary ]; then
 			if m=$(python3 "$CL" minority "$WD" "n$o" "$tcut" 2>&1); then
 				msg="$msg; the cut n$o acknowledged nothing"
