@@ -287,6 +287,8 @@ void wbd_repl_secs_relink(struct wbd_repl *rp, bool all)
 	rp->relink_secs = false;
 	if (rp->primary)
 		return; /* a promotion re-establishes every link itself */
+	if (all)
+		rp->tell_seq = 0; /* the position told to them (repl.c): not the old head */
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		struct repl_peer *p = &rp->peers[i];
 
