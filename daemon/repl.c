@@ -700,13 +700,27 @@ static void send_ack(struct repl_peer *p, uint64_t seq, int level)
  * the other lacks). Per applied record that was an ack to each of them:
  * on both nodes a hand-off to the io loop and back, several wake-ups per
  * replicated write with 3 nodes. Told at most every REPL_TELL_US instead,
- * with the newest position; a promotion comes seconds after the primary
- * is gone, and a position told late only keeps more of the log.
+ * with the newest position, from the apply that finds the last tell that
+ * old (no wake-up of its own while records flow), and by a timer
+ * REPL_TELL_LATE_US after the last apply otherwise; a promotion comes
+ * seconds after the primary is gone, and a position told late only keeps
+ * more of the log.
  */
-#define REPL_TELL_US 2000
+#define REPL_TELL_US	  2000
+#define REPL_TELL_LATE_US 10000
+
+static uint64_t tell_clock_us(struct wbd_repl *rp)
+{
+	struct timeval tv;
+
+	if (event_base_gettimeofday_cached(rp->base, &tv)) /* no syscall */
+		return 0;
+	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+}
 
 static void tell_now(struct wbd_repl *rp)
 {
+	rp->tell_at = tell_clock_us(rp);
 	for (unsigned i = 0; i < rp->npeers && !rp->primary; i++)
 		if (rp->peers[i].up && !rp->peers[i].primary_peer)
 			send_ack(&rp->peers[i], rp->tell_seq, WBREP__ACK_LEVEL__ACK_DURABLE);
@@ -719,14 +733,19 @@ static void tell_cb(evutil_socket_t fd, short what, void *arg)
 
 static void tell_others(struct wbd_repl *rp, uint64_t seq)
 {
-	static const struct timeval tv = {.tv_usec = REPL_TELL_US};
+	static const struct timeval late = {.tv_usec = REPL_TELL_LATE_US};
+	uint64_t now = tell_clock_us(rp);
 
 	if (seq > rp->tell_seq)
 		rp->tell_seq = seq;
-	if (!rp->ev_tell)
+	/* a clock that went back counts as "long ago" */
+	if (!rp->ev_tell || now < rp->tell_at || now - rp->tell_at >= REPL_TELL_US) {
+		if (rp->ev_tell)
+			evtimer_del(rp->ev_tell);
 		tell_now(rp);
-	else if (!evtimer_pending(rp->ev_tell, NULL))
-		evtimer_add(rp->ev_tell, &tv);
+	} else if (!evtimer_pending(rp->ev_tell, NULL)) {
+		evtimer_add(rp->ev_tell, &late);
+	}
 }
 
 static void on_applied(void *arg, int err)

@@ -162,9 +162,10 @@ struct wbd_repl {
 	uint64_t shipped_next; /* primary: seq the ship hook gives next */
 	struct event *ev_work;
 	/* secondary: the durable position for the other secondaries, told
-	 * at most every REPL_TELL_US (tell_cb) */
+	 * at most every REPL_TELL_US (repl.c, tell_others); tell_at: when
+	 * last told (the loop's cached clock, us) */
 	struct event *ev_tell;
-	uint64_t tell_seq;
+	uint64_t tell_seq, tell_at;
 	unsigned npeers;
 	struct repl_peer peers[WB_ENGINE_MAX_PEERS];
 	struct repl_pend pend;
