@@ -57,7 +57,7 @@ unsigned wbd_ioloop_count(void);
 /* Engine thread: the next loop, round robin (NULL when none runs). */
 struct wbd_ioloop *wbd_ioloop_pick(void);
 /* Loop i (0 <= i < count), NULL when none runs: the replication listener
- * and the passive peer links live on loop 0 (peerlink_int.h). */
+ * lives on loop 0 (peerlisten.c). */
 struct wbd_ioloop *wbd_ioloop_nth(unsigned i);
 /* The io loop of the calling thread; NULL on the engine thread. */
 struct wbd_ioloop *wbd_ioloop_self(void);

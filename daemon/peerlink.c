@@ -36,7 +36,7 @@
 #include "daemon/wbd_log.h"
 #include "engine/io.h"
 
-#define PL_LINGER_MS 1000	   /* flush an error frame before closing */
+#define PL_LINGER_MS 1000	  /* flush an error frame before closing */
 #define PL_TCP_READ  (256 * 1024) /* plain TCP: bytes per read(2) at most */
 #define PL_DONE_US   1000	   /* a payload release waits this long for company */
 

@@ -566,9 +566,9 @@ int wbd_peerlink_new(struct event_base *base, const struct wbd_peerlink_cfg *cfg
 	DEF(backoff_max_ms, 30000);
 	DEF(sndq_max, 8u << 20);
 #undef DEF
-	/* a passive link takes connections the listener accepted on io loop
-	 * 0 (peerlisten.c); active links spread over the loops */
-	h->loop = h->host ? wbd_ioloop_pick() : wbd_ioloop_nth(0);
+	/* active and passive links spread over the loops (the listener
+	 * hands an accepted connection to its passive link's loop) */
+	h->loop = wbd_ioloop_pick();
 	cb = h->loop ? wbd_ioloop_base(h->loop) : base;
 	h->st = WBD_PL_IDLE;
 	wbp_limits_init(&h->lim);

@@ -8,11 +8,11 @@
  *   callback there and never touches a socket.
  * - The core (struct plc, peerlink.c) owns the connection: socket, TLS,
  *   hello exchange, frame reader, send queue, keepalive, reconnect. It
- *   lives on one io loop (active links: round robin; passive links: the
- *   listener's loop, io loop 0, since an accepted connection stays on the
- *   base that accepted it). Without running io loops (unit tests, after
- *   wbd_ioloop_stop) it lives on the handle's base and every post below
- *   runs at once.
+ *   lives on one io loop, round robin (a passive link's connections come
+ *   from the listener on io loop 0, which hands socket and TLS session
+ *   over to the link's loop: peerlisten.c). Without running io loops
+ *   (unit tests, after wbd_ioloop_stop) it lives on the handle's base and
+ *   every post below runs at once.
  *
  * Everything between the two crosses the io loop queues (ioloop.h) as a
  * message; the only shared memory is the atomics below and the immutable

@@ -19,11 +19,13 @@
  *
  * Threads: the listener, its pending connections and the TLS handshakes
  * live on io loop 0 (the base given to wbd_peerlisten_new when no io loops
- * run). The lookup of the link a hello names runs on the engine loop (a
- * message there and back); the connection then goes to the link's core,
- * which lives on the same io loop (peerlink_eng.c puts passive links
- * there), so the bufferevent never changes its base. Free is asynchronous:
- * the io loop closes, then the engine loop frees the struct.
+ * run). The lookup of the link a hello names runs on the engine loop; the
+ * connection then goes to the link's core on whichever io loop it lives
+ * (passive links are spread like active ones): the pending bufferevent is
+ * freed on io loop 0 without its socket and TLS session (it is made
+ * without BEV_OPT_CLOSE_ON_FREE), and the link's loop wraps both in a new
+ * one, with the bytes read after the hello. Free is asynchronous: the io
+ * loop closes, then the engine loop frees the struct.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -76,15 +78,45 @@ struct wbd_peerlisten {
 };
 
 /* An accepted connection with its hello, on its way to the engine loop
- * (which link?) and back to the io loop (the link's core takes it). */
+ * (which link?) and on to the link's io loop (its core takes it). Owns
+ * the socket, the TLS session and the bytes read after the hello until a
+ * bufferevent takes them. */
 struct pl_adopt {
 	struct wbd_ioloop_msg m;
 	struct wbd_peerlisten *ls;
-	struct bufferevent *bev;
+	evutil_socket_t fd;
+	SSL *ssl;	       /* NULL: plain TCP */
+	struct evbuffer *rest; /* read after the hello */
 	struct wbp_msg hello;
-	struct wbd_peerlink *l; /* NULL: refused */
+	struct wbd_peerlink *l;	 /* NULL: refused */
+	struct event_base *base; /* the link's */
 	char addr[80];
 };
+
+/* A pending connection's bufferevent owns neither its socket nor its TLS
+ * session (made without BEV_OPT_CLOSE_ON_FREE, so that they can move to
+ * another io loop): closing one frees all three. */
+static void conn_free(struct bufferevent *bev, bool tls)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	SSL *ssl = tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	bufferevent_free(bev);
+	SSL_free(ssl);
+	if (fd >= 0)
+		evutil_closesocket(fd);
+}
+
+static void adopt_free(struct pl_adopt *a)
+{
+	SSL_free(a->ssl);
+	if (a->fd >= 0)
+		evutil_closesocket(a->fd);
+	if (a->rest)
+		evbuffer_free(a->rest);
+	wbp_msg_free(&a->hello);
+	free(a);
+}
 
 static void post_eng(struct wbd_peerlisten *ls, struct wbd_ioloop_msg *m)
 {
@@ -102,19 +134,35 @@ static void post_io(struct wbd_peerlisten *ls, struct wbd_ioloop_msg *m)
 		m->fn(m);
 }
 
-/* io loop: the link's core takes the connection, or it is refused */
+/* the link's io loop: a bufferevent of its base takes the socket, the TLS
+ * session (open) and the bytes read after the hello; the core takes it */
 static void io_adopt(struct wbd_ioloop_msg *m)
 {
 	struct pl_adopt *a = (struct pl_adopt *)m;
+	struct bufferevent *bev;
 
-	if (a->l) {
-		bufferevent_enable(a->bev, EV_READ);
-		plc_adopt(a->l->core, a->bev, a->addr, &a->hello);
-	} else {
-		bufferevent_free(a->bev);
+	if (a->ssl)
+		bev = bufferevent_openssl_socket_new(a->base, a->fd, a->ssl, BUFFEREVENT_SSL_OPEN,
+						     BEV_OPT_CLOSE_ON_FREE);
+	else
+		bev = bufferevent_socket_new(a->base, a->fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!bev) {
+		wbd_err("peer connection from %s: out of memory", a->addr);
+		adopt_free(a);
+		return;
 	}
-	wbp_msg_free(&a->hello);
-	free(a);
+	a->fd = -1; /* the bufferevent's now */
+	a->ssl = NULL;
+	if (evbuffer_add_buffer(bufferevent_get_input(bev), a->rest)) {
+		wbd_err("peer connection from %s: out of memory", a->addr);
+		bufferevent_free(bev);
+		adopt_free(a);
+		return;
+	}
+	if (bufferevent_openssl_get_ssl(bev))
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	plc_adopt(a->l->core, bev, a->addr, &a->hello);
+	adopt_free(a);
 }
 
 /* engine loop: which link takes it */
@@ -133,17 +181,18 @@ static void eng_lookup(struct wbd_ioloop_msg *m)
 				    "with node %s",
 				    a->addr, l ? "passive " : "", a->hello.hello->resource,
 				    a->hello.hello->node);
-		l = NULL;
-	} else if (wbd_peerlink_loop(l) != ls->loop) {
-		wbd_err_rl(&ls->rl_lookup,
-			   "peer connection from %s refused: the link of resource %s with node %s "
-			   "is not on the listener's io loop",
-			   a->addr, a->hello.hello->resource, a->hello.hello->node);
-		l = NULL;
+		adopt_free(a); /* nothing of it is on an io loop any more */
+		return;
 	}
 	a->l = l;
 	a->m.fn = io_adopt;
-	post_io(ls, &a->m);
+	if (wbd_peerlink_loop(l)) {
+		a->base = wbd_ioloop_base(wbd_peerlink_loop(l));
+		wbd_ioloop_post(wbd_peerlink_loop(l), &a->m);
+	} else {
+		a->base = ls->base; /* no io loops: one base */
+		io_adopt(&a->m);
+	}
 }
 
 static void sa_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t blen)
@@ -167,7 +216,7 @@ static void pend_free(struct pl_pending *p, bool close)
 			break;
 		}
 	if (close && p->bev)
-		bufferevent_free(p->bev);
+		conn_free(p->bev, p->ls->tls);
 	event_free(p->tm);
 	free(p);
 }
@@ -217,11 +266,20 @@ static void pend_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	a->ls = p->ls;
-	a->bev = p->bev;
 	a->hello = m;
+	a->fd = -1;
 	memcpy(a->addr, p->addr, sizeof(a->addr));
-	bufferevent_disable(a->bev, EV_READ);
-	bufferevent_setcb(a->bev, NULL, NULL, NULL, NULL);
+	a->rest = evbuffer_new();
+	if (!a->rest || evbuffer_add_buffer(a->rest, in)) {
+		wbd_err("peer connection from %s: out of memory", p->addr);
+		adopt_free(a);
+		pend_free(p, true);
+		return;
+	}
+	/* the bufferevent goes, its socket and session stay (conn_free) */
+	a->fd = bufferevent_getfd(bev);
+	a->ssl = p->ls->tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+	bufferevent_free(bev);
 	p->bev = NULL;
 	pend_free(p, false);
 	a->m.fn = eng_lookup;
@@ -337,10 +395,10 @@ static void ls_accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct s
 	if (ls->tls) {
 		ssl = wbd_tls_ssl_new(ls->tls, true, NULL);
 		if (ssl)
-			p->bev = bufferevent_openssl_socket_new(
-			    ls->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+			p->bev = bufferevent_openssl_socket_new(ls->base, fd, ssl,
+								BUFFEREVENT_SSL_ACCEPTING, 0);
 	} else {
-		p->bev = bufferevent_socket_new(ls->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		p->bev = bufferevent_socket_new(ls->base, fd, 0);
 	}
 	if (!p->bev)
 		goto out_free;
