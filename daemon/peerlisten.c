@@ -101,6 +101,7 @@ static void conn_free(struct bufferevent *bev, bool tls)
 	evutil_socket_t fd = bufferevent_getfd(bev);
 	SSL *ssl = tls ? bufferevent_openssl_get_ssl(bev) : NULL;
 
+	bufferevent_disable(bev, EV_READ | EV_WRITE); /* out of epoll before the close */
 	bufferevent_free(bev);
 	SSL_free(ssl);
 	if (fd >= 0)
@@ -276,9 +277,13 @@ static void pend_read_cb(struct bufferevent *bev, void *arg)
 		pend_free(p, true);
 		return;
 	}
-	/* the bufferevent goes, its socket and session stay (conn_free) */
+	/* the bufferevent goes, its socket and session stay (conn_free).
+	 * Disabled first: bufferevent_free inside its own callback leaves
+	 * the socket in this loop's epoll until the callback returns, and
+	 * the link's loop may take the socket before that. */
 	a->fd = bufferevent_getfd(bev);
 	a->ssl = p->ls->tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	bufferevent_free(bev);
 	p->bev = NULL;
 	pend_free(p, false);

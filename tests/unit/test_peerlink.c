@@ -13,7 +13,8 @@
  * the hello hook refusing a peer; TLS refusals (expired, wrong CA, wrong
  * name, no certificate, plain client on the TLS port, expired server
  * certificate), each with its reason in the log; malformed frames from a
- * raw client on a plain listener. Log lines are captured with
+ * raw client on a plain listener; with io loops, the passive link on
+ * another loop than the listener's. Log lines are captured with
  * wbd_log_set_hook (and still go to stderr). Waits are bounded by generous deadlines, not timed.
  */
 #include <arpa/inet.h>
@@ -167,6 +168,7 @@ static char logbuf[1 << 18];
 static size_t loglen;
 static pthread_mutex_t loglock = PTHREAD_MUTEX_INITIALIZER;
 static bool threaded; /* the group with io loops: links live there */
+static bool skew;     /* io loops: the passive link away from the listener's loop */
 
 static void log_hook(int level, const char *msg, void *arg)
 {
@@ -387,7 +389,12 @@ static void setup_pair(SSL_CTX *tls_a, SSL_CTX *tls_b, struct wbd_peerlink_cfg *
 	assert_int_not_equal(port, 0);
 	b.host = "127.0.0.1";
 	b.port = port;
+	if (threaded && skew) /* the next pick is loop 1 */
+		while (wbd_ioloop_pick() != wbd_ioloop_nth(0))
+			;
 	assert_int_equal(wbd_peerlink_new(base, &a, &A.l), 0);
+	if (threaded && skew) /* the listener hands the connection over */
+		assert_ptr_not_equal(wbd_peerlink_loop(A.l), wbd_ioloop_nth(0));
 	assert_int_equal(wbd_peerlink_new(base, &b, &B.l), 0);
 	wbd_peerlink_start(A.l);
 	wbd_peerlink_start(B.l);
@@ -574,6 +581,15 @@ static void test_exchange(void **state)
 	assert_int_equal(puts_called, n);
 	assert_true(log_has("up, TLS 1.3"));
 	teardown_pair();
+}
+
+/* io loops: the passive link on another loop than the listener's, which
+ * hands it the socket and TLS session after the hello (peerlisten.c) */
+static void test_exchange_moved(void **state)
+{
+	skew = true;
+	test_exchange(state);
+	skew = false;
 }
 
 static bool b_timed_out(void)
@@ -914,6 +930,7 @@ int main(void)
 	};
 	const struct CMUnitTest io_tests[] = {
 	    cmocka_unit_test_teardown(test_exchange, teardown),
+	    cmocka_unit_test_teardown(test_exchange_moved, teardown),
 	    cmocka_unit_test_teardown(test_ping_timeout, teardown),
 	    cmocka_unit_test_teardown(test_redo, teardown),
 	    cmocka_unit_test_teardown(test_sndq_block, teardown),
