@@ -259,6 +259,7 @@ void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what);
 void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, const void *data);
 void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *data);
 void wbd_repl_rs_tgt_free(struct repl_peer *p);
+void wbd_repl_rs_rate_changed(struct repl_peer *p);
 bool wbd_repl_rs_marked(const uint8_t *uuid); /* the Inconsistent marker */
 int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
 void wbd_repl_rs_source_up(struct repl_peer *p);

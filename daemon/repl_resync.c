@@ -776,6 +776,10 @@ void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, bool checksum)
 {
 	if (!rp)
 		return;
-	rp->rs_rate = rate;
+	if (rate != rp->rs_rate) {
+		rp->rs_rate = rate;
+		for (unsigned i = 0; i < rp->npeers; i++)
+			wbd_repl_rs_rate_changed(&rp->peers[i]);
+	}
 	rp->rs_checksum = checksum;
 }

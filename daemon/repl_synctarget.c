@@ -721,6 +721,19 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		tgt_pump(p);
 }
 
+/* resync-rate was reloaded: a timer armed for the old rate (a request of
+ * 1 MiB at 1K/s waits 17 min) fires now, so the next request is paced at
+ * the new rate; a timer for other waits (rebase) only comes early. */
+void wbd_repl_rs_rate_changed(struct repl_peer *p)
+{
+	struct repl_rs_tgt *t = p->rs.tgt;
+
+	if (!t || p->rs.state != REPL_RS_TARGET || !t->timer || !evtimer_pending(t->timer, NULL))
+		return;
+	evtimer_del(t->timer);
+	tgt_arm(p, 0);
+}
+
 static void wr_done(struct wb_io_req *io_req, int res)
 {
 	struct rs_tio *io = io_req->priv;

@@ -186,9 +186,25 @@ if wait_for 60 st beta 'p.get("replication") == "SyncTarget" and (p.get("resync_
 else
 	fail "resync-source-kill: no resync progress after beta's restart: beta $(grep -o '"resync_done_bytes": [0-9]*' "$T/st.beta"), alpha $(grep -o '"out_of_sync_bytes": [^,]*' "$T/st.alpha") of ${t2:-?}"
 fi
-# no rate limit from now on (a reload applies it to the next requests)
+# hold the resync again (1K: beta's next request waits ~17 min), then
+# lift the limit: the reload must apply at once, not when that wait ends
+rate 1K
+d0=-1
+for _ in $(seq 60); do
+	st beta True
+	d1=$(grep -o '"resync_done_bytes": [0-9]*' "$T/st.beta" | grep -o '[0-9]*$')
+	[ "${d1:-x}" = "$d0" ] && break
+	d0=${d1:-x}
+	sleep 1
+done
+# no rate limit from now on
 repl_conf beta secondary
 ctl beta reload >/dev/null 2>&1 || fail "resync-reload: wbctl reload on beta failed"
+if ! finished alpha "$n0"; then
+	fail "resync-rate-reload: the resync did not finish within 180 s of lifting resync-rate 1K (done ${d0:-?} bytes when held; beta: $(grep -oE '"(replication|resync_done_bytes|resync_total_bytes)": [^,]*' "$T/st.beta" | tr '\n' ' '))"
+else
+	pass "resync-rate-reload" "(held at ${d0:-?} bytes done; finished after the reload)"
+fi
 if finished alpha "$n0" && wait_for 120 same_on beta && same_on alpha &&
 	wait_for 60 st beta 'r["disk_state"] == "UpToDate"' && st alpha 'p["out_of_sync_bytes"] == 0'; then
 	pass "resync-bitmap-identical" "($(grep -E 'resync to peer beta: finished' "$T/alpha/wbrepd.log" | tail -1 | sed 's/.*finished, //'))"
