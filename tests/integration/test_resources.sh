@@ -74,30 +74,30 @@ stop_daemon || fail "res-stop-1: exit $?"
 write_conf "metrics-listen = 127.0.0.1:$MPORT"
 start_daemon daemon_ready || { fail "res-start-metrics: wbrepd did not start"; exit 1; }
 
-list=$(timeout 30 nbdinfo --list --json "nbd://127.0.0.1:$PORT" 2>&1)
+list=$(timeout $((30 * WB_SLOW)) nbdinfo --list --json "nbd://127.0.0.1:$PORT" 2>&1)
 if grep -q '"export-name": "r0"' <<<"$list" && grep -q '"export-name": "r1"' <<<"$list"; then
 	pass "res-list-both"
 else
 	fail "res-list-both: $(tr '\n' ' ' <<<"$list" | head -c 300)"
 fi
-s=$(timeout 30 nbdinfo --size "nbd+unix:///r1?socket=$T/s0" 2>&1)
+s=$(timeout $((30 * WB_SLOW)) nbdinfo --size "nbd+unix:///r1?socket=$T/s0" 2>&1)
 # 128 MiB backing minus wblog's 4 KiB identity block (docs/ondisk-format.md)
 [ "$s" = 134213632 ] && pass "res-export-by-name-other-listener" ||
 	fail "res-export-by-name-other-listener: $s"
-timeout 30 nbdinfo --size "nbd+unix:///r2?socket=$T/s0" >/dev/null 2>&1 &&
+timeout $((30 * WB_SLOW)) nbdinfo --size "nbd+unix:///r2?socket=$T/s0" >/dev/null 2>&1 &&
 	fail "res-unknown-export: r2 was served" || pass "res-unknown-export"
 
 # concurrent writes into both resources, then read back
 head -c 48M /dev/urandom >"$T/d0"
 head -c 48M /dev/urandom >"$T/d1"
-timeout 120 nbdcopy "$T/d0" "$U0" &
+timeout $((120 * WB_SLOW)) nbdcopy "$T/d0" "$U0" &
 c0=$!
-timeout 120 nbdcopy "$T/d1" "$U1" &
+timeout $((120 * WB_SLOW)) nbdcopy "$T/d1" "$U1" &
 c1=$!
 wait $c0; r0=$?
 wait $c1; r1=$?
-if [ $r0 -eq 0 ] && [ $r1 -eq 0 ] && timeout 120 nbdcopy "$U0" "$T/o0" &&
-	timeout 120 nbdcopy "nbd+unix:///r1?socket=$T/s0" "$T/o1" &&
+if [ $r0 -eq 0 ] && [ $r1 -eq 0 ] && timeout $((120 * WB_SLOW)) nbdcopy "$U0" "$T/o0" &&
+	timeout $((120 * WB_SLOW)) nbdcopy "nbd+unix:///r1?socket=$T/s0" "$T/o1" &&
 	cmp -n $((48 << 20)) "$T/d0" "$T/o0" && cmp -n $((48 << 20)) "$T/d1" "$T/o1"; then
 	pass "res-concurrent-io-isolated"
 else
@@ -169,12 +169,12 @@ EOF
 # down/up of one resource while the other serves
 wbctl down r1 >/dev/null 2>&1 && [ ! -e "$T/s1" ] && pass "res-down-one" ||
 	fail "res-down-one: wbctl down r1 failed or its socket remains"
-timeout 60 nbdcopy "$U0" "$T/o0" && cmp -n $((48 << 20)) "$T/d0" "$T/o0" &&
+timeout $((60 * WB_SLOW)) nbdcopy "$U0" "$T/o0" && cmp -n $((48 << 20)) "$T/d0" "$T/o0" &&
 	pass "res-other-serves-while-down" || fail "res-other-serves-while-down"
 rm -f "$T/o0"
-timeout 30 nbdinfo --size "nbd+unix:///r1?socket=$T/s0" >/dev/null 2>&1 &&
+timeout $((30 * WB_SLOW)) nbdinfo --size "nbd+unix:///r1?socket=$T/s0" >/dev/null 2>&1 &&
 	fail "res-down-not-exported: r1 still served by name" || pass "res-down-not-exported"
-if wbctl up r1 >/dev/null 2>&1 && [ -S "$T/s1" ] && timeout 60 nbdcopy "$U1" "$T/o1" &&
+if wbctl up r1 >/dev/null 2>&1 && [ -S "$T/s1" ] && timeout $((60 * WB_SLOW)) nbdcopy "$U1" "$T/o1" &&
 	cmp -n $((48 << 20)) "$T/d1" "$T/o1"; then
 	pass "res-up-again-data-intact"
 else
@@ -194,20 +194,20 @@ if ! wait_log_count 30 "$WB_DLOG" 'reload: configuration applied' "$n0"; then
 	fail "res-reload-tunable: no reload within 30 s: $(grep reload "$WB_DLOG" | tail -2)"
 elif ! grep -qE 'r1: tunables: .*destage [0-9]+\.\.80%' "$WB_DLOG"; then
 	fail "res-reload-tunable: r1's engine does not report destage-high 80%: $(grep 'tunables:' "$WB_DLOG" | tail -2)"
-elif out=$(python3 - "$T/s0" "$T/ctl.sock" "$WBCTL" <<'EOF' 2>&1
+elif out=$(python3 - "$T/s0" "$T/ctl.sock" "$WBCTL" $((30 * WB_SLOW)) <<'EOF' 2>&1
 import json, subprocess, sys, time
 sys.path.insert(0, "tests/integration")
 import nbdcli as n
-sock, ctl, wbctl = sys.argv[1:4]
+sock, ctl, wbctl, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 def gen():
     o = subprocess.check_output([wbctl, "-s", ctl, "status", "--json", "r0"])
     return json.loads(o)["resources"][0]["generation"]["head"]
 c = n.Conn(sock).connect()
 assert c.io(n.CMD_WRITE, 30000 * 4096, 4096, payload=bytes([0xa5]) * 4096)[0] == 0
 g0 = gen()
-end = time.time() + 30
+end = time.time() + limit
 while gen() == g0:
-    assert time.time() < end, "generation %d still open 30 s after a write (gen-max-interval 200ms)" % g0
+    assert time.time() < end, "generation %d still open %d s after a write (gen-max-interval 200ms)" % (g0, limit)
     time.sleep(0.1)
 print("generation %d closed without a flush" % g0)
 EOF
