@@ -68,7 +68,7 @@ struct plc {
 	uint32_t rx_got;
 	size_t rx_cap;			     /* rxq cap (wbd_pl_rx_cap) */
 	struct pl_tx *done_head, *done_tail; /* releases not posted yet */
-	struct event *done_tm;		     /* posts them after PL_DONE_MS */
+	struct event *done_tm;		     /* posts them after PL_DONE_US */
 	bool paused, rx_full, lingering;
 	int linger_err; /* reported when the lingering connection closes */
 	int busy;
