@@ -128,11 +128,12 @@ static bool peer_uptodate(const struct repl_peer *p)
 }
 
 /* Up to date, or only congested: write-back waits for its acks, so it
- * holds what was acknowledged as much as a live one (repl_peer_healthy) */
+ * holds what was acknowledged as much as a live one (repl_peer_healthy).
+ * peer_uptodate() with live widened to live || congested. */
 static bool peer_uptodate_or_congested(const struct repl_peer *p)
 {
-	return peer_uptodate(p) ||
-	       (p->up && p->congested && !p->primary_peer && p->rs.state == REPL_RS_NONE);
+	return p->up && (p->live || p->congested) && !p->primary_peer &&
+	       p->rs.state == REPL_RS_NONE;
 }
 
 static void rot_done(struct wbd_repl *rp, int err)
