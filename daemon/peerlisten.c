@@ -95,14 +95,20 @@ struct pl_adopt {
 
 /* A pending connection's bufferevent owns neither its socket nor its TLS
  * session (made without BEV_OPT_CLOSE_ON_FREE, so that they can move to
- * another io loop): closing one frees all three. */
-static void conn_free(struct bufferevent *bev, bool tls)
+ * another io loop). close: free all three; else only the bufferevent, and
+ * the caller took the socket and the session. Disabled first: a
+ * bufferevent freed inside its own callback stays in this loop's epoll
+ * until the callback returns, and the socket must be out of it before it
+ * is closed or taken by another loop. */
+static void conn_free(struct bufferevent *bev, bool tls, bool close)
 {
 	evutil_socket_t fd = bufferevent_getfd(bev);
 	SSL *ssl = tls ? bufferevent_openssl_get_ssl(bev) : NULL;
 
-	bufferevent_disable(bev, EV_READ | EV_WRITE); /* out of epoll before the close */
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	bufferevent_free(bev);
+	if (!close)
+		return;
 	SSL_free(ssl);
 	if (fd >= 0)
 		evutil_closesocket(fd);
@@ -206,6 +212,8 @@ static void sa_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t 
 		snprintf(buf, blen, strchr(h, ':') ? "[%s]:%s" : "%s:%s", h, p);
 }
 
+/* Unlink and free p with its bufferevent; close: its socket and TLS
+ * session too, else the caller took them (conn_free). */
 static void pend_free(struct pl_pending *p, bool close)
 {
 	struct pl_pending **pp;
@@ -216,8 +224,8 @@ static void pend_free(struct pl_pending *p, bool close)
 			p->ls->npending--;
 			break;
 		}
-	if (close && p->bev)
-		conn_free(p->bev, p->ls->tls);
+	if (p->bev)
+		conn_free(p->bev, p->ls->tls, close);
 	event_free(p->tm);
 	free(p);
 }
@@ -277,15 +285,10 @@ static void pend_read_cb(struct bufferevent *bev, void *arg)
 		pend_free(p, true);
 		return;
 	}
-	/* the bufferevent goes, its socket and session stay (conn_free).
-	 * Disabled first: bufferevent_free inside its own callback leaves
-	 * the socket in this loop's epoll until the callback returns, and
-	 * the link's loop may take the socket before that. */
+	/* the bufferevent goes, its socket and session stay: the link's
+	 * loop takes them */
 	a->fd = bufferevent_getfd(bev);
 	a->ssl = p->ls->tls ? bufferevent_openssl_get_ssl(bev) : NULL;
-	bufferevent_disable(bev, EV_READ | EV_WRITE);
-	bufferevent_free(bev);
-	p->bev = NULL;
 	pend_free(p, false);
 	a->m.fn = eng_lookup;
 	post_eng(a->ls, &a->m);
