@@ -36,6 +36,7 @@
 
 #include "daemon/ctl.h"
 #include "daemon/events.h"
+#include "daemon/lispause.h"
 #include "daemon/wbd_log.h"
 #include "proto/wbproto.h"
 
@@ -69,9 +70,8 @@ struct wbd_ctl_req {
 struct wbd_ctl {
 	struct event_base *base;
 	struct evconnlistener *lis;
-	struct event *retry; /* re-enables lis after accept failed (EMFILE...) */
-	struct event *reap;  /* frees dropped event clients from the loop */
-	time_t last_log;     /* accept failures: last message */
+	struct wbd_lispause pause; /* after accept failed (EMFILE...) */
+	struct event *reap;	   /* frees dropped event clients from the loop */
 	/* refused and dropped clients: a client can cause these once per
 	 * connection, so they are rate limited (engine loop) */
 	struct wbd_log_rl rl_refuse, rl_drop;
@@ -759,29 +759,11 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
 }
 
-static void lis_retry(evutil_socket_t fd, short what, void *arg)
-{
-	struct wbd_ctl *c = arg;
-
-	evconnlistener_enable(c->lis);
-}
-
-/* accept() failed (out of descriptors, most likely): the connection stays in
- * the backlog and the socket readable, so pause for a second instead of
- * spinning, and log at most every 10 s. */
 static void lis_error(struct evconnlistener *lis, void *arg)
 {
 	struct wbd_ctl *c = arg;
-	struct timeval tv = {.tv_sec = 1};
-	int err = EVUTIL_SOCKET_ERROR();
-	time_t now = time(NULL);
 
-	if (now - c->last_log >= 10) {
-		wbd_warn("ctl: accept failed: %s; pausing the listener for 1 s", strerror(err));
-		c->last_log = now;
-	}
-	evconnlistener_disable(lis);
-	evtimer_add(c->retry, &tv);
+	wbd_lispause_failed(&c->pause);
 }
 
 /* Remove a socket file nobody listens on; refuse to touch anything else. */
@@ -849,11 +831,9 @@ int wbd_ctl_start(struct event_base *base, const char *path, const struct wbd_ct
 		free(c);
 		return rc ? rc : -EIO;
 	}
-	c->retry = evtimer_new(base, lis_retry, c);
 	c->reap = event_new(base, -1, 0, reap_cb, c);
-	if (!c->retry || !c->reap) {
-		if (c->retry)
-			event_free(c->retry);
+	if (wbd_lispause_init(&c->pause, base, c->lis, "ctl") || !c->reap) {
+		wbd_lispause_fini(&c->pause);
 		if (c->reap)
 			event_free(c->reap);
 		evconnlistener_free(c->lis);
@@ -872,8 +852,8 @@ void wbd_ctl_stop(struct wbd_ctl *c)
 {
 	if (!c)
 		return;
+	wbd_lispause_fini(&c->pause);
 	evconnlistener_free(c->lis);
-	event_free(c->retry);
 	event_free(c->reap);
 	while (c->conns)
 		conn_free(c->conns);

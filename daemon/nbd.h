@@ -54,11 +54,9 @@ struct wbd_nbd_ioreq;
 #define WBD_NBD_OPT_REPLY_CAP (64u << 10)
 /* A connection that has not finished the handshake by then is closed. */
 #define WBD_NBD_HANDSHAKE_TIMEOUT_S 10
-/* After accept() failed for lack of descriptors or memory (EMFILE, ENFILE,
- * ENOBUFS, ENOMEM) a listener pauses this long instead of spinning; the
- * failure is logged at most once per WBD_NBD_ACCEPT_LOG_S. */
-#define WBD_NBD_ACCEPT_PAUSE_MS 1000
-#define WBD_NBD_ACCEPT_LOG_S	10
+/* Connections closed at accept for max-clients are logged at most once in
+ * this time (a failing accept() pauses the listener: daemon/lispause.h). */
+#define WBD_NBD_ACCEPT_LOG_S 10
 
 /* Admission of new requests (the mode policy, daemon/modectl.h): open;
  * hold = suspended, requests wait (see wbd_nbd_export_set_admit); fail =

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "daemon/ioloop.h"
+#include "daemon/lispause.h"
 #include "daemon/nbd.h"
 #include "daemon/nbd_proto.h"
 
@@ -154,9 +155,7 @@ static inline size_t wbd_nbd_conn_avail(const struct wbd_nbd_conn *c)
 /* nbd_listen.c; nbd.c reads lk, def and tls at accept */
 struct wbd_nbd_listener {
 	struct evconnlistener *l;
-	struct event *retry; /* re-enables l after an accept failure */
-	time_t last_log;     /* accept failures: last message */
-	unsigned long nfail; /* accept failures not yet logged */
+	struct wbd_lispause pause; /* after an accept failure */
 	struct wbd_nbd_lookup lk;
 	char def[64];
 	char path[108]; /* unix socket path, "" for TCP */

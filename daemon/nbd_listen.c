@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * nbd_listen.c - the NBD frontend's listeners (daemon/nbd.h): TCP and unix
- * sockets, accept-failure backoff, and the per-listener settings new
- * connections inherit (default export, TLS policy). Accepted sockets go to
- * wbd_nbd_conn_accept() in nbd.c, which owns connections.
+ * sockets, their pause after accept() failed (daemon/lispause.h), and the
+ * per-listener settings new connections inherit (default export, TLS
+ * policy). Accepted sockets go to wbd_nbd_conn_accept() in nbd.c, which
+ * owns connections.
  *
  * Owns struct wbd_nbd_listener (freed by wbd_nbd_listener_free) and, for unix
  * listeners, the socket file (removed at free).
@@ -16,7 +17,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -26,33 +26,11 @@
 
 #include "daemon/wbd_log.h"
 
-static void listener_retrycb(evutil_socket_t fd, short what, void *arg)
-{
-	struct wbd_nbd_listener *l = arg;
-
-	evconnlistener_enable(l->l);
-}
-
-/* accept() failed. Out of descriptors or memory: the pending connection
- * stays in the backlog and the socket stays readable, so retrying at once
- * would spin; pause the listener instead (and log once per interval). */
 static void listener_errcb(struct evconnlistener *el, void *arg)
 {
 	struct wbd_nbd_listener *l = arg;
-	struct timeval tv = {.tv_sec = WBD_NBD_ACCEPT_PAUSE_MS / 1000,
-			     .tv_usec = (WBD_NBD_ACCEPT_PAUSE_MS % 1000) * 1000};
-	int err = EVUTIL_SOCKET_ERROR();
-	time_t now = time(NULL);
 
-	l->nfail++;
-	if (now - l->last_log >= WBD_NBD_ACCEPT_LOG_S) {
-		wbd_warn("nbd: accept failed: %s (%lu time(s)); pausing the listener for %d ms",
-			 strerror(err), l->nfail, WBD_NBD_ACCEPT_PAUSE_MS);
-		l->last_log = now;
-		l->nfail = 0;
-	}
-	evconnlistener_disable(el);
-	evtimer_add(l->retry, &tv);
+	wbd_lispause_failed(&l->pause);
 }
 
 static int listener_new(struct event_base *base, int fd, const char *def,
@@ -69,14 +47,12 @@ static int listener_new(struct event_base *base, int fd, const char *def,
 	evutil_make_socket_nonblocking(fd);
 	l->l = evconnlistener_new(base, wbd_nbd_conn_accept, l,
 				  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, fd);
-	l->retry = evtimer_new(base, listener_retrycb, l);
-	if (!l->l || !l->retry) {
+	if (!l->l || wbd_lispause_init(&l->pause, base, l->l, "nbd")) {
 		if (l->l)
 			evconnlistener_free(l->l);
 		else
 			close(fd);
-		if (l->retry)
-			event_free(l->retry);
+		wbd_lispause_fini(&l->pause);
 		free(l);
 		return -ENOMEM;
 	}
@@ -189,8 +165,8 @@ void wbd_nbd_listener_free(struct wbd_nbd_listener *l)
 {
 	if (!l)
 		return;
+	wbd_lispause_fini(&l->pause);
 	evconnlistener_free(l->l);
-	event_free(l->retry);
 	if (l->path[0])
 		unlink(l->path);
 	free(l);

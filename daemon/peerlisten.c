@@ -15,7 +15,7 @@
  * them than another address takes the oldest slot of the address holding
  * the most, so that one flooding address cannot keep the real peer out.
  * When accept() fails (EMFILE, ENFILE, ENOMEM...) the listener pauses for
- * 1 s instead of retrying at once.
+ * 1 s instead of retrying at once (daemon/lispause.h).
  *
  * Threads: the listener, its pending connections and the TLS handshakes
  * live on io loop 0 (the base given to wbd_peerlisten_new when no io loops
@@ -42,6 +42,7 @@
 #include <openssl/err.h>
 
 #include "daemon/ioloop.h"
+#include "daemon/lispause.h"
 #include "daemon/peerlink.h"
 #include "daemon/peerlink_int.h"
 #include "daemon/tls.h"
@@ -49,7 +50,6 @@
 
 #define PL_ACCEPT_TIMEOUT_MS 10000 /* accepted connection: TLS + hello */
 #define PL_PENDING_MAX	     32	   /* connections waiting for their hello */
-#define PL_ACCEPT_RETRY_MS   1000  /* pause of the listener after accept failed */
 
 struct pl_pending {
 	struct wbd_peerlisten *ls;
@@ -71,10 +71,10 @@ struct wbd_peerlisten {
 	struct pl_pending *pending;
 	unsigned npending;
 	uint16_t port;
-	struct event *retry; /* re-enables lis after accept failed */
+	struct wbd_lispause pause; /* after accept failed */
 	/* refusals logged on the io loop (accept, TLS, hello) and on the
 	 * engine loop (the link lookup): one limiter per thread and kind */
-	struct wbd_log_rl rl_full, rl_evict, rl_conn, rl_hello, rl_accept, rl_lookup;
+	struct wbd_log_rl rl_full, rl_evict, rl_conn, rl_hello, rl_lookup;
 };
 
 /* An accepted connection with its hello, on its way to the engine loop
@@ -435,27 +435,11 @@ out_close:
 	evutil_closesocket(fd);
 }
 
-static void ls_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct wbd_peerlisten *ls = arg;
-
-	if (ls->lis && evconnlistener_enable(ls->lis))
-		wbd_err("peer listener: cannot start accepting on port %u", ls->port);
-}
-
-/* accept() failed for another reason than "try again" (EMFILE, ENFILE,
- * ENOMEM...): libevent would retry at once, for ever; pause instead */
 static void ls_error_cb(struct evconnlistener *lis, void *arg)
 {
 	struct wbd_peerlisten *ls = arg;
-	struct timeval tv = {.tv_sec = PL_ACCEPT_RETRY_MS / 1000};
-	int err = EVUTIL_SOCKET_ERROR();
 
-	wbd_warn_rl(&ls->rl_accept,
-		    "peer listener on port %u: accept failed: %s; pausing it for %u ms", ls->port,
-		    strerror(err), PL_ACCEPT_RETRY_MS);
-	evconnlistener_disable(lis);
-	evtimer_add(ls->retry, &tv);
+	wbd_lispause_failed(&ls->pause);
 }
 
 static void io_enable(struct wbd_ioloop_msg *m)
@@ -476,7 +460,7 @@ int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port,
 	struct wbd_peerlisten *ls;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char ps[8];
+	char ps[8], what[40];
 	int rc;
 
 	*out = NULL;
@@ -512,16 +496,16 @@ int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port,
 		free(ls);
 		return rc ? rc : -EIO;
 	}
-	ls->retry = evtimer_new(ls->base, ls_retry_cb, ls);
-	if (!ls->retry) {
+	if (!getsockname(evconnlistener_get_fd(ls->lis), (struct sockaddr *)&ss, &sl))
+		ls->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							  : ((struct sockaddr_in *)&ss)->sin_port);
+	snprintf(what, sizeof(what), "peer listener on port %u", ls->port);
+	if (wbd_lispause_init(&ls->pause, ls->base, ls->lis, what)) {
 		evconnlistener_free(ls->lis);
 		free(ls);
 		return -ENOMEM;
 	}
 	evconnlistener_set_error_cb(ls->lis, ls_error_cb);
-	if (!getsockname(evconnlistener_get_fd(ls->lis), (struct sockaddr *)&ss, &sl))
-		ls->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							  : ((struct sockaddr_in *)&ss)->sin_port);
 	ls->enable_msg.fn = io_enable;
 	post_io(ls, &ls->enable_msg);
 	wbd_info("peer listener on %s:%u (%s%s)", host ? host : "*", ls->port,
@@ -549,8 +533,7 @@ static void io_close(struct wbd_ioloop_msg *m)
 
 	while (ls->pending)
 		pend_free(ls->pending, true);
-	event_free(ls->retry);
-	ls->retry = NULL;
+	wbd_lispause_fini(&ls->pause);
 	evconnlistener_free(ls->lis);
 	ls->lis = NULL;
 	ls->freed_msg.fn = eng_freed;
