@@ -193,15 +193,9 @@ conf_resource() {
 # zeroed, crc32c recomputed): a log as formatted before replication
 # metadata
 log_as_format1() {
-	python3 - "$1" <<'EOF'
+	PYTHONPATH="$ROOT/tests${PYTHONPATH:+:$PYTHONPATH}" python3 - "$1" <<'EOF'
 import struct, sys
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
-    return c ^ 0xFFFFFFFF
+from wbcrc32c import crc32c
 with open(sys.argv[1], "r+b") as f:
     for i in range(4):
         f.seek(i * 4096)

@@ -26,17 +26,11 @@ import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from wbcrc32c import crc32c  # noqa: E402 (tests/wbcrc32c.py)
+
 WBP_MAGIC = 0x31504257
 T_HELLO, T_ERROR = 1, 12
-
-
-def crc32c(b):
-    c = 0xFFFFFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
-    return c ^ 0xFFFFFFFF
 
 
 def varint(v):
