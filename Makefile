@@ -117,7 +117,7 @@ test: deps
 	$(MAKE) $(TEST_J) all
 	$(MAKE) $(TEST_J) SAN=1 tests
 	$(MAKE) $(TEST_J) TSAN=1 bins build-tsan/tests/unit/test_ioloop build-tsan/tests/unit/test_pagebuf \
-		build-tsan/tests/unit/test_peerlink
+		build-tsan/tests/unit/test_peerlink build-tsan/tests/unit/test_ringfe
 	@bash tests/run.sh
 
 test-unit: all

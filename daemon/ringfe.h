@@ -5,11 +5,18 @@
  * them to an engine (wb_engine_submit) and posts the completions on the
  * completion ring. ABI: kmod/uapi/wbrep_ring.h, docs/ring-abi.md.
  *
- * Single-threaded, libevent driven, like the NBD frontend. The frontend does
- * not run the engine: after it submitted requests it calls the owner's
+ * libevent driven, like the NBD frontend. With io loops running
+ * (daemon/ioloop.h, wbrepd) and a base given at open, the rings live on an
+ * io loop: it takes SQEs, copies each write's payload into the engine's
+ * RAM-buffer pages with its crc32c and writes CQEs, while admission, the
+ * engine and the replication gate stay on the engine loop (the caller's);
+ * without io loops (base NULL, or none started: unit tests, ringsim,
+ * tests/vm/wbringd) both run on the caller's thread. The frontend does not
+ * run the engine: after it submitted requests it calls the owner's
  * kick(ctx) so the owner runs wb_engine_run() (the engine may complete
  * without its fd becoming readable first). wbrepd's owner is the resource
  * (daemon/ringfe_keeper.h); test programs use tests/ringsim/engdrv.h.
+ * Every function here is called on the engine side (the caller's thread).
  *
  * Files: ringfe.c (the frontend), ringfe_sqe.c (the parser of producer
  * input), ringfe_kern.c (the kernel transport), ringfe_genl.c (netlink
@@ -24,8 +31,13 @@
  * until the engine completed them (closing the engine does). Close drains
  * requests in flight by running the engine; requests it cannot finish keep
  * the frontend (its slots) and the transport (fd + mappings, their buffers
- * point there) alive: the last completion frees both. The frontend owns
- * the transport from a successful open/attach on.
+ * point there) alive: the last completion frees both. With io loops the
+ * transport is released on the io loop shortly after close returns (an
+ * attach to the same ring right after it may see -EBUSY: retry). SQEs taken
+ * but not submitted when close runs get no CQE: the kernel re-issues them
+ * to the next session. The frontend owns the transport from a successful
+ * open/attach on. The gone hook must not close the frontend itself (defer:
+ * the keeper and wbringd use a zero timer).
  */
 #ifndef WB_DAEMON_RINGFE_H
 #define WB_DAEMON_RINGFE_H
@@ -58,6 +70,7 @@ struct wbd_ringfe_stats {
 	uint64_t submitted, completed, errors; /* errors: CQEs with result < 0 */
 	uint64_t bad_sqes, reissued, kicks;
 	uint64_t reads, writes, flushes, discards, write_zeroes, fua, preflush;
+	uint64_t paged; /* writes whose payload the io side put into RAM-buffer pages */
 	uint32_t inflight;
 	uint32_t gone; /* session fenced / detached / ring removed */
 };
@@ -88,10 +101,10 @@ struct wbd_ringfe_gate {
 	bool (*hold)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err));
 	/* Optional, admission of new requests (the mode policy,
 	 * daemon/modectl.h): enum wbd_ringfe_admit. HOLD = suspended: SQEs are
-	 * not consumed and wait in the ring (bounded by its slots; the kernel
-	 * queues behind them) until the owner calls wbd_ringfe_process
-	 * (wbd_ringfe_keeper_admit in wbrepd); FAIL = each new
-	 * SQE completes with -EIO before the engine. */
+	 * taken but wait in the frontend, not in the engine (bounded by the
+	 * ring's slots; the kernel queues behind them) until the owner calls
+	 * wbd_ringfe_process (wbd_ringfe_keeper_admit in wbrepd); FAIL =
+	 * each new SQE completes with -EIO before the engine. */
 	int (*admit)(void *ctx);
 	void *ctx;
 };
@@ -108,10 +121,13 @@ void wbd_ringfe_set_kick(struct wbd_ringfe *fe, void (*kick)(void *ctx), void *c
 void wbd_ringfe_set_gone(struct wbd_ringfe *fe, void (*gone)(struct wbd_ringfe *fe, void *ctx),
 			 void *ctx);
 
-/* Consume every visible SQE now (also called from the fd event). Returns the
- * number submitted or -errno (-ESHUTDOWN once gone). */
+/* Consume every visible SQE now (also called from the fd event) and submit
+ * what admission held; with io loops (which consume the ring themselves)
+ * only the latter. Returns the number submitted or -errno (-ESHUTDOWN once
+ * gone). */
 int wbd_ringfe_process(struct wbd_ringfe *fe);
-/* Publish completions now (normally deferred to one kick per loop turn). */
+/* Publish completions now (normally deferred to one kick per loop turn).
+ * Without io loops only. */
 int wbd_ringfe_flush(struct wbd_ringfe *fe);
 void wbd_ringfe_get_stats(const struct wbd_ringfe *fe, struct wbd_ringfe_stats *st);
 

@@ -26,6 +26,7 @@ struct wbd_ringfe_keeper {
 	char ring[WBREP_NAME_MAX];
 	struct wbd_ringfe_events *events; /* NULL: timer only */
 	int last_err;			  /* last attach error logged, to log changes once */
+	unsigned busy_retries; /* after a close: the old session goes on the io loop */
 };
 
 static void keeper_retry(struct wbd_ringfe_keeper *k, long ms)
@@ -61,6 +62,7 @@ static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 	if (k->fe) {
 		wbd_ringfe_close(k->fe);
 		k->fe = NULL;
+		k->busy_retries = 200; /* x 10 ms */
 	}
 	/* Subscribe to the module's "events" group so a target created later
 	 * is attached at once; without it (module not loaded yet) the retry
@@ -68,6 +70,12 @@ static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 	if (!k->events)
 		wbd_ringfe_events_open(k->base, k->ring, keeper_ring_added, k, &k->events);
 	ret = wbd_ringfe_attach(k->base, k->ring, k->e, &k->fe, false);
+	if (ret == -EBUSY && k->busy_retries) {
+		/* our own old session, released by its io loop in a moment */
+		k->busy_retries--;
+		keeper_retry(k, 10);
+		return;
+	}
 	if (ret) {
 		/* no target yet (-ENOENT), no module (-ENOENT on the device),
 		 * another daemon (-EBUSY): keep trying, log each new reason once */
@@ -79,6 +87,7 @@ static void keeper_attach_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	k->last_err = 0;
+	k->busy_retries = 0;
 	wbd_ringfe_set_kick(k->fe, k->kick, k->kick_ctx);
 	wbd_ringfe_set_gone(k->fe, keeper_gone, k);
 	wbd_ringfe_set_gate(k->fe, &k->gate);

@@ -138,6 +138,8 @@ if want tsan; then
 		# peer links on two io loops (its second group)
 		[ -x build-tsan/tests/unit/test_peerlink ] &&
 			run_cmocka tsan build-tsan/tests/unit/test_peerlink
+		[ -x build-tsan/tests/unit/test_ringfe ] &&
+			run_cmocka tsan build-tsan/tests/unit/test_ringfe
 		for sc in tests/integration/test_daemon.sh tests/integration/test_nbd_tls.sh \
 			tests/integration/test_resources.sh; do
 			B=build-tsan run_script "$sc" tsan/

@@ -16,4 +16,4 @@ $(RINGBENCH): $(B)/tests/ringsim/ringbench.o $(LIB_RINGSIM) $$(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB_RINGSIM) $(LIBS) $(SYSLIBS) -levent_pthreads
 
 $(B)/tests/unit/test_ringfe: $(B)/tests/unit/test_ringfe.o $(LIB_RINGSIM) $$(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB_RINGSIM) $(LIBS) -lcmocka $(SYSLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB_RINGSIM) $(LIBS) -lcmocka $(SYSLIBS) -levent_pthreads

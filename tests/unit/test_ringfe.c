@@ -13,12 +13,17 @@
  * gate: writes refused before the engine when not writable, completions of
  * writes and flushes held until released (reads never).
  *
- * No event loop: the test drives ringfe by hand (process, engine run,
- * flush = kick = reap) in bounded loops. Linked with libwbringsim.a by
- * tests/ringsim/module.mk.
+ * The tests drive ringfe by hand (process, engine run, flush = kick = reap)
+ * in bounded loops, without io loops; test_io_loop runs the rings on an io
+ * loop (daemon/ioloop.c) as wbrepd does: payloads reach the engine in its
+ * RAM-buffer pages with their crcs (or with crcs only when no page is
+ * free), completions come back, and the transport is released on the io
+ * loop after close. Linked with libwbringsim.a by tests/ringsim/module.mk;
+ * also built and run under ThreadSanitizer (make test, build-tsan/).
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,8 +32,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "daemon/ioloop.h"
 #include "daemon/ringfe.h"
+#include "engine/pagebuf.h"
 #include "engine/wbengine.h"
 #include "tests/ringsim/ringsim.h"
 
@@ -338,6 +349,201 @@ static void test_close_with_requests_in_flight(void **state)
 	assert_int_equal(io[0].result, 0);
 	assert_int_equal(io[1].result, -EIO);
 	assert_int_equal(io[2].result, 0);
+	/* the fixture's teardown closes f->fe: give it a fresh one */
+	assert_int_equal(ringsim_attach(f->rs, &t), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+}
+
+/* An engine with a RAM buffer (op pagebuf) that keeps what it is given in
+ * a flat "disk" and checks how the frontend handed each write over. */
+struct page_eng {
+	struct wb_engine eng;
+	struct wb_pagebuf *pb;
+	struct wb_req *held[NSLOTS];
+	int n;
+	int paged, crcs_only, plain, bad;
+	uint8_t disk[DEV_BYTES];
+};
+
+static struct wb_pagebuf *pe_pagebuf(struct wb_engine *e)
+{
+	return ((struct page_eng *)e)->pb;
+}
+
+static int pe_submit(struct wb_engine *e, struct wb_req *r)
+{
+	struct page_eng *pe = (struct page_eng *)e;
+	uint32_t nb = r->len / BS;
+
+	if (r->op == WB_REQ_WRITE && r->pages) {
+		pe->paged++;
+		if (r->buf)
+			pe->bad++;
+		for (uint32_t i = 0; i < nb; i++) {
+			if (!r->pages[i]->crc_ok ||
+			    r->pages[i]->crc != wb_crc32c(0, r->pages[i]->data, BS))
+				pe->bad++;
+			memcpy(pe->disk + r->off + i * BS, r->pages[i]->data, BS);
+		}
+	} else if (r->op == WB_REQ_WRITE) {
+		if (r->crcs)
+			pe->crcs_only++;
+		else
+			pe->plain++;
+		for (uint32_t i = 0; r->crcs && i < nb; i++)
+			if (r->crcs[i] != wb_crc32c(0, (uint8_t *)r->buf + i * BS, BS))
+				pe->bad++;
+		memcpy(pe->disk + r->off, r->buf, r->len);
+	} else if (r->op == WB_REQ_READ) {
+		memcpy(r->buf, pe->disk + r->off, r->len);
+	}
+	if (pe->n >= (int)NSLOTS)
+		return -EBUSY;
+	pe->held[pe->n++] = r;
+	return 0;
+}
+
+static int pe_run(struct wb_engine *e, int wait)
+{
+	struct page_eng *pe = (struct page_eng *)e;
+	int n = pe->n;
+
+	(void)wait;
+	pe->n = 0;
+	for (int i = 0; i < n; i++) {
+		struct wb_req *r = pe->held[i];
+
+		if (r->op == WB_REQ_WRITE && r->pages) /* the engine owns them */
+			wb_pagebuf_release(pe->pb, r->pages, r->len / BS);
+		r->done(r, 0);
+	}
+	return n;
+}
+
+static const struct wb_engine_ops pe_ops = {
+    .abi_version = WB_ENGINE_ABI_VERSION,
+    .name = "pages",
+    .submit = pe_submit,
+    .run = pe_run,
+    .pagebuf = pe_pagebuf,
+};
+
+static _Atomic int io_ended;
+
+static void count_end(struct ringsim_io *io)
+{
+	(void)io;
+	atomic_fetch_add(&io_ended, 1);
+}
+
+static _Atomic int released_io;
+
+static void count_release_io(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&released_io, 1);
+	released_t.release(released_t.ctx);
+}
+
+/* Engine loop of the test: events (the io loops' messages), engine runs,
+ * until n requests ended or the transport was released (bounded). */
+static void io_pump(struct event_base *base, struct page_eng *pe, int n, int want_release)
+{
+	for (int i = 0; i < 200000; i++) {
+		if (n && atomic_load(&io_ended) >= n)
+			return;
+		if (want_release && atomic_load(&released_io))
+			return;
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		if (!pe_run(&pe->eng, 0))
+			usleep(50);
+	}
+}
+
+static void test_io_loop(void **state)
+{
+	struct fx *f = *state;
+	static struct page_eng pe;
+	enum { N = 6, NPG = 64 };
+	static uint8_t bufs[N][4 * BS], back[4 * BS];
+	struct wb_page *hog[NPG];
+	struct wbd_ringfe_transport t;
+	struct ringsim_io io[N + 2];
+	struct wbd_ringfe_stats st;
+	struct event_base *base;
+	struct wbd_ringfe *fe;
+
+	memset(&pe, 0, sizeof(pe));
+	pe.eng.ops = &pe_ops;
+	snprintf(pe.eng.name, sizeof(pe.eng.name), "pages");
+	assert_int_equal(wb_pagebuf_create(NPG, &pe.pb), 0);
+	assert_int_equal(evthread_use_pthreads(), 0);
+	base = event_base_new();
+	assert_non_null(base);
+	assert_int_equal(wbd_ioloop_start(base, 1), 0);
+
+	wbd_ringfe_close(f->fe); /* the fixture's, without io loops */
+	f->fe = NULL;
+	ringsim_detach(f->rs);
+	assert_int_equal(ringsim_attach(f->rs, &t), 0);
+	released_t = t;
+	atomic_store(&released_io, 0);
+	t.release = count_release_io;
+	assert_int_equal(wbd_ringfe_open(base, &t, &pe.eng, &fe), 0);
+
+	/* N writes of 1..4 blocks: each in RAM-buffer pages, checksummed */
+	atomic_store(&io_ended, 0);
+	for (int i = 0; i < N; i++) {
+		uint32_t len = (uint32_t)(i % 4 + 1) * BS;
+
+		fill(bufs[i], len, (uint64_t)i * 4 * BS, 9);
+		io_init(&io[i], WBREP_OP_WRITE, 0, (uint64_t)i * 4 * BS, len, bufs[i]);
+		io[i].end = count_end;
+		ringsim_queue(f->rs, &io[i]);
+	}
+	io_pump(base, &pe, N, 0);
+	assert_int_equal(atomic_load(&io_ended), N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(io[i].result, 0);
+	assert_int_equal(pe.paged, N);
+	assert_int_equal(pe.crcs_only + pe.plain + pe.bad, 0);
+	for (int i = 0; i < N; i++)
+		assert_memory_equal(pe.disk + i * 4 * BS, bufs[i], (i % 4 + 1) * BS);
+	assert_int_equal(wb_pagebuf_free(pe.pb), NPG); /* every page came back */
+
+	/* no page free: the payload goes with its crcs, the engine copies */
+	assert_int_equal(wb_pagebuf_reserve(pe.pb, NPG, hog), 0);
+	fill(bufs[0], 2 * BS, 0, 77);
+	io_init(&io[N], WBREP_OP_WRITE, 0, 0, 2 * BS, bufs[0]);
+	io[N].end = count_end;
+	ringsim_queue(f->rs, &io[N]);
+	io_pump(base, &pe, N + 1, 0);
+	assert_int_equal(io[N].result, 0);
+	assert_int_equal(pe.crcs_only, 1);
+	assert_int_equal(pe.bad, 0);
+	wb_pagebuf_release(pe.pb, hog, NPG);
+
+	/* a read back through the shared slot */
+	io_init(&io[N + 1], WBREP_OP_READ, 0, 0, 2 * BS, back);
+	io[N + 1].end = count_end;
+	ringsim_queue(f->rs, &io[N + 1]);
+	io_pump(base, &pe, N + 2, 0);
+	assert_int_equal(io[N + 1].result, 0);
+	assert_memory_equal(back, bufs[0], 2 * BS);
+
+	wbd_ringfe_get_stats(fe, &st);
+	assert_int_equal(st.writes, N + 1);
+	assert_int_equal(st.paged, N);
+	assert_int_equal(st.completed, N + 2);
+	assert_int_equal(st.inflight, 0);
+
+	/* close: the io loop releases the transport */
+	wbd_ringfe_close(fe);
+	io_pump(base, &pe, 0, 1);
+	assert_int_equal(atomic_load(&released_io), 1);
+	wbd_ioloop_stop();
+	event_base_free(base);
+	wb_pagebuf_destroy(pe.pb);
 	/* the fixture's teardown closes f->fe: give it a fresh one */
 	assert_int_equal(ringsim_attach(f->rs, &t), 0);
 	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
@@ -748,6 +954,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_attach_busy_and_bad_geometry, setup, teardown),
 	    cmocka_unit_test(test_parse_sqe),
 	    cmocka_unit_test_setup_teardown(test_close_with_requests_in_flight, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_io_loop, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -244,6 +244,55 @@ else
 	RC=$?
 	if [ $RC -eq 3 ]; then pass daemon-saw-removal; else fail daemon-saw-removal "exit $RC"; fi
 fi
+# wblog behind a ring (wbrepd's second instance, ring r1, log /dev/vdb,
+# backing /dev/vdc): the io loop puts each write's payload into the RAM
+# buffer's pages; stamped data survives a kill -9 (recovery from the log)
+if command -v wbrepd >/dev/null && [ -b /dev/vdb ] && [ -b /dev/vdc ]; then
+	cat >/etc/wbrep-log.conf <<EOF
+[global]
+control-socket = /tmp/wbrepd-log.sock
+pid-file = /tmp/wbrepd-log.pid
+node-name = vm
+log-level = info
+
+[resource r1]
+engine = wblog
+backing = /dev/vdc
+log = /dev/vdb
+ram-buffer = 16M
+ring = r1
+EOF
+	M1=/dev/mapper/wb1
+	check log-create dmsetup create wb1 --table "0 65536 wbrep $DEV r1 queue_timeout_ms=20000"
+	wbrepd -c /etc/wbrep-log.conf -f >/tmp/d5.log 2>&1 &
+	D5=$!
+	check log-daemon-start wait_ready /tmp/d5.log
+	check log-write wbvmtool write $M1 0 256 5
+	check log-big-write sh -c "dd if=/dev/urandom of=/tmp/big1 bs=1M count=2 2>/dev/null &&
+		dd if=/tmp/big1 of=$M1 bs=1M seek=4 oflag=direct 2>/dev/null"
+	check log-flush wbvmtool flush $M1
+	check log-verify wbvmtool verify $M1 0 256 5
+	kill -9 $D5
+	wait $D5 2>/dev/null
+	wbrepd -c /etc/wbrep-log.conf -f >/tmp/d6.log 2>&1 &
+	D6=$!
+	check log-daemon-restart wait_ready /tmp/d6.log
+	check log-verify-after-kill wbvmtool verify $M1 0 256 5
+	check log-big-after-kill sh -c "dd if=$M1 bs=1M skip=4 count=2 iflag=direct 2>/dev/null |
+		cmp - /tmp/big1"
+	check log-write-again wbvmtool write $M1 512 64 6
+	check log-remove dmsetup remove wb1
+	kill -TERM $D6
+	wait_pid $D6 100
+	RC=$?
+	if [ $RC -eq 0 ]; then pass log-daemon-clean-exit; else fail log-daemon-clean-exit "exit $RC: $(tail -3 /tmp/d6.log | tr '\n' ' ')"; fi
+	# the close logs how many writes the io loop put into pages
+	if grep -qE 'writes \([1-9][0-9]* copied into RAM-buffer pages by an io loop\)' /tmp/d6.log; then
+		pass log-paged-on-io-loop
+	else
+		fail log-paged-on-io-loop "$(grep 'closing:' /tmp/d6.log | tr '\n' ' ')"
+	fi
+fi
 check remove-scratch dmsetup remove hx
 check remove-timeout dmsetup remove to
 check unload rmmod dm_wbrep

@@ -7,7 +7,8 @@
 VM_BINS := $(B)/tests/vm/wbringd $(B)/tests/vm/wbvmtool
 TEST_BINS += $(VM_BINS)
 WBRINGD_OBJS := $(patsubst %.c,$(B)/%.o,daemon/ringfe.c daemon/ringfe_sqe.c daemon/ringfe_kern.c \
-		daemon/ringfe_genl.c daemon/wbd_log.c tests/ringsim/engdrv.c)
+		daemon/ringfe_genl.c daemon/ioloop.c daemon/wbd_log.c \
+		tests/ringsim/engdrv.c)
 $(B)/tests/vm/wbringd: $(B)/tests/vm/wbringd.o $(WBRINGD_OBJS) $(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS_RING) $(SYSLIBS_ENGINE)
 $(B)/tests/vm/wbvmtool: $(B)/tests/vm/wbvmtool.o

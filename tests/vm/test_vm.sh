@@ -10,7 +10,7 @@
 # plus "vm-boot". The guest must exit through isa-debug-exit with code 85
 # and print "WBVM RESULT PASS"; a panic, a timeout or a missing line fails.
 # SKIP (exit 0) when qemu, the kernel image or the headers are missing.
-# WB_VM_TIMEOUT (seconds, default 240) bounds the qemu run.
+# WB_VM_TIMEOUT (seconds, default 600: TCG at load 8 needed more than 240) bounds the qemu run.
 set -u
 . "$(dirname "$0")/../lib.sh"
 qemu=$(command -v qemu-system-x86_64 || true)
@@ -45,14 +45,21 @@ if ! bash tests/vm/mkinitramfs.sh "$W/initramfs.cpio.gz" "$KVER" kmod/dm-wbrep.k
 	$progs >"$W/initramfs.log" 2>&1; then
 	fail "vm-initramfs: see $W/initramfs.log"; tail -20 "$W/initramfs.log"; finish
 fi
-rm -f "$W/data.img"
+rm -f "$W/data.img" "$W/log.img" "$W/back.img"
 truncate -s 64M "$W/data.img"
+# wbrepd with the wblog engine behind a second ring: log and backing
+truncate -s 64M "$W/log.img"
+truncate -s 64M "$W/back.img"
 
-timeout --kill-after=10 "${WB_VM_TIMEOUT:-240}" "$qemu" -accel tcg -cpu max -smp 2 -m 256 \
+timeout --kill-after=10 "${WB_VM_TIMEOUT:-600}" "$qemu" -accel tcg -cpu max -smp 2 -m 256 \
 	-nographic -no-reboot -nodefaults -serial stdio -kernel "$KIMG" \
 	-initrd "$W/initramfs.cpio.gz" -append "console=ttyS0 panic=-1 quiet oops=panic" \
 	-drive file="$W/data.img",format=raw,if=none,id=d0,cache=unsafe \
 	-device virtio-blk-pci,drive=d0,serial=data \
+	-drive file="$W/log.img",format=raw,if=none,id=d1,cache=unsafe \
+	-device virtio-blk-pci,drive=d1,serial=log \
+	-drive file="$W/back.img",format=raw,if=none,id=d2,cache=unsafe \
+	-device virtio-blk-pci,drive=d2,serial=back \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 </dev/null >"$W/console.log" 2>&1
 rc=$?
 # the guest's checks, counted as this script's cases
