@@ -63,6 +63,12 @@ static void print_settings(const Wbrep__ResourceStatus *r)
 	       s_or(c->nbd_listen, "-"), s_or(c->ring, "-"));
 }
 
+/* part of whole in percent; none when whole is 0 */
+static unsigned long long pct_of(uint64_t part, uint64_t whole, unsigned long long none)
+{
+	return whole ? (unsigned long long)(part * 100 / whole) : none;
+}
+
 /* Replication, like drbdadm status: this node's disk, then one line per
  * peer (connection, role, disk, replication state, lag). */
 static void print_repl(const Wbrep__ResourceStatus *r)
@@ -95,11 +101,17 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 			wbctl_bytes(p->resync_total_bytes, t, sizeof(t));
 			wbctl_bytes(p->resync_rate, rt, sizeof(rt));
 			printf("\n    resync %s of %s (%llu%%), %s/s, eta %llu s", d, t,
-			       (unsigned long long)(p->resync_total_bytes
-							? p->resync_done_bytes * 100 /
-							      p->resync_total_bytes
-							: 100),
-			       rt, (unsigned long long)(p->resync_eta_ms + 999) / 1000);
+			       pct_of(p->resync_done_bytes, p->resync_total_bytes, 100), rt,
+			       (unsigned long long)(p->resync_eta_ms + 999) / 1000);
+		}
+		if (p->has_send_queue_bytes && (p->congested || p->send_queue_bytes)) {
+			char q[32], m[32];
+
+			wbctl_bytes(p->send_queue_bytes, q, sizeof(q));
+			wbctl_bytes(p->send_queue_max_bytes, m, sizeof(m));
+			printf("\n    send queue %s of %s (%llu%%)%s", q, m,
+			       pct_of(p->send_queue_bytes, p->send_queue_max_bytes, 0),
+			       p->congested ? ", congested: write-back waits for this peer" : "");
 		}
 		printf("\n");
 		if (p->problem)
@@ -123,10 +135,7 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		wbctl_bytes(r->verify_total_bytes, b, sizeof(b));
 		wbctl_bytes(r->verify_rate, c, sizeof(c));
 		printf("  verify     %s %llu%% (%s of %s), %s/s", r->verify_state,
-		       r->verify_total_bytes ? (unsigned long long)(r->verify_done_bytes * 100 /
-								    r->verify_total_bytes)
-					     : 100ull,
-		       a, b, c);
+		       pct_of(r->verify_done_bytes, r->verify_total_bytes, 100), a, b, c);
 		if (!strcmp(r->verify_state, "running")) {
 			wbctl_ms(r->verify_eta_ms, a, sizeof(a));
 			printf(", ETA %s", a);
@@ -396,6 +405,14 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 		else
 			printf("null, \"resync_done_bytes\": null, \"resync_rate\": null, "
 			       "\"resync_eta_ms\": null");
+		printf(", \"congested\": ");
+		if (p->has_congested)
+			printf("%s, \"send_queue_bytes\": %llu, \"send_queue_max_bytes\": %llu",
+			       p->congested ? "true" : "false",
+			       (unsigned long long)p->send_queue_bytes,
+			       (unsigned long long)p->send_queue_max_bytes);
+		else
+			printf("null, \"send_queue_bytes\": null, \"send_queue_max_bytes\": null");
 		printf(", ");
 		JS("problem", p->problem);
 		printf(", \"verify_state\": ");

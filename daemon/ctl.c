@@ -157,6 +157,10 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 	p->resync_done_bytes = s->rs_done;
 	p->resync_eta_ms = s->rs_eta_ms;
 	p->resync_rate = s->rs_rate;
+	p->has_congested = p->has_send_queue_bytes = p->has_send_queue_max_bytes = s->has_sndq;
+	p->congested = s->congested;
+	p->send_queue_bytes = s->sndq;
+	p->send_queue_max_bytes = s->sndq_max;
 }
 
 static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_status *s)

@@ -43,7 +43,7 @@ struct wbd_ctl_peer_status {
 	char connection[16];  /* "Connected", "Connecting", "StandAlone" */
 	char role[16];	      /* "primary", "secondary", "unknown" */
 	char disk[16];	      /* "UpToDate", "Outdated", "DUnknown" */
-	char replication[16]; /* "Established", "CatchingUp", "Off" */
+	char replication[16]; /* "Established", "Congested", "CatchingUp", "Off", ... */
 	bool has_seq_lag, has_oos;
 	int64_t seq_lag;   /* records the peer lacks; < 0: it holds more */
 	uint64_t oos;	   /* bytes out of sync, when known */
@@ -55,6 +55,9 @@ struct wbd_ctl_peer_status {
 	/* a resync with this peer runs (docs/replication.md, "Resync") */
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
+	/* primary: the link's send queue (bytes, cap); congested: full */
+	bool has_sndq, congested;
+	uint64_t sndq, sndq_max;
 };
 
 /* Per-resource status; strings are NUL-terminated (truncated if longer). */

@@ -26,12 +26,12 @@ struct evconnlistener;
 
 struct wbd_lispause {
 	struct evconnlistener *lis;
-	struct event *retry; /* enables lis again */
-	char what[64];	     /* names the listener in messages */
-	unsigned pause_ms;   /* WBD_LISPAUSE_MS (tests may change it) */
-	unsigned log_ms;     /* WBD_LISPAUSE_LOG_S * 1000 (likewise) */
+	struct event *retry;  /* enables lis again */
+	char what[64];	      /* names the listener in messages */
+	unsigned pause_ms;    /* WBD_LISPAUSE_MS (tests may change it) */
+	unsigned log_ms;      /* WBD_LISPAUSE_LOG_S * 1000 (likewise) */
 	uint64_t last_log_ms; /* CLOCK_MONOTONIC of the last message, 0: none */
-	unsigned long nfail; /* failures since the last message */
+	unsigned long nfail;  /* failures since the last message */
 	unsigned long npause; /* times paused in all (tests, stats) */
 };
 

@@ -62,7 +62,7 @@ static int listener_new(struct event_base *base, int fd, const char *def,
 }
 
 int wbd_nbd_listen_tcp(struct event_base *base, const char *host, uint16_t port, const char *def,
-		   const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out)
+		       const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
@@ -113,7 +113,7 @@ out_err:
 }
 
 int wbd_nbd_listen_unix(struct event_base *base, const char *path, const char *def,
-		    const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out)
+			const struct wbd_nbd_lookup *lk, struct wbd_nbd_listener **out)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stat st;

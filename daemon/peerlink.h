@@ -171,6 +171,8 @@ enum wbd_pl_state wbd_peerlink_state(const struct wbd_peerlink *l);
 const char *wbd_pl_state_name(enum wbd_pl_state st);
 /* bytes queued for sending and not yet written (the send cap counts them) */
 size_t wbd_peerlink_queued(const struct wbd_peerlink *l);
+/* the send cap in force (cfg.sndq_max or its default) */
+size_t wbd_peerlink_sndq_max(const struct wbd_peerlink *l);
 /* Bytes of received frames waiting for the frame callback (on their way
  * from the io loop or held while paused): below wbd_pl_rx_cap() + one
  * maximum frame. */

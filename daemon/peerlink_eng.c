@@ -716,6 +716,11 @@ size_t wbd_peerlink_queued(const struct wbd_peerlink *h)
 	return atomic_load(&h->txq);
 }
 
+size_t wbd_peerlink_sndq_max(const struct wbd_peerlink *h)
+{
+	return h->cfg.sndq_max;
+}
+
 size_t wbd_peerlink_rx_buffered(const struct wbd_peerlink *h)
 {
 	return atomic_load(&((struct wbd_peerlink *)h)->rxq);

@@ -1302,6 +1302,8 @@ static int repl_add_peer(struct wbd_repl *rp, const struct wbd_repl_env *env,
 	lc.port = n->address.port;
 	lc.tls = env->tls;
 	lc.congestion = WBD_PL_CONG_BLOCK;
+	lc.sndq_max = rp->sndq_max;
+	lc.ping_timeout_ms = rp->ping_timeout_ms;
 	lc.ops = &repl_link_ops;
 	lc.arg = p;
 	ret = wbd_peerlink_new(rp->base, &lc, &p->l);
@@ -1347,6 +1349,8 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->backing = o->backing;
 	rp->rs_rate = o->resync_rate;
 	rp->rs_checksum = o->resync_checksum;
+	rp->sndq_max = o->sndq_max;
+	rp->ping_timeout_ms = o->ping_timeout_ms;
 	ret = repl_from_engine(rp);
 	if (ret)
 		goto out_free;

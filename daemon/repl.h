@@ -67,6 +67,10 @@ struct wbd_repl_opts {
 	struct wb_io *backing;
 	uint64_t resync_rate;
 	bool resync_checksum;
+	/* the peer links: send-queue-max (bytes) and ping-timeout; 0 = the
+	 * link's default (daemon/peerlink.h) */
+	size_t sndq_max;
+	uint32_t ping_timeout_ms;
 	/* the number of healthy peers (wbd_repl_counts) or the role changed:
 	 * the owner's mode policy decides again (daemon/modectl.h); never
 	 * called from inside wbd_repl_new */
@@ -156,7 +160,7 @@ struct wbd_repl_peer_status {
 	const char *connection;	 /* "Connected", "Connecting", "StandAlone" */
 	const char *role;	 /* "primary", "secondary", "unknown" */
 	const char *disk;	 /* "UpToDate", "Outdated", "DUnknown" */
-	const char *replication; /* "Established", "CatchingUp", "Off" */
+	const char *replication; /* "Established", "Congested", "CatchingUp", "Off", ... */
 	bool has_seq_lag;
 	int64_t seq_lag;     /* records the peer lacks compared with this node
 			      * (primary: not acked durable); < 0: it has more */
@@ -168,6 +172,11 @@ struct wbd_repl_peer_status {
 	 * in bytes/s since it started, time left at that rate */
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
+	/* primary, peer connected: its link's send queue (bytes queued, the
+	 * cap); congested: the queue was full, the peer catches up from the
+	 * log and write-back still waits for it (replication "Congested") */
+	bool has_sndq, congested;
+	uint64_t sndq, sndq_max;
 };
 /* The current data generation UUID (false: none, log format 1). */
 bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);

@@ -184,9 +184,11 @@ struct wbd_repl {
 	uint64_t rot_seq;
 	struct wb_meta meta;
 	ProtobufCBinaryData hist_pb[WB_META_MAX_HISTORY]; /* hello's history */
-	struct repl_verify *vf; /* online verify (repl_verify.c), NULL until used */
-	uint32_t bm_region;	/* bytes per bitmap bit; 0: the log has no bitmaps */
-	uint64_t data_head;	/* seq after the newest record with data (hello) */
+	struct repl_verify *vf;	  /* online verify (repl_verify.c), NULL until used */
+	uint32_t bm_region;	  /* bytes per bitmap bit; 0: the log has no bitmaps */
+	uint64_t data_head;	  /* seq after the newest record with data (hello) */
+	size_t sndq_max;	  /* send-queue-max of every link, 0: default */
+	uint32_t ping_timeout_ms; /* ping-timeout of every link, 0: default */
 	/* resync (repl_resync.c) */
 	struct wb_io *backing;	   /* target: resync data goes straight here */
 	uint64_t rs_rate;	   /* resync-rate, bytes/s (0: no limit) */

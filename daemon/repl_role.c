@@ -357,13 +357,23 @@ unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, u
 			continue;
 		wbd_repl_rs_status(p, s);
 		if (rp->primary) {
-			/* records go out as placed (live) or are read back */
+			/* records go out as placed (live) or are read back;
+			 * congested: read back only because the send queue
+			 * was full, and write-back waits for its acks (it
+			 * counts as connected, repl_peer_healthy) */
+			bool cong = p->congested && !p->live && p->rs.state == REPL_RS_NONE;
+
 			s->disk = p->rs.state == REPL_RS_SOURCE ? "Inconsistent"
-				  : p->live			? "UpToDate"
+				  : p->live || cong		? "UpToDate"
 								: "Outdated";
 			s->replication = p->rs.state == REPL_RS_SOURCE ? "SyncSource"
 					 : p->live		       ? "Established"
+					 : cong			       ? "Congested"
 								       : "CatchingUp";
+			s->congested = cong;
+			s->has_sndq = true;
+			s->sndq = wbd_peerlink_queued(p->l);
+			s->sndq_max = wbd_peerlink_sndq_max(p->l);
 			s->has_seq_lag = true;
 			s->seq_lag = (int64_t)(rp->shipped_next - p->acked_dur);
 		} else if (p->primary_peer) {

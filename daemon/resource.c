@@ -647,6 +647,8 @@ static int res_start_repl(struct wbd_resource *r, char *err, size_t errlen)
 				  .backing = r->backing,
 				  .resync_rate = c->resync_rate,
 				  .resync_checksum = c->resync_checksum,
+				  .sndq_max = c->send_queue_max,
+				  .ping_timeout_ms = c->ping_timeout_ms,
 				  .changed = res_peers_changed,
 				  .arg = r};
 

@@ -60,6 +60,10 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		q->rs_done = ps[i].rs_done;
 		q->rs_rate = ps[i].rs_rate;
 		q->rs_eta_ms = ps[i].rs_eta_ms;
+		q->has_sndq = ps[i].has_sndq;
+		q->congested = ps[i].congested;
+		q->sndq = ps[i].sndq;
+		q->sndq_max = ps[i].sndq_max;
 		if (q->problem[0] && !s->repl_problem[0])
 			snprintf(s->repl_problem, sizeof(s->repl_problem), "%s: %.380s", q->node,
 				 q->problem);

@@ -114,7 +114,8 @@ static void test_emfile_pause(void **state)
 	loop_passes(base, 3);
 	assert_int_equal(lp.npause, 3);
 	assert_int_equal(nseen, 2);
-	assert_non_null(strstr(seen[1], "pausing the listener for 1000 ms (2 failures since the last message)"));
+	assert_non_null(strstr(
+	    seen[1], "pausing the listener for 1000 ms (2 failures since the last message)"));
 
 	/* descriptors back: the next try accepts the waiting client */
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
