@@ -57,6 +57,8 @@
 #include "proto/peerproto.h"
 
 struct event_base;
+struct wb_page;
+struct wb_pagebuf;
 struct wbd_peerlink;
 struct wbd_peerlisten;
 
@@ -125,6 +127,13 @@ struct wbd_peerlink_cfg {
 	uint32_t backoff_max_ms;     /* default 30000 */
 	size_t sndq_max;	     /* bytes, default 8 MiB; at least one max frame */
 	int congestion;		     /* enum wbd_pl_congestion */
+	/* Optional: record payloads are read into pages of this RAM buffer
+	 * (the engine's, wb_engine_apply_pagebuf()) on the io loop, with each
+	 * page's crc32c set and every extent crc checked there; the frame
+	 * callback takes them with wbd_peerlink_take_pages(). The link holds
+	 * a reference to the buffer until it is freed. When no pages are free
+	 * the payload goes to a buffer of its own (data) as without one. */
+	struct wb_pagebuf *pagebuf;
 	const struct wbd_peerlink_ops *ops;
 	void *arg;
 };
@@ -159,6 +168,14 @@ int wbd_peerlink_send(struct wbd_peerlink *l, unsigned type, const ProtobufCMess
  * 4 KiB aligned, from wb_io_alloc: free it with wb_io_free). NULL outside
  * the callback or when the frame has no data. */
 void *wbd_peerlink_take_data(struct wbd_peerlink *l);
+/* In the frame callback of a record frame whose payload was read into
+ * pages (cfg.pagebuf; then data is NULL): take them. Returns the array of
+ * m->data_len / 4096 pages (malloc()ed: free() it) with one reference each
+ * (each page's crc set, crc_ok = 1, extent crcs checked), given to the
+ * engine (wb_record.pages) or back with wb_pagebuf_release(); *n their
+ * count. NULL (and *n = 0) outside the callback or when the frame's data is
+ * not in pages. */
+struct wb_page **wbd_peerlink_take_pages(struct wbd_peerlink *l, uint32_t *n);
 /* Stop (true) / resume delivering frames and reading the socket:
  * backpressure from the glue when it cannot take more frames. No frame is
  * delivered after pause_rx(true) returns (frames already on their way wait

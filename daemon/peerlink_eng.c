@@ -25,6 +25,7 @@
 #include "daemon/peerlink_int.h"
 #include "daemon/wbd_log.h"
 #include "engine/io.h"
+#include "engine/pagebuf.h"
 
 #define CONTAINER(p, type, field) ((type *)((char *)(p)-offsetof(type, field)))
 
@@ -274,6 +275,9 @@ static void rx_free(struct wbd_peerlink *h, struct pl_rx *rx)
 		rx_consumed(h, rx);
 	wbp_msg_free(&rx->msg);
 	wb_io_free(rx->data);
+	if (rx->pages)
+		wb_pagebuf_release(h->cfg.pagebuf, rx->pages, rx->npages);
+	free(rx->pages);
 	free(rx);
 }
 
@@ -348,6 +352,20 @@ void *wbd_peerlink_take_data(struct wbd_peerlink *h)
 	d = h->cur->data;
 	h->cur->data = NULL;
 	return d;
+}
+
+struct wb_page **wbd_peerlink_take_pages(struct wbd_peerlink *h, uint32_t *n)
+{
+	struct wb_page **pg;
+
+	*n = 0;
+	if (!h->cur || !h->cur->pages)
+		return NULL;
+	pg = h->cur->pages;
+	*n = h->cur->npages;
+	h->cur->pages = NULL;
+	h->cur->npages = 0;
+	return pg;
 }
 
 struct m_refused {
@@ -517,6 +535,8 @@ static void h_real_free(struct wbd_peerlink *h)
 		rx_free(h, rx);
 	}
 	wbp_msg_free(&h->theirs);
+	if (h->cfg.pagebuf) /* after the core: it released every page it held */
+		wb_pagebuf_unref(h->cfg.pagebuf);
 	free(h->resource);
 	free(h->peer);
 	free(h->local);
@@ -542,6 +562,8 @@ int wbd_peerlink_new(struct event_base *base, const struct wbd_peerlink_cfg *cfg
 		return -ENOMEM;
 	h->base = base;
 	h->cfg = *cfg;
+	if (h->cfg.pagebuf) /* h_real_free drops it */
+		wb_pagebuf_ref(h->cfg.pagebuf);
 	h->resource = strdup(cfg->resource);
 	h->peer = strdup(cfg->peer);
 	h->local = dup_or_null(cfg->local);

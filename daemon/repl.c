@@ -15,8 +15,11 @@
  * has not acknowledged durable (set_peer_pos = its durable ack + 1),
  * within the engine's peer retention.
  *
- * Secondary: a record frame's data arrives in a buffer the link's io loop
- * filled (peerlink.h), apply_record copies it into the engine; 0 -> Ack IN_MEMORY, done() ->
+ * Secondary: a record frame's data arrives in RAM-buffer pages of the
+ * engine that the link's io loop filled and checked (peerlink.h
+ * cfg.pagebuf), which apply_record takes without a copy (engine ABI 10),
+ * or, when no page was free, in a buffer of its own that apply_record
+ * copies into the engine; 0 -> Ack IN_MEMORY, done() ->
  * Ack DURABLE. -EAGAIN (RAM buffer full): the record is kept, the link
  * stops reading, and wbd_repl_after_run() retries after the engine ran.
  */
@@ -33,6 +36,7 @@
 #include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
 #include "engine/io.h"
+#include "engine/pagebuf.h"
 #include "engine/wbengine.h"
 #include "proto/peerproto.h"
 
@@ -772,9 +776,37 @@ static void on_applied(void *arg, int err)
 	free(ac);
 }
 
+/* Received record data in RAM-buffer pages the engine did not take. */
+static void pages_release(struct wbd_repl *rp, struct wb_page **pages, uint32_t n)
+{
+	if (pages)
+		wb_pagebuf_release(wb_engine_apply_pagebuf(rp->e), pages, n);
+	free(pages);
+}
+
+/* The pending record's data goes (its link dropped, or it was applied). */
+static void pend_clear(struct wbd_repl *rp)
+{
+	struct repl_pend *pd = &rp->pend;
+
+	pd->used = false;
+	wb_io_free(pd->data);
+	pd->data = NULL;
+	if (pd->rec.pages) /* the pages were given to the engine otherwise */
+		pages_release(rp, pd->pages, pd->npages);
+	else
+		free(pd->pages);
+	pd->pages = NULL;
+	pd->npages = 0;
+	pd->rec.pages = NULL;
+}
+
 /* Apply rec from p. 0 or -EAGAIN (keep it, retry after run); other
- * errors are handled here (error frame, link dropped). */
-static int apply_one(struct repl_peer *p, const struct wb_record *rec)
+ * errors are handled here (error frame, link dropped). The record's pages
+ * (rec->pages, engine ABI 10) are the engine's after a 0 from
+ * apply_record, else released here, except on -EAGAIN (the caller keeps
+ * them); the array stays the caller's. */
+static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t npages)
 {
 	struct wbd_repl *rp = p->rp;
 	struct apply_ctx *ac = malloc(sizeof(*ac));
@@ -800,6 +832,8 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec)
 	free(ac);
 	if (ret == -EAGAIN)
 		return ret;
+	if (rec->pages)
+		wb_pagebuf_release(wb_engine_apply_pagebuf(rp->e), rec->pages, npages);
 	if (ret == -EALREADY) { /* older than the log holds: was durable */
 		send_ack(p, rec->seq, WBREP__ACK_LEVEL__ACK_DURABLE);
 		return 0;
@@ -822,8 +856,14 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	struct wbd_repl *rp = p->rp;
 	struct repl_pend *pd = &rp->pend;
 	struct wb_record rec = {0};
+	struct wb_page **pages;
+	uint32_t npages;
 
+	/* the link read the data into RAM-buffer pages and checked its crcs
+	 * on its io loop (cfg.pagebuf): the engine takes them as they are */
+	pages = wbd_peerlink_take_pages(p->l, &npages);
 	if (rp->primary || h->n_extents > WBP_MAX_EXTENTS) {
+		pages_release(rp, pages, npages);
 		wbd_peerlink_drop(p->l, -EPROTO,
 				  rp->primary ? "a primary takes no records" : "too many extents");
 		return;
@@ -837,19 +877,24 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	rec.flags = h->flags;
 	rec.nextents = (uint32_t)h->n_extents;
 	rec.ext = pd->ext;
-	rec.data = len ? data : NULL;
+	rec.data = len && !pages ? data : NULL;
+	rec.pages = pages;
 	rec.time_ns = h->time_ns;
 	/* resync writes to the backing device in flight: the record waits for
 	 * them (its destage must not be overtaken by older resync data) */
-	if (!rp->rs_writes && apply_one(p, &rec) != -EAGAIN)
+	if (!rp->rs_writes && apply_one(p, &rec, npages) != -EAGAIN) {
+		free(pages);
 		return;
-	/* RAM buffer full: keep the record (the receive buffer moves to it)
-	 * and stop reading until the engine ran */
+	}
+	/* RAM buffer full: keep the record (the receive buffer or the pages
+	 * move to it) and stop reading until the engine ran */
 	pd->used = true;
 	pd->p = p;
 	pd->rec = rec;
-	pd->data = len ? wbd_peerlink_take_data(p->l) : NULL;
+	pd->data = len && !pages ? wbd_peerlink_take_data(p->l) : NULL;
 	pd->rec.data = pd->data;
+	pd->pages = pages;
+	pd->npages = npages;
 	wbd_peerlink_pause_rx(p->l, true);
 }
 
@@ -865,16 +910,15 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 	if (pd->p->up && rp->rs_writes)
 		return; /* on_record: after the resync writes */
 	if (!pd->p->up) {
-		pd->used = false;
+		pend_clear(rp);
 		wbd_peerlink_pause_rx(pd->p->l, false);
-	} else if (apply_one(pd->p, &pd->rec) == -EAGAIN) {
+	} else if (apply_one(pd->p, &pd->rec, pd->npages) == -EAGAIN) {
 		return;
 	} else {
-		pd->used = false;
+		pd->rec.pages = NULL; /* the engine's, or released by apply_one */
+		pend_clear(rp);
 		wbd_peerlink_pause_rx(pd->p->l, false);
 	}
-	wb_io_free(pd->data);
-	pd->data = NULL;
 }
 
 /* ---- link callbacks ---- */
@@ -991,9 +1035,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->next = h->seq_head;
 		if (rp->pend.used && rp->pend.p == p) {
 			/* a record of the old connection: the peer sends it again */
-			rp->pend.used = false;
-			wb_io_free(rp->pend.data);
-			rp->pend.data = NULL;
+			pend_clear(rp);
 			wbd_peerlink_pause_rx(l, false);
 		}
 		struct wb_engine_stats st = {0};
@@ -1304,6 +1346,9 @@ static int repl_add_peer(struct wbd_repl *rp, const struct wbd_repl_env *env,
 	lc.congestion = WBD_PL_CONG_BLOCK;
 	lc.sndq_max = rp->sndq_max;
 	lc.ping_timeout_ms = rp->ping_timeout_ms;
+	/* record payloads into the engine's RAM-buffer pages on the link's
+	 * io loop, crcs checked there (engine ABI 10) */
+	lc.pagebuf = wb_engine_apply_pagebuf(rp->e);
 	lc.ops = &repl_link_ops;
 	lc.arg = p;
 	ret = wbd_peerlink_new(rp->base, &lc, &p->l);
@@ -1434,7 +1479,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 		wbd_err("%s: replication: %u record references and %u applies left at stop",
 			rp->res, rp->refs, rp->applying);
 	wbd_repl_verify_free(rp);
-	wb_io_free(rp->pend.data);
+	pend_clear(rp);
 	if (rp->ev_work)
 		event_free(rp->ev_work);
 	if (rp->ev_tell)

@@ -120,6 +120,8 @@ struct repl_pend {
 	struct wb_record rec;
 	struct wb_extent ext[WBP_MAX_EXTENTS];
 	void *data; /* malloc'd, owned */
+	struct wb_page **pages; /* or the data in RAM-buffer pages (rec.pages), owned */
+	uint32_t npages;
 };
 
 /* primary: a request whose reply waits for the peers */

@@ -23,6 +23,12 @@
  *     payload into: from the reservation until it hands them to the engine
  *     with the request (wb_req.pages, engine ABI 9: the engine takes that
  *     reference over at submit) or gives them back (wb_pagebuf_release).
+ *   - a replication link that reserved pages for a received record's
+ *     payload (daemon/peerlink.c, on its io loop), then the received frame,
+ *     then the replication glue (daemon/repl.c), until apply_record
+ *     returned 0 (wb_record.pages, engine ABI 10: the record keeps them, or
+ *     a re-applied one puts them) or they are given back
+ *     (wb_pagebuf_release).
  *
  * Threads. The free stack is guarded by a small mutex (the only lock): pages
  * may be reserved and released from any thread. The waiter queue, serving

@@ -42,10 +42,13 @@
  * 8: a write may carry the crc32c of each of its blocks, computed by the
  * frontend on its own thread (struct wb_req crcs appended);
  * 9: a write may come in RAM-buffer pages the frontend filled on its own
- * thread (op pagebuf, struct wb_req pages appended).
+ * thread (op pagebuf, struct wb_req pages appended);
+ * 10: apply_record may take a record's data in RAM-buffer pages the
+ * replication link filled on its own thread (struct wb_record pages
+ * appended).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 9
+#define WB_ENGINE_ABI_VERSION 10
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -230,6 +233,17 @@ struct wb_record {
 	const struct wb_extent *ext;
 	const void *data; /* sum(nblocks) * 4096 bytes, extents in order */
 	uint64_t time_ns; /* ABI 4: the primary's seal time (CLOCK_REALTIME); 0 = now */
+	/* ABI 10, apply_record only, optional: the data is in these sum(nblocks)
+	 * pages of the engine's own RAM buffer (wb_engine_apply_pagebuf()),
+	 * filled on another thread (the link's io loop, which also set each
+	 * page's crc, crc_ok = 1); data is not read (NULL). apply_record
+	 * checks the extent crcs from the page crcs (wb_crc32c_combine) and
+	 * puts the pages into the record as they are, without a copy. When it
+	 * returns 0 the engine owns the caller's page references (kept in the
+	 * record, or put at once for a record it already has); on a non-zero
+	 * return they stay the caller's (wb_pagebuf_release). The array itself
+	 * is borrowed for the call. Never set in what the engine hands out. */
+	struct wb_page *const *pages;
 };
 #define WB_REC_F_GEN_END (1u << 0) /* this record closes its generation (flush) */
 #define WB_REC_F_ZERO	 (1u << 1) /* extents are zeroed/discarded, no data follows */
@@ -547,6 +561,12 @@ static inline int wb_engine_bm_flush(struct wb_engine *e, void (*done)(void *arg
 static inline struct wb_pagebuf *wb_engine_pagebuf(struct wb_engine *e)
 {
 	return WB_OPS_HAS(e->ops, 9, pagebuf) ? e->ops->pagebuf(e) : NULL;
+}
+/* ABI 10: the RAM buffer whose pages apply_record takes (wb_record.pages),
+ * NULL when the engine takes only wb_record.data. */
+static inline struct wb_pagebuf *wb_engine_apply_pagebuf(struct wb_engine *e)
+{
+	return e->ops->abi_version >= 10 && e->ops->apply_record ? wb_engine_pagebuf(e) : NULL;
 }
 /* Promotion: start a new data generation UUID, durably (done from run()). */
 static inline int wb_engine_meta_new_uuid(struct wb_engine *e, void (*done)(void *arg, int err),

@@ -855,6 +855,49 @@ void wbl_progress(struct wblog *e)
 	wbl_complete_flushes(e);
 }
 
+/* The data blocks of in (ABI 10 pages): sum(nblocks) of them, or 0 */
+static uint64_t wbl_in_blocks(const struct wb_record *in)
+{
+	uint64_t sum = 0;
+	uint32_t i;
+
+	if (in->flags & WB_REC_F_ZERO || in->nextents > WB_REC_MAX_EXT)
+		return 0;
+	for (i = 0; i < in->nextents; i++)
+		sum += in->ext[i].nblocks;
+	return sum;
+}
+
+/* An applied record's pages the engine does not keep (ABI 10: it owns
+ * them once apply_record returned 0). */
+static void wbl_put_in_pages(struct wblog *e, const struct wb_record *in)
+{
+	uint64_t b, n = wbl_in_blocks(in);
+
+	for (b = 0; b < n; b++)
+		wb_page_put(e->pb, in->pages[b]);
+}
+
+/* crc32c of n blocks of in's data from block b: from the pages' crcs
+ * (computed where they were filled) or their data, else from in->data. */
+static uint32_t wbl_in_crc(const struct wb_record *in, uint64_t b, uint32_t n)
+{
+	uint32_t crc = 0, k;
+
+	if (!in->pages)
+		return wb_crc32c(0, (const uint8_t *)in->data + b * WB_DISK_BLOCK,
+				 (size_t)n * WB_DISK_BLOCK);
+	for (k = 0; k < n; k++) {
+		const struct wb_page *pg = in->pages[b + k];
+
+		if (pg->crc_ok)
+			crc = wb_crc32c_combine(crc, pg->crc, WB_DISK_BLOCK);
+		else
+			crc = wb_crc32c(crc, pg->data, WB_DISK_BLOCK);
+	}
+	return crc;
+}
+
 /* in is the record at seq (already in the ring): the same record re-sent,
  * or a conflicting one? */
 static int wbl_apply_again(struct wblog *e, const struct wb_record *in,
@@ -891,6 +934,8 @@ static int wbl_apply_again(struct wblog *e, const struct wb_record *in,
 	a->arg = arg;
 	a->seq = in->seq;
 	wbl_applyq_push(&e->apply_wait, a);
+	if (in->pages) /* the log has the data: the caller's copy goes (ABI 10) */
+		wbl_put_in_pages(e, in);
 	if (e->want_durable < in->seq)
 		e->want_durable = in->seq;
 	wbl_kick(e);
@@ -899,14 +944,13 @@ static int wbl_apply_again(struct wblog *e, const struct wb_record *in,
 
 static int wbl_apply_check(struct wblog *e, const struct wb_record *in, uint64_t *blocks)
 {
-	const uint8_t *src = in->data;
 	uint64_t sum = 0;
 	uint32_t i;
 
 	/* an empty record only ends a generation */
 	if (in->nextents > WB_REC_MAX_EXT || (in->flags & ~(WB_REC_F_GEN_END | WB_REC_F_ZERO)) ||
 	    (!in->nextents && in->flags != WB_REC_F_GEN_END) ||
-	    (in->nextents && !(in->flags & WB_REC_F_ZERO) && !in->data)) {
+	    (in->nextents && !(in->flags & WB_REC_F_ZERO) && !in->data && !in->pages)) {
 		wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: %u extents, flags 0x%x", e->eng.name,
 		       (unsigned long long)in->seq, in->nextents, in->flags);
 		return -EINVAL;
@@ -938,13 +982,20 @@ static int wbl_apply_check(struct wblog *e, const struct wb_record *in, uint64_t
 			       e->eng.name, (unsigned long long)in->seq, e->max_rec_blocks);
 			return -E2BIG;
 		}
-		if (wb_crc32c(0, src + (sum - x->nblocks) * WB_DISK_BLOCK,
-			      (size_t)x->nblocks * WB_DISK_BLOCK) != x->crc) {
+		if (wbl_in_crc(in, sum - x->nblocks, x->nblocks) != x->crc) {
 			wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: extent %u crc mismatch",
 			       e->eng.name, (unsigned long long)in->seq, i);
 			return -EBADMSG;
 		}
 	}
+	/* pages must be this engine's own (the caller reserved them in its
+	 * RAM buffer): anything else would be freed into the wrong buffer */
+	for (i = 0; in->pages && i < sum; i++)
+		if (!in->pages[i] || wb_pagebuf_page_of(e->pb, in->pages[i]->data) != in->pages[i]) {
+			wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: block %u is not a page of "
+			       "this engine's RAM buffer", e->eng.name, (unsigned long long)in->seq, i);
+			return -EINVAL;
+		}
 	*blocks = sum;
 	return 0;
 }
@@ -987,7 +1038,11 @@ int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
 		wbl_rec_free(e, rec);
 		return -ENOMEM;
 	}
-	for (b = 0; b < sum; b++) {
+	/* ABI 10: the link filled the pages on its io loop; they are the
+	 * record's from here (no copy, no page allocation on this loop) */
+	for (b = 0; in->pages && b < sum; b++)
+		rec->pages[b] = in->pages[b];
+	for (b = 0; !in->pages && b < sum; b++) {
 		struct wb_page *pg = wbl_get_page(e);
 
 		if (!pg) {
@@ -1023,6 +1078,8 @@ int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
 		 * in the ring; the caller gets the error instead of done() */
 		free(rec->ap);
 		rec->ap = NULL;
+		if (in->pages)
+			rec->data_blocks = 0; /* a non-zero return: the caller's */
 		wbl_rec_free(e, rec);
 		return -EIO;
 	}

@@ -14,7 +14,10 @@
  * name, no certificate, plain client on the TLS port, expired server
  * certificate), each with its reason in the log; malformed frames from a
  * raw client on a plain listener; with io loops, the passive link on
- * another loop than the listener's. Log lines are captured with
+ * another loop than the listener's; record payloads read into RAM-buffer
+ * pages with their crcs (cfg.pagebuf), a record with a wrong data crc
+ * refused on the io loop before the frame callback, a full buffer falling
+ * back to a buffer of its own. Log lines are captured with
  * wbd_log_set_hook (and still go to stderr). Waits are bounded by generous deadlines, not timed.
  */
 #include <arpa/inet.h>
@@ -43,6 +46,8 @@
 #include "daemon/peerlink_int.h"
 #include "daemon/tls.h"
 #include "daemon/wbd_log.h"
+#include "engine/pagebuf.h"
+#include "engine/wbengine.h"
 
 #define DEADLINE_S 60
 #define REC_BLOCKS 64 /* beta's max record: 256 KiB */
@@ -232,7 +237,12 @@ struct side {
 	char peer_seen[64];
 	uint32_t agreed_max;
 	size_t rx_max; /* most received bytes the link held at once */
+	struct wb_pagebuf *pb; /* cfg.pagebuf, or NULL */
+	int paged;	       /* records whose payload came in pages */
 };
+
+static bool with_crc;	/* send_rec*: real extent crcs (else 0) */
+static uint64_t bad_seq; /* send_rec*: this record's first crc is wrong */
 
 static struct side A, B;
 static int puts_called, payloads_out; /* releases; payloads the links took */
@@ -301,9 +311,23 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		if (m->rec->seq != s->next_seq)
 			s->bad++;
 		s->next_seq = m->rec->seq + 1;
+		uint32_t np;
+		struct wb_page **pg = wbd_peerlink_take_pages(l, &np);
+
 		fill(want, m->data_len, m->rec->seq);
-		if (m->data_len && memcmp(want, data, m->data_len))
+		if (pg) { /* cfg.pagebuf: data NULL, each page's crc set */
+			s->paged++;
+			if (data || np * 4096ull != m->data_len)
+				s->bad++;
+			for (uint32_t i = 0; i < np && !s->bad; i++)
+				if (memcmp(pg[i]->data, want + (size_t)i * 4096, 4096) ||
+				    !pg[i]->crc_ok || pg[i]->crc != wb_crc32c(0, pg[i]->data, 4096))
+					s->bad++;
+			wb_pagebuf_release(s->pb, pg, np);
+			free(pg);
+		} else if (m->data_len && memcmp(want, data, m->data_len)) {
 			s->bad++;
+		}
 		s->bytes += m->data_len;
 		if (s->ack_records) {
 			a.seq = m->rec->seq;
@@ -504,6 +528,11 @@ static int send_rec_blocks(uint64_t seq, uint32_t n)
 	e[0].nblocks = 1;
 	e[1].lba = seq * 64 + 10;
 	e[1].nblocks = n - 1;
+	if (with_crc) {
+		e[0].has_crc = e[1].has_crc = 1;
+		e[0].crc = wb_crc32c(0, all, 4096) ^ (seq == bad_seq);
+		e[1].crc = wb_crc32c(0, all + 4096, (size_t)(n - 1) * 4096);
+	}
 	r.n_extents = 2;
 	r.extents = ep;
 	rc = wbd_peerlink_send(B.l, WBP_T_RECORD, &r.base, &p);
@@ -529,6 +558,10 @@ static int send_rec(uint64_t seq, uint32_t blocks)
 	r.gen = 1 + seq / 10;
 	e.lba = seq * 64;
 	e.nblocks = blocks;
+	if (with_crc) {
+		e.has_crc = 1;
+		e.crc = wb_crc32c(0, d, p.len) ^ (seq == bad_seq);
+	}
 	r.n_extents = 1;
 	r.extents = &ep;
 	rc = wbd_peerlink_send(B.l, WBP_T_RECORD, &r.base, blocks ? &p : NULL);
@@ -900,6 +933,75 @@ static void test_plain_malformed(void **state)
 	teardown_pair();
 }
 
+static bool a_refused_crc(void)
+{
+	return log_has_now("data crc mismatch") && B.last_err == -ECONNREFUSED;
+}
+
+/*
+ * Record payloads into RAM-buffer pages (cfg.pagebuf, what a secondary's
+ * links do for its engine, ABI 10): delivered in pages with each page's
+ * crc set, the data intact; a record whose data does not match its extent
+ * crc is refused on the link's io loop (error frame to the sender) and the
+ * frame callback never sees it; every page is back in the buffer at the
+ * end. Then a buffer too small for a record: the payload comes in a
+ * buffer of its own, as without pages.
+ */
+static void test_pages(void **state)
+{
+	struct wb_pagebuf *pb;
+	struct wbd_peerlink_cfg a = cfg_base(&A, "beta");
+	int n = 12;
+
+	assert_int_equal(wb_pagebuf_create(4 * REC_BLOCKS, &pb), 0);
+	a.pagebuf = pb;
+	with_crc = true;
+	bad_seq = (uint64_t)n + 1;
+	setup_pair(ctx_alpha, ctx_beta, &a, NULL);
+	A.pb = pb;
+	assert_true(wait_for(both_up));
+	for (int i = 1; i <= n; i++) {
+		uint32_t nb = 2 + (uint32_t)(i * 13) % (REC_BLOCKS - 1);
+
+		if (i % 2)
+			assert_int_equal(send_rec((uint64_t)i, nb), 0);
+		else
+			assert_int_equal(send_rec_blocks((uint64_t)i, nb), 0);
+	}
+	want_acks = (uint64_t)n;
+	assert_true(wait_for(acks_done));
+	assert_int_equal(A.nframes, n);
+	assert_int_equal(A.paged, n);
+	assert_int_equal(A.bad, 0);
+	/* data crc wrong: refused before the frame callback */
+	assert_int_equal(send_rec(bad_seq, 3), 0);
+	assert_true(wait_for(a_refused_crc));
+	assert_true(log_has("record 13 refused: extent 0: data crc mismatch"));
+	assert_int_equal(A.nframes, n);
+	teardown_pair();
+	assert_int_equal(wb_pagebuf_free(pb), wb_pagebuf_total(pb));
+
+	/* no room in the buffer: a buffer of its own */
+	wb_pagebuf_destroy(pb);
+	assert_int_equal(wb_pagebuf_create(1, &pb), 0);
+	a.pagebuf = pb;
+	bad_seq = 0;
+	setup_pair(ctx_alpha, ctx_beta, &a, NULL);
+	A.pb = pb;
+	assert_true(wait_for(both_up));
+	assert_int_equal(send_rec(1, 4), 0);
+	assert_int_equal(send_rec(2, 1), 0); /* fits: in the page */
+	want_acks = 2;
+	assert_true(wait_for(acks_done));
+	assert_int_equal(A.nframes, 2);
+	assert_int_equal(A.paged, 1);
+	assert_int_equal(A.bad, 0);
+	teardown_pair();
+	with_crc = false;
+	assert_int_equal(wb_pagebuf_free(pb), wb_pagebuf_total(pb));
+	wb_pagebuf_destroy(pb); /* the links' references are gone: frees it */
+}
+
 /* The same links with their cores on two io loops (the daemon's way):
  * the engine loop is this thread's base. */
 static int io_setup(void **state)
@@ -927,6 +1029,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_hello_refused, teardown),
 	    cmocka_unit_test_teardown(test_tls_refusals, teardown),
 	    cmocka_unit_test_teardown(test_plain_malformed, teardown),
+	    cmocka_unit_test_teardown(test_pages, teardown),
 	};
 	const struct CMUnitTest io_tests[] = {
 	    cmocka_unit_test_teardown(test_exchange, teardown),
@@ -936,6 +1039,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_sndq_block, teardown),
 	    cmocka_unit_test_teardown(test_sndq_disconnect, teardown),
 	    cmocka_unit_test_teardown(test_hello_refused, teardown),
+	    cmocka_unit_test_teardown(test_pages, teardown),
 	};
 	int rc;
 
