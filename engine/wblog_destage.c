@@ -17,10 +17,20 @@
  * write) and hands it to the backing write that carries the block, which
  * drops it when it completed (each block of a batch is written once).
  *
- * Owns: struct wbl_destage (batch buffer, page references of the batch,
- * temporary extent map, piece list and the rate/ETA counters). The records
+ * Pipeline (see wblog_destage.h): the per-batch serial phases (read, write,
+ * flush, superblock) left the disk doing one kind of I/O at a time and
+ * paid a backing flush and a FUA superblock write per batch. Now batch N+1
+ * reads while N writes, and the tail is persisted once per DS_TAIL_BYTES of
+ * log (or a quarter of the log), DS_TAIL_MS, or when no batch is in flight.
+ * Crash safety: the tail moves only past batches every write of which had
+ * completed when the backing flush was submitted (written_end), and log
+ * space is released only after that superblock is durable, so everything
+ * a torn or lost backing write may have touched is still in the log.
+ *
+ * Owns: struct wbl_destage (two batches: buffer, page references, piece
+ * list; the temporary extent map; tail and rate/ETA counters). The records
  * themselves stay owned by the engine; this module only reads them and,
- * once the batch is durable on backing and the tail persisted, asks the
+ * once they are durable on backing and the tail persisted, asks the
  * engine to release them (wbl_release_records).
  */
 #include <errno.h>
@@ -32,7 +42,8 @@
 #include "engine/wblog_destage.h"
 #include "engine/wblog_int.h"
 
-#define DS_BATCH_BLOCKS 8192u /* 32 MiB of data per batch (8 MiB: half the rate, make bench) */
+#define DS_BATCHES	2u    /* batches in flight: one reads while the other writes */
+#define DS_BATCH_BLOCKS 8192u /* 32 MiB of data per batch, two batches (64 MiB of buffers) */
 #define DS_MAX_RECORDS	4096u
 #define DS_IO_BYTES	(1u << 20) /* max bytes per backing write */
 #define DS_IO_BLOCKS	(DS_IO_BYTES / WB_DISK_BLOCK)
@@ -43,23 +54,35 @@
  * the pieces they need (headers, blocks still in RAM, superseded blocks):
  * one 1 MiB read instead of 256 of 4 KiB when random writes were evicted */
 #define DS_READ_GAP 16u
+/* The tail (backing flush + superblock) is persisted once the batches
+ * written since the last one hold this much log space (or a quarter of the
+ * log, if less), once the oldest of them finished DS_TAIL_MS ago, and whenever
+ * no batch is in flight (nothing more is coming soon). */
+#define DS_TAIL_BYTES (256ull << 20)
+#define DS_TAIL_MS    500u
 
-enum { DS_IDLE, DS_READ, DS_WRITE, DS_FLUSH, DS_SB };
+/* a batch: free, reading, waiting to write, writing, written (waiting for
+ * an older batch still writing) */
+enum { B_FREE, B_READ, B_READY, B_WRITE, B_DONE };
+enum { T_IDLE, T_FLUSH, T_SB };			  /* the tail */
+
+struct ds_batch;
 
 struct ds_io {
 	struct wb_io_req io;
 	struct wbl_destage *ds;
+	struct ds_batch *b;  /* NULL: the tail's backing flush */
 	uint32_t bytes;	     /* what the request transfers */
 	uint32_t npg;	     /* page references this write holds */
 	struct wb_page **pg; /* npg entries, after iov */
 	struct iovec iov[];  /* io.niov entries */
 };
 
-struct wbl_destage {
-	struct wblog *e;
-	int state, drain, err;
-	uint64_t from, upto, batch_bytes, t_start_ms;
-	struct wb_extmap *tmp;
+/* One batch: records [from, upto], read (log reads of blocks no longer in
+ * RAM, references on the pages of the others), then written to backing. */
+struct ds_batch {
+	int state, err;
+	uint64_t from, upto, bytes, span; /* span: log bytes of its records */
 	struct wbl_destage_piece *pc;
 	uint64_t npc, cap_pc;
 	struct ds_rd { /* pieces to read from the log, sorted by log_blk */
@@ -70,42 +93,68 @@ struct wbl_destage {
 	/* the batch's page references, one per block written from RAM; an
 	 * entry goes NULL when a backing write takes its reference over */
 	struct wb_page **held;
-	uint32_t nheld;
-	uint32_t buf_blocks, pending;
+	uint32_t nheld, pending;
 	uint64_t cur, cur_off; /* write cursor: piece index, blocks done in it */
+};
+
+struct wbl_destage {
+	struct wblog *e;
+	int drain, failed;
+	uint32_t buf_blocks;
+	struct wb_extmap *tmp;
+	struct ds_batch b[DS_BATCHES];
+	/*
+	 * Records [e->destaged_seq, written_end) are written to backing, not
+	 * yet covered by a completed backing flush; [written_end, next_seq)
+	 * are in batches. Batches start writing in seq order (write_next: the
+	 * first seq of the next one to start), and a batch starts while an
+	 * older one still writes only if the two share no block: a newer
+	 * version of a block never races an older one. written_end moves over
+	 * batches whose writes all completed, in seq order. The tail moves
+	 * only past records a completed backing flush covers.
+	 */
+	uint64_t next_seq, written_end, write_next;
+	/* written since the last tail: data bytes, log bytes, batches, when */
+	uint64_t unfl_bytes, unfl_span, unfl_batches, unfl_ms;
+	uint64_t picked_span; /* log bytes of picked records, tail not persisted */
+	int tail;
+	uint64_t tail_upto, tail_bytes, tail_span; /* the tail in flight */
 	int64_t tokens;
 	uint64_t last_tick_ms;
-	uint64_t rate, total;
+	uint64_t rate, total, rate_t0_ms;
 };
 
 int wbl_destage_create(struct wblog *e)
 {
 	struct wbl_destage *ds = calloc(1, sizeof(*ds));
+	unsigned i;
 
 	if (!ds)
 		return -ENOMEM;
 	ds->e = e;
 	ds->buf_blocks = DS_BATCH_BLOCKS > e->max_rec_blocks ? DS_BATCH_BLOCKS : e->max_rec_blocks;
-	ds->buf = wb_io_alloc((size_t)ds->buf_blocks * WB_DISK_BLOCK);
-	ds->held = calloc(ds->buf_blocks, sizeof(*ds->held));
-	if (!ds->buf || !ds->held || wb_extmap_create(&ds->tmp)) {
-		wb_io_free(ds->buf);
-		free(ds->held);
-		free(ds);
+	e->ds = ds;
+	for (i = 0; i < DS_BATCHES; i++) {
+		ds->b[i].buf = wb_io_alloc((size_t)ds->buf_blocks * WB_DISK_BLOCK);
+		ds->b[i].held = calloc(ds->buf_blocks, sizeof(*ds->b[i].held));
+		if (!ds->b[i].buf || !ds->b[i].held)
+			break;
+	}
+	if (i < DS_BATCHES || wb_extmap_create(&ds->tmp)) {
+		wbl_destage_destroy(e);
 		return -ENOMEM;
 	}
 	ds->last_tick_ms = wbl_now_ms();
-	e->ds = ds;
 	return 0;
 }
 
 /* Drop the batch's page references no write took over. */
-static void ds_put_held(struct wbl_destage *ds)
+static void ds_put_held(struct wbl_destage *ds, struct ds_batch *b)
 {
-	for (uint32_t i = 0; i < ds->nheld; i++)
-		if (ds->held[i])
-			wb_page_put(ds->e->pb, ds->held[i]);
-	ds->nheld = 0;
+	for (uint32_t i = 0; i < b->nheld; i++)
+		if (b->held[i])
+			wb_page_put(ds->e->pb, b->held[i]);
+	b->nheld = 0;
 }
 
 void wbl_destage_destroy(struct wblog *e)
@@ -114,19 +163,42 @@ void wbl_destage_destroy(struct wblog *e)
 
 	if (!ds)
 		return;
-	ds_put_held(ds);
-	wb_extmap_destroy(ds->tmp);
-	wb_io_free(ds->buf);
-	free(ds->held);
-	free(ds->pc);
-	free(ds->rd);
+	for (unsigned i = 0; i < DS_BATCHES; i++) {
+		struct ds_batch *b = &ds->b[i];
+
+		if (b->held)
+			ds_put_held(ds, b);
+		wb_io_free(b->buf);
+		free(b->held);
+		free(b->pc);
+		free(b->rd);
+	}
+	if (ds->tmp)
+		wb_extmap_destroy(ds->tmp);
 	free(ds);
 	e->ds = NULL;
 }
 
+/* Batches in flight (reading, waiting to write, writing). */
+static unsigned ds_busy(const struct wbl_destage *ds)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < DS_BATCHES; i++)
+		n += ds->b[i].state != B_FREE;
+	return n;
+}
+
+/* Nothing in flight and nothing written that the tail has not passed. */
+static int ds_empty(const struct wbl_destage *ds)
+{
+	return !ds_busy(ds) && ds->tail == T_IDLE &&
+	       (ds->failed || ds->written_end <= ds->e->destaged_seq);
+}
+
 int wbl_destage_idle(struct wblog *e)
 {
-	return e->ds->state == DS_IDLE;
+	return ds_empty(e->ds);
 }
 
 void wbl_destage_set_drain(struct wblog *e, int on)
@@ -146,17 +218,22 @@ static void ds_tokens(struct wbl_destage *ds)
 }
 
 /*
- * 0: no batch now; 1: a batch may start regardless of the rate budget
- * (drain, write-through, above the low watermark); 2: a batch may
- * start because of the minimum-rate rule only - that batch, and only that
- * one, is charged to the rate budget.
+ * 0: no new batch now; 1: a batch may start regardless of the rate budget
+ * (drain, write-through, above the low watermark, counting the log space
+ * the batches in flight will release as released); 2: a batch may start
+ * because of the minimum-rate rule only (only when no other is in flight) -
+ * that batch, and only that one, is charged to the rate budget.
  */
 static int ds_should_run(struct wbl_destage *ds)
 {
 	struct wblog *e = ds->e;
 
-	if (ds->state != DS_IDLE || e->state == WB_STATE_FAILED ||
-	    e->destaged_seq > e->completed_seq || e->destaged_seq >= e->rec_end)
+	if (e->state == WB_STATE_FAILED || ds->failed)
+		return 0;
+	if (ds_empty(ds)) /* after open or rebase destaged_seq may have moved */
+		ds->next_seq = ds->written_end = ds->write_next = e->destaged_seq;
+	if (ds_busy(ds) == DS_BATCHES || ds->next_seq > e->completed_seq ||
+	    ds->next_seq >= e->rec_end)
 		return 0;
 	/*
 	 * Only records durable in the log are destaged: a backing write torn by
@@ -164,7 +241,7 @@ static int ds_should_run(struct wbl_destage *ds)
 	 * completed could be lost from the log while its torn copy stays on
 	 * backing.) Ask for a log flush and come back when it is done.
 	 */
-	if (e->destaged_seq > e->durable_seq) {
+	if (ds->next_seq > e->durable_seq) {
 		if (e->want_durable < e->completed_seq)
 			e->want_durable = e->completed_seq;
 		return 0;
@@ -179,9 +256,10 @@ static int ds_should_run(struct wbl_destage *ds)
 		return 0;
 	if (ds->drain || e->mode == WB_MODE_WRITETHROUGH)
 		return 1;
-	if (e->sp.used * 100 >= (uint64_t)e->p.destage_low_pct * (e->sp.end - e->sp.start))
+	if ((e->sp.used > ds->picked_span ? e->sp.used - ds->picked_span : 0) * 100 >=
+	    (uint64_t)e->p.destage_low_pct * (e->sp.end - e->sp.start))
 		return 1;
-	if (e->closing || e->p.destage_min_rate == WB_DESTAGE_RATE_NONE)
+	if (ds_busy(ds) || e->closing || e->p.destage_min_rate == WB_DESTAGE_RATE_NONE)
 		return 0;
 	ds_tokens(ds);
 	return ds->tokens >= 0 ? 2 : 0;
@@ -192,9 +270,8 @@ int wbl_destage_timeout(struct wblog *e)
 	struct wbl_destage *ds = e->ds;
 	uint64_t rate = e->p.destage_min_rate ? e->p.destage_min_rate : 1;
 
-	if (ds->state != DS_IDLE || e->destaged_seq > e->durable_seq ||
-	    e->destaged_seq >= e->rec_end || e->state == WB_STATE_FAILED ||
-	    e->p.destage_min_rate == WB_DESTAGE_RATE_NONE)
+	if (!ds_empty(ds) || e->destaged_seq > e->durable_seq || e->destaged_seq >= e->rec_end ||
+	    e->state == WB_STATE_FAILED || e->p.destage_min_rate == WB_DESTAGE_RATE_NONE)
 		return -1;
 	ds_tokens(ds);
 	if (ds->tokens >= 0)
@@ -204,19 +281,19 @@ int wbl_destage_timeout(struct wblog *e)
 
 static int ds_piece_cb(const struct wb_extmap_ent *x, void *arg)
 {
-	struct wbl_destage *ds = arg;
+	struct ds_batch *b = arg;
 	struct wbl_destage_piece *p;
 
-	if (ds->npc == ds->cap_pc) {
-		uint64_t ncap = ds->cap_pc ? ds->cap_pc * 2 : 256;
-		void *n = realloc(ds->pc, ncap * sizeof(*ds->pc));
+	if (b->npc == b->cap_pc) {
+		uint64_t ncap = b->cap_pc ? b->cap_pc * 2 : 256;
+		void *n = realloc(b->pc, ncap * sizeof(*b->pc));
 
 		if (!n)
 			return -ENOMEM;
-		ds->pc = n;
-		ds->cap_pc = ncap;
+		b->pc = n;
+		b->cap_pc = ncap;
 	}
-	p = &ds->pc[ds->npc++];
+	p = &b->pc[b->npc++];
 	p->lba = x->lba;
 	p->nblocks = x->nblocks;
 	p->log_blk = x->log_blk;
@@ -226,38 +303,57 @@ static int ds_piece_cb(const struct wb_extmap_ent *x, void *arg)
 	return 0;
 }
 
+/*
+ * Fail the engine. Batches with I/O in flight are given up when their last
+ * request completes (ds_io_done); the others at once.
+ */
 static void ds_fail(struct wbl_destage *ds, int err, const char *what)
 {
 	struct wblog *e = ds->e;
 
 	wb_msg(WB_LOG_ERR, "%s: destage of seq %llu..%llu: %s: %s", e->eng.name,
-	       (unsigned long long)ds->from, (unsigned long long)ds->upto, what, strerror(-err));
-	ds_put_held(ds); /* nothing is in flight here */
-	ds->state = DS_IDLE;
+	       (unsigned long long)e->destaged_seq, (unsigned long long)ds->next_seq - 1, what,
+	       strerror(-err));
+	ds->failed = 1;
+	ds->tail = T_IDLE;
+	for (unsigned i = 0; i < DS_BATCHES; i++) {
+		struct ds_batch *b = &ds->b[i];
+
+		if (b->state != B_FREE && !b->pending) {
+			ds_put_held(ds, b);
+			b->state = B_FREE;
+		}
+	}
 	wbl_fail(e, err, NULL);
 }
 
-static void ds_write_more(struct wbl_destage *ds);
+static void ds_write_more(struct wbl_destage *ds, struct ds_batch *b);
+static void ds_tail(struct wbl_destage *ds);
 
 static void ds_sb_done(struct wblog *e, int err)
 {
 	struct wbl_destage *ds = e->ds;
-	uint64_t dur;
+	uint64_t now = wbl_now_ms();
 
 	if (err) {
 		ds_fail(ds, err, "superblock write");
 		return;
 	}
-	/* The tail is persisted past upto: the space may now be overwritten. */
-	e->release_upto = ds->upto + 1;
+	/* The tail is persisted past tail_upto: the space may now be overwritten. */
+	e->release_upto = ds->tail_upto;
+	ds->picked_span -= ds->tail_span;
+	ds->tail = T_IDLE;
 	wbl_release_records(e);
-	dur = wbl_now_ms() - ds->t_start_ms;
-	if (ds->batch_bytes) {
-		uint64_t inst = ds->batch_bytes * 1000 / (dur ? dur : 1);
+	if (ds->tail_bytes && ds->rate_t0_ms) {
+		uint64_t dur = now - ds->rate_t0_ms;
+		uint64_t inst = ds->tail_bytes * 1000 / (dur ? dur : 1);
 
 		ds->rate = ds->rate ? (ds->rate * 7 + inst * 3) / 10 : inst;
 	}
-	ds->state = DS_IDLE;
+	/* the next tail's bytes were destaged from now on, or from the start
+	 * of the next batch if none is in flight */
+	ds->rate_t0_ms = ds_busy(ds) || ds->unfl_batches ? now : 0;
+	ds_tail(ds);
 	wbl_kick(e);
 }
 
@@ -267,46 +363,49 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 	struct wbl_destage *ds = d->ds;
 	struct wblog *e = ds->e;
 	struct wbl_rec *last, *next;
-	uint64_t i, s;
+	uint64_t s, upto = ds->tail_upto - 1;
 	int ret;
 
 	free(d);
-	ds->pending--;
-	ds_put_held(ds); /* none left: every block was written */
+	if (ds->failed)
+		return;
 	if (res < 0) {
 		ds_fail(ds, res, "backing flush");
 		return;
 	}
 	/* Durable on backing: reads of these blocks may go to backing now. */
-	for (i = 0; i < ds->npc; i++) {
-		ret = wb_extmap_drop_upto(e->map, ds->pc[i].lba, ds->pc[i].nblocks, ds->upto);
-		if (ret) {
-			ds_fail(ds, ret, "extent map drop");
-			return;
-		}
-	}
-	for (s = ds->from; s <= ds->upto; s++) {
+	for (s = e->destaged_seq; s <= upto; s++) {
 		struct wbl_rec *rec = wbl_rec_by_seq(e, s);
 
+		for (uint32_t i = 0; i < rec->nextents; i++) {
+			if (!rec->ext[i].nblocks)
+				continue;
+			ret = wb_extmap_drop_upto(e->map, rec->ext[i].lba, rec->ext[i].nblocks,
+						  upto);
+			if (ret) {
+				ds_fail(ds, ret, "extent map drop");
+				return;
+			}
+		}
 		if (!(rec->flags & WB_REC_F_ZERO))
 			e->dirty_bytes -= (uint64_t)rec->data_blocks * WB_DISK_BLOCK;
 		wbl_rec_put_pages(e, rec);
 	}
-	e->destaged_seq = ds->upto + 1;
-	e->st.destaged_bytes += ds->batch_bytes;
-	ds->total += ds->batch_bytes;
-	last = wbl_rec_by_seq(e, ds->upto);
-	next = wbl_rec_by_seq(e, ds->upto + 1);
-	e->sb.tail_seq = ds->upto + 1;
+	e->destaged_seq = upto + 1;
+	e->st.destaged_bytes += ds->tail_bytes;
+	ds->total += ds->tail_bytes;
+	last = wbl_rec_by_seq(e, upto);
+	next = wbl_rec_by_seq(e, upto + 1);
+	e->sb.tail_seq = upto + 1;
 	e->sb.tail_off = next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head;
 	e->sb.tail_min_epoch = last->epoch;
 	e->sb.tail_gen = next ? next->gen : e->gen;
-	e->sb.destaged_seq = ds->upto + 1;
+	e->sb.destaged_seq = upto + 1;
 	e->sb.destaged_gen = (last->flags & WB_REC_F_GEN_END) || (next && next->gen > last->gen) ||
 				     (!next && e->gen > last->gen)
 				 ? last->gen
 				 : last->gen - 1;
-	ds->state = DS_SB;
+	ds->tail = T_SB;
 	if (wbl_bm_tail_needs(e, e->sb.tail_seq)) {
 		/* a tracking peer's bitmap must cover the records the tail
 		 * leaves behind before the tail is on disk: the bitmap commit
@@ -321,41 +420,162 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 		wbl_kick(e);
 }
 
+/*
+ * Persist the tail when it is due: flush the backing device (covering every
+ * batch whose writes completed, none still in flight of the batches it
+ * covers), then the superblock. Batches go on reading and writing meanwhile.
+ */
+static void ds_tail(struct wbl_destage *ds)
+{
+	struct wblog *e = ds->e;
+	uint64_t lim = (e->sp.end - e->sp.start) / 4;
+	struct ds_io *d;
+	int ret;
+
+	if (ds->tail != T_IDLE || ds->failed || !ds->unfl_batches ||
+	    ds->written_end <= e->destaged_seq)
+		return;
+	if (lim > DS_TAIL_BYTES)
+		lim = DS_TAIL_BYTES;
+	if (ds_busy(ds) && e->mode != WB_MODE_WRITETHROUGH && ds->unfl_span < lim &&
+	    wbl_now_ms() - ds->unfl_ms < DS_TAIL_MS)
+		return;
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		ds_fail(ds, -ENOMEM, "backing flush submit");
+		return;
+	}
+	ds->tail = T_FLUSH;
+	ds->tail_upto = ds->written_end;
+	ds->tail_bytes = ds->unfl_bytes;
+	ds->tail_span = ds->unfl_span; /* the batches are [destaged_seq, written_end) */
+	ds->unfl_bytes = ds->unfl_span = ds->unfl_batches = 0;
+	d->ds = ds;
+	d->io.op = WB_IO_FLUSH;
+	d->io.done = ds_flush_done;
+	d->io.priv = d;
+	ret = wb_io_submit(e->bak, &d->io);
+	if (ret) {
+		free(d);
+		ds_fail(ds, ret, "backing flush submit");
+	}
+}
+
+/* Do batches a and b write a common block? (Pieces are LBA-sorted and do
+ * not overlap inside a batch.) */
+static bool ds_conflict(const struct ds_batch *a, const struct ds_batch *b)
+{
+	uint64_t i = 0, j = 0;
+
+	while (i < a->npc && j < b->npc) {
+		const struct wbl_destage_piece *p = &a->pc[i], *q = &b->pc[j];
+
+		if (p->lba + p->nblocks <= q->lba)
+			i++;
+		else if (q->lba + q->nblocks <= p->lba)
+			j++;
+		else
+			return true;
+	}
+	return false;
+}
+
+/* The next batch in seq order starts writing once it has its data and no
+ * batch still writing shares a block with it. */
+static void ds_try_write(struct wbl_destage *ds)
+{
+	struct ds_batch *b = NULL;
+	unsigned i;
+
+	for (i = 0; i < DS_BATCHES; i++)
+		if (ds->b[i].state == B_READY && ds->b[i].from == ds->write_next)
+			b = &ds->b[i];
+	if (!b)
+		return;
+	for (i = 0; i < DS_BATCHES; i++)
+		if (ds->b[i].state == B_WRITE && ds_conflict(&ds->b[i], b))
+			return;
+	b->state = B_WRITE;
+	b->cur = 0;
+	b->cur_off = 0;
+	ds->write_next = b->upto + 1;
+	ds_write_more(ds, b);
+}
+
+/* Every write of batch b completed: once the older batches' did too, its
+ * records wait for the tail. */
+static void ds_batch_written(struct wbl_destage *ds, struct ds_batch *b)
+{
+	bool more = true;
+
+	ds_put_held(ds, b); /* none left: every block was written */
+	b->state = B_DONE;
+	while (more) {
+		more = false;
+		for (unsigned i = 0; i < DS_BATCHES; i++) {
+			struct ds_batch *x = &ds->b[i];
+
+			if (x->state != B_DONE || x->from != ds->written_end)
+				continue;
+			ds->written_end = x->upto + 1;
+			if (!ds->unfl_batches)
+				ds->unfl_ms = wbl_now_ms();
+			ds->unfl_batches++;
+			ds->unfl_bytes += x->bytes;
+			ds->unfl_span += x->span;
+			x->state = B_FREE;
+			more = true;
+		}
+	}
+	ds_try_write(ds);
+	ds_tail(ds);
+	wbl_kick(ds->e); /* a new batch may start */
+}
+
 static void ds_io_done(struct wb_io_req *io, int res)
 {
 	struct ds_io *d = io->priv;
 	struct wbl_destage *ds = d->ds;
+	struct ds_batch *b = d->b;
 
-	if (res < 0 || (uint32_t)res != d->bytes) {
-		if (!ds->err) {
-			ds->err = res < 0 ? res : -EIO;
-			wb_msg(WB_LOG_ERR, "%s: destage %s at 0x%llx failed: %s", ds->e->eng.name,
-			       io->op == WB_IO_READ    ? "log read"
-			       : io->op == WB_IO_WRITE ? "backing write"
-						       : "backing discard",
-			       (unsigned long long)io->off, strerror(-ds->err));
-		}
+	if ((res < 0 || (uint32_t)res != d->bytes) && !b->err) {
+		b->err = res < 0 ? res : -EIO;
+		wb_msg(WB_LOG_ERR, "%s: destage %s at 0x%llx failed: %s", ds->e->eng.name,
+		       io->op == WB_IO_READ    ? "log read"
+		       : io->op == WB_IO_WRITE ? "backing write"
+					       : "backing discard",
+		       (unsigned long long)io->off, strerror(-b->err));
 	}
 	/* the write's data is on the device: its pages may go */
 	for (uint32_t i = 0; i < d->npg; i++)
 		wb_page_put(ds->e->pb, d->pg[i]);
 	free(d);
-	ds->pending--;
-	if (ds->state == DS_READ && !ds->pending) {
-		if (ds->err) {
-			ds_fail(ds, ds->err, "log read");
+	b->pending--;
+	if (ds->failed) {
+		if (!b->pending) {
+			ds_put_held(ds, b);
+			b->state = B_FREE;
+		}
+		return;
+	}
+	if (b->state == B_READ && !b->pending) {
+		if (b->err) {
+			ds_fail(ds, b->err, "log read");
 			return;
 		}
-		ds->state = DS_WRITE;
-		ds->cur = 0;
-		ds->cur_off = 0;
+		b->state = B_READY;
+		ds_try_write(ds);
+	} else if (b->state == B_WRITE) {
+		ds_write_more(ds, b);
+		/* a write of b completed: the other batch writing may go on */
+		for (unsigned i = 0; i < DS_BATCHES; i++)
+			if (&ds->b[i] != b && ds->b[i].state == B_WRITE)
+				ds_write_more(ds, &ds->b[i]);
 	}
-	if (ds->state == DS_WRITE)
-		ds_write_more(ds);
 }
 
-static int ds_submit(struct wbl_destage *ds, struct wb_io *io, int op, void *buf, uint32_t len,
-		     uint64_t off)
+static int ds_submit(struct wbl_destage *ds, struct ds_batch *b, struct wb_io *io, int op,
+		     void *buf, uint32_t len, uint64_t off)
 {
 	struct ds_io *d = calloc(1, sizeof(*d));
 	int ret;
@@ -363,17 +583,18 @@ static int ds_submit(struct wbl_destage *ds, struct wb_io *io, int op, void *buf
 	if (!d)
 		return -ENOMEM;
 	d->ds = ds;
+	d->b = b;
 	d->io.op = (uint8_t)op;
 	d->io.buf = buf;
 	d->io.len = len;
 	d->io.off = off;
 	d->bytes = len;
-	d->io.done = op == WB_IO_FLUSH ? ds_flush_done : ds_io_done;
+	d->io.done = ds_io_done;
 	d->io.priv = d;
-	ds->pending++;
+	b->pending++;
 	ret = wb_io_submit(io, &d->io);
 	if (ret) {
-		ds->pending--;
+		b->pending--;
 		free(d);
 	}
 	return ret;
@@ -381,15 +602,15 @@ static int ds_submit(struct wbl_destage *ds, struct wb_io *io, int op, void *buf
 
 /* Block k of data piece p: in its RAM page (*hi = the index of the batch's
  * reference), or in the batch buffer (*hi = DS_NO_PAGE). */
-static uint8_t *ds_blk(const struct wbl_destage *ds, const struct wbl_destage_piece *p, uint64_t k,
+static uint8_t *ds_blk(const struct ds_batch *b, const struct wbl_destage_piece *p, uint64_t k,
 		       uint32_t *hi)
 {
 	if (p->pg != DS_NO_PAGE) {
 		*hi = p->pg + (uint32_t)k;
-		return ds->held[*hi]->data;
+		return b->held[*hi]->data;
 	}
 	*hi = DS_NO_PAGE;
-	return ds->buf + p->buf_off + k * WB_DISK_BLOCK;
+	return b->buf + p->buf_off + k * WB_DISK_BLOCK;
 }
 
 /*
@@ -399,25 +620,25 @@ static uint8_t *ds_blk(const struct wbl_destage *ds, const struct wbl_destage_pi
  * the batch to the write. Moves the cursor; 0 or -errno (cursor and
  * references as they were).
  */
-static int ds_write_one(struct wbl_destage *ds)
+static int ds_write_one(struct wbl_destage *ds, struct ds_batch *b)
 {
 	struct wblog *e = ds->e;
 	struct iovec iov[DS_IO_BLOCKS];
 	uint32_t hidx[DS_IO_BLOCKS];
-	uint64_t cur = ds->cur, cur_off = ds->cur_off;
-	uint64_t lba = ds->pc[cur].lba + cur_off, n = 0;
+	uint64_t cur = b->cur, cur_off = b->cur_off;
+	uint64_t lba = b->pc[cur].lba + cur_off, n = 0;
 	uint32_t niov = 0, npg = 0, i;
 	struct ds_io *d;
 	int ret;
 
-	while (n < DS_IO_BLOCKS && cur < ds->npc) {
-		const struct wbl_destage_piece *q = &ds->pc[cur];
+	while (n < DS_IO_BLOCKS && cur < b->npc) {
+		const struct wbl_destage_piece *q = &b->pc[cur];
 
 		if (wbl_is_zero_logblk(q->log_blk) || q->lba + cur_off != lba + n)
 			break;
 		for (; cur_off < q->nblocks && n < DS_IO_BLOCKS; cur_off++, n++) {
 			uint32_t hi;
-			uint8_t *a = ds_blk(ds, q, cur_off, &hi);
+			uint8_t *a = ds_blk(b, q, cur_off, &hi);
 
 			if (hi != DS_NO_PAGE)
 				hidx[npg++] = hi;
@@ -436,6 +657,7 @@ static int ds_write_one(struct wbl_destage *ds)
 	if (!d)
 		return -ENOMEM;
 	d->ds = ds;
+	d->b = b;
 	d->io.op = WB_IO_WRITE;
 	d->io.off = lba * WB_DISK_BLOCK;
 	d->bytes = (uint32_t)(n * WB_DISK_BLOCK);
@@ -452,139 +674,156 @@ static int ds_write_one(struct wbl_destage *ds)
 	d->pg = (struct wb_page **)(d->iov + niov);
 	d->npg = npg;
 	for (i = 0; i < npg; i++) /* completions come from reap only, never from submit */
-		d->pg[i] = ds->held[hidx[i]];
-	ds->pending++;
+		d->pg[i] = b->held[hidx[i]];
+	b->pending++;
 	ret = wb_io_submit(e->bak, &d->io);
 	if (ret) {
-		ds->pending--;
+		b->pending--;
 		free(d);
 		return ret;
 	}
 	for (i = 0; i < npg; i++) /* the write holds these references now */
-		ds->held[hidx[i]] = NULL;
-	ds->cur = cur;
-	ds->cur_off = cur_off;
+		b->held[hidx[i]] = NULL;
+	b->cur = cur;
+	b->cur_off = cur_off;
 	return 0;
 }
 
-/* Issue backing writes in LBA order, at most DS_QD in flight. */
-static void ds_write_more(struct wbl_destage *ds)
+/* Backing requests in flight (the batches writing). */
+static uint32_t ds_writes(const struct wbl_destage *ds)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < DS_BATCHES; i++)
+		if (ds->b[i].state == B_WRITE)
+			n += ds->b[i].pending;
+	return n;
+}
+
+/* Issue backing writes in LBA order, at most DS_QD in flight (all batches). */
+static void ds_write_more(struct wbl_destage *ds, struct ds_batch *b)
 {
 	struct wblog *e = ds->e;
 	int ret;
 
-	if (ds->err) {
-		if (!ds->pending)
-			ds_fail(ds, ds->err, "backing write");
+	if (ds->failed)
+		return;
+	if (b->err) {
+		if (!b->pending)
+			ds_fail(ds, b->err, "backing write");
 		return;
 	}
-	while (ds->pending < DS_QD && ds->cur < ds->npc) {
-		struct wbl_destage_piece *p = &ds->pc[ds->cur];
-		uint64_t lba = p->lba + ds->cur_off;
-		uint64_t left = p->nblocks - ds->cur_off, n;
+	while (ds_writes(ds) < DS_QD && b->cur < b->npc) {
+		struct wbl_destage_piece *p = &b->pc[b->cur];
+		uint64_t lba = p->lba + b->cur_off;
+		uint64_t left = p->nblocks - b->cur_off, n;
 
 		if (wbl_is_zero_logblk(p->log_blk)) {
 			/* The pieces of one batch do not overlap (newest version
-			 * per block), and the previous batch is flushed: the
-			 * discard has no earlier write of these blocks to wait
-			 * for; the backend orders it anyway (io.h). */
+			 * per block), and no older batch still writing shares a
+			 * block with it: the discard has no earlier write of
+			 * these blocks to wait for; the backend orders it anyway
+			 * (io.h). */
 			n = left < DS_ZERO_BYTES / WB_DISK_BLOCK ? left
 								 : DS_ZERO_BYTES / WB_DISK_BLOCK;
-			ret = ds_submit(ds, e->bak, WB_IO_DISCARD, NULL,
+			ret = ds_submit(ds, b, e->bak, WB_IO_DISCARD, NULL,
 					(uint32_t)n * WB_DISK_BLOCK, lba * WB_DISK_BLOCK);
 			if (!ret) {
-				ds->cur_off += n;
-				if (ds->cur_off >= p->nblocks) {
-					ds->cur++;
-					ds->cur_off = 0;
+				b->cur_off += n;
+				if (b->cur_off >= p->nblocks) {
+					b->cur++;
+					b->cur_off = 0;
 				}
 			}
 		} else {
-			ret = ds_write_one(ds);
+			ret = ds_write_one(ds, b);
 		}
 		if (ret) {
-			ds->err = ret;
+			b->err = ret;
 			break;
 		}
 	}
-	if (ds->pending)
+	if (b->pending)
 		return;
-	if (ds->err) {
-		ds_fail(ds, ds->err, "backing write");
+	if (b->err) {
+		ds_fail(ds, b->err, "backing write");
 		return;
 	}
-	/* all written: flush the backing device before anything else moves */
-	ds->state = DS_FLUSH;
-	ret = ds_submit(ds, e->bak, WB_IO_FLUSH, NULL, 0, 0);
-	if (ret)
-		ds_fail(ds, ret, "backing flush submit");
+	if (b->cur < b->npc)
+		return; /* the other batch writing holds the queue: its completions go on */
+	ds_batch_written(ds, b);
 }
 
-/* Pick the records of the next batch from destaged_seq on: up to the
- * buffer, the record cap or the durable head, ending where a generation
- * ends when one does. Sets ds->from/upto; false: nothing to do. */
-static bool ds_pick(struct wbl_destage *ds)
+/* Pick the records of the next batch from next_seq on: up to the buffer,
+ * the record cap or the durable head, ending where a generation ends when
+ * one does. Sets b->from/upto and moves next_seq; false: nothing to do. */
+static bool ds_pick(struct wbl_destage *ds, struct ds_batch *b)
 {
 	struct wblog *e = ds->e;
 	uint64_t s, blocks = 0, last_gen_end = 0;
 
-	ds->from = e->destaged_seq;
-	ds->upto = 0;
-	for (s = ds->from; s <= e->durable_seq && s < e->rec_end; s++) {
+	b->from = ds->next_seq;
+	b->upto = 0;
+	for (s = b->from; s <= e->durable_seq && s < e->rec_end; s++) {
 		struct wbl_rec *rec = wbl_rec_by_seq(e, s);
 		uint32_t nb = rec->flags & WB_REC_F_ZERO ? 0 : rec->data_blocks;
 
 		if (rec->state != WBL_REC_DONE)
 			break;
-		if (ds->upto && (blocks + nb > ds->buf_blocks || s - ds->from >= DS_MAX_RECORDS))
+		if (b->upto && (blocks + nb > ds->buf_blocks || s - b->from >= DS_MAX_RECORDS))
 			break;
 		blocks += nb;
-		ds->upto = s;
+		b->upto = s;
 		if (rec->flags & WB_REC_F_GEN_END)
 			last_gen_end = s;
 	}
-	if (!ds->upto)
+	if (!b->upto)
 		return false;
 	/* prefer ending the batch where a generation ends */
-	if (last_gen_end && ds->upto != last_gen_end && s <= e->durable_seq)
-		ds->upto = last_gen_end;
+	if (last_gen_end && b->upto != last_gen_end && s <= e->durable_seq)
+		b->upto = last_gen_end;
+	b->span = 0;
+	for (s = b->from; s <= b->upto; s++)
+		b->span += wbl_rec_by_seq(e, s)->span;
+	ds->picked_span += b->span;
+	ds->next_seq = b->upto + 1;
 	return true;
 }
 
 /* Resolve the batch: the newest version inside it per block, LBA-sorted,
- * into ds->pc. 0 or -errno. */
-static int ds_resolve(struct wbl_destage *ds)
+ * into b->pc. 0 or -errno. */
+static int ds_resolve(struct wbl_destage *ds, struct ds_batch *b)
 {
 	struct wblog *e = ds->e;
 	int ret;
 
 	wb_extmap_clear(ds->tmp);
-	for (uint64_t s = ds->from; s <= ds->upto; s++) {
+	for (uint64_t s = b->from; s <= b->upto; s++) {
 		ret = wbl_map_insert(ds->tmp, wbl_rec_by_seq(e, s));
 		if (ret)
 			return ret;
 	}
-	ds->npc = 0;
-	return wb_extmap_iterate(ds->tmp, ds_piece_cb, ds);
+	b->npc = 0;
+	return wb_extmap_iterate(ds->tmp, ds_piece_cb, b);
 }
 
 /* Take a reference on each page of blocks first..first+n of rec for the
- * batch; *idx = the index of the first in ds->held. false: not all of
+ * batch; *idx = the index of the first in b->held. false: not all of
  * them are in RAM (then none is taken). */
-static bool ds_take_pages(struct wbl_destage *ds, const struct wbl_rec *rec, uint64_t first,
-			  uint32_t n, uint32_t *idx)
+static bool ds_take_pages(struct wbl_destage *ds, struct ds_batch *b, const struct wbl_rec *rec,
+			  uint64_t first, uint32_t n, uint32_t *idx)
 {
 	uint32_t k;
 
-	if (!rec->pages || ds->nheld + n > ds->buf_blocks)
+	if (!rec->pages || b->nheld + n > ds->buf_blocks)
 		return false;
 	for (k = 0; k < n; k++)
 		if (!rec->pages[first + k])
 			return false;
-	*idx = ds->nheld;
+	*idx = b->nheld;
 	for (k = 0; k < n; k++) {
 		wb_page_get(rec->pages[first + k]);
-		ds->held[ds->nheld++] = rec->pages[first + k];
+		b->held[b->nheld++] = rec->pages[first + k];
 	}
 	return true;
 }
@@ -597,25 +836,25 @@ static int ds_rd_cmp(const void *a, const void *b)
 }
 
 /*
- * Read the pieces in ds->rd[0..n) (sorted by log_blk) from the log into the
+ * Read the pieces in b->rd[0..n) (sorted by log_blk) from the log into the
  * batch buffer: neighbours in the log share one read (up to DS_IO_BYTES,
  * reading through gaps of up to DS_READ_GAP blocks while the buffer has
  * room for them: slack = buffer blocks no piece needs). Sets each piece's
  * buf_off. 0 or -errno (reads already submitted stay in flight).
  */
-static int ds_read_log(struct wbl_destage *ds, uint64_t n, uint64_t slack)
+static int ds_read_log(struct wbl_destage *ds, struct ds_batch *b, uint64_t n, uint64_t slack)
 {
 	struct wblog *e = ds->e;
 	uint64_t i = 0, boff = 0;
 
 	while (i < n) {
-		uint64_t start = ds->rd[i].log_blk, end, j;
+		uint64_t start = b->rd[i].log_blk, end, j;
 		int ret;
 
-		end = start + ds->pc[ds->rd[i].idx].nblocks;
-		ds->pc[ds->rd[i].idx].buf_off = boff * WB_DISK_BLOCK;
+		end = start + b->pc[b->rd[i].idx].nblocks;
+		b->pc[b->rd[i].idx].buf_off = boff * WB_DISK_BLOCK;
 		for (j = i + 1; j < n; j++) {
-			struct wbl_destage_piece *q = &ds->pc[ds->rd[j].idx];
+			struct wbl_destage_piece *q = &b->pc[b->rd[j].idx];
 			uint64_t gap;
 
 			if (q->log_blk < end)
@@ -628,7 +867,7 @@ static int ds_read_log(struct wbl_destage *ds, uint64_t n, uint64_t slack)
 			q->buf_off = (boff + q->log_blk - start) * WB_DISK_BLOCK;
 			end = q->log_blk + q->nblocks;
 		}
-		ret = ds_submit(ds, e->log, WB_IO_READ, ds->buf + boff * WB_DISK_BLOCK,
+		ret = ds_submit(ds, b, e->log, WB_IO_READ, b->buf + boff * WB_DISK_BLOCK,
 				(uint32_t)((end - start) * WB_DISK_BLOCK), start * WB_DISK_BLOCK);
 		if (ret)
 			return ret;
@@ -641,83 +880,93 @@ static int ds_read_log(struct wbl_destage *ds, uint64_t n, uint64_t slack)
 /* The batch's data: blocks whose record still holds its RAM pages are
  * written from those pages (a reference each); the rest is read from the
  * log into the batch buffer, neighbours in the log by one read
- * (ds_read_log). The writes start when the last read is in. */
-static void ds_read(struct wbl_destage *ds)
+ * (ds_read_log). The batch may write once the last read is in (and the
+ * older batch's writes completed: ds_try_write). */
+static void ds_read(struct wbl_destage *ds, struct ds_batch *b)
 {
 	struct wblog *e = ds->e;
 	uint64_t need = 0, nrd = 0, i;
 	int ret = 0;
 
-	ds->pending = 1; /* held while reads are issued */
-	ds->nheld = 0;
-	if (ds->cap_rd < ds->npc) {
-		void *n = realloc(ds->rd, ds->npc * sizeof(*ds->rd));
+	b->pending = 1; /* held while reads are issued */
+	b->nheld = 0;
+	if (b->cap_rd < b->npc) {
+		void *n = realloc(b->rd, b->npc * sizeof(*b->rd));
 
 		if (!n) {
-			ds->pending = 0;
+			b->pending = 0;
 			ds_fail(ds, -ENOMEM, "log read list");
 			return;
 		}
-		ds->rd = n;
-		ds->cap_rd = ds->npc;
+		b->rd = n;
+		b->cap_rd = b->npc;
 	}
-	for (i = 0; i < ds->npc; i++) {
-		struct wbl_destage_piece *p = &ds->pc[i];
+	for (i = 0; i < b->npc; i++) {
+		struct wbl_destage_piece *p = &b->pc[i];
 		struct wbl_rec *rec;
 		uint64_t first;
 
 		if (wbl_is_zero_logblk(p->log_blk))
 			continue;
-		ds->batch_bytes += (uint64_t)p->nblocks * WB_DISK_BLOCK;
+		b->bytes += (uint64_t)p->nblocks * WB_DISK_BLOCK;
 		rec = wbl_rec_by_seq(e, p->seq);
 		first = p->log_blk - (rec->off / WB_DISK_BLOCK + 1);
-		if (ds_take_pages(ds, rec, first, p->nblocks, &p->pg))
+		if (ds_take_pages(ds, b, rec, first, p->nblocks, &p->pg))
 			continue;
 		p->pg = DS_NO_PAGE;
 		need += p->nblocks;
-		ds->rd[nrd++] = (struct ds_rd){.log_blk = p->log_blk, .idx = i};
+		b->rd[nrd++] = (struct ds_rd){.log_blk = p->log_blk, .idx = i};
 	}
 	if (nrd) {
-		qsort(ds->rd, nrd, sizeof(*ds->rd), ds_rd_cmp);
+		qsort(b->rd, nrd, sizeof(*b->rd), ds_rd_cmp);
 		/* the batch never holds more data blocks than the buffer */
-		ret = ds_read_log(ds, nrd, need < ds->buf_blocks ? ds->buf_blocks - need : 0);
+		ret = ds_read_log(ds, b, nrd, need < ds->buf_blocks ? ds->buf_blocks - need : 0);
 		if (ret)
-			ds->err = ret;
+			b->err = ret;
 	}
 	/* drop the hold (as if a read completed) */
-	ds->pending--;
-	if (!ds->pending) {
-		if (ds->err) {
-			ds_fail(ds, ds->err, "log read submit");
+	b->pending--;
+	if (!b->pending) {
+		if (b->err) {
+			ds_fail(ds, b->err, "log read submit");
 			return;
 		}
-		ds->state = DS_WRITE;
-		ds->cur = 0;
-		ds->cur_off = 0;
-		ds_write_more(ds);
+		b->state = B_READY;
+		ds_try_write(ds);
 	}
 }
 
 void wbl_destage_step(struct wblog *e)
 {
 	struct wbl_destage *ds = e->ds;
-	int ret, why = ds_should_run(ds);
 
-	if (!why || !ds_pick(ds))
-		return;
-	ret = ds_resolve(ds);
-	if (ret) {
-		ds_fail(ds, ret, "batch map");
-		return;
+	ds_tail(ds);
+	for (unsigned i = 0; i < DS_BATCHES; i++) {
+		struct ds_batch *b = &ds->b[i];
+		int ret, why;
+
+		if (b->state != B_FREE)
+			continue;
+		why = ds_should_run(ds);
+		if (!why || !ds_pick(ds, b))
+			return;
+		ret = ds_resolve(ds, b);
+		if (ret) {
+			ds_fail(ds, ret, "batch map");
+			return;
+		}
+		if (!ds->rate_t0_ms)
+			ds->rate_t0_ms = wbl_now_ms();
+		b->err = 0;
+		b->bytes = 0;
+		b->state = B_READ;
+		ds_read(ds, b);
+		/* full-speed batches (watermark, drain) do not build up rate debt */
+		if (why == 2) {
+			ds->tokens -= (int64_t)b->bytes;
+			return;
+		}
 	}
-	ds->err = 0;
-	ds->batch_bytes = 0;
-	ds->t_start_ms = wbl_now_ms();
-	ds->state = DS_READ;
-	ds_read(ds);
-	/* full-speed batches (watermark, drain) do not build up rate debt */
-	if (why == 2)
-		ds->tokens -= (int64_t)ds->batch_bytes;
 }
 
 void wbl_destage_stats(struct wblog *e, struct wb_engine_stats *st)

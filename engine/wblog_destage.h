@@ -3,16 +3,22 @@
  * wblog_destage.h - destage of the wblog engine: copy log records to the backing
  * device and free their log space.
  *
- * One batch at a time: a seq range [from, upto] of completed records, ended
+ * A batch is a seq range [from, upto] of records durable in the log, ended
  * at a generation boundary when one fits, resolved through a temporary
  * extent map (newest version inside the batch wins, nothing newer than upto
- * is ever written: the backing device only ever moves from one seq boundary
- * to a later one), written LBA-sorted, then the backing device is flushed,
- * then the extent map drops what is now on backing, then the superblock
- * tail is persisted (FUA), and only then the log space is released.
+ * is written by it), written LBA-sorted. Two batches are in flight: the
+ * newer reads its data from the log while the older writes, and it starts
+ * writing while the older still writes only if they share no block
+ * (otherwise when the older's writes completed), so the versions of a block
+ * reach the backing device in seq order. The tail is persisted for several
+ * written batches at once: backing flush (covering every write of the
+ * batches it covers), then the extent map drops what is now on backing,
+ * then the superblock tail (FUA), and only then the log space is released.
+ * A power cut before that leaves the tail where it was: replay from it
+ * covers every block destage may have written since.
  * Runs while log use is above destage_low_pct, else at destage_min_rate
- * (token bucket; never with WB_DESTAGE_RATE_NONE), always in write-through
- * mode, at drain and close.
+ * (token bucket, one batch at a time; never with WB_DESTAGE_RATE_NONE),
+ * always in write-through mode (tail after every batch), at drain and close.
  */
 #ifndef WBL_DESTAGE_H
 #define WBL_DESTAGE_H

@@ -5,19 +5,22 @@
  * every I/O in submission order, reading the generation stamped into each
  * data block the backing device receives.
  *
- *   - order: backing writes inside a batch (between two backing flushes) are
- *     LBA-sorted and non-overlapping; batches go in generation order; every
- *     superblock (tail) write comes after a backing flush that covers all
- *     backing writes before it; the backing device ends up with the newest
- *     data of every block;
+ *   - order: the versions of each block reach the backing device in order;
+ *     a superblock (tail) write never calls a generation destaged whose
+ *     data is in a backing write no backing flush covered yet; the backing
+ *     device ends up with the newest data of every block;
+ *   - pipelining: with the records' pages gone, the next batch reads from
+ *     the log while the one before writes, and one tail (backing flush +
+ *     superblock) is persisted for several batches;
  *   - watermarks, minimum rate and counters: below the low watermark nothing
  *     more is destaged once the rate allowance is spent; above it destage
  *     runs down below it; dirty bytes, destaged bytes, rate and ETA agree;
  *   - a full log throttles writers: every write completes without error,
  *     log use never exceeds the high watermark, data reads back;
- *   - power cut after the destage writes but before the backing flush, and
- *     after the backing flush but before the tail (superblock) write: the
- *     data is recovered from the log (the backing device did not keep it);
+ *   - power cut after the destage writes but before the backing flush,
+ *     after the backing flush but before the tail (superblock) write, and
+ *     between two batches whose tail is not persisted yet: the data is
+ *     recovered from the log (the backing device did not keep it);
  *   - destage writes from the records' RAM pages: while its backing writes
  *     are held back, newer writes evict those records' pages and want
  *     pages of their own; the data the held writes carry does not change
@@ -39,6 +42,7 @@
 #include <unistd.h>
 
 #include "engine/io.h"
+#include "engine/superblock.h"
 #include "engine/wbengine.h"
 #include "tests/unit/engine_fixture.h"
 
@@ -57,6 +61,7 @@ struct ev {
 	uint8_t op, flags;
 	uint64_t off, len;
 	uint64_t gmin, gmax; /* generations stamped in the data (backing writes) */
+	uint64_t sb_dgen;    /* superblock write: its destaged_gen */
 };
 
 static struct ev *evs;
@@ -64,8 +69,16 @@ static unsigned nev, cap_ev;
 static struct wb_io *spy_dev[2];
 static struct wb_io_ops spy_ops[2];
 static int (*orig_submit[2])(struct wb_io *io, struct wb_io_req *r);
-static enum { CUT_NONE, CUT_AT_BAK_FLUSH, CUT_AT_SB_WRITE } cut_mode;
+static enum { CUT_NONE, CUT_AT_BAK_FLUSH, CUT_AT_SB_WRITE, CUT_BETWEEN_BATCHES } cut_mode;
 static int cut_done, bak_writes_seen;
+/* the version of each block the backing device got last: destage writes
+ * the versions of a block in order (off after a power cut: recovery may
+ * write a version again that a lost write had already passed) */
+static uint32_t bak_ver[NBLK];
+static int ver_check;
+/* backing writes since the last backing flush, where the last one ended */
+static int bak_unflushed;
+static uint64_t bak_last_end;
 
 /* hold_bak: backing writes are kept here (with a copy of their data at
  * submission) until hold_release() submits them */
@@ -98,15 +111,57 @@ static uint64_t req_copy(const struct wb_io_req *r, uint8_t *dst)
 
 static void blk_gen(const uint8_t *b, struct ev *e)
 {
-	uint64_t w[2];
+	uint64_t w[3];
 
 	memcpy(w, b, sizeof(w));
 	if (!w[0] && !w[1])
 		return; /* zero block */
+	if (w[0] >= 1 && w[0] <= NBLK) {
+		if (ver_check && w[2] < bak_ver[w[0] - 1])
+			fail_msg("backing write of block %llu version %llu after version %u",
+				 (unsigned long long)w[0] - 1, (unsigned long long)w[2],
+				 bak_ver[w[0] - 1]);
+		bak_ver[w[0] - 1] = (uint32_t)w[2];
+	}
 	if (w[1] < e->gmin)
 		e->gmin = w[1];
 	if (w[1] > e->gmax)
 		e->gmax = w[1];
+}
+
+/* Backing writes in flight (submitted, done() not called yet): no two
+ * may share a block (their order on the device would be undefined). */
+struct infl {
+	struct wb_io_req *r;
+	void (*done)(struct wb_io_req *r, int res);
+	uint64_t off, len;
+};
+static struct infl infl[512];
+static unsigned ninfl;
+
+static void infl_done(struct wb_io_req *r, int res)
+{
+	unsigned i;
+
+	for (i = 0; i < ninfl && infl[i].r != r; i++)
+		;
+	assert_true(i < ninfl);
+	r->done = infl[i].done;
+	infl[i] = infl[--ninfl];
+	r->done(r, res);
+}
+
+static void infl_add(struct wb_io_req *r, uint64_t len)
+{
+	for (unsigned i = 0; i < ninfl; i++)
+		if (r->off < infl[i].off + infl[i].len && infl[i].off < r->off + len)
+			fail_msg("backing write at 0x%llx+%llu while one at 0x%llx+%llu is in "
+				 "flight",
+				 (unsigned long long)r->off, (unsigned long long)len,
+				 (unsigned long long)infl[i].off, (unsigned long long)infl[i].len);
+	assert_true(ninfl < sizeof(infl) / sizeof(infl[0]));
+	infl[ninfl++] = (struct infl){.r = r, .done = r->done, .off = r->off, .len = len};
+	r->done = infl_done;
 }
 
 static void cut_power(void)
@@ -114,6 +169,7 @@ static void cut_power(void)
 	wb_io_fault_power_cut(spy_dev[D_LOG]);
 	wb_io_fault_power_cut(spy_dev[D_BAK]);
 	cut_done = 1;
+	ver_check = 0;
 }
 
 static int spy_submit(struct wb_io *io, struct wb_io_req *r)
@@ -143,6 +199,15 @@ static int spy_submit(struct wb_io *io, struct wb_io_req *r)
 			e->len += r->iov[k].iov_len;
 	else
 		e->len = r->len;
+	if (d == D_LOG && r->op == WB_IO_WRITE && r->off < 4 * BS && !r->niov) {
+		struct wb_sb sb;
+		char why[128];
+
+		assert_int_equal(wb_sb_decode(r->buf, 0, &sb, why, sizeof(why)), 0);
+		e->sb_dgen = sb.destaged_gen;
+	}
+	if (d == D_BAK && (r->op == WB_IO_WRITE || r->op == WB_IO_DISCARD))
+		infl_add(r, e->len);
 	if (d == D_BAK && r->op == WB_IO_WRITE) {
 		bak_writes_seen++;
 		if (r->niov)
@@ -163,6 +228,17 @@ static int spy_submit(struct wb_io *io, struct wb_io_req *r)
 		assert_non_null(h->copy);
 		req_copy(r, h->copy);
 		return 0;
+	}
+	/* a batch's first write (its offset goes back) while the batch before
+	 * it is written but not flushed */
+	if (!cut_done && cut_mode == CUT_BETWEEN_BATCHES && d == D_BAK && r->op == WB_IO_WRITE &&
+	    bak_unflushed && r->off < bak_last_end)
+		cut_power();
+	if (d == D_BAK && r->op == WB_IO_WRITE) {
+		bak_unflushed = 1;
+		bak_last_end = r->off + e->len;
+	} else if (d == D_BAK && r->op == WB_IO_FLUSH) {
+		bak_unflushed = 0;
 	}
 	if (!cut_done && cut_mode == CUT_AT_BAK_FLUSH && d == D_BAK && r->op == WB_IO_FLUSH &&
 	    bak_writes_seen)
@@ -259,7 +335,11 @@ static void env_init(struct env *v, uint64_t logsz, uint32_t seg, uint32_t low, 
 	memset(v, 0, sizeof(*v));
 	nev = 0;
 	cut_mode = CUT_NONE;
-	cut_done = bak_writes_seen = 0;
+	cut_done = bak_writes_seen = bak_unflushed = 0;
+	ninfl = 0;
+	ver_check = 1;
+	memset(bak_ver, 0, sizeof(bak_ver));
+	bak_last_end = 0;
 	efx_devices(&v->f, "ds", logsz, &lc, &bc);
 	spy_attach(v->f.log, D_LOG);
 	spy_attach(v->f.bak, D_BAK);
@@ -366,12 +446,69 @@ static uint64_t rnd(void)
 
 /* ---- tests ------------------------------------------------------------- */
 
+/*
+ * The destage order seen by the spy from event `from` on (the spy itself
+ * checks that every block's versions reach the backing device in order):
+ * a superblock write moves the tail only past data a backing flush covers:
+ * no backing write since the last backing flush carries a block of a
+ * generation that superblock calls destaged (destaged_gen). Returns the
+ * number of runs of backing writes with rising offsets (a batch's writes go
+ * out LBA-sorted: at least one run per batch); *overlap = log reads
+ * submitted while a backing write was not yet followed by a backing flush
+ * (the next batch reading while the one before writes); *sbw = superblock
+ * writes.
+ */
+static uint64_t check_order(unsigned from, unsigned *overlap, unsigned *sbw)
+{
+	uint64_t i, runs = 0, last_end = 0;
+	uint64_t unfl_gmin = UINT64_MAX; /* oldest block written since the last flush */
+	int unfl = 0;
+
+	*overlap = *sbw = 0;
+	for (i = from; i < nev; i++) {
+		struct ev *e = &evs[i];
+
+		if (e->dev == D_BAK && e->op == WB_IO_WRITE) {
+			if (!runs || e->off < last_end)
+				runs++;
+			last_end = e->off + e->len;
+			unfl = 1;
+			if (e->gmin < unfl_gmin)
+				unfl_gmin = e->gmin;
+		} else if (e->dev == D_BAK && e->op == WB_IO_FLUSH) {
+			unfl = 0;
+			unfl_gmin = UINT64_MAX;
+		} else if (e->dev == D_LOG && e->op == WB_IO_READ) {
+			*overlap += unfl;
+		} else if (e->dev == D_LOG && e->op == WB_IO_WRITE && e->off < 4 * BS) {
+			(*sbw)++;
+			/* the tail moves only past flushed data */
+			if (unfl_gmin != UINT64_MAX && unfl_gmin <= e->sb_dgen)
+				fail_msg("event %llu: superblock (destaged generation %llu) "
+					 "written with an unflushed backing write of "
+					 "generation %llu",
+					 (unsigned long long)i, (unsigned long long)e->sb_dgen,
+					 (unsigned long long)unfl_gmin);
+		}
+	}
+	return runs;
+}
+
+static void check_backing(struct env *v, const char *what)
+{
+	uint8_t *img = malloc(DEVSZ);
+
+	assert_non_null(img);
+	assert_int_equal(wb_io_fault_peek(v->f.bak, 0, img, DEVSZ), 0);
+	check_image(v, img, what);
+	free(img);
+}
+
 static void test_order(void **state)
 {
 	struct env v;
-	uint64_t g, i, batches = 0, prev_gmax = 0, bmin = UINT64_MAX, bmax = 0, last_end = 0;
-	int writes_unflushed = 0, nbatch_writes = 0;
-	uint8_t *img;
+	uint64_t g, i, runs;
+	unsigned overlap, sbw;
 
 	(void)state;
 	/* 2 MiB log, 64 KiB segments: ~12 MiB of writes wrap it several times */
@@ -386,57 +523,58 @@ static void test_order(void **state)
 	}
 	efx_drain(&v.f);
 	check_engine(&v, "engine read after destage");
-	img = malloc(DEVSZ);
-	assert_int_equal(wb_io_fault_peek(v.f.bak, 0, img, DEVSZ), 0);
-	check_image(&v, img, "durable backing image");
-	free(img);
+	check_backing(&v, "durable backing image");
+	runs = check_order(0, &overlap, &sbw);
+	print_message("%llu runs of backing writes, %u superblock writes, %u I/O events\n",
+		      (unsigned long long)runs, sbw, nev);
+	assert_true(runs >= 4); /* the log wrapped: destage ran during the writes */
+	env_fini(&v);
+}
 
-	for (i = 0; i < nev; i++) {
-		struct ev *e = &evs[i];
+/*
+ * Records for 3 batches (96 MiB, 1 MiB of RAM buffer: their pages are
+ * gone, destage reads them from the log) in a 160 MiB log, then destage at
+ * full speed (low watermark 1 %, no rate limit; not write-through, which
+ * persists the tail after every batch): the next batch reads from the log
+ * while the one before writes, the tail (backing flush + superblock) is
+ * persisted for several batches at once, the order check holds and the
+ * backing device ends with the newest data. The serial code fails it: no
+ * log read while a backing write is unflushed, one superblock per batch.
+ */
+static void test_pipeline(void **state)
+{
+	struct env v;
+	struct wb_engine_stats st;
+	unsigned overlap, sbw, from;
+	uint64_t i, runs;
 
-		if (e->dev == D_BAK && e->op == WB_IO_WRITE) {
-			/* LBA-sorted, non-overlapping inside a batch */
-			if (nbatch_writes && e->off < last_end)
-				fail_msg(
-				    "event %llu: backing write at %llu after one ending at %llu "
-				    "in the same batch",
-				    (unsigned long long)i, (unsigned long long)e->off,
-				    (unsigned long long)last_end);
-			last_end = e->off + e->len;
-			nbatch_writes++;
-			writes_unflushed = 1;
-			if (e->gmin < bmin)
-				bmin = e->gmin;
-			if (e->gmax != 0 && e->gmax > bmax)
-				bmax = e->gmax;
-		} else if (e->dev == D_BAK && e->op == WB_IO_FLUSH) {
-			if (nbatch_writes) {
-				/* generation order between batches */
-				if (bmin != UINT64_MAX && bmin < prev_gmax)
-					fail_msg("batch %llu has generation %llu after a batch "
-						 "with %llu",
-						 (unsigned long long)batches,
-						 (unsigned long long)bmin,
-						 (unsigned long long)prev_gmax);
-				if (bmax > prev_gmax)
-					prev_gmax = bmax;
-				batches++;
-			}
-			nbatch_writes = 0;
-			writes_unflushed = 0;
-			last_end = 0;
-			bmin = UINT64_MAX;
-			bmax = 0;
-		} else if (e->dev == D_LOG && e->op == WB_IO_WRITE && e->off < 4 * BS) {
-			/* the tail moves only after the backing flush */
-			if (writes_unflushed)
-				fail_msg(
-				    "event %llu: superblock written with unflushed backing writes",
-				    (unsigned long long)i);
-		}
+	(void)state;
+	env_ram_pages = 256;
+	env_init(&v, 160u << 20, 1u << 20, 99, 100, WB_DESTAGE_RATE_NONE, 0);
+	env_ram_pages = 0;
+	fake_clock_on = 1; /* the tail's time rule (500 ms) never fires */
+	for (i = 0; i < 3072; i++) {
+		wr(&v, (i * 8) % NBLK, 8);
+		if (i % 128 == 127)
+			flush_gen(&v);
 	}
-	print_message("%llu destage batches, %u I/O events\n", (unsigned long long)batches, nev);
-	assert_true(batches >= 4); /* the log wrapped: destage ran during the writes */
+	flush_gen(&v);
+	from = nev;
+	v.f.p.destage_low_pct = 1;
+	v.f.p.destage_min_rate = 64ull << 30;
+	assert_int_equal(wb_engine_set_params(v.f.e, &v.f.p), 0);
+	settle(&v, &st);
+	assert_int_equal(st.dirty_bytes, 0);
+	check_engine(&v, "engine read after pipelined destage");
+	check_backing(&v, "backing after pipelined destage");
+	runs = check_order(from, &overlap, &sbw);
+	print_message("%llu batches, %u superblock writes, %u log reads while a backing write "
+		      "was unflushed\n",
+		      (unsigned long long)runs, sbw, overlap);
+	assert_true(runs >= 3);
+	assert_true(overlap > 0);
+	assert_true(sbw < runs);
+	fake_clock_on = 0;
 	env_fini(&v);
 }
 
@@ -809,6 +947,63 @@ static void test_log_reads_coalesced(void **state)
 	env_fini(&v);
 }
 
+/*
+ * Power cut between two batches: batch N's backing writes completed, the
+ * tail was not persisted for it (it waits for more batches), batch N+1
+ * starts writing - and the power goes. The backing device drops (all or
+ * half of) its unflushed writes. Recovery replays the log from the old
+ * tail: every block reads back its newest version, and after destage the
+ * backing device holds it. The serial code never reaches this point (it
+ * flushes and persists the tail after every batch): the test fails there.
+ */
+static void cut_between_batches(unsigned drop)
+{
+	struct env v;
+	struct wb_engine_stats st;
+	uint64_t i;
+	long loops;
+
+	env_ram_pages = 256;
+	env_init(&v, 160u << 20, 1u << 20, 99, 100, WB_DESTAGE_RATE_NONE, drop);
+	env_ram_pages = 0;
+	fake_clock_on = 1; /* the tail's time rule (500 ms) never fires */
+	for (i = 0; i < 1536; i++) {
+		wr(&v, (i * 8 + i / 128) % (NBLK - 8), 8);
+		if (i % 128 == 127)
+			flush_gen(&v);
+	}
+	flush_gen(&v); /* everything is durable in the log now */
+	cut_mode = CUT_BETWEEN_BATCHES;
+	v.f.p.destage_low_pct = 1;
+	v.f.p.destage_min_rate = 64ull << 30;
+	assert_int_equal(wb_engine_set_params(v.f.e, &v.f.p), 0);
+	for (loops = 0; loops < 1000000 && !cut_done; loops++)
+		assert_true(wb_engine_run(v.f.e, 0) >= 0);
+	assert_true(cut_done);
+	fake_clock_on = 0;
+	wb_engine_close(v.f.e);
+	v.f.e = NULL;
+	wb_io_fault_power_on(v.f.log);
+	wb_io_fault_power_on(v.f.bak);
+	cut_mode = CUT_NONE;
+	assert_int_equal(wb_wblog_ops.open(&v.f.p, &v.f.e), 0);
+	assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+	print_message("drop %u/1000: recovered with %llu bytes dirty\n", drop,
+		      (unsigned long long)st.dirty_bytes);
+	assert_true(st.dirty_bytes > 0); /* replayed from the log */
+	check_engine(&v, "after a power cut between batches");
+	efx_drain(&v.f);
+	check_backing(&v, "backing after the destage that followed recovery");
+	env_fini(&v);
+}
+
+static void test_cut_between_batches(void **state)
+{
+	(void)state;
+	cut_between_batches(1000);
+	cut_between_batches(500);
+}
+
 static void power_cut_case(int mode)
 {
 	struct env v;
@@ -873,12 +1068,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_order),
+	    cmocka_unit_test(test_pipeline),
 	    cmocka_unit_test(test_watermarks_rate_counters),
 	    cmocka_unit_test(test_rate_after_watermark_destage),
 	    cmocka_unit_test(test_no_min_rate),
 	    cmocka_unit_test(test_full_log_throttles),
 	    cmocka_unit_test(test_cut_before_backing_flush),
 	    cmocka_unit_test(test_cut_before_tail_write),
+	    cmocka_unit_test(test_cut_between_batches),
 	    cmocka_unit_test(test_pages_held_while_writing),
 	    cmocka_unit_test(test_log_reads_coalesced),
 	};
