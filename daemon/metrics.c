@@ -124,7 +124,19 @@ static const struct metric metrics[] = {
 };
 
 /* Per peer of a replicated resource: labels resource and peer. */
-enum { P_CONNECTED, P_PRIMARY, P_UPTODATE, P_SEQ_LAG, P_VERIFY_OOS, P_OOS, P_RS_TOTAL, P_RS_DONE, P_RS_ETA };
+enum {
+	P_CONNECTED,
+	P_PRIMARY,
+	P_UPTODATE,
+	P_SEQ_LAG,
+	P_VERIFY_OOS,
+	P_OOS,
+	P_CONGESTED,
+	P_SNDQ,
+	P_RS_TOTAL,
+	P_RS_DONE,
+	P_RS_ETA
+};
 static const struct metric peer_metrics[] = {
     {"wbrep_peer_connected", "gauge", "1 if the replication link to the peer is up", P_CONNECTED, 0,
      NULL},
@@ -140,12 +152,19 @@ static const struct metric peer_metrics[] = {
     {"wbrep_peer_out_of_sync_bytes", "gauge",
      "Bytes the peer's dirty bitmap marks as possibly different (primary; absent when unknown)",
      P_OOS, 0, NULL},
+    {"wbrep_peer_congested", "gauge",
+     "1 if the peer's send queue was full and it catches up while write-back waits for it "
+     "(primary; absent when not connected)",
+     P_CONGESTED, 0, NULL},
+    {"wbrep_peer_send_queue_bytes", "gauge",
+     "Bytes queued on the link to the peer, not yet written (primary; absent when not connected)",
+     P_SNDQ, 0, NULL},
     {"wbrep_peer_resync_total_bytes", "gauge",
      "Bytes of the resync with the peer (absent when none runs)", P_RS_TOTAL, 0, NULL},
     {"wbrep_peer_resync_done_bytes", "gauge", "Bytes of the resync done so far", P_RS_DONE, 0,
      NULL},
-    {"wbrep_peer_resync_eta_seconds", "gauge", "Time the resync needs at its rate so far",
-     P_RS_ETA, 0, NULL},
+    {"wbrep_peer_resync_eta_seconds", "gauge", "Time the resync needs at its rate so far", P_RS_ETA,
+     0, NULL},
 };
 
 /* Label value escaping: backslash, quote, newline. out: 2 * len + 1. */
@@ -177,18 +196,22 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				if ((m->kind == P_SEQ_LAG && !p->has_seq_lag) ||
 				    (m->kind == P_VERIFY_OOS && !p->verify_state[0]) ||
 				    (m->kind == P_OOS && !p->has_oos) ||
+				    ((m->kind == P_CONGESTED || m->kind == P_SNDQ) &&
+				     !p->has_sndq) ||
 				    (m->kind >= P_RS_TOTAL && !p->resync))
 					continue;
 				v = m->kind == P_CONNECTED
 					? !strncmp(p->connection, "Connected", 16)
-				    : m->kind == P_PRIMARY  ? !strncmp(p->role, "primary", 16)
-				    : m->kind == P_UPTODATE ? !strncmp(p->disk, "UpToDate", 16)
-				    : m->kind == P_SEQ_LAG  ? p->seq_lag
-				    : m->kind == P_OOS	    ? (int64_t)p->oos
-				    : m->kind == P_RS_TOTAL ? (int64_t)p->rs_total
-				    : m->kind == P_RS_DONE  ? (int64_t)p->rs_done
-				    : m->kind == P_RS_ETA   ? (int64_t)(p->rs_eta_ms + 999) / 1000
-							    : (int64_t)p->verify_oos;
+				    : m->kind == P_PRIMARY   ? !strncmp(p->role, "primary", 16)
+				    : m->kind == P_UPTODATE  ? !strncmp(p->disk, "UpToDate", 16)
+				    : m->kind == P_SEQ_LAG   ? p->seq_lag
+				    : m->kind == P_OOS	     ? (int64_t)p->oos
+				    : m->kind == P_CONGESTED ? p->congested
+				    : m->kind == P_SNDQ	     ? (int64_t)p->sndq
+				    : m->kind == P_RS_TOTAL  ? (int64_t)p->rs_total
+				    : m->kind == P_RS_DONE   ? (int64_t)p->rs_done
+				    : m->kind == P_RS_ETA    ? (int64_t)(p->rs_eta_ms + 999) / 1000
+							     : (int64_t)p->verify_oos;
 				label_esc(node, p->node, sizeof(p->node));
 				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,
 					node, (long long)v);
@@ -286,7 +309,7 @@ static void on_other(struct evhttp_request *req, void *arg)
 }
 
 int wbd_metrics_start(struct event_base *base, const char *listen, wbd_metrics_status_fn fn,
-		     void *ctx, struct wbd_metrics **out)
+		      void *ctx, struct wbd_metrics **out)
 {
 	struct wbconf_addr a = {0};
 	struct wbd_metrics *m;

@@ -14,7 +14,8 @@
 #     queued; alpha still in write-back with 1/1 peers connected (the
 #     policy counts a congested peer, write-back waits for it);
 #   - the human status says the same (replication:Congested, the send
-#     queue's fill, "congested");
+#     queue's fill, "congested"), and the metrics (wbrep_peer_congested 1,
+#     wbrep_peer_send_queue_bytes > 0, wbrep_peers_connected 1);
 #   - beta continued (SIGCONT): it catches up, replication Established,
 #     the writer finishes, beta's export is alpha's data, and no link was
 #     dropped meanwhile (no ping timeout);
@@ -25,11 +26,12 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 
 need_bins repl-congest "$WBREPD" "$WBCTL"
-need_tools repl-congest nbdcopy nbdinfo openssl python3 cmp
+need_tools repl-congest nbdcopy nbdinfo openssl python3 cmp curl
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-congest (engine wblog not registered)"
 tmpdir repl-congest
 
 . "$ROOT/tests/repl_lib.sh"
+REPL_METRICS=1
 repl_init alpha beta || finish
 
 # ---- the keys are validated: conf_refused CASE KEY VALUE
@@ -88,6 +90,14 @@ if grep -q "peer beta .*Connected.*disk:UpToDate replication:Congested" "$T/huma
 	pass "repl-congest-human ($line)"
 else
 	fail "repl-congest-human: $line"
+fi
+if curl -fsS "http://127.0.0.1:${MPORT[alpha]}/metrics" >"$T/metrics" &&
+	grep -q '^wbrep_peer_congested{resource="r0",peer="beta"} 1$' "$T/metrics" &&
+	grep -qE '^wbrep_peer_send_queue_bytes\{resource="r0",peer="beta"\} [1-9][0-9]*$' "$T/metrics" &&
+	grep -q '^wbrep_peers_connected{resource="r0"} 1$' "$T/metrics"; then
+	pass "repl-congest-metrics"
+else
+	fail "repl-congest-metrics: $(grep -E 'wbrep_peer_(congested|send_queue)|wbrep_peers_connected' "$T/metrics" | tr '\n' '|')"
 fi
 is_alive "$WPID" && pass "repl-congest-backpressure (the writer waits for beta)" ||
 	fail "repl-congest-backpressure: the writer finished while beta was stopped: $(cat "$T/nbdcopy.out")"
