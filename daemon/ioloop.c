@@ -57,6 +57,8 @@ struct wbd_ioloop {
 	struct ioq to_io, to_eng;
 	struct wbd_ioloop_msg stop;
 	bool started;
+	unsigned plugged; /* this loop's thread: posts to the engine wake at the unplug */
+	bool lazy;	  /* engine thread: posted lazily, lazy_cb checks for a wake-up */
 };
 
 static struct {
@@ -65,6 +67,8 @@ static struct {
 	int efd; /* wakes the engine loop */
 	bool et; /* ev is edge-triggered: efd is never read */
 	struct event *ev;
+	struct event *lazy_ev; /* engine loop: wake the loops posted to lazily */
+	bool lazy_pending;
 	bool running; /* threads run: posts go through the queues */
 	struct wbd_ioloop_hooks hooks;
 } io = {.efd = -1};
@@ -75,6 +79,8 @@ static void efd_wake(int fd)
 {
 	uint64_t one = 1;
 
+	if (fd < 0)
+		return; /* plugged: the unplug wakes */
 	/* only fails with EAGAIN at a counter of 2^64 - 2: it is readable then */
 	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
@@ -235,6 +241,24 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
 		io.hooks.space();
 }
 
+/* engine loop, after the callback that posted lazily: one wake-up per io
+ * loop that still has messages queued (it stores head before it loads tail,
+ * we stored tail before we load head: if it took everything it also saw
+ * everything, else it may be asleep) */
+static void lazy_cb(evutil_socket_t fd, short what, void *arg)
+{
+	io.lazy_pending = false;
+	for (unsigned i = 0; i < io.n; i++) {
+		struct wbd_ioloop *l = io.v[i];
+
+		if (!l->lazy)
+			continue;
+		l->lazy = false;
+		if (atomic_load(&l->to_io.head) != atomic_load(&l->to_io.tail))
+			efd_wake(l->efd);
+	}
+}
+
 static void io_stop_fn(struct wbd_ioloop_msg *m)
 {
 	struct wbd_ioloop *l = io_self;
@@ -312,7 +336,8 @@ int wbd_ioloop_start(struct event_base *engine, unsigned n)
 	if (!io.v || io.efd < 0)
 		goto out_nomem;
 	io.ev = event_new(engine, io.efd, efd_events(engine, &io.et), engine_cb, NULL);
-	if (!io.ev || event_add(io.ev, NULL))
+	io.lazy_ev = event_new(engine, -1, 0, lazy_cb, NULL);
+	if (!io.ev || !io.lazy_ev || event_add(io.ev, NULL))
 		goto out_nomem;
 	for (; io.n < n; io.n++) {
 		io.v[io.n] = loop_new();
@@ -400,6 +425,10 @@ void wbd_ioloop_stop(void)
 	if (io.ev)
 		event_free(io.ev);
 	io.ev = NULL;
+	if (io.lazy_ev)
+		event_free(io.lazy_ev);
+	io.lazy_ev = NULL;
+	io.lazy_pending = false;
 	if (io.efd >= 0)
 		close(io.efd);
 	io.efd = -1;
@@ -449,7 +478,41 @@ void wbd_ioloop_post_engine(struct wbd_ioloop *l, struct wbd_ioloop_msg *m)
 		m->fn(m);
 		return;
 	}
-	ioq_push(&l->to_eng, m, io.efd);
+	ioq_push(&l->to_eng, m, l->plugged ? -1 : io.efd);
+}
+
+void wbd_ioloop_post_lazy(struct wbd_ioloop *l, struct wbd_ioloop_msg *m)
+{
+	if (!io.running) {
+		m->fn(m);
+		return;
+	}
+	ioq_push(&l->to_io, m, -1);
+	if (l->lazy)
+		return;
+	l->lazy = true;
+	if (!io.lazy_pending) {
+		io.lazy_pending = true;
+		event_active(io.lazy_ev, EV_TIMEOUT, 0);
+	}
+}
+
+void wbd_ioloop_plug_engine(struct wbd_ioloop *l)
+{
+	l->plugged++;
+}
+
+/* The engine loop needs a wake-up only if something posted while plugged
+ * is still queued: it stores head before it loads tail, we stored tail
+ * before we load head (seq_cst), so if it took everything it also saw
+ * everything; if not, it may be asleep. Overflows wake it when it makes
+ * room (want_space). */
+void wbd_ioloop_unplug_engine(struct wbd_ioloop *l)
+{
+	if (--l->plugged || !io.running)
+		return;
+	if (atomic_load(&l->to_eng.head) != atomic_load(&l->to_eng.tail))
+		efd_wake(io.efd);
 }
 
 bool wbd_ioloop_engine_busy(struct wbd_ioloop *l)

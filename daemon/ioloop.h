@@ -65,8 +65,18 @@ struct event_base *wbd_ioloop_base(struct wbd_ioloop *l);
 
 /* Engine thread -> io loop l. */
 void wbd_ioloop_post(struct wbd_ioloop *l, struct wbd_ioloop_msg *m);
+/* Engine thread -> io loop l, the wake-up deferred: every message posted
+ * lazily during one engine-loop callback (e.g. the completions of one
+ * engine run) costs each io loop at most one wake-up, from a deferred
+ * event right after that callback. Same order as wbd_ioloop_post. */
+void wbd_ioloop_post_lazy(struct wbd_ioloop *l, struct wbd_ioloop_msg *m);
 /* io loop l's thread -> engine thread. */
 void wbd_ioloop_post_engine(struct wbd_ioloop *l, struct wbd_ioloop_msg *m);
+/* io loop l's thread: between plug and unplug (nested: counted), posts to
+ * the engine publish at once but wake the engine loop at most once, at the
+ * last unplug (a frontend taking a batch of requests from one read). */
+void wbd_ioloop_plug_engine(struct wbd_ioloop *l);
+void wbd_ioloop_unplug_engine(struct wbd_ioloop *l);
 /* io loop l's thread: its queue to the engine overflowed; stop reading
  * sockets until the space hook runs. */
 bool wbd_ioloop_engine_busy(struct wbd_ioloop *l);

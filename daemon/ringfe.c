@@ -261,7 +261,10 @@ static void eng_finish(struct rfe_slot *s, int result, bool drop)
 	s->result = result;
 	s->drop = drop;
 	s->m.fn = io_done;
-	post_io(s->fe, &s->m);
+	if (s->fe->loop) /* one wake-up for the completions of an engine run */
+		wbd_ioloop_post_lazy(s->fe->loop, &s->m);
+	else
+		s->m.fn(&s->m);
 }
 
 static void rfe_release(struct wb_req *r, int err)
@@ -488,6 +491,8 @@ static int io_process(struct wbd_ringfe *fe)
 		rfe_gone(fe, "SQ tail out of range");
 		return -EPROTO;
 	}
+	if (fe->loop)
+		wbd_ioloop_plug_engine(fe->loop); /* one wake-up for the batch */
 	for (i = 0; i < n && !fe->gone; i++) {
 		struct wbrep_sqe sqe;
 
@@ -496,12 +501,19 @@ static int io_process(struct wbd_ringfe *fe)
 		io_take(fe, &sqe);
 	}
 	store_rel(&fe->cqc->sq_head, fe->sq_head);
+	if (fe->loop)
+		wbd_ioloop_unplug_engine(fe->loop);
 	return (int)i;
 }
 
 static void rfe_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	io_process(arg);
+	struct wbd_ringfe *fe = arg;
+
+	if (fe->loop)
+		io_process(fe); /* eng_take kicks the owner */
+	else
+		wbd_ringfe_process(fe); /* kicks the owner once per pass */
 }
 
 int wbd_ringfe_process(struct wbd_ringfe *fe)

@@ -2,7 +2,7 @@
 /*
  * ringbench.c - ring round trips per second: tests/ringsim (the kernel side)
  * + daemon/ringfe.c (the daemon side, in its own thread with a libevent
- * loop, exactly as wbrepd runs it) + a "null" engine registered here that
+ * loop, with or without io loops: -i) + a "null" engine registered here that
  * completes every request on the next run without touching data.
  *
  * An "application" thread keeps QD requests of 4 KiB in flight: a write's
@@ -11,7 +11,10 @@
  * the daemon thread (the kick reaps, like the ioctl) and are handed to the
  * application thread, which re-queues them as one batch.
  *
- *   ringbench [-q QD] [-t SECONDS] [-o read|write] [-n NSLOTS]
+ *   ringbench [-q QD] [-t SECONDS] [-o read|write] [-n NSLOTS] [-i IOLOOPS]
+ *
+ * -i N (default 0): the rings on N io loops (daemon/ioloop.c), the engine on
+ * the daemon thread, as wbrepd runs it; 0: both on the daemon thread.
  *
  * Prints one line: "ringbench op=write qd=32 ops=N secs=S ops_per_sec=X".
  * Exit 0, or 1 with a message when anything failed (a request error, a
@@ -28,6 +31,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "daemon/ioloop.h"
 #include "daemon/ringfe.h"
 #include "tests/ringsim/engdrv.h"
 #include "engine/wbengine.h"
@@ -170,9 +174,9 @@ int main(int argc, char **argv)
 	uint64_t ops = 0, blocks = rp.dev_sectors / 8, seed = 88172645463325252ull;
 	double t0, el;
 	pthread_t th;
-	int c, rc = 1;
+	int c, rc = 1, nio = 0;
 
-	while ((c = getopt(argc, argv, "q:t:o:n:")) != -1) {
+	while ((c = getopt(argc, argv, "q:t:o:n:i:")) != -1) {
 		switch (c) {
 		case 'q':
 			qd = (unsigned int)atoi(optarg);
@@ -186,10 +190,12 @@ int main(int argc, char **argv)
 		case 'n':
 			rp.nslots = (uint32_t)atoi(optarg);
 			break;
+		case 'i':
+			nio = atoi(optarg);
+			break;
 		default:
-			fprintf(
-			    stderr,
-			    "usage: ringbench [-q QD] [-t SECONDS] [-o read|write] [-n NSLOTS]\n");
+			fprintf(stderr, "usage: ringbench [-q QD] [-t SECONDS] [-o read|write] "
+					"[-n NSLOTS] [-i IOLOOPS]\n");
 			return 2;
 		}
 	}
@@ -203,6 +209,7 @@ int main(int argc, char **argv)
 	if (wb_engine_register(&null_ops) || wb_engine_open("null", &ep, &b.e) ||
 	    ringsim_create(&rp, &b.rs) || !(b.base = event_base_new()) ||
 	    ringsim_attach(b.rs, &t) || engdrv_new(b.base, b.e, &b.drv) ||
+	    (nio > 0 && wbd_ioloop_start(b.base, (unsigned)nio)) ||
 	    wbd_ringfe_open(b.base, &t, b.e, &b.fe)) {
 		fprintf(stderr, "ringbench: setup failed\n");
 		return 1;
@@ -308,6 +315,8 @@ int main(int argc, char **argv)
 		       el, (double)st.completed / el);
 	}
 	wbd_ringfe_close(b.fe);
+	if (nio > 0)
+		wbd_ioloop_stop(); /* runs what the close posted */
 	engdrv_free(b.drv);
 	event_base_free(b.base);
 	ringsim_destroy(b.rs);

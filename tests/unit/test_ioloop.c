@@ -8,7 +8,9 @@
  *   - an io loop whose queue to the engine is full reports busy and gets
  *     the space hook once the engine took the messages, still in order;
  *   - stop runs the stop hook on every loop and, after the join, what is
- *     still queued, on the caller's thread.
+ *     still queued, on the caller's thread;
+ *   - lazy posts (one deferred wake-up per engine callback) and plugged
+ *     posts (one wake-up at the unplug) arrive, in order.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -212,12 +214,93 @@ static void test_stop_runs_queued(void **state)
 	stop();
 }
 
+/* io thread: post 10 messages to the engine under a plug; only the unplug
+ * may wake the engine loop */
+static void io_plugged(struct wbd_ioloop_msg *m)
+{
+	struct tmsg *t = tm(m);
+	struct wbd_ioloop *self = wbd_ioloop_self();
+
+	free(t);
+	wbd_ioloop_plug_engine(self);
+	wbd_ioloop_plug_engine(self); /* nested: the outer unplug wakes */
+	for (unsigned i = 0; i < 10; i++) {
+		struct tmsg *b = calloc(1, sizeof(*b));
+
+		if (!b)
+			abort();
+		b->loop = 1;
+		b->seq = i;
+		b->m.fn = eng_back;
+		wbd_ioloop_post_engine(self, &b->m);
+	}
+	wbd_ioloop_unplug_engine(self);
+	wbd_ioloop_unplug_engine(self);
+}
+
+/* engine thread, from an event callback: post lazily (more than a queue
+ * holds, to both loops); the deferred event must wake them */
+static void eng_post_lazy(evutil_socket_t fd, short what, void *arg)
+{
+	const unsigned n = 3 * WBD_IOLOOP_QLEN;
+	unsigned seq[NLOOPS] = {0};
+
+	for (unsigned i = 0; i < n; i++) {
+		struct tmsg *t = calloc(1, sizeof(*t));
+
+		if (!t)
+			abort();
+		t->loop = i % NLOOPS;
+		t->seq = seq[t->loop]++;
+		t->m.fn = io_echo;
+		wbd_ioloop_post_lazy(loops[t->loop], &t->m);
+	}
+}
+
+/* Lazy posts (engine -> io) and plugged posts (io -> engine) arrive, in
+ * order, though neither wakes its consumer per message: the engine loop is
+ * polled without blocking, so a missing wake-up leaves messages queued and
+ * fails the counts. */
+static void test_lazy_and_plug(void **state)
+{
+	struct event *ev;
+	struct tmsg *t;
+
+	start();
+	ev = evtimer_new(ebase, eng_post_lazy, NULL);
+	assert_non_null(ev);
+	event_active(ev, EV_TIMEOUT, 0);
+	eng_want = 3 * WBD_IOLOOP_QLEN;
+	for (int round = 0; round < 200000 && eng_total < eng_want; round++)
+		if (event_base_loop(ebase, EVLOOP_ONCE | EVLOOP_NONBLOCK) == 1)
+			usleep(50);
+	assert_int_equal(eng_total, eng_want);
+	assert_int_equal(eng_order_bad, 0);
+	assert_int_equal(atomic_load(&io_order_bad), 0);
+	event_free(ev);
+	stop();
+
+	start();
+	t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	t->m.fn = io_plugged;
+	wbd_ioloop_post(loops[1], &t->m);
+	eng_want = 10;
+	for (int round = 0; round < 200000 && eng_total < eng_want; round++)
+		if (event_base_loop(ebase, EVLOOP_ONCE | EVLOOP_NONBLOCK) == 1)
+			usleep(50);
+	assert_int_equal(eng_total, 10);
+	assert_int_equal(eng_order_bad, 0);
+	stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_roundtrip),
 	    cmocka_unit_test(test_backpressure),
 	    cmocka_unit_test(test_stop_runs_queued),
+	    cmocka_unit_test(test_lazy_and_plug),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
