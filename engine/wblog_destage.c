@@ -124,15 +124,18 @@ struct wbl_destage {
 	uint64_t rate, total, rate_t0_ms;
 };
 
+uint32_t wbl_ds_batch_blocks;
+
 int wbl_destage_create(struct wblog *e)
 {
 	struct wbl_destage *ds = calloc(1, sizeof(*ds));
+	uint32_t bb = wbl_ds_batch_blocks ? wbl_ds_batch_blocks : DS_BATCH_BLOCKS;
 	unsigned i;
 
 	if (!ds)
 		return -ENOMEM;
 	ds->e = e;
-	ds->buf_blocks = DS_BATCH_BLOCKS > e->max_rec_blocks ? DS_BATCH_BLOCKS : e->max_rec_blocks;
+	ds->buf_blocks = bb > e->max_rec_blocks ? bb : e->max_rec_blocks;
 	e->ds = ds;
 	for (i = 0; i < DS_BATCHES; i++) {
 		ds->b[i].buf = wb_io_alloc((size_t)ds->buf_blocks * WB_DISK_BLOCK);

@@ -250,6 +250,9 @@ void wbl_repl_free(struct wblog *e);
  * the n-th guarded allocation from now fails (sealing a record: its ring
  * slot; placing one: its header/iovec buffers). 0 = off. Engine thread. */
 extern unsigned wbl_nomem_at;
+/* Data blocks per destage batch for the unit tests (test_destage.c: small
+ * batches, small logs); 0 = the default (wblog_destage.c). Read at open. */
+extern uint32_t wbl_ds_batch_blocks;
 
 /* wblog_meta.c */
 int wbl_meta(struct wb_engine *eng, struct wb_meta *out);

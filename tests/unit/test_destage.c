@@ -47,6 +47,7 @@
 #include "tests/unit/engine_fixture.h"
 
 extern const struct wb_engine_ops wb_wblog_ops;
+extern uint32_t wbl_ds_batch_blocks; /* engine/wblog_int.h: blocks per destage batch */
 
 #define BS    EFX_BS
 #define DEVSZ EFX_DEVSZ
@@ -532,8 +533,9 @@ static void test_order(void **state)
 }
 
 /*
- * Records for 3 batches (96 MiB, 1 MiB of RAM buffer: their pages are
- * gone, destage reads them from the log) in a 160 MiB log, then destage at
+ * Records for 3 batches (of 1 MiB here: 3 MiB, 256 KiB of RAM buffer:
+ * their pages are gone, destage reads them from the log) in a 5 MiB log
+ * (the tail is due every 1.25 MiB of log: a quarter), then destage at
  * full speed (low watermark 1 %, no rate limit; not write-through, which
  * persists the tail after every batch): the next batch reads from the log
  * while the one before writes, the tail (backing flush + superblock) is
@@ -549,13 +551,15 @@ static void test_pipeline(void **state)
 	uint64_t i, runs;
 
 	(void)state;
-	env_ram_pages = 256;
-	env_init(&v, 160u << 20, 1u << 20, 99, 100, WB_DESTAGE_RATE_NONE, 0);
+	env_ram_pages = 64;
+	wbl_ds_batch_blocks = 256;
+	env_init(&v, 5u << 20, 256 * 1024, 99, 100, WB_DESTAGE_RATE_NONE, 0);
+	wbl_ds_batch_blocks = 0;
 	env_ram_pages = 0;
 	fake_clock_on = 1; /* the tail's time rule (500 ms) never fires */
-	for (i = 0; i < 3072; i++) {
-		wr(&v, (i * 8) % NBLK, 8);
-		if (i % 128 == 127)
+	for (i = 0; i < 96; i++) { /* 32 records of 8 blocks per batch, each over blocks 0..255 */
+		wr(&v, (i * 8) % 256, 8);
+		if (i % 16 == 15)
 			flush_gen(&v);
 	}
 	flush_gen(&v);
@@ -963,13 +967,15 @@ static void cut_between_batches(unsigned drop)
 	uint64_t i;
 	long loops;
 
-	env_ram_pages = 256;
-	env_init(&v, 160u << 20, 1u << 20, 99, 100, WB_DESTAGE_RATE_NONE, drop);
+	env_ram_pages = 64;
+	wbl_ds_batch_blocks = 256; /* 1 MiB batches, the tail every 1.25 MiB of log */
+	env_init(&v, 5u << 20, 256 * 1024, 99, 100, WB_DESTAGE_RATE_NONE, drop);
+	wbl_ds_batch_blocks = 0;
 	env_ram_pages = 0;
 	fake_clock_on = 1; /* the tail's time rule (500 ms) never fires */
-	for (i = 0; i < 1536; i++) {
-		wr(&v, (i * 8 + i / 128) % (NBLK - 8), 8);
-		if (i % 128 == 127)
+	for (i = 0; i < 48; i++) { /* batch 2 starts below where batch 1 ended */
+		wr(&v, (i * 8 + i / 32) % 256, 8);
+		if (i % 16 == 15)
 			flush_gen(&v);
 	}
 	flush_gen(&v); /* everything is durable in the log now */
