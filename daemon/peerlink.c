@@ -73,6 +73,8 @@ struct plc {
 	size_t rx_cap;			     /* rxq cap (wbd_pl_rx_cap) */
 	struct pl_tx *done_head, *done_tail; /* releases not posted yet */
 	struct event *done_tm;		     /* posts them after PL_DONE_US */
+	struct event *flush_ev; /* TLS up: flushes the write buffer (pl_flush_cb) */
+	bool flush_wait;	/* flush_ev waits for the socket to be writable */
 	bool paused, rx_full, lingering;
 	int linger_err; /* reported when the lingering connection closes */
 	int busy;
@@ -193,6 +195,10 @@ static void pl_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	if (!info->n_deleted)
 		return;
+	/* SSL_write took bytes into the write buffer: flush once this pass
+	 * of the loop is done (pl_flush_cb), unless a flush waits already */
+	if (l->flush_ev && !l->flush_wait)
+		event_active(l->flush_ev, EV_WRITE, 1);
 	q = atomic_fetch_sub(&h->txq, info->n_deleted) - info->n_deleted;
 	if (q <= l->cfg.sndq_max / 2 && atomic_load(&h->want_writable) &&
 	    atomic_exchange(&h->want_writable, 0))
@@ -290,6 +296,11 @@ static int pl_rx_pages_check(struct plc *l, char *why, size_t len)
 /* Close the connection and reset per-connection state; no callback. */
 static void pl_close(struct plc *l)
 {
+	if (l->flush_ev) {
+		event_free(l->flush_ev);
+		l->flush_ev = NULL;
+		l->flush_wait = false;
+	}
 	if (l->bev) {
 		struct evbuffer *out = bufferevent_get_output(l->bev);
 
@@ -376,6 +387,31 @@ static void pl_dropf(struct plc *l, int err, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	pl_drop(l, err, why);
+}
+
+/*
+ * TLS links write through a buffer once up (wbd_tls_write_buffered): the
+ * records SSL_write sealed in one pass of the loop leave in one write(2)
+ * here, made active by pl_out_cb, or when the socket is writable again
+ * after a flush that did not finish.
+ */
+static void pl_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct plc *l = arg;
+	int rc;
+
+	l->flush_wait = false;
+	if (!l->bev)
+		return;
+	rc = wbd_tls_flush(bufferevent_openssl_get_ssl(l->bev));
+	if (!rc) {
+		l->flush_wait = true;
+		event_add(l->flush_ev, NULL);
+	} else if (rc < 0 && !l->lingering) {
+		pl_hold(l);
+		pl_dropf(l, -EIO, "cannot write to the peer: %s", strerror(errno));
+		pl_release(l);
+	}
 }
 
 /* Control frames (hello, ping, pong, error) bypass the queue bound. */
@@ -508,13 +544,27 @@ static void pl_nodelay(struct plc *l)
  */
 static void pl_read_ahead(struct plc *l)
 {
-	if (!l->cfg.tls)
+	SSL *ssl = l->cfg.tls ? bufferevent_openssl_get_ssl(l->bev) : NULL;
+	evutil_socket_t fd = bufferevent_getfd(l->bev);
+
+	if (!l->cfg.tls) {
 		bufferevent_set_max_single_read(l->bev, PL_TCP_READ);
-	else if (wbd_tls_read_buffered(bufferevent_openssl_get_ssl(l->bev),
-				       bufferevent_getfd(l->bev)))
+		return;
+	}
+	if (wbd_tls_read_buffered(ssl, fd))
 		wbd_warn("peer %s (resource %s, %s): no memory for a read buffer: one read "
 			 "per TLS record",
 			 l->peer, l->resource, l->addr);
+	/* and many records per write(2): pl_flush_cb */
+	l->flush_ev = event_new(l->base, fd, EV_WRITE, pl_flush_cb, l);
+	if (!l->flush_ev || wbd_tls_write_buffered(ssl, fd)) {
+		if (l->flush_ev)
+			event_free(l->flush_ev);
+		l->flush_ev = NULL;
+		wbd_warn("peer %s (resource %s, %s): no memory for a write buffer: one "
+			 "write per TLS record",
+			 l->peer, l->resource, l->addr);
+	}
 }
 
 /*
@@ -801,7 +851,10 @@ static void pl_write_cb(struct bufferevent *bev, void *arg)
 	struct plc *l = arg;
 
 	pl_hold(l);
-	if (l->lingering && !evbuffer_get_length(bufferevent_get_output(bev))) {
+	/* the error frame must have left the write buffer too (else the
+	 * linger timer closes) */
+	if (l->lingering && !evbuffer_get_length(bufferevent_get_output(bev)) &&
+	    (!l->flush_ev || wbd_tls_flush(bufferevent_openssl_get_ssl(bev)) == 1)) {
 		int err = l->linger_err;
 
 		pl_close(l);

@@ -116,20 +116,64 @@ SSL *wbd_tls_ssl_new(SSL_CTX *ctx, bool server, const char *peer_name)
  * interleaved: read-ahead 256 KiB 0.71x, this with 256 KiB 0.53x, with
  * 1 MiB 0.45x (docs/benchmarks.md, "TLS receive").
  */
-int wbd_tls_read_buffered(SSL *ssl, int fd)
+/* BIO_f_buffer over the socket fd, its read or write buffer `size` bytes */
+static BIO *tls_buffered(int fd, bool wr, long size)
 {
 	BIO *buf = BIO_new(BIO_f_buffer());
 	BIO *sock = BIO_new_socket(fd, BIO_NOCLOSE);
 
-	if (!buf || !sock || BIO_set_read_buffer_size(buf, WBD_TLS_RBUF) != 1) {
+	if (!buf || !sock ||
+	    (wr ? BIO_set_write_buffer_size(buf, size) : BIO_set_read_buffer_size(buf, size)) != 1) {
 		BIO_free(buf);
 		BIO_free(sock);
 		ERR_clear_error();
-		return -ENOMEM;
+		return NULL;
 	}
-	BIO_push(buf, sock);
-	SSL_set0_rbio(ssl, buf); /* the SSL owns the chain; wbio stays */
+	return BIO_push(buf, sock);
+}
+
+int wbd_tls_read_buffered(SSL *ssl, int fd)
+{
+	BIO *b = tls_buffered(fd, false, WBD_TLS_RBUF);
+
+	if (!b)
+		return -ENOMEM;
+	SSL_set0_rbio(ssl, b); /* the SSL owns the chain; wbio stays */
 	return 0;
+}
+
+/*
+ * The write side: every SSL_write made one write(2) per 16 KiB record
+ * (bufferevent_openssl gives SSL_write at most 16 KiB at a time, and the
+ * socket BIO writes each record as it is sealed), 64 syscalls per MiB and
+ * as many wake-ups of the reader on loopback. BIO_f_buffer collects the
+ * records until WBD_TLS_WBUF are held (then it writes them in one go) or
+ * the link flushes at the end of its writer's pass (peerlink.c). A full
+ * socket makes the buffer's write return a retry, SSL_write then returns
+ * WANT_WRITE and bufferevent_openssl waits for the socket as before.
+ */
+int wbd_tls_write_buffered(SSL *ssl, int fd)
+{
+	BIO *b = tls_buffered(fd, true, WBD_TLS_WBUF);
+
+	if (!b)
+		return -ENOMEM;
+	SSL_set0_wbio(ssl, b); /* the SSL owns the chain */
+	return 0;
+}
+
+int wbd_tls_flush(SSL *ssl)
+{
+	BIO *wb = SSL_get_wbio(ssl);
+
+	if (!wb || BIO_wpending(wb) <= 0)
+		return 1;
+	if (BIO_flush(wb) > 0)
+		return 1;
+	if (BIO_should_retry(wb))
+		return 0;
+	ERR_clear_error();
+	return -1;
 }
 
 bool wbd_tls_read_pending(SSL *ssl)

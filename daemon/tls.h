@@ -35,8 +35,8 @@ SSL *wbd_tls_ssl_new(SSL_CTX *ctx, bool server, const char *peer_name);
 
 /*
  * Once a replication link is up: its SSL reads the socket through a
- * buffer of WBD_TLS_RBUF bytes (BIO_f_buffer over the socket, the write
- * side untouched), so that one read(2) takes in many TLS records instead
+ * buffer of WBD_TLS_RBUF bytes (BIO_f_buffer over the socket; the write
+ * side: wbd_tls_write_buffered), so that one read(2) takes in many TLS records instead
  * of one record header and one record body each. Records buffered there
  * are not in the socket any more: the caller must keep decrypting while
  * wbd_tls_read_pending() says so (peerlink.c, pl_kick). 0, or -ENOMEM
@@ -44,6 +44,20 @@ SSL *wbd_tls_ssl_new(SSL_CTX *ctx, bool server, const char *peer_name);
  */
 #define WBD_TLS_RBUF (1024 * 1024)
 int wbd_tls_read_buffered(SSL *ssl, int fd);
+
+/*
+ * Once a replication link is up: its SSL writes the socket through a
+ * buffer of WBD_TLS_WBUF bytes (BIO_f_buffer), so that the 16 KiB TLS
+ * records of one pass of the link's writer leave in one write(2) instead
+ * of one each. The caller must flush (wbd_tls_flush) once its pass is
+ * done, and again when the socket is writable after a flush that did not
+ * finish. 0, or -ENOMEM with the SSL unchanged.
+ */
+#define WBD_TLS_WBUF (256 * 1024)
+int wbd_tls_write_buffered(SSL *ssl, int fd);
+/* Write what the buffer holds: 1 all of it (or nothing was held), 0 the
+ * socket is full (flush again once it is writable), -1 error. */
+int wbd_tls_flush(SSL *ssl);
 
 /* Bytes this SSL holds that a read of the socket would not report:
  * decrypted or not, in the SSL or in the buffer below it. */
