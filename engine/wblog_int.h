@@ -82,7 +82,6 @@ struct wbl_rec {
 	struct wb_io_req io;
 	struct wbl_reqq reqs; /* user writes acked with this record */
 	int replica;	      /* came from apply_record (seq/gen/crcs given) */
-	int fua;	      /* written with WB_IO_FUA: durable once written (wbl_fua_pick) */
 	struct wbl_apply *ap; /* apply_record completion until acked */
 };
 
@@ -123,11 +122,6 @@ struct wblog {
 	uint64_t durable_seq;		       /* every record <= this durable in the log */
 	uint64_t want_durable;		       /* highest seq someone waits to be durable */
 	uint64_t flush_target;		       /* seq covered by the log flush in flight */
-	/* flush pattern (wbl_fua_pick): data records sealed since the last
-	 * flush request, and flush requests in a row that came after
-	 * exactly one such record (a client writing and flushing at QD1) */
-	uint32_t recs_since_flush, flush_streak;
-	uint64_t fua_records; /* records made durable by their own FUA write */
 	int flush_inflight, records_inflight;
 	/* ack = memory: newest seq acked before it was durable, and the time
 	 * by which a log flush must have been asked for it (0 = none due) */
@@ -288,9 +282,6 @@ void wbl_bm_close(struct wblog *e);
 int wbl_submit_read(struct wblog *e, struct wb_req *r);
 
 #define WBL_MAX_INFLIGHT_RECORDS 4
-/* flush requests in a row after one record each before records are
- * written with FUA in anticipation of the next flush (wbl_fua_pick) */
-#define WBL_FLUSH_STREAK 2
 
 extern const struct wb_engine_ops wb_wblog_ops;
 

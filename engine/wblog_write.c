@@ -146,8 +146,6 @@ static int wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
 		return -ENOMEM;
 	}
 	e->next_seq++;
-	if (!rec->replica && rec->nextents && ++e->recs_since_flush > 1)
-		e->flush_streak = 0; /* writes without a flush after each */
 	wbl_bm_fold(e, rec);
 	if (!e->gen_has_data)
 		e->gen_start_ms = wbl_now_ms();
@@ -503,48 +501,12 @@ int wbl_submit_flush(struct wblog *e, struct wb_req *r)
 	 * replica's generations are closed by its primary's records only. */
 	if (e->role == WB_ROLE_PRIMARY)
 		wbl_close_gen(e);
-	if (e->recs_since_flush == 1) {
-		if (e->flush_streak < WBL_FLUSH_STREAK)
-			e->flush_streak++;
-	} else {
-		e->flush_streak = 0;
-	}
-	e->recs_since_flush = 0;
 	WBL_TARGET(r) = e->next_seq - 1;
 	if (WBL_TARGET(r) > e->want_durable)
 		e->want_durable = WBL_TARGET(r);
 	wbl_reqq_push(&e->flushq, r);
 	wbl_kick(e);
 	return 0;
-}
-
-/*
- * FUA records. A record that must be durable before its ack (FUA, PREFLUSH,
- * replica) or that a flush request is expected to follow (the last
- * WBL_FLUSH_STREAK flush requests each came after exactly one record: a
- * client that writes and flushes at QD1) is written with WB_IO_FUA when
- * every record before it is durable and no other record write is in
- * flight: its completion then makes it durable (durable_seq moves in
- * wbl_rec_io_done), and the flush that follows completes without a log
- * flush of its own. One device round (the record write, durable) instead
- * of two (the write, then an fdatasync submitted after it completed and run
- * by an io_uring worker). The conditions keep the FUA to the case where no
- * batching is lost: nothing else in flight, nothing else to cover.
- */
-static int wbl_fua_pick(const struct wblog *e, const struct wbl_rec *rec)
-{
-	if (e->durable_seq + 1 != rec->seq || e->records_inflight)
-		return 0;
-	if (rec->durable_ack || rec->replica)
-		return 1;
-	return e->flush_streak >= WBL_FLUSH_STREAK && e->recs_since_flush == 1 &&
-	       rec->seq == e->next_seq - 1;
-}
-
-static void wbl_gen_durable(struct wblog *e)
-{
-	if (e->closed_gen_seq <= e->durable_seq && e->closed_gen > e->gen_durable)
-		e->gen_durable = e->closed_gen;
 }
 
 static void wbl_rec_io_done(struct wb_io_req *io, int res)
@@ -574,18 +536,6 @@ static void wbl_rec_io_done(struct wb_io_req *io, int res)
 			break;
 		e->completed_seq++;
 	}
-	/* a FUA record is durable once written; the run of records durable
-	 * from the start moves on through it (every record before it was
-	 * durable when it was placed, wbl_fua_pick) */
-	while (e->durable_seq < e->completed_seq) {
-		struct wbl_rec *n = wbl_rec_by_seq(e, e->durable_seq + 1);
-
-		if (!n || !n->fua)
-			break;
-		e->durable_seq++;
-		e->fua_records++;
-	}
-	wbl_gen_durable(e);
 	wbl_kick(e);
 }
 
@@ -638,9 +588,6 @@ static int wbl_place_one(struct wblog *e, struct wbl_rec *rec)
 	rec->io.off = off;
 	rec->io.done = wbl_rec_io_done;
 	rec->io.priv = rec;
-	rec->fua = wbl_fua_pick(e, rec);
-	if (rec->fua)
-		rec->io.flags = WB_IO_FUA;
 	rec->state = WBL_REC_WRITING;
 	if (!(rec->flags & WB_REC_F_ZERO))
 		e->dirty_bytes += (uint64_t)rec->data_blocks * WB_DISK_BLOCK;
@@ -688,7 +635,8 @@ static void wbl_flush_done(struct wb_io_req *io, int res)
 	}
 	if (e->flush_target > e->durable_seq)
 		e->durable_seq = e->flush_target;
-	wbl_gen_durable(e);
+	if (e->closed_gen_seq <= e->durable_seq && e->closed_gen > e->gen_durable)
+		e->gen_durable = e->closed_gen;
 	wbl_kick(e);
 }
 

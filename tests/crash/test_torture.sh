@@ -9,9 +9,7 @@
 #   wblog        ITERS iterations when the wblog engine is registered,
 #                SKIP otherwise (also with --ack memory, and with --ship: a
 #                lagging peer holding record references and the log tail,
-#                half the iterations; with --write-flush: a flush after most
-#                writes, half of them at QD1, so records go out with FUA,
-#                a quarter of the iterations).
+#                half the iterations).
 # ITERS is WB_TORTURE_ITERS: 200 in make test, 800 in `make torture`.
 # WB_TORTURE_SEED sets the seed (default: a fixed seed, so CI runs are
 # reproducible). A case's iterations are split into WB_TORTURE_JOBS (default
@@ -92,7 +90,6 @@ if "$bin" --list-engines | grep -qx wblog; then
 	run_case wblog wblog "$iters" 0
 	run_case wblog-ack-memory wblog "$iters" 0 --ack memory
 	run_case wblog-ship wblog $(((iters + 1) / 2)) 0 --ship
-	run_case wblog-write-flush wblog $(((iters + 3) / 4)) 0 --write-flush
 else
 	skip "torture-wblog: engine wblog is not registered in this build (wbtorture --list-engines)"
 fi

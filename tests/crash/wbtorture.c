@@ -4,7 +4,7 @@
  *
  *   wbtorture [--engine NAME] --seed N --iterations K [--ops M] [--size BYTES]
  *             [--log-size BYTES] [--start I] [--ack log|memory] [--ship] [--plugin PATH]
- *             [--write-flush] [--verbose]
+ *             [--verbose]
  *   wbtorture --list-engines
  *
  * Each iteration (its own PRNG stream derived from seed and iteration
@@ -24,11 +24,6 @@
  * (random peer_retention_records), so destage, release, eviction and the
  * empty GEN_END records run under the holds; a kept reference's data must
  * still match its extent crcs when it is put.
- *
- * --write-flush: a client that flushes after its writes: after a write the
- * next request is a flush 8 times in 10, and half the iterations run at
- * queue depth 1 (wblog then writes records with FUA in anticipation of the
- * flush, docs/engine.md "FUA records").
  *
  * --engine defaults to wblog, the product engine (passthrough and ram are
  * tortured only when named).
@@ -77,8 +72,6 @@ struct tt {
 	int verbose;
 	int ack_memory; /* --ack memory: engine acks from RAM (wb_engine_params.ack_memory) */
 	int ship;	/* --ship: a lagging peer keeps references, holds the tail */
-	int wflush;	/* --write-flush: a flush after most writes */
-	int wf_next;	/* --write-flush: the last request was a write */
 	/* iteration state */
 	uint32_t iter;
 	uint64_t rng;
@@ -521,9 +514,6 @@ static int iteration(struct tt *t)
 	fault_cfg(t, &lc);
 	fault_cfg(t, &bc);
 	t->qd = 1 + rndn(t, TT_MAX_QD);
-	if (t->wflush && rndn(t, 2)) /* drawn only with --write-flush */
-		t->qd = 1;
-	t->wf_next = 0;
 	cut_at = rndn(t, t->ops + 1);
 	drain_first = !rndn(t, 4);
 	t->cut = 0;
@@ -559,11 +549,7 @@ static int iteration(struct tt *t)
 	for (step = 0; step < cut_at && t->e; step++) {
 		unsigned r = rndn(t, 1000);
 
-		if (t->inflight < t->qd && t->wf_next && rndn(t, 10) < 8) {
-			do_flush(t);
-			t->wf_next = 0;
-		} else if (t->inflight < t->qd) {
-			t->wf_next = t->wflush && (r < 550 || (r >= 840 && r < 870));
+		if (t->inflight < t->qd) {
 			if (r < 550)
 				do_write(t, 0);
 			else if (r < 760)
@@ -629,7 +615,7 @@ static void usage(void)
 	    stderr,
 	    "usage: wbtorture [--engine NAME] --seed N --iterations K [--ops M] [--size BYTES]\n"
 	    "                 [--log-size BYTES] [--start I] [--ack log|memory] [--plugin PATH]\n"
-	    "                 [--ship] [--write-flush] [--verbose]\n"
+	    "                 [--verbose]\n"
 	    "       wbtorture --list-engines [--plugin PATH]\n");
 }
 
@@ -640,8 +626,7 @@ int main(int argc, char **argv)
 	    {"ops", 1, NULL, 'o'},	    {"size", 1, NULL, 'S'},   {"log-size", 1, NULL, 'L'},
 	    {"start", 1, NULL, 'b'},	    {"plugin", 1, NULL, 'p'}, {"verbose", 0, NULL, 'v'},
 	    {"list-engines", 0, NULL, 'l'}, {"help", 0, NULL, 'h'},   {"ack", 1, NULL, 'a'},
-	    {"ship", 0, NULL, 'P'},	    {"write-flush", 0, NULL, 'W'},
-	    {NULL, 0, NULL, 0},
+	    {"ship", 0, NULL, 'P'},	    {NULL, 0, NULL, 0},
 	};
 	struct tt t = {.engine = "wblog", /* the product engine */
 		       .seed = 1,
@@ -655,7 +640,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tt_global = &t;
 	wb_msg_set_sink(msg_sink, &t, WB_LOG_DEBUG);
-	while ((c = getopt_long(argc, argv, "e:s:i:o:S:L:b:p:a:PWvlh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:s:i:o:S:L:b:p:a:Pvlh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'e':
 			t.engine = optarg;
@@ -697,9 +682,6 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			t.ship = 1;
-			break;
-		case 'W':
-			t.wflush = 1;
 			break;
 		case 'v':
 			t.verbose = 1;
