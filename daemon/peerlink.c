@@ -713,8 +713,10 @@ static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost
 			l->rx_npages = 0;
 			rx->cost = cost;
 			atomic_fetch_add(&l->h->rxq, cost);
-			pl_done_flush(l); /* one wake-up for both */
+			/* the frame first: the engine wakes for it (an ack
+			 * a reply waits for), the releases ride along */
 			plh_frame(l->h, rx);
+			pl_done_flush(l);
 		}
 	}
 	wbp_msg_free(m);
@@ -1100,6 +1102,24 @@ static int pl_add_copy(struct plc *l, struct evbuffer *out, struct pl_tx *tx)
 	return 0;
 }
 
+/*
+ * A frame queued on an idle connection is written in this pass of the
+ * loop, not the next: the bufferevent only arms its write event and
+ * writes once epoll_wait reported the socket writable, an epoll_wait per
+ * frame on the latency path of every record and ack (docs/benchmarks.md,
+ * "Late durable acks, writes without a wait"). The write callback runs
+ * from the loop's active queue right after this message's batch, so
+ * frames queued in the same batch still leave together; it disarms the
+ * event itself once the output is empty. (libevent's epoll change list
+ * would also save the arm and disarm, two epoll_ctl, but applies a
+ * closed socket's disarm after the close: TSan reports that against the
+ * thread that reuses the fd number.)
+ */
+static void pl_write_now(struct plc *l)
+{
+	event_active(&l->bev->ev_write, EV_WRITE, 1);
+}
+
 /* A frame from the handle (its bytes already counted in txq): queued on
  * the connection it was meant for, or dropped with its payload released. */
 void plc_send(struct plc *l, struct pl_tx *tx)
@@ -1132,6 +1152,8 @@ void plc_send(struct plc *l, struct pl_tx *tx)
 						    i + 1 == tx->data.nsegs ? pl_tx_cleanup : NULL,
 						    tx);
 	}
+	if (!rc && !before)
+		pl_write_now(l);
 	if (rc) {
 		/* what did not get in leaves the count here, the rest with
 		 * the connection; the payload is released after the drop */
