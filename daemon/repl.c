@@ -341,6 +341,48 @@ bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 	return hold_it(rp, q, wr, release);
 }
 
+/*
+ * Late durable acks. A secondary that acks IN_MEMORY sends a DURABLE ack
+ * per record too; where no reply waits for it (protocol B, or C with ack
+ * = memory in write-back: plain writes wait for the peers' RAM) that was
+ * a second frame per record and a wake-up of two threads on both nodes,
+ * on the 2 CPUs the replies need. Such records are sent with
+ * durable_ack_late: the secondary sends their DURABLE ack with its next
+ * IN_MEMORY ack, REPL_DUR_LATE_US after it at the latest, or at once
+ * when a barrier asks for it. A reply that does wait for DURABLE (a flush
+ * or FUA write with ack = memory, write-through after write-back) sends
+ * that barrier (ask_durable) to every peer with a late record it has not
+ * acked durable; a barrier that cannot be queued leaves it to the timer.
+ */
+static bool dur_late(const struct wbd_repl *rp)
+{
+	return rp->protocol == 'B' ||
+	       (rp->protocol == 'C' && rp->ack_mem && rp->gate == WBD_REPL_GATE_PEERS);
+}
+
+static void ask_durable(struct wbd_repl *rp, uint64_t upto)
+{
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		struct repl_peer *p = &rp->peers[i];
+		uint64_t want = upto < p->late_next ? upto : p->late_next;
+		Wbrep__Barrier b = WBREP__BARRIER__INIT;
+
+		if (!p->up || p->primary_peer || p->acked_dur >= want || p->bar_asked >= want)
+			continue;
+		b.id = ++p->bar_id;
+		b.seq = want - 1;
+		b.has_flush = b.flush = 1;
+		if (!wbd_peerlink_send(p->l, WBP_T_BARRIER, &b.base, NULL))
+			p->bar_asked = want;
+	}
+}
+
+/* the level a reply of queue q waits for under the current gate */
+static char held_level(const struct wbd_repl *rp, int q)
+{
+	return rp->gate == WBD_REPL_GATE_PEERS ? hq_level(rp, q) : rp->protocol;
+}
+
 static bool hold_it(struct wbd_repl *rp, int q, struct wb_req *wr,
 		    void (*release)(struct wb_req *wr, int err))
 {
@@ -358,6 +400,8 @@ static bool hold_it(struct wbd_repl *rp, int q, struct wb_req *wr,
 	*rp->hq[q].tail = h;
 	rp->hq[q].tail = &h->next;
 	rp->nheld++;
+	if (held_level(rp, q) == 'C')
+		ask_durable(rp, h->need);
 	return true;
 }
 
@@ -368,6 +412,8 @@ void wbd_repl_set_gate(struct wbd_repl *rp, enum wbd_repl_gate g)
 	rp->gate = g;
 	if (g == WBD_REPL_GATE_FAIL)
 		held_release(rp, UINT64_MAX, -EIO);
+	else if (rp->nheld && rp->protocol == 'C')
+		ask_durable(rp, rp->shipped_next); /* write-through waits for C */
 	work_kick(rp); /* PEERS: the gate again; BACKING: after the next run */
 }
 
@@ -422,6 +468,7 @@ static int send_rec(struct repl_peer *p, struct wb_rec_ref *ref)
 	h.flags = ref->rec.flags;
 	h.has_time_ns = 1;
 	h.time_ns = ref->rec.time_ns;
+	h.has_durable_ack_late = h.durable_ack_late = dur_late(rp);
 	for (uint32_t i = 0; i < ref->rec.nextents; i++) {
 		wbrep__extent__init(&ex[i]);
 		ex[i].lba = ref->rec.ext[i].lba;
@@ -448,6 +495,8 @@ static int send_rec(struct repl_peer *p, struct wb_rec_ref *ref)
 		rp->refs++;
 	}
 	ret = wbd_peerlink_send(p->l, WBP_T_RECORD, &h.base, ref->nblocks ? &pl : NULL);
+	if (!ret && h.durable_ack_late)
+		p->late_next = ref->rec.seq + 1;
 	if (!ret)
 		wbd_repl_rs_sent(p, &ref->rec); /* resync reads it overlaps are stale */
 	if (ret && rc) {
@@ -684,6 +733,7 @@ bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes)
 struct apply_ctx {
 	struct repl_peer *p;
 	uint64_t epoch, seq;
+	bool late; /* its DURABLE ack may go late */
 };
 
 static void send_ack(struct repl_peer *p, uint64_t seq, int level)
@@ -753,6 +803,92 @@ static void tell_others(struct wbd_repl *rp, uint64_t seq)
 	}
 }
 
+/* ---- secondary: late durable acks (see dur_late) ---- */
+
+#define REPL_DUR_LATE_US 10000
+
+/* DURABLE for everything below dur_next, answering a barrier it reaches */
+static void send_durable(struct repl_peer *p)
+{
+	Wbrep__Ack a = WBREP__ACK__INIT;
+	int ret;
+
+	p->dur_late = 0;
+	if (!p->dur_next)
+		return;
+	a.seq = p->dur_next - 1;
+	a.level = WBREP__ACK_LEVEL__ACK_DURABLE;
+	if (p->bar_wait && p->dur_next > p->bar_seq) {
+		a.has_barrier = 1;
+		a.barrier = p->bar_id;
+		p->bar_wait = false;
+	}
+	ret = wbd_peerlink_send(p->l, WBP_T_ACK, &a.base, NULL);
+	if (ret && ret != -ENOTCONN)
+		wbd_warn("%s: peer %s: ack %llu: %s", p->rp->res, p->node,
+			 (unsigned long long)a.seq, strerror(-ret));
+}
+
+/* seq is durable here: ack it now, or late if the primary allowed that
+ * and no barrier waits for it */
+static void durable_ack(struct repl_peer *p, uint64_t seq, bool late)
+{
+	static const struct timeval tv = {.tv_usec = REPL_DUR_LATE_US};
+	struct wbd_repl *rp = p->rp;
+
+	if (seq + 1 > p->dur_next)
+		p->dur_next = seq + 1;
+	if (!late || !rp->ev_dur || (p->bar_wait && p->dur_next > p->bar_seq)) {
+		send_durable(p);
+		return;
+	}
+	p->dur_late = p->dur_next;
+	if (!evtimer_pending(rp->ev_dur, NULL))
+		evtimer_add(rp->ev_dur, &tv);
+}
+
+static void dur_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wbd_repl *rp = arg;
+
+	for (unsigned i = 0; i < rp->npeers; i++)
+		if (rp->peers[i].up && rp->peers[i].dur_late)
+			send_durable(&rp->peers[i]);
+}
+
+/* IN_MEMORY for seq, with the late DURABLE if there is one */
+static void send_mem_ack(struct repl_peer *p, uint64_t seq)
+{
+	Wbrep__Ack a = WBREP__ACK__INIT;
+	int ret;
+
+	a.seq = seq;
+	a.level = WBREP__ACK_LEVEL__ACK_IN_MEMORY;
+	if (p->dur_late && p->dur_late - 1 <= seq) {
+		a.has_durable_seq = 1;
+		a.durable_seq = p->dur_late - 1;
+		p->dur_late = 0;
+		evtimer_del(p->rp->ev_dur); /* a secondary has one primary */
+	}
+	ret = wbd_peerlink_send(p->l, WBP_T_ACK, &a.base, NULL);
+	if (ret && ret != -ENOTCONN)
+		wbd_warn("%s: peer %s: ack %llu: %s", p->rp->res, p->node, (unsigned long long)seq,
+			 strerror(-ret));
+}
+
+/* the primary asks for DURABLE up to b->seq (answered at once if there) */
+static void on_barrier(struct repl_peer *p, const Wbrep__Barrier *b)
+{
+	if (p->rp->primary || !p->primary_peer)
+		return;
+	if (!p->bar_wait || b->seq > p->bar_seq)
+		p->bar_seq = b->seq;
+	p->bar_id = b->id;
+	p->bar_wait = true;
+	if (p->dur_next > p->bar_seq)
+		send_durable(p);
+}
+
 static void on_applied(void *arg, int err)
 {
 	struct apply_ctx *ac = arg;
@@ -766,7 +902,7 @@ static void on_applied(void *arg, int err)
 			(unsigned long long)ac->seq, p->node, strerror(-err));
 	else if (p->up && p->epoch == ac->epoch)
 		/* done() = durable in this node's log: protocol C's ack */
-		send_ack(p, ac->seq, WBREP__ACK_LEVEL__ACK_DURABLE);
+		durable_ack(p, ac->seq, ac->late);
 	if (!err) {
 		struct wbd_repl *rp = p->rp;
 
@@ -805,8 +941,9 @@ static void pend_clear(struct wbd_repl *rp)
  * errors are handled here (error frame, link dropped). The record's pages
  * (rec->pages, engine ABI 10) are the engine's after a 0 from
  * apply_record, else released here, except on -EAGAIN (the caller keeps
- * them); the array stays the caller's. */
-static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t npages)
+ * them); the array stays the caller's. late: its DURABLE ack may go late. */
+static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t npages,
+		     bool late)
 {
 	struct wbd_repl *rp = p->rp;
 	struct apply_ctx *ac = malloc(sizeof(*ac));
@@ -819,6 +956,8 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t 
 	ac->p = p;
 	ac->epoch = p->epoch;
 	ac->seq = rec->seq;
+	/* late only with IN_MEMORY acks: they carry the late ones */
+	ac->late = late && !p->durable_only;
 	ret = wb_engine_apply_record(rp->e, rec, on_applied, ac);
 	if (!ret) {
 		if (rec->nextents)
@@ -826,7 +965,7 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t 
 		rp->applying++;
 		wbd_repl_verify_applied(rp, rec->seq, false);
 		if (!p->durable_only)
-			send_ack(p, rec->seq, WBREP__ACK_LEVEL__ACK_IN_MEMORY);
+			send_mem_ack(p, rec->seq);
 		return 0;
 	}
 	free(ac);
@@ -835,7 +974,7 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t 
 	if (rec->pages)
 		wb_pagebuf_release(wb_engine_apply_pagebuf(rp->e), rec->pages, npages);
 	if (ret == -EALREADY) { /* older than the log holds: was durable */
-		send_ack(p, rec->seq, WBREP__ACK_LEVEL__ACK_DURABLE);
+		durable_ack(p, rec->seq, false);
 		return 0;
 	}
 	snprintf(why, sizeof(why), "record %llu refused: %s%s", (unsigned long long)rec->seq,
@@ -882,13 +1021,15 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	rec.time_ns = h->time_ns;
 	/* resync writes to the backing device in flight: the record waits for
 	 * them (its destage must not be overtaken by older resync data) */
-	if (!rp->rs_writes && apply_one(p, &rec, npages) != -EAGAIN) {
+	if (!rp->rs_writes &&
+	    apply_one(p, &rec, npages, h->has_durable_ack_late && h->durable_ack_late) != -EAGAIN) {
 		free(pages);
 		return;
 	}
 	/* RAM buffer full: keep the record (the receive buffer or the pages
 	 * move to it) and stop reading until the engine ran */
 	pd->used = true;
+	pd->late = h->has_durable_ack_late && h->durable_ack_late;
 	pd->p = p;
 	pd->rec = rec;
 	pd->data = len && !pages ? wbd_peerlink_take_data(p->l) : NULL;
@@ -912,7 +1053,7 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 	if (!pd->p->up) {
 		pend_clear(rp);
 		wbd_peerlink_pause_rx(pd->p->l, false);
-	} else if (apply_one(pd->p, &pd->rec, pd->npages) == -EAGAIN) {
+	} else if (apply_one(pd->p, &pd->rec, pd->npages, pd->late) == -EAGAIN) {
 		return;
 	} else {
 		pd->rec.pages = NULL; /* the engine's, or released by apply_one */
@@ -1032,6 +1173,9 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
 		p->durable_only = p->primary_peer && h->has_durable_acks_only &&
 				  h->durable_acks_only;
+		p->late_next = p->bar_asked = 0;
+		p->dur_next = p->dur_late = 0;
+		p->bar_wait = false;
 		p->next = h->seq_head;
 		if (rp->pend.used && rp->pend.p == p) {
 			/* a record of the old connection: the peer sends it again */
@@ -1129,6 +1273,9 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 	case WBP_T_VERIFY_REPLY:
 		wbd_repl_verify_frame(p, m);
 		break;
+	case WBP_T_BARRIER:
+		on_barrier(p, m->barrier);
+		break;
 	case WBP_T_ACK:
 		if (!rp->primary) {
 			/* another secondary's durable position */
@@ -1141,9 +1288,13 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 			wbd_repl_disk_check(rp);
 			break;
 		}
-		if (m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE) {
-			if (m->ack->seq + 1 > p->acked_dur) {
-				p->acked_dur = m->ack->seq + 1;
+		if (m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE || m->ack->has_durable_seq) {
+			uint64_t dur = m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE
+					   ? m->ack->seq
+					   : m->ack->durable_seq;
+
+			if (dur + 1 > p->acked_dur) {
+				p->acked_dur = dur + 1;
 				/* the log keeps what the peer has not made durable */
 				wbd_repl_log_hold(p, p->acked_dur);
 				wbd_repl_bm_ack(p);
@@ -1401,7 +1552,8 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		goto out_free;
 	rp->ev_work = event_new(base, -1, 0, work_cb, rp);
 	rp->ev_tell = evtimer_new(base, tell_cb, rp);
-	if (!rp->ev_work || !rp->ev_tell) {
+	rp->ev_dur = evtimer_new(base, dur_cb, rp);
+	if (!rp->ev_work || !rp->ev_tell || !rp->ev_dur) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -1484,6 +1636,8 @@ void wbd_repl_free(struct wbd_repl *rp)
 		event_free(rp->ev_work);
 	if (rp->ev_tell)
 		event_free(rp->ev_tell);
+	if (rp->ev_dur)
+		event_free(rp->ev_dur);
 	free(rp);
 }
 

@@ -110,12 +110,23 @@ struct repl_peer {
 	 * clear it and stop once the peer acked every seq below clear_at */
 	bool tracking;
 	uint64_t clear_at;
+	/* late DURABLE acks (repl.c, "late durable acks"). Primary: late_next
+	 * = seq + 1 of the newest record sent with durable_ack_late, bar_asked
+	 * = the durable position a barrier asked for, bar_id its id.
+	 * Secondary, for its primary: dur_next = seq + 1 of the newest record
+	 * durable here (this connection), dur_late = the same not acked yet
+	 * (0: none), bar_seq/bar_id = a barrier waiting for that durable seq
+	 * (bar_wait). */
+	uint64_t late_next, bar_asked, bar_id;
+	uint64_t dur_next, dur_late, bar_seq;
+	bool bar_wait;
 	struct repl_rs rs;
 };
 
 /* secondary: a record the engine had no room for (-EAGAIN) */
 struct repl_pend {
 	bool used;
+	bool late; /* the record's durable_ack_late */
 	struct repl_peer *p;
 	struct wb_record rec;
 	struct wb_extent ext[WBP_MAX_EXTENTS];
@@ -167,6 +178,7 @@ struct wbd_repl {
 	 * at most every REPL_TELL_US (repl.c, tell_others); tell_at: when
 	 * last told (the loop's cached clock, us) */
 	struct event *ev_tell;
+	struct event *ev_dur; /* secondary: sends a late DURABLE ack */
 	uint64_t tell_seq, tell_at;
 	unsigned npeers;
 	struct repl_peer peers[WB_ENGINE_MAX_PEERS];

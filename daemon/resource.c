@@ -248,13 +248,15 @@ void wbd_resource_params(const struct wbconf_resource *conf, struct wb_engine_pa
 }
 
 /*
- * Tests only: WBREPD_FAULT_IO="drop=P,tear=P[,seed=N]" (per mille) puts the
+ * Tests only: WBREPD_FAULT_IO="drop=P,tear=P[,seed=N][,hold=FILE]" (per
+ * mille; hold: flushes and FUA writes wait while FILE exists) puts the
  * devices on the file-backed fault-injection backend (engine/io_fault.c), a
  * volatile write cache in this process: a kill -9 is then a power cut of
  * both devices (docs/engine-io.md, "fault"). 1 and *cfg when set.
  */
 static int fault_env(const char *path, struct wb_fault_cfg *cfg)
 {
+	static char hold[256];
 	const char *e = getenv("WBREPD_FAULT_IO");
 	unsigned long long seed = 0;
 	const char *t;
@@ -263,7 +265,10 @@ static int fault_env(const char *path, struct wb_fault_cfg *cfg)
 		return 0;
 	memset(cfg, 0, sizeof(*cfg));
 	for (t = e; t && *t; t = strchr(t, ',') ? strchr(t, ',') + 1 : NULL) {
-		if (sscanf(t, "drop=%u", &cfg->drop_permille) != 1 &&
+		if (!strncmp(t, "hold=", 5)) {
+			snprintf(hold, sizeof(hold), "%.*s", (int)strcspn(t + 5, ","), t + 5);
+			cfg->hold_durable = hold;
+		} else if (sscanf(t, "drop=%u", &cfg->drop_permille) != 1 &&
 		    sscanf(t, "tear=%u", &cfg->tear_permille) != 1 &&
 		    sscanf(t, "seed=%llu", &seed) != 1)
 			wbd_warn("WBREPD_FAULT_IO: ignoring \"%s\"", t);

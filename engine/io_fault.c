@@ -409,6 +409,12 @@ static int fault_reap(struct wb_io *io, int wait)
 	if (d->cfg.complete_batch && n > d->cfg.complete_batch)
 		n = d->cfg.complete_batch;
 	while (done < n && d->qhead) {
+		struct wb_io_req *h = d->qhead->r;
+
+		if (d->cfg.hold_durable &&
+		    (h->op == WB_IO_FLUSH || (h->op == WB_IO_WRITE && (h->flags & WB_IO_FUA))) &&
+		    !access(d->cfg.hold_durable, F_OK))
+			return (int)done; /* held: no signal, the next submit looks again */
 		struct fault_op *o = fault_pick(d);
 		struct wb_io_req *r = o->r;
 		int res = fault_exec(d, o);

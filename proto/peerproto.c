@@ -270,6 +270,8 @@ static int ack_check(const Wbrep__Ack *m, const char **why)
 		WHY("ack: unknown level");
 	if (m->has_code && (m->code < 0 || m->code > 4095))
 		WHY("ack: code is not an errno value");
+	if (m->has_durable_seq && m->durable_seq > m->seq)
+		WHY("ack: durable_seq past seq");
 	return 0;
 }
 

@@ -82,6 +82,24 @@ repl_conf() {
 	} >"$d/wbrep.conf"
 }
 
+# repl_solo_conf NODE: NODE's wbrep.conf becomes a stand-alone node (no
+# [node] sections: single node, primary) over its own devices, e.g. to read
+# what a killed secondary's devices hold (its log recovered at the start)
+repl_solo_conf() {
+	local d=$T/$1
+	cat >"$d/wbrep.conf" <<EOC
+[global]
+pid-file = $d/wbrepd.pid
+control-socket = $d/ctl.sock
+node-name = $1
+
+[resource r0]
+backing = $d/backing
+log = $d/log
+nbd-socket = $d/nbd.sock
+EOC
+}
+
 # URI NODE: NODE's NBD export
 URI() { echo "nbd+unix:///?socket=$T/$1/nbd.sock"; }
 

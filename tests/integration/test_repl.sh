@@ -181,19 +181,7 @@ fi
 repl_log_clean repl-log-clean alpha beta
 # beta alone (no [node] sections: single node, primary) over its own
 # devices: recovery of its log after the kill -9
-d=$T/beta
-cat >"$d/solo.conf" <<EOC
-[global]
-pid-file = $d/wbrepd.pid
-control-socket = $d/ctl.sock
-node-name = beta
-
-[resource r0]
-backing = $d/backing
-log = $d/log
-nbd-socket = $d/nbd.sock
-EOC
-cp "$d/solo.conf" "$d/wbrep.conf"
+repl_solo_conf beta
 # which step failed, and with what: the start, the read, or the data (which
 # MiB differ; and what alpha logged of beta while data3 was written)
 if ! repl_start beta >/dev/null; then

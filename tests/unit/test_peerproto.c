@@ -406,6 +406,14 @@ static void test_ack_barrier_ping_error(void **state)
 	a.code = 5;
 	expect(WBP_T_ACK, &a.base, 0, lg, 0, NULL);
 	expect(WBP_T_ACK, &a.base, 0, lim_hello(), -EPROTO, NULL);
+	a.has_code = 0;
+	/* a late DURABLE riding with an ack: at most its seq */
+	a.level = WBREP__ACK_LEVEL__ACK_IN_MEMORY;
+	a.has_durable_seq = 1;
+	a.durable_seq = 9;
+	expect(WBP_T_ACK, &a.base, 0, lg, 0, NULL);
+	a.durable_seq = 10;
+	expect(WBP_T_ACK, &a.base, 0, lg, -EINVAL, "durable_seq");
 	b.id = 1;
 	b.seq = 10;
 	b.has_flush = b.flush = 1;
