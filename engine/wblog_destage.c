@@ -60,6 +60,13 @@
  * no batch is in flight (nothing more is coming soon). */
 #define DS_TAIL_BYTES (256ull << 20)
 #define DS_TAIL_MS    500u
+/* A batch the minimum rate starts (below the low watermark) waits until
+ * this much is dirty (at most rate x DS_GATHER_MS) or DS_GATHER_MS after
+ * the previous batch started: every batch costs a backing flush and a
+ * superblock write, and a batch per record (a client writing slower than
+ * the rate: every record) tripled the device flushes of a QD1 write+flush */
+#define DS_GATHER_BYTES (1u << 20)
+#define DS_GATHER_MS	250u
 
 /* a batch: free, reading, waiting to write, writing, written (waiting for
  * an older batch still writing) */
@@ -121,6 +128,7 @@ struct wbl_destage {
 	uint64_t tail_upto, tail_bytes, tail_span; /* the tail in flight */
 	int64_t tokens;
 	uint64_t last_tick_ms;
+	uint64_t start_ms; /* when the last batch started (0: none yet) */
 	uint64_t rate, total, rate_t0_ms;
 };
 
@@ -220,6 +228,20 @@ static void ds_tokens(struct wbl_destage *ds)
 	ds->last_tick_ms = now;
 }
 
+/* ms until a minimum-rate batch has gathered enough (DS_GATHER_*), 0: now */
+static uint64_t ds_gather_wait(const struct wbl_destage *ds)
+{
+	const struct wblog *e = ds->e;
+	uint64_t want = e->p.destage_min_rate * DS_GATHER_MS / 1000, now;
+
+	if (want > DS_GATHER_BYTES)
+		want = DS_GATHER_BYTES;
+	if (!ds->start_ms || e->dirty_bytes >= want)
+		return 0;
+	now = wbl_now_ms();
+	return now - ds->start_ms >= DS_GATHER_MS ? 0 : ds->start_ms + DS_GATHER_MS - now;
+}
+
 /*
  * 0: no new batch now; 1: a batch may start regardless of the rate budget
  * (drain, write-through, above the low watermark, counting the log space
@@ -265,7 +287,7 @@ static int ds_should_run(struct wbl_destage *ds)
 	if (ds_busy(ds) || e->closing || e->p.destage_min_rate == WB_DESTAGE_RATE_NONE)
 		return 0;
 	ds_tokens(ds);
-	return ds->tokens >= 0 ? 2 : 0;
+	return ds->tokens >= 0 && !ds_gather_wait(ds) ? 2 : 0;
 }
 
 int wbl_destage_timeout(struct wblog *e)
@@ -278,7 +300,7 @@ int wbl_destage_timeout(struct wblog *e)
 		return -1;
 	ds_tokens(ds);
 	if (ds->tokens >= 0)
-		return 0;
+		return (int)ds_gather_wait(ds);
 	return (int)((uint64_t)(-ds->tokens) * 1000 / rate + 1);
 }
 
@@ -960,6 +982,7 @@ void wbl_destage_step(struct wblog *e)
 		}
 		if (!ds->rate_t0_ms)
 			ds->rate_t0_ms = wbl_now_ms();
+		ds->start_ms = wbl_now_ms();
 		b->err = 0;
 		b->bytes = 0;
 		b->state = B_READ;

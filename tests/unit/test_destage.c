@@ -688,7 +688,7 @@ static void test_no_min_rate(void **state)
  */
 static void test_rate_after_watermark_destage(void **state)
 {
-	const uint64_t rate = 64u << 20, x = 16 * BS;
+	const uint64_t rate = 4u << 20, x = 16 * BS;
 	struct env v;
 	struct wb_engine_stats st;
 	uint64_t size, full, b;
@@ -726,9 +726,10 @@ static void test_rate_after_watermark_destage(void **state)
 	assert_true(st.log_used * 100 < 50 * size);
 	assert_true(st.dirty_bytes <= (8u << 20)); /* fits one batch */
 
-	/* 4. 2 ms at 64 MiB/s pay back x (not x + full): the rest goes now */
-	fake_ms += 2;
-	assert_true(rate * 2 / 1000 >= x && rate * 2 / 1000 < x + full);
+	/* 4. 250 ms (the gathering time of a rate batch, wblog_destage.c
+	 * DS_GATHER_MS) at 4 MiB/s pay back x (not x + full): the rest goes */
+	fake_ms += 250;
+	assert_true(rate * 250 / 1000 >= x && rate * 250 / 1000 < x + full);
 	settle(&v, &st);
 	print_message("%llu bytes destaged at full speed; %llu dirty after the rate step\n",
 		      (unsigned long long)full, (unsigned long long)st.dirty_bytes);
@@ -738,6 +739,47 @@ static void test_rate_after_watermark_destage(void **state)
 	assert_int_equal(wb_io_fault_peek(v.f.bak, 0, img, DEVSZ), 0);
 	check_image(&v, img, "backing after the rate step");
 	free(img);
+	env_fini(&v);
+	fake_clock_on = 0;
+}
+
+/*
+ * A client writing slower than the minimum rate (a QD1 write+flush): the
+ * rate rule must not start a batch per record (each batch costs a backing
+ * flush and a superblock write) but gather 250 ms or 1 MiB of records
+ * first. Before: a batch after every write+flush.
+ */
+static void test_rate_gathers(void **state)
+{
+	struct env v;
+	struct wb_engine_stats st;
+	uint64_t first;
+	int k;
+
+	(void)state;
+	fake_clock_on = 1;
+	env_init(&v, 4u << 20, 64 * 1024, 50, 90, 4u << 20, 0);
+	wr(&v, 0, 1);
+	flush_gen(&v);
+	settle(&v, &st);
+	first = st.destaged_bytes; /* the first batch goes at once */
+	assert_int_equal(first, BS);
+	for (k = 1; k <= 20; k++) {
+		fake_ms += 5; /* 20 KiB of rate budget: more than one block */
+		wr(&v, (uint64_t)k * 3, 1);
+		flush_gen(&v);
+		settle(&v, &st);
+	}
+	print_message("20 write+flush, 100 ms: %llu bytes destaged, %llu dirty\n",
+		      (unsigned long long)(st.destaged_bytes - first),
+		      (unsigned long long)st.dirty_bytes);
+	assert_int_equal(st.destaged_bytes, first);
+	assert_int_equal(st.dirty_bytes, 20 * BS);
+	fake_ms += 150; /* 250 ms after the first batch started */
+	settle(&v, &st);
+	assert_int_equal(st.dirty_bytes, 0);
+	assert_int_equal(st.destaged_bytes, first + 20 * BS);
+	check_engine(&v, "after gathering");
 	env_fini(&v);
 	fake_clock_on = 0;
 }
@@ -1078,6 +1120,7 @@ int main(void)
 	    cmocka_unit_test(test_watermarks_rate_counters),
 	    cmocka_unit_test(test_rate_after_watermark_destage),
 	    cmocka_unit_test(test_no_min_rate),
+	    cmocka_unit_test(test_rate_gathers),
 	    cmocka_unit_test(test_full_log_throttles),
 	    cmocka_unit_test(test_cut_before_backing_flush),
 	    cmocka_unit_test(test_cut_before_tail_write),
