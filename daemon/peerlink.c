@@ -697,6 +697,7 @@ static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost
 		}
 		{
 			struct pl_rx *rx = calloc(1, sizeof(*rx));
+			struct wbd_ioloop *lp = l->h->loop;
 
 			if (!rx) {
 				pl_dropf(l, -ENOMEM, "no memory for a received frame");
@@ -713,10 +714,14 @@ static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost
 			l->rx_npages = 0;
 			rx->cost = cost;
 			atomic_fetch_add(&l->h->rxq, cost);
-			/* the frame first: the engine wakes for it (an ack
-			 * a reply waits for), the releases ride along */
+			/* one wake-up of the engine for the frame (an ack a
+			 * reply waits for) and the releases riding with it */
+			if (lp)
+				wbd_ioloop_plug_engine(lp);
 			plh_frame(l->h, rx);
 			pl_done_flush(l);
+			if (lp)
+				wbd_ioloop_unplug_engine(lp);
 		}
 	}
 	wbp_msg_free(m);
