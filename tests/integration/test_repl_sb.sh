@@ -181,6 +181,11 @@ if wait_for 120 same_as "$T/img.a" beta && same_as "$T/img.a" alpha &&
 	fi
 else
 	fail "replsb-rollback: $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 300); $(grep -E 'rolled|resync|refus' "$T/beta/wbrepd.log" | tail -3)"
+	# intermittent once in CI (2026-12-01): keep both daemons' logs
+	mkdir -p "$ROOT/build/test-logs" &&
+		cp "$T/beta/wbrepd.log" "$ROOT/build/test-logs/replsb-rollback-beta.log" &&
+		cp "$T/alpha/wbrepd.log" "$ROOT/build/test-logs/replsb-rollback-alpha.log" &&
+		echo "    (logs: build/test-logs/replsb-rollback-{alpha,beta}.log)"
 fi
 for n in $NODES; do
 	repl_stop $n
