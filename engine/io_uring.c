@@ -6,12 +6,14 @@
  * with one warning, where the filesystem refuses O_DIRECT, e.g. tmpfs), and
  * maps wb_io requests onto io_uring:
  *   WB_IO_READ/WRITE  -> IORING_OP_READ/WRITE (READV/WRITEV with an iovec)
- *   WB_IO_FUA         -> the write with RWF_DSYNC (durable on completion)
+ *   WB_IO_FUA         -> the write, linked (IOSQE_IO_LINK) to an IORING_OP_FSYNC
+ *                        with IORING_FSYNC_DATASYNC (see "FUA writes" below)
  *   WB_IO_FLUSH       -> IORING_OP_FSYNC with IORING_FSYNC_DATASYNC
  *   WB_IO_DISCARD     -> IORING_OP_FALLOCATE, PUNCH_HOLE|KEEP_SIZE
  *   WB_IO_WRITE_ZEROES-> IORING_OP_FALLOCATE, ZERO_RANGE|KEEP_SIZE
  * An fsync submitted after a write completed covers that write, which is
- * exactly the wb_io flush contract; no drain/link flags are needed.
+ * exactly the wb_io flush contract: a flush needs no drain/link flags (only
+ * the fsync of a FUA write is linked, to its own write).
  *
  * Zeroing ops: on a file, PUNCH_HOLE frees the blocks (the file stays
  * sparse) and ZERO_RANGE zeroes them in place. On a block device the kernel
@@ -22,7 +24,20 @@
  * that mode is remembered as unsupported (logged once) and the op writes
  * zeroes from a shared zero buffer instead, like a short transfer in chunks.
  * A zeroing op with WB_IO_FUA is followed by an fdatasync before it
- * completes (the fallback writes with RWF_DSYNC).
+ * completes (after the fallocate, or after the last write of the fallback).
+ *
+ * FUA writes: one submission of two SQEs, the write with IOSQE_IO_LINK and
+ * an fdatasync the kernel starts only when the write completed in full; the
+ * op completes when both CQEs are in (the fsync's user_data is the op's
+ * pointer with bit 0 set), with the fsync's verdict. RWF_DSYNC is not used:
+ * an O_DIRECT write with RWF_DSYNC through io_uring was 3-6x slower here
+ * than the write followed by an fdatasync (docs/benchmarks.md). A failed or
+ * short write breaks the link (the fsync completes with -ECANCELED): a
+ * failed write fails the op with the write's error (never -ECANCELED), a
+ * short one is resubmitted for the rest with its own linked fsync, a write
+ * that made no progress fails with -EIO. A write that completed in full
+ * whose fsync was cancelled or interrupted gets an fsync of its own once
+ * more; an fsync error fails the op.
  *
  * Ordering of zeroing ops (io.h): every request in flight is on an "active"
  * list in submission order. A request that overlaps an earlier active
@@ -83,9 +98,17 @@ struct uring_op {
 	unsigned niov;
 	uint8_t held;	/* waits for an overlapping earlier request */
 	uint8_t zstage; /* zeroing op: URING_Z_* */
+	uint8_t fstage; /* FUA write: URING_F_* */
+	uint8_t ncqe;	/* FUA write: CQEs still to come for what was queued */
+	int wres, sres; /* FUA write: CQE results of the write and the fsync */
 };
 
 enum { URING_Z_FALLOC, URING_Z_WRITE, URING_Z_SYNC };
+/* FUA write: write + linked fsync (URING_F_PAIR), then, only if that fsync
+ * was cancelled or interrupted after a complete write, an fsync alone */
+enum { URING_F_NONE, URING_F_PAIR, URING_F_SYNC };
+
+#define URING_UD_SYNC 1ull /* user_data bit 0: the linked fsync of a FUA write */
 
 #define URING_ZCHUNK (1u << 20) /* bytes per write of the zeroing fallback */
 
@@ -173,13 +196,29 @@ static void uring_prep(struct uring_dev *d, struct io_uring_sqe *sqe, struct uri
 					   (unsigned)(o->total - o->done), off);
 		break;
 	case WB_IO_WRITE:
+		if (o->fstage == URING_F_SYNC) { /* written: the fsync once more */
+			io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
+			io_uring_sqe_set_data64(sqe, (uintptr_t)o | URING_UD_SYNC);
+			o->ncqe = 1;
+			return;
+		}
 		if (niov)
 			io_uring_prep_writev(sqe, d->fd, iov, niov, off);
 		else
 			io_uring_prep_write(sqe, d->fd, (char *)r->buf + o->done,
 					    (unsigned)(o->total - o->done), off);
-		if (r->flags & WB_IO_FUA)
-			sqe->rw_flags = RWF_DSYNC;
+		if (o->fstage == URING_F_PAIR) {
+			/* uring_queue checked there is room for two */
+			struct io_uring_sqe *fs = io_uring_get_sqe(&d->ring);
+
+			sqe->flags |= IOSQE_IO_LINK;
+			io_uring_sqe_set_data(sqe, o);
+			io_uring_prep_fsync(fs, d->fd, IORING_FSYNC_DATASYNC);
+			io_uring_sqe_set_data64(fs, (uintptr_t)o | URING_UD_SYNC);
+			o->ncqe = 2;
+			o->wres = o->sres = 0;
+			return;
+		}
 		break;
 	case WB_IO_DISCARD:
 	case WB_IO_WRITE_ZEROES:
@@ -194,8 +233,6 @@ static void uring_prep(struct uring_dev *d, struct io_uring_sqe *sqe, struct uri
 
 			io_uring_prep_write(sqe, d->fd, d->zbuf,
 					    (unsigned)(n < URING_ZCHUNK ? n : URING_ZCHUNK), off);
-			if (r->flags & WB_IO_FUA)
-				sqe->rw_flags = RWF_DSYNC;
 		} else {
 			io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
 		}
@@ -207,12 +244,26 @@ static void uring_prep(struct uring_dev *d, struct io_uring_sqe *sqe, struct uri
 	io_uring_sqe_set_data(sqe, o);
 }
 
+/* SQEs (and CQEs) that o takes when queued: 2 for a write + linked fsync */
+static unsigned uring_nsqe(const struct uring_op *o)
+{
+	return o->fstage == URING_F_PAIR ? 2 : 1;
+}
+
+/* Room in the SQ and the CQ for o's SQEs? */
+static int uring_room(struct uring_dev *d, const struct uring_op *o)
+{
+	unsigned n = uring_nsqe(o);
+
+	return d->kinflight + n <= d->cq_entries && io_uring_sq_space_left(&d->ring) >= n;
+}
+
 /* Put o into the SQ, or on the pending list when there is no room. */
 static void uring_queue(struct uring_dev *d, struct uring_op *o)
 {
 	struct io_uring_sqe *sqe = NULL;
 
-	if (!d->phead && d->kinflight < d->cq_entries)
+	if (!d->phead && uring_room(d, o))
 		sqe = io_uring_get_sqe(&d->ring);
 	if (!sqe) {
 		o->next = NULL;
@@ -224,12 +275,12 @@ static void uring_queue(struct uring_dev *d, struct uring_op *o)
 		return;
 	}
 	uring_prep(d, sqe, o);
-	d->kinflight++;
+	d->kinflight += uring_nsqe(o);
 }
 
 static void uring_push_pending(struct uring_dev *d)
 {
-	while (d->phead && d->kinflight < d->cq_entries) {
+	while (d->phead && uring_room(d, d->phead)) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
 		struct uring_op *o = d->phead;
 
@@ -239,7 +290,7 @@ static void uring_push_pending(struct uring_dev *d)
 		if (!d->phead)
 			d->ptail = NULL;
 		uring_prep(d, sqe, o);
-		d->kinflight++;
+		d->kinflight += uring_nsqe(o);
 	}
 }
 
@@ -326,6 +377,8 @@ static int uring_submit(struct wb_io *io, struct wb_io_req *r)
 			o->total += r->iov[i].iov_len;
 	else
 		o->total = r->op == WB_IO_FLUSH ? 0 : r->len;
+	if (r->op == WB_IO_WRITE && (r->flags & WB_IO_FUA))
+		o->fstage = URING_F_PAIR;
 	if ((r->op == WB_IO_DISCARD && d->no_punch) ||
 	    (r->op == WB_IO_WRITE_ZEROES && d->no_zrange))
 		o->zstage = URING_Z_WRITE;
@@ -392,9 +445,13 @@ static int uring_zero_step(struct uring_dev *d, struct uring_op *o, int *res)
 			return 1;
 		}
 		o->done += (unsigned)*res;
-		if (o->done >= o->total)
+		if (o->done < o->total)
+			break;
+		if (!(r->flags & WB_IO_FUA))
 			return 1;
-		break;
+		o->zstage = URING_Z_SYNC; /* every chunk written: one fdatasync */
+		uring_queue(d, o);
+		return 0;
 	default: /* URING_Z_SYNC */
 		if (*res < 0)
 			return 1;
@@ -405,6 +462,66 @@ static int uring_zero_step(struct uring_dev *d, struct uring_op *o, int *res)
 		return 1;
 	uring_queue(d, o);
 	return 0;
+}
+
+/* o is finished with res (bytes or -errno): tell its owner. */
+static void uring_finish(struct uring_dev *d, struct uring_op *o, int res)
+{
+	struct wb_io_req *r = o->r;
+
+	if (res < 0)
+		wb_msg(WB_LOG_DEBUG, "%s: op %u off %llu len %llu: %s", d->io.name, r->op,
+		       (unsigned long long)r->off, (unsigned long long)o->total, strerror(-res));
+	uring_active_del(d, o);
+	uring_op_put(d, o);
+	d->io.inflight--;
+	r->done(r, res);
+}
+
+/*
+ * One CQE of a FUA write (sync: the fsync's): once the CQEs of what was
+ * queued are all in, finish or queue what is left (see the top of file).
+ */
+static void uring_fua_cqe(struct uring_dev *d, struct uring_op *o, int sync, int res)
+{
+	struct wb_io_req *r = o->r;
+
+	if (sync)
+		o->sres = res;
+	else
+		o->wres = res;
+	if (--o->ncqe)
+		return;
+	if (o->fstage == URING_F_PAIR) {
+		int w = o->wres;
+
+		if (w == -EAGAIN || w == -EINTR) { /* the pair again */
+			uring_queue(d, o);
+			return;
+		}
+		if (w <= 0) { /* never -ECANCELED from the fsync */
+			uring_finish(d, o, w ? w : -EIO);
+			return;
+		}
+		o->done += (unsigned)w;
+		if (o->done < o->total) { /* short: the rest, with its own fsync */
+			if (r->niov && uring_op_advance(o) < 0) {
+				uring_finish(d, o, -ENOMEM);
+				return;
+			}
+			uring_queue(d, o);
+			return;
+		}
+		if (o->sres == -ECANCELED || o->sres == -EAGAIN || o->sres == -EINTR) {
+			o->fstage = URING_F_SYNC; /* written in full: fsync alone */
+			uring_queue(d, o);
+			return;
+		}
+	} else if (o->sres == -EAGAIN || o->sres == -EINTR) {
+		uring_queue(d, o);
+		return;
+	}
+	uring_finish(d, o, o->sres < 0 ? o->sres : (int)o->done);
 }
 
 /* One CQE: finish, or resubmit the rest of a short transfer. */
@@ -437,13 +554,7 @@ static void uring_complete(struct uring_dev *d, struct uring_op *o, int res)
 	if (res >= 0)
 		res = r->op == WB_IO_FLUSH ? 0 : (int)o->done;
 out_done:
-	if (res < 0)
-		wb_msg(WB_LOG_DEBUG, "%s: op %u off %llu len %llu: %s", d->io.name, r->op,
-		       (unsigned long long)r->off, (unsigned long long)o->total, strerror(-res));
-	uring_active_del(d, o);
-	uring_op_put(d, o);
-	d->io.inflight--;
-	r->done(r, res);
+	uring_finish(d, o, res);
 }
 
 static int uring_reap(struct wb_io *io, int wait)
@@ -482,12 +593,16 @@ static int uring_reap(struct wb_io *io, int wait)
 		}
 		if (ret < 0)
 			break;
-		struct uring_op *o = io_uring_cqe_get_data(cqe);
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		struct uring_op *o = (struct uring_op *)(uintptr_t)(ud & ~URING_UD_SYNC);
 		int res = cqe->res;
 
 		io_uring_cqe_seen(&d->ring, cqe);
 		d->kinflight--;
-		uring_complete(d, o, res);
+		if (o->fstage)
+			uring_fua_cqe(d, o, (int)(ud & URING_UD_SYNC), res);
+		else
+			uring_complete(d, o, res);
 		n++;
 	}
 	uring_push_pending(d);
@@ -702,7 +817,8 @@ int wb_io_uring_open(const char *path, uint64_t size, unsigned flags, unsigned q
 			wb_msg(WB_LOG_ERR, "%s: size: %s", path, strerror(-ret));
 		goto out_close;
 	}
-	ret = io_uring_queue_init(qd ? qd : URING_DEFAULT_QD, &d->ring, 0);
+	/* at least 2: a FUA write takes two SQEs (write + linked fsync) */
+	ret = io_uring_queue_init(!qd ? URING_DEFAULT_QD : qd < 2 ? 2 : qd, &d->ring, 0);
 	if (ret < 0) {
 		wb_msg(WB_LOG_ERR, "%s: io_uring_queue_init: %s", path, strerror(-ret));
 		goto out_close;

@@ -10,7 +10,10 @@
  * zeroing ops: DISCARD punches a hole (st_blocks drops) and reads zeroes,
  * WRITE_ZEROES reads zeroes, the write-zeroes fallback where the file system
  * refuses ZERO_RANGE (tmpfs), and write/discard/write on the same blocks
- * submitted together land in submission order.
+ * submitted together land in submission order; FUA writes (a write + a
+ * linked fdatasync): no dirty page left on a buffered file when one
+ * completed (cachestat(2)), with iovecs and more in flight than the ring
+ * holds pairs; a failing or short write fails the pair with its own error.
  * fault: the volatile-cache model (flush covers only writes completed before
  * it was submitted, FUA durable at once and never overwritten by older data,
  * drop / tear / reorder at power cut), power off, fail_nth, complete_batch,
@@ -26,7 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -388,6 +394,197 @@ static void test_uring_zero_fallback(void **state)
 	wb_io_free(b);
 }
 
+/* ---- FUA writes: the write + a linked fdatasync (io_uring.c) ---- */
+
+/* cachestat(2) (Linux 6.5), declared here: the libc headers may lack it */
+struct t_cachestat_range {
+	uint64_t off, len;
+};
+struct t_cachestat {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+/* dirty + under-writeback pages of the file at path, or -1 without cachestat */
+static long unclean_pages(const char *path)
+{
+	struct t_cachestat_range rg = {0, 0};
+	struct t_cachestat cs;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	long r;
+
+	assert_true(fd >= 0);
+	r = syscall(451 /* __NR_cachestat */, fd, &rg, &cs, 0);
+	close(fd);
+	return r < 0 ? -1 : (long)(cs.nr_dirty + cs.nr_writeback);
+}
+
+/*
+ * A FUA write is durable when it completes: on a buffered file, its
+ * completion leaves no dirty page (the linked fdatasync ran), while a plain
+ * write leaves its pages dirty. Fails if the FUA write is a plain write.
+ * Also: FUA writes with an iovec, and 16 FUA writes in flight on a ring of
+ * 2 SQEs (each takes two: the pending list hands them over pair by pair).
+ */
+static void test_uring_fua_durable(void **state)
+{
+	enum { N = 16 };
+	struct wb_io *io;
+	struct wb_io_req rq[N];
+	struct iovec iov[2];
+	uint8_t *a = wb_io_alloc(MiB), *b = wb_io_alloc(MiB);
+	struct cnt c = {0, 0, 0};
+	long dirty;
+	int loops = 0;
+
+	(void)state;
+	assert_int_equal(wb_io_uring_open(tmp_path, 4 * MiB, WB_IO_OPEN_CREATE | WB_IO_OPEN_BUFFERED,
+					  1, &io),
+			 0);
+	fill(a, MiB, 21);
+	assert_int_equal(wb_io_pwrite(io, a, MiB, 0, 0), 0);
+	dirty = unclean_pages(tmp_path);
+	if (dirty < 0) {
+		print_message("no cachestat(2) on this kernel: durability not observable\n");
+	} else if (dirty == 0) {
+		print_message("a plain write left no dirty page (written back at once?)\n");
+	}
+	fill(a, MiB, 22);
+	assert_int_equal(wb_io_pwrite(io, a, MiB, MiB, WB_IO_FUA), 0);
+	if (dirty > 0) {
+		print_message("plain 1 MiB write: %ld pages dirty; after a FUA write: %ld\n", dirty,
+			      unclean_pages(tmp_path));
+		assert_int_equal(unclean_pages(tmp_path), 0);
+	}
+	assert_int_equal(wb_io_pread(io, b, MiB, MiB), 0);
+	assert_memory_equal(a, b, MiB);
+
+	/* iovec FUA write */
+	fill(a, 8192, 23);
+	iov[0] = (struct iovec){a, 4096};
+	iov[1] = (struct iovec){a + 4096, 4096};
+	rq[0] = (struct wb_io_req){.op = WB_IO_WRITE,
+				   .flags = WB_IO_FUA,
+				   .niov = 2,
+				   .iov = iov,
+				   .off = 2 * MiB,
+				   .done = cnt_done,
+				   .priv = &c};
+	assert_int_equal(wb_io_submit(io, &rq[0]), 0);
+	while (c.done < 1 && loops++ < 1000)
+		assert_true(wb_io_reap(io, 1) >= 0);
+	assert_int_equal(c.err, 0);
+	assert_int_equal(c.bytes, 8192);
+	assert_int_equal(wb_io_pread(io, b, 8192, 2 * MiB), 0);
+	assert_memory_equal(a, b, 8192);
+
+	/* many in flight on a ring of two SQEs */
+	c = (struct cnt){0, 0, 0};
+	fill(a, N * 4096, 24);
+	for (int i = 0; i < N; i++) {
+		rq[i] = (struct wb_io_req){.op = WB_IO_WRITE,
+					   .flags = WB_IO_FUA,
+					   .buf = a + i * 4096,
+					   .len = 4096,
+					   .off = 3 * MiB + (uint64_t)i * 4096,
+					   .done = cnt_done,
+					   .priv = &c};
+		assert_int_equal(wb_io_submit(io, &rq[i]), 0);
+	}
+	loops = 0;
+	while (c.done < N && loops++ < 10000)
+		assert_true(wb_io_reap(io, 1) >= 0);
+	assert_int_equal(c.done, N);
+	assert_int_equal(c.err, 0);
+	assert_int_equal(c.bytes, N * 4096);
+	assert_int_equal(io->inflight, 0);
+	if (dirty > 0)
+		assert_int_equal(unclean_pages(tmp_path), 0);
+	assert_int_equal(wb_io_pread(io, b, N * 4096, 3 * MiB), 0);
+	assert_memory_equal(a, b, N * 4096);
+	wb_io_close(io);
+	wb_io_free(a);
+	wb_io_free(b);
+}
+
+struct last {
+	int done, res;
+};
+
+static void last_done(struct wb_io_req *r, int res)
+{
+	struct last *l = r->priv;
+
+	l->done++;
+	l->res = res;
+}
+
+static int fua_write_res(struct wb_io *io, void *buf, uint32_t len, uint64_t off)
+{
+	struct last l = {0, 0};
+	struct wb_io_req rq = {.op = WB_IO_WRITE,
+			       .flags = WB_IO_FUA,
+			       .buf = buf,
+			       .len = len,
+			       .off = off,
+			       .done = last_done,
+			       .priv = &l};
+	int loops = 0;
+
+	assert_int_equal(wb_io_submit(io, &rq), 0);
+	while (!l.done && loops++ < 1000)
+		assert_true(wb_io_reap(io, 1) >= 0);
+	assert_int_equal(l.done, 1);
+	assert_int_equal(io->inflight, 0);
+	return l.res;
+}
+
+/*
+ * A failed write fails the pair with the write's error, not the -ECANCELED
+ * of the fsync linked to it; a short write (the link broken after part of
+ * it) goes on with the rest and its own fsync. The file size limit
+ * (RLIMIT_FSIZE, SIGXFSZ ignored) makes writes fail with EFBIG past it and
+ * come back short across it.
+ */
+static void test_uring_fua_write_fails(void **state)
+{
+	struct wb_io *io;
+	uint8_t *a = wb_io_alloc(8192), *b = wb_io_alloc(8192);
+	struct rlimit old, lim;
+	void (*oldsig)(int);
+
+	(void)state;
+	assert_int_equal(wb_io_uring_open(tmp_path, MiB, WB_IO_OPEN_CREATE, 4, &io), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	oldsig = signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = MiB - 4096;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	fill(a, 8192, 31);
+	/* entirely past the limit: the write fails, the pair with it */
+	int res_past = fua_write_res(io, a, 4096, MiB - 4096);
+	/* across it: 4096 bytes land, the rest fails */
+	int res_across = fua_write_res(io, a, 8192, MiB - 8192);
+	/* below it: fine */
+	int res_below = fua_write_res(io, a, 8192, MiB - 16384);
+
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, oldsig);
+	print_message("FUA write past the limit: %d, across: %d, below: %d\n", res_past,
+		      res_across, res_below);
+	assert_int_equal(res_past, -EFBIG);
+	assert_int_equal(res_across, -EFBIG);
+	assert_int_equal(res_below, 8192);
+	assert_int_equal(wb_io_pread(io, b, 8192, MiB - 16384), 0);
+	assert_memory_equal(a, b, 8192);
+	/* the ring still works, FUA and not */
+	assert_int_equal(fua_write_res(io, a, 8192, MiB - 8192), 8192);
+	assert_int_equal(wb_io_pwrite(io, a, 4096, 0, 0), 0);
+	assert_int_equal(wb_io_flush(io), 0);
+	wb_io_close(io);
+	wb_io_free(a);
+	wb_io_free(b);
+}
+
 /* ---- fault backend ---- */
 
 static struct wb_io *fopen_dev(uint64_t size, unsigned drop, unsigned tear, unsigned reorder,
@@ -732,6 +929,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_uring_discard, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_zero_ordering, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_zero_fallback, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_uring_fua_durable, setup_tmp, teardown_tmp),
+	    cmocka_unit_test_setup_teardown(test_uring_fua_write_fails, setup_tmp, teardown_tmp),
 	    cmocka_unit_test(test_fault_flush_model),
 	    cmocka_unit_test_setup_teardown(test_fault_file_backed, setup_tmp, teardown_tmp),
 	    cmocka_unit_test(test_fault_flush_barrier),
