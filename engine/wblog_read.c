@@ -6,8 +6,11 @@
  * log: a zero/discard piece is zero-filled, a piece whose record still
  * holds its RAM pages is copied from them, any other piece is read from the
  * log device; the gaps between pieces are read from the backing device.
- * Everything lands in an aligned bounce buffer that is copied to r->buf when
- * the last I/O completed (r->buf need not be aligned).
+ * Everything lands in r->buf itself when it is 4 KiB aligned (what direct
+ * I/O needs; a resync source's 1 MiB reads are), else in an aligned bounce
+ * buffer that is copied to r->buf when the last I/O completed: on a 1 GiB
+ * full sync that copy was 15 % of the source's CPU (docs/benchmarks.md).
+ * With no bounce buffer a failed read may leave r->buf partly written.
  *
  * Race rules: log space is not released while a log read is in flight
  * (e->log_reads_inflight, see wbl_release_records), so a piece the map
@@ -26,9 +29,11 @@ static void wbl_read_finish(struct wblog *e, struct wb_req *r)
 	void *bounce = (void *)(uintptr_t)WBL_AUX(r);
 	int err = (int)(int64_t)WBL_ERR(r);
 
-	if (!err)
-		memcpy(r->buf, bounce, r->len);
-	wb_io_free(bounce);
+	if (bounce != r->buf) {
+		if (!err)
+			memcpy(r->buf, bounce, r->len);
+		wb_io_free(bounce);
+	}
 	WBL_AUX(r) = 0;
 	wbl_complete(e, r, err);
 }
@@ -125,7 +130,7 @@ int wbl_submit_read(struct wblog *e, struct wb_req *r)
 	}
 	e->st.reads++;
 	e->st.bytes_read += r->len;
-	bounce = wb_io_alloc(r->len);
+	bounce = ((uintptr_t)r->buf & 4095) ? wb_io_alloc(r->len) : r->buf;
 	if (!bounce)
 		return -ENOMEM;
 	WBL_NEXT(r) = 0;
