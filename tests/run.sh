@@ -32,6 +32,7 @@ LOGDIR=${WB_TEST_LOGDIR:-$ROOT/build/test-logs}
 mkdir -p "$LOGDIR"
 pass=0 fail=0 skip=0
 failed_names=()
+failed_logs=()
 only=${WB_ONLY:-}
 
 want() { [ -z "$only" ] && return 0; case ",$only," in *",$1,"*) return 0;; esac; return 1; }
@@ -98,7 +99,7 @@ run_script() { # $1 = script, $2 = label prefix (optional)
 	fi
 	child_cpu c1
 	echo "     ($name: $p PASS, $f FAIL, $s SKIP, $((SECONDS - t0)) s, CPU $((c1 - c0)) s)"
-	[ "$f" -eq 0 ] || failed_names+=("$name")
+	[ "$f" -eq 0 ] || { failed_names+=("$name"); failed_logs+=("$log"); }
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 }
 
@@ -156,6 +157,13 @@ for sc in $(ls tests/*/test_*.sh 2>/dev/null | sort); do
 done
 
 if [ ${#failed_names[@]} -gt 0 ]; then
+	# what a failed script printed besides its PASS/SKIP lines (the
+	# daemons' log lines a test shows on failure): a CI run keeps nothing
+	# but this output
+	for l in "${failed_logs[@]}"; do
+		echo "---- details: $l"
+		grep -vE '^(PASS|SKIP) ' "$l" | tail -40 | cut -c1-400 | sed 's/^/    /'
+	done
 	echo "failed: ${failed_names[*]}"
 fi
 echo "total time $SECONDS s"
