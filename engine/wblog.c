@@ -1348,10 +1348,12 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 	e->evict_seq = e->destaged_seq = e->release_upto = e->held_end = seq;
 	e->held_bytes = 0;
 	e->completed_seq = e->durable_seq = e->want_durable = e->flush_target = seq - 1;
+	e->commit_seq = e->commit_due_ms = 0; /* ack = memory: from the new seq on */
 	e->closed_gen_seq = seq - 1;
 	e->gen = gen;
 	e->closed_gen = e->gen_durable = gen - 1;
 	e->gen_has_data = 0;
+	wbl_destage_rebased(e);
 	wb_msg(WB_LOG_INFO, "%s: log rebased to seq %llu, generation %llu", eng->name,
 	       (unsigned long long)seq, (unsigned long long)gen);
 	return 0;

@@ -212,6 +212,25 @@ int wbl_destage_idle(struct wblog *e)
 	return ds_empty(e->ds);
 }
 
+/*
+ * The log was rebased (wbl_rebase: idle, so nothing is picked, written or
+ * in flight here): the positions go to the new seq. Also down, for a
+ * resync target that discards its own records: ds_empty() only resets them
+ * when the tail passed written_end, which a log restarting at a lower seq
+ * reaches only once it has written that far again. Until then destage took
+ * the new records for written (idle with dirty data: write-through acks
+ * waited forever), and the tail that got past them dropped them from the
+ * extent map unwritten (acknowledged writes read back old data).
+ */
+void wbl_destage_rebased(struct wblog *e)
+{
+	struct wbl_destage *ds = e->ds;
+
+	ds->next_seq = ds->written_end = ds->write_next = ds->tail_upto = e->destaged_seq;
+	ds->picked_span = 0;
+	ds->start_ms = 0;
+}
+
 void wbl_destage_set_drain(struct wblog *e, int on)
 {
 	e->ds->drain = on;

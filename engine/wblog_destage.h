@@ -35,6 +35,7 @@ void wbl_destage_step(struct wblog *e);
 /* ms until the rate timer wants a batch, -1 = none. */
 int wbl_destage_timeout(struct wblog *e);
 int wbl_destage_idle(struct wblog *e);
+void wbl_destage_rebased(struct wblog *e);
 /* Destage everything regardless of watermarks (drain) while on != 0. */
 void wbl_destage_set_drain(struct wblog *e, int on);
 void wbl_destage_stats(struct wblog *e, struct wb_engine_stats *st);
