@@ -36,11 +36,19 @@ static void lp_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbd_lispause *lp = arg;
 
-	if (evconnlistener_enable(lp->lis)) {
-		wbd_err("%s: cannot accept connections again; retrying in %u ms", lp->what,
+	uint64_t now;
+
+	if (!evconnlistener_enable(lp->lis))
+		return;
+	/* as rate-limited as the accept failures (a failing epoll_ctl would
+	 * otherwise log every pause_ms) */
+	now = lp_now_ms();
+	if (!lp->last_log_ms || now - lp->last_log_ms >= lp->log_ms) {
+		wbd_err("%s: cannot accept connections again; retrying every %u ms", lp->what,
 			lp->pause_ms);
-		lp_arm(lp);
+		lp->last_log_ms = now;
 	}
+	lp_arm(lp);
 }
 
 int wbd_lispause_init(struct wbd_lispause *lp, struct event_base *base, struct evconnlistener *lis,
