@@ -1354,6 +1354,7 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 	e->closed_gen = e->gen_durable = gen - 1;
 	e->gen_has_data = 0;
 	wbl_destage_rebased(e);
+	wbl_bm_rebased(e, seq);
 	wb_msg(WB_LOG_INFO, "%s: log rebased to seq %llu, generation %llu", eng->name,
 	       (unsigned long long)seq, (unsigned long long)gen);
 	return 0;

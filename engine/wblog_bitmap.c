@@ -422,6 +422,19 @@ void wbl_bm_dropped(struct wblog *e, unsigned p, uint64_t seq)
 	       p, (unsigned long long)seq);
 }
 
+/* The log restarts at seq (wbl_rebase; its superblock stamps every
+ * tracking peer's bitmap there): records from seq on are folded in, also
+ * when seq is below where tracking began (a log going back to a lower seq
+ * must not leave its new records out of a peer's bitmap). */
+void wbl_bm_rebased(struct wblog *e, uint64_t seq)
+{
+	struct wbl_bm *bm = e->bm;
+
+	for (unsigned p = 0; bm && p < bm->npeers; p++)
+		if (bm->tracking & (1u << p))
+			bm->fold_from[p] = seq;
+}
+
 uint64_t wbl_bm_hold(const struct wblog *e)
 {
 	return e->bm ? e->bm->hold : UINT64_MAX;

@@ -268,6 +268,7 @@ int wbl_bm_track(struct wb_engine *eng, unsigned peer, uint64_t from_seq,
 		 void (*done)(void *arg, int err), void *arg);
 int wbl_bm_flush(struct wb_engine *eng, void (*done)(void *arg, int err), void *arg);
 void wbl_bm_dropped(struct wblog *e, unsigned peer, uint64_t seq);
+void wbl_bm_rebased(struct wblog *e, uint64_t seq); /* the log restarts at seq */
 uint64_t wbl_bm_hold(const struct wblog *e);
 int wbl_bm_tail_needs(const struct wblog *e, uint64_t tail);
 void wbl_bm_commit_for_destage(struct wblog *e, void (*done)(struct wblog *e, int err));

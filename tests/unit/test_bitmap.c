@@ -371,6 +371,36 @@ static void test_dropped_peer(void **state)
 	efx_fini(&f);
 }
 
+/* Rebased to a lower seq than where a peer's tracking began (a resync
+ * target discarding its own records): the new records still go into that
+ * peer's bitmap (its fold point stayed at the old head: left out). */
+static void test_rebase_down(void **state)
+{
+	struct wb_fault_cfg c = {0};
+	struct wb_engine_stats st;
+	struct efx f;
+
+	(void)state;
+	efx_devices(&f, "bm", 8u << 20, &c, &c);
+	f.p.bitmap_region = 4096;
+	efx_format_open(&f);
+	for (int i = 0; i < 20; i++)
+		write_blk(&f, i, 1);
+	efx_drain(&f);
+	assert_int_equal(track_sync(&f, 3, WB_BM_TRACK_HEAD), 0);
+	assert_int_equal(dirty(&f, 3), 0);
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	assert_true(st.seq_head > 10);
+	assert_int_equal(wb_engine_rebase(f.e, 5, st.gen_head + 1), 0);
+	write_blk(&f, 40, 2);
+	assert_int_equal(dirty(&f, 3), 1);
+	assert_int_equal(flush_sync(&f), 0);
+	crash(&f);
+	assert_int_equal(bad_copy, 0);
+	assert_int_equal(dirty(&f, 3), 1);
+	efx_fini(&f);
+}
+
 /* A drained replica rebased to its primary's position keeps its tracking
  * bitmap, and the reopen does not take the jump for lost records. */
 static void test_rebase(void **state)
@@ -405,6 +435,7 @@ int main(void)
 	    cmocka_unit_test(test_persist),    cmocka_unit_test(test_tracking),
 	    cmocka_unit_test(test_power_cuts), cmocka_unit_test(test_dropped_peer),
 	    cmocka_unit_test(test_rebase),
+	    cmocka_unit_test(test_rebase_down),
 	};
 
 	wb_msg_set_sink(sink, NULL, WB_LOG_DEBUG);
