@@ -7,7 +7,8 @@
 #   repl_report.py DIR OUT_JSON
 # DIR (written by tests/bench/section_repl.sh) holds, per case NAME,
 # fio-NAME.json (fio --output-format=json), case-NAME.json (nodes, protocol,
-# ack, mode, CPU ticks of every wbrepd before and after fio) and
+# ack, mode, CPU ticks and context switches of every wbrepd before and
+# after fio) and
 # status-{before,after}-NAME.json (the primary's `wbctl status --json`);
 # plus meta.json, iperf3.json (iperf3 -J) and speed-aes-{128,256}-gcm.txt
 # (openssl speed -mr). Prints one row per table line on stdout:
@@ -78,7 +79,12 @@ def load_case(d, name):
     f = load_fio(os.path.join(d, "fio-%s.json" % name))
     cpu = {n: (t1[n] - t0[n]) / float(c["clk_tck"]) for n in t0}
     mib = f["bytes"] / MIB
-    c.update({"fio": f, "cpu_s": cpu, "cpu_s_total": sum(cpu.values()),
+    # voluntary context switches of every thread alive (older runs: none)
+    csw = None
+    if c.get("csw_before") and c.get("csw_after"):
+        w0, w1 = parse_ticks(c["csw_before"]), parse_ticks(c["csw_after"])
+        csw = {n: (w1[n] - w0[n]) / float(f["ios"]) for n in w0 if n in w1}
+    c.update({"fio": f, "cpu_s": cpu, "csw_per_write": csw, "cpu_s_total": sum(cpu.values()),
               "cpu_ms_per_mib": 1000.0 * sum(cpu.values()) / mib,
               "cpu_ms_per_mib_node": {n: 1000.0 * v / mib for n, v in cpu.items()},
               "status_before": load_status(os.path.join(d, "status-before-%s.json" % name)),
@@ -163,6 +169,14 @@ def main():
         name = "qd32_n%d" % n
         row("4K randwrite QD32, %d nodes (protocol C)" % n, cs[name]["fio"]["iops"], "IOPS", q1,
             "single", note=mode_note(name, "writeback"), kind="qd32")
+
+    def csw_note(name):
+        w = cs[name]["csw_per_write"]
+        if not w:
+            return ""
+        return "wake-ups (voluntary context switches) per write %.1f (%s)" % (
+            sum(w.values()), ", ".join("%s %.1f" % (k, v) for k, v in sorted(w.items())))
+
     l1 = cs["qd1_n1"]["fio"]
     for n in (2, 3):
         for p in "ABC":
@@ -172,7 +186,9 @@ def main():
                 l1["p50_us"], "single", 2.0 if p == "C" else None, higher=False,
                 note=note("p99 %s vs %s us single, %s vs %s IOPS" %
                           (fmt(f["p99_us"]), fmt(l1["p99_us"]), fmt(f["iops"]),
-                           fmt(l1["iops"])), mode_note(name, "writeback")), kind="qd1")
+                           fmt(l1["iops"])), csw_note(name),
+                          "single node's %s" % csw_note("qd1_n1") if p == "C" and n == 2 else "",
+                          mode_note(name, "writeback")), kind="qd1")
     for kind, label in (("seq", "1M seq write"), ("qd32", "4K randwrite QD32")):
         one = cs["%s_n1" % kind]
         for n in (2, 3):

@@ -164,10 +164,25 @@ repl_ticks() {
 	echo "$out"
 }
 
+# repl_csw: "alpha N beta N ...", each node's voluntary context switches
+# so far (every thread and io-wq worker alive; a thread that exited is not
+# counted): each is a sleep that some hand-off had to wake, so at QD1 they
+# count the wake-ups a write costs, whatever the load (the involuntary ones,
+# preemptions, depend on it and are left out).
+repl_csw() {
+	local n out=""
+	for n in "${REPL_NODES[@]}"; do
+		[ -n "${REPL_PID[$n]:-}" ] || continue
+		out+="${out:+ }$n $(cat /proc/"${REPL_PID[$n]}"/task/*/status 2>/dev/null |
+			awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }')"
+	done
+	echo "$out"
+}
+
 # repl_case DIR NAME NNODES PROTOCOL ACK MODE fio-options...: one measured
 # run; writes DIR/case-NAME.json (setup + CPU) and DIR/fio-NAME.json.
 repl_case() {
-	local d=$1 name=$2 nn=$3 proto=$4 ack=$5 mode=$6 t0 t1
+	local d=$1 name=$2 nn=$3 proto=$4 ack=$5 mode=$6 t0 t1 c0 c1
 	shift 6
 	bench_log "repl: $name ($nn node(s), protocol $proto, ack $ack, $mode)"
 	repl_up "$d" "$nn" "$proto" "$ack" || return 1
@@ -181,15 +196,18 @@ repl_case() {
 	timeout 10 "$ROOT/$B/wbctl" -s "$d/alpha/ctl.sock" status --json r0 \
 		>"$d/status-before-$name.json" 2>/dev/null
 	t0=$(repl_ticks) || return 1
+	c0=$(repl_csw)
 	fio --ioengine=nbd --uri="nbd+unix:///?socket=$d/alpha/nbd.sock" --output-format=json \
 		--randrepeat=0 --norandommap --name="$name" --size="${REPL_SIZE_MB}M" --time_based \
 		--runtime="$REPL_RT" "$@" >"$d/fio-$name.json" 2>"$d/fio-$name.err" || {
 		bench_log "repl: fio $name failed:"; cat "$d/fio-$name.err" >&2; return 1; }
 	t1=$(repl_ticks) || return 1
+	c1=$(repl_csw)
 	timeout 10 "$ROOT/$B/wbctl" -s "$d/alpha/ctl.sock" status --json r0 \
 		>"$d/status-after-$name.json" 2>/dev/null
-	printf '{"case": "%s", "nodes": %d, "protocol": "%s", "ack": "%s", "mode": "%s", "clk_tck": %d, "ticks_before": "%s", "ticks_after": "%s"}\n' \
-		"$name" "$nn" "$proto" "$ack" "$mode" "$(getconf CLK_TCK)" "$t0" "$t1" >"$d/case-$name.json"
+	printf '{"case": "%s", "nodes": %d, "protocol": "%s", "ack": "%s", "mode": "%s", "clk_tck": %d, "ticks_before": "%s", "ticks_after": "%s", "csw_before": "%s", "csw_after": "%s", "loadavg": "%s"}\n' \
+		"$name" "$nn" "$proto" "$ack" "$mode" "$(getconf CLK_TCK)" "$t0" "$t1" "$c0" "$c1" \
+		"$(cut -d' ' -f1-3 /proc/loadavg)" >"$d/case-$name.json"
 }
 
 # repl_resync DIR: the resync case. Two nodes ready, the primary writes
