@@ -1329,6 +1329,7 @@ static const struct wbd_peerlink_ops repl_link_ops = {
     .frame = cb_frame,
     .writable = cb_writable,
     .refused = cb_refused,
+    .rx_buf = wbd_repl_rs_buf_get,
 };
 
 static void work_cb(evutil_socket_t fd, short what, void *arg)

@@ -743,7 +743,8 @@ static void wr_done(struct wb_io_req *io_req, int res)
 
 	rp->applying--;
 	rp->rs_writes--;
-	wb_io_free(io->buf); /* the link's receive buffer, not the pool's */
+	/* the link's receive buffer, from the pool (repl_link_ops.rx_buf) */
+	wbd_repl_rs_buf_put(io->buf, (size_t)io->q.nblocks * WBP_BLOCK_SIZE);
 	if (io->epoch == p->epoch && t) {
 		if (res < 0) {
 			tgt_fail(p, res, "writing resync data to the backing device failed");
