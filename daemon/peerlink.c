@@ -200,7 +200,7 @@ static void pl_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	if (l->flush_ev && !l->flush_wait)
 		event_active(l->flush_ev, EV_WRITE, 1);
 	q = atomic_fetch_sub(&h->txq, info->n_deleted) - info->n_deleted;
-	if (q <= l->cfg.sndq_max / 2 && atomic_load(&h->want_writable) &&
+	if (q <= atomic_load(&h->sndq_cap) / 2 && atomic_load(&h->want_writable) &&
 	    atomic_exchange(&h->want_writable, 0))
 		plh_space(h);
 }
@@ -987,7 +987,7 @@ static void pl_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 		if (l->paused || l->rx_full) /* this side is the slow one, not the peer */
 			l->ping_out_ms = 0;
-		if (l->ping_out_ms && now - l->ping_out_ms >= l->cfg.ping_timeout_ms) {
+		if (l->ping_out_ms && now - l->ping_out_ms >= atomic_load(&l->h->ping_to_ms)) {
 			pl_dropf(l, -ETIMEDOUT, "no pong for %llu ms (ping timeout)",
 				 (unsigned long long)(now - l->ping_out_ms));
 		} else {

@@ -196,6 +196,9 @@ const char *wbd_pl_state_name(enum wbd_pl_state st);
 size_t wbd_peerlink_queued(const struct wbd_peerlink *l);
 /* the send cap in force (cfg.sndq_max or its default) */
 size_t wbd_peerlink_sndq_max(const struct wbd_peerlink *l);
+/* Reload: a new send cap and ping timeout (0: unchanged), in force on the
+ * next frame queued and the next ping check; the connection stays. */
+void wbd_peerlink_set_limits(struct wbd_peerlink *l, size_t sndq_max, uint32_t ping_timeout_ms);
 /* Bytes of received frames waiting for the frame callback (on their way
  * from the io loop or held while paused): below wbd_pl_rx_cap() + one
  * maximum frame. */

@@ -588,6 +588,8 @@ int wbd_peerlink_new(struct event_base *base, const struct wbd_peerlink_cfg *cfg
 	DEF(backoff_max_ms, 30000);
 	DEF(sndq_max, 8u << 20);
 #undef DEF
+	atomic_init(&h->sndq_cap, h->cfg.sndq_max);
+	atomic_init(&h->ping_to_ms, h->cfg.ping_timeout_ms);
 	/* active and passive links spread over the loops (the listener
 	 * hands an accepted connection to its passive link's loop) */
 	h->loop = wbd_ioloop_pick();
@@ -689,10 +691,10 @@ int wbd_peerlink_send(struct wbd_peerlink *h, unsigned type, const ProtobufCMess
 	/* the load of txq after the store of want_writable pairs with the
 	 * core's decrement and its load of want_writable (pl_out_cb) */
 	q = atomic_load(&h->txq);
-	if (q && q + len + dlen > h->cfg.sndq_max) {
+	if (q && q + len + dlen > atomic_load(&h->sndq_cap)) {
 		atomic_store(&h->want_writable, 1);
 		q = atomic_load(&h->txq);
-		if (q && q + len + dlen > h->cfg.sndq_max) {
+		if (q && q + len + dlen > atomic_load(&h->sndq_cap)) {
 			free(buf);
 			if (h->cfg.congestion == WBD_PL_CONG_BLOCK)
 				return -EAGAIN;
@@ -738,9 +740,17 @@ size_t wbd_peerlink_queued(const struct wbd_peerlink *h)
 	return atomic_load(&h->txq);
 }
 
+void wbd_peerlink_set_limits(struct wbd_peerlink *h, size_t sndq_max, uint32_t ping_timeout_ms)
+{
+	if (sndq_max)
+		atomic_store(&h->sndq_cap, sndq_max);
+	if (ping_timeout_ms)
+		atomic_store(&h->ping_to_ms, ping_timeout_ms);
+}
+
 size_t wbd_peerlink_sndq_max(const struct wbd_peerlink *h)
 {
-	return h->cfg.sndq_max;
+	return atomic_load(&h->sndq_cap);
 }
 
 size_t wbd_peerlink_rx_buffered(const struct wbd_peerlink *h)

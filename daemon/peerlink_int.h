@@ -85,6 +85,10 @@ struct wbd_peerlink {
 	_Atomic int wr_posted;	   /* writable_msg is in a queue */
 	_Atomic int want_rx;	   /* io: stopped reading at the rxq cap */
 	_Atomic int rs_posted;	   /* resume_msg is in a queue */
+	/* cfg.sndq_max and cfg.ping_timeout_ms as in force: a reload changes
+	 * them (wbd_peerlink_set_limits), both loops read them */
+	_Atomic size_t sndq_cap;
+	_Atomic uint32_t ping_to_ms;
 };
 
 /* receive hand-over cap: the core stops reading while rxq >= this */

@@ -108,6 +108,8 @@ void wbd_repl_set_gate(struct wbd_repl *rp, enum wbd_repl_gate g);
 void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
 /* Reload: resync-rate and resync-checksum apply to the next requests. */
 void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, bool checksum);
+/* Reload: send-queue-max and ping-timeout apply to the links at once. */
+void wbd_repl_set_link_limits(struct wbd_repl *rp, size_t sndq_max, uint32_t ping_timeout_ms);
 /* Release every held request with err (going down); requests that
  * complete afterwards get -ESHUTDOWN instead of being held. */
 void wbd_repl_release_all(struct wbd_repl *rp, int err);

@@ -19,6 +19,8 @@
 #   - beta continued (SIGCONT): it catches up, replication Established,
 #     the writer finishes, beta's export is alpha's data, and no link was
 #     dropped meanwhile (no ping timeout);
+#   - reload (SIGHUP): a new send-queue-max shows on the live link, a new
+#     ping-timeout of 2 s drops a stopped beta, which comes back UpToDate
 #   - configuration: send-queue-max and ping-timeout out of range are
 #     refused by wbctl check with the key's name.
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
@@ -123,6 +125,31 @@ if grep -qE "ping timeout|peer beta down" "$T/alpha/wbrepd.log"; then
 	fail "repl-congest-no-drop: $(grep -E 'ping timeout|down' "$T/alpha/wbrepd.log" | head -2 | tr '\n' ' ')"
 else
 	pass "repl-congest-no-drop (the link stayed up while beta was stopped)"
+fi
+# ---- reload: a new send cap and ping timeout apply to the live link
+# (no reconnect); a stopped beta is then dropped after 2 s, not 10 min
+repl_conf alpha primary send-queue-max=128K ping-timeout=2s
+n0=$(grep -c 'reload: configuration applied' "$T/alpha/wbrepd.log")
+kill -HUP "${PID[alpha]}"
+if wait_log_count 30 "$T/alpha/wbrepd.log" 'reload: configuration applied' "$n0" &&
+	grep -q 'replication links: send-queue-max 131072 bytes, ping-timeout 2000 ms' "$T/alpha/wbrepd.log" &&
+	wait_for 30 st alpha 'p["connection"] == "Connected" and p["send_queue_max_bytes"] == 131072'; then
+	pass "repl-congest-reload-sndq (send_queue_max_bytes 131072 on the live link)"
+else
+	fail "repl-congest-reload-sndq: $(grep -E 'reload|replication links' "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' ') $(jget alpha 's["peers"]' 2>&1 | head -c 300)"
+fi
+kill -STOP "$BETA"
+t0=$SECONDS
+if wait_for 60 grep -q 'ping timeout' "$T/alpha/wbrepd.log"; then
+	pass "repl-congest-reload-ping (beta stopped: dropped after $((SECONDS - t0)) s by the reloaded 2 s ping timeout)"
+else
+	fail "repl-congest-reload-ping: no ping timeout within 60 s of stopping beta"
+fi
+kill -CONT "$BETA"
+if wait_for 120 repl_uptodate alpha; then
+	pass "repl-congest-reload-reconnect (beta UpToDate again)"
+else
+	fail "repl-congest-reload-reconnect: $(jget alpha 's["peers"]' 2>&1 | head -c 300)"
 fi
 repl_stop beta
 repl_stop alpha
