@@ -371,19 +371,26 @@ static void test_dropped_peer(void **state)
 	efx_fini(&f);
 }
 
+/* An 8 MiB log with one bitmap bit per block, formatted and open */
+static void open_block_regions(struct efx *f)
+{
+	struct wb_fault_cfg c = {0};
+
+	efx_devices(f, "bm", 8u << 20, &c, &c);
+	f->p.bitmap_region = 4096;
+	efx_format_open(f);
+}
+
 /* Rebased to a lower seq than where a peer's tracking began (a resync
  * target discarding its own records): the new records still go into that
  * peer's bitmap (its fold point stayed at the old head: left out). */
 static void test_rebase_down(void **state)
 {
-	struct wb_fault_cfg c = {0};
 	struct wb_engine_stats st;
 	struct efx f;
 
 	(void)state;
-	efx_devices(&f, "bm", 8u << 20, &c, &c);
-	f.p.bitmap_region = 4096;
-	efx_format_open(&f);
+	open_block_regions(&f);
 	for (int i = 0; i < 20; i++)
 		write_blk(&f, i, 1);
 	efx_drain(&f);
@@ -405,15 +412,12 @@ static void test_rebase_down(void **state)
  * bitmap, and the reopen does not take the jump for lost records. */
 static void test_rebase(void **state)
 {
-	struct wb_fault_cfg c = {0};
 	struct wb_engine_stats st;
 	struct wb_bm_info bi;
 	struct efx f;
 
 	(void)state;
-	efx_devices(&f, "bm", 8u << 20, &c, &c);
-	f.p.bitmap_region = 4096;
-	efx_format_open(&f);
+	open_block_regions(&f);
 	assert_int_equal(track_sync(&f, 3, WB_BM_TRACK_HEAD), 0);
 	write_blk(&f, 30, 1);
 	efx_drain(&f);
