@@ -137,6 +137,16 @@ static void post_io(struct wbd_ringfe *fe, struct wbd_ioloop_msg *m)
 		m->fn(m);
 }
 
+/* post_io, with one wake-up of the io loop for all the messages posted
+ * during an engine run (wbd_ioloop_post_lazy) */
+static void post_io_lazy(struct wbd_ringfe *fe, struct wbd_ioloop_msg *m)
+{
+	if (fe->loop)
+		wbd_ioloop_post_lazy(fe->loop, m);
+	else
+		m->fn(m);
+}
+
 /* ---- io side ---------------------------------------------------------- */
 
 static void rfe_free(struct wbd_ringfe *fe);
@@ -261,10 +271,7 @@ static void eng_finish(struct rfe_slot *s, int result, bool drop)
 	s->result = result;
 	s->drop = drop;
 	s->m.fn = io_done;
-	if (s->fe->loop) /* one wake-up for the completions of an engine run */
-		wbd_ioloop_post_lazy(s->fe->loop, &s->m);
-	else
-		s->m.fn(&s->m);
+	post_io_lazy(s->fe, &s->m);
 }
 
 static void rfe_release(struct wb_req *r, int err)
