@@ -94,7 +94,7 @@ fi
 # polls) took longer than the whole resync, which then ended before the
 # kills below: once the progress a step needs is there, the resync is held
 # (hold: resync-rate 1K, a request of 1 MiB every 17 min; what is asked
-# already, at most 4 MiB in flight and 1 MiB of tokens, still completes).
+# already, at most 8 MiB in flight and 1 MiB of tokens, still completes).
 # A kill -9 of either node ends the held resync; the next one runs at the
 # rate in beta's configuration then.
 # rate RATE: beta's configuration with resync-rate RATE, reloaded
