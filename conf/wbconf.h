@@ -81,6 +81,7 @@ struct wbconf_global {
 	int transport;			   /* enum wbconf_transport, default tls */
 	uint32_t max_clients;		   /* NBD connections in total, default 256 */
 	uint32_t io_threads;		   /* io loops; 0 (default) = CPUs online */
+	uint64_t cpu_affinity;		   /* bit i = CPU i; 0 (default) = any CPU */
 	int cluster;			   /* enum wbconf_cluster, default none */
 };
 

@@ -34,7 +34,8 @@ enum key_type {
 	T_BOOL,
 	T_ENUM,
 	T_ADDR,
-	T_INT
+	T_INT,
+	T_CPUS /* a CPU list "0-1,3" as a uint64_t mask of CPUs 0..63 */
 };
 #define F_REQUIRED (1u << 0)
 #define F_RELOAD   (1u << 1) /* may change at run time (SIGHUP) */

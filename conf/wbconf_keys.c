@@ -114,6 +114,13 @@ const struct wbconf_key wbconf_keys[] = {
      .min = 0,
      .max = 64,
      .def = "0"},
+    {.name = "cpu-affinity",
+     .sect = S_GLOBAL,
+     .type = T_CPUS,
+     .width = 8,
+     .off = offsetof(struct wbconf_global, cpu_affinity),
+     .max = UINT64_MAX,
+     .expect = "0-1,3"},
     {.name = "transport",
      .sect = S_GLOBAL,
      .type = T_ENUM,
@@ -797,6 +804,32 @@ static int key_parse_int(const struct wbconf_key *k, const char *val, uint64_t *
 	return rc;
 }
 
+/* "0-1,3" -> bits 0, 1, 3; CPUs 0..63, at least one */
+static int key_parse_cpus(const char *val, uint64_t *v, char *msg, size_t mlen)
+{
+	const char *p = val;
+
+	*v = 0;
+	for (;;) {
+		uint64_t a, b;
+		int rc = parse_u64(p, &p, &a);
+
+		b = a;
+		if (!rc && *p == '-')
+			rc = parse_u64(p + 1, &p, &b);
+		if (rc || a > b || b > 63 || (*p && *p != ','))
+			break;
+		for (uint64_t c = a; c <= b; c++)
+			*v |= 1ull << c;
+		if (!*p)
+			return 0;
+		p++;
+	}
+	snprintf(msg, mlen, "invalid CPU list '%s': expected CPU numbers 0..63 and ranges, e.g. 0 "
+		 "or 0-1,3", val);
+	return -EINVAL;
+}
+
 /* "value '...' is out of range: expected MIN..MAX", in the key's units. */
 static int key_range_error(const struct wbconf_key *k, const char *val, char *msg, size_t mlen)
 {
@@ -851,6 +884,9 @@ int wbconf_key_set(const struct wbconf_key *k, void *base, const char *val, char
 		break;
 	case T_INT:
 		rc = key_parse_int(k, val, &v, msg, mlen);
+		break;
+	case T_CPUS:
+		rc = key_parse_cpus(val, &v, msg, mlen);
 		break;
 	default:
 		snprintf(msg, mlen, "internal: bad key type");

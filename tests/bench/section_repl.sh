@@ -76,6 +76,7 @@ control-socket = $d/$n/ctl.sock
 node-name = $n
 log-level = warn
 EOF
+		[ -n "${WB_BENCH_REPL_CPU_AFFINITY:-}" ] && echo "cpu-affinity = $WB_BENCH_REPL_CPU_AFFINITY"
 		if [ "$nn" -gt 1 ]; then
 			printf 'tls-cert = %s\ntls-key = %s\ntls-ca = %s\n' "$d/$n.crt" "$d/$n.key" "$d/ca.crt"
 			for ((i = 0; i < nn; i++)); do

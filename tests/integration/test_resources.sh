@@ -70,6 +70,19 @@ want="wbrepd:1 wbrepd-io:2 "
 	fail "res-threads: threads '$thr', expected $want"
 stop_daemon || fail "res-stop-1: exit $?"
 
+# ------------------------------------------------------------ cpu-affinity
+# set on the main thread before the io loops exist: they inherit it (TSan's
+# own thread, made before main, is left out)
+write_conf "cpu-affinity = 0"
+start_daemon daemon_ready || { fail "res-start-affinity: wbrepd did not start"; exit 1; }
+a=$(for t in /proc/"$DPID"/task/*; do
+	[ "${t##*/}" = "$DPID" ] || [ "$(cat "$t/comm")" = wbrepd-io ] || continue
+	awk '/^Cpus_allowed_list/ { print $2 }' "$t/status"
+done | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')
+[ "$a" = "0:3 " ] && pass "res-cpu-affinity (main thread and 2 io loops on CPU 0)" ||
+	fail "res-cpu-affinity: CPUs of the main thread and io loops '$a', expected 0:3"
+stop_daemon || fail "res-stop-affinity: exit $?"
+
 # ------------------------------------------------------------ metrics on
 write_conf "metrics-listen = 127.0.0.1:$MPORT"
 start_daemon daemon_ready || { fail "res-start-metrics: wbrepd did not start"; exit 1; }

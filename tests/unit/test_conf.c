@@ -75,6 +75,7 @@ static void test_empty_file_defaults(void **state)
 	assert_int_equal(c->global.log_level, WBCONF_LOG_INFO);
 	assert_int_equal(c->global.log_target, WBCONF_LOG_STDERR);
 	assert_int_equal(c->global.transport, WBCONF_TRANSPORT_TLS);
+	assert_int_equal(c->global.cpu_affinity, 0); /* any CPU */
 	assert_false(wbconf_addr_set(&c->global.metrics_listen));
 	assert_string_equal(c->global.node_name, "n1");
 	assert_int_equal(c->nres, 0);
@@ -121,6 +122,7 @@ static const char *const full = "# full example\r\n"
 				"log-target = syslog\n"
 				"metrics-listen = [::1]:9790\n"
 				"transport = plain\n"
+				"cpu-affinity = 0-2,5\n"
 				"node-name = alpha\n"
 				"; another comment\n"
 				"[resource r0]\n"
@@ -172,6 +174,7 @@ static void test_full_config(void **state)
 	assert_string_equal(c->global.metrics_listen.host, "::1");
 	assert_int_equal(c->global.metrics_listen.port, 9790);
 	assert_int_equal(c->global.transport, WBCONF_TRANSPORT_PLAIN);
+	assert_int_equal(c->global.cpu_affinity, 0x27);
 	assert_string_equal(c->global.node_name, "alpha");
 	assert_int_equal(c->nres, 2);
 	r = &c->res[0];
@@ -291,6 +294,15 @@ static void test_key_errors(void **state)
 	/* removed in favour of the [node] address (docs/configuration.md) */
 	expect_one("[resource r0]\nbacking = /b\nlog = /l\nreplication-port = 7000\n",
 		   "t.conf:4: [resource r0] replication-port: unknown key");
+	expect_one("[global]\ncpu-affinity = 64\n",
+		   "t.conf:2: [global] cpu-affinity: invalid CPU list '64': expected CPU numbers "
+		   "0..63 and ranges, e.g. 0 or 0-1,3");
+	expect_one("[global]\ncpu-affinity = 3-1\n",
+		   "t.conf:2: [global] cpu-affinity: invalid CPU list '3-1': expected CPU numbers "
+		   "0..63 and ranges, e.g. 0 or 0-1,3");
+	expect_one("[global]\ncpu-affinity = 0,\n",
+		   "t.conf:2: [global] cpu-affinity: invalid CPU list '0,': expected CPU numbers "
+		   "0..63 and ranges, e.g. 0 or 0-1,3");
 	expect_one("[node n1]\naddress = 1.2.3.4:5\nnode-id = 256\n",
 		   "t.conf:3: [node n1] node-id: value '256' is out of range: expected 1..255");
 	expect_one("[resource r0]\nbacking = /b\nlog = /l\nsize = 99999999999999999999999\n",
@@ -852,7 +864,7 @@ static const char *type_word(int t)
 	static const char *const w[] = {
 	    [T_STR] = "string", [T_PATH] = "path",    [T_NAME] = "name",   [T_SIZE] = "size",
 	    [T_RATE] = "rate",	[T_DUR] = "duration", [T_PCT] = "percent", [T_BOOL] = "bool",
-	    [T_ENUM] = "enum",	[T_ADDR] = "addr",    [T_INT] = "int"};
+	    [T_ENUM] = "enum",	[T_ADDR] = "addr",    [T_INT] = "int",	   [T_CPUS] = "cpus"};
 	return w[t];
 }
 
