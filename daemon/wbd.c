@@ -219,8 +219,7 @@ static void on_memb(const struct wbd_memb_facts *f, void *arg)
 }
 
 /* [global] cpu-affinity: this thread's CPUs, before any other thread is
- * made (the io loops inherit them; io_uring's io-wq workers follow the
- * kernel's rule, on recent kernels the cgroup's cpuset). At QD1 every hand-off
+ * made (the io loops and io_uring's io-wq workers inherit them). At QD1 every hand-off
  * between threads on different vCPUs wakes a halted one (docs/daemon.md,
  * "Threads"); on one CPU the same hand-off is a few µs. */
 static int set_affinity(uint64_t mask)
