@@ -810,7 +810,8 @@ static void pl_read_cb(struct bufferevent *bev, void *arg)
 				 * if it has one (a fresh 1 MiB buffer faulted in
 				 * every page: 4 % of a resync target's CPU) */
 				l->rx_data = l->cfg.ops->rx_buf
-						     ? l->cfg.ops->rx_buf(l->rxh.data_len)
+						     ? l->cfg.ops->rx_buf(l->rxh.type,
+									  l->rxh.data_len)
 						     : wb_io_alloc(l->rxh.data_len);
 				if (!l->rx_data) {
 					pl_dropf(l, -ENOMEM, "no memory for a receive buffer");

@@ -112,11 +112,12 @@ struct wbd_peerlink_ops {
 	 * after. */
 	void (*refused)(struct wbd_peerlink *l, int code, const char *text, void *arg);
 	/* Optional, called on the link's io loop: a 4 KiB aligned buffer for
-	 * len bytes of a frame's data that do not go into record pages
-	 * (resync data: its consumer writes it with O_DIRECT and gives it
-	 * back to its pool). Any buffer it returns may also be released with
-	 * wb_io_free. NULL = no memory. Default: wb_io_alloc. */
-	void *(*rx_buf)(size_t len);
+	 * len bytes of the data of a frame of this type (WBP_T_*) that do not
+	 * go into record pages (resync data: its consumer writes it with
+	 * O_DIRECT and gives it back to its pool). Any buffer it returns may
+	 * also be released with wb_io_free. NULL = no memory. Default:
+	 * wb_io_alloc. */
+	void *(*rx_buf)(unsigned type, size_t len);
 };
 
 struct wbd_peerlink_cfg {

@@ -1322,6 +1322,14 @@ static void cb_writable(struct wbd_peerlink *l, void *arg)
 	work_kick(p->rp);
 }
 
+/* Resync data comes from the resync buffer pool (1 MiB buffers; the
+ * target's backing write puts them back); anything else, a record the
+ * RAM buffer had no pages for included, gets what it needs. */
+static void *cb_rx_buf(unsigned type, size_t len)
+{
+	return type == WBP_T_RESYNC_DATA ? wbd_repl_rs_buf_get(len) : wb_io_alloc(len);
+}
+
 static const struct wbd_peerlink_ops repl_link_ops = {
     .hello = cb_hello,
     .hello_check = cb_hello_check,
@@ -1329,7 +1337,7 @@ static const struct wbd_peerlink_ops repl_link_ops = {
     .frame = cb_frame,
     .writable = cb_writable,
     .refused = cb_refused,
-    .rx_buf = wbd_repl_rs_buf_get,
+    .rx_buf = cb_rx_buf,
 };
 
 static void work_cb(evutil_socket_t fd, short what, void *arg)
