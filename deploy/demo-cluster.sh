@@ -49,6 +49,10 @@ die() {
 	exit 1
 }
 # wait_until SECONDS CMD...: poll CMD every 0.2 s; 1 when the deadline passes
+# gone PID: the process ended (nbdfuse runs disowned: no job of this
+# shell, so its end on a signal prints no job message on the screen)
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
 wait_until() {
 	local end=$((SECONDS + $1))
 	shift
@@ -86,7 +90,7 @@ teardown() {
 	mountpoint -q "$T/fuse" 2>/dev/null && { fusermount3 -u "$T/fuse" 2>/dev/null || fusermount3 -uz "$T/fuse"; }
 	if [ -n "$FUSEPID" ]; then
 		kill "$FUSEPID" 2>/dev/null
-		wait "$FUSEPID" 2>/dev/null
+		wait_until 10 gone "$FUSEPID"
 	fi
 	"$W" down 2>&1 | sed 's/^/    /'
 	if [ "${WB_DEMO_KEEP:-0}" = 1 ]; then
@@ -118,6 +122,7 @@ attach() { # node [ro]: nbdfuse on its NBD socket + a loop device
 	printf '    $ nbdfuse %s%s --unix %s &\n' "${ro:+$ro }" "$T/fuse/disk" "$T/cluster/n$1/nbd.sock"
 	nbdfuse $ro "$T/fuse/disk" --unix "$T/cluster/n$1/nbd.sock" >>"$T/nbdfuse.log" 2>&1 &
 	FUSEPID=$!
+	disown "$FUSEPID"
 	wait_until 20 test -e "$T/fuse/disk" || die "nbdfuse did not expose $T/fuse/disk"
 	# -b 4096: the export's minimum block size is 4 KiB (docs/nbd.md)
 	LOOP=$(losetup $lro -b 4096 -f --show "$T/fuse/disk") || die "losetup failed"
@@ -125,7 +130,7 @@ attach() { # node [ro]: nbdfuse on its NBD socket + a loop device
 }
 detach() {
 	losetup -d "$LOOP" && LOOP=""
-	fusermount3 -u "$T/fuse" && wait "$FUSEPID" 2>/dev/null
+	fusermount3 -u "$T/fuse" && wait_until 20 gone "$FUSEPID"
 	FUSEPID=""
 }
 
@@ -230,9 +235,12 @@ else
 	losetup -d "$LOOP" 2>/dev/null
 	LOOP=""
 	fusermount3 -uz "$T/fuse" 2>/dev/null
+	# its nbdfuse ends with the server (libnbd aborts on the lost
+	# connection) or here
 	kill "$FUSEPID" 2>/dev/null
-	wait "$FUSEPID" 2>/dev/null
+	wait_until 20 gone "$FUSEPID"
 	FUSEPID=""
+	say "(n$P's nbdfuse and mount ended with it; n$P's node is gone)"
 	if [ $PCMK = 1 ]; then
 		say "pacemaker notices the node is gone (token + consensus) and promotes the best replica"
 		wait_until "$WAIT" primary_is_not "$P" || die "pacemaker promoted no other node in ${WAIT}s"
