@@ -82,6 +82,7 @@ struct wbl_rec {
 	struct wb_io_req io;
 	struct wbl_reqq reqs; /* user writes acked with this record */
 	int replica;	      /* came from apply_record (seq/gen/crcs given) */
+	int fua;	      /* written with WB_IO_FUA: durable once written (wbl_fua_pick) */
 	struct wbl_apply *ap; /* apply_record completion until acked */
 };
 

@@ -322,6 +322,50 @@ static void test_apply_rules(void **state)
 	node_fini(&r);
 }
 
+/*
+ * A replica record applied alone (protocol C: acked once durable) is written
+ * with FUA and made durable by that write: one log request per record, no
+ * log flush after it (two before FUA records: the write, then a flush). What
+ * was acked survives a power cut on both devices (the fault backend keeps
+ * only what a flush or a FUA write covered).
+ */
+static void test_apply_fua(void **state)
+{
+	struct node r;
+	uint64_t n0, n;
+	uint32_t k;
+
+	(void)state;
+	node_init(&r, 51, 8u << 20, 0, WB_ROLE_REPLICA);
+	r.p.destage_min_rate = WB_DESTAGE_RATE_NONE; /* no destage requests in the count */
+	node_reopen(&r);
+	apply_ok(&r, 1, 1, 0, 1, 0);
+	for (k = 0; k < 8; k++) {
+		n0 = wb_io_fault_nsubmitted(r.log);
+		apply_ok(&r, 2 + k, 1, 10 + 4 * (uint64_t)k, 2 + k, 0);
+		n = wb_io_fault_nsubmitted(r.log) - n0;
+		if (n != 1)
+			fail_msg("record %u: %llu log requests, want 1 (its FUA write)", 2 + k,
+				 (unsigned long long)n);
+		assert_int_equal(stats(&r).seq_durable, 3 + k);
+	}
+	wb_io_fault_power_cut(r.log);
+	wb_io_fault_power_cut(r.bak);
+	wb_engine_close(r.e);
+	r.e = NULL;
+	wb_io_fault_power_on(r.log);
+	wb_io_fault_power_on(r.bak);
+	assert_int_equal(wb_engine_open("wblog", &r.p, &r.e), 0);
+	assert_int_equal(stats(&r).seq_head, 10);
+	check_block(&r, 0, 1);
+	check_block(&r, 1, 1);
+	for (k = 0; k < 8; k++) {
+		check_block(&r, 10 + 4 * (uint64_t)k, 2 + k);
+		check_block(&r, 11 + 4 * (uint64_t)k, 2 + k);
+	}
+	node_fini(&r);
+}
+
 /* t's data in n pages reserved from pb, as a link's io loop fills them
  * (engine ABI 10): each page's crc set. */
 static void trec_pages(struct trec *t, struct wb_pagebuf *pb, struct wb_page **pg)
@@ -988,6 +1032,7 @@ int main(void)
 	    cmocka_unit_test(test_ship_apply),
 	    cmocka_unit_test(test_catchup),
 	    cmocka_unit_test(test_read_back_final),
+	    cmocka_unit_test(test_apply_fua),
 	    cmocka_unit_test(test_retention),
 	};
 
