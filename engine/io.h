@@ -80,7 +80,7 @@ struct wb_io_ops {
 	const char *name;
 	int (*submit)(struct wb_io *io, struct wb_io_req *r);
 	int (*reap)(struct wb_io *io, int wait); /* wait: block for >= 1 */
-	int (*fd)(struct wb_io *io); /* pollable, readable while completions wait; or -1 */
+	int (*fd)(struct wb_io *io);		 /* pollable (eventfd) or -1 */
 	void (*close)(struct wb_io *io);
 	/* version 2, optional: hand what was queued while plugged to the
 	 * device (see wb_io_plug) */

@@ -61,11 +61,10 @@
  * file completes with the bytes transferred. When the submission queue is
  * full (or the kernel already holds as many requests as the completion queue
  * has room for), requests wait on a pending list and are pushed from reap().
- * The ring's own fd is wb_io_fd(): poll/epoll see it readable while
- * completions wait in the CQ ring (io_uring_poll), and reaping them clears
- * it, so there is no eventfd to read and reset.
+ * An eventfd registered with the ring is wb_io_fd(): readable when
+ * completions are waiting.
  *
- * Owns: the ring, the file descriptor, and one small tracking
+ * Owns: the ring, the file descriptor, the eventfd, and one small tracking
  * struct per request in flight (recycled through a free list, freed at close).
  */
 #include <errno.h>
@@ -76,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -86,6 +86,7 @@
 #include "engine/wbengine.h"
 
 #define URING_DEFAULT_QD 128
+#define URING_EFD_IDLE	 8 /* reaps without an eventfd read before one reads anyway */
 
 struct uring_op {
 	struct uring_op *next;
@@ -114,9 +115,10 @@ enum { URING_F_NONE, URING_F_PAIR, URING_F_SYNC };
 struct uring_dev {
 	struct wb_io io;
 	struct io_uring ring;
-	int fd;
+	int fd, efd;
 	unsigned cq_entries;
 	unsigned kinflight;		/* in the kernel */
+	unsigned efd_idle;		/* reaps in a row that did not read the eventfd */
 	struct uring_op *phead, *ptail; /* waiting for SQ room */
 	struct uring_op *free_ops;
 	struct uring_op *ahead, *atail; /* active: submitted, not completed */
@@ -559,15 +561,30 @@ static int uring_reap(struct wb_io *io, int wait)
 {
 	struct uring_dev *d = uring_of(io);
 	struct io_uring_cqe *cqe;
+	uint64_t cnt;
 	int n = 0, ret;
 
 	/*
-	 * wb_io_fd() is the ring's own fd: epoll sees it readable while CQEs
-	 * wait in the CQ ring (io_uring_poll), so reaping them all is what
-	 * clears it; no eventfd to read. (An eventfd was one read per
-	 * completion plus one read that said EAGAIN every few idle reaps: 1.5
-	 * of ~11 syscalls per NBD 4K write at QD1, strace.)
+	 * The eventfd is signalled when CQEs are posted, just after they
+	 * become visible. It is read (cleared) only when CQEs are there to
+	 * reap, not on every call: a read that says EAGAIN was one syscall
+	 * per engine pass (perf, QD1 writes). CQEs posted by task work in
+	 * this thread are signalled before it returns to user space; one
+	 * posted by an io-wq worker may be signalled just after our read, its
+	 * CQE already reaped: the eventfd stays set with nothing to reap and a
+	 * level-triggered poll of it would call us again and again. So a run
+	 * of URING_EFD_IDLE calls that did not read reads anyway: such a
+	 * spin lasts a few calls; in steady state it is one read per that
+	 * many idle calls.
 	 */
+	if (io_uring_cq_ready(&d->ring) || d->efd_idle >= URING_EFD_IDLE) {
+		if (read(d->efd, &cnt, sizeof(cnt)) < 0) {
+			/* EAGAIN: nothing was pending */
+		}
+		d->efd_idle = 0;
+	} else {
+		d->efd_idle++;
+	}
 	for (;;) {
 		ret = io_uring_peek_cqe(&d->ring, &cqe);
 		if (ret == -EAGAIN && wait && !n && d->kinflight) {
@@ -607,7 +624,7 @@ static void uring_unplug(struct wb_io *io)
 
 static int uring_fd(struct wb_io *io)
 {
-	return uring_of(io)->ring.ring_fd;
+	return uring_of(io)->efd;
 }
 
 static void uring_close(struct wb_io *io)
@@ -618,6 +635,7 @@ static void uring_close(struct wb_io *io)
 		wb_msg(WB_LOG_WARN, "%s: closed with %u requests in flight", io->name,
 		       io->inflight);
 	io_uring_queue_exit(&d->ring);
+	close(d->efd);
 	close(d->fd);
 	while (d->phead) {
 		struct uring_op *o = d->phead;
@@ -785,7 +803,7 @@ int wb_io_uring_open(const char *path, uint64_t size, unsigned flags, unsigned q
 		wb_msg(WB_LOG_ERR, "%s: out of memory", path);
 		return -ENOMEM;
 	}
-	d->fd = -1;
+	d->fd = d->efd = -1;
 	ret = uring_open_file(path, flags);
 	if (ret < 0) {
 		if (ret != -EBUSY) /* EBUSY: said why, with the holder */
@@ -806,10 +824,25 @@ int wb_io_uring_open(const char *path, uint64_t size, unsigned flags, unsigned q
 		goto out_close;
 	}
 	d->cq_entries = d->ring.cq.ring_entries;
+	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->efd < 0) {
+		ret = -errno;
+		wb_msg(WB_LOG_ERR, "%s: eventfd: %s", path, strerror(errno));
+		goto out_ring;
+	}
+	ret = io_uring_register_eventfd(&d->ring, d->efd);
+	if (ret < 0) {
+		wb_msg(WB_LOG_ERR, "%s: io_uring_register_eventfd: %s", path, strerror(-ret));
+		goto out_efd;
+	}
 	d->io.ops = &uring_ops;
 	snprintf(d->io.name, sizeof(d->io.name), "%s", path);
 	*out = &d->io;
 	return 0;
+out_efd:
+	close(d->efd);
+out_ring:
+	io_uring_queue_exit(&d->ring);
 out_close:
 	close(d->fd);
 out_free:

@@ -13,8 +13,7 @@
  * submitted together land in submission order; FUA writes (a write + a
  * linked fdatasync): no dirty page left on a buffered file when one
  * completed (cachestat(2)), with iovecs and more in flight than the ring
- * holds pairs; a failing or short write fails the pair with its own error;
- * wb_io_fd() is the ring fd, readable exactly while completions wait.
+ * holds pairs; a failing or short write fails the pair with its own error.
  * fault: the volatile-cache model (flush covers only writes completed before
  * it was submitted, FUA durable at once and never overwritten by older data,
  * drop / tear / reorder at power cut), power off, fail_nth, complete_batch,
@@ -31,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -439,9 +437,9 @@ static void test_uring_fua_durable(void **state)
 	int loops = 0;
 
 	(void)state;
-	assert_int_equal(
-	    wb_io_uring_open(tmp_path, 4 * MiB, WB_IO_OPEN_CREATE | WB_IO_OPEN_BUFFERED, 1, &io),
-	    0);
+	assert_int_equal(wb_io_uring_open(tmp_path, 4 * MiB, WB_IO_OPEN_CREATE | WB_IO_OPEN_BUFFERED,
+					  1, &io),
+			 0);
 	fill(a, MiB, 21);
 	assert_int_equal(wb_io_pwrite(io, a, MiB, 0, 0), 0);
 	dirty = unclean_pages(tmp_path);
@@ -571,8 +569,8 @@ static void test_uring_fua_write_fails(void **state)
 
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, oldsig);
-	print_message("FUA write past the limit: %d, across: %d, below: %d\n", res_past, res_across,
-		      res_below);
+	print_message("FUA write past the limit: %d, across: %d, below: %d\n", res_past,
+		      res_across, res_below);
 	assert_int_equal(res_past, -EFBIG);
 	assert_int_equal(res_across, -EFBIG);
 	assert_int_equal(res_below, 8192);
@@ -585,66 +583,6 @@ static void test_uring_fua_write_fails(void **state)
 	wb_io_close(io);
 	wb_io_free(a);
 	wb_io_free(b);
-}
-
-/*
- * wb_io_fd() is the ring's own fd (no eventfd to read): readable, also
- * through an epoll set as the engine nests it, while completions wait, and
- * not readable once they were reaped, for a write, a flush (completed by an
- * io-wq worker) and a FUA write (two CQEs). Fails with an eventfd (the fd
- * names no io_uring) or with completions left behind by reap.
- */
-static void test_uring_fd_readiness(void **state)
-{
-	struct wb_io *io;
-	uint8_t *a = wb_io_alloc(4096);
-	struct cnt c = {0, 0, 0};
-	char lnk[64] = "", path[64];
-	int fd, ep;
-	struct epoll_event ev = {.events = EPOLLIN}, got;
-
-	(void)state;
-	assert_int_equal(wb_io_uring_open(tmp_path, MiB, WB_IO_OPEN_CREATE, 4, &io), 0);
-	fd = wb_io_fd(io);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	assert_true(readlink(path, lnk, sizeof(lnk) - 1) > 0);
-	assert_non_null(strstr(lnk, "io_uring"));
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	assert_true(ep >= 0);
-	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
-	assert_int_equal(epoll_wait(ep, &got, 1, 0), 0);
-	fill(a, 4096, 41);
-	for (int k = 0; k < 3; k++) {
-		struct wb_io_req rq = {.op = k == 1 ? WB_IO_FLUSH : WB_IO_WRITE,
-				       .flags = k == 2 ? WB_IO_FUA : 0,
-				       .buf = a,
-				       .len = 4096,
-				       .off = 8192,
-				       .done = cnt_done,
-				       .priv = &c};
-		int want = c.done + 1, loops = 0;
-
-		assert_int_equal(wb_io_submit(io, &rq), 0);
-		while (c.done < want && loops++ < 100) {
-			int n;
-
-			/* something to reap: the fd says so, nested too (EINTR:
-			 * io_uring's task work posting the CQE in this thread) */
-			while ((n = epoll_wait(ep, &got, 1, 5000)) < 0 && errno == EINTR)
-				;
-			assert_int_equal(n, 1);
-			assert_true(wb_io_reap(io, 0) >= 0);
-		}
-		assert_int_equal(c.done, want);
-		assert_int_equal(c.err, 0);
-		assert_int_equal(io->inflight, 0);
-		/* all reaped: not readable any more */
-		assert_int_equal(epoll_wait(ep, &got, 1, 0), 0);
-		assert_int_equal(poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, 0), 0);
-	}
-	close(ep);
-	wb_io_close(io);
-	wb_io_free(a);
 }
 
 /* ---- fault backend ---- */
@@ -993,7 +931,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_uring_zero_fallback, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_fua_durable, setup_tmp, teardown_tmp),
 	    cmocka_unit_test_setup_teardown(test_uring_fua_write_fails, setup_tmp, teardown_tmp),
-	    cmocka_unit_test_setup_teardown(test_uring_fd_readiness, setup_tmp, teardown_tmp),
 	    cmocka_unit_test(test_fault_flush_model),
 	    cmocka_unit_test_setup_teardown(test_fault_file_backed, setup_tmp, teardown_tmp),
 	    cmocka_unit_test(test_fault_flush_barrier),
