@@ -35,7 +35,6 @@ static void lp_arm(struct wbd_lispause *lp)
 static void lp_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbd_lispause *lp = arg;
-
 	uint64_t now;
 
 	if (!evconnlistener_enable(lp->lis))

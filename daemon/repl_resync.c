@@ -786,16 +786,3 @@ void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, bool checksum)
 	}
 	rp->rs_checksum = checksum;
 }
-
-void wbd_repl_set_link_limits(struct wbd_repl *rp, size_t sndq_max, uint32_t ping_timeout_ms)
-{
-	if (!rp || (sndq_max == rp->sndq_max && ping_timeout_ms == rp->ping_timeout_ms))
-		return;
-	rp->sndq_max = sndq_max;
-	rp->ping_timeout_ms = ping_timeout_ms;
-	for (unsigned i = 0; i < rp->npeers; i++)
-		if (rp->peers[i].l)
-			wbd_peerlink_set_limits(rp->peers[i].l, sndq_max, ping_timeout_ms);
-	wbd_info("%s: replication links: send-queue-max %zu bytes, ping-timeout %u ms", rp->res,
-		 sndq_max, ping_timeout_ms);
-}
