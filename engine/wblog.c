@@ -1347,6 +1347,12 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 	e->rec_first = e->rec_end = e->next_seq = e->place_seq = e->ack_seq = seq;
 	e->evict_seq = e->destaged_seq = e->release_upto = e->held_end = seq;
 	e->held_bytes = 0;
+	/* a held peer's position was in the old seq space: hold the log from
+	 * the new base until its owner says where the peer is (set_peer_pos);
+	 * left as it was, a position above seq (a rebase down) held nothing */
+	for (i = 0; i < WB_ENGINE_MAX_PEERS; i++)
+		if (e->peers_held & (1u << i))
+			e->peer_pos[i] = seq;
 	e->completed_seq = e->durable_seq = e->want_durable = e->flush_target = seq - 1;
 	e->commit_seq = e->commit_due_ms = 0; /* ack = memory: from the new seq on */
 	e->closed_gen_seq = seq - 1;

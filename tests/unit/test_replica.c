@@ -523,6 +523,7 @@ static void test_base(void **state)
 	struct wb_engine_stats st;
 	struct trec t;
 	struct done_ctr d = {0, 0};
+	int i;
 
 	(void)state;
 	memset(&r, 0, sizeof(r));
@@ -582,11 +583,21 @@ static void test_base(void **state)
 	 * new run at the next open, nor seen as a sign of corruption */
 	drain(&r);
 	assert_int_equal(wb_engine_set_mode(r.e, WB_MODE_WRITEBACK), 0);
+	/* a peer held at the old head (502) holds the log from the new base */
+	assert_int_equal(wb_engine_set_peer_pos(r.e, 0, stats(&r).seq_head), 0);
 	assert_int_equal(wb_engine_rebase(r.e, 90, 10), 0);
 	apply_ok(&r, 90, 10, 4, 4, 0);
 	/* destaged from the new seq on without a reopen between: the
 	 * destage positions went down with the log (they stayed at 502: the
 	 * record was taken for written, drain never ended) */
+	assert_int_equal(wb_engine_set_mode(r.e, WB_MODE_WRITETHROUGH), 0);
+	for (i = 0; i < 100000 && stats(&r).dirty_bytes; i++)
+		assert_true(wb_engine_run(r.e, 1) >= 0);
+	st = stats(&r);
+	assert_int_equal(st.dirty_bytes, 0);
+	assert_int_equal(st.peers_held, 1);
+	assert_int_equal(st.seq_tail, 90); /* held (a position of 502 held nothing) */
+	assert_int_equal(wb_engine_set_peer_pos(r.e, 0, 0), 0);
 	drain(&r);
 	check_block(&r, 4, 4);
 	check_block(&r, 5, 4);
