@@ -158,11 +158,30 @@ void wbl_rec_put_pages(struct wblog *e, struct wbl_rec *rec)
 	rec->pages = NULL;
 }
 
+/* A 4 KiB aligned record header buffer: a cached one, or a new one. */
+void *wbl_hdr_get(struct wblog *e)
+{
+	if (e->hdr_cached)
+		return e->hdr_cache[--e->hdr_cached];
+	return wb_io_alloc(WB_DISK_BLOCK);
+}
+
+/* Give a header buffer back (NULL: nothing); kept for the next record. */
+void wbl_hdr_put(struct wblog *e, void *hdr)
+{
+	if (!hdr)
+		return;
+	if (e->hdr_cached < WBL_HDR_CACHE)
+		e->hdr_cache[e->hdr_cached++] = hdr;
+	else
+		wb_io_free(hdr);
+}
+
 void wbl_rec_free(struct wblog *e, struct wbl_rec *rec)
 {
 	wbl_rec_put_pages(e, rec);
 	free(rec->ext);
-	free(rec->hdr);
+	wbl_hdr_put(e, rec->hdr);
 	free(rec->iov);
 	free(rec);
 }
@@ -562,6 +581,11 @@ static void wbl_free(struct wblog *e)
 	if (e->map)
 		wb_extmap_destroy(e->map);
 	wb_io_free(e->sb_buf);
+	while (e->hdr_cached)
+		wb_io_free(e->hdr_cache[--e->hdr_cached]);
+	free(e->place_ri);
+	free(e->spare_ext);
+	free(e->spare_pages);
 	if (e->epfd >= 0)
 		close(e->epfd);
 	if (e->efd >= 0)

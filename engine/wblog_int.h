@@ -92,6 +92,8 @@ struct wbl_read_io {
 	int from_log;
 };
 
+#define WBL_HDR_CACHE 8 /* > WBL_MAX_INFLIGHT_RECORDS */
+
 struct wblog {
 	struct wb_engine eng;
 	struct wb_engine_params p;
@@ -128,6 +130,18 @@ struct wblog {
 	 * by which a log flush must have been asked for it (0 = none due) */
 	uint64_t commit_seq, commit_due_ms;
 	struct wb_io_req flush_io;
+	/* record header buffers (4 KiB, aligned) kept for the next records,
+	 * and wbl_place_one's scratch record info: a posix_memalign and a
+	 * 6 KiB malloc per record were ~16 % of the engine thread's samples
+	 * at 4 KiB QD32 (docs/benchmarks.md, "NBD QD32: CPU per write") */
+	void *hdr_cache[WBL_HDR_CACHE];
+	uint32_t hdr_cached;
+	struct wb_rec_info *place_ri;
+	/* the open batch's full-size arrays (WB_REC_MAX_EXT extents,
+	 * max_rec_blocks pages) go back here at seal, where the record gets
+	 * arrays of its own size (wbl_rec_fit), for the next batch */
+	struct wb_extent *spare_ext;
+	struct wb_page **spare_pages;
 	struct wbl_rec *batch; /* open batch or NULL */
 
 	/* generations */
@@ -284,6 +298,8 @@ void wbl_bm_close(struct wblog *e);
 int wbl_submit_read(struct wblog *e, struct wb_req *r);
 
 #define WBL_MAX_INFLIGHT_RECORDS 4
+void *wbl_hdr_get(struct wblog *e);
+void wbl_hdr_put(struct wblog *e, void *hdr);
 
 extern const struct wb_engine_ops wb_wblog_ops;
 
