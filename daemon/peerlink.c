@@ -84,6 +84,8 @@ struct plc {
 static void pl_read_cb(struct bufferevent *bev, void *arg);
 static void pl_write_cb(struct bufferevent *bev, void *arg);
 static void pl_event_cb(struct bufferevent *bev, short what, void *arg);
+static void pl_dropf(struct plc *l, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void pl_real_free(struct plc *l);
 
 static uint64_t now_ms(void)
@@ -251,23 +253,89 @@ static bool pl_rx_pages_get(struct plc *l)
 	return true;
 }
 
-/* Read what the input holds of the record payload into its pages; each
- * page's crc32c is computed as soon as it is full, while it is in cache. */
-static void pl_rx_pages_fill(struct plc *l, struct evbuffer *in)
+/* Where the next payload bytes of the frame being read go: *len bytes
+ * at the address returned (pages side by side in the RAM buffer make one
+ * run), in its pages or in rx_data. */
+static uint8_t *pl_rx_dst(struct plc *l, size_t *len)
+{
+	uint32_t left = l->rxh.data_len - l->rx_got, i, off;
+	uint8_t *p;
+	size_t n;
+
+	if (!l->rx_pages) {
+		*len = left;
+		return l->rx_data + l->rx_got;
+	}
+	i = l->rx_got / WB_PAGE_SIZE;
+	off = l->rx_got % WB_PAGE_SIZE;
+	p = (uint8_t *)l->rx_pages[i]->data + off;
+	n = WB_PAGE_SIZE - off;
+	while (n < left && (uint8_t *)l->rx_pages[++i]->data == p + n)
+		n += WB_PAGE_SIZE;
+	*len = n;
+	return p;
+}
+
+/* n more payload bytes are at pl_rx_dst(); each page they fill gets its
+ * crc32c now, while it is in cache. */
+static void pl_rx_got(struct plc *l, uint32_t n)
+{
+	uint32_t i = l->rx_got / WB_PAGE_SIZE;
+
+	l->rx_got += n;
+	if (!l->rx_pages)
+		return;
+	for (; i < l->rx_got / WB_PAGE_SIZE; i++) {
+		struct wb_page *pg = l->rx_pages[i];
+
+		pg->crc = wb_crc32c(0, pg->data, WB_PAGE_SIZE);
+		pg->crc_ok = 1;
+	}
+}
+
+/* Take what the input holds of the payload. */
+static void pl_rx_fill(struct plc *l, struct evbuffer *in)
 {
 	while (l->rx_got < l->rxh.data_len) {
-		struct wb_page *pg = l->rx_pages[l->rx_got / WB_PAGE_SIZE];
-		uint32_t off = l->rx_got % WB_PAGE_SIZE;
-		int n = evbuffer_remove(in, (uint8_t *)pg->data + off, WB_PAGE_SIZE - off);
+		size_t len;
+		uint8_t *p = pl_rx_dst(l, &len);
+		int n = evbuffer_remove(in, p, len);
 
 		if (n <= 0)
 			return;
-		l->rx_got += (uint32_t)n;
-		if (off + (uint32_t)n == WB_PAGE_SIZE) {
-			pg->crc = wb_crc32c(0, pg->data, WB_PAGE_SIZE);
-			pg->crc_ok = 1;
-		}
+		pl_rx_got(l, (uint32_t)n);
 	}
+}
+
+/*
+ * The rest of the payload straight from the SSL into its pages or buffer
+ * (docs/benchmarks.md, "Payloads decrypted in place"): bufferevent_openssl
+ * would decrypt it into the input evbuffer for pl_rx_fill() to copy out
+ * again. Only once the input is empty (the caller took all of it), so
+ * the bytes stay in order; what the SSL cannot give now comes through the
+ * bufferevent as before. 0, or -1 when the link was dropped.
+ */
+static int pl_rx_direct(struct plc *l, struct bufferevent *bev)
+{
+	SSL *ssl = l->cfg.tls ? bufferevent_openssl_get_ssl(bev) : NULL;
+	char why[512];
+
+	if (!ssl || l->st != WBD_PL_UP || evbuffer_get_length(bufferevent_get_input(bev)))
+		return 0;
+	while (l->rx_got < l->rxh.data_len) {
+		size_t len;
+		uint8_t *p = pl_rx_dst(l, &len);
+		long n = wbd_tls_read_into(ssl, p, len, why, sizeof(why));
+
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			pl_dropf(l, (int)n, "connection lost: %s", why);
+			return -1;
+		}
+		pl_rx_got(l, (uint32_t)n);
+	}
+	return 0;
 }
 
 /* Every extent's data against its crc, from the pages' crcs: a record
@@ -376,8 +444,6 @@ void plc_drop(struct plc *l, uint64_t conn, int err, const char *why, bool redo)
 	pl_drop(l, err, why);
 }
 
-static void pl_dropf(struct plc *l, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static void pl_dropf(struct plc *l, int err, const char *fmt, ...)
 {
 	char why[512];
@@ -823,15 +889,9 @@ static void pl_read_cb(struct bufferevent *bev, void *arg)
 			void *data;
 
 			if (l->rx_got < l->rxh.data_len) {
-				if (l->rx_pages) {
-					pl_rx_pages_fill(l, in);
-				} else {
-					int n = evbuffer_remove(in, l->rx_data + l->rx_got,
-								l->rxh.data_len - l->rx_got);
-
-					if (n > 0)
-						l->rx_got += (uint32_t)n;
-				}
+				pl_rx_fill(l, in);
+				if (l->rx_got < l->rxh.data_len && pl_rx_direct(l, bev))
+					break;
 				if (l->rx_got < l->rxh.data_len)
 					break;
 			}

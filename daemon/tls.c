@@ -183,6 +183,43 @@ bool wbd_tls_read_pending(SSL *ssl)
 	return SSL_has_pending(ssl) || (rb && BIO_pending(rb) > 0);
 }
 
+long wbd_tls_read_into(SSL *ssl, void *buf, size_t len, char *why, size_t whylen)
+{
+	unsigned long errs[8], e;
+	size_t got = 0, n = 0;
+	int err;
+
+	if (ERR_peek_error()) /* SSL_get_error() needs an empty queue */
+		ERR_clear_error();
+	if (SSL_read_ex(ssl, buf, len, &got) == 1)
+		return (long)got;
+	err = SSL_get_error(ssl, 0);
+	switch (err) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		snprintf(why, whylen, "closed by the peer");
+		break;
+	case SSL_ERROR_SYSCALL:
+		if (!ERR_peek_error()) {
+			snprintf(why, whylen, "%s", errno ? strerror(errno) : "closed by the peer");
+			break;
+		}
+		/* fall through */
+	default:
+		while ((e = ERR_get_error()))
+			if (n < 8)
+				errs[n++] = e;
+		if (n)
+			wbd_tls_describe_error(NULL, errs, n, why, whylen);
+		else
+			snprintf(why, whylen, "TLS error %d", err);
+	}
+	ERR_clear_error();
+	return -ECONNRESET;
+}
+
 int wbd_tls_peer_check(SSL *ssl, const char *name, char *why, size_t whylen)
 {
 	X509 *x = SSL_get1_peer_certificate(ssl);

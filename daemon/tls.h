@@ -63,6 +63,17 @@ int wbd_tls_flush(SSL *ssl);
  * decrypted or not, in the SSL or in the buffer below it. */
 bool wbd_tls_read_pending(SSL *ssl);
 
+/*
+ * Decrypt up to len bytes of the link straight into buf, past the
+ * bufferevent (peerlink.c, pl_rx_direct: a frame's payload into its
+ * pages or buffer, without the copy through the bufferevent's input).
+ * Only when the bufferevent's input is empty, so that the byte order
+ * holds. > 0: bytes read; 0: nothing now (the socket is empty, or the SSL
+ * must write first: the bufferevent's own read takes over); < 0: the
+ * connection is lost (-ECONNRESET, the reason in why).
+ */
+long wbd_tls_read_into(SSL *ssl, void *buf, size_t len, char *why, size_t whylen);
+
 /* After the handshake: 0 if the peer presented a certificate that verified
  * and names `name`, else -EACCES with the reason in why. */
 int wbd_tls_peer_check(SSL *ssl, const char *name, char *why, size_t whylen);
