@@ -92,7 +92,7 @@ struct wbl_read_io {
 	int from_log;
 };
 
-#define WBL_HDR_CACHE 8 /* > WBL_MAX_INFLIGHT_RECORDS */
+#define WBL_HDR_CACHE 16 /* >= WBL_MAX_INFLIGHT_REPLICA > WBL_MAX_INFLIGHT_RECORDS */
 
 struct wblog {
 	struct wb_engine eng;
@@ -298,6 +298,11 @@ void wbl_bm_close(struct wblog *e);
 int wbl_submit_read(struct wblog *e, struct wb_req *r);
 
 #define WBL_MAX_INFLIGHT_RECORDS 4
+/* replica records (apply_record) in flight at once: each is a FUA write
+ * (wbl_fua_pick), and with 4 a secondary's records waited 1-2.4 ms for a
+ * slot at QD32 on the cluster bench (docs/benchmarks.md, "The peers'
+ * durable path") */
+#define WBL_MAX_INFLIGHT_REPLICA 16
 void *wbl_hdr_get(struct wblog *e);
 void wbl_hdr_put(struct wblog *e, void *hdr);
 

@@ -568,10 +568,10 @@ int wbl_submit_flush(struct wblog *e, struct wb_req *r)
  * submitting a flush after it, and no record waits for a flush that was
  * already in flight when its write completed (measured on the 3-node
  * cluster bench at QD32: apply -> durable 6.3 -> 5.4 ms; docs/benchmarks.md
- * "The peers' durable path"). At most WBL_MAX_INFLIGHT_RECORDS of them are
- * in flight; concurrent fsyncs of one device share its cache flushes in the
- * block layer. A local FUA/PREFLUSH write is written FUA only when every
- * record before it is durable and no other record write is in flight
+ * "The peers' durable path"). At most WBL_MAX_INFLIGHT_REPLICA of them are
+ * in flight (local records: WBL_MAX_INFLIGHT_RECORDS); concurrent fsyncs of
+ * one device share its cache flushes in the block layer. A local FUA/PREFLUSH
+ * write is written FUA only when every record before it is durable and no other record write is in flight
  * (nothing else to cover); otherwise it waits for a log flush, which covers
  * the records written with it. Records that only might be flushed soon are
  * not (the NBD write+flush guess measured 0.84-0.87x: the linked fdatasync
@@ -743,10 +743,16 @@ static void wbl_flush_done(struct wb_io_req *io, int res)
  * 0, or the error of a placement that failed (the engine stops for now). */
 static int wbl_place_sealed(struct wblog *e)
 {
-	while (e->state != WB_STATE_FAILED && e->place_seq < e->next_seq &&
-	       e->records_inflight < WBL_MAX_INFLIGHT_RECORDS) {
+	while (e->state != WB_STATE_FAILED && e->place_seq < e->next_seq) {
 		struct wbl_rec *rec = wbl_rec_by_seq(e, e->place_seq);
-		int ret = wbl_place_one(e, rec);
+		int ret;
+
+		/* a replica's records come made (no batch to fill meanwhile):
+		 * more of them in flight, each its own FUA write */
+		if (e->records_inflight >=
+		    (rec->replica ? WBL_MAX_INFLIGHT_REPLICA : WBL_MAX_INFLIGHT_RECORDS))
+			break;
+		ret = wbl_place_one(e, rec);
 
 		if (ret == -ENOSPC) {
 			e->space_wait = 1; /* a peer holding the tail is dropped */

@@ -380,14 +380,15 @@ static void test_apply_fua(void **state)
 }
 
 /*
- * Replica records applied back to back are in flight together and each is
+ * Replica records applied back to back are in flight together (up to
+ * WBL_MAX_INFLIGHT_REPLICA, 16, of the 20) and each is
  * written with FUA (one log request per record, no log flush), completing
  * in any order; each is acknowledged only once it and every record before
  * it are durable. Checked by a power cut at a different point of the
  * completions for each seed: every record acknowledged before the cut is
  * there after it, and the acks came in seq order.
  */
-#define FUA_NREC 8
+#define FUA_NREC 20
 static void test_apply_fua_inflight(void **state)
 {
 	struct trec t[FUA_NREC];
