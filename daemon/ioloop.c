@@ -58,6 +58,10 @@ struct wbd_ioloop {
 	struct wbd_ioloop_msg stop;
 	bool started;
 	unsigned plugged; /* this loop's thread: posts to the engine wake at the unplug */
+	/* this loop's thread: messages posted quietly (unplug_engine_quiet)
+	 * may wait in to_eng; quiet_ev wakes the engine for them at the latest */
+	bool quiet;
+	struct event *quiet_ev;
 	bool lazy;	  /* engine thread: posted lazily, lazy_cb checks for a wake-up */
 };
 
@@ -259,6 +263,28 @@ static void lazy_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* io loop: the engine has to see what waits in the queue now (it stores
+ * head before it loads tail, we stored tail before we load head: if it took
+ * everything it also saw everything, else it may be asleep) */
+static void eng_wake_owed(struct wbd_ioloop *l)
+{
+	if (l->quiet) {
+		l->quiet = false;
+		evtimer_del(l->quiet_ev);
+	}
+	if (atomic_load(&l->to_eng.head) != atomic_load(&l->to_eng.tail))
+		efd_wake(io.efd);
+}
+
+/* io loop: quiet messages waited WBD_IOLOOP_QUIET_US */
+static void quiet_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wbd_ioloop *l = arg;
+
+	if (l->quiet)
+		eng_wake_owed(l);
+}
+
 static void io_stop_fn(struct wbd_ioloop_msg *m)
 {
 	struct wbd_ioloop *l = io_self;
@@ -297,6 +323,8 @@ static void loop_free(struct wbd_ioloop *l)
 		return;
 	if (l->ev)
 		event_free(l->ev);
+	if (l->quiet_ev)
+		event_free(l->quiet_ev);
 	if (l->base)
 		event_base_free(l->base);
 	if (l->efd >= 0)
@@ -315,7 +343,8 @@ static struct wbd_ioloop *loop_new(void)
 	if (l->efd < 0 || !l->base)
 		goto out_free;
 	l->ev = event_new(l->base, l->efd, efd_events(l->base, &l->et), io_cb, l);
-	if (!l->ev || event_add(l->ev, NULL))
+	l->quiet_ev = evtimer_new(l->base, quiet_cb, l);
+	if (!l->ev || !l->quiet_ev || event_add(l->ev, NULL))
 		goto out_free;
 	l->stop.fn = io_stop_fn;
 	return l;
@@ -478,7 +507,14 @@ void wbd_ioloop_post_engine(struct wbd_ioloop *l, struct wbd_ioloop_msg *m)
 		m->fn(m);
 		return;
 	}
-	ioq_push(&l->to_eng, m, l->plugged ? -1 : io.efd);
+	if (!l->quiet || l->plugged) {
+		ioq_push(&l->to_eng, m, l->plugged ? -1 : io.efd);
+		return;
+	}
+	/* quiet messages wait before it: ioq_try's test (the engine took
+	 * everything before m) would not wake it */
+	ioq_push(&l->to_eng, m, -1);
+	eng_wake_owed(l);
 }
 
 void wbd_ioloop_post_lazy(struct wbd_ioloop *l, struct wbd_ioloop_msg *m)
@@ -511,8 +547,20 @@ void wbd_ioloop_unplug_engine(struct wbd_ioloop *l)
 {
 	if (--l->plugged || !io.running)
 		return;
-	if (atomic_load(&l->to_eng.head) != atomic_load(&l->to_eng.tail))
-		efd_wake(io.efd);
+	eng_wake_owed(l);
+}
+
+void wbd_ioloop_unplug_engine_quiet(struct wbd_ioloop *l)
+{
+	static const struct timeval tv = {.tv_usec = WBD_IOLOOP_QUIET_US};
+
+	if (--l->plugged || !io.running)
+		return; /* an outer unplug decides */
+	if (l->quiet ||
+	    atomic_load(&l->to_eng.head) == atomic_load(&l->to_eng.tail))
+		return;
+	l->quiet = true;
+	evtimer_add(l->quiet_ev, &tv);
 }
 
 bool wbd_ioloop_engine_busy(struct wbd_ioloop *l)

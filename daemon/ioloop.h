@@ -77,6 +77,14 @@ void wbd_ioloop_post_engine(struct wbd_ioloop *l, struct wbd_ioloop_msg *m);
  * last unplug (a frontend taking a batch of requests from one read). */
 void wbd_ioloop_plug_engine(struct wbd_ioloop *l);
 void wbd_ioloop_unplug_engine(struct wbd_ioloop *l);
+/* io loop l's thread: as unplug, but the engine is not woken for what was
+ * posted while plugged: it waits for the next post or unplug of this loop
+ * that wakes it, WBD_IOLOOP_QUIET_US at most. For messages nothing waits
+ * for now (the ack behind a reply this loop sent itself: repl.c, "Replies
+ * released on the io loop"); at QD1 the client's next request wakes the
+ * engine and they go with it. */
+#define WBD_IOLOOP_QUIET_US 1000
+void wbd_ioloop_unplug_engine_quiet(struct wbd_ioloop *l);
 /* io loop l's thread: its queue to the engine overflowed; stop reading
  * sockets until the space hook runs. */
 bool wbd_ioloop_engine_busy(struct wbd_ioloop *l);

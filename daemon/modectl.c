@@ -91,12 +91,18 @@ static void mc_release(struct wbd_modectl *mc, uint64_t upto, int err)
 bool wbd_modectl_hold(struct wbd_resource *r, struct wb_req *wr,
 		      void (*release)(struct wb_req *wr, int err))
 {
+	return wbd_modectl_hold_fast(r, wr, release, NULL);
+}
+
+bool wbd_modectl_hold_fast(struct wbd_resource *r, struct wb_req *wr,
+			   void (*release)(struct wb_req *wr, int err), struct wbd_repl_fast *f)
+{
 	struct wbd_modectl *mc = &r->mc;
 	struct wb_engine_stats st;
 	struct wbd_mc_held *h;
 
-	if (r->repl)
-		return wbd_repl_hold(r->repl, wr, release); /* its gate is set below */
+	if (r->repl) /* its gate is set below */
+		return wbd_repl_hold_fast(r->repl, wr, release, f);
 	if (!mc->active) { /* going down: no reply that policy has not allowed */
 		release(wr, -ESHUTDOWN);
 		return true;

@@ -65,6 +65,10 @@ void wbd_modectl_membership(struct wbd_resource *r, const struct wbd_memb_facts 
  * flush; true = taken (release(wr, err) later, or already). */
 bool wbd_modectl_hold(struct wbd_resource *r, struct wb_req *wr,
 		      void (*release)(struct wb_req *wr, int err));
+/* The same, the reply possibly from the io loop (daemon/repl.h). */
+struct wbd_repl_fast;
+bool wbd_modectl_hold_fast(struct wbd_resource *r, struct wb_req *wr,
+			   void (*release)(struct wb_req *wr, int err), struct wbd_repl_fast *f);
 /* After every engine run: release what the backing device now holds. */
 void wbd_modectl_after_run(struct wbd_resource *r);
 /* The ring frontend's admission (enum wbd_ringfe_admit), same as NBD's. */

@@ -52,6 +52,7 @@
 #include <event2/listener.h>
 
 #include "daemon/ioloop.h"
+#include "daemon/repl.h"
 #include "daemon/wbd_log.h"
 #include "engine/pagebuf.h"
 
@@ -77,6 +78,7 @@ struct wbd_nbd_ioreq {
 	uint32_t npages;
 	struct wb_page **pages;
 	struct wbd_nbd_wpar *par; /* a chunk of this write (io loop only) */
+	struct wbd_repl_fast fast; /* its reply may go from the io loop (ex->hold_fast) */
 	/* write: crc32c of each 4 KiB block of a payload in buf, computed here
 	 * on the io loop (wb_req.crcs), so that the engine loop does not; or
 	 * the page pointers of a payload in pages (each with its crc) */
@@ -407,17 +409,46 @@ static void eng_complete(struct wbd_nbd_ioreq *q, int err)
 }
 
 static void ioreq_finish(struct wb_req *wr, int err);
+static void io_fast_reply(struct wbd_repl_fast *f);
+static void eng_fast_after(void *arg);
 
 /* engine loop, from wb_engine_run() */
 static void ioreq_done(struct wb_req *wr, int err)
 {
 	struct wbd_nbd_ioreq *q = (struct wbd_nbd_ioreq *)wr;
 
-	/* replication: the reply may have to wait for the peers (ex->hold) */
-	if (!err && q->type != NBDP_CMD_READ && q->ex->hold &&
-	    q->ex->hold(q->ex->ctx, wr, ioreq_finish))
+	/* replication: the reply may have to wait for the peers (ex->hold),
+	 * and may then go from the connection's io loop (ex->hold_fast) */
+	if (!err && q->type != NBDP_CMD_READ && q->ex->hold_fast) {
+		q->fast.loop = q->c->loop;
+		q->fast.io_reply = io_fast_reply;
+		q->fast.eng_after = eng_fast_after;
+		q->fast.eng_arg = q->ex;
+		if (q->ex->hold_fast(q->ex->ctx, wr, ioreq_finish, &q->fast))
+			return;
+	} else if (!err && q->type != NBDP_CMD_READ && q->ex->hold &&
+		   q->ex->hold(q->ex->ctx, wr, ioreq_finish)) {
 		return;
+	}
 	ioreq_finish(wr, err);
+}
+
+/* io loop: a held reply the peers' ack released here (repl.c, "Replies
+ * released on the io loop"); eng_fast_after is ioreq_finish's engine part */
+static void io_fast_reply(struct wbd_repl_fast *f)
+{
+	struct wbd_nbd_ioreq *q =
+	    (struct wbd_nbd_ioreq *)((char *)f - offsetof(struct wbd_nbd_ioreq, fast));
+
+	q->err = 0;
+	io_req_done(&q->m);
+}
+
+static void eng_fast_after(void *arg)
+{
+	struct wbd_nbd_export *ex = arg;
+
+	ex->inflight--;
 }
 
 /* engine loop: done (and released by the peers, if they held it) */
@@ -1164,7 +1195,11 @@ static void conn_take_pagebuf(struct wbd_nbd_conn *c)
 /* engine loop: the connection attached; from now on an io loop owns it */
 static void conn_migrate(struct wbd_nbd_conn *c)
 {
-	struct wbd_ioloop *l = wbd_ioloop_pick();
+	/* the export's loop (its peer links': their acks release replies) */
+	struct wbd_ioloop *l = c->ex->loop ? c->ex->loop(c->ex->ctx) : NULL;
+
+	if (!l)
+		l = wbd_ioloop_pick();
 
 	if (!l) { /* shutting down */
 		wbd_nbd_conn_close(c);

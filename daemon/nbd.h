@@ -63,6 +63,9 @@ struct wbd_nbd_ioreq;
  * every request is answered EIO without reaching the engine. */
 enum wbd_nbd_admit { WBD_NBD_ADMIT_OPEN = 0, WBD_NBD_ADMIT_HOLD = 1, WBD_NBD_ADMIT_FAIL = 2 };
 
+struct wbd_repl_fast;
+struct wbd_ioloop;
+
 struct wbd_nbd_export {
 	char name[64];
 	uint64_t size;
@@ -76,6 +79,12 @@ struct wbd_nbd_export {
 	 * release(wr, err) later, when the peers have it (the reply waits).
 	 * NULL or false: replied at once. */
 	bool (*hold)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err));
+	/* Optional, used instead of hold: the same, and the reply may go
+	 * from the connection's io loop (daemon/repl.h wbd_repl_fast) */
+	bool (*hold_fast)(void *ctx, struct wb_req *wr,
+			  void (*release)(struct wb_req *wr, int err), struct wbd_repl_fast *f);
+	/* Optional: the io loop its connections go to (NULL: round robin) */
+	struct wbd_ioloop *(*loop)(void *ctx);
 	/* Optional: false = writes, trims and write-zeroes are refused (EPERM)
 	 * before the engine (a replication secondary, a demotion running). */
 	bool (*writable)(void *ctx);

@@ -731,6 +731,27 @@ out:
 	pl_release(l);
 }
 
+/* An ack arrived: the positions for wbd_peerlink_ack_pos (as the engine
+ * counts them: daemon/repl.c cb_frame), then the io_ack hook. */
+static bool pl_ack_pos(struct plc *l, const Wbrep__Ack *a, struct wbd_pl_after *after)
+{
+	struct wbd_peerlink *h = l->h;
+	uint64_t dur = 0;
+
+	if (!a)
+		return false;
+	if (a->level == WBREP__ACK_LEVEL__ACK_DURABLE)
+		dur = a->seq + 1;
+	else if (a->has_durable_seq)
+		dur = a->durable_seq + 1;
+	if (dur > atomic_load_explicit(&h->ack_dur, memory_order_relaxed))
+		atomic_store(&h->ack_dur, dur);
+	if (wbp_ack_rank(a->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) &&
+	    a->seq + 1 > atomic_load_explicit(&h->ack_mem, memory_order_relaxed))
+		atomic_store(&h->ack_mem, a->seq + 1);
+	return l->cfg.io_ack && l->cfg.io_ack(l->cfg.io_arg, after);
+}
+
 /* One complete frame (message + data, or its record payload in
  * l->rx_pages) arrived; m, data and the pages are taken. */
 static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost)
@@ -764,6 +785,8 @@ static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost
 		{
 			struct pl_rx *rx = calloc(1, sizeof(*rx));
 			struct wbd_ioloop *lp = l->h->loop;
+			struct wbd_pl_after after;
+			bool fast;
 
 			if (!rx) {
 				pl_dropf(l, -ENOMEM, "no memory for a received frame");
@@ -781,13 +804,20 @@ static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost
 			rx->cost = cost;
 			atomic_fetch_add(&l->h->rxq, cost);
 			/* one wake-up of the engine for the frame (an ack a
-			 * reply waits for) and the releases riding with it */
+			 * reply waits for) and the releases riding with it;
+			 * none when the reply went from here (pl_ack_pos) */
 			if (lp)
 				wbd_ioloop_plug_engine(lp);
+			fast = rx->msg.type == WBP_T_ACK && lp &&
+			       pl_ack_pos(l, rx->msg.ack, &after);
 			plh_frame(l->h, rx);
 			pl_done_flush(l);
-			if (lp)
+			if (lp && fast)
+				wbd_ioloop_unplug_engine_quiet(lp);
+			else if (lp)
 				wbd_ioloop_unplug_engine(lp);
+			if (fast)
+				after.fn(after.arg);
 		}
 	}
 	wbp_msg_free(m);
@@ -979,6 +1009,10 @@ static void pl_attach(struct plc *l, struct bufferevent *bev)
 {
 	l->bev = bev;
 	l->conn++;
+	/* the number first (wbd_peerlink_ack_pos) */
+	atomic_store(&l->h->ack_conn, l->conn);
+	atomic_store(&l->h->ack_mem, 0);
+	atomic_store(&l->h->ack_dur, 0);
 	bufferevent_setcb(bev, pl_read_cb, pl_write_cb, pl_event_cb, l);
 	bufferevent_setwatermark(bev, EV_READ, 0, WBP_HDR_SIZE + WBP_MSG_MAX);
 	evbuffer_add_cb(bufferevent_get_output(bev), pl_out_cb, l);

@@ -120,6 +120,12 @@ struct wbd_peerlink_ops {
 	void *(*rx_buf)(unsigned type, size_t len);
 };
 
+struct wbd_ioloop;
+struct wbd_pl_after {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
 struct wbd_peerlink_cfg {
 	const char *resource; /* this link's resource */
 	const char *local;    /* this node's name (for messages) */
@@ -143,7 +149,29 @@ struct wbd_peerlink_cfg {
 	struct wb_pagebuf *pagebuf;
 	const struct wbd_peerlink_ops *ops;
 	void *arg;
+	/* Optional (repl.c, "Replies released on the io loop"): called on the
+	 * link's io loop for every ack frame received, once
+	 * wbd_peerlink_ack_pos() shows it. It may post to the engine; true =
+	 * it took a reply that *after (set) sends: the frame and what rides
+	 * with it then go to the engine without a wake-up of their own
+	 * (wbd_ioloop_unplug_engine_quiet), and after->fn(after->arg) runs
+	 * right after that. io_put(io_arg) runs when the link is freed (on the
+	 * engine thread, after the last io_ack call). */
+	bool (*io_ack)(void *io_arg, struct wbd_pl_after *after);
+	void (*io_put)(void *io_arg);
+	void *io_arg;
+	/* Optional: the io loop of the link (NULL: the next, round robin) */
+	struct wbd_ioloop *loop;
 };
+
+/* Any thread: the positions acked on the link's connection conn (seq + 1
+ * of the newest record acked IN_MEMORY or better, and DURABLE), as the io
+ * loop read them; false if conn is no longer the link's connection or
+ * the engine dropped it (wbd_peerlink_drop, _redo, _stop). */
+bool wbd_peerlink_ack_pos(const struct wbd_peerlink *l, uint64_t conn, uint64_t *mem,
+			  uint64_t *dur);
+/* Engine thread: the connection frames flow on (0: none). */
+uint64_t wbd_peerlink_up_conn(const struct wbd_peerlink *l);
 
 /* Create (state IDLE, nothing started). 0 or -errno (logged). */
 int wbd_peerlink_new(struct event_base *base, const struct wbd_peerlink_cfg *cfg,

@@ -537,6 +537,8 @@ static void h_real_free(struct wbd_peerlink *h)
 	wbp_msg_free(&h->theirs);
 	if (h->cfg.pagebuf) /* after the core: it released every page it held */
 		wb_pagebuf_unref(h->cfg.pagebuf);
+	if (h->cfg.io_put) /* after the core: no io_ack call comes */
+		h->cfg.io_put(h->cfg.io_arg);
 	free(h->resource);
 	free(h->peer);
 	free(h->local);
@@ -592,7 +594,7 @@ int wbd_peerlink_new(struct event_base *base, const struct wbd_peerlink_cfg *cfg
 	atomic_init(&h->ping_to_ms, h->cfg.ping_timeout_ms);
 	/* active and passive links spread over the loops (the listener
 	 * hands an accepted connection to its passive link's loop) */
-	h->loop = wbd_ioloop_pick();
+	h->loop = cfg->loop && wbd_ioloop_count() ? cfg->loop : wbd_ioloop_pick();
 	cb = h->loop ? wbd_ioloop_base(h->loop) : base;
 	h->st = WBD_PL_IDLE;
 	wbp_limits_init(&h->lim);
@@ -621,6 +623,7 @@ static void drop_here(struct wbd_peerlink *h)
 {
 	h->dead_conn = h->io_conn > h->up_conn ? h->io_conn : h->up_conn;
 	h->up_conn = 0;
+	atomic_store(&h->ack_dead, h->dead_conn); /* its acks count no more */
 }
 
 void wbd_peerlink_drop(struct wbd_peerlink *h, int err, const char *why)
@@ -771,6 +774,22 @@ const Wbrep__Hello *wbd_peerlink_peer_hello(const struct wbd_peerlink *h)
 bool wbd_peerlink_accepts(const struct wbd_peerlink *h)
 {
 	return !h->host && !h->want_stopped && !h->freeing;
+}
+
+bool wbd_peerlink_ack_pos(const struct wbd_peerlink *h, uint64_t conn, uint64_t *mem,
+			  uint64_t *dur)
+{
+	/* the core stores the number of a new connection before it resets
+	 * the positions: positions read before a number that still is conn
+	 * are that connection's */
+	*mem = atomic_load(&h->ack_mem);
+	*dur = atomic_load(&h->ack_dur);
+	return conn && atomic_load(&h->ack_conn) == conn && conn > atomic_load(&h->ack_dead);
+}
+
+uint64_t wbd_peerlink_up_conn(const struct wbd_peerlink *h)
+{
+	return h->up_conn;
 }
 
 struct wbd_ioloop *wbd_peerlink_loop(const struct wbd_peerlink *h)

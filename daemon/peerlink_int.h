@@ -89,6 +89,12 @@ struct wbd_peerlink {
 	 * them (wbd_peerlink_set_limits), both loops read them */
 	_Atomic size_t sndq_cap;
 	_Atomic uint32_t ping_to_ms;
+	/* written by the core only: its connection number, then (reset to 0
+	 * for each connection) the acked positions read from ack frames
+	 * (wbd_peerlink_ack_pos reads the positions before the number) */
+	_Atomic uint64_t ack_conn, ack_mem, ack_dur;
+	/* written by the engine: connections up to it were dropped there */
+	_Atomic uint64_t ack_dead;
 };
 
 /* receive hand-over cap: the core stops reading while rxq >= this */

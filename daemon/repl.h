@@ -102,6 +102,28 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
  * level; then release(wr, 0). true = held. */
 bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 		   void (*release)(struct wb_req *wr, int err));
+/* A reply the io loop of its connection may send itself, when a peer's
+ * ack that arrives on that loop completes what it waits for (repl.c,
+ * "Replies released on the io loop"): the frontend's request embeds it.
+ * Then io_reply(f) runs on loop instead of release(wr, 0) on the engine
+ * thread (it may free the request), and eng_after(eng_arg) on the engine
+ * thread after it was called (the engine-side part of release). */
+struct wbd_ioloop;
+struct wbd_repl_fast {
+	struct wbd_ioloop *loop;
+	void (*io_reply)(struct wbd_repl_fast *f);
+	void (*eng_after)(void *eng_arg);
+	void *eng_arg;
+};
+/* wbd_repl_hold, with f (NULL: as wbd_repl_hold; else kept until the
+ * reply went). */
+bool wbd_repl_hold_fast(struct wbd_repl *rp, struct wb_req *wr,
+			void (*release)(struct wb_req *wr, int err),
+			struct wbd_repl_fast *f);
+/* The io loop of the resource's first peer link (an NBD connection of
+ * the resource goes there, so that link's acks can release its replies);
+ * NULL: none. */
+struct wbd_ioloop *wbd_repl_loop(const struct wbd_repl *rp);
 /* The mode policy's gate (see enum wbd_repl_gate); applies at once. */
 void wbd_repl_set_gate(struct wbd_repl *rp, enum wbd_repl_gate g);
 /* Reload: a new wb-min-peers applies at once. */

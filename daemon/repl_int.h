@@ -10,12 +10,14 @@
 #ifndef WB_DAEMON_REPL_INT_H
 #define WB_DAEMON_REPL_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <event2/event.h>
 
 #include "conf/wbconf.h"
+#include "daemon/ioloop.h"
 #include "daemon/repl.h"
 #include "engine/wbengine.h"
 #include "proto/peerproto.h"
@@ -141,6 +143,35 @@ struct repl_held {
 	struct wb_req *wr;
 	void (*release)(struct wb_req *wr, int err);
 	uint64_t need; /* every seq < need acked by enough peers */
+	int q;	       /* its queue (REPL_HQ_*) */
+	/* the io loop may send it (repl.c, "Replies released on the io
+	 * loop"): fast.loop != NULL; m: then back to the engine */
+	struct wbd_repl_fast fast;
+	struct wbd_repl_fast *fast_req; /* the frontend's (io_reply's argument) */
+	struct wbd_repl *rp;
+	struct wbd_ioloop_msg m;
+};
+
+/* primary: the one held reply an io loop may release (repl.c, "Replies
+ * released on the io loop"). state: REPL_FAST_FREE, _CHECK (an io loop
+ * looks at it), _TAKEN (an io loop sent it; its m comes back to the
+ * engine), or the ticket of an armed reply (>= REPL_FAST_T0). The fields
+ * below refs are written by the engine while FREE and read by the io loop
+ * that holds CHECK. */
+#define REPL_FAST_FREE	0u
+#define REPL_FAST_CHECK 1u
+#define REPL_FAST_T0	2u
+#define REPL_FAST_TAKEN UINT64_MAX
+struct repl_fast {
+	_Atomic uint64_t state;
+	_Atomic unsigned refs; /* the glue's and each link's (io_put) */
+	uint64_t ticket;       /* engine: the last one given */
+	struct repl_held *h;
+	uint64_t need;
+	char lvl; /* 'B' (acked_mem) or 'C' (acked_dur) */
+	unsigned min, n;
+	struct wbd_peerlink *l[WB_ENGINE_MAX_PEERS];
+	uint64_t conn[WB_ENGINE_MAX_PEERS];
 };
 
 /* primary: held replies that wait for the same ack level, in order */
@@ -165,7 +196,9 @@ struct wbd_repl {
 	enum wbd_repl_gate gate; /* set by the mode policy */
 	bool stopping;		 /* wbd_repl_release_all: no more holding */
 	struct repl_hq hq[REPL_NHQ];
-	unsigned nheld; /* in both queues */
+	unsigned nheld; /* in both queues and fast */
+	struct repl_fast *fast;
+	struct wbd_ioloop *loop; /* the first link's io loop, its NBD connections' */
 	char res[WBCONF_NAME_MAX + 1];
 	char local[WBCONF_NAME_MAX + 1];
 	struct wb_engine *e;

@@ -157,6 +157,19 @@ static bool res_hold(void *ctx, struct wb_req *wr, void (*release)(struct wb_req
 	return wbd_modectl_hold(ctx, wr, release);
 }
 
+static bool res_hold_fast(void *ctx, struct wb_req *wr,
+			  void (*release)(struct wb_req *wr, int err), struct wbd_repl_fast *f)
+{
+	return wbd_modectl_hold_fast(ctx, wr, release, f);
+}
+
+static struct wbd_ioloop *res_loop(void *ctx)
+{
+	struct wbd_resource *r = ctx;
+
+	return wbd_repl_loop(r->repl);
+}
+
 static int res_admit(void *ctx)
 {
 	return wbd_modectl_ring_admit(ctx);
@@ -575,6 +588,8 @@ static int res_events_new(struct wbd_resource *r, uint64_t size, char *err, size
 
 	wbd_nbd_export_init(&r->ex, r->name, size, r->engine, res_kick, r);
 	r->ex.hold = res_hold;
+	r->ex.hold_fast = res_hold_fast;
+	r->ex.loop = res_loop;
 	r->ex.writable = wbd_resource_writable;
 	r->ex.max_clients = r->conf->max_clients;
 	r->ex.tls = r->conf->tls; /* same values (_Static_assert above) */

@@ -10,7 +10,8 @@
  *   - stop runs the stop hook on every loop and, after the join, what is
  *     still queued, on the caller's thread;
  *   - lazy posts (one deferred wake-up per engine callback) and plugged
- *     posts (one wake-up at the unplug) arrive, in order.
+ *     posts (one wake-up at the unplug) arrive, in order; so do quiet
+ *     posts (no wake-up: the loop's timer, or the next plain post).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -238,6 +239,39 @@ static void io_plugged(struct wbd_ioloop_msg *m)
 	wbd_ioloop_unplug_engine(self);
 }
 
+/* io thread: 5 messages to the engine posted quietly (a plug ended by
+ * unplug_engine_quiet), then, for loop 1, one more with a plain post */
+static void io_quiet(struct wbd_ioloop_msg *m)
+{
+	struct tmsg *t = tm(m);
+	struct wbd_ioloop *self = wbd_ioloop_self();
+	unsigned loop = t->loop;
+
+	free(t);
+	wbd_ioloop_plug_engine(self);
+	for (unsigned i = 0; i < 5; i++) {
+		struct tmsg *b = calloc(1, sizeof(*b));
+
+		if (!b)
+			abort();
+		b->loop = loop;
+		b->seq = i;
+		b->m.fn = eng_back;
+		wbd_ioloop_post_engine(self, &b->m);
+	}
+	wbd_ioloop_unplug_engine_quiet(self);
+	if (loop == 1) {
+		struct tmsg *b = calloc(1, sizeof(*b));
+
+		if (!b)
+			abort();
+		b->loop = loop;
+		b->seq = 5;
+		b->m.fn = eng_back;
+		wbd_ioloop_post_engine(self, &b->m);
+	}
+}
+
 /* engine thread, from an event callback: post lazily (more than a queue
  * holds, to both loops); the deferred event must wake them */
 static void eng_post_lazy(evutil_socket_t fd, short what, void *arg)
@@ -294,6 +328,32 @@ static void test_lazy_and_plug(void **state)
 	stop();
 }
 
+/* Quiet posts (io -> engine, no wake-up of their own) arrive, in order:
+ * on loop 0 by the loop's own timer (WBD_IOLOOP_QUIET_US), on loop 1 with
+ * the plain post after them (it must wake the engine although messages
+ * wait before it). The engine loop is polled without blocking. */
+static void test_quiet(void **state)
+{
+	start();
+	for (unsigned i = 0; i < NLOOPS; i++) {
+		struct tmsg *t = calloc(1, sizeof(*t));
+
+		assert_non_null(t);
+		t->loop = i;
+		t->m.fn = io_quiet;
+		wbd_ioloop_post(loops[i], &t->m);
+	}
+	eng_want = 5 + 6;
+	for (int round = 0; round < 200000 && eng_total < eng_want; round++)
+		if (event_base_loop(ebase, EVLOOP_ONCE | EVLOOP_NONBLOCK) == 1)
+			usleep(50);
+	assert_int_equal(eng_total, 11);
+	assert_int_equal(eng_seen[0], 5);
+	assert_int_equal(eng_seen[1], 6);
+	assert_int_equal(eng_order_bad, 0);
+	stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +361,7 @@ int main(void)
 	    cmocka_unit_test(test_backpressure),
 	    cmocka_unit_test(test_stop_runs_queued),
 	    cmocka_unit_test(test_lazy_and_plug),
+	    cmocka_unit_test(test_quiet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
