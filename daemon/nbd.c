@@ -1195,8 +1195,11 @@ static void conn_take_pagebuf(struct wbd_nbd_conn *c)
 /* engine loop: the connection attached; from now on an io loop owns it */
 static void conn_migrate(struct wbd_nbd_conn *c)
 {
-	/* the export's loop (its peer links': their acks release replies) */
-	struct wbd_ioloop *l = c->ex->loop ? c->ex->loop(c->ex->ctx) : NULL;
+	/* the export's only connection: the export's loop (its first peer
+	 * link's: its acks release the replies there); more connections
+	 * (nbdcopy's 4) spread round robin, as the QD1 case is one client */
+	struct wbd_ioloop *l =
+	    c->ex->loop && c->ex->nconns <= 1 ? c->ex->loop(c->ex->ctx) : NULL;
 
 	if (!l)
 		l = wbd_ioloop_pick();
