@@ -8,7 +8,8 @@
 #   - every link comes up; wbctl status --json shows both peers Connected,
 #     UpToDate, with the CONTRACT.md keys; the metrics carry per-peer gauges
 #   - wb-min-peers 2: random data written through alpha's export is
-#     byte-identical through beta's and gamma's read path after the flush
+#     byte-identical through beta's and gamma's read path after the flush;
+#     with either secondary stopped a write is not answered until it runs
 #   - roles at run time: `wbctl primary` on beta is refused while alpha is
 #     primary; `wbctl secondary` on alpha, then `wbctl primary` on beta: a
 #     write on alpha is now refused, data written on beta reaches alpha and
@@ -89,6 +90,48 @@ for n in beta gamma; do
 		fail "repl3-identical-$n: $(cmp "$T/img" "$T/out.$n" 2>&1 | head -1)"
 	fi
 done
+
+# ---- wb-min-peers 2: a reply waits for both peers' acks. One secondary
+# stopped (SIGSTOP, well inside the 5 s ping timeout), one 4 KiB write to
+# alpha is not answered while the other secondary acks it; answered once
+# the stopped one runs again. Each secondary in turn: the NBD connection
+# shares an io loop with one link only, where a peer's ack may release a
+# reply held alone (docs/replication.md, "Replies released on the io
+# loop"); that must count both peers, whichever one acks there.
+if command -v qemu-io >/dev/null; then
+	pat=60
+	for n in beta gamma; do
+		pat=$((pat + 1))
+		kill -STOP "${PID[$n]}"
+		on_cleanup "kill -CONT ${PID[$n]} 2>/dev/null"
+		timeout 60 qemu-io -f raw -c "write -P $pat 0 4k" "$(URI alpha)" >"$T/qio.out" 2>&1 &
+		QPID=$!
+		sleep 1
+		early=0
+		kill -0 "$QPID" 2>/dev/null || early=1
+		kill -CONT "${PID[$n]}"
+		if wait "$QPID" && grep -q '^wrote 4096/4096' "$T/qio.out"; then
+			python3 -c "open('$T/data4', 'wb').write(bytes([$pat]) * 4096)"
+			mkimg "$T/img" "$T/data4" 0 # the write is there either way
+			if [ $early = 1 ]; then
+				fail "repl3-reply-waits-both-$n: alpha answered with $n stopped"
+			else
+				pass "repl3-reply-waits-both-$n"
+			fi
+		else
+			fail "repl3-reply-waits-both-$n: $(tr '\n' ' ' <"$T/qio.out")"
+		fi
+	done
+	for n in beta gamma; do
+		if wait_for 60 same_as "$T/img" $n; then
+			pass "repl3-identical-after-stop-$n"
+		else
+			fail "repl3-identical-after-stop-$n: $(cmp "$T/img" "$T/out.$n" 2>&1 | head -1)"
+		fi
+	done
+else
+	skip "repl3-reply-waits-both: no qemu-io"
+fi
 
 # ---- roles at run time
 if ctl beta primary r0 >"$T/p.out" 2>&1; then
