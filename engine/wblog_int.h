@@ -297,7 +297,7 @@ void wbl_bm_close(struct wblog *e);
 /* wblog_read.c */
 int wbl_submit_read(struct wblog *e, struct wb_req *r);
 
-#define WBL_MAX_INFLIGHT_RECORDS 4
+#define WBL_MAX_INFLIGHT_RECORDS 8
 /* replica records (apply_record) in flight at once: each is a FUA write
  * (wbl_fua_pick), and with 4 a secondary's records waited 1-2.4 ms for a
  * slot at QD32 on the cluster bench (docs/benchmarks.md, "The peers'
