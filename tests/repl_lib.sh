@@ -268,6 +268,33 @@ repl_peer_gone() { json "$1" 's["peers"][0]["connection"] != "Connected"'; }
 
 # mkimg IMG DATA OFFSET_MB [SIZE]: put the file DATA at OFFSET_MB MiB of
 # the image IMG (created zeroed with SIZE bytes, default $DEVSZ, if absent)
+# repl_reply_waits CASE STOPPED PAT: with node STOPPED stopped (SIGSTOP:
+# it acks nothing, well inside the 5 s ping timeout), one 4 KiB write of
+# byte PAT at offset 0 to alpha must stay unanswered for 1 s and be
+# answered once STOPPED runs again; $T/img gets the write either way (it
+# landed), so later comparisons hold. Needs qemu-io.
+repl_reply_waits() {
+	local c=$1 n=$2 pat=$3 qpid early=0
+	kill -STOP "${PID[$n]}"
+	on_cleanup "kill -CONT ${PID[$n]} 2>/dev/null"
+	timeout 60 qemu-io -f raw -c "write -P $pat 0 4k" "$(URI alpha)" >"$T/qio.out" 2>&1 &
+	qpid=$!
+	sleep 1
+	kill -0 "$qpid" 2>/dev/null || early=1
+	kill -CONT "${PID[$n]}"
+	if ! wait "$qpid" || ! grep -q '^wrote 4096/4096' "$T/qio.out"; then
+		fail "$c: $(tr '\n' ' ' <"$T/qio.out")"
+		return
+	fi
+	python3 -c "open('$T/data4', 'wb').write(bytes([$pat]) * 4096)"
+	mkimg "$T/img" "$T/data4" 0
+	if [ $early = 1 ]; then
+		fail "$c: alpha answered with $n stopped"
+	else
+		pass "$c"
+	fi
+}
+
 mkimg() {
 	python3 - "$1" "$2" "$3" "${4:-$DEVSZ}" <<'EOP'
 import os, sys

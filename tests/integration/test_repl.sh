@@ -167,25 +167,7 @@ wait "$EVPID" 2>/dev/null
 # slot that beta's ack releases on the io loop (docs/replication.md,
 # "Replies released on the io loop"): nothing else may release it.
 if command -v qemu-io >/dev/null; then
-	kill -STOP "${PID[beta]}"
-	on_cleanup "kill -CONT ${PID[beta]} 2>/dev/null"
-	timeout 60 qemu-io -f raw -c 'write -P 0x3c 0 4k' "$(URI alpha)" >"$T/qio.out" 2>&1 &
-	QPID=$!
-	sleep 1
-	if ! kill -0 "$QPID" 2>/dev/null; then
-		kill -CONT "${PID[beta]}"
-		fail "repl-reply-waits-ack: alpha answered with beta stopped: $(tr '\n' ' ' <"$T/qio.out")"
-	else
-		kill -CONT "${PID[beta]}"
-		if wait "$QPID" && grep -q '^wrote 4096/4096' "$T/qio.out"; then
-			# the image the last case compares with has it too
-			python3 -c "open('$T/data4', 'wb').write(b'\\x3c' * 4096)"
-			mkimg "$T/img" "$T/data4" 0
-			pass "repl-reply-waits-ack"
-		else
-			fail "repl-reply-waits-ack: $(tr '\n' ' ' <"$T/qio.out")"
-		fi
-	fi
+	repl_reply_waits repl-reply-waits-ack beta $((0x3c))
 else
 	skip "repl-reply-waits-ack: no qemu-io"
 fi

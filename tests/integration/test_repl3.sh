@@ -48,6 +48,19 @@ for n in $NODES; do
 	}
 done
 
+# identical_on CASE SECS NODE...: $T/img through each node's read path
+identical_on() {
+	local c=$1 secs=$2 n
+	shift 2
+	for n in "$@"; do
+		if wait_for "$secs" same_as "$T/img" "$n"; then
+			pass "$c-$n"
+		else
+			fail "$c-$n: $(cmp "$T/img" "$T/out.$n" 2>&1 | head -1)"
+		fi
+	done
+}
+
 # ---- links and per-peer status
 PEERS_OK='s["role"] == "primary" and s["disk_state"] == "UpToDate" and len(s["peers"]) == 2 and all(p["connection"] == "Connected" and p["role"] == "secondary" and p["disk"] == "UpToDate" and p["replication"] == "Established" and p["seq_lag"] is not None and "out_of_sync_bytes" in p for p in s["peers"])'
 SEC_OK='s["role"] == "secondary" and s["disk_state"] == "UpToDate" and [p["role"] for p in s["peers"] if p["node"] == "alpha"] == ["primary"] and all(p["connection"] == "Connected" for p in s["peers"])'
@@ -83,13 +96,7 @@ if timeout 300 nbdcopy "$T/img" "$(URI alpha)"; then
 else
 	fail "repl3-write-minpeers2: nbdcopy to alpha failed"
 fi
-for n in beta gamma; do
-	if wait_for 120 same_as "$T/img" $n; then
-		pass "repl3-identical-$n"
-	else
-		fail "repl3-identical-$n: $(cmp "$T/img" "$T/out.$n" 2>&1 | head -1)"
-	fi
-done
+identical_on repl3-identical 120 beta gamma
 
 # ---- wb-min-peers 2: a reply waits for both peers' acks. One secondary
 # stopped (SIGSTOP, well inside the 5 s ping timeout), one 4 KiB write to
@@ -99,36 +106,9 @@ done
 # reply held alone (docs/replication.md, "Replies released on the io
 # loop"); that must count both peers, whichever one acks there.
 if command -v qemu-io >/dev/null; then
-	pat=60
-	for n in beta gamma; do
-		pat=$((pat + 1))
-		kill -STOP "${PID[$n]}"
-		on_cleanup "kill -CONT ${PID[$n]} 2>/dev/null"
-		timeout 60 qemu-io -f raw -c "write -P $pat 0 4k" "$(URI alpha)" >"$T/qio.out" 2>&1 &
-		QPID=$!
-		sleep 1
-		early=0
-		kill -0 "$QPID" 2>/dev/null || early=1
-		kill -CONT "${PID[$n]}"
-		if wait "$QPID" && grep -q '^wrote 4096/4096' "$T/qio.out"; then
-			python3 -c "open('$T/data4', 'wb').write(bytes([$pat]) * 4096)"
-			mkimg "$T/img" "$T/data4" 0 # the write is there either way
-			if [ $early = 1 ]; then
-				fail "repl3-reply-waits-both-$n: alpha answered with $n stopped"
-			else
-				pass "repl3-reply-waits-both-$n"
-			fi
-		else
-			fail "repl3-reply-waits-both-$n: $(tr '\n' ' ' <"$T/qio.out")"
-		fi
-	done
-	for n in beta gamma; do
-		if wait_for 60 same_as "$T/img" $n; then
-			pass "repl3-identical-after-stop-$n"
-		else
-			fail "repl3-identical-after-stop-$n: $(cmp "$T/img" "$T/out.$n" 2>&1 | head -1)"
-		fi
-	done
+	repl_reply_waits repl3-reply-waits-both-beta beta 61
+	repl_reply_waits repl3-reply-waits-both-gamma gamma 62
+	identical_on repl3-identical-after-stop 60 beta gamma
 else
 	skip "repl3-reply-waits-both: no qemu-io"
 fi
@@ -170,13 +150,7 @@ if wait_for 60 json beta "$PEERS_OK" && timeout 300 nbdcopy "$T/img" "$(URI beta
 else
 	fail "repl3-write-new-primary: $(tr '\n' ' ' <"$T/st.beta" | grep -o '"disk_state.*' | head -c 400)"
 fi
-for n in alpha gamma; do
-	if wait_for 120 same_as "$T/img" $n; then
-		pass "repl3-identical-after-switch-$n"
-	else
-		fail "repl3-identical-after-switch-$n: $(cmp "$T/img" "$T/out.$n" 2>&1 | head -1)"
-	fi
-done
+identical_on repl3-identical-after-switch 120 alpha gamma
 
 # ---- failover: beta killed -9 under the stamped writer, a secondary promoted
 # The checker takes a block that was never durably written to be all zero,
