@@ -731,24 +731,20 @@ out:
 	pl_release(l);
 }
 
-/* An ack arrived: the positions for wbd_peerlink_ack_pos (as the engine
- * counts them: daemon/repl.c cb_frame), then the io_ack hook. */
+/* An ack arrived: the positions for wbd_peerlink_ack_pos (wbp_ack_positions,
+ * as daemon/repl.c cb_frame counts them), then the io_ack hook. */
 static bool pl_ack_pos(struct plc *l, const Wbrep__Ack *a, struct wbd_pl_after *after)
 {
 	struct wbd_peerlink *h = l->h;
-	uint64_t dur = 0;
+	uint64_t mem, dur;
 
 	if (!a)
 		return false;
-	if (a->level == WBREP__ACK_LEVEL__ACK_DURABLE)
-		dur = a->seq + 1;
-	else if (a->has_durable_seq)
-		dur = a->durable_seq + 1;
+	wbp_ack_positions(a, &mem, &dur);
 	if (dur > atomic_load_explicit(&h->ack_dur, memory_order_relaxed))
 		atomic_store(&h->ack_dur, dur);
-	if (wbp_ack_rank(a->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) &&
-	    a->seq + 1 > atomic_load_explicit(&h->ack_mem, memory_order_relaxed))
-		atomic_store(&h->ack_mem, a->seq + 1);
+	if (mem > atomic_load_explicit(&h->ack_mem, memory_order_relaxed))
+		atomic_store(&h->ack_mem, mem);
 	return l->cfg.io_ack && l->cfg.io_ack(l->cfg.io_arg, after);
 }
 

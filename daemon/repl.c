@@ -212,8 +212,9 @@ void wbd_repl_rot_kick(struct wbd_repl *rp)
  * and holds its reply with nothing else held, it arms the one fast slot:
  * the reply's need and level, min_peers and the peers the gate counts now
  * (up, not primary, not being resynced) with their connection numbers.
- * The link's io loop reads each ack into wbd_peerlink_ack_pos() (the same
- * positions cb_frame computes here) and, on the connection's own io loop,
+ * The link's io loop reads each ack into wbd_peerlink_ack_pos() (the
+ * positions cb_frame takes here, both from wbp_ack_positions) and, on the
+ * connection's own io loop,
  * sends the reply at once when min_peers of those peers, still on the
  * same connections, acked every seq below need at the level; the ack and
  * the slot's return (fast_back) reach the engine without a wake-up of
@@ -1480,21 +1481,19 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 			wbd_repl_disk_check(rp);
 			break;
 		}
-		if (m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE || m->ack->has_durable_seq) {
-			uint64_t dur = m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE
-					   ? m->ack->seq
-					   : m->ack->durable_seq;
+		{
+			uint64_t mem, dur; /* the positions peerlink.c's io loop reads too */
 
-			if (dur + 1 > p->acked_dur) {
-				p->acked_dur = dur + 1;
+			wbp_ack_positions(m->ack, &mem, &dur);
+			if (dur > p->acked_dur) {
+				p->acked_dur = dur;
 				/* the log keeps what the peer has not made durable */
 				wbd_repl_log_hold(p, p->acked_dur);
 				wbd_repl_bm_ack(p);
 			}
+			if (mem > p->acked_mem)
+				p->acked_mem = mem;
 		}
-		if (wbp_ack_rank(m->ack->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) &&
-		    m->ack->seq + 1 > p->acked_mem)
-			p->acked_mem = m->ack->seq + 1;
 		repl_gate(rp);
 		break;
 	default:

@@ -90,6 +90,15 @@ int wbp_ack_rank(int level)
 	}
 }
 
+void wbp_ack_positions(const Wbrep__Ack *a, uint64_t *mem, uint64_t *dur)
+{
+	*dur = a->level == WBREP__ACK_LEVEL__ACK_DURABLE ? a->seq + 1
+	       : a->has_durable_seq			 ? a->durable_seq + 1
+							 : 0;
+	*mem = wbp_ack_rank(a->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) ? a->seq + 1
+											 : 0;
+}
+
 void wbp_hdr_encode(uint8_t out[WBP_HDR_SIZE], const struct wbp_hdr *h)
 {
 	wb_store_le32(out, WBP_MAGIC);

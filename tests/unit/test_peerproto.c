@@ -176,6 +176,29 @@ static void test_crc_and_header(void **state)
 	assert_true(wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) <
 		    wbp_ack_rank(WBREP__ACK_LEVEL__ACK_DURABLE));
 	assert_int_equal(wbp_ack_rank(WBREP__ACK_LEVEL__ACK_NONE), 0);
+	{ /* the positions an ack gives (both the gate and the io loop use them) */
+		Wbrep__Ack a = WBREP__ACK__INIT;
+		uint64_t mem, dur;
+
+		a.seq = 41;
+		a.level = WBREP__ACK_LEVEL__ACK_RECEIVED;
+		wbp_ack_positions(&a, &mem, &dur);
+		assert_int_equal(mem, 0);
+		assert_int_equal(dur, 0);
+		a.has_durable_seq = 1;
+		a.durable_seq = 30;
+		wbp_ack_positions(&a, &mem, &dur);
+		assert_int_equal(mem, 0);
+		assert_int_equal(dur, 31);
+		a.level = WBREP__ACK_LEVEL__ACK_IN_MEMORY;
+		wbp_ack_positions(&a, &mem, &dur);
+		assert_int_equal(mem, 42);
+		assert_int_equal(dur, 31);
+		a.level = WBREP__ACK_LEVEL__ACK_DURABLE; /* its seq, not durable_seq */
+		wbp_ack_positions(&a, &mem, &dur);
+		assert_int_equal(mem, 42);
+		assert_int_equal(dur, 42);
+	}
 }
 
 static void test_hello(void **state)
