@@ -7,7 +7,7 @@
 #   unit      every CMocka binary build/tests/unit/test_*       (normal build)
 #   san       the same binaries from build-san/ (ASan + UBSan)
 #   tsan      ThreadSanitizer (build-tsan/, `make TSAN=1`): the io loop and
-#             page buffer and peer link unit tests and the daemon, NBD-over-TLS
+#             page buffer and peer link unit tests and the daemon, NBD, NBD-over-TLS
 #             and resource scripts against the TSan wbrepd; a report fails the case (exit status 66,
 #             "ThreadSanitizer" in the daemon's log)
 #   scripts   every tests/<suite>/test_*.sh (cli, crash, engine, fuzz,
@@ -141,8 +141,8 @@ if want tsan; then
 			run_cmocka tsan build-tsan/tests/unit/test_peerlink
 		[ -x build-tsan/tests/unit/test_ringfe ] &&
 			run_cmocka tsan build-tsan/tests/unit/test_ringfe
-		for sc in tests/integration/test_daemon.sh tests/integration/test_nbd_tls.sh \
-			tests/integration/test_resources.sh; do
+		for sc in tests/integration/test_daemon.sh tests/integration/test_nbd.sh \
+			tests/integration/test_nbd_tls.sh tests/integration/test_resources.sh; do
 			B=build-tsan run_script "$sc" tsan/
 		done
 		unset TSAN_OPTIONS
