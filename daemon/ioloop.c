@@ -63,6 +63,9 @@ struct wbd_ioloop {
 	bool quiet;
 	struct event *quiet_ev;
 	bool lazy;	  /* engine thread: posted lazily, lazy_cb checks for a wake-up */
+	/* other io loops -> this one (wbd_ioloop_post_io): a stack every
+	 * producer pushes onto with a CAS, the consumer takes it whole */
+	_Atomic(struct wbd_ioloop_msg *) remote;
 };
 
 static struct {
@@ -232,13 +235,34 @@ static void engine_cb(evutil_socket_t fd, short what, void *arg)
 		efd_wake(io.efd);
 }
 
-/* io loop: messages from the engine, room for what it posted */
+/* Consumer (l's thread, or any once the threads are joined): run what the
+ * other io loops posted, oldest first. true = something ran. */
+static bool remote_run(struct wbd_ioloop *l)
+{
+	struct wbd_ioloop_msg *m = atomic_exchange(&l->remote, NULL), *fifo = NULL, *next;
+
+	for (; m; m = next) { /* the stack is newest first */
+		next = m->next;
+		m->next = fifo;
+		fifo = m;
+	}
+	for (m = fifo; m; m = next) {
+		next = m->next;
+		m->next = NULL;
+		m->fn(m);
+	}
+	return fifo != NULL;
+}
+
+/* io loop: messages from the engine and the other io loops, room for what
+ * it posted */
 static void io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbd_ioloop *l = arg;
 
 	if (!l->et)
 		efd_clear(l->efd);
+	remote_run(l);
 	if (ioq_drain(&l->to_io, io.efd))
 		efd_wake(l->efd);
 	if (l->to_eng.ovf_head && ioq_flush(&l->to_eng, io.efd) && io.hooks.space)
@@ -412,6 +436,7 @@ static int queues_run_one(void *ctx)
 	for (unsigned i = 0; i < io.n; i++) {
 		again |= ioq_run_one(&io.v[i]->to_eng);
 		again |= ioq_run_one(&io.v[i]->to_io);
+		again |= remote_run(io.v[i]);
 	}
 	*(bool *)ctx = again;
 	return 0;
@@ -499,6 +524,24 @@ void wbd_ioloop_post(struct wbd_ioloop *l, struct wbd_ioloop_msg *m)
 		return;
 	}
 	ioq_push(&l->to_io, m, l->efd);
+}
+
+void wbd_ioloop_post_io(struct wbd_ioloop *l, struct wbd_ioloop_msg *m)
+{
+	struct wbd_ioloop_msg *old;
+
+	if (!io.running) {
+		m->fn(m);
+		return;
+	}
+	old = atomic_load(&l->remote);
+	do
+		m->next = old;
+	while (!atomic_compare_exchange_weak(&l->remote, &old, m));
+	/* the consumer takes the whole stack (exchange, seq_cst) before it
+	 * runs it: whoever pushes onto an empty stack wakes it */
+	if (!old)
+		efd_wake(l->efd);
 }
 
 void wbd_ioloop_post_engine(struct wbd_ioloop *l, struct wbd_ioloop_msg *m)

@@ -70,6 +70,12 @@ void wbd_ioloop_post(struct wbd_ioloop *l, struct wbd_ioloop_msg *m);
  * engine run) costs each io loop at most one wake-up, from a deferred
  * event right after that callback. Same order as wbd_ioloop_post. */
 void wbd_ioloop_post_lazy(struct wbd_ioloop *l, struct wbd_ioloop_msg *m);
+/* Any io loop's thread -> io loop l (rare messages: a reply an ack on
+ * another loop released, repl.c "Replies released on the io loop"): a
+ * lock-free stack with one wake-up per push onto an empty one; runs on l
+ * in posting order per producer, before l's engine messages of that
+ * wake-up. Not bounded: the producer owns the bound (one per request). */
+void wbd_ioloop_post_io(struct wbd_ioloop *l, struct wbd_ioloop_msg *m);
 /* io loop l's thread -> engine thread. */
 void wbd_ioloop_post_engine(struct wbd_ioloop *l, struct wbd_ioloop_msg *m);
 /* io loop l's thread: between plug and unplug (nested: counted), posts to

@@ -245,37 +245,54 @@ static void fast_reply(void *arg)
 	fr->io_reply(fr);
 }
 
-/* io loop of a link (peerlink cfg.io_ack): an ack arrived */
+/* the connection's io loop: a reply an ack on another loop released */
+static void fast_reply_msg(struct wbd_ioloop_msg *m)
+{
+	fast_reply((char *)m - offsetof(struct wbd_repl_fast, m));
+}
+
+/* another io loop: hand the reply to the connection's */
+static void fast_reply_remote(void *arg)
+{
+	struct wbd_repl_fast *fr = arg;
+
+	fr->m.fn = fast_reply_msg;
+	wbd_ioloop_post_io(fr->loop, &fr->m);
+}
+
+/* io loop of a link (peerlink cfg.io_ack): an ack arrived. The reply goes
+ * from the connection's io loop: at once if the ack arrived there, else
+ * posted to it (a 3-node resource's second link is on another loop; one
+ * wake-up of the connection's loop instead of the engine's and then it) */
 static bool fast_io_ack(void *arg, struct wbd_pl_after *after)
 {
 	struct repl_fast *f = arg;
+	struct wbd_ioloop *self = wbd_ioloop_self();
 	struct repl_held *h;
 	uint64_t s = atomic_load(&f->state);
 	unsigned ok = 0;
 
-	if (s < REPL_FAST_T0 || s == REPL_FAST_TAKEN ||
+	if (!self || s < REPL_FAST_T0 || s == REPL_FAST_TAKEN ||
 	    !atomic_compare_exchange_strong(&f->state, &s, REPL_FAST_CHECK))
 		return false;
-	if (f->h->fast.loop == wbd_ioloop_self()) {
-		for (unsigned i = 0; i < f->n && ok < f->min; i++) {
-			uint64_t mem, dur;
+	for (unsigned i = 0; i < f->n && ok < f->min; i++) {
+		uint64_t mem, dur;
 
-			if (wbd_peerlink_ack_pos(f->l[i], f->conn[i], &mem, &dur) &&
-			    (f->lvl == 'C' ? dur : mem) >= f->need)
-				ok++;
-		}
+		if (wbd_peerlink_ack_pos(f->l[i], f->conn[i], &mem, &dur) &&
+		    (f->lvl == 'C' ? dur : mem) >= f->need)
+			ok++;
 	}
 	if (ok < f->min) {
 		atomic_store(&f->state, s);
 		return false;
 	}
 	h = f->h;
-	after->fn = fast_reply;
+	after->fn = h->fast.loop == self ? fast_reply : fast_reply_remote;
 	after->arg = h->fast_req; /* the request's: alive until its reply */
 	atomic_store(&f->state, REPL_FAST_TAKEN);
 	/* the engine's part (quiet: it rides with the ack; it frees h), then
 	 * the reply, after the link queued the ack (pl_deliver) */
-	wbd_ioloop_post_engine(h->fast.loop, &h->m);
+	wbd_ioloop_post_engine(self, &h->m);
 	return true;
 }
 

@@ -32,6 +32,7 @@
 #include <openssl/ssl.h>
 
 #include "conf/wbconf.h"
+#include "daemon/ioloop.h"
 
 struct event_base;
 struct wb_engine;
@@ -103,17 +104,19 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
 		   void (*release)(struct wb_req *wr, int err));
 /* A reply the io loop of its connection may send itself, when a peer's
- * ack that arrives on that loop completes what it waits for (repl.c,
- * "Replies released on the io loop"): the frontend's request embeds it.
- * Then io_reply(f) runs on loop instead of release(wr, 0) on the engine
- * thread (it may free the request), and eng_after(eng_arg) on the engine
- * thread after it was called (the engine-side part of release). */
+ * ack completes what it waits for (repl.c, "Replies released on the io
+ * loop"): the frontend's request embeds it. Then io_reply(f) runs on loop
+ * instead of release(wr, 0) on the engine thread (it may free the
+ * request), and eng_after(eng_arg) on the engine thread after it was
+ * called (the engine-side part of release). m is repl.c's (an ack read
+ * on another io loop posts the reply to loop with it). */
 struct wbd_ioloop;
 struct wbd_repl_fast {
 	struct wbd_ioloop *loop;
 	void (*io_reply)(struct wbd_repl_fast *f);
 	void (*eng_after)(void *eng_arg);
 	void *eng_arg;
+	struct wbd_ioloop_msg m;
 };
 /* wbd_repl_hold, with f (NULL: as wbd_repl_hold; else kept until the
  * reply went). */

@@ -11,7 +11,9 @@
  *     still queued, on the caller's thread;
  *   - lazy posts (one deferred wake-up per engine callback) and plugged
  *     posts (one wake-up at the unplug) arrive, in order; so do quiet
- *     posts (no wake-up: the loop's timer, or the next plain post).
+ *     posts (no wake-up: the loop's timer, or the next plain post);
+ *   - io loop -> io loop posts (wbd_ioloop_post_io) run on the loop they
+ *     went to, in each producer's order, both loops posting at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -354,6 +356,67 @@ static void test_quiet(void **state)
 	stop();
 }
 
+/* receiving io loop: a message from the other loop (t->loop = producer) */
+static void io_from_io(struct wbd_ioloop_msg *m)
+{
+	static _Thread_local unsigned next;
+	struct tmsg *t = tm(m);
+	struct wbd_ioloop *self = wbd_ioloop_self();
+
+	if (!self || self != loops[1 - t->loop] || t->seq != next)
+		atomic_fetch_add(&io_order_bad, 1);
+	next = t->seq + 1;
+	t->m.fn = eng_back;
+	wbd_ioloop_post_engine(self, &t->m);
+}
+
+#define IO_TO_IO_N (3 * WBD_IOLOOP_QLEN)
+
+/* producing io loop: IO_TO_IO_N messages to the other loop */
+static void io_to_io(struct wbd_ioloop_msg *m)
+{
+	struct tmsg *t = tm(m);
+	unsigned p = t->loop;
+
+	free(t);
+	for (unsigned i = 0; i < IO_TO_IO_N; i++) {
+		struct tmsg *b = calloc(1, sizeof(*b));
+
+		if (!b)
+			abort();
+		b->loop = p;
+		b->seq = i;
+		b->m.fn = io_from_io;
+		wbd_ioloop_post_io(loops[1 - p], &b->m);
+	}
+}
+
+/* Both loops post to each other at once (more than a queue holds: the
+ * stack is not bounded); every message runs once, on the other loop, in
+ * its producer's order, and comes back to the engine. */
+static void test_io_to_io(void **state)
+{
+	start();
+	for (unsigned i = 0; i < NLOOPS; i++) {
+		struct tmsg *t = calloc(1, sizeof(*t));
+
+		assert_non_null(t);
+		t->loop = i;
+		t->m.fn = io_to_io;
+		wbd_ioloop_post(loops[i], &t->m);
+	}
+	eng_want = NLOOPS * IO_TO_IO_N;
+	for (int round = 0; round < 400000 && eng_total < eng_want; round++)
+		if (event_base_loop(ebase, EVLOOP_ONCE | EVLOOP_NONBLOCK) == 1)
+			usleep(50);
+	assert_int_equal(eng_total, eng_want);
+	assert_int_equal(eng_seen[0], IO_TO_IO_N);
+	assert_int_equal(eng_seen[1], IO_TO_IO_N);
+	assert_int_equal(eng_order_bad, 0);
+	assert_int_equal(atomic_load(&io_order_bad), 0);
+	stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +425,7 @@ int main(void)
 	    cmocka_unit_test(test_stop_runs_queued),
 	    cmocka_unit_test(test_lazy_and_plug),
 	    cmocka_unit_test(test_quiet),
+	    cmocka_unit_test(test_io_to_io),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
