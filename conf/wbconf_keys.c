@@ -184,6 +184,7 @@ const struct wbconf_key wbconf_keys[] = {
      .flags = F_RELOAD,
      .width = 4,
      .off = offsetof(struct wbconf_resource, destage_low_pct),
+     .min = 1, /* 0 is the engine's "default" (10 %): never what 0 % says */
      .max = 100,
      .def = "10%"},
     {.name = "destage-high",

@@ -280,6 +280,10 @@ static void test_key_errors(void **state)
 	expect_one("[resource r0]\nbacking = /b\nlog = /l\ndestage-high = 101%\n",
 		   "t.conf:4: [resource r0] destage-high: value '101%' is out of range: expected "
 		   "1%..100%");
+	/* 0 would reach the engine as "its default" (10 %) */
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\ndestage-low = 0%\n",
+		   "t.conf:4: [resource r0] destage-low: value '0%' is out of range: expected "
+		   "1%..100%");
 	expect_one("[resource r0]\nbacking = /b\nlog = /l\ndestage-low = ten\n",
 		   "t.conf:4: [resource r0] destage-low: invalid percentage 'ten': expected "
 		   "0%..100%, e.g. 90%");
