@@ -1307,6 +1307,10 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->has_durable_acks_only = h->durable_acks_only =
 	    rp->primary && rp->protocol != 'B' && !(rp->protocol == 'C' && rp->ack_mem);
 	wbd_repl_uuid_hello_fill(rp, h);
+	if (rp->has_meta)
+		memcpy(p->told_uuid, rp->meta.data_uuid, WB_META_UUID_LEN);
+	else
+		memset(p->told_uuid, 0, WB_META_UUID_LEN);
 }
 
 static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const struct wbp_limits *lim,
@@ -1367,6 +1371,37 @@ static int cb_hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h,
 	return ret;
 }
 
+/*
+ * The link just came up: did the hello it carried tell this node's current
+ * data generation? It is built before the handshake ends, so a UUID made
+ * durable in between (a primary's "lost" generation, rot_done, which only
+ * redoes the links that are up; an adoption, secs_relink) is not in it, and
+ * the peer would keep an older generation: a secondary up to date with its
+ * primary but of the generation before the primary's, taken for one that
+ * lacks records by the other secondaries (Outdated, refused promotion, rolled
+ * back and fully resynced once the primary is gone: cluster torture seed
+ * 51897). New hellos then; on a secondary that is a sync target at the
+ * resync's end (the marker UUID, a roll-back may change it again).
+ */
+static void told_check(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	char a[2 * WB_META_UUID_LEN + 1], b[2 * WB_META_UUID_LEN + 1];
+
+	if (!rp->has_meta || !memcmp(p->told_uuid, rp->meta.data_uuid, WB_META_UUID_LEN))
+		return;
+	if (!rp->primary && rp->rs_peer && rp->rs_peer != p) {
+		rp->relink_secs = true;
+		return;
+	}
+	wbd_repl_uuid_hex(p->told_uuid, a);
+	wbd_repl_uuid_hex(rp->meta.data_uuid, b);
+	wbd_info("%s: peer %s: new hellos: its hello told data generation %.12s, this node's "
+		 "is %.12s since",
+		 rp->res, p->node, a, b);
+	wbd_peerlink_redo(p->l, "this node's data generation changed during the hello");
+}
+
 static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void *arg)
 {
 	struct repl_peer *p = arg;
@@ -1417,6 +1452,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 				    p); /* (a new log takes them after its full sync) */
 		}
 		wbd_repl_disk_check(rp);
+		told_check(p);
 		return;
 	}
 	if (p->up) {

@@ -107,6 +107,9 @@ struct repl_peer {
 	enum repl_rel rel; /* data generations at the last hello check */
 	uint64_t common;   /* ... and their common point (0: none) */
 	bool split;	   /* refused for diverged data: StandAlone */
+	/* this node's current data generation UUID as its hello on the
+	 * link's latest connection told it (zero: none told) */
+	uint8_t told_uuid[WB_META_UUID_LEN];
 	/* primary: the engine bitmap of this peer is tracking (every record
 	 * marks it) while the peer is not known to be in sync; clear_at != 0:
 	 * clear it and stop once the peer acked every seq below clear_at */

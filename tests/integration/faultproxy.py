@@ -135,7 +135,8 @@ async def serve(listen_port, target, ctl_path):
         await asyncio.gather(srv.serve_forever(), csrv.serve_forever())
 
 
-def ctl(path, words):
+def ask(path, words):
+    """One command on the control socket path: the answer line."""
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(10)
     s.connect(path)
@@ -147,8 +148,13 @@ def ctl(path, words):
             break
         out += b
     s.close()
-    print(out.decode().strip())
-    return 0 if out.startswith(b"ok") else 1
+    return out.decode().strip()
+
+
+def ctl(path, words):
+    out = ask(path, words)
+    print(out)
+    return 0 if out.startswith("ok") else 1
 
 
 def main():
