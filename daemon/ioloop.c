@@ -239,8 +239,13 @@ static void engine_cb(evutil_socket_t fd, short what, void *arg)
  * other io loops posted, oldest first. true = something ran. */
 static bool remote_run(struct wbd_ioloop *l)
 {
-	struct wbd_ioloop_msg *m = atomic_exchange(&l->remote, NULL), *fifo = NULL, *next;
+	struct wbd_ioloop_msg *m, *fifo = NULL, *next;
 
+	/* nearly always empty: no locked exchange on every wake-up for it (a
+	 * push before the eventfd write that woke us is seen by this load) */
+	if (!atomic_load(&l->remote))
+		return false;
+	m = atomic_exchange(&l->remote, NULL);
 	for (; m; m = next) { /* the stack is newest first */
 		next = m->next;
 		m->next = fifo;

@@ -119,6 +119,16 @@ static void stop(void)
 	ebase = NULL;
 }
 
+/* Poll the engine loop without blocking (a missing wake-up leaves
+ * messages queued and fails the caller's counts) until eng_want messages
+ * came back or rounds polls ran. */
+static void eng_poll(int rounds)
+{
+	for (int round = 0; round < rounds && eng_total < eng_want; round++)
+		if (event_base_loop(ebase, EVLOOP_ONCE | EVLOOP_NONBLOCK) == 1)
+			usleep(50);
+}
+
 static void test_roundtrip(void **state)
 {
 	/* more than a queue holds: the engine side overflows while it posts */
@@ -307,9 +317,7 @@ static void test_lazy_and_plug(void **state)
 	assert_non_null(ev);
 	event_active(ev, EV_TIMEOUT, 0);
 	eng_want = 3 * WBD_IOLOOP_QLEN;
-	for (int round = 0; round < 200000 && eng_total < eng_want; round++)
-		if (event_base_loop(ebase, EVLOOP_ONCE | EVLOOP_NONBLOCK) == 1)
-			usleep(50);
+	eng_poll(200000);
 	assert_int_equal(eng_total, eng_want);
 	assert_int_equal(eng_order_bad, 0);
 	assert_int_equal(atomic_load(&io_order_bad), 0);
@@ -322,9 +330,7 @@ static void test_lazy_and_plug(void **state)
 	t->m.fn = io_plugged;
 	wbd_ioloop_post(loops[1], &t->m);
 	eng_want = 10;
-	for (int round = 0; round < 200000 && eng_total < eng_want; round++)
-		if (event_base_loop(ebase, EVLOOP_ONCE | EVLOOP_NONBLOCK) == 1)
-			usleep(50);
+	eng_poll(200000);
 	assert_int_equal(eng_total, 10);
 	assert_int_equal(eng_order_bad, 0);
 	stop();
@@ -346,9 +352,7 @@ static void test_quiet(void **state)
 		wbd_ioloop_post(loops[i], &t->m);
 	}
 	eng_want = 5 + 6;
-	for (int round = 0; round < 200000 && eng_total < eng_want; round++)
-		if (event_base_loop(ebase, EVLOOP_ONCE | EVLOOP_NONBLOCK) == 1)
-			usleep(50);
+	eng_poll(200000);
 	assert_int_equal(eng_total, 11);
 	assert_int_equal(eng_seen[0], 5);
 	assert_int_equal(eng_seen[1], 6);
@@ -406,9 +410,7 @@ static void test_io_to_io(void **state)
 		wbd_ioloop_post(loops[i], &t->m);
 	}
 	eng_want = NLOOPS * IO_TO_IO_N;
-	for (int round = 0; round < 400000 && eng_total < eng_want; round++)
-		if (event_base_loop(ebase, EVLOOP_ONCE | EVLOOP_NONBLOCK) == 1)
-			usleep(50);
+	eng_poll(400000);
 	assert_int_equal(eng_total, eng_want);
 	assert_int_equal(eng_seen[0], IO_TO_IO_N);
 	assert_int_equal(eng_seen[1], IO_TO_IO_N);
