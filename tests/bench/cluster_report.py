@@ -6,13 +6,20 @@
 #
 #   cluster_report.py DIR OUT_JSON < META_JSON
 # META_JSON (from tests/bench/section_cluster.sh on stdin): token_ms, load,
-# runtime and the failover samples (ms lists: cut_to_writethrough_ms,
+# runtime, rounds and the failover samples (ms lists: cut_to_writethrough_ms,
 # crash_to_membership_ms, crash_to_promoted_ms, crash_to_first_write_ms;
 # crash_of_dc: whether each crashed node was pacemaker's DC). DIR holds
-# fio-NAME.json and mode-NAME.txt ("MODE_BEFORE MODE_AFTER") for NAME in
-# wb_qd1mem, wt_qd1mem, wb_qd32, wt_qd32 and b_wb_qd1mem, b_wt_qd1mem
-# (protocol B; a missing pair gives a row with no value). Prints case|wbrep|peer|ratio|target|status rows; targets
-# (issue 11) are reported, never enforced.
+# fio-NAME-rN.json and mode-NAME-rN.txt ("MODE_BEFORE MODE_AFTER
+# PREP_MS": the drains and mode switch before the run) of round N = 1, 2,
+# ... for NAME in wb_qd1mem, wt_qd1mem, wb_qd32, wt_qd32 and b_wb_qd1mem,
+# b_wt_qd1mem (protocol B). A round counts when both runs of its pair are
+# there; a pair with no round gives a row with no value. Each write-back vs
+# write-through row shows the median round: the one whose ratio is the
+# median of the rounds' ratios (the lower middle one for an even count),
+# its runs under "fio" in the JSON as NAME (the shape of the single-run
+# days), every round under "pairs" and in the row's note. Prints
+# case|wbrep|peer|ratio|target|status rows; targets (issue 11) are
+# reported, never enforced.
 import json
 import os
 import platform
@@ -21,6 +28,7 @@ import time
 
 
 def load_fio(d, name):
+    """one run's results, or None when it is missing or did no I/O"""
     try:
         with open(os.path.join(d, "fio-%s.json" % name)) as f:
             text = f.read()
@@ -34,10 +42,35 @@ def load_fio(d, name):
          "p50_us": pct.get("50.000000", 0) / 1000.0, "p99_us": pct.get("99.000000", 0) / 1000.0}
     try:
         with open(os.path.join(d, "mode-%s.txt" % name)) as f:
-            r["mode_before"], r["mode_after"] = f.read().split()[:2]
+            m = f.read().split()
+        r["mode_before"], r["mode_after"] = m[:2]
+        if len(m) > 2:
+            r["prep_ms"] = int(m[2])
     except (OSError, ValueError):
         r["mode_before"] = r["mode_after"] = "?"
     return r
+
+
+def load_pairs(d, wb, wt, ratio):
+    """the rounds of the pair wb / wt (run names without -rN) as a list of
+    {round, order, wb, wt, ratio}, ratio(wb_run, wt_run) = how much faster
+    write-back was; rounds 1, 2, ... until the first with neither run"""
+    rounds = []
+    n = 1
+    while True:
+        a, b = load_fio(d, "%s-r%d" % (wb, n)), load_fio(d, "%s-r%d" % (wt, n))
+        if a is None and b is None and not any(
+                os.path.exists(os.path.join(d, "fio-%s-r%d.json" % (x, n))) for x in (wb, wt)):
+            return rounds
+        if a and b:
+            rounds.append({"round": n, "order": "wb,wt" if n % 2 else "wt,wb", "wb": a, "wt": b,
+                           "ratio": round(ratio(a, b), 3)})
+        n += 1
+
+
+def median_round(rounds):
+    """the round whose ratio is the median (lower middle for an even count)"""
+    return sorted(rounds, key=lambda x: x["ratio"])[(len(rounds) - 1) // 2] if rounds else None
 
 
 def median(v):
@@ -52,48 +85,91 @@ def main():
     meta = json.load(sys.stdin)
     token = meta["token_ms"]
     tfo = token + 2000
-    fio = {n: load_fio(d, n) for n in ("wb_qd1mem", "wt_qd1mem", "wb_qd32", "wt_qd32",
-                                       "b_wb_qd1mem", "b_wt_qd1mem")}
+    rounds = meta.get("rounds")
+    pairs = {
+        "qd1mem": load_pairs(d, "wb_qd1mem", "wt_qd1mem",
+                             lambda wb, wt: wt["lat_mean_us"] / wb["lat_mean_us"]),
+        "qd32": load_pairs(d, "wb_qd32", "wt_qd32", lambda wb, wt: wb["iops"] / wt["iops"]),
+        "b_qd1mem": load_pairs(d, "b_wb_qd1mem", "b_wt_qd1mem",
+                               lambda wb, wt: wt["lat_mean_us"] / wb["lat_mean_us"]),
+    }
+    # "fio": the median round's runs under the names of the single-run days
+    fio = {}
+    for key, pre in (("qd1mem", ""), ("qd32", ""), ("b_qd1mem", "b_")):
+        tag = key[len(pre):]
+        m = median_round(pairs[key])
+        fio[pre + "wb_" + tag] = m["wb"] if m else None
+        fio[pre + "wt_" + tag] = m["wt"] if m else None
     rows = []
 
-    def mode_note(name, want):
-        f = fio[name]
-        if f["mode_before"] == want and f["mode_after"] == want:
-            return ""
-        return "; %s ran in %s -> %s (wanted %s)" % (name, f["mode_before"], f["mode_after"], want)
+    def mode_notes(key, wbname, wtname):
+        notes = []
+        for rd in pairs[key]:
+            for run, name, want in ((rd["wb"], wbname, "writeback"),
+                                    (rd["wt"], wtname, "writethrough")):
+                if run["mode_before"] != want or run["mode_after"] != want:
+                    notes.append("; %s round %d ran in %s -> %s (wanted %s)" %
+                                 (name, rd["round"], run["mode_before"], run["mode_after"], want))
+        return "".join(notes)
 
-    def row(case, v, peer, ratio, target, status):
-        rows.append({"case": case, "value": v, "peer": peer, "ratio": ratio, "target": target,
-                     "status": status})
+    def row(case, v, peer, ratio, target, status, extra=None):
+        r = {"case": case, "value": v, "peer": peer, "ratio": ratio, "target": target,
+             "status": status}
+        r.update(extra or {})
+        rows.append(r)
+
+    def rounds_note(key):
+        """how many rounds, the ratios per round and their range"""
+        rs = pairs[key]
+        v = [x["ratio"] for x in rs]
+        short = "" if rounds is None or len(rs) == rounds else " (of %d asked)" % rounds
+        return "median of %d round%s%s, %.2f-%.2fx: %s" % (
+            len(rs), "s" if len(rs) != 1 else "", short, min(v), max(v),
+            " ".join("%.2f" % x for x in v))
+
+    def rounds_fields(key):
+        v = [x["ratio"] for x in pairs[key]]
+        return {"rounds": len(v), "ratios": v, "ratio_min": min(v), "ratio_max": max(v),
+                "median_round": median_round(pairs[key])["round"]}
 
     def qd1_row(prefix, case, target):
-        """write-back vs write-through at QD1: ratio of the mean latencies;
-        target None: for reference only"""
-        wb, wt = fio[prefix + "wb_qd1mem"], fio[prefix + "wt_qd1mem"]
+        """write-back vs write-through at QD1: the median of the rounds'
+        ratios of the mean latencies; target None: for reference only"""
+        key = prefix + "qd1mem"
         tg = ">= %gx faster" % target if target else "(3x, for reference)"
-        if not (wb and wt):
+        m = median_round(pairs[key])
+        if not m:
             row(case, "-", "-", "-", tg, "no sample")
             return
-        r = wt["lat_mean_us"] / wb["lat_mean_us"]
+        wb, wt, r = m["wb"], m["wt"], m["ratio"]
         st = "info" if not target else ("met" if r >= target else "missed")
+        per = " ".join("%.0f/%.0f" % (x["wb"]["lat_mean_us"], x["wt"]["lat_mean_us"])
+                       for x in pairs[key])
+        p50 = " ".join("%.0f/%.0f" % (x["wb"]["p50_us"], x["wt"]["p50_us"]) for x in pairs[key])
+        p50r = " ".join("%.2f" % (x["wt"]["p50_us"] / x["wb"]["p50_us"]) if x["wb"]["p50_us"]
+                        else "-" for x in pairs[key])
         row(case, "%.0f us" % wb["lat_mean_us"], "%.0f us write-through" % wt["lat_mean_us"],
-            "%.2fx" % r, tg, st + " (p50 %.0f vs %.0f us, p99 %.0f vs %.0f us, %.0f vs %.0f IOPS%s%s)" %
-            (wb["p50_us"], wt["p50_us"], wb["p99_us"], wt["p99_us"], wb["iops"], wt["iops"],
-             mode_note(prefix + "wb_qd1mem", "writeback"),
-             mode_note(prefix + "wt_qd1mem", "writethrough")))
+            "%.2fx" % r, tg,
+            st + " (%s; mean WB/WT us per round %s; p50 %s us = %sx; median round %d: "
+            "p99 %.0f vs %.0f us, %.0f vs %.0f IOPS%s)" %
+            (rounds_note(key), per, p50, p50r, m["round"], wb["p99_us"], wt["p99_us"],
+             wb["iops"], wt["iops"], mode_notes(key, prefix + "wb_qd1mem", prefix + "wt_qd1mem")),
+            rounds_fields(key))
 
     qd1_row("", "4K write QD1 ack=memory, write-back vs write-through (mean latency)", 3)
     qd1_row("b_", "4K write QD1 ack=memory protocol B, write-back vs write-through (mean latency)",
             None)
-    wb, wt = fio["wb_qd32"], fio["wt_qd32"]
     case = "4K randwrite QD32 ack=log, write-back vs write-through (IOPS)"
-    if wb and wt:
-        r = wb["iops"] / wt["iops"]
+    m = median_round(pairs["qd32"])
+    if m:
+        wb, wt, r = m["wb"], m["wt"], m["ratio"]
+        per = " ".join("%.0f/%.0f" % (x["wb"]["iops"], x["wt"]["iops"]) for x in pairs["qd32"])
         row(case, "%.0f IOPS" % wb["iops"], "%.0f IOPS write-through" % wt["iops"], "%.2fx" % r,
             ">= 2x", ("met" if r >= 2 else "missed") +
-            " (mean latency %.0f vs %.0f us%s%s)" %
-            (wb["lat_mean_us"], wt["lat_mean_us"], mode_note("wb_qd32", "writeback"),
-             mode_note("wt_qd32", "writethrough")))
+            " (%s; WB/WT IOPS per round %s; median round %d: mean latency %.0f vs %.0f us%s)" %
+            (rounds_note("qd32"), per, m["round"], wb["lat_mean_us"], wt["lat_mean_us"],
+             mode_notes("qd32", "wb_qd32", "wt_qd32")),
+            rounds_fields("qd32"))
     else:
         row(case, "-", "-", "-", ">= 2x", "no sample")
 
@@ -122,7 +198,8 @@ def main():
     doc = {"section": "cluster", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "host": {"node": platform.node(), "kernel": platform.release(),
                     "cpus": os.cpu_count()},
-           "target_failover_ms": tfo, "target_cut_tests_ms": tcut, "fio": fio, "rows": rows}
+           "target_failover_ms": tfo, "target_cut_tests_ms": tcut, "fio": fio,
+           "pairs": pairs, "rows": rows}
     doc.update(meta)
     with open(out, "w") as f:
         json.dump(doc, f, indent=1)

@@ -14,7 +14,12 @@
 #         write QD32 with ack = log (cluster 2). Targets: write-back >= 3x
 #         faster at QD1 (mean completion latency), >= 2x the IOPS at QD32.
 #         Cluster 3 runs the QD1 pair with protocol B (the peers ack from
-#         RAM) for reference.
+#         RAM) for reference. Each pair is WB_BENCH_CLUSTER_ROUNDS rounds
+#         (default 3) in the same running cluster, the order alternating
+#         (WB WT, WT WB, WB WT: a drift of the machine favours neither
+#         mode), every node's log drained before each run (`wbctl drain`;
+#         the primary's by the switch to write-through before a WT run);
+#         the row's ratio is the median of the rounds' ratios.
 #   cut   a secondary's link cut (nftables) -> the primary leaves
 #         write-back: from the cut to the primary's mode event in its log.
 #         Target (tests of issue 11): token + consensus (1.2 token) + 0.5 s;
@@ -53,29 +58,79 @@ clu_dc() {
 	echo "?"
 }
 
+# clu_drain SKIP: drain the log of every node but node SKIP (0: none), all
+# at once; 1 when a drain failed or took over 120 s
+clu_drain() {
+	local i pids=() rc=0
+	for i in 1 2 3; do
+		[ "$i" = "$1" ] && continue
+		timeout 120 "$CLU_W" wbctl "$i" drain r0 >"$CLU_D/drain-n$i.out" 2>&1 &
+		pids+=($!)
+		BENCH_PIDS+=($!)
+	done
+	for i in "${pids[@]}"; do
+		wait "$i" || rc=1
+		bench_forget "$i"
+	done
+	[ $rc = 0 ] || bench_log "cluster: a drain failed: $(tail -qn1 "$CLU_D"/drain-n*.out | tr '\n' ' ')"
+	return $rc
+}
+
 # clu_fio NAME MODE fio-options...: one fio run on the primary ($CLU_P) in
 # MODE (writeback: as the policy has it; writethrough: forced first and
-# released after); $CLU_D/fio-NAME.json, the mode before and after in
-# $CLU_D/mode-NAME.txt
+# released after), every node's log drained first; $CLU_D/fio-NAME.json,
+# the mode before and after and the milliseconds the drains and the mode
+# switch took in $CLU_D/mode-NAME.txt
 clu_fio() {
-	local name=$1 mode=$2 m0 m1
+	local name=$1 mode=$2 m0 m1 t0 dpid drc=0
 	shift 2
-	bench_log "cluster: fio $name on n$CLU_P ($mode)"
+	t0=$(date +%s%3N)
 	if [ "$mode" = writethrough ]; then
+		# the secondaries' drains run while the switch drains the primary
+		clu_drain "$CLU_P" &
+		dpid=$!
+		BENCH_PIDS+=("$dpid")
 		timeout 120 "$CLU_W" wbctl "$CLU_P" mode r0 writethrough --wait >"$CLU_D/mode-$name.out" 2>&1 ||
-			{ bench_log "cluster: mode writethrough failed: $(tail -1 "$CLU_D/mode-$name.out")"; return 1; }
+			{ bench_log "cluster: mode writethrough failed: $(tail -1 "$CLU_D/mode-$name.out")"; drc=1; }
+		wait "$dpid" || drc=1
+		bench_forget "$dpid"
+		[ $drc = 0 ] || return 1
 	else
+		clu_drain 0 || return 1
 		wait_for 120 clu_mode "$CLU_P" writeback || { bench_log "cluster: n$CLU_P not in write-back"; return 1; }
 	fi
+	t0=$(($(date +%s%3N) - t0))
 	m0=$("$CLU_W" field "$CLU_P" mode)
 	fio --ioengine=nbd --uri="$("$CLU_W" uri "$CLU_P")" --output-format=json --randrepeat=0 \
 		--norandommap --name="$name" --size=128M --time_based --runtime="$CLU_RT" "$@" \
 		>"$CLU_D/fio-$name.json" 2>"$CLU_D/fio-$name.err" ||
 		{ bench_log "cluster: fio $name failed: $(tail -3 "$CLU_D/fio-$name.err")"; return 1; }
 	m1=$("$CLU_W" field "$CLU_P" mode)
-	echo "$m0 $m1" >"$CLU_D/mode-$name.txt"
+	echo "$m0 $m1 $t0" >"$CLU_D/mode-$name.txt"
 	[ "$mode" != writethrough ] || "$CLU_W" wbctl "$CLU_P" mode r0 config >/dev/null 2>&1
+	bench_log "cluster: fio $name on n$CLU_P ($mode, drained in $t0 ms):" \
+		"$(sed -n '/^{/,$p' "$CLU_D/fio-$name.json" | jq -r '.jobs[0].write |
+			"\(.iops | floor) IOPS, mean \(.lat_ns.mean / 1000 | floor) us"' 2>/dev/null)," \
+		"load $(cut -d' ' -f1 /proc/loadavg)"
 	return 0
+}
+
+# clu_pairs PREFIX TAG fio-options...: CLU_ROUNDS rounds of a write-back
+# and a forced write-through run, fio-PREFIXwb_TAG-rN and
+# fio-PREFIXwt_TAG-rN, WB first in the odd rounds and WT first in the even
+# ones; stops at the first failure
+clu_pairs() {
+	local pre=$1 tag=$2 r
+	shift 2
+	for ((r = 1; r <= CLU_ROUNDS; r++)); do
+		if ((r % 2)); then
+			clu_fio "${pre}wb_$tag-r$r" writeback "$@" &&
+				clu_fio "${pre}wt_$tag-r$r" writethrough "$@"
+		else
+			clu_fio "${pre}wt_$tag-r$r" writethrough "$@" &&
+				clu_fio "${pre}wb_$tag-r$r" writeback "$@"
+		fi || return 1
+	done
 }
 
 # clu_crash: crash the primary of the running cluster, measure, take it down
@@ -128,6 +183,9 @@ section_cluster() {
 	CLU_W=$ROOT/deploy/cluster/wbcluster
 	CLU_D=$BENCH_TMP/cluster
 	CLU_RT=${WB_BENCH_CLUSTER_RUNTIME:-5}
+	CLU_ROUNDS=${WB_BENCH_CLUSTER_ROUNDS:-3}
+	[[ "$CLU_ROUNDS" =~ ^[1-9][0-9]*$ ]] || { bench_log "cluster: WB_BENCH_CLUSTER_ROUNDS: not a count"; \
+		return 1; }
 	export WBCLUSTER_DIR=$CLU_D WBCLUSTER_SIZE=256M WBCLUSTER_LOGSIZE=256M WBCLUSTER_WAIT=240
 	mkdir -p "$CLU_D"
 	clu_up() { # ACK
@@ -148,7 +206,7 @@ section_cluster() {
 	token=$(cat "$CLU_D/token")
 	local q1="--rw=randwrite --bs=4k --iodepth=1" q32="--rw=randwrite --bs=4k --iodepth=32"
 	# shellcheck disable=SC2086
-	clu_fio wb_qd1mem writeback $q1 && clu_fio wt_qd1mem writethrough $q1 || ok=0
+	clu_pairs '' qd1mem $q1 || ok=0
 	p=$CLU_P
 	for ((n = 0; n < cuts; n++)); do
 		s=$((p % 3 + 1))
@@ -167,7 +225,7 @@ section_cluster() {
 	# cluster 2 (and more for more crashes): ack = log: QD32, a crash
 	if clu_up log; then
 		# shellcheck disable=SC2086
-		clu_fio wb_qd32 writeback $q32 && clu_fio wt_qd32 writethrough $q32 || ok=0
+		clu_pairs '' qd32 $q32 || ok=0
 		if [ "$crashes" -gt 1 ]; then clu_crash; else "$CLU_W" down >/dev/null 2>&1; fi
 	else
 		ok=0
@@ -177,7 +235,7 @@ section_cluster() {
 	# wait for the secondaries' log flush)
 	if WBCLUSTER_PROTOCOL=B clu_up memory; then
 		# shellcheck disable=SC2086
-		clu_fio b_wb_qd1mem writeback $q1 && clu_fio b_wt_qd1mem writethrough $q1 || ok=0
+		clu_pairs b_ qd1mem $q1 || ok=0
 		if [ "$crashes" -gt 2 ]; then clu_crash; else "$CLU_W" down >/dev/null 2>&1; fi
 	else
 		ok=0
@@ -190,7 +248,7 @@ section_cluster() {
 	local rows row
 	rows=$(python3 "$ROOT/tests/bench/cluster_report.py" "$CLU_D" "$RESULTS/cluster.json" <<EOF
 {"token_ms": $token, "load_at_start": "$load0", "load_at_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
- "runtime_s": $CLU_RT, "cut_to_writethrough_ms": [$(IFS=,; echo "${cut_ms[*]}")],
+ "runtime_s": $CLU_RT, "rounds": $CLU_ROUNDS, "cut_to_writethrough_ms": [$(IFS=,; echo "${cut_ms[*]}")],
  "crash_to_membership_ms": [$(IFS=,; echo "${memb_ms[*]}")],
  "crash_to_promoted_ms": [$(IFS=,; echo "${prom_ms[*]}")],
  "crash_to_first_write_ms": [$(IFS=,; echo "${io_ms[*]}")],
