@@ -736,13 +736,15 @@ out:
 static bool pl_ack_pos(struct plc *l, const Wbrep__Ack *a, struct wbd_pl_after *after)
 {
 	struct wbd_peerlink *h = l->h;
-	uint64_t mem, dur;
+	uint64_t mem, wr, dur;
 
 	if (!a)
 		return false;
-	wbp_ack_positions(a, &mem, &dur);
+	wbp_ack_positions(a, &mem, &wr, &dur);
 	if (dur > atomic_load_explicit(&h->ack_dur, memory_order_relaxed))
 		atomic_store(&h->ack_dur, dur);
+	if (wr > atomic_load_explicit(&h->ack_wr, memory_order_relaxed))
+		atomic_store(&h->ack_wr, wr);
 	if (mem > atomic_load_explicit(&h->ack_mem, memory_order_relaxed))
 		atomic_store(&h->ack_mem, mem);
 	return l->cfg.io_ack && l->cfg.io_ack(l->cfg.io_arg, after);
@@ -1009,6 +1011,7 @@ static void pl_attach(struct plc *l, struct bufferevent *bev)
 	atomic_store(&l->h->ack_conn, l->conn);
 	atomic_store(&l->h->ack_mem, 0);
 	atomic_store(&l->h->ack_dur, 0);
+	atomic_store(&l->h->ack_wr, 0);
 	bufferevent_setcb(bev, pl_read_cb, pl_write_cb, pl_event_cb, l);
 	bufferevent_setwatermark(bev, EV_READ, 0, WBP_HDR_SIZE + WBP_MSG_MAX);
 	evbuffer_add_cb(bufferevent_get_output(bev), pl_out_cb, l);

@@ -777,12 +777,13 @@ bool wbd_peerlink_accepts(const struct wbd_peerlink *h)
 }
 
 bool wbd_peerlink_ack_pos(const struct wbd_peerlink *h, uint64_t conn, uint64_t *mem,
-			  uint64_t *dur)
+			  uint64_t *wr, uint64_t *dur)
 {
 	/* the core stores the number of a new connection before it resets
 	 * the positions: positions read before a number that still is conn
 	 * are that connection's */
 	*mem = atomic_load(&h->ack_mem);
+	*wr = atomic_load(&h->ack_wr);
 	*dur = atomic_load(&h->ack_dur);
 	return conn && atomic_load(&h->ack_conn) == conn && conn > atomic_load(&h->ack_dead);
 }

@@ -92,7 +92,7 @@ struct wbd_peerlink {
 	/* written by the core only: its connection number, then (reset to 0
 	 * for each connection) the acked positions read from ack frames
 	 * (wbd_peerlink_ack_pos reads the positions before the number) */
-	_Atomic uint64_t ack_conn, ack_mem, ack_dur;
+	_Atomic uint64_t ack_conn, ack_mem, ack_wr, ack_dur;
 	/* written by the engine: connections up to it were dropped there */
 	_Atomic uint64_t ack_dead;
 };

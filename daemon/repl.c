@@ -60,11 +60,14 @@ unsigned wbd_repl_npeers(const struct wbconf *conf)
 
 /* ---- primary: ack gate ---- */
 
-/* A peer's position at ack level `lvl` ('A' sent, 'B' in its RAM, 'C'
- * durable in its log). */
+/* A peer's position at ack level `lvl` ('A' sent, 'B' in its RAM, 'W'
+ * written to its log, 'C' durable in its log). */
 static uint64_t peer_at(char lvl, const struct repl_peer *p)
 {
-	return lvl == 'A' ? p->next : lvl == 'B' ? p->acked_mem : p->acked_dur;
+	return lvl == 'A'   ? p->next
+	       : lvl == 'B' ? p->acked_mem
+	       : lvl == 'W' ? p->acked_wr
+			    : p->acked_dur;
 }
 
 static uint64_t peer_level(const struct wbd_repl *rp, const struct repl_peer *p)
@@ -72,11 +75,17 @@ static uint64_t peer_level(const struct wbd_repl *rp, const struct repl_peer *p)
 	return peer_at(rp->protocol, p);
 }
 
-/* The level a held queue waits for: the protocol's, or for REPL_HQ_MEM
- * (ack = memory, plain writes in write-back) at most B. */
+/* The level a held queue waits for: the protocol's, or with protocol C
+ * for REPL_HQ_MEM (ack = memory, plain writes in write-back) B and for
+ * REPL_HQ_WR (ack = log, plain writes in write-back) W: written to the
+ * peers' logs, as the local ack = log promises (durable at the next
+ * flush, which waits for C; docs/replication.md, "Protocol C: written,
+ * then durable"). */
 static char hq_level(const struct wbd_repl *rp, int q)
 {
-	return q == REPL_HQ_MEM && rp->protocol == 'C' ? 'B' : rp->protocol;
+	if (rp->protocol != 'C')
+		return rp->protocol;
+	return q == REPL_HQ_MEM ? 'B' : q == REPL_HQ_WR ? 'W' : 'C';
 }
 
 /* Every seq below the horizon is acked at level lvl by min_peers
@@ -276,10 +285,10 @@ static bool fast_io_ack(void *arg, struct wbd_pl_after *after)
 	    !atomic_compare_exchange_strong(&f->state, &s, REPL_FAST_CHECK))
 		return false;
 	for (unsigned i = 0; i < f->n && ok < f->min; i++) {
-		uint64_t mem, dur;
+		uint64_t mem, wr, dur;
 
-		if (wbd_peerlink_ack_pos(f->l[i], f->conn[i], &mem, &dur) &&
-		    (f->lvl == 'C' ? dur : mem) >= f->need)
+		if (wbd_peerlink_ack_pos(f->l[i], f->conn[i], &mem, &wr, &dur) &&
+		    (f->lvl == 'C' ? dur : f->lvl == 'W' ? wr : mem) >= f->need)
 			ok++;
 	}
 	if (ok < f->min) {
@@ -340,7 +349,7 @@ static bool fast_arm(struct wbd_repl *rp, struct repl_held *h, char lvl)
 	unsigned n = 0;
 
 	if (!f || !h->fast.loop || rp->gate != WBD_REPL_GATE_PEERS || rp->stopping || rp->nheld ||
-	    rp->rot_pending || rp->rot_busy || (lvl != 'B' && lvl != 'C') || !rp->min_peers ||
+	    rp->rot_pending || rp->rot_busy || (lvl != 'B' && lvl != 'W' && lvl != 'C') || !rp->min_peers ||
 	    atomic_load(&f->state) != REPL_FAST_FREE)
 		return false;
 	/* the peers horizon() counts, on their connections of now */
@@ -480,16 +489,18 @@ void wbd_repl_peers_check(struct wbd_repl *rp, bool role_changed)
 static bool hold_it(struct wbd_repl *rp, int q, struct wb_req *wr,
 		    void (*release)(struct wb_req *wr, int err), struct wbd_repl_fast *f);
 
-/* ack = memory in write-back: a plain write, trim or write-zeroes without
- * FUA or a preflush is acknowledged once the peers have it in RAM; a
- * flush or a FUA write still waits for the protocol (its promise is
- * durability, on the peers too). */
+/* In write-back a plain write, trim or write-zeroes without FUA or a
+ * preflush is acknowledged once the peers have it in RAM (ack = memory:
+ * REPL_HQ_MEM) or written to their logs (ack = log: REPL_HQ_WR; both
+ * below protocol C's durable level, hq_level); a flush or a FUA write
+ * still waits for the protocol (its promise is durability, on the peers
+ * too). */
 static int hold_queue(const struct wbd_repl *rp, const struct wb_req *wr)
 {
-	if (!rp->ack_mem || rp->gate != WBD_REPL_GATE_PEERS || wr->op == WB_REQ_FLUSH ||
+	if (rp->gate != WBD_REPL_GATE_PEERS || wr->op == WB_REQ_FLUSH ||
 	    (wr->flags & (WB_REQ_F_FUA | WB_REQ_F_PREFLUSH)))
 		return REPL_HQ_PROTO;
-	return REPL_HQ_MEM;
+	return rp->ack_mem ? REPL_HQ_MEM : REPL_HQ_WR;
 }
 
 bool wbd_repl_hold(struct wbd_repl *rp, struct wb_req *wr,
@@ -544,6 +555,26 @@ static bool dur_late(const struct wbd_repl *rp)
 {
 	return rp->protocol == 'B' ||
 	       (rp->protocol == 'C' && rp->ack_mem && rp->gate == WBD_REPL_GATE_PEERS);
+}
+
+/*
+ * Protocol C: written, then durable. In write-back no plain write's reply
+ * waits for more than the peers' log writes (REPL_HQ_WR, level W), as a
+ * local ack = log write is acknowledged once written, durable at the next
+ * flush (a disk's volatile cache; DRBD's protocol C acks the peer's
+ * completed write the same way and flushes only for flushes). So the
+ * records go with written_ack: the secondary writes them without FUA, acks
+ * WRITTEN when written, and DURABLE once its log flush covered them
+ * (within its log-commit-ms, or at once for a barrier, which a flush or a
+ * FUA write here sends: ask_durable). The durable positions alone move
+ * the log tail, the bitmaps and promotion's view of what a peer can lose.
+ * Protocol B and C with ack = memory wait for RAM, so their records go
+ * written_ack too (no WRITTEN acks: late durable ones). Write-through
+ * waits for durable on the peers: its records are FUA there, as before.
+ */
+static bool written_ack(const struct wbd_repl *rp)
+{
+	return (rp->protocol == 'B' || rp->protocol == 'C') && rp->gate == WBD_REPL_GATE_PEERS;
 }
 
 static void ask_durable(struct wbd_repl *rp, uint64_t upto)
@@ -678,6 +709,7 @@ static int send_rec(struct repl_peer *p, struct wb_rec_ref *ref)
 	h.has_time_ns = 1;
 	h.time_ns = ref->rec.time_ns;
 	h.has_durable_ack_late = h.durable_ack_late = dur_late(rp);
+	h.has_written_ack = h.written_ack = written_ack(rp);
 	for (uint32_t i = 0; i < ref->rec.nextents; i++) {
 		wbrep__extent__init(&ex[i]);
 		ex[i].lba = ref->rec.ext[i].lba;
@@ -704,8 +736,8 @@ static int send_rec(struct repl_peer *p, struct wb_rec_ref *ref)
 		rp->refs++;
 	}
 	ret = wbd_peerlink_send(p->l, WBP_T_RECORD, &h.base, ref->nblocks ? &pl : NULL);
-	if (!ret && h.durable_ack_late)
-		p->late_next = ref->rec.seq + 1;
+	if (!ret && (h.durable_ack_late || h.written_ack))
+		p->late_next = ref->rec.seq + 1; /* a DURABLE may need a barrier */
 	if (!ret)
 		wbd_repl_rs_sent(p, &ref->rec); /* resync reads it overlaps are stale */
 	if (ret && rc) {
@@ -942,7 +974,8 @@ bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes)
 struct apply_ctx {
 	struct repl_peer *p;
 	uint64_t epoch, seq;
-	bool late; /* its DURABLE ack may go late */
+	bool late;    /* its DURABLE ack may go late */
+	bool written; /* applied WB_APPLY_F_WRITTEN: done() = written */
 };
 
 static void send_ack(struct repl_peer *p, uint64_t seq, int level)
@@ -982,12 +1015,29 @@ static uint64_t tell_clock_us(struct wbd_repl *rp)
 	return (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
 }
 
+/* WRITTEN up to tell_seq (what a promotion compares), carrying the
+ * durable position (what the other may keep log records for) */
 static void tell_now(struct wbd_repl *rp)
 {
 	rp->tell_at = tell_clock_us(rp);
-	for (unsigned i = 0; i < rp->npeers && !rp->primary; i++)
-		if (rp->peers[i].up && !rp->peers[i].primary_peer)
-			send_ack(&rp->peers[i], rp->tell_seq, WBREP__ACK_LEVEL__ACK_DURABLE);
+	for (unsigned i = 0; i < rp->npeers && !rp->primary; i++) {
+		struct repl_peer *p = &rp->peers[i];
+		Wbrep__Ack a = WBREP__ACK__INIT;
+		int ret;
+
+		if (!p->up || p->primary_peer)
+			continue;
+		a.seq = rp->tell_seq;
+		a.level = WBREP__ACK_LEVEL__ACK_WRITTEN;
+		if (rp->dur_pos) {
+			a.has_durable_seq = 1;
+			a.durable_seq = rp->dur_pos - 1 < a.seq ? rp->dur_pos - 1 : a.seq;
+		}
+		ret = wbd_peerlink_send(p->l, WBP_T_ACK, &a.base, NULL);
+		if (ret && ret != -ENOTCONN)
+			wbd_warn("%s: peer %s: ack %llu: %s", rp->res, p->node,
+				 (unsigned long long)a.seq, strerror(-ret));
+	}
 }
 
 static void tell_cb(evutil_socket_t fd, short what, void *arg)
@@ -1085,7 +1135,9 @@ static void send_mem_ack(struct repl_peer *p, uint64_t seq)
 			 strerror(-ret));
 }
 
-/* the primary asks for DURABLE up to b->seq (answered at once if there) */
+/* the primary asks for DURABLE up to b->seq (answered at once if there;
+ * records applied WB_APPLY_F_WRITTEN get their log flush now, and
+ * dur_moved answers once it completed) */
 static void on_barrier(struct repl_peer *p, const Wbrep__Barrier *b)
 {
 	if (p->rp->primary || !p->primary_peer)
@@ -1096,6 +1148,30 @@ static void on_barrier(struct repl_peer *p, const Wbrep__Barrier *b)
 	p->bar_wait = true;
 	if (p->dur_next > p->bar_seq)
 		send_durable(p);
+	else /* engine ABI < 11: its records are durable once done() anyway */
+		wb_engine_log_sync(p->rp->e, p->bar_seq);
+}
+
+/* secondary, after an engine run: records applied WB_APPLY_F_WRITTEN that
+ * a log flush made durable since are acked DURABLE (and told) */
+static void dur_moved(struct wbd_repl *rp)
+{
+	struct wb_engine_stats st;
+
+	if (rp->primary || rp->wr_pos <= rp->dur_pos || wb_engine_stats(rp->e, &st))
+		return;
+	if (st.seq_durable > rp->wr_pos)
+		st.seq_durable = rp->wr_pos; /* what was applied and done() */
+	if (st.seq_durable <= rp->dur_pos)
+		return;
+	rp->dur_pos = st.seq_durable;
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		struct repl_peer *p = &rp->peers[i];
+
+		if (p->up && p->primary_peer && rp->dur_pos > p->dur_next)
+			durable_ack(p, rp->dur_pos - 1, p->wr_late);
+	}
+	tell_others(rp, rp->tell_seq);
 }
 
 static void on_applied(void *arg, int err)
@@ -1109,9 +1185,23 @@ static void on_applied(void *arg, int err)
 	if (err)
 		wbd_err("%s: record %llu from %s did not become durable: %s", p->rp->res,
 			(unsigned long long)ac->seq, p->node, strerror(-err));
-	else if (p->up && p->epoch == ac->epoch)
+	else if (p->up && p->epoch == ac->epoch && ac->written) {
+		/* done() = written to this node's log: protocol C's ack in
+		 * write-back; DURABLE follows the log flush (dur_moved) */
+		p->wr_late = ac->late;
+		if (!ac->late)
+			send_ack(p, ac->seq, WBREP__ACK_LEVEL__ACK_WRITTEN);
+		/* a barrier that came before this record was written */
+		if (p->bar_wait && p->bar_seq >= p->dur_next)
+			wb_engine_log_sync(p->rp->e, p->bar_seq);
+	} else if (p->up && p->epoch == ac->epoch) {
 		/* done() = durable in this node's log: protocol C's ack */
 		durable_ack(p, ac->seq, ac->late);
+	}
+	if (!err && ac->written && ac->seq + 1 > p->rp->wr_pos)
+		p->rp->wr_pos = ac->seq + 1;
+	else if (!err && !ac->written && ac->seq + 1 > p->rp->dur_pos)
+		p->rp->dur_pos = ac->seq + 1; /* FUA: durable, all before it too */
 	if (!err) {
 		struct wbd_repl *rp = p->rp;
 
@@ -1150,10 +1240,12 @@ static void pend_clear(struct wbd_repl *rp)
  * errors are handled here (error frame, link dropped). The record's pages
  * (rec->pages, engine ABI 10) are the engine's after a 0 from
  * apply_record, else released here, except on -EAGAIN (the caller keeps
- * them); the array stays the caller's. late: its DURABLE ack may go late. */
-static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t npages,
-		     bool late)
+ * them); the array stays the caller's. late: its DURABLE ack may go late;
+ * written: the primary waits for no more than its log write (written_ack). */
+static int apply_one(struct repl_peer *p, const struct wb_record *in, uint32_t npages,
+		     bool late, bool written)
 {
+	struct wb_record recw = *in, *rec = &recw;
 	struct wbd_repl *rp = p->rp;
 	struct apply_ctx *ac = malloc(sizeof(*ac));
 	Wbrep__PeerError pe = WBREP__PEER_ERROR__INIT;
@@ -1167,6 +1259,8 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t 
 	ac->seq = rec->seq;
 	/* late only with IN_MEMORY acks: they carry the late ones */
 	ac->late = late && !p->durable_only;
+	ac->written = written;
+	rec->apply_flags = written ? WB_APPLY_F_WRITTEN : 0;
 	ret = wb_engine_apply_record(rp->e, rec, on_applied, ac);
 	if (!ret) {
 		if (rec->nextents)
@@ -1231,7 +1325,8 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	/* resync writes to the backing device in flight: the record waits for
 	 * them (its destage must not be overtaken by older resync data) */
 	if (!rp->rs_writes &&
-	    apply_one(p, &rec, npages, h->has_durable_ack_late && h->durable_ack_late) != -EAGAIN) {
+	    apply_one(p, &rec, npages, h->has_durable_ack_late && h->durable_ack_late,
+		      h->has_written_ack && h->written_ack) != -EAGAIN) {
 		free(pages);
 		return;
 	}
@@ -1239,6 +1334,7 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	 * move to it) and stop reading until the engine ran */
 	pd->used = true;
 	pd->late = h->has_durable_ack_late && h->durable_ack_late;
+	pd->written = h->has_written_ack && h->written_ack;
 	pd->p = p;
 	pd->rec = rec;
 	pd->data = len && !pages ? wbd_peerlink_take_data(p->l) : NULL;
@@ -1254,6 +1350,8 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 
 	if (rp && rp->nheld && rp->gate == WBD_REPL_GATE_BACKING)
 		backing_release(rp);
+	if (rp && !rp->primary && rp->wr_pos > rp->dur_pos)
+		dur_moved(rp);
 	if (!rp || !rp->pend.used)
 		return;
 	pd = &rp->pend;
@@ -1262,7 +1360,7 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 	if (!pd->p->up) {
 		pend_clear(rp);
 		wbd_peerlink_pause_rx(pd->p->l, false);
-	} else if (apply_one(pd->p, &pd->rec, pd->npages, pd->late) == -EAGAIN) {
+	} else if (apply_one(pd->p, &pd->rec, pd->npages, pd->late, pd->written) == -EAGAIN) {
 		return;
 	} else {
 		pd->rec.pages = NULL; /* the engine's, or released by apply_one */
@@ -1434,8 +1532,16 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		wbd_info("%s: peer %s up (%s, its seq %llu, ours %llu)", rp->res, p->node,
 			 p->primary_peer ? "primary" : "secondary", (unsigned long long)h->seq_head,
 			 (unsigned long long)(rp->primary ? rp->shipped_next : st.seq_head));
-		p->acked_mem = p->acked_dur = h->seq_head;
+		p->acked_mem = p->acked_wr = p->acked_dur = h->seq_head;
 		p->problem[0] = 0;
+		/* its records written here but not flushed yet (written_ack)
+		 * count as durable for a primary from its hello on: flush now
+		 * rather than within log-commit-ms; positions derived anew */
+		if (!rp->primary && p->primary_peer) {
+			if (rp->wr_pos > rp->dur_pos)
+				wb_engine_log_sync(rp->e, rp->wr_pos - 1);
+			rp->wr_pos = rp->dur_pos = 0;
+		}
 		if (!p->primary_peer)
 			wbd_repl_log_hold(p, h->seq_head);
 		if (rp->primary) {
@@ -1524,10 +1630,14 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		break;
 	case WBP_T_ACK:
 		if (!rp->primary) {
-			/* another secondary's durable position */
-			if (m->ack->level == WBREP__ACK_LEVEL__ACK_DURABLE &&
-			    m->ack->seq + 1 > p->acked_dur) {
-				p->acked_dur = m->ack->seq + 1;
+			/* another secondary's positions (tell_now) */
+			uint64_t mem, wr, dur;
+
+			wbp_ack_positions(m->ack, &mem, &wr, &dur);
+			if (wr > p->acked_wr)
+				p->acked_wr = wr;
+			if (dur > p->acked_dur) {
+				p->acked_dur = dur;
 				/* it may become primary's peer behind us: keep them */
 				wbd_repl_log_hold(p, p->acked_dur);
 			}
@@ -1535,9 +1645,11 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 			break;
 		}
 		{
-			uint64_t mem, dur; /* the positions peerlink.c's io loop reads too */
+			uint64_t mem, wr, dur; /* the positions peerlink.c's io loop reads too */
 
-			wbp_ack_positions(m->ack, &mem, &dur);
+			wbp_ack_positions(m->ack, &mem, &wr, &dur);
+			if (wr > p->acked_wr)
+				p->acked_wr = wr;
 			if (dur > p->acked_dur) {
 				p->acked_dur = dur;
 				/* the log keeps what the peer has not made durable */

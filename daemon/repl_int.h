@@ -92,6 +92,7 @@ struct repl_peer {
 	uint64_t epoch; /* connection count: stale read-backs are ignored */
 	bool up, live, reading, blocked, primary_peer;
 	bool durable_only; /* secondary: the primary wants no IN_MEMORY acks */
+	bool wr_late; /* secondary: its newest written_ack record's DURABLE may go late */
 	bool standalone; /* wbctl disconnect: the link is stopped */
 	/* primary: left live only because its send queue was full
 	 * (congestion = block): it catches up from the log but stays
@@ -99,9 +100,11 @@ struct repl_peer {
 	 * instead of going write-through and running ahead of the link */
 	bool congested;
 	uint64_t next;	 /* primary: next seq to send */
-	/* seq + 1 acked at that level; on a secondary, acked_dur of another
-	 * secondary is its durable position (told with DURABLE acks) */
-	uint64_t acked_mem, acked_dur;
+	/* seq + 1 acked at that level (acked_wr >= acked_dur: durable is
+	 * written too); on a secondary, acked_wr / acked_dur of another
+	 * secondary are the positions it told (tell_now: WRITTEN acks carrying
+	 * the durable one) */
+	uint64_t acked_mem, acked_wr, acked_dur;
 	char problem[400]; /* why this link was last refused, "" if not */
 	uint64_t hold;	   /* the log keeps records from this seq for it, 0: none */
 	enum repl_rel rel; /* data generations at the last hello check */
@@ -131,7 +134,8 @@ struct repl_peer {
 /* secondary: a record the engine had no room for (-EAGAIN) */
 struct repl_pend {
 	bool used;
-	bool late; /* the record's durable_ack_late */
+	bool late;    /* the record's durable_ack_late */
+	bool written; /* ... and written_ack */
 	struct repl_peer *p;
 	struct wb_record rec;
 	struct wb_extent ext[WBP_MAX_EXTENTS];
@@ -171,7 +175,7 @@ struct repl_fast {
 	uint64_t ticket;       /* engine: the last one given */
 	struct repl_held *h;
 	uint64_t need;
-	char lvl; /* 'B' (acked_mem) or 'C' (acked_dur) */
+	char lvl; /* 'B' (acked_mem), 'W' (acked_wr) or 'C' (acked_dur) */
 	unsigned min, n;
 	struct wbd_peerlink *l[WB_ENGINE_MAX_PEERS];
 	uint64_t conn[WB_ENGINE_MAX_PEERS];
@@ -183,7 +187,7 @@ struct repl_hq {
 };
 
 /* which queue: the protocol's level, or the peers' RAM (ack = memory) */
-enum { REPL_HQ_PROTO = 0, REPL_HQ_MEM = 1, REPL_NHQ = 2 };
+enum { REPL_HQ_PROTO = 0, REPL_HQ_MEM = 1, REPL_HQ_WR = 2, REPL_NHQ = 3 };
 
 struct wbd_repl {
 	struct event_base *base;
@@ -216,6 +220,10 @@ struct wbd_repl {
 	struct event *ev_tell;
 	struct event *ev_dur; /* secondary: sends a late DURABLE ack */
 	uint64_t tell_seq, tell_at;
+	/* secondary: seq + 1 of the newest record applied WB_APPLY_F_WRITTEN
+	 * (written, maybe not durable yet) and of the newest durable one here;
+	 * wbd_repl_after_run acks the durable position as it moves */
+	uint64_t wr_pos, dur_pos;
 	unsigned npeers;
 	struct repl_peer peers[WB_ENGINE_MAX_PEERS];
 	struct repl_pend pend;

@@ -368,7 +368,7 @@ void wbd_repl_rs_source_up(struct repl_peer *p)
 	}
 	if (rs->rebase) {
 		p->next = rp->shipped_next;
-		p->acked_mem = p->acked_dur = p->next;
+		p->acked_mem = p->acked_wr = p->acked_dur = p->next;
 		wbd_repl_log_hold(p, p->next);
 	}
 	/* tracking (durably) until the target finished: a crash or a drop

@@ -81,12 +81,12 @@ static int promote_allowed(struct wbd_repl *rp, bool force, char *err, size_t er
 	for (unsigned i = 0; i < rp->npeers && !force; i++) {
 		struct repl_peer *p = &rp->peers[i];
 
-		if (p->up && p->acked_dur > st.seq_head) {
+		if (p->up && p->acked_wr > st.seq_head) {
 			snprintf(err, errlen,
 				 "peer %s holds records up to seq %llu, this node only up to "
 				 "%llu: promote %s instead (with --force its extra records are "
 				 "refused later, never merged)",
-				 p->node, (unsigned long long)p->acked_dur - 1,
+				 p->node, (unsigned long long)p->acked_wr - 1,
 				 (unsigned long long)st.seq_head - 1, p->node);
 			return -EAGAIN;
 		}
@@ -276,7 +276,7 @@ void wbd_repl_disk_check(struct wbd_repl *rp)
 		/* more records in the same generation, or a newer generation */
 		ahead |= !p->primary_peer &&
 			 ((p->rel != REPL_REL_PEER_BEHIND && p->rel != REPL_REL_PEER_BEHIND_LOG &&
-			   p->rel != REPL_REL_PEER_ROLLBACK && p->acked_dur > st.seq_head) ||
+			   p->rel != REPL_REL_PEER_ROLLBACK && p->acked_wr > st.seq_head) ||
 			  p->rel == REPL_REL_ME_BEHIND || p->rel == REPL_REL_ME_BEHIND_LOG ||
 			  p->rel == REPL_REL_ME_ROLLBACK);
 	}

@@ -116,10 +116,11 @@ struct wb_fault_cfg {
 	unsigned tear_permille;	 /* only some 512-byte sectors land */
 	unsigned reorder;	 /* nonzero: unflushed writes land in random order */
 	unsigned complete_batch; /* complete at most this many per reap (0 = all) */
-	/* tests: while a file of this name exists, a flush or FUA write at the
-	 * head of the queue does not complete (nor what was queued after it),
-	 * and nothing is signalled for it: what was written is not durable;
-	 * the next submit looks again (NULL: never) */
+	/* tests: while a file of this name exists, a flush or FUA write does
+	 * not complete and nothing is signalled for it: what was written is
+	 * not durable; requests queued after it complete (unless ordered after
+	 * it: an overlapping write), as behind a slow cache flush; the next
+	 * submit looks again (NULL: never) */
 	const char *hold_durable;
 };
 int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg *cfg,

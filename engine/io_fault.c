@@ -48,6 +48,7 @@
  * Owns: both images, the queue, the volatile list; all freed by close.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +366,21 @@ static int fault_conflict(const struct wb_io_req *a, const struct wb_io_req *b)
 	return a->off < b->off + lb && b->off < a->off + la;
 }
 
+/* take o (after prev, NULL: the head) off the queue */
+static struct fault_op *fault_unlink(struct fault_dev *d, struct fault_op *prev,
+				     struct fault_op *o)
+{
+	if (prev)
+		prev->next = o->next;
+	else
+		d->qhead = o->next;
+	if (d->qtail == o)
+		d->qtail = prev;
+	d->qlen--;
+	o->next = NULL;
+	return o;
+}
+
 static struct fault_op *fault_pick(struct fault_dev *d)
 {
 	struct fault_op *o = d->qhead, *prev = NULL;
@@ -385,15 +401,37 @@ static struct fault_op *fault_pick(struct fault_dev *d)
 			}
 		}
 	}
-	if (prev)
-		prev->next = o->next;
-	else
-		d->qhead = o->next;
-	if (d->qtail == o)
-		d->qtail = prev;
-	d->qlen--;
-	o->next = NULL;
-	return o;
+	return fault_unlink(d, prev, o);
+}
+
+/* hold_durable: a flush or FUA write does not complete while the file
+ * exists */
+static bool fault_held(const struct fault_dev *d, const struct wb_io_req *r)
+{
+	return d->cfg.hold_durable &&
+	       (r->op == WB_IO_FLUSH || (r->op == WB_IO_WRITE && (r->flags & WB_IO_FUA))) &&
+	       !access(d->cfg.hold_durable, F_OK);
+}
+
+/* The first queued request that is not held and not ordered after an
+ * earlier queued one (fault_conflict), taken off the queue; NULL: none.
+ * Requests behind a held flush complete, as on a device whose cache
+ * flush is slow: the flush covers at least what completed before it. */
+static struct fault_op *fault_take_unheld(struct fault_dev *d)
+{
+	struct fault_op *o, *prev = NULL;
+
+	for (o = d->qhead; o; prev = o, o = o->next) {
+		struct fault_op *p;
+
+		if (fault_held(d, o->r))
+			continue;
+		for (p = d->qhead; p != o && !fault_conflict(p->r, o->r); p = p->next)
+			;
+		if (p == o)
+			break;
+	}
+	return o ? fault_unlink(d, prev, o) : NULL;
 }
 
 static int fault_reap(struct wb_io *io, int wait)
@@ -409,13 +447,15 @@ static int fault_reap(struct wb_io *io, int wait)
 	if (d->cfg.complete_batch && n > d->cfg.complete_batch)
 		n = d->cfg.complete_batch;
 	while (done < n && d->qhead) {
-		struct wb_io_req *h = d->qhead->r;
+		struct fault_op *o;
 
-		if (d->cfg.hold_durable &&
-		    (h->op == WB_IO_FLUSH || (h->op == WB_IO_WRITE && (h->flags & WB_IO_FUA))) &&
-		    !access(d->cfg.hold_durable, F_OK))
-			return (int)done; /* held: no signal, the next submit looks again */
-		struct fault_op *o = fault_pick(d);
+		if (fault_held(d, d->qhead->r)) {
+			o = fault_take_unheld(d);
+			if (!o) /* held: no signal, the next submit looks again */
+				return (int)done;
+		} else {
+			o = fault_pick(d);
+		}
 		struct wb_io_req *r = o->r;
 		int res = fault_exec(d, o);
 

@@ -45,10 +45,13 @@
  * thread (op pagebuf, struct wb_req pages appended);
  * 10: apply_record may take a record's data in RAM-buffer pages the
  * replication link filled on its own thread (struct wb_record pages
- * appended).
+ * appended);
+ * 11: apply_record may complete a record once it is written to the log,
+ * before a log flush made it durable (struct wb_record apply_flags
+ * appended, WB_APPLY_F_WRITTEN), and op log_sync asks for that flush now.
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 10
+#define WB_ENGINE_ABI_VERSION 11
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -244,7 +247,14 @@ struct wb_record {
 	 * return they stay the caller's (wb_pagebuf_release). The array itself
 	 * is borrowed for the call. Never set in what the engine hands out. */
 	struct wb_page *const *pages;
+	/* ABI 11, apply_record only: WB_APPLY_F_* (0: done() once durable) */
+	uint32_t apply_flags;
 };
+/* done() once the record is written to the log (and every record before
+ * it is), like a local write acked with ack = log: durable at the next log
+ * flush, which the engine issues within log_commit_ms or at once for
+ * wb_engine_log_sync(); stats.seq_durable shows how far that got. */
+#define WB_APPLY_F_WRITTEN (1u << 0)
 #define WB_REC_F_GEN_END (1u << 0) /* this record closes its generation (flush) */
 #define WB_REC_F_ZERO	 (1u << 1) /* extents are zeroed/discarded, no data follows */
 
@@ -406,6 +416,10 @@ struct wb_engine_ops {
 	 * (wb_pagebuf_ref) to release pages after that. NULL op or return:
 	 * none, copy through buf. */
 	struct wb_pagebuf *(*pagebuf)(struct wb_engine *e);
+	/* ABI 11: every record up to seq that is (or will be) written should
+	 * become durable now: a log flush without waiting for log_commit_ms.
+	 * stats.seq_durable shows when it is; nothing is called back. */
+	int (*log_sync)(struct wb_engine *e, uint64_t seq);
 };
 
 /* Does this engine's ops table have `field` (appended at ABI `ver`)? A
@@ -567,6 +581,11 @@ static inline struct wb_pagebuf *wb_engine_pagebuf(struct wb_engine *e)
 static inline struct wb_pagebuf *wb_engine_apply_pagebuf(struct wb_engine *e)
 {
 	return e->ops->abi_version >= 10 && e->ops->apply_record ? wb_engine_pagebuf(e) : NULL;
+}
+/* ABI 11: make every record up to seq durable now (see ops.log_sync). */
+static inline int wb_engine_log_sync(struct wb_engine *e, uint64_t seq)
+{
+	return WB_OPS_HAS(e->ops, 11, log_sync) ? e->ops->log_sync(e, seq) : -EOPNOTSUPP;
 }
 /* Promotion: start a new data generation UUID, durably (done from run()). */
 static inline int wb_engine_meta_new_uuid(struct wb_engine *e, void (*done)(void *arg, int err),

@@ -1426,4 +1426,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .bm_track = wbl_bm_track,
     .bm_flush = wbl_bm_flush,
     .pagebuf = wbl_pagebuf,
+    .log_sync = wbl_log_sync,
 };

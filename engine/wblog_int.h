@@ -229,6 +229,7 @@ int wbl_submit_zero(struct wblog *e, struct wb_req *r);
 int wbl_submit_flush(struct wblog *e, struct wb_req *r);
 int wbl_apply_record(struct wb_engine *eng, const struct wb_record *rec,
 		     void (*done)(void *arg, int err), void *arg);
+int wbl_log_sync(struct wb_engine *eng, uint64_t seq);
 void wbl_close_gen(struct wblog *e);
 void wbl_seal(struct wblog *e);
 void wbl_progress(struct wblog *e);

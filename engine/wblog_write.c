@@ -580,7 +580,7 @@ int wbl_submit_flush(struct wblog *e, struct wb_req *r)
 static int wbl_fua_pick(const struct wblog *e, const struct wbl_rec *rec)
 {
 	if (rec->replica)
-		return 1;
+		return rec->durable_ack; /* not WB_APPLY_F_WRITTEN ones */
 	return e->durable_seq + 1 == rec->seq && !e->records_inflight && rec->durable_ack;
 }
 
@@ -786,7 +786,7 @@ static void wbl_ack(struct wblog *e)
 		    !(e->p.ack_memory && rec->state == WBL_REC_WRITING && !rec->durable_ack &&
 		      !rec->replica))
 			break;
-		if (rec->durable_ack || rec->replica) {
+		if (rec->durable_ack) { /* replica records: unless WB_APPLY_F_WRITTEN */
 			if (e->want_durable < rec->seq)
 				e->want_durable = rec->seq;
 			if (e->durable_seq < rec->seq)
@@ -807,15 +807,18 @@ static void wbl_ack(struct wblog *e)
 		 * Write-through: destaged_seq > seq means a backing flush covering it
 		 * completed before the tail moved.
 		 */
-		if (e->p.ack_memory && rec->seq > e->durable_seq && rec->seq > e->commit_seq) {
-			/* acked but not yet durable: ask for a log flush in time */
+		if ((e->p.ack_memory || rec->replica) && rec->seq > e->durable_seq &&
+		    rec->seq > e->commit_seq) {
+			/* acked but not yet durable (ack = memory, or a replica record
+			 * applied WB_APPLY_F_WRITTEN): ask for a log flush in time */
 			e->commit_seq = rec->seq;
 			if (!e->commit_due_ms)
 				e->commit_due_ms = wbl_now_ms() + e->p.log_commit_ms;
 		}
 		while ((r = wbl_reqq_pop(&rec->reqs)))
 			wbl_complete(e, r, 0);
-		if (rec->ap) { /* replica record: durable in the local log (above) */
+		if (rec->ap) { /* replica record: durable in the local log (above), or
+				* written to it (WB_APPLY_F_WRITTEN) */
 			rec->ap->err = 0;
 			wbl_applyq_push(&e->apply_doneq, rec->ap);
 			rec->ap = NULL;
@@ -1125,7 +1128,9 @@ int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
 	rec->ap->done = done;
 	rec->ap->arg = arg;
 	rec->ap->seq = in->seq;
-	rec->durable_ack = 1;
+	/* WB_APPLY_F_WRITTEN (ABI 11): done() once written, not FUA; the log
+	 * flush comes within log_commit_ms (wbl_ack) or from log_sync */
+	rec->durable_ack = !(in->apply_flags & WB_APPLY_F_WRITTEN);
 	wbl_seal_rec(e, rec);
 	if (e->state == WB_STATE_FAILED) {
 		/* sealing failed (ring): wbl_fail queued nothing for rec, it is not
@@ -1144,5 +1149,23 @@ int wbl_apply_record(struct wb_engine *eng, const struct wb_record *in,
 		e->gen_has_data = 0;
 	}
 	wbl_kick(e);
+	return 0;
+}
+
+/* ops.log_sync (ABI 11): a log flush now for records up to seq, e.g. a
+ * replica's barrier from its primary (a user flush there) over records it
+ * applied WB_APPLY_F_WRITTEN */
+int wbl_log_sync(struct wb_engine *eng, uint64_t seq)
+{
+	struct wblog *e = (struct wblog *)eng;
+
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (seq >= e->next_seq)
+		seq = e->next_seq ? e->next_seq - 1 : 0;
+	if (seq > e->durable_seq && e->want_durable < seq) {
+		e->want_durable = seq;
+		wbl_kick(e);
+	}
 	return 0;
 }

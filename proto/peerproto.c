@@ -83,20 +83,26 @@ int wbp_ack_rank(int level)
 		return 1;
 	case WBREP__ACK_LEVEL__ACK_IN_MEMORY:
 		return 2;
-	case WBREP__ACK_LEVEL__ACK_DURABLE:
+	case WBREP__ACK_LEVEL__ACK_WRITTEN:
 		return 3;
+	case WBREP__ACK_LEVEL__ACK_DURABLE:
+		return 4;
 	default:
 		return 0;
 	}
 }
 
-void wbp_ack_positions(const Wbrep__Ack *a, uint64_t *mem, uint64_t *dur)
+void wbp_ack_positions(const Wbrep__Ack *a, uint64_t *mem, uint64_t *wr, uint64_t *dur)
 {
+	int rank = wbp_ack_rank(a->level);
+
 	*dur = a->level == WBREP__ACK_LEVEL__ACK_DURABLE ? a->seq + 1
 	       : a->has_durable_seq			 ? a->durable_seq + 1
 							 : 0;
-	*mem = wbp_ack_rank(a->level) >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) ? a->seq + 1
-											 : 0;
+	*wr = rank >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_WRITTEN) ? a->seq + 1 : 0;
+	if (*dur > *wr)
+		*wr = *dur; /* durable is written too */
+	*mem = rank >= wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) ? a->seq + 1 : 0;
 }
 
 void wbp_hdr_encode(uint8_t out[WBP_HDR_SIZE], const struct wbp_hdr *h)

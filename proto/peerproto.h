@@ -128,13 +128,16 @@ const ProtobufCMessageDescriptor *wbp_type_desc(unsigned type);
 /* CRC-32C (Castagnoli; init ~0, final xor ~0), the same value as the
  * engine's wb_crc32c(0, ...). Bitwise: meant for headers, not data. */
 uint32_t wbp_crc32c(const void *buf, size_t len);
-/* Strength of an ack level: RECEIVED 1 < IN_MEMORY 2 < DURABLE 3, else 0. */
+/* Strength of an ack level: RECEIVED 1 < IN_MEMORY 2 < WRITTEN 3 <
+ * DURABLE 4, else 0. */
 int wbp_ack_rank(int level);
 /* What an ack says a peer holds, as positions (seq + 1; 0 = nothing):
  * *dur every record below is durable in its log (a DURABLE ack's seq, or
- * the durable_seq a weaker ack carries), *mem every record below is at
- * least in its memory (an IN_MEMORY or DURABLE ack's seq). */
-void wbp_ack_positions(const Wbrep__Ack *a, uint64_t *mem, uint64_t *dur);
+ * the durable_seq a weaker ack carries), *wr every record below is at
+ * least written to its log (a WRITTEN or DURABLE ack's seq, or *dur), *mem
+ * every record below is at least in its memory (an IN_MEMORY ack's seq or
+ * a stronger one's). */
+void wbp_ack_positions(const Wbrep__Ack *a, uint64_t *mem, uint64_t *wr, uint64_t *dur);
 
 void wbp_hdr_encode(uint8_t out[WBP_HDR_SIZE], const struct wbp_hdr *h);
 /* Check a header (WBP_HDR_SIZE bytes). 0 and *h, or an error above. */

@@ -174,29 +174,38 @@ static void test_crc_and_header(void **state)
 	assert_string_equal(wbp_type_name(0), "unknown");
 	assert_int_equal(wbp_ack_rank(WBREP__ACK_LEVEL__ACK_RECEIVED), 1);
 	assert_true(wbp_ack_rank(WBREP__ACK_LEVEL__ACK_IN_MEMORY) <
+		    wbp_ack_rank(WBREP__ACK_LEVEL__ACK_WRITTEN));
+	assert_true(wbp_ack_rank(WBREP__ACK_LEVEL__ACK_WRITTEN) <
 		    wbp_ack_rank(WBREP__ACK_LEVEL__ACK_DURABLE));
 	assert_int_equal(wbp_ack_rank(WBREP__ACK_LEVEL__ACK_NONE), 0);
 	{ /* the positions an ack gives (both the gate and the io loop use them) */
 		Wbrep__Ack a = WBREP__ACK__INIT;
-		uint64_t mem, dur;
+		uint64_t mem, wr, dur;
 
 		a.seq = 41;
 		a.level = WBREP__ACK_LEVEL__ACK_RECEIVED;
-		wbp_ack_positions(&a, &mem, &dur);
+		wbp_ack_positions(&a, &mem, &wr, &dur);
 		assert_int_equal(mem, 0);
 		assert_int_equal(dur, 0);
 		a.has_durable_seq = 1;
 		a.durable_seq = 30;
-		wbp_ack_positions(&a, &mem, &dur);
+		wbp_ack_positions(&a, &mem, &wr, &dur);
 		assert_int_equal(mem, 0);
 		assert_int_equal(dur, 31);
 		a.level = WBREP__ACK_LEVEL__ACK_IN_MEMORY;
-		wbp_ack_positions(&a, &mem, &dur);
+		wbp_ack_positions(&a, &mem, &wr, &dur);
 		assert_int_equal(mem, 42);
 		assert_int_equal(dur, 31);
-		a.level = WBREP__ACK_LEVEL__ACK_DURABLE; /* its seq, not durable_seq */
-		wbp_ack_positions(&a, &mem, &dur);
+		assert_int_equal(wr, 31); /* durable is written too */
+		a.level = WBREP__ACK_LEVEL__ACK_WRITTEN;
+		wbp_ack_positions(&a, &mem, &wr, &dur);
 		assert_int_equal(mem, 42);
+		assert_int_equal(wr, 42);
+		assert_int_equal(dur, 31);
+		a.level = WBREP__ACK_LEVEL__ACK_DURABLE; /* its seq, not durable_seq */
+		wbp_ack_positions(&a, &mem, &wr, &dur);
+		assert_int_equal(mem, 42);
+		assert_int_equal(wr, 42);
 		assert_int_equal(dur, 42);
 	}
 }
@@ -418,7 +427,7 @@ static void test_ack_barrier_ping_error(void **state)
 	expect(WBP_T_ACK, &a.base, 0, lg, 0, NULL);
 	a.level = WBREP__ACK_LEVEL__ACK_NONE;
 	expect(WBP_T_ACK, &a.base, 0, lg, -EINVAL, "level");
-	a.level = (Wbrep__AckLevel)4;
+	a.level = (Wbrep__AckLevel)5; /* past ACK_WRITTEN (4) */
 	expect(WBP_T_ACK, &a.base, 0, lg, -EINVAL, "level");
 	a.level = WBREP__ACK_LEVEL__ACK_DURABLE;
 	a.has_code = 1;

@@ -379,6 +379,77 @@ static void test_apply_fua(void **state)
 	node_fini(&r);
 }
 
+/* Apply seq (one 2-block extent at lba, version ver) WB_APPLY_F_WRITTEN
+ * and run until done(); returns the log requests it took. */
+static uint64_t apply_written(struct node *n, uint64_t seq, uint64_t lba, uint32_t ver)
+{
+	struct trec t;
+	struct done_ctr d = {0, 0};
+	uint64_t n0 = wb_io_fault_nsubmitted(n->log);
+
+	trec_make(&t, seq, 1, lba, 2, ver, 0);
+	t.r.apply_flags = WB_APPLY_F_WRITTEN;
+	assert_int_equal(wb_engine_apply_record(n->e, &t.r, on_applied, &d), 0);
+	run_until(n, &d.n, 1);
+	assert_int_equal(d.err, 0);
+	free(t.data);
+	return wb_io_fault_nsubmitted(n->log) - n0;
+}
+
+/*
+ * ABI 11, WB_APPLY_F_WRITTEN (protocol C in write-back, docs/engine.md
+ * "Replica records written, then durable"): done() once the record is
+ * written, with one plain log write (no FUA, no flush) and seq_durable
+ * not moved; wb_engine_log_sync() then flushes the log and every such
+ * record survives a power cut; without it, log_commit_ms issues the
+ * flush by itself.
+ */
+static void test_apply_written(void **state)
+{
+	struct node r;
+	uint64_t n, durable;
+	uint32_t k;
+	int i;
+
+	(void)state;
+	node_init(&r, 71, 8u << 20, 0, WB_ROLE_REPLICA);
+	r.p.destage_min_rate = WB_DESTAGE_RATE_NONE; /* no destage I/O in the count */
+	r.p.log_commit_ms = 60000;		     /* no timed flush in this part */
+	node_reopen(&r);
+	apply_ok(&r, 1, 1, 0, 1, 0);
+	durable = stats(&r).seq_durable;
+	assert_int_equal(durable, 2);
+	for (k = 0; k < 8; k++) {
+		n = apply_written(&r, 2 + k, 10 + 4 * (uint64_t)k, 2 + k);
+		if (n != 1)
+			fail_msg("record %u: %llu log requests, want 1 (its plain write)", 2 + k,
+				 (unsigned long long)n);
+		assert_int_equal(stats(&r).seq_durable, durable);
+	}
+	assert_int_equal(wb_engine_log_sync(r.e, 9), 0);
+	for (i = 0; i < 100000 && stats(&r).seq_durable < 10; i++)
+		assert_true(wb_engine_run(r.e, 1) >= 0);
+	assert_int_equal(stats(&r).seq_durable, 10);
+	node_power_cycle(&r);
+	assert_int_equal(stats(&r).seq_head, 10);
+	check_block(&r, 0, 1);
+	for (k = 0; k < 8; k++) {
+		check_block(&r, 10 + 4 * (uint64_t)k, 2 + k);
+		check_block(&r, 11 + 4 * (uint64_t)k, 2 + k);
+	}
+	/* log_commit_ms: the flush comes by itself */
+	r.p.log_commit_ms = 2;
+	node_reopen(&r);
+	assert_int_equal(apply_written(&r, 10, 50, 10), 1);
+	for (i = 0; i < 100000 && stats(&r).seq_durable < 11; i++)
+		assert_true(wb_engine_run(r.e, 1) >= 0);
+	assert_int_equal(stats(&r).seq_durable, 11);
+	node_power_cycle(&r);
+	assert_int_equal(stats(&r).seq_head, 11);
+	check_block(&r, 50, 10);
+	node_fini(&r);
+}
+
 /*
  * Replica records applied back to back are in flight together (up to
  * WBL_MAX_INFLIGHT_REPLICA, 16, of the 20) and each is
@@ -1127,6 +1198,7 @@ int main(void)
 	    cmocka_unit_test(test_catchup),
 	    cmocka_unit_test(test_read_back_final),
 	    cmocka_unit_test(test_apply_fua),
+	    cmocka_unit_test(test_apply_written),
 	    cmocka_unit_test(test_apply_fua_inflight),
 	    cmocka_unit_test(test_retention),
 	};
