@@ -22,7 +22,7 @@ PKGS=(
 	clang llvm
 	qemu-system-x86 busybox-static cpio dmsetup
 	linux-image-amd64 linux-headers-amd64
-	iperf3 python3
+	iperf3 socat python3
 )
 
 missing=()

@@ -23,15 +23,22 @@
 #   resync 2 nodes: full sync of the whole device to a secondary restarted
 #          on a blank log, unthrottled (resync-rate 0), timed by the
 #          target's own "resync from alpha: finished ... in N ms"
-# Link ceiling: iperf3 over loopback (one stream), `openssl speed -evp` for
-# aes-128-gcm (issue 10) and aes-256-gcm (what TLS 1.3 negotiates with
-# OpenSSL's default suite order; daemon/tls.c sets none).
+# Link ceiling: a measured TLS 1.3 stream over 127.0.0.1 with the nodes'
+# certificates (tests/bench/tls_stream.py: socat to socat, and
+# tests/bench/tls_pystream.py's memory-BIO stream; one stream, and two at
+# once from alpha as the 3-node primary sends to both peers; the faster
+# tool is the ceiling; a tool missing or failing is skipped with the
+# reason, never failing the section), plus, as
+# info and the old bound, iperf3 over loopback (one stream) and `openssl
+# speed -evp` for aes-128-gcm (issue 10) and aes-256-gcm (what TLS 1.3
+# negotiates with OpenSSL's default suite order; daemon/tls.c sets none).
 # CPU: utime + stime of every wbrepd from /proc/PID/stat before and after
 # each fio run (all threads, io-wq workers included).
 # Ratios and targets: tests/bench/repl_report.py; results: $RESULTS/repl.json.
 # The whole section: 16 fio cases x (runtime + restart, ~5-10 s on the loaded
 # 2-core VM: formatting and recovering a fresh log takes ~1 s per node),
-# then the resync case (a few seconds for 256 MiB).
+# then the resync case (a few seconds for 256 MiB); before them the link:
+# iperf3 4 s, openssl speed, the TLS streams ~1 minute (tls_stream.py).
 
 SECTIONS+=(repl)
 
@@ -253,7 +260,9 @@ repl_resync() {
 		>"$d/resync.json"
 }
 
-# Link ceiling: iperf3 (one TCP stream over 127.0.0.1) and openssl speed.
+# Link ceiling: iperf3 (one TCP stream over 127.0.0.1), openssl speed and
+# the TLS streams (DIR/tls-stream.json, {"skipped": ...} if none can
+# be measured: the report falls back to the iperf3/aes bound).
 repl_link() {
 	local d=$1 port pid="" i ok=0 secs=${WB_BENCH_REPL_LINK_SECS:-4}
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -278,6 +287,19 @@ repl_link() {
 			return 1
 		}
 	done
+	# a tool that is missing (socat) or fails is skipped in the JSON, with
+	# the reason; the section goes on even if the whole script fails
+	if python3 tests/bench/tls_stream.py "$d" "$d/tls-stream.json" --secs "$secs" \
+		--buf "${WB_BENCH_REPL_TLS_BUF:-1048576}" --runs "${WB_BENCH_REPL_TLS_RUNS:-3}" \
+		--tools "${WB_BENCH_REPL_TLS_TOOLS:-socat,python}" 2>"$d/tls-stream.err"; then
+		sed 's/^/bench: repl: /' "$d/tls-stream.err" >&2
+	else
+		local why
+		why="tls_stream.py failed: $(tail -1 "$d/tls-stream.err")"
+		bench_log "repl: no measured TLS stream, its rows are skipped: $why"
+		python3 -c 'import json, sys; json.dump({"skipped": sys.argv[2]}, open(sys.argv[1], "w"))' \
+			"$d/tls-stream.json" "$why"
+	fi
 }
 
 section_repl() {
@@ -324,7 +346,7 @@ section_repl() {
  "transport": "TLS 1.3 over 127.0.0.1; client fio ioengine=nbd on the primary's unix socket",
  "wb_min_peers": "nodes - 1 (every peer acks)"}
 EOF
-	bench_log "repl: link ceiling (iperf3, openssl speed)"
+	bench_log "repl: link ceiling (iperf3, openssl speed, TLS streams)"
 	repl_link "$d" || return 1
 
 	local seq="--rw=write --bs=1M --iodepth=8"
