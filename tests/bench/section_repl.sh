@@ -270,7 +270,10 @@ repl_link() {
 	pid=$!
 	BENCH_PIDS+=("$pid")
 	for i in $(seq 50); do
-		if iperf3 -c 127.0.0.1 -p "$port" -t "$secs" -J >"$d/iperf3.json" 2>"$d/iperf3.err"; then
+		# iperf3 3.12 -J exits 0 with {"error": "unable to connect ..."}
+		# when the server is not listening yet: retry that too
+		if iperf3 -c 127.0.0.1 -p "$port" -t "$secs" -J >"$d/iperf3.json" 2>"$d/iperf3.err" &&
+			! grep -q '^[[:space:]]*"error":' "$d/iperf3.json"; then
 			ok=1
 			break
 		fi
