@@ -17,3 +17,10 @@ $(B)/tests/bench/wbbench_crc.o: CPPFLAGS += $(if $(ISAL_H),-DHAVE_ISAL)
 $(BENCH_CRC): $(B)/tests/bench/wbbench_crc.o $$(LIB_ENGINE)
 	$(CC) $(LDFLAGS) -o $@ $< \
 		$(LIB_ENGINE) $(SYSLIBS_ENGINE)
+
+# wbtlsstream: the repl section's TLS link ceiling, a TLS 1.3 stream with a
+# replication link's TLS work and nothing else (tests/bench/tls_stream.py).
+BENCH_TLSSTREAM := $(B)/tests/bench/wbtlsstream
+TEST_BINS += $(BENCH_TLSSTREAM)
+$(BENCH_TLSSTREAM): $(B)/tests/bench/wbtlsstream.o
+	$(CC) $(LDFLAGS) -o $@ $< -lssl -lcrypto -lpthread

@@ -24,11 +24,12 @@
 #          on a blank log, unthrottled (resync-rate 0), timed by the
 #          target's own "resync from alpha: finished ... in N ms"
 # Link ceiling: a measured TLS 1.3 stream over 127.0.0.1 with the nodes'
-# certificates (tests/bench/tls_stream.py: socat to socat, and
-# tests/bench/tls_pystream.py's memory-BIO stream; one stream, and two at
-# once from alpha as the 3-node primary sends to both peers; the faster
-# tool is the ceiling; a tool missing or failing is skipped with the
-# reason, never failing the section), plus, as
+# certificates (tests/bench/tls_stream.py: build/tests/bench/wbtlsstream,
+# a replication link's TLS work and nothing else, is the ceiling; socat to
+# socat and tests/bench/tls_pystream.py's memory-BIO stream are measured
+# for scale, never the ceiling; one stream, and two at once from alpha as
+# the 3-node primary sends to both peers; a tool missing or failing is
+# skipped with the reason, never failing the section), plus, as
 # info and the old bound, iperf3 over loopback (one stream) and `openssl
 # speed -evp` for aes-128-gcm (issue 10) and aes-256-gcm (what TLS 1.3
 # negotiates with OpenSSL's default suite order; daemon/tls.c sets none).
@@ -38,7 +39,7 @@
 # The whole section: 16 fio cases x (runtime + restart, ~5-10 s on the loaded
 # 2-core VM: formatting and recovering a fresh log takes ~1 s per node),
 # then the resync case (a few seconds for 256 MiB); before them the link:
-# iperf3 4 s, openssl speed, the TLS streams ~1 minute (tls_stream.py).
+# iperf3 4 s, openssl speed, the TLS streams ~1.5 minutes (tls_stream.py).
 
 SECTIONS+=(repl)
 
@@ -294,7 +295,7 @@ repl_link() {
 	# the reason; the section goes on even if the whole script fails
 	if python3 tests/bench/tls_stream.py "$d" "$d/tls-stream.json" --secs "$secs" \
 		--buf "${WB_BENCH_REPL_TLS_BUF:-1048576}" --runs "${WB_BENCH_REPL_TLS_RUNS:-3}" \
-		--tools "${WB_BENCH_REPL_TLS_TOOLS:-socat,python}" 2>"$d/tls-stream.err"; then
+		--tools "${WB_BENCH_REPL_TLS_TOOLS:-wbtlsstream,socat,python}" 2>"$d/tls-stream.err"; then
 		sed 's/^/bench: repl: /' "$d/tls-stream.err" >&2
 	else
 		local why

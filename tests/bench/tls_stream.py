@@ -6,9 +6,17 @@
 # certificate authentication, default cipher suites (as daemon/tls.c).
 #
 #   tls_stream.py DIR OUT_JSON [--secs S] [--buf BYTES] [--runs N]
-#                 [--streams 1,2] [--tools socat,python] [--warmup-mib M] [--mib M]
+#                 [--streams 1,2] [--tools wbtlsstream,socat,python] [--warmup-mib M]
+#                 [--mib M] [--wbtlsstream PATH]
 # DIR holds ca.crt and alpha/beta/gamma.{crt,key} (section_repl.sh's
-# repl_certs). Two tools, each measured alone:
+# repl_certs). Three tools, each measured alone:
+#   wbtlsstream  build/tests/bench/wbtlsstream DIR N --streams K (the
+#           ceiling: a replication link's TLS work and nothing else, its
+#           buffers and options as daemon/tls.c and peerlink.c; --buf does
+#           not apply, it writes and reads 1 MiB at a time). It forks the
+#           receivers and senders itself, checks the bytes, protocol and
+#           cipher, times each stream and reports each end's CPU (wait4) as
+#           JSON; this script checks the bytes again from that JSON.
 #   socat   receiver socat -d -d -u -b BUF OPENSSL-LISTEN:P,bind=127.0.0.1,
 #             cert=beta.crt,key=beta.key,cafile=ca.crt,verify=1 OPEN:/dev/null
 #           sender socat -d -d -u -b BUF OPEN:/dev/zero,readbytes=N
@@ -46,10 +54,13 @@ import threading
 import time
 
 MIB = 1 << 20
+WBTLSSTREAM_PATH = None
 WARMUP_MIB = 256
 OTHER_WRITES_MAX = 8192
 RECEIVERS = ("beta", "gamma")
-PYSTREAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls_pystream.py")
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYSTREAM = os.path.join(HERE, "tls_pystream.py")
+WBTLSSTREAM = os.path.join(HERE, "..", "..", "build", "tests", "bench", "wbtlsstream")
 CHILDREN = set()  # PIDs started and not yet reaped: killed on error/SIGTERM
 
 
@@ -158,7 +169,53 @@ def received(tool, r, nbytes):
     return 0
 
 
+def one_run_wbts(d, k, mib, tag, timeout):
+    """one run of wbtlsstream: it forks both ends of the K streams itself"""
+    nbytes = mib * MIB
+    log = os.path.join(d, "tls-%s.log" % tag)
+    out = os.path.join(d, "tls-%s.json" % tag)
+    argv = [WBTLSSTREAM_PATH, d, str(nbytes), "--streams", str(k)]
+    fa = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+          (os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+          (os.POSIX_SPAWN_OPEN, 2, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=fa)
+    CHILDREN.add(pid)
+    res = {"pid": pid}
+    t = threading.Thread(target=waiter, args=(pid, res))
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        kill_children()  # its children die with it (PR_SET_PDEATHSIG)
+        raise RuntimeError("wbtlsstream: %d stream(s) of %d MiB not done in %d s" %
+                           (k, mib, timeout))
+    if res.get("exit") != 0:
+        with open(log) as f:
+            why = f.read().strip().replace("\n", "; ")
+        raise RuntimeError("wbtlsstream exit %s: %s" % (res.get("exit", res.get("wait_error")),
+                                                        why or "no message"))
+    with open(out) as f:
+        w = json.load(f)
+    if w["streams"] != k or len(w["per_stream"]) != k or w["bytes_per_stream"] != nbytes:
+        raise RuntimeError("wbtlsstream: %s does not describe %d stream(s) of %d bytes"
+                           % (out, k, nbytes))
+    for s in w["per_stream"]:
+        if s["bytes_received"] != nbytes:
+            raise RuntimeError("wbtlsstream: %s received %s bytes, %d sent (see %s)" %
+                               (s["peer"], s["bytes_received"], nbytes, out))
+    secs = max(s["secs"] for s in w["per_stream"])
+    return {"streams": k, "mib_per_stream": mib, "secs": secs,
+            "mibps_per_stream": mib / secs, "mibps_total": k * mib / secs,
+            "stream_secs": [s["secs"] for s in w["per_stream"]],
+            "recv_other_writes": [0] * k,
+            "protocol": w["protocol"], "cipher": w["cipher"],
+            "cpu_ms_per_mib_send": [s["cpu_ms_per_mib_send"] for s in w["per_stream"]],
+            "cpu_ms_per_mib_recv": [s["cpu_ms_per_mib_recv"] for s in w["per_stream"]],
+            "loadavg": " ".join(open("/proc/loadavg").read().split()[:3])}
+
+
 def one_run(d, tool, k, mib, buf, tag, timeout):
+    if tool == "wbtlsstream":
+        return one_run_wbts(d, k, mib, tag, timeout)
     nbytes = mib * MIB
     recv, send = [], []
     for i in range(k):
@@ -247,16 +304,23 @@ def main():
     ap.add_argument("--buf", type=int, default=1048576)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--streams", default="1,2")
-    ap.add_argument("--tools", default="socat,python")
+    ap.add_argument("--tools", default="wbtlsstream,socat,python")
+    ap.add_argument("--wbtlsstream", default=WBTLSSTREAM)
     # for tests: a smaller warm-up, a fixed size instead of --secs
     ap.add_argument("--warmup-mib", type=int, default=WARMUP_MIB)
     ap.add_argument("--mib", type=int, default=0)
     a = ap.parse_args()
+    global WBTLSSTREAM_PATH
+    WBTLSSTREAM_PATH = os.path.abspath(a.wbtlsstream)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("tls_stream.py: terminated"))
     doc = {"buf": a.buf, "runs_each": a.runs, "secs_target": a.secs,
            "ends": "sender (zeroes) -> TLS 1.3 -> receiver (discards), 127.0.0.1", "tools": {}}
     for tool in a.tools.split(","):
-        if tool == "socat":
+        if tool == "wbtlsstream":
+            t = {"version": ssl.OPENSSL_VERSION + " (Python's; wbtlsstream prints its own)",
+                 "how": "tests/bench/wbtlsstream.c: forked ends, SSL_write/SSL_read of 1 MiB, "
+                 "BIO_f_buffer 1 MiB read / 256 KiB write as daemon/tls.c"}
+        elif tool == "socat":
             t = {"version": "socat %s" % socat_version(), "how": "socat -u -b BUF, "
                  "OPEN:/dev/zero,readbytes=N -> OPENSSL / OPENSSL-LISTEN -> OPEN:/dev/null"}
         elif tool == "python":
@@ -266,6 +330,8 @@ def main():
             sys.exit("tls_stream.py: unknown tool %s" % tool)
         t["streams"] = {}
         try:
+            if tool == "wbtlsstream" and not os.access(WBTLSSTREAM_PATH, os.X_OK):
+                raise RuntimeError("%s not built (make all)" % WBTLSSTREAM_PATH)
             if tool == "socat" and not shutil.which("socat"):
                 raise RuntimeError("socat not installed (scripts/deps.sh)")
             for k in (int(x) for x in a.streams.split(",")):

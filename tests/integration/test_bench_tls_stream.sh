@@ -2,17 +2,24 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # test_bench_tls_stream.sh - tests/bench/tls_stream.py, the measured TLS
-# link ceiling of `make bench` section repl, on small streams (no timing is
-# checked): both tools negotiate TLS 1.3 with TLS_AES_256_GCM_SHA384 and
-# every receiver gets exactly the bytes sent, alone and two at once; a
-# socat that is not on PATH is skipped with the reason, not an error; and
-# the byte check can fail: a socat sender that sends one 16 KiB record
-# less than it was told gets the tool skipped with the count in the reason.
-# Certificates: section_repl.sh's own repl_certs.
+# link ceiling of `make bench` section repl, and its C tool
+# build/tests/bench/wbtlsstream, on small streams (no timing is checked):
+# every tool negotiates TLS 1.3 with TLS_AES_256_GCM_SHA384 and every
+# receiver gets exactly the bytes sent, alone and two at once; a socat
+# that is not on PATH and a wbtlsstream that is not built are skipped with
+# the reason, not an error; and the byte checks can fail: wbtlsstream
+# whose senders send 16 KiB less than its receivers expect exits 1 saying
+# so (and tls_stream.py skips it with that reason), a wbtlsstream JSON
+# that claims a wrong count is caught by tls_stream.py itself, and a socat
+# sender that sends one 16 KiB record less than it was told gets the tool
+# skipped with the count in the reason. Certificates: section_repl.sh's
+# own repl_certs.
 # timeout: 300
 set -u
 . "$(dirname "$0")/../lib.sh"
 need_tools openssl python3
+WBTS=build/tests/bench/wbtlsstream
+[ -x "$WBTS" ] || { fail "$WBTS not built (make all)"; finish; }
 tmpdir tlsstream
 SECTIONS=()
 # shellcheck source=../bench/section_repl.sh
@@ -40,6 +47,87 @@ for k in ("1", "2"):
         assert len(r["cpu_ms_per_mib_send"]) == int(k), r
 EOP
 }
+
+# wbtlsstream itself: 1 and 2 streams of 32 MiB, its JSON
+N=$((32 << 20))
+for k in 1 2; do
+	if "$WBTS" "$T" $N --streams $k >"$T/wbts$k.json" 2>"$T/wbts$k.err" &&
+		python3 - "$T/wbts$k.json" $N $k <<'EOP' 2>>"$T/wbts$k.err"; then
+import json, sys
+w = json.load(open(sys.argv[1]))
+n, k = int(sys.argv[2]), int(sys.argv[3])
+assert w["tool"] == "wbtlsstream" and w["streams"] == k, w
+assert w["protocol"] == "TLSv1.3" and w["cipher"] == "TLS_AES_256_GCM_SHA384", w
+assert w["bytes_per_stream"] == n and len(w["per_stream"]) == k, w
+assert [s["peer"] for s in w["per_stream"]] == ["beta", "gamma"][:k], w
+for s in w["per_stream"]:
+    assert s["bytes_received"] == n, s
+    assert s["secs"] > 0 and s["cpu_ms_per_mib_send"] > 0 and s["cpu_ms_per_mib_recv"] > 0, s
+EOP
+		pass "wbtlsstream, $k stream(s) of 32 MiB: TLS 1.3 AES-256-GCM, every byte received"
+	else
+		fail "wbtlsstream, $k stream(s): $(tail -3 "$T/wbts$k.err")"
+	fi
+done
+# senders 16 KiB short of what the receivers expect: exit 1, the count said
+if "$WBTS" "$T" $N --send-bytes $((N - 16384)) >"$T/short-wbts.json" 2>"$T/short-wbts.err"; then
+	fail "wbtlsstream short by 16 KiB: exit 0 ($(cat "$T/short-wbts.json"))"
+elif grep -q "got $((N - 16384)) bytes, $N expected" "$T/short-wbts.err" &&
+	[ ! -s "$T/short-wbts.json" ]; then
+	pass "wbtlsstream short by 16 KiB: exit 1 ($(cat "$T/short-wbts.err"))"
+else
+	fail "wbtlsstream short by 16 KiB: $(cat "$T/short-wbts.err" "$T/short-wbts.json")"
+fi
+# a receiver's certificate that the sender does not expect (gamma's for
+# beta): the handshake fails, exit 1
+mkdir -p "$T/swap"
+cp "$T/ca.crt" "$T/alpha.crt" "$T/alpha.key" "$T/swap/"
+cp "$T/gamma.crt" "$T/swap/beta.crt"
+cp "$T/gamma.key" "$T/swap/beta.key"
+if "$WBTS" "$T/swap" $N >/dev/null 2>"$T/swap.err"; then
+	fail "wbtlsstream, receiver with another name's certificate: exit 0"
+elif grep -q "handshake" "$T/swap.err"; then
+	pass "wbtlsstream, receiver with another name's certificate: refused ($(head -1 "$T/swap.err"))"
+else
+	fail "wbtlsstream, receiver with another name's certificate: $(cat "$T/swap.err")"
+fi
+
+if "${TS[@]}" --tools wbtlsstream "$T" "$T/wb.json" 2>"$T/wb.err" &&
+	check "$T/wb.json" wbtlsstream 2>>"$T/wb.err"; then
+	pass "tls_stream.py wbtlsstream: 1 and 2 streams, TLS 1.3 AES-256-GCM, every byte received"
+else
+	fail "tls_stream.py wbtlsstream: $(tail -3 "$T/wb.err")"
+fi
+# tls_stream.py with a wbtlsstream that sends 16 KiB short: skipped, why
+# (the tool's own check), and one whose JSON claims more bytes than were
+# sent (tls_stream.py's own check)
+# shellcheck disable=SC2016 # $@ and $2 are the wrapper's own
+printf '#!/bin/sh\nexec %s "$@" --send-bytes $(($2 - 16384))\n' "$PWD/$WBTS" >"$T/wbts-short"
+printf '#!/bin/sh\n%s "$@" | sed "s/\\"bytes_received\\": \\([0-9]*\\)/\\"bytes_received\\": 1\\1/"\n' \
+	"$PWD/$WBTS" >"$T/wbts-lie"
+chmod +x "$T/wbts-short" "$T/wbts-lie"
+for c in "short:expected" "lie:received 1"; do
+	w=${c%%:*} want=${c#*:}
+	if "${TS[@]}" --tools wbtlsstream --streams 1 --wbtlsstream "$T/wbts-$w" "$T" \
+		"$T/wb-$w.json" 2>"$T/wb-$w.err" &&
+		python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["tools"]["wbtlsstream"]
+print(s.get("skipped", "")); sys.exit(0 if sys.argv[2] in s.get("skipped", "") else 1)' \
+			"$T/wb-$w.json" "$want" >"$T/wb-$w.why"; then
+		pass "tls_stream.py, wbtlsstream $w: skipped ($(cat "$T/wb-$w.why"))"
+	else
+		fail "tls_stream.py, wbtlsstream $w not caught: $(cat "$T/wb-$w.why" "$T/wb-$w.err" | tail -3)"
+	fi
+done
+# not built: skipped with the reason
+if "${TS[@]}" --tools wbtlsstream --streams 1 --wbtlsstream "$T/none" "$T" "$T/wb-none.json" \
+	2>"$T/wb-none.err" &&
+	python3 -c 'import json, sys
+sys.exit(0 if "not built" in json.load(open(sys.argv[1]))["tools"]["wbtlsstream"]["skipped"] else 1)' \
+		"$T/wb-none.json"; then
+	pass "tls_stream.py, wbtlsstream not built: skipped (not built)"
+else
+	fail "tls_stream.py, wbtlsstream not built: $(tail -3 "$T/wb-none.err")"
+fi
 
 if "${TS[@]}" --tools python "$T" "$T/py.json" 2>"$T/py.err" && check "$T/py.json" python \
 	2>>"$T/py.err"; then
