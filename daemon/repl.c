@@ -1402,6 +1402,8 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	/* an IN_MEMORY ack is a wake-up on both nodes per record (docs/
 	 * benchmarks.md, "Wake-ups per replicated write"): asked for only
 	 * where a held reply waits for level B (hq_level) */
+	h->has_seq_durable = 1;
+	h->seq_durable = rp->primary || st.seq_durable > h->seq_head ? h->seq_head : st.seq_durable;
 	h->has_durable_acks_only = h->durable_acks_only =
 	    rp->primary && rp->protocol != 'B' && !(rp->protocol == 'C' && rp->ack_mem);
 	wbd_repl_uuid_hello_fill(rp, h);
@@ -1533,17 +1535,24 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			 p->primary_peer ? "primary" : "secondary", (unsigned long long)h->seq_head,
 			 (unsigned long long)(rp->primary ? rp->shipped_next : st.seq_head));
 		p->acked_mem = p->acked_wr = p->acked_dur = h->seq_head;
+		/* its records written, not flushed yet (written_ack): durable
+		 * once its DURABLE ack says so (the log keeps them meanwhile) */
+		if (h->has_seq_durable && h->seq_durable < h->seq_head)
+			p->acked_dur = h->seq_durable;
 		p->problem[0] = 0;
-		/* its records written here but not flushed yet (written_ack)
-		 * count as durable for a primary from its hello on: flush now
-		 * rather than within log-commit-ms; positions derived anew */
+		/* the same here, told to a primary: flushed now rather than
+		 * within log-commit-ms; the durable head is acked DURABLE now
+		 * and again as it moves (dur_moved) */
 		if (!rp->primary && p->primary_peer) {
-			if (rp->wr_pos > rp->dur_pos)
-				wb_engine_log_sync(rp->e, rp->wr_pos - 1);
-			rp->wr_pos = rp->dur_pos = 0;
+			p->wr_late = false;
+			rp->wr_pos = st.seq_head;
+			rp->dur_pos = 0;
+			if (st.seq_durable < st.seq_head)
+				wb_engine_log_sync(rp->e, st.seq_head - 1);
+			dur_moved(rp);
 		}
 		if (!p->primary_peer)
-			wbd_repl_log_hold(p, h->seq_head);
+			wbd_repl_log_hold(p, p->acked_dur);
 		if (rp->primary) {
 			if (p->rs.want)
 				wbd_repl_rs_source_up(p);

@@ -213,6 +213,8 @@ static int hello_check(const Wbrep__Hello *m, const char **why)
 		WHY("hello: generation tail past generation head");
 	if (m->has_data_head && (!m->has_seq_head || m->data_head > m->seq_head))
 		WHY("hello: data head past seq head");
+	if (m->has_seq_durable && (!m->has_seq_head || m->seq_durable > m->seq_head))
+		WHY("hello: durable head past seq head");
 	return 0;
 }
 

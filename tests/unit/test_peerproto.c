@@ -277,6 +277,9 @@ static void test_hello(void **state)
 	BAD_HELLO((h.has_seq_head = h.has_data_head = 1, h.seq_head = 5, h.data_head = 6),
 		  "data head");
 	BAD_HELLO((h.has_data_head = 1, h.data_head = 1), "data head");
+	BAD_HELLO((h.has_seq_head = h.has_seq_durable = 1, h.seq_head = 5, h.seq_durable = 6),
+		  "durable head");
+	BAD_HELLO((h.has_seq_durable = 1, h.seq_durable = 1), "durable head");
 	/* edges that are valid */
 	hello_init(&h);
 	h.has_seq_head = h.has_seq_tail = 1;
