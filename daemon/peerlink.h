@@ -169,8 +169,8 @@ struct wbd_peerlink_cfg {
  * DURABLE), as the io loop read them; false if conn is no longer the
  * link's connection or the engine dropped it (wbd_peerlink_drop, _redo,
  * _stop). */
-bool wbd_peerlink_ack_pos(const struct wbd_peerlink *l, uint64_t conn, uint64_t *mem,
-			  uint64_t *wr, uint64_t *dur);
+bool wbd_peerlink_ack_pos(const struct wbd_peerlink *l, uint64_t conn, uint64_t *mem, uint64_t *wr,
+			  uint64_t *dur);
 /* Engine thread: the connection frames flow on (0: none). */
 uint64_t wbd_peerlink_up_conn(const struct wbd_peerlink *l);
 

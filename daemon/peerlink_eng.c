@@ -776,8 +776,8 @@ bool wbd_peerlink_accepts(const struct wbd_peerlink *h)
 	return !h->host && !h->want_stopped && !h->freeing;
 }
 
-bool wbd_peerlink_ack_pos(const struct wbd_peerlink *h, uint64_t conn, uint64_t *mem,
-			  uint64_t *wr, uint64_t *dur)
+bool wbd_peerlink_ack_pos(const struct wbd_peerlink *h, uint64_t conn, uint64_t *mem, uint64_t *wr,
+			  uint64_t *dur)
 {
 	/* the core stores the number of a new connection before it resets
 	 * the positions: positions read before a number that still is conn

@@ -288,7 +288,9 @@ static bool fast_io_ack(void *arg, struct wbd_pl_after *after)
 		uint64_t mem, wr, dur;
 
 		if (wbd_peerlink_ack_pos(f->l[i], f->conn[i], &mem, &wr, &dur) &&
-		    (f->lvl == 'C' ? dur : f->lvl == 'W' ? wr : mem) >= f->need)
+		    (f->lvl == 'C'   ? dur
+		     : f->lvl == 'W' ? wr
+				     : mem) >= f->need)
 			ok++;
 	}
 	if (ok < f->min) {
@@ -349,8 +351,8 @@ static bool fast_arm(struct wbd_repl *rp, struct repl_held *h, char lvl)
 	unsigned n = 0;
 
 	if (!f || !h->fast.loop || rp->gate != WBD_REPL_GATE_PEERS || rp->stopping || rp->nheld ||
-	    rp->rot_pending || rp->rot_busy || (lvl != 'B' && lvl != 'W' && lvl != 'C') || !rp->min_peers ||
-	    atomic_load(&f->state) != REPL_FAST_FREE)
+	    rp->rot_pending || rp->rot_busy || (lvl != 'B' && lvl != 'W' && lvl != 'C') ||
+	    !rp->min_peers || atomic_load(&f->state) != REPL_FAST_FREE)
 		return false;
 	/* the peers horizon() counts, on their connections of now */
 	for (unsigned i = 0; i < rp->npeers; i++) {
@@ -1242,8 +1244,8 @@ static void pend_clear(struct wbd_repl *rp)
  * apply_record, else released here, except on -EAGAIN (the caller keeps
  * them); the array stays the caller's. late: its DURABLE ack may go late;
  * written: the primary waits for no more than its log write (written_ack). */
-static int apply_one(struct repl_peer *p, const struct wb_record *in, uint32_t npages,
-		     bool late, bool written)
+static int apply_one(struct repl_peer *p, const struct wb_record *in, uint32_t npages, bool late,
+		     bool written)
 {
 	struct wb_record recw = *in, *rec = &recw;
 	struct wbd_repl *rp = p->rp;

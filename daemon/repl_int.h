@@ -92,7 +92,7 @@ struct repl_peer {
 	uint64_t epoch; /* connection count: stale read-backs are ignored */
 	bool up, live, reading, blocked, primary_peer;
 	bool durable_only; /* secondary: the primary wants no IN_MEMORY acks */
-	bool wr_late; /* secondary: its newest written_ack record's DURABLE may go late */
+	bool wr_late;	   /* secondary: its newest written_ack record's DURABLE may go late */
 	bool standalone; /* wbctl disconnect: the link is stopped */
 	/* primary: left live only because its send queue was full
 	 * (congestion = block): it catches up from the log but stays

@@ -367,8 +367,7 @@ static int fault_conflict(const struct wb_io_req *a, const struct wb_io_req *b)
 }
 
 /* take o (after prev, NULL: the head) off the queue */
-static struct fault_op *fault_unlink(struct fault_dev *d, struct fault_op *prev,
-				     struct fault_op *o)
+static struct fault_op *fault_unlink(struct fault_dev *d, struct fault_op *prev, struct fault_op *o)
 {
 	if (prev)
 		prev->next = o->next;
