@@ -980,13 +980,19 @@ struct apply_ctx {
 	bool written; /* applied WB_APPLY_F_WRITTEN: done() = written */
 };
 
-static void send_ack(struct repl_peer *p, uint64_t seq, int level)
+/* Ack seq at level to p; dur (a position, 0: none) rides as durable_seq,
+ * at most seq */
+static void send_ack(struct repl_peer *p, uint64_t seq, int level, uint64_t dur)
 {
 	Wbrep__Ack a = WBREP__ACK__INIT;
 	int ret;
 
 	a.seq = seq;
 	a.level = level;
+	if (dur) {
+		a.has_durable_seq = 1;
+		a.durable_seq = dur - 1 < seq ? dur - 1 : seq;
+	}
 	ret = wbd_peerlink_send(p->l, WBP_T_ACK, &a.base, NULL);
 	if (ret && ret != -ENOTCONN)
 		wbd_warn("%s: peer %s: ack %llu: %s", p->rp->res, p->node, (unsigned long long)seq,
@@ -1022,24 +1028,10 @@ static uint64_t tell_clock_us(struct wbd_repl *rp)
 static void tell_now(struct wbd_repl *rp)
 {
 	rp->tell_at = tell_clock_us(rp);
-	for (unsigned i = 0; i < rp->npeers && !rp->primary; i++) {
-		struct repl_peer *p = &rp->peers[i];
-		Wbrep__Ack a = WBREP__ACK__INIT;
-		int ret;
-
-		if (!p->up || p->primary_peer)
-			continue;
-		a.seq = rp->tell_seq;
-		a.level = WBREP__ACK_LEVEL__ACK_WRITTEN;
-		if (rp->dur_pos) {
-			a.has_durable_seq = 1;
-			a.durable_seq = rp->dur_pos - 1 < a.seq ? rp->dur_pos - 1 : a.seq;
-		}
-		ret = wbd_peerlink_send(p->l, WBP_T_ACK, &a.base, NULL);
-		if (ret && ret != -ENOTCONN)
-			wbd_warn("%s: peer %s: ack %llu: %s", rp->res, p->node,
-				 (unsigned long long)a.seq, strerror(-ret));
-	}
+	for (unsigned i = 0; i < rp->npeers && !rp->primary; i++)
+		if (rp->peers[i].up && !rp->peers[i].primary_peer)
+			send_ack(&rp->peers[i], rp->tell_seq, WBREP__ACK_LEVEL__ACK_WRITTEN,
+				 rp->dur_pos);
 }
 
 static void tell_cb(evutil_socket_t fd, short what, void *arg)
@@ -1192,7 +1184,7 @@ static void on_applied(void *arg, int err)
 		 * write-back; DURABLE follows the log flush (dur_moved) */
 		p->wr_late = ac->late;
 		if (!ac->late)
-			send_ack(p, ac->seq, WBREP__ACK_LEVEL__ACK_WRITTEN);
+			send_ack(p, ac->seq, WBREP__ACK_LEVEL__ACK_WRITTEN, 0);
 		/* a barrier that came before this record was written */
 		if (p->bar_wait && p->bar_seq >= p->dur_next)
 			wb_engine_log_sync(p->rp->e, p->bar_seq);
@@ -1243,11 +1235,10 @@ static void pend_clear(struct wbd_repl *rp)
  * (rec->pages, engine ABI 10) are the engine's after a 0 from
  * apply_record, else released here, except on -EAGAIN (the caller keeps
  * them); the array stays the caller's. late: its DURABLE ack may go late;
- * written: the primary waits for no more than its log write (written_ack). */
-static int apply_one(struct repl_peer *p, const struct wb_record *in, uint32_t npages, bool late,
-		     bool written)
+ * rec->apply_flags WB_APPLY_F_WRITTEN: the primary waits for no more than
+ * its log write (written_ack). */
+static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t npages, bool late)
 {
-	struct wb_record recw = *in, *rec = &recw;
 	struct wbd_repl *rp = p->rp;
 	struct apply_ctx *ac = malloc(sizeof(*ac));
 	Wbrep__PeerError pe = WBREP__PEER_ERROR__INIT;
@@ -1261,8 +1252,7 @@ static int apply_one(struct repl_peer *p, const struct wb_record *in, uint32_t n
 	ac->seq = rec->seq;
 	/* late only with IN_MEMORY acks: they carry the late ones */
 	ac->late = late && !p->durable_only;
-	ac->written = written;
-	rec->apply_flags = written ? WB_APPLY_F_WRITTEN : 0;
+	ac->written = rec->apply_flags & WB_APPLY_F_WRITTEN;
 	ret = wb_engine_apply_record(rp->e, rec, on_applied, ac);
 	if (!ret) {
 		if (rec->nextents)
@@ -1324,11 +1314,11 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	rec.data = len && !pages ? data : NULL;
 	rec.pages = pages;
 	rec.time_ns = h->time_ns;
+	rec.apply_flags = h->has_written_ack && h->written_ack ? WB_APPLY_F_WRITTEN : 0;
 	/* resync writes to the backing device in flight: the record waits for
 	 * them (its destage must not be overtaken by older resync data) */
 	if (!rp->rs_writes &&
-	    apply_one(p, &rec, npages, h->has_durable_ack_late && h->durable_ack_late,
-		      h->has_written_ack && h->written_ack) != -EAGAIN) {
+	    apply_one(p, &rec, npages, h->has_durable_ack_late && h->durable_ack_late) != -EAGAIN) {
 		free(pages);
 		return;
 	}
@@ -1336,7 +1326,6 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	 * move to it) and stop reading until the engine ran */
 	pd->used = true;
 	pd->late = h->has_durable_ack_late && h->durable_ack_late;
-	pd->written = h->has_written_ack && h->written_ack;
 	pd->p = p;
 	pd->rec = rec;
 	pd->data = len && !pages ? wbd_peerlink_take_data(p->l) : NULL;
@@ -1352,8 +1341,8 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 
 	if (rp && rp->nheld && rp->gate == WBD_REPL_GATE_BACKING)
 		backing_release(rp);
-	if (rp && !rp->primary && rp->wr_pos > rp->dur_pos)
-		dur_moved(rp);
+	if (rp)
+		dur_moved(rp); /* a secondary's written records made durable */
 	if (!rp || !rp->pend.used)
 		return;
 	pd = &rp->pend;
@@ -1362,7 +1351,7 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 	if (!pd->p->up) {
 		pend_clear(rp);
 		wbd_peerlink_pause_rx(pd->p->l, false);
-	} else if (apply_one(pd->p, &pd->rec, pd->npages, pd->late, pd->written) == -EAGAIN) {
+	} else if (apply_one(pd->p, &pd->rec, pd->npages, pd->late) == -EAGAIN) {
 		return;
 	} else {
 		pd->rec.pages = NULL; /* the engine's, or released by apply_one */
@@ -1639,39 +1628,32 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 	case WBP_T_BARRIER:
 		on_barrier(p, m->barrier);
 		break;
-	case WBP_T_ACK:
-		if (!rp->primary) {
-			/* another secondary's positions (tell_now) */
-			uint64_t mem, wr, dur;
+	case WBP_T_ACK: {
+		/* the positions peerlink.c's io loop reads too; on a
+		 * secondary another secondary's (tell_now) */
+		uint64_t mem, wr, dur;
 
-			wbp_ack_positions(m->ack, &mem, &wr, &dur);
-			if (wr > p->acked_wr)
-				p->acked_wr = wr;
-			if (dur > p->acked_dur) {
-				p->acked_dur = dur;
-				/* it may become primary's peer behind us: keep them */
-				wbd_repl_log_hold(p, p->acked_dur);
-			}
+		wbp_ack_positions(m->ack, &mem, &wr, &dur);
+		if (wr > p->acked_wr)
+			p->acked_wr = wr;
+		if (dur > p->acked_dur) {
+			p->acked_dur = dur;
+			/* the log keeps what the peer has not made durable
+			 * (a secondary: it may become the primary's peer
+			 * behind this node) */
+			wbd_repl_log_hold(p, p->acked_dur);
+			if (rp->primary)
+				wbd_repl_bm_ack(p);
+		}
+		if (!rp->primary) {
 			wbd_repl_disk_check(rp);
 			break;
 		}
-		{
-			uint64_t mem, wr, dur; /* the positions peerlink.c's io loop reads too */
-
-			wbp_ack_positions(m->ack, &mem, &wr, &dur);
-			if (wr > p->acked_wr)
-				p->acked_wr = wr;
-			if (dur > p->acked_dur) {
-				p->acked_dur = dur;
-				/* the log keeps what the peer has not made durable */
-				wbd_repl_log_hold(p, p->acked_dur);
-				wbd_repl_bm_ack(p);
-			}
-			if (mem > p->acked_mem)
-				p->acked_mem = mem;
-		}
+		if (mem > p->acked_mem)
+			p->acked_mem = mem;
 		repl_gate(rp);
 		break;
+	}
 	default:
 		if (wbd_repl_rs_frame(p, m, data))
 			break;

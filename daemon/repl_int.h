@@ -134,8 +134,7 @@ struct repl_peer {
 /* secondary: a record the engine had no room for (-EAGAIN) */
 struct repl_pend {
 	bool used;
-	bool late;    /* the record's durable_ack_late */
-	bool written; /* ... and written_ack */
+	bool late; /* the record's durable_ack_late (written_ack: rec.apply_flags) */
 	struct repl_peer *p;
 	struct wb_record rec;
 	struct wb_extent ext[WBP_MAX_EXTENTS];

@@ -396,6 +396,16 @@ static uint64_t apply_written(struct node *n, uint64_t seq, uint64_t lba, uint32
 	return wb_io_fault_nsubmitted(n->log) - n0;
 }
 
+/* Run n until every seq below `want` is durable (bounded), then check. */
+static void run_until_durable(struct node *n, uint64_t want)
+{
+	int i;
+
+	for (i = 0; i < 100000 && stats(n).seq_durable < want; i++)
+		assert_true(wb_engine_run(n->e, 1) >= 0);
+	assert_int_equal(stats(n).seq_durable, want);
+}
+
 /*
  * ABI 11, WB_APPLY_F_WRITTEN (protocol C in write-back, docs/engine.md
  * "Replica records written, then durable"): done() once the record is
@@ -409,7 +419,6 @@ static void test_apply_written(void **state)
 	struct node r;
 	uint64_t n, durable;
 	uint32_t k;
-	int i;
 
 	(void)state;
 	node_init(&r, 71, 8u << 20, 0, WB_ROLE_REPLICA);
@@ -427,9 +436,7 @@ static void test_apply_written(void **state)
 		assert_int_equal(stats(&r).seq_durable, durable);
 	}
 	assert_int_equal(wb_engine_log_sync(r.e, 9), 0);
-	for (i = 0; i < 100000 && stats(&r).seq_durable < 10; i++)
-		assert_true(wb_engine_run(r.e, 1) >= 0);
-	assert_int_equal(stats(&r).seq_durable, 10);
+	run_until_durable(&r, 10);
 	node_power_cycle(&r);
 	assert_int_equal(stats(&r).seq_head, 10);
 	check_block(&r, 0, 1);
@@ -441,9 +448,7 @@ static void test_apply_written(void **state)
 	r.p.log_commit_ms = 2;
 	node_reopen(&r);
 	assert_int_equal(apply_written(&r, 10, 50, 10), 1);
-	for (i = 0; i < 100000 && stats(&r).seq_durable < 11; i++)
-		assert_true(wb_engine_run(r.e, 1) >= 0);
-	assert_int_equal(stats(&r).seq_durable, 11);
+	run_until_durable(&r, 11);
 	node_power_cycle(&r);
 	assert_int_equal(stats(&r).seq_head, 11);
 	check_block(&r, 50, 10);
