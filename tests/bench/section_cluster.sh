@@ -186,7 +186,10 @@ section_cluster() {
 	CLU_ROUNDS=${WB_BENCH_CLUSTER_ROUNDS:-3}
 	[[ "$CLU_ROUNDS" =~ ^[1-9][0-9]*$ ]] || { bench_log "cluster: WB_BENCH_CLUSTER_ROUNDS: not a count"; \
 		return 1; }
-	export WBCLUSTER_DIR=$CLU_D WBCLUSTER_SIZE=256M WBCLUSTER_LOGSIZE=256M WBCLUSTER_WAIT=240
+	# files written full before the daemons start, as the repl section does:
+	# a sparse file on ext4 allocates and converts extents on first writes
+	export WBCLUSTER_DIR=$CLU_D WBCLUSTER_SIZE=256M WBCLUSTER_LOGSIZE=256M WBCLUSTER_WAIT=240 \
+		WBCLUSTER_PREWRITE=1
 	mkdir -p "$CLU_D"
 	clu_up() { # ACK
 		WBCLUSTER_ACK=$1 "$CLU_W" up 3 --pacemaker >"$CLU_D/up.log" 2>&1 || {
