@@ -571,12 +571,16 @@ static bool dur_late(const struct wbd_repl *rp)
  * FUA write here sends: ask_durable). The durable positions alone move
  * the log tail, the bitmaps and promotion's view of what a peer can lose.
  * Protocol B and C with ack = memory wait for RAM, so their records go
- * written_ack too (no WRITTEN acks: late durable ones). Write-through
- * waits for durable on the peers: its records are FUA there, as before.
+ * written_ack too (no WRITTEN acks: late durable ones), and so do
+ * protocol A's, whose replies wait for nothing on the peers: a FUA per
+ * record there only flushed the secondaries' disk once per record for
+ * nobody (their durable acks still move the log tail, within their
+ * log-commit-ms). Write-through waits for durable on the peers: its
+ * records are FUA there, as before.
  */
 static bool written_ack(const struct wbd_repl *rp)
 {
-	return (rp->protocol == 'B' || rp->protocol == 'C') && rp->gate == WBD_REPL_GATE_PEERS;
+	return rp->gate == WBD_REPL_GATE_PEERS;
 }
 
 static void ask_durable(struct wbd_repl *rp, uint64_t upto)
