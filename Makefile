@@ -123,9 +123,9 @@ test: deps
 test-unit: all
 	@WB_ONLY=unit bash tests/run.sh
 
+# both parts run whatever the first one found; run.sh sums them up
 torture-cluster: all
-	@bash tests/cluster/torture.sh
-	@WB_PCMK_FAILOVER=1 bash tests/cluster/test_pacemaker.sh
+	@WB_PCMK_FAILOVER=1 bash tests/run.sh tests/cluster/torture.sh tests/cluster/test_pacemaker.sh
 
 mutants: all
 	@bash tests/mutants/test_mutants.sh

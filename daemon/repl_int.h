@@ -230,6 +230,7 @@ struct wbd_repl {
 	unsigned applying; /* apply_record / metadata done() callbacks outstanding */
 	/* data generation UUIDs (repl_uuid.c): the engine's durable copy */
 	bool has_meta, meta_busy;
+	bool adopt_wait; /* an adopt found meta_busy: disk check again after it */
 	/* secondary: its generation changed during a resync into it: new
 	 * hellos with the other secondaries at its end (repl_uuid.c) */
 	bool relink_secs;

@@ -340,6 +340,13 @@ static void meta_done(void *arg, int err)
 		u->then(rp, err);
 	free(u);
 	wbd_repl_rot_kick(rp); /* a new generation may have waited for this one */
+	if (rp->adopt_wait && !rp->meta_busy) {
+		/* an adopt came while this update ran: the disk check adopts
+		 * the connected primary's UUIDs if this node still holds its
+		 * data (UpToDate), as it would have then */
+		rp->adopt_wait = false;
+		wbd_repl_disk_check(rp);
+	}
 }
 
 /* SET_UUIDS m; then(rp, err) once durable (not called when this fails). */
@@ -405,8 +412,12 @@ void wbd_repl_uuid_adopt(struct repl_peer *p)
 	struct wb_meta m = {0};
 	char a[2 * WB_META_UUID_LEN + 1];
 
-	if (!rp->has_meta || rp->meta_busy || !h)
+	if (!rp->has_meta || !h)
 		return;
+	if (rp->meta_busy) {
+		rp->adopt_wait = true; /* meta_done checks the disk again */
+		return;
+	}
 	wbd_repl_uuids_hello(h, &u);
 	if (uuid_zero(u.cur) || !memcmp(u.cur, rp->meta.data_uuid, WB_META_UUID_LEN))
 		return;
