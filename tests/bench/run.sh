@@ -37,6 +37,9 @@ BENCH_PIDS=()
 # Directories a section made outside BENCH_TMP (e.g. in /dev/shm): removed
 # at exit too.
 BENCH_RMDIRS=()
+# File systems a section mounted (e.g. a tmpfs of its own): unmounted at
+# exit, before the directories go.
+BENCH_UMOUNTS=()
 cleanup() {
 	local p j
 	# only PIDs that are still this shell's jobs: a reaped PID may be reused
@@ -44,6 +47,9 @@ cleanup() {
 		for j in $(jobs -p); do
 			[ "$j" = "$p" ] && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
 		done
+	done
+	for p in "${BENCH_UMOUNTS[@]}"; do
+		umount "$p" 2>/dev/null || umount -l "$p" 2>/dev/null
 	done
 	rm -rf "$BENCH_TMP" "${BENCH_RMDIRS[@]}"
 }

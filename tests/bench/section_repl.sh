@@ -6,10 +6,12 @@
 #   single   one wbrepd, no [node] sections (no replication)
 #   2 nodes  alpha primary + beta secondary, TLS 1.3 over 127.0.0.1
 #   3 nodes  alpha primary + beta + gamma, wb-min-peers 2 (every peer acks)
-# Every wbrepd: engine wblog, log + backing files in $REPL_DIR (default a
-# directory in /dev/shm, so the three "nodes" do not fight over the one
-# virtio disk of this VM: the link and the daemons are measured, not the
-# disk; WB_BENCH_REPL_DIR=/some/disk/dir for files on a disk), log-level
+# Every wbrepd: engine wblog, log + backing files in $REPL_DIR (default,
+# as root, a tmpfs of the section's own mounted with huge=always, else a
+# directory in /dev/shm (WB_BENCH_REPL_HUGE=0: always /dev/shm), so the
+# three "nodes" do not fight over the one virtio disk of this VM: the link
+# and the daemons are measured, not the disk; WB_BENCH_REPL_DIR=/some/dir
+# for files on a disk), log-level
 # warn, restarted on blank logs before every case (SIGKILL, the whole log
 # zeroed) and waited for until the primary is in write-back with
 # every peer Connected + UpToDate. The client is fio's nbd engine on the
@@ -323,6 +325,18 @@ section_repl() {
 		{ bench_log "repl: engine wblog is not registered in wbrepd"; return 1; }
 
 	dir=${WB_BENCH_REPL_DIR:-}
+	if [ -z "$dir" ] && [ "${WB_BENCH_REPL_HUGE:-1}" = 1 ] && [ "$(id -u)" = 0 ] &&
+		mkdir -p "$BENCH_TMP/repl-tmpfs" &&
+		mount -t tmpfs -o "size=$((3 * (REPL_SIZE_MB + REPL_LOG_MB) + 256))M,huge=always" \
+			wbbench "$BENCH_TMP/repl-tmpfs" 2>/dev/null; then
+		# a tmpfs of its own with huge pages: the daemons' log, backing and
+		# resync I/O copies pages in and out of tmpfs (a disk with O_DIRECT
+		# does that by DMA); with 4 KiB pages those copies cost ~0.4 ms of
+		# CPU per MiB per node, ~0.25 with 2 MiB ones (docs/benchmarks.md,
+		# "Resync against the measured ceiling")
+		BENCH_UMOUNTS+=("$BENCH_TMP/repl-tmpfs")
+		dir=$BENCH_TMP/repl-tmpfs
+	fi
 	if [ -z "$dir" ]; then
 		if [ -d /dev/shm ] && [ -w /dev/shm ]; then dir=/dev/shm; else dir=$BENCH_TMP; fi
 	fi
