@@ -826,8 +826,10 @@ static int key_parse_cpus(const char *val, uint64_t *v, char *msg, size_t mlen)
 			return 0;
 		p++;
 	}
-	snprintf(msg, mlen, "invalid CPU list '%s': expected CPU numbers 0..63 and ranges, e.g. 0 "
-		 "or 0-1,3", val);
+	snprintf(msg, mlen,
+		 "invalid CPU list '%s': expected CPU numbers 0..63 and ranges, e.g. 0 "
+		 "or 0-1,3",
+		 val);
 	return -EINVAL;
 }
 

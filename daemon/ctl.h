@@ -128,16 +128,16 @@ struct wbd_ctl_handlers {
 		  size_t errlen);
 	int (*down)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		    size_t errlen);
-	int (*flush)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
-		     size_t errlen);
+	int (*flush)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+		     char *err, size_t errlen);
 	int (*mode)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
 		    size_t errlen);
 	int (*reload)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 		      char *err, size_t errlen);
 	/* Optional: daemon-wide status (config file, last reload). */
 	int (*info)(void *ctx, struct wbd_ctl_daemon_info *out);
-	int (*drain)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
-		     size_t errlen);
+	int (*drain)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+		     char *err, size_t errlen);
 	/* replication roles and links (docs/replication.md) */
 	int (*primary)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 		       char *err, size_t errlen);
@@ -154,7 +154,7 @@ struct wbd_ctl_handlers {
 
 /* Listen on `path`. 0 and *out, or -errno (logged). */
 int wbd_ctl_start(struct event_base *base, const char *path, const struct wbd_ctl_handlers *h,
-		 void *ctx, struct wbd_ctl **out);
+		  void *ctx, struct wbd_ctl **out);
 /* Close the listener and every connection, unlink the socket file. */
 void wbd_ctl_stop(struct wbd_ctl *c);
 /* Push an event (daemon/events.h) to every client that sent CTL_EVENTS

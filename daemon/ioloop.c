@@ -62,7 +62,7 @@ struct wbd_ioloop {
 	 * may wait in to_eng; quiet_ev wakes the engine for them at the latest */
 	bool quiet;
 	struct event *quiet_ev;
-	bool lazy;	  /* engine thread: posted lazily, lazy_cb checks for a wake-up */
+	bool lazy; /* engine thread: posted lazily, lazy_cb checks for a wake-up */
 	/* other io loops -> this one (wbd_ioloop_post_io): a stack every
 	 * producer pushes onto with a CAS, the consumer takes it whole */
 	_Atomic(struct wbd_ioloop_msg *) remote;
@@ -604,8 +604,7 @@ void wbd_ioloop_unplug_engine_quiet(struct wbd_ioloop *l)
 
 	if (--l->plugged || !io.running)
 		return; /* an outer unplug decides */
-	if (l->quiet ||
-	    atomic_load(&l->to_eng.head) == atomic_load(&l->to_eng.tail))
+	if (l->quiet || atomic_load(&l->to_eng.head) == atomic_load(&l->to_eng.tail))
 		return;
 	l->quiet = true;
 	evtimer_add(l->quiet_ev, &tv);

@@ -23,12 +23,12 @@ struct wbd_metrics;
 
 /* Same contract as wbd_ctl_handlers.status (called with res == NULL). */
 typedef int (*wbd_metrics_status_fn)(void *ctx, const char *res, struct wbd_ctl_res_status **out,
-				    size_t *n);
+				     size_t *n);
 
 /* listen: "host:port" ("127.0.0.1:9790", "[::1]:9790", "*:9790"; port 0 =
  * ephemeral). 0 and *out, or -errno (logged). */
 int wbd_metrics_start(struct event_base *base, const char *listen, wbd_metrics_status_fn fn,
-		     void *ctx, struct wbd_metrics **out);
+		      void *ctx, struct wbd_metrics **out);
 void wbd_metrics_stop(struct wbd_metrics *m);
 /* Render the exposition text for `n` resources into a malloc'd string
  * (*out, caller frees). Exposed for tests. */

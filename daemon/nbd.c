@@ -77,7 +77,7 @@ struct wbd_nbd_ioreq {
 	 * them (npages = 0 from then on); released if it never does */
 	uint32_t npages;
 	struct wb_page **pages;
-	struct wbd_nbd_wpar *par; /* a chunk of this write (io loop only) */
+	struct wbd_nbd_wpar *par;  /* a chunk of this write (io loop only) */
 	struct wbd_repl_fast fast; /* its reply may go from the io loop (ex->hold_fast) */
 	/* write: crc32c of each 4 KiB block of a payload in buf, computed here
 	 * on the io loop (wb_req.crcs), so that the engine loop does not; or
@@ -1198,8 +1198,7 @@ static void conn_migrate(struct wbd_nbd_conn *c)
 	/* the export's only connection: the export's loop (its first peer
 	 * link's: its acks release the replies there); more connections
 	 * (nbdcopy's 4) spread round robin, as the QD1 case is one client */
-	struct wbd_ioloop *l =
-	    c->ex->loop && c->ex->nconns <= 1 ? c->ex->loop(c->ex->ctx) : NULL;
+	struct wbd_ioloop *l = c->ex->loop && c->ex->nconns <= 1 ? c->ex->loop(c->ex->ctx) : NULL;
 
 	if (!l)
 		l = wbd_ioloop_pick();

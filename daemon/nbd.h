@@ -81,8 +81,8 @@ struct wbd_nbd_export {
 	bool (*hold)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err));
 	/* Optional, used instead of hold: the same, and the reply may go
 	 * from the connection's io loop (daemon/repl.h wbd_repl_fast) */
-	bool (*hold_fast)(void *ctx, struct wb_req *wr,
-			  void (*release)(struct wb_req *wr, int err), struct wbd_repl_fast *f);
+	bool (*hold_fast)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err),
+			  struct wbd_repl_fast *f);
 	/* Optional: the io loop its connections go to (NULL: round robin) */
 	struct wbd_ioloop *(*loop)(void *ctx);
 	/* Optional: false = writes, trims and write-zeroes are refused (EPERM)

@@ -30,8 +30,8 @@ static void opt_reply(struct wbd_nbd_conn *c, uint32_t opt, uint32_t type, const
 
 static void opt_error(struct wbd_nbd_conn *c, uint32_t opt, uint32_t type, const char *msg)
 {
-	wbd_debug("nbd: %s option %s(%u): error 0x%x: %s", c->peer, wbd_nbd_opt_name(opt), opt, type,
-		  msg);
+	wbd_debug("nbd: %s option %s(%u): error 0x%x: %s", c->peer, wbd_nbd_opt_name(opt), opt,
+		  type, msg);
 	opt_reply(c, opt, type, msg, (uint32_t)strlen(msg));
 }
 
@@ -63,7 +63,8 @@ static void opt_info_go(struct wbd_nbd_conn *c, uint32_t opt, const uint8_t *dat
 	uint8_t b[32];
 	int ret;
 
-	ret = wbd_nbd_parse_info_req(data, len, name, sizeof(name), infos, NBDP_INFO_REQ_MAX, &ninfo);
+	ret =
+	    wbd_nbd_parse_info_req(data, len, name, sizeof(name), infos, NBDP_INFO_REQ_MAX, &ninfo);
 	if (ret) {
 		opt_error(c, opt, NBDP_REP_ERR_INVALID, "malformed INFO/GO request");
 		return;
@@ -85,9 +86,9 @@ static void opt_info_go(struct wbd_nbd_conn *c, uint32_t opt, const uint8_t *dat
 	}
 	opt_reply(c, opt, NBDP_REP_INFO, b,
 		  (uint32_t)wbd_nbd_encode_info_export(b, ex->size, WBD_NBD_TFLAGS));
-	opt_reply(
-	    c, opt, NBDP_REP_INFO, b,
-	    (uint32_t)wbd_nbd_encode_info_block_size(b, WB_BLOCK_SIZE, WB_BLOCK_SIZE, WBD_NBD_SRV_MAX_LEN));
+	opt_reply(c, opt, NBDP_REP_INFO, b,
+		  (uint32_t)wbd_nbd_encode_info_block_size(b, WB_BLOCK_SIZE, WB_BLOCK_SIZE,
+							   WBD_NBD_SRV_MAX_LEN));
 	for (unsigned i = 0; i < ninfo && i < NBDP_INFO_REQ_MAX; i++) {
 		if (infos[i] == NBDP_INFO_NAME) {
 			uint8_t nb[2 + sizeof(ex->name)];
@@ -130,7 +131,8 @@ static void opt_export_name(struct wbd_nbd_conn *c, const uint8_t *data, uint32_
 		wbd_nbd_conn_close(c);
 		return;
 	}
-	wbd_nbd_conn_send(c, b, wbd_nbd_encode_export_name_reply(b, ex->size, WBD_NBD_TFLAGS, c->no_zeroes));
+	wbd_nbd_conn_send(
+	    c, b, wbd_nbd_encode_export_name_reply(b, ex->size, WBD_NBD_TFLAGS, c->no_zeroes));
 	wbd_nbd_conn_attach(c, ex);
 	c->state = WBD_NBD_CS_XMIT;
 }
@@ -161,7 +163,7 @@ static bool opt_tls(struct wbd_nbd_conn *c, uint32_t opt, uint32_t len)
 	uint32_t err;
 
 	switch (wbd_nbd_tls_gate(opt, len, c->tls_mode, wbd_nbd_tls_available(), c->tls_on,
-			     wbd_nbd_conn_avail(c), &err)) {
+				 wbd_nbd_conn_avail(c), &err)) {
 	case NBDP_TLSA_PASS:
 		return true;
 	case NBDP_TLSA_START:

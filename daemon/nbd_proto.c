@@ -62,8 +62,8 @@ static int copy_name(const uint8_t *in, uint32_t len, char *name, size_t namecap
 	return 0;
 }
 
-int wbd_nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namecap, uint16_t *infos,
-		       unsigned max, unsigned *ninfo)
+int wbd_nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t namecap,
+			   uint16_t *infos, unsigned max, unsigned *ninfo)
 {
 	uint32_t nlen;
 	uint16_t n;
@@ -122,7 +122,8 @@ size_t wbd_nbd_encode_server_entry(uint8_t *out, size_t cap, const char *name)
 	return 4 + n;
 }
 
-size_t wbd_nbd_encode_export_name_reply(uint8_t *out, uint64_t size, uint16_t tflags, bool no_zeroes)
+size_t wbd_nbd_encode_export_name_reply(uint8_t *out, uint64_t size, uint16_t tflags,
+					bool no_zeroes)
 {
 	wb_store_be64(out, size);
 	wb_store_be16(out + 8, tflags);
@@ -163,7 +164,7 @@ static bool unaligned(const struct wbd_nbd_request *r, uint32_t align)
 }
 
 void wbd_nbd_classify_request(const struct wbd_nbd_request *r, const struct wbd_nbd_export_geom *g,
-			  struct wbd_nbd_verdict *v)
+			      struct wbd_nbd_verdict *v)
 {
 	uint16_t allowed = 0;
 
@@ -214,8 +215,9 @@ void wbd_nbd_classify_request(const struct wbd_nbd_request *r, const struct wbd_
 		return;
 	}
 	if (beyond_end(r, g->size)) {
-		v->err = (r->type == NBDP_CMD_WRITE || r->type == NBDP_CMD_WRITE_ZEROES) ? NBDP_ENOSPC
-										       : NBDP_EINVAL;
+		v->err = (r->type == NBDP_CMD_WRITE || r->type == NBDP_CMD_WRITE_ZEROES)
+			     ? NBDP_ENOSPC
+			     : NBDP_EINVAL;
 		return;
 	}
 	if (unaligned(r, g->align)) {
@@ -247,8 +249,8 @@ const char *wbd_nbd_cmd_name(uint16_t type)
 	}
 }
 
-enum wbd_nbd_tls_action wbd_nbd_tls_gate(uint32_t opt, uint32_t len, int mode, bool can_tls, bool tls_on,
-				 size_t pending, uint32_t *err)
+enum wbd_nbd_tls_action wbd_nbd_tls_gate(uint32_t opt, uint32_t len, int mode, bool can_tls,
+					 bool tls_on, size_t pending, uint32_t *err)
 {
 	*err = 0;
 	if (opt == NBDP_OPT_STARTTLS) {

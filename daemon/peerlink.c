@@ -40,7 +40,7 @@
 
 #define PL_LINGER_MS 1000	  /* flush an error frame before closing */
 #define PL_TCP_READ  (256 * 1024) /* plain TCP: bytes per read(2) at most */
-#define PL_DONE_US   1000	   /* a payload release waits this long for company */
+#define PL_DONE_US   1000	  /* a payload release waits this long for company */
 
 enum { RX_HDR, RX_MSG, RX_DATA };
 enum { W_NONE, W_HELLO, W_CHECK }; /* waiting for the engine */
@@ -66,15 +66,15 @@ struct plc {
 	int rx_stage;
 	struct wbp_hdr rxh;
 	struct wbp_msg rxm;
-	uint8_t *rx_data; /* the frame being read (wb_io_alloc) */
+	uint8_t *rx_data;	   /* the frame being read (wb_io_alloc) */
 	struct wb_page **rx_pages; /* or: its record payload, in cfg.pagebuf */
 	uint32_t rx_npages;
 	uint32_t rx_got;
 	size_t rx_cap;			     /* rxq cap (wbd_pl_rx_cap) */
 	struct pl_tx *done_head, *done_tail; /* releases not posted yet */
 	struct event *done_tm;		     /* posts them after PL_DONE_US */
-	struct event *flush_ev; /* TLS up: flushes the write buffer (pl_flush_cb) */
-	bool flush_wait;	/* flush_ev waits for the socket to be writable */
+	struct event *flush_ev;		     /* TLS up: flushes the write buffer (pl_flush_cb) */
+	bool flush_wait;		     /* flush_ev waits for the socket to be writable */
 	bool paused, rx_full, lingering;
 	int linger_err; /* reported when the lingering connection closes */
 	int busy;
@@ -806,8 +806,8 @@ static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost
 			 * none when the reply went from here (pl_ack_pos) */
 			if (lp)
 				wbd_ioloop_plug_engine(lp);
-			fast = rx->msg.type == WBP_T_ACK && lp &&
-			       pl_ack_pos(l, rx->msg.ack, &after);
+			fast =
+			    rx->msg.type == WBP_T_ACK && lp && pl_ack_pos(l, rx->msg.ack, &after);
 			plh_frame(l->h, rx);
 			pl_done_flush(l);
 			if (lp && fast)
@@ -904,9 +904,8 @@ static void pl_read_cb(struct bufferevent *bev, void *arg)
 				 * if it has one (a fresh 1 MiB buffer faulted in
 				 * every page: 4 % of a resync target's CPU) */
 				l->rx_data = l->cfg.ops->rx_buf
-						     ? l->cfg.ops->rx_buf(l->rxh.type,
-									  l->rxh.data_len)
-						     : wb_io_alloc(l->rxh.data_len);
+						 ? l->cfg.ops->rx_buf(l->rxh.type, l->rxh.data_len)
+						 : wb_io_alloc(l->rxh.data_len);
 				if (!l->rx_data) {
 					pl_dropf(l, -ENOMEM, "no memory for a receive buffer");
 					break;

@@ -51,7 +51,7 @@ struct pl_rx {
 	struct wbd_peerlink *h;
 	uint64_t conn;
 	struct wbp_msg msg;
-	void *data; /* wb_io_alloc()ed, msg.data_len bytes; NULL when 0 or in pages */
+	void *data;		/* wb_io_alloc()ed, msg.data_len bytes; NULL when 0 or in pages */
 	struct wb_page **pages; /* or: msg.data_len / 4096 pages of cfg.pagebuf */
 	uint32_t npages;
 	size_t cost;

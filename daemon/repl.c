@@ -331,7 +331,8 @@ static void fast_disarm(struct wbd_repl *rp)
 		s = atomic_load(&f->state);
 		if (s < REPL_FAST_T0 || s == REPL_FAST_TAKEN)
 			return;
-		if (s != REPL_FAST_CHECK && atomic_compare_exchange_strong(&f->state, &s, REPL_FAST_FREE))
+		if (s != REPL_FAST_CHECK &&
+		    atomic_compare_exchange_strong(&f->state, &s, REPL_FAST_FREE))
 			break;
 		sched_yield(); /* an io loop's check: a few loads */
 	}
@@ -1511,8 +1512,8 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->up = true;
 		p->live = p->reading = p->blocked = p->congested = false;
 		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
-		p->durable_only = p->primary_peer && h->has_durable_acks_only &&
-				  h->durable_acks_only;
+		p->durable_only =
+		    p->primary_peer && h->has_durable_acks_only && h->durable_acks_only;
 		p->late_next = p->bar_asked = 0;
 		p->dur_next = p->dur_late = 0;
 		p->bar_wait = false;

@@ -121,8 +121,7 @@ struct wbd_repl_fast {
 /* wbd_repl_hold, with f (NULL: as wbd_repl_hold; else kept until the
  * reply went). */
 bool wbd_repl_hold_fast(struct wbd_repl *rp, struct wb_req *wr,
-			void (*release)(struct wb_req *wr, int err),
-			struct wbd_repl_fast *f);
+			void (*release)(struct wb_req *wr, int err), struct wbd_repl_fast *f);
 /* The io loop of the resource's first peer link (an NBD connection of
  * the resource goes there, so that link's acks can release its replies);
  * NULL: none. */

@@ -93,13 +93,13 @@ struct repl_peer {
 	bool up, live, reading, blocked, primary_peer;
 	bool durable_only; /* secondary: the primary wants no IN_MEMORY acks */
 	bool wr_late;	   /* secondary: its newest written_ack record's DURABLE may go late */
-	bool standalone; /* wbctl disconnect: the link is stopped */
+	bool standalone;   /* wbctl disconnect: the link is stopped */
 	/* primary: left live only because its send queue was full
 	 * (congestion = block): it catches up from the log but stays
 	 * healthy, so write-back holds the replies for it (backpressure)
 	 * instead of going write-through and running ahead of the link */
 	bool congested;
-	uint64_t next;	 /* primary: next seq to send */
+	uint64_t next; /* primary: next seq to send */
 	/* seq + 1 acked at that level (acked_wr >= acked_dur: durable is
 	 * written too); on a secondary, acked_wr / acked_dur of another
 	 * secondary are the positions it told (tell_now: WRITTEN acks carrying
@@ -138,7 +138,7 @@ struct repl_pend {
 	struct repl_peer *p;
 	struct wb_record rec;
 	struct wb_extent ext[WBP_MAX_EXTENTS];
-	void *data; /* malloc'd, owned */
+	void *data;		/* malloc'd, owned */
 	struct wb_page **pages; /* or the data in RAM-buffer pages (rec.pages), owned */
 	uint32_t npages;
 };
@@ -308,7 +308,8 @@ bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes);
 void wbd_repl_bm_ack(struct repl_peer *p);
 
 /* repl_resync.c (source, dispatch, status) and repl_synctarget.c (target) */
-#define RS_INFLIGHT	8	   /* requests a target has outstanding (4 before
+#define RS_INFLIGHT                                                                                \
+	8			   /* requests a target has outstanding (4 before                  \
 				      2026-12-02; sources accept 2x this) */
 #define RS_REQ_MAX	(1u << 20) /* bytes per request */
 #define RS_MARK0	0x52	   /* marker data UUID bytes 6..7 'RS': Inconsistent */

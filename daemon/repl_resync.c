@@ -515,8 +515,8 @@ static void rd_done(struct wb_req *wr, int err)
 	} else {
 		/* only a checksum resync compares it: one pass over each MiB
 		 * less on this engine loop otherwise */
-		crc = r->q.has_crc ? wb_crc32c(0, r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE)
-				   : 0;
+		crc =
+		    r->q.has_crc ? wb_crc32c(0, r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE) : 0;
 		if (r->q.has_crc && r->q.crc == crc) {
 			wbd_repl_rs_buf_put(r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE);
 			ret = send_rsdata(p, &r->q, 0, true, NULL, crc);

@@ -157,8 +157,8 @@ static bool res_hold(void *ctx, struct wb_req *wr, void (*release)(struct wb_req
 	return wbd_modectl_hold(ctx, wr, release);
 }
 
-static bool res_hold_fast(void *ctx, struct wb_req *wr,
-			  void (*release)(struct wb_req *wr, int err), struct wbd_repl_fast *f)
+static bool res_hold_fast(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err),
+			  struct wbd_repl_fast *f)
 {
 	return wbd_modectl_hold_fast(ctx, wr, release, f);
 }
@@ -282,8 +282,8 @@ static int fault_env(const char *path, struct wb_fault_cfg *cfg)
 			snprintf(hold, sizeof(hold), "%.*s", (int)strcspn(t + 5, ","), t + 5);
 			cfg->hold_durable = hold;
 		} else if (sscanf(t, "drop=%u", &cfg->drop_permille) != 1 &&
-		    sscanf(t, "tear=%u", &cfg->tear_permille) != 1 &&
-		    sscanf(t, "seed=%llu", &seed) != 1)
+			   sscanf(t, "tear=%u", &cfg->tear_permille) != 1 &&
+			   sscanf(t, "seed=%llu", &seed) != 1)
 			wbd_warn("WBREPD_FAULT_IO: ignoring \"%s\"", t);
 	}
 	/* a different stream per device */

@@ -53,10 +53,10 @@ struct rfe_slot {
 	struct rfe_slot *hnext; /* engine: the admission hold queue */
 	uint64_t tag;
 	int result;
-	bool drop;	  /* engine -> io: no CQE (closing: the kernel re-issues) */
-	bool busy;	  /* io: the slot's tag was taken and not answered yet */
-	bool held;	  /* engine: done, waiting for the gate's release */
-	uint32_t npages;  /* pages reserved for the payload; 0 once the engine took them */
+	bool drop;		/* engine -> io: no CQE (closing: the kernel re-issues) */
+	bool busy;		/* io: the slot's tag was taken and not answered yet */
+	bool held;		/* engine: done, waiting for the gate's release */
+	uint32_t npages;	/* pages reserved for the payload; 0 once the engine took them */
 	struct wb_page **pages; /* slot_size / 4096 entries */
 	uint32_t *crcs;		/* slot_size / 4096 entries */
 };
@@ -104,7 +104,7 @@ struct wbd_ringfe {
 
 #define ST_ADD(fe, f, n) __atomic_fetch_add(&(fe)->st.f, (n), __ATOMIC_RELAXED)
 #define ST_SET(fe, f, v) __atomic_store_n(&(fe)->st.f, (v), __ATOMIC_RELAXED)
-#define ST_GET(fe, f) __atomic_load_n(&(fe)->st.f, __ATOMIC_RELAXED)
+#define ST_GET(fe, f)	 __atomic_load_n(&(fe)->st.f, __ATOMIC_RELAXED)
 
 static uint32_t load_acq(const uint32_t *p)
 {

@@ -26,7 +26,7 @@ struct wbd_ringfe_keeper {
 	char ring[WBREP_NAME_MAX];
 	struct wbd_ringfe_events *events; /* NULL: timer only */
 	int last_err;			  /* last attach error logged, to log changes once */
-	unsigned busy_retries; /* after a close: the old session goes on the io loop */
+	unsigned busy_retries;		  /* after a close: the old session goes on the io loop */
 };
 
 static void keeper_retry(struct wbd_ringfe_keeper *k, long ms)

@@ -123,7 +123,8 @@ static BIO *tls_buffered(int fd, bool wr, long size)
 	BIO *sock = BIO_new_socket(fd, BIO_NOCLOSE);
 
 	if (!buf || !sock ||
-	    (wr ? BIO_set_write_buffer_size(buf, size) : BIO_set_read_buffer_size(buf, size)) != 1) {
+	    (wr ? BIO_set_write_buffer_size(buf, size) : BIO_set_read_buffer_size(buf, size)) !=
+		1) {
 		BIO_free(buf);
 		BIO_free(sock);
 		ERR_clear_error();

@@ -70,12 +70,12 @@
 #define WB_PAGE_SIZE 4096u
 
 struct wb_page {
-	void *data;	  /* WB_PAGE_SIZE bytes, 4096-aligned, inside the slab */
+	void *data;	       /* WB_PAGE_SIZE bytes, 4096-aligned, inside the slab */
 	_Atomic uint32_t refs; /* 0 = free; see "References" above */
-	uint32_t idx;	  /* index in the slab: data = slab + idx * 4096 */
-	void *owner_priv; /* for the current holders; NULL on alloc */
-	uint32_t crc;	  /* wb_crc32c(0, data, 4096) when crc_ok */
-	uint8_t crc_ok;	  /* set by the filler (0 on alloc) */
+	uint32_t idx;	       /* index in the slab: data = slab + idx * 4096 */
+	void *owner_priv;      /* for the current holders; NULL on alloc */
+	uint32_t crc;	       /* wb_crc32c(0, data, 4096) when crc_ok */
+	uint8_t crc_ok;	       /* set by the filler (0 on alloc) */
 };
 
 struct wb_pagebuf;

@@ -255,8 +255,8 @@ struct wb_record {
  * flush, which the engine issues within log_commit_ms or at once for
  * wb_engine_log_sync(); stats.seq_durable shows how far that got. */
 #define WB_APPLY_F_WRITTEN (1u << 0)
-#define WB_REC_F_GEN_END (1u << 0) /* this record closes its generation (flush) */
-#define WB_REC_F_ZERO	 (1u << 1) /* extents are zeroed/discarded, no data follows */
+#define WB_REC_F_GEN_END   (1u << 0) /* this record closes its generation (flush) */
+#define WB_REC_F_ZERO	   (1u << 1) /* extents are zeroed/discarded, no data follows */
 
 /* crc32c of what makes two copies of a record the same record on every node
  * (seq, gen, flags, extents with their data crcs; not the node-local header

@@ -71,7 +71,7 @@
 /* a batch: free, reading, waiting to write, writing, written (waiting for
  * an older batch still writing) */
 enum { B_FREE, B_READ, B_READY, B_WRITE, B_DONE };
-enum { T_IDLE, T_FLUSH, T_SB };			  /* the tail */
+enum { T_IDLE, T_FLUSH, T_SB }; /* the tail */
 
 struct ds_batch;
 
@@ -94,7 +94,7 @@ struct ds_batch {
 	uint64_t npc, cap_pc;
 	struct ds_rd { /* pieces to read from the log, sorted by log_blk */
 		uint64_t log_blk, idx;
-	} *rd;
+	} * rd;
 	uint64_t cap_rd;
 	uint8_t *buf; /* log reads of the batch (blocks no longer in RAM) */
 	/* the batch's page references, one per block written from RAM; an
@@ -424,8 +424,8 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 		for (uint32_t i = 0; i < rec->nextents; i++) {
 			if (!rec->ext[i].nblocks)
 				continue;
-			ret = wb_extmap_drop_upto(e->map, rec->ext[i].lba, rec->ext[i].nblocks,
-						  upto);
+			ret =
+			    wb_extmap_drop_upto(e->map, rec->ext[i].lba, rec->ext[i].nblocks, upto);
 			if (ret) {
 				ds_fail(ds, ret, "extent map drop");
 				return;

@@ -53,8 +53,8 @@ static struct wbl_rec *wbl_rec_new(struct wblog *e, uint32_t flags)
 	 * (ext up to nextents, pages up to data_blocks), no zeroing needed */
 	rec->ext = e->spare_ext ? e->spare_ext : malloc(WB_REC_MAX_EXT * sizeof(*rec->ext));
 	e->spare_ext = NULL;
-	rec->pages = e->spare_pages ? e->spare_pages
-				    : malloc(e->max_rec_blocks * sizeof(*rec->pages));
+	rec->pages =
+	    e->spare_pages ? e->spare_pages : malloc(e->max_rec_blocks * sizeof(*rec->pages));
 	e->spare_pages = NULL;
 	if (!rec->ext || !rec->pages) {
 		free(rec->ext);
@@ -571,11 +571,10 @@ int wbl_submit_flush(struct wblog *e, struct wb_req *r)
  * "The peers' durable path"). At most WBL_MAX_INFLIGHT_REPLICA of them are
  * in flight (local records: WBL_MAX_INFLIGHT_RECORDS); concurrent fsyncs of
  * one device share its cache flushes in the block layer. A local FUA/PREFLUSH
- * write is written FUA only when every record before it is durable and no other record write is in flight
- * (nothing else to cover); otherwise it waits for a log flush, which covers
- * the records written with it. Records that only might be flushed soon are
- * not (the NBD write+flush guess measured 0.84-0.87x: the linked fdatasync
- * costs about a whole flush).
+ * write is written FUA only when every record before it is durable and no other record write is in
+ * flight (nothing else to cover); otherwise it waits for a log flush, which covers the records
+ * written with it. Records that only might be flushed soon are not (the NBD write+flush guess
+ * measured 0.84-0.87x: the linked fdatasync costs about a whole flush).
  */
 static int wbl_fua_pick(const struct wblog *e, const struct wbl_rec *rec)
 {
@@ -1048,9 +1047,12 @@ static int wbl_apply_check(struct wblog *e, const struct wb_record *in, uint64_t
 	/* pages must be this engine's own (the caller reserved them in its
 	 * RAM buffer): anything else would be freed into the wrong buffer */
 	for (i = 0; in->pages && i < sum; i++)
-		if (!in->pages[i] || wb_pagebuf_page_of(e->pb, in->pages[i]->data) != in->pages[i]) {
-			wb_msg(WB_LOG_ERR, "%s: apply_record seq %llu: block %u is not a page of "
-			       "this engine's RAM buffer", e->eng.name, (unsigned long long)in->seq, i);
+		if (!in->pages[i] ||
+		    wb_pagebuf_page_of(e->pb, in->pages[i]->data) != in->pages[i]) {
+			wb_msg(WB_LOG_ERR,
+			       "%s: apply_record seq %llu: block %u is not a page of "
+			       "this engine's RAM buffer",
+			       e->eng.name, (unsigned long long)in->seq, i);
 			return -EINVAL;
 		}
 	*blocks = sum;

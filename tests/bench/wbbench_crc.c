@@ -41,8 +41,8 @@ static uint32_t isal_crc(uint32_t crc, const void *buf, size_t len)
 #endif
 
 /* GB/s of fn over nblk blocks of buf, best of 3 passes */
-static double run(uint32_t (*fn)(uint32_t, const void *, size_t), const uint8_t *buf,
-		  size_t nblk, uint32_t *sum)
+static double run(uint32_t (*fn)(uint32_t, const void *, size_t), const uint8_t *buf, size_t nblk,
+		  uint32_t *sum)
 {
 	double best = 0;
 

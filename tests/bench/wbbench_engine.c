@@ -373,8 +373,8 @@ static int case_write(struct bench *b, const char *kase, int random)
 	struct load ld;
 	int sustained = !strcmp(kase, "sustained");
 	uint64_t maxb = b->o.max_bytes ? b->o.max_bytes
-			: sustained	 ? UINT64_MAX
-					 : b->o.log_size * 3 / 4;
+			: sustained    ? UINT64_MAX
+				       : b->o.log_size * 3 / 4;
 	int ret;
 
 	ret = engine_open(b, 1, b->o.wm);
@@ -573,10 +573,11 @@ static uint64_t parse_size(const char *s)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: wbbench_engine --case randwrite|seqwrite|sustained|randread|replay|extmap"
-			" --dir DIR [--engine NAME|auto] [--size B] [--log-size B] [--bs B]"
-			" [--qd N] [--runtime S] [--span B] [--max-bytes B]"
-			" [--destage default|hold|drain]\n");
+	fprintf(stderr,
+		"usage: wbbench_engine --case randwrite|seqwrite|sustained|randread|replay|extmap"
+		" --dir DIR [--engine NAME|auto] [--size B] [--log-size B] [--bs B]"
+		" [--qd N] [--runtime S] [--span B] [--max-bytes B]"
+		" [--destage default|hold|drain]\n");
 	exit(2);
 }
 

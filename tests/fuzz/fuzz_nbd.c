@@ -59,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pipelined = (data[size - 1] & 4) ? size - pos - len : 0;
 		switch (wbd_nbd_tls_gate(opt, len, mode, true, tls_on, pipelined, &err)) {
 		case NBDP_TLSA_START:
-			CHECK(opt == NBDP_OPT_STARTTLS && !len && !tls_on && mode != WBD_NBD_TLS_OFF &&
-			      !pipelined);
+			CHECK(opt == NBDP_OPT_STARTTLS && !len && !tls_on &&
+			      mode != WBD_NBD_TLS_OFF && !pipelined);
 			tls_on = 1;
 			continue;
 		case NBDP_TLSA_CLOSE:
@@ -68,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		case NBDP_TLSA_REPLY:
 			CHECK(err & NBDP_REP_FLAG_ERROR);
-			CHECK(err != NBDP_REP_ERR_TLS_REQD || (mode == WBD_NBD_TLS_REQUIRE && !tls_on));
+			CHECK(err != NBDP_REP_ERR_TLS_REQD ||
+			      (mode == WBD_NBD_TLS_REQUIRE && !tls_on));
 			pos += len;
 			continue;
 		case NBDP_TLSA_PASS:
@@ -79,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case NBDP_OPT_INFO:
 		case NBDP_OPT_GO:
 			if (!wbd_nbd_parse_info_req(data + pos, len, name, sizeof(name), infos,
-						NBDP_INFO_REQ_MAX, &ninfo)) {
+						    NBDP_INFO_REQ_MAX, &ninfo)) {
 				CHECK(strlen(name) <= len);
 				xmit = opt == NBDP_OPT_GO;
 			}

@@ -438,8 +438,7 @@ int main(void)
 	    cmocka_unit_test(test_geometry),   cmocka_unit_test(test_mark_clear_next),
 	    cmocka_unit_test(test_persist),    cmocka_unit_test(test_tracking),
 	    cmocka_unit_test(test_power_cuts), cmocka_unit_test(test_dropped_peer),
-	    cmocka_unit_test(test_rebase),
-	    cmocka_unit_test(test_rebase_down),
+	    cmocka_unit_test(test_rebase),     cmocka_unit_test(test_rebase_down),
 	};
 
 	wb_msg_set_sink(sink, NULL, WB_LOG_DEBUG);

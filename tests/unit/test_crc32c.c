@@ -123,8 +123,8 @@ static void test_hw_vs_sw_random(void **state)
 		uint32_t b = wb_crc32c_sw(seed, buf + off, len);
 
 		if (wb_crc32c_builtin(seed, buf + off, len) != b)
-			fail_msg("off %zu len %zu seed %08x: built-in %08x sw %08x", off, len,
-				 seed, wb_crc32c_builtin(seed, buf + off, len), b);
+			fail_msg("off %zu len %zu seed %08x: built-in %08x sw %08x", off, len, seed,
+				 wb_crc32c_builtin(seed, buf + off, len), b);
 		if (a != b)
 			fail_msg("off %zu len %zu seed %08x: dispatch %08x sw %08x", off, len, seed,
 				 a, b);
@@ -176,10 +176,8 @@ static void test_combine(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vectors_sw),
-	    cmocka_unit_test(test_vectors_dispatch),
-	    cmocka_unit_test(test_chaining),
-	    cmocka_unit_test(test_hw_vs_sw_random),
+	    cmocka_unit_test(test_vectors_sw), cmocka_unit_test(test_vectors_dispatch),
+	    cmocka_unit_test(test_chaining),   cmocka_unit_test(test_hw_vs_sw_random),
 	    cmocka_unit_test(test_combine),
 	};
 

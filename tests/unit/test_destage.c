@@ -556,7 +556,7 @@ static void test_pipeline(void **state)
 	env_init(&v, 5u << 20, 256 * 1024, 99, 100, WB_DESTAGE_RATE_NONE, 0);
 	wbl_ds_batch_blocks = 0;
 	env_ram_pages = 0;
-	fake_clock_on = 1; /* the tail's time rule (500 ms) never fires */
+	fake_clock_on = 1;	   /* the tail's time rule (500 ms) never fires */
 	for (i = 0; i < 96; i++) { /* 32 records of 8 blocks per batch, each over blocks 0..255 */
 		wr(&v, (i * 8) % 256, 8);
 		if (i % 16 == 15)
@@ -982,8 +982,8 @@ static void test_log_reads_coalesced(void **state)
 	/* at most 32 blocks were still in RAM; one read per piece would be
 	 * >= distinct - 32 reads */
 	if (reads * 8 > distinct - 32)
-		fail_msg("%llu log reads for %llu blocks: not coalesced",
-			 (unsigned long long)reads, (unsigned long long)distinct);
+		fail_msg("%llu log reads for %llu blocks: not coalesced", (unsigned long long)reads,
+			 (unsigned long long)distinct);
 	assert_true(reads > 0);
 	img = malloc(DEVSZ);
 	assert_int_equal(wb_io_fault_peek(v.f.bak, 0, img, DEVSZ), 0);
@@ -1014,7 +1014,7 @@ static void cut_between_batches(unsigned drop)
 	env_init(&v, 5u << 20, 256 * 1024, 99, 100, WB_DESTAGE_RATE_NONE, drop);
 	wbl_ds_batch_blocks = 0;
 	env_ram_pages = 0;
-	fake_clock_on = 1; /* the tail's time rule (500 ms) never fires */
+	fake_clock_on = 1;	   /* the tail's time rule (500 ms) never fires */
 	for (i = 0; i < 48; i++) { /* batch 2 starts below where batch 1 ended */
 		wr(&v, (i * 8 + i / 32) % 256, 8);
 		if (i % 16 == 15)

@@ -437,9 +437,9 @@ static void test_uring_fua_durable(void **state)
 	int loops = 0;
 
 	(void)state;
-	assert_int_equal(wb_io_uring_open(tmp_path, 4 * MiB, WB_IO_OPEN_CREATE | WB_IO_OPEN_BUFFERED,
-					  1, &io),
-			 0);
+	assert_int_equal(
+	    wb_io_uring_open(tmp_path, 4 * MiB, WB_IO_OPEN_CREATE | WB_IO_OPEN_BUFFERED, 1, &io),
+	    0);
 	fill(a, MiB, 21);
 	assert_int_equal(wb_io_pwrite(io, a, MiB, 0, 0), 0);
 	dirty = unclean_pages(tmp_path);
@@ -569,8 +569,8 @@ static void test_uring_fua_write_fails(void **state)
 
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, oldsig);
-	print_message("FUA write past the limit: %d, across: %d, below: %d\n", res_past,
-		      res_across, res_below);
+	print_message("FUA write past the limit: %d, across: %d, below: %d\n", res_past, res_across,
+		      res_below);
 	assert_int_equal(res_past, -EFBIG);
 	assert_int_equal(res_across, -EFBIG);
 	assert_int_equal(res_below, 8192);

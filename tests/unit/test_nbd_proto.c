@@ -133,8 +133,10 @@ static void test_info_req_malformed(void **state)
 	assert_int_equal(wbd_nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
 	/* info count does not match the length */
 	len = mk_info(b, "r0", 1);
-	assert_int_equal(wbd_nbd_parse_info_req(b, len - 1, name, sizeof(name), infos, 4, &n), -EINVAL);
-	assert_int_equal(wbd_nbd_parse_info_req(b, len + 1, name, sizeof(name), infos, 4, &n), -EINVAL);
+	assert_int_equal(wbd_nbd_parse_info_req(b, len - 1, name, sizeof(name), infos, 4, &n),
+			 -EINVAL);
+	assert_int_equal(wbd_nbd_parse_info_req(b, len + 1, name, sizeof(name), infos, 4, &n),
+			 -EINVAL);
 	wb_store_be16(b + 6, 0xffff);
 	assert_int_equal(wbd_nbd_parse_info_req(b, len, name, sizeof(name), infos, 4, &n), -EINVAL);
 	/* NUL inside the name */
@@ -153,7 +155,8 @@ static void test_export_name(void **state)
 {
 	char name[16];
 
-	assert_int_equal(wbd_nbd_parse_export_name((const uint8_t *)"r1", 2, name, sizeof(name)), 0);
+	assert_int_equal(wbd_nbd_parse_export_name((const uint8_t *)"r1", 2, name, sizeof(name)),
+			 0);
 	assert_string_equal(name, "r1");
 	assert_int_equal(wbd_nbd_parse_export_name((const uint8_t *)"", 0, name, sizeof(name)), 0);
 	assert_string_equal(name, "");
@@ -203,8 +206,8 @@ static void test_request_parse(void **state)
 	uint8_t b[NBDP_REQUEST_LEN], rb[NBDP_SIMPLE_REPLY_LEN];
 	struct wbd_nbd_request r;
 
-	mk_req(b, NBDP_REQUEST_MAGIC, NBDP_CMD_FLAG_FUA, NBDP_CMD_WRITE, 0x1122334455667788ull, 8192,
-	       4096);
+	mk_req(b, NBDP_REQUEST_MAGIC, NBDP_CMD_FLAG_FUA, NBDP_CMD_WRITE, 0x1122334455667788ull,
+	       8192, 4096);
 	assert_int_equal(wbd_nbd_parse_request(b, &r), 0);
 	assert_int_equal(r.flags, NBDP_CMD_FLAG_FUA);
 	assert_int_equal(r.type, NBDP_CMD_WRITE);
@@ -225,8 +228,8 @@ static const struct wbd_nbd_export_geom geom = {
     .size = 1 << 20,
     .align = 4096,
     .max_len = 64 * 1024,
-    .tflags = NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA | NBDP_FLAG_SEND_TRIM |
-	      NBDP_FLAG_SEND_WRITE_ZEROES,
+    .tflags = NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA |
+	      NBDP_FLAG_SEND_TRIM | NBDP_FLAG_SEND_WRITE_ZEROES,
 };
 
 static struct wbd_nbd_verdict classify(uint16_t type, uint16_t flags, uint64_t off, uint32_t len)
@@ -322,7 +325,8 @@ static void test_classify_bad(void **state)
 static void test_classify_fua_not_advertised(void **state)
 {
 	struct wbd_nbd_export_geom g = geom;
-	struct wbd_nbd_request r = {.flags = NBDP_CMD_FLAG_FUA, .type = NBDP_CMD_WRITE, .len = 4096};
+	struct wbd_nbd_request r = {
+	    .flags = NBDP_CMD_FLAG_FUA, .type = NBDP_CMD_WRITE, .len = 4096};
 	struct wbd_nbd_verdict v;
 
 	g.tflags &= (uint16_t)~NBDP_FLAG_SEND_FUA;
@@ -345,46 +349,58 @@ static void test_tls_gate(void **state)
 
 	(void)state;
 	/* plain session, require: only STARTTLS and ABORT get through */
-	assert_int_equal(wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_REQUIRE, true, false, 0, &err),
-			 NBDP_TLSA_START);
-	assert_int_equal(wbd_nbd_tls_gate(NBDP_OPT_ABORT, 0, WBD_NBD_TLS_REQUIRE, true, false, 0, &err),
-			 NBDP_TLSA_PASS);
+	assert_int_equal(
+	    wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_REQUIRE, true, false, 0, &err),
+	    NBDP_TLSA_START);
+	assert_int_equal(
+	    wbd_nbd_tls_gate(NBDP_OPT_ABORT, 0, WBD_NBD_TLS_REQUIRE, true, false, 0, &err),
+	    NBDP_TLSA_PASS);
 	static const uint32_t gated[] = {NBDP_OPT_GO, NBDP_OPT_INFO, NBDP_OPT_LIST,
 					 NBDP_OPT_STRUCTURED_REPLY, 0x7fffffffu};
 	for (size_t i = 0; i < sizeof(gated) / sizeof(gated[0]); i++) {
-		assert_int_equal(wbd_nbd_tls_gate(gated[i], 4, WBD_NBD_TLS_REQUIRE, true, false, 0, &err),
-				 NBDP_TLSA_REPLY);
+		assert_int_equal(
+		    wbd_nbd_tls_gate(gated[i], 4, WBD_NBD_TLS_REQUIRE, true, false, 0, &err),
+		    NBDP_TLSA_REPLY);
 		assert_int_equal(err, NBDP_REP_ERR_TLS_REQD);
 		/* after TLS the same options pass */
-		assert_int_equal(wbd_nbd_tls_gate(gated[i], 4, WBD_NBD_TLS_REQUIRE, true, true, 0, &err),
-				 NBDP_TLSA_PASS);
+		assert_int_equal(
+		    wbd_nbd_tls_gate(gated[i], 4, WBD_NBD_TLS_REQUIRE, true, true, 0, &err),
+		    NBDP_TLSA_PASS);
 		/* allow and off never gate */
-		assert_int_equal(wbd_nbd_tls_gate(gated[i], 4, WBD_NBD_TLS_ALLOW, true, false, 0, &err),
-				 NBDP_TLSA_PASS);
-		assert_int_equal(wbd_nbd_tls_gate(gated[i], 4, WBD_NBD_TLS_OFF, false, false, 0, &err),
-				 NBDP_TLSA_PASS);
+		assert_int_equal(
+		    wbd_nbd_tls_gate(gated[i], 4, WBD_NBD_TLS_ALLOW, true, false, 0, &err),
+		    NBDP_TLSA_PASS);
+		assert_int_equal(
+		    wbd_nbd_tls_gate(gated[i], 4, WBD_NBD_TLS_OFF, false, false, 0, &err),
+		    NBDP_TLSA_PASS);
 	}
 	assert_int_equal(
 	    wbd_nbd_tls_gate(NBDP_OPT_EXPORT_NAME, 2, WBD_NBD_TLS_REQUIRE, true, false, 0, &err),
 	    NBDP_TLSA_CLOSE);
-	assert_int_equal(wbd_nbd_tls_gate(NBDP_OPT_EXPORT_NAME, 2, WBD_NBD_TLS_REQUIRE, true, true, 0, &err),
-			 NBDP_TLSA_PASS);
+	assert_int_equal(
+	    wbd_nbd_tls_gate(NBDP_OPT_EXPORT_NAME, 2, WBD_NBD_TLS_REQUIRE, true, true, 0, &err),
+	    NBDP_TLSA_PASS);
 	/* malformed or unwanted STARTTLS */
-	assert_int_equal(wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 1, WBD_NBD_TLS_ALLOW, true, false, 0, &err),
-			 NBDP_TLSA_REPLY);
+	assert_int_equal(
+	    wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 1, WBD_NBD_TLS_ALLOW, true, false, 0, &err),
+	    NBDP_TLSA_REPLY);
 	assert_int_equal(err, NBDP_REP_ERR_INVALID);
-	assert_int_equal(wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_ALLOW, true, true, 0, &err),
-			 NBDP_TLSA_REPLY);
+	assert_int_equal(
+	    wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_ALLOW, true, true, 0, &err),
+	    NBDP_TLSA_REPLY);
 	assert_int_equal(err, NBDP_REP_ERR_INVALID);
-	assert_int_equal(wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_ALLOW, false, false, 0, &err),
-			 NBDP_TLSA_REPLY);
+	assert_int_equal(
+	    wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_ALLOW, false, false, 0, &err),
+	    NBDP_TLSA_REPLY);
 	assert_int_equal(err, NBDP_REP_ERR_UNSUP);
-	assert_int_equal(wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_OFF, true, false, 0, &err),
-			 NBDP_TLSA_REPLY);
+	assert_int_equal(
+	    wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_OFF, true, false, 0, &err),
+	    NBDP_TLSA_REPLY);
 	assert_int_equal(err, NBDP_REP_ERR_POLICY);
 	/* plain text pipelined behind STARTTLS: close, never decrypt it */
-	assert_int_equal(wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_REQUIRE, true, false, 16, &err),
-			 NBDP_TLSA_CLOSE);
+	assert_int_equal(
+	    wbd_nbd_tls_gate(NBDP_OPT_STARTTLS, 0, WBD_NBD_TLS_REQUIRE, true, false, 16, &err),
+	    NBDP_TLSA_CLOSE);
 }
 
 int main(void)

@@ -236,12 +236,12 @@ struct side {
 	bool ack_records, refuse_hello;
 	char peer_seen[64];
 	uint32_t agreed_max;
-	size_t rx_max; /* most received bytes the link held at once */
+	size_t rx_max;	       /* most received bytes the link held at once */
 	struct wb_pagebuf *pb; /* cfg.pagebuf, or NULL */
 	int paged;	       /* records whose payload came in pages */
 };
 
-static bool with_crc;	/* send_rec*: real extent crcs (else 0) */
+static bool with_crc;	 /* send_rec*: real extent crcs (else 0) */
 static uint64_t bad_seq; /* send_rec*: this record's first crc is wrong */
 
 static struct side A, B;

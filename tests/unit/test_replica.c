@@ -487,7 +487,8 @@ static void test_apply_fua_inflight(void **state)
 		memset(d, 0, sizeof(d));
 		for (k = 0; k < FUA_NREC; k++) {
 			trec_make(&t[k], 2 + k, 1, 10 + 4 * (uint64_t)k, 2, 2 + k, 0);
-			assert_int_equal(wb_engine_apply_record(r.e, &t[k].r, on_applied, &d[k]), 0);
+			assert_int_equal(wb_engine_apply_record(r.e, &t[k].r, on_applied, &d[k]),
+					 0);
 		}
 		for (i = 0; i < stop && !d[FUA_NREC - 1].n; i++) {
 			assert_true(wb_engine_run(r.e, 1) >= 0);
@@ -496,8 +497,9 @@ static void test_apply_fua_inflight(void **state)
 				acked += d[k].n;
 				for (j = 0; d[k].n && j < k; j++)
 					if (!d[j].n)
-						fail_msg("seed %llu: record %u acked before record %u",
-							 (unsigned long long)seed, 2 + k, 2 + j);
+						fail_msg(
+						    "seed %llu: record %u acked before record %u",
+						    (unsigned long long)seed, 2 + k, 2 + j);
 			}
 			if (acked)
 				assert_true(stats(&r).seq_durable >= 2 + acked);
@@ -506,7 +508,8 @@ static void test_apply_fua_inflight(void **state)
 			assert_int_equal(d[FUA_NREC - 1].n, 1);
 			if (wb_io_fault_nsubmitted(r.log) - n0 != FUA_NREC)
 				fail_msg("seed %llu: %llu log requests for %u records, want one "
-					 "FUA write each", (unsigned long long)seed,
+					 "FUA write each",
+					 (unsigned long long)seed,
 					 (unsigned long long)(wb_io_fault_nsubmitted(r.log) - n0),
 					 FUA_NREC);
 		}
