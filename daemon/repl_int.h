@@ -308,9 +308,9 @@ bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes);
 void wbd_repl_bm_ack(struct repl_peer *p);
 
 /* repl_resync.c (source, dispatch, status) and repl_synctarget.c (target) */
-#define RS_INFLIGHT                                                                                \
-	8			   /* requests a target has outstanding (4 before                  \
-				      2026-12-02; sources accept 2x this) */
+/* requests a target has outstanding (4 before 2026-12-02; sources accept
+ * 2x this) */
+#define RS_INFLIGHT	8
 #define RS_REQ_MAX	(1u << 20) /* bytes per request */
 #define RS_MARK0	0x52	   /* marker data UUID bytes 6..7 'RS': Inconsistent */
 #define RS_MARK1	0x53
