@@ -213,12 +213,22 @@ hold() { # the load runs meanwhile
 	sleep "$(awk -v r=$r 'BEGIN { printf "%.1f", 0.5 + r / 10 }')"
 }
 
+# rs_count: "FULL BITMAP", the resyncs started so far in this cluster's
+# logs (wbcluster up clears them; a restarted node's log is appended to)
+rs_count() {
+	cat "$WBCLUSTER_DIR"/n[123]/wbrepd.log 2>/dev/null |
+		awk '/resync to peer .* started: full sync/ { f++ } /resync to peer .* started: bitmap/ { b++ }
+		END { print f + 0, b + 0 }'
+}
+RS_FULL=0 RS_BITMAP=0
+
 wait_for 60 whole || fail torture_start "n1 never in write-back"
 for c in $(seq 1 "$CYCLES"); do
 	if [ -n "$OUT" ]; then
 		echo "    cycle $c: a new cluster (epoch $((EPOCH + 1))): n$OUT was left out"
 		epoch
 	fi
+	read -r rf0 rb0 <<<"$(rs_count)"
 	if ! wait_for 120 whole; then
 		fail "torture_$c" "cluster not whole after 120 s: n$P $(field "$P" mode), $(field "$P" mode_reason)"
 		continue
@@ -355,6 +365,11 @@ for c in $(seq 1 "$CYCLES"); do
 		if [ $res = 0 ]; then pass "torture_$c" "($msg)"; else fail "torture_$c" "$msg"; fi
 		;;
 	esac
+	# what the repair cost: a full sync copies the whole device, a bitmap
+	# resync only what changed while a node was away
+	read -r rf1 rb1 <<<"$(rs_count)"
+	RS_FULL=$((RS_FULL + rf1 - rf0)) RS_BITMAP=$((RS_BITMAP + rb1 - rb0))
+	[ $((rf1 - rf0 + rb1 - rb0)) = 0 ] || echo "    cycle $c ($f): resyncs started: $((rf1 - rf0)) full sync, $((rb1 - rb0)) bitmap"
 done
 for i in 1 2 3; do
 	grep -qE 'AddressSanitizer|runtime error|Segmentation' "$WBCLUSTER_DIR/n$i/wbrepd.log" &&
@@ -363,6 +378,6 @@ done
 kill "$WPID"
 wait "$WPID" 2>/dev/null
 NSENT=$((NSENT + $(grep -c '^S ' "$WD/writes.log"))) NACKED=$((NACKED + $(grep -c '^A ' "$WD/writes.log")))
-echo "    $EPOCH cluster(s), writes: $NSENT sent, $NACKED acknowledged"
+echo "    $EPOCH cluster(s), writes: $NSENT sent, $NACKED acknowledged; resyncs: $RS_FULL full sync, $RS_BITMAP bitmap"
 [ -n "${WB_KEEP_LOGS:-}" ] && cp -r "$WBCLUSTER_DIR" "$T"/w* $(ls -d "$T"/logs* 2>/dev/null) "$WB_KEEP_LOGS"/
 finish
