@@ -899,13 +899,17 @@ void wbd_repl_bm_track(struct repl_peer *p, uint64_t seq)
 {
 	struct wbd_repl *rp = p->rp;
 	struct wb_engine_stats st;
+	struct wb_bm_info bi;
 	int ret;
 
 	if (!rp->bm_region)
 		return;
 	p->clear_at = 0;
-	if (p->tracking)
-		return; /* since an earlier point: covers more */
+	/* since an earlier point: covers more (the engine's word: tracking
+	 * that stopped behind the flag's back must start again) */
+	if (p->tracking && !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.tracking)
+		return;
+	p->tracking = false;
 	ret = wb_engine_bm_track(rp->e, p->idx, seq ? seq : 1, bm_done, p);
 	if (ret == -ENOENT) {
 		/* the log no longer has seq: nothing says what the peer lacks */

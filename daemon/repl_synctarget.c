@@ -306,8 +306,10 @@ static void own_done(void *arg, int err)
 		tgt_fail(p, err, "cannot mark the blocks of this node's own records");
 		return;
 	}
-	/* marked durably: no more tracking (records from p do not mark it) */
+	/* marked durably: no more tracking (records from p do not mark it);
+	 * the flag too: a promotion later must start tracking p again */
 	c->stop = true;
+	p->tracking = false;
 	ret = wb_engine_bm_track(rp->e, p->idx, 0, own_done, c);
 	if (ret)
 		free(c);

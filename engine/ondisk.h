@@ -78,7 +78,11 @@ struct wb_sb_disk {
 		wb_le32 crc;   /* crc32c of the current copy (WB_BM_F_WRITTEN) */
 		wb_le32 flags; /* WB_BM_F_* */
 	} bm_peer[WB_BM_MAX_PEERS];
-	uint8_t pad[4096 - 616];
+	/* per peer, tracking: the copy holds the blocks of every record with
+	 * since <= seq < stamp (0: not known, as written before 2026-12-02;
+	 * zero when not tracking). Older readers ignore it (pad to them). */
+	wb_le64 bm_since[WB_BM_MAX_PEERS];
+	uint8_t pad[4096 - 744];
 };
 _Static_assert(sizeof(struct wb_sb_disk) == 4096, "superblock slot is 4 KiB");
 _Static_assert(offsetof(struct wb_sb_disk, uuid) == 16, "sb layout");
@@ -88,7 +92,8 @@ _Static_assert(offsetof(struct wb_sb_disk, node_id) == 176, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, data_uuid) == 192, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, bm_region_shift) == 336, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, bm_peer) == 360, "sb layout");
-_Static_assert(offsetof(struct wb_sb_disk, pad) == 616, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, bm_since) == 616, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, pad) == 744, "sb layout");
 
 #define WB_BM_F_COPY	(1u << 0) /* current copy: 0 or 1 */
 #define WB_BM_F_TRACK	(1u << 1) /* every record from stamp on marks this bitmap */

@@ -74,11 +74,20 @@ static int sb_meta_decode(const struct wb_sb_disk *d, struct wb_sb *sb, char *wh
 		sb->bm_peer[i].stamp = wb_le64_get(d->bm_peer[i].stamp);
 		sb->bm_peer[i].crc = wb_le32_get(d->bm_peer[i].crc);
 		sb->bm_peer[i].flags = wb_le32_get(d->bm_peer[i].flags);
+		sb->bm_peer[i].since = wb_le64_get(d->bm_since[i]);
 		if ((sb->bm_peer[i].flags & ~WB_BM_F_ALL) ||
 		    (i >= sb->bm_npeers &&
 		     (sb->bm_peer[i].flags || sb->bm_peer[i].stamp || sb->bm_peer[i].crc))) {
 			snprintf(why, whylen, "bitmap of peer %u: bad flags 0x%x", i,
 				 sb->bm_peer[i].flags);
+			return -1;
+		}
+		if (sb->bm_peer[i].since && (!(sb->bm_peer[i].flags & WB_BM_F_TRACK) ||
+					     sb->bm_peer[i].since > sb->bm_peer[i].stamp)) {
+			snprintf(why, whylen, "bitmap of peer %u: tracked since seq %llu, %s", i,
+				 (unsigned long long)sb->bm_peer[i].since,
+				 sb->bm_peer[i].flags & WB_BM_F_TRACK ? "after its stamp"
+								      : "but not tracking");
 			return -1;
 		}
 	}
@@ -160,6 +169,7 @@ void wb_sb_encode(const struct wb_sb *sb, void *slot)
 			d->bm_peer[i].stamp = wb_le64_put(sb->bm_peer[i].stamp);
 			d->bm_peer[i].crc = wb_le32_put(sb->bm_peer[i].crc);
 			d->bm_peer[i].flags = wb_le32_put(sb->bm_peer[i].flags);
+			d->bm_since[i] = wb_le64_put(sb->bm_peer[i].since);
 		}
 	}
 	d->crc = wb_le32_put(sb_crc(d));

@@ -42,6 +42,7 @@ struct wb_sb {
 	struct wb_sb_bm_peer {
 		uint64_t stamp;
 		uint32_t crc, flags;
+		uint64_t since; /* tracking: covered from this seq on (0: not known) */
 	} bm_peer[WB_BM_MAX_PEERS];
 };
 

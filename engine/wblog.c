@@ -1361,7 +1361,7 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 	/* no record between: a tracking bitmap covers everything before seq */
 	for (i = 0; i < sb.bm_npeers; i++)
 		if (sb.bm_peer[i].flags & WB_BM_F_TRACK)
-			sb.bm_peer[i].stamp = seq;
+			sb.bm_peer[i].stamp = sb.bm_peer[i].since = seq;
 	ret = wbl_sb_write_sync(e->log, &sb, e->sb_buf);
 	if (ret) {
 		wbl_fail(e, ret, "rebase superblock write");

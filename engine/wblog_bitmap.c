@@ -46,7 +46,11 @@ struct wbl_bm {
 	uint64_t *pgdirty[WB_BM_MAX_PEERS][2]; /* pages changed since copy c was written */
 	uint64_t count[WB_BM_MAX_PEERS];       /* set bits */
 	uint64_t fold_from[WB_BM_MAX_PEERS];   /* tracking: records >= this are folded */
-	uint32_t tracking, changed;	       /* masks */
+	/* tracking: the bits hold every record >= this (the tracking start,
+	 * kept across a restart in the superblock's bm_since; at least
+	 * fold_from's coverage, which a restart resets to the stamp) */
+	uint64_t since[WB_BM_MAX_PEERS];
+	uint32_t tracking, changed; /* masks */
 	/* commits: asked for, in the commit running, durable */
 	uint64_t want, sent, done;
 	int committing;
@@ -200,6 +204,9 @@ int wbl_bm_open(struct wblog *e)
 		if (d->flags & WB_BM_F_TRACK) {
 			bm->tracking |= 1u << p;
 			bm->fold_from[p] = d->stamp;
+			/* the copy holds [since, stamp), the records from stamp
+			 * on are folded again below: covered from since */
+			bm->since[p] = d->since ? d->since : d->stamp;
 			if (d->stamp < sb->tail_seq) {
 				wb_msg(WB_LOG_WARN,
 				       "%s: log %s: the bitmap of peer %u covers records up to "
@@ -354,14 +361,16 @@ static int bm_track_from(struct wblog *e, unsigned p, uint64_t from)
 
 	if (from == WB_BM_TRACK_HEAD)
 		from = e->next_seq;
+	/* already covers more: also for records that have left the log
+	 * since (a node restarted after its tail passed them) */
+	if ((bm->tracking & (1u << p)) && bm->since[p] <= from)
+		return 0;
 	if (from < e->rec_first)
 		return -ENOENT;
-	if ((bm->tracking & (1u << p)) && bm->fold_from[p] <= from)
-		return 0; /* already covers more */
 	for (s = from; s < e->next_seq; s++)
 		bm_fold_rec(bm, p, wbl_rec_by_seq(e, s));
 	bm->tracking |= 1u << p;
-	bm->fold_from[p] = from;
+	bm->fold_from[p] = bm->since[p] = from;
 	bm->changed |= 1u << p; /* persist the tracking flag even if no bit changed */
 	return 0;
 }
@@ -432,7 +441,7 @@ void wbl_bm_rebased(struct wblog *e, uint64_t seq)
 
 	for (unsigned p = 0; bm && p < bm->npeers; p++)
 		if (bm->tracking & (1u << p))
-			bm->fold_from[p] = seq;
+			bm->fold_from[p] = bm->since[p] = seq; /* a new seq space */
 }
 
 uint64_t wbl_bm_hold(const struct wblog *e)
@@ -585,8 +594,11 @@ static void bm_commit_start(struct wblog *e)
 
 		*n = e->sb.bm_peer[p];
 		n->flags &= ~WB_BM_F_TRACK;
-		if (bm->tracking & (1u << p))
+		n->since = 0;
+		if (bm->tracking & (1u << p)) {
 			n->flags |= WB_BM_F_TRACK;
+			n->since = bm->since[p];
+		}
 		n->stamp = stamp;
 		if (!(bm->changed & (1u << p)))
 			continue;

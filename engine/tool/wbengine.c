@@ -397,7 +397,12 @@ static void info_text(const struct opts *o, const struct view *v, uint64_t eta_m
 				printf("%" PRIu64 " regions dirty%s%s", n,
 				       ok ? "" : " (CHECKSUM MISMATCH: open marks all)",
 				       sb->bm_peer[i].flags & WB_BM_F_TRACK ? "" : "\n");
-			if (ok >= 0 && (sb->bm_peer[i].flags & WB_BM_F_TRACK))
+			if (ok >= 0 && (sb->bm_peer[i].flags & WB_BM_F_TRACK) &&
+			    sb->bm_peer[i].since)
+				printf(", tracking since seq %" PRIu64
+				       ": + the records from seq %" PRIu64 " on\n",
+				       sb->bm_peer[i].since, sb->bm_peer[i].stamp);
+			else if (ok >= 0 && (sb->bm_peer[i].flags & WB_BM_F_TRACK))
 				printf(", tracking: + the records from seq %" PRIu64 " on\n",
 				       sb->bm_peer[i].stamp);
 		}
@@ -485,10 +490,10 @@ static void info_json(const struct opts *o, const struct view *v, uint64_t eta_m
 		int ok = bm_peer_read(v, i, &n);
 
 		printf("%s{\"peer\": %u, \"ok\": %s, \"dirty_regions\": %" PRIu64
-		       ", \"tracking\": %s, \"stamp\": %" PRIu64 "}",
+		       ", \"tracking\": %s, \"stamp\": %" PRIu64 ", \"since\": %" PRIu64 "}",
 		       i ? ", " : "", i, ok > 0 ? "true" : "false", n,
 		       sb->bm_peer[i].flags & WB_BM_F_TRACK ? "true" : "false",
-		       sb->bm_peer[i].stamp);
+		       sb->bm_peer[i].stamp, sb->bm_peer[i].since);
 	}
 	printf("],\n \"log_bytes\": %" PRIu64 ", \"dev_size\": %" PRIu64 ", \"data_off\": %" PRIu64
 	       ", \"data_size\": %" PRIu64 ", \"seg_size\": %u, \"max_rec_blocks\": %u,\n",

@@ -502,8 +502,28 @@ static void test_decode_refusals(void **state)
 	wb_sb_encode(&sb, buf);
 	assert_int_equal(wb_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
 
+	/* a bitmap's tracking start: only while tracking, never past the
+	 * stamp (older writers leave it 0) */
+	assert_true(good.bm_npeers >= 1);
+	sb = good;
+	sb.bm_peer[0].since = 5;
+	sb.bm_peer[0].flags &= ~WB_BM_F_TRACK;
+	wb_sb_encode(&sb, buf);
+	assert_int_equal(wb_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "but not tracking"));
+	sb = good;
+	sb.bm_peer[0].flags |= WB_BM_F_TRACK;
+	sb.bm_peer[0].stamp = 4;
+	sb.bm_peer[0].since = 5;
+	wb_sb_encode(&sb, buf);
+	assert_int_equal(wb_sb_decode(buf, 0, &sb, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "after its stamp"));
+
 	/* round trip of a full copy */
 	sb = good;
+	sb.bm_peer[0].flags |= WB_BM_F_TRACK;
+	sb.bm_peer[0].stamp = 9;
+	sb.bm_peer[0].since = 7;
 	sb.nhistory = 2;
 	sb.node_id = 77;
 	uuid_n(sb.uuid_history[0], 1);
