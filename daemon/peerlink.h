@@ -241,12 +241,16 @@ const Wbrep__Hello *wbd_peerlink_peer_hello(const struct wbd_peerlink *l);  /* w
  * accepted connection (TLS handshake first, when ctx is set) must send a
  * hello within the connect timeout; lookup(resource, node) names the link
  * that takes it over (NULL: refused with an error frame). Port 0 = any
- * free port (see wbd_peerlisten_port()).
+ * free port (see wbd_peerlisten_port()). known: NULL or a NULL-terminated
+ * list of the other nodes' hosts; a connection from one of them gets a
+ * slot when every slot is taken by other addresses (docs/replication.md,
+ * "Hostile clients").
  */
 typedef struct wbd_peerlink *(*wbd_peerlisten_lookup_fn)(const char *resource, const char *node,
 							 void *arg);
 int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port, SSL_CTX *tls,
-		       wbd_peerlisten_lookup_fn lookup, void *arg, struct wbd_peerlisten **out);
+		       const char *const *known, wbd_peerlisten_lookup_fn lookup, void *arg,
+		       struct wbd_peerlisten **out);
 uint16_t wbd_peerlisten_port(const struct wbd_peerlisten *ls);
 void wbd_peerlisten_free(struct wbd_peerlisten *ls);
 

@@ -13,7 +13,9 @@
  * connections wait for their hello, each at most PL_ACCEPT_TIMEOUT_MS. When
  * all slots are taken, a connection from an address that holds fewer of
  * them than another address takes the oldest slot of the address holding
- * the most, so that one flooding address cannot keep the real peer out.
+ * the most, so that one flooding address cannot keep the real peer out;
+ * a connection from a configured node's address takes the oldest slot of
+ * any other address, so that a flood from many addresses cannot either.
  * When accept() fails (EMFILE, ENFILE, ENOMEM...) the listener pauses for
  * 1 s instead of retrying at once (daemon/lispause.h).
  *
@@ -50,6 +52,7 @@
 
 #define PL_ACCEPT_TIMEOUT_MS 10000 /* accepted connection: TLS + hello */
 #define PL_PENDING_MAX	     32	   /* connections waiting for their hello */
+#define PL_KNOWN_MAX	     64	   /* addresses of the configured nodes */
 
 struct pl_pending {
 	struct wbd_peerlisten *ls;
@@ -70,6 +73,11 @@ struct wbd_peerlisten {
 	void *arg;
 	struct pl_pending *pending;
 	unsigned npending;
+	/* numeric hosts of the other nodes' [node] addresses, as sa_text
+	 * writes them ("10.0.0.2", "[fd00::2]"): set before the io loop
+	 * enables the listener, read-only after */
+	char known[PL_KNOWN_MAX][48];
+	unsigned nknown;
 	uint16_t port;
 	struct wbd_lispause pause; /* after accept failed */
 	/* refusals logged on the io loop (accept, TLS, hello) and on the
@@ -334,6 +342,15 @@ static bool same_host(const char *a, const char *b)
 	return la == lb && !memcmp(a, b, la);
 }
 
+/* addr ("host:port") comes from a configured node's address */
+static bool is_known(const struct wbd_peerlisten *ls, const char *addr)
+{
+	for (unsigned i = 0; i < ls->nknown; i++)
+		if (same_host(ls->known[i], addr))
+			return true;
+	return false;
+}
+
 static unsigned pend_count(const struct wbd_peerlisten *ls, const char *addr)
 {
 	unsigned n = 0;
@@ -345,17 +362,24 @@ static unsigned pend_count(const struct wbd_peerlisten *ls, const char *addr)
 
 /* Every slot is taken: the oldest pending connection of the address that
  * holds the most slots, if that is at least two more than addr holds (so
- * that two addresses do not take slots from each other in turn); NULL:
- * refuse addr. At most PL_PENDING_MAX^2 comparisons. */
+ * that two addresses do not take slots from each other in turn), or, for
+ * addr of a configured node, of any address that is not one; a configured
+ * node's slot is never taken. NULL: refuse addr. At most PL_PENDING_MAX^2
+ * comparisons. */
 static struct pl_pending *pend_victim(struct wbd_peerlisten *ls, const char *addr, unsigned *most,
 				      unsigned *mine)
 {
 	struct pl_pending *v = NULL;
+	bool known = is_known(ls, addr);
 
 	*most = 0;
 	*mine = pend_count(ls, addr);
 	for (struct pl_pending *q = ls->pending; q; q = q->next) {
-		unsigned n = pend_count(ls, q->addr);
+		unsigned n;
+
+		if (is_known(ls, q->addr))
+			continue;
+		n = pend_count(ls, q->addr);
 
 		/* the list is newest first: >= keeps the oldest of the address */
 		if (n > *most || (n == *most && v && same_host(q->addr, v->addr))) {
@@ -363,7 +387,7 @@ static struct pl_pending *pend_victim(struct wbd_peerlisten *ls, const char *add
 			v = q;
 		}
 	}
-	return *most >= *mine + 2 ? v : NULL;
+	return v && (known || *most >= *mine + 2) ? v : NULL;
 }
 
 static void ls_accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
@@ -388,8 +412,9 @@ static void ls_accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct s
 		}
 		wbd_warn_rl(&ls->rl_evict,
 			    "peer connection from %s refused: %u connections wait for their "
-			    "hello, %u from its address; its slot goes to %s",
-			    v->addr, ls->npending, most, addr);
+			    "hello, %u from its address; its slot goes to %s%s",
+			    v->addr, ls->npending, most, addr,
+			    is_known(ls, addr) ? " (a configured node's address)" : "");
 		pend_free(v, true);
 	}
 	p = calloc(1, sizeof(*p));
@@ -451,8 +476,36 @@ static void io_enable(struct wbd_ioloop_msg *m)
 		wbd_err("peer listener: cannot start accepting on port %u", ls->port);
 }
 
+/* The numeric forms of host (a name may have several) into ls->known;
+ * one that does not resolve is logged and left out (no priority). */
+static void known_add(struct wbd_peerlisten *ls, const char *host)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai, *a;
+	char h[48];
+	int rc = getaddrinfo(host, NULL, &hints, &ai);
+
+	if (rc) {
+		wbd_warn("peer listener: node address %s does not resolve (%s): its connections "
+			 "get no priority when the listener is full",
+			 host, gai_strerror(rc));
+		return;
+	}
+	for (a = ai; a && ls->nknown < PL_KNOWN_MAX; a = a->ai_next) {
+		char t[64];
+
+		if (getnameinfo(a->ai_addr, a->ai_addrlen, h, sizeof(h), NULL, 0, NI_NUMERICHOST))
+			continue;
+		snprintf(t, sizeof(t), strchr(h, ':') ? "[%s]" : "%s", h);
+		if (strlen(t) >= sizeof(ls->known[0]) || is_known(ls, t))
+			continue;
+		memcpy(ls->known[ls->nknown++], t, strlen(t) + 1);
+	}
+	freeaddrinfo(ai);
+}
+
 int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port, SSL_CTX *tls,
-		       wbd_peerlisten_lookup_fn lookup, void *arg, struct wbd_peerlisten **out)
+		       const char *const *known, wbd_peerlisten_lookup_fn lookup, void *arg,
+		       struct wbd_peerlisten **out)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
@@ -481,6 +534,8 @@ int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port,
 	ls->tls = tls;
 	ls->lookup = lookup;
 	ls->arg = arg;
+	for (; known && *known; known++)
+		known_add(ls, *known);
 	/* bound here (errors and the port are known at once), created
 	 * disabled: nothing is added to the io loop's base from this thread;
 	 * the io loop enables it */

@@ -134,6 +134,8 @@ static int wbd_repl_start(struct wbd *d)
 {
 	const struct wbconf *c = d->conf;
 	const struct wbconf_node *me;
+	const char **known;
+	size_t n = 0;
 	int ret;
 
 	d->renv.conf = c;
@@ -151,8 +153,16 @@ static int wbd_repl_start(struct wbd *d)
 		if (ret)
 			return ret;
 	}
-	ret = wbd_peerlisten_new(d->base, me->address.host, me->address.port, d->renv.tls,
+	/* the other nodes' hosts: their connections get a slot first */
+	known = calloc(c->nnodes + 1, sizeof(*known));
+	if (!known)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nnodes; i++)
+		if (&c->nodes[i] != me)
+			known[n++] = c->nodes[i].address.host;
+	ret = wbd_peerlisten_new(d->base, me->address.host, me->address.port, d->renv.tls, known,
 				 pl_lookup, d, &d->plisten);
+	free(known);
 	if (ret) {
 		wbd_err("cannot listen for peers on %s:%u: %s", me->address.host, me->address.port,
 			strerror(-ret));

@@ -7,7 +7,9 @@ on a failure. PID is the daemon's pid (CPU from /proc/PID/stat, memory from
 /proc/PID/status); LOG its log file.
 
   hostile_peer.py flood HOST:PORT PID LOG KIND N SECS [SRC]
-      N connections held open (from address SRC): each one the daemon
+      N connections held open (from address SRC, or A.B.C.D-E: the
+      addresses A.B.C.D to A.B.C.E in turn, one per connection, e.g.
+      127.0.0.2-65 for a flood that holds one slot per address): each one the daemon
       closes is opened again, for SECS seconds or until the file
       $HOSTILE_STOP exists. KIND: idle (never speaks), garbage (random
       bytes), tls-half (a TLS ClientHello, then nothing). At the end one
@@ -107,8 +109,20 @@ def client_hello_bytes():
     return o.read()
 
 
+def sources(src):
+    """SRC as a list of source addresses: none, one, or A.B.C.D-E"""
+    if not src:
+        return [None]
+    if "-" not in src:
+        return [src]
+    first, last = src.rsplit("-", 1)
+    net, lo = first.rsplit(".", 1)
+    return ["%s.%d" % (net, i) for i in range(int(lo), int(last) + 1)]
+
+
 def flood(where, pid, log, kind, n, secs, src=None):
     host, port = where.rsplit(":", 1)
+    srcs, nsrc = sources(src), 0
     ch = client_hello_bytes() if kind == "tls-half" else b""
     stop = os.environ.get("HOSTILE_STOP")
     log0 = refusals(log)
@@ -132,8 +146,10 @@ def flood(where, pid, log, kind, n, secs, src=None):
         conns = alive
         for _ in range(n - len(conns)):
             try:
+                a = srcs[nsrc % len(srcs)]
+                nsrc += 1
                 s = socket.create_connection((host, int(port)), timeout=5,
-                                             source_address=(src, 0) if src else None)
+                                             source_address=(a, 0) if a else None)
             except OSError:
                 refused += 1
                 continue

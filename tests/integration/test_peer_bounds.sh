@@ -11,6 +11,11 @@
 #     answers wbctl status and replicates alpha's writes; its CPU share and
 #     RSS stay bounded and the refusals are logged with their reason within
 #     the rate limits (not one line per connection);
+#   - 64 idle connections from 64 addresses (127.0.0.2-65, one slot each:
+#     no address holds two more than alpha's, the rule above hands none
+#     over): alpha, killed and restarted, still gets in, because its
+#     address is a configured node's (docs/replication.md, "Hostile
+#     clients"), and replicates;
 #   - the same with random bytes and with half TLS handshakes;
 #   - beta under `ulimit -n 48`: accept() fails with EMFILE, the listener
 #     pauses (a few lines, no busy loop logging each failure);
@@ -73,6 +78,18 @@ stats_check() {
 	fi
 }
 
+# replicates NAME MIB: 4 MiB of random data written to alpha at MIB MiB
+# reach beta (the whole export compared)
+replicates() {
+	head -c $((4 << 20)) /dev/urandom >"$T/d"
+	mkimg "$T/img" "$T/d" "$2"
+	if timeout 120 nbdcopy "$T/img" "$(URI alpha)" && wait_for 120 same_as "$T/img" beta; then
+		pass "$1-replicates"
+	else
+		fail "$1-replicates: $(img_diff "$T/img" "$T/out.beta")"
+	fi
+}
+
 # ---- idle connections hold every slot; alpha still gets in
 export HOSTILE_STOP=$T/stop
 rm -f "$HOSTILE_STOP"
@@ -95,16 +112,33 @@ if ctl beta status >/dev/null 2>&1; then
 else
 	fail "peer-flood-idle-status: wbctl status on beta failed"
 fi
-head -c $((4 << 20)) /dev/urandom >"$T/d"
-mkimg "$T/img" "$T/d" 1
-if timeout 120 nbdcopy "$T/img" "$(URI alpha)" && wait_for 120 same_as "$T/img" beta; then
-	pass "peer-flood-idle-replicates"
-else
-	fail "peer-flood-idle-replicates: $(img_diff "$T/img" "$T/out.beta")"
-fi
+replicates peer-flood-idle 1
 touch "$HOSTILE_STOP"
 wait "$FP"
 stats_check peer-flood-idle "$(grep STATS "$T/flood.out")" norss
+
+# ---- one slot per address from 64 addresses: only the configured node's
+# address lets alpha in
+rm -f "$HOSTILE_STOP"
+w0=$(grep -c 'already wait for their hello (0 from' "$BL")
+$HP flood "127.0.0.1:${PORT[beta]}" "${PID[beta]}" "$BL" idle 64 60 127.0.0.2-65 >"$T/flood.out" 2>&1 &
+FP=$!
+track_pid "$FP"
+if ! wait_log_count 30 "$BL" 'already wait for their hello \(0 from' "$w0"; then
+	fail "peer-flood-many: beta's slots never filled: $(tail -2 "$BL" | tr '\n' ' ')"
+fi
+n0=$(nups)
+h0=$(grep -c "its slot goes to 127.0.0.1:[0-9]* (a configured node's address)" "$BL")
+repl_stop alpha KILL
+repl_start alpha || fail "peer-flood-many: alpha restart: $REPL_WHY"
+if wait_log_count 40 "$BL" 'r0: peer alpha up' "$n0" && is_alive "$FP"; then
+	pass "peer-flood-many-peer-gets-in ($(($(grep -c "(a configured node's address)" "$BL") - h0)) slots handed to alpha's address)"
+else
+	fail "peer-flood-many-peer-gets-in: alpha not up on beta while 64 addresses flooded: $(grep -E 'refused' "$BL" | tail -2 | tr '\n' ' ')"
+fi
+replicates peer-flood-many 2
+touch "$HOSTILE_STOP"
+wait "$FP"
 
 # ---- idle (beta not writing meanwhile: its RSS), random bytes, half TLS
 # handshakes (3 s each)

@@ -408,7 +408,8 @@ static void setup_pair(SSL_CTX *tls_a, SSL_CTX *tls_b, struct wbd_peerlink_cfg *
 		b = *cb;
 	a.tls = tls_a;
 	b.tls = tls_b;
-	assert_int_equal(wbd_peerlisten_new(base, "127.0.0.1", port, tls_a, lookup, NULL, &lis), 0);
+	assert_int_equal(
+	    wbd_peerlisten_new(base, "127.0.0.1", port, tls_a, NULL, lookup, NULL, &lis), 0);
 	port = wbd_peerlisten_port(lis);
 	assert_int_not_equal(port, 0);
 	b.host = "127.0.0.1";
@@ -673,8 +674,8 @@ static void test_reconnect(void **state)
 	assert_int_equal(wbd_peerlink_state(A.l), WBD_PL_IDLE);
 	assert_true(log_has("reconnecting in"));
 	assert_true(log_has("Connection refused"));
-	assert_int_equal(wbd_peerlisten_new(base, "127.0.0.1", port, ctx_alpha, lookup, NULL, &lis),
-			 0);
+	assert_int_equal(
+	    wbd_peerlisten_new(base, "127.0.0.1", port, ctx_alpha, NULL, lookup, NULL, &lis), 0);
 	assert_true(wait_for(reconnected));
 	assert_int_equal(send_rec(1, 3), 0);
 	assert_true(wait_for(one_frame));
