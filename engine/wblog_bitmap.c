@@ -597,7 +597,9 @@ static void bm_commit_start(struct wblog *e)
 		n->since = 0;
 		if (bm->tracking & (1u << p)) {
 			n->flags |= WB_BM_F_TRACK;
-			n->since = bm->since[p];
+			/* tracking from a seq not reached yet: "not known" (the
+			 * reopen counts from the stamp, as before bm_since) */
+			n->since = bm->since[p] <= stamp ? bm->since[p] : 0;
 		}
 		n->stamp = stamp;
 		if (!(bm->changed & (1u << p)))

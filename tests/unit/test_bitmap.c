@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "engine/io.h"
+#include "engine/superblock.h"
 #include "engine/wbengine.h"
 #include "tests/unit/engine_fixture.h"
 
@@ -441,6 +442,8 @@ static void test_rebase(void **state)
 static void test_tracked_since(void **state)
 {
 	struct wb_engine_stats st;
+	struct wb_sb sb;
+	char err[256];
 	struct efx f;
 	uint64_t s0;
 
@@ -471,6 +474,14 @@ static void test_tracked_since(void **state)
 	assert_int_equal(wb_engine_bm_track(f.e, 1, s0, done_cb, NULL), -ENOENT);
 	crash(&f);
 	assert_int_equal(wb_engine_bm_track(f.e, 1, s0, done_cb, NULL), -ENOENT);
+	/* tracking from a seq not written yet: the superblock stays valid
+	 * (since is never above the stamp on disk) */
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	assert_int_equal(track_sync(&f, 2, st.seq_head + 5), 0);
+	assert_int_equal(wb_sb_load(f.log, &sb, err, sizeof(err)), 0);
+	assert_true(sb.bm_peer[2].flags & WB_BM_F_TRACK); /* the newest slot */
+	assert_true(sb.bm_peer[2].since <= sb.bm_peer[2].stamp);
+	efx_reopen(&f);
 	assert_int_equal(bad_copy, 0);
 	efx_fini(&f);
 }
