@@ -179,6 +179,9 @@ int wb_sb_decode(const void *slot, uint64_t dev_bytes, struct wb_sb *sb, char *w
 {
 	const struct wb_sb_disk *d = slot;
 
+	/* the whole host copy, padding included, so two decodes of one slot
+	 * compare equal byte for byte */
+	memset(sb, 0, sizeof(*sb));
 	if (wb_le64_get(d->magic) != WB_SB_MAGIC) {
 		snprintf(why, whylen, "bad magic");
 		return -EPROTO;
