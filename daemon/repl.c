@@ -1551,8 +1551,17 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 				wb_engine_log_sync(rp->e, st.seq_head - 1);
 			dur_moved(rp);
 		}
-		if (!p->primary_peer)
+		if (!p->primary_peer) {
 			wbd_repl_log_hold(p, p->acked_dur);
+		} else {
+			/* A primary never reads records back from this node (a
+			 * promotion here holds the log for it from then on).
+			 * The hold of a connection made while it was a
+			 * secondary would keep every record until the log
+			 * filled and the primary was "dropped" into a bitmap. */
+			wb_engine_set_peer_pos(rp->e, p->idx, 0);
+			p->hold = 0;
+		}
 		if (rp->primary) {
 			if (p->rs.want)
 				wbd_repl_rs_source_up(p);
