@@ -271,6 +271,7 @@ static uint64_t ds_gather_wait(const struct wbl_destage *ds)
 static int ds_should_run(struct wbl_destage *ds)
 {
 	struct wblog *e = ds->e;
+	uint64_t freeable;
 
 	if (e->state == WB_STATE_FAILED || ds->failed)
 		return 0;
@@ -300,8 +301,14 @@ static int ds_should_run(struct wbl_destage *ds)
 		return 0;
 	if (ds->drain || e->mode == WB_MODE_WRITETHROUGH)
 		return 1;
-	if ((e->sp.used > ds->picked_span ? e->sp.used - ds->picked_span : 0) * 100 >=
-	    (uint64_t)e->p.destage_low_pct * (e->sp.end - e->sp.start))
+	/* the log space destage can free: not what batches in flight will
+	 * release, nor records destaged already that a peer holds (a lagging
+	 * peer's catch-up) - destaging faster frees none of those */
+	wbl_hold_account(e);
+	freeable = e->sp.used - ds->picked_span - e->held_bytes;
+	if (e->sp.used < ds->picked_span + e->held_bytes)
+		freeable = 0;
+	if (freeable * 100 >= (uint64_t)e->p.destage_low_pct * (e->sp.end - e->sp.start))
 		return 1;
 	if (ds_busy(ds) || e->closing || e->p.destage_min_rate == WB_DESTAGE_RATE_NONE)
 		return 0;

@@ -784,6 +784,67 @@ static void test_rate_gathers(void **state)
 	fake_clock_on = 0;
 }
 
+/*
+ * Records destaged but held for a peer (a secondary that will catch up from
+ * the log, within peer-retention) are not destage's to free: they must not
+ * count toward the low watermark. Before: a log held above the watermark
+ * destaged a batch per record whatever the rate (a secondary that held its
+ * log for the primary: 1.75 log and backing flushes per 4 KiB write).
+ */
+static void test_held_not_pressure(void **state)
+{
+	struct env v;
+	struct wb_engine_stats st;
+	uint64_t first;
+	int k, i;
+
+	(void)state;
+	fake_clock_on = 1;
+	env_init(&v, 4u << 20, 64 * 1024, 50, 90, 4u << 20, 0);
+	assert_int_equal(wb_engine_set_peer_pos(v.f.e, 0, 1), 0);
+	/* 80 records of 7 blocks (32 KiB each in the log): 2.5 MiB held */
+	for (k = 0; k < 80; k++)
+		wr(&v, (uint64_t)k * 7, 7);
+	flush_gen(&v);
+	assert_int_equal(wb_engine_set_mode(v.f.e, WB_MODE_WRITETHROUGH), 0);
+	for (i = 0; i < 100000; i++) {
+		assert_int_equal(wb_engine_stats(v.f.e, &st), 0);
+		if (!st.dirty_bytes)
+			break;
+		assert_true(wb_engine_run(v.f.e, 1) >= 0);
+	}
+	assert_int_equal(wb_engine_set_mode(v.f.e, WB_MODE_WRITEBACK), 0);
+	settle(&v, &st);
+	assert_int_equal(st.dirty_bytes, 0);
+	print_message("held: %llu of %llu log bytes\n", (unsigned long long)st.log_used,
+		      (unsigned long long)st.log_size);
+	assert_true(st.log_used * 2 > st.log_size); /* above the low watermark */
+	first = st.destaged_bytes;
+	fake_ms += 1000; /* the rate's budget is full, the next batch goes at once */
+	wr(&v, 700, 1);
+	flush_gen(&v);
+	settle(&v, &st);
+	assert_int_equal(st.destaged_bytes, first + BS);
+	first = st.destaged_bytes;
+	for (k = 1; k <= 20; k++) {
+		fake_ms += 5;
+		wr(&v, 700 + (uint64_t)k * 3, 1);
+		flush_gen(&v);
+		settle(&v, &st);
+	}
+	print_message("held log, 20 write+flush, 100 ms: %llu bytes destaged, %llu dirty\n",
+		      (unsigned long long)(st.destaged_bytes - first),
+		      (unsigned long long)st.dirty_bytes);
+	assert_int_equal(st.destaged_bytes, first);
+	assert_int_equal(st.dirty_bytes, 20 * BS);
+	fake_ms += 250;
+	settle(&v, &st);
+	assert_int_equal(st.dirty_bytes, 0);
+	check_engine(&v, "held log, after gathering");
+	env_fini(&v);
+	fake_clock_on = 0;
+}
+
 struct aw {
 	struct wb_req r;
 	int busy, *errs;
@@ -1118,6 +1179,7 @@ int main(void)
 	    cmocka_unit_test(test_order),
 	    cmocka_unit_test(test_pipeline),
 	    cmocka_unit_test(test_watermarks_rate_counters),
+	    cmocka_unit_test(test_held_not_pressure),
 	    cmocka_unit_test(test_rate_after_watermark_destage),
 	    cmocka_unit_test(test_no_min_rate),
 	    cmocka_unit_test(test_rate_gathers),
