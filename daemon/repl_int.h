@@ -353,6 +353,9 @@ enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct rep
 void wbd_repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u);
 void wbd_repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u);
 void wbd_repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1]);
+/* u (WB_META_UUID_LEN bytes) is this node's current data generation or
+ * one in its history. */
+bool wbd_repl_uuid_known(const struct wbd_repl *rp, const uint8_t *u);
 void wbd_repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h);
 int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
 /* Promotion: a new generation beginning at seq, durably; then(rp, err)

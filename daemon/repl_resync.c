@@ -224,10 +224,14 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	in_log = head >= st.seq_tail && head <= rp->shipped_next;
 	/* a new log (no history, never written) meeting a primary that wrote:
 	 * its device holds anything: a full sync (two new logs are the same
-	 * data: the devices are taken as identical, like --skip-initial-sync) */
-	if (rp->has_meta && h->has_data_uuid && !h->n_uuid_history && head <= 1 &&
-	    (rp->meta.nhistory || rp->shipped_next > 1) &&
-	    memcmp(h->data_uuid.data, rp->meta.data_uuid, WB_META_UUID_LEN))
+	 * data: the devices are taken as identical, like --skip-initial-sync).
+	 * A log that took a generation this node had (it joined while that
+	 * generation's primary had not written, and got no record before it
+	 * went away) is not new: it is at seq 1 of this node's data, and
+	 * catches up from the log like any peer behind */
+	if (rp->has_meta && h->has_data_uuid && h->data_uuid.len == WB_META_UUID_LEN &&
+	    !h->n_uuid_history && head <= 1 && (rp->meta.nhistory || rp->shipped_next > 1) &&
+	    !wbd_repl_uuid_known(rp, h->data_uuid.data))
 		fresh = true;
 	/* bits set while the peer was not tracking: an online verify found
 	 * those blocks different (repl_verify.c); they are resynced at the

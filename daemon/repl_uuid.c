@@ -71,6 +71,12 @@ static int hist_find(const uint8_t (*h)[WB_META_UUID_LEN], unsigned n, const uin
 	return -1;
 }
 
+bool wbd_repl_uuid_known(const struct wbd_repl *rp, const uint8_t *u)
+{
+	return rp->has_meta && (!memcmp(rp->meta.data_uuid, u, WB_META_UUID_LEN) ||
+				hist_find(rp->meta.history, rp->meta.nhistory, u) >= 0);
+}
+
 /* a's current is b's history[k]: b's next newer generation began at
  * *common; false when that UUID carries no seq. */
 static bool common_point(const struct repl_uuids *b, int k, uint64_t *common)
