@@ -1402,6 +1402,8 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	/* an IN_MEMORY ack is a wake-up on both nodes per record (docs/
 	 * benchmarks.md, "Wake-ups per replicated write"): asked for only
 	 * where a held reply waits for level B (hq_level) */
+	/* a discard of this node's data takes a fork point (repl_synctarget.c) */
+	h->has_discard_fork = h->discard_fork = 1;
 	h->has_seq_durable = 1;
 	h->seq_durable = rp->primary || st.seq_durable > h->seq_head ? h->seq_head : st.seq_durable;
 	h->has_durable_acks_only = h->durable_acks_only =
@@ -1964,6 +1966,21 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		ret = repl_add_peer(rp, env, &c->nodes[i]);
 		if (ret)
 			goto out_free;
+	}
+	if (primary && rp->bm_region) {
+		/* a primary that starts does not know how far its peers got
+		 * (a hold on the log lives in memory): every record still in
+		 * the log goes into every peer's bitmap, so that a peer whose
+		 * position the log has let go of by the time it connects gets a
+		 * bitmap resync, not a full sync. Nothing older can be missing
+		 * on a peer: the tail only passed records every connected peer
+		 * had acked durable, and a peer that was not connected has been
+		 * tracking since (persistent). Cleared once the peer caught up. */
+		struct wb_engine_stats st;
+
+		if (!wb_engine_stats(rp->e, &st))
+			for (unsigned i = 0; i < rp->npeers; i++)
+				wbd_repl_bm_track(&rp->peers[i], st.seq_tail);
 	}
 	for (unsigned i = 0; i < rp->npeers; i++)
 		wbd_peerlink_start(rp->peers[i].l);

@@ -78,6 +78,7 @@ struct repl_rs {
 	bool full;	      /* every region (initial full sync, discard) */
 	bool want;	      /* primary, decided at the hello: resync at UP */
 	bool rebase;	      /* ... and the peer's log restarts at the source's seq */
+	uint64_t fork;	      /* ... a discard from this seq on (BitmapChunk.fork_seq) */
 	uint64_t total, done; /* bytes to resync / resynced (progress) */
 	uint64_t t0_ms;	      /* start (rate, ETA) */
 	struct repl_rs_src *src;
@@ -315,6 +316,12 @@ void wbd_repl_bm_ack(struct repl_peer *p);
 #define RS_MARK0	0x52	   /* marker data UUID bytes 6..7 'RS': Inconsistent */
 #define RS_MARK1	0x53
 #define RS_MARK_DISCARD 0x44 /* byte 8 'D': ... and it discards its data (not rebased yet) */
+/* bytes 12..15 of a marker: which node the resync came from (le32
+ * crc32c of its name, never 0; 0: not known, a marker from before
+ * 2026-12-03). Only that node's bitmap of it knows which regions the
+ * resync had not done; any other source must copy every region. */
+uint32_t wbd_repl_rs_src_tag(const char *node);
+bool wbd_repl_rs_marked_by(const uint8_t *u, const char *node);
 uint64_t wbd_repl_rs_now_ms(void);
 uint64_t wbd_repl_rs_popcount(const uint8_t *bits, uint64_t nbits);
 void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what);
@@ -350,6 +357,12 @@ void wbd_repl_verify_free(struct wbd_repl *rp);
 /* repl_uuid.c */
 enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,
 				   uint64_t *common);
+/* Where two sides' data forked (--discard-my-data): the newest data
+ * generation both had, and the first seq either side may hold differently
+ * from the other: the lower of the seqs at which each side left it (a side
+ * still in it: its head). false: no common generation, the same current
+ * one, or a generation after it without a seq (a full sync then). */
+bool wbd_repl_uuid_fork(const struct repl_uuids *me, const struct repl_uuids *peer, uint64_t *from);
 void wbd_repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u);
 void wbd_repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u);
 void wbd_repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1]);

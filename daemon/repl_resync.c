@@ -35,6 +35,7 @@
 #include "daemon/peerlink.h"
 #include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
+#include "engine/byteorder.h"
 #include "engine/io.h"
 
 #define RS_CHUNK_BYTES 32768u /* bitmap bytes per bitmap frame */
@@ -164,6 +165,18 @@ bool wbd_repl_rs_marked(const uint8_t *u)
 	return u[6] == RS_MARK0 && u[7] == RS_MARK1;
 }
 
+uint32_t wbd_repl_rs_src_tag(const char *node)
+{
+	uint32_t t = wb_crc32c(0, node, strlen(node));
+
+	return t ? t : 1;
+}
+
+bool wbd_repl_rs_marked_by(const uint8_t *u, const char *node)
+{
+	return wbd_repl_rs_marked(u) && wb_load_le32(u + 12) == wbd_repl_rs_src_tag(node);
+}
+
 /* ==== source (primary) ==== */
 
 struct rs_reqent {
@@ -205,6 +218,31 @@ struct repl_rs_src {
 	uint64_t cleared; /* bytes of regions cleared before the end */
 };
 
+static void rs_cover_done(void *arg, int err)
+{
+	struct wbd_repl *rp = arg;
+
+	rp->applying--;
+	if (err)
+		wbd_err("%s: persisting a peer's bitmap for a discard failed: %s", rp->res,
+			strerror(-err));
+}
+
+/* The peer's bitmap tracks every record from seq `from` on (already, or
+ * folded from the log now): 0, or -errno (-ENOENT: records from there
+ * have left the log and it tracked from later). */
+static int rs_cover(struct repl_peer *p, uint64_t from)
+{
+	struct wbd_repl *rp = p->rp;
+	int ret = wb_engine_bm_track(rp->e, p->idx, from, rs_cover_done, rp);
+
+	if (!ret) {
+		rp->applying++; /* wbd_repl_free waits for it like for an apply */
+		p->tracking = true;
+	}
+	return ret;
+}
+
 /* Called by the primary's hello check: does the peer need a resync, and
  * which? 0, or -EPROTO with *why (refused). */
 int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **why)
@@ -216,9 +254,12 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	uint64_t head = h->has_seq_head ? h->seq_head : 0;
 	bool incons = h->has_inconsistent && h->inconsistent;
 	bool discard = h->has_discard_my_data && h->discard_my_data;
-	bool in_log, fresh = false, marked = false, logrel = false;
+	bool in_log, fresh = false, marked = false, logrel = false, discard_bm = false;
+	bool incons_other = false;
+	char dwhy[96];
 
 	rs->want = rs->full = rs->rebase = false;
+	rs->fork = 0;
 	if (wb_engine_stats(rp->e, &st))
 		return 0;
 	in_log = head >= st.seq_tail && head <= rp->shipped_next;
@@ -255,12 +296,59 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 		return -EPROTO;
 	}
 	wb_engine_bm_info(rp->e, p->idx, &bi);
+	/* a discard with a fork point (repl_uuid.c): this node's bitmap of
+	 * the peer covers every record from there on (already tracking from
+	 * no later, or folded now from the log); the peer adds the blocks of
+	 * its own records from there (repl_synctarget.c, Hello.discard_fork).
+	 * Its disk says Inconsistent for the discard alone while its data
+	 * generation is a real one: a resync that began writing to it put a
+	 * marker there (tgt_mark), and after one nothing says which of its
+	 * blocks are whose. Without a fork point, or with this node's records
+	 * from it gone from its log: every region */
+	if (discard && p->common && h->has_discard_fork && h->discard_fork && h->has_data_uuid &&
+	    h->data_uuid.len == WB_META_UUID_LEN && !wbd_repl_rs_marked(h->data_uuid.data) &&
+	    !rs_cover(p, p->common))
+		discard_bm = true;
+	if (discard_bm)
+		snprintf(dwhy, sizeof(dwhy),
+			 "it discards its data: the blocks of both sides' records since seq %llu",
+			 (unsigned long long)p->common);
+	/* an unfinished resync from another node: only that node's bitmap
+	 * knows which regions it had not done yet (the marker says whose) */
+	if (incons && !discard_bm &&
+	    !(h->has_data_uuid && h->data_uuid.len == WB_META_UUID_LEN &&
+	      wbd_repl_rs_marked_by(h->data_uuid.data, rp->local)))
+		incons_other = true;
 	rs->want = true;
-	rs->full = discard || fresh || (!bi.tracking && (!in_log || incons || logrel));
+	rs->full = (discard && !discard_bm) || fresh || incons_other ||
+		   (!bi.tracking && !discard_bm && (!in_log || incons || logrel));
 	rs->rebase = discard || logrel || !in_log;
+	/* a bitmap resync whose log restarts at this one's head must cover
+	 * every record the peer lacks: from its head (behind, no longer in
+	 * the log), or from the common point (an old primary). The bitmap
+	 * may track from later than that: a promotion tracks a peer that is
+	 * not connected from there, and the log may have let go of the
+	 * peer's position meanwhile when no hold kept it (this node
+	 * restarted as a secondary). Then nothing says what the peer lacks:
+	 * every region. */
+	if (!rs->full && rs->rebase && !discard_bm && !incons) {
+		uint64_t need = logrel && p->common ? p->common : head;
+
+		if (rs_cover(p, need ? need : 1)) {
+			wbd_warn("%s: peer %s: this node's bitmap of it tracks from later than seq "
+				 "%llu, which the log no longer holds: every region",
+				 rp->res, p->node, (unsigned long long)need);
+			rs->full = true;
+		}
+	}
+	if (discard_bm)
+		rs->fork = p->common;
 	wbd_info("%s: peer %s needs a %s (%s, its seq %llu, this log %llu..%llu)%s", rp->res,
 		 p->node, rs->full ? "full sync" : "bitmap resync",
-		 discard  ? "it discards its data"
+		 discard_bm ? dwhy
+		 : discard  ? "it discards its data"
+		 : incons_other
+		     ? "its disk is Inconsistent from a resync another node was the source of"
 		 : incons ? "its disk is Inconsistent"
 		 : fresh  ? "its log is new"
 		 : p->rel == REPL_REL_PEER_ROLLBACK
@@ -332,6 +420,11 @@ static int src_send_bitmap(struct repl_peer *p, const uint8_t *bits, const struc
 		if (rs->rebase) {
 			c.has_rebase_gen = 1;
 			c.rebase_gen = gen_head;
+		}
+		if (rs->fork && rs->rebase && !rs->full) {
+			/* lower only marks more on the target */
+			c.has_fork_seq = 1;
+			c.fork_seq = rs->fork < c.seq ? rs->fork : c.seq;
 		}
 		pl.len = (n + 7) / 8;
 		copy = malloc(pl.len);

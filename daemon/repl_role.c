@@ -209,7 +209,8 @@ int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_
 				 rp->res);
 			return -EBUSY;
 		}
-		/* a full sync from the primary replaces everything (repl_resync.c);
+		/* a resync from the primary replaces what differs (repl_resync.c:
+		 * the blocks both sides wrote since the fork, or every one);
 		 * Inconsistent in memory now, durably once it starts */
 		rp->discard = true;
 		rp->disk = REPL_DISK_INCONSISTENT;
@@ -227,7 +228,7 @@ int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_
 		p->standalone = false;
 	}
 	wbd_info("%s: connecting to every peer%s", rp->res,
-		 discard_my_data ? " (discarding this node's data: a full sync from the primary)"
+		 discard_my_data ? " (discarding this node's data: a resync from the primary)"
 				 : "");
 	return 0;
 }

@@ -35,6 +35,7 @@
 #include "daemon/peerlink.h"
 #include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
+#include "engine/byteorder.h"
 #include "engine/io.h"
 
 #define RS_CKPT_BYTES (16u << 20) /* resume point at least this often */
@@ -57,6 +58,7 @@ struct repl_rs_tgt {
 	uint64_t nregions, got;
 	uint32_t region;
 	uint64_t seq, gen;
+	uint64_t fork; /* a discard: this node's records from here on too (0: none) */
 	bool rebase, full, marked, ready, finishing;
 	int saved_mode;
 	uint64_t cursor, next_id;
@@ -189,12 +191,15 @@ static void tgt_marked(struct wbd_repl *rp, int err)
 
 /* The marker; with --discard-my-data byte 8 says so too (RS_MARK_DISCARD),
  * so that a restart before the log was rebased still discards (its old
- * records must not be caught up on as if they were the source's). */
-static int tgt_mark(struct wbd_repl *rp)
+ * records must not be caught up on as if they were the source's); bytes
+ * 12..15 name the source src (wbd_repl_rs_src_tag): another node that
+ * becomes this one's primary before the resync finished does not know
+ * what it had not done yet, and copies everything. */
+static int tgt_mark(struct wbd_repl *rp, const char *src)
 {
 	struct wb_meta m = rp->meta;
 
-	if (!rp->has_meta || (wbd_repl_rs_marked(m.data_uuid) &&
+	if (!rp->has_meta || (wbd_repl_rs_marked_by(m.data_uuid, src) &&
 			      (m.data_uuid[8] == RS_MARK_DISCARD) == rp->discard)) {
 		tgt_marked(rp, 0);
 		return 0;
@@ -206,6 +211,7 @@ static int tgt_mark(struct wbd_repl *rp)
 	memset(m.data_uuid + 8, 0, 8);
 	if (rp->discard)
 		m.data_uuid[8] = RS_MARK_DISCARD;
+	wb_store_le32(m.data_uuid + 12, wbd_repl_rs_src_tag(src));
 	return wbd_repl_uuid_set(rp, &m, tgt_marked);
 }
 
@@ -237,7 +243,7 @@ static void tgt_undiscard(struct wbd_repl *rp)
 
 static void tgt_try_mark(struct repl_peer *p)
 {
-	int ret = tgt_mark(p->rp);
+	int ret = tgt_mark(p->rp, p->node);
 
 	if (ret == -EBUSY) /* another UUID update runs: again shortly */
 		tgt_arm(p, 20);
@@ -354,9 +360,10 @@ static int own_mark(struct repl_peer *p)
 	c->epoch = p->epoch;
 	ret = wb_engine_bm_track(rp->e, p->idx, p->common ? p->common : 1, own_done, c);
 	if (ret == -ENOENT) {
-		wbd_warn("%s: rolled back from seq %llu, no longer in this log: every region is "
-			 "resynced from %s",
-			 rp->res, (unsigned long long)p->common, p->node);
+		wbd_warn("%s: %s from seq %llu, no longer in this log: every region is resynced "
+			 "from %s",
+			 rp->res, rp->discard ? "discarding its records" : "rolled back",
+			 (unsigned long long)p->common, p->node);
 		ret = wb_engine_stats(rp->e, &st) ?: wb_engine_bm_mark(rp->e, p->idx, 0, st.size);
 		if (!ret)
 			ret = wb_engine_bm_flush(rp->e, own_done, c);
@@ -366,9 +373,9 @@ static int own_mark(struct repl_peer *p)
 		return ret;
 	}
 	rp->applying++;
-	wbd_info("%s: rolled back: the blocks of this node's records from seq %llu on are "
-		 "resynced from %s",
-		 rp->res, (unsigned long long)p->common, p->node);
+	wbd_info("%s: %s: the blocks of this node's records from seq %llu on are resynced from %s",
+		 rp->res, rp->discard ? "discarding its data" : "rolled back",
+		 (unsigned long long)p->common, p->node);
 	return 0;
 }
 
@@ -408,6 +415,7 @@ void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, con
 		t->gen = m->has_rebase_gen ? m->rebase_gen : 0;
 		t->rebase = m->has_rebase_gen;
 		t->full = m->has_full && m->full;
+		t->fork = m->has_fork_seq ? m->fork_seq : 0;
 		t->saved_mode = -1;
 		t->ckpt_ms = wbd_repl_rs_now_ms();
 		rs->tgt = t;
@@ -443,8 +451,15 @@ void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, con
 	/* nothing more (records) until the marker is durable and the log
 	 * is where the source's records continue */
 	wbd_peerlink_pause_rx(p->l, true);
-	if (p->rel == REPL_REL_ME_ROLLBACK && !rp->discard) {
-		int ret = own_mark(p);
+	/* a roll-back, or a discard the source sent a fork point for (not a
+	 * full sync): the blocks of this node's own records from there too */
+	if ((p->rel == REPL_REL_ME_ROLLBACK && !rp->discard) ||
+	    (rp->discard && t->fork && !t->full)) {
+		int ret;
+
+		if (rp->discard)
+			p->common = t->fork;
+		ret = own_mark(p);
 
 		if (ret)
 			tgt_fail(p, ret, "cannot mark the blocks of this node's own records");

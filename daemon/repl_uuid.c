@@ -136,6 +136,47 @@ enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct rep
 	return REPL_REL_SPLIT;
 }
 
+/* Where side a left generation g, found at a's index k (-1: a's
+ * current, still in it: at its head); false when the generation after it
+ * carries no seq. */
+static bool left_at(const struct repl_uuids *a, int k, uint64_t *seq)
+{
+	if (k < 0) {
+		*seq = a->head;
+		return true;
+	}
+	return common_point(a, k, seq);
+}
+
+bool wbd_repl_uuid_fork(const struct repl_uuids *me, const struct repl_uuids *peer, uint64_t *from)
+{
+	bool found = false;
+	int km = -1, kp = -1;
+	uint64_t sm, sp;
+
+	*from = 0;
+	if (uuid_zero(me->cur) || uuid_zero(peer->cur))
+		return false;
+	/* the newest generation both sides had (index -1: the current one);
+	 * histories are newest first */
+	for (km = -1; km < (int)me->nhist && !found; km++) {
+		const uint8_t *u = km < 0 ? me->cur : me->hist[km];
+
+		if (!memcmp(u, peer->cur, WB_META_UUID_LEN)) {
+			kp = -1;
+			found = true;
+		} else {
+			kp = hist_find(peer->hist, peer->nhist, u);
+			found = kp >= 0;
+		}
+	}
+	km--; /* the loop stepped past it */
+	if (!found || (km < 0 && kp < 0) || !left_at(me, km, &sm) || !left_at(peer, kp, &sp))
+		return false; /* none, or the same current generation: no fork */
+	*from = sm < sp ? sm : sp;
+	return *from >= 1;
+}
+
 void wbd_repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u)
 {
 	memset(u, 0, sizeof(*u));
@@ -200,6 +241,18 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 					 (h->has_discard_my_data && h->discard_my_data))
 			     ? REPL_REL_PEER_BEHIND
 			     : REPL_REL_UNKNOWN;
+		/* the primary, for a peer's discard: where the two sides' data
+		 * forked, so that the resync takes only the blocks of records
+		 * from there on, both sides' (repl_resync.c decides whether it
+		 * may, repl_synctarget.c adds the peer's own) */
+		p->common = 0;
+		if (rp->primary && h->has_discard_my_data && h->discard_my_data) {
+			wbd_repl_uuids_mine(rp, rp->shipped_next, &me);
+			wbd_repl_uuids_hello(h, &peer);
+			if (!wbd_repl_uuid_fork(&me, &peer, &common))
+				common = 0;
+			p->common = common;
+		}
 		return 0;
 	}
 	wbd_repl_uuids_mine(rp, rp->primary ? rp->shipped_next : st.seq_head, &me);

@@ -278,6 +278,9 @@ static int bitmap_check(const Wbrep__BitmapChunk *m, uint32_t data_len,
 		WHY("bitmap: data length is not ceil(nregions / 8)");
 	if (m->has_rebase_gen && !m->rebase_gen)
 		WHY("bitmap: rebase generation 0");
+	if (m->has_fork_seq && (!m->fork_seq || !m->has_rebase_gen || (m->has_full && m->full) ||
+				(m->has_seq && m->fork_seq > m->seq)))
+		WHY("bitmap: fork seq 0, past the bitmap's seq, or without a rebase");
 	return 0;
 }
 

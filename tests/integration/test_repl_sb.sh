@@ -16,7 +16,9 @@
 #     status), never rolled back, no record merged (each export unchanged)
 #   - split brain: beta is promoted again while apart: "split brain" on both
 #     sides, nothing merged; then `wbctl connect --discard-my-data` on alpha
-#     gives it beta's data (a full sync), beta unchanged
+#     gives it beta's data, beta unchanged: a bitmap resync of the blocks
+#     both sides wrote since their data forked (beta's bitmap of alpha plus
+#     alpha's own records from the fork seq), not a full sync
 #   - an old primary that crashed while connected with records its peer
 #     never got (never acknowledged): the peer promoted, the old primary
 #     returns and is rolled back by itself, byte-identical (no refusal)
@@ -48,9 +50,10 @@ if ! json alpha 's["data_uuid"] is not None'; then
 	skip_all "replsb (no data generation UUIDs: log format 1)"
 fi
 
-# put DATA (file) at OFFSET MiB of the image IMG and write IMG to NODE
-put() { # NODE IMG SEED OFFSET_MB
-	python3 - "$2" "$3" "$4" "$DEVSZ" <<'EOP'
+# img_put IMG SEED OFFSET_MB: 1 MiB of seeded random data at OFFSET_MB
+# MiB of the image IMG (made at the device's size if missing)
+img_put() {
+	python3 - "$1" "$2" "$3" "$DEVSZ" <<'EOP'
 import os, random, sys
 img, seed, off, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 if not os.path.exists(img):
@@ -60,7 +63,26 @@ with open(img, 'r+b') as f:
     f.seek(off << 20)
     f.write(bytes(r.getrandbits(8) for _ in range(1 << 20)))
 EOP
-	timeout 300 nbdcopy "$2" "$(URI "$1")"
+}
+# put NODE IMG SEED OFFSET_MB: img_put, then the whole IMG to NODE
+put() { img_put "$2" "$3" "$4" && timeout 300 nbdcopy "$2" "$(URI "$1")"; }
+# put_range NODE IMG SEED OFFSET_MB: as put, but only that MiB goes to
+# NODE (1 MiB write, a flush): what a resync since then must move
+put_range() {
+	img_put "$2" "$3" "$4" || return 1
+	PYTHONPATH=tests/integration timeout 120 python3 - "$2" "$4" "$T/$1/nbd.sock" <<'EOP'
+import sys
+import nbdcli
+img, off, sock = sys.argv[1], int(sys.argv[2]) << 20, sys.argv[3]
+c = nbdcli.Conn(sock, timeout=60).connect()
+with open(img, 'rb') as f:
+    f.seek(off)
+    err, _ = c.io(nbdcli.CMD_WRITE, off, 1 << 20, payload=f.read(1 << 20))
+    assert err == 0, err
+err, _ = c.io(nbdcli.CMD_FLUSH, 0, 0)
+assert err == 0, err
+c.close()
+EOP
 }
 
 # ---- the secondary takes the primary's generation
@@ -96,10 +118,10 @@ fi
 # (nor rolled back: its writes were acknowledged)
 ctl alpha disconnect r0 >/dev/null && ctl beta disconnect r0 >/dev/null
 cp "$T/img.b" "$T/img.beta"
-put beta "$T/img.beta" 3 16 || fail "replsb-write: beta alone"
+put_range beta "$T/img.beta" 3 16 || fail "replsb-write: beta alone"
 ctl alpha primary r0 >"$T/p.out" 2>&1 || fail "replsb-promote: alpha: $(cat "$T/p.out")"
 cp "$T/img.b" "$T/img.alpha"
-put alpha "$T/img.alpha" 4 24 || fail "replsb-write: alpha alone"
+put_range alpha "$T/img.alpha" 4 24 || fail "replsb-write: alpha alone"
 ctl beta secondary r0 >/dev/null || fail "replsb-demote: beta"
 ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
 REFUSED='s["peers"][0]["connection"] == "StandAlone" and "split brain" in s["repl_problem"]'
@@ -136,6 +158,16 @@ ctl beta connect r0 >/dev/null
 if wait_for 120 same_as "$T/img.beta" alpha &&
 	wait_for 60 json alpha 's["disk_state"] == "UpToDate" and not s["repl_problem"]'; then
 	pass "replsb-discard-my-data" "($(grep -o 'resync from beta: finished.*' "$T/alpha/wbrepd.log" | tail -1))"
+	# what it cost: the blocks both wrote apart (beta 1 MiB at 16 MiB,
+	# alpha 1 MiB at 24 MiB), not the whole device
+	last=$(grep "resync from beta: finished" "$T/alpha/wbrepd.log" | tail -1 | grep -oE '[0-9]+ of [0-9]+ bytes' | cut -d' ' -f3)
+	if grep "peer alpha needs a" "$T/beta/wbrepd.log" | tail -1 | grep -q "bitmap resync (it discards its data: the blocks of both sides' records since seq" &&
+		grep -q "discarding its data: the blocks of this node's records from seq" "$T/alpha/wbrepd.log" &&
+		[ -n "$last" ] && [ "$last" -ge $((2 << 20)) ] && [ "$last" -lt $((DEVSZ / 4)) ]; then
+		pass "replsb-discard-bitmap" "($last of $DEVSZ bytes)"
+	else
+		fail "replsb-discard-bitmap: ${last:-?} bytes; $(grep "peer alpha needs a" "$T/beta/wbrepd.log" | tail -1)"
+	fi
 else
 	fail "replsb-discard-my-data: $(grep -o '"repl_problem[^}]*' "$T/st.alpha" | head -c 300); $(grep -E 'resync' "$T/alpha/wbrepd.log" | tail -2)"
 fi

@@ -8,7 +8,10 @@
 # what the target has durably leaves the source's bitmap while it runs, so
 # a kill -9 of the target, then of the source, in the middle resumes it
 # (each later resync has fewer bytes to move than the one before) and it
-# ends identical; a new secondary (empty log, garbage on its backing) gets
+# ends identical; a primary restarted while its secondary was connected
+# gives it a bitmap resync once its log let go of the secondary's position
+# (the restart puts the whole log into the peer's bitmap); a new secondary
+# (empty log, garbage on its backing) gets
 # a full sync, then again with resync-checksum (identical blocks skipped);
 # an old primary that wrote alone returns with `wbctl connect
 # --discard-my-data`, is killed -9 in the middle of that full sync, resumes
@@ -265,6 +268,27 @@ else
 	fail "resync-retention-past: $(grep -E 'resync to peer beta' "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' '); $(cmp "$T/img" "$T/out.beta" 2>&1 | head -1)"
 fi
 
+# ---- the primary restarts: it does not know how far beta got (the hold
+# on its log lived in memory). beta away while alpha writes more than its
+# 16 MiB log holds: a bitmap resync of what the log had at the restart and
+# everything since, not a full sync (before 2026-12-03: "its position is no
+# longer in the log", every region)
+wait_for 60 repl_uptodate alpha || fail "resync-primary-restart: beta not up to date"
+repl_stop alpha KILL
+repl_stop beta
+repl_start alpha || fail "resync-primary-restart: alpha start"
+s0=$(nstart alpha)
+n0=$(nfin alpha)
+put_img 0 20 alpha || fail "resync-primary-restart: writing to alpha failed"
+repl_start beta || fail "resync-primary-restart: beta start"
+if finished alpha "$n0" &&
+	grep "resync to peer beta started" "$T/alpha/wbrepd.log" | tail -1 | grep -q "started: bitmap" &&
+	[ "$(started alpha "$s0")" -lt $((40 << 20)) ] && wait_for 120 same_on beta && same_on alpha; then
+	pass "resync-primary-restart" "(bitmap resync of $(started alpha "$s0") bytes, identical)"
+else
+	fail "resync-primary-restart: $(grep -E 'peer beta needs|resync to peer beta started' "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' '); $(cmp "$T/img" "$T/out.beta" 2>&1 | head -1)"
+fi
+
 # ---- a new secondary: empty log, garbage on its backing: full sync
 repl_stop beta
 rm -f "$T/beta/log"
@@ -305,8 +329,10 @@ ctl beta primary r0 --force >"$T/prom" 2>&1 || fail "resync-discard: promote bet
 # beta's data: what both had, and its own write at 40 MiB (not alpha's at 4)
 cp "$T/img.common" "$T/img"
 put_img 40 4 beta || fail "resync-discard: beta write"
-# throttled (2 MiB/s: about 30 s for the 64 MiB) so that it can be killed
-repl_conf alpha secondary resync-rate=2M
+# throttled (512 KiB/s: about 12 s for the 6 MiB both wrote apart: alpha's
+# 2 MiB at 4 MiB first, then beta's 4 MiB at 40 MiB) so that it can be
+# killed in the middle of beta's part
+repl_conf alpha secondary resync-rate=512K
 repl_start alpha || fail "resync-discard: alpha start"
 if wait_log 60 "$T/alpha/wbrepd.log" "never had|split brain"; then
 	pass "resync-discard-refused" "(without --discard-my-data)"
@@ -315,11 +341,19 @@ else
 fi
 n0=$(nfin beta)
 s0=$(nstart beta)
-# both went StandAlone: alpha throws its data away, beta connects again;
-# alpha killed -9 in the middle of its full sync: once its log was rebased
-# it no longer discards, so the next resync resumes (bitmap, fewer bytes)
+# both went StandAlone: alpha throws its data away, beta connects again:
+# a bitmap resync of the blocks both wrote since the fork (not a full
+# sync); alpha killed -9 in the middle of it: once its log was rebased it
+# no longer discards, so the next resync resumes (bitmap, fewer bytes)
 if ctl alpha connect r0 --discard-my-data >"$T/conn" 2>&1 && ctl beta connect r0 >>"$T/conn" 2>&1 &&
-	wait_for 60 st alpha '(p.get("resync_done_bytes") or 0) >= 8 << 20'; then
+	wait_for 60 st alpha '(p.get("resync_done_bytes") or 0) >= 4 << 20'; then
+	if grep "resync to peer alpha started" "$T/beta/wbrepd.log" | tail -1 | grep -q "started: bitmap" &&
+		grep -q "discarding its data: the blocks of this node's records from seq" "$T/alpha/wbrepd.log" &&
+		[ "$(jget alpha '(s["peers"] or [{}])[0].get("resync_total_bytes") or 0')" -le $((8 << 20)) ]; then
+		pass "resync-discard-bitmap" "($(grep -o 'peer alpha needs a bitmap resync ([^,]*' "$T/beta/wbrepd.log" | tail -1); $(grep "resync from beta started" "$T/alpha/wbrepd.log" | tail -1 | grep -oE '[0-9]+ bytes') + alpha's own)"
+	else
+		fail "resync-discard-bitmap: $(grep 'peer alpha needs a' "$T/beta/wbrepd.log" | tail -1)"
+	fi
 	t1=$(started beta "$s0")
 	repl_stop alpha KILL
 	s1=$(nstart beta)

@@ -512,6 +512,22 @@ static void test_bitmap(void **state)
 	c.rebase_gen = 7;
 	c.has_full = c.full = 1;
 	BM(65536, 63, 0, 63, 8, 0, NULL);
+	/* a discard's fork seq: >= 1, <= seq, with a rebase, not full */
+	c.has_fork_seq = 1;
+	c.fork_seq = 40;
+	BM(65536, 63, 0, 63, 8, -EINVAL, "fork seq");
+	c.full = 0;
+	c.has_seq = 1;
+	c.seq = 40;
+	BM(65536, 63, 0, 63, 8, 0, NULL);
+	c.seq = 39;
+	BM(65536, 63, 0, 63, 8, -EINVAL, "fork seq");
+	c.seq = 100;
+	c.fork_seq = 0;
+	BM(65536, 63, 0, 63, 8, -EINVAL, "fork seq");
+	c.fork_seq = 40;
+	c.has_rebase_gen = 0;
+	BM(65536, 63, 0, 63, 8, -EINVAL, "fork seq");
 }
 
 static void test_resync_verify(void **state)

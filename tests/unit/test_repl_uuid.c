@@ -9,7 +9,8 @@
  * split brain; a side without UUIDs; an old primary with records past the
  * common point (rolled back); a primary's new generation when it lost its
  * last up-to-date peer ("lost" UUIDs): its old secondary is caught up, an
- * old primary that went on alone is split brain.
+ * old primary that went on alone is split brain; the fork point of two
+ * sides (wbd_repl_uuid_fork, for --discard-my-data).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -247,6 +248,58 @@ static void test_split_brain(void **state)
 	assert_int_equal(rel(&a, &b, &c), REPL_REL_SPLIT);
 }
 
+/* wbd_repl_uuid_fork: the first seq two sides may hold differently
+ * (--discard-my-data resyncs the blocks of both sides' records from it) */
+static void test_fork_point(void **state)
+{
+	struct repl_uuids a = {0}, b = {0};
+	uint64_t f;
+
+	(void)state;
+	/* split: a promoted from U1 at 100, b went on alone from 90 */
+	mk(a.cur, 2, 100);
+	mk_lost(b.cur, 5, 90);
+	mk(a.hist[0], 1, 1);
+	mk(b.hist[0], 1, 1);
+	a.nhist = b.nhist = 1;
+	a.head = 120;
+	b.head = 130;
+	assert_true(wbd_repl_uuid_fork(&a, &b, &f));
+	assert_int_equal(f, 90);
+	assert_true(wbd_repl_uuid_fork(&b, &a, &f));
+	assert_int_equal(f, 90);
+	/* deeper: b moved on twice since U1 (U5 at 90, then U6 at 110) */
+	memcpy(b.hist[1], b.hist[0], WB_META_UUID_LEN);
+	memcpy(b.hist[0], b.cur, WB_META_UUID_LEN);
+	mk(b.cur, 6, 110);
+	b.nhist = 2;
+	assert_true(wbd_repl_uuid_fork(&a, &b, &f));
+	assert_int_equal(f, 90);
+	/* one side still in the common generation: the lower of its head and
+	 * where the other left it */
+	mk(b.cur, 1, 1);
+	b.nhist = 0;
+	b.head = 95;
+	assert_true(wbd_repl_uuid_fork(&a, &b, &f));
+	assert_int_equal(f, 95);
+	b.head = 150; /* past a's promotion: its records from 100 on differ */
+	assert_true(wbd_repl_uuid_fork(&b, &a, &f));
+	assert_int_equal(f, 100);
+	/* the same current generation, none in common, a next generation
+	 * without a seq, a side without UUIDs: no fork point (a full sync) */
+	memcpy(b.cur, a.cur, WB_META_UUID_LEN);
+	assert_false(wbd_repl_uuid_fork(&a, &b, &f));
+	mk(b.cur, 7, 100);
+	mk(b.hist[0], 8, 1);
+	b.nhist = 1;
+	assert_false(wbd_repl_uuid_fork(&a, &b, &f));
+	mk_plain(a.cur, 9);
+	mk(b.hist[0], 1, 1);
+	assert_false(wbd_repl_uuid_fork(&a, &b, &f));
+	memset(b.cur, 0, WB_META_UUID_LEN);
+	assert_false(wbd_repl_uuid_fork(&a, &b, &f));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +309,7 @@ int main(void)
 	    cmocka_unit_test(test_deeper_history_and_plain_uuid),
 	    cmocka_unit_test(test_split_brain),
 	    cmocka_unit_test(test_lost_peer_generation),
+	    cmocka_unit_test(test_fork_point),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
