@@ -1555,6 +1555,14 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		}
 		if (!p->primary_peer) {
 			wbd_repl_log_hold(p, p->acked_dur);
+			/* a secondary tracking another one (it was away): its
+			 * bitmap goes once it told durable all this node holds
+			 * now, of the same data (cb_frame, wbd_repl_bm_ack) */
+			p->clear_at = 0;
+			if (!rp->primary && p->tracking && p->rel == REPL_REL_SAME)
+				p->clear_at = st.seq_head > 1 ? st.seq_head : 1;
+			if (p->clear_at && p->acked_dur >= p->clear_at)
+				wbd_repl_bm_ack(p);
 		} else {
 			/* A primary never reads records back from this node (a
 			 * promotion here holds the log for it from then on).
@@ -1602,6 +1610,13 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 				rp->rot_seq = p->acked_dur;
 				rp->rot_pending = true;
 			}
+			wbd_repl_bm_track(p, p->acked_dur);
+		} else if (!rp->primary && !p->primary_peer && p->acked_dur) {
+			/* another secondary: the same from the position it told
+			 * (DRBD keeps a bitmap for every peer on every node): if
+			 * this node is promoted before that one caught up, the
+			 * bitmap covers what it lacks even once this log let go
+			 * of its position (a restart here drops the hold) */
 			wbd_repl_bm_track(p, p->acked_dur);
 		}
 	}
@@ -1662,7 +1677,7 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 			 * (a secondary: it may become the primary's peer
 			 * behind this node) */
 			wbd_repl_log_hold(p, p->acked_dur);
-			if (rp->primary)
+			if (rp->primary || !p->primary_peer)
 				wbd_repl_bm_ack(p);
 		}
 		if (!rp->primary) {

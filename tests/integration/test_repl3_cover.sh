@@ -3,22 +3,27 @@
 # timeout: 600
 #
 # test_repl3_cover.sh - a bitmap resync must cover what the peer lacks
-# (docs/replication.md, "Resync"). Three wbrepd on loopback with TLS,
-# alpha primary, beta and gamma secondaries, beta's log 16 MiB:
-#   - gamma is killed; beta restarts (the hold its log kept for gamma lived
-#     in memory); alpha writes 20 MiB, more than beta's log holds, so beta's
-#     log lets go of gamma's position; alpha stops and beta is promoted: it
-#     tracks gamma from the promotion on, which does not cover the 20 MiB
-#   - gamma returns: its position is not in beta's log and beta's bitmap of
-#     it starts later, so it must get a full sync (the bug: a bitmap resync
-#     of nothing, gamma UpToDate without the 20 MiB) and end byte-identical
-#   - alpha returns as a secondary and ends byte-identical too
+# (docs/replication.md, "Resync", "Bitmaps"). Three wbrepd on loopback
+# with TLS, alpha primary, beta and gamma secondaries, the logs of alpha
+# and beta 16 MiB (20 MiB written while gamma is away let go of its
+# position there). Cases:
+#   - secondaries track each other: gamma away for 1 MiB and back: beta's
+#     bitmap of gamma is cleared once gamma caught up (from alpha)
+#   - ... gamma is killed again while beta is
+#     connected to it, beta restarts (the hold its log kept for gamma lived
+#     in memory), alpha writes 20 MiB, beta is promoted: beta's bitmap of
+#     gamma tracks from gamma's last told position (since it went away,
+#     persistent), so gamma gets a bitmap resync of the 20 MiB, not a full
+#     sync of 64 MiB (before 2026-12-03: a bitmap resync of nothing, gamma
+#     UpToDate without the 20 MiB), byte-identical
+#   - coverage: alpha (secondary) never saw gamma go (it was down then), so
+#     once promoted it tracks gamma only from the promotion, after 20 MiB
+#     more: gamma's position is not in alpha's log, the bitmap starts
+#     later: a full sync (the bug: the same resync of nothing), identical
 #   - an unfinished resync from another node: gamma, killed in the middle
-#     of a bitmap resync from beta, returns to alpha promoted meanwhile:
-#     only beta's bitmap knew what was not done yet, so alpha gives it a
-#     full sync (the bug: a bitmap resync of what alpha tracked, gamma
-#     UpToDate without the regions beta had not sent) and it ends
-#     byte-identical
+#     of a bitmap resync from alpha, returns to beta promoted meanwhile:
+#     only alpha's bitmap knew what was not done yet, so beta gives it a
+#     full sync (the bug: a bitmap resync of what beta tracked), identical
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -31,7 +36,7 @@ tmpdir repl3cover
 NODES="alpha beta gamma"
 . "$ROOT/tests/repl_lib.sh"
 repl_init $NODES || finish
-truncate -s 16M "$T/beta/log"
+truncate -s 16M "$T/alpha/log" "$T/beta/log"
 for n in $NODES; do
 	role=secondary
 	[ $n = alpha ] && role=primary
@@ -71,84 +76,118 @@ else
 	finish
 fi
 
+# uptodate_on PRIMARY NODE: NODE is Connected and UpToDate at PRIMARY
+uptodate_on() { json "$1" "any(p['node'] == '$2' and p['disk'] == 'UpToDate' for p in s['peers'])"; }
+# promote NODE CASE
+promote() {
+	if ctl "$1" primary r0 >"$T/p.$1" 2>&1; then
+		pass "$2-promote-$1"
+	else
+		fail "$2-promote-$1: $(cat "$T/p.$1")"
+		finish
+	fi
+}
+# gamma_back PRIMARY CASE KIND: gamma started again gets a resync of KIND
+# (bitmap or "full sync") from PRIMARY and ends byte-identical
+gamma_back() {
+	local n0
+	n0=$(grep -c "resync to peer gamma: finished" "$T/$1/wbrepd.log")
+	repl_start gamma || fail "$2-gamma-start: $REPL_WHY"
+	if wait_log_count 120 "$T/$1/wbrepd.log" "resync to peer gamma: finished" "$n0" &&
+		grep "resync to peer gamma started" "$T/$1/wbrepd.log" | tail -1 | grep -q "started: $3" &&
+		wait_for 60 same_as "$T/img" gamma; then
+		pass "$2-gamma-$3" "($(grep -o 'resync to peer gamma started: [a-z ]*, [0-9]* bytes' "$T/$1/wbrepd.log" | tail -1))"
+	else
+		fail "$2-gamma-$3: $(grep -E 'peer gamma (needs|is up)|resync to peer gamma' "$T/$1/wbrepd.log" | tail -3 | tr '\n' ' '); $(cmp "$T/img" "$T/out.gamma" 2>&1 | head -1)"
+	fi
+}
+
+# ---- secondaries track each other: gamma away for 1 MiB and back, caught
+# up from alpha: beta's bitmap of it goes once gamma told beta it has all
+# beta held when it came back
 repl_stop gamma KILL
-repl_stop beta
-repl_start beta || fail "repl3cover-beta-restart: $REPL_WHY"
-wait_for 60 json alpha 'any(p["node"] == "beta" and p["disk"] == "UpToDate" for p in s["peers"])' ||
-	fail "repl3cover-beta-restart: beta not up to date again"
-if put_range alpha 8 20 && wait_for 60 repl_caught_up alpha beta; then
-	pass "repl3cover-written" "(20 MiB through alpha with gamma away; beta's log is 16 MiB)"
+if wait_log 30 "$T/beta/wbrepd.log" "peer gamma: bitmap tracks records from seq" &&
+	put_range alpha 4 1 && repl_start gamma && wait_log 60 "$T/beta/wbrepd.log" "peer gamma in sync at seq"; then
+	pass "repl3cover-fellow-cleared" "($(grep -o 'peer gamma in sync at seq [0-9]*' "$T/beta/wbrepd.log" | tail -1))"
 else
-	fail "repl3cover-written: writes or beta's catch-up failed"
+	fail "repl3cover-fellow-cleared: beta: $(grep -E 'peer gamma' "$T/beta/wbrepd.log" | tail -3 | tr '\n' ' ')"
+fi
+wait_for 60 uptodate_on alpha gamma || fail "repl3cover-fellow: gamma not up to date again"
+
+# ---- ... and a promotion before it is back: a bitmap resync
+n_tr=$(grep -c "peer gamma: bitmap tracks records from seq" "$T/beta/wbrepd.log")
+repl_stop gamma KILL
+wait_log_count 30 "$T/beta/wbrepd.log" "peer gamma: bitmap tracks records from seq" "$n_tr" ||
+	fail "repl3cover-fellow-tracks: beta does not track gamma"
+repl_stop beta
+repl_start beta || fail "repl3cover-fellow-beta-restart: $REPL_WHY"
+wait_for 60 uptodate_on alpha beta || fail "repl3cover-fellow: beta not up to date again"
+if put_range alpha 8 20 && wait_for 60 repl_caught_up alpha beta; then
+	pass "repl3cover-fellow-written" "(20 MiB through alpha with gamma away)"
+else
+	fail "repl3cover-fellow-written: writes or beta's catch-up failed"
 	finish
 fi
 repl_stop alpha
-if ctl beta primary r0 >"$T/p.beta" 2>&1; then
-	pass "repl3cover-promote-beta"
-else
-	fail "repl3cover-promote-beta: $(cat "$T/p.beta")"
-	finish
-fi
-
-s0=$(grep -c "resync to peer gamma started" "$T/beta/wbrepd.log")
-repl_start gamma || fail "repl3cover-gamma-start: $REPL_WHY"
-if wait_log_count 120 "$T/beta/wbrepd.log" "resync to peer gamma: finished" 0 &&
-	wait_for 60 same_as "$T/img" gamma; then
-	pass "repl3cover-gamma-identical" "($(grep -o 'resync to peer gamma started: [a-z ]*, [0-9]* bytes' "$T/beta/wbrepd.log" | tail -1))"
-else
-	fail "repl3cover-gamma-identical: $(grep -E 'peer gamma (needs|is up)|resync to peer gamma' "$T/beta/wbrepd.log" | tail -3 | tr '\n' ' '); $(cmp "$T/img" "$T/out.gamma" 2>&1 | head -1)"
-fi
-[ "$(grep -c "resync to peer gamma started" "$T/beta/wbrepd.log")" -gt "$s0" ] ||
-	fail "repl3cover-gamma-resynced: no resync to gamma started"
-
+promote beta repl3cover-fellow
+gamma_back beta repl3cover-fellow bitmap
+b=$(grep -oE 'resync to peer gamma started: bitmap, [0-9]+ bytes' "$T/beta/wbrepd.log" | tail -1 | grep -oE '[0-9]+ bytes' | cut -d' ' -f1)
+[ -n "$b" ] && [ "$b" -ge $((20 << 20)) ] && [ "$b" -lt $((32 << 20)) ] ||
+	fail "repl3cover-fellow-bytes: ${b:-no} bytes resynced (the 20 MiB expected)"
 repl_conf alpha secondary wb-min-peers=1
 repl_start alpha || fail "repl3cover-alpha-start: $REPL_WHY"
 if wait_for 120 same_as "$T/img" alpha && same_as "$T/img" beta; then
-	pass "repl3cover-all-identical"
+	pass "repl3cover-fellow-all-identical"
 else
-	fail "repl3cover-all-identical: $(cmp "$T/img" "$T/out.alpha" 2>&1 | head -1)"
+	fail "repl3cover-fellow-all-identical: $(cmp "$T/img" "$T/out.alpha" 2>&1 | head -1)"
 fi
 
-# ---- an unfinished resync from another node: beta (primary, 16 MiB log)
-# writes 20 MiB while gamma is away, gamma's bitmap resync from beta is
-# throttled and gamma killed in its middle (Inconsistent, its marker names
-# beta); beta stops and alpha is promoted, tracking gamma from there on.
-# Only beta's bitmap knew what the resync had not done: alpha must give
-# gamma a full sync (the bug: alpha's bitmap resync of nothing, gamma
-# UpToDate with the regions beta never sent)
+# ---- coverage: alpha never saw gamma go
+wait_for 60 uptodate_on beta alpha && wait_for 60 uptodate_on beta gamma ||
+	fail "repl3cover-cover: alpha or gamma not up to date at beta"
+repl_stop alpha
 repl_stop gamma KILL
+repl_start alpha || fail "repl3cover-cover-alpha-start: $REPL_WHY"
+wait_for 60 uptodate_on beta alpha || fail "repl3cover-cover: alpha not up to date again"
 if put_range beta 30 20 && wait_for 60 repl_caught_up beta alpha; then
-	pass "repl3cover-written-2" "(20 MiB through beta with gamma away)"
+	pass "repl3cover-cover-written" "(20 MiB through beta; alpha started after gamma went)"
 else
-	fail "repl3cover-written-2: writes or alpha's catch-up failed"
+	fail "repl3cover-cover-written: writes or alpha's catch-up failed"
+	finish
+fi
+repl_stop beta
+promote alpha repl3cover-cover
+gamma_back alpha repl3cover-cover "full sync"
+grep -q "peer gamma: this node's bitmap of it tracks from later than seq" "$T/alpha/wbrepd.log" ||
+	fail "repl3cover-cover-why: alpha did not say why"
+repl_conf beta secondary wb-min-peers=1
+repl_start beta || fail "repl3cover-cover-beta-start: $REPL_WHY"
+
+# ---- an unfinished resync from another node (alpha the source)
+wait_for 60 uptodate_on alpha beta && wait_for 60 uptodate_on alpha gamma ||
+	fail "repl3cover-other: beta or gamma not up to date at alpha"
+repl_stop gamma KILL
+if put_range alpha 40 20 && wait_for 60 repl_caught_up alpha beta; then
+	pass "repl3cover-other-written" "(20 MiB through alpha with gamma away)"
+else
+	fail "repl3cover-other-written: writes or beta's catch-up failed"
 	finish
 fi
 repl_conf gamma secondary wb-min-peers=1 resync-rate=256K
-repl_start gamma || fail "repl3cover-gamma-restart: $REPL_WHY"
+repl_start gamma || fail "repl3cover-other-gamma-restart: $REPL_WHY"
 gamma_mid() { json gamma 'any(0 < (p.get("resync_done_bytes") or 0) < (p.get("resync_total_bytes") or 0) for p in s["peers"])'; }
-if wait_for 60 gamma_mid && grep "resync to peer gamma started" "$T/beta/wbrepd.log" | tail -1 | grep -q "started: bitmap"; then
-	pass "repl3cover-gamma-midway" "($(grep -o 'resync to peer gamma started: [a-z ]*, [0-9]* bytes' "$T/beta/wbrepd.log" | tail -1))"
+if wait_for 60 gamma_mid; then
+	pass "repl3cover-other-gamma-midway" "($(grep -o 'resync to peer gamma started: [a-z ]*, [0-9]* bytes' "$T/alpha/wbrepd.log" | tail -1))"
 else
-	fail "repl3cover-gamma-midway: $(grep -E 'resync to peer gamma' "$T/beta/wbrepd.log" | tail -2 | tr '\n' ' ')"
+	fail "repl3cover-other-gamma-midway: $(grep -E 'resync to peer gamma' "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' ')"
 fi
 repl_stop gamma KILL
-repl_stop beta
-if ctl alpha primary r0 >"$T/p.alpha" 2>&1; then
-	pass "repl3cover-promote-alpha"
-else
-	fail "repl3cover-promote-alpha: $(cat "$T/p.alpha")"
-	finish
-fi
+repl_stop alpha
+promote beta repl3cover-other
 repl_conf gamma secondary wb-min-peers=1
-n0=$(grep -c "resync to peer gamma: finished" "$T/alpha/wbrepd.log")
-repl_start gamma || fail "repl3cover-gamma-start-2: $REPL_WHY"
-if wait_log_count 120 "$T/alpha/wbrepd.log" "resync to peer gamma: finished" "$n0" &&
-	grep "peer gamma needs a" "$T/alpha/wbrepd.log" | tail -1 | grep -q "full sync (its disk is Inconsistent from a resync another node" &&
-	wait_for 60 same_as "$T/img" gamma; then
-	pass "repl3cover-other-source-full" "($(grep -o 'resync to peer gamma started: [a-z ]*, [0-9]* bytes' "$T/alpha/wbrepd.log" | tail -1))"
-else
-	fail "repl3cover-other-source-full: $(grep -E 'peer gamma needs|resync to peer gamma' "$T/alpha/wbrepd.log" | tail -3 | tr '\n' ' '); $(cmp "$T/img" "$T/out.gamma" 2>&1 | head -1)"
-fi
+gamma_back beta repl3cover-other "full sync"
+grep "peer gamma needs a" "$T/beta/wbrepd.log" | tail -1 | grep -q "Inconsistent from a resync another node" ||
+	fail "repl3cover-other-why: $(grep "peer gamma needs a" "$T/beta/wbrepd.log" | tail -1)"
 
 repl_log_clean repl3cover alpha beta gamma
 finish
