@@ -895,6 +895,18 @@ static void bm_done(void *arg, int err)
 			strerror(-err));
 }
 
+int wbd_repl_bm_cover(struct repl_peer *p, uint64_t seq)
+{
+	struct wbd_repl *rp = p->rp;
+	int ret = wb_engine_bm_track(rp->e, p->idx, seq ? seq : 1, bm_done, p);
+
+	if (!ret) {
+		rp->applying++; /* wbd_repl_free waits for bm_done */
+		p->tracking = true;
+	}
+	return ret;
+}
+
 void wbd_repl_bm_track(struct repl_peer *p, uint64_t seq)
 {
 	struct wbd_repl *rp = p->rp;
@@ -910,7 +922,7 @@ void wbd_repl_bm_track(struct repl_peer *p, uint64_t seq)
 	if (p->tracking && !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.tracking)
 		return;
 	p->tracking = false;
-	ret = wb_engine_bm_track(rp->e, p->idx, seq ? seq : 1, bm_done, p);
+	ret = wbd_repl_bm_cover(p, seq);
 	if (ret == -ENOENT) {
 		/* the log no longer has seq: nothing says what the peer lacks */
 		wb_engine_stats(rp->e, &st);
@@ -919,18 +931,15 @@ void wbd_repl_bm_track(struct repl_peer *p, uint64_t seq)
 			 rp->res, p->node, (unsigned long long)seq);
 		ret = wb_engine_bm_mark(rp->e, p->idx, 0, st.size);
 		if (!ret)
-			ret = wb_engine_bm_track(rp->e, p->idx, WB_BM_TRACK_HEAD, bm_done, p);
+			ret = wbd_repl_bm_cover(p, WB_BM_TRACK_HEAD);
 	}
 	if (ret) {
 		wbd_err("%s: peer %s: cannot track its bitmap: %s", rp->res, p->node,
 			strerror(-ret));
 		return;
 	}
-	rp->applying++; /* wbd_repl_free waits for bm_done */
-	if (!p->tracking)
-		wbd_info("%s: peer %s: bitmap tracks records from seq %llu on", rp->res, p->node,
-			 (unsigned long long)seq);
-	p->tracking = true;
+	wbd_info("%s: peer %s: bitmap tracks records from seq %llu on", rp->res, p->node,
+		 (unsigned long long)seq);
 }
 
 /* The peer acked every record below clear_at durable and nothing older is
@@ -1558,11 +1567,12 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			/* a secondary tracking another one (it was away): its
 			 * bitmap goes once it told durable all this node holds
 			 * now, of the same data (cb_frame, wbd_repl_bm_ack) */
-			p->clear_at = 0;
-			if (!rp->primary && p->tracking && p->rel == REPL_REL_SAME)
-				p->clear_at = st.seq_head > 1 ? st.seq_head : 1;
-			if (p->clear_at && p->acked_dur >= p->clear_at)
+			if (!rp->primary) {
+				p->clear_at = p->tracking && p->rel == REPL_REL_SAME
+						  ? (st.seq_head > 1 ? st.seq_head : 1)
+						  : 0;
 				wbd_repl_bm_ack(p);
+			}
 		} else {
 			/* A primary never reads records back from this node (a
 			 * promotion here holds the log for it from then on).

@@ -303,6 +303,10 @@ void wbd_repl_disk_check(struct wbd_repl *rp);
  * bitmap tracks every record from seq (everything when the log no longer
  * has seq). */
 void wbd_repl_bm_track(struct repl_peer *p, uint64_t seq);
+/* p's bitmap tracks every record from seq on (already from no later, or
+ * folded from the log now; 0 counts as 1): 0, or -errno (-ENOENT: the
+ * log no longer has seq and the tracking starts later) */
+int wbd_repl_bm_cover(struct repl_peer *p, uint64_t seq);
 /* Bytes the peer's bitmap marks (false: no bitmaps). */
 bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes);
 /* The peer acked something: clear its bitmap if it is in sync now. */

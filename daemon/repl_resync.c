@@ -218,31 +218,6 @@ struct repl_rs_src {
 	uint64_t cleared; /* bytes of regions cleared before the end */
 };
 
-static void rs_cover_done(void *arg, int err)
-{
-	struct wbd_repl *rp = arg;
-
-	rp->applying--;
-	if (err)
-		wbd_err("%s: persisting a peer's bitmap for a discard failed: %s", rp->res,
-			strerror(-err));
-}
-
-/* The peer's bitmap tracks every record from seq `from` on (already, or
- * folded from the log now): 0, or -errno (-ENOENT: records from there
- * have left the log and it tracked from later). */
-static int rs_cover(struct repl_peer *p, uint64_t from)
-{
-	struct wbd_repl *rp = p->rp;
-	int ret = wb_engine_bm_track(rp->e, p->idx, from, rs_cover_done, rp);
-
-	if (!ret) {
-		rp->applying++; /* wbd_repl_free waits for it like for an apply */
-		p->tracking = true;
-	}
-	return ret;
-}
-
 /* Called by the primary's hello check: does the peer need a resync, and
  * which? 0, or -EPROTO with *why (refused). */
 int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **why)
@@ -256,6 +231,9 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	bool discard = h->has_discard_my_data && h->discard_my_data;
 	bool in_log, fresh = false, marked = false, logrel = false, discard_bm = false;
 	bool incons_other = false;
+	/* the peer's data generation UUID, NULL: none told */
+	const uint8_t *hu =
+	    h->has_data_uuid && h->data_uuid.len == WB_META_UUID_LEN ? h->data_uuid.data : NULL;
 	char dwhy[96];
 
 	rs->want = rs->full = rs->rebase = false;
@@ -270,9 +248,8 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	 * generation's primary had not written, and got no record before it
 	 * went away) is not new: it is at seq 1 of this node's data, and
 	 * catches up from the log like any peer behind */
-	if (rp->has_meta && h->has_data_uuid && h->data_uuid.len == WB_META_UUID_LEN &&
-	    !h->n_uuid_history && head <= 1 && (rp->meta.nhistory || rp->shipped_next > 1) &&
-	    !wbd_repl_uuid_known(rp, h->data_uuid.data))
+	if (rp->has_meta && hu && !h->n_uuid_history && head <= 1 &&
+	    (rp->meta.nhistory || rp->shipped_next > 1) && !wbd_repl_uuid_known(rp, hu))
 		fresh = true;
 	/* bits set while the peer was not tracking: an online verify found
 	 * those blocks different (repl_verify.c); they are resynced at the
@@ -305,9 +282,8 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	 * marker there (tgt_mark), and after one nothing says which of its
 	 * blocks are whose. Without a fork point, or with this node's records
 	 * from it gone from its log: every region */
-	if (discard && p->common && h->has_discard_fork && h->discard_fork && h->has_data_uuid &&
-	    h->data_uuid.len == WB_META_UUID_LEN && !wbd_repl_rs_marked(h->data_uuid.data) &&
-	    !rs_cover(p, p->common))
+	if (discard && p->common && h->has_discard_fork && h->discard_fork && hu &&
+	    !wbd_repl_rs_marked(hu) && !wbd_repl_bm_cover(p, p->common))
 		discard_bm = true;
 	if (discard_bm)
 		snprintf(dwhy, sizeof(dwhy),
@@ -315,9 +291,7 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 			 (unsigned long long)p->common);
 	/* an unfinished resync from another node: only that node's bitmap
 	 * knows which regions it had not done yet (the marker says whose) */
-	if (incons && !discard_bm &&
-	    !(h->has_data_uuid && h->data_uuid.len == WB_META_UUID_LEN &&
-	      wbd_repl_rs_marked_by(h->data_uuid.data, rp->local)))
+	if (incons && !discard_bm && !(hu && wbd_repl_rs_marked_by(hu, rp->local)))
 		incons_other = true;
 	rs->want = true;
 	rs->full = (discard && !discard_bm) || fresh || incons_other ||
@@ -334,7 +308,7 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	if (!rs->full && rs->rebase && !discard_bm && !incons) {
 		uint64_t need = logrel && p->common ? p->common : head;
 
-		if (rs_cover(p, need ? need : 1)) {
+		if (wbd_repl_bm_cover(p, need)) {
 			wbd_warn("%s: peer %s: this node's bitmap of it tracks from later than seq "
 				 "%llu, which the log no longer holds: every region",
 				 rp->res, p->node, (unsigned long long)need);

@@ -47,29 +47,9 @@ for n in $NODES; do
 	}
 done
 
-# put_range NODE OFFSET_MB MB: random data into $T/img and through NODE's
-# export (1 MiB writes, a flush)
-put_range() {
-	PYTHONPATH=tests/integration timeout 300 python3 - "$T/img" "$2" "$3" "$T/$1/nbd.sock" <<'EOP'
-import os, sys
-import nbdcli
-img, off, n, sock = sys.argv[1], int(sys.argv[2]) << 20, int(sys.argv[3]) << 20, sys.argv[4]
-c = nbdcli.Conn(sock, timeout=120).connect()
-with open(img, 'r+b') as f:
-    for o in range(off, off + n, 1 << 20):
-        d = os.urandom(1 << 20)
-        f.seek(o)
-        f.write(d)
-        err, _ = c.io(nbdcli.CMD_WRITE, o, 1 << 20, payload=d)
-        assert err == 0, err
-err, _ = c.io(nbdcli.CMD_FLUSH, 0, 0)
-assert err == 0, err
-c.close()
-EOP
-}
 truncate -s "$DEVSZ" "$T/img"
 all_up() { repl_uptodate alpha; }
-if put_range alpha 0 2 && wait_for 60 all_up && wait_for 60 same_as "$T/img" gamma; then
+if put_img 0 2 alpha && wait_for 60 all_up && wait_for 60 same_as "$T/img" gamma; then
 	pass "repl3cover-setup" "(2 MiB on all three)"
 else
 	fail "repl3cover-setup: $(grep -o '"peers": .*' "$T/st.alpha" | head -c 300)"
@@ -102,12 +82,23 @@ gamma_back() {
 	fi
 }
 
+# written CASE PRIMARY SECONDARY OFFSET_MB WHY: 20 MiB through PRIMARY
+# at OFFSET_MB (more than a 16 MiB log holds), SECONDARY caught up
+written() {
+	if put_img "$4" 20 "$2" && wait_for 60 repl_caught_up "$2" "$3"; then
+		pass "$1-written" "(20 MiB through $2; $5)"
+	else
+		fail "$1-written: writes or $3's catch-up failed"
+		finish
+	fi
+}
+
 # ---- secondaries track each other: gamma away for 1 MiB and back, caught
 # up from alpha: beta's bitmap of it goes once gamma told beta it has all
 # beta held when it came back
 repl_stop gamma KILL
 if wait_log 30 "$T/beta/wbrepd.log" "peer gamma: bitmap tracks records from seq" &&
-	put_range alpha 4 1 && repl_start gamma && wait_log 60 "$T/beta/wbrepd.log" "peer gamma in sync at seq"; then
+	put_img 4 1 alpha && repl_start gamma && wait_log 60 "$T/beta/wbrepd.log" "peer gamma in sync at seq"; then
 	pass "repl3cover-fellow-cleared" "($(grep -o 'peer gamma in sync at seq [0-9]*' "$T/beta/wbrepd.log" | tail -1))"
 else
 	fail "repl3cover-fellow-cleared: beta: $(grep -E 'peer gamma' "$T/beta/wbrepd.log" | tail -3 | tr '\n' ' ')"
@@ -122,12 +113,7 @@ wait_log_count 30 "$T/beta/wbrepd.log" "peer gamma: bitmap tracks records from s
 repl_stop beta
 repl_start beta || fail "repl3cover-fellow-beta-restart: $REPL_WHY"
 wait_for 60 uptodate_on alpha beta || fail "repl3cover-fellow: beta not up to date again"
-if put_range alpha 8 20 && wait_for 60 repl_caught_up alpha beta; then
-	pass "repl3cover-fellow-written" "(20 MiB through alpha with gamma away)"
-else
-	fail "repl3cover-fellow-written: writes or beta's catch-up failed"
-	finish
-fi
+written repl3cover-fellow alpha beta 8 "with gamma away"
 repl_stop alpha
 promote beta repl3cover-fellow
 gamma_back beta repl3cover-fellow bitmap
@@ -149,12 +135,7 @@ repl_stop alpha
 repl_stop gamma KILL
 repl_start alpha || fail "repl3cover-cover-alpha-start: $REPL_WHY"
 wait_for 60 uptodate_on beta alpha || fail "repl3cover-cover: alpha not up to date again"
-if put_range beta 30 20 && wait_for 60 repl_caught_up beta alpha; then
-	pass "repl3cover-cover-written" "(20 MiB through beta; alpha started after gamma went)"
-else
-	fail "repl3cover-cover-written: writes or alpha's catch-up failed"
-	finish
-fi
+written repl3cover-cover beta alpha 30 "alpha started after gamma went"
 repl_stop beta
 promote alpha repl3cover-cover
 gamma_back alpha repl3cover-cover "full sync"
@@ -167,12 +148,7 @@ repl_start beta || fail "repl3cover-cover-beta-start: $REPL_WHY"
 wait_for 60 uptodate_on alpha beta && wait_for 60 uptodate_on alpha gamma ||
 	fail "repl3cover-other: beta or gamma not up to date at alpha"
 repl_stop gamma KILL
-if put_range alpha 40 20 && wait_for 60 repl_caught_up alpha beta; then
-	pass "repl3cover-other-written" "(20 MiB through alpha with gamma away)"
-else
-	fail "repl3cover-other-written: writes or beta's catch-up failed"
-	finish
-fi
+written repl3cover-other alpha beta 40 "with gamma away"
 repl_conf gamma secondary wb-min-peers=1 resync-rate=256K
 repl_start gamma || fail "repl3cover-other-gamma-restart: $REPL_WHY"
 gamma_mid() { json gamma 'any(0 < (p.get("resync_done_bytes") or 0) < (p.get("resync_total_bytes") or 0) for p in s["peers"])'; }

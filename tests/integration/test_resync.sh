@@ -32,31 +32,7 @@ repl_init $NODES || finish
 SIZE_MB=$REPL_SIZE_MB
 truncate -s 16M "$T/alpha/log" # smaller than what beta misses below
 
-# put_img OFFSET_MB MB [NODE]: random data into $T/img at OFFSET_MB (the
-# expected content); with NODE also written there (1 MiB writes, a flush)
-put_img() {
-	python3 - "$T/img" "$1" "$2" <<'EOP'
-import os, sys
-img, off, n = sys.argv[1], int(sys.argv[2]) << 20, int(sys.argv[3]) << 20
-with open(img, 'r+b') as f:
-    f.seek(off)
-    f.write(os.urandom(n))
-EOP
-	[ -z "${3:-}" ] || PYTHONPATH=tests/integration timeout 300 python3 - "$T/img" "$1" "$2" "$T/$3/nbd.sock" <<'EOP'
-import sys
-import nbdcli
-img, off, n, sock = sys.argv[1], int(sys.argv[2]) << 20, int(sys.argv[3]) << 20, sys.argv[4]
-c = nbdcli.Conn(sock, timeout=120).connect()
-with open(img, 'rb') as f:
-    f.seek(off)
-    for o in range(off, off + n, 1 << 20):
-        err, _ = c.io(nbdcli.CMD_WRITE, o, 1 << 20, payload=f.read(1 << 20))
-        assert err == 0, err
-err, _ = c.io(nbdcli.CMD_FLUSH, 0, 0)
-assert err == 0, err
-c.close()
-EOP
-}
+# put_img: tests/repl_lib.sh
 # same_on NODE: NODE's export (its read path: log and backing) equals $T/img
 same_on() { same_as "$T/img" "$1"; }
 # writes NODE: $T/img onto NODE's export (nbdcopy flushes at the end)
