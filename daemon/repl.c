@@ -757,6 +757,8 @@ static int send_rec(struct repl_peer *p, struct wb_rec_ref *ref)
 	return ret;
 }
 
+static void src_arm(struct wbd_repl *rp);
+
 static void on_ship(void *arg, struct wb_rec_ref *ref)
 {
 	struct wbd_repl *rp = arg;
@@ -790,6 +792,7 @@ static void on_ship(void *arg, struct wb_rec_ref *ref)
 				(unsigned long long)ref->rec.seq, strerror(-ret));
 		work_kick(rp);
 	}
+	src_arm(rp);
 	work_kick(rp); /* the gate (protocol A) from the loop */
 }
 
@@ -804,6 +807,20 @@ static void on_peer_dropped(void *arg, unsigned peer, uint64_t seq)
 	 * lets go of those records) */
 	rp->peers[peer].tracking = true;
 	rp->peers[peer].clear_at = 0;
+	if (!rp->primary && rp->peers[peer].primary_peer) {
+		/* this node's primary told a durable position older than the
+		 * log keeps (its log flushes stalled): nothing to resync to
+		 * it, its link stays; the bitmap goes once it told durable
+		 * all this node holds now (primary_durable) */
+		struct wb_engine_stats st;
+
+		if (!wb_engine_stats(rp->e, &st))
+			rp->peers[peer].clear_at = st.seq_head;
+		wbd_warn("%s: peer %s (primary) told seq %llu durable, older than this log's "
+			 "retention keeps: its bitmap tracks from there",
+			 rp->res, rp->peers[peer].node, (unsigned long long)seq);
+		return;
+	}
 	wbd_warn("%s: peer %s fell behind past the log's retention (seq %llu): it needs a "
 		 "bitmap resync",
 		 rp->res, rp->peers[peer].node, (unsigned long long)seq);
@@ -1072,6 +1089,85 @@ static void tell_others(struct wbd_repl *rp, uint64_t seq)
 	} else if (!evtimer_pending(rp->ev_tell, NULL)) {
 		evtimer_add(rp->ev_tell, &late);
 	}
+}
+
+/*
+ * ---- the primary's durable position ----
+ *
+ * A power cut of the primary loses what its log had not flushed yet;
+ * its secondaries have those records (protocol C acks the log write, not
+ * the flush; ack = memory not even that here). The node promoted in its
+ * place resyncs them to it when it returns, and its bitmap of the old
+ * primary covers them only when it tracks from the old primary's durable
+ * position, also once its own log let go of those records
+ * (docs/replication.md, "Bitmaps"). So the primary tells that position:
+ * an ACK_DURABLE frame to each secondary (the frame a secondary tells
+ * another one with), REPL_TELL_LATE_US after a record was shipped and
+ * again while the position is behind what was shipped; nothing once it
+ * told all that (idle). A secondary keeps the records from there in its
+ * log (a hold that moves with the tells) and tracks the primary's bitmap
+ * from there when the link goes down (cb_state).
+ */
+static const struct timeval src_late = {.tv_usec = REPL_TELL_LATE_US};
+
+static void src_tell(struct wbd_repl *rp, struct repl_peer *only)
+{
+	struct wb_engine_stats st;
+	uint64_t d;
+
+	if (!rp->primary || wb_engine_stats(rp->e, &st))
+		return;
+	d = st.seq_durable < rp->shipped_next ? st.seq_durable : rp->shipped_next;
+	if (d > 1 && (only || d > rp->src_told)) {
+		for (unsigned i = 0; i < rp->npeers; i++) {
+			struct repl_peer *p = &rp->peers[i];
+
+			if (p->up && !p->primary_peer && (!only || p == only))
+				send_ack(p, d - 1, WBREP__ACK_LEVEL__ACK_DURABLE, 0);
+		}
+		if (!only)
+			rp->src_told = d;
+	}
+	if (rp->src_told < rp->shipped_next)
+		src_arm(rp);
+}
+
+static void src_cb(evutil_socket_t fd, short what, void *arg)
+{
+	src_tell(arg, NULL);
+}
+
+static void src_arm(struct wbd_repl *rp)
+{
+	if (rp->ev_src && !evtimer_pending(rp->ev_src, NULL))
+		evtimer_add(rp->ev_src, &src_late);
+}
+
+/* Secondary: its primary told dur durable (src_tell): the log keeps the
+ * records from there (what a power cut of the primary may lose), and a
+ * bitmap of the primary goes once it told durable all this node held when
+ * that began (clear_at). */
+static void primary_durable(struct repl_peer *p, uint64_t dur)
+{
+	struct wbd_repl *rp = p->rp;
+	struct wb_engine_stats st;
+	uint64_t at;
+
+	p->acked_dur = dur;
+	p->told_dur = true;
+	if (wb_engine_stats(rp->e, &st))
+		return;
+	/* ahead of this node: nothing of its log to keep (records applied
+	 * later are, until told); behind its tail: what is left */
+	at = dur < st.seq_head ? dur : st.seq_head;
+	if (at < st.seq_tail)
+		at = st.seq_tail;
+	if (at && at != p->hold) {
+		if (wb_engine_set_peer_pos(rp->e, p->idx, at))
+			return; /* gone meanwhile: the bitmap keeps tracking */
+		p->hold = at;
+	}
+	wbd_repl_bm_ack(p);
 }
 
 /* ---- secondary: late durable acks (see dur_late) ---- */
@@ -1414,7 +1510,7 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	/* a discard of this node's data takes a fork point (repl_synctarget.c) */
 	h->has_discard_fork = h->discard_fork = 1;
 	h->has_seq_durable = 1;
-	h->seq_durable = rp->primary || st.seq_durable > h->seq_head ? h->seq_head : st.seq_durable;
+	h->seq_durable = st.seq_durable > h->seq_head ? h->seq_head : st.seq_durable;
 	h->has_durable_acks_only = h->durable_acks_only =
 	    rp->primary && rp->protocol != 'B' && !(rp->protocol == 'C' && rp->ack_mem);
 	wbd_repl_uuid_hello_fill(rp, h);
@@ -1574,17 +1670,27 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 				wbd_repl_bm_ack(p);
 			}
 		} else {
-			/* A primary never reads records back from this node (a
-			 * promotion here holds the log for it from then on).
-			 * The hold of a connection made while it was a
-			 * secondary would keep every record until the log
-			 * filled and the primary was "dropped" into a bitmap. */
+			/* A primary never reads records back from this node:
+			 * the log keeps only what it has not made durable, as
+			 * it tells (primary_durable; a promotion here holds
+			 * the log for it from then on). Until told: nothing (a
+			 * primary that does not tell would hold every record
+			 * until the log filled and it was "dropped"). A bitmap
+			 * of it (its link went down) goes once it told durable
+			 * all this node holds now, of the same history. */
 			wb_engine_set_peer_pos(rp->e, p->idx, 0);
 			p->hold = 0;
+			p->told_dur = false;
+			p->clear_at =
+			    p->tracking && (p->rel == REPL_REL_SAME || p->rel == REPL_REL_ME_BEHIND)
+				? (st.seq_head > 1 ? st.seq_head : 1)
+				: 0;
 		}
 		if (rp->primary) {
 			if (p->rs.want)
 				wbd_repl_rs_source_up(p);
+			src_tell(rp, p); /* its hello told the durable position
+					    then; now it may be further */
 			work_kick(rp);
 		} else if (p->primary_peer) {
 			/* UpToDate once this node holds what the primary had */
@@ -1628,6 +1734,16 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			 * bitmap covers what it lacks even once this log let go
 			 * of its position (a restart here drops the hold) */
 			wbd_repl_bm_track(p, p->acked_dur);
+		} else if (!rp->primary && p->primary_peer && p->told_dur) {
+			/* the primary: from the durable position it told last
+			 * (src_tell): a power cut of it may have lost the
+			 * records from there, which this node has; promoted,
+			 * this node resyncs their blocks to it */
+			struct wb_engine_stats st;
+
+			if (!wb_engine_stats(rp->e, &st))
+				wbd_repl_bm_track(p, p->acked_dur < st.seq_head ? p->acked_dur
+										: st.seq_head);
 		}
 	}
 	p->up = p->live = p->congested = false;
@@ -1679,6 +1795,13 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		uint64_t mem, wr, dur;
 
 		wbp_ack_positions(m->ack, &mem, &wr, &dur);
+		if (!rp->primary && p->primary_peer) {
+			/* the primary's own durable position (src_tell) */
+			if (dur)
+				primary_durable(p, dur > p->acked_dur ? dur : p->acked_dur);
+			wbd_repl_disk_check(rp);
+			break;
+		}
 		if (wr > p->acked_wr)
 			p->acked_wr = wr;
 		if (dur > p->acked_dur) {
@@ -1687,8 +1810,7 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 			 * (a secondary: it may become the primary's peer
 			 * behind this node) */
 			wbd_repl_log_hold(p, p->acked_dur);
-			if (rp->primary || !p->primary_peer)
-				wbd_repl_bm_ack(p);
+			wbd_repl_bm_ack(p);
 		}
 		if (!rp->primary) {
 			wbd_repl_disk_check(rp);
@@ -1975,7 +2097,8 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->ev_work = event_new(base, -1, 0, work_cb, rp);
 	rp->ev_tell = evtimer_new(base, tell_cb, rp);
 	rp->ev_dur = evtimer_new(base, dur_cb, rp);
-	if (!rp->ev_work || !rp->ev_tell || !rp->ev_dur) {
+	rp->ev_src = evtimer_new(base, src_cb, rp);
+	if (!rp->ev_work || !rp->ev_tell || !rp->ev_dur || !rp->ev_src) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
@@ -2076,6 +2199,8 @@ void wbd_repl_free(struct wbd_repl *rp)
 		event_free(rp->ev_tell);
 	if (rp->ev_dur)
 		event_free(rp->ev_dur);
+	if (rp->ev_src)
+		event_free(rp->ev_src);
 	fast_put(rp->fast); /* the links' go when they are freed */
 	free(rp);
 }

@@ -104,8 +104,11 @@ struct repl_peer {
 	/* seq + 1 acked at that level (acked_wr >= acked_dur: durable is
 	 * written too); on a secondary, acked_wr / acked_dur of another
 	 * secondary are the positions it told (tell_now: WRITTEN acks carrying
-	 * the durable one) */
+	 * the durable one); of the primary, acked_dur is its own durable
+	 * position, told by its ACK_DURABLE frames (told_dur: on this
+	 * connection; repl.c, "the primary's durable position") */
 	uint64_t acked_mem, acked_wr, acked_dur;
+	bool told_dur;
 	char problem[400]; /* why this link was last refused, "" if not */
 	uint64_t hold;	   /* the log keeps records from this seq for it, 0: none */
 	enum repl_rel rel; /* data generations at the last hello check */
@@ -220,6 +223,10 @@ struct wbd_repl {
 	struct event *ev_tell;
 	struct event *ev_dur; /* secondary: sends a late DURABLE ack */
 	uint64_t tell_seq, tell_at;
+	/* primary: its durable position as last told to its secondaries;
+	 * ev_src tells it again while it moves (repl.c, src_tell) */
+	struct event *ev_src;
+	uint64_t src_told;
 	/* secondary: seq + 1 of the newest record applied WB_APPLY_F_WRITTEN
 	 * (written, maybe not durable yet) and of the newest durable one here;
 	 * wbd_repl_after_run acks the durable position as it moves */

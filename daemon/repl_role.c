@@ -132,6 +132,7 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 	rp->primary = true;
 	rp->disk = REPL_DISK_UPTODATE;
 	rp->shipped_next = st.seq_head;
+	rp->src_told = 0;	 /* its durable position, told anew (repl.c, src_tell) */
 	rp->rot_pending = false; /* the promotion begins a new generation anyway */
 	/* keep what the peers will need to catch up: the secondaries' holds
 	 * stay (from their positions), the others (the old primary) from here;
