@@ -2115,15 +2115,18 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		if (ret)
 			goto out_free;
 	}
-	if (primary && rp->bm_region) {
-		/* a primary that starts does not know how far its peers got
-		 * (a hold on the log lives in memory): every record still in
-		 * the log goes into every peer's bitmap, so that a peer whose
+	if (rp->bm_region) {
+		/* a node that starts does not know how far its peers got (a
+		 * hold on the log lives in memory): every record still in the
+		 * log goes into every peer's bitmap, so that a peer whose
 		 * position the log has let go of by the time it connects gets a
 		 * bitmap resync, not a full sync. Nothing older can be missing
 		 * on a peer: the tail only passed records every connected peer
-		 * had acked durable, and a peer that was not connected has been
-		 * tracking since (persistent). Cleared once the peer caught up. */
+		 * had acked or told durable, and a peer that was not connected
+		 * has been tracking since (persistent). A secondary too: it
+		 * may be promoted before a fellow that went while it was down
+		 * returns. Cleared once the peer caught up (a primary's peer)
+		 * or told durable all this node held when it connected. */
 		struct wb_engine_stats st;
 
 		if (!wb_engine_stats(rp->e, &st))

@@ -16,10 +16,13 @@
 #     persistent), so gamma gets a bitmap resync of the 20 MiB, not a full
 #     sync of 64 MiB (before 2026-12-03: a bitmap resync of nothing, gamma
 #     UpToDate without the 20 MiB), byte-identical
-#   - coverage: alpha (secondary) never saw gamma go (it was down then), so
-#     once promoted it tracks gamma only from the promotion, after 20 MiB
-#     more: gamma's position is not in alpha's log, the bitmap starts
-#     later: a full sync (the bug: the same resync of nothing), identical
+#   - restart: alpha (secondary) never saw gamma go (it was down then); it
+#     tracks every peer from its log tail when it starts, so once promoted
+#     after 20 MiB more its bitmap still covers gamma's position, which its
+#     log let go of: a bitmap resync of the 20 MiB, identical (before
+#     2026-12-03 a full sync: alpha tracked gamma only from its promotion,
+#     and the coverage check found that later than gamma's position;
+#     before that check, a bitmap resync of nothing)
 #   - an unfinished resync from another node: gamma, killed in the middle
 #     of a bitmap resync from alpha, returns to beta promoted meanwhile:
 #     only alpha's bitmap knew what was not done yet, so beta gives it a
@@ -78,7 +81,7 @@ gamma_back() {
 		wait_for 60 same_as "$T/img" gamma; then
 		pass "$2-gamma-$3" "($(grep -o 'resync to peer gamma started: [a-z ]*, [0-9]* bytes' "$T/$1/wbrepd.log" | tail -1))"
 	else
-		fail "$2-gamma-$3: $(grep -E 'peer gamma (needs|is up)|resync to peer gamma' "$T/$1/wbrepd.log" | tail -3 | tr '\n' ' '); $(cmp "$T/img" "$T/out.gamma" 2>&1 | head -1)"
+		fail "$2-gamma-$3: $(grep -E 'peer gamma (needs|is up)|resync to peer gamma' "$T/$1/wbrepd.log" | tail -3 | tr '\n' ' '); gamma now: $(same_as "$T/img" gamma && echo identical || img_diff "$T/img" "$T/out.gamma")"
 	fi
 }
 
@@ -128,21 +131,25 @@ else
 	fail "repl3cover-fellow-all-identical: $(cmp "$T/img" "$T/out.alpha" 2>&1 | head -1)"
 fi
 
-# ---- coverage: alpha never saw gamma go
+# ---- restart: alpha never saw gamma go
 wait_for 60 uptodate_on beta alpha && wait_for 60 uptodate_on beta gamma ||
-	fail "repl3cover-cover: alpha or gamma not up to date at beta"
+	fail "repl3cover-restart: alpha or gamma not up to date at beta"
 repl_stop alpha
 repl_stop gamma KILL
-repl_start alpha || fail "repl3cover-cover-alpha-start: $REPL_WHY"
-wait_for 60 uptodate_on beta alpha || fail "repl3cover-cover: alpha not up to date again"
-written repl3cover-cover beta alpha 30 "alpha started after gamma went"
+n_tr=$(grep -c "peer gamma: bitmap tracks records from seq" "$T/alpha/wbrepd.log")
+repl_start alpha || fail "repl3cover-restart-alpha-start: $REPL_WHY"
+wait_log_count 30 "$T/alpha/wbrepd.log" "peer gamma: bitmap tracks records from seq" "$n_tr" ||
+	fail "repl3cover-restart-tracks: alpha does not track gamma from its start"
+wait_for 60 uptodate_on beta alpha || fail "repl3cover-restart: alpha not up to date again"
+written repl3cover-restart beta alpha 30 "alpha started after gamma went"
 repl_stop beta
-promote alpha repl3cover-cover
-gamma_back alpha repl3cover-cover "full sync"
-grep -q "peer gamma: this node's bitmap of it tracks from later than seq" "$T/alpha/wbrepd.log" ||
-	fail "repl3cover-cover-why: alpha did not say why"
+promote alpha repl3cover-restart
+gamma_back alpha repl3cover-restart bitmap
+b=$(grep -oE 'resync to peer gamma started: bitmap, [0-9]+ bytes' "$T/alpha/wbrepd.log" | tail -1 | grep -oE '[0-9]+ bytes' | cut -d' ' -f1)
+[ -n "$b" ] && [ "$b" -ge $((20 << 20)) ] && [ "$b" -lt $((32 << 20)) ] ||
+	fail "repl3cover-restart-bytes: ${b:-no} bytes resynced (the 20 MiB expected)"
 repl_conf beta secondary wb-min-peers=1
-repl_start beta || fail "repl3cover-cover-beta-start: $REPL_WHY"
+repl_start beta || fail "repl3cover-restart-beta-start: $REPL_WHY"
 
 # ---- an unfinished resync from another node (alpha the source)
 wait_for 60 uptodate_on alpha beta && wait_for 60 uptodate_on alpha gamma ||
