@@ -807,20 +807,6 @@ static void on_peer_dropped(void *arg, unsigned peer, uint64_t seq)
 	 * lets go of those records) */
 	rp->peers[peer].tracking = true;
 	rp->peers[peer].clear_at = 0;
-	if (!rp->primary && rp->peers[peer].primary_peer) {
-		/* this node's primary told a durable position older than the
-		 * log keeps (its log flushes stalled): nothing to resync to
-		 * it, its link stays; the bitmap goes once it told durable
-		 * all this node holds now (primary_durable) */
-		struct wb_engine_stats st;
-
-		if (!wb_engine_stats(rp->e, &st))
-			rp->peers[peer].clear_at = st.seq_head;
-		wbd_warn("%s: peer %s (primary) told seq %llu durable, older than this log's "
-			 "retention keeps: its bitmap tracks from there",
-			 rp->res, rp->peers[peer].node, (unsigned long long)seq);
-		return;
-	}
 	wbd_warn("%s: peer %s fell behind past the log's retention (seq %llu): it needs a "
 		 "bitmap resync",
 		 rp->res, rp->peers[peer].node, (unsigned long long)seq);
