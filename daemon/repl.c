@@ -2164,6 +2164,16 @@ void wbd_repl_free(struct wbd_repl *rp)
 	held_release(rp, UINT64_MAX, -ESHUTDOWN);
 	if (rp->primary)
 		wbd_repl_hooks(rp, false);
+	/* A hold on the log lives in memory, and the tail on disk moves with
+	 * destage alone: after a restart the log may no longer have the
+	 * records a peer it held them for lacks, and tracking from the tail
+	 * at the start would not cover them (a full sync). So each held
+	 * peer's bitmap tracks from its hold now, durably before the log
+	 * closes (the drain below waits for it); cleared as usual once the
+	 * peer caught up or told durable all this node holds. */
+	for (unsigned i = 0; i < rp->npeers; i++)
+		if (rp->peers[i].hold)
+			wbd_repl_bm_track(&rp->peers[i], rp->peers[i].hold);
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		rp->peers[i].epoch++;
 		wbd_repl_rs_reset(&rp->peers[i]);
