@@ -1148,11 +1148,8 @@ static void primary_durable(struct repl_peer *p, uint64_t dur)
 	at = dur < st.seq_head ? dur : st.seq_head;
 	if (at < st.seq_tail)
 		at = st.seq_tail;
-	if (at && at != p->hold) {
-		if (wb_engine_set_peer_pos(rp->e, p->idx, at))
-			return; /* gone meanwhile: the bitmap keeps tracking */
-		p->hold = at;
-	}
+	if (at && at != p->hold && wbd_repl_log_hold(p, at))
+		return; /* gone meanwhile: the bitmap keeps tracking */
 	wbd_repl_bm_ack(p);
 }
 
@@ -1644,33 +1641,29 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 				wb_engine_log_sync(rp->e, st.seq_head - 1);
 			dur_moved(rp);
 		}
+		/* a peer this secondary tracked (it was away) is in sync once
+		 * it told durable all this node holds now, of the same history
+		 * (a primary may be ahead of it): its bitmap goes then
+		 * (cb_frame, primary_durable, wbd_repl_bm_ack) */
+		if (!rp->primary || p->primary_peer)
+			p->clear_at =
+			    p->tracking && (p->rel == REPL_REL_SAME ||
+					    (p->primary_peer && p->rel == REPL_REL_ME_BEHIND))
+				? (st.seq_head > 1 ? st.seq_head : 1)
+				: 0;
 		if (!p->primary_peer) {
 			wbd_repl_log_hold(p, p->acked_dur);
-			/* a secondary tracking another one (it was away): its
-			 * bitmap goes once it told durable all this node holds
-			 * now, of the same data (cb_frame, wbd_repl_bm_ack) */
-			if (!rp->primary) {
-				p->clear_at = p->tracking && p->rel == REPL_REL_SAME
-						  ? (st.seq_head > 1 ? st.seq_head : 1)
-						  : 0;
+			if (!rp->primary)
 				wbd_repl_bm_ack(p);
-			}
 		} else {
 			/* A primary never reads records back from this node:
 			 * the log keeps only what it has not made durable, as
 			 * it tells (primary_durable; a promotion here holds
 			 * the log for it from then on). Until told: nothing (a
 			 * primary that does not tell would hold every record
-			 * until the log filled and it was "dropped"). A bitmap
-			 * of it (its link went down) goes once it told durable
-			 * all this node holds now, of the same history. */
-			wb_engine_set_peer_pos(rp->e, p->idx, 0);
-			p->hold = 0;
+			 * until the log filled and it was "dropped"). */
+			wbd_repl_log_hold(p, 0);
 			p->told_dur = false;
-			p->clear_at =
-			    p->tracking && (p->rel == REPL_REL_SAME || p->rel == REPL_REL_ME_BEHIND)
-				? (st.seq_head > 1 ? st.seq_head : 1)
-				: 0;
 		}
 		if (rp->primary) {
 			if (p->rs.want)
@@ -1858,11 +1851,14 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life cycle ---- */
 
-void wbd_repl_log_hold(struct repl_peer *p, uint64_t seq)
+int wbd_repl_log_hold(struct repl_peer *p, uint64_t seq)
 {
 	/* -EINVAL: the peer is ahead of this log; -ENOENT: already gone */
-	if (!wb_engine_set_peer_pos(p->rp->e, p->idx, seq))
+	int ret = wb_engine_set_peer_pos(p->rp->e, p->idx, seq);
+
+	if (!ret)
 		p->hold = seq;
+	return ret;
 }
 
 int wbd_repl_read_blocks(struct wbd_repl *rp, struct wb_req *wr, uint64_t lba, uint32_t nblocks,
@@ -2171,17 +2167,15 @@ void wbd_repl_free(struct wbd_repl *rp)
 	 * peer's bitmap tracks from its hold now, durably before the log
 	 * closes (the drain below waits for it); cleared as usual once the
 	 * peer caught up or told durable all this node holds. */
-	for (unsigned i = 0; i < rp->npeers; i++)
+	for (unsigned i = 0; i < rp->npeers; i++) {
 		if (rp->peers[i].hold)
 			wbd_repl_bm_track(&rp->peers[i], rp->peers[i].hold);
-	for (unsigned i = 0; i < rp->npeers; i++) {
 		rp->peers[i].epoch++;
 		wbd_repl_rs_reset(&rp->peers[i]);
 		wbd_peerlink_free(rp->peers[i].l);
 		rp->peers[i].l = NULL;
 		rp->peers[i].up = false;
-		wb_engine_set_peer_pos(rp->e, i, 0);
-		rp->peers[i].hold = 0;
+		wbd_repl_log_hold(&rp->peers[i], 0);
 	}
 	/* read-backs and applies complete from run(): let them, they hold
 	 * pointers into rp (bounded: each is one request in the engine) */

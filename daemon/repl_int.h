@@ -301,8 +301,8 @@ int wbd_repl_hooks(struct wbd_repl *rp, bool on);
 void wbd_repl_peers_check(struct wbd_repl *rp, bool role_changed);
 /* repl.c: keep records from seq on in the log for p (set_peer_pos; every
  * role: a secondary's records may be what another one lacks after a
- * failover). */
-void wbd_repl_log_hold(struct repl_peer *p, uint64_t seq);
+ * failover; 0: none). 0, or the engine's -errno (the hold unchanged). */
+int wbd_repl_log_hold(struct repl_peer *p, uint64_t seq);
 /* repl.c: a secondary's local seq_head moved or a primary connected:
  * UpToDate once it reached sync_target. */
 void wbd_repl_disk_check(struct wbd_repl *rp);

@@ -298,6 +298,11 @@ repl_reply_waits() {
 # put_img OFFSET_MB MB [NODE]: random data into $T/img at OFFSET_MB (the
 # expected content); with NODE also written there (1 MiB writes, a flush)
 put_img() {
+	img_rand "$1" "$2" && { [ -z "${3:-}" ] || img_write "$3" "$1" "$2"; }
+}
+
+# img_rand OFFSET_MB MB: random data into $T/img at OFFSET_MB
+img_rand() {
 	python3 - "$T/img" "$1" "$2" <<'EOP'
 import os, sys
 img, off, n = sys.argv[1], int(sys.argv[2]) << 20, int(sys.argv[3]) << 20
@@ -305,18 +310,26 @@ with open(img, 'r+b') as f:
     f.seek(off)
     f.write(os.urandom(n))
 EOP
-	[ -z "${3:-}" ] || PYTHONPATH=tests/integration timeout 300 python3 - "$T/img" "$1" "$2" "$T/$3/nbd.sock" <<'EOP'
+}
+
+# img_write NODE OFFSET_MB MB [REQ_BYTES [noflush]]: $T/img's MB MiB at
+# OFFSET_MB written through NODE's export in REQ_BYTES requests (default
+# 1 MiB), then a flush unless noflush; 1 if a request failed
+img_write() {
+	PYTHONPATH=tests/integration timeout 300 python3 - "$T/img" "$2" "$3" "$T/$1/nbd.sock" "${4:-1048576}" "${5:-}" <<'EOP'
 import sys
 import nbdcli
 img, off, n, sock = sys.argv[1], int(sys.argv[2]) << 20, int(sys.argv[3]) << 20, sys.argv[4]
+req, noflush = int(sys.argv[5]), sys.argv[6] == 'noflush'
 c = nbdcli.Conn(sock, timeout=120).connect()
 with open(img, 'rb') as f:
     f.seek(off)
-    for o in range(off, off + n, 1 << 20):
-        err, _ = c.io(nbdcli.CMD_WRITE, o, 1 << 20, payload=f.read(1 << 20))
+    for o in range(off, off + n, req):
+        err, _ = c.io(nbdcli.CMD_WRITE, o, req, payload=f.read(req))
         assert err == 0, err
-err, _ = c.io(nbdcli.CMD_FLUSH, 0, 0)
-assert err == 0, err
+if not noflush:
+    err, _ = c.io(nbdcli.CMD_FLUSH, 0, 0)
+    assert err == 0, err
 c.close()
 EOP
 }

@@ -65,25 +65,8 @@ fi
 # ---- alpha's log flushes held: 1 MiB acknowledged (beta wrote it), never
 # durable on alpha; alpha's power cut loses it
 touch "$T/hold"
-python3 - "$T/img" 4 1 <<'EOP'
-import os, sys
-img, off, n = sys.argv[1], int(sys.argv[2]) << 20, int(sys.argv[3]) << 20
-with open(img, 'r+b') as f:
-    f.seek(off)
-    f.write(os.urandom(n))
-EOP
-if PYTHONPATH=tests/integration timeout 120 python3 - "$T/img" "$T/alpha/nbd.sock" <<'EOP'; then
-import sys
-import nbdcli
-img, sock = sys.argv[1], sys.argv[2]
-c = nbdcli.Conn(sock, timeout=60).connect()
-with open(img, 'rb') as f:
-    f.seek(4 << 20)
-    for o in range(4 << 20, 5 << 20, 1 << 16):
-        err, _ = c.io(nbdcli.CMD_WRITE, o, 1 << 16, payload=f.read(1 << 16))
-        assert err == 0, err
-c.close()
-EOP
+img_rand 4 1
+if img_write alpha 4 1 65536 noflush; then
 	pass "repl-oldprim-held-writes" "(1 MiB acknowledged, alpha's flushes held)"
 else
 	fail "repl-oldprim-held-writes: the writes were not acknowledged"
