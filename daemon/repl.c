@@ -858,8 +858,10 @@ static void catch_up(struct repl_peer *p)
 	if (p->next >= rp->shipped_next) {
 		p->live = true;
 		p->congested = false;
-		if (p->tracking)
+		if (p->tracking) {
 			p->clear_at = p->next; /* its bitmap, once it acked all that */
+			p->clear_rs = false;
+		}
 		wbd_info("%s: peer %s is up to date at seq %llu", rp->res, p->node,
 			 (unsigned long long)p->next);
 		wbd_repl_peers_check(rp, false);
@@ -951,10 +953,17 @@ static void bm_in_sync(struct repl_peer *p)
 {
 	struct wbd_repl *rp = p->rp;
 	struct wb_engine_stats st;
+	struct wb_bm_info bi;
 	int ret;
 
 	if (!rp->bm_region || p->rs.state != REPL_RS_NONE)
 		return;
+	/* bits set for blocks a verify found different: only a resync
+	 * clears them; a catch-up brought the tracked records, not those */
+	if (!p->clear_rs && !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.marked) {
+		p->clear_at = 0;
+		return;
+	}
 	wb_engine_stats(rp->e, &st);
 	ret = wb_engine_bm_clear(rp->e, p->idx, 0, st.size);
 	if (!ret)
@@ -1645,6 +1654,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		 * it told durable all this node holds now, of the same history
 		 * (a primary may be ahead of it): its bitmap goes then
 		 * (cb_frame, primary_durable, wbd_repl_bm_ack) */
+		p->clear_rs = false;
 		if (!rp->primary || p->primary_peer)
 			p->clear_at =
 			    p->tracking && (p->rel == REPL_REL_SAME ||

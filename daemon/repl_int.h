@@ -122,6 +122,7 @@ struct repl_peer {
 	 * clear it and stop once the peer acked every seq below clear_at */
 	bool tracking;
 	uint64_t clear_at;
+	bool clear_rs; /* clear_at set by a finished resync: marks go too */
 	/* late DURABLE acks (repl.c, "late durable acks"). Primary: late_next
 	 * = seq + 1 of the newest record sent with durable_ack_late, bar_asked
 	 * = the durable position a barrier asked for, bar_id its id.

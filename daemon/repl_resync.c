@@ -251,10 +251,14 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	if (rp->has_meta && hu && !h->n_uuid_history && head <= 1 &&
 	    (rp->meta.nhistory || rp->shipped_next > 1) && !wbd_repl_uuid_known(rp, hu))
 		fresh = true;
-	/* bits set while the peer was not tracking: an online verify found
-	 * those blocks different (repl_verify.c); they are resynced at the
-	 * next connect, after the catch-up */
-	if (rp->bm_region && !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.dirty && !bi.tracking)
+	/* bits set for blocks found different (the engine keeps that flag
+	 * until they are cleared), or set while the peer was not tracking: an online
+	 * verify found those blocks different (repl_verify.c); they are
+	 * resynced at the next connect, after the catch-up. Tracking since
+	 * (the link went down after the verify) does not make them records
+	 * a catch-up brings. */
+	if (rp->bm_region && !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.dirty &&
+	    (!bi.tracking || bi.marked))
 		marked = true;
 	/* an old primary whose records past the common point only end
 	 * generations: the same data, its log restarts at this one's head */
@@ -796,6 +800,7 @@ static void on_rsdone(struct repl_peer *p, const Wbrep__ResyncDone *m)
 	p->rs.state = REPL_RS_NONE;
 	/* the bitmap goes once every record sent so far is durable there */
 	p->clear_at = rp->shipped_next;
+	p->clear_rs = true;
 	wbd_repl_bm_ack(p);
 	wbd_repl_peers_check(rp, false);
 	work_kick(rp);

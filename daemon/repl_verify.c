@@ -279,7 +279,7 @@ static void vf_range_done(struct vf_range *g)
 			if (!(g->mism[i] & (1ull << b)))
 				continue;
 			vp->oos += WB_BLOCK_SIZE;
-			ret = wb_engine_bm_mark(rp->e, i, lba * WB_BLOCK_SIZE, WB_BLOCK_SIZE);
+			ret = wb_engine_bm_found(rp->e, i, lba * WB_BLOCK_SIZE, WB_BLOCK_SIZE);
 			if (vp->logged++ < VF_LOG_MAX)
 				wbd_warn(
 				    "%s: verify: block %llu (offset %llu) differs on peer %s%s%s",

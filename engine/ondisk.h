@@ -98,7 +98,10 @@ _Static_assert(offsetof(struct wb_sb_disk, pad) == 744, "sb layout");
 #define WB_BM_F_COPY	(1u << 0) /* current copy: 0 or 1 */
 #define WB_BM_F_TRACK	(1u << 1) /* every record from stamp on marks this bitmap */
 #define WB_BM_F_WRITTEN (1u << 2) /* the current copy was written (else all zero) */
-#define WB_BM_F_ALL	(WB_BM_F_COPY | WB_BM_F_TRACK | WB_BM_F_WRITTEN)
+/* bits were set for blocks found different (a verify): they go only by a
+ * resync, not with the peer catching up on what tracking folded in */
+#define WB_BM_F_MARKED (1u << 3)
+#define WB_BM_F_ALL    (WB_BM_F_COPY | WB_BM_F_TRACK | WB_BM_F_WRITTEN | WB_BM_F_MARKED)
 
 #define WB_SB_F_CLEAN (1u << 0) /* closed cleanly (head hint valid) */
 

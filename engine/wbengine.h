@@ -212,6 +212,7 @@ struct wb_bm_info {
 	uint32_t tracking;	   /* every new record marks this bitmap */
 	uint32_t tracking_durable; /* ... and that is on disk */
 	uint64_t stamp;		   /* on disk: covers every record < stamp (while tracking) */
+	uint32_t marked;	   /* bits set as WB_BM_FOUND: kept until every bit is cleared */
 };
 #define WB_BM_TRACK_HEAD UINT64_MAX /* bm_track: from the next record on */
 
@@ -395,8 +396,11 @@ struct wb_engine_ops {
 	/* ABI 7: per-peer dirty bitmaps (docs/engine.md "Dirty bitmaps"),
 	 * peer < info.npeers (else -ENXIO; so too every op but bm_info, which
 	 * reports region_size 0, when the log has none).
-	 * bm_set: mark (dirty = 1: every region the byte range touches) or
-	 * clear (0: every region wholly inside it), in memory; durable with
+	 * bm_set: mark (dirty = 1: every region the byte range touches;
+	 * WB_BM_FOUND: the same, and the bitmap is *marked* (info.marked)
+	 * until every bit is cleared: blocks found different, which only a
+	 * resync brings, not a catch-up on records) or clear (0: every
+	 * region wholly inside it), in memory; durable with
 	 * the next bm_flush, tracking change or destage. bm_next: first dirty
 	 * region at or after byte `from`, its byte offset in *off; -ENOENT
 	 * none. bm_track: from_seq >= 1: every record with seq >= from_seq
@@ -538,6 +542,13 @@ static inline int wb_engine_bm_info(struct wb_engine *e, unsigned peer, struct w
 static inline int wb_engine_bm_mark(struct wb_engine *e, unsigned peer, uint64_t off, uint64_t len)
 {
 	return WB_OPS_HAS(e->ops, 7, bm_set) ? e->ops->bm_set(e, peer, off, len, 1) : -EOPNOTSUPP;
+}
+/* blocks found different (a verify): marked until a resync cleared them */
+#define WB_BM_FOUND 2
+static inline int wb_engine_bm_found(struct wb_engine *e, unsigned peer, uint64_t off, uint64_t len)
+{
+	return WB_OPS_HAS(e->ops, 7, bm_set) ? e->ops->bm_set(e, peer, off, len, WB_BM_FOUND)
+					     : -EOPNOTSUPP;
 }
 static inline int wb_engine_bm_clear(struct wb_engine *e, unsigned peer, uint64_t off, uint64_t len)
 {

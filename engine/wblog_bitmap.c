@@ -6,7 +6,10 @@
  * A set bit = that region of the device may differ on the peer. Bits are set
  * by the owner (bm_set), and by the engine for every record of a *tracking*
  * peer (bm_track, or a peer dropped past its retention): the record's
- * extents are folded in when it is sealed (and at recovery).
+ * extents are folded in when it is sealed (and at recovery). Bits the owner
+ * set as found different (a verify) make the bitmap *marked* (persisted flag
+ * WB_BM_F_MARKED) until the owner cleared every bit: the owner must not
+ * take a peer that caught up on the tracked records for one in sync.
  *
  * Crash safety: each peer has two copies in the log's bitmap area; the
  * superblock says which one is current, its crc, and a stamp S: "this copy
@@ -51,6 +54,7 @@ struct wbl_bm {
 	 * fold_from's coverage, which a restart resets to the stamp) */
 	uint64_t since[WB_BM_MAX_PEERS];
 	uint32_t tracking, changed; /* masks */
+	uint32_t marked;	    /* mask: the owner set bits (WB_BM_F_MARKED) */
 	/* commits: asked for, in the commit running, durable */
 	uint64_t want, sent, done;
 	int committing;
@@ -201,6 +205,8 @@ int wbl_bm_open(struct wblog *e)
 				bm->changed |= 1u << p;
 			}
 		}
+		if (d->flags & WB_BM_F_MARKED)
+			bm->marked |= 1u << p;
 		if (d->flags & WB_BM_F_TRACK) {
 			bm->tracking |= 1u << p;
 			bm->fold_from[p] = d->stamp;
@@ -278,6 +284,7 @@ int wbl_bm_info(struct wb_engine *eng, unsigned peer, struct wb_bm_info *out)
 	out->tracking = !!(bm->tracking & (1u << peer));
 	out->tracking_durable = !!(e->sb_durable.bm_peer[peer].flags & WB_BM_F_TRACK);
 	out->stamp = e->sb_durable.bm_peer[peer].stamp;
+	out->marked = !!(bm->marked & (1u << peer));
 	return 0;
 }
 
@@ -294,6 +301,10 @@ int wbl_bm_set(struct wb_engine *eng, unsigned peer, uint64_t off, uint64_t len,
 		return -EINVAL;
 	if (dirty) {
 		bm_mark_bytes(bm, peer, off, len);
+		if (dirty == WB_BM_FOUND && len && !(bm->marked & (1u << peer))) {
+			bm->marked |= 1u << peer;
+			bm->changed |= 1u << peer; /* the flag is persisted */
+		}
 		return 0;
 	}
 	/* clear only regions wholly inside the range (the device's last,
@@ -302,6 +313,10 @@ int wbl_bm_set(struct wb_engine *eng, unsigned peer, uint64_t off, uint64_t len,
 	b1 = off + len == e->dev_size ? bm->nbits : (off + len) >> bm->shift;
 	if (b1 > b0)
 		bm_range(bm, peer, b0, b1, 0);
+	if (!bm->count[peer] && (bm->marked & (1u << peer))) {
+		bm->marked &= ~(1u << peer); /* every mark is gone */
+		bm->changed |= 1u << peer;
+	}
 	return 0;
 }
 
@@ -593,8 +608,10 @@ static void bm_commit_start(struct wblog *e)
 		unsigned c;
 
 		*n = e->sb.bm_peer[p];
-		n->flags &= ~WB_BM_F_TRACK;
+		n->flags &= ~(WB_BM_F_TRACK | WB_BM_F_MARKED);
 		n->since = 0;
+		if (bm->marked & (1u << p))
+			n->flags |= WB_BM_F_MARKED;
 		if (bm->tracking & (1u << p)) {
 			n->flags |= WB_BM_F_TRACK;
 			/* tracking from a seq not reached yet: "not known" (the

@@ -394,8 +394,11 @@ static void info_text(const struct opts *o, const struct view *v, uint64_t eta_m
 			if (ok < 0)
 				printf("unreadable\n");
 			else
-				printf("%" PRIu64 " regions dirty%s%s", n,
+				printf("%" PRIu64 " regions dirty%s%s%s", n,
 				       ok ? "" : " (CHECKSUM MISMATCH: open marks all)",
+				       sb->bm_peer[i].flags & WB_BM_F_MARKED
+					   ? " (blocks found different: until a resync)"
+					   : "",
 				       sb->bm_peer[i].flags & WB_BM_F_TRACK ? "" : "\n");
 			if (ok >= 0 && (sb->bm_peer[i].flags & WB_BM_F_TRACK) &&
 			    sb->bm_peer[i].since)
@@ -490,9 +493,11 @@ static void info_json(const struct opts *o, const struct view *v, uint64_t eta_m
 		int ok = bm_peer_read(v, i, &n);
 
 		printf("%s{\"peer\": %u, \"ok\": %s, \"dirty_regions\": %" PRIu64
-		       ", \"tracking\": %s, \"stamp\": %" PRIu64 ", \"since\": %" PRIu64 "}",
+		       ", \"tracking\": %s, \"marked\": %s, \"stamp\": %" PRIu64
+		       ", \"since\": %" PRIu64 "}",
 		       i ? ", " : "", i, ok > 0 ? "true" : "false", n,
 		       sb->bm_peer[i].flags & WB_BM_F_TRACK ? "true" : "false",
+		       sb->bm_peer[i].flags & WB_BM_F_MARKED ? "true" : "false",
 		       sb->bm_peer[i].stamp, sb->bm_peer[i].since);
 	}
 	printf("],\n \"log_bytes\": %" PRIu64 ", \"dev_size\": %" PRIu64 ", \"data_off\": %" PRIu64

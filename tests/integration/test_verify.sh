@@ -11,8 +11,10 @@
 #   - one block of beta's backing file overwritten behind its back (after
 #     beta destaged it: its log is clean, so the backing file is what it
 #     reads): the verify reports exactly that block (log line, JSON, the
-#     verify event, the per-peer metric); written again through the
-#     primary, the next verify finds nothing
+#     verify event, the per-peer metric); beta restarted (the link goes
+#     down, a catch-up after): a bitmap resync rewrites the block, the
+#     next verify finds nothing; written again through the primary, the
+#     next verify finds nothing
 #   - a verify while the stamped writer keeps writing to alpha: no block
 #     reported out of sync (the writer ran during the whole verify); after
 #     the writer stopped the replicas are byte-identical
@@ -111,6 +113,22 @@ elif json alpha 's["peers"][0]["out_of_sync_bytes"] >= 4096'; then
 	pass "verify-corrupt-marked" "($(jget alpha 's["peers"][0]["out_of_sync_bytes"]') bytes out of sync)"
 else
 	fail "verify-corrupt-marked: out_of_sync_bytes $(jget alpha 's["peers"][0]["out_of_sync_bytes"]')"
+fi
+# beta away and back (a restart: the link goes down, alpha's bitmap of it
+# tracks, beta catches up from the log): the marked block is resynced
+# after the catch-up, beta reads the primary's data there, and a verify
+# finds nothing. Before 2026-12-03 the catch-up cleared the whole bitmap,
+# the verify's mark with it: the block stayed different.
+repl_stop beta
+put_img 2 1 alpha || fail "verify-reconnect: writing MiB 2 to alpha"
+if ! repl_start beta; then
+	fail "verify-reconnect: beta did not start again"
+elif wait_for 120 repl_uptodate alpha && wait_for 120 same_as "$T/img" beta &&
+	wait_for 60 json alpha 's["peers"][0]["out_of_sync_bytes"] == 0' && verify_json alpha &&
+	[ "$(vget 'p["state"], p["oos_blocks"]')" = "('done', 0)" ]; then
+	pass "verify-reconnect-resynced" "($(grep -o 'peer beta needs a [a-z ]* ([^)]*)' "$T/alpha/wbrepd.log" | tail -1))"
+else
+	fail "verify-reconnect-resynced: $(img_diff "$T/img" "$T/out.beta"); $(jget alpha 's["peers"][0]') $(cat "$T/v.json" "$T/v.err" 2>/dev/null)"
 fi
 # written again through the primary: in sync again
 head -c 4096 /dev/urandom >"$T/fix"

@@ -9,7 +9,9 @@
  * of writes, flushes, destage and commits never lose a block written before
  * the last completed flush and never load a garbage copy; a peer dropped
  * past its retention gets the records it had not acknowledged, durably,
- * before the log releases them; where tracking began survives a restart.
+ * before the log releases them; where tracking began survives a restart;
+ * blocks found different (WB_BM_FOUND) keep the bitmap marked across power
+ * cuts, tracking and partial clears, until every bit is cleared.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -214,6 +216,57 @@ static void test_persist(void **state)
 	assert_int_equal(dirty(&f, 2), 1);
 	assert_int_equal(dirty(&f, 3), 5);
 	assert_int_equal(wb_engine_bm_test(f.e, 2, 9 * R, R), 0);
+	assert_int_equal(bad_copy, 0);
+	efx_fini(&f);
+}
+
+static uint32_t marked(struct efx *f, unsigned peer)
+{
+	struct wb_bm_info bi;
+
+	assert_int_equal(wb_engine_bm_info(f->e, peer, &bi), 0);
+	return bi.marked;
+}
+
+static void test_found(void **state)
+{
+	struct wb_fault_cfg c = {.seed = 9, .drop_permille = 500, .tear_permille = 500};
+	const uint64_t R = 64u << 10;
+	struct wb_engine_stats st;
+	struct wb_sb sb;
+	char err[256];
+	struct efx f;
+
+	(void)state;
+	efx_devices(&f, "bm", 8u << 20, &c, &c);
+	efx_format_open(&f);
+	/* a plain mark is not "found" */
+	assert_int_equal(wb_engine_bm_mark(f.e, 0, 3 * R, 1), 0);
+	assert_int_equal(marked(&f, 0), 0);
+	assert_int_equal(wb_engine_bm_found(f.e, 1, 5 * R, 1), 0);
+	assert_int_equal(wb_engine_bm_found(f.e, 1, 7 * R, 1), 0);
+	assert_int_equal(marked(&f, 1), 1);
+	assert_int_equal(dirty(&f, 1), 2);
+	/* durable with the bits, and tracking does not drop it */
+	assert_int_equal(track_sync(&f, 1, WB_BM_TRACK_HEAD), 0);
+	assert_int_equal(wb_sb_load(f.log, &sb, err, sizeof(err)), 0);
+	assert_true(sb.bm_peer[1].flags & WB_BM_F_MARKED);
+	assert_false(sb.bm_peer[0].flags & WB_BM_F_MARKED);
+	write_blk(&f, 100, 1);
+	assert_int_equal(track_sync(&f, 1, 0), 0);
+	crash(&f);
+	assert_int_equal(marked(&f, 1), 1);
+	assert_int_equal(marked(&f, 0), 0);
+	/* a partial clear keeps it; the last bit cleared ends it, durably */
+	assert_int_equal(wb_engine_bm_clear(f.e, 1, 5 * R, R), 0);
+	assert_int_equal(marked(&f, 1), 1);
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	assert_int_equal(wb_engine_bm_clear(f.e, 1, 0, st.size), 0);
+	assert_int_equal(marked(&f, 1), 0);
+	assert_int_equal(flush_sync(&f), 0);
+	crash(&f);
+	assert_int_equal(marked(&f, 1), 0);
+	assert_int_equal(dirty(&f, 1), 0);
 	assert_int_equal(bad_copy, 0);
 	efx_fini(&f);
 }
@@ -493,7 +546,7 @@ int main(void)
 	    cmocka_unit_test(test_persist),	  cmocka_unit_test(test_tracking),
 	    cmocka_unit_test(test_power_cuts),	  cmocka_unit_test(test_dropped_peer),
 	    cmocka_unit_test(test_rebase),	  cmocka_unit_test(test_rebase_down),
-	    cmocka_unit_test(test_tracked_since),
+	    cmocka_unit_test(test_tracked_since), cmocka_unit_test(test_found),
 	};
 
 	wb_msg_set_sink(sink, NULL, WB_LOG_DEBUG);
