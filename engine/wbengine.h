@@ -292,6 +292,12 @@ struct wb_repl_hooks {
 	 * peer needs a resync (bitmap). Called from run(). */
 	void (*peer_dropped)(void *arg, unsigned peer, uint64_t seq);
 	void *arg;
+	/* The log's tail on disk is about to pass held peer `peer`'s position
+	 * `seq` (its hold lives in memory: a crash would lose it): the peer's
+	 * bitmap tracks from seq, durably before that tail. The peer is not
+	 * dropped; the owner clears the bitmap once the peer acked what it
+	 * lacked. Called from run(). NULL: not told. */
+	void (*peer_tracked)(void *arg, unsigned peer, uint64_t seq);
 };
 #define WB_ENGINE_MAX_PEERS 16
 

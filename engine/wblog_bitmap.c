@@ -464,6 +464,36 @@ uint64_t wbl_bm_hold(const struct wblog *e)
 	return e->bm ? e->bm->hold : UINT64_MAX;
 }
 
+/* Destage is about to persist tail `tail`. A peer the log is held for
+ * (set_peer_pos) whose position the tail passes would, after a crash, find
+ * those records gone from the log with nothing naming their blocks (the
+ * hold lives in memory): its bitmap tracks from its position first, durable
+ * with the tail (wbl_bm_tail_needs), as DRBD's activity log covers the
+ * writes in flight. The owner is told (hooks.peer_tracked) and clears the
+ * bitmap once the peer acknowledged what it lacked. */
+void wbl_bm_tail_holds(struct wblog *e, uint64_t tail)
+{
+	struct wbl_bm *bm = e->bm;
+	unsigned p;
+
+	for (p = 0; bm && p < bm->npeers; p++) {
+		uint64_t pos = e->peer_pos[p];
+
+		if (!(e->peers_held & (1u << p)) || pos >= tail)
+			continue;
+		if ((bm->tracking & (1u << p)) && bm->since[p] <= pos)
+			continue;
+		if (bm_track_from(e, p, pos))
+			continue; /* cannot be: the records it holds are in the log */
+		e->tracked_pending |= 1u << p;
+		e->tracked_seq[p] = pos;
+		wb_msg(WB_LOG_INFO,
+		       "%s: peer %u: the log's tail on disk passes its position (seq %llu): its "
+		       "bitmap tracks from there",
+		       e->eng.name, p, (unsigned long long)pos);
+	}
+}
+
 /* Destage is about to persist tail `tail`: does a tracking peer need a
  * commit first (its durable-to-be copy does not cover the records before)? */
 int wbl_bm_tail_needs(const struct wblog *e, uint64_t tail)

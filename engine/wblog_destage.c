@@ -457,6 +457,7 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 				 ? last->gen
 				 : last->gen - 1;
 	ds->tail = T_SB;
+	wbl_bm_tail_holds(e, e->sb.tail_seq);
 	if (wbl_bm_tail_needs(e, e->sb.tail_seq)) {
 		/* a tracking peer's bitmap must cover the records the tail
 		 * leaves behind before the tail is on disk: the bitmap commit

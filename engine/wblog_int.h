@@ -172,6 +172,10 @@ struct wblog {
 	/* peer holds (wblog_repl.c): position per peer (first seq it needs) */
 	uint64_t peer_pos[WB_ENGINE_MAX_PEERS], dropped_seq[WB_ENGINE_MAX_PEERS];
 	uint32_t peers_held, dropped_pending; /* bitmasks */
+	/* peers whose bitmap began tracking as the tail passed their hold
+	 * (wbl_bm_tail_holds), from tracked_seq; owner told from run() */
+	uint64_t tracked_seq[WB_ENGINE_MAX_PEERS];
+	uint32_t tracked_pending;
 	uint64_t held_end, held_bytes;	      /* see wbl_hold_account */
 	int space_wait;			      /* a sealed record waits for log space */
 	unsigned log_reads_inflight;
@@ -286,6 +290,7 @@ int wbl_bm_flush(struct wb_engine *eng, void (*done)(void *arg, int err), void *
 void wbl_bm_dropped(struct wblog *e, unsigned peer, uint64_t seq);
 void wbl_bm_rebased(struct wblog *e, uint64_t seq); /* the log restarts at seq */
 uint64_t wbl_bm_hold(const struct wblog *e);
+void wbl_bm_tail_holds(struct wblog *e, uint64_t tail);
 int wbl_bm_tail_needs(const struct wblog *e, uint64_t tail);
 void wbl_bm_commit_for_destage(struct wblog *e, void (*done)(struct wblog *e, int err));
 void wbl_bm_progress(struct wblog *e);

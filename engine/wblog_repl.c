@@ -367,7 +367,7 @@ void wbl_drop_lowest_peer(struct wblog *e)
 
 int wbl_repl_pending(const struct wblog *e)
 {
-	return e->rread_head || e->dropped_pending;
+	return e->rread_head || e->dropped_pending || e->tracked_pending;
 }
 
 void wbl_repl_deliver(struct wblog *e, int *n)
@@ -394,6 +394,14 @@ void wbl_repl_deliver(struct wblog *e, int *n)
 		(*n)++;
 		if (e->hooks.peer_dropped)
 			e->hooks.peer_dropped(e->hooks.arg, i, e->dropped_seq[i]);
+	}
+	for (i = 0; e->tracked_pending && i < WB_ENGINE_MAX_PEERS; i++) {
+		if (!(e->tracked_pending & (1u << i)))
+			continue;
+		e->tracked_pending &= ~(1u << i);
+		(*n)++;
+		if (e->hooks.peer_tracked)
+			e->hooks.peer_tracked(e->hooks.arg, i, e->tracked_seq[i]);
 	}
 }
 

@@ -9,9 +9,9 @@
 # 60 s ping timeout: the link stays up, alpha keeps its log from beta's
 # last durable ack); 2 MiB are written and destaged on alpha, then alpha
 # is stopped cleanly and beta killed. Cases:
-#   - alpha's stop makes beta's bitmap track from the position alpha's log
-#     was held at for it (the hold lives in memory; the log's tail on disk
-#     moves with destage alone)
+#   - beta's bitmap tracks from the position alpha's log was held at for
+#     it (the hold lives in memory): since the drain moved the log's tail
+#     on disk past it (since 2026-12-03), else from alpha's clean stop
 #   - beta, back, gets a bitmap resync of the 2 MiB, not a full sync of
 #     the 64 MiB device (before 2026-12-03: alpha restarted with the tail
 #     past beta's position and tracked beta from there, and the coverage
@@ -58,6 +58,8 @@ repl_stop alpha
 repl_stop beta KILL
 if sed -n '/r0: going down/,$p' "$T/alpha/wbrepd.log" | grep -q "peer beta: bitmap tracks records from seq"; then
 	pass "repl-stophold-tracks" "($(sed -n '/r0: going down/,$p' "$T/alpha/wbrepd.log" | grep -o 'peer beta: bitmap tracks records from seq [0-9]*' | tail -1) at the stop)"
+elif grep -q "peer beta: the log's tail on disk passes its position" "$T/alpha/wbrepd.log"; then
+	pass "repl-stophold-tracks" "($(grep -o "peer beta: the log's tail on disk passes its position (seq [0-9]*)" "$T/alpha/wbrepd.log" | tail -1): tracking since the drain)"
 else
 	fail "repl-stophold-tracks: alpha's stop did not make beta's bitmap track from its hold"
 fi

@@ -11,7 +11,8 @@
  * past its retention gets the records it had not acknowledged, durably,
  * before the log releases them; where tracking began survives a restart;
  * blocks found different (WB_BM_FOUND) keep the bitmap marked across power
- * cuts, tracking and partial clears, until every bit is cleared.
+ * cuts, tracking and partial clears, until every bit is cleared; a peer
+ * held in memory whose position destage's tail passes is tracked first.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -435,6 +436,90 @@ static void open_block_regions(struct efx *f)
 	efx_format_open(f);
 }
 
+static unsigned tracked_peer, tracked_calls;
+static uint64_t tracked_seq;
+
+static void on_tracked(void *arg, unsigned peer, uint64_t seq)
+{
+	(void)arg;
+	tracked_calls++;
+	tracked_peer = peer;
+	tracked_seq = seq;
+}
+
+/* Destage everything (write-through), the log held by a peer: until no
+ * dirty byte is left and peer p's tracking is durable (or many rounds) */
+static void drain_held(struct efx *f, unsigned p)
+{
+	struct wb_engine_stats st;
+	struct wb_bm_info bi = {0};
+	int i;
+
+	assert_int_equal(wb_engine_set_mode(f->e, WB_MODE_WRITETHROUGH), 0);
+	for (i = 0; i < 100000; i++) {
+		assert_int_equal(wb_engine_stats(f->e, &st), 0);
+		assert_int_equal(wb_engine_bm_info(f->e, p, &bi), 0);
+		if (!st.dirty_bytes && st.seq_destaged == st.seq_head && bi.tracking_durable)
+			break;
+		assert_true(wb_engine_run(f->e, 1) >= 0);
+	}
+	assert_int_equal(wb_engine_set_mode(f->e, WB_MODE_WRITEBACK), 0);
+}
+
+/*
+ * A connected peer holds the log (its position in memory only) while
+ * destage persists a tail past it: its bitmap tracks from its position
+ * first, durably with that tail, and the owner is told; after a power cut
+ * (the hold gone, the records behind the tail) the bitmap names what the
+ * peer lacks. A peer at or past the tail is not touched.
+ */
+static void test_tail_passes_hold(void **state)
+{
+	struct wb_repl_hooks h = {.peer_tracked = on_tracked};
+	struct wb_engine_stats st;
+	struct wb_bm_info bi;
+	struct efx f;
+	uint64_t hold;
+
+	(void)state;
+	open_block_regions(&f);
+	assert_int_equal(wb_engine_set_repl_hooks(f.e, &h), 0);
+	write_blk(&f, 1, 1); /* the peer has it */
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	hold = st.seq_head;
+	assert_int_equal(wb_engine_set_peer_pos(f.e, 3, hold), 0);
+	write_blk(&f, 10, 2);
+	write_blk(&f, 11, 3);
+	assert_int_equal(wb_engine_flush(f.e), 0);
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	assert_int_equal(wb_engine_set_peer_pos(f.e, 2, st.seq_head), 0); /* has all */
+	drain_held(&f, 3);
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	assert_true(st.seq_destaged > hold);
+	assert_int_equal(st.seq_tail, hold); /* held in memory */
+	assert_int_equal(tracked_calls, 1);
+	assert_int_equal(tracked_peer, 3);
+	assert_int_equal(tracked_seq, hold);
+	assert_int_equal(wb_engine_bm_info(f.e, 3, &bi), 0);
+	assert_int_equal(bi.tracking_durable, 1);
+	assert_int_equal(dirty(&f, 3), 2);
+	assert_int_equal(wb_engine_bm_test(f.e, 3, 1 * EFX_BS, EFX_BS), 0);
+	assert_int_equal(wb_engine_bm_info(f.e, 2, &bi), 0);
+	assert_int_equal(bi.tracking, 0);
+	/* records written later fold in while it tracks */
+	write_blk(&f, 12, 4);
+	assert_int_equal(dirty(&f, 3), 3);
+	crash(&f);
+	assert_int_equal(wb_engine_stats(f.e, &st), 0);
+	assert_true(st.seq_tail > hold); /* the log let go of its position */
+	assert_int_equal(dirty(&f, 3), 2 + (wb_engine_bm_test(f.e, 3, 12 * EFX_BS, EFX_BS) == 1));
+	assert_int_equal(wb_engine_bm_test(f.e, 3, 10 * EFX_BS, 2 * EFX_BS), 1);
+	assert_int_equal(track_sync(&f, 3, hold), 0); /* covered from there */
+	assert_int_equal(wb_engine_bm_track(f.e, 2, hold, done_cb, NULL), -ENOENT);
+	assert_int_equal(bad_copy, 0);
+	efx_fini(&f);
+}
+
 /* Rebased to a lower seq than where a peer's tracking began (a resync
  * target discarding its own records): the new records still go into that
  * peer's bitmap (its fold point stayed at the old head: left out). */
@@ -547,6 +632,7 @@ int main(void)
 	    cmocka_unit_test(test_power_cuts),	  cmocka_unit_test(test_dropped_peer),
 	    cmocka_unit_test(test_rebase),	  cmocka_unit_test(test_rebase_down),
 	    cmocka_unit_test(test_tracked_since), cmocka_unit_test(test_found),
+	    cmocka_unit_test(test_tail_passes_hold),
 	};
 
 	wb_msg_set_sink(sink, NULL, WB_LOG_DEBUG);
