@@ -464,13 +464,48 @@ uint64_t wbl_bm_hold(const struct wblog *e)
 	return e->bm ? e->bm->hold : UINT64_MAX;
 }
 
-/* Destage is about to persist tail `tail`. A peer the log is held for
+/* Peer p's bitmap tracks from pos (held records: in the log), the owner is
+ * told from run(); durable with the next commit. */
+static void bm_track_hold(struct wblog *e, unsigned p, uint64_t pos)
+{
+	if (bm_track_from(e, p, pos))
+		return; /* cannot be: the records it holds are in the log */
+	e->tracked_pending |= 1u << p;
+	e->tracked_seq[p] = pos;
+	wb_msg(WB_LOG_INFO,
+	       "%s: peer %u: the log's tail on disk passes its position (seq %llu): its bitmap "
+	       "tracks from there",
+	       e->eng.name, p, (unsigned long long)pos);
+}
+
+/* Tracking already, from wherever the owner made it start: the owner's
+ * bitmap of that peer (a resync source tracks from the records it ships
+ * live, its older blocks are bits already; folding from the hold again
+ * would mark what the resync did) */
+static int bm_tracks(const struct wbl_bm *bm, unsigned p)
+{
+	return !!(bm->tracking & (1u << p));
+}
+
+/*
+ * Destage is about to persist tail `tail`. A peer the log is held for
  * (set_peer_pos) whose position the tail passes would, after a crash, find
  * those records gone from the log with nothing naming their blocks (the
- * hold lives in memory): its bitmap tracks from its position first, durable
- * with the tail (wbl_bm_tail_needs), as DRBD's activity log covers the
- * writes in flight. The owner is told (hooks.peer_tracked) and clears the
- * bitmap once the peer acknowledged what it lacked. */
+ * hold lives in memory): its bitmap must track from its position, durably,
+ * as DRBD's activity log covers the writes in flight. The owner is told
+ * (hooks.peer_tracked) and clears the bitmap once the peer acknowledged
+ * what it lacked.
+ *
+ * Not at once: in write-through destage persists a tail for nearly every
+ * write, racing the peers' acks of the same records, and a bitmap commit
+ * with each (a log flush more) cost a quarter of the write-through IOPS
+ * for a lag of a record or two (docs/replication.md, "Bitmaps"). A peer
+ * that has not acknowledged the records a tail passed WBL_HOLD_CHECK_MS
+ * later lags for real: tracked then (wbl_bm_hold_timer); a crash within
+ * that time can still cost such a peer a full sync.
+ */
+#define WBL_HOLD_CHECK_MS 200u
+
 void wbl_bm_tail_holds(struct wblog *e, uint64_t tail)
 {
 	struct wbl_bm *bm = e->bm;
@@ -479,19 +514,48 @@ void wbl_bm_tail_holds(struct wblog *e, uint64_t tail)
 	for (p = 0; bm && p < bm->npeers; p++) {
 		uint64_t pos = e->peer_pos[p];
 
-		if (!(e->peers_held & (1u << p)) || pos >= tail)
+		if (!(e->peers_held & (1u << p)) || pos >= tail || bm_tracks(bm, p) ||
+		    (e->hold_check & (1u << p)))
 			continue;
-		if ((bm->tracking & (1u << p)) && bm->since[p] <= pos)
-			continue;
-		if (bm_track_from(e, p, pos))
-			continue; /* cannot be: the records it holds are in the log */
-		e->tracked_pending |= 1u << p;
-		e->tracked_seq[p] = pos;
-		wb_msg(WB_LOG_INFO,
-		       "%s: peer %u: the log's tail on disk passes its position (seq %llu): its "
-		       "bitmap tracks from there",
-		       e->eng.name, p, (unsigned long long)pos);
+		e->hold_check |= 1u << p;
+		e->hold_check_tail[p] = tail;
+		if (!e->hold_check_ms)
+			e->hold_check_ms = wbl_now_ms() + WBL_HOLD_CHECK_MS;
 	}
+}
+
+/* From run(): the peers a tail passed, WBL_HOLD_CHECK_MS later */
+void wbl_bm_hold_timer(struct wblog *e)
+{
+	struct wbl_bm *bm = e->bm;
+	uint32_t again = 0, tracked = 0;
+	unsigned p;
+
+	if (!e->hold_check || !bm || wbl_now_ms() < e->hold_check_ms)
+		return;
+	for (p = 0; p < bm->npeers; p++) {
+		uint64_t pos = e->peer_pos[p], tail = e->sb.tail_seq;
+
+		if (!(e->hold_check & (1u << p)) || !(e->peers_held & (1u << p)) || pos >= tail ||
+		    bm_tracks(bm, p))
+			continue;
+		if (pos < e->hold_check_tail[p]) {
+			bm_track_hold(e, p, pos); /* behind for WBL_HOLD_CHECK_MS */
+			tracked = 1;
+		} else {
+			again |= 1u << p; /* caught up on those, behind a later tail */
+			e->hold_check_tail[p] = tail;
+		}
+	}
+	e->hold_check = again;
+	e->hold_check_ms = again ? wbl_now_ms() + WBL_HOLD_CHECK_MS : 0;
+	if (tracked)
+		bm_request(e, NULL, NULL); /* cannot fail without a waiter */
+}
+
+uint64_t wbl_bm_hold_due(const struct wblog *e)
+{
+	return e->hold_check ? e->hold_check_ms : 0;
 }
 
 /* Destage is about to persist tail `tail`: does a tracking peer need a

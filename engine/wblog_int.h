@@ -176,8 +176,14 @@ struct wblog {
 	 * (wbl_bm_tail_holds), from tracked_seq; owner told from run() */
 	uint64_t tracked_seq[WB_ENGINE_MAX_PEERS];
 	uint32_t tracked_pending;
-	uint64_t held_end, held_bytes;	      /* see wbl_hold_account */
-	int space_wait;			      /* a sealed record waits for log space */
+	/* peers a tail passed while they held it: looked at again at
+	 * hold_check_ms (wbl_bm_hold_timer), still behind hold_check_tail:
+	 * tracked */
+	uint64_t hold_check_tail[WB_ENGINE_MAX_PEERS];
+	uint64_t hold_check_ms;
+	uint32_t hold_check;
+	uint64_t held_end, held_bytes; /* see wbl_hold_account */
+	int space_wait;		       /* a sealed record waits for log space */
 	unsigned log_reads_inflight;
 
 	/* destage */
@@ -291,6 +297,8 @@ void wbl_bm_dropped(struct wblog *e, unsigned peer, uint64_t seq);
 void wbl_bm_rebased(struct wblog *e, uint64_t seq); /* the log restarts at seq */
 uint64_t wbl_bm_hold(const struct wblog *e);
 void wbl_bm_tail_holds(struct wblog *e, uint64_t tail);
+void wbl_bm_hold_timer(struct wblog *e);
+uint64_t wbl_bm_hold_due(const struct wblog *e);
 int wbl_bm_tail_needs(const struct wblog *e, uint64_t tail);
 void wbl_bm_commit_for_destage(struct wblog *e, void (*done)(struct wblog *e, int err));
 void wbl_bm_progress(struct wblog *e);

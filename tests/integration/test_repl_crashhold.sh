@@ -14,7 +14,8 @@
 # write cache, its kill -9 a power cut; hold: its flushes wait while a file
 # exists). Cases:
 #   - beta's flushes held: 4 MiB written and acknowledged (in beta's
-#     memory), alpha drained (its tail on disk moves past them)
+#     memory), alpha drained (its tail on disk moves past them; beta
+#     still behind 200 ms later: its bitmap tracks)
 #   - alpha killed, beta's power cut (the 4 MiB lost there), both started
 #     again: alpha resyncs beta with a bitmap resync of about 4 MiB, not a
 #     full sync of the 64 MiB device (before 2026-12-03: full)
@@ -60,7 +61,8 @@ touch "$T/hold"
 img_rand 8 4
 dur0=$(json alpha True && jget alpha "s['peers'][0]['acked_seq']")
 if img_write alpha 8 4 65536 noflush && ctl alpha drain r0 --timeout 60 >"$T/drain" 2>&1 &&
-	json alpha "s['dirty_bytes'] == 0 and s['seq']['head'] > $dur0 and s['peers'][0]['acked_seq'] == $dur0"; then
+	json alpha "s['dirty_bytes'] == 0 and s['seq']['head'] > $dur0 and s['peers'][0]['acked_seq'] == $dur0" &&
+	wait_log 30 "$T/alpha/wbrepd.log" "peer beta: the log's tail on disk passes its position"; then
 	pass "repl-crashhold-held" "(beta durable at seq $dur0 as alpha knows, alpha's head $(jget alpha "s['seq']['head']"), all destaged)"
 else
 	fail "repl-crashhold-held: $(cat "$T/drain") $(jget alpha "s['seq'], s['dirty_bytes'], s['peers'][0]['acked_seq']") (beta at $dur0)"

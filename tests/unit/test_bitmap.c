@@ -627,11 +627,11 @@ static void test_tracked_since(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_geometry),	  cmocka_unit_test(test_mark_clear_next),
-	    cmocka_unit_test(test_persist),	  cmocka_unit_test(test_tracking),
-	    cmocka_unit_test(test_power_cuts),	  cmocka_unit_test(test_dropped_peer),
-	    cmocka_unit_test(test_rebase),	  cmocka_unit_test(test_rebase_down),
-	    cmocka_unit_test(test_tracked_since), cmocka_unit_test(test_found),
+	    cmocka_unit_test(test_geometry),	     cmocka_unit_test(test_mark_clear_next),
+	    cmocka_unit_test(test_persist),	     cmocka_unit_test(test_tracking),
+	    cmocka_unit_test(test_power_cuts),	     cmocka_unit_test(test_dropped_peer),
+	    cmocka_unit_test(test_rebase),	     cmocka_unit_test(test_rebase_down),
+	    cmocka_unit_test(test_tracked_since),    cmocka_unit_test(test_found),
 	    cmocka_unit_test(test_tail_passes_hold),
 	};
 
