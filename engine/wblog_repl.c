@@ -370,10 +370,24 @@ int wbl_repl_pending(const struct wblog *e)
 	return e->rread_head || e->dropped_pending || e->tracked_pending;
 }
 
+/* Tell the owner of each peer in *mask (peer_dropped, peer_tracked); the
+ * hook is read for each call (a callback may change the hooks) */
+static void deliver_peers(struct wblog *e, uint32_t *mask, const uint64_t *seq,
+			  void (*const *hook)(void *arg, unsigned peer, uint64_t seq), int *n)
+{
+	for (unsigned i = 0; *mask && i < WB_ENGINE_MAX_PEERS; i++) {
+		if (!(*mask & (1u << i)))
+			continue;
+		*mask &= ~(1u << i);
+		(*n)++;
+		if (*hook)
+			(*hook)(e->hooks.arg, i, seq[i]);
+	}
+}
+
 void wbl_repl_deliver(struct wblog *e, int *n)
 {
 	struct wbl_rread *rr;
-	unsigned i;
 
 	while ((rr = e->rread_head)) {
 		e->rread_head = rr->next;
@@ -387,22 +401,8 @@ void wbl_repl_deliver(struct wblog *e, int *n)
 		wb_io_free(rr->buf);
 		free(rr);
 	}
-	for (i = 0; e->dropped_pending && i < WB_ENGINE_MAX_PEERS; i++) {
-		if (!(e->dropped_pending & (1u << i)))
-			continue;
-		e->dropped_pending &= ~(1u << i);
-		(*n)++;
-		if (e->hooks.peer_dropped)
-			e->hooks.peer_dropped(e->hooks.arg, i, e->dropped_seq[i]);
-	}
-	for (i = 0; e->tracked_pending && i < WB_ENGINE_MAX_PEERS; i++) {
-		if (!(e->tracked_pending & (1u << i)))
-			continue;
-		e->tracked_pending &= ~(1u << i);
-		(*n)++;
-		if (e->hooks.peer_tracked)
-			e->hooks.peer_tracked(e->hooks.arg, i, e->tracked_seq[i]);
-	}
+	deliver_peers(e, &e->dropped_pending, e->dropped_seq, &e->hooks.peer_dropped, n);
+	deliver_peers(e, &e->tracked_pending, e->tracked_seq, &e->hooks.peer_tracked, n);
 }
 
 /* close: completions not delivered yet are dropped with their buffers */

@@ -13,8 +13,9 @@
 #     reads): the verify reports exactly that block (log line, JSON, the
 #     verify event, the per-peer metric); beta restarted (the link goes
 #     down, a catch-up after): a bitmap resync rewrites the block, the
-#     next verify finds nothing; written again through the primary, the
-#     next verify finds nothing
+#     next verify finds nothing; the same with `wbctl disconnect` and
+#     `connect` on alpha; written again through the primary, the next
+#     verify finds nothing
 #   - a verify while the stamped writer keeps writing to alpha: no block
 #     reported out of sync (the writer ran during the whole verify); after
 #     the writer stopped the replicas are byte-identical
@@ -129,6 +130,20 @@ elif wait_for 120 repl_uptodate alpha && wait_for 120 same_as "$T/img" beta &&
 	pass "verify-reconnect-resynced" "($(grep -o 'peer beta needs a [a-z ]* ([^)]*)' "$T/alpha/wbrepd.log" | tail -1))"
 else
 	fail "verify-reconnect-resynced: $(img_diff "$T/img" "$T/out.beta"); $(jget alpha 's["peers"][0]') $(cat "$T/v.json" "$T/v.err" 2>/dev/null)"
+fi
+# the same through `wbctl disconnect` and `connect` on the primary (the
+# operator's way, as with DRBD): another block changed behind beta's back,
+# found, resynced at the reconnect
+BAD2=9000
+wait_for 120 json beta 's["dirty_bytes"] == 0' || fail "verify-disconnect: beta's log is not clean"
+dd if="$T/junk" of="$T/beta/backing" bs=4096 seek=$BAD2 conv=notrunc,fsync status=none
+if verify_json alpha && [ "$(vget 'p["oos_blocks"]')" = 1 ] &&
+	ctl alpha disconnect r0 >"$T/dc" 2>&1 && ctl alpha connect r0 >>"$T/dc" 2>&1 &&
+	wait_for 120 repl_uptodate alpha && wait_for 60 json alpha 's["peers"][0]["out_of_sync_bytes"] == 0' &&
+	wait_for 120 same_as "$T/img" beta; then
+	pass "verify-disconnect-resynced" "(block $BAD2: $(grep -o 'peer beta needs a [a-z ]* ([^)]*)' "$T/alpha/wbrepd.log" | tail -1))"
+else
+	fail "verify-disconnect-resynced: $(cat "$T/dc") $(img_diff "$T/img" "$T/out.beta"); $(cat "$T/v.json" 2>/dev/null)"
 fi
 # written again through the primary: in sync again
 head -c 4096 /dev/urandom >"$T/fix"
