@@ -907,13 +907,14 @@ static int wbl_timeout(struct wb_engine *eng)
 {
 	struct wblog *e = (struct wblog *)eng;
 	int t = wbl_destage_timeout(e);
+	uint64_t due;
 
 	if (e->role == WB_ROLE_PRIMARY && e->p.gen_max_interval_ms && e->gen_has_data)
 		t = wbl_min_timeout(t, e->gen_start_ms + e->p.gen_max_interval_ms);
 	if (e->commit_due_ms)
 		t = wbl_min_timeout(t, e->commit_due_ms);
-	if (wbl_bm_hold_due(e))
-		t = wbl_min_timeout(t, wbl_bm_hold_due(e));
+	if ((due = wbl_bm_hold_due(e)))
+		t = wbl_min_timeout(t, due);
 	if (e->doneq.head || e->apply_doneq.head || wbl_repl_pending(e) || wbl_meta_pending(e) ||
 	    wbl_bm_pending(e))
 		t = 0;

@@ -54,7 +54,7 @@ struct wbl_bm {
 	 * fold_from's coverage, which a restart resets to the stamp) */
 	uint64_t since[WB_BM_MAX_PEERS];
 	uint32_t tracking, changed; /* masks */
-	uint32_t marked;	    /* mask: the owner set bits (WB_BM_F_MARKED) */
+	uint32_t marked;	    /* mask: bits set as found (WB_BM_F_MARKED) */
 	/* commits: asked for, in the commit running, durable */
 	uint64_t want, sent, done;
 	int committing;
@@ -519,43 +519,48 @@ void wbl_bm_tail_holds(struct wblog *e, uint64_t tail)
 			continue;
 		e->hold_check |= 1u << p;
 		e->hold_check_tail[p] = tail;
-		if (!e->hold_check_ms)
-			e->hold_check_ms = wbl_now_ms() + WBL_HOLD_CHECK_MS;
+		e->hold_check_ms[p] = wbl_now_ms() + WBL_HOLD_CHECK_MS;
 	}
 }
 
-/* From run(): the peers a tail passed, WBL_HOLD_CHECK_MS later */
+/* From run(): each peer a tail passed, WBL_HOLD_CHECK_MS after that */
 void wbl_bm_hold_timer(struct wblog *e)
 {
 	struct wbl_bm *bm = e->bm;
-	uint32_t again = 0, tracked = 0;
+	uint64_t now = wbl_now_ms(), tail = e->sb.tail_seq;
+	int tracked = 0;
 	unsigned p;
 
-	if (!e->hold_check || !bm || wbl_now_ms() < e->hold_check_ms)
-		return;
-	for (p = 0; p < bm->npeers; p++) {
-		uint64_t pos = e->peer_pos[p], tail = e->sb.tail_seq;
+	for (p = 0; e->hold_check && bm && p < bm->npeers; p++) {
+		uint64_t pos = e->peer_pos[p];
 
-		if (!(e->hold_check & (1u << p)) || !(e->peers_held & (1u << p)) || pos >= tail ||
-		    bm_tracks(bm, p))
+		if (!(e->hold_check & (1u << p)) || now < e->hold_check_ms[p])
 			continue;
-		if (pos < e->hold_check_tail[p]) {
+		if (!(e->peers_held & (1u << p)) || pos >= tail || bm_tracks(bm, p)) {
+			e->hold_check &= ~(1u << p);
+		} else if (pos < e->hold_check_tail[p]) {
 			bm_track_hold(e, p, pos); /* behind for WBL_HOLD_CHECK_MS */
+			e->hold_check &= ~(1u << p);
 			tracked = 1;
 		} else {
-			again |= 1u << p; /* caught up on those, behind a later tail */
+			/* caught up on those, behind a later tail */
 			e->hold_check_tail[p] = tail;
+			e->hold_check_ms[p] = now + WBL_HOLD_CHECK_MS;
 		}
 	}
-	e->hold_check = again;
-	e->hold_check_ms = again ? wbl_now_ms() + WBL_HOLD_CHECK_MS : 0;
 	if (tracked)
 		bm_request(e, NULL, NULL); /* cannot fail without a waiter */
 }
 
+/* The earliest check due, 0: none */
 uint64_t wbl_bm_hold_due(const struct wblog *e)
 {
-	return e->hold_check ? e->hold_check_ms : 0;
+	uint64_t due = 0;
+
+	for (unsigned p = 0; e->hold_check && p < WB_ENGINE_MAX_PEERS; p++)
+		if ((e->hold_check & (1u << p)) && (!due || e->hold_check_ms[p] < due))
+			due = e->hold_check_ms[p];
+	return due;
 }
 
 /* Destage is about to persist tail `tail`: does a tracking peer need a

@@ -176,11 +176,10 @@ struct wblog {
 	 * (wbl_bm_tail_holds), from tracked_seq; owner told from run() */
 	uint64_t tracked_seq[WB_ENGINE_MAX_PEERS];
 	uint32_t tracked_pending;
-	/* peers a tail passed while they held it: looked at again at
+	/* peers a tail passed while they held it: each looked at again at its
 	 * hold_check_ms (wbl_bm_hold_timer), still behind hold_check_tail:
 	 * tracked */
-	uint64_t hold_check_tail[WB_ENGINE_MAX_PEERS];
-	uint64_t hold_check_ms;
+	uint64_t hold_check_tail[WB_ENGINE_MAX_PEERS], hold_check_ms[WB_ENGINE_MAX_PEERS];
 	uint32_t hold_check;
 	uint64_t held_end, held_bytes; /* see wbl_hold_account */
 	int space_wait;		       /* a sealed record waits for log space */
