@@ -814,34 +814,6 @@ static void on_peer_dropped(void *arg, unsigned peer, uint64_t seq)
 		wbd_peerlink_drop(rp->peers[peer].l, -ENOSPC, "fell behind past log retention");
 }
 
-/* The log's tail on disk passes a connected peer's position (it lags the
- * destage: its acks or its log flushes are slow): the engine made its
- * bitmap track from there, durably before that tail, so that a crash of
- * this node, which loses the hold, leaves a bitmap resync rather than a
- * full sync. Cleared like any tracking bitmap once the peer acked what
- * this node held now (bm_in_sync, which also waits until the peer is past
- * the tail). */
-static void on_peer_tracked(void *arg, unsigned peer, uint64_t seq)
-{
-	struct wbd_repl *rp = arg;
-	struct repl_peer *p;
-	struct wb_engine_stats st;
-
-	if (peer >= rp->npeers)
-		return;
-	p = &rp->peers[peer];
-	p->tracking = true;
-	wbd_info("%s: peer %s: the log's tail on disk passes its position (seq %llu): its "
-		 "bitmap tracks from there",
-		 rp->res, p->node, (unsigned long long)seq);
-	if (!p->up || (rp->primary && !p->primary_peer && !p->live))
-		return; /* the link-down or catch-up path sets clear_at */
-	if (wb_engine_stats(rp->e, &st))
-		return;
-	p->clear_at = rp->primary && !p->primary_peer ? rp->shipped_next : st.seq_head;
-	p->clear_rs = false;
-}
-
 struct read_ctx {
 	struct repl_peer *p;
 	uint64_t epoch;
@@ -994,9 +966,10 @@ static void bm_in_sync(struct repl_peer *p)
 	}
 	wb_engine_stats(rp->e, &st);
 	/* not yet past the destaged records: the tail on disk may have passed
-	 * its position (the engine tracked it for that, on_peer_tracked);
-	 * cleared now, a crash here would leave nothing naming what it lacks.
-	 * clear_at stays: the next ack looks again */
+	 * its position while its bitmap tracked (a tracking peer does not
+	 * hold the tail on disk back: wbl_tail_target); cleared now, a crash
+	 * here would leave nothing naming what it lacks. clear_at stays: the
+	 * next ack looks again */
 	if (p->acked_dur < st.seq_destaged)
 		return;
 	ret = wb_engine_bm_clear(rp->e, p->idx, 0, st.size);
@@ -1920,10 +1893,7 @@ int wbd_repl_read_blocks(struct wbd_repl *rp, struct wb_req *wr, uint64_t lba, u
 
 int wbd_repl_hooks(struct wbd_repl *rp, bool on)
 {
-	struct wb_repl_hooks hooks = {.ship = on_ship,
-				      .peer_dropped = on_peer_dropped,
-				      .peer_tracked = on_peer_tracked,
-				      .arg = rp};
+	struct wb_repl_hooks hooks = {.ship = on_ship, .peer_dropped = on_peer_dropped, .arg = rp};
 
 	return wb_engine_set_repl_hooks(rp->e, on ? &hooks : &(struct wb_repl_hooks){0});
 }

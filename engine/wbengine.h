@@ -292,12 +292,6 @@ struct wb_repl_hooks {
 	 * peer needs a resync (bitmap). Called from run(). */
 	void (*peer_dropped)(void *arg, unsigned peer, uint64_t seq);
 	void *arg;
-	/* The log's tail on disk is about to pass held peer `peer`'s position
-	 * `seq` (its hold lives in memory: a crash would lose it): the peer's
-	 * bitmap tracks from seq, durably before that tail. The peer is not
-	 * dropped; the owner clears the bitmap once the peer acked what it
-	 * lacked. Called from run(). NULL: not told. */
-	void (*peer_tracked)(void *arg, unsigned peer, uint64_t seq);
 };
 #define WB_ENGINE_MAX_PEERS 16
 
@@ -383,7 +377,10 @@ struct wb_engine_ops {
 	int (*read_record)(struct wb_engine *e, uint64_t seq,
 			   void (*cb)(void *arg, int err, struct wb_rec_ref *r), void *arg);
 	/* Peer `peer` (< WB_ENGINE_MAX_PEERS) still needs records from seq on:
-	 * keep them in the log (within peer_retention). seq 0: no hold. */
+	 * keep them in the log (within peer_retention). seq 0: no hold. Unless
+	 * the peer's bitmap tracks, the log's tail on disk stays at seq too, so
+	 * the records are still there after a crash (recovered, destaged again).
+	 */
 	int (*set_peer_pos)(struct wb_engine *e, unsigned peer, uint64_t seq);
 	/* ABI 6: replication metadata. meta: the durable copy (what a restart
 	 * finds). meta_update: apply op (m as enum wb_meta_op says, NULL for

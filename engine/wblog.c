@@ -877,7 +877,6 @@ static void wbl_deliver(struct wblog *e, int *n)
 
 static void wbl_timers(struct wblog *e)
 {
-	wbl_bm_hold_timer(e);
 	if (e->role == WB_ROLE_PRIMARY && e->p.gen_max_interval_ms && e->gen_has_data &&
 	    wbl_now_ms() - e->gen_start_ms >= e->p.gen_max_interval_ms)
 		wbl_close_gen(e);
@@ -913,7 +912,7 @@ static int wbl_timeout(struct wb_engine *eng)
 		t = wbl_min_timeout(t, e->gen_start_ms + e->p.gen_max_interval_ms);
 	if (e->commit_due_ms)
 		t = wbl_min_timeout(t, e->commit_due_ms);
-	if ((due = wbl_bm_hold_due(e)))
+	if ((due = wbl_destage_held_due(e)))
 		t = wbl_min_timeout(t, due);
 	if (e->doneq.head || e->apply_doneq.head || wbl_repl_pending(e) || wbl_meta_pending(e) ||
 	    wbl_bm_pending(e))

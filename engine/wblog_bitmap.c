@@ -464,103 +464,11 @@ uint64_t wbl_bm_hold(const struct wblog *e)
 	return e->bm ? e->bm->hold : UINT64_MAX;
 }
 
-/* Peer p's bitmap tracks from pos (held records: in the log), the owner is
- * told from run(); durable with the next commit. */
-static void bm_track_hold(struct wblog *e, unsigned p, uint64_t pos)
+/* Peers whose bitmap tracks (their blocks are named there: the log's tail on
+ * disk need not wait for them, wbl_tail_target) */
+uint32_t wbl_bm_tracking(const struct wblog *e)
 {
-	if (bm_track_from(e, p, pos))
-		return; /* cannot be: the records it holds are in the log */
-	e->tracked_pending |= 1u << p;
-	e->tracked_seq[p] = pos;
-	wb_msg(WB_LOG_INFO,
-	       "%s: peer %u: the log's tail on disk passes its position (seq %llu): its bitmap "
-	       "tracks from there",
-	       e->eng.name, p, (unsigned long long)pos);
-}
-
-/* Tracking already, from wherever the owner made it start: the owner's
- * bitmap of that peer (a resync source tracks from the records it ships
- * live, its older blocks are bits already; folding from the hold again
- * would mark what the resync did) */
-static int bm_tracks(const struct wbl_bm *bm, unsigned p)
-{
-	return !!(bm->tracking & (1u << p));
-}
-
-/*
- * Destage is about to persist tail `tail`. A peer the log is held for
- * (set_peer_pos) whose position the tail passes would, after a crash, find
- * those records gone from the log with nothing naming their blocks (the
- * hold lives in memory): its bitmap must track from its position, durably,
- * as DRBD's activity log covers the writes in flight. The owner is told
- * (hooks.peer_tracked) and clears the bitmap once the peer acknowledged
- * what it lacked.
- *
- * Not at once: in write-through destage persists a tail for nearly every
- * write, racing the peers' acks of the same records, and a bitmap commit
- * with each (a log flush more) cost a quarter of the write-through IOPS
- * for a lag of a record or two (docs/replication.md, "Bitmaps"). A peer
- * that has not acknowledged the records a tail passed WBL_HOLD_CHECK_MS
- * later lags for real: tracked then (wbl_bm_hold_timer); a crash within
- * that time can still cost such a peer a full sync.
- */
-#define WBL_HOLD_CHECK_MS 200u
-
-void wbl_bm_tail_holds(struct wblog *e, uint64_t tail)
-{
-	struct wbl_bm *bm = e->bm;
-	unsigned p;
-
-	for (p = 0; bm && p < bm->npeers; p++) {
-		uint64_t pos = e->peer_pos[p];
-
-		if (!(e->peers_held & (1u << p)) || pos >= tail || bm_tracks(bm, p) ||
-		    (e->hold_check & (1u << p)))
-			continue;
-		e->hold_check |= 1u << p;
-		e->hold_check_tail[p] = tail;
-		e->hold_check_ms[p] = wbl_now_ms() + WBL_HOLD_CHECK_MS;
-	}
-}
-
-/* From run(): each peer a tail passed, WBL_HOLD_CHECK_MS after that */
-void wbl_bm_hold_timer(struct wblog *e)
-{
-	struct wbl_bm *bm = e->bm;
-	uint64_t now = wbl_now_ms(), tail = e->sb.tail_seq;
-	int tracked = 0;
-	unsigned p;
-
-	for (p = 0; e->hold_check && bm && p < bm->npeers; p++) {
-		uint64_t pos = e->peer_pos[p];
-
-		if (!(e->hold_check & (1u << p)) || now < e->hold_check_ms[p])
-			continue;
-		if (!(e->peers_held & (1u << p)) || pos >= tail || bm_tracks(bm, p)) {
-			e->hold_check &= ~(1u << p);
-		} else if (pos < e->hold_check_tail[p]) {
-			bm_track_hold(e, p, pos); /* behind for WBL_HOLD_CHECK_MS */
-			e->hold_check &= ~(1u << p);
-			tracked = 1;
-		} else {
-			/* caught up on those, behind a later tail */
-			e->hold_check_tail[p] = tail;
-			e->hold_check_ms[p] = now + WBL_HOLD_CHECK_MS;
-		}
-	}
-	if (tracked)
-		bm_request(e, NULL, NULL); /* cannot fail without a waiter */
-}
-
-/* The earliest check due, 0: none */
-uint64_t wbl_bm_hold_due(const struct wblog *e)
-{
-	uint64_t due = 0;
-
-	for (unsigned p = 0; e->hold_check && p < WB_ENGINE_MAX_PEERS; p++)
-		if ((e->hold_check & (1u << p)) && (!due || e->hold_check_ms[p] < due))
-			due = e->hold_check_ms[p];
-	return due;
+	return e->bm ? e->bm->tracking : 0;
 }
 
 /* Destage is about to persist tail `tail`: does a tracking peer need a

@@ -123,9 +123,13 @@ struct wbl_destage {
 	uint64_t next_seq, written_end, write_next;
 	/* written since the last tail: data bytes, log bytes, batches, when */
 	uint64_t unfl_bytes, unfl_span, unfl_batches, unfl_ms;
-	uint64_t picked_span; /* log bytes of picked records, tail not persisted */
+	uint64_t picked_span; /* log bytes of picked records, not destaged yet */
 	int tail;
 	uint64_t tail_upto, tail_bytes, tail_span; /* the tail in flight */
+	/* a held tail (wbl_tail_target short of destaged_seq) moved on: its
+	 * own superblock write is due then, 0: none (ds_tail_held) */
+	uint64_t held_due_ms;
+	bool tail_held; /* the write in flight is one of those */
 	int64_t tokens;
 	uint64_t last_tick_ms;
 	uint64_t start_ms; /* when the last batch started (0: none yet) */
@@ -385,16 +389,23 @@ static void ds_sb_done(struct wblog *e, int err)
 {
 	struct wbl_destage *ds = e->ds;
 	uint64_t now = wbl_now_ms();
+	bool held = ds->tail_held;
 
 	if (err) {
 		ds_fail(ds, err, "superblock write");
 		return;
 	}
-	/* The tail is persisted past tail_upto: the space may now be overwritten. */
-	e->release_upto = ds->tail_upto;
-	ds->picked_span -= ds->tail_span;
+	/* The tail on disk is past these records: their space may now be
+	 * overwritten (not past destage's position when a peer holds it) */
+	if (e->sb_durable.tail_seq > e->release_upto)
+		e->release_upto = e->sb_durable.tail_seq;
 	ds->tail = T_IDLE;
+	ds->tail_held = false;
 	wbl_release_records(e);
+	if (held) {
+		wbl_kick(e);
+		return;
+	}
 	if (ds->tail_bytes && ds->rate_t0_ms) {
 		uint64_t dur = now - ds->rate_t0_ms;
 		uint64_t inst = ds->tail_bytes * 1000 / (dur ? dur : 1);
@@ -408,12 +419,89 @@ static void ds_sb_done(struct wblog *e, int err)
 	wbl_kick(e);
 }
 
+/*
+ * Set the tail the next superblock write persists: seq (wbl_tail_target,
+ * past the current one). The records from seq on stay in the log for
+ * recovery; those before it may be reused once that write is durable.
+ */
+static void ds_set_tail(struct wblog *e, uint64_t seq)
+{
+	struct wbl_rec *last = wbl_rec_by_seq(e, seq - 1), *next = wbl_rec_by_seq(e, seq);
+
+	e->sb.tail_seq = seq;
+	e->sb.tail_off = next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head;
+	e->sb.tail_min_epoch = last->epoch;
+	e->sb.tail_gen = next ? next->gen : e->gen;
+	e->sb.destaged_seq = seq;
+	e->sb.destaged_gen = (last->flags & WB_REC_F_GEN_END) || (next && next->gen > last->gen) ||
+				     (!next && e->gen > last->gen)
+				 ? last->gen
+				 : last->gen - 1;
+}
+
+/* Persist the tail set: after the bitmap commit a tracking peer needs for
+ * it (the commit writes this superblock once its copies are durable) */
+static void ds_write_tail(struct wbl_destage *ds)
+{
+	struct wblog *e = ds->e;
+	int ret;
+
+	ds->tail = T_SB;
+	if (wbl_bm_tail_needs(e, e->sb.tail_seq)) {
+		wbl_bm_commit_for_destage(e, ds_sb_done);
+		return;
+	}
+	ret = wbl_sb_write(e, ds_sb_done);
+	if (ret)
+		ds_fail(ds, ret, "superblock write submit");
+	else
+		wbl_kick(e);
+}
+
+/*
+ * A tail held back by a peer (wbl_tail_target short of destage's position)
+ * that can move on, with no destage tail to carry it: its own superblock
+ * write DS_HELD_TAIL_MS after it could first move (destage's tails carry
+ * it meanwhile: under a steady load none is needed), at once when a
+ * record waits for log space. A crash in between replays (and destages
+ * again) at most those records.
+ */
+#define DS_HELD_TAIL_MS 50u
+
+static void ds_tail_held(struct wbl_destage *ds)
+{
+	struct wblog *e = ds->e;
+	uint64_t t, now;
+
+	if (ds->tail != T_IDLE || ds->failed || e->state == WB_STATE_FAILED || e->sb_queued)
+		return;
+	t = wbl_tail_target(e);
+	if (t <= e->sb.tail_seq) {
+		ds->held_due_ms = 0;
+		return;
+	}
+	now = wbl_now_ms();
+	if (!ds->held_due_ms)
+		ds->held_due_ms = now + DS_HELD_TAIL_MS;
+	if (!e->space_wait && now < ds->held_due_ms)
+		return;
+	ds->held_due_ms = 0;
+	ds->tail_held = true;
+	ds_set_tail(e, t);
+	ds_write_tail(ds);
+}
+
+/* When the held tail's write is due (engine timeout), 0: none */
+uint64_t wbl_destage_held_due(const struct wblog *e)
+{
+	return e->ds->tail == T_IDLE ? e->ds->held_due_ms : 0;
+}
+
 static void ds_flush_done(struct wb_io_req *io, int res)
 {
 	struct ds_io *d = io->priv;
 	struct wbl_destage *ds = d->ds;
 	struct wblog *e = ds->e;
-	struct wbl_rec *last, *next;
 	uint64_t s, upto = ds->tail_upto - 1;
 	int ret;
 
@@ -445,31 +533,18 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 	e->destaged_seq = upto + 1;
 	e->st.destaged_bytes += ds->tail_bytes;
 	ds->total += ds->tail_bytes;
-	last = wbl_rec_by_seq(e, upto);
-	next = wbl_rec_by_seq(e, upto + 1);
-	e->sb.tail_seq = upto + 1;
-	e->sb.tail_off = next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head;
-	e->sb.tail_min_epoch = last->epoch;
-	e->sb.tail_gen = next ? next->gen : e->gen;
-	e->sb.destaged_seq = upto + 1;
-	e->sb.destaged_gen = (last->flags & WB_REC_F_GEN_END) || (next && next->gen > last->gen) ||
-				     (!next && e->gen > last->gen)
-				 ? last->gen
-				 : last->gen - 1;
-	ds->tail = T_SB;
-	wbl_bm_tail_holds(e, e->sb.tail_seq);
-	if (wbl_bm_tail_needs(e, e->sb.tail_seq)) {
-		/* a tracking peer's bitmap must cover the records the tail
-		 * leaves behind before the tail is on disk: the bitmap commit
-		 * writes this superblock after its copies are durable */
-		wbl_bm_commit_for_destage(e, ds_sb_done);
+	/* destaged: from picked to held_bytes (wbl_hold_account) until released */
+	ds->picked_span -= ds->tail_span;
+	ds->tail_span = 0;
+	ds->held_due_ms = 0;
+	s = wbl_tail_target(e);
+	if (s == e->sb.tail_seq) { /* held where it is on disk: nothing to write */
+		ds->tail = T_SB;
+		ds_sb_done(e, 0);
 		return;
 	}
-	ret = wbl_sb_write(e, ds_sb_done);
-	if (ret)
-		ds_fail(ds, ret, "superblock write submit");
-	else
-		wbl_kick(e);
+	ds_set_tail(e, s);
+	ds_write_tail(ds);
 }
 
 /*
@@ -993,6 +1068,7 @@ void wbl_destage_step(struct wblog *e)
 	struct wbl_destage *ds = e->ds;
 
 	ds_tail(ds);
+	ds_tail_held(ds);
 	for (unsigned i = 0; i < DS_BATCHES; i++) {
 		struct ds_batch *b = &ds->b[i];
 		int ret, why;

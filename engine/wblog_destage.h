@@ -34,6 +34,7 @@ void wbl_destage_destroy(struct wblog *e);
 void wbl_destage_step(struct wblog *e);
 /* ms until the rate timer wants a batch, -1 = none. */
 int wbl_destage_timeout(struct wblog *e);
+uint64_t wbl_destage_held_due(const struct wblog *e);
 int wbl_destage_idle(struct wblog *e);
 void wbl_destage_rebased(struct wblog *e);
 /* Destage everything regardless of watermarks (drain) while on != 0. */

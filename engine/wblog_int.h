@@ -172,17 +172,8 @@ struct wblog {
 	/* peer holds (wblog_repl.c): position per peer (first seq it needs) */
 	uint64_t peer_pos[WB_ENGINE_MAX_PEERS], dropped_seq[WB_ENGINE_MAX_PEERS];
 	uint32_t peers_held, dropped_pending; /* bitmasks */
-	/* peers whose bitmap began tracking as the tail passed their hold
-	 * (wbl_bm_tail_holds), from tracked_seq; owner told from run() */
-	uint64_t tracked_seq[WB_ENGINE_MAX_PEERS];
-	uint32_t tracked_pending;
-	/* peers a tail passed while they held it: each looked at again at its
-	 * hold_check_ms (wbl_bm_hold_timer), still behind hold_check_tail:
-	 * tracked */
-	uint64_t hold_check_tail[WB_ENGINE_MAX_PEERS], hold_check_ms[WB_ENGINE_MAX_PEERS];
-	uint32_t hold_check;
-	uint64_t held_end, held_bytes; /* see wbl_hold_account */
-	int space_wait;		       /* a sealed record waits for log space */
+	uint64_t held_end, held_bytes;	      /* see wbl_hold_account */
+	int space_wait;			      /* a sealed record waits for log space */
 	unsigned log_reads_inflight;
 
 	/* destage */
@@ -258,6 +249,7 @@ int wbl_read_record(struct wb_engine *eng, uint64_t seq,
 		    void (*cb)(void *arg, int err, struct wb_rec_ref *r), void *arg);
 int wbl_set_peer_pos(struct wb_engine *eng, unsigned peer, uint64_t seq);
 uint64_t wbl_hold_seq(const struct wblog *e);
+uint64_t wbl_tail_target(const struct wblog *e);
 void wbl_hold_account(struct wblog *e);
 int wbl_hold_exceeded(const struct wblog *e);
 void wbl_drop_lowest_peer(struct wblog *e);
@@ -295,9 +287,7 @@ int wbl_bm_flush(struct wb_engine *eng, void (*done)(void *arg, int err), void *
 void wbl_bm_dropped(struct wblog *e, unsigned peer, uint64_t seq);
 void wbl_bm_rebased(struct wblog *e, uint64_t seq); /* the log restarts at seq */
 uint64_t wbl_bm_hold(const struct wblog *e);
-void wbl_bm_tail_holds(struct wblog *e, uint64_t tail);
-void wbl_bm_hold_timer(struct wblog *e);
-uint64_t wbl_bm_hold_due(const struct wblog *e);
+uint32_t wbl_bm_tracking(const struct wblog *e);
 int wbl_bm_tail_needs(const struct wblog *e, uint64_t tail);
 void wbl_bm_commit_for_destage(struct wblog *e, void (*done)(struct wblog *e, int err));
 void wbl_bm_progress(struct wblog *e);

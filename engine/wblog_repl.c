@@ -314,25 +314,48 @@ uint64_t wbl_hold_seq(const struct wblog *e)
 	return s;
 }
 
-/* Keep held_bytes = log bytes of the records in [rec_first, held_end), the
- * records that destage let go of (persisted tail) but are not released. */
+/*
+ * Where the log's tail on disk may go now: destage's position, but not past
+ * a peer the log is held for whose bitmap does not track (a connected
+ * peer; its position lives in memory, so after a crash only the records
+ * still behind the tail on disk can bring it up to date: a catch-up from
+ * the log, not a resync), nor past the records of a dropped peer whose
+ * bitmap is not durable yet. A tracking peer's blocks are in its bitmap:
+ * the tail goes past it. Never back.
+ */
+uint64_t wbl_tail_target(const struct wblog *e)
+{
+	uint64_t t = e->destaged_seq, h = wbl_bm_hold(e);
+	uint32_t untracked = e->peers_held & ~wbl_bm_tracking(e);
+
+	for (unsigned i = 0; untracked && i < WB_ENGINE_MAX_PEERS; i++)
+		if ((untracked & (1u << i)) && e->peer_pos[i] < t)
+			t = e->peer_pos[i];
+	if (h < t)
+		t = h;
+	return t < e->sb.tail_seq ? e->sb.tail_seq : t;
+}
+
+/* Keep held_bytes = log bytes of the records in [rec_first, held_end),
+ * held_end = destaged_seq: records destaged but not released (their tail
+ * not on disk yet, or a peer holds them). */
 void wbl_hold_account(struct wblog *e)
 {
-	uint64_t end = e->release_upto < e->destaged_seq ? e->release_upto : e->destaged_seq;
-
 	if (e->held_end < e->rec_first) {
 		e->held_end = e->rec_first;
 		e->held_bytes = 0;
 	}
-	for (; e->held_end < end && e->held_end < e->rec_end; e->held_end++)
+	for (; e->held_end < e->destaged_seq && e->held_end < e->rec_end; e->held_end++)
 		e->held_bytes += wbl_rec_by_seq(e, e->held_end)->span;
 }
 
 /* After releasing up to the lowest hold: is a held peer over its limit?
- * A full log (a record waits for space) beats every limit. */
+ * A full log (a record waits for space) beats every limit. Not while
+ * records below the lowest hold wait for their tail on disk (that write
+ * frees them: destage's tail, or wbl_destage_step's for a held tail). */
 int wbl_hold_exceeded(const struct wblog *e)
 {
-	if (!e->peers_held || e->rec_first >= e->held_end)
+	if (!e->peers_held || e->rec_first >= e->held_end || e->rec_first < wbl_hold_seq(e))
 		return 0;
 	return e->space_wait ||
 	       (e->p.peer_retention_bytes && e->held_bytes > e->p.peer_retention_bytes) ||
@@ -367,10 +390,10 @@ void wbl_drop_lowest_peer(struct wblog *e)
 
 int wbl_repl_pending(const struct wblog *e)
 {
-	return e->rread_head || e->dropped_pending || e->tracked_pending;
+	return e->rread_head || e->dropped_pending;
 }
 
-/* Tell the owner of each peer in *mask (peer_dropped, peer_tracked); the
+/* Tell the owner of each peer in *mask (peer_dropped); the
  * hook is read for each call (a callback may change the hooks) */
 static void deliver_peers(struct wblog *e, uint32_t *mask, const uint64_t *seq,
 			  void (*const *hook)(void *arg, unsigned peer, uint64_t seq), int *n)
@@ -402,7 +425,6 @@ void wbl_repl_deliver(struct wblog *e, int *n)
 		free(rr);
 	}
 	deliver_peers(e, &e->dropped_pending, e->dropped_seq, &e->hooks.peer_dropped, n);
-	deliver_peers(e, &e->tracked_pending, e->tracked_seq, &e->hooks.peer_tracked, n);
 }
 
 /* close: completions not delivered yet are dropped with their buffers */
