@@ -55,11 +55,16 @@ finish() {
 	else
 		pass dmesg-clean
 	fi
+	# the debug-exit port ends qemu at once: give the serial console time
+	# to send the result line first (a run lost it: exit code PASS, no
+	# "dmesg-clean" nor "RESULT" line on the host's console log)
 	if [ $FAILED -eq 0 ]; then
 		echo "WBVM RESULT PASS"
+		usleep 500000
 		printf '\052' | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
 	else
 		echo "WBVM RESULT FAIL"
+		usleep 500000
 		printf '\001' | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
 	fi
 	poweroff -f
