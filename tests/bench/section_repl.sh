@@ -87,6 +87,7 @@ node-name = $n
 log-level = warn
 EOF
 		[ -n "${WB_BENCH_REPL_CPU_AFFINITY:-}" ] && echo "cpu-affinity = $WB_BENCH_REPL_CPU_AFFINITY"
+		[ -n "${WB_BENCH_REPL_IO_THREADS:-}" ] && echo "io-threads = $WB_BENCH_REPL_IO_THREADS"
 		if [ "$nn" -gt 1 ]; then
 			printf 'tls-cert = %s\ntls-key = %s\ntls-ca = %s\n' "$d/$n.crt" "$d/$n.key" "$d/ca.crt"
 			for ((i = 0; i < nn; i++)); do
