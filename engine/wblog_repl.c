@@ -393,24 +393,10 @@ int wbl_repl_pending(const struct wblog *e)
 	return e->rread_head || e->dropped_pending;
 }
 
-/* Tell the owner of each peer in *mask (peer_dropped); the
- * hook is read for each call (a callback may change the hooks) */
-static void deliver_peers(struct wblog *e, uint32_t *mask, const uint64_t *seq,
-			  void (*const *hook)(void *arg, unsigned peer, uint64_t seq), int *n)
-{
-	for (unsigned i = 0; *mask && i < WB_ENGINE_MAX_PEERS; i++) {
-		if (!(*mask & (1u << i)))
-			continue;
-		*mask &= ~(1u << i);
-		(*n)++;
-		if (*hook)
-			(*hook)(e->hooks.arg, i, seq[i]);
-	}
-}
-
 void wbl_repl_deliver(struct wblog *e, int *n)
 {
 	struct wbl_rread *rr;
+	unsigned i;
 
 	while ((rr = e->rread_head)) {
 		e->rread_head = rr->next;
@@ -424,7 +410,15 @@ void wbl_repl_deliver(struct wblog *e, int *n)
 		wb_io_free(rr->buf);
 		free(rr);
 	}
-	deliver_peers(e, &e->dropped_pending, e->dropped_seq, &e->hooks.peer_dropped, n);
+	/* the hook is read for each call: a callback may change the hooks */
+	for (i = 0; e->dropped_pending && i < WB_ENGINE_MAX_PEERS; i++) {
+		if (!(e->dropped_pending & (1u << i)))
+			continue;
+		e->dropped_pending &= ~(1u << i);
+		(*n)++;
+		if (e->hooks.peer_dropped)
+			e->hooks.peer_dropped(e->hooks.arg, i, e->dropped_seq[i]);
+	}
 }
 
 /* close: completions not delivered yet are dropped with their buffers */
