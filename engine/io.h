@@ -141,6 +141,11 @@ void wb_io_fault_power_on(struct wb_io *io);
 /* Make the n-th next request (0 = the very next) of kind `op` (0 = any) fail
  * with `err` (-EIO, -ENOSPC). */
 void wb_io_fault_fail_nth(struct wb_io *io, unsigned op, unsigned n, int err);
+/* Hold the next request of kind `op` (0 = any): it does not complete,
+ * later requests do, until wb_io_fault_release() (a slow flush, in order to
+ * interleave completions). A power cut fails it like any queued request. */
+void wb_io_fault_hold_next(struct wb_io *io, unsigned op);
+void wb_io_fault_release(struct wb_io *io);
 /* Number of requests submitted so far (to pick crash points). */
 uint64_t wb_io_fault_nsubmitted(struct wb_io *io);
 /* Direct access to the durable image (after a power cut: what survived). */

@@ -30,6 +30,9 @@
  *     `cur` = `dur` again;
  *   - wb_io_fault_fail_nth(): the n-th next request of a kind completes with
  *     a given error and has no effect;
+ *   - wb_io_fault_hold_next(): the next request of a kind does not complete
+ *     (later ones do, as behind a slow cache flush) until
+ *     wb_io_fault_release();
  *   - file-backed (wb_io_fault_open_file(), the daemon's volatile-cache
  *     emulation): the file is the durable media (`dur` is not kept in
  *     memory: what lands is written to the file), `cur` is loaded from it
@@ -68,6 +71,7 @@ struct fault_op {
 	struct wb_io_req *r;
 	int err;	  /* preset result (fail_nth, device off), 0 = execute */
 	uint64_t barrier; /* flush: completion count at submit */
+	bool held;	  /* hold_next: not completed until wb_io_fault_release() */
 };
 
 struct fault_vw {
@@ -99,6 +103,7 @@ struct fault_dev {
 	int fd; /* file-backed: the durable media (dur is NULL), else -1 */
 	struct fault_armed armed[FAULT_MAX_ARMED];
 	unsigned narmed;
+	unsigned hold_op; /* hold_next armed: that kind + 1 (0: none) */
 };
 
 static struct fault_dev *fault_of(struct wb_io *io)
@@ -342,6 +347,10 @@ static int fault_submit(struct wb_io *io, struct wb_io_req *r)
 		o->err = a->err;
 		d->armed[i] = d->armed[--d->narmed];
 	}
+	if (d->hold_op && (d->hold_op == 1 || d->hold_op - 1 == r->op)) {
+		o->held = true;
+		d->hold_op = 0;
+	}
 	d->nsubmit++;
 	if (d->qtail)
 		d->qtail->next = o;
@@ -403,10 +412,16 @@ static struct fault_op *fault_pick(struct fault_dev *d)
 	return fault_unlink(d, prev, o);
 }
 
-/* hold_durable: a flush or FUA write does not complete while the file
- * exists */
-static bool fault_held(const struct fault_dev *d, const struct wb_io_req *r)
+/* hold_next, or hold_durable: a flush or FUA write does not complete while
+ * the file exists */
+static bool fault_held(const struct fault_dev *d, const struct fault_op *o)
 {
+	const struct wb_io_req *r = o->r;
+
+	if (d->off) /* the power cut fails it */
+		return false;
+	if (o->held)
+		return true;
 	return d->cfg.hold_durable &&
 	       (r->op == WB_IO_FLUSH || (r->op == WB_IO_WRITE && (r->flags & WB_IO_FUA))) &&
 	       !access(d->cfg.hold_durable, F_OK);
@@ -423,7 +438,7 @@ static struct fault_op *fault_take_unheld(struct fault_dev *d)
 	for (o = d->qhead; o; prev = o, o = o->next) {
 		struct fault_op *p;
 
-		if (fault_held(d, o->r))
+		if (fault_held(d, o))
 			continue;
 		for (p = d->qhead; p != o && !fault_conflict(p->r, o->r); p = p->next)
 			;
@@ -448,7 +463,7 @@ static int fault_reap(struct wb_io *io, int wait)
 	while (done < n && d->qhead) {
 		struct fault_op *o;
 
-		if (fault_held(d, d->qhead->r)) {
+		if (fault_held(d, d->qhead)) {
 			o = fault_take_unheld(d);
 			if (!o) /* held: no signal, the next submit looks again */
 				return (int)done;
@@ -628,6 +643,7 @@ void wb_io_fault_power_cut(struct wb_io *io)
 	for (struct fault_op *o = d->qhead; o; o = o->next)
 		if (!o->err)
 			o->err = -EIO;
+	d->hold_op = 0;
 	d->off = 1;
 	fault_signal(d);
 }
@@ -653,6 +669,20 @@ void wb_io_fault_fail_nth(struct wb_io *io, unsigned op, unsigned n, int err)
 		return;
 	}
 	d->armed[d->narmed++] = (struct fault_armed){.op = op, .n = n, .err = err};
+}
+
+void wb_io_fault_hold_next(struct wb_io *io, unsigned op)
+{
+	fault_of(io)->hold_op = op + 1;
+}
+
+void wb_io_fault_release(struct wb_io *io)
+{
+	struct fault_dev *d = fault_of(io);
+
+	for (struct fault_op *o = d->qhead; o; o = o->next)
+		o->held = false;
+	fault_signal(d);
 }
 
 uint64_t wb_io_fault_nsubmitted(struct wb_io *io)

@@ -65,6 +65,7 @@ struct wbl_bm {
 	struct wbl_bmw *wq_head, *wq_tail;
 	void (*ds_done)(struct wblog *e, int err); /* destage waiting for a commit */
 	uint64_t ds_target;
+	struct wbl_tail ds_tail; /* its tail: in e->sb once that commit's copies are durable */
 	uint64_t hold, hold_target; /* a dropped peer's records stay until then */
 };
 
@@ -487,11 +488,18 @@ int wbl_bm_tail_needs(const struct wblog *e, uint64_t tail)
 	return 0;
 }
 
-/* Destage: persist the superblock (its new tail) through a commit. */
-void wbl_bm_commit_for_destage(struct wblog *e, void (*done)(struct wblog *e, int err))
+/*
+ * Destage: persist the superblock with tail t through a commit. t goes
+ * into e->sb only when the copies of that commit (stamped past t) are
+ * durable: any superblock written before (a commit already running, a
+ * metadata update) carries the old tail, which the copies on disk cover.
+ */
+void wbl_bm_commit_for_destage(struct wblog *e, const struct wbl_tail *t,
+			       void (*done)(struct wblog *e, int err))
 {
 	struct wbl_bm *bm = e->bm;
 
+	bm->ds_tail = *t;
 	bm->want++;
 	bm->ds_done = done;
 	bm->ds_target = bm->want;
@@ -531,9 +539,12 @@ static void bm_flush_done(struct wb_io_req *io, int res)
 		bm_sb_done(e, res < 0 ? res : bm->err);
 		return;
 	}
-	/* the copies are durable: the superblock may name them */
+	/* the copies are durable: the superblock may name them, and the tail
+	 * destage waits for when they cover it */
 	for (p = 0; p < bm->npeers; p++)
 		e->sb.bm_peer[p] = bm->pending[p];
+	if (bm->ds_done && bm->sent >= bm->ds_target)
+		wbl_tail_apply(e, &bm->ds_tail);
 	ret = wbl_sb_write(e, bm_sb_done);
 	if (ret)
 		bm_sb_done(e, ret);

@@ -420,37 +420,50 @@ static void ds_sb_done(struct wblog *e, int err)
 }
 
 /*
- * Set the tail the next superblock write persists: seq (wbl_tail_target,
- * past the current one). The records from seq on stay in the log for
- * recovery; those before it may be reused once that write is durable.
+ * The tail the next superblock write persists: seq (wbl_tail_target, past
+ * the current one). The records from seq on stay in the log for recovery;
+ * those before it may be reused once that write is durable.
  */
-static void ds_set_tail(struct wblog *e, uint64_t seq)
+static void ds_tail_fields(struct wblog *e, uint64_t seq, struct wbl_tail *t)
 {
 	struct wbl_rec *last = wbl_rec_by_seq(e, seq - 1), *next = wbl_rec_by_seq(e, seq);
 
-	e->sb.tail_seq = seq;
-	e->sb.tail_off = next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head;
-	e->sb.tail_min_epoch = last->epoch;
-	e->sb.tail_gen = next ? next->gen : e->gen;
-	e->sb.destaged_seq = seq;
-	e->sb.destaged_gen = (last->flags & WB_REC_F_GEN_END) || (next && next->gen > last->gen) ||
-				     (!next && e->gen > last->gen)
-				 ? last->gen
-				 : last->gen - 1;
+	t->seq = seq;
+	t->off = next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head;
+	t->min_epoch = last->epoch;
+	t->gen = next ? next->gen : e->gen;
+	t->destaged_seq = seq;
+	t->destaged_gen = (last->flags & WB_REC_F_GEN_END) || (next && next->gen > last->gen) ||
+				  (!next && e->gen > last->gen)
+			      ? last->gen
+			      : last->gen - 1;
 }
 
-/* Persist the tail set: after the bitmap commit a tracking peer needs for
- * it (the commit writes this superblock once its copies are durable) */
-static void ds_write_tail(struct wbl_destage *ds)
+void wbl_tail_apply(struct wblog *e, const struct wbl_tail *t)
+{
+	e->sb.tail_seq = t->seq;
+	e->sb.tail_off = t->off;
+	e->sb.tail_min_epoch = t->min_epoch;
+	e->sb.tail_gen = t->gen;
+	e->sb.destaged_seq = t->destaged_seq;
+	e->sb.destaged_gen = t->destaged_gen;
+}
+
+/* Persist tail seq: through the bitmap commit a tracking peer needs for it
+ * (its copies durable before a superblock names the tail) */
+static void ds_write_tail(struct wbl_destage *ds, uint64_t seq)
 {
 	struct wblog *e = ds->e;
+	struct wbl_tail t;
 	int ret;
 
 	ds->tail = T_SB;
-	if (wbl_bm_tail_needs(e, e->sb.tail_seq)) {
-		wbl_bm_commit_for_destage(e, ds_sb_done);
+	ds_tail_fields(e, seq, &t);
+	if (wbl_bm_tail_needs(e, seq)) {
+		wbl_bm_commit_for_destage(e, &t, ds_sb_done);
 		return;
 	}
+	wbl_tail_apply(e, &t);
 	ret = wbl_sb_write(e, ds_sb_done);
 	if (ret)
 		ds_fail(ds, ret, "superblock write submit");
@@ -487,8 +500,7 @@ static void ds_tail_held(struct wbl_destage *ds)
 		return;
 	ds->held_due_ms = 0;
 	ds->tail_held = true;
-	ds_set_tail(e, t);
-	ds_write_tail(ds);
+	ds_write_tail(ds, t);
 }
 
 /* When the held tail's write is due (engine timeout), 0: none */
@@ -543,8 +555,7 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 		ds_sb_done(e, 0);
 		return;
 	}
-	ds_set_tail(e, s);
-	ds_write_tail(ds);
+	ds_write_tail(ds, s);
 }
 
 /*

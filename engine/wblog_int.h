@@ -289,7 +289,13 @@ void wbl_bm_rebased(struct wblog *e, uint64_t seq); /* the log restarts at seq *
 uint64_t wbl_bm_hold(const struct wblog *e);
 uint32_t wbl_bm_tracking(const struct wblog *e);
 int wbl_bm_tail_needs(const struct wblog *e, uint64_t tail);
-void wbl_bm_commit_for_destage(struct wblog *e, void (*done)(struct wblog *e, int err));
+/* The superblock's tail fields as destage sets them (wblog_destage.c) */
+struct wbl_tail {
+	uint64_t seq, off, min_epoch, gen, destaged_seq, destaged_gen;
+};
+void wbl_tail_apply(struct wblog *e, const struct wbl_tail *t);
+void wbl_bm_commit_for_destage(struct wblog *e, const struct wbl_tail *t,
+			       void (*done)(struct wblog *e, int err));
 void wbl_bm_progress(struct wblog *e);
 int wbl_bm_busy(const struct wblog *e);
 int wbl_bm_committing(const struct wblog *e);
