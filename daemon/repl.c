@@ -2132,6 +2132,19 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 			for (unsigned i = 0; i < rp->npeers; i++)
 				wbd_repl_bm_track(&rp->peers[i], st.seq_tail);
 	}
+	{
+		/* ... and the log keeps those records for every peer until it
+		 * connects (its hello sets the hold to its position) or is
+		 * dropped past peer-retention, as for a peer that went away:
+		 * a peer that returns soon catches up from the log instead of
+		 * a bitmap resync of the records this node recovered and
+		 * destaged before it connected */
+		struct wb_engine_stats st;
+
+		if (!wb_engine_stats(rp->e, &st) && st.seq_tail < st.seq_head)
+			for (unsigned i = 0; i < rp->npeers; i++)
+				wbd_repl_log_hold(&rp->peers[i], st.seq_tail);
+	}
 	for (unsigned i = 0; i < rp->npeers; i++)
 		wbd_peerlink_start(rp->peers[i].l);
 	wbd_info("%s: replication %s with %u peer%s", res, primary ? "primary" : "secondary",
