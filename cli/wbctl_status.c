@@ -94,6 +94,11 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		}
 		if (p->has_out_of_sync_bytes)
 			printf(" out-of-sync:%llu", (unsigned long long)p->out_of_sync_bytes);
+		/* the log held for a peer that is away (a connected one's is
+		 * about its lag) */
+		if (p->has_log_kept_records && p->log_kept_records &&
+		    (!p->connection || strcmp(p->connection, "Connected")))
+			printf(" log-kept:%llu", (unsigned long long)p->log_kept_records);
 		if (p->has_resync_total_bytes) {
 			char d[32], t[32], rt[32];
 
@@ -394,6 +399,11 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 			printf("null");
 		printf(", ");
 		JU("acked_seq", p->acked_seq);
+		printf(", \"log_kept_records\": ");
+		if (p->has_log_kept_records)
+			printf("%llu", (unsigned long long)p->log_kept_records);
+		else
+			printf("null");
 		printf(", \"resync_total_bytes\": ");
 		if (p->has_resync_total_bytes)
 			printf("%llu, \"resync_done_bytes\": %llu, \"resync_rate\": %llu, "

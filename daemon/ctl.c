@@ -161,6 +161,8 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 	p->congested = s->congested;
 	p->send_queue_bytes = s->sndq;
 	p->send_queue_max_bytes = s->sndq_max;
+	p->has_log_kept_records = s->has_kept;
+	p->log_kept_records = s->kept;
 }
 
 static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_status *s)

@@ -58,6 +58,9 @@ struct wbd_ctl_peer_status {
 	/* primary: the link's send queue (bytes, cap); congested: full */
 	bool has_sndq, congested;
 	uint64_t sndq, sndq_max;
+	/* records the log keeps for the peer (its hold), when it holds */
+	bool has_kept;
+	uint64_t kept;
 };
 
 /* Per-resource status; strings are NUL-terminated (truncated if longer). */

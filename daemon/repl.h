@@ -203,6 +203,11 @@ struct wbd_repl_peer_status {
 	 * log and write-back still waits for it (replication "Congested") */
 	bool has_sndq, congested;
 	uint64_t sndq, sndq_max;
+	/* records this node's log keeps for the peer (its hold: not acked
+	 * durable, or not connected since this node started; within
+	 * peer-retention) */
+	bool has_kept;
+	uint64_t kept;
 };
 /* The current data generation UUID (false: none, log format 1). */
 bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);

@@ -355,6 +355,10 @@ unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, u
 		s->replication = "Off";
 		if (rp->primary)
 			s->has_oos = wbd_repl_bm_oos(p, &s->oos);
+		if (p->hold && p->hold <= es.seq_head) {
+			s->has_kept = true;
+			s->kept = es.seq_head - p->hold;
+		}
 		if (!p->up)
 			continue;
 		wbd_repl_rs_status(p, s);

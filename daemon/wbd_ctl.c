@@ -64,6 +64,8 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		q->congested = ps[i].congested;
 		q->sndq = ps[i].sndq;
 		q->sndq_max = ps[i].sndq_max;
+		q->has_kept = ps[i].has_kept;
+		q->kept = ps[i].kept;
 		if (q->problem[0] && !s->repl_problem[0])
 			snprintf(s->repl_problem, sizeof(s->repl_problem), "%s: %.380s", q->node,
 				 q->problem);

@@ -65,7 +65,7 @@ struct wbl_bm {
 	struct wbl_bmw *wq_head, *wq_tail;
 	void (*ds_done)(struct wblog *e, int err); /* destage waiting for a commit */
 	uint64_t ds_target;
-	struct wbl_tail ds_tail; /* its tail: in e->sb once that commit's copies are durable */
+	struct wbl_tail ds_tail;    /* its tail: in e->sb once that commit's copies are durable */
 	uint64_t hold, hold_target; /* a dropped peer's records stay until then */
 };
 

@@ -83,6 +83,13 @@ fi
 # still keeps those records for it (held from the start until it connects)
 ctl alpha drain r0 --timeout 60 >"$T/drain2" 2>&1 ||
 	fail "repl-crashhold-drain2: $(cat "$T/drain2")"
+# status says so: the records kept for beta, in the human line too
+if json alpha "s['dirty_bytes'] == 0 and s['peers'][0]['log_kept_records'] == s['seq']['head'] - $dur0" &&
+	ctl alpha status r0 | grep -q "peer beta .*log-kept:$(jget alpha "s['peers'][0]['log_kept_records']")"; then
+	pass "repl-crashhold-kept-status" "(log_kept_records $(jget alpha "s['peers'][0]['log_kept_records']") with everything destaged)"
+else
+	fail "repl-crashhold-kept-status: $(jget alpha "s['dirty_bytes'], s['seq'], s['peers'][0]") $(ctl alpha status r0 | grep 'peer beta')"
+fi
 sleep 0.3 # past the held tail's superblock write (50 ms)
 WBREPD_FAULT_IO=$FAULT repl_start beta || fail "repl-crashhold-restart: beta: $REPL_WHY"
 # beta's hello carries its seq: in alpha's log (catch-up), else a resync
@@ -90,7 +97,7 @@ if wait_log 120 "$T/alpha/wbrepd.log" "peer beta up .secondary, its seq" &&
 	wait_for 120 json alpha "s['peers'][0]['disk'] == 'UpToDate' and s['peers'][0]['acked_seq'] == s['seq']['head']"; then
 	how=$(grep -oE 'peer beta needs a [a-z]+ [a-z]+' "$T/alpha/wbrepd.log" | tail -1)
 	b=$(grep -oE 'resync to peer beta started: [a-z]+, [0-9]+ bytes' "$T/alpha/wbrepd.log" | tail -1)
-	if [ -z "$how" ] && [ -z "$b" ]; then
+	if [ -z "$how" ] && [ -z "$b" ] && wait_for 30 json alpha "s['peers'][0]['log_kept_records'] == 0"; then
 		pass "repl-crashhold-catchup" "(from alpha's log: $(grep -o 'peer beta up ([^)]*)' "$T/alpha/wbrepd.log" | tail -1))"
 	else
 		fail "repl-crashhold-catchup: $how; $b (a catch-up from alpha's log expected)"
