@@ -133,7 +133,8 @@ enum {
 	P_OOS,
 	P_CONGESTED,
 	P_SNDQ,
-	P_RS_TOTAL,
+	P_KEPT,
+	P_RS_TOTAL, /* from here on: while a resync runs */
 	P_RS_DONE,
 	P_RS_ETA
 };
@@ -159,6 +160,8 @@ static const struct metric peer_metrics[] = {
     {"wbrep_peer_send_queue_bytes", "gauge",
      "Bytes queued on the link to the peer, not yet written (primary; absent when not connected)",
      P_SNDQ, 0, NULL},
+    {"wbrep_peer_log_kept_records", "gauge",
+     "Records this node's log keeps for the peer (its hold; absent when none)", P_KEPT, 0, NULL},
     {"wbrep_peer_resync_total_bytes", "gauge",
      "Bytes of the resync with the peer (absent when none runs)", P_RS_TOTAL, 0, NULL},
     {"wbrep_peer_resync_done_bytes", "gauge", "Bytes of the resync done so far", P_RS_DONE, 0,
@@ -198,6 +201,7 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    (m->kind == P_OOS && !p->has_oos) ||
 				    ((m->kind == P_CONGESTED || m->kind == P_SNDQ) &&
 				     !p->has_sndq) ||
+				    (m->kind == P_KEPT && !p->has_kept) ||
 				    (m->kind >= P_RS_TOTAL && !p->resync))
 					continue;
 				v = m->kind == P_CONNECTED
@@ -208,6 +212,7 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    : m->kind == P_OOS	     ? (int64_t)p->oos
 				    : m->kind == P_CONGESTED ? p->congested
 				    : m->kind == P_SNDQ	     ? (int64_t)p->sndq
+				    : m->kind == P_KEPT	     ? (int64_t)p->kept
 				    : m->kind == P_RS_TOTAL  ? (int64_t)p->rs_total
 				    : m->kind == P_RS_DONE   ? (int64_t)p->rs_done
 				    : m->kind == P_RS_ETA    ? (int64_t)(p->rs_eta_ms + 999) / 1000

@@ -18,7 +18,8 @@
 #     memory), alpha drained (all destaged; beta behind)
 #   - alpha killed, beta's power cut (the 4 MiB lost there), alpha started
 #     again and drained (all it recovered destaged), then beta: it
-#     catches up from alpha's log (no resync at all)
+#     catches up from alpha's log (no resync at all); meanwhile alpha's
+#     status (human, --json) and metrics show the 65 records kept for it
 #   - both end byte-identical with everything acknowledged
 #   - the same lag without a crash (beta's flushes held, 2 MiB written,
 #     alpha drained): nothing goes into alpha's bitmap of beta (the log
@@ -27,12 +28,13 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 
 need_bins repl-crashhold "$WBREPD" "$WBCTL"
-need_tools repl-crashhold nbdcopy nbdinfo openssl python3 cmp
+need_tools repl-crashhold nbdcopy nbdinfo openssl python3 cmp curl
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-crashhold (engine wblog not registered)"
 tmpdir repl-crashhold
 [ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 . "$ROOT/tests/repl_lib.sh"
+REPL_METRICS=1
 repl_init alpha beta || finish
 FAULT="drop=1000,tear=0,seed=1,hold=$T/hold"
 on_cleanup "rm -f $T/hold"
@@ -83,9 +85,12 @@ fi
 # still keeps those records for it (held from the start until it connects)
 ctl alpha drain r0 --timeout 60 >"$T/drain2" 2>&1 ||
 	fail "repl-crashhold-drain2: $(cat "$T/drain2")"
-# status says so: the records kept for beta, in the human line too
+# status says so: the records kept for beta, in the human line and the
+# metrics too
 if json alpha "s['dirty_bytes'] == 0 and s['peers'][0]['log_kept_records'] == s['seq']['head'] - $dur0" &&
-	ctl alpha status r0 | grep -q "peer beta .*log-kept:$(jget alpha "s['peers'][0]['log_kept_records']")"; then
+	ctl alpha status r0 | grep -q "peer beta .*log-kept:$(jget alpha "s['peers'][0]['log_kept_records']")" &&
+	curl -fsS "http://127.0.0.1:${MPORT[alpha]}/metrics" >"$T/metrics" &&
+	grep -q "^wbrep_peer_log_kept_records{resource=\"r0\",peer=\"beta\"} $(jget alpha "s['peers'][0]['log_kept_records']")\$" "$T/metrics"; then
 	pass "repl-crashhold-kept-status" "(log_kept_records $(jget alpha "s['peers'][0]['log_kept_records']") with everything destaged)"
 else
 	fail "repl-crashhold-kept-status: $(jget alpha "s['dirty_bytes'], s['seq'], s['peers'][0]") $(ctl alpha status r0 | grep 'peer beta')"
