@@ -90,6 +90,9 @@ tmpdir() {
 	T=$(mktemp -d "/tmp/wbrep-$1.XXXXXX") || exit 1
 	WB_CONF=$T/wbrep.conf
 	WB_DLOG=$T/wbrepd.log
+	# WB_KEEP=DIR: a copy of the test's directory (logs, configs,
+	# status) goes there at exit, after the other cleanup hooks
+	[ -z "${WB_KEEP:-}" ] || on_cleanup "cp -r '$T' '$WB_KEEP'"
 }
 
 # on_cleanup CMD: run the shell command CMD at exit (last registered first),

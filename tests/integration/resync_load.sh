@@ -25,7 +25,6 @@ need_bins resyncload "$WBREPD" "$WBCTL"
 need_tools resyncload nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "resyncload (engine wblog not registered)"
 tmpdir resyncload
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 NODES="alpha beta"
 CYCLES=${WB_RESYNC_LOAD_CYCLES:-1}

@@ -25,7 +25,6 @@ need_bins linkfault "$WBREPD" "$WBCTL"
 need_tools linkfault nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "linkfault (engine wblog not registered)"
 tmpdir linkfault
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 CYCLES=${WB_LINKFAULT_CYCLES:-1}
 . "$ROOT/tests/repl_lib.sh"

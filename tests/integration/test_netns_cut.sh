@@ -20,7 +20,6 @@ need_tools netnscut nbdcopy nbdinfo openssl python3 cmp ip nft
 [ "$(id -u)" = 0 ] || skip_all "netnscut: needs root (network namespaces)"
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "netnscut (engine wblog not registered)"
 tmpdir netnscut
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 NA=wbrnc-a-$$
 NB=wbrnc-b-$$

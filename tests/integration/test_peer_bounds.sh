@@ -36,7 +36,6 @@ need_tools peer-bounds nbdcopy nbdinfo openssl python3 cmp
 python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.2", 0))' 2>/dev/null ||
 	skip_all "peer-bounds: cannot bind 127.0.0.2 (a second loopback address)"
 tmpdir peerbounds
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 REPL_SIZE_MB=32
 . "$ROOT/tests/repl_lib.sh"

@@ -32,7 +32,6 @@ need_bins repl3 "$WBREPD" "$WBCTL"
 need_tools repl3 nbdcopy nbdinfo openssl python3 cmp curl
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl3 (engine wblog not registered)"
 tmpdir repl3
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 NODES="alpha beta gamma"
 REPL_METRICS=1

@@ -34,7 +34,6 @@ need_bins repl3cover "$WBREPD" "$WBCTL"
 need_tools repl3cover nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl3cover (engine wblog not registered)"
 tmpdir repl3cover
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 NODES="alpha beta gamma"
 . "$ROOT/tests/repl_lib.sh"

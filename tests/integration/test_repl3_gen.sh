@@ -28,7 +28,6 @@ need_bins repl3gen "$WBREPD" "$WBCTL"
 need_tools repl3gen nbdcopy nbdinfo openssl python3 qemu-io
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl3gen (engine wblog not registered)"
 tmpdir repl3gen
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 NODES="alpha beta gamma"
 REPL_SIZE_MB=16

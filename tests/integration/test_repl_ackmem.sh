@@ -34,7 +34,6 @@ need_bins repl-ackmem "$WBREPD"
 need_tools repl-ackmem nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-ackmem (engine wblog not registered)"
 tmpdir repl-ackmem
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 . "$ROOT/tests/repl_lib.sh"
 repl_init alpha beta || finish

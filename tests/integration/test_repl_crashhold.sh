@@ -31,7 +31,6 @@ need_bins repl-crashhold "$WBREPD" "$WBCTL"
 need_tools repl-crashhold nbdcopy nbdinfo openssl python3 cmp curl
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-crashhold (engine wblog not registered)"
 tmpdir repl-crashhold
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 . "$ROOT/tests/repl_lib.sh"
 REPL_METRICS=1

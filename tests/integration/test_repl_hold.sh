@@ -23,7 +23,6 @@ need_bins repl_hold "$WBREPD" "$WBCTL"
 need_tools repl_hold nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl_hold (engine wblog not registered)"
 tmpdir repl_hold
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 . "$ROOT/tests/repl_lib.sh"
 repl_init alpha beta || finish

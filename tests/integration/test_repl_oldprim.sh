@@ -26,7 +26,6 @@ need_bins repl-oldprim "$WBREPD" "$WBCTL"
 need_tools repl-oldprim nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-oldprim (engine wblog not registered)"
 tmpdir repl-oldprim
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 . "$ROOT/tests/repl_lib.sh"
 repl_init alpha beta || finish

@@ -61,7 +61,6 @@ NBLOCKS=${WB_POWERCUT_BLOCKS:-1024}
 THREADS=${WB_POWERCUT_THREADS:-8} # writer connections (QD1 each)
 echo "repl-powercut: $CYCLES cycles, seed $SEED (WB_POWERCUT_SEED=$SEED to repeat)${FAULTS[*]:+, faults: ${FAULTS[*]}}"
 tmpdir repl-powercut
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 REPL_SIZE_MB=16
 . "$ROOT/tests/repl_lib.sh"
 CL=$ROOT/tests/cluster/clstamp.py

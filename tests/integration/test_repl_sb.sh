@@ -29,7 +29,6 @@ need_bins replsb "$WBREPD" "$WBCTL"
 need_tools replsb nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "replsb (engine wblog not registered)"
 tmpdir replsb
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 NODES="alpha beta"
 . "$ROOT/tests/repl_lib.sh"

@@ -24,7 +24,6 @@ need_bins repl-stophold "$WBREPD" "$WBCTL"
 need_tools repl-stophold nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-stophold (engine wblog not registered)"
 tmpdir repl-stophold
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 . "$ROOT/tests/repl_lib.sh"
 repl_init alpha beta || finish

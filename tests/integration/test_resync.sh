@@ -24,7 +24,6 @@ need_bins resync "$WBREPD" "$WBCTL"
 need_tools resync nbdcopy nbdinfo openssl python3 cmp
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "resync (engine wblog not registered)"
 tmpdir resync
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 NODES="alpha beta"
 . "$ROOT/tests/repl_lib.sh"

@@ -26,7 +26,6 @@ need_bins verify "$WBREPD" "$WBCTL"
 need_tools verify nbdcopy nbdinfo openssl python3 cmp curl
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "verify (engine wblog not registered)"
 tmpdir verify
-[ -n "${WB_KEEP:-}" ] && on_cleanup "cp -r $T $WB_KEEP"
 
 REPL_METRICS=1
 . "$ROOT/tests/repl_lib.sh"
