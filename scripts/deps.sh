@@ -19,7 +19,7 @@ PKGS=(
 	pacemaker pacemaker-cli-utils resource-agents crmsh libxml2-utils jq
 	libnbd-bin nbdkit qemu-utils fuse3
 	iproute2 nftables e2fsprogs util-linux kmod procps psmisc
-	clang llvm
+	clang llvm clang-format
 	qemu-system-x86 busybox-static cpio dmsetup
 	linux-image-amd64 linux-headers-amd64
 	iperf3 socat python3
