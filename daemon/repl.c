@@ -2141,9 +2141,15 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		 * destaged before it connected */
 		struct wb_engine_stats st;
 
-		if (!wb_engine_stats(rp->e, &st) && st.seq_tail < st.seq_head)
+		if (!wb_engine_stats(rp->e, &st) && st.seq_tail < st.seq_head && rp->npeers) {
 			for (unsigned i = 0; i < rp->npeers; i++)
 				wbd_repl_log_hold(&rp->peers[i], st.seq_tail);
+			wbd_info("%s: the log keeps its %llu records (seq %llu..%llu) for each "
+				 "peer until it connects or peer-retention drops it",
+				 res, (unsigned long long)(st.seq_head - st.seq_tail),
+				 (unsigned long long)st.seq_tail,
+				 (unsigned long long)st.seq_head - 1);
+		}
 	}
 	for (unsigned i = 0; i < rp->npeers; i++)
 		wbd_peerlink_start(rp->peers[i].l);

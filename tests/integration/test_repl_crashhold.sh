@@ -89,7 +89,8 @@ ctl alpha drain r0 --timeout 60 >"$T/drain2" 2>&1 ||
 if json alpha "s['dirty_bytes'] == 0 and s['peers'][0]['log_kept_records'] == s['seq']['head'] - $dur0" &&
 	ctl alpha status r0 | grep -q "peer beta .*log-kept:$(jget alpha "s['peers'][0]['log_kept_records']")" &&
 	curl -fsS "http://127.0.0.1:${MPORT[alpha]}/metrics" >"$T/metrics" &&
-	grep -q "^wbrep_peer_log_kept_records{resource=\"r0\",peer=\"beta\"} $(jget alpha "s['peers'][0]['log_kept_records']")\$" "$T/metrics"; then
+	grep -q "^wbrep_peer_log_kept_records{resource=\"r0\",peer=\"beta\"} $(jget alpha "s['peers'][0]['log_kept_records']")\$" "$T/metrics" &&
+	grep -qE "the log keeps its [0-9]+ records \(seq $dur0\.\." "$T/alpha/wbrepd.log"; then
 	pass "repl-crashhold-kept-status" "(log_kept_records $(jget alpha "s['peers'][0]['log_kept_records']") with everything destaged)"
 else
 	fail "repl-crashhold-kept-status: $(jget alpha "s['dirty_bytes'], s['seq'], s['peers'][0]") $(ctl alpha status r0 | grep 'peer beta')"
