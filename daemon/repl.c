@@ -2054,6 +2054,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	struct wb_engine *e = o->e;
 	bool primary = o->primary;
 	const struct wbconf *c = env->conf;
+	struct wb_engine_stats st;
 	struct wbd_repl *rp;
 	int ret;
 
@@ -2114,7 +2115,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		if (ret)
 			goto out_free;
 	}
-	if (rp->bm_region) {
+	if (!wb_engine_stats(rp->e, &st)) {
 		/* a node that starts does not know how far its peers got (a
 		 * hold on the log lives in memory): every record still in the
 		 * log goes into every peer's bitmap, so that a peer whose
@@ -2126,22 +2127,15 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		 * may be promoted before a fellow that went while it was down
 		 * returns. Cleared once the peer caught up (a primary's peer)
 		 * or told durable all this node held when it connected. */
-		struct wb_engine_stats st;
-
-		if (!wb_engine_stats(rp->e, &st))
-			for (unsigned i = 0; i < rp->npeers; i++)
-				wbd_repl_bm_track(&rp->peers[i], st.seq_tail);
-	}
-	{
+		for (unsigned i = 0; rp->bm_region && i < rp->npeers; i++)
+			wbd_repl_bm_track(&rp->peers[i], st.seq_tail);
 		/* ... and the log keeps those records for every peer until it
 		 * connects (its hello sets the hold to its position) or is
 		 * dropped past peer-retention, as for a peer that went away:
 		 * a peer that returns soon catches up from the log instead of
 		 * a bitmap resync of the records this node recovered and
 		 * destaged before it connected */
-		struct wb_engine_stats st;
-
-		if (!wb_engine_stats(rp->e, &st) && st.seq_tail < st.seq_head && rp->npeers) {
+		if (st.seq_tail < st.seq_head && rp->npeers) {
 			for (unsigned i = 0; i < rp->npeers; i++)
 				wbd_repl_log_hold(&rp->peers[i], st.seq_tail);
 			wbd_info("%s: the log keeps its %llu records (seq %llu..%llu) for each "
