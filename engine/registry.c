@@ -238,8 +238,10 @@ int wb_engine_sync(struct wb_engine *e, struct wb_req *r)
 	r->done = sync_done;
 	r->priv = &s;
 	ret = wb_engine_submit(e, r);
-	if (ret < 0)
+	if (ret < 0) {
+		r->priv = NULL; /* s goes out of scope */
 		return ret;
+	}
 	/* done() is called exactly once: we must not return before it. */
 	while (!s.done) {
 		ret = wb_engine_run(e, 1);

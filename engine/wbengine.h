@@ -49,9 +49,12 @@
  * 11: apply_record may complete a record once it is written to the log,
  * before a log flush made it durable (struct wb_record apply_flags
  * appended, WB_APPLY_F_WRITTEN), and op log_sync asks for that flush now.
+ * 12: snapshots of older generations (ops gen_span, snap_create, snap_drop,
+ * snap_list; struct wb_req snap and struct wb_engine_stats snapshots
+ * appended).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 11
+#define WB_ENGINE_ABI_VERSION 12
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -114,6 +117,12 @@ struct wb_req {
 	 * itself is borrowed like buf. Only for an engine whose pagebuf op
 	 * returned the buffer the pages came from. */
 	struct wb_page *const *pages;
+	/* ABI 12, reads only: 0 = the device now; else the id of a snapshot
+	 * (snap_create): the device as it was at the end of that snapshot's
+	 * generation. -ESTALE (at submit or in done) when the snapshot was
+	 * dropped. Other ops with a snap fail with -EROFS. */
+	uint32_t snap;
+	uint32_t rsvd2;
 };
 
 enum wb_mode {
@@ -322,9 +331,26 @@ struct wb_engine_stats {
 	/* every seq < this is durable on the backing device (write-through
 	 * acks wait for it); 0 = the engine does not say */
 	uint64_t seq_destaged;
+	/* ABI 12: snapshots open, and dropped by the engine (the log needed
+	 * the space they held, write-through, a rebase), total */
+	uint64_t snapshots, snapshots_dropped;
 };
 #define WB_STATE_OK	0
 #define WB_STATE_FAILED 1 /* an I/O error made the engine refuse further writes */
+
+/* ABI 12: generations a snapshot may be taken of (oldest > newest: none) */
+struct wb_gen_span {
+	uint64_t oldest, newest;
+	uint64_t oldest_time_ns, newest_time_ns; /* their last records' times */
+};
+struct wb_snap_info {
+	uint32_t id; /* never reused while the engine is open */
+	uint32_t rsvd;
+	uint64_t gen;	  /* the device as it was when this generation ended */
+	uint64_t seq;	  /* its last record */
+	uint64_t time_ns; /* that record's time (the primary's CLOCK_REALTIME) */
+	uint64_t extents; /* pieces it reads from the log now */
+};
 
 struct wb_engine;
 
@@ -427,6 +453,19 @@ struct wb_engine_ops {
 	 * become durable now: a log flush without waiting for log_commit_ms.
 	 * stats.seq_durable shows when it is; nothing is called back. */
 	int (*log_sync)(struct wb_engine *e, uint64_t seq);
+	/* ABI 12: snapshots of older generations (docs/engine.md "Snapshots").
+	 * gen_span: the generations a snapshot can be taken of now (every
+	 * generation in between too). snap_create: the device as it was when
+	 * generation gen ended, readable through wb_req.snap until snap_drop,
+	 * a rebase, a switch to write-through or the log needing the space
+	 * (the engine then drops it: reads fail with -ESTALE); -ERANGE: gen is
+	 * outside gen_span, -EAGAIN: not in the log yet (retry), -EBUSY:
+	 * write-through, -ENOSPC: too many snapshots. snap_list: up to max of
+	 * the open ones; returns their number. */
+	int (*gen_span)(struct wb_engine *e, struct wb_gen_span *out);
+	int (*snap_create)(struct wb_engine *e, uint64_t gen, struct wb_snap_info *out);
+	int (*snap_drop)(struct wb_engine *e, uint32_t id);
+	int (*snap_list)(struct wb_engine *e, struct wb_snap_info *out, int max);
 };
 
 /* Does this engine's ops table have `field` (appended at ABI `ver`)? A
@@ -614,9 +653,31 @@ static inline int wb_engine_meta_adopt_uuids(struct wb_engine *e, const struct w
 {
 	return wb_engine_meta_update(e, WB_META_SET_UUIDS, from, done, arg);
 }
+static inline int wb_engine_gen_span(struct wb_engine *e, struct wb_gen_span *out)
+{
+	return WB_OPS_HAS(e->ops, 12, gen_span) ? e->ops->gen_span(e, out) : -EOPNOTSUPP;
+}
+static inline int wb_engine_snap_create(struct wb_engine *e, uint64_t gen, struct wb_snap_info *out)
+{
+	return WB_OPS_HAS(e->ops, 12, snap_create) ? e->ops->snap_create(e, gen, out) : -EOPNOTSUPP;
+}
+static inline int wb_engine_snap_drop(struct wb_engine *e, uint32_t id)
+{
+	return WB_OPS_HAS(e->ops, 12, snap_drop) ? e->ops->snap_drop(e, id) : -EOPNOTSUPP;
+}
+static inline int wb_engine_snap_list(struct wb_engine *e, struct wb_snap_info *out, int max)
+{
+	return WB_OPS_HAS(e->ops, 12, snap_list) ? e->ops->snap_list(e, out, max) : -EOPNOTSUPP;
+}
 static inline int wb_engine_submit(struct wb_engine *e, struct wb_req *r)
 {
-	int ret = e->ops->submit(e, r);
+	int ret;
+
+	/* an engine without snapshots (or before ABI 12) does not know
+	 * wb_req.snap: it would read the device as it is now */
+	if (r->snap && !WB_OPS_HAS(e->ops, 12, snap_create))
+		return -EOPNOTSUPP;
+	ret = e->ops->submit(e, r);
 
 	/* engines before ABI 5 copied a write during submit */
 	if (!ret && e->ops->abi_version < 5 && r->op == WB_REQ_WRITE && r->admitted)

@@ -290,6 +290,12 @@ void wbl_release_records(struct wblog *e)
 			    &e->sp, next && next->state >= WBL_REC_WRITING ? next->off : e->sp.head,
 			    rec->span);
 			e->held_bytes -= rec->span; /* rec_first < held_end here */
+			e->rel_gen = rec->gen;
+			e->rel_time_ns = rec->time_ns;
+			/* a record after it of a newer generation ends it too */
+			e->rel_gen_end = (rec->flags & WB_REC_F_GEN_END) ||
+					 (next && next->gen > rec->gen) ||
+					 e->closed_gen >= rec->gen;
 			e->ring[e->rec_first % e->ring_cap] = NULL;
 			wbl_rec_free(e, rec);
 			e->rec_first++;
@@ -578,6 +584,7 @@ static void wbl_free(struct wblog *e)
 		       e->eng.name, (unsigned long long)e->refs_out);
 	else if (e->pb)
 		wb_pagebuf_destroy(e->pb);
+	wbl_snap_free_all(e);
 	if (e->map)
 		wb_extmap_destroy(e->map);
 	wb_io_free(e->sb_buf);
@@ -638,6 +645,7 @@ static struct wblog *wbl_open_new(const struct wb_engine_params *p)
 	if (!e)
 		return NULL;
 	e->efd = e->epfd = -1;
+	e->snap_pin = UINT64_MAX;
 	e->p = *p;
 	e->log = p->log_io;
 	e->bak = p->backing_io;
@@ -1069,6 +1077,8 @@ static int wbl_submit_op(struct wblog *e, struct wb_req *r)
 
 	if (e->closing)
 		return -ESHUTDOWN;
+	if (r->snap && r->op != WB_REQ_READ)
+		return -EROFS; /* a snapshot is read-only */
 	/* a replica's log takes records from its primary only */
 	if (e->role == WB_ROLE_REPLICA &&
 	    (r->op == WB_REQ_WRITE || r->op == WB_REQ_DISCARD || r->op == WB_REQ_WRITE_ZEROES))
@@ -1230,6 +1240,7 @@ static int wbl_stats(struct wb_engine *eng, struct wb_engine_stats *st)
 	st->role = (uint32_t)e->role;
 	st->max_record_blocks = e->max_rec_blocks;
 	st->peers_held = e->peers_held;
+	st->snapshots = e->nsnaps;
 	return 0;
 }
 
@@ -1291,6 +1302,8 @@ static int wbl_set_mode(struct wb_engine *eng, enum wb_mode mode)
 	 * destage goes in seq order, the first write-through ack implies the
 	 * whole log before it was drained. */
 	e->mode = mode;
+	if (mode == WB_MODE_WRITETHROUGH)
+		wbl_snap_drop_all(e, "write-through: destage must go on");
 	wbl_destage_set_drain(e, mode == WB_MODE_WRITETHROUGH);
 	wb_msg(WB_LOG_INFO, "%s: mode %s", eng->name,
 	       mode == WB_MODE_WRITETHROUGH ? "write-through" : "write-back");
@@ -1386,6 +1399,8 @@ static int wbl_rebase(struct wb_engine *eng, uint64_t seq, uint64_t gen)
 	e->gen = gen;
 	e->closed_gen = e->gen_durable = gen - 1;
 	e->gen_has_data = 0;
+	wbl_snap_drop_all(e, "the log was rebased (resync)");
+	e->rel_gen = 0;
 	wbl_destage_rebased(e);
 	wbl_bm_rebased(e, seq);
 	wb_msg(WB_LOG_INFO, "%s: log rebased to seq %llu, generation %llu", eng->name,
@@ -1430,4 +1445,8 @@ const struct wb_engine_ops wb_wblog_ops = {
     .bm_flush = wbl_bm_flush,
     .pagebuf = wbl_pagebuf,
     .log_sync = wbl_log_sync,
+    .gen_span = wbl_gen_span,
+    .snap_create = wbl_snap_create,
+    .snap_drop = wbl_snap_drop,
+    .snap_list = wbl_snap_list,
 };

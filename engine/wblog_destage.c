@@ -265,6 +265,34 @@ static uint64_t ds_gather_wait(const struct wbl_destage *ds)
 	return now - ds->start_ms >= DS_GATHER_MS ? 0 : ds->start_ms + DS_GATHER_MS - now;
 }
 
+/* Destage stands at a snapshot's pin: drop snapshots, oldest first, when
+ * writers need destage to go on (the log at destage_high_pct or a record
+ * waiting for space, write-through, a drain); true: it may go on now. */
+static bool ds_snap_yield(struct wbl_destage *ds)
+{
+	struct wblog *e = ds->e;
+	const char *why = NULL;
+
+	if (ds->drain || e->mode == WB_MODE_WRITETHROUGH)
+		why = e->mode == WB_MODE_WRITETHROUGH ? "write-through: destage must go on"
+						      : "the log is drained";
+	else if (e->space_wait ||
+		 e->sp.used * 100 >= (uint64_t)e->p.destage_high_pct * (e->sp.end - e->sp.start))
+		why = "the log needs the space it holds";
+	else if (e->closing)
+		why = "closing";
+	while (why && ds->next_seq > e->snap_pin)
+		wbl_snap_drop_oldest(e, why);
+	return ds->next_seq <= e->snap_pin;
+}
+
+/* The first record destage has not picked: the backing device holds
+ * nothing of it or of a later one. */
+uint64_t wbl_destage_untouched(const struct wblog *e)
+{
+	return e->ds->next_seq > e->destaged_seq ? e->ds->next_seq : e->destaged_seq;
+}
+
 /*
  * 0: no new batch now; 1: a batch may start regardless of the rate budget
  * (drain, write-through, above the low watermark, counting the log space
@@ -302,6 +330,9 @@ static int ds_should_run(struct wbl_destage *ds)
 	 */
 	if (e->closing && !e->admitq.head && e->place_seq >= e->next_seq &&
 	    e->ack_seq >= e->next_seq)
+		return 0;
+	/* a snapshot pins destage (wblog_snap.c) until writers need it to go on */
+	if (ds->next_seq > e->snap_pin && !ds_snap_yield(ds))
 		return 0;
 	if (ds->drain || e->mode == WB_MODE_WRITETHROUGH)
 		return 1;
@@ -533,6 +564,9 @@ static void ds_flush_done(struct wb_io_req *io, int res)
 				continue;
 			ret =
 			    wb_extmap_drop_upto(e->map, rec->ext[i].lba, rec->ext[i].nblocks, upto);
+			if (!ret)
+				ret = wbl_snap_destaged(e, rec->ext[i].lba, rec->ext[i].nblocks,
+							upto);
 			if (ret) {
 				ds_fail(ds, ret, "extent map drop");
 				return;
@@ -902,7 +936,7 @@ static bool ds_pick(struct wbl_destage *ds, struct ds_batch *b)
 
 	b->from = ds->next_seq;
 	b->upto = 0;
-	for (s = b->from; s <= e->durable_seq && s < e->rec_end; s++) {
+	for (s = b->from; s <= e->durable_seq && s < e->rec_end && s <= e->snap_pin; s++) {
 		struct wbl_rec *rec = wbl_rec_by_seq(e, s);
 		uint32_t nb = rec->flags & WB_REC_F_ZERO ? 0 : rec->data_blocks;
 

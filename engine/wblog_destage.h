@@ -40,6 +40,9 @@ void wbl_destage_rebased(struct wblog *e);
 /* Destage everything regardless of watermarks (drain) while on != 0. */
 void wbl_destage_set_drain(struct wblog *e, int on);
 void wbl_destage_stats(struct wblog *e, struct wb_engine_stats *st);
+/* The first record destage has not picked (the backing device holds
+ * nothing of it or of a later record). */
+uint64_t wbl_destage_untouched(const struct wblog *e);
 
 /* A piece of a destage batch, in write order (lba, nblocks, seq). */
 struct wbl_destage_piece {

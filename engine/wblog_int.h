@@ -92,6 +92,14 @@ struct wbl_read_io {
 	int from_log;
 };
 
+/* A snapshot of an older generation (wblog_snap.c); id 0: a free slot. */
+#define WBL_MAX_SNAPS 8
+struct wbl_snap {
+	uint32_t id;
+	uint64_t gen, seq, time_ns; /* the generation, its last record and that one's time */
+	struct wb_extmap *map;	    /* blocks it reads from the log */
+};
+
 #define WBL_HDR_CACHE 16 /* >= WBL_MAX_INFLIGHT_REPLICA > WBL_MAX_INFLIGHT_RECORDS */
 
 struct wblog {
@@ -195,9 +203,31 @@ struct wblog {
 	uint64_t meta_want, meta_sent, meta_done;
 	struct wbl_metaw *metaq_head, *metaq_tail;
 	struct wbl_bm *bm; /* dirty bitmaps (wblog_bitmap.c), NULL: none */
+	/* snapshots (wblog_snap.c); snap_pin: destage picks no record past it
+	 * (the oldest snapshot's last seq, UINT64_MAX: none) */
+	struct wbl_snap snaps[WBL_MAX_SNAPS];
+	unsigned nsnaps;
+	uint32_t snap_last_id;
+	uint64_t snap_pin;
+	/* the newest record released from the log: its generation (0: none
+	 * since open or rebase), whether it ended it, its time */
+	uint64_t rel_gen, rel_time_ns;
+	int rel_gen_end;
 
 	struct wb_engine_stats st;
 };
+
+/* wblog_snap.c */
+int wbl_gen_span(struct wb_engine *eng, struct wb_gen_span *out);
+int wbl_snap_create(struct wb_engine *eng, uint64_t gen, struct wb_snap_info *out);
+int wbl_snap_drop(struct wb_engine *eng, uint32_t id);
+int wbl_snap_list(struct wb_engine *eng, struct wb_snap_info *out, int max);
+struct wbl_snap *wbl_snap_find(struct wblog *e, uint32_t id);
+void wbl_snap_info(const struct wbl_snap *s, struct wb_snap_info *out);
+void wbl_snap_drop_all(struct wblog *e, const char *why);
+void wbl_snap_drop_oldest(struct wblog *e, const char *why);
+int wbl_snap_destaged(struct wblog *e, uint64_t lba, uint32_t n, uint64_t upto);
+void wbl_snap_free_all(struct wblog *e);
 
 static inline struct wbl_rec *wbl_rec_by_seq(struct wblog *e, uint64_t seq)
 {

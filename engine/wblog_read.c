@@ -12,6 +12,10 @@
  * full sync that copy was 15 % of the source's CPU (docs/benchmarks.md).
  * With no bounce buffer a failed read may leave r->buf partly written.
  *
+ * A read of a snapshot (r->snap, wblog_snap.c) is the same with the
+ * snapshot's map: the backing device has nothing newer than its
+ * generation while it is open.
+ *
  * Race rules: log space is not released while a log read is in flight
  * (e->log_reads_inflight, see wbl_release_records), so a piece the map
  * pointed to cannot be overwritten under the read; the backing device is
@@ -35,6 +39,10 @@ static void wbl_read_finish(struct wblog *e, struct wb_req *r)
 		wb_io_free(bounce);
 	}
 	WBL_AUX(r) = 0;
+	/* dropped while the read was in flight: destage may have written
+	 * newer data under it */
+	if (!err && r->snap && !wbl_snap_find(e, r->snap))
+		err = -ESTALE;
 	wbl_complete(e, r, err);
 }
 
@@ -117,6 +125,7 @@ static int wbl_read_piece(struct wblog *e, struct wb_req *r, const struct wb_ext
 
 int wbl_submit_read(struct wblog *e, struct wb_req *r)
 {
+	const struct wb_extmap *map = e->map;
 	struct wb_extmap_ent ents[64];
 	uint64_t lba, end, pos;
 	uint8_t *bounce;
@@ -127,6 +136,13 @@ int wbl_submit_read(struct wblog *e, struct wb_req *r)
 		wb_msg(WB_LOG_ERR, "%s: invalid read off %llu len %u", e->eng.name,
 		       (unsigned long long)r->off, r->len);
 		return -EINVAL;
+	}
+	if (r->snap) { /* an older generation (wblog_snap.c) */
+		struct wbl_snap *s = wbl_snap_find(e, r->snap);
+
+		if (!s)
+			return -ESTALE;
+		map = s->map;
 	}
 	e->st.reads++;
 	e->st.bytes_read += r->len;
@@ -142,7 +158,7 @@ int wbl_submit_read(struct wblog *e, struct wb_req *r)
 	end = lba + r->len / WB_BLOCK_SIZE;
 	pos = lba;
 	while (pos < end && !ret) {
-		n = wb_extmap_lookup(e->map, pos, (uint32_t)(end - pos), ents, 64);
+		n = wb_extmap_lookup(map, pos, (uint32_t)(end - pos), ents, 64);
 		if (n < 0) {
 			ret = n;
 			break;
