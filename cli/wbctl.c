@@ -516,6 +516,18 @@ static const struct cmd cmds[] = {
      "  the blocks out of sync (--json: one object); --no-wait only starts it (progress:\n"
      "  status). Exit 0 when it ran to the end, 1 refused or aborted, 130 Ctrl-C.",
      wbctl_cmd_verify},
+    {"snapshot", "RES (--gen N | --at TIME) [--json]",
+     "Open the device as it was when generation N ended (docs/snapshots.md), or the newest\n"
+     "  generation that ended at or before TIME (@SECONDS, YYYY-MM-DDTHH:MM:SS[Z] in UTC, or\n"
+     "  -N[s|m|h] ago), as the read-only NBD export RES@N. It lasts until snapshot-drop,\n"
+     "  down, write-through or the log needing its space ('snapshots' lists them).",
+     wbctl_cmd_snapshot},
+    {"snapshot-drop", "RES N", "Close the snapshot of generation N (its clients disconnect).",
+     wbctl_cmd_snapshot_drop},
+    {"snapshots", "RES [--json]",
+     "The generations a snapshot can be taken of now (with when they ended) and the open\n"
+     "  snapshots with their NBD exports.",
+     wbctl_cmd_snapshots},
     {"reload", "", "Re-read the configuration file (like SIGHUP).", cmd_reload},
     {"config", "check [FILE]",
      "Check a configuration file; print every error as FILE:LINE: [section] key: message.\n"

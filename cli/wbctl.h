@@ -85,5 +85,11 @@ int wbctl_cmd_connect(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_events(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_verify(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_snapshot(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_snapshot_drop(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_snapshots(struct gopts *g, int argc, char **argv);
+/* wbctl snapshot --at TIME: ms since the epoch, 0 = not a time
+ * (wbctl_snap.c says which forms) */
+uint64_t wbctl_parse_time_ms(const char *s, uint64_t now_ms);
 
 #endif /* WB_CLI_WBCTL_H */

@@ -65,6 +65,8 @@ struct wbd_ctl_req {
 	bool in_handler, done;
 	int err;
 	char msg[256];
+	bool has_snap; /* CTL_SNAPSHOT: what it opened */
+	struct wbd_ctl_snap_status snap;
 };
 
 struct wbd_ctl {
@@ -102,10 +104,22 @@ static void conn_free(struct ctl_conn *cc)
 	free(cc);
 }
 
-static void send_response(struct ctl_conn *cc, uint64_t id, int err, const char *msg,
-			  Wbrep__StatusReply *st)
+static void fill_snap(Wbrep__SnapshotStatus *p, const struct wbd_ctl_snap_status *s)
+{
+	wbrep__snapshot_status__init(p);
+	p->generation = s->gen;
+	p->has_time_ms = p->has_extents = p->has_nbd_clients = 1;
+	p->time_ms = s->time_ms;
+	p->extents = s->extents;
+	p->nbd_clients = s->clients;
+	p->export = (char *)s->export_name;
+}
+
+static void send_response_snap(struct ctl_conn *cc, uint64_t id, int err, const char *msg,
+			       Wbrep__StatusReply *st, const struct wbd_ctl_snap_status *snap)
 {
 	Wbrep__CtlResponse r = WBREP__CTL_RESPONSE__INIT;
+	Wbrep__SnapshotStatus sp;
 	uint8_t *buf;
 	size_t len;
 	int rc;
@@ -116,6 +130,10 @@ static void send_response(struct ctl_conn *cc, uint64_t id, int err, const char 
 		msg = strerror(r.code);
 	r.message = (char *)msg;
 	r.status = st;
+	if (snap) {
+		fill_snap(&sp, snap);
+		r.snapshot = &sp;
+	}
 	rc = wbproto_pack(WBPROTO_T_CTL_RESPONSE, 0, &r.base, &buf, &len);
 	if (rc) {
 		wbd_err("ctl: cannot pack a response: %s", wbproto_strerror(rc));
@@ -127,6 +145,12 @@ static void send_response(struct ctl_conn *cc, uint64_t id, int err, const char 
 		cc->closing = true;
 	}
 	free(buf);
+}
+
+static void send_response(struct ctl_conn *cc, uint64_t id, int err, const char *msg,
+			  Wbrep__StatusReply *st)
+{
+	send_response_snap(cc, id, err, msg, st, NULL);
 }
 
 static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
@@ -222,6 +246,14 @@ static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_statu
 		U(verify_eta_ms, s->verify_eta_ms);
 		U(verify_rate, s->verify_rate);
 	}
+	if (s->has_span) {
+		U(snap_gen_oldest, s->span_oldest);
+		U(snap_gen_newest, s->span_newest);
+		U(snap_oldest_ms, s->span_oldest_ms);
+		U(snap_newest_ms, s->span_newest_ms);
+	}
+	if (s->st.snapshots_dropped)
+		U(snapshots_dropped, s->st.snapshots_dropped);
 	if (s->has_uuid) {
 		p->has_data_uuid = 1;
 		p->data_uuid.data = (uint8_t *)s->data_uuid;
@@ -268,6 +300,8 @@ struct status_bufs {
 	Wbrep__ResourceSettings *set;
 	Wbrep__PeerStatus (*ps)[WBD_CTL_MAX_PEERS];
 	Wbrep__PeerStatus *(*pp)[WBD_CTL_MAX_PEERS];
+	Wbrep__SnapshotStatus (*ss)[WBD_CTL_MAX_SNAPS];
+	Wbrep__SnapshotStatus *(*sp)[WBD_CTL_MAX_SNAPS];
 	char (*listen)[300];
 };
 
@@ -279,7 +313,10 @@ static int status_bufs_alloc(struct status_bufs *b, size_t n)
 	b->listen = calloc(n + 1, sizeof(*b->listen));
 	b->ps = calloc(n + 1, sizeof(*b->ps));
 	b->pp = calloc(n + 1, sizeof(*b->pp));
-	return b->rs && b->rp && b->set && b->listen && b->ps && b->pp ? 0 : -ENOMEM;
+	b->ss = calloc(n + 1, sizeof(*b->ss));
+	b->sp = calloc(n + 1, sizeof(*b->sp));
+	return b->rs && b->rp && b->set && b->listen && b->ps && b->pp && b->ss && b->sp ? 0
+											 : -ENOMEM;
 }
 
 static void status_bufs_free(struct status_bufs *b)
@@ -290,6 +327,8 @@ static void status_bufs_free(struct status_bufs *b)
 	free(b->listen);
 	free(b->ps);
 	free(b->pp);
+	free(b->ss);
+	free(b->sp);
 }
 
 /* NUL-terminate what the daemon gave us before it goes on the wire, and
@@ -308,6 +347,10 @@ static void status_terminate(struct wbd_ctl_res_status *s)
 	s->verify_state[sizeof(s->verify_state) - 1] = 0;
 	if (s->npeers > WBD_CTL_MAX_PEERS)
 		s->npeers = WBD_CTL_MAX_PEERS;
+	if (s->nsnaps > WBD_CTL_MAX_SNAPS)
+		s->nsnaps = WBD_CTL_MAX_SNAPS;
+	for (unsigned j = 0; j < s->nsnaps; j++)
+		s->snaps[j].export_name[sizeof(s->snaps[j].export_name) - 1] = 0;
 	for (unsigned j = 0; j < s->npeers; j++) {
 		struct wbd_ctl_peer_status *q = &s->peers[j];
 
@@ -336,6 +379,12 @@ static void status_res(struct status_bufs *b, size_t i, struct wbd_ctl_res_statu
 	}
 	rs->n_peers = s->npeers;
 	rs->peers = b->pp[i];
+	for (unsigned j = 0; j < s->nsnaps; j++) {
+		fill_snap(&b->ss[i][j], &s->snaps[j]);
+		b->sp[i][j] = &b->ss[i][j];
+	}
+	rs->n_snapshots = s->nsnaps;
+	rs->snapshots = b->sp[i];
 	if (s->conf) {
 		wbrep__resource_settings__init(&b->set[i]);
 		fill_settings(&b->set[i], s->conf, b->listen[i], sizeof(b->listen[i]));
@@ -407,7 +456,8 @@ static void req_finish(struct wbd_ctl_req *req)
 	struct ctl_conn *cc = req->conn;
 
 	if (cc) {
-		send_response(cc, req->id, req->err, req->err ? req->msg : NULL, NULL);
+		send_response_snap(cc, req->id, req->err, req->err ? req->msg : NULL, NULL,
+				   !req->err && req->has_snap ? &req->snap : NULL);
 		cc->pending = NULL;
 		if (!cc->closing && !cc->out_full)
 			bufferevent_enable(cc->bev, EV_READ);
@@ -415,6 +465,13 @@ static void req_finish(struct wbd_ctl_req *req)
 	free(req);
 	/* requests queued behind this one are picked up by the write callback
 	 * once the response has been flushed (see conn_write) */
+}
+
+void wbd_ctl_req_snapshot(struct wbd_ctl_req *req, const struct wbd_ctl_snap_status *snap)
+{
+	req->has_snap = true;
+	req->snap = *snap;
+	req->snap.export_name[sizeof(req->snap.export_name) - 1] = 0;
 }
 
 void wbd_ctl_complete(struct wbd_ctl_req *req, int err, const char *msg)
@@ -437,6 +494,7 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 	struct wbd_ctl *c = cc->c;
 	int (*fn)(void *, const char *, const char *, struct wbd_ctl_req *, char *, size_t);
 	const char *arg = rq->op == WBREP__CTL_OP__CTL_MODE ? rq->mode : NULL;
+	char snap_arg[40];
 	struct wbd_ctl_req *req;
 	int rc;
 
@@ -472,6 +530,17 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 		break;
 	case WBREP__CTL_OP__CTL_VERIFY:
 		fn = c->h.verify;
+		break;
+	case WBREP__CTL_OP__CTL_SNAPSHOT:
+	case WBREP__CTL_OP__CTL_SNAPSHOT_DROP:
+		fn = rq->op == WBREP__CTL_OP__CTL_SNAPSHOT ? c->h.snapshot : c->h.snapshot_drop;
+		if (rq->has_generation && rq->generation)
+			snprintf(snap_arg, sizeof(snap_arg), "gen=%llu",
+				 (unsigned long long)rq->generation);
+		else
+			snprintf(snap_arg, sizeof(snap_arg), "at=%llu",
+				 (unsigned long long)rq->at_ms);
+		arg = snap_arg;
 		break;
 	default:
 		fn = c->h.reload;

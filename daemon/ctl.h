@@ -63,6 +63,14 @@ struct wbd_ctl_peer_status {
 	uint64_t kept;
 };
 
+/* An open snapshot of a resource (res_snap.c). */
+#define WBD_CTL_MAX_SNAPS 8
+struct wbd_ctl_snap_status {
+	uint64_t gen, time_ms, extents;
+	uint32_t clients;
+	char export_name[96];
+};
+
 /* Per-resource status; strings are NUL-terminated (truncated if longer). */
 struct wbd_ctl_res_status {
 	char name[64];
@@ -97,6 +105,12 @@ struct wbd_ctl_res_status {
 	uint64_t verify_done, verify_total, verify_eta_ms, verify_rate;
 	unsigned npeers;
 	struct wbd_ctl_peer_status peers[WBD_CTL_MAX_PEERS];
+	/* snapshots: the generations one can be taken of now (has_span), the
+	 * open ones */
+	bool has_span;
+	uint64_t span_oldest, span_newest, span_oldest_ms, span_newest_ms;
+	unsigned nsnaps;
+	struct wbd_ctl_snap_status snaps[WBD_CTL_MAX_SNAPS];
 };
 
 /* Daemon-wide part of a status reply; strings only read during the call. */
@@ -153,6 +167,13 @@ struct wbd_ctl_handlers {
 	/* online verify (primary): starts it, returns at once */
 	int (*verify)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 		      char *err, size_t errlen);
+	/* snapshots (docs/snapshots.md): arg "gen=N" or "at=MS" (open), "gen=N"
+	 * (drop); a successful open tells what it opened with
+	 * wbd_ctl_req_snapshot() */
+	int (*snapshot)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+			char *err, size_t errlen);
+	int (*snapshot_drop)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+			     char *err, size_t errlen);
 };
 
 /* Listen on `path`. 0 and *out, or -errno (logged). */
@@ -167,5 +188,8 @@ void wbd_ctl_event(struct wbd_ctl *c, const struct wbd_event *ev);
 /* Finish a request whose handler returned -EINPROGRESS. err = 0 or -errno;
  * msg = text for the user (NULL = strerror). Frees req. */
 void wbd_ctl_complete(struct wbd_ctl_req *req, int err, const char *msg);
+
+/* The snapshot a CTL_SNAPSHOT handler opened (CtlResponse.snapshot). */
+void wbd_ctl_req_snapshot(struct wbd_ctl_req *req, const struct wbd_ctl_snap_status *snap);
 
 #endif /* WB_DAEMON_CTL_H */

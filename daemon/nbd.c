@@ -620,6 +620,7 @@ static int submit(struct wbd_nbd_conn *c, const struct wbd_nbd_request *h, void 
 	switch (h->type) {
 	case NBDP_CMD_READ:
 		q->wr.op = WB_REQ_READ;
+		q->wr.snap = c->snap;
 		if (posix_memalign(&q->buf, WB_BLOCK_SIZE, h->len)) {
 			free(q);
 			return -ENOMEM;
@@ -852,7 +853,7 @@ static bool step_xmit(struct wbd_nbd_conn *c)
 		g.size = c->size;
 		g.align = WB_BLOCK_SIZE;
 		g.max_len = WBD_NBD_SRV_MAX_LEN;
-		g.tflags = WBD_NBD_TFLAGS;
+		g.tflags = c->tflags;
 		wbd_nbd_classify_request(&c->hdr, &g, &c->verdict);
 		c->have_hdr = true;
 		c->pay_got = 0;
@@ -1214,6 +1215,8 @@ static void conn_migrate(struct wbd_nbd_conn *c)
 	c->wev_added = c->flush_sched = false;
 	c->size = c->ex->size;
 	c->ex_gen = c->ex->gen;
+	c->tflags = wbd_nbd_tflags(c->ex);
+	c->snap = c->ex->snap;
 	conn_take_pagebuf(c);
 	atomic_store(&c->hold, c->ex->admit == WBD_NBD_ADMIT_HOLD);
 	c->quiesced = c->ex->closing;

@@ -67,7 +67,7 @@ struct wbd_repl_fast;
 struct wbd_ioloop;
 
 struct wbd_nbd_export {
-	char name[64];
+	char name[96]; /* RES, or RES@GENERATION for a snapshot's */
 	uint64_t size;
 	struct wb_engine *engine;
 	/* called after requests were submitted, so the owner runs the engine
@@ -88,6 +88,9 @@ struct wbd_nbd_export {
 	/* Optional: false = writes, trims and write-zeroes are refused (EPERM)
 	 * before the engine (a replication secondary, a demotion running). */
 	bool (*writable)(void *ctx);
+	/* a read-only export of an engine snapshot (wb_req.snap, docs/engine.md
+	 * "Snapshots"); 0: the device itself */
+	uint32_t snap;
 	/* state, maintained by nbd.c */
 	struct wbd_nbd_conn *conns; /* attached connections */
 	unsigned nconns;

@@ -43,6 +43,15 @@ struct ssl_st;
 	(NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA | NBDP_FLAG_SEND_TRIM |   \
 	 NBDP_FLAG_SEND_WRITE_ZEROES | NBDP_FLAG_CAN_MULTI_CONN)
 
+/* a snapshot's export: reads (and flushes, which change nothing) only */
+#define WBD_NBD_TFLAGS_RO                                                                          \
+	(NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_READ_ONLY | NBDP_FLAG_SEND_FLUSH |                        \
+	 NBDP_FLAG_CAN_MULTI_CONN)
+static inline uint16_t wbd_nbd_tflags(const struct wbd_nbd_export *ex)
+{
+	return ex->snap ? WBD_NBD_TFLAGS_RO : WBD_NBD_TFLAGS;
+}
+
 _Static_assert(WBD_NBD_IBUF_CAP >= 2 * WBD_NBD_IBUF_MIN_FREE, "input buffer too small for options");
 
 /* A new connection (calloc) starts in WBD_NBD_CS_FLAGS. */
@@ -81,7 +90,9 @@ struct wbd_nbd_conn {
 	struct wbd_nbd_export *ex;
 	uint64_t size;
 	uint32_t ex_gen;
-	bool ex_linked;				    /* engine: on ex->conns */
+	uint16_t tflags; /* the export's transmission flags (io loop copy) */
+	uint32_t snap;	 /* the export's snapshot (io loop copy) */
+	bool ex_linked;	 /* engine: on ex->conns */
 	struct wbd_nbd_conn *ex_next, **ex_pprev;   /* engine: on ex->conns */
 	struct wbd_nbd_conn *all_next, **all_pprev; /* engine: on conn_all */
 	struct wbd_nbd_conn *io_next, **io_pprev;   /* io loop: its connections */

@@ -85,7 +85,7 @@ static void opt_info_go(struct wbd_nbd_conn *c, uint32_t opt, const uint8_t *dat
 		return;
 	}
 	opt_reply(c, opt, NBDP_REP_INFO, b,
-		  (uint32_t)wbd_nbd_encode_info_export(b, ex->size, WBD_NBD_TFLAGS));
+		  (uint32_t)wbd_nbd_encode_info_export(b, ex->size, wbd_nbd_tflags(ex)));
 	opt_reply(c, opt, NBDP_REP_INFO, b,
 		  (uint32_t)wbd_nbd_encode_info_block_size(b, WB_BLOCK_SIZE, WB_BLOCK_SIZE,
 							   WBD_NBD_SRV_MAX_LEN));
@@ -132,7 +132,7 @@ static void opt_export_name(struct wbd_nbd_conn *c, const uint8_t *data, uint32_
 		return;
 	}
 	wbd_nbd_conn_send(
-	    c, b, wbd_nbd_encode_export_name_reply(b, ex->size, WBD_NBD_TFLAGS, c->no_zeroes));
+	    c, b, wbd_nbd_encode_export_name_reply(b, ex->size, wbd_nbd_tflags(ex), c->no_zeroes));
 	wbd_nbd_conn_attach(c, ex);
 	c->state = WBD_NBD_CS_XMIT;
 }

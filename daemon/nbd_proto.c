@@ -204,6 +204,11 @@ void wbd_nbd_classify_request(const struct wbd_nbd_request *r, const struct wbd_
 		v->err = NBDP_EINVAL;
 		return;
 	}
+	/* a read-only export (a snapshot): the payload is read and dropped */
+	if ((g->tflags & NBDP_FLAG_READ_ONLY) && r->type != NBDP_CMD_READ) {
+		v->err = NBDP_EPERM;
+		return;
+	}
 	if (!(g->tflags & NBDP_FLAG_SEND_FUA))
 		allowed &= (uint16_t)~NBDP_CMD_FLAG_FUA;
 	if (r->flags & ~allowed) {

@@ -207,6 +207,10 @@ static void res_sample_cb(evutil_socket_t fd, short what, void *arg)
 		r->fail_reason[0] = 0; /* errors so far did not fail the engine */
 	res_sample(r, st.destaged_bytes);
 	res_drain_check(r, &st);
+	if (st.snapshots_dropped != r->snaps_dropped_seen) {
+		r->snaps_dropped_seen = st.snapshots_dropped;
+		wbd_resource_snap_sync(r); /* close the exports of what it dropped */
+	}
 	wbd_modectl_eval(r, "engine check"); /* an engine failure, once a second */
 }
 
@@ -754,7 +758,7 @@ static int res_settled(void *arg)
 {
 	struct wbd_resource *r = arg;
 
-	return !r->ex.inflight && !r->ctl_inflight;
+	return !r->ex.inflight && !r->ctl_inflight && !wbd_resource_snap_inflight(r);
 }
 
 static int res_run_engine(void *arg)
@@ -781,10 +785,12 @@ void wbd_resource_down(struct wbd_resource *r)
 	wbd_modectl_down(r); /* and what the mode policy held itself */
 	stop_frontends(r);
 	wbd_nbd_export_quiesce(&r->ex);
+	wbd_resource_snap_quiesce(r);
 	/* complete what is in flight (each request finishes in the engine) */
 	wb_drain(res_settled, res_run_engine, r, WB_DRAIN_CLOSE_MS, r->name,
 		 "stop: requests in flight");
 	wbd_nbd_export_detach(&r->ex);
+	wbd_resource_snap_detach(r);
 	wbd_repl_free(r->repl);
 	r->repl = NULL;
 	ret = wb_engine_flush(r->engine);

@@ -31,6 +31,15 @@ struct wbd_memb_facts;
 
 enum wbd_res_state { WBD_RES_DOWN = 0, WBD_RES_UP = 1, WBD_RES_FAILED = 2 };
 
+/* A snapshot's read-only NBD export "RES@GEN" (res_snap.c); gen 0: a free
+ * slot (reused only when nothing of it is in flight). */
+#define WBD_MAX_SNAPS 8
+struct wbd_snapex {
+	struct wbd_nbd_export ex;
+	uint64_t gen, time_ns;
+	uint32_t id; /* the engine's snapshot */
+};
+
 /* The destage rate shown is measured over the last WBD_RATE_SAMPLES - 1
  * seconds (at most), from the engine's destaged_bytes counter. */
 #define WBD_RATE_SAMPLES 4
@@ -75,6 +84,9 @@ struct wbd_resource {
 	 * or a demotion running); a wbctl primary/secondary in progress */
 	bool writes_off;
 	struct wbd_role_change *role_chg;
+	/* open snapshots and their exports (res_snap.c) */
+	struct wbd_snapex snaps[WBD_MAX_SNAPS];
+	uint64_t snaps_dropped_seen; /* the engine's snapshots_dropped */
 };
 
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,
@@ -130,6 +142,24 @@ int wbd_resource_primary(struct wbd_resource *r, bool force, char *err, size_t e
 int wbd_resource_secondary(struct wbd_resource *r,
 			   void (*done)(void *arg, int err, const char *msg), void *arg, char *err,
 			   size_t errlen);
+/* Snapshots of older generations (res_snap.c, docs/snapshots.md): open
+ * one of generation gen (0: the newest that ended at or before at_ms), as
+ * the read-only NBD export "RES@GEN"; *gen_out = the generation. Drop one.
+ * 0 or -errno with err set. */
+int wbd_resource_snapshot(struct wbd_resource *r, uint64_t gen, uint64_t at_ms, uint64_t *gen_out,
+			  char *err, size_t errlen);
+int wbd_resource_snapshot_drop(struct wbd_resource *r, uint64_t gen, char *err, size_t errlen);
+/* The export of generation gen, NULL: none open. */
+struct wbd_nbd_export *wbd_resource_snap_export(struct wbd_resource *r, uint64_t gen);
+/* Close the exports of snapshots the engine dropped by itself (log full,
+ * write-through, resync); every second and before a lookup or status. */
+void wbd_resource_snap_sync(struct wbd_resource *r);
+/* down: close every snapshot export (quiesce, then detach once nothing
+ * is in flight); requests in flight on them */
+void wbd_resource_snap_quiesce(struct wbd_resource *r);
+unsigned wbd_resource_snap_inflight(const struct wbd_resource *r);
+void wbd_resource_snap_detach(struct wbd_resource *r);
+
 /* Frontend hook: may writes go to the engine now? */
 bool wbd_resource_writable(void *ctx);
 /* down: a demotion in progress ends (done with -ESHUTDOWN). */

@@ -64,7 +64,24 @@ static struct wbd_nbd_export *lk_find(void *ctx, const char *name, const char *d
 {
 	struct wbd *d = ctx;
 	struct wbd_resource *r;
+	const char *at = strchr(name, '@');
 
+	if (at && at > name) { /* RES@GEN: a snapshot's export (res_snap.c) */
+		char res[WBCONF_NAME_MAX + 1], *end;
+		size_t n = (size_t)(at - name);
+		unsigned long long gen;
+
+		if (n >= sizeof(res) || at[1] < '0' || at[1] > '9')
+			return NULL;
+		memcpy(res, name, n);
+		res[n] = 0;
+		errno = 0;
+		gen = strtoull(at + 1, &end, 10);
+		r = wbd_find(d, res);
+		if (*end || errno || !r || !wbd_resource_is_up(r))
+			return NULL;
+		return wbd_resource_snap_export(r, gen);
+	}
 	if (!name[0])
 		name = def;
 	if (!name || !name[0])
@@ -79,9 +96,17 @@ static size_t lk_list(void *ctx, const char **names, size_t max)
 	struct wbd *d = ctx;
 	size_t n = 0;
 
-	for (size_t i = 0; i < d->nres && n < max; i++)
-		if (wbd_resource_is_up(d->res[i]))
-			names[n++] = d->res[i]->name;
+	for (size_t i = 0; i < d->nres && n < max; i++) {
+		struct wbd_resource *r = d->res[i];
+
+		if (!wbd_resource_is_up(r))
+			continue;
+		names[n++] = r->name;
+		wbd_resource_snap_sync(r);
+		for (unsigned k = 0; k < WBD_MAX_SNAPS && n < max; k++)
+			if (r->snaps[k].gen)
+				names[n++] = r->snaps[k].ex.name;
+	}
 	return n;
 }
 

@@ -82,6 +82,42 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 	}
 }
 
+/* Snapshots: the span one can be taken of and the open ones (res_snap.c). */
+static void fill_snaps(struct wbd_resource *r, struct wbd_ctl_res_status *s)
+{
+	struct wb_snap_info si[WBD_MAX_SNAPS];
+	struct wb_gen_span sp;
+	int n;
+
+	if (!r->engine)
+		return;
+	wbd_resource_snap_sync(r);
+	if (!wb_engine_gen_span(r->engine, &sp) && sp.oldest <= sp.newest) {
+		s->has_span = true;
+		s->span_oldest = sp.oldest;
+		s->span_newest = sp.newest;
+		s->span_oldest_ms = sp.oldest_time_ns / 1000000;
+		s->span_newest_ms = sp.newest_time_ns / 1000000;
+	}
+	n = wb_engine_snap_list(r->engine, si, WBD_MAX_SNAPS);
+	s->nsnaps = 0;
+	for (unsigned i = 0; i < WBD_MAX_SNAPS && n > 0; i++) {
+		const struct wbd_snapex *x = &r->snaps[i];
+		struct wbd_ctl_snap_status *o;
+
+		if (!x->gen || s->nsnaps >= WBD_CTL_MAX_SNAPS)
+			continue;
+		o = &s->snaps[s->nsnaps++];
+		o->gen = x->gen;
+		o->time_ms = x->time_ns / 1000000;
+		o->clients = x->ex.nconns;
+		snprintf(o->export_name, sizeof(o->export_name), "%s", x->ex.name);
+		for (int k = 0; k < n && k < WBD_MAX_SNAPS; k++)
+			if (si[k].id == x->id)
+				o->extents = si[k].extents;
+	}
+}
+
 static void fill_status(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -133,6 +169,7 @@ static void fill_status(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 	s->mode_forced = r->mode_forced >= 0;
 	s->draining = r->draining;
 	s->nbd_clients = r->ex.nconns;
+	fill_snaps(r, s);
 	if (s->st.state != WB_STATE_OK) {
 		/* open, but the engine refuses writes after an I/O error */
 		snprintf(s->state, sizeof(s->state), "failed");
@@ -141,6 +178,47 @@ static void fill_status(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 	} else {
 		snprintf(s->state, sizeof(s->state), "up");
 	}
+}
+
+static int h_snapshot(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+		      char *err, size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+	unsigned long long v = 0;
+	uint64_t gen = 0;
+	int ret;
+
+	if (!r)
+		return -ENOENT;
+	if (!arg || (sscanf(arg, "gen=%llu", &v) != 1 && sscanf(arg, "at=%llu", &v) != 1))
+		return -EINVAL;
+	ret = wbd_resource_snapshot(r, arg[0] == 'g' ? v : 0, arg[0] == 'a' ? v : 0, &gen, err,
+				    errlen);
+	if (!ret) {
+		struct wbd_ctl_res_status *s = calloc(1, sizeof(*s));
+
+		if (!s)
+			return 0; /* open; the reply just does not say which */
+		fill_snaps(r, s);
+		for (unsigned i = 0; i < s->nsnaps; i++)
+			if (s->snaps[i].gen == gen)
+				wbd_ctl_req_snapshot(req, &s->snaps[i]);
+		free(s);
+	}
+	return ret;
+}
+
+static int h_snapshot_drop(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+			   char *err, size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+	unsigned long long v = 0;
+
+	if (!r)
+		return -ENOENT;
+	if (!arg || sscanf(arg, "gen=%llu", &v) != 1)
+		return -EINVAL;
+	return wbd_resource_snapshot_drop(r, v, err, errlen);
 }
 
 static int h_status(void *ctx, const char *res, struct wbd_ctl_res_status **out, size_t *n)
@@ -447,6 +525,8 @@ int wbd_handlers_start(struct wbd *d)
 	    .connect = h_connect,
 	    .disconnect = h_disconnect,
 	    .verify = h_verify,
+	    .snapshot = h_snapshot,
+	    .snapshot_drop = h_snapshot_drop,
 	};
 	const char *path = d->conf->global.control_socket;
 	char *dir, *s;

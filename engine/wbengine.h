@@ -50,7 +50,7 @@
  * before a log flush made it durable (struct wb_record apply_flags
  * appended, WB_APPLY_F_WRITTEN), and op log_sync asks for that flush now.
  * 12: snapshots of older generations (ops gen_span, snap_create, snap_drop,
- * snap_list; struct wb_req snap and struct wb_engine_stats snapshots
+ * snap_list, gen_at; struct wb_req snap and struct wb_engine_stats snapshots
  * appended).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
@@ -466,6 +466,9 @@ struct wb_engine_ops {
 	int (*snap_create)(struct wb_engine *e, uint64_t gen, struct wb_snap_info *out);
 	int (*snap_drop)(struct wb_engine *e, uint32_t id);
 	int (*snap_list)(struct wb_engine *e, struct wb_snap_info *out, int max);
+	/* the newest generation in gen_span that ended at or before time_ns
+	 * (its last record's time); -ERANGE: none */
+	int (*gen_at)(struct wb_engine *e, uint64_t time_ns, uint64_t *gen);
 };
 
 /* Does this engine's ops table have `field` (appended at ABI `ver`)? A
@@ -668,6 +671,10 @@ static inline int wb_engine_snap_drop(struct wb_engine *e, uint32_t id)
 static inline int wb_engine_snap_list(struct wb_engine *e, struct wb_snap_info *out, int max)
 {
 	return WB_OPS_HAS(e->ops, 12, snap_list) ? e->ops->snap_list(e, out, max) : -EOPNOTSUPP;
+}
+static inline int wb_engine_gen_at(struct wb_engine *e, uint64_t time_ns, uint64_t *gen)
+{
+	return WB_OPS_HAS(e->ops, 12, gen_at) ? e->ops->gen_at(e, time_ns, gen) : -EOPNOTSUPP;
 }
 static inline int wb_engine_submit(struct wb_engine *e, struct wb_req *r)
 {

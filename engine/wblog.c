@@ -1449,4 +1449,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .snap_create = wbl_snap_create,
     .snap_drop = wbl_snap_drop,
     .snap_list = wbl_snap_list,
+    .gen_at = wbl_gen_at,
 };

@@ -222,6 +222,7 @@ int wbl_gen_span(struct wb_engine *eng, struct wb_gen_span *out);
 int wbl_snap_create(struct wb_engine *eng, uint64_t gen, struct wb_snap_info *out);
 int wbl_snap_drop(struct wb_engine *eng, uint32_t id);
 int wbl_snap_list(struct wb_engine *eng, struct wb_snap_info *out, int max);
+int wbl_gen_at(struct wb_engine *eng, uint64_t time_ns, uint64_t *gen);
 struct wbl_snap *wbl_snap_find(struct wblog *e, uint32_t id);
 void wbl_snap_info(const struct wbl_snap *s, struct wb_snap_info *out);
 void wbl_snap_drop_all(struct wblog *e, const char *why);

@@ -140,6 +140,36 @@ int wbl_gen_span(struct wb_engine *eng, struct wb_gen_span *out)
 	return 0;
 }
 
+/* Newest first over the span's records: the first generation end whose
+ * time is <= time_ns. O(records in the log): a control command's. */
+int wbl_gen_at(struct wb_engine *eng, uint64_t time_ns, uint64_t *gen)
+{
+	struct wblog *e = (struct wblog *)eng;
+	struct wb_gen_span sp;
+	uint64_t s, lo, top;
+	int ret = wbl_gen_span(eng, &sp);
+
+	if (ret)
+		return ret;
+	if (sp.oldest > sp.newest || time_ns < sp.oldest_time_ns)
+		return -ERANGE;
+	s = top = last_seq_of(e, sp.newest, e->place_seq);
+	lo = last_seq_of(e, sp.oldest, e->place_seq);
+	for (; s && s >= lo && s >= e->rec_first; s--) {
+		struct wbl_rec *rec = wbl_rec_by_seq(e, s);
+		struct wbl_rec *next = wbl_rec_by_seq(e, s + 1);
+
+		/* s ends its generation: the newest in the span, or the next
+		 * record is of a newer one */
+		if ((s == top || (next && next->gen > rec->gen)) && rec->time_ns <= time_ns) {
+			*gen = rec->gen;
+			return 0;
+		}
+	}
+	*gen = sp.oldest; /* time_ns >= the oldest's end */
+	return 0;
+}
+
 int wbl_snap_create(struct wb_engine *eng, uint64_t gen, struct wb_snap_info *out)
 {
 	struct wblog *e = (struct wblog *)eng;

@@ -288,6 +288,8 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	case WBREP__CTL_OP__CTL_CONNECT:
 	case WBREP__CTL_OP__CTL_DISCONNECT:
 	case WBREP__CTL_OP__CTL_VERIFY:
+	case WBREP__CTL_OP__CTL_SNAPSHOT:
+	case WBREP__CTL_OP__CTL_SNAPSHOT_DROP:
 		need_res = 1;
 		break;
 	default:
@@ -314,6 +316,21 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	}
 	if (rq->has_discard_my_data && rq->op != WBREP__CTL_OP__CTL_CONNECT) {
 		*why = "discard_my_data is an argument of connect only";
+		return -EINVAL;
+	}
+	if ((rq->has_generation || rq->has_at_ms) && rq->op != WBREP__CTL_OP__CTL_SNAPSHOT &&
+	    rq->op != WBREP__CTL_OP__CTL_SNAPSHOT_DROP) {
+		*why = "generation and at_ms are arguments of the snapshot ops only";
+		return -EINVAL;
+	}
+	if (rq->op == WBREP__CTL_OP__CTL_SNAPSHOT &&
+	    !((rq->has_generation && rq->generation) ^ (rq->has_at_ms && rq->at_ms))) {
+		*why = "snapshot needs a generation (> 0) or a time (at_ms > 0), not both";
+		return -EINVAL;
+	}
+	if (rq->op == WBREP__CTL_OP__CTL_SNAPSHOT_DROP &&
+	    (!rq->has_generation || !rq->generation || rq->has_at_ms)) {
+		*why = "snapshot-drop needs a generation (> 0)";
 		return -EINVAL;
 	}
 	return 0;

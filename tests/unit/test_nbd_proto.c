@@ -266,6 +266,35 @@ static void test_classify_ok(void **state)
 	assert_true(v.disconnect);
 }
 
+/* A read-only export (a snapshot): reads go, every change is EPERM, a
+ * write's payload is still read (not a disconnect). */
+static void test_classify_read_only(void **state)
+{
+	struct wbd_nbd_export_geom ro = geom;
+	struct wbd_nbd_request r = {.type = NBDP_CMD_READ, .len = 4096};
+	struct wbd_nbd_verdict v;
+
+	(void)state;
+	ro.tflags = NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_READ_ONLY | NBDP_FLAG_SEND_FLUSH;
+	wbd_nbd_classify_request(&r, &ro, &v);
+	assert_int_equal(v.err, 0);
+	r.type = NBDP_CMD_WRITE;
+	wbd_nbd_classify_request(&r, &ro, &v);
+	assert_int_equal(v.err, NBDP_EPERM);
+	assert_int_equal(v.payload, 4096);
+	assert_false(v.disconnect);
+	r.type = NBDP_CMD_TRIM;
+	wbd_nbd_classify_request(&r, &ro, &v);
+	assert_int_equal(v.err, NBDP_EPERM);
+	r.type = NBDP_CMD_WRITE_ZEROES;
+	wbd_nbd_classify_request(&r, &ro, &v);
+	assert_int_equal(v.err, NBDP_EPERM);
+	r.type = NBDP_CMD_FLUSH;
+	r.len = 0;
+	wbd_nbd_classify_request(&r, &ro, &v);
+	assert_int_equal(v.err, 0);
+}
+
 static void test_classify_bad(void **state)
 {
 	struct wbd_nbd_verdict v;
@@ -417,6 +446,7 @@ int main(void)
 	    cmocka_unit_test(test_request_parse),
 	    cmocka_unit_test(test_classify_ok),
 	    cmocka_unit_test(test_classify_bad),
+	    cmocka_unit_test(test_classify_read_only),
 	    cmocka_unit_test(test_classify_fua_not_advertised),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_tls_gate),

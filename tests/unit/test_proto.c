@@ -213,7 +213,39 @@ static void test_ctl_check(void **state)
 	assert_int_equal(check(1, WBREP__CTL_OP__CTL_DRAIN, "r0", NULL, &why), 0);
 	assert_int_equal(check(1, WBREP__CTL_OP__CTL_DRAIN, NULL, NULL, &why), -EINVAL);
 	assert_string_equal(why, "this operation needs a resource name");
-	assert_int_equal(check(1, 7, "r0", NULL, &why), -EOPNOTSUPP);
+	assert_int_equal(check(1, 9, "r0", NULL, &why), -EOPNOTSUPP);
+	{ /* snapshots: a generation or a time, not both, only on their ops */
+		Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
+
+		rq.version = 1;
+		rq.resource = "r0";
+		rq.op = WBREP__CTL_OP__CTL_SNAPSHOT;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		assert_string_equal(
+		    why, "snapshot needs a generation (> 0) or a time (at_ms > 0), not both");
+		rq.has_generation = 1;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL); /* generation 0 */
+		rq.generation = 7;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), 0);
+		rq.has_at_ms = 1;
+		rq.at_ms = 1000;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		rq.has_generation = 0;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), 0);
+		rq.op = WBREP__CTL_OP__CTL_SNAPSHOT_DROP;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		assert_string_equal(why, "snapshot-drop needs a generation (> 0)");
+		rq.has_at_ms = 0;
+		rq.has_generation = 1;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), 0);
+		rq.op = WBREP__CTL_OP__CTL_FLUSH;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		assert_string_equal(why,
+				    "generation and at_ms are arguments of the snapshot ops only");
+		rq.op = WBREP__CTL_OP__CTL_SNAPSHOT;
+		rq.resource = NULL;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+	}
 
 	assert_int_equal(check(2, WBREP__CTL_OP__CTL_STATUS, NULL, NULL, &why), -EPROTONOSUPPORT);
 	assert_string_equal(why, "unsupported control protocol version");

@@ -187,6 +187,19 @@ static void test_every_generation(void **state)
 		assert_int_equal(wb_engine_snap_create(f.e, g, &si), 0);
 		assert_int_equal(si.gen, g);
 		check_snap(&f, si.id, model_of(g));
+		{ /* by time: the newest that ended by then */
+			uint64_t at;
+
+			assert_int_equal(wb_engine_gen_at(f.e, si.time_ns, &at), 0);
+			assert_true(at >= g);
+			if (g > sp.oldest) {
+				assert_int_equal(wb_engine_gen_at(f.e, si.time_ns - 1, &at), 0);
+				assert_true(at < g);
+			} else {
+				assert_int_equal(wb_engine_gen_at(f.e, si.time_ns - 1, &at),
+						 -ERANGE);
+			}
+		}
 		assert_int_equal(wb_engine_snap_drop(f.e, si.id), 0);
 		assert_int_equal(snap_read(&f, si.id, (uint8_t[BS]){0}, BS, 0), -ESTALE);
 	}
