@@ -9,7 +9,8 @@
 # generation numbers there: "the same on every replica"), byte-identical to
 # what the device held then; a snapshot by time (--at); a write to a
 # snapshot's export refused; snapshot-drop closes its export; write-through
-# makes the engine drop a snapshot and the daemon close its export; the
+# makes the engine drop a snapshot and the daemon close its export (and
+# the metrics count it); the
 # newest data still reads back. Destage is held off (destage-low 80 %, no
 # minimum rate) so the generations stay in the log.
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
@@ -17,11 +18,12 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 
 need_bins snapshot "$WBREPD" "$WBCTL"
-need_tools snapshot nbdcopy nbdinfo openssl python3 cmp
+need_tools snapshot nbdcopy nbdinfo openssl python3 cmp curl
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "snapshot (engine wblog not registered)"
 tmpdir snapshot
 
 . "$ROOT/tests/repl_lib.sh"
+REPL_METRICS=1
 repl_init alpha beta || finish
 HOLD=(destage-low=80% destage-min-rate=0 wb-min-peers=1)
 repl_conf alpha primary "${HOLD[@]}"
@@ -98,6 +100,15 @@ else
 	fail "snapshot-list: $(cat "$T/list" "$T/list.err" | tr '\n' ' ' | head -c 400)"
 fi
 
+# ---- the metrics count them
+if curl -fsS "http://127.0.0.1:${MPORT[alpha]}/metrics" >"$T/metrics" &&
+	grep -q '^wbrep_snapshots{resource="r0"} 2$' "$T/metrics" &&
+	grep -q '^wbrep_snapshots_dropped_total{resource="r0"} 0$' "$T/metrics"; then
+	pass "snapshot-metrics"
+else
+	fail "snapshot-metrics: $(grep snapshots "$T/metrics" | tr '\n' ' ')"
+fi
+
 # ---- by time: just after round 2 ended -> round 2's generation
 t2=$(python3 -c 'import json,sys; print([s for s in json.load(open(sys.argv[1]))["snapshots"] if s["generation"] == int(sys.argv[2])][0]["time_ms"])' "$T/list.json" "${GEN[2]}")
 ctl alpha snapshot-drop r0 "${GEN[2]}" >/dev/null 2>&1
@@ -139,14 +150,16 @@ else
 	fail "snapshot-drop: $(cat "$T/drop"); the export still answers"
 fi
 
-# ---- write-through: the engine drops the secondary's ... and the primary's
-# snapshot; the daemon closes the export within a second or two
+# ---- write-through: the engine drops the primary's snapshot; the daemon
+# closes the export within a second or two
 gone() { ! nbdinfo --size "$(SURI alpha "${GEN[2]}")" >/dev/null 2>&1; }
 dropped() { ctl alpha snapshots r0 --json >"$T/d.json" 2>&1 && grep -q '"dropped": 1,' "$T/d.json"; }
 if nbdinfo --size "$(SURI alpha "${GEN[2]}")" >/dev/null 2>&1 &&
 	ctl alpha mode r0 writethrough --wait >/dev/null 2>&1 &&
 	wait_for 10 gone && wait_for 10 dropped &&
-	grep -q "dropped: write-through" "$T/alpha/wbrepd.log"; then
+	grep -q "dropped: write-through" "$T/alpha/wbrepd.log" &&
+	curl -fsS "http://127.0.0.1:${MPORT[alpha]}/metrics" >"$T/metrics" &&
+	grep -q '^wbrep_snapshots_dropped_total{resource="r0"} 1$' "$T/metrics"; then
 	pass "snapshot-writethrough-drops"
 else
 	fail "snapshot-writethrough-drops: $(cat "$T/d.json" 2>/dev/null)"
@@ -163,5 +176,45 @@ if same_as "$T/img3" alpha && same_as "$T/img3" beta; then
 	pass "snapshot-device-intact"
 else
 	fail "snapshot-device-intact: $(img_diff "$T/img3" "$T/out.alpha")"
+fi
+
+# ---- down with a client reading a snapshot: the client is disconnected,
+# the daemon stays, after up the snapshot is gone (in memory only). The
+# drained log still covers round 3 (all on backing now).
+wbmode() { ctl alpha mode r0 2>/dev/null | grep -q '^r0: writeback'; }
+wait_for 30 wbmode || fail "snapshot-down: alpha did not return to write-back"
+if ctl alpha snapshot r0 --gen "${GEN[3]}" >"$T/open3" 2>&1 &&
+	nbdinfo --list "nbd+unix:///?socket=$T/alpha/nbd.sock" 2>/dev/null | grep -q "export=\"r0@${GEN[3]}\""; then
+	PYTHONPATH="$ROOT/tests/integration" timeout 120 python3 - "$T/alpha/nbd.sock" "r0@${GEN[3]}" "$T/img3" "$T/down.go" >"$T/down.out" 2>&1 <<'EOP' &
+import os, sys, time
+import nbdcli
+sock, name, img, go = sys.argv[1:5]
+c = nbdcli.Conn(sock, timeout=60)
+c.greet()
+typ, _ = c.info_go(name=name.encode())
+assert typ == 1, hex(typ)
+want = open(img, 'rb').read(1 << 20)
+err, data = c.io(nbdcli.CMD_READ, 0, 1 << 20)
+assert err == 0 and data == want, "snapshot read before down: err %d, same %s" % (err, data == want)
+open(go, 'w').close()
+print("closed" if c.closed_by_server() else "still open")
+EOP
+	CPID=$!
+	track_pid "$CPID"
+	ready() { [ -e "$T/down.go" ]; }
+	answers() { nbdinfo --size "$(URI alpha)" >/dev/null 2>&1; }
+	wait_for 60 ready
+	ctl alpha down r0 >"$T/down" 2>&1
+	wait "$CPID"
+	if grep -qx closed "$T/down.out" && ctl alpha status r0 >/dev/null 2>&1 &&
+		ctl alpha up r0 >>"$T/down" 2>&1 && wait_for 30 answers &&
+		ctl alpha snapshots r0 --json >"$T/after.json" 2>&1 &&
+		grep -q '"snapshots": \[\]' "$T/after.json" && same_as "$T/img3" alpha; then
+		pass "snapshot-down-up"
+	else
+		fail "snapshot-down-up: client: $(cat "$T/down.out"); $(cat "$T/down" "$T/after.json" 2>/dev/null | tr '\n' ' ')"
+	fi
+else
+	fail "snapshot-down-up: $(cat "$T/open3"); not listed"
 fi
 finish

@@ -159,14 +159,21 @@ static void run_until_destaged(struct efx *f, uint64_t seq)
 		 (unsigned long long)st.seq_destaged);
 }
 
-static void setup_engine(struct efx *f, uint64_t logsz)
+/* A log of logsz bytes in segments of segsz (0: the default), destage off. */
+static void setup_log(struct efx *f, uint64_t logsz, uint32_t segsz)
 {
 	efx_devices(f, "snap", logsz, NULL, NULL);
+	f->p.log_segment_size = segsz;
 	f->p.ram_pages = 64; /* records lose their pages: reads go to the log */
 	f->p.destage_low_pct = 90;
 	f->p.destage_min_rate = WB_DESTAGE_RATE_NONE;
 	efx_format_open(f);
 	reset_model();
+}
+
+static void setup_engine(struct efx *f, uint64_t logsz)
+{
+	setup_log(f, logsz, 0);
 }
 
 static void test_every_generation(void **state)
@@ -313,15 +320,10 @@ static void test_refused(void **state)
 	efx_fini(&f);
 }
 
+/* 768 blocks of log for 1024 of device */
 static void setup_small(struct efx *f)
 {
-	efx_devices(f, "snap", 3u << 20, NULL, NULL);
-	f->p.log_segment_size = 1u << 20; /* 768 blocks of log for 1024 of device */
-	f->p.ram_pages = 64;
-	f->p.destage_low_pct = 90;
-	f->p.destage_min_rate = WB_DESTAGE_RATE_NONE;
-	efx_format_open(f);
-	reset_model();
+	setup_log(f, 3u << 20, 1u << 20);
 }
 
 /* The log space of the records a snapshot read from is released once
