@@ -210,6 +210,14 @@ static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 	printf("  generation head %llu, durable %llu, oldest %llu\n",
 	       (unsigned long long)r->gen_head, (unsigned long long)r->gen_durable,
 	       (unsigned long long)r->gen_oldest);
+	if (r->n_snapshots) { /* open snapshots (wbctl snapshots: the details) */
+		printf("  snapshots ");
+		for (size_t i = 0; i < r->n_snapshots; i++)
+			printf("%s %s (%u client%s)", i ? "," : "", r->snapshots[i]->export,
+			       (unsigned)r->snapshots[i]->nbd_clients,
+			       r->snapshots[i]->nbd_clients == 1 ? "" : "s");
+		printf("\n");
+	}
 	printf("  seq        head %llu, tail %llu\n", (unsigned long long)r->seq_head,
 	       (unsigned long long)r->seq_tail);
 	wbctl_bytes(r->ram_pages_used * 4096, a, sizeof(a));

@@ -14,7 +14,9 @@
 # (SIGKILL of its wbrepd, corosync, pacemaker) with the file system still
 # mounted -> another node is promoted (by pacemaker, or by `wbctl primary`
 # without pacemaker) and serves the file system: fsck clean, every file's
-# checksum intact. A step the build cannot do yet (no `wbctl primary`) is
+# checksum intact. Between heal and crash, a directory is deleted by
+# mistake and restored from a snapshot taken after the fact on a
+# secondary (`wbctl snapshot r0 --at TIME`, docs/snapshots.md). A step the build cannot do yet (no `wbctl primary`) is
 # reported as NOT DONE with the reason and not counted; everything the demo
 # checks must pass. Ends with "demo: PASS ..." or "demo: FAIL ..." and tears
 # down only what it started (trap on exit).
@@ -79,6 +81,9 @@ fi
 
 T=$(mktemp -d /tmp/wbrep-demo3.XXXXXX)
 export WBCLUSTER_DIR=$T/cluster WBCLUSTER_SIZE=512M WBCLUSTER_LOGSIZE=128M
+# destage only above half the log: the generations of the last minutes stay
+# readable for the snapshot step (docs/snapshots.md)
+export WBCLUSTER_R0_EXTRA=$'destage-low = 50%\ndestage-min-rate = 0'
 FUSEPID="" LOOP=""
 teardown() {
 	local rc=$?
@@ -86,6 +91,7 @@ teardown() {
 	echo
 	echo "==> teardown"
 	mountpoint -q "$T/mnt" 2>/dev/null && { umount "$T/mnt" 2>/dev/null || umount -l "$T/mnt"; }
+	mountpoint -q "$T/gmnt" 2>/dev/null && { umount "$T/gmnt" 2>/dev/null || umount -l "$T/gmnt"; }
 	[ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
 	mountpoint -q "$T/fuse" 2>/dev/null && { fusermount3 -u "$T/fuse" 2>/dev/null || fusermount3 -uz "$T/fuse"; }
 	if [ -n "$FUSEPID" ]; then
@@ -210,6 +216,33 @@ ok "caught up, write-back again"
 write_files after-heal 12
 sync
 say "$(wc -l <"$T/sums") files, synced"
+
+step "a mistake, undone from a snapshot taken after the fact, on secondary n$OTHER"
+t_before=$(date +%s.%N)
+sleep 1
+say "\$ rm -rf $T/mnt/after-heal; sync   (the mistake, a second after the last sync)"
+rm -rf "$T/mnt/after-heal" && sync || die "rm failed"
+say "every generation (flush epoch) the log still holds reads back as it ended, on every node:"
+printf '    $ wbctl snapshots r0   (on n%s)\n' "$OTHER"
+wbctl "$OTHER" snapshots r0 | sed 's/^/    | /'
+at=$(printf '@%.3f' "$t_before")
+printf '    $ wbctl snapshot r0 --at %s   (on n%s: the newest generation that ended by then)\n' "$at" "$OTHER"
+out=$(wbctl "$OTHER" snapshot r0 --at "$at" 2>&1) || die "wbctl snapshot on n$OTHER: $out"
+say "| $out"
+G=$(grep -o 'export r0@[0-9]*' <<<"$out" | cut -d@ -f2)
+[ -n "$G" ] || die "no export named in: $out"
+say "\$ nbdcopy 'nbd+unix:///r0@$G?socket=.../n$OTHER/nbd.sock' gen.img; mount -o loop gen.img $T/gmnt"
+nbdcopy "nbd+unix:///r0@$G?socket=$T/cluster/n$OTHER/nbd.sock" "$T/gen.img" || die "nbdcopy of r0@$G failed"
+mkdir -p "$T/gmnt"
+mount -o loop "$T/gen.img" "$T/gmnt" || die "mount of generation $G's image failed"
+(cd "$T/gmnt" && grep ' \./after-heal/' "$T/sums" | sha256sum --quiet -c) ||
+	die "the deleted files differ in generation $G"
+ok "the $(grep -c ' \./after-heal/' "$T/sums") deleted files read back from generation $G on n$OTHER"
+cp -a "$T/gmnt/after-heal" "$T/mnt/" && sync || die "copying them back failed"
+umount "$T/gmnt" && rm -f "$T/gen.img"
+wbctl "$OTHER" snapshot-drop r0 "$G" | sed 's/^/    /'
+(cd "$T/mnt" && sha256sum --quiet -c "$T/sums") || die "checksum mismatch after the restore"
+ok "restored on n$P's file system: all $(wc -l <"$T/sums") files as written"
 
 if [ $HAVE_ROLES = 0 ]; then
 	step "failover (crash the primary, promote another node)"

@@ -86,6 +86,8 @@ done
 
 # ---- listed, with their exports (human and JSON)
 if ctl alpha snapshots r0 >"$T/list" 2>&1 && grep -q "r0@${GEN[1]}  generation ${GEN[1]}" "$T/list" &&
+	ctl alpha status r0 >"$T/status" 2>&1 &&
+	grep -q "^  snapshots  r0@${GEN[1]} (0 clients), r0@${GEN[2]} (0 clients)$" "$T/status" &&
 	ctl alpha snapshots r0 --json >"$T/list.json" 2>&1 &&
 	python3 -c '
 import json, sys
