@@ -143,6 +143,21 @@ else
 	fail "snapshot-range: $(cat "$T/bad")"
 fi
 
+# ---- export names a client makes up: unknown exports, the daemon stays
+bad=0
+for name in 'r0@' 'r0@x' 'r0@-1' 'r0@%2B1' 'r0@1x' 'r0@99999999999999999999999' \
+	"r0@$((GEN[1] + 1000))" '@1' 'r0@1@2' 'r1@1' "r0@0" "r0@0${GEN[1]}0"; do
+	if timeout 30 nbdinfo --size "nbd+unix:///$name?socket=$T/alpha/nbd.sock" >/dev/null 2>&1; then
+		bad=1
+		echo "export '$name' answered"
+	fi
+done
+if [ $bad = 0 ] && timeout 30 nbdinfo --size "$(SURI alpha "${GEN[1]}")" >/dev/null 2>&1; then
+	pass "snapshot-bad-names"
+else
+	fail "snapshot-bad-names: a made-up name was served, or r0@${GEN[1]} no longer answers"
+fi
+
 # ---- snapshot-drop closes the export
 ctl alpha snapshot-drop r0 "${GEN[1]}" >"$T/drop" 2>&1
 if ! timeout 30 nbdinfo --size "$(SURI alpha "${GEN[1]}")" >/dev/null 2>&1 &&
