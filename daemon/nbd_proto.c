@@ -94,6 +94,33 @@ int wbd_nbd_parse_export_name(const uint8_t *in, uint32_t len, char *name, size_
 	return copy_name(in, len, name, namecap);
 }
 
+int wbd_nbd_snap_name(const char *name, char *res, size_t rescap, uint64_t *gen)
+{
+	const char *at = strchr(name, '@'), *p;
+	uint64_t v = 0;
+	size_t n;
+
+	if (!at || at == name)
+		return 0;
+	n = (size_t)(at - name);
+	if (n >= rescap || !at[1])
+		return -EINVAL;
+	for (p = at + 1; *p; p++) {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (*p < '0' || *p > '9' || v > UINT64_MAX / 10 ||
+		    (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	if (!v)
+		return -EINVAL;
+	memcpy(res, name, n);
+	res[n] = 0;
+	*gen = v;
+	return 1;
+}
+
 size_t wbd_nbd_encode_info_export(uint8_t *out, uint64_t size, uint16_t tflags)
 {
 	wb_store_be16(out, NBDP_INFO_EXPORT);

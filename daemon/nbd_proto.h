@@ -119,6 +119,12 @@ int wbd_nbd_parse_info_req(const uint8_t *in, uint32_t len, char *name, size_t n
 			   uint16_t *infos, unsigned max, unsigned *ninfo);
 /* NBDP_OPT_EXPORT_NAME payload: the bare name. Same errors. */
 int wbd_nbd_parse_export_name(const uint8_t *in, uint32_t len, char *name, size_t namecap);
+/* A snapshot's export name "RES@GEN" (docs/snapshots.md): 1 with res (a
+ * NUL-terminated copy of RES) and *gen (decimal, > 0, no sign, no
+ * overflow) set; 0 when name is no snapshot's (no '@', or the first '@'
+ * leads it: a resource's name, looked up as it is); -EINVAL when it has that form but RES does
+ * not fit rescap or GEN is not such a number. */
+int wbd_nbd_snap_name(const char *name, char *res, size_t rescap, uint64_t *gen);
 
 /* NBDP_REP_INFO bodies; return their length (12 resp. 14). */
 size_t wbd_nbd_encode_info_export(uint8_t *out, uint64_t size, uint16_t tflags);

@@ -21,6 +21,7 @@
 #include "daemon/events.h"
 #include "daemon/ioloop.h"
 #include "daemon/nbd.h"
+#include "daemon/nbd_proto.h"
 #include "daemon/peerlink.h"
 #include "daemon/resource.h"
 #include "daemon/tls.h"
@@ -64,23 +65,17 @@ static struct wbd_nbd_export *lk_find(void *ctx, const char *name, const char *d
 {
 	struct wbd *d = ctx;
 	struct wbd_resource *r;
-	const char *at = strchr(name, '@');
+	char res[WBCONF_NAME_MAX + 1];
+	uint64_t gen;
 
-	if (at && at > name) { /* RES@GEN: a snapshot's export (res_snap.c) */
-		char res[WBCONF_NAME_MAX + 1], *end;
-		size_t n = (size_t)(at - name);
-		unsigned long long gen;
-
-		if (n >= sizeof(res) || at[1] < '0' || at[1] > '9')
-			return NULL;
-		memcpy(res, name, n);
-		res[n] = 0;
-		errno = 0;
-		gen = strtoull(at + 1, &end, 10);
+	switch (wbd_nbd_snap_name(name, res, sizeof(res), &gen)) {
+	case 1: /* RES@GEN: a snapshot's export (res_snap.c) */
 		r = wbd_find(d, res);
-		if (*end || errno || !r || !wbd_resource_is_up(r))
-			return NULL;
-		return wbd_resource_snap_export(r, gen);
+		return r && wbd_resource_is_up(r) ? wbd_resource_snap_export(r, gen) : NULL;
+	case 0:
+		break;
+	default:
+		return NULL;
 	}
 	if (!name[0])
 		name = def;

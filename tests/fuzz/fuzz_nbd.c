@@ -6,9 +6,13 @@
  * then request headers (+ write payload) classified against a small export.
  * Every option first goes through the STARTTLS / tls = require gate
  * (wbd_nbd_tls_gate), with the listener's mode taken from the input.
+ * Every export name also goes through the snapshot name parser
+ * (wbd_nbd_snap_name, "RES@GEN"), and the requests are classified for a
+ * read-only (snapshot) export too when the last input byte says so.
  * Any out-of-bounds read or undefined behaviour is a bug; invariants of the
  * classifier are asserted with __builtin_trap().
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -23,15 +27,34 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* RES@GEN: a taken name's RES is its prefix before the first '@', GEN > 0 */
+static void check_snap_name(const char *name)
+{
+	char res[64];
+	uint64_t gen = 0;
+	int r = wbd_nbd_snap_name(name, res, sizeof(res), &gen);
+
+	CHECK(r == 1 || r == 0 || r == -EINVAL);
+	if (r == 1) {
+		size_t n = strlen(res);
+
+		CHECK(n > 0 && n < sizeof(res) && !memcmp(res, name, n) && name[n] == '@');
+		CHECK(gen > 0 && !strchr(name + n + 1, '@'));
+	}
+	if (r == 0) /* no '@', or the first one leads the name */
+		CHECK(!strchr(name, '@') || name[0] == '@');
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct wbd_nbd_export_geom g = {
+	static const struct wbd_nbd_export_geom rw = {
 	    .size = 16 << 20,
 	    .align = 4096,
 	    .max_len = 1 << 20,
 	    .tflags = NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_SEND_FLUSH | NBDP_FLAG_SEND_FUA |
 		      NBDP_FLAG_SEND_TRIM | NBDP_FLAG_SEND_WRITE_ZEROES,
 	};
+	struct wbd_nbd_export_geom g;
 	char name[NBDP_NAME_MAX + 1];
 	uint16_t infos[NBDP_INFO_REQ_MAX];
 	size_t pos = 0;
@@ -43,6 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 4 || wbd_nbd_parse_client_flags(data, &flags))
 		return 0;
+	g = rw;
+	if (data[size - 1] & 8) /* a snapshot's export */
+		g.tflags = NBDP_FLAG_HAS_FLAGS | NBDP_FLAG_READ_ONLY | NBDP_FLAG_SEND_FLUSH;
 	pos = 4;
 	while (!xmit && size - pos >= NBDP_OPT_HDR_LEN) {
 		if (wbd_nbd_parse_opt_hdr(data + pos, &opt, &len))
@@ -82,12 +108,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!wbd_nbd_parse_info_req(data + pos, len, name, sizeof(name), infos,
 						    NBDP_INFO_REQ_MAX, &ninfo)) {
 				CHECK(strlen(name) <= len);
+				check_snap_name(name);
 				xmit = opt == NBDP_OPT_GO;
 			}
 			break;
 		case NBDP_OPT_EXPORT_NAME:
-			if (!wbd_nbd_parse_export_name(data + pos, len, name, sizeof(name)))
+			if (!wbd_nbd_parse_export_name(data + pos, len, name, sizeof(name))) {
 				CHECK(strlen(name) == len);
+				check_snap_name(name);
+			}
 			xmit = 1;
 			break;
 		case NBDP_OPT_ABORT:
@@ -103,6 +132,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		pos += NBDP_REQUEST_LEN;
 		wbd_nbd_classify_request(&r, &g, &v);
+		/* a read-only export accepts reads and flushes only */
+		if (!v.err && (g.tflags & NBDP_FLAG_READ_ONLY))
+			CHECK(r.type == NBDP_CMD_READ || r.type == NBDP_CMD_FLUSH || v.disconnect);
 		if (!v.err && !v.disconnect && r.type != NBDP_CMD_FLUSH) {
 			/* an accepted request is inside the device and aligned */
 			CHECK(r.off <= g.size && r.len <= g.size - r.off);

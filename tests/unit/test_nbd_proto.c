@@ -295,6 +295,44 @@ static void test_classify_read_only(void **state)
 	assert_int_equal(v.err, 0);
 }
 
+/* Snapshot export names "RES@GEN": what is one, what is refused. */
+static void test_snap_name(void **state)
+{
+	char res[8];
+	uint64_t gen = 0;
+
+	(void)state;
+	assert_int_equal(wbd_nbd_snap_name("r0@42", res, sizeof(res), &gen), 1);
+	assert_string_equal(res, "r0");
+	assert_int_equal(gen, 42);
+	assert_int_equal(wbd_nbd_snap_name("r0@18446744073709551615", res, sizeof(res), &gen), 1);
+	assert_true(gen == UINT64_MAX);
+	/* plain resource names */
+	assert_int_equal(wbd_nbd_snap_name("r0", res, sizeof(res), &gen), 0);
+	assert_int_equal(wbd_nbd_snap_name("", res, sizeof(res), &gen), 0);
+	assert_int_equal(wbd_nbd_snap_name("@5", res, sizeof(res), &gen), 0);
+	/* refused */
+	static const char *const bad[] = {
+	    "r0@",
+	    "r0@x",
+	    "r0@-1",
+	    "r0@+1",
+	    "r0@1x",
+	    "r0@ 1",
+	    "r0@0",
+	    "r0@00",
+	    "r0@18446744073709551616",
+	    "r0@99999999999999999999",
+	    "r0@1@2",
+	    "r0123456@1",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		gen = 7;
+		if (wbd_nbd_snap_name(bad[i], res, sizeof(res), &gen) != -EINVAL || gen != 7)
+			fail_msg("'%s' was taken", bad[i]);
+	}
+}
+
 static void test_classify_bad(void **state)
 {
 	struct wbd_nbd_verdict v;
@@ -447,6 +485,7 @@ int main(void)
 	    cmocka_unit_test(test_classify_ok),
 	    cmocka_unit_test(test_classify_bad),
 	    cmocka_unit_test(test_classify_read_only),
+	    cmocka_unit_test(test_snap_name),
 	    cmocka_unit_test(test_classify_fua_not_advertised),
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_tls_gate),
