@@ -1974,6 +1974,7 @@ static int repl_from_engine(struct wbd_repl *rp)
 		rp->disk = REPL_DISK_INCONSISTENT;
 		/* --discard-my-data before its log was rebased: still so */
 		rp->discard = rp->meta.data_uuid[8] == RS_MARK_DISCARD;
+		wb_engine_snap_fence(e, 1); /* its backing is part resynced */
 		wbd_warn("%s: this node's data is Inconsistent (a resync to it did not finish): "
 			 "it resyncs from its primary%s",
 			 rp->res, rp->discard ? ", discarding its data" : "");

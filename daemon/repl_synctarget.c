@@ -155,6 +155,9 @@ static void tgt_rebase(struct repl_peer *p)
 	t->saved_mode = -1;
 	if (rp->sync_target < t->seq)
 		rp->sync_target = t->seq;
+	/* resync data goes straight to backing: no snapshot is exact now
+	 * (docs/snapshots.md), until the resync is done */
+	wb_engine_snap_fence(rp->e, 1);
 	t->ready = true;
 	t->tok_ms = wbd_repl_rs_now_ms();
 	wbd_peerlink_pause_rx(p->l, false);
@@ -862,6 +865,7 @@ static void done_adopted(struct wbd_repl *rp, int err)
 	d.bytes = t->bytes;
 	d.same = t->same;
 	p->rs.done = p->rs.total;
+	wb_engine_snap_fence(rp->e, 0); /* generations ending from now on are readable */
 	wbd_repl_rs_event(p, "from", "finished");
 	rebased = t->rebase;
 	wbd_repl_rs_tgt_free(p);

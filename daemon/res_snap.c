@@ -138,6 +138,16 @@ int wbd_resource_snapshot(struct wbd_resource *r, uint64_t gen, uint64_t at_ms, 
 	if (!s)
 		return snap_err(-ENOSPC, gen, &sp, err, errlen);
 	ret = wb_engine_snap_create(r->engine, gen, &si);
+	if (ret == -EBUSY) {
+		struct wb_engine_stats st;
+
+		if (!wb_engine_stats(r->engine, &st) && st.mode == WB_MODE_WRITEBACK) {
+			snprintf(err, errlen,
+				 "a resync writes this node's backing device: snapshots of the "
+				 "generations that end after it, once it is done");
+			return ret;
+		}
+	}
 	if (ret)
 		return snap_err(ret, gen, &sp, err, errlen);
 	{

@@ -50,7 +50,7 @@
  * before a log flush made it durable (struct wb_record apply_flags
  * appended, WB_APPLY_F_WRITTEN), and op log_sync asks for that flush now.
  * 12: snapshots of older generations (ops gen_span, snap_create, snap_drop,
- * snap_list, gen_at; struct wb_req snap and struct wb_engine_stats snapshots
+ * snap_list, gen_at, snap_fence; struct wb_req snap and struct wb_engine_stats snapshots
  * appended).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
@@ -469,6 +469,13 @@ struct wb_engine_ops {
 	/* the newest generation in gen_span that ended at or before time_ns
 	 * (its last record's time); -ERANGE: none */
 	int (*gen_at)(struct wb_engine *e, uint64_t time_ns, uint64_t *gen);
+	/* The owner writes the backing device outside the log (a resync
+	 * target, docs/replication.md "Resync"): on = 1 drops every snapshot
+	 * and refuses new ones (-EBUSY) until on = 0 at its end; from then
+	 * only generations that end after it are readable (the backing may
+	 * hold newer data than any older one). Not persistent: the owner
+	 * fences again after a restart in the middle. */
+	int (*snap_fence)(struct wb_engine *e, int on);
 };
 
 /* Does this engine's ops table have `field` (appended at ABI `ver`)? A
@@ -675,6 +682,10 @@ static inline int wb_engine_snap_list(struct wb_engine *e, struct wb_snap_info *
 static inline int wb_engine_gen_at(struct wb_engine *e, uint64_t time_ns, uint64_t *gen)
 {
 	return WB_OPS_HAS(e->ops, 12, gen_at) ? e->ops->gen_at(e, time_ns, gen) : -EOPNOTSUPP;
+}
+static inline int wb_engine_snap_fence(struct wb_engine *e, int on)
+{
+	return WB_OPS_HAS(e->ops, 12, snap_fence) ? e->ops->snap_fence(e, on) : -EOPNOTSUPP;
 }
 static inline int wb_engine_submit(struct wb_engine *e, struct wb_req *r)
 {

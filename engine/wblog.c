@@ -1450,4 +1450,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .snap_drop = wbl_snap_drop,
     .snap_list = wbl_snap_list,
     .gen_at = wbl_gen_at,
+    .snap_fence = wbl_snap_fence,
 };

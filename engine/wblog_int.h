@@ -213,6 +213,11 @@ struct wblog {
 	 * since open or rebase), whether it ended it, its time */
 	uint64_t rel_gen, rel_time_ns;
 	int rel_gen_end;
+	/* snap_fence: the backing is written outside the log now (fenced), or
+	 * was up to record snap_floor (only generations ending at or after it
+	 * are readable; 0: never) */
+	int snap_fenced;
+	uint64_t snap_floor;
 
 	struct wb_engine_stats st;
 };
@@ -223,6 +228,7 @@ int wbl_snap_create(struct wb_engine *eng, uint64_t gen, struct wb_snap_info *ou
 int wbl_snap_drop(struct wb_engine *eng, uint32_t id);
 int wbl_snap_list(struct wb_engine *eng, struct wb_snap_info *out, int max);
 int wbl_gen_at(struct wb_engine *eng, uint64_t time_ns, uint64_t *gen);
+int wbl_snap_fence(struct wb_engine *eng, int on);
 struct wbl_snap *wbl_snap_find(struct wblog *e, uint32_t id);
 void wbl_snap_info(const struct wbl_snap *s, struct wb_snap_info *out);
 void wbl_snap_drop_all(struct wblog *e, const char *why);

@@ -25,6 +25,10 @@
  *
  * In memory only: a restart forgets the snapshots; the generations stay
  * readable as long as the log still covers them (gen_span).
+ *
+ * The backing device written outside the log (a resync target) breaks the
+ * rule above: the owner fences (wbl_snap_fence) while it does, and after it
+ * only generations that end after the fence are readable.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -133,6 +137,12 @@ int wbl_gen_span(struct wb_engine *eng, struct wb_gen_span *out)
 		out->oldest = wbl_rec_by_seq(e, first)->gen;
 	else
 		out->oldest = out->newest + 1; /* nothing written yet */
+	/* a resync wrote the backing: only generations ending after it */
+	if (e->snap_fenced || (e->snap_floor && e->snap_floor >= e->place_seq))
+		out->oldest = out->newest + 1;
+	else if (e->snap_floor >= e->rec_first &&
+		 wbl_rec_by_seq(e, e->snap_floor)->gen > out->oldest)
+		out->oldest = wbl_rec_by_seq(e, e->snap_floor)->gen;
 	if (out->oldest > out->newest)
 		return 0;
 	snap_seq(e, out->oldest, &out->oldest_time_ns);
@@ -183,8 +193,9 @@ int wbl_snap_create(struct wb_engine *eng, uint64_t gen, struct wb_snap_info *ou
 	ret = wbl_gen_span(eng, &sp);
 	if (ret)
 		return ret;
-	if (e->mode == WB_MODE_WRITETHROUGH)
-		return -EBUSY; /* every write waits for destage: a pin would stall it */
+	if (e->mode == WB_MODE_WRITETHROUGH || e->snap_fenced)
+		return -EBUSY; /* every write waits for destage: a pin would stall it;
+				* or a resync writes the backing */
 	if (gen > sp.newest && gen < e->gen)
 		return -EAGAIN; /* ended, not all in the log yet */
 	if (sp.oldest > sp.newest || gen < sp.oldest || gen > sp.newest)
@@ -298,6 +309,22 @@ int wbl_snap_destaged(struct wblog *e, uint64_t lba, uint32_t n, uint64_t upto)
 		ret = wb_extmap_drop_upto(e->snaps[i].map, lba, n, upto);
 		if (ret)
 			return ret;
+	}
+	return 0;
+}
+
+int wbl_snap_fence(struct wb_engine *eng, int on)
+{
+	struct wblog *e = (struct wblog *)eng;
+
+	if (on) {
+		wbl_snap_drop_all(e, "a resync writes the backing device");
+		e->snap_fenced = 1;
+		return 0;
+	}
+	if (e->snap_fenced) {
+		e->snap_fenced = 0;
+		e->snap_floor = e->next_seq;
 	}
 	return 0;
 }

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # test_resync.sh - resync between two wbrepd on loopback with TLS
+# (also: no snapshot on a resync target, also right after its restart)
 # (docs/replication.md, "Resync"; the 2-node setup of tests/repl_lib.sh):
 # a secondary kept away while the primary wrote more than its log holds
 # gets a bitmap resync (progress in status; throttled with resync-rate);
@@ -100,6 +101,18 @@ if wait_for 60 st beta 'r["disk_state"] == "Inconsistent" and p["replication"] =
 else
 	fail "resync-progress: beta: $(tr '\n' ' ' <"$T/st.beta" | grep -o '"disk_state[^]]*' | head -c 400)"
 fi
+# a resync target takes no snapshot while resync data goes to its backing
+# (docs/snapshots.md): nothing readable, refused with the reason
+fenced() {
+	ctl beta snapshots r0 --json >"$T/snap.beta" 2>&1 && grep -q '"readable": null' "$T/snap.beta" &&
+		! ctl beta snapshot r0 --gen 1 >"$T/snap1.beta" 2>&1 &&
+		grep -q "a resync writes this node's backing device" "$T/snap1.beta"
+}
+if fenced; then
+	pass "resync-snapshots-fenced"
+else
+	fail "resync-snapshots-fenced: $(cat "$T/snap.beta" "$T/snap1.beta" | tr '\n' ' ')"
+fi
 # what beta has durably is dropped from alpha's bitmap while it runs: 4
 # MiB of it before the writes below mark 2 MiB of clean regions again, so
 # that the resume after the target's kill has at least 2 MiB less than
@@ -128,6 +141,9 @@ s0=$(nstart alpha)
 repl_start beta || fail "resync-restart2: beta"
 if wait_for 60 st beta 'r["disk_state"] == "Inconsistent"'; then
 	pass "resync-target-restart-inconsistent"
+	# fenced from the start, before its resync resumes
+	fenced && pass "resync-snapshots-fenced-restart" ||
+		fail "resync-snapshots-fenced-restart: $(cat "$T/snap.beta" "$T/snap1.beta" | tr '\n' ' ')"
 else
 	fail "resync-target-restart-inconsistent: $(grep -o '"disk_state": "[A-Za-z]*"' "$T/st.beta")"
 fi

@@ -16,7 +16,9 @@
  *     dropped (counted), every write completes, its reads fail -ESTALE;
  *     write-through drops them all;
  *   - a snapshot's reads after a power cut and recovery: gone with the
- *     restart, the generations still in the log can be taken again.
+ *     restart, the generations still in the log can be taken again;
+ *   - a resync writing the backing behind the engine (snap_fence): no
+ *     snapshot meanwhile, afterwards only generations that end later.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -381,6 +383,52 @@ static void test_log_full_drops(void **state)
 	efx_fini(&f);
 }
 
+/* A resync writes the backing device behind the engine (newer data than
+ * the log's older generations): fenced, no snapshot; after it only the
+ * generations that end later, and those exact. */
+static void test_fence(void **state)
+{
+	struct efx f;
+	struct wb_snap_info si;
+	struct wb_gen_span sp;
+	uint8_t *b = malloc(BS);
+
+	(void)state;
+	setup_engine(&f, 16u << 20);
+	for (unsigned i = 1; i <= 3; i++)
+		write_gen(&f, i, 20);
+	assert_int_equal(wb_engine_snap_create(f.e, gen_of[1], &si), 0);
+	assert_int_equal(wb_engine_snap_fence(f.e, 1), 0);
+	assert_int_equal(snap_read(&f, si.id, b, BS, 0), -ESTALE);
+	assert_int_equal(wb_engine_gen_span(f.e, &sp), 0);
+	assert_true(sp.oldest > sp.newest);
+	assert_int_equal(wb_engine_snap_create(f.e, gen_of[3], NULL), -EBUSY);
+	/* the "resync": block 5 gets version 999 on backing, outside the
+	 * log, and the device (model generation 4) has it from now on; no
+	 * record in the log covers block 5 (the model says whether one does) */
+	memcpy(ver[4], ver[3], sizeof(ver[4]));
+	for (uint64_t k = 0; k < NBLK; k++)
+		if (!ver[3][k]) {
+			stamp(b, k, 999);
+			assert_int_equal(wb_io_pwrite(f.bak, b, BS, k * BS, 0), 0);
+			ver[4][k] = 999;
+			break;
+		}
+	assert_int_equal(wb_engine_snap_fence(f.e, 0), 0);
+	/* generations 1..3 ended before: the backing holds newer data */
+	assert_int_equal(wb_engine_snap_create(f.e, gen_of[3], NULL), -ERANGE);
+	assert_int_equal(wb_engine_gen_span(f.e, &sp), 0);
+	assert_true(sp.oldest > sp.newest);
+	/* generation 5 ends after the fence: exact */
+	write_gen(&f, 5, 10);
+	assert_int_equal(wb_engine_gen_span(f.e, &sp), 0);
+	assert_int_equal(sp.oldest, gen_of[5]);
+	assert_int_equal(wb_engine_snap_create(f.e, gen_of[5], &si), 0);
+	check_snap(&f, si.id, 5);
+	free(b);
+	efx_fini(&f);
+}
+
 /* After a restart the snapshots are gone, the generations in the log are
  * not: a snapshot of one taken again reads the same. */
 static void test_after_reopen(void **state)
@@ -411,8 +459,11 @@ static void test_after_reopen(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_every_generation), cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_log_reused),	     cmocka_unit_test(test_log_full_drops),
+	    cmocka_unit_test(test_every_generation),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_log_reused),
+	    cmocka_unit_test(test_log_full_drops),
+	    cmocka_unit_test(test_fence),
 	    cmocka_unit_test(test_after_reopen),
 	};
 
