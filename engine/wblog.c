@@ -784,6 +784,12 @@ static int wbl_open_recover(struct wblog *e)
 	e->closed_gen = e->gen_durable = e->gen - 1;
 	e->closed_gen_seq = rc.next_seq - 1;
 	e->gen_start_ms = wbl_now_ms();
+	/* destage may have written records past the tail on disk before the
+	 * close or crash (the tail is persisted for several batches at
+	 * once): the backing may hold any recovered record's data, so a
+	 * snapshot needs a generation that ends at or after the last one
+	 * (wblog_snap.c) */
+	e->snap_floor = rc.nrecs ? rc.next_seq - 1 : 0;
 
 	return 0;
 }

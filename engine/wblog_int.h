@@ -214,8 +214,9 @@ struct wblog {
 	uint64_t rel_gen, rel_time_ns;
 	int rel_gen_end;
 	/* snap_fence: the backing is written outside the log now (fenced), or
-	 * was up to record snap_floor (only generations ending at or after it
-	 * are readable; 0: never) */
+	 * may hold data up to record snap_floor (a resync, or destage before
+	 * the last open): only generations ending at or after it are readable
+	 * (0: no such record) */
 	int snap_fenced;
 	uint64_t snap_floor;
 

@@ -429,8 +429,10 @@ static void test_fence(void **state)
 	efx_fini(&f);
 }
 
-/* After a restart the snapshots are gone, the generations in the log are
- * not: a snapshot of one taken again reads the same. */
+/* After a restart the snapshots are gone; destage may have written
+ * records past the tail on disk before it (not here, but the engine
+ * cannot know), so the generation of the last record recovered is the
+ * oldest that may be taken, and it and the later ones read back exact. */
 static void test_after_reopen(void **state)
 {
 	struct efx f;
@@ -446,13 +448,15 @@ static void test_after_reopen(void **state)
 	assert_int_equal(wb_engine_snap_list(f.e, NULL, 0), 0);
 	assert_int_equal(snap_read(&f, si.id, (uint8_t[BS]){0}, BS, 0), -ESTALE);
 	assert_int_equal(wb_engine_gen_span(f.e, &sp), 0);
-	assert_true(sp.oldest <= gen_of[1]);
-	assert_true(sp.newest >= gen_of[6]);
-	for (unsigned i = 1; i <= 6; i++) {
-		assert_int_equal(wb_engine_snap_create(f.e, gen_of[i], &si), 0);
-		check_snap(&f, si.id, i);
-		assert_int_equal(wb_engine_snap_drop(f.e, si.id), 0);
-	}
+	assert_int_equal(sp.oldest, gen_of[6]);
+	assert_int_equal(sp.newest, gen_of[6]);
+	assert_int_equal(wb_engine_snap_create(f.e, gen_of[5], NULL), -ERANGE);
+	assert_int_equal(wb_engine_snap_create(f.e, gen_of[6], &si), 0);
+	check_snap(&f, si.id, 6);
+	assert_int_equal(wb_engine_snap_drop(f.e, si.id), 0);
+	write_gen(&f, 7, 10);
+	assert_int_equal(wb_engine_snap_create(f.e, gen_of[7], &si), 0);
+	check_snap(&f, si.id, 7);
 	efx_fini(&f);
 }
 
