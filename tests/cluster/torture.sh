@@ -35,6 +35,8 @@
 # of its devices: every write no flush or FUA covered is lost (or torn, or
 # landed early). The cycle's line says which (`power cut drop=P,tear=P` or
 # `kill -9`). WB_TORTURE_FAULTIO=off: never, always: every start.
+# Before each fault: the newest generation all nodes' logs cover is opened
+# as a snapshot on each and must read back the same (snapcheck).
 # Checks: after every fault the primary (and after a repair the repaired
 # node) holds every acknowledged write: `clstamp.py verify` reads every
 # block (0 lost, 0 torn); after a secondary fault the primary left
@@ -62,7 +64,7 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "cluster/torture: needs root (network namespaces)"
-need_tools cluster/torture corosync nft ip unshare openssl jq python3
+need_tools cluster/torture corosync nft ip unshare openssl jq python3 nbdcopy sha256sum
 need_bins cluster/torture "$WBREPD" "$WBCTL"
 CYCLES=${WB_TORTURE_CYCLES:-20}
 SEED=${WB_TORTURE_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
@@ -89,9 +91,17 @@ fio_pick() {
 	r=$((RANDOM % 4))
 	FIOP="drop=${drops[$r]},tear=${tears[$r]},seed=$((SEED * 10 + RANDOM % 10))"
 }
-# up: the cluster's 3 nodes (all on one drawn backend)
+# up: the cluster's 3 nodes (all on one drawn backend); every other
+# cluster (drawn) destages only above half its log, so that its nodes keep
+# generations a snapshot can be taken of (snapcheck; with the defaults
+# destage stays at the head and there is rarely one)
 up() {
 	local i
+	if [ $((RANDOM % 2)) = 0 ]; then
+		export WBCLUSTER_R0_EXTRA=$'destage-low = 50%\ndestage-min-rate = 0'
+	else
+		unset WBCLUSTER_R0_EXTRA
+	fi
 	fio_pick
 	for i in 1 2 3; do FIO[$i]=$FIOP; done
 	WBREPD_FAULT_IO=$FIOP "$W" up 3
@@ -222,6 +232,61 @@ rs_count() {
 }
 RS_FULL=0 RS_BITMAP=0
 
+# snapcheck C: before cycle C's fault, the newest generation every node's
+# log still covers reads back the same on every node (docs/snapshots.md,
+# "the same on every replica"): opened on each (wbctl snapshot), copied out,
+# compared; none in common (destage, a restart or a resync moved a node's
+# span past the others') is counted, not a failure
+SNAP_SAME=0 SNAP_NONE=0
+# common: the newest generation every node can open now in SNAPG
+common() {
+	local i o n lo=0 hi=""
+	SNAPG=""
+	for i in 1 2 3; do
+		[ "$i" = "$OUT" ] && continue
+		"$W" wbctl "$i" snapshots r0 --json >"$T/sn.$i" 2>/dev/null || return 1
+		o=$(jq -r '.readable.oldest // empty' "$T/sn.$i")
+		n=$(jq -r '.readable.newest // empty' "$T/sn.$i")
+		[ -n "$o" ] && [ -n "$n" ] || return 1
+		[ "$o" -gt "$lo" ] && lo=$o
+		if [ -z "$hi" ] || [ "$n" -lt "$hi" ]; then hi=$n; fi
+	done
+	[ "$lo" -le "$hi" ] && SNAPG=$hi
+}
+snapcheck() {
+	local i g ref="" h msg="" opened=""
+	# a node restarted, or resynced, has none before its first generation
+	# that ends after it (the generation timer: 5 s)
+	if ! wait_for 8 common; then
+		SNAP_NONE=$((SNAP_NONE + 1))
+		return 0
+	fi
+	g=$SNAPG
+	for i in 1 2 3; do
+		[ "$i" = "$OUT" ] && continue
+		if ! "$W" wbctl "$i" snapshot r0 --gen "$g" >"$T/so.$i" 2>&1; then
+			msg="n$i refused: $(cat "$T/so.$i")" # destage passed it meanwhile
+			break
+		fi
+		opened="$opened $i"
+		h=$(timeout 120 nbdcopy "nbd+unix:///r0@$g?socket=$(sock "$i")" - | sha256sum | cut -c1-16)
+		if [ -z "$ref" ]; then
+			ref=$h
+		elif [ "$h" != "$ref" ]; then
+			fail "torture_snap_$1" "generation $g reads back differently: n$i $h, the first node $ref"
+		fi
+	done
+	for i in $opened; do "$W" wbctl "$i" snapshot-drop r0 "$g" >/dev/null 2>&1; done
+	if [ -n "$msg" ]; then
+		SNAP_NONE=$((SNAP_NONE + 1))
+	elif [ -z "$ref" ] || [ "$(grep -c . <<<"$opened")" = 0 ]; then
+		SNAP_NONE=$((SNAP_NONE + 1))
+	else
+		SNAP_SAME=$((SNAP_SAME + 1))
+		pass "torture_snap_$1" "(generation $g the same on n$(echo $opened | sed 's/ /, n/g'): $ref)"
+	fi
+}
+
 wait_for 60 whole || fail torture_start "n1 never in write-back"
 for c in $(seq 1 "$CYCLES"); do
 	if [ -n "$OUT" ]; then
@@ -233,6 +298,7 @@ for c in $(seq 1 "$CYCLES"); do
 		fail "torture_$c" "cluster not whole after 120 s: n$P $(field "$P" mode), $(field "$P" mode_reason)"
 		continue
 	fi
+	snapcheck "$c"
 	if [ ${#FAULTS[@]} -gt 0 ]; then
 		f=${FAULTS[$(((c - 1) % ${#FAULTS[@]}))]}
 	else
@@ -379,5 +445,6 @@ kill "$WPID"
 wait "$WPID" 2>/dev/null
 NSENT=$((NSENT + $(grep -c '^S ' "$WD/writes.log"))) NACKED=$((NACKED + $(grep -c '^A ' "$WD/writes.log")))
 echo "    $EPOCH cluster(s), writes: $NSENT sent, $NACKED acknowledged; resyncs: $RS_FULL full sync, $RS_BITMAP bitmap"
+echo "    snapshots: the newest common generation identical on every node in $SNAP_SAME cycle(s), none in common in $SNAP_NONE"
 [ -n "${WB_KEEP_LOGS:-}" ] && cp -r "$WBCLUSTER_DIR" "$T"/w* $(ls -d "$T"/logs* 2>/dev/null) "$WB_KEEP_LOGS"/
 finish
