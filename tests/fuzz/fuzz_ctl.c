@@ -49,7 +49,7 @@ static void check_request(const Wbrep__CtlRequest *rq)
 		return;
 	}
 	CHECK(rq->version == WBPROTO_CTL_VERSION);
-	CHECK((rq->op >= WBREP__CTL_OP__CTL_STATUS && rq->op <= WBREP__CTL_OP__CTL_RELOAD) ||
+	CHECK((rq->op >= WBREP__CTL_OP__CTL_STATUS && rq->op <= WBREP__CTL_OP__CTL_SNAPSHOT_DROP) ||
 	      rq->op == WBREP__CTL_OP__CTL_DRAIN ||
 	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_VERIFY) ||
 	      rq->op == WBREP__CTL_OP__CTL_EVENTS);
@@ -58,6 +58,14 @@ static void check_request(const Wbrep__CtlRequest *rq)
 		CHECK(rq->resource != NULL);
 	if (rq->resource)
 		CHECK(wbproto_res_name_ok(rq->resource) && strlen(rq->resource) <= 63);
+	/* snapshots: a generation (> 0) or a time (> 0) to open, a generation
+	 * to drop; those arguments on no other op */
+	if (rq->op == WBREP__CTL_OP__CTL_SNAPSHOT)
+		CHECK((rq->has_generation && rq->generation) != (rq->has_at_ms && rq->at_ms));
+	else if (rq->op == WBREP__CTL_OP__CTL_SNAPSHOT_DROP)
+		CHECK(rq->has_generation && rq->generation && !rq->has_at_ms);
+	else
+		CHECK(!rq->has_generation && !rq->has_at_ms);
 	if (rq->op == WBREP__CTL_OP__CTL_MODE)
 		CHECK(rq->mode &&
 		      (!strcmp(rq->mode, "writeback") || !strcmp(rq->mode, "writethrough") ||
@@ -70,6 +78,8 @@ static void check_request(const Wbrep__CtlRequest *rq)
 	CHECK(back->version == rq->version && back->op == rq->op);
 	CHECK(!rq->resource == !back->resource);
 	CHECK(!rq->resource || !strcmp(rq->resource, back->resource));
+	CHECK(back->has_generation == rq->has_generation && back->generation == rq->generation);
+	CHECK(back->has_at_ms == rq->has_at_ms && back->at_ms == rq->at_ms);
 	CHECK(wbproto_ctl_check(back, &why) == 0);
 	wbproto_frame_free(&f2);
 	free(buf);
