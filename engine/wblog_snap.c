@@ -298,17 +298,20 @@ void wbl_snap_drop_oldest(struct wblog *e, const char *why)
 	snap_free(e, o);
 }
 
-/* Destage made [lba, lba+n) of records <= upto durable on backing. */
+/* Destage made [lba, lba+n) of records <= upto durable on backing. A
+ * snapshot whose map cannot follow (out of memory) is dropped: destage
+ * goes on. */
 int wbl_snap_destaged(struct wblog *e, uint64_t lba, uint32_t n, uint64_t upto)
 {
 	for (unsigned i = 0; e->nsnaps && i < WBL_MAX_SNAPS; i++) {
-		int ret;
+		struct wbl_snap *s = &e->snaps[i];
 
-		if (!e->snaps[i].id)
+		if (!s->id || !wb_extmap_drop_upto(s->map, lba, n, upto))
 			continue;
-		ret = wb_extmap_drop_upto(e->snaps[i].map, lba, n, upto);
-		if (ret)
-			return ret;
+		wb_msg(WB_LOG_WARN, "%s: snapshot %u of generation %llu dropped: out of memory",
+		       e->eng.name, s->id, (unsigned long long)s->gen);
+		e->st.snapshots_dropped++;
+		snap_free(e, s);
 	}
 	return 0;
 }
