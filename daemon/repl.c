@@ -478,6 +478,36 @@ void wbd_repl_drop_if(struct wbd_repl *rp, bool (*gone)(void *arg, const char *n
 	}
 }
 
+void wbd_repl_engine_failed(struct wbd_repl *rp)
+{
+	if (rp->failed)
+		return;
+	rp->failed = true;
+	snprintf(rp->failed_why, sizeof(rp->failed_why),
+		 "%.64s's engine failed (an I/O error on its log or backing device): no "
+		 "replication until it is repaired (on %.64s: wbctl down RES, fix the "
+		 "device, wbctl up RES)",
+		 rp->local, rp->local);
+	wbd_err("%s: the engine failed: replication links closed, peers refused until the "
+		"resource is repaired (wbctl down %s, fix the device, wbctl up %s)",
+		rp->res, rp->res, rp->res);
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		struct repl_peer *p = &rp->peers[i];
+
+		if (!p->standalone && p->l && p->up)
+			wbd_peerlink_drop(p->l, -EIO, rp->failed_why);
+	}
+	/* replies waiting for peers: no peer acks any more, and with the gate
+	 * BACKING the backing device moves no more: an error, never an ack */
+	held_release(rp, UINT64_MAX, -EIO);
+	wbd_repl_peers_check(rp, false);
+}
+
+bool wbd_repl_failed(const struct wbd_repl *rp)
+{
+	return rp && rp->failed;
+}
+
 void wbd_repl_peers_check(struct wbd_repl *rp, bool role_changed)
 {
 	unsigned n = repl_healthy(rp);
@@ -1528,6 +1558,10 @@ static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const stru
 	bool peer_primary = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
 	int ret;
 
+	if (rp->failed) {
+		*why = rp->failed_why;
+		return -EPROTO;
+	}
 	if (rp->primary && peer_primary) {
 		*why = "both nodes are primary (split brain); demote one by hand";
 		return -EPROTO;

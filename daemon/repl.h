@@ -134,6 +134,12 @@ void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
 void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, bool checksum);
 /* Reload: send-queue-max and ping-timeout apply to the links at once. */
 void wbd_repl_set_link_limits(struct wbd_repl *rp, size_t sndq_max, uint32_t ping_timeout_ms);
+/* The engine failed (an I/O error on its log or backing device): drop
+ * every link and refuse every hello from now on with the reason, so that
+ * no peer counts this node, resyncs it or waits for it, until the
+ * resource goes down (a new wbd_repl at the next up). Once. */
+void wbd_repl_engine_failed(struct wbd_repl *rp);
+bool wbd_repl_failed(const struct wbd_repl *rp);
 /* Release every held request with err (going down); requests that
  * complete afterwards get -ESHUTDOWN instead of being held. */
 void wbd_repl_release_all(struct wbd_repl *rp, int err);

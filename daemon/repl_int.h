@@ -206,6 +206,8 @@ struct wbd_repl {
 	unsigned healthy;	 /* last count reported through changed */
 	enum wbd_repl_gate gate; /* set by the mode policy */
 	bool stopping;		 /* wbd_repl_release_all: no more holding */
+	bool failed;		 /* the engine failed: links dropped, hellos refused */
+	char failed_why[320];	 /* the refusal the peers get meanwhile */
 	struct repl_hq hq[REPL_NHQ];
 	unsigned nheld; /* in both queues and fast */
 	struct repl_fast *fast;

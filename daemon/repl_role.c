@@ -173,7 +173,10 @@ int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen)
 		return 0;
 	if (rp->nheld)
 		return -EBUSY; /* replies wait for peer acks */
-	ret = wb_engine_set_role(rp->e, WB_ROLE_REPLICA);
+	/* a failed engine completes nothing more (its writes failed, some
+	 * never reach ack_seq): only the role changes, so that a peer can
+	 * take over; the next up opens the engine anew */
+	ret = rp->failed ? 0 : wb_engine_set_role(rp->e, WB_ROLE_REPLICA);
 	if (ret == -EBUSY)
 		return ret; /* writes pending in the engine */
 	if (ret) {
@@ -182,9 +185,10 @@ int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen)
 	}
 	wbd_repl_hooks(rp, false); /* the holds stay: the peers may need them */
 	rp->primary = false;
-	rp->disk = REPL_DISK_UPTODATE;	/* it was the primary: its data is current */
-	rp->rot_pending = false;	/* nothing acknowledged alone: no new generation */
-	wbd_repl_peers_check(rp, true); /* a secondary: its peers do not decide */
+	if (!rp->failed)
+		rp->disk = REPL_DISK_UPTODATE; /* it was the primary: its data is current */
+	rp->rot_pending = false;	       /* nothing acknowledged alone: no new generation */
+	wbd_repl_peers_check(rp, true);	       /* a secondary: its peers do not decide */
 	wb_engine_stats(rp->e, &st);
 	wbd_info("%s: demoted to secondary at seq %llu", rp->res, (unsigned long long)st.seq_head);
 	relink(rp, "this node became secondary");

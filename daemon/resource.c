@@ -205,6 +205,8 @@ static void res_sample_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (st.state == WB_STATE_OK)
 		r->fail_reason[0] = 0; /* errors so far did not fail the engine */
+	else if (r->repl)
+		wbd_repl_engine_failed(r->repl); /* no peer counts on it any more */
 	res_sample(r, st.destaged_bytes);
 	res_drain_check(r, &st);
 	if (st.snapshots_dropped != r->snaps_dropped_seen) {
