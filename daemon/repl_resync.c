@@ -266,9 +266,17 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	if (!incons && !discard && !fresh && !marked && !logrel && in_log)
 		return 0; /* catch-up from the log */
 	if (!incons && !discard && !fresh && !logrel && head > rp->shipped_next) {
-		*why =
-		    "the peer's log is ahead of this primary's (an old primary, or split brain): "
-		    "refused; `wbctl connect RES --discard-my-data` on the peer resyncs it";
+		/* records this primary lost (a crash or a failed disk, then up
+		 * as primary again; with ack = memory some may have been
+		 * acknowledged) or an old primary's: the safe way first */
+		snprintf(p->problem, sizeof(p->problem),
+			 "%.32s's log is ahead of ours (its seq %llu, ours %llu: records this "
+			 "node lost in a crash or a disk failure, or an old primary's): refused; "
+			 "to keep them: wbctl secondary RES here, wbctl primary RES on %.32s; to "
+			 "drop them: wbctl connect RES --discard-my-data on %.32s",
+			 p->node, (unsigned long long)head, (unsigned long long)rp->shipped_next,
+			 p->node, p->node);
+		*why = p->problem;
 		return -EPROTO;
 	}
 	if (!rp->bm_region || p->idx >= (wb_engine_bm_info(rp->e, 0, &bi) ? 0 : bi.npeers)) {

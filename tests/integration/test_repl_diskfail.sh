@@ -25,6 +25,12 @@
 #              the writer follows it: every acknowledged write is on beta;
 #              alpha repaired and back as secondary: resynced (its records
 #              beta never had rolled back), byte-identical
+#   again      beta (primary now) loses its disk and comes back as primary
+#              without a failover: alpha, which may hold records beta lost
+#              (with ack = memory some could have been acknowledged), is
+#              refused with the two ways out; the test takes the safe one
+#              (alpha promoted, beta rolled back) and checks as above; when
+#              beta lost none, alpha simply catches up
 # Output ends with "N passed, N failed".
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -191,6 +197,45 @@ else
 fi
 more_acks 100 || fail "$P-prim-repaired" "no writes after the repair"
 settled beta alpha prim-identical
+
+# ---- the primary's disk dies, and it comes back as primary (no failover)
+target beta
+more_acks 100
+dies beta
+if ! wait_for 30 jqs beta '.state == "failed"'; then
+	fail "$P-again-failed" "beta $(jqget beta '[.state, .mode] | join(" ")')"
+fi
+# the writer waits until the pair is settled: a write beta acknowledged
+# alone now (write-through) would make a real split brain with alpha's
+# records
+pause || fail "$P-again" "the writer did not pause"
+mended beta
+conf beta primary
+ctl beta down r0 >/dev/null
+ctl beta reload >/dev/null 2>&1
+ctl beta up r0 >"$T/up.beta" 2>&1
+# alpha may hold records beta lost (shipped while beta's own write
+# failed): refused with the two ways out; or nothing was lost: caught up
+again() { whole beta || jqs beta '.peers[0].problem | test("log is ahead of ours")'; }
+if ! wait_for 60 again; then
+	fail "$P-again" "beta $(jqget beta '[.mode, .mode_reason, (.peers[] | .connection, .disk, .problem)] | join(" ")')"
+elif whole beta; then
+	pass "$P-again" "(beta back as primary; alpha held nothing beta lost: caught up)"
+	resume
+	more_acks 100
+	settled beta alpha again-identical
+else
+	pb=$(jqget beta '.peers[0].problem')
+	# the safe way out: the node with the records becomes primary
+	if ctl beta secondary r0 >"$T/demote" 2>&1 && wait_for 30 ctl alpha primary r0 >"$T/promote" 2>&1 &&
+		target alpha && resume && wait_for 60 whole alpha && more_acks 100; then
+		pass "$P-again" "(refused: ${pb%%: refused*}; alpha promoted, beta rolled back: whole)"
+		settled alpha beta again-identical
+	else
+		resume
+		fail "$P-again" "refused ($pb), then: $(cat "$T/demote" "$T/promote" 2>/dev/null | tr '\n' ' ') alpha $(jqget alpha '[.mode, (.peers[] | .connection, .disk, .problem)] | join(" ")')"
+	fi
+fi
 
 kill "$WPID" 2>/dev/null
 wait "$WPID" 2>/dev/null
