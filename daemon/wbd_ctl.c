@@ -266,6 +266,13 @@ static int h_down(void *ctx, const char *res, const char *arg, struct wbd_ctl_re
 
 	if (!r)
 		return -ENOENT;
+	if (r->state == WBD_RES_FAILED && !r->engine) {
+		/* its up failed, nothing is open: down as asked (a cluster
+		 * manager's stop waits for "down": deploy/ocf/wbrep) */
+		r->state = WBD_RES_DOWN;
+		wbd_info("%s: down (its up had failed: %s)", r->name, r->last_error);
+		return 0;
+	}
 	wbd_resource_down(r);
 	return 0;
 }

@@ -14,7 +14,8 @@
 # corosync, pacemaker, wbrepd SIGKILLed at once) and pacemaker promotes
 # another node that holds every acknowledged byte and serves writes; the
 # steps from the crash to the promotion are printed (tests/cluster/
-# timeline.sh).
+# timeline.sh); then the promoted node's disk fails (diskfail below) and
+# pacemaker promotes the third node.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/timeline.sh"
 
@@ -64,6 +65,43 @@ else
 fi
 
 head -c "$DEVSZ" /dev/zero >"$T/img"
+# diskfail I: node I (the primary) loses its disk: its wbrepd gets an
+# RLIMIT_FSIZE of 4 KiB (prlimit; every device write past the first block
+# fails), a write through it fails and its engine with it; the agent's
+# monitor says "promoted (failed)", pacemaker demotes it (wbctl secondary
+# works on a failed engine), stops it, its start fails (the log cannot be
+# written) and the last node is promoted: it holds every acknowledged byte
+# and serves writes (docs/pacemaker.md, "A failed disk")
+diskfail() {
+	local p=$1 np t0
+	t0=$(date +%s%3N)
+	if ! prlimit --pid "$(cat "$WBCLUSTER_DIR/n$p/wbrepd.pid")" --fsize=4096: 2>"$T/prlimit"; then
+		skip "pacemaker_diskfail (prlimit cannot lower wbrepd's RLIMIT_FSIZE: $(cat "$T/prlimit"))"
+		return
+	fi
+	timeout 10 qemu-io -f raw "$("$W" uri "$p")" -c "write -P 1 0 64k" >/dev/null 2>&1
+	other_than() { local q; q=$("$W" primary); [ -n "$q" ] && [ "$q" != "$1" ]; }
+	if ! wait_for 120 other_than "$p"; then
+		mon | sed -n '/Node List/,$p' | sed 's/^/    /'
+		fail pacemaker_diskfail "no other node promoted 120 s after n$p's disk failed"
+		return
+	fi
+	np=$("$W" primary)
+	# the write that failed on n$p may have reached the others or not
+	# (an error is no acknowledgement): its range written again, as the
+	# image has it
+	wait_for 60 timeout 10 qemu-io -f raw "$("$W" uri "$np")" -c "write -P 0 0 64k" >/dev/null 2>&1
+	if ! same_on "$np"; then
+		fail pacemaker_diskfail "n$np lacks acknowledged data: $(cmp "$T/img" "$T/out.$np" 2>&1 | head -1)"
+		return
+	fi
+	head -c $((2 * 1048576)) /dev/urandom | dd of="$T/img" bs=1M seek=30 conv=notrunc status=none
+	if timeout 120 nbdcopy "$T/img" "$("$W" uri "$np")" && same_on "$np"; then
+		pass pacemaker_diskfail "(n$p's disk failed; n$np promoted by +$(($(date +%s%3N) - t0)) ms, holds every acknowledged byte and serves writes; n$p: $("$W" field "$p" state))"
+	else
+		fail pacemaker_diskfail "writes through the promoted n$np failed"
+	fi
+}
 same_on() { timeout 120 nbdcopy "$("$W" uri "$1")" "$T/out.$1" 2>/dev/null && cmp -s "$T/img" "$T/out.$1"; }
 if [ "$HAVE_ROLES" = 0 ]; then
 	skip "pacemaker_failover: wbctl has no 'primary' command yet, pacemaker cannot promote (roles, issue 11)"
@@ -95,6 +133,7 @@ else
 				head -c $((2 * 1048576)) /dev/urandom | dd of="$T/img" bs=1M seek=20 conv=notrunc status=none
 				if timeout 120 nbdcopy "$T/img" "$("$W" uri "$NP")" && same_on "$NP"; then
 					pass pacemaker_failover "(n$NP holds every acknowledged byte and serves writes)"
+					diskfail "$NP"
 				else
 					fail pacemaker_failover "writes through the promoted n$NP failed"
 				fi

@@ -141,6 +141,34 @@ else
 	fail ocf_tester "ocf-tester failed"
 fi
 
+# a failed disk (docs/pacemaker.md, "A failed disk"): the primary's wbrepd
+# gets an RLIMIT_FSIZE of 4 KiB (every device write past the first block
+# fails), a write through it fails its engine: the monitor says promoted
+# (failed), demote and stop work, start fails (the log cannot be written),
+# the monitor then says not running and stop makes it down; mended (the
+# limit lifted), it starts again
+if [ "$HAVE_ROLES" = 0 ]; then
+	skip "ocf_diskfail: needs wbctl primary/secondary (roles, issue 11)"
+elif ! command -v prlimit >/dev/null || ! prlimit --pid "$DPID" --fsize=unlimited: 2>/dev/null; then
+	skip "ocf_diskfail: prlimit cannot change wbrepd's RLIMIT_FSIZE"
+else
+	expect diskfail_setup start 0 up secondary
+	expect diskfail_promote promote 0 up primary
+	prlimit --pid "$DPID" --fsize=4096:
+	head -c 1048576 /dev/urandom >"$T/wr"
+	nbdcopy "$T/wr" "nbd+unix:///?socket=$T/nbd.sock" 2>/dev/null &&
+		fail ocf_diskfail "a write past RLIMIT_FSIZE succeeded"
+	wait_for 10 test "$(r0f state)" = failed || fail ocf_diskfail "r0 is $(r0f state), not failed"
+	expect diskfail_monitor monitor 9 failed primary
+	expect diskfail_demote demote 0 failed secondary
+	expect diskfail_stop stop 0 down
+	expect diskfail_start start 1 failed standalone
+	expect diskfail_monitor_up_failed monitor 7
+	expect diskfail_stop_up_failed stop 0 down
+	prlimit --pid "$DPID" --fsize=unlimited:
+	expect diskfail_start_mended start 0 up secondary
+fi
+
 # without a daemon: not running, stop succeeds, start fails with a reason
 stop_daemon
 expect monitor_no_daemon monitor 7
