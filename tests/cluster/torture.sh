@@ -26,6 +26,17 @@
 #                through with one peer), then the primary cut off; the
 #                killed wbrepd restarted; the other secondary promoted;
 #                the minority must not have acknowledged anything
+#   disk-sec     a secondary's disk dies (its wbrepd gets an RLIMIT_FSIZE
+#                of 4 KiB: every device write past the first block fails,
+#                its engine fails), writes go on; mended (the limit lifted,
+#                wbctl down + up: docs/replication.md, "A failed disk")
+#   disk-primary the primary's disk dies; it is demoted (wbctl secondary
+#                on the failed engine), another node promoted, the writer
+#                follows; mended and back as secondary as above
+#                (disk-*: only on a node on the real files, where the
+#                limit fails the device writes; a node on the fault
+#                backend below takes kill-sec / kill-primary instead, and
+#                the cycle's line says so)
 # Power cuts: each wbrepd start (the cluster's `up` and every restart)
 # puts the node's backing and log on the file-backed fault-injection
 # backend (WBREPD_FAULT_IO: a volatile write cache inside wbrepd,
@@ -302,25 +313,49 @@ for c in $(seq 1 "$CYCLES"); do
 	if [ ${#FAULTS[@]} -gt 0 ]; then
 		f=${FAULTS[$(((c - 1) % ${#FAULTS[@]}))]}
 	else
-		pick cut-sec kill-sec crash-sec cut-primary crash-primary kill-primary degraded-cut-primary
+		pick cut-sec kill-sec crash-sec cut-primary crash-primary kill-primary degraded-cut-primary \
+			disk-sec disk-primary
 		f=$PICKED
+	fi
+	subst=""
+	if [ "$f" = disk-primary ] && [ -n "${FIO[$P]}" ]; then
+		f=kill-primary subst=" (for disk-primary: n$P is on the fault backend)"
 	fi
 	case $f in
 	*-sec)
-		pick $(secondaries)
+		if [ "$f" = disk-sec ]; then
+			# a secondary on the real files
+			real=$(for i in $(secondaries); do [ -n "${FIO[$i]}" ] || echo "$i"; done)
+			if [ -n "$real" ]; then
+				pick $real
+			else
+				f=kill-sec subst=" (for disk-sec: the secondaries are on the fault backend)"
+			fi
+		fi
+		[ "$f" = disk-sec ] || pick $(secondaries)
 		s=$PICKED
 		case $f in
 		cut-sec) "$W" cut "$s" ;;
 		kill-sec) "$W" kill "$s" KILL wbrepd ;;
 		crash-sec) "$W" kill "$s" ;;
+		disk-sec) prlimit --pid "$(cat "$WBCLUSTER_DIR/n$s/wbrepd.pid")" --fsize=4096: ;;
 		esac
 		hw=""
-		[ "$f" = cut-sec ] || hw=" ($(how "$s"))"
+		[ "$f" = cut-sec ] || hw=" ($(how "$s"))$subst"
 		hold
 		lw=1
 		[ -n "$OUT" ] || wait_for 30 eval '[ "$(field "$P" mode)" != writeback ]' || lw=0
+		if [ "$f" = disk-sec ]; then
+			wait_for 30 eval '[ "$(field "$s" state)" = failed ]' && hw=" (its disk failed)" ||
+				hw=" (its disk failed, but n$s is $(field "$s" state))"
+		fi
 		case $f in
 		cut-sec) "$W" heal "$s" ;;
+		disk-sec)
+			prlimit --pid "$(cat "$WBCLUSTER_DIR/n$s/wbrepd.pid")" --fsize=unlimited:
+			"$W" wbctl "$s" down r0 >/dev/null 2>&1
+			"$W" wbctl "$s" up r0 >/dev/null 2>&1
+			;;
 		*) start "$s" >/dev/null ;;
 		esac
 		if [ $lw = 0 ]; then
@@ -356,11 +391,21 @@ for c in $(seq 1 "$CYCLES"); do
 			;;
 		crash-primary) "$W" kill "$o" ;;
 		kill-primary) "$W" kill "$o" KILL wbrepd ;;
+		disk-primary)
+			# its disk dies: its writes fail; demoted where it stands
+			# (no flush can succeed there) so that a peer takes over
+			prlimit --pid "$(cat "$WBCLUSTER_DIR/n$o/wbrepd.pid")" --fsize=4096:
+			wait_for 30 eval '[ "$(field "$o" state)" = failed ]'
+			"$W" wbctl "$o" secondary r0 >"$T/demote" 2>&1 ||
+				fail "torture_$c" "disk-primary n$o: the failed primary not demoted: $(cat "$T/demote")"
+			;;
 		esac
 		hold
 		# the survivors' membership without the old primary (not for
-		# kill-primary: its corosync stays, its CPG process left at once)
-		[ "$f" = kill-primary ] || for i in $(secondaries); do wait_for 30 members "$i" 2; done
+		# kill-primary and disk-primary: its corosync stays, its CPG
+		# process left at once / it is still a member)
+		[ "$f" = kill-primary ] || [ "$f" = disk-primary ] ||
+			for i in $(secondaries); do wait_for 30 members "$i" 2; done
 		FRESH=""
 		[ "$f" != degraded-cut-primary ] || { start "$d" wbrepd >/dev/null; FRESH=$d; }
 		if ! promote; then
@@ -372,7 +417,8 @@ for c in $(seq 1 "$CYCLES"); do
 		hold
 		msg="$f n$o, n$P promoted"
 		case $f in
-		crash-primary | kill-primary) msg="$f n$o ($(how "$o")), n$P promoted" ;;
+		crash-primary | kill-primary) msg="$f n$o ($(how "$o"))$subst, n$P promoted" ;;
+		disk-primary) msg="$f n$o (its disk failed: $(field "$o" state)), n$P promoted" ;;
 		*) msg="$f n$o (fenced: $(how "$o")), n$P promoted" ;;
 		esac
 		res=0
@@ -402,7 +448,15 @@ for c in $(seq 1 "$CYCLES"); do
 		if v=$(verify "$P"); then msg="$msg; n$P: $v"; else res=1 msg="$msg; $v"; fi
 		as_secondary "$o"
 		lo=$(wc -l <"$WBCLUSTER_DIR/n$o/wbrepd.log")
-		start "$o" >/dev/null
+		if [ "$f" = disk-primary ]; then
+			# mended: the limit lifted, down and up as secondary
+			prlimit --pid "$(cat "$WBCLUSTER_DIR/n$o/wbrepd.pid")" --fsize=unlimited:
+			"$W" wbctl "$o" down r0 >/dev/null 2>&1
+			"$W" wbctl "$o" reload >/dev/null 2>&1
+			"$W" wbctl "$o" up r0 >/dev/null 2>&1
+		else
+			start "$o" >/dev/null
+		fi
 		# back: whole again, or refused (which does not change by waiting)
 		back() { whole || [ -n "$(field "$o" repl_problem)" ]; }
 		wait_for 90 back
