@@ -170,6 +170,14 @@ if ctl alpha secondary r0 >"$T/demote" 2>&1 && jqs alpha '.role == "secondary"';
 else
 	fail "$P-prim-demote" "$(cat "$T/demote")"
 fi
+# the failed node cannot be promoted again, not even with --force
+if ctl alpha primary r0 --force >"$T/repromote" 2>&1; then
+	fail "$P-prim-no-repromote" "the failed alpha was promoted again: $(cat "$T/repromote")"
+elif grep -q "engine failed" "$T/repromote"; then
+	pass "$P-prim-no-repromote" "($(cut -c1-100 "$T/repromote"))"
+else
+	fail "$P-prim-no-repromote" "refused, but not for its engine: $(cat "$T/repromote")"
+fi
 if wait_for 30 ctl beta primary r0 >"$T/promote" 2>&1; then
 	target beta
 	if more_acks 200; then
