@@ -25,6 +25,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/events.h"
 #include "daemon/nbd_proto.h"
 #include "daemon/repl.h"
 #include "daemon/ringfe_keeper.h"
@@ -203,10 +204,17 @@ static void res_sample_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (!r->engine || wb_engine_stats(r->engine, &st))
 		return;
-	if (st.state == WB_STATE_OK)
+	if (st.state == WB_STATE_OK) {
 		r->fail_reason[0] = 0; /* errors so far did not fail the engine */
-	else if (r->repl)
-		wbd_repl_engine_failed(r->repl); /* no peer counts on it any more */
+	} else {
+		if (!r->fail_told) { /* once per up: a script waits for it */
+			r->fail_told = true;
+			wbd_event(r->name, "engine", NULL, NULL, "engine failed: %s",
+				  r->fail_reason[0] ? r->fail_reason : "I/O error (see the wbrepd log)");
+		}
+		if (r->repl)
+			wbd_repl_engine_failed(r->repl); /* no peer counts on it any more */
+	}
 	res_sample(r, st.destaged_bytes);
 	res_drain_check(r, &st);
 	if (st.snapshots_dropped != r->snaps_dropped_seen) {
@@ -728,6 +736,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 	if (ret)
 		goto out_events;
 	r->fail_reason[0] = 0;
+	r->fail_told = false;
 	wbd_modectl_up(r);     /* the mode and admission before any request */
 	r->state = WBD_RES_UP; /* before the listeners: lookups see it up */
 	ret = start_frontends(r, err, errlen);

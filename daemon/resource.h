@@ -66,6 +66,7 @@ struct wbd_resource {
 	/* why the engine failed: the first error message about this
 	 * resource since up (wbd_resource_note_error) */
 	char fail_reason[256];
+	bool fail_told; /* the "engine" event of this failure was sent */
 	/* destage rate: destaged_bytes sampled every second */
 	struct event *ev_sample;
 	struct {

@@ -119,6 +119,9 @@ if ! wait_for 60 whole alpha || ! more_acks 200; then
 fi
 
 # ---- the secondary's disk dies
+ctl beta events r0 --json >"$T/events.beta" 2>&1 &
+EVPID=$!
+track_pid "$EVPID"
 lb=$(wc -l <"$T/beta/wbrepd.log")
 la=$(wc -l <"$T/alpha/wbrepd.log")
 dies beta
@@ -127,6 +130,13 @@ if wait_for 30 jqs beta '.state == "failed"' && wait_for 30 jqs alpha '.mode == 
 else
 	fail "$P-sec-failed" "beta $(jqget beta .state), alpha $(jqget alpha '[.mode, .mode_reason] | join(" ")')"
 fi
+# the event a script follows (wbctl events --json, kind engine)
+if wait_for 10 grep -q '"kind": *"engine"' "$T/events.beta"; then
+	pass "$P-sec-event" "($(grep -m1 '"kind": *"engine"' "$T/events.beta" | jq -r .message | cut -c1-100))"
+else
+	fail "$P-sec-event" "no engine event on beta: $(tail -2 "$T/events.beta" | tr '\n' ' ')"
+fi
+kill "$EVPID" 2>/dev/null
 if more_acks 200; then
 	pass "$P-sec-writes" "(alpha acknowledges alone in write-through)"
 else
