@@ -210,7 +210,8 @@ static void res_sample_cb(evutil_socket_t fd, short what, void *arg)
 		if (!r->fail_told) { /* once per up: a script waits for it */
 			r->fail_told = true;
 			wbd_event(r->name, "engine", NULL, NULL, "engine failed: %s",
-				  r->fail_reason[0] ? r->fail_reason : "I/O error (see the wbrepd log)");
+				  r->fail_reason[0] ? r->fail_reason
+						    : "I/O error (see the wbrepd log)");
 		}
 		if (r->repl)
 			wbd_repl_engine_failed(r->repl); /* no peer counts on it any more */
