@@ -478,6 +478,14 @@ void wbd_repl_drop_if(struct wbd_repl *rp, bool (*gone)(void *arg, const char *n
 	}
 }
 
+/* the engine failed (an I/O error): see wbd_repl_engine_failed */
+static bool repl_engine_dead(struct wbd_repl *rp)
+{
+	struct wb_engine_stats st;
+
+	return !wb_engine_stats(rp->e, &st) && st.state != WB_STATE_OK;
+}
+
 void wbd_repl_engine_failed(struct wbd_repl *rp)
 {
 	if (rp->failed)
@@ -1319,10 +1327,12 @@ static void on_applied(void *arg, int err)
 	p->rp->applying--;
 	if (!err)
 		wbd_repl_verify_applied(p->rp, ac->seq, true);
-	if (err)
+	if (err) {
 		wbd_err("%s: record %llu from %s did not become durable: %s", p->rp->res,
 			(unsigned long long)ac->seq, p->node, strerror(-err));
-	else if (p->up && p->epoch == ac->epoch && ac->written) {
+		if (repl_engine_dead(p->rp))
+			wbd_repl_engine_failed(p->rp); /* at once, not at the next check */
+	} else if (p->up && p->epoch == ac->epoch && ac->written) {
 		/* done() = written to this node's log: protocol C's ack in
 		 * write-back; DURABLE follows the log flush (dur_moved) */
 		p->wr_late = ac->late;
@@ -1413,6 +1423,10 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t 
 		wb_pagebuf_release(wb_engine_apply_pagebuf(rp->e), rec->pages, npages);
 	if (ret == -EALREADY) { /* older than the log holds: was durable */
 		durable_ack(p, rec->seq, false);
+		return 0;
+	}
+	if (repl_engine_dead(rp)) { /* not this record's fault: the disk's */
+		wbd_repl_engine_failed(rp);
 		return 0;
 	}
 	snprintf(why, sizeof(why), "record %llu refused: %s%s", (unsigned long long)rec->seq,
