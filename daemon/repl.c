@@ -478,14 +478,6 @@ void wbd_repl_drop_if(struct wbd_repl *rp, bool (*gone)(void *arg, const char *n
 	}
 }
 
-/* the engine failed (an I/O error): see wbd_repl_engine_failed */
-static bool repl_engine_dead(struct wbd_repl *rp)
-{
-	struct wb_engine_stats st;
-
-	return !wb_engine_stats(rp->e, &st) && st.state != WB_STATE_OK;
-}
-
 void wbd_repl_engine_failed(struct wbd_repl *rp)
 {
 	if (rp->failed)
@@ -493,9 +485,9 @@ void wbd_repl_engine_failed(struct wbd_repl *rp)
 	rp->failed = true;
 	snprintf(rp->failed_why, sizeof(rp->failed_why),
 		 "%.64s's engine failed (an I/O error on its log or backing device): no "
-		 "replication until it is repaired (on %.64s: wbctl down RES, fix the "
-		 "device, wbctl up RES)",
-		 rp->local, rp->local);
+		 "replication until it is repaired (on %.64s: wbctl down %.32s, fix the "
+		 "device, wbctl up %.32s)",
+		 rp->local, rp->local, rp->res, rp->res);
 	wbd_err("%s: the engine failed: replication links closed, peers refused until the "
 		"resource is repaired (wbctl down %s, fix the device, wbctl up %s)",
 		rp->res, rp->res, rp->res);
@@ -511,9 +503,15 @@ void wbd_repl_engine_failed(struct wbd_repl *rp)
 	wbd_repl_peers_check(rp, false);
 }
 
-bool wbd_repl_failed(const struct wbd_repl *rp)
+bool wbd_repl_fail_check(struct wbd_repl *rp)
 {
-	return rp && rp->failed;
+	struct wb_engine_stats st;
+
+	if (!rp)
+		return false;
+	if (!rp->failed && !wb_engine_stats(rp->e, &st) && st.state != WB_STATE_OK)
+		wbd_repl_engine_failed(rp);
+	return rp->failed;
 }
 
 void wbd_repl_peers_check(struct wbd_repl *rp, bool role_changed)
@@ -1330,8 +1328,7 @@ static void on_applied(void *arg, int err)
 	if (err) {
 		wbd_err("%s: record %llu from %s did not become durable: %s", p->rp->res,
 			(unsigned long long)ac->seq, p->node, strerror(-err));
-		if (repl_engine_dead(p->rp))
-			wbd_repl_engine_failed(p->rp); /* at once, not at the next check */
+		wbd_repl_fail_check(p->rp); /* at once, not at the next engine check */
 	} else if (p->up && p->epoch == ac->epoch && ac->written) {
 		/* done() = written to this node's log: protocol C's ack in
 		 * write-back; DURABLE follows the log flush (dur_moved) */
@@ -1425,10 +1422,8 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t 
 		durable_ack(p, rec->seq, false);
 		return 0;
 	}
-	if (repl_engine_dead(rp)) { /* not this record's fault: the disk's */
-		wbd_repl_engine_failed(rp);
-		return 0;
-	}
+	if (wbd_repl_fail_check(rp))
+		return 0; /* not this record's fault: the disk's */
 	snprintf(why, sizeof(why), "record %llu refused: %s%s", (unsigned long long)rec->seq,
 		 strerror(-ret),
 		 ret == -ERANGE	  ? " (gap)"

@@ -139,7 +139,9 @@ void wbd_repl_set_link_limits(struct wbd_repl *rp, size_t sndq_max, uint32_t pin
  * no peer counts this node, resyncs it or waits for it, until the
  * resource goes down (a new wbd_repl at the next up). Once. */
 void wbd_repl_engine_failed(struct wbd_repl *rp);
-bool wbd_repl_failed(const struct wbd_repl *rp);
+/* Has the engine failed? If so (first seen here) the above, at once.
+ * false for NULL. */
+bool wbd_repl_fail_check(struct wbd_repl *rp);
 /* Release every held request with err (going down); requests that
  * complete afterwards get -ESHUTDOWN instead of being held. */
 void wbd_repl_release_all(struct wbd_repl *rp, int err);

@@ -207,7 +207,7 @@ struct wbd_repl {
 	enum wbd_repl_gate gate; /* set by the mode policy */
 	bool stopping;		 /* wbd_repl_release_all: no more holding */
 	bool failed;		 /* the engine failed: links dropped, hellos refused */
-	char failed_why[320];	 /* the refusal the peers get meanwhile */
+	char failed_why[400];	 /* the refusal the peers get meanwhile */
 	struct repl_hq hq[REPL_NHQ];
 	unsigned nheld; /* in both queues and fast */
 	struct repl_fast *fast;

@@ -127,10 +127,7 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 	if (rp->primary)
 		return 0;
 	if (rp->failed) { /* not even with --force: nothing can be written here */
-		snprintf(err, errlen,
-			 "this node's engine failed (an I/O error on its log or backing device): "
-			 "wbctl down %s, fix the device, wbctl up %s",
-			 rp->res, rp->res);
+		snprintf(err, errlen, "%s", rp->failed_why);
 		return -EIO;
 	}
 	ret = promote_allowed(rp, force, err, errlen) ?: promote_engine(rp, &st, err, errlen);

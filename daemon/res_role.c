@@ -85,16 +85,13 @@ static void role_tick(evutil_socket_t fd, short what, void *arg)
 static void role_flushed(void *arg, int err)
 {
 	struct wbd_role_change *rc = arg;
-	struct wb_engine_stats st;
 
 	rc->flushing = false;
 	if (!rc->r) { /* cancelled meanwhile */
 		free(rc);
 		return;
 	}
-	if (err && !wb_engine_stats(rc->r->engine, &st) && st.state != WB_STATE_OK)
-		wbd_repl_engine_failed(rc->r->repl); /* before the once-a-second check */
-	if (err && !wbd_repl_failed(rc->r->repl)) {
+	if (err && !wbd_repl_fail_check(rc->r->repl)) {
 		role_finish(rc, err, "the flush before the demotion failed; still primary");
 		return;
 	}
