@@ -231,6 +231,9 @@ static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 	printf("  io         %llu reads (%s), %llu writes (%s), %llu flushes, %llu discards\n",
 	       (unsigned long long)r->reads, a, (unsigned long long)r->writes, b,
 	       (unsigned long long)r->flushes, (unsigned long long)r->discards);
+	if (r->read_errors)
+		printf("  READ ERRORS %llu on this node's disks, %llu served by peers\n",
+		       (unsigned long long)r->read_errors, (unsigned long long)r->reads_from_peers);
 	wbctl_bytes(r->destaged_bytes, a, sizeof(a));
 	printf("  destaged   %s total, %llu throttle events\n", a,
 	       (unsigned long long)r->throttle_events);
@@ -536,6 +539,10 @@ static void print_json_res(const Wbrep__ResourceStatus *r)
 	JU("bytes_read", r->bytes_read);
 	printf(", ");
 	JU("bytes_written", r->bytes_written);
+	printf(", ");
+	JU("read_errors", r->read_errors);
+	printf(", ");
+	JU("reads_from_peers", r->reads_from_peers);
 	printf("},\n     \"ram_pages\": {");
 	JU("total", r->ram_pages_total);
 	printf(", ");

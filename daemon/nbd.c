@@ -429,6 +429,9 @@ static void ioreq_done(struct wb_req *wr, int err)
 	} else if (!err && q->type != NBDP_CMD_READ && q->ex->hold &&
 		   q->ex->hold(q->ex->ctx, wr, ioreq_finish)) {
 		return;
+	} else if (err && q->type == NBDP_CMD_READ && q->ex->reread &&
+		   q->ex->reread(q->ex->ctx, wr, err, ioreq_finish)) {
+		return; /* a peer may have the blocks */
 	}
 	ioreq_finish(wr, err);
 }

@@ -83,6 +83,11 @@ struct wbd_nbd_export {
 	 * from the connection's io loop (daemon/repl.h wbd_repl_fast) */
 	bool (*hold_fast)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err),
 			  struct wbd_repl_fast *f);
+	/* Optional: a read failed with err; return true to take it and call
+	 * release(wr, err) later (0: the data is in wr->buf after all, read
+	 * from a replication peer; daemon/repl.h wbd_repl_read_peer). */
+	bool (*reread)(void *ctx, struct wb_req *wr, int err,
+		       void (*release)(struct wb_req *wr, int err));
 	/* Optional: the io loop its connections go to (NULL: round robin) */
 	struct wbd_ioloop *(*loop)(void *ctx);
 	/* Optional: false = writes, trims and write-zeroes are refused (EPERM)

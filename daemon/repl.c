@@ -140,7 +140,7 @@ static uint64_t live_horizon(const struct wbd_repl *rp)
 /* Connected, caught up and not being resynced. */
 static bool peer_uptodate(const struct repl_peer *p)
 {
-	return p->up && p->live && !p->primary_peer && p->rs.state == REPL_RS_NONE;
+	return repl_peer_current(p);
 }
 
 /* Up to date, or only congested: write-back waits for its acks, so it
@@ -714,6 +714,7 @@ void wbd_repl_release_all(struct wbd_repl *rp, int err)
 		return;
 	rp->stopping = true;
 	held_release(rp, UINT64_MAX, err);
+	wbd_repl_peerread_free(rp); /* reads served by peers: their own error */
 }
 
 /* ---- primary: sending records ---- */
@@ -1790,6 +1791,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 	if (rp->primary)
 		work_kick(rp); /* write-through replies held for this peer go */
 	wbd_repl_verify_peer_down(p);
+	wbd_repl_peerread_peer_down(p);
 	wbd_repl_rs_reset(p);
 	p->rs.want = false;
 	wbd_repl_peers_check(rp, false);
@@ -1822,8 +1824,13 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		on_record(p, m->rec, data, m->data_len);
 		break;
 	case WBP_T_VERIFY_REQ:
-	case WBP_T_VERIFY_REPLY:
 		wbd_repl_verify_frame(p, m);
+		break;
+	case WBP_T_VERIFY_REPLY:
+		if (m->vrep->has_data && m->vrep->data)
+			wbd_repl_peerread_reply(p, m->vrep, data);
+		else
+			wbd_repl_verify_frame(p, m);
 		break;
 	case WBP_T_BARRIER:
 		on_barrier(p, m->barrier);
@@ -2259,6 +2266,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 		wbd_err("%s: replication: %u record references and %u applies left at stop",
 			rp->res, rp->refs, rp->applying);
 	wbd_repl_verify_free(rp);
+	wbd_repl_peerread_free(rp);
 	pend_clear(rp);
 	if (rp->ev_work)
 		event_free(rp->ev_work);

@@ -122,6 +122,15 @@ struct wbd_repl_fast {
  * reply went). */
 bool wbd_repl_hold_fast(struct wbd_repl *rp, struct wb_req *wr,
 			void (*release)(struct wb_req *wr, int err), struct wbd_repl_fast *f);
+/* Primary: a read (WB_REQ_READ into wr->buf, not of a snapshot) failed
+ * here with err; read it from an UpToDate peer instead (repl_peerread.c,
+ * docs/replication.md "A read error"). true = taken: release(wr, 0) once a
+ * peer served it, release(wr, err) when none could; never from within this
+ * call. false: no peer can (the caller completes it with err). */
+bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
+			void (*release)(struct wb_req *wr, int err));
+/* Reads that failed here and a peer served, since up (0 without rp). */
+uint64_t wbd_repl_reads_from_peers(const struct wbd_repl *rp);
 /* The io loop of the resource's first peer link (an NBD connection of
  * the resource goes there, so that link's acks can release its replies);
  * NULL: none. */

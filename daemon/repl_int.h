@@ -253,7 +253,12 @@ struct wbd_repl {
 	uint64_t rot_seq;
 	struct wb_meta meta;
 	ProtobufCBinaryData hist_pb[WB_META_MAX_HISTORY]; /* hello's history */
-	struct repl_verify *vf;	  /* online verify (repl_verify.c), NULL until used */
+	struct repl_verify *vf; /* online verify (repl_verify.c), NULL until used */
+	/* primary: reads that failed here, served by a peer (repl_peerread.c),
+	 * NULL until used; counts since up: local read errors offered, served
+	 * by a peer, not served */
+	struct repl_peerread *pr;
+	uint64_t rd_local_failed, rd_peer_served, rd_peer_failed;
 	uint32_t bm_region;	  /* bytes per bitmap bit; 0: the log has no bitmaps */
 	uint64_t data_head;	  /* seq after the newest record with data (hello) */
 	size_t sndq_max;	  /* send-queue-max of every link, 0: default */
@@ -273,6 +278,13 @@ static inline bool repl_peer_healthy(const struct wbd_repl *rp, const struct rep
 {
 	return p->up &&
 	       (!rp->primary || ((p->live || p->congested) && p->rs.state == REPL_RS_NONE));
+}
+
+/* Primary: connected, caught up (live: every record shipped is queued to
+ * it before what is sent now) and not being resynced. */
+static inline bool repl_peer_current(const struct repl_peer *p)
+{
+	return p->up && p->live && !p->primary_peer && p->rs.state == REPL_RS_NONE;
 }
 
 /* Peers connected and up to date. */
@@ -367,6 +379,13 @@ void wbd_repl_verify_shipped(struct wbd_repl *rp, const struct wb_record *rec);
 void wbd_repl_verify_applied(struct wbd_repl *rp, uint64_t seq, bool durable);
 void wbd_repl_verify_peer_down(struct repl_peer *p);
 void wbd_repl_verify_free(struct wbd_repl *rp);
+
+/* repl_peerread.c: a verify reply with data (a read from the peer); p's
+ * link went down; this node's role changed; fail and free everything. */
+void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, const void *data);
+void wbd_repl_peerread_peer_down(struct repl_peer *p);
+void wbd_repl_peerread_role(struct wbd_repl *rp);
+void wbd_repl_peerread_free(struct wbd_repl *rp);
 
 /* repl_uuid.c */
 enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,

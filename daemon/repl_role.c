@@ -189,6 +189,7 @@ int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen)
 	}
 	wbd_repl_hooks(rp, false); /* the holds stay: the peers may need them */
 	rp->primary = false;
+	wbd_repl_peerread_role(rp); /* reads waiting for a peer fail */
 	if (!rp->failed)
 		rp->disk = REPL_DISK_UPTODATE; /* it was the primary: its data is current */
 	rp->rot_pending = false;	       /* nothing acknowledged alone: no new generation */

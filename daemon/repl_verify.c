@@ -91,6 +91,7 @@ struct vf_peer {
 struct vf_sreq {
 	struct repl_verify *v;
 	bool used, reading, ready;
+	bool data; /* a read from this peer (repl_peerread.c): the blocks, not crcs */
 	struct repl_peer *p;
 	uint64_t epoch, id, lba, need;
 	uint32_t n;
@@ -567,10 +568,15 @@ static void vf_reply(struct repl_peer *p, const Wbrep__VerifyReply *m)
 
 static void vf_sec_pump(struct repl_verify *v);
 
+static void vf_buf_put(const void *data, size_t len, void *cookie)
+{
+	wb_io_free((void *)data);
+}
+
 static void vf_sreq_free(struct vf_sreq *s)
 {
 	free(s->crcs);
-	free(s->buf);
+	wb_io_free(s->buf);
 	s->crcs = NULL;
 	s->buf = NULL;
 	s->used = s->reading = s->ready = false;
@@ -588,6 +594,11 @@ static void vf_sec_done(struct wb_req *r, int err)
 		return;
 	}
 	s->code = -err;
+	if (!err && s->data) { /* the blocks go as they are */
+		s->ready = true;
+		vf_sec_pump(v);
+		return;
+	}
 	if (!err) {
 		s->crcs = malloc((size_t)s->n * sizeof(*s->crcs));
 		if (!s->crcs)
@@ -595,7 +606,7 @@ static void vf_sec_done(struct wb_req *r, int err)
 		for (uint32_t b = 0; s->crcs && b < s->n; b++)
 			s->crcs[b] = block_crc(s->buf, b);
 	}
-	free(s->buf);
+	wb_io_free(s->buf);
 	s->buf = NULL;
 	s->ready = true;
 	vf_sec_pump(v);
@@ -606,7 +617,15 @@ static void vf_sec_read(struct vf_sreq *s)
 	struct repl_verify *v = s->v;
 	int ret;
 
-	s->buf = malloc((size_t)s->n * WB_BLOCK_SIZE);
+	if (s->data && v->rp->disk == REPL_DISK_INCONSISTENT) {
+		/* a resync into this node has not finished: its blocks are not
+		 * what the primary's were */
+		s->code = ENODATA;
+		s->ready = true;
+		return;
+	}
+	/* 4 KiB aligned: the engine reads into it directly */
+	s->buf = wb_io_alloc((size_t)s->n * WB_BLOCK_SIZE);
 	if (!s->buf) {
 		s->code = ENOMEM;
 		s->ready = true;
@@ -614,7 +633,7 @@ static void vf_sec_read(struct vf_sreq *s)
 	}
 	ret = wbd_repl_read_blocks(v->rp, &s->req, s->lba, s->n, s->buf, vf_sec_done, s);
 	if (ret) {
-		free(s->buf);
+		wb_io_free(s->buf);
 		s->buf = NULL;
 		s->code = -ret;
 		s->ready = true;
@@ -630,6 +649,7 @@ static void vf_sec_pump(struct repl_verify *v)
 	for (unsigned i = 0; i < VF_SEC_MAX; i++) {
 		struct vf_sreq *s = &v->s[i];
 		Wbrep__VerifyReply a = WBREP__VERIFY_REPLY__INIT;
+		struct wbd_payload pl = {0};
 		int ret;
 
 		if (!s->used || s->reading)
@@ -648,14 +668,19 @@ static void vf_sec_pump(struct repl_verify *v)
 		a.id = s->id;
 		a.lba = s->lba;
 		a.nblocks = s->n;
+		a.has_data = a.data = s->data;
 		if (s->code) {
 			a.has_code = 1;
 			a.code = s->code;
+		} else if (s->data) {
+			pl.data = s->buf;
+			pl.len = (size_t)s->n * WB_BLOCK_SIZE;
+			pl.put = vf_buf_put;
 		} else {
 			a.n_crcs = s->n;
 			a.crcs = s->crcs;
 		}
-		ret = wbd_peerlink_send(s->p->l, WBP_T_VERIFY_REPLY, &a.base, NULL);
+		ret = wbd_peerlink_send(s->p->l, WBP_T_VERIFY_REPLY, &a.base, pl.data ? &pl : NULL);
 		if (ret == -EAGAIN) {
 			vf_later(v, VF_RETRY_MS);
 			continue;
@@ -663,6 +688,8 @@ static void vf_sec_pump(struct repl_verify *v)
 		if (ret && ret != -ENOTCONN)
 			wbd_warn("%s: peer %s: verify reply: %s", v->rp->res, s->p->node,
 				 strerror(-ret));
+		if (!ret && pl.data)
+			s->buf = NULL; /* the link's now (vf_buf_put) */
 		vf_sreq_free(s);
 	}
 }
@@ -689,11 +716,13 @@ static void vf_request(struct repl_peer *p, const Wbrep__VerifyRequest *m)
 		a.nblocks = m->nblocks;
 		a.has_code = 1;
 		a.code = v ? EBUSY : ENOMEM;
+		a.has_data = a.data = m->has_data && m->data;
 		wbd_peerlink_send(p->l, WBP_T_VERIFY_REPLY, &a.base, NULL);
 		return;
 	}
 	s->used = true;
 	s->reading = s->ready = false;
+	s->data = m->has_data && m->data;
 	s->p = p;
 	s->epoch = p->epoch;
 	s->id = m->id;

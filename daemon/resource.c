@@ -164,6 +164,19 @@ static bool res_hold_fast(void *ctx, struct wb_req *wr, void (*release)(struct w
 	return wbd_modectl_hold_fast(ctx, wr, release, f);
 }
 
+/* A read failed: counted, and on a replication primary read from a peer
+ * (wbd_repl_read_peer) */
+static bool res_reread(void *ctx, struct wb_req *wr, int err,
+		       void (*release)(struct wb_req *wr, int err))
+{
+	struct wbd_resource *r = ctx;
+
+	if (err == -ESHUTDOWN)
+		return false; /* refused at a stop, not a read error */
+	r->read_errors++;
+	return wbd_repl_read_peer(r->repl, wr, err, release);
+}
+
 static struct wbd_ioloop *res_loop(void *ctx)
 {
 	struct wbd_resource *r = ctx;
@@ -493,6 +506,7 @@ static int start_frontends(struct wbd_resource *r, char *err, size_t errlen)
 	if (c->ring) {
 		struct wbd_ringfe_gate gate = {.writable = wbd_resource_writable,
 					       .hold = res_hold,
+					       .reread = res_reread,
 					       .admit = res_admit,
 					       .ctx = r};
 
@@ -604,6 +618,7 @@ static int res_events_new(struct wbd_resource *r, uint64_t size, char *err, size
 	wbd_nbd_export_init(&r->ex, r->name, size, r->engine, res_kick, r);
 	r->ex.hold = res_hold;
 	r->ex.hold_fast = res_hold_fast;
+	r->ex.reread = res_reread;
 	r->ex.loop = res_loop;
 	r->ex.writable = wbd_resource_writable;
 	r->ex.max_clients = r->conf->max_clients;
@@ -738,6 +753,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 		goto out_events;
 	r->fail_reason[0] = 0;
 	r->fail_told = false;
+	r->read_errors = 0;
 	wbd_modectl_up(r);     /* the mode and admission before any request */
 	r->state = WBD_RES_UP; /* before the listeners: lookups see it up */
 	ret = start_frontends(r, err, errlen);

@@ -88,6 +88,7 @@ struct wbd_resource {
 	/* open snapshots and their exports (res_snap.c) */
 	struct wbd_snapex snaps[WBD_MAX_SNAPS];
 	uint64_t snaps_dropped_seen; /* the engine's snapshots_dropped */
+	uint64_t read_errors;	     /* reads that failed here since up */
 };
 
 struct wbd_resource *wbd_resource_new(struct event_base *base, const struct wbconf_resource *conf,

@@ -301,6 +301,13 @@ static void rfe_done(struct wb_req *r, int err)
 			return;
 		s->held = false;
 		fe->held--;
+	} else if (err && r->op == WB_REQ_READ && fe->gate.reread) {
+		s->held = true; /* a peer may have the blocks */
+		fe->held++;
+		if (fe->gate.reread(fe->gate.ctx, r, err, rfe_release))
+			return;
+		s->held = false;
+		fe->held--;
 	}
 	rfe_release(r, err);
 }

@@ -99,6 +99,10 @@ void wbd_ringfe_close(struct wbd_ringfe *fe);
 struct wbd_ringfe_gate {
 	bool (*writable)(void *ctx);
 	bool (*hold)(void *ctx, struct wb_req *wr, void (*release)(struct wb_req *wr, int err));
+	/* Optional: a read failed with err; true = taken, release(wr, err)
+	 * follows (0: wr->buf was read from a replication peer) */
+	bool (*reread)(void *ctx, struct wb_req *wr, int err,
+		       void (*release)(struct wb_req *wr, int err));
 	/* Optional, admission of new requests (the mode policy,
 	 * daemon/modectl.h): enum wbd_ringfe_admit. HOLD = suspended: SQEs are
 	 * taken but wait in the frontend, not in the engine (bounded by the

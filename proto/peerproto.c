@@ -30,7 +30,7 @@ static const struct wbp_type_ent wbp_types[WBP_T_COUNT] = {
     [WBP_T_RESYNC_REQ] = {"resync-request", &wbrep__resync_request__descriptor, false, false},
     [WBP_T_RESYNC_DATA] = {"resync-data", &wbrep__resync_data__descriptor, true, false},
     [WBP_T_VERIFY_REQ] = {"verify-request", &wbrep__verify_request__descriptor, false, false},
-    [WBP_T_VERIFY_REPLY] = {"verify-reply", &wbrep__verify_reply__descriptor, false, false},
+    [WBP_T_VERIFY_REPLY] = {"verify-reply", &wbrep__verify_reply__descriptor, true, false},
     [WBP_T_PING] = {"ping", &wbrep__ping__descriptor, false, true},
     [WBP_T_PONG] = {"pong", &wbrep__ping__descriptor, false, true},
     [WBP_T_ERROR] = {"error", &wbrep__peer_error__descriptor, false, true},
@@ -322,9 +322,11 @@ static int resync_done_check(const Wbrep__ResyncDone *m, const char **why)
 	return 0;
 }
 
-static int verify_reply_check(const Wbrep__VerifyReply *m, const struct wbp_limits *lim,
-			      const char **why)
+static int verify_reply_check(const Wbrep__VerifyReply *m, uint32_t data_len,
+			      const struct wbp_limits *lim, const char **why)
 {
+	bool data = m->has_data && m->data;
+	bool code = m->has_code && m->code;
 	int rc;
 
 	rc = range_check(m->lba, m->nblocks, lim, why);
@@ -332,7 +334,16 @@ static int verify_reply_check(const Wbrep__VerifyReply *m, const struct wbp_limi
 		return rc;
 	if (m->has_code && (m->code < 0 || m->code > 4095))
 		WHY("verify reply: code is not an errno value");
-	if (m->has_code && m->code ? m->n_crcs != 0 : m->n_crcs != m->nblocks)
+	if (data) {
+		if (m->n_crcs)
+			WHY("verify reply: both blocks and crcs");
+		if (data_len != (code ? 0 : (uint64_t)m->nblocks * lim->block_size))
+			WHY("verify reply: data length does not match the block range");
+		return 0;
+	}
+	if (data_len)
+		WHY("verify reply: data without the data flag");
+	if (code ? m->n_crcs != 0 : m->n_crcs != m->nblocks)
 		WHY("verify reply: not one crc per block (or crcs with an error code)");
 	return 0;
 }
@@ -386,7 +397,7 @@ int wbp_msg_check(unsigned type, const ProtobufCMessage *msg, uint32_t data_len,
 		return range_check(m->lba, m->nblocks, lim, why);
 	}
 	case WBP_T_VERIFY_REPLY:
-		return verify_reply_check((const Wbrep__VerifyReply *)msg, lim, why);
+		return verify_reply_check((const Wbrep__VerifyReply *)msg, data_len, lim, why);
 	case WBP_T_ERROR:
 		return error_check((const Wbrep__PeerError *)msg, why);
 	default: /* barrier, ping, pong: any values */

@@ -17,7 +17,7 @@ PKGS=(
 	corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev
 	libcorosync-common-dev
 	pacemaker pacemaker-cli-utils resource-agents crmsh libxml2-utils jq
-	libnbd-bin nbdkit qemu-utils fuse3
+	libnbd-bin nbdkit qemu-utils fuse3 libfuse3-dev
 	iproute2 nftables e2fsprogs util-linux kmod procps psmisc
 	clang llvm clang-format
 	qemu-system-x86 busybox-static cpio dmsetup

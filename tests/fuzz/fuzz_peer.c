@@ -15,7 +15,8 @@
  *   - a record's extents lie inside the device without overflow and add up
  *     to its data length (0 for zero records);
  *   - a verify request's range lies inside the device; a verify reply has
- *     one crc per block, or an error code and none;
+ *     one crc per block, or an error code and none; with data set, no crcs
+ *     and nblocks blocks of data (none with an error code);
  *   - a bitmap chunk lies inside its bitmap and carries ceil(nregions / 8)
  *     bytes; resync data carries nblocks blocks unless same or code; a
  *     resync request / data range lies inside the device;
@@ -112,15 +113,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(d + m.data_len == data + off + n);
 		if (m.data_len)
 			CHECK(m.type == WBP_T_RECORD || m.type == WBP_T_BITMAP ||
-			      m.type == WBP_T_RESYNC_DATA);
+			      m.type == WBP_T_RESYNC_DATA || m.type == WBP_T_VERIFY_REPLY);
 		if (m.type == WBP_T_RECORD)
 			check_record(m.rec, m.data_len, &lim);
 		if (m.type == WBP_T_VERIFY_REQ)
 			CHECK(m.vreq->nblocks && m.vreq->lba + m.vreq->nblocks > m.vreq->lba &&
 			      m.vreq->lba + m.vreq->nblocks <= lim.dev_blocks);
-		if (m.type == WBP_T_VERIFY_REPLY)
-			CHECK(m.vrep->has_code && m.vrep->code ? m.vrep->n_crcs == 0
-							       : m.vrep->n_crcs == m.vrep->nblocks);
+		if (m.type == WBP_T_VERIFY_REPLY && m.vrep->has_data && m.vrep->data)
+			CHECK(m.vrep->n_crcs == 0 &&
+			      m.data_len == (m.vrep->has_code && m.vrep->code
+						 ? 0
+						 : (uint64_t)m.vrep->nblocks * lim.block_size));
+		else if (m.type == WBP_T_VERIFY_REPLY)
+			CHECK(m.data_len == 0 && (m.vrep->has_code && m.vrep->code
+						      ? m.vrep->n_crcs == 0
+						      : m.vrep->n_crcs == m.vrep->nblocks));
 		if (m.type == WBP_T_BITMAP)
 			CHECK(m.bitmap->nregions &&
 			      m.bitmap->first_region <= m.bitmap->total_regions &&

@@ -609,7 +609,21 @@ static void test_resync_verify(void **state)
 	vr.n_crcs = 4;
 	vr.crcs = crcs;
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, 0, NULL);
-	expect(WBP_T_VERIFY_REPLY, &vr.base, 4096, lg, -EPROTO, NULL); /* data on a reply */
+	/* data without the data flag */
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 4096, lg, -EINVAL, "without the data flag");
+	vr.has_data = vr.data = 1; /* a read from a peer: blocks, not crcs */
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 4 * 4096, lg, -EINVAL, "both blocks and crcs");
+	vr.n_crcs = 0;
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 4 * 4096, lg, 0, NULL);
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 3 * 4096, lg, -EINVAL, "data length");
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "data length");
+	vr.has_code = 1;
+	vr.code = 5; /* the peer's read failed too: no data */
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, 0, NULL);
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 4 * 4096, lg, -EINVAL, "data length");
+	vr.has_code = vr.code = 0;
+	vr.has_data = vr.data = 0;
+	vr.n_crcs = 4;
 	vr.lba = 997;
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "past the device");
 	vr.lba = 0;
@@ -635,6 +649,10 @@ static void test_resync_verify(void **state)
 	vq.lba = 0;
 	vq.nblocks = 257;
 	expect(WBP_T_VERIFY_REQ, &vq.base, 0, lg, -EINVAL, "maximum record");
+	vq.has_data = vq.data = 1; /* a read: at most one record's data */
+	expect(WBP_T_VERIFY_REQ, &vq.base, 0, lg, -EINVAL, "maximum record");
+	vq.nblocks = 256;
+	expect(WBP_T_VERIFY_REQ, &vq.base, 0, lg, 0, NULL);
 }
 
 static void test_stream_and_data(void **state)

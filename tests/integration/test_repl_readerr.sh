@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# timeout: 600
+#
+# test_repl_readerr.sh - a read that fails on the primary's disk is served
+# by an UpToDate peer (docs/replication.md, "A read error"). Two wbrepd on
+# loopback with TLS (tests/repl_lib.sh), protocol C; each node's backing
+# and log files live on its own wbbadfs (build/wbbadfs: a FUSE passthrough
+# whose files get unreadable ranges, the kernel's read path failing with
+# EIO through io_uring, as a disk's medium error does).
+#   backing   8 MiB written on alpha and destaged; 64 KiB of alpha's
+#             backing file unreadable: the whole device reads back right
+#             through NBD (the bad blocks from beta), wbbadfs counted the
+#             failed reads, status shows read_errors and reads_from_peers,
+#             the event names beta
+#   large     one 4 MiB NBD read over two bad ranges (several chunks of the
+#             peer protocol): the right bytes
+#   writes    the writer goes on over the bad range: written blocks come
+#             from the log, the rest still from beta
+#   both      the same range bad on beta too: the read fails with EIO (no
+#             replica can serve it), logged as such
+#   nopeer    beta stopped: a read of the bad range fails with EIO, the
+#             others work; beta back: served again
+# Output ends with "N passed, N failed".
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+BADFS=$ROOT/$B/wbbadfs
+need_bins repl-readerr "$WBREPD" "$WBCTL" "$BADFS"
+need_tools repl-readerr nbdcopy nbdinfo openssl python3 cmp jq fusermount3
+"$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-readerr (engine wblog not registered)"
+[ -c /dev/fuse ] || skip_all "repl-readerr: no /dev/fuse"
+tmpdir repl-readerr
+REPL_SIZE_MB=16
+. "$ROOT/tests/repl_lib.sh"
+repl_init alpha beta || finish
+P=repl-readerr
+MB=1048576
+
+# NODE's backing and log move to a wbbadfs of its own ($T/NODE.bad); the
+# paths of repl_conf become symlinks into it
+declare -A FPID
+for n in alpha beta; do
+	mkdir -p "$T/$n.src" "$T/$n.bad"
+	mv "$T/$n/backing" "$T/$n/log" "$T/$n.src/"
+	"$BADFS" "$T/$n.src" "$T/$n.bad" -f 2>"$T/$n.badfs.log" &
+	FPID[$n]=$!
+	track_pid "${FPID[$n]}"
+	on_cleanup "fusermount3 -uz '$T/$n.bad' 2>/dev/null"
+	wait_for 10 test -e "$T/$n.bad/.bad" || {
+		fail "$P-fuse" "wbbadfs on $n did not mount: $(cat "$T/$n.badfs.log")"
+		finish
+	}
+	ln -s "$T/$n.bad/backing" "$T/$n/backing"
+	ln -s "$T/$n.bad/log" "$T/$n/log"
+done
+# bad NODE FILE OFF LEN / healed NODE / nfailed NODE
+bad() { echo "add $2 $3 $4" >"$T/$1.bad/.bad"; }
+healed() { echo clear >"$T/$1.bad/.bad"; }
+nfailed() { sed -n 's/^failed //p' "$T/$1.bad/.bad"; }
+
+jqget() { ctl "$1" status --json r0 2>/dev/null | jq -r ".resources[0] | $2"; }
+whole() {
+	[ "$(jqget "$1" '[.role, .mode, (.peers[0].disk // "")] | join(" ")')" = "primary writeback UpToDate" ]
+}
+# readback NODE OFF LEN OUT: NBD read(s) of LEN bytes at OFF (in requests
+# of at most 4 MiB) into OUT; prints the error numbers of failed requests
+readback() {
+	PYTHONPATH=$ROOT/tests/integration timeout 120 python3 - "$T/$1/nbd.sock" "$2" "$3" "$4" <<'EOP'
+import sys
+import nbdcli
+sock, off, n, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+c = nbdcli.Conn(sock, timeout=60).connect()
+errs = []
+with open(out, 'wb') as f:
+    for o in range(off, off + n, 4 << 20):
+        ln = min(4 << 20, off + n - o)
+        err, data = c.io(nbdcli.CMD_READ, o, ln)
+        if err:
+            errs.append(str(err))
+            data = b'\0' * ln
+        f.write(data)
+c.close()
+print(' '.join(errs))
+EOP
+}
+# expect OFF LEN FILE: FILE holds $T/img's LEN bytes at OFF
+expect() { cmp -s <(tail -c +$(($1 + 1)) "$T/img" | head -c "$2") "$3"; }
+
+repl_conf alpha primary protocol=C wb-min-peers=1
+repl_conf beta secondary protocol=C wb-min-peers=1
+if ! repl_start alpha || ! repl_start beta; then
+	fail "$P-start" "$REPL_WHY"
+	finish
+fi
+if ! wait_for 60 whole alpha; then
+	fail "$P-start" "alpha not primary/writeback with beta UpToDate: $(jqget alpha '.mode_reason')"
+	finish
+fi
+
+# ---------------------------------------------------------------- backing
+truncate -s "$DEVSZ" "$T/img"
+put_img 0 8 alpha || fail "$P-write" "writing 8 MiB through alpha failed"
+ctl alpha drain r0 --timeout 60 >"$T/drain" 2>&1 || fail "$P-drain" "$(cat "$T/drain")"
+bad alpha backing $((2 * MB)) 65536
+f0=$(nfailed alpha)
+errs=$(readback alpha 0 $((8 * MB)) "$T/rb1")
+f1=$(nfailed alpha)
+re=$(jqget alpha '.io.read_errors')
+rp=$(jqget alpha '.io.reads_from_peers')
+if [ -n "$errs" ]; then
+	fail "$P-backing" "reads failed with errors $errs"
+elif [ "$f1" -le "$f0" ]; then
+	fail "$P-backing" "no read reached the bad range (wbbadfs failed $f0 -> $f1)"
+elif ! expect 0 $((8 * MB)) "$T/rb1"; then
+	fail "$P-backing" "8 MiB read back differ from what was written"
+elif [ "$re" -lt 1 ] || [ "$rp" != "$re" ]; then
+	fail "$P-backing" "status: read_errors $re, reads_from_peers $rp"
+elif ! grep -q "failed here (Input/output error): served by peer beta" "$T/alpha/wbrepd.log"; then
+	fail "$P-backing" "no event naming beta in alpha's log"
+else
+	pass "$P-backing" "(8 MiB right, $((f1 - f0)) reads failed on alpha's disk, $rp served by beta)"
+fi
+
+# ---------------------------------------------------------------- large
+# two bad ranges 1.5 MiB apart inside one 4 MiB request: the peer reads
+# of 256 KiB each cover 16 chunks
+bad alpha backing $((5 * MB + 4096)) 8192
+f0=$(nfailed alpha)
+errs=$(readback alpha $((4 * MB)) $((4 * MB)) "$T/rb2")
+if [ -n "$errs" ]; then
+	fail "$P-large" "the read failed with $errs"
+elif [ "$(nfailed alpha)" -le "$f0" ]; then
+	fail "$P-large" "no read reached the bad ranges"
+elif ! expect $((4 * MB)) $((4 * MB)) "$T/rb2"; then
+	fail "$P-large" "the 4 MiB read back differ"
+else
+	pass "$P-large" "(4 MiB in one request, $(jqget alpha '.io.reads_from_peers') served by beta so far)"
+fi
+
+# ---------------------------------------------------------------- writes
+# new data over half the bad range stays in alpha's log (no drain): reads
+# of it come from there, the other half still from beta
+python3 - "$T/img" $((2 * MB)) <<'EOP'
+import os, sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(int(sys.argv[2]))
+    f.write(os.urandom(32768))
+EOP
+PYTHONPATH=$ROOT/tests/integration python3 - "$T/img" $((2 * MB)) "$T/alpha/nbd.sock" <<'EOP' || fail "$P-writes" "the write failed"
+import sys
+import nbdcli
+img, off, sock = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(img, 'rb') as f:
+    f.seek(off)
+    d = f.read(32768)
+c = nbdcli.Conn(sock, timeout=60).connect()
+err, _ = c.io(nbdcli.CMD_WRITE, off, 32768, payload=d)
+assert err == 0, err
+c.close()
+EOP
+errs=$(readback alpha $((2 * MB)) 65536 "$T/rb3")
+if [ -n "$errs" ]; then
+	fail "$P-writes" "the read failed with $errs"
+elif ! expect $((2 * MB)) 65536 "$T/rb3"; then
+	fail "$P-writes" "the 64 KiB read back differ (new half from the log, old half from beta)"
+else
+	pass "$P-writes" "(written half and old half of the bad range right)"
+fi
+
+# ---------------------------------------------------------------- both
+bad beta backing $((5 * MB + 4096)) 8192
+ctl beta drain r0 --timeout 60 >/dev/null 2>&1
+errs=$(readback alpha $((5 * MB)) 65536 "$T/rb4")
+if [ "$errs" != 5 ]; then
+	fail "$P-both" "expected EIO (5) when no replica can read the blocks, got '${errs:-success}'"
+elif ! grep -q "no UpToDate peer could serve it" "$T/alpha/wbrepd.log"; then
+	fail "$P-both" "not logged"
+elif ! grep -q "peer beta could not serve a read" "$T/alpha/wbrepd.log"; then
+	fail "$P-both" "beta's failure not logged"
+else
+	pass "$P-both" "(EIO to the client, logged)"
+fi
+healed beta
+
+# ---------------------------------------------------------------- nopeer
+repl_stop beta
+wait_for 30 test "$(jqget alpha '.peers[0].connection')" != Connected
+errs=$(readback alpha $((2 * MB)) 65536 "$T/rb5")
+errs2=$(readback alpha $((3 * MB)) 65536 "$T/rb6")
+if [ "$errs" != 5 ]; then
+	fail "$P-nopeer" "a read of the bad range without beta: expected EIO (5), got '${errs:-success}'"
+elif [ -n "$errs2" ] || ! expect $((3 * MB)) 65536 "$T/rb6"; then
+	fail "$P-nopeer" "a good range did not read back right without beta ($errs2)"
+else
+	pass "$P-nopeer" "(EIO without a peer, good blocks served)"
+fi
+repl_start beta || fail "$P-nopeer" "beta did not start again: $REPL_WHY"
+if ! wait_for 60 whole alpha; then
+	fail "$P-back" "beta not UpToDate again: $(jqget alpha '.mode_reason')"
+else
+	errs=$(readback alpha 0 $((8 * MB)) "$T/rb7")
+	if [ -n "$errs" ] || ! expect 0 $((8 * MB)) "$T/rb7"; then
+		fail "$P-back" "with beta back the device did not read back right ($errs)"
+	else
+		pass "$P-back" "(8 MiB right again, $(jqget alpha '.io.reads_from_peers') reads served by beta)"
+	fi
+fi
+
+repl_stop alpha
+repl_stop beta
+repl_log_clean "$P" alpha beta
+finish
