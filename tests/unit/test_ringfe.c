@@ -11,7 +11,8 @@
  * a close while an engine still holds requests (the frontend and the
  * mapped slots live until the last one completes), and the replication
  * gate: writes refused before the engine when not writable, completions of
- * writes and flushes held until released (reads never).
+ * writes and flushes held until released (reads never), failed reads
+ * offered to reread (passthrough over the fault backend).
  *
  * The tests drive ringfe by hand (process, engine run, flush = kick = reap)
  * in bounded loops, without io loops; test_io_loop runs the rings on an io
@@ -39,6 +40,7 @@
 
 #include "daemon/ioloop.h"
 #include "daemon/ringfe.h"
+#include "engine/io.h"
 #include "engine/pagebuf.h"
 #include "engine/wbengine.h"
 #include "tests/ringsim/ringsim.h"
@@ -736,6 +738,121 @@ static void test_close_with_held_write(void **state)
 	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
 }
 
+/* A read the engine fails is offered to the gate's reread (a replication
+ * primary asks a peer: daemon/repl_peerread.c); its completion waits for
+ * the release, which may bring the data after all. The engine here is
+ * passthrough over the fault backend, whose next read fails with EIO. */
+struct reread_st {
+	unsigned offered;
+	int err;
+	bool take;
+	struct wb_req *held;
+	void (*release)(struct wb_req *wr, int err);
+};
+
+static bool gate_reread(void *ctx, struct wb_req *wr, int err,
+			void (*release)(struct wb_req *wr, int err))
+{
+	struct reread_st *g = ctx;
+
+	g->offered++;
+	g->err = err;
+	if (!g->take)
+		return false;
+	g->held = wr;
+	g->release = release;
+	return true;
+}
+
+static void test_reread(void **state)
+{
+	struct fx *f = *state;
+	struct reread_st g = {.take = true};
+	struct wbd_ringfe_gate gate = {.reread = gate_reread, .ctx = &g};
+	struct wb_engine_params ep = {.name = "t", .size = DEV_BYTES};
+	struct wb_fault_cfg fc = {.seed = 1};
+	struct wbd_ringfe_transport t;
+	struct wb_io *io;
+	uint8_t w[2 * BS], r[2 * BS], peer[2 * BS];
+	struct ringsim_io q;
+	struct wbd_ringfe_stats st;
+
+	/* the fixture's ram engine makes no read errors: passthrough over
+	 * the fault backend instead */
+	wbd_ringfe_close(f->fe);
+	ringsim_detach(f->rs);
+	wb_engine_close(f->e);
+	assert_int_equal(wb_io_fault_open("bak", DEV_BYTES, &fc, &io), 0);
+	ep.backing_io = io;
+	assert_int_equal(wb_engine_open("passthrough", &ep, &f->e), 0);
+	assert_int_equal(ringsim_attach(f->rs, &t), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+	wbd_ringfe_set_gate(f->fe, &gate);
+
+	fill(w, sizeof(w), 8192, 3);
+	do_io(f, WBREP_OP_WRITE, 0, 8192, sizeof(w), w, 0);
+	do_io(f, WBREP_OP_READ, 0, 8192, sizeof(r), r, 0);
+	assert_memory_equal(r, w, sizeof(w));
+	assert_int_equal(g.offered, 0); /* a good read is not offered */
+
+	/* a failed read waits for the release, which brings the data */
+	wb_io_fault_fail_nth(io, WB_IO_READ, 0, -EIO);
+	memset(r, 0xee, sizeof(r));
+	io_init(&q, WBREP_OP_READ, 0, 8192, sizeof(r), r);
+	ringsim_queue(f->rs, &q);
+	pump(f);
+	assert_int_equal(g.offered, 1);
+	assert_int_equal(g.err, -EIO);
+	assert_non_null(g.held);
+	assert_false(q.done);
+	wbd_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(st.inflight, 1);
+	fill(peer, sizeof(peer), 8192, 3); /* what a peer would hold */
+	memcpy(g.held->buf, peer, sizeof(peer));
+	g.release(g.held, 0);
+	pump(f);
+	assert_true(q.done);
+	assert_int_equal(q.result, 0);
+	assert_memory_equal(r, w, sizeof(w));
+
+	/* released with the error: the read fails */
+	g.held = NULL;
+	wb_io_fault_fail_nth(io, WB_IO_READ, 0, -EIO);
+	io_init(&q, WBREP_OP_READ, 0, 8192, BS, r);
+	ringsim_queue(f->rs, &q);
+	pump(f);
+	assert_int_equal(g.offered, 2);
+	assert_false(q.done);
+	g.release(g.held, -EIO);
+	pump(f);
+	assert_true(q.done);
+	assert_int_equal(q.result, -EIO);
+
+	/* not taken: the error at once */
+	g.take = false;
+	wb_io_fault_fail_nth(io, WB_IO_READ, 0, -EIO);
+	do_io(f, WBREP_OP_READ, 0, 8192, BS, r, -EIO);
+	assert_int_equal(g.offered, 3);
+	/* a failed write is never offered */
+	wb_io_fault_fail_nth(io, WB_IO_WRITE, 0, -EIO);
+	do_io(f, WBREP_OP_WRITE, 0, 8192, BS, w, -EIO);
+	assert_int_equal(g.offered, 3);
+	wbd_ringfe_get_stats(f->fe, &st);
+	assert_int_equal(st.inflight, 0);
+
+	/* teardown closes the engine; the backend is this test's */
+	wbd_ringfe_close(f->fe);
+	ringsim_detach(f->rs);
+	wb_engine_close(f->e);
+	wb_io_close(io);
+	assert_int_equal(wb_engine_open("ram",
+					&(struct wb_engine_params){.name = "t", .size = DEV_BYTES},
+					&f->e),
+			 0);
+	assert_int_equal(ringsim_attach(f->rs, &t), 0);
+	assert_int_equal(wbd_ringfe_open(NULL, &t, f->e, &f->fe), 0);
+}
+
 static void test_malformed_sqe_einval(void **state)
 {
 	struct fx *f = *state;
@@ -947,6 +1064,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reissue_after_reattach, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_with_held_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reread, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_sqe_einval, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_and_dup_tag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sq_tail_runaway, setup, teardown),
