@@ -3,24 +3,26 @@
 # timeout: 600
 #
 # test_repl_readerr.sh - a read that fails on the primary's disk is served
-# by an UpToDate peer (docs/replication.md, "A read error"). Two wbrepd on
-# loopback with TLS (tests/repl_lib.sh), protocol C; each node's backing
+# by an UpToDate peer (docs/replication.md, "A read error"). Three wbrepd
+# on loopback with TLS (tests/repl_lib.sh), protocol C; each node's backing
 # and log files live on its own wbbadfs (build/wbbadfs: a FUSE passthrough
 # whose files get unreadable ranges, the kernel's read path failing with
 # EIO through io_uring, as a disk's medium error does).
 #   backing   8 MiB written on alpha and destaged; 64 KiB of alpha's
 #             backing file unreadable: the whole device reads back right
-#             through NBD (the bad blocks from beta), wbbadfs counted the
+#             through NBD (the bad blocks from beta, the first peer), wbbadfs
+#             counted the
 #             failed reads, status shows read_errors and reads_from_peers,
 #             the event names beta
 #   large     one 4 MiB NBD read over two bad ranges (several chunks of the
 #             peer protocol): the right bytes
 #   writes    the writer goes on over the bad range: written blocks come
 #             from the log, the rest still from beta
-#   both      the same range bad on beta too: the read fails with EIO (no
-#             replica can serve it), logged as such
-#   nopeer    beta stopped: a read of the bad range fails with EIO, the
-#             others work; beta back: served again
+#   next      the same range bad on beta too: gamma serves it
+#   all       and on gamma: the read fails with EIO (no replica can serve
+#             it), logged as such
+#   nopeer    beta and gamma stopped: a read of the bad range fails with
+#             EIO, the others work; both back: served again
 # Output ends with "N passed, N failed".
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -33,14 +35,14 @@ need_tools repl-readerr nbdcopy nbdinfo openssl python3 cmp jq fusermount3
 tmpdir repl-readerr
 REPL_SIZE_MB=16
 . "$ROOT/tests/repl_lib.sh"
-repl_init alpha beta || finish
+repl_init alpha beta gamma || finish
 P=repl-readerr
 MB=1048576
 
 # NODE's backing and log move to a wbbadfs of its own ($T/NODE.bad); the
 # paths of repl_conf become symlinks into it
 declare -A FPID
-for n in alpha beta; do
+for n in alpha beta gamma; do
 	mkdir -p "$T/$n.src" "$T/$n.bad"
 	mv "$T/$n/backing" "$T/$n/log" "$T/$n.src/"
 	"$BADFS" "$T/$n.src" "$T/$n.bad" -f 2>"$T/$n.badfs.log" &
@@ -61,7 +63,7 @@ nfailed() { sed -n 's/^failed //p' "$T/$1.bad/.bad"; }
 
 jqget() { ctl "$1" status --json r0 2>/dev/null | jq -r ".resources[0] | $2"; }
 whole() {
-	[ "$(jqget "$1" '[.role, .mode, (.peers[0].disk // "")] | join(" ")')" = "primary writeback UpToDate" ]
+	[ "$(jqget "$1" '[.role, .mode, ([.peers[] | select(.disk == "UpToDate")] | length)] | join(" ")')" = "primary writeback 2" ]
 }
 # readback NODE OFF LEN OUT: NBD read(s) of LEN bytes at OFF (in requests
 # of at most 4 MiB) into OUT; prints the error numbers of failed requests
@@ -89,12 +91,13 @@ expect() { cmp -s <(tail -c +$(($1 + 1)) "$T/img" | head -c "$2") "$3"; }
 
 repl_conf alpha primary protocol=C wb-min-peers=1
 repl_conf beta secondary protocol=C wb-min-peers=1
-if ! repl_start alpha || ! repl_start beta; then
+repl_conf gamma secondary protocol=C wb-min-peers=1
+if ! repl_start alpha || ! repl_start beta || ! repl_start gamma; then
 	fail "$P-start" "$REPL_WHY"
 	finish
 fi
 if ! wait_for 60 whole alpha; then
-	fail "$P-start" "alpha not primary/writeback with beta UpToDate: $(jqget alpha '.mode_reason')"
+	fail "$P-start" "alpha not primary/writeback with beta and gamma UpToDate: $(jqget alpha '.mode_reason')"
 	finish
 fi
 
@@ -168,46 +171,67 @@ else
 	pass "$P-writes" "(written half and old half of the bad range right)"
 fi
 
-# ---------------------------------------------------------------- both
+# ---------------------------------------------------------------- next
 bad beta backing $((5 * MB + 4096)) 8192
 ctl beta drain r0 --timeout 60 >/dev/null 2>&1
+ctl gamma drain r0 --timeout 60 >/dev/null 2>&1
+sleep 1.1 # the served event of the cases above: at most one a second
+errs=$(readback alpha $((5 * MB)) 65536 "$T/rb4")
+if [ -n "$errs" ]; then
+	fail "$P-next" "the read failed with $errs though gamma has the blocks"
+elif ! expect $((5 * MB)) 65536 "$T/rb4"; then
+	fail "$P-next" "the 64 KiB read back differ"
+elif ! grep -q "peer beta could not serve a read" "$T/alpha/wbrepd.log"; then
+	fail "$P-next" "beta's failure not logged"
+elif ! grep -q "served by peer gamma" "$T/alpha/wbrepd.log"; then
+	fail "$P-next" "no event naming gamma"
+else
+	pass "$P-next" "(beta could not read it either, gamma served it)"
+fi
+
+# ---------------------------------------------------------------- all
+bad gamma backing $((5 * MB + 4096)) 8192
 errs=$(readback alpha $((5 * MB)) 65536 "$T/rb4")
 if [ "$errs" != 5 ]; then
-	fail "$P-both" "expected EIO (5) when no replica can read the blocks, got '${errs:-success}'"
+	fail "$P-all" "expected EIO (5) when no replica can read the blocks, got '${errs:-success}'"
 elif ! grep -q "no UpToDate peer could serve it" "$T/alpha/wbrepd.log"; then
-	fail "$P-both" "not logged"
-elif ! grep -q "peer beta could not serve a read" "$T/alpha/wbrepd.log"; then
-	fail "$P-both" "beta's failure not logged"
+	fail "$P-all" "not logged"
+elif ! grep -q "peer gamma could not serve a read" "$T/alpha/wbrepd.log"; then
+	fail "$P-all" "gamma's failure not logged"
 else
-	pass "$P-both" "(EIO to the client, logged)"
+	pass "$P-all" "(EIO to the client, logged)"
 fi
 healed beta
+healed gamma
 
 # ---------------------------------------------------------------- nopeer
 repl_stop beta
-wait_for 30 test "$(jqget alpha '.peers[0].connection')" != Connected
+repl_stop gamma
+wait_for 30 test "$(jqget alpha '[.peers[] | select(.connection == "Connected")] | length')" = 0
 errs=$(readback alpha $((2 * MB)) 65536 "$T/rb5")
 errs2=$(readback alpha $((3 * MB)) 65536 "$T/rb6")
 if [ "$errs" != 5 ]; then
-	fail "$P-nopeer" "a read of the bad range without beta: expected EIO (5), got '${errs:-success}'"
+	fail "$P-nopeer" "a read of the bad range without peers: expected EIO (5), got '${errs:-success}'"
 elif [ -n "$errs2" ] || ! expect $((3 * MB)) 65536 "$T/rb6"; then
-	fail "$P-nopeer" "a good range did not read back right without beta ($errs2)"
+	fail "$P-nopeer" "a good range did not read back right without peers ($errs2)"
 else
 	pass "$P-nopeer" "(EIO without a peer, good blocks served)"
 fi
 repl_start beta || fail "$P-nopeer" "beta did not start again: $REPL_WHY"
+repl_start gamma || fail "$P-nopeer" "gamma did not start again: $REPL_WHY"
 if ! wait_for 60 whole alpha; then
-	fail "$P-back" "beta not UpToDate again: $(jqget alpha '.mode_reason')"
+	fail "$P-back" "beta and gamma not UpToDate again: $(jqget alpha '.mode_reason')"
 else
 	errs=$(readback alpha 0 $((8 * MB)) "$T/rb7")
 	if [ -n "$errs" ] || ! expect 0 $((8 * MB)) "$T/rb7"; then
-		fail "$P-back" "with beta back the device did not read back right ($errs)"
+		fail "$P-back" "with the peers back the device did not read back right ($errs)"
 	else
-		pass "$P-back" "(8 MiB right again, $(jqget alpha '.io.reads_from_peers') reads served by beta)"
+		pass "$P-back" "(8 MiB right again, $(jqget alpha '.io.reads_from_peers') reads served by peers)"
 	fi
 fi
 
 repl_stop alpha
 repl_stop beta
-repl_log_clean "$P" alpha beta
+repl_stop gamma
+repl_log_clean "$P" alpha beta gamma
 finish
