@@ -2098,6 +2098,70 @@ static int repl_add_peer(struct wbd_repl *rp, const struct wbd_repl_env *env,
 	return 0;
 }
 
+/*
+ * Whose each bitmap is. Peer i's bitmap is the engine's slot i, i = the
+ * peer's place among the [node] sections without this node, and the slot
+ * remembers the node it was kept for (engine ABI 13, the superblock's
+ * bm_owner). When the [node] list changed (a node removed, one added
+ * before others, the sections reordered), a slot may hold another node's
+ * bitmap, which says nothing about what this peer lacks: used as its own
+ * it would resync the wrong regions and leave the peer different without
+ * a word. So every region of such a slot is marked as found different
+ * (WB_BM_FOUND: cleared by a resync only, not by a catch-up from the log:
+ * the peer gets a full sync at its next connect), the marks are made
+ * durable (bm_flush), and only then the slot is named after its new
+ * owner: a crash in between finds the old name again and marks again. A slot
+ * nobody owns yet (a new log, or one written before 2026-12-04) is
+ * claimed as it is.
+ */
+static void owner_set_done(void *arg, int err)
+{
+	struct repl_peer *p = arg;
+
+	p->rp->applying--;
+	if (err)
+		wbd_err("%s: the bitmap of peer %s: its owner could not be written: %s", p->rp->res,
+			p->node, strerror(-err));
+}
+
+static void owner_flushed(void *arg, int err)
+{
+	struct repl_peer *p = arg;
+
+	if (!err)
+		err = wb_engine_bm_owner_set(p->rp->e, p->idx, p->node, owner_set_done, p);
+	if (err)
+		owner_set_done(p, err);
+}
+
+static void repl_bm_owners(struct wbd_repl *rp)
+{
+	struct wb_engine_stats st;
+
+	if (!rp->bm_region || wb_engine_stats(rp->e, &st))
+		return;
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		struct repl_peer *p = &rp->peers[i];
+		char o[WB_ENGINE_BM_OWNER_LEN];
+		int ret;
+
+		if (wb_engine_bm_owner(rp->e, i, o) || !strcmp(o, p->node))
+			continue; /* no such slot or op, or its own */
+		rp->applying++;	  /* wbd_repl_free waits for owner_set_done */
+		if (!o[0]) {
+			ret = wb_engine_bm_owner_set(rp->e, i, p->node, owner_set_done, p);
+		} else {
+			wbd_warn("%s: bitmap slot %u was kept for node %s, the [node] list now "
+				 "makes it %s's: every region marked, %s gets a full sync",
+				 rp->res, i, o, p->node, p->node);
+			ret = wb_engine_bm_found(rp->e, i, 0, st.size)
+				  ?: wb_engine_bm_flush(rp->e, owner_flushed, p);
+		}
+		if (ret)
+			owner_set_done(p, ret);
+	}
+}
+
 int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		 const struct wbd_repl_opts *o, struct wbd_repl **out)
 {
@@ -2166,6 +2230,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		if (ret)
 			goto out_free;
 	}
+	repl_bm_owners(rp);
 	if (!wb_engine_stats(rp->e, &st)) {
 		/* a node that starts does not know how far its peers got (a
 		 * hold on the log lives in memory): every record still in the

@@ -278,8 +278,9 @@ bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
 	struct pr_read *rd;
 	bool any = false;
 
-	if (!rp || !rp->primary || rp->stopping || wr->op != WB_REQ_READ || wr->snap || !wr->buf || !wr->len ||
-	    (wr->off | wr->len) & (WB_BLOCK_SIZE - 1) || err == -ESHUTDOWN || err == -EINVAL)
+	if (!rp || !rp->primary || rp->stopping || wr->op != WB_REQ_READ || wr->snap || !wr->buf ||
+	    !wr->len || (wr->off | wr->len) & (WB_BLOCK_SIZE - 1) || err == -ESHUTDOWN ||
+	    err == -EINVAL)
 		return false;
 	rp->rd_local_failed++;
 	for (unsigned i = 0; i < rp->npeers; i++)
@@ -331,8 +332,8 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 		return;
 	}
 	if (m->has_code && m->code) {
-		wbd_warn("%s: peer %s could not serve a read of %u bytes at offset %llu: %s", p->rp->res,
-			 p->node, c->n * WB_BLOCK_SIZE,
+		wbd_warn("%s: peer %s could not serve a read of %u bytes at offset %llu: %s",
+			 p->rp->res, p->node, c->n * WB_BLOCK_SIZE,
 			 (unsigned long long)(m->lba * WB_BLOCK_SIZE), strerror(m->code));
 		if (!pr_next_peer(pr))
 			pr_pop(pr, rd->err);

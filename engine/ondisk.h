@@ -34,6 +34,7 @@
 #define WB_UUID_LEN	      16
 #define WB_META_HISTORY	      8u  /* previous data UUIDs kept, newest first */
 #define WB_BM_MAX_PEERS	      16u /* bitmap slots a log may have (= WB_ENGINE_MAX_PEERS) */
+#define WB_BM_OWNER_LEN	      64u /* a slot's owner name with its NUL (= WB_ENGINE_BM_OWNER_LEN) */
 
 /* Superblock slot i lives at byte i * 4096 of the log device. */
 struct wb_sb_disk {
@@ -82,7 +83,11 @@ struct wb_sb_disk {
 	 * since <= seq < stamp (0: not known, as written before 2026-12-02;
 	 * zero when not tracking). Older readers ignore it (pad to them). */
 	wb_le64 bm_since[WB_BM_MAX_PEERS];
-	uint8_t pad[4096 - 744];
+	/* per peer: the node name the bitmap is kept for, NUL-padded ("":
+	 * nobody yet, as written before 2026-12-04). Older readers ignore it
+	 * (pad to them). */
+	char bm_owner[WB_BM_MAX_PEERS][WB_BM_OWNER_LEN];
+	uint8_t pad[4096 - 744 - WB_BM_MAX_PEERS * WB_BM_OWNER_LEN];
 };
 _Static_assert(sizeof(struct wb_sb_disk) == 4096, "superblock slot is 4 KiB");
 _Static_assert(offsetof(struct wb_sb_disk, uuid) == 16, "sb layout");
@@ -93,7 +98,8 @@ _Static_assert(offsetof(struct wb_sb_disk, data_uuid) == 192, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, bm_region_shift) == 336, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, bm_peer) == 360, "sb layout");
 _Static_assert(offsetof(struct wb_sb_disk, bm_since) == 616, "sb layout");
-_Static_assert(offsetof(struct wb_sb_disk, pad) == 744, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, bm_owner) == 744, "sb layout");
+_Static_assert(offsetof(struct wb_sb_disk, pad) == 1768, "sb layout");
 
 #define WB_BM_F_COPY	(1u << 0) /* current copy: 0 or 1 */
 #define WB_BM_F_TRACK	(1u << 1) /* every record from stamp on marks this bitmap */

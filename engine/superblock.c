@@ -82,6 +82,11 @@ static int sb_meta_decode(const struct wb_sb_disk *d, struct wb_sb *sb, char *wh
 				 sb->bm_peer[i].flags);
 			return -1;
 		}
+		if (!wb_sb_owner_ok(d->bm_owner[i]) || (i >= sb->bm_npeers && d->bm_owner[i][0])) {
+			snprintf(why, whylen, "bitmap of peer %u: its owner is not a node name", i);
+			return -1;
+		}
+		memcpy(sb->bm_owner[i], d->bm_owner[i], WB_BM_OWNER_LEN);
 		if (sb->bm_peer[i].since && (!(sb->bm_peer[i].flags & WB_BM_F_TRACK) ||
 					     sb->bm_peer[i].since > sb->bm_peer[i].stamp)) {
 			snprintf(why, whylen, "bitmap of peer %u: tracked since seq %llu, %s", i,
@@ -170,6 +175,7 @@ void wb_sb_encode(const struct wb_sb *sb, void *slot)
 			d->bm_peer[i].crc = wb_le32_put(sb->bm_peer[i].crc);
 			d->bm_peer[i].flags = wb_le32_put(sb->bm_peer[i].flags);
 			d->bm_since[i] = wb_le64_put(sb->bm_peer[i].since);
+			memcpy(d->bm_owner[i], sb->bm_owner[i], WB_BM_OWNER_LEN);
 		}
 	}
 	d->crc = wb_le32_put(sb_crc(d));

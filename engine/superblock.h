@@ -44,7 +44,26 @@ struct wb_sb {
 		uint32_t crc, flags;
 		uint64_t since; /* tracking: covered from this seq on (0: not known) */
 	} bm_peer[WB_BM_MAX_PEERS];
+	/* whose each bitmap is (a node name, "" = nobody yet): outside
+	 * bm_peer, which a bitmap commit rewrites from its snapshot */
+	char bm_owner[WB_BM_MAX_PEERS][WB_BM_OWNER_LEN];
 };
+
+/* A bitmap owner as stored: "" or printable ASCII without spaces, then
+ * NULs to the end (one way to write each name) */
+static inline int wb_sb_owner_ok(const char o[WB_BM_OWNER_LEN])
+{
+	unsigned i = 0;
+
+	while (i < WB_BM_OWNER_LEN && o[i] > ' ' && o[i] < 127)
+		i++;
+	if (i == WB_BM_OWNER_LEN)
+		return 0;
+	for (; i < WB_BM_OWNER_LEN; i++)
+		if (o[i])
+			return 0;
+	return 1;
+}
 
 /* Bytes of one copy of one peer's bitmap for a device of dev_size bytes at
  * 1 << shift bytes per bit (whole 4 KiB blocks). */

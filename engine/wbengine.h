@@ -52,9 +52,10 @@
  * 12: snapshots of older generations (ops gen_span, snap_create, snap_drop,
  * snap_list, gen_at, snap_fence; struct wb_req snap and struct wb_engine_stats snapshots
  * appended).
+ * 13: the owner of each bitmap slot, persisted (ops bm_owner, bm_owner_set).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 12
+#define WB_ENGINE_ABI_VERSION 13
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -476,6 +477,17 @@ struct wb_engine_ops {
 	 * hold newer data than any older one). Not persistent: the owner
 	 * fences again after a restart in the middle. */
 	int (*snap_fence)(struct wb_engine *e, int on);
+	/* ABI 13: whose a bitmap slot is (docs/engine.md "Dirty bitmaps"):
+	 * the name of the node it is kept for, "" = nobody yet. bm_owner
+	 * copies it into out (WB_ENGINE_BM_OWNER_LEN bytes, NUL-terminated),
+	 * as set, durable or not. bm_owner_set names the slot's owner (""
+	 * clears it; at most WB_ENGINE_BM_OWNER_LEN - 1 printable characters,
+	 * no spaces), carried by the next superblock write; done(arg, err)
+	 * from run() once that is durable. Order a change of the bitmap before
+	 * it with bm_flush: the owner may reach the disk first otherwise. */
+	int (*bm_owner)(struct wb_engine *e, unsigned peer, char *out);
+	int (*bm_owner_set)(struct wb_engine *e, unsigned peer, const char *name,
+			    void (*done)(void *arg, int err), void *arg);
 };
 
 /* Does this engine's ops table have `field` (appended at ABI `ver`)? A
@@ -682,6 +694,17 @@ static inline int wb_engine_snap_list(struct wb_engine *e, struct wb_snap_info *
 static inline int wb_engine_gen_at(struct wb_engine *e, uint64_t time_ns, uint64_t *gen)
 {
 	return WB_OPS_HAS(e->ops, 12, gen_at) ? e->ops->gen_at(e, time_ns, gen) : -EOPNOTSUPP;
+}
+#define WB_ENGINE_BM_OWNER_LEN 64
+static inline int wb_engine_bm_owner(struct wb_engine *e, unsigned peer, char *out)
+{
+	return WB_OPS_HAS(e->ops, 13, bm_owner) ? e->ops->bm_owner(e, peer, out) : -EOPNOTSUPP;
+}
+static inline int wb_engine_bm_owner_set(struct wb_engine *e, unsigned peer, const char *name,
+					 void (*done)(void *arg, int err), void *arg)
+{
+	return WB_OPS_HAS(e->ops, 13, bm_owner_set) ? e->ops->bm_owner_set(e, peer, name, done, arg)
+						    : -EOPNOTSUPP;
 }
 static inline int wb_engine_snap_fence(struct wb_engine *e, int on)
 {

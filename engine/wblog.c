@@ -1457,4 +1457,6 @@ const struct wb_engine_ops wb_wblog_ops = {
     .snap_list = wbl_snap_list,
     .gen_at = wbl_gen_at,
     .snap_fence = wbl_snap_fence,
+    .bm_owner = wbl_bm_owner,
+    .bm_owner_set = wbl_bm_owner_set,
 };

@@ -305,6 +305,9 @@ extern uint32_t wbl_ds_batch_blocks;
 
 /* wblog_meta.c */
 int wbl_meta(struct wb_engine *eng, struct wb_meta *out);
+int wbl_bm_owner(struct wb_engine *eng, unsigned peer, char *out);
+int wbl_bm_owner_set(struct wb_engine *eng, unsigned peer, const char *name,
+		     void (*done)(void *arg, int err), void *arg);
 int wbl_meta_update(struct wb_engine *eng, enum wb_meta_op op, const struct wb_meta *m,
 		    void (*done)(void *arg, int err), void *arg);
 void wbl_meta_progress(struct wblog *e);

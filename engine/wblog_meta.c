@@ -2,7 +2,8 @@
 /*
  * wblog_meta.c - replication metadata of the wblog engine (format version 2,
  * docs/ondisk-format.md section 2.1): data generation UUIDs with their
- * history and the node id, read and updated online.
+ * history, the node id and whose each bitmap slot is (2.3), read and
+ * updated online.
  *
  * The metadata lives in every superblock copy, so an update is one more
  * slot write of the superblock ring: atomic by the ring's rule (a torn slot
@@ -24,6 +25,7 @@
 
 _Static_assert(WB_META_MAX_HISTORY == WB_META_HISTORY, "history size: API = disk");
 _Static_assert(WB_META_UUID_LEN == WB_UUID_LEN, "UUID size: API = disk");
+_Static_assert(WB_ENGINE_BM_OWNER_LEN == WB_BM_OWNER_LEN, "owner size: API = disk");
 
 struct wbl_metaw {
 	void (*done)(void *arg, int err);
@@ -84,6 +86,22 @@ static int meta_check(struct wblog *e, enum wb_meta_op op, const struct wb_meta 
 	return -EINVAL;
 }
 
+/* w waits for the next superblock write sent from now (it carries what
+ * e->sb holds) to be durable */
+static void meta_enqueue(struct wblog *e, struct wbl_metaw *w, void (*done)(void *arg, int err),
+			 void *arg)
+{
+	w->done = done;
+	w->arg = arg;
+	w->target = ++e->meta_want;
+	if (e->metaq_tail)
+		e->metaq_tail->next = w;
+	else
+		e->metaq_head = w;
+	e->metaq_tail = w;
+	wbl_kick(e);
+}
+
 int wbl_meta_update(struct wb_engine *eng, enum wb_meta_op op, const struct wb_meta *m,
 		    void (*done)(void *arg, int err), void *arg)
 {
@@ -142,15 +160,43 @@ int wbl_meta_update(struct wb_engine *eng, enum wb_meta_op op, const struct wb_m
 		sb->node_id = m->node_id;
 		break;
 	}
-	w->done = done;
-	w->arg = arg;
-	w->target = ++e->meta_want;
-	if (e->metaq_tail)
-		e->metaq_tail->next = w;
-	else
-		e->metaq_head = w;
-	e->metaq_tail = w;
-	wbl_kick(e);
+	meta_enqueue(e, w, done, arg);
+	return 0;
+}
+
+int wbl_bm_owner(struct wb_engine *eng, unsigned peer, char *out)
+{
+	struct wblog *e = (struct wblog *)eng;
+
+	if (!e->sb.bm_region_shift || peer >= e->sb.bm_npeers)
+		return -ENOENT;
+	memcpy(out, e->sb.bm_owner[peer], WB_BM_OWNER_LEN);
+	return 0;
+}
+
+int wbl_bm_owner_set(struct wb_engine *eng, unsigned peer, const char *name,
+		     void (*done)(void *arg, int err), void *arg)
+{
+	struct wblog *e = (struct wblog *)eng;
+	char o[WB_BM_OWNER_LEN] = {0};
+	struct wbl_metaw *w;
+
+	if (e->closing)
+		return -ESHUTDOWN;
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (!e->sb.bm_region_shift || peer >= e->sb.bm_npeers)
+		return -ENOENT;
+	if (!name || !done || strlen(name) >= WB_BM_OWNER_LEN)
+		return -EINVAL;
+	memcpy(o, name, strlen(name));
+	if (!wb_sb_owner_ok(o))
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	memcpy(e->sb.bm_owner[peer], o, WB_BM_OWNER_LEN);
+	meta_enqueue(e, w, done, arg);
 	return 0;
 }
 

@@ -390,7 +390,9 @@ static void info_text(const struct opts *o, const struct view *v, uint64_t eta_m
 			uint64_t n;
 			int ok = bm_peer_read(v, i, &n);
 
-			printf("bitmap peer %-2u   ", i);
+			printf("bitmap peer %-2u   %s%s", i,
+			       sb->bm_owner[i][0] ? sb->bm_owner[i] : "",
+			       sb->bm_owner[i][0] ? ": " : "");
 			if (ok < 0)
 				printf("unreadable\n");
 			else
@@ -492,10 +494,15 @@ static void info_json(const struct opts *o, const struct view *v, uint64_t eta_m
 		uint64_t n;
 		int ok = bm_peer_read(v, i, &n);
 
-		printf("%s{\"peer\": %u, \"ok\": %s, \"dirty_regions\": %" PRIu64
+		/* the owner is printable ASCII (wb_sb_owner_ok), '"' and '\\'
+		 * included: those escaped */
+		printf("%s{\"peer\": %u, \"owner\": \"", i ? ", " : "", i);
+		for (const char *c = sb->bm_owner[i]; *c; c++)
+			printf(*c == '"' || *c == '\\' ? "\\%c" : "%c", *c);
+		printf("\", \"ok\": %s, \"dirty_regions\": %" PRIu64
 		       ", \"tracking\": %s, \"marked\": %s, \"stamp\": %" PRIu64
 		       ", \"since\": %" PRIu64 "}",
-		       i ? ", " : "", i, ok > 0 ? "true" : "false", n,
+		       ok > 0 ? "true" : "false", n,
 		       sb->bm_peer[i].flags & WB_BM_F_TRACK ? "true" : "false",
 		       sb->bm_peer[i].flags & WB_BM_F_MARKED ? "true" : "false",
 		       sb->bm_peer[i].stamp, sb->bm_peer[i].since);

@@ -79,6 +79,9 @@ static void fz_sb(const uint8_t *data, size_t size)
 	d->crc = wb_le32_put(wb_crc32c(0, slot, sizeof(slot)));
 	if (wb_sb_decode(slot, 0, &sb, why, sizeof(why)))
 		return;
+	for (unsigned i = 0; i < WB_BM_MAX_PEERS; i++) /* a name, or "" past the slots */
+		if (!wb_sb_owner_ok(sb.bm_owner[i]) || (i >= sb.bm_npeers && sb.bm_owner[i][0]))
+			abort();
 	wb_sb_encode(&sb, again);
 	if (wb_sb_decode(again, 0, &sb2, why, sizeof(why)) || memcmp(&sb, &sb2, sizeof(sb)))
 		abort();

@@ -74,8 +74,8 @@ static size_t ctl_text(char *buf, size_t cap)
 
 	pthread_mutex_lock(&g.mu);
 	for (unsigned i = 0; i < g.nbad && n < cap; i++)
-		n += (size_t)snprintf(buf + n, cap - n, "%s %" PRIu64 " %" PRIu64 "\n", g.bad[i].name,
-				      g.bad[i].off, g.bad[i].len);
+		n += (size_t)snprintf(buf + n, cap - n, "%s %" PRIu64 " %" PRIu64 "\n",
+				      g.bad[i].name, g.bad[i].off, g.bad[i].len);
 	if (n < cap)
 		n += (size_t)snprintf(buf + n, cap - n, "failed %" PRIu64 "\n", g.failed);
 	pthread_mutex_unlock(&g.mu);
@@ -247,8 +247,7 @@ static int bf_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return ret ? -errno : 0;
 }
 
-static int bf_fallocate(const char *path, int mode, off_t off, off_t len,
-			struct fuse_file_info *fi)
+static int bf_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
 {
 	if (is_ctl(path))
 		return -EOPNOTSUPP;

@@ -14,7 +14,7 @@
  * cuts, tracking and partial clears, until every bit is cleared; a peer
  * held in memory whose position destage's tail passes is tracked first; a
  * tail destage sets waits, out of every superblock, for the commit whose
- * copies cover it.
+ * copies cover it; whose each slot is (bm_owner) persists.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -220,6 +220,77 @@ static void test_persist(void **state)
 	assert_int_equal(dirty(&f, 3), 5);
 	assert_int_equal(wb_engine_bm_test(f.e, 2, 9 * R, R), 0);
 	assert_int_equal(bad_copy, 0);
+	efx_fini(&f);
+}
+
+static int owner_sync(struct efx *f, unsigned peer, const char *name)
+{
+	struct done d = {0};
+	int ret = wb_engine_bm_owner_set(f->e, peer, name, done_cb, &d);
+
+	return ret ? ret : wait_done(f, &d);
+}
+
+static const char *owner(struct efx *f, unsigned peer)
+{
+	static char o[WB_ENGINE_BM_OWNER_LEN];
+
+	assert_int_equal(wb_engine_bm_owner(f->e, peer, o), 0);
+	return o;
+}
+
+/* Whose each slot is (ABI 13): "" at format, set durably (a power cut
+ * right after done keeps it), kept by a bitmap commit that was under way
+ * when it was set (commits rewrite the slots' other fields from their
+ * snapshot), by a rebase and a clean close; names that do not fit or are
+ * not printable refused, a slot past the format's refused. */
+static void test_owner(void **state)
+{
+	struct wb_fault_cfg c = {.seed = 5, .drop_permille = 1000};
+	const uint64_t R = 64u << 10;
+	struct done d1 = {0}, d2 = {0};
+	char big[WB_ENGINE_BM_OWNER_LEN + 1];
+	struct efx f;
+
+	(void)state;
+	efx_devices(&f, "bmo", 8u << 20, &c, &c);
+	efx_format_open(&f);
+	for (unsigned i = 0; i < 4; i++)
+		assert_string_equal(owner(&f, i), "");
+	assert_int_equal(owner_sync(&f, 0, "beta"), 0);
+	assert_int_equal(owner_sync(&f, 2, "node-3.example"), 0);
+	crash(&f); /* every unflushed write dropped: only what done promised */
+	assert_string_equal(owner(&f, 0), "beta");
+	assert_string_equal(owner(&f, 1), "");
+	assert_string_equal(owner(&f, 2), "node-3.example");
+	/* set while a commit is in flight: the commit keeps it */
+	assert_int_equal(wb_engine_bm_mark(f.e, 1, 5 * R, 1), 0);
+	assert_int_equal(wb_engine_bm_flush(f.e, done_cb, &d1), 0);
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 1, "gamma", done_cb, &d2), 0);
+	assert_int_equal(wait_done(&f, &d1), 0);
+	assert_int_equal(wait_done(&f, &d2), 0);
+	assert_int_equal(flush_sync(&f), 0);
+	crash(&f);
+	assert_string_equal(owner(&f, 1), "gamma");
+	assert_int_equal(dirty(&f, 1), 1);
+	/* renamed, cleared */
+	assert_int_equal(owner_sync(&f, 0, "delta"), 0);
+	assert_int_equal(owner_sync(&f, 2, ""), 0);
+	efx_reopen(&f);
+	assert_string_equal(owner(&f, 0), "delta");
+	assert_string_equal(owner(&f, 2), "");
+	/* refused: too long, a space, a control character, no such slot */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 0, big, done_cb, &d1), -EINVAL);
+	big[WB_ENGINE_BM_OWNER_LEN - 1] = 0; /* 63 characters fit */
+	assert_int_equal(owner_sync(&f, 3, big), 0);
+	assert_string_equal(owner(&f, 3), big);
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 0, "a b", done_cb, &d1), -EINVAL);
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 0, "a\tb", done_cb, &d1), -EINVAL);
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 4, "x", done_cb, &d1), -ENOENT);
+	assert_int_equal(wb_engine_bm_owner(f.e, 4, big), -ENOENT);
+	assert_string_equal(owner(&f, 0), "delta");
 	efx_fini(&f);
 }
 
@@ -729,12 +800,19 @@ static void test_tracked_since(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_geometry),	  cmocka_unit_test(test_mark_clear_next),
-	    cmocka_unit_test(test_persist),	  cmocka_unit_test(test_tracking),
-	    cmocka_unit_test(test_power_cuts),	  cmocka_unit_test(test_dropped_peer),
-	    cmocka_unit_test(test_rebase),	  cmocka_unit_test(test_rebase_down),
-	    cmocka_unit_test(test_tracked_since), cmocka_unit_test(test_found),
-	    cmocka_unit_test(test_tail_held),	  cmocka_unit_test(test_tail_waits_commit),
+	    cmocka_unit_test(test_geometry),
+	    cmocka_unit_test(test_mark_clear_next),
+	    cmocka_unit_test(test_persist),
+	    cmocka_unit_test(test_owner),
+	    cmocka_unit_test(test_tracking),
+	    cmocka_unit_test(test_power_cuts),
+	    cmocka_unit_test(test_dropped_peer),
+	    cmocka_unit_test(test_rebase),
+	    cmocka_unit_test(test_rebase_down),
+	    cmocka_unit_test(test_tracked_since),
+	    cmocka_unit_test(test_found),
+	    cmocka_unit_test(test_tail_held),
+	    cmocka_unit_test(test_tail_waits_commit),
 	};
 
 	wb_msg_set_sink(sink, NULL, WB_LOG_DEBUG);

@@ -293,6 +293,39 @@ static void test_sb_validation(void **state)
 	assert_non_null(strstr(why, "version 9"));
 	memset(buf, 0, 8);
 	assert_int_equal(wb_sb_decode(buf, 0, &out, why, sizeof(why)), -EPROTO);
+	/* a bitmap owner (2.3) is a printable name without spaces, NUL-padded,
+	 * and only of a slot the log has (peers 0..3 here, slot 4 is past) */
+	assert_int_equal(wb_sb_format_bm(io, 1 * MiB, 64 * 1024, 4, 65536, &sb), 0);
+	wb_sb_encode(&sb, buf);
+	memcpy(((struct wb_sb_disk *)buf)->bm_owner[3], "node-3.x", 8);
+	((struct wb_sb_disk *)buf)->crc = 0;
+	((struct wb_sb_disk *)buf)->crc = wb_le32_put(wb_crc32c(0, buf, 4096));
+	assert_int_equal(wb_sb_decode(buf, 0, &out, why, sizeof(why)), 0);
+	assert_string_equal(out.bm_owner[3], "node-3.x");
+	{
+		static const struct {
+			const char *o;
+			size_t len;
+			unsigned slot;
+		} owners[] = {{"x", 1, 4},		  /* a slot past the log's */
+			      {NULL, WB_BM_OWNER_LEN, 0}, /* no NUL: 64 'a' */
+			      {"ab\0c", 4, 1},		  /* a byte after the NUL */
+			      {"a b", 3, 2},
+			      {"\x01", 1, 3}};
+		struct wb_sb_disk *d = (struct wb_sb_disk *)buf;
+		char full[WB_BM_OWNER_LEN];
+
+		memset(full, 'a', sizeof(full));
+		for (size_t i = 0; i < sizeof(owners) / sizeof(owners[0]); i++) {
+			wb_sb_encode(&sb, buf);
+			memcpy(d->bm_owner[owners[i].slot], owners[i].o ? owners[i].o : full,
+			       owners[i].len);
+			d->crc = 0;
+			d->crc = wb_le32_put(wb_crc32c(0, buf, 4096));
+			assert_int_equal(wb_sb_decode(buf, 0, &out, why, sizeof(why)), -EINVAL);
+			assert_non_null(strstr(why, "owner is not a node name"));
+		}
+	}
 	wb_io_close(io);
 }
 
