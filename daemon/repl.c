@@ -2323,6 +2323,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 		rp->peers[i].up = false;
 		wbd_repl_log_hold(&rp->peers[i], 0);
 	}
+	wbd_repl_peerread_free(rp); /* reads waiting for a peer: their own error */
 	/* read-backs and applies complete from run(): let them, they hold
 	 * pointers into rp (bounded: each is one request in the engine) */
 	wb_drain(repl_settled, repl_settle, rp, WB_DRAIN_CLOSE_MS, rp->res,
@@ -2331,7 +2332,6 @@ void wbd_repl_free(struct wbd_repl *rp)
 		wbd_err("%s: replication: %u record references and %u applies left at stop",
 			rp->res, rp->refs, rp->applying);
 	wbd_repl_verify_free(rp);
-	wbd_repl_peerread_free(rp);
 	pend_clear(rp);
 	if (rp->ev_work)
 		event_free(rp->ev_work);

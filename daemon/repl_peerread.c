@@ -5,8 +5,9 @@
  * DRBD does for a read error on a diskful primary and md does from a
  * mirror: the client gets the data, not EIO, while one replica still has it.
  *
- * The frontends (NBD, the ring) offer every read that completed with an
- * error to wbd_repl_read_peer(). On a primary, the read waits in a FIFO; the
+ * The frontends (NBD, the ring) and the resync source (repl_resync.c, its
+ * range reads) offer every read that completed with an error to
+ * wbd_repl_read_peer(). On a primary, the read waits in a FIFO; the
  * head is asked from one peer in chunks of PR_BLOCKS blocks, at most
  * PR_INFLIGHT on the wire, with the online verify's request (VerifyRequest
  * with data set, answered by the same code on the peer: repl_verify.c

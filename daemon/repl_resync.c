@@ -192,6 +192,7 @@ struct rs_read {
 	uint64_t epoch, s0;
 	struct rs_reqent q;
 	bool stale;
+	bool peer_tried; /* this node's read failed: asked from another peer */
 	void *buf;
 };
 
@@ -577,6 +578,17 @@ static void rd_done(struct wb_req *wr, int err)
 	uint32_t crc;
 	int ret = 0;
 
+	/* this node's disk could not read the range: another UpToDate peer
+	 * may (repl_peerread.c; the target is not one, it is being
+	 * resynced). The read stays in flight meanwhile, so a record of the
+	 * range shipped before the answer makes it stale as usual; rd_done
+	 * runs again with the outcome. Without: the target gave up, came
+	 * back and asked for the same range for ever. */
+	if (err && !r->peer_tried && r->epoch == p->epoch && s && p->rs.state == REPL_RS_SOURCE) {
+		r->peer_tried = true;
+		if (wbd_repl_read_peer(rp, wr, err, rd_done))
+			return;
+	}
 	rp->applying--;
 	if (r->epoch != p->epoch || !s || p->rs.state != REPL_RS_SOURCE) {
 		wbd_repl_rs_buf_put(r->buf, (size_t)r->q.nblocks * WBP_BLOCK_SIZE);

@@ -23,6 +23,8 @@
 #             it), logged as such
 #   nopeer    beta and gamma stopped: a read of the bad range fails with
 #             EIO, the others work; both back: served again
+#   resync    gamma made anew: alpha's full sync to it reads the bad
+#             ranges from beta; gamma's copy (read alone) is right
 # Output ends with "N passed, N failed".
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -227,6 +229,35 @@ else
 		fail "$P-back" "with the peers back the device did not read back right ($errs)"
 	else
 		pass "$P-back" "(8 MiB right again, $(jqget alpha '.io.reads_from_peers') reads served by peers)"
+	fi
+fi
+
+# ---------------------------------------------------------------- resync
+# gamma made anew (blank files, off wbbadfs): alpha's full sync to it reads
+# the bad ranges too; beta serves them (before: the resync failed there,
+# gamma reconnected and asked for the same range for ever)
+repl_stop gamma
+repl_wipe gamma
+rp0=$(jqget alpha '.io.reads_from_peers')
+n0=$(grep -c "resync to peer gamma: finished" "$T/alpha/wbrepd.log")
+repl_start gamma || fail "$P-resync" "gamma did not start: $REPL_WHY"
+if ! wait_log_count 120 "$T/alpha/wbrepd.log" "resync to peer gamma: finished" "$n0" || ! wait_for 60 whole alpha; then
+	fail "$P-resync" "the resync to gamma did not finish: $(grep -E 'resync (to peer|read)' "$T/alpha/wbrepd.log" | tail -3 | tr '\n' ' ')"
+elif [ "$(jqget alpha '.io.reads_from_peers')" -le "$rp0" ]; then
+	fail "$P-resync" "no resync read was served by a peer"
+else
+	ctl gamma flush r0 >/dev/null 2>&1
+	repl_stop gamma
+	repl_solo_conf gamma
+	if ! repl_start gamma; then
+		fail "$P-resync" "gamma alone did not start: $REPL_WHY"
+	else
+		errs=$(readback gamma 0 $((8 * MB)) "$T/rb8")
+		if [ -n "$errs" ] || ! expect 0 $((8 * MB)) "$T/rb8"; then
+			fail "$P-resync" "gamma's copy after the resync differs ($errs)"
+		else
+			pass "$P-resync" "(full sync to gamma done, $(($(jqget alpha '.io.reads_from_peers') - rp0)) of its reads served by beta, 8 MiB right)"
+		fi
 	fi
 fi
 
