@@ -23,6 +23,8 @@
 #             it), logged as such
 #   nopeer    beta and gamma stopped: a read of the bad range fails with
 #             EIO, the others work; both back: served again
+#   log       4 MiB left in alpha's log (out of its 1 MiB RAM buffer), the
+#             whole log file unreadable: read back right from beta
 #   resync    gamma made anew: alpha's full sync to it reads the bad
 #             ranges from beta; gamma's copy (read alone) is right
 # Output ends with "N passed, N failed".
@@ -91,7 +93,9 @@ EOP
 # expect OFF LEN FILE: FILE holds $T/img's LEN bytes at OFF
 expect() { cmp -s <(tail -c +$(($1 + 1)) "$T/img" | head -c "$2") "$3"; }
 
-repl_conf alpha primary protocol=C wb-min-peers=1
+# alpha: a 1 MiB RAM buffer (records leave RAM soon: reads of them go to
+# the log device) and no destage below destage-low (they stay there)
+repl_conf alpha primary protocol=C wb-min-peers=1 ram-buffer=1M destage-min-rate=0
 repl_conf beta secondary protocol=C wb-min-peers=1
 repl_conf gamma secondary protocol=C wb-min-peers=1
 if ! repl_start alpha || ! repl_start beta || ! repl_start gamma; then
@@ -232,6 +236,31 @@ else
 	fi
 fi
 
+# ---------------------------------------------------------------- log
+# 4 MiB written and left in alpha's log (not in RAM any more: 1 MiB
+# buffer), then the whole log file unreadable: reads of them fail on the
+# log device and come from beta
+img_rand 10 4 && img_write alpha 10 4 || fail "$P-log" "writing 4 MiB through alpha failed"
+if [ "$(jqget alpha '.dirty_bytes')" -lt $((4 * MB)) ]; then
+	fail "$P-log" "alpha's log holds $(jqget alpha '.dirty_bytes') dirty bytes, not the 4 MiB"
+else
+	bad alpha log 0 $((64 * MB))
+	f0=$(nfailed alpha)
+	errs=$(readback alpha $((10 * MB)) $((4 * MB)) "$T/rb9")
+	healed alpha # the log readable again before destage needs it
+	bad alpha backing $((2 * MB)) 65536
+	bad alpha backing $((5 * MB + 4096)) 8192
+	if [ -n "$errs" ]; then
+		fail "$P-log" "the read failed with $errs"
+	elif [ "$(nfailed alpha)" -le "$f0" ]; then
+		fail "$P-log" "no read reached alpha's log device (served from RAM?)"
+	elif ! expect $((10 * MB)) $((4 * MB)) "$T/rb9"; then
+		fail "$P-log" "the 4 MiB read back differ"
+	else
+		pass "$P-log" "(4 MiB in alpha's log read back right: $(($(nfailed alpha) - f0)) log reads failed, served by beta)"
+	fi
+fi
+
 # ---------------------------------------------------------------- resync
 # gamma made anew (blank files, off wbbadfs): alpha's full sync to it reads
 # the bad ranges too; beta serves them (before: the resync failed there,
@@ -252,11 +281,11 @@ else
 	if ! repl_start gamma; then
 		fail "$P-resync" "gamma alone did not start: $REPL_WHY"
 	else
-		errs=$(readback gamma 0 $((8 * MB)) "$T/rb8")
-		if [ -n "$errs" ] || ! expect 0 $((8 * MB)) "$T/rb8"; then
+		errs=$(readback gamma 0 $((14 * MB)) "$T/rb8")
+		if [ -n "$errs" ] || ! expect 0 $((14 * MB)) "$T/rb8"; then
 			fail "$P-resync" "gamma's copy after the resync differs ($errs)"
 		else
-			pass "$P-resync" "(full sync to gamma done, $(($(jqget alpha '.io.reads_from_peers') - rp0)) of its reads served by beta, 8 MiB right)"
+			pass "$P-resync" "(full sync to gamma done, $(($(jqget alpha '.io.reads_from_peers') - rp0)) of its reads served by beta, 14 MiB right)"
 		fi
 	fi
 fi
