@@ -4,7 +4,9 @@
 #
 # test_repl_readerr.sh - a read that fails on the primary's disk is served
 # by an UpToDate peer (docs/replication.md, "A read error"). Three wbrepd
-# on loopback with TLS (tests/repl_lib.sh), protocol C; each node's backing
+# on loopback with TLS (tests/repl_lib.sh), protocol A (a write is
+# acknowledged before the peers have it: the read from a peer must still
+# see it, by the order of the link); each node's backing
 # and log files live on its own wbbadfs (build/wbbadfs: a FUSE passthrough
 # whose files get unreadable ranges, the kernel's read path failing with
 # EIO through io_uring, as a disk's medium error does).
@@ -25,6 +27,9 @@
 #             EIO, the others work; both back: served again
 #   log       4 MiB left in alpha's log (out of its 1 MiB RAM buffer), the
 #             whole log file unreadable: read back right from beta
+#   race      a writer and a reader at once on 256 blocks unreadable on
+#             alpha: no read returns a version older than one acknowledged
+#             before it was issued
 #   resync    gamma made anew: alpha's full sync to it reads the bad
 #             ranges from beta; gamma's copy (read alone) is right
 # Output ends with "N passed, N failed".
@@ -94,10 +99,12 @@ EOP
 expect() { cmp -s <(tail -c +$(($1 + 1)) "$T/img" | head -c "$2") "$3"; }
 
 # alpha: a 1 MiB RAM buffer (records leave RAM soon: reads of them go to
-# the log device) and no destage below destage-low (they stay there)
-repl_conf alpha primary protocol=C wb-min-peers=1 ram-buffer=1M destage-min-rate=0
-repl_conf beta secondary protocol=C wb-min-peers=1
-repl_conf gamma secondary protocol=C wb-min-peers=1
+# the log device) and no destage below destage-low, 32 MiB of its log
+# (they stay there, and destage never reads the log while it is bad: a
+# record it cannot read fails the engine, "A failed disk")
+repl_conf alpha primary protocol=A wb-min-peers=1 ram-buffer=1M destage-min-rate=0 destage-low=50%
+repl_conf beta secondary protocol=A wb-min-peers=1
+repl_conf gamma secondary protocol=A wb-min-peers=1
 if ! repl_start alpha || ! repl_start beta || ! repl_start gamma; then
 	fail "$P-start" "$REPL_WHY"
 	finish
@@ -259,6 +266,87 @@ else
 	else
 		pass "$P-log" "(4 MiB in alpha's log read back right: $(($(nfailed alpha) - f0)) log reads failed, served by beta)"
 	fi
+fi
+
+# ---------------------------------------------------------------- race
+# a writer and a reader at once on 256 blocks whose every copy on alpha
+# (log and backing) is unreadable: a read issued after a write's ack must
+# see that version or a newer one (the ordering the peer read relies on:
+# the request queued after every shipped record, served once they are
+# durable there), whether it came from alpha's RAM or from beta
+ctl alpha drain r0 --timeout 60 >"$T/drain" 2>&1 || fail "$P-race" "drain: $(cat "$T/drain")"
+wait_for 60 whole alpha
+bad alpha log 0 $((64 * MB))
+bad alpha backing $((14 * MB)) $((256 * 4096))
+f0=$(nfailed alpha)
+PYTHONPATH=$ROOT/tests/integration timeout 300 python3 - "$T/alpha/nbd.sock" $((14 * MB / 4096)) >"$T/race" 2>&1 <<'EOP'
+import random, struct, sys, threading, zlib
+import nbdcli
+sock, base = sys.argv[1], int(sys.argv[2])
+N, BS = 256, 4096
+acked = [0] * N
+lock = threading.Lock()
+bad = []
+
+def stamp(lba, ver):
+    body = (struct.pack("<QQ", lba, ver) * (BS // 16))[: BS - 4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+def writer():
+    c = nbdcli.Conn(sock, timeout=60).connect()
+    for i in range(600):
+        b = random.randrange(N)
+        with lock:
+            v = acked[b] + 1
+        err, _ = c.io(nbdcli.CMD_WRITE, (base + b) * BS, BS, payload=stamp(base + b, v))
+        if err:
+            bad.append("write of block %d failed: %d" % (b, err))
+            return
+        with lock:
+            acked[b] = v
+    c.close()
+
+def reader():
+    c = nbdcli.Conn(sock, timeout=60).connect()
+    for i in range(600):
+        b = random.randrange(N)
+        with lock:
+            want = acked[b]
+        err, d = c.io(nbdcli.CMD_READ, (base + b) * BS, BS)
+        if err:
+            bad.append("read of block %d failed: %d" % (b, err))
+            continue
+        if d == bytes(BS):
+            v = 0
+        else:
+            body, crc = d[:-4], struct.unpack("<I", d[-4:])[0]
+            lba, v = struct.unpack("<QQ", d[:16])
+            if zlib.crc32(body) != crc or lba != base + b:
+                bad.append("block %d: not its stamp" % b)
+                continue
+        if v < want:
+            bad.append("block %d: version %d read after %d was acknowledged" % (b, v, want))
+    c.close()
+
+t = [threading.Thread(target=writer), threading.Thread(target=reader)]
+for x in t:
+    x.start()
+for x in t:
+    x.join()
+print("\n".join(bad[:10]) if bad else "ok: 600 writes, 600 reads, every read at or past the acknowledged version")
+sys.exit(1 if bad else 0)
+EOP
+rc=$?
+f1=$(nfailed alpha)
+healed alpha
+bad alpha backing $((2 * MB)) 65536
+bad alpha backing $((5 * MB + 4096)) 8192
+if [ $rc != 0 ]; then
+	fail "$P-race" "$(head -5 "$T/race" | tr '\n' ' ')"
+elif [ "$f1" -le "$f0" ]; then
+	fail "$P-race" "no read reached alpha's bad log or backing"
+else
+	pass "$P-race" "($(cat "$T/race"); $((f1 - f0)) reads failed on alpha's disks)"
 fi
 
 # ---------------------------------------------------------------- resync
