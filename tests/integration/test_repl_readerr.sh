@@ -134,6 +134,8 @@ elif [ "$re" -lt 1 ] || [ "$rp" != "$re" ]; then
 	fail "$P-backing" "status: read_errors $re, reads_from_peers $rp"
 elif ! grep -q "failed here (Input/output error): served by peer beta" "$T/alpha/wbrepd.log"; then
 	fail "$P-backing" "no event naming beta in alpha's log"
+elif ! ctl alpha status r0 2>&1 | grep -q "^  READ ERRORS $re on this node's disks, $rp served by peers$"; then
+	fail "$P-backing" "the human status has no READ ERRORS line: $(ctl alpha status r0 2>&1 | grep -i read)"
 else
 	pass "$P-backing" "(8 MiB right, $((f1 - f0)) reads failed on alpha's disk, $rp served by beta)"
 fi
