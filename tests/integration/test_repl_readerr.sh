@@ -25,6 +25,8 @@
 #             it), logged as such
 #   nopeer    beta and gamma stopped: a read of the bad range fails with
 #             EIO, the others work; both back: served again
+#   stalled   beta stopped (SIGSTOP) holding the read: its link times out,
+#             gamma serves it
 #   log       4 MiB left in alpha's log (out of its 1 MiB RAM buffer), the
 #             whole log file unreadable: read back right from beta
 #   race      a writer and a reader at once on 256 blocks unreadable on
@@ -102,7 +104,7 @@ expect() { cmp -s <(tail -c +$(($1 + 1)) "$T/img" | head -c "$2") "$3"; }
 # the log device) and no destage below destage-low, 32 MiB of its log
 # (they stay there, and destage never reads the log while it is bad: a
 # record it cannot read fails the engine, "A failed disk")
-repl_conf alpha primary protocol=A wb-min-peers=1 ram-buffer=1M destage-min-rate=0 destage-low=50%
+repl_conf alpha primary protocol=A wb-min-peers=1 ram-buffer=1M destage-min-rate=0 destage-low=50% ping-timeout=2s
 repl_conf beta secondary protocol=A wb-min-peers=1
 repl_conf gamma secondary protocol=A wb-min-peers=1
 if ! repl_start alpha || ! repl_start beta || ! repl_start gamma; then
@@ -243,6 +245,28 @@ else
 	else
 		pass "$P-back" "(8 MiB right again, $(jqget alpha '.io.reads_from_peers') reads served by peers)"
 	fi
+fi
+
+# ---------------------------------------------------------------- stalled
+# beta stopped (SIGSTOP) while it holds a read: alpha's link to it times
+# out (ping-timeout 2 s) and gamma serves the read
+ng=$(grep -c "served by peer gamma" "$T/alpha/wbrepd.log")
+sleep 1.1 # the event of the last served read: at most one a second
+kill -STOP "${PID[beta]}"
+t0=$SECONDS
+errs=$(readback alpha $((2 * MB)) 65536 "$T/rb10")
+dt=$((SECONDS - t0))
+kill -CONT "${PID[beta]}"
+if [ -n "$errs" ]; then
+	fail "$P-stalled" "the read failed with $errs"
+elif ! expect $((2 * MB)) 65536 "$T/rb10"; then
+	fail "$P-stalled" "the 64 KiB read back differ"
+elif [ "$(grep -c "served by peer gamma" "$T/alpha/wbrepd.log")" -le "$ng" ]; then
+	fail "$P-stalled" "gamma did not serve it"
+elif ! wait_for 60 whole alpha; then
+	fail "$P-stalled" "beta not UpToDate again after SIGCONT"
+else
+	pass "$P-stalled" "(served by gamma in ${dt} s with beta stopped)"
 fi
 
 # ---------------------------------------------------------------- log
