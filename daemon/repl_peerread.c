@@ -24,7 +24,10 @@
  * skipping those that already failed this read. A peer failing a chunk
  * (its own read error, an Inconsistent disk, its link going down) moves the
  * whole read to the next one; EBUSY (the peer keeps only a few requests) is
- * asked again after PR_RETRY_MS, for at most PR_BUSY_MAX times. No peer
+ * asked again after PR_RETRY_MS, for at most PR_BUSY_MAX times. So does a
+ * peer that has not answered within half the resource's ping-timeout (a
+ * stalled one, before its link times out; or one whose link is alive but
+ * whose engine never completes the records the read waits for). No peer
  * left: the read completes with its local error.
  *
  * Nothing is written back: the bad block stays bad until a write covers it
@@ -67,6 +70,7 @@ struct pr_read {
 	uint32_t got;	   /* blocks received */
 	int peer;	   /* asked from (-1: none yet) */
 	uint64_t epoch;	   /* of the peer's connection */
+	uint64_t asked_ms; /* when that peer was chosen */
 	uint32_t tried;	   /* peers that failed it */
 	unsigned busy;	   /* EBUSY answers so far */
 };
@@ -79,7 +83,8 @@ struct pr_chunk {
 
 struct repl_peerread {
 	struct wbd_repl *rp;
-	struct event *ev;
+	struct event *ev;    /* the pump soon: a new read, a retry */
+	struct event *ev_to; /* the pump while the head waits: its peer's time */
 	struct pr_read *head, *tail;
 	unsigned queued;
 	struct pr_chunk c[PR_INFLIGHT];
@@ -110,7 +115,10 @@ static struct repl_peerread *pr_get(struct wbd_repl *rp)
 		return NULL;
 	pr->rp = rp;
 	pr->ev = evtimer_new(rp->base, pr_timer_cb, rp);
-	if (!pr->ev) {
+	pr->ev_to = evtimer_new(rp->base, pr_timer_cb, rp);
+	if (!pr->ev || !pr->ev_to) {
+		if (pr->ev)
+			event_free(pr->ev);
 		free(pr);
 		return NULL;
 	}
@@ -118,12 +126,25 @@ static struct repl_peerread *pr_get(struct wbd_repl *rp)
 	return pr;
 }
 
+static void pr_arm(struct event *ev, unsigned ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
+	if (!evtimer_pending(ev, NULL))
+		evtimer_add(ev, &tv);
+}
+
 static void pr_later(struct repl_peerread *pr)
 {
-	struct timeval tv = {.tv_sec = 0, .tv_usec = PR_RETRY_MS * 1000};
+	pr_arm(pr->ev, PR_RETRY_MS);
+}
 
-	if (!evtimer_pending(pr->ev, NULL))
-		evtimer_add(pr->ev, &tv);
+/* how long a peer may take to answer: half the link's ping timeout (a
+ * stalled process loses its link after the whole; the read goes on
+ * before, and also from a peer whose pongs come but whose reads do not) */
+static uint64_t pr_timeout_ms(const struct wbd_repl *rp)
+{
+	return (rp->ping_timeout_ms ? rp->ping_timeout_ms : 5000) / 2;
 }
 
 /* The outcome of a read, logged (at most one line per PR_LOG_EVERY_MS,
@@ -203,6 +224,7 @@ static bool pr_next_peer(struct repl_peerread *pr)
 			continue;
 		rd->peer = (int)i;
 		rd->epoch = rp->peers[i].epoch;
+		rd->asked_ms = now_ms();
 		return true;
 	}
 	return false;
@@ -233,6 +255,18 @@ static void pr_pump(struct repl_peerread *pr)
 		if (rd->got == rd->n) {
 			pr_pop(pr, 0);
 			continue;
+		}
+		/* no answer in time: the next peer (late answers are ignored) */
+		if (rd->peer >= 0 && now_ms() - rd->asked_ms >= pr_timeout_ms(rp)) {
+			wbd_warn("%s: peer %s did not answer a read of %u bytes at offset %llu "
+				 "within %llu ms: asking the next UpToDate peer",
+				 rp->res, rp->peers[rd->peer].node, rd->n * WB_BLOCK_SIZE,
+				 (unsigned long long)rd->lba * WB_BLOCK_SIZE,
+				 (unsigned long long)pr_timeout_ms(rp));
+			if (!pr_next_peer(pr)) {
+				pr_pop(pr, rd->err);
+				continue;
+			}
 		}
 		/* no peer yet, or it went (link down, resync, demotion) */
 		p = rd->peer >= 0 ? &rp->peers[rd->peer] : NULL;
@@ -268,7 +302,8 @@ static void pr_pump(struct repl_peerread *pr)
 				c->resend = false;
 			}
 		}
-		return; /* the head waits for its replies */
+		pr_arm(pr->ev_to, 250); /* the head waits for its replies: check the time */
+		return;
 	}
 }
 
@@ -389,6 +424,7 @@ void wbd_repl_peerread_free(struct wbd_repl *rp)
 		free(rd);
 	}
 	event_free(pr->ev);
+	event_free(pr->ev_to);
 	free(pr);
 	rp->pr = NULL;
 }

@@ -248,8 +248,9 @@ else
 fi
 
 # ---------------------------------------------------------------- stalled
-# beta stopped (SIGSTOP) while it holds a read: alpha's link to it times
-# out (ping-timeout 2 s) and gamma serves the read
+# beta stopped (SIGSTOP) while it holds a read: alpha gives up on it after
+# half the ping timeout (1 s; the link itself goes after 2 s) and gamma
+# serves the read
 ng=$(grep -c "served by peer gamma" "$T/alpha/wbrepd.log")
 sleep 1.1 # the event of the last served read: at most one a second
 kill -STOP "${PID[beta]}"
@@ -263,6 +264,8 @@ elif ! expect $((2 * MB)) 65536 "$T/rb10"; then
 	fail "$P-stalled" "the 64 KiB read back differ"
 elif [ "$(grep -c "served by peer gamma" "$T/alpha/wbrepd.log")" -le "$ng" ]; then
 	fail "$P-stalled" "gamma did not serve it"
+elif ! grep -q "peer beta did not answer a read of 65536 bytes at offset 2097152 within 1000 ms" "$T/alpha/wbrepd.log"; then
+	fail "$P-stalled" "alpha did not give up on beta's read by itself"
 elif ! wait_for 60 whole alpha; then
 	fail "$P-stalled" "beta not UpToDate again after SIGCONT"
 else
