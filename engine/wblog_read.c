@@ -56,8 +56,8 @@ static void wbl_read_io_done(struct wb_io_req *io, int res)
 		/* a warning: the read fails (a replication primary may get it
 		 * from a peer), the engine goes on; an error-level message
 		 * would be taken for the reason of a failure that comes later */
-		wb_msg(WB_LOG_WARN, "%s: read of %u bytes at 0x%llx from %s failed: %s", e->eng.name,
-		       io->len, (unsigned long long)io->off,
+		wb_msg(WB_LOG_WARN, "%s: read of %u bytes at 0x%llx from %s failed: %s",
+		       e->eng.name, io->len, (unsigned long long)io->off,
 		       ri->from_log ? e->log->name : e->bak->name, strerror(res < 0 ? -res : EIO));
 		WBL_ERR(r) = (uint64_t)(int64_t)(res < 0 ? res : -EIO);
 	}
