@@ -40,11 +40,12 @@ set -u
 
 BADFS=$ROOT/$B/wbbadfs
 need_bins repl-readerr "$WBREPD" "$WBCTL" "$BADFS"
-need_tools repl-readerr nbdcopy nbdinfo openssl python3 cmp jq fusermount3
+need_tools repl-readerr nbdcopy nbdinfo openssl python3 cmp jq fusermount3 curl
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-readerr (engine wblog not registered)"
 [ -c /dev/fuse ] || skip_all "repl-readerr: no /dev/fuse"
 tmpdir repl-readerr
 REPL_SIZE_MB=16
+REPL_METRICS=1
 . "$ROOT/tests/repl_lib.sh"
 repl_init alpha beta gamma || finish
 P=repl-readerr
@@ -73,6 +74,7 @@ healed() { echo clear >"$T/$1.bad/.bad"; }
 nfailed() { sed -n 's/^failed //p' "$T/$1.bad/.bad"; }
 
 jqget() { ctl "$1" status --json r0 2>/dev/null | jq -r ".resources[0] | $2"; }
+metric() { curl -fsS "http://127.0.0.1:${MPORT[$1]}/metrics" | grep "^$2"; }
 whole() {
 	[ "$(jqget "$1" '[.role, .mode, ([.peers[] | select(.disk == "UpToDate")] | length)] | join(" ")')" = "primary writeback 2" ]
 }
@@ -138,6 +140,9 @@ elif ! grep -q "failed here (Input/output error): served by peer beta" "$T/alpha
 	fail "$P-backing" "no event naming beta in alpha's log"
 elif ! ctl alpha status r0 2>&1 | grep -q "^  READ ERRORS $re on this node's disks, $rp served by peers$"; then
 	fail "$P-backing" "the human status has no READ ERRORS line: $(ctl alpha status r0 2>&1 | grep -i read)"
+elif ! metric alpha "wbrep_read_errors_total{resource=\"r0\"} $re\$" >/dev/null ||
+	! metric alpha "wbrep_reads_from_peers_total{resource=\"r0\"} $rp\$" >/dev/null; then
+	fail "$P-backing" "metrics: $(metric alpha 'wbrep_read' | tr '\n' ' ')"
 else
 	pass "$P-backing" "(8 MiB right, $((f1 - f0)) reads failed on alpha's disk, $rp served by beta)"
 fi
