@@ -20,8 +20,8 @@
 set -u
 . "$(dirname "$0")/../lib.sh"
 
-need_bins repl-nodelist "$WBREPD" "$WBCTL"
-need_tools repl-nodelist nbdcopy nbdinfo openssl python3 cmp
+need_bins repl-nodelist "$WBREPD" "$WBCTL" "$WBENGINE"
+need_tools repl-nodelist nbdcopy nbdinfo openssl python3 cmp jq
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-nodelist (engine wblog not registered)"
 tmpdir repl-nodelist
 
@@ -99,5 +99,13 @@ else
 	fail "$P-again" "$(grep -i 'bitmap slot' "$T/alpha/wbrepd.log" | tr '\n' ' ')"
 fi
 for n in $NODES; do repl_stop $n; done
+# the owners are on disk, as wbengine shows them (alpha's list: gamma, beta)
+owners=$("$WBENGINE" info --log "$T/alpha/log" --backing "$T/alpha/backing" --json 2>&1 |
+	jq -r '[.bitmaps[].owner] | join(",")')
+if [ "$owners" = "gamma,beta,," ]; then
+	pass "$P-info" "(wbengine info: slots $owners)"
+else
+	fail "$P-info" "wbengine info shows owners '$owners', not gamma,beta,,"
+fi
 repl_log_clean "$P" $NODES
 finish
