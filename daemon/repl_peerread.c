@@ -70,7 +70,7 @@ struct pr_read {
 	uint32_t got;	   /* blocks received */
 	int peer;	   /* asked from (-1: none yet) */
 	uint64_t epoch;	   /* of the peer's connection */
-	uint64_t asked_ms; /* when that peer was chosen */
+	uint64_t asked_ms; /* when that peer was chosen or last answered */
 	uint32_t tried;	   /* peers that failed it */
 	unsigned busy;	   /* EBUSY answers so far */
 };
@@ -256,7 +256,8 @@ static void pr_pump(struct repl_peerread *pr)
 			pr_pop(pr, 0);
 			continue;
 		}
-		/* no answer in time: the next peer (late answers are ignored) */
+		/* no answer in time (a large read's chunks each reset the
+		 * clock): the next peer (late answers are ignored) */
 		if (rd->peer >= 0 && now_ms() - rd->asked_ms >= pr_timeout_ms(rp)) {
 			wbd_warn("%s: peer %s did not answer a read of %u bytes at offset %llu "
 				 "within %llu ms: asking the next UpToDate peer",
@@ -379,6 +380,7 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 	memcpy((uint8_t *)rd->wr->buf + (size_t)c->off * WB_BLOCK_SIZE, data,
 	       (size_t)c->n * WB_BLOCK_SIZE);
 	rd->got += c->n;
+	rd->asked_ms = now_ms(); /* the time counts from its last answer */
 	c->used = false;
 	pr_pump(pr);
 }
