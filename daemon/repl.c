@@ -137,15 +137,9 @@ static uint64_t live_horizon(const struct wbd_repl *rp)
 
 /* ---- primary: a new data generation before going on alone ---- */
 
-/* Connected, caught up and not being resynced. */
-static bool peer_uptodate(const struct repl_peer *p)
-{
-	return repl_peer_current(p);
-}
-
 /* Up to date, or only congested: write-back waits for its acks, so it
  * holds what was acknowledged as much as a live one (repl_peer_healthy).
- * peer_uptodate() with live widened to live || congested. */
+ * repl_peer_current() with live widened to live || congested. */
 static bool peer_uptodate_or_congested(const struct repl_peer *p)
 {
 	return p->up && (p->live || p->congested) && !p->primary_peer &&
@@ -188,7 +182,7 @@ static bool rot_wait(struct wbd_repl *rp)
 	if (!rp->rot_pending || !rp->primary)
 		return false;
 	for (unsigned i = 0; i < rp->npeers; i++)
-		if (peer_uptodate(&rp->peers[i])) {
+		if (repl_peer_current(&rp->peers[i])) {
 			rp->rot_pending = false; /* it has every record: no need */
 			return false;
 		}
@@ -1754,7 +1748,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 			bool other = false;
 
 			for (unsigned i = 0; i < rp->npeers; i++)
-				other |= &rp->peers[i] != p && peer_uptodate(&rp->peers[i]);
+				other |= &rp->peers[i] != p && repl_peer_current(&rp->peers[i]);
 			/* the last up-to-date peer (or a congested one:
 			 * write-back waited for its acks as for a live one; a
 			 * congested other is not counted, write-through does

@@ -255,10 +255,10 @@ struct wbd_repl {
 	ProtobufCBinaryData hist_pb[WB_META_MAX_HISTORY]; /* hello's history */
 	struct repl_verify *vf; /* online verify (repl_verify.c), NULL until used */
 	/* primary: reads that failed here, served by a peer (repl_peerread.c),
-	 * NULL until used; counts since up: local read errors offered, served
-	 * by a peer, not served */
+	 * NULL until used; rd_peer_served: how many a peer served since up
+	 * (the resource counts the failed ones) */
 	struct repl_peerread *pr;
-	uint64_t rd_local_failed, rd_peer_served, rd_peer_failed;
+	uint64_t rd_peer_served;
 	uint32_t bm_region;	  /* bytes per bitmap bit; 0: the log has no bitmaps */
 	uint64_t data_head;	  /* seq after the newest record with data (hello) */
 	size_t sndq_max;	  /* send-queue-max of every link, 0: default */

@@ -148,7 +148,7 @@ static uint64_t pr_timeout_ms(const struct wbd_repl *rp)
 }
 
 /* The outcome of a read, logged (at most one line per PR_LOG_EVERY_MS,
- * saying how many it left out) and counted. */
+ * saying how many it left out); one served is counted. */
 static void pr_tell(struct repl_peerread *pr, const struct pr_read *rd, int err)
 {
 	struct wbd_repl *rp = pr->rp;
@@ -156,9 +156,7 @@ static void pr_tell(struct repl_peerread *pr, const struct pr_read *rd, int err)
 	uint64_t now = now_ms();
 	char more[64] = "";
 
-	if (err)
-		rp->rd_peer_failed++;
-	else
+	if (!err)
 		rp->rd_peer_served++;
 	if (pr->log_ms[k] && now - pr->log_ms[k] < PR_LOG_EVERY_MS) {
 		pr->quiet[k]++;
@@ -319,15 +317,11 @@ bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
 	    !wr->len || (wr->off | wr->len) & (WB_BLOCK_SIZE - 1) || err == -ESHUTDOWN ||
 	    err == -EINVAL)
 		return false;
-	rp->rd_local_failed++;
 	for (unsigned i = 0; i < rp->npeers; i++)
 		any |= pr_peer_ok(&rp->peers[i]);
 	pr = any ? pr_get(rp) : NULL;
-	if (!pr || pr->queued >= PR_QUEUE_MAX || !(rd = calloc(1, sizeof(*rd)))) {
-		if (any)
-			rp->rd_peer_failed++;
+	if (!pr || pr->queued >= PR_QUEUE_MAX || !(rd = calloc(1, sizeof(*rd))))
 		return false;
-	}
 	rd->wr = wr;
 	rd->done = done;
 	rd->err = err;
@@ -345,7 +339,7 @@ bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
 	return true;
 }
 
-/* A reply with data (repl_verify.c hands it over). */
+/* A verify reply with data (repl.c's frame callback hands it over). */
 void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, const void *data)
 {
 	struct repl_peerread *pr = p->rp->pr;

@@ -71,6 +71,13 @@ done
 # bad NODE FILE OFF LEN / healed NODE / nfailed NODE
 bad() { echo "add $2 $3 $4" >"$T/$1.bad/.bad"; }
 healed() { echo clear >"$T/$1.bad/.bad"; }
+# alpha's standing bad ranges (cases backing and large) again after a
+# case cleared every range of alpha's
+alpha_bad_again() {
+	healed alpha
+	bad alpha backing $((2 * MB)) 65536
+	bad alpha backing $((5 * MB + 4096)) 8192
+}
 nfailed() { sed -n 's/^failed //p' "$T/$1.bad/.bad"; }
 
 jqget() { ctl "$1" status --json r0 2>/dev/null | jq -r ".resources[0] | $2"; }
@@ -288,9 +295,7 @@ else
 	bad alpha log 0 $((64 * MB))
 	f0=$(nfailed alpha)
 	errs=$(readback alpha $((10 * MB)) $((4 * MB)) "$T/rb9")
-	healed alpha # the log readable again before destage needs it
-	bad alpha backing $((2 * MB)) 65536
-	bad alpha backing $((5 * MB + 4096)) 8192
+	alpha_bad_again # the log readable again before destage needs it
 	if [ -n "$errs" ]; then
 		fail "$P-log" "the read failed with $errs"
 	elif [ "$(nfailed alpha)" -le "$f0" ]; then
@@ -372,9 +377,7 @@ sys.exit(1 if bad else 0)
 EOP
 rc=$?
 f1=$(nfailed alpha)
-healed alpha
-bad alpha backing $((2 * MB)) 65536
-bad alpha backing $((5 * MB + 4096)) 8192
+alpha_bad_again
 if [ $rc != 0 ]; then
 	fail "$P-race" "$(head -5 "$T/race" | tr '\n' ' ')"
 elif [ "$f1" -le "$f0" ]; then
