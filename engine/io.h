@@ -41,11 +41,12 @@
 #ifndef WB_IO_H
 #define WB_IO_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define WB_IO_OPS_VERSION 2
+#define WB_IO_OPS_VERSION 3
 
 enum wb_io_op {
 	WB_IO_READ = 1,
@@ -85,6 +86,9 @@ struct wb_io_ops {
 	/* version 2, optional: hand what was queued while plugged to the
 	 * device (see wb_io_plug) */
 	void (*unplug)(struct wb_io *io);
+	/* version 3, optional: read the device's size again into io->size
+	 * (a grown device, e.g. lvextend); 0 or -errno */
+	int (*refresh_size)(struct wb_io *io);
 };
 
 struct wb_io {
@@ -148,6 +152,10 @@ void wb_io_fault_hold_next(struct wb_io *io, unsigned op);
 void wb_io_fault_release(struct wb_io *io);
 /* Number of requests submitted so far (to pick crash points). */
 uint64_t wb_io_fault_nsubmitted(struct wb_io *io);
+/* In-memory fault device: the media grows to size bytes (zeroes), seen by
+ * wb_io_refresh_size (a grown volume). 0, -EINVAL (smaller, file-backed),
+ * -ENOMEM. */
+int wb_io_fault_grow(struct wb_io *io, uint64_t size);
 /* Direct access to the durable image (after a power cut: what survived). */
 int wb_io_fault_peek(struct wb_io *io, uint64_t off, void *buf, size_t len);
 
@@ -168,6 +176,13 @@ static inline void wb_io_unplug(struct wb_io *io)
 	io->plugged = 0;
 	if (io->ops->version >= 2 && io->ops->unplug)
 		io->ops->unplug(io);
+}
+/* Read the device's size again (io->size); -EOPNOTSUPP: this backend's
+ * size is fixed at open. */
+static inline int wb_io_refresh_size(struct wb_io *io)
+{
+	return io->ops->version >= 3 && io->ops->refresh_size ? io->ops->refresh_size(io)
+							      : -EOPNOTSUPP;
 }
 static inline int wb_io_reap(struct wb_io *io, int wait)
 {

@@ -104,6 +104,7 @@ struct fault_dev {
 	struct fault_armed armed[FAULT_MAX_ARMED];
 	unsigned narmed;
 	unsigned hold_op; /* hold_next armed: that kind + 1 (0: none) */
+	uint64_t media;	  /* in-memory: bytes of cur/dur (wb_io_fault_grow) */
 };
 
 static struct fault_dev *fault_of(struct wb_io *io)
@@ -513,6 +514,38 @@ static void fault_close(struct wb_io *io)
 	free(d);
 }
 
+/* in-memory: the media grown by wb_io_fault_grow; file-backed: fixed */
+static int fault_refresh_size(struct wb_io *io)
+{
+	struct fault_dev *d = fault_of(io);
+
+	if (d->fd >= 0)
+		return -EOPNOTSUPP;
+	io->size = d->media;
+	return 0;
+}
+
+int wb_io_fault_grow(struct wb_io *io, uint64_t size)
+{
+	struct fault_dev *d = fault_of(io);
+	uint8_t *cur, *dur;
+
+	if (d->fd >= 0 || size < d->media || size % FAULT_SECT)
+		return -EINVAL;
+	cur = realloc(d->cur, size);
+	if (cur)
+		d->cur = cur;
+	dur = cur ? realloc(d->dur, size) : NULL;
+	if (dur)
+		d->dur = dur;
+	if (!cur || !dur)
+		return -ENOMEM;
+	memset(d->cur + d->media, 0, size - d->media);
+	memset(d->dur + d->media, 0, size - d->media);
+	d->media = size;
+	return 0;
+}
+
 static const struct wb_io_ops fault_ops = {
     .version = WB_IO_OPS_VERSION,
     .name = "fault",
@@ -520,6 +553,7 @@ static const struct wb_io_ops fault_ops = {
     .reap = fault_reap,
     .fd = fault_fd,
     .close = fault_close,
+    .refresh_size = fault_refresh_size,
 };
 
 int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg *cfg,
@@ -555,6 +589,7 @@ int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg
 	d->rng = d->cfg.seed ^ 0x5DEECE66Dull;
 	d->io.ops = &fault_ops;
 	d->io.size = size;
+	d->media = size;
 	snprintf(d->io.name, sizeof(d->io.name), "%s", label ? label : "fault");
 	*out = &d->io;
 	return 0;

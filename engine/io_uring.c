@@ -667,6 +667,20 @@ static void uring_close(struct wb_io *io)
 	free(d);
 }
 
+static int uring_size(int fd, const char *path, uint64_t size, unsigned flags, uint64_t *out);
+
+static int uring_refresh_size(struct wb_io *io)
+{
+	struct uring_dev *d = uring_of(io);
+	uint64_t have;
+	int ret = uring_size(d->fd, io->name, 0, 0, &have);
+
+	if (ret)
+		return ret;
+	io->size = have;
+	return 0;
+}
+
 static const struct wb_io_ops uring_ops = {
     .version = WB_IO_OPS_VERSION,
     .name = "uring",
@@ -675,6 +689,7 @@ static const struct wb_io_ops uring_ops = {
     .fd = uring_fd,
     .close = uring_close,
     .unplug = uring_unplug,
+    .refresh_size = uring_refresh_size,
 };
 
 /* pid holding a flock on the file (from /proc/locks), or 0 if unknown */

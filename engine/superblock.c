@@ -109,7 +109,9 @@ static int sb_bm_check(const struct wb_sb *sb, char *why, size_t whylen)
 	}
 	if (sb->bm_region_shift < 12 || sb->bm_region_shift > 30 || !sb->bm_npeers ||
 	    sb->bm_npeers > WB_BM_MAX_PEERS ||
-	    sb->bm_bytes != wb_sb_bm_bytes(sb->dev_size, sb->bm_region_shift) ||
+	    /* more than the size needs after a grow that kept the area
+	     * (wblog_grow.c), never less */
+	    sb->bm_bytes < wb_sb_bm_bytes(sb->dev_size, sb->bm_region_shift) ||
 	    sb->bm_off % WB_DISK_BLOCK || sb->bm_off < sb->nslots * (uint64_t)WB_DISK_BLOCK ||
 	    sb->bm_off > sb->data_off ||
 	    (sb->data_off - sb->bm_off) / 2 / sb->bm_npeers < sb->bm_bytes)

@@ -53,9 +53,10 @@
  * snap_list, gen_at, snap_fence; struct wb_req snap and struct wb_engine_stats snapshots
  * appended).
  * 13: the owner of each bitmap slot, persisted (ops bm_owner, bm_owner_set).
+ * 14: online grow (ops size_max, grow).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 13
+#define WB_ENGINE_ABI_VERSION 14
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -488,7 +489,26 @@ struct wb_engine_ops {
 	int (*bm_owner)(struct wb_engine *e, unsigned peer, char *out);
 	int (*bm_owner_set)(struct wb_engine *e, unsigned peer, const char *name,
 			    void (*done)(void *arg, int err), void *arg);
+	/* ABI 14: online grow (docs/engine.md "Growing the device").
+	 * size_max reads the backing's size again and says the largest
+	 * size the device can grow to (the backing minus what the engine
+	 * keeps there; the size now if it cannot grow). grow asks for
+	 * new_size bytes (a multiple of WB_BLOCK_SIZE, larger than the size
+	 * now; 0 = size_max): done(arg, err) from run() once the new size is
+	 * durable, and only from then on do requests past the old end pass
+	 * and stats report it. WB_GROW_F_MARK marks the added range in every
+	 * bitmap as found different (docs/engine.md "Dirty bitmaps"), in
+	 * the same commit: a resync sends it to each peer. Snapshots open
+	 * are dropped, older generations stop being readable (their device
+	 * was smaller). Errors, at once: -EINVAL (not larger, not aligned),
+	 * -ENOSPC (the backing or the bitmap area cannot hold it: logged),
+	 * -EBUSY (a grow runs), -EPROTO (format version 1), -EOPNOTSUPP
+	 * (the backing's size cannot be read again). */
+	int (*size_max)(struct wb_engine *e, uint64_t *out);
+	int (*grow)(struct wb_engine *e, uint64_t new_size, unsigned flags,
+		    void (*done)(void *arg, int err), void *arg);
 };
+#define WB_GROW_F_MARK (1u << 0)
 
 /* Does this engine's ops table have `field` (appended at ABI `ver`)? A
  * plugin built against an older ABI has a shorter table: never read past it. */
@@ -705,6 +725,16 @@ static inline int wb_engine_bm_owner_set(struct wb_engine *e, unsigned peer, con
 {
 	return WB_OPS_HAS(e->ops, 13, bm_owner_set) ? e->ops->bm_owner_set(e, peer, name, done, arg)
 						    : -EOPNOTSUPP;
+}
+static inline int wb_engine_size_max(struct wb_engine *e, uint64_t *out)
+{
+	return WB_OPS_HAS(e->ops, 14, size_max) ? e->ops->size_max(e, out) : -EOPNOTSUPP;
+}
+static inline int wb_engine_grow(struct wb_engine *e, uint64_t new_size, unsigned flags,
+				 void (*done)(void *arg, int err), void *arg)
+{
+	return WB_OPS_HAS(e->ops, 14, grow) ? e->ops->grow(e, new_size, flags, done, arg)
+					    : -EOPNOTSUPP;
 }
 static inline int wb_engine_snap_fence(struct wb_engine *e, int on)
 {

@@ -558,6 +558,7 @@ static void wbl_free(struct wblog *e)
 	wbl_repl_free(e);
 	wbl_meta_free(e);
 	wbl_bm_free(e);
+	wbl_grow_free(e);
 	if (e->batch)
 		wbl_rec_free(e, e->batch);
 	while ((a = wbl_applyq_pop(&e->apply_wait)))
@@ -887,6 +888,7 @@ static void wbl_deliver(struct wblog *e, int *n)
 	wbl_meta_deliver(e, n);
 	if (e->bm)
 		wbl_bm_deliver(e, n);
+	wbl_grow_deliver(e, n);
 }
 
 static void wbl_timers(struct wblog *e)
@@ -929,7 +931,7 @@ static int wbl_timeout(struct wb_engine *eng)
 	if ((due = wbl_destage_held_due(e)))
 		t = wbl_min_timeout(t, due);
 	if (e->doneq.head || e->apply_doneq.head || wbl_repl_pending(e) || wbl_meta_pending(e) ||
-	    wbl_bm_pending(e))
+	    wbl_bm_pending(e) || wbl_grow_pending(e))
 		t = 0;
 	return t;
 }
@@ -999,7 +1001,7 @@ static int wbl_run_pass_loop(struct wblog *e, int wait, int (*stop)(struct wblog
 
 			if (e->log->inflight + e->bak->inflight == 0 && t < 0 && !e->doneq.head &&
 			    !e->apply_doneq.head && !wbl_repl_pending(e) && !wbl_meta_pending(e) &&
-			    !wbl_bm_pending(e)) {
+			    !wbl_bm_pending(e) && !wbl_grow_pending(e)) {
 				/* nothing can happen by itself: do not sleep forever */
 				uint64_t v;
 
@@ -1127,7 +1129,7 @@ static int wbl_durable_all(struct wblog *e)
 static int wbl_no_io(struct wblog *e)
 {
 	return !e->log->inflight && !e->bak->inflight && !e->doneq.head && !e->apply_doneq.head &&
-	       !wbl_repl_pending(e) && !e->metaq_head && !wbl_bm_pending(e);
+	       !wbl_repl_pending(e) && !e->metaq_head && !wbl_bm_pending(e) && !e->grow;
 }
 
 /* close, step 1: everything in flight finished (or the engine failed and
@@ -1459,4 +1461,6 @@ const struct wb_engine_ops wb_wblog_ops = {
     .snap_fence = wbl_snap_fence,
     .bm_owner = wbl_bm_owner,
     .bm_owner_set = wbl_bm_owner_set,
+    .size_max = wbl_size_max,
+    .grow = wbl_grow,
 };

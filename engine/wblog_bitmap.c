@@ -67,6 +67,12 @@ struct wbl_bm {
 	uint64_t ds_target;
 	struct wbl_tail ds_tail;    /* its tail: in e->sb once that commit's copies are durable */
 	uint64_t hold, hold_target; /* a dropped peer's records stay until then */
+	/* a grow (wblog_grow.c): the commit numbered geom_target carries
+	 * dev_size geom_dev and region shift geom_shift into the superblock
+	 * (geom_sent: the one running does); 0: none */
+	uint64_t geom_target, geom_dev;
+	uint32_t geom_shift;
+	int geom_sent;
 };
 
 struct wbl_bm_wio {
@@ -311,7 +317,7 @@ int wbl_bm_set(struct wb_engine *eng, unsigned peer, uint64_t off, uint64_t len,
 	/* clear only regions wholly inside the range (the device's last,
 	 * partial region counts as whole when the range reaches the end) */
 	b0 = (off + (1ull << bm->shift) - 1) >> bm->shift;
-	b1 = off + len == e->dev_size ? bm->nbits : (off + len) >> bm->shift;
+	b1 = off + len == e->dev_size && !bm->geom_target ? bm->nbits : (off + len) >> bm->shift;
 	if (b1 > b0)
 		bm_range(bm, peer, b0, b1, 0);
 	if (!bm->count[peer] && (bm->marked & (1u << peer))) {
@@ -512,6 +518,10 @@ static void bm_sb_done(struct wblog *e, int err)
 	void (*ds)(struct wblog * e, int err) = NULL;
 
 	bm->committing = 0;
+	if (bm->geom_sent) {
+		bm->geom_sent = 0;
+		bm->geom_target = 0;
+	}
 	if (err) {
 		wbl_fail(e, err, "bitmap superblock write");
 	} else {
@@ -543,6 +553,11 @@ static void bm_flush_done(struct wb_io_req *io, int res)
 	 * destage waits for when they cover it */
 	for (p = 0; p < bm->npeers; p++)
 		e->sb.bm_peer[p] = bm->pending[p];
+	if (bm->geom_sent) {
+		/* the copies just flushed are in the new shape */
+		e->sb.dev_size = bm->geom_dev;
+		e->sb.bm_region_shift = bm->geom_shift;
+	}
 	if (bm->ds_done && bm->sent >= bm->ds_target)
 		wbl_tail_apply(e, &bm->ds_tail);
 	ret = wbl_sb_write(e, bm_sb_done);
@@ -619,6 +634,7 @@ static void bm_commit_start(struct wblog *e)
 
 	bm->committing = 1;
 	bm->sent = bm->want;
+	bm->geom_sent = bm->geom_target && bm->sent >= bm->geom_target;
 	bm->err = 0;
 	bm->ios = 1; /* held until every write is submitted */
 	for (p = 0; p < bm->npeers; p++) {
@@ -707,6 +723,77 @@ void wbl_bm_deliver(struct wblog *e, int *n)
 		w->done(w->arg, bm->done >= w->target ? 0 : -EIO);
 		free(w);
 	}
+}
+
+uint32_t wbl_bm_grow_shift(const struct wblog *e, uint64_t new_dev)
+{
+	uint32_t shift;
+
+	for (shift = e->bm->shift; shift <= 30; shift++)
+		if (wb_sb_bm_bytes(new_dev, shift) <= e->bm->bytes)
+			return shift;
+	return 0;
+}
+
+/* Peer p's bits at a region k times 2 coarser: new bit i = old bits
+ * [i << k, (i + 1) << k) or'ed. */
+static void bm_coarsen(struct wbl_bm *bm, unsigned p, uint32_t k, uint8_t *tmp)
+{
+	uint8_t *bits = bm->bits[p];
+	uint64_t b;
+
+	memset(tmp, 0, bm->bytes);
+	for (b = 0; b < bm->nbits; b++) {
+		if (!(b % 8) && !bits[b / 8]) {
+			b += 7;
+			continue;
+		}
+		if (bits[b / 8] & (1u << (b % 8)))
+			tmp[(b >> k) / 8] |= (uint8_t)(1u << ((b >> k) % 8));
+	}
+	memcpy(bits, tmp, bm->bytes);
+}
+
+int wbl_bm_grow(struct wblog *e, uint64_t old_dev, uint64_t new_dev, uint32_t shift, int mark,
+		void (*done)(void *arg, int err), void *arg)
+{
+	struct wbl_bm *bm = e->bm;
+	uint64_t words = (bm->npages + 63) / 64;
+	uint8_t *tmp = NULL;
+	unsigned p;
+	int ret;
+
+	if (shift < bm->shift || wb_sb_bm_bytes(new_dev, shift) > bm->bytes)
+		return -EINVAL;
+	if (shift > bm->shift && !(tmp = malloc(bm->bytes)))
+		return -ENOMEM;
+	ret = bm_request(e, done, arg); /* the commit starts from run(), after this */
+	if (ret) {
+		free(tmp);
+		return ret;
+	}
+	for (p = 0; p < bm->npeers; p++) {
+		if (tmp) {
+			bm_coarsen(bm, p, shift - bm->shift, tmp);
+			bm->count[p] = bm_popcount(bm->bits[p], bm->bytes);
+		}
+		/* every page of the copy the commit writes: the geometry the
+		 * superblock reads it with changes with it */
+		memset(bm->pgdirty[p][0], 0xff, words * sizeof(uint64_t));
+		memset(bm->pgdirty[p][1], 0xff, words * sizeof(uint64_t));
+		bm->changed |= 1u << p;
+	}
+	free(tmp);
+	bm->shift = shift;
+	bm->nbits = (new_dev + (1ull << shift) - 1) >> shift;
+	for (p = 0; mark && p < bm->npeers; p++) {
+		bm_mark_bytes(bm, p, old_dev, new_dev - old_dev);
+		bm->marked |= 1u << p;
+	}
+	bm->geom_dev = new_dev;
+	bm->geom_shift = shift;
+	bm->geom_target = bm->want;
+	return 0;
 }
 
 /* close: persist what changed (marks, clears, tracking) */

@@ -202,7 +202,8 @@ struct wblog {
 	 * flight, durable; waiters in request order */
 	uint64_t meta_want, meta_sent, meta_done;
 	struct wbl_metaw *metaq_head, *metaq_tail;
-	struct wbl_bm *bm; /* dirty bitmaps (wblog_bitmap.c), NULL: none */
+	struct wbl_bm *bm;     /* dirty bitmaps (wblog_bitmap.c), NULL: none */
+	struct wbl_grow *grow; /* online grow running (wblog_grow.c), NULL: none */
 	/* snapshots (wblog_snap.c); snap_pin: destage picks no record past it
 	 * (the oldest snapshot's last seq, UINT64_MAX: none) */
 	struct wbl_snap snaps[WBL_MAX_SNAPS];
@@ -315,6 +316,16 @@ int wbl_meta_pending(const struct wblog *e); /* a completion to deliver */
 void wbl_meta_deliver(struct wblog *e, int *n);
 void wbl_meta_free(struct wblog *e);
 
+/* wblog_grow.c */
+int wbl_size_max(struct wb_engine *eng, uint64_t *out);
+int wbl_grow(struct wb_engine *eng, uint64_t new_size, unsigned flags,
+	     void (*done)(void *arg, int err), void *arg);
+int wbl_grow_pending(const struct wblog *e); /* a completion to deliver */
+void wbl_grow_deliver(struct wblog *e, int *n);
+void wbl_grow_free(struct wblog *e);
+/* the superblock write carrying dev_size new_dev (no bitmaps) */
+int wbl_meta_grow(struct wblog *e, uint64_t new_dev, void (*done)(void *arg, int err), void *arg);
+
 /* wblog_bitmap.c */
 int wbl_bm_open(struct wblog *e); /* after the superblock, before recovery */
 void wbl_bm_free(struct wblog *e);
@@ -338,6 +349,14 @@ void wbl_tail_apply(struct wblog *e, const struct wbl_tail *t);
 void wbl_bm_commit_for_destage(struct wblog *e, const struct wbl_tail *t,
 			       void (*done)(struct wblog *e, int err));
 void wbl_bm_progress(struct wblog *e);
+/* Grow: the region shift (>= now) whose bits for new_dev fit the area, 0:
+ * none up to 1 GiB. */
+uint32_t wbl_bm_grow_shift(const struct wblog *e, uint64_t new_dev);
+/* Grow: reshape every bitmap for new_dev at shift, mark [old_dev, new_dev)
+ * as found if mark, and commit; that commit's superblock carries dev_size
+ * and the shift; done(arg, err) from run() once durable. */
+int wbl_bm_grow(struct wblog *e, uint64_t old_dev, uint64_t new_dev, uint32_t shift, int mark,
+		void (*done)(void *arg, int err), void *arg);
 int wbl_bm_busy(const struct wblog *e);
 int wbl_bm_committing(const struct wblog *e);
 int wbl_bm_pending(const struct wblog *e);

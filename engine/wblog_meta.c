@@ -200,6 +200,17 @@ int wbl_bm_owner_set(struct wb_engine *eng, unsigned peer, const char *name,
 	return 0;
 }
 
+int wbl_meta_grow(struct wblog *e, uint64_t new_dev, void (*done)(void *arg, int err), void *arg)
+{
+	struct wbl_metaw *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	e->sb.dev_size = new_dev;
+	meta_enqueue(e, w, done, arg);
+	return 0;
+}
+
 static void meta_sb_done(struct wblog *e, int err)
 {
 	if (err)

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * wblog_grow.c - online grow of the wblog engine's device (docs/engine.md
+ * "Growing the device"; the replicated case is docs/replication.md
+ * "Growing a replicated device").
+ *
+ * The exported size lives in the log's superblock (dev_size) and in the
+ * backing's identity block, which sits at backing byte dev_size (bind.h).
+ * A grow from D to N:
+ *   1. writes the identity block at N (FUA; beyond the device, nothing
+ *      reads it until a superblock names N: a crash leaves a stray block
+ *      past the end, harmless);
+ *   2. with bitmaps: reshapes them for N in memory (a coarser region when
+ *      the area, sized at format, cannot hold N's bits at the old one:
+ *      each new bit is the OR of the old ones it covers), marks [D, N) if
+ *      asked, and commits them: the commit writes every page of the other
+ *      copy and only then the superblock that names those copies, with
+ *      dev_size N and the new region, so the copies and the geometry they
+ *      are read with change in one superblock write (a crash before: the
+ *      old copies and D; after: the new ones and N). Without bitmaps: a
+ *      metadata superblock write carries N;
+ *   3. once that superblock is durable: requests up to N pass, snapshots
+ *      are dropped and older generations stop being readable.
+ * The old identity block at D is left in place: it is data now (the
+ * device's new range holds whatever the backing held; a replicated grow
+ * resyncs it from the primary).
+ *
+ * Owns: struct wbl_grow (one at a time, e->grow), freed when delivered or
+ * at close.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/bind.h"
+#include "engine/wblog_int.h"
+
+struct wbl_grow {
+	struct wblog *e;
+	uint64_t old_size, new_size;
+	unsigned flags;
+	uint32_t shift; /* bitmap region shift for new_size */
+	void (*done)(void *arg, int err);
+	void *arg;
+	struct wb_io_req io;
+	void *blk;
+	int err, finished; /* finished: deliver from run() */
+};
+
+int wbl_size_max(struct wb_engine *eng, uint64_t *out)
+{
+	struct wblog *e = (struct wblog *)eng;
+	uint64_t max;
+	int ret = wb_io_refresh_size(e->bak);
+
+	if (ret && ret != -EOPNOTSUPP)
+		return ret;
+	max = wb_bind_dev_size(e->bak->size);
+	*out = max > e->dev_size ? max : e->dev_size;
+	return 0;
+}
+
+/* Step 3 (a bitmap or metadata waiter, from run()): the new size is
+ * durable, or the commit failed. */
+static void grow_committed(void *arg, int err)
+{
+	struct wbl_grow *g = arg;
+	struct wblog *e = g->e;
+
+	if (!err) {
+		e->dev_size = g->new_size;
+		e->dev_blocks = e->dev_size / WB_DISK_BLOCK;
+		/* an older generation's device ended at the old size, and the
+		 * new range's backing blocks are newer than any of it */
+		wbl_snap_drop_all(e, "the device grew");
+		e->snap_floor = e->next_seq;
+		wb_msg(WB_LOG_INFO, "%s: grown from %llu to %llu bytes%s", e->eng.name,
+		       (unsigned long long)g->old_size, (unsigned long long)g->new_size,
+		       (g->flags & WB_GROW_F_MARK) ? ", the new range marked for every peer" : "");
+	}
+	g->err = err;
+	g->finished = 1;
+	wbl_kick(e);
+}
+
+/* Step 2: the identity block at the new end is durable. */
+static void grow_bind_done(struct wb_io_req *io, int res)
+{
+	struct wbl_grow *g = io->priv;
+	struct wblog *e = g->e;
+	int ret;
+
+	wb_io_free(g->blk);
+	g->blk = NULL;
+	if (res < 0) {
+		wb_msg(WB_LOG_ERR, "%s: grow: writing the identity block at %llu of %s: %s",
+		       e->eng.name, (unsigned long long)g->new_size, e->bak->name, strerror(-res));
+		g->err = res;
+		g->finished = 1;
+		wbl_kick(e);
+		return;
+	}
+	if (e->state == WB_STATE_FAILED)
+		ret = -EIO;
+	else if (e->bm)
+		ret = wbl_bm_grow(e, g->old_size, g->new_size, g->shift,
+				  !!(g->flags & WB_GROW_F_MARK), grow_committed, g);
+	else
+		ret = wbl_meta_grow(e, g->new_size, grow_committed, g);
+	if (ret) {
+		g->err = ret;
+		g->finished = 1;
+		wbl_kick(e);
+	}
+}
+
+int wbl_grow(struct wb_engine *eng, uint64_t new_size, unsigned flags,
+	     void (*done)(void *arg, int err), void *arg)
+{
+	struct wblog *e = (struct wblog *)eng;
+	struct wb_bind b = {0};
+	struct wbl_grow *g;
+	uint64_t max;
+	uint32_t shift = 0;
+	int ret;
+
+	if (e->closing)
+		return -ESHUTDOWN;
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (!done || (flags & ~WB_GROW_F_MARK))
+		return -EINVAL;
+	if (e->grow)
+		return -EBUSY;
+	if (e->sb.version < 2) {
+		wb_msg(WB_LOG_ERR,
+		       "%s: log %s is format version 1: upgrade it offline first (`wbengine "
+		       "upgrade --log %s`)",
+		       eng->name, e->log->name, e->log->name);
+		return -EPROTO;
+	}
+	ret = wbl_size_max(eng, &max);
+	if (ret == -EOPNOTSUPP) {
+		wb_msg(WB_LOG_ERR, "%s: grow: the size of %s cannot be read again (%s backend)",
+		       eng->name, e->bak->name, e->bak->ops->name);
+		return -EOPNOTSUPP;
+	}
+	if (ret) {
+		wb_msg(WB_LOG_ERR, "%s: grow: reading the size of %s: %s", eng->name, e->bak->name,
+		       strerror(-ret));
+		return ret;
+	}
+	if (!new_size)
+		new_size = max;
+	if (new_size % WB_BLOCK_SIZE || new_size <= e->dev_size)
+		return -EINVAL;
+	if (new_size > max) {
+		wb_msg(WB_LOG_ERR,
+		       "%s: grow to %llu bytes: %s holds %llu bytes, at most %llu of them can be "
+		       "exported (4096 after the device are the identity block)",
+		       eng->name, (unsigned long long)new_size, e->bak->name,
+		       (unsigned long long)e->bak->size, (unsigned long long)max);
+		return -ENOSPC;
+	}
+	if (e->bm) {
+		shift = wbl_bm_grow_shift(e, new_size);
+		if (!shift) {
+			wb_msg(
+			    WB_LOG_ERR,
+			    "%s: grow to %llu bytes: the log's bitmap area (%llu bytes per copy) "
+			    "cannot cover it even at 1 GiB per bit",
+			    eng->name, (unsigned long long)new_size,
+			    (unsigned long long)e->sb.bm_bytes);
+			return -ENOSPC;
+		}
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->blk = wb_io_alloc(WB_DISK_BLOCK);
+	if (!g->blk) {
+		free(g);
+		return -ENOMEM;
+	}
+	g->e = e;
+	g->old_size = e->dev_size;
+	g->new_size = new_size;
+	g->flags = flags;
+	g->shift = shift;
+	g->done = done;
+	g->arg = arg;
+	memcpy(b.log_uuid, e->sb.uuid, WB_UUID_LEN);
+	b.dev_size = new_size;
+	b.bind_time = (uint64_t)time(NULL);
+	wb_bind_encode(&b, g->blk);
+	g->io.op = WB_IO_WRITE;
+	g->io.flags = WB_IO_FUA;
+	g->io.buf = g->blk;
+	g->io.len = WB_DISK_BLOCK;
+	g->io.off = new_size;
+	g->io.done = grow_bind_done;
+	g->io.priv = g;
+	ret = wb_io_submit(e->bak, &g->io);
+	if (ret < 0) {
+		wb_io_free(g->blk);
+		free(g);
+		return ret;
+	}
+	e->grow = g;
+	return 0;
+}
+
+int wbl_grow_pending(const struct wblog *e)
+{
+	return e->grow && e->grow->finished;
+}
+
+void wbl_grow_deliver(struct wblog *e, int *n)
+{
+	struct wbl_grow *g = e->grow;
+
+	if (!g || !g->finished)
+		return;
+	e->grow = NULL;
+	(*n)++;
+	g->done(g->arg, g->err);
+	free(g);
+}
+
+void wbl_grow_free(struct wblog *e)
+{
+	if (!e->grow)
+		return;
+	wb_io_free(e->grow->blk);
+	free(e->grow);
+	e->grow = NULL;
+}
