@@ -509,6 +509,13 @@ static const struct cmd cmds[] = {
      "Start the resource's peer links again (after disconnect or a refusal).", wbctl_cmd_connect},
     {"disconnect", "RES", "Stop the resource's peer links (StandAlone) until connect.",
      wbctl_cmd_disconnect},
+    {"resize", "RES [--size SIZE] [--assume-clean] [--assume-peer-has-space]",
+     "Grow the device online to SIZE (default: as large as this node's backing and, on a\n"
+     "  replicated primary, every peer's allows; grow the backings first, e.g. lvextend).\n"
+     "  The secondaries follow and resync the new range, unless --assume-clean (it is alike\n"
+     "  everywhere already). A peer not connected refuses it unless --assume-peer-has-space\n"
+     "  (it grows when it connects). New NBD clients see the new size; shrinking is refused.",
+     wbctl_cmd_resize},
     {"verify", "RES [--json] [--no-wait]",
      "On the primary: compare every block with each connected secondary while writes go\n"
      "  on (docs/replication.md \"Online verify\"), at most verify-rate bytes/s. Blocks that\n"

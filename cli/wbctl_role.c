@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * wbctl_role.c - `wbctl primary RES [--force]`, `wbctl secondary RES`,
- * `wbctl connect RES [--discard-my-data]` and `wbctl disconnect RES`
- * (docs/wbctl.md, docs/replication.md "Roles"). One request each; the
- * daemon decides and says why it refuses (exit 1, message on stderr).
+ * `wbctl connect RES [--discard-my-data]`, `wbctl disconnect RES` and
+ * `wbctl resize RES [--size SIZE] [--assume-clean] [--assume-peer-has-space]`
+ * (docs/wbctl.md, docs/replication.md "Roles", "Growing a replicated
+ * device"). One request each; the daemon decides and says why it refuses
+ * (exit 1, message on stderr).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "cli/wbctl.h"
+#include "conf/wbconf.h"
 
 struct role_opts {
 	bool flag; /* --force / --discard-my-data */
@@ -82,4 +85,72 @@ int wbctl_cmd_connect(struct gopts *g, int argc, char **argv)
 int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv)
 {
 	return role_cmd(g, argc, argv, WBREP__CTL_OP__CTL_DISCONNECT, NULL, "disconnected");
+}
+
+struct resize_opts {
+	uint64_t size;
+	bool clean, space, bad;
+};
+
+static int resize_opt(int o, const char *arg, void *st)
+{
+	struct resize_opts *ro = st;
+
+	switch (o) {
+	case 's':
+		if (wbconf_parse_size(arg, &ro->size) || !ro->size) {
+			fprintf(
+			    stderr,
+			    "%s resize: --size: '%s' is not a size (bytes, or with K, M, G, T)\n",
+			    wbctl_prog, arg);
+			return EX_USAGE;
+		}
+		return EX_OK;
+	case 'c':
+		ro->clean = true;
+		return EX_OK;
+	case 'p':
+		ro->space = true;
+		return EX_OK;
+	}
+	return EX_USAGE;
+}
+
+int wbctl_cmd_resize(struct gopts *g, int argc, char **argv)
+{
+	static const struct option lo[] = {{"size", required_argument, NULL, 's'},
+					   {"assume-clean", no_argument, NULL, 'c'},
+					   {"assume-peer-has-space", no_argument, NULL, 'p'},
+					   {NULL, 0, NULL, 0}};
+	Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
+	Wbrep__CtlResponse *r;
+	struct resize_opts ro = {0};
+	const char *res;
+	int n, ex;
+
+	ex = wbctl_args(argc, argv, "", lo, resize_opt, &ro, &res, 1, &n);
+	if (ex)
+		return ex;
+	if (n != 1) {
+		fprintf(stderr, "%s resize: expected a resource name (see %s resize --help)\n",
+			wbctl_prog, wbctl_prog);
+		return EX_USAGE;
+	}
+	rq.op = WBREP__CTL_OP__CTL_RESIZE;
+	rq.resource = (char *)res;
+	rq.has_size = 1;
+	rq.size = ro.size;
+	rq.has_assume_clean = rq.assume_clean = ro.clean;
+	rq.has_assume_peer_space = rq.assume_peer_space = ro.space;
+	ex = wbctl_request(g, &rq, &r);
+	if (ex)
+		return ex;
+	if (r->code) {
+		wbctl_refused(res, r);
+		ex = EX_FAIL;
+	} else {
+		printf("%s: %s\n", res, r->message && *r->message ? r->message : "resized");
+	}
+	wbrep__ctl_response__free_unpacked(r, NULL);
+	return ex;
 }

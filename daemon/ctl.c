@@ -458,7 +458,7 @@ static void req_finish(struct wbd_ctl_req *req)
 	struct ctl_conn *cc = req->conn;
 
 	if (cc) {
-		send_response_snap(cc, req->id, req->err, req->err ? req->msg : NULL, NULL,
+		send_response_snap(cc, req->id, req->err, req->msg[0] ? req->msg : NULL, NULL,
 				   !req->err && req->has_snap ? &req->snap : NULL);
 		cc->pending = NULL;
 		if (!cc->closing && !cc->out_full)
@@ -532,6 +532,14 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 		break;
 	case WBREP__CTL_OP__CTL_VERIFY:
 		fn = c->h.verify;
+		break;
+	case WBREP__CTL_OP__CTL_RESIZE:
+		fn = c->h.resize;
+		snprintf(snap_arg, sizeof(snap_arg), "%llu,%d,%d",
+			 (unsigned long long)(rq->has_size ? rq->size : 0),
+			 rq->has_assume_clean && rq->assume_clean,
+			 rq->has_assume_peer_space && rq->assume_peer_space);
+		arg = snap_arg;
 		break;
 	case WBREP__CTL_OP__CTL_SNAPSHOT:
 	case WBREP__CTL_OP__CTL_SNAPSHOT_DROP:

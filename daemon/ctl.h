@@ -176,6 +176,10 @@ struct wbd_ctl_handlers {
 			char *err, size_t errlen);
 	int (*snapshot_drop)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 			     char *err, size_t errlen);
+	/* online grow: arg "SIZE,ASSUME_CLEAN,ASSUME_PEER_SPACE" (0/1); the
+	 * success message says what it did */
+	int (*resize)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+		      char *err, size_t errlen);
 };
 
 /* Listen on `path`. 0 and *out, or -errno (logged). */

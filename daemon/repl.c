@@ -1527,6 +1527,7 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	max = (uint64_t)st.max_record_blocks * WBP_BLOCK_SIZE;
 	h->max_record_bytes = !max || max > WBP_DATA_LIMIT ? WBP_DATA_LIMIT : (uint32_t)max;
 	h->size = st.size;
+	h->has_max_size = !wb_engine_size_max(rp->e, &h->max_size);
 	h->has_seq_head = h->has_seq_tail = h->has_gen_head = 1;
 	h->seq_head = rp->primary ? rp->shipped_next : st.seq_head;
 	h->seq_tail = st.seq_tail;
@@ -1586,8 +1587,14 @@ static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const stru
 				     "node's (an old primary): demote it and re-create its data";
 		return -EPROTO;
 	}
-	if (!rp->primary)
+	p->max_size = h->has_max_size ? h->max_size : 0;
+	if (!rp->primary) {
+		/* a primary that grew (repl_grow.c): the same size here first */
+		if (peer_primary && h->has_size && !wb_engine_stats(rp->e, &st) &&
+		    h->size > st.size)
+			return wbd_repl_grow_hello(p, h->size, why);
 		return 0;
+	}
 	if (wb_engine_stats(rp->e, &st))
 		return 0;
 	if (st.max_record_blocks &&
@@ -1828,6 +1835,10 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		break;
 	case WBP_T_BARRIER:
 		on_barrier(p, m->barrier);
+		break;
+	case WBP_T_SIZE_QUERY:
+	case WBP_T_SIZE_REPLY:
+		wbd_repl_grow_frame(p, m);
 		break;
 	case WBP_T_ACK: {
 		/* the positions peerlink.c's io loop reads too; on a
@@ -2326,6 +2337,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 		wbd_err("%s: replication: %u record references and %u applies left at stop",
 			rp->res, rp->refs, rp->applying);
 	wbd_repl_verify_free(rp);
+	wbd_repl_grow_free(rp);
 	pend_clear(rp);
 	if (rp->ev_work)
 		event_free(rp->ev_work);

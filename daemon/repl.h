@@ -194,6 +194,20 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen);
  * other -errno with err set.
  */
 int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen);
+/* wbctl resize (repl_grow.c): on the primary, lower *limit to what every
+ * peer's backing allows (who names the one that limits it, else left);
+ * a peer not connected (or that does not tell) refuses, unless
+ * peer_space. 0 or -errno with err set. */
+int wbd_repl_grow_limit(struct wbd_repl *rp, bool peer_space, uint64_t *limit, char *who,
+			size_t wholen, char *err, size_t errlen);
+/* wbctl resize, on the primary: ask every connected peer that knows online
+ * grow how large its backing lets it grow now (Hello.max_size is as of
+ * the connect). 1: none to ask; 0: done(arg) follows once all answered,
+ * their links went down, or 3 s passed; -EBUSY: a query runs. */
+int wbd_repl_grow_query(struct wbd_repl *rp, void (*done)(void *arg), void *arg);
+/* The engine grew: new hellos on every link (the peers grow too, and
+ * resync what the grow marked). */
+void wbd_repl_grown(struct wbd_repl *rp);
 /* wbctl disconnect / connect: stop every link (StandAlone) / start them. */
 void wbd_repl_disconnect(struct wbd_repl *rp);
 int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_t errlen);

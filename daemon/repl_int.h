@@ -110,6 +110,10 @@ struct repl_peer {
 	uint64_t acked_mem, acked_wr, acked_dur;
 	bool told_dur;
 	char problem[400]; /* why this link was last refused, "" if not */
+	/* the largest size its backing allows, as its latest hello said (0:
+	 * not told: a wbrepd before online grow) (repl_grow.c) */
+	uint64_t max_size;
+	uint64_t gq_wait;  /* primary: the size query it has not answered, 0: none */
 	uint64_t hold;	   /* the log keeps records from this seq for it, 0: none */
 	enum repl_rel rel; /* data generations at the last hello check */
 	uint64_t common;   /* ... and their common point (0: none) */
@@ -208,6 +212,16 @@ struct wbd_repl {
 	bool stopping;		 /* wbd_repl_release_all: no more holding */
 	bool failed;		 /* the engine failed: links dropped, hellos refused */
 	char failed_why[400];	 /* the refusal the peers get meanwhile */
+	/* a secondary growing to its primary's size (repl_grow.c): hellos
+	 * are refused with grow_why until it is done */
+	bool growing;
+	char grow_why[400];
+	/* primary: a size query running (wbd_repl_grow_query), 0: none */
+	uint64_t gq_id, gq_last;
+	unsigned gq_waiting;
+	struct event *gq_timer;
+	void (*gq_done)(void *arg);
+	void *gq_arg;
 	struct repl_hq hq[REPL_NHQ];
 	unsigned nheld; /* in both queues and fast */
 	struct repl_fast *fast;
@@ -430,5 +444,13 @@ int wbd_repl_uuid_set(struct wbd_repl *rp, const struct wb_meta *m,
 /* Take p's (the primary's) UUIDs, then(rp, err) once durable;
  * -EOPNOTSUPP without metadata. */
 int wbd_repl_uuid_take(struct repl_peer *p, void (*then)(struct wbd_repl *rp, int err));
+/* repl_grow.c: a secondary, hello from a primary whose device is
+ * larger: grow to it first (this hello is refused, the next one finds the
+ * size). 0: nothing to do; -EPROTO with *why: refused for now. */
+int wbd_repl_grow_hello(struct repl_peer *p, uint64_t size, const char **why);
+/* repl_grow.c: a size query or reply from peer p (cb_frame). */
+void wbd_repl_grow_frame(struct repl_peer *p, const struct wbp_msg *m);
+/* repl_grow.c: stop: a query running ends now. */
+void wbd_repl_grow_free(struct wbd_repl *rp);
 
 #endif /* WB_DAEMON_REPL_INT_H */

@@ -231,6 +231,10 @@ static void res_sample_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	res_sample(r, st.destaged_bytes);
 	res_drain_check(r, &st);
+	/* a secondary grew to its primary's size (repl_grow.c): new clients
+	 * are told it (wbctl resize on this node sets it at once) */
+	if (st.size > r->ex.size && r->ex.engine)
+		r->ex.size = st.size;
 	if (st.snapshots_dropped != r->snaps_dropped_seen) {
 		r->snaps_dropped_seen = st.snapshots_dropped;
 		wbd_resource_snap_sync(r); /* close the exports of what it dropped */

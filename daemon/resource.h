@@ -136,6 +136,14 @@ int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st);
  * the failure reason when it is the first one since up. */
 void wbd_resource_note_error(struct wbd_resource *r, const char *msg);
 
+/* wbctl resize (res_grow.c): grow the device to size bytes (0: the largest
+ * this node and, on a replicated primary, every connected peer allows;
+ * assume_clean: do not resync the new range; peer_space: peers not
+ * connected will hold it). -EINPROGRESS: done(arg, err, msg) follows;
+ * 0: nothing to do (err says why); else -errno with err set. */
+int wbd_resource_resize(struct wbd_resource *r, uint64_t size, bool assume_clean, bool peer_space,
+			void (*done)(void *arg, int err, const char *msg), void *arg, char *err,
+			size_t errlen);
 /* Roles at run time (res_role.c, docs/replication.md "Roles"). Promote:
  * 0 or -errno with err set. Demote: stops the frontends' writes, flushes,
  * waits for the peers' acks of what was written, then switches the engine;

@@ -223,6 +223,25 @@ static int h_snapshot_drop(void *ctx, const char *res, const char *arg, struct w
 	return wbd_resource_snapshot_drop(r, v, err, errlen);
 }
 
+static void resize_done(void *arg, int err, const char *msg)
+{
+	wbd_ctl_complete(arg, err, msg);
+}
+
+static int h_resize(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
+		    size_t errlen)
+{
+	struct wbd_resource *r = wbd_find(ctx, res);
+	unsigned long long size = 0;
+	int clean = 0, space = 0;
+
+	if (!r)
+		return -ENOENT;
+	if (!arg || sscanf(arg, "%llu,%d,%d", &size, &clean, &space) != 3)
+		return -EINVAL;
+	return wbd_resource_resize(r, size, clean, space, resize_done, req, err, errlen);
+}
+
 static int h_status(void *ctx, const char *res, struct wbd_ctl_res_status **out, size_t *n)
 {
 	struct wbd *d = ctx;
@@ -536,6 +555,7 @@ int wbd_handlers_start(struct wbd *d)
 	    .verify = h_verify,
 	    .snapshot = h_snapshot,
 	    .snapshot_drop = h_snapshot_drop,
+	    .resize = h_resize,
 	};
 	const char *path = d->conf->global.control_socket;
 	char *dir, *s;

@@ -19,11 +19,13 @@
  *      are read with change in one superblock write (a crash before: the
  *      old copies and D; after: the new ones and N). Without bitmaps: a
  *      metadata superblock write carries N;
- *   3. once that superblock is durable: requests up to N pass, snapshots
- *      are dropped and older generations stop being readable.
- * The old identity block at D is left in place: it is data now (the
- * device's new range holds whatever the backing held; a replicated grow
- * resyncs it from the primary).
+ *   3. once that superblock is durable, the old identity block at D (the
+ *      device's first new block now) is overwritten with zeroes (FUA): a
+ *      crash before leaves it as data, like whatever else the backing
+ *      held in the new range (a replicated grow resyncs the range from
+ *      the primary);
+ *   4. then requests up to N pass, snapshots are dropped and older
+ *      generations stop being readable.
  *
  * Owns: struct wbl_grow (one at a time, e->grow), freed when delivered or
  * at close.
@@ -61,27 +63,63 @@ int wbl_size_max(struct wb_engine *eng, uint64_t *out)
 	return 0;
 }
 
+/* Step 4: the old identity block is zeroes now (or could not be). */
+static void grow_zeroed(struct wb_io_req *io, int res)
+{
+	struct wbl_grow *g = io->priv;
+	struct wblog *e = g->e;
+
+	wb_io_free(g->blk);
+	g->blk = NULL;
+	if (res < 0)
+		wb_msg(WB_LOG_WARN, "%s: grow: zeroing the old identity block at %llu of %s: %s",
+		       e->eng.name, (unsigned long long)g->old_size, e->bak->name, strerror(-res));
+	e->dev_size = g->new_size;
+	e->dev_blocks = e->dev_size / WB_DISK_BLOCK;
+	/* an older generation's device ended at the old size, and the new
+	 * range's backing blocks are newer than any of it */
+	wbl_snap_drop_all(e, "the device grew");
+	e->snap_floor = e->next_seq;
+	wb_msg(WB_LOG_INFO, "%s: grown from %llu to %llu bytes%s", e->eng.name,
+	       (unsigned long long)g->old_size, (unsigned long long)g->new_size,
+	       (g->flags & WB_GROW_F_MARK) ? ", the new range marked for every peer" : "");
+	g->finished = 1;
+	wbl_kick(e);
+}
+
 /* Step 3 (a bitmap or metadata waiter, from run()): the new size is
- * durable, or the commit failed. */
+ * durable, or the commit failed. The old identity block becomes the
+ * device's first new block: zeroes (not this log's UUID) before any
+ * request can reach it. */
 static void grow_committed(void *arg, int err)
 {
 	struct wbl_grow *g = arg;
 	struct wblog *e = g->e;
+	int ret = -ENOMEM;
 
-	if (!err) {
-		e->dev_size = g->new_size;
-		e->dev_blocks = e->dev_size / WB_DISK_BLOCK;
-		/* an older generation's device ended at the old size, and the
-		 * new range's backing blocks are newer than any of it */
-		wbl_snap_drop_all(e, "the device grew");
-		e->snap_floor = e->next_seq;
-		wb_msg(WB_LOG_INFO, "%s: grown from %llu to %llu bytes%s", e->eng.name,
-		       (unsigned long long)g->old_size, (unsigned long long)g->new_size,
-		       (g->flags & WB_GROW_F_MARK) ? ", the new range marked for every peer" : "");
+	if (err) {
+		g->err = err;
+		g->finished = 1;
+		wbl_kick(e);
+		return;
 	}
-	g->err = err;
-	g->finished = 1;
-	wbl_kick(e);
+	g->blk = wb_io_alloc(WB_DISK_BLOCK);
+	if (g->blk) {
+		memset(g->blk, 0, WB_DISK_BLOCK);
+		memset(&g->io, 0, sizeof(g->io));
+		g->io.op = WB_IO_WRITE;
+		g->io.flags = WB_IO_FUA;
+		g->io.buf = g->blk;
+		g->io.len = WB_DISK_BLOCK;
+		g->io.off = g->old_size;
+		g->io.done = grow_zeroed;
+		g->io.priv = g;
+		ret = wb_io_submit(e->bak, &g->io);
+		if (!ret)
+			return;
+	}
+	g->io.priv = g;
+	grow_zeroed(&g->io, ret < 0 ? ret : -EIO);
 }
 
 /* Step 2: the identity block at the new end is durable. */

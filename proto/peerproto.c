@@ -35,6 +35,8 @@ static const struct wbp_type_ent wbp_types[WBP_T_COUNT] = {
     [WBP_T_PONG] = {"pong", &wbrep__ping__descriptor, false, true},
     [WBP_T_ERROR] = {"error", &wbrep__peer_error__descriptor, false, true},
     [WBP_T_RESYNC_DONE] = {"resync-done", &wbrep__resync_done__descriptor, false, false},
+    [WBP_T_SIZE_QUERY] = {"size-query", &wbrep__size_query__descriptor, false, false},
+    [WBP_T_SIZE_REPLY] = {"size-reply", &wbrep__size_reply__descriptor, false, false},
 };
 
 static const struct wbp_type_ent *wbp_type(unsigned type)
@@ -400,7 +402,25 @@ int wbp_msg_check(unsigned type, const ProtobufCMessage *msg, uint32_t data_len,
 		return verify_reply_check((const Wbrep__VerifyReply *)msg, data_len, lim, why);
 	case WBP_T_ERROR:
 		return error_check((const Wbrep__PeerError *)msg, why);
-	default: /* barrier, ping, pong: any values */
+	case WBP_T_SIZE_REPLY: {
+		const Wbrep__SizeReply *m = (const Wbrep__SizeReply *)msg;
+
+		if (m->has_code && (m->code < 0 || m->code > 4095)) {
+			*why = "size reply: code out of range";
+			return -EINVAL;
+		}
+		if ((m->has_size && m->size % lim->block_size) ||
+		    (m->has_max_size && m->max_size % lim->block_size)) {
+			*why = "size reply: a size that is not a whole number of blocks";
+			return -EINVAL;
+		}
+		if (m->has_size && m->has_max_size && m->max_size < m->size) {
+			*why = "size reply: max_size below size";
+			return -EINVAL;
+		}
+		return 0;
+	}
+	default: /* barrier, ping, pong, size query: any values */
 		return 0;
 	}
 }

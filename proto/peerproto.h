@@ -82,7 +82,9 @@ enum wbp_type {
 	WBP_T_PONG = 11,	/* Wbrep__Ping */
 	WBP_T_ERROR = 12,	/* Wbrep__PeerError */
 	WBP_T_RESYNC_DONE = 13, /* Wbrep__ResyncDone */
-	WBP_T_COUNT		/* 14..255 reserved */
+	WBP_T_SIZE_QUERY = 14,	/* Wbrep__SizeQuery (online grow) */
+	WBP_T_SIZE_REPLY = 15,	/* Wbrep__SizeReply */
+	WBP_T_COUNT		/* 16..255 reserved */
 };
 
 /* What a receiver accepts; from the agreed geometry after the hello. */
@@ -117,6 +119,8 @@ struct wbp_msg {
 		Wbrep__Ping *ping;
 		Wbrep__PeerError *error;
 		Wbrep__ResyncDone *rsdone;
+		Wbrep__SizeQuery *szq;
+		Wbrep__SizeReply *szr;
 	};
 };
 

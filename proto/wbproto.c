@@ -290,6 +290,7 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	case WBREP__CTL_OP__CTL_VERIFY:
 	case WBREP__CTL_OP__CTL_SNAPSHOT:
 	case WBREP__CTL_OP__CTL_SNAPSHOT_DROP:
+	case WBREP__CTL_OP__CTL_RESIZE:
 		need_res = 1;
 		break;
 	default:
@@ -321,6 +322,15 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	if ((rq->has_generation || rq->has_at_ms) && rq->op != WBREP__CTL_OP__CTL_SNAPSHOT &&
 	    rq->op != WBREP__CTL_OP__CTL_SNAPSHOT_DROP) {
 		*why = "generation and at_ms are arguments of the snapshot ops only";
+		return -EINVAL;
+	}
+	if ((rq->has_size || rq->has_assume_clean || rq->has_assume_peer_space) &&
+	    rq->op != WBREP__CTL_OP__CTL_RESIZE) {
+		*why = "size, assume_clean and assume_peer_space are arguments of resize only";
+		return -EINVAL;
+	}
+	if (rq->has_size && rq->size % 4096) {
+		*why = "the size must be a multiple of 4096 bytes";
 		return -EINVAL;
 	}
 	if (rq->op == WBREP__CTL_OP__CTL_SNAPSHOT &&

@@ -20,6 +20,8 @@
  *   - a bitmap chunk lies inside its bitmap and carries ceil(nregions / 8)
  *     bytes; resync data carries nblocks blocks unless same or code; a
  *     resync request / data range lies inside the device;
+ *   - a size reply's sizes are whole blocks, max_size not below size, its
+ *     code a positive errno;
  *   - an agreed geometry is no larger than either side's;
  *   - every accepted message packs again (wbp_pack accepts it) and the
  *     packed frame parses again to the same type and data length.
@@ -128,6 +130,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(m.data_len == 0 && (m.vrep->has_code && m.vrep->code
 						      ? m.vrep->n_crcs == 0
 						      : m.vrep->n_crcs == m.vrep->nblocks));
+		if (m.type == WBP_T_SIZE_REPLY)
+			CHECK((!m.szr->has_code || (m.szr->code >= 0 && m.szr->code < 4096)) &&
+			      !(m.szr->size % lim.block_size) &&
+			      !(m.szr->max_size % lim.block_size) &&
+			      (!m.szr->has_size || !m.szr->has_max_size ||
+			       m.szr->max_size >= m.szr->size));
 		if (m.type == WBP_T_BITMAP)
 			CHECK(m.bitmap->nregions &&
 			      m.bitmap->first_region <= m.bitmap->total_regions &&

@@ -66,3 +66,31 @@ void efx_drain(struct efx *f)
 	assert_int_equal(st.seq_tail, st.seq_head);
 	assert_int_equal(wb_engine_set_mode(f->e, WB_MODE_WRITEBACK), 0);
 }
+
+void efx_done_cb(void *arg, int err)
+{
+	struct efx_done *d = arg;
+
+	d->called++;
+	d->err = err;
+}
+
+int efx_wait(struct efx *f, struct efx_done *d)
+{
+	for (int i = 0; i < 100000 && !d->called; i++)
+		if (wb_engine_run(f->e, 1) < 0)
+			break;
+	assert_int_equal(d->called, 1);
+	return d->err;
+}
+
+void efx_crash(struct efx *f)
+{
+	wb_io_fault_power_cut(f->log);
+	wb_io_fault_power_cut(f->bak);
+	wb_engine_close(f->e);
+	f->e = NULL;
+	wb_io_fault_power_on(f->log);
+	wb_io_fault_power_on(f->bak);
+	assert_int_equal(wb_wblog_ops.open(&f->p, &f->e), 0);
+}

@@ -39,4 +39,14 @@ void efx_fini(struct efx *f);
  * write-back (bounded: fails the test if the log does not drain). */
 void efx_drain(struct efx *f);
 
+/* An asynchronous engine call's completion: efx_done_cb(d, err) counts it,
+ * efx_wait runs the engine until it came (exactly once) and returns err. */
+struct efx_done {
+	int called, err;
+};
+void efx_done_cb(void *arg, int err);
+int efx_wait(struct efx *f, struct efx_done *d);
+/* Power cut of both fault devices, close, power on, open again. */
+void efx_crash(struct efx *f);
+
 #endif

@@ -45,43 +45,20 @@ static void sink(int level, const char *msg, void *ctx)
 		fprintf(stderr, "%s\n", msg);
 }
 
-struct done {
-	int called, err;
-};
-
-static void done_cb(void *arg, int err)
-{
-	struct done *d = arg;
-
-	d->called++;
-	d->err = err;
-}
-
-static int wait_done(struct efx *f, struct done *d)
-{
-	int i;
-
-	for (i = 0; i < 100000 && !d->called; i++)
-		if (wb_engine_run(f->e, 1) < 0)
-			break;
-	assert_int_equal(d->called, 1);
-	return d->err;
-}
-
 static int track_sync(struct efx *f, unsigned peer, uint64_t from)
 {
-	struct done d = {0};
-	int ret = wb_engine_bm_track(f->e, peer, from, done_cb, &d);
+	struct efx_done d = {0};
+	int ret = wb_engine_bm_track(f->e, peer, from, efx_done_cb, &d);
 
-	return ret ? ret : wait_done(f, &d);
+	return ret ? ret : efx_wait(f, &d);
 }
 
 static int flush_sync(struct efx *f)
 {
-	struct done d = {0};
-	int ret = wb_engine_bm_flush(f->e, done_cb, &d);
+	struct efx_done d = {0};
+	int ret = wb_engine_bm_flush(f->e, efx_done_cb, &d);
 
-	return ret ? ret : wait_done(f, &d);
+	return ret ? ret : efx_wait(f, &d);
 }
 
 static void write_blk(struct efx *f, uint64_t lba, int fill)
@@ -90,17 +67,6 @@ static void write_blk(struct efx *f, uint64_t lba, int fill)
 
 	memset(buf, fill, sizeof(buf));
 	assert_int_equal(wb_engine_write(f->e, buf, EFX_BS, lba * EFX_BS, 0), 0);
-}
-
-static void crash(struct efx *f)
-{
-	wb_io_fault_power_cut(f->log);
-	wb_io_fault_power_cut(f->bak);
-	wb_engine_close(f->e);
-	f->e = NULL;
-	wb_io_fault_power_on(f->log);
-	wb_io_fault_power_on(f->bak);
-	assert_int_equal(wb_wblog_ops.open(&f->p, &f->e), 0);
 }
 
 static uint64_t dirty(struct efx *f, unsigned peer)
@@ -202,7 +168,7 @@ static void test_persist(void **state)
 	assert_int_equal(wb_engine_bm_mark(f.e, 0, 3 * R, 1), 0);
 	assert_int_equal(wb_engine_bm_mark(f.e, 2, 9 * R, 2 * R), 0);
 	assert_int_equal(flush_sync(&f), 0);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(dirty(&f, 0), 1);
 	assert_int_equal(dirty(&f, 2), 2);
 	assert_int_equal(wb_engine_bm_test(f.e, 2, 10 * R, 1), 1);
@@ -225,10 +191,10 @@ static void test_persist(void **state)
 
 static int owner_sync(struct efx *f, unsigned peer, const char *name)
 {
-	struct done d = {0};
-	int ret = wb_engine_bm_owner_set(f->e, peer, name, done_cb, &d);
+	struct efx_done d = {0};
+	int ret = wb_engine_bm_owner_set(f->e, peer, name, efx_done_cb, &d);
 
-	return ret ? ret : wait_done(f, &d);
+	return ret ? ret : efx_wait(f, &d);
 }
 
 static const char *owner(struct efx *f, unsigned peer)
@@ -248,7 +214,7 @@ static void test_owner(void **state)
 {
 	struct wb_fault_cfg c = {.seed = 5, .drop_permille = 1000};
 	const uint64_t R = 64u << 10;
-	struct done d1 = {0}, d2 = {0};
+	struct efx_done d1 = {0}, d2 = {0};
 	char big[WB_ENGINE_BM_OWNER_LEN + 1];
 	struct efx f;
 
@@ -259,18 +225,18 @@ static void test_owner(void **state)
 		assert_string_equal(owner(&f, i), "");
 	assert_int_equal(owner_sync(&f, 0, "beta"), 0);
 	assert_int_equal(owner_sync(&f, 2, "node-3.example"), 0);
-	crash(&f); /* every unflushed write dropped: only what done promised */
+	efx_crash(&f); /* every unflushed write dropped: only what done promised */
 	assert_string_equal(owner(&f, 0), "beta");
 	assert_string_equal(owner(&f, 1), "");
 	assert_string_equal(owner(&f, 2), "node-3.example");
 	/* set while a commit is in flight: the commit keeps it */
 	assert_int_equal(wb_engine_bm_mark(f.e, 1, 5 * R, 1), 0);
-	assert_int_equal(wb_engine_bm_flush(f.e, done_cb, &d1), 0);
-	assert_int_equal(wb_engine_bm_owner_set(f.e, 1, "gamma", done_cb, &d2), 0);
-	assert_int_equal(wait_done(&f, &d1), 0);
-	assert_int_equal(wait_done(&f, &d2), 0);
+	assert_int_equal(wb_engine_bm_flush(f.e, efx_done_cb, &d1), 0);
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 1, "gamma", efx_done_cb, &d2), 0);
+	assert_int_equal(efx_wait(&f, &d1), 0);
+	assert_int_equal(efx_wait(&f, &d2), 0);
 	assert_int_equal(flush_sync(&f), 0);
-	crash(&f);
+	efx_crash(&f);
 	assert_string_equal(owner(&f, 1), "gamma");
 	assert_int_equal(dirty(&f, 1), 1);
 	/* renamed, cleared */
@@ -282,13 +248,13 @@ static void test_owner(void **state)
 	/* refused: too long, a space, a control character, no such slot */
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = 0;
-	assert_int_equal(wb_engine_bm_owner_set(f.e, 0, big, done_cb, &d1), -EINVAL);
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 0, big, efx_done_cb, &d1), -EINVAL);
 	big[WB_ENGINE_BM_OWNER_LEN - 1] = 0; /* 63 characters fit */
 	assert_int_equal(owner_sync(&f, 3, big), 0);
 	assert_string_equal(owner(&f, 3), big);
-	assert_int_equal(wb_engine_bm_owner_set(f.e, 0, "a b", done_cb, &d1), -EINVAL);
-	assert_int_equal(wb_engine_bm_owner_set(f.e, 0, "a\tb", done_cb, &d1), -EINVAL);
-	assert_int_equal(wb_engine_bm_owner_set(f.e, 4, "x", done_cb, &d1), -ENOENT);
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 0, "a b", efx_done_cb, &d1), -EINVAL);
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 0, "a\tb", efx_done_cb, &d1), -EINVAL);
+	assert_int_equal(wb_engine_bm_owner_set(f.e, 4, "x", efx_done_cb, &d1), -ENOENT);
 	assert_int_equal(wb_engine_bm_owner(f.e, 4, big), -ENOENT);
 	assert_string_equal(owner(&f, 0), "delta");
 	efx_fini(&f);
@@ -328,7 +294,7 @@ static void test_found(void **state)
 	assert_false(sb.bm_peer[0].flags & WB_BM_F_MARKED);
 	write_blk(&f, 100, 1);
 	assert_int_equal(track_sync(&f, 1, 0), 0);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(marked(&f, 1), 1);
 	assert_int_equal(marked(&f, 0), 0);
 	/* a partial clear keeps it; the last bit cleared ends it, durably */
@@ -338,7 +304,7 @@ static void test_found(void **state)
 	assert_int_equal(wb_engine_bm_clear(f.e, 1, 0, st.size), 0);
 	assert_int_equal(marked(&f, 1), 0);
 	assert_int_equal(flush_sync(&f), 0);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(marked(&f, 1), 0);
 	assert_int_equal(dirty(&f, 1), 0);
 	assert_int_equal(bad_copy, 0);
@@ -368,17 +334,17 @@ static void test_tracking(void **state)
 	assert_int_equal(dirty(&f, 1), 2);
 	assert_int_equal(dirty(&f, 0), 0);
 	/* power cut, records still in the log: folded again at recovery */
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(dirty(&f, 1), 2);
 	assert_int_equal(wb_engine_bm_test(f.e, 1, 7 * EFX_BS, EFX_BS), 0);
 	/* destage moves the tail past them: the bitmap is committed first */
 	write_blk(&f, 12, 4);
 	efx_drain(&f);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(dirty(&f, 1), 3);
 	assert_int_equal(wb_engine_bm_test(f.e, 1, 12 * EFX_BS, EFX_BS), 1);
 	/* tracking from a seq the log no longer has */
-	assert_int_equal(wb_engine_bm_track(f.e, 2, 1, done_cb, NULL), -ENOENT);
+	assert_int_equal(wb_engine_bm_track(f.e, 2, 1, efx_done_cb, NULL), -ENOENT);
 	/* stop tracking: new records are not marked, that survives a reopen */
 	assert_int_equal(track_sync(&f, 1, 0), 0);
 	write_blk(&f, 20, 5);
@@ -410,7 +376,7 @@ static void test_power_cuts(void **state)
 		struct efx f;
 		uint64_t base, lba;
 		unsigned k;
-		struct done d;
+		struct efx_done d;
 
 		lc.seed = 21 + cut;
 		efx_devices(&f, "bm", 1u << 20, &lc, &bc);
@@ -431,10 +397,10 @@ static void test_power_cuts(void **state)
 			}
 			if (k % 11 == 10) {
 				memset(&d, 0, sizeof(d));
-				assert_int_equal(wb_engine_bm_flush(f.e, done_cb, &d), 0);
+				assert_int_equal(wb_engine_bm_flush(f.e, efx_done_cb, &d), 0);
 			}
 		}
-		crash(&f);
+		efx_crash(&f);
 		assert_int_equal(bad_copy, 0);
 		for (lba = 0; lba < EFX_NBLK; lba++)
 			if (durable[lba] && wb_engine_bm_test(f.e, 0, lba * EFX_BS, EFX_BS) != 1)
@@ -493,7 +459,7 @@ static void test_dropped_peer(void **state)
 		assert_int_equal(wb_engine_bm_test(f.e, 2, lba * EFX_BS, EFX_BS), 1);
 	assert_int_equal(wb_engine_bm_test(f.e, 2, 1 * EFX_BS, EFX_BS), 0);
 	assert_int_equal(dirty(&f, 0), 0);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(dirty(&f, 2), 60);
 	assert_int_equal(bad_copy, 0);
 	efx_fini(&f);
@@ -599,7 +565,7 @@ static void test_tail_held(void **state)
 	assert_int_equal(dirty(&f, 3), 0);
 	assert_int_equal(wb_engine_bm_info(f.e, 3, &bi), 0);
 	assert_int_equal(bi.tracking, 0);
-	crash(&f);
+	efx_crash(&f);
 	/* the log starts at peer 3's position (peer 1's blocks are in its
 	 * bitmap): its records are still there */
 	assert_int_equal(wb_engine_stats(f.e, &st), 0);
@@ -627,7 +593,7 @@ static void test_tail_held(void **state)
 		assert_int_equal(wb_engine_stats(f.e, &st), 0);
 	}
 	assert_int_equal(st.seq_tail, head); /* released: the tail is on disk */
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(wb_engine_stats(f.e, &st), 0);
 	assert_int_equal(st.seq_tail, head);
 	assert_int_equal(st.dirty_bytes, 0);
@@ -647,7 +613,7 @@ static void test_tail_held(void **state)
 static void test_tail_waits_commit(void **state)
 {
 	struct wb_engine_stats st;
-	struct done a = {0};
+	struct efx_done a = {0};
 	struct efx f;
 	uint64_t lba, head;
 	int i;
@@ -660,7 +626,7 @@ static void test_tail_waits_commit(void **state)
 	drain_held(&f); /* the tail on disk past seq 1, stamped */
 	/* commit A: its flush held */
 	wb_io_fault_hold_next(f.log, WB_IO_FLUSH);
-	assert_int_equal(wb_engine_bm_flush(f.e, done_cb, &a), 0);
+	assert_int_equal(wb_engine_bm_flush(f.e, efx_done_cb, &a), 0);
 	for (i = 0; i < 10; i++)
 		assert_true(wb_engine_run(f.e, 0) >= 0);
 	assert_int_equal(a.called, 0);
@@ -684,7 +650,7 @@ static void test_tail_waits_commit(void **state)
 		assert_true(wb_engine_run(f.e, 0) >= 0);
 	assert_int_equal(a.called, 1);
 	assert_int_equal(a.err, 0);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(bad_copy, 0);
 	for (lba = 10; lba < 20; lba++)
 		assert_int_equal(wb_engine_bm_test(f.e, 1, lba * EFX_BS, EFX_BS), 1);
@@ -714,7 +680,7 @@ static void test_rebase_down(void **state)
 	write_blk(&f, 40, 2);
 	assert_int_equal(dirty(&f, 3), 1);
 	assert_int_equal(flush_sync(&f), 0);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(bad_copy, 0);
 	assert_int_equal(dirty(&f, 3), 1);
 	efx_fini(&f);
@@ -736,7 +702,7 @@ static void test_rebase(void **state)
 	assert_int_equal(wb_engine_stats(f.e, &st), 0);
 	assert_int_equal(wb_engine_rebase(f.e, st.seq_head + 100, st.gen_head + 5), 0);
 	write_blk(&f, 31, 2);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(bad_copy, 0);
 	assert_int_equal(wb_engine_bm_info(f.e, 3, &bi), 0);
 	assert_int_equal(bi.tracking_durable, 1);
@@ -768,23 +734,23 @@ static void test_tracked_since(void **state)
 	write_blk(&f, 11, 3);
 	assert_int_equal(wb_engine_flush(f.e), 0);
 	efx_drain(&f);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(wb_engine_stats(f.e, &st), 0);
 	assert_true(st.seq_tail > s0 + 1); /* both records left the log */
 	assert_int_equal(track_sync(&f, 1, s0 + 1), 0);
 	assert_int_equal(track_sync(&f, 1, s0), 0);
 	assert_int_equal(dirty(&f, 1), 2);
-	assert_int_equal(wb_engine_bm_track(f.e, 1, s0 - 1, done_cb, NULL), -ENOENT);
-	assert_int_equal(wb_engine_bm_track(f.e, 2, s0, done_cb, NULL), -ENOENT);
+	assert_int_equal(wb_engine_bm_track(f.e, 1, s0 - 1, efx_done_cb, NULL), -ENOENT);
+	assert_int_equal(wb_engine_bm_track(f.e, 2, s0, efx_done_cb, NULL), -ENOENT);
 	/* a clean close keeps it too */
 	efx_reopen(&f);
 	assert_int_equal(track_sync(&f, 1, s0), 0);
 	/* a rebase starts a new seq space: the old start means nothing */
 	assert_int_equal(wb_engine_stats(f.e, &st), 0);
 	assert_int_equal(wb_engine_rebase(f.e, st.seq_head + 100, st.gen_head + 5), 0);
-	assert_int_equal(wb_engine_bm_track(f.e, 1, s0, done_cb, NULL), -ENOENT);
-	crash(&f);
-	assert_int_equal(wb_engine_bm_track(f.e, 1, s0, done_cb, NULL), -ENOENT);
+	assert_int_equal(wb_engine_bm_track(f.e, 1, s0, efx_done_cb, NULL), -ENOENT);
+	efx_crash(&f);
+	assert_int_equal(wb_engine_bm_track(f.e, 1, s0, efx_done_cb, NULL), -ENOENT);
 	/* tracking from a seq not written yet: the superblock stays valid
 	 * (since is never above the stamp on disk) */
 	assert_int_equal(wb_engine_stats(f.e, &st), 0);

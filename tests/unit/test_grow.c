@@ -6,7 +6,7 @@
  * -EPROTO: covered by the wbengine tool test); requests past the old end
  * fail until the grow is durable and pass after, data on both sides kept,
  * the size kept across a reopen; the identity block follows the new end
- * (the old place is data); bitmaps keep their marks and get the new range
+ * (the old place reads as zeroes); bitmaps keep their marks and get the new range
  * marked (WB_GROW_F_MARK); a bitmap area too small for the new size at the
  * old region gets a coarser one with every mark kept; a power cut at every
  * point of a grow leaves the old size with the old bitmaps or the new size
@@ -40,41 +40,20 @@ static void sink(int level, const char *msg, void *ctx)
 		fprintf(stderr, "%s\n", msg);
 }
 
-struct done {
-	int called, err;
-};
-
-static void done_cb(void *arg, int err)
-{
-	struct done *d = arg;
-
-	d->called++;
-	d->err = err;
-}
-
-static int wait_done(struct efx *f, struct done *d)
-{
-	for (int i = 0; i < 100000 && !d->called; i++)
-		if (wb_engine_run(f->e, 1) < 0)
-			break;
-	assert_int_equal(d->called, 1);
-	return d->err;
-}
-
 static int grow_sync(struct efx *f, uint64_t size, unsigned flags)
 {
-	struct done d = {0};
-	int ret = wb_engine_grow(f->e, size, flags, done_cb, &d);
+	struct efx_done d = {0};
+	int ret = wb_engine_grow(f->e, size, flags, efx_done_cb, &d);
 
-	return ret ? ret : wait_done(f, &d);
+	return ret ? ret : efx_wait(f, &d);
 }
 
 static int flush_sync(struct efx *f)
 {
-	struct done d = {0};
-	int ret = wb_engine_bm_flush(f->e, done_cb, &d);
+	struct efx_done d = {0};
+	int ret = wb_engine_bm_flush(f->e, efx_done_cb, &d);
 
-	return ret ? ret : wait_done(f, &d);
+	return ret ? ret : efx_wait(f, &d);
 }
 
 static uint64_t size_of(struct efx *f)
@@ -104,17 +83,6 @@ static int read_fill(struct efx *f, uint64_t off)
 	return buf[0];
 }
 
-static void crash(struct efx *f)
-{
-	wb_io_fault_power_cut(f->log);
-	wb_io_fault_power_cut(f->bak);
-	wb_engine_close(f->e);
-	f->e = NULL;
-	wb_io_fault_power_on(f->log);
-	wb_io_fault_power_on(f->bak);
-	assert_int_equal(wb_wblog_ops.open(&f->p, &f->e), 0);
-}
-
 static struct wb_bm_info bm(struct efx *f, unsigned peer)
 {
 	struct wb_bm_info bi;
@@ -129,7 +97,7 @@ static void test_grow(void **state)
 	uint8_t buf[EFX_BS] = {0};
 	uint64_t max;
 	struct efx f;
-	struct done d = {0};
+	struct efx_done d = {0};
 
 	(void)state;
 	efx_devices(&f, "grow", 8u << 20, NULL, NULL);
@@ -144,21 +112,23 @@ static void test_grow(void **state)
 	/* the backing has not grown: nothing to grow into */
 	assert_int_equal(wb_engine_size_max(f.e, &max), 0);
 	assert_int_equal(max, D);
-	assert_int_equal(wb_engine_grow(f.e, 0, 0, done_cb, &d), -EINVAL);
-	assert_int_equal(wb_engine_grow(f.e, D + EFX_BS, 0, done_cb, &d), -ENOSPC);
+	assert_int_equal(wb_engine_grow(f.e, 0, 0, efx_done_cb, &d), -EINVAL);
+	assert_int_equal(wb_engine_grow(f.e, D + EFX_BS, 0, efx_done_cb, &d), -ENOSPC);
 	assert_int_equal(wb_io_fault_grow(f.bak, N + 4096 + 512), 0);
 	assert_int_equal(wb_engine_size_max(f.e, &max), 0);
 	assert_int_equal(max, N); /* rounded down to 4 KiB, the identity block after it */
-	assert_int_equal(wb_engine_grow(f.e, D, 0, done_cb, &d), -EINVAL);
-	assert_int_equal(wb_engine_grow(f.e, D + 512, 0, done_cb, &d), -EINVAL);
-	assert_int_equal(wb_engine_grow(f.e, N + EFX_BS, 0, done_cb, &d), -ENOSPC);
-	assert_int_equal(wb_engine_grow(f.e, 2 * D, 9, done_cb, &d), -EINVAL);
+	assert_int_equal(wb_engine_grow(f.e, D, 0, efx_done_cb, &d), -EINVAL);
+	assert_int_equal(wb_engine_grow(f.e, D + 512, 0, efx_done_cb, &d), -EINVAL);
+	assert_int_equal(wb_engine_grow(f.e, N + EFX_BS, 0, efx_done_cb, &d), -ENOSPC);
+	assert_int_equal(wb_engine_grow(f.e, 2 * D, 9, efx_done_cb, &d), -EINVAL);
 	/* past the old end: refused until the grow is durable */
-	assert_int_equal(wb_engine_grow(f.e, 2 * D, WB_GROW_F_MARK, done_cb, &d), 0);
-	assert_int_equal(wb_engine_grow(f.e, N, 0, done_cb, &d), -EBUSY);
+	assert_int_equal(wb_engine_grow(f.e, 2 * D, WB_GROW_F_MARK, efx_done_cb, &d), 0);
+	assert_int_equal(wb_engine_grow(f.e, N, 0, efx_done_cb, &d), -EBUSY);
 	assert_int_equal(wb_engine_write(f.e, buf, EFX_BS, D, 0), -EINVAL);
-	assert_int_equal(wait_done(&f, &d), 0);
+	assert_int_equal(efx_wait(&f, &d), 0);
 	assert_int_equal(size_of(&f), 2 * D);
+	/* the old identity block is the first new block: zeroes */
+	assert_int_equal(read_fill(&f, D), 0);
 	write_blk(&f, D, 3);
 	write_blk(&f, 2 * D - EFX_BS, 4);
 	assert_int_equal(wb_engine_write(f.e, buf, EFX_BS, 2 * D, 0), -EINVAL);
@@ -216,7 +186,7 @@ static void test_coarsen(void **state)
 	assert_int_equal(wb_engine_bm_test(f.e, 0, 10 * 4096, 4096), 0);
 	assert_int_equal(bm(&f, 1).dirty, 1);
 	assert_int_equal(wb_engine_bm_test(f.e, 1, 1022 * 4096, 4096), 1);
-	crash(&f);
+	efx_crash(&f);
 	assert_int_equal(size_of(&f), N);
 	assert_int_equal(bm(&f, 0).region_size, 8192);
 	assert_int_equal(bm(&f, 0).dirty, 2);
@@ -241,7 +211,7 @@ static void test_power_cuts(void **state)
 	(void)state;
 	for (cut = 0; cut < 14; cut++) {
 		struct efx f;
-		struct done d = {0};
+		struct efx_done d = {0};
 		uint64_t base;
 
 		lc.seed = 100 + cut;
@@ -257,11 +227,11 @@ static void test_power_cuts(void **state)
 		assert_int_equal(flush_sync(&f), 0);
 		assert_int_equal(wb_io_fault_grow(f.bak, N + 4096), 0);
 		base = wb_io_fault_nsubmitted(f.log) + wb_io_fault_nsubmitted(f.bak);
-		assert_int_equal(wb_engine_grow(f.e, N, WB_GROW_F_MARK, done_cb, &d), 0);
+		assert_int_equal(wb_engine_grow(f.e, N, WB_GROW_F_MARK, efx_done_cb, &d), 0);
 		while (!d.called &&
 		       wb_io_fault_nsubmitted(f.log) + wb_io_fault_nsubmitted(f.bak) < base + cut)
 			assert_true(wb_engine_run(f.e, 1) >= 0);
-		crash(&f);
+		efx_crash(&f);
 		assert_int_equal(bad_copy, 0);
 		assert_int_equal(read_fill(&f, 0), 7);
 		assert_int_equal(read_fill(&f, D - EFX_BS), 8);

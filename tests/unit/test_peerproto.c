@@ -473,6 +473,44 @@ static void test_ack_barrier_ping_error(void **state)
 	expect(WBP_T_ERROR, &e.base, 0, lim_hello(), 0, NULL);
 }
 
+/* online grow: a size query takes any id; a reply's sizes are whole
+ * blocks, max_size not below size, code a positive errno; both only after
+ * the hello */
+static void test_size(void **state)
+{
+	struct wbp_limits lg = lim_geo();
+	Wbrep__SizeQuery q = WBREP__SIZE_QUERY__INIT;
+	Wbrep__SizeReply r = WBREP__SIZE_REPLY__INIT;
+
+	(void)state;
+	q.id = ~0ull;
+	expect(WBP_T_SIZE_QUERY, &q.base, 0, lg, 0, NULL);
+	expect(WBP_T_SIZE_QUERY, &q.base, 0, lim_hello(), -EPROTO, NULL);
+	r.id = 1;
+	r.has_size = r.has_max_size = 1;
+	r.size = 64ull << 20;
+	r.max_size = 128ull << 20;
+	expect(WBP_T_SIZE_REPLY, &r.base, 0, lg, 0, NULL);
+	expect(WBP_T_SIZE_REPLY, &r.base, 0, lim_hello(), -EPROTO, NULL);
+	r.max_size = r.size;
+	expect(WBP_T_SIZE_REPLY, &r.base, 0, lg, 0, NULL);
+	r.max_size = r.size - 4096;
+	expect(WBP_T_SIZE_REPLY, &r.base, 0, lg, -EINVAL, "below");
+	r.max_size = r.size + 512;
+	expect(WBP_T_SIZE_REPLY, &r.base, 0, lg, -EINVAL, "whole number");
+	r.max_size = r.size;
+	r.size += 1;
+	expect(WBP_T_SIZE_REPLY, &r.base, 0, lg, -EINVAL, "whole number");
+	r.has_size = r.has_max_size = 0;
+	r.has_code = 1;
+	r.code = 95;
+	expect(WBP_T_SIZE_REPLY, &r.base, 0, lg, 0, NULL);
+	r.code = -1;
+	expect(WBP_T_SIZE_REPLY, &r.base, 0, lg, -EINVAL, "code");
+	r.code = 4096;
+	expect(WBP_T_SIZE_REPLY, &r.base, 0, lg, -EINVAL, "code");
+}
+
 static void test_bitmap(void **state)
 {
 	struct wbp_limits lg = lim_geo(); /* 1000 blocks = 63 regions of 64 KiB */
@@ -747,6 +785,7 @@ int main(void)
 	    cmocka_unit_test(test_record),
 	    cmocka_unit_test(test_ack_barrier_ping_error),
 	    cmocka_unit_test(test_bitmap),
+	    cmocka_unit_test(test_size),
 	    cmocka_unit_test(test_resync_verify),
 	    cmocka_unit_test(test_stream_and_data),
 	    cmocka_unit_test(test_agree),

@@ -246,6 +246,28 @@ static void test_ctl_check(void **state)
 		rq.resource = NULL;
 		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
 	}
+	{ /* resize: its arguments on it only, a whole number of blocks */
+		Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
+
+		rq.version = 1;
+		rq.resource = "r0";
+		rq.op = WBREP__CTL_OP__CTL_RESIZE;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), 0);
+		rq.has_size = rq.has_assume_clean = rq.has_assume_peer_space = 1;
+		rq.size = 1ull << 30;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), 0);
+		rq.size += 512;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		assert_string_equal(why, "the size must be a multiple of 4096 bytes");
+		rq.size -= 512;
+		rq.op = WBREP__CTL_OP__CTL_FLUSH;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		assert_string_equal(
+		    why, "size, assume_clean and assume_peer_space are arguments of resize only");
+		rq.op = WBREP__CTL_OP__CTL_RESIZE;
+		rq.resource = NULL;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+	}
 
 	assert_int_equal(check(2, WBREP__CTL_OP__CTL_STATUS, NULL, NULL, &why), -EPROTONOSUPPORT);
 	assert_string_equal(why, "unsupported control protocol version");
