@@ -12,7 +12,8 @@
  *     whole buffer) see the same frames and stop at the same error;
  *   - a decoded frame's length is within WBPROTO_CTL_MAX, its type known;
  *   - a request that passes wbproto_ctl_check has a valid resource name
- *     when it names one and a valid mode for CTL_MODE;
+ *     when it names one and a valid mode for CTL_MODE; snapshot and
+ *     resize arguments only on their ops, a resize size whole blocks;
  *   - a valid request re-packs and decodes to the same fields.
  */
 #include <errno.h>
@@ -51,7 +52,7 @@ static void check_request(const Wbrep__CtlRequest *rq)
 	CHECK(rq->version == WBPROTO_CTL_VERSION);
 	CHECK((rq->op >= WBREP__CTL_OP__CTL_STATUS && rq->op <= WBREP__CTL_OP__CTL_SNAPSHOT_DROP) ||
 	      rq->op == WBREP__CTL_OP__CTL_DRAIN ||
-	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_VERIFY) ||
+	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_RESIZE) ||
 	      rq->op == WBREP__CTL_OP__CTL_EVENTS);
 	if (rq->op != WBREP__CTL_OP__CTL_STATUS && rq->op != WBREP__CTL_OP__CTL_RELOAD &&
 	    rq->op != WBREP__CTL_OP__CTL_EVENTS)
@@ -66,6 +67,10 @@ static void check_request(const Wbrep__CtlRequest *rq)
 		CHECK(rq->has_generation && rq->generation && !rq->has_at_ms);
 	else
 		CHECK(!rq->has_generation && !rq->has_at_ms);
+	/* resize: its arguments on it only, a whole number of blocks */
+	if (rq->op != WBREP__CTL_OP__CTL_RESIZE)
+		CHECK(!rq->has_size && !rq->has_assume_clean && !rq->has_assume_peer_space);
+	CHECK(!rq->has_size || rq->size % 4096 == 0);
 	if (rq->op == WBREP__CTL_OP__CTL_MODE)
 		CHECK(rq->mode &&
 		      (!strcmp(rq->mode, "writeback") || !strcmp(rq->mode, "writethrough") ||

@@ -16,7 +16,8 @@
 #   node keeps the size over a restart; a node that was down during a
 #   grow (--assume-peer-has-space) grows and resyncs when it connects; a
 #   node whose backing is too small is refused with what to do, and comes
-#   in once its backing grew.
+#   in once its backing grew; a single node grows (nothing to resync) and
+#   sends the resize event.
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -173,4 +174,30 @@ fi
 for n in alpha beta; do
 	same_as "$T/img" $n || fail "resize-final-$n: $(img_diff "$T/img" "$T/out.$n")"
 done
+
+# ---- a single node (no [node] sections): grows, nothing to resync; the
+# event is sent
+for n in gamma beta alpha; do repl_stop $n; done
+mkdir -p "$T/solo"
+truncate -s 64M "$T/solo/backing"
+truncate -s 64M "$T/solo/log"
+repl_solo_conf solo
+repl_start solo || fail "resize-solo-start: $REPL_WHY"
+rm -f "$T/img"
+truncate -s "$D0" "$T/img"
+put_img 56 7 solo || fail "resize-solo-write"
+ctl solo events r0 >"$T/solo.events" 2>&1 &
+EPID=$!
+track_pid $EPID
+sleep 0.5
+truncate -s 96M "$T/solo/backing"
+truncate -s "$D1" "$T/img"
+if resize solo && grep -q "grown from 67104768 bytes (64.0 MiB) to 100659200 bytes (96.0 MiB)$" "$T/rs.out" &&
+	nbd_size_is solo "$D1" && put_img 62 4 solo && same_as "$T/img" solo &&
+	wait_for 10 grep -q " r0 resize: grown from" "$T/solo.events"; then
+	pass "resize-solo ($(rsout))"
+else
+	fail "resize-solo: $(rsout), size $(nbd_size solo), events: $(tail -2 "$T/solo.events" | tr '\n' ' ')"
+fi
+kill "$EPID" 2>/dev/null
 finish
