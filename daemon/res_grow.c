@@ -9,8 +9,8 @@
  * see the new size and, when replicated, every link gets a new hello so
  * the secondaries grow to it and resync the new range (repl_grow.c).
  * NBD clients connected before keep the size they were told (NBD has no
- * way to tell them); a dm-wbrep device needs its table reloaded with the
- * new length (docs/kmod.md).
+ * way to tell them); a dm-wbrep device keeps its table's length (a
+ * reload under a running ring is not tried yet).
  */
 #include <errno.h>
 #include <stdio.h>
