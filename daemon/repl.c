@@ -2289,7 +2289,8 @@ static int repl_settled(void *arg)
 {
 	const struct wbd_repl *rp = arg;
 
-	return !repl_reading(rp) && !rp->applying && !rp->refs &&
+	/* growing: the engine's grow completes into rp (repl_grow.c) */
+	return !repl_reading(rp) && !rp->applying && !rp->refs && !rp->growing &&
 	       atomic_load(&rp->fast->state) != REPL_FAST_TAKEN;
 }
 
@@ -2299,7 +2300,7 @@ static int repl_settle(void *arg)
 
 	if (rp->refs || atomic_load(&rp->fast->state) == REPL_FAST_TAKEN)
 		event_base_loop(rp->base, EVLOOP_NONBLOCK);
-	if (repl_reading(rp) || rp->applying)
+	if (repl_reading(rp) || rp->applying || rp->growing)
 		wb_engine_run(rp->e, 1);
 	return 0;
 }
@@ -2336,6 +2337,8 @@ void wbd_repl_free(struct wbd_repl *rp)
 	if (rp->refs || rp->applying)
 		wbd_err("%s: replication: %u record references and %u applies left at stop",
 			rp->res, rp->refs, rp->applying);
+	if (rp->growing) /* its completion must not find rp (engine/wblog_grow.c) */
+		wbd_err("%s: replication: a grow still running at stop", rp->res);
 	wbd_repl_verify_free(rp);
 	wbd_repl_grow_free(rp);
 	pend_clear(rp);
