@@ -300,22 +300,6 @@ int wbctl_status_of(struct gopts *g, const char *res, Wbrep__CtlResponse **out,
 
 /* ---- units ----------------------------------------------------------------- */
 
-void wbctl_bytes(uint64_t v, char *buf, size_t len)
-{
-	static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double d = (double)v;
-	int i = 0;
-
-	while (d >= 1024 && i < 5) {
-		d /= 1024;
-		i++;
-	}
-	if (i == 0)
-		snprintf(buf, len, "%llu B", (unsigned long long)v);
-	else
-		snprintf(buf, len, "%.1f %s", d, u[i]);
-}
-
 void wbctl_ms(uint64_t ms, char *buf, size_t len)
 {
 	uint64_t s = (ms + 999) / 1000;

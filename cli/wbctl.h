@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf/wbconf.h"
 #include "proto/wbproto.h"
 
 /* Exit codes (docs/wbctl.md). */
@@ -59,7 +60,6 @@ int wbctl_simple(struct gopts *g, Wbrep__CtlOp op, const char *res, const char *
 int wbctl_status_of(struct gopts *g, const char *res, Wbrep__CtlResponse **out,
 		    const Wbrep__ResourceStatus **rs);
 
-void wbctl_bytes(uint64_t v, char *buf, size_t len);
 /* s as a JSON string literal (NULL = ""). */
 void wbctl_json_str(const char *s);
 void wbctl_ms(uint64_t ms, char *buf, size_t len);

@@ -58,8 +58,8 @@ static void progress(const char *res, const Wbrep__ResourceStatus *r, uint64_t t
 	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
 	char a[32], b[32], c[32], pb[64];
 
-	wbctl_bytes(left, a, sizeof(a));
-	wbctl_bytes(r->destage_rate, b, sizeof(b));
+	wbconf_fmt_size(left, a, sizeof(a));
+	wbconf_fmt_size(r->destage_rate, b, sizeof(b));
 	wbctl_ms(r->destage_eta_ms, c, sizeof(c));
 	if (tty) {
 		wbctl_bar(done, total, pb, 30);
@@ -117,7 +117,7 @@ static int follow_drain(struct gopts *g, const char *res, const struct drain_opt
 			progress(res, r, total, tty);
 			if (tty)
 				printf("\n");
-			wbctl_bytes(r->destaged_bytes - first, a, sizeof(a));
+			wbconf_fmt_size(r->destaged_bytes - first, a, sizeof(a));
 			wbctl_ms(now_ms() - start, b, sizeof(b));
 			printf("%s: clean: %s written back in %s, mode %s%s\n", res, a, b,
 			       r->mode ? r->mode : "?", r->mode_forced ? " [forced]" : "");
@@ -230,7 +230,7 @@ int wbctl_cmd_mode(struct gopts *g, int argc, char **argv)
 	       st->mode_forced ? " [forced]" : " (cache-mode of the configuration)",
 	       st->mode_reason ? st->mode_reason : "-");
 	if (st->mode && !strcmp(st->mode, "writethrough") && !d.wait) {
-		wbctl_bytes(st->dirty_bytes, a, sizeof(a));
+		wbconf_fmt_size(st->dirty_bytes, a, sizeof(a));
 		printf(
 		    "%s: dirty data is written back in the background (%s dirty now); "
 		    "'wbctl drain %s' or 'wbctl mode %s writethrough --wait' waits until clean\n",

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "cli/wbctl.h"
-#include "conf/wbconf.h"
 
 struct role_opts {
 	bool flag; /* --force / --discard-my-data */
@@ -29,13 +28,34 @@ static int role_opt(int o, const char *arg, void *st)
 	return EX_OK;
 }
 
+/* Send rq for RES: a refusal on stderr (EX_FAIL), else "RES: okmsg", or
+ * with okmsg NULL "RES: " and what the daemon says it did. */
+static int answer(struct gopts *g, Wbrep__CtlRequest *rq, const char *res, const char *okmsg)
+{
+	Wbrep__CtlResponse *r;
+	int ex = wbctl_request(g, rq, &r);
+
+	if (ex)
+		return ex;
+	if (r->code) {
+		wbctl_refused(res, r);
+		ex = EX_FAIL;
+	} else {
+		printf("%s: %s\n", res,
+		       okmsg			   ? okmsg
+		       : r->message && *r->message ? r->message
+						   : "done");
+	}
+	wbrep__ctl_response__free_unpacked(r, NULL);
+	return ex;
+}
+
 /* RES and at most the one option `flag` (NULL: none). */
 static int role_cmd(struct gopts *g, int argc, char **argv, Wbrep__CtlOp op, const char *flag,
 		    const char *okmsg)
 {
 	struct option lo[] = {{flag ? flag : "", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
 	Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
-	Wbrep__CtlResponse *r;
 	struct role_opts ro = {0};
 	const char *res;
 	int n, ex;
@@ -54,17 +74,7 @@ static int role_cmd(struct gopts *g, int argc, char **argv, Wbrep__CtlOp op, con
 		rq.has_force = rq.force = 1;
 	if (op == WBREP__CTL_OP__CTL_CONNECT && ro.flag)
 		rq.has_discard_my_data = rq.discard_my_data = 1;
-	ex = wbctl_request(g, &rq, &r);
-	if (ex)
-		return ex;
-	if (r->code) {
-		wbctl_refused(res, r);
-		ex = EX_FAIL;
-	} else {
-		printf("%s: %s\n", res, okmsg);
-	}
-	wbrep__ctl_response__free_unpacked(r, NULL);
-	return ex;
+	return answer(g, &rq, res, okmsg);
 }
 
 int wbctl_cmd_primary(struct gopts *g, int argc, char **argv)
@@ -89,7 +99,7 @@ int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv)
 
 struct resize_opts {
 	uint64_t size;
-	bool clean, space, bad;
+	bool clean, space;
 };
 
 static int resize_opt(int o, const char *arg, void *st)
@@ -123,7 +133,6 @@ int wbctl_cmd_resize(struct gopts *g, int argc, char **argv)
 					   {"assume-peer-has-space", no_argument, NULL, 'p'},
 					   {NULL, 0, NULL, 0}};
 	Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
-	Wbrep__CtlResponse *r;
 	struct resize_opts ro = {0};
 	const char *res;
 	int n, ex;
@@ -142,15 +151,5 @@ int wbctl_cmd_resize(struct gopts *g, int argc, char **argv)
 	rq.size = ro.size;
 	rq.has_assume_clean = rq.assume_clean = ro.clean;
 	rq.has_assume_peer_space = rq.assume_peer_space = ro.space;
-	ex = wbctl_request(g, &rq, &r);
-	if (ex)
-		return ex;
-	if (r->code) {
-		wbctl_refused(res, r);
-		ex = EX_FAIL;
-	} else {
-		printf("%s: %s\n", res, r->message && *r->message ? r->message : "resized");
-	}
-	wbrep__ctl_response__free_unpacked(r, NULL);
-	return ex;
+	return answer(g, &rq, res, NULL);
 }

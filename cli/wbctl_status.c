@@ -47,16 +47,16 @@ static void print_settings(const Wbrep__ResourceStatus *r)
 	       s_or(r->cache_mode, "?"), s_or(c->ack, "?"),
 	       c->engine_options ? ", engine-options " : "", s_or(c->engine_options, ""));
 	printf("  backing    %s\n", s_or(c->backing, "-"));
-	wbctl_bytes(c->log_segment, a, sizeof(a));
+	wbconf_fmt_size(c->log_segment, a, sizeof(a));
 	if (c->log)
 		printf("  log-device %s (log-segment %s, used when it is formatted)\n", c->log, a);
 	else
 		printf("  log-device none\n");
-	wbctl_bytes(c->destage_min_rate, a, sizeof(a));
+	wbconf_fmt_size(c->destage_min_rate, a, sizeof(a));
 	wbctl_ms(c->gen_max_interval_ms, b, sizeof(b));
 	printf("  destage    low %u%%, high %u%%, min-rate %s/s; generation at least every %s\n",
 	       c->destage_low_pct, c->destage_high_pct, a, c->gen_max_interval_ms ? b : "-");
-	wbctl_bytes(c->ram_buffer, d, sizeof(d));
+	wbconf_fmt_size(c->ram_buffer, d, sizeof(d));
 	printf("  ram-buffer %s, log-commit %ums (ack memory), auto-up %s\n", d, c->log_commit_ms,
 	       c->auto_up ? "yes" : "no");
 	printf("  frontends  nbd-socket %s, nbd-listen %s, ring %s\n", s_or(c->nbd_socket, "-"),
@@ -102,9 +102,9 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		if (p->has_resync_total_bytes) {
 			char d[32], t[32], rt[32];
 
-			wbctl_bytes(p->resync_done_bytes, d, sizeof(d));
-			wbctl_bytes(p->resync_total_bytes, t, sizeof(t));
-			wbctl_bytes(p->resync_rate, rt, sizeof(rt));
+			wbconf_fmt_size(p->resync_done_bytes, d, sizeof(d));
+			wbconf_fmt_size(p->resync_total_bytes, t, sizeof(t));
+			wbconf_fmt_size(p->resync_rate, rt, sizeof(rt));
 			printf("\n    resync %s of %s (%llu%%), %s/s, eta %llu s", d, t,
 			       pct_of(p->resync_done_bytes, p->resync_total_bytes, 100), rt,
 			       (unsigned long long)(p->resync_eta_ms + 999) / 1000);
@@ -112,8 +112,8 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		if (p->has_send_queue_bytes && (p->congested || p->send_queue_bytes)) {
 			char q[32], m[32];
 
-			wbctl_bytes(p->send_queue_bytes, q, sizeof(q));
-			wbctl_bytes(p->send_queue_max_bytes, m, sizeof(m));
+			wbconf_fmt_size(p->send_queue_bytes, q, sizeof(q));
+			wbconf_fmt_size(p->send_queue_max_bytes, m, sizeof(m));
 			printf("\n    send queue %s of %s (%llu%%)%s", q, m,
 			       pct_of(p->send_queue_bytes, p->send_queue_max_bytes, 0),
 			       p->congested ? ", congested: write-back waits for this peer" : "");
@@ -124,9 +124,9 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		if (p->verify_state) {
 			char a[32], b[32], c[32];
 
-			wbctl_bytes(p->verify_oos_bytes, a, sizeof(a));
-			wbctl_bytes(p->verify_compared_bytes, b, sizeof(b));
-			wbctl_bytes(p->verify_skipped_bytes, c, sizeof(c));
+			wbconf_fmt_size(p->verify_oos_bytes, a, sizeof(a));
+			wbconf_fmt_size(p->verify_compared_bytes, b, sizeof(b));
+			wbconf_fmt_size(p->verify_skipped_bytes, c, sizeof(c));
 			printf("    verify: %s, %llu blocks (%s) out of sync, %s compared, %s "
 			       "skipped\n",
 			       p->verify_state, (unsigned long long)p->verify_oos_bytes / 4096, a,
@@ -136,9 +136,9 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 	if (r->verify_state) {
 		char a[32], b[32], c[32];
 
-		wbctl_bytes(r->verify_done_bytes, a, sizeof(a));
-		wbctl_bytes(r->verify_total_bytes, b, sizeof(b));
-		wbctl_bytes(r->verify_rate, c, sizeof(c));
+		wbconf_fmt_size(r->verify_done_bytes, a, sizeof(a));
+		wbconf_fmt_size(r->verify_total_bytes, b, sizeof(b));
+		wbconf_fmt_size(r->verify_rate, c, sizeof(c));
 		printf("  verify     %s %llu%% (%s of %s), %s/s", r->verify_state,
 		       pct_of(r->verify_done_bytes, r->verify_total_bytes, 100), a, b, c);
 		if (!strcmp(r->verify_state, "running")) {
@@ -184,23 +184,23 @@ static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 			print_settings(r);
 		return;
 	}
-	wbctl_bytes(r->size, a, sizeof(a));
+	wbconf_fmt_size(r->size, a, sizeof(a));
 	printf("  size       %s\n", a);
 	if (r->log_size) {
 		wbctl_bar(r->log_used, r->log_size, pb, 30);
-		wbctl_bytes(r->log_used, a, sizeof(a));
-		wbctl_bytes(r->log_size, b, sizeof(b));
+		wbconf_fmt_size(r->log_used, a, sizeof(a));
+		wbconf_fmt_size(r->log_size, b, sizeof(b));
 		printf("  log        %s %3u%%  %s of %s\n", pb, pct, a, b);
 	} else {
 		printf("  log        none\n");
 	}
-	wbctl_bytes(r->dirty_bytes, a, sizeof(a));
+	wbconf_fmt_size(r->dirty_bytes, a, sizeof(a));
 	if (r->engine_state) {
 		printf("  dirty      %s dirty, destage stopped (engine failed)\n", a);
 	} else if (!r->dirty_bytes) {
 		printf("  dirty      clean%s\n", r->destage_rate ? "" : ", destage idle");
 	} else if (r->destage_rate) {
-		wbctl_bytes(r->destage_rate, b, sizeof(b));
+		wbconf_fmt_size(r->destage_rate, b, sizeof(b));
 		wbctl_ms(r->destage_eta_ms, c, sizeof(c));
 		printf("  dirty      %s dirty, %s at %s/s, ETA %s\n", a,
 		       r->draining ? "draining" : "destaging", b, c);
@@ -220,21 +220,21 @@ static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 	}
 	printf("  seq        head %llu, tail %llu\n", (unsigned long long)r->seq_head,
 	       (unsigned long long)r->seq_tail);
-	wbctl_bytes(r->ram_pages_used * 4096, a, sizeof(a));
-	wbctl_bytes(r->ram_pages_total * 4096, b, sizeof(b));
+	wbconf_fmt_size(r->ram_pages_used * 4096, a, sizeof(a));
+	wbconf_fmt_size(r->ram_pages_total * 4096, b, sizeof(b));
 	printf("  ram        %s of %s (%llu/%llu pages)\n", a, b,
 	       (unsigned long long)r->ram_pages_used, (unsigned long long)r->ram_pages_total);
-	wbctl_bytes(r->extent_mem_bytes, a, sizeof(a));
+	wbconf_fmt_size(r->extent_mem_bytes, a, sizeof(a));
 	printf("  extents    %llu (%s)\n", (unsigned long long)r->extents, a);
-	wbctl_bytes(r->bytes_read, a, sizeof(a));
-	wbctl_bytes(r->bytes_written, b, sizeof(b));
+	wbconf_fmt_size(r->bytes_read, a, sizeof(a));
+	wbconf_fmt_size(r->bytes_written, b, sizeof(b));
 	printf("  io         %llu reads (%s), %llu writes (%s), %llu flushes, %llu discards\n",
 	       (unsigned long long)r->reads, a, (unsigned long long)r->writes, b,
 	       (unsigned long long)r->flushes, (unsigned long long)r->discards);
 	if (r->read_errors)
 		printf("  READ ERRORS %llu on this node's disks, %llu served by peers\n",
 		       (unsigned long long)r->read_errors, (unsigned long long)r->reads_from_peers);
-	wbctl_bytes(r->destaged_bytes, a, sizeof(a));
+	wbconf_fmt_size(r->destaged_bytes, a, sizeof(a));
 	printf("  destaged   %s total, %llu throttle events\n", a,
 	       (unsigned long long)r->throttle_events);
 	printf("  clients    %u nbd, peers %u/%u connected\n", r->nbd_clients, r->peers_connected,

@@ -46,8 +46,8 @@ static void progress(const char *res, const Wbrep__ResourceStatus *r, bool tty)
 	unsigned pct = total ? (unsigned)(done * 100 / total) : 100;
 	char a[32], b[32], c[32], pb[64];
 
-	wbctl_bytes(total - done, a, sizeof(a));
-	wbctl_bytes(r->verify_rate, b, sizeof(b));
+	wbconf_fmt_size(total - done, a, sizeof(a));
+	wbconf_fmt_size(r->verify_rate, b, sizeof(b));
 	wbctl_ms(r->verify_eta_ms, c, sizeof(c));
 	if (tty) {
 		wbctl_bar(done, total, pb, 30);
@@ -93,9 +93,9 @@ static void result_human(const char *res, const Wbrep__ResourceStatus *r)
 
 		if (!p->verify_state)
 			continue;
-		wbctl_bytes(p->verify_oos_bytes, a, sizeof(a));
-		wbctl_bytes(p->verify_compared_bytes, b, sizeof(b));
-		wbctl_bytes(p->verify_skipped_bytes, c, sizeof(c));
+		wbconf_fmt_size(p->verify_oos_bytes, a, sizeof(a));
+		wbconf_fmt_size(p->verify_compared_bytes, b, sizeof(b));
+		wbconf_fmt_size(p->verify_skipped_bytes, c, sizeof(c));
 		printf("%s: peer %s: verify %s: %llu block%s (%s) out of sync, %s compared, %s "
 		       "skipped\n",
 		       res, p->node, p->verify_state,

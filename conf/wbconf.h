@@ -207,6 +207,9 @@ void wbconf_errors_free(struct wbconf_errors *errs);
  * Durations: "500ms", "5s", "2m", "1h"; a bare number uses def_unit_ms as
  * multiplier (0 = a unit is required, except for "0"). */
 int wbconf_parse_size(const char *s, uint64_t *out);
+/* A size for people, 1024-based with one decimal: "4.0 KiB", "64.0 MiB";
+ * "512 B" below 1 KiB (wbctl's output, wbrepd's messages). */
+void wbconf_fmt_size(uint64_t v, char *buf, size_t len);
 int wbconf_parse_duration_ms(const char *s, uint32_t def_unit_ms, uint64_t *out);
 int wbconf_parse_addr(const char *s, struct wbconf_addr *out); /* out->host malloc'd */
 

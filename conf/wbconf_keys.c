@@ -7,7 +7,7 @@
  * (required, reloadable at run time, 4K aligned). wbconf_key_set() turns a
  * value into the field of the section struct and explains bad values. Also
  * owns the error list and its formatting, and the public value parsers
- * (sizes, durations, host:port). Every key is documented in
+ * (sizes, durations, host:port) and the size formatter. Every key is documented in
  * docs/configuration.md; test_conf checks the two agree.
  */
 #include <ctype.h>
@@ -523,6 +523,22 @@ int wbconf_parse_size(const char *s, uint64_t *out)
 		return -ERANGE;
 	*out = v * mul;
 	return 0;
+}
+
+void wbconf_fmt_size(uint64_t v, char *buf, size_t len)
+{
+	static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double d = (double)v;
+	int i = 0;
+
+	while (d >= 1024 && i < 5) {
+		d /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)v);
+	else
+		snprintf(buf, len, "%.1f %s", d, u[i]);
 }
 
 int wbconf_parse_duration_ms(const char *s, uint32_t def_unit_ms, uint64_t *out)

@@ -154,7 +154,6 @@ static void gq_finish(struct wbd_repl *rp)
 		return;
 	rp->gq_id = 0;
 	rp->gq_done = NULL;
-	rp->gq_waiting = 0;
 	for (unsigned i = 0; i < rp->npeers; i++)
 		rp->peers[i].gq_wait = 0;
 	if (rp->gq_timer)
@@ -201,7 +200,6 @@ int wbd_repl_grow_query(struct wbd_repl *rp, void (*done)(void *arg), void *arg)
 	if (!n)
 		return 1;
 	rp->gq_id = q.id;
-	rp->gq_waiting = n;
 	rp->gq_done = done;
 	rp->gq_arg = arg;
 	evtimer_add(rp->gq_timer, &tv);
@@ -236,8 +234,10 @@ void wbd_repl_grow_frame(struct repl_peer *p, const struct wbp_msg *m)
 		return;
 	p->gq_wait = 0;
 	p->max_size = m->szr->has_max_size && !m->szr->code ? m->szr->max_size : 0;
-	if (!--rp->gq_waiting)
-		gq_finish(rp);
+	for (unsigned i = 0; i < rp->npeers; i++)
+		if (rp->peers[i].gq_wait)
+			return;
+	gq_finish(rp);
 }
 
 void wbd_repl_grow_free(struct wbd_repl *rp)

@@ -218,7 +218,6 @@ struct wbd_repl {
 	char grow_why[400];
 	/* primary: a size query running (wbd_repl_grow_query), 0: none */
 	uint64_t gq_id, gq_last;
-	unsigned gq_waiting;
 	struct event *gq_timer;
 	void (*gq_done)(void *arg);
 	void *gq_arg;

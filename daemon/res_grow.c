@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/wbconf.h"
 #include "daemon/events.h"
 #include "daemon/repl.h"
 #include "daemon/resource.h"
@@ -30,20 +31,16 @@ struct res_grow {
 	void *arg;
 };
 
+/* "67104768 bytes (64.0 MiB)" */
 static void size_str(uint64_t v, char *buf, size_t len)
 {
-	static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double d = (double)v;
-	unsigned i = 0;
+	char h[32];
 
-	while (d >= 1024 && i < 5) {
-		d /= 1024;
-		i++;
-	}
-	if (i)
-		snprintf(buf, len, "%llu bytes (%.1f %s)", (unsigned long long)v, d, u[i]);
-	else
+	wbconf_fmt_size(v, h, sizeof(h));
+	if (v < 1024)
 		snprintf(buf, len, "%llu bytes", (unsigned long long)v);
+	else
+		snprintf(buf, len, "%llu bytes (%s)", (unsigned long long)v, h);
 }
 
 static void grown(void *arg, int err)
@@ -169,10 +166,6 @@ int wbd_resource_resize(struct wbd_resource *r, uint64_t size, bool assume_clean
 			 "its configuration sets size = %llu: set size = 0 (the backing's size) "
 			 "or the new size there first, and restart it",
 			 (unsigned long long)r->conf->size);
-		return -EINVAL;
-	}
-	if (size % WB_BLOCK_SIZE) {
-		snprintf(err, errlen, "the size must be a multiple of 4096 bytes");
 		return -EINVAL;
 	}
 	if (r->role_chg) {

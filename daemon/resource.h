@@ -136,7 +136,8 @@ int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st);
  * the failure reason when it is the first one since up. */
 void wbd_resource_note_error(struct wbd_resource *r, const char *msg);
 
-/* wbctl resize (res_grow.c): grow the device to size bytes (0: the largest
+/* wbctl resize (res_grow.c): grow the device to size bytes (a multiple of
+ * 4096: wbproto_ctl_check; 0: the largest
  * this node and, on a replicated primary, every connected peer allows;
  * assume_clean: do not resync the new range; peer_space: peers not
  * connected will hold it). -EINPROGRESS: done(arg, err, msg) follows;
