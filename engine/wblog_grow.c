@@ -50,17 +50,23 @@ struct wbl_grow {
 	int err, finished; /* finished: deliver from run() */
 };
 
+/* The backing's size read again (its error: -EOPNOTSUPP when the backend
+ * cannot), and the largest size the device may take on it (*max, at
+ * least the size now). */
+static int backing_max(struct wblog *e, uint64_t *max)
+{
+	int ret = wb_io_refresh_size(e->bak);
+	uint64_t m = wb_bind_dev_size(e->bak->size);
+
+	*max = m > e->dev_size ? m : e->dev_size;
+	return ret;
+}
+
 int wbl_size_max(struct wb_engine *eng, uint64_t *out)
 {
-	struct wblog *e = (struct wblog *)eng;
-	uint64_t max;
-	int ret = wb_io_refresh_size(e->bak);
+	int ret = backing_max((struct wblog *)eng, out);
 
-	if (ret && ret != -EOPNOTSUPP)
-		return ret;
-	max = wb_bind_dev_size(e->bak->size);
-	*out = max > e->dev_size ? max : e->dev_size;
-	return 0;
+	return ret == -EOPNOTSUPP ? 0 : ret; /* the size it had at open */
 }
 
 /* Step 4: the old identity block is zeroes now (or could not be). */
@@ -178,7 +184,7 @@ int wbl_grow(struct wb_engine *eng, uint64_t new_size, unsigned flags,
 		       eng->name, e->log->name, e->log->name);
 		return -EPROTO;
 	}
-	ret = wbl_size_max(eng, &max);
+	ret = backing_max(e, &max);
 	if (ret == -EOPNOTSUPP) {
 		wb_msg(WB_LOG_ERR, "%s: grow: the size of %s cannot be read again (%s backend)",
 		       eng->name, e->bak->name, e->bak->ops->name);
