@@ -231,9 +231,13 @@ static void print_human(const Wbrep__ResourceStatus *r, bool verbose)
 	printf("  io         %llu reads (%s), %llu writes (%s), %llu flushes, %llu discards\n",
 	       (unsigned long long)r->reads, a, (unsigned long long)r->writes, b,
 	       (unsigned long long)r->flushes, (unsigned long long)r->discards);
-	if (r->read_errors)
-		printf("  READ ERRORS %llu on this node's disks, %llu served by peers\n",
-		       (unsigned long long)r->read_errors, (unsigned long long)r->reads_from_peers);
+	if (r->read_errors) {
+		wbconf_fmt_size(r->read_repaired_bytes, a, sizeof(a));
+		printf("  READ ERRORS %llu on this node's disks, %llu served by peers, %s "
+		       "written back\n",
+		       (unsigned long long)r->read_errors, (unsigned long long)r->reads_from_peers,
+		       a);
+	}
 	wbconf_fmt_size(r->destaged_bytes, a, sizeof(a));
 	printf("  destaged   %s total, %llu throttle events\n", a,
 	       (unsigned long long)r->throttle_events);
@@ -543,6 +547,8 @@ static void print_json_res(const Wbrep__ResourceStatus *r)
 	JU("read_errors", r->read_errors);
 	printf(", ");
 	JU("reads_from_peers", r->reads_from_peers);
+	printf(", ");
+	JU("read_repaired_bytes", r->read_repaired_bytes);
 	printf("},\n     \"ram_pages\": {");
 	JU("total", r->ram_pages_total);
 	printf(", ");

@@ -256,6 +256,7 @@ static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_statu
 		U(snapshots_dropped, s->st.snapshots_dropped);
 	U(read_errors, s->read_errors);
 	U(reads_from_peers, s->reads_from_peers);
+	U(read_repaired_bytes, s->read_repaired);
 	if (s->has_uuid) {
 		p->has_data_uuid = 1;
 		p->data_uuid.data = (uint8_t *)s->data_uuid;

@@ -103,8 +103,9 @@ struct wbd_ctl_res_status {
 	/* online verify (wbctl verify); verify_state "" = never ran */
 	char verify_state[16]; /* "running", "done", "aborted" */
 	uint64_t verify_done, verify_total, verify_eta_ms, verify_rate;
-	/* reads that failed here since up; of them, served by a peer */
-	uint64_t read_errors, reads_from_peers;
+	/* reads that failed here since up; of them, served by a peer; bytes
+	 * written back here from peers' copies (read repair) */
+	uint64_t read_errors, reads_from_peers, read_repaired;
 	unsigned npeers;
 	struct wbd_ctl_peer_status peers[WBD_CTL_MAX_PEERS];
 	/* snapshots: the generations one can be taken of now (has_span), the

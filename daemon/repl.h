@@ -131,6 +131,8 @@ bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
 			void (*release)(struct wb_req *wr, int err));
 /* Reads that failed here and a peer served, since up (0 without rp). */
 uint64_t wbd_repl_reads_from_peers(const struct wbd_repl *rp);
+/* Bytes served by a peer and written back here (read repair), since up. */
+uint64_t wbd_repl_read_repaired(const struct wbd_repl *rp);
 /* The io loop of the resource's first peer link (an NBD connection of
  * the resource goes there, so that link's acks can release its replies);
  * NULL: none. */

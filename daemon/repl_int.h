@@ -272,6 +272,7 @@ struct wbd_repl {
 	 * (the resource counts the failed ones) */
 	struct repl_peerread *pr;
 	uint64_t rd_peer_served;
+	uint64_t rd_repaired;	  /* bytes served by a peer and written back here */
 	uint32_t bm_region;	  /* bytes per bitmap bit; 0: the log has no bitmaps */
 	uint64_t data_head;	  /* seq after the newest record with data (hello) */
 	size_t sndq_max;	  /* send-queue-max of every link, 0: default */

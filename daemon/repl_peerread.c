@@ -30,10 +30,19 @@
  * whose engine never completes the records the read waits for). No peer
  * left: the read completes with its local error.
  *
- * Nothing is written back: the bad block stays bad until a write covers it
- * (a client write goes to the log, its destage rewrites the backing block,
- * which is what makes a disk remap a pending sector). Writing the peer's
- * copy back would race writes to the same blocks that come after the read.
+ * Read repair: each chunk a peer served is written back here, as md does
+ * for a mirror's read error, so that the bad blocks get a good copy again
+ * (a client-style write: into the log, shipped, destaged over the bad
+ * backing block, which is what makes a disk remap a pending sector) and
+ * the node holds its own copy of them again. A chunk is the device as of
+ * the request (every record shipped before it, none after: the ordering
+ * rule above), so only the blocks no newer write covers may go back: the
+ * engine says which (engine ABI 15 repair_mask, with the seq the next
+ * shipped record gets, taken when the request was queued) and the write
+ * of those is submitted in the same engine-loop callback, before any
+ * other write is admitted. When the engine cannot tell (a newer record
+ * was already destaged), the chunk is not written back; the next read of
+ * a block still bad fails, is served and repaired again.
  *
  * Threads: the engine thread, like the rest of the glue; done() runs there.
  */
@@ -58,6 +67,7 @@
 #define PR_BUSY_MAX	250 /* EBUSY answers (5 s) before the peer counts as failed */
 #define PR_QUEUE_MAX	256 /* failed reads waiting; more complete with their error */
 #define PR_LOG_EVERY_MS 1000
+#define PR_FIX_MAX	16 /* chunks being repaired; more are not (a later read will) */
 
 struct pr_read {
 	struct pr_read *next;
@@ -79,6 +89,7 @@ struct pr_chunk {
 	bool used, resend;
 	uint64_t id;
 	uint32_t off, n; /* blocks of the head read */
+	uint64_t since;	 /* shipped_next when it was asked: the copy's seq */
 };
 
 struct repl_peerread {
@@ -89,9 +100,10 @@ struct repl_peerread {
 	unsigned queued;
 	struct pr_chunk c[PR_INFLIGHT];
 	uint64_t next_id;
+	unsigned fixing; /* chunks being repaired (pr_fix) */
 	/* a log line of each outcome (0: served, 1: not) at most every
-	 * PR_LOG_EVERY_MS, with how many it left out */
-	uint64_t log_ms[2], quiet[2];
+	 * PR_LOG_EVERY_MS, with how many it left out; [2]: repairs */
+	uint64_t log_ms[3], quiet[2];
 };
 
 static uint64_t now_ms(void)
@@ -233,6 +245,7 @@ static int pr_send(struct repl_peerread *pr, struct pr_chunk *c)
 	struct pr_read *rd = pr->head;
 	Wbrep__VerifyRequest m = WBREP__VERIFY_REQUEST__INIT;
 
+	c->since = pr->rp->shipped_next;
 	m.id = c->id;
 	m.lba = rd->lba + c->off;
 	m.nblocks = c->n;
@@ -339,6 +352,161 @@ bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
 	return true;
 }
 
+/* The repair of one chunk a peer served: first read here again (a chunk
+ * of a large read that failed elsewhere may be fine here), then the write
+ * of the blocks no newer write covers, one request per run. */
+struct pr_fix {
+	struct wb_req wr; /* the read here, then each write in turn */
+	struct wbd_repl *rp;
+	uint64_t lba, since;
+	uint32_t n, next; /* blocks; the next one to look at */
+	uint64_t mask;	  /* blocks to write back */
+	uint32_t done;	  /* blocks written back */
+	uint8_t *peer;	  /* the peer's copy */
+	uint8_t *local;	  /* the read here */
+};
+
+static void pr_fix_tell(struct pr_fix *fx, int err)
+{
+	struct wbd_repl *rp = fx->rp;
+	struct repl_peerread *pr = rp->pr;
+	uint64_t now = now_ms();
+
+	if (pr && pr->log_ms[2] && now - pr->log_ms[2] < PR_LOG_EVERY_MS)
+		return;
+	if (pr)
+		pr->log_ms[2] = now;
+	if (err)
+		wbd_warn("%s: read repair: writing back %u bytes at offset %llu failed: %s",
+			 rp->res, fx->n * WB_BLOCK_SIZE,
+			 (unsigned long long)fx->lba * WB_BLOCK_SIZE, strerror(-err));
+	else
+		wbd_event(rp->res, "read", NULL, NULL,
+			  "read repair: %u of %u bytes at offset %llu written back here from a "
+			  "peer's copy%s",
+			  fx->done * WB_BLOCK_SIZE, fx->n * WB_BLOCK_SIZE,
+			  (unsigned long long)fx->lba * WB_BLOCK_SIZE,
+			  fx->done < fx->n ? " (newer writes cover the rest)" : "");
+}
+
+static void pr_fix_end(struct pr_fix *fx, int err)
+{
+	struct wbd_repl *rp = fx->rp;
+
+	if (err || fx->done)
+		pr_fix_tell(fx, err);
+	if (rp->pr)
+		rp->pr->fixing--;
+	rp->applying--;
+	free(fx->peer);
+	free(fx->local);
+	free(fx);
+}
+
+static void pr_fix_write(struct pr_fix *fx);
+
+static void pr_fix_written(struct wb_req *wr, int err)
+{
+	struct pr_fix *fx = (struct pr_fix *)wr;
+
+	if (err) {
+		pr_fix_end(fx, err);
+		return;
+	}
+	fx->done += wr->len / WB_BLOCK_SIZE;
+	fx->rp->rd_repaired += wr->len;
+	pr_fix_write(fx);
+}
+
+/* The next run of blocks in fx->mask, written; the end when none is left.
+ * The first call runs right after repair_mask, in the same callback; each
+ * later one from the previous write's completion: a write admitted in
+ * between may have covered blocks of a later run, so the mask is asked
+ * again for what is left. */
+static void pr_fix_write(struct pr_fix *fx)
+{
+	struct wbd_repl *rp = fx->rp;
+	uint32_t i = fx->next, j;
+	int ret;
+
+	if (i && i < fx->n) {
+		uint64_t m = 0;
+
+		ret = wb_engine_repair_mask(rp->e, fx->lba + i, fx->n - i, fx->since, &m);
+		fx->mask &= ret ? 0 : ~((1ull << i) - 1) & (m << i);
+	}
+	while (i < fx->n && !(fx->mask >> i & 1))
+		i++;
+	if (i == fx->n || !rp->primary || rp->stopping) {
+		pr_fix_end(fx, 0);
+		return;
+	}
+	for (j = i; j < fx->n && fx->mask >> j & 1; j++)
+		;
+	fx->next = j;
+	memset(&fx->wr, 0, sizeof(fx->wr));
+	fx->wr.op = WB_REQ_WRITE;
+	fx->wr.off = (fx->lba + i) * WB_BLOCK_SIZE;
+	fx->wr.len = (j - i) * WB_BLOCK_SIZE;
+	fx->wr.buf = fx->peer + (size_t)i * WB_BLOCK_SIZE;
+	fx->wr.done = pr_fix_written;
+	ret = wb_engine_submit(rp->e, &fx->wr);
+	if (ret)
+		pr_fix_end(fx, ret);
+}
+
+static void pr_fix_read(struct wb_req *wr, int err)
+{
+	struct pr_fix *fx = (struct pr_fix *)wr;
+	int ret;
+
+	if (!err || !fx->rp->primary || fx->rp->stopping) {
+		pr_fix_end(fx, 0); /* readable here now (or no longer ours to fix) */
+		return;
+	}
+	ret = wb_engine_repair_mask(fx->rp->e, fx->lba, fx->n, fx->since, &fx->mask);
+	if (ret) { /* -ESTALE: a newer record left the log; -EOPNOTSUPP */
+		pr_fix_end(fx, 0);
+		return;
+	}
+	pr_fix_write(fx);
+}
+
+/* Repair chunk c of the head read, which a peer served as data. */
+static void pr_fix(struct repl_peerread *pr, const struct pr_chunk *c, const uint8_t *data)
+{
+	struct wbd_repl *rp = pr->rp;
+	size_t len = (size_t)c->n * WB_BLOCK_SIZE;
+	struct pr_fix *fx;
+
+	if (pr->fixing >= PR_FIX_MAX || !WB_OPS_HAS(rp->e->ops, 15, repair_mask))
+		return;
+	fx = calloc(1, sizeof(*fx));
+	if (!fx)
+		return;
+	fx->peer = malloc(len);
+	fx->local = malloc(len);
+	if (!fx->peer || !fx->local) {
+		free(fx->peer);
+		free(fx->local);
+		free(fx);
+		return;
+	}
+	memcpy(fx->peer, data, len);
+	fx->rp = rp;
+	fx->lba = pr->head->lba + c->off;
+	fx->n = c->n;
+	fx->since = c->since;
+	if (wbd_repl_read_blocks(rp, &fx->wr, fx->lba, fx->n, fx->local, pr_fix_read, fx)) {
+		free(fx->peer);
+		free(fx->local);
+		free(fx);
+		return;
+	}
+	pr->fixing++;
+	rp->applying++; /* wbd_repl_free waits for it */
+}
+
 /* A verify reply with data (repl.c's frame callback hands it over). */
 void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, const void *data)
 {
@@ -373,6 +541,7 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 	}
 	memcpy((uint8_t *)rd->wr->buf + (size_t)c->off * WB_BLOCK_SIZE, data,
 	       (size_t)c->n * WB_BLOCK_SIZE);
+	pr_fix(pr, c, data);
 	rd->got += c->n;
 	rd->asked_ms = now_ms(); /* the time counts from its last answer */
 	c->used = false;
@@ -382,6 +551,11 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 uint64_t wbd_repl_reads_from_peers(const struct wbd_repl *rp)
 {
 	return rp ? rp->rd_peer_served : 0;
+}
+
+uint64_t wbd_repl_read_repaired(const struct wbd_repl *rp)
+{
+	return rp ? rp->rd_repaired : 0;
 }
 
 void wbd_repl_peerread_peer_down(struct repl_peer *p)

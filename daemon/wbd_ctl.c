@@ -166,6 +166,7 @@ static void fill_status(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 	s->suspended = r->mc.mode == WBD_POLICY_SUSPEND || r->mc.mode == WBD_POLICY_IO_ERROR;
 	s->read_errors = r->read_errors;
 	s->reads_from_peers = wbd_repl_reads_from_peers(r->repl);
+	s->read_repaired = wbd_repl_read_repaired(r->repl);
 	s->mode_changes = r->mc.changes;
 	s->mode_since_ms = r->mc.since_ms;
 	s->mode_forced = r->mode_forced >= 0;

@@ -54,9 +54,10 @@
  * appended).
  * 13: the owner of each bitmap slot, persisted (ops bm_owner, bm_owner_set).
  * 14: online grow (ops size_max, grow).
+ * 15: read repair (op repair_mask).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 14
+#define WB_ENGINE_ABI_VERSION 15
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -507,6 +508,20 @@ struct wb_engine_ops {
 	int (*size_max)(struct wb_engine *e, uint64_t *out);
 	int (*grow)(struct wb_engine *e, uint64_t new_size, unsigned flags,
 		    void (*done)(void *arg, int err), void *arg);
+	/* ABI 15: read repair (docs/engine.md "Read repair"). The caller
+	 * holds a copy of blocks [lba, lba + n) (n <= 64) as the device was
+	 * with every record of seq < since_seq and none later (a peer's copy,
+	 * asked for after the primary shipped exactly those). *mask gets bit
+	 * i set for each block lba + i that no write newer than that copy
+	 * covers: no record of seq >= since_seq in the log or RAM buffer, no
+	 * write admitted and not yet placed (open batch, sealed records,
+	 * writes waiting for RAM pages). A write of those blocks submitted
+	 * before the engine runs again (same thread, nothing in between)
+	 * puts the copy back without losing anything newer. Errors:
+	 * -ESTALE (a record of seq >= since_seq was destaged already: its
+	 * blocks are no longer known), -EINVAL (n, range), -EIO (failed). */
+	int (*repair_mask)(struct wb_engine *e, uint64_t lba, uint32_t n, uint64_t since_seq,
+			   uint64_t *mask);
 };
 #define WB_GROW_F_MARK (1u << 0)
 
@@ -735,6 +750,12 @@ static inline int wb_engine_grow(struct wb_engine *e, uint64_t new_size, unsigne
 {
 	return WB_OPS_HAS(e->ops, 14, grow) ? e->ops->grow(e, new_size, flags, done, arg)
 					    : -EOPNOTSUPP;
+}
+static inline int wb_engine_repair_mask(struct wb_engine *e, uint64_t lba, uint32_t n,
+					uint64_t since_seq, uint64_t *mask)
+{
+	return WB_OPS_HAS(e->ops, 15, repair_mask) ? e->ops->repair_mask(e, lba, n, since_seq, mask)
+						   : -EOPNOTSUPP;
 }
 static inline int wb_engine_snap_fence(struct wb_engine *e, int on)
 {

@@ -1463,4 +1463,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .bm_owner_set = wbl_bm_owner_set,
     .size_max = wbl_size_max,
     .grow = wbl_grow,
+    .repair_mask = wbl_repair_mask,
 };

@@ -263,6 +263,9 @@ uint64_t wbl_space_limit(struct wblog *e, int reserve);
 int wbl_sb_write(struct wblog *e, void (*done)(struct wblog *e, int err));
 
 /* wblog_write.c */
+/* read repair (engine ABI 15 op repair_mask) */
+int wbl_repair_mask(struct wb_engine *eng, uint64_t lba, uint32_t n, uint64_t since_seq,
+		    uint64_t *mask);
 int wbl_submit_write(struct wblog *e, struct wb_req *r);
 int wbl_submit_zero(struct wblog *e, struct wb_req *r);
 int wbl_submit_flush(struct wblog *e, struct wb_req *r);

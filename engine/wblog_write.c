@@ -1171,3 +1171,74 @@ int wbl_log_sync(struct wb_engine *eng, uint64_t seq)
 	}
 	return 0;
 }
+
+/* Clear in *mask the blocks of [lba, lba + n) that [x, x + xn) covers. */
+static void wbl_mask_out(uint64_t *mask, uint64_t lba, uint32_t n, uint64_t x, uint64_t xn)
+{
+	uint64_t a = x > lba ? x : lba, b = x + xn < lba + n ? x + xn : lba + n;
+
+	for (; a < b; a++)
+		*mask &= ~(1ull << (a - lba));
+}
+
+static void wbl_mask_rec(const struct wbl_rec *rec, uint64_t *mask, uint64_t lba, uint32_t n)
+{
+	for (uint32_t i = 0; i < rec->nextents; i++)
+		wbl_mask_out(mask, lba, n, rec->ext[i].lba, rec->ext[i].nblocks);
+}
+
+/*
+ * Read repair (engine ABI 15, docs/engine.md "Read repair"): which blocks
+ * of a copy made as of since_seq are still the newest version. Records
+ * of seq < place_seq are in the map (placement inserts and ships in one
+ * step); destage drops them from the map strictly in seq order, so while
+ * destaged_seq <= since_seq every record of seq >= since_seq that was
+ * placed is still there, unless a newer one replaced it (also >= since_seq).
+ * What is not placed yet (sealed records, the open batch, writes waiting
+ * for pages) is looked at by its extents.
+ */
+int wbl_repair_mask(struct wb_engine *eng, uint64_t lba, uint32_t n, uint64_t since_seq,
+		    uint64_t *mask)
+{
+	struct wblog *e = (struct wblog *)eng;
+	struct wb_extmap_ent ents[64];
+	uint64_t pos = lba, end = lba + n;
+	struct wb_req *r;
+	int k;
+
+	*mask = 0;
+	if (!n || n > 64 || lba >= e->dev_blocks || n > e->dev_blocks - lba)
+		return -EINVAL;
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (e->destaged_seq > since_seq)
+		return -ESTALE;
+	*mask = n == 64 ? ~0ull : (1ull << n) - 1;
+	while (pos < end) {
+		k = wb_extmap_lookup(e->map, pos, (uint32_t)(end - pos), ents, 64);
+		if (k < 0) {
+			*mask = 0;
+			return k;
+		}
+		if (!k)
+			break;
+		for (int i = 0; i < k && i < 64; i++) {
+			if (ents[i].seq >= since_seq)
+				wbl_mask_out(mask, lba, n, ents[i].lba, ents[i].nblocks);
+			pos = ents[i].lba + ents[i].nblocks;
+		}
+		if (k <= 64)
+			break;
+	}
+	for (uint64_t s = e->place_seq; s < e->next_seq; s++) {
+		const struct wbl_rec *rec = wbl_rec_by_seq(e, s);
+
+		if (rec)
+			wbl_mask_rec(rec, mask, lba, n);
+	}
+	if (e->batch)
+		wbl_mask_rec(e->batch, mask, lba, n);
+	for (r = e->admitq.head; r; r = (struct wb_req *)(uintptr_t)WBL_NEXT(r))
+		wbl_mask_out(mask, lba, n, r->off / WB_BLOCK_SIZE, r->len / WB_BLOCK_SIZE);
+	return 0;
+}

@@ -16,11 +16,18 @@
 #             counted the
 #             failed reads, status shows read_errors and reads_from_peers,
 #             the event names beta
+#   repair    the chunk of that read that fails here again is written back
+#             (read repair: 256 KiB, status and metric count it, the event
+#             says so), its destage rewrites the bad range (wbbadfs "remap
+#             on" heals it), a read then needs no peer; the other chunks
+#             of the failed 4 MiB request read fine here, none written back
 #   large     one 4 MiB NBD read over two bad ranges (several chunks of the
 #             peer protocol): the right bytes
 #   writes    the writer goes on over the bad range: written blocks come
 #             from the log, the rest still from beta
-#   next      the same range bad on beta too: gamma serves it
+#   next      the same range bad on beta too: gamma serves it (alpha
+#             drained before this case and the next ones: what the
+#             repairs put in its log leaves it, the bad ranges fail again)
 #   all       and on gamma: the read fails with EIO (no replica can serve
 #             it), logged as such
 #   nopeer    beta and gamma stopped: a read of the bad range fails with
@@ -145,7 +152,7 @@ elif [ "$re" -lt 1 ] || [ "$rp" != "$re" ]; then
 	fail "$P-backing" "status: read_errors $re, reads_from_peers $rp"
 elif ! grep -q "failed here (Input/output error): served by peer beta" "$T/alpha/wbrepd.log"; then
 	fail "$P-backing" "no event naming beta in alpha's log"
-elif ! ctl alpha status r0 2>&1 | grep -q "^  READ ERRORS $re on this node's disks, $rp served by peers$"; then
+elif ! ctl alpha status r0 2>&1 | grep -q "^  READ ERRORS $re on this node's disks, $rp served by peers, .* written back$"; then
 	fail "$P-backing" "the human status has no READ ERRORS line: $(ctl alpha status r0 2>&1 | grep -i read)"
 elif ! metric alpha "wbrep_read_errors_total{resource=\"r0\"} $re\$" >/dev/null ||
 	! metric alpha "wbrep_reads_from_peers_total{resource=\"r0\"} $rp\$" >/dev/null; then
@@ -153,6 +160,40 @@ elif ! metric alpha "wbrep_read_errors_total{resource=\"r0\"} $re\$" >/dev/null 
 else
 	pass "$P-backing" "(8 MiB right, $((f1 - f0)) reads failed on alpha's disk, $rp served by beta)"
 fi
+
+# ---------------------------------------------------------------- repair
+# the failed 4 MiB request came from beta in 16 chunks of 256 KiB; each is
+# read here again and only the one over the bad range fails: written back
+# (into the log), destaged over the bad range, which heals (remap on)
+rb=262144
+if ! wait_for 30 test "$(jqget alpha '.io.read_repaired_bytes')" -ge $rb; then
+	fail "$P-repair" "read_repaired_bytes $(jqget alpha '.io.read_repaired_bytes'), not $rb"
+else
+	sleep 0.5 # no more than the one chunk comes
+	echo "remap on" >"$T/alpha.bad/.bad"
+	ctl alpha drain r0 --timeout 60 >"$T/drain" 2>&1 || fail "$P-repair" "drain: $(cat "$T/drain")"
+	f0=$(nfailed alpha)
+	rp0=$(jqget alpha '.io.reads_from_peers')
+	errs=$(readback alpha $((2 * MB)) 65536 "$T/rb11")
+	rr=$(jqget alpha '.io.read_repaired_bytes')
+	if [ "$rr" != $rb ]; then
+		fail "$P-repair" "read_repaired_bytes $rr: more than the one bad chunk written back"
+	elif ! grep -q "read repair: 262144 of 262144 bytes at offset 2097152 written back here from a peer's copy" "$T/alpha/wbrepd.log"; then
+		fail "$P-repair" "no read repair event: $(grep 'read repair' "$T/alpha/wbrepd.log" | tail -2)"
+	elif ! metric alpha "wbrep_read_repaired_bytes_total{resource=\"r0\"} $rb\$" >/dev/null; then
+		fail "$P-repair" "metric: $(metric alpha 'wbrep_read_repaired')"
+	elif grep -q "^backing 2097152 " "$T/alpha.bad/.bad" || [ "$(sed -n 's/^remapped //p' "$T/alpha.bad/.bad")" -lt 1 ]; then
+		fail "$P-repair" "the destage did not write over the bad range: $(cat "$T/alpha.bad/.bad" | tr '\n' ' ')"
+	elif [ -n "$errs" ] || ! expect $((2 * MB)) 65536 "$T/rb11"; then
+		fail "$P-repair" "the repaired range did not read back right ($errs)"
+	elif [ "$(nfailed alpha)" != "$f0" ] || [ "$(jqget alpha '.io.reads_from_peers')" != "$rp0" ]; then
+		fail "$P-repair" "the repaired range still failed here or needed a peer"
+	else
+		pass "$P-repair" "(256 KiB written back, destaged over the bad range, read here alone after)"
+	fi
+	echo "remap off" >"$T/alpha.bad/.bad"
+fi
+alpha_bad_again
 
 # ---------------------------------------------------------------- large
 # two bad ranges 1.5 MiB apart inside one 4 MiB request: the peer reads
@@ -202,6 +243,7 @@ fi
 
 # ---------------------------------------------------------------- next
 bad beta backing $((5 * MB + 4096)) 8192
+ctl alpha drain r0 --timeout 60 >/dev/null 2>&1
 ctl beta drain r0 --timeout 60 >/dev/null 2>&1
 ctl gamma drain r0 --timeout 60 >/dev/null 2>&1
 sleep 1.1 # the served event of the cases above: at most one a second
@@ -220,6 +262,7 @@ fi
 
 # ---------------------------------------------------------------- all
 bad gamma backing $((5 * MB + 4096)) 8192
+ctl alpha drain r0 --timeout 60 >/dev/null 2>&1
 errs=$(readback alpha $((5 * MB)) 65536 "$T/rb4")
 if [ "$errs" != 5 ]; then
 	fail "$P-all" "expected EIO (5) when no replica can read the blocks, got '${errs:-success}'"
@@ -234,6 +277,7 @@ healed beta
 healed gamma
 
 # ---------------------------------------------------------------- nopeer
+ctl alpha drain r0 --timeout 60 >/dev/null 2>&1
 repl_stop beta
 repl_stop gamma
 wait_for 30 test "$(jqget alpha '[.peers[] | select(.connection == "Connected")] | length')" = 0
@@ -263,6 +307,8 @@ fi
 # beta stopped (SIGSTOP) while it holds a read: alpha gives up on it after
 # half the ping timeout (1 s; the link itself goes after 2 s) and gamma
 # serves the read
+ctl alpha drain r0 --timeout 60 >/dev/null 2>&1
+wait_for 60 whole alpha
 ng=$(grep -c "served by peer gamma" "$T/alpha/wbrepd.log")
 sleep 1.1 # the event of the last served read: at most one a second
 kill -STOP "${PID[beta]}"
@@ -345,26 +391,34 @@ def writer():
             acked[b] = v
     c.close()
 
+def check(b, d, want):
+    if d == bytes(BS):
+        v = 0
+    else:
+        body, crc = d[:-4], struct.unpack("<I", d[-4:])[0]
+        lba, v = struct.unpack("<QQ", d[:16])
+        if zlib.crc32(body) != crc or lba != base + b:
+            bad.append("block %d: not its stamp" % b)
+            return
+    if v < want:
+        bad.append("block %d: version %d read after %d was acknowledged" % (b, v, want))
+
+# one block, or 16 (a chunk the read repair writes back whole but for the
+# blocks newer writes cover: a block written while it was on its way
+# must not go back to its old version)
 def reader():
     c = nbdcli.Conn(sock, timeout=60).connect()
     for i in range(600):
-        b = random.randrange(N)
+        n = 16 if i % 2 else 1
+        b = random.randrange(N // n) * n
         with lock:
-            want = acked[b]
-        err, d = c.io(nbdcli.CMD_READ, (base + b) * BS, BS)
+            want = acked[b:b + n]
+        err, d = c.io(nbdcli.CMD_READ, (base + b) * BS, n * BS)
         if err:
-            bad.append("read of block %d failed: %d" % (b, err))
+            bad.append("read of blocks %d+%d failed: %d" % (b, n, err))
             continue
-        if d == bytes(BS):
-            v = 0
-        else:
-            body, crc = d[:-4], struct.unpack("<I", d[-4:])[0]
-            lba, v = struct.unpack("<QQ", d[:16])
-            if zlib.crc32(body) != crc or lba != base + b:
-                bad.append("block %d: not its stamp" % b)
-                continue
-        if v < want:
-            bad.append("block %d: version %d read after %d was acknowledged" % (b, v, want))
+        for k in range(n):
+            check(b + k, d[k * BS:(k + 1) * BS], want[k])
     c.close()
 
 t = [threading.Thread(target=writer), threading.Thread(target=reader)]

@@ -12,13 +12,17 @@
  * Control: the file MNT/.bad (not in SRC). Write one command per write:
  *   "add NAME OFF LEN"   reads of NAME overlapping [OFF, OFF+LEN) fail
  *   "clear"              no bad range any more
- * Reading it gives one line per range ("NAME OFF LEN") and
- * "failed N": the reads failed so far.
+ *   "remap on|off"       (off at start) on: a write over a bad range
+ *                        heals what it covers, as a disk remaps a
+ *                        pending sector on write (a range the write
+ *                        covers only in its middle stays bad whole)
+ * Reading it gives one line per range ("NAME OFF LEN"), "failed N": the
+ * reads failed so far, and "remapped N": the ranges (or parts) healed.
  *
  * Files are opened with direct_io (every read reaches this process, none
  * is served from the page cache). Writes pass even over a bad range (as a
- * disk that remaps on write, but here the range stays bad: a test decides
- * when it heals, with "clear").
+ * disk that remaps on write; the range stays bad unless "remap on": a
+ * test decides when it heals).
  */
 #define FUSE_USE_VERSION 31
 #include <dirent.h>
@@ -52,7 +56,8 @@ static struct {
 	pthread_mutex_t mu;
 	struct bad bad[MAX_BAD];
 	unsigned nbad;
-	uint64_t failed;
+	uint64_t failed, remapped;
+	bool remap;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* "/x" -> "x" for the *at() calls on the source directory ("/" -> ".") */
@@ -77,7 +82,9 @@ static size_t ctl_text(char *buf, size_t cap)
 		n += (size_t)snprintf(buf + n, cap - n, "%s %" PRIu64 " %" PRIu64 "\n",
 				      g.bad[i].name, g.bad[i].off, g.bad[i].len);
 	if (n < cap)
-		n += (size_t)snprintf(buf + n, cap - n, "failed %" PRIu64 "\n", g.failed);
+		n +=
+		    (size_t)snprintf(buf + n, cap - n, "failed %" PRIu64 "\nremapped %" PRIu64 "\n",
+				     g.failed, g.remapped);
 	pthread_mutex_unlock(&g.mu);
 	return n < cap ? n : cap;
 }
@@ -96,6 +103,8 @@ static int ctl_cmd(const char *buf, size_t len)
 	pthread_mutex_lock(&g.mu);
 	if (!strcmp(line, "clear")) {
 		g.nbad = 0;
+	} else if (!strcmp(line, "remap on") || !strcmp(line, "remap off")) {
+		g.remap = !strcmp(line, "remap on");
 	} else if (sscanf(line, "add %255s %" SCNu64 " %" SCNu64, name, &off, &len2) == 3 && len2 &&
 		   !strchr(name, '/')) {
 		if (g.nbad == MAX_BAD) {
@@ -129,6 +138,39 @@ static bool read_bad(const char *path, uint64_t off, uint64_t len)
 		g.failed++;
 	pthread_mutex_unlock(&g.mu);
 	return hit;
+}
+
+/* "remap on": a write of [off, off+len) of path heals the bad ranges it
+ * covers whole, and the head or tail it covers of others */
+static void write_heal(const char *path, uint64_t off, uint64_t len)
+{
+	const char *name = rel(path);
+
+	pthread_mutex_lock(&g.mu);
+	for (unsigned i = 0; g.remap && i < g.nbad;) {
+		struct bad *b = &g.bad[i];
+		uint64_t end = b->off + b->len;
+
+		if (strcmp(b->name, name) || off >= end || b->off >= off + len) {
+			i++;
+			continue;
+		}
+		g.remapped++;
+		if (off <= b->off && off + len >= end) { /* whole */
+			*b = g.bad[--g.nbad];
+			continue;
+		}
+		if (off <= b->off) { /* its head */
+			b->len = end - (off + len);
+			b->off = off + len;
+		} else if (off + len >= end) { /* its tail */
+			b->len = off - b->off;
+		} else {
+			g.remapped--; /* its middle: stays bad */
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&g.mu);
 }
 
 static int bf_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
@@ -208,6 +250,8 @@ static int bf_write(const char *path, const char *buf, size_t size, off_t off,
 		return ret ? ret : (int)size;
 	}
 	n = pwrite((int)fi->fh, buf, size, off);
+	if (n > 0)
+		write_heal(path, (uint64_t)off, (uint64_t)n);
 	return n < 0 ? -errno : (int)n;
 }
 
