@@ -68,6 +68,7 @@ struct repl_verify;
 struct vf_range {
 	struct repl_verify *v;
 	bool used, reading, local_done, written;
+	bool from_peer; /* the read here failed: a peer serves it (repl_peerread.c) */
 	uint64_t id, lba;
 	uint32_t n;
 	unsigned tries;
@@ -75,6 +76,7 @@ struct vf_range {
 	uint32_t sent; /* peers asked */
 	uint32_t crc[VF_BLOCKS];
 	uint64_t mism[WB_ENGINE_MAX_PEERS]; /* bit i: block lba + i differs */
+	uint32_t unread;		    /* peers that could not read the range */
 	void *buf;
 	struct wb_req req;
 };
@@ -84,6 +86,7 @@ struct vf_peer {
 	bool on;	/* still compared in this run */
 	char state[96]; /* "", running, done, aborted: why */
 	uint64_t oos, skipped, compared;
+	uint64_t unread; /* of oos: blocks it could not read (EIO), marked */
 	unsigned logged; /* differing blocks logged so far */
 };
 
@@ -181,6 +184,7 @@ static void vf_peer_end(struct repl_verify *v, unsigned idx, const char *why)
 {
 	struct wbd_repl *rp = v->rp;
 	struct vf_peer *vp = &v->peer[idx];
+	char unread[64] = "";
 
 	if (!vp->on)
 		return;
@@ -199,11 +203,14 @@ static void vf_peer_end(struct repl_verify *v, unsigned idx, const char *why)
 		return;
 	}
 	snprintf(vp->state, sizeof(vp->state), "done");
+	if (vp->unread)
+		snprintf(unread, sizeof(unread), " (%llu of them unreadable there)",
+			 (unsigned long long)vp->unread);
 	wbd_event(rp->res, "verify", NULL, NULL,
-		  "verify of peer %s done: %llu blocks (%llu bytes) out of sync, %llu bytes "
+		  "verify of peer %s done: %llu blocks (%llu bytes) out of sync%s, %llu bytes "
 		  "compared, %llu bytes skipped (written during every try)",
 		  rp->peers[idx].node, (unsigned long long)vp->oos / WB_BLOCK_SIZE,
-		  (unsigned long long)vp->oos, (unsigned long long)vp->compared,
+		  (unsigned long long)vp->oos, unread, (unsigned long long)vp->compared,
 		  (unsigned long long)vp->skipped);
 }
 
@@ -273,6 +280,13 @@ static void vf_range_done(struct vf_range *g)
 			continue;
 		}
 		vp->compared += bytes;
+		if (g->unread & (1u << i)) {
+			wbd_warn("%s: verify: blocks %llu..%llu could not be read on peer %s: "
+				 "marked for resync",
+				 rp->res, (unsigned long long)g->lba,
+				 (unsigned long long)(g->lba + g->n - 1), rp->peers[i].node);
+			vp->unread += g->n;
+		}
 		for (uint32_t b = 0; b < g->n; b++) {
 			uint64_t lba = g->lba + b;
 			int ret;
@@ -281,6 +295,8 @@ static void vf_range_done(struct vf_range *g)
 				continue;
 			vp->oos += WB_BLOCK_SIZE;
 			ret = wb_engine_bm_found(rp->e, i, lba * WB_BLOCK_SIZE, WB_BLOCK_SIZE);
+			if (g->unread & (1u << i))
+				continue; /* logged per range above */
 			if (vp->logged++ < VF_LOG_MAX)
 				wbd_warn(
 				    "%s: verify: block %llu (offset %llu) differs on peer %s%s%s",
@@ -313,6 +329,14 @@ static void vf_local_done(struct wb_req *r, int err)
 		g->buf = NULL;
 		return;
 	}
+	/* unreadable here: a peer serves the blocks (and the read repair
+	 * writes them back here); the range is compared with what it gave */
+	if (err && !g->from_peer && wbd_repl_read_peer(v->rp, r, err, vf_local_done)) {
+		g->from_peer = true;
+		g->reading = true;
+		v->reads++;
+		return;
+	}
 	if (err) {
 		char why[96];
 
@@ -338,7 +362,8 @@ static void vf_range_read(struct vf_range *g)
 	int ret;
 
 	g->id = ++v->next_id;
-	g->written = g->local_done = false;
+	g->written = g->local_done = g->from_peer = false;
+	g->unread = 0;
 	g->want = g->sent = 0;
 	memset(g->mism, 0, sizeof(g->mism));
 	for (unsigned i = 0; i < v->rp->npeers; i++)
@@ -548,7 +573,13 @@ static void vf_reply(struct repl_peer *p, const Wbrep__VerifyReply *m)
 		wbd_peerlink_drop(p->l, -EPROTO, "verify reply to no request of ours");
 		return;
 	}
-	if (m->has_code && m->code) {
+	if (m->has_code && m->code == EIO) {
+		/* a bad block there: the whole range is marked, a resync
+		 * writes it (which makes a disk remap a pending sector) */
+		g->want &= ~(1u << idx);
+		g->unread |= 1u << idx;
+		g->mism[idx] = g->n == 64 ? ~0ull : (1ull << g->n) - 1;
+	} else if (m->has_code && m->code) {
 		char why[96];
 
 		snprintf(why, sizeof(why), "the peer could not read blocks %llu..%llu: %s",

@@ -39,6 +39,11 @@
 #   race      a writer and a reader at once on 256 blocks unreadable on
 #             alpha: no read returns a version older than one acknowledged
 #             before it was issued
+#   verify    wbctl verify with bad blocks on alpha (its reads served by
+#             the peers and repaired) and on beta (beta cannot read a
+#             range: marked for resync, the verify goes on, not aborted);
+#             a reconnect resyncs the range to beta, whose disk remaps it
+#             (remap on), and the next verify finds nothing
 #   resync    gamma made anew: alpha's full sync to it reads the bad
 #             ranges from beta; gamma's copy (read alone) is right
 # Output ends with "N passed, N failed".
@@ -440,10 +445,51 @@ else
 	pass "$P-race" "($(cat "$T/race"); $((f1 - f0)) reads failed on alpha's disks)"
 fi
 
+# ---------------------------------------------------------------- verify
+# a scrub: `wbctl verify` on a primary with bad blocks of its own (read
+# from the peers, written back) and on beta (unreadable there: marked for
+# resync instead of ending beta's part); the resync at the reconnect
+# rewrites beta's blocks (its disk remaps them) and a second verify finds
+# every replica whole
+ctl alpha drain r0 --timeout 60 >/dev/null 2>&1
+ctl beta drain r0 --timeout 60 >/dev/null 2>&1
+wait_for 60 whole alpha
+bad beta backing $((7 * MB + 8192)) 8192
+rp0=$(jqget alpha '.io.reads_from_peers')
+rr0=$(jqget alpha '.io.read_repaired_bytes')
+vjson() { ctl alpha verify r0 --json >"$T/v.json" 2>"$T/v.err"; }
+voos() { jq -r --arg n "$1" '.peers[] | select(.node == $n) | "\(.state) \(.oos_blocks)"' "$T/v.json"; }
+if ! vjson; then
+	fail "$P-verify" "the verify failed: $(cat "$T/v.err" "$T/v.json" | tr '\n' ' ')"
+elif [ "$(voos beta)" != "done 64" ] || [ "$(voos gamma)" != "done 0" ]; then
+	fail "$P-verify" "beta: $(voos beta), gamma: $(voos gamma) (want done 64, done 0)"
+elif ! grep -q "verify: blocks 1792..1855 could not be read on peer beta: marked for resync" "$T/alpha/wbrepd.log"; then
+	fail "$P-verify" "no line for beta's unreadable range"
+elif ! grep -q "verify of peer beta done: 64 blocks (262144 bytes) out of sync (64 of them unreadable there)" "$T/alpha/wbrepd.log"; then
+	fail "$P-verify" "no event for beta: $(grep 'verify of peer beta' "$T/alpha/wbrepd.log" | tail -1)"
+elif [ "$(jqget alpha '.io.reads_from_peers')" -le "$rp0" ] || [ "$(jqget alpha '.io.read_repaired_bytes')" -le "$rr0" ]; then
+	fail "$P-verify" "alpha's own bad blocks: reads from peers $rp0 -> $(jqget alpha '.io.reads_from_peers'), repaired $rr0 -> $(jqget alpha '.io.read_repaired_bytes')"
+else
+	echo "remap on" >"$T/beta.bad/.bad"
+	if ! { ctl alpha disconnect r0 && ctl alpha connect r0; } >"$T/dc" 2>&1 || ! wait_for 120 whole alpha ||
+		! wait_for 60 test "$(jqget alpha '[.peers[].out_of_sync_bytes] | add')" = 0; then
+		fail "$P-verify" "the resync after the verify did not end: $(cat "$T/dc") $(jqget alpha '.peers')"
+	elif grep -q "^backing $((7 * MB + 8192)) " "$T/beta.bad/.bad"; then
+		fail "$P-verify" "the resync did not write beta's bad range"
+	elif ! vjson || [ "$(voos beta)" != "done 0" ] || [ "$(voos gamma)" != "done 0" ]; then
+		fail "$P-verify" "the second verify: beta $(voos beta), gamma $(voos gamma) $(cat "$T/v.err")"
+	else
+		pass "$P-verify" "(beta's unreadable 256 KiB marked and resynced, alpha's bad blocks served and written back, then every replica whole)"
+	fi
+	echo "remap off" >"$T/beta.bad/.bad"
+fi
+healed beta
+
 # ---------------------------------------------------------------- resync
 # gamma made anew (blank files, off wbbadfs): alpha's full sync to it reads
 # the bad ranges too; beta serves them (before: the resync failed there,
 # gamma reconnected and asked for the same range for ever)
+ctl alpha drain r0 --timeout 60 >/dev/null 2>&1 # what the verify repaired leaves the log
 repl_stop gamma
 repl_wipe gamma
 rp0=$(jqget alpha '.io.reads_from_peers')
