@@ -83,6 +83,7 @@ struct pr_read {
 	uint64_t asked_ms; /* when that peer was chosen or last answered */
 	uint32_t tried;	   /* peers that failed it */
 	unsigned busy;	   /* EBUSY answers so far */
+	uint32_t eio;	   /* peers that failed it with EIO (their disk) */
 };
 
 struct pr_chunk {
@@ -197,12 +198,28 @@ static void pr_tell(struct repl_peerread *pr, const struct pr_read *rd, int err)
 static void pr_pop(struct repl_peerread *pr, int err)
 {
 	struct pr_read *rd = pr->head;
+	struct wbd_repl *rp = pr->rp;
 
 	pr->head = rd->next;
 	if (!pr->head)
 		pr->tail = NULL;
 	pr->queued--;
 	memset(pr->c, 0, sizeof(pr->c));
+	/* served: a peer that could not read it has a bad block there; its
+	 * bitmap marks the range and the resync at its next connect writes
+	 * it (a disk remaps a pending sector on write), as the verify does */
+	for (unsigned i = 0; !err && rd->eio && i < rp->npeers; i++) {
+		int ret;
+
+		if (!(rd->eio & (1u << i)))
+			continue;
+		ret = wb_engine_bm_found(rp->e, i, rd->lba * WB_BLOCK_SIZE,
+					 (uint64_t)rd->n * WB_BLOCK_SIZE);
+		wbd_warn("%s: peer %s could not read %u bytes at offset %llu (its disk): %s",
+			 rp->res, rp->peers[i].node, rd->n * WB_BLOCK_SIZE,
+			 (unsigned long long)rd->lba * WB_BLOCK_SIZE,
+			 ret ? strerror(-ret) : "marked for resync at its next connect");
+	}
 	pr_tell(pr, rd, err);
 	rd->done(rd->wr, err ? rd->err : 0);
 	free(rd);
@@ -534,6 +551,8 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 		wbd_warn("%s: peer %s could not serve a read of %u bytes at offset %llu: %s",
 			 p->rp->res, p->node, c->n * WB_BLOCK_SIZE,
 			 (unsigned long long)(m->lba * WB_BLOCK_SIZE), strerror(m->code));
+		if (m->code == EIO)
+			rd->eio |= 1u << p->idx;
 		if (!pr_next_peer(pr))
 			pr_pop(pr, rd->err);
 		pr_pump(pr);

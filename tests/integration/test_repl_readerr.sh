@@ -25,7 +25,9 @@
 #             peer protocol): the right bytes
 #   writes    the writer goes on over the bad range: written blocks come
 #             from the log, the rest still from beta
-#   next      the same range bad on beta too: gamma serves it (alpha
+#   next      the same range bad on beta too: gamma serves it, beta's
+#             bitmap marks the range (resynced when it reconnects, in
+#             case back) (alpha
 #             drained before this case and the next ones: what the
 #             repairs put in its log leaves it, the bad ranges fail again)
 #   all       and on gamma: the read fails with EIO (no replica can serve
@@ -261,8 +263,10 @@ elif ! grep -q "peer beta could not serve a read" "$T/alpha/wbrepd.log"; then
 	fail "$P-next" "beta's failure not logged"
 elif ! grep -q "served by peer gamma" "$T/alpha/wbrepd.log"; then
 	fail "$P-next" "no event naming gamma"
+elif ! grep -q "peer beta could not read 65536 bytes at offset 5242880 (its disk): marked for resync at its next connect" "$T/alpha/wbrepd.log"; then
+	fail "$P-next" "beta's range not marked for resync"
 else
-	pass "$P-next" "(beta could not read it either, gamma served it)"
+	pass "$P-next" "(beta could not read it either, gamma served it, beta's range marked)"
 fi
 
 # ---------------------------------------------------------------- all
