@@ -19,14 +19,7 @@
 #include <unistd.h>
 
 #include "cli/wbctl.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#include "engine/clock.h"
 
 struct drain_opts {
 	long timeout, interval;
@@ -82,7 +75,7 @@ static void progress(const char *res, const Wbrep__ResourceStatus *r, uint64_t t
 static int follow_drain(struct gopts *g, const char *res, const struct drain_opts *d)
 {
 	bool tty = isatty(STDOUT_FILENO);
-	uint64_t start = now_ms(), last_line = 0, total = 0, first = 0;
+	uint64_t start = wb_now_ms(), last_line = 0, total = 0, first = 0;
 	int ex = EX_OK;
 	bool seen = false;
 
@@ -118,14 +111,14 @@ static int follow_drain(struct gopts *g, const char *res, const struct drain_opt
 			if (tty)
 				printf("\n");
 			wbconf_fmt_size(r->destaged_bytes - first, a, sizeof(a));
-			wbctl_ms(now_ms() - start, b, sizeof(b));
+			wbctl_ms(wb_now_ms() - start, b, sizeof(b));
 			printf("%s: clean: %s written back in %s, mode %s%s\n", res, a, b,
 			       r->mode ? r->mode : "?", r->mode_forced ? " [forced]" : "");
 			wbrep__ctl_response__free_unpacked(resp, NULL);
 			ex = EX_OK;
 			break;
 		}
-		t = now_ms();
+		t = wb_now_ms();
 		if (tty || !last_line || t - last_line >= (uint64_t)d->interval * 1000) {
 			progress(res, r, total, tty);
 			last_line = t;

@@ -5,6 +5,7 @@
  * retry timer; the listener stays its owner's.
  */
 #include "daemon/lispause.h"
+#include "engine/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,14 +16,6 @@
 #include <event2/listener.h>
 
 #include "daemon/wbd_log.h"
-
-static uint64_t lp_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void lp_arm(struct wbd_lispause *lp)
 {
@@ -41,7 +34,7 @@ static void lp_retry_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* as rate-limited as the accept failures (a failing epoll_ctl would
 	 * otherwise log every pause_ms) */
-	now = lp_now_ms();
+	now = wb_now_ms();
 	if (!lp->last_log_ms || now - lp->last_log_ms >= lp->log_ms) {
 		wbd_err("%s: cannot accept connections again; retrying every %u ms", lp->what,
 			lp->pause_ms);
@@ -65,7 +58,7 @@ int wbd_lispause_init(struct wbd_lispause *lp, struct event_base *base, struct e
 void wbd_lispause_failed(struct wbd_lispause *lp)
 {
 	int err = EVUTIL_SOCKET_ERROR();
-	uint64_t now = lp_now_ms();
+	uint64_t now = wb_now_ms();
 
 	lp->nfail++;
 	lp->npause++;

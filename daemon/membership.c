@@ -20,6 +20,7 @@
 
 #include "daemon/membership.h"
 #include "daemon/wbd_log.h"
+#include "engine/clock.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -51,14 +52,6 @@ struct wbd_memb {
 	bool have_last, resend;
 	uint64_t serial, sent_ms, bad_msgs;
 };
-
-static uint64_t memb_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -488,7 +481,7 @@ void wbd_memb_publish(struct wbd_memb *m, const struct wbd_cpg_state *st)
 	struct wbd_cpg_state a = *st, b = m->last;
 	uint8_t buf[WBD_CPG_MAX_LEN];
 	struct iovec iov;
-	uint64_t now = memb_now_ms();
+	uint64_t now = wb_now_ms();
 	cs_error_t e;
 	int len;
 

@@ -34,6 +34,7 @@
 #include "daemon/peerlink_int.h"
 #include "daemon/tls.h"
 #include "daemon/wbd_log.h"
+#include "engine/clock.h"
 #include "engine/io.h"
 #include "engine/pagebuf.h"
 #include "engine/wbengine.h"
@@ -87,14 +88,6 @@ static void pl_event_cb(struct bufferevent *bev, short what, void *arg);
 static void pl_dropf(struct plc *l, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void pl_real_free(struct plc *l);
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void arm(struct event *ev, uint32_t ms)
 {
@@ -1076,7 +1069,7 @@ static void pl_timer_cb(evutil_socket_t fd, short what, void *arg)
 			 l->st == WBD_PL_HELLO ? "hello from the peer" : "connection",
 			 l->cfg.connect_timeout_ms);
 	} else if (l->st == WBD_PL_UP) {
-		uint64_t now = now_ms();
+		uint64_t now = wb_now_ms();
 
 		if (l->paused || l->rx_full) /* this side is the slow one, not the peer */
 			l->ping_out_ms = 0;

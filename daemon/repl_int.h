@@ -19,6 +19,7 @@
 #include "conf/wbconf.h"
 #include "daemon/ioloop.h"
 #include "daemon/repl.h"
+#include "engine/clock.h"
 #include "engine/wbengine.h"
 #include "proto/peerproto.h"
 
@@ -362,7 +363,6 @@ void wbd_repl_bm_ack(struct repl_peer *p);
  * resync had not done; any other source must copy every region. */
 uint32_t wbd_repl_rs_src_tag(const char *node);
 bool wbd_repl_rs_marked_by(const uint8_t *u, const char *node);
-uint64_t wbd_repl_rs_now_ms(void);
 uint64_t wbd_repl_rs_popcount(const uint8_t *bits, uint64_t nbits);
 void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what);
 void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, const void *data);

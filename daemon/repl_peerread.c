@@ -58,6 +58,7 @@
 #include "daemon/peerlink.h"
 #include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
+#include "engine/clock.h"
 #include "engine/wbengine.h"
 #include "proto/peerproto.h"
 
@@ -106,14 +107,6 @@ struct repl_peerread {
 	 * PR_LOG_EVERY_MS, with how many it left out; [2]: repairs */
 	uint64_t log_ms[3], quiet[2];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void pr_timer_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -166,7 +159,7 @@ static void pr_tell(struct repl_peerread *pr, const struct pr_read *rd, int err)
 {
 	struct wbd_repl *rp = pr->rp;
 	unsigned k = err != 0;
-	uint64_t now = now_ms();
+	uint64_t now = wb_now_ms();
 	char more[64] = "";
 
 	if (!err)
@@ -251,7 +244,7 @@ static bool pr_next_peer(struct repl_peerread *pr)
 			continue;
 		rd->peer = (int)i;
 		rd->epoch = rp->peers[i].epoch;
-		rd->asked_ms = now_ms();
+		rd->asked_ms = wb_now_ms();
 		return true;
 	}
 	return false;
@@ -286,7 +279,7 @@ static void pr_pump(struct repl_peerread *pr)
 		}
 		/* no answer in time (a large read's chunks each reset the
 		 * clock): the next peer (late answers are ignored) */
-		if (rd->peer >= 0 && now_ms() - rd->asked_ms >= pr_timeout_ms(rp)) {
+		if (rd->peer >= 0 && wb_now_ms() - rd->asked_ms >= pr_timeout_ms(rp)) {
 			wbd_warn("%s: peer %s did not answer a read of %u bytes at offset %llu "
 				 "within %llu ms: asking the next UpToDate peer",
 				 rp->res, rp->peers[rd->peer].node, rd->n * WB_BLOCK_SIZE,
@@ -387,7 +380,7 @@ static void pr_fix_tell(struct pr_fix *fx, int err)
 {
 	struct wbd_repl *rp = fx->rp;
 	struct repl_peerread *pr = rp->pr;
-	uint64_t now = now_ms();
+	uint64_t now = wb_now_ms();
 
 	if (pr && pr->log_ms[2] && now - pr->log_ms[2] < PR_LOG_EVERY_MS)
 		return;
@@ -562,7 +555,7 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 	       (size_t)c->n * WB_BLOCK_SIZE);
 	pr_fix(pr, c, data);
 	rd->got += c->n;
-	rd->asked_ms = now_ms(); /* the time counts from its last answer */
+	rd->asked_ms = wb_now_ms(); /* the time counts from its last answer */
 	c->used = false;
 	pr_pump(pr);
 }

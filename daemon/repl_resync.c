@@ -42,14 +42,6 @@
 
 /* ---- common ---- */
 
-uint64_t wbd_repl_rs_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 uint64_t wbd_repl_rs_popcount(const uint8_t *b, uint64_t nbits)
 {
 	uint64_t n = 0;
@@ -142,7 +134,7 @@ void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *
 	s->resync = true;
 	s->rs_total = rs->total;
 	s->rs_done = rs->done < rs->total ? rs->done : rs->total;
-	el = wbd_repl_rs_now_ms() - rs->t0_ms;
+	el = wb_now_ms() - rs->t0_ms;
 	s->rs_rate = el ? s->rs_done * 1000 / el : 0;
 	s->rs_eta_ms = s->rs_rate ? (s->rs_total - s->rs_done) * 1000 / s->rs_rate : 0;
 }
@@ -150,7 +142,7 @@ void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *
 void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what)
 {
 	struct repl_rs *rs = &p->rs;
-	uint64_t el = wbd_repl_rs_now_ms() - rs->t0_ms;
+	uint64_t el = wb_now_ms() - rs->t0_ms;
 
 	wbd_event(p->rp->res, "resync", NULL, NULL,
 		  "resync %s%s %s: %s, %llu of %llu bytes in %llu ms", role,
@@ -483,7 +475,7 @@ void wbd_repl_rs_source_up(struct repl_peer *p)
 	if (rs->total > st.size)
 		rs->total = st.size;
 	rs->done = 0;
-	rs->t0_ms = wbd_repl_rs_now_ms();
+	rs->t0_ms = wb_now_ms();
 	wbd_event(rp->res, "resync", NULL, NULL,
 		  "resync to peer %s started: %s, %llu bytes (%llu regions of %u), records from "
 		  "seq %llu",

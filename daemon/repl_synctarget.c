@@ -159,7 +159,7 @@ static void tgt_rebase(struct repl_peer *p)
 	 * (docs/snapshots.md), until the resync is done */
 	wb_engine_snap_fence(rp->e, 1);
 	t->ready = true;
-	t->tok_ms = wbd_repl_rs_now_ms();
+	t->tok_ms = wb_now_ms();
 	wbd_peerlink_pause_rx(p->l, false);
 	tgt_pump(p);
 }
@@ -420,7 +420,7 @@ void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, con
 		t->full = m->has_full && m->full;
 		t->fork = m->has_fork_seq ? m->fork_seq : 0;
 		t->saved_mode = -1;
-		t->ckpt_ms = wbd_repl_rs_now_ms();
+		t->ckpt_ms = wb_now_ms();
 		rs->tgt = t;
 	}
 	memcpy(t->bits + m->first_region / 8, data, (m->nregions + 7) / 8);
@@ -443,7 +443,7 @@ void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, con
 			rs->total = st.size;
 	}
 	rs->done = 0;
-	rs->t0_ms = wbd_repl_rs_now_ms();
+	rs->t0_ms = wb_now_ms();
 	rp->rs_peer = p;
 	rp->disk = REPL_DISK_INCONSISTENT;
 	wbd_event(rp->res, "resync", NULL, NULL,
@@ -555,7 +555,7 @@ static void ckpt_done(struct wb_io_req *io_req, int res)
 		} else {
 			/* told to the source with the next request */
 			t->ckpt = io->q.lba;
-			t->ckpt_ms = wbd_repl_rs_now_ms();
+			t->ckpt_ms = wb_now_ms();
 		}
 	}
 	free(io);
@@ -568,7 +568,7 @@ static void tgt_ckpt(struct repl_peer *p)
 {
 	struct repl_rs_tgt *t = p->rs.tgt;
 	const struct wbp_limits *lim = wbd_peerlink_limits(p->l);
-	uint64_t w = t->cursor, now = wbd_repl_rs_now_ms();
+	uint64_t w = t->cursor, now = wb_now_ms();
 
 	if (!t->ready || t->finishing || t->ckpt_flushing || !lim)
 		return;
@@ -624,7 +624,7 @@ static bool tgt_rate_take(struct repl_peer *p, uint64_t maxb, uint64_t nb)
 
 	if (!rp->rs_rate)
 		return true;
-	now = wbd_repl_rs_now_ms();
+	now = wb_now_ms();
 	cap = maxb > rp->rs_rate ? maxb : rp->rs_rate;
 	t->tokens += (now - t->tok_ms) * rp->rs_rate / 1000;
 	t->tok_ms = now;

@@ -47,6 +47,7 @@
 #include "daemon/peerlink.h"
 #include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
+#include "engine/clock.h"
 #include "engine/wbengine.h"
 #include "proto/peerproto.h"
 
@@ -122,14 +123,6 @@ struct repl_verify {
 	uint64_t applied_next, durable_next;
 	struct vf_sreq s[VF_SEC_MAX];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void vf_timer_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -247,7 +240,7 @@ static void vf_finish(struct repl_verify *v, const char *why)
 		free(v->r[i].buf);
 		v->r[i].buf = NULL;
 	}
-	v->end_ns = now_ns();
+	v->end_ns = wb_now_ns();
 	if (why)
 		wbd_warn("%s: verify aborted: %s", rp->res, why);
 }
@@ -426,7 +419,7 @@ static void vf_range_send(struct vf_range *g)
 /* How long until the rate allows `bytes` more (0 = now). */
 static uint64_t vf_rate_wait_ms(const struct repl_verify *v, uint64_t bytes)
 {
-	uint64_t el = now_ns() - v->start_ns, allowed;
+	uint64_t el = wb_now_ns() - v->start_ns, allowed;
 
 	if (!v->rate)
 		return 0;
@@ -547,7 +540,7 @@ int wbd_repl_verify_start(struct wbd_repl *rp, uint64_t rate, char *err, size_t 
 	v->rate = rate;
 	v->total_blocks = st.size / WB_BLOCK_SIZE;
 	v->next_lba = v->done_bytes = v->issued_bytes = 0;
-	v->start_ns = now_ns();
+	v->start_ns = wb_now_ns();
 	v->end_ns = 0;
 	wbd_event(rp->res, "verify", NULL, NULL,
 		  "verify started: %llu bytes against %u secondar%s, at most %llu bytes/s%s",
@@ -882,7 +875,7 @@ void wbd_repl_verify_status(const struct wbd_repl *rp, struct wbd_repl_verify_st
 	vs->state = vf_state_names[v->state];
 	vs->done_bytes = v->done_bytes;
 	vs->total_bytes = v->total_blocks * WB_BLOCK_SIZE;
-	el = (v->end_ns ? v->end_ns : now_ns()) - v->start_ns;
+	el = (v->end_ns ? v->end_ns : wb_now_ns()) - v->start_ns;
 	if (el >= 1000000)
 		vs->rate = (uint64_t)((double)v->done_bytes * 1e9 / (double)el);
 	if (v->state == VF_RUNNING && vs->rate)

@@ -16,6 +16,7 @@
  * records unless --force --discard-dirty as well.
  */
 #include "daemon/resource.h"
+#include "engine/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -86,14 +87,6 @@ static void res_kick(void *arg)
 	event_active(r->ev_kick, EV_TIMEOUT, 0);
 }
 
-static uint64_t res_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Keep the last WBD_RATE_SAMPLES values of destaged_bytes. */
 static void res_sample(struct wbd_resource *r, uint64_t bytes)
 {
@@ -102,7 +95,7 @@ static void res_sample(struct wbd_resource *r, uint64_t bytes)
 			sizeof(r->samples[0]) * (WBD_RATE_SAMPLES - 1));
 		r->nsamples--;
 	}
-	r->samples[r->nsamples].ms = res_now_ms();
+	r->samples[r->nsamples].ms = wb_now_ms();
 	r->samples[r->nsamples].bytes = bytes;
 	r->nsamples++;
 }
@@ -970,7 +963,7 @@ int wbd_resource_stats(struct wbd_resource *r, struct wb_engine_stats *st)
 	}
 	/* the rate of the last seconds, not the engine's per-batch average:
 	 * 0 (idle) when nothing moved */
-	now = res_now_ms();
+	now = wb_now_ms();
 	dt = r->nsamples ? now - r->samples[0].ms : 0;
 	st->destage_rate = 0;
 	if (dt && st->state == WB_STATE_OK && st->destaged_bytes > r->samples[0].bytes)

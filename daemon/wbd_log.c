@@ -4,6 +4,7 @@
  * "2026-01-01T12:00:00.123 wbrepd[PID] LEVEL: message" or syslog(3).
  */
 #include "daemon/wbd_log.h"
+#include "engine/clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,15 +95,13 @@ void wbd_log(int level, const char *fmt, ...)
 
 void wbd_log_rl(struct wbd_log_rl *rl, int level, const char *fmt, ...)
 {
-	struct timespec ts;
 	uint64_t now;
 	char buf[1024];
 	va_list ap;
 
 	if (level > log_max)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	now = wb_now_ms();
 	if (!rl->start_ms || now - rl->start_ms >= WBD_LOG_RL_INTERVAL_MS) {
 		if (rl->dropped)
 			wbd_log(level, "(%u similar messages suppressed in %u s)", rl->dropped,

@@ -10,24 +10,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/clock.h"
 #include "engine/wbengine.h"
-
-static uint64_t drain_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int wb_drain(int (*until)(void *ctx), int (*step)(void *ctx), void *ctx, unsigned deadline_ms,
 	     const char *who, const char *what)
 {
-	uint64_t t0 = drain_now_ms(), rounds = 0;
+	uint64_t t0 = wb_now_ms(), rounds = 0;
 	int ret;
 
 	while (!until(ctx)) {
-		if (drain_now_ms() - t0 >= deadline_ms) {
+		if (wb_now_ms() - t0 >= deadline_ms) {
 			wb_msg(WB_LOG_ERR, "%s: %s: gave up after %u s (%llu rounds)", who, what,
 			       deadline_ms / 1000, (unsigned long long)rounds);
 			return -ETIMEDOUT;

@@ -29,14 +29,6 @@
 #include "engine/recovery.h"
 #include "engine/wblog_int.h"
 
-uint64_t wbl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * Wake run(). The eventfd is written only when no kick is pending: run
  * clears e->kicked right before it reads the eventfd and then processes
@@ -729,7 +721,7 @@ static int wbl_open_recover(struct wblog *e)
 	int ret;
 
 	e->rec_first = e->rec_end = e->sb.tail_seq;
-	t0 = wbl_now_ms();
+	t0 = wb_now_ms();
 	ret = wb_recovery_scan(e->log, &e->sb, e->dev_blocks, wbl_recover_cb, e, &rc);
 	if (ret) {
 		wb_msg(WB_LOG_ERR, "%s: refusing to open: log %s: recovery: %s", e->eng.name,
@@ -758,7 +750,7 @@ static int wbl_open_recover(struct wblog *e)
 	       "%s: log %s: recovered %llu records (seq %llu..%llu, %llu bytes dirty) in %llu ms%s",
 	       e->eng.name, e->log->name, (unsigned long long)rc.nrecs,
 	       (unsigned long long)e->sb.tail_seq, (unsigned long long)rc.next_seq - 1,
-	       (unsigned long long)e->dirty_bytes, (unsigned long long)(wbl_now_ms() - t0),
+	       (unsigned long long)e->dirty_bytes, (unsigned long long)(wb_now_ms() - t0),
 	       e->sb.flags & WB_SB_F_CLEAN ? ", closed cleanly" : "");
 	if (rc.end_torn)
 		wb_msg(WB_LOG_WARN,
@@ -784,7 +776,7 @@ static int wbl_open_recover(struct wblog *e)
 	e->gen_has_data = rc.nrecs && e->gen == rc.last_gen;
 	e->closed_gen = e->gen_durable = e->gen - 1;
 	e->closed_gen_seq = rc.next_seq - 1;
-	e->gen_start_ms = wbl_now_ms();
+	e->gen_start_ms = wb_now_ms();
 	/* destage may have written records past the tail on disk before the
 	 * close or crash (the tail is persisted for several batches at
 	 * once): the backing may hold any recovered record's data, so a
@@ -894,14 +886,14 @@ static void wbl_deliver(struct wblog *e, int *n)
 static void wbl_timers(struct wblog *e)
 {
 	if (e->role == WB_ROLE_PRIMARY && e->p.gen_max_interval_ms && e->gen_has_data &&
-	    wbl_now_ms() - e->gen_start_ms >= e->p.gen_max_interval_ms)
+	    wb_now_ms() - e->gen_start_ms >= e->p.gen_max_interval_ms)
 		wbl_close_gen(e);
 	/* ack = memory: writes acked before they were durable get a log flush
 	 * by log_commit_ms after the first such ack (wbl_progress issues it) */
 	if (e->commit_due_ms) {
 		if (e->durable_seq >= e->commit_seq) {
 			e->commit_due_ms = 0;
-		} else if (wbl_now_ms() >= e->commit_due_ms) {
+		} else if (wb_now_ms() >= e->commit_due_ms) {
 			if (e->want_durable < e->commit_seq)
 				e->want_durable = e->commit_seq;
 			e->commit_due_ms = 0;
@@ -912,7 +904,7 @@ static void wbl_timers(struct wblog *e)
 /* The earlier of timeout t (ms, -1 = none) and the deadline due_ms. */
 static int wbl_min_timeout(int t, uint64_t due_ms)
 {
-	uint64_t now = wbl_now_ms();
+	uint64_t now = wb_now_ms();
 	int d = now >= due_ms ? 0 : (int)(due_ms - now);
 
 	return t < 0 || d < t ? d : t;
@@ -1289,7 +1281,7 @@ static int wbl_set_role(struct wb_engine *eng, enum wb_role role)
 		e->closed_gen_seq = e->next_seq - 1;
 		e->gen++;
 		e->gen_has_data = 0;
-		e->gen_start_ms = wbl_now_ms();
+		e->gen_start_ms = wb_now_ms();
 	}
 	e->role = (int)role;
 	wb_msg(WB_LOG_INFO, "%s: role %s at seq %llu, generation %llu", eng->name,

@@ -159,7 +159,7 @@ int wbl_destage_create(struct wblog *e)
 		wbl_destage_destroy(e);
 		return -ENOMEM;
 	}
-	ds->last_tick_ms = wbl_now_ms();
+	ds->last_tick_ms = wb_now_ms();
 	return 0;
 }
 
@@ -243,7 +243,7 @@ void wbl_destage_set_drain(struct wblog *e, int on)
 
 static void ds_tokens(struct wbl_destage *ds)
 {
-	uint64_t now = wbl_now_ms(), rate = ds->e->p.destage_min_rate;
+	uint64_t now = wb_now_ms(), rate = ds->e->p.destage_min_rate;
 
 	ds->tokens += (int64_t)(rate * (now - ds->last_tick_ms) / 1000);
 	if (ds->tokens > (int64_t)rate)
@@ -261,7 +261,7 @@ static uint64_t ds_gather_wait(const struct wbl_destage *ds)
 		want = DS_GATHER_BYTES;
 	if (!ds->start_ms || e->dirty_bytes >= want)
 		return 0;
-	now = wbl_now_ms();
+	now = wb_now_ms();
 	return now - ds->start_ms >= DS_GATHER_MS ? 0 : ds->start_ms + DS_GATHER_MS - now;
 }
 
@@ -419,7 +419,7 @@ static void ds_tail(struct wbl_destage *ds);
 static void ds_sb_done(struct wblog *e, int err)
 {
 	struct wbl_destage *ds = e->ds;
-	uint64_t now = wbl_now_ms();
+	uint64_t now = wb_now_ms();
 	bool held = ds->tail_held;
 
 	if (err) {
@@ -524,7 +524,7 @@ static void ds_tail_held(struct wbl_destage *ds)
 		ds->held_due_ms = 0;
 		return;
 	}
-	now = wbl_now_ms();
+	now = wb_now_ms();
 	if (!ds->held_due_ms)
 		ds->held_due_ms = now + DS_HELD_TAIL_MS;
 	if (!e->space_wait && now < ds->held_due_ms)
@@ -610,7 +610,7 @@ static void ds_tail(struct wbl_destage *ds)
 	if (lim > DS_TAIL_BYTES)
 		lim = DS_TAIL_BYTES;
 	if (ds_busy(ds) && e->mode != WB_MODE_WRITETHROUGH && ds->unfl_span < lim &&
-	    wbl_now_ms() - ds->unfl_ms < DS_TAIL_MS)
+	    wb_now_ms() - ds->unfl_ms < DS_TAIL_MS)
 		return;
 	d = calloc(1, sizeof(*d));
 	if (!d) {
@@ -691,7 +691,7 @@ static void ds_batch_written(struct wbl_destage *ds, struct ds_batch *b)
 				continue;
 			ds->written_end = x->upto + 1;
 			if (!ds->unfl_batches)
-				ds->unfl_ms = wbl_now_ms();
+				ds->unfl_ms = wb_now_ms();
 			ds->unfl_batches++;
 			ds->unfl_bytes += x->bytes;
 			ds->unfl_span += x->span;
@@ -1129,8 +1129,8 @@ void wbl_destage_step(struct wblog *e)
 			return;
 		}
 		if (!ds->rate_t0_ms)
-			ds->rate_t0_ms = wbl_now_ms();
-		ds->start_ms = wbl_now_ms();
+			ds->rate_t0_ms = wb_now_ms();
+		ds->start_ms = wb_now_ms();
 		b->err = 0;
 		b->bytes = 0;
 		b->state = B_READ;

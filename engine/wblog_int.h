@@ -20,12 +20,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "engine/clock.h"
 #include "engine/extmap.h"
+#include "engine/logspace.h"
 #include "engine/ondisk.h"
 #include "engine/pagebuf.h"
 #include "engine/record.h"
 #include "engine/wbengine.h"
-#include "engine/logspace.h"
 
 /* r->ep[] use while a user request is inside the engine */
 #define WBL_NEXT(r)	((r)->ep[0]) /* struct wb_req * link */
@@ -245,7 +246,6 @@ static inline struct wbl_rec *wbl_rec_by_seq(struct wblog *e, uint64_t seq)
 	return e->ring[seq % e->ring_cap];
 }
 
-uint64_t wbl_now_ms(void);
 void wbl_kick(struct wblog *e);
 void wbl_applyq_push(struct wbl_applyq *q, struct wbl_apply *a);
 struct wbl_apply *wbl_applyq_pop(struct wbl_applyq *q);

@@ -190,7 +190,7 @@ static int wbl_seal_rec(struct wblog *e, struct wbl_rec *rec)
 	e->next_seq++;
 	wbl_bm_fold(e, rec);
 	if (!e->gen_has_data)
-		e->gen_start_ms = wbl_now_ms();
+		e->gen_start_ms = wb_now_ms();
 	e->gen_has_data = 1;
 	return 0;
 }
@@ -253,7 +253,7 @@ void wbl_close_gen(struct wblog *e)
 	e->closed_gen_seq = e->next_seq - 1;
 	e->gen++;
 	e->gen_has_data = 0;
-	e->gen_start_ms = wbl_now_ms();
+	e->gen_start_ms = wb_now_ms();
 }
 
 /* Evict the pages of the oldest written record that still holds some.
@@ -812,7 +812,7 @@ static void wbl_ack(struct wblog *e)
 			 * applied WB_APPLY_F_WRITTEN): ask for a log flush in time */
 			e->commit_seq = rec->seq;
 			if (!e->commit_due_ms)
-				e->commit_due_ms = wbl_now_ms() + e->p.log_commit_ms;
+				e->commit_due_ms = wb_now_ms() + e->p.log_commit_ms;
 		}
 		while ((r = wbl_reqq_pop(&rec->reqs)))
 			wbl_complete(e, r, 0);
