@@ -439,6 +439,11 @@ static int cmd_config(struct gopts *g, int argc, char **argv)
 	}
 	printf("%s: OK (%zu resource%s, %zu node%s)\n", file, c->nres, c->nres == 1 ? "" : "s",
 	       c->nnodes, c->nnodes == 1 ? "" : "s");
+	if (c->nres_elsewhere)
+		printf(
+		    "%s: %zu more resource%s on other nodes only (their \"nodes\" leave out %s)\n",
+		    file, c->nres_elsewhere, c->nres_elsewhere == 1 ? "" : "s",
+		    c->global.node_name);
 	if (!wbconf_on_this_host(c))
 		printf("%s: device paths not checked: this host is not node %s\n", file,
 		       c->global.node_name);

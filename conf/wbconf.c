@@ -390,15 +390,22 @@ static void check_required(struct lx *lx, struct lx_sect *s, int kind, const voi
 	}
 }
 
+static void res_free(struct wbconf_resource *r)
+{
+	wbconf_sect_free(S_RES, r);
+	free(r->name);
+	for (size_t i = 0; i < r->nnodes; i++)
+		free(r->nodes[i]);
+	free(r->nodes);
+}
+
 void wbconf_free(struct wbconf *c)
 {
 	if (!c)
 		return;
 	wbconf_sect_free(S_GLOBAL, &c->global);
-	for (size_t i = 0; i < c->nres; i++) {
-		wbconf_sect_free(S_RES, &c->res[i]);
-		free(c->res[i].name);
-	}
+	for (size_t i = 0; i < c->nres; i++)
+		res_free(&c->res[i]);
 	for (size_t i = 0; i < c->nnodes; i++) {
 		wbconf_sect_free(S_NODE, &c->nodes[i]);
 		free(c->nodes[i].name);
@@ -784,6 +791,86 @@ static void check_overrides(struct lx *lx, struct wbconf *c)
 	}
 }
 
+bool wbconf_res_on_node(const struct wbconf_resource *r, const char *name)
+{
+	if (!r->nnodes)
+		return true;
+	for (size_t i = 0; i < r->nnodes; i++)
+		if (name && !strcmp(r->nodes[i], name))
+			return true;
+	return false;
+}
+
+/* "nodes" of resource r into r->nodes: [node] names, comma or space
+ * separated, each once. false: refused (an error each). */
+static bool parse_res_nodes(struct lx *lx, struct wbconf *c, struct wbconf_resource *r,
+			    const struct rinfo *ri)
+{
+	char *dup, *save = NULL, *tok;
+	const char *lb;
+	unsigned ln;
+	bool ok = true;
+
+	if (!r->nodes_value)
+		return true;
+	ln = rline(ri, "nodes", &lb);
+	if (!c->nnodes) {
+		ERR(lx, ln, lb, "nodes",
+		    "no [node] sections: a resource of one node needs no nodes");
+		return false;
+	}
+	dup = strdup(r->nodes_value);
+	r->nodes = calloc(c->nnodes + 1, sizeof(*r->nodes));
+	if (!dup || !r->nodes) {
+		free(dup);
+		lx->oom = true;
+		return false;
+	}
+	for (tok = strtok_r(dup, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (!wbconf_node_find(c, tok)) {
+			ERR(lx, ln, lb, "nodes", "'%s' has no [node %s] section", tok, tok);
+			ok = false;
+		} else if (wbconf_res_on_node(r, tok) && r->nnodes) {
+			ERR(lx, ln, lb, "nodes", "'%s' is listed twice", tok);
+			ok = false;
+		} else if (!(r->nodes[r->nnodes++] = strdup(tok))) {
+			lx->oom = true;
+			ok = false;
+			break;
+		}
+	}
+	free(dup);
+	if (ok && !r->nnodes) {
+		ERR(lx, ln, lb, "nodes", "empty: name the [node] sections it lives on");
+		ok = false;
+	}
+	return ok;
+}
+
+/* Resources whose "nodes" leave out this node live elsewhere: out of
+ * c->res (and ri), counted. */
+static void drop_elsewhere(struct lx *lx, struct wbconf *c, struct rinfo *ri)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->nres; i++) {
+		struct wbconf_resource *r = &c->res[i];
+
+		if (parse_res_nodes(lx, c, r, &ri[i]) &&
+		    !wbconf_res_on_node(r, c->global.node_name)) {
+			res_free(r);
+			c->nres_elsewhere++;
+			continue;
+		}
+		if (k != i) {
+			c->res[k] = *r;
+			ri[k] = ri[i];
+		}
+		k++;
+	}
+	c->nres = k;
+}
+
 static void build(struct lx *lx, struct wbconf *c, const char *node_name)
 {
 	struct lx_sect *gs = sect_lookup(lx, S_GLOBAL, NULL, NULL);
@@ -799,6 +886,7 @@ static void build(struct lx *lx, struct wbconf *c, const char *node_name)
 	if (!c->nodes || !c->res || !ri || build_nodes(lx, c) || build_resources(lx, c, ri))
 		goto out_oom;
 	check_overrides(lx, c);
+	drop_elsewhere(lx, c, ri);
 	for (size_t i = 0; i < c->nres; i++)
 		check_resource(lx, c, i, ri);
 	check_nodes(lx, c, explicit_node, gs ? gs->line : 0);

@@ -121,7 +121,12 @@ struct wbconf_resource {
 	uint64_t peer_retention;       /* log bytes a disconnected peer may hold, 0 = the log */
 	uint64_t send_queue_max;       /* bytes queued per peer link, default 8 MiB */
 	uint32_t ping_timeout_ms;      /* a peer link without a pong this long drops, default 5 s */
-	unsigned line;		       /* line of the [resource NAME] header */
+	char *nodes_value;	       /* "nodes" as written, NULL = unset */
+	/* the nodes it lives on ("nodes", parsed and checked: each a [node]);
+	 * nnodes 0 = every [node] (the default) */
+	char **nodes;
+	size_t nnodes;
+	unsigned line; /* line of the [resource NAME] header */
 };
 
 struct wbconf_node {
@@ -138,6 +143,9 @@ struct wbconf {
 	size_t nres;
 	struct wbconf_node *nodes; /* nnodes entries, in file order */
 	size_t nnodes;
+	/* resources whose "nodes" leave this node out: not in res (they live
+	 * on other nodes of the cluster; their sections are only parsed) */
+	size_t nres_elsewhere;
 };
 
 struct wbconf_error {
@@ -163,6 +171,8 @@ struct wbconf_errors {
  */
 int wbconf_load(const char *path, const char *node_name, struct wbconf **out,
 		struct wbconf_errors *errs);
+/* Is node `name` one of resource r's nodes ("nodes" unset: every [node])? */
+bool wbconf_res_on_node(const struct wbconf_resource *r, const char *name);
 /* Same on a memory buffer (need not be NUL-terminated); fname is used in
  * messages. */
 int wbconf_parse_buf(const char *buf, size_t len, const char *fname, const char *node_name,

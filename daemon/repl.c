@@ -46,14 +46,15 @@
 _Static_assert(WBP_REC_F_GEN_END == WB_REC_F_GEN_END, "record flags differ");
 _Static_assert(WBP_REC_F_ZERO == WB_REC_F_ZERO, "record flags differ");
 
-unsigned wbd_repl_npeers(const struct wbconf *conf)
+unsigned wbd_repl_npeers(const struct wbconf *conf, const struct wbconf_resource *r)
 {
 	unsigned n = 0;
 
 	if (!conf->global.node_name || !wbconf_node_find(conf, conf->global.node_name))
 		return 0;
 	for (size_t i = 0; i < conf->nnodes; i++)
-		if (strcmp(conf->nodes[i].name, conf->global.node_name))
+		if (strcmp(conf->nodes[i].name, conf->global.node_name) &&
+		    (!r || wbconf_res_on_node(r, conf->nodes[i].name)))
 			n++;
 	return n;
 }
@@ -2231,6 +2232,11 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		}
 	}
 	for (size_t i = 0; i < c->nnodes; i++) {
+		const struct wbconf_resource *rc = wbconf_resource_find(c, res);
+
+		/* the resource's nodes only ("nodes"; unset: every [node]) */
+		if (rc && !wbconf_res_on_node(rc, c->nodes[i].name))
+			continue;
 		ret = repl_add_peer(rp, env, &c->nodes[i]);
 		if (ret)
 			goto out_free;

@@ -47,9 +47,10 @@ struct wbd_repl_env {
 	SSL_CTX *tls;		   /* NULL: plain TCP */
 };
 
-/* Number of peers the configuration gives a resource (every [node] other
- * than this node's); 0 = single node, no glue needed. */
-unsigned wbd_repl_npeers(const struct wbconf *conf);
+/* Number of peers the configuration gives resource r (its "nodes", or
+ * every [node], other than this node); r NULL: every [node] other than
+ * this node. 0 = single node, no glue needed. */
+unsigned wbd_repl_npeers(const struct wbconf *conf, const struct wbconf_resource *r);
 
 /* What one resource's glue is told at start. */
 struct wbd_repl_opts {

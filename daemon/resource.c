@@ -683,7 +683,7 @@ static int res_start_repl(struct wbd_resource *r, char *err, size_t errlen)
 	int ret;
 
 	r->writes_off = false;
-	if (!r->renv || !wbd_repl_npeers(r->renv->conf))
+	if (!r->renv || !wbd_repl_npeers(r->renv->conf, c))
 		return 0;
 	struct wbd_repl_opts o = {.res = r->name,
 				  .e = r->engine,

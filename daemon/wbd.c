@@ -159,7 +159,7 @@ static int wbd_repl_start(struct wbd *d)
 	int ret;
 
 	d->renv.conf = c;
-	if (!wbd_repl_npeers(c))
+	if (!wbd_repl_npeers(c, NULL))
 		return 0;
 	me = wbconf_node_find(c, c->global.node_name);
 	if (c->global.transport == WBCONF_TRANSPORT_TLS) {

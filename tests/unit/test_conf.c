@@ -888,6 +888,60 @@ static int split_row(char *line, char **cell, int max)
 	return n;
 }
 
+/* "nodes": the resource lives on those nodes only; elsewhere it is not
+ * in res (its paths and ports do not clash with this node's resources) */
+static void test_res_nodes(void **state)
+{
+	static const char *const nodes3 =
+	    "[global]\ntransport = plain\n[node a]\naddress = 127.0.0.1:7001\n"
+	    "[node b]\naddress = 127.0.0.1:7002\n[node c]\naddress = 127.0.0.1:7003\n";
+	char text[2048];
+	struct wbconf *c = NULL;
+	size_t n;
+
+	(void)state;
+	snprintf(text, sizeof(text),
+		 "%s[resource r0]\nnodes = a, b\nbacking = /b0\nlog = /l0\n"
+		 "[resource r1]\nnodes = b c\nbacking = /b0\nlog = /l0\n"
+		 "[resource r2]\nbacking = /b2\nlog = /l2\n",
+		 nodes3);
+	/* on b: all three (r0 and r1 share paths: refused) */
+	assert_non_null(strstr(errors_of(text, "b", &n), "'/b0' is already the backing of "
+							 "resource r0"));
+	/* on a: r0 and r2, r1 lives elsewhere */
+	assert_int_equal(parse(text, "a", &c, NULL), 0);
+	assert_int_equal(c->nres, 2);
+	assert_string_equal(c->res[0].name, "r0");
+	assert_string_equal(c->res[1].name, "r2");
+	assert_int_equal(c->nres_elsewhere, 1);
+	assert_int_equal(c->res[0].nnodes, 2);
+	assert_true(wbconf_res_on_node(&c->res[0], "b"));
+	assert_false(wbconf_res_on_node(&c->res[0], "c"));
+	assert_true(wbconf_res_on_node(&c->res[1], "c")); /* unset: every node */
+	wbconf_free(c);
+	/* on c: r1 and r2 */
+	assert_int_equal(parse(text, "c", &c, NULL), 0);
+	assert_int_equal(c->nres, 2);
+	assert_string_equal(c->res[0].name, "r1");
+	wbconf_free(c);
+	snprintf(text, sizeof(text), "%s[resource r0]\nbacking = /b\nlog = /l\nnodes = a, d\n",
+		 nodes3);
+	assert_string_equal(errors_of(text, "a", &n),
+			    "t.conf:12: [resource r0] nodes: 'd' has no [node d] section\n");
+	snprintf(text, sizeof(text), "%s[resource r0]\nbacking = /b\nlog = /l\nnodes = a,b,a\n",
+		 nodes3);
+	assert_string_equal(errors_of(text, "a", &n),
+			    "t.conf:12: [resource r0] nodes: 'a' is listed twice\n");
+	snprintf(text, sizeof(text), "%s[resource r0]\nbacking = /b\nlog = /l\nnodes = ,\n",
+		 nodes3);
+	assert_string_equal(
+	    errors_of(text, "a", &n),
+	    "t.conf:12: [resource r0] nodes: empty: name the [node] sections it lives on\n");
+	expect_one("[resource r0]\nbacking = /b\nlog = /l\nnodes = a\n",
+		   "t.conf:4: [resource r0] nodes: no [node] sections: a resource of one node "
+		   "needs no nodes");
+}
+
 static void test_doc_lists_every_key(void **state)
 {
 	const char *paths[] = {"docs/configuration.md", "../docs/configuration.md",
@@ -987,6 +1041,7 @@ int main(void)
 	    cmocka_unit_test(test_check_devices),
 	    cmocka_unit_test(test_example_config),
 	    cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_res_nodes),
 	    cmocka_unit_test(test_doc_lists_every_key),
 	};
 
