@@ -7,7 +7,8 @@
  * admitted and not yet placed (the open batch, a write waiting for RAM
  * pages) leaves its blocks out; once a record of seq >= since_seq was
  * destaged the engine cannot tell (-ESTALE); bad arguments are refused;
- * and a write of the blocks the mask allows, submitted right after,
+ * a record sealed and waiting for log space leaves its blocks out; and a
+ * write of the blocks the mask allows, submitted right after,
  * never hides a newer write (the read back gives the newest data).
  */
 #include <errno.h>
@@ -154,6 +155,51 @@ static void test_pending(void **state)
 	efx_fini(&f);
 }
 
+/* A sealed record that waits for log space (destage cannot free any: its
+ * backing write is held) has a seq but no place in the map: its blocks
+ * stay out too. */
+static void test_sealed(void **state)
+{
+	enum { NBIG = 48, BIG = 64 };
+	static uint8_t big[BIG * EFX_BS], one[EFX_BS];
+	struct wb_req r[NBIG + 1];
+	int done[NBIG + 1] = {0};
+	uint64_t s, m;
+	struct efx f;
+
+	(void)state;
+	efx_devices(&f, "repairs", 8u << 20, NULL, NULL);
+	efx_format_open(&f);
+	s = seq_head(&f);
+	wb_io_fault_hold_next(f.bak, WB_IO_WRITE); /* destage's first write */
+	memset(big, 3, sizeof(big));
+	memset(one, 4, sizeof(one));
+	memset(r, 0, sizeof(r));
+	/* 12 MiB into an 8 MiB log: it fills, the rest is sealed and waits */
+	for (int i = 0; i <= NBIG; i++) {
+		r[i].op = WB_REQ_WRITE;
+		r[i].off = i == NBIG / 2 ? 900 * EFX_BS : (uint64_t)(i % 8) * BIG * EFX_BS;
+		r[i].len = i == NBIG / 2 ? EFX_BS : BIG * EFX_BS;
+		r[i].buf = i == NBIG / 2 ? one : big;
+		r[i].done = req_done;
+		r[i].priv = &done[i];
+		assert_int_equal(wb_engine_submit(f.e, &r[i]), 0);
+		for (int k = 0; k < 20; k++)
+			wb_engine_run(f.e, 0);
+	}
+	assert_int_equal(done[NBIG / 2], 0); /* not written: no log space */
+	m = 0xdead;
+	assert_int_equal(wb_engine_repair_mask(f.e, 898, 4, s, &m), 0);
+	assert_int_equal(m, 0xb); /* block 900 is bit 2 */
+	wb_io_fault_release(f.bak);
+	for (int i = 0; i < 100000 && !done[NBIG]; i++)
+		wb_engine_run(f.e, 1);
+	for (int i = 0; i <= NBIG; i++)
+		assert_int_equal(done[i], 1);
+	assert_int_equal(read_fill(&f, 900), 4);
+	efx_fini(&f);
+}
+
 /* The point of the mask: blocks 0-7 are read as of s0, a newer write
  * covers 3 of them, and the copy written back under the mask leaves that
  * write in place (without the mask the old copy would hide it). */
@@ -201,6 +247,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mask),
 	    cmocka_unit_test(test_pending),
+	    cmocka_unit_test(test_sealed),
 	    cmocka_unit_test(test_write_back),
 	};
 
