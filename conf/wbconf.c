@@ -546,17 +546,19 @@ static void check_res_engine(struct lx *lx, struct wbconf *c, size_t i, const st
 static void check_res_network(struct lx *lx, struct wbconf *c, size_t i, const struct rinfo *ri)
 {
 	struct wbconf_resource *r = &c->res[i];
+	size_t nn = r->nnodes ? r->nnodes : c->nnodes; /* its nodes */
 	const char *lb;
 	unsigned ln;
 
 	/* only when set explicitly: the default (1) on a one-node setup just
 	 * means write-through, which is what a single node should do */
-	if (c->nnodes && r->wb_min_peers > c->nnodes - 1 && ri[i].line[KI("wb-min-peers")]) {
+	if (nn && r->wb_min_peers > nn - 1 && ri[i].line[KI("wb-min-peers")]) {
 		ln = rline(&ri[i], "wb-min-peers", &lb);
 		ERR(lx, ln, lb, "wb-min-peers",
-		    "%u peers can never be reached with %zu [node] sections (at most %zu); the "
+		    "%u peers can never be reached with %zu %s (at most %zu); the "
 		    "resource would never run in write-back",
-		    r->wb_min_peers, c->nnodes, c->nnodes - 1);
+		    r->wb_min_peers, nn, r->nnodes ? "nodes in its nodes" : "[node] sections",
+		    nn - 1);
 	}
 	if (wbconf_addr_set(&r->nbd_listen) &&
 	    addr_clash(&r->nbd_listen, &c->global.metrics_listen)) {

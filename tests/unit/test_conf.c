@@ -937,6 +937,14 @@ static void test_res_nodes(void **state)
 	assert_string_equal(
 	    errors_of(text, "a", &n),
 	    "t.conf:12: [resource r0] nodes: empty: name the [node] sections it lives on\n");
+	snprintf(text, sizeof(text),
+		 "%s[resource r0]\nbacking = /b\nlog = /l\nnodes = a, b\nwb-min-peers = 2\n",
+		 nodes3);
+	assert_string_equal(
+	    errors_of(text, "a", &n),
+	    "t.conf:13: [resource r0] wb-min-peers: 2 peers can never be reached "
+	    "with 2 nodes in its nodes (at most 1); the resource would never run in "
+	    "write-back\n");
 	expect_one("[resource r0]\nbacking = /b\nlog = /l\nnodes = a\n",
 		   "t.conf:4: [resource r0] nodes: no [node] sections: a resource of one node "
 		   "needs no nodes");
