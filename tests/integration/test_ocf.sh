@@ -34,6 +34,8 @@ nodes() { printf '\n[node alpha]\naddress = 127.0.0.1:%s\n\n[node beta]\naddress
 	conf_global alpha "transport = plain"
 	nodes
 	conf_resource r0 "backing=$T/backing" "log=$T/log" "nbd-socket=$T/nbd.sock" role=secondary
+	# a resource that lives on beta only: on alpha it does not exist
+	printf '\n[resource r7]\nnodes = beta\nbacking = %s\nlog = %s\n' "$T/r7b" "$T/r7l"
 } >"$WB_CONF"
 {
 	printf '[global]\npid-file = %s\ncontrol-socket = %s\nnode-name = beta\ntransport = plain\n' \
@@ -168,6 +170,19 @@ else
 	prlimit --pid "$DPID" --fsize=unlimited:
 	expect diskfail_start_mended start 0 up secondary
 fi
+
+# a resource whose nodes leave alpha out: a probe finds it not running,
+# stop succeeds, start is a hard error (pacemaker bans the node for it)
+for a in monitor:7 stop:0 start:5; do
+	OCF_RESKEY_resource=r7 ra "${a%:*}"
+	if [ "$rc" != "${a#*:}" ]; then
+		fail "ocf_elsewhere_${a%:*}" "${a%:*} of r7 exited $rc, not ${a#*:}: $(tail -1 "$T/ra.out")"
+	elif [ "${a%:*}" = start ] && ! grep -q 'r7 does not live on this node' "$T/ra.out"; then
+		fail "ocf_elsewhere_start" "no reason: $(tail -1 "$T/ra.out")"
+	else
+		pass "ocf_elsewhere_${a%:*}" "(r7 lives on beta only: ${a%:*} -> $rc)"
+	fi
+done
 
 # without a daemon: not running, stop succeeds, start fails with a reason
 stop_daemon
