@@ -62,6 +62,9 @@ int wbctl_status_of(struct gopts *g, const char *res, Wbrep__CtlResponse **out,
 
 /* s as a JSON string literal (NULL = ""). */
 void wbctl_json_str(const char *s);
+/* " (N of them unreadable there)" for a verify's unreadable bytes, "" for
+ * none (a static buffer: use it before the next call) */
+const char *wbctl_unreadable(uint64_t bytes);
 void wbctl_ms(uint64_t ms, char *buf, size_t len);
 void wbctl_bar(uint64_t done, uint64_t total, char *buf, size_t width);
 /* Ctrl-C while following something (status --watch, drain, verify) ends

@@ -127,10 +127,10 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 			wbconf_fmt_size(p->verify_oos_bytes, a, sizeof(a));
 			wbconf_fmt_size(p->verify_compared_bytes, b, sizeof(b));
 			wbconf_fmt_size(p->verify_skipped_bytes, c, sizeof(c));
-			printf("    verify: %s, %llu blocks (%s) out of sync, %s compared, %s "
+			printf("    verify: %s, %llu blocks (%s) out of sync%s, %s compared, %s "
 			       "skipped\n",
 			       p->verify_state, (unsigned long long)p->verify_oos_bytes / 4096, a,
-			       b, c);
+			       wbctl_unreadable(p->verify_unreadable_bytes), b, c);
 		}
 	}
 	if (r->verify_state) {
@@ -446,12 +446,15 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 			printf(", ");
 			JU("verify_oos_bytes", p->verify_oos_bytes);
 			printf(", ");
+			JU("verify_unreadable_bytes", p->verify_unreadable_bytes);
+			printf(", ");
 			JU("verify_compared_bytes", p->verify_compared_bytes);
 			printf(", ");
 			JU("verify_skipped_bytes", p->verify_skipped_bytes);
 		} else {
-			printf("null, \"verify_oos_bytes\": null, \"verify_compared_bytes\": null, "
-			       "\"verify_skipped_bytes\": null");
+			printf(
+			    "null, \"verify_oos_bytes\": null, \"verify_unreadable_bytes\": null, "
+			    "\"verify_compared_bytes\": null, \"verify_skipped_bytes\": null");
 		}
 		printf("}");
 	}

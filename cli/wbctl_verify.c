@@ -75,14 +75,26 @@ static void result_json(const char *res, const Wbrep__ResourceStatus *r)
 		wbctl_json_str(p->node);
 		printf(", \"state\": ");
 		wbctl_json_str(p->verify_state);
-		printf(", \"oos_blocks\": %llu, \"oos_bytes\": %llu, \"compared_bytes\": %llu, "
-		       "\"skipped_bytes\": %llu}",
+		printf(", \"oos_blocks\": %llu, \"oos_bytes\": %llu, \"unreadable_blocks\": %llu, "
+		       "\"compared_bytes\": %llu, \"skipped_bytes\": %llu}",
 		       (unsigned long long)p->verify_oos_bytes / 4096,
 		       (unsigned long long)p->verify_oos_bytes,
+		       (unsigned long long)p->verify_unreadable_bytes / 4096,
 		       (unsigned long long)p->verify_compared_bytes,
 		       (unsigned long long)p->verify_skipped_bytes);
 	}
 	printf("]}\n");
+}
+
+const char *wbctl_unreadable(uint64_t bytes)
+{
+	static char buf[64];
+
+	if (!bytes)
+		return "";
+	snprintf(buf, sizeof(buf), " (%llu of them unreadable there)",
+		 (unsigned long long)bytes / 4096);
+	return buf;
 }
 
 static void result_human(const char *res, const Wbrep__ResourceStatus *r)
@@ -96,11 +108,12 @@ static void result_human(const char *res, const Wbrep__ResourceStatus *r)
 		wbconf_fmt_size(p->verify_oos_bytes, a, sizeof(a));
 		wbconf_fmt_size(p->verify_compared_bytes, b, sizeof(b));
 		wbconf_fmt_size(p->verify_skipped_bytes, c, sizeof(c));
-		printf("%s: peer %s: verify %s: %llu block%s (%s) out of sync, %s compared, %s "
+		printf("%s: peer %s: verify %s: %llu block%s (%s) out of sync%s, %s compared, %s "
 		       "skipped\n",
 		       res, p->node, p->verify_state,
 		       (unsigned long long)p->verify_oos_bytes / 4096,
-		       p->verify_oos_bytes == 4096 ? "" : "s", a, b, c);
+		       p->verify_oos_bytes == 4096 ? "" : "s", a,
+		       wbctl_unreadable(p->verify_unreadable_bytes), b, c);
 	}
 }
 

@@ -170,7 +170,8 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 	if (s->verify_state[0]) {
 		p->verify_state = (char *)s->verify_state;
 		p->has_verify_oos_bytes = p->has_verify_skipped_bytes = 1;
-		p->has_verify_compared_bytes = 1;
+		p->has_verify_compared_bytes = p->has_verify_unreadable_bytes = 1;
+		p->verify_unreadable_bytes = s->verify_unread;
 		p->verify_oos_bytes = s->verify_oos;
 		p->verify_skipped_bytes = s->verify_skipped;
 		p->verify_compared_bytes = s->verify_compared;

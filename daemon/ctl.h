@@ -52,6 +52,7 @@ struct wbd_ctl_peer_status {
 	/* the last online verify against this peer; verify_state "" = none */
 	char verify_state[96]; /* "running", "done", "aborted: why" */
 	uint64_t verify_oos, verify_skipped, verify_compared; /* bytes */
+	uint64_t verify_unread; /* of verify_oos: unreadable on the peer */
 	/* a resync with this peer runs (docs/replication.md, "Resync") */
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;

@@ -266,6 +266,7 @@ void wbd_repl_verify_status(const struct wbd_repl *rp, struct wbd_repl_verify_st
 struct wbd_repl_verify_peer {
 	const char *state;		 /* "running", "done", "aborted: why" */
 	uint64_t oos, skipped, compared; /* bytes */
+	uint64_t unread;		 /* of oos: bytes the peer could not read */
 };
 /* The last run's result for peer number i (wbd_repl_status order); false:
  * the peer took no part in one. */

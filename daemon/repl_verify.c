@@ -893,5 +893,6 @@ bool wbd_repl_verify_peer(const struct wbd_repl *rp, unsigned i, struct wbd_repl
 	out->oos = v->peer[i].oos;
 	out->skipped = v->peer[i].skipped;
 	out->compared = v->peer[i].compared;
+	out->unread = v->peer[i].unread * WB_BLOCK_SIZE;
 	return true;
 }

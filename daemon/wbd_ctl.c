@@ -31,6 +31,7 @@ static void fill_verify_peer(struct wbd_resource *r, unsigned i, struct wbd_ctl_
 	q->verify_oos = vp.oos;
 	q->verify_skipped = vp.skipped;
 	q->verify_compared = vp.compared;
+	q->verify_unread = vp.unread;
 }
 
 static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)

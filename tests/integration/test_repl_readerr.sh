@@ -467,6 +467,9 @@ if ! vjson; then
 	fail "$P-verify" "the verify failed: $(cat "$T/v.err" "$T/v.json" | tr '\n' ' ')"
 elif [ "$(voos beta)" != "done 64" ] || [ "$(voos gamma)" != "done 0" ]; then
 	fail "$P-verify" "beta: $(voos beta), gamma: $(voos gamma) (want done 64, done 0)"
+elif [ "$(jq -r '.peers[] | select(.node == "beta") | .unreadable_blocks' "$T/v.json")" != 64 ] ||
+	! ctl alpha status r0 | grep -q "verify: done, 64 blocks (256.0 KiB) out of sync (64 of them unreadable there)"; then
+	fail "$P-verify" "unreadable blocks not shown: $(cat "$T/v.json"); $(ctl alpha status r0 | grep verify:)"
 elif ! grep -q "verify: blocks 1792..1855 could not be read on peer beta: marked for resync" "$T/alpha/wbrepd.log"; then
 	fail "$P-verify" "no line for beta's unreadable range"
 elif ! grep -q "verify of peer beta done: 64 blocks (262144 bytes) out of sync (64 of them unreadable there)" "$T/alpha/wbrepd.log"; then
