@@ -143,6 +143,7 @@ enum {
 	P_UPTODATE,
 	P_SEQ_LAG,
 	P_VERIFY_OOS,
+	P_VERIFY_UNREAD,
 	P_OOS,
 	P_CONGESTED,
 	P_SNDQ,
@@ -163,6 +164,9 @@ static const struct metric peer_metrics[] = {
     {"wbrep_peer_verify_oos_bytes", "gauge",
      "Bytes the last or running verify found out of sync on the peer (absent: none ran)",
      P_VERIFY_OOS, 0, NULL},
+    {"wbrep_peer_verify_unreadable_bytes", "gauge",
+     "Of those, bytes the peer could not read (bad blocks on its disk; absent: no verify ran)",
+     P_VERIFY_UNREAD, 0, NULL},
     {"wbrep_peer_out_of_sync_bytes", "gauge",
      "Bytes the peer's dirty bitmap marks as possibly different (primary; absent when unknown)",
      P_OOS, 0, NULL},
@@ -210,7 +214,8 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				int64_t v;
 
 				if ((m->kind == P_SEQ_LAG && !p->has_seq_lag) ||
-				    (m->kind == P_VERIFY_OOS && !p->verify_state[0]) ||
+				    ((m->kind == P_VERIFY_OOS || m->kind == P_VERIFY_UNREAD) &&
+				     !p->verify_state[0]) ||
 				    (m->kind == P_OOS && !p->has_oos) ||
 				    ((m->kind == P_CONGESTED || m->kind == P_SNDQ) &&
 				     !p->has_sndq) ||
@@ -219,17 +224,18 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 					continue;
 				v = m->kind == P_CONNECTED
 					? !strncmp(p->connection, "Connected", 16)
-				    : m->kind == P_PRIMARY   ? !strncmp(p->role, "primary", 16)
-				    : m->kind == P_UPTODATE  ? !strncmp(p->disk, "UpToDate", 16)
-				    : m->kind == P_SEQ_LAG   ? p->seq_lag
-				    : m->kind == P_OOS	     ? (int64_t)p->oos
-				    : m->kind == P_CONGESTED ? p->congested
-				    : m->kind == P_SNDQ	     ? (int64_t)p->sndq
-				    : m->kind == P_KEPT	     ? (int64_t)p->kept
-				    : m->kind == P_RS_TOTAL  ? (int64_t)p->rs_total
-				    : m->kind == P_RS_DONE   ? (int64_t)p->rs_done
-				    : m->kind == P_RS_ETA    ? (int64_t)(p->rs_eta_ms + 999) / 1000
-							     : (int64_t)p->verify_oos;
+				    : m->kind == P_PRIMARY	 ? !strncmp(p->role, "primary", 16)
+				    : m->kind == P_UPTODATE	 ? !strncmp(p->disk, "UpToDate", 16)
+				    : m->kind == P_SEQ_LAG	 ? p->seq_lag
+				    : m->kind == P_OOS		 ? (int64_t)p->oos
+				    : m->kind == P_VERIFY_UNREAD ? (int64_t)p->verify_unread
+				    : m->kind == P_CONGESTED	 ? p->congested
+				    : m->kind == P_SNDQ		 ? (int64_t)p->sndq
+				    : m->kind == P_KEPT		 ? (int64_t)p->kept
+				    : m->kind == P_RS_TOTAL	 ? (int64_t)p->rs_total
+				    : m->kind == P_RS_DONE	 ? (int64_t)p->rs_done
+				    : m->kind == P_RS_ETA ? (int64_t)(p->rs_eta_ms + 999) / 1000
+							  : (int64_t)p->verify_oos;
 				label_esc(node, p->node, sizeof(p->node));
 				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,
 					node, (long long)v);

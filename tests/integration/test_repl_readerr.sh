@@ -388,7 +388,7 @@ def stamp(lba, ver):
 
 def writer():
     c = nbdcli.Conn(sock, timeout=60).connect()
-    for i in range(600):
+    for i in range(1200):
         b = random.randrange(N)
         with lock:
             v = acked[b] + 1
@@ -417,7 +417,7 @@ def check(b, d, want):
 # must not go back to its old version)
 def reader():
     c = nbdcli.Conn(sock, timeout=60).connect()
-    for i in range(600):
+    for i in range(1200):
         n = 16 if i % 2 else 1
         b = random.randrange(N // n) * n
         with lock:
@@ -435,7 +435,7 @@ for x in t:
     x.start()
 for x in t:
     x.join()
-print("\n".join(bad[:10]) if bad else "ok: 600 writes, 600 reads, every read at or past the acknowledged version")
+print("\n".join(bad[:10]) if bad else "ok: 1200 writes, 1200 reads, every read at or past the acknowledged version")
 sys.exit(1 if bad else 0)
 EOP
 rc=$?
@@ -470,6 +470,8 @@ elif [ "$(voos beta)" != "done 64" ] || [ "$(voos gamma)" != "done 0" ]; then
 elif [ "$(jq -r '.peers[] | select(.node == "beta") | .unreadable_blocks' "$T/v.json")" != 64 ] ||
 	! ctl alpha status r0 | grep -q "verify: done, 64 blocks (256.0 KiB) out of sync (64 of them unreadable there)"; then
 	fail "$P-verify" "unreadable blocks not shown: $(cat "$T/v.json"); $(ctl alpha status r0 | grep verify:)"
+elif ! metric alpha 'wbrep_peer_verify_unreadable_bytes{resource="r0",peer="beta"} 262144$' >/dev/null; then
+	fail "$P-verify" "metric: $(metric alpha wbrep_peer_verify_unreadable)"
 elif ! grep -q "verify: blocks 1792..1855 could not be read on peer beta: marked for resync" "$T/alpha/wbrepd.log"; then
 	fail "$P-verify" "no line for beta's unreadable range"
 elif ! grep -q "verify of peer beta done: 64 blocks (262144 bytes) out of sync (64 of them unreadable there)" "$T/alpha/wbrepd.log"; then
