@@ -505,12 +505,14 @@ static const struct cmd cmds[] = {
      "  everywhere already). A peer not connected refuses it unless --assume-peer-has-space\n"
      "  (it grows when it connects). New NBD clients see the new size; shrinking is refused.",
      wbctl_cmd_resize},
-    {"verify", "RES [--json] [--no-wait]",
+    {"verify", "RES [--json] [--no-wait | --resync]",
      "On the primary: compare every block with each connected secondary while writes go\n"
      "  on (docs/replication.md \"Online verify\"), at most verify-rate bytes/s. Blocks that\n"
      "  differ are logged and marked for resync. Follows it like drain and prints, per peer,\n"
      "  the blocks out of sync (--json: one object); --no-wait only starts it (progress:\n"
-     "  status). Exit 0 when it ran to the end, 1 refused or aborted, 130 Ctrl-C.",
+     "  status); --resync: when blocks were found, reconnect the peers at the end so that\n"
+     "  a bitmap resync writes them. Exit 0 when it ran to the end, 1 refused or aborted,\n"
+     "  130 Ctrl-C.",
      wbctl_cmd_verify},
     {"snapshot", "RES (--gen N | --at TIME) [--json]",
      "Open the device as it was when generation N ended (docs/snapshots.md), or the newest\n"

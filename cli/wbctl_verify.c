@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * wbctl_verify.c - `wbctl verify RES [--json] [--no-wait]` (docs/wbctl.md,
+ * wbctl_verify.c - `wbctl verify RES [--json] [--no-wait | --resync]` (docs/wbctl.md,
  * docs/replication.md "Online verify").
  *
  * Asks the primary's wbrepd to compare its device with every connected
@@ -21,7 +21,7 @@
 #include "cli/wbctl.h"
 
 struct verify_opts {
-	bool json, no_wait;
+	bool json, no_wait, resync;
 };
 
 static int verify_opt(int o, const char *arg, void *st)
@@ -34,6 +34,9 @@ static int verify_opt(int o, const char *arg, void *st)
 		return EX_OK;
 	case 'n':
 		v->no_wait = true;
+		return EX_OK;
+	case 'r':
+		v->resync = true;
 		return EX_OK;
 	default:
 		return EX_USAGE;
@@ -117,8 +120,9 @@ static void result_human(const char *res, const Wbrep__ResourceStatus *r)
 	}
 }
 
-/* Follow the verify until the daemon says it ended. */
-static int follow(struct gopts *g, const char *res, const struct verify_opts *vo)
+/* Follow the verify until the daemon says it ended; *oos: the blocks it
+ * found out of sync on every peer together. */
+static int follow(struct gopts *g, const char *res, const struct verify_opts *vo, uint64_t *oos)
 {
 	bool tty = !vo->json && isatty(STDOUT_FILENO);
 	time_t last = 0;
@@ -140,6 +144,8 @@ static int follow(struct gopts *g, const char *res, const struct verify_opts *vo
 			else
 				result_human(res, r);
 			ex = r->verify_state && !strcmp(r->verify_state, "done") ? EX_OK : EX_FAIL;
+			for (size_t i = 0; i < r->n_peers; i++)
+				*oos += r->peers[i]->verify_oos_bytes / 4096;
 			if (ex && !vo->json)
 				fprintf(stderr, "%s: %s: verify %s\n", wbctl_prog, res,
 					r->verify_state ? r->verify_state : "did not run");
@@ -165,8 +171,10 @@ int wbctl_cmd_verify(struct gopts *g, int argc, char **argv)
 {
 	static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
 					   {"no-wait", no_argument, NULL, 'n'},
+					   {"resync", no_argument, NULL, 'r'},
 					   {NULL, 0, NULL, 0}};
 	struct verify_opts vo = {0};
+	uint64_t oos = 0;
 	const char *res;
 	int n, ex;
 
@@ -181,6 +189,11 @@ int wbctl_cmd_verify(struct gopts *g, int argc, char **argv)
 	ex = wbctl_simple(g, WBREP__CTL_OP__CTL_VERIFY, res, NULL, NULL);
 	if (ex)
 		return ex;
+	if (vo.no_wait && vo.resync) {
+		fprintf(stderr, "%s verify: --resync waits for the end: not with --no-wait\n",
+			wbctl_prog);
+		return EX_USAGE;
+	}
 	if (vo.no_wait) {
 		if (vo.json)
 			printf("{\"resource\": \"%s\", \"state\": \"running\"}\n", res);
@@ -188,5 +201,17 @@ int wbctl_cmd_verify(struct gopts *g, int argc, char **argv)
 			printf("%s: verify started ('wbctl status %s' shows it)\n", res, res);
 		return EX_OK;
 	}
-	return follow(g, res, &vo);
+	ex = follow(g, res, &vo, &oos);
+	if (ex || !vo.resync || !oos)
+		return ex;
+	/* what the operator would do next: a reconnect starts the bitmap
+	 * resync of the marked blocks (docs/replication.md "Online verify") */
+	if (!vo.json)
+		printf("%s: %llu block%s out of sync: reconnecting the peers, a bitmap resync "
+		       "writes %s\n",
+		       res, (unsigned long long)oos, oos == 1 ? "" : "s", oos == 1 ? "it" : "them");
+	ex = wbctl_simple(g, WBREP__CTL_OP__CTL_DISCONNECT, res, NULL, NULL);
+	if (!ex)
+		ex = wbctl_simple(g, WBREP__CTL_OP__CTL_CONNECT, res, NULL, NULL);
+	return ex;
 }
