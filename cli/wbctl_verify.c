@@ -186,14 +186,14 @@ int wbctl_cmd_verify(struct gopts *g, int argc, char **argv)
 			wbctl_prog, wbctl_prog);
 		return EX_USAGE;
 	}
-	ex = wbctl_simple(g, WBREP__CTL_OP__CTL_VERIFY, res, NULL, NULL);
-	if (ex)
-		return ex;
 	if (vo.no_wait && vo.resync) {
 		fprintf(stderr, "%s verify: --resync waits for the end: not with --no-wait\n",
 			wbctl_prog);
 		return EX_USAGE;
 	}
+	ex = wbctl_simple(g, WBREP__CTL_OP__CTL_VERIFY, res, NULL, NULL);
+	if (ex)
+		return ex;
 	if (vo.no_wait) {
 		if (vo.json)
 			printf("{\"resource\": \"%s\", \"state\": \"running\"}\n", res);

@@ -144,6 +144,29 @@ if verify_json alpha && [ "$(vget 'p["oos_blocks"]')" = 1 ] &&
 else
 	fail "verify-disconnect-resynced: $(cat "$T/dc") $(img_diff "$T/img" "$T/out.beta"); $(cat "$T/v.json" 2>/dev/null)"
 fi
+# the same with `wbctl verify --resync` (human output): it reconnects
+# the peers itself when it found something
+BAD3=9100
+wait_for 120 json beta 's["dirty_bytes"] == 0' || fail "verify-resync: beta's log is not clean"
+dd if="$T/junk" of="$T/beta/backing" bs=4096 seek=$BAD3 conv=notrunc,fsync status=none
+if ctl alpha verify r0 --resync >"$T/vr.out" 2>&1 &&
+	grep -q "^r0: peer beta: verify done: 1 block (4.0 KiB) out of sync, " "$T/vr.out" &&
+	grep -q "^r0: 1 block out of sync: reconnecting the peers, a bitmap resync writes it$" "$T/vr.out" &&
+	wait_for 120 repl_uptodate alpha && wait_for 60 json alpha 's["peers"][0]["out_of_sync_bytes"] == 0' &&
+	wait_for 120 same_as "$T/img" beta; then
+	pass "verify-resync-option" "(block $BAD3 resynced after 'verify --resync')"
+else
+	fail "verify-resync-option: $(cat "$T/vr.out") $(img_diff "$T/img" "$T/out.beta")"
+fi
+ctl alpha verify r0 --no-wait --resync >"$T/vr.out" 2>&1
+rc=$?
+if [ $rc != 2 ] || ! grep -q "not with --no-wait" "$T/vr.out"; then
+	fail "verify-resync-no-wait: exit $rc: $(cat "$T/vr.out")"
+elif json alpha 's.get("verify_state") == "running"'; then
+	fail "verify-resync-no-wait: refused, but a verify was started"
+else
+	pass "verify-resync-no-wait" "(refused: $(cat "$T/vr.out"))"
+fi
 # written again through the primary: in sync again
 head -c 4096 /dev/urandom >"$T/fix"
 dd if="$T/fix" of="$T/img" bs=4096 seek=$BAD conv=notrunc status=none
