@@ -17,8 +17,9 @@
       FUA write or acked before a flush that completed (on the same
       connection); sent = newest version ever sent. The block must hold a
       valid stamp of itself with durable <= version <= sent (all zero only
-      when nothing was durable). An unacked write found on disk becomes the
-      block's expected content in STATE. --exact (after a clean stop: writer
+      when nothing was durable). An unacked write found on disk, or an
+      older version where an acked, not durable write was lost, becomes
+      the block's expected content in STATE. --exact (after a clean stop: writer
       stopped with SIGUSR1, daemon with SIGTERM, which flushes): version ==
       the newest acked (or found) one. Prints a summary, exit 1 on any bad
       block.
@@ -221,6 +222,12 @@ def verify(where, path, exact):
             elif p[1] > ack:
                 newer += 1  # sent, never acked, but written: allowed
                 seen[b] = p[1]
+            elif p[1] < ack:
+                # acked, never made durable (no flush or FUA after it), gone
+                # in the crash: allowed (ack = memory loses up to
+                # log-commit-ms of them to a kill -9); the block holds p[1]
+                # now, and a later --exact check must expect that
+                seen[b] = p[1]
             if why:
                 bad += 1
                 if bad <= 8:
@@ -228,8 +235,9 @@ def verify(where, path, exact):
                         b, why, dur, ack, sent))
     c.close()
     if not bad and seen:
-        # an unacked write that landed is now the block's known content: a
-        # later --exact check expects it unless a newer write gets acked
+        # an unacked write that landed, or an older version where an acked
+        # but not durable write was lost, is now the block's known content:
+        # a later --exact check expects it unless a newer write gets acked
         for b, v in seen.items():
             st["acked"][b] = v
         tmp = path + ".tmp"
