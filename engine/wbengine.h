@@ -55,9 +55,10 @@
  * 13: the owner of each bitmap slot, persisted (ops bm_owner, bm_owner_set).
  * 14: online grow (ops size_max, grow).
  * 15: read repair (op repair_mask).
+ * 16: the log's data area grows into a grown log device (op grow_log).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 15
+#define WB_ENGINE_ABI_VERSION 16
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -522,6 +523,20 @@ struct wb_engine_ops {
 	 * blocks are no longer known), -EINVAL (n, range), -EIO (failed). */
 	int (*repair_mask)(struct wb_engine *e, uint64_t lba, uint32_t n, uint64_t since_seq,
 			   uint64_t *mask);
+	/* ABI 16: grow the log's data area (docs/engine.md "Growing the
+	 * log"). The log device's size is read again; the data area is made
+	 * to end at the last whole segment within new_bytes of it (0: the
+	 * whole device). Records stay where they are: the area only gets a
+	 * new end. done(arg, err) from run() once the superblock that says
+	 * so is durable; records go past the old end only from then on, and
+	 * stats.log_size says the new size. Errors, at once: -EALREADY
+	 * (new_bytes 0 and the device holds no whole segment more), -EINVAL
+	 * (new_bytes not larger than the log, not aligned), -ENOSPC
+	 * (new_bytes past the device), -EBUSY (one runs), -EPROTO (format
+	 * version 1), -EOPNOTSUPP (the device's size cannot be read again),
+	 * -EIO (failed). */
+	int (*grow_log)(struct wb_engine *e, uint64_t new_bytes, void (*done)(void *arg, int err),
+			void *arg);
 };
 #define WB_GROW_F_MARK (1u << 0)
 
@@ -756,6 +771,12 @@ static inline int wb_engine_repair_mask(struct wb_engine *e, uint64_t lba, uint3
 {
 	return WB_OPS_HAS(e->ops, 15, repair_mask) ? e->ops->repair_mask(e, lba, n, since_seq, mask)
 						   : -EOPNOTSUPP;
+}
+static inline int wb_engine_grow_log(struct wb_engine *e, uint64_t new_bytes,
+				     void (*done)(void *arg, int err), void *arg)
+{
+	return WB_OPS_HAS(e->ops, 16, grow_log) ? e->ops->grow_log(e, new_bytes, done, arg)
+						: -EOPNOTSUPP;
 }
 static inline int wb_engine_snap_fence(struct wb_engine *e, int on)
 {

@@ -1456,4 +1456,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .size_max = wbl_size_max,
     .grow = wbl_grow,
     .repair_mask = wbl_repair_mask,
+    .grow_log = wbl_grow_log,
 };

@@ -334,7 +334,10 @@ static int ds_should_run(struct wbl_destage *ds)
 	/* a snapshot pins destage (wblog_snap.c) until writers need it to go on */
 	if (ds->next_seq > e->snap_pin && !ds_snap_yield(ds))
 		return 0;
-	if (ds->drain || e->mode == WB_MODE_WRITETHROUGH)
+	/* a sealed record waits for log space: below the low watermark too
+	 * (a wrapped log's free space can be in two pieces that are each too
+	 * small for it; with no minimum rate nothing else would free one) */
+	if (ds->drain || e->mode == WB_MODE_WRITETHROUGH || e->space_wait)
 		return 1;
 	/* the log space destage can free: not what batches in flight will
 	 * release, nor records destaged already that a peer holds (a lagging

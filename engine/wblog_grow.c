@@ -280,3 +280,103 @@ void wbl_grow_free(struct wblog *e)
 	free(e->grow);
 	e->grow = NULL;
 }
+
+/*
+ * Growing the log's data area (docs/engine.md "Growing the log"): the log
+ * device grew (lvextend, a larger file) and the data area is to end at
+ * its last whole segment. Nothing moves: the superblock gets the new
+ * log_size and data_size, and once that is durable the writer's end moves
+ * (e->sp.end). Until then records are placed for the old end only, and
+ * the new range is never written, so either superblock finds the same
+ * run of records:
+ *   - a record the writer placed right after the one before is the
+ *     first place recovery tries with either end;
+ *   - a record the writer wrapped to the start of the area (it did not
+ *     fit before the old end) is tried first where the one before ended,
+ *     with the new end: that spot holds what an earlier lap left there or
+ *     what the device held in the new range, never a record of this log
+ *     with the seq and epoch that come next and valid data (the checks
+ *     that already guard the first place with the old end); recovery then
+ *     tries the start and finds it. It charges that wrap more waste (up
+ *     to the new end), exactly what the new end gives it in room, so the
+ *     room each later record is checked against is the old one: the
+ *     writer cannot place past the tail meanwhile;
+ *   - when the last record ended exactly at the old end, the writer's
+ *     head is the start; it moves to the old end with the switch, which
+ *     is where recovery with the new end looks first (and the clean
+ *     close's head hint says).
+ */
+static void lgrow_committed(void *arg, int err)
+{
+	struct wblog *e = arg;
+	uint64_t old_end = e->lgrow.old_end, new_end = e->lgrow.new_end;
+	void (*done)(void *arg, int err) = e->lgrow.done;
+
+	e->lgrow.busy = 0;
+	e->lgrow.done = NULL;
+	if (!err) {
+		if (e->sp.used && e->sp.head == e->sp.start)
+			e->sp.head = old_end; /* the last record ended at the old end */
+		e->sp.end = new_end;
+		wb_msg(WB_LOG_INFO, "%s: log %s grown: data area %llu -> %llu bytes", e->eng.name,
+		       e->log->name, (unsigned long long)(old_end - e->sp.start),
+		       (unsigned long long)(new_end - e->sp.start));
+	}
+	done(e->lgrow.arg, err);
+}
+
+int wbl_grow_log(struct wb_engine *eng, uint64_t new_bytes, void (*done)(void *arg, int err),
+		 void *arg)
+{
+	struct wblog *e = (struct wblog *)eng;
+	uint64_t log_size, data_size;
+	int ret;
+
+	if (e->closing)
+		return -ESHUTDOWN;
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (!done || new_bytes % WB_DISK_BLOCK)
+		return -EINVAL;
+	if (e->lgrow.busy)
+		return -EBUSY;
+	if (e->sb.version < 2) {
+		wb_msg(WB_LOG_ERR,
+		       "%s: log %s is format version 1: upgrade it offline first (`wbengine "
+		       "upgrade --log %s`)",
+		       eng->name, e->log->name, e->log->name);
+		return -EPROTO;
+	}
+	ret = wb_io_refresh_size(e->log);
+	if (ret == -EOPNOTSUPP) {
+		wb_msg(WB_LOG_ERR, "%s: grow: the size of %s cannot be read again (%s backend)",
+		       eng->name, e->log->name, e->log->ops->name);
+		return ret;
+	}
+	if (ret) {
+		wb_msg(WB_LOG_ERR, "%s: grow: reading the size of %s: %s", eng->name, e->log->name,
+		       strerror(-ret));
+		return ret;
+	}
+	if (new_bytes > e->log->size) {
+		wb_msg(WB_LOG_ERR, "%s: grow the log to %llu bytes: %s holds %llu", eng->name,
+		       (unsigned long long)new_bytes, e->log->name,
+		       (unsigned long long)e->log->size);
+		return -ENOSPC;
+	}
+	log_size = (new_bytes ? new_bytes : e->log->size) / WB_DISK_BLOCK * WB_DISK_BLOCK;
+	data_size = log_size > e->sb.data_off
+			? (log_size - e->sb.data_off) / e->sb.seg_size * e->sb.seg_size
+			: 0;
+	if (data_size <= e->sb.data_size)
+		return new_bytes ? -EINVAL : -EALREADY;
+	e->lgrow.busy = 1;
+	e->lgrow.old_end = e->sp.end;
+	e->lgrow.new_end = e->sb.data_off + data_size;
+	e->lgrow.done = done;
+	e->lgrow.arg = arg;
+	ret = wbl_meta_grow_log(e, log_size, data_size, lgrow_committed, e);
+	if (ret)
+		e->lgrow.busy = 0;
+	return ret;
+}

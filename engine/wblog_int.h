@@ -205,6 +205,14 @@ struct wblog {
 	struct wbl_metaw *metaq_head, *metaq_tail;
 	struct wbl_bm *bm;     /* dirty bitmaps (wblog_bitmap.c), NULL: none */
 	struct wbl_grow *grow; /* online grow running (wblog_grow.c), NULL: none */
+	/* a grow of the log's data area waiting for its superblock
+	 * (wblog_grow.c): busy, the data area's end before and after */
+	struct {
+		int busy;
+		uint64_t old_end, new_end;
+		void (*done)(void *arg, int err);
+		void *arg;
+	} lgrow;
 	/* snapshots (wblog_snap.c); snap_pin: destage picks no record past it
 	 * (the oldest snapshot's last seq, UINT64_MAX: none) */
 	struct wbl_snap snaps[WBL_MAX_SNAPS];
@@ -326,8 +334,13 @@ int wbl_grow(struct wb_engine *eng, uint64_t new_size, unsigned flags,
 int wbl_grow_pending(const struct wblog *e); /* a completion to deliver */
 void wbl_grow_deliver(struct wblog *e, int *n);
 void wbl_grow_free(struct wblog *e);
+int wbl_grow_log(struct wb_engine *eng, uint64_t new_bytes, void (*done)(void *arg, int err),
+		 void *arg);
 /* the superblock write carrying dev_size new_dev (no bitmaps) */
 int wbl_meta_grow(struct wblog *e, uint64_t new_dev, void (*done)(void *arg, int err), void *arg);
+/* the superblock write carrying the log's new log_size and data_size */
+int wbl_meta_grow_log(struct wblog *e, uint64_t log_size, uint64_t data_size,
+		      void (*done)(void *arg, int err), void *arg);
 
 /* wblog_bitmap.c */
 int wbl_bm_open(struct wblog *e); /* after the superblock, before recovery */

@@ -211,6 +211,19 @@ int wbl_meta_grow(struct wblog *e, uint64_t new_dev, void (*done)(void *arg, int
 	return 0;
 }
 
+int wbl_meta_grow_log(struct wblog *e, uint64_t log_size, uint64_t data_size,
+		      void (*done)(void *arg, int err), void *arg)
+{
+	struct wbl_metaw *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	e->sb.log_size = log_size;
+	e->sb.data_size = data_size;
+	meta_enqueue(e, w, done, arg);
+	return 0;
+}
+
 static void meta_sb_done(struct wblog *e, int err)
 {
 	if (err)

@@ -12,6 +12,14 @@
  * point of a grow leaves the old size with the old bitmaps or the new size
  * with the new ones, never a failed open or a lost mark; snapshots are
  * dropped and older generations are no longer readable.
+ *
+ * Growing the log's data area (ABI 16 op grow_log, docs/engine.md "Growing
+ * the log"): refusals; the new space is used once the superblock is
+ * durable; over random log states (wrapped with waste, ending exactly at
+ * the old end, empty, unwrapped) and random grows, every flushed write is
+ * there after a power cut, again after records went into the new range,
+ * and after a clean close (its head hint checked by recovery); power cuts
+ * at every I/O of a grow with writes going on.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -25,6 +33,7 @@
 
 #include "engine/io.h"
 #include "engine/wbengine.h"
+#include "engine/wblog_int.h"
 #include "tests/unit/engine_fixture.h"
 
 extern const struct wb_engine_ops wb_wblog_ops;
@@ -293,13 +302,316 @@ static void test_snapshots(void **state)
 	efx_fini(&f);
 }
 
+/* ---- growing the log ---- */
+
+static int lgrow_sync(struct efx *f, uint64_t bytes)
+{
+	struct efx_done d = {0};
+	int ret = wb_engine_grow_log(f->e, bytes, efx_done_cb, &d);
+
+	return ret ? ret : efx_wait(f, &d);
+}
+
+static struct wb_engine_stats stats_of(struct efx *f)
+{
+	struct wb_engine_stats st;
+
+	assert_int_equal(wb_engine_stats(f->e, &st), 0);
+	return st;
+}
+
+static uint64_t lg_rng;
+
+static uint64_t lg_rand(uint64_t n)
+{
+	uint64_t z = (lg_rng += 0x9E3779B97F4A7C15ull);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return (z ^ (z >> 31)) % n;
+}
+
+/* What the device holds: a fill byte per block (0: never written). */
+struct lg_model {
+	uint8_t fill[EFX_NBLK];
+	uint8_t next;
+};
+
+/* One write of nblk blocks at a random place, flushed: one record. */
+static void lg_write(struct efx *f, struct lg_model *m, unsigned nblk)
+{
+	static uint8_t buf[8 * EFX_BS];
+	uint64_t b = lg_rand(EFX_NBLK - nblk + 1);
+
+	m->next = m->next == 255 ? 1 : m->next + 1;
+	memset(buf, m->next, (size_t)nblk * EFX_BS);
+	assert_int_equal(wb_engine_write(f->e, buf, (size_t)nblk * EFX_BS, b * EFX_BS, 0), 0);
+	assert_int_equal(wb_engine_flush(f->e), 0);
+	memset(m->fill + b, m->next, nblk);
+}
+
+static void lg_writes(struct efx *f, struct lg_model *m, unsigned n, int one_block)
+{
+	while (n--)
+		lg_write(f, m, one_block ? 1 : 1 + (unsigned)lg_rand(8));
+}
+
+static void lg_check(struct efx *f, const struct lg_model *m, const char *when)
+{
+	for (unsigned b = 0; b < EFX_NBLK; b++) {
+		int got = read_fill(f, (uint64_t)b * EFX_BS);
+
+		if (got != m->fill[b])
+			fail_msg("%s: block %u holds %d, expected %d", when, b, got, m->fill[b]);
+	}
+}
+
+static void test_log_grow(void **state)
+{
+	struct efx f;
+	struct efx_done d = {0};
+	struct lg_model *m = calloc(1, sizeof(*m));
+	uint64_t l0, l1;
+
+	(void)state;
+	lg_rng = 7;
+	efx_devices(&f, "lgrow", 1u << 20, NULL, NULL);
+	f.p.log_segment_size = 64u << 10;
+	f.p.destage_min_rate = WB_DESTAGE_RATE_NONE;
+	f.p.destage_low_pct = 100;
+	f.p.destage_high_pct = 100;
+	efx_format_open(&f);
+	l0 = stats_of(&f).log_size;
+	assert_true(l0 > 0 && l0 < (1u << 20));
+	/* the device has not grown */
+	assert_int_equal(wb_engine_grow_log(f.e, 0, efx_done_cb, &d), -EALREADY);
+	assert_int_equal(wb_engine_grow_log(f.e, 1u << 20, efx_done_cb, &d), -EINVAL);
+	assert_int_equal(wb_engine_grow_log(f.e, 2u << 20, efx_done_cb, &d), -ENOSPC);
+	assert_int_equal(wb_engine_grow_log(f.e, 0, NULL, NULL), -EINVAL);
+	lg_writes(&f, m, 20, 0);
+	assert_int_equal(wb_io_fault_grow(f.log, (3u << 20) + 4096), 0);
+	assert_int_equal(wb_engine_grow_log(f.e, (3u << 20) + 512, efx_done_cb, &d), -EINVAL);
+	assert_int_equal(wb_engine_grow_log(f.e, (4u << 20), efx_done_cb, &d), -ENOSPC);
+	/* a size within the device: the whole segments it holds */
+	assert_int_equal(lgrow_sync(&f, 2u << 20), 0);
+	l1 = stats_of(&f).log_size;
+	assert_int_equal(l1, l0 + (1u << 20));
+	/* then the rest: one at a time */
+	assert_int_equal(wb_engine_grow_log(f.e, 0, efx_done_cb, &d), 0);
+	assert_int_equal(wb_engine_grow_log(f.e, 0, efx_done_cb, &d), -EBUSY);
+	assert_int_equal(stats_of(&f).log_size, l1); /* not before it is durable */
+	assert_int_equal(efx_wait(&f, &d), 0);
+	l1 = stats_of(&f).log_size;
+	assert_int_equal(l1, l0 + (2u << 20));
+	assert_int_equal(lgrow_sync(&f, 0), -EALREADY);
+	/* more than the old log held, nothing destaged: the new space is used */
+	while (stats_of(&f).log_used <= l0 + (512u << 10))
+		lg_writes(&f, m, 1, 0);
+	assert_int_equal(stats_of(&f).dirty_bytes > 0, 1);
+	lg_check(&f, m, "after the grow");
+	efx_crash(&f);
+	assert_int_equal(stats_of(&f).log_size, l1);
+	assert_true(stats_of(&f).log_used > l0);
+	lg_check(&f, m, "after a power cut");
+	efx_drain(&f);
+	efx_reopen(&f);
+	assert_int_equal(stats_of(&f).log_size, l1);
+	lg_check(&f, m, "after a drain and a reopen");
+	efx_fini(&f);
+	free(m);
+}
+
+/*
+ * Random log states, random grows: the writer and recovery must agree
+ * where every record is with either end. Each round: fill the log to a
+ * random point and drain it (the tail moves there), write records that may
+ * wrap, maybe end a record exactly at the end (one-block writes tile
+ * the 64 KiB segments), grow by 1-8 segments (sometimes twice), write
+ * more, power cut, write more into the new range, power cut, clean close.
+ */
+static void test_log_grow_random(void **state)
+{
+	unsigned round, wrapped = 0, at_end = 0, rounds = 40;
+
+	(void)state;
+	for (round = 0; round < rounds; round++) {
+		struct efx f;
+		struct lg_model *m = calloc(1, sizeof(*m));
+		struct wblog *w;
+		int one = round % 3 == 0;
+		uint64_t logsz = (256u << 10) + lg_rand(5) * (64u << 10), grow, l0;
+		char when[80];
+
+		lg_rng = 1000 + round;
+		efx_devices(&f, "lgrow", logsz, NULL, NULL);
+		f.p.log_segment_size = 64u << 10;
+		f.p.destage_min_rate = WB_DESTAGE_RATE_NONE;
+		f.p.destage_low_pct = 90; /* a full log must destage */
+		f.p.destage_high_pct = 100;
+		efx_format_open(&f);
+		l0 = stats_of(&f).log_size;
+		lg_writes(&f, m, (unsigned)lg_rand(l0 / (8 * EFX_BS) + 1), one);
+		efx_drain(&f);
+		/* up to ~90 % of the log: from the tail's random place, often past the end */
+		lg_writes(&f, m, (unsigned)lg_rand(l0 * 9 / 10 / ((one ? 2 : 6) * EFX_BS) + 1),
+			  one);
+		w = (struct wblog *)f.e;
+		/* every sixth round: up to a record that ends exactly at the end */
+		for (unsigned k = 0; round % 6 == 0 && k < 200 && w->sp.head != w->sp.start; k++)
+			lg_writes(&f, m, 1, one);
+		if (w->sp.used && w->sp.head <= w->sp.tail)
+			wrapped++;
+		if (w->sp.used && w->sp.head == w->sp.start)
+			at_end++;
+		grow = (1 + lg_rand(8)) * (64u << 10);
+		assert_int_equal(wb_io_fault_grow(f.log, logsz + grow + lg_rand(16) * 512), 0);
+		assert_int_equal(lgrow_sync(&f, 0), 0);
+		assert_int_equal(stats_of(&f).log_size, l0 + grow);
+		if (lg_rand(4) == 0) { /* a second grow */
+			assert_int_equal(wb_io_fault_grow(f.log, logsz + 2 * grow), 0);
+			assert_int_equal(lgrow_sync(&f, 0), 0);
+			grow *= 2;
+		}
+		if (round % 6 == 0) { /* a clean close before any record went past the old end */
+			snprintf(when, sizeof(when), "round %u, a clean close after the grow",
+				 round);
+			efx_reopen(&f);
+			lg_check(&f, m, when);
+		}
+		if (lg_rand(3))
+			lg_writes(&f, m, (unsigned)lg_rand(6), one);
+		snprintf(when, sizeof(when), "round %u, a power cut after the grow", round);
+		efx_crash(&f);
+		assert_int_equal(stats_of(&f).log_size, l0 + grow);
+		lg_check(&f, m, when);
+		lg_writes(&f, m, (unsigned)lg_rand(l0 / (16 * EFX_BS) + 1), one);
+		snprintf(when, sizeof(when), "round %u, a power cut after more writes", round);
+		efx_crash(&f);
+		lg_check(&f, m, when);
+		lg_writes(&f, m, (unsigned)lg_rand(4), one);
+		snprintf(when, sizeof(when), "round %u, a clean close", round);
+		efx_reopen(&f);
+		lg_check(&f, m, when);
+		efx_fini(&f);
+		free(m);
+	}
+	print_message("%u rounds: %u grew a wrapped log, %u a log that ended at the end\n", rounds,
+		      wrapped, at_end);
+	assert_true(wrapped > 0);
+	assert_true(at_end > 0);
+}
+
+/* The grow's superblock write held (a slow FUA): records written
+ * meanwhile cross the old end by wrapping to the start, never into the new
+ * range the superblock on disk does not have yet; a power cut then finds
+ * them all with the old size. */
+static void test_log_grow_held(void **state)
+{
+	struct efx f;
+	struct efx_done d = {0};
+	struct lg_model *m = calloc(1, sizeof(*m));
+	struct wblog *w;
+	uint64_t l0;
+	int wrapped;
+
+	(void)state;
+	lg_rng = 99;
+	efx_devices(&f, "lgrow", 512u << 10, NULL, NULL);
+	f.p.log_segment_size = 64u << 10;
+	f.p.destage_min_rate = WB_DESTAGE_RATE_NONE;
+	f.p.destage_low_pct = 100;
+	f.p.destage_high_pct = 100;
+	efx_format_open(&f);
+	l0 = stats_of(&f).log_size;
+	lg_writes(&f, m, 25, 1); /* 200 KiB of records, then destaged: the tail is there */
+	efx_drain(&f);
+	w = (struct wblog *)f.e;
+	while (w->sp.head < w->sp.end - (40u << 10))
+		lg_writes(&f, m, 1, 1);
+	assert_true(w->sp.head > w->sp.tail);
+	assert_int_equal(wb_io_fault_grow(f.log, 1u << 20), 0);
+	assert_int_equal(wb_engine_grow_log(f.e, 0, efx_done_cb, &d), 0);
+	wb_io_fault_hold_next(f.log, WB_IO_WRITE);
+	for (int i = 0; i < 10 && !w->sb_inflight; i++)
+		assert_true(wb_engine_run(f.e, 0) >= 0);
+	assert_int_equal(w->sb_inflight, 1);
+	lg_writes(&f, m, 10, 1); /* 80 KiB: past the old end */
+	assert_int_equal(d.called, 0);
+	wrapped = w->sp.head < w->sp.tail;
+	efx_crash(&f);
+	assert_int_equal(stats_of(&f).log_size, l0);
+	lg_check(&f, m, "a power cut with the grow's superblock held");
+	assert_true(wrapped);
+	assert_int_equal(lgrow_sync(&f, 0), 0);
+	assert_int_equal(stats_of(&f).log_size, l0 + (512u << 10));
+	efx_fini(&f);
+	free(m);
+}
+
+/* Power cuts at every I/O of a grow of a wrapped log with flushed writes
+ * going on: the open after finds every flushed write and either size. */
+static void test_log_grow_power_cuts(void **state)
+{
+	struct wb_fault_cfg lc = {
+	    .seed = 1, .drop_permille = 400, .tear_permille = 400, .reorder = 1};
+	struct wb_fault_cfg bc = {.seed = 2, .drop_permille = 400, .tear_permille = 400};
+	unsigned cut, olds = 0, news = 0;
+
+	(void)state;
+	for (cut = 0; cut < 12; cut++) {
+		struct efx f;
+		struct efx_done d = {0};
+		struct lg_model *m = calloc(1, sizeof(*m));
+		uint64_t base, l0;
+		char when[80];
+
+		lg_rng = 50 + cut;
+		lc.seed = 200 + cut;
+		efx_devices(&f, "lgrow", 512u << 10, &lc, &bc);
+		f.p.log_segment_size = 64u << 10;
+		f.p.destage_min_rate = WB_DESTAGE_RATE_NONE;
+		f.p.destage_low_pct = 90; /* a full log must destage */
+		f.p.destage_high_pct = 100;
+		efx_format_open(&f);
+		l0 = stats_of(&f).log_size;
+		lg_writes(&f, m, 30, 0);
+		efx_drain(&f);
+		lg_writes(&f, m, 12, 0);
+		assert_int_equal(wb_io_fault_grow(f.log, 1u << 20), 0);
+		base = wb_io_fault_nsubmitted(f.log) + wb_io_fault_nsubmitted(f.bak);
+		assert_int_equal(wb_engine_grow_log(f.e, 0, efx_done_cb, &d), 0);
+		while (!d.called &&
+		       wb_io_fault_nsubmitted(f.log) + wb_io_fault_nsubmitted(f.bak) < base + cut)
+			lg_writes(&f, m, 1, 0);
+		snprintf(when, sizeof(when), "cut %u", cut);
+		efx_crash(&f);
+		lg_check(&f, m, when);
+		if (stats_of(&f).log_size == l0) {
+			olds++;
+			assert_int_equal(lgrow_sync(&f, 0), 0);
+		} else {
+			news++;
+		}
+		assert_int_equal(stats_of(&f).log_size, l0 + (512u << 10));
+		while (stats_of(&f).log_used <= l0)
+			lg_writes(&f, m, 1, 0);
+		efx_crash(&f);
+		lg_check(&f, m, when);
+		efx_fini(&f);
+		free(m);
+	}
+	print_message("%u cuts before the new size was durable, %u after\n", olds, news);
+	assert_true(olds > 0);
+	assert_true(news > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_grow),
-	    cmocka_unit_test(test_coarsen),
-	    cmocka_unit_test(test_power_cuts),
-	    cmocka_unit_test(test_snapshots),
+	    cmocka_unit_test(test_grow),	  cmocka_unit_test(test_coarsen),
+	    cmocka_unit_test(test_power_cuts),	  cmocka_unit_test(test_snapshots),
+	    cmocka_unit_test(test_log_grow),	  cmocka_unit_test(test_log_grow_random),
+	    cmocka_unit_test(test_log_grow_held), cmocka_unit_test(test_log_grow_power_cuts),
 	};
 
 	wb_msg_set_sink(sink, NULL, WB_LOG_DEBUG);
