@@ -498,12 +498,15 @@ static const struct cmd cmds[] = {
      "Start the resource's peer links again (after disconnect or a refusal).", wbctl_cmd_connect},
     {"disconnect", "RES", "Stop the resource's peer links (StandAlone) until connect.",
      wbctl_cmd_disconnect},
-    {"resize", "RES [--size SIZE] [--assume-clean] [--assume-peer-has-space]",
+    {"resize",
+     "RES [--size SIZE] [--assume-clean] [--assume-peer-has-space] | RES --log [--size SIZE]",
      "Grow the device online to SIZE (default: as large as this node's backing and, on a\n"
      "  replicated primary, every peer's allows; grow the backings first, e.g. lvextend).\n"
      "  The secondaries follow and resync the new range, unless --assume-clean (it is alike\n"
      "  everywhere already). A peer not connected refuses it unless --assume-peer-has-space\n"
-     "  (it grows when it connects). New NBD clients see the new size; shrinking is refused.",
+     "  (it grows when it connects). New NBD clients see the new size; shrinking is refused.\n"
+     "  --log: grow this node's log instead, into its grown log device (SIZE: the log's\n"
+     "  bytes, default the whole device), on any node and role; nothing is resynced.",
      wbctl_cmd_resize},
     {"verify", "RES [--json] [--no-wait | --resync]",
      "On the primary: compare every block with each connected secondary while writes go\n"

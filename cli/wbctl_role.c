@@ -2,7 +2,7 @@
 /*
  * wbctl_role.c - `wbctl primary RES [--force]`, `wbctl secondary RES`,
  * `wbctl connect RES [--discard-my-data]`, `wbctl disconnect RES` and
- * `wbctl resize RES [--size SIZE] [--assume-clean] [--assume-peer-has-space]`
+ * `wbctl resize RES [--size SIZE] [--assume-clean] [--assume-peer-has-space] [--log]`
  * (docs/wbctl.md, docs/replication.md "Roles", "Growing a replicated
  * device"). One request each; the daemon decides and says why it refuses
  * (exit 1, message on stderr).
@@ -99,7 +99,7 @@ int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv)
 
 struct resize_opts {
 	uint64_t size;
-	bool clean, space;
+	bool clean, space, log;
 };
 
 static int resize_opt(int o, const char *arg, void *st)
@@ -122,6 +122,9 @@ static int resize_opt(int o, const char *arg, void *st)
 	case 'p':
 		ro->space = true;
 		return EX_OK;
+	case 'l':
+		ro->log = true;
+		return EX_OK;
 	}
 	return EX_USAGE;
 }
@@ -131,6 +134,7 @@ int wbctl_cmd_resize(struct gopts *g, int argc, char **argv)
 	static const struct option lo[] = {{"size", required_argument, NULL, 's'},
 					   {"assume-clean", no_argument, NULL, 'c'},
 					   {"assume-peer-has-space", no_argument, NULL, 'p'},
+					   {"log", no_argument, NULL, 'l'},
 					   {NULL, 0, NULL, 0}};
 	Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
 	struct resize_opts ro = {0};
@@ -145,8 +149,16 @@ int wbctl_cmd_resize(struct gopts *g, int argc, char **argv)
 			wbctl_prog, wbctl_prog);
 		return EX_USAGE;
 	}
+	if (ro.log && (ro.clean || ro.space)) {
+		fprintf(stderr,
+			"%s resize: --log grows this node's log only: --assume-clean and "
+			"--assume-peer-has-space are for the device\n",
+			wbctl_prog);
+		return EX_USAGE;
+	}
 	rq.op = WBREP__CTL_OP__CTL_RESIZE;
 	rq.resource = (char *)res;
+	rq.has_log = rq.log = ro.log;
 	rq.has_size = 1;
 	rq.size = ro.size;
 	rq.has_assume_clean = rq.assume_clean = ro.clean;

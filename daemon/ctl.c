@@ -537,10 +537,11 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 		break;
 	case WBREP__CTL_OP__CTL_RESIZE:
 		fn = c->h.resize;
-		snprintf(snap_arg, sizeof(snap_arg), "%llu,%d,%d",
+		snprintf(snap_arg, sizeof(snap_arg), "%llu,%d,%d,%d",
 			 (unsigned long long)(rq->has_size ? rq->size : 0),
 			 rq->has_assume_clean && rq->assume_clean,
-			 rq->has_assume_peer_space && rq->assume_peer_space);
+			 rq->has_assume_peer_space && rq->assume_peer_space,
+			 rq->has_log && rq->log);
 		arg = snap_arg;
 		break;
 	case WBREP__CTL_OP__CTL_SNAPSHOT:

@@ -198,3 +198,107 @@ int wbd_resource_resize(struct wbd_resource *r, uint64_t size, bool assume_clean
 		free(g);
 	return ret;
 }
+
+/* ---- `wbctl resize RES --log`: the log's data area ---- */
+
+struct log_grow {
+	struct wbd_resource *r;
+	uint64_t from;
+	void (*done)(void *arg, int err, const char *msg);
+	void *arg;
+};
+
+static void log_grown(void *arg, int err)
+{
+	struct log_grow *g = arg;
+	struct wbd_resource *r = g->r;
+	struct wb_engine_stats st = {0};
+	char from[64], to[64], msg[256];
+
+	size_str(g->from, from, sizeof(from));
+	if (err) {
+		snprintf(msg, sizeof(msg), "growing the log failed: %s (its data area stays %s)",
+			 strerror(-err), from);
+		wbd_err("%s: %s", r->name, msg);
+		g->done(g->arg, err, msg);
+		free(g);
+		return;
+	}
+	wb_engine_stats(r->engine, &st);
+	size_str(st.log_size, to, sizeof(to));
+	snprintf(msg, sizeof(msg), "log grown from %s to %s", from, to);
+	wbd_event(r->name, "resize", NULL, NULL, "%s", msg);
+	g->done(g->arg, 0, msg);
+	free(g);
+}
+
+int wbd_resource_grow_log(struct wbd_resource *r, uint64_t bytes,
+			  void (*done)(void *arg, int err, const char *msg), void *arg, char *err,
+			  size_t errlen)
+{
+	struct wb_engine_stats st;
+	struct log_grow *g;
+	char a[64], b[64];
+	int ret;
+
+	if (!wbd_resource_is_up(r)) {
+		snprintf(err, errlen, "resource is not up");
+		return -ENODEV;
+	}
+	if (bytes % 4096) {
+		snprintf(err, errlen, "--size: the log's size must be a multiple of 4 KiB");
+		return -EINVAL;
+	}
+	if (wb_engine_stats(r->engine, &st))
+		return -EIO;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->r = r;
+	g->from = st.log_size;
+	g->done = done;
+	g->arg = arg;
+	ret = wb_engine_grow_log(r->engine, bytes, log_grown, g);
+	if (!ret) {
+		size_str(bytes, b, sizeof(b));
+		wbd_info("%s: growing the log %s (data area %llu bytes) to %s", r->name,
+			 r->conf->log, (unsigned long long)st.log_size,
+			 bytes ? b : "the whole device");
+		return -EINPROGRESS;
+	}
+	free(g);
+	size_str(st.log_size, a, sizeof(a));
+	switch (ret) {
+	case -EALREADY:
+		snprintf(err, errlen,
+			 "log already %s of data area, as much as %s holds: grow it first "
+			 "(e.g. lvextend)",
+			 a, r->conf->log);
+		return 0;
+	case -EINVAL:
+		snprintf(err, errlen,
+			 "the log's data area is %s: --size must leave it a whole segment more "
+			 "(shrinking is not supported)",
+			 a);
+		break;
+	case -ENOSPC:
+		snprintf(err, errlen, "%s is smaller than --size: grow it first (e.g. lvextend)",
+			 r->conf->log);
+		break;
+	case -EBUSY:
+		snprintf(err, errlen, "a log grow is running already");
+		break;
+	case -EPROTO:
+		snprintf(err, errlen,
+			 "the log is on-disk format version 1: upgrade it first (`wbctl down %s`, "
+			 "`wbrepd --create-md %s --upgrade`)",
+			 r->name, r->name);
+		break;
+	case -EOPNOTSUPP:
+		snprintf(err, errlen, "the %s engine cannot grow its log", r->conf->engine);
+		break;
+	default:
+		snprintf(err, errlen, "%s", strerror(-ret));
+	}
+	return ret;
+}

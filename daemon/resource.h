@@ -145,6 +145,13 @@ void wbd_resource_note_error(struct wbd_resource *r, const char *msg);
 int wbd_resource_resize(struct wbd_resource *r, uint64_t size, bool assume_clean, bool peer_space,
 			void (*done)(void *arg, int err, const char *msg), void *arg, char *err,
 			size_t errlen);
+/* `wbctl resize RES --log` (res_grow.c, docs/engine.md "Growing the log"):
+ * grow this node's log data area into its grown log device (bytes: the
+ * log's size to use, 0 = the whole device). Local to this node, any role.
+ * Returns like wbd_resource_resize. */
+int wbd_resource_grow_log(struct wbd_resource *r, uint64_t bytes,
+			  void (*done)(void *arg, int err, const char *msg), void *arg, char *err,
+			  size_t errlen);
 /* Roles at run time (res_role.c, docs/replication.md "Roles"). Promote:
  * 0 or -errno with err set. Demote: stops the frontends' writes, flushes,
  * waits for the peers' acks of what was written, then switches the engine;

@@ -235,12 +235,14 @@ static int h_resize(void *ctx, const char *res, const char *arg, struct wbd_ctl_
 {
 	struct wbd_resource *r = wbd_find(ctx, res);
 	unsigned long long size = 0;
-	int clean = 0, space = 0;
+	int clean = 0, space = 0, log = 0;
 
 	if (!r)
 		return -ENOENT;
-	if (!arg || sscanf(arg, "%llu,%d,%d", &size, &clean, &space) != 3)
+	if (!arg || sscanf(arg, "%llu,%d,%d,%d", &size, &clean, &space, &log) != 4)
 		return -EINVAL;
+	if (log)
+		return wbd_resource_grow_log(r, size, resize_done, req, err, errlen);
 	return wbd_resource_resize(r, size, clean, space, resize_done, req, err, errlen);
 }
 

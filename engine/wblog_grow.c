@@ -69,6 +69,35 @@ int wbl_size_max(struct wb_engine *eng, uint64_t *out)
 	return ret == -EOPNOTSUPP ? 0 : ret; /* the size it had at open */
 }
 
+/* The checks both grows make first: a version 2 log, open, not failed. */
+static int grow_may(struct wblog *e)
+{
+	if (e->closing)
+		return -ESHUTDOWN;
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	if (e->sb.version < 2) {
+		wb_msg(WB_LOG_ERR,
+		       "%s: log %s is format version 1: upgrade it offline first (`wbengine "
+		       "upgrade --log %s`)",
+		       e->eng.name, e->log->name, e->log->name);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* ret of reading io's size again, said in the log when it failed */
+static int grow_size_err(struct wblog *e, struct wb_io *io, int ret)
+{
+	if (ret == -EOPNOTSUPP)
+		wb_msg(WB_LOG_ERR, "%s: grow: the size of %s cannot be read again (%s backend)",
+		       e->eng.name, io->name, io->ops->name);
+	else if (ret)
+		wb_msg(WB_LOG_ERR, "%s: grow: reading the size of %s: %s", e->eng.name, io->name,
+		       strerror(-ret));
+	return ret;
+}
+
 /* Step 4: the old identity block is zeroes now (or could not be). */
 static void grow_zeroed(struct wb_io_req *io, int res)
 {
@@ -169,32 +198,14 @@ int wbl_grow(struct wb_engine *eng, uint64_t new_size, unsigned flags,
 	uint32_t shift = 0;
 	int ret;
 
-	if (e->closing)
-		return -ESHUTDOWN;
-	if (e->state == WB_STATE_FAILED)
-		return -EIO;
+	if ((ret = grow_may(e)))
+		return ret;
 	if (!done || (flags & ~WB_GROW_F_MARK))
 		return -EINVAL;
 	if (e->grow)
 		return -EBUSY;
-	if (e->sb.version < 2) {
-		wb_msg(WB_LOG_ERR,
-		       "%s: log %s is format version 1: upgrade it offline first (`wbengine "
-		       "upgrade --log %s`)",
-		       eng->name, e->log->name, e->log->name);
-		return -EPROTO;
-	}
-	ret = backing_max(e, &max);
-	if (ret == -EOPNOTSUPP) {
-		wb_msg(WB_LOG_ERR, "%s: grow: the size of %s cannot be read again (%s backend)",
-		       eng->name, e->bak->name, e->bak->ops->name);
-		return -EOPNOTSUPP;
-	}
-	if (ret) {
-		wb_msg(WB_LOG_ERR, "%s: grow: reading the size of %s: %s", eng->name, e->bak->name,
-		       strerror(-ret));
+	if ((ret = grow_size_err(e, e->bak, backing_max(e, &max))))
 		return ret;
-	}
 	if (!new_size)
 		new_size = max;
 	if (new_size % WB_BLOCK_SIZE || new_size <= e->dev_size)
@@ -332,32 +343,14 @@ int wbl_grow_log(struct wb_engine *eng, uint64_t new_bytes, void (*done)(void *a
 	uint64_t log_size, data_size;
 	int ret;
 
-	if (e->closing)
-		return -ESHUTDOWN;
-	if (e->state == WB_STATE_FAILED)
-		return -EIO;
+	if ((ret = grow_may(e)))
+		return ret;
 	if (!done || new_bytes % WB_DISK_BLOCK)
 		return -EINVAL;
 	if (e->lgrow.busy)
 		return -EBUSY;
-	if (e->sb.version < 2) {
-		wb_msg(WB_LOG_ERR,
-		       "%s: log %s is format version 1: upgrade it offline first (`wbengine "
-		       "upgrade --log %s`)",
-		       eng->name, e->log->name, e->log->name);
-		return -EPROTO;
-	}
-	ret = wb_io_refresh_size(e->log);
-	if (ret == -EOPNOTSUPP) {
-		wb_msg(WB_LOG_ERR, "%s: grow: the size of %s cannot be read again (%s backend)",
-		       eng->name, e->log->name, e->log->ops->name);
+	if ((ret = grow_size_err(e, e->log, wb_io_refresh_size(e->log))))
 		return ret;
-	}
-	if (ret) {
-		wb_msg(WB_LOG_ERR, "%s: grow: reading the size of %s: %s", eng->name, e->log->name,
-		       strerror(-ret));
-		return ret;
-	}
 	if (new_bytes > e->log->size) {
 		wb_msg(WB_LOG_ERR, "%s: grow the log to %llu bytes: %s holds %llu", eng->name,
 		       (unsigned long long)new_bytes, e->log->name,

@@ -324,9 +324,16 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 		*why = "generation and at_ms are arguments of the snapshot ops only";
 		return -EINVAL;
 	}
-	if ((rq->has_size || rq->has_assume_clean || rq->has_assume_peer_space) &&
+	if ((rq->has_size || rq->has_assume_clean || rq->has_assume_peer_space || rq->has_log) &&
 	    rq->op != WBREP__CTL_OP__CTL_RESIZE) {
-		*why = "size, assume_clean and assume_peer_space are arguments of resize only";
+		*why = "size, assume_clean, assume_peer_space and log are arguments of resize only";
+		return -EINVAL;
+	}
+	if (rq->has_log && rq->log &&
+	    ((rq->has_assume_clean && rq->assume_clean) ||
+	     (rq->has_assume_peer_space && rq->assume_peer_space))) {
+		*why = "log grows this node's log: assume_clean and assume_peer_space are for the "
+		       "device";
 		return -EINVAL;
 	}
 	if (rq->has_size && rq->size % 4096) {

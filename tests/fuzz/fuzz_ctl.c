@@ -69,7 +69,10 @@ static void check_request(const Wbrep__CtlRequest *rq)
 		CHECK(!rq->has_generation && !rq->has_at_ms);
 	/* resize: its arguments on it only, a whole number of blocks */
 	if (rq->op != WBREP__CTL_OP__CTL_RESIZE)
-		CHECK(!rq->has_size && !rq->has_assume_clean && !rq->has_assume_peer_space);
+		CHECK(!rq->has_size && !rq->has_assume_clean && !rq->has_assume_peer_space &&
+		      !rq->has_log);
+	CHECK(!(rq->has_log && rq->log) || !((rq->has_assume_clean && rq->assume_clean) ||
+					     (rq->has_assume_peer_space && rq->assume_peer_space)));
 	CHECK(!rq->has_size || rq->size % 4096 == 0);
 	if (rq->op == WBREP__CTL_OP__CTL_MODE)
 		CHECK(rq->mode &&

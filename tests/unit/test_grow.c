@@ -312,6 +312,19 @@ static int lgrow_sync(struct efx *f, uint64_t bytes)
 	return ret ? ret : efx_wait(f, &d);
 }
 
+/* A log of logsz bytes in 64 KiB segments that destages only when asked
+ * (drain) or above low_pct, then formatted and open. */
+static void lg_open(struct efx *f, uint64_t logsz, unsigned low_pct, const struct wb_fault_cfg *lc,
+		    const struct wb_fault_cfg *bc)
+{
+	efx_devices(f, "lgrow", logsz, lc, bc);
+	f->p.log_segment_size = 64u << 10;
+	f->p.destage_min_rate = WB_DESTAGE_RATE_NONE;
+	f->p.destage_low_pct = low_pct;
+	f->p.destage_high_pct = 100;
+	efx_format_open(f);
+}
+
 static struct wb_engine_stats stats_of(struct efx *f)
 {
 	struct wb_engine_stats st;
@@ -375,12 +388,7 @@ static void test_log_grow(void **state)
 
 	(void)state;
 	lg_rng = 7;
-	efx_devices(&f, "lgrow", 1u << 20, NULL, NULL);
-	f.p.log_segment_size = 64u << 10;
-	f.p.destage_min_rate = WB_DESTAGE_RATE_NONE;
-	f.p.destage_low_pct = 100;
-	f.p.destage_high_pct = 100;
-	efx_format_open(&f);
+	lg_open(&f, 1u << 20, 100, NULL, NULL);
 	l0 = stats_of(&f).log_size;
 	assert_true(l0 > 0 && l0 < (1u << 20));
 	/* the device has not grown */
@@ -443,12 +451,7 @@ static void test_log_grow_random(void **state)
 		char when[80];
 
 		lg_rng = 1000 + round;
-		efx_devices(&f, "lgrow", logsz, NULL, NULL);
-		f.p.log_segment_size = 64u << 10;
-		f.p.destage_min_rate = WB_DESTAGE_RATE_NONE;
-		f.p.destage_low_pct = 90; /* a full log must destage */
-		f.p.destage_high_pct = 100;
-		efx_format_open(&f);
+		lg_open(&f, logsz, 90, NULL, NULL); /* a full log must destage */
 		l0 = stats_of(&f).log_size;
 		lg_writes(&f, m, (unsigned)lg_rand(l0 / (8 * EFX_BS) + 1), one);
 		efx_drain(&f);
@@ -516,12 +519,7 @@ static void test_log_grow_held(void **state)
 
 	(void)state;
 	lg_rng = 99;
-	efx_devices(&f, "lgrow", 512u << 10, NULL, NULL);
-	f.p.log_segment_size = 64u << 10;
-	f.p.destage_min_rate = WB_DESTAGE_RATE_NONE;
-	f.p.destage_low_pct = 100;
-	f.p.destage_high_pct = 100;
-	efx_format_open(&f);
+	lg_open(&f, 512u << 10, 100, NULL, NULL);
 	l0 = stats_of(&f).log_size;
 	lg_writes(&f, m, 25, 1); /* 200 KiB of records, then destaged: the tail is there */
 	efx_drain(&f);
@@ -567,12 +565,7 @@ static void test_log_grow_power_cuts(void **state)
 
 		lg_rng = 50 + cut;
 		lc.seed = 200 + cut;
-		efx_devices(&f, "lgrow", 512u << 10, &lc, &bc);
-		f.p.log_segment_size = 64u << 10;
-		f.p.destage_min_rate = WB_DESTAGE_RATE_NONE;
-		f.p.destage_low_pct = 90; /* a full log must destage */
-		f.p.destage_high_pct = 100;
-		efx_format_open(&f);
+		lg_open(&f, 512u << 10, 90, &lc, &bc);
 		l0 = stats_of(&f).log_size;
 		lg_writes(&f, m, 30, 0);
 		efx_drain(&f);

@@ -263,8 +263,19 @@ static void test_ctl_check(void **state)
 		rq.op = WBREP__CTL_OP__CTL_FLUSH;
 		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
 		assert_string_equal(
-		    why, "size, assume_clean and assume_peer_space are arguments of resize only");
+		    why,
+		    "size, assume_clean, assume_peer_space and log are arguments of resize only");
+		rq.has_size = rq.has_assume_clean = rq.has_assume_peer_space = 0;
+		rq.has_log = rq.log = 1;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
 		rq.op = WBREP__CTL_OP__CTL_RESIZE;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), 0);
+		rq.has_assume_clean = rq.assume_clean = 1;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		assert_string_equal(why, "log grows this node's log: assume_clean and "
+					 "assume_peer_space are for the device");
+		rq.assume_clean = 0; /* present but false: allowed */
+		assert_int_equal(wbproto_ctl_check(&rq, &why), 0);
 		rq.resource = NULL;
 		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
 	}
