@@ -245,10 +245,6 @@ int wbd_resource_grow_log(struct wbd_resource *r, uint64_t bytes,
 		snprintf(err, errlen, "resource is not up");
 		return -ENODEV;
 	}
-	if (bytes % 4096) {
-		snprintf(err, errlen, "--size: the log's size must be a multiple of 4 KiB");
-		return -EINVAL;
-	}
 	if (wb_engine_stats(r->engine, &st))
 		return -EIO;
 	g = calloc(1, sizeof(*g));

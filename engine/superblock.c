@@ -307,7 +307,7 @@ static int sb_plan(const struct wb_io *io, uint64_t dev_size, uint32_t seg_size,
 		       (unsigned long long)(sb->data_off + 2ull * seg_size));
 		return -ENOSPC;
 	}
-	sb->data_size = (size - sb->data_off) / seg_size * seg_size;
+	sb->data_size = wb_sb_data_size(sb, size);
 	sb->max_rec_blocks = seg_size / WB_DISK_BLOCK - 1;
 	if (sb->max_rec_blocks > WB_REC_MAX_DATA_BLOCKS)
 		sb->max_rec_blocks = WB_REC_MAX_DATA_BLOCKS;

@@ -73,6 +73,15 @@ static inline uint64_t wb_sb_bm_bytes(uint64_t dev_size, uint32_t shift)
 
 	return ((bits + 7) / 8 + 4095) / 4096 * 4096;
 }
+/* The data area (bytes, whole segments from sb's data_off, 0 if not one)
+ * that a log device of log_bytes bytes holds: format's, and a grown
+ * log's (engine op grow_log). */
+static inline uint64_t wb_sb_data_size(const struct wb_sb *sb, uint64_t log_bytes)
+{
+	log_bytes &= ~(uint64_t)(WB_DISK_BLOCK - 1);
+	return log_bytes > sb->data_off ? (log_bytes - sb->data_off) / sb->seg_size * sb->seg_size
+					: 0;
+}
 /* Device offset of copy `copy` of peer `peer`'s bitmap. */
 static inline uint64_t wb_sb_bm_copy_off(const struct wb_sb *sb, unsigned peer, unsigned copy)
 {

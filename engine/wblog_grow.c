@@ -320,7 +320,8 @@ void wbl_grow_free(struct wblog *e)
 static void lgrow_committed(void *arg, int err)
 {
 	struct wblog *e = arg;
-	uint64_t old_end = e->lgrow.old_end, new_end = e->lgrow.new_end;
+	/* until now the writer's end is the old one; e->sb has the new size */
+	uint64_t old_end = e->sp.end, new_end = e->sb.data_off + e->sb.data_size;
 	void (*done)(void *arg, int err) = e->lgrow.done;
 
 	e->lgrow.busy = 0;
@@ -358,14 +359,10 @@ int wbl_grow_log(struct wb_engine *eng, uint64_t new_bytes, void (*done)(void *a
 		return -ENOSPC;
 	}
 	log_size = (new_bytes ? new_bytes : e->log->size) / WB_DISK_BLOCK * WB_DISK_BLOCK;
-	data_size = log_size > e->sb.data_off
-			? (log_size - e->sb.data_off) / e->sb.seg_size * e->sb.seg_size
-			: 0;
+	data_size = wb_sb_data_size(&e->sb, log_size);
 	if (data_size <= e->sb.data_size)
 		return new_bytes ? -EINVAL : -EALREADY;
 	e->lgrow.busy = 1;
-	e->lgrow.old_end = e->sp.end;
-	e->lgrow.new_end = e->sb.data_off + data_size;
 	e->lgrow.done = done;
 	e->lgrow.arg = arg;
 	ret = wbl_meta_grow_log(e, log_size, data_size, lgrow_committed, e);

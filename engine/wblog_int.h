@@ -206,10 +206,9 @@ struct wblog {
 	struct wbl_bm *bm;     /* dirty bitmaps (wblog_bitmap.c), NULL: none */
 	struct wbl_grow *grow; /* online grow running (wblog_grow.c), NULL: none */
 	/* a grow of the log's data area waiting for its superblock
-	 * (wblog_grow.c): busy, the data area's end before and after */
+	 * (wblog_grow.c; e->sb has the new size, e->sp.end the old one) */
 	struct {
 		int busy;
-		uint64_t old_end, new_end;
 		void (*done)(void *arg, int err);
 		void *arg;
 	} lgrow;

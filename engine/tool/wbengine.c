@@ -418,14 +418,10 @@ static void info_text(const struct opts *o, const struct view *v, uint64_t eta_m
 	printf("data area        0x%" PRIx64 " + %" PRIu64 " bytes, %" PRIu64
 	       " segments of %u bytes\n",
 	       sb->data_off, sb->data_size, sb->data_size / sb->seg_size, sb->seg_size);
-	if (v->log->size / WB_DISK_BLOCK * WB_DISK_BLOCK >=
-	    sb->data_off + sb->data_size + sb->seg_size)
+	if (wb_sb_data_size(sb, v->log->size) > sb->data_size)
 		printf("log device       %" PRIu64 " bytes: the data area can grow by %" PRIu64
 		       " bytes (`wbctl resize RES --log`)\n",
-		       v->log->size,
-		       (v->log->size / WB_DISK_BLOCK * WB_DISK_BLOCK - sb->data_off) /
-			       sb->seg_size * sb->seg_size -
-			   sb->data_size);
+		       v->log->size, wb_sb_data_size(sb, v->log->size) - sb->data_size);
 	printf("usage            %" PRIu64 " of %" PRIu64 " bytes (%.1f%%)\n", rc->used,
 	       sb->data_size, sb->data_size ? 100.0 * rc->used / sb->data_size : 0.0);
 	printf("dirty            %" PRIu64 " bytes in %" PRIu64 " records\n", rc->data_bytes,
