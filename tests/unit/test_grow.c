@@ -598,6 +598,62 @@ static void test_log_grow_power_cuts(void **state)
 	assert_true(news > 0);
 }
 
+/* A close while a grow is in flight answers it first (before 2026-12-04
+ * the device grow's waiter was freed uncalled: a `wbctl resize` racing a
+ * `wbctl down` waited until its connection closed); what it answered is
+ * what the next open finds. Both grows, closed at once and after each
+ * number of engine passes of the device grow's steps. */
+static void test_close_in_grow(void **state)
+{
+	const uint64_t D = EFX_DEVSZ;
+
+	(void)state;
+	for (int passes = 0; passes < 4; passes++) {
+		struct efx f;
+		struct efx_done d = {0};
+
+		efx_devices(&f, "grow", 8u << 20, NULL, NULL);
+		f.p.bitmap_region = 64u << 10;
+		f.p.bitmap_peers = passes & 1 ? 2 : 0;
+		efx_format_open(&f);
+		write_blk(&f, 0, 1);
+		assert_int_equal(wb_io_fault_grow(f.bak, 2 * D + 4096), 0);
+		assert_int_equal(wb_engine_grow(f.e, 2 * D, 0, efx_done_cb, &d), 0);
+		for (int i = 0; i < passes && !d.called; i++)
+			wb_engine_run(f.e, 1);
+		wb_engine_close(f.e);
+		f.e = NULL;
+		assert_int_equal(d.called, 1);
+		efx_reopen(&f);
+		assert_int_equal(size_of(&f), d.err ? D : 2 * D);
+		assert_int_equal(read_fill(&f, 0), 1);
+		efx_fini(&f);
+	}
+	for (int passes = 0; passes < 2; passes++) {
+		struct efx f;
+		struct efx_done d = {0};
+		struct wb_engine_stats st;
+
+		lg_open(&f, 1u << 20, 100, NULL, NULL);
+		write_blk(&f, 0, 7);
+		assert_int_equal(wb_io_fault_grow(f.log, 2u << 20), 0);
+		assert_int_equal(wb_engine_grow_log(f.e, 0, efx_done_cb, &d), 0);
+		for (int i = 0; i < passes && !d.called; i++)
+			wb_engine_run(f.e, 1);
+		wb_engine_close(f.e);
+		f.e = NULL;
+		assert_int_equal(d.called, 1);
+		efx_reopen(&f);
+		st = stats_of(&f);
+		if (d.err)
+			assert_true(st.log_size < (1u << 20));
+		else
+			assert_true(st.log_size > (1u << 20));
+		assert_int_equal(read_fill(&f, 0), 7);
+		efx_fini(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +661,7 @@ int main(void)
 	    cmocka_unit_test(test_power_cuts),	  cmocka_unit_test(test_snapshots),
 	    cmocka_unit_test(test_log_grow),	  cmocka_unit_test(test_log_grow_random),
 	    cmocka_unit_test(test_log_grow_held), cmocka_unit_test(test_log_grow_power_cuts),
+	    cmocka_unit_test(test_close_in_grow),
 	};
 
 	wb_msg_set_sink(sink, NULL, WB_LOG_DEBUG);
