@@ -302,6 +302,43 @@ static void print_config_state(const Wbrep__StatusReply *st)
 		       s_or(st->reload_error, ""));
 }
 
+/* Days a certificate has left before status says so without -v (the
+ * daemon warns in its log from the same point). */
+#define TLS_WARN_DAYS 30
+
+/* The certificate this node presents: with -v always, else only when it
+ * expired, is not valid yet or expires within TLS_WARN_DAYS. */
+static void print_tls(const Wbrep__StatusReply *st, bool verbose)
+{
+	const Wbrep__TlsCert *t = st ? st->tls : NULL;
+	char until[40] = "?";
+	time_t na, now = time(NULL);
+	struct tm tm;
+	long long left;
+
+	if (!t)
+		return;
+	na = (time_t)t->not_after;
+	left = ((long long)na - (long long)now) / 86400;
+	if (gmtime_r(&na, &tm))
+		strftime(until, sizeof(until), "%Y-%m-%d %H:%M UTC", &tm);
+	if (na < now)
+		printf("\ntls %s: EXPIRED on %s: peers refuse new connections from this node; "
+		       "renew it (same paths) and wbctl reload\n",
+		       s_or(t->path, "?"), until);
+	else if (t->not_before > (int64_t)now)
+		printf("\ntls %s: NOT VALID YET (from %lld): peers refuse new connections from "
+		       "this node\n",
+		       s_or(t->path, "?"), (long long)t->not_before);
+	else if (left < TLS_WARN_DAYS)
+		printf("\ntls %s: EXPIRES in %lld day%s (%s): renew it (same paths) and wbctl "
+		       "reload\n",
+		       s_or(t->path, "?"), left, left == 1 ? "" : "s", until);
+	else if (verbose)
+		printf("\ntls %s: %s, serial %s, valid until %s (%lld days)\n", s_or(t->path, "?"),
+		       s_or(t->subject, "?"), s_or(t->serial, "?"), until, left);
+}
+
 /* ---- JSON ------------------------------------------------------------------ */
 
 void wbctl_json_str(const char *s)
@@ -577,7 +614,21 @@ static void print_json(const Wbrep__StatusReply *st, const char *when)
 	JB("differs", st && st->config_differs);
 	printf(", ");
 	JS("reload_error", st ? st->reload_error : NULL);
-	printf("},\n");
+	printf("},\n \"tls\": ");
+	if (st && st->tls) {
+		printf("{");
+		JS("certificate", st->tls->path);
+		printf(", ");
+		JS("subject", st->tls->subject);
+		printf(", ");
+		JS("serial", st->tls->serial);
+		printf(", \"not_before\": %lld, \"not_after\": %lld, \"days_left\": %lld}",
+		       (long long)st->tls->not_before, (long long)st->tls->not_after,
+		       ((long long)st->tls->not_after - (long long)time(NULL)) / 86400);
+	} else {
+		printf("null");
+	}
+	printf(",\n");
 	if (st && st->cluster) {
 		printf(" \"cluster\": {");
 		JS("type", st->cluster);
@@ -718,6 +769,7 @@ static int run_status(struct gopts *g, const char *res, struct status_opts *so)
 			}
 			if (so->verbose && st)
 				print_config_state(st);
+			print_tls(st, so->verbose);
 		}
 		fflush(stdout);
 		wbrep__ctl_response__free_unpacked(r, NULL);

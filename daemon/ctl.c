@@ -400,10 +400,19 @@ static void status_res(struct status_bufs *b, size_t i, struct wbd_ctl_res_statu
 /* The daemon's part of the reply: configuration file and cluster. The
  * strings stay in *info until the reply is sent. */
 static void status_daemon(struct wbd_ctl *c, Wbrep__StatusReply *sr,
-			  struct wbd_ctl_daemon_info *info)
+			  struct wbd_ctl_daemon_info *info, Wbrep__TlsCert *tc)
 {
 	if (!c->h.info || c->h.info(c->ctx, info))
 		return;
+	if (info->tls_path) {
+		tc->path = (char *)info->tls_path;
+		tc->subject = info->tls_subject;
+		tc->serial = info->tls_serial;
+		tc->has_not_before = tc->has_not_after = 1;
+		tc->not_before = info->tls_not_before;
+		tc->not_after = info->tls_not_after;
+		sr->tls = tc;
+	}
 	sr->config_path = (char *)info->config_path;
 	sr->has_config_differs = 1;
 	sr->config_differs = info->config_differs;
@@ -427,6 +436,7 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 	struct wbd_ctl_res_status *s = NULL;
 	Wbrep__StatusReply sr = WBREP__STATUS_REPLY__INIT;
 	struct wbd_ctl_daemon_info info = {0};
+	Wbrep__TlsCert tc = WBREP__TLS_CERT__INIT;
 	struct status_bufs b = {0};
 	size_t n = 0;
 	int rc;
@@ -448,7 +458,7 @@ static void do_status(struct ctl_conn *cc, uint64_t id, const char *res)
 		status_res(&b, i, &s[i]);
 	sr.n_resources = n;
 	sr.resources = b.rp;
-	status_daemon(c, &sr, &info);
+	status_daemon(c, &sr, &info, &tc);
 	send_response(cc, id, 0, NULL, &sr);
 out:
 	status_bufs_free(&b);

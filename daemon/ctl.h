@@ -132,6 +132,10 @@ struct wbd_ctl_daemon_info {
 	/* the CPG group's processes and their announced state */
 	size_t n_group;
 	struct Wbrep__CpgMember *const *group;
+	/* the certificate new TLS connections present; tls_path NULL: none */
+	const char *tls_path;
+	char tls_subject[256], tls_serial[80];
+	int64_t tls_not_before, tls_not_after;
 };
 
 struct wbd_ctl_handlers {

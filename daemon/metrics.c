@@ -37,6 +37,7 @@ struct wbd_metrics {
 	struct evhttp *http;
 	struct evhttp_bound_socket *sock;
 	wbd_metrics_status_fn fn;
+	wbd_metrics_tls_fn tls;
 	void *ctx;
 };
 
@@ -260,7 +261,8 @@ static uint64_t metric_value(const struct metric *m, const struct wbd_ctl_res_st
 	}
 }
 
-int wbd_metrics_render(const struct wbd_ctl_res_status *s, size_t n, char **out, size_t *len)
+int wbd_metrics_render(const struct wbd_ctl_res_status *s, size_t n, const int64_t *tls_not_after,
+		       char **out, size_t *len)
 {
 	char *buf = NULL;
 	size_t sz = 0;
@@ -281,6 +283,14 @@ int wbd_metrics_render(const struct wbd_ctl_res_status *s, size_t n, char **out,
 		}
 	}
 	render_peers(f, s, n);
+	if (tls_not_after)
+		fprintf(
+		    f,
+		    "# HELP wbrep_tls_certificate_expiry_seconds When the certificate this node "
+		    "presents (tls-cert) expires, seconds since the epoch\n"
+		    "# TYPE wbrep_tls_certificate_expiry_seconds gauge\n"
+		    "wbrep_tls_certificate_expiry_seconds %lld\n",
+		    (long long)*tls_not_after);
 	if (fclose(f)) {
 		free(buf);
 		return -ENOMEM;
@@ -297,6 +307,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	struct evbuffer *body;
 	size_t n = 0, len;
 	char *text;
+	int64_t na = 0;
 	int rc;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
@@ -306,7 +317,8 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	}
 	rc = m->fn(m->ctx, NULL, &s, &n);
 	if (rc == 0)
-		rc = wbd_metrics_render(s, n, &text, &len);
+		rc = wbd_metrics_render(s, n, m->tls && !m->tls(m->ctx, &na) ? &na : NULL, &text,
+					&len);
 	free(s);
 	if (rc) {
 		wbd_warn("metrics: cannot collect status: %s", strerror(-rc));
@@ -381,6 +393,11 @@ out_free:
 out_addr:
 	free(a.host);
 	return rc;
+}
+
+void wbd_metrics_set_tls(struct wbd_metrics *m, wbd_metrics_tls_fn fn)
+{
+	m->tls = fn;
 }
 
 void wbd_metrics_stop(struct wbd_metrics *m)

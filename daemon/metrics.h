@@ -30,8 +30,15 @@ typedef int (*wbd_metrics_status_fn)(void *ctx, const char *res, struct wbd_ctl_
 int wbd_metrics_start(struct event_base *base, const char *listen, wbd_metrics_status_fn fn,
 		      void *ctx, struct wbd_metrics **out);
 void wbd_metrics_stop(struct wbd_metrics *m);
-/* Render the exposition text for `n` resources into a malloc'd string
- * (*out, caller frees). Exposed for tests. */
-int wbd_metrics_render(const struct wbd_ctl_res_status *s, size_t n, char **out, size_t *len);
+/* Optional: the expiry (seconds since the epoch) of the certificate this
+ * node presents, 0 when it has one, else no such metric
+ * (wbrep_tls_certificate_expiry_seconds). */
+typedef int (*wbd_metrics_tls_fn)(void *ctx, int64_t *not_after);
+void wbd_metrics_set_tls(struct wbd_metrics *m, wbd_metrics_tls_fn fn);
+/* Render the exposition text for `n` resources (and the certificate's
+ * expiry unless tls_not_after is NULL) into a malloc'd string (*out,
+ * caller frees). Exposed for tests. */
+int wbd_metrics_render(const struct wbd_ctl_res_status *s, size_t n, const int64_t *tls_not_after,
+		       char **out, size_t *len);
 
 #endif /* WB_DAEMON_METRICS_H */

@@ -159,6 +159,8 @@ struct ssl_ctx_st;
 /* The server context for NBDP_OPT_STARTTLS (daemon/tls.h; a reference is
  * taken, NULL drops it). Without one STARTTLS is NBDP_REP_ERR_UNSUP. */
 void wbd_nbd_set_tls(struct ssl_ctx_st *ctx);
+/* The context set (not referenced: valid until the next set), or NULL. */
+struct ssl_ctx_st *wbd_nbd_get_tls(void);
 
 /* Close every connection still in the handshake or attached (shutdown):
  * those on io loops are closed by their loop (before wbd_ioloop_stop()

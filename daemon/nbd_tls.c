@@ -39,6 +39,11 @@ void wbd_nbd_set_tls(SSL_CTX *ctx)
 	wbd_nbd_ctx = ctx;
 }
 
+SSL_CTX *wbd_nbd_get_tls(void)
+{
+	return wbd_nbd_ctx;
+}
+
 bool wbd_nbd_tls_available(void)
 {
 	return wbd_nbd_ctx != NULL;

@@ -6,8 +6,11 @@
  * state besides the contexts it hands out.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -15,68 +18,161 @@
 #include "daemon/tls.h"
 #include "daemon/wbd_log.h"
 
-static void tls_log_queue(const char *what, const char *path)
+/* The reason of the first error on OpenSSL's queue into err (emptied). */
+static void tls_queue_why(char *err, size_t len, const char *what, const char *path)
 {
 	char buf[256];
 	unsigned long e = ERR_get_error();
 
 	ERR_error_string_n(e, buf, sizeof(buf));
-	wbd_err("tls: %s %s: %s", what, path ? path : "", e ? buf : "unknown error");
+	snprintf(err, len, "%s%s%s: %s", what, path ? " " : "", path ? path : "",
+		 e ? buf : "unknown error");
 	ERR_clear_error();
 }
 
-/* Warn when our own certificate is outside its validity period: the peers
- * would refuse it, and the log should say why before they do. */
-static void tls_check_own_dates(SSL_CTX *ctx, const char *path)
+static void tls_log_queue(const char *what, const char *path)
 {
-	X509 *x = SSL_CTX_get0_certificate(ctx);
+	char err[512];
 
-	if (!x)
-		return;
-	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
-		wbd_warn("tls: certificate %s has expired: peers will refuse this node", path);
-	else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
-		wbd_warn("tls: certificate %s is not valid yet: peers will refuse this node", path);
+	tls_queue_why(err, sizeof(err), what, path);
+	wbd_err("tls: %s", err);
 }
 
-int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX **out)
+/* Seconds since the epoch of an ASN1_TIME (0: cannot be read). */
+static int64_t tls_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/* Days a certificate has left before it expires that make wbrepd warn
+ * at every load and reload (the metric and wbctl status always say). */
+#define TLS_WARN_DAYS 30
+
+/* Our own certificate outside its validity period: the peers would refuse
+ * it. At start a warning (the log says why before they do); strict (a
+ * reload): the reason, so the reload is refused and the running one
+ * stays. One expiring within TLS_WARN_DAYS: a warning either way. */
+static int tls_check_own_dates(SSL_CTX *ctx, const char *path, bool strict, char *err, size_t len)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	int64_t left;
+
+	if (!x)
+		return 0;
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+		snprintf(err, len, "certificate %s has expired: peers will refuse this node", path);
+		if (strict)
+			return -EKEYEXPIRED;
+		wbd_warn("tls: %s", err);
+	} else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+		snprintf(err, len, "certificate %s is not valid yet: peers will refuse this node",
+			 path);
+		if (strict)
+			return -EKEYREJECTED;
+		wbd_warn("tls: %s", err);
+	} else if ((left = tls_time(X509_get0_notAfter(x)) - (int64_t)time(NULL)) <
+		   TLS_WARN_DAYS * 86400) {
+		wbd_warn("tls: certificate %s expires in %lld days: renew it (same paths) and "
+			 "wbctl reload",
+			 path, (long long)(left / 86400));
+	}
+	return 0;
+}
+
+/*
+ * Certificates are replaced at a reload (wbd.c) while links connect on the
+ * io loops: the SSL_CTX a link, the peer listener or the NBD code was
+ * given is a handle whose ex_data slot holds the context new SSLs are made
+ * from, swapped under a lock. An SSL holds its own reference to the
+ * context it was made from, so a connection made before the swap goes on
+ * with its certificate; the next one presents the new certificate and
+ * checks peers against the new CA.
+ */
+struct tls_cur {
+	pthread_mutex_t mu;
+	SSL_CTX *ctx; /* NULL: the handle itself */
+};
+
+static int tls_idx = -1;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_cur_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+			 void *argp)
+{
+	struct tls_cur *c = ptr;
+
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	if (!c)
+		return;
+	SSL_CTX_free(c->ctx);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static void tls_idx_init(void)
+{
+	tls_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_cur_free);
+}
+
+static struct tls_cur *tls_cur_of(SSL_CTX *h)
+{
+	pthread_once(&tls_once, tls_idx_init);
+	return tls_idx < 0 ? NULL : SSL_CTX_get_ex_data(h, tls_idx);
+}
+
+int wbd_tls_ctx_load(const char *cert, const char *key, const char *ca, bool strict, SSL_CTX **out,
+		     char *err, size_t len)
 {
 	SSL_CTX *ctx;
+	int ret = -EINVAL;
 
 	*out = NULL;
+	err[0] = 0;
 	if (!ca || !!cert != !!key) {
-		wbd_err("tls: tls-ca, and tls-cert with tls-key, are needed");
+		snprintf(err, len, "tls-ca, and tls-cert with tls-key, are needed");
 		return -EINVAL;
 	}
 	ctx = SSL_CTX_new(TLS_method());
 	if (!ctx) {
-		tls_log_queue("cannot create a context", NULL);
+		tls_queue_why(err, len, "cannot create a context", NULL);
 		return -ENOMEM;
 	}
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
-		tls_log_queue("cannot restrict to TLS 1.3", NULL);
+		tls_queue_why(err, len, "cannot restrict to TLS 1.3", NULL);
 		goto out_free;
 	}
 	if (cert) {
 		if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-			tls_log_queue("cannot load tls-cert", cert);
+			tls_queue_why(err, len, "cannot load tls-cert", cert);
 			goto out_free;
 		}
 		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-			tls_log_queue("cannot load tls-key", key);
+			/* OpenSSL checks the pair here already */
+			tls_queue_why(err, len,
+				      ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH
+					  ? "tls-key does not match tls-cert:"
+					  : "cannot load tls-key",
+				      key);
 			goto out_free;
 		}
 		if (SSL_CTX_check_private_key(ctx) != 1) {
-			tls_log_queue("tls-key does not match tls-cert", key);
+			tls_queue_why(err, len, "tls-key does not match tls-cert", key);
 			goto out_free;
 		}
-		tls_check_own_dates(ctx, cert);
+		ret = tls_check_own_dates(ctx, cert, strict, err, len);
+		if (ret)
+			goto out_free;
+		ret = -EINVAL;
 	} else {
 		wbd_warn("tls: no certificate: peers will refuse this node");
 	}
 	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-		tls_log_queue("cannot load tls-ca", ca);
+		tls_queue_why(err, len, "cannot load tls-ca", ca);
 		goto out_free;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
@@ -87,12 +183,97 @@ int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX *
 	return 0;
 out_free:
 	SSL_CTX_free(ctx);
-	return -EINVAL;
+	return ret;
 }
 
-SSL *wbd_tls_ssl_new(SSL_CTX *ctx, bool server, const char *peer_name)
+int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX **out)
 {
+	char err[512];
+	struct tls_cur *c;
+	int ret = wbd_tls_ctx_load(cert, key, ca, false, out, err, sizeof(err));
+
+	if (ret) {
+		wbd_err("tls: %s", err);
+		return ret;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c && !pthread_mutex_init(&c->mu, NULL)) {
+		if (!tls_cur_of(*out) && tls_idx >= 0 && SSL_CTX_set_ex_data(*out, tls_idx, c))
+			return 0;
+		pthread_mutex_destroy(&c->mu);
+	}
+	free(c);
+	SSL_CTX_free(*out);
+	*out = NULL;
+	wbd_err("tls: out of memory for the context");
+	return -ENOMEM;
+}
+
+int wbd_tls_ctx_replace(SSL_CTX *handle, SSL_CTX *nw)
+{
+	struct tls_cur *c = tls_cur_of(handle);
+	SSL_CTX *old;
+
+	if (!c)
+		return -EINVAL;
+	SSL_CTX_up_ref(nw);
+	pthread_mutex_lock(&c->mu);
+	old = c->ctx;
+	c->ctx = nw;
+	pthread_mutex_unlock(&c->mu);
+	SSL_CTX_free(old);
+	return 0;
+}
+
+/* The context new connections are made from, with a reference. */
+static SSL_CTX *tls_current(SSL_CTX *handle)
+{
+	struct tls_cur *c = tls_cur_of(handle);
+	SSL_CTX *ctx = handle;
+
+	if (c) {
+		pthread_mutex_lock(&c->mu);
+		if (c->ctx)
+			ctx = c->ctx;
+		SSL_CTX_up_ref(ctx);
+		pthread_mutex_unlock(&c->mu);
+	} else {
+		SSL_CTX_up_ref(ctx);
+	}
+	return ctx;
+}
+
+int wbd_tls_cert_info(SSL_CTX *handle, struct wbd_tls_info *out)
+{
+	SSL_CTX *ctx = tls_current(handle);
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	const ASN1_INTEGER *sn;
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!x) {
+		SSL_CTX_free(ctx);
+		return -ENOENT;
+	}
+	X509_NAME_oneline(X509_get_subject_name(x), out->subject, sizeof(out->subject));
+	sn = X509_get0_serialNumber(x);
+	if (sn && (bn = ASN1_INTEGER_to_BN(sn, NULL)) && (hex = BN_bn2hex(bn)))
+		snprintf(out->serial, sizeof(out->serial), "%s", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	out->not_before = tls_time(X509_get0_notBefore(x));
+	out->not_after = tls_time(X509_get0_notAfter(x));
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+SSL *wbd_tls_ssl_new(SSL_CTX *handle, bool server, const char *peer_name)
+{
+	SSL_CTX *ctx = tls_current(handle);
 	SSL *ssl = SSL_new(ctx);
+
+	SSL_CTX_free(ctx); /* the SSL holds its own */
 
 	if (!ssl) {
 		tls_log_queue("SSL_new failed", NULL);

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -28,6 +29,29 @@
  * logged (unreadable file, key not matching the certificate, ...).
  */
 int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX **out);
+
+/*
+ * Certificate rotation (a reload, docs/configuration.md "Replication
+ * links"): wbd_tls_ctx_load() builds a context from the files as
+ * wbd_tls_ctx_new() does, without logging: the reason goes into err;
+ * strict also refuses an own certificate that has expired or is not valid
+ * yet (-EKEYEXPIRED, -EKEYREJECTED). wbd_tls_ctx_replace() makes every
+ * later wbd_tls_ssl_new() on the handle (a context from wbd_tls_ctx_new)
+ * use nw (it takes its own reference); connections made before keep
+ * theirs. Thread-safe against wbd_tls_ssl_new() on other threads.
+ */
+int wbd_tls_ctx_load(const char *cert, const char *key, const char *ca, bool strict, SSL_CTX **out,
+		     char *err, size_t len);
+int wbd_tls_ctx_replace(SSL_CTX *handle, SSL_CTX *nw);
+
+/* The certificate new connections on the handle present: subject, serial
+ * (hex), validity (seconds since the epoch). -ENOENT without one. */
+struct wbd_tls_info {
+	char subject[256];
+	char serial[80];
+	int64_t not_before, not_after;
+};
+int wbd_tls_cert_info(SSL_CTX *handle, struct wbd_tls_info *out);
 
 /* A new SSL for one connection. Client side: the handshake itself checks
  * that the server's certificate names peer_name. NULL on failure (logged). */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -484,6 +485,79 @@ static void reload_apply(struct wbd_resource *r, const struct wbconf *nw)
 	wbd_resource_conf_mode(r);
 }
 
+/* The TLS contexts this process made (replication links, NBD STARTTLS):
+ * one from the same files each, both replaced at a reload. */
+static SSL_CTX *tls_handles(struct wbd *d, SSL_CTX **nbd)
+{
+	*nbd = wbd_nbd_get_tls();
+	return d->renv.tls;
+}
+
+int wbd_tls_info(struct wbd *d, struct wbd_tls_info *out)
+{
+	SSL_CTX *nbd, *peer = tls_handles(d, &nbd);
+
+	if (!peer && !nbd)
+		return -ENOENT;
+	return wbd_tls_cert_info(peer ? peer : nbd, out);
+}
+
+/* Step 2b: with TLS in use, the new tls-cert/tls-key/tls-ca read (also
+ * when the paths did not change: a renewal rewrites the files in place)
+ * into *out, or the reload refused: a file that does not load, a key
+ * that does not match, an own certificate expired or not valid yet (the
+ * running one stays in use, the links are not touched). */
+static int reload_tls_load(struct wbd *d, const struct wbconf *nw, SSL_CTX **out)
+{
+	const struct wbconf_global *g = &nw->global;
+	SSL_CTX *nbd, *peer = tls_handles(d, &nbd);
+	char err[512];
+	int ret;
+
+	*out = NULL;
+	if (!peer && !nbd)
+		return 0;
+	ret = wbd_tls_ctx_load(g->tls_cert, g->tls_key, g->tls_ca, true, out, err, sizeof(err));
+	if (!ret)
+		return 0;
+	snprintf(d->reload_error, sizeof(d->reload_error), "tls: %.400s", err);
+	wbd_err("reload refused: %s (nothing was applied; the running certificate stays)",
+		d->reload_error);
+	return ret;
+}
+
+/* Step 3b: new connections present the new certificate and check peers
+ * against the new CA; connections that are up keep theirs. */
+static void reload_tls_apply(struct wbd *d, const struct wbconf *nw, SSL_CTX *ctx)
+{
+	SSL_CTX *nbd, *peer = tls_handles(d, &nbd);
+	struct wbd_tls_info was = {0}, now = {0};
+	char until[32] = "?";
+	time_t t;
+	struct tm tm;
+
+	if (!ctx)
+		return;
+	wbd_tls_cert_info(peer ? peer : nbd, &was);
+	if (peer)
+		wbd_tls_ctx_replace(peer, ctx);
+	if (nbd)
+		wbd_tls_ctx_replace(nbd, ctx);
+	SSL_CTX_free(ctx); /* the handles hold it */
+	if (wbd_tls_cert_info(peer ? peer : nbd, &now))
+		return;
+	t = (time_t)now.not_after;
+	if (gmtime_r(&t, &tm))
+		strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	if (strcmp(was.serial, now.serial) || strcmp(was.subject, now.subject))
+		wbd_info("tls: new connections present %s (%s, serial %s, valid until %s; was "
+			 "serial %s); links that are up keep theirs",
+			 nw->global.tls_cert, now.subject, now.serial, until, was.serial);
+	else
+		wbd_debug("tls: %s re-read, the same certificate (serial %s, valid until %s)",
+			  nw->global.tls_cert, now.serial, until);
+}
+
 /*
  * All or nothing: if any change needs a restart (a key not marked
  * reloadable in the key table, conf/wbconf_keys.c; a resource added or
@@ -492,16 +566,20 @@ static void reload_apply(struct wbd_resource *r, const struct wbconf *nw)
 int wbd_reload(struct wbd *d)
 {
 	struct wbconf *nw = NULL;
+	SSL_CTX *tls = NULL;
 	int ret, level;
 
 	ret = reload_load(d, &nw);
 	if (ret)
 		return ret;
 	ret = reload_check(d, nw);
+	if (!ret)
+		ret = reload_tls_load(d, nw, &tls);
 	if (ret) {
 		wbconf_free(nw);
 		return ret;
 	}
+	reload_tls_apply(d, nw, tls);
 	for (size_t i = 0; i < d->nres; i++)
 		reload_apply(d->res[i], nw);
 	level = nw->global.log_level;

@@ -61,6 +61,10 @@ int wbd_run(struct wbd *d); /* until SIGTERM/SIGINT; returns exit status */
 void wbd_stop(struct wbd *d);
 /* SIGHUP: re-read the file; returns 0 or -errno (reason logged). */
 int wbd_reload(struct wbd *d);
+/* The certificate new TLS connections present (a reload may have
+ * replaced it): 0, or -ENOENT when no TLS is in use. */
+struct wbd_tls_info;
+int wbd_tls_info(struct wbd *d, struct wbd_tls_info *out);
 struct wbd_resource *wbd_find(struct wbd *d, const char *name);
 /* FNV-1a of the file's bytes; 0 when it cannot be read. Tells whether the
  * file on disk is still the one in force (wbctl status -v). */

@@ -18,6 +18,7 @@
 #include "daemon/events.h"
 #include "daemon/metrics.h"
 #include "daemon/resource.h"
+#include "daemon/tls.h"
 #include "daemon/wbd.h"
 #include "daemon/wbd_log.h"
 
@@ -490,9 +491,18 @@ static int h_info(void *ctx, struct wbd_ctl_daemon_info *out)
 {
 	struct wbd *d = ctx;
 
+	struct wbd_tls_info ti;
+
 	out->config_path = d->conf_path;
 	out->config_differs = d->conf_path && wbd_conf_hash(d->conf_path) != d->conf_hash;
 	out->reload_error = d->reload_error[0] ? d->reload_error : NULL;
+	if (!wbd_tls_info(d, &ti)) {
+		out->tls_path = d->conf->global.tls_cert;
+		snprintf(out->tls_subject, sizeof(out->tls_subject), "%s", ti.subject);
+		snprintf(out->tls_serial, sizeof(out->tls_serial), "%s", ti.serial);
+		out->tls_not_before = ti.not_before;
+		out->tls_not_after = ti.not_after;
+	}
 	if (d->conf->global.cluster == WBCONF_CLUSTER_COROSYNC) {
 		const struct wbd_memb_facts *f = &d->memb_facts;
 
@@ -511,6 +521,16 @@ static int h_info(void *ctx, struct wbd_ctl_daemon_info *out)
 	return 0;
 }
 
+static int h_tls_expiry(void *ctx, int64_t *not_after)
+{
+	struct wbd_tls_info ti;
+	int ret = wbd_tls_info(ctx, &ti);
+
+	if (!ret)
+		*not_after = ti.not_after;
+	return ret;
+}
+
 /* Prometheus endpoint, only when [global] metrics-listen is set. A metrics
  * port that cannot be bound fails the start: the operator asked for it. */
 static int wbd_handlers_metrics_start(struct wbd *d)
@@ -524,6 +544,8 @@ static int wbd_handlers_metrics_start(struct wbd *d)
 	snprintf(listen, sizeof(listen), strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host,
 		 (unsigned)a->port);
 	ret = wbd_metrics_start(d->base, listen, h_status, d, &d->metrics);
+	if (!ret)
+		wbd_metrics_set_tls(d->metrics, h_tls_expiry);
 	if (ret) {
 		wbd_err("cannot start the metrics endpoint on %s: %s", listen, strerror(-ret));
 		return ret;
