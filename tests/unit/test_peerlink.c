@@ -148,6 +148,7 @@ static void make_certs(void)
 	    {"beta_ca2", "beta", ca2, kc2, kb, -3600, 30 * day},
 	    {"mallory", "mallory", ca, kc, kb, -3600, 30 * day},
 	    {"alpha_expired", "alpha", ca, kc, ka, -2 * day, -day},
+	    {"beta_future", "beta", ca, kc, kb, day, 30 * day},
 	};
 
 	write_pem("ca", ca, NULL);
@@ -895,6 +896,57 @@ static void test_tls_refusals(void **state)
 	refused_case(NULL, ctx_beta, "first frame is not a hello");
 }
 
+/* A reload's certificate rotation (daemon/tls.c): the strict load refuses
+ * what peers would refuse, with the reason; a context put behind a handle
+ * is what the next connections made from the handle present. */
+static void test_tls_replace(void **state)
+{
+	char c[160], k[160], ka[160], a[160], err[512];
+	SSL_CTX *h, *nw;
+	struct wbd_tls_info ti;
+
+	(void)state;
+	snprintf(a, sizeof(a), "%s/ca.crt", dir);
+	snprintf(ka, sizeof(ka), "%s/alpha.key", dir);
+	snprintf(c, sizeof(c), "%s/beta_expired.crt", dir);
+	snprintf(k, sizeof(k), "%s/beta_expired.key", dir);
+	assert_int_equal(wbd_tls_ctx_load(c, k, a, true, &nw, err, sizeof(err)), -EKEYEXPIRED);
+	assert_null(nw);
+	assert_non_null(strstr(err, "has expired"));
+	snprintf(c, sizeof(c), "%s/beta_future.crt", dir);
+	snprintf(k, sizeof(k), "%s/beta_future.key", dir);
+	assert_int_equal(wbd_tls_ctx_load(c, k, a, true, &nw, err, sizeof(err)), -EKEYREJECTED);
+	assert_non_null(strstr(err, "not valid yet"));
+	assert_int_equal(wbd_tls_ctx_load(c, ka, a, true, &nw, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "tls-key does not match tls-cert"));
+	/* a good beta behind the handle, then the expired one (loaded as at
+	 * start: not strict) put behind it: the peer refuses what the handle
+	 * makes now */
+	h = mkctx("beta", "ca");
+	assert_int_equal(wbd_tls_cert_info(h, &ti), 0);
+	assert_non_null(strstr(ti.subject, "CN=beta"));
+	assert_true(ti.not_after > (int64_t)time(NULL));
+	snprintf(c, sizeof(c), "%s/beta_expired.crt", dir);
+	snprintf(k, sizeof(k), "%s/beta_expired.key", dir);
+	assert_int_equal(wbd_tls_ctx_load(c, k, a, false, &nw, err, sizeof(err)), 0);
+	assert_int_equal(wbd_tls_ctx_replace(h, nw), 0);
+	SSL_CTX_free(nw); /* the handle holds it */
+	assert_int_equal(wbd_tls_cert_info(h, &ti), 0);
+	assert_true(ti.not_after < (int64_t)time(NULL));
+	refused_case(ctx_alpha, h, "certificate has expired");
+	/* the good one again; a loaded context is no handle */
+	snprintf(c, sizeof(c), "%s/beta.crt", dir);
+	snprintf(k, sizeof(k), "%s/beta.key", dir);
+	assert_int_equal(wbd_tls_ctx_load(c, k, a, true, &nw, err, sizeof(err)), 0);
+	assert_int_equal(wbd_tls_ctx_replace(nw, h), -EINVAL);
+	assert_int_equal(wbd_tls_ctx_replace(h, nw), 0);
+	SSL_CTX_free(nw);
+	setup_pair(ctx_alpha, h, NULL, NULL);
+	assert_true(wait_for(both_up));
+	teardown_pair();
+	SSL_CTX_free(h);
+}
+
 static int raw_connect(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -1073,6 +1125,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_sndq_disconnect, teardown),
 	    cmocka_unit_test_teardown(test_hello_refused, teardown),
 	    cmocka_unit_test_teardown(test_tls_refusals, teardown),
+	    cmocka_unit_test_teardown(test_tls_replace, teardown),
 	    cmocka_unit_test_teardown(test_plain_malformed, teardown),
 	    cmocka_unit_test_teardown(test_pages, teardown),
 	};
