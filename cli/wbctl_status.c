@@ -15,6 +15,10 @@
 
 #include "cli/wbctl.h"
 
+/* Days a certificate has left before status says so without -v (the
+ * daemon warns in its log from the same point). */
+#define TLS_WARN_DAYS 30
+
 static const char *s_or(const char *s, const char *def)
 {
 	return s && *s ? s : def;
@@ -99,6 +103,15 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		if (p->has_log_kept_records && p->log_kept_records &&
 		    (!p->connection || strcmp(p->connection, "Connected")))
 			printf(" log-kept:%llu", (unsigned long long)p->log_kept_records);
+		/* its certificate, when near its end (it must renew it) */
+		if (p->has_cert_not_after) {
+			long long left = ((long long)p->cert_not_after - (long long)time(NULL));
+
+			if (left < 0)
+				printf(" CERT-EXPIRED");
+			else if (left < TLS_WARN_DAYS * 86400LL)
+				printf(" cert-expires-in:%lldd", left / 86400);
+		}
 		if (p->has_resync_total_bytes) {
 			char d[32], t[32], rt[32];
 
@@ -302,10 +315,6 @@ static void print_config_state(const Wbrep__StatusReply *st)
 		       s_or(st->reload_error, ""));
 }
 
-/* Days a certificate has left before status says so without -v (the
- * daemon warns in its log from the same point). */
-#define TLS_WARN_DAYS 30
-
 /* The certificate this node presents: with -v always, else only when it
  * expired, is not valid yet or expires within TLS_WARN_DAYS. */
 static void print_tls(const Wbrep__StatusReply *st, bool verbose)
@@ -454,6 +463,11 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 		printf(", \"log_kept_records\": ");
 		if (p->has_log_kept_records)
 			printf("%llu", (unsigned long long)p->log_kept_records);
+		else
+			printf("null");
+		printf(", \"cert_not_after\": ");
+		if (p->has_cert_not_after)
+			printf("%lld", (long long)p->cert_not_after);
 		else
 			printf("null");
 		printf(", \"resync_total_bytes\": ");

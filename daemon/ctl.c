@@ -188,6 +188,8 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 	p->send_queue_max_bytes = s->sndq_max;
 	p->has_log_kept_records = s->has_kept;
 	p->log_kept_records = s->kept;
+	p->has_cert_not_after = s->cert_not_after != 0;
+	p->cert_not_after = s->cert_not_after;
 }
 
 static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_status *s)

@@ -62,6 +62,7 @@ struct wbd_ctl_peer_status {
 	/* records the log keeps for the peer (its hold), when it holds */
 	bool has_kept;
 	uint64_t kept;
+	int64_t cert_not_after; /* the peer's TLS certificate; 0: none seen */
 };
 
 /* An open snapshot of a resource (res_snap.c). */

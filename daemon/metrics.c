@@ -149,6 +149,7 @@ enum {
 	P_CONGESTED,
 	P_SNDQ,
 	P_KEPT,
+	P_CERT,
 	P_RS_TOTAL, /* from here on: while a resync runs */
 	P_RS_DONE,
 	P_RS_ETA
@@ -180,6 +181,10 @@ static const struct metric peer_metrics[] = {
      P_SNDQ, 0, NULL},
     {"wbrep_peer_log_kept_records", "gauge",
      "Records this node's log keeps for the peer (its hold; absent when none)", P_KEPT, 0, NULL},
+    {"wbrep_peer_tls_certificate_expiry_seconds", "gauge",
+     "When the certificate the peer presented on its last TLS connection expires, seconds "
+     "since the epoch (absent: none seen)",
+     P_CERT, 0, NULL},
     {"wbrep_peer_resync_total_bytes", "gauge",
      "Bytes of the resync with the peer (absent when none runs)", P_RS_TOTAL, 0, NULL},
     {"wbrep_peer_resync_done_bytes", "gauge", "Bytes of the resync done so far", P_RS_DONE, 0,
@@ -221,6 +226,7 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    ((m->kind == P_CONGESTED || m->kind == P_SNDQ) &&
 				     !p->has_sndq) ||
 				    (m->kind == P_KEPT && !p->has_kept) ||
+				    (m->kind == P_CERT && !p->cert_not_after) ||
 				    (m->kind >= P_RS_TOTAL && !p->resync))
 					continue;
 				v = m->kind == P_CONNECTED
@@ -233,6 +239,7 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    : m->kind == P_CONGESTED	 ? p->congested
 				    : m->kind == P_SNDQ		 ? (int64_t)p->sndq
 				    : m->kind == P_KEPT		 ? (int64_t)p->kept
+				    : m->kind == P_CERT		 ? p->cert_not_after
 				    : m->kind == P_RS_TOTAL	 ? (int64_t)p->rs_total
 				    : m->kind == P_RS_DONE	 ? (int64_t)p->rs_done
 				    : m->kind == P_RS_ETA ? (int64_t)(p->rs_eta_ms + 999) / 1000

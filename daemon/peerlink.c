@@ -685,6 +685,24 @@ static void pl_on_hello(struct plc *l, struct wbp_msg *m)
 	plh_check(l->h, l->conn, m, &l->lim);
 }
 
+/* Days a peer's certificate has left that make the link's up say so. */
+#define PL_CERT_WARN_DAYS 30
+
+/* A TLS connection came up: when the peer's certificate expires, for the
+ * status; a warning when that is near (its node must renew it: every
+ * connection after the expiry is refused). */
+static void pl_peer_cert(struct plc *l)
+{
+	int64_t na = wbd_tls_peer_not_after(bufferevent_openssl_get_ssl(l->bev));
+	int64_t left = na - (int64_t)time(NULL);
+
+	atomic_store(&l->h->peer_not_after, na);
+	if (na && left < PL_CERT_WARN_DAYS * 86400)
+		wbd_warn("peer %s (resource %s): its certificate expires in %lld days: renew it "
+			 "on %s (same paths) and wbctl reload there",
+			 l->peer, l->resource, (long long)(left / 86400), l->peer);
+}
+
 /* The engine accepted (rc 0: it counts the link as up already) or
  * refused the peer's hello of conn. */
 void plc_checked(struct plc *l, uint64_t conn, int rc, const char *why)
@@ -717,6 +735,8 @@ void plc_checked(struct plc *l, uint64_t conn, int rc, const char *why)
 	pl_read_ahead(l);
 	wbd_info("peer %s (resource %s, %s): up, %s, max record %u bytes", l->peer, l->resource,
 		 l->addr, l->cfg.tls ? "TLS 1.3" : "plain TCP", l->lim.max_data);
+	if (l->cfg.tls)
+		pl_peer_cert(l);
 	l->st = WBD_PL_UP;
 	if (evbuffer_get_length(bufferevent_get_input(l->bev)))
 		pl_read_cb(l->bev, l);

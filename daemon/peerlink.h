@@ -222,6 +222,10 @@ void wbd_peerlink_pause_rx(struct wbd_peerlink *l, bool pause);
 
 enum wbd_pl_state wbd_peerlink_state(const struct wbd_peerlink *l);
 const char *wbd_pl_state_name(enum wbd_pl_state st);
+/* When the certificate the peer presented on the link's last TLS
+ * connection expires (seconds since the epoch); 0: none seen (plain TCP,
+ * never up) */
+int64_t wbd_peerlink_peer_cert_expiry(const struct wbd_peerlink *l);
 /* bytes queued for sending and not yet written (the send cap counts them) */
 size_t wbd_peerlink_queued(const struct wbd_peerlink *l);
 /* the send cap in force (cfg.sndq_max or its default) */

@@ -738,6 +738,11 @@ enum wbd_pl_state wbd_peerlink_state(const struct wbd_peerlink *h)
 	return h->st;
 }
 
+int64_t wbd_peerlink_peer_cert_expiry(const struct wbd_peerlink *h)
+{
+	return atomic_load(&((struct wbd_peerlink *)h)->peer_not_after);
+}
+
 size_t wbd_peerlink_queued(const struct wbd_peerlink *h)
 {
 	return atomic_load(&h->txq);

@@ -95,6 +95,9 @@ struct wbd_peerlink {
 	_Atomic uint64_t ack_conn, ack_mem, ack_wr, ack_dur;
 	/* written by the engine: connections up to it were dropped there */
 	_Atomic uint64_t ack_dead;
+	/* written by the core when a TLS connection comes up: when the
+	 * certificate the peer presented expires (0: plain, none yet) */
+	_Atomic int64_t peer_not_after;
 };
 
 /* receive hand-over cap: the core stops reading while rxq >= this */

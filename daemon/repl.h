@@ -242,6 +242,9 @@ struct wbd_repl_peer_status {
 	 * peer-retention) */
 	bool has_kept;
 	uint64_t kept;
+	/* when the certificate the peer presented last expires (seconds
+	 * since the epoch); 0: none seen */
+	int64_t cert_not_after;
 };
 /* The current data generation UUID (false: none, log format 1). */
 bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);

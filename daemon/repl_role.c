@@ -359,6 +359,7 @@ unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, u
 		s->connection = connection_name(p);
 		s->problem = p->problem;
 		s->acked_dur = p->acked_dur;
+		s->cert_not_after = wbd_peerlink_peer_cert_expiry(p->l);
 		s->role = !p->up ? "unknown" : p->primary_peer ? "primary" : "secondary";
 		s->disk = "DUnknown";
 		s->replication = "Off";

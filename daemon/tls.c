@@ -268,6 +268,13 @@ int wbd_tls_cert_info(SSL_CTX *handle, struct wbd_tls_info *out)
 	return 0;
 }
 
+int64_t wbd_tls_peer_not_after(SSL *ssl)
+{
+	X509 *x = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+
+	return x ? tls_time(X509_get0_notAfter(x)) : 0;
+}
+
 SSL *wbd_tls_ssl_new(SSL_CTX *handle, bool server, const char *peer_name)
 {
 	SSL_CTX *ctx = tls_current(handle);

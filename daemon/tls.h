@@ -52,6 +52,9 @@ struct wbd_tls_info {
 	int64_t not_before, not_after;
 };
 int wbd_tls_cert_info(SSL_CTX *handle, struct wbd_tls_info *out);
+/* When the certificate the peer of ssl presented expires (seconds since
+ * the epoch), 0 when none. */
+int64_t wbd_tls_peer_not_after(SSL *ssl);
 
 /* A new SSL for one connection. Client side: the handshake itself checks
  * that the server's certificate names peer_name. NULL on failure (logged). */

@@ -68,6 +68,7 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		q->sndq_max = ps[i].sndq_max;
 		q->has_kept = ps[i].has_kept;
 		q->kept = ps[i].kept;
+		q->cert_not_after = ps[i].cert_not_after;
 		if (q->problem[0] && !s->repl_problem[0])
 			snprintf(s->repl_problem, sizeof(s->repl_problem), "%s: %.380s", q->node,
 				 q->problem);

@@ -18,7 +18,9 @@
 #                reason (also in status), the certificate in use stays
 #   expired      an expired certificate: refused (expired), the one in use
 #                stays; one that expires in 10 days: accepted, status warns
-#                without -v
+#                without -v; after a reconnect beta warns of its peer's
+#                certificate (log, status, metric
+#                wbrep_peer_tls_certificate_expiry_seconds)
 #   ca-bundle    a second CA: both nodes take a bundle of both CAs, beta a
 #                certificate of the new CA: the link comes up with it;
 #                alpha back to the old CA alone: beta's next connection is
@@ -150,9 +152,25 @@ if ctl alpha reload >/dev/null 2>&1 && [ "$(status_serial alpha)" = "$s3" ] &&
 else
 	fail "$P-expiring: status serial $(status_serial alpha), want $s3; $(ctl alpha status r0 | tail -2 | tr '\n' ' ')"
 fi
+na3=$(date -d "$(openssl x509 -in "$T/alpha.crt" -noout -enddate | cut -d= -f2)" +%s)
+relink
+peer_na() { ctl beta status --json 2>/dev/null | jq -r '.resources[0].peers[0].cert_not_after'; }
+peer_metric() {
+	curl -s "http://127.0.0.1:${MPORT[beta]}/metrics" |
+		awk '$1 == "wbrep_peer_tls_certificate_expiry_seconds{resource=\"r0\",peer=\"alpha\"}" {print $2}'
+}
+seen_by_beta() { [ "$(peer_na)" = "$na3" ]; }
+if wait_for 60 seen_by_beta && [ "$(peer_metric)" = "$na3" ] &&
+	ctl beta status r0 | grep -q "peer alpha .*cert-expires-in:[0-9]*d" &&
+	grep -q "peer alpha (resource r0): its certificate expires in [0-9]* days" "$T/beta/wbrepd.log"; then
+	pass "$P-peer-expiring" "($(ctl beta status r0 | grep "peer alpha" | head -1 | sed 's/^ *//'))"
+else
+	fail "$P-peer-expiring: beta's peer cert_not_after '$(peer_na)' metric '$(peer_metric)', want $na3; $(ctl beta status r0 | grep "peer alpha")"
+fi
 cp "$T/alpha.good.crt" "$T/alpha.crt"
 cp "$T/alpha.good.key" "$T/alpha.key"
 ctl alpha reload >/dev/null 2>&1 || fail "$P-expiring: reload of the good pair refused"
+relink
 
 # ---- ca-bundle
 (cd "$T" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \

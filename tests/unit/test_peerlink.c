@@ -896,6 +896,13 @@ static void test_tls_refusals(void **state)
 	refused_case(NULL, ctx_beta, "first frame is not a hello");
 }
 
+static bool certs_seen(void)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	return wbd_peerlink_peer_cert_expiry(A.l) > now && wbd_peerlink_peer_cert_expiry(B.l) > now;
+}
+
 /* A reload's certificate rotation (daemon/tls.c): the strict load refuses
  * what peers would refuse, with the reason; a context put behind a handle
  * is what the next connections made from the handle present. */
@@ -943,6 +950,8 @@ static void test_tls_replace(void **state)
 	SSL_CTX_free(nw);
 	setup_pair(ctx_alpha, h, NULL, NULL);
 	assert_true(wait_for(both_up));
+	/* each side keeps when the other's certificate expires (status) */
+	assert_true(wait_for(certs_seen));
 	teardown_pair();
 	SSL_CTX_free(h);
 }
