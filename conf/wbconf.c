@@ -1070,6 +1070,41 @@ int wbconf_global_reload_check(const struct wbconf_global *old, const struct wbc
 	return -EBUSY;
 }
 
+int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw, char *err,
+			      size_t errlen)
+{
+	const struct wbconf_key *k;
+
+	/* the links and the bitmap slots (a peer's place in this list) are
+	 * made at start (docs/configuration.md, "[node NAME]") */
+	if (old->nnodes != nw->nnodes) {
+		snprintf(err, errlen,
+			 "[node] sections were added or removed (%zu before, %zu now); that needs "
+			 "a restart of wbrepd",
+			 old->nnodes, nw->nnodes);
+		return -EBUSY;
+	}
+	for (size_t i = 0; i < old->nnodes; i++) {
+		if (strcmp(old->nodes[i].name, nw->nodes[i].name)) {
+			snprintf(
+			    err, errlen,
+			    "[node] sections were renamed or reordered ([node %s] is now [node "
+			    "%s]); that needs a restart of wbrepd",
+			    old->nodes[i].name, nw->nodes[i].name);
+			return -EBUSY;
+		}
+		k = wbconf_sect_fixed_change(S_NODE, &old->nodes[i], &nw->nodes[i]);
+		if (k) {
+			snprintf(
+			    err, errlen,
+			    "[node %s] %s changed; it only takes effect after a restart of wbrepd",
+			    old->nodes[i].name, k->name);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
 int wbconf_resource_reload_check(const struct wbconf_resource *old,
 				 const struct wbconf_resource *nw, char *err, size_t errlen)
 {

@@ -191,6 +191,10 @@ int wbconf_global_reload_check(const struct wbconf_global *old, const struct wbc
 			       char *err, size_t errlen);
 int wbconf_resource_reload_check(const struct wbconf_resource *old,
 				 const struct wbconf_resource *nw, char *err, size_t errlen);
+/* The [node] sections: the same names in the same order, and no key that
+ * needs a restart changed (address, node-id); else -EBUSY with err. */
+int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw, char *err,
+			      size_t errlen);
 
 /* Engines every build has (engine/registry.c registers them). */
 #define WBCONF_BUILTIN_ENGINES "wblog", "passthrough", "ram"

@@ -438,7 +438,8 @@ static int reload_load(struct wbd *d, struct wbconf **nw)
 static int reload_check(struct wbd *d, const struct wbconf *nw)
 {
 	if (wbconf_global_reload_check(&d->conf->global, &nw->global, d->reload_error,
-				       sizeof(d->reload_error)))
+				       sizeof(d->reload_error)) ||
+	    wbconf_nodes_reload_check(d->conf, nw, d->reload_error, sizeof(d->reload_error)))
 		goto refused;
 	if (nw->nres != d->nres) {
 		snprintf(d->reload_error, sizeof(d->reload_error),

@@ -26,6 +26,8 @@
 #                alpha back to the old CA alone: beta's next connection is
 #                refused (certificate verify failed), the old certificate
 #                on beta again: up
+#   node-added   a [node] section added to alpha's file: the reload is
+#                refused (links are made at start), nothing changes
 #   data         every acknowledged write of the stamped writer is on both
 #                nodes, byte-identical
 # Output ends with "N passed, N failed".
@@ -208,6 +210,19 @@ if wait_for 90 repl_uptodate alpha; then
 else
 	fail "$P-ca-restored: alpha: $(jget alpha 's["peers"]')"
 fi
+
+# ---- node-added
+cp "$T/alpha/wbrep.conf" "$T/alpha/wbrep.conf.keep"
+printf '\n[node gamma]\naddress = 127.0.0.1:%s\n' "$(free_port)" >>"$T/alpha/wbrep.conf"
+if out=$(ctl alpha reload 2>&1); then
+	fail "$P-node-added: a reload with a new [node] was applied"
+elif grep -q "\[node\] sections were added or removed" <<<"$out" && repl_uptodate alpha; then
+	pass "$P-node-added" "($out)"
+else
+	fail "$P-node-added: $out"
+fi
+mv -f "$T/alpha/wbrep.conf.keep" "$T/alpha/wbrep.conf"
+ctl alpha reload >/dev/null 2>&1 || fail "$P-node-added: the reload of the old file refused"
 
 # ---- data
 stamp_stop || fail "$P-writer: did not stop"

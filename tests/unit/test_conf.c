@@ -715,6 +715,64 @@ static void test_reload_check_global(void **state)
 	wbconf_free(a);
 }
 
+/* [node] sections are made into links and bitmap slots at start: a
+ * reload that adds, removes, renames, reorders one or changes its address
+ * or node-id is refused (before 2026-12-04 it was applied to the file in
+ * force and changed no link: "configuration applied" with gamma never
+ * connected) */
+static void test_reload_check_nodes(void **state)
+{
+	static const char *const files[] = {
+	    /* 0: as running */
+	    "[node a]\naddress = 10.0.0.1:7788\n[node b]\naddress = 10.0.0.2:7788\n",
+	    /* 1: added */
+	    "[node a]\naddress = 10.0.0.1:7788\n[node b]\naddress = 10.0.0.2:7788\n"
+	    "[node c]\naddress = 10.0.0.3:7788\n",
+	    /* 2: removed */
+	    "[node a]\naddress = 10.0.0.1:7788\n",
+	    /* 3: reordered */
+	    "[node b]\naddress = 10.0.0.2:7788\n[node a]\naddress = 10.0.0.1:7788\n",
+	    /* 4: an address */
+	    "[node a]\naddress = 10.0.0.1:7788\n[node b]\naddress = 10.0.0.9:7788\n",
+	    /* 5: a node-id */
+	    "[node a]\naddress = 10.0.0.1:7788\n[node b]\naddress = 10.0.0.2:7788\nnode-id = 7\n",
+	};
+	static const char *const why[] = {NULL,
+					  "added or removed",
+					  "added or removed",
+					  "renamed or reordered",
+					  "[node b] address changed",
+					  "[node b] node-id changed"};
+	struct wbconf *c[6];
+	char buf[512], err[256];
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		snprintf(buf, sizeof(buf),
+			 "[global]\nnode-name = a\ntransport = plain\n%s"
+			 "[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n",
+			 files[i]);
+		if (parse(buf, "a", &c[i], NULL)) {
+			size_t n;
+
+			fail_msg("case %d does not parse: %s", i, errors_of(buf, "a", &n));
+		}
+	}
+	for (int i = 0; i < 6; i++) {
+		err[0] = 0;
+		if (!why[i]) {
+			assert_int_equal(wbconf_nodes_reload_check(c[0], c[i], err, sizeof(err)),
+					 0);
+			continue;
+		}
+		assert_int_equal(wbconf_nodes_reload_check(c[0], c[i], err, sizeof(err)), -EBUSY);
+		if (!strstr(err, why[i]))
+			fail_msg("case %d: '%s' does not say '%s'", i, err, why[i]);
+	}
+	for (int i = 0; i < 6; i++)
+		wbconf_free(c[i]);
+}
+
 static void test_cache_mode(void **state)
 {
 	struct wbconf *a, *b;
@@ -1043,6 +1101,7 @@ int main(void)
 	    cmocka_unit_test(test_value_parsers),
 	    cmocka_unit_test(test_reload_check),
 	    cmocka_unit_test(test_reload_check_global),
+	    cmocka_unit_test(test_reload_check_nodes),
 	    cmocka_unit_test(test_same_device_identity),
 	    cmocka_unit_test(test_cache_mode),
 	    cmocka_unit_test(test_engine_plugin_file),
