@@ -1075,12 +1075,13 @@ int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw,
 {
 	const struct wbconf_key *k;
 
-	/* the links and the bitmap slots (a peer's place in this list) are
-	 * made at start (docs/configuration.md, "[node NAME]") */
-	if (old->nnodes != nw->nnodes) {
+	/* the links and the bitmap slots (a peer's place in this list) of
+	 * the nodes there are stay: only new nodes after them (docs/
+	 * configuration.md, "Adding a node") */
+	if (nw->nnodes < old->nnodes) {
 		snprintf(err, errlen,
-			 "[node] sections were added or removed (%zu before, %zu now); that needs "
-			 "a restart of wbrepd",
+			 "[node] sections were removed (%zu before, %zu now); that needs a restart "
+			 "of wbrepd",
 			 old->nnodes, nw->nnodes);
 		return -EBUSY;
 	}
@@ -1088,8 +1089,9 @@ int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw,
 		if (strcmp(old->nodes[i].name, nw->nodes[i].name)) {
 			snprintf(
 			    err, errlen,
-			    "[node] sections were renamed or reordered ([node %s] is now [node "
-			    "%s]); that needs a restart of wbrepd",
+			    "[node] sections were removed, renamed, inserted or reordered ([node "
+			    "%s] is now [node %s]; new nodes go after the others); that needs "
+			    "a restart of wbrepd",
 			    old->nodes[i].name, nw->nodes[i].name);
 			return -EBUSY;
 		}
@@ -1105,13 +1107,36 @@ int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw,
 	return 0;
 }
 
-int wbconf_resource_reload_check(const struct wbconf_resource *old,
+bool wbconf_node_added(const struct wbconf *old, const char *name)
+{
+	return name && !wbconf_node_find(old, name);
+}
+
+/* A resource's nodes ("nodes"): the same, or more that are nodes this
+ * reload adds (their slots come after the others'). */
+static int nodes_key_check(const struct wbconf *oc, const struct wbconf_resource *old,
+			   const struct wbconf_resource *nw, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < oc->nnodes; i++)
+		if (wbconf_res_on_node(old, oc->nodes[i].name) !=
+		    wbconf_res_on_node(nw, oc->nodes[i].name)) {
+			snprintf(err, errlen,
+				 "resource %s: 'nodes' changed for node %s, which was there "
+				 "before; that only takes effect after a restart of wbrepd (a "
+				 "reload adds new nodes only)",
+				 old->name, oc->nodes[i].name);
+			return -EBUSY;
+		}
+	return 0;
+}
+
+int wbconf_resource_reload_check(const struct wbconf *oc, const struct wbconf_resource *old,
 				 const struct wbconf_resource *nw, char *err, size_t errlen)
 {
 	const struct wbconf_key *k = wbconf_sect_fixed_change(S_RES, old, nw);
 
 	if (!k)
-		return 0;
+		return oc ? nodes_key_check(oc, old, nw, err, errlen) : 0;
 	/* the reload is refused as a whole, so a down/up of the resource
 	 * would still use the old value */
 	snprintf(err, errlen,

@@ -189,12 +189,18 @@ const struct wbconf_node *wbconf_node_find(const struct wbconf *c, const char *n
  * a whole). One for [global], one for a [resource]. */
 int wbconf_global_reload_check(const struct wbconf_global *old, const struct wbconf_global *nw,
 			       char *err, size_t errlen);
-int wbconf_resource_reload_check(const struct wbconf_resource *old,
+/* oc: the configuration old belongs to; with it, "nodes" may gain nodes
+ * that are not in oc (a reload adds them), nothing else (NULL: "nodes" is
+ * not checked) */
+int wbconf_resource_reload_check(const struct wbconf *oc, const struct wbconf_resource *old,
 				 const struct wbconf_resource *nw, char *err, size_t errlen);
-/* The [node] sections: the same names in the same order, and no key that
- * needs a restart changed (address, node-id); else -EBUSY with err. */
+/* The [node] sections: the ones of old still there first, with the same
+ * names, order and keys that need a restart (address, node-id); new ones
+ * only after them; else -EBUSY with err. */
 int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw, char *err,
 			      size_t errlen);
+/* name is a [node] of the new configuration that old does not have. */
+bool wbconf_node_added(const struct wbconf *old, const char *name);
 
 /* Engines every build has (engine/registry.c registers them). */
 #define WBCONF_BUILTIN_ENGINES "wblog", "passthrough", "ram"

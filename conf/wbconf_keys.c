@@ -343,6 +343,7 @@ const struct wbconf_key wbconf_keys[] = {
     {.name = "nodes",
      .sect = S_RES,
      .type = T_STR,
+     .flags = F_RELOAD, /* new nodes only (wbconf_resource_reload_check) */
      .off = offsetof(struct wbconf_resource, nodes_value),
      .expect = "the names of [node] sections, e.g. alpha, beta"},
     {.name = "auto-up",

@@ -256,6 +256,9 @@ int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port,
 		       const char *const *known, wbd_peerlisten_lookup_fn lookup, void *arg,
 		       struct wbd_peerlisten **out);
 uint16_t wbd_peerlisten_port(const struct wbd_peerlisten *ls);
+/* A node added by a reload: its connections get a configured node's
+ * priority (engine loop; the io loop reads the list). */
+void wbd_peerlisten_add_known(struct wbd_peerlisten *ls, const char *host);
 void wbd_peerlisten_free(struct wbd_peerlisten *ls);
 
 #endif /* WB_DAEMON_PEERLINK_H */

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +77,11 @@ struct wbd_peerlisten {
 	/* numeric hosts of the other nodes' [node] addresses, as sa_text
 	 * writes them ("10.0.0.2", "[fd00::2]"): set before the io loop
 	 * enables the listener, read-only after */
+	/* configured nodes' addresses: appended by the engine loop (start, a
+	 * reload that adds a node), read on the io loop; an entry is written
+	 * before nknown counts it (release), never changed after */
 	char known[PL_KNOWN_MAX][48];
-	unsigned nknown;
+	_Atomic unsigned nknown;
 	uint16_t port;
 	struct wbd_lispause pause; /* after accept failed */
 	/* refusals logged on the io loop (accept, TLS, hello) and on the
@@ -345,7 +349,10 @@ static bool same_host(const char *a, const char *b)
 /* addr ("host:port") comes from a configured node's address */
 static bool is_known(const struct wbd_peerlisten *ls, const char *addr)
 {
-	for (unsigned i = 0; i < ls->nknown; i++)
+	unsigned n =
+	    atomic_load_explicit(&((struct wbd_peerlisten *)ls)->nknown, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
 		if (same_host(ls->known[i], addr))
 			return true;
 	return false;
@@ -490,7 +497,8 @@ static void known_add(struct wbd_peerlisten *ls, const char *host)
 			 host, gai_strerror(rc));
 		return;
 	}
-	for (a = ai; a && ls->nknown < PL_KNOWN_MAX; a = a->ai_next) {
+	for (a = ai; a && atomic_load(&ls->nknown) < PL_KNOWN_MAX; a = a->ai_next) {
+		unsigned n = atomic_load(&ls->nknown);
 		char t[64];
 
 		if (getnameinfo(a->ai_addr, a->ai_addrlen, h, sizeof(h), NULL, 0, NI_NUMERICHOST))
@@ -498,9 +506,16 @@ static void known_add(struct wbd_peerlisten *ls, const char *host)
 		snprintf(t, sizeof(t), strchr(h, ':') ? "[%s]" : "%s", h);
 		if (strlen(t) >= sizeof(ls->known[0]) || is_known(ls, t))
 			continue;
-		memcpy(ls->known[ls->nknown++], t, strlen(t) + 1);
+		memcpy(ls->known[n], t, strlen(t) + 1);
+		atomic_store_explicit(&ls->nknown, n + 1, memory_order_release);
 	}
 	freeaddrinfo(ai);
+}
+
+void wbd_peerlisten_add_known(struct wbd_peerlisten *ls, const char *host)
+{
+	if (ls && host)
+		known_add(ls, host);
 }
 
 int wbd_peerlisten_new(struct event_base *base, const char *host, uint16_t port, SSL_CTX *tls,

@@ -2365,6 +2365,57 @@ struct wbd_ioloop *wbd_repl_loop(const struct wbd_repl *rp)
 	return rp ? rp->loop : NULL;
 }
 
+int wbd_repl_add_check(struct wbd_repl *rp, unsigned more, char *err, size_t len)
+{
+	struct wb_bm_info bi = {0};
+
+	if (rp->npeers + more > WB_ENGINE_MAX_PEERS) {
+		snprintf(err, len, "resource %s: more than %d peers", rp->res, WB_ENGINE_MAX_PEERS);
+		return -E2BIG;
+	}
+	/* a peer without a bitmap slot could never be resynced (repl_resync.c) */
+	if (rp->bm_region && (wb_engine_bm_info(rp->e, 0, &bi) || rp->npeers + more > bi.npeers)) {
+		snprintf(
+		    err, len,
+		    "resource %s: its log has dirty bitmaps for %u peers, %u with the new "
+		    "node%s: re-create its metadata with more (wbengine format --bitmap-peers)",
+		    rp->res, bi.npeers, rp->npeers + more, more == 1 ? "" : "s");
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+int wbd_repl_add_node(struct wbd_repl *rp, const struct wbd_repl_env *env,
+		      const struct wbconf_node *n)
+{
+	struct repl_peer *p;
+	int ret;
+
+	if (!strcmp(n->name, rp->local) || wbd_repl_link(rp, n->name))
+		return 0;
+	ret = repl_add_peer(rp, env, n);
+	if (ret) {
+		wbd_err("%s: cannot add peer %s: %s", rp->res, n->name, strerror(-ret));
+		if (rp->npeers && !rp->peers[rp->npeers - 1].l &&
+		    !strcmp(rp->peers[rp->npeers - 1].node, n->name)) {
+			/* no link made: the slot as it was (its reference too) */
+			atomic_fetch_sub(&rp->fast->refs, 1);
+			memset(&rp->peers[--rp->npeers], 0, sizeof(rp->peers[0]));
+		}
+		return ret;
+	}
+	p = &rp->peers[rp->npeers - 1];
+	/* its slot named after it; one another node's bitmap was kept in
+	 * (a node removed before) is marked whole, as at start */
+	repl_bm_owners(rp);
+	wbd_peerlink_start(p->l);
+	wbd_info("%s: peer %s added (bitmap slot %u): replication %s with %u peers", rp->res,
+		 p->node, p->idx, rp->primary ? "primary" : "secondary", rp->npeers);
+	if (rp->changed)
+		rp->changed(rp->carg);
+	return 0;
+}
+
 struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node)
 {
 	for (unsigned i = 0; rp && i < rp->npeers; i++)

@@ -164,6 +164,18 @@ void wbd_repl_after_run(struct wbd_repl *rp);
 /* The link of peer `node` (listener lookup), NULL if none. */
 struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node);
 
+/*
+ * A node a reload added ([node] sections appended, docs/configuration.md
+ * "Adding a node"): wbd_repl_add_check says whether `more` peers fit
+ * (0, or -E2BIG / -ENOSPC with err: the log's bitmap slots, WB_ENGINE_
+ * MAX_PEERS); wbd_repl_add_node makes node n a peer with the next slot
+ * and starts its link (a new node's disk gets a full sync from the
+ * primary at its first connect). 0 or -errno (logged).
+ */
+int wbd_repl_add_check(struct wbd_repl *rp, unsigned more, char *err, size_t len);
+int wbd_repl_add_node(struct wbd_repl *rp, const struct wbd_repl_env *env,
+		      const struct wbconf_node *n);
+
 /* ---- roles, links, status (repl_role.c) ---- */
 
 /* Role of this node and peers connected and up to date (primary: live;

@@ -433,6 +433,67 @@ static int reload_load(struct wbd *d, struct wbconf **nw)
 	return ret;
 }
 
+/* The nodes of nw that d->conf does not have and r (as in nw) lives on,
+ * this node left out. */
+static unsigned nodes_added(const struct wbd *d, const struct wbconf *nw,
+			    const struct wbconf_resource *rc)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < nw->nnodes; i++)
+		n += wbconf_node_added(d->conf, nw->nodes[i].name) &&
+		     strcmp(nw->nodes[i].name, nw->global.node_name) &&
+		     (!rc || wbconf_res_on_node(rc, nw->nodes[i].name));
+	return n;
+}
+
+/* Nodes appended (docs/configuration.md, "Adding a node"): replication
+ * must run here already, and each running resource must have room for
+ * its new peers (bitmap slots). -EBUSY with d->reload_error. */
+static int reload_nodes_check(struct wbd *d, const struct wbconf *nw)
+{
+	if (!nodes_added(d, nw, NULL))
+		return 0;
+	if (!d->plisten) {
+		snprintf(d->reload_error, sizeof(d->reload_error),
+			 "[node] sections were added, but replication does not run on this node "
+			 "(it had no peers at start); that needs a restart of wbrepd");
+		return -EBUSY;
+	}
+	for (size_t i = 0; i < d->nres; i++) {
+		struct wbd_resource *r = d->res[i];
+		const struct wbconf_resource *rc = wbconf_resource_find(nw, r->name);
+		unsigned more = rc ? nodes_added(d, nw, rc) : 0;
+
+		if (more && r->repl &&
+		    wbd_repl_add_check(r->repl, more, d->reload_error, sizeof(d->reload_error)))
+			return -EBUSY;
+	}
+	return 0;
+}
+
+/* Step 3c: the added nodes become peers of the running resources that
+ * live on them (a resource that is down gets them at its next up). */
+static void reload_nodes_apply(struct wbd *d, const struct wbconf *nw)
+{
+	for (size_t k = 0; k < nw->nnodes; k++) {
+		const struct wbconf_node *n = &nw->nodes[k];
+
+		if (!wbconf_node_added(d->conf, n->name) || !strcmp(n->name, nw->global.node_name))
+			continue;
+		wbd_info("reload: node %s added (%s:%u)", n->name, n->address.host,
+			 n->address.port);
+		wbd_peerlisten_add_known(d->plisten, n->address.host);
+		for (size_t i = 0; i < d->nres; i++) {
+			struct wbd_resource *r = d->res[i];
+			const struct wbconf_resource *rc = wbconf_resource_find(nw, r->name);
+
+			if (r->repl && rc && wbconf_res_on_node(rc, n->name))
+				wbd_repl_add_node(r->repl, &d->renv, n);
+		}
+	}
+}
+
 /* Step 2: 0 when every change is reloadable, else -EBUSY with the reason
  * in d->reload_error (the first key or resource that needs a restart). */
 static int reload_check(struct wbd *d, const struct wbconf *nw)
@@ -446,6 +507,8 @@ static int reload_check(struct wbd *d, const struct wbconf *nw)
 			 "resources were added or removed; that needs a restart of wbrepd");
 		goto refused;
 	}
+	if (reload_nodes_check(d, nw))
+		goto refused;
 	for (size_t i = 0; i < d->nres; i++) {
 		const struct wbconf_resource *o = d->res[i]->conf;
 		const struct wbconf_resource *n = wbconf_resource_find(nw, o->name);
@@ -457,7 +520,8 @@ static int reload_check(struct wbd *d, const struct wbconf *nw)
 			    o->name);
 			goto refused;
 		}
-		if (wbconf_resource_reload_check(o, n, d->reload_error, sizeof(d->reload_error)))
+		if (wbconf_resource_reload_check(d->conf, o, n, d->reload_error,
+						 sizeof(d->reload_error)))
 			goto refused;
 	}
 	return 0;
@@ -583,6 +647,7 @@ int wbd_reload(struct wbd *d)
 	reload_tls_apply(d, nw, tls);
 	for (size_t i = 0; i < d->nres; i++)
 		reload_apply(d->res[i], nw);
+	reload_nodes_apply(d, nw);
 	level = nw->global.log_level;
 	if (d->verbose)
 		level = WB_LOG_DEBUG;

@@ -655,20 +655,21 @@ static void test_reload_check(void **state)
 			       "destage-low = 20%\nwb-min-peers = 0\nauto-up = no\n",
 			       "n", &b, NULL),
 			 0);
-	assert_int_equal(wbconf_resource_reload_check(&a->res[0], &b->res[0], err, sizeof(err)), 0);
+	assert_int_equal(
+	    wbconf_resource_reload_check(NULL, &a->res[0], &b->res[0], err, sizeof(err)), 0);
 	wbconf_free(b);
 	assert_int_equal(parse("[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n"
 			       "nbd-listen = 127.0.0.1:1\n",
 			       "n", &b, NULL),
 			 0);
-	assert_int_equal(wbconf_resource_reload_check(&a->res[0], &b->res[0], err, sizeof(err)),
-			 -EBUSY);
+	assert_int_equal(
+	    wbconf_resource_reload_check(NULL, &a->res[0], &b->res[0], err, sizeof(err)), -EBUSY);
 	assert_non_null(strstr(err, "'nbd-listen' changed"));
 	wbconf_free(b);
 	assert_int_equal(
 	    parse("[resource r0]\nbacking = /dev/other\nlog = /dev/l0\n", "n", &b, NULL), 0);
-	assert_int_equal(wbconf_resource_reload_check(&a->res[0], &b->res[0], err, sizeof(err)),
-			 -EBUSY);
+	assert_int_equal(
+	    wbconf_resource_reload_check(NULL, &a->res[0], &b->res[0], err, sizeof(err)), -EBUSY);
 	assert_non_null(strstr(err, "'backing' changed"));
 	wbconf_free(b);
 	wbconf_free(a);
@@ -715,11 +716,11 @@ static void test_reload_check_global(void **state)
 	wbconf_free(a);
 }
 
-/* [node] sections are made into links and bitmap slots at start: a
- * reload that adds, removes, renames, reorders one or changes its address
- * or node-id is refused (before 2026-12-04 it was applied to the file in
- * force and changed no link: "configuration applied" with gamma never
- * connected) */
+/* [node] sections are links and bitmap slots: a reload may add nodes
+ * after the others (wbd.c makes them peers); one that removes, renames,
+ * reorders one or changes its address or node-id is refused (before
+ * 2026-12-04 any of it was applied to the file in force and changed no
+ * link). A resource's "nodes" may gain added nodes only. */
 static void test_reload_check_nodes(void **state)
 {
 	static const char *const files[] = {
@@ -738,9 +739,9 @@ static void test_reload_check_nodes(void **state)
 	    "[node a]\naddress = 10.0.0.1:7788\n[node b]\naddress = 10.0.0.2:7788\nnode-id = 7\n",
 	};
 	static const char *const why[] = {NULL,
-					  "added or removed",
-					  "added or removed",
-					  "renamed or reordered",
+					  NULL,
+					  "were removed (2 before, 1 now)",
+					  "renamed, inserted or reordered",
 					  "[node b] address changed",
 					  "[node b] node-id changed"};
 	struct wbconf *c[6];
@@ -771,6 +772,31 @@ static void test_reload_check_nodes(void **state)
 	}
 	for (int i = 0; i < 6; i++)
 		wbconf_free(c[i]);
+	/* "nodes": c added, and r0 on it too: fine; b left out: refused */
+	{
+		static const char *const nodes[] = {"a, b", "a, b, c", "a, c"};
+		struct wbconf *n[3];
+
+		for (int i = 0; i < 3; i++) {
+			snprintf(buf, sizeof(buf),
+				 "[global]\nnode-name = a\ntransport = plain\n%s"
+				 "[resource r0]\nnodes = %s\nbacking = /dev/b0\nlog = /dev/l0\n",
+				 i ? files[1] : files[0], nodes[i]);
+			assert_int_equal(parse(buf, "a", &n[i], NULL), 0);
+		}
+		assert_int_equal(wbconf_nodes_reload_check(n[0], n[1], err, sizeof(err)), 0);
+		assert_true(wbconf_node_added(n[0], "c"));
+		assert_false(wbconf_node_added(n[0], "b"));
+		assert_int_equal(wbconf_resource_reload_check(n[0], &n[0]->res[0], &n[1]->res[0],
+							      err, sizeof(err)),
+				 0);
+		assert_int_equal(wbconf_resource_reload_check(n[0], &n[0]->res[0], &n[2]->res[0],
+							      err, sizeof(err)),
+				 -EBUSY);
+		assert_non_null(strstr(err, "'nodes' changed for node b"));
+		for (int i = 0; i < 3; i++)
+			wbconf_free(n[i]);
+	}
 }
 
 static void test_cache_mode(void **state)
@@ -786,7 +812,8 @@ static void test_cache_mode(void **state)
 			 0);
 	assert_int_equal(b->res[0].cache_mode, WBCONF_CACHE_WRITETHROUGH);
 	/* reloadable: a reload may change it */
-	assert_int_equal(wbconf_resource_reload_check(&a->res[0], &b->res[0], err, sizeof(err)), 0);
+	assert_int_equal(
+	    wbconf_resource_reload_check(NULL, &a->res[0], &b->res[0], err, sizeof(err)), 0);
 	wbconf_free(b);
 	wbconf_free(a);
 	/* passthrough caches nothing: its mode is write-through, and saying so is fine */

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# timeout: 600
+#
+# test_repl_addnode.sh - a third replica added without a restart
+# (docs/configuration.md, "Adding a node"): alpha (primary) and beta over
+# TLS on loopback, a stamped writer on alpha the whole time.
+#   refused-first  gamma's [node] inserted before beta's: the reload is
+#                  refused (slots are by place), nothing changes
+#   reload         gamma appended on alpha and beta, wbctl reload on both:
+#                  accepted, "peer gamma added (bitmap slot 1)", the link
+#                  to beta stays up (no reconnect), writes go on
+#   sync           gamma started with the same file: a full sync from alpha,
+#                  then alpha sees both peers UpToDate
+#   no-slot        three more nodes at once on alpha: 5 peers for the log's 4
+#                  bitmap slots: refused with the reason, nothing changes
+#   acked          every acknowledged write is on all three nodes
+#   identical      the three exports read back byte-identical
+# Output ends with "N passed, N failed".
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+need_bins repl-addnode "$WBREPD" "$WBCTL"
+need_tools repl-addnode nbdcopy nbdinfo openssl python3 cmp jq
+"$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-addnode (engine wblog not registered)"
+tmpdir repl-addnode
+REPL_SIZE_MB=32
+. "$ROOT/tests/repl_lib.sh"
+repl_init alpha beta gamma || finish
+P=repl-addnode
+
+# conf2 NODE ROLE: NODE's file with alpha and beta only (gamma unknown)
+conf2() {
+	local keep=$REPL_NODES
+	REPL_NODES="alpha beta"
+	repl_conf "$1" "$2" wb-min-peers=1
+	REPL_NODES=$keep
+}
+conf2 alpha primary
+conf2 beta secondary
+repl_start alpha || { fail "$P-start: alpha"; finish; }
+repl_start beta || { fail "$P-start: beta"; finish; }
+if ! wait_for 60 repl_uptodate alpha; then
+	fail "$P-start: beta not up to date: $(jget alpha 's["peers"]')"
+	finish
+fi
+pass "$P-start"
+ST=$T/stamps
+stamp_start alpha "$ST" 4096 2 4 || fail "$P-writer: did not start"
+ups() { grep -c "r0: peer beta up" "$T/alpha/wbrepd.log"; }
+u0=$(ups)
+
+# ---- refused-first: gamma before beta
+cp "$T/alpha/wbrep.conf" "$T/alpha/wbrep.conf.2"
+python3 - "$T/alpha/wbrep.conf" "${PORT[gamma]}" <<'PY'
+import sys
+p, port = sys.argv[1], sys.argv[2]
+s = open(p).read()
+s = s.replace("[node beta]", "[node gamma]\naddress = 127.0.0.1:%s\n\n[node beta]" % port, 1)
+open(p, "w").write(s)
+PY
+if out=$(ctl alpha reload 2>&1); then
+	fail "$P-refused-first: a node inserted before beta was accepted"
+elif grep -q "renamed, inserted or reordered" <<<"$out" && json alpha 'len(s["peers"]) == 1'; then
+	pass "$P-refused-first" "($out)"
+else
+	fail "$P-refused-first: $out; peers $(jget alpha 's["peers"]')"
+fi
+cp "$T/alpha/wbrep.conf.2" "$T/alpha/wbrep.conf"
+
+# ---- reload: gamma appended on both
+repl_conf alpha primary wb-min-peers=1
+repl_conf beta secondary wb-min-peers=1
+repl_conf gamma secondary wb-min-peers=1
+ok=1
+for n in alpha beta; do
+	out=$(ctl "$n" reload 2>&1) || { ok=0; fail "$P-reload: $n: $out"; }
+done
+if [ "$ok" = 1 ] && grep -q "r0: peer gamma added (bitmap slot 1)" "$T/alpha/wbrepd.log" &&
+	grep -q "r0: peer gamma added (bitmap slot 1)" "$T/beta/wbrepd.log" &&
+	json alpha 'len(s["peers"]) == 2' && [ "$(ups)" = "$u0" ] && repl_writes_reach alpha 1; then
+	pass "$P-reload" "(alpha: $(grep -o "r0: peer gamma added.*" "$T/alpha/wbrepd.log" | head -1))"
+else
+	fail "$P-reload: peers $(jget alpha 's["peers"]'); beta ups $u0 -> $(ups)"
+fi
+w0=$(repl_writes alpha)
+
+# ---- sync: gamma comes
+repl_start gamma || fail "$P-sync: gamma did not start"
+both_uptodate() { repl_uptodate alpha && json alpha 'len(s["peers"]) == 2'; }
+if wait_for 240 both_uptodate && grep -q "resync to peer gamma started" "$T/alpha/wbrepd.log"; then
+	pass "$P-sync" "($(grep -o "resync to peer gamma started.*" "$T/alpha/wbrepd.log" | head -1 | cut -c1-100); writes meanwhile: $(($(repl_writes alpha) - w0)))"
+else
+	fail "$P-sync: alpha: $(jget alpha 's["peers"]'); gamma: $(tail -2 "$T/gamma/wbrepd.log" | tr '\n' ' ')"
+fi
+
+# ---- no-slot: the log has 4 bitmap slots (wbengine format's default)
+cp "$T/alpha/wbrep.conf" "$T/alpha/wbrep.conf.3"
+for x in delta epsilon zeta; do
+	printf '\n[node %s]\naddress = 127.0.0.1:%s\n' "$x" "$(free_port)" >>"$T/alpha/wbrep.conf"
+done
+if out=$(ctl alpha reload 2>&1); then
+	fail "$P-no-slot: 5 peers for 4 bitmap slots accepted"
+elif grep -q "dirty bitmaps for 4 peers, 5 with the new nodes" <<<"$out" &&
+	json alpha 'len(s["peers"]) == 2'; then
+	pass "$P-no-slot" "($out)"
+else
+	fail "$P-no-slot: $out"
+fi
+cp "$T/alpha/wbrep.conf.3" "$T/alpha/wbrep.conf"
+
+# ---- acked, identical
+stamp_stop || fail "$P-writer: did not stop"
+ctl alpha flush r0 >/dev/null 2>&1
+bad=""
+for n in alpha beta gamma; do
+	if [ "$n" != alpha ] && ! wait_for 60 repl_caught_up alpha "$n"; then
+		bad="$bad $n(not caught up)"
+	elif ! stamp_verify "$n" "$ST" --exact; then
+		bad="$bad $n"
+	fi
+done
+if [ -z "$bad" ]; then
+	pass "$P-acked" "(every acknowledged write on all three: $(tail -1 "$ST.verify"))"
+else
+	fail "$P-acked:$bad: $(tail -2 "$ST.verify" | tr '\n' ' ')"
+fi
+if timeout 300 nbdcopy "$(URI alpha)" "$T/img.alpha" && same_as "$T/img.alpha" beta &&
+	same_as "$T/img.alpha" gamma; then
+	pass "$P-identical"
+else
+	fail "$P-identical: the exports differ"
+fi
+repl_log_clean "$P" alpha beta gamma
+finish
