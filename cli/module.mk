@@ -4,4 +4,4 @@
 CLI_SRCS := $(sort $(wildcard cli/*.c))
 BINS += $(B)/wbctl
 $(B)/wbctl: $(patsubst %.c,$(B)/%.o,$(CLI_SRCS)) $$(LIB_PROTO) $$(LIB_CONF)
-	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS_PROTO)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SYSLIBS_PROTO) -lssl -lcrypto

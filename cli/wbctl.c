@@ -429,6 +429,16 @@ static int cmd_config(struct gopts *g, int argc, char **argv)
 	/* on the node the file is for: its devices must be there */
 	if (!rc && wbconf_on_this_host(c))
 		rc = wbconf_check_devices(c, &errs);
+	/* ... and its TLS files as its peers will see them */
+	if (!rc && wbconf_on_this_host(c)) {
+		unsigned warn, bad = wbctl_check_tls(c, file, &warn);
+
+		if (bad) {
+			printf("%s: %u error%s\n", file, bad, bad == 1 ? "" : "s");
+			wbconf_free(c);
+			return EX_CONFIG;
+		}
+	}
 	if (rc) {
 		wbconf_errors_print(&errs, stdout);
 		printf("%s: %zu error%s\n", file, errs.n + errs.dropped,

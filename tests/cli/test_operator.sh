@@ -20,6 +20,9 @@
 #   - status -v / show: the settings in force, and that the file on disk
 #     differs after a refused reload;
 #   - config check: missing device paths on this node (not on another);
+#     its TLS files as its peers will check them (a good chain, a key of
+#     another certificate, another node's name, a foreign CA, expired;
+#     expiring soon is a warning with exit 0);
 #     a daemonized wbrepd started with a relative -c reloads on SIGHUP;
 #     errors name the resource once.
 # Prints PASS/FAIL/SKIP lines; exits 1 if a case failed.
@@ -322,6 +325,64 @@ rc=$?
 if [ "$(hostname)" != elsewhere ]; then
 	[ $rc = 0 ] && grep -q 'device paths not checked: this host is not node elsewhere' "$T/out" &&
 		pass "op-config-check-other-node" || fail "op-config-check-other-node: exit $rc: $(cat "$T/out")"
+fi
+
+# ---------------------------------------------------------------- config check: TLS files
+# this host is the node (node-name = hostname), a peer "other"; its
+# tls-cert, tls-key and tls-ca checked as a peer will check them
+H=$(hostname)
+tls_mk() { # NAME CN CA DAYS: $T/NAME.crt and .key for CN signed by CA
+	(
+		cd "$T" || exit 1
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" \
+			-keyout "$1.key" -out "$1.csr" &&
+			printf 'subjectAltName=DNS:%s\n' "$2" >"$1.ext" &&
+			openssl x509 -req -in "$1.csr" -CA "$3.crt" -CAkey "$3.key" -CAcreateserial \
+				-days "$4" -extfile "$1.ext" -out "$1.crt"
+	) >>"$T/openssl.log" 2>&1
+}
+if command -v openssl >/dev/null 2>&1; then
+	(cd "$T" && for ca in ca ca2; do
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+			-subj "/CN=$ca" -keyout $ca.key -out $ca.crt || exit 1
+	done) >>"$T/openssl.log" 2>&1
+	tls_mk good "$H" ca 400
+	tls_mk other "other" ca 400
+	tls_mk foreign "$H" ca2 400
+	tls_mk old "$H" ca -1
+	tls_mk soon "$H" ca 10
+	truncate -s 64M "$T/l9"
+	# tls_check CERT KEY: config check of a file with those, exit code in rc
+	tls_check() {
+		{
+			printf '[global]\nnode-name = %s\ntls-cert = %s\ntls-key = %s\ntls-ca = %s\n' \
+				"$H" "$T/$1.crt" "$T/$2.key" "$T/ca.crt"
+			printf '[node %s]\naddress = 127.0.0.1:7791\n[node other]\naddress = 127.0.0.1:7792\n' "$H"
+			printf '[resource r0]\nbacking = %s\nlog = %s\n' "$T/b0" "$T/l9"
+		} >"$T/tls.conf"
+		"$WBCTL" config check "$T/tls.conf" >"$T/out" 2>&1
+		rc=$?
+	}
+	tls_check good good
+	[ $rc = 0 ] && ! grep -q "tls-" "$T/out" && pass "op-config-check-tls-good" ||
+		fail "op-config-check-tls-good: exit $rc: $(cat "$T/out")"
+	tls_check good other
+	[ $rc = 4 ] && grep -q "\[global\] tls-key: '$T/other.key' is not the key of tls-cert" "$T/out" &&
+		pass "op-config-check-tls-key" || fail "op-config-check-tls-key: exit $rc: $(cat "$T/out")"
+	tls_check other other
+	[ $rc = 4 ] && grep -q "does not name node '$H'" "$T/out" &&
+		pass "op-config-check-tls-name" || fail "op-config-check-tls-name: exit $rc: $(cat "$T/out")"
+	tls_check foreign foreign
+	[ $rc = 4 ] && grep -q "peers will refuse it: unable to get local issuer certificate" "$T/out" &&
+		pass "op-config-check-tls-ca" || fail "op-config-check-tls-ca: exit $rc: $(cat "$T/out")"
+	tls_check old old
+	[ $rc = 4 ] && grep -q "tls-cert: '$T/old.crt' has expired" "$T/out" &&
+		pass "op-config-check-tls-expired" || fail "op-config-check-tls-expired: exit $rc: $(cat "$T/out")"
+	tls_check soon soon
+	[ $rc = 0 ] && grep -q "warning: \[global\] tls-cert: '$T/soon.crt' expires in [0-9]* days" "$T/out" &&
+		pass "op-config-check-tls-soon" || fail "op-config-check-tls-soon: exit $rc: $(cat "$T/out")"
+else
+	skip "op-config-check-tls" "no openssl command"
 fi
 
 # ---------------------------------------------------------------- relative -c, SIGHUP
