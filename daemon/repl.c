@@ -828,22 +828,26 @@ static void on_ship(void *arg, struct wb_rec_ref *ref)
 	work_kick(rp); /* the gate (protocol A) from the loop */
 }
 
-static void on_peer_dropped(void *arg, unsigned peer, uint64_t seq)
+static void on_peer_dropped(void *arg, unsigned slot, uint64_t seq)
 {
 	struct wbd_repl *rp = arg;
+	struct repl_peer *p = NULL;
 
-	if (peer >= rp->npeers)
+	for (unsigned i = 0; i < rp->npeers && !p; i++)
+		if (rp->peers[i].slot == slot)
+			p = &rp->peers[i];
+	if (!p)
 		return;
-	rp->peers[peer].hold = 0; /* the engine let go of it */
+	p->hold = 0; /* the engine let go of it */
 	/* the engine made its bitmap track from seq (durably before the log
 	 * lets go of those records) */
-	rp->peers[peer].tracking = true;
-	rp->peers[peer].clear_at = 0;
+	p->tracking = true;
+	p->clear_at = 0;
 	wbd_warn("%s: peer %s fell behind past the log's retention (seq %llu): it needs a "
 		 "bitmap resync",
-		 rp->res, rp->peers[peer].node, (unsigned long long)seq);
-	if (rp->peers[peer].up)
-		wbd_peerlink_drop(rp->peers[peer].l, -ENOSPC, "fell behind past log retention");
+		 rp->res, p->node, (unsigned long long)seq);
+	if (p->up)
+		wbd_peerlink_drop(p->l, -ENOSPC, "fell behind past log retention");
 }
 
 struct read_ctx {
@@ -935,7 +939,7 @@ static void bm_done(void *arg, int err)
 int wbd_repl_bm_cover(struct repl_peer *p, uint64_t seq)
 {
 	struct wbd_repl *rp = p->rp;
-	int ret = wb_engine_bm_track(rp->e, p->idx, seq ? seq : 1, bm_done, p);
+	int ret = wb_engine_bm_track(rp->e, p->slot, seq ? seq : 1, bm_done, p);
 
 	if (!ret) {
 		rp->applying++; /* wbd_repl_free waits for bm_done */
@@ -956,7 +960,7 @@ void wbd_repl_bm_track(struct repl_peer *p, uint64_t seq)
 	p->clear_at = 0;
 	/* since an earlier point: covers more (the engine's word: tracking
 	 * that stopped behind the flag's back must start again) */
-	if (p->tracking && !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.tracking)
+	if (p->tracking && !wb_engine_bm_info(rp->e, p->slot, &bi) && bi.tracking)
 		return;
 	p->tracking = false;
 	ret = wbd_repl_bm_cover(p, seq);
@@ -966,7 +970,7 @@ void wbd_repl_bm_track(struct repl_peer *p, uint64_t seq)
 		wbd_warn("%s: peer %s: seq %llu is no longer in the log: every region is marked "
 			 "out of sync",
 			 rp->res, p->node, (unsigned long long)seq);
-		ret = wb_engine_bm_mark(rp->e, p->idx, 0, st.size);
+		ret = wb_engine_bm_mark(rp->e, p->slot, 0, st.size);
 		if (!ret)
 			ret = wbd_repl_bm_cover(p, WB_BM_TRACK_HEAD);
 	}
@@ -992,7 +996,7 @@ static void bm_in_sync(struct repl_peer *p)
 		return;
 	/* bits set for blocks a verify found different: only a resync
 	 * clears them; a catch-up brought the tracked records, not those */
-	if (!p->clear_rs && !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.marked) {
+	if (!p->clear_rs && !wb_engine_bm_info(rp->e, p->slot, &bi) && bi.marked) {
 		p->clear_at = 0;
 		return;
 	}
@@ -1004,9 +1008,9 @@ static void bm_in_sync(struct repl_peer *p)
 	 * next ack looks again */
 	if (p->acked_dur < st.seq_destaged)
 		return;
-	ret = wb_engine_bm_clear(rp->e, p->idx, 0, st.size);
+	ret = wb_engine_bm_clear(rp->e, p->slot, 0, st.size);
 	if (!ret)
-		ret = wb_engine_bm_track(rp->e, p->idx, 0, bm_done, p);
+		ret = wb_engine_bm_track(rp->e, p->slot, 0, bm_done, p);
 	if (ret) {
 		wbd_err("%s: peer %s: cannot clear its bitmap: %s", rp->res, p->node,
 			strerror(-ret));
@@ -1031,7 +1035,7 @@ bool wbd_repl_bm_oos(struct repl_peer *p, uint64_t *bytes)
 	struct wb_bm_info bi;
 	struct wb_engine_stats st;
 
-	if (!p->rp->bm_region || wb_engine_bm_info(p->rp->e, p->idx, &bi) || !bi.region_size)
+	if (!p->rp->bm_region || wb_engine_bm_info(p->rp->e, p->slot, &bi) || !bi.region_size)
 		return false;
 	wb_engine_stats(p->rp->e, &st);
 	*bytes = bi.dirty * bi.region_size;
@@ -1927,7 +1931,7 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 int wbd_repl_log_hold(struct repl_peer *p, uint64_t seq)
 {
 	/* -EINVAL: the peer is ahead of this log; -ENOENT: already gone */
-	int ret = wb_engine_set_peer_pos(p->rp->e, p->idx, seq);
+	int ret = wb_engine_set_peer_pos(p->rp->e, p->slot, seq);
 
 	if (!ret)
 		p->hold = seq;
@@ -2056,7 +2060,6 @@ static int repl_add_peer(struct wbd_repl *rp, const struct wbd_repl_env *env,
 	struct repl_peer *p;
 	struct wbd_peerlink_cfg lc = {0};
 	bool active;
-	int ret;
 
 	if (!strcmp(n->name, rp->local))
 		return 0;
@@ -2067,6 +2070,7 @@ static int repl_add_peer(struct wbd_repl *rp, const struct wbd_repl_env *env,
 	p = &rp->peers[rp->npeers];
 	p->rp = rp;
 	p->idx = rp->npeers++;
+	p->slot = REPL_NO_SLOT; /* repl_assign_slots */
 	snprintf(p->node, sizeof(p->node), "%s", n->name);
 	active = strcmp(rp->local, n->name) < 0;
 	lc.resource = rp->res;
@@ -2092,25 +2096,89 @@ static int repl_add_peer(struct wbd_repl *rp, const struct wbd_repl_env *env,
 	 * others round robin (one loop for all of them cost 3-node QD32
 	 * writes 0.6-0.75x in A/B runs: docs/benchmarks.md) */
 	lc.loop = rp->npeers == 1 ? rp->loop : NULL;
-	ret = wbd_peerlink_new(rp->base, &lc, &p->l);
-	if (ret)
-		return ret;
-	if (rp->bm_region) {
-		struct wb_bm_info bi;
+	return wbd_peerlink_new(rp->base, &lc, &p->l);
+}
 
-		/* still tracking from before: not known to be in sync */
-		p->tracking = !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.tracking;
-	}
-	return 0;
+/* A peer's bitmap still tracking from before: not known to be in sync. */
+static void repl_peer_tracking(struct repl_peer *p)
+{
+	struct wb_bm_info bi;
+
+	if (p->rp->bm_region)
+		p->tracking = !wb_engine_bm_info(p->rp->e, p->slot, &bi) && bi.tracking;
+}
+
+/* name is the node of one of rp's peers */
+static bool repl_owner_is_peer(const struct wbd_repl *rp, const char *name)
+{
+	for (unsigned i = 0; i < rp->npeers; i++)
+		if (!strcmp(rp->peers[i].node, name))
+			return true;
+	return false;
 }
 
 /*
- * Whose each bitmap is. Peer i's bitmap is the engine's slot i, i = the
- * peer's place among the [node] sections without this node, and the slot
- * remembers the node it was kept for (engine ABI 13, the superblock's
- * bm_owner). When the [node] list changed (a node removed, one added
- * before others, the sections reordered), a slot may hold another node's
- * bitmap, which says nothing about what this peer lacks: used as its own
+ * Each peer's slot (p->slot: its dirty bitmap and its hold on the log).
+ * The log names the node each slot is kept for (engine ABI 13), so a peer
+ * takes the slot with its name, wherever its [node] section now is;
+ * a peer without one (a new node, a log of before owners) the first slot
+ * nobody owns, then one kept for a node that is no peer any more (marked
+ * whole and renamed: repl_bm_owners); past the log's bitmaps a number
+ * without one. So removing a node or reordering the [node] sections no
+ * longer hands a peer another node's bitmap (before 2026-12-04 a slot was
+ * a peer's place in the list: every peer that moved got a full sync). An
+ * engine without names or bitmaps: the place, as before.
+ */
+static void repl_assign_slots(struct wbd_repl *rp)
+{
+	char own[WB_ENGINE_MAX_PEERS][WB_ENGINE_BM_OWNER_LEN];
+	bool taken[WB_ENGINE_MAX_PEERS] = {false};
+	struct wb_bm_info bi = {0};
+	unsigned nslots = 0, i, s;
+
+	if (rp->bm_region && !wb_engine_bm_info(rp->e, 0, &bi))
+		nslots = bi.npeers < WB_ENGINE_MAX_PEERS ? bi.npeers : WB_ENGINE_MAX_PEERS;
+	for (s = 0; s < nslots; s++)
+		if (wb_engine_bm_owner(rp->e, s, own[s]))
+			nslots = 0; /* no names: by place */
+	if (!nslots) {
+		for (i = 0; i < rp->npeers; i++)
+			if (rp->peers[i].slot == REPL_NO_SLOT)
+				rp->peers[i].slot = i;
+		return;
+	}
+	for (i = 0; i < rp->npeers; i++)
+		if (rp->peers[i].slot < WB_ENGINE_MAX_PEERS)
+			taken[rp->peers[i].slot] = true;
+	/* its own, then nobody's, then a former node's */
+	for (int pass = 0; pass < 3; pass++)
+		for (i = 0; i < rp->npeers; i++) {
+			struct repl_peer *p = &rp->peers[i];
+
+			for (s = 0; p->slot == REPL_NO_SLOT && s < nslots; s++) {
+				bool mine = !strcmp(own[s], p->node), none = !own[s][0];
+
+				if (taken[s] || (pass == 0 && !mine) || (pass == 1 && !none) ||
+				    (pass == 2 && repl_owner_is_peer(rp, own[s])))
+					continue;
+				p->slot = s;
+				taken[s] = true;
+			}
+		}
+	for (i = 0; i < rp->npeers; i++) /* no bitmap for it */
+		for (s = nslots; rp->peers[i].slot == REPL_NO_SLOT && s < WB_ENGINE_MAX_PEERS; s++)
+			if (!taken[s]) {
+				rp->peers[i].slot = s;
+				taken[s] = true;
+			}
+}
+
+/*
+ * Whose each bitmap is. Each slot remembers the node it was kept for
+ * (engine ABI 13, the superblock's bm_owner) and a peer takes the slot
+ * with its name (repl_assign_slots). A peer that gets a slot kept for
+ * another node (its own gone, a log of before the names with another
+ * order) would find there a bitmap which says nothing about what it lacks: used as its own
  * it would resync the wrong regions and leave the peer different without
  * a word. So every region of such a slot is marked as found different
  * (WB_BM_FOUND: cleared by a resync only, not by a catch-up from the log:
@@ -2135,14 +2203,73 @@ static void owner_flushed(void *arg, int err)
 	struct repl_peer *p = arg;
 
 	if (!err)
-		err = wb_engine_bm_owner_set(p->rp->e, p->idx, p->node, owner_set_done, p);
+		err = wb_engine_bm_owner_set(p->rp->e, p->slot, p->node, owner_set_done, p);
 	if (err)
 		owner_set_done(p, err);
 }
 
-static void repl_bm_owners(struct wbd_repl *rp)
+/* A slot kept for a node that is no peer any more: nobody keeps its bitmap
+ * up to date from now on, so its regions are all marked found (durably)
+ * and its name cleared; a node that takes it later (or the same node
+ * added again) gets a full sync, never what it held when it left. */
+struct stale_ctx {
+	struct wbd_repl *rp;
+	unsigned slot;
+};
+
+static void stale_cleared(void *arg, int err)
 {
+	struct stale_ctx *c = arg;
+
+	c->rp->applying--;
+	if (err)
+		wbd_err("%s: bitmap slot %u: clearing its owner failed: %s", c->rp->res, c->slot,
+			strerror(-err));
+	free(c);
+}
+
+static void stale_flushed(void *arg, int err)
+{
+	struct stale_ctx *c = arg;
+
+	/* the node came back meanwhile (a reload added it) and took it */
+	for (unsigned i = 0; i < c->rp->npeers; i++)
+		if (c->rp->peers[i].slot == c->slot) {
+			stale_cleared(c, 0);
+			return;
+		}
+	if (!err)
+		err = wb_engine_bm_owner_set(c->rp->e, c->slot, "", stale_cleared, c);
+	if (err)
+		stale_cleared(c, err);
+}
+
+static void repl_bm_stale(struct wbd_repl *rp, unsigned slot, const char *owner, uint64_t size)
+{
+	struct stale_ctx *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (!c)
+		return; /* the same again at the next start */
+	c->rp = rp;
+	c->slot = slot;
+	rp->applying++; /* wbd_repl_free waits for stale_cleared */
+	wbd_warn("%s: bitmap slot %u was kept for node %s, which is no peer now: every region "
+		 "marked, the slot freed",
+		 rp->res, slot, owner);
+	ret =
+	    wb_engine_bm_found(rp->e, slot, 0, size) ?: wb_engine_bm_flush(rp->e, stale_flushed, c);
+	if (ret)
+		stale_cleared(c, ret);
+}
+
+/* Each peer's slot named after it (a slot kept for another node is marked
+ * whole first); at start also the slots no peer took (stale). */
+static void repl_bm_owners(struct wbd_repl *rp, bool stale)
+{
+	bool taken[WB_ENGINE_MAX_PEERS] = {false};
 	struct wb_engine_stats st;
+	struct wb_bm_info bi = {0};
 
 	if (!rp->bm_region || wb_engine_stats(rp->e, &st))
 		return;
@@ -2151,20 +2278,30 @@ static void repl_bm_owners(struct wbd_repl *rp)
 		char o[WB_ENGINE_BM_OWNER_LEN];
 		int ret;
 
-		if (wb_engine_bm_owner(rp->e, i, o) || !strcmp(o, p->node))
+		if (p->slot < WB_ENGINE_MAX_PEERS)
+			taken[p->slot] = true;
+		if (wb_engine_bm_owner(rp->e, p->slot, o) || !strcmp(o, p->node))
 			continue; /* no such slot or op, or its own */
 		rp->applying++;	  /* wbd_repl_free waits for owner_set_done */
 		if (!o[0]) {
-			ret = wb_engine_bm_owner_set(rp->e, i, p->node, owner_set_done, p);
+			ret = wb_engine_bm_owner_set(rp->e, p->slot, p->node, owner_set_done, p);
 		} else {
-			wbd_warn("%s: bitmap slot %u was kept for node %s, the [node] list now "
-				 "makes it %s's: every region marked, %s gets a full sync",
-				 rp->res, i, o, p->node, p->node);
-			ret = wb_engine_bm_found(rp->e, i, 0, st.size)
+			wbd_warn("%s: bitmap slot %u was kept for node %s, now it is %s's: every "
+				 "region marked, %s gets a full sync",
+				 rp->res, p->slot, o, p->node, p->node);
+			ret = wb_engine_bm_found(rp->e, p->slot, 0, st.size)
 				  ?: wb_engine_bm_flush(rp->e, owner_flushed, p);
 		}
 		if (ret)
 			owner_set_done(p, ret);
+	}
+	if (!stale || wb_engine_bm_info(rp->e, 0, &bi))
+		return;
+	for (unsigned s = 0; s < bi.npeers && s < WB_ENGINE_MAX_PEERS; s++) {
+		char o[WB_ENGINE_BM_OWNER_LEN];
+
+		if (!taken[s] && !wb_engine_bm_owner(rp->e, s, o) && o[0])
+			repl_bm_stale(rp, s, o, st.size);
 	}
 }
 
@@ -2241,7 +2378,10 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		if (ret)
 			goto out_free;
 	}
-	repl_bm_owners(rp);
+	repl_assign_slots(rp);
+	for (unsigned i = 0; i < rp->npeers; i++)
+		repl_peer_tracking(&rp->peers[i]);
+	repl_bm_owners(rp, true);
 	if (!wb_engine_stats(rp->e, &st)) {
 		/* a node that starts does not know how far its peers got (a
 		 * hold on the log lives in memory): every record still in the
@@ -2405,12 +2545,14 @@ int wbd_repl_add_node(struct wbd_repl *rp, const struct wbd_repl_env *env,
 		return ret;
 	}
 	p = &rp->peers[rp->npeers - 1];
-	/* its slot named after it; one another node's bitmap was kept in
-	 * (a node removed before) is marked whole, as at start */
-	repl_bm_owners(rp);
+	/* a free slot (one kept under its name was freed at start: it was
+	 * no peer then), named after it */
+	repl_assign_slots(rp);
+	repl_peer_tracking(p);
+	repl_bm_owners(rp, false);
 	wbd_peerlink_start(p->l);
 	wbd_info("%s: peer %s added (bitmap slot %u): replication %s with %u peers", rp->res,
-		 p->node, p->idx, rp->primary ? "primary" : "secondary", rp->npeers);
+		 p->node, p->slot, rp->primary ? "primary" : "secondary", rp->npeers);
 	if (rp->changed)
 		rp->changed(rp->carg);
 	return 0;

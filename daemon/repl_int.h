@@ -88,7 +88,12 @@ struct repl_rs {
 
 struct repl_peer {
 	struct wbd_repl *rp;
-	unsigned idx; /* engine peer index */
+	unsigned idx; /* its place in rp->peers (verify, peer reads: bit masks) */
+	/* the engine's peer number: its dirty bitmap slot and its hold on the
+	 * log (repl.c, repl_assign_slots: the slot the log keeps under its
+	 * name, else a free one; >= the log's bitmap count: none) */
+	unsigned slot;
+#define REPL_NO_SLOT (~0u)
 	char node[WBCONF_NAME_MAX + 1];
 	struct wbd_peerlink *l;
 	uint64_t epoch; /* connection count: stale read-backs are ignored */

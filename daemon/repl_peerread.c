@@ -206,7 +206,7 @@ static void pr_pop(struct repl_peerread *pr, int err)
 
 		if (!(rd->eio & (1u << i)))
 			continue;
-		ret = wb_engine_bm_found(rp->e, i, rd->lba * WB_BLOCK_SIZE,
+		ret = wb_engine_bm_found(rp->e, rp->peers[i].slot, rd->lba * WB_BLOCK_SIZE,
 					 (uint64_t)rd->n * WB_BLOCK_SIZE);
 		wbd_warn("%s: peer %s could not read %u bytes at offset %llu (its disk): %s",
 			 rp->res, rp->peers[i].node, rd->n * WB_BLOCK_SIZE,

@@ -250,7 +250,7 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 	 * resynced at the next connect, after the catch-up. Tracking since
 	 * (the link went down after the verify) does not make them records
 	 * a catch-up brings. */
-	if (rp->bm_region && !wb_engine_bm_info(rp->e, p->idx, &bi) && bi.dirty &&
+	if (rp->bm_region && !wb_engine_bm_info(rp->e, p->slot, &bi) && bi.dirty &&
 	    (!bi.tracking || bi.marked))
 		marked = true;
 	/* an old primary whose records past the common point only end
@@ -272,12 +272,12 @@ int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **
 		*why = p->problem;
 		return -EPROTO;
 	}
-	if (!rp->bm_region || p->idx >= (wb_engine_bm_info(rp->e, 0, &bi) ? 0 : bi.npeers)) {
+	if (!rp->bm_region || p->slot >= (wb_engine_bm_info(rp->e, 0, &bi) ? 0 : bi.npeers)) {
 		*why = "the peer needs a resync, but this primary's log has no dirty bitmap for it "
 		       "(format the log with bitmaps: wbrepd --create-md)";
 		return -EPROTO;
 	}
-	wb_engine_bm_info(rp->e, p->idx, &bi);
+	wb_engine_bm_info(rp->e, p->slot, &bi);
 	/* a discard with a fork point (repl_uuid.c): this node's bitmap of
 	 * the peer covers every record from there on (already tracking from
 	 * no later, or folded now from the log); the peer adds the blocks of
@@ -433,10 +433,10 @@ void wbd_repl_rs_source_up(struct repl_peer *p)
 	int ret;
 
 	rs->want = false;
-	if (wb_engine_stats(rp->e, &st) || wb_engine_bm_info(rp->e, p->idx, &bi))
+	if (wb_engine_stats(rp->e, &st) || wb_engine_bm_info(rp->e, p->slot, &bi))
 		return;
 	if (rs->full) {
-		ret = wb_engine_bm_mark(rp->e, p->idx, 0, st.size);
+		ret = wb_engine_bm_mark(rp->e, p->slot, 0, st.size);
 		if (ret) {
 			wbd_peerlink_drop(p->l, ret, "cannot mark the bitmap for a full sync");
 			return;
@@ -450,8 +450,8 @@ void wbd_repl_rs_source_up(struct repl_peer *p)
 	/* tracking (durably) until the target finished: a crash or a drop
 	 * keeps what is left and what is written meanwhile */
 	wbd_repl_bm_track(p, p->next);
-	wb_engine_bm_info(rp->e, p->idx, &bi);
-	bits = src_bits(rp, p->idx, &bi);
+	wb_engine_bm_info(rp->e, p->slot, &bi);
+	bits = src_bits(rp, p->slot, &bi);
 	rs->src = calloc(1, sizeof(*rs->src));
 	if (!bits || !rs->src) {
 		free(bits);
@@ -711,7 +711,7 @@ static void pend_clear(struct repl_peer *p)
 			s->pend[n++] = *e;
 			continue;
 		}
-		ret = wb_engine_bm_clear(rp->e, p->idx, e->off0, e->off1 - e->off0);
+		ret = wb_engine_bm_clear(rp->e, p->slot, e->off0, e->off1 - e->off0);
 		if (ret) {
 			wbd_err("%s: peer %s: clearing resynced regions: %s", rp->res, p->node,
 				strerror(-ret));

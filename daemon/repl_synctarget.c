@@ -181,7 +181,7 @@ static void tgt_marked(struct wbd_repl *rp, int err)
 
 		/* the log must empty: no hold keeps records, destage runs */
 		for (unsigned i = 0; i < rp->npeers; i++) {
-			wb_engine_set_peer_pos(rp->e, i, 0);
+			wb_engine_set_peer_pos(rp->e, rp->peers[i].slot, 0);
 			rp->peers[i].hold = 0;
 		}
 		if (!wb_engine_stats(rp->e, &st)) {
@@ -268,10 +268,10 @@ static void own_union(struct repl_peer *p)
 	struct wb_bm_info bi;
 	uint64_t off, n = 0;
 
-	if (!rp->bm_region || !t->region || wb_engine_bm_info(rp->e, p->idx, &bi) ||
+	if (!rp->bm_region || !t->region || wb_engine_bm_info(rp->e, p->slot, &bi) ||
 	    !bi.region_size)
 		return;
-	for (off = 0; !wb_engine_bm_next(rp->e, p->idx, off, &off); off += bi.region_size) {
+	for (off = 0; !wb_engine_bm_next(rp->e, p->slot, off, &off); off += bi.region_size) {
 		uint64_t a = off / t->region, b = (off + bi.region_size - 1) / t->region;
 
 		for (; a <= b && a < t->nregions; a++)
@@ -319,7 +319,7 @@ static void own_done(void *arg, int err)
 	 * the flag too: a promotion later must start tracking p again */
 	c->stop = true;
 	p->tracking = false;
-	ret = wb_engine_bm_track(rp->e, p->idx, 0, own_done, c);
+	ret = wb_engine_bm_track(rp->e, p->slot, 0, own_done, c);
 	if (ret)
 		free(c);
 	else
@@ -346,7 +346,7 @@ static int own_mark(struct repl_peer *p)
 	struct own_ctx *c;
 	int ret;
 
-	if (!rp->bm_region || wb_engine_bm_info(rp->e, p->idx, &(struct wb_bm_info){0})) {
+	if (!rp->bm_region || wb_engine_bm_info(rp->e, p->slot, &(struct wb_bm_info){0})) {
 		p->rs.tgt->full = true; /* nothing says where: every region */
 		memset(p->rs.tgt->bits, 0xff, (p->rs.tgt->nregions + 7) / 8);
 		for (uint64_t b = p->rs.tgt->nregions; b < (p->rs.tgt->nregions + 7) / 8 * 8; b++)
@@ -361,13 +361,13 @@ static int own_mark(struct repl_peer *p)
 		return -ENOMEM;
 	c->p = p;
 	c->epoch = p->epoch;
-	ret = wb_engine_bm_track(rp->e, p->idx, p->common ? p->common : 1, own_done, c);
+	ret = wb_engine_bm_track(rp->e, p->slot, p->common ? p->common : 1, own_done, c);
 	if (ret == -ENOENT) {
 		wbd_warn("%s: %s from seq %llu, no longer in this log: every region is resynced "
 			 "from %s",
 			 rp->res, rp->discard ? "discarding its records" : "rolled back",
 			 (unsigned long long)p->common, p->node);
-		ret = wb_engine_stats(rp->e, &st) ?: wb_engine_bm_mark(rp->e, p->idx, 0, st.size);
+		ret = wb_engine_stats(rp->e, &st) ?: wb_engine_bm_mark(rp->e, p->slot, 0, st.size);
 		if (!ret)
 			ret = wb_engine_bm_flush(rp->e, own_done, c);
 	}
@@ -858,7 +858,7 @@ static void done_adopted(struct wbd_repl *rp, int err)
 		struct wb_engine_stats st;
 
 		if (rp->bm_region && !wb_engine_stats(rp->e, &st))
-			wb_engine_bm_clear(rp->e, p->idx, 0, st.size);
+			wb_engine_bm_clear(rp->e, p->slot, 0, st.size);
 	}
 	d.regions = t->regions;
 	d.has_bytes = d.has_same = 1;

@@ -287,7 +287,8 @@ static void vf_range_done(struct vf_range *g)
 			if (!(g->mism[i] & (1ull << b)))
 				continue;
 			vp->oos += WB_BLOCK_SIZE;
-			ret = wb_engine_bm_found(rp->e, i, lba * WB_BLOCK_SIZE, WB_BLOCK_SIZE);
+			ret = wb_engine_bm_found(rp->e, rp->peers[i].slot, lba * WB_BLOCK_SIZE,
+						 WB_BLOCK_SIZE);
 			if (g->unread & (1u << i))
 				continue; /* logged per range above */
 			if (vp->logged++ < VF_LOG_MAX)

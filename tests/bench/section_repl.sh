@@ -51,14 +51,14 @@ declare -A REPL_PID REPL_PORT
 repl_certs() { # $1 = dir: CA + one certificate per node (docs/configuration.md)
 	(
 		cd "$1" || exit 1
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
 			-subj '/CN=wbrep bench CA' -keyout ca.key -out ca.crt || exit 1
 		for n in "${REPL_NODES[@]}"; do
 			openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
 				-keyout "$n.key" -out "$n.csr" &&
 				printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n' "$n" >"$n.ext" &&
 				openssl x509 -req -in "$n.csr" -CA ca.crt -CAkey ca.key -CAcreateserial \
-					-days 30 -extfile "$n.ext" -out "$n.crt" || exit 1
+					-days 365 -extfile "$n.ext" -out "$n.crt" || exit 1
 		done
 	) >"$1/openssl.log" 2>&1
 }
