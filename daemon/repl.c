@@ -2138,9 +2138,12 @@ static void repl_assign_slots(struct wbd_repl *rp)
 
 	if (rp->bm_region && !wb_engine_bm_info(rp->e, 0, &bi))
 		nslots = bi.npeers < WB_ENGINE_MAX_PEERS ? bi.npeers : WB_ENGINE_MAX_PEERS;
+	rp->bm_named = false;
 	for (s = 0; s < nslots; s++)
 		if (wb_engine_bm_owner(rp->e, s, own[s]))
 			nslots = 0; /* no names: by place */
+		else
+			rp->bm_named |= own[s][0] != 0;
 	if (!nslots) {
 		for (i = 0; i < rp->npeers; i++)
 			if (rp->peers[i].slot == REPL_NO_SLOT)
@@ -2283,8 +2286,18 @@ static void repl_bm_owners(struct wbd_repl *rp, bool stale)
 		if (wb_engine_bm_owner(rp->e, p->slot, o) || !strcmp(o, p->node))
 			continue; /* no such slot or op, or its own */
 		rp->applying++;	  /* wbd_repl_free waits for owner_set_done */
-		if (!o[0]) {
+		if (!o[0] && !rp->bm_named) {
+			/* a log before the names (or a new one): as it is */
 			ret = wb_engine_bm_owner_set(rp->e, p->slot, p->node, owner_set_done, p);
+		} else if (!o[0]) {
+			/* a named log's free slot (never used, or freed: what it
+			 * holds is nobody's now): a peer without its own slot
+			 * is a new node or one that left, and gets a full sync */
+			wbd_info("%s: bitmap slot %u is %s's now (it had none): every region "
+				 "marked, a full sync",
+				 rp->res, p->slot, p->node);
+			ret = wb_engine_bm_found(rp->e, p->slot, 0, st.size)
+				  ?: wb_engine_bm_flush(rp->e, owner_flushed, p);
 		} else {
 			wbd_warn("%s: bitmap slot %u was kept for node %s, now it is %s's: every "
 				 "region marked, %s gets a full sync",

@@ -221,6 +221,9 @@ struct wbd_repl {
 	/* a secondary growing to its primary's size (repl_grow.c): hellos
 	 * are refused with grow_why until it is done */
 	bool growing;
+	/* the log's bitmap slots had names when the peers took theirs
+	 * (repl_assign_slots): an unnamed slot is then a freed one */
+	bool bm_named;
 	char grow_why[400];
 	/* primary: a size query running (wbd_repl_grow_query), 0: none */
 	uint64_t gq_id, gq_last;
