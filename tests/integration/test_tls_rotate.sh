@@ -26,8 +26,8 @@
 #                alpha back to the old CA alone: beta's next connection is
 #                refused (certificate verify failed), the old certificate
 #                on beta again: up
-#   node-added   a [node] section added to alpha's file: the reload is
-#                refused (links are made at start), nothing changes
+#   node-moved   beta's [node] address changed in alpha's file: the reload
+#                is refused (links are made at start), nothing changes
 #   data         every acknowledged write of the stamped writer is on both
 #                nodes, byte-identical
 # Output ends with "N passed, N failed".
@@ -211,18 +211,18 @@ else
 	fail "$P-ca-restored: alpha: $(jget alpha 's["peers"]')"
 fi
 
-# ---- node-added
+# ---- node-moved
 cp "$T/alpha/wbrep.conf" "$T/alpha/wbrep.conf.keep"
-printf '\n[node gamma]\naddress = 127.0.0.1:%s\n' "$(free_port)" >>"$T/alpha/wbrep.conf"
+sed -i "s|^address = 127.0.0.1:${PORT[beta]}\$|address = 127.0.0.1:$(free_port)|" "$T/alpha/wbrep.conf"
 if out=$(ctl alpha reload 2>&1); then
-	fail "$P-node-added: a reload with a new [node] was applied"
-elif grep -q "\[node\] sections were added or removed" <<<"$out" && repl_uptodate alpha; then
-	pass "$P-node-added" "($out)"
+	fail "$P-node-moved: a reload with beta's address changed was applied"
+elif grep -q "\[node beta\] address changed" <<<"$out" && repl_uptodate alpha; then
+	pass "$P-node-moved" "($out)"
 else
-	fail "$P-node-added: $out"
+	fail "$P-node-moved: $out"
 fi
 mv -f "$T/alpha/wbrep.conf.keep" "$T/alpha/wbrep.conf"
-ctl alpha reload >/dev/null 2>&1 || fail "$P-node-added: the reload of the old file refused"
+ctl alpha reload >/dev/null 2>&1 || fail "$P-node-moved: the reload of the old file refused"
 
 # ---- data
 stamp_stop || fail "$P-writer: did not stop"
