@@ -431,7 +431,7 @@ static int cmd_config(struct gopts *g, int argc, char **argv)
 		rc = wbconf_check_devices(c, &errs);
 	/* ... and its TLS files as its peers will see them */
 	if (!rc && wbconf_on_this_host(c)) {
-		unsigned warn, bad = wbctl_check_tls(c, file, &warn);
+		unsigned bad = wbctl_check_tls(c, file);
 
 		if (bad) {
 			printf("%s: %u error%s\n", file, bad, bad == 1 ? "" : "s");

@@ -41,9 +41,9 @@ int wbctl_args(int argc, char **argv, const char *so, const struct option *lo,
 int wbctl_num(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 /* config check (wbctl_tls.c): the TLS files of c's node, as its peers will
  * check them; the problems printed ("FILE: [global] KEY: ..."), their
- * number returned, certificates expiring within 30 days counted in
- * *warnings (printed as warnings). 0 when TLS is not used. */
-unsigned wbctl_check_tls(const struct wbconf *c, const char *file, unsigned *warnings);
+ * number returned; a certificate expiring within WBCONF_TLS_WARN_DAYS is
+ * printed as a warning, not counted. 0 when TLS is not used. */
+unsigned wbctl_check_tls(const struct wbconf *c, const char *file);
 
 /* Send one request and wait for its response (*out: free with
  * wbrep__ctl_response__free_unpacked). Returns an exit code. */

@@ -15,10 +15,6 @@
 
 #include "cli/wbctl.h"
 
-/* Days a certificate has left before status says so without -v (the
- * daemon warns in its log from the same point). */
-#define TLS_WARN_DAYS 30
-
 static const char *s_or(const char *s, const char *def)
 {
 	return s && *s ? s : def;
@@ -109,7 +105,7 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 
 			if (left < 0)
 				printf(" CERT-EXPIRED");
-			else if (left < TLS_WARN_DAYS * 86400LL)
+			else if (left < WBCONF_TLS_WARN_DAYS * 86400LL)
 				printf(" cert-expires-in:%lldd", left / 86400);
 		}
 		if (p->has_resync_total_bytes) {
@@ -316,7 +312,7 @@ static void print_config_state(const Wbrep__StatusReply *st)
 }
 
 /* The certificate this node presents: with -v always, else only when it
- * expired, is not valid yet or expires within TLS_WARN_DAYS. */
+ * expired, is not valid yet or expires within WBCONF_TLS_WARN_DAYS. */
 static void print_tls(const Wbrep__StatusReply *st, bool verbose)
 {
 	const Wbrep__TlsCert *t = st ? st->tls : NULL;
@@ -339,7 +335,7 @@ static void print_tls(const Wbrep__StatusReply *st, bool verbose)
 		printf("\ntls %s: NOT VALID YET (from %lld): peers refuse new connections from "
 		       "this node\n",
 		       s_or(t->path, "?"), (long long)t->not_before);
-	else if (left < TLS_WARN_DAYS)
+	else if (left < WBCONF_TLS_WARN_DAYS)
 		printf("\ntls %s: EXPIRES in %lld day%s (%s): renew it (same paths) and wbctl "
 		       "reload\n",
 		       s_or(t->path, "?"), left, left == 1 ? "" : "s", until);

@@ -9,6 +9,7 @@
  * a peer would, is an error before either runs.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,8 +20,6 @@
 #include <openssl/x509v3.h>
 
 #include "cli/wbctl.h"
-
-#define TLS_WARN_DAYS 30
 
 /* TLS is used: replication between nodes over TLS, or NBD STARTTLS. */
 static bool tls_used(const struct wbconf *c)
@@ -44,16 +43,22 @@ static void why_ssl(char *buf, size_t len)
 	ERR_clear_error();
 }
 
-static unsigned tls_err(const char *file, const char *key, const char *fmt, const char *a,
-			const char *b)
+/* One problem: "FILE: [global] KEY: ..."; 1, to count it. */
+static unsigned tls_err(const char *file, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static unsigned tls_err(const char *file, const char *key, const char *fmt, ...)
 {
+	va_list ap;
+
 	printf("%s: [global] %s: ", file, key);
-	printf(fmt, a, b);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
 	printf("\n");
 	return 1;
 }
 
-unsigned wbctl_check_tls(const struct wbconf *c, const char *file, unsigned *warnings)
+unsigned wbctl_check_tls(const struct wbconf *c, const char *file)
 {
 	const struct wbconf_global *g = &c->global;
 	X509 *x = NULL;
@@ -65,7 +70,6 @@ unsigned wbctl_check_tls(const struct wbconf *c, const char *file, unsigned *war
 	char why[256];
 	unsigned errs = 0;
 
-	*warnings = 0;
 	if (!tls_used(c) || !g->tls_cert || !g->tls_key || !g->tls_ca)
 		return 0; /* the parser said what is missing */
 	if (!(f = fopen(g->tls_cert, "r")))
@@ -77,8 +81,7 @@ unsigned wbctl_check_tls(const struct wbconf *c, const char *file, unsigned *war
 	ERR_clear_error();
 	fclose(f);
 	if (!x) {
-		errs +=
-		    tls_err(file, "tls-cert", "'%s': no PEM certificate in it%s", g->tls_cert, "");
+		errs += tls_err(file, "tls-cert", "'%s': no PEM certificate in it", g->tls_cert);
 		goto out;
 	}
 	if (!(f = fopen(g->tls_key, "r"))) {
@@ -119,19 +122,17 @@ unsigned wbctl_check_tls(const struct wbconf *c, const char *file, unsigned *war
 			    "refuse it",
 			    g->tls_cert, g->node_name);
 	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
-		errs += tls_err(file, "tls-cert", "'%s' has expired%s", g->tls_cert, "");
+		errs += tls_err(file, "tls-cert", "'%s' has expired", g->tls_cert);
 	} else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
-		errs += tls_err(file, "tls-cert", "'%s' is not valid yet%s", g->tls_cert, "");
+		errs += tls_err(file, "tls-cert", "'%s' is not valid yet", g->tls_cert);
 	} else {
 		int days = 0, secs = 0;
 
 		if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) &&
-		    days < TLS_WARN_DAYS) {
+		    days < WBCONF_TLS_WARN_DAYS)
 			printf("%s: warning: [global] tls-cert: '%s' expires in %d day%s: renew it "
 			       "(same paths) and wbctl reload\n",
 			       file, g->tls_cert, days, days == 1 ? "" : "s");
-			(*warnings)++;
-		}
 	}
 out:
 	X509_STORE_CTX_free(sc);

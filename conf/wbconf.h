@@ -40,6 +40,11 @@
 #define WBCONF_NAME_MAX		  63  /* resource / node / ring names */
 #define WBCONF_MAX_ERRORS	  200 /* further errors are counted, not kept */
 
+/* Days before a tls-cert (this node's or a peer's) expires from which
+ * wbrepd warns in its log, wbctl status says so without -v and wbctl
+ * config check warns */
+#define WBCONF_TLS_WARN_DAYS 30
+
 /* log-level values are syslog levels (same numbers as enum wb_msg_level). */
 enum wbconf_log_level {
 	WBCONF_LOG_ERR = 3,

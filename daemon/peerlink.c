@@ -30,6 +30,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "conf/wbconf.h"
 #include "daemon/peerlink.h"
 #include "daemon/peerlink_int.h"
 #include "daemon/tls.h"
@@ -685,9 +686,6 @@ static void pl_on_hello(struct plc *l, struct wbp_msg *m)
 	plh_check(l->h, l->conn, m, &l->lim);
 }
 
-/* Days a peer's certificate has left that make the link's up say so. */
-#define PL_CERT_WARN_DAYS 30
-
 /* A TLS connection came up: when the peer's certificate expires, for the
  * status; a warning when that is near (its node must renew it: every
  * connection after the expiry is refused). */
@@ -697,7 +695,7 @@ static void pl_peer_cert(struct plc *l)
 	int64_t left = na - (int64_t)time(NULL);
 
 	atomic_store(&l->h->peer_not_after, na);
-	if (na && left < PL_CERT_WARN_DAYS * 86400)
+	if (na && left < WBCONF_TLS_WARN_DAYS * 86400)
 		wbd_warn("peer %s (resource %s): its certificate expires in %lld days: renew it "
 			 "on %s (same paths) and wbctl reload there",
 			 l->peer, l->resource, (long long)(left / 86400), l->peer);

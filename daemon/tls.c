@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "conf/wbconf.h"
 #include "daemon/tls.h"
 #include "daemon/wbd_log.h"
 
@@ -48,14 +49,10 @@ static int64_t tls_time(const ASN1_TIME *t)
 	return (int64_t)timegm(&tm);
 }
 
-/* Days a certificate has left before it expires that make wbrepd warn
- * at every load and reload (the metric and wbctl status always say). */
-#define TLS_WARN_DAYS 30
-
 /* Our own certificate outside its validity period: the peers would refuse
  * it. At start a warning (the log says why before they do); strict (a
  * reload): the reason, so the reload is refused and the running one
- * stays. One expiring within TLS_WARN_DAYS: a warning either way. */
+ * stays. One expiring within WBCONF_TLS_WARN_DAYS: a warning either way. */
 static int tls_check_own_dates(SSL_CTX *ctx, const char *path, bool strict, char *err, size_t len)
 {
 	X509 *x = SSL_CTX_get0_certificate(ctx);
@@ -75,7 +72,7 @@ static int tls_check_own_dates(SSL_CTX *ctx, const char *path, bool strict, char
 			return -EKEYREJECTED;
 		wbd_warn("tls: %s", err);
 	} else if ((left = tls_time(X509_get0_notAfter(x)) - (int64_t)time(NULL)) <
-		   TLS_WARN_DAYS * 86400) {
+		   WBCONF_TLS_WARN_DAYS * 86400) {
 		wbd_warn("tls: certificate %s expires in %lld days: renew it (same paths) and "
 			 "wbctl reload",
 			 path, (long long)(left / 86400));
