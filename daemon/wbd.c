@@ -433,16 +433,21 @@ static int reload_load(struct wbd *d, struct wbconf **nw)
 	return ret;
 }
 
-/* The nodes of nw that d->conf does not have and r (as in nw) lives on,
- * this node left out. */
+/* n is a node of nw that d->conf does not have, this node left out: a
+ * new peer (of the resources that live on it). */
+static bool node_new(const struct wbd *d, const struct wbconf *nw, const struct wbconf_node *n)
+{
+	return wbconf_node_added(d->conf, n->name) && strcmp(n->name, nw->global.node_name);
+}
+
+/* The new peers of nw that rc (as in nw; NULL: any) lives on. */
 static unsigned nodes_added(const struct wbd *d, const struct wbconf *nw,
 			    const struct wbconf_resource *rc)
 {
 	unsigned n = 0;
 
 	for (size_t i = 0; i < nw->nnodes; i++)
-		n += wbconf_node_added(d->conf, nw->nodes[i].name) &&
-		     strcmp(nw->nodes[i].name, nw->global.node_name) &&
+		n += node_new(d, nw, &nw->nodes[i]) &&
 		     (!rc || wbconf_res_on_node(rc, nw->nodes[i].name));
 	return n;
 }
@@ -479,7 +484,7 @@ static void reload_nodes_apply(struct wbd *d, const struct wbconf *nw)
 	for (size_t k = 0; k < nw->nnodes; k++) {
 		const struct wbconf_node *n = &nw->nodes[k];
 
-		if (!wbconf_node_added(d->conf, n->name) || !strcmp(n->name, nw->global.node_name))
+		if (!node_new(d, nw, n))
 			continue;
 		wbd_info("reload: node %s added (%s:%u)", n->name, n->address.host,
 			 n->address.port);

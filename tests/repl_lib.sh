@@ -129,6 +129,24 @@ repl_start() {
 	done
 }
 
+# repl_start_pair P PRIMARY SECONDARY: start both (configured already) and
+# wait (60 s) until the primary sees the secondary UpToDate: PASS P-start,
+# else FAIL P-start and finish
+repl_start_pair() {
+	local p=$1 n
+	for n in "$2" "$3"; do
+		repl_start "$n" || {
+			fail "$p-start: $n"
+			finish
+		}
+	done
+	if ! wait_for 60 repl_uptodate "$2"; then
+		fail "$p-start: $3 not up to date: $(jget "$2" 's["peers"]')"
+		finish
+	fi
+	pass "$p-start"
+}
+
 # repl_start_bg NODE: start NODE's wbrepd without waiting for its export
 # (e.g. without quorum, where the export suspends I/O)
 repl_start_bg() {

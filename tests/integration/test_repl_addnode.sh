@@ -38,13 +38,7 @@ conf2() {
 }
 conf2 alpha primary
 conf2 beta secondary
-repl_start alpha || { fail "$P-start: alpha"; finish; }
-repl_start beta || { fail "$P-start: beta"; finish; }
-if ! wait_for 60 repl_uptodate alpha; then
-	fail "$P-start: beta not up to date: $(jget alpha 's["peers"]')"
-	finish
-fi
-pass "$P-start"
+repl_start_pair "$P" alpha beta
 ST=$T/stamps
 stamp_start alpha "$ST" 4096 2 4 || fail "$P-writer: did not start"
 ups() { grep -c "r0: peer beta up" "$T/alpha/wbrepd.log"; }

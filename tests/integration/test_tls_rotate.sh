@@ -46,13 +46,7 @@ P=tls-rotate
 
 repl_conf alpha primary wb-min-peers=1
 repl_conf beta secondary wb-min-peers=1
-repl_start alpha || { fail "$P-start: alpha"; finish; }
-repl_start beta || { fail "$P-start: beta"; finish; }
-if ! wait_for 60 repl_uptodate alpha; then
-	fail "$P-start: beta not up to date: $(jget alpha 's["peers"]')"
-	finish
-fi
-pass "$P-start"
+repl_start_pair "$P" alpha beta
 
 # newcert NAME CA DAYS: a new key and certificate for NAME (CN and DNS
 # name) signed by CA (ca or ca2), DAYS valid (negative: expired), written

@@ -598,6 +598,18 @@ static void test_log_grow_power_cuts(void **state)
 	assert_true(news > 0);
 }
 
+/* After `passes` engine runs (fewer once answered), close the engine:
+ * the grow's answer came exactly once; then open it again. */
+static void close_answered(struct efx *f, struct efx_done *d, int passes)
+{
+	for (int i = 0; i < passes && !d->called; i++)
+		wb_engine_run(f->e, 1);
+	wb_engine_close(f->e);
+	f->e = NULL;
+	assert_int_equal(d->called, 1);
+	efx_reopen(f);
+}
+
 /* A close while a grow is in flight answers it first (before 2026-12-04
  * the device grow's waiter was freed uncalled: a `wbctl resize` racing a
  * `wbctl down` waited until its connection closed); what it answered is
@@ -619,12 +631,7 @@ static void test_close_in_grow(void **state)
 		write_blk(&f, 0, 1);
 		assert_int_equal(wb_io_fault_grow(f.bak, 2 * D + 4096), 0);
 		assert_int_equal(wb_engine_grow(f.e, 2 * D, 0, efx_done_cb, &d), 0);
-		for (int i = 0; i < passes && !d.called; i++)
-			wb_engine_run(f.e, 1);
-		wb_engine_close(f.e);
-		f.e = NULL;
-		assert_int_equal(d.called, 1);
-		efx_reopen(&f);
+		close_answered(&f, &d, passes);
 		assert_int_equal(size_of(&f), d.err ? D : 2 * D);
 		assert_int_equal(read_fill(&f, 0), 1);
 		efx_fini(&f);
@@ -638,12 +645,7 @@ static void test_close_in_grow(void **state)
 		write_blk(&f, 0, 7);
 		assert_int_equal(wb_io_fault_grow(f.log, 2u << 20), 0);
 		assert_int_equal(wb_engine_grow_log(f.e, 0, efx_done_cb, &d), 0);
-		for (int i = 0; i < passes && !d.called; i++)
-			wb_engine_run(f.e, 1);
-		wb_engine_close(f.e);
-		f.e = NULL;
-		assert_int_equal(d.called, 1);
-		efx_reopen(&f);
+		close_answered(&f, &d, passes);
 		st = stats_of(&f);
 		if (d.err)
 			assert_true(st.log_size < (1u << 20));
