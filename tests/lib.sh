@@ -160,9 +160,38 @@ wait_log_count() {
 	return 0
 }
 
-# free_port: print a TCP port on 127.0.0.1 that is free right now
+# free_port: print a TCP port on 127.0.0.1 that is free right now, below
+# the kernel's ephemeral range (net.ipv4.ip_local_port_range) so that no
+# outgoing connection's source port (a peer link's, another node's) can
+# take it before the daemon binds it, and not handed out before in this
+# test ($T/.ports_used when $T is set)
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 - "${T:-}" <<'EOP'
+import os, random, socket, sys
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+used_file = os.path.join(sys.argv[1], ".ports_used") if sys.argv[1] else None
+used = set()
+if used_file and os.path.exists(used_file):
+    used = {int(x) for x in open(used_file).read().split()}
+first = max(1024, lo - 12000)
+for _ in range(1000):
+    port = random.randrange(first, lo)
+    if port in used:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    if used_file:
+        with open(used_file, "a") as f:
+            f.write("%d\n" % port)
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no free port below %d" % lo)
+EOP
 }
 
 # ---------------------------------------------------------------- config

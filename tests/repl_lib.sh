@@ -123,6 +123,8 @@ repl_start() {
 			sleep 0.1
 			continue
 		fi
+		# the error that ended it may come before the io loops' last lines
+		REPL_WHY="$REPL_WHY; errors: $(grep -E ' (error|crit|warning): ' "$d/wbrepd.log" | tail -3 | tr '\n' ' ')"
 		REPL_WHY="$REPL_WHY; log: $(tail -3 "$d/wbrepd.log" | tr '\n' ' ')"
 		echo "$REPL_WHY"
 		return 1
