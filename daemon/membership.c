@@ -542,3 +542,9 @@ uint32_t wbd_memb_backoff_ms(const struct wbd_memb *m)
 {
 	return m->backoff_ms;
 }
+
+void wbd_memb_retry_now(struct wbd_memb *m)
+{
+	if (evtimer_pending(m->ev_retry, NULL))
+		event_active(m->ev_retry, EV_TIMEOUT, 1);
+}

@@ -92,5 +92,8 @@ void wbd_memb_publish(struct wbd_memb *m, const struct wbd_cpg_state *st);
 const struct wbd_memb_proc *wbd_memb_find(const struct wbd_memb_facts *f, const char *node);
 /* Current retry delay in ms (0 while connected); for tests and status. */
 uint32_t wbd_memb_backoff_ms(const struct wbd_memb *m);
+/* Tests: fire the pending retry timer now (the next loop pass runs it)
+ * instead of waiting its delay out. */
+void wbd_memb_retry_now(struct wbd_memb *m);
 
 #endif /* WB_DAEMON_MEMBERSHIP_H */

@@ -57,6 +57,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,7 +106,38 @@ struct fault_dev {
 	unsigned narmed;
 	unsigned hold_op; /* hold_next armed: that kind + 1 (0: none) */
 	uint64_t media;	  /* in-memory: bytes of cur/dur (wb_io_fault_grow) */
+	/* in-memory: one byte per FAULT_CHUNK of cur, set once anything was
+	 * written there (dur is only ever written from cur): power on copies
+	 * those chunks only, the rest is zeroes in both images */
+	uint8_t *touched;
 };
+
+#define FAULT_CHUNK	   (64u << 10)
+#define FAULT_NCHUNK(size) ((size) / FAULT_CHUNK + 1)
+
+/* The media images are anonymous mappings, not heap: a new or grown
+ * device's zeroes cost nothing until written (a 136 MiB grow used to
+ * memset and fault in every page), mremap grows without a copy. */
+static uint8_t *fault_mem_new(uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static uint8_t *fault_mem_grow(uint8_t *p, uint64_t old, uint64_t size)
+{
+	void *q = mremap(p, old, size, MREMAP_MAYMOVE);
+
+	return q == MAP_FAILED ? NULL : q;
+}
+
+static void fault_mem_free(uint8_t *p, uint64_t size)
+{
+	if (p)
+		munmap(p, size);
+}
 
 static struct fault_dev *fault_of(struct wb_io *io)
 {
@@ -245,6 +277,9 @@ static int fault_exec_write(struct fault_dev *d, struct wb_io_req *r, uint32_t l
 	unsigned p = 0;
 
 	fault_copy(r, d->cur, 1);
+	if (d->touched && len)
+		memset(d->touched + r->off / FAULT_CHUNK, 1,
+		       (r->off + len - 1) / FAULT_CHUNK - r->off / FAULT_CHUNK + 1);
 	d->ncomp++;
 	if (d->fd >= 0)
 		p = (unsigned)(fault_rand(d) % 1000); /* drawn now: the cut is a kill */
@@ -509,8 +544,9 @@ static void fault_close(struct wb_io *io)
 	if (d->fd >= 0)
 		close(d->fd);
 	close(d->efd);
-	free(d->cur);
-	free(d->dur);
+	fault_mem_free(d->cur, d->media);
+	fault_mem_free(d->dur, d->media);
+	fault_mem_free(d->touched, FAULT_NCHUNK(d->media));
 	free(d);
 }
 
@@ -528,20 +564,25 @@ static int fault_refresh_size(struct wb_io *io)
 int wb_io_fault_grow(struct wb_io *io, uint64_t size)
 {
 	struct fault_dev *d = fault_of(io);
-	uint8_t *cur, *dur;
+	uint8_t *cur, *dur, *touched;
 
 	if (d->fd >= 0 || size < d->media || size % FAULT_SECT)
 		return -EINVAL;
-	cur = realloc(d->cur, size);
-	if (cur)
-		d->cur = cur;
-	dur = cur ? realloc(d->dur, size) : NULL;
-	if (dur)
-		d->dur = dur;
-	if (!cur || !dur)
+	touched = fault_mem_grow(d->touched, FAULT_NCHUNK(d->media), FAULT_NCHUNK(size));
+	if (!touched)
 		return -ENOMEM;
-	memset(d->cur + d->media, 0, size - d->media);
-	memset(d->dur + d->media, 0, size - d->media);
+	d->touched = touched;
+	cur = fault_mem_grow(d->cur, d->media, size);
+	if (!cur)
+		return -ENOMEM;
+	dur = fault_mem_grow(d->dur, d->media, size);
+	if (!dur) {
+		/* cur's new tail is zeroes nobody saw: give it back */
+		d->cur = fault_mem_grow(cur, size, d->media);
+		return -ENOMEM;
+	}
+	d->cur = cur;
+	d->dur = dur;
 	d->media = size;
 	return 0;
 }
@@ -569,9 +610,10 @@ int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		goto out_nomem;
-	d->cur = calloc(1, size);
-	d->dur = calloc(1, size);
-	if (!d->cur || !d->dur)
+	d->cur = fault_mem_new(size);
+	d->dur = fault_mem_new(size);
+	d->touched = fault_mem_new(FAULT_NCHUNK(size));
+	if (!d->cur || !d->dur || !d->touched)
 		goto out_free;
 	d->fd = -1;
 	d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -579,8 +621,9 @@ int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg
 		int err = -errno;
 
 		wb_msg(WB_LOG_ERR, "fault device %s: eventfd: %s", label, strerror(errno));
-		free(d->cur);
-		free(d->dur);
+		fault_mem_free(d->cur, size);
+		fault_mem_free(d->dur, size);
+		fault_mem_free(d->touched, FAULT_NCHUNK(size));
 		free(d);
 		return err;
 	}
@@ -594,8 +637,9 @@ int wb_io_fault_open(const char *label, uint64_t size, const struct wb_fault_cfg
 	*out = &d->io;
 	return 0;
 out_free:
-	free(d->cur);
-	free(d->dur);
+	fault_mem_free(d->cur, size);
+	fault_mem_free(d->dur, size);
+	fault_mem_free(d->touched, FAULT_NCHUNK(size));
 	free(d);
 out_nomem:
 	wb_msg(WB_LOG_ERR, "fault device %s: out of memory for %llu bytes", label,
@@ -621,8 +665,10 @@ int wb_io_fault_open_file(const char *path, const struct wb_fault_cfg *cfg, stru
 		return size <= 0 ? -EINVAL : ret;
 	}
 	d = fault_of(*out);
-	free(d->dur);
+	fault_mem_free(d->dur, d->media);
 	d->dur = NULL;
+	fault_mem_free(d->touched, FAULT_NCHUNK(d->media));
+	d->touched = NULL;
 	d->fd = fd;
 	if (pread(fd, d->cur, (size_t)size, 0) != (ssize_t)size) {
 		wb_msg(WB_LOG_ERR, "fault device %s: cannot read %lld bytes", path,
@@ -687,9 +733,16 @@ void wb_io_fault_power_on(struct wb_io *io)
 {
 	struct fault_dev *d = fault_of(io);
 
-	if (d->dur)
-		memcpy(d->cur, d->dur, io->size);
-	else if (pread(d->fd, d->cur, io->size, 0) != (ssize_t)io->size)
+	if (d->dur) {
+		/* the chunks ever written only: most of a big test device is
+		 * zeroes in both images, and touching them would fault in
+		 * every page (136 MiB per cut in test_grow) */
+		for (uint64_t off = 0, n; off < io->size; off += n) {
+			n = io->size - off < FAULT_CHUNK ? io->size - off : FAULT_CHUNK;
+			if (d->touched[off / FAULT_CHUNK])
+				memcpy(d->cur + off, d->dur + off, n);
+		}
+	} else if (pread(d->fd, d->cur, io->size, 0) != (ssize_t)io->size)
 		wb_msg(WB_LOG_ERR, "%s: power on: cannot read the durable file", io->name);
 	d->off = 0;
 }
