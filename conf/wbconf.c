@@ -1074,28 +1074,34 @@ int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw,
 			      size_t errlen)
 {
 	const struct wbconf_key *k;
+	size_t j = 0;
 
-	/* the links and the bitmap slots (a peer's place in this list) of
-	 * the nodes there are stay: only new nodes after them (docs/
-	 * configuration.md, "Adding a node") */
-	if (nw->nnodes < old->nnodes) {
-		snprintf(err, errlen,
-			 "[node] sections were removed (%zu before, %zu now); that needs a restart "
-			 "of wbrepd",
-			 old->nnodes, nw->nnodes);
-		return -EBUSY;
-	}
+	/* the nodes that stay keep their order and keys; a node may go (not
+	 * this one: docs/configuration.md, "Removing a node") and new nodes
+	 * go after the others ("Adding a node") */
 	for (size_t i = 0; i < old->nnodes; i++) {
-		if (strcmp(old->nodes[i].name, nw->nodes[i].name)) {
-			snprintf(
-			    err, errlen,
-			    "[node] sections were removed, renamed, inserted or reordered ([node "
-			    "%s] is now [node %s]; new nodes go after the others); that needs "
-			    "a restart of wbrepd",
-			    old->nodes[i].name, nw->nodes[i].name);
+		const struct wbconf_node *o = &old->nodes[i], *n = wbconf_node_find(nw, o->name);
+
+		if (!n) {
+			if (nw->global.node_name && !strcmp(o->name, nw->global.node_name)) {
+				snprintf(err, errlen,
+					 "[node %s] (this node) was removed; that needs a restart "
+					 "of wbrepd",
+					 o->name);
+				return -EBUSY;
+			}
+			continue;
+		}
+		if (j >= nw->nnodes || n != &nw->nodes[j]) {
+			snprintf(err, errlen,
+				 "[node] sections were inserted or reordered ([node %s] is not "
+				 "where it was; new nodes go after the others); that needs a "
+				 "restart of wbrepd",
+				 o->name);
 			return -EBUSY;
 		}
-		k = wbconf_sect_fixed_change(S_NODE, &old->nodes[i], &nw->nodes[i]);
+		j++;
+		k = wbconf_sect_fixed_change(S_NODE, o, n);
 		if (k) {
 			snprintf(
 			    err, errlen,
@@ -1113,13 +1119,16 @@ bool wbconf_node_added(const struct wbconf *old, const char *name)
 }
 
 /* A resource's nodes ("nodes"): the same, or more that are nodes this
- * reload adds (their slots come after the others'). */
-static int nodes_key_check(const struct wbconf *oc, const struct wbconf_resource *old,
-			   const struct wbconf_resource *nw, char *err, size_t errlen)
+ * reload adds (their slots come after the others'), or fewer that are
+ * nodes it removes (nc: the new configuration; NULL: none removed). */
+static int nodes_key_check(const struct wbconf *oc, const struct wbconf *nc,
+			   const struct wbconf_resource *old, const struct wbconf_resource *nw,
+			   char *err, size_t errlen)
 {
 	for (size_t i = 0; i < oc->nnodes; i++)
-		if (wbconf_res_on_node(old, oc->nodes[i].name) !=
-		    wbconf_res_on_node(nw, oc->nodes[i].name)) {
+		if ((!nc || wbconf_node_find(nc, oc->nodes[i].name)) &&
+		    wbconf_res_on_node(old, oc->nodes[i].name) !=
+			wbconf_res_on_node(nw, oc->nodes[i].name)) {
 			snprintf(err, errlen,
 				 "resource %s: 'nodes' changed for node %s, which was there "
 				 "before; that only takes effect after a restart of wbrepd (a "
@@ -1130,13 +1139,14 @@ static int nodes_key_check(const struct wbconf *oc, const struct wbconf_resource
 	return 0;
 }
 
-int wbconf_resource_reload_check(const struct wbconf *oc, const struct wbconf_resource *old,
+int wbconf_resource_reload_check(const struct wbconf *oc, const struct wbconf *nc,
+				 const struct wbconf_resource *old,
 				 const struct wbconf_resource *nw, char *err, size_t errlen)
 {
 	const struct wbconf_key *k = wbconf_sect_fixed_change(S_RES, old, nw);
 
 	if (!k)
-		return oc ? nodes_key_check(oc, old, nw, err, errlen) : 0;
+		return oc ? nodes_key_check(oc, nc, old, nw, err, errlen) : 0;
 	/* the reload is refused as a whole, so a down/up of the resource
 	 * would still use the old value */
 	snprintf(err, errlen,

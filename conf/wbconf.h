@@ -195,13 +195,16 @@ const struct wbconf_node *wbconf_node_find(const struct wbconf *c, const char *n
 int wbconf_global_reload_check(const struct wbconf_global *old, const struct wbconf_global *nw,
 			       char *err, size_t errlen);
 /* oc: the configuration old belongs to; with it, "nodes" may gain nodes
- * that are not in oc (a reload adds them), nothing else (NULL: "nodes" is
- * not checked) */
-int wbconf_resource_reload_check(const struct wbconf *oc, const struct wbconf_resource *old,
+ * that are not in oc (a reload adds them) and lose nodes that are not in
+ * nc (the configuration nw belongs to: a reload removes them), nothing
+ * else (oc NULL: "nodes" is not checked; nc NULL: no node removed) */
+int wbconf_resource_reload_check(const struct wbconf *oc, const struct wbconf *nc,
+				 const struct wbconf_resource *old,
 				 const struct wbconf_resource *nw, char *err, size_t errlen);
-/* The [node] sections: the ones of old still there first, with the same
- * names, order and keys that need a restart (address, node-id); new ones
- * only after them; else -EBUSY with err. */
+/* The [node] sections: the ones of old that are still there first, with
+ * the same order and the same keys that need a restart (address,
+ * node-id); new ones only after them; this node's not removed; else
+ * -EBUSY with err. */
 int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw, char *err,
 			      size_t errlen);
 /* name is a [node] of the new configuration that old does not have. */

@@ -776,6 +776,12 @@ const Wbrep__Hello *wbd_peerlink_peer_hello(const struct wbd_peerlink *h)
 	return h->up_conn ? h->theirs.hello : NULL;
 }
 
+bool wbd_peerlink_dials(const struct wbd_peerlink *h, const char *host, uint16_t port)
+{
+	/* a passive link dials nobody: any address does */
+	return !h->host || (host && !strcmp(h->host, host) && h->cfg.port == port);
+}
+
 bool wbd_peerlink_accepts(const struct wbd_peerlink *h)
 {
 	return !h->host && !h->want_stopped && !h->freeing;

@@ -1930,8 +1930,15 @@ static void work_cb(evutil_socket_t fd, short what, void *arg)
 
 int wbd_repl_log_hold(struct repl_peer *p, uint64_t seq)
 {
+	int ret;
+
+	/* a removed peer holds nothing: its bitmap tracks from there */
+	if (p->removed && seq) {
+		wbd_repl_bm_track(p, seq);
+		seq = 0;
+	}
 	/* -EINVAL: the peer is ahead of this log; -ENOENT: already gone */
-	int ret = wb_engine_set_peer_pos(p->rp->e, p->slot, seq);
+	ret = wb_engine_set_peer_pos(p->rp->e, p->slot, seq);
 
 	if (!ret)
 		p->hold = seq;
@@ -2544,8 +2551,27 @@ int wbd_repl_add_node(struct wbd_repl *rp, const struct wbd_repl_env *env,
 	struct repl_peer *p;
 	int ret;
 
-	if (!strcmp(n->name, rp->local) || wbd_repl_link(rp, n->name))
+	if (!strcmp(n->name, rp->local))
 		return 0;
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		p = &rp->peers[i];
+		if (strcmp(p->node, n->name))
+			continue;
+		if (p->removed) { /* back: the same link, its slot kept tracking */
+			p->removed = false;
+			p->standalone = false;
+			p->split = false;
+			p->problem[0] = 0;
+			wbd_peerlink_start(p->l);
+			wbd_info("%s: peer %s added back (bitmap slot %u): replication %s with %u "
+				 "peer%s",
+				 rp->res, p->node, p->slot, rp->primary ? "primary" : "secondary",
+				 wbd_repl_nmembers(rp), wbd_repl_nmembers(rp) == 1 ? "" : "s");
+			if (rp->changed)
+				rp->changed(rp->carg);
+		}
+		return 0;
+	}
 	ret = repl_add_peer(rp, env, n);
 	if (ret) {
 		wbd_err("%s: cannot add peer %s: %s", rp->res, n->name, strerror(-ret));
@@ -2571,10 +2597,76 @@ int wbd_repl_add_node(struct wbd_repl *rp, const struct wbd_repl_env *env,
 	return 0;
 }
 
-struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node)
+static struct repl_peer *peer_find(struct wbd_repl *rp, const char *node)
 {
 	for (unsigned i = 0; rp && i < rp->npeers; i++)
 		if (!strcmp(rp->peers[i].node, node))
-			return rp->peers[i].l;
+			return &rp->peers[i];
 	return NULL;
+}
+
+bool wbd_repl_removed(struct wbd_repl *rp, const struct wbconf_node *n, bool *same)
+{
+	const struct repl_peer *p = peer_find(rp, n->name);
+
+	if (!p || !p->removed)
+		return false;
+	*same = wbd_peerlink_dials(p->l, n->address.host, n->address.port);
+	return true;
+}
+
+unsigned wbd_repl_nmembers(const struct wbd_repl *rp)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; rp && i < rp->npeers; i++)
+		n += !rp->peers[i].removed;
+	return n;
+}
+
+int wbd_repl_remove_check(struct wbd_repl *rp, const char *node, char *err, size_t len)
+{
+	const struct repl_peer *p = peer_find(rp, node);
+
+	/* this secondary would be left without its source and the primary
+	 * would go on counting it: move the primary first */
+	if (p && !p->removed && !rp->primary && p->primary_peer && p->up) {
+		snprintf(err, len,
+			 "resource %s: node %s is its primary (connected): move the primary role "
+			 "first (wbctl secondary %s on %s, wbctl primary %s on another node), or "
+			 "remove the node on the primary and its other peers first",
+			 rp->res, node, rp->res, node, rp->res);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+void wbd_repl_remove_node(struct wbd_repl *rp, const char *node)
+{
+	struct repl_peer *p = peer_find(rp, node);
+
+	if (!p || p->removed)
+		return;
+	p->removed = true;
+	p->standalone = true;
+	wbd_peerlink_stop(p->l);
+	/* what the log kept for it goes: the bitmap covers it from there
+	 * (wbd_repl_log_hold), as for a peer dropped past peer-retention */
+	if (p->hold)
+		wbd_repl_log_hold(p, p->hold);
+	wbd_info("%s: peer %s removed: its link closed%s; replication %s with %u peer%s", rp->res,
+		 p->node, rp->primary ? ", the log no longer kept for it" : "",
+		 rp->primary ? "primary" : "secondary", wbd_repl_nmembers(rp),
+		 wbd_repl_nmembers(rp) == 1 ? "" : "s");
+	wbd_repl_peers_check(rp, false);
+	work_kick(rp);
+	if (rp->changed)
+		rp->changed(rp->carg);
+}
+
+struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node)
+{
+	struct repl_peer *p = peer_find(rp, node);
+
+	return p && !p->removed ? p->l : NULL;
 }

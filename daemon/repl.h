@@ -175,6 +175,22 @@ struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node);
 int wbd_repl_add_check(struct wbd_repl *rp, unsigned more, char *err, size_t len);
 int wbd_repl_add_node(struct wbd_repl *rp, const struct wbd_repl_env *env,
 		      const struct wbconf_node *n);
+/*
+ * A node a reload removed (docs/configuration.md, "Removing a node"):
+ * wbd_repl_remove_check refuses (-EBUSY with err) to remove this
+ * secondary's connected primary; wbd_repl_remove_node stops the peer's
+ * link for good and drops it from every count and from status (its
+ * bitmap slot stays its own until a restart). Adding the node back
+ * (wbd_repl_add_node) restarts the same link.
+ */
+int wbd_repl_remove_check(struct wbd_repl *rp, const char *node, char *err, size_t len);
+void wbd_repl_remove_node(struct wbd_repl *rp, const char *node);
+/* Peers that are not removed. */
+unsigned wbd_repl_nmembers(const struct wbd_repl *rp);
+/* n is a peer a reload removed: true; *same: its link dials n's address
+ * (adding it back restarts that link, so another address needs a
+ * restart of wbrepd) */
+bool wbd_repl_removed(struct wbd_repl *rp, const struct wbconf_node *n, bool *same);
 
 /* ---- roles, links, status (repl_role.c) ---- */
 
@@ -228,6 +244,7 @@ void wbd_repl_disconnect(struct wbd_repl *rp);
 int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_t errlen);
 
 struct wbd_repl_peer_status {
+	unsigned idx; /* the peer's place (wbd_repl_verify_peer): removed ones are left out */
 	const char *node;
 	const char *connection;	 /* "Connected", "Connecting", "StandAlone" */
 	const char *role;	 /* "primary", "secondary", "unknown" */

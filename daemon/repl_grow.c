@@ -45,6 +45,8 @@ int wbd_repl_grow_limit(struct wbd_repl *rp, bool peer_space, uint64_t *limit, c
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		const struct repl_peer *p = &rp->peers[i];
 
+		if (p->removed)
+			continue;
 		if (!p->up || !p->max_size) {
 			if (peer_space)
 				continue;

@@ -101,6 +101,11 @@ struct repl_peer {
 	bool durable_only; /* secondary: the primary wants no IN_MEMORY acks */
 	bool wr_late;	   /* secondary: its newest written_ack record's DURABLE may go late */
 	bool standalone;   /* wbctl disconnect: the link is stopped */
+	/* a reload took its [node] section away (wbd_repl_remove_node): the
+	 * link stopped for good, no hold on the log, not counted, not shown;
+	 * its bitmap slot stays its own and tracks (a re-added node of the
+	 * same name resyncs from it) until a restart frees it */
+	bool removed;
 	/* primary: left live only because its send queue was full
 	 * (congestion = block): it catches up from the log but stays
 	 * healthy, so write-back holds the replies for it (backpressure)
@@ -299,7 +304,7 @@ struct wbd_repl {
  * being resynced; secondary: link up). */
 static inline bool repl_peer_healthy(const struct wbd_repl *rp, const struct repl_peer *p)
 {
-	return p->up &&
+	return p->up && !p->removed &&
 	       (!rp->primary || ((p->live || p->congested) && p->rs.state == REPL_RS_NONE));
 }
 

@@ -228,6 +228,8 @@ int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		struct repl_peer *p = &rp->peers[i];
 
+		if (p->removed)
+			continue;
 		p->split = false;
 		p->problem[0] = 0;
 		if (p->standalone || !discard_my_data)
@@ -247,7 +249,7 @@ void wbd_repl_counts(struct wbd_repl *rp, bool *primary, unsigned *healthy, unsi
 {
 	*primary = rp->primary;
 	*healthy = repl_healthy(rp);
-	*total = rp->npeers;
+	*total = wbd_repl_nmembers(rp);
 }
 
 unsigned wbd_repl_nheld(const struct wbd_repl *rp)
@@ -295,7 +297,7 @@ void wbd_repl_disk_check(struct wbd_repl *rp)
 		d = st.seq_head >= rp->sync_target ? REPL_DISK_UPTODATE : REPL_DISK_OUTDATED;
 	else if (ahead)
 		d = REPL_DISK_OUTDATED;
-	else if (2 * (up + 1) > rp->npeers + 1)
+	else if (2 * (up + 1) > wbd_repl_nmembers(rp) + 1)
 		d = REPL_DISK_UPTODATE;
 	if (primary && d == REPL_DISK_UPTODATE)
 		wbd_repl_uuid_adopt((struct repl_peer *)primary); /* same data: same UUIDs */
@@ -350,11 +352,15 @@ unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, u
 	if (rp)
 		wb_engine_stats(rp->e, &es);
 
-	for (unsigned i = 0; rp && i < rp->npeers && n < max; i++, n++) {
+	for (unsigned i = 0; rp && i < rp->npeers && n < max; i++) {
 		struct repl_peer *p = &rp->peers[i];
-		struct wbd_repl_peer_status *s = &st[n];
+		struct wbd_repl_peer_status *s;
 
+		if (p->removed)
+			continue;
+		s = &st[n++];
 		memset(s, 0, sizeof(*s));
+		s->idx = i;
 		s->node = p->node;
 		s->connection = connection_name(p);
 		s->problem = p->problem;

@@ -440,16 +440,56 @@ static bool node_new(const struct wbd *d, const struct wbconf *nw, const struct 
 	return wbconf_node_added(d->conf, n->name) && strcmp(n->name, nw->global.node_name);
 }
 
-/* The new peers of nw that rc (as in nw; NULL: any) lives on. */
+/* The new peers of nw that rc (as in nw; NULL: any) lives on; with rp,
+ * only those that are no removed peer of rp (one added back keeps its
+ * place and slot). */
 static unsigned nodes_added(const struct wbd *d, const struct wbconf *nw,
-			    const struct wbconf_resource *rc)
+			    const struct wbconf_resource *rc, struct wbd_repl *rp)
 {
 	unsigned n = 0;
+	bool same;
 
 	for (size_t i = 0; i < nw->nnodes; i++)
 		n += node_new(d, nw, &nw->nodes[i]) &&
-		     (!rc || wbconf_res_on_node(rc, nw->nodes[i].name));
+		     (!rc || wbconf_res_on_node(rc, nw->nodes[i].name)) &&
+		     !(rp && wbd_repl_removed(rp, &nw->nodes[i], &same));
 	return n;
+}
+
+/* A node of the running configuration that nw removes. */
+static bool node_gone(const struct wbd *d, const struct wbconf *nw, size_t i)
+{
+	return !wbconf_node_find(nw, d->conf->nodes[i].name);
+}
+
+/* Nodes removed (docs/configuration.md, "Removing a node") from each
+ * running resource: not the primary of a secondary here. A removed node
+ * added back: with the address its link had. -EBUSY with
+ * d->reload_error. */
+static int reload_gone_check(struct wbd *d, const struct wbconf *nw)
+{
+	for (size_t i = 0; i < d->nres; i++) {
+		struct wbd_repl *rp = d->res[i]->repl;
+		bool same = true;
+
+		if (!rp)
+			continue;
+		for (size_t k = 0; k < d->conf->nnodes; k++)
+			if (node_gone(d, nw, k) &&
+			    wbd_repl_remove_check(rp, d->conf->nodes[k].name, d->reload_error,
+						  sizeof(d->reload_error)))
+				return -EBUSY;
+		for (size_t k = 0; k < nw->nnodes; k++)
+			if (node_new(d, nw, &nw->nodes[k]) &&
+			    wbd_repl_removed(rp, &nw->nodes[k], &same) && !same) {
+				snprintf(d->reload_error, sizeof(d->reload_error),
+					 "node %s, removed by an earlier reload, comes back with "
+					 "another address; that needs a restart of wbrepd",
+					 nw->nodes[k].name);
+				return -EBUSY;
+			}
+	}
+	return 0;
 }
 
 /* Nodes appended (docs/configuration.md, "Adding a node"): replication
@@ -457,7 +497,9 @@ static unsigned nodes_added(const struct wbd *d, const struct wbconf *nw,
  * its new peers (bitmap slots). -EBUSY with d->reload_error. */
 static int reload_nodes_check(struct wbd *d, const struct wbconf *nw)
 {
-	if (!nodes_added(d, nw, NULL))
+	if (reload_gone_check(d, nw))
+		return -EBUSY;
+	if (!nodes_added(d, nw, NULL, NULL))
 		return 0;
 	if (!d->plisten) {
 		snprintf(d->reload_error, sizeof(d->reload_error),
@@ -468,19 +510,32 @@ static int reload_nodes_check(struct wbd *d, const struct wbconf *nw)
 	for (size_t i = 0; i < d->nres; i++) {
 		struct wbd_resource *r = d->res[i];
 		const struct wbconf_resource *rc = wbconf_resource_find(nw, r->name);
-		unsigned more = rc ? nodes_added(d, nw, rc) : 0;
+		unsigned more = rc && r->repl ? nodes_added(d, nw, rc, r->repl) : 0;
 
-		if (more && r->repl &&
+		if (more &&
 		    wbd_repl_add_check(r->repl, more, d->reload_error, sizeof(d->reload_error)))
 			return -EBUSY;
 	}
 	return 0;
 }
 
-/* Step 3c: the added nodes become peers of the running resources that
- * live on them (a resource that is down gets them at its next up). */
+/* Step 3c: the removed nodes stop being peers of the running resources
+ * (a resource that is down does not have them at its next up); the added
+ * nodes become peers of the running resources that live on them (a
+ * resource that is down gets them at its next up). */
 static void reload_nodes_apply(struct wbd *d, const struct wbconf *nw)
 {
+	for (size_t k = 0; k < d->conf->nnodes; k++) {
+		const struct wbconf_node *n = &d->conf->nodes[k];
+
+		if (!node_gone(d, nw, k))
+			continue;
+		wbd_info("reload: node %s removed (%s:%u)", n->name, n->address.host,
+			 n->address.port);
+		for (size_t i = 0; i < d->nres; i++)
+			if (d->res[i]->repl)
+				wbd_repl_remove_node(d->res[i]->repl, n->name);
+	}
 	for (size_t k = 0; k < nw->nnodes; k++) {
 		const struct wbconf_node *n = &nw->nodes[k];
 
@@ -525,7 +580,7 @@ static int reload_check(struct wbd *d, const struct wbconf *nw)
 			    o->name);
 			goto refused;
 		}
-		if (wbconf_resource_reload_check(d->conf, o, n, d->reload_error,
+		if (wbconf_resource_reload_check(d->conf, nw, o, n, d->reload_error,
 						 sizeof(d->reload_error)))
 			goto refused;
 	}

@@ -72,7 +72,7 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		if (q->problem[0] && !s->repl_problem[0])
 			snprintf(s->repl_problem, sizeof(s->repl_problem), "%s: %.380s", q->node,
 				 q->problem);
-		fill_verify_peer(r, i, q);
+		fill_verify_peer(r, ps[i].idx, q);
 	}
 	s->npeers = n;
 	wbd_repl_verify_status(r->repl, &vs);

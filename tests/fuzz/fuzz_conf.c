@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(r->destage_low_pct < r->destage_high_pct);
 		CHECK(r->size % 4096 == 0 && r->ram_buffer % 4096 == 0);
 		CHECK(wbconf_resource_find(c, r->name) != NULL);
-		CHECK(wbconf_resource_reload_check(c, r, r, buf, sizeof(buf)) == 0);
+		CHECK(wbconf_resource_reload_check(c, c, r, r, buf, sizeof(buf)) == 0);
 	}
 	for (size_t i = 0; i < c->nnodes; i++)
 		CHECK(c->nodes[i].name && wbconf_addr_set(&c->nodes[i].address));

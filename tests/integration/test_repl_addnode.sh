@@ -55,7 +55,7 @@ open(p, "w").write(s)
 PY
 if out=$(ctl alpha reload 2>&1); then
 	fail "$P-refused-first: a node inserted before beta was accepted"
-elif grep -q "renamed, inserted or reordered" <<<"$out" && json alpha 'len(s["peers"]) == 1'; then
+elif grep -q "inserted or reordered (\[node beta\] is not where it was" <<<"$out" && json alpha 'len(s["peers"]) == 1'; then
 	pass "$P-refused-first" "($out)"
 else
 	fail "$P-refused-first: $out; peers $(jget alpha 's["peers"]')"

@@ -656,20 +656,22 @@ static void test_reload_check(void **state)
 			       "n", &b, NULL),
 			 0);
 	assert_int_equal(
-	    wbconf_resource_reload_check(NULL, &a->res[0], &b->res[0], err, sizeof(err)), 0);
+	    wbconf_resource_reload_check(NULL, NULL, &a->res[0], &b->res[0], err, sizeof(err)), 0);
 	wbconf_free(b);
 	assert_int_equal(parse("[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n"
 			       "nbd-listen = 127.0.0.1:1\n",
 			       "n", &b, NULL),
 			 0);
 	assert_int_equal(
-	    wbconf_resource_reload_check(NULL, &a->res[0], &b->res[0], err, sizeof(err)), -EBUSY);
+	    wbconf_resource_reload_check(NULL, NULL, &a->res[0], &b->res[0], err, sizeof(err)),
+	    -EBUSY);
 	assert_non_null(strstr(err, "'nbd-listen' changed"));
 	wbconf_free(b);
 	assert_int_equal(
 	    parse("[resource r0]\nbacking = /dev/other\nlog = /dev/l0\n", "n", &b, NULL), 0);
 	assert_int_equal(
-	    wbconf_resource_reload_check(NULL, &a->res[0], &b->res[0], err, sizeof(err)), -EBUSY);
+	    wbconf_resource_reload_check(NULL, NULL, &a->res[0], &b->res[0], err, sizeof(err)),
+	    -EBUSY);
 	assert_non_null(strstr(err, "'backing' changed"));
 	wbconf_free(b);
 	wbconf_free(a);
@@ -737,18 +739,29 @@ static void test_reload_check_nodes(void **state)
 	    "[node a]\naddress = 10.0.0.1:7788\n[node b]\naddress = 10.0.0.9:7788\n",
 	    /* 5: a node-id */
 	    "[node a]\naddress = 10.0.0.1:7788\n[node b]\naddress = 10.0.0.2:7788\nnode-id = 7\n",
+	    /* 6: one removed, one added after the others */
+	    "[node a]\naddress = 10.0.0.1:7788\n[node c]\naddress = 10.0.0.3:7788\n",
+	    /* 7: one inserted before another */
+	    "[node a]\naddress = 10.0.0.1:7788\n[node c]\naddress = 10.0.0.3:7788\n"
+	    "[node b]\naddress = 10.0.0.2:7788\n",
+	    /* 8: every node removed, this one too (single node: a restart;
+	     * a file with nodes but not this one does not parse) */
+	    "",
 	};
 	static const char *const why[] = {NULL,
 					  NULL,
-					  "were removed (2 before, 1 now)",
-					  "renamed, inserted or reordered",
+					  NULL,
+					  "[node a] is not where it was",
 					  "[node b] address changed",
-					  "[node b] node-id changed"};
-	struct wbconf *c[6];
+					  "[node b] node-id changed",
+					  NULL,
+					  "[node b] is not where it was",
+					  "[node a] (this node) was removed"};
+	struct wbconf *c[9];
 	char buf[512], err[256];
 
 	(void)state;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 9; i++) {
 		snprintf(buf, sizeof(buf),
 			 "[global]\nnode-name = a\ntransport = plain\n%s"
 			 "[resource r0]\nbacking = /dev/b0\nlog = /dev/l0\n",
@@ -759,7 +772,7 @@ static void test_reload_check_nodes(void **state)
 			fail_msg("case %d does not parse: %s", i, errors_of(buf, "a", &n));
 		}
 	}
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 9; i++) {
 		err[0] = 0;
 		if (!why[i]) {
 			assert_int_equal(wbconf_nodes_reload_check(c[0], c[i], err, sizeof(err)),
@@ -770,31 +783,39 @@ static void test_reload_check_nodes(void **state)
 		if (!strstr(err, why[i]))
 			fail_msg("case %d: '%s' does not say '%s'", i, err, why[i]);
 	}
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 9; i++)
 		wbconf_free(c[i]);
-	/* "nodes": c added, and r0 on it too: fine; b left out: refused */
+	/* "nodes": c added, and r0 on it too: fine; b left out: refused; b
+	 * removed from the file, and from "nodes": fine */
 	{
-		static const char *const nodes[] = {"a, b", "a, b, c", "a, c"};
-		struct wbconf *n[3];
+		static const char *const nodes[] = {"a, b", "a, b, c", "a, c", "a"};
+		struct wbconf *n[4];
 
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < 4; i++) {
 			snprintf(buf, sizeof(buf),
 				 "[global]\nnode-name = a\ntransport = plain\n%s"
 				 "[resource r0]\nnodes = %s\nbacking = /dev/b0\nlog = /dev/l0\n",
-				 i ? files[1] : files[0], nodes[i]);
+				 files[i == 3 ? 2
+				       : i    ? 1
+					      : 0],
+				 nodes[i]);
 			assert_int_equal(parse(buf, "a", &n[i], NULL), 0);
 		}
 		assert_int_equal(wbconf_nodes_reload_check(n[0], n[1], err, sizeof(err)), 0);
 		assert_true(wbconf_node_added(n[0], "c"));
 		assert_false(wbconf_node_added(n[0], "b"));
-		assert_int_equal(wbconf_resource_reload_check(n[0], &n[0]->res[0], &n[1]->res[0],
-							      err, sizeof(err)),
+		assert_int_equal(wbconf_resource_reload_check(n[0], n[1], &n[0]->res[0],
+							      &n[1]->res[0], err, sizeof(err)),
 				 0);
-		assert_int_equal(wbconf_resource_reload_check(n[0], &n[0]->res[0], &n[2]->res[0],
-							      err, sizeof(err)),
+		assert_int_equal(wbconf_resource_reload_check(n[0], n[2], &n[0]->res[0],
+							      &n[2]->res[0], err, sizeof(err)),
 				 -EBUSY);
 		assert_non_null(strstr(err, "'nodes' changed for node b"));
-		for (int i = 0; i < 3; i++)
+		assert_int_equal(wbconf_nodes_reload_check(n[0], n[3], err, sizeof(err)), 0);
+		assert_int_equal(wbconf_resource_reload_check(n[0], n[3], &n[0]->res[0],
+							      &n[3]->res[0], err, sizeof(err)),
+				 0);
+		for (int i = 0; i < 4; i++)
 			wbconf_free(n[i]);
 	}
 }
@@ -813,7 +834,7 @@ static void test_cache_mode(void **state)
 	assert_int_equal(b->res[0].cache_mode, WBCONF_CACHE_WRITETHROUGH);
 	/* reloadable: a reload may change it */
 	assert_int_equal(
-	    wbconf_resource_reload_check(NULL, &a->res[0], &b->res[0], err, sizeof(err)), 0);
+	    wbconf_resource_reload_check(NULL, NULL, &a->res[0], &b->res[0], err, sizeof(err)), 0);
 	wbconf_free(b);
 	wbconf_free(a);
 	/* passthrough caches nothing: its mode is write-through, and saying so is fine */

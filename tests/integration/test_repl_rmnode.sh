@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# timeout: 600
+#
+# test_repl_rmnode.sh - a replica removed, and added back, without a
+# restart (docs/configuration.md, "Removing a node"): alpha (primary), beta
+# and gamma over TLS on loopback, a stamped writer on alpha the whole time.
+#   refused-primary  beta's file without alpha (beta's connected primary):
+#                    the reload is refused with the reason, nothing changes
+#   remove           gamma's [node] taken out on alpha and beta, wbctl
+#                    reload on both: "peer gamma removed", gamma gone from
+#                    their status, the link to beta stays up (no
+#                    reconnect), writes go on in write-back
+#   gamma-alone      gamma (still running with the old file) has no link
+#                    up
+#   moved-back       gamma added back on alpha with another address: refused
+#                    (its link keeps the old one until a restart)
+#   back             gamma appended again on alpha and beta: "peer gamma
+#                    added back", gamma resynced from its bitmap (not a full
+#                    sync: its slot tracked while it was removed), both peers
+#                    UpToDate
+#   acked            every acknowledged write is on all three nodes
+#   identical        the three exports read back byte-identical
+# Output ends with "N passed, N failed".
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+need_bins repl-rmnode "$WBREPD" "$WBCTL"
+need_tools repl-rmnode nbdcopy nbdinfo openssl python3 cmp
+"$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "repl-rmnode (engine wblog not registered)"
+tmpdir repl-rmnode
+REPL_SIZE_MB=32
+. "$ROOT/tests/repl_lib.sh"
+repl_init alpha beta gamma || finish
+P=repl-rmnode
+
+# conf NODE ROLE NODES...: NODE's file with these [node] sections only
+conf() {
+	local n=$1 role=$2 keep=$REPL_NODES
+	shift 2
+	REPL_NODES="$*"
+	repl_conf "$n" "$role" wb-min-peers=1
+	REPL_NODES=$keep
+}
+conf alpha primary alpha beta gamma
+conf beta secondary alpha beta gamma
+conf gamma secondary alpha beta gamma
+for n in alpha beta gamma; do
+	repl_start "$n" || {
+		fail "$P-start: $n: $REPL_WHY"
+		finish
+	}
+done
+both_uptodate() { repl_uptodate alpha && json alpha 'len(s["peers"]) == 2'; }
+if wait_for 120 both_uptodate; then
+	pass "$P-start"
+else
+	fail "$P-start: $(jget alpha 's["peers"]')"
+	finish
+fi
+ST=$T/stamps
+stamp_start alpha "$ST" 4096 2 4 || fail "$P-writer: did not start"
+ups() { grep -c "r0: peer beta up" "$T/alpha/wbrepd.log"; }
+u0=$(ups)
+
+# ---- refused-primary: beta's file without alpha
+conf beta secondary beta gamma
+if out=$(ctl beta reload 2>&1); then
+	fail "$P-refused-primary: removing beta's connected primary was accepted"
+elif grep -q "node alpha is its primary (connected)" <<<"$out" && json beta 'len(s["peers"]) == 2'; then
+	pass "$P-refused-primary" "($out)"
+else
+	fail "$P-refused-primary: $out; peers $(jget beta 's["peers"]')"
+fi
+
+# ---- remove: gamma out of alpha's and beta's files
+conf alpha primary alpha beta
+conf beta secondary alpha beta
+ok=1
+for n in alpha beta; do
+	out=$(ctl "$n" reload 2>&1) || {
+		ok=0
+		fail "$P-remove: $n: $out"
+	}
+done
+w0=$(repl_writes alpha)
+only_beta() { json alpha '[p["node"] for p in s["peers"]] == ["beta"]' && json beta '[p["node"] for p in s["peers"]] == ["alpha"]'; }
+if [ "$ok" = 1 ] && grep -q "r0: peer gamma removed" "$T/alpha/wbrepd.log" &&
+	grep -q "r0: peer gamma removed" "$T/beta/wbrepd.log" && only_beta &&
+	[ "$(ups)" = "$u0" ] && repl_progress alpha 200 &&
+	json alpha 's["mode"] == "writeback" and s["peers_connected"] == 1'; then
+	pass "$P-remove" "(alpha: $(grep -o "r0: peer gamma removed.*" "$T/alpha/wbrepd.log" | head -1); writes since: $(($(repl_writes alpha) - w0)))"
+else
+	fail "$P-remove: alpha peers $(jget alpha 's["peers"]'); mode $(jget alpha 's["mode"], s["peers_connected"], s["mode_reason"]'); beta ups $u0 -> $(ups)"
+fi
+
+# ---- gamma-alone: its links stay down, alpha refuses it
+gamma_alone() { json gamma 'all(p["connection"] != "Connected" for p in s["peers"])'; }
+if wait_for 30 gamma_alone; then
+	pass "$P-gamma-alone" "(gamma: $(jget gamma '[(p["node"], p["connection"]) for p in s["peers"]]'))"
+else
+	fail "$P-gamma-alone: gamma peers $(jget gamma 's["peers"]')"
+fi
+
+# ---- moved-back: gamma with another address
+conf alpha primary alpha beta gamma
+sed -i "s/127.0.0.1:${PORT[gamma]}/127.0.0.1:$(free_port)/" "$T/alpha/wbrep.conf"
+if out=$(ctl alpha reload 2>&1); then
+	fail "$P-moved-back: gamma back with another address accepted"
+elif grep -q "node gamma, removed by an earlier reload, comes back with another address" <<<"$out" &&
+	json alpha 'len(s["peers"]) == 1'; then
+	pass "$P-moved-back" "($out)"
+else
+	fail "$P-moved-back: $out"
+fi
+
+# ---- back: gamma appended again on alpha and beta
+repl_progress alpha 200 || true # gamma's bitmap has something to resync
+conf alpha primary alpha beta gamma
+conf beta secondary alpha beta gamma
+ok=1
+for n in alpha beta; do
+	out=$(ctl "$n" reload 2>&1) || {
+		ok=0
+		fail "$P-back: $n: $out"
+	}
+done
+if [ "$ok" = 1 ] && grep -q "r0: peer gamma added back" "$T/alpha/wbrepd.log" &&
+	wait_for 240 both_uptodate &&
+	grep -q "resync to peer gamma started: bitmap" "$T/alpha/wbrepd.log"; then
+	pass "$P-back" "($(grep -o "resync to peer gamma started.*" "$T/alpha/wbrepd.log" | tail -1 | cut -c1-100))"
+else
+	fail "$P-back: alpha: $(jget alpha 's["peers"]'); $(grep -o "resync to peer gamma started.*" "$T/alpha/wbrepd.log" | tail -1)"
+fi
+
+# ---- acked, identical
+stamp_stop || fail "$P-writer: did not stop"
+ctl alpha flush r0 >/dev/null 2>&1
+bad=""
+for n in alpha beta gamma; do
+	if [ "$n" != alpha ] && ! wait_for 60 repl_caught_up alpha "$n"; then
+		bad="$bad $n(not caught up)"
+	elif ! stamp_verify "$n" "$ST" --exact; then
+		bad="$bad $n"
+	fi
+done
+if [ -z "$bad" ]; then
+	pass "$P-acked" "(every acknowledged write on all three: $(tail -1 "$ST.verify"))"
+else
+	fail "$P-acked:$bad: $(tail -2 "$ST.verify" | tr '\n' ' ')"
+fi
+if timeout 300 nbdcopy "$(URI alpha)" "$T/img.alpha" && same_as "$T/img.alpha" beta &&
+	same_as "$T/img.alpha" gamma; then
+	pass "$P-identical"
+else
+	fail "$P-identical: the exports differ"
+fi
+repl_log_clean "$P" alpha beta gamma
+finish
