@@ -82,6 +82,17 @@ repl_conf() {
 	} >"$d/wbrep.conf"
 }
 
+# repl_conf_with "NODES" NODE ROLE [KEY=VALUE...]: repl_conf with these
+# [node] sections only (a file before a node is added or after one is
+# removed)
+repl_conf_with() {
+	local keep=$REPL_NODES
+	REPL_NODES=$1
+	shift
+	repl_conf "$@"
+	REPL_NODES=$keep
+}
+
 # repl_solo_conf NODE: NODE's wbrep.conf becomes a stand-alone node (no
 # [node] sections: single node, primary) over its own devices, e.g. to read
 # what a killed secondary's devices hold (its log recovered at the start)
@@ -253,6 +264,52 @@ repl_uptodate() {
 # asked now: a settled pair when nothing is written meanwhile)
 repl_caught_up() {
 	json "$1" True && json "$2" "s['seq']['head'] == $(jget "$1" "s['seq']['head']")"
+}
+
+# repl_end_checks P ST PRIMARY NODE...: stop the stamped writer, flush,
+# wait for each other NODE to catch up with PRIMARY: P-acked (every
+# acknowledged write of ST on every node, --exact), then P-identical
+# (every export reads back byte-identical to PRIMARY's)
+repl_end_checks() {
+	local p=$1 st=$2 prim=$3 n bad="" same=1
+	shift 3
+	stamp_stop || fail "$p-writer: did not stop"
+	ctl "$prim" flush r0 >/dev/null 2>&1
+	for n in "$prim" "$@"; do
+		if [ "$n" != "$prim" ] && ! wait_for 60 repl_caught_up "$prim" "$n"; then
+			bad="$bad $n(not caught up)"
+		elif ! stamp_verify "$n" "$st" --exact; then
+			bad="$bad $n"
+		fi
+	done
+	if [ -z "$bad" ]; then
+		pass "$p-acked" "(every acknowledged write on $prim $*: $(tail -1 "$st.verify"))"
+	else
+		fail "$p-acked:$bad: $(tail -2 "$st.verify" | tr '\n' ' ')"
+	fi
+	timeout 300 nbdcopy "$(URI "$prim")" "$T/img.$prim" || same=0
+	for n in "$@"; do
+		[ "$same" = 1 ] && same_as "$T/img.$prim" "$n" || same=0
+	done
+	if [ "$same" = 1 ]; then
+		pass "$p-identical"
+	else
+		fail "$p-identical: the exports differ"
+	fi
+}
+
+# reload_on P NODE...: wbctl reload on each NODE; 1 (FAIL P: NODE: why)
+# when one is refused
+reload_on() {
+	local p=$1 n out ok=0
+	shift
+	for n in "$@"; do
+		out=$(ctl "$n" reload 2>&1) || {
+			ok=1
+			fail "$p: $n: $out"
+		}
+	done
+	return $ok
 }
 
 # repl_writes NODE: writes NODE's resource completed so far (from status)

@@ -30,12 +30,7 @@ repl_init alpha beta gamma || finish
 P=repl-addnode
 
 # conf2 NODE ROLE: NODE's file with alpha and beta only (gamma unknown)
-conf2() {
-	local keep=$REPL_NODES
-	REPL_NODES="alpha beta"
-	repl_conf "$1" "$2" wb-min-peers=1
-	REPL_NODES=$keep
-}
+conf2() { repl_conf_with "alpha beta" "$1" "$2" wb-min-peers=1; }
 conf2 alpha primary
 conf2 beta secondary
 repl_start_pair "$P" alpha beta
@@ -66,10 +61,8 @@ cp "$T/alpha/wbrep.conf.2" "$T/alpha/wbrep.conf"
 repl_conf alpha primary wb-min-peers=1
 repl_conf beta secondary wb-min-peers=1
 repl_conf gamma secondary wb-min-peers=1
-ok=1
-for n in alpha beta; do
-	out=$(ctl "$n" reload 2>&1) || { ok=0; fail "$P-reload: $n: $out"; }
-done
+ok=0
+reload_on "$P-reload" alpha beta && ok=1
 if [ "$ok" = 1 ] && grep -q "r0: peer gamma added (bitmap slot 1)" "$T/alpha/wbrepd.log" &&
 	grep -q "r0: peer gamma added (bitmap slot 1)" "$T/beta/wbrepd.log" &&
 	json alpha 'len(s["peers"]) == 2' && [ "$(ups)" = "$u0" ] && repl_writes_reach alpha 1; then
@@ -104,26 +97,6 @@ fi
 cp "$T/alpha/wbrep.conf.3" "$T/alpha/wbrep.conf"
 
 # ---- acked, identical
-stamp_stop || fail "$P-writer: did not stop"
-ctl alpha flush r0 >/dev/null 2>&1
-bad=""
-for n in alpha beta gamma; do
-	if [ "$n" != alpha ] && ! wait_for 60 repl_caught_up alpha "$n"; then
-		bad="$bad $n(not caught up)"
-	elif ! stamp_verify "$n" "$ST" --exact; then
-		bad="$bad $n"
-	fi
-done
-if [ -z "$bad" ]; then
-	pass "$P-acked" "(every acknowledged write on all three: $(tail -1 "$ST.verify"))"
-else
-	fail "$P-acked:$bad: $(tail -2 "$ST.verify" | tr '\n' ' ')"
-fi
-if timeout 300 nbdcopy "$(URI alpha)" "$T/img.alpha" && same_as "$T/img.alpha" beta &&
-	same_as "$T/img.alpha" gamma; then
-	pass "$P-identical"
-else
-	fail "$P-identical: the exports differ"
-fi
+repl_end_checks "$P" "$ST" alpha beta gamma
 repl_log_clean "$P" alpha beta gamma
 finish

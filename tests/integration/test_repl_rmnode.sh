@@ -36,11 +36,9 @@ P=repl-rmnode
 
 # conf NODE ROLE NODES...: NODE's file with these [node] sections only
 conf() {
-	local n=$1 role=$2 keep=$REPL_NODES
+	local n=$1 role=$2
 	shift 2
-	REPL_NODES="$*"
-	repl_conf "$n" "$role" wb-min-peers=1
-	REPL_NODES=$keep
+	repl_conf_with "$*" "$n" "$role" wb-min-peers=1
 }
 conf alpha primary alpha beta gamma
 conf beta secondary alpha beta gamma
@@ -76,13 +74,8 @@ fi
 # ---- remove: gamma out of alpha's and beta's files
 conf alpha primary alpha beta
 conf beta secondary alpha beta
-ok=1
-for n in alpha beta; do
-	out=$(ctl "$n" reload 2>&1) || {
-		ok=0
-		fail "$P-remove: $n: $out"
-	}
-done
+ok=0
+reload_on "$P-remove" alpha beta && ok=1
 w0=$(repl_writes alpha)
 only_beta() { json alpha '[p["node"] for p in s["peers"]] == ["beta"]' && json beta '[p["node"] for p in s["peers"]] == ["alpha"]'; }
 if [ "$ok" = 1 ] && grep -q "r0: peer gamma removed" "$T/alpha/wbrepd.log" &&
@@ -118,13 +111,8 @@ fi
 repl_progress alpha 200 || true # gamma's bitmap has something to resync
 conf alpha primary alpha beta gamma
 conf beta secondary alpha beta gamma
-ok=1
-for n in alpha beta; do
-	out=$(ctl "$n" reload 2>&1) || {
-		ok=0
-		fail "$P-back: $n: $out"
-	}
-done
+ok=0
+reload_on "$P-back" alpha beta && ok=1
 if [ "$ok" = 1 ] && grep -q "r0: peer gamma added back" "$T/alpha/wbrepd.log" &&
 	wait_for 240 both_uptodate &&
 	grep -q "resync to peer gamma started: bitmap" "$T/alpha/wbrepd.log"; then
@@ -134,26 +122,6 @@ else
 fi
 
 # ---- acked, identical
-stamp_stop || fail "$P-writer: did not stop"
-ctl alpha flush r0 >/dev/null 2>&1
-bad=""
-for n in alpha beta gamma; do
-	if [ "$n" != alpha ] && ! wait_for 60 repl_caught_up alpha "$n"; then
-		bad="$bad $n(not caught up)"
-	elif ! stamp_verify "$n" "$ST" --exact; then
-		bad="$bad $n"
-	fi
-done
-if [ -z "$bad" ]; then
-	pass "$P-acked" "(every acknowledged write on all three: $(tail -1 "$ST.verify"))"
-else
-	fail "$P-acked:$bad: $(tail -2 "$ST.verify" | tr '\n' ' ')"
-fi
-if timeout 300 nbdcopy "$(URI alpha)" "$T/img.alpha" && same_as "$T/img.alpha" beta &&
-	same_as "$T/img.alpha" gamma; then
-	pass "$P-identical"
-else
-	fail "$P-identical: the exports differ"
-fi
+repl_end_checks "$P" "$ST" alpha beta gamma
 repl_log_clean "$P" alpha beta gamma
 finish
