@@ -676,8 +676,9 @@ static void res_events_add(struct wbd_resource *r, uint64_t destaged_bytes)
 }
 
 /* up, step 5: replication when the cluster has peers; the configured role
- * is the one at up (wbctl primary/secondary later) */
-static int res_start_repl(struct wbd_resource *r, char *err, size_t errlen)
+ * is the one at up (wbctl primary/secondary later); running: a resource
+ * that has served writes alone, primary whatever the file says */
+static int res_start_repl(struct wbd_resource *r, bool running, char *err, size_t errlen)
 {
 	const struct wbconf_resource *c = r->conf;
 	int ret;
@@ -687,7 +688,7 @@ static int res_start_repl(struct wbd_resource *r, char *err, size_t errlen)
 		return 0;
 	struct wbd_repl_opts o = {.res = r->name,
 				  .e = r->engine,
-				  .primary = c->role != WBCONF_ROLE_SECONDARY,
+				  .primary = running || c->role != WBCONF_ROLE_SECONDARY,
 				  .protocol = c->protocol,
 				  .ack_memory = c->ack == WBCONF_ACK_MEMORY,
 				  .min_peers = c->wb_min_peers,
@@ -705,6 +706,24 @@ static int res_start_repl(struct wbd_resource *r, char *err, size_t errlen)
 		return ret;
 	}
 	r->writes_off = !o.primary; /* a secondary's frontends refuse writes */
+	return 0;
+}
+
+int wbd_resource_start_repl(struct wbd_resource *r, char *err, size_t errlen)
+{
+	int ret;
+
+	if (r->state != WBD_RES_UP || r->repl)
+		return 0;
+	ret = res_start_repl(r, true, err, errlen);
+	if (ret || !r->repl)
+		return ret;
+	wbd_info("%s: replication started with %u peer%s, as primary%s", r->name,
+		 wbd_repl_nmembers(r->repl), wbd_repl_nmembers(r->repl) == 1 ? "" : "s",
+		 r->conf->role == WBCONF_ROLE_SECONDARY
+		     ? " (role = secondary in the file: used from the next up)"
+		     : "");
+	wbd_modectl_eval(r, "replication started");
 	return 0;
 }
 
@@ -745,7 +764,7 @@ int wbd_resource_up(struct wbd_resource *r, char *err, size_t errlen)
 	if (ret)
 		goto out_events;
 	res_events_add(r, st.destaged_bytes);
-	ret = res_start_repl(r, err, errlen);
+	ret = res_start_repl(r, false, err, errlen);
 	if (ret)
 		goto out_events;
 	r->fail_reason[0] = 0;

@@ -120,6 +120,10 @@ int wbd_resource_set_mode(struct wbd_resource *r, int mode);
 /* After a reload: the mode policy decides again (new cache-mode,
  * wb-min-peers, on-no-quorum). */
 void wbd_resource_conf_mode(struct wbd_resource *r);
+/* A reload gave this node peers (docs/configuration.md, "From one node to
+ * a pair"): replication starts on r if it is up, as primary. 0 or -errno
+ * with err. */
+int wbd_resource_start_repl(struct wbd_resource *r, char *err, size_t errlen);
 /* Put the engine in the mode the policy decided (modectl.h), unless a
  * drain runs (it ends in that mode). */
 void wbd_resource_sync_mode(struct wbd_resource *r);

@@ -150,46 +150,82 @@ static struct wbd_peerlink *pl_lookup(const char *res, const char *node, void *a
 	return r && r->repl ? wbd_repl_link(r->repl, node) : NULL;
 }
 
-/* Replication: TLS context and listener when other nodes are configured. */
-static int wbd_repl_start(struct wbd *d)
+/* Replication for configuration c: the TLS context (transport = tls)
+ * into *tls and the listener on this node's [node] address into *ls; 0,
+ * or -errno with the reason in err and nothing made. */
+static int repl_listen(struct wbd *d, const struct wbconf *c, SSL_CTX **tls,
+		       struct wbd_peerlisten **ls, char *err, size_t len)
 {
-	const struct wbconf *c = d->conf;
-	const struct wbconf_node *me;
+	const struct wbconf_node *me = wbconf_node_find(c, c->global.node_name);
 	const char **known;
 	size_t n = 0;
 	int ret;
 
-	d->renv.conf = c;
-	if (!wbd_repl_npeers(c, NULL))
-		return 0;
-	me = wbconf_node_find(c, c->global.node_name);
+	*tls = NULL;
+	*ls = NULL;
+	if (!me) {
+		snprintf(err, len, "this node (%s) has no [node] section", c->global.node_name);
+		return -EINVAL;
+	}
 	if (c->global.transport == WBCONF_TRANSPORT_TLS) {
+		SSL_CTX *check;
+
 		if (!c->global.tls_cert || !c->global.tls_key || !c->global.tls_ca) {
-			wbd_err("replication with transport = tls needs tls-cert, tls-key and "
-				"tls-ca in [global]");
+			snprintf(err, len,
+				 "replication with transport = tls needs tls-cert, tls-key and "
+				 "tls-ca in [global]");
 			return -EINVAL;
 		}
-		ret = wbd_tls_ctx_new(c->global.tls_cert, c->global.tls_key, c->global.tls_ca,
-				      &d->renv.tls);
+		/* the reason in err (an expired certificate is loaded with a
+		 * warning, as at every start: its peers say why they refuse) */
+		ret = wbd_tls_ctx_load(c->global.tls_cert, c->global.tls_key, c->global.tls_ca,
+				       false, &check, err, len);
 		if (ret)
 			return ret;
+		SSL_CTX_free(check);
+		ret = wbd_tls_ctx_new(c->global.tls_cert, c->global.tls_key, c->global.tls_ca, tls);
+		if (ret) {
+			snprintf(err, len, "cannot load the [global] tls-cert/tls-key/tls-ca");
+			return ret;
+		}
 	}
 	/* the other nodes' hosts: their connections get a slot first */
 	known = calloc(c->nnodes + 1, sizeof(*known));
-	if (!known)
+	if (!known) {
+		SSL_CTX_free(*tls);
+		*tls = NULL;
+		snprintf(err, len, "%s", strerror(ENOMEM));
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < c->nnodes; i++)
 		if (&c->nodes[i] != me)
 			known[n++] = c->nodes[i].address.host;
-	ret = wbd_peerlisten_new(d->base, me->address.host, me->address.port, d->renv.tls, known,
-				 pl_lookup, d, &d->plisten);
+	ret = wbd_peerlisten_new(d->base, me->address.host, me->address.port, *tls, known,
+				 pl_lookup, d, ls);
 	free(known);
 	if (ret) {
-		wbd_err("cannot listen for peers on %s:%u: %s", me->address.host, me->address.port,
-			strerror(-ret));
+		snprintf(err, len, "cannot listen for peers on %s:%u: %s", me->address.host,
+			 me->address.port, strerror(-ret));
+		SSL_CTX_free(*tls);
+		*tls = NULL;
 		return ret;
 	}
 	return 0;
+}
+
+/* Replication: TLS context and listener when other nodes are configured. */
+static int wbd_repl_start(struct wbd *d)
+{
+	char err[512];
+	int ret;
+
+	d->renv.conf = d->conf;
+	if (!wbd_repl_npeers(d->conf, NULL))
+		return 0;
+	ret = repl_listen(d, d->conf, &d->renv.tls, &d->plisten, err, sizeof(err));
+	if (ret)
+		wbd_err("%s", err);
+	return ret;
 }
 
 /* NBDP_OPT_STARTTLS: a server context when a resource has tls != off (the
@@ -499,14 +535,9 @@ static int reload_nodes_check(struct wbd *d, const struct wbconf *nw)
 {
 	if (reload_gone_check(d, nw))
 		return -EBUSY;
-	if (!nodes_added(d, nw, NULL, NULL))
+	/* replication not running here yet: it starts (reload_repl_prepare) */
+	if (!nodes_added(d, nw, NULL, NULL) || !d->plisten)
 		return 0;
-	if (!d->plisten) {
-		snprintf(d->reload_error, sizeof(d->reload_error),
-			 "[node] sections were added, but replication does not run on this node "
-			 "(it had no peers at start); that needs a restart of wbrepd");
-		return -EBUSY;
-	}
 	for (size_t i = 0; i < d->nres; i++) {
 		struct wbd_resource *r = d->res[i];
 		const struct wbconf_resource *rc = wbconf_resource_find(nw, r->name);
@@ -683,6 +714,50 @@ static void reload_tls_apply(struct wbd *d, const struct wbconf *nw, SSL_CTX *ct
 			  nw->global.tls_cert, now.serial, until);
 }
 
+/* Step 2c: a single node (no peers at start) that the file now gives
+ * peers (docs/configuration.md, "From one node to a pair"): the TLS
+ * context and the listener made now, or the reload refused with why
+ * (nothing applied). */
+static int reload_repl_prepare(struct wbd *d, const struct wbconf *nw, SSL_CTX **tls,
+			       struct wbd_peerlisten **ls)
+{
+	char err[400];
+	int ret;
+
+	*tls = NULL;
+	*ls = NULL;
+	if (d->plisten || !wbd_repl_npeers(nw, NULL))
+		return 0;
+	ret = repl_listen(d, nw, tls, ls, err, sizeof(err));
+	if (!ret)
+		return 0;
+	snprintf(d->reload_error, sizeof(d->reload_error), "replication cannot start: %s", err);
+	wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
+	return ret;
+}
+
+/* Step 4 (the new configuration in force): replication starts on each
+ * resource that is up, as the primary it has been (the configured role
+ * is used from its next up); a resource that is down starts it at up. */
+static void reload_repl_start(struct wbd *d, SSL_CTX *tls, struct wbd_peerlisten *ls)
+{
+	char err[256];
+
+	if (!ls)
+		return;
+	d->renv.tls = tls;
+	d->plisten = ls;
+	wbd_info("reload: replication started: listening for peers on port %u",
+		 wbd_peerlisten_port(ls));
+	for (size_t i = 0; i < d->nres; i++) {
+		struct wbd_resource *r = d->res[i];
+
+		if (r->state == WBD_RES_UP && !r->repl &&
+		    wbd_resource_start_repl(r, err, sizeof(err)))
+			wbd_err("reload: %s: %s; it goes on without peers", r->name, err);
+	}
+}
+
 /*
  * All or nothing: if any change needs a restart (a key not marked
  * reloadable in the key table, conf/wbconf_keys.c; a resource added or
@@ -691,7 +766,8 @@ static void reload_tls_apply(struct wbd *d, const struct wbconf *nw, SSL_CTX *ct
 int wbd_reload(struct wbd *d)
 {
 	struct wbconf *nw = NULL;
-	SSL_CTX *tls = NULL;
+	struct wbd_peerlisten *ls = NULL;
+	SSL_CTX *tls = NULL, *rtls = NULL;
 	int ret, level;
 
 	ret = reload_load(d, &nw);
@@ -700,6 +776,11 @@ int wbd_reload(struct wbd *d)
 	ret = reload_check(d, nw);
 	if (!ret)
 		ret = reload_tls_load(d, nw, &tls);
+	if (!ret) {
+		ret = reload_repl_prepare(d, nw, &rtls, &ls);
+		if (ret && tls)
+			SSL_CTX_free(tls);
+	}
 	if (ret) {
 		wbconf_free(nw);
 		return ret;
@@ -715,6 +796,7 @@ int wbd_reload(struct wbd *d)
 	wbconf_free(d->conf);
 	d->conf = nw;
 	d->renv.conf = nw;
+	reload_repl_start(d, rtls, ls);
 	d->conf_hash = wbd_conf_hash(d->conf_path);
 	d->reload_error[0] = 0;
 	wbd_info("reload: configuration applied (log-level %d, engine tunables)", level);
