@@ -239,6 +239,9 @@ int wbd_repl_grow_query(struct wbd_repl *rp, void (*done)(void *arg), void *arg)
 /* The engine grew: new hellos on every link (the peers grow too, and
  * resync what the grow marked). */
 void wbd_repl_grown(struct wbd_repl *rp);
+/* Every link that runs drops its connection and makes a new one (new
+ * TLS handshakes, new hellos); why is logged. */
+void wbd_repl_relink(struct wbd_repl *rp, const char *why);
 /* wbctl disconnect / connect: stop every link (StandAlone) / start them. */
 void wbd_repl_disconnect(struct wbd_repl *rp);
 int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_t errlen);

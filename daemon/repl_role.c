@@ -19,7 +19,7 @@
 #include "daemon/wbd_log.h"
 
 /* New hellos on every link: the peers learn this node's new role. */
-static void relink(struct wbd_repl *rp, const char *why)
+void wbd_repl_relink(struct wbd_repl *rp, const char *why)
 {
 	wbd_debug("%s: new hellos: %s", rp->res, why);
 	for (unsigned i = 0; i < rp->npeers; i++) {
@@ -41,7 +41,7 @@ static void promoted(struct wbd_repl *rp, int err)
 	if (!err)
 		wbd_info("%s: new data generation %s", rp->res, u);
 	if (rp->primary && !rp->stopping)
-		relink(rp, "this node became primary");
+		wbd_repl_relink(rp, "this node became primary");
 }
 
 /* Whether this node may become primary now: never next to another
@@ -162,7 +162,7 @@ int wbd_repl_promote(struct wbd_repl *rp, bool force, char *err, size_t errlen)
 			wbd_err("%s: cannot start a new data generation UUID: %s; split brain "
 				"with this generation will not be detected",
 				rp->res, strerror(-ret));
-		relink(rp, "this node became primary");
+		wbd_repl_relink(rp, "this node became primary");
 	}
 	work_kick(rp);
 	return 0;
@@ -196,7 +196,7 @@ int wbd_repl_demote(struct wbd_repl *rp, char *err, size_t errlen)
 	wbd_repl_peers_check(rp, true);	       /* a secondary: its peers do not decide */
 	wb_engine_stats(rp->e, &st);
 	wbd_info("%s: demoted to secondary at seq %llu", rp->res, (unsigned long long)st.seq_head);
-	relink(rp, "this node became secondary");
+	wbd_repl_relink(rp, "this node became secondary");
 	return 0;
 }
 

@@ -225,6 +225,8 @@ static int wbd_repl_start(struct wbd *d)
 	ret = repl_listen(d, d->conf, &d->renv.tls, &d->plisten, err, sizeof(err));
 	if (ret)
 		wbd_err("%s", err);
+	else if (d->renv.tls)
+		d->tls_ca_hash = wbd_conf_hash(d->conf->global.tls_ca);
 	return ret;
 }
 
@@ -682,8 +684,34 @@ static int reload_tls_load(struct wbd *d, const struct wbconf *nw, SSL_CTX **out
 	return ret;
 }
 
+/* Step 3b, the CA: a peer was checked against the CA of when its link
+ * connected, and a TLS 1.3 connection is never checked again. A CA taken
+ * out (a compromised node's, docs/configuration.md "Rotating
+ * certificates") must end the connections it let in: when the tls-ca
+ * file's bytes changed, every replication link makes a new connection,
+ * checked against the new CA (a peer it no longer accepts stays out; the
+ * others catch up from the log). */
+static void reload_tls_ca(struct wbd *d, const struct wbconf *nw)
+{
+	uint64_t h;
+
+	if (!d->renv.tls)
+		return;
+	h = wbd_conf_hash(nw->global.tls_ca);
+	if (h == d->tls_ca_hash)
+		return;
+	d->tls_ca_hash = h;
+	wbd_info("tls: %s changed: every replication link reconnects, its peer checked against "
+		 "it",
+		 nw->global.tls_ca);
+	for (size_t i = 0; i < d->nres; i++)
+		if (d->res[i]->repl)
+			wbd_repl_relink(d->res[i]->repl, "the CA changed: a new TLS handshake");
+}
+
 /* Step 3b: new connections present the new certificate and check peers
- * against the new CA; connections that are up keep theirs. */
+ * against the new CA; connections that are up keep theirs (unless the CA
+ * changed: reload_tls_ca). */
 static void reload_tls_apply(struct wbd *d, const struct wbconf *nw, SSL_CTX *ctx)
 {
 	SSL_CTX *nbd, *peer = tls_handles(d, &nbd);
@@ -712,6 +740,7 @@ static void reload_tls_apply(struct wbd *d, const struct wbconf *nw, SSL_CTX *ct
 	else
 		wbd_debug("tls: %s re-read, the same certificate (serial %s, valid until %s)",
 			  nw->global.tls_cert, now.serial, until);
+	reload_tls_ca(d, nw);
 }
 
 /* Step 2c: a single node (no peers at start) that the file now gives
@@ -747,6 +776,8 @@ static void reload_repl_start(struct wbd *d, SSL_CTX *tls, struct wbd_peerlisten
 		return;
 	d->renv.tls = tls;
 	d->plisten = ls;
+	if (tls)
+		d->tls_ca_hash = wbd_conf_hash(d->conf->global.tls_ca);
 	wbd_info("reload: replication started: listening for peers on port %u",
 		 wbd_peerlisten_port(ls));
 	for (size_t i = 0; i < d->nres; i++) {

@@ -47,6 +47,7 @@ struct wbd {
 	 * [node] address, shared by every resource (none without peers) */
 	struct wbd_repl_env renv;
 	struct wbd_peerlisten *plisten;
+	uint64_t tls_ca_hash; /* of the tls-ca file the links check peers with */
 	/* [global] cluster = corosync: membership and the last facts it
 	 * reported (owned by the main event base's thread) */
 	struct wbd_memb *memb;
