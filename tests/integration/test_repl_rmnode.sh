@@ -19,6 +19,8 @@
 #                    added back", gamma resynced from its bitmap (not a full
 #                    sync: its slot tracked while it was removed), both peers
 #                    UpToDate
+#   churn            removed and added back on alpha five times in a row
+#                    (resyncs cut short): both peers UpToDate again
 #   acked            every acknowledged write is on all three nodes
 #   identical        the three exports read back byte-identical
 # Output ends with "N passed, N failed".
@@ -119,6 +121,22 @@ if [ "$ok" = 1 ] && grep -q "r0: peer gamma added back" "$T/alpha/wbrepd.log" &&
 	pass "$P-back" "($(grep -o "resync to peer gamma started.*" "$T/alpha/wbrepd.log" | tail -1 | cut -c1-100))"
 else
 	fail "$P-back: alpha: $(jget alpha 's["peers"]'); $(grep -o "resync to peer gamma started.*" "$T/alpha/wbrepd.log" | tail -1)"
+fi
+
+# ---- churn: removed and added back on alpha 5 times in a row, no wait
+# in between (a resync to gamma may be running at each removal)
+ok=1
+for i in 1 2 3 4 5; do
+	conf alpha primary alpha beta
+	reload_on "$P-churn" alpha || ok=0
+	conf alpha primary alpha beta gamma
+	reload_on "$P-churn" alpha || ok=0
+done
+if [ "$ok" = 1 ] && wait_for 240 both_uptodate && is_alive "${PID[alpha]}" &&
+	[ "$(grep -c "r0: peer gamma added back" "$T/alpha/wbrepd.log")" -ge 6 ]; then
+	pass "$P-churn" "(5 removals and returns; $(grep -c "resync to peer gamma started" "$T/alpha/wbrepd.log") resyncs started in all)"
+else
+	fail "$P-churn: alpha: $(jget alpha 's["peers"]')"
 fi
 
 # ---- acked, identical
