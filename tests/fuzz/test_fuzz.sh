@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Build every libFuzzer target (make fuzz) and run each briefly from its seed
 # corpus (tests/fuzz/corpus/<name>/ if present). A crash, leak or sanitizer
-# report fails the case. WB_FUZZ_SECONDS sets the time per target (default 10
+# report fails the case. WB_FUZZ_SECONDS sets the time per target (default 6
 # in make test; `make fuzz-long` runs 300 s per target). WB_FUZZ_JOBS
 # (default 2) targets run side by side, each for the whole time.
 set -u
 . "$(dirname "$0")/../lib.sh"
-secs=${WB_FUZZ_SECONDS:-10}
+secs=${WB_FUZZ_SECONDS:-6}
 command -v clang >/dev/null || skip_all "fuzz: clang not installed"
 srcs=$(ls tests/fuzz/fuzz_*.c 2>/dev/null)
 [ -n "$srcs" ] || skip_all "fuzz: no fuzz targets yet"
