@@ -2535,11 +2535,20 @@ int wbd_repl_add_check(struct wbd_repl *rp, unsigned more, char *err, size_t len
 	}
 	/* a peer without a bitmap slot could never be resynced (repl_resync.c) */
 	if (rp->bm_region && (wb_engine_bm_info(rp->e, 0, &bi) || rp->npeers + more > bi.npeers)) {
-		snprintf(
-		    err, len,
-		    "resource %s: its log has dirty bitmaps for %u peers, %u with the new "
-		    "node%s: re-create its metadata with more (wbengine format --bitmap-peers)",
-		    rp->res, bi.npeers, rp->npeers + more, more == 1 ? "" : "s");
+		unsigned gone = rp->npeers - wbd_repl_nmembers(rp);
+
+		if (gone)
+			snprintf(err, len,
+				 "resource %s: its log has dirty bitmaps for %u peers, %u with the "
+				 "new node%s, %u of them kept for removed nodes until a restart of "
+				 "wbrepd frees them",
+				 rp->res, bi.npeers, rp->npeers + more, more == 1 ? "" : "s", gone);
+		else
+			snprintf(err, len,
+				 "resource %s: its log has dirty bitmaps for %u peers, %u with the "
+				 "new node%s: re-create its metadata with more (wbengine format "
+				 "--bitmap-peers)",
+				 rp->res, bi.npeers, rp->npeers + more, more == 1 ? "" : "s");
 		return -ENOSPC;
 	}
 	return 0;
