@@ -169,6 +169,7 @@ static int repl_listen(struct wbd *d, const struct wbconf *c, SSL_CTX **tls,
 	}
 	if (c->global.transport == WBCONF_TRANSPORT_TLS) {
 		SSL_CTX *check;
+		char terr[400];
 
 		if (!c->global.tls_cert || !c->global.tls_key || !c->global.tls_ca) {
 			snprintf(err, len,
@@ -179,9 +180,11 @@ static int repl_listen(struct wbd *d, const struct wbconf *c, SSL_CTX **tls,
 		/* the reason in err (an expired certificate is loaded with a
 		 * warning, as at every start: its peers say why they refuse) */
 		ret = wbd_tls_ctx_load(c->global.tls_cert, c->global.tls_key, c->global.tls_ca,
-				       false, &check, err, len);
-		if (ret)
+				       false, &check, terr, sizeof(terr));
+		if (ret) {
+			snprintf(err, len, "tls: %s", terr);
 			return ret;
+		}
 		SSL_CTX_free(check);
 		ret = wbd_tls_ctx_new(c->global.tls_cert, c->global.tls_key, c->global.tls_ca, tls);
 		if (ret) {

@@ -48,7 +48,7 @@ cp "$T/alpha/wbrep.conf" "$T/alpha/wbrep.conf.good"
 sed -i "s|tls-key = $T/alpha.key|tls-key = $T/beta.key|" "$T/alpha/wbrep.conf"
 if out=$(ctl alpha reload 2>&1); then
 	fail "$P-bad-tls: a key that is not the certificate's was accepted"
-elif grep -q "replication cannot start" <<<"$out" && json alpha 's["peers"] == []' &&
+elif grep -q "replication cannot start: tls: tls-key does not match tls-cert" <<<"$out" && json alpha 's["peers"] == []' &&
 	repl_progress alpha 100; then
 	pass "$P-bad-tls" "($(cut -c1-160 <<<"$out"))"
 else
