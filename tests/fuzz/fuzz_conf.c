@@ -58,6 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (size_t i = 0; i < c->nnodes; i++)
 		CHECK(c->nodes[i].name && wbconf_addr_set(&c->nodes[i].address));
+	/* a reload of the same file changes nothing: never refused */
+	CHECK(wbconf_nodes_reload_check(c, c, buf, sizeof(buf)) == 0);
 	wbconf_free(c);
 	wbconf_errors_free(&errs);
 	return 0;
