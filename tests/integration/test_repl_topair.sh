@@ -14,6 +14,9 @@
 #               from alpha, then beta UpToDate
 #   acked       every acknowledged write is on both nodes
 #   identical   the two exports read back byte-identical
+#   alone       beta's [node] taken out of alpha's file again (alpha's own
+#               stays) with wb-min-peers 0: alpha has no peer, writes back
+#               and every acknowledged write of a new writer is there
 # Output ends with "N passed, N failed".
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -77,5 +80,18 @@ fi
 
 # ---- acked, identical
 repl_end_checks "$P" "$ST" alpha beta
+
+# ---- alone again: beta's section out of alpha's file (alpha's own stays),
+# wb-min-peers 0: no peer left, write-back, writes go on
+repl_conf_with alpha alpha primary wb-min-peers=0
+stamp_start alpha "$ST.2" 1024 1 2 || fail "$P-alone: the writer did not start"
+if out=$(ctl alpha reload 2>&1) && grep -q "r0: peer beta removed" "$T/alpha/wbrepd.log" &&
+	json alpha 's["peers"] == [] and s["mode"] == "writeback"' && repl_progress alpha 100; then
+	pass "$P-alone" "($(grep -o "r0: peer beta removed.*" "$T/alpha/wbrepd.log" | tail -1))"
+else
+	fail "$P-alone: ${out:-}; alpha: $(jget alpha 's["peers"], s["mode"], s["mode_reason"]')"
+fi
+stamp_stop || fail "$P-alone: the writer did not stop"
+stamp_verify alpha "$ST.2" --exact || fail "$P-alone: acknowledged writes missing on alpha"
 repl_log_clean "$P" alpha beta
 finish
