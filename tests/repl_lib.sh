@@ -298,6 +298,26 @@ repl_end_checks() {
 	fi
 }
 
+# repl_no_slot P NODE PEERS WHY: three more [node]s appended to NODE's file
+# need more bitmap slots than its log has: the reload must be refused
+# saying WHY (grep pattern), NODE keep PEERS peers (PASS/FAIL P-no-slot);
+# the file restored after
+repl_no_slot() {
+	local p=$1 n=$2 peers=$3 why=$4 x out
+	cp "$T/$n/wbrep.conf" "$T/$n/wbrep.conf.noslot"
+	for x in delta epsilon zeta; do
+		printf '\n[node %s]\naddress = 127.0.0.1:%s\n' "$x" "$(free_port)" >>"$T/$n/wbrep.conf"
+	done
+	if out=$(ctl "$n" reload 2>&1); then
+		fail "$p-no-slot: more peers than bitmap slots accepted"
+	elif grep -q "$why" <<<"$out" && json "$n" "len(s['peers']) == $peers"; then
+		pass "$p-no-slot" "($out)"
+	else
+		fail "$p-no-slot: $out"
+	fi
+	cp "$T/$n/wbrep.conf.noslot" "$T/$n/wbrep.conf"
+}
+
 # reload_on P NODE...: wbctl reload on each NODE; 1 (FAIL P: NODE: why)
 # when one is refused
 reload_on() {

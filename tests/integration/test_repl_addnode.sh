@@ -82,19 +82,7 @@ else
 fi
 
 # ---- no-slot: the log has 4 bitmap slots (wbengine format's default)
-cp "$T/alpha/wbrep.conf" "$T/alpha/wbrep.conf.3"
-for x in delta epsilon zeta; do
-	printf '\n[node %s]\naddress = 127.0.0.1:%s\n' "$x" "$(free_port)" >>"$T/alpha/wbrep.conf"
-done
-if out=$(ctl alpha reload 2>&1); then
-	fail "$P-no-slot: 5 peers for 4 bitmap slots accepted"
-elif grep -q "dirty bitmaps for 4 peers, 5 with the new nodes" <<<"$out" &&
-	json alpha 'len(s["peers"]) == 2'; then
-	pass "$P-no-slot" "($out)"
-else
-	fail "$P-no-slot: $out"
-fi
-cp "$T/alpha/wbrep.conf.3" "$T/alpha/wbrep.conf"
+repl_no_slot "$P" alpha 2 "dirty bitmaps for 4 peers, 5 with the new nodes: re-create"
 
 # ---- acked, identical
 repl_end_checks "$P" "$ST" alpha beta gamma

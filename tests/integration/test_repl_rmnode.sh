@@ -101,19 +101,7 @@ fi
 
 # ---- no-slot: gamma's slot stays its own until a restart: three new
 # nodes need 5 of the log's 4 bitmap slots, and the refusal says why
-cp "$T/alpha/wbrep.conf" "$T/alpha/wbrep.conf.3"
-for x in delta epsilon zeta; do
-	printf '\n[node %s]\naddress = 127.0.0.1:%s\n' "$x" "$(free_port)" >>"$T/alpha/wbrep.conf"
-done
-if out=$(ctl alpha reload 2>&1); then
-	fail "$P-no-slot: 5 peers for 4 bitmap slots accepted"
-elif grep -q "5 with the new nodes, 1 of them kept for removed nodes until a restart" <<<"$out" &&
-	json alpha 'len(s["peers"]) == 1'; then
-	pass "$P-no-slot" "($out)"
-else
-	fail "$P-no-slot: $out"
-fi
-cp "$T/alpha/wbrep.conf.3" "$T/alpha/wbrep.conf"
+repl_no_slot "$P" alpha 1 "5 with the new nodes, 1 of them kept for removed nodes until a restart"
 
 # ---- moved-back: gamma with another address
 conf alpha primary alpha beta gamma
