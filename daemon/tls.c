@@ -183,16 +183,14 @@ out_free:
 	return ret;
 }
 
-int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX **out)
+int wbd_tls_ctx_open(const char *cert, const char *key, const char *ca, SSL_CTX **out, char *err,
+		     size_t len)
 {
-	char err[512];
 	struct tls_cur *c;
-	int ret = wbd_tls_ctx_load(cert, key, ca, false, out, err, sizeof(err));
+	int ret = wbd_tls_ctx_load(cert, key, ca, false, out, err, len);
 
-	if (ret) {
-		wbd_err("tls: %s", err);
+	if (ret)
 		return ret;
-	}
 	c = calloc(1, sizeof(*c));
 	if (c && !pthread_mutex_init(&c->mu, NULL)) {
 		if (!tls_cur_of(*out) && tls_idx >= 0 && SSL_CTX_set_ex_data(*out, tls_idx, c))
@@ -202,8 +200,18 @@ int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX *
 	free(c);
 	SSL_CTX_free(*out);
 	*out = NULL;
-	wbd_err("tls: out of memory for the context");
+	snprintf(err, len, "out of memory for the context");
 	return -ENOMEM;
+}
+
+int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX **out)
+{
+	char err[512];
+	int ret = wbd_tls_ctx_open(cert, key, ca, out, err, sizeof(err));
+
+	if (ret)
+		wbd_err("tls: %s", err);
+	return ret;
 }
 
 int wbd_tls_ctx_replace(SSL_CTX *handle, SSL_CTX *nw)

@@ -29,6 +29,9 @@
  * logged (unreadable file, key not matching the certificate, ...).
  */
 int wbd_tls_ctx_new(const char *cert, const char *key, const char *ca, SSL_CTX **out);
+/* The same, with the reason in err instead of the log. */
+int wbd_tls_ctx_open(const char *cert, const char *key, const char *ca, SSL_CTX **out, char *err,
+		     size_t len);
 
 /*
  * Certificate rotation (a reload, docs/configuration.md "Replication

@@ -168,7 +168,6 @@ static int repl_listen(struct wbd *d, const struct wbconf *c, SSL_CTX **tls,
 		return -EINVAL;
 	}
 	if (c->global.transport == WBCONF_TRANSPORT_TLS) {
-		SSL_CTX *check;
 		char terr[400];
 
 		if (!c->global.tls_cert || !c->global.tls_key || !c->global.tls_ca) {
@@ -177,18 +176,12 @@ static int repl_listen(struct wbd *d, const struct wbconf *c, SSL_CTX **tls,
 				 "tls-ca in [global]");
 			return -EINVAL;
 		}
-		/* the reason in err (an expired certificate is loaded with a
-		 * warning, as at every start: its peers say why they refuse) */
-		ret = wbd_tls_ctx_load(c->global.tls_cert, c->global.tls_key, c->global.tls_ca,
-				       false, &check, terr, sizeof(terr));
+		/* an expired certificate is loaded with a warning, as at every
+		 * start: its peers say why they refuse */
+		ret = wbd_tls_ctx_open(c->global.tls_cert, c->global.tls_key, c->global.tls_ca, tls,
+				       terr, sizeof(terr));
 		if (ret) {
 			snprintf(err, len, "tls: %s", terr);
-			return ret;
-		}
-		SSL_CTX_free(check);
-		ret = wbd_tls_ctx_new(c->global.tls_cert, c->global.tls_key, c->global.tls_ca, tls);
-		if (ret) {
-			snprintf(err, len, "cannot load the [global] tls-cert/tls-key/tls-ca");
 			return ret;
 		}
 	}
