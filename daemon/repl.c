@@ -2620,7 +2620,8 @@ bool wbd_repl_removed(struct wbd_repl *rp, const struct wbconf_node *n, bool *sa
 
 	if (!p || !p->removed)
 		return false;
-	*same = wbd_peerlink_dials(p->l, n->address.host, n->address.port);
+	if (same)
+		*same = wbd_peerlink_dials(p->l, n->address.host, n->address.port);
 	return true;
 }
 

@@ -187,9 +187,9 @@ int wbd_repl_remove_check(struct wbd_repl *rp, const char *node, char *err, size
 void wbd_repl_remove_node(struct wbd_repl *rp, const char *node);
 /* Peers that are not removed. */
 unsigned wbd_repl_nmembers(const struct wbd_repl *rp);
-/* n is a peer a reload removed: true; *same: its link dials n's address
- * (adding it back restarts that link, so another address needs a
- * restart of wbrepd) */
+/* n is a peer a reload removed: true; *same (same may be NULL): its link
+ * dials n's address (adding it back restarts that link, so another
+ * address needs a restart of wbrepd) */
 bool wbd_repl_removed(struct wbd_repl *rp, const struct wbconf_node *n, bool *same);
 
 /* ---- roles, links, status (repl_role.c) ---- */

@@ -209,21 +209,34 @@ static int repl_listen(struct wbd *d, const struct wbconf *c, SSL_CTX **tls,
 	return 0;
 }
 
+/* repl_listen's context and listener in use, with the CA file they check
+ * peers against as it is now (reload_tls_ca). */
+static void repl_adopt(struct wbd *d, SSL_CTX *tls, struct wbd_peerlisten *ls)
+{
+	d->renv.tls = tls;
+	d->plisten = ls;
+	if (tls)
+		d->tls_ca_hash = wbd_conf_hash(d->conf->global.tls_ca);
+}
+
 /* Replication: TLS context and listener when other nodes are configured. */
 static int wbd_repl_start(struct wbd *d)
 {
+	struct wbd_peerlisten *ls;
+	SSL_CTX *tls;
 	char err[512];
 	int ret;
 
 	d->renv.conf = d->conf;
 	if (!wbd_repl_npeers(d->conf, NULL))
 		return 0;
-	ret = repl_listen(d, d->conf, &d->renv.tls, &d->plisten, err, sizeof(err));
-	if (ret)
+	ret = repl_listen(d, d->conf, &tls, &ls, err, sizeof(err));
+	if (ret) {
 		wbd_err("%s", err);
-	else if (d->renv.tls)
-		d->tls_ca_hash = wbd_conf_hash(d->conf->global.tls_ca);
-	return ret;
+		return ret;
+	}
+	repl_adopt(d, tls, ls);
+	return 0;
 }
 
 /* NBDP_OPT_STARTTLS: a server context when a resource has tls != off (the
@@ -481,12 +494,11 @@ static unsigned nodes_added(const struct wbd *d, const struct wbconf *nw,
 			    const struct wbconf_resource *rc, struct wbd_repl *rp)
 {
 	unsigned n = 0;
-	bool same;
 
 	for (size_t i = 0; i < nw->nnodes; i++)
 		n += node_new(d, nw, &nw->nodes[i]) &&
 		     (!rc || wbconf_res_on_node(rc, nw->nodes[i].name)) &&
-		     !(rp && wbd_repl_removed(rp, &nw->nodes[i], &same));
+		     !(rp && wbd_repl_removed(rp, &nw->nodes[i], NULL));
 	return n;
 }
 
@@ -770,19 +782,12 @@ static void reload_repl_start(struct wbd *d, SSL_CTX *tls, struct wbd_peerlisten
 
 	if (!ls)
 		return;
-	d->renv.tls = tls;
-	d->plisten = ls;
-	if (tls)
-		d->tls_ca_hash = wbd_conf_hash(d->conf->global.tls_ca);
+	repl_adopt(d, tls, ls);
 	wbd_info("reload: replication started: listening for peers on port %u",
 		 wbd_peerlisten_port(ls));
-	for (size_t i = 0; i < d->nres; i++) {
-		struct wbd_resource *r = d->res[i];
-
-		if (r->state == WBD_RES_UP && !r->repl &&
-		    wbd_resource_start_repl(r, err, sizeof(err)))
-			wbd_err("reload: %s: %s; it goes on without peers", r->name, err);
-	}
+	for (size_t i = 0; i < d->nres; i++)
+		if (wbd_resource_start_repl(d->res[i], err, sizeof(err)))
+			wbd_err("reload: %s: %s; it goes on without peers", d->res[i]->name, err);
 }
 
 /*
