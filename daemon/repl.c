@@ -1958,9 +1958,19 @@ int wbd_repl_read_blocks(struct wbd_repl *rp, struct wb_req *wr, uint64_t lba, u
 	return wb_engine_submit(rp->e, wr);
 }
 
+/* engine hook (from run()): destage could not read these blocks from the
+ * log; a peer's copy written back gives it a newer one (repl_peerread.c) */
+static int on_log_unreadable(void *arg, uint64_t lba, uint32_t n)
+{
+	return wbd_repl_log_unreadable(arg, lba, n);
+}
+
 int wbd_repl_hooks(struct wbd_repl *rp, bool on)
 {
-	struct wb_repl_hooks hooks = {.ship = on_ship, .peer_dropped = on_peer_dropped, .arg = rp};
+	struct wb_repl_hooks hooks = {.ship = on_ship,
+				      .peer_dropped = on_peer_dropped,
+				      .arg = rp,
+				      .log_unreadable = on_log_unreadable};
 
 	return wb_engine_set_repl_hooks(rp->e, on ? &hooks : &(struct wb_repl_hooks){0});
 }

@@ -413,6 +413,10 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 void wbd_repl_peerread_peer_down(struct repl_peer *p);
 void wbd_repl_peerread_role(struct wbd_repl *rp);
 void wbd_repl_peerread_free(struct wbd_repl *rp);
+/* The engine's log_unreadable hook (from its run()): the range is read
+ * from the loop, a failure served by a peer and written back. 0: tried;
+ * -EOPNOTSUPP (not a primary, stopping), -ENODEV (no peer can serve). */
+int wbd_repl_log_unreadable(struct wbd_repl *rp, uint64_t lba, uint32_t n);
 
 /* repl_uuid.c */
 enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct repl_uuids *peer,

@@ -44,6 +44,16 @@
  * was already destaged), the chunk is not written back; the next read of
  * a block still bad fails, is served and repaired again.
  *
+ * Destage (engine ABI 17: hook log_unreadable, op destage_fill;
+ * docs/replication.md "A read error"): blocks destage could not read from
+ * this node's log are asked from a peer the same way (queued from the
+ * loop: the hook runs inside the engine's run()) and handed to destage,
+ * which writes them to the backing device as it would have from the log.
+ * No read repair for those: nothing new goes into the log (a repair
+ * record would wait in write-through, where a drain runs, for the very
+ * destage it is meant to unblock), and the bad log blocks are released
+ * with the records and written over later (a disk remaps them then).
+ *
  * Threads: the engine thread, like the rest of the glue; done() runs there.
  */
 #include <errno.h>
@@ -69,6 +79,8 @@
 #define PR_QUEUE_MAX	256 /* failed reads waiting; more complete with their error */
 #define PR_LOG_EVERY_MS 1000
 #define PR_FIX_MAX	16 /* chunks being repaired; more are not (a later read will) */
+#define PR_DS_MAX	64 /* destage's unreadable ranges waiting; more: asked again later */
+#define PR_DS_TRIES	50 /* hand-overs refused with EAGAIN (destage reading) before giving up */
 
 struct pr_read {
 	struct pr_read *next;
@@ -85,6 +97,7 @@ struct pr_read {
 	uint32_t tried;	   /* peers that failed it */
 	unsigned busy;	   /* EBUSY answers so far */
 	uint32_t eio;	   /* peers that failed it with EIO (their disk) */
+	bool nofix;	   /* no read repair (destage's: pr_ds) */
 };
 
 struct pr_chunk {
@@ -92,6 +105,17 @@ struct pr_chunk {
 	uint64_t id;
 	uint32_t off, n; /* blocks of the head read */
 	uint64_t since;	 /* shipped_next when it was asked: the copy's seq */
+};
+
+/* a range destage could not read from the log: asked from a peer, then
+ * handed to destage (wb_engine_destage_fill) */
+struct pr_ds {
+	struct pr_ds *next;
+	struct wb_req wr;
+	struct wbd_repl *rp;
+	uint64_t lba, since; /* since: shipped_next when it was queued */
+	uint32_t n, tries;
+	uint8_t *buf;
 };
 
 struct repl_peerread {
@@ -102,10 +126,14 @@ struct repl_peerread {
 	unsigned queued;
 	struct pr_chunk c[PR_INFLIGHT];
 	uint64_t next_id;
-	unsigned fixing; /* chunks being repaired (pr_fix) */
+	unsigned fixing;       /* chunks being repaired (pr_fix) */
+	struct pr_ds *ds_head; /* destage's ranges, not asked yet */
+	struct pr_ds *ds_fill; /* served, destage was reading: handed over later */
+	unsigned ds_queued;
 	/* a log line of each outcome (0: served, 1: not) at most every
-	 * PR_LOG_EVERY_MS, with how many it left out; [2]: repairs */
-	uint64_t log_ms[3], quiet[2];
+	 * PR_LOG_EVERY_MS, with how many it left out; [2]: repairs, [3]:
+	 * destage's ranges */
+	uint64_t log_ms[4], quiet[2];
 };
 
 static void pr_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -329,8 +357,8 @@ static void pr_pump(struct repl_peerread *pr)
 	}
 }
 
-bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
-			void (*done)(struct wb_req *wr, int err))
+static bool pr_enqueue(struct wbd_repl *rp, struct wb_req *wr, int err,
+		       void (*done)(struct wb_req *wr, int err), bool nofix)
 {
 	struct repl_peerread *pr;
 	struct pr_read *rd;
@@ -351,6 +379,7 @@ bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
 	rd->lba = wr->off / WB_BLOCK_SIZE;
 	rd->n = wr->len / WB_BLOCK_SIZE;
 	rd->peer = -1;
+	rd->nofix = nofix;
 	if (pr->tail)
 		pr->tail->next = rd;
 	else
@@ -360,6 +389,12 @@ bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
 	/* done() never runs from inside this call: the pump runs from the loop */
 	pr_later(pr);
 	return true;
+}
+
+bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
+			void (*done)(struct wb_req *wr, int err))
+{
+	return pr_enqueue(rp, wr, err, done, false);
 }
 
 /* The repair of one chunk a peer served: first read here again (a chunk
@@ -553,7 +588,8 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 	}
 	memcpy((uint8_t *)rd->wr->buf + (size_t)c->off * WB_BLOCK_SIZE, data,
 	       (size_t)c->n * WB_BLOCK_SIZE);
-	pr_fix(pr, c, data);
+	if (!rd->nofix)
+		pr_fix(pr, c, data);
 	rd->got += c->n;
 	rd->asked_ms = wb_now_ms(); /* the time counts from its last answer */
 	c->used = false;
@@ -584,10 +620,135 @@ void wbd_repl_peerread_role(struct wbd_repl *rp)
 		pr_pump(rp->pr); /* not primary any more: the reads fail */
 }
 
+static void pr_ds_free(struct pr_ds *d)
+{
+	free(d->buf);
+	free(d);
+}
+
+/* Hand a served range to destage; EAGAIN (it is reading again): later. */
+static void pr_ds_fill(struct pr_ds *d)
+{
+	struct wbd_repl *rp = d->rp;
+	struct repl_peerread *pr = rp->pr;
+	int ret;
+
+	if (rp->stopping || !pr) {
+		pr_ds_free(d);
+		return;
+	}
+	ret = wb_engine_destage_fill(rp->e, d->lba, d->n, d->since, d->buf);
+	if (ret == -EAGAIN && ++d->tries < PR_DS_TRIES) {
+		d->next = pr->ds_fill;
+		pr->ds_fill = d;
+		pr_later(pr);
+		return;
+	}
+	if (ret < 0)
+		wbd_warn("%s: handing %u bytes at offset %llu from a peer to destage: %s", rp->res,
+			 d->n * WB_BLOCK_SIZE, (unsigned long long)d->lba * WB_BLOCK_SIZE,
+			 strerror(-ret));
+	pr_ds_free(d);
+}
+
+/* A destage range's read from a peer is over (pr_pop; or the queue's end
+ * at stop, with an error). */
+static void pr_ds_served(struct wb_req *wr, int err)
+{
+	struct pr_ds *d = wr->priv;
+	struct wbd_repl *rp = d->rp;
+
+	if (err) {
+		if (!rp->stopping)
+			wbd_warn("%s: %u bytes at offset %llu that destage could not read from "
+				 "the log: no peer could serve them (%s); destage asks again",
+				 rp->res, d->n * WB_BLOCK_SIZE,
+				 (unsigned long long)d->lba * WB_BLOCK_SIZE, strerror(-err));
+		pr_ds_free(d);
+		return;
+	}
+	pr_ds_fill(d);
+}
+
+/* Destage's queued ranges go to the peer read FIFO, and served ones
+ * destage could not take yet are handed over again (from the loop, not
+ * from the engine's run()). */
+static void pr_ds_submit(struct repl_peerread *pr)
+{
+	struct wbd_repl *rp = pr->rp;
+	struct pr_ds *f = pr->ds_fill;
+
+	pr->ds_fill = NULL;
+	while (f) {
+		struct pr_ds *d = f;
+
+		f = d->next;
+		pr_ds_fill(d);
+	}
+	while (pr->ds_head) {
+		struct pr_ds *d = pr->ds_head;
+
+		pr->ds_head = d->next;
+		pr->ds_queued--;
+		memset(&d->wr, 0, sizeof(d->wr));
+		d->wr.op = WB_REQ_READ;
+		d->wr.off = d->lba * WB_BLOCK_SIZE;
+		d->wr.len = d->n * WB_BLOCK_SIZE;
+		d->wr.buf = d->buf;
+		d->wr.priv = d;
+		d->since = rp->shipped_next;
+		if (rp->stopping || !pr_enqueue(rp, &d->wr, -EIO, pr_ds_served, true))
+			pr_ds_free(d);
+	}
+}
+
+int wbd_repl_log_unreadable(struct wbd_repl *rp, uint64_t lba, uint32_t n)
+{
+	struct repl_peerread *pr;
+	struct pr_ds *d;
+	bool any = false;
+	uint64_t now = wb_now_ms();
+
+	if (!rp->primary || rp->stopping || !WB_OPS_HAS(rp->e->ops, 17, destage_fill))
+		return -EOPNOTSUPP;
+	for (unsigned i = 0; i < rp->npeers; i++)
+		any |= pr_peer_ok(&rp->peers[i]);
+	if (!any)
+		return -ENODEV; /* no peer to ask: the engine fails, as before */
+	if (!(pr = pr_get(rp)))
+		return -ENOMEM;
+	if (pr->ds_queued >= PR_DS_MAX)
+		return 0; /* destage asks again in a second */
+	d = calloc(1, sizeof(*d));
+	if (d)
+		d->buf = malloc((size_t)n * WB_BLOCK_SIZE);
+	if (!d || !d->buf) {
+		free(d);
+		return 0;
+	}
+	d->rp = rp;
+	d->lba = lba;
+	d->n = n;
+	d->next = pr->ds_head;
+	pr->ds_head = d;
+	pr->ds_queued++;
+	if (!pr->log_ms[3] || now - pr->log_ms[3] >= PR_LOG_EVERY_MS) {
+		pr->log_ms[3] = now;
+		wbd_event(rp->res, "read", NULL, NULL,
+			  "destage could not read %u bytes at offset %llu from this node's log: "
+			  "asking a peer for them",
+			  n * WB_BLOCK_SIZE, (unsigned long long)lba * WB_BLOCK_SIZE);
+	}
+	pr_arm(pr->ev, 0);
+	return 0;
+}
+
 static void pr_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wbd_repl *rp = arg;
 
+	if (rp->pr)
+		pr_ds_submit(rp->pr);
 	if (rp->pr)
 		pr_pump(rp->pr);
 }
@@ -604,6 +765,18 @@ void wbd_repl_peerread_free(struct wbd_repl *rp)
 		pr->head = rd->next;
 		rd->done(rd->wr, rd->err);
 		free(rd);
+	}
+	while (pr->ds_head) {
+		struct pr_ds *d = pr->ds_head;
+
+		pr->ds_head = d->next;
+		pr_ds_free(d);
+	}
+	while (pr->ds_fill) {
+		struct pr_ds *d = pr->ds_fill;
+
+		pr->ds_fill = d->next;
+		pr_ds_free(d);
 	}
 	event_free(pr->ev);
 	event_free(pr->ev_to);

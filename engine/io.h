@@ -145,6 +145,9 @@ void wb_io_fault_power_on(struct wb_io *io);
 /* Make the n-th next request (0 = the very next) of kind `op` (0 = any) fail
  * with `err` (-EIO, -ENOSPC). */
 void wb_io_fault_fail_nth(struct wb_io *io, unsigned op, unsigned n, int err);
+/* Reads overlapping [off, off + len) fail with -EIO (a medium error) until
+ * a call with len 0 clears every range (at most 4 at once). */
+void wb_io_fault_bad_range(struct wb_io *io, uint64_t off, uint64_t len);
 /* Hold the next request of kind `op` (0 = any): it does not complete,
  * later requests do, until wb_io_fault_release() (a slow flush, in order to
  * interleave completions). A power cut fails it like any queued request. */

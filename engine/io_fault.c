@@ -30,6 +30,8 @@
  *     `cur` = `dur` again;
  *   - wb_io_fault_fail_nth(): the n-th next request of a kind completes with
  *     a given error and has no effect;
+ *   - wb_io_fault_bad_range(): reads overlapping a range fail with EIO (a
+ *     medium error), as long as it is set;
  *   - wb_io_fault_hold_next(): the next request of a kind does not complete
  *     (later ones do, as behind a slow cache flush) until
  *     wb_io_fault_release();
@@ -66,6 +68,7 @@
 
 #define FAULT_SECT	512u
 #define FAULT_MAX_ARMED 8
+#define FAULT_MAX_BAD	4
 
 struct fault_op {
 	struct fault_op *next;
@@ -105,7 +108,11 @@ struct fault_dev {
 	struct fault_armed armed[FAULT_MAX_ARMED];
 	unsigned narmed;
 	unsigned hold_op; /* hold_next armed: that kind + 1 (0: none) */
-	uint64_t media;	  /* in-memory: bytes of cur/dur (wb_io_fault_grow) */
+	struct {
+		uint64_t off, len;
+	} bad[FAULT_MAX_BAD]; /* unreadable ranges (wb_io_fault_bad_range) */
+	unsigned nbad;
+	uint64_t media; /* in-memory: bytes of cur/dur (wb_io_fault_grow) */
 	/* in-memory: one byte per FAULT_CHUNK of cur, set once anything was
 	 * written there (dur is only ever written from cur): power on copies
 	 * those chunks only, the rest is zeroes in both images */
@@ -354,6 +361,9 @@ static int fault_exec(struct fault_dev *d, struct fault_op *o)
 	if ((r->off | len) % FAULT_SECT || r->off > d->io.size || len > d->io.size - r->off)
 		return -EINVAL;
 	if (r->op == WB_IO_READ) {
+		for (unsigned i = 0; i < d->nbad; i++)
+			if (r->off < d->bad[i].off + d->bad[i].len && d->bad[i].off < r->off + len)
+				return -EIO;
 		fault_copy(r, d->cur, 0);
 		return len;
 	}
@@ -757,6 +767,23 @@ void wb_io_fault_fail_nth(struct wb_io *io, unsigned op, unsigned n, int err)
 		return;
 	}
 	d->armed[d->narmed++] = (struct fault_armed){.op = op, .n = n, .err = err};
+}
+
+void wb_io_fault_bad_range(struct wb_io *io, uint64_t off, uint64_t len)
+{
+	struct fault_dev *d = fault_of(io);
+
+	if (!len) {
+		d->nbad = 0;
+		return;
+	}
+	if (d->nbad == FAULT_MAX_BAD) {
+		wb_msg(WB_LOG_WARN, "%s: bad_range: %u ranges already set, ignored", io->name,
+		       FAULT_MAX_BAD);
+		return;
+	}
+	d->bad[d->nbad].off = off;
+	d->bad[d->nbad++].len = len;
 }
 
 void wb_io_fault_hold_next(struct wb_io *io, unsigned op)

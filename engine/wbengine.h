@@ -56,9 +56,11 @@
  * 14: online grow (ops size_max, grow).
  * 15: read repair (op repair_mask).
  * 16: the log's data area grows into a grown log device (op grow_log).
+ * 17: destage asks the host for a good copy of log blocks it cannot read
+ * (struct wb_repl_hooks log_unreadable appended, op destage_fill).
  * A plugin is accepted when its abi_version is in [MIN, VERSION]; the
  * wrappers below call an op only if the plugin's table has it. */
-#define WB_ENGINE_ABI_VERSION 16
+#define WB_ENGINE_ABI_VERSION 17
 #define WB_ENGINE_ABI_MIN     1
 #define WB_BLOCK_SIZE	      4096u
 #define WB_BLOCK_SHIFT	      12
@@ -305,6 +307,17 @@ struct wb_repl_hooks {
 	 * peer needs a resync (bitmap). Called from run(). */
 	void (*peer_dropped)(void *arg, unsigned peer, uint64_t seq);
 	void *arg;
+	/* ABI 17, optional: destage could not read blocks [lba, lba + n) of
+	 * the device from the log (a read error where their newest version
+	 * is: docs/engine.md "A log block destage cannot read"). Destage
+	 * waits (wblog: up to 10 s, reading them again now and then) for the
+	 * host to hand a good copy back with op destage_fill (a peer's), or
+	 * for a newer durable record of the blocks. 0: it tries; non-zero:
+	 * it cannot (the engine fails at once, as without the hook). Called
+	 * from run(); must not call into the engine (defer that). Asked
+	 * again about a range still missing after a second. Engines before
+	 * ABI 17 never read it. */
+	int (*log_unreadable)(void *arg, uint64_t lba, uint32_t n);
 };
 #define WB_ENGINE_MAX_PEERS 16
 
@@ -537,6 +550,16 @@ struct wb_engine_ops {
 	 * -EIO (failed). */
 	int (*grow_log)(struct wb_engine *e, uint64_t new_bytes, void (*done)(void *arg, int err),
 			void *arg);
+	/* ABI 17: the answer to the log_unreadable hook: buf holds blocks
+	 * [lba, lba + n) as the device was with every record of seq <
+	 * since_seq and none later (a peer's copy, asked for after this node
+	 * shipped exactly those). Destage takes the blocks it still needs
+	 * whose newest version is its own (no newer record covers them), and
+	 * writes them to the backing device as if read from the log. Returns
+	 * the blocks taken (0: none needed any more), -EAGAIN (destage is
+	 * reading again right now: hand it over a little later). */
+	int (*destage_fill)(struct wb_engine *e, uint64_t lba, uint32_t n, uint64_t since_seq,
+			    const void *buf);
 };
 #define WB_GROW_F_MARK (1u << 0)
 
@@ -777,6 +800,13 @@ static inline int wb_engine_grow_log(struct wb_engine *e, uint64_t new_bytes,
 {
 	return WB_OPS_HAS(e->ops, 16, grow_log) ? e->ops->grow_log(e, new_bytes, done, arg)
 						: -EOPNOTSUPP;
+}
+static inline int wb_engine_destage_fill(struct wb_engine *e, uint64_t lba, uint32_t n,
+					 uint64_t since_seq, const void *buf)
+{
+	return WB_OPS_HAS(e->ops, 17, destage_fill)
+		   ? e->ops->destage_fill(e, lba, n, since_seq, buf)
+		   : -EOPNOTSUPP;
 }
 static inline int wb_engine_snap_fence(struct wb_engine *e, int on)
 {

@@ -910,6 +910,19 @@ static int wbl_min_timeout(int t, uint64_t due_ms)
 	return t < 0 || d < t ? d : t;
 }
 
+/* op destage_fill (ABI 17): see wbl_destage_fill */
+static int wbl_destage_fill_op(struct wb_engine *eng, uint64_t lba, uint32_t n, uint64_t since,
+			       const void *buf)
+{
+	struct wblog *e = (struct wblog *)eng;
+
+	if (!n || !buf || lba >= e->dev_blocks || n > e->dev_blocks - lba)
+		return -EINVAL;
+	if (e->state == WB_STATE_FAILED)
+		return -EIO;
+	return wbl_destage_fill(e, lba, n, since, buf);
+}
+
 static int wbl_timeout(struct wb_engine *eng)
 {
 	struct wblog *e = (struct wblog *)eng;
@@ -1457,4 +1470,5 @@ const struct wb_engine_ops wb_wblog_ops = {
     .grow = wbl_grow,
     .repair_mask = wbl_repair_mask,
     .grow_log = wbl_grow_log,
+    .destage_fill = wbl_destage_fill_op,
 };

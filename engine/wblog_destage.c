@@ -68,10 +68,21 @@
  * the rate: every record) tripled the device flushes of a QD1 write+flush */
 #define DS_GATHER_BYTES (1u << 20)
 #define DS_GATHER_MS	250u
+/* A log read destage needs failed (ds_stall): the batch waits for the
+ * host's copy of the blocks (a peer's: wbl_destage_fill) or a newer durable
+ * record of them, looks again every DS_RETRY_MS (reading what is still
+ * needed), asks the host again every DS_ASK_MS, and fails the engine
+ * after DS_FIX_MS. */
+#define DS_RETRY_MS  100u
+#define DS_ASK_MS    1000u
+#define DS_FIX_MS    10000u
+#define DS_ASKED_MAX 64u
+#define DS_BLK_BAD   1u /* b->blk: in a failed log read, not read since */
+#define DS_BLK_FILL  2u /* b->blk: the host's copy is in the buffer */
 
 /* a batch: free, reading, waiting to write, writing, written (waiting for
- * an older batch still writing) */
-enum { B_FREE, B_READ, B_READY, B_WRITE, B_DONE };
+ * an older batch still writing), stalled (a log read failed: ds_stall) */
+enum { B_FREE, B_READ, B_READY, B_WRITE, B_DONE, B_STALL };
 enum { T_IDLE, T_FLUSH, T_SB }; /* the tail */
 
 struct ds_batch;
@@ -103,6 +114,19 @@ struct ds_batch {
 	struct wb_page **held;
 	uint32_t nheld, pending;
 	uint64_t cur, cur_off; /* write cursor: piece index, blocks done in it */
+	/* a log read of the batch failed: DS_BLK_* per block of the buffer
+	 * (allocated at the first failure), any_bad: some block is marked */
+	uint8_t *blk;
+	bool any_bad;
+	/* stalled on unreadable log blocks: since when, next look, last ask
+	 * of the host (ms; stall_t0 0: never); blocks filled by the host,
+	 * left to newer records */
+	uint64_t stall_t0, stall_next, stall_asked, filled, skipped;
+	struct ds_asked { /* the runs asked for since stall_asked */
+		uint64_t lba;
+		uint32_t n;
+	} asked[DS_ASKED_MAX];
+	uint32_t nasked;
 };
 
 struct wbl_destage {
@@ -138,6 +162,7 @@ struct wbl_destage {
 };
 
 uint32_t wbl_ds_batch_blocks;
+uint32_t wbl_ds_fix_ms; /* tests: DS_FIX_MS when 0 */
 
 int wbl_destage_create(struct wblog *e)
 {
@@ -195,6 +220,7 @@ void wbl_destage_destroy(struct wblog *e)
 		free(b->held);
 		free(b->pc);
 		free(b->rd);
+		free(b->blk);
 	}
 	if (ds->tmp)
 		wb_extmap_destroy(ds->tmp);
@@ -210,6 +236,15 @@ static unsigned ds_busy(const struct wbl_destage *ds)
 	for (unsigned i = 0; i < DS_BATCHES; i++)
 		n += ds->b[i].state != B_FREE;
 	return n;
+}
+
+/* A batch waits for a good copy of blocks it could not read (ds_stall). */
+static bool ds_stalled(const struct wbl_destage *ds)
+{
+	for (unsigned i = 0; i < DS_BATCHES; i++)
+		if (ds->b[i].state == B_STALL)
+			return true;
+	return false;
 }
 
 /* Nothing in flight and nothing written that the tail has not passed. */
@@ -318,7 +353,7 @@ static int ds_should_run(struct wbl_destage *ds)
 	if (ds_empty(ds)) /* after open or rebase destaged_seq may have moved */
 		ds->next_seq = ds->written_end = ds->write_next = e->destaged_seq;
 	if (ds_busy(ds) == DS_BATCHES || ds->next_seq > e->completed_seq ||
-	    ds->next_seq >= e->rec_end)
+	    ds->next_seq >= e->rec_end || ds_stalled(ds))
 		return 0;
 	/*
 	 * Only records durable in the log are destaged: a backing write torn by
@@ -365,8 +400,21 @@ static int ds_should_run(struct wbl_destage *ds)
 int wbl_destage_timeout(struct wblog *e)
 {
 	struct wbl_destage *ds = e->ds;
-	uint64_t rate = e->p.destage_min_rate ? e->p.destage_min_rate : 1;
+	uint64_t rate = e->p.destage_min_rate ? e->p.destage_min_rate : 1, now = 0;
+	int t = -1;
 
+	for (unsigned i = 0; i < DS_BATCHES; i++) { /* a stalled batch looks again */
+		uint64_t due = ds->b[i].stall_next;
+
+		if (ds->b[i].state != B_STALL || ds->failed)
+			continue;
+		if (!now)
+			now = wb_now_ms();
+		if (t < 0 || (due <= now ? 0 : (int)(due - now)) < t)
+			t = due <= now ? 0 : (int)(due - now);
+	}
+	if (t >= 0)
+		return t;
 	if (!ds_empty(ds) || e->destaged_seq > e->durable_seq || e->destaged_seq >= e->rec_end ||
 	    e->state == WB_STATE_FAILED || e->p.destage_min_rate == WB_DESTAGE_RATE_NONE)
 		return -1;
@@ -715,12 +763,135 @@ static void ds_batch_written(struct wbl_destage *ds, struct ds_batch *b)
 	wbl_kick(ds->e); /* a new batch may start */
 }
 
+/* Block k of piece p still needs its data: in a failed log read, not read
+ * since, not filled by the host. */
+static bool ds_need(const struct ds_batch *b, const struct wbl_destage_piece *p, uint64_t k)
+{
+	uint8_t f;
+
+	if (!b->any_bad || wbl_is_zero_logblk(p->log_blk) || p->pg != DS_NO_PAGE)
+		return false;
+	f = b->blk[p->buf_off / WB_DISK_BLOCK + k];
+	return (f & DS_BLK_BAD) && !(f & DS_BLK_FILL);
+}
+
+/* Mark (bad) or clear (read fine) blocks [pos, pos + n) of b's buffer. */
+static int ds_mark(struct wbl_destage *ds, struct ds_batch *b, uint64_t pos, uint64_t n, bool bad)
+{
+	if (!b->blk && !bad)
+		return 0;
+	if (!b->blk && !(b->blk = calloc(ds->buf_blocks, 1)))
+		return -ENOMEM;
+	for (uint64_t i = pos; i < pos + n && i < ds->buf_blocks; i++)
+		b->blk[i] =
+		    bad ? (uint8_t)(b->blk[i] | DS_BLK_BAD) : (uint8_t)(b->blk[i] & ~DS_BLK_BAD);
+	if (bad)
+		b->any_bad = true;
+	return 0;
+}
+
+/*
+ * A log read of batch b failed. Without the host's log_unreadable hook (a
+ * single node, a secondary) that fails the engine, as it always did. With
+ * it, the host is told which blocks (runs of them: their newest version is
+ * in those log blocks, the batch holds the newest version in it of each
+ * block, and nothing newer has been destaged) and may hand a good copy
+ * back (a peer's: wbl_destage_fill); the batch stalls, and ds_retry reads
+ * again what is neither filled nor covered by a newer durable record,
+ * until DS_FIX_MS after the first failure.
+ */
+static void ds_stall(struct wbl_destage *ds, struct ds_batch *b)
+{
+	struct wblog *e = ds->e;
+	uint64_t now = wb_now_ms(), fix = wbl_ds_fix_ms ? wbl_ds_fix_ms : DS_FIX_MS, blocks = 0;
+	int err = b->err;
+
+	if (!e->hooks.log_unreadable || err == -ENOMEM || e->state == WB_STATE_FAILED) {
+		ds_fail(ds, err, "log read");
+		return;
+	}
+	if (b->stall_t0 && now - b->stall_t0 >= fix) {
+		wb_msg(WB_LOG_ERR,
+		       "%s: destage: no good copy of the blocks it could not read from the log "
+		       "within %llu ms",
+		       e->eng.name, (unsigned long long)fix);
+		ds_fail(ds, err, "log read");
+		return;
+	}
+	/* every run again each DS_ASK_MS, a new one at once */
+	if (!b->stall_asked || now - b->stall_asked >= DS_ASK_MS) {
+		b->stall_asked = now;
+		b->nasked = 0;
+	}
+	for (uint64_t i = 0; i < b->npc; i++) {
+		const struct wbl_destage_piece *p = &b->pc[i];
+
+		for (uint64_t k = 0, j; k < p->nblocks; k = j) {
+			uint32_t a, n;
+
+			for (j = k; j < p->nblocks && ds_need(b, p, j) == ds_need(b, p, k); j++)
+				;
+			if (!ds_need(b, p, k))
+				continue;
+			n = (uint32_t)(j - k);
+			blocks += n;
+			for (a = 0; a < b->nasked; a++)
+				if (b->asked[a].lba == p->lba + k && b->asked[a].n == n)
+					break;
+			if (a < b->nasked)
+				continue;
+			if (b->nasked < DS_ASKED_MAX)
+				b->asked[b->nasked++] = (struct ds_asked){p->lba + k, n};
+			/* the hook is read for each call: a callback may change it */
+			if (!e->hooks.log_unreadable ||
+			    e->hooks.log_unreadable(e->hooks.arg, p->lba + k, n)) {
+				ds_fail(ds, err, "log read (no good copy to be had here)");
+				return;
+			}
+		}
+	}
+	if (!b->stall_t0) {
+		b->stall_t0 = now;
+		wb_msg(WB_LOG_WARN,
+		       "%s: destage of seq %llu..%llu: %llu blocks could not be read from the "
+		       "log (%s): waiting up to %llu ms for a good copy of them (a peer's)",
+		       e->eng.name, (unsigned long long)b->from, (unsigned long long)b->upto,
+		       (unsigned long long)blocks, strerror(-err), (unsigned long long)fix);
+	}
+	b->state = B_STALL;
+	b->stall_next = now + DS_RETRY_MS;
+}
+
+/* Every read of batch b is in: it may write (ds_try_write). */
+static void ds_read_done(struct wbl_destage *ds, struct ds_batch *b)
+{
+	if (b->stall_t0)
+		wb_msg(WB_LOG_INFO,
+		       "%s: destage of seq %llu..%llu goes on after %llu ms: of the blocks it "
+		       "could not read from the log, %llu came from the host (a peer), %llu "
+		       "have newer records that will be destaged instead",
+		       ds->e->eng.name, (unsigned long long)b->from, (unsigned long long)b->upto,
+		       (unsigned long long)(wb_now_ms() - b->stall_t0),
+		       (unsigned long long)b->filled, (unsigned long long)b->skipped);
+	b->stall_t0 = 0;
+	b->state = B_READY;
+	ds_try_write(ds);
+}
+
 static void ds_io_done(struct wb_io_req *io, int res)
 {
 	struct ds_io *d = io->priv;
 	struct wbl_destage *ds = d->ds;
 	struct ds_batch *b = d->b;
 
+	if (io->op == WB_IO_READ) { /* the buffer's blocks it was for */
+		uint64_t pos = (uint64_t)((uint8_t *)io->buf - b->buf) / WB_DISK_BLOCK;
+		int ret = ds_mark(ds, b, pos, d->bytes / WB_DISK_BLOCK,
+				  res < 0 || (uint32_t)res != d->bytes);
+
+		if (ret && !b->err)
+			b->err = ret;
+	}
 	if ((res < 0 || (uint32_t)res != d->bytes) && !b->err) {
 		b->err = res < 0 ? res : -EIO;
 		wb_msg(WB_LOG_ERR, "%s: destage %s at 0x%llx failed: %s", ds->e->eng.name,
@@ -742,12 +913,10 @@ static void ds_io_done(struct wb_io_req *io, int res)
 		return;
 	}
 	if (b->state == B_READ && !b->pending) {
-		if (b->err) {
-			ds_fail(ds, b->err, "log read");
-			return;
-		}
-		b->state = B_READY;
-		ds_try_write(ds);
+		if (b->err)
+			ds_stall(ds, b);
+		else
+			ds_read_done(ds, b);
 	} else if (b->state == B_WRITE) {
 		ds_write_more(ds, b);
 		/* a write of b completed: the other batch writing may go on */
@@ -1114,9 +1283,197 @@ static void ds_read(struct wbl_destage *ds, struct ds_batch *b)
 			ds_fail(ds, b->err, "log read submit");
 			return;
 		}
-		b->state = B_READY;
-		ds_try_write(ds);
+		ds_read_done(ds, b);
 	}
+}
+
+/* The newest version of blocks [lba, lba + n) is in durable records newer
+ * than seq: sup[i] = 1 for each block lba + i so covered. A newer record
+ * not durable yet gets a log flush asked for. */
+static void ds_newer(struct wblog *e, uint64_t lba, uint32_t n, uint64_t seq, uint8_t *sup)
+{
+	uint64_t from = lba, end = lba + n;
+
+	for (;;) {
+		struct wb_extmap_ent x[16];
+		int got = wb_extmap_lookup(e->map, from, (uint32_t)(end - from), x, 16);
+
+		for (int m = 0; m < got && m < 16; m++) {
+			if (x[m].seq <= seq)
+				continue;
+			if (x[m].seq <= e->durable_seq) {
+				memset(sup + (x[m].lba - lba), 1, x[m].nblocks);
+			} else if (e->want_durable < x[m].seq) {
+				/* nothing else may ask: write-through acks
+				 * wait for this batch */
+				e->want_durable = x[m].seq;
+				wbl_kick(e);
+			}
+		}
+		if (got <= 16)
+			return;
+		from = x[15].lba + x[15].nblocks;
+	}
+}
+
+/*
+ * A stalled batch (ds_stall) looks again. A block it still needs that a
+ * newer record durable in the log now covers (a client's newer write) is
+ * left out of the batch: that record is destaged after it, and a crash
+ * before then replays it, so no read sees the version skipped. (Snapshots
+ * would: a generation between the two reads the backing device. They are
+ * dropped, and only generations ending after this are readable from then
+ * on.) What the host filled is there; the rest is read again, run by run
+ * (not through gaps, which may be the bad blocks); a read failing again
+ * stalls again.
+ */
+static void ds_retry(struct wbl_destage *ds, struct ds_batch *b)
+{
+	struct wblog *e = ds->e;
+	struct wbl_destage_piece *np = NULL;
+	uint64_t nn = 0, cap = 0, skipped = 0, i, k, j;
+	uint8_t *sup = NULL;
+	int ret = 0;
+
+	for (i = 0; i < b->npc && !ret; i++) {
+		const struct wbl_destage_piece *p = &b->pc[i];
+		bool any = false;
+
+		if (nn + p->nblocks + 1 > cap) { /* a piece splits into <= nblocks */
+			uint64_t nc = (nn + p->nblocks + 1) * 2;
+			void *x = realloc(np, nc * sizeof(*np));
+
+			if (!x) {
+				ret = -ENOMEM;
+				break;
+			}
+			np = x;
+			cap = nc;
+		}
+		for (k = 0; k < p->nblocks && !any; k++)
+			any = ds_need(b, p, k);
+		if (!any) {
+			np[nn++] = *p;
+			continue;
+		}
+		free(sup);
+		sup = calloc(p->nblocks, 1);
+		if (!sup) {
+			ret = -ENOMEM;
+			break;
+		}
+		ds_newer(e, p->lba, p->nblocks, p->seq, sup);
+		for (k = 0; k < p->nblocks; k++)
+			sup[k] = sup[k] && ds_need(b, p, k); /* only blocks without data */
+		for (k = 0; k < p->nblocks; k = j) {
+			for (j = k; j < p->nblocks && sup[j] == sup[k]; j++)
+				;
+			if (sup[k]) {
+				skipped += j - k;
+				continue;
+			}
+			np[nn] = *p;
+			np[nn].lba = p->lba + k;
+			np[nn].nblocks = (uint32_t)(j - k);
+			np[nn].log_blk = p->log_blk + k;
+			np[nn].buf_off = p->buf_off + k * WB_DISK_BLOCK;
+			nn++;
+		}
+	}
+	free(sup);
+	if (ret) {
+		free(np);
+		ds_fail(ds, ret, "log read retry");
+		return;
+	}
+	free(b->pc);
+	b->pc = np;
+	b->npc = nn;
+	b->cap_pc = cap;
+	if (skipped) {
+		b->skipped += skipped;
+		b->bytes -= skipped * WB_DISK_BLOCK;
+		wbl_snap_drop_all(e, "destage left blocks it could not read to newer records");
+		e->snap_floor = e->next_seq;
+	}
+	/* read again, run by run, what still has no data */
+	b->err = 0;
+	b->state = B_READ;
+	b->pending = 1; /* held while reads are issued */
+	for (i = 0; i < b->npc && !ret; i++) {
+		struct wbl_destage_piece *p = &b->pc[i];
+
+		for (k = 0; k < p->nblocks && !ret; k = j) {
+			for (j = k; j < p->nblocks && j - k < DS_IO_BLOCKS &&
+				    ds_need(b, p, j) == ds_need(b, p, k);
+			     j++)
+				;
+			if (ds_need(b, p, k))
+				ret = ds_submit(ds, b, e->log, WB_IO_READ,
+						b->buf + p->buf_off + k * WB_DISK_BLOCK,
+						(uint32_t)((j - k) * WB_DISK_BLOCK),
+						(p->log_blk + k) * WB_DISK_BLOCK);
+		}
+	}
+	if (ret && !b->err)
+		b->err = ret;
+	if (--b->pending)
+		return;
+	if (b->err)
+		ds_stall(ds, b);
+	else
+		ds_read_done(ds, b);
+}
+
+/*
+ * The host's copy of blocks [lba, lba + n) as the device was with every
+ * record of seq < since and none later (a peer's, asked for after this
+ * node shipped exactly those). A stalled batch takes each block it still
+ * needs whose newest version is the batch's own (the extent map says so):
+ * then no record newer than it and older than since covers the block, so
+ * the copy is that version. Blocks a newer record covers are not taken
+ * (ds_retry leaves them to it). Returns the blocks taken, or -EAGAIN
+ * when no batch is stalled (one is reading again: give it later).
+ */
+int wbl_destage_fill(struct wblog *e, uint64_t lba, uint32_t n, uint64_t since, const void *buf)
+{
+	struct wbl_destage *ds = e->ds;
+	bool stalled = false;
+	int taken = 0;
+
+	for (unsigned bi = 0; bi < DS_BATCHES; bi++) {
+		struct ds_batch *b = &ds->b[bi];
+
+		if (b->state != B_STALL || ds->failed)
+			continue;
+		stalled = true;
+		for (uint64_t i = 0; i < b->npc; i++) {
+			const struct wbl_destage_piece *p = &b->pc[i];
+
+			if (p->lba >= lba + n || lba >= p->lba + p->nblocks || p->seq >= since)
+				continue;
+			for (uint64_t k = 0; k < p->nblocks; k++) {
+				struct wb_extmap_ent x;
+				uint64_t l = p->lba + k;
+
+				if (l < lba || l >= lba + n || !ds_need(b, p, k) ||
+				    wb_extmap_lookup(e->map, l, 1, &x, 1) != 1 || x.seq != p->seq ||
+				    x.log_blk != p->log_blk + k)
+					continue;
+				memcpy(b->buf + p->buf_off + k * WB_DISK_BLOCK,
+				       (const uint8_t *)buf + (l - lba) * WB_DISK_BLOCK,
+				       WB_DISK_BLOCK);
+				b->blk[p->buf_off / WB_DISK_BLOCK + k] |= DS_BLK_FILL;
+				b->filled++;
+				taken++;
+			}
+		}
+		if (taken) {
+			b->stall_next = 0; /* look again now */
+			wbl_kick(e);
+		}
+	}
+	return stalled ? taken : -EAGAIN;
 }
 
 void wbl_destage_step(struct wblog *e)
@@ -1125,6 +1482,9 @@ void wbl_destage_step(struct wblog *e)
 
 	ds_tail(ds);
 	ds_tail_held(ds);
+	for (unsigned i = 0; i < DS_BATCHES; i++)
+		if (ds->b[i].state == B_STALL && !ds->failed && wb_now_ms() >= ds->b[i].stall_next)
+			ds_retry(ds, &ds->b[i]);
 	for (unsigned i = 0; i < DS_BATCHES; i++) {
 		struct ds_batch *b = &ds->b[i];
 		int ret, why;
@@ -1144,6 +1504,11 @@ void wbl_destage_step(struct wblog *e)
 		ds->start_ms = wb_now_ms();
 		b->err = 0;
 		b->bytes = 0;
+		if (b->any_bad)
+			memset(b->blk, 0, ds->buf_blocks);
+		b->any_bad = false;
+		b->stall_t0 = b->stall_asked = b->filled = b->skipped = 0;
+		b->nasked = 0;
 		b->state = B_READ;
 		ds_read(ds, b);
 		/* full-speed batches (watermark, drain) do not build up rate debt */

@@ -43,6 +43,9 @@ void wbl_destage_stats(struct wblog *e, struct wb_engine_stats *st);
 /* The first record destage has not picked (the backing device holds
  * nothing of it or of a later record). */
 uint64_t wbl_destage_untouched(const struct wblog *e);
+/* op destage_fill (engine ABI 17): the host's copy of blocks destage could
+ * not read from the log (see wblog_destage.c) */
+int wbl_destage_fill(struct wblog *e, uint64_t lba, uint32_t n, uint64_t since, const void *buf);
 
 /* A piece of a destage batch, in write order (lba, nblocks, seq). */
 struct wbl_destage_piece {

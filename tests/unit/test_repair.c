@@ -10,18 +10,30 @@
  * a record sealed and waiting for log space leaves its blocks out; and a
  * write of the blocks the mask allows, submitted right after,
  * never hides a newer write (the read back gives the newest data).
+ *
+ * And destage's side of it (engine ABI 17 hook log_unreadable and op
+ * destage_fill, docs/engine.md "A log block destage cannot read"): a log
+ * read destage needs fails, the host is told the blocks and hands a copy
+ * back (a peer's), which destage writes to the backing device; blocks a
+ * newer durable record covers are left to it instead; a read that fails
+ * once is read again and goes on without either; no copy within the time
+ * fails the engine; a host that cannot help fails it at once; without the
+ * hook it fails at once, as always.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "engine/io.h"
+#include "engine/superblock.h"
 #include "engine/wbengine.h"
 #include "tests/unit/engine_fixture.h"
 
@@ -242,6 +254,265 @@ static void test_write_back(void **state)
 	efx_fini(&f);
 }
 
+extern uint32_t wbl_ds_fix_ms; /* engine/wblog_destage.c: DS_FIX_MS when 0 */
+
+/* the log_unreadable hook: what it was told, what it answers */
+struct unread {
+	unsigned calls;
+	uint64_t lba[64];
+	uint32_t n[64];
+	int ret;
+};
+
+static int on_unreadable(void *arg, uint64_t lba, uint32_t n)
+{
+	struct unread *u = arg;
+
+	if (u->calls < 64) {
+		u->lba[u->calls] = lba;
+		u->n[u->calls] = n;
+	}
+	u->calls++;
+	return u->ret;
+}
+
+/* 256 blocks (fill 1, 8 records of 32) into a 64-page RAM buffer: most of
+ * them only in the log, where destage must read them; then the log blocks
+ * they were written to unreadable (a medium error; what comes after them,
+ * the good copies, reads fine) */
+static void unread_setup(struct efx *f, const char *name, struct unread *u, bool hook)
+{
+	struct wb_repl_hooks h = {.arg = u, .log_unreadable = on_unreadable};
+	struct wb_engine_stats st;
+	struct wb_sb sb;
+	char why[256];
+
+	efx_devices(f, name, 8u << 20, NULL, NULL);
+	f->p.ram_pages = 64;
+	/* nothing destaged before the bad blocks are there */
+	f->p.destage_min_rate = WB_DESTAGE_RATE_NONE;
+	f->p.destage_low_pct = 90;
+	f->p.destage_high_pct = 95;
+	efx_format_open(f);
+	/* the engine is idle: nothing of its own to reap here */
+	assert_int_equal(wb_sb_load(f->log, &sb, why, sizeof(why)), 0);
+	for (uint64_t b = 0; b < 256; b += 32)
+		write_blks(f, b, 32, 1);
+	if (hook)
+		assert_int_equal(wb_engine_set_repl_hooks(f->e, &h), 0);
+	assert_int_equal(wb_engine_stats(f->e, &st), 0);
+	assert_true(st.log_used > 256 * EFX_BS && sb.data_off + st.log_used < (8u << 20));
+	wb_io_fault_bad_range(f->log, sb.data_off, st.log_used);
+}
+
+static uint32_t engine_state(struct efx *f, uint64_t *dirty)
+{
+	struct wb_engine_stats st;
+
+	assert_int_equal(wb_engine_stats(f->e, &st), 0);
+	if (dirty)
+		*dirty = st.dirty_bytes;
+	return st.state;
+}
+
+/* one pass of the engine, and a little time for its timers: run() with
+ * wait returns only after it delivered a completion, and a stalled destage
+ * has none to deliver */
+static void unread_step(struct efx *f)
+{
+	assert_true(wb_engine_run(f->e, 0) >= 0);
+	usleep(200);
+}
+
+/* write-through (destage runs) until the hook was called or the engine failed */
+static void unread_run_until_called(struct efx *f, struct unread *u)
+{
+	assert_int_equal(wb_engine_set_mode(f->e, WB_MODE_WRITETHROUGH), 0);
+	for (int i = 0; i < 100000 && !u->calls && engine_state(f, NULL) == WB_STATE_OK; i++)
+		unread_step(f);
+}
+
+/* run until nothing is dirty or the engine failed; the state */
+static uint32_t unread_drain(struct efx *f)
+{
+	uint64_t dirty = 1;
+	uint32_t st = WB_STATE_OK;
+
+	for (int i = 0; i < 200000 && dirty && st == WB_STATE_OK; i++) {
+		unread_step(f);
+		st = engine_state(f, &dirty);
+	}
+	return st;
+}
+
+/* The host hands back a copy of the blocks it is told of (a peer's), while
+ * the log stays unreadable: destage takes it, drains, and the backing
+ * device holds the data (read after the drain, and after a reopen). A copy
+ * of blocks a newer record covers is not taken. */
+static void test_destage_filled(void **state)
+{
+	static uint8_t copy[256 * EFX_BS], five[EFX_BS];
+	struct unread u = {0};
+	struct wb_req r0 = {0};
+	unsigned done = 0;
+	uint64_t dirty = 1, head;
+	int taken = 0, ret, d0 = 0;
+	struct efx f;
+
+	(void)state;
+	memset(copy, 1, sizeof(copy));
+	unread_setup(&f, "dsfill", &u, true);
+	unread_run_until_called(&f, &u);
+	assert_true(u.calls > 0);
+	/* a copy of an unrelated range: nothing to take there */
+	assert_int_equal(wb_engine_destage_fill(f.e, 600, 8, seq_head(&f), copy), 0);
+	assert_int_equal(wb_engine_destage_fill(f.e, EFX_NBLK - 1, 2, seq_head(&f), copy), -EINVAL);
+	/* block 0 gets a newer version first: the copy must not replace it
+	 * (write-through: acknowledged once destaged, after the stall) */
+	memset(five, 5, sizeof(five));
+	r0.op = WB_REQ_WRITE;
+	r0.len = EFX_BS;
+	r0.buf = five;
+	r0.done = req_done;
+	r0.priv = &d0;
+	assert_int_equal(wb_engine_submit(f.e, &r0), 0);
+	for (int i = 0; i < 100; i++)
+		unread_step(&f); /* placed in the log */
+	head = seq_head(&f);
+	for (int i = 0; i < 200000 && engine_state(&f, &dirty) == WB_STATE_OK && (dirty || !d0);
+	     i++) {
+		for (; done < u.calls && done < 64; done++) {
+			ret = wb_engine_destage_fill(f.e, u.lba[done], u.n[done], head, copy);
+			if (ret == -EAGAIN)
+				break; /* reading again: later */
+			assert_true(ret >= 0);
+			taken += ret;
+		}
+		unread_step(&f);
+	}
+	assert_int_equal(engine_state(&f, &dirty), WB_STATE_OK);
+	assert_int_equal(dirty, 0);
+	assert_int_equal(d0, 1);
+	assert_true(taken > 0);
+	assert_int_equal(read_fill(&f, 0), 5);
+	for (uint64_t b = 1; b < 256; b++) /* from the backing device */
+		assert_int_equal(read_fill(&f, b), 1);
+	wb_io_fault_bad_range(f.log, 0, 0);
+	efx_reopen(&f);
+	assert_int_equal(read_fill(&f, 0), 5);
+	for (uint64_t b = 1; b < 256; b++)
+		assert_int_equal(read_fill(&f, b), 1);
+	efx_fini(&f);
+}
+
+/* The host writes the blocks it is told of instead (a client's newer
+ * writes), while the log stays unreadable: destage leaves them to those
+ * records and goes on, and everything reads back right. */
+static void test_destage_newer(void **state)
+{
+	static uint8_t copy[256 * EFX_BS];
+	struct wb_req r[64];
+	int done[64] = {0};
+	struct unread u = {0};
+	unsigned sent = 0, k;
+	uint64_t dirty = 1;
+	struct efx f;
+
+	(void)state;
+	memset(copy, 1, sizeof(copy));
+	memset(r, 0, sizeof(r));
+	unread_setup(&f, "dsnewer", &u, true);
+	unread_run_until_called(&f, &u);
+	assert_true(u.calls > 0);
+	for (int i = 0; i < 200000; i++) {
+		for (; sent < u.calls && sent < 64; sent++) {
+			assert_true(u.lba[sent] + u.n[sent] <= 256);
+			r[sent].op = WB_REQ_WRITE;
+			r[sent].off = u.lba[sent] * EFX_BS;
+			r[sent].len = u.n[sent] * EFX_BS;
+			r[sent].buf = copy;
+			r[sent].done = req_done;
+			r[sent].priv = &done[sent];
+			assert_int_equal(wb_engine_submit(f.e, &r[sent]), 0);
+		}
+		unread_step(&f);
+		for (k = 0; k < sent && done[k]; k++)
+			;
+		if ((k == sent && !dirty) || engine_state(&f, &dirty) != WB_STATE_OK)
+			break;
+	}
+	assert_int_equal(engine_state(&f, &dirty), WB_STATE_OK);
+	assert_int_equal(dirty, 0);
+	assert_true(u.calls < 64);
+	for (k = 0; k < sent; k++)
+		assert_int_equal(done[k], 1);
+	for (uint64_t b = 0; b < 256; b++) /* from the backing device */
+		assert_int_equal(read_fill(&f, b), 1);
+	wb_io_fault_bad_range(f.log, 0, 0);
+	efx_reopen(&f);
+	for (uint64_t b = 0; b < 256; b++)
+		assert_int_equal(read_fill(&f, b), 1);
+	efx_fini(&f);
+}
+
+/* The log readable again right after the first failure: told, read again,
+ * destage goes on without a new copy. */
+static void test_destage_transient(void **state)
+{
+	struct unread u = {0};
+	struct efx f;
+
+	(void)state;
+	unread_setup(&f, "dstrans", &u, true);
+	unread_run_until_called(&f, &u);
+	assert_true(u.calls > 0);
+	wb_io_fault_bad_range(f.log, 0, 0);
+	assert_int_equal(unread_drain(&f), WB_STATE_OK);
+	assert_true(u.calls <= 16); /* the runs of the batches that read meanwhile, once */
+	for (uint64_t b = 0; b < 256; b++)
+		assert_int_equal(read_fill(&f, b), 1);
+	efx_fini(&f);
+}
+
+/* No copy comes: the engine fails once the time is up (300 ms here),
+ * having asked once per run (again only after a second). */
+static void test_destage_no_copy(void **state)
+{
+	struct unread u = {0};
+	struct efx f;
+
+	(void)state;
+	wbl_ds_fix_ms = 300;
+	unread_setup(&f, "dsnocopy", &u, true);
+	unread_run_until_called(&f, &u);
+	assert_true(u.calls > 0);
+	assert_int_equal(unread_drain(&f), WB_STATE_FAILED);
+	wbl_ds_fix_ms = 0;
+	assert_true(u.calls <= 16); /* the runs of two batches, once */
+	wb_io_fault_bad_range(f.log, 0, 0);
+	efx_fini(&f);
+}
+
+/* The host cannot help (-ENODEV: no peer), or there is no hook at all:
+ * the engine fails at the first failed read, as before ABI 17. */
+static void test_destage_no_help(void **state)
+{
+	for (int hook = 0; hook < 2; hook++) {
+		struct unread u = {.ret = -ENODEV};
+		struct efx f;
+
+		(void)state;
+		unread_setup(&f, hook ? "dsnohelp" : "dsnohook", &u, hook);
+		unread_run_until_called(&f, &u);
+		for (int i = 0; i < 1000 && engine_state(&f, NULL) == WB_STATE_OK; i++)
+			unread_step(&f);
+		assert_int_equal(engine_state(&f, NULL), WB_STATE_FAILED);
+		assert_int_equal(u.calls, (unsigned)hook);
+		wb_io_fault_bad_range(f.log, 0, 0);
+		efx_fini(&f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +520,11 @@ int main(void)
 	    cmocka_unit_test(test_pending),
 	    cmocka_unit_test(test_sealed),
 	    cmocka_unit_test(test_write_back),
+	    cmocka_unit_test(test_destage_filled),
+	    cmocka_unit_test(test_destage_newer),
+	    cmocka_unit_test(test_destage_transient),
+	    cmocka_unit_test(test_destage_no_copy),
+	    cmocka_unit_test(test_destage_no_help),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
