@@ -127,6 +127,7 @@ struct ds_batch {
 		uint32_t n;
 	} asked[DS_ASKED_MAX];
 	uint32_t nasked;
+	bool drop; /* closing with an older batch stalled: dropped once read */
 };
 
 struct wbl_destage {
@@ -800,12 +801,51 @@ static int ds_mark(struct wbl_destage *ds, struct ds_batch *b, uint64_t pos, uin
  * again what is neither filled nor covered by a newer durable record,
  * until DS_FIX_MS after the first failure.
  */
+/*
+ * Closing (no destage needed: dirty data stays in the log, recovery replays
+ * it) with batch b stalled: b and every newer batch not writing are
+ * dropped, their records picked again after the next open; a newer batch
+ * still reading is dropped once its reads are in. Waiting for the host's
+ * copy instead would hold the close for up to DS_FIX_MS (the daemon stops
+ * replication first) and then fail the engine.
+ */
+static void ds_drop(struct wbl_destage *ds, struct ds_batch *b)
+{
+	for (unsigned i = 0; i < DS_BATCHES; i++) {
+		struct ds_batch *x = &ds->b[i];
+
+		if (x->from < b->from ||
+		    (x->state != B_READ && x->state != B_READY && x->state != B_STALL))
+			continue;
+		if (x->state == B_READ && x->pending) {
+			x->drop = true;
+			continue;
+		}
+		ds_put_held(ds, x);
+		ds->picked_span -= x->span;
+		if (ds->next_seq > x->from)
+			ds->next_seq = x->from;
+		x->drop = false;
+		x->state = B_FREE;
+	}
+	wbl_kick(ds->e);
+}
+
 static void ds_stall(struct wbl_destage *ds, struct ds_batch *b)
 {
 	struct wblog *e = ds->e;
 	uint64_t now = wb_now_ms(), fix = wbl_ds_fix_ms ? wbl_ds_fix_ms : DS_FIX_MS, blocks = 0;
 	int err = b->err;
 
+	if (e->closing && e->hooks.log_unreadable && err != -ENOMEM &&
+	    e->state != WB_STATE_FAILED) {
+		wb_msg(WB_LOG_WARN,
+		       "%s: destage of seq %llu..%llu: blocks it could not read from the log "
+		       "stay there (closing: replayed at the next open)",
+		       e->eng.name, (unsigned long long)b->from, (unsigned long long)b->upto);
+		ds_drop(ds, b);
+		return;
+	}
 	if (!e->hooks.log_unreadable || err == -ENOMEM || e->state == WB_STATE_FAILED) {
 		ds_fail(ds, err, "log read");
 		return;
@@ -913,7 +953,9 @@ static void ds_io_done(struct wb_io_req *io, int res)
 		return;
 	}
 	if (b->state == B_READ && !b->pending) {
-		if (b->err)
+		if (b->drop)
+			ds_drop(ds, b);
+		else if (b->err)
 			ds_stall(ds, b);
 		else
 			ds_read_done(ds, b);
@@ -1482,9 +1524,14 @@ void wbl_destage_step(struct wblog *e)
 
 	ds_tail(ds);
 	ds_tail_held(ds);
-	for (unsigned i = 0; i < DS_BATCHES; i++)
-		if (ds->b[i].state == B_STALL && !ds->failed && wb_now_ms() >= ds->b[i].stall_next)
+	for (unsigned i = 0; i < DS_BATCHES; i++) {
+		if (ds->b[i].state != B_STALL || ds->failed)
+			continue;
+		if (e->closing)
+			ds_drop(ds, &ds->b[i]);
+		else if (wb_now_ms() >= ds->b[i].stall_next)
 			ds_retry(ds, &ds->b[i]);
+	}
 	for (unsigned i = 0; i < DS_BATCHES; i++) {
 		struct ds_batch *b = &ds->b[i];
 		int ret, why;
@@ -1509,6 +1556,7 @@ void wbl_destage_step(struct wblog *e)
 		b->any_bad = false;
 		b->stall_t0 = b->stall_asked = b->filled = b->skipped = 0;
 		b->nasked = 0;
+		b->drop = false;
 		b->state = B_READ;
 		ds_read(ds, b);
 		/* full-speed batches (watermark, drain) do not build up rate debt */

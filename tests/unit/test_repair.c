@@ -17,8 +17,9 @@
  * back (a peer's), which destage writes to the backing device; blocks a
  * newer durable record covers are left to it instead; a read that fails
  * once is read again and goes on without either; no copy within the time
- * fails the engine; a host that cannot help fails it at once; without the
- * hook it fails at once, as always.
+ * fails the engine; a close meanwhile is clean and the records replay; a
+ * host that cannot help fails it at once; without the hook it fails at
+ * once, as always.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -493,6 +494,35 @@ static void test_destage_no_copy(void **state)
 	efx_fini(&f);
 }
 
+/* Closing while a batch waits for a copy: the batch is dropped (its
+ * records stay in the log), the close is clean instead of waiting out the
+ * time and failing, and the next open replays them. */
+static void test_destage_close(void **state)
+{
+	struct unread u = {0};
+	struct wb_sb sb;
+	char why[256];
+	struct efx f;
+
+	(void)state;
+	unread_setup(&f, "dsclose", &u, true);
+	unread_run_until_called(&f, &u);
+	assert_true(u.calls > 0);
+	wb_engine_close(f.e);
+	f.e = NULL;
+	assert_int_equal(wb_sb_load(f.log, &sb, why, sizeof(why)), 0);
+	assert_true(sb.flags & WB_SB_F_CLEAN);
+	wb_io_fault_bad_range(f.log, 0, 0);
+	efx_reopen(&f);
+	assert_int_equal(engine_state(&f, NULL), WB_STATE_OK);
+	for (uint64_t b = 0; b < 256; b++)
+		assert_int_equal(read_fill(&f, b), 1);
+	efx_drain(&f);
+	for (uint64_t b = 0; b < 256; b++)
+		assert_int_equal(read_fill(&f, b), 1);
+	efx_fini(&f);
+}
+
 /* The host cannot help (-ENODEV: no peer), or there is no hook at all:
  * the engine fails at the first failed read, as before ABI 17. */
 static void test_destage_no_help(void **state)
@@ -524,6 +554,7 @@ int main(void)
 	    cmocka_unit_test(test_destage_newer),
 	    cmocka_unit_test(test_destage_transient),
 	    cmocka_unit_test(test_destage_no_copy),
+	    cmocka_unit_test(test_destage_close),
 	    cmocka_unit_test(test_destage_no_help),
 	};
 
