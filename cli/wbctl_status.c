@@ -142,6 +142,11 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 			       wbctl_unreadable(p->verify_unreadable_bytes), b, c);
 		}
 	}
+	for (size_t i = 0; i < r->n_removed_peers; i++)
+		printf("  removed %-6s (by a reload; its bitmap slot is kept until the resource's "
+		       "next "
+		       "up)\n",
+		       r->removed_peers[i]);
 	if (r->verify_state) {
 		char a[32], b[32], c[32];
 
@@ -504,6 +509,11 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 			    "\"verify_compared_bytes\": null, \"verify_skipped_bytes\": null");
 		}
 		printf("}");
+	}
+	printf("], \"removed_peers\": [");
+	for (size_t i = 0; i < r->n_removed_peers; i++) {
+		printf("%s", i ? ", " : "");
+		wbctl_json_str(r->removed_peers[i]);
 	}
 	printf("]");
 	printf(",\n     \"verify_state\": ");

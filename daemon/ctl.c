@@ -308,6 +308,7 @@ struct status_bufs {
 	Wbrep__PeerStatus *(*pp)[WBD_CTL_MAX_PEERS];
 	Wbrep__SnapshotStatus (*ss)[WBD_CTL_MAX_SNAPS];
 	Wbrep__SnapshotStatus *(*sp)[WBD_CTL_MAX_SNAPS];
+	char *(*rm)[WBD_CTL_MAX_PEERS];
 	char (*listen)[300];
 };
 
@@ -321,8 +322,10 @@ static int status_bufs_alloc(struct status_bufs *b, size_t n)
 	b->pp = calloc(n + 1, sizeof(*b->pp));
 	b->ss = calloc(n + 1, sizeof(*b->ss));
 	b->sp = calloc(n + 1, sizeof(*b->sp));
-	return b->rs && b->rp && b->set && b->listen && b->ps && b->pp && b->ss && b->sp ? 0
-											 : -ENOMEM;
+	b->rm = calloc(n + 1, sizeof(*b->rm));
+	return b->rs && b->rp && b->set && b->listen && b->ps && b->pp && b->ss && b->sp && b->rm
+		   ? 0
+		   : -ENOMEM;
 }
 
 static void status_bufs_free(struct status_bufs *b)
@@ -335,6 +338,7 @@ static void status_bufs_free(struct status_bufs *b)
 	free(b->pp);
 	free(b->ss);
 	free(b->sp);
+	free(b->rm);
 }
 
 /* NUL-terminate what the daemon gave us before it goes on the wire, and
@@ -353,6 +357,10 @@ static void status_terminate(struct wbd_ctl_res_status *s)
 	s->verify_state[sizeof(s->verify_state) - 1] = 0;
 	if (s->npeers > WBD_CTL_MAX_PEERS)
 		s->npeers = WBD_CTL_MAX_PEERS;
+	if (s->nremoved > WBD_CTL_MAX_PEERS)
+		s->nremoved = WBD_CTL_MAX_PEERS;
+	for (unsigned j = 0; j < s->nremoved; j++)
+		s->removed[j][sizeof(s->removed[j]) - 1] = 0;
 	if (s->nsnaps > WBD_CTL_MAX_SNAPS)
 		s->nsnaps = WBD_CTL_MAX_SNAPS;
 	for (unsigned j = 0; j < s->nsnaps; j++)
@@ -385,6 +393,10 @@ static void status_res(struct status_bufs *b, size_t i, struct wbd_ctl_res_statu
 	}
 	rs->n_peers = s->npeers;
 	rs->peers = b->pp[i];
+	for (unsigned j = 0; j < s->nremoved; j++)
+		b->rm[i][j] = s->removed[j];
+	rs->n_removed_peers = s->nremoved;
+	rs->removed_peers = b->rm[i];
 	for (unsigned j = 0; j < s->nsnaps; j++) {
 		fill_snap(&b->ss[i][j], &s->snaps[j]);
 		b->sp[i][j] = &b->ss[i][j];

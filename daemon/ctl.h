@@ -110,6 +110,9 @@ struct wbd_ctl_res_status {
 	uint64_t read_errors, reads_from_peers, read_repaired;
 	unsigned npeers;
 	struct wbd_ctl_peer_status peers[WBD_CTL_MAX_PEERS];
+	/* nodes removed by a reload, their bitmap slot kept until the next up */
+	unsigned nremoved;
+	char removed[WBD_CTL_MAX_PEERS][64];
 	/* snapshots: the generations one can be taken of now (has_span), the
 	 * open ones */
 	bool has_span;

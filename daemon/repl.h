@@ -282,6 +282,9 @@ struct wbd_repl_peer_status {
 bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);
 /* This node's disk state: "UpToDate", "Outdated" or "Consistent". */
 const char *wbd_repl_disk(const struct wbd_repl *rp);
+/* Nodes removed by a reload (their bitmap slot kept until the next up):
+ * up to max names into out (valid while rp lives); the count. */
+unsigned wbd_repl_removed_names(const struct wbd_repl *rp, const char **out, unsigned max);
 unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max);
 
 /* ---- online verify (repl_verify.c, docs/replication.md "Online verify") ---- */

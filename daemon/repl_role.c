@@ -344,6 +344,16 @@ static const char *connection_name(const struct repl_peer *p)
 	}
 }
 
+unsigned wbd_repl_removed_names(const struct wbd_repl *rp, const char **out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; rp && i < rp->npeers && n < max; i++)
+		if (rp->peers[i].removed)
+			out[n++] = rp->peers[i].node;
+	return n;
+}
+
 unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max)
 {
 	struct wb_engine_stats es = {0};

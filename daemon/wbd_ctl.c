@@ -40,6 +40,11 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 	struct wbd_repl_peer_status ps[WBD_CTL_MAX_PEERS];
 	unsigned n = wbd_repl_status(r->repl, ps, WBD_CTL_MAX_PEERS);
 	struct wbd_repl_verify_status vs;
+	const char *rm[WBD_CTL_MAX_PEERS];
+
+	s->nremoved = wbd_repl_removed_names(r->repl, rm, WBD_CTL_MAX_PEERS);
+	for (unsigned i = 0; i < s->nremoved; i++)
+		snprintf(s->removed[i], sizeof(s->removed[i]), "%s", rm[i]);
 
 	snprintf(s->disk_state, sizeof(s->disk_state), "%s", wbd_repl_disk(r->repl));
 	s->has_uuid = wbd_repl_data_uuid(r->repl, s->data_uuid);

@@ -85,10 +85,12 @@ only_beta() { json alpha '[p["node"] for p in s["peers"]] == ["beta"]' && json b
 if [ "$ok" = 1 ] && grep -q "r0: peer gamma removed" "$T/alpha/wbrepd.log" &&
 	grep -q "r0: peer gamma removed" "$T/beta/wbrepd.log" && only_beta &&
 	[ "$(ups)" = "$u0" ] && repl_progress alpha 200 &&
-	json alpha 's["mode"] == "writeback" and s["peers_connected"] == 1'; then
+	json alpha 's["mode"] == "writeback" and s["peers_connected"] == 1' &&
+	json alpha 's["removed_peers"] == ["gamma"]' &&
+	ctl alpha status r0 | grep -q "^  removed gamma  (by a reload; its bitmap slot is kept until the resource's next up)$"; then
 	pass "$P-remove" "(alpha: $(grep -o "r0: peer gamma removed.*" "$T/alpha/wbrepd.log" | head -1); writes since: $(($(repl_writes alpha) - w0)))"
 else
-	fail "$P-remove: alpha peers $(jget alpha 's["peers"]'); mode $(jget alpha 's["mode"], s["peers_connected"], s["mode_reason"]'); beta ups $u0 -> $(ups)"
+	fail "$P-remove: alpha peers $(jget alpha 's["peers"]'), removed $(jget alpha 's["removed_peers"]'); mode $(jget alpha 's["mode"], s["peers_connected"], s["mode_reason"]'); beta ups $u0 -> $(ups)"
 fi
 
 # ---- gamma-alone: its links stay down, alpha refuses it
@@ -122,7 +124,7 @@ conf beta secondary alpha beta gamma
 ok=0
 reload_on "$P-back" alpha beta && ok=1
 if [ "$ok" = 1 ] && grep -q "r0: peer gamma added back" "$T/alpha/wbrepd.log" &&
-	wait_for 240 both_uptodate &&
+	wait_for 240 both_uptodate && json alpha 's["removed_peers"] == []' &&
 	grep -q "resync to peer gamma started: bitmap" "$T/alpha/wbrepd.log"; then
 	pass "$P-back" "($(grep -o "resync to peer gamma started.*" "$T/alpha/wbrepd.log" | tail -1 | cut -c1-100))"
 else
