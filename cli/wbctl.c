@@ -508,6 +508,11 @@ static const struct cmd cmds[] = {
      "Start the resource's peer links again (after disconnect or a refusal).", wbctl_cmd_connect},
     {"disconnect", "RES", "Stop the resource's peer links (StandAlone) until connect.",
      wbctl_cmd_disconnect},
+    {"forget-peer", "RES NODE",
+     "A node removed by 'wbctl reload' gives up its dirty-bitmap slot now instead of at\n"
+     "  the resource's next up (marked whole, free for another node; the node added back\n"
+     "  gets a full sync). Status lists such nodes as 'removed'. DRBD's forget-peer.",
+     wbctl_cmd_forget_peer},
     {"resize",
      "RES [--size SIZE] [--assume-clean] [--assume-peer-has-space] | RES --log [--size SIZE]",
      "Grow the device online to SIZE (default: as large as this node's backing and, on a\n"

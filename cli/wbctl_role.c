@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * wbctl_role.c - `wbctl primary RES [--force]`, `wbctl secondary RES`,
- * `wbctl connect RES [--discard-my-data]`, `wbctl disconnect RES` and
+ * `wbctl connect RES [--discard-my-data]`, `wbctl disconnect RES`,
+ * `wbctl forget-peer RES NODE` and
  * `wbctl resize RES [--size SIZE] [--assume-clean] [--assume-peer-has-space] [--log]`
  * (docs/wbctl.md, docs/replication.md "Roles", "Growing a replicated
  * device"). One request each; the daemon decides and says why it refuses
@@ -95,6 +96,26 @@ int wbctl_cmd_connect(struct gopts *g, int argc, char **argv)
 int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv)
 {
 	return role_cmd(g, argc, argv, WBREP__CTL_OP__CTL_DISCONNECT, NULL, "disconnected");
+}
+
+int wbctl_cmd_forget_peer(struct gopts *g, int argc, char **argv)
+{
+	Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
+	const char *pos[2];
+	int n, ex;
+
+	ex = wbctl_args(argc, argv, "", NULL, NULL, NULL, pos, 2, &n);
+	if (ex)
+		return ex;
+	if (n != 2) {
+		fprintf(stderr, "%s forget-peer: expected RES NODE (see %s forget-peer --help)\n",
+			wbctl_prog, wbctl_prog);
+		return EX_USAGE;
+	}
+	rq.op = WBREP__CTL_OP__CTL_FORGET_PEER;
+	rq.resource = (char *)pos[0];
+	rq.node = (char *)pos[1];
+	return answer(g, &rq, pos[0], NULL);
 }
 
 struct resize_opts {

@@ -556,6 +556,10 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 	case WBREP__CTL_OP__CTL_DISCONNECT:
 		fn = c->h.disconnect;
 		break;
+	case WBREP__CTL_OP__CTL_FORGET_PEER:
+		fn = c->h.forget_peer;
+		arg = rq->node;
+		break;
 	case WBREP__CTL_OP__CTL_VERIFY:
 		fn = c->h.verify;
 		break;

@@ -190,6 +190,10 @@ struct wbd_ctl_handlers {
 	 * success message says what it did */
 	int (*resize)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 		      char *err, size_t errlen);
+	/* a removed node's bitmap slot freed (arg: the node); the success
+	 * message says which */
+	int (*forget_peer)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+			   char *err, size_t errlen);
 };
 
 /* Listen on `path`. 0 and *out, or -errno (logged). */

@@ -1934,9 +1934,12 @@ int wbd_repl_log_hold(struct repl_peer *p, uint64_t seq)
 
 	/* a removed peer holds nothing: its bitmap tracks from there */
 	if (p->removed && seq) {
-		wbd_repl_bm_track(p, seq);
+		if (!p->forgotten)
+			wbd_repl_bm_track(p, seq);
 		seq = 0;
 	}
+	if (p->forgotten)
+		return seq ? -EINVAL : 0; /* no slot: nothing held */
 	/* -EINVAL: the peer is ahead of this log; -ENOENT: already gone */
 	ret = wb_engine_set_peer_pos(p->rp->e, p->slot, seq);
 
@@ -2130,7 +2133,7 @@ static bool repl_owner_is_peer(const struct wbd_repl *rp, const char *name)
 {
 	for (unsigned i = 0; i < rp->npeers; i++)
 		if (!strcmp(rp->peers[i].node, name))
-			return true;
+			return !rp->peers[i].forgotten; /* forgotten: its slot is free */
 	return false;
 }
 
@@ -2163,7 +2166,7 @@ static void repl_assign_slots(struct wbd_repl *rp)
 			rp->bm_named |= own[s][0] != 0;
 	if (!nslots) {
 		for (i = 0; i < rp->npeers; i++)
-			if (rp->peers[i].slot == REPL_NO_SLOT)
+			if (rp->peers[i].slot == REPL_NO_SLOT && !rp->peers[i].forgotten)
 				rp->peers[i].slot = i;
 		return;
 	}
@@ -2175,7 +2178,7 @@ static void repl_assign_slots(struct wbd_repl *rp)
 		for (i = 0; i < rp->npeers; i++) {
 			struct repl_peer *p = &rp->peers[i];
 
-			for (s = 0; p->slot == REPL_NO_SLOT && s < nslots; s++) {
+			for (s = 0; p->slot == REPL_NO_SLOT && !p->forgotten && s < nslots; s++) {
 				bool mine = !strcmp(own[s], p->node), none = !own[s][0];
 
 				if (taken[s] || (pass == 0 && !mine) || (pass == 1 && !none) ||
@@ -2186,7 +2189,9 @@ static void repl_assign_slots(struct wbd_repl *rp)
 			}
 		}
 	for (i = 0; i < rp->npeers; i++) /* no bitmap for it */
-		for (s = nslots; rp->peers[i].slot == REPL_NO_SLOT && s < WB_ENGINE_MAX_PEERS; s++)
+		for (s = nslots; rp->peers[i].slot == REPL_NO_SLOT && !rp->peers[i].forgotten &&
+				 s < WB_ENGINE_MAX_PEERS;
+		     s++)
 			if (!taken[s]) {
 				rp->peers[i].slot = s;
 				taken[s] = true;
@@ -2539,26 +2544,33 @@ int wbd_repl_add_check(struct wbd_repl *rp, unsigned more, char *err, size_t len
 {
 	struct wb_bm_info bi = {0};
 
+	unsigned forgotten = 0;
+
+	for (unsigned i = 0; i < rp->npeers; i++)
+		forgotten += rp->peers[i].forgotten;
 	if (rp->npeers + more > WB_ENGINE_MAX_PEERS) {
 		snprintf(err, len, "resource %s: more than %d peers", rp->res, WB_ENGINE_MAX_PEERS);
 		return -E2BIG;
 	}
 	/* a peer without a bitmap slot could never be resynced (repl_resync.c) */
-	if (rp->bm_region && (wb_engine_bm_info(rp->e, 0, &bi) || rp->npeers + more > bi.npeers)) {
-		unsigned gone = rp->npeers - wbd_repl_nmembers(rp);
+	if (rp->bm_region &&
+	    (wb_engine_bm_info(rp->e, 0, &bi) || rp->npeers - forgotten + more > bi.npeers)) {
+		unsigned gone = rp->npeers - forgotten - wbd_repl_nmembers(rp);
 
 		if (gone)
 			snprintf(err, len,
 				 "resource %s: its log has dirty bitmaps for %u peers, %u with the "
 				 "new node%s, %u of them kept for removed nodes until a restart of "
-				 "wbrepd frees them",
-				 rp->res, bi.npeers, rp->npeers + more, more == 1 ? "" : "s", gone);
+				 "wbrepd frees them (or wbctl forget-peer %s NODE now)",
+				 rp->res, bi.npeers, rp->npeers - forgotten + more,
+				 more == 1 ? "" : "s", gone, rp->res);
 		else
 			snprintf(err, len,
 				 "resource %s: its log has dirty bitmaps for %u peers, %u with the "
 				 "new node%s: re-create its metadata with more (wbengine format "
 				 "--bitmap-peers)",
-				 rp->res, bi.npeers, rp->npeers + more, more == 1 ? "" : "s");
+				 rp->res, bi.npeers, rp->npeers - forgotten + more,
+				 more == 1 ? "" : "s");
 		return -ENOSPC;
 	}
 	return 0;
@@ -2577,15 +2589,25 @@ int wbd_repl_add_node(struct wbd_repl *rp, const struct wbd_repl_env *env,
 		if (strcmp(p->node, n->name))
 			continue;
 		if (p->removed) { /* back: the same link, its slot kept tracking */
+			bool forgotten = p->forgotten;
+
 			p->removed = false;
+			p->forgotten = false;
 			p->standalone = false;
 			p->split = false;
 			p->problem[0] = 0;
+			if (forgotten) { /* its slot went: a free one, marked whole */
+				repl_assign_slots(rp);
+				repl_peer_tracking(p);
+				repl_bm_owners(rp, false);
+			}
 			wbd_peerlink_start(p->l);
-			wbd_info("%s: peer %s added back (bitmap slot %u): replication %s with %u "
-				 "peer%s",
-				 rp->res, p->node, p->slot, rp->primary ? "primary" : "secondary",
-				 wbd_repl_nmembers(rp), wbd_repl_nmembers(rp) == 1 ? "" : "s");
+			wbd_info("%s: peer %s added back (bitmap slot %u%s): replication %s with "
+				 "%u peer%s",
+				 rp->res, p->node, p->slot,
+				 forgotten ? ", a new one: it was forgotten" : "",
+				 rp->primary ? "primary" : "secondary", wbd_repl_nmembers(rp),
+				 wbd_repl_nmembers(rp) == 1 ? "" : "s");
 			if (rp->changed)
 				rp->changed(rp->carg);
 		}
@@ -2682,6 +2704,46 @@ void wbd_repl_remove_node(struct wbd_repl *rp, const char *node)
 	work_kick(rp);
 	if (rp->changed)
 		rp->changed(rp->carg);
+}
+
+int wbd_repl_forget_peer(struct wbd_repl *rp, const char *node, char *msg, size_t len)
+{
+	struct repl_peer *p = peer_find(rp, node);
+	struct wb_engine_stats st;
+	struct wb_bm_info bi = {0};
+	unsigned slot;
+
+	if (!p) {
+		snprintf(msg, len, "resource %s has no node %s", rp->res, node);
+		return -ENOENT;
+	}
+	if (!p->removed) {
+		snprintf(msg, len,
+			 "node %s is a peer of resource %s: remove it from the resource's nodes "
+			 "first (wbctl reload), then forget it",
+			 node, rp->res);
+		return -EBUSY;
+	}
+	if (p->forgotten) {
+		snprintf(msg, len, "node %s was forgotten already", node);
+		return -EALREADY;
+	}
+	slot = p->slot;
+	p->slot = REPL_NO_SLOT;
+	p->forgotten = true;
+	/* marked whole durably, then its name cleared (repl_bm_stale): a
+	 * crash in between finds the name again, and frees it at the start */
+	if (rp->bm_region && !wb_engine_stats(rp->e, &st) && !wb_engine_bm_info(rp->e, 0, &bi) &&
+	    slot < bi.npeers)
+		repl_bm_stale(rp, slot, node, st.size);
+	snprintf(msg, len,
+		 "node %s forgotten: its bitmap slot %u is marked whole and free for another node "
+		 "(added back, %s gets a full sync)",
+		 node, slot, node);
+	wbd_info("%s: %s", rp->res, msg);
+	if (rp->changed)
+		rp->changed(rp->carg);
+	return 0;
 }
 
 struct wbd_peerlink *wbd_repl_link(struct wbd_repl *rp, const char *node)

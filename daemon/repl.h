@@ -284,6 +284,11 @@ bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);
 const char *wbd_repl_disk(const struct wbd_repl *rp);
 /* Nodes removed by a reload (their bitmap slot kept until the next up):
  * up to max names into out (valid while rp lives); the count. */
+/* wbctl forget-peer: node, removed by a reload, gives up its bitmap slot
+ * now (marked whole durably, its name cleared: free for another node; the
+ * node added back later gets a full sync). 0 with what was done in msg,
+ * or -ENOENT (no such node), -EBUSY (still a peer), -EALREADY. */
+int wbd_repl_forget_peer(struct wbd_repl *rp, const char *node, char *msg, size_t len);
 unsigned wbd_repl_removed_names(const struct wbd_repl *rp, const char **out, unsigned max);
 unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, unsigned max);
 

@@ -106,6 +106,9 @@ struct repl_peer {
 	 * its bitmap slot stays its own and tracks (a re-added node of the
 	 * same name resyncs from it) until a restart frees it */
 	bool removed;
+	/* removed, and its slot given up (wbctl forget-peer): slot is
+	 * REPL_NO_SLOT, it counts for nothing; added back, it is a new node */
+	bool forgotten;
 	/* primary: left live only because its send queue was full
 	 * (congestion = block): it catches up from the log but stays
 	 * healthy, so write-back holds the replies for it (backpressure)

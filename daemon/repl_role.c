@@ -349,7 +349,7 @@ unsigned wbd_repl_removed_names(const struct wbd_repl *rp, const char **out, uns
 	unsigned n = 0;
 
 	for (unsigned i = 0; rp && i < rp->npeers && n < max; i++)
-		if (rp->peers[i].removed)
+		if (rp->peers[i].removed && !rp->peers[i].forgotten)
 			out[n++] = rp->peers[i].node;
 	return n;
 }

@@ -468,6 +468,22 @@ static int h_disconnect(void *ctx, const char *res, const char *arg, struct wbd_
 	return h_links(ctx, res, false, false, err, errlen);
 }
 
+/* wbctl forget-peer RES NODE */
+static int h_forget_peer(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+			 char *err, size_t errlen)
+{
+	int ret;
+	struct wbd_resource *r = find_replicated(ctx, res, &ret, err, errlen);
+
+	if (!r)
+		return ret;
+	if (!arg || !arg[0]) {
+		snprintf(err, errlen, "forget-peer: which node (wbctl forget-peer RES NODE)");
+		return -EINVAL;
+	}
+	return wbd_repl_forget_peer(r->repl, arg, err, errlen);
+}
+
 /* wbctl verify: starts the online verify at the rate of the configuration
  * in force and returns; its progress and result are in the status. */
 static int h_verify(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
@@ -584,6 +600,7 @@ int wbd_handlers_start(struct wbd *d)
 	    .secondary = h_secondary,
 	    .connect = h_connect,
 	    .disconnect = h_disconnect,
+	    .forget_peer = h_forget_peer,
 	    .verify = h_verify,
 	    .snapshot = h_snapshot,
 	    .snapshot_drop = h_snapshot_drop,

@@ -291,6 +291,7 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	case WBREP__CTL_OP__CTL_SNAPSHOT:
 	case WBREP__CTL_OP__CTL_SNAPSHOT_DROP:
 	case WBREP__CTL_OP__CTL_RESIZE:
+	case WBREP__CTL_OP__CTL_FORGET_PEER:
 		need_res = 1;
 		break;
 	default:
@@ -317,6 +318,15 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	}
 	if (rq->has_discard_my_data && rq->op != WBREP__CTL_OP__CTL_CONNECT) {
 		*why = "discard_my_data is an argument of connect only";
+		return -EINVAL;
+	}
+	if (rq->node && rq->op != WBREP__CTL_OP__CTL_FORGET_PEER) {
+		*why = "node is an argument of forget_peer only";
+		return -EINVAL;
+	}
+	if (rq->op == WBREP__CTL_OP__CTL_FORGET_PEER &&
+	    (!rq->node || !wbproto_res_name_ok(rq->node))) {
+		*why = "forget_peer needs a valid node name";
 		return -EINVAL;
 	}
 	if ((rq->has_generation || rq->has_at_ms) && rq->op != WBREP__CTL_OP__CTL_SNAPSHOT &&

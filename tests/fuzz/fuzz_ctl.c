@@ -13,7 +13,8 @@
  *   - a decoded frame's length is within WBPROTO_CTL_MAX, its type known;
  *   - a request that passes wbproto_ctl_check has a valid resource name
  *     when it names one and a valid mode for CTL_MODE; snapshot and
- *     resize arguments only on their ops, a resize size whole blocks;
+ *     resize arguments only on their ops, a resize size whole blocks; a
+ *     node name only on CTL_FORGET_PEER, valid there;
  *   - a valid request re-packs and decodes to the same fields.
  */
 #include <errno.h>
@@ -52,7 +53,7 @@ static void check_request(const Wbrep__CtlRequest *rq)
 	CHECK(rq->version == WBPROTO_CTL_VERSION);
 	CHECK((rq->op >= WBREP__CTL_OP__CTL_STATUS && rq->op <= WBREP__CTL_OP__CTL_SNAPSHOT_DROP) ||
 	      rq->op == WBREP__CTL_OP__CTL_DRAIN ||
-	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_RESIZE) ||
+	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_FORGET_PEER) ||
 	      rq->op == WBREP__CTL_OP__CTL_EVENTS);
 	if (rq->op != WBREP__CTL_OP__CTL_STATUS && rq->op != WBREP__CTL_OP__CTL_RELOAD &&
 	    rq->op != WBREP__CTL_OP__CTL_EVENTS)
@@ -74,6 +75,11 @@ static void check_request(const Wbrep__CtlRequest *rq)
 	CHECK(!(rq->has_log && rq->log) || !((rq->has_assume_clean && rq->assume_clean) ||
 					     (rq->has_assume_peer_space && rq->assume_peer_space)));
 	CHECK(!rq->has_size || rq->size % 4096 == 0);
+	/* forget_peer: a valid node name; no node on any other op */
+	if (rq->op == WBREP__CTL_OP__CTL_FORGET_PEER)
+		CHECK(rq->node && wbproto_res_name_ok(rq->node));
+	else
+		CHECK(!rq->node);
 	if (rq->op == WBREP__CTL_OP__CTL_MODE)
 		CHECK(rq->mode &&
 		      (!strcmp(rq->mode, "writeback") || !strcmp(rq->mode, "writethrough") ||
@@ -88,6 +94,7 @@ static void check_request(const Wbrep__CtlRequest *rq)
 	CHECK(!rq->resource || !strcmp(rq->resource, back->resource));
 	CHECK(back->has_generation == rq->has_generation && back->generation == rq->generation);
 	CHECK(back->has_at_ms == rq->has_at_ms && back->at_ms == rq->at_ms);
+	CHECK(!rq->node == !back->node && (!rq->node || !strcmp(rq->node, back->node)));
 	CHECK(wbproto_ctl_check(back, &why) == 0);
 	wbproto_frame_free(&f2);
 	free(buf);

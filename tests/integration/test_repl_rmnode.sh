@@ -23,6 +23,11 @@
 #                    UpToDate
 #   churn            removed and added back on alpha five times in a row
 #                    (resyncs cut short): both peers UpToDate again
+#   forget           wbctl forget-peer: refused for a peer (beta) and an
+#                    unknown node; gamma removed again and forgotten: not
+#                    listed as removed any more, its slot marked whole and
+#                    freed; added back it gets a slot anew and a resync of
+#                    the whole device, both peers UpToDate
 #   acked            every acknowledged write is on all three nodes
 #   identical        the three exports read back byte-identical
 # Output ends with "N passed, N failed".
@@ -145,6 +150,40 @@ if [ "$ok" = 1 ] && wait_for 240 both_uptodate && is_alive "${PID[alpha]}" &&
 	pass "$P-churn" "(5 removals and returns; $(grep -c "resync to peer gamma started" "$T/alpha/wbrepd.log") resyncs started in all)"
 else
 	fail "$P-churn: alpha: $(jget alpha 's["peers"]')"
+fi
+
+# ---- forget: gamma removed again and its slot given up now
+f1=$(ctl alpha forget-peer r0 beta 2>&1)
+f2=$(ctl alpha forget-peer r0 nosuch 2>&1)
+conf alpha primary alpha beta
+conf beta secondary alpha beta
+ok=0
+reload_on "$P-forget" alpha beta && ok=1
+out=$(ctl alpha forget-peer r0 gamma 2>&1)
+again=$(ctl alpha forget-peer r0 gamma 2>&1)
+if [ "$ok" = 1 ] && ! grep -q "r0: node beta is a peer of resource r0: remove it from the resource's nodes first" <<<"$f1"; then
+	fail "$P-forget: forgetting beta (a peer): $f1"
+elif ! grep -q "resource r0 has no node nosuch" <<<"$f2"; then
+	fail "$P-forget: forgetting an unknown node: $f2"
+elif ! grep -q "^r0: node gamma forgotten: its bitmap slot [0-9] is marked whole and free for another node" <<<"$out" ||
+	! grep -q "was forgotten already" <<<"$again"; then
+	fail "$P-forget: $out / $again"
+elif ! json alpha 's["removed_peers"] == []' ||
+	! wait_for 10 grep -q "bitmap slot [0-9] was kept for node gamma, which is no peer now: every region marked, the slot freed" "$T/alpha/wbrepd.log"; then
+	fail "$P-forget: status removed $(jget alpha 's["removed_peers"]'); $(grep "gamma" "$T/alpha/wbrepd.log" | tail -2)"
+else
+	conf alpha primary alpha beta gamma
+	conf beta secondary alpha beta gamma
+	ok=0
+	reload_on "$P-forget" alpha beta && ok=1
+	if [ "$ok" = 1 ] && grep -q "r0: peer gamma added back (bitmap slot [0-9], a new one: it was forgotten)" "$T/alpha/wbrepd.log" &&
+		wait_for 240 both_uptodate &&
+		grep "resync to peer gamma started" "$T/alpha/wbrepd.log" | tail -1 |
+		grep -q "started: [a-z ]*, $(jget alpha 's["size"]') bytes"; then
+		pass "$P-forget" "($out; back: $(grep -o "resync to peer gamma started.*" "$T/alpha/wbrepd.log" | tail -1 | cut -c1-80))"
+	else
+		fail "$P-forget: back: alpha: $(jget alpha 's["peers"]'); $(grep -o "gamma added back.*\|resync to peer gamma started.*" "$T/alpha/wbrepd.log" | tail -2)"
+	fi
 fi
 
 # ---- acked, identical

@@ -279,6 +279,25 @@ static void test_ctl_check(void **state)
 		rq.resource = NULL;
 		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
 	}
+	{ /* forget_peer: a valid node name, node on it only */
+		Wbrep__CtlRequest rq = WBREP__CTL_REQUEST__INIT;
+
+		rq.version = 1;
+		rq.resource = "r0";
+		rq.op = WBREP__CTL_OP__CTL_FORGET_PEER;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		assert_string_equal(why, "forget_peer needs a valid node name");
+		rq.node = "../gamma";
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		rq.node = "gamma";
+		assert_int_equal(wbproto_ctl_check(&rq, &why), 0);
+		rq.op = WBREP__CTL_OP__CTL_DISCONNECT;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+		assert_string_equal(why, "node is an argument of forget_peer only");
+		rq.op = WBREP__CTL_OP__CTL_FORGET_PEER;
+		rq.resource = NULL;
+		assert_int_equal(wbproto_ctl_check(&rq, &why), -EINVAL);
+	}
 
 	assert_int_equal(check(2, WBREP__CTL_OP__CTL_STATUS, NULL, NULL, &why), -EPROTONOSUPPORT);
 	assert_string_equal(why, "unsupported control protocol version");
