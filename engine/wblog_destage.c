@@ -792,16 +792,6 @@ static int ds_mark(struct wbl_destage *ds, struct ds_batch *b, uint64_t pos, uin
 }
 
 /*
- * A log read of batch b failed. Without the host's log_unreadable hook (a
- * single node, a secondary) that fails the engine, as it always did. With
- * it, the host is told which blocks (runs of them: their newest version is
- * in those log blocks, the batch holds the newest version in it of each
- * block, and nothing newer has been destaged) and may hand a good copy
- * back (a peer's: wbl_destage_fill); the batch stalls, and ds_retry reads
- * again what is neither filled nor covered by a newer durable record,
- * until DS_FIX_MS after the first failure.
- */
-/*
  * Closing (no destage needed: dirty data stays in the log, recovery replays
  * it) with batch b stalled: b and every newer batch not writing are
  * dropped, their records picked again after the next open; a newer batch
@@ -831,6 +821,16 @@ static void ds_drop(struct wbl_destage *ds, struct ds_batch *b)
 	wbl_kick(ds->e);
 }
 
+/*
+ * A log read of batch b failed. Without the host's log_unreadable hook (a
+ * single node, a secondary) that fails the engine, as it always did. With
+ * it, the host is told which blocks (runs of them: their newest version is
+ * in those log blocks, the batch holds the newest version in it of each
+ * block, and nothing newer has been destaged) and may hand a good copy
+ * back (a peer's: wbl_destage_fill); the batch stalls, and ds_retry reads
+ * again what is neither filled nor covered by a newer durable record,
+ * until DS_FIX_MS after the first failure. Closing: ds_drop instead.
+ */
 static void ds_stall(struct wbl_destage *ds, struct ds_batch *b)
 {
 	struct wblog *e = ds->e;
