@@ -776,6 +776,19 @@ static bool ds_need(const struct ds_batch *b, const struct wbl_destage_piece *p,
 	return (f & DS_BLK_BAD) && !(f & DS_BLK_FILL);
 }
 
+/* The end of the run of blocks of piece p from k on that all need their
+ * data, or all do not (ds_need), at most max blocks long. */
+static uint64_t ds_need_run(const struct ds_batch *b, const struct wbl_destage_piece *p, uint64_t k,
+			    uint64_t max)
+{
+	bool need = ds_need(b, p, k);
+	uint64_t j = k + 1;
+
+	while (j < p->nblocks && j - k < max && ds_need(b, p, j) == need)
+		j++;
+	return j;
+}
+
 /* Mark (bad) or clear (read fine) blocks [pos, pos + n) of b's buffer. */
 static int ds_mark(struct wbl_destage *ds, struct ds_batch *b, uint64_t pos, uint64_t n, bool bad)
 {
@@ -869,8 +882,7 @@ static void ds_stall(struct wbl_destage *ds, struct ds_batch *b)
 		for (uint64_t k = 0, j; k < p->nblocks; k = j) {
 			uint32_t a, n;
 
-			for (j = k; j < p->nblocks && ds_need(b, p, j) == ds_need(b, p, k); j++)
-				;
+			j = ds_need_run(b, p, k, UINT64_MAX);
 			if (!ds_need(b, p, k))
 				continue;
 			n = (uint32_t)(j - k);
@@ -1446,10 +1458,7 @@ static void ds_retry(struct wbl_destage *ds, struct ds_batch *b)
 		struct wbl_destage_piece *p = &b->pc[i];
 
 		for (k = 0; k < p->nblocks && !ret; k = j) {
-			for (j = k; j < p->nblocks && j - k < DS_IO_BLOCKS &&
-				    ds_need(b, p, j) == ds_need(b, p, k);
-			     j++)
-				;
+			j = ds_need_run(b, p, k, DS_IO_BLOCKS);
 			if (ds_need(b, p, k))
 				ret = ds_submit(ds, b, e->log, WB_IO_READ,
 						b->buf + p->buf_off + k * WB_DISK_BLOCK,
@@ -1485,10 +1494,12 @@ int wbl_destage_fill(struct wblog *e, uint64_t lba, uint32_t n, uint64_t since, 
 
 	for (unsigned bi = 0; bi < DS_BATCHES; bi++) {
 		struct ds_batch *b = &ds->b[bi];
+		uint64_t filled;
 
 		if (b->state != B_STALL || ds->failed)
 			continue;
 		stalled = true;
+		filled = b->filled;
 		for (uint64_t i = 0; i < b->npc; i++) {
 			const struct wbl_destage_piece *p = &b->pc[i];
 
@@ -1510,8 +1521,8 @@ int wbl_destage_fill(struct wblog *e, uint64_t lba, uint32_t n, uint64_t since, 
 				taken++;
 			}
 		}
-		if (taken) {
-			b->stall_next = 0; /* look again now */
+		if (b->filled != filled) { /* this batch took some: look again now */
+			b->stall_next = 0;
 			wbl_kick(e);
 		}
 	}
