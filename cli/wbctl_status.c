@@ -143,9 +143,8 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		}
 	}
 	for (size_t i = 0; i < r->n_removed_peers; i++)
-		printf("  removed %-6s (by a reload; its bitmap slot is kept until the resource's "
-		       "next "
-		       "up)\n",
+		printf("  removed %-6s (by a reload; its bitmap slot is kept until the "
+		       "resource's next up)\n",
 		       r->removed_peers[i]);
 	if (r->verify_state) {
 		char a[32], b[32], c[32];

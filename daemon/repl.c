@@ -1939,7 +1939,7 @@ int wbd_repl_log_hold(struct repl_peer *p, uint64_t seq)
 		seq = 0;
 	}
 	if (p->forgotten)
-		return seq ? -EINVAL : 0; /* no slot: nothing held */
+		return 0; /* no slot (and removed: seq is 0 here), nothing held */
 	/* -EINVAL: the peer is ahead of this log; -ENOENT: already gone */
 	ret = wb_engine_set_peer_pos(p->rp->e, p->slot, seq);
 
@@ -1962,7 +1962,7 @@ int wbd_repl_read_blocks(struct wbd_repl *rp, struct wb_req *wr, uint64_t lba, u
 }
 
 /* engine hook (from run()): destage could not read these blocks from the
- * log; a peer's copy written back gives it a newer one (repl_peerread.c) */
+ * log; a peer's copy is handed back to it (repl_peerread.c) */
 static int on_log_unreadable(void *arg, uint64_t lba, uint32_t n)
 {
 	return wbd_repl_log_unreadable(arg, lba, n);
@@ -2543,7 +2543,6 @@ struct wbd_ioloop *wbd_repl_loop(const struct wbd_repl *rp)
 int wbd_repl_add_check(struct wbd_repl *rp, unsigned more, char *err, size_t len)
 {
 	struct wb_bm_info bi = {0};
-
 	unsigned forgotten = 0;
 
 	for (unsigned i = 0; i < rp->npeers; i++)

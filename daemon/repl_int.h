@@ -416,9 +416,10 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 void wbd_repl_peerread_peer_down(struct repl_peer *p);
 void wbd_repl_peerread_role(struct wbd_repl *rp);
 void wbd_repl_peerread_free(struct wbd_repl *rp);
-/* The engine's log_unreadable hook (from its run()): the range is read
- * from the loop, a failure served by a peer and written back. 0: tried;
- * -EOPNOTSUPP (not a primary, stopping), -ENODEV (no peer can serve). */
+/* The engine's log_unreadable hook (from its run()): the range is asked
+ * from a peer from the loop and handed to destage (wb_engine_destage_fill).
+ * 0: tried; -EOPNOTSUPP (not a primary, stopping), -ENODEV (no peer can
+ * serve). */
 int wbd_repl_log_unreadable(struct wbd_repl *rp, uint64_t lba, uint32_t n);
 
 /* repl_uuid.c */

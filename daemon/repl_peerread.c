@@ -626,6 +626,16 @@ static void pr_ds_free(struct pr_ds *d)
 	free(d);
 }
 
+static void pr_ds_free_list(struct pr_ds *d)
+{
+	while (d) {
+		struct pr_ds *next = d->next;
+
+		pr_ds_free(d);
+		d = next;
+	}
+}
+
 /* Hand a served range to destage; EAGAIN (it is reading again): later. */
 static void pr_ds_fill(struct pr_ds *d)
 {
@@ -766,18 +776,8 @@ void wbd_repl_peerread_free(struct wbd_repl *rp)
 		rd->done(rd->wr, rd->err);
 		free(rd);
 	}
-	while (pr->ds_head) {
-		struct pr_ds *d = pr->ds_head;
-
-		pr->ds_head = d->next;
-		pr_ds_free(d);
-	}
-	while (pr->ds_fill) {
-		struct pr_ds *d = pr->ds_fill;
-
-		pr->ds_fill = d->next;
-		pr_ds_free(d);
-	}
+	pr_ds_free_list(pr->ds_head);
+	pr_ds_free_list(pr->ds_fill);
 	event_free(pr->ev);
 	event_free(pr->ev_to);
 	free(pr);
