@@ -1076,9 +1076,10 @@ int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw,
 	const struct wbconf_key *k;
 	size_t j = 0;
 
-	/* the nodes that stay keep their order and keys; a node may go (not
-	 * this one: docs/configuration.md, "Removing a node") and new nodes
-	 * go after the others ("Adding a node") */
+	/* the nodes that stay keep their order and their keys but the
+	 * address ("Changing an address"); a node may go (not this one:
+	 * docs/configuration.md, "Removing a node") and new nodes go after
+	 * the others ("Adding a node") */
 	for (size_t i = 0; i < old->nnodes; i++) {
 		const struct wbconf_node *o = &old->nodes[i], *n = wbconf_node_find(nw, o->name);
 

@@ -51,7 +51,8 @@ struct plc {
 	struct wbd_peerlink *h;
 	struct event_base *base;
 	struct wbd_peerlink_cfg cfg; /* strings point to the handle's copies */
-	const char *resource, *peer, *host;
+	const char *resource, *peer;
+	char *host; /* the core's own copy (plc_readdress replaces it) */
 	enum wbd_pl_state st;
 	struct bufferevent *bev;
 	struct event *tm;
@@ -1121,13 +1122,19 @@ int plc_new(struct wbd_peerlink *h, struct event_base *base, struct plc **out)
 	l->cfg = h->cfg;
 	l->resource = h->resource;
 	l->peer = h->peer;
-	l->host = h->host;
+	l->host = h->host ? strdup(h->host) : NULL;
+	if (h->host && !l->host) {
+		free(l);
+		return -ENOMEM;
+	}
+	l->cfg.host = l->host; /* the handle's may change (plc_readdress) */
 	/* event_new only assigns: nothing is added to the base here */
 	l->tm = evtimer_new(base, pl_timer_cb, l);
 	l->done_tm = evtimer_new(base, pl_done_cb, l);
 	if (!l->tm || !l->done_tm) {
 		if (l->tm)
 			event_free(l->tm);
+		free(l->host);
 		free(l);
 		return -ENOMEM;
 	}
@@ -1151,6 +1158,35 @@ void plc_start(struct plc *l)
 	}
 }
 
+/* An active link's peer moved (docs/configuration.md, "Changing an
+ * address"): the next connection goes to host:port (taken), at once; a
+ * connection up or being made to the old address is dropped for it. */
+void plc_readdress(struct plc *l, char *host, uint16_t port)
+{
+	char was[sizeof(l->addr)];
+
+	snprintf(was, sizeof(was), "%s:%u", l->host ? l->host : "-", l->cfg.port);
+	free(l->host);
+	l->host = host;
+	l->cfg.host = host;
+	l->cfg.port = port;
+	if (l->st == WBD_PL_STOPPED || l->st == WBD_PL_IDLE)
+		return;	   /* a start connects to the new address */
+	l->backoff_ms = 0; /* deliberate: reconnect at once */
+	if (l->bev || l->st == WBD_PL_CONNECTING) {
+		pl_hold(l);
+		pl_dropf(l, -ECONNRESET, "its address changed from %s to %s:%u: reconnecting", was,
+			 host, port);
+		pl_release(l);
+	} else if (l->st == WBD_PL_BACKOFF) {
+		wbd_info(
+		    "peer %s (resource %s): its address changed from %s to %s:%u: connecting now",
+		    l->peer, l->resource, was, host, port);
+		l->backoff_ms = l->cfg.backoff_min_ms;
+		arm(l->tm, 0);
+	}
+}
+
 void plc_stop(struct plc *l)
 {
 	pl_close(l);
@@ -1166,6 +1202,7 @@ static void pl_real_free(struct plc *l)
 	if (l->tm)
 		event_free(l->tm);
 	event_free(l->done_tm);
+	free(l->host);
 	free(l);
 	plh_freed(h); /* after every release this core posted */
 }

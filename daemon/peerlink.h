@@ -188,8 +188,11 @@ void wbd_peerlink_drop(struct wbd_peerlink *l, int err, const char *why);
 void wbd_peerlink_redo(struct wbd_peerlink *l, const char *why);
 /* Drop the connection and stay down until wbd_peerlink_start(). */
 void wbd_peerlink_stop(struct wbd_peerlink *l);
-/* l connects to host:port, or to nobody (the peer connects to it) */
-bool wbd_peerlink_dials(const struct wbd_peerlink *l, const char *host, uint16_t port);
+/* An active link's peer moved: from now on l connects to host:port, and a
+ * connection up or being made to the old address is dropped for a new one
+ * at once (a passive link is left alone: the peer dials). 1 = changed, 0 =
+ * nothing to change (passive, or the same address), -ENOMEM. */
+int wbd_peerlink_readdress(struct wbd_peerlink *l, const char *host, uint16_t port);
 void wbd_peerlink_free(struct wbd_peerlink *l);
 
 /*

@@ -468,7 +468,7 @@ void plh_freed(struct wbd_peerlink *h)
 
 /* ---- engine -> io: operations ---- */
 
-enum { OP_START, OP_DROP, OP_STOP, OP_FREE, OP_PAUSE };
+enum { OP_START, OP_DROP, OP_STOP, OP_FREE, OP_PAUSE, OP_ADDR };
 
 struct m_op {
 	struct wbd_ioloop_msg m;
@@ -477,6 +477,8 @@ struct m_op {
 	uint64_t conn;
 	bool flag; /* drop: redo; pause: pause */
 	char why[256];
+	char *host; /* addr: the new one (the core takes it) */
+	uint16_t port;
 };
 
 static void io_op(struct wbd_ioloop_msg *m)
@@ -499,6 +501,9 @@ static void io_op(struct wbd_ioloop_msg *m)
 		break;
 	case OP_PAUSE:
 		plc_pause_rx(c, x->flag);
+		break;
+	case OP_ADDR:
+		plc_readdress(c, x->host, x->port);
 		break;
 	}
 	free(x);
@@ -645,6 +650,36 @@ void wbd_peerlink_stop(struct wbd_peerlink *h)
 	op_post(h, OP_STOP, 0, false, NULL);
 }
 
+int wbd_peerlink_readdress(struct wbd_peerlink *h, const char *host, uint16_t port)
+{
+	char *mine, *core;
+	struct m_op *x;
+
+	if (!h->host || !host || !port)
+		return 0; /* passive: the peer dials, from wherever it is */
+	if (!strcmp(h->host, host) && h->cfg.port == port)
+		return 0;
+	mine = strdup(host);
+	core = strdup(host);
+	if (!mine || !core) {
+		free(mine);
+		free(core);
+		return -ENOMEM;
+	}
+	free(h->host);
+	h->host = mine;
+	h->cfg.host = mine;
+	h->cfg.port = port;
+	x = msg_alloc(sizeof(*x));
+	x->m.fn = io_op;
+	x->h = h;
+	x->op = OP_ADDR;
+	x->host = core;
+	x->port = port;
+	pl_post_io(h, &x->m);
+	return 1;
+}
+
 void wbd_peerlink_free(struct wbd_peerlink *h)
 {
 	static const struct wbd_peerlink_ops none;
@@ -774,12 +809,6 @@ const struct wbp_limits *wbd_peerlink_limits(const struct wbd_peerlink *h)
 const Wbrep__Hello *wbd_peerlink_peer_hello(const struct wbd_peerlink *h)
 {
 	return h->up_conn ? h->theirs.hello : NULL;
-}
-
-bool wbd_peerlink_dials(const struct wbd_peerlink *h, const char *host, uint16_t port)
-{
-	/* a passive link dials nobody: any address does */
-	return !h->host || (host && !strcmp(h->host, host) && h->cfg.port == port);
 }
 
 bool wbd_peerlink_accepts(const struct wbd_peerlink *h)

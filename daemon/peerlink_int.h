@@ -109,6 +109,7 @@ int plc_new(struct wbd_peerlink *h, struct event_base *base, struct plc **out);
 void plc_start(struct plc *c);
 void plc_drop(struct plc *c, uint64_t conn, int err, const char *why, bool redo);
 void plc_stop(struct plc *c);
+void plc_readdress(struct plc *c, char *host, uint16_t port); /* host: taken */
 void plc_free(struct plc *c); /* then posts freed_msg to the engine */
 void plc_pause_rx(struct plc *c, bool pause);
 void plc_resume_rx(struct plc *c); /* the handle consumed below the cap */

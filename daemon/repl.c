@@ -2600,6 +2600,9 @@ int wbd_repl_add_node(struct wbd_repl *rp, const struct wbd_repl_env *env,
 				repl_peer_tracking(p);
 				repl_bm_owners(rp, false);
 			}
+			/* at the address the reload gives it (the link is
+			 * stopped: no reconnect of its own) */
+			wbd_repl_readdress(rp, n);
 			wbd_peerlink_start(p->l);
 			wbd_info("%s: peer %s added back (bitmap slot %u%s): replication %s with "
 				 "%u peer%s",
@@ -2645,15 +2648,28 @@ static struct repl_peer *peer_find(struct wbd_repl *rp, const char *node)
 	return NULL;
 }
 
-bool wbd_repl_removed(struct wbd_repl *rp, const struct wbconf_node *n, bool *same)
+bool wbd_repl_removed(struct wbd_repl *rp, const char *node)
 {
-	const struct repl_peer *p = peer_find(rp, n->name);
+	const struct repl_peer *p = peer_find(rp, node);
 
-	if (!p || !p->removed)
-		return false;
-	if (same)
-		*same = wbd_peerlink_dials(p->l, n->address.host, n->address.port);
-	return true;
+	return p && p->removed;
+}
+
+int wbd_repl_readdress(struct wbd_repl *rp, const struct wbconf_node *n)
+{
+	struct repl_peer *p = peer_find(rp, n->name);
+	int ret;
+
+	if (!p)
+		return 0;
+	ret = wbd_peerlink_readdress(p->l, n->address.host, n->address.port);
+	if (ret < 0)
+		wbd_err("%s: peer %s: cannot take its new address %s:%u: %s", rp->res, p->node,
+			n->address.host, n->address.port, strerror(-ret));
+	else if (ret && !p->removed)
+		wbd_info("%s: peer %s now at %s:%u: its link reconnects there", rp->res, p->node,
+			 n->address.host, n->address.port);
+	return ret < 0 ? ret : 0;
 }
 
 unsigned wbd_repl_nmembers(const struct wbd_repl *rp)

@@ -187,10 +187,13 @@ int wbd_repl_remove_check(struct wbd_repl *rp, const char *node, char *err, size
 void wbd_repl_remove_node(struct wbd_repl *rp, const char *node);
 /* Peers that are not removed. */
 unsigned wbd_repl_nmembers(const struct wbd_repl *rp);
-/* n is a peer a reload removed: true; *same (same may be NULL): its link
- * dials n's address (adding it back restarts that link, so another
- * address needs a restart of wbrepd) */
-bool wbd_repl_removed(struct wbd_repl *rp, const struct wbconf_node *n, bool *same);
+/* node is a peer a reload removed (adding it back restarts its link) */
+bool wbd_repl_removed(struct wbd_repl *rp, const char *node);
+/* A reload gave node n another address (docs/configuration.md, "Changing
+ * an address"): a link that dials n reconnects to it at once (one up is
+ * dropped for it), a passive one is left alone (n dials this node, from
+ * wherever it is). 0 or -ENOMEM (logged; the link keeps the old one). */
+int wbd_repl_readdress(struct wbd_repl *rp, const struct wbconf_node *n);
 
 /* ---- roles, links, status (repl_role.c) ---- */
 

@@ -150,6 +150,34 @@ static struct wbd_peerlink *pl_lookup(const char *res, const char *node, void *a
 	return r && r->repl ? wbd_repl_link(r->repl, node) : NULL;
 }
 
+/* The peer listener on this node's [node] address in c, with TLS context
+ * tls (NULL: plain); 0, or -errno with the reason in err. */
+static int listen_at(struct wbd *d, const struct wbconf *c, SSL_CTX *tls,
+		     struct wbd_peerlisten **ls, char *err, size_t len)
+{
+	const struct wbconf_node *me = wbconf_node_find(c, c->global.node_name);
+	const char **known;
+	size_t n = 0;
+	int ret;
+
+	/* the other nodes' hosts: their connections get a slot first */
+	known = calloc(c->nnodes + 1, sizeof(*known));
+	if (!known) {
+		snprintf(err, len, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->nnodes; i++)
+		if (&c->nodes[i] != me)
+			known[n++] = c->nodes[i].address.host;
+	ret = wbd_peerlisten_new(d->base, me->address.host, me->address.port, tls, known, pl_lookup,
+				 d, ls);
+	free(known);
+	if (ret)
+		snprintf(err, len, "cannot listen for peers on %s:%u: %s", me->address.host,
+			 me->address.port, strerror(-ret));
+	return ret;
+}
+
 /* Replication for configuration c: the TLS context (transport = tls)
  * into *tls and the listener on this node's [node] address into *ls; 0,
  * or -errno with the reason in err and nothing made. */
@@ -157,8 +185,6 @@ static int repl_listen(struct wbd *d, const struct wbconf *c, SSL_CTX **tls,
 		       struct wbd_peerlisten **ls, char *err, size_t len)
 {
 	const struct wbconf_node *me = wbconf_node_find(c, c->global.node_name);
-	const char **known;
-	size_t n = 0;
 	int ret;
 
 	*tls = NULL;
@@ -185,28 +211,12 @@ static int repl_listen(struct wbd *d, const struct wbconf *c, SSL_CTX **tls,
 			return ret;
 		}
 	}
-	/* the other nodes' hosts: their connections get a slot first */
-	known = calloc(c->nnodes + 1, sizeof(*known));
-	if (!known) {
-		SSL_CTX_free(*tls);
-		*tls = NULL;
-		snprintf(err, len, "%s", strerror(ENOMEM));
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < c->nnodes; i++)
-		if (&c->nodes[i] != me)
-			known[n++] = c->nodes[i].address.host;
-	ret = wbd_peerlisten_new(d->base, me->address.host, me->address.port, *tls, known,
-				 pl_lookup, d, ls);
-	free(known);
+	ret = listen_at(d, c, *tls, ls, err, len);
 	if (ret) {
-		snprintf(err, len, "cannot listen for peers on %s:%u: %s", me->address.host,
-			 me->address.port, strerror(-ret));
 		SSL_CTX_free(*tls);
 		*tls = NULL;
-		return ret;
 	}
-	return 0;
+	return ret;
 }
 
 /* repl_listen's context and listener in use, with the CA file they check
@@ -498,7 +508,7 @@ static unsigned nodes_added(const struct wbd *d, const struct wbconf *nw,
 	for (size_t i = 0; i < nw->nnodes; i++)
 		n += node_new(d, nw, &nw->nodes[i]) &&
 		     (!rc || wbconf_res_on_node(rc, nw->nodes[i].name)) &&
-		     !(rp && wbd_repl_removed(rp, &nw->nodes[i], NULL));
+		     !(rp && wbd_repl_removed(rp, nw->nodes[i].name));
 	return n;
 }
 
@@ -509,14 +519,12 @@ static bool node_gone(const struct wbd *d, const struct wbconf *nw, size_t i)
 }
 
 /* Nodes removed (docs/configuration.md, "Removing a node") from each
- * running resource: not the primary of a secondary here. A removed node
- * added back: with the address its link had. -EBUSY with
+ * running resource: not the primary of a secondary here. -EBUSY with
  * d->reload_error. */
 static int reload_gone_check(struct wbd *d, const struct wbconf *nw)
 {
 	for (size_t i = 0; i < d->nres; i++) {
 		struct wbd_repl *rp = d->res[i]->repl;
-		bool same = true;
 
 		if (!rp)
 			continue;
@@ -525,15 +533,6 @@ static int reload_gone_check(struct wbd *d, const struct wbconf *nw)
 			    wbd_repl_remove_check(rp, d->conf->nodes[k].name, d->reload_error,
 						  sizeof(d->reload_error)))
 				return -EBUSY;
-		for (size_t k = 0; k < nw->nnodes; k++)
-			if (node_new(d, nw, &nw->nodes[k]) &&
-			    wbd_repl_removed(rp, &nw->nodes[k], &same) && !same) {
-				snprintf(d->reload_error, sizeof(d->reload_error),
-					 "node %s, removed by an earlier reload, comes back with "
-					 "another address; that needs a restart of wbrepd",
-					 nw->nodes[k].name);
-				return -EBUSY;
-			}
 	}
 	return 0;
 }
@@ -560,10 +559,72 @@ static int reload_nodes_check(struct wbd *d, const struct wbconf *nw)
 	return 0;
 }
 
+static bool addr_moved(const struct wbconf_node *o, const struct wbconf_node *n)
+{
+	return strcmp(o->address.host, n->address.host) || o->address.port != n->address.port;
+}
+
+/* This node's [node] section in nw when the reload gives it another
+ * address while replication runs here (docs/configuration.md, "Changing
+ * an address"), else NULL. */
+static const struct wbconf_node *self_moved(const struct wbd *d, const struct wbconf *nw)
+{
+	const struct wbconf_node *o = wbconf_node_find(d->conf, d->conf->global.node_name);
+	const struct wbconf_node *n = wbconf_node_find(nw, nw->global.node_name);
+
+	return d->plisten && o && n && addr_moved(o, n) ? n : NULL;
+}
+
+/* Step 2d: this node's new address bound now, into *ls, or the reload
+ * refused with why (nothing applied; the old listener goes on). The new
+ * socket is bound while the old one still listens, so a new address that
+ * overlaps the old (the same port, one of them "*") is refused as in use:
+ * that change needs a restart. */
+static int reload_listen_prepare(struct wbd *d, const struct wbconf *nw, struct wbd_peerlisten **ls)
+{
+	const struct wbconf_node *me = self_moved(d, nw);
+	char err[400];
+	int ret;
+
+	*ls = NULL;
+	if (!me)
+		return 0;
+	ret = listen_at(d, nw, d->renv.tls, ls, err, sizeof(err));
+	if (!ret)
+		return 0;
+	snprintf(d->reload_error, sizeof(d->reload_error),
+		 "[node %.40s] address: %.300s (this node's listener stays where it is%s)",
+		 me->name, err,
+		 ret == -EADDRINUSE ? "; if the new address overlaps the old one, the same "
+				      "port with \"*\" on either side, that needs a restart"
+				    : "");
+	wbd_err("reload refused: %s (nothing was applied)", d->reload_error);
+	return ret;
+}
+
+/* Step 3b': the listener on this node's new address in place of the old
+ * one. Links that are up stay up (their sockets are their own); peers
+ * connect to the new address once their own files say so. */
+static void reload_listen_apply(struct wbd *d, const struct wbconf *nw, struct wbd_peerlisten *ls)
+{
+	const struct wbconf_node *o = wbconf_node_find(d->conf, d->conf->global.node_name);
+	const struct wbconf_node *n = wbconf_node_find(nw, nw->global.node_name);
+
+	if (!ls)
+		return;
+	wbd_peerlisten_free(d->plisten);
+	d->plisten = ls;
+	wbd_info("reload: this node (%s) now listens for peers on %s:%u instead of %s:%u; links "
+		 "that are up stay up",
+		 n->name, n->address.host, wbd_peerlisten_port(ls), o->address.host,
+		 o->address.port);
+}
+
 /* Step 3c: the removed nodes stop being peers of the running resources
- * (a resource that is down does not have them at its next up); the added
- * nodes become peers of the running resources that live on them (a
- * resource that is down gets them at its next up). */
+ * (a resource that is down does not have them at its next up); the links
+ * to nodes with another address dial that one; the added nodes become
+ * peers of the running resources that live on them (a resource that is
+ * down gets them at its next up). */
 static void reload_nodes_apply(struct wbd *d, const struct wbconf *nw)
 {
 	for (size_t k = 0; k < d->conf->nnodes; k++) {
@@ -576,6 +637,19 @@ static void reload_nodes_apply(struct wbd *d, const struct wbconf *nw)
 		for (size_t i = 0; i < d->nres; i++)
 			if (d->res[i]->repl)
 				wbd_repl_remove_node(d->res[i]->repl, n->name);
+	}
+	for (size_t k = 0; k < nw->nnodes; k++) {
+		const struct wbconf_node *n = &nw->nodes[k],
+					 *o = wbconf_node_find(d->conf, n->name);
+
+		if (!o || !strcmp(n->name, nw->global.node_name) || !addr_moved(o, n))
+			continue;
+		wbd_info("reload: node %s moved from %s:%u to %s:%u", n->name, o->address.host,
+			 o->address.port, n->address.host, n->address.port);
+		wbd_peerlisten_add_known(d->plisten, n->address.host);
+		for (size_t i = 0; i < d->nres; i++)
+			if (d->res[i]->repl)
+				wbd_repl_readdress(d->res[i]->repl, n);
 	}
 	for (size_t k = 0; k < nw->nnodes; k++) {
 		const struct wbconf_node *n = &nw->nodes[k];
@@ -798,7 +872,7 @@ static void reload_repl_start(struct wbd *d, SSL_CTX *tls, struct wbd_peerlisten
 int wbd_reload(struct wbd *d)
 {
 	struct wbconf *nw = NULL;
-	struct wbd_peerlisten *ls = NULL;
+	struct wbd_peerlisten *ls = NULL, *mls = NULL;
 	SSL_CTX *tls = NULL, *rtls = NULL;
 	int ret, level;
 
@@ -808,11 +882,12 @@ int wbd_reload(struct wbd *d)
 	ret = reload_check(d, nw);
 	if (!ret)
 		ret = reload_tls_load(d, nw, &tls);
-	if (!ret) {
+	if (!ret)
 		ret = reload_repl_prepare(d, nw, &rtls, &ls);
-		if (ret && tls)
-			SSL_CTX_free(tls);
-	}
+	if (!ret)
+		ret = reload_listen_prepare(d, nw, &mls);
+	if (ret && tls)
+		SSL_CTX_free(tls);
 	if (ret) {
 		wbconf_free(nw);
 		return ret;
@@ -820,6 +895,7 @@ int wbd_reload(struct wbd *d)
 	reload_tls_apply(d, nw, tls);
 	for (size_t i = 0; i < d->nres; i++)
 		reload_apply(d->res[i], nw);
+	reload_listen_apply(d, nw, mls);
 	reload_nodes_apply(d, nw);
 	level = nw->global.log_level;
 	if (d->verbose)

@@ -27,8 +27,9 @@
 #                link (a changed CA reconnects every link) and beta's next
 #                connection is refused (certificate verify failed), the old
 #                certificate on beta again: up
-#   node-moved   beta's [node] address changed in alpha's file: the reload
-#                is refused (links are made at start), nothing changes
+#   node-id      beta's [node] given a node-id in alpha's file: the reload
+#                is refused (it needs a restart), nothing changes (an
+#                address change is applied: test_repl_readdr.sh)
 #   data         every acknowledged write of the stamped writer is on both
 #                nodes, byte-identical
 # Output ends with "N passed, N failed".
@@ -208,18 +209,20 @@ else
 	fail "$P-ca-restored: alpha: $(jget alpha 's["peers"]')"
 fi
 
-# ---- node-moved
+# ---- node-id
 cp "$T/alpha/wbrep.conf" "$T/alpha/wbrep.conf.keep"
-sed -i "s|^address = 127.0.0.1:${PORT[beta]}\$|address = 127.0.0.1:$(free_port)|" "$T/alpha/wbrep.conf"
-if out=$(ctl alpha reload 2>&1); then
-	fail "$P-node-moved: a reload with beta's address changed was applied"
-elif grep -q "\[node beta\] address changed" <<<"$out" && repl_uptodate alpha; then
-	pass "$P-node-moved" "($out)"
+sed -i "s|^address = 127.0.0.1:${PORT[beta]}\$|&\nnode-id = 9|" "$T/alpha/wbrep.conf"
+if ! grep -q "^node-id = 9$" "$T/alpha/wbrep.conf"; then
+	fail "$P-node-id: the test could not edit alpha's file"
+elif out=$(ctl alpha reload 2>&1); then
+	fail "$P-node-id: a reload with beta's node-id changed was applied"
+elif grep -q "\[node beta\] node-id changed" <<<"$out" && repl_uptodate alpha; then
+	pass "$P-node-id" "($out)"
 else
-	fail "$P-node-moved: $out"
+	fail "$P-node-id: $out"
 fi
 mv -f "$T/alpha/wbrep.conf.keep" "$T/alpha/wbrep.conf"
-ctl alpha reload >/dev/null 2>&1 || fail "$P-node-moved: the reload of the old file refused"
+ctl alpha reload >/dev/null 2>&1 || fail "$P-node-id: the reload of the old file refused"
 
 # ---- data
 stamp_stop || fail "$P-writer: did not stop"

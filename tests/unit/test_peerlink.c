@@ -707,6 +707,54 @@ static void test_redo(void **state)
 	teardown_pair();
 }
 
+/* a node moved (docs/configuration.md, "Changing an address"): the
+ * active side (beta) drops its connection for the new address at once;
+ * one waiting out its backoff tries the new address now; the passive
+ * side and the same address change nothing */
+static void test_readdress(void **state)
+{
+	struct wbd_peerlisten *lis2;
+	char want[128];
+
+	setup_pair(ctx_alpha, ctx_beta, NULL, NULL);
+	assert_true(wait_for(both_up));
+	assert_int_equal(wbd_peerlink_readdress(B.l, "127.0.0.1", port), 0);
+	assert_int_equal(wbd_peerlink_readdress(A.l, "127.0.0.1", 1), 0);
+	/* alpha moves: a listener on a new port, the old one closed (the
+	 * connection that is up stays up) */
+	assert_int_equal(
+	    wbd_peerlisten_new(base, "127.0.0.1", 0, ctx_alpha, NULL, lookup, NULL, &lis2), 0);
+	wbd_peerlisten_free(lis);
+	lis = lis2;
+	assert_int_equal(wbd_peerlink_readdress(B.l, "127.0.0.1", wbd_peerlisten_port(lis)), 1);
+	snprintf(want, sizeof(want),
+		 "its address changed from 127.0.0.1:%u to 127.0.0.1:%u: reconnecting", port,
+		 wbd_peerlisten_port(lis));
+	assert_true(wait_for(reconnected));
+	assert_true(log_has(want));
+	assert_true(log_has("reconnecting in 0 ms"));
+	/* again, while beta backs off from a listener that went away */
+	port = wbd_peerlisten_port(lis);
+	wbd_peerlisten_free(lis);
+	lis = NULL;
+	wbd_peerlink_drop(B.l, -ECONNRESET, "test: alpha away");
+	assert_true(wait_for(b_retrying));
+	assert_int_equal(
+	    wbd_peerlisten_new(base, "127.0.0.1", 0, ctx_alpha, NULL, lookup, NULL, &lis), 0);
+	assert_int_equal(wbd_peerlink_readdress(B.l, "127.0.0.1", wbd_peerlisten_port(lis)), 1);
+	/* "connecting now" from its backoff, or "reconnecting" when a try
+	 * was in flight */
+	snprintf(want, sizeof(want),
+		 "its address changed from 127.0.0.1:%u to 127.0.0.1:%u: ", port,
+		 wbd_peerlisten_port(lis));
+	assert_true(wait_for(reconnected3));
+	assert_true(log_has(want));
+	assert_int_equal(send_rec(1, 3), 0);
+	assert_true(wait_for(one_frame));
+	assert_int_equal(A.bad, 0);
+	teardown_pair();
+}
+
 static bool all_received(void)
 {
 	return A.next_seq > want_acks;
@@ -1130,6 +1178,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_ping_timeout, teardown),
 	    cmocka_unit_test_teardown(test_reconnect, teardown),
 	    cmocka_unit_test_teardown(test_redo, teardown),
+	    cmocka_unit_test_teardown(test_readdress, teardown),
 	    cmocka_unit_test_teardown(test_sndq_block, teardown),
 	    cmocka_unit_test_teardown(test_sndq_disconnect, teardown),
 	    cmocka_unit_test_teardown(test_hello_refused, teardown),
@@ -1143,6 +1192,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_exchange_moved, teardown),
 	    cmocka_unit_test_teardown(test_ping_timeout, teardown),
 	    cmocka_unit_test_teardown(test_redo, teardown),
+	    cmocka_unit_test_teardown(test_readdress, teardown),
 	    cmocka_unit_test_teardown(test_sndq_block, teardown),
 	    cmocka_unit_test_teardown(test_sndq_disconnect, teardown),
 	    cmocka_unit_test_teardown(test_hello_refused, teardown),
