@@ -1074,12 +1074,12 @@ int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw,
 			      size_t errlen)
 {
 	const struct wbconf_key *k;
-	size_t j = 0;
 
-	/* the nodes that stay keep their order and their keys but the
-	 * address ("Changing an address"); a node may go (not this one:
-	 * docs/configuration.md, "Removing a node") and new nodes go after
-	 * the others ("Adding a node") */
+	/* the nodes that stay keep their keys but the address (docs/
+	 * configuration.md, "Changing an address"), in any order (a peer's
+	 * bitmap slot goes by its name, daemon/repl.c repl_assign_slots); a
+	 * node may go (not this one: "Removing a node") and new ones come
+	 * ("Adding a node") */
 	for (size_t i = 0; i < old->nnodes; i++) {
 		const struct wbconf_node *o = &old->nodes[i], *n = wbconf_node_find(nw, o->name);
 
@@ -1093,15 +1093,6 @@ int wbconf_nodes_reload_check(const struct wbconf *old, const struct wbconf *nw,
 			}
 			continue;
 		}
-		if (j >= nw->nnodes || n != &nw->nodes[j]) {
-			snprintf(err, errlen,
-				 "[node] sections were inserted or reordered ([node %s] is not "
-				 "where it was; new nodes go after the others); that needs a "
-				 "restart of wbrepd",
-				 o->name);
-			return -EBUSY;
-		}
-		j++;
 		k = wbconf_sect_fixed_change(S_NODE, o, n);
 		if (k) {
 			snprintf(
@@ -1120,7 +1111,7 @@ bool wbconf_node_added(const struct wbconf *old, const char *name)
 }
 
 /* A resource's nodes ("nodes"): the same, or more that are nodes this
- * reload adds (their slots come after the others'), or fewer that are
+ * reload adds (each takes a free bitmap slot), or fewer that are
  * nodes it removes (nc: the new configuration; NULL: none removed). */
 static int nodes_key_check(const struct wbconf *oc, const struct wbconf *nc,
 			   const struct wbconf_resource *old, const struct wbconf_resource *nw,

@@ -21,6 +21,9 @@
 #   while-down    beta stopped, its address changed, alpha reloaded while
 #                 its link waits to reconnect: beta started on the new
 #                 address, alpha connects there, beta catches up, UpToDate
+#   reorder       the [node] sections in another order on both nodes and a
+#                 node inserted before the others on alpha, then taken out
+#                 again: accepted, beta's link stays up
 #   acked         every acknowledged write is on both nodes
 #   identical     the two exports read back byte-identical
 # Output ends with "N passed, N failed".
@@ -150,6 +153,23 @@ if wait_for 60 up_again && repl_progress alpha 100 &&
 	pass "$P-while-down" "(alpha: $(grep -o "r0: peer beta up.*" "$T/alpha/wbrepd.log" | tail -1 | cut -c1-100))"
 else
 	fail "$P-while-down: alpha $(jget alpha 's["peers"], s["mode"]'); $(grep "beta" "$T/alpha/wbrepd.log" | tail -3 | tr '\n' ' ')"
+fi
+
+# ---- reorder: the [node] sections in another order on both, and a node
+# inserted before the others on alpha (then taken out again): accepted,
+# nothing reconnects
+u0=$(ups)
+PORT[delta]=$(free_port)
+repl_conf_with "beta delta alpha" alpha primary wb-min-peers=1
+repl_conf_with "beta alpha" beta secondary wb-min-peers=1
+if reload_on "$P-reorder" alpha beta && grep -q "r0: peer delta added (bitmap slot" "$T/alpha/wbrepd.log" &&
+	json alpha '[p["node"] for p in s["peers"]] == ["beta", "delta"]' &&
+	repl_conf_with "beta alpha" alpha primary wb-min-peers=1 && reload_on "$P-reorder" alpha &&
+	grep -q "r0: peer delta removed" "$T/alpha/wbrepd.log" &&
+	repl_progress alpha 100 && [ "$(ups)" = "$u0" ] && settled; then
+	pass "$P-reorder" "(delta added before alpha and removed, beta's link stayed up)"
+else
+	fail "$P-reorder: alpha $(jget alpha 's["peers"], s["mode"]'); ups $u0 -> $(ups)"
 fi
 
 # ---- acked, identical
