@@ -60,6 +60,13 @@ enum wbconf_tls { WBCONF_TLS_OFF = 0, WBCONF_TLS_ALLOW = 1, WBCONF_TLS_REQUIRE =
 enum wbconf_ack { WBCONF_ACK_LOG = 0, WBCONF_ACK_MEMORY = 1 };
 enum wbconf_no_quorum { WBCONF_NOQ_SUSPEND_IO = 0, WBCONF_NOQ_IO_ERROR = 1 };
 enum wbconf_cache_mode { WBCONF_CACHE_WRITEBACK = 0, WBCONF_CACHE_WRITETHROUGH = 1 };
+/* A split brain found between a primary and a secondary (docs/
+ * replication.md, "Automatic split-brain recovery"); DRBD's after-sb-1pri. */
+enum wbconf_after_sb {
+	WBCONF_ASB_DISCONNECT = 0,	 /* refused, both StandAlone */
+	WBCONF_ASB_CONSENSUS = 1,	 /* the secondary discards if it wrote nothing since */
+	WBCONF_ASB_DISCARD_SECONDARY = 2 /* the secondary discards, whatever it wrote */
+};
 enum wbconf_role { WBCONF_ROLE_PRIMARY = 0, WBCONF_ROLE_SECONDARY = 1 };
 
 /* A host:port value. host == NULL: not set (e.g. metrics off). host "*"
@@ -116,6 +123,7 @@ struct wbconf_resource {
 	uint32_t wb_min_peers;	       /* default 1 */
 	uint64_t verify_rate;	       /* wbctl verify: bytes/s, 0 = unlimited, default 100 MiB */
 	int on_no_quorum;	       /* enum wbconf_no_quorum, default suspend-io */
+	int after_sb_1pri;	       /* enum wbconf_after_sb, default disconnect */
 	int cache_mode;		       /* enum wbconf_cache_mode, default writeback
 					* (writethrough for engine passthrough) */
 	bool auto_up;		       /* default true */

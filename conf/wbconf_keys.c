@@ -37,6 +37,10 @@ static const struct wbconf_enum ev_ack[] = {
     {"log", WBCONF_ACK_LOG}, {"memory", WBCONF_ACK_MEMORY}, {NULL, 0}};
 static const struct wbconf_enum ev_noq[] = {
     {"suspend-io", WBCONF_NOQ_SUSPEND_IO}, {"io-error", WBCONF_NOQ_IO_ERROR}, {NULL, 0}};
+static const struct wbconf_enum ev_asb[] = {{"disconnect", WBCONF_ASB_DISCONNECT},
+					    {"consensus", WBCONF_ASB_CONSENSUS},
+					    {"discard-secondary", WBCONF_ASB_DISCARD_SECONDARY},
+					    {NULL, 0}};
 static const struct wbconf_enum ev_tls[] = {{"off", WBCONF_TLS_OFF},
 					    {"allow", WBCONF_TLS_ALLOW},
 					    {"require", WBCONF_TLS_REQUIRE},
@@ -291,6 +295,14 @@ const struct wbconf_key wbconf_keys[] = {
      .off = offsetof(struct wbconf_resource, on_no_quorum),
      .ev = ev_noq,
      .def = "suspend-io"},
+    {.name = "after-sb-1pri",
+     .sect = S_RES,
+     .type = T_ENUM,
+     .flags = F_RELOAD,
+     .width = sizeof(int),
+     .off = offsetof(struct wbconf_resource, after_sb_1pri),
+     .ev = ev_asb,
+     .def = "disconnect"},
     {.name = "max-clients",
      .sect = S_RES,
      .type = T_INT,

@@ -690,6 +690,12 @@ void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers)
 	work_kick(rp); /* the gate again */
 }
 
+void wbd_repl_set_after_sb(struct wbd_repl *rp, int after_sb)
+{
+	if (rp)
+		rp->after_sb = after_sb;
+}
+
 void wbd_repl_set_link_limits(struct wbd_repl *rp, size_t sndq_max, uint32_t ping_timeout_ms)
 {
 	if (!rp || (sndq_max == rp->sndq_max && ping_timeout_ms == rp->ping_timeout_ms))
@@ -1548,6 +1554,8 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	 * where a held reply waits for level B (hq_level) */
 	/* a discard of this node's data takes a fork point (repl_synctarget.c) */
 	h->has_discard_fork = h->discard_fork = 1;
+	h->has_after_sb_1pri = 1;
+	h->after_sb_1pri = (uint32_t)rp->after_sb;
 	h->has_seq_durable = 1;
 	h->seq_durable = st.seq_durable > h->seq_head ? h->seq_head : st.seq_durable;
 	h->has_durable_acks_only = h->durable_acks_only =
@@ -2363,6 +2371,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->disk = primary ? REPL_DISK_UPTODATE : REPL_DISK_CONSISTENT;
 	rp->protocol = o->protocol;
 	rp->ack_mem = o->ack_memory;
+	rp->after_sb = o->after_sb;
 	rp->min_peers = o->min_peers;
 	rp->changed = o->changed;
 	rp->carg = o->arg;

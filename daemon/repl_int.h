@@ -219,6 +219,7 @@ struct wbd_repl {
 	 * `protocol` (docs/replication.md, "ack = memory and the peers") */
 	bool ack_mem;
 	unsigned min_peers;
+	int after_sb; /* after-sb-1pri (enum wbconf_after_sb): repl_uuid.c */
 	void (*changed)(void *arg);
 	void *carg;
 	unsigned healthy;	 /* last count reported through changed */
@@ -438,6 +439,10 @@ void wbd_repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1]);
  * one in its history. */
 bool wbd_repl_uuid_known(const struct wbd_repl *rp, const uint8_t *u);
 void wbd_repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h);
+/* This secondary throws its data away for a resync from the primary
+ * (wbctl connect --discard-my-data; from != NULL: after-sb-1pri decided it
+ * on from's connect, the other peers' links get the new hello too). */
+void wbd_repl_discard(struct wbd_repl *rp, struct repl_peer *from);
 int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
 /* Promotion: a new generation beginning at seq, durably; then(rp, err)
  * after. -EOPNOTSUPP: no metadata (log format 1, engine without it). */

@@ -209,6 +209,26 @@ void wbd_repl_disconnect(struct wbd_repl *rp)
 	wbd_info("%s: disconnected from every peer (StandAlone)", rp->res);
 }
 
+void wbd_repl_discard(struct wbd_repl *rp, struct repl_peer *from)
+{
+	/* a resync from the primary replaces what differs (repl_resync.c:
+	 * the blocks both sides wrote since the fork, or every one);
+	 * Inconsistent in memory now, durably once it starts */
+	rp->discard = true;
+	rp->disk = REPL_DISK_INCONSISTENT;
+	if (!from)
+		return;
+	/* after-sb-1pri (repl_uuid.c sb_auto): from's link is refused and
+	 * comes back with the new hello; the other peers see it too */
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		struct repl_peer *p = &rp->peers[i];
+
+		if (p != from && !p->removed && !p->standalone)
+			wbd_peerlink_drop(p->l, -ECONNRESET,
+					  "new hello: discarding this node's data (after-sb-1pri)");
+	}
+}
+
 int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_t errlen)
 {
 	if (discard_my_data) {
@@ -219,11 +239,7 @@ int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_
 				 rp->res);
 			return -EBUSY;
 		}
-		/* a resync from the primary replaces what differs (repl_resync.c:
-		 * the blocks both sides wrote since the fork, or every one);
-		 * Inconsistent in memory now, durably once it starts */
-		rp->discard = true;
-		rp->disk = REPL_DISK_INCONSISTENT;
+		wbd_repl_discard(rp, NULL);
 	}
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		struct repl_peer *p = &rp->peers[i];

@@ -217,6 +217,83 @@ void wbd_repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h)
 	h->uuid_history = rp->hist_pb;
 }
 
+static const char *asb_name(int v)
+{
+	return v == WBCONF_ASB_CONSENSUS	   ? "consensus"
+	       : v == WBCONF_ASB_DISCARD_SECONDARY ? "discard-secondary"
+						   : "disconnect";
+}
+
+/*
+ * after-sb-1pri (docs/replication.md, "Automatic split-brain recovery"):
+ * which side of a split brain between a primary and a secondary throws its
+ * data away by itself, as DRBD's after-sb-1pri does: 1 this node, -1 the
+ * peer, 0 neither (refused, both StandAlone). Both sides decide alike from
+ * the two hellos; the secondary is the one that acts (a new hello that
+ * discards its data), the primary only waits for it. *how says why.
+ */
+static int sb_auto(struct repl_peer *p, const Wbrep__Hello *h, const struct repl_uuids *me,
+		   const struct repl_uuids *peer, char *how, size_t len)
+{
+	struct wbd_repl *rp = p->rp;
+	bool peer_primary = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
+	const struct repl_uuids *sec = rp->primary ? peer : me;
+	const char *sec_name = rp->primary ? p->node : "this node";
+	int theirs = h->has_after_sb_1pri ? (int)h->after_sb_1pri : WBCONF_ASB_DISCONNECT;
+	uint64_t fork = 0;
+	bool known;
+
+	how[0] = 0;
+	if (rp->after_sb == WBCONF_ASB_DISCONNECT)
+		return 0;
+	if (rp->primary == peer_primary) {
+		snprintf(how, len, "after-sb-1pri %s does not apply: both are %s",
+			 asb_name(rp->after_sb), rp->primary ? "primary" : "secondary");
+		return 0;
+	}
+	if (theirs != rp->after_sb) {
+		snprintf(how, len, "after-sb-1pri differs: %s here, %s on %s",
+			 asb_name(rp->after_sb), asb_name(theirs), p->node);
+		return 0;
+	}
+	for (unsigned i = 0; !rp->primary && i < rp->npeers; i++)
+		if (&rp->peers[i] != p && rp->peers[i].up && rp->peers[i].primary_peer) {
+			snprintf(how, len,
+				 "after-sb-1pri %s: this node is the secondary of another primary "
+				 "(%s)",
+				 asb_name(rp->after_sb), rp->peers[i].node);
+			return 0;
+		}
+	known = wbd_repl_uuid_fork(me, peer, &fork);
+	if (rp->after_sb == WBCONF_ASB_CONSENSUS) {
+		if (!known) {
+			snprintf(how, len,
+				 "after-sb-1pri consensus: no fork point known, so nothing tells "
+				 "whether %s wrote since",
+				 sec_name);
+			return 0;
+		}
+		if (data_head(sec) > fork) {
+			snprintf(how, len,
+				 "after-sb-1pri consensus: %s wrote since the fork at seq %llu "
+				 "(records with data up to seq %llu)",
+				 sec_name, (unsigned long long)fork,
+				 (unsigned long long)data_head(sec) - 1);
+			return 0;
+		}
+		snprintf(how, len,
+			 "after-sb-1pri consensus: %s, the secondary, wrote nothing since the fork "
+			 "at seq %llu",
+			 sec_name, (unsigned long long)fork);
+	} else {
+		snprintf(how, len,
+			 "after-sb-1pri discard-secondary: what %s, the secondary, wrote since the "
+			 "fork%s is thrown away",
+			 sec_name, known ? "" : " (not known: a full sync)");
+	}
+	return rp->primary ? -1 : 1;
+}
+
 /*
  * The connect check of both sides, whatever the roles: 0, or -EPROTO with
  * *why (in p->problem) when the data diverged. Also remembers whether the
@@ -287,14 +364,33 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 		    rp->res, (unsigned long long)common, (unsigned long long)me.head - 1, a,
 		    p->node);
 		return 0;
-	case REPL_REL_SPLIT:
+	case REPL_REL_SPLIT: {
+		char how[200];
+		int who = sb_auto(p, h, &me, &peer, how, sizeof(how));
+
+		if (who) {
+			/* not StandAlone: the secondary comes back with a new
+			 * hello that discards its data (wbd_repl_discard) */
+			snprintf(p->problem, sizeof(p->problem),
+				 "split brain: this node's data generation %.12s and %s's %.12s "
+				 "both began after their last common one; resolved: %s; %s",
+				 a, p->node, b, how,
+				 who > 0 ? "this node discards its data, a resync from the peer"
+					 : "waiting for its new hello");
+			wbd_warn("%s: %s", rp->res, p->problem);
+			if (who > 0)
+				wbd_repl_discard(rp, p);
+			*why = p->problem;
+			return -EAGAIN;
+		}
 		snprintf(p->problem, sizeof(p->problem),
 			 "split brain: this node's data generation %.12s and %s's %.12s "
 			 "both began after their last common one (both were primary); "
-			 "refused, nothing merged: keep one side's data and re-create the "
+			 "refused, nothing merged%s%s: keep one side's data and re-create the "
 			 "other (docs/replication.md, \"Data generations and split brain\")",
-			 a, p->node, b);
+			 a, p->node, b, how[0] ? "; " : "", how);
 		break;
+	}
 	case REPL_REL_PEER_DIVERGED:
 		snprintf(p->problem, sizeof(p->problem),
 			 "%s has records from seq %llu on (up to %llu) in generation %.12s that "

@@ -217,6 +217,8 @@ static int hello_check(const Wbrep__Hello *m, const char **why)
 		WHY("hello: data head past seq head");
 	if (m->has_seq_durable && (!m->has_seq_head || m->seq_durable > m->seq_head))
 		WHY("hello: durable head past seq head");
+	if (m->has_after_sb_1pri && m->after_sb_1pri > WBP_ASB_MAX)
+		WHY("hello: unknown after-sb-1pri policy");
 	return 0;
 }
 

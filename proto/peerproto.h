@@ -59,6 +59,7 @@
 #define WBP_BLOCK_SIZE	   4096u       /* the only block size of version 1 */
 #define WBP_MAX_EXTENTS	   248	       /* = engine WB_REC_MAX_EXT */
 #define WBP_UUID_LEN	   16
+#define WBP_ASB_MAX	   2	      /* Hello.after_sb_1pri: 0..2 (= enum wbconf_after_sb) */
 #define WBP_UUID_HISTORY   32	      /* cap of Hello.uuid_history */
 #define WBP_TEXT_MAX	   1024	      /* cap of PeerError.text */
 #define WBP_NAME_MAX	   63	      /* node / resource / cluster names */

@@ -49,41 +49,6 @@ if ! json alpha 's["data_uuid"] is not None'; then
 	skip_all "replsb (no data generation UUIDs: log format 1)"
 fi
 
-# img_put IMG SEED OFFSET_MB: 1 MiB of seeded random data at OFFSET_MB
-# MiB of the image IMG (made at the device's size if missing)
-img_put() {
-	python3 - "$1" "$2" "$3" "$DEVSZ" <<'EOP'
-import os, random, sys
-img, seed, off, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-if not os.path.exists(img):
-    open(img, 'wb').write(bytes(size))
-r = random.Random(seed)
-with open(img, 'r+b') as f:
-    f.seek(off << 20)
-    f.write(bytes(r.getrandbits(8) for _ in range(1 << 20)))
-EOP
-}
-# put NODE IMG SEED OFFSET_MB: img_put, then the whole IMG to NODE
-put() { img_put "$2" "$3" "$4" && timeout 300 nbdcopy "$2" "$(URI "$1")"; }
-# put_range NODE IMG SEED OFFSET_MB: as put, but only that MiB goes to
-# NODE (1 MiB write, a flush): what a resync since then must move
-put_range() {
-	img_put "$2" "$3" "$4" || return 1
-	PYTHONPATH=tests/integration timeout 120 python3 - "$2" "$4" "$T/$1/nbd.sock" <<'EOP'
-import sys
-import nbdcli
-img, off, sock = sys.argv[1], int(sys.argv[2]) << 20, sys.argv[3]
-c = nbdcli.Conn(sock, timeout=60).connect()
-with open(img, 'rb') as f:
-    f.seek(off)
-    err, _ = c.io(nbdcli.CMD_WRITE, off, 1 << 20, payload=f.read(1 << 20))
-    assert err == 0, err
-err, _ = c.io(nbdcli.CMD_FLUSH, 0, 0)
-assert err == 0, err
-c.close()
-EOP
-}
-
 # ---- the secondary takes the primary's generation
 put alpha "$T/img" 1 0 || fail "replsb-write: alpha"
 if wait_for 60 same_as "$T/img" beta &&

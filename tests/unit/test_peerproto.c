@@ -280,6 +280,8 @@ static void test_hello(void **state)
 	BAD_HELLO((h.has_seq_head = h.has_seq_durable = 1, h.seq_head = 5, h.seq_durable = 6),
 		  "durable head");
 	BAD_HELLO((h.has_seq_durable = 1, h.seq_durable = 1), "durable head");
+	BAD_HELLO((h.has_after_sb_1pri = 1, h.after_sb_1pri = WBP_ASB_MAX + 1), "after-sb-1pri");
+	BAD_HELLO((h.has_after_sb_1pri = 1, h.after_sb_1pri = UINT32_MAX), "after-sb-1pri");
 	/* edges that are valid */
 	hello_init(&h);
 	h.has_seq_head = h.has_seq_tail = 1;
@@ -289,6 +291,8 @@ static void test_hello(void **state)
 	h.has_node_id = 1;
 	h.node_id = 255;
 	h.cluster = "c1";
+	h.has_after_sb_1pri = 1;
+	h.after_sb_1pri = WBP_ASB_MAX;
 	expect(WBP_T_HELLO, &h.base, 0, lh, 0, NULL);
 	hello_init(&h);
 	h.version = 0;

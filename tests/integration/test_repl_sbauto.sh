@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+# timeout: 600
+#
+# test_repl_sbauto.sh - automatic split-brain recovery between a primary
+# and a secondary (docs/replication.md, "Automatic split-brain recovery";
+# DRBD's after-sb-1pri). alpha and beta on loopback with TLS, both with
+# after-sb-1pri = consensus; each split brain made as test_repl_sb.sh does
+# (both disconnected, beta promoted, alpha writes alone, beta demoted).
+#   consensus       beta wrote nothing as primary: on connect both see the
+#                   split brain (alpha: in its own check, or in beta's
+#                   refusal that may come first), beta throws its data away by itself and is
+#                   resynced from alpha (a bitmap resync, not a full sync),
+#                   no StandAlone, both byte-identical
+#   consensus-wrote beta wrote as primary too: refused, both StandAlone,
+#                   the reason names beta's writes; no export changes
+#   differ          beta's after-sb-1pri becomes discard-secondary: refused,
+#                   "after-sb-1pri differs"
+#   discard-secondary  alpha's too: beta's writes since the fork are thrown
+#                   away, beta resynced from alpha, byte-identical to alpha,
+#                   alpha unchanged
+# Output ends with "N passed, N failed".
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+need_bins sbauto "$WBREPD" "$WBCTL"
+need_tools sbauto nbdcopy nbdinfo openssl python3 cmp
+"$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "sbauto (engine wblog not registered)"
+tmpdir sbauto
+
+NODES="alpha beta"
+REPL_SIZE_MB=32
+. "$ROOT/tests/repl_lib.sh"
+repl_init $NODES || finish
+P=sbauto
+conf() { # conf NODE ROLE POLICY
+	repl_conf "$1" "$2" wb-min-peers=1 after-sb-1pri="$3"
+}
+conf alpha primary consensus
+conf beta secondary consensus
+for n in $NODES; do
+	repl_start $n || {
+		fail "$P-start: $n: $REPL_WHY"
+		finish
+	}
+done
+if ! wait_for 60 repl_connected alpha primary || ! wait_for 60 repl_connected beta secondary ||
+	! json alpha 's["data_uuid"] is not None'; then
+	fail "$P-start: $(head -c 300 "$T/st.alpha")"
+	finish
+fi
+put alpha "$T/img" 1 0 || fail "$P-write: alpha"
+wait_for 60 same_as "$T/img" beta || fail "$P-setup: beta does not have alpha's data"
+
+# split BETA_WRITES: both disconnected, beta promoted (and writes 1 MiB
+# at 16 MiB when BETA_WRITES=1), alpha writes 1 MiB at 24 MiB alone, beta
+# demoted, both connect; $T/img.a and $T/img.b what each should hold
+split() {
+	local seed=$1
+	ctl alpha disconnect r0 >/dev/null && ctl beta disconnect r0 >/dev/null
+	ctl beta primary r0 >"$T/p.out" 2>&1 || ctl beta primary r0 --force >"$T/p.out" 2>&1 ||
+		fail "$P-promote: beta: $(cat "$T/p.out")"
+	cp "$T/img" "$T/img.b"
+	if [ "$2" = 1 ]; then
+		put_range beta "$T/img.b" "$seed" 16 || fail "$P-write: beta alone"
+	fi
+	cp "$T/img" "$T/img.a"
+	put_range alpha "$T/img.a" $((seed + 1)) 24 || fail "$P-write: alpha alone"
+	ctl beta secondary r0 >/dev/null || fail "$P-demote: beta"
+	ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
+}
+resolved() { same_as "$T/img.a" beta && json beta 's["disk_state"] == "UpToDate" and not s["repl_problem"]' && repl_uptodate alpha; }
+
+# ---- consensus: beta wrote nothing since the fork
+split 10 0
+if wait_for 120 resolved &&
+	grep -q "split brain: .*resolved: after-sb-1pri consensus: this node, the secondary, wrote nothing since the fork at seq [0-9]*; this node discards its data" "$T/beta/wbrepd.log" &&
+	grep -qE "split brain: .*resolved: after-sb-1pri consensus: (beta|this node), the secondary, wrote nothing since the fork at seq [0-9]*; (waiting for its new hello|this node discards)" "$T/alpha/wbrepd.log" &&
+	grep "peer beta needs a" "$T/alpha/wbrepd.log" | tail -1 | grep -q "bitmap resync (it discards its data" &&
+	! grep -q "StandAlone" "$T/st.alpha" && same_as "$T/img.a" alpha; then
+	pass "$P-consensus" "($(grep -o "after-sb-1pri consensus: this node.*" "$T/beta/wbrepd.log" | tail -1 | cut -c1-120))"
+else
+	fail "$P-consensus: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 300); $(grep -E "split brain|resync" "$T/beta/wbrepd.log" | tail -2 | tr '\n' ' ')"
+fi
+cp "$T/img.a" "$T/img"
+
+# ---- consensus, but beta wrote: refused
+split 20 1
+REFUSED='s["peers"][0]["connection"] == "StandAlone" and "split brain" in s["repl_problem"]'
+if wait_for 60 json beta "$REFUSED" && grep -q "after-sb-1pri consensus: this node wrote since the fork at seq" "$T/st.beta" &&
+	wait_for 60 json alpha "$REFUSED" && grep -q "refused, nothing merged" "$T/st.alpha" &&
+	same_as "$T/img.a" alpha && same_as "$T/img.b" beta; then
+	pass "$P-consensus-wrote" "(beta: $(grep -o "after-sb-1pri consensus: this node wrote[^:]*" "$T/st.beta" | head -1))"
+else
+	fail "$P-consensus-wrote: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 400)"
+fi
+
+# ---- differ: beta discard-secondary, alpha consensus
+conf beta secondary discard-secondary
+ctl beta reload >/dev/null || fail "$P-differ: beta's reload"
+ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
+if wait_for 60 json beta "$REFUSED" && grep -q "after-sb-1pri differs: discard-secondary here, consensus on alpha" "$T/st.beta" &&
+	same_as "$T/img.b" beta; then
+	pass "$P-differ"
+else
+	fail "$P-differ: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 400)"
+fi
+
+# ---- discard-secondary on both: beta's writes since the fork go
+conf alpha primary discard-secondary
+ctl alpha reload >/dev/null || fail "$P-discard-secondary: alpha's reload"
+ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
+if wait_for 120 resolved && same_as "$T/img.a" alpha &&
+	grep -q "resolved: after-sb-1pri discard-secondary: what this node, the secondary, wrote since the fork is thrown away" "$T/beta/wbrepd.log"; then
+	pass "$P-discard-secondary" "($(grep -o "resync from alpha: finished.*" "$T/beta/wbrepd.log" | tail -1 | cut -c1-100))"
+else
+	fail "$P-discard-secondary: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 300); $(grep -E "split brain|resync" "$T/beta/wbrepd.log" | tail -2 | tr '\n' ' ')"
+fi
+repl_log_clean "$P" alpha beta
+finish
