@@ -21,17 +21,14 @@ void wbd_events_set_sink(wbd_event_fn fn, void *arg)
 	ev_arg = arg;
 }
 
-void wbd_event(const char *res, const char *kind, const char *mode, const char *reason,
-	       const char *fmt, ...)
+static void event_v(int level, const char *res, const char *kind, const char *mode,
+		    const char *reason, const char *fmt, va_list ap)
 {
 	struct wbd_event ev = {0};
 	struct timespec ts;
 	char msg[512];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ev.seq = ++ev_seq;
 	ev.time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
@@ -41,9 +38,29 @@ void wbd_event(const char *res, const char *kind, const char *mode, const char *
 	ev.reason = reason;
 	ev.msg = msg;
 	if (ev.res[0])
-		wbd_info("%s: %s", ev.res, msg);
+		wbd_log(level, "%s: %s", ev.res, msg);
 	else
-		wbd_info("%s", msg);
+		wbd_log(level, "%s", msg);
 	if (ev_sink)
 		ev_sink(ev_arg, &ev);
+}
+
+void wbd_event(const char *res, const char *kind, const char *mode, const char *reason,
+	       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	event_v(WB_LOG_INFO, res, kind, mode, reason, fmt, ap);
+	va_end(ap);
+}
+
+void wbd_event_at(int level, const char *res, const char *kind, const char *mode,
+		  const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	event_v(level, res, kind, mode, reason, fmt, ap);
+	va_end(ap);
 }

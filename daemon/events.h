@@ -18,7 +18,8 @@ struct wbd_event {
 	uint64_t seq;	    /* 1, 2, ... per daemon: a gap = events were dropped */
 	uint64_t time_ms;   /* CLOCK_REALTIME */
 	const char *res;    /* "" for daemon-wide events (quorum) */
-	const char *kind;   /* "mode", "peers", "quorum" */
+	const char *kind;   /* "mode", "peers", "quorum", "resync", "verify", "read",
+			     * "split-brain", ... */
 	const char *mode;   /* mode in force after the event (NULL: daemon-wide) */
 	const char *reason; /* why that mode (NULL: daemon-wide) */
 	const char *msg;    /* the log line without "RES: " */
@@ -31,5 +32,9 @@ void wbd_events_set_sink(wbd_event_fn fn, void *arg);
 /* Log and hand on one event. res NULL or "" = daemon-wide. */
 void wbd_event(const char *res, const char *kind, const char *mode, const char *reason,
 	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same, logged at level (WB_LOG_ERR, WB_LOG_WARN, ...) instead of
+ * info: an event that also needs a person's attention. */
+void wbd_event_at(int level, const char *res, const char *kind, const char *mode,
+		  const char *reason, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 #endif /* WB_DAEMON_EVENTS_H */

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "daemon/events.h"
 #include "daemon/peerlink.h"
 #include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
@@ -377,7 +378,8 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 				 a, p->node, b, how,
 				 who > 0 ? "this node discards its data, a resync from the peer"
 					 : "waiting for its new hello");
-			wbd_warn("%s: %s", rp->res, p->problem);
+			wbd_event_at(WB_LOG_WARN, rp->res, "split-brain", NULL, NULL, "%s",
+				     p->problem);
 			if (who > 0)
 				wbd_repl_discard(rp, p);
 			*why = p->problem;
@@ -415,7 +417,7 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 	}
 	*why = p->problem;
 	p->split = true; /* StandAlone after the refusal, until wbctl connect */
-	wbd_err("%s: %s", rp->res, p->problem);
+	wbd_event_at(WB_LOG_ERR, rp->res, "split-brain", NULL, NULL, "%s", p->problem);
 	return -EUCLEAN; /* the peer goes StandAlone too (cb_refused) */
 }
 

@@ -19,6 +19,7 @@
 #   discard-secondary  alpha's too: beta's writes since the fork are thrown
 #                   away, beta resynced from alpha, byte-identical to alpha,
 #                   alpha unchanged
+#   events          each of them a "split-brain" event on beta's wbctl events
 # Output ends with "N passed, N failed".
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -49,6 +50,10 @@ if ! wait_for 60 repl_connected alpha primary || ! wait_for 60 repl_connected be
 	fail "$P-start: $(head -c 300 "$T/st.alpha")"
 	finish
 fi
+# beta's event stream, the whole run
+"$WBCTL" -s "$T/beta/ctl.sock" events r0 --json >"$T/events.beta" 2>&1 &
+EVPID=$!
+track_pid "$EVPID"
 put alpha "$T/img" 1 0 || fail "$P-write: alpha"
 wait_for 60 same_as "$T/img" beta || fail "$P-setup: beta does not have alpha's data"
 
@@ -115,6 +120,24 @@ if wait_for 120 resolved && same_as "$T/img.a" alpha &&
 	pass "$P-discard-secondary" "($(grep -o "resync from alpha: finished.*" "$T/beta/wbrepd.log" | tail -1 | cut -c1-100))"
 else
 	fail "$P-discard-secondary: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 300); $(grep -E "split brain|resync" "$T/beta/wbrepd.log" | tail -2 | tr '\n' ' ')"
+fi
+# ---- events: each split brain on beta's event stream, resolved or not
+kill "$EVPID" 2>/dev/null
+wait "$EVPID" 2>/dev/null
+ev() { python3 -c 'import json,sys
+n = 0
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    n += e.get("kind") == "split-brain" and sys.argv[2] in e.get("message", "")
+print(n)' "$T/events.beta" "$1"; }
+if [ "$(ev "resolved: after-sb-1pri consensus")" -ge 1 ] && [ "$(ev "refused, nothing merged")" -ge 2 ] &&
+	[ "$(ev "resolved: after-sb-1pri discard-secondary")" -ge 1 ]; then
+	pass "$P-events" "(split-brain events: $(ev "split brain"))"
+else
+	fail "$P-events: $(grep -c split-brain "$T/events.beta") split-brain events; $(head -c 300 "$T/events.beta")"
 fi
 repl_log_clean "$P" alpha beta
 finish
