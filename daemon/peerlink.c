@@ -762,6 +762,29 @@ static bool pl_ack_pos(struct plc *l, const Wbrep__Ack *a, struct wbd_pl_after *
 	return l->cfg.io_ack && l->cfg.io_ack(l->cfg.io_arg, after);
 }
 
+/*
+ * A record whose data is in RAM-buffer pages, each extent's crc checked
+ * (pl_rx_pages_check): it is in this node's memory, which is all that
+ * IN_MEMORY says (protocol B's level, as DRBD's P_RECV_ACK is sent on
+ * receipt), so the ack leaves from here at once instead of after the
+ * engine loop applied the record and posted it back (two wake-ups on the
+ * secondary's side of every write that waits for level B: docs/
+ * benchmarks.md, "IN_MEMORY acked on the io loop"). Only when the engine
+ * asked for it (wbd_peerlink_set_mem_acks: a secondary whose primary
+ * wants IN_MEMORY acks); a record in a buffer of its own (no page was
+ * free) is acked by the engine after its copy and check.
+ */
+static bool pl_mem_ack(struct plc *l, const struct wbp_msg *m, bool in_pages)
+{
+	Wbrep__Ack a = WBREP__ACK__INIT;
+
+	if (m->type != WBP_T_RECORD || !in_pages || !atomic_load(&l->h->mem_acks))
+		return false;
+	a.seq = m->rec->seq;
+	a.level = WBREP__ACK_LEVEL__ACK_IN_MEMORY;
+	return !pl_send_ctl(l, WBP_T_ACK, &a.base, &l->lim);
+}
+
 /* One complete frame (message + data, or its record payload in
  * l->rx_pages) arrived; m, data and the pages are taken. */
 static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost)
@@ -812,6 +835,7 @@ static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost
 			l->rx_pages = NULL;
 			l->rx_npages = 0;
 			rx->cost = cost;
+			rx->mem_acked = pl_mem_ack(l, &rx->msg, rx->pages != NULL);
 			atomic_fetch_add(&l->h->rxq, cost);
 			/* one wake-up of the engine for the frame (an ack a
 			 * reply waits for) and the releases riding with it;

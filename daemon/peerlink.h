@@ -217,6 +217,13 @@ void *wbd_peerlink_take_data(struct wbd_peerlink *l);
  * count. NULL (and *n = 0) outside the callback or when the frame's data is
  * not in pages. */
 struct wb_page **wbd_peerlink_take_pages(struct wbd_peerlink *l, uint32_t *n);
+/* In the frame callback of a record: the io loop acked it IN_MEMORY
+ * already (mem_acks on, its data in pages and checked). */
+bool wbd_peerlink_mem_acked(const struct wbd_peerlink *l);
+/* Any thread: whether the io loop acks each record IN_MEMORY as soon as
+ * its data is in pages and checked (a secondary's link to a primary that
+ * wants IN_MEMORY acks); off at creation. */
+void wbd_peerlink_set_mem_acks(struct wbd_peerlink *l, bool on);
 /* Stop (true) / resume delivering frames and reading the socket:
  * backpressure from the glue when it cannot take more frames. No frame is
  * delivered after pause_rx(true) returns (frames already on their way wait

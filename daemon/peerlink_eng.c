@@ -354,6 +354,16 @@ void *wbd_peerlink_take_data(struct wbd_peerlink *h)
 	return d;
 }
 
+bool wbd_peerlink_mem_acked(const struct wbd_peerlink *h)
+{
+	return h->cur && h->cur->mem_acked;
+}
+
+void wbd_peerlink_set_mem_acks(struct wbd_peerlink *h, bool on)
+{
+	atomic_store(&h->mem_acks, on);
+}
+
 struct wb_page **wbd_peerlink_take_pages(struct wbd_peerlink *h, uint32_t *n)
 {
 	struct wb_page **pg;

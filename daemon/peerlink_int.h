@@ -55,6 +55,7 @@ struct pl_rx {
 	struct wb_page **pages; /* or: msg.data_len / 4096 pages of cfg.pagebuf */
 	uint32_t npages;
 	size_t cost;
+	bool mem_acked;	    /* a record the core acked IN_MEMORY (mem_acks) */
 	struct pl_rx *next; /* handle: backlog while paused */
 };
 
@@ -98,6 +99,9 @@ struct wbd_peerlink {
 	/* written by the core when a TLS connection comes up: when the
 	 * certificate the peer presented expires (0: plain, none yet) */
 	_Atomic int64_t peer_not_after;
+	/* written by the engine (wbd_peerlink_set_mem_acks): the core acks
+	 * each record IN_MEMORY once its data is in pages and checked */
+	_Atomic int mem_acks;
 };
 
 /* receive hand-over cap: the core stops reading while rxq >= this */

@@ -1393,7 +1393,8 @@ static void pend_clear(struct wbd_repl *rp)
  * them); the array stays the caller's. late: its DURABLE ack may go late;
  * rec->apply_flags WB_APPLY_F_WRITTEN: the primary waits for no more than
  * its log write (written_ack). */
-static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t npages, bool late)
+static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t npages, bool late,
+		     bool mem_acked)
 {
 	struct wbd_repl *rp = p->rp;
 	struct apply_ctx *ac = malloc(sizeof(*ac));
@@ -1415,7 +1416,9 @@ static int apply_one(struct repl_peer *p, const struct wb_record *rec, uint32_t 
 			rp->data_head = rec->seq + 1;
 		rp->applying++;
 		wbd_repl_verify_applied(rp, rec->seq, false);
-		if (!p->durable_only)
+		/* acked on the io loop already (wbd_peerlink_mem_acked): a
+		 * late DURABLE waits for the next ack from here or its timer */
+		if (!p->durable_only && !mem_acked)
 			send_mem_ack(p, rec->seq);
 		return 0;
 	}
@@ -1476,7 +1479,8 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	/* resync writes to the backing device in flight: the record waits for
 	 * them (its destage must not be overtaken by older resync data) */
 	if (!rp->rs_writes &&
-	    apply_one(p, &rec, npages, h->has_durable_ack_late && h->durable_ack_late) != -EAGAIN) {
+	    apply_one(p, &rec, npages, h->has_durable_ack_late && h->durable_ack_late,
+		      wbd_peerlink_mem_acked(p->l)) != -EAGAIN) {
 		free(pages);
 		return;
 	}
@@ -1484,6 +1488,7 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	 * move to it) and stop reading until the engine ran */
 	pd->used = true;
 	pd->late = h->has_durable_ack_late && h->durable_ack_late;
+	pd->mem_acked = wbd_peerlink_mem_acked(p->l);
 	pd->p = p;
 	pd->rec = rec;
 	pd->data = len && !pages ? wbd_peerlink_take_data(p->l) : NULL;
@@ -1509,7 +1514,7 @@ void wbd_repl_after_run(struct wbd_repl *rp)
 	if (!pd->p->up) {
 		pend_clear(rp);
 		wbd_peerlink_pause_rx(pd->p->l, false);
-	} else if (apply_one(pd->p, &pd->rec, pd->npages, pd->late) == -EAGAIN) {
+	} else if (apply_one(pd->p, &pd->rec, pd->npages, pd->late, pd->mem_acked) == -EAGAIN) {
 		return;
 	} else {
 		pd->rec.pages = NULL; /* the engine's, or released by apply_one */
@@ -1682,6 +1687,8 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
 		p->durable_only =
 		    p->primary_peer && h->has_durable_acks_only && h->durable_acks_only;
+		/* IN_MEMORY acks from the io loop, as records arrive */
+		wbd_peerlink_set_mem_acks(l, !rp->primary && p->primary_peer && !p->durable_only);
 		p->late_next = p->bar_asked = 0;
 		p->dur_next = p->dur_late = 0;
 		p->bar_wait = false;
@@ -1800,6 +1807,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 										: st.seq_head);
 		}
 	}
+	wbd_peerlink_set_mem_acks(l, false);
 	p->up = p->live = p->congested = false;
 	p->epoch++;
 	if (rp->primary)

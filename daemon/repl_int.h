@@ -157,7 +157,8 @@ struct repl_peer {
 /* secondary: a record the engine had no room for (-EAGAIN) */
 struct repl_pend {
 	bool used;
-	bool late; /* the record's durable_ack_late (written_ack: rec.apply_flags) */
+	bool late;	/* the record's durable_ack_late (written_ack: rec.apply_flags) */
+	bool mem_acked; /* acked IN_MEMORY on the io loop (wbd_peerlink_mem_acked) */
 	struct repl_peer *p;
 	struct wb_record rec;
 	struct wb_extent ext[WBP_MAX_EXTENTS];

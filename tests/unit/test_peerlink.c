@@ -240,6 +240,9 @@ struct side {
 	size_t rx_max;	       /* most received bytes the link held at once */
 	struct wb_pagebuf *pb; /* cfg.pagebuf, or NULL */
 	int paged;	       /* records whose payload came in pages */
+	int mem_acked;	       /* records the io loop acked IN_MEMORY already */
+	int nmem;	       /* IN_MEMORY acks received */
+	uint64_t mem_seq;      /* the newest of them */
 };
 
 static bool with_crc;	 /* send_rec*: real extent crcs (else 0) */
@@ -312,6 +315,7 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 		if (m->rec->seq != s->next_seq)
 			s->bad++;
 		s->next_seq = m->rec->seq + 1;
+		s->mem_acked += wbd_peerlink_mem_acked(l);
 		uint32_t np;
 		struct wb_page **pg = wbd_peerlink_take_pages(l, &np);
 
@@ -336,6 +340,11 @@ static void cb_frame(struct wbd_peerlink *l, const struct wbp_msg *m, void *data
 			if (wbd_peerlink_send(l, WBP_T_ACK, &a.base, NULL))
 				s->bad++;
 		}
+	} else if (m->type == WBP_T_ACK && m->ack->level == WBREP__ACK_LEVEL__ACK_IN_MEMORY) {
+		s->nmem++;
+		if (m->ack->seq <= s->mem_seq)
+			s->bad++;
+		s->mem_seq = m->ack->seq;
 	} else if (m->type == WBP_T_ACK) {
 		s->nacks++;
 		if (m->ack->seq != s->acked + 1 || m->ack->level != WBREP__ACK_LEVEL__ACK_DURABLE)
@@ -1158,6 +1167,55 @@ static void test_pages(void **state)
 
 /* The same links with their cores on two io loops (the daemon's way):
  * the engine loop is this thread's base. */
+static bool b_three_mem(void)
+{
+	return B.nmem >= 3;
+}
+
+static bool a_five(void)
+{
+	return A.nframes >= 5;
+}
+
+/* a secondary's IN_MEMORY acks from the io loop (wbd_peerlink_set_mem_acks):
+ * a record whose data is in pages and checked is acked there, before the
+ * frame callback (which sees wbd_peerlink_mem_acked); none when off, none
+ * for a record in a buffer of its own (no page free) */
+static void test_mem_acks(void **state)
+{
+	struct wb_pagebuf *pb;
+	struct wbd_peerlink_cfg a = cfg_base(&A, "beta");
+
+	assert_int_equal(wb_pagebuf_create(6, &pb), 0); /* three records of 2 */
+	a.pagebuf = pb;
+	with_crc = true;
+	bad_seq = 0;
+	setup_pair(ctx_alpha, ctx_beta, &a, NULL);
+	A.pb = pb;
+	A.ack_records = false; /* alpha's engine side acks nothing itself */
+	assert_true(wait_for(both_up));
+	wbd_peerlink_set_mem_acks(A.l, true);
+	for (uint64_t i = 1; i <= 3; i++)
+		assert_int_equal(send_rec(i, 2), 0);
+	assert_true(wait_for(b_three_mem));
+	assert_int_equal(B.mem_seq, 3);
+	assert_int_equal(A.mem_acked, 3);
+	assert_int_equal(A.paged, 3);
+	assert_int_equal(send_rec(4, 7), 0); /* more than 6 pages: a buffer of its own */
+	wbd_peerlink_set_mem_acks(A.l, false);
+	assert_int_equal(send_rec(5, 2), 0);
+	assert_true(wait_for(a_five));
+	assert_int_equal(A.mem_acked, 3);
+	assert_int_equal(A.paged, 4);
+	assert_int_equal(B.nmem, 3);
+	assert_int_equal(B.acked, 0);
+	assert_int_equal(A.bad + B.bad, 0);
+	teardown_pair();
+	with_crc = false;
+	assert_int_equal(wb_pagebuf_free(pb), wb_pagebuf_total(pb));
+	wb_pagebuf_destroy(pb);
+}
+
 static int io_setup(void **state)
 {
 	threaded = true;
@@ -1186,6 +1244,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_tls_replace, teardown),
 	    cmocka_unit_test_teardown(test_plain_malformed, teardown),
 	    cmocka_unit_test_teardown(test_pages, teardown),
+	    cmocka_unit_test_teardown(test_mem_acks, teardown),
 	};
 	const struct CMUnitTest io_tests[] = {
 	    cmocka_unit_test_teardown(test_exchange, teardown),
@@ -1197,6 +1256,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_sndq_disconnect, teardown),
 	    cmocka_unit_test_teardown(test_hello_refused, teardown),
 	    cmocka_unit_test_teardown(test_pages, teardown),
+	    cmocka_unit_test_teardown(test_mem_acks, teardown),
 	};
 	int rc;
 
