@@ -519,7 +519,9 @@ static void io_op(struct wbd_ioloop_msg *m)
 	free(x);
 }
 
-static void op_post(struct wbd_peerlink *h, int op, int err, bool flag, const char *why)
+/* op to the core; host (OP_ADDR: taken by the core) with port */
+static void op_post_addr(struct wbd_peerlink *h, int op, int err, bool flag, const char *why,
+			 char *host, uint16_t port)
 {
 	struct m_op *x = msg_alloc(sizeof(*x));
 
@@ -531,7 +533,14 @@ static void op_post(struct wbd_peerlink *h, int op, int err, bool flag, const ch
 	x->conn = h->up_conn;
 	if (why)
 		snprintf(x->why, sizeof(x->why), "%s", why);
+	x->host = host;
+	x->port = port;
 	pl_post_io(h, &x->m);
+}
+
+static void op_post(struct wbd_peerlink *h, int op, int err, bool flag, const char *why)
+{
+	op_post_addr(h, op, err, flag, why, NULL, 0);
 }
 
 /* ---- the interface (peerlink.h), engine loop ---- */
@@ -663,7 +672,6 @@ void wbd_peerlink_stop(struct wbd_peerlink *h)
 int wbd_peerlink_readdress(struct wbd_peerlink *h, const char *host, uint16_t port)
 {
 	char *mine, *core;
-	struct m_op *x;
 
 	if (!h->host || !host || !port)
 		return 0; /* passive: the peer dials, from wherever it is */
@@ -680,13 +688,7 @@ int wbd_peerlink_readdress(struct wbd_peerlink *h, const char *host, uint16_t po
 	h->host = mine;
 	h->cfg.host = mine;
 	h->cfg.port = port;
-	x = msg_alloc(sizeof(*x));
-	x->m.fn = io_op;
-	x->h = h;
-	x->op = OP_ADDR;
-	x->host = core;
-	x->port = port;
-	pl_post_io(h, &x->m);
+	op_post_addr(h, OP_ADDR, 0, false, NULL, core, port);
 	return 1;
 }
 
