@@ -67,6 +67,12 @@ enum wbconf_after_sb {
 	WBCONF_ASB_CONSENSUS = 1,	 /* the secondary discards if it wrote nothing since */
 	WBCONF_ASB_DISCARD_SECONDARY = 2 /* the secondary discards, whatever it wrote */
 };
+/* The same between two secondaries; DRBD's after-sb-0pri. */
+enum wbconf_after_sb0 {
+	WBCONF_ASB0_DISCONNECT = 0,	      /* refused, both StandAlone */
+	WBCONF_ASB0_DISCARD_ZERO_CHANGES = 1, /* the one that wrote nothing since discards */
+	WBCONF_ASB0_DISCARD_LEAST_CHANGES = 2 /* the one with fewer records since discards */
+};
 enum wbconf_role { WBCONF_ROLE_PRIMARY = 0, WBCONF_ROLE_SECONDARY = 1 };
 
 /* A host:port value. host == NULL: not set (e.g. metrics off). host "*"
@@ -124,6 +130,7 @@ struct wbconf_resource {
 	uint64_t verify_rate;	       /* wbctl verify: bytes/s, 0 = unlimited, default 100 MiB */
 	int on_no_quorum;	       /* enum wbconf_no_quorum, default suspend-io */
 	int after_sb_1pri;	       /* enum wbconf_after_sb, default disconnect */
+	int after_sb_0pri;	       /* enum wbconf_after_sb0, default disconnect */
 	int cache_mode;		       /* enum wbconf_cache_mode, default writeback
 					* (writethrough for engine passthrough) */
 	bool auto_up;		       /* default true */

@@ -41,6 +41,11 @@ static const struct wbconf_enum ev_asb[] = {{"disconnect", WBCONF_ASB_DISCONNECT
 					    {"consensus", WBCONF_ASB_CONSENSUS},
 					    {"discard-secondary", WBCONF_ASB_DISCARD_SECONDARY},
 					    {NULL, 0}};
+static const struct wbconf_enum ev_asb0[] = {
+    {"disconnect", WBCONF_ASB0_DISCONNECT},
+    {"discard-zero-changes", WBCONF_ASB0_DISCARD_ZERO_CHANGES},
+    {"discard-least-changes", WBCONF_ASB0_DISCARD_LEAST_CHANGES},
+    {NULL, 0}};
 static const struct wbconf_enum ev_tls[] = {{"off", WBCONF_TLS_OFF},
 					    {"allow", WBCONF_TLS_ALLOW},
 					    {"require", WBCONF_TLS_REQUIRE},
@@ -302,6 +307,14 @@ const struct wbconf_key wbconf_keys[] = {
      .width = sizeof(int),
      .off = offsetof(struct wbconf_resource, after_sb_1pri),
      .ev = ev_asb,
+     .def = "disconnect"},
+    {.name = "after-sb-0pri",
+     .sect = S_RES,
+     .type = T_ENUM,
+     .flags = F_RELOAD,
+     .width = sizeof(int),
+     .off = offsetof(struct wbconf_resource, after_sb_0pri),
+     .ev = ev_asb0,
      .def = "disconnect"},
     {.name = "max-clients",
      .sect = S_RES,

@@ -502,6 +502,8 @@ static void pl_refuse(struct plc *l, int err, const char *why)
 	size_t i;
 
 	wbd_warn("peer %s (resource %s, %s): refused: %s", l->peer, l->resource, l->addr, why);
+	if (err == -EAGAIN) /* resolved, a new hello follows: try again soon */
+		l->backoff_ms = l->cfg.backoff_min_ms;
 	for (i = 0; why[i] && i < WBP_TEXT_MAX; i++)
 		text[i] = why[i] >= 0x20 && why[i] < 0x7f ? why[i] : '?';
 	text[i] = 0;
@@ -806,6 +808,8 @@ static void pl_deliver(struct plc *l, struct wbp_msg *m, void *data, size_t cost
 			l->ping_out_ms = 0;
 		break;
 	case WBP_T_ERROR:
+		if (m->error->code == EAGAIN) /* as in pl_refuse */
+			l->backoff_ms = l->cfg.backoff_min_ms;
 		plh_refused(l->h, m->error->code, m->error->text);
 		pl_dropf(l, -ECONNREFUSED, "peer closed the link: %s (%s)",
 			 m->error->text ? m->error->text : "no text", strerror(m->error->code));

@@ -690,10 +690,12 @@ void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers)
 	work_kick(rp); /* the gate again */
 }
 
-void wbd_repl_set_after_sb(struct wbd_repl *rp, int after_sb)
+void wbd_repl_set_after_sb(struct wbd_repl *rp, int after_sb, int after_sb0)
 {
-	if (rp)
+	if (rp) {
 		rp->after_sb = after_sb;
+		rp->after_sb0 = after_sb0;
+	}
 }
 
 void wbd_repl_set_link_limits(struct wbd_repl *rp, size_t sndq_max, uint32_t ping_timeout_ms)
@@ -1561,6 +1563,8 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->has_discard_fork = h->discard_fork = 1;
 	h->has_after_sb_1pri = 1;
 	h->after_sb_1pri = (uint32_t)rp->after_sb;
+	h->has_after_sb_0pri = 1;
+	h->after_sb_0pri = (uint32_t)rp->after_sb0;
 	h->has_seq_durable = 1;
 	h->seq_durable = st.seq_durable > h->seq_head ? h->seq_head : st.seq_durable;
 	h->has_durable_acks_only = h->durable_acks_only =
@@ -1832,7 +1836,9 @@ static void cb_refused(struct wbd_peerlink *l, int code, const char *text, void 
 
 	snprintf(p->problem, sizeof(p->problem), "the peer refused: %s",
 		 text ? text : strerror(code));
-	if (code == EUCLEAN)
+	/* diverged: StandAlone, unless this node follows another primary
+	 * (repl_uuid.c: that link decides the peer's split brain) */
+	if (code == EUCLEAN && !wbd_repl_followed(p->rp, p))
 		p->split = true;
 }
 
@@ -2380,6 +2386,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->protocol = o->protocol;
 	rp->ack_mem = o->ack_memory;
 	rp->after_sb = o->after_sb;
+	rp->after_sb0 = o->after_sb0;
 	rp->min_peers = o->min_peers;
 	rp->changed = o->changed;
 	rp->carg = o->arg;

@@ -64,6 +64,7 @@ struct wbd_repl_opts {
 	bool ack_memory;
 	unsigned min_peers; /* wb-min-peers */
 	int after_sb;	    /* after-sb-1pri, enum wbconf_after_sb */
+	int after_sb0;	    /* after-sb-0pri, enum wbconf_after_sb0 */
 	/* resync target: writes resync data to the backing device directly
 	 * (docs/replication.md, "Resync"); resync-rate (bytes/s, 0 = no
 	 * limit) and resync-checksum */
@@ -143,8 +144,9 @@ struct wbd_ioloop *wbd_repl_loop(const struct wbd_repl *rp);
 void wbd_repl_set_gate(struct wbd_repl *rp, enum wbd_repl_gate g);
 /* Reload: a new wb-min-peers applies at once. */
 void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
-/* after-sb-1pri (enum wbconf_after_sb), from the next connect on */
-void wbd_repl_set_after_sb(struct wbd_repl *rp, int after_sb);
+/* after-sb-1pri (enum wbconf_after_sb) and after-sb-0pri (enum
+ * wbconf_after_sb0), from the next connect on */
+void wbd_repl_set_after_sb(struct wbd_repl *rp, int after_sb, int after_sb0);
 /* Reload: resync-rate and resync-checksum apply to the next requests. */
 void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, bool checksum);
 /* Reload: send-queue-max and ping-timeout apply to the links at once. */

@@ -220,7 +220,8 @@ struct wbd_repl {
 	 * `protocol` (docs/replication.md, "ack = memory and the peers") */
 	bool ack_mem;
 	unsigned min_peers;
-	int after_sb; /* after-sb-1pri (enum wbconf_after_sb): repl_uuid.c */
+	int after_sb;  /* after-sb-1pri (enum wbconf_after_sb): repl_uuid.c */
+	int after_sb0; /* after-sb-0pri (enum wbconf_after_sb0): repl_uuid.c */
 	void (*changed)(void *arg);
 	void *carg;
 	unsigned healthy;	 /* last count reported through changed */
@@ -380,6 +381,10 @@ void wbd_repl_bm_ack(struct repl_peer *p);
  * 2026-12-03). Only that node's bitmap of it knows which regions the
  * resync had not done; any other source must copy every region. */
 uint32_t wbd_repl_rs_src_tag(const char *node);
+/* repl_uuid.c: the connected primary this secondary follows, other than
+ * except, in the same data generation (NULL: none, or this node is
+ * primary) */
+const char *wbd_repl_followed(const struct wbd_repl *rp, const struct repl_peer *except);
 bool wbd_repl_rs_marked_by(const uint8_t *u, const char *node);
 uint64_t wbd_repl_rs_popcount(const uint8_t *bits, uint64_t nbits);
 void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what);

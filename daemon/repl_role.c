@@ -218,14 +218,27 @@ void wbd_repl_discard(struct wbd_repl *rp, struct repl_peer *from)
 	rp->disk = REPL_DISK_INCONSISTENT;
 	if (!from)
 		return;
-	/* after-sb-1pri (repl_uuid.c sb_auto): from's link is refused and
-	 * comes back with the new hello; the other peers see it too */
+	/* after-sb-0pri/1pri (repl_uuid.c sb_auto): from's link is refused
+	 * and comes back with the new hello; the other peers see it too, also
+	 * one refused for a split brain before (StandAlone): with this node's
+	 * data thrown away there is none left with it */
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		struct repl_peer *p = &rp->peers[i];
 
-		if (p != from && !p->removed && !p->standalone)
+		if (p == from || p->removed)
+			continue;
+		if (!p->standalone) {
 			wbd_peerlink_drop(p->l, -ECONNRESET,
-					  "new hello: discarding this node's data (after-sb-1pri)");
+					  "new hello: discarding this node's data (after-sb)");
+		} else if (p->split) {
+			wbd_info("%s: peer %s: connecting again: the split brain with it is gone, "
+				 "this node discards its data",
+				 rp->res, p->node);
+			p->split = false;
+			p->problem[0] = 0;
+			p->standalone = false;
+			wbd_peerlink_start(p->l);
+		}
 	}
 }
 

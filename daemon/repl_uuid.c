@@ -225,6 +225,90 @@ static const char *asb_name(int v)
 						   : "disconnect";
 }
 
+const char *wbd_repl_followed(const struct wbd_repl *rp, const struct repl_peer *except)
+{
+	for (unsigned i = 0; !rp->primary && rp->has_meta && i < rp->npeers; i++) {
+		const struct repl_peer *q = &rp->peers[i];
+		const Wbrep__Hello *h = q->up && q->primary_peer && q != except && q->l
+					    ? wbd_peerlink_peer_hello(q->l)
+					    : NULL;
+
+		/* in the primary's data generation: its data, not one that
+		 * primary is rolling back or resyncing */
+		if (h && h->has_data_uuid && h->data_uuid.len == WB_META_UUID_LEN &&
+		    !memcmp(h->data_uuid.data, rp->meta.data_uuid, WB_META_UUID_LEN))
+			return q->node;
+	}
+	return NULL;
+}
+
+static const char *asb0_name(int v)
+{
+	return v == WBCONF_ASB0_DISCARD_ZERO_CHANGES	? "discard-zero-changes"
+	       : v == WBCONF_ASB0_DISCARD_LEAST_CHANGES ? "discard-least-changes"
+							: "disconnect";
+}
+
+/* Records since the fork up to the newest with data (0: wrote nothing). */
+static uint64_t changes(const struct repl_uuids *u, uint64_t fork)
+{
+	return data_head(u) > fork ? data_head(u) - fork : 0;
+}
+
+/*
+ * after-sb-0pri, a split brain between two secondaries (DRBD's): which one
+ * throws its data away, as sb_auto below. discard-zero-changes: the one
+ * that wrote nothing since the fork (its data is the common data then);
+ * both wrote: refused. discard-least-changes: the one with fewer records
+ * since the fork. A tie (both wrote nothing, or as many): the node whose
+ * name sorts last, so that both sides pick the same. The discarding one is
+ * Inconsistent until a primary resyncs it: the other, once promoted, or
+ * whichever node is.
+ */
+static int sb_auto0(struct repl_peer *p, const Wbrep__Hello *h, const struct repl_uuids *me,
+		    const struct repl_uuids *peer, char *how, size_t len)
+{
+	struct wbd_repl *rp = p->rp;
+	int theirs = h->has_after_sb_0pri ? (int)h->after_sb_0pri : WBCONF_ASB0_DISCONNECT;
+	const char *name = asb0_name(rp->after_sb0);
+	uint64_t fork = 0, mine, their;
+	int who;
+
+	if (rp->after_sb0 == WBCONF_ASB0_DISCONNECT)
+		return 0;
+	if (theirs != rp->after_sb0) {
+		snprintf(how, len, "after-sb-0pri differs: %s here, %s on %s", name,
+			 asb0_name(theirs), p->node);
+		return 0;
+	}
+	if (!wbd_repl_uuid_fork(me, peer, &fork)) {
+		snprintf(how, len,
+			 "after-sb-0pri %s: no fork point known, so nothing tells what either "
+			 "side wrote since",
+			 name);
+		return 0;
+	}
+	mine = changes(me, fork);
+	their = changes(peer, fork);
+	if (rp->after_sb0 == WBCONF_ASB0_DISCARD_ZERO_CHANGES && mine && their) {
+		snprintf(how, len,
+			 "after-sb-0pri discard-zero-changes: both wrote since the fork at seq "
+			 "%llu (records: here %llu, %s %llu)",
+			 (unsigned long long)fork, (unsigned long long)mine, p->node,
+			 (unsigned long long)their);
+		return 0;
+	}
+	if (mine != their)
+		who = mine < their ? 1 : -1;
+	else
+		who = strcmp(rp->local, p->node) > 0 ? 1 : -1;
+	snprintf(
+	    how, len, "after-sb-0pri %s: records since the fork at seq %llu: here %llu, %s %llu%s",
+	    name, (unsigned long long)fork, (unsigned long long)mine, p->node,
+	    (unsigned long long)their, mine == their ? " (a tie: the name that sorts last)" : "");
+	return who;
+}
+
 /*
  * after-sb-1pri (docs/replication.md, "Automatic split-brain recovery"):
  * which side of a split brain between a primary and a secondary throws its
@@ -245,11 +329,13 @@ static int sb_auto(struct repl_peer *p, const Wbrep__Hello *h, const struct repl
 	bool known;
 
 	how[0] = 0;
+	if (!rp->primary && !peer_primary)
+		return sb_auto0(p, h, me, peer, how, len);
 	if (rp->after_sb == WBCONF_ASB_DISCONNECT)
 		return 0;
-	if (rp->primary == peer_primary) {
-		snprintf(how, len, "after-sb-1pri %s does not apply: both are %s",
-			 asb_name(rp->after_sb), rp->primary ? "primary" : "secondary");
+	if (rp->primary && peer_primary) {
+		snprintf(how, len, "after-sb-1pri %s does not apply: both are primary",
+			 asb_name(rp->after_sb));
 		return 0;
 	}
 	if (theirs != rp->after_sb) {
@@ -306,6 +392,7 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 	struct wb_engine_stats st;
 	struct repl_uuids me, peer;
 	char a[2 * WB_META_UUID_LEN + 1], b[2 * WB_META_UUID_LEN + 1];
+	bool peer_primary = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
 	uint64_t common;
 
 	if (wb_engine_stats(rp->e, &st))
@@ -347,6 +434,17 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 		p->rel = REPL_REL_PEER_DIVERGED;
 	if ((rp->protocol != 'C' || !rp->min_peers) && p->rel == REPL_REL_ME_ROLLBACK)
 		p->rel = REPL_REL_ME_DIVERGED;
+	/* records past the common point on a side that is a primary now, or
+	 * a secondary that follows a live primary (its records are that
+	 * primary's, acknowledged): not an old primary's to roll back but a
+	 * primary that went on writing after the other side began a
+	 * generation from its data (a node promoted apart while this primary
+	 * kept its other peers): both wrote as primary, a split brain */
+	if ((p->rel == REPL_REL_ME_ROLLBACK || p->rel == REPL_REL_ME_DIVERGED) &&
+	    (rp->primary || (!peer_primary && wbd_repl_followed(rp, p))))
+		p->rel = REPL_REL_SPLIT;
+	if ((p->rel == REPL_REL_PEER_ROLLBACK || p->rel == REPL_REL_PEER_DIVERGED) && peer_primary)
+		p->rel = REPL_REL_SPLIT;
 	switch (p->rel) {
 	case REPL_REL_PEER_ROLLBACK:
 		wbd_warn(
@@ -366,7 +464,7 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 		    p->node);
 		return 0;
 	case REPL_REL_SPLIT: {
-		char how[200];
+		char how[240];
 		int who = sb_auto(p, h, &me, &peer, how, sizeof(how));
 
 		if (who) {
@@ -374,10 +472,14 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 			 * hello that discards its data (wbd_repl_discard) */
 			snprintf(p->problem, sizeof(p->problem),
 				 "split brain: this node's data generation %.12s and %s's %.12s "
-				 "both began after their last common one; resolved: %s; %s",
+				 "forked (both wrote as primary since their last common point); "
+				 "resolved: %s; %s",
 				 a, p->node, b, how,
-				 who > 0 ? "this node discards its data, a resync from the peer"
-					 : "waiting for its new hello");
+				 who < 0 ? "waiting for its new hello"
+				 : peer_primary
+				     ? "this node discards its data, a resync from the peer"
+				     : "this node discards its data (Inconsistent until a primary "
+				       "resyncs it)");
 			wbd_event_at(WB_LOG_WARN, rp->res, "split-brain", NULL, NULL, "%s",
 				     p->problem);
 			if (who > 0)
@@ -385,9 +487,26 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 			*why = p->problem;
 			return -EAGAIN;
 		}
+		if (!rp->primary && !peer_primary && wbd_repl_followed(rp, p)) {
+			/* two secondaries, this one following a primary: the
+			 * split brain is the peer's with that primary (resolved
+			 * there, or refused there); not StandAlone here, so the
+			 * link comes up once the peer took the primary's data */
+			snprintf(
+			    p->problem, sizeof(p->problem),
+			    "split brain: this node's data generation %.12s and %s's %.12s "
+			    "forked (both wrote as primary since their last common point); "
+			    "refused%s%s; this node "
+			    "follows primary %s: %s's split brain is for that link to resolve, "
+			    "retrying",
+			    a, p->node, b, how[0] ? ": " : "", how, wbd_repl_followed(rp, p),
+			    p->node);
+			*why = p->problem;
+			return -EBUSY; /* the usual backoff: that may take long */
+		}
 		snprintf(p->problem, sizeof(p->problem),
 			 "split brain: this node's data generation %.12s and %s's %.12s "
-			 "both began after their last common one (both were primary); "
+			 "forked (both wrote as primary since their last common point); "
 			 "refused, nothing merged%s%s: keep one side's data and re-create the "
 			 "other (docs/replication.md, \"Data generations and split brain\")",
 			 a, p->node, b, how[0] ? "; " : "", how);

@@ -693,6 +693,7 @@ static int res_start_repl(struct wbd_resource *r, bool running, char *err, size_
 				  .ack_memory = c->ack == WBCONF_ACK_MEMORY,
 				  .min_peers = c->wb_min_peers,
 				  .after_sb = c->after_sb_1pri,
+				  .after_sb0 = c->after_sb_0pri,
 				  .backing = r->backing,
 				  .resync_rate = c->resync_rate,
 				  .resync_checksum = c->resync_checksum,

@@ -219,6 +219,8 @@ static int hello_check(const Wbrep__Hello *m, const char **why)
 		WHY("hello: durable head past seq head");
 	if (m->has_after_sb_1pri && m->after_sb_1pri > WBP_ASB_MAX)
 		WHY("hello: unknown after-sb-1pri policy");
+	if (m->has_after_sb_0pri && m->after_sb_0pri > WBP_ASB0_MAX)
+		WHY("hello: unknown after-sb-0pri policy");
 	return 0;
 }
 

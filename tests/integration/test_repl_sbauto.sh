@@ -19,6 +19,16 @@
 #   discard-secondary  alpha's too: beta's writes since the fork are thrown
 #                   away, beta resynced from alpha, byte-identical to alpha,
 #                   alpha unchanged
+#   0pri-zero       after-sb-0pri = discard-zero-changes, a split brain
+#                   found between two secondaries (alpha demoted too):
+#                   beta wrote nothing, so beta throws its data away by
+#                   itself (Inconsistent, Connected, not StandAlone) and is
+#                   resynced from alpha once alpha is promoted again
+#   0pri-zero-wrote both wrote (alpha twice as much): refused, both
+#                   StandAlone, "both wrote since the fork"
+#   0pri-least      after-sb-0pri = discard-least-changes on both (reload),
+#                   the same split brain: beta, with fewer records since the
+#                   fork, discards; alpha promoted, beta byte-identical
 #   events          each of them a "split-brain" event on beta's wbctl events
 # Output ends with "N passed, N failed".
 set -u
@@ -34,8 +44,8 @@ REPL_SIZE_MB=32
 . "$ROOT/tests/repl_lib.sh"
 repl_init $NODES || finish
 P=sbauto
-conf() { # conf NODE ROLE POLICY
-	repl_conf "$1" "$2" wb-min-peers=1 after-sb-1pri="$3"
+conf() { # conf NODE ROLE POLICY [0PRI-POLICY]
+	repl_conf "$1" "$2" wb-min-peers=1 after-sb-1pri="$3" after-sb-0pri="${4:-disconnect}"
 }
 conf alpha primary consensus
 conf beta secondary consensus
@@ -57,8 +67,9 @@ track_pid "$EVPID"
 put alpha "$T/img" 1 0 || fail "$P-write: alpha"
 wait_for 60 same_as "$T/img" beta || fail "$P-setup: beta does not have alpha's data"
 
-# split BETA_WRITES: both disconnected, beta promoted (and writes 1 MiB
-# at 16 MiB when BETA_WRITES=1), alpha writes 1 MiB at 24 MiB alone, beta
+# split SEED BETA_WRITES [0pri]: both disconnected, beta promoted (and
+# writes 1 MiB at 16 MiB when BETA_WRITES=1), alpha writes 1 MiB at 24 MiB
+# alone (0pri: and 1 MiB at 8 MiB, then alpha is demoted too), beta
 # demoted, both connect; $T/img.a and $T/img.b what each should hold
 split() {
 	local seed=$1
@@ -71,6 +82,10 @@ split() {
 	fi
 	cp "$T/img" "$T/img.a"
 	put_range alpha "$T/img.a" $((seed + 1)) 24 || fail "$P-write: alpha alone"
+	if [ "${3:-}" = 0pri ]; then
+		put_range alpha "$T/img.a" $((seed + 2)) 8 || fail "$P-write: alpha alone"
+		ctl alpha secondary r0 >/dev/null || fail "$P-demote: alpha"
+	fi
 	ctl beta secondary r0 >/dev/null || fail "$P-demote: beta"
 	ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
 }
@@ -121,6 +136,57 @@ if wait_for 120 resolved && same_as "$T/img.a" alpha &&
 else
 	fail "$P-discard-secondary: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 300); $(grep -E "split brain|resync" "$T/beta/wbrepd.log" | tail -2 | tr '\n' ' ')"
 fi
+cp "$T/img.a" "$T/img"
+
+# ---- after-sb-0pri discard-zero-changes: two secondaries, beta wrote nothing
+conf alpha primary discard-secondary discard-zero-changes
+conf beta secondary discard-secondary discard-zero-changes
+ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri: reload"
+split 30 0 0pri
+WAITING='s["disk_state"] == "Inconsistent" and s["peers"][0]["connection"] == "Connected" and s["role"] == "secondary"'
+if wait_for 60 json beta "$WAITING" && json alpha 's["role"] == "secondary" and s["peers"][0]["connection"] == "Connected"' &&
+	grep -q "resolved: after-sb-0pri discard-zero-changes: records since the fork at seq [0-9]*: here 0, alpha [1-9][0-9]*; this node discards its data (Inconsistent until a primary resyncs it)" "$T/beta/wbrepd.log" &&
+	same_as "$T/img.a" alpha; then
+	ctl alpha primary r0 >"$T/p.out" 2>&1 || fail "$P-0pri-zero: promote alpha: $(cat "$T/p.out")"
+	if wait_for 120 resolved && same_as "$T/img.a" alpha &&
+		grep "peer beta needs a" "$T/alpha/wbrepd.log" | tail -1 | grep -q "bitmap resync (it discards its data"; then
+		pass "$P-0pri-zero" "($(grep -o "after-sb-0pri discard-zero-changes: records[^;]*" "$T/beta/wbrepd.log" | tail -1))"
+	else
+		fail "$P-0pri-zero: after alpha's promotion: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 300); $(grep -E "resync" "$T/beta/wbrepd.log" | tail -2 | tr '\n' ' ')"
+	fi
+else
+	fail "$P-0pri-zero: beta $(head -c 400 "$T/st.beta"); $(grep -E "split brain" "$T/beta/wbrepd.log" | tail -1)"
+fi
+cp "$T/img.a" "$T/img"
+
+# ---- discard-zero-changes, both wrote: refused
+split 40 1 0pri
+if wait_for 60 json beta "$REFUSED" && grep -q "after-sb-0pri discard-zero-changes: both wrote since the fork at seq [0-9]* (records: here [1-9][0-9]*, alpha [1-9][0-9]*)" "$T/st.beta" &&
+	wait_for 60 json alpha "$REFUSED" && grep -q "after-sb-0pri discard-zero-changes: both wrote since the fork" "$T/st.alpha" &&
+	same_as "$T/img.a" alpha && same_as "$T/img.b" beta; then
+	pass "$P-0pri-zero-wrote"
+else
+	fail "$P-0pri-zero-wrote: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 400)"
+fi
+
+# ---- discard-least-changes: the same split brain, beta wrote half as much
+conf alpha primary discard-secondary discard-least-changes
+conf beta secondary discard-secondary discard-least-changes
+ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri-least: reload"
+ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
+if wait_for 60 json beta "$WAITING" &&
+	grep -q "resolved: after-sb-0pri discard-least-changes: records since the fork at seq [0-9]*: here [1-9][0-9]*, alpha [1-9][0-9]*; this node discards" "$T/beta/wbrepd.log" &&
+	same_as "$T/img.a" alpha; then
+	ctl alpha primary r0 >"$T/p.out" 2>&1 || fail "$P-0pri-least: promote alpha: $(cat "$T/p.out")"
+	if wait_for 120 resolved && same_as "$T/img.a" alpha; then
+		pass "$P-0pri-least" "($(grep -o "after-sb-0pri discard-least-changes: records[^;]*" "$T/beta/wbrepd.log" | tail -1))"
+	else
+		fail "$P-0pri-least: after alpha's promotion: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 300)"
+	fi
+else
+	fail "$P-0pri-least: beta $(head -c 400 "$T/st.beta"); $(grep -E "split brain" "$T/beta/wbrepd.log" | tail -1)"
+fi
+
 # ---- events: each split brain on beta's event stream, resolved or not
 kill "$EVPID" 2>/dev/null
 wait "$EVPID" 2>/dev/null
@@ -134,7 +200,9 @@ for line in open(sys.argv[1]):
     n += e.get("kind") == "split-brain" and sys.argv[2] in e.get("message", "")
 print(n)' "$T/events.beta" "$1"; }
 if [ "$(ev "resolved: after-sb-1pri consensus")" -ge 1 ] && [ "$(ev "refused, nothing merged")" -ge 2 ] &&
-	[ "$(ev "resolved: after-sb-1pri discard-secondary")" -ge 1 ]; then
+	[ "$(ev "resolved: after-sb-1pri discard-secondary")" -ge 1 ] &&
+	[ "$(ev "resolved: after-sb-0pri discard-zero-changes")" -ge 1 ] &&
+	[ "$(ev "resolved: after-sb-0pri discard-least-changes")" -ge 1 ]; then
 	pass "$P-events" "(split-brain events: $(ev "split brain"))"
 else
 	fail "$P-events: $(grep -c split-brain "$T/events.beta") split-brain events; $(head -c 300 "$T/events.beta")"

@@ -110,6 +110,8 @@ static void test_resource_defaults(void **state)
 	assert_int_equal(r->log_commit_ms, 10);
 	assert_int_equal(r->wb_min_peers, 1);
 	assert_int_equal(r->on_no_quorum, WBCONF_NOQ_SUSPEND_IO);
+	assert_int_equal(r->after_sb_1pri, WBCONF_ASB_DISCONNECT);
+	assert_int_equal(r->after_sb_0pri, WBCONF_ASB0_DISCONNECT);
 	assert_true(r->auto_up);
 	assert_int_equal(r->line, 1);
 	wbconf_free(c);
@@ -145,6 +147,8 @@ static const char *const full = "# full example\r\n"
 				"log-commit-ms = 3\n"
 				"wb-min-peers = 2\n"
 				"on-no-quorum = io-error\n"
+				"after-sb-1pri = discard-secondary\n"
+				"after-sb-0pri = discard-least-changes\n"
 				"auto-up = no\n"
 				"[resource r0 on alpha]\n"
 				"backing = /dev/alpha-b0\n"
@@ -195,6 +199,8 @@ static void test_full_config(void **state)
 	assert_int_equal(r->log_commit_ms, 3);
 	assert_int_equal(r->wb_min_peers, 2);
 	assert_int_equal(r->on_no_quorum, WBCONF_NOQ_IO_ERROR);
+	assert_int_equal(r->after_sb_1pri, WBCONF_ASB_DISCARD_SECONDARY);
+	assert_int_equal(r->after_sb_0pri, WBCONF_ASB0_DISCARD_LEAST_CHANGES);
 	assert_false(r->auto_up);
 	r = wbconf_resource_find(c, "r1");
 	assert_string_equal(r->engine, "ram");
@@ -357,6 +363,9 @@ static void test_missing_and_cross(void **state)
 	    "[resource r0]\nbacking = /b0\nlog = /l0\ntls = maybe\n",
 	    "t.conf:4: [resource r0] tls: invalid value 'maybe': expected one of off, allow, "
 	    "require");
+	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nafter-sb-0pri = consensus\n",
+		   "t.conf:4: [resource r0] after-sb-0pri: invalid value 'consensus': expected one "
+		   "of disconnect, discard-zero-changes, discard-least-changes");
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nring = rr\n"
 		   "[resource r1]\nbacking = /b1\nlog = /l1\nring = rr\n",
 		   "t.conf:8: [resource r1] ring: ring 'rr' is already used by resource r0 (line "

@@ -282,6 +282,7 @@ static void test_hello(void **state)
 	BAD_HELLO((h.has_seq_durable = 1, h.seq_durable = 1), "durable head");
 	BAD_HELLO((h.has_after_sb_1pri = 1, h.after_sb_1pri = WBP_ASB_MAX + 1), "after-sb-1pri");
 	BAD_HELLO((h.has_after_sb_1pri = 1, h.after_sb_1pri = UINT32_MAX), "after-sb-1pri");
+	BAD_HELLO((h.has_after_sb_0pri = 1, h.after_sb_0pri = WBP_ASB0_MAX + 1), "after-sb-0pri");
 	/* edges that are valid */
 	hello_init(&h);
 	h.has_seq_head = h.has_seq_tail = 1;
@@ -293,6 +294,8 @@ static void test_hello(void **state)
 	h.cluster = "c1";
 	h.has_after_sb_1pri = 1;
 	h.after_sb_1pri = WBP_ASB_MAX;
+	h.has_after_sb_0pri = 1;
+	h.after_sb_0pri = WBP_ASB0_MAX;
 	expect(WBP_T_HELLO, &h.base, 0, lh, 0, NULL);
 	hello_init(&h);
 	h.version = 0;
