@@ -1565,6 +1565,7 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->after_sb_1pri = (uint32_t)rp->after_sb;
 	h->has_after_sb_0pri = 1;
 	h->after_sb_0pri = (uint32_t)rp->after_sb0;
+	h->has_replicating = h->replicating = wbd_repl_replicating(rp, p);
 	h->has_seq_durable = 1;
 	h->seq_durable = st.seq_durable > h->seq_head ? h->seq_head : st.seq_durable;
 	h->has_durable_acks_only = h->durable_acks_only =

@@ -385,6 +385,9 @@ uint32_t wbd_repl_rs_src_tag(const char *node);
  * except, in the same data generation (NULL: none, or this node is
  * primary) */
 const char *wbd_repl_followed(const struct wbd_repl *rp, const struct repl_peer *except);
+/* repl_uuid.c: this node is primary with an up-to-date peer other than
+ * except (the hello's replicating) */
+bool wbd_repl_replicating(const struct wbd_repl *rp, const struct repl_peer *except);
 bool wbd_repl_rs_marked_by(const uint8_t *u, const char *node);
 uint64_t wbd_repl_rs_popcount(const uint8_t *bits, uint64_t nbits);
 void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what);

@@ -225,6 +225,14 @@ static const char *asb_name(int v)
 						   : "disconnect";
 }
 
+bool wbd_repl_replicating(const struct wbd_repl *rp, const struct repl_peer *except)
+{
+	for (unsigned i = 0; rp->primary && i < rp->npeers; i++)
+		if (&rp->peers[i] != except && repl_peer_healthy(rp, &rp->peers[i]))
+			return true;
+	return false;
+}
+
 const char *wbd_repl_followed(const struct wbd_repl *rp, const struct repl_peer *except)
 {
 	for (unsigned i = 0; !rp->primary && rp->has_meta && i < rp->npeers; i++) {
@@ -434,16 +442,21 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 		p->rel = REPL_REL_PEER_DIVERGED;
 	if ((rp->protocol != 'C' || !rp->min_peers) && p->rel == REPL_REL_ME_ROLLBACK)
 		p->rel = REPL_REL_ME_DIVERGED;
-	/* records past the common point on a side that is a primary now, or
-	 * a secondary that follows a live primary (its records are that
-	 * primary's, acknowledged): not an old primary's to roll back but a
-	 * primary that went on writing after the other side began a
+	/* records past the common point on a primary that replicates to
+	 * another up-to-date peer (the hello's replicating), or on a
+	 * secondary that follows a live primary (its records are that
+	 * primary's): acknowledged writes, not an old primary's to roll back,
+	 * but a primary that went on writing after the other side began a
 	 * generation from its data (a node promoted apart while this primary
-	 * kept its other peers): both wrote as primary, a split brain */
+	 * kept its other peers): both wrote as primary, a split brain. A
+	 * primary without such a peer acknowledged nothing since (it would
+	 * have begun a "lost" generation first): an old primary, refused until
+	 * demoted (hello_check), then rolled back, as before */
 	if ((p->rel == REPL_REL_ME_ROLLBACK || p->rel == REPL_REL_ME_DIVERGED) &&
-	    (rp->primary || (!peer_primary && wbd_repl_followed(rp, p))))
+	    (wbd_repl_replicating(rp, p) || (!peer_primary && wbd_repl_followed(rp, p))))
 		p->rel = REPL_REL_SPLIT;
-	if ((p->rel == REPL_REL_PEER_ROLLBACK || p->rel == REPL_REL_PEER_DIVERGED) && peer_primary)
+	if ((p->rel == REPL_REL_PEER_ROLLBACK || p->rel == REPL_REL_PEER_DIVERGED) &&
+	    peer_primary && h->has_replicating && h->replicating)
 		p->rel = REPL_REL_SPLIT;
 	switch (p->rel) {
 	case REPL_REL_PEER_ROLLBACK:
