@@ -464,11 +464,12 @@ static int cmd_config(struct gopts *g, int argc, char **argv)
 static int cmd_help(struct gopts *g, int argc, char **argv);
 
 static const struct cmd cmds[] = {
-    {"status", "[RES] [-v] [--json] [--watch [--interval SEC] [--count N]]",
+    {"status", "[RES] [-v] [--json | --shell] [--watch [--interval SEC] [--count N]]",
      "Show resources: state, mode, log use, dirty bytes, generations, destage rate and ETA.\n"
      "  -v, --verbose  also the settings in force (engine, ack, devices, watermarks, rates,\n"
      "                 log segment) and whether the file on disk differs from them\n"
      "  --json         machine-readable output (schema: docs/wbctl.md)\n"
+     "  --shell        NAME='VALUE' lines for a shell's eval (DRBD's sh-status; docs/wbctl.md)\n"
      "  --watch        repeat every --interval seconds (default 1) until Ctrl-C or --count,\n"
      "                 with a timestamp per frame\n"
      "  Options may come before or after RES.",

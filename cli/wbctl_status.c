@@ -710,10 +710,61 @@ static void print_json(const Wbrep__StatusReply *st, const char *when)
 	printf("]}\n");
 }
 
+/*
+ * --shell (DRBD's sh-status): one NAME='VALUE' line each, single-quoted for
+ * a shell's eval, the names fixed: what scripts read without a JSON parser
+ * (the resource agent, deploy/ocf/wbrep: jq cost it 30 ms of CPU per
+ * monitor). wb_quorate is yes, no or - (no cluster); wb_resN_peer_newer is
+ * 1 when a connected peer reports newer data (a negative seq lag).
+ */
+static void sh_str(const char *prefix, const char *name, const char *v)
+{
+	printf("%s%s='", prefix, name);
+	for (; v && *v; v++) {
+		if (*v == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*v);
+	}
+	printf("'\n");
+}
+
+static void print_shell(const Wbrep__StatusReply *st)
+{
+	bool cluster = st && st->cluster && strcmp(st->cluster, "none");
+	size_t n = st ? st->n_resources : 0;
+
+	sh_str("wb_", "cluster", st && st->cluster ? st->cluster : "none");
+	sh_str("wb_", "quorate", !cluster ? "-" : st->quorate ? "yes" : "no");
+	printf("wb_resources=%zu\n", n);
+	for (size_t i = 0; i < n; i++) {
+		const Wbrep__ResourceStatus *r = st->resources[i];
+		char pre[32];
+		bool newer = false;
+
+		snprintf(pre, sizeof(pre), "wb_res%zu_", i);
+		for (size_t k = 0; k < r->n_peers; k++) {
+			const Wbrep__PeerStatus *p = r->peers[k];
+
+			newer |= p->connection && !strcmp(p->connection, "Connected") &&
+				 p->has_seq_lag && p->seq_lag < 0;
+		}
+		sh_str(pre, "name", r->name);
+		sh_str(pre, "state", r->state);
+		sh_str(pre, "role", r->role);
+		sh_str(pre, "mode", r->mode);
+		sh_str(pre, "engine", r->engine_state ? "failed" : "ok");
+		sh_str(pre, "reason", r->reason);
+		sh_str(pre, "disk", r->disk_state);
+		printf("%speers=%u\n%speers_connected=%u\n%speer_newer=%d\n", pre, r->peers_total,
+		       pre, r->peers_connected, pre, newer);
+	}
+}
+
 /* ---- the commands ---------------------------------------------------------- */
 
 struct status_opts {
-	bool json, watch, verbose;
+	bool json, watch, verbose, shell;
 	long count, interval;
 };
 
@@ -727,6 +778,9 @@ static int status_opt(int o, const char *arg, void *st)
 		return EX_OK;
 	case 'w':
 		so->watch = true;
+		return EX_OK;
+	case 'S':
+		so->shell = true;
 		return EX_OK;
 	case 'v':
 		so->verbose = true;
@@ -770,9 +824,11 @@ static int run_status(struct gopts *g, const char *res, struct status_opts *so)
 		localtime_r(&now, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
 		st = r->status;
-		if (so->watch && !so->json && isatty(STDOUT_FILENO))
+		if (so->watch && !so->json && !so->shell && isatty(STDOUT_FILENO))
 			printf("\033[H\033[2J");
-		if (so->json) {
+		if (so->shell) {
+			print_shell(st);
+		} else if (so->json) {
 			print_json(st, when);
 		} else {
 			if (so->watch)
@@ -798,10 +854,13 @@ static int run_status(struct gopts *g, const char *res, struct status_opts *so)
 
 int wbctl_cmd_status(struct gopts *g, int argc, char **argv)
 {
-	static const struct option lo[] = {
-	    {"json", no_argument, NULL, 'j'},		{"watch", no_argument, NULL, 'w'},
-	    {"verbose", no_argument, NULL, 'v'},	{"count", required_argument, NULL, 'n'},
-	    {"interval", required_argument, NULL, 'i'}, {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+					   {"watch", no_argument, NULL, 'w'},
+					   {"verbose", no_argument, NULL, 'v'},
+					   {"count", required_argument, NULL, 'n'},
+					   {"interval", required_argument, NULL, 'i'},
+					   {"shell", no_argument, NULL, 'S'},
+					   {NULL, 0, NULL, 0}};
 	struct status_opts so = {.count = -1, .interval = 1};
 	const char *res = NULL;
 	int n, ex;
@@ -809,6 +868,11 @@ int wbctl_cmd_status(struct gopts *g, int argc, char **argv)
 	ex = wbctl_args(argc, argv, "jwvn:i:", lo, status_opt, &so, &res, 1, &n);
 	if (ex)
 		return ex;
+	if (so.shell && (so.json || so.watch || so.verbose)) {
+		fprintf(stderr, "%s status: --shell goes with none of --json, --watch, -v\n",
+			wbctl_prog);
+		return EX_USAGE;
+	}
 	return run_status(g, n ? res : NULL, &so);
 }
 

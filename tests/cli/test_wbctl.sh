@@ -197,6 +197,20 @@ else
 	fail "status-json: not valid JSON: $(head -3 "$T/err")"
 fi
 wbctl status r1 >"$T/out" 2>&1 && golden status-human-down "$T/out" || fail "wbctl-status-r1"
+# --shell: the golden lines, and what eval makes of them is what --json says
+wbctl status --shell >"$T/status.sh" 2>&1 && golden status-shell "$T/status.sh" ||
+	fail "wbctl-status-shell: $(head -3 "$T/status.sh")"
+if got=$(eval "$(cat "$T/status.sh")" && for i in $(seq 0 $((wb_resources - 1))); do
+	for k in name state role mode engine; do eval "printf '%s ' \"\$wb_res${i}_$k\""; done
+done) && want=$(python3 -c 'import json, sys
+for r in json.load(open(sys.argv[1]))["resources"]:
+    print(r["name"], r["state"], r["role"] or "", r["mode"] or "", r["engine_state"], end=" ")' "$T/status.json") &&
+	[ "$(echo $got)" = "$(echo $want)" ] && [ -n "$got" ]; then
+	pass "wbctl-status-shell-eval" "($(echo $got))"
+else
+	fail "wbctl-status-shell-eval: eval gave '$(echo ${got:-})', --json '$(echo ${want:-})'"
+fi
+expect_rc "wbctl-status-shell-json-exit2" 2 wbctl status --shell --json
 
 expect_rc "wbctl-status-unknown-exit1" 1 wbctl status nosuch
 grep -qx "wbctl: nosuch: no such resource" "$T/out" || fail "wbctl-status-unknown-message: $(cat "$T/out")"
