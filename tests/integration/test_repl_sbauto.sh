@@ -29,6 +29,11 @@
 #   0pri-least      after-sb-0pri = discard-least-changes on both (reload),
 #                   the same split brain: beta, with fewer records since the
 #                   fork, discards; alpha promoted, beta byte-identical
+#   old-primary     not a split brain: beta promoted apart and writes, alpha
+#                   stays primary without writing; alpha is refused as an
+#                   old primary ("demote it ... nothing to re-create"), not
+#                   StandAlone; demoted, with beta promoted, it catches up
+#                   (byte-identical to beta)
 #   events          each of them a "split-brain" event on beta's wbctl events
 # Output ends with "N passed, N failed".
 set -u
@@ -185,6 +190,29 @@ if wait_for 60 json beta "$WAITING" &&
 	fi
 else
 	fail "$P-0pri-least: beta $(head -c 400 "$T/st.beta"); $(grep -E "split brain" "$T/beta/wbrepd.log" | tail -1)"
+fi
+
+cp "$T/img.a" "$T/img"
+
+# ---- an old primary that came back as primary (alpha wrote nothing since)
+ctl alpha disconnect r0 >/dev/null && ctl beta disconnect r0 >/dev/null
+ctl beta primary r0 >"$T/p.out" 2>&1 || ctl beta primary r0 --force >"$T/p.out" 2>&1 ||
+	fail "$P-old-primary: promote beta: $(cat "$T/p.out")"
+cp "$T/img" "$T/img.b"
+put_range beta "$T/img.b" 60 4 || fail "$P-old-primary: beta's write"
+ctl beta secondary r0 >/dev/null || fail "$P-old-primary: demote beta"
+ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
+OLD="s['peers'][0]['connection'] != 'StandAlone' and 'older' in (s['peers'][0].get('problem') or '') and 'nothing to re-create' in s['peers'][0]['problem']"
+if wait_for 60 json alpha "$OLD" && same_as "$T/img" alpha; then
+	ctl alpha secondary r0 >/dev/null && ctl beta primary r0 >"$T/p.out" 2>&1 ||
+		fail "$P-old-primary: swap roles: $(cat "$T/p.out")"
+	if wait_for 120 repl_uptodate beta && wait_for 60 same_as "$T/img.b" alpha; then
+		pass "$P-old-primary" "($(jget alpha "s['peers'][0]['problem']" | cut -c1-80))"
+	else
+		fail "$P-old-primary: after the swap: alpha $(grep -o '"peers.*' "$T/st.alpha" | head -c 400)"
+	fi
+else
+	fail "$P-old-primary: alpha $(grep -o '"peers.*' "$T/st.alpha" | head -c 400)"
 fi
 
 # ---- events: each split brain on beta's event stream, resolved or not
