@@ -101,7 +101,25 @@ struct wbconf_global {
 	uint32_t io_threads;		   /* io loops; 0 (default) = CPUs online */
 	uint64_t cpu_affinity;		   /* bit i = CPU i; 0 (default) = any CPU */
 	int cluster;			   /* enum wbconf_cluster, default none */
+	char *event_handler;		   /* program run per event, NULL = none */
+	uint32_t event_kinds;		   /* WBCONF_EVK_* it is run for */
+	uint32_t event_handler_timeout_ms; /* killed after, default 60 s */
 };
+
+/* Event kinds (wbctl events; [global] event-handler-kinds), as bits. */
+enum wbconf_event_kind {
+	WBCONF_EVK_MODE = 1u << 0,
+	WBCONF_EVK_PEERS = 1u << 1,
+	WBCONF_EVK_QUORUM = 1u << 2,
+	WBCONF_EVK_RESYNC = 1u << 3,
+	WBCONF_EVK_VERIFY = 1u << 4,
+	WBCONF_EVK_ENGINE = 1u << 5,
+	WBCONF_EVK_READ = 1u << 6,
+	WBCONF_EVK_RESIZE = 1u << 7,
+	WBCONF_EVK_SPLIT_BRAIN = 1u << 8,
+};
+/* The bit of an event kind's name ("split-brain"), 0 if unknown. */
+uint32_t wbconf_event_kind(const char *name);
 
 /* A resource as it applies to THIS node (node_name): the [resource NAME]
  * section with the matching [resource NAME on NODE] section applied on top. */

@@ -35,7 +35,8 @@ enum key_type {
 	T_ENUM,
 	T_ADDR,
 	T_INT,
-	T_CPUS /* a CPU list "0-1,3" as a uint64_t mask of CPUs 0..63 */
+	T_CPUS, /* a CPU list "0-1,3" as a uint64_t mask of CPUs 0..63 */
+	T_FLAGS /* names of ev (bits), comma-separated, or "all": their OR */
 };
 #define F_REQUIRED (1u << 0)
 #define F_RELOAD   (1u << 1) /* may change at run time (SIGHUP) */
@@ -56,7 +57,7 @@ struct wbconf_key {
 	uint8_t width; /* integer field size in bytes */
 	size_t off;    /* offset of the field in the section struct */
 	uint64_t min, max;
-	const struct wbconf_enum *ev; /* T_ENUM, NULL-name terminated */
+	const struct wbconf_enum *ev; /* T_ENUM, T_FLAGS: NULL-name terminated */
 	uint32_t dur_unit_ms;	      /* T_DUR: unit of a bare number; 0 = unit required */
 	const char *def;	      /* default, parsed like a value; NULL = unset */
 	const char *expect;	      /* what a valid value looks like */

@@ -46,6 +46,25 @@ static const struct wbconf_enum ev_asb0[] = {
     {"discard-zero-changes", WBCONF_ASB0_DISCARD_ZERO_CHANGES},
     {"discard-least-changes", WBCONF_ASB0_DISCARD_LEAST_CHANGES},
     {NULL, 0}};
+static const struct wbconf_enum ev_evk[] = {{"mode", WBCONF_EVK_MODE},
+					    {"peers", WBCONF_EVK_PEERS},
+					    {"quorum", WBCONF_EVK_QUORUM},
+					    {"resync", WBCONF_EVK_RESYNC},
+					    {"verify", WBCONF_EVK_VERIFY},
+					    {"engine", WBCONF_EVK_ENGINE},
+					    {"read", WBCONF_EVK_READ},
+					    {"resize", WBCONF_EVK_RESIZE},
+					    {"split-brain", WBCONF_EVK_SPLIT_BRAIN},
+					    {NULL, 0}};
+
+uint32_t wbconf_event_kind(const char *name)
+{
+	for (const struct wbconf_enum *e = ev_evk; name && e->name; e++)
+		if (!strcmp(e->name, name))
+			return (uint32_t)e->val;
+	return 0;
+}
+
 static const struct wbconf_enum ev_tls[] = {{"off", WBCONF_TLS_OFF},
 					    {"allow", WBCONF_TLS_ALLOW},
 					    {"require", WBCONF_TLS_REQUIRE},
@@ -147,6 +166,29 @@ const struct wbconf_key wbconf_keys[] = {
      .off = offsetof(struct wbconf_global, cluster),
      .ev = ev_cluster,
      .def = "none"},
+    {.name = "event-handler",
+     .sect = S_GLOBAL,
+     .type = T_PATH,
+     .flags = F_RELOAD,
+     .off = offsetof(struct wbconf_global, event_handler)},
+    {.name = "event-handler-kinds",
+     .sect = S_GLOBAL,
+     .type = T_FLAGS,
+     .flags = F_RELOAD,
+     .width = 4,
+     .off = offsetof(struct wbconf_global, event_kinds),
+     .max = UINT32_MAX,
+     .ev = ev_evk,
+     .def = "split-brain,engine"},
+    {.name = "event-handler-timeout",
+     .sect = S_GLOBAL,
+     .type = T_DUR,
+     .flags = F_RELOAD,
+     .width = 4,
+     .off = offsetof(struct wbconf_global, event_handler_timeout_ms),
+     .min = 1000,
+     .max = 3600000,
+     .def = "60s"},
     /* [resource NAME] */
     {.name = "engine",
      .sect = S_RES,
@@ -883,6 +925,47 @@ static int key_parse_cpus(const char *val, uint64_t *v, char *msg, size_t mlen)
 	return -EINVAL;
 }
 
+/* T_FLAGS: "a,b" (spaces around names allowed) or "all" into the OR of
+ * their bits. */
+static int key_parse_flags(const struct wbconf_key *k, const char *val, uint64_t *v, char *msg,
+			   size_t mlen)
+{
+	char list[256];
+	const char *p = val;
+
+	*v = 0;
+	if (!strcmp(val, "all")) {
+		for (const struct wbconf_enum *e = k->ev; e->name; e++)
+			*v |= (uint64_t)e->val;
+		return 0;
+	}
+	while (*p) {
+		const struct wbconf_enum *e;
+		size_t n;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (!n)
+			break;
+		for (e = k->ev; e->name; e++)
+			if (strlen(e->name) == n && !strncmp(e->name, p, n))
+				break;
+		if (!e->name) {
+			fmt_enum(k->ev, list, sizeof(list));
+			snprintf(msg, mlen, "unknown name '%.*s': expected a list of %s, or all",
+				 (int)n, p, list);
+			return -EINVAL;
+		}
+		*v |= (uint64_t)e->val;
+		p += n;
+	}
+	if (!*v) {
+		snprintf(msg, mlen, "an empty list (no event-handler: leave it unset)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* "value '...' is out of range: expected MIN..MAX", in the key's units. */
 static int key_range_error(const struct wbconf_key *k, const char *val, char *msg, size_t mlen)
 {
@@ -940,6 +1023,9 @@ int wbconf_key_set(const struct wbconf_key *k, void *base, const char *val, char
 		break;
 	case T_CPUS:
 		rc = key_parse_cpus(val, &v, msg, mlen);
+		break;
+	case T_FLAGS:
+		rc = key_parse_flags(k, val, &v, msg, mlen);
 		break;
 	default:
 		snprintf(msg, mlen, "internal: bad key type");

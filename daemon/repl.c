@@ -1605,14 +1605,15 @@ static int hello_check(struct wbd_peerlink *l, const Wbrep__Hello *h, const stru
 		/* a primary of an older generation (it came back as primary);
 		 * demoted, it catches up, or is rolled back and resynced, by
 		 * itself (REPL_REL_*: nothing to re-create) */
-		*why = rp->primary ? "this primary's data generation is older than the peer's (it "
-				     "was primary before the peer was promoted): demote it "
-				     "(wbctl secondary): it then catches up with the newer data by "
-				     "itself, nothing to re-create"
-				   : "the peer is a primary of an older data generation than this "
-				     "node's (an old primary): demote it (wbctl secondary on it): it "
-				     "then catches up with the newer data by itself, nothing to "
-				     "re-create";
+		*why = rp->primary
+			   ? "this primary's data generation is older than the peer's (it "
+			     "was primary before the peer was promoted): demote it "
+			     "(wbctl secondary): it then catches up with the newer data by "
+			     "itself, nothing to re-create"
+			   : "the peer is a primary of an older data generation than this "
+			     "node's (an old primary): demote it (wbctl secondary on it): it "
+			     "then catches up with the newer data by itself, nothing to "
+			     "re-create";
 		return -EPROTO;
 	}
 	p->max_size = h->has_max_size ? h->max_size : 0;

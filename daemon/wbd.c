@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "daemon/events.h"
+#include "daemon/handler.h"
 #include "daemon/ioloop.h"
 #include "daemon/nbd.h"
 #include "daemon/nbd_proto.h"
@@ -360,6 +361,13 @@ int wbd_start(struct wbd *d)
 	event_add(d->ev_term, NULL);
 	event_add(d->ev_int, NULL);
 	event_add(d->ev_hup, NULL);
+	/* the event handler before anything emits events (an engine that
+	 * fails at up); the control socket joins the sink later */
+	if (wbd_handler_new(d->base, d->conf->global.node_name, &d->evh) ||
+	    wbd_handler_set(d->evh, d->conf->global.event_handler, d->conf->global.event_kinds,
+			    d->conf->global.event_handler_timeout_ms))
+		return -ENOMEM;
+	wbd_events_set_sink(wbd_event_sink, d);
 	d->res = calloc(d->conf->nres ? d->conf->nres : 1, sizeof(*d->res));
 	if (!d->res)
 		return -ENOMEM;
@@ -459,6 +467,8 @@ void wbd_stop(struct wbd *d)
 	if (d->ev_hup)
 		event_free(d->ev_hup);
 	d->ev_term = d->ev_int = d->ev_hup = NULL;
+	wbd_handler_free(d->evh);
+	d->evh = NULL;
 	if (d->base)
 		event_base_free(d->base);
 	d->base = NULL;
@@ -898,6 +908,9 @@ int wbd_reload(struct wbd *d)
 		reload_apply(d->res[i], nw);
 	reload_listen_apply(d, nw, mls);
 	reload_nodes_apply(d, nw);
+	if (wbd_handler_set(d->evh, nw->global.event_handler, nw->global.event_kinds,
+			    nw->global.event_handler_timeout_ms))
+		wbd_err("reload: event-handler: out of memory (the old one stays)");
 	level = nw->global.log_level;
 	if (d->verbose)
 		level = WB_LOG_DEBUG;

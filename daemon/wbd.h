@@ -28,6 +28,8 @@ struct wbd_resource;
 struct wbd_ctl;
 struct wbd_metrics;
 struct wbd_peerlisten;
+struct wbd_handler;
+struct wbd_event;
 
 struct wbd {
 	struct wbconf *conf;
@@ -39,6 +41,7 @@ struct wbd {
 	struct wbd_nbd_lookup lk;
 	struct event *ev_term, *ev_int, *ev_hup;
 	struct wbd_ctl *ctl;
+	struct wbd_handler *evh; /* [global] event-handler (daemon/handler.h) */
 	struct wbd_metrics *metrics;
 	int exit_code;
 	uint64_t conf_hash;	/* of the file as last applied (wbd_conf_hash) */
@@ -84,5 +87,9 @@ void wbd_cpg_stop(struct wbd *d);
 /* Control socket (wbd_ctl.c). */
 int wbd_handlers_start(struct wbd *d);
 void wbd_handlers_stop(struct wbd *d);
+
+/* wbd_ctl.c: where events go besides the log (events.h sink): the control
+ * socket's event streams and the event handler */
+void wbd_event_sink(void *arg, const struct wbd_event *ev);
 
 #endif /* WB_DAEMON_WBD_H */

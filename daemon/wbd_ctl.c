@@ -16,6 +16,7 @@
 
 #include "daemon/ctl.h"
 #include "daemon/events.h"
+#include "daemon/handler.h"
 #include "daemon/metrics.h"
 #include "daemon/resource.h"
 #include "daemon/tls.h"
@@ -577,11 +578,12 @@ static int wbd_handlers_metrics_start(struct wbd *d)
 }
 
 /* Mode, peer and quorum events go to CTL_EVENTS clients. */
-static void ctl_event(void *arg, const struct wbd_event *ev)
+void wbd_event_sink(void *arg, const struct wbd_event *ev)
 {
 	struct wbd *d = arg;
 
 	wbd_ctl_event(d->ctl, ev);
+	wbd_handler_event(d->evh, ev);
 }
 
 int wbd_handlers_start(struct wbd *d)
@@ -621,7 +623,7 @@ int wbd_handlers_start(struct wbd *d)
 		wbd_err("cannot start the control socket %s: %s", path, strerror(-ret));
 		return ret;
 	}
-	wbd_events_set_sink(ctl_event, d);
+	wbd_events_set_sink(wbd_event_sink, d);
 	return wbd_handlers_metrics_start(d);
 }
 

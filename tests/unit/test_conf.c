@@ -112,6 +112,9 @@ static void test_resource_defaults(void **state)
 	assert_int_equal(r->on_no_quorum, WBCONF_NOQ_SUSPEND_IO);
 	assert_int_equal(r->after_sb_1pri, WBCONF_ASB_DISCONNECT);
 	assert_int_equal(r->after_sb_0pri, WBCONF_ASB0_DISCONNECT);
+	assert_null(c->global.event_handler);
+	assert_int_equal(c->global.event_kinds, WBCONF_EVK_SPLIT_BRAIN | WBCONF_EVK_ENGINE);
+	assert_int_equal(c->global.event_handler_timeout_ms, 60000);
 	assert_true(r->auto_up);
 	assert_int_equal(r->line, 1);
 	wbconf_free(c);
@@ -126,6 +129,9 @@ static const char *const full = "# full example\r\n"
 				"transport = plain\n"
 				"cpu-affinity = 0-2,5\n"
 				"node-name = alpha\n"
+				"event-handler = /usr/lib/wbrep/notify.sh\n"
+				"event-handler-kinds = mode ,split-brain\n"
+				"event-handler-timeout = 5s\n"
 				"; another comment\n"
 				"[resource r0]\n"
 				"engine = wblog\n"
@@ -173,6 +179,9 @@ static void test_full_config(void **state)
 		fail();
 	}
 	assert_string_equal(c->global.control_socket, "/tmp/x.sock");
+	assert_string_equal(c->global.event_handler, "/usr/lib/wbrep/notify.sh");
+	assert_int_equal(c->global.event_kinds, WBCONF_EVK_MODE | WBCONF_EVK_SPLIT_BRAIN);
+	assert_int_equal(c->global.event_handler_timeout_ms, 5000);
 	assert_int_equal(c->global.log_level, WBCONF_LOG_DEBUG);
 	assert_int_equal(c->global.log_target, WBCONF_LOG_SYSLOG);
 	assert_string_equal(c->global.metrics_listen.host, "::1");
@@ -363,6 +372,17 @@ static void test_missing_and_cross(void **state)
 	    "[resource r0]\nbacking = /b0\nlog = /l0\ntls = maybe\n",
 	    "t.conf:4: [resource r0] tls: invalid value 'maybe': expected one of off, allow, "
 	    "require");
+	expect_one("[global]\nevent-handler = notify.sh\n[resource r0]\nbacking = /b0\nlog = /l0\n",
+		   "t.conf:2: [global] event-handler: 'notify.sh' is not an absolute path");
+	expect_one(
+	    "[global]\nevent-handler-kinds = mode, splitbrain\n[resource r0]\nbacking = "
+	    "/b0\nlog = /l0\n",
+	    "t.conf:2: [global] event-handler-kinds: unknown name 'splitbrain': expected a "
+	    "list of mode, peers, quorum, resync, verify, engine, read, resize, split-brain, "
+	    "or all");
+	expect_one("[global]\nevent-handler-kinds = ,\n[resource r0]\nbacking = /b0\nlog = /l0\n",
+		   "t.conf:2: [global] event-handler-kinds: an empty list (no event-handler: leave "
+		   "it unset)");
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nafter-sb-0pri = consensus\n",
 		   "t.conf:4: [resource r0] after-sb-0pri: invalid value 'consensus': expected one "
 		   "of disconnect, discard-zero-changes, discard-least-changes");
@@ -979,7 +999,8 @@ static const char *type_word(int t)
 	static const char *const w[] = {
 	    [T_STR] = "string", [T_PATH] = "path",    [T_NAME] = "name",   [T_SIZE] = "size",
 	    [T_RATE] = "rate",	[T_DUR] = "duration", [T_PCT] = "percent", [T_BOOL] = "bool",
-	    [T_ENUM] = "enum",	[T_ADDR] = "addr",    [T_INT] = "int",	   [T_CPUS] = "cpus"};
+	    [T_ENUM] = "enum",	[T_ADDR] = "addr",    [T_INT] = "int",	   [T_CPUS] = "cpus",
+	    [T_FLAGS] = "list"};
 	return w[t];
 }
 
