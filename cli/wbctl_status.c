@@ -76,6 +76,8 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 	if (!r->disk_state)
 		return;
 	printf("  disk       %s", r->disk_state);
+	if (r->disk_reason)
+		printf(" (%s)", r->disk_reason);
 	if (r->has_data_uuid) {
 		printf(", data uuid ");
 		for (size_t i = 0; i < r->data_uuid.len && i < 8; i++)
@@ -423,6 +425,8 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 	JU("peers_total", r->peers_total);
 	printf(",\n     ");
 	JS("disk_state", r->disk_state);
+	printf(", ");
+	JS("disk_reason", r->disk_reason);
 	printf(", \"data_uuid\": ");
 	if (r->has_data_uuid) {
 		putchar('"');
@@ -756,6 +760,7 @@ static void print_shell(const Wbrep__StatusReply *st)
 		sh_str(pre, "engine", r->engine_state ? "failed" : "ok");
 		sh_str(pre, "reason", r->reason);
 		sh_str(pre, "disk", r->disk_state);
+		sh_str(pre, "disk_reason", r->disk_reason);
 		printf("%speers=%u\n%speers_connected=%u\n%speer_newer=%d\n", pre, r->peers_total,
 		       pre, r->peers_connected, pre, newer);
 	}

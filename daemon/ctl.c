@@ -241,6 +241,7 @@ static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_statu
 	p->reason = s->reason[0] ? (char *)s->reason : NULL;
 	p->cache_mode = s->cache_mode[0] ? (char *)s->cache_mode : NULL;
 	p->disk_state = s->disk_state[0] ? (char *)s->disk_state : NULL;
+	p->disk_reason = s->disk_reason[0] ? (char *)s->disk_reason : NULL;
 	p->repl_problem = s->repl_problem[0] ? (char *)s->repl_problem : NULL;
 	if (s->verify_state[0]) {
 		p->verify_state = (char *)s->verify_state;
@@ -353,6 +354,7 @@ static void status_terminate(struct wbd_ctl_res_status *s)
 	s->reason[sizeof(s->reason) - 1] = 0;
 	s->cache_mode[sizeof(s->cache_mode) - 1] = 0;
 	s->disk_state[sizeof(s->disk_state) - 1] = 0;
+	s->disk_reason[sizeof(s->disk_reason) - 1] = 0;
 	s->repl_problem[sizeof(s->repl_problem) - 1] = 0;
 	s->verify_state[sizeof(s->verify_state) - 1] = 0;
 	if (s->npeers > WBD_CTL_MAX_PEERS)

@@ -98,7 +98,8 @@ struct wbd_ctl_res_status {
 	/* the settings in force; only read during the status call */
 	const struct wbconf_resource *conf;
 	/* replication (roles); npeers = 0 for a single-node resource */
-	char disk_state[16]; /* "UpToDate", "Outdated", "Consistent", "" = n/a */
+	char disk_state[16];   /* "UpToDate", "Outdated", "Consistent", "" = n/a */
+	char disk_reason[200]; /* why not UpToDate, "" = it is, or n/a */
 	bool has_uuid;
 	uint8_t data_uuid[16];
 	char repl_problem[400]; /* "" or why a link is refused (split brain) */

@@ -290,6 +290,8 @@ struct wbd_repl_peer_status {
 bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);
 /* This node's disk state: "UpToDate", "Outdated" or "Consistent". */
 const char *wbd_repl_disk(const struct wbd_repl *rp);
+/* Why the disk is not UpToDate, into buf ("" when it is) */
+void wbd_repl_disk_reason(const struct wbd_repl *rp, char *buf, size_t len);
 /* Nodes removed by a reload (their bitmap slot kept until the next up):
  * up to max names into out (valid while rp lives); the count. */
 /* wbctl forget-peer: node, removed by a reload, gives up its bitmap slot

@@ -361,6 +361,34 @@ const char *wbd_repl_disk(const struct wbd_repl *rp)
 	}
 }
 
+void wbd_repl_disk_reason(const struct wbd_repl *rp, char *buf, size_t len)
+{
+	buf[0] = 0;
+	if (!rp)
+		return;
+	switch (rp->disk) {
+	case REPL_DISK_UPTODATE:
+		break;
+	case REPL_DISK_OUTDATED:
+		snprintf(buf, len,
+			 "behind a connected node's data: it catches up from the primary");
+		break;
+	case REPL_DISK_INCONSISTENT:
+		if (rp->rs_peer)
+			snprintf(buf, len, "a resync from %s runs", rp->rs_peer->node);
+		else if (rp->discard)
+			snprintf(buf, len,
+				 "this node discards its data (a split brain resolved, or "
+				 "--discard-my-data): resynced once a primary is connected");
+		else
+			snprintf(buf, len, "a resync into this node has not finished");
+		break;
+	default:
+		snprintf(buf, len,
+			 "not yet compared with a primary or an up-to-date peer since it started");
+	}
+}
+
 static const char *connection_name(const struct repl_peer *p)
 {
 	switch (wbd_peerlink_state(p->l)) {

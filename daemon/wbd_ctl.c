@@ -48,6 +48,7 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		snprintf(s->removed[i], sizeof(s->removed[i]), "%s", rm[i]);
 
 	snprintf(s->disk_state, sizeof(s->disk_state), "%s", wbd_repl_disk(r->repl));
+	wbd_repl_disk_reason(r->repl, s->disk_reason, sizeof(s->disk_reason));
 	s->has_uuid = wbd_repl_data_uuid(r->repl, s->data_uuid);
 	for (unsigned i = 0; i < n; i++) {
 		struct wbd_ctl_peer_status *q = &s->peers[i];

@@ -22,7 +22,8 @@
 #   0pri-zero       after-sb-0pri = discard-zero-changes, a split brain
 #                   found between two secondaries (alpha demoted too):
 #                   beta wrote nothing, so beta throws its data away by
-#                   itself (Inconsistent, Connected, not StandAlone) and is
+#                   itself (Inconsistent, its disk_reason saying so,
+#                   Connected, not StandAlone) and is
 #                   resynced from alpha once alpha is promoted again
 #   0pri-zero-wrote both wrote (alpha twice as much): refused, both
 #                   StandAlone, "both wrote since the fork"
@@ -148,7 +149,7 @@ conf alpha primary discard-secondary discard-zero-changes
 conf beta secondary discard-secondary discard-zero-changes
 ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri: reload"
 split 30 0 0pri
-WAITING='s["disk_state"] == "Inconsistent" and s["peers"][0]["connection"] == "Connected" and s["role"] == "secondary"'
+WAITING='s["disk_state"] == "Inconsistent" and "discards its data" in s["disk_reason"] and s["peers"][0]["connection"] == "Connected" and s["role"] == "secondary"'
 if wait_for 60 json beta "$WAITING" && json alpha 's["role"] == "secondary" and s["peers"][0]["connection"] == "Connected"' &&
 	grep -q "resolved: after-sb-0pri discard-zero-changes: records since the fork at seq [0-9]*: here 0, alpha [1-9][0-9]*; this node discards its data (Inconsistent until a primary resyncs it)" "$T/beta/wbrepd.log" &&
 	same_as "$T/img.a" alpha; then
