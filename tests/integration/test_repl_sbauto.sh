@@ -35,6 +35,10 @@
 #                   old primary ("demote it ... nothing to re-create"), not
 #                   StandAlone; demoted, with beta promoted, it catches up
 #                   (byte-identical to beta)
+#   invalidate      `wbctl connect r0 --discard-my-data` on alpha, a healthy
+#                   secondary in its primary's generation (DRBD's
+#                   invalidate): a full sync of the device from beta,
+#                   byte-identical
 #   events          each of them a "split-brain" event on beta's wbctl events
 # Output ends with "N passed, N failed".
 set -u
@@ -214,6 +218,19 @@ if wait_for 60 json alpha "$OLD" && same_as "$T/img" alpha; then
 	fi
 else
 	fail "$P-old-primary: alpha $(grep -o '"peers.*' "$T/st.alpha" | head -c 400)"
+fi
+
+# ---- invalidate: alpha, now beta's healthy secondary, takes beta's data anew
+n0=$(grep -c "resync from beta: finished" "$T/alpha/wbrepd.log")
+ctl alpha connect r0 --discard-my-data >"$T/c.out" 2>&1 || fail "$P-invalidate: $(cat "$T/c.out")"
+if wait_for 120 eval '[ "$(grep -c "resync from beta: finished" "$T/alpha/wbrepd.log")" -gt "$n0" ]' &&
+	full=$(grep "resync from beta started" "$T/alpha/wbrepd.log" | tail -1 | grep -oE "full sync, [0-9]+ bytes" | grep -oE "[0-9]+") &&
+	[ "$full" -gt $(((REPL_SIZE_MB - 1) << 20)) ] &&
+	grep "resync from beta: finished" "$T/alpha/wbrepd.log" | tail -1 | grep -q "finished, $full of $full bytes" &&
+	wait_for 60 repl_uptodate beta && same_as "$T/img.b" alpha; then
+	pass "$P-invalidate" "($(grep -o "resync from beta: finished.*" "$T/alpha/wbrepd.log" | tail -1 | cut -c1-80))"
+else
+	fail "$P-invalidate: $(grep "resync from beta" "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' ')"
 fi
 
 # ---- events: each split brain on beta's event stream, resolved or not
