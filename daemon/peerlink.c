@@ -1175,6 +1175,14 @@ int plc_new(struct wbd_peerlink *h, struct event_base *base, struct plc **out)
 
 void plc_start(struct plc *l)
 {
+	if (l->st == WBD_PL_BACKOFF && l->host && !l->bev) {
+		/* wbctl connect on a link waiting to reconnect: now, not when
+		 * a backoff grown up to backoff_max_ms ends */
+		wbd_info("peer %s (resource %s): connecting now", l->peer, l->resource);
+		l->backoff_ms = l->cfg.backoff_min_ms;
+		arm(l->tm, 0);
+		return;
+	}
 	if (l->bev || l->st == WBD_PL_CONNECTING || l->st == WBD_PL_BACKOFF)
 		return;
 	l->st = WBD_PL_IDLE;

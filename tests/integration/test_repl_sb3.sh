@@ -108,6 +108,8 @@ else
 	fail "$P-desc-follows: beta $(grep -o '"peers.*' "$T/st.beta" | head -c 600)"
 fi
 proxy heal >/dev/null || fail "$P-proxy: heal"
+# alpha's link to gamma waits out a grown backoff: wbctl connect tries now
+ctl alpha connect r0 >/dev/null || fail "$P-connect: alpha"
 if wait_for 120 all_up && all_same &&
 	grep -q "split brain: .*resolved: after-sb-1pri discard-secondary" "$T/gamma/wbrepd.log" &&
 	! grep -q "older data generation\|rolled back" "$T/alpha/wbrepd.log" "$T/beta/wbrepd.log"; then
@@ -127,8 +129,11 @@ else
 	fail "$P-sib-follows: beta $(grep -o '"peers.*' "$T/st.beta" | head -c 500); gamma $(grep -o '"peers.*' "$T/st.gamma" | head -c 500)"
 fi
 proxy heal >/dev/null || fail "$P-proxy: heal"
+# alpha's link to gamma waits out a grown backoff: wbctl connect tries now
+ctl alpha connect r0 >/dev/null || fail "$P-connect: alpha"
 if wait_for 120 all_up && all_same &&
-	grep -q "peer beta: connecting again: the split brain with it is gone" "$T/gamma/wbrepd.log"; then
+	grep -q "peer beta: connecting again: the split brain with it is gone" "$T/gamma/wbrepd.log" &&
+	grep -q "peer gamma (resource r0): connecting now" "$T/alpha/wbrepd.log"; then
 	pass "$P-sib-resolved"
 else
 	fail "$P-sib-resolved: gamma $(grep -o '"peers.*' "$T/st.gamma" | head -c 500)"
