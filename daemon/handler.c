@@ -52,6 +52,13 @@ static unsigned running(const struct wbd_handler *h)
 	return n;
 }
 
+static void tick_arm(struct wbd_handler *h)
+{
+	struct timeval tv = {1, 0};
+
+	evtimer_add(h->tick, &tv);
+}
+
 /* Each finished program: its status logged unless 0. Only our own PIDs
  * are waited for (nothing else of the daemon's is reaped here). */
 static void reap(struct wbd_handler *h)
@@ -109,11 +116,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			k->start_ms = now; /* again only after another timeout */
 		}
 	}
-	if (running(h)) {
-		struct timeval tv = {1, 0};
-
-		evtimer_add(h->tick, &tv);
-	}
+	if (running(h))
+		tick_arm(h);
 }
 
 int wbd_handler_new(struct event_base *base, const char *node, struct wbd_handler **out)
@@ -225,11 +229,8 @@ void wbd_handler_event(struct wbd_handler *h, const struct wbd_event *ev)
 	snprintf(k->what, sizeof(k->what), "%s %s (event %llu)", ev->kind, argv[2],
 		 (unsigned long long)ev->seq);
 	wbd_debug("event handler %s started for %s: pid %d", h->path, k->what, (int)pid);
-	if (!evtimer_pending(h->tick, NULL)) {
-		struct timeval tv = {1, 0};
-
-		evtimer_add(h->tick, &tv);
-	}
+	if (!evtimer_pending(h->tick, NULL))
+		tick_arm(h);
 }
 
 void wbd_handler_free(struct wbd_handler *h)

@@ -209,6 +209,16 @@ void wbd_repl_disconnect(struct wbd_repl *rp)
 	wbd_info("%s: disconnected from every peer (StandAlone)", rp->res);
 }
 
+/* A link out of StandAlone (or a refusal) and started again: wbctl
+ * connect, or a split brain that no longer holds (wbd_repl_discard). */
+static void peer_restart(struct repl_peer *p)
+{
+	p->split = false;
+	p->problem[0] = 0;
+	p->standalone = false;
+	wbd_peerlink_start(p->l);
+}
+
 void wbd_repl_discard(struct wbd_repl *rp, struct repl_peer *from)
 {
 	/* a resync from the primary replaces what differs (repl_resync.c:
@@ -234,10 +244,7 @@ void wbd_repl_discard(struct wbd_repl *rp, struct repl_peer *from)
 			wbd_info("%s: peer %s: connecting again: the split brain with it is gone, "
 				 "this node discards its data",
 				 rp->res, p->node);
-			p->split = false;
-			p->problem[0] = 0;
-			p->standalone = false;
-			wbd_peerlink_start(p->l);
+			peer_restart(p);
 		}
 	}
 }
@@ -259,14 +266,13 @@ int wbd_repl_connect(struct wbd_repl *rp, bool discard_my_data, char *err, size_
 
 		if (p->removed)
 			continue;
+		if (p->standalone || !discard_my_data) {
+			peer_restart(p);
+			continue;
+		}
 		p->split = false;
 		p->problem[0] = 0;
-		if (p->standalone || !discard_my_data)
-			wbd_peerlink_start(p->l);
-		else
-			wbd_peerlink_drop(p->l, -ECONNRESET,
-					  "new hello: discarding this node's data");
-		p->standalone = false;
+		wbd_peerlink_drop(p->l, -ECONNRESET, "new hello: discarding this node's data");
 	}
 	wbd_info("%s: connecting to every peer%s", rp->res,
 		 discard_my_data ? " (discarding this node's data: a resync from the primary)"

@@ -401,6 +401,8 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 	struct repl_uuids me, peer;
 	char a[2 * WB_META_UUID_LEN + 1], b[2 * WB_META_UUID_LEN + 1];
 	bool peer_primary = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
+	/* two secondaries: the live primary this one follows, if any */
+	const char *fol = !rp->primary && !peer_primary ? wbd_repl_followed(rp, p) : NULL;
 	uint64_t common;
 
 	if (wb_engine_stats(rp->e, &st))
@@ -453,7 +455,7 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 	 * have begun a "lost" generation first): an old primary, refused until
 	 * demoted (hello_check), then rolled back, as before */
 	if ((p->rel == REPL_REL_ME_ROLLBACK || p->rel == REPL_REL_ME_DIVERGED) &&
-	    (wbd_repl_replicating(rp, p) || (!peer_primary && wbd_repl_followed(rp, p))))
+	    (wbd_repl_replicating(rp, p) || fol))
 		p->rel = REPL_REL_SPLIT;
 	if ((p->rel == REPL_REL_PEER_ROLLBACK || p->rel == REPL_REL_PEER_DIVERGED) &&
 	    peer_primary && h->has_replicating && h->replicating)
@@ -500,7 +502,7 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 			*why = p->problem;
 			return -EAGAIN;
 		}
-		if (!rp->primary && !peer_primary && wbd_repl_followed(rp, p)) {
+		if (fol) {
 			/* two secondaries, this one following a primary: the
 			 * split brain is the peer's with that primary (resolved
 			 * there, or refused there); not StandAlone here, so the
@@ -512,8 +514,7 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 			    "refused%s%s; this node "
 			    "follows primary %s: %s's split brain is for that link to resolve, "
 			    "retrying",
-			    a, p->node, b, how[0] ? ": " : "", how, wbd_repl_followed(rp, p),
-			    p->node);
+			    a, p->node, b, how[0] ? ": " : "", how, fol, p->node);
 			*why = p->problem;
 			return -EBUSY; /* the usual backoff: that may take long */
 		}

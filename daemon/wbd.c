@@ -361,8 +361,9 @@ int wbd_start(struct wbd *d)
 	event_add(d->ev_term, NULL);
 	event_add(d->ev_int, NULL);
 	event_add(d->ev_hup, NULL);
-	/* the event handler before anything emits events (an engine that
-	 * fails at up); the control socket joins the sink later */
+	/* the event sink before anything emits events (an engine that fails
+	 * at up reaches the handler); the control socket's clients get them
+	 * once it runs (wbd_handlers_start) */
 	if (wbd_handler_new(d->base, d->conf->global.node_name, &d->evh) ||
 	    wbd_handler_set(d->evh, d->conf->global.event_handler, d->conf->global.event_kinds,
 			    d->conf->global.event_handler_timeout_ms))

@@ -578,7 +578,8 @@ static int wbd_handlers_metrics_start(struct wbd *d)
 	return 0;
 }
 
-/* Mode, peer and quorum events go to CTL_EVENTS clients. */
+/* Mode, peer and quorum events go to CTL_EVENTS clients (once the control
+ * socket runs) and the event handler; the sink from wbd_start on. */
 void wbd_event_sink(void *arg, const struct wbd_event *ev)
 {
 	struct wbd *d = arg;
@@ -624,7 +625,6 @@ int wbd_handlers_start(struct wbd *d)
 		wbd_err("cannot start the control socket %s: %s", path, strerror(-ret));
 		return ret;
 	}
-	wbd_events_set_sink(wbd_event_sink, d);
 	return wbd_handlers_metrics_start(d);
 }
 

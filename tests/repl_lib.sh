@@ -249,6 +249,11 @@ jget() {
 	python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["resources"][0]; print(eval(sys.argv[2]))' "$T/st.$1" "$2"
 }
 
+# peer_is NODE PEER PYEXPR: PYEXPR true of NODE's peer entry p for PEER
+peer_is() {
+	json "$1" "[p for p in s['peers'] if p['node'] == '$2' and ($3)] != []"
+}
+
 # repl_connected NODE ROLE: NODE has ROLE and every peer is Connected
 repl_connected() {
 	json "$1" "s[\"role\"] == \"$2\" and all(p[\"connection\"] == \"Connected\" for p in s[\"peers\"])"

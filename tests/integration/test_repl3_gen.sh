@@ -46,10 +46,6 @@ start_fio() {
 	echo "--- start WBREPD_FAULT_IO=$FIO" >>"$T/$1/wbrepd.log"
 	WBREPD_FAULT_IO=$FIO repl_start "$1"
 }
-# peer_is NODE PEER PYEXPR: PYEXPR true of NODE's peer entry p for PEER
-peer_is() {
-	json "$1" "[p for p in s['peers'] if p['node'] == '$2' and ($3)] != []"
-}
 # wr NODE PAT OFF_KIB: one 4 KiB write of byte PAT at OFF_KIB KiB
 wr() { timeout 60 qemu-io -f raw -c "write -P $2 ${3}k 4k" "$(URI "$1")" >"$T/qio.out" 2>&1; }
 # note WHAT: with WB_REPL3GEN_VERBOSE=1, the seconds since the start and WHAT

@@ -66,7 +66,6 @@ fi
 put alpha "$T/img" 1 0 || fail "$P-write: alpha"
 wait_for 60 same_as "$T/img" beta && wait_for 60 same_as "$T/img" gamma ||
 	fail "$P-setup: beta or gamma does not have alpha's data"
-peer_is() { json "$1" "[p for p in s['peers'] if p['node'] == '$2' and ($3)] != []"; }
 problem() { jget "$1" "[p['problem'] for p in s['peers'] if p['node'] == '$2'][0]"; }
 all_same() { same_as "$T/img.a" alpha && same_as "$T/img.a" beta && same_as "$T/img.a" gamma; }
 all_up() {
