@@ -17,6 +17,7 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
+. "$ROOT/tests/pypath.sh"
 B=${B:-build}
 # WBREPD/WBCTL/WBENGINE from the environment run a script against other
 # binaries (e.g. an old build, to see a new case fail there)

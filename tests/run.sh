@@ -28,6 +28,7 @@
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/tests/pypath.sh"
 LOGDIR=${WB_TEST_LOGDIR:-$ROOT/build/test-logs}
 mkdir -p "$LOGDIR"
 pass=0 fail=0 skip=0

@@ -24,6 +24,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
+. "$ROOT/tests/pypath.sh"
 B=${B:-build}
 # wait_for SECONDS CMD... (the sections' bounded waits)
 . "$ROOT/tests/waits.sh"
