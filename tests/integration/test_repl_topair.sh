@@ -84,7 +84,7 @@ repl_end_checks "$P" "$ST" alpha beta
 # ---- alone again: beta's section out of alpha's file (alpha's own stays),
 # wb-min-peers 0: no peer left, write-back, writes go on
 repl_conf_with alpha alpha primary wb-min-peers=0
-stamp_start alpha "$ST.2" 1024 1 2 || fail "$P-alone: the writer did not start"
+stamp_start alpha "$ST" 4096 2 4 || fail "$P-alone: the writer did not start"
 if out=$(ctl alpha reload 2>&1) && grep -q "r0: peer beta removed" "$T/alpha/wbrepd.log" &&
 	json alpha 's["peers"] == [] and s["mode"] == "writeback"' && repl_progress alpha 100; then
 	pass "$P-alone" "($(grep -o "r0: peer beta removed.*" "$T/alpha/wbrepd.log" | tail -1))"
@@ -92,6 +92,6 @@ else
 	fail "$P-alone: ${out:-}; alpha: $(jget alpha 's["peers"], s["mode"], s["mode_reason"]')"
 fi
 stamp_stop || fail "$P-alone: the writer did not stop"
-stamp_verify alpha "$ST.2" --exact || fail "$P-alone: acknowledged writes missing on alpha"
+stamp_verify alpha "$ST" --exact || fail "$P-alone: acknowledged writes missing on alpha"
 repl_log_clean "$P" alpha beta
 finish
