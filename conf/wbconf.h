@@ -69,9 +69,14 @@ enum wbconf_after_sb {
 };
 /* The same between two secondaries; DRBD's after-sb-0pri. */
 enum wbconf_after_sb0 {
-	WBCONF_ASB0_DISCONNECT = 0,	      /* refused, both StandAlone */
-	WBCONF_ASB0_DISCARD_ZERO_CHANGES = 1, /* the one that wrote nothing since discards */
-	WBCONF_ASB0_DISCARD_LEAST_CHANGES = 2 /* the one with fewer records since discards */
+	WBCONF_ASB0_DISCONNECT = 0,	       /* refused, both StandAlone */
+	WBCONF_ASB0_DISCARD_ZERO_CHANGES = 1,  /* the one that wrote nothing since discards */
+	WBCONF_ASB0_DISCARD_LEAST_CHANGES = 2, /* the one with fewer records since discards */
+	/* the one promoted after the split (its first data generation since
+	 * the fork begun at a promotion) discards, the one that was primary at
+	 * the split keeps its data; undecided: as discard-least-changes */
+	WBCONF_ASB0_DISCARD_YOUNGER_PRIMARY = 3,
+	WBCONF_ASB0_DISCARD_OLDER_PRIMARY = 4 /* the other way round */
 };
 enum wbconf_role { WBCONF_ROLE_PRIMARY = 0, WBCONF_ROLE_SECONDARY = 1 };
 

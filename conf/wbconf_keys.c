@@ -45,6 +45,8 @@ static const struct wbconf_enum ev_asb0[] = {
     {"disconnect", WBCONF_ASB0_DISCONNECT},
     {"discard-zero-changes", WBCONF_ASB0_DISCARD_ZERO_CHANGES},
     {"discard-least-changes", WBCONF_ASB0_DISCARD_LEAST_CHANGES},
+    {"discard-younger-primary", WBCONF_ASB0_DISCARD_YOUNGER_PRIMARY},
+    {"discard-older-primary", WBCONF_ASB0_DISCARD_OLDER_PRIMARY},
     {NULL, 0}};
 static const struct wbconf_enum ev_evk[] = {{"mode", WBCONF_EVK_MODE},
 					    {"peers", WBCONF_EVK_PEERS},

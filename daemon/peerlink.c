@@ -712,6 +712,17 @@ void plc_checked(struct plc *l, uint64_t conn, int rc, const char *why)
 		return;
 	l->wait = W_NONE;
 	pl_hold(l);
+	if (rc == WBD_PL_EAGAIN_HELLO && l->hello_out) {
+		/* the peer needs this hello to do its part (peerlink.h) */
+		if (pl_write(l, l->hello_out, l->hello_out_len)) {
+			pl_dropf(l, -ENOMEM, "cannot queue the hello");
+			goto out;
+		}
+		free(l->hello_out);
+		l->hello_out = NULL;
+	}
+	if (rc == WBD_PL_EAGAIN_HELLO)
+		rc = -EAGAIN;
 	if (rc) {
 		wbp_limits_init(&l->lim);
 		pl_refuse(l, rc, why && why[0] ? why : "hello refused");

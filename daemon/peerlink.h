@@ -48,6 +48,7 @@
 #ifndef WB_DAEMON_PEERLINK_H
 #define WB_DAEMON_PEERLINK_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,13 +92,24 @@ struct wbd_payload {
 	void *cookie;
 };
 
+/*
+ * hello_check's answer when the peer has a part to do that needs this
+ * node's hello: a split brain resolved by the peer's discarding its data
+ * (repl_uuid.c). A passive link never sends its hello to a refused peer,
+ * so an active peer refused would never see it and never decide: with this
+ * answer the hello goes first, then the refusal, as -EAGAIN (resolved, a
+ * new hello follows). The peer's own check decides alike from both hellos.
+ */
+#define WBD_PL_EAGAIN_HELLO (-EINPROGRESS)
+
 struct wbd_peerlink_ops {
 	/* Fill this node's hello for a new connection (strings must live
 	 * until the call returns; the link packs a copy). Required. */
 	void (*hello)(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg);
 	/* The peer's hello passed every protocol check; lim is the agreed
 	 * geometry. 0 = accept; -errno refuses the link: why is sent to the
-	 * peer in an error frame and logged. Optional. */
+	 * peer in an error frame and logged; WBD_PL_EAGAIN_HELLO refuses it
+	 * as -EAGAIN after this node's hello (below). Optional. */
 	int (*hello_check)(struct wbd_peerlink *l, const Wbrep__Hello *peer,
 			   const struct wbp_limits *lim, const char **why, void *arg);
 	/* Every state change; err < 0 says why the link went down. */

@@ -441,6 +441,14 @@ enum repl_rel wbd_repl_uuid_relate(const struct repl_uuids *me, const struct rep
  * still in it: its head). false: no common generation, the same current
  * one, or a generation after it without a seq (a full sync then). */
 bool wbd_repl_uuid_fork(const struct repl_uuids *me, const struct repl_uuids *peer, uint64_t *from);
+/* How each side's first data generation after the newest one both had
+ * began (a split brain, after-sb-0pri discard-younger/older-primary): 'S'
+ * at a promotion (the node promoted after the split), 'L' on a primary
+ * that went on without its last up-to-date peer (the primary at the
+ * split), '-' none (still in it), '?' unknown (no common generation, a
+ * UUID not made by wbrepd). */
+void wbd_repl_uuid_began(const struct repl_uuids *me, const struct repl_uuids *peer, char *bm,
+			 char *bp);
 void wbd_repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u);
 void wbd_repl_uuids_hello(const Wbrep__Hello *h, struct repl_uuids *u);
 void wbd_repl_uuid_hex(const uint8_t *u, char out[2 * WB_META_UUID_LEN + 1]);

@@ -44,6 +44,17 @@ static void promoted(struct wbd_repl *rp, int err)
 		wbd_repl_relink(rp, "this node became primary");
 }
 
+/* The peer's hello says its data is incomplete or being thrown away (a
+ * discard: after-sb, --discard-my-data): however many records it holds,
+ * no other node's data is older than its. */
+static bool peer_data_void(const struct repl_peer *p)
+{
+	const Wbrep__Hello *h = p->l ? wbd_peerlink_peer_hello(p->l) : NULL;
+
+	return h && ((h->has_inconsistent && h->inconsistent) ||
+		     (h->has_discard_my_data && h->discard_my_data));
+}
+
 /* Whether this node may become primary now: never next to another
  * primary; without --force only with up-to-date data, no connected peer
  * ahead of it, and nothing half done. 0 or -errno with the reason in err. */
@@ -81,7 +92,7 @@ static int promote_allowed(struct wbd_repl *rp, bool force, char *err, size_t er
 	for (unsigned i = 0; i < rp->npeers && !force; i++) {
 		struct repl_peer *p = &rp->peers[i];
 
-		if (p->up && p->acked_wr > st.seq_head) {
+		if (p->up && p->acked_wr > st.seq_head && !peer_data_void(p)) {
 			snprintf(err, errlen,
 				 "peer %s holds records up to seq %llu, this node only up to "
 				 "%llu: promote %s instead (with --force its extra records are "
@@ -322,7 +333,7 @@ void wbd_repl_disk_check(struct wbd_repl *rp)
 			primary = p;
 		primary_up |= p->primary_peer;
 		/* more records in the same generation, or a newer generation */
-		ahead |= !p->primary_peer &&
+		ahead |= !p->primary_peer && !peer_data_void(p) &&
 			 ((p->rel != REPL_REL_PEER_BEHIND && p->rel != REPL_REL_PEER_BEHIND_LOG &&
 			   p->rel != REPL_REL_PEER_ROLLBACK && p->acked_wr > st.seq_head) ||
 			  p->rel == REPL_REL_ME_BEHIND || p->rel == REPL_REL_ME_BEHIND_LOG ||

@@ -149,33 +149,61 @@ static bool left_at(const struct repl_uuids *a, int k, uint64_t *seq)
 	return common_point(a, k, seq);
 }
 
+/* The newest generation both sides had: at me's index *km and peer's *kp
+ * (-1: that side's current one; histories are newest first). */
+static bool common_gen(const struct repl_uuids *me, const struct repl_uuids *peer, int *km, int *kp)
+{
+	for (*km = -1; *km < (int)me->nhist; (*km)++) {
+		const uint8_t *u = *km < 0 ? me->cur : me->hist[*km];
+
+		*kp = memcmp(u, peer->cur, WB_META_UUID_LEN) ? hist_find(peer->hist, peer->nhist, u)
+							     : -1;
+		if (*kp >= 0 || !memcmp(u, peer->cur, WB_META_UUID_LEN))
+			return true;
+	}
+	return false;
+}
+
 bool wbd_repl_uuid_fork(const struct repl_uuids *me, const struct repl_uuids *peer, uint64_t *from)
 {
-	bool found = false;
-	int km = -1, kp = -1;
+	int km, kp;
 	uint64_t sm, sp;
 
 	*from = 0;
 	if (uuid_zero(me->cur) || uuid_zero(peer->cur))
 		return false;
-	/* the newest generation both sides had (index -1: the current one);
-	 * histories are newest first */
-	for (km = -1; km < (int)me->nhist && !found; km++) {
-		const uint8_t *u = km < 0 ? me->cur : me->hist[km];
-
-		if (!memcmp(u, peer->cur, WB_META_UUID_LEN)) {
-			kp = -1;
-			found = true;
-		} else {
-			kp = hist_find(peer->hist, peer->nhist, u);
-			found = kp >= 0;
-		}
-	}
-	km--; /* the loop stepped past it */
-	if (!found || (km < 0 && kp < 0) || !left_at(me, km, &sm) || !left_at(peer, kp, &sp))
+	if (!common_gen(me, peer, &km, &kp) || (km < 0 && kp < 0) || !left_at(me, km, &sm) ||
+	    !left_at(peer, kp, &sp))
 		return false; /* none, or the same current generation: no fork */
 	*from = sm < sp ? sm : sp;
 	return *from >= 1;
+}
+
+/* How side a's first data generation after the one both sides had (at a's
+ * index k, -1: a is still in it) began (wbd_repl_uuid_began). */
+static char began_after(const struct repl_uuids *a, int k)
+{
+	const uint8_t *g;
+
+	if (k < 0)
+		return '-';
+	g = k == 0 ? a->cur : a->hist[k - 1];
+	return g[6] != REPL_UUID_MAGIC0	  ? '?'
+	       : g[7] == REPL_UUID_MAGIC1 ? 'S'
+	       : g[7] == REPL_UUID_LOST	  ? 'L'
+					  : '?';
+}
+
+void wbd_repl_uuid_began(const struct repl_uuids *me, const struct repl_uuids *peer, char *bm,
+			 char *bp)
+{
+	int km, kp;
+
+	*bm = *bp = '?';
+	if (uuid_zero(me->cur) || uuid_zero(peer->cur) || !common_gen(me, peer, &km, &kp))
+		return;
+	*bm = began_after(me, km);
+	*bp = began_after(peer, kp);
 }
 
 void wbd_repl_uuids_mine(const struct wbd_repl *rp, uint64_t head, struct repl_uuids *u)
@@ -252,9 +280,11 @@ const char *wbd_repl_followed(const struct wbd_repl *rp, const struct repl_peer 
 
 static const char *asb0_name(int v)
 {
-	return v == WBCONF_ASB0_DISCARD_ZERO_CHANGES	? "discard-zero-changes"
-	       : v == WBCONF_ASB0_DISCARD_LEAST_CHANGES ? "discard-least-changes"
-							: "disconnect";
+	return v == WBCONF_ASB0_DISCARD_ZERO_CHANGES	  ? "discard-zero-changes"
+	       : v == WBCONF_ASB0_DISCARD_LEAST_CHANGES	  ? "discard-least-changes"
+	       : v == WBCONF_ASB0_DISCARD_YOUNGER_PRIMARY ? "discard-younger-primary"
+	       : v == WBCONF_ASB0_DISCARD_OLDER_PRIMARY	  ? "discard-older-primary"
+							  : "disconnect";
 }
 
 /* Records since the fork up to the newest with data (0: wrote nothing). */
@@ -264,14 +294,48 @@ static uint64_t changes(const struct repl_uuids *u, uint64_t fork)
 }
 
 /*
+ * discard-younger-primary / discard-older-primary: 1 this node discards, -1
+ * the peer, 0 undecided (*how says why). The first data generation each
+ * side began after the one both had says what it was at the split: the
+ * primary then began one when it went on without its last up-to-date peer
+ * ('L'), the node promoted after the split began one at its promotion ('S');
+ * as DRBD's flag on the bitmap UUID of the node that was primary.
+ */
+static int sb_age(struct repl_peer *p, const struct repl_uuids *me, const struct repl_uuids *peer,
+		  char *how, size_t len)
+{
+	static const char *const what[] = {['L'] = "primary", ['S'] = "promoted"};
+	char bm, bp;
+	bool older_here;
+
+	wbd_repl_uuid_began(me, peer, &bm, &bp);
+	if (!((bm == 'L' && bp == 'S') || (bm == 'S' && bp == 'L'))) {
+		snprintf(how, len,
+			 "not one node primary at the split and the other promoted after it "
+			 "(here: %s, %s: %s), so as discard-least-changes: ",
+			 what[(unsigned char)bm] ? what[(unsigned char)bm] : "neither", p->node,
+			 what[(unsigned char)bp] ? what[(unsigned char)bp] : "neither");
+		return 0;
+	}
+	older_here = bm == 'L';
+	snprintf(how, len, "%s was primary at the split, %s was promoted after it; ",
+		 older_here ? "this node" : p->node, older_here ? p->node : "this node");
+	if (p->rp->after_sb0 == WBCONF_ASB0_DISCARD_OLDER_PRIMARY)
+		return older_here ? 1 : -1;
+	return older_here ? -1 : 1;
+}
+
+/*
  * after-sb-0pri, a split brain between two secondaries (DRBD's): which one
  * throws its data away, as sb_auto below. discard-zero-changes: the one
  * that wrote nothing since the fork (its data is the common data then);
  * both wrote: refused. discard-least-changes: the one with fewer records
- * since the fork. A tie (both wrote nothing, or as many): the node whose
- * name sorts last, so that both sides pick the same. The discarding one is
- * Inconsistent until a primary resyncs it: the other, once promoted, or
- * whichever node is.
+ * since the fork. discard-younger-primary / discard-older-primary (sb_age):
+ * the one promoted after the split / the one that was primary at it; when
+ * that does not decide, as discard-least-changes (DRBD does the same). A
+ * tie (both wrote nothing, or as many): the node whose name sorts last, so
+ * that both sides pick the same. The discarding one is Inconsistent until a
+ * primary resyncs it: the other, once promoted, or whichever node is.
  */
 static int sb_auto0(struct repl_peer *p, const Wbrep__Hello *h, const struct repl_uuids *me,
 		    const struct repl_uuids *peer, char *how, size_t len)
@@ -280,7 +344,9 @@ static int sb_auto0(struct repl_peer *p, const Wbrep__Hello *h, const struct rep
 	int theirs = h->has_after_sb_0pri ? (int)h->after_sb_0pri : WBCONF_ASB0_DISCONNECT;
 	const char *name = asb0_name(rp->after_sb0);
 	uint64_t fork = 0, mine, their;
-	int who;
+	char age[256] = "";
+	bool tie = false;
+	int who = 0;
 
 	if (rp->after_sb0 == WBCONF_ASB0_DISCONNECT)
 		return 0;
@@ -306,14 +372,19 @@ static int sb_auto0(struct repl_peer *p, const Wbrep__Hello *h, const struct rep
 			 (unsigned long long)their);
 		return 0;
 	}
-	if (mine != their)
+	if (rp->after_sb0 == WBCONF_ASB0_DISCARD_YOUNGER_PRIMARY ||
+	    rp->after_sb0 == WBCONF_ASB0_DISCARD_OLDER_PRIMARY)
+		who = sb_age(p, me, peer, age, sizeof(age));
+	if (!who && mine != their)
 		who = mine < their ? 1 : -1;
-	else
+	else if (!who) {
 		who = strcmp(rp->local, p->node) > 0 ? 1 : -1;
-	snprintf(
-	    how, len, "after-sb-0pri %s: records since the fork at seq %llu: here %llu, %s %llu%s",
-	    name, (unsigned long long)fork, (unsigned long long)mine, p->node,
-	    (unsigned long long)their, mine == their ? " (a tie: the name that sorts last)" : "");
+		tie = true;
+	}
+	snprintf(how, len,
+		 "after-sb-0pri %s: %srecords since the fork at seq %llu: here %llu, %s %llu%s",
+		 name, age, (unsigned long long)fork, (unsigned long long)mine, p->node,
+		 (unsigned long long)their, tie ? " (a tie: the name that sorts last)" : "");
 	return who;
 }
 
@@ -500,7 +571,9 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 			if (who > 0)
 				wbd_repl_discard(rp, p);
 			*why = p->problem;
-			return -EAGAIN;
+			/* the peer discards: it needs this node's hello for
+			 * that (an active peer sees none otherwise) */
+			return who < 0 ? WBD_PL_EAGAIN_HELLO : -EAGAIN;
 		}
 		if (fol) {
 			/* two secondaries, this one following a primary: the

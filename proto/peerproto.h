@@ -60,7 +60,7 @@
 #define WBP_MAX_EXTENTS	   248	       /* = engine WB_REC_MAX_EXT */
 #define WBP_UUID_LEN	   16
 #define WBP_ASB_MAX	   2	      /* Hello.after_sb_1pri: 0..2 (= enum wbconf_after_sb) */
-#define WBP_ASB0_MAX	   2	      /* Hello.after_sb_0pri: 0..2 (= enum wbconf_after_sb0) */
+#define WBP_ASB0_MAX	   4	      /* Hello.after_sb_0pri: 0..4 (= enum wbconf_after_sb0) */
 #define WBP_UUID_HISTORY   32	      /* cap of Hello.uuid_history */
 #define WBP_TEXT_MAX	   1024	      /* cap of PeerError.text */
 #define WBP_NAME_MAX	   63	      /* node / resource / cluster names */

@@ -30,6 +30,12 @@
 #   0pri-least      after-sb-0pri = discard-least-changes on both (reload),
 #                   the same split brain: beta, with fewer records since the
 #                   fork, discards; alpha promoted, beta byte-identical
+#   0pri-older      after-sb-0pri = discard-older-primary on both, the
+#                   same split brain: alpha, primary at the split, discards
+#                   though it wrote more (not what discard-least-changes
+#                   picks); beta promoted, alpha byte-identical to it
+#   0pri-younger    discard-younger-primary: beta, promoted after the split,
+#                   discards; alpha promoted, beta byte-identical to it
 #   old-primary     not a split brain: beta promoted apart and writes, alpha
 #                   stays primary without writing; alpha is refused as an
 #                   old primary ("demote it ... nothing to re-create"), not
@@ -154,6 +160,27 @@ conf beta secondary discard-secondary discard-zero-changes
 ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri: reload"
 split 30 0 0pri
 WAITING='s["disk_state"] == "Inconsistent" and "discards its data" in s["disk_reason"] and s["peers"][0]["connection"] == "Connected" and s["role"] == "secondary"'
+# discards CASE KEEPER LOSER POLICY TEXT: after a split brain between two
+# secondaries LOSER throws its data away by itself under after-sb-0pri
+# POLICY (TEXT: its log line's reason, a regex), Inconsistent and
+# Connected; KEEPER, promoted, resyncs it: both byte-identical to
+# KEEPER's image ($T/img.a or $T/img.b)
+discards() {
+	local c=$1 k=$2 l=$3 pol=$4 text=$5 img=$T/img.${2:0:1}
+	if wait_for 60 json "$l" "$WAITING" && json "$k" 's["role"] == "secondary"' &&
+		grep -q "resolved: after-sb-0pri $pol: $text; this node discards its data" "$T/$l/wbrepd.log" &&
+		same_as "$img" "$k"; then
+		ctl "$k" primary r0 >"$T/p.out" 2>&1 || fail "$P-$c: promote $k: $(cat "$T/p.out")"
+		if wait_for 120 repl_uptodate "$k" && wait_for 60 same_as "$img" "$l" &&
+			json "$l" 's["disk_state"] == "UpToDate"' && same_as "$img" "$k"; then
+			pass "$P-$c" "($(grep -o "after-sb-0pri $pol: [^;]*" "$T/$l/wbrepd.log" | tail -1))"
+		else
+			fail "$P-$c: after $k's promotion: $l $(grep -o '"repl_problem[^}]*' "$T/st.$l" | head -c 300)"
+		fi
+	else
+		fail "$P-$c: $l $(head -c 400 "$T/st.$l"); $(grep -E "split brain" "$T/$l/wbrepd.log" | tail -1)"
+	fi
+}
 if wait_for 60 json beta "$WAITING" && json alpha 's["role"] == "secondary" and s["peers"][0]["connection"] == "Connected"' &&
 	grep -q "resolved: after-sb-0pri discard-zero-changes: records since the fork at seq [0-9]*: here 0, alpha [1-9][0-9]*; this node discards its data (Inconsistent until a primary resyncs it)" "$T/beta/wbrepd.log" &&
 	same_as "$T/img.a" alpha; then
@@ -184,19 +211,31 @@ conf alpha primary discard-secondary discard-least-changes
 conf beta secondary discard-secondary discard-least-changes
 ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri-least: reload"
 ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
-if wait_for 60 json beta "$WAITING" &&
-	grep -q "resolved: after-sb-0pri discard-least-changes: records since the fork at seq [0-9]*: here [1-9][0-9]*, alpha [1-9][0-9]*; this node discards" "$T/beta/wbrepd.log" &&
-	same_as "$T/img.a" alpha; then
-	ctl alpha primary r0 >"$T/p.out" 2>&1 || fail "$P-0pri-least: promote alpha: $(cat "$T/p.out")"
-	if wait_for 120 resolved && same_as "$T/img.a" alpha; then
-		pass "$P-0pri-least" "($(grep -o "after-sb-0pri discard-least-changes: records[^;]*" "$T/beta/wbrepd.log" | tail -1))"
-	else
-		fail "$P-0pri-least: after alpha's promotion: beta $(grep -o '"repl_problem[^}]*' "$T/st.beta" | head -c 300)"
-	fi
-else
-	fail "$P-0pri-least: beta $(head -c 400 "$T/st.beta"); $(grep -E "split brain" "$T/beta/wbrepd.log" | tail -1)"
-fi
+discards 0pri-least alpha beta discard-least-changes "records since the fork at seq [0-9]*: here [1-9][0-9]*, alpha [1-9][0-9]*"
 
+cp "$T/img.a" "$T/img"
+
+# ---- discard-older-primary: alpha was primary at the split and wrote twice
+# as much as beta, promoted after it: alpha discards all the same (not what
+# discard-least-changes would pick); beta promoted resyncs it
+conf alpha primary discard-secondary discard-older-primary
+conf beta secondary discard-secondary discard-older-primary
+ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri-older: reload"
+split 70 1 0pri
+discards 0pri-older beta alpha discard-older-primary "this node was primary at the split, beta was promoted after it; records since the fork at seq [0-9]*: here [1-9][0-9]*, beta [1-9][0-9]*"
+# alpha primary again, beta its secondary
+ctl beta secondary r0 >/dev/null && ctl alpha primary r0 >"$T/p.out" 2>&1 ||
+	fail "$P-0pri-older: swap back: $(cat "$T/p.out")"
+wait_for 120 repl_uptodate alpha || fail "$P-0pri-older: beta not up to date again"
+cp "$T/img.b" "$T/img"
+
+# ---- discard-younger-primary: the same split brain, beta (promoted after
+# it) discards
+conf alpha primary discard-secondary discard-younger-primary
+conf beta secondary discard-secondary discard-younger-primary
+ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri-younger: reload"
+split 80 1 0pri
+discards 0pri-younger alpha beta discard-younger-primary "alpha was primary at the split, this node was promoted after it; records since the fork at seq [0-9]*: here [1-9][0-9]*, alpha [1-9][0-9]*"
 cp "$T/img.a" "$T/img"
 
 # ---- an old primary that came back as primary (alpha wrote nothing since)

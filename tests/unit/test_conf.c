@@ -120,6 +120,31 @@ static void test_resource_defaults(void **state)
 	wbconf_free(c);
 }
 
+/* after-sb-0pri's five values, as DRBD names them */
+static void test_after_sb_0pri_values(void **state)
+{
+	static const struct {
+		const char *name;
+		int v;
+	} t[] = {{"disconnect", WBCONF_ASB0_DISCONNECT},
+		 {"discard-zero-changes", WBCONF_ASB0_DISCARD_ZERO_CHANGES},
+		 {"discard-least-changes", WBCONF_ASB0_DISCARD_LEAST_CHANGES},
+		 {"discard-younger-primary", WBCONF_ASB0_DISCARD_YOUNGER_PRIMARY},
+		 {"discard-older-primary", WBCONF_ASB0_DISCARD_OLDER_PRIMARY}};
+	char text[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct wbconf_errors e = {0};
+		struct wbconf *c;
+
+		snprintf(text, sizeof(text), "%safter-sb-0pri = %s\n", minimal, t[i].name);
+		assert_int_equal(parse(text, "n1", &c, &e), 0);
+		assert_int_equal(c->res[0].after_sb_0pri, t[i].v);
+		wbconf_free(c);
+	}
+}
+
 static const char *const full = "# full example\r\n"
 				"[global]\n"
 				"  control-socket = /tmp/x.sock   # inline comment\n"
@@ -385,7 +410,8 @@ static void test_missing_and_cross(void **state)
 		   "it unset)");
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nafter-sb-0pri = consensus\n",
 		   "t.conf:4: [resource r0] after-sb-0pri: invalid value 'consensus': expected one "
-		   "of disconnect, discard-zero-changes, discard-least-changes");
+		   "of disconnect, discard-zero-changes, discard-least-changes, "
+		   "discard-younger-primary, discard-older-primary");
 	expect_one("[resource r0]\nbacking = /b0\nlog = /l0\nring = rr\n"
 		   "[resource r1]\nbacking = /b1\nlog = /l1\nring = rr\n",
 		   "t.conf:8: [resource r1] ring: ring 'rr' is already used by resource r0 (line "
@@ -1162,6 +1188,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_empty_file_defaults),
+	    cmocka_unit_test(test_after_sb_0pri_values),
 	    cmocka_unit_test(test_resource_defaults),
 	    cmocka_unit_test(test_full_config),
 	    cmocka_unit_test(test_syntax_errors),

@@ -10,7 +10,8 @@
  * common point (rolled back); a primary's new generation when it lost its
  * last up-to-date peer ("lost" UUIDs): its old secondary is caught up, an
  * old primary that went on alone is split brain; the fork point of two
- * sides (wbd_repl_uuid_fork, for --discard-my-data).
+ * sides (wbd_repl_uuid_fork, for --discard-my-data); which side was
+ * primary at the split and which promoted after it (wbd_repl_uuid_began).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -250,20 +251,26 @@ static void test_split_brain(void **state)
 
 /* wbd_repl_uuid_fork: the first seq two sides may hold differently
  * (--discard-my-data resyncs the blocks of both sides' records from it) */
+/* A split brain from U1: a promoted at 100 (U2), b, the primary then, went
+ * on alone from 90 (a "lost" U5); heads 120 and 130. */
+static void split_ab(struct repl_uuids *a, struct repl_uuids *b)
+{
+	mk(a->cur, 2, 100);
+	mk_lost(b->cur, 5, 90);
+	mk(a->hist[0], 1, 1);
+	mk(b->hist[0], 1, 1);
+	a->nhist = b->nhist = 1;
+	a->head = 120;
+	b->head = 130;
+}
+
 static void test_fork_point(void **state)
 {
 	struct repl_uuids a = {0}, b = {0};
 	uint64_t f;
 
 	(void)state;
-	/* split: a promoted from U1 at 100, b went on alone from 90 */
-	mk(a.cur, 2, 100);
-	mk_lost(b.cur, 5, 90);
-	mk(a.hist[0], 1, 1);
-	mk(b.hist[0], 1, 1);
-	a.nhist = b.nhist = 1;
-	a.head = 120;
-	b.head = 130;
+	split_ab(&a, &b);
 	assert_true(wbd_repl_uuid_fork(&a, &b, &f));
 	assert_int_equal(f, 90);
 	assert_true(wbd_repl_uuid_fork(&b, &a, &f));
@@ -300,6 +307,56 @@ static void test_fork_point(void **state)
 	assert_false(wbd_repl_uuid_fork(&a, &b, &f));
 }
 
+/* Which side was primary at the split and which promoted after it
+ * (after-sb-0pri discard-younger/older-primary) */
+static void test_began(void **state)
+{
+	struct repl_uuids a = {0}, b = {0};
+	char ba, bb;
+
+	(void)state;
+	split_ab(&a, &b);
+	wbd_repl_uuid_began(&a, &b, &ba, &bb);
+	assert_int_equal(ba, 'S');
+	assert_int_equal(bb, 'L');
+	wbd_repl_uuid_began(&b, &a, &bb, &ba);
+	assert_int_equal(ba, 'S');
+	assert_int_equal(bb, 'L');
+	/* b later demoted and promoted again alone: its first generation
+	 * after the fork still says what it was at the split */
+	memcpy(b.hist[1], b.hist[0], WB_META_UUID_LEN);
+	memcpy(b.hist[0], b.cur, WB_META_UUID_LEN);
+	mk(b.cur, 6, 110);
+	b.nhist = 2;
+	wbd_repl_uuid_began(&a, &b, &ba, &bb);
+	assert_int_equal(ba, 'S');
+	assert_int_equal(bb, 'L');
+	/* both promoted after the split: no one of each */
+	mk(b.hist[0], 5, 90);
+	wbd_repl_uuid_began(&a, &b, &ba, &bb);
+	assert_int_equal(ba, 'S');
+	assert_int_equal(bb, 'S');
+	/* b still in the common generation */
+	mk(b.cur, 1, 1);
+	b.nhist = 0;
+	wbd_repl_uuid_began(&a, &b, &ba, &bb);
+	assert_int_equal(ba, 'S');
+	assert_int_equal(bb, '-');
+	/* a generation not made by wbrepd after the fork; none in common; a
+	 * side without UUIDs */
+	mk_plain(a.cur, 9);
+	wbd_repl_uuid_began(&a, &b, &ba, &bb);
+	assert_int_equal(ba, '?');
+	mk(a.hist[0], 8, 1);
+	wbd_repl_uuid_began(&a, &b, &ba, &bb);
+	assert_int_equal(ba, '?');
+	assert_int_equal(bb, '?');
+	memset(b.cur, 0, WB_META_UUID_LEN);
+	wbd_repl_uuid_began(&a, &b, &ba, &bb);
+	assert_int_equal(ba, '?');
+	assert_int_equal(bb, '?');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +367,7 @@ int main(void)
 	    cmocka_unit_test(test_split_brain),
 	    cmocka_unit_test(test_lost_peer_generation),
 	    cmocka_unit_test(test_fork_point),
+	    cmocka_unit_test(test_began),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
