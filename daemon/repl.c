@@ -1566,6 +1566,7 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->has_after_sb_0pri = 1;
 	h->after_sb_0pri = (uint32_t)rp->after_sb0;
 	h->has_replicating = h->replicating = wbd_repl_replicating(rp, p);
+	h->has_serves_reads = h->serves_reads = 1; /* repl_verify.c, vf_request */
 	h->has_seq_durable = 1;
 	h->seq_durable = st.seq_durable > h->seq_head ? h->seq_head : st.seq_durable;
 	h->has_durable_acks_only = h->durable_acks_only =
@@ -1999,12 +2000,14 @@ static int on_log_unreadable(void *arg, uint64_t lba, uint32_t n)
 
 int wbd_repl_hooks(struct wbd_repl *rp, bool on)
 {
-	struct wb_repl_hooks hooks = {.ship = on_ship,
-				      .peer_dropped = on_peer_dropped,
-				      .arg = rp,
-				      .log_unreadable = on_log_unreadable};
+	/* a secondary's destage asks its primary too (repl_peerread.c) */
+	struct wb_repl_hooks hooks = {.arg = rp, .log_unreadable = on_log_unreadable};
 
-	return wb_engine_set_repl_hooks(rp->e, on ? &hooks : &(struct wb_repl_hooks){0});
+	if (on) {
+		hooks.ship = on_ship;
+		hooks.peer_dropped = on_peer_dropped;
+	}
+	return wb_engine_set_repl_hooks(rp->e, &hooks);
 }
 
 struct scan_ctx {
@@ -2426,14 +2429,12 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	if (primary) {
-		ret = wbd_repl_hooks(rp, true);
-		if (ret) {
-			wbd_err("%s: replication: the engine has no ship hook: %s", res,
-				strerror(-ret));
-			goto out_free;
-		}
+	ret = wbd_repl_hooks(rp, primary);
+	if (ret && primary) {
+		wbd_err("%s: replication: the engine has no ship hook: %s", res, strerror(-ret));
+		goto out_free;
 	}
+	ret = 0;
 	for (size_t i = 0; i < c->nnodes; i++) {
 		const struct wbconf_resource *rc = wbconf_resource_find(c, res);
 
@@ -2522,8 +2523,7 @@ void wbd_repl_free(struct wbd_repl *rp)
 	if (!rp)
 		return;
 	held_release(rp, UINT64_MAX, -ESHUTDOWN);
-	if (rp->primary)
-		wbd_repl_hooks(rp, false);
+	wb_engine_set_repl_hooks(rp->e, &(struct wb_repl_hooks){0}); /* none calls rp now */
 	/* A hold on the log lives in memory, and the tail on disk moves with
 	 * destage alone: after a restart the log may no longer have the
 	 * records a peer it held them for lacks, and tracking from the tail

@@ -343,7 +343,9 @@ static inline void work_kick(struct wbd_repl *rp)
  * called then). For verify and resync. */
 int wbd_repl_read_blocks(struct wbd_repl *rp, struct wb_req *wr, uint64_t lba, uint32_t nblocks,
 			 void *buf, void (*done)(struct wb_req *, int), void *priv);
-/* repl.c: install (on) or remove the engine's ship hooks. 0 or -errno. */
+/* repl.c: the engine's hooks: ship and peer_dropped when on (a primary),
+ * log_unreadable always (a secondary's destage asks its primary too). 0 or
+ * -errno. */
 int wbd_repl_hooks(struct wbd_repl *rp, bool on);
 /* repl.c: the role or the number of healthy peers changed: tell the
  * mode policy (opts.changed). */

@@ -98,6 +98,7 @@ struct pr_read {
 	unsigned busy;	   /* EBUSY answers so far */
 	uint32_t eio;	   /* peers that failed it with EIO (their disk) */
 	bool nofix;	   /* no read repair (destage's: pr_ds) */
+	uint64_t *as_of;   /* a secondary's: the primary's VerifyReply.as_of, highest */
 };
 
 struct pr_chunk {
@@ -113,7 +114,9 @@ struct pr_ds {
 	struct pr_ds *next;
 	struct wb_req wr;
 	struct wbd_repl *rp;
-	uint64_t lba, since; /* since: shipped_next when it was queued */
+	/* since: shipped_next when it was queued (a primary), the primary's
+	 * as_of of its copy (a secondary) */
+	uint64_t lba, since;
 	uint32_t n, tries;
 	uint8_t *buf;
 };
@@ -247,10 +250,20 @@ static void pr_pop(struct repl_peerread *pr, int err)
 }
 
 /* A peer that can serve reads: every record shipped is queued to it before
- * what is sent now, and its blocks are complete. */
+ * what is sent now, and its blocks are complete. On a secondary (its
+ * destage's reads only): its primary, connected, not resyncing this node,
+ * and saying in its hello that it serves them. */
 static bool pr_peer_ok(const struct repl_peer *p)
 {
-	return repl_peer_current(p) && p->l;
+	const Wbrep__Hello *h;
+
+	if (p->rp->primary)
+		return repl_peer_current(p) && p->l;
+	if (!p->up || !p->primary_peer || !p->l || p->rs.state != REPL_RS_NONE ||
+	    p->rp->disk == REPL_DISK_INCONSISTENT)
+		return false;
+	h = wbd_peerlink_peer_hello(p->l);
+	return h && h->has_serves_reads && h->serves_reads;
 }
 
 /* The head read starts over with the next peer; false: none is left. */
@@ -265,8 +278,8 @@ static bool pr_next_peer(struct repl_peerread *pr)
 	rd->next_blk = rd->got = 0;
 	rd->busy = 0;
 	rd->peer = -1;
-	if (!rp->primary)
-		return false;
+	if (!rp->primary && !rd->nofix)
+		return false; /* a client's read on a node no longer primary */
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		if (rd->tried & (1u << i) || !pr_peer_ok(&rp->peers[i]))
 			continue;
@@ -320,7 +333,8 @@ static void pr_pump(struct repl_peerread *pr)
 		}
 		/* no peer yet, or it went (link down, resync, demotion) */
 		p = rd->peer >= 0 ? &rp->peers[rd->peer] : NULL;
-		if ((!p || !rp->primary || !pr_peer_ok(p) || p->epoch != rd->epoch) &&
+		if ((!p || (!rp->primary && !rd->nofix) || !pr_peer_ok(p) ||
+		     p->epoch != rd->epoch) &&
 		    !pr_next_peer(pr)) {
 			pr_pop(pr, rd->err);
 			continue;
@@ -358,15 +372,15 @@ static void pr_pump(struct repl_peerread *pr)
 }
 
 static bool pr_enqueue(struct wbd_repl *rp, struct wb_req *wr, int err,
-		       void (*done)(struct wb_req *wr, int err), bool nofix)
+		       void (*done)(struct wb_req *wr, int err), bool nofix, uint64_t *as_of)
 {
 	struct repl_peerread *pr;
 	struct pr_read *rd;
 	bool any = false;
 
-	if (!rp || !rp->primary || rp->stopping || wr->op != WB_REQ_READ || wr->snap || !wr->buf ||
-	    !wr->len || (wr->off | wr->len) & (WB_BLOCK_SIZE - 1) || err == -ESHUTDOWN ||
-	    err == -EINVAL)
+	if (!rp || (!rp->primary && !nofix) || rp->stopping || wr->op != WB_REQ_READ || wr->snap ||
+	    !wr->buf || !wr->len || (wr->off | wr->len) & (WB_BLOCK_SIZE - 1) ||
+	    err == -ESHUTDOWN || err == -EINVAL)
 		return false;
 	for (unsigned i = 0; i < rp->npeers; i++)
 		any |= pr_peer_ok(&rp->peers[i]);
@@ -380,6 +394,7 @@ static bool pr_enqueue(struct wbd_repl *rp, struct wb_req *wr, int err,
 	rd->n = wr->len / WB_BLOCK_SIZE;
 	rd->peer = -1;
 	rd->nofix = nofix;
+	rd->as_of = as_of;
 	if (pr->tail)
 		pr->tail->next = rd;
 	else
@@ -394,7 +409,7 @@ static bool pr_enqueue(struct wbd_repl *rp, struct wb_req *wr, int err,
 bool wbd_repl_read_peer(struct wbd_repl *rp, struct wb_req *wr, int err,
 			void (*done)(struct wb_req *wr, int err))
 {
-	return pr_enqueue(rp, wr, err, done, false);
+	return pr_enqueue(rp, wr, err, done, false, NULL);
 }
 
 /* The repair of one chunk a peer served: first read here again (a chunk
@@ -586,6 +601,15 @@ void wbd_repl_peerread_reply(struct repl_peer *p, const Wbrep__VerifyReply *m, c
 		pr_pump(pr);
 		return;
 	}
+	if (rd->as_of && !p->rp->primary) {
+		/* a secondary must know how new the primary's copy is */
+		if (!m->has_as_of) {
+			wbd_peerlink_drop(p->l, -EPROTO, "read reply with data without as_of");
+			return;
+		}
+		if (m->as_of > *rd->as_of)
+			*rd->as_of = m->as_of;
+	}
 	memcpy((uint8_t *)rd->wr->buf + (size_t)c->off * WB_BLOCK_SIZE, data,
 	       (size_t)c->n * WB_BLOCK_SIZE);
 	if (!rd->nofix)
@@ -641,13 +665,23 @@ static void pr_ds_fill(struct pr_ds *d)
 {
 	struct wbd_repl *rp = d->rp;
 	struct repl_peerread *pr = rp->pr;
+	struct wb_engine_stats st;
 	int ret;
 
 	if (rp->stopping || !pr) {
 		pr_ds_free(d);
 		return;
 	}
-	ret = wb_engine_destage_fill(rp->e, d->lba, d->n, d->since, d->buf);
+	/* a secondary's copy from its primary is as of d->since, maybe newer
+	 * than this node: destage takes it once every record below that is
+	 * here too (destage_fill then leaves out the blocks a record newer
+	 * than destage's covers: this node's copy of it comes later) */
+	if (!rp->primary && !d->since)
+		ret = -EPROTO; /* not told (wbd_repl_peerread_reply drops such a link) */
+	else if (!rp->primary && !wb_engine_stats(rp->e, &st) && st.seq_head < d->since)
+		ret = -EAGAIN;
+	else
+		ret = wb_engine_destage_fill(rp->e, d->lba, d->n, d->since, d->buf);
 	if (ret == -EAGAIN && ++d->tries < PR_DS_TRIES) {
 		d->next = pr->ds_fill;
 		pr->ds_fill = d;
@@ -706,8 +740,10 @@ static void pr_ds_submit(struct repl_peerread *pr)
 		d->wr.len = d->n * WB_BLOCK_SIZE;
 		d->wr.buf = d->buf;
 		d->wr.priv = d;
-		d->since = rp->shipped_next;
-		if (rp->stopping || !pr_enqueue(rp, &d->wr, -EIO, pr_ds_served, true))
+		/* a secondary learns it from the primary's reply (as_of) */
+		d->since = rp->primary ? rp->shipped_next : 0;
+		if (rp->stopping || !pr_enqueue(rp, &d->wr, -EIO, pr_ds_served, true,
+						rp->primary ? NULL : &d->since))
 			pr_ds_free(d);
 	}
 }
@@ -719,7 +755,7 @@ int wbd_repl_log_unreadable(struct wbd_repl *rp, uint64_t lba, uint32_t n)
 	bool any = false;
 	uint64_t now = wb_now_ms();
 
-	if (!rp->primary || rp->stopping || !WB_OPS_HAS(rp->e->ops, 17, destage_fill))
+	if (rp->stopping || !WB_OPS_HAS(rp->e->ops, 17, destage_fill))
 		return -EOPNOTSUPP;
 	for (unsigned i = 0; i < rp->npeers; i++)
 		any |= pr_peer_ok(&rp->peers[i]);

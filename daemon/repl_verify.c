@@ -91,7 +91,7 @@ struct vf_peer {
 	unsigned logged; /* differing blocks logged so far */
 };
 
-/* secondary: one request of the primary */
+/* secondary: one request of the primary; primary: a secondary's read */
 struct vf_sreq {
 	struct repl_verify *v;
 	bool used, reading, ready;
@@ -694,6 +694,11 @@ static void vf_sec_pump(struct repl_verify *v)
 		a.lba = s->lba;
 		a.nblocks = s->n;
 		a.has_data = a.data = s->data;
+		if (v->rp->primary && s->data && !s->code) {
+			/* every record the copy holds was shipped already */
+			a.has_as_of = 1;
+			a.as_of = v->rp->shipped_next;
+		}
 		if (s->code) {
 			a.has_code = 1;
 			a.code = s->code;
@@ -725,7 +730,14 @@ static void vf_request(struct repl_peer *p, const Wbrep__VerifyRequest *m)
 	struct repl_verify *v;
 	struct vf_sreq *s = NULL;
 
-	if (rp->primary || !p->primary_peer) {
+	/* a secondary's read of blocks its destage cannot read from its own
+	 * log (repl_peerread.c): the primary serves its copy at once, with
+	 * the seq it is as of (VerifyReply.as_of) */
+	if (rp->primary && !p->primary_peer && !(m->has_data && m->data)) {
+		wbd_peerlink_drop(p->l, -EPROTO, "verify request without data from a secondary");
+		return;
+	}
+	if (!rp->primary && !p->primary_peer) {
 		wbd_peerlink_drop(p->l, -EPROTO, "verify request from a node that is not primary");
 		return;
 	}
@@ -754,7 +766,7 @@ static void vf_request(struct repl_peer *p, const Wbrep__VerifyRequest *m)
 	s->lba = m->lba;
 	s->n = m->nblocks;
 	s->code = 0;
-	s->need = v->applied_next;
+	s->need = rp->primary ? 0 : v->applied_next;
 	vf_sec_pump(v);
 }
 

@@ -836,7 +836,7 @@ static void ds_drop(struct wbl_destage *ds, struct ds_batch *b)
 
 /*
  * A log read of batch b failed. Without the host's log_unreadable hook (a
- * single node, a secondary) that fails the engine, as it always did. With
+ * single node) that fails the engine, as it always did. With
  * it, the host is told which blocks (runs of them: their newest version is
  * in those log blocks, the batch holds the newest version in it of each
  * block, and nothing newer has been destaged) and may hand a good copy

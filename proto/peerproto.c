@@ -340,6 +340,8 @@ static int verify_reply_check(const Wbrep__VerifyReply *m, uint32_t data_len,
 		return rc;
 	if (m->has_code && (m->code < 0 || m->code > 4095))
 		WHY("verify reply: code is not an errno value");
+	if (m->has_as_of && (!data || code || !m->as_of))
+		WHY("verify reply: as_of without blocks");
 	if (data) {
 		if (m->n_crcs)
 			WHY("verify reply: both blocks and crcs");

@@ -21,6 +21,11 @@
 #             backing device, the drain ends; alpha's engine did not
 #             fail, its backing file holds the 4 MiB (read directly),
 #             the device reads back right, beta is UpToDate and the same
+#   secondary the same on beta (also on a wbbadfs, the same small RAM
+#             buffer and late destage), the secondary: its destage asks its
+#             primary alpha for the blocks, takes alpha's copy once it has
+#             every record below the seq it is as of, goes on; drained,
+#             its backing file right, both devices right
 #   nopeer    the same with beta stopped: no peer can serve them, alpha's
 #             engine fails as before (the error in its log and status)
 # Output ends with "N passed, N failed".
@@ -40,57 +45,64 @@ repl_init alpha beta || finish
 P=repl-destage-err
 MB=1048576
 
-# alpha's backing and log move to a wbbadfs ($T/alpha.bad); the paths of
-# repl_conf become symlinks into it
-mkdir -p "$T/alpha.src" "$T/alpha.bad"
-mv "$T/alpha/backing" "$T/alpha/log" "$T/alpha.src/"
-"$BADFS" "$T/alpha.src" "$T/alpha.bad" -f 2>"$T/alpha.badfs.log" &
-track_pid $!
-on_cleanup "fusermount3 -uz '$T/alpha.bad' 2>/dev/null"
-wait_for 10 test -e "$T/alpha.bad/.bad" || {
-	fail "$P-fuse" "wbbadfs did not mount: $(cat "$T/alpha.badfs.log")"
-	finish
+# badfs NODE: NODE's backing and log move to a wbbadfs ($T/NODE.bad); the
+# paths of repl_conf become symlinks into it
+badfs() {
+	mkdir -p "$T/$1.src" "$T/$1.bad"
+	mv "$T/$1/backing" "$T/$1/log" "$T/$1.src/"
+	"$BADFS" "$T/$1.src" "$T/$1.bad" -f 2>"$T/$1.badfs.log" &
+	track_pid $!
+	on_cleanup "fusermount3 -uz '$T/$1.bad' 2>/dev/null"
+	wait_for 10 test -e "$T/$1.bad/.bad" || {
+		fail "$P-fuse" "wbbadfs did not mount: $(cat "$T/$1.badfs.log")"
+		finish
+	}
+	ln -s "$T/$1.bad/backing" "$T/$1/backing"
+	ln -s "$T/$1.bad/log" "$T/$1/log"
 }
-ln -s "$T/alpha.bad/backing" "$T/alpha/backing"
-ln -s "$T/alpha.bad/log" "$T/alpha/log"
-nfailed() { sed -n 's/^failed //p' "$T/alpha.bad/.bad"; }
+badfs alpha
+badfs beta
+nfailed() { sed -n 's/^failed //p' "$T/${1:-alpha}.bad/.bad"; }
 jqget() { ctl "$1" status --json r0 2>/dev/null | jq -r ".resources[0] | $2"; }
-# where alpha's records are in its log file (wbengine info reads the file
-# below the FUSE mount, read-only, beside the running daemon)
+# loginfo EXPR [NODE]: where NODE's (alpha's) records are in its log file
+# (wbengine info reads the file below the FUSE mount, read-only, beside
+# the running daemon)
 loginfo() {
-	"$WBENGINE" info --log "$T/alpha.src/log" --backing "$T/alpha.src/backing" --json 2>"$T/info.err" |
+	local n=${2:-alpha}
+	"$WBENGINE" info --log "$T/$n.src/log" --backing "$T/$n.src/backing" --json 2>"$T/info.err" |
 		jq -r "$1"
 }
 whole() {
 	[ "$(jqget alpha '[.role, ([.peers[] | select(.disk == "UpToDate")] | length)] | join(" ")')" = "primary 1" ]
 }
-# write_bad OFF_MB: 4 MiB at OFF_MB written on alpha, left in its log, the
-# log blocks they are in made unreadable (F0: wbbadfs's failed reads then)
+# write_bad OFF_MB [NODE]: 4 MiB at OFF_MB written on alpha, left in NODE's
+# (alpha's) log, the log blocks they are in there made unreadable (F0:
+# wbbadfs's failed reads then)
 write_bad() {
-	local t h
+	local t h n=${2:-alpha}
 	img_rand "$1" 4 && img_write alpha "$1" 4 || { WHY="writing 4 MiB through alpha failed"; return 1; }
-	if [ "$(jqget alpha '.dirty_bytes')" -lt $((4 * MB)) ]; then
-		WHY="alpha's log holds $(jqget alpha '.dirty_bytes') dirty bytes, not the 4 MiB"
+	if ! wait_for 10 test "$(jqget "$n" '.dirty_bytes')" -ge $((4 * MB)); then
+		WHY="$n's log holds $(jqget "$n" '.dirty_bytes') dirty bytes, not the 4 MiB"
 		return 1
 	fi
-	t=$(loginfo .tail_off)
-	h=$(loginfo .head_off)
+	t=$(loginfo .tail_off "$n")
+	h=$(loginfo .head_off "$n")
 	if ! [ "$t" -gt 0 ] 2>/dev/null || ! [ "$h" -gt "$t" ] 2>/dev/null; then
 		WHY="wbengine info: tail_off '$t' head_off '$h' ($(cat "$T/info.err"))"
 		return 1
 	fi
-	echo "add log $t $((h - t))" >"$T/alpha.bad/.bad"
-	F0=$(nfailed)
+	echo "add log $t $((h - t))" >"$T/$n.bad/.bad"
+	F0=$(nfailed "$n")
 }
 drain() {
-	ctl alpha drain r0 --timeout 60 >"$T/drain" 2>&1
+	ctl "${1:-alpha}" drain r0 --timeout 60 >"$T/drain" 2>&1
 	DRAIN_RC=$?
 }
 
 # alpha: a 1 MiB RAM buffer (records leave RAM soon) and no destage until
 # the drain (no minimum rate, destage-low above what the case writes)
 repl_conf alpha primary wb-min-peers=1 ram-buffer=1M destage-min-rate=0 destage-low=90% destage-high=95%
-repl_conf beta secondary wb-min-peers=1
+repl_conf beta secondary wb-min-peers=1 ram-buffer=1M destage-min-rate=0 destage-low=90% destage-high=95%
 if ! repl_start alpha || ! repl_start beta; then
 	fail "$P-start" "$REPL_WHY"
 	finish
@@ -101,6 +113,7 @@ if ! wait_for 60 whole; then
 fi
 truncate -s "$DEVSZ" "$T/img"
 echo "remap on" >"$T/alpha.bad/.bad"
+echo "remap on" >"$T/beta.bad/.bad"
 
 # ---------------------------------------------------------------- peer
 if ! write_bad 2 || ! drain; then
@@ -131,6 +144,34 @@ elif ! same_as "$T/img" beta; then
 	fail "$P-peer" "beta's device differs: $(img_diff "$T/img" "$T/out.beta")"
 else
 	pass "$P-peer" "($(($(nfailed) - F0)) log reads failed on alpha; $(grep -c "came from the host (a peer)" "$T/alpha/wbrepd.log") batches went on with beta's copy; drained, backing right, beta the same)"
+fi
+
+# ---------------------------------------------------------------- secondary
+# the same on beta, the secondary: its destage asks its primary, alpha,
+# for the blocks (as of alpha's next seq, taken once beta has every record
+# below it) and goes on
+if ! write_bad 11 beta || ! drain beta; then
+	fail "$P-secondary" "${WHY:-}"
+elif [ "$DRAIN_RC" != 0 ]; then
+	fail "$P-secondary" "drain failed: $(cat "$T/drain"); $(grep -i "destage" "$T/beta/wbrepd.log" | tail -3)"
+elif [ "$(nfailed beta)" -le "$F0" ]; then
+	fail "$P-secondary" "no read reached the bad log blocks (wbbadfs failed $F0 -> $(nfailed beta))"
+elif [ "$(jqget beta '.state')" = failed ]; then
+	fail "$P-secondary" "beta's engine failed: $(grep -i "destage" "$T/beta/wbrepd.log" | tail -3)"
+elif ! grep -q "destage could not read [0-9]* bytes at offset [0-9]* from this node's log: asking a peer for them" "$T/beta/wbrepd.log" ||
+	! grep -q "goes on after [0-9]* ms: of the blocks it could not read from the log, [1-9][0-9]* came from the host (a peer)" "$T/beta/wbrepd.log"; then
+	fail "$P-secondary" "no event or engine lines: $(grep -i "destage" "$T/beta/wbrepd.log" | tail -3)"
+elif [ "$(jqget beta '.dirty_bytes')" != 0 ]; then
+	fail "$P-secondary" "beta not drained: $(jqget beta '.dirty_bytes') dirty bytes"
+elif ! cmp -s <(tail -c +$((11 * MB + 1)) "$T/img" | head -c $((4 * MB))) \
+	<(tail -c +$((11 * MB + 1)) "$T/beta.src/backing" | head -c $((4 * MB))); then
+	fail "$P-secondary" "beta's backing file does not hold the 4 MiB"
+elif ! whole; then
+	fail "$P-secondary" "beta not UpToDate after it: $(jqget alpha '.mode_reason')"
+elif ! same_as "$T/img" beta || ! same_as "$T/img" alpha; then
+	fail "$P-secondary" "a device differs from what was written: $(img_diff "$T/img" "$T/out.beta")"
+else
+	pass "$P-secondary" "($(($(nfailed beta) - F0)) log reads failed on beta; $(grep -c "came from the host (a peer)" "$T/beta/wbrepd.log") batches went on with alpha's copy; drained, backing right)"
 fi
 
 # ---------------------------------------------------------------- nopeer

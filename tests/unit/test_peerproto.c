@@ -662,8 +662,17 @@ static void test_resync_verify(void **state)
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 4 * 4096, lg, 0, NULL);
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 3 * 4096, lg, -EINVAL, "data length");
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "data length");
+	vr.has_as_of = 1; /* a primary's copy for a secondary: as of a seq */
+	vr.as_of = 77;
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 4 * 4096, lg, 0, NULL);
+	vr.as_of = 0;
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 4 * 4096, lg, -EINVAL, "as_of without blocks");
+	vr.as_of = 77;
 	vr.has_code = 1;
 	vr.code = 5; /* the peer's read failed too: no data */
+	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, -EINVAL, "as_of without blocks");
+	vr.has_as_of = 0;
+	vr.as_of = 0;
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 0, lg, 0, NULL);
 	expect(WBP_T_VERIFY_REPLY, &vr.base, 4 * 4096, lg, -EINVAL, "data length");
 	vr.has_code = vr.code = 0;
