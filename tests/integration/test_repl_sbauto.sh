@@ -45,6 +45,10 @@
 #                   secondary in its primary's generation (DRBD's
 #                   invalidate): a full sync of the device from beta,
 #                   byte-identical
+#   consensus-dialing  roles swapped (beta primary): alpha, the dialing side,
+#                   promoted apart without writing, demoted, beta wrote
+#                   alone: alpha discards by itself (it gets beta's hello
+#                   before beta's refusal), byte-identical to beta
 #   events          each of them a "split-brain" event on beta's wbctl events
 # Output ends with "N passed, N failed".
 set -u
@@ -270,6 +274,27 @@ if wait_for 120 eval '[ "$(grep -c "resync from beta: finished" "$T/alpha/wbrepd
 	pass "$P-invalidate" "($(grep -o "resync from beta: finished.*" "$T/alpha/wbrepd.log" | tail -1 | cut -c1-80))"
 else
 	fail "$P-invalidate: $(grep "resync from beta" "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' ')"
+fi
+
+# ---- consensus, the dialing node discards: alpha (the active side of the
+# link: its name sorts first) is beta's secondary now; promoted apart, it
+# wrote nothing and was demoted, beta wrote alone; on connect alpha needs
+# beta's hello to decide, which beta (listening) sends before its refusal
+conf alpha secondary consensus
+conf beta primary consensus
+ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-consensus-dialing: reload"
+ctl alpha disconnect r0 >/dev/null && ctl beta disconnect r0 >/dev/null
+ctl alpha primary r0 >"$T/p.out" 2>&1 || ctl alpha primary r0 --force >"$T/p.out" 2>&1 ||
+	fail "$P-consensus-dialing: promote alpha: $(cat "$T/p.out")"
+ctl alpha secondary r0 >/dev/null || fail "$P-consensus-dialing: demote alpha"
+put_range beta "$T/img.b" 90 20 || fail "$P-consensus-dialing: beta's write"
+ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
+if wait_for 120 same_as "$T/img.b" alpha && wait_for 60 repl_uptodate beta &&
+	json alpha 's["disk_state"] == "UpToDate" and s["peers"][0]["connection"] == "Connected"' &&
+	grep -q "resolved: after-sb-1pri consensus: this node, the secondary, wrote nothing since the fork at seq [0-9]*; this node discards its data" "$T/alpha/wbrepd.log"; then
+	pass "$P-consensus-dialing" "($(grep -o "after-sb-1pri consensus: this node, the secondary, [^;]*" "$T/alpha/wbrepd.log" | tail -1))"
+else
+	fail "$P-consensus-dialing: alpha $(grep -o '"repl_problem[^}]*' "$T/st.alpha" | head -c 300); $(grep -E "split brain" "$T/alpha/wbrepd.log" | tail -1 | cut -c1-300)"
 fi
 
 # ---- events: each split brain on beta's event stream, resolved or not
