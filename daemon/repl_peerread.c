@@ -81,6 +81,9 @@
 #define PR_FIX_MAX	16 /* chunks being repaired; more are not (a later read will) */
 #define PR_DS_MAX	64 /* destage's unreadable ranges waiting; more: asked again later */
 #define PR_DS_TRIES	50 /* hand-overs refused with EAGAIN (destage reading) before giving up */
+/* a secondary waits this long for the records below its primary's as_of
+ * (a lagging link), within the engine's 10 s for a good copy */
+#define PR_DS_BEHIND_MS 8000
 
 struct pr_read {
 	struct pr_read *next;
@@ -118,6 +121,7 @@ struct pr_ds {
 	 * as_of of its copy (a secondary) */
 	uint64_t lba, since;
 	uint32_t n, tries;
+	uint64_t served_ms; /* a secondary's: when its primary's copy came */
 	uint8_t *buf;
 };
 
@@ -679,10 +683,10 @@ static void pr_ds_fill(struct pr_ds *d)
 	if (!rp->primary && !d->since)
 		ret = -EPROTO; /* not told (wbd_repl_peerread_reply drops such a link) */
 	else if (!rp->primary && !wb_engine_stats(rp->e, &st) && st.seq_head < d->since)
-		ret = -EAGAIN;
+		ret = wb_now_ms() - d->served_ms < PR_DS_BEHIND_MS ? -EINPROGRESS : -EAGAIN;
 	else
 		ret = wb_engine_destage_fill(rp->e, d->lba, d->n, d->since, d->buf);
-	if (ret == -EAGAIN && ++d->tries < PR_DS_TRIES) {
+	if (ret == -EINPROGRESS || (ret == -EAGAIN && ++d->tries < PR_DS_TRIES)) {
 		d->next = pr->ds_fill;
 		pr->ds_fill = d;
 		pr_later(pr);
@@ -711,6 +715,7 @@ static void pr_ds_served(struct wb_req *wr, int err)
 		pr_ds_free(d);
 		return;
 	}
+	d->served_ms = wb_now_ms();
 	pr_ds_fill(d);
 }
 
