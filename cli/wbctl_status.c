@@ -116,9 +116,12 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 			wbconf_fmt_size(p->resync_done_bytes, d, sizeof(d));
 			wbconf_fmt_size(p->resync_total_bytes, t, sizeof(t));
 			wbconf_fmt_size(p->resync_rate, rt, sizeof(rt));
-			printf("\n    resync %s of %s (%llu%%), %s/s, eta %llu s", d, t,
+			printf("\n    resync %s of %s (%llu%%), %s/s, eta %llu s%s", d, t,
 			       pct_of(p->resync_done_bytes, p->resync_total_bytes, 100), rt,
-			       (unsigned long long)(p->resync_eta_ms + 999) / 1000);
+			       (unsigned long long)(p->resync_eta_ms + 999) / 1000,
+			       p->resync_throttled
+				   ? ", throttled to c-min-rate (application writes)"
+				   : "");
 		}
 		if (p->has_send_queue_bytes && (p->congested || p->send_queue_bytes)) {
 			char q[32], m[32];
@@ -477,14 +480,15 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 		printf(", \"resync_total_bytes\": ");
 		if (p->has_resync_total_bytes)
 			printf("%llu, \"resync_done_bytes\": %llu, \"resync_rate\": %llu, "
-			       "\"resync_eta_ms\": %llu",
+			       "\"resync_eta_ms\": %llu, \"resync_throttled\": %s",
 			       (unsigned long long)p->resync_total_bytes,
 			       (unsigned long long)p->resync_done_bytes,
 			       (unsigned long long)p->resync_rate,
-			       (unsigned long long)p->resync_eta_ms);
+			       (unsigned long long)p->resync_eta_ms,
+			       p->resync_throttled ? "true" : "false");
 		else
 			printf("null, \"resync_done_bytes\": null, \"resync_rate\": null, "
-			       "\"resync_eta_ms\": null");
+			       "\"resync_eta_ms\": null, \"resync_throttled\": null");
 		printf(", \"congested\": ");
 		if (p->has_congested)
 			printf("%s, \"send_queue_bytes\": %llu, \"send_queue_max_bytes\": %llu",

@@ -160,6 +160,7 @@ struct wbconf_resource {
 	int role;		       /* enum wbconf_role, default primary */
 	uint32_t max_clients;	       /* NBD connections on this export, default 128 */
 	uint64_t resync_rate;	       /* bytes/s a sync target asks for, 0 = unthrottled */
+	uint64_t c_min_rate;	       /* ... while application writes arrive, 0 = no cut */
 	bool resync_checksum;	       /* sync target sends checksums, default no */
 	uint64_t peer_retention;       /* log bytes a disconnected peer may hold, 0 = the log */
 	uint64_t send_queue_max;       /* bytes queued per peer link, default 8 MiB */

@@ -182,6 +182,8 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 	p->resync_done_bytes = s->rs_done;
 	p->resync_eta_ms = s->rs_eta_ms;
 	p->resync_rate = s->rs_rate;
+	p->has_resync_throttled = s->resync;
+	p->resync_throttled = s->rs_throttled;
 	p->has_congested = p->has_send_queue_bytes = p->has_send_queue_max_bytes = s->has_sndq;
 	p->congested = s->congested;
 	p->send_queue_bytes = s->sndq;

@@ -56,6 +56,7 @@ struct wbd_ctl_peer_status {
 	/* a resync with this peer runs (docs/replication.md, "Resync") */
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
+	bool rs_throttled;
 	/* primary: the link's send queue (bytes, cap); congested: full */
 	bool has_sndq, congested;
 	uint64_t sndq, sndq_max;

@@ -1459,6 +1459,8 @@ static void on_record(struct repl_peer *p, const Wbrep__RecordHeader *h, void *d
 	/* the link read the data into RAM-buffer pages and checked its crcs
 	 * on its io loop (cfg.pagebuf): the engine takes them as they are */
 	pages = wbd_peerlink_take_pages(p->l, &npages);
+	if (h->n_extents)
+		rp->app_ms = wb_now_ms(); /* application writes: c-min-rate */
 	if (rp->primary || h->n_extents > WBP_MAX_EXTENTS) {
 		pages_release(rp, pages, npages);
 		wbd_peerlink_drop(p->l, -EPROTO,
@@ -2416,6 +2418,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->backing = o->backing;
 	rp->rs_rate = o->resync_rate;
 	rp->rs_checksum = o->resync_checksum;
+	rp->rs_min_rate = o->c_min_rate;
 	rp->sndq_max = o->sndq_max;
 	rp->ping_timeout_ms = o->ping_timeout_ms;
 	ret = repl_from_engine(rp);

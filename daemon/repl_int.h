@@ -82,6 +82,7 @@ struct repl_rs {
 	uint64_t fork;	      /* ... a discard from this seq on (BitmapChunk.fork_seq) */
 	uint64_t total, done; /* bytes to resync / resynced (progress) */
 	uint64_t t0_ms;	      /* start (rate, ETA) */
+	bool throttled;	      /* target: paced at c-min-rate at its last request */
 	struct repl_rs_src *src;
 	struct repl_rs_tgt *tgt;
 };
@@ -300,6 +301,8 @@ struct wbd_repl {
 	/* resync (repl_resync.c) */
 	struct wb_io *backing;	   /* target: resync data goes straight here */
 	uint64_t rs_rate;	   /* resync-rate, bytes/s (0: no limit) */
+	uint64_t rs_min_rate;	   /* c-min-rate: the rate while records arrive (0: none) */
+	uint64_t app_ms;	   /* secondary: when the last record with data came */
 	bool rs_checksum;	   /* resync-checksum */
 	bool discard;		   /* wbctl connect --discard-my-data, until resynced */
 	struct repl_peer *rs_peer; /* target: the peer this node resyncs from */

@@ -137,6 +137,7 @@ void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *
 	el = wb_now_ms() - rs->t0_ms;
 	s->rs_rate = el ? s->rs_done * 1000 / el : 0;
 	s->rs_eta_ms = s->rs_rate ? (s->rs_total - s->rs_done) * 1000 / s->rs_rate : 0;
+	s->rs_throttled = rs->state == REPL_RS_TARGET && rs->throttled;
 }
 
 void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what)
@@ -863,12 +864,13 @@ void wbd_repl_rs_reset(struct repl_peer *p)
 		rp->rs_peer = NULL;
 }
 
-void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, bool checksum)
+void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, bool checksum)
 {
 	if (!rp)
 		return;
-	if (rate != rp->rs_rate) {
+	if (rate != rp->rs_rate || min_rate != rp->rs_min_rate) {
 		rp->rs_rate = rate;
+		rp->rs_min_rate = min_rate;
 		for (unsigned i = 0; i < rp->npeers; i++)
 			wbd_repl_rs_rate_changed(&rp->peers[i]);
 	}

@@ -614,26 +614,41 @@ static bool tgt_next_range(struct repl_rs_tgt *t, uint64_t dev, uint64_t maxb, u
 	return true;
 }
 
-/* resync-rate: take nb blocks' worth of tokens, or arm the timer for when
+/* resync-rate, or c-min-rate while application writes arrive (DRBD's
+ * throttle for application I/O): a record with data within the last
+ * RS_APP_MS cuts the rate to c-min-rate (when that is lower) */
+#define RS_APP_MS 100
+static uint64_t tgt_rate(struct repl_peer *p, uint64_t now)
+{
+	struct wbd_repl *rp = p->rp;
+	bool app = rp->rs_min_rate && rp->app_ms && now - rp->app_ms < RS_APP_MS;
+
+	p->rs.throttled = app && (!rp->rs_rate || rp->rs_rate > rp->rs_min_rate);
+	return p->rs.throttled ? rp->rs_min_rate : rp->rs_rate;
+}
+
+/* Take nb blocks' worth of tokens at tgt_rate, or arm the timer for when
  * there are enough and say no */
 static bool tgt_rate_take(struct repl_peer *p, uint64_t maxb, uint64_t nb)
 {
-	struct wbd_repl *rp = p->rp;
 	struct repl_rs_tgt *t = p->rs.tgt;
-	uint64_t now, cap;
+	uint64_t now = wb_now_ms(), cap, rate = tgt_rate(p, now);
 
-	if (!rp->rs_rate)
+	if (!rate) {
+		t->tok_ms = now;
 		return true;
-	now = wb_now_ms();
-	cap = maxb > rp->rs_rate ? maxb : rp->rs_rate;
-	t->tokens += (now - t->tok_ms) * rp->rs_rate / 1000;
+	}
+	cap = maxb > rate ? maxb : rate;
+	t->tokens += (now - t->tok_ms) * rate / 1000;
 	t->tok_ms = now;
 	if (t->tokens > cap)
 		t->tokens = cap;
 	if (t->tokens < nb * WBP_BLOCK_SIZE) {
 		uint64_t need = nb * WBP_BLOCK_SIZE - t->tokens;
 
-		tgt_arm(p, (unsigned)(need * 1000 / rp->rs_rate + 1));
+		/* a throttled wait looks again when the writes may have stopped */
+		need = need * 1000 / rate + 1;
+		tgt_arm(p, (unsigned)(p->rs.throttled && need > RS_APP_MS ? RS_APP_MS : need));
 		return false;
 	}
 	t->tokens -= nb * WBP_BLOCK_SIZE;

@@ -69,6 +69,7 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		q->rs_done = ps[i].rs_done;
 		q->rs_rate = ps[i].rs_rate;
 		q->rs_eta_ms = ps[i].rs_eta_ms;
+		q->rs_throttled = ps[i].rs_throttled;
 		q->has_sndq = ps[i].has_sndq;
 		q->congested = ps[i].congested;
 		q->sndq = ps[i].sndq;

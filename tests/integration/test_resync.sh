@@ -16,7 +16,9 @@
 # a full sync, then again with resync-checksum (identical blocks skipped);
 # an old primary that wrote alone returns with `wbctl connect
 # --discard-my-data`, is killed -9 in the middle of that full sync, resumes
-# and ends with the new primary's data. Every case
+# and ends with the new primary's data; c-min-rate holds a resync (a full
+# sync to alpha) down while its primary takes writes (status says so), the
+# resync ends once they stop, every acknowledged write on both. Every case
 # compares the exports (each node's read path) byte for byte.
 # timeout: 900
 . "$(dirname "$0")/../lib.sh"
@@ -371,6 +373,36 @@ if finished beta "$n0" &&
 	pass "resync-discard-identical"
 else
 	fail "resync-discard-identical: $(cat "$T/conn"); $(cmp "$T/img" "$T/out.alpha" 2>&1 | head -1); $(grep -E 'resync' "$T/alpha/wbrepd.log" | tail -3 | tr '\n' ' ')"
+fi
+# ---- c-min-rate: alpha resynced (a full sync: --discard-my-data on a
+# healthy secondary) while its primary beta takes writes: the resync runs
+# at c-min-rate and says so; once the writes stop it goes at resync-rate
+# and ends; every acknowledged write on both
+repl_conf alpha secondary resync-rate=4M c-min-rate=256K
+ctl alpha reload >/dev/null 2>&1 || fail "resync-throttled: wbctl reload on alpha failed"
+ST=$T/stamps
+# the stamped blocks start zeroed (the checker takes nothing else for
+# "never written"): 8 MiB of zeros through beta
+head -c $((2048 * 4096)) /dev/zero >"$T/zero"
+timeout 120 nbdcopy "$T/zero" "$(URI beta)" || fail "resync-throttled: zeroing through beta failed"
+stamp_start beta "$ST" 2048 1 2 200 || fail "resync-throttled: the writer did not start"
+n0=$(nfin beta)
+ctl alpha connect r0 --discard-my-data >"$T/conn" 2>&1 || fail "resync-throttled: $(cat "$T/conn")"
+# held down, not stopped: bytes move while it is throttled
+if wait_for 60 st alpha 'p.get("replication") == "SyncTarget" and p.get("resync_throttled") is True' &&
+	ctl alpha status r0 2>&1 | grep -q "throttled to c-min-rate (application writes)" &&
+	wait_for 60 st alpha 'p.get("resync_throttled") is True and (p.get("resync_done_bytes") or 0) > 0'; then
+	pass "resync-throttled" "($(grep -oE '"resync_(done_bytes|rate)": [0-9]+' "$T/st.alpha" | tr '\n' ' '))"
+else
+	fail "resync-throttled: alpha $(grep -oE '"(replication|resync_[a-z_]+)": [^,]*' "$T/st.alpha" | tr '\n' ' ')"
+fi
+stamp_stop || fail "resync-throttled: the writer did not stop"
+if finished beta "$n0" && wait_for 60 st alpha 'r["disk_state"] == "UpToDate"' &&
+	grep "resync from beta: finished" "$T/alpha/wbrepd.log" | tail -1 | grep -q "finished" &&
+	stamp_verify beta "$ST" --exact && stamp_verify alpha "$ST" --exact; then
+	pass "resync-throttled-end" "($(tail -1 "$ST.verify"))"
+else
+	fail "resync-throttled-end: $(grep -E 'resync' "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' '); $(tail -1 "$ST.verify" 2>/dev/null)"
 fi
 repl_log_clean resync-log-clean alpha beta
 finish
