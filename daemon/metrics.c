@@ -152,7 +152,8 @@ enum {
 	P_CERT,
 	P_RS_TOTAL, /* from here on: while a resync runs */
 	P_RS_DONE,
-	P_RS_ETA
+	P_RS_ETA,
+	P_RS_THR
 };
 static const struct metric peer_metrics[] = {
     {"wbrep_peer_connected", "gauge", "1 if the replication link to the peer is up", P_CONNECTED, 0,
@@ -190,6 +191,9 @@ static const struct metric peer_metrics[] = {
     {"wbrep_peer_resync_done_bytes", "gauge", "Bytes of the resync done so far", P_RS_DONE, 0,
      NULL},
     {"wbrep_peer_resync_eta_seconds", "gauge", "Time the resync needs at its rate so far", P_RS_ETA,
+     0, NULL},
+    {"wbrep_peer_resync_throttled", "gauge",
+     "1 while this node, the resync target, paces it at c-min-rate (application writes)", P_RS_THR,
      0, NULL},
 };
 
@@ -243,6 +247,7 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    : m->kind == P_RS_TOTAL	 ? (int64_t)p->rs_total
 				    : m->kind == P_RS_DONE	 ? (int64_t)p->rs_done
 				    : m->kind == P_RS_ETA ? (int64_t)(p->rs_eta_ms + 999) / 1000
+				    : m->kind == P_RS_THR ? p->rs_throttled
 							  : (int64_t)p->verify_oos;
 				label_esc(node, p->node, sizeof(p->node));
 				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,

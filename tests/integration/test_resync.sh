@@ -24,11 +24,12 @@
 . "$(dirname "$0")/../lib.sh"
 
 need_bins resync "$WBREPD" "$WBCTL"
-need_tools resync nbdcopy nbdinfo openssl python3 cmp
+need_tools resync nbdcopy nbdinfo openssl python3 cmp curl
 "$WBREPD" --list-engines | grep -q '^wblog ' || skip_all "resync (engine wblog not registered)"
 tmpdir resync
 
 NODES="alpha beta"
+REPL_METRICS=1 # metrics-listen in every config (resync-throttled)
 . "$ROOT/tests/repl_lib.sh"
 repl_init $NODES || finish
 SIZE_MB=$REPL_SIZE_MB
@@ -391,6 +392,8 @@ ctl alpha connect r0 --discard-my-data >"$T/conn" 2>&1 || fail "resync-throttled
 # held down, not stopped: bytes move while it is throttled
 if wait_for 60 st alpha 'p.get("replication") == "SyncTarget" and p.get("resync_throttled") is True' &&
 	ctl alpha status r0 2>&1 | grep -q "throttled to c-min-rate (application writes)" &&
+	curl -fsS "http://127.0.0.1:${MPORT[alpha]}/metrics" |
+	grep -q '^wbrep_peer_resync_throttled{resource="r0",peer="beta"} 1$' &&
 	wait_for 60 st alpha 'p.get("resync_throttled") is True and (p.get("resync_done_bytes") or 0) > 0'; then
 	pass "resync-throttled" "($(grep -oE '"resync_(done_bytes|rate)": [0-9]+' "$T/st.alpha" | tr '\n' ' '))"
 else
