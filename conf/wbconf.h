@@ -125,6 +125,10 @@ enum wbconf_event_kind {
 };
 /* The bit of an event kind's name ("split-brain"), 0 if unknown. */
 uint32_t wbconf_event_kind(const char *name);
+/* The name an enum value of a resource key has in the config file
+ * ("after-sb-0pri", WBCONF_ASB0_DISCARD_ZERO_CHANGES: "discard-zero-changes");
+ * "?" for a key or value the table does not have. */
+const char *wbconf_res_enum_name(const char *key, int v);
 
 /* A resource as it applies to THIS node (node_name): the [resource NAME]
  * section with the matching [resource NAME on NODE] section applied on top. */

@@ -1090,6 +1090,16 @@ const struct wbconf_key *wbconf_key_find(int sect, const char *name)
 	return NULL;
 }
 
+const char *wbconf_res_enum_name(const char *key, int v)
+{
+	const struct wbconf_key *k = wbconf_key_find(S_RES, key);
+
+	for (const struct wbconf_enum *e = k && k->type == T_ENUM ? k->ev : NULL; e && e->name; e++)
+		if (e->val == v)
+			return e->name;
+	return "?";
+}
+
 /* Edit distance (bounded) for "did you mean" hints. */
 static unsigned edit_distance(const char *a, const char *b)
 {

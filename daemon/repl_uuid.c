@@ -246,13 +246,6 @@ void wbd_repl_uuid_hello_fill(struct wbd_repl *rp, Wbrep__Hello *h)
 	h->uuid_history = rp->hist_pb;
 }
 
-static const char *asb_name(int v)
-{
-	return v == WBCONF_ASB_CONSENSUS	   ? "consensus"
-	       : v == WBCONF_ASB_DISCARD_SECONDARY ? "discard-secondary"
-						   : "disconnect";
-}
-
 bool wbd_repl_replicating(const struct wbd_repl *rp, const struct repl_peer *except)
 {
 	for (unsigned i = 0; rp->primary && i < rp->npeers; i++)
@@ -278,13 +271,14 @@ const char *wbd_repl_followed(const struct wbd_repl *rp, const struct repl_peer 
 	return NULL;
 }
 
+static const char *asb_name(int v)
+{
+	return wbconf_res_enum_name("after-sb-1pri", v);
+}
+
 static const char *asb0_name(int v)
 {
-	return v == WBCONF_ASB0_DISCARD_ZERO_CHANGES	  ? "discard-zero-changes"
-	       : v == WBCONF_ASB0_DISCARD_LEAST_CHANGES	  ? "discard-least-changes"
-	       : v == WBCONF_ASB0_DISCARD_YOUNGER_PRIMARY ? "discard-younger-primary"
-	       : v == WBCONF_ASB0_DISCARD_OLDER_PRIMARY	  ? "discard-older-primary"
-							  : "disconnect";
+	return wbconf_res_enum_name("after-sb-0pri", v);
 }
 
 /* Records since the fork up to the newest with data (0: wrote nothing). */

@@ -141,8 +141,13 @@ static void test_after_sb_0pri_values(void **state)
 		snprintf(text, sizeof(text), "%safter-sb-0pri = %s\n", minimal, t[i].name);
 		assert_int_equal(parse(text, "n1", &c, &e), 0);
 		assert_int_equal(c->res[0].after_sb_0pri, t[i].v);
+		assert_string_equal(wbconf_res_enum_name("after-sb-0pri", t[i].v), t[i].name);
 		wbconf_free(c);
 	}
+	assert_string_equal(wbconf_res_enum_name("after-sb-0pri", 99), "?");
+	assert_string_equal(wbconf_res_enum_name("resync-rate", 0), "?"); /* not an enum */
+	assert_string_equal(wbconf_res_enum_name("after-sb-1pri", WBCONF_ASB_CONSENSUS),
+			    "consensus");
 }
 
 static const char *const full = "# full example\r\n"
