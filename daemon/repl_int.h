@@ -324,6 +324,15 @@ static inline bool repl_peer_current(const struct repl_peer *p)
 	return p->up && p->live && !p->primary_peer && p->rs.state == REPL_RS_NONE;
 }
 
+/* The sender of hello h holds no data to keep: its disk is Inconsistent (a
+ * resync to it has not finished) or it throws its data away (a discard:
+ * --discard-my-data, after-sb), so its records count for nothing. */
+static inline bool repl_hello_void(const Wbrep__Hello *h)
+{
+	return (h->has_inconsistent && h->inconsistent) ||
+	       (h->has_discard_my_data && h->discard_my_data);
+}
+
 /* Peers connected and up to date. */
 static inline unsigned repl_healthy(const struct wbd_repl *rp)
 {

@@ -270,6 +270,13 @@ static bool pr_peer_ok(const struct repl_peer *p)
 	return h && h->has_serves_reads && h->serves_reads;
 }
 
+/* A client's read is served by a peer only on a primary; destage's
+ * (nofix) on a secondary too, from its primary (pr_peer_ok). */
+static bool pr_role_ok(const struct wbd_repl *rp, bool nofix)
+{
+	return rp->primary || nofix;
+}
+
 /* The head read starts over with the next peer; false: none is left. */
 static bool pr_next_peer(struct repl_peerread *pr)
 {
@@ -282,7 +289,7 @@ static bool pr_next_peer(struct repl_peerread *pr)
 	rd->next_blk = rd->got = 0;
 	rd->busy = 0;
 	rd->peer = -1;
-	if (!rp->primary && !rd->nofix)
+	if (!pr_role_ok(rp, rd->nofix))
 		return false; /* a client's read on a node no longer primary */
 	for (unsigned i = 0; i < rp->npeers; i++) {
 		if (rd->tried & (1u << i) || !pr_peer_ok(&rp->peers[i]))
@@ -337,8 +344,7 @@ static void pr_pump(struct repl_peerread *pr)
 		}
 		/* no peer yet, or it went (link down, resync, demotion) */
 		p = rd->peer >= 0 ? &rp->peers[rd->peer] : NULL;
-		if ((!p || (!rp->primary && !rd->nofix) || !pr_peer_ok(p) ||
-		     p->epoch != rd->epoch) &&
+		if ((!p || !pr_role_ok(rp, rd->nofix) || !pr_peer_ok(p) || p->epoch != rd->epoch) &&
 		    !pr_next_peer(pr)) {
 			pr_pop(pr, rd->err);
 			continue;
@@ -382,7 +388,7 @@ static bool pr_enqueue(struct wbd_repl *rp, struct wb_req *wr, int err,
 	struct pr_read *rd;
 	bool any = false;
 
-	if (!rp || (!rp->primary && !nofix) || rp->stopping || wr->op != WB_REQ_READ || wr->snap ||
+	if (!rp || !pr_role_ok(rp, nofix) || rp->stopping || wr->op != WB_REQ_READ || wr->snap ||
 	    !wr->buf || !wr->len || (wr->off | wr->len) & (WB_BLOCK_SIZE - 1) ||
 	    err == -ESHUTDOWN || err == -EINVAL)
 		return false;

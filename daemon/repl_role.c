@@ -44,15 +44,13 @@ static void promoted(struct wbd_repl *rp, int err)
 		wbd_repl_relink(rp, "this node became primary");
 }
 
-/* The peer's hello says its data is incomplete or being thrown away (a
- * discard: after-sb, --discard-my-data): however many records it holds,
- * no other node's data is older than its. */
+/* The peer's hello says it holds no data to keep (repl_hello_void):
+ * however many records it has, no other node's data is older than its. */
 static bool peer_data_void(const struct repl_peer *p)
 {
 	const Wbrep__Hello *h = p->l ? wbd_peerlink_peer_hello(p->l) : NULL;
 
-	return h && ((h->has_inconsistent && h->inconsistent) ||
-		     (h->has_discard_my_data && h->discard_my_data));
+	return h && repl_hello_void(h);
 }
 
 /* Whether this node may become primary now: never next to another

@@ -155,10 +155,10 @@ static bool common_gen(const struct repl_uuids *me, const struct repl_uuids *pee
 {
 	for (*km = -1; *km < (int)me->nhist; (*km)++) {
 		const uint8_t *u = *km < 0 ? me->cur : me->hist[*km];
+		bool cur = !memcmp(u, peer->cur, WB_META_UUID_LEN);
 
-		*kp = memcmp(u, peer->cur, WB_META_UUID_LEN) ? hist_find(peer->hist, peer->nhist, u)
-							     : -1;
-		if (*kp >= 0 || !memcmp(u, peer->cur, WB_META_UUID_LEN))
+		*kp = cur ? -1 : hist_find(peer->hist, peer->nhist, u);
+		if (cur || *kp >= 0)
 			return true;
 	}
 	return false;
@@ -472,15 +472,11 @@ int wbd_repl_uuid_check(struct repl_peer *p, const Wbrep__Hello *h, const char *
 
 	if (wb_engine_stats(rp->e, &st))
 		return 0;
-	if ((h->has_inconsistent && h->inconsistent) ||
-	    (h->has_discard_my_data && h->discard_my_data) || rp->disk == REPL_DISK_INCONSISTENT ||
-	    rp->discard) {
+	if (repl_hello_void(h) || rp->disk == REPL_DISK_INCONSISTENT || rp->discard) {
 		/* one side takes the other's data whatever it held: a resync
 		 * from the primary (repl_resync.c) */
-		p->rel = rp->primary && ((h->has_inconsistent && h->inconsistent) ||
-					 (h->has_discard_my_data && h->discard_my_data))
-			     ? REPL_REL_PEER_BEHIND
-			     : REPL_REL_UNKNOWN;
+		p->rel =
+		    rp->primary && repl_hello_void(h) ? REPL_REL_PEER_BEHIND : REPL_REL_UNKNOWN;
 		/* the primary, for a peer's discard: where the two sides' data
 		 * forked, so that the resync takes only the blocks of records
 		 * from there on, both sides' (repl_resync.c decides whether it
