@@ -704,6 +704,22 @@ static void pl_peer_cert(struct plc *l)
 			 l->peer, l->resource, (long long)(left / 86400), l->peer);
 }
 
+/* Passive side: send the hello kept until the peer's was checked
+ * (plc_hello), if any; false: it could not be queued (the link dropped). */
+static bool pl_send_hello_out(struct plc *l)
+{
+	int rc;
+
+	if (!l->hello_out)
+		return true;
+	rc = pl_write(l, l->hello_out, l->hello_out_len);
+	free(l->hello_out);
+	l->hello_out = NULL;
+	if (rc)
+		pl_dropf(l, -ENOMEM, "cannot queue the hello");
+	return !rc;
+}
+
 /* The engine accepted (rc 0: it counts the link as up already) or
  * refused the peer's hello of conn. */
 void plc_checked(struct plc *l, uint64_t conn, int rc, const char *why)
@@ -712,31 +728,19 @@ void plc_checked(struct plc *l, uint64_t conn, int rc, const char *why)
 		return;
 	l->wait = W_NONE;
 	pl_hold(l);
-	if (rc == WBD_PL_EAGAIN_HELLO && l->hello_out) {
+	if (rc == WBD_PL_EAGAIN_HELLO) {
 		/* the peer needs this hello to do its part (peerlink.h) */
-		if (pl_write(l, l->hello_out, l->hello_out_len)) {
-			pl_dropf(l, -ENOMEM, "cannot queue the hello");
+		if (!pl_send_hello_out(l))
 			goto out;
-		}
-		free(l->hello_out);
-		l->hello_out = NULL;
-	}
-	if (rc == WBD_PL_EAGAIN_HELLO)
 		rc = -EAGAIN;
+	}
 	if (rc) {
 		wbp_limits_init(&l->lim);
 		pl_refuse(l, rc, why && why[0] ? why : "hello refused");
 		goto out;
 	}
-	if (l->hello_out) {
-		rc = pl_write(l, l->hello_out, l->hello_out_len);
-		free(l->hello_out);
-		l->hello_out = NULL;
-		if (rc) {
-			pl_dropf(l, -ENOMEM, "cannot queue the hello");
-			goto out;
-		}
-	}
+	if (!pl_send_hello_out(l))
+		goto out;
 	l->rx_cap = wbd_pl_rx_cap(&l->lim);
 	bufferevent_setwatermark(l->bev, EV_READ, 0, WBP_FRAME_MAX(&l->lim));
 	l->backoff_ms = l->cfg.backoff_min_ms;
