@@ -67,6 +67,14 @@ P=sbauto
 conf() { # conf NODE ROLE POLICY [0PRI-POLICY]
 	repl_conf "$1" "$2" wb-min-peers=1 after-sb-1pri="$3" after-sb-0pri="${4:-disconnect}"
 }
+# policies CASE 1PRI 0PRI [ALPHA-ROLE BETA-ROLE]: both nodes' configs
+# (alpha primary, beta secondary unless given) with these policies,
+# reloaded on both
+policies() {
+	conf alpha "${4:-primary}" "$2" "$3"
+	conf beta "${5:-secondary}" "$2" "$3"
+	ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-$1: reload"
+}
 conf alpha primary consensus
 conf beta secondary consensus
 for n in $NODES; do
@@ -159,9 +167,7 @@ fi
 cp "$T/img.a" "$T/img"
 
 # ---- after-sb-0pri discard-zero-changes: two secondaries, beta wrote nothing
-conf alpha primary discard-secondary discard-zero-changes
-conf beta secondary discard-secondary discard-zero-changes
-ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri: reload"
+policies 0pri discard-secondary discard-zero-changes
 split 30 0 0pri
 WAITING='s["disk_state"] == "Inconsistent" and "discards its data" in s["disk_reason"] and s["peers"][0]["connection"] == "Connected" and s["role"] == "secondary"'
 # discards CASE KEEPER LOSER POLICY TEXT: after a split brain between two
@@ -211,9 +217,7 @@ else
 fi
 
 # ---- discard-least-changes: the same split brain, beta wrote half as much
-conf alpha primary discard-secondary discard-least-changes
-conf beta secondary discard-secondary discard-least-changes
-ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri-least: reload"
+policies 0pri-least discard-secondary discard-least-changes
 ctl alpha connect r0 >/dev/null && ctl beta connect r0 >/dev/null
 discards 0pri-least alpha beta discard-least-changes "records since the fork at seq [0-9]*: here [1-9][0-9]*, alpha [1-9][0-9]*"
 
@@ -222,9 +226,7 @@ cp "$T/img.a" "$T/img"
 # ---- discard-older-primary: alpha was primary at the split and wrote twice
 # as much as beta, promoted after it: alpha discards all the same (not what
 # discard-least-changes would pick); beta promoted resyncs it
-conf alpha primary discard-secondary discard-older-primary
-conf beta secondary discard-secondary discard-older-primary
-ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri-older: reload"
+policies 0pri-older discard-secondary discard-older-primary
 split 70 1 0pri
 discards 0pri-older beta alpha discard-older-primary "this node was primary at the split, beta was promoted after it; records since the fork at seq [0-9]*: here [1-9][0-9]*, beta [1-9][0-9]*"
 # alpha primary again, beta its secondary
@@ -235,9 +237,7 @@ cp "$T/img.b" "$T/img"
 
 # ---- discard-younger-primary: the same split brain, beta (promoted after
 # it) discards
-conf alpha primary discard-secondary discard-younger-primary
-conf beta secondary discard-secondary discard-younger-primary
-ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-0pri-younger: reload"
+policies 0pri-younger discard-secondary discard-younger-primary
 split 80 1 0pri
 discards 0pri-younger alpha beta discard-younger-primary "alpha was primary at the split, this node was promoted after it; records since the fork at seq [0-9]*: here [1-9][0-9]*, alpha [1-9][0-9]*"
 cp "$T/img.a" "$T/img"
@@ -280,9 +280,7 @@ fi
 # link: its name sorts first) is beta's secondary now; promoted apart, it
 # wrote nothing and was demoted, beta wrote alone; on connect alpha needs
 # beta's hello to decide, which beta (listening) sends before its refusal
-conf alpha secondary consensus
-conf beta primary consensus
-ctl alpha reload >/dev/null && ctl beta reload >/dev/null || fail "$P-consensus-dialing: reload"
+policies consensus-dialing consensus disconnect secondary primary
 ctl alpha disconnect r0 >/dev/null && ctl beta disconnect r0 >/dev/null
 ctl alpha primary r0 >"$T/p.out" 2>&1 || ctl alpha primary r0 --force >"$T/p.out" 2>&1 ||
 	fail "$P-consensus-dialing: promote alpha: $(cat "$T/p.out")"
