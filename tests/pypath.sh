@@ -9,7 +9,12 @@
 # thousands of times (every JSON status check while waiting). A directory
 # holding only a python3 link to /usr/bin/python3 goes first in PATH, so
 # scripts with "#!/usr/bin/env python3" get it too.
-if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+# (once: a script sourcing this under run.sh finds the link already)
+case $(command -v python3) in
+/usr/bin/python3 | "$ROOT/build/pybin/python3") ;;
+*) [ -x /usr/bin/python3 ] && wb_pypath=1 ;;
+esac
+if [ -n "${wb_pypath:-}" ]; then
 	if [ "$(readlink "$ROOT/build/pybin/python3" 2>/dev/null)" != /usr/bin/python3 ]; then
 		mkdir -p "$ROOT/build/pybin" &&
 			ln -s /usr/bin/python3 "$ROOT/build/pybin/python3.$$" &&
@@ -17,3 +22,4 @@ if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; t
 	fi
 	export PATH=$ROOT/build/pybin:$PATH
 fi
+unset wb_pypath
