@@ -11,7 +11,9 @@
 # after fio) and
 # status-{before,after}-NAME.json (the primary's `wbctl status --json`);
 # plus meta.json, iperf3.json (iperf3 -J), speed-aes-{128,256}-gcm.txt
-# (openssl speed -mr) and tls-stream.json (tests/bench/tls_stream.py: a
+# (openssl speed -mr), tls-ping-run{1,2,3}.json (wbtlsstream --ping: the
+# TLS round trip of the QD1 floor; optional) and tls-stream.json
+# (tests/bench/tls_stream.py: a
 # TLS 1.3 stream per tool, 1 and 2 at once; or {"skipped": "reason"}; a DIR
 # without it is an older run: the old bound is used). The TLS ceiling of
 # the seq and resync rows is wbtlsstream's stream (a replication link's
@@ -142,6 +144,25 @@ def load_tls_stream(path):
     if not any("skipped" not in v for v in out.values()):
         return out, "; ".join("%s: %s" % (k, v["skipped"]) for k, v in out.items())
     return out, None
+
+
+def load_ping(d):
+    """wbtlsstream --ping runs (tls-ping-runK.json): the median run by p50,
+    its p50s, or (None, reason)"""
+    runs = []
+    for k in (1, 2, 3):
+        path = os.path.join(d, "tls-ping-run%d.json" % k)
+        if os.path.exists(path):
+            r = load_json(path)
+            if r.get("mode") != "ping" or not r.get("p50_us") or r["p50_us"] <= 0:
+                raise ValueError("%s: not a wbtlsstream --ping result" % path)
+            runs.append(r)
+    if not runs:
+        return None, "no wbtlsstream --ping run (an older run, or it failed: see the log)"
+    runs.sort(key=lambda r: r["p50_us"])
+    med = dict(runs[(len(runs) - 1) // 2])
+    med["runs_p50_us"] = [r["p50_us"] for r in runs]
+    return med, None
 
 
 def fmt(v):
@@ -297,6 +318,27 @@ def main():
             sum(w.values()), ", ".join("%s %.1f" % (k, v) for k, v in sorted(w.items())))
 
     l1 = cs["qd1_n1"]["fio"]
+    # the floor of a protocol C write at QD1: the single node's write plus
+    # one bare TLS round trip of a 4 KiB record's frame and its ack
+    ping, ping_skip = load_ping(d)
+    link["tls_ping"] = ping
+    floor_note = {}
+    if ping:
+        floor = l1["p50_us"] + ping["p50_us"]
+        row("link: wbtlsstream TLS round trip, %d B out, %d B back (QD1 floor)" %
+            (ping["size"], ping["reply"]), ping["p50_us"], "us", None, "-", higher=False,
+            note="p50, median of %s us (%d round trips each); p99 %.1f us; %s %s; "
+            "protocol C QD1 floor = single node p50 + this = %.1f us = %.2fx single" %
+            (" ".join("%.1f" % x for x in ping["runs_p50_us"]), ping["round_trips"],
+             ping["p99_us"], ping["protocol"], ping["cipher"], floor, floor / l1["p50_us"]))
+        for n in (2, 3):
+            floor_note[n] = ("floor (single + TLS round trip) %.1f us: %.2fx single, this "
+                             "case %.2fx the floor" % (floor, floor / l1["p50_us"],
+                                                       cs["qd1_n%d_C" % n]["fio"]["p50_us"] /
+                                                       floor))
+    else:
+        row("link: wbtlsstream TLS round trip (QD1 floor)", None, "us", None, "-",
+            note=ping_skip, kind="skipped")
     for n in (2, 3):
         for p in "ABC":
             name = "qd1_n%d_%s" % (n, p)
@@ -305,7 +347,8 @@ def main():
                 l1["p50_us"], "single", 2.0 if p == "C" else None, higher=False,
                 note=note("p99 %s vs %s us single, %s vs %s IOPS" %
                           (fmt(f["p99_us"]), fmt(l1["p99_us"]), fmt(f["iops"]),
-                           fmt(l1["iops"])), csw_note(name),
+                           fmt(l1["iops"])), floor_note.get(n) if p == "C" else "",
+                          csw_note(name),
                           "single node's %s" % csw_note("qd1_n1") if p == "C" and n == 2 else "",
                           mode_note(name, "writeback")), kind="qd1")
     for kind, label in (("seq", "1M seq write"), ("qd32", "4K randwrite QD32")):

@@ -35,6 +35,9 @@
 # info and the old bound, iperf3 over loopback (one stream) and `openssl
 # speed -evp` for aes-128-gcm (issue 10) and aes-256-gcm (what TLS 1.3
 # negotiates with OpenSSL's default suite order; daemon/tls.c sets none).
+# QD1 floor: wbtlsstream --ping (a 4 KiB record's frame out, an ack back,
+# over the same bare TLS link, 3 runs of 20000 round trips): a protocol C
+# write at QD1 costs at least the single node's write plus that round trip.
 # CPU: utime + stime of every wbrepd from /proc/PID/stat before and after
 # each fio run (all threads, io-wq workers included).
 # Ratios and targets: tests/bench/repl_report.py; results: $RESULTS/repl.json.
@@ -307,6 +310,25 @@ repl_link() {
 		python3 -c 'import json, sys; json.dump({"skipped": sys.argv[2]}, open(sys.argv[1], "w"))' \
 			"$d/tls-stream.json" "$why"
 	fi
+	repl_ping "$d"
+}
+
+# The QD1 floor's link part: wbtlsstream --ping, a 4 KiB record's frame out
+# and an ack frame back over a bare TLS 1.3 link, both ends blocked in
+# read(2) between round trips (DIR/tls-ping-runK.json, 3 runs; a failure
+# is logged and the report says so: it never fails the section).
+repl_ping() {
+	local d=$1 k tool=$ROOT/$B/tests/bench/wbtlsstream
+	make -s "$B/tests/bench/wbtlsstream" >/dev/null 2>&1 || {
+		bench_log "repl: cannot build wbtlsstream: no TLS round trip measured"; return 0; }
+	for k in 1 2 3; do
+		timeout 60 "$tool" "$d" "${WB_BENCH_REPL_PING_BYTES:-4160}" \
+			--ping "${WB_BENCH_REPL_PING_ROUNDS:-20000}" >"$d/tls-ping-run$k.json" \
+			2>"$d/tls-ping-run$k.err" || {
+			bench_log "repl: wbtlsstream --ping failed: $(tail -1 "$d/tls-ping-run$k.err")"
+			rm -f "$d/tls-ping-run$k.json"
+		}
+	done
 }
 
 section_repl() {

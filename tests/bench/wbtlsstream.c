@@ -16,6 +16,7 @@
  * pairs at once (the 3-node primary sends every byte to both peers).
  *
  *   wbtlsstream DIR BYTES [--streams K] [--send-bytes M]
+ *   wbtlsstream DIR BYTES --ping N
  * DIR holds ca.crt and alpha/beta/gamma.{crt,key} (section_repl.sh's
  * repl_certs). --send-bytes (tests): the senders send M bytes while the
  * receivers are held to BYTES, so the byte check must fail. Prints one
@@ -24,6 +25,15 @@
  * with the reason on stderr. Time of a stream: from the senders' fork to
  * its receiver's exit (handshake included); CPU: utime + stime of each
  * end (wait4), in ms per MiB of BYTES.
+ *
+ * --ping N: the floor of a protocol C write at QD1 instead of a stream:
+ * one pair, the sender SSL_writes a message of BYTES (a 4 KiB record's
+ * frame), flushes it and waits for a 32-byte reply (an ack frame), N + N/10
+ * times (the first N/10 are not counted); the receiver reads each message
+ * whole and answers it at once. Both ends block in read(2), as an idle
+ * io loop blocks in epoll_wait, so each round trip pays the two wake-ups
+ * and the TLS work of a record and its ack and nothing else. Prints the
+ * round trips' p50 / p99 / mean in µs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,6 +60,7 @@
 #define WTS_WBUF	(256 * 1024)  /* daemon/tls.h WBD_TLS_WBUF */
 #define WTS_MAX_STREAMS 2
 #define WTS_MSG		512
+#define WTS_ACK		32 /* --ping: the reply's size */
 
 static const char *const wts_recv_names[WTS_MAX_STREAMS] = {"beta", "gamma"};
 
@@ -160,18 +171,37 @@ static void wts_report(int rfd, SSL *ssl, unsigned long long bytes)
 		_exit(2);
 }
 
+/* a receiver's SSL: the sender's connection accepted on LFD, handshake done */
+static SSL *wts_accept(int rfd, const char *dir, const char *self, int lfd)
+{
+	int sock = accept(lfd, NULL, NULL);
+
+	if (sock < 0)
+		wts_die(rfd, self, "accept");
+	close(lfd);
+	return wts_ssl(rfd, dir, self, "alpha", sock, true);
+}
+
+/* a receiver's end: its close_notify (the sender may wait for it), then
+ * its report of GOT bytes */
+static void __attribute__((noreturn)) wts_recv_end(int rfd, SSL *ssl, unsigned long long got)
+{
+	SSL_shutdown(ssl);
+	BIO_flush(SSL_get_wbio(ssl));
+	wts_report(rfd, ssl, got);
+	_exit(0);
+}
+
 static void __attribute__((noreturn))
 wts_receiver(int rfd, const char *dir, const char *self, int lfd)
 {
 	unsigned long long got = 0;
 	char *buf = malloc(WTS_BUF);
-	int sock = accept(lfd, NULL, NULL);
 	SSL *ssl;
 
-	if (!buf || sock < 0)
-		wts_die(rfd, self, "accept");
-	close(lfd);
-	ssl = wts_ssl(rfd, dir, self, "alpha", sock, true);
+	if (!buf)
+		wts_die(rfd, self, "malloc");
+	ssl = wts_accept(rfd, dir, self, lfd);
 	for (;;) {
 		size_t n = 0;
 
@@ -183,10 +213,7 @@ wts_receiver(int rfd, const char *dir, const char *self, int lfd)
 			break;
 		wts_die(rfd, self, "SSL_read");
 	}
-	SSL_shutdown(ssl); /* our close_notify: the sender waits for it */
-	BIO_flush(SSL_get_wbio(ssl));
-	wts_report(rfd, ssl, got);
-	_exit(0);
+	wts_recv_end(rfd, ssl, got);
 }
 
 static void __attribute__((noreturn))
@@ -223,6 +250,94 @@ wts_sender(int rfd, const char *dir, const char *peer, int port, unsigned long l
 	    SSL_get_error(ssl, 0) != SSL_ERROR_ZERO_RETURN)
 		wts_die(rfd, "alpha", "waiting for the receiver's close_notify");
 	wts_report(rfd, ssl, bytes);
+	_exit(0);
+}
+
+/* --ping: answer every message of SIZE bytes with WTS_ACK bytes */
+static void __attribute__((noreturn))
+wts_ping_receiver(int rfd, const char *dir, const char *self, int lfd, size_t size)
+{
+	unsigned long long got = 0;
+	unsigned char *buf = malloc(size), ack[WTS_ACK] = {0};
+	SSL *ssl;
+
+	if (!buf)
+		wts_die(rfd, self, "malloc");
+	ssl = wts_accept(rfd, dir, self, lfd);
+	for (;;) {
+		size_t have = 0, n = 0;
+
+		while (have < size) {
+			if (SSL_read_ex(ssl, buf + have, size - have, &n) == 1) {
+				have += n;
+				continue;
+			}
+			if (have == 0 && SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN)
+				goto done;
+			wts_die(rfd, self, "SSL_read");
+		}
+		got += size;
+		if (SSL_write_ex(ssl, ack, sizeof(ack), &n) != 1 ||
+		    BIO_flush(SSL_get_wbio(ssl)) != 1)
+			wts_die(rfd, self, "SSL_write (reply)");
+	}
+done:
+	wts_recv_end(rfd, ssl, got);
+}
+
+static int wts_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* --ping: N timed round trips of SIZE bytes out, WTS_ACK back; reports
+ * "ok BYTES PROTO CIPHER P50 P99 MEAN" (µs) */
+static void __attribute__((noreturn))
+wts_ping_sender(int rfd, const char *dir, const char *peer, int port, size_t size, long rounds)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	long warm = rounds / 10, total = warm + rounds;
+	unsigned char *buf = malloc(size), ack[WTS_ACK];
+	double *us = calloc((size_t)rounds, sizeof(*us)), sum = 0;
+	int sock = socket(AF_INET, SOCK_STREAM, 0), len;
+	char msg[WTS_MSG];
+	SSL *ssl;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (!buf || !us || sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)))
+		wts_die(rfd, "alpha", "connect");
+	for (size_t i = 0; i < size; i++)
+		buf[i] = (unsigned char)(i * 31 + 7);
+	ssl = wts_ssl(rfd, dir, "alpha", peer, sock, false);
+	for (long r = 0; r < total; r++) {
+		double t0 = wts_now();
+		size_t n = 0, have = 0;
+
+		if (SSL_write_ex(ssl, buf, size, &n) != 1 || n != size ||
+		    BIO_flush(SSL_get_wbio(ssl)) != 1)
+			wts_die(rfd, "alpha", "SSL_write");
+		while (have < sizeof(ack)) {
+			if (SSL_read_ex(ssl, ack + have, sizeof(ack) - have, &n) != 1)
+				wts_die(rfd, "alpha", "SSL_read (reply)");
+			have += n;
+		}
+		if (r >= warm)
+			us[r - warm] = (wts_now() - t0) * 1e6;
+	}
+	SSL_shutdown(ssl);
+	if (BIO_flush(SSL_get_wbio(ssl)) != 1)
+		wts_die(rfd, "alpha", "flush close_notify");
+	for (long r = 0; r < rounds; r++)
+		sum += us[r];
+	qsort(us, (size_t)rounds, sizeof(*us), wts_cmp_double);
+	len = snprintf(msg, sizeof(msg), "ok %llu %s %s %.2f %.2f %.2f",
+		       (unsigned long long)size * (unsigned long long)total, SSL_get_version(ssl),
+		       SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)), us[(rounds - 1) / 2],
+		       us[(rounds * 99 - 1) / 100], sum / (double)rounds);
+	if (write(rfd, msg, (size_t)len) != len)
+		_exit(2);
 	_exit(0);
 }
 
@@ -304,8 +419,57 @@ static void wts_reap(struct wts_end *ends, int n)
 
 static void wts_usage(void)
 {
-	fprintf(stderr, "usage: wbtlsstream DIR BYTES [--streams 1|2] [--send-bytes M]\n");
+	fprintf(stderr, "usage: wbtlsstream DIR BYTES [--streams 1|2] [--send-bytes M]\n"
+			"       wbtlsstream DIR BYTES --ping N\n");
 	exit(1);
+}
+
+/* --ping: one receiver, one sender, their round trips as JSON */
+static int wts_ping(const char *dir, size_t size, long rounds)
+{
+	struct wts_end ends[2] = {0}; /* receiver, sender */
+	char proto[2][64], cipher[2][128];
+	unsigned long long n[2];
+	double p50 = 0, p99 = 0, mean = 0;
+	int port, lfd = wts_listen(&port), fd;
+
+	fd = wts_fork(&ends[0]);
+	if (fd > 0)
+		wts_ping_receiver(fd, dir, "beta", lfd, size);
+	close(lfd);
+	if (fd == 0)
+		fd = wts_fork(&ends[1]);
+	if (fd > 0)
+		wts_ping_sender(fd, dir, "beta", port, size, rounds);
+	if (fd < 0) {
+		fprintf(stderr, "wbtlsstream: fork: %s\n", strerror(-fd));
+		return 1;
+	}
+	wts_reap(ends, 2);
+	for (int i = 0; i < 2; i++) {
+		struct wts_end *e = &ends[i];
+		int want = i ? 6 : 3;
+
+		if (!WIFEXITED(e->status) || WEXITSTATUS(e->status) ||
+		    sscanf(e->msg, "ok %llu %63s %127s %lf %lf %lf", &n[i], proto[i], cipher[i],
+			   &p50, &p99, &mean) < want) {
+			fprintf(stderr, "wbtlsstream: %s (pid %d, status 0x%x): %s\n",
+				i ? "sender" : "receiver", (int)e->pid, e->status,
+				e->msg[0] ? e->msg : "no report");
+			return 1;
+		}
+	}
+	if (n[0] != n[1] || strcmp(proto[0], proto[1]) || strcmp(cipher[0], cipher[1])) {
+		fprintf(stderr, "wbtlsstream: ends disagree: %llu %s %s vs %llu %s %s\n", n[0],
+			proto[0], cipher[0], n[1], proto[1], cipher[1]);
+		return 1;
+	}
+	printf("{\"tool\": \"wbtlsstream\", \"mode\": \"ping\", \"openssl\": \"%s\", "
+	       "\"protocol\": \"%s\", \"cipher\": \"%s\", \"size\": %zu, \"reply\": %d, "
+	       "\"round_trips\": %ld, \"p50_us\": %.2f, \"p99_us\": %.2f, \"mean_us\": %.2f}\n",
+	       OpenSSL_version(OPENSSL_VERSION), proto[0], cipher[0], size, WTS_ACK, rounds, p50,
+	       p99, mean);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -314,6 +478,7 @@ int main(int argc, char **argv)
 	unsigned long long bytes, send_bytes, got[WTS_MAX_STREAMS];
 	char proto[WTS_MAX_STREAMS * 2][64], cipher[WTS_MAX_STREAMS * 2][128];
 	int k = 1, lfd[WTS_MAX_STREAMS], port[WTS_MAX_STREAMS], bad = 0;
+	long ping = 0;
 	const char *dir;
 	double t0, mib, secs = 0;
 	char *end;
@@ -330,12 +495,16 @@ int main(int argc, char **argv)
 			k = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--send-bytes") && i + 1 < argc)
 			send_bytes = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--ping") && i + 1 < argc)
+			ping = atol(argv[++i]);
 		else
 			wts_usage();
 	}
-	if (k < 1 || k > WTS_MAX_STREAMS)
+	if (k < 1 || k > WTS_MAX_STREAMS || ping < 0 || (ping && (k != 1 || bytes > WTS_BUF)))
 		wts_usage();
 	signal(SIGPIPE, SIG_IGN);
+	if (ping)
+		return wts_ping(dir, (size_t)bytes, ping);
 	mib = (double)bytes / (1024.0 * 1024.0);
 
 	for (int i = 0; i < k; i++) {

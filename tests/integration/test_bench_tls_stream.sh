@@ -7,7 +7,8 @@
 # every tool negotiates TLS 1.3 with TLS_AES_256_GCM_SHA384 and every
 # receiver gets exactly the bytes sent, alone and two at once; a socat
 # that is not on PATH and a wbtlsstream that is not built are skipped with
-# the reason, not an error; and the byte checks can fail: wbtlsstream
+# the reason, not an error; --ping (the QD1 floor's TLS round trip) reports
+# its round trips and refuses a wrong certificate; and the byte checks can fail: wbtlsstream
 # whose senders send 16 KiB less than its receivers expect exits 1 saying
 # so (and tls_stream.py skips it with that reason), a wbtlsstream JSON
 # that claims a wrong count is caught by tls_stream.py itself, and a socat
@@ -90,6 +91,30 @@ elif grep -q "handshake" "$T/swap.err"; then
 	pass "wbtlsstream, receiver with another name's certificate: refused ($(head -1 "$T/swap.err"))"
 else
 	fail "wbtlsstream, receiver with another name's certificate: $(cat "$T/swap.err")"
+fi
+
+# --ping (the QD1 floor's round trip): 200 round trips of a 4 KiB record's
+# frame and a 32-byte reply, every byte on both ends, TLS 1.3; with
+# another name's certificate on the receiver: refused, exit 1
+if "$WBTS" "$T" 4160 --ping 200 >"$T/ping.json" 2>"$T/ping.err" &&
+	python3 - "$T/ping.json" <<'EOP' 2>>"$T/ping.err"; then
+import json, sys
+w = json.load(open(sys.argv[1]))
+assert w["tool"] == "wbtlsstream" and w["mode"] == "ping", w
+assert w["protocol"] == "TLSv1.3" and w["cipher"] == "TLS_AES_256_GCM_SHA384", w
+assert w["size"] == 4160 and w["reply"] == 32 and w["round_trips"] == 200, w
+assert 0 < w["p50_us"] <= w["p99_us"] and w["mean_us"] > 0, w
+EOP
+	pass "wbtlsstream --ping 200: TLS 1.3 round trips, p50 $(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["p50_us"])' "$T/ping.json") us"
+else
+	fail "wbtlsstream --ping: $(tail -3 "$T/ping.err")"
+fi
+if "$WBTS" "$T/swap" 4160 --ping 200 >/dev/null 2>"$T/swap-ping.err"; then
+	fail "wbtlsstream --ping, receiver with another name's certificate: exit 0"
+elif grep -q "handshake" "$T/swap-ping.err"; then
+	pass "wbtlsstream --ping, receiver with another name's certificate: refused"
+else
+	fail "wbtlsstream --ping, receiver with another name's certificate: $(cat "$T/swap-ping.err")"
 fi
 
 if "${TS[@]}" --tools wbtlsstream "$T" "$T/wb.json" 2>"$T/wb.err" &&
