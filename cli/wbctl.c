@@ -514,6 +514,14 @@ static const struct cmd cmds[] = {
      "  the resource's next up (marked whole, free for another node; the node added back\n"
      "  gets a full sync). Status lists such nodes as 'removed'. DRBD's forget-peer.",
      wbctl_cmd_forget_peer},
+    {"pause-sync", "RES",
+     "Resyncs of RES, to or from this node, ask for no more data until resume-sync (the\n"
+     "  peers are told; what is in flight completes; writes still replicate). Lasts until\n"
+     "  resume-sync or wbrepd restarts; a resync that starts meanwhile waits. DRBD's\n"
+     "  pause-sync.",
+     wbctl_cmd_pause_sync},
+    {"resume-sync", "RES", "Undo pause-sync on this node (a peer's own pause still holds).",
+     wbctl_cmd_resume_sync},
     {"resize",
      "RES [--size SIZE] [--assume-clean] [--assume-peer-has-space] | RES --log [--size SIZE]",
      "Grow the device online to SIZE (default: as large as this node's backing and, on a\n"

@@ -92,6 +92,8 @@ int wbctl_cmd_secondary(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_connect(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_forget_peer(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_pause_sync(struct gopts *g, int argc, char **argv);
+int wbctl_cmd_resume_sync(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_resize(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_events(struct gopts *g, int argc, char **argv);
 int wbctl_cmd_verify(struct gopts *g, int argc, char **argv);

@@ -2,7 +2,7 @@
 /*
  * wbctl_role.c - `wbctl primary RES [--force]`, `wbctl secondary RES`,
  * `wbctl connect RES [--discard-my-data]`, `wbctl disconnect RES`,
- * `wbctl forget-peer RES NODE` and
+ * `wbctl forget-peer RES NODE`, `wbctl pause-sync RES`, `wbctl resume-sync RES` and
  * `wbctl resize RES [--size SIZE] [--assume-clean] [--assume-peer-has-space] [--log]`
  * (docs/wbctl.md, docs/replication.md "Roles", "Growing a replicated
  * device"). One request each; the daemon decides and says why it refuses
@@ -96,6 +96,16 @@ int wbctl_cmd_connect(struct gopts *g, int argc, char **argv)
 int wbctl_cmd_disconnect(struct gopts *g, int argc, char **argv)
 {
 	return role_cmd(g, argc, argv, WBREP__CTL_OP__CTL_DISCONNECT, NULL, "disconnected");
+}
+
+int wbctl_cmd_pause_sync(struct gopts *g, int argc, char **argv)
+{
+	return role_cmd(g, argc, argv, WBREP__CTL_OP__CTL_PAUSE_SYNC, NULL, NULL);
+}
+
+int wbctl_cmd_resume_sync(struct gopts *g, int argc, char **argv)
+{
+	return role_cmd(g, argc, argv, WBREP__CTL_OP__CTL_RESUME_SYNC, NULL, NULL);
 }
 
 int wbctl_cmd_forget_peer(struct gopts *g, int argc, char **argv)

@@ -83,6 +83,8 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 		for (size_t i = 0; i < r->data_uuid.len && i < 8; i++)
 			printf("%02x", r->data_uuid.data[i]);
 	}
+	if (r->sync_paused)
+		printf(", resyncs paused (wbctl resume-sync)");
 	printf("\n");
 	for (size_t i = 0; i < r->n_peers; i++) {
 		const Wbrep__PeerStatus *p = r->peers[i];
@@ -116,12 +118,19 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 			wbconf_fmt_size(p->resync_done_bytes, d, sizeof(d));
 			wbconf_fmt_size(p->resync_total_bytes, t, sizeof(t));
 			wbconf_fmt_size(p->resync_rate, rt, sizeof(rt));
-			printf("\n    resync %s of %s (%llu%%), %s/s, eta %llu s%s", d, t,
-			       pct_of(p->resync_done_bytes, p->resync_total_bytes, 100), rt,
-			       (unsigned long long)(p->resync_eta_ms + 999) / 1000,
-			       p->resync_throttled
-				   ? ", throttled to c-min-rate (application writes)"
-				   : "");
+			printf("\n    resync %s of %s (%llu%%), %s/s", d, t,
+			       pct_of(p->resync_done_bytes, p->resync_total_bytes, 100), rt);
+			if (p->resync_paused)
+				printf(", paused by wbctl pause-sync on %s",
+				       r->sync_paused && p->peer_sync_paused ? "both nodes"
+				       : r->sync_paused			     ? "this node"
+									     : p->node);
+			else
+				printf(", eta %llu s%s",
+				       (unsigned long long)(p->resync_eta_ms + 999) / 1000,
+				       p->resync_throttled
+					   ? ", throttled to c-min-rate (application writes)"
+					   : "");
 		}
 		if (p->has_send_queue_bytes && (p->congested || p->send_queue_bytes)) {
 			char q[32], m[32];
@@ -430,6 +439,8 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 	JS("disk_state", r->disk_state);
 	printf(", ");
 	JS("disk_reason", r->disk_reason);
+	printf(", \"sync_paused\": %s",
+	       r->has_sync_paused ? (r->sync_paused ? "true" : "false") : "null");
 	printf(", \"data_uuid\": ");
 	if (r->has_data_uuid) {
 		putchar('"');
@@ -478,17 +489,26 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 		else
 			printf("null");
 		printf(", \"resync_total_bytes\": ");
-		if (p->has_resync_total_bytes)
+		if (p->has_resync_total_bytes) {
 			printf("%llu, \"resync_done_bytes\": %llu, \"resync_rate\": %llu, "
-			       "\"resync_eta_ms\": %llu, \"resync_throttled\": %s",
+			       "\"resync_eta_ms\": ",
 			       (unsigned long long)p->resync_total_bytes,
 			       (unsigned long long)p->resync_done_bytes,
-			       (unsigned long long)p->resync_rate,
-			       (unsigned long long)p->resync_eta_ms,
-			       p->resync_throttled ? "true" : "false");
-		else
+			       (unsigned long long)p->resync_rate);
+			if (p->resync_paused) /* no ETA while paused */
+				printf("null");
+			else
+				printf("%llu", (unsigned long long)p->resync_eta_ms);
+			printf(", \"resync_throttled\": %s, \"resync_paused\": %s",
+			       p->resync_throttled ? "true" : "false",
+			       p->resync_paused ? "true" : "false");
+		} else {
 			printf("null, \"resync_done_bytes\": null, \"resync_rate\": null, "
-			       "\"resync_eta_ms\": null, \"resync_throttled\": null");
+			       "\"resync_eta_ms\": null, \"resync_throttled\": null, "
+			       "\"resync_paused\": null");
+		}
+		printf(", \"peer_sync_paused\": %s",
+		       p->has_peer_sync_paused ? (p->peer_sync_paused ? "true" : "false") : "null");
 		printf(", \"congested\": ");
 		if (p->has_congested)
 			printf("%s, \"send_queue_bytes\": %llu, \"send_queue_max_bytes\": %llu",

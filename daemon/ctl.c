@@ -182,8 +182,11 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 	p->resync_done_bytes = s->rs_done;
 	p->resync_eta_ms = s->rs_eta_ms;
 	p->resync_rate = s->rs_rate;
-	p->has_resync_throttled = s->resync;
+	p->has_resync_throttled = p->has_resync_paused = s->resync;
 	p->resync_throttled = s->rs_throttled;
+	p->resync_paused = s->rs_paused;
+	p->has_peer_sync_paused = 1;
+	p->peer_sync_paused = s->peer_paused;
 	p->has_congested = p->has_send_queue_bytes = p->has_send_queue_max_bytes = s->has_sndq;
 	p->congested = s->congested;
 	p->send_queue_bytes = s->sndq;
@@ -244,6 +247,10 @@ static void fill_status(Wbrep__ResourceStatus *p, const struct wbd_ctl_res_statu
 	p->cache_mode = s->cache_mode[0] ? (char *)s->cache_mode : NULL;
 	p->disk_state = s->disk_state[0] ? (char *)s->disk_state : NULL;
 	p->disk_reason = s->disk_reason[0] ? (char *)s->disk_reason : NULL;
+	if (s->npeers) {
+		p->has_sync_paused = 1;
+		p->sync_paused = s->sync_paused;
+	}
 	p->repl_problem = s->repl_problem[0] ? (char *)s->repl_problem : NULL;
 	if (s->verify_state[0]) {
 		p->verify_state = (char *)s->verify_state;
@@ -563,6 +570,12 @@ static void do_action(struct ctl_conn *cc, const Wbrep__CtlRequest *rq)
 	case WBREP__CTL_OP__CTL_FORGET_PEER:
 		fn = c->h.forget_peer;
 		arg = rq->node;
+		break;
+	case WBREP__CTL_OP__CTL_PAUSE_SYNC:
+		fn = c->h.pause_sync;
+		break;
+	case WBREP__CTL_OP__CTL_RESUME_SYNC:
+		fn = c->h.resume_sync;
 		break;
 	case WBREP__CTL_OP__CTL_VERIFY:
 		fn = c->h.verify;

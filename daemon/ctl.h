@@ -57,6 +57,8 @@ struct wbd_ctl_peer_status {
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
 	bool rs_throttled;
+	bool rs_paused;	  /* it asks for no data (wbctl pause-sync here or there) */
+	bool peer_paused; /* the peer's operator paused its resyncs */
 	/* primary: the link's send queue (bytes, cap); congested: full */
 	bool has_sndq, congested;
 	uint64_t sndq, sndq_max;
@@ -101,6 +103,7 @@ struct wbd_ctl_res_status {
 	/* replication (roles); npeers = 0 for a single-node resource */
 	char disk_state[16];   /* "UpToDate", "Outdated", "Consistent", "" = n/a */
 	char disk_reason[200]; /* why not UpToDate, "" = it is, or n/a */
+	bool sync_paused;      /* wbctl pause-sync on this node */
 	bool has_uuid;
 	uint8_t data_uuid[16];
 	char repl_problem[400]; /* "" or why a link is refused (split brain) */
@@ -195,6 +198,11 @@ struct wbd_ctl_handlers {
 	/* a removed node's bitmap slot freed (arg: the node); the success
 	 * message says which */
 	int (*forget_peer)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+			   char *err, size_t errlen);
+	/* wbctl pause-sync / resume-sync; the success message says what it did */
+	int (*pause_sync)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+			  char *err, size_t errlen);
+	int (*resume_sync)(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
 			   char *err, size_t errlen);
 };
 

@@ -153,7 +153,8 @@ enum {
 	P_RS_TOTAL, /* from here on: while a resync runs */
 	P_RS_DONE,
 	P_RS_ETA,
-	P_RS_THR
+	P_RS_THR,
+	P_RS_PAUSED
 };
 static const struct metric peer_metrics[] = {
     {"wbrep_peer_connected", "gauge", "1 if the replication link to the peer is up", P_CONNECTED, 0,
@@ -195,6 +196,9 @@ static const struct metric peer_metrics[] = {
     {"wbrep_peer_resync_throttled", "gauge",
      "1 while this node, the resync target, paces it at c-min-rate (application writes)", P_RS_THR,
      0, NULL},
+    {"wbrep_peer_resync_paused", "gauge",
+     "1 while the resync asks for no data: wbctl pause-sync on this node or on the peer",
+     P_RS_PAUSED, 0, NULL},
 };
 
 /* Label value escaping: backslash, quote, newline. out: 2 * len + 1. */
@@ -231,7 +235,8 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				     !p->has_sndq) ||
 				    (m->kind == P_KEPT && !p->has_kept) ||
 				    (m->kind == P_CERT && !p->cert_not_after) ||
-				    (m->kind >= P_RS_TOTAL && !p->resync))
+				    (m->kind >= P_RS_TOTAL && !p->resync) ||
+				    (m->kind == P_RS_ETA && p->rs_paused)) /* no ETA */
 					continue;
 				v = m->kind == P_CONNECTED
 					? !strncmp(p->connection, "Connected", 16)
@@ -246,9 +251,10 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    : m->kind == P_CERT		 ? p->cert_not_after
 				    : m->kind == P_RS_TOTAL	 ? (int64_t)p->rs_total
 				    : m->kind == P_RS_DONE	 ? (int64_t)p->rs_done
-				    : m->kind == P_RS_ETA ? (int64_t)(p->rs_eta_ms + 999) / 1000
-				    : m->kind == P_RS_THR ? p->rs_throttled
-							  : (int64_t)p->verify_oos;
+				    : m->kind == P_RS_ETA    ? (int64_t)(p->rs_eta_ms + 999) / 1000
+				    : m->kind == P_RS_THR    ? p->rs_throttled
+				    : m->kind == P_RS_PAUSED ? p->rs_paused
+							     : (int64_t)p->verify_oos;
 				label_esc(node, p->node, sizeof(p->node));
 				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,
 					node, (long long)v);

@@ -1569,6 +1569,8 @@ static void cb_hello(struct wbd_peerlink *l, Wbrep__Hello *h, void *arg)
 	h->after_sb_0pri = (uint32_t)rp->after_sb0;
 	h->has_replicating = h->replicating = wbd_repl_replicating(rp, p);
 	h->has_serves_reads = h->serves_reads = 1; /* repl_verify.c, vf_request */
+	h->has_sync_paused = 1; /* set or not: this node takes peer-state frames */
+	h->sync_paused = rp->sync_paused;
 	h->has_seq_durable = 1;
 	h->seq_durable = st.seq_durable > h->seq_head ? h->seq_head : st.seq_durable;
 	h->has_durable_acks_only = h->durable_acks_only =
@@ -1699,6 +1701,9 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 		p->up = true;
 		p->live = p->reading = p->blocked = p->congested = false;
 		p->primary_peer = h->has_role && h->role == WBREP__ROLE__ROLE_PRIMARY;
+		/* its operator's pause-sync (before a resync starts below) */
+		p->knows_state = h->has_sync_paused;
+		p->peer_paused = h->has_sync_paused && h->sync_paused;
 		p->durable_only =
 		    p->primary_peer && h->has_durable_acks_only && h->durable_acks_only;
 		/* IN_MEMORY acks from the io loop, as records arrive */
@@ -1783,6 +1788,7 @@ static void cb_state(struct wbd_peerlink *l, enum wbd_pl_state s, int err, void 
 	if (p->up) {
 		wbd_info("%s: peer %s down: %s", rp->res, p->node,
 			 err ? strerror(-err) : wbd_pl_state_name(s));
+		p->peer_paused = p->knows_state = false;
 		/* from its first record not acked durable on, the peer may
 		 * lack what this primary writes: its bitmap says where */
 		if (rp->primary && !p->primary_peer) {

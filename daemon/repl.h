@@ -274,6 +274,8 @@ struct wbd_repl_peer_status {
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
 	bool rs_throttled; /* SyncTarget held at c-min-rate: records arrive */
+	bool rs_paused;	   /* it asks for no data: wbctl pause-sync here or there */
+	bool peer_paused;  /* the peer's operator paused its resyncs */
 	/* primary, peer connected: its link's send queue (bytes queued, the
 	 * cap); congested: the queue was full, the peer catches up from the
 	 * log and write-back still waits for it (replication "Congested") */
@@ -288,6 +290,12 @@ struct wbd_repl_peer_status {
 	 * since the epoch); 0: none seen */
 	int64_t cert_not_after;
 };
+/* wbctl pause-sync / resume-sync: every resync of the resource, to or
+ * from this node, asks for no more data until resumed (the peers are
+ * told; requests in flight complete); msg says what it did. Lasts until
+ * resume-sync or a restart. Whether this node paused them. */
+int wbd_repl_pause_sync(struct wbd_repl *rp, bool pause, char *msg, size_t len);
+bool wbd_repl_sync_paused(const struct wbd_repl *rp);
 /* The current data generation UUID (false: none, log format 1). */
 bool wbd_repl_data_uuid(const struct wbd_repl *rp, uint8_t out[16]);
 /* This node's disk state: "UpToDate", "Outdated" or "Consistent". */

@@ -83,6 +83,9 @@ struct repl_rs {
 	uint64_t total, done; /* bytes to resync / resynced (progress) */
 	uint64_t t0_ms;	      /* start (rate, ETA) */
 	bool throttled;	      /* target: paced at c-min-rate at its last request */
+	/* wbctl pause-sync: since when it is paused (0: not), and for how long
+	 * it was before (the rate leaves paused time out) */
+	uint64_t paused_at, paused_ms;
 	struct repl_rs_src *src;
 	struct repl_rs_tgt *tgt;
 };
@@ -102,6 +105,9 @@ struct repl_peer {
 	bool durable_only; /* secondary: the primary wants no IN_MEMORY acks */
 	bool wr_late;	   /* secondary: its newest written_ack record's DURABLE may go late */
 	bool standalone;   /* wbctl disconnect: the link is stopped */
+	/* its operator paused its resyncs (hello / peer-state sync_paused);
+	 * knows_state: its hello had the field, it takes peer-state frames */
+	bool peer_paused, knows_state;
 	/* a reload took its [node] section away (wbd_repl_remove_node): the
 	 * link stopped for good, no hold on the log, not counted, not shown;
 	 * its bitmap slot stays its own and tracks (a re-added node of the
@@ -304,6 +310,7 @@ struct wbd_repl {
 	uint64_t rs_min_rate;	   /* c-min-rate: the rate while records arrive (0: none) */
 	uint64_t app_ms;	   /* secondary: when the last record with data came */
 	bool rs_checksum;	   /* resync-checksum */
+	bool sync_paused;	   /* wbctl pause-sync on this node */
 	bool discard;		   /* wbctl connect --discard-my-data, until resynced */
 	struct repl_peer *rs_peer; /* target: the peer this node resyncs from */
 	unsigned rs_writes;	   /* target: resync writes to the backing in flight */
@@ -409,6 +416,12 @@ void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, con
 void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *data);
 void wbd_repl_rs_tgt_free(struct repl_peer *p);
 void wbd_repl_rs_rate_changed(struct repl_peer *p);
+/* wbctl pause-sync (repl_resync.c): the resync with p asks for no data
+ * (paused here or on p); a resync started (its clock); the target asks
+ * again now (resumed: repl_synctarget.c) */
+bool wbd_repl_rs_paused(const struct repl_peer *p);
+void wbd_repl_rs_clock_start(struct repl_peer *p);
+void wbd_repl_rs_poke(struct repl_peer *p);
 bool wbd_repl_rs_marked(const uint8_t *uuid); /* the Inconsistent marker */
 int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
 void wbd_repl_rs_source_up(struct repl_peer *p);

@@ -127,17 +127,129 @@ static void io_free_cb(const void *data, size_t len, void *cookie)
 void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *s)
 {
 	const struct repl_rs *rs = &p->rs;
-	uint64_t el;
+	uint64_t el, now;
 
 	if (rs->state == REPL_RS_NONE)
 		return;
 	s->resync = true;
 	s->rs_total = rs->total;
 	s->rs_done = rs->done < rs->total ? rs->done : rs->total;
-	el = wb_now_ms() - rs->t0_ms;
-	s->rs_rate = el ? s->rs_done * 1000 / el : 0;
-	s->rs_eta_ms = s->rs_rate ? (s->rs_total - s->rs_done) * 1000 / s->rs_rate : 0;
-	s->rs_throttled = rs->state == REPL_RS_TARGET && rs->throttled;
+	s->rs_paused = wbd_repl_rs_paused(p);
+	/* time paused is not in the rate; while paused there is no ETA */
+	now = wb_now_ms();
+	el = now - rs->t0_ms - rs->paused_ms - (rs->paused_at ? now - rs->paused_at : 0);
+	s->rs_rate = el > 0 && el < now ? s->rs_done * 1000 / el : 0;
+	s->rs_eta_ms =
+	    s->rs_rate && !s->rs_paused ? (s->rs_total - s->rs_done) * 1000 / s->rs_rate : 0;
+	s->rs_throttled = rs->state == REPL_RS_TARGET && rs->throttled && !s->rs_paused;
+}
+
+/* ---- wbctl pause-sync / resume-sync (DRBD's user pause) ---- */
+
+bool wbd_repl_rs_paused(const struct repl_peer *p)
+{
+	return p->rp->sync_paused || p->peer_paused;
+}
+
+bool wbd_repl_sync_paused(const struct wbd_repl *rp)
+{
+	return rp && rp->sync_paused;
+}
+
+/* The paused time of a running resync is left out of its rate. */
+static void rs_pause_clock(struct repl_peer *p)
+{
+	struct repl_rs *rs = &p->rs;
+	bool paused = rs->state != REPL_RS_NONE && wbd_repl_rs_paused(p);
+	uint64_t now = wb_now_ms();
+
+	if (paused && !rs->paused_at)
+		rs->paused_at = now ? now : 1;
+	else if (!paused && rs->paused_at) {
+		rs->paused_ms += now - rs->paused_at;
+		rs->paused_at = 0;
+	}
+}
+
+/* "paused by wbctl pause-sync on WHO" or "resumed ..." of p's resync */
+static void rs_pause_event(struct repl_peer *p, bool paused, const char *who)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what), "%s by wbctl %s-sync on %s", paused ? "paused" : "resumed",
+		 paused ? "pause" : "resume", who);
+	wbd_repl_rs_event(p, p->rs.state == REPL_RS_SOURCE ? "to" : "from", what);
+}
+
+/* A resync started (its "started" event out): its clock, and an event
+ * when it starts paused. */
+void wbd_repl_rs_clock_start(struct repl_peer *p)
+{
+	p->rs.paused_at = p->rs.paused_ms = 0;
+	rs_pause_clock(p);
+	if (wbd_repl_rs_paused(p))
+		rs_pause_event(p, true,
+			       p->rp->sync_paused && p->peer_paused ? "both nodes"
+			       : p->rp->sync_paused		    ? "this node"
+								    : p->node);
+}
+
+/* Whether p's resync is paused changed (was: before), by WHO: an event,
+ * the clock, and a resumed target asks again. */
+static void rs_pause_changed(struct repl_peer *p, bool was, const char *who)
+{
+	bool now = wbd_repl_rs_paused(p);
+
+	rs_pause_clock(p);
+	if (p->rs.state == REPL_RS_NONE || was == now)
+		return;
+	rs_pause_event(p, now, who);
+	if (!now)
+		wbd_repl_rs_poke(p);
+}
+
+/* A peer-state frame: the peer's operator paused or resumed. */
+static void on_peer_state(struct repl_peer *p, const Wbrep__PeerState *m)
+{
+	bool was = wbd_repl_rs_paused(p);
+
+	if (!m->has_sync_paused || m->sync_paused == p->peer_paused)
+		return;
+	p->peer_paused = m->sync_paused;
+	wbd_info("%s: peer %s %s its resyncs (wbctl %s-sync there)", p->rp->res, p->node,
+		 p->peer_paused ? "paused" : "resumed", p->peer_paused ? "pause" : "resume");
+	rs_pause_changed(p, was, p->node);
+}
+
+int wbd_repl_pause_sync(struct wbd_repl *rp, bool pause, char *msg, size_t len)
+{
+	Wbrep__PeerState ps = WBREP__PEER_STATE__INIT;
+	unsigned running = 0, told = 0;
+
+	if (rp->sync_paused == pause) {
+		snprintf(msg, len, "resyncs of %s %s on this node (nothing to do)", rp->res,
+			 pause ? "are already paused" : "are not paused");
+		return 0;
+	}
+	rp->sync_paused = pause;
+	ps.has_sync_paused = 1;
+	ps.sync_paused = pause;
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		struct repl_peer *p = &rp->peers[i];
+
+		if (p->up && p->l && p->knows_state &&
+		    !wbd_peerlink_send(p->l, WBP_T_PEER_STATE, &ps.base, NULL))
+			told++;
+		running += p->rs.state != REPL_RS_NONE;
+		/* paused before: by the peer, or here (when resuming) */
+		rs_pause_changed(p, p->peer_paused || !pause, "this node");
+	}
+	wbd_event(rp->res, "resync", NULL, NULL, "resyncs %s by wbctl %s-sync on this node",
+		  pause ? "paused" : "resumed", pause ? "pause" : "resume");
+	snprintf(msg, len, "resyncs of %s %s: %u running%s, %u peer(s) told", rp->res,
+		 pause ? "paused" : "resumed", running,
+		 pause && !running ? " (one that starts waits for resume-sync)" : "", told);
+	return 0;
 }
 
 void wbd_repl_rs_event(struct repl_peer *p, const char *role, const char *what)
@@ -482,6 +594,7 @@ void wbd_repl_rs_source_up(struct repl_peer *p)
 		  "seq %llu",
 		  p->node, rs->full ? "full sync" : "bitmap", (unsigned long long)rs->total,
 		  (unsigned long long)dirty, bi.region_size, (unsigned long long)p->next);
+	wbd_repl_rs_clock_start(p);
 	wbd_repl_peers_check(rp, false);
 }
 
@@ -835,6 +948,9 @@ bool wbd_repl_rs_frame(struct repl_peer *p, const struct wbp_msg *m, void *data)
 		return true;
 	case WBP_T_RESYNC_DONE:
 		on_rsdone(p, m->rsdone);
+		return true;
+	case WBP_T_PEER_STATE:
+		on_peer_state(p, m->pstate);
 		return true;
 	default:
 		return false;

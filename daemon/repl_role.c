@@ -459,6 +459,7 @@ unsigned wbd_repl_status(struct wbd_repl *rp, struct wbd_repl_peer_status *st, u
 		}
 		if (!p->up)
 			continue;
+		s->peer_paused = p->peer_paused;
 		wbd_repl_rs_status(p, s);
 		if (rp->primary) {
 			/* records go out as placed (live) or are read back;

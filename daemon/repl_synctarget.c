@@ -451,6 +451,7 @@ void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, con
 		  t->full ? "full sync" : "bitmap", (unsigned long long)rs->total,
 		  (unsigned long long)t->seq, t->rebase ? " (log restarts there)" : "",
 		  rp->rs_checksum ? ", checksums" : "");
+	wbd_repl_rs_clock_start(p);
 	/* nothing more (records) until the marker is durable and the log
 	 * is where the source's records continue */
 	wbd_peerlink_pause_rx(p->l, true);
@@ -716,7 +717,9 @@ static void tgt_pump(struct repl_peer *p)
 	if (!t || !t->ready || t->finishing)
 		return;
 	tgt_ckpt(p);
-	while (t->inflight < RS_INFLIGHT) {
+	/* paused (wbctl pause-sync): what is in flight completes, nothing
+	 * more is asked for until wbd_repl_rs_poke */
+	while (t->inflight < RS_INFLIGHT && !wbd_repl_rs_paused(p)) {
 		uint64_t first, lba, end;
 		struct rs_treq *q = NULL;
 
@@ -763,9 +766,20 @@ void wbd_repl_rs_rate_changed(struct repl_peer *p)
 {
 	struct repl_rs_tgt *t = p->rs.tgt;
 
-	if (!t || p->rs.state != REPL_RS_TARGET || !t->timer || !evtimer_pending(t->timer, NULL))
+	if (t && p->rs.state == REPL_RS_TARGET && t->timer && evtimer_pending(t->timer, NULL))
+		wbd_repl_rs_poke(p);
+}
+
+/* A target looks again now (its timer fires at once): the rate changed,
+ * or the resync was resumed (it asked for nothing while paused). */
+void wbd_repl_rs_poke(struct repl_peer *p)
+{
+	struct repl_rs_tgt *t = p->rs.tgt;
+
+	if (!t || p->rs.state != REPL_RS_TARGET)
 		return;
-	evtimer_del(t->timer);
+	if (t->timer && evtimer_pending(t->timer, NULL))
+		evtimer_del(t->timer);
 	tgt_arm(p, 0);
 }
 

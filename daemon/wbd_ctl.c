@@ -49,6 +49,7 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 
 	snprintf(s->disk_state, sizeof(s->disk_state), "%s", wbd_repl_disk(r->repl));
 	wbd_repl_disk_reason(r->repl, s->disk_reason, sizeof(s->disk_reason));
+	s->sync_paused = wbd_repl_sync_paused(r->repl);
 	s->has_uuid = wbd_repl_data_uuid(r->repl, s->data_uuid);
 	for (unsigned i = 0; i < n; i++) {
 		struct wbd_ctl_peer_status *q = &s->peers[i];
@@ -70,6 +71,8 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		q->rs_rate = ps[i].rs_rate;
 		q->rs_eta_ms = ps[i].rs_eta_ms;
 		q->rs_throttled = ps[i].rs_throttled;
+		q->rs_paused = ps[i].rs_paused;
+		q->peer_paused = ps[i].peer_paused;
 		q->has_sndq = ps[i].has_sndq;
 		q->congested = ps[i].congested;
 		q->sndq = ps[i].sndq;
@@ -487,6 +490,29 @@ static int h_forget_peer(void *ctx, const char *res, const char *arg, struct wbd
 	return wbd_repl_forget_peer(r->repl, arg, err, errlen);
 }
 
+/* wbctl pause-sync / resume-sync RES */
+static int h_sync_pause(void *ctx, const char *res, bool pause, char *err, size_t errlen)
+{
+	int ret;
+	struct wbd_resource *r = find_replicated(ctx, res, &ret, err, errlen);
+
+	if (!r)
+		return ret;
+	return wbd_repl_pause_sync(r->repl, pause, err, errlen);
+}
+
+static int h_pause_sync(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+			char *err, size_t errlen)
+{
+	return h_sync_pause(ctx, res, true, err, errlen);
+}
+
+static int h_resume_sync(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req,
+			 char *err, size_t errlen)
+{
+	return h_sync_pause(ctx, res, false, err, errlen);
+}
+
 /* wbctl verify: starts the online verify at the rate of the configuration
  * in force and returns; its progress and result are in the status. */
 static int h_verify(void *ctx, const char *res, const char *arg, struct wbd_ctl_req *req, char *err,
@@ -606,6 +632,8 @@ int wbd_handlers_start(struct wbd *d)
 	    .connect = h_connect,
 	    .disconnect = h_disconnect,
 	    .forget_peer = h_forget_peer,
+	    .pause_sync = h_pause_sync,
+	    .resume_sync = h_resume_sync,
 	    .verify = h_verify,
 	    .snapshot = h_snapshot,
 	    .snapshot_drop = h_snapshot_drop,

@@ -37,6 +37,7 @@ static const struct wbp_type_ent wbp_types[WBP_T_COUNT] = {
     [WBP_T_RESYNC_DONE] = {"resync-done", &wbrep__resync_done__descriptor, false, false},
     [WBP_T_SIZE_QUERY] = {"size-query", &wbrep__size_query__descriptor, false, false},
     [WBP_T_SIZE_REPLY] = {"size-reply", &wbrep__size_reply__descriptor, false, false},
+    [WBP_T_PEER_STATE] = {"peer-state", &wbrep__peer_state__descriptor, false, false},
 };
 
 static const struct wbp_type_ent *wbp_type(unsigned type)
@@ -426,7 +427,7 @@ int wbp_msg_check(unsigned type, const ProtobufCMessage *msg, uint32_t data_len,
 		}
 		return 0;
 	}
-	default: /* barrier, ping, pong, size query: any values */
+	default: /* barrier, ping, pong, size query, peer state: any values */
 		return 0;
 	}
 }

@@ -86,7 +86,8 @@ enum wbp_type {
 	WBP_T_RESYNC_DONE = 13, /* Wbrep__ResyncDone */
 	WBP_T_SIZE_QUERY = 14,	/* Wbrep__SizeQuery (online grow) */
 	WBP_T_SIZE_REPLY = 15,	/* Wbrep__SizeReply */
-	WBP_T_COUNT		/* 16..255 reserved */
+	WBP_T_PEER_STATE = 16,	/* Wbrep__PeerState (wbctl pause-sync) */
+	WBP_T_COUNT		/* 17..255 reserved */
 };
 
 /* What a receiver accepts; from the agreed geometry after the hello. */
@@ -123,6 +124,7 @@ struct wbp_msg {
 		Wbrep__ResyncDone *rsdone;
 		Wbrep__SizeQuery *szq;
 		Wbrep__SizeReply *szr;
+		Wbrep__PeerState *pstate;
 	};
 };
 

@@ -292,6 +292,8 @@ int wbproto_ctl_check(const Wbrep__CtlRequest *rq, const char **why)
 	case WBREP__CTL_OP__CTL_SNAPSHOT_DROP:
 	case WBREP__CTL_OP__CTL_RESIZE:
 	case WBREP__CTL_OP__CTL_FORGET_PEER:
+	case WBREP__CTL_OP__CTL_PAUSE_SYNC:
+	case WBREP__CTL_OP__CTL_RESUME_SYNC:
 		need_res = 1;
 		break;
 	default:

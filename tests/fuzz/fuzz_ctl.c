@@ -53,7 +53,7 @@ static void check_request(const Wbrep__CtlRequest *rq)
 	CHECK(rq->version == WBPROTO_CTL_VERSION);
 	CHECK((rq->op >= WBREP__CTL_OP__CTL_STATUS && rq->op <= WBREP__CTL_OP__CTL_SNAPSHOT_DROP) ||
 	      rq->op == WBREP__CTL_OP__CTL_DRAIN ||
-	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_FORGET_PEER) ||
+	      (rq->op >= WBREP__CTL_OP__CTL_PRIMARY && rq->op <= WBREP__CTL_OP__CTL_RESUME_SYNC) ||
 	      rq->op == WBREP__CTL_OP__CTL_EVENTS);
 	if (rq->op != WBREP__CTL_OP__CTL_STATUS && rq->op != WBREP__CTL_OP__CTL_RELOAD &&
 	    rq->op != WBREP__CTL_OP__CTL_EVENTS)

@@ -18,7 +18,9 @@
 # --discard-my-data`, is killed -9 in the middle of that full sync, resumes
 # and ends with the new primary's data; c-min-rate holds a resync (a full
 # sync to alpha) down while its primary takes writes (status says so), the
-# resync ends once they stop, every acknowledged write on both. Every case
+# resync ends once they stop, every acknowledged write on both; wbctl
+# pause-sync on the target, then on the source, holds a full sync (also
+# across a reconnect) until resume-sync. Every case
 # compares the exports (each node's read path) byte for byte.
 # timeout: 900
 . "$(dirname "$0")/../lib.sh"
@@ -406,6 +408,81 @@ if finished beta "$n0" && wait_for 60 st alpha 'r["disk_state"] == "UpToDate"' &
 	pass "resync-throttled-end" "($(tail -1 "$ST.verify"))"
 else
 	fail "resync-throttled-end: $(grep -E 'resync' "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' '); $(tail -1 "$ST.verify" 2>/dev/null)"
+fi
+# ---- wbctl pause-sync / resume-sync (DRBD's): a full sync to alpha
+# (--discard-my-data) that starts paused there (nothing asked for, no
+# ETA, status / JSON / metric / events say so), resumed there (bytes
+# move); paused on the source beta: the target stops asking, and a
+# reconnect keeps it paused (beta's hello says so); resumed on beta it
+# ends, both exports identical
+repl_conf alpha secondary resync-rate=2M
+ctl alpha reload >/dev/null 2>&1 || fail "resync-pause: wbctl reload on alpha failed"
+timeout 300 nbdcopy "$(URI beta)" "$T/img.beta" || fail "resync-pause: reading beta failed"
+done_b() { jget alpha '(s["peers"] or [{}])[0].get("resync_done_bytes")'; }
+# resync_done_bytes of alpha's sync unchanged for 2 s (what was in flight
+# at the pause has landed), then for 2 s more
+held() {
+	local a b
+	st alpha 'p.get("resync_paused") is True' || return 1
+	a=$(done_b)
+	sleep 2
+	st alpha 'p.get("resync_paused") is True' && b=$(done_b) && [ "$a" = "$b" ]
+}
+p1=$(ctl alpha pause-sync r0 2>&1)
+p2=$(ctl alpha pause-sync r0 2>&1)
+n0=$(nfin beta)
+if [[ "$p1" = *"resyncs of r0 paused: 0 running"*"1 peer(s) told"* ]] &&
+	[[ "$p2" = *"already paused"* ]] && st alpha 'r["sync_paused"] is True' &&
+	ctl alpha connect r0 --discard-my-data >"$T/conn" 2>&1 &&
+	wait_for 60 st alpha 'p.get("replication") == "SyncTarget" and p.get("resync_paused") is True' &&
+	st alpha 'p["resync_eta_ms"] is None and p["resync_done_bytes"] == 0 and p["peer_sync_paused"] is False' &&
+	ctl alpha status r0 2>&1 | grep -q "paused by wbctl pause-sync on this node" &&
+	curl -fsS "http://127.0.0.1:${MPORT[alpha]}/metrics" |
+	grep -q '^wbrep_peer_resync_paused{resource="r0",peer="beta"} 1$' &&
+	held && st alpha 'p["resync_done_bytes"] == 0' &&
+	wait_for 30 st beta 'p.get("replication") == "SyncSource" and p["resync_paused"] is True and p["peer_sync_paused"] is True'; then
+	pass "resync-pause-target" "(started paused: $p1; again: $p2)"
+else
+	fail "resync-pause-target: '$p1' '$p2' $(cat "$T/conn"); alpha $(grep -oE '"(replication|sync_paused|peer_sync_paused|resync_[a-z_]+)": [^,]*' "$T/st.alpha" | tr '\n' ' ')"
+fi
+r1=$(ctl alpha resume-sync r0 2>&1)
+if [[ "$r1" = *"resyncs of r0 resumed: 1 running"* ]] &&
+	wait_for 60 st alpha 'p.get("resync_paused") is False and (p.get("resync_done_bytes") or 0) > 0 and p["resync_eta_ms"] is not None' &&
+	st alpha 'r["sync_paused"] is False' &&
+	grep -q "resync from beta: paused by wbctl pause-sync on this node" "$T/alpha/wbrepd.log" &&
+	grep -q "resync from beta: resumed by wbctl resume-sync on this node" "$T/alpha/wbrepd.log"; then
+	pass "resync-pause-resume" "($r1; $(done_b) bytes done)"
+else
+	fail "resync-pause-resume: '$r1'; alpha $(grep -oE '"(replication|resync_[a-z_]+)": [^,]*' "$T/st.alpha" | tr '\n' ' ')"
+fi
+b1=$(ctl beta pause-sync r0 2>&1)
+if [[ "$b1" = *"resyncs of r0 paused: 1 running"* ]] &&
+	wait_for 30 st alpha 'p.get("resync_paused") is True and p["peer_sync_paused"] is True' &&
+	ctl alpha status r0 2>&1 | grep -q "paused by wbctl pause-sync on beta" && wait_for 30 held &&
+	grep -q "peer beta paused its resyncs" "$T/alpha/wbrepd.log"; then
+	pass "resync-pause-source" "($b1; alpha held at $(done_b) bytes)"
+else
+	fail "resync-pause-source: '$b1'; alpha $(grep -oE '"(replication|peer_sync_paused|resync_[a-z_]+)": [^,]*' "$T/st.alpha" | tr '\n' ' ')"
+fi
+# a new connection: beta's hello says it paused, the resync that starts
+# again waits
+s0=$(nstart beta)
+ctl alpha disconnect r0 >/dev/null 2>&1 && ctl alpha connect r0 >/dev/null 2>&1 ||
+	fail "resync-pause-reconnect: disconnect/connect failed"
+if wait_log_count 60 "$T/beta/wbrepd.log" "resync to peer alpha started" "$s0" &&
+	wait_for 60 st alpha 'p.get("replication") == "SyncTarget" and p.get("resync_paused") is True and p["peer_sync_paused"] is True' &&
+	wait_for 30 held; then
+	pass "resync-pause-reconnect" "(held at $(done_b) bytes after the reconnect)"
+else
+	fail "resync-pause-reconnect: alpha $(grep -oE '"(replication|peer_sync_paused|resync_[a-z_]+)": [^,]*' "$T/st.alpha" | tr '\n' ' ')"
+fi
+b2=$(ctl beta resume-sync r0 2>&1)
+b3=$(ctl beta resume-sync r0 2>&1)
+if [[ "$b2" = *"resumed"* ]] && [[ "$b3" = *"are not paused"* ]] && finished beta "$n0" &&
+	wait_for 60 st alpha 'r["disk_state"] == "UpToDate"' && wait_for 120 same_as "$T/img.beta" alpha; then
+	pass "resync-pause-end" "($b2; again: $b3; alpha identical to beta)"
+else
+	fail "resync-pause-end: '$b2' '$b3'; $(grep -E 'resync' "$T/alpha/wbrepd.log" | tail -2 | tr '\n' ' '); $(cmp "$T/img.beta" "$T/out.alpha" 2>&1 | head -1)"
 fi
 repl_log_clean resync-log-clean alpha beta
 finish

@@ -518,6 +518,25 @@ static void test_size(void **state)
 	expect(WBP_T_SIZE_REPLY, &r.base, 0, lg, -EINVAL, "code");
 }
 
+/* wbctl pause-sync: a peer-state frame, after the hello only, no data */
+static void test_peer_state(void **state)
+{
+	struct wbp_limits lg = lim_geo();
+	Wbrep__PeerState ps = WBREP__PEER_STATE__INIT;
+	uint8_t c[WBP_HDR_SIZE];
+	struct wbp_hdr h = {.version = 1, .type = WBP_T_PEER_STATE, .data_len = 1}, o;
+
+	(void)state;
+	ps.has_sync_paused = ps.sync_paused = 1;
+	expect(WBP_T_PEER_STATE, &ps.base, 0, lg, 0, NULL);
+	expect(WBP_T_PEER_STATE, &ps.base, 0, lim_hello(), -EPROTO, NULL);
+	ps.has_sync_paused = 0; /* no change: still a valid frame */
+	expect(WBP_T_PEER_STATE, &ps.base, 0, lg, 0, NULL);
+	wbp_hdr_encode(c, &h);
+	assert_int_equal(wbp_hdr_decode(c, &lg, &o), -EPROTO); /* data on it */
+	assert_string_equal(wbp_type_name(WBP_T_PEER_STATE), "peer-state");
+}
+
 static void test_bitmap(void **state)
 {
 	struct wbp_limits lg = lim_geo(); /* 1000 blocks = 63 regions of 64 KiB */
@@ -802,6 +821,7 @@ int main(void)
 	    cmocka_unit_test(test_ack_barrier_ping_error),
 	    cmocka_unit_test(test_bitmap),
 	    cmocka_unit_test(test_size),
+	    cmocka_unit_test(test_peer_state),
 	    cmocka_unit_test(test_resync_verify),
 	    cmocka_unit_test(test_stream_and_data),
 	    cmocka_unit_test(test_agree),
