@@ -125,6 +125,9 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 				       r->sync_paused && p->peer_sync_paused ? "both nodes"
 				       : r->sync_paused			     ? "this node"
 									     : p->node);
+			else if (p->resync_after)
+				printf(", waiting for the resync of %s (resync-after)",
+				       p->resync_after);
 			else
 				printf(", eta %llu s%s",
 				       (unsigned long long)(p->resync_eta_ms + 999) / 1000,
@@ -495,7 +498,7 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 			       (unsigned long long)p->resync_total_bytes,
 			       (unsigned long long)p->resync_done_bytes,
 			       (unsigned long long)p->resync_rate);
-			if (p->resync_paused) /* no ETA while paused */
+			if (p->resync_paused || p->resync_after) /* no ETA while held */
 				printf("null");
 			else
 				printf("%llu", (unsigned long long)p->resync_eta_ms);
@@ -507,6 +510,11 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 			       "\"resync_eta_ms\": null, \"resync_throttled\": null, "
 			       "\"resync_paused\": null");
 		}
+		printf(", \"resync_after\": ");
+		if (p->resync_after)
+			wbctl_json_str(p->resync_after);
+		else
+			printf("null");
 		printf(", \"peer_sync_paused\": %s",
 		       p->has_peer_sync_paused ? (p->peer_sync_paused ? "true" : "false") : "null");
 		printf(", \"congested\": ");

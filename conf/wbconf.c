@@ -622,10 +622,47 @@ static void check_res_pair(struct lx *lx, struct wbconf *c, size_t i, size_t j,
 			}
 }
 
+/* resync-after: another resource of this file, and no cycle through it
+ * (a cycle that does not come back to i is reported at its own members) */
+static void check_res_after(struct lx *lx, const struct wbconf *c, size_t i, const struct rinfo *ri)
+{
+	const char *lb;
+	unsigned ln;
+	size_t k = i;
+
+	if (!c->res[i].resync_after)
+		return;
+	ln = rline(&ri[i], "resync-after", &lb);
+	for (size_t hops = 0; hops <= c->nres && c->res[k].resync_after; hops++) {
+		size_t j = 0;
+
+		while (j < c->nres && strcmp(c->res[j].name, c->res[k].resync_after))
+			j++;
+		if (j == c->nres) {
+			if (k == i)
+				ERR(lx, ln, lb, "resync-after",
+				    "there is no [resource %s] in this file",
+				    c->res[i].resync_after);
+			return;
+		}
+		if (j == i) {
+			if (k == i)
+				ERR(lx, ln, lb, "resync-after", "names its own resource");
+			else
+				ERR(lx, ln, lb, "resync-after",
+				    "a cycle: %s waits for itself through %s", c->res[i].name,
+				    c->res[i].resync_after);
+			return;
+		}
+		k = j;
+	}
+}
+
 static void check_resource(struct lx *lx, struct wbconf *c, size_t i, const struct rinfo *ri)
 {
 	check_res_engine(lx, c, i, ri);
 	check_res_network(lx, c, i, ri);
+	check_res_after(lx, c, i, ri);
 	for (size_t j = 0; j < i; j++)
 		check_res_pair(lx, c, i, j, ri);
 }

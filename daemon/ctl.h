@@ -57,8 +57,9 @@ struct wbd_ctl_peer_status {
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
 	bool rs_throttled;
-	bool rs_paused;	  /* it asks for no data (wbctl pause-sync here or there) */
-	bool peer_paused; /* the peer's operator paused its resyncs */
+	bool rs_paused;	   /* it asks for no data (wbctl pause-sync here or there) */
+	bool peer_paused;  /* the peer's operator paused its resyncs */
+	char rs_after[64]; /* "" or the resource it waits for (resync-after) */
 	/* primary: the link's send queue (bytes, cap); congested: full */
 	bool has_sndq, congested;
 	uint64_t sndq, sndq_max;

@@ -2425,6 +2425,8 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->rs_rate = o->resync_rate;
 	rp->rs_checksum = o->resync_checksum;
 	rp->rs_min_rate = o->c_min_rate;
+	rp->env = env;
+	snprintf(rp->rs_after, sizeof(rp->rs_after), "%s", o->resync_after ? o->resync_after : "");
 	rp->sndq_max = o->sndq_max;
 	rp->ping_timeout_ms = o->ping_timeout_ms;
 	ret = repl_from_engine(rp);

@@ -45,6 +45,10 @@ struct wb_io;
 struct wbd_repl_env {
 	const struct wbconf *conf; /* nodes, node name, transport */
 	SSL_CTX *tls;		   /* NULL: plain TCP */
+	/* resync-after: whether a resync of resource res runs on this node
+	 * (the daemon looks it up; every resource's glue runs on its loop) */
+	bool (*resyncing)(void *ctx, const char *res);
+	void *ctx;
 };
 
 /* Number of peers the configuration gives resource r (its "nodes", or
@@ -71,7 +75,8 @@ struct wbd_repl_opts {
 	struct wb_io *backing;
 	uint64_t resync_rate;
 	bool resync_checksum;
-	uint64_t c_min_rate; /* c-min-rate: a sync target's rate while records arrive */
+	uint64_t c_min_rate;	  /* c-min-rate: a sync target's rate while records arrive */
+	const char *resync_after; /* resync-after: NULL or a resource name */
 	/* the peer links: send-queue-max (bytes) and ping-timeout; 0 = the
 	 * link's default (daemon/peerlink.h) */
 	size_t sndq_max;
@@ -149,7 +154,10 @@ void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
  * wbconf_after_sb0), from the next connect on */
 void wbd_repl_set_after_sb(struct wbd_repl *rp, int after_sb, int after_sb0);
 /* Reload: resync-rate and resync-checksum apply to the next requests. */
-void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, bool checksum);
+void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, bool checksum,
+			 const char *after);
+/* A resync with some peer runs (resync-after of another resource). */
+bool wbd_repl_resyncing(const struct wbd_repl *rp);
 /* Reload: send-queue-max and ping-timeout apply to the links at once. */
 void wbd_repl_set_link_limits(struct wbd_repl *rp, size_t sndq_max, uint32_t ping_timeout_ms);
 /* The engine failed (an I/O error on its log or backing device): drop
@@ -273,9 +281,10 @@ struct wbd_repl_peer_status {
 	 * in bytes/s since it started, time left at that rate */
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
-	bool rs_throttled; /* SyncTarget held at c-min-rate: records arrive */
-	bool rs_paused;	   /* it asks for no data: wbctl pause-sync here or there */
-	bool peer_paused;  /* the peer's operator paused its resyncs */
+	bool rs_throttled;    /* SyncTarget held at c-min-rate: records arrive */
+	bool rs_paused;	      /* it asks for no data: wbctl pause-sync here or there */
+	const char *rs_after; /* NULL, or it waits for this resource's resync (resync-after) */
+	bool peer_paused;     /* the peer's operator paused its resyncs */
 	/* primary, peer connected: its link's send queue (bytes queued, the
 	 * cap); congested: the queue was full, the peer catches up from the
 	 * log and write-back still waits for it (replication "Congested") */

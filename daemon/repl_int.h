@@ -86,6 +86,7 @@ struct repl_rs {
 	/* wbctl pause-sync: since when it is paused (0: not), and for how long
 	 * it was before (the rate leaves paused time out) */
 	uint64_t paused_at, paused_ms;
+	bool after_wait; /* target: waits for rp->rs_after's resync (resync-after) */
 	struct repl_rs_src *src;
 	struct repl_rs_tgt *tgt;
 };
@@ -305,15 +306,17 @@ struct wbd_repl {
 	size_t sndq_max;	  /* send-queue-max of every link, 0: default */
 	uint32_t ping_timeout_ms; /* ping-timeout of every link, 0: default */
 	/* resync (repl_resync.c) */
-	struct wb_io *backing;	   /* target: resync data goes straight here */
-	uint64_t rs_rate;	   /* resync-rate, bytes/s (0: no limit) */
-	uint64_t rs_min_rate;	   /* c-min-rate: the rate while records arrive (0: none) */
-	uint64_t app_ms;	   /* secondary: when the last record with data came */
-	bool rs_checksum;	   /* resync-checksum */
-	bool sync_paused;	   /* wbctl pause-sync on this node */
-	bool discard;		   /* wbctl connect --discard-my-data, until resynced */
-	struct repl_peer *rs_peer; /* target: the peer this node resyncs from */
-	unsigned rs_writes;	   /* target: resync writes to the backing in flight */
+	struct wb_io *backing; /* target: resync data goes straight here */
+	uint64_t rs_rate;      /* resync-rate, bytes/s (0: no limit) */
+	uint64_t rs_min_rate;  /* c-min-rate: the rate while records arrive (0: none) */
+	uint64_t app_ms;       /* secondary: when the last record with data came */
+	bool rs_checksum;      /* resync-checksum */
+	bool sync_paused;      /* wbctl pause-sync on this node */
+	char rs_after[WBCONF_NAME_MAX + 1]; /* resync-after, "" = none */
+	const struct wbd_repl_env *env;	    /* the daemon's (resync-after's lookup) */
+	bool discard;			    /* wbctl connect --discard-my-data, until resynced */
+	struct repl_peer *rs_peer;	    /* target: the peer this node resyncs from */
+	unsigned rs_writes;		    /* target: resync writes to the backing in flight */
 };
 
 /* Connected and up to date (primary: live, or only congested, and not
@@ -420,6 +423,11 @@ void wbd_repl_rs_rate_changed(struct repl_peer *p);
  * (paused here or on p); a resync started (its clock); the target asks
  * again now (resumed: repl_synctarget.c) */
 bool wbd_repl_rs_paused(const struct repl_peer *p);
+/* resync-after: a target whose resync waits for another resource's (looked
+ * at again every RS_AFTER_MS while it does; an event when it starts or
+ * stops waiting) */
+bool wbd_repl_rs_after_wait(struct repl_peer *p);
+#define RS_AFTER_MS 500
 void wbd_repl_rs_clock_start(struct repl_peer *p);
 void wbd_repl_rs_poke(struct repl_peer *p);
 bool wbd_repl_rs_marked(const uint8_t *uuid); /* the Inconsistent marker */

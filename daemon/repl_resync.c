@@ -135,12 +135,14 @@ void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *
 	s->rs_total = rs->total;
 	s->rs_done = rs->done < rs->total ? rs->done : rs->total;
 	s->rs_paused = wbd_repl_rs_paused(p);
-	/* time paused is not in the rate; while paused there is no ETA */
+	s->rs_after = rs->after_wait ? p->rp->rs_after : NULL;
+	/* time paused is not in the rate; while paused or waiting, no ETA */
 	now = wb_now_ms();
 	el = now - rs->t0_ms - rs->paused_ms - (rs->paused_at ? now - rs->paused_at : 0);
 	s->rs_rate = el > 0 && el < now ? s->rs_done * 1000 / el : 0;
-	s->rs_eta_ms =
-	    s->rs_rate && !s->rs_paused ? (s->rs_total - s->rs_done) * 1000 / s->rs_rate : 0;
+	s->rs_eta_ms = s->rs_rate && !s->rs_paused && !s->rs_after
+			   ? (s->rs_total - s->rs_done) * 1000 / s->rs_rate
+			   : 0;
 	s->rs_throttled = rs->state == REPL_RS_TARGET && rs->throttled && !s->rs_paused;
 }
 
@@ -149,6 +151,14 @@ void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *
 bool wbd_repl_rs_paused(const struct repl_peer *p)
 {
 	return p->rp->sync_paused || p->peer_paused;
+}
+
+bool wbd_repl_resyncing(const struct wbd_repl *rp)
+{
+	for (unsigned i = 0; rp && i < rp->npeers; i++)
+		if (rp->peers[i].rs.state != REPL_RS_NONE)
+			return true;
+	return false;
 }
 
 bool wbd_repl_sync_paused(const struct wbd_repl *rp)
@@ -160,7 +170,7 @@ bool wbd_repl_sync_paused(const struct wbd_repl *rp)
 static void rs_pause_clock(struct repl_peer *p)
 {
 	struct repl_rs *rs = &p->rs;
-	bool paused = rs->state != REPL_RS_NONE && wbd_repl_rs_paused(p);
+	bool paused = rs->state != REPL_RS_NONE && (wbd_repl_rs_paused(p) || rs->after_wait);
 	uint64_t now = wb_now_ms();
 
 	if (paused && !rs->paused_at)
@@ -183,9 +193,27 @@ static void rs_pause_event(struct repl_peer *p, bool paused, const char *who)
 
 /* A resync started (its "started" event out): its clock, and an event
  * when it starts paused. */
+bool wbd_repl_rs_after_wait(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	bool wait = p->rs.state == REPL_RS_TARGET && rp->rs_after[0] && rp->env &&
+		    rp->env->resyncing && rp->env->resyncing(rp->env->ctx, rp->rs_after);
+	char what[160];
+
+	if (wait == p->rs.after_wait)
+		return wait;
+	p->rs.after_wait = wait;
+	rs_pause_clock(p);
+	snprintf(what, sizeof(what), "%s the resync of %s (resync-after)",
+		 wait ? "waiting for" : "going on after", rp->rs_after);
+	wbd_repl_rs_event(p, "from", what);
+	return wait;
+}
+
 void wbd_repl_rs_clock_start(struct repl_peer *p)
 {
 	p->rs.paused_at = p->rs.paused_ms = 0;
+	p->rs.after_wait = false; /* looked at when it asks (repl_synctarget.c) */
 	rs_pause_clock(p);
 	if (wbd_repl_rs_paused(p))
 		rs_pause_event(p, true,
@@ -980,10 +1008,12 @@ void wbd_repl_rs_reset(struct repl_peer *p)
 		rp->rs_peer = NULL;
 }
 
-void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, bool checksum)
+void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, bool checksum,
+			 const char *after)
 {
 	if (!rp)
 		return;
+	snprintf(rp->rs_after, sizeof(rp->rs_after), "%s", after ? after : "");
 	if (rate != rp->rs_rate || min_rate != rp->rs_min_rate) {
 		rp->rs_rate = rate;
 		rp->rs_min_rate = min_rate;

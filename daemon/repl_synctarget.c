@@ -717,9 +717,12 @@ static void tgt_pump(struct repl_peer *p)
 	if (!t || !t->ready || t->finishing)
 		return;
 	tgt_ckpt(p);
+	/* resync-after: looked at again until the other resync is over */
+	if (wbd_repl_rs_after_wait(p))
+		tgt_arm(p, RS_AFTER_MS);
 	/* paused (wbctl pause-sync): what is in flight completes, nothing
 	 * more is asked for until wbd_repl_rs_poke */
-	while (t->inflight < RS_INFLIGHT && !wbd_repl_rs_paused(p)) {
+	while (t->inflight < RS_INFLIGHT && !wbd_repl_rs_paused(p) && !p->rs.after_wait) {
 		uint64_t first, lba, end;
 		struct rs_treq *q = NULL;
 

@@ -230,6 +230,17 @@ static void repl_adopt(struct wbd *d, SSL_CTX *tls, struct wbd_peerlisten *ls)
 		d->tls_ca_hash = wbd_conf_hash(d->conf->global.tls_ca);
 }
 
+/* resync-after: a resync of resource name runs on this node */
+static bool res_resyncing(void *ctx, const char *name)
+{
+	struct wbd *d = ctx;
+
+	for (size_t i = 0; i < d->nres; i++)
+		if (d->res[i] && !strcmp(d->res[i]->name, name))
+			return wbd_repl_resyncing(d->res[i]->repl);
+	return false;
+}
+
 /* Replication: TLS context and listener when other nodes are configured. */
 static int wbd_repl_start(struct wbd *d)
 {
@@ -239,6 +250,8 @@ static int wbd_repl_start(struct wbd *d)
 	int ret;
 
 	d->renv.conf = d->conf;
+	d->renv.resyncing = res_resyncing;
+	d->renv.ctx = d;
 	if (!wbd_repl_npeers(d->conf, NULL))
 		return 0;
 	ret = repl_listen(d, d->conf, &tls, &ls, err, sizeof(err));
@@ -729,7 +742,7 @@ static void reload_apply(struct wbd_resource *r, const struct wbconf *nw)
 	wbd_repl_set_min_peers(r->repl, r->conf->wb_min_peers);
 	wbd_repl_set_after_sb(r->repl, r->conf->after_sb_1pri, r->conf->after_sb_0pri);
 	wbd_repl_set_resync(r->repl, r->conf->resync_rate, r->conf->c_min_rate,
-			    r->conf->resync_checksum);
+			    r->conf->resync_checksum, r->conf->resync_after);
 	wbd_repl_set_link_limits(r->repl, r->conf->send_queue_max, r->conf->ping_timeout_ms);
 	wbd_resource_params(r->conf, &p);
 	ret = wb_engine_set_params(r->engine, &p);
