@@ -191,8 +191,8 @@ static void rs_pause_event(struct repl_peer *p, bool paused, const char *who)
 	wbd_repl_rs_event(p, p->rs.state == REPL_RS_SOURCE ? "to" : "from", what);
 }
 
-/* A resync started (its "started" event out): its clock, and an event
- * when it starts paused. */
+/* resync-after (repl_int.h): a target waits while rp->rs_after resyncs
+ * here; an event and the clock when that changes. */
 bool wbd_repl_rs_after_wait(struct repl_peer *p)
 {
 	struct wbd_repl *rp = p->rp;
@@ -210,6 +210,8 @@ bool wbd_repl_rs_after_wait(struct repl_peer *p)
 	return wait;
 }
 
+/* A resync started (its "started" event out): its clock, and an event
+ * when it starts paused. */
 void wbd_repl_rs_clock_start(struct repl_peer *p)
 {
 	p->rs.paused_at = p->rs.paused_ms = 0;
