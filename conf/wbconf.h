@@ -167,6 +167,7 @@ struct wbconf_resource {
 	uint64_t c_min_rate;	       /* ... while application writes arrive, 0 = no cut */
 	bool resync_checksum;	       /* sync target sends checksums, default no */
 	char *resync_after;	       /* its resyncs wait for this resource's, NULL = none */
+	char *before_resync_target;    /* program run and waited for first, NULL = none */
 	uint64_t peer_retention;       /* log bytes a disconnected peer may hold, 0 = the log */
 	uint64_t send_queue_max;       /* bytes queued per peer link, default 8 MiB */
 	uint32_t ping_timeout_ms;      /* a peer link without a pong this long drops, default 5 s */

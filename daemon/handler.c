@@ -23,6 +23,9 @@ struct kid {
 	pid_t pid; /* 0: free */
 	uint64_t start_ms;
 	char what[96]; /* "split-brain r0 (event 12)" */
+	/* wbd_handler_run: told the status; NULL for an event's program */
+	void (*done)(int status, void *arg);
+	void *arg;
 };
 
 struct wbd_handler {
@@ -73,6 +76,14 @@ static void reap(struct wbd_handler *h)
 		r = waitpid(k->pid, &st, WNOHANG);
 		if (r == 0 || (r < 0 && errno == EINTR))
 			continue;
+		if (k->done) {
+			void (*done)(int, void *) = k->done;
+
+			k->pid = 0;
+			k->done = NULL;
+			done(r < 0 ? -1 : st, k->arg);
+			continue;
+		}
 		if (r < 0)
 			wbd_warn("event handler for %s: waitpid: %s", k->what, strerror(errno));
 		else if (WIFEXITED(st) && WEXITSTATUS(st))
@@ -157,6 +168,108 @@ int wbd_handler_set(struct wbd_handler *h, const char *path, uint32_t kinds, uin
 	return 0;
 }
 
+/* posix_spawn of path as a handler: stdin /dev/null, nothing of the
+ * daemon's open past stderr (devices held O_EXCL, sockets), default
+ * signals, unblocked, a session of its own (the timeout kills its whole
+ * process group). 0 or an errno. */
+static int spawn(const char *path, char *const argv[], char *const envp[], pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	int rc;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+					  POSIX_SPAWN_SETSID);
+	rc = posix_spawn(pid, path, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	return rc;
+}
+
+static struct kid *kid_free_slot(struct wbd_handler *h)
+{
+	for (unsigned i = 0; i < WBD_HANDLER_MAX; i++)
+		if (!h->kids[i].pid)
+			return &h->kids[i];
+	return NULL;
+}
+
+/* k runs pid now: its timeout starts */
+static void kid_started(struct wbd_handler *h, struct kid *k, pid_t pid)
+{
+	k->pid = pid;
+	k->start_ms = now_ms();
+	if (!evtimer_pending(h->tick, NULL))
+		tick_arm(h);
+}
+
+/* a program that could not start, told from the loop */
+struct later {
+	void (*done)(int status, void *arg);
+	void *arg;
+};
+
+static void run_failed(evutil_socket_t fd, short what, void *arg)
+{
+	struct later l = *(struct later *)arg;
+
+	(void)fd;
+	(void)what;
+	free(arg);
+	l.done(-1, l.arg);
+}
+
+int wbd_handler_run(struct wbd_handler *h, const char *path, char *const argv[], char *const vars[],
+		    const char *what, void (*done)(int status, void *arg), void *arg)
+{
+	char e_node[96], *envp[16];
+	unsigned n = 0;
+	struct kid *k = kid_free_slot(h);
+	pid_t pid;
+	int rc;
+
+	if (!k)
+		return -EAGAIN;
+	envp[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	snprintf(e_node, sizeof(e_node), "WB_NODE=%s", h->node);
+	envp[n++] = e_node;
+	for (unsigned i = 0; vars && vars[i] && n < 15; i++)
+		envp[n++] = vars[i];
+	envp[n] = NULL;
+	snprintf(k->what, sizeof(k->what), "%s", what);
+	rc = spawn(path, argv, envp, &pid);
+	if (rc) {
+		struct later *l = malloc(sizeof(*l));
+		struct timeval tv0 = {0, 0};
+
+		wbd_warn("%s: cannot run %s: %s", what, path, strerror(rc));
+		if (!l)
+			return -ENOMEM;
+		/* told from the loop, never from inside this call */
+		l->done = done;
+		l->arg = arg;
+		if (event_base_once(h->base, -1, EV_TIMEOUT, run_failed, l, &tv0)) {
+			free(l);
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	k->done = done;
+	k->arg = arg;
+	kid_started(h, k, pid);
+	wbd_info("%s: %s started (pid %d)", what, path, (int)pid);
+	return 0;
+}
+
 void wbd_handler_event(struct wbd_handler *h, const struct wbd_event *ev)
 {
 	char e_kind[64], e_res[96], e_msg[600], e_mode[64], e_reason[200], e_seq[48], e_time[48],
@@ -172,18 +285,13 @@ void wbd_handler_event(struct wbd_handler *h, const struct wbd_event *ev)
 			e_node,
 			NULL};
 	char *argv[4];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
-	struct kid *k = NULL;
+	struct kid *k;
 	pid_t pid;
 	int rc;
 
 	if (!h || !h->path || !ev->kind || !(h->kinds & wbconf_event_kind(ev->kind)))
 		return;
-	for (unsigned i = 0; i < WBD_HANDLER_MAX && !k; i++)
-		if (!h->kids[i].pid)
-			k = &h->kids[i];
+	k = kid_free_slot(h);
 	if (!k) {
 		wbd_warn_rl(&h->rl_full,
 			    "event handler: %u still running, not run for %s %s (event %llu)",
@@ -203,34 +311,24 @@ void wbd_handler_event(struct wbd_handler *h, const struct wbd_event *ev)
 	argv[1] = (char *)ev->kind;
 	argv[2] = (char *)(ev->res[0] ? ev->res : "-");
 	argv[3] = NULL;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	/* stdin /dev/null, nothing of the daemon's open past stderr (devices
-	 * held O_EXCL, sockets), default signals, unblocked, a session of
-	 * its own (the timeout kills its whole process group) */
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-					  POSIX_SPAWN_SETSID);
-	rc = posix_spawn(&pid, h->path, &fa, &at, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	rc = spawn(h->path, argv, envp, &pid);
 	if (rc) {
 		wbd_warn("event handler %s for %s %s (event %llu): cannot run it: %s", h->path,
 			 ev->kind, argv[2], (unsigned long long)ev->seq, strerror(rc));
 		return;
 	}
-	k->pid = pid;
-	k->start_ms = now_ms();
 	snprintf(k->what, sizeof(k->what), "%s %s (event %llu)", ev->kind, argv[2],
 		 (unsigned long long)ev->seq);
+	k->done = NULL;
+	kid_started(h, k, pid);
 	wbd_debug("event handler %s started for %s: pid %d", h->path, k->what, (int)pid);
-	if (!evtimer_pending(h->tick, NULL))
-		tick_arm(h);
+}
+
+void wbd_handler_forget(struct wbd_handler *h, void *arg)
+{
+	for (unsigned i = 0; h && i < WBD_HANDLER_MAX; i++)
+		if (h->kids[i].pid && h->kids[i].done && h->kids[i].arg == arg)
+			h->kids[i].done = NULL;
 }
 
 void wbd_handler_free(struct wbd_handler *h)

@@ -29,6 +29,18 @@ int wbd_handler_new(struct event_base *base, const char *node, struct wbd_handle
  * its timeout; at start and at each reload. */
 int wbd_handler_set(struct wbd_handler *h, const char *path, uint32_t kinds, uint32_t timeout_ms);
 void wbd_handler_event(struct wbd_handler *h, const struct wbd_event *ev);
+/* A program the caller waits for (DRBD's before-resync-target): PATH
+ * with argv (argv[0] = path) and the environment vars ("K=V", NULL-ended;
+ * PATH and WB_NODE are added), as an event handler is run, and done(status
+ * as from waitpid, or -1 when it could not start, arg) once it exited or
+ * was killed at the event-handler timeout; what names it in the log. 0,
+ * or -EAGAIN when WBD_HANDLER_MAX run already. done is never called from
+ * inside this call. */
+int wbd_handler_run(struct wbd_handler *h, const char *path, char *const argv[], char *const vars[],
+		    const char *what, void (*done)(int status, void *arg), void *arg);
+/* The programs wbd_handler_run started with arg are no longer waited for:
+ * their done is not called (they run on, reaped as events' programs). */
+void wbd_handler_forget(struct wbd_handler *h, void *arg);
 /* Programs still running are left to finish (and to init). */
 void wbd_handler_free(struct wbd_handler *h);
 

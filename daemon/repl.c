@@ -2427,6 +2427,8 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->rs_min_rate = o->c_min_rate;
 	rp->env = env;
 	snprintf(rp->rs_after, sizeof(rp->rs_after), "%s", o->resync_after ? o->resync_after : "");
+	rp->rs_before = o->before_target ? strdup(o->before_target) : NULL;
+	rp->backing_path = strdup(o->backing_path ? o->backing_path : "");
 	rp->sndq_max = o->sndq_max;
 	rp->ping_timeout_ms = o->ping_timeout_ms;
 	ret = repl_from_engine(rp);
@@ -2574,6 +2576,8 @@ void wbd_repl_free(struct wbd_repl *rp)
 	if (rp->ev_src)
 		event_free(rp->ev_src);
 	fast_put(rp->fast); /* the links' go when they are freed */
+	free(rp->rs_before);
+	free(rp->backing_path);
 	free(rp);
 }
 

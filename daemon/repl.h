@@ -49,6 +49,8 @@ struct wbd_repl_env {
 	 * (the daemon looks it up; every resource's glue runs on its loop) */
 	bool (*resyncing)(void *ctx, const char *res);
 	void *ctx;
+	/* before-resync-target runs through the daemon's event handler */
+	struct wbd_handler *handler;
 };
 
 /* Number of peers the configuration gives resource r (its "nodes", or
@@ -77,6 +79,9 @@ struct wbd_repl_opts {
 	bool resync_checksum;
 	uint64_t c_min_rate;	  /* c-min-rate: a sync target's rate while records arrive */
 	const char *resync_after; /* resync-after: NULL or a resource name */
+	/* before-resync-target: NULL or a program run (and waited for) before
+	 * this node, a sync target, changes anything; backing_path: told to it */
+	const char *before_target, *backing_path;
 	/* the peer links: send-queue-max (bytes) and ping-timeout; 0 = the
 	 * link's default (daemon/peerlink.h) */
 	size_t sndq_max;
@@ -155,7 +160,7 @@ void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
 void wbd_repl_set_after_sb(struct wbd_repl *rp, int after_sb, int after_sb0);
 /* Reload: resync-rate and resync-checksum apply to the next requests. */
 void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, bool checksum,
-			 const char *after);
+			 const char *after, const char *before_target);
 /* A resync with some peer runs (resync-after of another resource). */
 bool wbd_repl_resyncing(const struct wbd_repl *rp);
 /* Reload: send-queue-max and ping-timeout apply to the links at once. */

@@ -313,6 +313,8 @@ struct wbd_repl {
 	bool rs_checksum;      /* resync-checksum */
 	bool sync_paused;      /* wbctl pause-sync on this node */
 	char rs_after[WBCONF_NAME_MAX + 1]; /* resync-after, "" = none */
+	char *rs_before;		    /* before-resync-target, NULL = none */
+	char *backing_path;		    /* told to it (WB_BACKING) */
 	const struct wbd_repl_env *env;	    /* the daemon's (resync-after's lookup) */
 	bool discard;			    /* wbctl connect --discard-my-data, until resynced */
 	struct repl_peer *rs_peer;	    /* target: the peer this node resyncs from */

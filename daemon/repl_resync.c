@@ -1011,10 +1011,16 @@ void wbd_repl_rs_reset(struct repl_peer *p)
 }
 
 void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, bool checksum,
-			 const char *after)
+			 const char *after, const char *before_target)
 {
-	if (!rp)
+	char *b = before_target ? strdup(before_target) : NULL;
+
+	if (!rp) {
+		free(b);
 		return;
+	}
+	free(rp->rs_before);
+	rp->rs_before = b;
 	snprintf(rp->rs_after, sizeof(rp->rs_after), "%s", after ? after : "");
 	if (rate != rp->rs_rate || min_rate != rp->rs_min_rate) {
 		rp->rs_rate = rate;

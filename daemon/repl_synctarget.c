@@ -28,10 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/wait.h>
 
 #include <event2/event.h>
 
 #include "daemon/events.h"
+#include "daemon/handler.h"
 #include "daemon/peerlink.h"
 #include "daemon/repl_int.h"
 #include "daemon/wbd_log.h"
@@ -61,6 +63,12 @@ struct repl_rs_tgt {
 	uint64_t fork; /* a discard: this node's records from here on too (0: none) */
 	bool rebase, full, marked, ready, finishing;
 	int saved_mode;
+	/* before-resync-target: none run yet, the log draining, the program
+	 * running (hctx: what its end is told with), done; the disk state
+	 * before this resync (back to it when the program fails) */
+	enum { TH_NONE, TH_DRAIN, TH_RUNNING, TH_DONE } hstate;
+	struct tgt_hctx *hctx;
+	enum repl_disk disk_before;
 	uint64_t cursor, next_id;
 	unsigned inflight; /* requests whose answer is not written yet */
 	struct rs_treq req[RS_INFLIGHT];
@@ -97,6 +105,10 @@ void wbd_repl_rs_tgt_free(struct repl_peer *p)
 		event_free(t->timer);
 	if (!t->ready && t->saved_mode >= 0)
 		wb_engine_set_mode(p->rp->e, (enum wb_mode)t->saved_mode);
+	if (t->hctx) { /* the program runs on; its end is not waited for */
+		wbd_handler_forget(p->rp->env ? p->rp->env->handler : NULL, t->hctx);
+		free(t->hctx);
+	}
 	free(t->bits);
 	free(t);
 	p->rs.tgt = NULL;
@@ -164,6 +176,8 @@ static void tgt_rebase(struct repl_peer *p)
 	tgt_pump(p);
 }
 
+static void tgt_drain_start(struct repl_peer *p);
+
 /* The marker UUID is durable: nothing was changed before it. */
 static void tgt_marked(struct wbd_repl *rp, int err)
 {
@@ -176,19 +190,8 @@ static void tgt_marked(struct wbd_repl *rp, int err)
 		return;
 	}
 	p->rs.tgt->marked = true;
-	if (p->rs.tgt->rebase) {
-		struct wb_engine_stats st;
-
-		/* the log must empty: no hold keeps records, destage runs */
-		for (unsigned i = 0; i < rp->npeers; i++) {
-			wb_engine_set_peer_pos(rp->e, rp->peers[i].slot, 0);
-			rp->peers[i].hold = 0;
-		}
-		if (!wb_engine_stats(rp->e, &st)) {
-			p->rs.tgt->saved_mode = (int)st.mode;
-			wb_engine_set_mode(rp->e, WB_MODE_WRITETHROUGH);
-		}
-	}
+	if (p->rs.tgt->rebase)
+		tgt_drain_start(p);
 	tgt_rebase(p);
 }
 
@@ -244,9 +247,150 @@ static void tgt_undiscard(struct wbd_repl *rp)
 			 rp->res);
 }
 
+/* The log must empty (tgt_rebase, tgt_handler_done): no hold keeps
+ * records, destage runs (write-through until the mode is given back). */
+static void tgt_drain_start(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	struct wb_engine_stats st;
+
+	for (unsigned i = 0; i < rp->npeers; i++) {
+		wb_engine_set_peer_pos(rp->e, rp->peers[i].slot, 0);
+		rp->peers[i].hold = 0;
+	}
+	if (p->rs.tgt->saved_mode < 0 && !wb_engine_stats(rp->e, &st)) {
+		p->rs.tgt->saved_mode = (int)st.mode;
+		wb_engine_set_mode(rp->e, WB_MODE_WRITETHROUGH);
+	}
+}
+
+/* the log holds no record: the backing device has all of this node's data
+ * (else looked at again in 20 ms) */
+static bool tgt_drained(struct repl_peer *p)
+{
+	struct wb_engine_stats st;
+
+	if (wb_engine_stats(p->rp->e, &st) || st.dirty_bytes || st.seq_tail != st.seq_head) {
+		tgt_arm(p, 20);
+		return false;
+	}
+	return true;
+}
+
+struct tgt_hctx {
+	struct repl_peer *p;
+};
+
+static void tgt_try_mark(struct repl_peer *p);
+
+/* before-resync-target ended (status as from waitpid, -1: not run) */
+static void tgt_handler_exit(int status, void *arg)
+{
+	struct tgt_hctx *c = arg;
+	struct repl_peer *p = c->p;
+	struct wbd_repl *rp = p->rp;
+	struct repl_rs_tgt *t = p->rs.tgt;
+	char how[64];
+
+	if (!t || t->hctx != c) { /* cannot happen: a freed target forgets it */
+		free(c);
+		return;
+	}
+	t->hctx = NULL;
+	free(c);
+	if (status == 0) {
+		wbd_info("%s: resync from %s: before-resync-target exited 0", rp->res, p->node);
+		t->hstate = TH_DONE;
+		tgt_try_mark(p);
+		return;
+	}
+	if (status < 0)
+		snprintf(how, sizeof(how), "could not run");
+	else if (WIFEXITED(status))
+		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(how, sizeof(how), "was killed by signal %d",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	/* nothing changed yet (no marker): the data is what it was */
+	rp->disk = t->disk_before;
+	snprintf(p->problem, sizeof(p->problem),
+		 "before-resync-target %s: the resync did not start; StandAlone until wbctl "
+		 "connect",
+		 how);
+	wbd_event(rp->res, "resync", NULL, NULL, "resync from %s: %s", p->node, p->problem);
+	p->standalone = true;
+	wbd_peerlink_stop(p->l);
+}
+
+/*
+ * before-resync-target (DRBD's): before this node, a sync target, changes
+ * anything, its data as it is now, all of it on the backing device (the
+ * log drained into it), goes to a program (an LVM snapshot of the backing
+ * device, say) that is waited for: exit 0 and the resync goes on; any
+ * other end and the link stops (StandAlone), nothing changed. true: go
+ * on now; false: looked at again later (timer, the program's end).
+ */
+static bool tgt_handler_done(struct repl_peer *p)
+{
+	struct wbd_repl *rp = p->rp;
+	struct repl_rs_tgt *t = p->rs.tgt;
+	char e_kind[64], e_res[96], e_peer[96], e_back[4200], what[200];
+	char *vars[] = {e_kind, e_res, e_peer, e_back, NULL};
+	char *argv[4];
+	int ret;
+
+	if (t->hstate == TH_NONE && (!rp->rs_before || !rp->env || !rp->env->handler))
+		t->hstate = TH_DONE;
+	if (t->hstate == TH_DONE)
+		return true;
+	if (t->hstate == TH_RUNNING)
+		return false;
+	if (t->hstate == TH_NONE) {
+		wbd_info("%s: resync from %s: the log drains before before-resync-target", rp->res,
+			 p->node);
+		tgt_drain_start(p);
+		t->hstate = TH_DRAIN;
+	}
+	if (!tgt_drained(p))
+		return false;
+	t->hctx = malloc(sizeof(*t->hctx));
+	if (!t->hctx) {
+		tgt_fail(p, -ENOMEM, "out of memory for before-resync-target");
+		return false;
+	}
+	t->hctx->p = p;
+	snprintf(e_kind, sizeof(e_kind), "WB_EVENT_KIND=before-resync-target");
+	snprintf(e_res, sizeof(e_res), "WB_RESOURCE=%s", rp->res);
+	snprintf(e_peer, sizeof(e_peer), "WB_PEER=%s", p->node);
+	snprintf(e_back, sizeof(e_back), "WB_BACKING=%s", rp->backing_path);
+	snprintf(what, sizeof(what), "%s: resync from %s: before-resync-target", rp->res, p->node);
+	argv[0] = rp->rs_before;
+	argv[1] = rp->res;
+	argv[2] = p->node;
+	argv[3] = NULL;
+	ret = wbd_handler_run(rp->env->handler, rp->rs_before, argv, vars, what, tgt_handler_exit,
+			      t->hctx);
+	if (ret) { /* all slots taken: again in a second */
+		free(t->hctx);
+		t->hctx = NULL;
+		tgt_arm(p, 1000);
+		return false;
+	}
+	t->hstate = TH_RUNNING;
+	wbd_event(rp->res, "resync", NULL, NULL,
+		  "resync from %s: waiting for before-resync-target %s (the log is drained: the "
+		  "backing device has this node's data)",
+		  p->node, rp->rs_before);
+	return false;
+}
+
 static void tgt_try_mark(struct repl_peer *p)
 {
-	int ret = tgt_mark(p->rp, p->node);
+	int ret;
+
+	if (!tgt_handler_done(p))
+		return;
+	ret = tgt_mark(p->rp, p->node);
 
 	if (ret == -EBUSY) /* another UUID update runs: again shortly */
 		tgt_arm(p, 20);
@@ -445,6 +589,7 @@ void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, con
 	rs->done = 0;
 	rs->t0_ms = wb_now_ms();
 	rp->rs_peer = p;
+	t->disk_before = rp->disk;
 	rp->disk = REPL_DISK_INCONSISTENT;
 	wbd_event(rp->res, "resync", NULL, NULL,
 		  "resync from %s started: %s, %llu bytes, records from seq %llu%s%s", p->node,

@@ -699,6 +699,8 @@ static int res_start_repl(struct wbd_resource *r, bool running, char *err, size_
 				  .resync_checksum = c->resync_checksum,
 				  .c_min_rate = c->c_min_rate,
 				  .resync_after = c->resync_after,
+				  .before_target = c->before_resync_target,
+				  .backing_path = c->backing,
 				  .sndq_max = c->send_queue_max,
 				  .ping_timeout_ms = c->ping_timeout_ms,
 				  .changed = res_peers_changed,

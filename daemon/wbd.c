@@ -381,6 +381,7 @@ int wbd_start(struct wbd *d)
 	    wbd_handler_set(d->evh, d->conf->global.event_handler, d->conf->global.event_kinds,
 			    d->conf->global.event_handler_timeout_ms))
 		return -ENOMEM;
+	d->renv.handler = d->evh; /* before-resync-target */
 	wbd_events_set_sink(wbd_event_sink, d);
 	d->res = calloc(d->conf->nres ? d->conf->nres : 1, sizeof(*d->res));
 	if (!d->res)
@@ -742,7 +743,8 @@ static void reload_apply(struct wbd_resource *r, const struct wbconf *nw)
 	wbd_repl_set_min_peers(r->repl, r->conf->wb_min_peers);
 	wbd_repl_set_after_sb(r->repl, r->conf->after_sb_1pri, r->conf->after_sb_0pri);
 	wbd_repl_set_resync(r->repl, r->conf->resync_rate, r->conf->c_min_rate,
-			    r->conf->resync_checksum, r->conf->resync_after);
+			    r->conf->resync_checksum, r->conf->resync_after,
+			    r->conf->before_resync_target);
 	wbd_repl_set_link_limits(r->repl, r->conf->send_queue_max, r->conf->ping_timeout_ms);
 	wbd_resource_params(r->conf, &p);
 	ret = wb_engine_set_params(r->engine, &p);
