@@ -128,6 +128,8 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 			else if (p->resync_after)
 				printf(", waiting for the resync of %s (resync-after)",
 				       p->resync_after);
+			else if (p->resync_hook)
+				printf(", waiting for before-resync-target (the log drains first)");
 			else
 				printf(", eta %llu s%s",
 				       (unsigned long long)(p->resync_eta_ms + 999) / 1000,
@@ -498,7 +500,8 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 			       (unsigned long long)p->resync_total_bytes,
 			       (unsigned long long)p->resync_done_bytes,
 			       (unsigned long long)p->resync_rate);
-			if (p->resync_paused || p->resync_after) /* no ETA while held */
+			if (p->resync_paused || p->resync_after ||
+			    p->resync_hook) /* held: no ETA */
 				printf("null");
 			else
 				printf("%llu", (unsigned long long)p->resync_eta_ms);
@@ -510,6 +513,8 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 			       "\"resync_eta_ms\": null, \"resync_throttled\": null, "
 			       "\"resync_paused\": null");
 		}
+		printf(", \"resync_hook\": %s",
+		       p->has_resync_hook ? (p->resync_hook ? "true" : "false") : "null");
 		printf(", \"resync_after\": ");
 		if (p->resync_after)
 			wbctl_json_str(p->resync_after);

@@ -188,6 +188,8 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 	p->has_peer_sync_paused = 1;
 	p->peer_sync_paused = s->peer_paused;
 	p->resync_after = s->rs_after[0] ? (char *)s->rs_after : NULL;
+	p->has_resync_hook = s->resync;
+	p->resync_hook = s->rs_hook;
 	p->has_congested = p->has_send_queue_bytes = p->has_send_queue_max_bytes = s->has_sndq;
 	p->congested = s->congested;
 	p->send_queue_bytes = s->sndq;

@@ -60,6 +60,7 @@ struct wbd_ctl_peer_status {
 	bool rs_paused;	   /* it asks for no data (wbctl pause-sync here or there) */
 	bool peer_paused;  /* the peer's operator paused its resyncs */
 	char rs_after[64]; /* "" or the resource it waits for (resync-after) */
+	bool rs_hook;	   /* the log drains / before-resync-target runs */
 	/* primary: the link's send queue (bytes, cap); congested: full */
 	bool has_sndq, congested;
 	uint64_t sndq, sndq_max;

@@ -197,8 +197,8 @@ static const struct metric peer_metrics[] = {
      "1 while this node, the resync target, paces it at c-min-rate (application writes)", P_RS_THR,
      0, NULL},
     {"wbrep_peer_resync_paused", "gauge",
-     "1 while the resync asks for no data: wbctl pause-sync on this node or on the peer, or "
-     "resync-after",
+     "1 while the resync asks for no data: wbctl pause-sync on this node or on the peer, "
+     "resync-after, or before-resync-target (the log drains, the program runs)",
      P_RS_PAUSED, 0, NULL},
 };
 
@@ -237,7 +237,8 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    (m->kind == P_KEPT && !p->has_kept) ||
 				    (m->kind == P_CERT && !p->cert_not_after) ||
 				    (m->kind >= P_RS_TOTAL && !p->resync) ||
-				    (m->kind == P_RS_ETA && (p->rs_paused || p->rs_after[0])))
+				    (m->kind == P_RS_ETA &&
+				     (p->rs_paused || p->rs_after[0] || p->rs_hook)))
 					continue;
 				v = m->kind == P_CONNECTED
 					? !strncmp(p->connection, "Connected", 16)
@@ -252,10 +253,11 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    : m->kind == P_CERT		 ? p->cert_not_after
 				    : m->kind == P_RS_TOTAL	 ? (int64_t)p->rs_total
 				    : m->kind == P_RS_DONE	 ? (int64_t)p->rs_done
-				    : m->kind == P_RS_ETA    ? (int64_t)(p->rs_eta_ms + 999) / 1000
-				    : m->kind == P_RS_THR    ? p->rs_throttled
-				    : m->kind == P_RS_PAUSED ? p->rs_paused || p->rs_after[0]
-							     : (int64_t)p->verify_oos;
+				    : m->kind == P_RS_ETA ? (int64_t)(p->rs_eta_ms + 999) / 1000
+				    : m->kind == P_RS_THR ? p->rs_throttled
+				    : m->kind == P_RS_PAUSED
+					? p->rs_paused || p->rs_after[0] || p->rs_hook
+					: (int64_t)p->verify_oos;
 				label_esc(node, p->node, sizeof(p->node));
 				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,
 					node, (long long)v);

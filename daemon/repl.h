@@ -289,6 +289,7 @@ struct wbd_repl_peer_status {
 	bool rs_throttled;    /* SyncTarget held at c-min-rate: records arrive */
 	bool rs_paused;	      /* it asks for no data: wbctl pause-sync here or there */
 	const char *rs_after; /* NULL, or it waits for this resource's resync (resync-after) */
+	bool rs_hook;	      /* it drains the log / waits for before-resync-target */
 	bool peer_paused;     /* the peer's operator paused its resyncs */
 	/* primary, peer connected: its link's send queue (bytes queued, the
 	 * cap); congested: the queue was full, the peer catches up from the

@@ -432,6 +432,8 @@ bool wbd_repl_rs_after_wait(struct repl_peer *p);
 #define RS_AFTER_MS 500
 void wbd_repl_rs_clock_start(struct repl_peer *p);
 void wbd_repl_rs_poke(struct repl_peer *p);
+/* the target drains its log or runs before-resync-target (status) */
+bool wbd_repl_rs_hooked(const struct repl_peer *p);
 bool wbd_repl_rs_marked(const uint8_t *uuid); /* the Inconsistent marker */
 int wbd_repl_rs_decide(struct repl_peer *p, const Wbrep__Hello *h, const char **why);
 void wbd_repl_rs_source_up(struct repl_peer *p);

@@ -136,11 +136,12 @@ void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *
 	s->rs_done = rs->done < rs->total ? rs->done : rs->total;
 	s->rs_paused = wbd_repl_rs_paused(p);
 	s->rs_after = rs->after_wait ? p->rp->rs_after : NULL;
+	s->rs_hook = wbd_repl_rs_hooked(p);
 	/* time paused is not in the rate; while paused or waiting, no ETA */
 	now = wb_now_ms();
 	el = now - rs->t0_ms - rs->paused_ms - (rs->paused_at ? now - rs->paused_at : 0);
 	s->rs_rate = el > 0 && el < now ? s->rs_done * 1000 / el : 0;
-	s->rs_eta_ms = s->rs_rate && !s->rs_paused && !s->rs_after
+	s->rs_eta_ms = s->rs_rate && !s->rs_paused && !s->rs_after && !s->rs_hook
 			   ? (s->rs_total - s->rs_done) * 1000 / s->rs_rate
 			   : 0;
 	s->rs_throttled = rs->state == REPL_RS_TARGET && rs->throttled && !s->rs_paused;

@@ -384,6 +384,12 @@ static bool tgt_handler_done(struct repl_peer *p)
 	return false;
 }
 
+bool wbd_repl_rs_hooked(const struct repl_peer *p)
+{
+	return p->rs.state == REPL_RS_TARGET && p->rs.tgt &&
+	       (p->rs.tgt->hstate == TH_DRAIN || p->rs.tgt->hstate == TH_RUNNING);
+}
+
 static void tgt_try_mark(struct repl_peer *p)
 {
 	int ret;

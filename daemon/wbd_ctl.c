@@ -73,6 +73,7 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		q->rs_throttled = ps[i].rs_throttled;
 		q->rs_paused = ps[i].rs_paused;
 		q->peer_paused = ps[i].peer_paused;
+		q->rs_hook = ps[i].rs_hook;
 		snprintf(q->rs_after, sizeof(q->rs_after), "%s",
 			 ps[i].rs_after ? ps[i].rs_after : "");
 		q->has_sndq = ps[i].has_sndq;

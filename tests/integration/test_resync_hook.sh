@@ -68,7 +68,8 @@ ctl beta disconnect r0 >/dev/null 2>&1 || fail "resync-hook: wbctl disconnect on
 put_img 16 24 alpha || fail "resync-hook: write while beta is away"
 ctl beta connect r0 >/dev/null 2>&1 || fail "resync-hook: wbctl connect on beta failed"
 if wait_for 60 test -s "$T/hook.args" && sleep 1 &&
-	json beta 's["peers"][0].get("replication") == "SyncTarget" and s["peers"][0]["resync_done_bytes"] == 0' &&
+	json beta 's["peers"][0].get("replication") == "SyncTarget" and s["peers"][0]["resync_done_bytes"] == 0 and s["peers"][0]["resync_hook"] is True and s["peers"][0]["resync_eta_ms"] is None' &&
+	ctl beta status r0 2>&1 | grep -q "waiting for before-resync-target (the log drains first)" &&
 	grep -q "^r0 alpha r0 alpha $T/beta/backing beta before-resync-target\$" "$T/hook.args" &&
 	cmp -s -n "$DEVSZ" "$T/img.before" "$T/snap.img" &&
 	grep -q "resync from alpha: waiting for before-resync-target" "$T/beta/wbrepd.log"; then
