@@ -212,22 +212,6 @@ static void kid_started(struct wbd_handler *h, struct kid *k, pid_t pid)
 		tick_arm(h);
 }
 
-/* a program that could not start, told from the loop */
-struct later {
-	void (*done)(int status, void *arg);
-	void *arg;
-};
-
-static void run_failed(evutil_socket_t fd, short what, void *arg)
-{
-	struct later l = *(struct later *)arg;
-
-	(void)fd;
-	(void)what;
-	free(arg);
-	l.done(-1, l.arg);
-}
-
 int wbd_handler_run(struct wbd_handler *h, const char *path, char *const argv[], char *const vars[],
 		    const char *what, void (*done)(int status, void *arg), void *arg)
 {
@@ -248,20 +232,8 @@ int wbd_handler_run(struct wbd_handler *h, const char *path, char *const argv[],
 	snprintf(k->what, sizeof(k->what), "%s", what);
 	rc = spawn(path, argv, envp, &pid);
 	if (rc) {
-		struct later *l = malloc(sizeof(*l));
-		struct timeval tv0 = {0, 0};
-
 		wbd_warn("%s: cannot run %s: %s", what, path, strerror(rc));
-		if (!l)
-			return -ENOMEM;
-		/* told from the loop, never from inside this call */
-		l->done = done;
-		l->arg = arg;
-		if (event_base_once(h->base, -1, EV_TIMEOUT, run_failed, l, &tv0)) {
-			free(l);
-			return -ENOMEM;
-		}
-		return 0;
+		return -rc;
 	}
 	k->done = done;
 	k->arg = arg;

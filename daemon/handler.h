@@ -32,10 +32,10 @@ void wbd_handler_event(struct wbd_handler *h, const struct wbd_event *ev);
 /* A program the caller waits for (DRBD's before-resync-target): PATH
  * with argv (argv[0] = path) and the environment vars ("K=V", NULL-ended;
  * PATH and WB_NODE are added), as an event handler is run, and done(status
- * as from waitpid, or -1 when it could not start, arg) once it exited or
- * was killed at the event-handler timeout; what names it in the log. 0,
- * or -EAGAIN when WBD_HANDLER_MAX run already. done is never called from
- * inside this call. */
+ * as from waitpid, arg) once it exited or was killed at the event-handler
+ * timeout; what names it in the log. 0; -EAGAIN when WBD_HANDLER_MAX run
+ * already; another -errno when it could not start (done is not called).
+ * done is never called from inside this call. */
 int wbd_handler_run(struct wbd_handler *h, const char *path, char *const argv[], char *const vars[],
 		    const char *what, void (*done)(int status, void *arg), void *arg);
 /* The programs wbd_handler_run started with arg are no longer waited for:

@@ -213,6 +213,13 @@ static void label_esc(char *out, const char *in, size_t len)
 	*out = 0;
 }
 
+/* a resync that asks for no data: paused, after another, or its
+ * before-resync-target (no ETA then) */
+static bool rs_held(const struct wbd_ctl_peer_status *p)
+{
+	return p->rs_paused || p->rs_after[0] || p->rs_hook;
+}
+
 static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 {
 	for (size_t i = 0; i < sizeof(peer_metrics) / sizeof(peer_metrics[0]); i++) {
@@ -237,8 +244,7 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    (m->kind == P_KEPT && !p->has_kept) ||
 				    (m->kind == P_CERT && !p->cert_not_after) ||
 				    (m->kind >= P_RS_TOTAL && !p->resync) ||
-				    (m->kind == P_RS_ETA &&
-				     (p->rs_paused || p->rs_after[0] || p->rs_hook)))
+				    (m->kind == P_RS_ETA && rs_held(p)))
 					continue;
 				v = m->kind == P_CONNECTED
 					? !strncmp(p->connection, "Connected", 16)
@@ -253,11 +259,10 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    : m->kind == P_CERT		 ? p->cert_not_after
 				    : m->kind == P_RS_TOTAL	 ? (int64_t)p->rs_total
 				    : m->kind == P_RS_DONE	 ? (int64_t)p->rs_done
-				    : m->kind == P_RS_ETA ? (int64_t)(p->rs_eta_ms + 999) / 1000
-				    : m->kind == P_RS_THR ? p->rs_throttled
-				    : m->kind == P_RS_PAUSED
-					? p->rs_paused || p->rs_after[0] || p->rs_hook
-					: (int64_t)p->verify_oos;
+				    : m->kind == P_RS_ETA    ? (int64_t)(p->rs_eta_ms + 999) / 1000
+				    : m->kind == P_RS_THR    ? p->rs_throttled
+				    : m->kind == P_RS_PAUSED ? rs_held(p)
+							     : (int64_t)p->verify_oos;
 				label_esc(node, p->node, sizeof(p->node));
 				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,
 					node, (long long)v);

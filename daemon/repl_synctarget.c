@@ -64,10 +64,9 @@ struct repl_rs_tgt {
 	bool rebase, full, marked, ready, finishing;
 	int saved_mode;
 	/* before-resync-target: none run yet, the log draining, the program
-	 * running (hctx: what its end is told with), done; the disk state
-	 * before this resync (back to it when the program fails) */
-	enum { TH_NONE, TH_DRAIN, TH_RUNNING, TH_DONE } hstate;
-	struct tgt_hctx *hctx;
+	 * running (its end is told with p), done, failed (the link stops);
+	 * the disk state before this resync (back to it when it failed) */
+	enum { TH_NONE, TH_DRAIN, TH_RUNNING, TH_DONE, TH_FAILED } hstate;
 	enum repl_disk disk_before;
 	uint64_t cursor, next_id;
 	unsigned inflight; /* requests whose answer is not written yet */
@@ -105,10 +104,8 @@ void wbd_repl_rs_tgt_free(struct repl_peer *p)
 		event_free(t->timer);
 	if (!t->ready && t->saved_mode >= 0)
 		wb_engine_set_mode(p->rp->e, (enum wb_mode)t->saved_mode);
-	if (t->hctx) { /* the program runs on; its end is not waited for */
-		wbd_handler_forget(p->rp->env ? p->rp->env->handler : NULL, t->hctx);
-		free(t->hctx);
-	}
+	if (t->hstate == TH_RUNNING) /* the program runs on, not waited for */
+		wbd_handler_forget(p->rp->env ? p->rp->env->handler : NULL, p);
 	free(t->bits);
 	free(t);
 	p->rs.tgt = NULL;
@@ -277,42 +274,16 @@ static bool tgt_drained(struct repl_peer *p)
 	return true;
 }
 
-struct tgt_hctx {
-	struct repl_peer *p;
-};
-
 static void tgt_try_mark(struct repl_peer *p);
 
-/* before-resync-target ended (status as from waitpid, -1: not run) */
-static void tgt_handler_exit(int status, void *arg)
+/* before-resync-target did not end well (HOW): nothing changed yet (no
+ * marker), the data is what it was; StandAlone until wbctl connect */
+static void tgt_handler_failed(struct repl_peer *p, const char *how)
 {
-	struct tgt_hctx *c = arg;
-	struct repl_peer *p = c->p;
 	struct wbd_repl *rp = p->rp;
-	struct repl_rs_tgt *t = p->rs.tgt;
-	char how[64];
 
-	if (!t || t->hctx != c) { /* cannot happen: a freed target forgets it */
-		free(c);
-		return;
-	}
-	t->hctx = NULL;
-	free(c);
-	if (status == 0) {
-		wbd_info("%s: resync from %s: before-resync-target exited 0", rp->res, p->node);
-		t->hstate = TH_DONE;
-		tgt_try_mark(p);
-		return;
-	}
-	if (status < 0)
-		snprintf(how, sizeof(how), "could not run");
-	else if (WIFEXITED(status))
-		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
-	else
-		snprintf(how, sizeof(how), "was killed by signal %d",
-			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	/* nothing changed yet (no marker): the data is what it was */
-	rp->disk = t->disk_before;
+	p->rs.tgt->hstate = TH_FAILED;
+	rp->disk = p->rs.tgt->disk_before;
 	snprintf(p->problem, sizeof(p->problem),
 		 "before-resync-target %s: the resync did not start; StandAlone until wbctl "
 		 "connect",
@@ -320,6 +291,29 @@ static void tgt_handler_exit(int status, void *arg)
 	wbd_event(rp->res, "resync", NULL, NULL, "resync from %s: %s", p->node, p->problem);
 	p->standalone = true;
 	wbd_peerlink_stop(p->l);
+}
+
+/* before-resync-target of p ended (status as from waitpid) */
+static void tgt_handler_exit(int status, void *arg)
+{
+	struct repl_peer *p = arg;
+	struct repl_rs_tgt *t = p->rs.tgt;
+	char how[64];
+
+	if (!t || t->hstate != TH_RUNNING) /* cannot happen: a freed target forgets it */
+		return;
+	if (status == 0) {
+		wbd_info("%s: resync from %s: before-resync-target exited 0", p->rp->res, p->node);
+		t->hstate = TH_DONE;
+		tgt_try_mark(p);
+		return;
+	}
+	if (WIFEXITED(status))
+		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+	else
+		snprintf(how, sizeof(how), "was killed by signal %d",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	tgt_handler_failed(p, how);
 }
 
 /*
@@ -343,7 +337,7 @@ static bool tgt_handler_done(struct repl_peer *p)
 		t->hstate = TH_DONE;
 	if (t->hstate == TH_DONE)
 		return true;
-	if (t->hstate == TH_RUNNING)
+	if (t->hstate == TH_RUNNING || t->hstate == TH_FAILED)
 		return false;
 	if (t->hstate == TH_NONE) {
 		wbd_info("%s: resync from %s: the log drains before before-resync-target", rp->res,
@@ -353,12 +347,6 @@ static bool tgt_handler_done(struct repl_peer *p)
 	}
 	if (!tgt_drained(p))
 		return false;
-	t->hctx = malloc(sizeof(*t->hctx));
-	if (!t->hctx) {
-		tgt_fail(p, -ENOMEM, "out of memory for before-resync-target");
-		return false;
-	}
-	t->hctx->p = p;
 	snprintf(e_kind, sizeof(e_kind), "WB_EVENT_KIND=before-resync-target");
 	snprintf(e_res, sizeof(e_res), "WB_RESOURCE=%s", rp->res);
 	snprintf(e_peer, sizeof(e_peer), "WB_PEER=%s", p->node);
@@ -368,12 +356,15 @@ static bool tgt_handler_done(struct repl_peer *p)
 	argv[1] = rp->res;
 	argv[2] = p->node;
 	argv[3] = NULL;
-	ret = wbd_handler_run(rp->env->handler, rp->rs_before, argv, vars, what, tgt_handler_exit,
-			      t->hctx);
-	if (ret) { /* all slots taken: again in a second */
-		free(t->hctx);
-		t->hctx = NULL;
+	ret =
+	    wbd_handler_run(rp->env->handler, rp->rs_before, argv, vars, what, tgt_handler_exit, p);
+	if (ret == -EAGAIN) { /* all slots taken: again in a second */
 		tgt_arm(p, 1000);
+		return false;
+	}
+	if (ret) {
+		snprintf(what, sizeof(what), "could not run (%s)", strerror(-ret));
+		tgt_handler_failed(p, what);
 		return false;
 	}
 	t->hstate = TH_RUNNING;

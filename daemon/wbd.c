@@ -233,12 +233,9 @@ static void repl_adopt(struct wbd *d, SSL_CTX *tls, struct wbd_peerlisten *ls)
 /* resync-after: a resync of resource name runs on this node */
 static bool res_resyncing(void *ctx, const char *name)
 {
-	struct wbd *d = ctx;
+	struct wbd_resource *r = wbd_find(ctx, name);
 
-	for (size_t i = 0; i < d->nres; i++)
-		if (d->res[i] && !strcmp(d->res[i]->name, name))
-			return wbd_repl_resyncing(d->res[i]->repl);
-	return false;
+	return r && wbd_repl_resyncing(r->repl);
 }
 
 /* Replication: TLS context and listener when other nodes are configured. */
