@@ -288,6 +288,30 @@ def main():
             kind="skipped")
 
     s1 = cs["seq_n1"]["fio"]["mibps"]
+    ncpu = os.cpu_count() or 1
+
+    def cpu_bound(n):
+        """What this machine's CPUs allow n nodes, estimated from this
+        run's CPU per MiB: every node doing the single node's work per MiB
+        (the primary does exactly that: NBD receive, log write, destage;
+        a secondary its own log write and destage, with the link's
+        receive instead of the NBD one) and each of the n-1 links what the
+        bare TLS stream's two ends cost (wbtlsstream, per stream of n-1
+        at once); fio's own CPU left out. A replicated write that wastes
+        nothing on top still needs this much, so on ncpu CPUs shared by
+        every node it cannot go faster. None without the stream's CPU
+        figures."""
+        t = ts.get("wbtlsstream", {})
+        c = t.get("cpu_ms_per_mib", {}).get(str(n - 1))
+        one = cs["seq_n1"]["cpu_ms_per_mib"]
+        if not c or not one:
+            return None
+        per_mib = n * one + (n - 1) * (c["send"] + c["recv"])
+        return {"ncpu": ncpu, "ms_per_mib": per_mib, "mibps": ncpu * 1000.0 / per_mib,
+                "single_ms_per_mib": one, "tls_send_ms_per_mib": c["send"],
+                "tls_recv_ms_per_mib": c["recv"]}
+
+    link["cpu_bound"] = {}
     row("1M seq write QD8, single node vs TLS ceiling", s1, "MiB/s",
         link["tls_ceiling_mibps"], "TLS ceiling",
         note=note("%.2fx iperf3/aes bound" % (s1 / bound), mode_note("seq_n1", "writeback")))
@@ -299,11 +323,22 @@ def main():
         ob = bound / (n - 1)
         ceil, cn, why = row_ceiling(v, n)
         ref, refname = (s1, "single") if s1 <= ceil else (ceil, cn)
+        cb = cpu_bound(n)
+        cb_note = ""
+        if cb:
+            link["cpu_bound"][str(n)] = dict(cb, ceiling_ratio=cb["mibps"] / ceil,
+                                             achieved=v / cb["mibps"])
+            cb_note = ("what %d CPUs allow (estimate): %d x single node %.2f + %d x bare "
+                       "TLS link %.2f + %.2f = %.2f ms/MiB -> at most %.0f MiB/s = %.2fx %s; "
+                       "this run %.2fx that" %
+                       (ncpu, n, cb["single_ms_per_mib"], n - 1, cb["tls_send_ms_per_mib"],
+                        cb["tls_recv_ms_per_mib"], cb["ms_per_mib"], cb["mibps"],
+                        cb["mibps"] / ceil, cn, v / cb["mibps"]))
         row("1M seq write QD8, %d nodes (protocol C)" % n, v, "MiB/s", ref, refname, 0.8,
             note=note("%.2fx single node, %.2fx %s (%.0f MiB/s), %.2fx iperf3/aes bound%s "
                       "(%.0f MiB/s)" % (v / s1, v / ceil, cn, ceil, v / ob,
                                         "/2" if n > 2 else "", ob),
-                      why, mode_note("seq_n%d" % n, "writeback")), kind="seq")
+                      cb_note, why, mode_note("seq_n%d" % n, "writeback")), kind="seq")
     q1 = cs["qd32_n1"]["fio"]["iops"]
     for n in (2, 3):
         name = "qd32_n%d" % n
@@ -348,6 +383,10 @@ def main():
                 note=note("p99 %s vs %s us single, %s vs %s IOPS" %
                           (fmt(f["p99_us"]), fmt(l1["p99_us"]), fmt(f["iops"]),
                            fmt(l1["iops"])), floor_note.get(n) if p == "C" else "",
+                          ("protocol A (waits for no peer's ack) %.2fx single: the peer's "
+                           "work on the same CPUs alone" %
+                           (cs["qd1_n%d_A" % n]["fio"]["p50_us"] / l1["p50_us"]))
+                          if p == "C" else "",
                           csw_note(name),
                           "single node's %s" % csw_note("qd1_n1") if p == "C" and n == 2 else "",
                           mode_note(name, "writeback")), kind="qd1")
