@@ -136,6 +136,15 @@ static void print_repl(const Wbrep__ResourceStatus *r)
 				       p->resync_throttled
 					   ? ", throttled to c-min-rate (application writes)"
 					   : "");
+			/* the target's delay controller (c-delay-target) */
+			if (p->has_resync_window_bytes) {
+				char w[32];
+
+				wbconf_fmt_size(p->resync_window_bytes, w, sizeof(w));
+				printf(", window %s, queue %llu.%llu ms", w,
+				       (unsigned long long)p->resync_queue_us / 1000,
+				       (unsigned long long)p->resync_queue_us % 1000 / 100);
+			}
 		}
 		if (p->has_send_queue_bytes && (p->congested || p->send_queue_bytes)) {
 			char q[32], m[32];
@@ -513,6 +522,12 @@ static void print_json_repl(const Wbrep__ResourceStatus *r)
 			       "\"resync_eta_ms\": null, \"resync_throttled\": null, "
 			       "\"resync_paused\": null");
 		}
+		if (p->has_resync_window_bytes)
+			printf(", \"resync_window_bytes\": %llu, \"resync_queue_us\": %llu",
+			       (unsigned long long)p->resync_window_bytes,
+			       (unsigned long long)p->resync_queue_us);
+		else
+			printf(", \"resync_window_bytes\": null, \"resync_queue_us\": null");
 		printf(", \"resync_hook\": %s",
 		       p->has_resync_hook ? (p->resync_hook ? "true" : "false") : "null");
 		printf(", \"resync_after\": ");

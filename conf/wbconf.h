@@ -165,6 +165,7 @@ struct wbconf_resource {
 	uint32_t max_clients;	       /* NBD connections on this export, default 128 */
 	uint64_t resync_rate;	       /* bytes/s a sync target asks for, 0 = unthrottled */
 	uint64_t c_min_rate;	       /* ... while application writes arrive, 0 = no cut */
+	uint32_t c_delay_target_ms;    /* queueing a resync may add on the link, 0 = off */
 	bool resync_checksum;	       /* sync target sends checksums, default no */
 	char *resync_after;	       /* its resyncs wait for this resource's, NULL = none */
 	char *before_resync_target;    /* program run and waited for first, NULL = none */

@@ -190,6 +190,9 @@ static void fill_peer(Wbrep__PeerStatus *p, const struct wbd_ctl_peer_status *s)
 	p->resync_after = s->rs_after[0] ? (char *)s->rs_after : NULL;
 	p->has_resync_hook = s->resync;
 	p->resync_hook = s->rs_hook;
+	p->has_resync_window_bytes = p->has_resync_queue_us = s->has_rs_window;
+	p->resync_window_bytes = s->rs_window;
+	p->resync_queue_us = s->rs_queue_us;
 	p->has_congested = p->has_send_queue_bytes = p->has_send_queue_max_bytes = s->has_sndq;
 	p->congested = s->congested;
 	p->send_queue_bytes = s->sndq;

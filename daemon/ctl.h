@@ -57,10 +57,12 @@ struct wbd_ctl_peer_status {
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
 	bool rs_throttled;
-	bool rs_paused;	   /* it asks for no data (wbctl pause-sync here or there) */
-	bool peer_paused;  /* the peer's operator paused its resyncs */
-	char rs_after[64]; /* "" or the resource it waits for (resync-after) */
-	bool rs_hook;	   /* the log drains / before-resync-target runs */
+	bool rs_paused;	    /* it asks for no data (wbctl pause-sync here or there) */
+	bool peer_paused;   /* the peer's operator paused its resyncs */
+	char rs_after[64];  /* "" or the resource it waits for (resync-after) */
+	bool rs_hook;	    /* the log drains / before-resync-target runs */
+	bool has_rs_window; /* target: c-delay-target's window, last queueing */
+	uint64_t rs_window, rs_queue_us;
 	/* primary: the link's send queue (bytes, cap); congested: full */
 	bool has_sndq, congested;
 	uint64_t sndq, sndq_max;

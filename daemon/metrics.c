@@ -154,7 +154,8 @@ enum {
 	P_RS_DONE,
 	P_RS_ETA,
 	P_RS_THR,
-	P_RS_PAUSED
+	P_RS_PAUSED,
+	P_RS_WIN
 };
 static const struct metric peer_metrics[] = {
     {"wbrep_peer_connected", "gauge", "1 if the replication link to the peer is up", P_CONNECTED, 0,
@@ -200,6 +201,10 @@ static const struct metric peer_metrics[] = {
      "1 while the resync asks for no data: wbctl pause-sync on this node or on the peer, "
      "resync-after, or before-resync-target (the log drains, the program runs)",
      P_RS_PAUSED, 0, NULL},
+    {"wbrep_peer_resync_window_bytes", "gauge",
+     "Bytes this node, the resync target, may have asked for and not got yet (c-delay-target's "
+     "window)",
+     P_RS_WIN, 0, NULL},
 };
 
 /* Label value escaping: backslash, quote, newline. out: 2 * len + 1. */
@@ -244,7 +249,8 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    (m->kind == P_KEPT && !p->has_kept) ||
 				    (m->kind == P_CERT && !p->cert_not_after) ||
 				    (m->kind >= P_RS_TOTAL && !p->resync) ||
-				    (m->kind == P_RS_ETA && rs_held(p)))
+				    (m->kind == P_RS_ETA && rs_held(p)) ||
+				    (m->kind == P_RS_WIN && !p->has_rs_window))
 					continue;
 				v = m->kind == P_CONNECTED
 					? !strncmp(p->connection, "Connected", 16)
@@ -262,6 +268,7 @@ static void render_peers(FILE *f, const struct wbd_ctl_res_status *s, size_t n)
 				    : m->kind == P_RS_ETA    ? (int64_t)(p->rs_eta_ms + 999) / 1000
 				    : m->kind == P_RS_THR    ? p->rs_throttled
 				    : m->kind == P_RS_PAUSED ? rs_held(p)
+				    : m->kind == P_RS_WIN    ? (int64_t)p->rs_window
 							     : (int64_t)p->verify_oos;
 				label_esc(node, p->node, sizeof(p->node));
 				fprintf(f, "%s{resource=\"%s\",peer=\"%s\"} %lld\n", m->name, res,

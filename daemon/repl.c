@@ -2425,6 +2425,7 @@ int wbd_repl_new(struct event_base *base, const struct wbd_repl_env *env,
 	rp->rs_rate = o->resync_rate;
 	rp->rs_checksum = o->resync_checksum;
 	rp->rs_min_rate = o->c_min_rate;
+	rp->rs_delay_ms = o->c_delay_target_ms;
 	rp->env = env;
 	snprintf(rp->rs_after, sizeof(rp->rs_after), "%s", o->resync_after ? o->resync_after : "");
 	rp->rs_before = o->before_target ? strdup(o->before_target) : NULL;

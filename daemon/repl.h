@@ -77,8 +77,9 @@ struct wbd_repl_opts {
 	struct wb_io *backing;
 	uint64_t resync_rate;
 	bool resync_checksum;
-	uint64_t c_min_rate;	  /* c-min-rate: a sync target's rate while records arrive */
-	const char *resync_after; /* resync-after: NULL or a resource name */
+	uint64_t c_min_rate;	    /* c-min-rate: a sync target's rate while records arrive */
+	uint32_t c_delay_target_ms; /* c-delay-target: a sync target's delay controller */
+	const char *resync_after;   /* resync-after: NULL or a resource name */
 	/* before-resync-target: NULL or a program run (and waited for) before
 	 * this node, a sync target, changes anything; backing_path: told to it */
 	const char *before_target, *backing_path;
@@ -159,8 +160,8 @@ void wbd_repl_set_min_peers(struct wbd_repl *rp, unsigned min_peers);
  * wbconf_after_sb0), from the next connect on */
 void wbd_repl_set_after_sb(struct wbd_repl *rp, int after_sb, int after_sb0);
 /* Reload: resync-rate and resync-checksum apply to the next requests. */
-void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, bool checksum,
-			 const char *after, const char *before_target);
+void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, uint32_t delay_ms,
+			 bool checksum, const char *after, const char *before_target);
 /* A resync with some peer runs (resync-after of another resource). */
 bool wbd_repl_resyncing(const struct wbd_repl *rp);
 /* Reload: send-queue-max and ping-timeout apply to the links at once. */
@@ -286,7 +287,11 @@ struct wbd_repl_peer_status {
 	 * in bytes/s since it started, time left at that rate */
 	bool resync;
 	uint64_t rs_total, rs_done, rs_rate, rs_eta_ms;
-	bool rs_throttled;    /* SyncTarget held at c-min-rate: records arrive */
+	bool rs_throttled; /* SyncTarget held at c-min-rate: records arrive */
+	/* SyncTarget: its window of bytes asked and not answered, and the
+	 * queueing its last answer saw (c-delay-target) */
+	bool has_rs_window;
+	uint64_t rs_window, rs_queue_us;
 	bool rs_paused;	      /* it asks for no data: wbctl pause-sync here or there */
 	const char *rs_after; /* NULL, or it waits for this resource's resync (resync-after) */
 	bool rs_hook;	      /* it drains the log / waits for before-resync-target */

@@ -309,6 +309,7 @@ struct wbd_repl {
 	struct wb_io *backing; /* target: resync data goes straight here */
 	uint64_t rs_rate;      /* resync-rate, bytes/s (0: no limit) */
 	uint64_t rs_min_rate;  /* c-min-rate: the rate while records arrive (0: none) */
+	uint32_t rs_delay_ms;  /* c-delay-target: queueing a resync may add (0: off) */
 	uint64_t app_ms;       /* secondary: when the last record with data came */
 	bool rs_checksum;      /* resync-checksum */
 	bool sync_paused;      /* wbctl pause-sync on this node */
@@ -421,6 +422,9 @@ void wbd_repl_rs_on_bitmap(struct repl_peer *p, const Wbrep__BitmapChunk *m, con
 void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *data);
 void wbd_repl_rs_tgt_free(struct repl_peer *p);
 void wbd_repl_rs_rate_changed(struct repl_peer *p);
+/* A sync target's window (c-delay-target; the fixed bound when off) and
+ * the queueing its last answer saw; false: no resync to this node runs */
+bool wbd_repl_rs_tgt_window(const struct repl_peer *p, uint64_t *win, uint64_t *queue_us);
 /* wbctl pause-sync (repl_resync.c): the resync with p asks for no data
  * (paused here or on p); a resync started (its clock); the target asks
  * again now (resumed: repl_synctarget.c) */

@@ -145,6 +145,8 @@ void wbd_repl_rs_status(const struct repl_peer *p, struct wbd_repl_peer_status *
 			   ? (s->rs_total - s->rs_done) * 1000 / s->rs_rate
 			   : 0;
 	s->rs_throttled = rs->state == REPL_RS_TARGET && rs->throttled && !s->rs_paused;
+	s->has_rs_window = rs->state == REPL_RS_TARGET &&
+			   wbd_repl_rs_tgt_window(p, &s->rs_window, &s->rs_queue_us);
 }
 
 /* ---- wbctl pause-sync / resume-sync (DRBD's user pause) ---- */
@@ -1011,8 +1013,8 @@ void wbd_repl_rs_reset(struct repl_peer *p)
 		rp->rs_peer = NULL;
 }
 
-void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, bool checksum,
-			 const char *after, const char *before_target)
+void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, uint32_t delay_ms,
+			 bool checksum, const char *after, const char *before_target)
 {
 	char *b = before_target ? strdup(before_target) : NULL;
 
@@ -1023,6 +1025,7 @@ void wbd_repl_set_resync(struct wbd_repl *rp, uint64_t rate, uint64_t min_rate, 
 	free(rp->rs_before);
 	rp->rs_before = b;
 	snprintf(rp->rs_after, sizeof(rp->rs_after), "%s", after ? after : "");
+	rp->rs_delay_ms = delay_ms; /* the next answer's look at the window */
 	if (rate != rp->rs_rate || min_rate != rp->rs_min_rate) {
 		rp->rs_rate = rate;
 		rp->rs_min_rate = min_rate;

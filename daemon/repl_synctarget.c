@@ -53,7 +53,22 @@ struct rs_treq {
 	bool busy; /* asked, its data not written yet (the slot is taken) */
 	uint64_t id, lba;
 	uint32_t nblocks;
+	uint64_t sent_us; /* when it went out (c-delay-target); 0: not yet */
 };
+
+/* c-delay-target, the resync's delay controller ("Resync" in
+ * docs/replication.md): the bytes asked for and not answered yet are held
+ * to a window; every answer's time (request sent -> data in) less the
+ * shortest of the last RS_BASE_MS or two (what the link and the source's
+ * read take with nothing queued) is the queueing the resync adds on the
+ * link, before every application record behind it. Below the target the
+ * window grows by one request per window's worth of answers (from 2
+ * requests: a fast link is full within a few round trips); above it, it
+ * shrinks to 3/4, once per answer time, never below one request, so a
+ * resync always moves and takes the link back when the queue is gone. */
+#define RS_BASE_MS	 5000
+#define RS_WIN_MIN(maxb) (maxb)
+#define RS_WIN_MAX(maxb) ((uint64_t)RS_INFLIGHT * (maxb))
 
 struct repl_rs_tgt {
 	uint8_t *bits; /* the source's bitmap; a region's bit is cleared when asked */
@@ -78,6 +93,12 @@ struct repl_rs_tgt {
 	/* resync-rate */
 	uint64_t tokens, tok_ms;
 	struct event *timer;
+	/* c-delay-target: the window (bytes), what is asked and not answered,
+	 * the shortest answer time in this RS_BASE_MS bucket and the last one
+	 * (base_t: this one's start), the last queueing seen, the last cut */
+	uint64_t win, asked;
+	uint64_t base_us[2], base_t, queue_us, cut_us;
+	unsigned cuts;
 };
 
 /* contexts of I/O that may outlive the target state (link drop) */
@@ -629,6 +650,7 @@ static void tgt_send_req(struct repl_peer *p, struct rs_treq *q, bool has_crc, u
 		r.has_durable_below = 1;
 		r.durable_below = p->rs.tgt->ckpt;
 	}
+	q->sent_us = wb_now_ns() / 1000;
 	ret = wbd_peerlink_send(p->l, WBP_T_RESYNC_REQ, &r.base, NULL);
 	if (!ret && r.has_durable_below)
 		p->rs.tgt->ckpt_sent = r.durable_below;
@@ -798,6 +820,79 @@ static bool tgt_rate_take(struct repl_peer *p, uint64_t maxb, uint64_t nb)
 	return true;
 }
 
+/* the most bytes one request asks for */
+static uint64_t tgt_maxb(const struct repl_peer *p)
+{
+	const struct wbp_limits *lim = wbd_peerlink_limits(p->l);
+
+	return lim && lim->max_data < RS_REQ_MAX ? lim->max_data : RS_REQ_MAX;
+}
+
+/* The delay controller's view of an answer to q (data, not a "same"):
+ * its time against the base, the window moved by it (see RS_BASE_MS) */
+static void tgt_delay_seen(struct repl_peer *p, const struct rs_treq *q, uint64_t maxb)
+{
+	struct repl_rs_tgt *t = p->rs.tgt;
+	uint64_t now = wb_now_ns() / 1000, lat, base, target = (uint64_t)p->rp->rs_delay_ms * 1000;
+	uint64_t s = (uint64_t)q->nblocks * WBP_BLOCK_SIZE;
+
+	if (!q->sent_us || now < q->sent_us)
+		return;
+	lat = now - q->sent_us;
+	if (!t->base_t || now - t->base_t >= RS_BASE_MS * 1000ull) {
+		t->base_us[1] = t->base_t ? t->base_us[0] : lat;
+		t->base_us[0] = lat;
+		t->base_t = now;
+	} else if (lat < t->base_us[0]) {
+		t->base_us[0] = lat;
+	}
+	base = t->base_us[0] < t->base_us[1] ? t->base_us[0] : t->base_us[1];
+	t->queue_us = lat - (lat < base ? lat : base);
+	if (!target)
+		return;
+	if (t->queue_us > target) {
+		/* once per answer time: the answers in flight at the cut saw
+		 * the queue of before it */
+		if (now - t->cut_us >= lat) {
+			t->win = t->win * 3 / 4;
+			if (t->win < RS_WIN_MIN(maxb))
+				t->win = RS_WIN_MIN(maxb);
+			t->cut_us = now;
+			t->cuts++;
+		}
+	} else if (t->win < RS_WIN_MAX(maxb)) {
+		t->win += s * s / t->win ? s * s / t->win : 1;
+		if (t->win > RS_WIN_MAX(maxb))
+			t->win = RS_WIN_MAX(maxb);
+	}
+}
+
+/* May a request of nb blocks be asked for now (c-delay-target)? One is
+ * always let through when nothing is asked. */
+static bool tgt_window_room(struct repl_peer *p, uint64_t maxb, uint64_t nb)
+{
+	struct repl_rs_tgt *t = p->rs.tgt;
+
+	if (!p->rp->rs_delay_ms)
+		return true;
+	if (!t->win)
+		t->win = 2 * maxb;
+	if (t->win > RS_WIN_MAX(maxb))
+		t->win = RS_WIN_MAX(maxb);
+	return !t->asked || t->asked + nb * WBP_BLOCK_SIZE <= t->win;
+}
+
+bool wbd_repl_rs_tgt_window(const struct repl_peer *p, uint64_t *win, uint64_t *queue_us)
+{
+	const struct repl_rs_tgt *t = p->rs.tgt;
+
+	if (!t || !t->ready)
+		return false;
+	*win = p->rp->rs_delay_ms && t->win ? t->win : RS_WIN_MAX(tgt_maxb(p));
+	*queue_us = t->queue_us;
+	return true;
+}
+
 /* Regions wholly asked for (from first up to end) are done in the copy; at
  * the device end every region is. The cursor moves to end. */
 static void tgt_mark_asked(struct repl_rs_tgt *t, uint64_t first, uint64_t end, uint64_t dev)
@@ -847,13 +942,13 @@ static bool tgt_issue(struct repl_peer *p, struct rs_treq *q)
 }
 
 /* Ask for the next dirty ranges, RS_INFLIGHT requests at most, within the
- * rate; finish once everything was asked for and written. */
+ * window and the rate; finish once everything was asked for and written. */
 static void tgt_pump(struct repl_peer *p)
 {
 	struct wbd_repl *rp = p->rp;
 	struct repl_rs_tgt *t = p->rs.tgt;
 	const struct wbp_limits *lim = wbd_peerlink_limits(p->l);
-	uint64_t maxb = lim && lim->max_data < RS_REQ_MAX ? lim->max_data : RS_REQ_MAX;
+	uint64_t maxb = tgt_maxb(p);
 	uint64_t dev = lim ? lim->dev_blocks : 0;
 
 	if (!t || !t->ready || t->finishing)
@@ -870,6 +965,9 @@ static void tgt_pump(struct repl_peer *p)
 
 		if (!tgt_next_range(t, dev, maxb, &first, &lba, &end))
 			break;
+		/* an answer makes room: tgt_pump runs again when its write is done */
+		if (!tgt_window_room(p, maxb, end - lba))
+			break;
 		if (!tgt_rate_take(p, maxb, end - lba))
 			return;
 		for (unsigned i = 0; i < RS_INFLIGHT && !q; i++)
@@ -882,6 +980,7 @@ static void tgt_pump(struct repl_peer *p)
 				      .lba = lba,
 				      .nblocks = (uint32_t)(end - lba)};
 		t->inflight++;
+		t->asked += (uint64_t)q->nblocks * WBP_BLOCK_SIZE;
 		if (!tgt_issue(p, q))
 			return;
 	}
@@ -972,6 +1071,9 @@ void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *
 		return;
 	}
 	q->used = false;
+	t->asked -= t->asked < (uint64_t)q->nblocks * WBP_BLOCK_SIZE
+			? t->asked
+			: (uint64_t)q->nblocks * WBP_BLOCK_SIZE;
 	if (m->has_code && m->code) {
 		tgt_fail(p, -m->code, "the source could not read a range");
 		return;
@@ -984,6 +1086,7 @@ void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *
 		tgt_pump(p);
 		return;
 	}
+	tgt_delay_seen(p, q, tgt_maxb(p));
 	io = calloc(1, sizeof(*io));
 	/* the link's receive buffer (aligned, wb_io_alloc): the write owns it */
 	data = io ? wbd_peerlink_take_data(p->l) : NULL;
@@ -1011,6 +1114,8 @@ void wbd_repl_rs_on_data(struct repl_peer *p, const Wbrep__ResyncData *m, void *
 	}
 	rp->applying++;
 	rp->rs_writes++;
+	/* the next request goes when this write is done (wr_done): it
+	 * carries a resume point that may cover this range */
 }
 
 static void done_adopted(struct wbd_repl *rp, int err)
@@ -1040,6 +1145,11 @@ static void done_adopted(struct wbd_repl *rp, int err)
 	d.same = t->same;
 	p->rs.done = p->rs.total;
 	wb_engine_snap_fence(rp->e, 0); /* generations ending from now on are readable */
+	if (rp->rs_delay_ms)
+		wbd_info("%s: resync from %s: c-delay-target %u ms: the window was cut %u times, "
+			 "%llu KiB at the end",
+			 rp->res, p->node, rp->rs_delay_ms, t->cuts,
+			 (unsigned long long)t->win / 1024);
 	wbd_repl_rs_event(p, "from", "finished");
 	rebased = t->rebase;
 	wbd_repl_rs_tgt_free(p);

@@ -698,6 +698,7 @@ static int res_start_repl(struct wbd_resource *r, bool running, char *err, size_
 				  .resync_rate = c->resync_rate,
 				  .resync_checksum = c->resync_checksum,
 				  .c_min_rate = c->c_min_rate,
+				  .c_delay_target_ms = c->c_delay_target_ms,
 				  .resync_after = c->resync_after,
 				  .before_target = c->before_resync_target,
 				  .backing_path = c->backing,

@@ -740,8 +740,8 @@ static void reload_apply(struct wbd_resource *r, const struct wbconf *nw)
 	wbd_repl_set_min_peers(r->repl, r->conf->wb_min_peers);
 	wbd_repl_set_after_sb(r->repl, r->conf->after_sb_1pri, r->conf->after_sb_0pri);
 	wbd_repl_set_resync(r->repl, r->conf->resync_rate, r->conf->c_min_rate,
-			    r->conf->resync_checksum, r->conf->resync_after,
-			    r->conf->before_resync_target);
+			    r->conf->c_delay_target_ms, r->conf->resync_checksum,
+			    r->conf->resync_after, r->conf->before_resync_target);
 	wbd_repl_set_link_limits(r->repl, r->conf->send_queue_max, r->conf->ping_timeout_ms);
 	wbd_resource_params(r->conf, &p);
 	ret = wb_engine_set_params(r->engine, &p);

@@ -74,6 +74,9 @@ static void fill_repl(struct wbd_resource *r, struct wbd_ctl_res_status *s)
 		q->rs_paused = ps[i].rs_paused;
 		q->peer_paused = ps[i].peer_paused;
 		q->rs_hook = ps[i].rs_hook;
+		q->has_rs_window = ps[i].has_rs_window;
+		q->rs_window = ps[i].rs_window;
+		q->rs_queue_us = ps[i].rs_queue_us;
 		snprintf(q->rs_after, sizeof(q->rs_after), "%s",
 			 ps[i].rs_after ? ps[i].rs_after : "");
 		q->has_sndq = ps[i].has_sndq;

@@ -502,7 +502,16 @@ proxy_start() {
 	wait_for 30 proxy stats >/dev/null
 }
 
-# proxy CMD [ARG]: one proxy command (delay MS, cut, refuse, heal, stats);
+# proxy_link FROM TO: FROM's link to TO goes through the proxy (FROM must
+# sort first: it is the one that connects); 1 if the proxy does not start
+proxy_link() {
+	local pp
+	pp=$(free_port)
+	REPL_VIA["$1>$2"]=127.0.0.1:$pp
+	proxy_start "$pp" "127.0.0.1:${PORT[$2]}"
+}
+
+# proxy CMD [ARG]: one proxy command (delay MS, rate BPS, cut, refuse, heal, stats);
 # prints the answer, 0 on "ok"
 proxy() { python3 "$ROOT/tests/integration/faultproxy.py" ctl "$T/proxy.sock" "$@" 2>/dev/null; }
 

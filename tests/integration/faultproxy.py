@@ -13,11 +13,13 @@
 Commands:
   delay MS   every byte is forwarded MS milliseconds after it arrived (in
              both directions, order kept, no throughput cap)
+  rate BPS   at most BPS bytes per second each way on each connection (a
+             slow link: what arrives faster queues in the proxy); 0: no cap
   cut        drop every connection now (reset, whatever is in flight is
              lost)
   refuse     new connections are accepted and reset at once (a peer that
              is down); "cut" + "refuse" = a link cut until "heal"
-  heal       delay 0, connections accepted again
+  heal       delay 0, rate 0, connections accepted again
   stats      "ok accepted=N refused=N active=N cuts=N up=BYTES down=BYTES"
 
 Reordering frames is impossible on TCP; a cut and the reconnect that
@@ -35,6 +37,7 @@ class Proxy:
         self.host, port = target.rsplit(":", 1)
         self.port = int(port)
         self.delay = 0.0
+        self.rate = 0  # bytes/s each way per connection, 0: no cap
         self.refusing = False
         self.conns = set()  # (reader-side transport, upstream transport)
         self.st = {"accepted": 0, "refused": 0, "cuts": 0, "up": 0, "down": 0}
@@ -44,6 +47,7 @@ class Proxy:
         q = asyncio.Queue()
 
         async def forward():
+            nxt = 0.0  # with a rate: when the link is free again
             while True:
                 t, data = await q.get()
                 if data is None:
@@ -51,6 +55,13 @@ class Proxy:
                 wait = t + self.delay - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                if self.rate:
+                    now = time.monotonic()
+                    start = max(now, nxt)
+                    nxt = start + len(data) / self.rate
+                    # the chunk goes when the link has carried it
+                    if nxt > now:
+                        await asyncio.sleep(nxt - now)
                 writer.write(data)
                 self.st[key] += len(data)
                 await writer.drain()
@@ -98,6 +109,8 @@ class Proxy:
             return "error empty command"
         if w[0] == "delay" and len(w) == 2 and w[1].isdigit():
             self.delay = int(w[1]) / 1000.0
+        elif w[0] == "rate" and len(w) == 2 and w[1].isdigit():
+            self.rate = int(w[1])
         elif w[0] == "cut" and len(w) == 1:
             self.st["cuts"] += 1
             for pair in list(self.conns):
@@ -107,6 +120,7 @@ class Proxy:
         elif w[0] == "heal" and len(w) == 1:
             self.refusing = False
             self.delay = 0.0
+            self.rate = 0
         elif w[0] == "stats" and len(w) == 1:
             pass
         else:

@@ -29,9 +29,7 @@ tmpdir linkfault
 CYCLES=${WB_LINKFAULT_CYCLES:-1}
 . "$ROOT/tests/repl_lib.sh"
 repl_init alpha beta || finish
-PP=$(free_port)
-REPL_VIA["alpha>beta"]=127.0.0.1:$PP # alpha sorts first: it connects
-proxy_start "$PP" "127.0.0.1:${PORT[beta]}" || {
+proxy_link alpha beta || { # alpha sorts first: it connects
 	fail "linkfault-proxy: $(cat "$T/proxy.log")"
 	finish
 }
