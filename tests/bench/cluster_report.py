@@ -92,10 +92,16 @@ def main():
         "qd32": load_pairs(d, "wb_qd32", "wt_qd32", lambda wb, wt: wb["iops"] / wt["iops"]),
         "b_qd1mem": load_pairs(d, "b_wb_qd1mem", "b_wt_qd1mem",
                                lambda wb, wt: wt["lat_mean_us"] / wb["lat_mean_us"]),
+        # the same pairs on one node without peers (section "solo")
+        "solo_qd1mem": load_pairs(d, "solo_wb_qd1mem", "solo_wt_qd1mem",
+                                  lambda wb, wt: wt["lat_mean_us"] / wb["lat_mean_us"]),
+        "solo_qd32": load_pairs(d, "solo_wb_qd32", "solo_wt_qd32",
+                                lambda wb, wt: wb["iops"] / wt["iops"]),
     }
     # "fio": the median round's runs under the names of the single-run days
     fio = {}
-    for key, pre in (("qd1mem", ""), ("qd32", ""), ("b_qd1mem", "b_")):
+    for key, pre in (("qd1mem", ""), ("qd32", ""), ("b_qd1mem", "b_"), ("solo_qd1mem", "solo_"),
+                     ("solo_qd32", "solo_")):
         tag = key[len(pre):]
         m = median_round(pairs[key])
         fio[pre + "wb_" + tag] = m["wb"] if m else None
@@ -118,6 +124,11 @@ def main():
         r.update(extra or {})
         rows.append(r)
 
+    def solo_note(tag):
+        """the same pair on one node without peers, when it ran"""
+        m = median_round(pairs["solo_" + tag])
+        return "; one node without peers on the same disk: %.2fx" % m["ratio"] if m else ""
+
     def rounds_note(key):
         """how many rounds, the ratios per round and their range"""
         rs = pairs[key]
@@ -132,17 +143,24 @@ def main():
         return {"rounds": len(v), "ratios": v, "ratio_min": min(v), "ratio_max": max(v),
                 "median_round": median_round(pairs[key])["round"]}
 
-    def qd1_row(prefix, case, target):
-        """write-back vs write-through at QD1: the median of the rounds'
-        ratios of the mean latencies; target None: for reference only"""
-        key = prefix + "qd1mem"
-        tg = ">= %gx faster" % target if target else "(3x, for reference)"
+    def pair_head(key, case, target, tg):
+        """the median round of a pair and its status, or None after a "no
+        sample" row; target None: for reference only"""
         m = median_round(pairs[key])
         if not m:
             row(case, "-", "-", "-", tg, "no sample")
+            return None, None
+        return m, "info" if not target else ("met" if m["ratio"] >= target else "missed")
+
+    def qd1_row(prefix, case, target):
+        """write-back vs write-through at QD1: the median of the rounds'
+        ratios of the mean latencies"""
+        key = prefix + "qd1mem"
+        tg = ">= %gx faster" % target if target else "(3x, for reference)"
+        m, st = pair_head(key, case, target, tg)
+        if not m:
             return
         wb, wt, r = m["wb"], m["wt"], m["ratio"]
-        st = "info" if not target else ("met" if r >= target else "missed")
         per = " ".join("%.0f/%.0f" % (x["wb"]["lat_mean_us"], x["wt"]["lat_mean_us"])
                        for x in pairs[key])
         p50 = " ".join("%.0f/%.0f" % (x["wb"]["p50_us"], x["wt"]["p50_us"]) for x in pairs[key])
@@ -153,25 +171,36 @@ def main():
             st + " (%s; mean WB/WT us per round %s; p50 %s us = %sx; median round %d: "
             "p99 %.0f vs %.0f us, %.0f vs %.0f IOPS%s)" %
             (rounds_note(key), per, p50, p50r, m["round"], wb["p99_us"], wt["p99_us"],
-             wb["iops"], wt["iops"], mode_notes(key, prefix + "wb_qd1mem", prefix + "wt_qd1mem")),
+             wb["iops"], wt["iops"], mode_notes(key, prefix + "wb_qd1mem", prefix + "wt_qd1mem") +
+             (solo_note("qd1mem") if not prefix else "")),
+            rounds_fields(key))
+
+    def qd32_row(prefix, case, target):
+        """write-back vs write-through at QD32: the median of the rounds'
+        IOPS ratios"""
+        key = prefix + "qd32"
+        tg = ">= %gx" % target if target else "(2x, for reference)"
+        m, st = pair_head(key, case, target, tg)
+        if not m:
+            return
+        wb, wt, r = m["wb"], m["wt"], m["ratio"]
+        per = " ".join("%.0f/%.0f" % (x["wb"]["iops"], x["wt"]["iops"]) for x in pairs[key])
+        row(case, "%.0f IOPS" % wb["iops"], "%.0f IOPS write-through" % wt["iops"], "%.2fx" % r,
+            tg, st + " (%s; WB/WT IOPS per round %s; median round %d: mean latency %.0f vs "
+            "%.0f us%s)" %
+            (rounds_note(key), per, m["round"], wb["lat_mean_us"], wt["lat_mean_us"],
+             mode_notes(key, prefix + "wb_qd32", prefix + "wt_qd32") +
+             (solo_note("qd32") if not prefix else "")),
             rounds_fields(key))
 
     qd1_row("", "4K write QD1 ack=memory, write-back vs write-through (mean latency)", 3)
     qd1_row("b_", "4K write QD1 ack=memory protocol B, write-back vs write-through (mean latency)",
             None)
-    case = "4K randwrite QD32 ack=log, write-back vs write-through (IOPS)"
-    m = median_round(pairs["qd32"])
-    if m:
-        wb, wt, r = m["wb"], m["wt"], m["ratio"]
-        per = " ".join("%.0f/%.0f" % (x["wb"]["iops"], x["wt"]["iops"]) for x in pairs["qd32"])
-        row(case, "%.0f IOPS" % wb["iops"], "%.0f IOPS write-through" % wt["iops"], "%.2fx" % r,
-            ">= 2x", ("met" if r >= 2 else "missed") +
-            " (%s; WB/WT IOPS per round %s; median round %d: mean latency %.0f vs %.0f us%s)" %
-            (rounds_note("qd32"), per, m["round"], wb["lat_mean_us"], wt["lat_mean_us"],
-             mode_notes("qd32", "wb_qd32", "wt_qd32")),
-            rounds_fields("qd32"))
-    else:
-        row(case, "-", "-", "-", ">= 2x", "no sample")
+    qd32_row("", "4K randwrite QD32 ack=log, write-back vs write-through (IOPS)", 2)
+    qd1_row("solo_", "one node, no peers, same disk: 4K write QD1 ack=memory, write-back vs "
+            "write-through (mean latency)", None)
+    qd32_row("solo_", "one node, no peers, same disk: 4K randwrite QD32 ack=log, write-back vs "
+             "write-through (IOPS)", None)
 
     def ms_row(case, key, target, extra=""):
         v = meta.get(key) or []

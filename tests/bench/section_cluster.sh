@@ -20,6 +20,10 @@
 #         mode), every node's log drained before each run (`wbctl drain`;
 #         the primary's by the switch to write-through before a WT run);
 #         the row's ratio is the median of the rounds' ratios.
+#   solo  the same pairs on one wbrepd without peers (no [node] sections,
+#         no corosync) over files of the same sizes on the same disk, for
+#         reference: what write-back against write-through is worth on
+#         this machine's CPUs and disk before any peer shares them.
 #   cut   a secondary's link cut (nftables) -> the primary leaves
 #         write-back: from the cut to the primary's mode event in its log.
 #         Target (tests of issue 11): token + consensus (1.2 token) + 0.5 s;
@@ -131,6 +135,76 @@ clu_pairs() {
 				clu_fio "${pre}wb_$tag-r$r" writeback "$@"
 		fi || return 1
 	done
+}
+
+# solo_fio D NAME MODE fio-options...: one fio run on the single node in
+# directory D in MODE (writethrough: forced with `wbctl mode`, released
+# after), its log drained first; $CLU_D/fio-NAME.json, mode-NAME.txt as
+# clu_fio writes them
+solo_mode() {
+	"$ROOT/$B/wbctl" -s "$1/ctl.sock" status --json r0 2>/dev/null | jq -r '.resources[0].mode'
+}
+solo_fio() {
+	local d=$1 name=$2 mode=$3 m0 m1 t0
+	shift 3
+	t0=$(date +%s%3N)
+	timeout 120 "$ROOT/$B/wbctl" -s "$d/ctl.sock" drain r0 >"$d/drain.out" 2>&1 ||
+		{ bench_log "cluster: solo drain failed: $(tail -1 "$d/drain.out")"; return 1; }
+	if [ "$mode" = writethrough ]; then
+		timeout 120 "$ROOT/$B/wbctl" -s "$d/ctl.sock" mode r0 writethrough --wait \
+			>"$d/mode.out" 2>&1 ||
+			{ bench_log "cluster: solo mode writethrough failed: $(tail -1 "$d/mode.out")"; return 1; }
+	fi
+	t0=$(($(date +%s%3N) - t0))
+	m0=$(solo_mode "$d")
+	fio --ioengine=nbd --uri="nbd+unix:///?socket=$d/nbd.sock" --output-format=json \
+		--randrepeat=0 --norandommap --name="$name" --size=128M --time_based \
+		--runtime="$CLU_RT" "$@" >"$CLU_D/fio-$name.json" 2>"$CLU_D/fio-$name.err" ||
+		{ bench_log "cluster: fio $name failed: $(tail -3 "$CLU_D/fio-$name.err")"; return 1; }
+	m1=$(solo_mode "$d")
+	echo "$m0 $m1 $t0" >"$CLU_D/mode-$name.txt"
+	[ "$mode" != writethrough ] || "$ROOT/$B/wbctl" -s "$d/ctl.sock" mode r0 config >/dev/null 2>&1
+	bench_log "cluster: fio $name on one node ($mode, drained in $t0 ms):" \
+		"$(sed -n '/^{/,$p' "$CLU_D/fio-$name.json" | jq -r '.jobs[0].write |
+			"\(.iops | floor) IOPS, mean \(.lat_ns.mean / 1000 | floor) us"' 2>/dev/null)," \
+		"load $(cut -d' ' -f1 /proc/loadavg)"
+}
+
+# clu_solo ACK TAG fio-options...: the reference without peers: one
+# wbrepd with ACK over 256 MiB backing and log files on the cluster's
+# disk, CLU_ROUNDS rounds of a write-back and a forced write-through run
+# in alternating order as clu_pairs does: fio-solo_wb_TAG-rN and
+# fio-solo_wt_TAG-rN
+clu_solo() {
+	local ack=$1 tag=$2 d=$CLU_D/solo pid r rc=0
+	shift 2
+	mkdir -p "$d" || return 1
+	rm -f "$d/nbd.sock" "$d/ctl.sock" "$d/wbrepd.pid"
+	bench_prewrite "$d/backing" 256 && bench_prewrite "$d/log" 256 || return 1
+	printf '[global]\npid-file = %s\ncontrol-socket = %s\nnode-name = solo\nlog-level = warn\n' \
+		"$d/wbrepd.pid" "$d/ctl.sock" >"$d/wbrep.conf"
+	printf '\n[resource r0]\nengine = wblog\nack = %s\nbacking = %s\nlog = %s\nnbd-socket = %s\n' \
+		"$ack" "$d/backing" "$d/log" "$d/nbd.sock" >>"$d/wbrep.conf"
+	"$ROOT/$B/wbrepd" -c "$d/wbrep.conf" --create-md r0 --force --discard-dirty \
+		>"$d/create-md.log" 2>&1 ||
+		{ bench_log "cluster: solo --create-md failed: $(tail -1 "$d/create-md.log")"; return 1; }
+	"$ROOT/$B/wbrepd" -c "$d/wbrep.conf" -f >"$d/wbrepd.log" 2>&1 &
+	pid=$!
+	BENCH_PIDS+=("$pid")
+	wait_for 60 test -S "$d/nbd.sock" || { bench_log "cluster: solo wbrepd did not start"; rc=1; }
+	for ((r = 1; r <= CLU_ROUNDS && rc == 0; r++)); do
+		if ((r % 2)); then
+			solo_fio "$d" "solo_wb_$tag-r$r" writeback "$@" &&
+				solo_fio "$d" "solo_wt_$tag-r$r" writethrough "$@"
+		else
+			solo_fio "$d" "solo_wt_$tag-r$r" writethrough "$@" &&
+				solo_fio "$d" "solo_wb_$tag-r$r" writeback "$@"
+		fi || rc=1
+	done
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	bench_forget "$pid"
+	return $rc
 }
 
 # clu_crash: crash the primary of the running cluster, measure, take it down
@@ -247,6 +321,11 @@ section_cluster() {
 		clu_up log || break
 		clu_crash
 	done
+	# the same pairs on one node without peers, for reference
+	# shellcheck disable=SC2086
+	clu_solo memory qd1mem $q1 || ok=0
+	# shellcheck disable=SC2086
+	clu_solo log qd32 $q32 || ok=0
 
 	local rows row
 	rows=$(python3 "$ROOT/tests/bench/cluster_report.py" "$CLU_D" "$RESULTS/cluster.json" <<EOF

@@ -51,6 +51,12 @@ run wb_qd32-r3 writeback writeback 10000 3000 2000
 run wt_qd32-r3 writethrough writethrough 4000 8000 7000
 run wb_qd32-r4 writeback writeback 9000 3000 2000
 # protocol B: no run at all
+# one node without peers, QD1: ratios 5.00, 4.00 -> the lower middle 4.00
+# (round 2), told in the QD1 row too; its QD32 pair did not run
+run solo_wb_qd1mem-r1 writeback writeback 9000 100 60
+run solo_wt_qd1mem-r1 writethrough writethrough 2000 500 450
+run solo_wt_qd1mem-r2 writethrough writethrough 2000 480 450
+run solo_wb_qd1mem-r2 writeback writeback 9000 120 60
 
 rows=$(python3 "$rep" "$T/d" "$T/out.json" <<<"$meta" 2>"$T/err")
 rc=$?
@@ -77,6 +83,18 @@ if [ "$(echo "$qd32" | cut -d'|' -f2-5)" = "6000 IOPS|4000 IOPS write-through|1.
 	pass qd32-median "$qd32"
 else
 	fail qd32-median "want 1.50x of 1.20 1.50 2.50 (round 4 incomplete), the mode note: $qd32"
+fi
+
+solo=$(echo "$rows" | grep '^one node, no peers, same disk: 4K write QD1')
+solo32=$(echo "$rows" | grep '^one node, no peers, same disk: 4K randwrite QD32')
+if [ "$(echo "$solo" | cut -d'|' -f2-5)" = "120 us|480 us write-through|4.00x|(3x, for reference)" ] &&
+	[[ "$solo" == *"|info (median of 2 rounds (of 3 asked), 4.00-5.00x: 5.00 4.00;"* ]] &&
+	[[ "$qd1" == *"; one node without peers on the same disk: 4.00x)" ]] &&
+	[ "$(echo "$solo32" | cut -d'|' -f2-6)" = "-|-|-|(2x, for reference)|no sample" ] &&
+	[[ "$qd32" != *"one node without peers"* ]]; then
+	pass solo-rows "$solo"
+else
+	fail solo-rows "want the one-node QD1 row at 4.00x, its note in the QD1 row, no QD32 sample: $solo / $solo32 / $qd1"
 fi
 
 b=$(echo "$rows" | grep '^4K write QD1 ack=memory protocol B')
