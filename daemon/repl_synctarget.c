@@ -828,13 +828,27 @@ static uint64_t tgt_maxb(const struct repl_peer *p)
 	return lim && lim->max_data < RS_REQ_MAX ? lim->max_data : RS_REQ_MAX;
 }
 
+/* The window, started at 2 requests (also when a reload turned the
+ * controller on in the middle of a resync) and within its bounds for
+ * requests of maxb bytes (the peer's limit may have changed) */
+static uint64_t *tgt_win(struct repl_rs_tgt *t, uint64_t maxb)
+{
+	if (!t->win)
+		t->win = 2 * maxb;
+	if (t->win > RS_WIN_MAX(maxb))
+		t->win = RS_WIN_MAX(maxb);
+	if (t->win < RS_WIN_MIN(maxb))
+		t->win = RS_WIN_MIN(maxb);
+	return &t->win;
+}
+
 /* The delay controller's view of an answer to q (data, not a "same"):
  * its time against the base, the window moved by it (see RS_BASE_MS) */
 static void tgt_delay_seen(struct repl_peer *p, const struct rs_treq *q, uint64_t maxb)
 {
 	struct repl_rs_tgt *t = p->rs.tgt;
 	uint64_t now = wb_now_ns() / 1000, lat, base, target = (uint64_t)p->rp->rs_delay_ms * 1000;
-	uint64_t s = (uint64_t)q->nblocks * WBP_BLOCK_SIZE;
+	uint64_t s = (uint64_t)q->nblocks * WBP_BLOCK_SIZE, *win, inc;
 
 	if (!q->sent_us || now < q->sent_us)
 		return;
@@ -850,21 +864,20 @@ static void tgt_delay_seen(struct repl_peer *p, const struct rs_treq *q, uint64_
 	t->queue_us = lat - (lat < base ? lat : base);
 	if (!target)
 		return;
+	win = tgt_win(t, maxb);
 	if (t->queue_us > target) {
 		/* once per answer time: the answers in flight at the cut saw
 		 * the queue of before it */
 		if (now - t->cut_us >= lat) {
-			t->win = t->win * 3 / 4;
-			if (t->win < RS_WIN_MIN(maxb))
-				t->win = RS_WIN_MIN(maxb);
+			*win = *win * 3 / 4;
 			t->cut_us = now;
 			t->cuts++;
 		}
-	} else if (t->win < RS_WIN_MAX(maxb)) {
-		t->win += s * s / t->win ? s * s / t->win : 1;
-		if (t->win > RS_WIN_MAX(maxb))
-			t->win = RS_WIN_MAX(maxb);
+	} else {
+		inc = s * s / *win;
+		*win += inc ? inc : 1;
 	}
+	tgt_win(t, maxb); /* back within the bounds */
 }
 
 /* May a request of nb blocks be asked for now (c-delay-target)? One is
@@ -875,11 +888,7 @@ static bool tgt_window_room(struct repl_peer *p, uint64_t maxb, uint64_t nb)
 
 	if (!p->rp->rs_delay_ms)
 		return true;
-	if (!t->win)
-		t->win = 2 * maxb;
-	if (t->win > RS_WIN_MAX(maxb))
-		t->win = RS_WIN_MAX(maxb);
-	return !t->asked || t->asked + nb * WBP_BLOCK_SIZE <= t->win;
+	return !t->asked || t->asked + nb * WBP_BLOCK_SIZE <= *tgt_win(t, maxb);
 }
 
 bool wbd_repl_rs_tgt_window(const struct repl_peer *p, uint64_t *win, uint64_t *queue_us)

@@ -14,6 +14,10 @@
 #     long enough to look at): the window grows back to the full 8 MiB, it
 #     does not stick at its floor
 #   - the sync ends: beta's export reads back as alpha's
+#   - another full sync (link capped at 16 MB/s) begun with
+#     c-delay-target = 0 (the fixed 8 MiB) and the controller turned on by
+#     a reload in its middle: it goes on with the controller's window and
+#     ends identical
 set -u
 . "$(dirname "$0")/../lib.sh"
 
@@ -78,5 +82,32 @@ if wait_log_count 180 "$T/beta/wbrepd.log" "resync from [a-z]+: finished" "$n0" 
 	pass "resync-ctl-identical" "($(grep -E 'resync from alpha: finished' "$T/beta/wbrepd.log" | tail -1 | grep -oE 'finished.*'))"
 else
 	fail "resync-ctl-identical: $(grep -E 'resync' "$T/beta/wbrepd.log" | tail -2 | tr '\n' ' '); $(img_diff "$T/img" "$T/out.beta")"
+fi
+
+# ---- turned on by a reload in the middle of a sync that began without
+# it: the fixed 8 MiB, then the controller's window from the next answer
+# on (it starts from its 2 requests); the sync ends, identical
+# unpaced (8 requests in flight, answers close behind each other) over a
+# link capped at 16 MB/s so that it lasts: answers may come before the
+# next request is asked for
+repl_conf beta secondary wb-min-peers=1 c-delay-target=0
+ctl beta reload >/dev/null 2>&1 || fail "resync-ctl-on: wbctl reload on beta failed"
+proxy rate 16000000 >/dev/null || fail "resync-ctl-on: the proxy took no rate"
+n1=$(nfin)
+ctl beta connect r0 --discard-my-data >"$T/conn" 2>&1 || fail "resync-ctl-on: $(cat "$T/conn")"
+if wait_for 60 st beta "p.get('replication') == 'SyncTarget' and p.get('resync_window_bytes') == 8 * $MIB and (p.get('resync_done_bytes') or 0) > 0"; then
+	w0=$(jget beta '(s["peers"] or [{}])[0].get("resync_window_bytes")')
+	repl_conf beta secondary wb-min-peers=1 c-delay-target=20
+	ctl beta reload >/dev/null 2>&1 || fail "resync-ctl-on: wbctl reload on beta failed"
+	proxy rate 0 >/dev/null
+	if wait_log_count 180 "$T/beta/wbrepd.log" "resync from [a-z]+: finished" "$n1" &&
+		grep -q "resync from alpha: c-delay-target 20 ms" "$T/beta/wbrepd.log" &&
+		kill -0 "${PID[beta]}" 2>/dev/null && wait_for 60 same_as "$T/img" beta; then
+		pass "resync-ctl-on" "(window $w0 before the reload; $(grep -o 'c-delay-target 20 ms: .*' "$T/beta/wbrepd.log" | tail -1))"
+	else
+		fail "resync-ctl-on: beta $(kill -0 "${PID[beta]}" 2>/dev/null && echo running || echo GONE); $(tail -3 "$T/beta/wbrepd.log" | tr '\n' ' ')"
+	fi
+else
+	fail "resync-ctl-on: beta $(grep -oE '"(replication|resync_[a-z_]+)": [^,]*' "$T/st.beta" | tr '\n' ' ')"
 fi
 finish
