@@ -80,13 +80,36 @@ clu_drain() {
 	return $rc
 }
 
+# clu_run NAME URI MODEOF ARG WHERE MODE PREP_MS fio-options...: the fio
+# run of clu_fio and solo_fio on the export at URI: $CLU_D/fio-NAME.json,
+# $CLU_D/mode-NAME.txt ("MODE_BEFORE MODE_AFTER PREP_MS", each mode as
+# `MODEOF ARG` prints it) and a log line naming WHERE the run was
+clu_run() {
+	local name=$1 uri=$2 modeof=$3 arg=$4 where=$5 mode=$6 t0=$7 m0 m1
+	shift 7
+	m0=$("$modeof" "$arg")
+	fio --ioengine=nbd --uri="$uri" --output-format=json --randrepeat=0 --norandommap \
+		--name="$name" --size=128M --time_based --runtime="$CLU_RT" "$@" \
+		>"$CLU_D/fio-$name.json" 2>"$CLU_D/fio-$name.err" ||
+		{ bench_log "cluster: fio $name failed: $(tail -3 "$CLU_D/fio-$name.err")"; return 1; }
+	m1=$("$modeof" "$arg")
+	echo "$m0 $m1 $t0" >"$CLU_D/mode-$name.txt"
+	bench_log "cluster: fio $name on $where ($mode, drained in $t0 ms):" \
+		"$(sed -n '/^{/,$p' "$CLU_D/fio-$name.json" | jq -r '.jobs[0].write |
+			"\(.iops | floor) IOPS, mean \(.lat_ns.mean / 1000 | floor) us"' 2>/dev/null)," \
+		"load $(cut -d' ' -f1 /proc/loadavg)"
+}
+
+# clu_field_mode N: node N's mode as wbcluster reads it
+clu_field_mode() { "$CLU_W" field "$1" mode; }
+
 # clu_fio NAME MODE fio-options...: one fio run on the primary ($CLU_P) in
 # MODE (writeback: as the policy has it; writethrough: forced first and
 # released after), every node's log drained first; $CLU_D/fio-NAME.json,
 # the mode before and after and the milliseconds the drains and the mode
 # switch took in $CLU_D/mode-NAME.txt
 clu_fio() {
-	local name=$1 mode=$2 m0 m1 t0 dpid drc=0
+	local name=$1 mode=$2 t0 dpid drc=0
 	shift 2
 	t0=$(date +%s%3N)
 	if [ "$mode" = writethrough ]; then
@@ -104,18 +127,9 @@ clu_fio() {
 		wait_for 120 clu_mode "$CLU_P" writeback || { bench_log "cluster: n$CLU_P not in write-back"; return 1; }
 	fi
 	t0=$(($(date +%s%3N) - t0))
-	m0=$("$CLU_W" field "$CLU_P" mode)
-	fio --ioengine=nbd --uri="$("$CLU_W" uri "$CLU_P")" --output-format=json --randrepeat=0 \
-		--norandommap --name="$name" --size=128M --time_based --runtime="$CLU_RT" "$@" \
-		>"$CLU_D/fio-$name.json" 2>"$CLU_D/fio-$name.err" ||
-		{ bench_log "cluster: fio $name failed: $(tail -3 "$CLU_D/fio-$name.err")"; return 1; }
-	m1=$("$CLU_W" field "$CLU_P" mode)
-	echo "$m0 $m1 $t0" >"$CLU_D/mode-$name.txt"
+	clu_run "$name" "$("$CLU_W" uri "$CLU_P")" clu_field_mode "$CLU_P" "n$CLU_P" "$mode" "$t0" \
+		"$@" || return 1
 	[ "$mode" != writethrough ] || "$CLU_W" wbctl "$CLU_P" mode r0 config >/dev/null 2>&1
-	bench_log "cluster: fio $name on n$CLU_P ($mode, drained in $t0 ms):" \
-		"$(sed -n '/^{/,$p' "$CLU_D/fio-$name.json" | jq -r '.jobs[0].write |
-			"\(.iops | floor) IOPS, mean \(.lat_ns.mean / 1000 | floor) us"' 2>/dev/null)," \
-		"load $(cut -d' ' -f1 /proc/loadavg)"
 	return 0
 }
 
@@ -137,15 +151,14 @@ clu_pairs() {
 	done
 }
 
-# solo_fio D NAME MODE fio-options...: one fio run on the single node in
-# directory D in MODE (writethrough: forced with `wbctl mode`, released
-# after), its log drained first; $CLU_D/fio-NAME.json, mode-NAME.txt as
-# clu_fio writes them
+# solo_fio D NAME MODE fio-options...: one fio run (clu_run) on the
+# single node in directory D in MODE (writethrough: forced with `wbctl
+# mode`, released after), its log drained first
 solo_mode() {
 	"$ROOT/$B/wbctl" -s "$1/ctl.sock" status --json r0 2>/dev/null | jq -r '.resources[0].mode'
 }
 solo_fio() {
-	local d=$1 name=$2 mode=$3 m0 m1 t0
+	local d=$1 name=$2 mode=$3 t0
 	shift 3
 	t0=$(date +%s%3N)
 	timeout 120 "$ROOT/$B/wbctl" -s "$d/ctl.sock" drain r0 >"$d/drain.out" 2>&1 ||
@@ -156,18 +169,9 @@ solo_fio() {
 			{ bench_log "cluster: solo mode writethrough failed: $(tail -1 "$d/mode.out")"; return 1; }
 	fi
 	t0=$(($(date +%s%3N) - t0))
-	m0=$(solo_mode "$d")
-	fio --ioengine=nbd --uri="nbd+unix:///?socket=$d/nbd.sock" --output-format=json \
-		--randrepeat=0 --norandommap --name="$name" --size=128M --time_based \
-		--runtime="$CLU_RT" "$@" >"$CLU_D/fio-$name.json" 2>"$CLU_D/fio-$name.err" ||
-		{ bench_log "cluster: fio $name failed: $(tail -3 "$CLU_D/fio-$name.err")"; return 1; }
-	m1=$(solo_mode "$d")
-	echo "$m0 $m1 $t0" >"$CLU_D/mode-$name.txt"
+	clu_run "$name" "nbd+unix:///?socket=$d/nbd.sock" solo_mode "$d" "one node" "$mode" "$t0" \
+		"$@" || return 1
 	[ "$mode" != writethrough ] || "$ROOT/$B/wbctl" -s "$d/ctl.sock" mode r0 config >/dev/null 2>&1
-	bench_log "cluster: fio $name on one node ($mode, drained in $t0 ms):" \
-		"$(sed -n '/^{/,$p' "$CLU_D/fio-$name.json" | jq -r '.jobs[0].write |
-			"\(.iops | floor) IOPS, mean \(.lat_ns.mean / 1000 | floor) us"' 2>/dev/null)," \
-		"load $(cut -d' ' -f1 /proc/loadavg)"
 }
 
 # clu_solo ACK TAG fio-options...: the reference without peers: one

@@ -237,8 +237,7 @@ repl_resync() {
 	local d=$1 line t0 t1 end=$((SECONDS + 600)) n
 	bench_log "repl: resync_n2 (full sync of ${REPL_RESYNC_MB} MiB, 2 nodes, unthrottled)"
 	repl_stop_all
-	for n in alpha beta; do
-		[ "$REPL_RESYNC_MB" = "$REPL_SIZE_MB" ] && break
+	[ "$REPL_RESYNC_MB" = "$REPL_SIZE_MB" ] || for n in alpha beta; do
 		bench_prewrite "$d/$n/backing.img" "$REPL_RESYNC_MB" &&
 			truncate -s $(((REPL_RESYNC_MB << 20) + 4096)) "$d/$n/backing.img" || return 1
 	done
